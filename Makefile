@@ -1,0 +1,45 @@
+# Everything installs itself: a bootstrap venv gets uv from PyPI, uv installs the locked project.
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+RUN := $(UV) run --frozen
+
+.PHONY: install demo serve test lint typecheck architecture unit integration e2e bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	touch $@
+
+install: .venv/.synced
+
+demo: install
+	$(RUN) chorus demo $(ARGS)
+
+serve: install
+	$(RUN) chorus serve $(ARGS)
+
+lint: install
+	$(RUN) ruff check src tests bench
+	$(RUN) ruff format --check src tests bench
+
+typecheck: install
+	$(RUN) mypy
+
+architecture: install
+	$(RUN) lint-imports
+
+test: lint typecheck architecture
+	$(RUN) pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: install
+	$(RUN) pytest -q tests/unit tests/property
+
+bench: install
+	$(RUN) python -m bench $(ARGS)
+
+clean:
+	rm -rf $(TOOLS) .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""PostgreSQL over asyncpg: the event store, the identity index, migrations and API keys."""

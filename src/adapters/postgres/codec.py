@@ -1,0 +1,115 @@
+"""Maps eventsourcing domain events to stored rows and back, with msgspec and upcasting."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.domain import CanMutateAggregate
+from eventsourcing.utils import get_topic, resolve_topic
+
+if typing.TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = ["EncodedEvent", "EventCodec"]
+
+_HEADER_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
+
+
+class EncodedEvent(msgspec.Struct, frozen=True, array_like=True):
+    stream_id: UUID
+    version: int
+    topic: str
+    class_version: int
+    occurred_at: datetime
+    payload: bytes
+
+
+class _EventType:
+    """How one event class is written and read."""
+
+    def __init__(self, cls: type[CanMutateAggregate[UUID]]) -> None:
+        self.cls = cls
+        self.topic = get_topic(cls)
+        self.class_version: int = getattr(cls, "class_version", 1)
+        hints = typing.get_type_hints(cls)
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        self.fields = tuple(f.name for f in fields if f.name not in _HEADER_FIELDS)
+        body = msgspec.defstruct(
+            f"{cls.__qualname__}Body", [(name, hints[name]) for name in self.fields]
+        )
+        self.decoder = msgspec.json.Decoder(body)
+        self.loose_decoder = msgspec.json.Decoder(dict[str, Any])
+        self.body = body
+
+    def upcast(self, payload: bytes, from_version: int) -> Any:
+        state = self.loose_decoder.decode(payload)
+        while from_version < self.class_version:
+            getattr(self.cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+            from_version += 1
+        return msgspec.convert(state, self.body, strict=False)
+
+
+class EventCodec:
+    """Encodes an event's own fields as JSON; id, version and time live in columns."""
+
+    def __init__(self) -> None:
+        self._by_class: dict[type, _EventType] = {}
+        self._by_topic: dict[str, _EventType] = {}
+        self._encoder = msgspec.json.Encoder()
+
+    def _type_of_class(self, cls: type) -> _EventType:
+        found = self._by_class.get(cls)
+        if found is None:
+            found = _EventType(cls)
+            self._by_class[cls] = found
+            self._by_topic[found.topic] = found
+        return found
+
+    def _type_of_topic(self, topic: str) -> _EventType:
+        found = self._by_topic.get(topic)
+        if found is None:
+            found = self._type_of_class(resolve_topic(topic))
+        return found
+
+    def encode(self, event: CanMutateAggregate[UUID]) -> EncodedEvent:
+        kind = self._type_of_class(type(event))
+        body = {name: getattr(event, name) for name in kind.fields}
+        return EncodedEvent(
+            event.originator_id,
+            event.originator_version,
+            kind.topic,
+            kind.class_version,
+            event.timestamp,
+            self._encoder.encode(body),
+        )
+
+    def decode(
+        self,
+        stream_id: UUID,
+        version: int,
+        topic: str,
+        class_version: int,
+        occurred_at: datetime,
+        payload: bytes,
+    ) -> CanMutateAggregate[UUID]:
+        kind = self._type_of_topic(topic)
+        if class_version == kind.class_version:
+            body = kind.decoder.decode(payload)
+        else:
+            body = kind.upcast(payload, class_version)
+        values = {name: getattr(body, name) for name in kind.fields}
+        return kind.cls(  # type: ignore[call-arg]
+            originator_id=stream_id,
+            originator_version=version,
+            timestamp=occurred_at,
+            **values,
+        )
+
+    def to_plain(self, topic: str, payload: bytes) -> dict[str, Any]:
+        """The payload as plain JSON values, for auditors and timelines."""
+        result: dict[str, Any] = msgspec.json.decode(payload)
+        return result

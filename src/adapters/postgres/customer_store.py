@@ -1,0 +1,220 @@
+"""Customers on PostgreSQL: their streams, the identity index and merges, in one transaction."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import asyncpg
+
+from adapters.postgres.aggregate_cache import AggregateCache
+from adapters.postgres.event_store import PostgresEventStore, RecordedEvent
+from domain.customer.aggregate import Customer
+from domain.customer.identities import Identity
+from ports.customers import ConcurrencyConflict
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Collection, Mapping
+    from uuid import UUID
+
+    from asyncpg.transaction import Transaction
+    from eventsourcing.domain import Aggregate
+
+__all__ = ["PostgresCustomerStore", "PostgresCustomerTransaction", "Timeline"]
+
+_RESOLVE = """
+SELECT i.type, i.value, i.customer_id
+FROM identities i JOIN unnest($1::text[], $2::text[]) AS q(type, value) USING (type, value)
+"""
+_CLAIM = """
+INSERT INTO identities (type, value, customer_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])
+ON CONFLICT DO NOTHING
+RETURNING type, value
+"""
+_EXISTING = "SELECT stream_id FROM events WHERE stream_id = ANY($1::uuid[]) AND version = 1"
+_SURVIVOR = """
+SELECT coalesce(
+    (SELECT survivor_id FROM customer_merges WHERE merged_id = $1),
+    (SELECT stream_id FROM events WHERE stream_id = $1 AND version = 1 AND subject_id = $1)
+)
+"""
+_TIMELINE = """
+SELECT position, stream_id, version, topic, occurred_at, payload FROM events
+WHERE subject_id = ANY(
+    ARRAY(SELECT merged_id FROM customer_merges WHERE survivor_id = $1) || $1::uuid
+) AND ($2::bigint IS NULL OR position < $2)
+ORDER BY position DESC LIMIT $3
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    events: list[RecordedEvent]
+    next_before: int | None
+
+
+class PostgresCustomerTransaction:
+    """One unit of work; its pending events are appended at commit.
+
+    BEGIN is sent only before the first statement: a command whose aggregate came from the
+    cache writes its events in one statement, which commits atomically on its own.
+    """
+
+    def __init__(
+        self, conn: asyncpg.Connection, events: PostgresEventStore, cache: AggregateCache
+    ) -> None:
+        self._conn = conn
+        self.events = events
+        self.cache = cache
+        self.lent: dict[UUID, Aggregate] = {}
+        self.to_save: dict[UUID, Aggregate] = {}
+        self.transaction: Transaction | None = None
+        self._pending_begin = False
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        if self.transaction is None:
+            self.transaction = self._conn.transaction()
+            self._pending_begin = True
+        return self._conn
+
+    async def _begun(self) -> asyncpg.Connection:
+        conn = self.conn
+        if self._pending_begin:
+            self._pending_begin = False
+            assert self.transaction is not None
+            await self.transaction.start()
+        return conn
+
+    async def existing_signals(self, signal_ids: Collection[UUID]) -> set[UUID]:
+        conn = await self._begun()
+        rows = await conn.fetch(_EXISTING, list(signal_ids))
+        return {row[0] for row in rows}
+
+    async def resolve(self, identities: Collection[Identity]) -> dict[Identity, UUID]:
+        if not identities:
+            return {}
+        types = [i.type for i in identities]
+        values = [i.value for i in identities]
+        conn = await self._begun()
+        rows = await conn.fetch(_RESOLVE, types, values)
+        return {Identity(row[0], row[1]): row[2] for row in rows}
+
+    async def get(self, customer_ids: Collection[UUID]) -> dict[UUID, Customer]:
+        found: dict[UUID, Customer] = {}
+        missing: list[UUID] = []
+        for customer_id in customer_ids:
+            cached = self.cache.take(customer_id)
+            if cached is None:
+                missing.append(customer_id)
+            else:
+                found[customer_id] = cast("Customer", cached)
+        if missing:
+            loaded = await self.events.load(await self._begun(), missing)
+            found.update(cast("dict[UUID, Customer]", loaded))
+        self.lent.update(found)
+        return found
+
+    async def claim_identities(self, owners: Mapping[Identity, UUID]) -> None:
+        ordered = sorted(owners.items())
+        conn = await self._begun()
+        rows = await conn.fetch(
+            _CLAIM,
+            [identity.type for identity, _ in ordered],
+            [identity.value for identity, _ in ordered],
+            [owner for _, owner in ordered],
+        )
+        if len(rows) != len(ordered):
+            raise ConcurrencyConflict("an identity was claimed by a concurrent writer")
+
+    async def record_merge(self, merged_id: UUID, survivor_id: UUID) -> None:
+        conn = await self._begun()
+        await conn.execute(
+            "UPDATE identities SET customer_id = $2 WHERE customer_id = $1", merged_id, survivor_id
+        )
+        await conn.execute(
+            "UPDATE customer_merges SET survivor_id = $2 WHERE survivor_id = $1",
+            merged_id,
+            survivor_id,
+        )
+        await conn.execute(
+            "INSERT INTO customer_merges (merged_id, survivor_id) VALUES ($1, $2)",
+            merged_id,
+            survivor_id,
+        )
+
+    def save(self, *aggregates: Aggregate) -> None:
+        for aggregate in aggregates:
+            self.to_save[aggregate.id] = aggregate
+
+    async def commit(self) -> None:
+        if self.transaction is None:
+            await self.events.append(self._conn, self.to_save.values())
+            return
+        await self.events.append(await self._begun(), self.to_save.values())
+        await self.transaction.commit()
+
+    async def rollback(self) -> None:
+        if self.transaction is not None and not self._pending_begin:
+            await self.transaction.rollback()
+
+    def committed(self) -> None:
+        for aggregate in (*self.lent.values(), *self.to_save.values()):
+            if isinstance(aggregate, Customer):
+                self.cache.give_back(aggregate)
+
+
+class PostgresCustomerStore:
+    """Customers by id and identity; writes go through `transaction()`."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        events: PostgresEventStore | None = None,
+        cache: AggregateCache | None = None,
+    ) -> None:
+        self.pool = pool
+        self.events = events or PostgresEventStore()
+        self.cache = cache or AggregateCache()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresCustomerTransaction]:
+        async with self.pool.acquire() as conn:
+            tx = PostgresCustomerTransaction(
+                cast("asyncpg.Connection", conn), self.events, self.cache
+            )
+            try:
+                yield tx
+                await tx.commit()
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
+                await tx.rollback()
+                raise ConcurrencyConflict(str(error)) from error
+            except BaseException:
+                await tx.rollback()
+                raise
+            tx.committed()
+
+    async def survivor(self, customer_id: UUID) -> UUID | None:
+        found: UUID | None = await self.pool.fetchval(_SURVIVOR, customer_id)
+        return found
+
+    async def get(self, customer_id: UUID) -> Customer | None:
+        loaded = await self.events.load(self.pool, [customer_id])
+        customer = loaded.get(customer_id)
+        return customer if isinstance(customer, Customer) else None
+
+    async def find(self, identity: Identity) -> UUID | None:
+        found: UUID | None = await self.pool.fetchval(
+            "SELECT customer_id FROM identities WHERE type = $1 AND value = $2",
+            identity.type,
+            identity.value,
+        )
+        return found
+
+    async def timeline(self, customer_id: UUID, *, limit: int, before: int | None) -> Timeline:
+        rows = await self.pool.fetch(_TIMELINE, customer_id, before, limit + 1)
+        events = self.events.to_recorded(rows[:limit])
+        next_before = events[-1].position if len(rows) > limit and events else None
+        return Timeline(events, next_before)

@@ -1,0 +1,121 @@
+"""Streams of events in one table: appended with optimistic concurrency, read as a global log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import asyncpg
+
+from adapters.postgres.codec import EventCodec
+from domain.signals.aggregate import Signal
+from ports.customers import ConcurrencyConflict
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Sequence
+    from datetime import datetime
+
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
+
+__all__ = ["PostgresEventStore", "RecordedEvent", "subject_of"]
+
+_APPEND_ONE = """
+INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_APPEND_MANY = """
+INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
+SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int2[], $5::timestamptz[],
+                     $6::uuid[], $7::bytea[])
+"""
+_LOAD = """
+SELECT stream_id, version, topic, class_version, occurred_at, payload
+FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY stream_id, version
+"""
+_RETRYABLE = (
+    asyncpg.UniqueViolationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+
+def subject_of(aggregate: Aggregate) -> UUID:
+    """The customer an aggregate's events are about."""
+    if isinstance(aggregate, Signal):
+        return aggregate.customer_id
+    return aggregate.id
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored, decoded to plain values."""
+
+    position: int
+    stream_id: UUID
+    version: int
+    topic: str
+    recorded_at: datetime
+    data: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return self.topic.rpartition(".")[2]
+
+
+class PostgresEventStore:
+    """Appends and loads aggregates' events; the caller owns the connection and transaction."""
+
+    def __init__(self, codec: EventCodec | None = None) -> None:
+        self.codec = codec or EventCodec()
+
+    async def append(self, conn: asyncpg.Connection, aggregates: Iterable[Aggregate]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        for aggregate in aggregates:
+            subject = subject_of(aggregate)
+            for event in aggregate.collect_events():
+                e = self.codec.encode(event)
+                rows.append(
+                    (
+                        e.stream_id,
+                        e.version,
+                        e.topic,
+                        e.class_version,
+                        e.occurred_at,
+                        subject,
+                        e.payload,
+                    )
+                )
+        if not rows:
+            return
+        try:
+            if len(rows) == 1:
+                await conn.execute(_APPEND_ONE, *rows[0])
+            else:
+                await conn.execute(
+                    _APPEND_MANY, *(list(column) for column in zip(*rows, strict=True))
+                )
+        except _RETRYABLE as error:
+            raise ConcurrencyConflict(str(error)) from error
+
+    async def load(
+        self, conn: asyncpg.Connection | asyncpg.Pool, stream_ids: Collection[UUID]
+    ) -> dict[UUID, Aggregate]:
+        loaded: dict[UUID, Any] = {}
+        for row in await conn.fetch(_LOAD, list(stream_ids)):
+            event: CanMutateAggregate[UUID] = self.codec.decode(*row)
+            loaded[row[0]] = event.mutate(loaded.get(row[0]))
+        return loaded
+
+    def to_recorded(self, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
+        return [
+            RecordedEvent(
+                row["position"],
+                row["stream_id"],
+                row["version"],
+                row["topic"],
+                row["occurred_at"],
+                self.codec.to_plain(row["topic"], row["payload"]),
+            )
+            for row in rows
+        ]

@@ -1,0 +1,1 @@
+"""The process's own clock and id source."""

@@ -1,0 +1,1 @@
+"""Use cases on customers: ingest signals, upsert profiles, read them back."""

@@ -1,0 +1,83 @@
+"""Records a batch of signals against the customers they are about, exactly once each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from application.customer.conflicts import retry_on_conflict
+from application.customer.resolution import Resolution
+from domain.signals.aggregate import Signal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from uuid import UUID
+
+    from domain.signals.aggregate import SignalReport
+    from ports.clock import Clock
+    from ports.customers import CustomerStore
+    from ports.ids import IdGenerator
+
+__all__ = ["IngestSignals", "SignalOutcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalOutcome:
+    """What became of one signal of a batch."""
+
+    status: Literal["recorded", "duplicate"]
+    signal_id: UUID
+    customer_id: UUID | None
+
+
+class IngestSignals:
+    """Commits a batch in one transaction; retried whole when a concurrent writer wins a race."""
+
+    def __init__(self, store: CustomerStore, clock: Clock, ids: IdGenerator) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+
+    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+        return await retry_on_conflict(lambda: self._attempt(reports))
+
+    async def _attempt(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+        at = self.clock.now()
+        outcomes: list[SignalOutcome | None] = [None] * len(reports)
+        async with self.store.transaction() as tx:
+            already = await tx.existing_signals({r.signal_id for r in reports})
+            fresh: list[tuple[int, SignalReport]] = []
+            seen: set[UUID] = set()
+            for index, report in enumerate(reports):
+                if report.signal_id in already or report.signal_id in seen:
+                    outcomes[index] = SignalOutcome("duplicate", report.signal_id, None)
+                else:
+                    seen.add(report.signal_id)
+                    fresh.append((index, report))
+
+            resolution = Resolution(tx, self.ids, at)
+            await resolution.prepare(claim for _, r in fresh for claim in r.identities)
+            await resolution.load(
+                owner
+                for _, r in fresh
+                if r.changes_profile or resolution.known_owner(r.identities) is None
+                for owner in resolution.owners_of(r.identities)
+            )
+            signals: list[Signal] = []
+            for index, report in fresh:
+                owner = (
+                    None if report.changes_profile else resolution.known_owner(report.identities)
+                )
+                if owner is None:
+                    customer = await resolution.customer_for(
+                        report.identities,
+                        reason=f"signal {report.event_id}",
+                        profile=report.profile,
+                        attributes=report.attributes,
+                    )
+                    owner = customer.id
+                signals.append(Signal.record(report, owner, at))
+                outcomes[index] = SignalOutcome("recorded", report.signal_id, owner)
+            await resolution.write()
+            tx.save(*signals)
+        return [outcome for outcome in outcomes if outcome is not None]

@@ -1,0 +1,107 @@
+"""Finds or creates the one customer a set of identities belongs to, merging when they disagree."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from domain.customer.aggregate import Customer
+from domain.customer.identities import Verification
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from domain.customer.identities import Identity, IdentityClaim
+    from ports.customers import CustomerTransaction
+    from ports.ids import IdGenerator
+
+__all__ = ["Resolution"]
+
+
+class Resolution:
+    """One batch's view of who is who, kept consistent as customers are created and merged."""
+
+    def __init__(self, tx: CustomerTransaction, ids: IdGenerator, at: datetime) -> None:
+        self.tx = tx
+        self.ids = ids
+        self.at = at
+        self.owners: dict[Identity, UUID] = {}
+        self.customers: dict[UUID, Customer] = {}
+        self.new_owners: dict[Identity, UUID] = {}
+        self.merges: list[tuple[UUID, UUID]] = []
+
+    async def prepare(self, claims: Iterable[IdentityClaim]) -> None:
+        self.owners = await self.tx.resolve({claim.identity for claim in claims})
+
+    def known_owner(self, claims: Sequence[IdentityClaim]) -> UUID | None:
+        """The owner when every identity is known, plain, and points at one customer."""
+        owner: UUID | None = None
+        for claim in claims:
+            found = self.owners.get(claim.identity)
+            if found is None or claim.verification is not Verification.UNVERIFIED:
+                return None
+            if owner is not None and found != owner:
+                return None
+            owner = found
+        return owner
+
+    def owners_of(self, claims: Sequence[IdentityClaim]) -> set[UUID]:
+        return {self.owners[c.identity] for c in claims if c.identity in self.owners}
+
+    async def load(self, customer_ids: Iterable[UUID]) -> None:
+        missing = {cid for cid in customer_ids if cid not in self.customers}
+        if missing:
+            self.customers.update(await self.tx.get(missing))
+
+    async def customer_for(
+        self,
+        claims: Sequence[IdentityClaim],
+        reason: str,
+        profile: dict[str, Any] | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> Customer:
+        """The customer these identities name, after links, merges and profile changes."""
+        owner_ids = self.owners_of(claims)
+        if not owner_ids:
+            customer = Customer.register(self.ids.new_id(), self.at, tuple(claims))
+            self.customers[customer.id] = customer
+            for claim in claims:
+                self._own(claim.identity, customer.id)
+        else:
+            await self.load(owner_ids)
+            found = sorted(
+                (self.customers[cid] for cid in owner_ids), key=lambda c: (c.created_on, str(c.id))
+            )
+            customer = found[0]
+            for other in found[1:]:
+                self._merge(other, into=customer, reason=reason)
+            for claim in claims:
+                customer.link(claim, self.at)
+                if self.owners.get(claim.identity) != customer.id:
+                    self._own(claim.identity, customer.id)
+        if profile or attributes:
+            customer.update_profile(self.at, profile or {}, attributes or {})
+        return customer
+
+    def _merge(self, other: Customer, into: Customer, reason: str) -> None:
+        into.absorb(other, self.at, reason)
+        self.merges.append((other.id, into.id))
+        for identity, owner in list(self.owners.items()):
+            if owner == other.id:
+                self.owners[identity] = into.id
+        for identity, owner in list(self.new_owners.items()):
+            if owner == other.id:
+                self.new_owners[identity] = into.id
+
+    def _own(self, identity: Identity, customer_id: UUID) -> None:
+        self.owners[identity] = customer_id
+        self.new_owners[identity] = customer_id
+
+    async def write(self) -> None:
+        """Claims new identities, records merges, saves every customer touched."""
+        if self.new_owners:
+            await self.tx.claim_identities(self.new_owners)
+        for merged_id, survivor_id in self.merges:
+            await self.tx.record_merge(merged_id, survivor_id)
+        self.tx.save(*self.customers.values())

@@ -1,0 +1,1 @@
+"""The read side: what clients ask for, as plain data."""

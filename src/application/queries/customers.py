@@ -1,0 +1,80 @@
+"""Customers as clients see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.shared.errors import NotFound
+
+if TYPE_CHECKING:
+    from domain.customer.aggregate import Customer
+    from domain.customer.identities import Identity
+    from ports.customers import CustomerStore, TimelinePage
+
+__all__ = ["CustomerQueries", "CustomerView", "IdentityView"]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityView:
+    type: str
+    value: str
+    verification: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    id: UUID
+    identities: list[IdentityView]
+    profile: dict[str, str | None]
+    attributes: dict[str, Any]
+    merged_from: list[UUID]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+def _view(customer: Customer) -> CustomerView:
+    return CustomerView(
+        id=customer.id,
+        identities=[
+            IdentityView(identity.type, identity.value, level.value)
+            for identity, level in sorted(customer.identities.items())
+        ],
+        profile=customer.profile.as_dict(),
+        attributes=dict(customer.attributes),
+        merged_from=list(customer.absorbed),
+        created_at=customer.created_on,
+        updated_at=customer.modified_on,
+        version=customer.version,
+    )
+
+
+class CustomerQueries:
+    """Reads customers as last committed; a merged id answers with its survivor."""
+
+    def __init__(self, store: CustomerStore) -> None:
+        self.store = store
+
+    async def by_id(self, customer_id: UUID) -> CustomerView:
+        survivor = await self.store.survivor(customer_id)
+        customer = await self.store.get(survivor) if survivor else None
+        if customer is None:
+            raise NotFound(f"no customer {customer_id}")
+        return _view(customer)
+
+    async def by_identity(self, identity: Identity) -> CustomerView:
+        found = await self.store.find(identity)
+        if found is None:
+            raise NotFound(f"no customer has the identity {identity}")
+        return await self.by_id(found)
+
+    async def timeline(
+        self, customer_id: UUID, *, limit: int, before: int | None
+    ) -> tuple[UUID, TimelinePage]:
+        survivor = await self.store.survivor(customer_id)
+        if survivor is None:
+            raise NotFound(f"no customer {customer_id}")
+        return survivor, await self.store.timeline(survivor, limit=limit, before=before)

@@ -1,0 +1,1 @@
+"""The customer: one profile per person, whatever channel they come from."""

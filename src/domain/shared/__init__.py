@@ -1,0 +1,1 @@
+"""Kernel shared by every aggregate: errors and the aggregate base."""

@@ -1,0 +1,1 @@
+"""Signals: what happened about a customer, as producers reported it."""

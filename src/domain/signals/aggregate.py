@@ -1,0 +1,79 @@
+"""A signal is recorded once, under an id derived from its producer's event id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.customer.identities import IdentityClaim
+
+__all__ = ["Signal", "SignalReport", "signal_id_for"]
+
+_SIGNALS = UUID("6f1c8d52-4a4e-4bb8-9b8e-3f0a4f6f2c11")
+
+
+def signal_id_for(producer_event_id: str) -> UUID:
+    """The same producer event id always names the same signal, so a retry changes nothing."""
+    return uuid5(_SIGNALS, producer_event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalReport:
+    """What a producer sent: the event, who it is about, and profile facts it carries."""
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    identities: tuple[IdentityClaim, ...]
+    properties: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    profile: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def signal_id(self) -> UUID:
+        return signal_id_for(self.event_id)
+
+    @property
+    def changes_profile(self) -> bool:
+        return bool(self.profile or self.attributes)
+
+
+class Signal(Aggregate):
+    """Something that happened about one customer; immutable once recorded."""
+
+    @event("Recorded")
+    def __init__(
+        self,
+        id: UUID,
+        timestamp: datetime,
+        customer_id: UUID,
+        event_id: str,
+        signal_type: str,
+        occurred_at: datetime,
+        properties: dict[str, Any],
+        source: str | None,
+    ) -> None:
+        self.customer_id = customer_id
+        self.event_id = event_id
+        self.signal_type = signal_type
+        self.occurred_at = occurred_at
+        self.properties = properties
+        self.source = source
+
+    @classmethod
+    def record(cls, report: SignalReport, customer_id: UUID, at: datetime) -> Signal:
+        return cls(
+            id=report.signal_id,
+            timestamp=at,
+            customer_id=customer_id,
+            event_id=report.event_id,
+            signal_type=report.type,
+            occurred_at=report.occurred_at,
+            properties=report.properties,
+            source=report.source,
+        )

@@ -1,0 +1,194 @@
+"""The `chorus` command: migrate, serve, demo, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from adapters.postgres.migrations import migrate
+from entrypoints.logs import configure_logging
+from entrypoints.settings import Settings
+from ports.api_keys import ApiKeyStore, Role
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _need_database(settings: Settings) -> str:
+    if not settings.database_url:
+        raise SystemExit("chorus: set DATABASE_URL (or run `chorus demo`, which starts its own)")
+    return settings.database_url
+
+
+async def _migrate(settings: Settings) -> None:
+    applied = await migrate(_need_database(settings))
+    print(
+        f"applied {len(applied)} migration(s): {', '.join(applied)}"
+        if applied
+        else "schema is up to date"
+    )
+
+
+async def _create_key(settings: Settings, role: Role, name: str) -> None:
+    from entrypoints.ioc import make_container
+
+    _need_database(settings)
+    container = make_container(settings)
+    try:
+        keys = await container.get(ApiKeyStore)
+        created = await keys.create(role, name)
+    finally:
+        await container.close()
+    print(created.secret)
+    print(
+        f"created {role.value} key {created.key.id} ({name}); it is shown only once",
+        file=sys.stderr,
+    )
+
+
+async def _serve(settings: Settings, *, run_migrations: bool) -> None:
+    from entrypoints.service import run_service
+
+    _need_database(settings)
+    if run_migrations:
+        await migrate(settings.database_url or "")
+    await run_service(settings)
+
+
+def _admin_key(settings: Settings, data_dir: Path) -> str:
+    if settings.admin_key:
+        return settings.admin_key
+    saved = data_dir / "admin_key"
+    if saved.exists():
+        return saved.read_text().strip()
+    key = "chorus_admin_" + secrets.token_urlsafe(24)
+    saved.write_text(key + "\n")
+    saved.chmod(0o600)
+    return key
+
+
+async def _demo(settings: Settings, data_dir: Path, admin_key: str) -> None:
+    from entrypoints.demo_data import load_demo_data
+    from entrypoints.ioc import make_container
+    from entrypoints.service import run_service
+
+    await migrate(_need_database(settings))
+    container = make_container(settings)
+    try:
+        keys = await container.get(ApiKeyStore)
+        await keys.create(Role.ADMIN, "demo admin", secret=admin_key)
+        new = await load_demo_data(container)
+    finally:
+        await container.close()
+    base = f"http://{settings.host}:{settings.port}"
+
+    async def banner() -> None:
+        print(
+            f"""
+Chorus is running at {base}  (data in {data_dir}; {new} new demo signal(s) loaded)
+Admin key: {admin_key}
+
+Try:
+  curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/customers?identity=email:ana@example.org'
+  curl -s -X POST -H 'Authorization: Bearer {admin_key}' -H 'Content-Type: application/json' {base}/v1/events \\
+    -d '{{"signals":[{{"id":"try-1","type":"page.viewed","occurred_at":"2026-11-27T10:00:00Z","identities":[{{"type":"email","value":"ana@example.org"}}]}}]}}'
+OpenAPI: {base}/schema   Health: {base}/ready   Stop: Ctrl-C
+""",
+            flush=True,
+        )
+
+    await run_service(settings, on_ready=banner)
+
+
+def _run_demo(settings: Settings, data_dir: Path) -> None:
+    from adapters.embedded.nats import EmbeddedNats
+    from adapters.embedded.postgres import EmbeddedPostgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.default_region:
+        settings = msgspec.structs.replace(
+            settings, default_region="GB"
+        )  # demo numbers are British
+    servers: list[EmbeddedPostgres | EmbeddedNats] = []
+    try:
+        database_url = settings.database_url
+        if not database_url:
+            print(f"starting PostgreSQL in {data_dir / 'postgres'} ...", flush=True)
+            postgres = EmbeddedPostgres(data_dir / "postgres")
+            servers.append(postgres)
+            database_url = postgres.start()
+        nats_url = settings.nats_url
+        if not nats_url:
+            print(f"starting NATS with JetStream in {data_dir / 'nats'} ...", flush=True)
+            nats_server = EmbeddedNats(data_dir / "nats")
+            servers.append(nats_server)
+            nats_url = nats_server.start()
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                _demo(
+                    settings.with_servers(database_url, nats_url),
+                    data_dir,
+                    _admin_key(settings, data_dir),
+                )
+            )
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        print("stopped; run `chorus demo` again to pick up where you left off", flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chorus", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply migrations/ to DATABASE_URL (idempotent)")
+    serve = commands.add_parser(
+        "serve", help="HTTP API and NATS consumers on DATABASE_URL and NATS_URL"
+    )
+    serve.add_argument("--port", type=int, help="default CHORUS_PORT or 8000")
+    serve.add_argument("--host", help="default CHORUS_HOST or 127.0.0.1")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    demo = commands.add_parser(
+        "demo", help="serve with demo data, starting PostgreSQL and NATS if not given"
+    )
+    demo.add_argument("--port", type=int, help="default CHORUS_PORT or 8000")
+    demo.add_argument("--data-dir", type=Path, help="default CHORUS_DATA_DIR or ./.chorus")
+    keys = commands.add_parser("keys", help="API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", default="cli")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    overrides: dict[str, object] = {}
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if overrides:
+        settings = msgspec.structs.replace(settings, **overrides)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "serve":
+        asyncio.run(_serve(settings, run_migrations=args.migrate))
+    elif args.command == "keys":
+        asyncio.run(_create_key(settings, Role(args.role), args.name))
+    elif args.command == "demo":
+        _run_demo(settings, args.data_dir or settings.data_dir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,101 @@
+"""A few customers and signals so a first look at Chorus has something to show."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from application.customer.ingest_signals import IngestSignals
+from entrypoints.signal_schema import InvalidSignal, SignalMapper
+
+if TYPE_CHECKING:
+    from dishka import AsyncContainer
+
+__all__ = ["DEMO_SIGNALS", "load_demo_data"]
+
+DEMO_SIGNALS: list[dict[str, object]] = [
+    {
+        "id": "demo-crm-1",
+        "type": "customer.imported",
+        "occurred_at": "2026-11-01T09:00:00Z",
+        "source": "crm",
+        "identities": [
+            {"type": "email", "value": "ana@example.org", "verification": "verified"},
+            {"type": "crm_id", "value": "CRM-1001"},
+        ],
+        "profile": {
+            "first_name": "Ana",
+            "last_name": "Silva",
+            "time_zone": "Europe/Lisbon",
+            "locale": "pt-PT",
+        },
+        "attributes": {"tier": "gold"},
+    },
+    {
+        "id": "demo-orders-1",
+        "type": "order.placed",
+        "occurred_at": "2026-11-02T10:15:00Z",
+        "source": "orders",
+        "identities": [{"type": "email", "value": "Ana@Example.org"}],
+        "properties": {"order_id": "A-1", "total": 42.5, "currency": "EUR"},
+    },
+    {
+        "id": "demo-crm-2",
+        "type": "customer.imported",
+        "occurred_at": "2026-11-01T09:00:00Z",
+        "source": "crm",
+        "identities": [
+            {"type": "phone", "value": "+81 3-1234-5678"},
+            {"type": "crm_id", "value": "CRM-1002"},
+        ],
+        "profile": {"first_name": "Kenji", "time_zone": "Asia/Tokyo", "locale": "ja-JP"},
+        "attributes": {"tier": "silver"},
+    },
+    {
+        "id": "demo-app-1",
+        "type": "app.opened",
+        "occurred_at": "2026-11-03T08:00:00Z",
+        "source": "mobile",
+        "identities": [
+            {"type": "account_id", "value": "u-77"},
+            {"type": "device_token", "value": "dvc-77"},
+        ],
+    },
+    {
+        "id": "demo-support-1",
+        "type": "message.received",
+        "occurred_at": "2026-11-03T08:05:00Z",
+        "source": "whatsapp",
+        "identities": [{"type": "whatsapp_id", "value": "447700900123"}],
+        "properties": {"text": "Where is my order?"},
+    },
+    {
+        "id": "demo-login-1",
+        "type": "account.logged_in",
+        "occurred_at": "2026-11-03T09:00:00Z",
+        "source": "auth",
+        "identities": [
+            {"type": "account_id", "value": "u-77", "verification": "authenticated"},
+            {"type": "phone", "value": "+44 7700 900123", "verification": "verified"},
+            {"type": "whatsapp_id", "value": "447700900123"},
+        ],
+        "profile": {"first_name": "Sam", "time_zone": "Europe/London"},
+    },
+]
+
+
+async def load_demo_data(container: AsyncContainer) -> int:
+    """Ingests the demo signals; idempotent, so a second demo changes nothing. Returns how many were new."""
+    mapper = await container.get(SignalMapper)
+    ingest = await container.get(IngestSignals)
+    reports = []
+    for index, signal in enumerate(DEMO_SIGNALS):
+        mapped = mapper.from_raw(index, msgspec.json.encode(signal))
+        if isinstance(mapped, InvalidSignal):
+            raise ValueError(f"demo signal {index} is invalid: {mapped}")
+        reports.append(mapped)
+    outcomes = []
+    for one in reports:  # one at a time, so later signals see the customers earlier ones made
+        outcomes.extend(await ingest([one]))
+    return sum(1 for o in outcomes if o.status == "recorded")

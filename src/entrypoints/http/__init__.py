@@ -1,0 +1,1 @@
+"""The HTTP API: Litestar, JSON under /v1, errors as RFC 9457 problem details."""

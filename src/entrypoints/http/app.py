@@ -1,0 +1,61 @@
+"""Builds the Litestar application; one place configures every plugin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dishka.integrations.litestar import setup_dishka
+from litestar import Litestar
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
+from entrypoints.http.controllers.admin import ClockController
+from entrypoints.http.controllers.customers import CustomersController
+from entrypoints.http.controllers.events import EventsController
+from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.problems import exception_handlers
+
+if TYPE_CHECKING:
+    from dishka import AsyncContainer
+    from litestar.types import ControllerRouterHandler
+
+    from entrypoints.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    container: AsyncContainer, settings: Settings, *, nats: object | None = None
+) -> Litestar:
+    handlers: list[ControllerRouterHandler] = [
+        HealthController,
+        EventsController,
+        CustomersController,
+    ]
+    if settings.clock == "manual":
+        handlers.append(ClockController)
+    app = Litestar(
+        route_handlers=handlers,
+        exception_handlers=exception_handlers,
+        middleware=[
+            DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS]),
+        ],
+        openapi_config=OpenAPIConfig(
+            title="Chorus",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
+            ),
+            security=[{"ApiKey": []}],
+        ),
+        debug=False,
+    )
+    if nats is not None:
+        app.state.nats = nats
+    setup_dishka(container, app)
+    return app

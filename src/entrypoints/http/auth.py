@@ -1,0 +1,58 @@
+"""API keys as `Authorization: Bearer <key>`; guards check the key's role."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from ports.api_keys import ApiKey, ApiKeyStore, Role
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from litestar.connection import ASGIConnection
+    from litestar.handlers.base import BaseRouteHandler
+
+__all__ = ["ApiKeyAuthentication", "allow", "current_key"]
+
+PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema"}
+
+
+class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
+    """Every /v1 path needs a valid key."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
+        container = connection.app.state.dishka_container
+        keys = await container.get(ApiKeyStore)
+        key = await keys.authenticate(secret.strip())
+        if key is None:
+            raise NotAuthorizedException("this API key is not known or was revoked")
+        return AuthenticationResult(user=key, auth=key)
+
+
+def current_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
+    key: ApiKey = connection.auth
+    return key
+
+
+def allow(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    """A guard that lets the given roles (and admin) through."""
+    allowed = {Role.ADMIN, *roles}
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        key = current_key(connection)
+        if key.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise PermissionDeniedException(
+                f"role '{key.role.value}' may not do this; needs {names}"
+            )
+
+    return guard

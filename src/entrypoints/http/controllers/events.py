@@ -1,0 +1,114 @@
+"""POST /v1/events: a batch of signals, committed before the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, Response, post
+
+from application.customer.ingest_signals import IngestSignals
+from domain.signals.aggregate import SignalReport
+from entrypoints.http.auth import allow
+from entrypoints.http.problems import problem
+from entrypoints.http.schemas import IngestOut, SignalResultOut
+from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalMapper
+from ports.api_keys import Role
+
+__all__ = ["EventsController"]
+
+
+class _Batch(msgspec.Struct):
+    signals: list[msgspec.Raw]
+
+
+_batch_decoder = msgspec.json.Decoder(_Batch)
+
+
+class EventsController(Controller):
+    path = "/v1/events"
+    tags = ["signals"]
+
+    @post(
+        operation_id="ingestSignals",
+        name="events:ingest",
+        guards=[allow(Role.SERVICE)],
+        status_code=200,
+        request_max_body_size=16 * 1024 * 1024,
+        summary="Ingest a batch of up to 1,000 signals",
+        description=(
+            'Body: `{"signals": [{"id", "type", "occurred_at", "identities", "properties", '
+            '"source", "profile", "attributes"}]}`. Answers after the signals are committed. '
+            "A signal whose id was seen before is acknowledged as a duplicate. Invalid signals "
+            "are listed in a 422 problem with their index and reason; the valid ones of the "
+            "same batch are stored and listed in `results`."
+        ),
+    )
+    @inject
+    async def ingest(
+        self,
+        request: Request[Any, Any, Any],
+        ingest: FromDishka[IngestSignals],
+        mapper: FromDishka[SignalMapper],
+    ) -> Response[Any]:
+        body = await request.body()
+        try:
+            batch = _batch_decoder.decode(body)
+        except msgspec.ValidationError as error:
+            return problem(
+                400,
+                "invalid-request",
+                "The batch is not valid",
+                str(error),
+                errors=[{"field": "$.signals", "reason": str(error)}],
+            )
+        except msgspec.DecodeError as error:
+            return problem(400, "invalid-json", "The body is not JSON", str(error))
+        if not batch.signals:
+            return problem(
+                400,
+                "invalid-request",
+                "The batch is empty",
+                errors=[{"field": "$.signals", "reason": "needs at least one signal"}],
+            )
+        if len(batch.signals) > MAX_BATCH:
+            return problem(
+                413,
+                "batch-too-large",
+                f"At most {MAX_BATCH} signals a batch",
+                errors=[{"field": "$.signals", "reason": f"has {len(batch.signals)}"}],
+            )
+        reports: list[SignalReport] = []
+        indexes: list[int] = []
+        invalid: list[InvalidSignal] = []
+        for index, raw in enumerate(batch.signals):
+            mapped = mapper.from_raw(index, raw)
+            if isinstance(mapped, InvalidSignal):
+                invalid.append(mapped)
+            else:
+                reports.append(mapped)
+                indexes.append(index)
+        outcomes = await ingest(reports) if reports else []
+        results = [
+            SignalResultOut(
+                index, report.event_id, outcome.status, outcome.signal_id, outcome.customer_id
+            )
+            for index, report, outcome in zip(indexes, reports, outcomes, strict=True)
+        ]
+        recorded = sum(1 for r in results if r.status == "recorded")
+        if invalid:
+            return problem(
+                422,
+                "invalid-signals",
+                "Some signals were refused",
+                f"{len(invalid)} of {len(batch.signals)} were refused; the others were stored",
+                errors=[
+                    {"index": i.index, "field": i.field, "reason": i.reason, "id": i.signal_id}
+                    for i in invalid
+                ],
+                recorded=recorded,
+                duplicates=len(results) - recorded,
+                results=msgspec.to_builtins(results),
+            )
+        return Response(IngestOut(recorded, len(results) - recorded, results))

@@ -1,0 +1,52 @@
+"""Liveness, readiness and Prometheus metrics; no key needed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["HealthController"]
+
+
+class HealthController(Controller):
+    tags = ["operations"]
+
+    @get("/health", operation_id="health", name="health", summary="The process is up")
+    async def health(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/ready", operation_id="ready", name="ready", summary="PostgreSQL and NATS answer")
+    @inject
+    async def ready(self, pool: FromDishka[asyncpg.Pool], state: State) -> Response[dict[str, Any]]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(pool.fetchval("SELECT 1"), 2)
+            checks["postgres"] = "ok"
+        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            checks["postgres"] = f"down: {error}"
+        nats = state.get("nats")
+        if nats is None:
+            checks["nats"] = "down: not connected"
+        else:
+            checks["nats"] = "ok" if nats.is_connected else "down: disconnected"
+        ready = all(v == "ok" for v in checks.values())
+        return Response(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @get(
+        "/metrics",
+        operation_id="metrics",
+        name="metrics",
+        summary="Prometheus metrics",
+        include_in_schema=True,
+    )
+    async def metrics(self) -> Response[bytes]:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

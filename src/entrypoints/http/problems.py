@@ -1,0 +1,94 @@
+"""Every error leaves as RFC 9457 problem details, mapped here in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from litestar import Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.shared.errors import InvalidValue, NotFound
+
+if TYPE_CHECKING:
+    from litestar import Request
+    from litestar.types import ExceptionHandlersMap
+
+__all__ = ["PROBLEM_JSON", "exception_handlers", "problem"]
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://chorus.dev/problems/"
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"type": _TYPE_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            message = str(item.get("message", ""))
+            field = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else None
+            key = item.get("key")
+            source = item.get("source")
+            errors.append(
+                {
+                    "field": field or (f"{source}.{key}" if key else "$"),
+                    "reason": message.partition(" - at `")[0],
+                }
+            )
+    return problem(400, "invalid-request", "The request is not valid", exc.detail, errors=errors)
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotAuthorizedException):
+        return problem(401, "unauthorized", "An API key is needed", exc.detail)
+    if isinstance(exc, PermissionDeniedException):
+        return problem(403, "forbidden", "This key's role may not do that", exc.detail)
+    slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
+        exc.status_code, "http-error"
+    )
+    return problem(exc.status_code, slug, exc.detail or "HTTP error")
+
+
+def _invalid(request: Request[Any, Any, Any], exc: InvalidValue) -> Response[Any]:
+    return problem(
+        422,
+        "invalid-value",
+        "A value was refused",
+        str(exc),
+        errors=[{"field": f"$.{exc.field}", "reason": exc.reason}],
+    )
+
+
+def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
+    return problem(404, "not-found", "Not found", str(exc))
+
+
+def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    import structlog
+
+    structlog.get_logger("chorus.http").exception("request failed", path=request.url.path)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side")
+
+
+exception_handlers: ExceptionHandlersMap = {
+    ValidationException: _validation,
+    HTTPException: _http,
+    InvalidValue: _invalid,
+    NotFound: _not_found,
+    Exception: _crash,
+}

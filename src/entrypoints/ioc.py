@@ -1,0 +1,102 @@
+"""Dishka providers, by layer: adapters at APP scope, use cases built on them.
+
+Dishka reads the annotations at run time, so nothing here is imported only for type checking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
+
+from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.system.clock import ManualClock, SystemClock
+from adapters.system.ids import RandomIds
+from application.customer.ingest_signals import IngestSignals
+from application.customer.update_profile import UpdateProfile
+from application.customer.upsert_customer import UpsertCustomer
+from application.queries.customers import CustomerQueries
+from domain.customer.identities import IdentityNormalizer
+from entrypoints.settings import Settings
+from entrypoints.signal_schema import SignalMapper
+from ports.api_keys import ApiKeyStore
+from ports.clock import Clock
+from ports.customers import CustomerStore
+from ports.ids import IdGenerator
+
+__all__ = ["AdaptersProvider", "UseCasesProvider", "make_container"]
+
+
+class AdaptersProvider(Provider):
+    """Connections and the adapters behind each port; one of each per process."""
+
+    scope = Scope.APP
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    @provide
+    def settings_(self) -> Settings:
+        return self.settings
+
+    @provide
+    async def pool(self) -> AsyncIterator[asyncpg.Pool]:
+        assert self.settings.database_url, "DATABASE_URL is not set"
+        pool = await asyncpg.create_pool(self.settings.database_url, min_size=2, max_size=20)
+        try:
+            yield pool
+        finally:
+            await pool.close()
+
+    @provide
+    def clock(self) -> Clock:
+        return ManualClock() if self.settings.clock == "manual" else SystemClock()
+
+    ids = provide(RandomIds, provides=IdGenerator)
+
+    @provide
+    def customers(self, pool: asyncpg.Pool) -> CustomerStore:
+        return PostgresCustomerStore(pool)
+
+    @provide
+    def api_keys(self, pool: asyncpg.Pool, clock: Clock, ids: IdGenerator) -> ApiKeyStore:
+        return PostgresApiKeyStore(pool, clock, ids)
+
+    @provide
+    def normalizer(self) -> IdentityNormalizer:
+        return IdentityNormalizer(self.settings.default_region)
+
+
+class UseCasesProvider(Provider):
+    """Interactors and queries; stateless, so one each per process."""
+
+    scope = Scope.APP
+
+    @provide
+    def ingest_signals(self, store: CustomerStore, clock: Clock, ids: IdGenerator) -> IngestSignals:
+        return IngestSignals(store, clock, ids)
+
+    @provide
+    def upsert_customer(
+        self, store: CustomerStore, clock: Clock, ids: IdGenerator
+    ) -> UpsertCustomer:
+        return UpsertCustomer(store, clock, ids)
+
+    @provide
+    def update_profile(self, store: CustomerStore, clock: Clock) -> UpdateProfile:
+        return UpdateProfile(store, clock)
+
+    @provide
+    def customer_queries(self, store: CustomerStore) -> CustomerQueries:
+        return CustomerQueries(store)
+
+    @provide
+    def signal_mapper(self, normalizer: IdentityNormalizer) -> SignalMapper:
+        return SignalMapper(normalizer)
+
+
+def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
+    return make_async_container(AdaptersProvider(settings), UseCasesProvider(), *extra)

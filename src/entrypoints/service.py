@@ -1,0 +1,83 @@
+"""The running service: HTTP API and NATS consumers in one process, stopped cleanly together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import TYPE_CHECKING
+
+import nats
+import structlog
+import uvicorn
+
+from application.customer.ingest_signals import IngestSignals
+from entrypoints.http.app import create_app
+from entrypoints.ioc import make_container
+from entrypoints.signal_schema import SignalMapper
+from entrypoints.workers.signal_consumer import SignalConsumer
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+    from entrypoints.settings import Settings
+
+__all__ = ["run_service"]
+
+log = structlog.get_logger("chorus")
+
+
+class _Server(uvicorn.Server):
+    """Leaves signals to run_service, which stops consumers and connections after HTTP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_service(
+    settings: Settings, *, on_ready: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Serves until SIGINT/SIGTERM, then drains consumers and closes connections."""
+    container = make_container(settings)
+    nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus")
+    consumer = SignalConsumer(
+        nc.jetstream(),
+        await container.get(IngestSignals),
+        await container.get(SignalMapper),
+        stream_name=settings.signal_stream,
+        subjects=f"{settings.nats_prefix}.signals.>",
+        dead_letter_stream=settings.dead_letter_stream,
+        dead_letter_subjects=f"{settings.nats_prefix}.dlq.>",
+        dead_letter_subject=f"{settings.nats_prefix}.dlq.signals",
+    )
+    try:
+        await consumer.start()
+        app = create_app(container, settings, nats=nc)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, setattr, server, "should_exit", True)
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no started event)
+            await asyncio.sleep(0.05)
+        if server.started:
+            log.info("serving", url=f"http://{settings.host}:{settings.port}")
+            if on_ready is not None:
+                await on_ready()
+        await serving
+    finally:
+        with contextlib.suppress(Exception):
+            await consumer.stop()
+        with contextlib.suppress(Exception):
+            await nc.drain()
+        await container.close()
+        log.info("stopped")

@@ -1,0 +1,58 @@
+"""Settings from the environment, validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+__all__ = ["Settings"]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything Chorus reads from its environment."""
+
+    database_url: str | None = None
+    nats_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    clock: Literal["system", "manual"] = "system"
+    default_region: str | None = None
+    admin_key: str | None = None
+    data_dir: Path = Path(".chorus")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    signal_stream: str = "CHORUS_SIGNALS"
+    nats_prefix: str = "chorus"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return self.signal_stream.removesuffix("SIGNALS").rstrip("_") + "_DEAD_LETTERS"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        names = {
+            "database_url": "DATABASE_URL",
+            "nats_url": "NATS_URL",
+            "host": "CHORUS_HOST",
+            "port": "CHORUS_PORT",
+            "clock": "CHORUS_CLOCK",
+            "default_region": "CHORUS_DEFAULT_REGION",
+            "admin_key": "CHORUS_ADMIN_KEY",
+            "data_dir": "CHORUS_DATA_DIR",
+            "log_level": "CHORUS_LOG_LEVEL",
+            "signal_stream": "CHORUS_SIGNAL_STREAM",
+            "nats_prefix": "CHORUS_NATS_PREFIX",
+        }
+        raw = {field: env[name] for field, name in names.items() if env.get(name)}
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as error:
+            field = str(error).rpartition("$.")[2]
+            variable = names.get(field.split(".")[0].rstrip("`"), field)
+            raise SystemExit(f"chorus: bad setting {variable}: {error}") from None
+
+    def with_servers(self, database_url: str, nats_url: str) -> Settings:
+        return msgspec.structs.replace(self, database_url=database_url, nats_url=nats_url)

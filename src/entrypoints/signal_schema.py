@@ -1,0 +1,132 @@
+"""The signal wire format, shared by HTTP and NATS, and its mapping to domain reports."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
+from domain.customer.profile import Profile, check_attributes
+from domain.shared.errors import InvalidValue
+from domain.signals.aggregate import SignalReport
+
+__all__ = [
+    "MAX_BATCH",
+    "IdentityIn",
+    "InvalidSignal",
+    "ProfileIn",
+    "SignalIn",
+    "SignalMapper",
+    "field_of",
+]
+
+MAX_BATCH = 1000
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+
+
+class IdentityIn(msgspec.Struct, forbid_unknown_fields=True):
+    """`{"type": "email", "value": "ana@example.org"}`; verification defaults to unverified."""
+
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    verification: Literal["unverified", "verified", "authenticated"] = "unverified"
+
+
+class ProfileIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Typed profile fields; leave one out to keep it as it is."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    time_zone: str | None = None
+    locale: str | None = None
+    country: str | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
+
+
+class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One signal: the producer's event id makes it idempotent."""
+
+    id: Name
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    occurred_at: datetime
+    identities: Annotated[list[IdentityIn], msgspec.Meta(min_length=1, max_length=20)]
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
+    source: Name | None = None
+    profile: ProfileIn | None = None
+    attributes: dict[str, str | int | float | bool | None] = msgspec.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidSignal:
+    """Why the signal at `index` of a batch was refused."""
+
+    index: int
+    field: str
+    reason: str
+    signal_id: str | None = None
+
+
+_signal_decoder = msgspec.json.Decoder(SignalIn)
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def field_of(error: msgspec.ValidationError) -> tuple[str, str]:
+    """The JSON path a msgspec error is about, and the reason without the path."""
+    message = str(error)
+    reason, _, path = message.partition(" - at `")
+    field = path.rstrip("`") if path else "$"
+    missing = _MISSING.search(reason)
+    if missing:
+        field = f"{field}.{missing.group(1)}"
+    return field, reason
+
+
+class SignalMapper:
+    """Validates wire signals and turns them into domain reports with normalised identities."""
+
+    def __init__(self, normalizer: IdentityNormalizer) -> None:
+        self.normalizer = normalizer
+
+    def from_raw(self, index: int, raw: msgspec.Raw | bytes) -> SignalReport | InvalidSignal:
+        try:
+            signal = _signal_decoder.decode(raw)
+        except msgspec.ValidationError as error:
+            field, reason = field_of(error)
+            return InvalidSignal(index, field, reason)
+        except msgspec.DecodeError as error:
+            return InvalidSignal(index, "$", str(error))
+        return self.from_signal(index, signal)
+
+    def from_signal(self, index: int, signal: SignalIn) -> SignalReport | InvalidSignal:
+        if signal.occurred_at.tzinfo is None:
+            return InvalidSignal(
+                index, "$.occurred_at", "needs a time zone offset, e.g. Z", signal.id
+            )
+        try:
+            claims = tuple(
+                IdentityClaim(
+                    self.normalizer.normalize(i.type, i.value), Verification(i.verification)
+                )
+                for i in signal.identities
+            )
+            profile = signal.profile.changes() if signal.profile else {}
+            Profile().merged_with(profile)
+            check_attributes(signal.attributes)
+        except InvalidValue as error:
+            return InvalidSignal(index, f"$.{error.field}", error.reason, signal.id)
+        return SignalReport(
+            event_id=signal.id,
+            type=signal.type,
+            occurred_at=signal.occurred_at,
+            identities=claims,
+            properties=signal.properties,
+            source=signal.source,
+            profile=profile,
+            attributes=dict(signal.attributes),
+        )

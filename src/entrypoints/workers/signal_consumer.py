@@ -1,0 +1,417 @@
+"""Signals over NATS JetStream: one signal a message, committed in batches, then acknowledged.
+
+Delivery is at least once and the effect exactly once: a batch is acknowledged only after
+`IngestSignals` has committed it, so a crash before the commit redelivers the messages, and a
+redelivery after the commit is a duplicate by the producer's event id and changes nothing.
+Messages that can never succeed (not JSON, not a signal, a bad identity) are published to the
+dead-letter stream first and terminated afterwards; so are messages that still fail on their last
+allowed delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from entrypoints.signal_schema import InvalidSignal
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Sequence
+
+    from nats.aio.msg import Msg
+    from nats.js.client import JetStreamContext
+    from structlog.typing import FilteringBoundLogger
+
+    from application.customer.ingest_signals import IngestSignals, SignalOutcome
+    from domain.signals.aggregate import SignalReport
+    from entrypoints.signal_schema import SignalMapper
+
+__all__ = [
+    "DEAD_LETTER_STREAM",
+    "DEAD_LETTER_SUBJECT",
+    "DEAD_LETTER_SUBJECTS",
+    "SIGNAL_STREAM",
+    "SIGNAL_SUBJECTS",
+    "SignalConsumer",
+    "ensure_signal_stream",
+    "subject_matches",
+]
+
+SIGNAL_STREAM = "CHORUS_SIGNALS"
+SIGNAL_SUBJECTS = "chorus.signals.>"
+DEAD_LETTER_STREAM = "CHORUS_DEAD_LETTERS"
+DEAD_LETTER_SUBJECTS = "chorus.dlq.>"
+DEAD_LETTER_SUBJECT = "chorus.dlq.signals"
+DUPLICATE_WINDOW = 120.0  # seconds; producers set Nats-Msg-Id to their event id
+_MAX_HEADER_VALUE = 1024
+
+
+async def ensure_signal_stream(
+    js: JetStreamContext,
+    stream_name: str = SIGNAL_STREAM,
+    *,
+    subjects: str = SIGNAL_SUBJECTS,
+    duplicate_window: float = DUPLICATE_WINDOW,
+    dead_letter_stream: str = DEAD_LETTER_STREAM,
+    dead_letter_subjects: str = DEAD_LETTER_SUBJECTS,
+) -> None:
+    """Creates the signal stream and its dead-letter stream, or brings them up to date."""
+    for name, subject in ((stream_name, subjects), (dead_letter_stream, dead_letter_subjects)):
+        await _ensure_stream(
+            js,
+            StreamConfig(
+                name=name,
+                subjects=[subject],
+                storage=StorageType.FILE,
+                duplicate_window=duplicate_window,
+            ),
+        )
+
+
+async def _ensure_stream(js: JetStreamContext, wanted: StreamConfig) -> None:
+    """Adds the stream, or adds our subject and widens the duplicate window of an existing one.
+
+    Whatever else an operator configured on an existing stream (limits, replicas) is kept.
+    """
+    name = wanted.name or ""
+    try:
+        info = await js.stream_info(name)
+    except NotFoundError:
+        try:
+            await js.add_stream(wanted)
+            return
+        except BadRequestError as error:
+            # Another worker created it meanwhile (possibly configured differently); anything
+            # else, such as subjects overlapping another stream, is the caller's to fix.
+            try:
+                info = await js.stream_info(name)
+            except NotFoundError:
+                raise error from None
+    current = info.config
+    subjects = list(current.subjects or [])
+    missing = [s for s in wanted.subjects or [] if s not in subjects]
+    if missing or current.duplicate_window < wanted.duplicate_window:
+        await js.update_stream(
+            current.evolve(
+                subjects=subjects + missing,
+                duplicate_window=max(current.duplicate_window, wanted.duplicate_window),
+            )
+        )
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """Whether a NATS subject falls under a pattern with `*` and `>` wildcards."""
+    wanted = pattern.split(".")
+    tokens = subject.split(".")
+    for position, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > position
+        if position >= len(tokens) or (token != "*" and token != tokens[position]):
+            return False
+    return len(tokens) == len(wanted)
+
+
+def _header(value: str) -> str:
+    """A header value on one line and of bounded length."""
+    flat = " ".join(value.split())
+    return flat if len(flat) <= _MAX_HEADER_VALUE else flat[: _MAX_HEADER_VALUE - 1] + "…"
+
+
+def _msg_id(msg: Msg) -> str | None:
+    return msg.headers.get("Nats-Msg-Id") if msg.headers else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    msg: Msg
+    report: SignalReport
+    correlation_id: str
+
+
+class SignalConsumer:
+    """Pulls signals from a durable JetStream consumer and commits each fetched batch at once."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        ingest: IngestSignals,
+        mapper: SignalMapper,
+        *,
+        stream_name: str = SIGNAL_STREAM,
+        durable: str = "chorus-signal-ingest",
+        batch_size: int = 500,
+        max_deliver: int = 5,
+        dead_letter_subject: str = DEAD_LETTER_SUBJECT,
+        logger: FilteringBoundLogger | None = None,
+        subjects: str = SIGNAL_SUBJECTS,
+        dead_letter_stream: str = DEAD_LETTER_STREAM,
+        dead_letter_subjects: str = DEAD_LETTER_SUBJECTS,
+        duplicate_window: float = DUPLICATE_WINDOW,
+        ack_wait: float = 30.0,
+        fetch_timeout: float = 0.5,
+        retry_delay: float = 1.0,
+        max_retry_delay: float = 30.0,
+    ) -> None:
+        if batch_size < 1 or max_deliver < 1:
+            raise ValueError("batch_size and max_deliver must be at least 1")
+        if ack_wait <= 0 or fetch_timeout <= 0 or retry_delay < 0:
+            raise ValueError(
+                "ack_wait and fetch_timeout must be positive, retry_delay not negative"
+            )
+        if not subject_matches(dead_letter_subjects, dead_letter_subject):
+            raise ValueError(f"{dead_letter_subject!r} is not under {dead_letter_subjects!r}")
+        if subject_matches(subjects, dead_letter_subject):
+            raise ValueError(f"dead letters on {dead_letter_subject!r} would be consumed again")
+        self.js = js
+        self.ingest = ingest
+        self.mapper = mapper
+        self.stream_name = stream_name
+        self.durable = durable
+        self.batch_size = batch_size
+        self.max_deliver = max_deliver
+        self.dead_letter_subject = dead_letter_subject
+        self.subjects = subjects
+        self.dead_letter_stream = dead_letter_stream
+        self.dead_letter_subjects = dead_letter_subjects
+        self.duplicate_window = duplicate_window
+        self.ack_wait = ack_wait
+        self.fetch_timeout = fetch_timeout
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.log: FilteringBoundLogger = (logger or structlog.get_logger("chorus.nats")).bind(
+            stream=stream_name, consumer=durable
+        )
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the fetch loop is alive."""
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Ensures the streams and the durable consumer, then fetches in a background task."""
+        if self._task is not None:
+            raise RuntimeError("the signal consumer is already started")
+        await ensure_signal_stream(
+            self.js,
+            self.stream_name,
+            subjects=self.subjects,
+            duplicate_window=self.duplicate_window,
+            dead_letter_stream=self.dead_letter_stream,
+            dead_letter_subjects=self.dead_letter_subjects,
+        )
+        # Create or update: a changed max_deliver or ack_wait reaches an existing durable.
+        await self.js.add_consumer(
+            self.stream_name,
+            ConsumerConfig(
+                name=self.durable,
+                durable_name=self.durable,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=self.ack_wait,
+                max_deliver=self.max_deliver,
+                max_ack_pending=max(1000, 4 * self.batch_size),
+                filter_subject=self.subjects,
+            ),
+        )
+        sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream_name)
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(sub), name=f"signal-consumer:{self.durable}")
+        self.log.info("signal consumer started", subjects=self.subjects)
+
+    async def stop(self, *, grace: float = 30.0) -> None:
+        """Lets the batch in flight finish (cancelling it after `grace` s), then returns."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        try:
+            done, _ = await asyncio.wait({task}, timeout=grace)
+        finally:
+            if not task.done():
+                # Cancelled while unacknowledged, its messages come back after ack_wait.
+                self.log.warning("signal consumer cancelled mid-batch", grace=grace)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if done and not task.cancelled() and task.exception() is not None:
+            self.log.error("signal consumer had crashed", exc_info=task.exception())
+        self.log.info("signal consumer stopped")
+
+    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
+                except TimeoutError:  # nats.errors.TimeoutError: nothing to do yet
+                    continue
+                except Exception:
+                    self.log.exception("fetching signals failed")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
+                    continue
+                try:
+                    await self._handle(msgs)
+                except Exception:
+                    # Unacknowledged messages come back after ack_wait.
+                    self.log.exception("signal batch failed", count=len(msgs))
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _handle(self, msgs: Sequence[Msg]) -> None:
+        valid: list[_Delivery] = []
+        refused: list[Awaitable[None]] = []
+        for index, msg in enumerate(msgs):
+            mapped = self.mapper.from_raw(index, msg.data)
+            if isinstance(mapped, InvalidSignal):
+                refused.append(
+                    self._refuse(msg, f"{mapped.field}: {mapped.reason}", mapped.signal_id)
+                )
+            else:
+                correlation_id = _msg_id(msg) or mapped.event_id
+                valid.append(_Delivery(msg, mapped, correlation_id))
+        if refused:
+            await asyncio.gather(*refused)
+        if valid:
+            await self._ingest(valid)
+
+    async def _ingest(self, batch: list[_Delivery]) -> None:
+        try:
+            outcomes = await self._holding(batch, self.ingest([d.report for d in batch]))
+        except Exception as error:
+            await self._retry_later(batch, error)
+            return
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            await self._ack(delivery, outcome)
+        recorded = sum(1 for outcome in outcomes if outcome.status == "recorded")
+        self.log.info(
+            "signals ingested",
+            count=len(batch),
+            recorded=recorded,
+            duplicates=len(batch) - recorded,
+        )
+
+    async def _holding(
+        self, batch: Sequence[_Delivery], work: Awaitable[list[SignalOutcome]]
+    ) -> list[SignalOutcome]:
+        """Awaits `work`, telling JetStream the batch is in progress so ack_wait doesn't expire."""
+
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(self.ack_wait / 3)
+                for delivery in batch:
+                    await delivery.msg.in_progress()
+
+        ticker = asyncio.create_task(keep_alive())
+        try:
+            return await work
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ticker
+
+    async def _ack(self, delivery: _Delivery, outcome: SignalOutcome) -> None:
+        try:
+            await delivery.msg.ack()
+        except Exception as error:
+            # Committed already: the redelivery will be a duplicate by event id.
+            self.log.warning(
+                "ack failed after commit",
+                event_id=delivery.report.event_id,
+                correlation_id=delivery.correlation_id,
+                error=repr(error),
+            )
+            return
+        self.log.debug(
+            "signal ingested",
+            event_id=delivery.report.event_id,
+            correlation_id=delivery.correlation_id,
+            status=outcome.status,
+            signal_id=str(outcome.signal_id),
+            customer_id=str(outcome.customer_id) if outcome.customer_id else None,
+        )
+
+    async def _retry_later(self, batch: list[_Delivery], error: Exception) -> None:
+        last = [d for d in batch if d.msg.metadata.num_delivered >= self.max_deliver]
+        self.log.warning(
+            "signal batch not committed; retrying",
+            count=len(batch),
+            last_attempts=len(last),
+            error=repr(error),
+            event_ids=[d.report.event_id for d in batch[:20]],
+        )
+        for delivery in batch:
+            if delivery.msg.metadata.num_delivered < self.max_deliver:
+                await self._nak(delivery.msg)
+        for delivery in last:
+            reason = f"ingest failed after {self.max_deliver} deliveries: {error!r}"
+            if len(batch) > 1:
+                # Its last chance: alone, so that a bad neighbour cannot sink it.
+                try:
+                    [outcome] = await self._holding([delivery], self.ingest([delivery.report]))
+                except Exception as alone:
+                    reason = f"ingest failed after {self.max_deliver} deliveries: {alone!r}"
+                else:
+                    await self._ack(delivery, outcome)
+                    continue
+            await self._refuse(delivery.msg, reason, delivery.report.event_id)
+
+    async def _refuse(self, msg: Msg, reason: str, event_id: str | None) -> None:
+        """Dead-letters a message, and terminates it only once the dead letter is stored."""
+        meta = msg.metadata
+        correlation_id = _msg_id(msg) or event_id or f"{meta.stream}:{meta.sequence.stream}"
+        headers = {
+            "Chorus-Reason": _header(reason),
+            "Chorus-Subject": msg.subject,
+            "Chorus-Stream": meta.stream,
+            "Chorus-Stream-Seq": str(meta.sequence.stream),
+            "Chorus-Delivered": str(meta.num_delivered),
+            "Chorus-Correlation-Id": _header(correlation_id),
+            # Dead-lettering the same message again (a crash before term) is dropped as a duplicate.
+            "Nats-Msg-Id": f"dlq:{meta.stream}:{meta.sequence.stream}",
+        }
+        if event_id:
+            headers["Chorus-Event-Id"] = _header(event_id)
+        try:
+            await self.js.publish(self.dead_letter_subject, msg.data, headers=headers)
+        except Exception as error:
+            self.log.error(
+                "dead-lettering failed; retrying",
+                event_id=event_id,
+                correlation_id=correlation_id,
+                reason=reason,
+                error=repr(error),
+                stream_seq=meta.sequence.stream,
+                last_delivery=meta.num_delivered >= self.max_deliver,
+            )
+            await self._nak(msg)
+            return
+        try:
+            await msg.term()
+        except Exception as error:
+            self.log.warning("term failed after dead-lettering", error=repr(error))
+        self.log.warning(
+            "signal dead-lettered",
+            event_id=event_id,
+            correlation_id=correlation_id,
+            reason=reason,
+            subject=msg.subject,
+            stream_seq=meta.sequence.stream,
+        )
+
+    async def _nak(self, msg: Msg) -> None:
+        attempt = max(msg.metadata.num_delivered, 1)
+        delay = min(self.retry_delay * 2 ** (attempt - 1), self.max_retry_delay)
+        try:
+            await msg.nak(delay=delay)
+        except Exception as error:
+            # Unacknowledged, it comes back after ack_wait anyway.
+            self.log.warning("nak failed", error=repr(error))

@@ -1,0 +1,24 @@
+"""Time comes from here, so tests and replays are deterministic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+__all__ = ["Clock", "SettableClock"]
+
+
+class Clock(Protocol):
+    """Tells the current time, timezone-aware."""
+
+    def now(self) -> datetime: ...
+
+
+class SettableClock(Clock, Protocol):
+    """A clock that an operator moves by hand; only for tests and demos."""
+
+    def set(self, when: datetime) -> None: ...
+
+    def advance(self, by: timedelta) -> None: ...

@@ -1,0 +1,106 @@
+"""Where customers, their identities and the signals about them are kept."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+    from contextlib import AbstractAsyncContextManager
+    from datetime import datetime
+    from uuid import UUID
+
+    from eventsourcing.domain import Aggregate
+
+    from domain.customer.aggregate import Customer
+    from domain.customer.identities import Identity
+
+__all__ = [
+    "ConcurrencyConflict",
+    "CustomerStore",
+    "CustomerTransaction",
+    "StoredEvent",
+    "TimelinePage",
+]
+
+
+class ConcurrencyConflict(Exception):
+    """Someone else wrote first; load again and retry the command."""
+
+
+class CustomerTransaction(Protocol):
+    """Reads and writes that commit together, or not at all."""
+
+    async def existing_signals(self, signal_ids: Collection[UUID]) -> set[UUID]:
+        """Which of these signals were already recorded."""
+        ...
+
+    async def resolve(self, identities: Collection[Identity]) -> dict[Identity, UUID]:
+        """The customer each known identity belongs to (merged customers resolve to survivors)."""
+        ...
+
+    async def get(self, customer_ids: Collection[UUID]) -> dict[UUID, Customer]:
+        """The customers under these ids, as last committed."""
+        ...
+
+    async def claim_identities(self, owners: Mapping[Identity, UUID]) -> None:
+        """Makes each identity resolve to its customer; raises ConcurrencyConflict if taken."""
+        ...
+
+    async def record_merge(self, merged_id: UUID, survivor_id: UUID) -> None:
+        """The merged customer's identities and id now resolve to the survivor."""
+        ...
+
+    def save(self, *aggregates: Aggregate) -> None:
+        """Appends the aggregates' pending events when the transaction commits."""
+        ...
+
+
+class CustomerStore(Protocol):
+    """Customers by id and identity, as last committed."""
+
+    def transaction(self) -> AbstractAsyncContextManager[CustomerTransaction]: ...
+
+    async def survivor(self, customer_id: UUID) -> UUID | None:
+        """The id a customer id resolves to now: itself, its survivor, or None if unknown."""
+        ...
+
+    async def get(self, customer_id: UUID) -> Customer | None: ...
+
+    async def find(self, identity: Identity) -> UUID | None: ...
+
+    async def timeline(
+        self, customer_id: UUID, *, limit: int, before: int | None
+    ) -> TimelinePage: ...
+
+
+class StoredEvent(Protocol):
+    """An event as recorded, with its place in the global log."""
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def stream_id(self) -> UUID: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def recorded_at(self) -> datetime: ...
+
+    @property
+    def data(self) -> Mapping[str, object]: ...
+
+
+class TimelinePage(Protocol):
+    """Newest first; `next_before` continues where this page stops."""
+
+    @property
+    def events(self) -> Sequence[StoredEvent]: ...
+
+    @property
+    def next_before(self) -> int | None: ...

@@ -1,0 +1,48 @@
+"""Fixtures shared by the integration and end-to-end tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+
+from tests.servers import TestDatabases, nats_server, postgres_server
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server: DATABASE_URL, or an embedded one for this test run."""
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> Iterator[str]:
+    """A NATS server with JetStream: NATS_URL, or an embedded one for this test run."""
+    with nats_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def databases(postgres_dsn: str) -> AsyncIterator[TestDatabases]:
+    made = TestDatabases(postgres_dsn)
+    await made.prepare()
+    yield made
+    await made.drop_all()
+
+
+@pytest.fixture
+async def database_url(databases: TestDatabases) -> str:
+    """A fresh, migrated database of its own for one test."""
+    return await databases.create()
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    created = await asyncpg.create_pool(database_url, min_size=1, max_size=20)
+    yield created
+    await created.close()

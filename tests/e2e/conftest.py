@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import TYPE_CHECKING
+
+import nats
+import pytest
+
+from tests.e2e.service import ChorusProcess
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+
+async def _delete_streams(service: ChorusProcess) -> None:
+    nc = await nats.connect(service.nats_url)
+    try:
+        js = nc.jetstream()
+        for name in (service.signal_stream, service.dead_letter_stream):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def chorus(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A running service with a fresh database and streams; `chorus.admin_key` is an admin key."""
+    service = ChorusProcess(
+        database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", tmp_path / "chorus.log"
+    )
+    service.admin_key = service.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    service.start()
+    yield service
+    service.stop()
+    await _delete_streams(service)

@@ -1,0 +1,95 @@
+"""Runs `chorus serve` as a real process, as an operator would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+__all__ = ["ChorusProcess", "free_port"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ChorusProcess:
+    """A `chorus serve` subprocess on its own port, database and NATS stream."""
+
+    def __init__(self, database_url: str, nats_url: str, stream: str, log_path: Path) -> None:
+        self.nats_url = nats_url
+        self.signal_stream = f"{stream}_SIGNALS"
+        self.dead_letter_stream = f"{stream}_DEAD_LETTERS"
+        self.subject_prefix = stream.lower()
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "NATS_URL": nats_url,
+            "CHORUS_PORT": str(self.port),
+            "CHORUS_SIGNAL_STREAM": f"{stream}_SIGNALS",
+            "CHORUS_NATS_PREFIX": stream.lower(),
+            "CHORUS_DEFAULT_REGION": "GB",
+            "CHORUS_CLOCK": "manual",
+            "PYTHONPATH": str(ROOT / "src"),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def chorus(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", *args],
+            env=self.env,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout.decode().strip()
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "serve"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chorus serve exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.base_url + "/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"chorus serve never got ready: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """kill -9: no clean-up of any kind."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+            raise

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.service import ChorusProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def signal(event_id: str, *identities: tuple[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": extra.pop("type", "order.placed"),
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "identities": [{"type": t, "value": v} for t, v in identities],
+        **extra,
+    }
+
+
+def client(chorus: ChorusProcess, key: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key or chorus.admin_key}"}  # type: ignore[attr-defined]
+    return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)
+
+
+class TestKeysAndProblems:
+    def test_v1_needs_a_key_and_says_so_as_problem_details(self, chorus: ChorusProcess) -> None:
+        answer = httpx.get(chorus.base_url + "/v1/customers?identity=email:a@example.org")
+        assert answer.status_code == 401
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["status"] == 401
+
+    def test_a_role_without_the_right_gets_403(self, chorus: ChorusProcess) -> None:
+        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        with client(chorus, auditor) as http:
+            answer = http.post(
+                "/v1/events", json={"signals": [signal("x", ("email", "a@example.org"))]}
+            )
+        assert answer.status_code == 403
+        assert answer.json()["type"].endswith("/forbidden")
+
+    def test_health_ready_schema_and_metrics_are_open(self, chorus: ChorusProcess) -> None:
+        for path in ("/health", "/ready", "/schema/openapi.json", "/metrics"):
+            assert httpx.get(chorus.base_url + path).status_code == 200, path
+
+
+class TestIngestingOverHttp:
+    def test_duplicates_and_malformed_signals_in_one_batch(self, chorus: ChorusProcess) -> None:
+        batch = [
+            signal("o-1", ("email", "Ana@Example.org")),
+            signal("o-1", ("email", "ana@example.org")),
+            {"id": "bad-1", "type": "order.placed"},
+            signal("bad-2", ("email", "not-an-email")),
+            signal("o-2", ("phone", "020 7946 0958")),
+        ]
+        with client(chorus) as http:
+            answer = http.post("/v1/events", json={"signals": batch})
+            assert answer.status_code == 422
+            body = answer.json()
+            assert [(e["index"], e["field"]) for e in body["errors"]] == [
+                (2, "$.occurred_at"),
+                (3, "$.email"),
+            ]
+            assert "missing" in body["errors"][0]["reason"]
+            assert [r["status"] for r in body["results"]] == ["recorded", "duplicate", "recorded"]
+            again = http.post("/v1/events", json={"signals": [batch[0], batch[4]]})
+            assert again.status_code == 200
+            assert again.json()["duplicates"] == 2
+            found = http.get("/v1/customers", params={"identity": "phone:+442079460958"})
+            assert found.status_code == 200
+
+    def test_a_merge_over_http_keeps_the_merged_id_resolving(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            first = http.post(
+                "/v1/events", json={"signals": [signal("a", ("email", "ana@example.org"))]}
+            )
+            http.post("/v1/admin/clock", json={"advance_seconds": 60}).raise_for_status()
+            second = http.post(
+                "/v1/events", json={"signals": [signal("b", ("phone", "+442079460958"))]}
+            )
+            link = signal("c", ("email", "ana@example.org"), ("phone", "+442079460958"))
+            http.post("/v1/events", json={"signals": [link]}).raise_for_status()
+            survivor = first.json()["results"][0]["customer_id"]
+            merged = second.json()["results"][0]["customer_id"]
+            answer = http.get(f"/v1/customers/{merged}").json()
+            assert answer["id"] == survivor
+            assert answer["merged_from"] == [merged]
+            timeline = http.get(f"/v1/customers/{merged}/timeline", params={"limit": 2}).json()
+            assert timeline["customer_id"] == survivor
+            assert len(timeline["items"]) == 2
+            assert timeline["next_cursor"]
+            rest = http.get(
+                f"/v1/customers/{survivor}/timeline",
+                params={"cursor": timeline["next_cursor"], "limit": 100},
+            ).json()
+            positions = [i["position"] for i in timeline["items"] + rest["items"]]
+            assert positions == sorted(positions, reverse=True)
+            assert {i["type"] for i in rest["items"]} >= {"Signal.Recorded", "Customer.Registered"}
+
+
+class TestCustomers:
+    def test_upsert_by_identity_then_read_back(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            body = {
+                "identities": [
+                    {"type": "account_id", "value": "42", "verification": "authenticated"}
+                ],
+                "profile": {"first_name": "Ana", "time_zone": "Asia/Tokyo"},
+                "attributes": {"tier": "gold"},
+            }
+            created = http.put("/v1/customers", json=body).json()
+            assert created["created"] is True
+            again = http.put("/v1/customers", json=body).json()
+            assert again["created"] is False
+            assert again["customer"]["version"] == created["customer"]["version"]
+            found = http.get("/v1/customers", params={"identity": "account_id:42"}).json()
+            assert found["profile"]["time_zone"] == "Asia/Tokyo"
+
+    def test_a_bad_time_zone_names_the_field(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            answer = http.put(
+                "/v1/customers",
+                json={
+                    "identities": [{"type": "email", "value": "a@example.org"}],
+                    "profile": {"time_zone": "Mars/Base"},
+                },
+            )
+        assert answer.status_code == 422
+        assert answer.json()["errors"][0]["field"] == "$.time_zone"
+
+    def test_an_unknown_customer_is_a_404_problem(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            answer = http.get("/v1/customers/00000000-0000-0000-0000-000000000000")
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+    def test_the_manual_clock_moves_only_for_admins(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            answer = http.post("/v1/admin/clock", json={"set": "2030-01-01T00:00:00Z"})
+            assert answer.status_code == 200
+            assert answer.json()["now"].startswith("2030-01-01")

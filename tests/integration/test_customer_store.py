@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pytest
+
+from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.system.clock import SystemClock
+from adapters.system.ids import RandomIds
+from application.customer.ingest_signals import IngestSignals
+from application.customer.upsert_customer import UpsertCustomer
+from application.queries.customers import CustomerQueries
+from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
+from domain.signals.aggregate import SignalReport
+
+if TYPE_CHECKING:
+    import asyncpg
+
+pytestmark = pytest.mark.integration
+GB = IdentityNormalizer("GB")
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def report(event_id: str, *identities: str, **extra: object) -> SignalReport:
+    claims = tuple(IdentityClaim(GB.parse(i)) for i in identities)
+    return SignalReport(event_id, "order.placed", T0, claims, {"total": 10}, "orders", **extra)  # type: ignore[arg-type]
+
+
+def ingest_with(store: PostgresCustomerStore) -> IngestSignals:
+    return IngestSignals(store, SystemClock(), RandomIds())
+
+
+async def count_signals(pool: asyncpg.Pool) -> int:
+    return int(
+        await pool.fetchval("SELECT count(*) FROM events WHERE topic LIKE '%:Signal.Recorded'")
+    )
+
+
+class TestIngestingSignals:
+    async def test_a_signal_creates_its_customer_and_is_found_by_identity(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        store = PostgresCustomerStore(pool)
+        (outcome,) = await ingest_with(store)([report("o-1", "email:Ana@Example.org")])
+        assert outcome.status == "recorded"
+        assert await store.find(Identity("email", "ana@example.org")) == outcome.customer_id
+
+    async def test_a_second_signal_with_the_same_id_changes_nothing(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        ingest = ingest_with(PostgresCustomerStore(pool))
+        await ingest([report("o-1", "email:ana@example.org")])
+        again = await ingest(
+            [report("o-1", "email:ana@example.org"), report("o-1", "email:ana@example.org")]
+        )
+        assert [o.status for o in again] == ["duplicate", "duplicate"]
+        assert await count_signals(pool) == 1
+
+    async def test_the_same_new_phone_from_two_racing_producers_ends_on_one_customer(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        producers = [ingest_with(PostgresCustomerStore(pool)) for _ in range(2)]
+        results = await asyncio.gather(
+            producers[0]([report("a-1", "phone:+44 20 7946 0958")]),
+            producers[1]([report("b-1", "phone:020 7946 0958")]),
+        )
+        owners = {outcomes[0].customer_id for outcomes in results}
+        assert len(owners) == 1
+        assert await pool.fetchval("SELECT count(*) FROM identities") == 1
+
+    async def test_many_racing_batches_never_give_an_identity_two_owners(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        phones = [f"phone:+4420794609{n:02d}" for n in range(20)]
+        batches = [[report(f"p{p}-{i}", phone) for i, phone in enumerate(phones)] for p in range(6)]
+        await asyncio.gather(*(ingest_with(PostgresCustomerStore(pool))(b) for b in batches))
+        assert await pool.fetchval("SELECT count(*) FROM identities") == 20
+        assert await pool.fetchval("SELECT count(DISTINCT customer_id) FROM identities") == 20
+        assert await count_signals(pool) == 120
+
+    async def test_a_signal_linking_two_customers_merges_them(self, pool: asyncpg.Pool) -> None:
+        store = PostgresCustomerStore(pool)
+        ingest = ingest_with(store)
+        (first,) = await ingest([report("e-1", "email:ana@example.org")])
+        (second,) = await ingest([report("p-1", "phone:+442079460958")])
+        (linking,) = await ingest([report("l-1", "email:ana@example.org", "phone:+442079460958")])
+        assert linking.customer_id == first.customer_id
+        queries = CustomerQueries(store)
+        assert second.customer_id is not None
+        merged = await queries.by_id(second.customer_id)
+        assert merged.id == first.customer_id
+        assert {(i.type, i.value) for i in merged.identities} == {
+            ("email", "ana@example.org"),
+            ("phone", "+442079460958"),
+        }
+        assert merged.merged_from == [second.customer_id]
+        _, page = await queries.timeline(second.customer_id, limit=10, before=None)
+        types = [e.topic.rpartition(":")[2] for e in page.events]
+        assert "Customer.Absorbed" in types
+        assert "Customer.MergedInto" in types
+        assert types.count("Signal.Recorded") == 3
+
+    async def test_a_fresh_store_reads_what_another_wrote(self, pool: asyncpg.Pool) -> None:
+        await ingest_with(PostgresCustomerStore(pool))(
+            [
+                report(
+                    "o-1",
+                    "email:ana@example.org",
+                    profile={"time_zone": "Asia/Tokyo"},
+                    attributes={"tier": "gold"},
+                )
+            ]
+        )
+        view = await CustomerQueries(PostgresCustomerStore(pool)).by_identity(
+            Identity("email", "ana@example.org")
+        )
+        assert view.profile["time_zone"] == "Asia/Tokyo"
+        assert view.attributes == {"tier": "gold"}
+
+    async def test_a_stale_cached_customer_is_reloaded_not_overwritten(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        one, two = PostgresCustomerStore(pool), PostgresCustomerStore(pool)
+        upsert_one = UpsertCustomer(one, SystemClock(), RandomIds())
+        upsert_two = UpsertCustomer(two, SystemClock(), RandomIds())
+        ana = (IdentityClaim(Identity("email", "ana@example.org")),)
+        await upsert_one(ana, {}, {"a": 1})
+        await upsert_two(ana, {}, {"b": 2})
+        await upsert_one(ana, {}, {"c": 3})  # `one` holds version 2 in its cache; the store has 3
+        view = await CustomerQueries(one).by_identity(Identity("email", "ana@example.org"))
+        assert view.attributes == {"a": 1, "b": 2, "c": 3}
+
+
+class TestEventsAreImmutable:
+    async def test_an_event_cannot_be_edited_or_deleted(self, pool: asyncpg.Pool) -> None:
+        await ingest_with(PostgresCustomerStore(pool))([report("o-1", "email:ana@example.org")])
+        with pytest.raises(Exception, match="never edited"):
+            await pool.execute("UPDATE events SET topic = 'x'")
+        with pytest.raises(Exception, match="never edited"):
+            await pool.execute("DELETE FROM events")
+
+
+class TestUpsert:
+    async def test_upsert_by_identity_creates_then_updates(self, pool: asyncpg.Pool) -> None:
+        upsert = UpsertCustomer(PostgresCustomerStore(pool), SystemClock(), RandomIds())
+        claim = (IdentityClaim(Identity("account_id", "42"), Verification.AUTHENTICATED),)
+        created = await upsert(claim, {"first_name": "Ana"}, {})
+        updated = await upsert(claim, {"last_name": "Lee"}, {})
+        assert created.created
+        assert not updated.created
+        assert created.customer_id == updated.customer_id

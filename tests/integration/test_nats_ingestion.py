@@ -1,0 +1,437 @@
+"""Signals over NATS JetStream are committed once, dead-lettered when hopeless, retried otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import nats
+import pytest
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.system.clock import SystemClock
+from adapters.system.ids import RandomIds
+from application.customer.ingest_signals import IngestSignals, SignalOutcome
+from domain.customer.identities import IdentityNormalizer
+from entrypoints.signal_schema import SignalMapper
+from entrypoints.workers.signal_consumer import SignalConsumer, ensure_signal_stream
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+    import asyncpg
+    from nats.aio.client import Client
+    from nats.js.api import RawStreamMsg
+    from nats.js.client import JetStreamContext
+
+    from domain.signals.aggregate import SignalReport
+
+pytestmark = pytest.mark.integration
+
+COUNT_SIGNALS = "SELECT count(*) FROM events WHERE topic LIKE '%Signal.Recorded'"
+NORMALIZER = IdentityNormalizer("GB")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Streams, subjects and a durable of one test's own, so tests never see each other."""
+
+    stream: str
+    subjects: str
+    subject: str
+    dead_letter_stream: str
+    dead_letter_subjects: str
+    dead_letter_subject: str
+    durable: str
+
+    @classmethod
+    def fresh(cls) -> Names:
+        tag = uuid.uuid4().hex[:10]
+        return cls(
+            stream=f"SIGNALS_{tag}",
+            subjects=f"t{tag}.signals.>",
+            subject=f"t{tag}.signals.orders",
+            dead_letter_stream=f"DEAD_LETTERS_{tag}",
+            dead_letter_subjects=f"t{tag}.dlq.>",
+            dead_letter_subject=f"t{tag}.dlq.signals",
+            durable=f"ingest-{tag}",
+        )
+
+
+def signal(event_id: str, email: str = "ana@example.org", **extra: Any) -> bytes:
+    body: dict[str, Any] = {
+        "id": event_id,
+        "type": "order.placed",
+        "occurred_at": "2025-03-01T10:00:00Z",
+        "identities": [{"type": "email", "value": email}],
+        "properties": {"total": 42},
+    }
+    body.update(extra)
+    return json.dumps(body).encode()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {within} s")
+        await asyncio.sleep(0.05)
+
+
+async def count_signals(pool: asyncpg.Pool) -> int:
+    found: int = await pool.fetchval(COUNT_SIGNALS)
+    return found
+
+
+class FailingOnce(IngestSignals):
+    """Fails its first call, before committing or (after_commit) after committing."""
+
+    def __init__(self, *args: Any, after_commit: bool = False) -> None:
+        super().__init__(*args)
+        self.after_commit = after_commit
+        self.calls = 0
+
+    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+        self.calls += 1
+        if self.calls > 1:
+            return await super().__call__(reports)
+        if self.after_commit:
+            await super().__call__(reports)
+        raise ConnectionError("database went away")
+
+
+class AlwaysFailing(IngestSignals):
+    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+        raise ConnectionError("database is down")
+
+
+class Hanging(IngestSignals):
+    """Never returns, like a process that froze before its commit."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.entered = asyncio.Event()
+
+    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+        self.entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def names() -> Names:
+    return Names.fresh()
+
+
+@pytest.fixture
+async def nc(nats_url: str, names: Names) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_url)
+    yield client
+    js = client.jetstream()
+    for stream in (names.stream, names.dead_letter_stream):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
+    await client.close()
+
+
+@pytest.fixture
+def js(nc: Client) -> JetStreamContext:
+    return nc.jetstream()
+
+
+@pytest.fixture
+def ingest_args(pool: asyncpg.Pool) -> tuple[PostgresCustomerStore, SystemClock, RandomIds]:
+    return PostgresCustomerStore(pool), SystemClock(), RandomIds()
+
+
+@pytest.fixture
+async def consumer_for(
+    names: Names,
+) -> AsyncIterator[Callable[..., Awaitable[SignalConsumer]]]:
+    """Starts consumers on this test's streams; stops them all afterwards."""
+    started: list[SignalConsumer] = []
+
+    async def start(js: JetStreamContext, ingest: IngestSignals, **options: Any) -> SignalConsumer:
+        options.setdefault("fetch_timeout", 0.2)
+        consumer = SignalConsumer(
+            js,
+            ingest,
+            SignalMapper(NORMALIZER),
+            stream_name=names.stream,
+            durable=names.durable,
+            subjects=names.subjects,
+            dead_letter_stream=names.dead_letter_stream,
+            dead_letter_subjects=names.dead_letter_subjects,
+            dead_letter_subject=names.dead_letter_subject,
+            **options,
+        )
+        await consumer.start()
+        started.append(consumer)
+        return consumer
+
+    yield start
+    for consumer in started:
+        await consumer.stop(grace=2.0)
+
+
+async def all_consumed(js: JetStreamContext, names: Names) -> bool:
+    info = await js.consumer_info(names.stream, names.durable)
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def dead_letters(js: JetStreamContext, names: Names) -> list[RawStreamMsg]:
+    info = await js.stream_info(names.dead_letter_stream)
+    return [
+        await js.get_msg(names.dead_letter_stream, seq) for seq in range(1, info.state.messages + 1)
+    ]
+
+
+async def test_a_published_signal_is_committed_and_its_customer_found_by_identity(
+    js: JetStreamContext,
+    names: Names,
+    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    store = ingest_args[0]
+    await consumer_for(js, IngestSignals(*ingest_args))
+
+    await js.publish(
+        names.subject, signal("order-1", " Ana@Example.ORG "), headers={"Nats-Msg-Id": "order-1"}
+    )
+
+    identity = NORMALIZER.normalize("email", "ana@example.org")
+
+    async def found() -> bool:
+        return await store.find(identity) is not None
+
+    await eventually(found)
+    await eventually(lambda: all_consumed(js, names))
+    customer_id = await store.find(identity)
+    assert customer_id is not None
+    assert await store.get(customer_id) is not None
+    assert await count_signals(store.pool) == 1
+
+
+async def test_the_same_event_published_twice_is_stored_once(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    await consumer_for(js, IngestSignals(*ingest_args))
+
+    first = await js.publish(names.subject, signal("ev-1"), headers={"Nats-Msg-Id": "ev-1"})
+    again = await js.publish(names.subject, signal("ev-1"), headers={"Nats-Msg-Id": "ev-1"})
+    assert again.duplicate
+    assert again.seq == first.seq
+    # Past the duplicate window JetStream would keep it: here, another message id.
+    late = await js.publish(names.subject, signal("ev-1"), headers={"Nats-Msg-Id": "ev-1-late"})
+    assert not late.duplicate
+    await js.publish(names.subject, signal("ev-2"), headers={"Nats-Msg-Id": "ev-2"})
+
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 2
+    info = await js.consumer_info(names.stream, names.durable)
+    assert info.delivered.stream_seq == 3
+
+
+async def test_malformed_messages_are_dead_lettered_with_a_reason_and_not_redelivered(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    await consumer_for(js, IngestSignals(*ingest_args))
+    missing_type = json.loads(signal("no-type"))
+    del missing_type["type"]
+    published = [
+        (signal("good-1"), "good-1"),
+        (b"this is not json", "junk"),
+        (json.dumps(missing_type).encode(), "no-type"),
+        (signal("bad-email", "not an email"), "bad-email"),
+        (signal("good-2", "bo@example.org"), "good-2"),
+    ]
+    acks = [
+        await js.publish(names.subject, data, headers={"Nats-Msg-Id": msg_id})
+        for data, msg_id in published
+    ]
+
+    async def three_dead_letters() -> bool:
+        return len(await dead_letters(js, names)) == 3
+
+    await eventually(three_dead_letters)
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 2
+
+    letters = await dead_letters(js, names)
+    by_msg_id = {m.headers["Chorus-Correlation-Id"]: m for m in letters if m.headers}
+    assert set(by_msg_id) == {"junk", "no-type", "bad-email"}
+    for (data, msg_id), ack in zip(published, acks, strict=True):
+        if msg_id in by_msg_id:
+            letter = by_msg_id[msg_id]
+            assert letter.data == data
+            assert letter.headers is not None
+            assert letter.headers["Chorus-Subject"] == names.subject
+            assert letter.headers["Chorus-Stream-Seq"] == str(ack.seq)
+    reasons = {msg_id: (m.headers or {})["Chorus-Reason"] for msg_id, m in by_msg_id.items()}
+    assert "malformed" in reasons["junk"]
+    assert "`type`" in reasons["no-type"]
+    assert reasons["bad-email"].startswith("$.email")
+    assert (by_msg_id["bad-email"].headers or {}).get("Chorus-Event-Id") == "bad-email"
+
+    # Terminated, so never redelivered: nothing more arrives on the dead-letter stream.
+    await asyncio.sleep(1.0)
+    info = await js.consumer_info(names.stream, names.durable)
+    assert info.num_redelivered == 0
+    assert info.num_ack_pending == 0
+    assert len(await dead_letters(js, names)) == 3
+
+
+@pytest.mark.parametrize("after_commit", [False, True], ids=["before-commit", "after-commit"])
+async def test_a_batch_whose_ingest_fails_is_redelivered_and_stored_exactly_once(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+    after_commit: bool,
+) -> None:
+    flaky = FailingOnce(*ingest_args, after_commit=after_commit)
+    await consumer_for(js, flaky, retry_delay=0.2)
+
+    for n in range(20):
+        await js.publish(
+            names.subject,
+            signal(f"retry-{n}", f"p{n % 5}@example.org"),
+            headers={"Nats-Msg-Id": f"retry-{n}"},
+        )
+
+    async def stored() -> bool:
+        return await count_signals(pool) == 20
+
+    await eventually(stored)
+    await eventually(lambda: all_consumed(js, names))
+    assert flaky.calls >= 2
+    assert await count_signals(pool) == 20
+    assert (await js.stream_info(names.dead_letter_stream)).state.messages == 0
+
+
+async def test_a_consumer_stopped_before_acking_hands_its_messages_to_the_next(
+    nats_url: str,
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    crashed_nc = await nats.connect(nats_url)
+    hanging = Hanging(*ingest_args)
+    first = await consumer_for(crashed_nc.jetstream(), hanging, ack_wait=1.0)
+    for n in range(10):
+        await js.publish(names.subject, signal(f"crash-{n}"), headers={"Nats-Msg-Id": f"crash-{n}"})
+    await asyncio.wait_for(hanging.entered.wait(), 10)
+
+    # The process dies: its connection goes, nothing is acknowledged.
+    await crashed_nc.close()
+    await first.stop(grace=0.1)
+    assert not first.running
+    assert await count_signals(pool) == 0
+
+    await consumer_for(js, IngestSignals(*ingest_args), ack_wait=1.0)
+
+    async def stored() -> bool:
+        return await count_signals(pool) == 10
+
+    await eventually(stored)
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 10
+
+
+async def test_a_signal_that_keeps_failing_is_dead_lettered_after_max_deliver(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    await consumer_for(js, AlwaysFailing(*ingest_args), max_deliver=2, retry_delay=0.2)
+    for n in range(3):
+        await js.publish(
+            names.subject, signal(f"doomed-{n}"), headers={"Nats-Msg-Id": f"doomed-{n}"}
+        )
+
+    async def all_dead() -> bool:
+        return len(await dead_letters(js, names)) == 3
+
+    await eventually(all_dead)
+    await eventually(lambda: all_consumed(js, names))
+    for letter in await dead_letters(js, names):
+        assert letter.headers is not None
+        assert "database is down" in letter.headers["Chorus-Reason"]
+        assert letter.headers["Chorus-Delivered"] == "2"
+    assert await count_signals(pool) == 0
+
+
+async def test_two_thousand_signals_published_quickly_are_all_stored_exactly_once(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    await consumer_for(js, IngestSignals(*ingest_args))
+    total = 2000
+    for n in range(total):
+        await js.publish_async(
+            names.subject,
+            signal(f"bulk-{n}", f"c{n % 400}@example.org"),
+            headers={"Nats-Msg-Id": f"bulk-{n}"},
+        )
+    await js.publish_async_completed()
+
+    async def stored() -> bool:
+        return await count_signals(pool) == total
+
+    await eventually(stored, within=30.0)
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == total
+    customers = await pool.fetchval("SELECT count(DISTINCT customer_id) FROM identities")
+    assert customers == 400
+
+
+async def test_ensure_signal_stream_is_idempotent_and_widens_a_short_duplicate_window(
+    js: JetStreamContext, names: Names
+) -> None:
+    await js.add_stream(
+        StreamConfig(
+            name=names.stream,
+            subjects=[names.subjects],
+            storage=StorageType.FILE,
+            duplicate_window=5.0,
+            max_age=3600.0,
+        )
+    )
+    for _ in range(2):
+        await ensure_signal_stream(
+            js,
+            names.stream,
+            subjects=names.subjects,
+            dead_letter_stream=names.dead_letter_stream,
+            dead_letter_subjects=names.dead_letter_subjects,
+        )
+    signals = (await js.stream_info(names.stream)).config
+    assert signals.duplicate_window == 120.0
+    assert signals.subjects == [names.subjects]
+    assert signals.max_age == 3600.0  # the operator's own settings are kept
+    letters = (await js.stream_info(names.dead_letter_stream)).config
+    assert letters.subjects == [names.dead_letter_subjects]
+    assert letters.storage == StorageType.FILE
