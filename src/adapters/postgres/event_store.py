@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from eventsourcing.domain import Aggregate, CanMutateAggregate
 
-__all__ = ["PostgresEventStore", "RecordedEvent", "subject_of"]
+__all__ = ["LogPage", "LogPosition", "PostgresEventStore", "RecordedEvent", "subject_of"]
 
 _APPEND_ONE = """
 INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
@@ -33,6 +33,15 @@ _LOAD = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload
 FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY stream_id, version
 """
+_READ_LOG = """
+SELECT transaction_id::text::bigint AS transaction_id, position, stream_id, version, topic,
+       occurred_at, payload
+FROM events
+WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, position
+LIMIT $3
+"""
 _RETRYABLE = (
     asyncpg.UniqueViolationError,
     asyncpg.DeadlockDetectedError,
@@ -45,6 +54,20 @@ def subject_of(aggregate: Aggregate) -> UUID:
     if isinstance(aggregate, Signal):
         return aggregate.customer_id
     return aggregate.id
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LogPosition:
+    """A place in the global log: events are read in (transaction_id, position) order."""
+
+    transaction_id: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    events: list[RecordedEvent]
+    next: LogPosition
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +129,22 @@ class PostgresEventStore:
             event: CanMutateAggregate[UUID] = self.codec.decode(*row)
             loaded[row[0]] = event.mutate(loaded.get(row[0]))
         return loaded
+
+    async def read_log(
+        self, conn: asyncpg.Connection | asyncpg.Pool, after: LogPosition, limit: int = 1000
+    ) -> LogPage:
+        """Events committed after `after`, in one order every reader sees the same.
+
+        Only transactions older than every one still running are read, so an event whose
+        transaction commits late cannot be overtaken and skipped by a reader's position.
+        """
+        rows = await conn.fetch(_READ_LOG, str(after.transaction_id), after.position, limit)
+        if not rows:
+            return LogPage([], after)
+        last = rows[-1]
+        return LogPage(
+            self.to_recorded(rows), LogPosition(last["transaction_id"], last["position"])
+        )
 
     def to_recorded(self, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
         return [
