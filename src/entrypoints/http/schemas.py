@@ -8,12 +8,12 @@ from uuid import UUID
 
 import msgspec
 
+from application.queries.customers import CustomerView
 from entrypoints.signal_schema import IdentityIn, ProfileIn
 
 __all__ = [
     "ClockIn",
     "ClockOut",
-    "CustomerOut",
     "CustomerUpsertIn",
     "CustomerUpsertOut",
     "IngestOut",
@@ -21,23 +21,6 @@ __all__ = [
     "TimelineItemOut",
     "TimelineOut",
 ]
-
-
-class IdentityOut(msgspec.Struct):
-    type: str
-    value: str
-    verification: str
-
-
-class CustomerOut(msgspec.Struct):
-    id: UUID
-    identities: list[IdentityOut]
-    profile: dict[str, str | None]
-    attributes: dict[str, Any]
-    merged_from: list[UUID]
-    created_at: datetime
-    updated_at: datetime
-    version: int
 
 
 class CustomerUpsertIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,7 +34,7 @@ class CustomerUpsertIn(msgspec.Struct, forbid_unknown_fields=True):
 class CustomerUpsertOut(msgspec.Struct):
     created: bool
     merged: list[UUID]
-    customer: CustomerOut
+    customer: CustomerView
 
 
 class SignalResultOut(msgspec.Struct):

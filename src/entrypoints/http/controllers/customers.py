@@ -17,10 +17,8 @@ from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verifi
 from domain.customer.profile import Profile, check_attributes
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import (
-    CustomerOut,
     CustomerUpsertIn,
     CustomerUpsertOut,
-    IdentityOut,
     TimelineItemOut,
     TimelineOut,
 )
@@ -29,19 +27,6 @@ from ports.api_keys import Role
 __all__ = ["CustomersController"]
 
 _READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
-
-
-def _out(view: CustomerView) -> CustomerOut:
-    return CustomerOut(
-        id=view.id,
-        identities=[IdentityOut(i.type, i.value, i.verification) for i in view.identities],
-        profile=view.profile,
-        attributes=view.attributes,
-        merged_from=view.merged_from,
-        created_at=view.created_at,
-        updated_at=view.updated_at,
-        version=view.version,
-    )
 
 
 def _cursor(position: int | None) -> str | None:
@@ -74,8 +59,8 @@ class CustomersController(Controller):
     @inject
     async def get_customer(
         self, customer_id: UUID, queries: FromDishka[CustomerQueries]
-    ) -> CustomerOut:
-        return _out(await queries.by_id(customer_id))
+    ) -> CustomerView:
+        return await queries.by_id(customer_id)
 
     @get(
         operation_id="findCustomer",
@@ -89,8 +74,8 @@ class CustomersController(Controller):
         identity: Annotated[str, Parameter(description="TYPE:VALUE, e.g. phone:+442079460958")],
         queries: FromDishka[CustomerQueries],
         normalizer: FromDishka[IdentityNormalizer],
-    ) -> CustomerOut:
-        return _out(await queries.by_identity(normalizer.parse(identity)))
+    ) -> CustomerView:
+        return await queries.by_identity(normalizer.parse(identity))
 
     @put(
         operation_id="upsertCustomer",
@@ -116,7 +101,7 @@ class CustomersController(Controller):
         check_attributes(data.attributes)
         done = await upsert(claims, profile, dict(data.attributes))
         return CustomerUpsertOut(
-            done.created, list(done.merged), _out(await queries.by_id(done.customer_id))
+            done.created, list(done.merged), await queries.by_id(done.customer_id)
         )
 
     @get(
