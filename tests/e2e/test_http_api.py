@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -99,6 +100,26 @@ class TestIngestingOverHttp:
             positions = [i["position"] for i in timeline["items"] + rest["items"]]
             assert positions == sorted(positions, reverse=True)
             assert {i["type"] for i in rest["items"]} >= {"Signal.Recorded", "Customer.Registered"}
+
+
+class TestCorrelation:
+    def test_a_correlation_id_is_echoed_and_logged_as_json(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            answer = http.post(
+                "/v1/events",
+                json={"signals": [signal("corr-1", ("email", "ana@example.org"))]},
+                headers={"X-Correlation-Id": "req-42"},
+            )
+        assert answer.headers["x-correlation-id"] == "req-42"
+        lines = [
+            json.loads(line)
+            for line in chorus.log_path.read_text().splitlines()
+            if line.startswith("{")
+        ]
+        assert any(
+            line.get("correlation_id") == "req-42" and line["event"] == "signals ingested"
+            for line in lines
+        )
 
 
 class TestCustomers:

@@ -16,6 +16,7 @@ from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.correlation import correlation_middleware
 from entrypoints.http.problems import exception_handlers
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ def create_app(
         route_handlers=handlers,
         exception_handlers=exception_handlers,
         middleware=[
+            correlation_middleware,
             DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS]),
         ],
         openapi_config=OpenAPIConfig(
@@ -54,6 +56,7 @@ def create_app(
             security=[{"ApiKey": []}],
         ),
         debug=False,
+        logging_config=None,  # entrypoints.logs configures JSON logging for everything
     )
     if nats is not None:
         app.state.nats = nats

@@ -19,6 +19,7 @@ import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.signal_schema import InvalidSignal
 
 if TYPE_CHECKING:
@@ -285,13 +286,16 @@ class SignalConsumer:
 
     async def _ingest(self, batch: list[_Delivery]) -> None:
         try:
-            outcomes = await self._holding(batch, self.ingest([d.report for d in batch]))
+            with SIGNAL_BATCH_SECONDS.labels("nats").time():
+                outcomes = await self._holding(batch, self.ingest([d.report for d in batch]))
         except Exception as error:
             await self._retry_later(batch, error)
             return
         for delivery, outcome in zip(batch, outcomes, strict=True):
             await self._ack(delivery, outcome)
         recorded = sum(1 for outcome in outcomes if outcome.status == "recorded")
+        SIGNALS.labels("nats", "recorded").inc(recorded)
+        SIGNALS.labels("nats", "duplicate").inc(len(batch) - recorded)
         self.log.info(
             "signals ingested",
             count=len(batch),
@@ -398,6 +402,7 @@ class SignalConsumer:
             await msg.term()
         except Exception as error:
             self.log.warning("term failed after dead-lettering", error=repr(error))
+        SIGNALS.labels("nats", "dead_lettered").inc()
         self.log.warning(
             "signal dead-lettered",
             event_id=event_id,

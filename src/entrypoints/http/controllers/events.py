@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import structlog
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, post
 
@@ -13,6 +14,7 @@ from domain.signals.aggregate import SignalReport
 from entrypoints.http.auth import allow
 from entrypoints.http.problems import problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
+from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalMapper
 from ports.api_keys import Role
 
@@ -24,6 +26,7 @@ class _Batch(msgspec.Struct):
 
 
 _batch_decoder = msgspec.json.Decoder(_Batch)
+log = structlog.get_logger("chorus.http")
 
 
 class EventsController(Controller):
@@ -89,7 +92,8 @@ class EventsController(Controller):
             else:
                 reports.append(mapped)
                 indexes.append(index)
-        outcomes = await ingest(reports) if reports else []
+        with SIGNAL_BATCH_SECONDS.labels("http").time():
+            outcomes = await ingest(reports) if reports else []
         results = [
             SignalResultOut(
                 index, report.event_id, outcome.status, outcome.signal_id, outcome.customer_id
@@ -97,6 +101,16 @@ class EventsController(Controller):
             for index, report, outcome in zip(indexes, reports, outcomes, strict=True)
         ]
         recorded = sum(1 for r in results if r.status == "recorded")
+        SIGNALS.labels("http", "recorded").inc(recorded)
+        SIGNALS.labels("http", "duplicate").inc(len(results) - recorded)
+        SIGNALS.labels("http", "invalid").inc(len(invalid))
+        log.info(
+            "signals ingested",
+            count=len(batch.signals),
+            recorded=recorded,
+            duplicates=len(results) - recorded,
+            invalid=len(invalid),
+        )
         if invalid:
             return problem(
                 422,
