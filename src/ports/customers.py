@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from eventsourcing.domain import Aggregate
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
 
     from domain.customer.aggregate import Customer
     from domain.customer.identities import Identity
@@ -53,6 +53,10 @@ class CustomerTransaction(Protocol):
 
     def save(self, *aggregates: Aggregate) -> None:
         """Appends the aggregates' pending events when the transaction commits."""
+        ...
+
+    def record(self, *events: CanMutateAggregate[UUID]) -> None:
+        """Appends the creation events of one-event aggregates, built without the aggregate."""
         ...
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from asyncpg.transaction import Transaction
-    from eventsourcing.domain import Aggregate
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
 
 __all__ = ["PostgresCustomerStore", "PostgresCustomerTransaction", "Timeline"]
 
@@ -70,6 +70,7 @@ class PostgresCustomerTransaction:
         self.cache = cache
         self.lent: dict[UUID, Aggregate] = {}
         self.to_save: dict[UUID, Aggregate] = {}
+        self.to_record: list[CanMutateAggregate[UUID]] = []
         self.transaction: Transaction | None = None
         self._pending_begin = False
 
@@ -149,11 +150,14 @@ class PostgresCustomerTransaction:
         for aggregate in aggregates:
             self.to_save[aggregate.id] = aggregate
 
+    def record(self, *events: CanMutateAggregate[UUID]) -> None:
+        self.to_record.extend(events)
+
     async def commit(self) -> None:
         if self.transaction is None:
-            await self.events.append(self._conn, self.to_save.values())
+            await self.events.append(self._conn, self.to_save.values(), self.to_record)
             return
-        await self.events.append(await self._begun(), self.to_save.values())
+        await self.events.append(await self._begun(), self.to_save.values(), self.to_record)
         await self.transaction.commit()
 
     async def rollback(self) -> None:

@@ -92,23 +92,20 @@ class PostgresEventStore:
     def __init__(self, codec: EventCodec | None = None) -> None:
         self.codec = codec or EventCodec()
 
-    async def append(self, conn: asyncpg.Connection, aggregates: Iterable[Aggregate]) -> None:
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        aggregates: Iterable[Aggregate] = (),
+        events: Iterable[CanMutateAggregate[UUID]] = (),
+    ) -> None:
+        """Appends the aggregates' pending events and loose events (of one-event aggregates)."""
         rows: list[tuple[Any, ...]] = []
         for aggregate in aggregates:
             subject = subject_of(aggregate)
             for event in aggregate.collect_events():
-                e = self.codec.encode(event)
-                rows.append(
-                    (
-                        e.stream_id,
-                        e.version,
-                        e.topic,
-                        e.class_version,
-                        e.occurred_at,
-                        subject,
-                        e.payload,
-                    )
-                )
+                rows.append(self._row(event, subject))
+        for event in events:
+            rows.append(self._row(event, getattr(event, "customer_id", event.originator_id)))
         if not rows:
             return
         try:
@@ -120,6 +117,10 @@ class PostgresEventStore:
                 )
         except _RETRYABLE as error:
             raise ConcurrencyConflict(str(error)) from error
+
+    def _row(self, event: CanMutateAggregate[UUID], subject: UUID) -> tuple[Any, ...]:
+        e = self.codec.encode(event)
+        return (e.stream_id, e.version, e.topic, e.class_version, e.occurred_at, subject, e.payload)
 
     async def load(
         self, conn: asyncpg.Connection | asyncpg.Pool, stream_ids: Collection[UUID]

@@ -63,7 +63,7 @@ class IngestSignals:
                 if r.changes_profile or resolution.known_owner(r.identities) is None
                 for owner in resolution.owners_of(r.identities)
             )
-            signals: list[Signal] = []
+            signals: list[Signal.Recorded] = []
             for index, report in fresh:
                 owner = (
                     None if report.changes_profile else resolution.known_owner(report.identities)
@@ -76,8 +76,8 @@ class IngestSignals:
                         attributes=report.attributes,
                     )
                     owner = customer.id
-                signals.append(Signal.record(report, owner, at))
+                signals.append(Signal.recorded(report, owner, at))
                 outcomes[index] = SignalOutcome("recorded", report.signal_id, owner)
             await resolution.write()
-            tx.save(*signals)
+            tx.record(*signals)
         return [outcome for outcome in outcomes if outcome is not None]

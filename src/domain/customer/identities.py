@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -61,6 +62,8 @@ class IdentityNormalizer:
 
     def __init__(self, default_region: str | None = None) -> None:
         self.default_region = default_region.upper() if default_region else None
+        # The same identities come back signal after signal; parsing them is the costly part.
+        self.normalize = lru_cache(maxsize=200_000)(self._normalize)  # type: ignore[method-assign]
 
     def parse(self, text: str) -> Identity:
         """Parses `TYPE:VALUE`, the form used in query strings."""
@@ -70,6 +73,10 @@ class IdentityNormalizer:
         return self.normalize(kind, value)
 
     def normalize(self, kind: str, value: str) -> Identity:
+        """The canonical identity; raises InvalidValue with the reason."""
+        return self._normalize(kind, value)
+
+    def _normalize(self, kind: str, value: str) -> Identity:
         kind = kind.strip().lower()
         if not _CUSTOM_TYPE.match(kind):
             raise InvalidValue("type", "identity types are lower-case words like email or phone")

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from domain.customer.identities import IdentityClaim
 
@@ -33,10 +34,10 @@ class SignalReport:
     source: str | None = None
     profile: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    signal_id: UUID = field(init=False)
 
-    @property
-    def signal_id(self) -> UUID:
-        return signal_id_for(self.event_id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signal_id", signal_id_for(self.event_id))
 
     @property
     def changes_profile(self) -> bool:
@@ -46,7 +47,15 @@ class SignalReport:
 class Signal(Aggregate):
     """Something that happened about one customer; immutable once recorded."""
 
-    @event("Recorded")
+    class Recorded(Aggregate.Created):
+        customer_id: UUID
+        event_id: str
+        signal_type: str
+        occurred_at: datetime
+        properties: dict[str, Any]
+        source: str | None
+
+    @event(Recorded)
     def __init__(
         self,
         id: UUID,
@@ -66,6 +75,22 @@ class Signal(Aggregate):
         self.source = source
 
     @classmethod
+    def recorded(cls, report: SignalReport, customer_id: UUID, at: datetime) -> Signal.Recorded:
+        """The one event a signal ever has, without building the aggregate around it."""
+        return cls.Recorded(  # type: ignore[call-arg]  # eventsourcing makes it a dataclass
+            originator_id=report.signal_id,
+            originator_version=cls.INITIAL_VERSION,
+            timestamp=at,
+            originator_topic=_TOPIC,
+            customer_id=customer_id,
+            event_id=report.event_id,
+            signal_type=report.type,
+            occurred_at=report.occurred_at,
+            properties=report.properties,
+            source=report.source,
+        )
+
+    @classmethod
     def record(cls, report: SignalReport, customer_id: UUID, at: datetime) -> Signal:
         return cls(
             id=report.signal_id,
@@ -77,3 +102,6 @@ class Signal(Aggregate):
             properties=report.properties,
             source=report.source,
         )
+
+
+_TOPIC = get_topic(Signal)

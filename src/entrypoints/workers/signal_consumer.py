@@ -155,6 +155,7 @@ class SignalConsumer:
         dead_letter_subjects: str = DEAD_LETTER_SUBJECTS,
         duplicate_window: float = DUPLICATE_WINDOW,
         ack_wait: float = 30.0,
+        batches_in_flight: int = 3,
         fetch_timeout: float = 0.5,
         retry_delay: float = 1.0,
         max_retry_delay: float = 30.0,
@@ -181,6 +182,7 @@ class SignalConsumer:
         self.dead_letter_stream = dead_letter_stream
         self.dead_letter_subjects = dead_letter_subjects
         self.duplicate_window = duplicate_window
+        self.batches_in_flight = batches_in_flight
         self.ack_wait = ack_wait
         self.fetch_timeout = fetch_timeout
         self.retry_delay = retry_delay
@@ -247,25 +249,44 @@ class SignalConsumer:
         self.log.info("signal consumer stopped")
 
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        # A few batches in flight, so Python validates one while PostgreSQL commits another.
+        slots = asyncio.Semaphore(self.batches_in_flight)
+        in_flight: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping.is_set():
+                await slots.acquire()
                 try:
                     msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
                 except TimeoutError:  # nats.errors.TimeoutError: nothing to do yet
+                    slots.release()
                     continue
                 except Exception:
+                    slots.release()
                     self.log.exception("fetching signals failed")
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
                     continue
-                try:
-                    await self._handle(msgs)
-                except Exception:
-                    # Unacknowledged messages come back after ack_wait.
-                    self.log.exception("signal batch failed", count=len(msgs))
+                task = asyncio.create_task(self._handle_batch(msgs, slots))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if in_flight:
+                await asyncio.wait(in_flight)
+        except asyncio.CancelledError:
+            for task in in_flight:
+                task.cancel()
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+    async def _handle_batch(self, msgs: Sequence[Msg], slots: asyncio.Semaphore) -> None:
+        try:
+            await self._handle(msgs)
+        except Exception:
+            # Unacknowledged messages come back after ack_wait.
+            self.log.exception("signal batch failed", count=len(msgs))
+        finally:
+            slots.release()
 
     async def _handle(self, msgs: Sequence[Msg]) -> None:
         valid: list[_Delivery] = []

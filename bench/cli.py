@@ -1,0 +1,86 @@
+"""Runs the chosen benchmarks on one set of servers, writes their JSON and prints a summary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import TYPE_CHECKING, Any
+
+from bench.append import AppendConfig, run_append
+from bench.ingest import IngestConfig, run_ingest
+from bench.machine import describe, now
+from bench.profiling import profiled, top
+from bench.report import RESULTS_DIR, summary, write
+from bench.servers import fresh_database, running_servers
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bench.servers import Servers
+
+__all__ = ["main"]
+
+BENCHMARKS = ("ingest", "append")
+QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
+QUICK_INGEST = IngestConfig(customers=2_000, known_signals=5_000, nats_signals=5_000)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "benchmarks", nargs="*", metavar="{ingest,append}", help="default: all of them"
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile the append benchmark's process and the ingest service; "
+        "writes bench/results/<name>.prof and prints the top functions",
+    )
+    return parser
+
+
+def _loop_factory() -> Any:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def _run(
+    servers: Servers, names: Sequence[str], quick: bool, profiling: bool
+) -> dict[str, dict[str, Any]]:
+    info = await describe(servers)
+    info["machine"]["event_loop"] = "uvloop" if _loop_factory() else "asyncio"
+    info["quick"] = quick
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        profile = RESULTS_DIR / f"{name}.prof" if profiling else None
+        started = now()
+        async with fresh_database(servers.database_url) as dsn:
+            if name == "append":
+                with profiled(profile):
+                    result = await run_append(dsn, QUICK_APPEND if quick else AppendConfig())
+            else:
+                config = QUICK_INGEST if quick else IngestConfig()
+                result = await run_ingest(servers, dsn, config, profile=profile)
+        results[name] = {"timestamp": started, **info, **result}
+        print(f"wrote {write(name, results[name])}", file=sys.stderr, flush=True)
+        if profile is not None:
+            print(f"profile in {profile}:\n{top(profile)}", file=sys.stderr, flush=True)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = set(args.benchmarks) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    names = [n for n in BENCHMARKS if not args.benchmarks or n in args.benchmarks]
+    with running_servers() as servers, asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        results = runner.run(_run(servers, names, args.quick, args.profile))
+    print(summary(results))

@@ -1,0 +1,199 @@
+"""Signals committed per second over HTTP batches and over NATS, against raw `executemany`.
+
+Order of a run: the raw baseline first (no service running), then `chorus serve` starts on the
+same database: one HTTP pass that creates every customer, one HTTP pass of signals about those
+known customers, then the NATS pass (also known customers) through the service's consumer.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from bench.ingest_http import post_batches
+from bench.ingest_nats import NatsRun, delete_streams, publish_and_wait, recorded
+from bench.ingest_raw import raw_executemany
+from bench.service import ChorusService
+from bench.signals import SignalFactory, batches, http_bodies, nats_messages, raw_rows
+from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from bench.servers import Servers
+
+__all__ = ["TARGET_RATIO", "TARGET_SIGNALS_PER_S", "IngestConfig", "run_ingest"]
+
+TARGET_SIGNALS_PER_S = 10_000
+TARGET_RATIO = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    customers: int = 10_000
+    known_signals: int = 50_000
+    nats_signals: int = 50_000
+    batch_size: int = 1000
+    http_clients: int = 3
+    raw_repeats: int = 5
+
+
+def _meets(rate: float, ratio: float) -> bool:
+    return rate >= TARGET_SIGNALS_PER_S and ratio >= TARGET_RATIO
+
+
+async def _registered(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE topic LIKE '%:Customer.Registered'"
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+async def _signals_recorded(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await recorded(conn)
+    finally:
+        await conn.close()
+
+
+async def _raw_baseline(
+    dsn: str, factory: SignalFactory, known: list[dict[str, Any]], config: IngestConfig
+) -> list[float]:
+    """Rows per second of each repetition: the HTTP pass's rows first, then fresh ones alike."""
+    size = config.batch_size
+    warmup = batches(raw_rows(factory.known(2 * size)), size)
+    rates: list[float] = []
+    for repeat in range(config.raw_repeats):
+        signals = known if repeat == 0 else factory.known(len(known))
+        count, seconds = await raw_executemany(
+            dsn,
+            batches(raw_rows(signals), size),
+            config.http_clients,
+            warmup=warmup if repeat == 0 else (),
+        )
+        rates.append(count / seconds)
+    return rates
+
+
+@dataclass(frozen=True, slots=True)
+class _Passes:
+    new: tuple[int, float]  # (signals, seconds)
+    known: tuple[int, float]
+    nats: NatsRun
+    subject: str
+
+
+async def _through_service(
+    servers: Servers,
+    dsn: str,
+    run: str,
+    signals: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
+    config: IngestConfig,
+    profile: Path | None,
+) -> _Passes:
+    """The HTTP passes (new, then known customers) and the NATS pass on one running service."""
+    new, known, via_nats = signals
+    size, clients = config.batch_size, config.http_clients
+    # Our own subjects and streams, so that nothing else on a shared NATS clashes with them.
+    prefix = f"bench_{run}"
+    stream = f"BENCH_{run.upper()}_SIGNALS"
+    subject = f"{prefix}.signals.bench"
+    with tempfile.TemporaryDirectory(prefix="chorus-bench-service-") as tmp:
+        service = ChorusService(
+            dsn,
+            servers.nats_url,
+            Path(tmp) / "chorus.log",
+            {"CHORUS_SIGNAL_STREAM": stream, "CHORUS_NATS_PREFIX": prefix},
+            profile_path=profile,
+        )
+        key = service.create_admin_key()
+        try:
+            async with service:
+                first = await post_batches(service.base_url, key, http_bodies(new, size), clients)
+                again = await post_batches(service.base_url, key, http_bodies(known, size), clients)
+                nats = await publish_and_wait(
+                    servers.nats_url, dsn, subject, nats_messages(via_nats)
+                )
+        except Exception as error:
+            raise RuntimeError(f"{error}\nservice log:\n{service.log_tail()}") from error
+        finally:
+            dead_letters = Settings(signal_stream=stream).dead_letter_stream
+            await delete_streams(servers.nats_url, stream, dead_letters)
+    return _Passes(first, again, nats, subject)
+
+
+async def run_ingest(
+    servers: Servers, dsn: str, config: IngestConfig, *, profile: Path | None = None
+) -> dict[str, Any]:
+    """Runs every pass on the database `dsn`; `profile` runs the service under cProfile."""
+    run = uuid.uuid4().hex[:8]
+    factory = SignalFactory(run, config.customers)
+    signals = (
+        factory.first_pass(),
+        factory.known(config.known_signals),
+        factory.known(config.nats_signals),
+    )
+    raw_rates = await _raw_baseline(dsn, factory, signals[1], config)
+    passes = await _through_service(servers, dsn, run, signals, config, profile)
+
+    customers = await _registered(dsn)
+    total = await _signals_recorded(dsn)
+    expected = sum(len(s) for s in signals)
+    if customers != config.customers or total != expected:
+        raise RuntimeError(f"{customers} customers and {total} signals; expected {expected}")
+    return _result(config, signals[1][0], passes, raw_rates)
+
+
+def _result(
+    config: IngestConfig, example: dict[str, Any], passes: _Passes, raw_rates: list[float]
+) -> dict[str, Any]:
+    raw_rate = statistics.median(raw_rates)
+    (known_count, known_seconds), (new_count, new_seconds) = passes.known, passes.new
+    nats = passes.nats
+    http_known = known_count / known_seconds
+    http_new = new_count / new_seconds
+    nats_rate = nats.signals / nats.commit_seconds
+    http_ratio = http_known / raw_rate
+    nats_ratio = nats_rate / raw_rate
+    return {
+        "benchmark": "ingest",
+        "config": asdict(config),
+        "signal_example": example,
+        "http": "POST /v1/events to `chorus serve` (subprocess), bodies encoded beforehand",
+        "nats": f"publish_async to {passes.subject} (Nats-Msg-Id = signal id), timed from the "
+        "first publish until the events table holds every Signal.Recorded",
+        "baseline": "asyncpg executemany INSERT INTO bench_signals_raw (text PK, jsonb columns), "
+        f"one transaction per batch of {config.batch_size}, {config.http_clients} connections, "
+        f"median of {config.raw_repeats} runs of {config.known_signals} rows",
+        "http_known_signals_per_s": round(http_known, 1),
+        "http_known_seconds": round(known_seconds, 3),
+        "http_new_customers_signals_per_s": round(http_new, 1),
+        "http_new_customers_seconds": round(new_seconds, 3),
+        "nats_signals_per_s": round(nats_rate, 1),
+        "nats_seconds": round(nats.commit_seconds, 3),
+        "nats_publish_per_s": round(nats.signals / nats.publish_seconds, 1),
+        "nats_publish_seconds": round(nats.publish_seconds, 3),
+        "nats_left_after_publish": nats.left_after_publish,
+        "nats_after_publish_signals_per_s": round(
+            nats.left_after_publish / nats.seconds_after_publish, 1
+        ),
+        "raw_executemany_rows_per_s": round(raw_rate, 1),
+        "raw_executemany_repeats_rows_per_s": [round(r, 1) for r in raw_rates],
+        "http_ratio": round(http_ratio, 3),
+        "http_new_customers_ratio": round(http_new / raw_rate, 3),
+        "nats_ratio": round(nats_ratio, 3),
+        "target_signals_per_s": TARGET_SIGNALS_PER_S,
+        "target_ratio": TARGET_RATIO,
+        "http_meets_target": _meets(http_known, http_ratio),
+        "nats_meets_target": _meets(nats_rate, nats_ratio),
+        "meets_target": _meets(http_known, http_ratio) and _meets(nats_rate, nats_ratio),
+    }

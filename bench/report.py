@@ -1,0 +1,96 @@
+"""Results as JSON files and a short table on stdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["RESULTS_DIR", "summary", "write"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+Row = tuple[str, ...]
+
+
+def write(name: str, result: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def _table(header: Row, rows: Sequence[Row]) -> str:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = [header, tuple("-" * w for w in widths), *rows]
+    return "\n".join(
+        "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
+        for line in lines
+    )
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+def _append(result: dict[str, Any]) -> str:
+    rows: list[Row] = [
+        (
+            str(r["concurrency"]),
+            f"{r['commands_per_s']:,.0f}",
+            f"{r['raw_commits_per_s']:,.0f}",
+            f"{r['ratio']:.2f}",
+            _yes(r["meets_target"]),
+        )
+        for r in result["results"]
+    ]
+    header = ("concurrency", "commands/s", "raw commits/s", "ratio", "meets")
+    return f"append (target ratio >= {result['target_ratio']})\n{_table(header, rows)}"
+
+
+def _ingest(result: dict[str, Any]) -> str:
+    raw = f"{result['raw_executemany_rows_per_s']:,.0f}"
+    rows: list[Row] = [
+        (path, f"{result[rate]:,.0f}", raw, f"{result[ratio]:.2f}", meets)
+        for path, rate, ratio, meets in (
+            (
+                "HTTP, known customers",
+                "http_known_signals_per_s",
+                "http_ratio",
+                _yes(result["http_meets_target"]),
+            ),
+            (
+                "HTTP, new customers",
+                "http_new_customers_signals_per_s",
+                "http_new_customers_ratio",
+                "-",
+            ),
+            (
+                "NATS, known customers",
+                "nats_signals_per_s",
+                "nats_ratio",
+                _yes(result["nats_meets_target"]),
+            ),
+        )
+    ]
+    title = (
+        f"ingest (target >= {result['target_signals_per_s']:,} signals/s and ratio >= "
+        f"{result['target_ratio']}; NATS publish {result['nats_publish_per_s']:,.0f}/s)"
+    )
+    header = ("path", "signals/s", "raw rows/s", "ratio", "meets")
+    return f"{title}\n{_table(header, rows)}"
+
+
+def summary(results: dict[str, dict[str, Any]]) -> str:
+    m = next(iter(results.values()))["machine"]
+    parts = [
+        f"{m['cpu_count']} x {m['cpu_model']}, Python {m['python']}, "
+        f"PostgreSQL {m['postgres_version']} ({m['postgres']}), NATS ({m['nats']})"
+    ]
+    if "append" in results:
+        parts.append(_append(results["append"]))
+    if "ingest" in results:
+        parts.append(_ingest(results["ingest"]))
+    return "\n\n".join(parts)

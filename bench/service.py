@@ -1,0 +1,136 @@
+"""`chorus serve` as a subprocess on a free port, with its own database and NATS streams."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["ChorusService"]
+
+ROOT = Path(__file__).resolve().parents[1]
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ChorusService:
+    """Runs `python -m entrypoints.cli serve`; its log goes to `log_path`.
+
+    `settings` are more `CHORUS_*` environment variables, e.g. the signal stream's name.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        nats_url: str,
+        log_path: Path,
+        settings: dict[str, str] | None = None,
+        *,
+        profile_path: Path | None = None,
+    ) -> None:
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        python_path = [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "NATS_URL": nats_url,
+            "CHORUS_PORT": str(self.port),
+            "PYTHONPATH": os.pathsep.join(p for p in python_path if p),
+            **(settings or {}),
+        }
+        self.profile_path = profile_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", *args],
+            env=self.env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"chorus {' '.join(args)} failed: {done.stderr.decode()[-2000:]}")
+        return done.stdout.decode().strip()
+
+    def create_admin_key(self) -> str:
+        return self.cli("keys", "create", "--role", "admin", "--name", "bench")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log_path.open("ab") as log:
+            profiler = ["-m", "cProfile", "-o", str(self.profile_path)] if self.profile_path else []
+            return subprocess.Popen(
+                [sys.executable, *profiler, "-m", "entrypoints.cli", "serve"],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def start(self) -> None:
+        """Starts the service and waits until `/ready` answers 200."""
+        self.process = self._spawn()
+        deadline = time.monotonic() + _START_TIMEOUT
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=2) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"chorus serve exited:\n{self.log_tail()}")
+                try:
+                    if (await client.get("/ready")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"chorus serve was not ready in {_START_TIMEOUT:.0f}s:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    async def __aenter__(self) -> ChorusService:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
