@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
@@ -33,7 +33,7 @@ class IdentityIn(msgspec.Struct, forbid_unknown_fields=True):
 
     type: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     value: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-    verification: Literal["unverified", "verified", "authenticated"] = "unverified"
+    verification: Verification = Verification.UNVERIFIED
 
 
 class ProfileIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -92,6 +92,20 @@ class SignalMapper:
 
     def __init__(self, normalizer: IdentityNormalizer) -> None:
         self.normalizer = normalizer
+        self._claims: dict[tuple[str, str, Verification], IdentityClaim] = {}
+
+    def claim(self, identity: IdentityIn) -> IdentityClaim:
+        """The normalised claim; claims are immutable, so repeats share one object."""
+        key = (identity.type, identity.value, identity.verification)
+        found = self._claims.get(key)
+        if found is None:
+            found = IdentityClaim(
+                self.normalizer.normalize(identity.type, identity.value), identity.verification
+            )
+            if len(self._claims) >= 100_000:
+                self._claims.clear()
+            self._claims[key] = found
+        return found
 
     def from_raw(self, index: int, raw: msgspec.Raw | bytes) -> SignalReport | InvalidSignal:
         try:
@@ -109,15 +123,12 @@ class SignalMapper:
                 index, "$.occurred_at", "needs a time zone offset, e.g. Z", signal.id
             )
         try:
-            claims = tuple(
-                IdentityClaim(
-                    self.normalizer.normalize(i.type, i.value), Verification(i.verification)
-                )
-                for i in signal.identities
-            )
+            claims = tuple(self.claim(i) for i in signal.identities)
             profile = signal.profile.changes() if signal.profile else {}
-            Profile().merged_with(profile)
-            check_attributes(signal.attributes)
+            if profile:
+                Profile().merged_with(profile)
+            if signal.attributes:
+                check_attributes(signal.attributes)
         except InvalidValue as error:
             return InvalidSignal(index, f"$.{error.field}", error.reason, signal.id)
         return SignalReport(

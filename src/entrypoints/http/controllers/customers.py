@@ -13,7 +13,7 @@ from litestar.params import Parameter
 
 from application.customer.upsert_customer import UpsertCustomer
 from application.queries.customers import CustomerQueries, CustomerView
-from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
+from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.customer.profile import Profile, check_attributes
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import (
@@ -93,7 +93,7 @@ class CustomersController(Controller):
         normalizer: FromDishka[IdentityNormalizer],
     ) -> CustomerUpsertOut:
         claims = tuple(
-            IdentityClaim(normalizer.normalize(i.type, i.value), Verification(i.verification))
+            IdentityClaim(normalizer.normalize(i.type, i.value), i.verification)
             for i in data.identities
         )
         profile = data.profile.changes() if data.profile else {}
