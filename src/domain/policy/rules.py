@@ -1,0 +1,147 @@
+"""A rule set: versioned data, not code. Each rule has an id that decisions cite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from enum import StrEnum
+
+from domain.policy.vocabulary import Channel, Purpose
+
+__all__ = [
+    "ALL_DAYS",
+    "ChannelPolicy",
+    "ConsentMode",
+    "DedupRule",
+    "FrequencyCap",
+    "OnExceed",
+    "QuietHours",
+    "QuietWindow",
+    "RuleSet",
+]
+
+ALL_DAYS = frozenset(range(7))
+
+
+class OnExceed(StrEnum):
+    """What a cap does to a message that does not fit."""
+
+    DEFER = "defer"
+    SUPPRESS = "suppress"
+
+
+class ConsentMode(StrEnum):
+    """What a channel demands before a message of a purpose may go."""
+
+    OPT_IN = "opt_in"  # an explicit grant is needed
+    OPT_OUT = "opt_out"  # allowed unless withdrawn
+    NONE = "none"  # consent does not apply (but a hard opt-out still does)
+
+
+@dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """Local times when nothing may arrive; `end` before `start` crosses midnight.
+
+    `weekdays` are the days the window starts on, Monday = 0.
+    """
+
+    start: time
+    end: time
+    weekdays: frozenset[int] = ALL_DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """Defers messages that would arrive in a quiet window of the customer's own time zone."""
+
+    id: str
+    windows: tuple[QuietWindow, ...]
+    channels: frozenset[Channel] | None = None
+    purposes: frozenset[Purpose] | None = None
+    bypass_purposes: frozenset[Purpose] = frozenset()
+    bypass_min_priority: int | None = None
+
+    def applies(self, channel: Channel, purpose: Purpose, priority: int) -> bool:
+        if self.channels is not None and channel not in self.channels:
+            return False
+        if self.purposes is not None and purpose not in self.purposes:
+            return False
+        urgent = self.bypass_min_priority is not None and priority >= self.bypass_min_priority
+        return not (purpose in self.bypass_purposes and urgent)
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencyCap:
+    """At most `limit` messages in any sliding `window`, counted over what matches its scope.
+
+    A scope left as None counts every value: a cap with no channel, purpose or team is the
+    customer's global contact budget, shared by all teams. With `per_team`, each team has its
+    own budget. `reserved` slots of the limit are kept for priority >= `reserved_priority`.
+    """
+
+    id: str
+    limit: int
+    window: timedelta
+    channel: Channel | None = None
+    purpose: Purpose | None = None
+    team: str | None = None
+    per_team: bool = False
+    exempt_purposes: frozenset[Purpose] = frozenset({Purpose.TRANSACTIONAL})
+    on_exceed: OnExceed = OnExceed.DEFER
+    reserved: int = 0
+    reserved_priority: int = 0
+
+    def __post_init__(self) -> None:
+        if self.limit < 0 or self.window <= timedelta(0):
+            raise ValueError(f"cap {self.id}: limit must be >= 0 and window positive")
+        if not 0 <= self.reserved <= self.limit:
+            raise ValueError(f"cap {self.id}: reserved must be between 0 and limit")
+
+
+@dataclass(frozen=True, slots=True)
+class DedupRule:
+    """A message with a dedup key already sent within `window` is not sent again."""
+
+    id: str
+    window: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPolicy:
+    """What a channel demands, whatever team or campaign sends on it."""
+
+    channel: Channel
+    consent: dict[Purpose, ConsentMode] = field(default_factory=dict)
+    # WhatsApp: outside this many hours since the customer last wrote, only approved templates.
+    session_window: timedelta | None = None
+    requires_verified_identity: bool = False
+    # An opt-out the channel's regulation makes absolute (SMS STOP) also stops transactional.
+    hard_opt_out: bool = False
+    cost: float = 0.0
+
+    def consent_mode(self, purpose: Purpose) -> ConsentMode:
+        return self.consent.get(purpose, ConsentMode.OPT_OUT)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Everything the engine needs to decide; `version` is cited by every decision."""
+
+    version: int
+    default_time_zone: str = "UTC"
+    channels: dict[Channel, ChannelPolicy] = field(default_factory=dict)
+    quiet_hours: tuple[QuietHours, ...] = ()
+    caps: tuple[FrequencyCap, ...] = ()
+    dedup: DedupRule | None = None
+    team_priorities: dict[str, int] = field(default_factory=dict)
+
+    def channel_policy(self, channel: Channel) -> ChannelPolicy:
+        return self.channels.get(channel) or ChannelPolicy(channel)
+
+    @property
+    def longest_window(self) -> timedelta:
+        """How much contact history a decision can look at."""
+        windows = [cap.window for cap in self.caps]
+        if self.dedup is not None:
+            windows.append(self.dedup.window)
+        return max(windows, default=timedelta(0))
