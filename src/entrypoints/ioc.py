@@ -14,10 +14,14 @@ from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
+from adapters.system.rule_sets import DefaultRuleSets
+from application.customer.change_consent import ChangeConsent
 from application.customer.ingest_signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
+from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
+from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
@@ -25,6 +29,7 @@ from ports.api_keys import ApiKeyStore
 from ports.clock import Clock
 from ports.customers import CustomerStore
 from ports.ids import IdGenerator
+from ports.rules import RuleSets
 
 __all__ = ["AdaptersProvider", "UseCasesProvider", "make_container"]
 
@@ -73,6 +78,10 @@ class AdaptersProvider(Provider):
         return PostgresApiKeyStore(pool, clock, ids)
 
     @provide
+    def rule_sets(self) -> RuleSets:
+        return DefaultRuleSets()
+
+    @provide
     def normalizer(self) -> IdentityNormalizer:
         return IdentityNormalizer(self.settings.default_region)
 
@@ -99,6 +108,20 @@ class UseCasesProvider(Provider):
     @provide
     def customer_queries(self, store: CustomerStore) -> CustomerQueries:
         return CustomerQueries(store)
+
+    @provide
+    def decision_queries(self, store: CustomerStore) -> DecisionQueries:
+        return DecisionQueries(store)
+
+    @provide
+    def change_consent(self, store: CustomerStore, clock: Clock) -> ChangeConsent:
+        return ChangeConsent(store, clock)
+
+    @provide
+    def request_message(
+        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+    ) -> RequestMessage:
+        return RequestMessage(store, rule_sets, clock, ids)
 
     @provide
     def signal_mapper(self, normalizer: IdentityNormalizer) -> SignalMapper:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
     from contextlib import AbstractAsyncContextManager
     from datetime import datetime
-    from uuid import UUID
 
     from eventsourcing.domain import Aggregate, CanMutateAggregate
 
@@ -19,9 +20,17 @@ __all__ = [
     "ConcurrencyConflict",
     "CustomerStore",
     "CustomerTransaction",
+    "EarlierRequest",
     "StoredEvent",
     "TimelinePage",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierRequest:
+    message_id: UUID
+    customer_id: UUID
+    decision_id: UUID
 
 
 class ConcurrencyConflict(Exception):
@@ -55,6 +64,21 @@ class CustomerTransaction(Protocol):
         """Appends the aggregates' pending events when the transaction commits."""
         ...
 
+    async def earlier_request(self, idempotency_key: str) -> EarlierRequest | None:
+        """The message and decision a send request with this key already made."""
+        ...
+
+    async def index_decision(
+        self,
+        decision_id: UUID,
+        message_id: UUID,
+        customer_id: UUID,
+        stream_version: int,
+        idempotency_key: str | None,
+    ) -> None:
+        """Makes the decision findable by id (and the request by its idempotency key)."""
+        ...
+
     def record(self, *events: CanMutateAggregate[UUID]) -> None:
         """Appends the creation events of one-event aggregates, built without the aggregate."""
         ...
@@ -76,6 +100,10 @@ class CustomerStore(Protocol):
     async def timeline(
         self, customer_id: UUID, *, limit: int, before: int | None
     ) -> TimelinePage: ...
+
+    async def decision(self, decision_id: UUID) -> StoredEvent | None:
+        """The recorded event of a decision, as stored."""
+        ...
 
 
 class StoredEvent(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -12,7 +14,7 @@ from adapters.postgres.aggregate_cache import AggregateCache
 from adapters.postgres.event_store import PostgresEventStore, RecordedEvent
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity
-from ports.customers import ConcurrencyConflict
+from ports.customers import ConcurrencyConflict, EarlierRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Mapping
@@ -63,11 +65,19 @@ class PostgresCustomerTransaction:
     """
 
     def __init__(
-        self, conn: asyncpg.Connection, events: PostgresEventStore, cache: AggregateCache
+        self,
+        conn: asyncpg.Connection,
+        events: PostgresEventStore,
+        cache: AggregateCache,
+        locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] | None = None,
     ) -> None:
         self._conn = conn
         self.events = events
         self.cache = cache
+        self.locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = (
+            weakref.WeakValueDictionary() if locks is None else locks
+        )
+        self.held: list[asyncio.Lock] = []
         self.lent: dict[UUID, Aggregate] = {}
         self.to_save: dict[UUID, Aggregate] = {}
         self.to_record: list[CanMutateAggregate[UUID]] = []
@@ -103,7 +113,28 @@ class PostgresCustomerTransaction:
         rows = await conn.fetch(_RESOLVE, types, values)
         return {Identity(row[0], row[1]): row[2] for row in rows}
 
+    async def _queue_for(self, customer_ids: Collection[UUID]) -> None:
+        """Commands on one customer in this process wait their turn instead of racing.
+
+        Only a transaction that holds no lock yet waits, so two can never wait on each other;
+        across processes the stream's version key still decides.
+        """
+        if self.held:
+            return
+        for customer_id in sorted(customer_ids):
+            lock = self.locks.get(customer_id)
+            if lock is None:
+                lock = asyncio.Lock()
+                self.locks[customer_id] = lock
+            await lock.acquire()
+            self.held.append(lock)
+
+    def release(self) -> None:
+        while self.held:
+            self.held.pop().release()
+
     async def get(self, customer_ids: Collection[UUID]) -> dict[UUID, Customer]:
+        await self._queue_for(customer_ids)
         found: dict[UUID, Customer] = {}
         missing: list[UUID] = []
         for customer_id in customer_ids:
@@ -146,6 +177,46 @@ class PostgresCustomerTransaction:
             survivor_id,
         )
 
+    async def earlier_request(self, idempotency_key: str) -> EarlierRequest | None:
+        conn = await self._begun()
+        row = await conn.fetchrow(
+            """SELECT message_id, customer_id, decision_id FROM message_requests
+               WHERE idempotency_key = $1""",
+            idempotency_key,
+        )
+        return None if row is None else EarlierRequest(row[0], row[1], row[2])
+
+    async def index_decision(
+        self,
+        decision_id: UUID,
+        message_id: UUID,
+        customer_id: UUID,
+        stream_version: int,
+        idempotency_key: str | None,
+    ) -> None:
+        conn = await self._begun()
+        await conn.execute(
+            """INSERT INTO decisions (decision_id, message_id, customer_id, stream_version)
+               VALUES ($1, $2, $3, $4)""",
+            decision_id,
+            message_id,
+            customer_id,
+            stream_version,
+        )
+        if idempotency_key is not None:
+            try:
+                await conn.execute(
+                    """INSERT INTO message_requests
+                       (idempotency_key, message_id, customer_id, decision_id)
+                       VALUES ($1, $2, $3, $4)""",
+                    idempotency_key,
+                    message_id,
+                    customer_id,
+                    decision_id,
+                )
+            except asyncpg.UniqueViolationError as error:
+                raise ConcurrencyConflict("the same request is being decided already") from error
+
     def save(self, *aggregates: Aggregate) -> None:
         for aggregate in aggregates:
             self.to_save[aggregate.id] = aggregate
@@ -182,23 +253,26 @@ class PostgresCustomerStore:
         self.pool = pool
         self.events = events or PostgresEventStore()
         self.cache = cache or AggregateCache()
+        self.locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresCustomerTransaction]:
         async with self.pool.acquire() as conn:
             tx = PostgresCustomerTransaction(
-                cast("asyncpg.Connection", conn), self.events, self.cache
+                cast("asyncpg.Connection", conn), self.events, self.cache, self.locks
             )
             try:
                 yield tx
                 await tx.commit()
+                tx.committed()
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
                 await tx.rollback()
                 raise ConcurrencyConflict(str(error)) from error
             except BaseException:
                 await tx.rollback()
                 raise
-            tx.committed()
+            finally:
+                tx.release()
 
     async def survivor(self, customer_id: UUID) -> UUID | None:
         found: UUID | None = await self.pool.fetchval(_SURVIVOR, customer_id)
@@ -216,6 +290,17 @@ class PostgresCustomerStore:
             identity.value,
         )
         return found
+
+    async def decision(self, decision_id: UUID) -> RecordedEvent | None:
+        rows = await self.pool.fetch(
+            """SELECT e.position, e.stream_id, e.version, e.topic, e.occurred_at, e.payload
+               FROM decisions d JOIN events e
+                 ON e.stream_id = d.customer_id AND e.version = d.stream_version
+               WHERE d.decision_id = $1""",
+            decision_id,
+        )
+        found = self.events.to_recorded(rows)
+        return found[0] if found else None
 
     async def timeline(self, customer_id: UUID, *, limit: int, before: int | None) -> Timeline:
         rows = await self.pool.fetch(_TIMELINE, customer_id, before, limit + 1)

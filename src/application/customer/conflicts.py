@@ -16,7 +16,7 @@ __all__ = ["retry_on_conflict"]
 T = TypeVar("T")
 
 
-async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], attempts: int = 12) -> T:
+async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], attempts: int = 30) -> T:
     """Runs `attempt` until it commits without a conflict, backing off with jitter."""
     for tried in range(1, attempts + 1):
         try:
@@ -24,5 +24,5 @@ async def retry_on_conflict(attempt: Callable[[], Awaitable[T]], attempts: int =
         except ConcurrencyConflict:
             if tried == attempts:
                 raise
-            await asyncio.sleep(random.uniform(0, 0.002 * tried))
+            await asyncio.sleep(random.uniform(0, 0.002 * min(tried, 10)))
     raise AssertionError("unreachable")

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from domain.customer.identities import Identity
     from ports.customers import CustomerStore, TimelinePage
 
-__all__ = ["CustomerQueries", "CustomerView", "IdentityView"]
+__all__ = ["ConsentView", "CustomerQueries", "CustomerView", "IdentityView"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +25,23 @@ class IdentityView:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentView:
+    channel: str
+    purpose: str | None  # None: the whole channel (an opt-out such as STOP)
+    granted: bool
+    source: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerView:
     id: UUID
     identities: list[IdentityView]
     profile: dict[str, str | None]
     attributes: dict[str, Any]
     merged_from: list[UUID]
+    consents: list[ConsentView]
+    effective_time_zone: str | None  # the profile's, else inferred from the phone number
     created_at: datetime
     updated_at: datetime
     version: int
@@ -46,6 +57,15 @@ def _view(customer: Customer) -> CustomerView:
         profile=customer.profile.as_dict(),
         attributes=dict(customer.attributes),
         merged_from=list(customer.absorbed),
+        consents=[
+            ConsentView(channel.value, purpose.value, state.granted, state.source, state.at)
+            for (channel, purpose), state in sorted(customer.consents.items())
+        ]
+        + [
+            ConsentView(channel.value, None, False, state.source, state.at)
+            for channel, state in sorted(customer.opted_out.items())
+        ],
+        effective_time_zone=customer.facts().time_zone,
         created_at=customer.created_on,
         updated_at=customer.modified_on,
         version=customer.version,

@@ -1,4 +1,4 @@
-"""The Customer aggregate: identities, profile and the signals recorded about one person."""
+"""The Customer aggregate: identities, profile, consents and every send decision about one person."""
 
 from __future__ import annotations
 
@@ -8,8 +8,21 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.customer.contact import ConsentRecord, customer_facts, recent
 from domain.customer.identities import Identity, IdentityClaim, Verification, strongest_claims
 from domain.customer.profile import AttributeValue, Profile, check_attributes
+from domain.policy.decision import (
+    ConsentState,
+    ContactRecord,
+    CustomerFacts,
+    Decision,
+    FiredRule,
+    Outcome,
+    SendRequest,
+)
+from domain.policy.engine import decide
+from domain.policy.rules import RuleSet
+from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import DomainError
 
 __all__ = ["Customer", "CustomerWasMerged", "LinkedIdentity"]
@@ -42,6 +55,12 @@ class Customer(Aggregate):
         self.attributes: dict[str, AttributeValue] = {}
         self.merged_into: UUID | None = None
         self.absorbed: tuple[UUID, ...] = ()
+        self.consents: dict[tuple[Channel, Purpose], ConsentState] = {}
+        self.opted_out: dict[Channel, ConsentState] = {}
+        self.suppressed: dict[Channel | None, str] = {}
+        self.last_inbound: dict[Channel, datetime] = {}
+        self.ledger: list[ContactRecord] = []
+        self.decisions: dict[UUID, UUID] = {}  # message id -> its latest decision id
 
     @classmethod
     def register(
@@ -102,7 +121,80 @@ class Customer(Aggregate):
             attributes=attributes,
             reason=reason,
         )
+        if other.consents or other.opted_out:
+            self._consents_inherited(
+                timestamp=at,
+                merged_id=other.id,
+                consents=tuple((c, p, s) for (c, p), s in sorted(other.consents.items())),
+                opted_out=tuple(sorted(other.opted_out.items())),
+            )
         other._merged_into(timestamp=at, survivor_id=self.id, reason=reason)
+
+    def change_consent(self, change: ConsentRecord, at: datetime) -> bool:
+        """Records a grant or withdrawal with its source; purpose None is the whole channel."""
+        self._refuse_if_merged()
+        if change.purpose is None:
+            if change.granted == (change.channel not in self.opted_out):
+                return False
+        else:
+            known = self.consents.get((change.channel, change.purpose))
+            if known is not None and known.granted == change.granted:
+                return False
+        self._consent_changed(
+            timestamp=at,
+            channel=change.channel,
+            purpose=change.purpose,
+            granted=change.granted,
+            source=change.source,
+        )
+        return True
+
+    def facts(self) -> CustomerFacts:
+        """What the rules may know about this customer."""
+        return customer_facts(
+            self.identities,
+            self.profile.time_zone,
+            self.consents,
+            self.opted_out,
+            self.suppressed,
+            self.last_inbound,
+        )
+
+    def decide_message(
+        self,
+        message_id: UUID,
+        decision_id: UUID,
+        request: SendRequest,
+        rules: RuleSet,
+        at: datetime,
+        origin: str,
+    ) -> Decision:
+        """Decides a send request against the rules and records the decision with its reasons.
+
+        An allowed message enters the contact ledger in the same event, so caps and dedup
+        hold for whoever decides next on this customer.
+        """
+        self._refuse_if_merged()
+        decision = decide(request, self.facts(), self.ledger, rules, at)
+        recorder = {
+            Outcome.SEND: self._message_allowed,
+            Outcome.REROUTE: self._message_allowed,
+            Outcome.DEFER: self._message_deferred,
+            Outcome.SUPPRESS: self._message_suppressed,
+        }[decision.outcome]
+        recorder(
+            timestamp=at,
+            message_id=message_id,
+            decision_id=decision_id,
+            origin=origin,
+            request=request,
+            outcome=decision.outcome,
+            channel=decision.channel,
+            defer_until=decision.defer_until,
+            rule_set_version=decision.rule_set_version,
+            fired=decision.fired,
+        )
+        return decision
 
     @property
     def is_merged(self) -> bool:
@@ -146,6 +238,111 @@ class Customer(Aggregate):
         self.profile = self.profile.merged_with(profile)
         self.attributes.update(attributes)
         self.absorbed = (*self.absorbed, merged_id)
+
+    @event("ConsentChanged")
+    def _consent_changed(
+        self,
+        timestamp: datetime,
+        channel: Channel,
+        purpose: Purpose | None,
+        granted: bool,
+        source: str,
+    ) -> None:
+        state = ConsentState(granted, source, timestamp)
+        if purpose is None:
+            if granted:
+                self.opted_out.pop(channel, None)
+            else:
+                self.opted_out[channel] = state
+        else:
+            self.consents[(channel, purpose)] = state
+
+    @event("ConsentsInherited")
+    def _consents_inherited(
+        self,
+        timestamp: datetime,
+        merged_id: UUID,
+        consents: tuple[tuple[Channel, Purpose, ConsentState], ...],
+        opted_out: tuple[tuple[Channel, ConsentState], ...],
+    ) -> None:
+        for channel, purpose, state in consents:
+            known = self.consents.get((channel, purpose))
+            # A withdrawal always carries over; a grant only fills a gap.
+            if known is None or (not state.granted and state.at >= known.at):
+                self.consents[(channel, purpose)] = state
+        for channel, state in opted_out:
+            self.opted_out.setdefault(channel, state)
+
+    def _record_decision(
+        self,
+        timestamp: datetime,
+        message_id: UUID,
+        decision_id: UUID,
+        request: SendRequest,
+        channel: Channel | None,
+        allowed: bool,
+    ) -> None:
+        self.decisions[message_id] = decision_id
+        if allowed and channel is not None:
+            self.ledger = recent(self.ledger, timestamp)
+            self.ledger.append(
+                ContactRecord(
+                    timestamp,
+                    channel,
+                    request.purpose,
+                    request.team,
+                    request.priority,
+                    request.dedup_key,
+                )
+            )
+
+    @event("MessageAllowed")
+    def _message_allowed(
+        self,
+        timestamp: datetime,
+        message_id: UUID,
+        decision_id: UUID,
+        origin: str,
+        request: SendRequest,
+        outcome: Outcome,
+        channel: Channel | None,
+        defer_until: datetime | None,
+        rule_set_version: int,
+        fired: tuple[FiredRule, ...],
+    ) -> None:
+        self._record_decision(timestamp, message_id, decision_id, request, channel, allowed=True)
+
+    @event("MessageDeferred")
+    def _message_deferred(
+        self,
+        timestamp: datetime,
+        message_id: UUID,
+        decision_id: UUID,
+        origin: str,
+        request: SendRequest,
+        outcome: Outcome,
+        channel: Channel | None,
+        defer_until: datetime | None,
+        rule_set_version: int,
+        fired: tuple[FiredRule, ...],
+    ) -> None:
+        self._record_decision(timestamp, message_id, decision_id, request, channel, allowed=False)
+
+    @event("MessageSuppressed")
+    def _message_suppressed(
+        self,
+        timestamp: datetime,
+        message_id: UUID,
+        decision_id: UUID,
+        origin: str,
+        request: SendRequest,
+        outcome: Outcome,
+        channel: Channel | None,
+        defer_until: datetime | None,
+        rule_set_version: int,
+        fired: tuple[FiredRule, ...],
+    ) -> None:
+        self._record_decision(timestamp, message_id, decision_id, request, channel, allowed=False)
 
     @event("MergedInto")
     def _merged_into(self, timestamp: datetime, survivor_id: UUID, reason: str) -> None:

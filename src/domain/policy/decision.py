@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime  # events carry these types; msgspec resolves them at run time
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from domain.policy.vocabulary import Channel, Purpose
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 __all__ = [
     "ConsentState",

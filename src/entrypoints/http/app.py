@@ -16,6 +16,7 @@ from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.messages import MessagesController
 from entrypoints.http.correlation import correlation_middleware
 from entrypoints.http.problems import exception_handlers
 
@@ -35,6 +36,7 @@ def create_app(
         HealthController,
         EventsController,
         CustomersController,
+        MessagesController,
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)

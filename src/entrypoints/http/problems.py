@@ -44,12 +44,9 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
             field = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else None
             key = item.get("key")
             source = item.get("source")
-            errors.append(
-                {
-                    "field": field or (f"{source}.{key}" if key else "$"),
-                    "reason": message.partition(" - at `")[0],
-                }
-            )
+            if field is None and key:
+                field = f"$.{key}" if source == "body" else f"{source}.{key}"
+            errors.append({"field": field or "$", "reason": message.partition(" - at `")[0]})
     return problem(400, "invalid-request", "The request is not valid", exc.detail, errors=errors)
 
 

@@ -9,14 +9,21 @@ from uuid import UUID
 import msgspec
 
 from application.queries.customers import CustomerView
+from domain.policy.vocabulary import Channel, Purpose
 from entrypoints.signal_schema import IdentityIn, ProfileIn
 
 __all__ = [
     "ClockIn",
     "ClockOut",
+    "ConsentChangeIn",
+    "ConsentsIn",
+    "ConsentsOut",
     "CustomerUpsertIn",
     "CustomerUpsertOut",
+    "DecisionOut",
+    "FiredRuleOut",
     "IngestOut",
+    "MessageIn",
     "SignalResultOut",
     "TimelineItemOut",
     "TimelineOut",
@@ -75,3 +82,60 @@ class ClockIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class ClockOut(msgspec.Struct):
     now: datetime
+
+
+class ConsentChangeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """`purpose` null (or left out) is the whole channel: an opt-out such as STOP, or START."""
+
+    channel: Channel
+    granted: bool
+    source: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    purpose: Purpose | None = None
+
+
+class ConsentsIn(msgspec.Struct, forbid_unknown_fields=True):
+    changes: Annotated[list[ConsentChangeIn], msgspec.Meta(min_length=1, max_length=50)]
+
+
+class ConsentsOut(msgspec.Struct):
+    changed: int
+    customer: CustomerView
+
+
+class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A send request: who, why, on which channels in order of preference."""
+
+    customer_id: UUID | None = None
+    identity: str | None = None  # TYPE:VALUE, instead of customer_id
+    team: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    ]
+    purpose: Purpose
+    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=6)]
+    priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    dedup_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    expires_at: datetime | None = None
+    approved_template: bool = False
+    sensitive: bool = False
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class FiredRuleOut(msgspec.Struct):
+    rule_id: str
+    effect: str
+    reason: str
+    channel: str | None
+
+
+class DecisionOut(msgspec.Struct):
+    decision_id: UUID
+    message_id: UUID
+    customer_id: UUID
+    outcome: str
+    channel: str | None
+    defer_until: datetime | None
+    rule_set_version: int
+    fired: list[FiredRuleOut]
+    decided_at: datetime
+    request: dict[str, Any] | None = None
+    repeated: bool = False

@@ -7,16 +7,20 @@ from typing import Annotated
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, get, put
+from litestar import Controller, get, post, put
 from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 
+from application.customer.change_consent import ChangeConsent
 from application.customer.upsert_customer import UpsertCustomer
 from application.queries.customers import CustomerQueries, CustomerView
+from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.customer.profile import Profile, check_attributes
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import (
+    ConsentsIn,
+    ConsentsOut,
     CustomerUpsertIn,
     CustomerUpsertOut,
     TimelineItemOut,
@@ -103,6 +107,28 @@ class CustomersController(Controller):
         return CustomerUpsertOut(
             done.created, list(done.merged), await queries.by_id(done.customer_id)
         )
+
+    @post(
+        "/{customer_id:uuid}/consents",
+        operation_id="changeConsents",
+        name="customers:consents",
+        guards=[allow(Role.SERVICE, Role.AGENT, Role.MARKETER)],
+        status_code=200,
+        summary="Record consent grants and withdrawals with their proof; they apply at once",
+    )
+    @inject
+    async def change_consents(
+        self,
+        customer_id: UUID,
+        data: ConsentsIn,
+        change: FromDishka[ChangeConsent],
+        queries: FromDishka[CustomerQueries],
+    ) -> ConsentsOut:
+        changed = await change(
+            customer_id,
+            [ConsentRecord(c.channel, c.purpose, c.granted, c.source) for c in data.changes],
+        )
+        return ConsentsOut(changed, await queries.by_id(customer_id))
 
     @get(
         "/{customer_id:uuid}/timeline",

@@ -1,0 +1,1 @@
+"""Send requests: decided against the rules, recorded with their reasons."""

@@ -1,0 +1,82 @@
+"""Decides a send request on the customer's stream, so concurrent requests cannot beat a cap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from application.customer.conflicts import retry_on_conflict
+from domain.shared.errors import NotFound
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from domain.policy.decision import Decision, SendRequest
+    from ports.clock import Clock
+    from ports.customers import CustomerStore
+    from ports.ids import IdGenerator
+    from ports.rules import RuleSets
+
+__all__ = ["MessageDecided", "RequestMessage"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDecided:
+    message_id: UUID
+    decision_id: UUID
+    customer_id: UUID
+    decision: Decision | None  # None: a retry of an earlier request, see decision_id
+    repeated: bool = False
+
+
+class RequestMessage:
+    """Load the customer, decide, record the decision and its ledger entry, commit or retry."""
+
+    def __init__(
+        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self.store = store
+        self.rule_sets = rule_sets
+        self.clock = clock
+        self.ids = ids
+
+    async def __call__(
+        self,
+        customer_id: UUID,
+        request: SendRequest,
+        *,
+        idempotency_key: str | None = None,
+        origin: str = "api",
+    ) -> MessageDecided:
+        survivor = await self.store.survivor(customer_id)
+        if survivor is None:
+            raise NotFound(f"no customer {customer_id}")
+        rules = await self.rule_sets.current()
+        message_id = self.ids.new_id()
+
+        async def attempt() -> MessageDecided:
+            async with self.store.transaction() as tx:
+                if idempotency_key is not None:
+                    earlier = await tx.earlier_request(idempotency_key)
+                    if earlier is not None:
+                        return MessageDecided(
+                            earlier.message_id,
+                            earlier.decision_id,
+                            earlier.customer_id,
+                            None,
+                            repeated=True,
+                        )
+                customer = (await tx.get([survivor])).get(survivor)
+                if customer is None:
+                    raise NotFound(f"no customer {customer_id}")
+                decision_id = self.ids.new_id()
+                decision = customer.decide_message(
+                    message_id, decision_id, request, rules, self.clock.now(), origin
+                )
+                await tx.index_decision(
+                    decision_id, message_id, customer.id, customer.version, idempotency_key
+                )
+                tx.save(customer)
+                return MessageDecided(message_id, decision_id, customer.id, decision)
+
+        return await retry_on_conflict(attempt)

@@ -1,0 +1,88 @@
+"""What the rules see of a customer: consents, opt-outs, reachable channels and recent contact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import phonenumbers
+from phonenumbers import timezone as phone_time_zones
+
+from domain.customer.identities import Verification
+from domain.policy.decision import ConsentState, ContactRecord, CustomerFacts
+from domain.policy.vocabulary import CHANNEL_IDENTITIES, Channel, Purpose
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from domain.customer.identities import Identity
+
+__all__ = ["LEDGER_RETENTION", "ConsentRecord", "customer_facts", "infer_time_zone"]
+
+LEDGER_RETENTION = timedelta(days=90)
+"""Contact history older than this is forgotten by the aggregate; rules cannot look further."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """A consent as events carry it: purpose None means the whole channel (STOP)."""
+
+    channel: Channel
+    purpose: Purpose | None
+    granted: bool
+    source: str
+
+
+def infer_time_zone(identities: dict[Identity, Verification]) -> str | None:
+    """The time zone of the customer's phone number's country, when it has exactly one."""
+    for identity in sorted(identities):
+        if identity.type != "phone":
+            continue
+        try:
+            number = phonenumbers.parse(identity.value, None)
+        except phonenumbers.NumberParseException:
+            continue
+        zones = [z for z in phone_time_zones.time_zones_for_number(number) if z != "Etc/Unknown"]
+        if len(zones) == 1:
+            return zones[0]
+    return None
+
+
+def customer_facts(
+    identities: dict[Identity, Verification],
+    time_zone: str | None,
+    consents: dict[tuple[Channel, Purpose], ConsentState],
+    opted_out: dict[Channel, ConsentState],
+    suppressed: dict[Channel | None, str],
+    last_inbound: dict[Channel, datetime],
+) -> CustomerFacts:
+    """The plain data the policy engine decides on."""
+    types: dict[str, Verification] = {}
+    for identity, level in identities.items():
+        known = types.get(identity.type)
+        if known is None or level.at_least(known):
+            types[identity.type] = level
+    reachable = frozenset(
+        channel for channel, kinds in CHANNEL_IDENTITIES.items() if any(k in types for k in kinds)
+    )
+    verified = frozenset(
+        channel
+        for channel, kinds in CHANNEL_IDENTITIES.items()
+        if any(k in types and types[k].at_least(Verification.VERIFIED) for k in kinds)
+    )
+    return CustomerFacts(
+        time_zone=time_zone or infer_time_zone(identities),
+        reachable=reachable,
+        verified=verified,
+        consents=dict(consents),
+        opted_out=dict(opted_out),
+        suppressed=dict(suppressed),
+        last_inbound=dict(last_inbound),
+    )
+
+
+def recent(ledger: list[ContactRecord], now: datetime) -> list[ContactRecord]:
+    """The ledger without what is older than the retention."""
+    since = now - LEDGER_RETENTION
+    return [record for record in ledger if record.at > since]

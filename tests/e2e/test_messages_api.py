@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.service import ChorusProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def client(chorus: ChorusProcess) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {chorus.admin_key}"}  # type: ignore[attr-defined]
+    return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)
+
+
+def customer(http: httpx.Client, phone: str, time_zone: str) -> str:
+    body = {
+        "identities": [{"type": "phone", "value": phone, "verification": "verified"}],
+        "profile": {"time_zone": time_zone},
+    }
+    answer = http.put("/v1/customers", json=body)
+    answer.raise_for_status()
+    return str(answer.json()["customer"]["id"])
+
+
+def send(http: httpx.Client, customer_id: str, **extra: Any) -> httpx.Response:
+    body = {
+        "customer_id": customer_id,
+        "team": "care",
+        "purpose": "service",
+        "channels": ["sms"],
+        **extra,
+    }
+    return http.post("/v1/messages", json=body)
+
+
+class TestDecidingOverHttp:
+    def test_quiet_hours_in_tokyo_and_new_york_on_the_same_request(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            http.post("/v1/admin/clock", json={"set": "2026-11-27T14:00:00Z"}).raise_for_status()
+            tokyo = customer(http, "+81 3-1234-5678", "Asia/Tokyo")
+            new_york = customer(http, "+1 212 555 0100", "America/New_York")
+            for who in (tokyo, new_york):
+                http.post(
+                    f"/v1/customers/{who}/consents",
+                    json={
+                        "changes": [
+                            {
+                                "channel": "sms",
+                                "purpose": "service",
+                                "granted": True,
+                                "source": "app settings",
+                            }
+                        ]
+                    },
+                ).raise_for_status()
+            in_tokyo = send(http, tokyo).json()
+            in_new_york = send(http, new_york).json()
+        assert in_tokyo["outcome"] == "defer"
+        assert in_tokyo["defer_until"].startswith("2026-11-27T23:00:00")
+        assert any(rule["rule_id"] == "quiet.night" for rule in in_tokyo["fired"])
+        assert in_new_york["outcome"] == "send"
+
+    def test_stop_is_honoured_and_explained(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            http.post("/v1/admin/clock", json={"set": "2026-11-27T12:00:00Z"}).raise_for_status()
+            who = customer(http, "+44 7700 900123", "Europe/London")
+            stop = {"changes": [{"channel": "sms", "granted": False, "source": "inbound STOP"}]}
+            consents = http.post(f"/v1/customers/{who}/consents", json=stop).json()
+            assert consents["changed"] == 1
+            assert consents["customer"]["consents"] == [
+                {
+                    "channel": "sms",
+                    "purpose": None,
+                    "granted": False,
+                    "source": "inbound STOP",
+                    "at": consents["customer"]["consents"][0]["at"],
+                }
+            ]
+            decided = send(http, who, purpose="transactional").json()
+            assert decided["outcome"] == "suppress"
+            explained = http.get(f"/v1/decisions/{decided['decision_id']}").json()
+            assert explained == decided
+            assert any("inbound STOP" in rule["reason"] for rule in explained["fired"])
+
+    def test_a_retry_with_the_same_idempotency_key_gets_the_first_decision(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            who = customer(http, "+44 7700 900456", "Europe/London")
+            first = send(http, who, purpose="transactional", idempotency_key="otp-1")
+            again = send(http, who, purpose="transactional", idempotency_key="otp-1")
+        assert first.json()["decision_id"] == again.json()["decision_id"]
+        assert again.headers["chorus-repeated"] == "true"
+
+    def test_an_unknown_channel_is_refused_with_its_path(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            who = customer(http, "+44 7700 900789", "Europe/London")
+            answer = send(http, who, channels=["pigeon"])
+        assert answer.status_code == 400
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["errors"][0]["field"] == "$.channels[0]"
