@@ -102,11 +102,20 @@ Try:
   curl -s -X POST -H 'Authorization: Bearer {admin_key}' -H 'Content-Type: application/json' {base}/v1/events \\
     -d '{{"signals":[{{"id":"try-1","type":"page.viewed","occurred_at":"2026-11-27T10:00:00Z","identities":[{{"type":"email","value":"ana@example.org"}}]}}]}}'
 OpenAPI: {base}/schema   Health: {base}/ready   Stop: Ctrl-C
+PostgreSQL: {settings.database_url}   NATS: {settings.nats_url}
+  (also in {data_dir / "env"}: `set -a; . {data_dir / "env"}; set +a` lets `chorus keys create` reach them)
 """,
             flush=True,
         )
 
     await run_service(settings, on_ready=banner)
+
+
+def _write_env(data_dir: Path, settings: Settings) -> None:
+    (data_dir / "env").write_text(
+        f"DATABASE_URL={settings.database_url}\nNATS_URL={settings.nats_url}\n"
+        f"CHORUS_PORT={settings.port}\n"
+    )
 
 
 def _run_demo(settings: Settings, data_dir: Path) -> None:
@@ -133,6 +142,7 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
             servers.append(nats_server)
             nats_url = nats_server.start()
         with contextlib.suppress(KeyboardInterrupt):
+            _write_env(data_dir, settings.with_servers(database_url, nats_url))
             asyncio.run(
                 _demo(
                     settings.with_servers(database_url, nats_url),

@@ -76,6 +76,16 @@ _signal_decoder = msgspec.json.Decoder(SignalIn)
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
+def _id_of(raw: msgspec.Raw | bytes) -> str | None:
+    """The producer's id of a signal that failed validation, when it can be read at all."""
+    try:
+        found = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    value = found.get("id") if isinstance(found, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def field_of(error: msgspec.ValidationError) -> tuple[str, str]:
     """The JSON path a msgspec error is about, and the reason without the path."""
     message = str(error)
@@ -112,7 +122,7 @@ class SignalMapper:
             signal = _signal_decoder.decode(raw)
         except msgspec.ValidationError as error:
             field, reason = field_of(error)
-            return InvalidSignal(index, field, reason)
+            return InvalidSignal(index, field, reason, _id_of(raw))
         except msgspec.DecodeError as error:
             return InvalidSignal(index, "$", str(error))
         return self.from_signal(index, signal)
@@ -122,11 +132,21 @@ class SignalMapper:
             return InvalidSignal(
                 index, "$.occurred_at", "needs a time zone offset, e.g. Z", signal.id
             )
+        claims = []
+        for position, identity in enumerate(signal.identities):
+            try:
+                claims.append(self.claim(identity))
+            except InvalidValue as error:
+                return InvalidSignal(
+                    index, f"$.identities[{position}].value", error.reason, signal.id
+                )
+        profile = signal.profile.changes() if signal.profile else {}
         try:
-            claims = tuple(self.claim(i) for i in signal.identities)
-            profile = signal.profile.changes() if signal.profile else {}
             if profile:
                 Profile().merged_with(profile)
+        except InvalidValue as error:
+            return InvalidSignal(index, f"$.profile.{error.field}", error.reason, signal.id)
+        try:
             if signal.attributes:
                 check_attributes(signal.attributes)
         except InvalidValue as error:
@@ -135,7 +155,7 @@ class SignalMapper:
             event_id=signal.id,
             type=signal.type,
             occurred_at=signal.occurred_at,
-            identities=claims,
+            identities=tuple(claims),
             properties=signal.properties,
             source=signal.source,
             profile=profile,

@@ -63,7 +63,7 @@ class TestIngestingOverHttp:
             body = answer.json()
             assert [(e["index"], e["field"]) for e in body["errors"]] == [
                 (2, "$.occurred_at"),
-                (3, "$.email"),
+                (3, "$.identities[0].value"),
             ]
             assert "missing" in body["errors"][0]["reason"]
             assert [r["status"] for r in body["results"]] == ["recorded", "duplicate", "recorded"]

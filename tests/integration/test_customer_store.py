@@ -151,3 +151,27 @@ class TestUpsert:
         assert created.created
         assert not updated.created
         assert created.customer_id == updated.customer_id
+
+
+class TestConcurrentMerges:
+    async def test_racing_merges_all_commit_and_leave_one_consistent_graph(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        import random
+
+        rng = random.Random(7)
+        emails = [f"email:m{n}@example.org" for n in range(6)]
+        await ingest_with(PostgresCustomerStore(pool))(
+            [report(f"seed-{n}", e) for n, e in enumerate(emails)]
+        )
+        stores = [PostgresCustomerStore(pool) for _ in range(4)]
+        batches = [[report(f"link-{b}", *rng.sample(emails, 2))] for b in range(12)]
+        await asyncio.gather(
+            *(ingest_with(stores[n % 4])(batch) for n, batch in enumerate(batches))
+        )
+        owners = {row[0] for row in await pool.fetch("SELECT DISTINCT customer_id FROM identities")}
+        merged = {row[0] for row in await pool.fetch("SELECT merged_id FROM customer_merges")}
+        assert not owners & merged  # no identity points at a merged customer
+        survivors = {row[0] for row in await pool.fetch("SELECT survivor_id FROM customer_merges")}
+        assert not survivors & merged  # every merged id resolves in one step to a live customer
+        assert await count_signals(pool) == 18

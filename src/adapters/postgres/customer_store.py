@@ -171,11 +171,14 @@ class PostgresCustomerTransaction:
             merged_id,
             survivor_id,
         )
-        await conn.execute(
-            "INSERT INTO customer_merges (merged_id, survivor_id) VALUES ($1, $2)",
-            merged_id,
-            survivor_id,
-        )
+        try:
+            await conn.execute(
+                "INSERT INTO customer_merges (merged_id, survivor_id) VALUES ($1, $2)",
+                merged_id,
+                survivor_id,
+            )
+        except asyncpg.UniqueViolationError as error:
+            raise ConcurrencyConflict("the customer was merged by a concurrent writer") from error
 
     async def earlier_request(self, idempotency_key: str) -> EarlierRequest | None:
         conn = await self._begun()

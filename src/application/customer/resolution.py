@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Verification
+from ports.customers import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -70,6 +71,9 @@ class Resolution:
                 self._own(claim.identity, customer.id)
         else:
             await self.load(owner_ids)
+            if any(self.customers[cid].is_merged for cid in owner_ids):
+                # The identity index was read before a concurrent merge committed.
+                raise ConcurrencyConflict("a customer was merged meanwhile")
             found = sorted(
                 (self.customers[cid] for cid in owner_ids), key=lambda c: (c.created_on, str(c.id))
             )

@@ -130,6 +130,8 @@ def _channel_blocks(
     def block(rule_id: str, reason: str) -> list[FiredRule]:
         return [FiredRule(rule_id, Effect.BLOCKED_CHANNEL, reason, channel)]
 
+    relied_on: FiredRule | None = None
+
     listed = customer.suppressed.get(channel) or customer.suppressed.get(None)
     if listed is not None:
         return block("suppression", f"on the suppression list for {channel}: {listed}")
@@ -161,13 +163,11 @@ def _channel_blocks(
         if mode is ConsentMode.OPT_IN:
             if consent is None:
                 return block(rule_id, f"{channel} needs opt-in for {purpose}, and there is none")
-            evidence.append(
-                FiredRule(
-                    rule_id,
-                    Effect.ALLOWED,
-                    f"{purpose} opt-in on {channel} via {consent.source} at {consent.at.isoformat()}",
-                    channel,
-                )
+            relied_on = FiredRule(
+                rule_id,
+                Effect.ALLOWED,
+                f"{purpose} opt-in on {channel} via {consent.source} at {consent.at.isoformat()}",
+                channel,
             )
     if policy.session_window is not None and not request.approved_template:
         last = customer.last_inbound.get(channel)
@@ -177,6 +177,8 @@ def _channel_blocks(
                 f"outside the {duration(policy.session_window)} customer-service window, "
                 "only an approved template may go",
             )
+    if relied_on is not None:
+        evidence.append(relied_on)
     return []
 
 

@@ -8,6 +8,7 @@ from typing import cast
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, post
 
+from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import ClockIn, ClockOut
 from ports.clock import Clock, SettableClock
@@ -32,6 +33,8 @@ class ClockController(Controller):
             "SettableClock", clock
         )  # this controller is mounted only for a manual clock
         if data.set is not None:
+            if data.set.tzinfo is None:
+                raise InvalidValue("set", "needs a time zone offset, e.g. Z")
             settable.set(data.set)
         if data.advance_seconds:
             settable.advance(timedelta(seconds=data.advance_seconds))

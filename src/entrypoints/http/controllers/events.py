@@ -116,7 +116,8 @@ class EventsController(Controller):
                 422,
                 "invalid-signals",
                 "Some signals were refused",
-                f"{len(invalid)} of {len(batch.signals)} were refused; the others were stored",
+                f"{len(invalid)} of {len(batch.signals)} were refused"
+                + ("; the others were stored" if results else ""),
                 errors=[
                     {"index": i.index, "field": i.field, "reason": i.reason, "id": i.signal_id}
                     for i in invalid
