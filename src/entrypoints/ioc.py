@@ -12,9 +12,9 @@ from dishka import AsyncContainer, Provider, Scope, make_async_container, provid
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
-from adapters.system.rule_sets import DefaultRuleSets
 from application.customer.change_consent import ChangeConsent
 from application.customer.ingest_signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
@@ -22,6 +22,7 @@ from application.customer.upsert_customer import UpsertCustomer
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
+from application.rules.publish_rules import PublishRules
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
@@ -78,8 +79,8 @@ class AdaptersProvider(Provider):
         return PostgresApiKeyStore(pool, clock, ids)
 
     @provide
-    def rule_sets(self) -> RuleSets:
-        return DefaultRuleSets()
+    def rule_sets(self, pool: asyncpg.Pool, clock: Clock) -> RuleSets:
+        return PostgresRuleSets(pool, clock)
 
     @provide
     def normalizer(self) -> IdentityNormalizer:
@@ -108,6 +109,10 @@ class UseCasesProvider(Provider):
     @provide
     def customer_queries(self, store: CustomerStore) -> CustomerQueries:
         return CustomerQueries(store)
+
+    @provide
+    def publish_rules(self, rule_sets: RuleSets) -> PublishRules:
+        return PublishRules(rule_sets)
 
     @provide
     def decision_queries(self, store: CustomerStore) -> DecisionQueries:

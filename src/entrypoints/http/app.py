@@ -17,6 +17,7 @@ from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
+from entrypoints.http.controllers.rules import RulesController
 from entrypoints.http.correlation import correlation_middleware
 from entrypoints.http.problems import exception_handlers
 
@@ -37,6 +38,7 @@ def create_app(
         EventsController,
         CustomersController,
         MessagesController,
+        RulesController,
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)

@@ -1,0 +1,43 @@
+"""The rule book: every published rule set, in order. Publishing a version is an event."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.policy.defaults import default_rule_set
+from domain.policy.rules import RuleSet
+
+__all__ = ["RULE_BOOK_ID", "RuleBook"]
+
+RULE_BOOK_ID = UUID("5c1d2f0e-7b3a-4c59-9a4e-2d1f8e6b7a10")
+"""One rule book per installation."""
+
+
+class RuleBook(Aggregate):
+    """Holds the rule set in force; old versions stay, so old decisions keep their meaning."""
+
+    @event("Opened")
+    def __init__(self, id: UUID, timestamp: datetime) -> None:
+        self.current: RuleSet = default_rule_set()
+        self.published_at: datetime | None = None
+        self.author: str | None = None
+
+    @classmethod
+    def open(cls, at: datetime) -> RuleBook:
+        return cls(id=RULE_BOOK_ID, timestamp=at)
+
+    def publish(self, rules: RuleSet, author: str, at: datetime) -> RuleSet:
+        """Publishes `rules` as the next version (the built-in rules are version 1)."""
+        published = replace(rules, version=self.current.version + 1)
+        self._published(timestamp=at, rules=published, author=author)
+        return published
+
+    @event("Published")
+    def _published(self, timestamp: datetime, rules: RuleSet, author: str) -> None:
+        self.current = rules
+        self.published_at = timestamp
+        self.author = author
