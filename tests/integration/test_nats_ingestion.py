@@ -285,7 +285,7 @@ async def test_malformed_messages_are_dead_lettered_with_a_reason_and_not_redeli
     reasons = {msg_id: (m.headers or {})["Chorus-Reason"] for msg_id, m in by_msg_id.items()}
     assert "malformed" in reasons["junk"]
     assert "`type`" in reasons["no-type"]
-    assert reasons["bad-email"].startswith("$.email")
+    assert reasons["bad-email"].startswith("$.identities[0].value")
     assert (by_msg_id["bad-email"].headers or {}).get("Chorus-Event-Id") == "bad-email"
 
     # Terminated, so never redelivered: nothing more arrives on the dead-letter stream.
