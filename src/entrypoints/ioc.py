@@ -19,6 +19,7 @@ from application.customer.change_consent import ChangeConsent
 from application.customer.ingest_signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
+from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
@@ -109,6 +110,12 @@ class UseCasesProvider(Provider):
     @provide
     def customer_queries(self, store: CustomerStore) -> CustomerQueries:
         return CustomerQueries(store)
+
+    @provide
+    def redecide_due(
+        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+    ) -> RedecideDueMessages:
+        return RedecideDueMessages(store, rule_sets, clock, ids)
 
     @provide
     def publish_rules(self, rule_sets: RuleSets) -> PublishRules:

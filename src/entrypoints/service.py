@@ -12,9 +12,11 @@ import structlog
 import uvicorn
 
 from application.customer.ingest_signals import IngestSignals
+from application.messages.redecide_due import RedecideDueMessages
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
 from entrypoints.signal_schema import SignalMapper
+from entrypoints.workers.scheduler import DeferredMessageScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 
 if TYPE_CHECKING:
@@ -51,8 +53,10 @@ async def run_service(
         dead_letter_subjects=f"{settings.nats_prefix}.dlq.>",
         dead_letter_subject=f"{settings.nats_prefix}.dlq.signals",
     )
+    scheduler = DeferredMessageScheduler(await container.get(RedecideDueMessages))
     try:
         await consumer.start()
+        await scheduler.start()
         app = create_app(container, settings, nats=nc)
         config = uvicorn.Config(
             app,
@@ -75,6 +79,8 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
+        with contextlib.suppress(Exception):
+            await scheduler.stop()
         with contextlib.suppress(Exception):
             await consumer.stop()
         with contextlib.suppress(Exception):

@@ -15,15 +15,27 @@ if TYPE_CHECKING:
 
     from domain.customer.aggregate import Customer
     from domain.customer.identities import Identity
+    from domain.policy.decision import SendRequest
 
 __all__ = [
     "ConcurrencyConflict",
     "CustomerStore",
     "CustomerTransaction",
+    "DueMessage",
     "EarlierRequest",
     "StoredEvent",
     "TimelinePage",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class DueMessage:
+    """A deferred message whose time has come."""
+
+    message_id: UUID
+    customer_id: UUID
+    request: SendRequest
+    origin: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,25 @@ class CustomerTransaction(Protocol):
 
     def save(self, *aggregates: Aggregate) -> None:
         """Appends the aggregates' pending events when the transaction commits."""
+        ...
+
+    async def defer(
+        self,
+        message_id: UUID,
+        customer_id: UUID,
+        due_at: datetime,
+        request: SendRequest,
+        origin: str,
+    ) -> None:
+        """Keeps a deferred message until `due_at` (replacing an earlier due time)."""
+        ...
+
+    async def forget_deferred(self, message_id: UUID) -> None:
+        """The message was decided for good: no longer deferred."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
+        """Deferred messages due by `now`, locked for this transaction and skipped by others."""
         ...
 
     async def earlier_request(self, idempotency_key: str) -> EarlierRequest | None:

@@ -105,3 +105,30 @@ class TestDecidingOverHttp:
         assert answer.status_code == 400
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert answer.json()["errors"][0]["field"] == "$.channels[0]"
+
+
+class TestInboundStop:
+    def test_an_inbound_stop_signal_suppresses_the_next_sms_at_once(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            who = customer(http, "+44 7700 900321", "Europe/London")
+            http.post(
+                f"/v1/customers/{who}/consents",
+                json={
+                    "changes": [
+                        {"channel": "sms", "purpose": "service", "granted": True, "source": "app"}
+                    ]
+                },
+            ).raise_for_status()
+            stop = {
+                "id": "sms-in-1",
+                "type": "message.received",
+                "occurred_at": "2026-11-27T12:00:00Z",
+                "identities": [{"type": "phone", "value": "+44 7700 900321"}],
+                "properties": {"channel": "sms", "text": "STOP"},
+            }
+            http.post("/v1/events", json={"signals": [stop]}).raise_for_status()
+            decided = send(http, who, purpose="transactional").json()
+        assert decided["outcome"] == "suppress"
+        assert any(rule["rule_id"] == "opt_out.sms" for rule in decided["fired"])

@@ -118,3 +118,84 @@ class TestDecisionsAreRecorded:
         assert first.decision.outcome.value == "send"
         assert second.decision.outcome.value == "suppress"
         assert "unsubscribe link" in " ".join(r.reason for r in second.decision.fired)
+
+
+class TestDeferredMessagesComeBack:
+    async def test_a_message_deferred_by_quiet_hours_is_decided_again_when_due(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        from datetime import UTC, datetime
+
+        from adapters.system.clock import ManualClock
+        from application.messages.redecide_due import RedecideDueMessages
+
+        clock = ManualClock(datetime(2026, 11, 27, 14, tzinfo=UTC))  # 23:00 in Tokyo
+        store = PostgresCustomerStore(pool)
+        ids = RandomIds()
+        made = await UpsertCustomer(store, clock, ids)(
+            (IdentityClaim(Identity("phone", "+81312345678"), Verification.VERIFIED),),
+            {"time_zone": "Asia/Tokyo"},
+            {},
+        )
+        rules = DefaultRuleSets()
+        await ChangeConsent(store, clock)(
+            made.customer_id, [ConsentRecord(Channel.SMS, Purpose.SERVICE, True, "app")]
+        )
+        first = await RequestMessage(store, rules, clock, ids)(
+            made.customer_id, SendRequest("care", Purpose.SERVICE, (Channel.SMS,))
+        )
+        assert first.decision is not None
+        assert first.decision.outcome.value == "defer"
+        redecide = RedecideDueMessages(PostgresCustomerStore(pool), rules, clock, ids)
+        assert await redecide() == 0  # not due yet
+        clock.set(datetime(2026, 11, 27, 23, 0, 1, tzinfo=UTC))  # 08:00:01 in Tokyo
+        assert await redecide() == 1
+        assert await redecide() == 0  # decided once
+        outcomes = [
+            row[0]
+            for row in await pool.fetch(
+                "SELECT topic FROM events WHERE topic LIKE '%:Customer.Message%' ORDER BY position"
+            )
+        ]
+        assert [t.rpartition(".")[2] for t in outcomes] == ["MessageDeferred", "MessageAllowed"]
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM decisions WHERE message_id = $1", first.message_id
+            )
+            == 2
+        )
+        assert await pool.fetchval("SELECT count(*) FROM deferred_messages") == 0
+
+    async def test_two_schedulers_decide_each_due_message_once(self, pool: asyncpg.Pool) -> None:
+        from datetime import UTC, datetime
+
+        from adapters.system.clock import ManualClock
+        from application.messages.redecide_due import RedecideDueMessages
+
+        clock = ManualClock(datetime(2026, 11, 27, 22, tzinfo=UTC))  # 22:00 in London: quiet
+        ids = RandomIds()
+        rules = DefaultRuleSets()
+        customers = []
+        for n in range(10):
+            made = await UpsertCustomer(PostgresCustomerStore(pool), clock, ids)(
+                (IdentityClaim(Identity("device_token", f"dvc-{n}"), Verification.VERIFIED),),
+                {"time_zone": "Europe/London"},
+                {},
+            )
+            customers.append(made.customer_id)
+        send = RequestMessage(PostgresCustomerStore(pool), rules, clock, ids)
+        for customer_id in customers:
+            await send(customer_id, SendRequest("care", Purpose.TRANSACTIONAL, (Channel.PUSH,)))
+            await send(customer_id, SendRequest("care", Purpose.SERVICE, (Channel.PUSH,)))
+        assert await pool.fetchval("SELECT count(*) FROM deferred_messages") == 10
+        clock.set(datetime(2026, 11, 28, 9, tzinfo=UTC))
+        schedulers = [
+            RedecideDueMessages(PostgresCustomerStore(pool), rules, clock, ids) for _ in range(2)
+        ]
+        done = await asyncio.gather(*(s(limit=3) for s in schedulers for _ in range(4)))
+        assert sum(done) == 10
+        assert await pool.fetchval("SELECT count(*) FROM deferred_messages") == 0
+        allowed = await pool.fetchval(
+            "SELECT count(*) FROM events WHERE topic LIKE '%:Customer.MessageAllowed'"
+        )
+        assert allowed == 20

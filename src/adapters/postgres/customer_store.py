@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import asyncpg
+import msgspec
 
 from adapters.postgres.aggregate_cache import AggregateCache
 from adapters.postgres.event_store import PostgresEventStore, RecordedEvent
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity
-from ports.customers import ConcurrencyConflict, EarlierRequest
+from domain.policy.decision import SendRequest
+from ports.customers import ConcurrencyConflict, DueMessage, EarlierRequest
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Mapping
+    from datetime import datetime
     from uuid import UUID
 
     from asyncpg.transaction import Transaction
@@ -49,6 +52,9 @@ WHERE subject_id = ANY(
 ) AND ($2::bigint IS NULL OR position < $2)
 ORDER BY position DESC LIMIT $3
 """
+
+
+_request_decoder = msgspec.json.Decoder(SendRequest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,40 @@ class PostgresCustomerTransaction:
             )
         except asyncpg.UniqueViolationError as error:
             raise ConcurrencyConflict("the customer was merged by a concurrent writer") from error
+
+    async def defer(
+        self,
+        message_id: UUID,
+        customer_id: UUID,
+        due_at: datetime,
+        request: SendRequest,
+        origin: str,
+    ) -> None:
+        conn = await self._begun()
+        await conn.execute(
+            """INSERT INTO deferred_messages (message_id, customer_id, due_at, request, origin)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at""",
+            message_id,
+            customer_id,
+            due_at,
+            msgspec.json.encode(request),
+            origin,
+        )
+
+    async def forget_deferred(self, message_id: UUID) -> None:
+        conn = await self._begun()
+        await conn.execute("DELETE FROM deferred_messages WHERE message_id = $1", message_id)
+
+    async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
+        conn = await self._begun()
+        rows = await conn.fetch(
+            """SELECT message_id, customer_id, request, origin FROM deferred_messages
+               WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+            now,
+            limit,
+        )
+        return [DueMessage(row[0], row[1], _request_decoder.decode(row[2]), row[3]) for row in rows]
 
     async def earlier_request(self, idempotency_key: str) -> EarlierRequest | None:
         conn = await self._begun()

@@ -7,12 +7,15 @@ from typing import TYPE_CHECKING, Literal
 
 from application.customer.conflicts import retry_on_conflict
 from application.customer.resolution import Resolution
+from domain.policy.vocabulary import Channel
 from domain.signals.aggregate import Signal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
     from uuid import UUID
 
+    from domain.customer.aggregate import Customer
     from domain.signals.aggregate import SignalReport
     from ports.clock import Clock
     from ports.customers import CustomerStore
@@ -60,14 +63,12 @@ class IngestSignals:
             await resolution.load(
                 owner
                 for _, r in fresh
-                if r.changes_profile or resolution.known_owner(r.identities) is None
+                if r.needs_customer or resolution.known_owner(r.identities) is None
                 for owner in resolution.owners_of(r.identities)
             )
             signals: list[Signal.Recorded] = []
             for index, report in fresh:
-                owner = (
-                    None if report.changes_profile else resolution.known_owner(report.identities)
-                )
+                owner = None if report.needs_customer else resolution.known_owner(report.identities)
                 if owner is None:
                     customer = await resolution.customer_for(
                         report.identities,
@@ -76,8 +77,20 @@ class IngestSignals:
                         attributes=report.attributes,
                     )
                     owner = customer.id
+                    if report.is_inbound_message:
+                        _react_to_inbound(customer, report, at)
                 signals.append(Signal.recorded(report, owner, at))
                 outcomes[index] = SignalOutcome("recorded", report.signal_id, owner)
             await resolution.write()
             tx.record(*signals)
         return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _react_to_inbound(customer: Customer, report: SignalReport, at: datetime) -> None:
+    channel = report.properties.get("channel")
+    text = report.properties.get("text")
+    if channel in _CHANNELS and isinstance(text, str):
+        customer.receive_inbound(Channel(channel), text, report.occurred_at, at)
+
+
+_CHANNELS = frozenset(c.value for c in Channel)

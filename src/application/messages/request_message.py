@@ -6,18 +6,42 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.customer.conflicts import retry_on_conflict
+from domain.policy.decision import Outcome
 from domain.shared.errors import NotFound
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from uuid import UUID
 
+    from domain.customer.aggregate import Customer
     from domain.policy.decision import Decision, SendRequest
+    from domain.policy.rules import RuleSet
     from ports.clock import Clock
-    from ports.customers import CustomerStore
+    from ports.customers import CustomerStore, CustomerTransaction
     from ports.ids import IdGenerator
     from ports.rules import RuleSets
 
-__all__ = ["MessageDecided", "RequestMessage"]
+__all__ = ["MessageDecided", "RequestMessage", "decide_and_record"]
+
+
+async def decide_and_record(
+    tx: CustomerTransaction,
+    customer: Customer,
+    message_id: UUID,
+    decision_id: UUID,
+    request: SendRequest,
+    rules: RuleSet,
+    now: datetime,
+    origin: str,
+    idempotency_key: str | None = None,
+) -> Decision:
+    """Decides on the customer and writes the decision, its index and any deferral together."""
+    decision = customer.decide_message(message_id, decision_id, request, rules, now, origin)
+    await tx.index_decision(decision_id, message_id, customer.id, customer.version, idempotency_key)
+    if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
+        await tx.defer(message_id, customer.id, decision.defer_until, request, origin)
+    tx.save(customer)
+    return decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +94,17 @@ class RequestMessage:
                 if customer is None:
                     raise NotFound(f"no customer {customer_id}")
                 decision_id = self.ids.new_id()
-                decision = customer.decide_message(
-                    message_id, decision_id, request, rules, self.clock.now(), origin
+                decision = await decide_and_record(
+                    tx,
+                    customer,
+                    message_id,
+                    decision_id,
+                    request,
+                    rules,
+                    self.clock.now(),
+                    origin,
+                    idempotency_key,
                 )
-                await tx.index_decision(
-                    decision_id, message_id, customer.id, customer.version, idempotency_key
-                )
-                tx.save(customer)
                 return MessageDecided(message_id, decision_id, customer.id, decision)
 
         return await retry_on_conflict(attempt)

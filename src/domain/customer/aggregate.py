@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.customer.contact import ConsentRecord, customer_facts, recent
 from domain.customer.identities import Identity, IdentityClaim, Verification, strongest_claims
+from domain.customer.keywords import consent_from_keyword
 from domain.customer.profile import AttributeValue, Profile, check_attributes
 from domain.policy.decision import (
     ConsentState,
@@ -149,6 +150,25 @@ class Customer(Aggregate):
         )
         return True
 
+    def note_inbound(self, channel: Channel, received_at: datetime, at: datetime) -> bool:
+        """The customer wrote on a channel: it opens that channel's service window."""
+        self._refuse_if_merged()
+        known = self.last_inbound.get(channel)
+        if known is not None and known >= received_at:
+            return False
+        self._inbound_received(timestamp=at, channel=channel, received_at=received_at)
+        return True
+
+    def receive_inbound(
+        self, channel: Channel, text: str, received_at: datetime, at: datetime
+    ) -> ConsentRecord | None:
+        """A message from the customer: opens the service window; STOP or START apply at once."""
+        self.note_inbound(channel, received_at, at)
+        change = consent_from_keyword(channel, text)
+        if change is not None:
+            self.change_consent(change, at)
+        return change
+
     def facts(self) -> CustomerFacts:
         """What the rules may know about this customer."""
         return customer_facts(
@@ -256,6 +276,12 @@ class Customer(Aggregate):
                 self.opted_out[channel] = state
         else:
             self.consents[(channel, purpose)] = state
+
+    @event("InboundReceived")
+    def _inbound_received(
+        self, timestamp: datetime, channel: Channel, received_at: datetime
+    ) -> None:
+        self.last_inbound[channel] = received_at
 
     @event("ConsentsInherited")
     def _consents_inherited(

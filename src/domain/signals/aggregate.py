@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
 from domain.customer.identities import IdentityClaim
+from domain.customer.keywords import INBOUND_SIGNAL
 
 __all__ = ["Signal", "SignalReport", "signal_id_for"]
 
@@ -42,6 +43,16 @@ class SignalReport:
     @property
     def changes_profile(self) -> bool:
         return bool(self.profile or self.attributes)
+
+    @property
+    def is_inbound_message(self) -> bool:
+        """A message the customer sent us: it may carry STOP or open a service window."""
+        return self.type == INBOUND_SIGNAL
+
+    @property
+    def needs_customer(self) -> bool:
+        """Whether recording it changes the customer, not only the signal log."""
+        return self.changes_profile or self.is_inbound_message
 
 
 class Signal(Aggregate):

@@ -1,0 +1,67 @@
+"""Decides deferred messages again when their time comes; the scheduler calls it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from application.customer.conflicts import retry_on_conflict
+from application.messages.request_message import decide_and_record
+
+if TYPE_CHECKING:
+    from ports.clock import Clock
+    from ports.customers import CustomerStore
+    from ports.ids import IdGenerator
+    from ports.rules import RuleSets
+
+__all__ = ["RedecideDueMessages"]
+
+
+class RedecideDueMessages:
+    """Claims due messages (skipping those another worker holds) and decides each again.
+
+    The new decision, the deferral's removal or its new due time commit together, so a crash
+    leaves the message due and a restart picks it up.
+    """
+
+    def __init__(
+        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self.store = store
+        self.rule_sets = rule_sets
+        self.clock = clock
+        self.ids = ids
+
+    async def __call__(self, limit: int = 100) -> int:
+        """Returns how many due messages were decided."""
+        rules = await self.rule_sets.current()
+
+        async def attempt() -> int:
+            async with self.store.transaction() as tx:
+                now = self.clock.now()
+                due = await tx.claim_due(now, limit)
+                if not due:
+                    return 0
+                customers = await tx.get({item.customer_id for item in due})
+                for item in due:
+                    await tx.forget_deferred(item.message_id)
+                    customer = customers.get(item.customer_id)
+                    if customer is not None and customer.merged_into is not None:
+                        survivor = customer.merged_into
+                        customer = customers.get(survivor) or (await tx.get([survivor])).get(
+                            survivor
+                        )
+                    if customer is None:
+                        continue
+                    await decide_and_record(
+                        tx,
+                        customer,
+                        item.message_id,
+                        self.ids.new_id(),
+                        item.request,
+                        rules,
+                        now,
+                        item.origin,
+                    )
+                return len(due)
+
+        return await retry_on_conflict(attempt)
