@@ -13,9 +13,14 @@ import uvicorn
 
 from application.customer.ingest_signals import IngestSignals
 from application.messages.redecide_due import RedecideDueMessages
+from application.messages.request_message import RequestMessage
+from application.queries.customers import CustomerQueries
+from application.queries.decisions import DecisionQueries
+from domain.customer.identities import IdentityNormalizer
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
 from entrypoints.signal_schema import SignalMapper
+from entrypoints.workers.command_responder import SendCommandResponder
 from entrypoints.workers.scheduler import DeferredMessageScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 
@@ -54,9 +59,18 @@ async def run_service(
         dead_letter_subject=f"{settings.nats_prefix}.dlq.signals",
     )
     scheduler = DeferredMessageScheduler(await container.get(RedecideDueMessages))
+    responder = SendCommandResponder(
+        nc,
+        await container.get(RequestMessage),
+        await container.get(DecisionQueries),
+        await container.get(CustomerQueries),
+        await container.get(IdentityNormalizer),
+        prefix=settings.nats_prefix,
+    )
     try:
         await consumer.start()
         await scheduler.start()
+        await responder.start()
         app = create_app(container, settings, nats=nc)
         config = uvicorn.Config(
             app,
@@ -79,6 +93,8 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
+        with contextlib.suppress(Exception):
+            await responder.stop()
         with contextlib.suppress(Exception):
             await scheduler.stop()
         with contextlib.suppress(Exception):

@@ -132,3 +132,33 @@ class TestInboundStop:
             decided = send(http, who, purpose="transactional").json()
         assert decided["outcome"] == "suppress"
         assert any(rule["rule_id"] == "opt_out.sms" for rule in decided["fired"])
+
+
+class TestSendsOverNats:
+    async def test_a_send_request_over_nats_answers_with_the_recorded_decision(
+        self, chorus: ChorusProcess
+    ) -> None:
+        import json
+
+        import nats
+
+        with client(chorus) as http:
+            who = customer(http, "+44 7700 900654", "Europe/London")
+        nc = await nats.connect(chorus.nats_url)
+        try:
+            body = {
+                "customer_id": who,
+                "team": "billing",
+                "purpose": "transactional",
+                "channels": ["sms"],
+            }
+            reply = await nc.request(
+                f"{chorus.subject_prefix}.cmd.messages.send", json.dumps(body).encode(), timeout=10
+            )
+        finally:
+            await nc.close()
+        decided = json.loads(reply.data)
+        assert reply.headers is not None
+        assert reply.headers["Chorus-Status"] == "200"
+        with client(chorus) as http:
+            assert http.get(f"/v1/decisions/{decided['decision_id']}").json() == decided

@@ -1,0 +1,319 @@
+"""Send requests over NATS request/reply: `<prefix>.cmd.messages.send` answers with the decision.
+
+The payload is the HTTP body of `POST /v1/messages`; the reply is the recorded decision as JSON
+with `Chorus-Status: 200`, or an RFC 9457 problem with the matching `Chorus-Status`. Responders
+share a queue group, so each request is answered by exactly one service process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+
+from domain.policy.decision import SendRequest
+from domain.shared.errors import InvalidValue, NotFound
+from entrypoints.http.schemas import MessageIn
+from entrypoints.signal_schema import field_of
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
+    from structlog.typing import FilteringBoundLogger
+
+    from application.messages.request_message import RequestMessage
+    from application.queries.customers import CustomerQueries
+    from application.queries.decisions import DecisionQueries
+    from domain.customer.identities import IdentityNormalizer
+
+__all__ = [
+    "CORRELATION_HEADER",
+    "IDEMPOTENCY_HEADER",
+    "STATUS_HEADER",
+    "SendCommandResponder",
+    "send_subject",
+]
+
+STATUS_HEADER = "Chorus-Status"
+CORRELATION_HEADER = "Chorus-Correlation-Id"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPEATED_HEADER = "Chorus-Repeated"
+_TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
+_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_MAX_KEY = 200  # as MessageIn.idempotency_key
+_decoder = msgspec.json.Decoder(MessageIn)
+_encoder = msgspec.json.Encoder()
+
+
+def send_subject(prefix: str = "chorus") -> str:
+    """The subject send requests are answered on."""
+    return f"{prefix}.cmd.messages.send"
+
+
+def _header(msg: Msg, name: str) -> str | None:
+    """A request header by case-insensitive name; None when absent or blank."""
+    if not msg.headers:
+        return None
+    wanted = name.lower()
+    for key, value in msg.headers.items():
+        if key.lower() == wanted and value.strip():
+            return value.strip()
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """What goes back to the requester: a status, a JSON body and extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Problem(Exception):
+    """An answer other than 200, raised where it is found and sent as problem details."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+
+    def reply(self) -> _Reply:
+        """The RFC 9457 problem object, as JSON."""
+        body: dict[str, Any] = {
+            "type": _TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "errors": self.errors,
+        }
+        return _Reply(
+            self.status, _encoder.encode(body), {"Content-Type": "application/problem+json"}
+        )
+
+
+def _invalid(field_path: str, reason: str) -> _Problem:
+    """A 400 about one field of the request."""
+    return _Problem(
+        400,
+        "invalid-request",
+        "The request is not valid",
+        f"{field_path}: {reason}",
+        [{"field": field_path, "reason": reason}],
+    )
+
+
+class SendCommandResponder:
+    """Answers send requests from a NATS queue group; each request is decided and recorded once."""
+
+    def __init__(
+        self,
+        nc: Client,
+        request_message: RequestMessage,
+        decisions: DecisionQueries,
+        customers: CustomerQueries,
+        normalizer: IdentityNormalizer,
+        *,
+        prefix: str = "chorus",
+        queue: str = "chorus-commands",
+        logger: FilteringBoundLogger | None = None,
+        max_in_flight: int = 64,
+        origin: str = "nats",
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.nc = nc
+        self.request_message = request_message
+        self.decisions = decisions
+        self.customers = customers
+        self.normalizer = normalizer
+        self.subject = send_subject(prefix)
+        self.queue = queue
+        self.origin = origin
+        self.log: FilteringBoundLogger = (logger or structlog.get_logger("chorus.nats")).bind(
+            subject=self.subject, queue=queue
+        )
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._sub: Subscription | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the subscription is live."""
+        return self._sub is not None
+
+    async def start(self) -> None:
+        """Subscribes in the queue group; returns once the server knows of the subscription."""
+        if self._sub is not None:
+            raise RuntimeError("the send command responder is already started")
+        self._sub = await self.nc.subscribe(self.subject, queue=self.queue, cb=self._receive)
+        await self.nc.flush()
+        self.log.info("send command responder started")
+
+    async def stop(self, *, grace: float = 30.0) -> None:
+        """Stops taking requests, lets those received finish (cancelled after `grace` s)."""
+        sub, self._sub = self._sub, None
+        if sub is None:
+            return
+        deadline = asyncio.get_running_loop().time() + grace
+        try:
+            # Unsubscribes, then waits until every request already delivered is handed over.
+            await asyncio.wait_for(sub.drain(), timeout=grace)  # type: ignore[no-untyped-call]
+        except Exception as error:  # a closed or draining connection: nothing more arrives
+            self.log.warning("draining the send command subscription failed", error=repr(error))
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        pending = set(self._in_flight)
+        if pending:
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            _, late = await asyncio.wait(pending, timeout=remaining)
+            if late:
+                self.log.warning("send commands cancelled mid-flight", count=len(late))
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+        self.log.info("send command responder stopped")
+
+    async def _receive(self, msg: Msg) -> None:
+        """The subscription callback: hands each request to a task of its own, never raises."""
+        try:
+            if not msg.reply:
+                self.log.warning(
+                    "send command without a reply subject dropped",
+                    correlation_id=self._given_correlation_id(msg),
+                    size=len(msg.data),
+                )
+                return
+            await self._slots.acquire()  # back-pressure: the rest wait in the client's queue
+            task = asyncio.create_task(self._answer(msg))
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+        except Exception:
+            self.log.exception("send command could not be handled")
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+
+    @staticmethod
+    def _given_correlation_id(msg: Msg) -> str | None:
+        given = _header(msg, CORRELATION_HEADER)
+        return given if given is not None and _ACCEPTABLE_ID.match(given) else None
+
+    async def _answer(self, msg: Msg) -> None:
+        """Decides one request and replies; every failure becomes a problem reply."""
+        given = self._given_correlation_id(msg)
+        started = time.perf_counter()
+        bound = {"correlation_id": given} if given else {}
+        with structlog.contextvars.bound_contextvars(**bound):
+            try:
+                reply = await self._decide(msg)
+            except _Problem as problem:
+                reply = problem.reply()
+            except InvalidValue as error:
+                reply = _Problem(
+                    422,
+                    "invalid-value",
+                    "A value was refused",
+                    str(error),
+                    [{"field": f"$.{error.field}", "reason": error.reason}],
+                ).reply()
+            except NotFound as error:
+                reply = _Problem(404, "not-found", "Not found", str(error)).reply()
+            except Exception:
+                self.log.exception("send command failed")
+                reply = _Problem(
+                    500, "internal", "Something went wrong on our side", "internal error"
+                ).reply()
+            correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
+            headers = {STATUS_HEADER: str(reply.status), **reply.headers}
+            if correlation_id:
+                headers[CORRELATION_HEADER] = str(correlation_id)
+            try:
+                await self.nc.publish(msg.reply, reply.body, headers=headers)
+            except Exception:
+                self.log.exception("send command reply failed", status=reply.status)
+                return
+            log = self.log.info if reply.status < 500 else self.log.warning
+            log(
+                "send command answered",
+                status=reply.status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+    async def _decide(self, msg: Msg) -> _Reply:
+        try:
+            data = _decoder.decode(msg.data)
+        except msgspec.ValidationError as error:
+            raise _invalid(*field_of(error)) from None
+        except msgspec.DecodeError as error:
+            raise _invalid("$", str(error)) from None
+        if (data.customer_id is None) == (data.identity is None):
+            raise _invalid("$.customer_id", "exactly one of customer_id and identity")
+        key = _header(msg, IDEMPOTENCY_HEADER) or data.idempotency_key
+        if key is not None and len(key) > _MAX_KEY:
+            raise _invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
+        if data.customer_id is not None:
+            customer_id = data.customer_id
+        else:
+            assert data.identity is not None
+            customer_id = await self._by_identity(data.identity)
+        decided = await self.request_message(
+            customer_id,
+            SendRequest(
+                team=data.team,
+                purpose=data.purpose,
+                channels=tuple(dict.fromkeys(data.channels)),
+                priority=data.priority,
+                dedup_key=data.dedup_key,
+                expires_at=data.expires_at,
+                approved_template=data.approved_template,
+                sensitive=data.sensitive,
+            ),
+            idempotency_key=f"{data.team}:{key}" if key else None,
+            origin=self.origin,
+        )
+        # Without a correlation id of the caller's, the decision id is the one to search by.
+        if "correlation_id" not in structlog.contextvars.get_contextvars():
+            structlog.contextvars.bind_contextvars(correlation_id=str(decided.decision_id))
+        structlog.contextvars.bind_contextvars(
+            decision_id=str(decided.decision_id), repeated=decided.repeated
+        )
+        view = await self.decisions.by_id(decided.decision_id)
+        return _Reply(
+            200,
+            _encoder.encode(view),
+            {"Content-Type": "application/json", REPEATED_HEADER: str(decided.repeated).lower()},
+        )
+
+    async def _by_identity(self, text: str) -> UUID:
+        try:
+            identity = self.normalizer.parse(text)
+        except InvalidValue as error:
+            raise _Problem(
+                422,
+                "invalid-value",
+                "A value was refused",
+                f"identity: {error.reason}",
+                [{"field": "$.identity", "reason": error.reason}],
+            ) from None
+        return (await self.customers.by_identity(identity)).id

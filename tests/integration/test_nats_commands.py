@@ -1,0 +1,389 @@
+"""Send requests over NATS request/reply: decided once, answered once, errors as problem details."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import nats
+import pytest
+import structlog
+from nats.errors import NoRespondersError
+from structlog.testing import LogCapture
+
+from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.system.clock import SystemClock
+from adapters.system.ids import RandomIds
+from adapters.system.rule_sets import DefaultRuleSets
+from application.customer.upsert_customer import UpsertCustomer
+from application.messages.request_message import MessageDecided, RequestMessage
+from application.queries.customers import CustomerQueries
+from application.queries.decisions import DecisionQueries, DecisionView
+from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
+from entrypoints.workers.command_responder import SendCommandResponder, send_subject
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    import asyncpg
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+    from domain.policy.decision import SendRequest
+
+    Start = Callable[..., Awaitable[SendCommandResponder]]
+
+pytestmark = pytest.mark.integration
+
+NORMALIZER = IdentityNormalizer("GB")
+EMAIL = "ana@example.org"
+
+
+def a_prefix() -> str:
+    """A subject prefix of one test's own, so responders of other tests never answer."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+async def a_customer(pool: asyncpg.Pool, email: str = EMAIL) -> uuid.UUID:
+    made = await UpsertCustomer(PostgresCustomerStore(pool), SystemClock(), RandomIds())(
+        (IdentityClaim(Identity("email", email), Verification.VERIFIED),), {}, {}
+    )
+    return made.customer_id
+
+
+def a_responder(
+    nc: Client,
+    pool: asyncpg.Pool,
+    prefix: str,
+    request_message: RequestMessage | None = None,
+    **options: Any,
+) -> SendCommandResponder:
+    store = PostgresCustomerStore(pool)
+    return SendCommandResponder(
+        nc,
+        request_message or RequestMessage(store, DefaultRuleSets(), SystemClock(), RandomIds()),
+        DecisionQueries(store),
+        CustomerQueries(store),
+        NORMALIZER,
+        prefix=prefix,
+        **options,
+    )
+
+
+def body(**fields: Any) -> bytes:
+    payload: dict[str, Any] = {"team": "billing", "purpose": "transactional", "channels": ["email"]}
+    payload.update(fields)
+    return json.dumps(payload, default=str).encode()
+
+
+async def ask(
+    nc: Client, prefix: str, payload: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], Msg]:
+    reply = await nc.request(send_subject(prefix), payload, timeout=10, headers=headers)
+    assert reply.headers is not None
+    return int(reply.headers["Chorus-Status"]), json.loads(reply.data), reply
+
+
+def assert_problem(status: int, answer: dict[str, Any], expected: int) -> None:
+    assert status == expected
+    assert answer["status"] == expected
+    assert set(answer) == {"type", "title", "status", "detail", "errors"}
+    assert answer["type"].startswith("https://chorus.dev/problems/")
+
+
+class Counting(RequestMessage):
+    """A use case that counts its calls and can wait before deciding."""
+
+    def __init__(self, pool: asyncpg.Pool, delay: float = 0.0) -> None:
+        super().__init__(PostgresCustomerStore(pool), DefaultRuleSets(), SystemClock(), RandomIds())
+        self.calls = 0
+        self.delay = delay
+        self.entered = asyncio.Event()
+
+    async def __call__(
+        self,
+        customer_id: uuid.UUID,
+        request: SendRequest,
+        *,
+        idempotency_key: str | None = None,
+        origin: str = "api",
+    ) -> MessageDecided:
+        self.calls += 1
+        self.entered.set()
+        await asyncio.sleep(self.delay)
+        return await super().__call__(
+            customer_id, request, idempotency_key=idempotency_key, origin=origin
+        )
+
+
+class Exploding(Counting):
+    """A use case that fails as an unexpected bug would."""
+
+    async def __call__(
+        self,
+        customer_id: uuid.UUID,
+        request: SendRequest,
+        *,
+        idempotency_key: str | None = None,
+        origin: str = "api",
+    ) -> MessageDecided:
+        self.calls += 1
+        raise RuntimeError("boom")
+
+
+def capturing() -> tuple[Any, LogCapture]:
+    """A logger whose events, with the bound context variables, land in a list."""
+    capture = LogCapture()
+    return structlog.wrap_logger(
+        None, processors=[structlog.contextvars.merge_contextvars, capture]
+    ), capture
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def started(nc: Client, pool: asyncpg.Pool) -> AsyncIterator[Start]:
+    """Starts responders on demand and stops whatever a test left running."""
+    made: list[SendCommandResponder] = []
+
+    async def start(prefix: str, **options: Any) -> SendCommandResponder:
+        responder = a_responder(nc, pool, prefix, **options)
+        await responder.start()
+        made.append(responder)
+        return responder
+
+    yield start
+    for responder in made:
+        await responder.stop(grace=5)
+
+
+class TestAnswers:
+    async def test_a_request_answers_with_the_recorded_decision(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        await started(prefix)
+        status, answer, reply = await ask(nc, prefix, body(customer_id=str(customer_id)))
+        assert status == 200
+        assert reply.headers is not None
+        assert reply.headers["Chorus-Repeated"] == "false"
+        assert reply.headers["Chorus-Correlation-Id"] == answer["decision_id"]
+        recorded = await DecisionQueries(PostgresCustomerStore(pool)).by_id(
+            uuid.UUID(answer["decision_id"])
+        )
+        assert msgspec.json.decode(reply.data, type=DecisionView) == recorded
+        assert answer == json.loads(msgspec.json.encode(recorded))
+        assert answer["customer_id"] == str(customer_id)
+        assert answer["request"]["team"] == "billing"
+        assert answer["origin"] == "nats"
+
+    async def test_an_identity_finds_the_customer_and_a_given_correlation_id_is_echoed(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        await started(prefix)
+        status, answer, reply = await ask(
+            nc,
+            prefix,
+            body(identity=f"email:{EMAIL.upper()}"),
+            headers={"Chorus-Correlation-Id": "order-42"},
+        )
+        assert status == 200
+        assert answer["customer_id"] == str(customer_id)
+        assert reply.headers is not None
+        assert reply.headers["Chorus-Correlation-Id"] == "order-42"
+
+    async def test_the_same_idempotency_key_gets_the_same_decision_per_team(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = str(await a_customer(pool))
+        await started(prefix)
+        by_header = {"Idempotency-Key": "invoice-7"}
+        _, first, _ = await ask(nc, prefix, body(customer_id=customer_id), by_header)
+        _, again, reply = await ask(nc, prefix, body(customer_id=customer_id), by_header)
+        _, by_field, _ = await ask(
+            nc, prefix, body(customer_id=customer_id, idempotency_key="invoice-7")
+        )
+        _, other_team, _ = await ask(
+            nc, prefix, body(customer_id=customer_id, team="growth"), by_header
+        )
+        assert again["decision_id"] == first["decision_id"]
+        assert by_field["decision_id"] == first["decision_id"]
+        assert reply.headers is not None
+        assert reply.headers["Chorus-Repeated"] == "true"
+        assert other_team["decision_id"] != first["decision_id"]
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 2
+
+
+class TestProblems:
+    async def test_an_unknown_customer_or_identity_is_a_404_problem(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        await started(prefix)
+        status, answer, _ = await ask(nc, prefix, body(customer_id=str(uuid.uuid4())))
+        assert_problem(status, answer, 404)
+        assert answer["type"].endswith("/not-found")
+        status, answer, _ = await ask(nc, prefix, body(identity="email:nobody@example.org"))
+        assert_problem(status, answer, 404)
+
+    @pytest.mark.parametrize(
+        ("payload", "field"),
+        [
+            (b"{not json", "$"),
+            (b"", "$"),
+            (body(channels=["pigeon"]), "$.channels[0]"),
+            (json.dumps({"purpose": "service", "channels": ["sms"]}).encode(), "$.team"),
+            (body(priority=500), "$.priority"),
+            (body(colour="blue"), "$"),
+            (body(), "$.customer_id"),
+            (body(customer_id=str(uuid.uuid4()), identity="email:a@b.org"), "$.customer_id"),
+        ],
+    )
+    async def test_a_malformed_payload_is_a_400_problem_naming_the_field(
+        self, nc: Client, pool: asyncpg.Pool, started: Start, payload: bytes, field: str
+    ) -> None:
+        prefix = a_prefix()
+        await started(prefix)
+        status, answer, _ = await ask(nc, prefix, payload)
+        assert_problem(status, answer, 400)
+        assert answer["type"].endswith("/invalid-request")
+        assert answer["errors"][0]["field"] == field
+        assert answer["errors"][0]["reason"]
+
+    async def test_a_refused_value_is_a_422_problem(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        await started(prefix)
+        status, answer, _ = await ask(nc, prefix, body(identity="no-colon-here"))
+        assert_problem(status, answer, 422)
+        assert answer["errors"][0]["field"] == "$.identity"
+
+    async def test_a_bug_is_a_logged_500_and_the_subscription_lives_on(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = str(await a_customer(pool))
+        logger, capture = capturing()
+        await started(prefix, request_message=Exploding(pool), logger=logger)
+        status, answer, _ = await ask(
+            nc, prefix, body(customer_id=customer_id), {"Chorus-Correlation-Id": "c-1"}
+        )
+        status_again, _, _ = await ask(nc, prefix, body(customer_id=customer_id))
+        assert_problem(status, answer, 500)
+        assert "boom" not in json.dumps(answer)
+        assert status_again == 500
+        failed = [e for e in capture.entries if e["event"] == "send command failed"]
+        assert len(failed) == 2
+        assert failed[0]["log_level"] == "error"
+        assert failed[0]["exc_info"]
+        assert failed[0]["correlation_id"] == "c-1"
+        assert "correlation_id" not in failed[1]
+
+    async def test_a_request_without_a_reply_subject_is_logged_and_dropped(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = str(await a_customer(pool))
+        logger, capture = capturing()
+        await started(prefix, logger=logger)
+        await nc.publish(send_subject(prefix), body(customer_id=customer_id))
+        status, answer, _ = await ask(nc, prefix, body(customer_id=customer_id))
+        assert status == 200
+        events = [e["event"] for e in capture.entries]
+        assert events.count("send command without a reply subject dropped") == 1
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 1
+        answered = [e for e in capture.entries if e["event"] == "send command answered"]
+        assert [e["correlation_id"] for e in answered] == [answer["decision_id"]]
+
+
+class TestQueueGroup:
+    async def test_two_responders_answer_twenty_concurrent_requests_exactly_once_each(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customers = [str(await a_customer(pool, f"c{n}@example.org")) for n in range(20)]
+        first, second = Counting(pool, delay=0.05), Counting(pool, delay=0.05)
+        await started(prefix, request_message=first)
+        await started(prefix, request_message=second)
+        inbox = nc.new_inbox()
+        replies: list[Msg] = []
+        all_in = asyncio.Event()
+
+        async def collect(msg: Msg) -> None:
+            replies.append(msg)
+            if len(replies) >= 20:
+                all_in.set()
+
+        sub = await nc.subscribe(inbox, cb=collect)
+        await asyncio.gather(
+            *(
+                nc.publish(
+                    send_subject(prefix),
+                    body(customer_id=customer_id),
+                    reply=inbox,
+                    headers={"Chorus-Correlation-Id": f"req-{n}"},
+                )
+                for n, customer_id in enumerate(customers)
+            )
+        )
+        await asyncio.wait_for(all_in.wait(), timeout=15)
+        await asyncio.sleep(0.5)  # any second answer would arrive meanwhile
+        await sub.unsubscribe()
+        assert len(replies) == 20
+        assert all(r.headers and r.headers["Chorus-Status"] == "200" for r in replies)
+        assert {r.headers["Chorus-Correlation-Id"] for r in replies if r.headers} == {
+            f"req-{n}" for n in range(20)
+        }
+        assert len({json.loads(r.data)["decision_id"] for r in replies}) == 20
+        assert first.calls + second.calls == 20
+        assert first.calls > 0
+        assert second.calls > 0
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 20
+
+
+class TestStopping:
+    async def test_stop_lets_the_request_in_flight_finish_then_takes_no_more(
+        self, nc: Client, pool: asyncpg.Pool
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = str(await a_customer(pool))
+        slow = Counting(pool, delay=0.5)
+        responder = a_responder(nc, pool, prefix, request_message=slow)
+        await responder.start()
+        asked = asyncio.create_task(ask(nc, prefix, body(customer_id=customer_id)))
+        await asyncio.wait_for(slow.entered.wait(), timeout=5)
+        await responder.stop(grace=10)
+        status, _, _ = await asyncio.wait_for(asked, timeout=5)
+        assert status == 200
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 1
+        assert not responder.running
+        with pytest.raises((NoRespondersError, TimeoutError)):
+            await nc.request(send_subject(prefix), body(customer_id=customer_id), timeout=1)
+        await responder.stop()  # stopping twice is harmless
+
+    async def test_stop_cancels_what_outlives_the_grace(
+        self, nc: Client, pool: asyncpg.Pool
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = str(await a_customer(pool))
+        stuck = Counting(pool, delay=30)
+        responder = a_responder(nc, pool, prefix, request_message=stuck)
+        await responder.start()
+        asked = asyncio.create_task(ask(nc, prefix, body(customer_id=customer_id)))
+        await asyncio.wait_for(stuck.entered.wait(), timeout=5)
+        await asyncio.wait_for(responder.stop(grace=0.5), timeout=5)
+        asked.cancel()
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 0
