@@ -12,6 +12,7 @@ from dishka import AsyncContainer, Provider, Scope, make_async_container, provid
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.history import PostgresHistory
 from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
@@ -24,12 +25,14 @@ from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from application.rules.publish_rules import PublishRules
+from application.rules.simulate_rules import SimulateRules
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from ports.api_keys import ApiKeyStore
 from ports.clock import Clock
 from ports.customers import CustomerStore
+from ports.history import History
 from ports.ids import IdGenerator
 from ports.rules import RuleSets
 
@@ -80,6 +83,10 @@ class AdaptersProvider(Provider):
         return PostgresApiKeyStore(pool, clock, ids)
 
     @provide
+    def history(self, pool: asyncpg.Pool) -> History:
+        return PostgresHistory(pool)
+
+    @provide
     def rule_sets(self, pool: asyncpg.Pool, clock: Clock) -> RuleSets:
         return PostgresRuleSets(pool, clock)
 
@@ -116,6 +123,10 @@ class UseCasesProvider(Provider):
         self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
     ) -> RedecideDueMessages:
         return RedecideDueMessages(store, rule_sets, clock, ids)
+
+    @provide
+    def simulate_rules(self, history: History) -> SimulateRules:
+        return SimulateRules(history)
 
     @provide
     def publish_rules(self, rule_sets: RuleSets) -> PublishRules:

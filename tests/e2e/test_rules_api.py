@@ -61,3 +61,46 @@ class TestPublishingRules:
             fields = {e["field"] for e in answer.json()["errors"]}
             assert {"$.default_time_zone", "$.caps[0].reserved"} <= fields
             assert http.get("/v1/rules").json()["version"] == 1
+
+
+class TestSimulatingOverHttp:
+    def test_a_draft_is_tried_on_history_before_it_is_published(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            http.post("/v1/admin/clock", json={"set": "2026-11-27T10:00:00Z"}).raise_for_status()
+            http.put("/v1/rules", json=ONE_A_DAY).raise_for_status()
+            who = http.put(
+                "/v1/customers", json={"identities": [{"type": "email", "value": "s@example.org"}]}
+            ).json()["customer"]["id"]
+            body = {
+                "customer_id": who,
+                "team": "growth",
+                "purpose": "service",
+                "channels": ["email"],
+            }
+            for _ in range(3):
+                http.post("/v1/messages", json=body).raise_for_status()
+            draft = {"caps": [{"id": "cap.daily", "limit": 3, "window": "1d"}]}
+            answer = http.post(
+                "/v1/rules/simulate", json={"rules": draft, "since": "2026-11-27T00:00:00Z"}
+            )
+            assert answer.status_code == 200
+            report = answer.json()
+            assert report["decisions"] == 3
+            assert report["changed"] == 2
+            assert report["by_outcome"] == {"defer -> send": 2}
+            assert report["examples"][0]["draft"]["outcome"] == "send"
+            assert http.get("/v1/rules").json()["version"] == 2  # nothing was published
+
+    def test_an_invalid_draft_names_the_path_inside_rules(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            answer = http.post(
+                "/v1/rules/simulate",
+                json={
+                    "rules": {"caps": [{"id": "x", "limit": -1, "window": "1d"}]},
+                    "since": "2026-11-27T00:00:00Z",
+                },
+            )
+        assert answer.status_code == 422
+        assert answer.json()["errors"][0]["field"].startswith("$.rules.caps[0]")

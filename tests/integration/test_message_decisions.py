@@ -199,3 +199,32 @@ class TestDeferredMessagesComeBack:
             "SELECT count(*) FROM events WHERE topic LIKE '%:Customer.MessageAllowed'"
         )
         assert allowed == 20
+
+
+class TestSimulatingADraft:
+    async def test_a_looser_cap_would_have_sent_the_deferred_ones(self, pool: asyncpg.Pool) -> None:
+        from datetime import UTC, datetime
+
+        from adapters.postgres.history import PostgresHistory
+        from adapters.system.clock import ManualClock
+        from application.rules.simulate_rules import SimulateRules
+
+        clock = ManualClock(datetime(2026, 11, 27, 10, tzinfo=UTC))
+        customer_id = await a_customer(pool)
+        send = RequestMessage(
+            PostgresCustomerStore(pool), DefaultRuleSets(GLOBAL_CAP_OF_3), clock, RandomIds()
+        )
+        for _ in range(5):
+            await send(customer_id, SendRequest("growth", Purpose.SERVICE, (Channel.EMAIL,)))
+        looser = RuleSet(version=0, caps=(FrequencyCap("cap.global.daily", 5, timedelta(days=1)),))
+        report = await SimulateRules(PostgresHistory(pool))(
+            looser, datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC)
+        )
+        assert report.decisions == 5
+        assert report.changed == 2
+        assert dict(report.by_outcome) == {"defer -> send": 2}
+        assert dict(report.by_rule) == {"cap.global.daily": 2}
+        same = await SimulateRules(PostgresHistory(pool))(
+            GLOBAL_CAP_OF_3, datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC)
+        )
+        assert same.changed == 0

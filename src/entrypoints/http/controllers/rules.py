@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
+import msgspec
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Request, Response, get, put
+from litestar import Controller, Request, Response, get, post, put
 
 from application.rules.publish_rules import PublishRules
+from application.rules.simulate_rules import SimulateRules
+from domain.policy.simulation import SimulationReport
 from entrypoints.http.auth import allow, current_key
 from entrypoints.http.problems import problem
 from entrypoints.rules_schema import RuleSetInvalid, parse_rule_set, rule_set_document
+from entrypoints.signal_schema import field_of
 from ports.api_keys import Role
+from ports.clock import Clock
 from ports.rules import PublishedRules, RuleSets
 
 __all__ = ["RulesController"]
@@ -23,6 +29,49 @@ def _out(published: PublishedRules) -> dict[str, Any]:
         "published_at": published.published_at.isoformat() if published.published_at else None,
         "author": published.author,
         "rules": rule_set_document(published.rules),
+    }
+
+
+class _SimulationIn(msgspec.Struct, forbid_unknown_fields=True):
+    rules: msgspec.Raw
+    since: datetime
+    until: datetime | None = None
+    max_examples: Annotated[int, msgspec.Meta(ge=0, le=200)] = 20
+
+
+_simulation_decoder = msgspec.json.Decoder(_SimulationIn)
+
+
+def _report(report: SimulationReport) -> dict[str, Any]:
+    return {
+        "decisions": report.decisions,
+        "changed": report.changed,
+        "by_outcome": dict(report.by_outcome.most_common()),
+        "by_rule": dict(report.by_rule.most_common()),
+        "examples": [
+            {
+                "decision_id": str(change.recorded.decision_id),
+                "customer_id": str(change.recorded.customer_id),
+                "at": change.recorded.at.isoformat(),
+                "recorded": {
+                    "outcome": change.recorded.outcome.value,
+                    "channel": change.recorded.channel,
+                    "rule_set_version": change.recorded.rule_set_version,
+                },
+                "draft": {
+                    "outcome": change.simulated.outcome.value,
+                    "channel": change.simulated.channel,
+                    "defer_until": change.simulated.defer_until.isoformat()
+                    if change.simulated.defer_until
+                    else None,
+                    "fired": [
+                        {"rule_id": r.rule_id, "effect": r.effect.value, "reason": r.reason}
+                        for r in change.simulated.fired
+                    ],
+                },
+            }
+            for change in report.examples
+        ],
     }
 
 
@@ -39,6 +88,62 @@ class RulesController(Controller):
     @inject
     async def get_rules(self, rule_sets: FromDishka[RuleSets]) -> dict[str, Any]:
         return _out(await rule_sets.latest())
+
+    @post(
+        "/simulate",
+        operation_id="simulateRules",
+        name="rules:simulate",
+        guards=[allow(Role.MARKETER, Role.AUDITOR)],
+        status_code=200,
+        summary="What a draft rule set would have decided on the recorded requests of a period",
+        description=(
+            'Body: `{"rules": <rule document>, "since": time, "until": time (default now), '
+            '"max_examples": 20}`. Each recorded decision is decided again on the customer as '
+            "they were at that moment; the answer counts changed decisions by outcome and by "
+            "rule, with examples. Nothing is written."
+        ),
+    )
+    @inject
+    async def simulate_rules(
+        self,
+        request: Request[Any, Any, Any],
+        simulate: FromDishka[SimulateRules],
+        clock: FromDishka[Clock],
+    ) -> Response[Any]:
+        try:
+            body = _simulation_decoder.decode(await request.body())
+        except msgspec.ValidationError as error:
+            field, reason = field_of(error)
+            return problem(
+                400,
+                "invalid-request",
+                "The request is not valid",
+                errors=[{"field": field, "reason": reason}],
+            )
+        except msgspec.DecodeError as error:
+            return problem(400, "invalid-json", "The body is not JSON", str(error))
+        try:
+            draft = parse_rule_set(bytes(body.rules), version=0)
+        except RuleSetInvalid as invalid:
+            return problem(
+                422,
+                "invalid-rules",
+                "The draft rule set is not valid",
+                errors=[
+                    {"field": "$.rules" + e.path[1:], "reason": e.reason} for e in invalid.errors
+                ],
+            )
+        until = body.until or clock.now()
+        for name, value in (("since", body.since), ("until", until)):
+            if value.tzinfo is None:
+                return problem(
+                    422,
+                    "invalid-value",
+                    "A time needs an offset",
+                    errors=[{"field": f"$.{name}", "reason": "needs a time zone offset, e.g. Z"}],
+                )
+        report = await simulate(draft, body.since, until, max_examples=body.max_examples)
+        return Response(_report(report), status_code=200)
 
     @put(
         operation_id="publishRules",
