@@ -1,4 +1,4 @@
-"""`python -m bench [ingest] [append] [--quick]`; see docs/performance.md."""
+"""`python -m bench [ingest] [append] [rules] [--quick]`; see docs/performance.md."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from bench.ingest import IngestConfig, run_ingest
 from bench.machine import describe, now
 from bench.profiling import profiled, top
 from bench.report import RESULTS_DIR, summary, write
+from bench.rules import RulesConfig, run_rules
 from bench.servers import fresh_database, running_servers
 
 if TYPE_CHECKING:
@@ -21,21 +22,22 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-BENCHMARKS = ("ingest", "append")
+BENCHMARKS = ("ingest", "append", "rules")
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(customers=2_000, known_signals=5_000, nats_signals=5_000)
+QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "benchmarks", nargs="*", metavar="{ingest,append}", help="default: all of them"
+        "benchmarks", nargs="*", metavar="{ingest,append,rules}", help="default: all of them"
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="cProfile the append benchmark's process and the ingest service; "
+        help="cProfile the append and rules benchmarks' process and the ingest service; "
         "writes bench/results/<name>.prof and prints the top functions",
     )
     return parser
@@ -64,6 +66,9 @@ async def _run(
             if name == "append":
                 with profiled(profile):
                     result = await run_append(dsn, QUICK_APPEND if quick else AppendConfig())
+            elif name == "rules":
+                with profiled(profile):
+                    result = await run_rules(dsn, QUICK_RULES if quick else RulesConfig())
             else:
                 config = QUICK_INGEST if quick else IngestConfig()
                 result = await run_ingest(servers, dsn, config, profile=profile)

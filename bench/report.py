@@ -83,6 +83,32 @@ def _ingest(result: dict[str, Any]) -> str:
     return f"{title}\n{_table(header, rows)}"
 
 
+def _rules(result: dict[str, Any]) -> str:
+    pure, audited = result["pure"], result["audited"]
+    rows: list[Row] = [
+        (
+            "pure decide(), one core",
+            f"{pure['decisions_per_s']:,.0f}",
+            "-",
+            "-",
+            _yes(pure["meets_target"]),
+        ),
+        (
+            f"audited RequestMessage, concurrency {audited['concurrency']}",
+            f"{audited['audited_decisions_per_s']:,.0f}",
+            f"{audited['raw_commits_per_s']:,.0f}",
+            f"{audited['ratio']:.2f}",
+            _yes(audited["meets_target"]),
+        ),
+    ]
+    title = (
+        f"rules (target >= {pure['target_decisions_per_s']:,} pure decisions/s and audited "
+        f"ratio >= {audited['target_ratio']})"
+    )
+    header = ("figure", "decisions/s", "raw commits/s", "ratio", "meets")
+    return f"{title}\n{_table(header, rows)}"
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -93,4 +119,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_append(results["append"]))
     if "ingest" in results:
         parts.append(_ingest(results["ingest"]))
+    if "rules" in results:
+        parts.append(_rules(results["rules"]))
     return "\n\n".join(parts)
