@@ -162,3 +162,19 @@ class TestSendsOverNats:
         assert reply.headers["Chorus-Status"] == "200"
         with client(chorus) as http:
             assert http.get(f"/v1/decisions/{decided['decision_id']}").json() == decided
+
+
+class TestUnknownCustomers:
+    def test_a_send_to_an_id_that_is_not_a_customer_is_a_404(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            signal = {
+                "id": "not-a-customer",
+                "type": "t",
+                "occurred_at": "2026-11-27T10:00:00Z",
+                "identities": [{"type": "email", "value": "nc@example.org"}],
+            }
+            signal_id = http.post("/v1/events", json={"signals": [signal]}).json()["results"][0][
+                "signal_id"
+            ]
+            answer = send(http, signal_id)
+        assert answer.status_code == 404

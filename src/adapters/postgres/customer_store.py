@@ -6,13 +6,13 @@ import asyncio
 import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncpg
 import msgspec
 
 from adapters.postgres.aggregate_cache import AggregateCache
-from adapters.postgres.event_store import PostgresEventStore, RecordedEvent
+from adapters.postgres.event_store import PostgresEventStore, RecordedEvent, SideTable
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity
 from domain.policy.decision import SendRequest
@@ -55,6 +55,19 @@ ORDER BY position DESC LIMIT $3
 
 
 _request_decoder = msgspec.json.Decoder(SendRequest)
+_DECISIONS = SideTable(
+    "INSERT INTO decisions (decision_id, message_id, customer_id, stream_version)",
+    ("uuid", "uuid", "uuid", "int4"),
+)
+_REQUESTS = SideTable(
+    "INSERT INTO message_requests (idempotency_key, message_id, customer_id, decision_id)",
+    ("text", "uuid", "uuid", "uuid"),
+)
+_DEFERRED = SideTable(
+    "INSERT INTO deferred_messages (message_id, customer_id, due_at, request, origin)",
+    ("uuid", "uuid", "timestamptz", "bytea", "text"),
+    "ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,11 @@ class PostgresCustomerTransaction:
         self.lent: dict[UUID, Aggregate] = {}
         self.to_save: dict[UUID, Aggregate] = {}
         self.to_record: list[CanMutateAggregate[UUID]] = []
+        self.side_rows: dict[SideTable, list[tuple[Any, ...]]] = {
+            _DECISIONS: [],
+            _REQUESTS: [],
+            _DEFERRED: [],
+        }
         self.transaction: Transaction | None = None
         self._pending_begin = False
 
@@ -151,7 +169,7 @@ class PostgresCustomerTransaction:
                 found[customer_id] = cast("Customer", cached)
         if missing:
             loaded = await self.events.load(await self._begun(), missing)
-            found.update(cast("dict[UUID, Customer]", loaded))
+            found.update((k, v) for k, v in loaded.items() if isinstance(v, Customer))
         self.lent.update(found)
         return found
 
@@ -194,16 +212,8 @@ class PostgresCustomerTransaction:
         request: SendRequest,
         origin: str,
     ) -> None:
-        conn = await self._begun()
-        await conn.execute(
-            """INSERT INTO deferred_messages (message_id, customer_id, due_at, request, origin)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at""",
-            message_id,
-            customer_id,
-            due_at,
-            msgspec.json.encode(request),
-            origin,
+        self.side_rows[_DEFERRED].append(
+            (message_id, customer_id, due_at, msgspec.json.encode(request), origin)
         )
 
     async def forget_deferred(self, message_id: UUID) -> None:
@@ -221,7 +231,8 @@ class PostgresCustomerTransaction:
         return [DueMessage(row[0], row[1], _request_decoder.decode(row[2]), row[3]) for row in rows]
 
     async def earlier_request(self, idempotency_key: str) -> EarlierRequest | None:
-        conn = await self._begun()
+        # A plain read: a racing twin is caught by the key's primary key when this commits.
+        conn = self._conn if self.transaction is None else await self._begun()
         row = await conn.fetchrow(
             """SELECT message_id, customer_id, decision_id FROM message_requests
                WHERE idempotency_key = $1""",
@@ -237,28 +248,11 @@ class PostgresCustomerTransaction:
         stream_version: int,
         idempotency_key: str | None,
     ) -> None:
-        conn = await self._begun()
-        await conn.execute(
-            """INSERT INTO decisions (decision_id, message_id, customer_id, stream_version)
-               VALUES ($1, $2, $3, $4)""",
-            decision_id,
-            message_id,
-            customer_id,
-            stream_version,
-        )
+        self.side_rows[_DECISIONS].append((decision_id, message_id, customer_id, stream_version))
         if idempotency_key is not None:
-            try:
-                await conn.execute(
-                    """INSERT INTO message_requests
-                       (idempotency_key, message_id, customer_id, decision_id)
-                       VALUES ($1, $2, $3, $4)""",
-                    idempotency_key,
-                    message_id,
-                    customer_id,
-                    decision_id,
-                )
-            except asyncpg.UniqueViolationError as error:
-                raise ConcurrencyConflict("the same request is being decided already") from error
+            self.side_rows[_REQUESTS].append(
+                (idempotency_key, message_id, customer_id, decision_id)
+            )
 
     def save(self, *aggregates: Aggregate) -> None:
         for aggregate in aggregates:
@@ -269,9 +263,13 @@ class PostgresCustomerTransaction:
 
     async def commit(self) -> None:
         if self.transaction is None:
-            await self.events.append(self._conn, self.to_save.values(), self.to_record)
+            await self.events.append(
+                self._conn, self.to_save.values(), self.to_record, self.side_rows
+            )
             return
-        await self.events.append(await self._begun(), self.to_save.values(), self.to_record)
+        await self.events.append(
+            await self._begun(), self.to_save.values(), self.to_record, self.side_rows
+        )
         await self.transaction.commit()
 
     async def rollback(self) -> None:

@@ -13,12 +13,19 @@ from domain.signals.aggregate import Signal
 from ports.customers import ConcurrencyConflict
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
     from datetime import datetime
 
     from eventsourcing.domain import Aggregate, CanMutateAggregate
 
-__all__ = ["LogPage", "LogPosition", "PostgresEventStore", "RecordedEvent", "subject_of"]
+__all__ = [
+    "LogPage",
+    "LogPosition",
+    "PostgresEventStore",
+    "RecordedEvent",
+    "SideTable",
+    "subject_of",
+]
 
 _APPEND_ONE = """
 INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
@@ -42,6 +49,18 @@ WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
 ORDER BY transaction_id, position
 LIMIT $3
 """
+_EVENT_TYPES = ("uuid", "int4", "text", "int2", "timestamptz", "uuid", "bytea")
+
+
+@dataclass(frozen=True, slots=True)
+class SideTable:
+    """A table written in the same statement as the events: its insert and column types."""
+
+    insert: str
+    types: tuple[str, ...]
+    on_conflict: str = ""
+
+
 _RETRYABLE = (
     asyncpg.UniqueViolationError,
     asyncpg.DeadlockDetectedError,
@@ -97,8 +116,13 @@ class PostgresEventStore:
         conn: asyncpg.Connection,
         aggregates: Iterable[Aggregate] = (),
         events: Iterable[CanMutateAggregate[UUID]] = (),
+        side_rows: Mapping[SideTable, Sequence[tuple[Any, ...]]] | None = None,
     ) -> None:
-        """Appends the aggregates' pending events and loose events (of one-event aggregates)."""
+        """Appends the aggregates' pending events and loose events (of one-event aggregates).
+
+        `side_rows` go into other tables in the same statement, so a command that only
+        writes commits in one round trip, atomically, without BEGIN and COMMIT.
+        """
         rows: list[tuple[Any, ...]] = []
         for aggregate in aggregates:
             subject = subject_of(aggregate)
@@ -106,6 +130,10 @@ class PostgresEventStore:
                 rows.append(self._row(event, subject))
         for event in events:
             rows.append(self._row(event, getattr(event, "customer_id", event.originator_id)))
+        side = {table: list(found) for table, found in (side_rows or {}).items() if found}
+        if side:
+            await self._append_with(conn, rows, side)
+            return
         if not rows:
             return
         try:
@@ -115,6 +143,41 @@ class PostgresEventStore:
                 await conn.execute(
                     _APPEND_MANY, *(list(column) for column in zip(*rows, strict=True))
                 )
+        except _RETRYABLE as error:
+            raise ConcurrencyConflict(str(error)) from error
+
+    async def _append_with(
+        self,
+        conn: asyncpg.Connection,
+        rows: list[tuple[Any, ...]],
+        side: dict[SideTable, list[tuple[Any, ...]]],
+    ) -> None:
+        ctes: list[str] = []
+        args: list[Any] = []
+
+        def arrays(types: Sequence[str], columns: list[list[Any]]) -> str:
+            casts = []
+            for kind, column in zip(types, columns, strict=True):
+                args.append(column)
+                casts.append(f"${len(args)}::{kind}[]")
+            return ", ".join(casts)
+
+        if rows:
+            columns = [list(c) for c in zip(*rows, strict=True)]
+            ctes.append(
+                "appended AS (INSERT INTO events (stream_id, version, topic, class_version, "
+                "occurred_at, subject_id, payload) SELECT * FROM unnest("
+                + arrays(_EVENT_TYPES, columns)
+                + ") RETURNING 1)"
+            )
+        for n, (table, table_rows) in enumerate(side.items()):
+            columns = [list(c) for c in zip(*table_rows, strict=True)]
+            ctes.append(
+                f"side{n} AS ({table.insert} SELECT * FROM unnest({arrays(table.types, columns)}) "
+                f"{table.on_conflict} RETURNING 1)"
+            )
+        try:
+            await conn.execute("WITH " + ", ".join(ctes) + " SELECT 1", *args)
         except _RETRYABLE as error:
             raise ConcurrencyConflict(str(error)) from error
 

@@ -72,9 +72,6 @@ class RequestMessage:
         idempotency_key: str | None = None,
         origin: str = "api",
     ) -> MessageDecided:
-        survivor = await self.store.survivor(customer_id)
-        if survivor is None:
-            raise NotFound(f"no customer {customer_id}")
         rules = await self.rule_sets.current()
         message_id = self.ids.new_id()
 
@@ -90,7 +87,10 @@ class RequestMessage:
                             None,
                             repeated=True,
                         )
-                customer = (await tx.get([survivor])).get(survivor)
+                customer = (await tx.get([customer_id])).get(customer_id)
+                if customer is not None and customer.merged_into is not None:
+                    survivor = await self.store.survivor(customer_id)
+                    customer = (await tx.get([survivor])).get(survivor) if survivor else None
                 if customer is None:
                     raise NotFound(f"no customer {customer_id}")
                 decision_id = self.ids.new_id()

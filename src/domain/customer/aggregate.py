@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.customer.contact import ConsentRecord, customer_facts, recent
+from domain.customer.contact import ConsentRecord, customer_facts, forget_expired
 from domain.customer.identities import Identity, IdentityClaim, Verification, strongest_claims
 from domain.customer.keywords import consent_from_keyword
 from domain.customer.profile import AttributeValue, Profile, check_attributes
@@ -60,7 +61,7 @@ class Customer(Aggregate):
         self.opted_out: dict[Channel, ConsentState] = {}
         self.suppressed: dict[Channel | None, str] = {}
         self.last_inbound: dict[Channel, datetime] = {}
-        self.ledger: list[ContactRecord] = []
+        self.ledger: deque[ContactRecord] = deque()
         self.decisions: dict[UUID, UUID] = {}  # message id -> its latest decision id
 
     @classmethod
@@ -310,7 +311,7 @@ class Customer(Aggregate):
     ) -> None:
         self.decisions[message_id] = decision_id
         if allowed and channel is not None:
-            self.ledger = recent(self.ledger, timestamp)
+            forget_expired(self.ledger, timestamp)
             self.ledger.append(
                 ContactRecord(
                     timestamp,

@@ -14,11 +14,18 @@ from domain.policy.decision import ConsentState, ContactRecord, CustomerFacts
 from domain.policy.vocabulary import CHANNEL_IDENTITIES, Channel, Purpose
 
 if TYPE_CHECKING:
+    from collections import deque
     from datetime import datetime
 
     from domain.customer.identities import Identity
 
-__all__ = ["LEDGER_RETENTION", "ConsentRecord", "customer_facts", "infer_time_zone"]
+__all__ = [
+    "LEDGER_RETENTION",
+    "ConsentRecord",
+    "customer_facts",
+    "forget_expired",
+    "infer_time_zone",
+]
 
 LEDGER_RETENTION = timedelta(days=90)
 """Contact history older than this is forgotten by the aggregate; rules cannot look further."""
@@ -82,7 +89,8 @@ def customer_facts(
     )
 
 
-def recent(ledger: list[ContactRecord], now: datetime) -> list[ContactRecord]:
-    """The ledger without what is older than the retention."""
+def forget_expired(ledger: deque[ContactRecord], now: datetime) -> None:
+    """Drops, from the old end, what is past the retention; the rules never look that far."""
     since = now - LEDGER_RETENTION
-    return [record for record in ledger if record.at > since]
+    while ledger and ledger[0].at <= since:
+        ledger.popleft()

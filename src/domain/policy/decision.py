@@ -60,7 +60,8 @@ class CustomerFacts:
 
 @dataclass(frozen=True, slots=True)
 class ContactRecord:
-    """One message allowed earlier: the contact ledger the caps and dedup count."""
+    """One message allowed earlier. The ledger lists them oldest first, as they were written;
+    caps and dedup read it from the newest end and stop at their window."""
 
     at: datetime
     channel: Channel

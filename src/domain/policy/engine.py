@@ -19,7 +19,7 @@ from domain.policy.rules import ConsentMode, FrequencyCap, OnExceed, RuleSet
 from domain.policy.vocabulary import Channel, Purpose
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["decide", "duration"]
 
@@ -57,8 +57,8 @@ def decide(
 
     if rules.dedup is not None and request.dedup_key is not None:
         since = now - rules.dedup.window
-        for record in ledger:
-            if record.dedup_key == request.dedup_key and record.at > since:
+        for record in _within(ledger, since):
+            if record.dedup_key == request.dedup_key:
                 return suppress(
                     rules.dedup.id,
                     f"dedup key {request.dedup_key!r} was already sent at "
@@ -113,6 +113,14 @@ def decide(
         return Decision(Outcome.DEFER, rules.version, chosen, defer_until, tuple(fired))
     outcome = Outcome.SEND if chosen == request.channels[0] else Outcome.REROUTE
     return Decision(outcome, rules.version, chosen, None, tuple(fired))
+
+
+def _within(ledger: Sequence[ContactRecord], since: datetime) -> Iterator[ContactRecord]:
+    """Records newer than `since`, newest first; the ledger is in the order it was written."""
+    for record in reversed(ledger):
+        if record.at <= since:
+            return
+        yield record
 
 
 def _channel_blocks(
@@ -201,9 +209,8 @@ def _cap_verdict(
     since = now - cap.window
     times = sorted(
         record.at
-        for record in ledger
-        if record.at > since
-        and record.purpose not in cap.exempt_purposes
+        for record in _within(ledger, since)
+        if record.purpose not in cap.exempt_purposes
         and (cap.channel is None or record.channel == cap.channel)
         and (cap.purpose is None or record.purpose == cap.purpose)
         and (cap.team is None or record.team == cap.team)
