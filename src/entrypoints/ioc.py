@@ -17,6 +17,7 @@ from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.change_consent import ChangeConsent
+from application.customer.change_suppression import ChangeSuppression
 from application.customer.ingest_signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
@@ -139,6 +140,10 @@ class UseCasesProvider(Provider):
     @provide
     def change_consent(self, store: CustomerStore, clock: Clock) -> ChangeConsent:
         return ChangeConsent(store, clock)
+
+    @provide
+    def change_suppression(self, store: CustomerStore, clock: Clock) -> ChangeSuppression:
+        return ChangeSuppression(store, clock)
 
     @provide
     def request_message(

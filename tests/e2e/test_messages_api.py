@@ -178,3 +178,58 @@ class TestUnknownCustomers:
             ]
             answer = send(http, signal_id)
         assert answer.status_code == 404
+
+
+class TestSuppressionAndConsentSignals:
+    def test_a_suppressed_channel_blocks_even_transactional_until_lifted(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            who = customer(http, "+44 7700 900111", "Europe/London")
+            body = {
+                "customer_id": who,
+                "team": "billing",
+                "purpose": "transactional",
+                "channels": ["sms"],
+            }
+            added = http.post(
+                f"/v1/customers/{who}/suppressions",
+                json={"channel": "sms", "reason": "carrier complaint"},
+            )
+            assert added.json()["customer"]["suppressions"] == {"sms": "carrier complaint"}
+            blocked = http.post("/v1/messages", json=body).json()
+            lifted = http.post(
+                f"/v1/customers/{who}/suppressions",
+                json={"channel": "sms", "reason": "resolved", "active": False},
+            )
+            assert lifted.json()["changed"] is True
+            allowed = http.post("/v1/messages", json=body).json()
+        assert blocked["outcome"] == "suppress"
+        assert "carrier complaint" in blocked["fired"][0]["reason"]
+        assert allowed["outcome"] == "send"
+
+    def test_a_consent_signal_grants_marketing_with_its_proof(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            grant = {
+                "id": "consent-1",
+                "type": "consent.granted",
+                "occurred_at": "2026-11-27T09:00:00Z",
+                "source": "web",
+                "identities": [{"type": "email", "value": "grant@example.org"}],
+                "properties": {
+                    "channel": "email",
+                    "purpose": "marketing",
+                    "proof": "double opt-in 4711",
+                },
+            }
+            recorded = http.post("/v1/events", json={"signals": [grant]}).json()
+            who = recorded["results"][0]["customer_id"]
+            body = {
+                "customer_id": who,
+                "team": "growth",
+                "purpose": "marketing",
+                "channels": ["email"],
+            }
+            decided = http.post("/v1/messages", json=body).json()
+        assert decided["outcome"] == "send"
+        assert "double opt-in 4711" in decided["fired"][0]["reason"]

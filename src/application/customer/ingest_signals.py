@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING, Literal
 
 from application.customer.conflicts import retry_on_conflict
 from application.customer.resolution import Resolution
-from domain.policy.vocabulary import Channel
+from domain.customer.signal_effects import apply_signal
 from domain.signals.aggregate import Signal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
     from uuid import UUID
 
-    from domain.customer.aggregate import Customer
     from domain.signals.aggregate import SignalReport
     from ports.clock import Clock
     from ports.customers import CustomerStore
@@ -77,20 +75,17 @@ class IngestSignals:
                         attributes=report.attributes,
                     )
                     owner = customer.id
-                    if report.is_inbound_message:
-                        _react_to_inbound(customer, report, at)
+                    if report.changes_customer:
+                        apply_signal(
+                            customer,
+                            report.type,
+                            report.properties,
+                            report.occurred_at,
+                            report.source,
+                            at,
+                        )
                 signals.append(Signal.recorded(report, owner, at))
                 outcomes[index] = SignalOutcome("recorded", report.signal_id, owner)
             await resolution.write()
             tx.record(*signals)
         return [outcome for outcome in outcomes if outcome is not None]
-
-
-def _react_to_inbound(customer: Customer, report: SignalReport, at: datetime) -> None:
-    channel = report.properties.get("channel")
-    text = report.properties.get("text")
-    if channel in _CHANNELS and isinstance(text, str):
-        customer.receive_inbound(Channel(channel), text, report.occurred_at, at)
-
-
-_CHANNELS = frozenset(c.value for c in Channel)

@@ -41,6 +41,7 @@ class CustomerView:
     attributes: dict[str, Any]
     merged_from: list[UUID]
     consents: list[ConsentView]
+    suppressions: dict[str, str]  # channel (or "*" for every channel) -> reason
     effective_time_zone: str | None  # the profile's, else inferred from the phone number
     created_at: datetime
     updated_at: datetime
@@ -65,6 +66,10 @@ def _view(customer: Customer) -> CustomerView:
             ConsentView(channel.value, None, False, state.source, state.at)
             for channel, state in sorted(customer.opted_out.items())
         ],
+        suppressions={
+            (channel.value if channel else "*"): reason
+            for channel, reason in customer.suppressed.items()
+        },
         effective_time_zone=customer.facts().time_zone,
         created_at=customer.created_on,
         updated_at=customer.modified_on,

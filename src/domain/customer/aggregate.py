@@ -151,6 +151,21 @@ class Customer(Aggregate):
         )
         return True
 
+    def suppress(self, channel: Channel | None, reason: str, at: datetime) -> bool:
+        """Puts a channel (None: every channel) on the suppression list: bounces, complaints, manual."""
+        self._refuse_if_merged()
+        if self.suppressed.get(channel) == reason:
+            return False
+        self._suppression_added(timestamp=at, channel=channel, reason=reason)
+        return True
+
+    def lift_suppression(self, channel: Channel | None, source: str, at: datetime) -> bool:
+        self._refuse_if_merged()
+        if channel not in self.suppressed:
+            return False
+        self._suppression_lifted(timestamp=at, channel=channel, source=source)
+        return True
+
     def note_inbound(self, channel: Channel, received_at: datetime, at: datetime) -> bool:
         """The customer wrote on a channel: it opens that channel's service window."""
         self._refuse_if_merged()
@@ -277,6 +292,16 @@ class Customer(Aggregate):
                 self.opted_out[channel] = state
         else:
             self.consents[(channel, purpose)] = state
+
+    @event("SuppressionAdded")
+    def _suppression_added(self, timestamp: datetime, channel: Channel | None, reason: str) -> None:
+        self.suppressed[channel] = reason
+
+    @event("SuppressionLifted")
+    def _suppression_lifted(
+        self, timestamp: datetime, channel: Channel | None, source: str
+    ) -> None:
+        self.suppressed.pop(channel, None)
 
     @event("InboundReceived")
     def _inbound_received(

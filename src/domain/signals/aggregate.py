@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
 from domain.customer.identities import IdentityClaim
-from domain.customer.keywords import INBOUND_SIGNAL
+from domain.customer.signal_effects import CUSTOMER_SIGNALS
 
 __all__ = ["Signal", "SignalReport", "signal_id_for"]
 
@@ -45,14 +45,14 @@ class SignalReport:
         return bool(self.profile or self.attributes)
 
     @property
-    def is_inbound_message(self) -> bool:
-        """A message the customer sent us: it may carry STOP or open a service window."""
-        return self.type == INBOUND_SIGNAL
+    def changes_customer(self) -> bool:
+        """An inbound message or a consent change: it acts on the customer, see signal_effects."""
+        return self.type in CUSTOMER_SIGNALS
 
     @property
     def needs_customer(self) -> bool:
         """Whether recording it changes the customer, not only the signal log."""
-        return self.changes_profile or self.is_inbound_message
+        return self.changes_profile or self.changes_customer
 
 
 class Signal(Aggregate):

@@ -25,6 +25,8 @@ __all__ = [
     "IngestOut",
     "MessageIn",
     "SignalResultOut",
+    "SuppressionIn",
+    "SuppressionOut",
     "TimelineItemOut",
     "TimelineOut",
 ]
@@ -139,3 +141,16 @@ class DecisionOut(msgspec.Struct):
     decided_at: datetime
     request: dict[str, Any] | None = None
     repeated: bool = False
+
+
+class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True):
+    """`channel` null is every channel; `active: false` takes the suppression off."""
+
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    channel: Channel | None = None
+    active: bool = True
+
+
+class SuppressionOut(msgspec.Struct):
+    changed: bool
+    customer: CustomerView

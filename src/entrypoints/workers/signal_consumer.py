@@ -147,7 +147,7 @@ class SignalConsumer:
         stream_name: str = SIGNAL_STREAM,
         durable: str = "chorus-signal-ingest",
         batch_size: int = 500,
-        max_deliver: int = 5,
+        max_deliver: int = 20,  # with back-off up to a minute: rides out ~15 min of database outage
         dead_letter_subject: str = DEAD_LETTER_SUBJECT,
         logger: FilteringBoundLogger | None = None,
         subjects: str = SIGNAL_SUBJECTS,
@@ -158,7 +158,7 @@ class SignalConsumer:
         batches_in_flight: int = 3,
         fetch_timeout: float = 0.5,
         retry_delay: float = 1.0,
-        max_retry_delay: float = 30.0,
+        max_retry_delay: float = 60.0,
     ) -> None:
         if batch_size < 1 or max_deliver < 1:
             raise ValueError("batch_size and max_deliver must be at least 1")

@@ -12,6 +12,7 @@ from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 
 from application.customer.change_consent import ChangeConsent
+from application.customer.change_suppression import ChangeSuppression
 from application.customer.upsert_customer import UpsertCustomer
 from application.queries.customers import CustomerQueries, CustomerView
 from domain.customer.contact import ConsentRecord
@@ -23,6 +24,8 @@ from entrypoints.http.schemas import (
     ConsentsOut,
     CustomerUpsertIn,
     CustomerUpsertOut,
+    SuppressionIn,
+    SuppressionOut,
     TimelineItemOut,
     TimelineOut,
 )
@@ -129,6 +132,25 @@ class CustomersController(Controller):
             [ConsentRecord(c.channel, c.purpose, c.granted, c.source) for c in data.changes],
         )
         return ConsentsOut(changed, await queries.by_id(customer_id))
+
+    @post(
+        "/{customer_id:uuid}/suppressions",
+        operation_id="changeSuppression",
+        name="customers:suppressions",
+        guards=[allow(Role.SERVICE, Role.AGENT, Role.MARKETER)],
+        status_code=200,
+        summary="Put a channel (or every channel) on the suppression list, or take it off",
+    )
+    @inject
+    async def change_suppression(
+        self,
+        customer_id: UUID,
+        data: SuppressionIn,
+        change: FromDishka[ChangeSuppression],
+        queries: FromDishka[CustomerQueries],
+    ) -> SuppressionOut:
+        changed = await change(customer_id, data.channel, data.reason, active=data.active)
+        return SuppressionOut(changed, await queries.by_id(customer_id))
 
     @get(
         "/{customer_id:uuid}/timeline",
