@@ -64,6 +64,19 @@ async def _serve(settings: Settings, *, run_migrations: bool) -> None:
     await run_service(settings)
 
 
+def _secret(settings: Settings, data_dir: Path) -> str:
+    """The demo keeps its signing secret beside its data, so its links survive restarts."""
+    if settings.secret:
+        return settings.secret
+    saved = data_dir / "secret"
+    if saved.exists():
+        return saved.read_text().strip()
+    secret = secrets.token_urlsafe(32)
+    saved.write_text(secret + "\n")
+    saved.chmod(0o600)
+    return secret
+
+
 def _admin_key(settings: Settings, data_dir: Path) -> str:
     if settings.admin_key:
         return settings.admin_key
@@ -123,10 +136,9 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
     from adapters.embedded.postgres import EmbeddedPostgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    if not settings.default_region:
-        settings = msgspec.structs.replace(
-            settings, default_region="GB"
-        )  # demo numbers are British
+    if not settings.default_region:  # the demo's numbers are British
+        settings = msgspec.structs.replace(settings, default_region="GB")
+    settings = msgspec.structs.replace(settings, secret=_secret(settings, data_dir))
     servers: list[EmbeddedPostgres | EmbeddedNats] = []
     try:
         database_url = settings.database_url

@@ -5,9 +5,11 @@ Dishka reads the annotations at run time, so nothing here is imported only for t
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
+import structlog
 from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
@@ -16,6 +18,7 @@ from adapters.postgres.history import PostgresHistory
 from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
+from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.ingest_signals import IngestSignals
@@ -36,6 +39,7 @@ from ports.customers import CustomerStore
 from ports.history import History
 from ports.ids import IdGenerator
 from ports.rules import RuleSets
+from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = ["AdaptersProvider", "UseCasesProvider", "make_container"]
 
@@ -92,6 +96,16 @@ class AdaptersProvider(Provider):
         return PostgresRuleSets(pool, clock)
 
     @provide
+    def unsubscribe_tokens(self) -> UnsubscribeTokens:
+        secret = self.settings.secret
+        if not secret:
+            secret = secrets.token_urlsafe(32)
+            structlog.get_logger("chorus").warning(
+                "CHORUS_SECRET is not set: unsubscribe links stop working when this process stops"
+            )
+        return SignedUnsubscribeTokens(secret.encode())
+
+    @provide
     def normalizer(self) -> IdentityNormalizer:
         return IdentityNormalizer(self.settings.default_region)
 
@@ -134,8 +148,10 @@ class UseCasesProvider(Provider):
         return PublishRules(rule_sets)
 
     @provide
-    def decision_queries(self, store: CustomerStore) -> DecisionQueries:
-        return DecisionQueries(store)
+    def decision_queries(
+        self, store: CustomerStore, unsubscribe: UnsubscribeTokens, settings: Settings
+    ) -> DecisionQueries:
+        return DecisionQueries(store, unsubscribe, settings.base_url)
 
     @provide
     def change_consent(self, store: CustomerStore, clock: Clock) -> ChangeConsent:

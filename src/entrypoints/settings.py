@@ -25,6 +25,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     signal_stream: str = "CHORUS_SIGNALS"
     nats_prefix: str = "chorus"
+    secret: str | None = None
+    public_url: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where customers reach this service, for links in messages."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def dead_letter_stream(self) -> str:
@@ -45,6 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "log_level": "CHORUS_LOG_LEVEL",
             "signal_stream": "CHORUS_SIGNAL_STREAM",
             "nats_prefix": "CHORUS_NATS_PREFIX",
+            "secret": "CHORUS_SECRET",
+            "public_url": "CHORUS_PUBLIC_URL",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:

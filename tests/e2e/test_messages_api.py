@@ -233,3 +233,45 @@ class TestSuppressionAndConsentSignals:
             decided = http.post("/v1/messages", json=body).json()
         assert decided["outcome"] == "send"
         assert "double opt-in 4711" in decided["fired"][0]["reason"]
+
+
+class TestOneClickUnsubscribe:
+    def test_a_marketing_email_carries_a_link_that_unsubscribes_in_one_post(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            who = http.put(
+                "/v1/customers", json={"identities": [{"type": "email", "value": "u1@example.org"}]}
+            ).json()["customer"]["id"]
+            http.post(
+                f"/v1/customers/{who}/consents",
+                json={
+                    "changes": [
+                        {
+                            "channel": "email",
+                            "purpose": "marketing",
+                            "granted": True,
+                            "source": "form",
+                        }
+                    ]
+                },
+            ).raise_for_status()
+            body = {
+                "customer_id": who,
+                "team": "growth",
+                "purpose": "marketing",
+                "channels": ["email"],
+            }
+            first = http.post("/v1/messages", json=body).json()
+            headers = first["list_unsubscribe"]
+            assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            url = headers["List-Unsubscribe"].strip("<>")
+            assert httpx.get(url).status_code == 200  # a scanner opening the link changes nothing
+            assert http.post("/v1/messages", json=body).json()["outcome"] == "send"
+            clicked = httpx.post(url, content=b"List-Unsubscribe=One-Click")  # no API key
+            assert clicked.status_code == 200
+            after = http.post("/v1/messages", json=body).json()
+            forged = httpx.post(url[:-3] + "AAA")
+        assert after["outcome"] == "suppress"
+        assert any("List-Unsubscribe one-click" in r["reason"] for r in after["fired"])
+        assert forged.status_code == 404

@@ -7,10 +7,13 @@ from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
+from ports.unsubscribe import UnsubscribeTarget
 
 if TYPE_CHECKING:
     from ports.customers import CustomerStore
+    from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = ["DecisionQueries", "DecisionView"]
 
@@ -28,13 +31,36 @@ class DecisionView:
     decided_at: datetime
     request: dict[str, Any]
     origin: str
+    list_unsubscribe: dict[str, str] | None = None  # email headers, RFC 2369 and RFC 8058
 
 
 class DecisionQueries:
     """Reads the decision's own event, as stored."""
 
-    def __init__(self, store: CustomerStore) -> None:
+    def __init__(
+        self,
+        store: CustomerStore,
+        unsubscribe: UnsubscribeTokens | None = None,
+        public_url: str = "",
+    ) -> None:
         self.store = store
+        self.unsubscribe = unsubscribe
+        self.public_url = public_url.rstrip("/")
+
+    def _list_unsubscribe(self, customer_id: UUID, data: dict[str, Any]) -> dict[str, str] | None:
+        """Every non-transactional email carries a one-click unsubscribe for its purpose."""
+        purpose = data["request"]["purpose"]
+        if self.unsubscribe is None or data["channel"] != "email" or purpose == "transactional":
+            return None
+        if data["outcome"] not in ("send", "reroute"):
+            return None
+        token = self.unsubscribe.issue(
+            UnsubscribeTarget(customer_id, Channel.EMAIL, Purpose(purpose))
+        )
+        return {
+            "List-Unsubscribe": f"<{self.public_url}/v1/unsubscribe/{token}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
 
     async def by_id(self, decision_id: UUID) -> DecisionView:
         event = await self.store.decision(decision_id)
@@ -53,4 +79,5 @@ class DecisionQueries:
             decided_at=event.recorded_at,
             request=data["request"],
             origin=data["origin"],
+            list_unsubscribe=self._list_unsubscribe(event.stream_id, data),
         )

@@ -18,6 +18,7 @@ from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
 from entrypoints.http.controllers.rules import RulesController
+from entrypoints.http.controllers.unsubscribe import UnsubscribeController
 from entrypoints.http.correlation import correlation_middleware
 from entrypoints.http.problems import exception_handlers
 
@@ -39,6 +40,7 @@ def create_app(
         CustomersController,
         MessagesController,
         RulesController,
+        UnsubscribeController,
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)
