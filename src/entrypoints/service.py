@@ -71,7 +71,16 @@ async def run_service(
         await consumer.start()
         await scheduler.start()
         await responder.start()
-        app = create_app(container, settings, nats=nc)
+        app = create_app(
+            container,
+            settings,
+            nats=nc,
+            workers={
+                "signal_consumer": consumer,
+                "scheduler": scheduler,
+                "send_responder": responder,
+            },
+        )
         config = uvicorn.Config(
             app,
             host=settings.host,

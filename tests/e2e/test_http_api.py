@@ -163,3 +163,22 @@ class TestCustomers:
             answer = http.post("/v1/admin/clock", json={"set": "2030-01-01T00:00:00Z"})
             assert answer.status_code == 200
             assert answer.json()["now"].startswith("2030-01-01")
+
+
+class TestReadiness:
+    def test_ready_reports_the_database_nats_and_every_worker(self, chorus: ChorusProcess) -> None:
+        checks = httpx.get(chorus.base_url + "/ready").json()["checks"]
+        assert checks == {
+            "postgres": "ok",
+            "nats": "ok",
+            "signal_consumer": "ok",
+            "scheduler": "ok",
+            "send_responder": "ok",
+        }
+
+    def test_the_openapi_document_describes_the_signal_batch(self, chorus: ChorusProcess) -> None:
+        doc = httpx.get(chorus.base_url + "/schema/openapi.json").json()
+        body = doc["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"][
+            "schema"
+        ]
+        assert "identities" in body["properties"]["signals"]["items"]["required"]

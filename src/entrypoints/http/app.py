@@ -23,6 +23,8 @@ from entrypoints.http.correlation import correlation_middleware
 from entrypoints.http.problems import exception_handlers
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from dishka import AsyncContainer
     from litestar.types import ControllerRouterHandler
 
@@ -32,8 +34,13 @@ __all__ = ["create_app"]
 
 
 def create_app(
-    container: AsyncContainer, settings: Settings, *, nats: object | None = None
+    container: AsyncContainer,
+    settings: Settings,
+    *,
+    nats: object | None = None,
+    workers: Mapping[str, object] | None = None,
 ) -> Litestar:
+    """The API; `workers` (anything with a `running` flag) count towards /ready."""
     handlers: list[ControllerRouterHandler] = [
         HealthController,
         EventsController,
@@ -57,7 +64,7 @@ def create_app(
             path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
             components=Components(
-                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")}
+                security_schemes={"ApiKey": SecurityScheme(type="http", scheme="bearer")},
             ),
             security=[{"ApiKey": []}],
         ),
@@ -66,5 +73,6 @@ def create_app(
     )
     if nats is not None:
         app.state.nats = nats
+    app.state.workers = dict(workers or {})
     setup_dishka(container, app)
     return app

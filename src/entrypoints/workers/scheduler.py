@@ -27,6 +27,11 @@ class DeferredMessageScheduler:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the polling loop is alive."""
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="deferred-message-scheduler")

@@ -175,7 +175,7 @@ class CustomersController(Controller):
                 e.stream_id,
                 e.version,
                 e.recorded_at,
-                dict(e.data),
+                {k: v for k, v in e.data.items() if k != "originator_topic"},
             )
             for e in page.events
         ]

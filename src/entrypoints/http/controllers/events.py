@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import msgspec
 import structlog
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, post
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 
 from application.customer.ingest_signals import IngestSignals
 from domain.signals.aggregate import SignalReport
@@ -15,7 +17,7 @@ from entrypoints.http.auth import allow
 from entrypoints.http.problems import problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalMapper
+from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalIn, SignalMapper
 from ports.api_keys import Role
 
 __all__ = ["EventsController"]
@@ -23,6 +25,39 @@ __all__ = ["EventsController"]
 
 class _Batch(msgspec.Struct):
     signals: list[msgspec.Raw]
+
+
+class SignalBatch(msgspec.Struct):
+    """The documented body of POST /v1/events; each signal is validated on its own."""
+
+    signals: Annotated[list[SignalIn], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+def _inline(schema: Any, definitions: dict[str, Any]) -> Any:
+    """msgspec's JSON schema with its $defs written in place, to embed in the OpenAPI document."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(definitions[ref.removeprefix("#/$defs/")], definitions)
+        return {k: _inline(v, definitions) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(item, definitions) for item in schema]
+    return schema
+
+
+_RAW_SCHEMA = msgspec.json.schema(SignalBatch)
+_BATCH_SCHEMA = _inline(_RAW_SCHEMA, _RAW_SCHEMA.get("$defs", {}))
+
+
+@dataclass
+class _IngestOperation(Operation):
+    """Documents the body that the handler reads itself, signal by signal."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=_BATCH_SCHEMA)},
+            required=True,
+        )
 
 
 _batch_decoder = msgspec.json.Decoder(_Batch)
@@ -34,6 +69,7 @@ class EventsController(Controller):
     tags = ["signals"]
 
     @post(
+        operation_class=_IngestOperation,
         operation_id="ingestSignals",
         name="events:ingest",
         guards=[allow(Role.SERVICE)],

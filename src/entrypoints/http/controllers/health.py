@@ -35,6 +35,8 @@ class HealthController(Controller):
             checks["nats"] = "down: not connected"
         else:
             checks["nats"] = "ok" if nats.is_connected else "down: disconnected"
+        for name, worker in state.get("workers", {}).items():
+            checks[name] = "ok" if getattr(worker, "running", False) else "down: not running"
         ready = all(v == "ok" for v in checks.values())
         return Response(
             {"status": "ready" if ready else "not ready", "checks": checks},
