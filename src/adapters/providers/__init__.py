@@ -1,0 +1,1 @@
+"""Channel provider adapters, each speaking a real provider's wire format."""

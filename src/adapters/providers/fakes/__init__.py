@@ -1,0 +1,1 @@
+"""Local fake providers for tests, benchmarks and the demo: they record, fail and hang on request."""

@@ -1,0 +1,130 @@
+"""Channel providers: what delivery needs from an email, SMS, WhatsApp or push provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime  # statuses are stored; their types are read at run time
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+from domain.policy.vocabulary import Channel
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "DeliveryStatus",
+    "InboundMessage",
+    "InvalidSignature",
+    "OutboundMessage",
+    "Provider",
+    "ProviderError",
+    "SendReceipt",
+    "StatusUpdate",
+]
+
+
+class DeliveryStatus(StrEnum):
+    """Where a message is, as providers report it, mapped to one vocabulary."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One rendered message for one recipient; `idempotency_key` makes a retry safe."""
+
+    message_id: UUID
+    idempotency_key: str
+    channel: Channel
+    to: str  # email address, E.164 number, WhatsApp id or device token
+    body: str | None = None
+    subject: str | None = None
+    html: str | None = None
+    template: str | None = None  # an approved template's name (WhatsApp)
+    template_language: str | None = None
+    template_parameters: tuple[str, ...] = ()
+    title: str | None = None  # push
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. List-Unsubscribe
+    data: Mapping[str, str] = field(default_factory=dict)  # push payload, provider metadata
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    """The provider accepted the message."""
+
+    provider: str
+    provider_message_id: str
+    status: DeliveryStatus
+    cost: Decimal | None = None
+    currency: str | None = None
+
+
+class ProviderError(Exception):
+    """The provider refused or failed; `retryable` says whether trying again may help."""
+
+    def __init__(self, reason: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.status = status
+
+
+class InvalidSignature(Exception):
+    """A webhook's signature does not match: it did not come from the provider."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A provider's report on a message it accepted."""
+
+    provider: str
+    provider_message_id: str
+    status: DeliveryStatus
+    at: datetime | None = None
+    reason: str | None = None
+    cost: Decimal | None = None
+    currency: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a customer sent us through a provider."""
+
+    provider: str
+    provider_message_id: str
+    channel: Channel
+    sender: str  # as the provider names them: address, E.164 number, WhatsApp id
+    text: str
+    at: datetime | None = None
+
+
+class Provider(Protocol):
+    """One configured provider account for one channel."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def channel(self) -> Channel: ...
+
+    async def send(self, message: OutboundMessage) -> SendReceipt:
+        """Sends with the message's idempotency key; raises ProviderError."""
+        ...
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, url: str
+    ) -> Sequence[StatusUpdate | InboundMessage]:
+        """Verifies the signature (raising InvalidSignature) and maps the payload."""
+        ...
+
+    async def close(self) -> None: ...
