@@ -52,3 +52,24 @@ class TestInboundMessages:
         customer.receive_inbound(Channel.WHATSAPP, "earlier", T0 - timedelta(hours=1), T0)
         assert customer.last_inbound[Channel.WHATSAPP] == T0
         assert customer.facts().last_inbound[Channel.WHATSAPP] == T0
+
+
+class TestTimeZoneInference:
+    def test_a_customer_without_a_time_zone_gets_their_phones_country_zone(self) -> None:
+        customer = Customer.register(
+            uuid4(), T0, (IdentityClaim(Identity("phone", "+81312345678")),)
+        )
+        assert customer.facts().time_zone == "Asia/Tokyo"
+
+    def test_a_country_with_several_zones_infers_none(self) -> None:
+        customer = Customer.register(
+            uuid4(), T0, (IdentityClaim(Identity("phone", "+12125550100")),)
+        )
+        assert customer.facts().time_zone in (None, "America/New_York")
+
+    def test_the_profile_time_zone_wins(self) -> None:
+        customer = Customer.register(
+            uuid4(), T0, (IdentityClaim(Identity("phone", "+81312345678")),)
+        )
+        customer.update_profile(T0, {"time_zone": "Europe/Paris"}, {})
+        assert customer.facts().time_zone == "Europe/Paris"
