@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SimulateRules"]
 
-_DECISIONS = (Customer.MessageAllowed, Customer.MessageDeferred, Customer.MessageSuppressed)  # type: ignore[attr-defined]
+_DECISIONS = Customer.MessageDecided
 
 
 class SimulateRules:

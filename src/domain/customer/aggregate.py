@@ -212,13 +212,14 @@ class Customer(Aggregate):
         """
         self._refuse_if_merged()
         decision = decide(request, self.facts(), self.ledger, rules, at)
-        recorder = {
-            Outcome.SEND: self._message_allowed,
-            Outcome.REROUTE: self._message_allowed,
-            Outcome.DEFER: self._message_deferred,
-            Outcome.SUPPRESS: self._message_suppressed,
+        recorded = {
+            Outcome.SEND: Customer.MessageAllowed,
+            Outcome.REROUTE: Customer.MessageAllowed,
+            Outcome.DEFER: Customer.MessageDeferred,
+            Outcome.SUPPRESS: Customer.MessageSuppressed,
         }[decision.outcome]
-        recorder(
+        self.trigger_event(
+            recorded,
             timestamp=at,
             message_id=message_id,
             decision_id=decision_id,
@@ -325,22 +326,35 @@ class Customer(Aggregate):
         for channel, state in opted_out:
             self.opted_out.setdefault(channel, state)
 
-    def _record_decision(
-        self,
-        timestamp: datetime,
-        message_id: UUID,
-        decision_id: UUID,
-        request: SendRequest,
-        channel: Channel | None,
-        allowed: bool,
-    ) -> None:
-        self.decisions[message_id] = decision_id
-        if allowed and channel is not None:
-            forget_expired(self.ledger, timestamp)
-            self.ledger.append(
+    class MessageDecided(Aggregate.Event):
+        """A send request was decided; the outcome names the event that records it."""
+
+        message_id: UUID
+        decision_id: UUID
+        origin: str
+        request: SendRequest
+        outcome: Outcome
+        channel: Channel | None
+        defer_until: datetime | None
+        rule_set_version: int
+        fired: tuple[FiredRule, ...]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.decisions[self.message_id] = self.decision_id
+
+    class MessageAllowed(MessageDecided):
+        """Allowed: it enters the contact ledger, and delivery takes it from here."""
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            if self.channel is None:
+                return
+            forget_expired(aggregate.ledger, self.timestamp)
+            request = self.request
+            aggregate.ledger.append(
                 ContactRecord(
-                    timestamp,
-                    channel,
+                    self.timestamp,
+                    self.channel,
                     request.purpose,
                     request.team,
                     request.priority,
@@ -348,53 +362,11 @@ class Customer(Aggregate):
                 )
             )
 
-    @event("MessageAllowed")
-    def _message_allowed(
-        self,
-        timestamp: datetime,
-        message_id: UUID,
-        decision_id: UUID,
-        origin: str,
-        request: SendRequest,
-        outcome: Outcome,
-        channel: Channel | None,
-        defer_until: datetime | None,
-        rule_set_version: int,
-        fired: tuple[FiredRule, ...],
-    ) -> None:
-        self._record_decision(timestamp, message_id, decision_id, request, channel, allowed=True)
+    class MessageDeferred(MessageDecided):
+        """Deferred until `defer_until`, when the scheduler decides it again."""
 
-    @event("MessageDeferred")
-    def _message_deferred(
-        self,
-        timestamp: datetime,
-        message_id: UUID,
-        decision_id: UUID,
-        origin: str,
-        request: SendRequest,
-        outcome: Outcome,
-        channel: Channel | None,
-        defer_until: datetime | None,
-        rule_set_version: int,
-        fired: tuple[FiredRule, ...],
-    ) -> None:
-        self._record_decision(timestamp, message_id, decision_id, request, channel, allowed=False)
-
-    @event("MessageSuppressed")
-    def _message_suppressed(
-        self,
-        timestamp: datetime,
-        message_id: UUID,
-        decision_id: UUID,
-        origin: str,
-        request: SendRequest,
-        outcome: Outcome,
-        channel: Channel | None,
-        defer_until: datetime | None,
-        rule_set_version: int,
-        fired: tuple[FiredRule, ...],
-    ) -> None:
-        self._record_decision(timestamp, message_id, decision_id, request, channel, allowed=False)
+    class MessageSuppressed(MessageDecided):
+        """Suppressed for good, with the rules that said so."""
 
     @event("MergedInto")
     def _merged_into(self, timestamp: datetime, survivor_id: UUID, reason: str) -> None:

@@ -101,18 +101,5 @@ class Signal(Aggregate):
             source=report.source,
         )
 
-    @classmethod
-    def record(cls, report: SignalReport, customer_id: UUID, at: datetime) -> Signal:
-        return cls(
-            id=report.signal_id,
-            timestamp=at,
-            customer_id=customer_id,
-            event_id=report.event_id,
-            signal_type=report.type,
-            occurred_at=report.occurred_at,
-            properties=report.properties,
-            source=report.source,
-        )
-
 
 _TOPIC = get_topic(Signal)

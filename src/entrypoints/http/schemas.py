@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 
 from application.queries.customers import CustomerView
+from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from entrypoints.signal_schema import IdentityIn, ProfileIn
 
@@ -20,8 +21,6 @@ __all__ = [
     "ConsentsOut",
     "CustomerUpsertIn",
     "CustomerUpsertOut",
-    "DecisionOut",
-    "FiredRuleOut",
     "IngestOut",
     "MessageIn",
     "SignalResultOut",
@@ -121,26 +120,23 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     sensitive: bool = False
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
+    def send_request(self) -> SendRequest:
+        """The domain's request; a channel named twice counts once."""
+        return SendRequest(
+            team=self.team,
+            purpose=self.purpose,
+            channels=tuple(dict.fromkeys(self.channels)),
+            priority=self.priority,
+            dedup_key=self.dedup_key,
+            expires_at=self.expires_at,
+            approved_template=self.approved_template,
+            sensitive=self.sensitive,
+        )
 
-class FiredRuleOut(msgspec.Struct):
-    rule_id: str
-    effect: str
-    reason: str
-    channel: str | None
-
-
-class DecisionOut(msgspec.Struct):
-    decision_id: UUID
-    message_id: UUID
-    customer_id: UUID
-    outcome: str
-    channel: str | None
-    defer_until: datetime | None
-    rule_set_version: int
-    fired: list[FiredRuleOut]
-    decided_at: datetime
-    request: dict[str, Any] | None = None
-    repeated: bool = False
+    def scoped_key(self, key: str | None) -> str | None:
+        """Idempotency keys are per team: two teams may use the same key for different sends."""
+        key = key or self.idempotency_key
+        return f"{self.team}:{key}" if key else None
 
 
 class SuppressionIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
-from domain.policy.decision import SendRequest
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.schemas import MessageIn
 from entrypoints.signal_schema import field_of
@@ -279,17 +278,8 @@ class SendCommandResponder:
             customer_id = await self._by_identity(data.identity)
         decided = await self.request_message(
             customer_id,
-            SendRequest(
-                team=data.team,
-                purpose=data.purpose,
-                channels=tuple(dict.fromkeys(data.channels)),
-                priority=data.priority,
-                dedup_key=data.dedup_key,
-                expires_at=data.expires_at,
-                approved_template=data.approved_template,
-                sensitive=data.sensitive,
-            ),
-            idempotency_key=f"{data.team}:{key}" if key else None,
+            data.send_request(),
+            idempotency_key=data.scoped_key(key),
             origin=self.origin,
         )
         # Without a correlation id of the caller's, the decision id is the one to search by.

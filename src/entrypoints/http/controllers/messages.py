@@ -12,7 +12,6 @@ from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
 from domain.customer.identities import IdentityNormalizer
-from domain.policy.decision import SendRequest
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import MessageIn
 from ports.api_keys import Role
@@ -57,20 +56,10 @@ class MessagesController(Controller):
         else:
             assert data.identity is not None
             customer_id = (await customers.by_identity(normalizer.parse(data.identity))).id
-        key = request.headers.get("idempotency-key") or data.idempotency_key
         decided = await send(
             customer_id,
-            SendRequest(
-                team=data.team,
-                purpose=data.purpose,
-                channels=tuple(dict.fromkeys(data.channels)),
-                priority=data.priority,
-                dedup_key=data.dedup_key,
-                expires_at=data.expires_at,
-                approved_template=data.approved_template,
-                sensitive=data.sensitive,
-            ),
-            idempotency_key=f"{data.team}:{key}" if key else None,
+            data.send_request(),
+            idempotency_key=data.scoped_key(request.headers.get("idempotency-key")),
         )
         view = await decisions.by_id(decided.decision_id)
         return Response(
