@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -17,9 +20,18 @@ from adapters.embedded import EmbeddedNats, EmbeddedPostgres
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A directory outside pytest's own temp tree: that one is 0700, so the unprivileged user
+    PostgreSQL runs as (when we are root) cannot enter it, and a second pytest session locks it
+    again when it starts."""
+    path = Path(tempfile.mkdtemp(prefix="chorus-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
