@@ -156,7 +156,9 @@ class TwilioSmsProvider:
         except httpx.TimeoutException:
             raise ProviderError("twilio timed out", retryable=True) from None
         except httpx.TransportError as exc:
-            raise ProviderError(f"twilio unreachable: {type(exc).__name__}", retryable=True) from None
+            raise ProviderError(
+                f"twilio unreachable: {type(exc).__name__}", retryable=True
+            ) from None
         status = response.status_code
         if status == 429 or status >= 500:
             raise ProviderError(_error_reason(response), retryable=True, status=status)
@@ -169,7 +171,9 @@ class TwilioSmsProvider:
             cost, currency = _price(payload.get("price"), payload.get("price_unit"))
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ProviderError(
-                f"twilio answered HTTP {status} without a message sid", retryable=True, status=status
+                f"twilio answered HTTP {status} without a message sid",
+                retryable=True,
+                status=status,
             ) from None
         return SendReceipt(self._name, str(sid), state, cost, currency)
 

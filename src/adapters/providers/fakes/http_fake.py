@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import math
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FakeRequest", "FakeResponse", "HttpFake"]
 
+_HANG_STEP = 0.02
 _Scope = dict[str, Any]
 _Message = dict[str, Any]
 
@@ -78,6 +80,7 @@ class HttpFake:
         self._hang_after_accept = False
         self._per_second: float | None = None
         self._recent: collections.deque[float] = collections.deque()
+        self._generation = 0
 
     # lifecycle
 
@@ -98,6 +101,7 @@ class HttpFake:
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._asgi,
+            interface="asgi3",
             lifespan="off",
             log_config=None,
             log_level="warning",
@@ -164,8 +168,9 @@ class HttpFake:
             self._recent.clear()
 
     def reset(self) -> None:
-        """Clears the knobs, the records and the idempotency keys."""
+        """Clears the knobs, the records and the idempotency keys; ends hanging requests."""
         with self._lock:
+            self._generation += 1
             self._fail_count, self._fail_status = 0, 500
             self._hang_seconds, self._hang_after_accept = 0.0, False
             self._per_second = None
@@ -219,11 +224,16 @@ class HttpFake:
         return None
 
     async def _hang(self, *, after_accept: bool) -> None:
+        """Sleeps in short steps, so that `stop` and `reset` end a hang at once."""
         with self._lock:
             seconds = self._hang_seconds if self._hang_after_accept == after_accept else 0.0
+            generation = self._generation
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self._stopping.is_set():
-            await asyncio.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+        for _ in range(math.ceil(seconds / _HANG_STEP)):
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stopping.is_set() or self._generation != generation:
+                return
+            await asyncio.sleep(min(_HANG_STEP, left))
 
     async def _asgi(
         self,
