@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import warnings
 from email.parser import BytesParser
 from email.policy import default as default_policy
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,9 @@ class FakeSmtpServer:
         self.port = _free_port(self.host)
         options: dict[str, Any] = {}
         if self._credentials is not None:
+            warnings.filterwarnings(  # a local fake: plain-text AUTH is the point
+                "ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning
+            )
             options = {
                 "authenticator": self._authenticate,
                 "auth_required": True,
