@@ -71,11 +71,19 @@ class SendReceipt:
 class ProviderError(Exception):
     """The provider refused or failed; `retryable` says whether trying again may help."""
 
-    def __init__(self, reason: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.status = status
+        self.retry_after = retry_after  # seconds the provider asked us to wait, if it said
 
 
 class InvalidSignature(Exception):

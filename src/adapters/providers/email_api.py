@@ -82,8 +82,7 @@ class RetryLater(ProviderError):
     def __init__(
         self, reason: str, *, retry_after: float | None, status: int | None = None
     ) -> None:
-        super().__init__(reason, retryable=True, status=status)
-        self.retry_after = retry_after
+        super().__init__(reason, retryable=True, status=status, retry_after=retry_after)
 
 
 class _Accepted(msgspec.Struct):
