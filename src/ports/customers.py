@@ -43,6 +43,7 @@ class EarlierRequest:
     message_id: UUID
     customer_id: UUID
     decision_id: UUID
+    fingerprint: bytes | None = None
 
 
 class ConcurrencyConflict(Exception):
@@ -106,8 +107,10 @@ class CustomerTransaction(Protocol):
         customer_id: UUID,
         stream_version: int,
         idempotency_key: str | None,
+        fingerprint: bytes | None = None,
     ) -> None:
-        """Makes the decision findable by id (and the request by its idempotency key)."""
+        """Makes the decision findable by id (and the request by its idempotency key, with a
+        fingerprint of what was asked so a reused key can be told apart)."""
         ...
 
     def record(self, *events: CanMutateAggregate[UUID]) -> None:

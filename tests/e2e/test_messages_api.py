@@ -275,3 +275,14 @@ class TestOneClickUnsubscribe:
         assert after["outcome"] == "suppress"
         assert any("List-Unsubscribe one-click" in r["reason"] for r in after["fired"])
         assert forged.status_code == 404
+
+
+class TestTimesNeedOffsets:
+    def test_an_expiry_without_an_offset_is_refused_with_its_field(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            who = customer(http, "+44 7700 900999", "Europe/London")
+            answer = send(http, who, expires_at="2026-12-01T00:00:00")
+        assert answer.status_code == 400
+        assert answer.json()["errors"][0]["field"] == "$.expires_at"

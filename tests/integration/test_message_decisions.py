@@ -228,3 +228,63 @@ class TestSimulatingADraft:
             GLOBAL_CAP_OF_3, datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC)
         )
         assert same.changed == 0
+
+
+class TestPrioritiesAndKeys:
+    async def test_when_a_slot_opens_the_highest_priority_waiting_message_takes_it(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        from datetime import UTC, datetime
+
+        from adapters.system.clock import ManualClock
+        from application.messages.redecide_due import RedecideDueMessages
+
+        one_a_day = RuleSet(version=5, caps=(FrequencyCap("cap.daily", 1, timedelta(days=1)),))
+        clock = ManualClock(datetime(2026, 11, 27, 10, tzinfo=UTC))
+        customer_id = await a_customer(pool)
+        send = RequestMessage(
+            PostgresCustomerStore(pool), DefaultRuleSets(one_a_day), clock, RandomIds()
+        )
+        await send(customer_id, SendRequest("growth", Purpose.SERVICE, (Channel.EMAIL,)))
+        waiting = {}
+        for priority in (0, 50, 100, 10):
+            clock.advance(timedelta(minutes=1))
+            decided = await send(
+                customer_id,
+                SendRequest("care", Purpose.SERVICE, (Channel.EMAIL,), priority=priority),
+            )
+            assert decided.decision is not None
+            assert decided.decision.outcome.value == "defer"
+            waiting[decided.message_id] = priority
+        clock.set(datetime(2026, 11, 28, 10, 30, tzinfo=UTC))
+        await RedecideDueMessages(
+            PostgresCustomerStore(pool), DefaultRuleSets(one_a_day), clock, RandomIds()
+        )()
+        allowed = [
+            row[0]
+            for row in await pool.fetch(
+                """SELECT d.message_id FROM decisions d JOIN events e
+                   ON e.stream_id = d.customer_id AND e.version = d.stream_version
+                   WHERE e.topic LIKE '%:Customer.MessageAllowed' AND e.occurred_at > '2026-11-28'"""
+            )
+        ]
+        assert [waiting[m] for m in allowed] == [100]
+
+    async def test_an_idempotency_key_reused_for_another_request_is_refused(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        from application.messages.request_message import IdempotencyKeyReused
+
+        customer_id = await a_customer(pool)
+        send = requester(pool)
+        await send(
+            customer_id,
+            SendRequest("billing", Purpose.TRANSACTIONAL, (Channel.EMAIL,)),
+            idempotency_key="billing:k1",
+        )
+        with pytest.raises(IdempotencyKeyReused):
+            await send(
+                customer_id,
+                SendRequest("billing", Purpose.TRANSACTIONAL, (Channel.SMS,)),
+                idempotency_key="billing:k1",
+            )

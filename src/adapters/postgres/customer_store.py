@@ -60,12 +60,13 @@ _DECISIONS = SideTable(
     ("uuid", "uuid", "uuid", "int4"),
 )
 _REQUESTS = SideTable(
-    "INSERT INTO message_requests (idempotency_key, message_id, customer_id, decision_id)",
-    ("text", "uuid", "uuid", "uuid"),
+    "INSERT INTO message_requests"
+    " (idempotency_key, message_id, customer_id, decision_id, fingerprint)",
+    ("text", "uuid", "uuid", "uuid", "bytea"),
 )
 _DEFERRED = SideTable(
-    "INSERT INTO deferred_messages (message_id, customer_id, due_at, request, origin)",
-    ("uuid", "uuid", "timestamptz", "bytea", "text"),
+    "INSERT INTO deferred_messages (message_id, customer_id, due_at, request, origin, priority)",
+    ("uuid", "uuid", "timestamptz", "bytea", "text", "int4"),
     "ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at",
 )
 
@@ -213,7 +214,14 @@ class PostgresCustomerTransaction:
         origin: str,
     ) -> None:
         self.side_rows[_DEFERRED].append(
-            (message_id, customer_id, due_at, msgspec.json.encode(request), origin)
+            (
+                message_id,
+                customer_id,
+                due_at,
+                msgspec.json.encode(request),
+                origin,
+                request.priority,
+            )
         )
 
     async def forget_deferred(self, message_id: UUID) -> None:
@@ -224,7 +232,8 @@ class PostgresCustomerTransaction:
         conn = await self._begun()
         rows = await conn.fetch(
             """SELECT message_id, customer_id, request, origin FROM deferred_messages
-               WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+               WHERE due_at <= $1 ORDER BY priority DESC, due_at LIMIT $2
+               FOR UPDATE SKIP LOCKED""",
             now,
             limit,
         )
@@ -234,11 +243,11 @@ class PostgresCustomerTransaction:
         # A plain read: a racing twin is caught by the key's primary key when this commits.
         conn = self._conn if self.transaction is None else await self._begun()
         row = await conn.fetchrow(
-            """SELECT message_id, customer_id, decision_id FROM message_requests
+            """SELECT message_id, customer_id, decision_id, fingerprint FROM message_requests
                WHERE idempotency_key = $1""",
             idempotency_key,
         )
-        return None if row is None else EarlierRequest(row[0], row[1], row[2])
+        return None if row is None else EarlierRequest(row[0], row[1], row[2], row[3])
 
     async def index_decision(
         self,
@@ -247,11 +256,12 @@ class PostgresCustomerTransaction:
         customer_id: UUID,
         stream_version: int,
         idempotency_key: str | None,
+        fingerprint: bytes | None = None,
     ) -> None:
         self.side_rows[_DECISIONS].append((decision_id, message_id, customer_id, stream_version))
         if idempotency_key is not None:
             self.side_rows[_REQUESTS].append(
-                (idempotency_key, message_id, customer_id, decision_id)
+                (idempotency_key, message_id, customer_id, decision_id, fingerprint)
             )
 
     def save(self, *aggregates: Aggregate) -> None:

@@ -60,7 +60,7 @@ class RedecideDueMessages:
                         item.request,
                         rules,
                         now,
-                        item.origin,
+                        "scheduler",
                     )
                 return len(due)
 

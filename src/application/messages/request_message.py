@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from application.customer.conflicts import retry_on_conflict
 from domain.policy.decision import Outcome
-from domain.shared.errors import NotFound
+from domain.shared.errors import DomainError, NotFound
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -21,7 +24,16 @@ if TYPE_CHECKING:
     from ports.ids import IdGenerator
     from ports.rules import RuleSets
 
-__all__ = ["MessageDecided", "RequestMessage", "decide_and_record"]
+__all__ = ["IdempotencyKeyReused", "MessageDecided", "RequestMessage", "decide_and_record"]
+
+
+class IdempotencyKeyReused(DomainError):
+    """The key already named a different request; answering with its decision would mislead."""
+
+
+def fingerprint_of(customer_id: UUID, request: SendRequest) -> bytes:
+    """What a request asked for, so a retry can be told from a different request."""
+    return hashlib.sha256(customer_id.bytes + msgspec.json.encode(request)).digest()
 
 
 async def decide_and_record(
@@ -34,10 +46,13 @@ async def decide_and_record(
     now: datetime,
     origin: str,
     idempotency_key: str | None = None,
+    fingerprint: bytes | None = None,
 ) -> Decision:
     """Decides on the customer and writes the decision, its index and any deferral together."""
     decision = customer.decide_message(message_id, decision_id, request, rules, now, origin)
-    await tx.index_decision(decision_id, message_id, customer.id, customer.version, idempotency_key)
+    await tx.index_decision(
+        decision_id, message_id, customer.id, customer.version, idempotency_key, fingerprint
+    )
     if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
         await tx.defer(message_id, customer.id, decision.defer_until, request, origin)
     tx.save(customer)
@@ -74,11 +89,16 @@ class RequestMessage:
     ) -> MessageDecided:
         rules = await self.rule_sets.current()
         message_id = self.ids.new_id()
+        fingerprint = fingerprint_of(customer_id, request) if idempotency_key else None
 
         async def attempt() -> MessageDecided:
             async with self.store.transaction() as tx:
                 if idempotency_key is not None:
                     earlier = await tx.earlier_request(idempotency_key)
+                    if earlier is not None and earlier.fingerprint not in (None, fingerprint):
+                        raise IdempotencyKeyReused(
+                            "this idempotency key was used for a different request"
+                        )
                     if earlier is not None:
                         return MessageDecided(
                             earlier.message_id,
@@ -104,6 +124,7 @@ class RequestMessage:
                     self.clock.now(),
                     origin,
                     idempotency_key,
+                    fingerprint,
                 )
                 return MessageDecided(message_id, decision_id, customer.id, decision)
 

@@ -78,8 +78,10 @@ def customer_facts(
         for channel, kinds in CHANNEL_IDENTITIES.items()
         if any(k in types and types[k].at_least(Verification.VERIFIED) for k in kinds)
     )
+    inferred = None if time_zone else infer_time_zone(identities)
     return CustomerFacts(
-        time_zone=time_zone or infer_time_zone(identities),
+        time_zone=time_zone or inferred,
+        time_zone_inferred=inferred is not None,
         reachable=reachable,
         verified=verified,
         consents=dict(consents),

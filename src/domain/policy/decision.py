@@ -50,6 +50,7 @@ class CustomerFacts:
     """What the rules need to know about the customer, and nothing more."""
 
     time_zone: str | None = None
+    time_zone_inferred: bool = False  # from the phone number's country, not the profile
     reachable: frozenset[Channel] = frozenset()
     verified: frozenset[Channel] = frozenset()
     consents: dict[tuple[Channel, Purpose], ConsentState] = field(default_factory=dict)

@@ -87,6 +87,12 @@ def decide(
         defer_until = free_at if defer_until is None else max(defer_until, free_at)
 
     time_zone = customer.time_zone or rules.default_time_zone
+    if customer.time_zone is None:
+        zone_note = " (the rule set's default)"
+    elif customer.time_zone_inferred:
+        zone_note = " (inferred from the phone number)"
+    else:
+        zone_note = ""
     for quiet in rules.quiet_hours:
         if not quiet.applies(chosen, request.purpose, request.priority):
             continue
@@ -96,7 +102,8 @@ def decide(
                 FiredRule(
                     quiet.id,
                     Effect.DEFERRED,
-                    f"quiet hours in {time_zone} until {end.astimezone(zone(time_zone)).isoformat()}",
+                    f"quiet hours in {time_zone}{zone_note} until "
+                    f"{end.astimezone(zone(time_zone)).isoformat()}",
                     chosen,
                 )
             )

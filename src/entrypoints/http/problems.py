@@ -13,6 +13,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ def _invalid(request: Request[Any, Any, Any], exc: InvalidValue) -> Response[Any
     )
 
 
+def _conflict(request: Request[Any, Any, Any], exc: IdempotencyKeyReused) -> Response[Any]:
+    return problem(409, "idempotency-key-reused", "Idempotency key reused", str(exc))
+
+
 def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
     return problem(404, "not-found", "Not found", str(exc))
 
@@ -86,6 +91,7 @@ exception_handlers: ExceptionHandlersMap = {
     ValidationException: _validation,
     HTTPException: _http,
     InvalidValue: _invalid,
+    IdempotencyKeyReused: _conflict,
     NotFound: _not_found,
     Exception: _crash,
 }

@@ -115,7 +115,7 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=6)]
     priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
     dedup_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    expires_at: datetime | None = None
+    expires_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
     approved_template: bool = False
     sensitive: bool = False
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None

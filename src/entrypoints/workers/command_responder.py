@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import structlog
 
+from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.schemas import MessageIn
 from entrypoints.signal_schema import field_of
@@ -238,6 +239,10 @@ class SendCommandResponder:
                 ).reply()
             except NotFound as error:
                 reply = _Problem(404, "not-found", "Not found", str(error)).reply()
+            except IdempotencyKeyReused as error:
+                reply = _Problem(
+                    409, "idempotency-key-reused", "Idempotency key reused", str(error)
+                ).reply()
             except Exception:
                 self.log.exception("send command failed")
                 reply = _Problem(

@@ -31,7 +31,11 @@ class UnsubscribeController(Controller):
         summary="A page with an unsubscribe button; opening the link changes nothing",
         description="Link scanners follow GET links, so only the POST unsubscribes.",
     )
-    async def page(self, token: str) -> Response[str]:
+    @inject
+    async def page(self, token: str, tokens: FromDishka[UnsubscribeTokens]) -> Response[str]:
+        if tokens.read(token) is None:
+            body = "<p>This unsubscribe link is not valid.</p>"
+            return Response(_PAGE.format(body=body), media_type=MediaType.HTML, status_code=404)
         form = (
             f'<form method="post" action="{html.escape(token)}">'
             "<p>Stop these emails?</p><button type=submit>Unsubscribe</button></form>"
