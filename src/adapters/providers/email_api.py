@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
+from adapters.providers.http_provider import HttpProvider
 from domain.policy.vocabulary import Channel
 from ports.providers import (
     DeliveryStatus,
@@ -186,8 +187,11 @@ def _status_update(provider: str, event: _Event, raw: Mapping[str, Any]) -> Stat
     )
 
 
-class EmailApiProvider:
+class EmailApiProvider(HttpProvider):
     """One account of the JSON email API; webhooks are checked with its webhook secret."""
+
+    CHANNEL = Channel.EMAIL
+    LABEL = "email api"
 
     def __init__(
         self,
@@ -200,27 +204,14 @@ class EmailApiProvider:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._name = name
+        super().__init__(name, timeout=timeout, client=client)
         self._url = f"{base_url.rstrip('/')}/v1/messages"
         self._authorization = f"Bearer {api_key}"
         self._webhook_secret = webhook_secret
         self.sender = sender
-        self._timeout = httpx.Timeout(timeout)
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout)
 
     def __repr__(self) -> str:
         return f"EmailApiProvider(name={self._name!r}, url={self._url!r})"
-
-    @property
-    def name(self) -> str:
-        """The configured provider's name."""
-        return self._name
-
-    @property
-    def channel(self) -> Channel:
-        """Always email."""
-        return Channel.EMAIL
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         """Posts the message with its idempotency key; raises ProviderError or RetryLater."""
@@ -235,23 +226,15 @@ class EmailApiProvider:
             "headers": dict(message.headers),
             "metadata": {"chorus_message_id": str(message.message_id)},
         }
-        try:
-            response = await self._client.post(
-                self._url,
-                content=msgspec.json.encode(payload),
-                headers={
-                    "Authorization": self._authorization,
-                    IDEMPOTENCY_HEADER: message.idempotency_key,
-                    "Content-Type": "application/json",
-                },
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException:
-            raise ProviderError("email api timed out", retryable=True) from None
-        except httpx.TransportError as error:
-            raise ProviderError(
-                f"email api unreachable: {type(error).__name__}", retryable=True
-            ) from None
+        response = await self._post(
+            self._url,
+            content=msgspec.json.encode(payload),
+            headers={
+                "Authorization": self._authorization,
+                IDEMPOTENCY_HEADER: message.idempotency_key,
+                "Content-Type": "application/json",
+            },
+        )
         status = response.status_code
         if status >= 500 or status in _RETRYABLE_CLIENT_ERRORS:
             reason = _error_reason(response)
@@ -319,8 +302,3 @@ class EmailApiProvider:
             if update is not None:
                 mapped.append(update)
         return mapped
-
-    async def close(self) -> None:
-        """Closes the HTTP client if this provider made it."""
-        if self._owns_client:
-            await self._client.aclose()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
+from adapters.providers.http_provider import HttpProvider
 from domain.policy.vocabulary import Channel
 from ports.providers import (
     DeliveryStatus,
@@ -72,13 +73,16 @@ def _error(response: httpx.Response) -> ProviderError:
     return ProviderError(words, retryable=retryable, status=status)
 
 
-class FcmPushProvider:
+class FcmPushProvider(HttpProvider):
     """One Firebase project.
 
     `access_token` is used as a static OAuth 2.0 bearer token: production wiring should hand in
     a client whose auth refreshes a service-account token (scope
     `https://www.googleapis.com/auth/firebase.messaging`), which this adapter does not do.
     """
+
+    CHANNEL = Channel.PUSH
+    LABEL = "fcm"
 
     def __init__(
         self,
@@ -90,24 +94,13 @@ class FcmPushProvider:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._name = name
+        super().__init__(name, timeout=timeout, client=client)
         self._project_id = project_id
         self._url = f"{base_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
         self._auth_header = {"Authorization": f"Bearer {access_token}"}
-        self._timeout = httpx.Timeout(timeout)
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout)
 
     def __repr__(self) -> str:
         return f"FcmPushProvider(name={self._name!r}, project_id={self._project_id!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def channel(self) -> Channel:
-        return Channel.PUSH
 
     @staticmethod
     def payload(message: OutboundMessage) -> dict[str, Any]:
@@ -131,17 +124,11 @@ class FcmPushProvider:
         """Posts to `projects/{id}/messages:send`; the answer's `name` is the message id."""
         if not message.to:
             raise ProviderError("a push message needs a device token", retryable=False)
-        try:
-            response = await self._client.post(
-                self._url,
-                content=msgspec.json.encode(self.payload(message)),
-                headers={**self._auth_header, "Content-Type": "application/json"},
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException:
-            raise ProviderError("fcm timed out", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise ProviderError(f"fcm unreachable: {type(exc).__name__}", retryable=True) from None
+        response = await self._post(
+            self._url,
+            content=msgspec.json.encode(self.payload(message)),
+            headers={**self._auth_header, "Content-Type": "application/json"},
+        )
         if response.status_code >= 400:
             raise _error(response)
         try:
@@ -159,8 +146,3 @@ class FcmPushProvider:
     ) -> Sequence[StatusUpdate | InboundMessage]:
         """FCM reports no deliveries by webhook: every request is refused."""
         raise InvalidSignature("fcm has no webhooks")
-
-    async def close(self) -> None:
-        """Closes the HTTP client if this provider made it."""
-        if self._owns_client:
-            await self._client.aclose()

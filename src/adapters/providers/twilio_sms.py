@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
+from adapters.providers.http_provider import HttpProvider
 from domain.policy.vocabulary import Channel
 from ports.providers import (
     DeliveryStatus,
@@ -102,8 +103,11 @@ def _error_reason(response: httpx.Response) -> str:
     return f"twilio answered HTTP {response.status_code}"
 
 
-class TwilioSmsProvider:
+class TwilioSmsProvider(HttpProvider):
     """One Twilio account sending from one number; webhooks are checked with its auth token."""
+
+    CHANNEL = Channel.SMS
+    LABEL = "twilio"
 
     def __init__(
         self,
@@ -117,26 +121,15 @@ class TwilioSmsProvider:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._name = name
+        super().__init__(name, timeout=timeout, client=client)
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._auth = httpx.BasicAuth(account_sid, auth_token)
         self._auth_token = auth_token
         self._from = from_number
         self._status_callback_url = status_callback_url
-        self._timeout = httpx.Timeout(timeout)
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout)
 
     def __repr__(self) -> str:
         return f"TwilioSmsProvider(name={self._name!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def channel(self) -> Channel:
-        return Channel.SMS
 
     async def send(self, message: OutboundMessage) -> SendReceipt:
         """Posts the message to Twilio's Messages API with the idempotency key as a header."""
@@ -145,20 +138,12 @@ class TwilioSmsProvider:
         form = {"To": message.to, "From": self._from, "Body": message.body}
         if self._status_callback_url:
             form["StatusCallback"] = self._status_callback_url
-        try:
-            response = await self._client.post(
-                self._url,
-                data=form,
-                auth=self._auth,
-                headers={IDEMPOTENCY_HEADER: message.idempotency_key},
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException:
-            raise ProviderError("twilio timed out", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise ProviderError(
-                f"twilio unreachable: {type(exc).__name__}", retryable=True
-            ) from None
+        response = await self._post(
+            self._url,
+            data=form,
+            auth=self._auth,
+            headers={IDEMPOTENCY_HEADER: message.idempotency_key},
+        )
         status = response.status_code
         if status == 429 or status >= 500:
             raise ProviderError(_error_reason(response), retryable=True, status=status)
@@ -232,8 +217,3 @@ class TwilioSmsProvider:
                 raw=params,
             )
         ]
-
-    async def close(self) -> None:
-        """Closes the HTTP client if this provider made it."""
-        if self._owns_client:
-            await self._client.aclose()

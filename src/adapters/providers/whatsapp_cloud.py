@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
+from adapters.providers.http_provider import HttpProvider
 from domain.policy.vocabulary import Channel
 from ports.providers import (
     DeliveryStatus,
@@ -224,8 +225,11 @@ def _raw(status: _Status) -> dict[str, Any]:
     return raw
 
 
-class WhatsAppCloudProvider:
+class WhatsAppCloudProvider(HttpProvider):
     """One WhatsApp business phone number; webhooks are checked with the app secret."""
+
+    CHANNEL = Channel.WHATSAPP
+    LABEL = "whatsapp"
 
     def __init__(
         self,
@@ -238,24 +242,13 @@ class WhatsAppCloudProvider:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._name = name
+        super().__init__(name, timeout=timeout, client=client)
         self._url = f"{base_url.rstrip('/')}/{API_VERSION}/{phone_number_id}/messages"
         self._auth_header = {"Authorization": f"Bearer {access_token}"}
         self._app_secret = app_secret
-        self._timeout = httpx.Timeout(timeout)
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=self._timeout)
 
     def __repr__(self) -> str:
         return f"WhatsAppCloudProvider(name={self._name!r})"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def channel(self) -> Channel:
-        return Channel.WHATSAPP
 
     @staticmethod
     def payload(message: OutboundMessage) -> dict[str, Any]:
@@ -294,19 +287,11 @@ class WhatsAppCloudProvider:
     async def send(self, message: OutboundMessage) -> SendReceipt:
         """Posts the message to the phone number's messages edge."""
         body = self.payload(message)
-        try:
-            response = await self._client.post(
-                self._url,
-                content=msgspec.json.encode(body),
-                headers={**self._auth_header, "Content-Type": "application/json"},
-                timeout=self._timeout,
-            )
-        except httpx.TimeoutException:
-            raise ProviderError("whatsapp timed out", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise ProviderError(
-                f"whatsapp unreachable: {type(exc).__name__}", retryable=True
-            ) from None
+        response = await self._post(
+            self._url,
+            content=msgspec.json.encode(body),
+            headers={**self._auth_header, "Content-Type": "application/json"},
+        )
         status = response.status_code
         if status >= 400:
             raise self._error(response)
@@ -389,8 +374,3 @@ class WhatsAppCloudProvider:
                         )
                     )
         return found
-
-    async def close(self) -> None:
-        """Closes the HTTP client if this provider made it."""
-        if self._owns_client:
-            await self._client.aclose()
