@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,6 +164,9 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
                 )
             )
     finally:
+        # A second Ctrl-C (terminals and make send one each) must not cut the shutdown short
+        # and leave PostgreSQL or NATS running without us.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for server in reversed(servers):
             server.stop()
         print("stopped; run `chorus demo` again to pick up where you left off", flush=True)
