@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.customer.conflicts import retry_on_conflict
-from domain.shared.errors import NotFound
+from application.customer.command import on_customer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
 
+    from domain.customer.aggregate import Customer
     from domain.customer.contact import ConsentRecord
     from ports.clock import Clock
     from ports.customers import CustomerStore
@@ -26,18 +26,8 @@ class ChangeConsent:
         self.clock = clock
 
     async def __call__(self, customer_id: UUID, changes: Sequence[ConsentRecord]) -> int:
-        survivor = await self.store.survivor(customer_id)
-        if survivor is None:
-            raise NotFound(f"no customer {customer_id}")
+        def change(customer: Customer) -> int:
+            now = self.clock.now()
+            return sum(customer.change_consent(c, now) for c in changes)
 
-        async def attempt() -> int:
-            async with self.store.transaction() as tx:
-                customer = (await tx.get([survivor])).get(survivor)
-                if customer is None:
-                    raise NotFound(f"no customer {customer_id}")
-                now = self.clock.now()
-                changed = sum(customer.change_consent(change, now) for change in changes)
-                tx.save(customer)
-                return changed
-
-        return await retry_on_conflict(attempt)
+        return await on_customer(self.store, customer_id, change)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.customer.conflicts import retry_on_conflict
-from domain.shared.errors import NotFound
+from application.customer.command import on_customer
 
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from domain.customer.aggregate import Customer
     from domain.policy.vocabulary import Channel
     from ports.clock import Clock
     from ports.customers import CustomerStore
@@ -27,21 +27,10 @@ class ChangeSuppression:
     async def __call__(
         self, customer_id: UUID, channel: Channel | None, reason: str, *, active: bool
     ) -> bool:
-        survivor = await self.store.survivor(customer_id)
-        if survivor is None:
-            raise NotFound(f"no customer {customer_id}")
+        def change(customer: Customer) -> bool:
+            now = self.clock.now()
+            if active:
+                return customer.suppress(channel, reason, now)
+            return customer.lift_suppression(channel, reason, now)
 
-        async def attempt() -> bool:
-            async with self.store.transaction() as tx:
-                customer = (await tx.get([survivor])).get(survivor)
-                if customer is None:
-                    raise NotFound(f"no customer {customer_id}")
-                now = self.clock.now()
-                if active:
-                    changed = customer.suppress(channel, reason, now)
-                else:
-                    changed = customer.lift_suppression(channel, reason, now)
-                tx.save(customer)
-                return changed
-
-        return await retry_on_conflict(attempt)
+        return await on_customer(self.store, customer_id, change)

@@ -1,0 +1,37 @@
+"""Load, call, save on one customer, following a merge to the survivor, retried on conflict."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from application.customer.conflicts import retry_on_conflict
+from domain.shared.errors import NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from uuid import UUID
+
+    from domain.customer.aggregate import Customer
+    from ports.customers import CustomerStore
+
+__all__ = ["on_customer"]
+
+T = TypeVar("T")
+
+
+async def on_customer(store: CustomerStore, customer_id: UUID, call: Callable[[Customer], T]) -> T:
+    """Runs `call` on the customer (or its survivor) and commits what it recorded."""
+    survivor = await store.survivor(customer_id)
+    if survivor is None:
+        raise NotFound(f"no customer {customer_id}")
+
+    async def attempt() -> T:
+        async with store.transaction() as tx:
+            customer = (await tx.get([survivor])).get(survivor)
+            if customer is None:
+                raise NotFound(f"no customer {customer_id}")
+            result = call(customer)
+            tx.save(customer)
+            return result
+
+    return await retry_on_conflict(attempt)
