@@ -15,30 +15,44 @@ from dishka import AsyncContainer, Provider, Scope, make_async_container, provid
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.history import PostgresHistory
+from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.rule_sets import PostgresRuleSets
+from adapters.postgres.templates import PostgresTemplates
+from adapters.providers.config import ProviderConfigError, load_provider_config
+from adapters.providers.directory import ConfiguredProviderDirectory
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
+from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.ingest_signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
+from application.delivery.dispatch import DispatchMessages
+from application.delivery.fall_back import FallBackDue
+from application.delivery.webhooks import HandleWebhook
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
+from application.queries.messages import MessageQueries
+from application.queries.templates import TemplateQueries
 from application.rules.publish_rules import PublishRules
 from application.rules.simulate_rules import SimulateRules
+from application.templates.publish_template import PublishTemplate
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from ports.api_keys import ApiKeyStore
 from ports.clock import Clock
 from ports.customers import CustomerStore
+from ports.delivery import DeliveryStore
 from ports.history import History
 from ports.ids import IdGenerator
+from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
+from ports.templates import TemplateRepository, Templates, TemplateSyntax
 from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = ["AdaptersProvider", "UseCasesProvider", "make_container"]
@@ -88,12 +102,49 @@ class AdaptersProvider(Provider):
         return PostgresApiKeyStore(pool, clock, ids)
 
     @provide
+    async def providers(self) -> AsyncIterator[ProviderDirectory]:
+        source = self.settings.providers
+        try:
+            config = load_provider_config(source, name="CHORUS_PROVIDERS") if source else None
+        except ProviderConfigError as error:
+            raise SystemExit(f"chorus: bad setting {error}") from None
+        directory = (
+            ConfiguredProviderDirectory(())
+            if config is None
+            else ConfiguredProviderDirectory.from_config(config)
+        )
+        try:
+            yield directory
+        finally:
+            await directory.close()
+
+    @provide
+    def delivery_store(self, pool: asyncpg.Pool) -> DeliveryStore:
+        return PostgresDeliveryStore(pool)
+
+    @provide
     def history(self, pool: asyncpg.Pool) -> History:
         return PostgresHistory(pool)
 
     @provide
     def rule_sets(self, pool: asyncpg.Pool, clock: Clock) -> RuleSets:
         return PostgresRuleSets(pool, clock)
+
+    @provide
+    def template_repository(self, pool: asyncpg.Pool) -> TemplateRepository:
+        return PostgresTemplates(pool)
+
+    @provide
+    def template_renderer(self) -> JinjaRenderer:
+        return JinjaRenderer()
+
+    @provide
+    def template_syntax(self, renderer: JinjaRenderer) -> TemplateSyntax:
+        return renderer
+
+    @provide
+    def templates(self, repository: TemplateRepository, renderer: JinjaRenderer) -> Templates:
+        return JinjaTemplates(repository, renderer)
 
     @provide
     def unsubscribe_tokens(self) -> UnsubscribeTokens:
@@ -148,6 +199,16 @@ class UseCasesProvider(Provider):
         return PublishRules(rule_sets)
 
     @provide
+    def publish_template(
+        self, templates: TemplateRepository, clock: Clock, syntax: TemplateSyntax
+    ) -> PublishTemplate:
+        return PublishTemplate(templates, clock, syntax)
+
+    @provide
+    def template_queries(self, templates: TemplateRepository) -> TemplateQueries:
+        return TemplateQueries(templates)
+
+    @provide
     def decision_queries(
         self, store: CustomerStore, unsubscribe: UnsubscribeTokens, settings: Settings
     ) -> DecisionQueries:
@@ -163,9 +224,54 @@ class UseCasesProvider(Provider):
 
     @provide
     def request_message(
-        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+        self,
+        store: CustomerStore,
+        rule_sets: RuleSets,
+        clock: Clock,
+        ids: IdGenerator,
+        templates: Templates,
     ) -> RequestMessage:
-        return RequestMessage(store, rule_sets, clock, ids)
+        return RequestMessage(store, rule_sets, clock, ids, templates)
+
+    @provide
+    def dispatch_messages(
+        self,
+        store: DeliveryStore,
+        providers: ProviderDirectory,
+        clock: Clock,
+        unsubscribe: UnsubscribeTokens,
+        settings: Settings,
+    ) -> DispatchMessages:
+        return DispatchMessages(
+            store,
+            providers,
+            clock,
+            unsubscribe=unsubscribe,
+            public_url=settings.base_url,
+            lease_seconds=settings.dispatch_lease_seconds,
+        )
+
+    @provide
+    def fall_back_due(
+        self, store: DeliveryStore, request_message: RequestMessage, clock: Clock
+    ) -> FallBackDue:
+        return FallBackDue(store, request_message, clock)
+
+    @provide
+    def handle_webhook(
+        self,
+        providers: ProviderDirectory,
+        store: DeliveryStore,
+        suppress: ChangeSuppression,
+        ingest: IngestSignals,
+        normalizer: IdentityNormalizer,
+        clock: Clock,
+    ) -> HandleWebhook:
+        return HandleWebhook(providers, store, suppress, ingest, normalizer, clock)
+
+    @provide
+    def message_queries(self, store: DeliveryStore, decisions: DecisionQueries) -> MessageQueries:
+        return MessageQueries(store, decisions)
 
     @provide
     def signal_mapper(self, normalizer: IdentityNormalizer) -> SignalMapper:

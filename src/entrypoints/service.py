@@ -12,20 +12,28 @@ import structlog
 import uvicorn
 
 from application.customer.ingest_signals import IngestSignals
+from application.delivery.dispatch import DispatchMessages
+from application.delivery.fall_back import FallBackDue
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
+from domain.policy.vocabulary import Channel
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.command_responder import SendCommandResponder
-from entrypoints.workers.scheduler import DeferredMessageScheduler
+from entrypoints.workers.dispatcher import Dispatcher
+from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
+from ports.delivery import DeliveryStore
+from ports.providers import ProviderDirectory
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
+
+    from dishka import AsyncContainer
 
     from entrypoints.settings import Settings
 
@@ -40,6 +48,17 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+async def _dispatcher(container: AsyncContainer) -> Dispatcher:
+    """One lane per channel; a channel without a provider fails its messages after retries."""
+    providers = await container.get(ProviderDirectory)
+    missing = [channel.value for channel in Channel if not providers.for_channel(channel)]
+    if missing:
+        log.warning("channels without a provider", channels=missing)
+    return Dispatcher(
+        await container.get(DispatchMessages), await container.get(DeliveryStore), list(Channel)
+    )
 
 
 async def run_service(
@@ -58,7 +77,8 @@ async def run_service(
         dead_letter_subjects=f"{settings.nats_prefix}.dlq.>",
         dead_letter_subject=f"{settings.nats_prefix}.dlq.signals",
     )
-    scheduler = DeferredMessageScheduler(await container.get(RedecideDueMessages))
+    scheduler = DueWorkScheduler(await container.get(RedecideDueMessages), name="scheduler")
+    fallbacks = DueWorkScheduler(await container.get(FallBackDue), name="fallbacks")
     responder = SendCommandResponder(
         nc,
         await container.get(RequestMessage),
@@ -67,20 +87,23 @@ async def run_service(
         await container.get(IdentityNormalizer),
         prefix=settings.nats_prefix,
     )
+    workers: dict[str, object] = {
+        "signal_consumer": consumer,
+        "scheduler": scheduler,
+        "fallbacks": fallbacks,
+        "send_responder": responder,
+    }
+    dispatcher = await _dispatcher(container) if settings.dispatch else None
+    if dispatcher is not None:
+        workers["dispatcher"] = dispatcher
     try:
         await consumer.start()
         await scheduler.start()
+        await fallbacks.start()
         await responder.start()
-        app = create_app(
-            container,
-            settings,
-            nats=nc,
-            workers={
-                "signal_consumer": consumer,
-                "scheduler": scheduler,
-                "send_responder": responder,
-            },
-        )
+        if dispatcher is not None:
+            await dispatcher.start()
+        app = create_app(container, settings, nats=nc, workers=workers)
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -102,10 +125,15 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
+        if dispatcher is not None:
+            with contextlib.suppress(Exception):
+                await dispatcher.stop()
         with contextlib.suppress(Exception):
             await responder.stop()
         with contextlib.suppress(Exception):
             await scheduler.stop()
+        with contextlib.suppress(Exception):
+            await fallbacks.stop()
         with contextlib.suppress(Exception):
             await consumer.stop()
         with contextlib.suppress(Exception):

@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_prefix: str = "chorus"
     secret: str | None = None
     public_url: str | None = None
+    providers: str | None = None  # JSON text, or the path of a JSON or TOML file
+    dispatch: bool = True  # run dispatch workers in this process
+    dispatch_lease_seconds: float = 30.0
 
     @property
     def base_url(self) -> str:
@@ -54,6 +57,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "nats_prefix": "CHORUS_NATS_PREFIX",
             "secret": "CHORUS_SECRET",
             "public_url": "CHORUS_PUBLIC_URL",
+            "providers": "CHORUS_PROVIDERS",
+            "dispatch": "CHORUS_DISPATCH",
+            "dispatch_lease_seconds": "CHORUS_DISPATCH_LEASE_SECONDS",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
     from domain.customer.aggregate import Customer
     from domain.customer.identities import Identity
+    from domain.message.aggregate import Message
     from domain.policy.decision import SendRequest
+    from ports.delivery import Delivery, FallbackPlan
 
 __all__ = [
     "ConcurrencyConflict",
@@ -36,6 +38,7 @@ class DueMessage:
     customer_id: UUID
     request: SendRequest
     origin: str
+    delivery: Delivery | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +87,14 @@ class CustomerTransaction(Protocol):
         due_at: datetime,
         request: SendRequest,
         origin: str,
+        delivery: Delivery | None = None,
     ) -> None:
         """Keeps a deferred message until `due_at` (replacing an earlier due time)."""
+        ...
+
+    def enqueue(self, message: Message, fallback: FallbackPlan | None = None) -> None:
+        """Saves a new allowed message and puts it in the outbox (and its fallback plan in
+        wait), in the same commit."""
         ...
 
     async def forget_deferred(self, message_id: UUID) -> None:

@@ -15,11 +15,13 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "CircuitOpen",
     "DeliveryStatus",
     "InboundMessage",
     "InvalidSignature",
     "OutboundMessage",
     "Provider",
+    "ProviderDirectory",
     "ProviderError",
     "SendReceipt",
     "StatusUpdate",
@@ -86,6 +88,17 @@ class ProviderError(Exception):
         self.retry_after = retry_after  # seconds the provider asked us to wait, if it said
 
 
+class CircuitOpen(ProviderError):
+    """The provider failed too often lately: refused at once, without calling it.
+
+    `retry_after` is how long until the next trial call is let through.
+    """
+
+    def __init__(self, provider: str, *, retry_after: float | None = None) -> None:
+        super().__init__("circuit open", retryable=True, retry_after=retry_after)
+        self.provider = provider
+
+
 class InvalidSignature(Exception):
     """A webhook's signature does not match: it did not come from the provider."""
 
@@ -136,3 +149,19 @@ class Provider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ProviderDirectory(Protocol):
+    """The configured providers: by name for webhooks, by channel in failover order for sends."""
+
+    def for_channel(self, channel: Channel) -> Sequence[Provider]:
+        """The enabled providers of `channel` in failover order; empty if there are none."""
+        ...
+
+    def get(self, name: str) -> Provider | None:
+        """The provider of that name, enabled or not (its webhooks still arrive)."""
+        ...
+
+    def price(self, provider_name: str, recipient: str) -> tuple[Decimal, str] | None:
+        """What one message to `recipient` costs through that provider, if configured."""
+        ...

@@ -173,6 +173,8 @@ class TestReadiness:
             "nats": "ok",
             "signal_consumer": "ok",
             "scheduler": "ok",
+            "fallbacks": "ok",
+            "dispatcher": "ok",
             "send_responder": "ok",
         }
 

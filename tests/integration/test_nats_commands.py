@@ -110,6 +110,7 @@ class Counting(RequestMessage):
         *,
         idempotency_key: str | None = None,
         origin: str = "api",
+        content: object = None,
     ) -> MessageDecided:
         self.calls += 1
         self.entered.set()
@@ -129,6 +130,7 @@ class Exploding(Counting):
         *,
         idempotency_key: str | None = None,
         origin: str = "api",
+        content: object = None,
     ) -> MessageDecided:
         self.calls += 1
         raise RuntimeError("boom")

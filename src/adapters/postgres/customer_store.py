@@ -13,10 +13,20 @@ import msgspec
 
 from adapters.postgres.aggregate_cache import AggregateCache
 from adapters.postgres.event_store import PostgresEventStore, RecordedEvent, SideTable
+from adapters.postgres.messages import (
+    FALLBACKS,
+    MESSAGES,
+    OUTBOX,
+    fallback_row,
+    message_row,
+    outbox_row,
+)
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity
+from domain.message.aggregate import Message
 from domain.policy.decision import SendRequest
 from ports.customers import ConcurrencyConflict, DueMessage, EarlierRequest
+from ports.delivery import Delivery, FallbackPlan
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Collection, Mapping
@@ -65,10 +75,12 @@ _REQUESTS = SideTable(
     ("text", "uuid", "uuid", "uuid", "bytea"),
 )
 _DEFERRED = SideTable(
-    "INSERT INTO deferred_messages (message_id, customer_id, due_at, request, origin, priority)",
-    ("uuid", "uuid", "timestamptz", "bytea", "text", "int4"),
+    "INSERT INTO deferred_messages"
+    " (message_id, customer_id, due_at, request, origin, priority, delivery)",
+    ("uuid", "uuid", "timestamptz", "bytea", "text", "int4", "bytea"),
     "ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at",
 )
+_delivery_decoder = msgspec.json.Decoder(Delivery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,9 @@ class PostgresCustomerTransaction:
             _DECISIONS: [],
             _REQUESTS: [],
             _DEFERRED: [],
+            OUTBOX: [],
+            MESSAGES: [],
+            FALLBACKS: [],
         }
         self.transaction: Transaction | None = None
         self._pending_begin = False
@@ -212,6 +227,7 @@ class PostgresCustomerTransaction:
         due_at: datetime,
         request: SendRequest,
         origin: str,
+        delivery: Delivery | None = None,
     ) -> None:
         self.side_rows[_DEFERRED].append(
             (
@@ -221,8 +237,16 @@ class PostgresCustomerTransaction:
                 msgspec.json.encode(request),
                 origin,
                 request.priority,
+                None if delivery is None else msgspec.json.encode(delivery),
             )
         )
+
+    def enqueue(self, message: Message, fallback: FallbackPlan | None = None) -> None:
+        self.to_save[message.id] = message
+        self.side_rows[OUTBOX].append(outbox_row(message))
+        self.side_rows[MESSAGES].append(message_row(message))
+        if fallback is not None:
+            self.side_rows[FALLBACKS].append(fallback_row(message, fallback))
 
     async def forget_deferred(self, message_id: UUID) -> None:
         conn = await self._begun()
@@ -231,13 +255,22 @@ class PostgresCustomerTransaction:
     async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
         conn = await self._begun()
         rows = await conn.fetch(
-            """SELECT message_id, customer_id, request, origin FROM deferred_messages
+            """SELECT message_id, customer_id, request, origin, delivery FROM deferred_messages
                WHERE due_at <= $1 ORDER BY priority DESC, due_at LIMIT $2
                FOR UPDATE SKIP LOCKED""",
             now,
             limit,
         )
-        return [DueMessage(row[0], row[1], _request_decoder.decode(row[2]), row[3]) for row in rows]
+        return [
+            DueMessage(
+                row[0],
+                row[1],
+                _request_decoder.decode(row[2]),
+                row[3],
+                None if row[4] is None else _delivery_decoder.decode(row[4]),
+            )
+            for row in rows
+        ]
 
     async def earlier_request(self, idempotency_key: str) -> EarlierRequest | None:
         # A plain read: a racing twin is caught by the key's primary key when this commits.

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from adapters.postgres.codec import EventCodec
+from domain.message.aggregate import Message
 from domain.signals.aggregate import Signal
 from ports.customers import ConcurrencyConflict
 
@@ -70,7 +71,7 @@ _RETRYABLE = (
 
 def subject_of(aggregate: Aggregate) -> UUID:
     """The customer an aggregate's events are about."""
-    if isinstance(aggregate, Signal):
+    if isinstance(aggregate, Signal | Message):
         return aggregate.customer_id
     return aggregate.id
 

@@ -61,6 +61,7 @@ class RedecideDueMessages:
                         rules,
                         now,
                         "scheduler",
+                        delivery=item.delivery,
                     )
                 return len(due)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from application.customer.conflicts import retry_on_conflict
+from application.messages.compose import compose, message_for
 from domain.policy.decision import Outcome
 from domain.shared.errors import DomainError, NotFound
 
@@ -16,13 +17,16 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
+    from application.messages.compose import MessageContent
     from domain.customer.aggregate import Customer
     from domain.policy.decision import Decision, SendRequest
     from domain.policy.rules import RuleSet
     from ports.clock import Clock
     from ports.customers import CustomerStore, CustomerTransaction
+    from ports.delivery import Delivery
     from ports.ids import IdGenerator
     from ports.rules import RuleSets
+    from ports.templates import Templates
 
 __all__ = ["IdempotencyKeyReused", "MessageDecided", "RequestMessage", "decide_and_record"]
 
@@ -31,9 +35,15 @@ class IdempotencyKeyReused(DomainError):
     """The key already named a different request; answering with its decision would mislead."""
 
 
-def fingerprint_of(customer_id: UUID, request: SendRequest) -> bytes:
+def fingerprint_of(
+    customer_id: UUID, request: SendRequest, content: MessageContent | None = None
+) -> bytes:
     """What a request asked for, so a retry can be told from a different request."""
-    return hashlib.sha256(customer_id.bytes + msgspec.json.encode(request)).digest()
+    digest = hashlib.sha256(customer_id.bytes + msgspec.json.encode(request))
+    if content is not None:
+        said = (content.template, content.version, content.locale, content.variables)
+        digest.update(msgspec.json.encode((*said, content.inline, content.campaign)))
+    return digest.digest()
 
 
 async def decide_and_record(
@@ -47,14 +57,20 @@ async def decide_and_record(
     origin: str,
     idempotency_key: str | None = None,
     fingerprint: bytes | None = None,
+    delivery: Delivery | None = None,
 ) -> Decision:
-    """Decides on the customer and writes the decision, its index and any deferral together."""
+    """Decides on the customer and writes the decision, its index, any deferral and, for an
+    allowed message with content, the message and its outbox entry: all in one commit."""
     decision = customer.decide_message(message_id, decision_id, request, rules, now, origin)
     await tx.index_decision(
         decision_id, message_id, customer.id, customer.version, idempotency_key, fingerprint
     )
     if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
-        await tx.defer(message_id, customer.id, decision.defer_until, request, origin)
+        await tx.defer(message_id, customer.id, decision.defer_until, request, origin, delivery)
+    if decision.allows_send and delivery is not None:
+        made = message_for(customer, message_id, decision_id, request, decision, delivery, now)
+        if made is not None:
+            tx.enqueue(*made)
     tx.save(customer)
     return decision
 
@@ -72,12 +88,18 @@ class RequestMessage:
     """Load the customer, decide, record the decision and its ledger entry, commit or retry."""
 
     def __init__(
-        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+        self,
+        store: CustomerStore,
+        rule_sets: RuleSets,
+        clock: Clock,
+        ids: IdGenerator,
+        templates: Templates | None = None,
     ) -> None:
         self.store = store
         self.rule_sets = rule_sets
         self.clock = clock
         self.ids = ids
+        self.templates = templates
 
     async def __call__(
         self,
@@ -86,10 +108,14 @@ class RequestMessage:
         *,
         idempotency_key: str | None = None,
         origin: str = "api",
+        content: MessageContent | None = None,
+        delivery: Delivery | None = None,
     ) -> MessageDecided:
+        """Without `content` the decision is only advice: the caller sends the message itself.
+        `delivery` is content rendered earlier (a fallback's)."""
         rules = await self.rule_sets.current()
         message_id = self.ids.new_id()
-        fingerprint = fingerprint_of(customer_id, request) if idempotency_key else None
+        fingerprint = fingerprint_of(customer_id, request, content) if idempotency_key else None
 
         async def attempt() -> MessageDecided:
             async with self.store.transaction() as tx:
@@ -113,6 +139,11 @@ class RequestMessage:
                     customer = (await tx.get([survivor])).get(survivor) if survivor else None
                 if customer is None:
                     raise NotFound(f"no customer {customer_id}")
+                rendered = (
+                    delivery
+                    if content is None
+                    else await compose(self.templates, content, customer, request.channels)
+                )
                 decision_id = self.ids.new_id()
                 decision = await decide_and_record(
                     tx,
@@ -125,6 +156,7 @@ class RequestMessage:
                     origin,
                     idempotency_key,
                     fingerprint,
+                    rendered,
                 )
                 return MessageDecided(message_id, decision_id, customer.id, decision)
 

@@ -7,9 +7,9 @@ from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from application.messages.list_unsubscribe import list_unsubscribe_headers
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
-from ports.unsubscribe import UnsubscribeTarget
 
 if TYPE_CHECKING:
     from ports.customers import CustomerStore
@@ -48,19 +48,15 @@ class DecisionQueries:
         self.public_url = public_url.rstrip("/")
 
     def _list_unsubscribe(self, customer_id: UUID, data: dict[str, Any]) -> dict[str, str] | None:
-        """Every non-transactional email carries a one-click unsubscribe for its purpose."""
-        purpose = data["request"]["purpose"]
-        if self.unsubscribe is None or data["channel"] != "email" or purpose == "transactional":
+        if data["outcome"] not in ("send", "reroute") or data["channel"] is None:
             return None
-        if data["outcome"] not in ("send", "reroute"):
-            return None
-        token = self.unsubscribe.issue(
-            UnsubscribeTarget(customer_id, Channel.EMAIL, Purpose(purpose))
+        return list_unsubscribe_headers(
+            self.unsubscribe,
+            self.public_url,
+            customer_id,
+            Channel(data["channel"]),
+            Purpose(data["request"]["purpose"]),
         )
-        return {
-            "List-Unsubscribe": f"<{self.public_url}/v1/unsubscribe/{token}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
 
     async def by_id(self, decision_id: UUID) -> DecisionView:
         event = await self.store.decision(decision_id)

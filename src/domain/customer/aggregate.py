@@ -24,7 +24,7 @@ from domain.policy.decision import (
 )
 from domain.policy.engine import decide
 from domain.policy.rules import RuleSet
-from domain.policy.vocabulary import Channel, Purpose
+from domain.policy.vocabulary import CHANNEL_IDENTITIES, Channel, Purpose
 from domain.shared.errors import DomainError
 
 __all__ = ["Customer", "CustomerWasMerged", "LinkedIdentity"]
@@ -195,6 +195,14 @@ class Customer(Aggregate):
             self.suppressed,
             self.last_inbound,
         )
+
+    def address_for(self, channel: Channel) -> str | None:
+        """Where a message on this channel goes: the best-verified identity of the best type."""
+        for kind in CHANNEL_IDENTITIES.get(channel, ()):
+            found = [(level, i.value) for i, level in self.identities.items() if i.type == kind]
+            if found:
+                return max(found, key=lambda pair: pair[0].rank)[1]
+        return None
 
     def decide_message(
         self,

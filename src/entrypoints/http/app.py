@@ -18,7 +18,9 @@ from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
 from entrypoints.http.controllers.rules import RulesController
+from entrypoints.http.controllers.templates import TemplatesController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
+from entrypoints.http.controllers.webhooks import WebhooksController
 from entrypoints.http.correlation import correlation_middleware
 from entrypoints.http.problems import exception_handlers
 
@@ -47,7 +49,9 @@ def create_app(
         CustomersController,
         MessagesController,
         RulesController,
+        TemplatesController,
         UnsubscribeController,
+        WebhooksController,
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)

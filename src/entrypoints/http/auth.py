@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ApiKeyAuthentication", "allow", "current_key"]
 
-PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema", "/v1/unsubscribe/"}
+PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema", "/v1/unsubscribe/", "/v1/webhooks/"}
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):

@@ -13,8 +13,11 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from application.delivery.webhooks import UnknownMessages
 from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
+from ports.providers import InvalidSignature
+from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -80,6 +83,32 @@ def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
     return problem(404, "not-found", "Not found", str(exc))
 
 
+def _template_missing(request: Request[Any, Any, Any], exc: TemplateNotFound) -> Response[Any]:
+    return problem(
+        422, "template-not-found", "Template not found", str(exc), errors=[{"field": "template"}]
+    )
+
+
+def _unrenderable(request: Request[Any, Any, Any], exc: RenderError) -> Response[Any]:
+    errors = [{"field": "variables", "variable": exc.variable}] if exc.variable else []
+    return problem(422, "render-error", "The content cannot be rendered", str(exc), errors=errors)
+
+
+def _forged(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[Any]:
+    return problem(401, "invalid-signature", "Invalid webhook signature", str(exc) or None)
+
+
+def _unknown_messages(request: Request[Any, Any, Any], exc: UnknownMessages) -> Response[Any]:
+    response = problem(
+        503,
+        "unknown-messages",
+        "Statuses for messages not recorded yet; retry later",
+        str(exc),
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     import structlog
 
@@ -93,5 +122,9 @@ exception_handlers: ExceptionHandlersMap = {
     InvalidValue: _invalid,
     IdempotencyKeyReused: _conflict,
     NotFound: _not_found,
+    TemplateNotFound: _template_missing,
+    RenderError: _unrenderable,
+    InvalidSignature: _forged,
+    UnknownMessages: _unknown_messages,
     Exception: _crash,
 }

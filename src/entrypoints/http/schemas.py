@@ -8,10 +8,13 @@ from uuid import UUID
 
 import msgspec
 
+from application.messages.compose import MessageContent
 from application.queries.customers import CustomerView
+from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from entrypoints.signal_schema import IdentityIn, ProfileIn
+from ports.delivery import Fallback
 
 __all__ = [
     "ClockIn",
@@ -19,8 +22,10 @@ __all__ = [
     "ConsentChangeIn",
     "ConsentsIn",
     "ConsentsOut",
+    "ContentIn",
     "CustomerUpsertIn",
     "CustomerUpsertOut",
+    "FallbackIn",
     "IngestOut",
     "MessageIn",
     "SignalResultOut",
@@ -103,8 +108,48 @@ class ConsentsOut(msgspec.Struct):
     customer: CustomerView
 
 
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+
+
+class ContentIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Inline content; every text may use template expressions like `{{ customer.first_name }}`."""
+
+    subject: Annotated[str, msgspec.Meta(min_length=1, max_length=998)] | None = None
+    body: _Text | None = None
+    html: _Text | None = None
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    whatsapp_template: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
+    whatsapp_language: Annotated[str, msgspec.Meta(min_length=2, max_length=15)] | None = None
+    whatsapp_parameters: Annotated[list[str], msgspec.Meta(max_length=20)] = msgspec.field(
+        default_factory=list
+    )
+
+    def content(self) -> Content:
+        return Content(
+            subject=self.subject,
+            body=self.body,
+            html=self.html,
+            title=self.title,
+            whatsapp_template=self.whatsapp_template,
+            whatsapp_language=self.whatsapp_language,
+            whatsapp_parameters=tuple(self.whatsapp_parameters),
+        )
+
+
+class FallbackIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """If the message is not delivered within `after_seconds` (or fails), request it on these
+    channels; the rules decide the fallback like any request."""
+
+    channels: Annotated[list[Channel], msgspec.Meta(min_length=1, max_length=5)]
+    after_seconds: Annotated[int, msgspec.Meta(ge=1, le=7 * 24 * 3600)] = 600
+
+
 class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A send request: who, why, on which channels in order of preference."""
+    """A send request: who, why, on which channels in order of preference, and what it says.
+
+    With `template` or `content`, an allowed message is sent; without either, the decision is
+    advice and the caller sends the message itself.
+    """
 
     customer_id: UUID | None = None
     identity: str | None = None  # TYPE:VALUE, instead of customer_id
@@ -119,6 +164,38 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     approved_template: bool = False
     sensitive: bool = False
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    template: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")] | None = None
+    template_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    locale: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = (
+        None
+    )
+    variables: dict[str, Any] = msgspec.field(default_factory=dict)
+    content: ContentIn | None = None
+    campaign: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    fallback: FallbackIn | None = None
+
+    def __post_init__(self) -> None:
+        if self.fallback is not None and self.template is None and self.content is None:
+            raise ValueError("a fallback needs `template` or `content` to send")
+
+    def message_content(self, correlation_id: str | None) -> MessageContent | None:
+        """What the message says, or None when the caller only asks for a decision."""
+        if self.template is None and self.content is None:
+            return None
+        return MessageContent(
+            template=self.template,
+            version=self.template_version,
+            locale=self.locale,
+            variables=self.variables,
+            inline=None if self.content is None else self.content.content(),
+            campaign=self.campaign,
+            correlation_id=correlation_id,
+            fallback=None
+            if self.fallback is None
+            else Fallback(
+                tuple(dict.fromkeys(self.fallback.channels)), self.fallback.after_seconds
+            ),
+        )
 
     def send_request(self) -> SendRequest:
         """The domain's request; a channel named twice counts once."""

@@ -21,6 +21,7 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.schemas import MessageIn
 from entrypoints.signal_schema import field_of
+from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -88,7 +89,7 @@ class _Problem(Exception):
         slug: str,
         title: str,
         detail: str,
-        errors: list[dict[str, str]] | None = None,
+        errors: list[dict[str, str | None]] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -243,6 +244,22 @@ class SendCommandResponder:
                 reply = _Problem(
                     409, "idempotency-key-reused", "Idempotency key reused", str(error)
                 ).reply()
+            except TemplateNotFound as error:
+                reply = _Problem(
+                    422,
+                    "template-not-found",
+                    "Template not found",
+                    str(error),
+                    [{"field": "$.template", "reason": str(error)}],
+                ).reply()
+            except RenderError as error:
+                reply = _Problem(
+                    422,
+                    "render-error",
+                    "The content cannot be rendered",
+                    str(error),
+                    [{"field": "$.variables", "reason": str(error), "variable": error.variable}],
+                ).reply()
             except Exception:
                 self.log.exception("send command failed")
                 reply = _Problem(
@@ -286,6 +303,9 @@ class SendCommandResponder:
             data.send_request(),
             idempotency_key=data.scoped_key(key),
             origin=self.origin,
+            content=data.message_content(
+                structlog.contextvars.get_contextvars().get("correlation_id")
+            ),
         )
         # Without a correlation id of the caller's, the decision id is the one to search by.
         if "correlation_id" not in structlog.contextvars.get_contextvars():

@@ -1,4 +1,5 @@
-"""The durable scheduler: deferred messages are decided again when they fall due."""
+"""Durable schedulers: work that falls due (deferred messages, channel fallbacks) is polled for;
+its state lives in PostgreSQL, so restarts lose nothing."""
 
 from __future__ import annotations
 
@@ -9,21 +10,28 @@ from typing import TYPE_CHECKING
 import structlog
 
 if TYPE_CHECKING:
-    from application.messages.redecide_due import RedecideDueMessages
+    from collections.abc import Awaitable, Callable
 
-__all__ = ["DeferredMessageScheduler"]
+__all__ = ["DueWorkScheduler"]
 
 
-class DeferredMessageScheduler:
-    """Polls for due messages; their state lives in PostgreSQL, so restarts lose nothing."""
+class DueWorkScheduler:
+    """Calls `work(batch)` (which returns how much it did) until there is nothing due, then
+    waits `poll_every` seconds."""
 
     def __init__(
-        self, redecide: RedecideDueMessages, *, poll_every: float = 0.5, batch: int = 100
+        self,
+        work: Callable[[int], Awaitable[int]],
+        *,
+        name: str,
+        poll_every: float = 0.5,
+        batch: int = 100,
     ) -> None:
-        self.redecide = redecide
+        self.work = work
+        self.name = name
         self.poll_every = poll_every
         self.batch = batch
-        self.log = structlog.get_logger("chorus.scheduler")
+        self.log = structlog.get_logger(f"chorus.{name}")
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -34,7 +42,7 @@ class DeferredMessageScheduler:
 
     async def start(self) -> None:
         self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="deferred-message-scheduler")
+        self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -46,12 +54,12 @@ class DeferredMessageScheduler:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                decided = await self.redecide(self.batch)
+                done = await self.work(self.batch)
             except Exception:
-                self.log.exception("deciding due messages failed")
-                decided = 0
-            if decided:
-                self.log.info("due messages decided", count=decided)
+                self.log.exception("due work failed", worker=self.name)
+                done = 0
+            if done:
+                self.log.info("due work done", worker=self.name, count=done)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.poll_every)

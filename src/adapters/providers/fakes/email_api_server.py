@@ -18,6 +18,7 @@ from adapters.providers.email_api import (
     email_api_signature,
 )
 from adapters.providers.fakes.http_fake import FakeRequest, FakeResponse, HttpFake
+from adapters.providers.fakes.webhooks import FinalStatus, StatusCallbacks, Webhook
 
 __all__ = ["FakeEmailApi", "ReceivedEmail"]
 
@@ -50,8 +51,9 @@ class FakeEmailApi(HttpFake):
         price: str | None = "0.0008",
         currency: str = "USD",
         retry_after_seconds: int = 1,
+        callbacks: StatusCallbacks | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(callbacks=callbacks)
         self.api_key = api_key
         self.webhook_secret = webhook_secret
         self.price = price
@@ -112,6 +114,34 @@ class FakeEmailApi(HttpFake):
         )
 
     # webhooks
+
+    def status_webhook(
+        self, url: str, message_id: str, record: Any, status: FinalStatus
+    ) -> Webhook | None:
+        """Delivery events: a complaint comes after the delivery, a bounce is a hard one."""
+        events = {
+            "delivered": [self.event(message_id, "delivered")],
+            "failed": [self.event(message_id, "dropped", reason="dropped by the fake")],
+            "bounced": [
+                self.event(
+                    message_id,
+                    "bounce",
+                    bounce_type="hard",
+                    reason="550 5.1.1 mailbox does not exist",
+                )
+            ],
+            "complained": [
+                self.event(message_id, "delivered"),
+                self.event(message_id, "complaint"),
+            ],
+        }[status]
+        headers, body = self.signed_webhook(events)
+        return Webhook(url, headers, body, message_id)
+
+    def inbound_webhook(self, url: str, sender: str, text: str) -> Webhook:
+        """An email from `sender` whose text is `text`."""
+        headers, body = self.signed_webhook(self.inbound(sender, text, subject=text))
+        return Webhook(url, headers, body)
 
     @staticmethod
     def event(

@@ -6,9 +6,13 @@ import hmac
 import itertools
 import re
 import threading
+from typing import TYPE_CHECKING
 
 from adapters.providers.fakes.http_fake import FakeRequest, FakeResponse, HttpFake
 from adapters.providers.fcm_push import FCM_ERROR_TYPE
+
+if TYPE_CHECKING:
+    from adapters.providers.fakes.webhooks import StatusCallbacks
 
 __all__ = ["FakeFcm"]
 
@@ -25,12 +29,19 @@ _STATUS_NAMES = {
 
 
 class FakeFcm(HttpFake):
-    """Accepts `POST /v1/projects/{id}/messages:send`; records each message once per key."""
+    """Accepts `POST /v1/projects/{id}/messages:send`; records each message once per key.
+
+    FCM reports no deliveries by webhook, so this fake never calls back.
+    """
 
     def __init__(
-        self, *, project_id: str = "chorus-fake", access_token: str = "fake-fcm-token"
+        self,
+        *,
+        project_id: str = "chorus-fake",
+        access_token: str = "fake-fcm-token",
+        callbacks: StatusCallbacks | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(callbacks=callbacks)
         self.project_id = project_id
         self.access_token = access_token
         self.unregistered: set[str] = set()

@@ -1,4 +1,13 @@
-"""A tiny ASGI fake HTTP provider on a background uvicorn thread, with failure knobs."""
+"""A tiny ASGI fake HTTP provider on a background uvicorn thread, with failure knobs.
+
+After accepting a new message a fake can call back with a signed status webhook (see
+`StatusCallbacks`), and it can post an inbound message ("STOP") in its provider's format.
+The same knobs answer over HTTP under `/_fake/`, for a fake running in another process:
+`POST /_fake/fail {"count": 3, "status": 503}`, `POST /_fake/hang {"seconds": 5, "accept": false}`,
+`POST /_fake/rate_limit {"per_second": 10}`, `POST /_fake/reset`,
+`POST /_fake/callbacks {"url": "...", "status": "delivered", "delay_seconds": 0}`,
+`POST /_fake/inbound {"from": "+447700900123", "text": "STOP"}` and `GET /_fake/stats`.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +19,20 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 from urllib.parse import parse_qsl
 
+import httpx
+import msgspec
 import uvicorn
+
+from adapters.providers.fakes.webhooks import (
+    FinalStatus,
+    StatusCallbacks,
+    Webhook,
+    WebhookOutcome,
+    WebhookPoster,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -22,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["FakeRequest", "FakeResponse", "HttpFake"]
 
 _HANG_STEP = 0.02
+_CONTROL = "/_fake/"
 _Scope = dict[str, Any]
 _Message = dict[str, Any]
 
@@ -60,10 +80,36 @@ class FakeResponse:
         return cls(status, json.dumps(payload).encode(), merged)
 
 
+class _Fail(msgspec.Struct, forbid_unknown_fields=True):
+    count: Annotated[int, msgspec.Meta(ge=0)] = 1
+    status: Annotated[int, msgspec.Meta(ge=400, le=599)] = 500
+
+
+class _Hang(msgspec.Struct, forbid_unknown_fields=True):
+    seconds: Annotated[float, msgspec.Meta(ge=0)]
+    accept: bool = False
+
+
+class _RateLimit(msgspec.Struct, forbid_unknown_fields=True):
+    per_second: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+class _Callbacks(msgspec.Struct, forbid_unknown_fields=True):
+    url: str | None = None
+    status: FinalStatus = "delivered"
+    delay_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
+class _Inbound(msgspec.Struct, forbid_unknown_fields=True):
+    sender: str = msgspec.field(name="from")
+    text: str = "STOP"
+    url: str | None = None
+
+
 class HttpFake:
     """Serves `handle` on 127.0.0.1 and a free port; knobs fail, hang or rate-limit requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, callbacks: StatusCallbacks | None = None) -> None:
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -81,6 +127,9 @@ class HttpFake:
         self._per_second: float | None = None
         self._recent: collections.deque[float] = collections.deque()
         self._generation = 0
+        self._configured_callbacks = callbacks or StatusCallbacks()
+        self._callbacks = self._configured_callbacks
+        self.poster = WebhookPoster()
 
     # lifecycle
 
@@ -91,18 +140,23 @@ class HttpFake:
             raise RuntimeError("the fake is not started")
         return self._base_url
 
-    def start(self) -> str:
-        """Starts serving in a background thread and returns the base URL."""
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Starts serving in a background thread (on a free port by default); returns the URL."""
         if self._base_url is not None:
             return self._base_url
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
         port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._asgi,
             interface="asgi3",
-            lifespan="off",
+            lifespan="on",
+            proxy_headers=False,
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -122,7 +176,7 @@ class HttpFake:
                 raise RuntimeError(f"{type(self).__name__} did not start")
             time.sleep(0.01)
         self._server, self._thread, self._sock = server, thread, sock
-        self._base_url = f"http://127.0.0.1:{port}"
+        self._base_url = f"http://{host}:{port}"
         return self._base_url
 
     def stop(self) -> None:
@@ -167,9 +221,34 @@ class HttpFake:
             self._per_second = per_second
             self._recent.clear()
 
-    def reset(self) -> None:
-        """Clears the knobs, the records and the idempotency keys; ends hanging requests."""
+    def report_statuses(self, callbacks: StatusCallbacks | None) -> None:
+        """From now on, calls back (or not, with None) after accepting a new message."""
         with self._lock:
+            self._callbacks = callbacks or StatusCallbacks()
+
+    @property
+    def callbacks(self) -> StatusCallbacks:
+        """Where and what the fake reports after accepting a message."""
+        return self._callbacks
+
+    @property
+    def webhooks(self) -> list[WebhookOutcome]:
+        """How each status webhook ended, in the order they ended."""
+        return self.poster.outcomes
+
+    @property
+    def pending_webhooks(self) -> int:
+        """Status webhooks not finished yet: delayed, in flight or waiting to be tried again."""
+        return self.poster.pending
+
+    def reset(self) -> None:
+        """Clears the knobs, the records and the idempotency keys; ends hanging requests.
+
+        Status callbacks go back to those the fake was made with; webhooks in flight still go.
+        """
+        self.poster.clear()
+        with self._lock:
+            self._callbacks = self._configured_callbacks
             self._generation += 1
             self._fail_count, self._fail_status = 0, 500
             self._hang_seconds, self._hang_after_accept = 0.0, False
@@ -183,7 +262,10 @@ class HttpFake:
     # for subclasses
 
     def accept(self, key: str | None, record: Any, new_id: Callable[[], str]) -> str:
-        """Records a message once per idempotency key and returns its id (the first one's)."""
+        """Records a message once per idempotency key and returns its id (the first one's).
+
+        A new message is then reported with a status webhook, if the fake calls back.
+        """
         with self._lock:
             if key is not None and key in self._ids:
                 self.duplicates += 1
@@ -192,7 +274,45 @@ class HttpFake:
             if key is not None:
                 self._ids[key] = made
             self.received.append(record)
-            return made
+            callbacks = self._callbacks
+        url = self.callback_url(record, callbacks)
+        if url is not None:
+            webhook = self.status_webhook(url, made, record, callbacks.status)
+            if webhook is not None:
+                self.poster.submit(webhook, callbacks)  # in the background: the answer goes now
+        return made
+
+    def callback_url(self, record: Any, callbacks: StatusCallbacks) -> str | None:
+        """Where a message's status goes: the configured URL, unless the provider says otherwise."""
+        return callbacks.url
+
+    def status_webhook(
+        self, url: str, message_id: str, record: Any, status: FinalStatus
+    ) -> Webhook | None:
+        """The signed webhook reporting `status` for an accepted message; None if there is none."""
+        return None
+
+    def inbound_webhook(self, url: str, sender: str, text: str) -> Webhook:
+        """The signed webhook of a message a customer sent, e.g. "STOP"."""
+        raise NotImplementedError(f"{type(self).__name__} has no inbound messages")
+
+    async def send_inbound(
+        self,
+        sender: str,
+        text: str = "STOP",
+        *,
+        url: str | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> httpx.Response:
+        """Posts an inbound message webhook from the caller's loop, to `url` or the callback URL."""
+        target = url or self._callbacks.url
+        if target is None:
+            raise ValueError("no URL to post the inbound message to")
+        webhook = self.inbound_webhook(target, sender, text)
+        if client is not None:
+            return await client.post(webhook.url, content=webhook.body, headers=webhook.headers)
+        async with httpx.AsyncClient(timeout=10.0) as owned:
+            return await owned.post(webhook.url, content=webhook.body, headers=webhook.headers)
 
     def authorized(self, request: FakeRequest) -> bool:
         """Whether the request carries the right credentials."""
@@ -235,12 +355,69 @@ class HttpFake:
                 return
             await asyncio.sleep(min(_HANG_STEP, left))
 
+    async def _control(self, request: FakeRequest) -> FakeResponse:
+        """The knobs over HTTP, for a fake in another process."""
+        action = request.path.removeprefix(_CONTROL)
+        body = request.body or b"{}"
+        if request.method == "GET" and action == "stats":
+            with self._lock:
+                stats = {
+                    "requests": self.requests,
+                    "received": len(self.received),
+                    "duplicates": self.duplicates,
+                }
+            return FakeResponse.json(200, {**stats, "webhooks": self.poster.counts()})
+        if request.method != "POST":
+            return FakeResponse.json(405, {"error": "method not allowed"})
+        if action == "fail":
+            fail = msgspec.json.decode(body, type=_Fail)
+            self.fail_next(fail.count, fail.status)
+        elif action == "hang":
+            hang = msgspec.json.decode(body, type=_Hang)
+            self.hang(hang.seconds, accept=hang.accept)
+        elif action == "rate_limit":
+            self.rate_limit(msgspec.json.decode(body, type=_RateLimit).per_second)
+        elif action == "reset":
+            self.reset()
+        elif action == "callbacks":
+            wanted = msgspec.json.decode(body, type=_Callbacks)
+            self.report_statuses(StatusCallbacks(wanted.url, wanted.status, wanted.delay_seconds))
+        elif action == "inbound":
+            inbound = msgspec.json.decode(body, type=_Inbound)
+            callbacks = self._callbacks
+            target = inbound.url or callbacks.url
+            if target is None:
+                return FakeResponse.json(409, {"error": "no callback URL is configured"})
+            webhook = self.inbound_webhook(target, inbound.sender, inbound.text)
+            outcome = await self.poster.post(webhook, callbacks)
+            return FakeResponse.json(200, {"status": outcome.status, "error": outcome.error})
+        else:
+            return FakeResponse.json(404, {"error": f"no control {action!r}"})
+        return FakeResponse.json(200, {"ok": True})
+
+    async def _lifespan(
+        self,
+        receive: Callable[[], Awaitable[_Message]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.poster.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
     async def _asgi(
         self,
         scope: _Scope,
         receive: Callable[[], Awaitable[_Message]],
         send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         chunks: list[bytes] = []
@@ -258,11 +435,15 @@ class HttpFake:
             headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
             body=b"".join(chunks),
         )
-        response = (
-            self.error_response(401, "unauthorized")
-            if not self.authorized(request)
-            else self._intercept()
-        )
+        if request.path.startswith(_CONTROL):
+            try:
+                response: FakeResponse | None = await self._control(request)
+            except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as error:
+                response = FakeResponse.json(400, {"error": str(error)})
+        elif not self.authorized(request):
+            response = self.error_response(401, "unauthorized")
+        else:
+            response = self._intercept()
         if response is None:
             await self._hang(after_accept=False)
             try:

@@ -59,10 +59,12 @@ class FakeSmtpServer:
         self,
         *,
         host: str = "127.0.0.1",
+        port: int = 0,
         credentials: tuple[str, str] | None = None,
     ) -> None:
         self.host = host
-        self.port = 0
+        self.port = port
+        self._wanted_port = port
         self._credentials = credentials
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -78,10 +80,10 @@ class FakeSmtpServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> FakeSmtpServer:
-        """Starts listening; returns the server, whose `.port` is then set."""
+        """Starts listening (on a free port unless given one); returns the server, `.port` set."""
         if self._controller is not None:
             return self
-        self.port = _free_port(self.host)
+        self.port = self._wanted_port or _free_port(self.host)
         options: dict[str, Any] = {}
         if self._credentials is not None:
             warnings.filterwarnings(  # a local fake: plain-text AUTH is the point

@@ -6,15 +6,26 @@ import base64
 import hmac
 import re
 import uuid
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from adapters.providers.fakes.http_fake import FakeRequest, FakeResponse, HttpFake
+from adapters.providers.fakes.webhooks import Webhook
 from adapters.providers.twilio_sms import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, twilio_signature
+
+if TYPE_CHECKING:
+    from adapters.providers.fakes.webhooks import FinalStatus, StatusCallbacks
 
 __all__ = ["FakeTwilio"]
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_FINAL: dict[str, tuple[str, str | None]] = {
+    "delivered": ("delivered", None),
+    "failed": ("undelivered", "30003"),  # unreachable destination handset
+    "bounced": ("undelivered", "30005"),  # unknown destination handset
+    "complained": ("failed", "30007"),  # filtered by the carrier
+}
 
 
 class FakeTwilio(HttpFake):
@@ -27,8 +38,9 @@ class FakeTwilio(HttpFake):
         auth_token: str = "fake-twilio-token",
         price: str | None = "-0.00790",
         price_unit: str = "USD",
+        callbacks: StatusCallbacks | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(callbacks=callbacks)
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.price = price
@@ -94,6 +106,30 @@ class FakeTwilio(HttpFake):
                 "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
             },
         )
+
+    def callback_url(self, record: Any, callbacks: StatusCallbacks) -> str | None:
+        """The message's own StatusCallback, as Twilio does; else the configured URL."""
+        return record.get("StatusCallback") or callbacks.url
+
+    def status_webhook(
+        self, url: str, message_id: str, record: Any, status: FinalStatus
+    ) -> Webhook | None:
+        """A status callback: `delivered`, or `undelivered`/`failed` with Twilio's error code."""
+        twilio_status, error_code = _FINAL[status]
+        headers, body = self.signed_status_callback(
+            url,
+            message_id,
+            twilio_status,
+            error_code=error_code,
+            to=record.get("To", ""),
+            from_=record.get("From", ""),
+        )
+        return Webhook(url, headers, body, message_id)
+
+    def inbound_webhook(self, url: str, sender: str, text: str) -> Webhook:
+        """An incoming SMS from `sender`, as Twilio posts it to the number's messaging URL."""
+        headers, body = self.signed_inbound(url, sender, text)
+        return Webhook(url, headers, body)
 
     def sign(self, url: str, params: dict[str, str]) -> tuple[dict[str, str], bytes]:
         """Headers and form body of a webhook to `url`, signed as Twilio signs it."""

@@ -10,14 +10,23 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from adapters.providers.fakes.http_fake import FakeRequest, FakeResponse, HttpFake
+from adapters.providers.fakes.webhooks import Webhook
 from adapters.providers.whatsapp_cloud import API_VERSION, SIGNATURE_HEADER, hub_signature
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from adapters.providers.fakes.webhooks import FinalStatus, StatusCallbacks
+
 __all__ = ["FakeWhatsApp", "wa_status", "wa_text"]
 
 _MESSAGES_PATH = re.compile(rf"^/{re.escape(API_VERSION)}/(?P<phone>[^/]+)/messages$")
+_FINAL: dict[str, tuple[str, int | None, str]] = {
+    "delivered": ("delivered", None, ""),
+    "failed": ("failed", 131026, "Message undeliverable"),
+    "bounced": ("failed", 131026, "Message undeliverable"),
+    "complained": ("failed", 131050, "User has stopped marketing messages"),
+}
 
 
 def wa_status(
@@ -80,8 +89,9 @@ class FakeWhatsApp(HttpFake):
         phone_number_id: str = "106540352242922",
         access_token: str = "fake-whatsapp-token",
         app_secret: str = "fake-whatsapp-app-secret",
+        callbacks: StatusCallbacks | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(callbacks=callbacks)
         self.phone_number_id = phone_number_id
         self.access_token = access_token
         self.app_secret = app_secret
@@ -149,6 +159,28 @@ class FakeWhatsApp(HttpFake):
                 "messages": [{"id": wamid, "message_status": "accepted"}],
             },
         )
+
+    def status_webhook(
+        self, url: str, message_id: str, record: Any, status: FinalStatus
+    ) -> Webhook | None:
+        """A `statuses` webhook to the app's URL, carrying the message's callback data back."""
+        whatsapp_status, error_code, title = _FINAL[status]
+        callback_data = record.get("biz_opaque_callback_data")
+        item = wa_status(
+            message_id,
+            whatsapp_status,
+            recipient_id=str(record.get("to", "")).lstrip("+"),
+            error_code=error_code,
+            error_title=title,
+            callback_data=callback_data if isinstance(callback_data, str) else None,
+        )
+        headers, body = self.signed_webhook(statuses=[item])
+        return Webhook(url, headers, body, message_id)
+
+    def inbound_webhook(self, url: str, sender: str, text: str) -> Webhook:
+        """A text from `sender` (its WhatsApp id: the number without "+")."""
+        headers, body = self.signed_webhook(messages=[wa_text(sender.lstrip("+"), text)])
+        return Webhook(url, headers, body)
 
     def signed_body(self, body: bytes) -> tuple[dict[str, str], bytes]:
         """Headers that sign any raw body with the app secret."""

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Annotated
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
+from litestar.params import Parameter
 
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
+from application.queries.messages import CostReport, MessageQueries, MessageView
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import MessageIn
 from ports.api_keys import Role
+from ports.clock import Clock
 
 __all__ = ["MessagesController"]
+
+_GROUPS = ("channel", "provider", "team", "campaign")
 
 
 class MessagesController(Controller):
@@ -33,7 +40,9 @@ class MessagesController(Controller):
             "The decision is send, reroute (to another of the requested channels), defer (until "
             "`defer_until`) or suppress, with every rule that fired. Idempotent by the "
             "`Idempotency-Key` header or `idempotency_key` field, per team: a retry answers with "
-            "the first decision (`repeated: true`)."
+            "the first decision (`repeated: true`). With `template` or `content` an allowed "
+            "message is rendered now (a missing variable is a 422) and sent through the "
+            "outbox; follow it at `GET /v1/messages/{message_id}`."
         ),
     )
     @inject
@@ -60,6 +69,7 @@ class MessagesController(Controller):
             customer_id,
             data.send_request(),
             idempotency_key=data.scoped_key(request.headers.get("idempotency-key")),
+            content=data.message_content(request.scope.get("state", {}).get("correlation_id")),
         )
         view = await decisions.by_id(decided.decision_id)
         return Response(
@@ -78,3 +88,54 @@ class MessagesController(Controller):
         self, decision_id: UUID, decisions: FromDishka[DecisionQueries]
     ) -> DecisionView:
         return await decisions.by_id(decision_id)
+
+    @get(
+        "/v1/messages/{message_id:uuid}",
+        operation_id="getMessage",
+        name="messages:get",
+        guards=[allow(Role.SERVICE, Role.MARKETER, Role.AGENT, Role.AUDITOR)],
+        summary="A message's trace: decisions, provider attempts, statuses, cost",
+    )
+    @inject
+    async def get_message(
+        self, message_id: UUID, messages: FromDishka[MessageQueries]
+    ) -> MessageView:
+        return await messages.by_id(message_id)
+
+    @get(
+        "/v1/reports/costs",
+        operation_id="getCostReport",
+        name="reports:costs",
+        guards=[allow(Role.MARKETER, Role.AUDITOR)],
+        summary="Cost and count of messages by channel, provider, team and campaign over a period",
+        description=(
+            "Messages queued in [since, until) (default: the last 30 days), grouped by the "
+            "comma-separated `group_by` (default `channel,provider`), one line per group and "
+            "currency, with counts by status. Totals are per currency."
+        ),
+    )
+    @inject
+    async def cost_report(
+        self,
+        messages: FromDishka[MessageQueries],
+        clock: FromDishka[Clock],
+        since: datetime | None = None,
+        until: datetime | None = None,
+        group_by: Annotated[str, Parameter(pattern=r"^[a-z]+(,[a-z]+)*$")] = "channel,provider",
+    ) -> CostReport:
+        groups = group_by.split(",")
+        unknown = [g for g in groups if g not in _GROUPS]
+        if unknown:
+            raise ValidationException(
+                f"cannot group by {', '.join(unknown)}; choose from {', '.join(_GROUPS)}",
+                extra=[{"message": "unknown group - at `group_by`", "key": "group_by"}],
+            )
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise ValidationException(
+                    f"{name} needs a time zone offset",
+                    extra=[{"message": "needs an offset", "key": name}],
+                )
+        end = until or clock.now() + timedelta(seconds=1)
+        start = since or end - timedelta(days=30)
+        return await messages.costs(start, end, groups)

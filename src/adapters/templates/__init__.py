@@ -1,0 +1,1 @@
+"""Template rendering in a sandbox."""

@@ -1,0 +1,190 @@
+"""Sends queued messages through the channel's providers in failover order, and records how."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import tenacity
+
+from application.customer.conflicts import retry_on_conflict
+from application.messages.list_unsubscribe import list_unsubscribe_headers
+from domain.message.aggregate import Attempt, MessageStatus
+from ports.customers import ConcurrencyConflict
+from ports.delivery import Settlement
+from ports.providers import OutboundMessage, ProviderError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from decimal import Decimal
+    from uuid import UUID
+
+    from domain.message.aggregate import Message
+    from domain.policy.vocabulary import Channel
+    from ports.clock import Clock
+    from ports.delivery import Claimed, DeliveryStore
+    from ports.providers import ProviderDirectory, SendReceipt
+    from ports.unsubscribe import UnsubscribeTokens
+
+__all__ = ["DispatchMessages", "Round"]
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """How one dispatch round ended for one message: accepted, retried later, or failed."""
+
+    message_id: UUID
+    attempts: tuple[Attempt, ...]
+    receipt: SendReceipt | None = None
+    provider: str | None = None
+    cost: tuple[Decimal, str] | None = None
+    retry_in: float | None = None
+    retry_at: datetime | None = None
+    failure: str | None = None
+
+    def apply(self, message: Message) -> Settlement:
+        """Writes the round on the message; applied again on a fresh copy after a conflict."""
+        if self.receipt is not None and self.provider is not None:
+            cost, currency = self.cost if self.cost else (None, None)
+            message.accepted(
+                self.attempts,
+                self.provider,
+                self.receipt.provider_message_id,
+                MessageStatus(self.receipt.status.value),
+                cost,
+                currency,
+            )
+            return Settlement(message)
+        if self.failure is not None:
+            message.failed(self.attempts, self.failure, self.attempts[-1].at)
+            return Settlement(message)
+        message.attempted(self.attempts, self.retry_at)
+        return Settlement(message, self.retry_in)
+
+    @property
+    def outcome(self) -> str:
+        if self.receipt is not None:
+            return "accepted"
+        return "failed" if self.failure is not None else "retry"
+
+
+class DispatchMessages:
+    """One round per claimed message: each provider of its channel in turn until one accepts.
+
+    Every call carries the message's idempotency key, so a round repeated after a crash
+    reaches the provider's effect once. Retryable failures come back later with exponential
+    backoff and jitter, up to `max_rounds`; then the failure is recorded.
+    """
+
+    def __init__(
+        self,
+        store: DeliveryStore,
+        providers: ProviderDirectory,
+        clock: Clock,
+        *,
+        unsubscribe: UnsubscribeTokens | None = None,
+        public_url: str = "",
+        max_rounds: int = 8,
+        lease_seconds: float = 30.0,
+        backoff: tenacity.wait.wait_base | None = None,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.clock = clock
+        self.unsubscribe = unsubscribe
+        self.public_url = public_url
+        self.max_rounds = max_rounds
+        self.lease_seconds = lease_seconds
+        self.backoff = backoff or tenacity.wait_exponential_jitter(initial=1, max=300, jitter=1)
+
+    async def claim(self, channel: Channel, limit: int) -> list[Claimed]:
+        return await self.store.claim(channel, limit, self.lease_seconds)
+
+    def outbound(self, message: Message) -> OutboundMessage:
+        """The message as providers take it; the idempotency key is the message's id."""
+        content = message.content
+        headers = list_unsubscribe_headers(
+            self.unsubscribe, self.public_url, message.customer_id, message.channel, message.purpose
+        )
+        return OutboundMessage(
+            message_id=message.id,
+            idempotency_key=str(message.id),
+            channel=message.channel,
+            to=message.recipient,
+            body=content.body,
+            subject=content.subject,
+            html=content.html,
+            template=content.whatsapp_template,
+            template_language=content.whatsapp_language,
+            template_parameters=content.whatsapp_parameters,
+            title=content.title,
+            headers=headers or {},
+            data={"message_id": str(message.id)},
+        )
+
+    async def send(self, claimed: Claimed) -> Round:
+        """Tries the channel's providers in order; never raises for a provider's failure."""
+        message = claimed.message
+        outbound = self.outbound(message)
+        attempts: list[Attempt] = []
+        retryable = False
+        wait_at_least = 0.0
+        for provider in self.providers.for_channel(message.channel):
+            at = self.clock.now()
+            started = time.perf_counter()
+            try:
+                receipt = await provider.send(outbound)
+            except ProviderError as error:
+                latency = (time.perf_counter() - started) * 1000
+                attempts.append(
+                    Attempt(provider.name, at, latency, False, error.reason, error.retryable)
+                )
+                retryable = retryable or error.retryable
+                wait_at_least = max(wait_at_least, error.retry_after or 0.0)
+                continue
+            latency = (time.perf_counter() - started) * 1000
+            attempts.append(Attempt(provider.name, at, latency, True, receipt.provider_message_id))
+            cost = (
+                (receipt.cost, receipt.currency or "USD")
+                if receipt.cost is not None
+                else self.providers.price(provider.name, message.recipient)
+            )
+            return Round(message.id, tuple(attempts), receipt, provider.name, cost)
+        now = self.clock.now()
+        if not attempts:
+            reason = f"no provider is configured for {message.channel.value}"
+            attempts.append(Attempt("chorus", now, 0.0, False, reason, True))
+            retryable = True
+        rounds = claimed.rounds + 1
+        if retryable and rounds < self.max_rounds:
+            state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+            state.attempt_number = rounds
+            delay = max(self.backoff(state), wait_at_least)
+            return Round(
+                message.id,
+                tuple(attempts),
+                retry_in=delay,
+                retry_at=now + timedelta(seconds=delay),
+            )
+        why = "retries exhausted" if retryable else "refused by every provider"
+        return Round(message.id, tuple(attempts), failure=f"{why}: {attempts[-1].answer}")
+
+    async def settle(self, rounds: Sequence[tuple[Message, Round]]) -> None:
+        """Records rounds together; if a message moved on meanwhile, each is recorded alone."""
+        try:
+            await self.store.settle([r.apply(message) for message, r in rounds])
+        except ConcurrencyConflict:
+            for message, r in rounds:
+                await self._settle_alone(message.id, r)
+
+    async def _settle_alone(self, message_id: UUID, r: Round) -> None:
+        async def attempt() -> None:
+            fresh = await self.store.get(message_id)
+            if fresh is None:
+                return
+            await self.store.settle([r.apply(fresh)])
+
+        await retry_on_conflict(attempt)

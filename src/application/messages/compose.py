@@ -1,0 +1,130 @@
+"""Renders what a send request asks to say, for each channel it may go on, before deciding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from domain.message.aggregate import Message
+from ports.delivery import Delivery, FallbackPlan
+from ports.templates import RenderError, TemplateNotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from domain.customer.aggregate import Customer
+    from domain.message.content import Content
+    from domain.policy.decision import Decision, SendRequest
+    from domain.policy.vocabulary import Channel
+    from ports.delivery import Fallback
+    from ports.templates import RenderedContent, Templates
+
+__all__ = ["MessageContent", "compose", "message_for", "render_context"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContent:
+    """A stored template (with variables) or inline content; either is rendered per channel."""
+
+    template: str | None = None
+    version: int | None = None
+    locale: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    inline: Content | None = None
+    campaign: str | None = None
+    correlation_id: str | None = None
+    fallback: Fallback | None = None
+
+
+def render_context(customer: Customer, variables: dict[str, Any]) -> dict[str, Any]:
+    """What templates see: `customer` (profile and custom attributes) and `vars`."""
+    profile: dict[str, Any] = {**customer.attributes, **customer.profile.as_dict()}
+    profile["id"] = str(customer.id)
+    return {"customer": profile, "vars": variables}
+
+
+async def compose(
+    templates: Templates | None,
+    content: MessageContent,
+    customer: Customer,
+    channels: Sequence[Channel],
+) -> Delivery:
+    """Renders for every requested (and fallback) channel, so a missing variable fails the
+    request now, whichever channel the rules pick."""
+    context = render_context(customer, content.variables)
+    locale = content.locale or customer.profile.locale
+    rendered: dict[Channel, RenderedContent] = {}
+    fallback = content.fallback.channels if content.fallback else ()
+    for channel in dict.fromkeys((*channels, *fallback)):
+        if content.template is not None:
+            if templates is None:
+                raise TemplateNotFound("templates are not available here")
+            rendered[channel] = await templates.render(
+                content.template, channel, locale, context, content.version
+            )
+        elif content.inline is not None:
+            if templates is None:
+                raise RenderError("inline content cannot be rendered here")
+            rendered[channel] = templates.render_inline(content.inline, context)
+    return Delivery(rendered, content.campaign, content.correlation_id, content.fallback)
+
+
+def message_for(
+    customer: Customer,
+    message_id: UUID,
+    decision_id: UUID,
+    request: SendRequest,
+    decision: Decision,
+    delivery: Delivery,
+    at: datetime,
+) -> tuple[Message, FallbackPlan | None] | None:
+    """The message an allowed decision sends (and its fallback, if asked for), or None if
+    nothing was rendered for its channel."""
+    channel = decision.channel
+    if channel is None:
+        return None
+    rendered = delivery.contents.get(channel)
+    recipient = customer.address_for(channel)
+    if rendered is None or recipient is None:
+        return None
+    plan = _fallback_plan(request, delivery, channel, at)
+    message = Message(
+        id=message_id,
+        timestamp=at,
+        customer_id=customer.id,
+        decision_id=decision_id,
+        channel=channel,
+        purpose=request.purpose,
+        team=request.team,
+        recipient=recipient,
+        content=rendered.content,
+        campaign=delivery.campaign,
+        template=rendered.template,
+        template_version=rendered.version,
+        correlation_id=delivery.correlation_id,
+        fallback_channels=plan.request.channels if plan else (),
+        fallback_due=plan.due_at if plan else None,
+    )
+    return message, plan
+
+
+def _fallback_plan(
+    request: SendRequest, delivery: Delivery, sent_on: Channel, at: datetime
+) -> FallbackPlan | None:
+    """The same message on the fallback channels (not the one it went on), without its dedup
+    key: the first was never delivered, so the second is not a duplicate."""
+    fallback = delivery.fallback
+    if fallback is None:
+        return None
+    channels = tuple(c for c in fallback.channels if c is not sent_on)
+    if not channels:
+        return None
+    contents = {c: delivery.contents[c] for c in channels if c in delivery.contents}
+    return FallbackPlan(
+        replace(request, channels=channels, dedup_key=None),
+        Delivery(contents, delivery.campaign, delivery.correlation_id),
+        at + timedelta(seconds=fallback.after_seconds),
+    )

@@ -1,0 +1,160 @@
+"""A message's trace: its decisions, every provider attempt, every status, and its cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime  # views are rendered by their run-time type hints
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from application.queries.decisions import DecisionView  # MessageView's type, read at run time
+from domain.shared.errors import NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from application.queries.decisions import DecisionQueries
+    from ports.delivery import CostLine, DeliveryStore
+
+__all__ = ["CostReport", "MessageQueries", "MessageView"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    message_id: UUID
+    customer_id: UUID
+    status: str  # a delivery status, or the last decision's outcome if nothing was sent
+    channel: str | None
+    team: str | None
+    campaign: str | None
+    provider: str | None
+    provider_message_id: str | None
+    cost: str | None
+    currency: str | None
+    template: str | None
+    template_version: int | None
+    correlation_id: str | None
+    queued_at: datetime | None
+    failure: str | None
+    decisions: list[DecisionView]
+    attempts: list[dict[str, Any]]
+    statuses: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    since: datetime
+    until: datetime
+    group_by: list[str]
+    total_messages: int
+    totals: dict[str, str]  # cost per currency
+    lines: list[dict[str, Any]]
+
+
+class MessageQueries:
+    """Reads a message's own stream and the decisions recorded on its customer."""
+
+    def __init__(self, store: DeliveryStore, decisions: DecisionQueries) -> None:
+        self.store = store
+        self.decisions = decisions
+
+    async def by_id(self, message_id: UUID) -> MessageView:
+        decision_ids = await self.store.decisions_of(message_id)
+        if not decision_ids:
+            raise NotFound(f"no message {message_id}")
+        decisions = [await self.decisions.by_id(d) for d in decision_ids]
+        message = await self.store.get(message_id)
+        last = decisions[-1]
+        if message is None:
+            return MessageView(
+                message_id=message_id,
+                customer_id=last.customer_id,
+                status=_undelivered(last),
+                channel=last.channel,
+                team=last.request.get("team"),
+                campaign=None,
+                provider=None,
+                provider_message_id=None,
+                cost=None,
+                currency=None,
+                template=None,
+                template_version=None,
+                correlation_id=None,
+                queued_at=None,
+                failure=None,
+                decisions=decisions,
+                attempts=[],
+                statuses=[],
+            )
+        return MessageView(
+            message_id=message_id,
+            customer_id=message.customer_id,
+            status=message.status.value,
+            channel=message.channel.value,
+            team=message.team,
+            campaign=message.campaign,
+            provider=message.provider,
+            provider_message_id=message.provider_message_id,
+            cost=None if message.cost is None else str(message.cost),
+            currency=message.currency,
+            template=message.template,
+            template_version=message.template_version,
+            correlation_id=message.correlation_id,
+            queued_at=message.queued_at,
+            failure=message.failure,
+            decisions=decisions,
+            attempts=[
+                {
+                    "provider": a.provider,
+                    "at": a.at.isoformat(),
+                    "latency_ms": round(a.latency_ms, 3),
+                    "accepted": a.accepted,
+                    "answer": a.answer,
+                    "retryable": a.retryable,
+                }
+                for a in message.attempts
+            ],
+            statuses=[
+                {
+                    "status": s.status.value,
+                    "at": s.at.isoformat(),
+                    "provider": s.provider,
+                    "source": s.source,
+                    "reason": s.reason,
+                }
+                for s in message.statuses
+            ],
+        )
+
+    async def costs(self, since: datetime, until: datetime, group_by: Sequence[str]) -> CostReport:
+        lines = await self.store.costs(since, until, group_by)
+        totals: dict[str, Any] = {}
+        for line in lines:
+            if line.currency is not None:
+                totals[line.currency] = totals.get(line.currency, 0) + line.cost
+        return CostReport(
+            since=since,
+            until=until,
+            group_by=list(group_by),
+            total_messages=sum(line.messages for line in lines),
+            totals={currency: str(amount) for currency, amount in totals.items()},
+            lines=[_line(line) for line in lines],
+        )
+
+
+def _line(line: CostLine) -> dict[str, Any]:
+    return {
+        **line.group,
+        "currency": line.currency,
+        "messages": line.messages,
+        "cost": str(line.cost),
+        "by_status": line.by_status,
+    }
+
+
+def _undelivered(decision: DecisionView) -> str:
+    """A message with no delivery: its decision says why (or it was decided as advice only)."""
+    outcome = decision.outcome
+    if outcome in ("send", "reroute"):
+        return "allowed"
+    return {"defer": "deferred", "suppress": "suppressed"}.get(outcome, outcome)

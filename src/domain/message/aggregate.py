@@ -1,0 +1,227 @@
+"""The Message aggregate: one allowed send, from its decision to its last status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime  # events carry these types; msgspec resolves them at run time
+from decimal import Decimal
+from enum import StrEnum
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.message.content import Content
+from domain.policy.vocabulary import Channel, Purpose
+
+__all__ = ["Attempt", "Message", "MessageStatus", "StatusChange"]
+
+
+class MessageStatus(StrEnum):
+    """Where a message is; providers' own words are mapped to these."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+_PROGRESS = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.DELIVERED: 2,
+    MessageStatus.READ: 3,
+}
+FINAL_FAILURES = frozenset({MessageStatus.FAILED, MessageStatus.BOUNCED})
+"""Statuses after which the message will not reach the customer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to one provider: how long it took and what it answered."""
+
+    provider: str
+    at: datetime
+    latency_ms: float
+    accepted: bool
+    answer: str  # the provider's message id, or the reason it refused
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A status as a provider reported it, with the cost if it said."""
+
+    status: MessageStatus
+    at: datetime
+    provider: str
+    source: str  # "receipt" (the send's answer) or "webhook"
+    reason: str | None = None
+
+
+class Message(Aggregate):
+    """An allowed message. Its first event ties it to the decision that allowed it."""
+
+    @event("Queued")
+    def __init__(
+        self,
+        id: UUID,
+        timestamp: datetime,
+        customer_id: UUID,
+        decision_id: UUID,
+        channel: Channel,
+        purpose: Purpose,
+        team: str,
+        recipient: str,
+        content: Content,
+        campaign: str | None,
+        template: str | None,
+        template_version: int | None,
+        correlation_id: str | None,
+        fallback_channels: tuple[Channel, ...] = (),
+        fallback_due: datetime | None = None,
+    ) -> None:
+        self.customer_id = customer_id
+        self.decision_id = decision_id
+        self.channel = channel
+        self.purpose = purpose
+        self.team = team
+        self.recipient = recipient
+        self.content = content
+        self.campaign = campaign
+        self.template = template
+        self.template_version = template_version
+        self.correlation_id = correlation_id
+        self.fallback_channels = fallback_channels
+        self.fallback_due = fallback_due
+        self.fell_back_to: UUID | None = None
+        self.queued_at = timestamp
+        self.status = MessageStatus.QUEUED
+        self.attempts: list[Attempt] = []
+        self.statuses: list[StatusChange] = []
+        self.provider: str | None = None
+        self.provider_message_id: str | None = None
+        self.cost: Decimal | None = None
+        self.currency: str | None = None
+        self.failure: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Accepted by a provider, or failed for good: dispatch has nothing more to do."""
+        return self.provider_message_id is not None or self.failure is not None
+
+    # commands
+
+    def attempted(self, attempts: tuple[Attempt, ...], retry_at: datetime | None) -> None:
+        """Records calls that did not get the message accepted, and when it is tried again."""
+        if attempts:
+            self._attempts_failed(attempts[-1].at, attempts, retry_at)
+
+    def accepted(
+        self,
+        attempts: tuple[Attempt, ...],
+        provider: str,
+        provider_message_id: str,
+        status: MessageStatus,
+        cost: Decimal | None,
+        currency: str | None,
+    ) -> None:
+        """A provider took the message; earlier attempts in this round failed over to it."""
+        if self.provider_message_id is not None:
+            return
+        self._accepted(
+            attempts[-1].at, attempts, provider, provider_message_id, status, cost, currency
+        )
+
+    def failed(self, attempts: tuple[Attempt, ...], reason: str, at: datetime) -> None:
+        """No provider took it and no retry is left: a recorded failure, never a silent loss."""
+        if self.settled:
+            return
+        self._failed(at, attempts, reason)
+
+    def report(
+        self,
+        status: MessageStatus,
+        provider: str,
+        at: datetime,
+        reason: str | None = None,
+        cost: Decimal | None = None,
+        currency: str | None = None,
+    ) -> bool:
+        """A provider's webhook: recorded once per status, whatever order they arrive in."""
+        if any(s.status is status and s.source == "webhook" for s in self.statuses):
+            return False
+        self._status_reported(at, status, provider, reason, cost, currency)
+        return True
+
+    @property
+    def reached_customer(self) -> bool:
+        return self.status in (MessageStatus.DELIVERED, MessageStatus.READ)
+
+    def fall_back(self, fallback_message_id: UUID, reason: str, at: datetime) -> None:
+        """Not delivered in time, or failed: the customer is tried on another channel."""
+        if self.fell_back_to is None:
+            self._fell_back(at, fallback_message_id, reason)
+
+    # events
+
+    @event("FellBack")
+    def _fell_back(self, timestamp: datetime, fallback_message_id: UUID, reason: str) -> None:
+        self.fell_back_to = fallback_message_id
+
+    @event("AttemptsFailed")
+    def _attempts_failed(
+        self, timestamp: datetime, attempts: tuple[Attempt, ...], retry_at: datetime | None
+    ) -> None:
+        self.attempts.extend(attempts)
+
+    @event("Accepted")
+    def _accepted(
+        self,
+        timestamp: datetime,
+        attempts: tuple[Attempt, ...],
+        provider: str,
+        provider_message_id: str,
+        status: MessageStatus,
+        cost: Decimal | None,
+        currency: str | None,
+    ) -> None:
+        self.attempts.extend(attempts)
+        self.provider = provider
+        self.provider_message_id = provider_message_id
+        if cost is not None:
+            self.cost, self.currency = cost, currency
+        self.statuses.append(StatusChange(status, timestamp, provider, "receipt"))
+        self._advance(status)
+
+    @event("DeliveryFailed")
+    def _failed(self, timestamp: datetime, attempts: tuple[Attempt, ...], reason: str) -> None:
+        self.attempts.extend(attempts)
+        self.failure = reason
+        self.status = MessageStatus.FAILED
+        self.statuses.append(StatusChange(MessageStatus.FAILED, timestamp, "chorus", "dispatch"))
+
+    @event("StatusReported")
+    def _status_reported(
+        self,
+        timestamp: datetime,
+        status: MessageStatus,
+        provider: str,
+        reason: str | None,
+        cost: Decimal | None,
+        currency: str | None,
+    ) -> None:
+        self.statuses.append(StatusChange(status, timestamp, provider, "webhook", reason))
+        if cost is not None:
+            self.cost, self.currency = cost, currency
+        self._advance(status)
+
+    def _advance(self, status: MessageStatus) -> None:
+        """Progress only moves forward (a late `sent` after `delivered` changes nothing);
+        a failure, bounce or complaint always shows."""
+        current = _PROGRESS.get(self.status)
+        new = _PROGRESS.get(status)
+        if new is None or (current is not None and new > current):
+            self.status = status

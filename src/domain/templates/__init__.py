@@ -1,0 +1,1 @@
+"""Templates: message content per channel and locale, every version kept."""

@@ -1,0 +1,54 @@
+"""Providers' webhooks: delivery statuses and inbound messages, verified by signature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, post
+
+from application.delivery.webhooks import HandleWebhook
+from entrypoints.settings import Settings
+
+__all__ = ["WebhooksController"]
+
+
+class WebhooksController(Controller):
+    path = "/v1/webhooks"
+    tags = ["delivery"]
+    security = [{}]
+
+    @post(
+        "/{provider:str}",
+        operation_id="receiveWebhook",
+        name="webhooks:receive",
+        status_code=200,
+        summary="A provider's status or inbound-message webhook",
+        description=(
+            "No API key: the provider's own signature is checked (X-Twilio-Signature, "
+            "X-Hub-Signature-256, ...) and a webhook that fails it gets a 401 and records "
+            "nothing. Statuses are recorded once per message; a status for a message not "
+            "recorded yet gets a 503 with Retry-After so the provider tries again."
+        ),
+    )
+    @inject
+    async def receive(
+        self,
+        provider: str,
+        request: Request[Any, Any, Any],
+        handle: FromDishka[HandleWebhook],
+        settings: FromDishka[Settings],
+    ) -> dict[str, Any]:
+        body = await request.body()
+        url = str(request.url)
+        if settings.public_url:
+            # Providers sign the URL they called, which is the public one behind a proxy.
+            query = f"?{request.url.query}" if request.url.query else ""
+            url = settings.public_url.rstrip("/") + request.url.path + query
+        handled = await handle(provider, dict(request.headers), body, url)
+        return {
+            "statuses": handled.statuses,
+            "duplicates": handled.duplicates,
+            "inbound": handled.inbound,
+            "messages": [str(m) for m in handled.messages],
+        }

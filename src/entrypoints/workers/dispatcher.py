@@ -1,0 +1,168 @@
+"""Dispatch workers: one lane per channel, so a hanging provider never slows another channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+if TYPE_CHECKING:
+    from application.delivery.dispatch import DispatchMessages, Round
+    from domain.message.aggregate import Message
+    from domain.policy.vocabulary import Channel
+    from ports.delivery import Claimed, DeliveryStore
+
+__all__ = ["Dispatcher"]
+
+
+class Dispatcher:
+    """Leases due messages per channel up to the lane's capacity, sends each on its own task,
+    and records finished rounds in batches; leases of messages still in flight are renewed,
+    and a lease left by a killed worker expires so another sends again (same idempotency key).
+    """
+
+    def __init__(
+        self,
+        dispatch: DispatchMessages,
+        store: DeliveryStore,
+        channels: list[Channel],
+        *,
+        lane_capacity: int = 256,
+        batch: int = 200,
+        poll_every: float = 0.5,
+    ) -> None:
+        self.dispatch = dispatch
+        self.store = store
+        self.channels = channels
+        self.lane_capacity = lane_capacity
+        self.batch = batch
+        self.poll_every = poll_every
+        self.log = structlog.get_logger("chorus.dispatch")
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wakeups: dict[Channel, asyncio.Event] = {c: asyncio.Event() for c in channels}
+        self._in_flight: dict[Channel, set[asyncio.Task[None]]] = {c: set() for c in channels}
+        self._leased: set[object] = set()
+        self._finished: asyncio.Queue[tuple[Message, Round]] = asyncio.Queue()
+        self._stop_listening: object = None
+        self.dispatched = 0
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and all(not task.done() for task in self._tasks)
+
+    def _wake(self) -> None:
+        for event in self._wakeups.values():
+            event.set()
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._stop_listening = await self.store.listen(self._wake)
+        self._tasks = [
+            asyncio.create_task(self._lane(channel), name=f"dispatch-{channel.value}")
+            for channel in self.channels
+        ]
+        self._tasks.append(asyncio.create_task(self._record(), name="dispatch-recorder"))
+        self._tasks.append(asyncio.create_task(self._renew(), name="dispatch-leases"))
+
+    async def stop(self) -> None:
+        """Stops claiming, lets messages in flight finish their round, records them."""
+        self._stopping.set()
+        self._wake()
+        lanes = self._tasks[: len(self.channels)]
+        for task in lanes:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        in_flight = [t for tasks in self._in_flight.values() for t in tasks]
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=10)
+        await self._finished.join()
+        for task in self._tasks[len(self.channels) :]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        stop_listening = self._stop_listening
+        if callable(stop_listening):
+            with contextlib.suppress(Exception):
+                await stop_listening()
+
+    async def _lane(self, channel: Channel) -> None:
+        in_flight = self._in_flight[channel]
+        wakeup = self._wakeups[channel]
+        while not self._stopping.is_set():
+            free = self.lane_capacity - len(in_flight)
+            if free <= 0:
+                await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            wakeup.clear()
+            try:
+                claimed = await self.dispatch.claim(channel, min(free, self.batch))
+            except Exception:
+                self.log.exception("claiming messages failed", channel=channel.value)
+                claimed = []
+            for item in claimed:
+                self._leased.add(item.message.id)
+                task = asyncio.create_task(self._send(item))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if claimed:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), timeout=self.poll_every)
+
+    async def _send(self, claimed: Claimed) -> None:
+        message = claimed.message
+        try:
+            result = await self.dispatch.send(claimed)
+        except Exception:
+            # Not a provider's failure (those are rounds): leave the lease to expire and retry.
+            self.log.exception("dispatch crashed", message_id=str(message.id))
+            return
+        await self._finished.put((message, result))
+
+    async def _record(self) -> None:
+        while True:
+            first = await self._finished.get()
+            batch = [first]
+            while len(batch) < self.batch and not self._finished.empty():
+                batch.append(self._finished.get_nowait())
+            try:
+                await self.dispatch.settle(batch)
+            except Exception:
+                self.log.exception("recording dispatch rounds failed", count=len(batch))
+            else:
+                self.dispatched += sum(r.outcome == "accepted" for _, r in batch)
+                for message, result in batch:
+                    self._log(message, result)
+            finally:
+                for message, _ in batch:
+                    self._leased.discard(message.id)
+                for _ in batch:
+                    self._finished.task_done()
+
+    def _log(self, message: Message, result: Round) -> None:
+        last = result.attempts[-1] if result.attempts else None
+        self.log.info(
+            f"message {result.outcome}",
+            message_id=str(message.id),
+            correlation_id=message.correlation_id,
+            channel=message.channel.value,
+            provider=result.provider or (last.provider if last else None),
+            attempts=len(result.attempts),
+            latency_ms=round(last.latency_ms, 1) if last else None,
+            answer=None if result.outcome == "accepted" else (last.answer if last else None),
+            retry_in=result.retry_in,
+        )
+
+    async def _renew(self) -> None:
+        lease = self.dispatch.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            leased = list(self._leased)
+            try:
+                await self.store.renew(leased, lease)  # type: ignore[arg-type]
+            except Exception:
+                self.log.exception("renewing leases failed", count=len(leased))

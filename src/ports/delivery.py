@@ -1,0 +1,157 @@
+"""Delivery: the outbox allowed messages wait in, and the messages' own streams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime  # stored with deferred messages; read at run time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
+
+from domain.policy.decision import SendRequest
+from domain.policy.vocabulary import Channel
+from ports.templates import RenderedContent
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from domain.message.aggregate import Message
+
+__all__ = [
+    "Claimed",
+    "CostLine",
+    "Delivery",
+    "DeliveryStore",
+    "DueFallback",
+    "Fallback",
+    "FallbackPlan",
+    "MessageRow",
+    "Settlement",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """If the message is not delivered within `after_seconds` (or fails), request it again on
+    these channels: decided by the rules like any request."""
+
+    channels: tuple[Channel, ...]
+    after_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What an allowed message will say, rendered when it was requested, per channel."""
+
+    contents: dict[Channel, RenderedContent]
+    campaign: str | None = None
+    correlation_id: str | None = None
+    fallback: Fallback | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackPlan:
+    """The request a message falls back to, kept with the message until it is delivered."""
+
+    request: SendRequest
+    delivery: Delivery
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DueFallback:
+    """A message that was not delivered in time, or failed: its fallback is due."""
+
+    message_id: UUID
+    customer_id: UUID
+    plan_request: SendRequest
+    plan_delivery: Delivery
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An outbox entry leased to this dispatcher, with its message."""
+
+    message: Message
+    rounds: int  # earlier dispatch rounds that ended in a retry
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A dispatch round's end: the message with its new events; `retry_in` seconds keeps it
+    queued (measured on the database's clock, like leases)."""
+
+    message: Message
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A message's current state as the read side keeps it."""
+
+    message_id: UUID
+    customer_id: UUID
+    channel: str
+    status: str
+    provider: str | None
+    cost: Decimal | None
+    currency: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CostLine:
+    """Cost and count of messages for one group in a period."""
+
+    group: dict[str, str | None]
+    messages: int
+    cost: Decimal
+    currency: str | None
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class DeliveryStore(Protocol):
+    """The outbox and the messages' streams."""
+
+    async def claim(self, channel: Channel, limit: int, lease_seconds: float) -> list[Claimed]:
+        """Leases due entries of one channel that no other dispatcher holds."""
+        ...
+
+    async def renew(self, message_ids: Sequence[UUID], lease_seconds: float) -> None:
+        """Extends the leases of messages still being sent, so no other worker takes them."""
+        ...
+
+    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+        """Calls `wake` when new messages enter the outbox; returns a function to stop."""
+        ...
+
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Appends the messages' events and removes or reschedules their outbox entries,
+        in one transaction; raises ConcurrencyConflict if a message moved on meanwhile."""
+        ...
+
+    async def get(self, message_id: UUID) -> Message | None: ...
+
+    async def save(self, message: Message) -> None:
+        """Appends a message's new events; raises ConcurrencyConflict."""
+        ...
+
+    async def by_provider_id(self, provider: str, provider_message_id: str) -> UUID | None: ...
+
+    async def claim_fallbacks(
+        self, now: datetime, limit: int, lease_seconds: float
+    ) -> list[DueFallback]:
+        """Leases fallbacks that are due by `now`, or whose message failed or bounced."""
+        ...
+
+    async def forget_fallback(self, message_id: UUID) -> None: ...
+
+    async def decisions_of(self, message_id: UUID) -> list[UUID]:
+        """Every decision made on this message id, oldest first (a deferral, then the rest)."""
+        ...
+
+    async def costs(
+        self, since: datetime, until: datetime, group_by: Sequence[str]
+    ) -> list[CostLine]:
+        """Messages queued in [since, until), grouped by channel, provider, team or campaign."""
+        ...

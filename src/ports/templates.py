@@ -1,0 +1,112 @@
+"""Templates: versioned message content per channel and locale, rendered for one customer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from domain.message.content import Content
+from domain.shared.errors import DomainError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+    from uuid import UUID
+
+    from domain.policy.vocabulary import Channel
+    from domain.templates.aggregate import Template
+
+__all__ = [
+    "Content",
+    "RenderError",
+    "RenderedContent",
+    "TemplateNotFound",
+    "TemplateRepository",
+    "TemplateSummary",
+    "TemplateSyntax",
+    "Templates",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedContent:
+    """Content ready to send, and the template version it came from (None: inline content)."""
+
+    content: Content
+    template: str | None = None
+    version: int | None = None
+    locale: str | None = None
+
+
+class TemplateNotFound(DomainError):
+    """No template with that key, or none for the channel and locale asked for."""
+
+
+class RenderError(DomainError):
+    """The content cannot be rendered: a missing variable or a syntax error, named."""
+
+    def __init__(self, reason: str, *, variable: str | None = None) -> None:
+        super().__init__(reason)
+        self.variable = variable
+
+
+class Templates(Protocol):
+    """Renders stored templates and inline content in a sandbox."""
+
+    async def render(
+        self,
+        key: str,
+        channel: Channel,
+        locale: str | None,
+        context: Mapping[str, Any],
+        version: int | None = None,
+    ) -> RenderedContent:
+        """The latest (or given) version's content for the channel, best locale first.
+
+        Locale fallback: exact (`pt-BR`), then language (`pt`), then the template's default.
+        Raises TemplateNotFound or RenderError.
+        """
+        ...
+
+    def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
+        """Inline content given with the request; raises RenderError."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSummary:
+    """A template as listed: its key and latest version."""
+
+    key: str
+    template_id: UUID
+    latest_version: int
+    description: str
+    updated_at: datetime
+
+
+class TemplateRepository(Protocol):
+    """Where Template aggregates are kept, every version of each."""
+
+    async def get(self, key: str) -> Template | None:
+        """The template as committed, possibly a second old; shared, so never change it."""
+        ...
+
+    async def load(self, key: str) -> Template | None:
+        """The template read from the store now, a copy of its own to change and save."""
+        ...
+
+    async def save(self, template: Template) -> None:
+        """Appends the template's new versions; raises ConcurrencyConflict if another won."""
+        ...
+
+    async def summaries(self) -> list[TemplateSummary]:
+        """Every template, by key."""
+        ...
+
+
+class TemplateSyntax(Protocol):
+    """Checks a text's template syntax before it is published."""
+
+    def check(self, text: str) -> None:
+        """Raises RenderError with the line of the first syntax error."""
+        ...

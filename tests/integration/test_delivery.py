@@ -1,0 +1,417 @@
+"""Delivery against real PostgreSQL and fake Twilio servers: outbox, dispatch, failover, webhooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pytest
+
+from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.messages import PostgresDeliveryStore
+from adapters.postgres.templates import PostgresTemplates
+from adapters.providers.fakes.twilio_server import FakeTwilio
+from adapters.providers.twilio_sms import TwilioSmsProvider
+from adapters.system.clock import ManualClock
+from adapters.system.ids import RandomIds
+from adapters.system.rule_sets import DefaultRuleSets
+from adapters.templates.jinja import JinjaTemplates
+from application.customer.change_suppression import ChangeSuppression
+from application.customer.ingest_signals import IngestSignals
+from application.customer.upsert_customer import UpsertCustomer
+from application.delivery.dispatch import DispatchMessages
+from application.delivery.fall_back import FallBackDue
+from application.delivery.webhooks import HandleWebhook, UnknownMessages
+from application.messages.compose import MessageContent
+from application.messages.request_message import RequestMessage
+from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
+from domain.message.aggregate import MessageStatus
+from domain.message.content import Content
+from domain.policy.decision import SendRequest
+from domain.policy.vocabulary import Channel, Purpose
+from ports.delivery import Fallback
+from ports.providers import InvalidSignature
+from ports.templates import RenderError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from uuid import UUID
+
+    import asyncpg
+
+    from ports.providers import Provider
+
+pytestmark = pytest.mark.integration
+
+PHONE = "+14155550100"
+HOOK = "https://chorus.example.com/v1/webhooks/"
+
+
+class Directory:
+    """The providers a test configures, in failover order."""
+
+    def __init__(self, *providers: Provider, price: tuple[Decimal, str] | None = None) -> None:
+        self.providers = providers
+        self.prices = price
+
+    def for_channel(self, channel: Channel) -> Sequence[Provider]:
+        return [p for p in self.providers if p.channel is channel]
+
+    def get(self, name: str) -> Provider | None:
+        return next((p for p in self.providers if p.name == name), None)
+
+    def price(self, provider_name: str, recipient: str) -> tuple[Decimal, str] | None:
+        return self.prices
+
+
+@pytest.fixture(scope="module")
+def primary() -> Iterator[FakeTwilio]:
+    with FakeTwilio(auth_token="primary-token") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def secondary() -> Iterator[FakeTwilio]:
+    with FakeTwilio(auth_token="secondary-token", price=None) as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fakes(primary: FakeTwilio, secondary: FakeTwilio) -> None:
+    primary.reset()
+    secondary.reset()
+
+
+def twilio(name: str, fake: FakeTwilio) -> TwilioSmsProvider:
+    return TwilioSmsProvider(
+        name,
+        base_url=fake.base_url,
+        account_sid=fake.account_sid,
+        auth_token=fake.auth_token,
+        from_number="+15005550006",
+        timeout=2.0,
+    )
+
+
+class Delivery:
+    """Chorus's delivery, wired on one database."""
+
+    def __init__(self, pool: asyncpg.Pool, directory: Directory, max_rounds: int = 8) -> None:
+        clock, ids = ManualClock(), RandomIds()
+        self.clock = clock
+        self.customers = PostgresCustomerStore(pool)
+        self.store = PostgresDeliveryStore(pool)
+        self.pool = pool
+        self.request = RequestMessage(
+            self.customers,
+            DefaultRuleSets(),
+            clock,
+            ids,
+            JinjaTemplates(PostgresTemplates(pool)),
+        )
+        self.dispatch = DispatchMessages(
+            self.store, directory, clock, max_rounds=max_rounds, lease_seconds=30
+        )
+        self.webhook = HandleWebhook(
+            directory,
+            self.store,
+            ChangeSuppression(self.customers, clock),
+            IngestSignals(self.customers, clock, ids),
+            IdentityNormalizer("US"),
+            clock,
+        )
+        self.upsert = UpsertCustomer(self.customers, clock, ids)
+        self.fall_back = FallBackDue(self.store, self.request, clock)
+
+    async def customer(self) -> UUID:
+        made = await self.upsert(
+            (IdentityClaim(Identity("phone", PHONE), Verification.VERIFIED),),
+            {"first_name": "Ana"},
+            {},
+        )
+        return made.customer_id
+
+    async def send_sms(
+        self,
+        customer_id: UUID,
+        body: str = "Hi {{ customer.first_name }}",
+        fallback: Fallback | None = None,
+    ) -> UUID:
+        decided = await self.request(
+            customer_id,
+            SendRequest("billing", Purpose.TRANSACTIONAL, (Channel.SMS,), approved_template=True),
+            content=MessageContent(
+                inline=Content(body=body), campaign="renewals", fallback=fallback
+            ),
+        )
+        return decided.message_id
+
+    async def run_round(self) -> int:
+        claimed = await self.dispatch.claim(Channel.SMS, 100)
+        rounds = [(c.message, await self.dispatch.send(c)) for c in claimed]
+        await self.dispatch.settle(rounds)
+        return len(rounds)
+
+    async def outbox(self) -> list[asyncpg.Record]:
+        return await self.pool.fetch("SELECT message_id, attempts FROM outbox")
+
+
+class TestOutboxAndDispatch:
+    async def test_an_allowed_message_is_queued_with_its_decision_and_reaches_the_provider_once(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer())
+        assert [row["message_id"] for row in await delivery.outbox()] == [message_id]
+
+        assert await delivery.run_round() == 1
+
+        assert [form["Body"] for form in primary.received] == ["Hi Ana"]
+        assert primary.received[0]["To"] == PHONE
+        assert await delivery.outbox() == []
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.provider == "twilio-main"
+        assert message.status is MessageStatus.QUEUED  # Twilio queued it; webhooks tell the rest
+        assert message.cost == Decimal("0.00790")
+        assert len(await delivery.store.decisions_of(message_id)) == 1
+
+    async def test_a_missing_variable_fails_the_request_and_records_nothing(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        delivery = Delivery(pool, Directory())
+        customer_id = await delivery.customer()
+        with pytest.raises(RenderError) as refused:
+            await delivery.send_sms(customer_id, "Your code is {{ vars.code }}")
+        assert refused.value.variable == "vars.code"
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 0
+        assert await delivery.outbox() == []
+
+    async def test_a_failing_primary_fails_over_to_the_next_provider(
+        self, pool: asyncpg.Pool, primary: FakeTwilio, secondary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(
+            pool,
+            Directory(twilio("twilio-main", primary), twilio("twilio-backup", secondary)),
+        )
+        primary.fail_next(1, status=503)
+        message_id = await delivery.send_sms(await delivery.customer())
+
+        await delivery.run_round()
+
+        assert primary.received == []
+        assert len(secondary.received) == 1
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert [(a.provider, a.accepted) for a in message.attempts] == [
+            ("twilio-main", False),
+            ("twilio-backup", True),
+        ]
+        assert message.provider == "twilio-backup"
+
+    async def test_retryable_failures_come_back_later_then_end_in_a_recorded_failure(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)), max_rounds=2)
+        primary.fail_next(10, status=500)
+        message_id = await delivery.send_sms(await delivery.customer())
+
+        await delivery.run_round()
+        assert [row["attempts"] for row in await delivery.outbox()] == [1]
+        assert await delivery.run_round() == 0  # not due yet: backing off
+        await pool.execute("UPDATE outbox SET due_at = now()")
+        await delivery.run_round()
+
+        assert await delivery.outbox() == []
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.status is MessageStatus.FAILED
+        assert message.failure is not None
+        assert "retries exhausted" in message.failure
+        assert len(message.attempts) == 2
+
+    async def test_a_round_repeated_after_a_crash_reaches_the_provider_once(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer())
+        claimed = await delivery.store.claim(Channel.SMS, 10, lease_seconds=0.05)
+        await delivery.dispatch.send(claimed[0])  # sent, then the worker dies before recording
+
+        await pool.execute("SELECT pg_sleep(0.1)")
+        await delivery.run_round()
+
+        assert len(primary.received) == 1
+        assert primary.duplicates == 1
+        assert await delivery.outbox() == []
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.provider_message_id is not None
+
+
+class TestWebhooks:
+    async def accepted(self, delivery: Delivery) -> tuple[UUID, UUID, str]:
+        customer_id = await delivery.customer()
+        message_id = await delivery.send_sms(customer_id)
+        await delivery.run_round()
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.provider_message_id is not None
+        return customer_id, message_id, message.provider_message_id
+
+    async def test_a_delivered_status_is_recorded_once_however_often_it_arrives(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        _, message_id, sid = await self.accepted(delivery)
+        url = HOOK + "twilio-main"
+        headers, body = primary.signed_status_callback(url, sid, "delivered")
+
+        first = await delivery.webhook("twilio-main", headers, body, url)
+        again = await delivery.webhook("twilio-main", headers, body, url)
+
+        assert (first.statuses, again.statuses, again.duplicates) == (1, 0, 1)
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.status is MessageStatus.DELIVERED
+        row = await pool.fetchrow("SELECT status FROM messages WHERE message_id = $1", message_id)
+        assert row is not None
+        assert row["status"] == "delivered"
+
+    async def test_a_forged_signature_is_refused_and_records_nothing(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        _, message_id, sid = await self.accepted(delivery)
+        url = HOOK + "twilio-main"
+        headers, body = primary.signed_status_callback(url, sid, "delivered")
+        forged = body.replace(b"delivered", b"failed")
+
+        with pytest.raises(InvalidSignature):
+            await delivery.webhook("twilio-main", headers, forged, url)
+
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.status is MessageStatus.QUEUED
+
+    async def test_an_undelivered_sms_ends_failed(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        _, message_id, sid = await self.accepted(delivery)
+        url = HOOK + "twilio-main"
+        headers, body = primary.signed_status_callback(url, sid, "undelivered", error_code="30005")
+        await delivery.webhook("twilio-main", headers, body, url)
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.status is MessageStatus.FAILED
+
+    async def test_a_status_for_an_unknown_message_asks_the_provider_to_retry(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        url = HOOK + "twilio-main"
+        headers, body = primary.signed_status_callback(url, "SM" + "0" * 32, "delivered")
+        with pytest.raises(UnknownMessages):
+            await delivery.webhook("twilio-main", headers, body, url)
+
+    async def test_an_inbound_stop_becomes_a_signal_that_opts_the_customer_out(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        customer_id = await delivery.customer()
+        url = HOOK + "twilio-main"
+        headers, body = primary.signed_inbound(url, PHONE, "STOP")
+
+        handled = await delivery.webhook("twilio-main", headers, body, url)
+        await delivery.webhook("twilio-main", headers, body, url)  # the provider retries
+
+        assert handled.inbound == 1
+        customer = await delivery.customers.get(customer_id)
+        assert customer is not None
+        assert Channel.SMS in customer.opted_out
+        signals = await pool.fetchval(
+            "SELECT count(*) FROM events WHERE topic LIKE '%Signal.Recorded'"
+        )
+        assert signals == 1
+
+
+class TestChannelFallback:
+    TEN_MINUTES = Fallback((Channel.WHATSAPP,), 600)
+
+    async def test_a_message_not_delivered_in_time_is_requested_on_the_fallback_channel(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+        assert await delivery.fall_back() == 0  # not due yet
+
+        delivery.clock.advance(timedelta(minutes=11))
+        assert await delivery.fall_back() == 1
+        assert await delivery.fall_back() == 0  # once
+
+        first = await delivery.store.get(message_id)
+        assert first is not None
+        assert first.fell_back_to is not None
+        second = await delivery.store.get(first.fell_back_to)
+        assert second is not None
+        assert second.channel is Channel.WHATSAPP
+        assert second.content.body == "Hi Ana"
+        decisions = await delivery.store.decisions_of(second.id)
+        assert len(decisions) == 1
+
+    async def test_a_delivered_message_drops_its_fallback(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.provider_message_id is not None
+        url = HOOK + "twilio-main"
+        headers, body = primary.signed_status_callback(
+            url, message.provider_message_id, "delivered"
+        )
+        await delivery.webhook("twilio-main", headers, body, url)
+
+        delivery.clock.advance(timedelta(minutes=11))
+        assert await delivery.fall_back() == 1
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.fell_back_to is None
+        assert await pool.fetchval("SELECT count(*) FROM fallbacks") == 0
+
+    async def test_a_failed_message_falls_back_at_once(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        primary.fail_next(1, status=400)  # refused for good
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+
+        assert await delivery.fall_back() == 1
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.status is MessageStatus.FAILED
+        assert message.fell_back_to is not None
+
+
+class TestCosts:
+    async def test_the_cost_report_totals_equal_the_sum_of_message_costs(
+        self, pool: asyncpg.Pool, primary: FakeTwilio, secondary: FakeTwilio
+    ) -> None:
+        priced = Directory(twilio("twilio-main", primary))
+        delivery = Delivery(pool, priced)
+        customer_id = await delivery.customer()
+        for _ in range(3):
+            await delivery.send_sms(customer_id)
+        await delivery.run_round()
+
+        now = datetime.now(UTC)
+        lines = await delivery.store.costs(now - timedelta(hours=1), now, ["channel", "provider"])
+        assert [(line.group, line.messages, line.cost) for line in lines] == [
+            ({"channel": "sms", "provider": "twilio-main"}, 3, Decimal("0.02370"))
+        ]
