@@ -55,3 +55,14 @@ CREATE TABLE fallbacks (
     leased_until timestamptz
 );
 CREATE INDEX fallbacks_due ON fallbacks (due_at);
+
+-- A status can overtake its message: the provider calls back before the dispatcher has
+-- recorded the provider's id. It is parked here and applied once the message is known.
+CREATE TABLE parked_statuses (
+    provider            text        NOT NULL,
+    provider_message_id text        NOT NULL,
+    status              text        NOT NULL,
+    update              bytea       NOT NULL,
+    parked_at           timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (provider, provider_message_id, status)
+);

@@ -90,7 +90,9 @@ def _admin_key(settings: Settings, data_dir: Path) -> str:
     return key
 
 
-async def _demo(settings: Settings, data_dir: Path, admin_key: str) -> None:
+async def _demo(
+    settings: Settings, data_dir: Path, admin_key: str, fakes: dict[str, str] | None = None
+) -> None:
     from entrypoints.demo_data import load_demo_data
     from entrypoints.ioc import make_container
     from entrypoints.service import run_service
@@ -115,14 +117,27 @@ Try:
   curl -s -H 'Authorization: Bearer {admin_key}' '{base}/v1/customers?identity=email:ana@example.org'
   curl -s -X POST -H 'Authorization: Bearer {admin_key}' -H 'Content-Type: application/json' {base}/v1/events \\
     -d '{{"signals":[{{"id":"try-1","type":"page.viewed","occurred_at":"2026-11-27T10:00:00Z","identities":[{{"type":"email","value":"ana@example.org"}}]}}]}}'
+  curl -s -X POST -H 'Authorization: Bearer {admin_key}' -H 'Content-Type: application/json' {base}/v1/messages \\
+    -d '{{"identity":"email:ana@example.org","team":"orders","purpose":"transactional","channels":["email"],"template":"order-shipped","variables":{{"order_id":"A-1"}}}}'
+  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/messages/MESSAGE_ID
 OpenAPI: {base}/schema   Health: {base}/ready   Stop: Ctrl-C
 PostgreSQL: {settings.database_url}   NATS: {settings.nats_url}
-  (also in {data_dir / "env"}: `set -a; . {data_dir / "env"}; set +a` lets `chorus keys create` reach them)
+  (also in {data_dir / "env"}: `set -a; . {data_dir / "env"}; set +a` lets `chorus keys create` reach them){_fakes_line(fakes)}
 """,
             flush=True,
         )
 
     await run_service(settings, on_ready=banner)
+
+
+def _fakes_line(fakes: dict[str, str] | None) -> str:
+    if not fakes:
+        return ""
+    listed = "\n".join(f"  {name}: {url}" for name, url in fakes.items())
+    return (
+        "\nFake providers (they report `delivered` 2 s after a send; POST <url>/fail"
+        ' {"count": 3} makes one fail):\n' + listed
+    )
 
 
 def _write_env(data_dir: Path, settings: Settings) -> None:
@@ -135,12 +150,14 @@ def _write_env(data_dir: Path, settings: Settings) -> None:
 def _run_demo(settings: Settings, data_dir: Path) -> None:
     from adapters.embedded.nats import EmbeddedNats
     from adapters.embedded.postgres import EmbeddedPostgres
+    from entrypoints.demo_providers import DemoProviders
 
     data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.default_region:  # the demo's numbers are British
         settings = msgspec.structs.replace(settings, default_region="GB")
     settings = msgspec.structs.replace(settings, secret=_secret(settings, data_dir))
     servers: list[EmbeddedPostgres | EmbeddedNats] = []
+    fakes: DemoProviders | None = None
     try:
         database_url = settings.database_url
         if not database_url:
@@ -154,6 +171,10 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
             nats_server = EmbeddedNats(data_dir / "nats")
             servers.append(nats_server)
             nats_url = nats_server.start()
+        if not settings.providers:
+            print("starting fake channel providers ...", flush=True)
+            fakes = DemoProviders(f"http://{settings.host}:{settings.port}")
+            settings = msgspec.structs.replace(settings, providers=fakes.start())
         with contextlib.suppress(KeyboardInterrupt):
             _write_env(data_dir, settings.with_servers(database_url, nats_url))
             asyncio.run(
@@ -161,12 +182,15 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
                     settings.with_servers(database_url, nats_url),
                     data_dir,
                     _admin_key(settings, data_dir),
+                    fakes.control_urls() if fakes else None,
                 )
             )
     finally:
         # A second Ctrl-C (terminals and make send one each) must not cut the shutdown short
         # and leave PostgreSQL or NATS running without us.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if fakes is not None:
+            fakes.stop()
         for server in reversed(servers):
             server.stop()
         print("stopped; run `chorus demo` again to pick up where you left off", flush=True)

@@ -7,12 +7,51 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from application.customer.ingest_signals import IngestSignals
+from application.templates.publish_template import PublishTemplate, TemplateDraft
+from domain.policy.vocabulary import Channel
+from domain.templates.aggregate import Variant
 from entrypoints.signal_schema import InvalidSignal, SignalMapper
 
 if TYPE_CHECKING:
     from dishka import AsyncContainer
 
-__all__ = ["DEMO_SIGNALS", "load_demo_data"]
+__all__ = ["DEMO_SIGNALS", "DEMO_TEMPLATE", "load_demo_data"]
+
+DEMO_TEMPLATE = TemplateDraft(
+    variants=(
+        Variant(
+            Channel.EMAIL,
+            "en",
+            subject="Your order {{ vars.order_id }} has shipped",
+            body="Hi {{ customer.first_name }}, order {{ vars.order_id }} is on its way.",
+        ),
+        Variant(
+            Channel.EMAIL,
+            "pt",
+            subject="A sua encomenda {{ vars.order_id }} foi enviada",
+            body="Olá {{ customer.first_name }}, a encomenda {{ vars.order_id }} está a caminho.",
+        ),
+        Variant(
+            Channel.SMS,
+            "en",
+            body="Hi {{ customer.first_name }}, order {{ vars.order_id }} has shipped.",
+        ),
+        Variant(
+            Channel.WHATSAPP,
+            "en",
+            body="Hi {{ customer.first_name }} 👋 order {{ vars.order_id }} has shipped.",
+        ),
+        Variant(
+            Channel.PUSH,
+            "en",
+            title="Order shipped",
+            body="Order {{ vars.order_id }} is on its way.",
+        ),
+    ),
+    default_locale="en",
+    description="Sent when an order leaves the warehouse",
+)
+"""`order-shipped`, in English for every channel and in Portuguese for email."""
 
 DEMO_SIGNALS: list[dict[str, object]] = [
     {
@@ -98,4 +137,6 @@ async def load_demo_data(container: AsyncContainer) -> int:
     outcomes = []
     for one in reports:  # one at a time, so later signals see the customers earlier ones made
         outcomes.extend(await ingest([one]))
+    publish = await container.get(PublishTemplate)
+    await publish("order-shipped", DEMO_TEMPLATE, "demo")  # the same version again is a no-op
     return sum(1 for o in outcomes if o.status == "recorded")

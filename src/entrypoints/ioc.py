@@ -31,7 +31,7 @@ from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
-from application.delivery.webhooks import HandleWebhook
+from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
@@ -268,6 +268,12 @@ class UseCasesProvider(Provider):
         clock: Clock,
     ) -> HandleWebhook:
         return HandleWebhook(providers, store, suppress, ingest, normalizer, clock)
+
+    @provide
+    def apply_parked_statuses(
+        self, store: DeliveryStore, webhooks: HandleWebhook
+    ) -> ApplyParkedStatuses:
+        return ApplyParkedStatuses(store, webhooks)
 
     @provide
     def message_queries(self, store: DeliveryStore, decisions: DecisionQueries) -> MessageQueries:

@@ -14,6 +14,7 @@ import uvicorn
 from application.customer.ingest_signals import IngestSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
+from application.delivery.webhooks import ApplyParkedStatuses
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
@@ -79,6 +80,9 @@ async def run_service(
     )
     scheduler = DueWorkScheduler(await container.get(RedecideDueMessages), name="scheduler")
     fallbacks = DueWorkScheduler(await container.get(FallBackDue), name="fallbacks")
+    parked = DueWorkScheduler(
+        await container.get(ApplyParkedStatuses), name="parked_statuses", poll_every=0.2
+    )
     responder = SendCommandResponder(
         nc,
         await container.get(RequestMessage),
@@ -91,6 +95,7 @@ async def run_service(
         "signal_consumer": consumer,
         "scheduler": scheduler,
         "fallbacks": fallbacks,
+        "parked_statuses": parked,
         "send_responder": responder,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
@@ -100,6 +105,7 @@ async def run_service(
         await consumer.start()
         await scheduler.start()
         await fallbacks.start()
+        await parked.start()
         await responder.start()
         if dispatcher is not None:
             await dispatcher.start()
@@ -134,6 +140,8 @@ async def run_service(
             await scheduler.stop()
         with contextlib.suppress(Exception):
             await fallbacks.stop()
+        with contextlib.suppress(Exception):
+            await parked.stop()
         with contextlib.suppress(Exception):
             await consumer.stop()
         with contextlib.suppress(Exception):

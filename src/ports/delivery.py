@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from domain.message.aggregate import Message
+    from ports.providers import StatusUpdate
 
 __all__ = [
     "Claimed",
@@ -145,6 +146,16 @@ class DeliveryStore(Protocol):
         ...
 
     async def forget_fallback(self, message_id: UUID) -> None: ...
+
+    async def park(self, update: StatusUpdate) -> None:
+        """Keeps a status whose message is not known yet (once per status)."""
+        ...
+
+    async def parked(self, limit: int) -> list[tuple[UUID, StatusUpdate]]:
+        """Parked statuses whose message is now known, with the message's id."""
+        ...
+
+    async def unpark(self, update: StatusUpdate) -> None: ...
 
     async def decisions_of(self, message_id: UUID) -> list[UUID]:
         """Every decision made on this message id, oldest first (a deferral, then the rest)."""

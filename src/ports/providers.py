@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping  # statuses are stored; their types are read at run time
 from dataclasses import dataclass, field
-from datetime import datetime  # statuses are stored; their types are read at run time
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -12,7 +13,7 @@ from uuid import UUID
 from domain.policy.vocabulary import Channel
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
 __all__ = [
     "CircuitOpen",

@@ -174,6 +174,7 @@ class TestReadiness:
             "signal_consumer": "ok",
             "scheduler": "ok",
             "fallbacks": "ok",
+            "parked_statuses": "ok",
             "dispatcher": "ok",
             "send_responder": "ok",
         }

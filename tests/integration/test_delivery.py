@@ -22,7 +22,7 @@ from application.customer.ingest_signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
-from application.delivery.webhooks import HandleWebhook, UnknownMessages
+from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
@@ -307,14 +307,30 @@ class TestWebhooks:
         assert message is not None
         assert message.status is MessageStatus.FAILED
 
-    async def test_a_status_for_an_unknown_message_asks_the_provider_to_retry(
+    async def test_a_status_that_overtakes_its_message_is_applied_once_the_message_is_known(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
         delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer())
+        claimed = await delivery.dispatch.claim(Channel.SMS, 10)
+        sent = await delivery.dispatch.send(claimed[0])  # accepted, not yet recorded
+        assert sent.receipt is not None
         url = HOOK + "twilio-main"
-        headers, body = primary.signed_status_callback(url, "SM" + "0" * 32, "delivered")
-        with pytest.raises(UnknownMessages):
-            await delivery.webhook("twilio-main", headers, body, url)
+        sid = sent.receipt.provider_message_id
+        headers, body = primary.signed_status_callback(url, sid, "delivered")
+
+        handled = await delivery.webhook("twilio-main", headers, body, url)
+        await delivery.webhook("twilio-main", headers, body, url)  # the provider retries
+        assert handled.parked == 1
+        apply = ApplyParkedStatuses(delivery.store, delivery.webhook)
+        assert await apply() == 0  # its message is not recorded yet
+
+        await delivery.dispatch.settle([(claimed[0].message, sent)])
+        assert await apply() == 1
+        assert await apply() == 0
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.status is MessageStatus.DELIVERED
 
     async def test_an_inbound_stop_becomes_a_signal_that_opts_the_customer_out(
         self, pool: asyncpg.Pool, primary: FakeTwilio

@@ -12,6 +12,7 @@ from adapters.postgres.event_store import PostgresEventStore, SideTable
 from domain.message.aggregate import Message, MessageStatus
 from domain.policy.decision import SendRequest
 from ports.delivery import Claimed, CostLine, Delivery, DueFallback
+from ports.providers import StatusUpdate
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -97,6 +98,8 @@ WHERE f.message_id = due.message_id AND m.message_id = due.message_id
 RETURNING f.message_id, f.customer_id, f.request, f.delivery, m.status
 """
 _request_decoder = msgspec.json.Decoder(SendRequest)
+_status_encoder = msgspec.json.Encoder()
+_status_decoder = msgspec.json.Decoder(StatusUpdate)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 GROUPS = ("channel", "provider", "team", "campaign")
 """What a cost report may group by."""
@@ -216,6 +219,34 @@ class PostgresDeliveryStore:
             provider_message_id,
         )
         return found
+
+    async def park(self, update: StatusUpdate) -> None:
+        await self.pool.execute(
+            "INSERT INTO parked_statuses (provider, provider_message_id, status, update)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            update.provider,
+            update.provider_message_id,
+            update.status.value,
+            _status_encoder.encode(update),
+        )
+
+    async def parked(self, limit: int) -> list[tuple[UUID, StatusUpdate]]:
+        rows = await self.pool.fetch(
+            """SELECT m.message_id, p.update FROM parked_statuses p
+               JOIN messages m USING (provider, provider_message_id)
+               ORDER BY p.parked_at LIMIT $1""",
+            limit,
+        )
+        return [(row[0], _status_decoder.decode(row[1])) for row in rows]
+
+    async def unpark(self, update: StatusUpdate) -> None:
+        await self.pool.execute(
+            "DELETE FROM parked_statuses"
+            " WHERE provider = $1 AND provider_message_id = $2 AND status = $3",
+            update.provider,
+            update.provider_message_id,
+            update.status.value,
+        )
 
     async def decisions_of(self, message_id: UUID) -> list[UUID]:
         rows = await self.pool.fetch(

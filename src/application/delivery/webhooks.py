@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from application.customer.conflicts import retry_on_conflict
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ports.delivery import DeliveryStore
     from ports.providers import ProviderDirectory
 
-__all__ = ["HandleWebhook", "UnknownMessages", "WebhookHandled"]
+__all__ = ["ApplyParkedStatuses", "HandleWebhook", "StatusRecorded", "WebhookHandled"]
 
 _SUPPRESSING = {
     MessageStatus.BOUNCED: "hard bounce",
@@ -41,12 +41,14 @@ _SENDER_IDENTITY = {
 }
 
 
-class UnknownMessages(Exception):
-    """Statuses for messages we have not recorded as accepted yet: the provider should retry."""
+@dataclass(frozen=True, slots=True)
+class StatusRecorded:
+    """One status on one message, with the correlation id its send request came with."""
 
-    def __init__(self, provider_message_ids: list[str]) -> None:
-        super().__init__(f"unknown messages: {', '.join(provider_message_ids)}")
-        self.provider_message_ids = provider_message_ids
+    message_id: UUID
+    status: str
+    recorded: bool  # False: the provider repeated a status already recorded
+    correlation_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +56,16 @@ class WebhookHandled:
     statuses: int
     duplicates: int
     inbound: int
-    messages: tuple[UUID, ...]
+    parked: int  # statuses that overtook their message; applied once it is recorded
+    messages: tuple[StatusRecorded, ...]
 
 
 class HandleWebhook:
     """Verifies the signature first; nothing is recorded for a webhook that fails it.
 
-    A status is recorded once per message, so provider retries change nothing. A hard bounce
+    A status is recorded once per message, so provider retries change nothing; one that
+    overtakes its message (the provider called back before the dispatcher recorded the
+    provider's id) is parked and applied when the message is known. A hard bounce
     or a complaint suppresses the channel for the customer; an inbound message becomes a
     `message.received` signal (so STOP reaches the rules), idempotent by the provider's id.
     """
@@ -88,9 +93,8 @@ class HandleWebhook:
         if provider is None:
             raise NotFound(f"no provider {provider_name!r} is configured")
         items = provider.parse_webhook(headers, body, url)  # raises InvalidSignature
-        statuses = duplicates = 0
-        unknown: list[str] = []
-        messages: list[UUID] = []
+        statuses = duplicates = parked = 0
+        messages: list[StatusRecorded] = []
         reports: list[SignalReport] = []
         for item in items:
             if isinstance(item, StatusUpdate):
@@ -98,43 +102,44 @@ class HandleWebhook:
                     provider_name, item.provider_message_id
                 )
                 if message_id is None:
-                    unknown.append(item.provider_message_id)
+                    await self.store.park(replace(item, provider=provider_name))
+                    parked += 1
                     continue
-                recorded = await self._record_status(message_id, provider_name, item)
-                statuses += recorded
-                duplicates += not recorded
-                messages.append(message_id)
+                recorded = await self.record_status(message_id, provider_name, item)
+                statuses += recorded.recorded
+                duplicates += not recorded.recorded
+                messages.append(recorded)
             elif isinstance(item, InboundMessage):
                 reports.append(self._signal(provider_name, item))
         if reports:
             await self.ingest(reports)
-        if unknown:
-            raise UnknownMessages(unknown)
-        return WebhookHandled(statuses, duplicates, len(reports), tuple(messages))
+        return WebhookHandled(statuses, duplicates, len(reports), parked, tuple(messages))
 
-    async def _record_status(self, message_id: UUID, provider: str, update: StatusUpdate) -> bool:
+    async def record_status(
+        self, message_id: UUID, provider: str, update: StatusUpdate
+    ) -> StatusRecorded:
         status = MessageStatus(update.status.value)
 
-        async def attempt() -> tuple[bool, UUID | None, str | None]:
+        async def attempt() -> tuple[bool, UUID | None, str | None, str | None]:
             message = await self.store.get(message_id)
             if message is None:
-                return False, None, None
+                return False, None, None, None
             at = update.at or self.clock.now()
             changed = message.report(
                 status, provider, at, update.reason, update.cost, update.currency
             )
             if changed:
                 await self.store.save(message)
-            return changed, message.customer_id, message.channel.value
+            return changed, message.customer_id, message.channel.value, message.correlation_id
 
-        changed, customer_id, channel = await retry_on_conflict(attempt)
+        changed, customer_id, channel, correlation_id = await retry_on_conflict(attempt)
         why = _SUPPRESSING.get(status)
         if changed and why is not None and customer_id is not None and channel is not None:
             reason = f"{why} reported by {provider}" + (
                 f": {update.reason}" if update.reason else ""
             )
             await self.suppress(customer_id, Channel(channel), reason, active=True)
-        return changed
+        return StatusRecorded(message_id, status.value, changed, correlation_id)
 
     def _signal(self, provider: str, inbound: InboundMessage) -> SignalReport:
         kind = _SENDER_IDENTITY[inbound.channel]
@@ -150,3 +155,18 @@ class HandleWebhook:
             properties={"channel": inbound.channel.value, "text": inbound.text},
             source=provider,
         )
+
+
+class ApplyParkedStatuses:
+    """Applies parked statuses whose message has been recorded since; a scheduler calls it."""
+
+    def __init__(self, store: DeliveryStore, webhooks: HandleWebhook) -> None:
+        self.store = store
+        self.webhooks = webhooks
+
+    async def __call__(self, limit: int = 100) -> int:
+        parked = await self.store.parked(limit)
+        for message_id, update in parked:
+            await self.webhooks.record_status(message_id, update.provider, update)
+            await self.store.unpark(update)
+        return len(parked)

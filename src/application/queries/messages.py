@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -36,6 +36,9 @@ class MessageView:
     correlation_id: str | None
     queued_at: datetime | None
     failure: str | None
+    recipient: str | None
+    content: dict[str, Any] | None  # what was sent, as rendered when it was requested
+    fell_back_to: UUID | None
     decisions: list[DecisionView]
     attempts: list[dict[str, Any]]
     statuses: list[dict[str, Any]]
@@ -82,6 +85,9 @@ class MessageQueries:
                 correlation_id=None,
                 queued_at=None,
                 failure=None,
+                recipient=None,
+                content=None,
+                fell_back_to=None,
                 decisions=decisions,
                 attempts=[],
                 statuses=[],
@@ -102,6 +108,9 @@ class MessageQueries:
             correlation_id=message.correlation_id,
             queued_at=message.queued_at,
             failure=message.failure,
+            recipient=message.recipient,
+            content={k: v for k, v in asdict(message.content).items() if v not in (None, ())},
+            fell_back_to=message.fell_back_to,
             decisions=decisions,
             attempts=[
                 {

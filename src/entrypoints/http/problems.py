@@ -13,7 +13,6 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from application.delivery.webhooks import UnknownMessages
 from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
 from ports.providers import InvalidSignature
@@ -98,17 +97,6 @@ def _forged(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[
     return problem(401, "invalid-signature", "Invalid webhook signature", str(exc) or None)
 
 
-def _unknown_messages(request: Request[Any, Any, Any], exc: UnknownMessages) -> Response[Any]:
-    response = problem(
-        503,
-        "unknown-messages",
-        "Statuses for messages not recorded yet; retry later",
-        str(exc),
-    )
-    response.headers["Retry-After"] = "5"
-    return response
-
-
 def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     import structlog
 
@@ -125,6 +113,5 @@ exception_handlers: ExceptionHandlersMap = {
     TemplateNotFound: _template_missing,
     RenderError: _unrenderable,
     InvalidSignature: _forged,
-    UnknownMessages: _unknown_messages,
     Exception: _crash,
 }

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
+import structlog
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
@@ -22,6 +23,8 @@ from ports.api_keys import Role
 from ports.clock import Clock
 
 __all__ = ["MessagesController"]
+
+_log = structlog.get_logger("chorus.messages")
 
 _GROUPS = ("channel", "provider", "team", "campaign")
 
@@ -72,6 +75,14 @@ class MessagesController(Controller):
             content=data.message_content(request.scope.get("state", {}).get("correlation_id")),
         )
         view = await decisions.by_id(decided.decision_id)
+        _log.info(
+            "message requested",
+            message_id=str(decided.message_id),
+            decision_id=str(decided.decision_id),
+            outcome=view.outcome,
+            channel=view.channel,
+            repeated=decided.repeated,
+        )
         return Response(
             view, status_code=200, headers={"Chorus-Repeated": str(decided.repeated).lower()}
         )

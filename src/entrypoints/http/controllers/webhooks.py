@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, post
 
@@ -11,6 +12,8 @@ from application.delivery.webhooks import HandleWebhook
 from entrypoints.settings import Settings
 
 __all__ = ["WebhooksController"]
+
+_log = structlog.get_logger("chorus.webhooks")
 
 
 class WebhooksController(Controller):
@@ -27,8 +30,9 @@ class WebhooksController(Controller):
         description=(
             "No API key: the provider's own signature is checked (X-Twilio-Signature, "
             "X-Hub-Signature-256, ...) and a webhook that fails it gets a 401 and records "
-            "nothing. Statuses are recorded once per message; a status for a message not "
-            "recorded yet gets a 503 with Retry-After so the provider tries again."
+            "nothing. Statuses are recorded once per message; a status that overtakes its "
+            "message (sent back before the send's answer was recorded) is parked and applied "
+            "as soon as the message is."
         ),
     )
     @inject
@@ -46,9 +50,18 @@ class WebhooksController(Controller):
             query = f"?{request.url.query}" if request.url.query else ""
             url = settings.public_url.rstrip("/") + request.url.path + query
         handled = await handle(provider, dict(request.headers), body, url)
+        for item in handled.messages:
+            _log.info(
+                "message status reported" if item.recorded else "message status repeated",
+                provider=provider,
+                message_id=str(item.message_id),
+                status=item.status,
+                message_correlation_id=item.correlation_id,
+            )
         return {
             "statuses": handled.statuses,
             "duplicates": handled.duplicates,
             "inbound": handled.inbound,
-            "messages": [str(m) for m in handled.messages],
+            "parked": handled.parked,
+            "messages": [str(item.message_id) for item in handled.messages],
         }

@@ -1,0 +1,268 @@
+"""Delivery end to end: a running service, fake providers that call back, and the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from adapters.providers.fakes.email_api_server import FakeEmailApi
+from adapters.providers.fakes.twilio_server import FakeTwilio
+from adapters.providers.fakes.webhooks import StatusCallbacks
+from tests.e2e.conftest import _delete_streams
+from tests.e2e.service import ChorusProcess
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.e2e
+
+PHONE = "+447700900456"
+
+
+class Fakes:
+    """Two SMS providers (primary, backup) and an email API, all reporting `delivered`."""
+
+    def __init__(self, chorus_url: str) -> None:
+        def calling_back(name: str) -> StatusCallbacks:
+            return StatusCallbacks(url=f"{chorus_url}/v1/webhooks/{name}", status="delivered")
+
+        self.sms = FakeTwilio(auth_token="primary-token", callbacks=calling_back("sms-primary"))
+        self.backup = FakeTwilio(auth_token="backup-token", callbacks=calling_back("sms-backup"))
+        self.email = FakeEmailApi(callbacks=calling_back("email"))
+
+    def start(self) -> None:
+        for fake in (self.sms, self.backup, self.email):
+            fake.start()
+
+    def stop(self) -> None:
+        for fake in (self.sms, self.backup, self.email):
+            fake.stop()
+
+    def providers(self) -> str:
+        def twilio(name: str, fake: FakeTwilio, priority: int) -> dict[str, Any]:
+            return {
+                "name": name,
+                "type": "twilio",
+                "priority": priority,
+                "base_url": fake.base_url,
+                "account_sid": fake.account_sid,
+                "auth_token": fake.auth_token,
+                "from_number": "+15005550006",
+                "breaker": {"failure_threshold": 3, "reset_seconds": 30},
+            }
+
+        return json.dumps(
+            [
+                twilio("sms-primary", self.sms, 10),
+                twilio("sms-backup", self.backup, 20),
+                {
+                    "name": "email",
+                    "type": "email_api",
+                    "base_url": self.email.base_url,
+                    "api_key": self.email.api_key,
+                    "webhook_secret": self.email.webhook_secret,
+                    "sender": "orders@shop.example",
+                    "price": {"amount": "0.001", "currency": "USD"},
+                },
+            ]
+        )
+
+
+@pytest.fixture
+def fakes() -> Iterator[Fakes]:
+    made = Fakes("http://127.0.0.1:0")  # replaced by the service's URL below
+    yield made
+    made.stop()
+
+
+@pytest.fixture
+async def service(
+    database_url: str, nats_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[ChorusProcess, Fakes]]:
+    chorus = ChorusProcess(
+        database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", tmp_path / "chorus.log"
+    )
+    fakes = Fakes(chorus.base_url)
+    fakes.start()
+    chorus.env["CHORUS_PROVIDERS"] = fakes.providers()
+    chorus.admin_key = chorus.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    chorus.start()
+    try:
+        yield chorus, fakes
+    finally:
+        chorus.stop()
+        fakes.stop()
+        await _delete_streams(chorus)
+
+
+def client(chorus: ChorusProcess) -> httpx.Client:
+    key = chorus.admin_key  # type: ignore[attr-defined]
+    return httpx.Client(
+        base_url=chorus.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+
+
+def a_customer(http: httpx.Client) -> str:
+    answer = http.put(
+        "/v1/customers",
+        json={
+            "identities": [
+                {"type": "email", "value": "ana@example.org", "verification": "verified"},
+                {"type": "phone", "value": PHONE, "verification": "verified"},
+            ],
+            "profile": {"first_name": "Ana", "locale": "pt-PT"},
+        },
+    )
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["customer"]["id"])
+
+
+def publish_template(http: httpx.Client) -> None:
+    answer = http.put(
+        "/v1/templates/order-shipped",
+        json={
+            "default_locale": "en",
+            "variants": [
+                {
+                    "channel": "email",
+                    "locale": "en",
+                    "subject": "Order {{ vars.order_id }} shipped",
+                    "body": "Hi {{ customer.first_name }}",
+                },
+                {
+                    "channel": "email",
+                    "locale": "pt",
+                    "subject": "Encomenda {{ vars.order_id }} enviada",
+                    "body": "Olá {{ customer.first_name }}",
+                },
+            ],
+        },
+    )
+    assert answer.status_code in (200, 201), answer.text
+
+
+def until_status(http: httpx.Client, message_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        view: dict[str, Any] = http.get(f"/v1/messages/{message_id}").json()
+        if view.get("status") == status or time.monotonic() > deadline:
+            return view
+        time.sleep(0.1)
+
+
+def send(http: httpx.Client, customer_id: str, **fields: Any) -> httpx.Response:
+    body = {"customer_id": customer_id, "team": "orders", "purpose": "transactional", **fields}
+    return http.post("/v1/messages", json=body)
+
+
+class TestSendingThroughProviders:
+    def test_a_templated_email_is_rendered_sent_once_and_ends_delivered(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            publish_template(http)
+            answer = send(
+                http,
+                customer_id,
+                channels=["email"],
+                template="order-shipped",
+                variables={"order_id": "A-7"},
+            )
+            assert answer.status_code == 200, answer.text
+            message_id = answer.json()["message_id"]
+
+            view = until_status(http, message_id, "delivered")
+
+        assert view["status"] == "delivered", view
+        assert view["provider"] == "email"
+        assert view["template"] == "order-shipped"
+        assert view["content"]["subject"] == "Encomenda A-7 enviada"  # the customer's locale
+        assert [s["status"] for s in view["statuses"]] == ["queued", "delivered"]
+        assert view["attempts"][0]["accepted"] is True
+        assert view["decisions"][0]["outcome"] == "send"
+        assert (view["cost"], view["currency"]) == ("0.0008", "USD")  # the receipt's price
+        assert len(fakes.email.received) == 1
+
+    def test_a_missing_variable_is_refused_when_the_send_is_requested(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, _ = service
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            publish_template(http)
+            answer = send(http, customer_id, channels=["email"], template="order-shipped")
+        assert answer.status_code == 422
+        problem = answer.json()
+        assert problem["errors"][0]["variable"] == "vars.order_id"
+
+    def test_a_failing_primary_fails_over_to_the_backup(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        fakes.sms.fail_next(1, status=503)
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            answer = send(http, customer_id, channels=["sms"], content={"body": "Code 1234"})
+            message_id = answer.json()["message_id"]
+            view = until_status(http, message_id, "delivered")
+        assert view["status"] == "delivered", view
+        assert [(a["provider"], a["accepted"]) for a in view["attempts"]] == [
+            ("sms-primary", False),
+            ("sms-backup", True),
+        ]
+        assert [form["Body"] for form in fakes.backup.received] == ["Code 1234"]
+
+    def test_the_cost_report_totals_the_messages_costs(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, _ = service
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            ids = [
+                send(http, customer_id, channels=["sms"], content={"body": f"Code {n}"}).json()[
+                    "message_id"
+                ]
+                for n in range(3)
+            ]
+            costs = [until_status(http, i, "delivered")["cost"] for i in ids]
+            report = http.get(
+                "/v1/reports/costs", params={"group_by": "channel,provider,team"}
+            ).json()
+        assert report["total_messages"] == 3
+        assert Decimal(report["totals"]["USD"]) == sum(Decimal(c) for c in costs)
+        assert report["lines"][0]["by_status"] == {"delivered": 3}
+
+
+class TestWebhooks:
+    def test_a_forged_signature_is_refused_with_401(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        url = f"{chorus.base_url}/v1/webhooks/sms-primary"
+        headers, body = fakes.sms.signed_status_callback(url, "SM" + "1" * 32, "delivered")
+        answer = httpx.post(url, headers=headers, content=body.replace(b"delivered", b"failed"))
+        assert answer.status_code == 401
+        assert answer.headers["content-type"].startswith("application/problem+json")
+
+    def test_an_inbound_stop_opts_the_customer_out_of_sms(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            url = f"{chorus.base_url}/v1/webhooks/sms-primary"
+            headers, body = fakes.sms.signed_inbound(url, PHONE, "STOP")
+            assert httpx.post(url, headers=headers, content=body).status_code == 200
+            answer = send(
+                http, customer_id, purpose="marketing", channels=["sms"], content={"body": "Sale!"}
+            )
+        assert answer.json()["outcome"] == "suppress"
