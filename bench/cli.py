@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from bench.append import AppendConfig, run_append
+from bench.dispatch import DispatchConfig, run_dispatch
 from bench.ingest import IngestConfig, run_ingest
 from bench.machine import describe, now
 from bench.profiling import profiled, top
@@ -22,22 +23,30 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-BENCHMARKS = ("ingest", "append", "rules")
+BENCHMARKS = ("ingest", "append", "rules", "dispatch")
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(customers=2_000, known_signals=5_000, nats_signals=5_000)
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
+QUICK_DISPATCH = DispatchConfig(
+    messages=2_000, rounds=1, customers=200, isolation_messages=2_000, hung_messages=2_000,
+    isolation_rounds=1, warmup_posts=300,
+)  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "benchmarks", nargs="*", metavar="{ingest,append,rules}", help="default: all of them"
+        "benchmarks",
+        nargs="*",
+        metavar="{ingest,append,rules,dispatch}",
+        help="default: all of them",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="cProfile the append and rules benchmarks' process and the ingest service; "
+        help="cProfile the append, rules and dispatch benchmarks' process and the ingest "
+        "service; "
         "writes bench/results/<name>.prof and prints the top functions",
     )
     return parser
@@ -69,6 +78,9 @@ async def _run(
             elif name == "rules":
                 with profiled(profile):
                     result = await run_rules(dsn, QUICK_RULES if quick else RulesConfig())
+            elif name == "dispatch":
+                with profiled(profile):
+                    result = await run_dispatch(dsn, QUICK_DISPATCH if quick else DispatchConfig())
             else:
                 config = QUICK_INGEST if quick else IngestConfig()
                 result = await run_ingest(servers, dsn, config, profile=profile)

@@ -109,6 +109,32 @@ def _rules(result: dict[str, Any]) -> str:
     return f"{title}\n{_table(header, rows)}"
 
 
+def _dispatch(result: dict[str, Any]) -> str:
+    throughput, isolation = result["throughput"], result["isolation"]
+    rows: list[Row] = [
+        (
+            f"SMS dispatched, {throughput['messages']:,} messages",
+            f"{throughput['dispatched_messages_per_s']:,.0f}",
+            f"raw posts {throughput['raw_posts_per_s']:,.0f}",
+            f"{throughput['raw_ratio']:.2f}",
+            _yes(throughput["meets_target"]),
+        ),
+        (
+            f"SMS while WhatsApp hangs, {isolation['sms_messages']:,} messages",
+            f"{isolation['sms_while_whatsapp_hangs_messages_per_s']:,.0f}",
+            f"alone {isolation['sms_alone_messages_per_s']:,.0f}",
+            f"{isolation['isolation_ratio']:.2f}",
+            _yes(isolation["meets_target"]),
+        ),
+    ]
+    title = (
+        f"dispatch (target >= {throughput['target_messages_per_s']:,} messages/s; "
+        f"isolation ratio >= {isolation['target_ratio']})"
+    )
+    header = ("figure", "messages/s", "baseline/s", "ratio", "meets")
+    return f"{title}\n{_table(header, rows)}"
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -121,4 +147,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_ingest(results["ingest"]))
     if "rules" in results:
         parts.append(_rules(results["rules"]))
+    if "dispatch" in results:
+        parts.append(_dispatch(results["dispatch"]))
     return "\n\n".join(parts)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = ["SIGNALS", "SIGNAL_BATCH_SECONDS"]
+__all__ = [
+    "DISPATCH_ATTEMPTS",
+    "DISPATCH_IN_FLIGHT",
+    "DISPATCH_ROUNDS",
+    "PROVIDER_SECONDS",
+    "SIGNALS",
+    "SIGNAL_BATCH_SECONDS",
+    "WEBHOOK_STATUSES",
+]
 
 SIGNALS = Counter(
     "chorus_signals_total",
@@ -16,4 +24,29 @@ SIGNAL_BATCH_SECONDS = Histogram(
     "Time to validate and commit one batch of signals",
     ["transport"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+DISPATCH_ROUNDS = Counter(
+    "chorus_dispatch_rounds_total",
+    "Dispatch rounds by channel and outcome (accepted, retry, failed)",
+    ["channel", "outcome"],
+)
+DISPATCH_ATTEMPTS = Counter(
+    "chorus_provider_calls_total",
+    "Calls to providers by provider and answer (accepted, refused, retryable)",
+    ["provider", "answer"],
+)
+PROVIDER_SECONDS = Histogram(
+    "chorus_provider_call_seconds",
+    "How long one call to a provider took",
+    ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DISPATCH_IN_FLIGHT = Gauge(
+    "chorus_dispatch_in_flight", "Messages being sent right now, by channel", ["channel"]
+)
+WEBHOOK_STATUSES = Counter(
+    "chorus_webhook_statuses_total",
+    "Statuses received from providers' webhooks, by provider and status",
+    ["provider", "status"],
 )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
 
 from domain.policy.vocabulary import Channel
@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "Availability",
     "CircuitOpen",
     "DeliveryStatus",
+    "Guarded",
     "InboundMessage",
     "InvalidSignature",
     "OutboundMessage",
@@ -150,6 +152,27 @@ class Provider(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Availability:
+    """How many sends a provider would take right now.
+
+    `sends` is None for as many as come, 1 for a circuit breaker's trial, 0 for none until
+    `wait` seconds have passed (its breaker is open, or a trial is still out).
+    """
+
+    sends: int | None = None
+    wait: float = 0.0
+
+
+@runtime_checkable
+class Guarded(Protocol):
+    """A provider that can tell, before a send, whether it would refuse it at once."""
+
+    def availability(self) -> Availability:
+        """What it would take now; a provider without guards takes everything."""
+        ...
 
 
 class ProviderDirectory(Protocol):

@@ -266,3 +266,26 @@ class TestWebhooks:
                 http, customer_id, purpose="marketing", channels=["sms"], content={"body": "Sale!"}
             )
         assert answer.json()["outcome"] == "suppress"
+
+
+class TestProviders:
+    def test_providers_are_listed_in_failover_order_without_their_secrets(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        with client(chorus) as http:
+            answer = http.get("/v1/providers")
+        assert answer.status_code == 200
+        listed = answer.json()["providers"]
+        assert [(p["channel"], p["name"]) for p in listed] == [
+            ("email", "email"),
+            ("sms", "sms-primary"),
+            ("sms", "sms-backup"),
+        ]
+        assert listed[1]["settings"]["auth_token"] == "***"
+        assert listed[1]["breaker"] == "closed"
+        for secret in (fakes.sms.auth_token, fakes.email.api_key, fakes.email.webhook_secret):
+            assert secret not in answer.text
+        log = chorus.log_path.read_text()
+        for secret in (fakes.sms.auth_token, fakes.email.api_key, fakes.email.webhook_secret):
+            assert secret not in log

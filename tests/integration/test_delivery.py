@@ -11,6 +11,8 @@ import pytest
 from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.templates import PostgresTemplates
+from adapters.providers.email_api import EmailApiProvider
+from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.twilio_server import FakeTwilio
 from adapters.providers.twilio_sms import TwilioSmsProvider
 from adapters.system.clock import ManualClock
@@ -147,8 +149,8 @@ class Delivery:
         )
         return decided.message_id
 
-    async def run_round(self) -> int:
-        claimed = await self.dispatch.claim(Channel.SMS, 100)
+    async def run_round(self, channel: Channel = Channel.SMS) -> int:
+        claimed = await self.dispatch.claim(channel, 100)
         rounds = [(c.message, await self.dispatch.send(c)) for c in claimed]
         await self.dispatch.settle(rounds)
         return len(rounds)
@@ -351,6 +353,59 @@ class TestWebhooks:
             "SELECT count(*) FROM events WHERE topic LIKE '%Signal.Recorded'"
         )
         assert signals == 1
+
+
+class TestBouncesAndComplaints:
+    @pytest.mark.parametrize(
+        ("status", "expected", "why"),
+        [
+            ("bounced", MessageStatus.BOUNCED, "hard bounce"),
+            ("complained", MessageStatus.COMPLAINED, "spam complaint"),
+        ],
+    )
+    async def test_a_hard_bounce_or_a_complaint_suppresses_email_for_the_customer(
+        self, pool: asyncpg.Pool, status: str, expected: MessageStatus, why: str
+    ) -> None:
+        with FakeEmailApi() as fake:
+            provider = EmailApiProvider(
+                "mail",
+                base_url=fake.base_url,
+                api_key=fake.api_key,
+                webhook_secret=fake.webhook_secret,
+                sender="orders@shop.example",
+            )
+            delivery = Delivery(pool, Directory(provider))
+            made = await delivery.upsert(
+                (IdentityClaim(Identity("email", "ana@example.org"), Verification.VERIFIED),),
+                {"first_name": "Ana"},
+                {},
+            )
+            decided = await delivery.request(
+                made.customer_id,
+                SendRequest("orders", Purpose.TRANSACTIONAL, (Channel.EMAIL,)),
+                content=MessageContent(inline=Content(subject="Hi", body="Hello")),
+            )
+            await delivery.run_round(Channel.EMAIL)
+            message = await delivery.store.get(decided.message_id)
+            assert message is not None
+            assert message.provider_message_id is not None
+            webhook = fake.status_webhook(
+                HOOK + "mail",
+                message.provider_message_id,
+                None,
+                status,  # type: ignore[arg-type]
+            )
+            assert webhook is not None
+
+            await delivery.webhook("mail", webhook.headers, webhook.body, HOOK + "mail")
+            await provider.close()
+
+        message = await delivery.store.get(decided.message_id)
+        assert message is not None
+        assert message.status is expected
+        customer = await delivery.customers.get(made.customer_id)
+        assert customer is not None
+        assert why in customer.suppressed[Channel.EMAIL]
 
 
 class TestChannelFallback:

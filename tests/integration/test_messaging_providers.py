@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from adapters.providers.fakes.fcm_server import FakeFcm
 from adapters.providers.fakes.twilio_server import FakeTwilio
@@ -458,24 +461,25 @@ async def test_whatsapp_bad_request_and_bad_token_are_final(
 
 
 async def test_whatsapp_throttling_graph_codes_are_retryable_whatever_the_http_status() -> None:
-    def answer(request: httpx.Request) -> httpx.Response:
+    async def answer(request: web.Request) -> web.Response:
         error = {
             "message": "(#131056) Pair rate limit hit",
             "type": "OAuthException",
             "code": 131056,
         }
-        return httpx.Response(400, json={"error": error})
+        return web.json_response({"error": error}, status=400)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-    provider = WhatsAppCloudProvider(
-        "w", base_url="http://graph", phone_number_id="1", access_token="t", app_secret="s",
-        client=client,
-    )  # fmt: skip
-    with pytest.raises(ProviderError) as raised:
-        await provider.send(whatsapp())
-    await provider.close()
-    assert not client.is_closed
-    await client.aclose()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", answer)
+    async with TestServer(app) as server, aiohttp.ClientSession() as client:
+        provider = WhatsAppCloudProvider(
+            "w", base_url=str(server.make_url("")), phone_number_id="1", access_token="t",
+            app_secret="s", client=client,
+        )  # fmt: skip
+        with pytest.raises(ProviderError) as raised:
+            await provider.send(whatsapp())
+        await provider.close()
+        assert not client.closed  # a session handed in belongs to the caller
     assert (raised.value.retryable, raised.value.status) == (True, 400)
 
 
@@ -652,3 +656,71 @@ async def test_an_unreachable_provider_is_retryable() -> None:
     finally:
         await provider.close()
     assert raised.value.retryable
+
+
+class ClosesIdleConnections:
+    """A Twilio-like server that answers the first request on each connection with keep-alive,
+    then closes that connection when the next request arrives on it, unanswered: as a provider
+    does when its idle timeout fires while our request is on its way."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.dropped = 0
+        self.server: asyncio.Server | None = None
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                self.requests += 1
+                if answered:
+                    self.dropped += 1
+                    return
+                body = json.dumps({"sid": f"SM{self.requests}", "status": "queued"}).encode()
+                writer.write(
+                    b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                await writer.drain()
+                answered += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+async def test_a_connection_the_provider_closed_while_idle_is_not_a_failure() -> None:
+    server = ClosesIdleConnections()
+    async with server as base_url:
+        provider = TwilioSmsProvider(
+            "twilio-main",
+            base_url=base_url,
+            account_sid="AC" + "0" * 32,
+            auth_token="token",
+            from_number="+15005550001",
+            timeout=TIMEOUT,
+            max_connections=1,
+        )
+        try:
+            first = await provider.send(sms("first"))
+            second = await provider.send(sms("second"))  # its pooled connection is dropped
+        finally:
+            await provider.close()
+    assert (first.provider_message_id, second.provider_message_id) == ("SM1", "SM3")
+    assert (server.requests, server.dropped) == (3, 1)

@@ -6,8 +6,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
-import httpx
-
 from adapters.providers.config import (
     EmailApiSettings,
     FcmSettings,
@@ -109,20 +107,15 @@ def _limits(settings: ProviderSettings) -> Limits:
     )
 
 
-def _client(settings: ProviderSettings) -> httpx.AsyncClient:
-    """One client per provider, keeping alive as many connections as it may use at once."""
-    size = settings.max_concurrency
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.timeout_seconds),
-        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-    )
+def _adapter(settings: ProviderSettings) -> Provider:
+    """The adapter for one provider's settings.
 
-
-def _adapter(settings: ProviderSettings) -> tuple[Provider, httpx.AsyncClient | None]:
-    """The adapter for one provider's settings, and the HTTP client it was given."""
+    An HTTP adapter keeps alive as many connections as the provider may use at once.
+    """
     name, timeout = settings.name, settings.timeout_seconds
+    connections = settings.max_concurrency
     if isinstance(settings, SmtpSettings):
-        smtp = SmtpProvider(
+        return SmtpProvider(
             name,
             host=settings.host,
             port=settings.port,
@@ -134,8 +127,6 @@ def _adapter(settings: ProviderSettings) -> tuple[Provider, httpx.AsyncClient | 
             timeout=timeout,
             max_connections=min(settings.max_connections, settings.max_concurrency),
         )
-        return smtp, None
-    client = _client(settings)
     adapter: Provider
     match settings:
         case EmailApiSettings():
@@ -146,7 +137,7 @@ def _adapter(settings: ProviderSettings) -> tuple[Provider, httpx.AsyncClient | 
                 webhook_secret=settings.webhook_secret.reveal(),
                 sender=settings.sender,
                 timeout=timeout,
-                client=client,
+                max_connections=connections,
             )
         case TwilioSettings():
             adapter = TwilioSmsProvider(
@@ -157,7 +148,7 @@ def _adapter(settings: ProviderSettings) -> tuple[Provider, httpx.AsyncClient | 
                 from_number=settings.from_number,
                 status_callback_url=settings.status_callback_url,
                 timeout=timeout,
-                client=client,
+                max_connections=connections,
             )
         case WhatsAppCloudSettings():
             adapter = WhatsAppCloudProvider(
@@ -167,7 +158,7 @@ def _adapter(settings: ProviderSettings) -> tuple[Provider, httpx.AsyncClient | 
                 access_token=settings.access_token.reveal(),
                 app_secret=settings.app_secret.reveal(),
                 timeout=timeout,
-                client=client,
+                max_connections=connections,
             )
         case FcmSettings():
             adapter = FcmPushProvider(
@@ -176,9 +167,9 @@ def _adapter(settings: ProviderSettings) -> tuple[Provider, httpx.AsyncClient | 
                 project_id=settings.project_id,
                 access_token=settings.access_token.reveal(),
                 timeout=timeout,
-                client=client,
+                max_connections=connections,
             )
-    return adapter, client
+    return adapter
 
 
 def build_providers(
@@ -187,13 +178,7 @@ def build_providers(
     """Every configured provider, enabled or not, each behind its guards, in listed order."""
     built: list[ConfiguredProvider] = []
     for settings in config.providers:
-        adapter, client = _adapter(settings)
-        guarded = GuardedProvider(
-            adapter,
-            _limits(settings),
-            clock=clock,
-            on_close=client.aclose if client is not None else None,
-        )
+        guarded = GuardedProvider(_adapter(settings), _limits(settings), clock=clock)
         prices = PriceTable.from_settings(settings.price) if settings.price else None
         built.append(ConfiguredProvider(settings, guarded, prices))
     return built

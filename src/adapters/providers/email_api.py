@@ -41,7 +41,6 @@ from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from adapters.providers.http_provider import HttpProvider
@@ -58,6 +57,10 @@ from ports.providers import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import aiohttp
+
+    from adapters.providers.http_provider import HttpAnswer
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -151,7 +154,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (_aware(when) or when).timestamp() - datetime.now(UTC).timestamp())
 
 
-def _error_reason(response: httpx.Response) -> str:
+def _error_reason(response: HttpAnswer) -> str:
     try:
         payload: Any = response.json()
     except ValueError:
@@ -202,9 +205,10 @@ class EmailApiProvider(HttpProvider):
         webhook_secret: str,
         sender: str,
         timeout: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
     ) -> None:
-        super().__init__(name, timeout=timeout, client=client)
+        super().__init__(name, timeout=timeout, client=client, max_connections=max_connections)
         self._url = f"{base_url.rstrip('/')}/v1/messages"
         self._authorization = f"Bearer {api_key}"
         self._webhook_secret = webhook_secret

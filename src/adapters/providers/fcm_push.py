@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from adapters.providers.http_provider import HttpProvider
@@ -21,6 +20,10 @@ from ports.providers import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import aiohttp
+
+    from adapters.providers.http_provider import HttpAnswer
 
 __all__ = ["FCM_ERROR_TYPE", "FcmPushProvider"]
 
@@ -50,7 +53,7 @@ class _Answer(msgspec.Struct):
     name: str
 
 
-def _error(response: httpx.Response) -> ProviderError:
+def _error(response: HttpAnswer) -> ProviderError:
     status = response.status_code
     try:
         error: _Error | None = msgspec.json.decode(response.content, type=_ErrorBody).error
@@ -76,9 +79,9 @@ def _error(response: httpx.Response) -> ProviderError:
 class FcmPushProvider(HttpProvider):
     """One Firebase project.
 
-    `access_token` is used as a static OAuth 2.0 bearer token: production wiring should hand in
-    a client whose auth refreshes a service-account token (scope
-    `https://www.googleapis.com/auth/firebase.messaging`), which this adapter does not do.
+    `access_token` is used as a static OAuth 2.0 bearer token: production wiring should refresh
+    a service-account token (scope `https://www.googleapis.com/auth/firebase.messaging`), which
+    this adapter does not do.
     """
 
     CHANNEL = Channel.PUSH
@@ -92,9 +95,10 @@ class FcmPushProvider(HttpProvider):
         project_id: str,
         access_token: str,
         timeout: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
     ) -> None:
-        super().__init__(name, timeout=timeout, client=client)
+        super().__init__(name, timeout=timeout, client=client, max_connections=max_connections)
         self._project_id = project_id
         self._url = f"{base_url.rstrip('/')}/v1/projects/{project_id}/messages:send"
         self._auth_header = {"Authorization": f"Bearer {access_token}"}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from aiolimiter import AsyncLimiter
 
-from ports.providers import CircuitOpen, ProviderError
+from ports.providers import Availability, CircuitOpen, ProviderError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -137,6 +137,18 @@ class GuardedProvider:
         if self._state is BreakerState.OPEN and self._retry_in() <= 0:
             return BreakerState.HALF_OPEN
         return self._state
+
+    def availability(self) -> Availability:
+        """Every send while closed; none while open (until the trial is due) or while the trial
+        is out (at most `timeout_seconds`); one, the trial, once half-open."""
+        state = self.breaker_state
+        if state is BreakerState.CLOSED:
+            return Availability()
+        if state is BreakerState.OPEN:
+            return Availability(0, max(self._retry_in(), 0.0))
+        if self._state is BreakerState.HALF_OPEN and self._trial_in_flight:
+            return Availability(0, self.limits.timeout_seconds)
+        return Availability(1)
 
     @property
     def stats(self) -> GuardStats:

@@ -7,9 +7,7 @@ import hashlib
 import hmac
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
-
-import httpx
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adapters.providers.http_provider import HttpProvider
 from domain.policy.vocabulary import Channel
@@ -25,6 +23,10 @@ from ports.providers import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
+
+    import aiohttp
+
+    from adapters.providers.http_provider import HttpAnswer
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -93,7 +95,7 @@ def _price(amount: str | None, unit: str | None) -> tuple[Decimal | None, str | 
         raise ValueError("twilio price is not a number") from None
 
 
-def _error_reason(response: httpx.Response) -> str:
+def _error_reason(response: HttpAnswer) -> str:
     try:
         payload: Any = response.json()
     except ValueError:
@@ -119,11 +121,13 @@ class TwilioSmsProvider(HttpProvider):
         from_number: str,
         status_callback_url: str | None = None,
         timeout: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
     ) -> None:
-        super().__init__(name, timeout=timeout, client=client)
+        super().__init__(name, timeout=timeout, client=client, max_connections=max_connections)
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
-        self._auth = httpx.BasicAuth(account_sid, auth_token)
+        credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        self._authorization = f"Basic {credentials}"
         self._auth_token = auth_token
         self._from = from_number
         self._status_callback_url = status_callback_url
@@ -140,9 +144,12 @@ class TwilioSmsProvider(HttpProvider):
             form["StatusCallback"] = self._status_callback_url
         response = await self._post(
             self._url,
-            data=form,
-            auth=self._auth,
-            headers={IDEMPOTENCY_HEADER: message.idempotency_key},
+            content=urlencode(form).encode(),
+            headers={
+                "Authorization": self._authorization,
+                "Content-Type": "application/x-www-form-urlencoded",
+                IDEMPOTENCY_HEADER: message.idempotency_key,
+            },
         )
         status = response.status_code
         if status == 429 or status >= 500:

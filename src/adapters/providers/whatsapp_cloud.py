@@ -7,7 +7,6 @@ import hmac
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from adapters.providers.http_provider import HttpProvider
@@ -24,6 +23,10 @@ from ports.providers import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+    import aiohttp
+
+    from adapters.providers.http_provider import HttpAnswer
 
 __all__ = [
     "API_VERSION",
@@ -240,9 +243,10 @@ class WhatsAppCloudProvider(HttpProvider):
         access_token: str,
         app_secret: str,
         timeout: float = 10.0,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
     ) -> None:
-        super().__init__(name, timeout=timeout, client=client)
+        super().__init__(name, timeout=timeout, client=client, max_connections=max_connections)
         self._url = f"{base_url.rstrip('/')}/{API_VERSION}/{phone_number_id}/messages"
         self._auth_header = {"Authorization": f"Bearer {access_token}"}
         self._app_secret = app_secret
@@ -309,7 +313,7 @@ class WhatsAppCloudProvider(HttpProvider):
         return SendReceipt(self._name, wamid, DeliveryStatus.QUEUED)
 
     @staticmethod
-    def _error(response: httpx.Response) -> ProviderError:
+    def _error(response: HttpAnswer) -> ProviderError:
         status = response.status_code
         try:
             error = msgspec.json.decode(response.content, type=_GraphErrorBody).error

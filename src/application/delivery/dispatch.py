@@ -14,7 +14,7 @@ from application.messages.list_unsubscribe import list_unsubscribe_headers
 from domain.message.aggregate import Attempt, MessageStatus
 from ports.customers import ConcurrencyConflict
 from ports.delivery import Settlement
-from ports.providers import OutboundMessage, ProviderError
+from ports.providers import Availability, Guarded, OutboundMessage, ProviderError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,6 +102,28 @@ class DispatchMessages:
 
     async def claim(self, channel: Channel, limit: int) -> list[Claimed]:
         return await self.store.claim(channel, limit, self.lease_seconds)
+
+    def availability(self, channel: Channel) -> Availability:
+        """How many sends the channel's providers would take now, all of them together.
+
+        None (as many as come) while any provider would take every send; 0 while each one
+        would refuse at once (its breaker open), with the wait until the first would try again.
+        A channel without providers takes everything: its rounds record why they failed.
+        """
+        sends = 0
+        wait: float | None = None
+        for provider in self.providers.for_channel(channel):
+            if not isinstance(provider, Guarded):
+                return Availability()
+            now = provider.availability()
+            if now.sends is None:
+                return Availability()
+            sends += now.sends
+            if now.sends == 0:
+                wait = now.wait if wait is None else min(wait, now.wait)
+        if sends or wait is None:
+            return Availability(sends or None)
+        return Availability(0, wait)
 
     def outbound(self, message: Message) -> OutboundMessage:
         """The message as providers take it; the idempotency key is the message's id."""

@@ -17,6 +17,7 @@ from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
+from entrypoints.http.controllers.providers import ProvidersController
 from entrypoints.http.controllers.rules import RulesController
 from entrypoints.http.controllers.templates import TemplatesController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
@@ -48,6 +49,7 @@ def create_app(
         EventsController,
         CustomersController,
         MessagesController,
+        ProvidersController,
         RulesController,
         TemplatesController,
         UnsubscribeController,

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import TYPE_CHECKING
 
 import structlog
+
+from entrypoints.metrics import (
+    DISPATCH_ATTEMPTS,
+    DISPATCH_ROUNDS,
+    PROVIDER_SECONDS,
+)
 
 if TYPE_CHECKING:
     from application.delivery.dispatch import DispatchMessages, Round
@@ -21,6 +28,11 @@ class Dispatcher:
     """Leases due messages per channel up to the lane's capacity, sends each on its own task,
     and records finished rounds in batches; leases of messages still in flight are renewed,
     and a lease left by a killed worker expires so another sends again (same idempotency key).
+
+    A lane claims in batches: once full, it waits until half its capacity (or `batch`) is free
+    again, rather than spend a claim's round trips on every message that finishes. While every
+    provider of its channel would refuse at once (their breakers open), it claims nothing: the
+    messages wait in the outbox instead of spending a round each, and at the trial it claims one.
     """
 
     def __init__(
@@ -44,6 +56,8 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._wakeups: dict[Channel, asyncio.Event] = {c: asyncio.Event() for c in channels}
         self._in_flight: dict[Channel, set[asyncio.Task[None]]] = {c: set() for c in channels}
+        self._room: dict[Channel, asyncio.Event] = {c: asyncio.Event() for c in channels}
+        self._refill = max(1, min(batch, lane_capacity // 2))
         self._leased: set[object] = set()
         self._finished: asyncio.Queue[tuple[Message, Round]] = asyncio.Queue()
         self._stop_listening: object = None
@@ -71,6 +85,8 @@ class Dispatcher:
         """Stops claiming, lets messages in flight finish their round, records them."""
         self._stopping.set()
         self._wake()
+        for room in self._room.values():
+            room.set()
         lanes = self._tasks[: len(self.channels)]
         for task in lanes:
             with contextlib.suppress(asyncio.CancelledError):
@@ -91,15 +107,24 @@ class Dispatcher:
 
     async def _lane(self, channel: Channel) -> None:
         in_flight = self._in_flight[channel]
-        wakeup = self._wakeups[channel]
+        wakeup, room = self._wakeups[channel], self._room[channel]
+        finished = functools.partial(self._finished_send, channel)
         while not self._stopping.is_set():
             free = self.lane_capacity - len(in_flight)
-            if free <= 0:
-                await asyncio.wait(set(in_flight), return_when=asyncio.FIRST_COMPLETED)
+            if free < self._refill:
+                room.clear()
+                await room.wait()  # set once `_refill` slots are free again, or on stop
                 continue
+            available = self.dispatch.availability(channel)
+            if available.sends == 0:
+                pause = min(max(available.wait, 0.01), self.poll_every)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+                continue
+            limit = min(free, self.batch, available.sends or free)
             wakeup.clear()
             try:
-                claimed = await self.dispatch.claim(channel, min(free, self.batch))
+                claimed = await self.dispatch.claim(channel, limit)
             except Exception:
                 self.log.exception("claiming messages failed", channel=channel.value)
                 claimed = []
@@ -107,11 +132,19 @@ class Dispatcher:
                 self._leased.add(item.message.id)
                 task = asyncio.create_task(self._send(item))
                 in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(finished)
             if claimed:
+                if available.sends is not None:
+                    await asyncio.sleep(0)  # the trial starts before the lane asks again
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=self.poll_every)
+
+    def _finished_send(self, channel: Channel, task: asyncio.Task[None]) -> None:
+        in_flight = self._in_flight[channel]
+        in_flight.discard(task)
+        if self.lane_capacity - len(in_flight) >= self._refill:
+            self._room[channel].set()
 
     async def _send(self, claimed: Claimed) -> None:
         message = claimed.message
@@ -144,6 +177,13 @@ class Dispatcher:
                     self._finished.task_done()
 
     def _log(self, message: Message, result: Round) -> None:
+        DISPATCH_ROUNDS.labels(message.channel.value, result.outcome).inc()
+        for attempt in result.attempts:
+            answer = (
+                "accepted" if attempt.accepted else "retryable" if attempt.retryable else "refused"
+            )
+            DISPATCH_ATTEMPTS.labels(attempt.provider, answer).inc()
+            PROVIDER_SECONDS.labels(attempt.provider).observe(attempt.latency_ms / 1000)
         last = result.attempts[-1] if result.attempts else None
         self.log.info(
             f"message {result.outcome}",

@@ -12,6 +12,7 @@ import pytest
 from adapters.providers.guarded import BreakerState, GuardedProvider, Limits
 from domain.policy.vocabulary import Channel
 from ports.providers import (
+    Availability,
     CircuitOpen,
     DeliveryStatus,
     OutboundMessage,
@@ -214,6 +215,23 @@ class TestCircuitBreaker:
         inner.delay = 0
         await guarded.send(message())
         assert guarded.breaker_state is BreakerState.CLOSED
+
+    async def test_its_availability_says_how_many_sends_it_would_take(
+        self, guarded: GuardedProvider, inner: Scripted, clock: Clock
+    ) -> None:
+        assert guarded.availability() == Availability()  # closed: every send
+        inner.failure = OUTAGE
+        await fail(guarded, 3)
+        clock.advance(10)
+        assert guarded.availability() == Availability(0, pytest.approx(20))  # open
+        clock.advance(20)
+        assert guarded.availability() == Availability(1)  # half-open: the trial
+        inner.failure, inner.delay = None, 0.05
+        trial = asyncio.create_task(guarded.send(message()))
+        await asyncio.sleep(0.01)
+        assert guarded.availability() == Availability(0, 1)  # the trial is out: its timeout
+        await trial
+        assert guarded.availability() == Availability()
 
     async def test_calls_waiting_for_a_slot_are_refused_if_it_opened_meanwhile(
         self, inner: Scripted, clock: Clock

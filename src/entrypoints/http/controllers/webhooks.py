@@ -9,6 +9,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, post
 
 from application.delivery.webhooks import HandleWebhook
+from entrypoints.metrics import WEBHOOK_STATUSES
 from entrypoints.settings import Settings
 
 __all__ = ["WebhooksController"]
@@ -51,6 +52,7 @@ class WebhooksController(Controller):
             url = settings.public_url.rstrip("/") + request.url.path + query
         handled = await handle(provider, dict(request.headers), body, url)
         for item in handled.messages:
+            WEBHOOK_STATUSES.labels(provider, item.status).inc()
             _log.info(
                 "message status reported" if item.recorded else "message status repeated",
                 provider=provider,
