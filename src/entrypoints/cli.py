@@ -1,4 +1,4 @@
-"""The `chorus` command: migrate, serve, demo, keys."""
+"""The `chorus` command: migrate, serve, demo, keys, projections."""
 
 from __future__ import annotations
 
@@ -63,6 +63,32 @@ async def _serve(settings: Settings, *, run_migrations: bool) -> None:
     if run_migrations:
         await migrate(settings.database_url or "")
     await run_service(settings)
+
+
+async def _projections(settings: Settings, command: str, name: str | None) -> None:
+    import asyncpg
+
+    from adapters.postgres.customer_directory import CustomerDirectory
+    from adapters.postgres.projections import ProjectionRunner, UnknownProjection
+
+    pool = await asyncpg.create_pool(_need_database(settings), min_size=1, max_size=2)
+    try:
+        runner = ProjectionRunner(pool, [CustomerDirectory()])
+        if command == "rebuild":
+            try:
+                position = await runner.rebuild(name or "")
+            except UnknownProjection:
+                raise SystemExit(
+                    f"chorus: no projection {name!r}; known: {', '.join(runner.projections)}"
+                ) from None
+            print(f"rebuilt {name} up to {position.transaction_id}/{position.position}")
+            return
+        print(f"{'projection':<24} {'position':>20} {'events behind':>14} {'seconds behind':>15}")
+        for s in await runner.status():
+            where = f"{s.position.transaction_id}/{s.position.position}"
+            print(f"{s.name:<24} {where:>20} {s.events_behind:>14} {s.seconds_behind:>15.1f}")
+    finally:
+        await pool.close()
 
 
 def _secret(settings: Settings, data_dir: Path) -> str:
@@ -216,6 +242,13 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", default="cli")
+    projections = commands.add_parser("projections", help="read models built from the event log")
+    projection_commands = projections.add_subparsers(dest="projections_command", required=True)
+    projection_commands.add_parser("status", help="each projection's position and lag")
+    rebuild = projection_commands.add_parser(
+        "rebuild", help="build a projection again from the start and swap it in"
+    )
+    rebuild.add_argument("name")
     return parser
 
 
@@ -236,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(_serve(settings, run_migrations=args.migrate))
     elif args.command == "keys":
         asyncio.run(_create_key(settings, Role(args.role), args.name))
+    elif args.command == "projections":
+        asyncio.run(_projections(settings, args.projections_command, getattr(args, "name", None)))
     elif args.command == "demo":
         _run_demo(settings, args.data_dir or settings.data_dir)
 

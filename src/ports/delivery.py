@@ -13,7 +13,7 @@ from domain.policy.vocabulary import Channel
 from ports.templates import RenderedContent
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Sequence
 
     from domain.message.aggregate import Message
     from ports.providers import StatusUpdate
@@ -120,10 +120,6 @@ class DeliveryStore(Protocol):
 
     async def renew(self, message_ids: Sequence[UUID], lease_seconds: float) -> None:
         """Extends the leases of messages still being sent, so no other worker takes them."""
-        ...
-
-    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-        """Calls `wake` when new messages enter the outbox; returns a function to stop."""
         ...
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:

@@ -15,7 +15,7 @@ from ports.delivery import Claimed, CostLine, Delivery, DueFallback
 from ports.providers import StatusUpdate
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -168,22 +168,6 @@ class PostgresDeliveryStore:
                 list(message_ids),
                 lease_seconds,
             )
-
-    async def listen(self, wake: Callable[[], None]) -> Callable[[], Awaitable[None]]:
-        conn = await self.pool.acquire()
-
-        def notified(*_: object) -> None:
-            wake()
-
-        await conn.add_listener("chorus_outbox", notified)
-
-        async def stop() -> None:
-            try:
-                await conn.remove_listener("chorus_outbox", notified)
-            finally:
-                await self.pool.release(conn)
-
-        return stop
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         if not settlements:

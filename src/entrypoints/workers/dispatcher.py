@@ -43,7 +43,7 @@ class Dispatcher:
         *,
         lane_capacity: int = 256,
         batch: int = 200,
-        poll_every: float = 0.5,
+        poll_every: float = 0.1,
     ) -> None:
         self.dispatch = dispatch
         self.store = store
@@ -60,7 +60,6 @@ class Dispatcher:
         self._refill = max(1, min(batch, lane_capacity // 2))
         self._leased: set[object] = set()
         self._finished: asyncio.Queue[tuple[Message, Round]] = asyncio.Queue()
-        self._stop_listening: object = None
         self.dispatched = 0
 
     @property
@@ -73,7 +72,6 @@ class Dispatcher:
 
     async def start(self) -> None:
         self._stopping.clear()
-        self._stop_listening = await self.store.listen(self._wake)
         self._tasks = [
             asyncio.create_task(self._lane(channel), name=f"dispatch-{channel.value}")
             for channel in self.channels
@@ -100,10 +98,6 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        stop_listening = self._stop_listening
-        if callable(stop_listening):
-            with contextlib.suppress(Exception):
-                await stop_listening()
 
     async def _lane(self, channel: Channel) -> None:
         in_flight = self._in_flight[channel]

@@ -1,0 +1,131 @@
+"""The customer_directory read model: one row per customer, from the Customer streams."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from domain.customer.aggregate import Customer
+from domain.customer.profile import PROFILE_FIELDS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+
+    import asyncpg
+
+    from ports.projections import LoggedEvent
+
+__all__ = ["CustomerDirectory"]
+
+_TABLE = "customer_directory"
+_CUSTOMER = get_topic(Customer) + "."
+_COLUMNS = (
+    "customer_id, identities, first_name, last_name, locale, country, time_zone, attributes,"
+    " merged_into, updated_at"
+)
+
+
+@dataclass(slots=True)
+class _Entry:
+    customer_id: UUID
+    updated_at: datetime
+    identities: set[str] = field(default_factory=set)
+    profile: dict[str, str | None] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    merged_into: UUID | None = None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> _Entry:
+        return cls(
+            row["customer_id"],
+            row["updated_at"],
+            set(row["identities"]),
+            {name: row[name] for name in PROFILE_FIELDS},
+            json.loads(row["attributes"]),
+            row["merged_into"],
+        )
+
+    def as_row(self) -> tuple[Any, ...]:
+        return (
+            self.customer_id,
+            sorted(self.identities),
+            self.profile.get("first_name"),
+            self.profile.get("last_name"),
+            self.profile.get("locale"),
+            self.profile.get("country"),
+            self.profile.get("time_zone"),
+            json.dumps(self.attributes, sort_keys=True),
+            self.merged_into,
+            self.updated_at,
+        )
+
+
+def _identities(claims: Sequence[Mapping[str, Any]]) -> set[str]:
+    return {f"{c['identity']['type']}:{c['identity']['value']}" for c in claims}
+
+
+def _fold(entry: _Entry, kind: str, data: Mapping[str, Any]) -> None:
+    if kind == "IdentityLinked":
+        entry.identities |= _identities([data["identity"]])
+    elif kind == "ProfileUpdated":
+        entry.profile.update(data["profile"])
+        for name, value in data["attributes"].items():
+            if value is None:
+                entry.attributes.pop(name, None)
+            else:
+                entry.attributes[name] = value
+    elif kind == "Absorbed":
+        entry.identities |= _identities(data["identities"])
+        entry.profile.update(data["profile"])
+        entry.attributes.update(data["attributes"])
+    elif kind == "MergedInto":
+        entry.merged_into = UUID(data["survivor_id"])
+        entry.identities = set()
+
+
+class CustomerDirectory:
+    """Customers by id with their identities, profile and attributes; merged ones point on."""
+
+    name = "customer_directory"
+    topics = frozenset(
+        _CUSTOMER + kind
+        for kind in ("Registered", "IdentityLinked", "ProfileUpdated", "Absorbed", "MergedInto")
+    )
+
+    def __init__(self, suffix: str = "") -> None:
+        self.table = _TABLE + suffix
+        self.tables = (self.table,)
+
+    def writing_to(self, suffix: str) -> CustomerDirectory:
+        return CustomerDirectory(suffix)
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
+        ids = list({e.stream_id for e in events})
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM {self.table} WHERE customer_id = ANY($1::uuid[])", ids
+        )
+        entries = {row["customer_id"]: _Entry.from_row(row) for row in rows}
+        for e in events:
+            kind = e.topic.rpartition(".")[2]
+            if kind == "Registered":
+                entries[e.stream_id] = _Entry(
+                    e.stream_id, e.recorded_at, _identities(e.data["identities"])
+                )
+                continue
+            entry = entries.setdefault(e.stream_id, _Entry(e.stream_id, e.recorded_at))
+            _fold(entry, kind, e.data)
+            entry.updated_at = e.recorded_at
+        await conn.executemany(
+            f"INSERT INTO {self.table} ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+            " $10) ON CONFLICT (customer_id) DO UPDATE SET identities = EXCLUDED.identities,"
+            " first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,"
+            " locale = EXCLUDED.locale, country = EXCLUDED.country,"
+            " time_zone = EXCLUDED.time_zone, attributes = EXCLUDED.attributes,"
+            " merged_into = EXCLUDED.merged_into, updated_at = EXCLUDED.updated_at",
+            [entry.as_row() for entry in entries.values()],
+        )
