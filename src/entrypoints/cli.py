@@ -66,14 +66,13 @@ async def _serve(settings: Settings, *, run_migrations: bool) -> None:
 
 
 async def _projections(settings: Settings, command: str, name: str | None) -> None:
-    import asyncpg
-
-    from adapters.postgres.customer_directory import CustomerDirectory
     from adapters.postgres.projections import ProjectionRunner, UnknownProjection
+    from entrypoints.ioc import make_container
 
-    pool = await asyncpg.create_pool(_need_database(settings), min_size=1, max_size=2)
+    _need_database(settings)
+    container = make_container(settings)
     try:
-        runner = ProjectionRunner(pool, [CustomerDirectory()])
+        runner = await container.get(ProjectionRunner)
         if command == "rebuild":
             try:
                 position = await runner.rebuild(name or "")
@@ -88,7 +87,7 @@ async def _projections(settings: Settings, command: str, name: str | None) -> No
             where = f"{s.position.transaction_id}/{s.position.position}"
             print(f"{s.name:<24} {where:>20} {s.events_behind:>14} {s.seconds_behind:>15.1f}")
     finally:
-        await pool.close()
+        await container.close()
 
 
 def _secret(settings: Settings, data_dir: Path) -> str:

@@ -13,9 +13,11 @@ import structlog
 from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.messages import PostgresDeliveryStore
+from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.postgres.templates import PostgresTemplates
 from adapters.providers.config import ProviderConfigError, load_provider_config
@@ -117,6 +119,10 @@ class AdaptersProvider(Provider):
             yield directory
         finally:
             await directory.close()
+
+    @provide
+    def projection_runner(self, pool: asyncpg.Pool) -> ProjectionRunner:
+        return ProjectionRunner(pool, [CustomerDirectory()])
 
     @provide
     def delivery_store(self, pool: asyncpg.Pool) -> DeliveryStore:

@@ -204,6 +204,21 @@ class TestSendingThroughProviders:
         problem = answer.json()
         assert problem["errors"][0]["variable"] == "vars.order_id"
 
+    def test_content_a_channel_cannot_send_is_refused_when_the_send_is_requested(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, _ = service
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            no_body = send(http, customer_id, channels=["sms"], content={"title": "x"})
+            both = send(
+                http, customer_id, channels=["sms"], template="order-shipped", content={"body": "b"}
+            )
+        assert no_body.status_code == 422
+        assert no_body.json()["errors"][0]["field"] == "$.content.body"
+        assert both.status_code == 400
+        assert "not both" in both.text
+
     def test_a_failing_primary_fails_over_to_the_backup(
         self, service: tuple[ChorusProcess, Fakes]
     ) -> None:

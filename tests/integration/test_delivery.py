@@ -142,9 +142,12 @@ class Delivery:
     ) -> UUID:
         decided = await self.request(
             customer_id,
-            SendRequest("billing", Purpose.TRANSACTIONAL, (Channel.SMS,), approved_template=True),
+            SendRequest("billing", Purpose.TRANSACTIONAL, (Channel.SMS,)),
             content=MessageContent(
-                inline=Content(body=body), campaign="renewals", fallback=fallback
+                # On WhatsApp (the fallback), outside the 24-hour window: an approved template.
+                inline=Content(body=body, whatsapp_template="renewal_reminder"),
+                campaign="renewals",
+                fallback=fallback,
             ),
         )
         return decided.message_id
@@ -353,6 +356,36 @@ class TestWebhooks:
             "SELECT count(*) FROM events WHERE topic LIKE '%Signal.Recorded'"
         )
         assert signals == 1
+
+
+class TestWhatsAppTemplates:
+    async def test_free_text_claimed_as_an_approved_template_is_not_sent_outside_the_window(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        delivery = Delivery(pool, Directory())
+        customer_id = await delivery.customer()
+        decided = await delivery.request(
+            customer_id,
+            SendRequest(
+                "support", Purpose.TRANSACTIONAL, (Channel.WHATSAPP,), approved_template=True
+            ),
+            content=MessageContent(inline=Content(body="free text")),
+        )
+        assert decided.decision is not None
+        assert not decided.decision.allows_send
+
+    async def test_an_approved_template_goes_without_the_callers_flag(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        delivery = Delivery(pool, Directory())
+        customer_id = await delivery.customer()
+        decided = await delivery.request(
+            customer_id,
+            SendRequest("support", Purpose.TRANSACTIONAL, (Channel.WHATSAPP,)),
+            content=MessageContent(inline=Content(whatsapp_template="order_shipped")),
+        )
+        assert decided.decision is not None
+        assert decided.decision.allows_send
 
 
 class TestBouncesAndComplaints:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -54,10 +55,45 @@ class _Missing(StrictUndefined):
             self._undefined_exception = partial(_MissingVariable, self)  # type: ignore[assignment]
 
 
+MAX_OUTPUT = 256 * 1024
+"""Characters one rendered field may have; more is refused, and rendering stops there."""
+RANGE_BUDGET = 50_000
+"""Items `range()` may yield in one rendering, all loops together: nested loops stay cheap."""
+
+_range_left: contextvars.ContextVar[int] = contextvars.ContextVar("range_left", default=0)
+
+
+def _budgeted_range(*args: int) -> range:
+    made = range(*args)
+    left = _range_left.get() - len(made)
+    if left < 0:
+        raise SecurityError(f"loops may take at most {RANGE_BUDGET} items from range()")
+    _range_left.set(left)
+    return made
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with repetition (`'x' * n`) and powers kept small."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("exponents above 64 are not allowed")
+        if operator == "*":
+            sized, count = (left, right) if isinstance(right, int) else (right, left)
+            repeated = isinstance(sized, str | list | tuple) and isinstance(count, int)
+            if repeated and len(sized) * count > MAX_OUTPUT:
+                raise SecurityError(f"a repetition longer than {MAX_OUTPUT} items")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+    environment = _Sandbox(
         undefined=_Missing, autoescape=html, keep_trailing_newline=True, cache_size=0
     )
+    environment.globals["range"] = _budgeted_range
+    return environment
 
 
 def _without_nulls(value: Any) -> Any:
@@ -150,8 +186,18 @@ class JinjaRenderer:
 
     @staticmethod
     def _render(template: jinja2.Template, scope: Mapping[str, Any], field: str) -> str:
+        budget = _range_left.set(RANGE_BUDGET)
         try:
-            return template.render(scope)
+            chunks: list[str] = []
+            size = 0
+            for chunk in template.generate(scope):
+                size += len(chunk)
+                if size > MAX_OUTPUT:
+                    raise RenderError(f"{field}: longer than {MAX_OUTPUT} characters")
+                chunks.append(chunk)
+            return "".join(chunks)
+        except RenderError:
+            raise
         except _MissingVariable as error:
             variable = _variable(error, scope)
             raise RenderError(f"{field}: missing variable {variable}", variable=variable) from None
@@ -159,6 +205,8 @@ class JinjaRenderer:
             raise RenderError(f"{field}: not allowed in a template: {error}") from None
         except Exception as error:  # a template's own mistake: a bad filter, 1 / 0, ...
             raise RenderError(f"{field}: {type(error).__name__}: {error}") from None
+        finally:
+            _range_left.reset(budget)
 
 
 def _content_of(variant: Variant) -> Content:

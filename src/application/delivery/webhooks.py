@@ -10,7 +10,7 @@ from domain.customer.identities import IdentityClaim
 from domain.customer.keywords import INBOUND_SIGNAL
 from domain.message.aggregate import MessageStatus
 from domain.policy.vocabulary import Channel
-from domain.shared.errors import NotFound
+from domain.shared.errors import InvalidValue, NotFound
 from domain.signals.aggregate import SignalReport
 from ports.providers import InboundMessage, StatusUpdate
 
@@ -92,7 +92,10 @@ class HandleWebhook:
         provider = self.providers.get(provider_name)
         if provider is None:
             raise NotFound(f"no provider {provider_name!r} is configured")
-        items = provider.parse_webhook(headers, body, url)  # raises InvalidSignature
+        try:
+            items = provider.parse_webhook(headers, body, url)  # raises InvalidSignature
+        except (ValueError, KeyError, TypeError) as error:  # signed, but not a payload we know
+            raise InvalidValue("body", f"not a {provider_name} webhook: {error}") from None
         statuses = duplicates = parked = 0
         messages: list[StatusRecorded] = []
         reports: list[SignalReport] = []

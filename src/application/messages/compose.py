@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.message.aggregate import Message
+from domain.policy.vocabulary import Channel
 from ports.delivery import Delivery, FallbackPlan
 from ports.templates import RenderError, TemplateNotFound
 
@@ -18,11 +19,10 @@ if TYPE_CHECKING:
     from domain.customer.aggregate import Customer
     from domain.message.content import Content
     from domain.policy.decision import Decision, SendRequest
-    from domain.policy.vocabulary import Channel
     from ports.delivery import Fallback
     from ports.templates import RenderedContent, Templates
 
-__all__ = ["MessageContent", "compose", "message_for", "render_context"]
+__all__ = ["MessageContent", "approved_as_sent", "compose", "message_for", "render_context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +68,21 @@ async def compose(
         elif content.inline is not None:
             if templates is None:
                 raise RenderError("inline content cannot be rendered here")
+            content.inline.check_for(channel)
             rendered[channel] = templates.render_inline(content.inline, context)
     return Delivery(rendered, content.campaign, content.correlation_id, content.fallback)
+
+
+def approved_as_sent(request: SendRequest, delivery: Delivery) -> SendRequest:
+    """With content, whether a WhatsApp message is an approved template is what it says, not
+    what the caller claims: free text outside the 24-hour window stays refused."""
+    whatsapp = delivery.contents.get(Channel.WHATSAPP)
+    if whatsapp is None:
+        return request
+    is_template = whatsapp.content.whatsapp_template is not None
+    if is_template == request.approved_template:
+        return request
+    return replace(request, approved_template=is_template)
 
 
 def message_for(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from application.customer.conflicts import retry_on_conflict
-from application.messages.compose import compose, message_for
+from application.messages.compose import approved_as_sent, compose, message_for
 from domain.policy.decision import Outcome
 from domain.shared.errors import DomainError, NotFound
 
@@ -42,7 +42,9 @@ def fingerprint_of(
     digest = hashlib.sha256(customer_id.bytes + msgspec.json.encode(request))
     if content is not None:
         said = (content.template, content.version, content.locale, content.variables)
-        digest.update(msgspec.json.encode((*said, content.inline, content.campaign)))
+        digest.update(
+            msgspec.json.encode((*said, content.inline, content.campaign, content.fallback))
+        )
     return digest.digest()
 
 
@@ -144,13 +146,14 @@ class RequestMessage:
                     if content is None
                     else await compose(self.templates, content, customer, request.channels)
                 )
+                said = request if rendered is None else approved_as_sent(request, rendered)
                 decision_id = self.ids.new_id()
                 decision = await decide_and_record(
                     tx,
                     customer,
                     message_id,
                     decision_id,
-                    request,
+                    said,
                     rules,
                     self.clock.now(),
                     origin,

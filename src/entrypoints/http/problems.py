@@ -89,7 +89,14 @@ def _template_missing(request: Request[Any, Any, Any], exc: TemplateNotFound) ->
 
 
 def _unrenderable(request: Request[Any, Any, Any], exc: RenderError) -> Response[Any]:
-    errors = [{"field": "variables", "variable": exc.variable}] if exc.variable else []
+    variable = exc.variable
+    if variable is None:
+        field = "$.content"
+    elif variable.startswith("vars."):
+        field = "$.variables." + variable.removeprefix("vars.")
+    else:
+        field = "$.customer_id"  # a profile attribute the customer does not have
+    errors = [{"field": field, "reason": str(exc), "variable": variable}]
     return problem(422, "render-error", "The content cannot be rendered", str(exc), errors=errors)
 
 

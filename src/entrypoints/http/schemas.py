@@ -175,6 +175,8 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     fallback: FallbackIn | None = None
 
     def __post_init__(self) -> None:
+        if self.template is not None and self.content is not None:
+            raise ValueError("give `template` or `content`, not both")
         if self.fallback is not None and self.template is None and self.content is None:
             raise ValueError("a fallback needs `template` or `content` to send")
 

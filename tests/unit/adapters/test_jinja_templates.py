@@ -193,3 +193,25 @@ class TestStoredTemplates:
         assert rendered.content.body == "Hi Ana"
         assert rendered.template is None
         assert rendered.version is None
+
+
+class TestRenderingLimits:
+    def render(self, body: str) -> str | None:
+        return JinjaRenderer().render(Content(body=body), {"customer": {"first_name": "Ana"}}).body
+
+    def test_nested_loops_over_range_stop_at_the_budget(self) -> None:
+        with pytest.raises(RenderError, match="range"):
+            self.render(
+                "{% for i in range(6000) %}{% for j in range(6000) %}{% endfor %}{% endfor %}"
+            )
+
+    def test_a_huge_repetition_is_refused_before_it_is_built(self) -> None:
+        with pytest.raises(RenderError, match="repetition"):
+            self.render("{{ 'x' * 100000000 }}")
+
+    def test_output_stops_at_the_size_limit(self) -> None:
+        with pytest.raises(RenderError, match="longer than"):
+            self.render("{% for i in range(20000) %}0123456789abcdefghij{% endfor %}")
+
+    def test_ordinary_loops_render(self) -> None:
+        assert self.render("{% for i in range(3) %}{{ i }}{% endfor %}") == "012"

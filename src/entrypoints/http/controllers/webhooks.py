@@ -11,6 +11,7 @@ from litestar import Controller, Request, post
 from application.delivery.webhooks import HandleWebhook
 from entrypoints.metrics import WEBHOOK_STATUSES
 from entrypoints.settings import Settings
+from ports.providers import InvalidSignature
 
 __all__ = ["WebhooksController"]
 
@@ -50,7 +51,15 @@ class WebhooksController(Controller):
             # Providers sign the URL they called, which is the public one behind a proxy.
             query = f"?{request.url.query}" if request.url.query else ""
             url = settings.public_url.rstrip("/") + request.url.path + query
-        handled = await handle(provider, dict(request.headers), body, url)
+        try:
+            handled = await handle(provider, dict(request.headers), body, url)
+        except InvalidSignature:
+            _log.warning("webhook signature refused", provider=provider, bytes=len(body))
+            raise
+        if handled.inbound:
+            _log.info("inbound messages received", provider=provider, count=handled.inbound)
+        if handled.parked:
+            _log.info("statuses parked until their message is recorded", count=handled.parked)
         for item in handled.messages:
             WEBHOOK_STATUSES.labels(provider, item.status).inc()
             _log.info(
