@@ -46,6 +46,7 @@ from application.templates.publish_template import PublishTemplate
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
+from entrypoints.workers.dispatcher import OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.clock import Clock
 from ports.customers import CustomerStore
@@ -96,8 +97,12 @@ class AdaptersProvider(Provider):
     ids = provide(RandomIds, provides=IdGenerator)
 
     @provide
-    def customers(self, pool: asyncpg.Pool) -> CustomerStore:
-        return PostgresCustomerStore(pool)
+    def outbox_bell(self) -> OutboxBell:
+        return OutboxBell()
+
+    @provide
+    def customers(self, pool: asyncpg.Pool, bell: OutboxBell) -> CustomerStore:
+        return PostgresCustomerStore(pool, on_enqueued=bell.ring)
 
     @provide
     def api_keys(self, pool: asyncpg.Pool, clock: Clock, ids: IdGenerator) -> ApiKeyStore:

@@ -25,7 +25,7 @@ from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.command_responder import SendCommandResponder
-from entrypoints.workers.dispatcher import Dispatcher
+from entrypoints.workers.dispatcher import Dispatcher, OutboxBell
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.delivery import DeliveryStore
@@ -58,7 +58,10 @@ async def _dispatcher(container: AsyncContainer) -> Dispatcher:
     if missing:
         log.warning("channels without a provider", channels=missing)
     return Dispatcher(
-        await container.get(DispatchMessages), await container.get(DeliveryStore), list(Channel)
+        await container.get(DispatchMessages),
+        await container.get(DeliveryStore),
+        list(Channel),
+        bell=await container.get(OutboxBell),
     )
 
 

@@ -29,7 +29,7 @@ from ports.customers import ConcurrencyConflict, DueMessage, EarlierRequest
 from ports.delivery import Delivery, FallbackPlan
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Collection, Mapping
+    from collections.abc import AsyncIterator, Callable, Collection, Mapping
     from datetime import datetime
     from uuid import UUID
 
@@ -333,10 +333,12 @@ class PostgresCustomerStore:
         pool: asyncpg.Pool,
         events: PostgresEventStore | None = None,
         cache: AggregateCache | None = None,
+        on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
         self.events = events or PostgresEventStore()
         self.cache = cache or AggregateCache()
+        self.on_enqueued = on_enqueued  # told after a commit that put messages in the outbox
         self.locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @asynccontextmanager
@@ -349,6 +351,8 @@ class PostgresCustomerStore:
                 yield tx
                 await tx.commit()
                 tx.committed()
+                if self.on_enqueued is not None and tx.side_rows[OUTBOX]:
+                    self.on_enqueued()
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
                 await tx.rollback()
                 raise ConcurrencyConflict(str(error)) from error

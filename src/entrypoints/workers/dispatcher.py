@@ -16,12 +16,29 @@ from entrypoints.metrics import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from application.delivery.dispatch import DispatchMessages, Round
     from domain.message.aggregate import Message
     from domain.policy.vocabulary import Channel
     from ports.delivery import Claimed, DeliveryStore
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "OutboxBell"]
+
+
+class OutboxBell:
+    """Rung by the customer store after a commit that queued messages, so the dispatcher in
+    this process sends them at once; other processes' messages are found by polling."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def ring(self) -> None:
+        for listener in self._listeners:
+            listener()
 
 
 class Dispatcher:
@@ -43,7 +60,8 @@ class Dispatcher:
         *,
         lane_capacity: int = 256,
         batch: int = 200,
-        poll_every: float = 0.1,
+        poll_every: float = 0.5,
+        bell: OutboxBell | None = None,
     ) -> None:
         self.dispatch = dispatch
         self.store = store
@@ -61,6 +79,8 @@ class Dispatcher:
         self._leased: set[object] = set()
         self._finished: asyncio.Queue[tuple[Message, Round]] = asyncio.Queue()
         self.dispatched = 0
+        if bell is not None:
+            bell.listen(self._wake)
 
     @property
     def running(self) -> bool:
