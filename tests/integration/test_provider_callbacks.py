@@ -373,6 +373,10 @@ class TestRetries:
         receiver.fail_next(1, 409)
         await mail.send(email())
         await eventually(lambda: len(receiver.received) == 1)
+        # The outcome is recorded after the answer: wait for it, or the next test sees it.
+        await eventually(lambda: email_fake.pending_webhooks == 0)
+        [outcome] = email_fake.webhooks
+        assert (outcome.status, outcome.attempts, outcome.delivered) == (200, 2, True)
 
     async def test_a_refused_request_is_not_sent_again(
         self, mail: EmailApiProvider, email_fake: FakeEmailApi, receiver: WebhookReceiver
