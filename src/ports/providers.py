@@ -6,10 +6,10 @@ from collections.abc import Mapping  # statuses are stored; their types are read
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
 
+from domain.message.aggregate import MessageStatus
 from domain.policy.vocabulary import Channel
 
 if TYPE_CHECKING:
@@ -31,16 +31,8 @@ __all__ = [
 ]
 
 
-class DeliveryStatus(StrEnum):
-    """Where a message is, as providers report it, mapped to one vocabulary."""
-
-    QUEUED = "queued"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    READ = "read"
-    FAILED = "failed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
+DeliveryStatus = MessageStatus
+"""Where a message is, as providers report it: the domain's own vocabulary."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import tenacity
 
 from application.customer.conflicts import retry_on_conflict
 from application.messages.list_unsubscribe import list_unsubscribe_headers
-from domain.message.aggregate import Attempt, MessageStatus
+from domain.message.aggregate import Attempt
 from ports.customers import ConcurrencyConflict
 from ports.delivery import Settlement
 from ports.providers import Availability, Guarded, OutboundMessage, ProviderError
@@ -53,7 +53,7 @@ class Round:
                 self.attempts,
                 self.provider,
                 self.receipt.provider_message_id,
-                MessageStatus(self.receipt.status.value),
+                self.receipt.status,
                 cost,
                 currency,
             )

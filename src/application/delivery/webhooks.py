@@ -121,7 +121,7 @@ class HandleWebhook:
     async def record_status(
         self, message_id: UUID, provider: str, update: StatusUpdate
     ) -> StatusRecorded:
-        status = MessageStatus(update.status.value)
+        status = update.status
 
         async def attempt() -> tuple[bool, UUID | None, str | None, str | None]:
             message = await self.store.get(message_id)
