@@ -21,6 +21,8 @@ from ports.api_keys import ApiKeyStore, Role
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from adapters.postgres.projections import ProjectionRunner
+
 __all__ = ["main"]
 
 
@@ -66,7 +68,11 @@ async def _serve(settings: Settings, *, run_migrations: bool) -> None:
 
 
 async def _projections(settings: Settings, command: str, name: str | None) -> None:
-    from adapters.postgres.projections import ProjectionRunner, UnknownProjection
+    from adapters.postgres.projections import (
+        NotRebuildable,
+        ProjectionRunner,
+        UnknownProjection,
+    )
     from entrypoints.ioc import make_container
 
     _need_database(settings)
@@ -80,7 +86,12 @@ async def _projections(settings: Settings, command: str, name: str | None) -> No
                 raise SystemExit(
                     f"chorus: no projection {name!r}; known: {', '.join(runner.projections)}"
                 ) from None
+            except NotRebuildable as error:
+                raise SystemExit(f"chorus: {error}") from None
             print(f"rebuilt {name} up to {position.transaction_id}/{position.position}")
+            return
+        if command == "run":
+            await _follow(runner)
             return
         print(f"{'projection':<24} {'position':>20} {'events behind':>14} {'seconds behind':>15}")
         for s in await runner.status():
@@ -88,6 +99,16 @@ async def _projections(settings: Settings, command: str, name: str | None) -> No
             print(f"{s.name:<24} {where:>20} {s.events_behind:>14} {s.seconds_behind:>15.1f}")
     finally:
         await container.close()
+
+
+async def _follow(runner: ProjectionRunner) -> None:
+    """Follows the log until SIGINT/SIGTERM, for read models kept apart from `chorus serve`."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"following the event log: {', '.join(runner.projections)}", flush=True)
+    await runner.run(stop)
 
 
 def _secret(settings: Settings, data_dir: Path) -> str:
@@ -244,6 +265,9 @@ def _parser() -> argparse.ArgumentParser:
     projections = commands.add_parser("projections", help="read models built from the event log")
     projection_commands = projections.add_subparsers(dest="projections_command", required=True)
     projection_commands.add_parser("status", help="each projection's position and lag")
+    projection_commands.add_parser(
+        "run", help="follow the log until stopped (for serve with CHORUS_PROJECTIONS=0)"
+    )
     rebuild = projection_commands.add_parser(
         "rebuild", help="build a projection again from the start and swap it in"
     )

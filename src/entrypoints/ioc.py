@@ -19,6 +19,9 @@ from adapters.postgres.history import PostgresHistory
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.rule_sets import PostgresRuleSets
+from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
+from adapters.postgres.segments import PostgresSegments, SegmentMembers
+from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.templates import PostgresTemplates
 from adapters.providers.config import ProviderConfigError, load_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
@@ -42,11 +45,13 @@ from application.queries.messages import MessageQueries
 from application.queries.templates import TemplateQueries
 from application.rules.publish_rules import PublishRules
 from application.rules.simulate_rules import SimulateRules
+from application.segments.define_segment import DefineSegment, DeleteSegment
 from application.templates.publish_template import PublishTemplate
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.dispatcher import OutboxBell
+from entrypoints.workers.projector import CommitBell
 from ports.api_keys import ApiKeyStore
 from ports.clock import Clock
 from ports.customers import CustomerStore
@@ -55,6 +60,7 @@ from ports.history import History
 from ports.ids import IdGenerator
 from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
+from ports.segments import SegmentReadModel, SegmentRepository
 from ports.templates import TemplateRepository, Templates, TemplateSyntax
 from ports.unsubscribe import UnsubscribeTokens
 
@@ -101,8 +107,12 @@ class AdaptersProvider(Provider):
         return OutboxBell()
 
     @provide
-    def customers(self, pool: asyncpg.Pool, bell: OutboxBell) -> CustomerStore:
-        return PostgresCustomerStore(pool, on_enqueued=bell.ring)
+    def commit_bell(self) -> CommitBell:
+        return CommitBell()
+
+    @provide
+    def customers(self, pool: asyncpg.Pool, bell: OutboxBell, commits: CommitBell) -> CustomerStore:
+        return PostgresCustomerStore(pool, on_enqueued=bell.ring, on_committed=commits.ring)
 
     @provide
     def api_keys(self, pool: asyncpg.Pool, clock: Clock, ids: IdGenerator) -> ApiKeyStore:
@@ -126,8 +136,34 @@ class AdaptersProvider(Provider):
             await directory.close()
 
     @provide
-    def projection_runner(self, pool: asyncpg.Pool) -> ProjectionRunner:
-        return ProjectionRunner(pool, [CustomerDirectory()])
+    def segment_evaluator(self, clock: Clock) -> SegmentEvaluator:
+        return SegmentEvaluator(clock)
+
+    @provide
+    def segment_timers(self, pool: asyncpg.Pool, evaluator: SegmentEvaluator) -> SegmentTimers:
+        return SegmentTimers(pool, evaluator)
+
+    @provide
+    def projection_runner(
+        self, pool: asyncpg.Pool, evaluator: SegmentEvaluator
+    ) -> ProjectionRunner:
+        # In order: the evaluator reads the directory and the signals, and the members
+        # read model follows what the evaluator records.
+        return ProjectionRunner(
+            pool, [CustomerDirectory(), SignalActivity(), evaluator, SegmentMembers()]
+        )
+
+    @provide
+    def postgres_segments(self, pool: asyncpg.Pool) -> PostgresSegments:
+        return PostgresSegments(pool)
+
+    @provide
+    def segment_repository(self, segments: PostgresSegments) -> SegmentRepository:
+        return segments
+
+    @provide
+    def segment_read_model(self, segments: PostgresSegments) -> SegmentReadModel:
+        return segments
 
     @provide
     def delivery_store(self, pool: asyncpg.Pool) -> DeliveryStore:
@@ -190,6 +226,14 @@ class UseCasesProvider(Provider):
     @provide
     def update_profile(self, store: CustomerStore, clock: Clock) -> UpdateProfile:
         return UpdateProfile(store, clock)
+
+    @provide
+    def define_segment(self, segments: SegmentRepository, clock: Clock) -> DefineSegment:
+        return DefineSegment(segments, clock)
+
+    @provide
+    def delete_segment(self, segments: SegmentRepository, clock: Clock) -> DeleteSegment:
+        return DeleteSegment(segments, clock)
 
     @provide
     def customer_queries(self, store: CustomerStore) -> CustomerQueries:

@@ -7,16 +7,21 @@ import contextlib
 import signal
 from typing import TYPE_CHECKING
 
+import asyncpg
 import nats
 import structlog
 import uvicorn
 
+from adapters.nats.publisher import JetStreamPublisher, ensure_stream
+from adapters.postgres.projections import ProjectionRunner
+from adapters.postgres.segment_evaluator import SegmentTimers
 from application.customer.ingest_signals import IngestSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
+from application.outbound.publish_events import OutboundEvents
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
@@ -26,6 +31,7 @@ from entrypoints.ioc import make_container
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.command_responder import SendCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher, OutboxBell
+from entrypoints.workers.projector import CommitBell, Projector
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.delivery import DeliveryStore
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
     from dishka import AsyncContainer
+    from nats.aio.client import Client as NATS
 
     from entrypoints.settings import Settings
 
@@ -65,6 +72,20 @@ async def _dispatcher(container: AsyncContainer) -> Dispatcher:
     )
 
 
+async def _outbound_runner(
+    container: AsyncContainer, nc: NATS, settings: Settings
+) -> ProjectionRunner:
+    """Its own runner: while NATS is away its publishes wait out their timeout, which must
+    not hold the read models back."""
+    js = nc.jetstream()
+    await ensure_stream(js, settings.outbound_stream, f"{settings.nats_prefix}.out.>")
+    publisher = JetStreamPublisher(js, stream=settings.outbound_stream)
+    return ProjectionRunner(
+        await container.get(asyncpg.Pool),
+        [OutboundEvents(publisher, prefix=settings.nats_prefix)],
+    )
+
+
 async def run_service(
     settings: Settings, *, on_ready: Callable[[], Awaitable[None]] | None = None
 ) -> None:
@@ -83,6 +104,9 @@ async def run_service(
     )
     scheduler = DueWorkScheduler(await container.get(RedecideDueMessages), name="scheduler")
     fallbacks = DueWorkScheduler(await container.get(FallBackDue), name="fallbacks")
+    segment_timers = DueWorkScheduler(
+        await container.get(SegmentTimers), name="segment_timers", poll_every=1.0, batch=500
+    )
     parked = DueWorkScheduler(
         await container.get(ApplyParkedStatuses), name="parked_statuses", poll_every=0.2
     )
@@ -99,19 +123,31 @@ async def run_service(
         "scheduler": scheduler,
         "fallbacks": fallbacks,
         "parked_statuses": parked,
+        "segment_timers": segment_timers,
         "send_responder": responder,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
     if dispatcher is not None:
         workers["dispatcher"] = dispatcher
+    bell = await container.get(CommitBell)
+    outbound = Projector(await _outbound_runner(container, nc, settings), bell)
+    workers["outbound_events"] = outbound
+    projector = None
+    if settings.projections:
+        projector = Projector(await container.get(ProjectionRunner), bell)
+        workers["projections"] = projector
     try:
         await consumer.start()
         await scheduler.start()
         await fallbacks.start()
         await parked.start()
+        await segment_timers.start()
         await responder.start()
         if dispatcher is not None:
             await dispatcher.start()
+        if projector is not None:
+            await projector.start()
+        await outbound.start()
         app = create_app(container, settings, nats=nc, workers=workers)
         config = uvicorn.Config(
             app,
@@ -134,6 +170,10 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
+        for follower in (projector, outbound):
+            if follower is not None:
+                with contextlib.suppress(Exception):
+                    await follower.stop()
         if dispatcher is not None:
             with contextlib.suppress(Exception):
                 await dispatcher.stop()
@@ -145,6 +185,8 @@ async def run_service(
             await fallbacks.stop()
         with contextlib.suppress(Exception):
             await parked.stop()
+        with contextlib.suppress(Exception):
+            await segment_timers.stop()
         with contextlib.suppress(Exception):
             await consumer.stop()
         with contextlib.suppress(Exception):

@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     providers: str | None = None  # JSON text, or the path of a JSON or TOML file
     dispatch: bool = True  # run dispatch workers in this process
     dispatch_lease_seconds: float = 30.0
+    projections: bool = True  # follow the event log with the read models in this process
+    outbound_stream: str = "CHORUS_OUT"  # JetStream stream of `<prefix>.out.>` domain events
 
     @property
     def base_url(self) -> str:
@@ -60,6 +62,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "providers": "CHORUS_PROVIDERS",
             "dispatch": "CHORUS_DISPATCH",
             "dispatch_lease_seconds": "CHORUS_DISPATCH_LEASE_SECONDS",
+            "projections": "CHORUS_PROJECTIONS",
+            "outbound_stream": "CHORUS_OUTBOUND_STREAM",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:

@@ -177,6 +177,9 @@ class TestReadiness:
             "parked_statuses": "ok",
             "dispatcher": "ok",
             "send_responder": "ok",
+            "segment_timers": "ok",
+            "projections": "ok",
+            "outbound_events": "ok",
         }
 
     def test_the_openapi_document_describes_the_signal_batch(self, chorus: ChorusProcess) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -14,7 +15,6 @@ from domain.customer.profile import PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from datetime import datetime
 
     import asyncpg
 
@@ -26,7 +26,7 @@ _TABLE = "customer_directory"
 _CUSTOMER = get_topic(Customer) + "."
 _COLUMNS = (
     "customer_id, identities, first_name, last_name, locale, country, time_zone, attributes,"
-    " merged_into, updated_at"
+    " merged_into, updated_at, consents"
 )
 
 
@@ -38,6 +38,7 @@ class _Entry:
     profile: dict[str, str | None] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     merged_into: UUID | None = None
+    consents: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> _Entry:
@@ -48,6 +49,7 @@ class _Entry:
             {name: row[name] for name in PROFILE_FIELDS},
             json.loads(row["attributes"]),
             row["merged_into"],
+            json.loads(row["consents"]),
         )
 
     def as_row(self) -> tuple[Any, ...]:
@@ -62,6 +64,7 @@ class _Entry:
             json.dumps(self.attributes, sort_keys=True),
             self.merged_into,
             self.updated_at,
+            json.dumps(self.consents, sort_keys=True),
         )
 
 
@@ -69,7 +72,20 @@ def _identities(claims: Sequence[Mapping[str, Any]]) -> set[str]:
     return {f"{c['identity']['type']}:{c['identity']['value']}" for c in claims}
 
 
-def _fold(entry: _Entry, kind: str, data: Mapping[str, Any]) -> None:
+def _inherit_consents(entry: _Entry, data: Mapping[str, Any]) -> None:
+    """As the Customer aggregate does: a withdrawal always carries over, a grant fills a gap."""
+    for channel, purpose, state in data["consents"]:
+        key = f"{channel}:{purpose}"
+        known = entry.consents.get(key)
+        at = datetime.fromisoformat(state["at"])
+        if known is None or (not state["granted"] and at >= datetime.fromisoformat(known["at"])):
+            entry.consents[key] = {"granted": state["granted"], "at": at.isoformat()}
+    for channel, state in data["opted_out"]:
+        since = datetime.fromisoformat(state["at"]).isoformat()
+        entry.consents.setdefault(f"{channel}:*", {"granted": state["granted"], "at": since})
+
+
+def _fold(entry: _Entry, kind: str, data: Mapping[str, Any], at: str) -> None:
     if kind == "IdentityLinked":
         entry.identities |= _identities([data["identity"]])
     elif kind == "ProfileUpdated":
@@ -83,6 +99,11 @@ def _fold(entry: _Entry, kind: str, data: Mapping[str, Any]) -> None:
         entry.identities |= _identities(data["identities"])
         entry.profile.update(data["profile"])
         entry.attributes.update(data["attributes"])
+    elif kind == "ConsentChanged":
+        key = f"{data['channel']}:{data['purpose'] or '*'}"
+        entry.consents[key] = {"granted": data["granted"], "at": at}
+    elif kind == "ConsentsInherited":
+        _inherit_consents(entry, data)
     elif kind == "MergedInto":
         entry.merged_into = UUID(data["survivor_id"])
         entry.identities = set()
@@ -94,7 +115,15 @@ class CustomerDirectory:
     name = "customer_directory"
     topics = frozenset(
         _CUSTOMER + kind
-        for kind in ("Registered", "IdentityLinked", "ProfileUpdated", "Absorbed", "MergedInto")
+        for kind in (
+            "Registered",
+            "IdentityLinked",
+            "ProfileUpdated",
+            "Absorbed",
+            "MergedInto",
+            "ConsentChanged",
+            "ConsentsInherited",
+        )
     )
 
     def __init__(self, suffix: str = "") -> None:
@@ -118,14 +147,15 @@ class CustomerDirectory:
                 )
                 continue
             entry = entries.setdefault(e.stream_id, _Entry(e.stream_id, e.recorded_at))
-            _fold(entry, kind, e.data)
+            _fold(entry, kind, e.data, e.recorded_at.isoformat())
             entry.updated_at = e.recorded_at
         await conn.executemany(
             f"INSERT INTO {self.table} ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-            " $10) ON CONFLICT (customer_id) DO UPDATE SET identities = EXCLUDED.identities,"
+            " $10, $11) ON CONFLICT (customer_id) DO UPDATE SET identities = EXCLUDED.identities,"
             " first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,"
             " locale = EXCLUDED.locale, country = EXCLUDED.country,"
             " time_zone = EXCLUDED.time_zone, attributes = EXCLUDED.attributes,"
-            " merged_into = EXCLUDED.merged_into, updated_at = EXCLUDED.updated_at",
+            " merged_into = EXCLUDED.merged_into, updated_at = EXCLUDED.updated_at,"
+            " consents = EXCLUDED.consents",
             [entry.as_row() for entry in entries.values()],
         )

@@ -334,11 +334,13 @@ class PostgresCustomerStore:
         events: PostgresEventStore | None = None,
         cache: AggregateCache | None = None,
         on_enqueued: Callable[[], None] | None = None,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
         self.events = events or PostgresEventStore()
         self.cache = cache or AggregateCache()
         self.on_enqueued = on_enqueued  # told after a commit that put messages in the outbox
+        self.on_committed = on_committed  # told after every commit that appended events
         self.locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @asynccontextmanager
@@ -353,6 +355,8 @@ class PostgresCustomerStore:
                 tx.committed()
                 if self.on_enqueued is not None and tx.side_rows[OUTBOX]:
                     self.on_enqueued()
+                if self.on_committed is not None and (tx.to_save or tx.to_record):
+                    self.on_committed()
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
                 await tx.rollback()
                 raise ConcurrencyConflict(str(error)) from error

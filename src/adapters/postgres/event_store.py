@@ -50,6 +50,28 @@ WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
 ORDER BY transaction_id, position
 LIMIT $3
 """
+# The page of events of some topics, and the last event of any topic below the same horizon:
+# one statement, one snapshot, so a reader may move to that end without skipping a match.
+# ORDER BY names the table's columns: a bare `transaction_id` is the output column (the bigint
+# cast), which no index serves, so every page would sort the whole rest of the log.
+_READ_TOPICS = """
+WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+(SELECT transaction_id::text::bigint AS transaction_id, position, stream_id, version, topic,
+        occurred_at, payload
+ FROM events, horizon
+ WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+   AND transaction_id < horizon.xmin AND topic = ANY($4::text[])
+   AND ($5::text IS NULL OR (transaction_id, position) <= ($5::text::xid8, $6::bigint))
+ ORDER BY events.transaction_id, events.position
+ LIMIT $3)
+UNION ALL
+(SELECT transaction_id::text::bigint, position, NULL, NULL, NULL, NULL, NULL
+ FROM events, horizon
+ WHERE transaction_id < horizon.xmin
+   AND ($5::text IS NULL OR (transaction_id, position) <= ($5::text::xid8, $6::bigint))
+ ORDER BY events.transaction_id DESC, events.position DESC
+ LIMIT 1)
+"""
 _EVENT_TYPES = ("uuid", "int4", "text", "int2", "timestamptz", "uuid", "bytea")
 
 
@@ -210,6 +232,33 @@ class PostgresEventStore:
         return LogPage(
             self.to_recorded(rows), LogPosition(last["transaction_id"], last["position"])
         )
+
+    async def read_topics(
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        after: LogPosition,
+        topics: Collection[str],
+        limit: int = 1000,
+        until: LogPosition | None = None,
+    ) -> LogPage:
+        """Like `read_log`, only events of `topics`, and none after `until`; `next` passes the
+        events of other topics up to the readable end once the page holds every match."""
+        found = await conn.fetch(
+            _READ_TOPICS,
+            str(after.transaction_id),
+            after.position,
+            limit,
+            list(topics),
+            None if until is None else str(until.transaction_id),
+            None if until is None else until.position,
+        )
+        rows = [row for row in found if row["stream_id"] is not None]
+        end = next((row for row in found if row["stream_id"] is None), None)
+        if len(rows) == limit or end is None:
+            next_ = LogPosition(rows[-1]["transaction_id"], rows[-1]["position"]) if rows else after
+        else:
+            next_ = max(after, LogPosition(end["transaction_id"], end["position"]))
+        return LogPage(self.to_recorded(rows), next_)
 
     def to_recorded(self, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
         return [

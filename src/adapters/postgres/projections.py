@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from ports.projections import Projection
 
-__all__ = ["ProjectionRunner", "ProjectionStatus", "UnknownProjection"]
+__all__ = ["NotRebuildable", "ProjectionRunner", "ProjectionStatus", "UnknownProjection"]
 REBUILD_SUFFIX = "__rebuild"
 
 _ENSURE = """
@@ -44,11 +44,19 @@ CROSS JOIN LATERAL (
 WHERE p.name = ANY($1::text[])
 ORDER BY p.name
 """
+_FOLLOWED = """
+SELECT transaction_id::text::bigint AS transaction_id, position FROM projection_positions
+WHERE name = ANY($1::text[]) ORDER BY transaction_id, position LIMIT 1
+"""
 _INDEXES = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1"
 
 
 class UnknownProjection(LookupError):
     """No projection of that name is registered."""
+
+
+class NotRebuildable(ValueError):
+    """The projection owns no tables (it records events or publishes them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +80,12 @@ class ProjectionRunner:
         store: PostgresEventStore | None = None,
         page_size: int = 500,
         poll_interval: float = 0.1,
+        rebuild_page_size: int = 5000,
+        settle: float = 0.005,
     ) -> None:
         self.pool = pool
+        self.rebuild_page_size = rebuild_page_size
+        self.settle = settle
         self.projections = {p.name: p for p in projections}
         self.store = store or PostgresEventStore()
         self.page_size = page_size
@@ -90,8 +102,8 @@ class ProjectionRunner:
     async def setup(self) -> None:
         await self.pool.execute(_ENSURE, list(self.projections))
 
-    async def step(self, name: str) -> int:
-        """Applies the next page; the number of log events it moved past."""
+    async def step(self, name: str) -> int | None:
+        """Applies the next page: the number of events applied, None at the end of the log."""
         projection = self._named(name)
         async with self.pool.acquire() as proxy, proxy.transaction():
             conn = cast("asyncpg.Connection", proxy)
@@ -99,9 +111,10 @@ class ProjectionRunner:
             if row is None:
                 raise UnknownProjection(f"{name} has no position; run setup() first")
             position = LogPosition(row["transaction_id"], row["position"])
-            moved = await self._apply_page(conn, projection, position)
+            until = await self._followed(conn, projection)
+            moved = await self._apply_page(conn, projection, position, self.page_size, until)
             if moved is None:
-                return 0
+                return None
             count, after = moved
             await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
             return count
@@ -111,21 +124,35 @@ class ProjectionRunner:
         conn: asyncpg.Connection,
         projection: Projection[asyncpg.Connection],
         position: LogPosition,
+        page_size: int,
+        until: LogPosition | None = None,
     ) -> tuple[int, LogPosition] | None:
-        page = await self.store.read_log(conn, position, self.page_size)
-        if not page.events:
+        page = await self.store.read_topics(conn, position, projection.topics, page_size, until)
+        if page.next == position:
             return None
-        handled = [e for e in page.events if e.topic in projection.topics]
-        if handled:
-            await projection.apply(conn, handled)
+        if page.events:
+            await projection.apply(conn, page.events)
         return len(page.events), page.next
 
+    async def _followed(
+        self, conn: asyncpg.Connection, projection: Projection[asyncpg.Connection]
+    ) -> LogPosition | None:
+        """How far the read models a projection reads (`follows`) have got: it goes no further,
+        so what it reads from them includes every event it applies."""
+        followed: tuple[str, ...] = getattr(projection, "follows", ())
+        if not followed:
+            return None
+        row = await conn.fetchrow(_FOLLOWED, list(followed))
+        if row is None or row["transaction_id"] is None:
+            return LogPosition()
+        return LogPosition(row["transaction_id"], row["position"])
+
     async def catch_up(self, name: str | None = None) -> int:
-        """Applies pages until the readable end of the log; the number of events moved past."""
+        """Applies pages until the readable end of the log; the number of events applied."""
         total = 0
         for each in [name] if name else list(self.projections):
-            while moved := await self.step(each):
-                total += moved
+            while (applied := await self.step(each)) is not None:
+                total += applied
         return total
 
     def wake(self) -> None:
@@ -134,7 +161,8 @@ class ProjectionRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Catches up, then follows the log until `stop` is set, polling every `poll_interval`
-        seconds or when woken.
+        seconds or when woken; a wake waits `settle` seconds so a burst of commits is read as
+        one page rather than one round per commit.
 
         Not LISTEN/NOTIFY: a NOTIFY in every append takes PostgreSQL's global notification
         lock at commit and halved concurrent appends in the append benchmark (ADR 0004).
@@ -157,6 +185,8 @@ class ProjectionRunner:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 woken.cancel()
+                if self._wake.is_set() and not stop.is_set():
+                    await asyncio.sleep(self.settle)
         finally:
             stopping.cancel()
 
@@ -181,6 +211,10 @@ class ProjectionRunner:
         renames hold its position row, so readers see the old tables until the new ones.
         """
         projection = self._named(name)
+        if not projection.tables:
+            raise NotRebuildable(
+                f"{name} records facts rather than a read model; nothing to rebuild"
+            )
         fresh = projection.writing_to(REBUILD_SUFFIX)
         await self.setup()
         async with self.pool.acquire() as proxy:
@@ -193,13 +227,15 @@ class ProjectionRunner:
             position = LogPosition()
             while True:
                 async with conn.transaction():
-                    moved = await self._apply_page(conn, fresh, position)
+                    moved = await self._apply_page(conn, fresh, position, self.rebuild_page_size)
                 if moved is None:
                     break
                 position = moved[1]
             async with conn.transaction():
                 await conn.fetchrow(_LOCK, name)
-                while moved := await self._apply_page(conn, fresh, position):
+                while moved := await self._apply_page(
+                    conn, fresh, position, self.rebuild_page_size
+                ):
                     position = moved[1]
                 for table in projection.tables:
                     await self._swap(conn, table)

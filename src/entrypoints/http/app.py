@@ -19,6 +19,7 @@ from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
 from entrypoints.http.controllers.providers import ProvidersController
 from entrypoints.http.controllers.rules import RulesController
+from entrypoints.http.controllers.segments import SegmentsController
 from entrypoints.http.controllers.templates import TemplatesController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
 from entrypoints.http.controllers.webhooks import WebhooksController
@@ -51,6 +52,7 @@ def create_app(
         MessagesController,
         ProvidersController,
         RulesController,
+        SegmentsController,
         TemplatesController,
         UnsubscribeController,
         WebhooksController,

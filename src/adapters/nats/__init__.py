@@ -1,0 +1,1 @@
+"""NATS JetStream: the bus Chorus publishes its outbound events on."""

@@ -1,0 +1,130 @@
+"""The public payloads of outbound events, one versioned Struct per subject, in a CloudEvent.
+
+These are a contract with other services (docs/events.md): a field is never renamed, retyped or
+dropped within a version. Adding an optional field keeps the version; anything else is a new
+Struct with the next version, published beside the old one until its consumers have moved.
+"""
+
+from __future__ import annotations
+
+# Imported at run time, not under TYPE_CHECKING: msgspec resolves the field types.
+from datetime import datetime
+from typing import Generic, TypeVar
+from uuid import UUID
+
+import msgspec
+
+__all__ = [
+    "AttributeValue",
+    "CloudEvent",
+    "ConsentChangedV1",
+    "CustomerRegisteredV1",
+    "CustomersMergedV1",
+    "IdentityLinkedV1",
+    "LinkedIdentityV1",
+    "ProfileUpdatedV1",
+    "SuppressionAddedV1",
+    "SuppressionLiftedV1",
+]
+
+PayloadT = TypeVar("PayloadT")
+AttributeValue = str | int | float | bool | None
+
+
+class CloudEvent(msgspec.Struct, Generic[PayloadT], kw_only=True, frozen=True):
+    """A CloudEvents 1.0 envelope, structured JSON mode; `version` is the payload's version."""
+
+    specversion: str = "1.0"
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
+    datacontenttype: str = "application/json"
+    dataschema: str
+    version: int
+    data: PayloadT
+
+
+class LinkedIdentityV1(msgspec.Struct, kw_only=True, frozen=True):
+    """An identity as `type:value` (`email:ana@example.org`), with how well it is verified."""
+
+    identity: str
+    verification: str
+
+
+class CustomerRegisteredV1(msgspec.Struct, kw_only=True, frozen=True):
+    customer_id: UUID
+    identities: list[LinkedIdentityV1]
+
+
+class IdentityLinkedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A new identity, or a stronger verification of a known one."""
+
+    customer_id: UUID
+    identity: str
+    verification: str
+
+
+class ProfileUpdatedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """Only what changed; an attribute set to null was removed."""
+
+    customer_id: UUID
+    profile: dict[str, str | None]
+    attributes: dict[str, AttributeValue]
+
+
+class ConsentChangedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A grant or withdrawal; purpose null is the whole channel (an opt-out such as STOP)."""
+
+    customer_id: UUID
+    channel: str
+    purpose: str | None
+    granted: bool
+    source: str
+
+
+class SuppressionAddedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """Channel null is every channel."""
+
+    customer_id: UUID
+    channel: str | None
+    reason: str
+
+
+class SuppressionLiftedV1(msgspec.Struct, kw_only=True, frozen=True):
+    customer_id: UUID
+    channel: str | None
+    source: str
+
+
+class CustomersMergedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """`merged_id` now resolves to `survivor_id`, which took over its identities and filled
+    its own profile gaps and missing attributes from it."""
+
+    survivor_id: UUID
+    merged_id: UUID
+    reason: str
+    identities: list[LinkedIdentityV1]
+    profile: dict[str, str | None]
+    attributes: dict[str, AttributeValue]
+
+
+class SegmentEnteredV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The customer now meets the segment's condition (version `segment_version`)."""
+
+    customer_id: UUID
+    segment: str
+    segment_id: UUID
+    segment_version: int
+
+
+class SegmentExitedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The customer left the segment: `reason` is `condition` (no longer met, by a new fact or
+    by time passing), `merged` (merged into another customer) or `segment deleted`."""
+
+    customer_id: UUID
+    segment: str
+    segment_id: UUID
+    segment_version: int
+    reason: str

@@ -1,0 +1,1 @@
+"""Use cases of segments: define, redefine and delete them."""

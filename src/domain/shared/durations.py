@@ -1,0 +1,40 @@
+"""Spans of time as people write them in documents: 30s, 15m, 2h, 7d, 2w, 1h30m."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+__all__ = ["format_duration", "parse_duration"]
+
+_DURATION = re.compile(
+    r"(?:(?P<w>\d{1,6})w)?(?:(?P<d>\d{1,6})d)?(?:(?P<h>\d{1,7})h)?"
+    r"(?:(?P<m>\d{1,9})m)?(?:(?P<s>\d{1,10})s)?"
+)
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION_HELP = "use a number and a unit (s, m, h, d, w), e.g. 30s, 15m, 2h, 7d or 1h30m"
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30s`, `15m`, `2h`, `1d`, `2w`, or units combined largest first, `1h30m`."""
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(f"{text!r} is not a duration: {_DURATION_HELP}")
+    seconds = sum(int(n) * _UNIT_SECONDS[unit] for unit, n in match.groupdict().items() if n)
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """The shortest document form: 24h, 90m as 1h30m, whole days from 2 days up (7d)."""
+    if span <= timedelta(0) or span.microseconds:
+        raise ValueError(f"{span} is not a positive whole number of seconds")
+    seconds = int(span.total_seconds())
+    parts = []
+    if seconds >= 2 * 86400:
+        days, seconds = divmod(seconds, 86400)
+        parts.append(f"{days}d")
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

@@ -1,0 +1,292 @@
+"""Segments: define them by a condition, list them, read their members and their size."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import Parameter
+
+from application.segments.define_segment import (
+    DefinedSegment,
+    DefineSegment,
+    DeleteSegment,
+    SegmentDraft,
+    SegmentExists,
+)
+from domain.segments.aggregate import check_segment_key, segment_id
+from domain.segments.conditions import ConditionInvalid, condition_document, decode_condition
+from domain.shared.errors import NotFound
+from entrypoints.http.auth import allow, current_key
+from entrypoints.http.problems import problem
+from ports.api_keys import Role
+from ports.segments import InvalidCursor, SegmentReadModel, SegmentSummary
+
+__all__ = ["SegmentsController"]
+
+_READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
+_Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", max_length=64)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_Description = Annotated[str, msgspec.Meta(max_length=2_000)]
+
+
+class SegmentIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A definition; `condition` is in the language of docs/segments.md."""
+
+    name: _Name
+    condition: dict[str, Any]
+    description: _Description = ""
+
+
+class NewSegmentIn(SegmentIn, forbid_unknown_fields=True, kw_only=True):
+    key: _Key
+
+
+class SegmentOut(msgspec.Struct):
+    key: str
+    id: UUID
+    name: str
+    description: str
+    version: int
+    condition: dict[str, Any]
+    members: int
+    updated_at: datetime
+    links: dict[str, str]
+
+
+class SegmentsOut(msgspec.Struct):
+    segments: list[SegmentOut]
+
+
+class MemberOut(msgspec.Struct):
+    customer_id: UUID
+    entered_at: datetime
+
+
+class MembersOut(msgspec.Struct):
+    segment: str
+    members: list[MemberOut]
+    next_cursor: str | None
+
+
+class CountOut(msgspec.Struct):
+    segment: str
+    members: int
+
+
+def _links(key: str) -> dict[str, str]:
+    return {"self": f"/v1/segments/{key}", "members": f"/v1/segments/{key}/members"}
+
+
+def _out(summary: SegmentSummary) -> SegmentOut:
+    return SegmentOut(
+        summary.key,
+        summary.segment_id,
+        summary.name,
+        summary.description,
+        summary.version,
+        summary.condition,
+        summary.members,
+        summary.updated_at,
+        _links(summary.key),
+    )
+
+
+def _defined_out(defined: DefinedSegment, members: int) -> SegmentOut:
+    segment = defined.segment
+    return SegmentOut(
+        segment.key,
+        segment.id,
+        segment.name,
+        segment.description,
+        segment.number,
+        condition_document(segment.condition),
+        members,
+        segment.changed_at,
+        _links(segment.key),
+    )
+
+
+def _draft(data: SegmentIn) -> SegmentDraft:
+    try:
+        condition = decode_condition(data.condition)
+    except ConditionInvalid as error:
+        raise ConditionInvalid("$.condition" + error.path.removeprefix("$"), error.reason) from None
+    return SegmentDraft(data.name, data.description, condition)
+
+
+def _author(request: Request[Any, Any, Any]) -> str:
+    key = current_key(request)
+    return f"{key.name} ({key.role.value} key {key.id})"
+
+
+def _key(key: str) -> str:
+    try:
+        return check_segment_key(key)
+    except ValueError:
+        raise NotFound(f"no segment {key!r}") from None
+
+
+def _invalid_condition(request: Request[Any, Any, Any], exc: ConditionInvalid) -> Response[Any]:
+    return problem(
+        422,
+        "invalid-condition",
+        "The segment's condition is not valid",
+        str(exc),
+        errors=[{"field": exc.path, "reason": exc.reason}],
+    )
+
+
+def _exists(request: Request[Any, Any, Any], exc: SegmentExists) -> Response[Any]:
+    return problem(409, "segment-exists", "A segment with that key exists", str(exc))
+
+
+def _bad_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
+    return problem(
+        400,
+        "invalid-request",
+        "The request is not valid",
+        str(exc),
+        errors=[{"field": "query.after", "reason": str(exc)}],
+    )
+
+
+class SegmentsController(Controller):
+    path = "/v1/segments"
+    tags = ["segments"]
+    exception_handlers = {
+        ConditionInvalid: _invalid_condition,
+        SegmentExists: _exists,
+        InvalidCursor: _bad_cursor,
+    }
+
+    @post(
+        operation_id="createSegment",
+        name="segments:create",
+        guards=[allow(Role.MARKETER)],
+        status_code=201,
+        summary="Define a segment; its members are backfilled from history",
+        description=(
+            "Body: `{key, name, description, condition}` (docs/segments.md). 201 when created; "
+            "200 when the key holds this very definition already (a retry); 409 when it holds "
+            "another (PUT /v1/segments/{key} changes it). Members appear within moments, "
+            "evaluated over every customer's recorded signals and profile."
+        ),
+    )
+    @inject
+    async def create_segment(
+        self,
+        data: NewSegmentIn,
+        request: Request[Any, Any, Any],
+        define: FromDishka[DefineSegment],
+    ) -> Response[SegmentOut]:
+        defined = await define(data.key, _draft(data), _author(request), replace=False)
+        return self._answer(defined)
+
+    @put(
+        "/{key:str}",
+        operation_id="putSegment",
+        name="segments:put",
+        guards=[allow(Role.MARKETER)],
+        status_code=200,
+        summary="Create or change a segment (a new version); members are re-evaluated",
+        description="Body: `{name, description, condition}`. 201 when created, else 200.",
+    )
+    @inject
+    async def put_segment(
+        self,
+        key: str,
+        data: SegmentIn,
+        request: Request[Any, Any, Any],
+        define: FromDishka[DefineSegment],
+    ) -> Response[SegmentOut]:
+        defined = await define(_key(key), _draft(data), _author(request))
+        return self._answer(defined)
+
+    def _answer(self, defined: DefinedSegment) -> Response[SegmentOut]:
+        key = defined.segment.key
+        return Response(
+            _defined_out(defined, 0),
+            status_code=201 if defined.created else 200,
+            headers={"Location": f"/v1/segments/{key}"},
+        )
+
+    @get(
+        operation_id="listSegments",
+        name="segments:list",
+        guards=[allow(*_READERS)],
+        summary="Every segment by key, with its definition and size",
+    )
+    @inject
+    async def list_segments(self, segments: FromDishka[SegmentReadModel]) -> SegmentsOut:
+        return SegmentsOut([_out(s) for s in await segments.summaries()])
+
+    @get(
+        "/{key:str}",
+        operation_id="getSegment",
+        name="segments:get",
+        guards=[allow(*_READERS)],
+        summary="A segment's definition in force and its size",
+    )
+    @inject
+    async def get_segment(self, key: str, segments: FromDishka[SegmentReadModel]) -> SegmentOut:
+        found = await segments.summary(_key(key))
+        if found is None:
+            raise NotFound(f"no segment {key!r}")
+        return _out(found)
+
+    @delete(
+        "/{key:str}",
+        operation_id="deleteSegment",
+        name="segments:delete",
+        guards=[allow(Role.MARKETER)],
+        summary="Delete a segment: its members exit it; its history stays",
+    )
+    @inject
+    async def delete_segment(
+        self, key: str, request: Request[Any, Any, Any], remove: FromDishka[DeleteSegment]
+    ) -> None:
+        await remove(_key(key), _author(request))
+
+    @get(
+        "/{key:str}/members",
+        operation_id="listSegmentMembers",
+        name="segments:members",
+        guards=[allow(*_READERS)],
+        summary="The segment's members, a page at a time (by customer id)",
+        description="`?limit=` (1-1000, default 100) and `?after=` the previous `next_cursor`.",
+    )
+    @inject
+    async def list_members(
+        self,
+        key: str,
+        segments: FromDishka[SegmentReadModel],
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        after: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> MembersOut:
+        sid = await self._existing(key, segments)
+        page = await segments.members(sid, after=after, limit=limit)
+        return MembersOut(
+            key, [MemberOut(m.customer_id, m.entered_at) for m in page.members], page.next_cursor
+        )
+
+    @get(
+        "/{key:str}/count",
+        operation_id="countSegmentMembers",
+        name="segments:count",
+        guards=[allow(*_READERS)],
+        summary="How many customers are in the segment now",
+    )
+    @inject
+    async def count_members(self, key: str, segments: FromDishka[SegmentReadModel]) -> CountOut:
+        sid = await self._existing(key, segments)
+        return CountOut(key, await segments.count(sid))
+
+    async def _existing(self, key: str, segments: SegmentReadModel) -> UUID:
+        if await segments.summary(_key(key)) is None:
+            raise NotFound(f"no segment {key!r}")
+        return segment_id(key)

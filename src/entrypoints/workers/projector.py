@@ -1,0 +1,56 @@
+"""The projector: keeps the read models following the event log while the service runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from adapters.postgres.projections import ProjectionRunner
+
+__all__ = ["CommitBell", "Projector"]
+
+
+class CommitBell:
+    """Rung by the customer store after each commit that appended events, so the projectors
+    of this process read the log at once; other processes' commits are found by polling."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def ring(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+
+class Projector:
+    """Runs the projection runner's follow loop on a task, stopped with the service."""
+
+    def __init__(self, runner: ProjectionRunner, bell: CommitBell | None = None) -> None:
+        self.runner = runner
+        if bell is not None:
+            bell.listen(runner.wake)
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        self._stop.clear()
+        self._task = asyncio.create_task(self.runner.run(self._stop), name="projector")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
