@@ -15,6 +15,7 @@ from dishka import AsyncContainer, Provider, Scope, make_async_container, provid
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.directory_queries import PostgresDirectory
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.projections import ProjectionRunner
@@ -56,6 +57,7 @@ from ports.api_keys import ApiKeyStore
 from ports.clock import Clock
 from ports.customers import CustomerStore
 from ports.delivery import DeliveryStore
+from ports.directory import Directory
 from ports.history import History
 from ports.ids import IdGenerator
 from ports.providers import ProviderDirectory
@@ -152,6 +154,10 @@ class AdaptersProvider(Provider):
         return ProjectionRunner(
             pool, [CustomerDirectory(), SignalActivity(), evaluator, SegmentMembers()]
         )
+
+    @provide
+    def directory(self, pool: asyncpg.Pool) -> Directory:
+        return PostgresDirectory(pool)
 
     @provide
     def postgres_segments(self, pool: asyncpg.Pool) -> PostgresSegments:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ports.directory import InvalidCursor
+
 if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
@@ -19,10 +21,6 @@ __all__ = [
     "SegmentRepository",
     "SegmentSummary",
 ]
-
-
-class InvalidCursor(ValueError):
-    """A cursor this service did not hand out."""
 
 
 @dataclass(frozen=True, slots=True)

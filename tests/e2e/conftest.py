@@ -18,7 +18,7 @@ async def _delete_streams(service: ChorusProcess) -> None:
     nc = await nats.connect(service.nats_url)
     try:
         js = nc.jetstream()
-        for name in (service.signal_stream, service.dead_letter_stream):
+        for name in (service.signal_stream, service.dead_letter_stream, service.outbound_stream):
             with contextlib.suppress(Exception):
                 await js.delete_stream(name)
     finally:

@@ -30,6 +30,7 @@ class ChorusProcess:
         self.nats_url = nats_url
         self.signal_stream = f"{stream}_SIGNALS"
         self.dead_letter_stream = f"{stream}_DEAD_LETTERS"
+        self.outbound_stream = f"{stream}_OUT"
         self.subject_prefix = stream.lower()
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -41,6 +42,7 @@ class ChorusProcess:
             "CHORUS_PORT": str(self.port),
             "CHORUS_SIGNAL_STREAM": f"{stream}_SIGNALS",
             "CHORUS_NATS_PREFIX": stream.lower(),
+            "CHORUS_OUTBOUND_STREAM": f"{stream}_OUT",
             "CHORUS_DEFAULT_REGION": "GB",
             "CHORUS_CLOCK": "manual",
             "PYTHONPATH": str(ROOT / "src"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -10,10 +9,11 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from adapters.postgres.cursors import cursor_of, uuid_of_cursor
 from adapters.postgres.event_store import PostgresEventStore, SideTable
 from domain.segments.aggregate import Membership, Segment, check_segment_key, segment_id
 from domain.segments.conditions import condition_document
-from ports.segments import InvalidCursor, Member, MemberPage, SegmentSummary
+from ports.segments import Member, MemberPage, SegmentSummary
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -89,10 +89,10 @@ class PostgresSegments:
         return _summary(row) if row is not None else None
 
     async def members(self, segment_id: UUID, *, after: str | None, limit: int) -> MemberPage:
-        rows = await self.pool.fetch(_MEMBERS, segment_id, _uncursor(after), limit + 1)
+        rows = await self.pool.fetch(_MEMBERS, segment_id, uuid_of_cursor(after), limit + 1)
         members = [Member(row["customer_id"], row["entered_at"]) for row in rows[:limit]]
         more = len(rows) > limit
-        return MemberPage(members, _cursor(members[-1].customer_id) if more else None)
+        return MemberPage(members, cursor_of(members[-1].customer_id) if more else None)
 
     async def count(self, segment_id: UUID) -> int:
         found: int = await self.pool.fetchval(
@@ -120,19 +120,6 @@ def _summary(row: asyncpg.Record) -> SegmentSummary:
         row["updated_at"],
         row["members"],
     )
-
-
-def _cursor(customer_id: UUID) -> str:
-    return base64.urlsafe_b64encode(customer_id.bytes).decode().rstrip("=")
-
-
-def _uncursor(cursor: str | None) -> UUID | None:
-    if not cursor:
-        return None
-    try:
-        return UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise InvalidCursor(f"{cursor!r} is not a cursor from a previous page") from None
 
 
 class SegmentMembers:

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
+from ports.directory import InvalidCursor
 from ports.providers import InvalidSignature
 from ports.templates import RenderError, TemplateNotFound
 
@@ -104,6 +105,16 @@ def _forged(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[
     return problem(401, "invalid-signature", "Invalid webhook signature", str(exc) or None)
 
 
+def _bad_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
+    return problem(
+        400,
+        "invalid-request",
+        "The request is not valid",
+        str(exc),
+        errors=[{"field": "query.after", "reason": str(exc)}],
+    )
+
+
 def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     import structlog
 
@@ -117,6 +128,7 @@ exception_handlers: ExceptionHandlersMap = {
     InvalidValue: _invalid,
     IdempotencyKeyReused: _conflict,
     NotFound: _not_found,
+    InvalidCursor: _bad_cursor,
     TemplateNotFound: _template_missing,
     RenderError: _unrenderable,
     InvalidSignature: _forged,

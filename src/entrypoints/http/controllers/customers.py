@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, post, put
 from litestar.exceptions import ValidationException
@@ -18,6 +20,9 @@ from application.queries.customers import CustomerQueries, CustomerView
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.customer.profile import Profile, check_attributes
+from domain.segments.aggregate import segment_id
+from domain.shared.durations import parse_duration
+from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import (
     ConsentsIn,
@@ -30,6 +35,8 @@ from entrypoints.http.schemas import (
     TimelineOut,
 )
 from ports.api_keys import Role
+from ports.clock import Clock
+from ports.directory import Directory, DirectorySearch
 
 __all__ = ["CustomersController"]
 
@@ -50,6 +57,48 @@ def _position(cursor: str | None) -> int | None:
             "bad cursor",
             extra=[{"key": "cursor", "source": "query", "message": "not a cursor from this API"}],
         ) from None
+
+
+class DirectoryEntryOut(msgspec.Struct):
+    customer_id: UUID
+    identities: list[str]
+    profile: dict[str, str | None]
+    attributes: dict[str, Any]
+    updated_at: datetime
+
+
+class DirectoryOut(msgspec.Struct):
+    customers: list[DirectoryEntryOut]
+    next_cursor: str | None
+
+
+class ActivityCountOut(msgspec.Struct):
+    signal_type: str
+    count: int
+    last_at: datetime
+
+
+class ActivityOut(msgspec.Struct):
+    customer_id: UUID
+    within: str
+    signals: list[ActivityCountOut]
+
+
+def _attribute(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition(":")
+    if not sep or not name:
+        raise InvalidValue("attribute", f"{text!r} is not NAME:VALUE, e.g. tier:gold")
+    try:
+        return name, msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return name, raw
+
+
+def _segment(key: str) -> UUID:
+    try:
+        return segment_id(key)
+    except InvalidValue:
+        raise InvalidValue("segment", f"{key!r} is not a segment key") from None
 
 
 class CustomersController(Controller):
@@ -151,6 +200,79 @@ class CustomersController(Controller):
     ) -> SuppressionOut:
         changed = await change(customer_id, data.channel, data.reason, active=data.active)
         return SuppressionOut(changed, await queries.by_id(customer_id))
+
+    @get(
+        "/search",
+        operation_id="searchCustomers",
+        name="customers:search",
+        guards=[allow(*_READERS)],
+        summary="Customers by identity, identity type, attributes and segment, a page at a time",
+        description=(
+            "From the customer directory read model (a moment behind the writes). Every given "
+            "criterion must hold: `?identity=email:ana@example.org`, `?identity_type=phone`, "
+            "`?attribute=tier:gold` (repeatable; the value is read as JSON when it parses, so "
+            "`vip:true` and `orders:3` match booleans and numbers, else as text; profile fields "
+            "such as `country:PT` too), `?segment=lapsed-buyers`. `?limit=` 1-500, `?after=` "
+            "the previous page's `next_cursor`."
+        ),
+    )
+    @inject
+    async def search_customers(
+        self,
+        directory: FromDishka[Directory],
+        normalizer: FromDishka[IdentityNormalizer],
+        identity: Annotated[str | None, Parameter(max_length=320)] = None,
+        identity_type: Annotated[str | None, Parameter(max_length=64)] = None,
+        attribute: Annotated[list[str] | None, Parameter(max_items=20)] = None,
+        segment: Annotated[str | None, Parameter(max_length=64)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        after: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> DirectoryOut:
+        criteria = DirectorySearch(
+            identity=str(normalizer.parse(identity)) if identity else None,
+            identity_type=identity_type,
+            attributes=dict(_attribute(a) for a in attribute or []),
+            segment_id=_segment(segment) if segment else None,
+        )
+        page = await directory.search(criteria, after=after, limit=limit)
+        return DirectoryOut(
+            [
+                DirectoryEntryOut(
+                    c.customer_id, c.identities, c.profile, c.attributes, c.updated_at
+                )
+                for c in page.customers
+            ],
+            page.next_cursor,
+        )
+
+    @get(
+        "/{customer_id:uuid}/activity",
+        operation_id="getCustomerActivity",
+        name="customers:activity",
+        guards=[allow(*_READERS)],
+        summary="Signals per type in a rolling window (whole hours), and the latest of each",
+        description="`?within=24h` (default; any duration such as 1h, 7d, 30d, up to 3650d).",
+    )
+    @inject
+    async def activity(
+        self,
+        customer_id: UUID,
+        queries: FromDishka[CustomerQueries],
+        directory: FromDishka[Directory],
+        clock: FromDishka[Clock],
+        within: Annotated[str, Parameter(max_length=16)] = "24h",
+    ) -> ActivityOut:
+        try:
+            span = parse_duration(within)
+        except ValueError as error:
+            raise InvalidValue("within", str(error)) from None
+        customer = await queries.by_id(customer_id)
+        counts = await directory.activity(customer.id, clock.now() - span)
+        return ActivityOut(
+            customer.id,
+            within,
+            [ActivityCountOut(c.signal_type, c.count, c.last_at) for c in counts],
+        )
 
     @get(
         "/{customer_id:uuid}/timeline",

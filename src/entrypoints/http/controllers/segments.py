@@ -24,7 +24,7 @@ from domain.shared.errors import NotFound
 from entrypoints.http.auth import allow, current_key
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
-from ports.segments import InvalidCursor, SegmentReadModel, SegmentSummary
+from ports.segments import SegmentReadModel, SegmentSummary
 
 __all__ = ["SegmentsController"]
 
@@ -145,23 +145,12 @@ def _exists(request: Request[Any, Any, Any], exc: SegmentExists) -> Response[Any
     return problem(409, "segment-exists", "A segment with that key exists", str(exc))
 
 
-def _bad_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
-    return problem(
-        400,
-        "invalid-request",
-        "The request is not valid",
-        str(exc),
-        errors=[{"field": "query.after", "reason": str(exc)}],
-    )
-
-
 class SegmentsController(Controller):
     path = "/v1/segments"
     tags = ["segments"]
     exception_handlers = {
         ConditionInvalid: _invalid_condition,
         SegmentExists: _exists,
-        InvalidCursor: _bad_cursor,
     }
 
     @post(

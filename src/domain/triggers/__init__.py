@@ -1,0 +1,1 @@
+"""Triggers: what a campaign starts on (a signal, a segment entry or exit), and each firing."""

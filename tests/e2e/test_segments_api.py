@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import nats
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.service import ChorusProcess
+
+pytestmark = pytest.mark.e2e
+
+BUYERS: dict[str, Any] = {
+    "key": "repeat-buyers",
+    "name": "Repeat buyers",
+    "description": "Two orders in a day",
+    "condition": {
+        "type": "signal_count",
+        "signal": "order.placed",
+        "within": "24h",
+        "op": "gte",
+        "value": 2,
+    },
+}
+
+
+def client(chorus: ChorusProcess) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {chorus.admin_key}"}  # type: ignore[attr-defined]
+    return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)
+
+
+def order(n: int, email: str, at: str = "2030-01-01T10:00:00Z") -> dict[str, Any]:
+    return {
+        "id": f"order-{n}",
+        "type": "order.placed",
+        "occurred_at": at,
+        "identities": [{"type": "email", "value": email}],
+        "properties": {"total": 10 * n},
+    }
+
+
+def wait_for(probe: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+class TestSegmentsApi:
+    def test_a_segment_over_past_signals_fills_then_follows_new_signals_and_time(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            http.post("/v1/admin/clock", json={"set": "2030-01-01T12:00:00Z"}).raise_for_status()
+            events = [order(1, "ana@example.org"), order(2, "ana@example.org")]
+            events.append(order(3, "bo@example.org"))
+            http.post("/v1/events", json={"signals": events}).raise_for_status()
+
+            created = http.post("/v1/segments", json=BUYERS)
+            assert created.status_code == 201, created.text
+            assert http.post("/v1/segments", json=BUYERS).status_code == 200
+
+            def members() -> list[str]:
+                page = http.get("/v1/segments/repeat-buyers/members").json()
+                return [m["customer_id"] for m in page["members"]]
+
+            ana = http.get("/v1/customers", params={"identity": "email:ana@example.org"}).json()
+            assert wait_for(lambda: members() == [ana["id"]])
+            assert http.get("/v1/segments/repeat-buyers/count").json()["members"] == 1
+
+            http.post(
+                "/v1/events",
+                json={"signals": [order(4, "bo@example.org", "2030-01-01T11:00:00Z")]},
+            ).raise_for_status()
+            assert wait_for(lambda: len(members()) == 2)
+            found = http.get(
+                "/v1/customers/search", params={"segment": "repeat-buyers", "limit": 1}
+            ).json()
+            assert len(found["customers"]) == 1
+            assert found["next_cursor"]
+            rest = http.get(
+                "/v1/customers/search",
+                params={"segment": "repeat-buyers", "after": found["next_cursor"]},
+            ).json()
+            assert len(rest["customers"]) == 1
+            assert rest["next_cursor"] is None
+
+            # A day later every order has left the window: both leave with no new signal.
+            http.post("/v1/admin/clock", json={"set": "2030-01-02T12:00:01Z"}).raise_for_status()
+            assert wait_for(lambda: members() == [])
+
+            activity = http.get(
+                f"/v1/customers/{ana['id']}/activity", params={"within": "30d"}
+            ).json()
+            assert activity["signals"][0]["signal_type"] == "order.placed"
+            assert activity["signals"][0]["count"] == 2
+
+    def test_a_bad_condition_is_a_problem_naming_the_field(self, chorus: ChorusProcess) -> None:
+        bad = {**BUYERS, "condition": {**BUYERS["condition"], "within": "a day"}}
+        with client(chorus) as http:
+            answer = http.post("/v1/segments", json=bad)
+            assert answer.status_code == 422
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["errors"][0]["field"] == "$.condition.within"
+            other = {**BUYERS, "condition": {"type": "identity", "identity_type": "phone"}}
+            http.post("/v1/segments", json=BUYERS).raise_for_status()
+            assert http.post("/v1/segments", json=other).status_code == 409
+            assert http.get("/v1/segments/nope").status_code == 404
+
+    async def test_entries_and_exits_are_published_on_nats(self, chorus: ChorusProcess) -> None:
+        nc = await nats.connect(chorus.nats_url)
+        received: list[Any] = []
+        subject = f"{chorus.subject_prefix}.out.segments.>"
+
+        async def got(message: Any) -> None:
+            received.append((message.subject, json.loads(message.data)))
+
+        subscription = await nc.subscribe(subject, cb=got)
+        try:
+            async with httpx.AsyncClient(
+                base_url=chorus.base_url,
+                headers={"Authorization": f"Bearer {chorus.admin_key}"},  # type: ignore[attr-defined]
+            ) as http:
+                await http.post("/v1/admin/clock", json={"set": "2030-01-01T12:00:00Z"})
+                (await http.post("/v1/segments", json=BUYERS)).raise_for_status()
+                events = [order(1, "ana@example.org"), order(2, "ana@example.org")]
+                (await http.post("/v1/events", json={"signals": events})).raise_for_status()
+                for _ in range(100):
+                    if received:
+                        break
+                    await asyncio.sleep(0.1)
+                await http.delete("/v1/segments/repeat-buyers")
+                for _ in range(100):
+                    if len(received) == 2:
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            await subscription.unsubscribe()
+            await nc.close()
+        assert [(s, e["type"]) for s, e in received] == [
+            (f"{chorus.subject_prefix}.out.segments.entered", "chorus.segment.entered"),
+            (f"{chorus.subject_prefix}.out.segments.exited", "chorus.segment.exited"),
+        ]
+        assert received[0][1]["data"]["segment"] == "repeat-buyers"
+        assert received[1][1]["data"]["reason"] == "segment deleted"
