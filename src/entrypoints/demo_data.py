@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from application.customer.ingest_signals import IngestSignals
+from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.policy.vocabulary import Channel
+from domain.segments.conditions import decode_condition
 from domain.templates.aggregate import Variant
 from entrypoints.signal_schema import InvalidSignal, SignalMapper
 
@@ -124,6 +126,22 @@ DEMO_SIGNALS: list[dict[str, object]] = [
 ]
 
 
+DEMO_SEGMENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "on-whatsapp": ("Reachable on WhatsApp", {"type": "identity", "identity_type": "whatsapp_id"}),
+    "pricing-viewers": (
+        "Viewed pricing in the last 30 days",
+        {
+            "type": "signal_count",
+            "signal": "page.viewed",
+            "where": [{"property": "path", "op": "eq", "value": "/pricing"}],
+            "within": "30d",
+            "op": "gte",
+            "value": 1,
+        },
+    ),
+}
+
+
 async def load_demo_data(container: AsyncContainer) -> int:
     """Ingests the demo signals; idempotent, so a second demo changes nothing. Returns how many were new."""
     mapper = await container.get(SignalMapper)
@@ -139,4 +157,8 @@ async def load_demo_data(container: AsyncContainer) -> int:
         outcomes.extend(await ingest([one]))
     publish = await container.get(PublishTemplate)
     await publish("order-shipped", DEMO_TEMPLATE, "demo")  # the same version again is a no-op
+    define = await container.get(DefineSegment)
+    for key, (name, condition) in DEMO_SEGMENTS.items():
+        draft = SegmentDraft(name, "a demo segment", decode_condition(condition))
+        await define(key, draft, "demo", replace=False)  # the same definition again is a no-op
     return sum(1 for o in outcomes if o.status == "recorded")
