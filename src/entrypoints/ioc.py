@@ -51,8 +51,7 @@ from application.templates.publish_template import PublishTemplate
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
-from entrypoints.workers.dispatcher import OutboxBell
-from entrypoints.workers.projector import CommitBell
+from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.clock import Clock
 from ports.customers import CustomerStore

@@ -29,9 +29,10 @@ from domain.policy.vocabulary import Channel
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
 from entrypoints.signal_schema import SignalMapper
+from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
-from entrypoints.workers.dispatcher import Dispatcher, OutboxBell
-from entrypoints.workers.projector import CommitBell, Projector
+from entrypoints.workers.dispatcher import Dispatcher
+from entrypoints.workers.projector import Projector
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.delivery import DeliveryStore

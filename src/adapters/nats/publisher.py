@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from ports.bus import OutboundMessage
 
-__all__ = ["OUTBOUND_STREAM", "JetStreamPublisher", "ensure_stream"]
+__all__ = ["OUTBOUND_STREAM", "JetStreamPublisher", "ensure_stream", "ensure_stream_config"]
 
 OUTBOUND_STREAM = "CHORUS_OUT"
 DUPLICATE_WINDOW = 120.0  # seconds; a page republished after a crash falls inside it
@@ -35,13 +35,22 @@ async def ensure_stream(
 ) -> None:
     """Creates the stream, or adds the subjects and widens the duplicate window of an existing
     one; whatever else an operator configured on it (limits, replicas, max age) is kept."""
-    wanted = StreamConfig(
-        name=name,
-        subjects=[subjects],
-        storage=StorageType.FILE,
-        duplicate_window=duplicate_window,
-        max_age=max_age,
+    await ensure_stream_config(
+        js,
+        StreamConfig(
+            name=name,
+            subjects=[subjects],
+            storage=StorageType.FILE,
+            duplicate_window=duplicate_window,
+            max_age=max_age,
+        ),
     )
+
+
+async def ensure_stream_config(js: JetStreamContext, wanted: StreamConfig) -> None:
+    """Adds the stream, or adds the wanted subjects and widens the duplicate window of an
+    existing one; whatever else an operator configured on it is kept."""
+    name = wanted.name or ""
     try:
         info = await js.stream_info(name)
     except NotFoundError:
@@ -58,11 +67,12 @@ async def ensure_stream(
     current = info.config
     known = list(current.subjects or [])
     missing = [s for s in wanted.subjects or [] if s not in known]
-    if missing or current.duplicate_window < duplicate_window:
+    window = wanted.duplicate_window or 0
+    if missing or current.duplicate_window < window:
         await js.update_stream(
             current.evolve(
                 subjects=known + missing,
-                duplicate_window=max(current.duplicate_window, duplicate_window),
+                duplicate_window=max(current.duplicate_window, window),
             )
         )
 

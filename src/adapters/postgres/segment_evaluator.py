@@ -293,27 +293,23 @@ def _consents(stored: dict[str, Any]) -> dict[tuple[Channel, Purpose], bool]:
 
 
 def _entered(segment: _Segment, customer: UUID, version: int, now: datetime) -> Membership.Entered:
-    return Membership.Entered(  # type: ignore[call-arg]  # eventsourcing makes it a dataclass
-        originator_id=membership_id(segment.segment_id, customer),
-        originator_version=version,
-        timestamp=now,
-        segment_id=segment.segment_id,
-        segment_key=segment.key,
-        segment_version=segment.version,
-        customer_id=customer,
-    )
+    return Membership.Entered(**_membership(segment, customer, version, now))
 
 
 def _exited(
     segment: _Segment, customer: UUID, version: int, now: datetime, reason: str
 ) -> Membership.Exited:
-    return Membership.Exited(  # type: ignore[call-arg]
-        originator_id=membership_id(segment.segment_id, customer),
-        originator_version=version,
-        timestamp=now,
-        segment_id=segment.segment_id,
-        segment_key=segment.key,
-        segment_version=segment.version,
-        customer_id=customer,
-        reason=reason,
-    )
+    fields = _membership(segment, customer, version, now)
+    return Membership.Exited(**fields, reason=reason)  # type: ignore[call-arg]
+
+
+def _membership(segment: _Segment, customer: UUID, version: int, now: datetime) -> dict[str, Any]:
+    return {
+        "originator_id": membership_id(segment.segment_id, customer),
+        "originator_version": version,
+        "timestamp": now,
+        "segment_id": segment.segment_id,
+        "segment_key": segment.key,
+        "segment_version": segment.version,
+        "customer_id": customer,
+    }

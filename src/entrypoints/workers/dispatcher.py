@@ -16,29 +16,13 @@ from entrypoints.metrics import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from application.delivery.dispatch import DispatchMessages, Round
     from domain.message.aggregate import Message
     from domain.policy.vocabulary import Channel
+    from entrypoints.workers.bell import OutboxBell
     from ports.delivery import Claimed, DeliveryStore
 
-__all__ = ["Dispatcher", "OutboxBell"]
-
-
-class OutboxBell:
-    """Rung by the customer store after a commit that queued messages, so the dispatcher in
-    this process sends them at once; other processes' messages are found by polling."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Callable[[], None]] = []
-
-    def listen(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def ring(self) -> None:
-        for listener in self._listeners:
-            listener()
+__all__ = ["Dispatcher"]
 
 
 class Dispatcher:

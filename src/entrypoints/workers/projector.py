@@ -7,26 +7,10 @@ import contextlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from adapters.postgres.projections import ProjectionRunner
+    from entrypoints.workers.bell import CommitBell
 
-__all__ = ["CommitBell", "Projector"]
-
-
-class CommitBell:
-    """Rung by the customer store after each commit that appended events, so the projectors
-    of this process read the log at once; other processes' commits are found by polling."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Callable[[], None]] = []
-
-    def listen(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
-
-    def ring(self) -> None:
-        for listener in self._listeners:
-            listener()
+__all__ = ["Projector"]
 
 
 class Projector:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
 
+from adapters.nats.publisher import ensure_stream_config
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.signal_schema import InvalidSignal
 
@@ -64,7 +64,7 @@ async def ensure_signal_stream(
 ) -> None:
     """Creates the signal stream and its dead-letter stream, or brings them up to date."""
     for name, subject in ((stream_name, subjects), (dead_letter_stream, dead_letter_subjects)):
-        await _ensure_stream(
+        await ensure_stream_config(
             js,
             StreamConfig(
                 name=name,
@@ -72,37 +72,6 @@ async def ensure_signal_stream(
                 storage=StorageType.FILE,
                 duplicate_window=duplicate_window,
             ),
-        )
-
-
-async def _ensure_stream(js: JetStreamContext, wanted: StreamConfig) -> None:
-    """Adds the stream, or adds our subject and widens the duplicate window of an existing one.
-
-    Whatever else an operator configured on an existing stream (limits, replicas) is kept.
-    """
-    name = wanted.name or ""
-    try:
-        info = await js.stream_info(name)
-    except NotFoundError:
-        try:
-            await js.add_stream(wanted)
-            return
-        except BadRequestError as error:
-            # Another worker created it meanwhile (possibly configured differently); anything
-            # else, such as subjects overlapping another stream, is the caller's to fix.
-            try:
-                info = await js.stream_info(name)
-            except NotFoundError:
-                raise error from None
-    current = info.config
-    subjects = list(current.subjects or [])
-    missing = [s for s in wanted.subjects or [] if s not in subjects]
-    if missing or current.duplicate_window < wanted.duplicate_window:
-        await js.update_stream(
-            current.evolve(
-                subjects=subjects + missing,
-                duplicate_window=max(current.duplicate_window, wanted.duplicate_window),
-            )
         )
 
 

@@ -1,0 +1,31 @@
+"""In-process bells: a writer rings after a commit, and the workers listening look at once
+instead of waiting for their next poll. Other processes' commits are found by polling."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Bell", "CommitBell", "OutboxBell"]
+
+
+class Bell:
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def ring(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+
+class OutboxBell(Bell):
+    """Rung by the customer store after a commit that queued messages: the dispatcher sends."""
+
+
+class CommitBell(Bell):
+    """Rung by the customer store after each commit that appended events: projectors read."""
