@@ -24,6 +24,8 @@ from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.templates import PostgresTemplates
+from adapters.postgres.trigger_matcher import TriggerMatcher
+from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.providers.config import ProviderConfigError, load_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
 from adapters.system.clock import ManualClock, SystemClock
@@ -44,10 +46,12 @@ from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from application.queries.messages import MessageQueries
 from application.queries.templates import TemplateQueries
+from application.queries.triggers import TriggerQueries
 from application.rules.publish_rules import PublishRules
 from application.rules.simulate_rules import SimulateRules
 from application.segments.define_segment import DefineSegment, DeleteSegment
 from application.templates.publish_template import PublishTemplate
+from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
@@ -63,6 +67,7 @@ from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.segments import SegmentReadModel, SegmentRepository
 from ports.templates import TemplateRepository, Templates, TemplateSyntax
+from ports.triggers import TriggerReadModel, TriggerRepository
 from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = ["AdaptersProvider", "UseCasesProvider", "make_container"]
@@ -146,12 +151,22 @@ class AdaptersProvider(Provider):
 
     @provide
     def projection_runner(
-        self, pool: asyncpg.Pool, evaluator: SegmentEvaluator
+        self, pool: asyncpg.Pool, evaluator: SegmentEvaluator, clock: Clock
     ) -> ProjectionRunner:
         # In order: the evaluator reads the directory and the signals, and the members
         # read model follows what the evaluator records.
         return ProjectionRunner(
-            pool, [CustomerDirectory(), SignalActivity(), evaluator, SegmentMembers()]
+            pool,
+            [
+                CustomerDirectory(),
+                SignalActivity(),
+                evaluator,
+                SegmentMembers(),
+                # Last: the entries and exits the evaluator records are matched in the same
+                # round; the firings read model follows what the matcher records.
+                TriggerMatcher(clock),
+                TriggerFirings(),
+            ],
         )
 
     @provide
@@ -169,6 +184,18 @@ class AdaptersProvider(Provider):
     @provide
     def segment_read_model(self, segments: PostgresSegments) -> SegmentReadModel:
         return segments
+
+    @provide
+    def postgres_triggers(self, pool: asyncpg.Pool) -> PostgresTriggers:
+        return PostgresTriggers(pool)
+
+    @provide
+    def trigger_repository(self, triggers: PostgresTriggers) -> TriggerRepository:
+        return triggers
+
+    @provide
+    def trigger_read_model(self, triggers: PostgresTriggers) -> TriggerReadModel:
+        return triggers
 
     @provide
     def delivery_store(self, pool: asyncpg.Pool) -> DeliveryStore:
@@ -239,6 +266,18 @@ class UseCasesProvider(Provider):
     @provide
     def delete_segment(self, segments: SegmentRepository, clock: Clock) -> DeleteSegment:
         return DeleteSegment(segments, clock)
+
+    @provide
+    def define_trigger(self, triggers: TriggerRepository, clock: Clock) -> DefineTrigger:
+        return DefineTrigger(triggers, clock)
+
+    @provide
+    def delete_trigger(self, triggers: TriggerRepository, clock: Clock) -> DeleteTrigger:
+        return DeleteTrigger(triggers, clock)
+
+    @provide
+    def trigger_queries(self, triggers: TriggerReadModel) -> TriggerQueries:
+        return TriggerQueries(triggers)
 
     @provide
     def customer_queries(self, store: CustomerStore) -> CustomerQueries:

@@ -73,6 +73,29 @@ async def _dispatcher(container: AsyncContainer) -> Dispatcher:
     )
 
 
+_TRIGGER_SIDE = ("triggers", "trigger_firings")
+
+
+def _split(everything: ProjectionRunner) -> tuple[ProjectionRunner, ProjectionRunner]:
+    """The read models, and the trigger matcher on a runner of its own: a signal must not wait
+    behind a round of every read model to fire its triggers (p99 at 1,000 signals/s)."""
+    projections = everything.projections
+    read_side = [p for name, p in projections.items() if name not in _TRIGGER_SIDE]
+    triggers = [projections[name] for name in _TRIGGER_SIDE]
+    return (
+        ProjectionRunner(everything.pool, read_side, everything.store),
+        ProjectionRunner(everything.pool, triggers, everything.store),
+    )
+
+
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def call() -> None:
+        first()
+        second()
+
+    return call
+
+
 async def _outbound_runner(
     container: AsyncContainer, nc: NATS, settings: Settings
 ) -> ProjectionRunner:
@@ -133,10 +156,15 @@ async def run_service(
     bell = await container.get(CommitBell)
     outbound = Projector(await _outbound_runner(container, nc, settings), bell)
     workers["outbound_events"] = outbound
-    projector = None
+    projector = matcher = None
     if settings.projections:
-        projector = Projector(await container.get(ProjectionRunner), bell)
+        read_side, triggers = _split(await container.get(ProjectionRunner))
+        read_side.on_applied = _both(triggers.wake, outbound.runner.wake)
+        triggers.on_applied = outbound.runner.wake  # entries, exits and firings go out at once
+        projector = Projector(read_side, bell)
+        matcher = Projector(triggers, bell)
         workers["projections"] = projector
+        workers["triggers"] = matcher
     try:
         await consumer.start()
         await scheduler.start()
@@ -146,8 +174,9 @@ async def run_service(
         await responder.start()
         if dispatcher is not None:
             await dispatcher.start()
-        if projector is not None:
+        if projector is not None and matcher is not None:
             await projector.start()
+            await matcher.start()
         await outbound.start()
         app = create_app(container, settings, nats=nc, workers=workers)
         config = uvicorn.Config(
@@ -171,7 +200,7 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
-        for follower in (projector, outbound):
+        for follower in (projector, matcher, outbound):
             if follower is not None:
                 with contextlib.suppress(Exception):
                     await follower.stop()

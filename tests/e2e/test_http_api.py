@@ -179,6 +179,7 @@ class TestReadiness:
             "send_responder": "ok",
             "segment_timers": "ok",
             "projections": "ok",
+            "triggers": "ok",
             "outbound_events": "ok",
         }
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import msgspec
 from eventsourcing.utils import get_topic
 
 from domain.customer.aggregate import Customer
@@ -28,6 +28,9 @@ _COLUMNS = (
     "customer_id, identities, first_name, last_name, locale, country, time_zone, attributes,"
     " merged_into, updated_at, consents"
 )
+# jsonb columns: msgspec writes the same JSON values as json.dumps, several times faster.
+_encode = msgspec.json.Encoder(order="sorted").encode
+_decode = msgspec.json.decode
 
 
 @dataclass(slots=True)
@@ -47,9 +50,9 @@ class _Entry:
             row["updated_at"],
             set(row["identities"]),
             {name: row[name] for name in PROFILE_FIELDS},
-            json.loads(row["attributes"]),
+            _decode(row["attributes"]),
             row["merged_into"],
-            json.loads(row["consents"]),
+            _decode(row["consents"]),
         )
 
     def as_row(self) -> tuple[Any, ...]:
@@ -61,10 +64,10 @@ class _Entry:
             self.profile.get("locale"),
             self.profile.get("country"),
             self.profile.get("time_zone"),
-            json.dumps(self.attributes, sort_keys=True),
+            _encode(self.attributes).decode(),
             self.merged_into,
             self.updated_at,
-            json.dumps(self.consents, sort_keys=True),
+            _encode(self.consents).decode(),
         )
 
 

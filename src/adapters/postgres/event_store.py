@@ -252,13 +252,24 @@ class PostgresEventStore:
             None if until is None else str(until.transaction_id),
             None if until is None else until.position,
         )
-        rows = [row for row in found if row["stream_id"] is not None]
-        end = next((row for row in found if row["stream_id"] is None), None)
-        if len(rows) == limit or end is None:
-            next_ = LogPosition(rows[-1]["transaction_id"], rows[-1]["position"]) if rows else after
-        else:
-            next_ = max(after, LogPosition(end["transaction_id"], end["position"]))
-        return LogPage(self.to_recorded(rows), next_)
+        # As `to_recorded`, by column index: a rebuild decodes a million of these.
+        plain = self.codec.to_plain
+        events: list[RecordedEvent] = []
+        last = end = None
+        for row in found:
+            transaction_id, position, stream_id, version, topic, occurred_at, payload = row
+            if stream_id is None:
+                end = LogPosition(transaction_id, position)
+                continue
+            last = row
+            events.append(
+                RecordedEvent(
+                    position, stream_id, version, topic, occurred_at, plain(topic, payload)
+                )
+            )
+        if end is not None and len(events) < limit:
+            return LogPage(events, max(after, end))
+        return LogPage(events, after if last is None else LogPosition(last[0], last[1]))
 
     def to_recorded(self, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
         return [

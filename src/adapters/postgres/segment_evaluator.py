@@ -15,6 +15,7 @@ from eventsourcing.utils import get_topic
 
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.projections import LOCK_POSITION
 from domain.customer.aggregate import Customer
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.aggregate import Membership, Segment, membership_id
@@ -66,7 +67,6 @@ WHERE merged_into IS NULL AND ($1::uuid IS NULL OR customer_id > $1)
 ORDER BY customer_id LIMIT $2
 """
 _MEMBERS_OF = "SELECT customer_id, version FROM segment_states WHERE segment_id = $1 AND member"
-_LOCK = "SELECT 1 FROM projection_positions WHERE name = $1 FOR UPDATE"
 _DUE = """
 SELECT DISTINCT customer_id FROM (
     SELECT customer_id FROM segment_states WHERE due_at <= $1 ORDER BY due_at LIMIT $2
@@ -244,7 +244,8 @@ class SegmentEvaluator:
         async with pool.acquire() as proxy, proxy.transaction():
             conn = cast("asyncpg.Connection", proxy)
             # Takes turns with the evaluator's pages, which hold this row while they run.
-            if await conn.fetchval(_LOCK, self.name) is None:
+            locked = await conn.fetchrow(LOCK_POSITION, self.name)
+            if locked is None or locked["position"] is None:
                 return 0
             now = self.clock.now()
             rows = await conn.fetch(_DUE, now, limit)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import msgspec
 from eventsourcing.utils import get_topic
 
 from domain.customer.aggregate import Customer
@@ -25,13 +26,14 @@ _RECORDED = get_topic(Signal.Recorded)
 _MERGED = get_topic(Customer) + ".MergedInto"
 
 # A merged customer's signals belong to the survivor, also those recorded after the merge.
+# Customer ids come as text and are cast here: cheaper than building UUIDs in Python.
 _STORE = """
 WITH incoming AS (
-    SELECT coalesce(m.survivor_id, u.customer_id) AS customer_id, u.signal_type, u.occurred_at,
-           u.signal_id, u.properties
-    FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::uuid[], $5::jsonb[])
+    SELECT coalesce(m.survivor_id, u.customer_id::uuid) AS customer_id, u.signal_type,
+           u.occurred_at, u.signal_id, u.properties
+    FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::uuid[], $5::jsonb[])
          AS u(customer_id, signal_type, occurred_at, signal_id, properties)
-    LEFT JOIN customer_merges m ON m.merged_id = u.customer_id
+    LEFT JOIN customer_merges m ON m.merged_id = u.customer_id::uuid
 ), stored AS (
     INSERT INTO {signals} SELECT * FROM incoming ON CONFLICT DO NOTHING
     RETURNING customer_id, signal_type, occurred_at
@@ -42,6 +44,12 @@ FROM stored GROUP BY 1, 2, 3
 ON CONFLICT (customer_id, signal_type, hour) DO UPDATE
 SET count = {counters}.count + EXCLUDED.count,
     last_at = greatest({counters}.last_at, EXCLUDED.last_at)
+"""
+# The counters are sums of the signals: what `_STORE` and `_MOVE` keep them at, row by row.
+_COUNT = """
+INSERT INTO {counters} (customer_id, signal_type, hour, count, last_at)
+SELECT customer_id, signal_type, date_trunc('hour', occurred_at, 'UTC'), count(*), max(occurred_at)
+FROM {signals} GROUP BY 1, 2, 3
 """
 _MOVE = """
 WITH moved AS (
@@ -55,11 +63,67 @@ SET count = {counters}.count + EXCLUDED.count,
     last_at = greatest({counters}.last_at, EXCLUDED.last_at);
 """
 _MOVE_SIGNALS = "UPDATE {signals} SET customer_id = $2 WHERE customer_id = $1"
+# Every index of a table, with the constraint it backs (primary key, unique), if any.
+_INDEXES = """
+SELECT ix.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
+       c.conname AS constraint_name, pg_get_constraintdef(c.oid) AS constraint_definition
+FROM pg_index i
+JOIN pg_class ix ON ix.oid = i.indexrelid
+LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+WHERE i.indrelid = $1::regclass
+ORDER BY ix.relname
+"""
+_SIGNAL_COLUMNS = ("customer_id", "signal_type", "occurred_at", "signal_id", "properties")
+_encode = msgspec.json.encode
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    table: str
+    name: str
+    definition: str
+    constraint: str | None
+    constraint_definition: str | None
+
+    async def drop(self, conn: asyncpg.Connection) -> None:
+        if self.constraint is not None:
+            await conn.execute(f"ALTER TABLE {self.table} DROP CONSTRAINT {self.constraint}")
+        else:
+            await conn.execute(f"DROP INDEX {self.name}")
+
+    async def create(self, conn: asyncpg.Connection) -> None:
+        """Under the same name, so the rebuild's swap renames it as it would the original."""
+        if self.constraint is not None:
+            await conn.execute(
+                f"ALTER TABLE {self.table} ADD CONSTRAINT {self.constraint}"
+                f" {self.constraint_definition}"
+            )
+        else:
+            await conn.execute(self.definition)
+
+
+@dataclass(slots=True)
+class _Bulk:
+    """A rebuild's bulk load, from `prepare_rebuild` to `finish_rebuild`."""
+
+    dropped: list[_Index]
+    survivors: dict[str, str]  # customer_merges: merged id -> survivor id, as text
+    loaded: set[str] = field(default_factory=set)  # customers with signals in the fresh table
+
+    def customer(self, customer_id: str) -> str:
+        """Whom a signal belongs to: its customer's survivor, if merged (as `_STORE` does)."""
+        while (survivor := self.survivors.get(customer_id)) is not None:
+            customer_id = survivor
+        return customer_id
 
 
 class SignalActivity:
     """Signals by customer, type and time (`customer_signals`), and hourly counts of them
-    (`signal_counters`) for rolling windows; a merge moves the merged customer's rows."""
+    (`signal_counters`) for rolling windows; a merge moves the merged customer's rows.
+
+    A rebuild loads the fresh tables in bulk (`prepare_rebuild` .. `finish_rebuild`): the
+    signals go in with COPY, without indexes and without counters, which are summed up at the
+    end; the pages after that are applied as in the live read model."""
 
     name = "signal_activity"
     topics = frozenset({_RECORDED, _MERGED})
@@ -69,13 +133,38 @@ class SignalActivity:
         self.counters = "signal_counters" + suffix
         self.tables = (self.signals, self.counters)
         self._store = _STORE.format(signals=self.signals, counters=self.counters)
+        self._count = _COUNT.format(signals=self.signals, counters=self.counters)
         self._move = _MOVE.format(counters=self.counters)
         self._move_signals = _MOVE_SIGNALS.format(signals=self.signals)
+        self._bulk: _Bulk | None = None
 
     def writing_to(self, suffix: str) -> SignalActivity:
         return SignalActivity(suffix)
 
+    async def prepare_rebuild(self, conn: asyncpg.Connection) -> None:
+        """Before a rebuild's first page, on its empty fresh tables: drops their indexes."""
+        dropped: list[_Index] = []
+        for table in self.tables:
+            for row in await conn.fetch(_INDEXES, table):
+                index = _Index(table, *row)
+                await index.drop(conn)
+                dropped.append(index)
+        merges = await conn.fetch("SELECT merged_id, survivor_id FROM customer_merges")
+        self._bulk = _Bulk(dropped, {str(merged): str(survivor) for merged, survivor in merges})
+
+    async def finish_rebuild(self, conn: asyncpg.Connection) -> None:
+        """Sums the counters up and builds the indexes again."""
+        if self._bulk is None:
+            return
+        await conn.execute(self._count)
+        for index in self._bulk.dropped:
+            await index.create(conn)
+        self._bulk = None
+
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
+        if self._bulk is not None:
+            await self._load(conn, events, self._bulk)
+            return
         pending: list[LoggedEvent] = []
         for event in events:
             if event.topic == _RECORDED:
@@ -92,11 +181,51 @@ class SignalActivity:
         if not events:
             return
         columns: tuple[list[Any], ...] = ([], [], [], [], [])
+        customers, types, times, ids, properties = columns
         for event in events:
             data = event.data
-            columns[0].append(UUID(data["customer_id"]))
-            columns[1].append(data["signal_type"])
-            columns[2].append(datetime.fromisoformat(data["occurred_at"]))
-            columns[3].append(event.stream_id)
-            columns[4].append(json.dumps(data["properties"]))
+            customers.append(data["customer_id"])
+            types.append(data["signal_type"])
+            times.append(datetime.fromisoformat(data["occurred_at"]))
+            ids.append(event.stream_id)
+            properties.append(_encode(data["properties"]).decode())
         await conn.execute(self._store, *columns)
+
+    async def _load(
+        self, conn: asyncpg.Connection, events: Sequence[LoggedEvent], bulk: _Bulk
+    ) -> None:
+        """The same rows as `_store_signals` and the moves, for a table without indexes: the
+        merges are resolved here, a move runs only when the merged customer has rows, and the
+        signals go in with COPY. The fresh table has no unique index, and a signal is in the
+        log once, so COPY stores what `ON CONFLICT DO NOTHING` would (the primary key, built at
+        the end, checks it)."""
+        records: list[tuple[Any, ...]] = []
+        for event in events:
+            data = event.data
+            if event.topic == _RECORDED:
+                customer = bulk.customer(data["customer_id"])
+                bulk.loaded.add(customer)
+                records.append(
+                    (
+                        customer,
+                        data["signal_type"],
+                        datetime.fromisoformat(data["occurred_at"]),
+                        event.stream_id,
+                        _encode(data["properties"]).decode(),
+                    )
+                )
+                continue
+            merged, survivor = str(event.stream_id), data["survivor_id"]
+            # customer_merges has it, unless the merge committed after prepare_rebuild.
+            bulk.survivors.setdefault(merged, survivor)
+            if merged in bulk.loaded:
+                await self._copy(conn, records)
+                records = []
+                await conn.execute(self._move_signals, event.stream_id, UUID(survivor))
+                bulk.loaded.discard(merged)
+                bulk.loaded.add(survivor)
+        await self._copy(conn, records)
+
+    async def _copy(self, conn: asyncpg.Connection, records: list[tuple[Any, ...]]) -> None:
+        if records:
+            await conn.copy_records_to_table(self.signals, records=records, columns=_SIGNAL_COLUMNS)

@@ -7,6 +7,7 @@ To publish another event, add an `OutboundEvent` for its stored topic (and a pay
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
@@ -23,9 +24,11 @@ from application.outbound.payloads import (
     SegmentExitedV1,
     SuppressionAddedV1,
     SuppressionLiftedV1,
+    TriggerFiredV1,
 )
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
+from domain.triggers.aggregate import Firing
 from ports.projections import LoggedEvent
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ __all__ = [
     "CUSTOMER_EVENTS",
     "OUTBOUND_EVENTS",
     "SEGMENT_EVENTS",
+    "TRIGGER_EVENTS",
     "OutboundEvent",
     "StoredEvent",
     "by_topic",
@@ -255,5 +259,36 @@ SEGMENT_EVENTS: tuple[OutboundEvent, ...] = (
     ),
 )
 
-OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = CUSTOMER_EVENTS + SEGMENT_EVENTS
+
+def _trigger_fired(event: StoredEvent) -> TriggerFiredV1:
+    data = event.data
+    return TriggerFiredV1(
+        firing_id=event.stream_id,
+        trigger=data["trigger_key"],
+        trigger_id=UUID(data["trigger_id"]),
+        trigger_version=data["trigger_version"],
+        customer_id=UUID(data["customer_id"]),
+        source_kind=data["source_kind"],
+        source_event_id=f"{data['source_stream_id']}:{data['source_version']}",
+        occurred_at=datetime.fromisoformat(data["source_occurred_at"]),
+        recorded_at=datetime.fromisoformat(data["source_recorded_at"]),
+        signal_type=data["signal_type"],
+        signal_event_id=data["signal_event_id"],
+        segment=data["segment_key"],
+        exit_reason=data["exit_reason"],
+    )
+
+
+TRIGGER_EVENTS: tuple[OutboundEvent, ...] = (
+    OutboundEvent(
+        get_topic(Firing.Fired),
+        "triggers.fired",
+        "chorus.trigger.fired",
+        1,
+        _trigger_fired,
+        about=_the_customer,
+    ),
+)
+
+OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS
 """Everything Chorus publishes; segment and trigger events join here."""

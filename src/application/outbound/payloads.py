@@ -25,6 +25,7 @@ __all__ = [
     "ProfileUpdatedV1",
     "SuppressionAddedV1",
     "SuppressionLiftedV1",
+    "TriggerFiredV1",
 ]
 
 PayloadT = TypeVar("PayloadT")
@@ -128,3 +129,23 @@ class SegmentExitedV1(msgspec.Struct, kw_only=True, frozen=True):
     segment_id: UUID
     segment_version: int
     reason: str
+
+
+class TriggerFiredV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A trigger (version `trigger_version`) fired on one source event: a recorded signal
+    (`source_kind` `signal`) or an entry into or exit from a segment (`segment_entered`,
+    `segment_exited`). At most one per trigger and source event; `firing_id` names it."""
+
+    firing_id: UUID
+    trigger: str
+    trigger_id: UUID
+    trigger_version: int
+    customer_id: UUID
+    source_kind: str
+    source_event_id: str
+    occurred_at: datetime
+    recorded_at: datetime
+    signal_type: str | None
+    signal_event_id: str | None
+    segment: str | None
+    exit_reason: str | None

@@ -164,11 +164,12 @@ def decode_on(document: bytes | str | Mapping[str, Any]) -> TriggerOn:
     try:
         if isinstance(document, bytes | str):
             return _decoder.decode(document)
-        return msgspec.convert(dict(document), TriggerOn)
+        on: TriggerOn = msgspec.convert(dict(document), TriggerOn)
     except msgspec.ValidationError as error:
         raise _invalid(str(error)) from None
     except msgspec.DecodeError as error:
         raise TriggerInvalid("$", f"not valid JSON: {error}") from None
+    return on
 
 
 def on_document(on: TriggerOn) -> dict[str, Any]:
@@ -179,9 +180,8 @@ def on_document(on: TriggerOn) -> dict[str, Any]:
 
 # --- schema errors -----------------------------------------------------------------------------
 
-_FIELDS = frozenset(
-    info.encode_name for kind in (*_TYPES, PropertyFilter) for info in msgspec.structs.fields(kind)
-)
+_STRUCTS: tuple[type[msgspec.Struct], ...] = (*_TYPES, PropertyFilter)
+_FIELDS = frozenset(info.encode_name for kind in _STRUCTS for info in msgspec.structs.fields(kind))
 _OWN = re.compile(r"^(?P<field>\w+): (?P<reason>.*)$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")

@@ -21,6 +21,7 @@ from entrypoints.http.controllers.providers import ProvidersController
 from entrypoints.http.controllers.rules import RulesController
 from entrypoints.http.controllers.segments import SegmentsController
 from entrypoints.http.controllers.templates import TemplatesController
+from entrypoints.http.controllers.triggers import TriggersController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
 from entrypoints.http.controllers.webhooks import WebhooksController
 from entrypoints.http.correlation import correlation_middleware
@@ -54,6 +55,7 @@ def create_app(
         RulesController,
         SegmentsController,
         TemplatesController,
+        TriggersController,
         UnsubscribeController,
         WebhooksController,
     ]

@@ -1,0 +1,1 @@
+"""Use cases of triggers: define, redefine and delete them."""

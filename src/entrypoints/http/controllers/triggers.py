@@ -1,0 +1,287 @@
+"""Triggers: define what starts a campaign (a signal, a segment entry or exit); read firings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import Parameter
+
+from application.queries.triggers import TriggerQueries
+from application.triggers.define_trigger import (
+    DefinedTrigger,
+    DefineTrigger,
+    DeleteTrigger,
+    TriggerDraft,
+    TriggerExists,
+)
+from domain.shared.errors import NotFound
+from domain.triggers.aggregate import check_trigger_key
+from domain.triggers.definition import TriggerInvalid, decode_on, on_document
+from entrypoints.http.auth import allow, current_key
+from entrypoints.http.problems import problem
+from ports.api_keys import Role
+from ports.triggers import FiringRecord, InvalidFiringCursor, TriggerSummary
+
+__all__ = ["TriggersController"]
+
+_READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
+_Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", max_length=64)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+_Description = Annotated[str, msgspec.Meta(max_length=2_000)]
+
+
+class TriggerIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A definition; `on` is in the language of docs/triggers.md."""
+
+    name: _Name
+    on: dict[str, Any]
+    description: _Description = ""
+
+
+class NewTriggerIn(TriggerIn, forbid_unknown_fields=True, kw_only=True):
+    key: _Key
+
+
+class TriggerOut(msgspec.Struct):
+    key: str
+    id: UUID
+    name: str
+    description: str
+    version: int
+    on: dict[str, Any]
+    updated_at: datetime
+    links: dict[str, str]
+
+
+class TriggersOut(msgspec.Struct):
+    triggers: list[TriggerOut]
+
+
+class FiringOut(msgspec.Struct):
+    id: UUID
+    trigger_version: int
+    customer_id: UUID
+    source_kind: str
+    source_event_id: str
+    occurred_at: datetime
+    recorded_at: datetime
+    fired_at: datetime
+    signal_type: str | None
+    signal_event_id: str | None
+    segment: str | None
+    exit_reason: str | None
+
+
+class FiringsOut(msgspec.Struct):
+    trigger: str
+    firings: list[FiringOut]
+    next_cursor: str | None
+
+
+def _links(key: str) -> dict[str, str]:
+    return {"self": f"/v1/triggers/{key}", "firings": f"/v1/triggers/{key}/firings"}
+
+
+def _out(summary: TriggerSummary) -> TriggerOut:
+    return TriggerOut(
+        summary.key,
+        summary.trigger_id,
+        summary.name,
+        summary.description,
+        summary.version,
+        summary.on,
+        summary.updated_at,
+        _links(summary.key),
+    )
+
+
+def _defined_out(defined: DefinedTrigger) -> TriggerOut:
+    trigger = defined.trigger
+    return TriggerOut(
+        trigger.key,
+        trigger.id,
+        trigger.name,
+        trigger.description,
+        trigger.number,
+        on_document(trigger.on),
+        trigger.changed_at,
+        _links(trigger.key),
+    )
+
+
+def _firing_out(firing: FiringRecord) -> FiringOut:
+    return FiringOut(
+        firing.firing_id,
+        firing.trigger_version,
+        firing.customer_id,
+        firing.source_kind,
+        f"{firing.source_stream_id}:{firing.source_version}",
+        firing.source_occurred_at,
+        firing.source_recorded_at,
+        firing.fired_at,
+        firing.signal_type,
+        firing.signal_event_id,
+        firing.segment_key,
+        firing.exit_reason,
+    )
+
+
+def _draft(data: TriggerIn) -> TriggerDraft:
+    try:
+        on = decode_on(data.on)
+    except TriggerInvalid as error:
+        raise TriggerInvalid("$.on" + error.path.removeprefix("$"), error.reason) from None
+    return TriggerDraft(data.name, data.description, on)
+
+
+def _author(request: Request[Any, Any, Any]) -> str:
+    key = current_key(request)
+    return f"{key.name} ({key.role.value} key {key.id})"
+
+
+def _key(key: str) -> str:
+    try:
+        return check_trigger_key(key)
+    except ValueError:
+        raise NotFound(f"no trigger {key!r}") from None
+
+
+def _invalid_trigger(request: Request[Any, Any, Any], exc: TriggerInvalid) -> Response[Any]:
+    return problem(
+        422,
+        "invalid-trigger",
+        "The trigger's definition is not valid",
+        str(exc),
+        errors=[{"field": exc.path, "reason": exc.reason}],
+    )
+
+
+def _exists(request: Request[Any, Any, Any], exc: TriggerExists) -> Response[Any]:
+    return problem(409, "trigger-exists", "A trigger with that key exists", str(exc))
+
+
+def _bad_cursor(request: Request[Any, Any, Any], exc: InvalidFiringCursor) -> Response[Any]:
+    return problem(
+        400,
+        "invalid-request",
+        "The request is not valid",
+        str(exc),
+        errors=[{"field": "query.after", "reason": str(exc)}],
+    )
+
+
+class TriggersController(Controller):
+    path = "/v1/triggers"
+    tags = ["triggers"]
+    exception_handlers = {
+        TriggerInvalid: _invalid_trigger,
+        TriggerExists: _exists,
+        InvalidFiringCursor: _bad_cursor,
+    }
+
+    @post(
+        operation_id="createTrigger",
+        name="triggers:create",
+        guards=[allow(Role.MARKETER)],
+        status_code=201,
+        summary="Define a trigger; it fires on source events recorded from now on",
+        description=(
+            "Body: `{key, name, description, on}` (docs/triggers.md). 201 when created; 200 "
+            "when the key holds this very definition already (a retry); 409 when it holds "
+            "another (PUT /v1/triggers/{key} changes it)."
+        ),
+    )
+    @inject
+    async def create_trigger(
+        self,
+        data: NewTriggerIn,
+        request: Request[Any, Any, Any],
+        define: FromDishka[DefineTrigger],
+    ) -> Response[TriggerOut]:
+        defined = await define(data.key, _draft(data), _author(request), replace=False)
+        return self._answer(defined)
+
+    @put(
+        "/{key:str}",
+        operation_id="putTrigger",
+        name="triggers:put",
+        guards=[allow(Role.MARKETER)],
+        status_code=200,
+        summary="Create or change a trigger (a new version, unless the definition is the same)",
+        description="Body: `{name, description, on}`. 201 when created, else 200.",
+    )
+    @inject
+    async def put_trigger(
+        self,
+        key: str,
+        data: TriggerIn,
+        request: Request[Any, Any, Any],
+        define: FromDishka[DefineTrigger],
+    ) -> Response[TriggerOut]:
+        defined = await define(_key(key), _draft(data), _author(request))
+        return self._answer(defined)
+
+    def _answer(self, defined: DefinedTrigger) -> Response[TriggerOut]:
+        return Response(
+            _defined_out(defined),
+            status_code=201 if defined.created else 200,
+            headers={"Location": f"/v1/triggers/{defined.trigger.key}"},
+        )
+
+    @get(
+        operation_id="listTriggers",
+        name="triggers:list",
+        guards=[allow(*_READERS)],
+        summary="Every trigger by key, with its definition in force",
+    )
+    @inject
+    async def list_triggers(self, triggers: FromDishka[TriggerQueries]) -> TriggersOut:
+        return TriggersOut([_out(t) for t in await triggers.list()])
+
+    @get(
+        "/{key:str}",
+        operation_id="getTrigger",
+        name="triggers:get",
+        guards=[allow(*_READERS)],
+        summary="A trigger's definition in force",
+    )
+    @inject
+    async def get_trigger(self, key: str, triggers: FromDishka[TriggerQueries]) -> TriggerOut:
+        return _out(await triggers.get(key))
+
+    @delete(
+        "/{key:str}",
+        operation_id="deleteTrigger",
+        name="triggers:delete",
+        guards=[allow(Role.MARKETER)],
+        summary="Delete a trigger: it fires no more; its firings stay readable",
+    )
+    @inject
+    async def delete_trigger(
+        self, key: str, request: Request[Any, Any, Any], remove: FromDishka[DeleteTrigger]
+    ) -> None:
+        await remove(_key(key), _author(request))
+
+    @get(
+        "/{key:str}/firings",
+        operation_id="listTriggerFirings",
+        name="triggers:firings",
+        guards=[allow(*_READERS)],
+        summary="What the trigger fired on, newest first, a page at a time",
+        description="`?limit=` (1-1000, default 100) and `?after=` the previous `next_cursor`.",
+    )
+    @inject
+    async def list_firings(
+        self,
+        key: str,
+        triggers: FromDishka[TriggerQueries],
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        after: Annotated[str | None, Parameter(max_length=64)] = None,
+    ) -> FiringsOut:
+        page = await triggers.firings(key, after=after, limit=limit)
+        return FiringsOut(key, [_firing_out(f) for f in page.firings], page.next_cursor)

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.service import ChorusProcess
+
+pytestmark = pytest.mark.e2e
+
+BIG_ORDERS: dict[str, Any] = {
+    "name": "Big orders",
+    "description": "Starts the thank-you journey",
+    "on": {
+        "type": "signal",
+        "signal": "order.placed",
+        "where": [{"property": "total", "op": "gte", "value": 100}],
+    },
+}
+
+
+def client(chorus: ChorusProcess, key: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key or chorus.admin_key}"}  # type: ignore[attr-defined]
+    return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)
+
+
+def order(event_id: str, email: str, total: int) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "order.placed",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "identities": [{"type": "email", "value": email}],
+        "properties": {"total": total},
+    }
+
+
+def firings(http: httpx.Client, key: str, count: int) -> list[dict[str, Any]]:
+    """The trigger's firings once there are `count` of them (within 5 s)."""
+    deadline = time.monotonic() + 5
+    while True:
+        answer = http.get(f"/v1/triggers/{key}/firings")
+        answer.raise_for_status()
+        found: list[dict[str, Any]] = answer.json()["firings"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+class TestTriggers:
+    def test_a_matching_signal_fires_the_trigger_once(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            created = http.put("/v1/triggers/big-orders", json=BIG_ORDERS)
+            assert created.status_code == 201, created.text
+            assert created.json()["version"] == 1
+            assert created.headers["location"] == "/v1/triggers/big-orders"
+            batch = [
+                order("o1", "ana@example.org", 150),
+                order("o2", "ana@example.org", 20),
+            ]
+            http.post("/v1/events", json={"signals": batch}).raise_for_status()
+            http.post("/v1/events", json={"signals": batch[:1]}).raise_for_status()
+            (fired,) = firings(http, "big-orders", 1)
+            assert (fired["source_kind"], fired["signal_type"]) == ("signal", "order.placed")
+            assert (fired["signal_event_id"], fired["trigger_version"]) == ("o1", 1)
+            customer = http.get("/v1/customers", params={"identity": "email:ana@example.org"})
+            assert fired["customer_id"] == customer.json()["id"]
+            time.sleep(0.3)
+            assert len(firings(http, "big-orders", 2)) == 1
+
+    def test_definitions_are_versioned_listed_and_deleted(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as http:
+            posted = http.post("/v1/triggers", json={"key": "big-orders", **BIG_ORDERS})
+            assert posted.status_code == 201, posted.text
+            again = http.post("/v1/triggers", json={"key": "big-orders", **BIG_ORDERS})
+            assert (again.status_code, again.json()["version"]) == (200, 1)
+            other = {**BIG_ORDERS, "on": {"type": "segment_entered", "segment": "vip"}}
+            clash = http.post("/v1/triggers", json={"key": "big-orders", **other})
+            assert clash.status_code == 409
+            assert clash.json()["type"].endswith("/trigger-exists")
+            changed = http.put("/v1/triggers/big-orders", json=other)
+            assert (changed.status_code, changed.json()["version"]) == (200, 2)
+            got = http.get("/v1/triggers/big-orders").json()
+            assert (got["version"], got["on"]) == (2, other["on"])
+            listed = http.get("/v1/triggers").json()["triggers"]
+            assert [t["key"] for t in listed] == ["big-orders"]
+            assert http.delete("/v1/triggers/big-orders").status_code == 204
+            assert http.get("/v1/triggers/big-orders").status_code == 404
+            assert http.get("/v1/triggers/big-orders/firings").status_code == 200
+            assert http.delete("/v1/triggers/big-orders").status_code == 404
+
+    def test_a_bad_where_op_is_a_problem_naming_the_field(self, chorus: ChorusProcess) -> None:
+        bad = {
+            **BIG_ORDERS,
+            "on": {**BIG_ORDERS["on"], "where": [{"property": "total", "op": "about", "value": 1}]},
+        }
+        with client(chorus) as http:
+            answer = http.put("/v1/triggers/big-orders", json=bad)
+            assert answer.status_code == 422
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            body = answer.json()
+            assert body["type"].endswith("/invalid-trigger")
+            (error,) = body["errors"]
+            assert error["field"] == "$.on.where[0].op"
+            assert "'about' is not one of" in error["reason"]
+            assert http.get("/v1/triggers/big-orders").status_code == 404
+
+    def test_readers_read_and_only_marketers_write(self, chorus: ChorusProcess) -> None:
+        agent = chorus.chorus("keys", "create", "--role", "agent")
+        with client(chorus, agent) as http:
+            assert http.put("/v1/triggers/big-orders", json=BIG_ORDERS).status_code == 403
+            assert http.get("/v1/triggers").status_code == 200
+        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        with client(chorus, marketer) as http:
+            assert http.put("/v1/triggers/big-orders", json=BIG_ORDERS).status_code == 201
+            bad_cursor = http.get("/v1/triggers/big-orders/firings", params={"after": "x"})
+            assert bad_cursor.status_code == 400
+            assert bad_cursor.json()["errors"][0]["field"] == "query.after"
