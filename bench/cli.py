@@ -12,6 +12,8 @@ from bench.dispatch import DispatchConfig, run_dispatch
 from bench.ingest import IngestConfig, run_ingest
 from bench.machine import describe, now
 from bench.profiling import profiled, top
+from bench.projections import ProjectionsConfig, run_projections
+from bench.projections_live import LiveConfig
 from bench.report import RESULTS_DIR, summary, write
 from bench.rules import RulesConfig, run_rules
 from bench.servers import fresh_database, running_servers
@@ -23,9 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-BENCHMARKS = ("ingest", "append", "rules", "dispatch")
+BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections")
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(customers=2_000, known_signals=5_000, nats_signals=5_000)
+QUICK_PROJECTIONS = ProjectionsConfig(events=100_000, customers=5_000, merges=50)
+QUICK_LIVE = LiveConfig(burst_signals=10_000, customers=1_000, steady_seconds=3.0)
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
 QUICK_DISPATCH = DispatchConfig(
     messages=2_000, rounds=1, customers=200, isolation_messages=2_000, hung_messages=2_000,
@@ -38,15 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "benchmarks",
         nargs="*",
-        metavar="{ingest,append,rules,dispatch}",
+        metavar="{ingest,append,rules,dispatch,projections}",
         help="default: all of them",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="cProfile the append, rules and dispatch benchmarks' process and the ingest "
-        "service; "
+        help="cProfile the append, rules and dispatch benchmarks' process, the projections "
+        "benchmark's rebuilds and the ingest service; "
         "writes bench/results/<name>.prof and prints the top functions",
     )
     return parser
@@ -81,6 +85,10 @@ async def _run(
             elif name == "dispatch":
                 with profiled(profile):
                     result = await run_dispatch(dsn, QUICK_DISPATCH if quick else DispatchConfig())
+            elif name == "projections":
+                projections = QUICK_PROJECTIONS if quick else ProjectionsConfig()
+                live = QUICK_LIVE if quick else LiveConfig()
+                result = await run_projections(servers, dsn, projections, live, profile=profile)
             else:
                 config = QUICK_INGEST if quick else IngestConfig()
                 result = await run_ingest(servers, dsn, config, profile=profile)

@@ -135,6 +135,36 @@ def _dispatch(result: dict[str, Any]) -> str:
     return f"{title}\n{_table(header, rows)}"
 
 
+def _projections(result: dict[str, Any]) -> str:
+    rebuild, trigger, lag = result["rebuild"], result["trigger_latency"], result["segment_lag"]
+    rows: list[Row] = [
+        (
+            f"rebuild every read model, {result['store']['events']:,} events",
+            f"{rebuild['rebuild_events_per_s']:,.0f} events/s",
+            f"raw log read {rebuild['raw_log_read_events_per_s']:,.0f}/s",
+            f"{rebuild['rebuild_raw_ratio']:.2f}",
+            _yes(rebuild["meets_target"]),
+        ),
+        (
+            f"signal to trigger fired at {trigger['trigger_offered_signals_per_s']:,.0f}/s",
+            f"p50 {trigger['trigger_latency_ms_p50']} / p99 {trigger['trigger_latency_ms_p99']} ms",
+            f"target p99 {trigger['trigger_target_p99_ms']:.0f} ms",
+            f"{trigger['trigger_p99_to_target_ratio']:.2f}",
+            _yes(trigger["meets_target"]),
+        ),
+        (
+            f"segment lag after a burst of {lag['burst_signals']:,} signals",
+            f"{lag['segment_lag_seconds']} s",
+            f"burst ingested in {lag['burst_ingest_seconds']} s",
+            f"{lag['segment_lag_to_ingest_ratio']:.2f}",
+            "-",
+        ),
+    ]
+    title = f"projections (target rebuild >= {rebuild['target_events_per_s']:,} events/s)"
+    header = ("figure", "result", "baseline", "ratio", "meets")
+    return f"{title}\n{_table(header, rows)}"
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -149,4 +179,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_rules(results["rules"]))
     if "dispatch" in results:
         parts.append(_dispatch(results["dispatch"]))
+    if "projections" in results:
+        parts.append(_projections(results["projections"]))
     return "\n\n".join(parts)

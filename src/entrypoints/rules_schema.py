@@ -29,7 +29,7 @@ from domain.policy.rules import (
     RuleSet,
 )
 from domain.policy.vocabulary import Channel, Purpose
-from domain.shared.durations import format_duration, parse_duration
+from domain.shared.durations import DurationText, format_duration, parse_duration
 from entrypoints.signal_schema import field_of
 
 __all__ = [
@@ -60,15 +60,7 @@ RuleId = Annotated[
 TeamName = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Cost = Annotated[float, msgspec.Meta(ge=0)]
-Duration = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=1,
-        max_length=40,
-        description="A span of time: 30s, 15m, 2h, 1d, 7d, 2w or combined, 1h30m.",
-        examples=["24h", "7d", "1h30m"],
-    ),
-]
+Duration = Annotated[DurationText, msgspec.Meta(examples=["24h", "7d", "1h30m"])]
 TimeOfDay = Annotated[
     str,
     msgspec.Meta(min_length=1, max_length=16, description="Local time, HH:MM.", examples=["21:00"]),

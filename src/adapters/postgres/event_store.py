@@ -47,7 +47,7 @@ SELECT transaction_id::text::bigint AS transaction_id, position, stream_id, vers
 FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id, position
+ORDER BY events.transaction_id, events.position
 LIMIT $3
 """
 # The page of events of some topics, and the last event of any topic below the same horizon:

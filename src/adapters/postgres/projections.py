@@ -127,7 +127,9 @@ class ProjectionRunner:
                 raise UnknownProjection(f"{name} has no position; run setup() first")
             position = LogPosition(row["transaction_id"], row["position"])
             until = await self._followed(conn, projection)
-            moved = await self._apply_page(conn, projection, position, self.page_size, until)
+            # A projection whose work is per customer rather than per event takes bigger pages.
+            size: int = getattr(projection, "page_size", self.page_size)
+            moved = await self._apply_page(conn, projection, position, size, until)
             if moved is None:
                 return None
             count, after = moved

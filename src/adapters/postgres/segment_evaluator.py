@@ -3,7 +3,6 @@ passes, it records each customer's entries into and exits from each segment as e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -19,7 +18,14 @@ from adapters.postgres.projections import LOCK_POSITION
 from domain.customer.aggregate import Customer
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.aggregate import Membership, Segment, membership_id
-from domain.segments.conditions import Condition, SegmentFacts, SignalFact
+from domain.segments.conditions import (
+    Condition,
+    NoSignal,
+    SegmentFacts,
+    SignalCount,
+    SignalFact,
+    SignalSum,
+)
 from domain.signals.aggregate import Signal
 
 if TYPE_CHECKING:
@@ -44,7 +50,9 @@ SELECT customer_id, identities, first_name, last_name, locale, country, time_zon
 FROM customer_directory WHERE customer_id = ANY($1::uuid[])
 """
 _SIGNALS = """
-SELECT customer_id, signal_type, occurred_at, properties FROM customer_signals
+SELECT customer_id, signal_type, occurred_at,
+       CASE WHEN signal_type = ANY($4::text[]) THEN properties END AS properties
+FROM customer_signals
 WHERE customer_id = ANY($1::uuid[]) AND signal_type = ANY($2::text[]) AND occurred_at > $3
 """
 _LAST_SEEN = """
@@ -52,7 +60,7 @@ SELECT customer_id, signal_type, max(last_at) AS last_at FROM signal_counters
 WHERE customer_id = ANY($1::uuid[]) AND signal_type = ANY($2::text[]) GROUP BY 1, 2
 """
 _STATES = """
-SELECT segment_id, customer_id, member, version FROM segment_states
+SELECT segment_id, customer_id, member, version, due_at FROM segment_states
 WHERE customer_id = ANY($1::uuid[]) AND segment_id = ANY($2::uuid[])
 """
 _SAVE_STATES = """
@@ -73,6 +81,7 @@ SELECT DISTINCT customer_id FROM (
 ) due
 """
 _condition = msgspec.json.Decoder(Condition)
+_json = msgspec.json.decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,7 @@ class _Segment:
 class _State:
     member: bool = False
     version: int = 0
+    due: datetime | None = None
 
 
 class SegmentEvaluator:
@@ -101,6 +111,9 @@ class SegmentEvaluator:
     )
     tables: tuple[str, ...] = ()
     follows = ("customer_directory", "signal_activity")
+    # Work is per touched customer: a big page evaluates each busy customer once, not once
+    # per page of their signals.
+    page_size = 20_000
 
     def __init__(
         self, clock: Clock, events: PostgresEventStore | None = None, page: int = 1000
@@ -173,7 +186,9 @@ class SegmentEvaluator:
         ids = list(customers)
         facts = await self._facts(conn, ids, segments, now)
         states = {
-            (row["segment_id"], row["customer_id"]): _State(row["member"], row["version"])
+            (row["segment_id"], row["customer_id"]): _State(
+                row["member"], row["version"], row["due_at"]
+            )
             for row in await conn.fetch(_STATES, ids, [s.segment_id for s in segments])
         }
         changes: list[CanMutateAggregate[UUID]] = []
@@ -184,21 +199,23 @@ class SegmentEvaluator:
                 state = states.get((segment.segment_id, customer), _State())
                 holds = known is not None and segment.condition.holds(known, now)
                 due = segment.condition.changes_at(known, now) if known is not None else None
-                if holds != state.member:
-                    state.version += 1
-                    changes.append(
-                        _entered(segment, customer, state.version, now)
-                        if holds
-                        else _exited(
-                            segment,
-                            customer,
-                            state.version,
-                            now,
-                            "condition" if known is not None else "merged",
-                        )
+                if holds == state.member:
+                    if due != state.due:
+                        saved.append((segment.segment_id, customer, holds, state.version, due))
+                    continue
+                state.version += 1
+                changes.append(
+                    _entered(segment, customer, state.version, now)
+                    if holds
+                    else _exited(
+                        segment,
+                        customer,
+                        state.version,
+                        now,
+                        "condition" if known is not None else "merged",
                     )
-                if state.version or due is not None:
-                    saved.append((segment.segment_id, customer, holds, state.version, due))
+                )
+                saved.append((segment.segment_id, customer, holds, state.version, due))
         if changes:
             await self.events.append(conn, events=changes)
         if saved:
@@ -217,10 +234,11 @@ class SegmentEvaluator:
         signals: dict[UUID, dict[str, list[SignalFact]]] = {}
         last_seen: dict[UUID, dict[str, datetime]] = {}
         if types:
-            for row in await conn.fetch(_SIGNALS, customers, types, now - lookback):
+            wanted = sorted({t for s in segments for t in _reading_properties(s.condition)})
+            for row in await conn.fetch(_SIGNALS, customers, types, now - lookback, wanted):
                 signals.setdefault(row["customer_id"], {}).setdefault(
                     row["signal_type"], []
-                ).append(SignalFact(row["occurred_at"], json.loads(row["properties"])))
+                ).append(SignalFact(row["occurred_at"], _properties(row["properties"])))
             for row in await conn.fetch(_LAST_SEEN, customers, types):
                 last_seen.setdefault(row["customer_id"], {})[row["signal_type"]] = row["last_at"]
         found: dict[UUID, SegmentFacts] = {}
@@ -228,12 +246,12 @@ class SegmentEvaluator:
             if row["merged_into"] is not None:
                 continue
             customer = row["customer_id"]
-            attributes: dict[str, Any] = json.loads(row["attributes"])
+            attributes: dict[str, Any] = _json(row["attributes"])
             attributes.update({f: row[f] for f in _PROFILE_FIELDS if row[f] is not None})
             found[customer] = SegmentFacts(
                 attributes=attributes,
                 identity_types=frozenset(i.partition(":")[0] for i in row["identities"]),
-                consents=_consents(json.loads(row["consents"])),
+                consents=_consents(_json(row["consents"])),
                 signals=signals.get(customer, {}),
                 last_seen=last_seen.get(customer, {}),
             )
@@ -272,6 +290,19 @@ class SegmentTimers:
 
     async def __call__(self, batch: int) -> int:
         return await self.evaluator.due(self.pool, batch)
+
+
+def _reading_properties(condition: Condition) -> set[str]:
+    """The signal types whose properties the condition looks at (filters, sums)."""
+    if isinstance(condition, SignalSum) or (
+        isinstance(condition, SignalCount | NoSignal) and condition.where
+    ):
+        return {condition.signal}
+    return {t for child in condition.children for t in _reading_properties(child)}
+
+
+def _properties(stored: str | None) -> dict[str, Any]:
+    return {} if stored is None else cast("dict[str, Any]", _json(stored))
 
 
 def _consents(stored: dict[str, Any]) -> dict[tuple[Channel, Purpose], bool]:

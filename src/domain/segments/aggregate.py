@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime  # events carry these types; eventsourcing resolves them at run time
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.segments.conditions import Condition
-from domain.shared.errors import DomainError, InvalidValue
+from domain.shared.definitions import KeyedDefinition
+from domain.shared.errors import DomainError
+from domain.shared.keys import check_key, keyed_id
 
 __all__ = [
     "Membership",
@@ -21,20 +22,15 @@ __all__ = [
 ]
 
 _NAMESPACE = UUID("3b0f6f0e-2f5d-4a8e-9a55-6c1b7d2f9e41")
-_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def check_segment_key(key: str) -> str:
     """The key, if it is one: lower-case letters, digits, `_`, `.`, `-`; at most 64."""
-    if not _KEY.match(key):
-        raise InvalidValue(
-            "key", f"{key!r} is not a segment key like 'lapsed-buyers' (a-z, 0-9, _ . -, ≤ 64)"
-        )
-    return key
+    return check_key(key, "segment", "lapsed-buyers")
 
 
 def segment_id(key: str) -> UUID:
-    return uuid5(_NAMESPACE, check_segment_key(key))
+    return keyed_id(_NAMESPACE, check_segment_key(key))
 
 
 def membership_id(segment: UUID, customer: UUID) -> UUID:
@@ -46,7 +42,7 @@ class SegmentDeleted(DomainError):
     """The segment was deleted; its key can be defined again."""
 
 
-class Segment(Aggregate):
+class Segment(KeyedDefinition[Condition]):
     """Who counts as, say, a lapsed buyer. Each change of the condition is a new version;
     membership is re-evaluated against the version in force."""
 
@@ -89,29 +85,12 @@ class Segment(Aggregate):
             author=author,
         )
 
-    def same_as(self, name: str, description: str, condition: Condition) -> bool:
-        return (self.name, self.description, self.condition) == (name, description, condition)
+    @property
+    def definition(self) -> Condition:
+        return self.condition
 
-    def redefine(
-        self, name: str, description: str, condition: Condition, author: str, at: datetime
-    ) -> bool:
-        """A new version, or nothing when it is the same as the one in force."""
-        if self.deleted:
-            self._restored(timestamp=at, author=author)
-        elif self.same_as(name, description, condition):
-            return False
-        self._redefined(
-            timestamp=at, name=name, description=description, condition=condition, author=author
-        )
-        return True
-
-    def delete(self, author: str, at: datetime) -> bool:
-        if self.deleted:
-            return False
-        self._deleted(timestamp=at, author=author)
-        return True
-
-    # events: each method body is the state change the event makes
+    # events: each method body is the state change the event makes (Deleted and Restored are
+    # KeyedDefinition's)
 
     @event("Redefined")
     def _redefined(
@@ -122,15 +101,6 @@ class Segment(Aggregate):
         self.condition = condition
         self.number += 1
         self.changed_at = timestamp
-
-    @event("Deleted")
-    def _deleted(self, timestamp: datetime, author: str) -> None:
-        self.deleted = True
-        self.changed_at = timestamp
-
-    @event("Restored")
-    def _restored(self, timestamp: datetime, author: str) -> None:
-        self.deleted = False
 
 
 class Membership(Aggregate):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import math
 import operator
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +23,9 @@ from typing import Annotated, Any, TypeAlias
 import msgspec
 
 from domain.policy.vocabulary import Channel, Purpose
-from domain.shared.durations import format_duration, parse_duration
-from domain.shared.errors import DomainError, InvalidValue
+from domain.shared.documents import DocumentInvalid, DocumentReader, Tagged, document_of
+from domain.shared.durations import DurationText, format_duration, parse_duration
+from domain.shared.errors import InvalidValue
 
 __all__ = [
     "COMPARISONS",
@@ -108,15 +108,7 @@ SignalType = Annotated[
     str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
 IdentityType = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-Duration = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=1,
-        max_length=40,
-        description="A span of time: 30s, 15m, 2h, 1d, 7d, 2w or combined, 1h30m.",
-        examples=["30d", "24h", "1h30m"],
-    ),
-]
+Duration = Annotated[DurationText, msgspec.Meta(examples=["30d", "24h", "1h30m"])]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -151,14 +143,7 @@ class SegmentFacts:
 # --- the language ------------------------------------------------------------------------------
 
 
-class _Node(
-    msgspec.Struct,
-    frozen=True,
-    kw_only=True,
-    forbid_unknown_fields=True,
-    omit_defaults=True,
-    tag_field="type",
-):
+class _Node(Tagged, frozen=True, kw_only=True):
     """What every condition can answer."""
 
     def holds(self, facts: SegmentFacts, now: datetime) -> bool:
@@ -322,10 +307,10 @@ class SignalCount(_Node, tag="signal_count", frozen=True, kw_only=True):
         return _compare(self.op, found, self.value)
 
     def changes_at(self, facts: SegmentFacts, now: datetime) -> datetime | None:
-        moments = ((at, _ONE) for at in _moments(facts, self.signal, self.where))
+        moments = ((at, 1) for at in _moments(facts, self.signal, self.where))
         return _first_change(moments, self.window, now, self._meets)
 
-    def _meets(self, count: Fraction) -> bool:
+    def _meets(self, count: Fraction | int) -> bool:
         return _compare(self.op, count, self.value)
 
 
@@ -364,10 +349,14 @@ class SignalSum(_Node, tag="signal_sum", frozen=True, kw_only=True):
         return _compare(self.op, _sum(amounts), self.value)
 
     def changes_at(self, facts: SegmentFacts, now: datetime) -> datetime | None:
-        moments = ((at, Fraction(amount)) for at, amount in self._amounts(facts))
+        # Whole numbers stay ints (exact and fast); others become exact Fractions.
+        moments = (
+            (at, amount if isinstance(amount, int) else Fraction(amount))
+            for at, amount in self._amounts(facts)
+        )
         return _first_change(moments, self.window, now, self._meets)
 
-    def _meets(self, total: Fraction) -> bool:
+    def _meets(self, total: Fraction | int) -> bool:
         return _compare(self.op, _as_float(total), self.value)
 
     def _amounts(self, facts: SegmentFacts) -> Iterable[tuple[datetime, int | float]]:
@@ -407,7 +396,7 @@ class NoSignal(_Node, tag="no_signal", frozen=True, kw_only=True):
         return not any(start < at <= now for at in self._moments(facts))
 
     def changes_at(self, facts: SegmentFacts, now: datetime) -> datetime | None:
-        moments = ((at, _ONE) for at in self._moments(facts))
+        moments = ((at, 1) for at in self._moments(facts))
         return _first_change(moments, self.window, now, _is_zero)
 
     def _moments(self, facts: SegmentFacts) -> Iterable[datetime]:
@@ -423,46 +412,27 @@ Condition: TypeAlias = (
 )
 """Any condition; `msgspec.convert(document, Condition)` reads one by its `type`."""
 
-_TYPES: tuple[type[_Node], ...] = (
-    AllOf,
-    AnyOf,
-    Not,
-    AttributeIs,
-    HasIdentity,
-    ConsentIs,
-    SignalCount,
-    SignalSum,
-    NoSignal,
-)
-
 
 # --- documents ---------------------------------------------------------------------------------
 
 
-class ConditionInvalid(DomainError, ValueError):
+class ConditionInvalid(DocumentInvalid):
     """A condition document that cannot be used: where (a JSON path such as `$.conditions[0].op`)
     and why."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
-
-_decoder: msgspec.json.Decoder[Condition] = msgspec.json.Decoder(Condition)
+_reader: DocumentReader[Condition] = DocumentReader(
+    Condition,
+    ConditionInvalid,
+    noun="condition",
+    parts=(PropertyFilter,),
+    enums={"op": Op, "channel": Channel, "purpose": Purpose, "state": ConsentStatus},
+)
 
 
 def decode_condition(document: bytes | str | Mapping[str, Any]) -> Condition:
     """Reads a condition from JSON text or from decoded JSON, checking it whole."""
-    try:
-        if isinstance(document, bytes | str):
-            condition = _decoder.decode(document)
-        else:
-            condition = msgspec.convert(dict(document), Condition)
-    except msgspec.ValidationError as error:
-        raise _invalid(str(error)) from None
-    except msgspec.DecodeError as error:
-        raise ConditionInvalid("$", f"not valid JSON: {error}") from None
+    condition = _reader.read(document)
     check_size(condition)
     return condition
 
@@ -484,8 +454,7 @@ def count_conditions(condition: Condition) -> int:
 
 def condition_document(condition: Condition) -> dict[str, Any]:
     """The JSON document `decode_condition` reads back as `condition`."""
-    document: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(condition))
-    return document
+    return document_of(condition)
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -576,7 +545,6 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     Op.LT: operator.lt,
     Op.LTE: operator.le,
 }
-_ONE = Fraction(1)
 
 
 def _kind(value: Any) -> str | None:
@@ -654,27 +622,27 @@ def _sum(amounts: list[int | float]) -> float:
         return _as_float(sum(map(Fraction, amounts), Fraction(0)))
 
 
-def _as_float(total: Fraction) -> float:
+def _as_float(total: Fraction | int) -> float:
     try:
         return float(total)
     except OverflowError:
         return math.inf if total > 0 else -math.inf
 
 
-def _is_zero(count: Fraction) -> bool:
+def _is_zero(count: Fraction | int) -> bool:
     return count == 0
 
 
 def _first_change(
-    moments: Iterable[tuple[datetime, Fraction]],
+    moments: Iterable[tuple[datetime, Fraction | int]],
     window: timedelta,
     now: datetime,
-    meets: Callable[[Fraction], bool],
+    meets: Callable[[Fraction | int], bool],
 ) -> datetime | None:
     """When the total of what lies in the window (`(at - window, at]`) first stops or starts
     meeting `meets`, after `now`; a moment enters the window at `at`, leaves at `at + window`."""
-    total = Fraction(0)
-    steps: defaultdict[datetime, Fraction] = defaultdict(Fraction)
+    total: Fraction | int = 0
+    steps: defaultdict[datetime, Fraction | int] = defaultdict(int)
     for at, weight in moments:
         leaves = _later(at, window)
         if at > now:
@@ -707,50 +675,3 @@ def _earliest(moments: Iterable[datetime | None]) -> datetime | None:
 @lru_cache(maxsize=4096)
 def _span(text: str) -> timedelta:
     return parse_duration(text)
-
-
-# --- schema errors -----------------------------------------------------------------------------
-
-_STRUCTS: tuple[type[msgspec.Struct], ...] = (*_TYPES, PropertyFilter)
-_FIELDS = frozenset(info.encode_name for kind in _STRUCTS for info in msgspec.structs.fields(kind))
-_OWN = re.compile(r"^(?P<field>\w+): (?P<reason>.*)$", re.DOTALL)
-_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
-_BAD_TAG = re.compile(r"^Invalid value (?P<value>'[^']*'|-?\d+)$")
-_BAD_ENUM = re.compile(r"^Invalid enum value (?P<value>'[^']*'|-?\d+)$")
-_ENUMS: dict[str, type[StrEnum]] = {
-    "op": Op,
-    "channel": Channel,
-    "purpose": Purpose,
-    "state": ConsentStatus,
-}
-
-
-def _invalid(message: str) -> ConditionInvalid:
-    """Splits msgspec's `reason - at `$.path`` and says the reason in the language's terms."""
-    reason, at, path = message.rpartition(" - at `")
-    if at:
-        path = path.removesuffix("`")
-    else:
-        reason, path = message, "$"
-    own = _OWN.match(reason)
-    if own and own.group("field") in _FIELDS:
-        return ConditionInvalid(f"{path}.{own.group('field')}", own.group("reason"))
-    missing = _MISSING.match(reason)
-    if missing:
-        return ConditionInvalid(f"{path}.{missing.group('field')}", "required field is missing")
-    unknown = _UNKNOWN.match(reason)
-    if unknown:
-        return ConditionInvalid(f"{path}.{unknown.group('field')}", "unknown field")
-    bad_tag = _BAD_TAG.match(reason)
-    if bad_tag and path.endswith(".type"):
-        tags = ", ".join(str(kind.__struct_config__.tag) for kind in _TYPES)
-        return ConditionInvalid(
-            path, f"{bad_tag.group('value')} is not a condition type: use {tags}"
-        )
-    bad_enum = _BAD_ENUM.match(reason)
-    enum = _ENUMS.get(path.rpartition(".")[2])
-    if bad_enum and enum is not None:
-        allowed = ", ".join(str(member) for member in enum)
-        return ConditionInvalid(path, f"{bad_enum.group('value')} is not one of {allowed}")
-    return ConditionInvalid(path, reason)

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated
 
-__all__ = ["format_duration", "parse_duration"]
+import msgspec
+
+__all__ = ["DurationText", "format_duration", "parse_duration"]
+
+DurationText = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=40,
+        description="A span of time: 30s, 15m, 2h, 1d, 7d, 2w or combined, 1h30m.",
+    ),
+]
+"""A duration in a document, as `parse_duration` reads it; give it examples where it is used."""
 
 _DURATION = re.compile(
     r"(?:(?P<w>\d{1,6})w)?(?:(?P<d>\d{1,6})d)?(?:(?P<h>\d{1,7})h)?"

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime  # events carry these types; eventsourcing resolves them at run time
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.shared.errors import InvalidValue
+from domain.shared.definitions import KeyedDefinition
+from domain.shared.keys import check_key, keyed_id
 from domain.triggers.definition import SourceEvent, SourceKind, TriggerOn
 
 __all__ = ["Firing", "Trigger", "check_trigger_key", "firing_id", "trigger_id"]
 
 _NAMESPACE = UUID("9d4c2a71-5b3e-4f0a-8c6d-2e7f1a9b3c58")
-_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def check_trigger_key(key: str) -> str:
     """The key, if it is one: lower-case letters, digits, `_`, `.`, `-`; at most 64."""
-    if not _KEY.match(key):
-        raise InvalidValue(
-            "key", f"{key!r} is not a trigger key like 'order-placed' (a-z, 0-9, _ . -, ≤ 64)"
-        )
-    return key
+    return check_key(key, "trigger", "order-placed")
 
 
 def trigger_id(key: str) -> UUID:
-    return uuid5(_NAMESPACE, check_trigger_key(key))
+    return keyed_id(_NAMESPACE, check_trigger_key(key))
 
 
 def firing_id(trigger: UUID, source_stream: UUID, source_version: int) -> UUID:
@@ -36,9 +31,9 @@ def firing_id(trigger: UUID, source_stream: UUID, source_version: int) -> UUID:
     return uuid5(trigger, f"{source_stream}:{source_version}")
 
 
-class Trigger(Aggregate):
+class Trigger(KeyedDefinition[TriggerOn]):
     """What a campaign subscribes to. Each change of the definition is a new version; a firing
-    names the version that matched."""
+    names the version that matched. A deleted trigger fires no more; its firings stay."""
 
     @event("Defined")
     def __init__(
@@ -73,32 +68,16 @@ class Trigger(Aggregate):
             author=author,
         )
 
-    def same_as(self, name: str, description: str, on: TriggerOn) -> bool:
-        return (self.name, self.description, self.on) == (name, description, on)
-
-    def redefine(
-        self, name: str, description: str, on: TriggerOn, author: str, at: datetime
-    ) -> bool:
-        """A new version, or nothing when it is the same as the one in force."""
-        if self.deleted:
-            self._restored(timestamp=at, author=author)
-        elif self.same_as(name, description, on):
-            return False
-        self._redefined(timestamp=at, name=name, description=description, on=on, author=author)
-        return True
-
-    def delete(self, author: str, at: datetime) -> bool:
-        """It fires no more; its firings stay."""
-        if self.deleted:
-            return False
-        self._deleted(timestamp=at, author=author)
-        return True
+    @property
+    def definition(self) -> TriggerOn:
+        return self.on
 
     def matches(self, source: SourceEvent) -> bool:
         """Whether the definition in force fires on `source`."""
         return not self.deleted and self.on.matches(source)
 
-    # events: each method body is the state change the event makes
+    # events: each method body is the state change the event makes (Deleted and Restored are
+    # KeyedDefinition's)
 
     @event("Redefined")
     def _redefined(
@@ -109,15 +88,6 @@ class Trigger(Aggregate):
         self.on = on
         self.number += 1
         self.changed_at = timestamp
-
-    @event("Deleted")
-    def _deleted(self, timestamp: datetime, author: str) -> None:
-        self.deleted = True
-        self.changed_at = timestamp
-
-    @event("Restored")
-    def _restored(self, timestamp: datetime, author: str) -> None:
-        self.deleted = False
 
 
 class Firing(Aggregate):

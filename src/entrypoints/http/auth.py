@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
 
-__all__ = ["ApiKeyAuthentication", "allow", "current_key"]
+__all__ = ["READERS", "ApiKeyAuthentication", "allow", "author", "current_key"]
 
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema", "/v1/unsubscribe/", "/v1/webhooks/"}
+READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
+"""The roles that may read what marketers define: `allow(*READERS)`."""
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
@@ -41,6 +43,12 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
 def current_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
     key: ApiKey = connection.auth
     return key
+
+
+def author(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """Who made a change, as it is recorded with the change: the key's name, role and id."""
+    key = current_key(connection)
+    return f"{key.name} ({key.role.value} key {key.id})"
 
 
 def allow(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:

@@ -14,16 +14,19 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from application.messages.request_message import IdempotencyKeyReused
+from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
 from ports.directory import InvalidCursor
 from ports.providers import InvalidSignature
 from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar import Request
     from litestar.types import ExceptionHandlersMap
 
-__all__ = ["PROBLEM_JSON", "exception_handlers", "problem"]
+__all__ = ["PROBLEM_JSON", "bad_cursor", "exception_handlers", "invalid_document", "problem"]
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://chorus.dev/problems/"
@@ -75,6 +78,20 @@ def _invalid(request: Request[Any, Any, Any], exc: InvalidValue) -> Response[Any
     )
 
 
+def invalid_document(
+    slug: str, title: str
+) -> Callable[[Request[Any, Any, Any], DocumentInvalid], Response[Any]]:
+    """A handler that refuses a document (a segment's condition, a trigger's `on`): 422, with
+    where in the body and why."""
+
+    def refuse(request: Request[Any, Any, Any], exc: DocumentInvalid) -> Response[Any]:
+        return problem(
+            422, slug, title, str(exc), errors=[{"field": exc.path, "reason": exc.reason}]
+        )
+
+    return refuse
+
+
 def _conflict(request: Request[Any, Any, Any], exc: IdempotencyKeyReused) -> Response[Any]:
     return problem(409, "idempotency-key-reused", "Idempotency key reused", str(exc))
 
@@ -105,7 +122,8 @@ def _forged(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[
     return problem(401, "invalid-signature", "Invalid webhook signature", str(exc) or None)
 
 
-def _bad_cursor(request: Request[Any, Any, Any], exc: InvalidCursor) -> Response[Any]:
+def bad_cursor(request: Request[Any, Any, Any], exc: ValueError) -> Response[Any]:
+    """A page's `?after=` that is no cursor it gave: for `InvalidCursor` and its like."""
     return problem(
         400,
         "invalid-request",
@@ -128,7 +146,7 @@ exception_handlers: ExceptionHandlersMap = {
     InvalidValue: _invalid,
     IdempotencyKeyReused: _conflict,
     NotFound: _not_found,
-    InvalidCursor: _bad_cursor,
+    InvalidCursor: bad_cursor,
     TemplateNotFound: _template_missing,
     RenderError: _unrenderable,
     InvalidSignature: _forged,

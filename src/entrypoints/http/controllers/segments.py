@@ -21,29 +21,25 @@ from application.segments.define_segment import (
 from domain.segments.aggregate import check_segment_key, segment_id
 from domain.segments.conditions import ConditionInvalid, condition_document, decode_condition
 from domain.shared.errors import NotFound
-from entrypoints.http.auth import allow, current_key
-from entrypoints.http.problems import problem
+from entrypoints.http.auth import READERS, allow, author
+from entrypoints.http.keys import Description, Key, Name, path_key
+from entrypoints.http.problems import invalid_document, problem
 from ports.api_keys import Role
 from ports.segments import SegmentReadModel, SegmentSummary
 
 __all__ = ["SegmentsController"]
 
-_READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
-_Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", max_length=64)]
-_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-_Description = Annotated[str, msgspec.Meta(max_length=2_000)]
-
 
 class SegmentIn(msgspec.Struct, forbid_unknown_fields=True):
     """A definition; `condition` is in the language of docs/segments.md."""
 
-    name: _Name
+    name: Name
     condition: dict[str, Any]
-    description: _Description = ""
+    description: Description = ""
 
 
 class NewSegmentIn(SegmentIn, forbid_unknown_fields=True, kw_only=True):
-    key: _Key
+    key: Key
 
 
 class SegmentOut(msgspec.Struct):
@@ -115,30 +111,12 @@ def _draft(data: SegmentIn) -> SegmentDraft:
     try:
         condition = decode_condition(data.condition)
     except ConditionInvalid as error:
-        raise ConditionInvalid("$.condition" + error.path.removeprefix("$"), error.reason) from None
+        raise error.under("condition") from None
     return SegmentDraft(data.name, data.description, condition)
 
 
-def _author(request: Request[Any, Any, Any]) -> str:
-    key = current_key(request)
-    return f"{key.name} ({key.role.value} key {key.id})"
-
-
 def _key(key: str) -> str:
-    try:
-        return check_segment_key(key)
-    except ValueError:
-        raise NotFound(f"no segment {key!r}") from None
-
-
-def _invalid_condition(request: Request[Any, Any, Any], exc: ConditionInvalid) -> Response[Any]:
-    return problem(
-        422,
-        "invalid-condition",
-        "The segment's condition is not valid",
-        str(exc),
-        errors=[{"field": exc.path, "reason": exc.reason}],
-    )
+    return path_key(key, check_segment_key, "segment")
 
 
 def _exists(request: Request[Any, Any, Any], exc: SegmentExists) -> Response[Any]:
@@ -149,7 +127,9 @@ class SegmentsController(Controller):
     path = "/v1/segments"
     tags = ["segments"]
     exception_handlers = {
-        ConditionInvalid: _invalid_condition,
+        ConditionInvalid: invalid_document(
+            "invalid-condition", "The segment's condition is not valid"
+        ),
         SegmentExists: _exists,
     }
 
@@ -173,7 +153,7 @@ class SegmentsController(Controller):
         request: Request[Any, Any, Any],
         define: FromDishka[DefineSegment],
     ) -> Response[SegmentOut]:
-        defined = await define(data.key, _draft(data), _author(request), replace=False)
+        defined = await define(data.key, _draft(data), author(request), replace=False)
         return self._answer(defined)
 
     @put(
@@ -193,7 +173,7 @@ class SegmentsController(Controller):
         request: Request[Any, Any, Any],
         define: FromDishka[DefineSegment],
     ) -> Response[SegmentOut]:
-        defined = await define(_key(key), _draft(data), _author(request))
+        defined = await define(_key(key), _draft(data), author(request))
         return self._answer(defined)
 
     def _answer(self, defined: DefinedSegment) -> Response[SegmentOut]:
@@ -207,7 +187,7 @@ class SegmentsController(Controller):
     @get(
         operation_id="listSegments",
         name="segments:list",
-        guards=[allow(*_READERS)],
+        guards=[allow(*READERS)],
         summary="Every segment by key, with its definition and size",
     )
     @inject
@@ -218,7 +198,7 @@ class SegmentsController(Controller):
         "/{key:str}",
         operation_id="getSegment",
         name="segments:get",
-        guards=[allow(*_READERS)],
+        guards=[allow(*READERS)],
         summary="A segment's definition in force and its size",
     )
     @inject
@@ -239,13 +219,13 @@ class SegmentsController(Controller):
     async def delete_segment(
         self, key: str, request: Request[Any, Any, Any], remove: FromDishka[DeleteSegment]
     ) -> None:
-        await remove(_key(key), _author(request))
+        await remove(_key(key), author(request))
 
     @get(
         "/{key:str}/members",
         operation_id="listSegmentMembers",
         name="segments:members",
-        guards=[allow(*_READERS)],
+        guards=[allow(*READERS)],
         summary="The segment's members, a page at a time (by customer id)",
         description="`?limit=` (1-1000, default 100) and `?after=` the previous `next_cursor`.",
     )
@@ -267,7 +247,7 @@ class SegmentsController(Controller):
         "/{key:str}/count",
         operation_id="countSegmentMembers",
         name="segments:count",
-        guards=[allow(*_READERS)],
+        guards=[allow(*READERS)],
         summary="How many customers are in the segment now",
     )
     @inject

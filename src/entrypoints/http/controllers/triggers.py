@@ -19,32 +19,27 @@ from application.triggers.define_trigger import (
     TriggerDraft,
     TriggerExists,
 )
-from domain.shared.errors import NotFound
 from domain.triggers.aggregate import check_trigger_key
 from domain.triggers.definition import TriggerInvalid, decode_on, on_document
-from entrypoints.http.auth import allow, current_key
-from entrypoints.http.problems import problem
+from entrypoints.http.auth import READERS, allow, author
+from entrypoints.http.keys import Description, Key, Name, path_key
+from entrypoints.http.problems import bad_cursor, invalid_document, problem
 from ports.api_keys import Role
 from ports.triggers import FiringRecord, InvalidFiringCursor, TriggerSummary
 
 __all__ = ["TriggersController"]
 
-_READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
-_Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", max_length=64)]
-_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-_Description = Annotated[str, msgspec.Meta(max_length=2_000)]
-
 
 class TriggerIn(msgspec.Struct, forbid_unknown_fields=True):
     """A definition; `on` is in the language of docs/triggers.md."""
 
-    name: _Name
+    name: Name
     on: dict[str, Any]
-    description: _Description = ""
+    description: Description = ""
 
 
 class NewTriggerIn(TriggerIn, forbid_unknown_fields=True, kw_only=True):
-    key: _Key
+    key: Key
 
 
 class TriggerOut(msgspec.Struct):
@@ -135,53 +130,27 @@ def _draft(data: TriggerIn) -> TriggerDraft:
     try:
         on = decode_on(data.on)
     except TriggerInvalid as error:
-        raise TriggerInvalid("$.on" + error.path.removeprefix("$"), error.reason) from None
+        raise error.under("on") from None
     return TriggerDraft(data.name, data.description, on)
 
 
-def _author(request: Request[Any, Any, Any]) -> str:
-    key = current_key(request)
-    return f"{key.name} ({key.role.value} key {key.id})"
-
-
 def _key(key: str) -> str:
-    try:
-        return check_trigger_key(key)
-    except ValueError:
-        raise NotFound(f"no trigger {key!r}") from None
-
-
-def _invalid_trigger(request: Request[Any, Any, Any], exc: TriggerInvalid) -> Response[Any]:
-    return problem(
-        422,
-        "invalid-trigger",
-        "The trigger's definition is not valid",
-        str(exc),
-        errors=[{"field": exc.path, "reason": exc.reason}],
-    )
+    return path_key(key, check_trigger_key, "trigger")
 
 
 def _exists(request: Request[Any, Any, Any], exc: TriggerExists) -> Response[Any]:
     return problem(409, "trigger-exists", "A trigger with that key exists", str(exc))
 
 
-def _bad_cursor(request: Request[Any, Any, Any], exc: InvalidFiringCursor) -> Response[Any]:
-    return problem(
-        400,
-        "invalid-request",
-        "The request is not valid",
-        str(exc),
-        errors=[{"field": "query.after", "reason": str(exc)}],
-    )
-
-
 class TriggersController(Controller):
     path = "/v1/triggers"
     tags = ["triggers"]
     exception_handlers = {
-        TriggerInvalid: _invalid_trigger,
+        TriggerInvalid: invalid_document(
+            "invalid-trigger", "The trigger's definition is not valid"
+        ),
         TriggerExists: _exists,
-        InvalidFiringCursor: _bad_cursor,
+        InvalidFiringCursor: bad_cursor,
     }
 
     @post(
@@ -203,7 +172,7 @@ class TriggersController(Controller):
         request: Request[Any, Any, Any],
         define: FromDishka[DefineTrigger],
     ) -> Response[TriggerOut]:
-        defined = await define(data.key, _draft(data), _author(request), replace=False)
+        defined = await define(data.key, _draft(data), author(request), replace=False)
         return self._answer(defined)
 
     @put(
@@ -223,7 +192,7 @@ class TriggersController(Controller):
         request: Request[Any, Any, Any],
         define: FromDishka[DefineTrigger],
     ) -> Response[TriggerOut]:
-        defined = await define(_key(key), _draft(data), _author(request))
+        defined = await define(_key(key), _draft(data), author(request))
         return self._answer(defined)
 
     def _answer(self, defined: DefinedTrigger) -> Response[TriggerOut]:
@@ -236,7 +205,7 @@ class TriggersController(Controller):
     @get(
         operation_id="listTriggers",
         name="triggers:list",
-        guards=[allow(*_READERS)],
+        guards=[allow(*READERS)],
         summary="Every trigger by key, with its definition in force",
     )
     @inject
@@ -247,7 +216,7 @@ class TriggersController(Controller):
         "/{key:str}",
         operation_id="getTrigger",
         name="triggers:get",
-        guards=[allow(*_READERS)],
+        guards=[allow(*READERS)],
         summary="A trigger's definition in force",
     )
     @inject
@@ -265,13 +234,13 @@ class TriggersController(Controller):
     async def delete_trigger(
         self, key: str, request: Request[Any, Any, Any], remove: FromDishka[DeleteTrigger]
     ) -> None:
-        await remove(_key(key), _author(request))
+        await remove(_key(key), author(request))
 
     @get(
         "/{key:str}/firings",
         operation_id="listTriggerFirings",
         name="triggers:firings",
-        guards=[allow(*_READERS)],
+        guards=[allow(*READERS)],
         summary="What the trigger fired on, newest first, a page at a time",
         description="`?limit=` (1-1000, default 100) and `?after=` the previous `next_cursor`.",
     )

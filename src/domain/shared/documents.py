@@ -1,0 +1,127 @@
+"""JSON documents the domain reads with msgspec: a tagged union of Structs, checked whole.
+
+A document comes as JSON text or as decoded JSON; a fault is said as where (a JSON path such as
+`$.where[0].op`) and why, in the document's own terms rather than msgspec's.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any, Generic, Self, TypeVar
+
+import msgspec
+
+from domain.shared.errors import DomainError
+
+__all__ = ["DocumentInvalid", "DocumentReader", "Tagged", "document_of"]
+
+T = TypeVar("T")
+
+
+class Tagged(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+    tag_field="type",
+):
+    """The base of the Structs a `DocumentReader` tells apart by their `type`, each with its own
+    `tag`: values, strict about their fields, written without their defaults."""
+
+
+class DocumentInvalid(DomainError, ValueError):
+    """A document that cannot be used: where (a JSON path such as `$.where[0].op`) and why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def under(self, field: str) -> Self:
+        """The same fault, the document being the value of `field` in another: `$.field...`."""
+        return type(self)(f"$.{field}" + self.path.removeprefix("$"), self.reason)
+
+
+def document_of(value: msgspec.Struct) -> dict[str, Any]:
+    """The JSON document a `DocumentReader` reads back as `value`."""
+    document: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(value))
+    return document
+
+
+class DocumentReader(Generic[T]):
+    """Reads documents of one union of `Tagged` Structs, raising `invalid` on a fault.
+
+    `noun` names what a tag picks ("'x' is not a {noun} type: use ..."); `parts` are the Structs
+    nested in the union's members, whose fields are also the document's; `enums` say, by field
+    name, which values a field of an enum takes.
+    """
+
+    def __init__(
+        self,
+        union: Any,
+        invalid: type[DocumentInvalid],
+        *,
+        noun: str,
+        parts: Sequence[type[msgspec.Struct]] = (),
+        enums: Mapping[str, type[StrEnum]] | None = None,
+    ) -> None:
+        kinds: tuple[type[msgspec.Struct], ...] = typing.get_args(union)
+        self._union = union
+        self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(union)
+        self._invalid = invalid
+        self._noun = noun
+        self._fields = frozenset(
+            info.encode_name for kind in (*kinds, *parts) for info in msgspec.structs.fields(kind)
+        )
+        self._tags = ", ".join(str(kind.__struct_config__.tag) for kind in kinds)
+        self._enums = dict(enums or {})
+
+    def read(self, document: bytes | str | Mapping[str, Any]) -> T:
+        """Reads a document from JSON text or from decoded JSON, checking it whole."""
+        try:
+            if isinstance(document, bytes | str):
+                return self._decoder.decode(document)
+            value: T = msgspec.convert(dict(document), self._union)
+        except msgspec.ValidationError as error:
+            raise self._invalid(*self.explain(str(error))) from None
+        except msgspec.DecodeError as error:
+            raise self._invalid("$", f"not valid JSON: {error}") from None
+        return value
+
+    def explain(self, message: str) -> tuple[str, str]:
+        """Splits msgspec's `reason - at `$.path`` and says the reason in the document's terms."""
+        reason, at, path = message.rpartition(" - at `")
+        if at:
+            path = path.removesuffix("`")
+        else:
+            reason, path = message, "$"
+        own = _OWN.match(reason)
+        if own and own.group("field") in self._fields:
+            return f"{path}.{own.group('field')}", own.group("reason")
+        missing = _MISSING.match(reason)
+        if missing:
+            return f"{path}.{missing.group('field')}", "required field is missing"
+        unknown = _UNKNOWN.match(reason)
+        if unknown:
+            return f"{path}.{unknown.group('field')}", "unknown field"
+        bad_tag = _BAD_TAG.match(reason)
+        if bad_tag and path.endswith(".type"):
+            return path, f"{bad_tag.group('value')} is not a {self._noun} type: use {self._tags}"
+        bad_enum = _BAD_ENUM.match(reason)
+        enum = self._enums.get(path.rpartition(".")[2])
+        if bad_enum and enum is not None:
+            allowed = ", ".join(str(member) for member in enum)
+            return path, f"{bad_enum.group('value')} is not one of {allowed}"
+        return path, reason
+
+
+# A `ValueError` of a Struct's own checks (`InvalidValue`) reads `field: reason`.
+_OWN = re.compile(r"^(?P<field>\w+): (?P<reason>.*)$", re.DOTALL)
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
+_BAD_TAG = re.compile(r"^Invalid value (?P<value>'[^']*'|-?\d+)$")
+_BAD_ENUM = re.compile(r"^Invalid enum value (?P<value>'[^']*'|-?\d+)$")
