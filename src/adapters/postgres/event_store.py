@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from adapters.postgres.codec import EventCodec
 from domain.message.aggregate import Message
@@ -112,20 +113,46 @@ class LogPage:
     next: LogPosition
 
 
-@dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored, decoded to plain values."""
+    """An event as stored; its payload is decoded to plain values when first read, so a reader
+    that skips an event by its topic or stream never pays for decoding it."""
 
-    position: int
-    stream_id: UUID
-    version: int
-    topic: str
-    recorded_at: datetime
-    data: dict[str, Any]
+    __slots__ = ("_data", "_payload", "position", "recorded_at", "stream_id", "topic", "version")
+
+    def __init__(
+        self,
+        position: int,
+        stream_id: UUID,
+        version: int,
+        topic: str,
+        recorded_at: datetime,
+        data: dict[str, Any] | None = None,
+        *,
+        payload: bytes | None = None,
+    ) -> None:
+        self.position = position
+        self.stream_id = stream_id
+        self.version = version
+        self.topic = topic
+        self.recorded_at = recorded_at
+        self._data = data
+        self._payload = payload
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = _plain(self._payload or b"{}")
+        return self._data
 
     @property
     def type(self) -> str:
         return self.topic.rpartition(".")[2]
+
+    def __repr__(self) -> str:
+        return f"RecordedEvent({self.topic} {self.stream_id} v{self.version} @{self.position})"
+
+
+_plain: Any = msgspec.json.decode
 
 
 class PostgresEventStore:
@@ -252,8 +279,7 @@ class PostgresEventStore:
             None if until is None else str(until.transaction_id),
             None if until is None else until.position,
         )
-        # As `to_recorded`, by column index: a rebuild decodes a million of these.
-        plain = self.codec.to_plain
+        # As `to_recorded`, by column index: a rebuild reads a million of these.
         events: list[RecordedEvent] = []
         last = end = None
         for row in found:
@@ -263,9 +289,7 @@ class PostgresEventStore:
                 continue
             last = row
             events.append(
-                RecordedEvent(
-                    position, stream_id, version, topic, occurred_at, plain(topic, payload)
-                )
+                RecordedEvent(position, stream_id, version, topic, occurred_at, payload=payload)
             )
         if end is not None and len(events) < limit:
             return LogPage(events, max(after, end))
@@ -279,7 +303,7 @@ class PostgresEventStore:
                 row["version"],
                 row["topic"],
                 row["occurred_at"],
-                self.codec.to_plain(row["topic"], row["payload"]),
+                payload=row["payload"],
             )
             for row in rows
         ]

@@ -128,18 +128,17 @@ class SegmentEvaluator:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
         now = self.clock.now()
-        redefined: set[UUID] = set()
-        customers: set[UUID] = set()
-        for event in events:
-            if event.topic.startswith(_SEGMENT):
-                redefined.add(event.stream_id)
-            elif event.topic == _SIGNAL:
-                customers.add(UUID(event.data["customer_id"]))
-            else:
-                customers.add(event.stream_id)
-                if event.topic == _MERGED:
-                    customers.add(UUID(event.data["survivor_id"]))
         segments = await self._segments(conn)
+        redefined = {e.stream_id for e in events if e.topic.startswith(_SEGMENT)}
+        customers: set[UUID] = set()
+        if segments:  # else nobody can be in one: no need to read the page's payloads
+            for event in events:
+                if event.topic == _SIGNAL:
+                    customers.add(UUID(event.data["customer_id"]))
+                elif not event.topic.startswith(_SEGMENT):
+                    customers.add(event.stream_id)
+                    if event.topic == _MERGED:
+                        customers.add(UUID(event.data["survivor_id"]))
         for gone in redefined - segments.keys():
             await self._empty(conn, gone, now)
         for sid in redefined & segments.keys():

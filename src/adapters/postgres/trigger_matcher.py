@@ -126,6 +126,8 @@ class TriggerMatcher:
                 if known is not None:
                     changed[known.trigger_id] = known
                 continue
+            if not self._routes:  # no trigger listens: the payload need not even be read
+                continue
             routed = self._routes.get(_route(event))
             if not routed:
                 continue
