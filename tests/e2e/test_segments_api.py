@@ -73,6 +73,8 @@ class TestSegmentsApi:
             ana = http.get("/v1/customers", params={"identity": "email:ana@example.org"}).json()
             assert wait_for(lambda: members() == [ana["id"]])
             assert http.get("/v1/segments/repeat-buyers/count").json()["members"] == 1
+            mine = http.get(f"/v1/customers/{ana['id']}/segments").json()
+            assert mine["segments"] == ["repeat-buyers"]
 
             http.post(
                 "/v1/events",

@@ -37,6 +37,7 @@ from entrypoints.http.schemas import (
 from ports.api_keys import Role
 from ports.clock import Clock
 from ports.directory import Directory, DirectorySearch
+from ports.segments import SegmentReadModel
 
 __all__ = ["CustomersController"]
 
@@ -76,6 +77,11 @@ class ActivityCountOut(msgspec.Struct):
     signal_type: str
     count: int
     last_at: datetime
+
+
+class CustomerSegmentsOut(msgspec.Struct):
+    customer_id: UUID
+    segments: list[str]
 
 
 class ActivityOut(msgspec.Struct):
@@ -244,6 +250,23 @@ class CustomersController(Controller):
             ],
             page.next_cursor,
         )
+
+    @get(
+        "/{customer_id:uuid}/segments",
+        operation_id="getCustomerSegments",
+        name="customers:segments",
+        guards=[allow(*_READERS)],
+        summary="The keys of the segments the customer is in now (a merged id: the survivor's)",
+    )
+    @inject
+    async def segments_of(
+        self,
+        customer_id: UUID,
+        queries: FromDishka[CustomerQueries],
+        segments: FromDishka[SegmentReadModel],
+    ) -> CustomerSegmentsOut:
+        customer = await queries.by_id(customer_id)
+        return CustomerSegmentsOut(customer.id, await segments.segments_of(customer.id))
 
     @get(
         "/{customer_id:uuid}/activity",
