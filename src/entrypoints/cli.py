@@ -93,7 +93,10 @@ async def _projections(settings: Settings, command: str, name: str | None) -> No
         if command == "run":
             await _follow(runner)
             return
-        print(f"{'projection':<24} {'position':>20} {'events behind':>14} {'seconds behind':>15}")
+        # position: the transaction id and the event position it has read up to
+        print(
+            f"{'projection':<24} {'xid/position':>20} {'events behind':>14} {'seconds behind':>15}"
+        )
         for s in await runner.status():
             where = f"{s.position.transaction_id}/{s.position.position}"
             print(f"{s.name:<24} {where:>20} {s.events_behind:>14} {s.seconds_behind:>15.1f}")

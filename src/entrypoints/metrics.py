@@ -50,3 +50,9 @@ WEBHOOK_STATUSES = Counter(
     "Statuses received from providers' webhooks, by provider and status",
     ["provider", "status"],
 )
+
+PROJECTION_FAILING = Gauge(
+    "chorus_projection_failing",
+    "1 while a projection's last page failed: it retries, but its read model stands still",
+    ["projection"],
+)

@@ -67,7 +67,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:
-            return msgspec.convert(raw, cls, strict=False)
+            return msgspec.convert(raw, cls, strict=False, dec_hook=_from_text)
         except msgspec.ValidationError as error:
             field = str(error).rpartition("$.")[2]
             variable = names.get(field.split(".")[0].rstrip("`"), field)
@@ -75,3 +75,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def with_servers(self, database_url: str, nats_url: str) -> Settings:
         return msgspec.structs.replace(self, database_url=database_url, nats_url=nats_url)
+
+
+def _from_text(kind: type, value: object) -> object:
+    """Environment values are text; msgspec converts the rest, this the paths."""
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)

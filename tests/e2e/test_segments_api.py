@@ -102,6 +102,10 @@ class TestSegmentsApi:
             ).json()
             assert activity["signals"][0]["signal_type"] == "order.placed"
             assert activity["signals"][0]["count"] == 2
+            for bad in ("0h", "90m", "3651d", "soon"):
+                answer = http.get(f"/v1/customers/{ana['id']}/activity", params={"within": bad})
+                assert answer.status_code == 422, bad
+                assert answer.json()["errors"][0]["field"] == "$.within"
 
     def test_a_bad_condition_is_a_problem_naming_the_field(self, chorus: ChorusProcess) -> None:
         bad = {**BUYERS, "condition": {**BUYERS["condition"], "within": "a day"}}

@@ -140,6 +140,30 @@ class TestCrashSafety:
         assert stored == {c.id for c in customers}
 
 
+class TestReportingFailures:
+    async def test_a_failing_projection_is_reported_until_it_recovers(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        await pool.execute("CREATE TABLE ledger (stream_id uuid PRIMARY KEY)")
+        await register(pool, "ana@example.org")
+        ledger = Ledger(fail_after=0)
+        runner = ProjectionRunner(pool, [ledger], poll_interval=0.05)
+
+        async def run_a_while() -> None:
+            stop = asyncio.Event()
+            running = asyncio.create_task(runner.run(stop))
+            await asyncio.sleep(0.3)
+            stop.set()
+            await asyncio.wait_for(running, 5)
+
+        await run_a_while()
+        assert runner.failing == {"ledger": "RuntimeError: crashed mid-page"}
+        ledger.fail_after = None
+        await run_a_while()
+        assert runner.failing == {}
+        assert await pool.fetchval("SELECT count(*) FROM ledger") == 1
+
+
 class TestRebuilding:
     async def test_a_rebuilt_directory_equals_the_live_one_after_merges(
         self, pool: asyncpg.Pool

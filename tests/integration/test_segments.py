@@ -236,6 +236,15 @@ class TestLifecycle:
         assert await world.members("buyers") == set()
         assert len(await world.facts("Exited")) == 1
 
+        await world.define("buyers", draft, "test")  # restores it: members come back
+        await world.settle()
+        assert await world.members("buyers") == {"email:ana@example.org"}
+        assert len(await world.facts("Entered")) == 2
+        await world.signal("order.placed", "email:bo@example.org")
+        await world.signal("order.placed", "email:bo@example.org")
+        await world.settle()
+        assert await world.members("buyers") == {"email:ana@example.org", "email:bo@example.org"}
+
 
 class TestRebuild:
     async def test_rebuilt_members_equal_the_live_ones_and_the_evaluator_is_not_rebuilt(

@@ -48,7 +48,8 @@ WHERE name = $1
 """
 _STATUS = """
 SELECT p.name, p.transaction_id::text::bigint AS transaction_id, p.position, p.updated_at,
-       behind.events, coalesce(extract(epoch FROM now() - behind.oldest), 0)::float8 AS seconds
+       behind.events,
+       greatest(coalesce(extract(epoch FROM now() - behind.oldest), 0), 0)::float8 AS seconds
 FROM projection_positions p
 CROSS JOIN LATERAL (
     SELECT count(*) AS events, min(e.occurred_at) AS oldest FROM events e
@@ -98,6 +99,9 @@ class ProjectionRunner:
     ) -> None:
         self.pool = pool
         self.rebuild_page_size = rebuild_page_size
+        # The projections whose last page failed, with the error: they retry every round,
+        # logged once until they recover.
+        self.failing: dict[str, str] = {}
         # Told after a page was applied, e.g. to wake a runner that reads what it recorded.
         self.on_applied: Callable[[], None] | None = None
         self.settle = settle
@@ -194,9 +198,12 @@ class ProjectionRunner:
                 for name in self.projections:
                     try:
                         await self.catch_up(name)
-                    except Exception:
+                        self.failing.pop(name, None)
+                    except Exception as error:
                         # One failing projection must not hold the others up; it retries.
-                        self.log.exception("projection failed", projection=name)
+                        if name not in self.failing:
+                            self.log.exception("projection failed", projection=name)
+                        self.failing[name] = f"{type(error).__name__}: {error}"
                 woken = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
                     {woken, stopping},

@@ -172,7 +172,12 @@ class SegmentEvaluator:
             for member in await conn.fetch(_MEMBERS_OF, sid)
         ]
         await self.events.append(conn, events=exits)
-        await conn.execute("DELETE FROM segment_states WHERE segment_id = $1", sid)
+        # The rows keep each membership stream's version: a restored segment appends after it.
+        await conn.execute(
+            "UPDATE segment_states SET member = false, version = version + member::int,"
+            " due_at = NULL WHERE segment_id = $1",
+            sid,
+        )
 
     async def evaluate(
         self,

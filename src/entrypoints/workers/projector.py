@@ -6,7 +6,11 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from entrypoints.metrics import PROJECTION_FAILING
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from adapters.postgres.projections import ProjectionRunner
     from entrypoints.workers.bell import CommitBell
 
@@ -27,7 +31,18 @@ class Projector:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def problem(self) -> str | None:
+        """What keeps a projection from moving, for /ready's detail (it stays ready)."""
+        failing = self.runner.failing
+        return "; ".join(f"{name} failing: {error}" for name, error in failing.items()) or None
+
+    def _failing(self, name: str) -> Callable[[], float]:
+        return lambda: float(name in self.runner.failing)
+
     async def start(self) -> None:
+        for name in self.runner.projections:
+            PROJECTION_FAILING.labels(name).set_function(self._failing(name))
         await self.runner.setup()
         self._stop.clear()
         self._task = asyncio.create_task(self.runner.run(self._stop), name="projector")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -58,6 +58,9 @@ def _position(cursor: str | None) -> int | None:
             "bad cursor",
             extra=[{"key": "cursor", "source": "query", "message": "not a cursor from this API"}],
         ) from None
+
+
+_LONGEST_WINDOW = timedelta(days=3650)
 
 
 class DirectoryEntryOut(msgspec.Struct):
@@ -274,7 +277,10 @@ class CustomersController(Controller):
         name="customers:activity",
         guards=[allow(*_READERS)],
         summary="Signals per type in a rolling window (whole hours), and the latest of each",
-        description="`?within=24h` (default; any duration such as 1h, 7d, 30d, up to 3650d).",
+        description=(
+            "`?within=` whole hours from 1h to 3650d (default 24h): the counters are kept per "
+            "hour, so the window starts at the top of the hour."
+        ),
     )
     @inject
     async def activity(
@@ -289,6 +295,8 @@ class CustomersController(Controller):
             span = parse_duration(within)
         except ValueError as error:
             raise InvalidValue("within", str(error)) from None
+        if not timedelta(hours=1) <= span <= _LONGEST_WINDOW or span % timedelta(hours=1):
+            raise InvalidValue("within", f"{within!r}: whole hours from 1h to 3650d, e.g. 24h, 7d")
         customer = await queries.by_id(customer_id)
         counts = await directory.activity(customer.id, clock.now() - span)
         return ActivityOut(

@@ -38,8 +38,19 @@ class HealthController(Controller):
         for name, worker in state.get("workers", {}).items():
             checks[name] = "ok" if getattr(worker, "running", False) else "down: not running"
         ready = all(v == "ok" for v in checks.values())
+        # Serving goes on while a read model is stuck; the problem is shown, and the
+        # chorus_projection_failing metric is 1 for it.
+        problems = {
+            name: problem
+            for name, worker in state.get("workers", {}).items()
+            if (problem := getattr(worker, "problem", None))
+        }
         return Response(
-            {"status": "ready" if ready else "not ready", "checks": checks},
+            {
+                "status": "ready" if ready else "not ready",
+                "checks": checks,
+                **({"problems": problems} if problems else {}),
+            },
             status_code=200 if ready else 503,
         )
 

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import Settings
+
+
+class TestSettingsFromEnvironment:
+    def test_every_kind_of_value_is_read_from_text(self) -> None:
+        settings = Settings.from_env(
+            {
+                "CHORUS_DATA_DIR": "/tmp/chorus-data",
+                "CHORUS_PORT": "8765",
+                "CHORUS_PROJECTIONS": "false",
+                "CHORUS_DISPATCH_LEASE_SECONDS": "12.5",
+            }
+        )
+        assert settings.data_dir == Path("/tmp/chorus-data")
+        assert settings.port == 8765
+        assert settings.projections is False
+        assert settings.dispatch_lease_seconds == 12.5
+
+    def test_a_bad_value_names_its_variable(self) -> None:
+        with pytest.raises(SystemExit, match="CHORUS_PORT"):
+            Settings.from_env({"CHORUS_PORT": "eighty"})
