@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 import asyncpg
 
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.event_store import LogPosition
+from adapters.postgres.event_store import READ_LOG, LogPosition
 from adapters.postgres.projections import ProjectionRunner
 from bench.profiling import profiled
 from bench.projections_live import LiveConfig, run_live
@@ -64,17 +64,6 @@ _EVENT_COLUMNS = (
     "subject_id",
     "payload",
 )
-# The log as the runner reads it (same columns, horizon and order: by the table's columns, so
-# by the index), without the topic filter and without decoding a payload.
-_RAW_PAGE = """
-SELECT transaction_id::text::bigint AS transaction_id, position, stream_id, version, topic,
-       occurred_at, payload
-FROM events
-WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY events.transaction_id, events.position
-LIMIT $3
-"""
 # Order-independent, and cheap next to string_agg over a million rows: a row that differs
 # changes the sum unless two 64-bit hashes collide just so.
 _CHECKSUM = "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM {} t"
@@ -425,7 +414,7 @@ async def _raw_log_read(conn: asyncpg.Connection, page_size: int) -> tuple[int, 
     count = 0
     started = time.perf_counter()
     while rows := await conn.fetch(
-        _RAW_PAGE, str(position.transaction_id), position.position, page_size
+        READ_LOG, str(position.transaction_id), position.position, page_size
     ):
         count += len(rows)
         position = LogPosition(rows[-1]["transaction_id"], rows[-1]["position"])

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from eventsourcing.domain import Aggregate, CanMutateAggregate
 
 __all__ = [
+    "READ_LOG",
     "LogPage",
     "LogPosition",
     "PostgresEventStore",
@@ -42,7 +43,7 @@ _LOAD = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload
 FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY stream_id, version
 """
-_READ_LOG = """
+READ_LOG = """
 SELECT transaction_id::text::bigint AS transaction_id, position, stream_id, version, topic,
        occurred_at, payload
 FROM events
@@ -252,7 +253,7 @@ class PostgresEventStore:
         Only transactions older than every one still running are read, so an event whose
         transaction commits late cannot be overtaken and skipped by a reader's position.
         """
-        rows = await conn.fetch(_READ_LOG, str(after.transaction_id), after.position, limit)
+        rows = await conn.fetch(READ_LOG, str(after.transaction_id), after.position, limit)
         if not rows:
             return LogPage([], after)
         last = rows[-1]

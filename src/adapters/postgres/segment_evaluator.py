@@ -121,6 +121,7 @@ class SegmentEvaluator:
         self.clock = clock
         self.events = events or PostgresEventStore()
         self.page = page
+        self._decoded: dict[UUID, _Segment] = {}
         self.log = structlog.get_logger("chorus.segments")
 
     def writing_to(self, suffix: str) -> SegmentEvaluator:
@@ -148,12 +149,20 @@ class SegmentEvaluator:
             await self.evaluate(conn, customers, list(segments.values()), now)
 
     async def _segments(self, conn: asyncpg.Connection) -> dict[UUID, _Segment]:
-        return {
-            row["segment_id"]: _Segment(
-                row["segment_id"], row["key"], row["version"], _condition.decode(row["condition"])
-            )
-            for row in await conn.fetch(_ACTIVE)
-        }
+        """The segments in force; a version's condition is decoded once, not every page."""
+        found: dict[UUID, _Segment] = {}
+        for row in await conn.fetch(_ACTIVE):
+            known = self._decoded.get(row["segment_id"])
+            if known is None or known.version != row["version"]:
+                known = _Segment(
+                    row["segment_id"],
+                    row["key"],
+                    row["version"],
+                    _condition.decode(row["condition"]),
+                )
+                self._decoded[known.segment_id] = known
+            found[known.segment_id] = known
+        return found
 
     async def _backfill(self, conn: asyncpg.Connection, segment: _Segment, now: datetime) -> None:
         after: UUID | None = None
