@@ -27,7 +27,9 @@ __all__ = ["main"]
 
 BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections")
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
-QUICK_INGEST = IngestConfig(customers=2_000, known_signals=5_000, nats_signals=5_000)
+QUICK_INGEST = IngestConfig(
+    customers=2_000, known_signals=5_000, nats_signals=5_000, nats_single_signals=2_000
+)
 QUICK_PROJECTIONS = ProjectionsConfig(events=100_000, customers=5_000, merges=50)
 QUICK_LIVE = LiveConfig(burst_signals=10_000, customers=1_000, steady_seconds=3.0)
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import tempfile
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,10 +18,18 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bench.ingest_http import post_batches
-from bench.ingest_nats import NatsRun, delete_streams, publish_and_wait, recorded
+from bench.ingest_nats import NatsRun, delete_streams, publish_and_wait, recorded, wait_for
 from bench.ingest_raw import raw_executemany
 from bench.service import ChorusService
-from bench.signals import SignalFactory, batches, http_bodies, nats_messages, raw_rows
+from bench.signals import (
+    SignalFactory,
+    batches,
+    http_bodies,
+    nats_batch_messages,
+    nats_messages,
+    raw_rows,
+)
+from domain.signals.aggregate import signal_id_for
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +46,8 @@ class IngestConfig:
     customers: int = 10_000
     known_signals: int = 50_000
     nats_signals: int = 50_000
+    nats_batch_size: int = 100  # signals per NATS message in the headline NATS pass
+    nats_single_signals: int = 20_000  # one signal per message
     batch_size: int = 1000
     http_clients: int = 3
     raw_repeats: int = 5
@@ -85,24 +96,50 @@ async def _raw_baseline(
 
 
 @dataclass(frozen=True, slots=True)
+class _Pass:
+    signals: int
+    seconds: float  # until the last answer: every signal committed
+    attributed_seconds: float  # until every signal is recorded on its customer
+
+
+@dataclass(frozen=True, slots=True)
 class _Passes:
-    new: tuple[int, float]  # (signals, seconds)
-    known: tuple[int, float]
+    new: _Pass
+    known: _Pass
     nats: NatsRun
+    nats_single: NatsRun
     subject: str
+
+
+async def _http_pass(
+    base_url: str, key: str, dsn: str, signals: list[dict[str, Any]], config: IngestConfig
+) -> _Pass:
+    """POSTs the signals, then waits until attribution has recorded every one of them."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        expected = await recorded(conn) + len(signals)
+        tail = [signal_id_for(s["id"]) for s in signals[-500:]]
+        bodies = http_bodies(signals, config.batch_size)
+        started = time.perf_counter()
+        count, seconds = await post_batches(base_url, key, bodies, config.http_clients)
+        await wait_for(conn, expected, tail, recorded)
+        return _Pass(count, seconds, time.perf_counter() - started)
+    finally:
+        await conn.close()
 
 
 async def _through_service(
     servers: Servers,
     dsn: str,
     run: str,
-    signals: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]],
+    signals: tuple[
+        list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]
+    ],
     config: IngestConfig,
     profile: Path | None,
 ) -> _Passes:
     """The HTTP passes (new, then known customers) and the NATS pass on one running service."""
-    new, known, via_nats = signals
-    size, clients = config.batch_size, config.http_clients
+    new, known, via_nats, one_by_one = signals
     # Our own subjects and streams, so that nothing else on a shared NATS clashes with them.
     prefix = f"bench_{run}"
     stream = f"BENCH_{run.upper()}_SIGNALS"
@@ -118,17 +155,28 @@ async def _through_service(
         key = service.create_admin_key()
         try:
             async with service:
-                first = await post_batches(service.base_url, key, http_bodies(new, size), clients)
-                again = await post_batches(service.base_url, key, http_bodies(known, size), clients)
+                first = await _http_pass(service.base_url, key, dsn, new, config)
+                again = await _http_pass(service.base_url, key, dsn, known, config)
                 nats = await publish_and_wait(
-                    servers.nats_url, dsn, subject, nats_messages(via_nats)
+                    servers.nats_url,
+                    dsn,
+                    subject,
+                    nats_batch_messages(via_nats, config.nats_batch_size),
+                    [s["id"] for s in via_nats],
+                )
+                single = await publish_and_wait(
+                    servers.nats_url,
+                    dsn,
+                    subject,
+                    nats_messages(one_by_one),
+                    [s["id"] for s in one_by_one],
                 )
         except Exception as error:
             raise RuntimeError(f"{error}\nservice log:\n{service.log_tail()}") from error
         finally:
             dead_letters = Settings(signal_stream=stream).dead_letter_stream
             await delete_streams(servers.nats_url, stream, dead_letters)
-    return _Passes(first, again, nats, subject)
+    return _Passes(first, again, nats, single, subject)
 
 
 async def run_ingest(
@@ -141,6 +189,7 @@ async def run_ingest(
         factory.first_pass(),
         factory.known(config.known_signals),
         factory.known(config.nats_signals),
+        factory.known(config.nats_single_signals),
     )
     raw_rates = await _raw_baseline(dsn, factory, signals[1], config)
     passes = await _through_service(servers, dsn, run, signals, config, profile)
@@ -157,29 +206,49 @@ def _result(
     config: IngestConfig, example: dict[str, Any], passes: _Passes, raw_rates: list[float]
 ) -> dict[str, Any]:
     raw_rate = statistics.median(raw_rates)
-    (known_count, known_seconds), (new_count, new_seconds) = passes.known, passes.new
-    nats = passes.nats
-    http_known = known_count / known_seconds
-    http_new = new_count / new_seconds
+    known, new, nats = passes.known, passes.new, passes.nats
+    http_known = known.signals / known.seconds
+    http_new = new.signals / new.seconds
     nats_rate = nats.signals / nats.commit_seconds
+    single_rate = passes.nats_single.signals / passes.nats_single.commit_seconds
     http_ratio = http_known / raw_rate
     nats_ratio = nats_rate / raw_rate
     return {
         "benchmark": "ingest",
         "config": asdict(config),
         "signal_example": example,
-        "http": "POST /v1/events to `chorus serve` (subprocess), bodies encoded beforehand",
-        "nats": f"publish_async to {passes.subject} (Nats-Msg-Id = signal id), timed from the "
-        "first publish until the events table holds every Signal.Recorded",
+        "http": "POST /v1/events to `chorus serve` (subprocess), bodies encoded beforehand, "
+        "timed until the last answer (every signal committed); attributed: until every "
+        "Signal.Recorded is in the log",
+        "nats": f"publish_async to {passes.subject}, {config.nats_batch_size} signals a message "
+        '(`{"signals": [...]}`, Nats-Msg-Id = batch id); single: one signal a message '
+        "(Nats-Msg-Id = signal id). Timed from the first publish until the log holds every "
+        "Signal.Received (committed); attributed: every Signal.Recorded",
         "baseline": "asyncpg executemany INSERT INTO bench_signals_raw (text PK, jsonb columns), "
         f"one transaction per batch of {config.batch_size}, {config.http_clients} connections, "
         f"median of {config.raw_repeats} runs of {config.known_signals} rows",
         "http_known_signals_per_s": round(http_known, 1),
-        "http_known_seconds": round(known_seconds, 3),
+        "http_known_seconds": round(known.seconds, 3),
+        "http_known_attributed_signals_per_s": round(known.signals / known.attributed_seconds, 1),
+        "http_known_attributed_seconds": round(known.attributed_seconds, 3),
         "http_new_customers_signals_per_s": round(http_new, 1),
-        "http_new_customers_seconds": round(new_seconds, 3),
+        "http_new_customers_seconds": round(new.seconds, 3),
+        "http_new_customers_attributed_signals_per_s": round(
+            new.signals / new.attributed_seconds, 1
+        ),
         "nats_signals_per_s": round(nats_rate, 1),
         "nats_seconds": round(nats.commit_seconds, 3),
+        "nats_attributed_signals_per_s": round(nats.signals / nats.attributed_seconds, 1),
+        "nats_attributed_seconds": round(nats.attributed_seconds, 3),
+        "nats_single_message_signals_per_s": round(single_rate, 1),
+        "nats_single_message_seconds": round(passes.nats_single.commit_seconds, 3),
+        "nats_single_message_attributed_signals_per_s": round(
+            passes.nats_single.signals / passes.nats_single.attributed_seconds, 1
+        ),
+        "nats_single_message_publish_per_s": round(
+            passes.nats_single.messages / passes.nats_single.publish_seconds, 1
+        ),
+        "nats_single_message_ratio": round(single_rate / raw_rate, 3),
         "nats_publish_per_s": round(nats.signals / nats.publish_seconds, 1),
         "nats_publish_seconds": round(nats.publish_seconds, 3),
         "nats_left_after_publish": nats.left_after_publish,

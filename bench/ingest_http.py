@@ -16,7 +16,7 @@ __all__ = ["post_batches"]
 
 
 class _Answer(msgspec.Struct):
-    recorded: int
+    accepted: int
     duplicates: int
 
 
@@ -26,7 +26,7 @@ _decode = msgspec.json.Decoder(_Answer).decode
 async def post_batches(
     base_url: str, api_key: str, bodies: Sequence[tuple[int, bytes]], clients: int
 ) -> tuple[int, float]:
-    """POSTs every body; returns (signals recorded, seconds). Anything but all recorded fails."""
+    """POSTs every body; returns (signals committed, seconds). Anything but all accepted fails."""
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
@@ -36,11 +36,11 @@ async def post_batches(
         async def post(item: tuple[int, bytes]) -> int:
             count, body = item
             response = await client.post("/v1/events", content=body)
-            if response.status_code != 200:
+            if response.status_code != 202:
                 raise RuntimeError(f"POST /v1/events: {response.status_code} {response.text[:500]}")
             answer = _decode(response.content)
-            if answer.recorded != count:
-                raise RuntimeError(f"{answer.recorded} of {count} signals recorded")
-            return answer.recorded
+            if answer.accepted != count:
+                raise RuntimeError(f"{answer.accepted} of {count} signals accepted")
+            return answer.accepted
 
         return await run_all(bodies, clients, post)

@@ -13,14 +13,16 @@ import nats
 from nats.js.errors import NotFoundError
 
 from domain.signals.aggregate import signal_id_for
+from domain.signals.intake import RECEIVED_TOPIC, intake_id_for
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Callable, Sequence
     from uuid import UUID
 
-__all__ = ["NatsRun", "delete_streams", "publish_and_wait", "recorded"]
+__all__ = ["NatsRun", "delete_streams", "publish_and_wait", "received", "recorded", "wait_for"]
 
 _RECORDED = "SELECT count(*) FROM events WHERE topic LIKE '%:Signal.Recorded'"
+_RECEIVED = "SELECT count(*) FROM events WHERE topic = $1"
 _PRESENT = "SELECT count(*) FROM events WHERE stream_id = ANY($1::uuid[]) AND version = 1"
 _TAIL = 500
 _POLL = 0.05
@@ -30,42 +32,63 @@ _TIMEOUT = 600.0
 @dataclass(frozen=True, slots=True)
 class NatsRun:
     signals: int
+    messages: int
     publish_seconds: float
     commit_seconds: float
     left_after_publish: int  # signals not yet committed when the last ack came back
     seconds_after_publish: float
+    attributed_seconds: float  # from the first publish until every one is on its customer
 
 
 async def recorded(conn: asyncpg.Connection) -> int:
+    """Signals attributed to their customers."""
     count: int = await conn.fetchval(_RECORDED)
     return count
 
 
-async def _wait_for(conn: asyncpg.Connection, expected: int, tail: list[UUID]) -> None:
-    """Polls until the events table holds `expected` signals.
+async def received(conn: asyncpg.Connection) -> int:
+    """Signals committed by intake."""
+    count: int = await conn.fetchval(_RECEIVED, RECEIVED_TOPIC)
+    return count
+
+
+async def wait_for(
+    conn: asyncpg.Connection,
+    expected: int,
+    tail: list[UUID],
+    count: Callable[[asyncpg.Connection], Awaitable[int]],
+) -> None:
+    """Polls until `count` reaches `expected`.
 
     Counting every signal scans the whole table (~20 ms of PostgreSQL's CPU at 100,000 events);
-    so the poll first probes, by primary key, the last `_TAIL` signals published, and counts
-    everything only once those are in.
+    so the poll first probes, by primary key, the streams of the last `_TAIL` signals
+    published, and counts everything only once those are in.
     """
     deadline = time.perf_counter() + _TIMEOUT
     while time.perf_counter() < deadline:
-        if await conn.fetchval(_PRESENT, tail) == len(tail) and await recorded(conn) >= expected:
+        if await conn.fetchval(_PRESENT, tail) == len(tail) and await count(conn) >= expected:
             return
         await asyncio.sleep(_POLL)
-    raise RuntimeError(f"only {await recorded(conn)} of {expected} signals after {_TIMEOUT}s")
+    raise RuntimeError(f"only {await count(conn)} of {expected} signals after {_TIMEOUT}s")
 
 
 async def publish_and_wait(
-    nats_url: str, dsn: str, subject: str, messages: Sequence[tuple[str, bytes]]
+    nats_url: str,
+    dsn: str,
+    subject: str,
+    messages: Sequence[tuple[str, bytes]],
+    signal_ids: Sequence[str],
 ) -> NatsRun:
-    """Publishes with acks in flight (publish_async), then waits for every commit."""
-    tail = [signal_id_for(msg_id) for msg_id, _ in messages[-_TAIL:]]
+    """Publishes with acks in flight (publish_async), then waits for every commit of the
+    signals `signal_ids` the messages carry, and then for every attribution."""
+    tail = [intake_id_for(event_id) for event_id in signal_ids[-_TAIL:]]
+    attributed_tail = [signal_id_for(event_id) for event_id in signal_ids[-_TAIL:]]
     conn = await asyncpg.connect(dsn)
     nc = await nats.connect(nats_url, name="chorus-bench")
     try:
         js = nc.jetstream(publish_async_max_pending=4000)
-        expected = await recorded(conn) + len(messages)
+        expected = await received(conn) + len(signal_ids)
+        expected_attributed = await recorded(conn) + len(signal_ids)
         started = time.perf_counter()
         acks = [
             await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
@@ -75,15 +98,23 @@ async def publish_and_wait(
         published = time.perf_counter()
         if duplicates:
             raise RuntimeError(f"JetStream dropped {duplicates} messages as duplicates")
-        left = expected - await recorded(conn)
+        left = expected - await received(conn)
         counted = time.perf_counter()
-        await _wait_for(conn, expected, tail)
+        await wait_for(conn, expected, tail, received)
         done = time.perf_counter()
+        await wait_for(conn, expected_attributed, attributed_tail, recorded)
+        attributed = time.perf_counter()
     finally:
         await nc.close()
         await conn.close()
     return NatsRun(
-        len(messages), published - started, done - started, left, max(done - counted, 1e-9)
+        len(signal_ids),
+        len(messages),
+        published - started,
+        done - started,
+        left,
+        max(done - counted, 1e-9),
+        attributed - started,
     )
 
 

@@ -12,7 +12,15 @@ import msgspec
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-__all__ = ["RawRow", "SignalFactory", "batches", "http_bodies", "nats_messages", "raw_rows"]
+__all__ = [
+    "RawRow",
+    "SignalFactory",
+    "batches",
+    "http_bodies",
+    "nats_batch_messages",
+    "nats_messages",
+    "raw_rows",
+]
 
 _TYPES = ("page.viewed", "product.viewed", "cart.updated", "email.opened")
 _START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -70,6 +78,13 @@ def http_bodies(signals: Sequence[dict[str, Any]], size: int) -> list[tuple[int,
 def nats_messages(signals: Iterable[dict[str, Any]]) -> list[tuple[str, bytes]]:
     """One (Nats-Msg-Id, JSON) message per signal."""
     return [(s["id"], _encode(s)) for s in signals]
+
+
+def nats_batch_messages(signals: Sequence[dict[str, Any]], size: int) -> list[tuple[str, bytes]]:
+    """One (Nats-Msg-Id, `{"signals": [...]}`) message per `size` signals."""
+    return [
+        (f"batch:{chunk[0]['id']}", _encode({"signals": chunk})) for chunk in batches(signals, size)
+    ]
 
 
 def raw_rows(signals: Iterable[dict[str, Any]]) -> list[RawRow]:

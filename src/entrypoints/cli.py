@@ -21,7 +21,6 @@ from ports.api_keys import ApiKeyStore, Role
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from adapters.postgres.projections import ProjectionRunner
 
 __all__ = ["main"]
 
@@ -91,7 +90,7 @@ async def _projections(settings: Settings, command: str, name: str | None) -> No
             print(f"rebuilt {name} up to {position.transaction_id}/{position.position}")
             return
         if command == "run":
-            await _follow(runner)
+            await _follow(settings)
             return
         # position: the transaction id and the event position it has read up to
         print(
@@ -104,14 +103,17 @@ async def _projections(settings: Settings, command: str, name: str | None) -> No
         await container.close()
 
 
-async def _follow(runner: ProjectionRunner) -> None:
-    """Follows the log until SIGINT/SIGTERM, for read models kept apart from `chorus serve`."""
+async def _follow(settings: Settings) -> None:
+    """Follows the log until SIGINT/SIGTERM: the projection worker of `chorus serve`, run on
+    its own (with CHORUS_PROJECTIONS=false in the services that take requests)."""
+    from entrypoints.projection_worker import follow_log
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    print(f"following the event log: {', '.join(runner.projections)}", flush=True)
-    await runner.run(stop)
+    print("following the event log", flush=True)
+    await follow_log(settings, stop)
 
 
 def _secret(settings: Settings, data_dir: Path) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -23,6 +24,7 @@ from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
+from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.postgres.templates import PostgresTemplates
 from adapters.postgres.trigger_matcher import TriggerMatcher
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
@@ -32,6 +34,8 @@ from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
+from application.customer.accept_signals import AcceptSignals
+from application.customer.attribute_signals import AttributeSignals
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.ingest_signals import IngestSignals
@@ -53,6 +57,7 @@ from application.segments.define_segment import DefineSegment, DeleteSegment
 from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
+from entrypoints.metrics import SIGNALS
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
@@ -63,6 +68,7 @@ from ports.delivery import DeliveryStore
 from ports.directory import Directory
 from ports.history import History
 from ports.ids import IdGenerator
+from ports.intake import SignalIntake
 from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.segments import SegmentReadModel, SegmentRepository
@@ -76,6 +82,13 @@ __all__ = ["AdaptersProvider", "UseCasesProvider", "make_container"]
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """asyncpg still rolls back a forgotten transaction; we keep no other session state, so
     the default RESET ALL round trip on every release is pure cost."""
+
+
+def _refused_at_attribution(intake_id: UUID, reason: str) -> None:
+    SIGNALS.labels("attribution", "refused").inc()
+    structlog.get_logger("chorus.attribution").error(
+        "received signal refused at attribution", intake_id=str(intake_id), reason=reason
+    )
 
 
 class AdaptersProvider(Provider):
@@ -121,6 +134,10 @@ class AdaptersProvider(Provider):
         return PostgresCustomerStore(pool, on_enqueued=bell.ring, on_committed=commits.ring)
 
     @provide
+    def signal_intake(self, pool: asyncpg.Pool, commits: CommitBell) -> SignalIntake:
+        return PostgresSignalIntake(pool, on_committed=commits.ring)
+
+    @provide
     def api_keys(self, pool: asyncpg.Pool, clock: Clock, ids: IdGenerator) -> ApiKeyStore:
         return PostgresApiKeyStore(pool, clock, ids)
 
@@ -151,13 +168,19 @@ class AdaptersProvider(Provider):
 
     @provide
     def projection_runner(
-        self, pool: asyncpg.Pool, evaluator: SegmentEvaluator, clock: Clock
+        self,
+        pool: asyncpg.Pool,
+        evaluator: SegmentEvaluator,
+        clock: Clock,
+        attribution: AttributeSignals,
     ) -> ProjectionRunner:
-        # In order: the evaluator reads the directory and the signals, and the members
-        # read model follows what the evaluator records.
+        # In order: attribution records the signals the read models read; the evaluator
+        # reads the directory and the signals, and the members read model follows what the
+        # evaluator records.
         return ProjectionRunner(
             pool,
             [
+                attribution,
                 CustomerDirectory(),
                 SignalActivity(),
                 evaluator,
@@ -248,6 +271,14 @@ class UseCasesProvider(Provider):
     @provide
     def ingest_signals(self, store: CustomerStore, clock: Clock, ids: IdGenerator) -> IngestSignals:
         return IngestSignals(store, clock, ids)
+
+    @provide
+    def accept_signals(self, intake: SignalIntake, clock: Clock) -> AcceptSignals:
+        return AcceptSignals(intake, clock)
+
+    @provide
+    def attribute_signals(self, ingest: IngestSignals, mapper: SignalMapper) -> AttributeSignals:
+        return AttributeSignals(ingest, mapper.parse, _refused_at_attribution)
 
     @provide
     def upsert_customer(

@@ -16,7 +16,7 @@ __all__ = [
 
 SIGNALS = Counter(
     "chorus_signals_total",
-    "Signals received, by transport and outcome (recorded, duplicate, invalid, dead_lettered)",
+    "Signals by transport (http, nats, attribution) and outcome (accepted, duplicate, invalid, dead_lettered, refused)",
     ["transport", "outcome"],
 )
 SIGNAL_BATCH_SECONDS = Histogram(

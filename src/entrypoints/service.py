@@ -1,4 +1,5 @@
-"""The running service: HTTP API and NATS consumers in one process, stopped cleanly together."""
+"""The running service: HTTP API, NATS consumers and schedulers in one process, the projection
+worker in another, stopped cleanly together."""
 
 from __future__ import annotations
 
@@ -7,32 +8,28 @@ import contextlib
 import signal
 from typing import TYPE_CHECKING
 
-import asyncpg
 import nats
 import structlog
 import uvicorn
 
-from adapters.nats.publisher import JetStreamPublisher, ensure_stream
-from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.segment_evaluator import SegmentTimers
-from application.customer.ingest_signals import IngestSignals
+from application.customer.accept_signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
-from application.outbound.publish_events import OutboundEvents
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.vocabulary import Channel
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
+from entrypoints.projection_worker import BellRelay, ProjectionProcess, commits_subject
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher
-from entrypoints.workers.projector import Projector
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.delivery import DeliveryStore
@@ -42,7 +39,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
     from dishka import AsyncContainer
-    from nats.aio.client import Client as NATS
 
     from entrypoints.settings import Settings
 
@@ -73,43 +69,6 @@ async def _dispatcher(container: AsyncContainer) -> Dispatcher:
     )
 
 
-_TRIGGER_SIDE = ("triggers", "trigger_firings")
-
-
-def _split(everything: ProjectionRunner) -> tuple[ProjectionRunner, ProjectionRunner]:
-    """The read models, and the trigger matcher on a runner of its own: a signal must not wait
-    behind a round of every read model to fire its triggers (p99 at 1,000 signals/s)."""
-    projections = everything.projections
-    read_side = [p for name, p in projections.items() if name not in _TRIGGER_SIDE]
-    triggers = [projections[name] for name in _TRIGGER_SIDE]
-    return (
-        ProjectionRunner(everything.pool, read_side, everything.store),
-        ProjectionRunner(everything.pool, triggers, everything.store),
-    )
-
-
-def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
-    def call() -> None:
-        first()
-        second()
-
-    return call
-
-
-async def _outbound_runner(
-    container: AsyncContainer, nc: NATS, settings: Settings
-) -> ProjectionRunner:
-    """Its own runner: while NATS is away its publishes wait out their timeout, which must
-    not hold the read models back."""
-    js = nc.jetstream()
-    await ensure_stream(js, settings.outbound_stream, f"{settings.nats_prefix}.out.>")
-    publisher = JetStreamPublisher(js, stream=settings.outbound_stream)
-    return ProjectionRunner(
-        await container.get(asyncpg.Pool),
-        [OutboundEvents(publisher, prefix=settings.nats_prefix)],
-    )
-
-
 async def run_service(
     settings: Settings, *, on_ready: Callable[[], Awaitable[None]] | None = None
 ) -> None:
@@ -118,7 +77,7 @@ async def run_service(
     nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus")
     consumer = SignalConsumer(
         nc.jetstream(),
-        await container.get(IngestSignals),
+        await container.get(AcceptSignals),
         await container.get(SignalMapper),
         stream_name=settings.signal_stream,
         subjects=f"{settings.nats_prefix}.signals.>",
@@ -153,18 +112,13 @@ async def run_service(
     dispatcher = await _dispatcher(container) if settings.dispatch else None
     if dispatcher is not None:
         workers["dispatcher"] = dispatcher
-    bell = await container.get(CommitBell)
-    outbound = Projector(await _outbound_runner(container, nc, settings), bell)
-    workers["outbound_events"] = outbound
-    projector = matcher = None
+    projections = None
     if settings.projections:
-        read_side, triggers = _split(await container.get(ProjectionRunner))
-        read_side.on_applied = _both(triggers.wake, outbound.runner.wake)
-        triggers.on_applied = outbound.runner.wake  # entries, exits and firings go out at once
-        projector = Projector(read_side, bell)
-        matcher = Projector(triggers, bell)
-        workers["projections"] = projector
-        workers["triggers"] = matcher
+        # Attribution, read models, triggers and outbound events: see projection_worker.
+        projections = ProjectionProcess(settings)
+        workers["projections"] = projections
+        bell = await container.get(CommitBell)
+        bell.listen(BellRelay(nc, commits_subject(settings)))
     try:
         await consumer.start()
         await scheduler.start()
@@ -174,10 +128,8 @@ async def run_service(
         await responder.start()
         if dispatcher is not None:
             await dispatcher.start()
-        if projector is not None and matcher is not None:
-            await projector.start()
-            await matcher.start()
-        await outbound.start()
+        if projections is not None:
+            await projections.start()
         app = create_app(container, settings, nats=nc, workers=workers)
         config = uvicorn.Config(
             app,
@@ -200,10 +152,9 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
-        for follower in (projector, matcher, outbound):
-            if follower is not None:
-                with contextlib.suppress(Exception):
-                    await follower.stop()
+        if projections is not None:
+            with contextlib.suppress(Exception):
+                await projections.stop()
         if dispatcher is not None:
             with contextlib.suppress(Exception):
                 await dispatcher.stop()

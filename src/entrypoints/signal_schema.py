@@ -118,16 +118,55 @@ class SignalMapper:
         return found
 
     def from_raw(self, index: int, raw: msgspec.Raw | bytes) -> SignalReport | InvalidSignal:
+        signal = self.decode(index, raw)
+        if isinstance(signal, InvalidSignal):
+            return signal
+        return self.from_signal(index, signal)
+
+    def decode(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
         try:
-            signal = _signal_decoder.decode(raw)
+            return _signal_decoder.decode(raw)
         except msgspec.ValidationError as error:
             field, reason = field_of(error)
             return InvalidSignal(index, field, reason, _id_of(raw))
         except msgspec.DecodeError as error:
             return InvalidSignal(index, "$", str(error))
-        return self.from_signal(index, signal)
+
+    def check(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
+        """The signal if it is valid, as `from_raw` would take it, without building the report."""
+        signal = self.decode(index, raw)
+        if isinstance(signal, InvalidSignal):
+            return signal
+        checked = self._checked(index, signal)
+        return checked if isinstance(checked, InvalidSignal) else signal
+
+    def parse(self, payload: bytes) -> SignalReport | str:
+        """A received signal's report, or why it is refused (for attribution)."""
+        report = self.from_raw(0, payload)
+        if isinstance(report, InvalidSignal):
+            return f"{report.field}: {report.reason}"
+        return report
 
     def from_signal(self, index: int, signal: SignalIn) -> SignalReport | InvalidSignal:
+        checked = self._checked(index, signal)
+        if isinstance(checked, InvalidSignal):
+            return checked
+        claims, profile = checked
+        return SignalReport(
+            event_id=signal.id,
+            type=signal.type,
+            occurred_at=signal.occurred_at,
+            identities=claims,
+            properties=signal.properties,
+            source=signal.source,
+            profile=profile,
+            attributes=dict(signal.attributes),
+        )
+
+    def _checked(
+        self, index: int, signal: SignalIn
+    ) -> tuple[tuple[IdentityClaim, ...], dict[str, Any]] | InvalidSignal:
+        """The normalised identities and profile changes, or the first thing wrong."""
         if signal.occurred_at.tzinfo is None:
             return InvalidSignal(
                 index, "$.occurred_at", "needs a time zone offset, e.g. Z", signal.id
@@ -151,13 +190,4 @@ class SignalMapper:
                 check_attributes(signal.attributes)
         except InvalidValue as error:
             return InvalidSignal(index, f"$.{error.field}", error.reason, signal.id)
-        return SignalReport(
-            event_id=signal.id,
-            type=signal.type,
-            occurred_at=signal.occurred_at,
-            identities=tuple(claims),
-            properties=signal.properties,
-            source=signal.source,
-            profile=profile,
-            attributes=dict(signal.attributes),
-        )
+        return tuple(claims), profile

@@ -29,6 +29,11 @@ class LoggedEvent(Protocol):
     @property
     def data(self) -> Mapping[str, Any]: ...
 
+    @property
+    def payload(self) -> bytes:
+        """The payload as stored (JSON), for readers that decode it their own way."""
+        ...
+
 
 class Projection(Protocol[Conn]):
     """A read model: applies the events it handles through the runner's connection."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -66,6 +67,7 @@ class ChorusProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a group of its own: kill() takes its worker process too
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -80,9 +82,10 @@ class ChorusProcess:
         raise RuntimeError(f"chorus serve never got ready: {self.log_path.read_text()[-3000:]}")
 
     def kill(self) -> None:
-        """kill -9: no clean-up of any kind."""
+        """kill -9 of the service and its projection worker: no clean-up of any kind."""
         if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self) -> int | None:

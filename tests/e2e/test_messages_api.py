@@ -128,7 +128,7 @@ class TestInboundStop:
                 "identities": [{"type": "phone", "value": "+44 7700 900321"}],
                 "properties": {"channel": "sms", "text": "STOP"},
             }
-            http.post("/v1/events", json={"signals": [stop]}).raise_for_status()
+            http.post("/v1/events?wait=attributed", json={"signals": [stop]}).raise_for_status()
             decided = send(http, who, purpose="transactional").json()
         assert decided["outcome"] == "suppress"
         assert any(rule["rule_id"] == "opt_out.sms" for rule in decided["fired"])
@@ -173,9 +173,9 @@ class TestUnknownCustomers:
                 "occurred_at": "2026-11-27T10:00:00Z",
                 "identities": [{"type": "email", "value": "nc@example.org"}],
             }
-            signal_id = http.post("/v1/events", json={"signals": [signal]}).json()["results"][0][
-                "signal_id"
-            ]
+            signal_id = http.post("/v1/events?wait=attributed", json={"signals": [signal]}).json()[
+                "results"
+            ][0]["signal_id"]
             answer = send(http, signal_id)
         assert answer.status_code == 404
 
@@ -222,7 +222,7 @@ class TestSuppressionAndConsentSignals:
                     "proof": "double opt-in 4711",
                 },
             }
-            recorded = http.post("/v1/events", json={"signals": [grant]}).json()
+            recorded = http.post("/v1/events?wait=attributed", json={"signals": [grant]}).json()
             who = recorded["results"][0]["customer_id"]
             body = {
                 "customer_id": who,

@@ -60,7 +60,7 @@ class TestSegmentsApi:
             http.post("/v1/admin/clock", json={"set": "2030-01-01T12:00:00Z"}).raise_for_status()
             events = [order(1, "ana@example.org"), order(2, "ana@example.org")]
             events.append(order(3, "bo@example.org"))
-            http.post("/v1/events", json={"signals": events}).raise_for_status()
+            http.post("/v1/events?wait=attributed", json={"signals": events}).raise_for_status()
 
             created = http.post("/v1/segments", json=BUYERS)
             assert created.status_code == 201, created.text
@@ -77,7 +77,7 @@ class TestSegmentsApi:
             assert mine["segments"] == ["repeat-buyers"]
 
             http.post(
-                "/v1/events",
+                "/v1/events?wait=attributed",
                 json={"signals": [order(4, "bo@example.org", "2030-01-01T11:00:00Z")]},
             ).raise_for_status()
             assert wait_for(lambda: len(members()) == 2)
@@ -136,7 +136,9 @@ class TestSegmentsApi:
                 await http.post("/v1/admin/clock", json={"set": "2030-01-01T12:00:00Z"})
                 (await http.post("/v1/segments", json=BUYERS)).raise_for_status()
                 events = [order(1, "ana@example.org"), order(2, "ana@example.org")]
-                (await http.post("/v1/events", json={"signals": events})).raise_for_status()
+                (
+                    await http.post("/v1/events?wait=attributed", json={"signals": events})
+                ).raise_for_status()
                 for _ in range(100):
                     if received:
                         break

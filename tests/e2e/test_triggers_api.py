@@ -60,8 +60,8 @@ class TestTriggers:
                 order("o1", "ana@example.org", 150),
                 order("o2", "ana@example.org", 20),
             ]
-            http.post("/v1/events", json={"signals": batch}).raise_for_status()
-            http.post("/v1/events", json={"signals": batch[:1]}).raise_for_status()
+            http.post("/v1/events?wait=attributed", json={"signals": batch}).raise_for_status()
+            http.post("/v1/events?wait=attributed", json={"signals": batch[:1]}).raise_for_status()
             (fired,) = firings(http, "big-orders", 1)
             assert (fired["source_kind"], fired["signal_type"]) == ("signal", "order.placed")
             assert (fired["signal_event_id"], fired["trigger_version"]) == ("o1", 1)

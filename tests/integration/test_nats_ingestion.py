@@ -16,10 +16,15 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.projections import ProjectionRunner
+from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
-from application.customer.ingest_signals import IngestSignals, SignalOutcome
+from application.customer.accept_signals import AcceptSignals
+from application.customer.attribute_signals import AttributeSignals
+from application.customer.ingest_signals import IngestSignals
 from domain.customer.identities import IdentityNormalizer
+from domain.signals.intake import RECEIVED_TOPIC
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.signal_consumer import SignalConsumer, ensure_signal_stream
 
@@ -31,11 +36,11 @@ if TYPE_CHECKING:
     from nats.js.api import RawStreamMsg
     from nats.js.client import JetStreamContext
 
-    from domain.signals.aggregate import SignalReport
+    from ports.intake import ReceivedSignal
 
 pytestmark = pytest.mark.integration
 
-COUNT_SIGNALS = "SELECT count(*) FROM events WHERE topic LIKE '%Signal.Recorded'"
+COUNT_SIGNALS = f"SELECT count(*) FROM events WHERE topic = '{RECEIVED_TOPIC}'"
 NORMALIZER = IdentityNormalizer("GB")
 
 
@@ -86,11 +91,21 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0)
 
 
 async def count_signals(pool: asyncpg.Pool) -> int:
+    """Signals committed by intake."""
     found: int = await pool.fetchval(COUNT_SIGNALS)
     return found
 
 
-class FailingOnce(IngestSignals):
+async def attribute(store: PostgresCustomerStore) -> int:
+    """Runs attribution over what intake committed, as the projection worker does."""
+    ingest = IngestSignals(store, SystemClock(), RandomIds())
+    attribution = AttributeSignals(ingest, SignalMapper(NORMALIZER).parse, print)
+    runner = ProjectionRunner(store.pool, [attribution])
+    await runner.setup()
+    return await runner.catch_up()
+
+
+class FailingOnce(AcceptSignals):
     """Fails its first call, before committing or (after_commit) after committing."""
 
     def __init__(self, *args: Any, after_commit: bool = False) -> None:
@@ -98,28 +113,28 @@ class FailingOnce(IngestSignals):
         self.after_commit = after_commit
         self.calls = 0
 
-    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+    async def __call__(self, signals: Sequence[ReceivedSignal]) -> list[bool]:
         self.calls += 1
         if self.calls > 1:
-            return await super().__call__(reports)
+            return await super().__call__(signals)
         if self.after_commit:
-            await super().__call__(reports)
+            await super().__call__(signals)
         raise ConnectionError("database went away")
 
 
-class AlwaysFailing(IngestSignals):
-    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+class AlwaysFailing(AcceptSignals):
+    async def __call__(self, signals: Sequence[ReceivedSignal]) -> list[bool]:
         raise ConnectionError("database is down")
 
 
-class Hanging(IngestSignals):
+class Hanging(AcceptSignals):
     """Never returns, like a process that froze before its commit."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.entered = asyncio.Event()
 
-    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+    async def __call__(self, signals: Sequence[ReceivedSignal]) -> list[bool]:
         self.entered.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
@@ -147,8 +162,8 @@ def js(nc: Client) -> JetStreamContext:
 
 
 @pytest.fixture
-def ingest_args(pool: asyncpg.Pool) -> tuple[PostgresCustomerStore, SystemClock, RandomIds]:
-    return PostgresCustomerStore(pool), SystemClock(), RandomIds()
+def ingest_args(pool: asyncpg.Pool) -> tuple[PostgresSignalIntake, SystemClock]:
+    return PostgresSignalIntake(pool), SystemClock()
 
 
 @pytest.fixture
@@ -158,7 +173,7 @@ async def consumer_for(
     """Starts consumers on this test's streams; stops them all afterwards."""
     started: list[SignalConsumer] = []
 
-    async def start(js: JetStreamContext, ingest: IngestSignals, **options: Any) -> SignalConsumer:
+    async def start(js: JetStreamContext, ingest: AcceptSignals, **options: Any) -> SignalConsumer:
         options.setdefault("fetch_timeout", 0.2)
         consumer = SignalConsumer(
             js,
@@ -196,37 +211,33 @@ async def dead_letters(js: JetStreamContext, names: Names) -> list[RawStreamMsg]
 async def test_a_published_signal_is_committed_and_its_customer_found_by_identity(
     js: JetStreamContext,
     names: Names,
-    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
-    store = ingest_args[0]
-    await consumer_for(js, IngestSignals(*ingest_args))
+    store = PostgresCustomerStore(ingest_args[0].pool)
+    await consumer_for(js, AcceptSignals(*ingest_args))
 
     await js.publish(
         names.subject, signal("order-1", " Ana@Example.ORG "), headers={"Nats-Msg-Id": "order-1"}
     )
 
-    identity = NORMALIZER.normalize("email", "ana@example.org")
-
-    async def found() -> bool:
-        return await store.find(identity) is not None
-
-    await eventually(found)
     await eventually(lambda: all_consumed(js, names))
-    customer_id = await store.find(identity)
+    assert await count_signals(store.pool) == 1
+    assert await attribute(store) == 1
+    customer_id = await store.find(NORMALIZER.normalize("email", "ana@example.org"))
     assert customer_id is not None
     assert await store.get(customer_id) is not None
-    assert await count_signals(store.pool) == 1
+    assert await attribute(store) == 0  # applied once, whatever reruns
 
 
 async def test_the_same_event_published_twice_is_stored_once(
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
-    await consumer_for(js, IngestSignals(*ingest_args))
+    await consumer_for(js, AcceptSignals(*ingest_args))
 
     first = await js.publish(names.subject, signal("ev-1"), headers={"Nats-Msg-Id": "ev-1"})
     again = await js.publish(names.subject, signal("ev-1"), headers={"Nats-Msg-Id": "ev-1"})
@@ -247,10 +258,10 @@ async def test_malformed_messages_are_dead_lettered_with_a_reason_and_not_redeli
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
-    await consumer_for(js, IngestSignals(*ingest_args))
+    await consumer_for(js, AcceptSignals(*ingest_args))
     missing_type = json.loads(signal("no-type"))
     del missing_type["type"]
     published = [
@@ -296,12 +307,51 @@ async def test_malformed_messages_are_dead_lettered_with_a_reason_and_not_redeli
     assert len(await dead_letters(js, names)) == 3
 
 
+async def test_a_batch_message_commits_its_valid_signals_and_dead_letters_each_invalid_one(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    await consumer_for(js, AcceptSignals(*ingest_args))
+    parts = [
+        json.loads(signal("batch-a")),
+        json.loads(signal("batch-bad", "not an email")),
+        json.loads(signal("batch-b", "bo@example.org")),
+        json.loads(signal("batch-a")),
+    ]
+    await js.publish(
+        names.subject, json.dumps({"signals": parts}).encode(), headers={"Nats-Msg-Id": "b-1"}
+    )
+    await js.publish(names.subject, b'{"signals": []}', headers={"Nats-Msg-Id": "b-empty"})
+
+    async def two_dead_letters() -> bool:
+        return len(await dead_letters(js, names)) == 2
+
+    await eventually(two_dead_letters)
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 2
+    letters = {(m.headers or {})["Chorus-Correlation-Id"]: m for m in await dead_letters(js, names)}
+    part = letters["b-1"]
+    assert json.loads(part.data)["id"] == "batch-bad"
+    assert (part.headers or {})["Chorus-Batch-Index"] == "1"
+    assert (part.headers or {})["Chorus-Reason"].startswith("$.signals[1].identities[0].value")
+    assert "1 to 1000" in (letters["b-empty"].headers or {})["Chorus-Reason"]
+    assert await attribute(PostgresCustomerStore(pool)) == 2
+
+    await asyncio.sleep(1.0)
+    info = await js.consumer_info(names.stream, names.durable)
+    assert info.num_redelivered == 0
+    assert len(await dead_letters(js, names)) == 2
+
+
 @pytest.mark.parametrize("after_commit", [False, True], ids=["before-commit", "after-commit"])
 async def test_a_batch_whose_ingest_fails_is_redelivered_and_stored_exactly_once(
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
     after_commit: bool,
 ) -> None:
@@ -330,7 +380,7 @@ async def test_a_consumer_stopped_before_acking_hands_its_messages_to_the_next(
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     crashed_nc = await nats.connect(nats_url)
@@ -346,7 +396,7 @@ async def test_a_consumer_stopped_before_acking_hands_its_messages_to_the_next(
     assert not first.running
     assert await count_signals(pool) == 0
 
-    await consumer_for(js, IngestSignals(*ingest_args), ack_wait=1.0)
+    await consumer_for(js, AcceptSignals(*ingest_args), ack_wait=1.0)
 
     async def stored() -> bool:
         return await count_signals(pool) == 10
@@ -360,7 +410,7 @@ async def test_a_signal_that_keeps_failing_is_dead_lettered_after_max_deliver(
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     await consumer_for(js, AlwaysFailing(*ingest_args), max_deliver=2, retry_delay=0.2)
@@ -385,10 +435,10 @@ async def test_two_thousand_signals_published_quickly_are_all_stored_exactly_onc
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresCustomerStore, SystemClock, RandomIds],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
-    await consumer_for(js, IngestSignals(*ingest_args))
+    await consumer_for(js, AcceptSignals(*ingest_args))
     total = 2000
     for n in range(total):
         await js.publish_async(
@@ -404,6 +454,7 @@ async def test_two_thousand_signals_published_quickly_are_all_stored_exactly_onc
     await eventually(stored, within=30.0)
     await eventually(lambda: all_consumed(js, names))
     assert await count_signals(pool) == total
+    assert await attribute(PostgresCustomerStore(pool)) == total
     customers = await pool.fetchval("SELECT count(DISTINCT customer_id) FROM identities")
     assert customers == 400
 

@@ -146,6 +146,10 @@ class RecordedEvent:
         return self._data
 
     @property
+    def payload(self) -> bytes:
+        return self._payload if self._payload is not None else msgspec.json.encode(self._data)
+
+    @property
     def type(self) -> str:
         return self.topic.rpartition(".")[2]
 

@@ -50,18 +50,21 @@ class CustomerUpsertOut(msgspec.Struct):
     customer: CustomerView
 
 
-class SignalResultOut(msgspec.Struct):
+class SignalResultOut(msgspec.Struct, omit_defaults=True):
+    """`accepted`: committed, to be attributed; `recorded`: on its customer's timeline."""
+
     index: int
     id: str
-    status: Literal["recorded", "duplicate"]
-    signal_id: UUID
-    customer_id: UUID | None
+    status: Literal["accepted", "recorded", "duplicate"]
+    signal_id: UUID | None = None
+    customer_id: UUID | None = None
 
 
-class IngestOut(msgspec.Struct):
-    recorded: int
+class IngestOut(msgspec.Struct, omit_defaults=True):
+    accepted: int
     duplicates: int
     results: list[SignalResultOut]
+    recorded: int | None = None
 
 
 class TimelineItemOut(msgspec.Struct):

@@ -1,11 +1,14 @@
-"""Signals over NATS JetStream: one signal a message, committed in batches, then acknowledged.
+"""Signals over NATS JetStream: one signal a message, or a batch of up to 1,000 as
+`{"signals": [...]}` (the body of `POST /v1/events`), committed in batches, then acknowledged.
 
 Delivery is at least once and the effect exactly once: a batch is acknowledged only after
-`IngestSignals` has committed it, so a crash before the commit redelivers the messages, and a
-redelivery after the commit is a duplicate by the producer's event id and changes nothing.
+`AcceptSignals` has committed it to the log, so a crash before the commit redelivers the
+messages, and a redelivery after the commit is a duplicate by the producer's event id and
+changes nothing. Attribution to customers follows from the log (`AttributeSignals`).
 Messages that can never succeed (not JSON, not a signal, a bad identity) are published to the
 dead-letter stream first and terminated afterwards; so are messages that still fail on their last
-allowed delivery.
+allowed delivery. In a batch message, each invalid signal is dead-lettered on its own (with
+its index) and the valid ones are committed; the message is acknowledged once both are done.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from adapters.nats.publisher import ensure_stream_config
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.signal_schema import InvalidSignal
+from entrypoints.signal_schema import MAX_BATCH, InvalidSignal
+from ports.intake import ReceivedSignal
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Sequence
@@ -29,8 +34,7 @@ if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
     from structlog.typing import FilteringBoundLogger
 
-    from application.customer.ingest_signals import IngestSignals, SignalOutcome
-    from domain.signals.aggregate import SignalReport
+    from application.customer.accept_signals import AcceptSignals
     from entrypoints.signal_schema import SignalMapper
 
 __all__ = [
@@ -97,10 +101,33 @@ def _msg_id(msg: Msg) -> str | None:
     return msg.headers.get("Nats-Msg-Id") if msg.headers else None
 
 
+_envelope = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_parts = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _batch_of(data: bytes) -> list[msgspec.Raw] | str | None:
+    """The signals of a batch message (`{"signals": [...]}`), why it is not a valid batch, or
+    None for a message of one signal."""
+    try:
+        envelope = _envelope.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if set(envelope) != {"signals"}:
+        return None
+    try:
+        parts = _parts.decode(envelope["signals"])
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        return f"$.signals: {error}"
+    if not 1 <= len(parts) <= MAX_BATCH:
+        return f"$.signals: a batch holds 1 to {MAX_BATCH} signals, not {len(parts)}"
+    return parts
+
+
 @dataclass(frozen=True, slots=True)
 class _Delivery:
     msg: Msg
-    report: SignalReport
+    signals: tuple[ReceivedSignal, ...]
+    event_id: str  # of its first signal, for logs
     correlation_id: str
 
 
@@ -110,7 +137,7 @@ class SignalConsumer:
     def __init__(
         self,
         js: JetStreamContext,
-        ingest: IngestSignals,
+        accept: AcceptSignals,
         mapper: SignalMapper,
         *,
         stream_name: str = SIGNAL_STREAM,
@@ -140,7 +167,7 @@ class SignalConsumer:
         if subject_matches(subjects, dead_letter_subject):
             raise ValueError(f"dead letters on {dead_letter_subject!r} would be consumed again")
         self.js = js
-        self.ingest = ingest
+        self.accept = accept
         self.mapper = mapper
         self.stream_name = stream_name
         self.durable = durable
@@ -260,42 +287,78 @@ class SignalConsumer:
     async def _handle(self, msgs: Sequence[Msg]) -> None:
         valid: list[_Delivery] = []
         refused: list[Awaitable[None]] = []
+        partly: list[tuple[_Delivery | None, Msg, list[Awaitable[bool]]]] = []
         for index, msg in enumerate(msgs):
-            mapped = self.mapper.from_raw(index, msg.data)
-            if isinstance(mapped, InvalidSignal):
-                refused.append(
-                    self._refuse(msg, f"{mapped.field}: {mapped.reason}", mapped.signal_id)
-                )
-            else:
-                correlation_id = _msg_id(msg) or mapped.event_id
-                valid.append(_Delivery(msg, mapped, correlation_id))
+            batch = _batch_of(msg.data)
+            if batch is None:
+                signal = self.mapper.check(index, msg.data)
+                if isinstance(signal, InvalidSignal):
+                    reason = f"{signal.field}: {signal.reason}"
+                    refused.append(self._refuse(msg, reason, signal.signal_id))
+                else:
+                    received = ReceivedSignal(signal.id, msg.data)
+                    correlation_id = _msg_id(msg) or signal.id
+                    valid.append(_Delivery(msg, (received,), signal.id, correlation_id))
+                continue
+            if isinstance(batch, str):
+                refused.append(self._refuse(msg, batch, None))
+                continue
+            signals: list[ReceivedSignal] = []
+            dead: list[Awaitable[bool]] = []
+            for position, raw in enumerate(batch):
+                checked = self.mapper.check(position, raw)
+                if isinstance(checked, InvalidSignal):
+                    reason = f"$.signals[{position}]{checked.field[1:]}: {checked.reason}"
+                    dead.append(
+                        self._dead_letter(msg, bytes(raw), reason, checked.signal_id, position)
+                    )
+                else:
+                    signals.append(ReceivedSignal(checked.id, bytes(raw)))
+            delivery = None
+            if signals:
+                correlation_id = _msg_id(msg) or signals[0].event_id
+                delivery = _Delivery(msg, tuple(signals), signals[0].event_id, correlation_id)
+            if dead:
+                partly.append((delivery, msg, dead))
+            elif delivery is not None:
+                valid.append(delivery)
         if refused:
             await asyncio.gather(*refused)
+        for delivery, msg, dead in partly:
+            # Acknowledged only once its invalid signals are dead-lettered: else it comes back.
+            if not all(await asyncio.gather(*dead)):
+                await self._nak(msg)
+            elif delivery is not None:
+                valid.append(delivery)
+            else:
+                await self._term(msg)
         if valid:
             await self._ingest(valid)
 
     async def _ingest(self, batch: list[_Delivery]) -> None:
         try:
             with SIGNAL_BATCH_SECONDS.labels("nats").time():
-                outcomes = await self._holding(batch, self.ingest([d.report for d in batch]))
+                new = await self._holding(batch, self.accept([s for d in batch for s in d.signals]))
         except Exception as error:
             await self._retry_later(batch, error)
             return
-        for delivery, outcome in zip(batch, outcomes, strict=True):
-            await self._ack(delivery, outcome)
-        recorded = sum(1 for outcome in outcomes if outcome.status == "recorded")
-        SIGNALS.labels("nats", "recorded").inc(recorded)
-        SIGNALS.labels("nats", "duplicate").inc(len(batch) - recorded)
+        start = 0
+        for delivery in batch:
+            end = start + len(delivery.signals)
+            await self._ack(delivery, accepted=sum(new[start:end]))
+            start = end
+        accepted = sum(new)
+        SIGNALS.labels("nats", "accepted").inc(accepted)
+        SIGNALS.labels("nats", "duplicate").inc(len(new) - accepted)
         self.log.info(
-            "signals ingested",
-            count=len(batch),
-            recorded=recorded,
-            duplicates=len(batch) - recorded,
+            "signals accepted",
+            messages=len(batch),
+            count=len(new),
+            accepted=accepted,
+            duplicates=len(new) - accepted,
         )
 
-    async def _holding(
-        self, batch: Sequence[_Delivery], work: Awaitable[list[SignalOutcome]]
-    ) -> list[SignalOutcome]:
+    async def _holding(self, batch: Sequence[_Delivery], work: Awaitable[list[bool]]) -> list[bool]:
         """Awaits `work`, telling JetStream the batch is in progress so ack_wait doesn't expire."""
 
         async def keep_alive() -> None:
@@ -312,25 +375,24 @@ class SignalConsumer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await ticker
 
-    async def _ack(self, delivery: _Delivery, outcome: SignalOutcome) -> None:
+    async def _ack(self, delivery: _Delivery, *, accepted: int) -> None:
         try:
             await delivery.msg.ack()
         except Exception as error:
             # Committed already: the redelivery will be a duplicate by event id.
             self.log.warning(
                 "ack failed after commit",
-                event_id=delivery.report.event_id,
+                event_id=delivery.event_id,
                 correlation_id=delivery.correlation_id,
                 error=repr(error),
             )
             return
         self.log.debug(
-            "signal ingested",
-            event_id=delivery.report.event_id,
+            "signal accepted",
+            event_id=delivery.event_id,
             correlation_id=delivery.correlation_id,
-            status=outcome.status,
-            signal_id=str(outcome.signal_id),
-            customer_id=str(outcome.customer_id) if outcome.customer_id else None,
+            signals=len(delivery.signals),
+            accepted=accepted,
         )
 
     async def _retry_later(self, batch: list[_Delivery], error: Exception) -> None:
@@ -340,7 +402,7 @@ class SignalConsumer:
             count=len(batch),
             last_attempts=len(last),
             error=repr(error),
-            event_ids=[d.report.event_id for d in batch[:20]],
+            event_ids=[d.event_id for d in batch[:20]],
         )
         for delivery in batch:
             if delivery.msg.metadata.num_delivered < self.max_deliver:
@@ -350,18 +412,29 @@ class SignalConsumer:
             if len(batch) > 1:
                 # Its last chance: alone, so that a bad neighbour cannot sink it.
                 try:
-                    [outcome] = await self._holding([delivery], self.ingest([delivery.report]))
+                    new = await self._holding([delivery], self.accept(delivery.signals))
                 except Exception as alone:
                     reason = f"ingest failed after {self.max_deliver} deliveries: {alone!r}"
                 else:
-                    await self._ack(delivery, outcome)
+                    await self._ack(delivery, accepted=sum(new))
                     continue
-            await self._refuse(delivery.msg, reason, delivery.report.event_id)
+            await self._refuse(delivery.msg, reason, delivery.event_id)
 
     async def _refuse(self, msg: Msg, reason: str, event_id: str | None) -> None:
         """Dead-letters a message, and terminates it only once the dead letter is stored."""
+        if await self._dead_letter(msg, msg.data, reason, event_id):
+            await self._term(msg)
+        else:
+            await self._nak(msg)
+
+    async def _dead_letter(
+        self, msg: Msg, data: bytes, reason: str, event_id: str | None, part: int | None = None
+    ) -> bool:
+        """Publishes `data` (the message, or one signal of a batch) to the dead-letter subject
+        with the reason; whether it was stored."""
         meta = msg.metadata
         correlation_id = _msg_id(msg) or event_id or f"{meta.stream}:{meta.sequence.stream}"
+        letter_id = f"dlq:{meta.stream}:{meta.sequence.stream}"
         headers = {
             "Chorus-Reason": _header(reason),
             "Chorus-Subject": msg.subject,
@@ -370,12 +443,14 @@ class SignalConsumer:
             "Chorus-Delivered": str(meta.num_delivered),
             "Chorus-Correlation-Id": _header(correlation_id),
             # Dead-lettering the same message again (a crash before term) is dropped as a duplicate.
-            "Nats-Msg-Id": f"dlq:{meta.stream}:{meta.sequence.stream}",
+            "Nats-Msg-Id": letter_id if part is None else f"{letter_id}:{part}",
         }
         if event_id:
             headers["Chorus-Event-Id"] = _header(event_id)
+        if part is not None:
+            headers["Chorus-Batch-Index"] = str(part)
         try:
-            await self.js.publish(self.dead_letter_subject, msg.data, headers=headers)
+            await self.js.publish(self.dead_letter_subject, data, headers=headers)
         except Exception as error:
             self.log.error(
                 "dead-lettering failed; retrying",
@@ -386,12 +461,7 @@ class SignalConsumer:
                 stream_seq=meta.sequence.stream,
                 last_delivery=meta.num_delivered >= self.max_deliver,
             )
-            await self._nak(msg)
-            return
-        try:
-            await msg.term()
-        except Exception as error:
-            self.log.warning("term failed after dead-lettering", error=repr(error))
+            return False
         SIGNALS.labels("nats", "dead_lettered").inc()
         self.log.warning(
             "signal dead-lettered",
@@ -400,7 +470,15 @@ class SignalConsumer:
             reason=reason,
             subject=msg.subject,
             stream_seq=meta.sequence.stream,
+            batch_index=part,
         )
+        return True
+
+    async def _term(self, msg: Msg) -> None:
+        try:
+            await msg.term()
+        except Exception as error:
+            self.log.warning("term failed after dead-lettering", error=repr(error))
 
     async def _nak(self, msg: Msg) -> None:
         attempt = max(msg.metadata.num_delivered, 1)

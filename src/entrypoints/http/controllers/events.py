@@ -1,9 +1,9 @@
-"""POST /v1/events: a batch of signals, committed before the answer."""
+"""POST /v1/events: a batch of signals, committed before the answer, attributed after it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import structlog
@@ -11,14 +11,15 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 
-from application.customer.ingest_signals import IngestSignals
-from domain.signals.aggregate import SignalReport
+from application.customer.accept_signals import AcceptSignals
+from domain.signals.aggregate import signal_id_for
 from entrypoints.http.auth import allow
 from entrypoints.http.problems import problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalIn, SignalMapper
 from ports.api_keys import Role
+from ports.intake import ReceivedSignal
 
 __all__ = ["EventsController"]
 
@@ -64,6 +65,9 @@ _batch_decoder = msgspec.json.Decoder(_Batch)
 log = structlog.get_logger("chorus.http")
 
 
+ATTRIBUTION_TIMEOUT = 10.0  # seconds `?wait=attributed` waits before answering 202
+
+
 class EventsController(Controller):
     path = "/v1/events"
     tags = ["signals"]
@@ -73,23 +77,27 @@ class EventsController(Controller):
         operation_id="ingestSignals",
         name="events:ingest",
         guards=[allow(Role.SERVICE)],
-        status_code=200,
+        status_code=202,
         request_max_body_size=16 * 1024 * 1024,
         summary="Ingest a batch of up to 1,000 signals",
         description=(
             'Body: `{"signals": [{"id", "type", "occurred_at", "identities", "properties", '
-            '"source", "profile", "attributes"}]}`. Answers after the signals are committed. '
-            "A signal whose id was seen before is acknowledged as a duplicate. Invalid signals "
-            "are listed in a 422 problem with their index and reason; the valid ones of the "
-            "same batch are stored and listed in `results`."
+            '"source", "profile", "attributes"}]}`. Answers 202 once the signals are committed '
+            "(`accepted`); attributing them to customers follows within milliseconds. With "
+            "`?wait=attributed` it answers 200 once they are on their customers' timelines, "
+            "with each one's `customer_id` (202 if that took over 10 s). A signal whose id was "
+            "seen before is acknowledged as a duplicate. Invalid signals are listed in a 422 "
+            "problem with their index and reason; the valid ones of the same batch are stored "
+            "and listed in `results`."
         ),
     )
     @inject
     async def ingest(
         self,
         request: Request[Any, Any, Any],
-        ingest: FromDishka[IngestSignals],
+        accept: FromDishka[AcceptSignals],
         mapper: FromDishka[SignalMapper],
+        wait: Literal["committed", "attributed"] = "committed",
     ) -> Response[Any]:
         body = await request.body()
         try:
@@ -118,35 +126,37 @@ class EventsController(Controller):
                 f"At most {MAX_BATCH} signals a batch",
                 errors=[{"field": "$.signals", "reason": f"has {len(batch.signals)}"}],
             )
-        reports: list[SignalReport] = []
-        indexes: list[int] = []
+        received: list[ReceivedSignal] = []
+        results: list[SignalResultOut] = []
         invalid: list[InvalidSignal] = []
         for index, raw in enumerate(batch.signals):
-            mapped = mapper.from_raw(index, raw)
-            if isinstance(mapped, InvalidSignal):
-                invalid.append(mapped)
+            signal = mapper.check(index, raw)
+            if isinstance(signal, InvalidSignal):
+                invalid.append(signal)
             else:
-                reports.append(mapped)
-                indexes.append(index)
+                received.append(ReceivedSignal(signal.id, bytes(raw)))
+                results.append(SignalResultOut(index, signal.id, "accepted"))
         with SIGNAL_BATCH_SECONDS.labels("http").time():
-            outcomes = await ingest(reports) if reports else []
-        results = [
-            SignalResultOut(
-                index, report.event_id, outcome.status, outcome.signal_id, outcome.customer_id
-            )
-            for index, report, outcome in zip(indexes, reports, outcomes, strict=True)
-        ]
-        recorded = sum(1 for r in results if r.status == "recorded")
-        SIGNALS.labels("http", "recorded").inc(recorded)
-        SIGNALS.labels("http", "duplicate").inc(len(results) - recorded)
+            new = await accept(received) if received else []
+        for result, fresh in zip(results, new, strict=True):
+            if not fresh:
+                result.status = "duplicate"
+        accepted = sum(new)
+        SIGNALS.labels("http", "accepted").inc(accepted)
+        SIGNALS.labels("http", "duplicate").inc(len(results) - accepted)
         SIGNALS.labels("http", "invalid").inc(len(invalid))
         log.info(
-            "signals ingested",
+            "signals accepted",
             count=len(batch.signals),
-            recorded=recorded,
-            duplicates=len(results) - recorded,
+            accepted=accepted,
+            duplicates=len(results) - accepted,
             invalid=len(invalid),
         )
+        status = 202
+        recorded = None
+        if wait == "attributed":
+            recorded = await self._attributed(accept, results)
+            status = 200 if recorded == accepted else 202
         if invalid:
             return problem(
                 422,
@@ -158,8 +168,26 @@ class EventsController(Controller):
                     {"index": i.index, "field": i.field, "reason": i.reason, "id": i.signal_id}
                     for i in invalid
                 ],
-                recorded=recorded,
-                duplicates=len(results) - recorded,
-                results=msgspec.to_builtins(results),
+                **msgspec.to_builtins(
+                    IngestOut(accepted, len(results) - accepted, results, recorded)
+                ),
             )
-        return Response(IngestOut(recorded, len(results) - recorded, results))
+        return Response(
+            IngestOut(accepted, len(results) - accepted, results, recorded), status_code=status
+        )
+
+    @staticmethod
+    async def _attributed(accept: AcceptSignals, results: list[SignalResultOut]) -> int:
+        """Waits for the accepted signals' customers; the number found in time."""
+        for result in results:
+            result.signal_id = signal_id_for(result.id)
+        waiting = {r.signal_id: r for r in results if r.status == "accepted" and r.signal_id}
+        found = await accept.attributed(list(waiting), ATTRIBUTION_TIMEOUT) if waiting else {}
+        recorded = 0
+        for signal_id, customer_id in found.items():
+            attributed = waiting.get(signal_id)
+            if attributed is not None:
+                attributed.status = "recorded"
+                attributed.customer_id = customer_id
+                recorded += 1
+        return recorded

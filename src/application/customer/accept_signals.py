@@ -1,0 +1,41 @@
+"""Commits received signals, once each by the producer's event id; attribution follows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+    from uuid import UUID
+
+    from ports.clock import Clock
+    from ports.intake import ReceivedSignal, SignalIntake
+
+__all__ = ["AcceptSignals"]
+
+
+class AcceptSignals:
+    """Answers as soon as the signals are durable; `attributed` waits for their customers."""
+
+    def __init__(self, intake: SignalIntake, clock: Clock, poll_every: float = 0.01) -> None:
+        self.intake = intake
+        self.clock = clock
+        self.poll_every = poll_every
+
+    async def __call__(self, signals: Sequence[ReceivedSignal]) -> list[bool]:
+        """For each signal, whether it was new (False: its event id was received before)."""
+        return await self.intake.receive(signals, self.clock.now())
+
+    async def attributed(self, signal_ids: Collection[UUID], within: float) -> dict[UUID, UUID]:
+        """The customer of each signal, once all are attributed or `within` seconds passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        wait = self.poll_every
+        while True:
+            found = await self.intake.attributed(signal_ids)
+            left = deadline - loop.time()
+            if len(found) >= len(signal_ids) or left <= 0:
+                return found
+            await asyncio.sleep(min(wait, left))
+            wait = min(wait * 2, 0.1)

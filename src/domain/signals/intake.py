@@ -1,0 +1,26 @@
+"""A signal as it was received: kept as the producer sent it, before it is attributed.
+
+Intake commits the fact that a producer reported something, deduplicated by the producer's
+event id; attributing it to a customer (identity resolution, merges, profile changes and the
+`Signal.Recorded` event on the customer's timeline) follows from the log, asynchronously.
+"""
+
+from __future__ import annotations
+
+from hashlib import md5
+from uuid import UUID
+
+__all__ = ["INTAKE_ID_PREFIX", "RECEIVED_TOPIC", "intake_id_for"]
+
+# The payload of a received signal is the producer's JSON as it arrived (the wire format of
+# `POST /v1/events` and the NATS subjects, class version 1).
+RECEIVED_TOPIC = "domain.signals.intake:Signal.Received"
+
+# The stream id is the MD5 of this prefix and the producer's event id, so PostgreSQL derives
+# it in the insert itself (`md5(prefix || id)::uuid`) rather than Python per signal.
+INTAKE_ID_PREFIX = "chorus-signal-intake:"
+
+
+def intake_id_for(producer_event_id: str) -> UUID:
+    """The received signal's stream: one per producer event id, so a retry is a duplicate."""
+    return UUID(md5((INTAKE_ID_PREFIX + producer_event_id).encode()).hexdigest())
