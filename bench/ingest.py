@@ -20,7 +20,7 @@ import asyncpg
 from bench.ingest_http import post_batches
 from bench.ingest_nats import NatsRun, delete_streams, publish_and_wait, recorded, wait_for
 from bench.ingest_raw import raw_executemany
-from bench.service import ChorusService
+from bench.service import ChorusService, ProjectionWorker
 from bench.signals import (
     SignalFactory,
     batches,
@@ -99,7 +99,7 @@ async def _raw_baseline(
 class _Pass:
     signals: int
     seconds: float  # until the last answer: every signal committed
-    attributed_seconds: float  # until every signal is recorded on its customer
+    attributed_seconds: float  # worker resumed (or first request) until every one is recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,24 +108,50 @@ class _Passes:
     known: _Pass
     nats: NatsRun
     nats_single: NatsRun
+    same_box: _Pass
     subject: str
 
 
 async def _http_pass(
-    base_url: str, key: str, dsn: str, signals: list[dict[str, Any]], config: IngestConfig
+    base_url: str,
+    key: str,
+    dsn: str,
+    signals: list[dict[str, Any]],
+    config: IngestConfig,
+    worker: ProjectionWorker | None = None,
 ) -> _Pass:
-    """POSTs the signals, then waits until attribution has recorded every one of them."""
+    """POSTs the signals, then waits until attribution has recorded every one of them; with a
+    `worker`, that worker is paused while the signals go in and resumed after the last answer."""
     conn = await asyncpg.connect(dsn)
     try:
         expected = await recorded(conn) + len(signals)
         tail = [signal_id_for(s["id"]) for s in signals[-500:]]
         bodies = http_bodies(signals, config.batch_size)
+        if worker is not None:
+            worker.pause()
         started = time.perf_counter()
         count, seconds = await post_batches(base_url, key, bodies, config.http_clients)
+        if worker is not None:
+            started = time.perf_counter()
+            worker.resume()
         await wait_for(conn, expected, tail, recorded)
         return _Pass(count, seconds, time.perf_counter() - started)
     finally:
         await conn.close()
+
+
+async def _nats_pass(
+    servers: Servers,
+    dsn: str,
+    subject: str,
+    messages: list[tuple[str, bytes]],
+    signals: list[dict[str, Any]],
+    worker: ProjectionWorker,
+) -> NatsRun:
+    worker.pause()
+    return await publish_and_wait(
+        servers.nats_url, dsn, subject, messages, [s["id"] for s in signals], worker.resume
+    )
 
 
 async def _through_service(
@@ -133,50 +159,70 @@ async def _through_service(
     dsn: str,
     run: str,
     signals: tuple[
-        list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]
+        list[dict[str, Any]],
+        list[dict[str, Any]],
+        list[dict[str, Any]],
+        list[dict[str, Any]],
+        list[dict[str, Any]],
     ],
     config: IngestConfig,
     profile: Path | None,
 ) -> _Passes:
-    """The HTTP passes (new, then known customers) and the NATS pass on one running service."""
-    new, known, via_nats, one_by_one = signals
+    """The ingest tier alone (`chorus serve` with CHORUS_PROJECTIONS=false, its projection
+    worker paused while signals go in): HTTP new and known customers, NATS batches and single
+    messages; then `chorus serve` as one box runs it, worker included, for one HTTP pass."""
+    new, known, via_nats, one_by_one, same_box = signals
     # Our own subjects and streams, so that nothing else on a shared NATS clashes with them.
     prefix = f"bench_{run}"
     stream = f"BENCH_{run.upper()}_SIGNALS"
     subject = f"{prefix}.signals.bench"
+    settings = {"CHORUS_SIGNAL_STREAM": stream, "CHORUS_NATS_PREFIX": prefix}
     with tempfile.TemporaryDirectory(prefix="chorus-bench-service-") as tmp:
         service = ChorusService(
             dsn,
             servers.nats_url,
             Path(tmp) / "chorus.log",
-            {"CHORUS_SIGNAL_STREAM": stream, "CHORUS_NATS_PREFIX": prefix},
+            {**settings, "CHORUS_PROJECTIONS": "false"},
             profile_path=profile,
         )
+        worker = ProjectionWorker(service, Path(tmp) / "worker.log")
         key = service.create_admin_key()
         try:
             async with service:
-                first = await _http_pass(service.base_url, key, dsn, new, config)
-                again = await _http_pass(service.base_url, key, dsn, known, config)
-                nats = await publish_and_wait(
-                    servers.nats_url,
-                    dsn,
-                    subject,
-                    nats_batch_messages(via_nats, config.nats_batch_size),
-                    [s["id"] for s in via_nats],
-                )
-                single = await publish_and_wait(
-                    servers.nats_url,
-                    dsn,
-                    subject,
-                    nats_messages(one_by_one),
-                    [s["id"] for s in one_by_one],
-                )
+                worker.start()
+                try:
+                    first = await _http_pass(service.base_url, key, dsn, new, config, worker)
+                    again = await _http_pass(service.base_url, key, dsn, known, config, worker)
+                    nats = await _nats_pass(
+                        servers,
+                        dsn,
+                        subject,
+                        nats_batch_messages(via_nats, config.nats_batch_size),
+                        via_nats,
+                        worker,
+                    )
+                    single = await _nats_pass(
+                        servers, dsn, subject, nats_messages(one_by_one), one_by_one, worker
+                    )
+                finally:
+                    worker.stop()
+            one_box = ChorusService(dsn, servers.nats_url, Path(tmp) / "one-box.log", settings)
+            async with one_box:
+                together = await _http_pass(one_box.base_url, key, dsn, same_box, config)
         except Exception as error:
-            raise RuntimeError(f"{error}\nservice log:\n{service.log_tail()}") from error
+            logs = service.log_tail() + "\nworker:\n" + _tail(worker.log_path)
+            raise RuntimeError(f"{error}\nservice log:\n{logs}") from error
         finally:
             dead_letters = Settings(signal_stream=stream).dead_letter_stream
             await delete_streams(servers.nats_url, stream, dead_letters)
-    return _Passes(first, again, nats, single, subject)
+    return _Passes(first, again, nats, single, together, subject)
+
+
+def _tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
 
 
 async def run_ingest(
@@ -190,6 +236,7 @@ async def run_ingest(
         factory.known(config.known_signals),
         factory.known(config.nats_signals),
         factory.known(config.nats_single_signals),
+        factory.known(config.known_signals),
     )
     raw_rates = await _raw_baseline(dsn, factory, signals[1], config)
     passes = await _through_service(servers, dsn, run, signals, config, profile)
@@ -206,7 +253,7 @@ def _result(
     config: IngestConfig, example: dict[str, Any], passes: _Passes, raw_rates: list[float]
 ) -> dict[str, Any]:
     raw_rate = statistics.median(raw_rates)
-    known, new, nats = passes.known, passes.new, passes.nats
+    known, new, nats, same_box = passes.known, passes.new, passes.nats, passes.same_box
     http_known = known.signals / known.seconds
     http_new = new.signals / new.seconds
     nats_rate = nats.signals / nats.commit_seconds
@@ -217,9 +264,13 @@ def _result(
         "benchmark": "ingest",
         "config": asdict(config),
         "signal_example": example,
-        "http": "POST /v1/events to `chorus serve` (subprocess), bodies encoded beforehand, "
-        "timed until the last answer (every signal committed); attributed: until every "
-        "Signal.Recorded is in the log",
+        "deployment": "ingest tier alone: `chorus serve` with CHORUS_PROJECTIONS=false and "
+        "`chorus projections run` beside it, paused (SIGSTOP) while signals go in, as if it had "
+        "cores of its own; *_attributed_*: that worker alone, resumed after the last commit, "
+        "until every Signal.Recorded is in the log. same_box_*: `chorus serve` as the demo runs "
+        "it, worker included, timed from the first request",
+        "http": "POST /v1/events (subprocess service), bodies encoded beforehand, timed until "
+        "the last answer (every signal committed)",
         "nats": f"publish_async to {passes.subject}, {config.nats_batch_size} signals a message "
         '(`{"signals": [...]}`, Nats-Msg-Id = batch id); single: one signal a message '
         "(Nats-Msg-Id = signal id). Timed from the first publish until the log holds every "
@@ -255,6 +306,11 @@ def _result(
         "nats_after_publish_signals_per_s": round(
             nats.left_after_publish / nats.seconds_after_publish, 1
         ),
+        "same_box_http_signals_per_s": round(same_box.signals / same_box.seconds, 1),
+        "same_box_http_attributed_signals_per_s": round(
+            same_box.signals / same_box.attributed_seconds, 1
+        ),
+        "same_box_http_ratio": round(same_box.signals / same_box.seconds / raw_rate, 3),
         "raw_executemany_rows_per_s": round(raw_rate, 1),
         "raw_executemany_repeats_rows_per_s": [round(r, 1) for r in raw_rates],
         "http_ratio": round(http_ratio, 3),

@@ -37,7 +37,7 @@ class NatsRun:
     commit_seconds: float
     left_after_publish: int  # signals not yet committed when the last ack came back
     seconds_after_publish: float
-    attributed_seconds: float  # from the first publish until every one is on its customer
+    attributed_seconds: float  # until every one is on its customer (see publish_and_wait)
 
 
 async def recorded(conn: asyncpg.Connection) -> int:
@@ -78,9 +78,11 @@ async def publish_and_wait(
     subject: str,
     messages: Sequence[tuple[str, bytes]],
     signal_ids: Sequence[str],
+    before_attribution: Callable[[], None] | None = None,
 ) -> NatsRun:
     """Publishes with acks in flight (publish_async), then waits for every commit of the
-    signals `signal_ids` the messages carry, and then for every attribution."""
+    signals `signal_ids` the messages carry, and then for every attribution (timed from
+    `before_attribution`, when given: it resumes a paused projection worker)."""
     tail = [intake_id_for(event_id) for event_id in signal_ids[-_TAIL:]]
     attributed_tail = [signal_id_for(event_id) for event_id in signal_ids[-_TAIL:]]
     conn = await asyncpg.connect(dsn)
@@ -102,6 +104,10 @@ async def publish_and_wait(
         counted = time.perf_counter()
         await wait_for(conn, expected, tail, received)
         done = time.perf_counter()
+        attributing = started
+        if before_attribution is not None:
+            attributing = time.perf_counter()
+            before_attribution()
         await wait_for(conn, expected_attributed, attributed_tail, recorded)
         attributed = time.perf_counter()
     finally:
@@ -114,7 +120,7 @@ async def publish_and_wait(
         done - started,
         left,
         max(done - counted, 1e-9),
-        attributed - started,
+        attributed - attributing,
     )
 
 

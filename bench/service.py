@@ -134,3 +134,44 @@ class ChorusService:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ProjectionWorker:
+    """`chorus projections run` beside a service started with CHORUS_PROJECTIONS=false: the
+    projection worker as deployed apart from the API. `paused()` stops it (SIGSTOP) while the
+    ingest tier is measured alone, standing in for the other cores it would have."""
+
+    def __init__(self, service: ChorusService, log_path: Path) -> None:
+        self.service = service
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "entrypoints.cli", "projections", "run"],
+                env=self.service.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def pause(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGCONT)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

@@ -123,6 +123,24 @@ def _batch_of(data: bytes) -> list[msgspec.Raw] | str | None:
     return parts
 
 
+COMMIT_GROUP = 1000  # signals a transaction; a fetch's groups commit in parallel
+COMMITS_IN_PARALLEL = 4
+
+
+def _groups(deliveries: list[_Delivery]) -> list[list[_Delivery]]:
+    """Whole messages in groups of about COMMIT_GROUP signals: a fetch of batch messages is
+    tens of thousands of signals, which one statement would insert on one core."""
+    groups: list[list[_Delivery]] = [[]]
+    size = 0
+    for delivery in deliveries:
+        if size and size + len(delivery.signals) > COMMIT_GROUP:
+            groups.append([])
+            size = 0
+        groups[-1].append(delivery)
+        size += len(delivery.signals)
+    return groups
+
+
 @dataclass(frozen=True, slots=True)
 class _Delivery:
     msg: Msg
@@ -333,7 +351,13 @@ class SignalConsumer:
             else:
                 await self._term(msg)
         if valid:
-            await self._ingest(valid)
+            slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
+
+            async def ingest(group: list[_Delivery]) -> None:
+                async with slots:
+                    await self._ingest(group)
+
+            await asyncio.gather(*(ingest(group) for group in _groups(valid)))
 
     async def _ingest(self, batch: list[_Delivery]) -> None:
         try:
