@@ -273,8 +273,10 @@ class UseCasesProvider(Provider):
         return IngestSignals(store, clock, ids)
 
     @provide
-    def accept_signals(self, intake: SignalIntake, clock: Clock) -> AcceptSignals:
-        return AcceptSignals(intake, clock)
+    def accept_signals(
+        self, intake: SignalIntake, clock: Clock, ingest: IngestSignals
+    ) -> AcceptSignals:
+        return AcceptSignals(intake, clock, ingest)
 
     @provide
     def attribute_signals(self, ingest: IngestSignals, mapper: SignalMapper) -> AttributeSignals:

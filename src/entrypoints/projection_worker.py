@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from entrypoints.settings import Settings
 
-__all__ = ["BellRelay", "ProjectionProcess", "commits_subject", "follow_log"]
+__all__ = ["BellRelay", "Followers", "ProjectionProcess", "commits_subject", "follow_log"]
 
 log = structlog.get_logger("chorus.projections")
 WORKER_NICENESS = 10
@@ -92,18 +92,33 @@ async def _outbound_runner(
     )
 
 
-async def follow_log(settings: Settings, stop: asyncio.Event) -> None:
-    """Follows the log with every projection and the outbound publisher until `stop`."""
-    container = make_container(settings)
-    nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus-worker")
-    followers: list[Projector] = []
-    try:
+class Followers:
+    """Attribution, read models, trigger matcher and outbound publisher on four runners."""
+
+    def __init__(self, container: AsyncContainer, nc: NATS, settings: Settings) -> None:
+        self.container = container
+        self.nc = nc
+        self.settings = settings
+        self.projectors: list[Projector] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self.projectors) and all(p.running for p in self.projectors)
+
+    @property
+    def problem(self) -> str | None:
+        """What keeps a projection from moving, for /ready's detail (it stays ready)."""
+        found = [p.problem for p in self.projectors if p.problem]
+        return "; ".join(found) or None
+
+    async def start(self) -> None:
+        container, nc, settings = self.container, self.nc, self.settings
         bell = await container.get(CommitBell)
         outbound = Projector(await _outbound_runner(container, nc, settings), bell)
         attribution, read_side, triggers = _split(await container.get(ProjectionRunner))
         read_side.on_applied = _both(triggers.wake, outbound.runner.wake)
         triggers.on_applied = outbound.runner.wake  # entries, exits and firings go out at once
-        followers = [
+        self.projectors = [
             Projector(attribution, bell),
             Projector(read_side, bell),
             Projector(triggers, bell),
@@ -114,14 +129,26 @@ async def follow_log(settings: Settings, stop: asyncio.Event) -> None:
             bell.ring()
 
         await nc.subscribe(commits_subject(settings), cb=rang)
-        for follower in followers:
-            await follower.start()
-        log.info("following the event log", projections=list(_names(followers)))
+        for projector in self.projectors:
+            await projector.start()
+        log.info("following the event log", projections=_names(self.projectors))
+
+    async def stop(self) -> None:
+        for projector in self.projectors:
+            with contextlib.suppress(Exception):
+                await projector.stop()
+
+
+async def follow_log(settings: Settings, stop: asyncio.Event) -> None:
+    """Follows the log with every projection and the outbound publisher until `stop`."""
+    container = make_container(settings)
+    nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus-worker")
+    followers = Followers(container, nc, settings)
+    try:
+        await followers.start()
         await stop.wait()
     finally:
-        for follower in followers:
-            with contextlib.suppress(Exception):
-                await follower.stop()
+        await followers.stop()
         with contextlib.suppress(Exception):
             await nc.drain()
         await container.close()
@@ -160,9 +187,12 @@ def _main(settings: Settings, parent: int) -> None:
 class ProjectionProcess:
     """The worker process as `chorus serve` runs it: started with it, stopped with it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, restart_after: float = 1.0) -> None:
         self.settings = settings
+        self.restart_after = restart_after
         self._process: BaseProcess | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._exits = 0
 
     @property
     def running(self) -> bool:
@@ -170,11 +200,11 @@ class ProjectionProcess:
 
     @property
     def problem(self) -> str | None:
-        if self._process is not None and not self._process.is_alive():
-            return f"the projection worker exited with {self._process.exitcode}"
+        if self._exits:
+            return f"the projection worker exited {self._exits} time(s) and was restarted"
         return None
 
-    async def start(self) -> None:
+    def _spawn(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._process = context.Process(
             target=_main,
@@ -184,7 +214,26 @@ class ProjectionProcess:
         )
         self._process.start()
 
+    async def start(self) -> None:
+        self._spawn()
+        self._watch = asyncio.create_task(self._supervise(), name="projection-worker-watch")
+
+    async def _supervise(self) -> None:
+        """Starts the worker again when it dies (a crash, the database away at its start)."""
+        while True:
+            await asyncio.sleep(self.restart_after)
+            process = self._process
+            if process is not None and not process.is_alive():
+                self._exits += 1
+                log.error("projection worker exited; restarting", exitcode=process.exitcode)
+                self._spawn()
+
     async def stop(self, grace: float = 10.0) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         process, self._process = self._process, None
         if process is None or not process.is_alive():
             return

@@ -25,7 +25,12 @@ from domain.customer.identities import IdentityNormalizer
 from domain.policy.vocabulary import Channel
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
-from entrypoints.projection_worker import BellRelay, ProjectionProcess, commits_subject
+from entrypoints.projection_worker import (
+    BellRelay,
+    Followers,
+    ProjectionProcess,
+    commits_subject,
+)
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
@@ -112,13 +117,18 @@ async def run_service(
     dispatcher = await _dispatcher(container) if settings.dispatch else None
     if dispatcher is not None:
         workers["dispatcher"] = dispatcher
-    projections = None
+    # Commits here wake the projection worker, wherever it runs.
+    (await container.get(CommitBell)).listen(BellRelay(nc, commits_subject(settings)))
+    projections: ProjectionProcess | Followers | None = None
     if settings.projections:
-        # Attribution, read models, triggers and outbound events: see projection_worker.
-        projections = ProjectionProcess(settings)
+        # Attribution, read models, triggers and outbound events (see projection_worker), in
+        # a process of their own; in this one with the manual clock, which they must share.
+        projections = (
+            Followers(container, nc, settings)
+            if settings.clock == "manual"
+            else ProjectionProcess(settings)
+        )
         workers["projections"] = projections
-        bell = await container.get(CommitBell)
-        bell.listen(BellRelay(nc, commits_subject(settings)))
     try:
         await consumer.start()
         await scheduler.start()
@@ -152,9 +162,8 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
-        if projections is not None:
-            with contextlib.suppress(Exception):
-                await projections.stop()
+        with contextlib.suppress(Exception):
+            await consumer.stop()
         if dispatcher is not None:
             with contextlib.suppress(Exception):
                 await dispatcher.stop()
@@ -168,8 +177,9 @@ async def run_service(
             await parked.stop()
         with contextlib.suppress(Exception):
             await segment_timers.stop()
-        with contextlib.suppress(Exception):
-            await consumer.stop()
+        if projections is not None:  # last: it follows what the others committed
+            with contextlib.suppress(Exception):
+                await projections.stop()
         with contextlib.suppress(Exception):
             await nc.drain()
         await container.close()

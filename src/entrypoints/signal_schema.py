@@ -11,8 +11,10 @@ import msgspec
 
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.customer.profile import Profile, check_attributes
+from domain.customer.signal_effects import CUSTOMER_SIGNALS
 from domain.shared.errors import InvalidValue
 from domain.signals.aggregate import SignalReport
+from ports.intake import ReceivedSignal
 
 __all__ = [
     "MAX_BATCH",
@@ -25,7 +27,13 @@ __all__ = [
 ]
 
 MAX_BATCH = 1000
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+# No surrounding whitespace and no control characters (PostgreSQL text refuses NUL).
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=200, pattern=r"^(?![^\x00-\x1f\x7f]*[\x00-\x1f\x7f])\S(.*\S)?$"
+    ),
+]
 
 
 class IdentityIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -139,6 +147,14 @@ class SignalMapper:
             return signal
         checked = self._checked(index, signal)
         return checked if isinstance(checked, InvalidSignal) else signal
+
+    def received(self, index: int, signal: SignalIn, payload: bytes) -> ReceivedSignal:
+        """The signal for intake; one that acts on its customer carries its report along."""
+        at_once = None
+        if signal.type in CUSTOMER_SIGNALS:
+            report = self.from_signal(index, signal)
+            at_once = report if isinstance(report, SignalReport) else None
+        return ReceivedSignal(signal.id, payload, at_once)
 
     def parse(self, payload: bytes) -> SignalReport | str:
         """A received signal's report, or why it is refused (for attribution)."""

@@ -50,6 +50,7 @@ class TestKillDuringCatchUp:
         # Write the history with no read models following, so the restart has it to catch up.
         chorus.stop()
         chorus.env["CHORUS_PROJECTIONS"] = "0"
+        chorus.env["CHORUS_CLOCK"] = "system"  # the projection worker in its own process
         chorus.start()
         headers = {"Authorization": f"Bearer {chorus.admin_key}"}  # type: ignore[attr-defined]
         async with httpx.AsyncClient(base_url=chorus.base_url, headers=headers, timeout=60) as http:

@@ -162,8 +162,9 @@ def js(nc: Client) -> JetStreamContext:
 
 
 @pytest.fixture
-def ingest_args(pool: asyncpg.Pool) -> tuple[PostgresSignalIntake, SystemClock]:
-    return PostgresSignalIntake(pool), SystemClock()
+def ingest_args(pool: asyncpg.Pool) -> tuple[PostgresSignalIntake, SystemClock, IngestSignals]:
+    ingest = IngestSignals(PostgresCustomerStore(pool), SystemClock(), RandomIds())
+    return PostgresSignalIntake(pool), SystemClock(), ingest
 
 
 @pytest.fixture
@@ -211,7 +212,7 @@ async def dead_letters(js: JetStreamContext, names: Names) -> list[RawStreamMsg]
 async def test_a_published_signal_is_committed_and_its_customer_found_by_identity(
     js: JetStreamContext,
     names: Names,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     store = PostgresCustomerStore(ingest_args[0].pool)
@@ -234,7 +235,7 @@ async def test_the_same_event_published_twice_is_stored_once(
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     await consumer_for(js, AcceptSignals(*ingest_args))
@@ -258,7 +259,7 @@ async def test_malformed_messages_are_dead_lettered_with_a_reason_and_not_redeli
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     await consumer_for(js, AcceptSignals(*ingest_args))
@@ -311,7 +312,7 @@ async def test_a_batch_message_commits_its_valid_signals_and_dead_letters_each_i
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     await consumer_for(js, AcceptSignals(*ingest_args))
@@ -351,7 +352,7 @@ async def test_a_batch_whose_ingest_fails_is_redelivered_and_stored_exactly_once
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
     after_commit: bool,
 ) -> None:
@@ -380,7 +381,7 @@ async def test_a_consumer_stopped_before_acking_hands_its_messages_to_the_next(
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     crashed_nc = await nats.connect(nats_url)
@@ -410,7 +411,7 @@ async def test_a_signal_that_keeps_failing_is_dead_lettered_after_max_deliver(
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     await consumer_for(js, AlwaysFailing(*ingest_args), max_deliver=2, retry_delay=0.2)
@@ -435,7 +436,7 @@ async def test_two_thousand_signals_published_quickly_are_all_stored_exactly_onc
     js: JetStreamContext,
     names: Names,
     pool: asyncpg.Pool,
-    ingest_args: tuple[PostgresSignalIntake, SystemClock],
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
     await consumer_for(js, AcceptSignals(*ingest_args))

@@ -170,11 +170,11 @@ class ProjectionRunner:
             return LogPosition()
         return LogPosition(row["transaction_id"], row["position"])
 
-    async def catch_up(self, name: str | None = None) -> int:
-        """Applies pages until the readable end of the log; the number of events applied."""
+    async def catch_up(self, name: str | None = None, stop: asyncio.Event | None = None) -> int:
+        """Applies pages until the readable end of the log (or `stop`); the number applied."""
         total = 0
         for each in [name] if name else list(self.projections):
-            while (applied := await self.step(each)) is not None:
+            while not (stop and stop.is_set()) and (applied := await self.step(each)) is not None:
                 total += applied
         return total
 
@@ -197,7 +197,7 @@ class ProjectionRunner:
                 self._wake.clear()
                 for name in self.projections:
                     try:
-                        await self.catch_up(name)
+                        await self.catch_up(name, stop)
                         self.failing.pop(name, None)
                     except Exception as error:
                         # One failing projection must not hold the others up; it retries.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import asyncpg
+
 from domain.signals.intake import INTAKE_ID_PREFIX, RECEIVED_TOPIC
 
 if TYPE_CHECKING:
@@ -11,27 +13,27 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    import asyncpg
-
     from ports.intake import ReceivedSignal
 
 __all__ = ["PostgresSignalIntake"]
 
 # A producer id seen before hits the stream's primary key and is left out; the statement
 # returns the places of the ones it wrote. Concurrent batches with the same new id: the
-# second waits for the first to commit, then leaves it out.
+# second waits for the first to commit, then leaves it out. Rows go in stream order, so two
+# batches sharing ids wait for each other in one order and cannot deadlock.
 _RECEIVE = """
 WITH received AS (
     SELECT place, md5($5 || event_id)::uuid AS stream_id, payload
     FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS s(event_id, payload, place)
 ), written AS (
     INSERT INTO events (stream_id, version, topic, occurred_at, payload)
-    SELECT stream_id, 1, $3, $4, payload FROM received
+    SELECT stream_id, 1, $3, $4, payload FROM received ORDER BY stream_id
     ON CONFLICT (stream_id, version) DO NOTHING
     RETURNING stream_id
 )
 SELECT received.place FROM received JOIN written USING (stream_id)
 """
+_ATTEMPTS = 3
 _ATTRIBUTED = """
 SELECT stream_id, subject_id FROM events WHERE stream_id = ANY($1::uuid[]) AND version = 1
 """
@@ -51,14 +53,20 @@ class PostgresSignalIntake:
         if not first:
             return []
         places = list(first.values())
-        rows = await self.pool.fetch(
-            _RECEIVE,
+        args = (
             list(first),
             [signals[place].payload for place in places],
             RECEIVED_TOPIC,
             at,
             INTAKE_ID_PREFIX,
         )
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                rows = await self.pool.fetch(_RECEIVE, *args)
+                break
+            except asyncpg.DeadlockDetectedError:
+                if attempt == _ATTEMPTS:
+                    raise
         new = [False] * len(signals)
         for row in rows:
             new[places[row[0] - 1]] = True

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
     from uuid import UUID
 
+    from application.customer.ingest_signals import IngestSignals
     from ports.clock import Clock
     from ports.intake import ReceivedSignal, SignalIntake
 
@@ -16,16 +17,32 @@ __all__ = ["AcceptSignals"]
 
 
 class AcceptSignals:
-    """Answers as soon as the signals are durable; `attributed` waits for their customers."""
+    """Answers as soon as the signals are durable; `attributed` waits for their customers.
 
-    def __init__(self, intake: SignalIntake, clock: Clock, poll_every: float = 0.01) -> None:
+    Signals that act on their customer (an inbound message, a consent change: an opt-out
+    takes effect at once) are attributed before the answer too; attribution from the log then
+    finds them recorded and skips them.
+    """
+
+    def __init__(
+        self,
+        intake: SignalIntake,
+        clock: Clock,
+        ingest: IngestSignals,
+        poll_every: float = 0.01,
+    ) -> None:
         self.intake = intake
         self.clock = clock
+        self.ingest = ingest
         self.poll_every = poll_every
 
     async def __call__(self, signals: Sequence[ReceivedSignal]) -> list[bool]:
         """For each signal, whether it was new (False: its event id was received before)."""
-        return await self.intake.receive(signals, self.clock.now())
+        new = await self.intake.receive(signals, self.clock.now())
+        at_once = [s.at_once for s, fresh in zip(signals, new, strict=True) if fresh and s.at_once]
+        if at_once:
+            await self.ingest(at_once)
+        return new
 
     async def attributed(self, signal_ids: Collection[UUID], within: float) -> dict[UUID, UUID]:
         """The customer of each signal, once all are attributed or `within` seconds passed."""

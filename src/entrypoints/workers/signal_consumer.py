@@ -142,11 +142,22 @@ def _groups(deliveries: list[_Delivery]) -> list[list[_Delivery]]:
 
 
 @dataclass(frozen=True, slots=True)
+class _Refused:
+    """An invalid signal of a batch message, to dead-letter on its own."""
+
+    data: bytes
+    reason: str
+    event_id: str | None
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Delivery:
     msg: Msg
     signals: tuple[ReceivedSignal, ...]
     event_id: str  # of its first signal, for logs
     correlation_id: str
+    refused: tuple[_Refused, ...] = ()
 
 
 class SignalConsumer:
@@ -305,7 +316,7 @@ class SignalConsumer:
     async def _handle(self, msgs: Sequence[Msg]) -> None:
         valid: list[_Delivery] = []
         refused: list[Awaitable[None]] = []
-        partly: list[tuple[_Delivery | None, Msg, list[Awaitable[bool]]]] = []
+        all_refused: list[tuple[Msg, list[_Refused]]] = []
         for index, msg in enumerate(msgs):
             batch = _batch_of(msg.data)
             if batch is None:
@@ -314,7 +325,7 @@ class SignalConsumer:
                     reason = f"{signal.field}: {signal.reason}"
                     refused.append(self._refuse(msg, reason, signal.signal_id))
                 else:
-                    received = ReceivedSignal(signal.id, msg.data)
+                    received = self.mapper.received(index, signal, msg.data)
                     correlation_id = _msg_id(msg) or signal.id
                     valid.append(_Delivery(msg, (received,), signal.id, correlation_id))
                 continue
@@ -322,34 +333,30 @@ class SignalConsumer:
                 refused.append(self._refuse(msg, batch, None))
                 continue
             signals: list[ReceivedSignal] = []
-            dead: list[Awaitable[bool]] = []
+            dead: list[_Refused] = []
             for position, raw in enumerate(batch):
                 checked = self.mapper.check(position, raw)
                 if isinstance(checked, InvalidSignal):
                     reason = f"$.signals[{position}]{checked.field[1:]}: {checked.reason}"
-                    dead.append(
-                        self._dead_letter(msg, bytes(raw), reason, checked.signal_id, position)
-                    )
+                    dead.append(_Refused(bytes(raw), reason, checked.signal_id, position))
                 else:
-                    signals.append(ReceivedSignal(checked.id, bytes(raw)))
-            delivery = None
+                    signals.append(self.mapper.received(position, checked, bytes(raw)))
             if signals:
+                # Its valid signals are committed first; its invalid ones are dead-lettered
+                # before the message is acknowledged (see _settle).
                 correlation_id = _msg_id(msg) or signals[0].event_id
-                delivery = _Delivery(msg, tuple(signals), signals[0].event_id, correlation_id)
-            if dead:
-                partly.append((delivery, msg, dead))
-            elif delivery is not None:
-                valid.append(delivery)
+                valid.append(
+                    _Delivery(msg, tuple(signals), signals[0].event_id, correlation_id, tuple(dead))
+                )
+            else:
+                all_refused.append((msg, dead))
         if refused:
             await asyncio.gather(*refused)
-        for delivery, msg, dead in partly:
-            # Acknowledged only once its invalid signals are dead-lettered: else it comes back.
-            if not all(await asyncio.gather(*dead)):
-                await self._nak(msg)
-            elif delivery is not None:
-                valid.append(delivery)
-            else:
+        for msg, dead in all_refused:
+            if await self._dead_letter_all(msg, dead):
                 await self._term(msg)
+            else:
+                await self._nak(msg)
         if valid:
             slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
 
@@ -369,7 +376,7 @@ class SignalConsumer:
         start = 0
         for delivery in batch:
             end = start + len(delivery.signals)
-            await self._ack(delivery, accepted=sum(new[start:end]))
+            await self._settle(delivery, accepted=sum(new[start:end]))
             start = end
         accepted = sum(new)
         SIGNALS.labels("nats", "accepted").inc(accepted)
@@ -440,9 +447,31 @@ class SignalConsumer:
                 except Exception as alone:
                     reason = f"ingest failed after {self.max_deliver} deliveries: {alone!r}"
                 else:
-                    await self._ack(delivery, accepted=sum(new))
+                    await self._settle(delivery, accepted=sum(new))
                     continue
             await self._refuse(delivery.msg, reason, delivery.event_id)
+
+    async def _settle(self, delivery: _Delivery, *, accepted: int) -> None:
+        """After its signals are committed: dead-letters its invalid ones, then acknowledges.
+        If a dead letter cannot be stored, it comes back (its signals then are duplicates),
+        unless this was its last delivery."""
+        if delivery.refused and not await self._dead_letter_all(delivery.msg, delivery.refused):
+            if delivery.msg.metadata.num_delivered < self.max_deliver:
+                await self._nak(delivery.msg)
+                return
+            self.log.error(
+                "invalid signals of a batch message lost: dead-lettering failed on its last "
+                "delivery",
+                correlation_id=delivery.correlation_id,
+                indexes=[r.index for r in delivery.refused],
+            )
+        await self._ack(delivery, accepted=accepted)
+
+    async def _dead_letter_all(self, msg: Msg, refused: Sequence[_Refused]) -> bool:
+        stored = await asyncio.gather(
+            *(self._dead_letter(msg, r.data, r.reason, r.event_id, r.index) for r in refused)
+        )
+        return all(stored)
 
     async def _refuse(self, msg: Msg, reason: str, event_id: str | None) -> None:
         """Dead-letters a message, and terminates it only once the dead letter is stored."""

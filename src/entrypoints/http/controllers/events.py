@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import msgspec
 import structlog
@@ -134,7 +135,7 @@ class EventsController(Controller):
             if isinstance(signal, InvalidSignal):
                 invalid.append(signal)
             else:
-                received.append(ReceivedSignal(signal.id, bytes(raw)))
+                received.append(mapper.received(index, signal, bytes(raw)))
                 results.append(SignalResultOut(index, signal.id, "accepted"))
         with SIGNAL_BATCH_SECONDS.labels("http").time():
             new = await accept(received) if received else []
@@ -156,7 +157,8 @@ class EventsController(Controller):
         recorded = None
         if wait == "attributed":
             recorded = await self._attributed(accept, results)
-            status = 200 if recorded == accepted else 202
+            waited_for_all = all(r.customer_id is not None for r in results)
+            status = 200 if waited_for_all else 202
         if invalid:
             return problem(
                 422,
@@ -178,16 +180,18 @@ class EventsController(Controller):
 
     @staticmethod
     async def _attributed(accept: AcceptSignals, results: list[SignalResultOut]) -> int:
-        """Waits for the accepted signals' customers; the number found in time."""
+        """Waits until every signal of the batch is on its customer, duplicates included (one
+        received earlier may not be attributed yet); the number of accepted ones recorded."""
+        waiting: dict[UUID, list[SignalResultOut]] = {}
         for result in results:
             result.signal_id = signal_id_for(result.id)
-        waiting = {r.signal_id: r for r in results if r.status == "accepted" and r.signal_id}
+            waiting.setdefault(result.signal_id, []).append(result)
         found = await accept.attributed(list(waiting), ATTRIBUTION_TIMEOUT) if waiting else {}
         recorded = 0
         for signal_id, customer_id in found.items():
-            attributed = waiting.get(signal_id)
-            if attributed is not None:
-                attributed.status = "recorded"
+            for attributed in waiting.get(signal_id, ()):
                 attributed.customer_id = customer_id
-                recorded += 1
+                if attributed.status == "accepted":
+                    attributed.status = "recorded"
+                    recorded += 1
         return recorded

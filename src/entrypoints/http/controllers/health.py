@@ -38,8 +38,8 @@ class HealthController(Controller):
         for name, worker in state.get("workers", {}).items():
             checks[name] = "ok" if getattr(worker, "running", False) else "down: not running"
         ready = all(v == "ok" for v in checks.values())
-        # Serving goes on while a read model is stuck; the problem is shown, and the
-        # chorus_projection_failing metric is 1 for it.
+        # Serving goes on while a read model is stuck or the projection worker restarts; the
+        # problem is shown (a worker in this process also sets chorus_projection_failing).
         problems = {
             name: problem
             for name, worker in state.get("workers", {}).items()
