@@ -32,6 +32,7 @@ from entrypoints.workers.projector import Projector
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.process import BaseProcess
+    from multiprocessing.synchronize import Event as EventType
 
     from dishka import AsyncContainer
     from nats.aio.client import Client as NATS
@@ -139,13 +140,17 @@ class Followers:
                 await projector.stop()
 
 
-async def follow_log(settings: Settings, stop: asyncio.Event) -> None:
+async def follow_log(
+    settings: Settings, stop: asyncio.Event, on_following: Callable[[], None] | None = None
+) -> None:
     """Follows the log with every projection and the outbound publisher until `stop`."""
     container = make_container(settings)
     nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus-worker")
     followers = Followers(container, nc, settings)
     try:
         await followers.start()
+        if on_following is not None:
+            on_following()
         await stop.wait()
     finally:
         await followers.stop()
@@ -158,7 +163,7 @@ def _names(followers: list[Projector]) -> list[str]:
     return [name for follower in followers for name in follower.runner.projections]
 
 
-async def _until_stopped(settings: Settings, parent: int) -> None:
+async def _until_stopped(settings: Settings, parent: int, following: EventType) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -173,15 +178,15 @@ async def _until_stopped(settings: Settings, parent: int) -> None:
 
     watch = asyncio.create_task(orphaned())
     try:
-        await follow_log(settings, stop)
+        await follow_log(settings, stop, following.set)
     finally:
         watch.cancel()
 
 
-def _main(settings: Settings, parent: int) -> None:
+def _main(settings: Settings, parent: int, following: EventType) -> None:
     os.nice(WORKER_NICENESS)
     configure_logging(settings.log_level)
-    asyncio.run(_until_stopped(settings, parent))
+    asyncio.run(_until_stopped(settings, parent, following))
 
 
 class ProjectionProcess:
@@ -191,12 +196,19 @@ class ProjectionProcess:
         self.settings = settings
         self.restart_after = restart_after
         self._process: BaseProcess | None = None
+        self._following: EventType | None = None
         self._watch: asyncio.Task[None] | None = None
         self._exits = 0
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+        """Up and following the log (so /ready waits for its start-up, ~1-2 s)."""
+        return (
+            self._process is not None
+            and self._process.is_alive()
+            and self._following is not None
+            and self._following.is_set()
+        )
 
     @property
     def problem(self) -> str | None:
@@ -206,9 +218,10 @@ class ProjectionProcess:
 
     def _spawn(self) -> None:
         context = multiprocessing.get_context("spawn")
+        self._following = context.Event()
         self._process = context.Process(
             target=_main,
-            args=(self.settings, os.getpid()),
+            args=(self.settings, os.getpid(), self._following),
             name="chorus-projections",
             daemon=True,
         )
