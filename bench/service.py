@@ -114,14 +114,7 @@ class ChorusService:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        _stop(process, signal.SIGINT)
 
     async def __aenter__(self) -> ChorusService:
         await self.start()
@@ -166,12 +159,18 @@ class ProjectionWorker:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGCONT)
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        if process is not None:
+            process.send_signal(signal.SIGCONT)
+        _stop(process, signal.SIGTERM)
+
+
+def _stop(process: subprocess.Popen[bytes] | None, signum: signal.Signals) -> None:
+    """Asks the process to stop, and kills it if it has not after _STOP_TIMEOUT."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signum)
+    try:
+        process.wait(_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
