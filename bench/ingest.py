@@ -20,7 +20,7 @@ import asyncpg
 from bench.ingest_http import post_batches
 from bench.ingest_nats import NatsRun, delete_streams, publish_and_wait, recorded, wait_for
 from bench.ingest_raw import raw_executemany
-from bench.service import ChorusService, ProjectionWorker
+from bench.service import ChorusService, ProjectionWorker, tail
 from bench.signals import (
     SignalFactory,
     batches,
@@ -210,19 +210,12 @@ async def _through_service(
             async with one_box:
                 together = await _http_pass(one_box.base_url, key, dsn, same_box, config)
         except Exception as error:
-            logs = service.log_tail() + "\nworker:\n" + _tail(worker.log_path)
+            logs = service.log_tail() + "\nworker:\n" + tail(worker.log_path)
             raise RuntimeError(f"{error}\nservice log:\n{logs}") from error
         finally:
             dead_letters = Settings(signal_stream=stream).dead_letter_stream
             await delete_streams(servers.nats_url, stream, dead_letters)
     return _Passes(first, again, nats, single, together, subject)
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
 
 
 async def run_ingest(

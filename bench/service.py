@@ -17,7 +17,7 @@ import httpx
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["ChorusService"]
+__all__ = ["ChorusService", "ProjectionWorker", "tail"]
 
 ROOT = Path(__file__).resolve().parents[1]
 _START_TIMEOUT = 60.0
@@ -77,10 +77,7 @@ class ChorusService:
         return self.cli("keys", "create", "--role", "admin", "--name", "bench")
 
     def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return tail(self.log_path, chars)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         with self.log_path.open("ab") as log:
@@ -162,6 +159,14 @@ class ProjectionWorker:
         if process is not None:
             process.send_signal(signal.SIGCONT)
         _stop(process, signal.SIGTERM)
+
+
+def tail(path: Path, chars: int = 3000) -> str:
+    """The end of a log file, or nothing if it is not there."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
 
 
 def _stop(process: subprocess.Popen[bytes] | None, signum: signal.Signals) -> None:
