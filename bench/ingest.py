@@ -1,8 +1,11 @@
 """Signals committed per second over HTTP batches and over NATS, against raw `executemany`.
 
-Order of a run: the raw baseline first (no service running), then `chorus serve` starts on the
-same database: one HTTP pass that creates every customer, one HTTP pass of signals about those
-known customers, then the NATS pass (also known customers) through the service's consumer.
+Order of a run: `chorus serve` starts on a fresh database and one HTTP pass creates every
+customer. Then come `rounds` rounds, each of them the raw baseline (the service idle), an HTTP
+pass and a NATS pass of signals about those known customers; a figure is the median of its
+rounds and a ratio the median of the rounds' ratios, so that the machine drifting during a run
+(its speed here moves by a third within minutes) weighs on both sides alike. Last come one pass
+of one signal a NATS message and the one-box pass.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from bench.ingest_http import post_batches
-from bench.ingest_nats import NatsRun, delete_streams, publish_and_wait, recorded, wait_for
+from bench.ingest_nats import (
+    NatsRun,
+    delete_streams,
+    horizon,
+    publish_and_wait,
+    recorded,
+    wait_for,
+)
 from bench.ingest_raw import raw_executemany
 from bench.service import ChorusService, ProjectionWorker, tail
 from bench.signals import (
@@ -50,7 +60,7 @@ class IngestConfig:
     nats_single_signals: int = 20_000  # one signal per message
     batch_size: int = 1000
     http_clients: int = 3
-    raw_repeats: int = 5
+    rounds: int = 3  # raw, HTTP and NATS each; figures are medians of rounds
 
 
 def _meets(rate: float, ratio: float) -> bool:
@@ -76,23 +86,12 @@ async def _signals_recorded(dsn: str) -> int:
         await conn.close()
 
 
-async def _raw_baseline(
-    dsn: str, factory: SignalFactory, known: list[dict[str, Any]], config: IngestConfig
-) -> list[float]:
-    """Rows per second of each repetition: the HTTP pass's rows first, then fresh ones alike."""
-    size = config.batch_size
-    warmup = batches(raw_rows(factory.known(2 * size)), size)
-    rates: list[float] = []
-    for repeat in range(config.raw_repeats):
-        signals = known if repeat == 0 else factory.known(len(known))
-        count, seconds = await raw_executemany(
-            dsn,
-            batches(raw_rows(signals), size),
-            config.http_clients,
-            warmup=warmup if repeat == 0 else (),
-        )
-        rates.append(count / seconds)
-    return rates
+async def _raw(dsn: str, signals: list[dict[str, Any]], config: IngestConfig) -> float:
+    """Rows per second of `executemany` of the rows of `signals`."""
+    count, seconds = await raw_executemany(
+        dsn, batches(raw_rows(signals), config.batch_size), config.http_clients
+    )
+    return count / seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +102,24 @@ class _Pass:
 
 
 @dataclass(frozen=True, slots=True)
+class _Round:
+    raw_rows_per_s: float
+    http: _Pass
+    nats: NatsRun
+
+    @property
+    def http_per_s(self) -> float:
+        return self.http.signals / self.http.seconds
+
+    @property
+    def nats_per_s(self) -> float:
+        return self.nats.signals / self.nats.commit_seconds
+
+
+@dataclass(frozen=True, slots=True)
 class _Passes:
     new: _Pass
-    known: _Pass
-    nats: NatsRun
+    rounds: list[_Round]
     nats_single: NatsRun
     same_box: _Pass
     subject: str
@@ -124,7 +137,8 @@ async def _http_pass(
     `worker`, that worker is paused while the signals go in and resumed after the last answer."""
     conn = await asyncpg.connect(dsn)
     try:
-        expected = await recorded(conn) + len(signals)
+        since = await horizon(conn)
+        expected = await recorded(conn, since) + len(signals)
         tail = [signal_id_for(s["id"]) for s in signals[-500:]]
         bodies = http_bodies(signals, config.batch_size)
         if worker is not None:
@@ -134,7 +148,7 @@ async def _http_pass(
         if worker is not None:
             started = time.perf_counter()
             worker.resume()
-        await wait_for(conn, expected, tail, recorded)
+        await wait_for(conn, expected, tail, recorded, since)
         return _Pass(count, seconds, time.perf_counter() - started)
     finally:
         await conn.close()
@@ -154,24 +168,47 @@ async def _nats_pass(
     )
 
 
+@dataclass
+class _Signals:
+    """Every signal a run sends, made up front so that making them is never timed."""
+
+    new: list[dict[str, Any]]
+    rounds: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]  # (HTTP, NATS)
+    one_by_one: list[dict[str, Any]]
+    same_box: list[dict[str, Any]]
+    warmup: list[dict[str, Any]]  # for the raw table only
+
+    @classmethod
+    def make(cls, factory: SignalFactory, config: IngestConfig) -> _Signals:
+        return cls(
+            factory.first_pass(),
+            [
+                (factory.known(config.known_signals), factory.known(config.nats_signals))
+                for _ in range(config.rounds)
+            ],
+            factory.known(config.nats_single_signals),
+            factory.known(config.known_signals),
+            factory.known(2 * config.batch_size),
+        )
+
+    @property
+    def through_service(self) -> int:
+        rounds = sum(len(http) + len(nats) for http, nats in self.rounds)
+        return len(self.new) + rounds + len(self.one_by_one) + len(self.same_box)
+
+
 async def _through_service(
     servers: Servers,
     dsn: str,
     run: str,
-    signals: tuple[
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-        list[dict[str, Any]],
-    ],
+    signals: _Signals,
     config: IngestConfig,
     profile: Path | None,
 ) -> _Passes:
     """The ingest tier alone (`chorus serve` with CHORUS_PROJECTIONS=false, its projection
-    worker paused while signals go in): HTTP new and known customers, NATS batches and single
-    messages; then `chorus serve` as one box runs it, worker included, for one HTTP pass."""
-    new, known, via_nats, one_by_one, same_box = signals
+    worker paused while signals go in): HTTP new customers, then rounds of raw, HTTP and NATS
+    batches about known customers, then single NATS messages; last, `chorus serve` as one box
+    runs it, worker included, for one HTTP pass."""
     # Our own subjects and streams, so that nothing else on a shared NATS clashes with them.
     prefix = f"bench_{run}"
     stream = f"BENCH_{run.upper()}_SIGNALS"
@@ -191,16 +228,20 @@ async def _through_service(
             async with service:
                 worker.start()
                 try:
-                    first = await _http_pass(service.base_url, key, dsn, new, config, worker)
-                    again = await _http_pass(service.base_url, key, dsn, known, config, worker)
-                    nats = await _nats_pass(
-                        servers,
-                        dsn,
-                        subject,
-                        nats_batch_messages(via_nats, config.nats_batch_size),
-                        via_nats,
-                        worker,
+                    await _raw(dsn, signals.warmup, config)
+                    first = await _http_pass(
+                        service.base_url, key, dsn, signals.new, config, worker
                     )
+                    rounds = []
+                    for via_http, via_nats in signals.rounds:
+                        raw = await _raw(dsn, via_http, config)
+                        http = await _http_pass(
+                            service.base_url, key, dsn, via_http, config, worker
+                        )
+                        messages = nats_batch_messages(via_nats, config.nats_batch_size)
+                        nats = await _nats_pass(servers, dsn, subject, messages, via_nats, worker)
+                        rounds.append(_Round(raw, http, nats))
+                    one_by_one = signals.one_by_one
                     single = await _nats_pass(
                         servers, dsn, subject, nats_messages(one_by_one), one_by_one, worker
                     )
@@ -208,14 +249,14 @@ async def _through_service(
                     worker.stop()
             one_box = ChorusService(dsn, servers.nats_url, Path(tmp) / "one-box.log", settings)
             async with one_box:
-                together = await _http_pass(one_box.base_url, key, dsn, same_box, config)
+                together = await _http_pass(one_box.base_url, key, dsn, signals.same_box, config)
         except Exception as error:
             logs = service.log_tail() + "\nworker:\n" + tail(worker.log_path)
             raise RuntimeError(f"{error}\nservice log:\n{logs}") from error
         finally:
             dead_letters = Settings(signal_stream=stream).dead_letter_stream
             await delete_streams(servers.nats_url, stream, dead_letters)
-    return _Passes(first, again, nats, single, together, subject)
+    return _Passes(first, rounds, single, together, subject)
 
 
 async def run_ingest(
@@ -224,35 +265,28 @@ async def run_ingest(
     """Runs every pass on the database `dsn`; `profile` runs the service under cProfile."""
     run = uuid.uuid4().hex[:8]
     factory = SignalFactory(run, config.customers)
-    signals = (
-        factory.first_pass(),
-        factory.known(config.known_signals),
-        factory.known(config.nats_signals),
-        factory.known(config.nats_single_signals),
-        factory.known(config.known_signals),
-    )
-    raw_rates = await _raw_baseline(dsn, factory, signals[1], config)
+    signals = _Signals.make(factory, config)
     passes = await _through_service(servers, dsn, run, signals, config, profile)
 
     customers = await _registered(dsn)
     total = await _signals_recorded(dsn)
-    expected = sum(len(s) for s in signals)
+    expected = signals.through_service
     if customers != config.customers or total != expected:
         raise RuntimeError(f"{customers} customers and {total} signals; expected {expected}")
-    return _result(config, signals[1][0], passes, raw_rates)
+    return _result(config, signals.rounds[0][0][0], passes)
 
 
-def _result(
-    config: IngestConfig, example: dict[str, Any], passes: _Passes, raw_rates: list[float]
-) -> dict[str, Any]:
-    raw_rate = statistics.median(raw_rates)
-    known, new, nats, same_box = passes.known, passes.new, passes.nats, passes.same_box
-    http_known = known.signals / known.seconds
+def _result(config: IngestConfig, example: dict[str, Any], passes: _Passes) -> dict[str, Any]:
+    rounds, new, same_box = passes.rounds, passes.new, passes.same_box
+    median = statistics.median
+    raw_rate = median(r.raw_rows_per_s for r in rounds)
+    http_known = median(r.http_per_s for r in rounds)
+    nats_rate = median(r.nats_per_s for r in rounds)
+    http_ratio = median(r.http_per_s / r.raw_rows_per_s for r in rounds)
+    nats_ratio = median(r.nats_per_s / r.raw_rows_per_s for r in rounds)
     http_new = new.signals / new.seconds
-    nats_rate = nats.signals / nats.commit_seconds
-    single_rate = passes.nats_single.signals / passes.nats_single.commit_seconds
-    http_ratio = http_known / raw_rate
-    nats_ratio = nats_rate / raw_rate
+    single = passes.nats_single
+    single_rate = single.signals / single.commit_seconds
     return {
         "benchmark": "ingest",
         "config": asdict(config),
@@ -262,50 +296,62 @@ def _result(
         "cores of its own; *_attributed_*: that worker alone, resumed after the last commit, "
         "until every Signal.Recorded is in the log. same_box_*: `chorus serve` as the demo runs "
         "it, worker included, timed from the first request",
+        "method": f"{config.rounds} rounds of: the raw baseline, the HTTP pass, the NATS pass, "
+        "each with signals of its own; http_known_* and nats_* are the medians of the rounds, "
+        "http_ratio and nats_ratio the medians of each round's quotient by that round's raw rate",
         "http": "POST /v1/events (subprocess service), bodies encoded beforehand, timed until "
         "the last answer (every signal committed)",
         "nats": f"publish_async to {passes.subject}, {config.nats_batch_size} signals a message "
         '(`{"signals": [...]}`, Nats-Msg-Id = batch id); single: one signal a message '
         "(Nats-Msg-Id = signal id). Timed from the first publish until the log holds every "
         "Signal.Received (committed); attributed: every Signal.Recorded",
-        "baseline": "asyncpg executemany INSERT INTO bench_signals_raw (text PK, jsonb columns), "
-        f"one transaction per batch of {config.batch_size}, {config.http_clients} connections, "
-        f"median of {config.raw_repeats} runs of {config.known_signals} rows",
+        "baseline": "asyncpg executemany INSERT INTO bench_signals_raw (text PK, jsonb columns) "
+        "of the round's HTTP signals, one transaction per batch of "
+        f"{config.batch_size}, {config.http_clients} connections, the service idle",
+        "rounds": [
+            {
+                "raw_executemany_rows_per_s": round(r.raw_rows_per_s, 1),
+                "http_signals_per_s": round(r.http_per_s, 1),
+                "http_ratio": round(r.http_per_s / r.raw_rows_per_s, 3),
+                "http_attributed_signals_per_s": round(
+                    r.http.signals / r.http.attributed_seconds, 1
+                ),
+                "nats_signals_per_s": round(r.nats_per_s, 1),
+                "nats_ratio": round(r.nats_per_s / r.raw_rows_per_s, 3),
+                "nats_attributed_signals_per_s": round(
+                    r.nats.signals / r.nats.attributed_seconds, 1
+                ),
+                "nats_publish_seconds": round(r.nats.publish_seconds, 3),
+                "nats_left_after_publish": r.nats.left_after_publish,
+            }
+            for r in rounds
+        ],
         "http_known_signals_per_s": round(http_known, 1),
-        "http_known_seconds": round(known.seconds, 3),
-        "http_known_attributed_signals_per_s": round(known.signals / known.attributed_seconds, 1),
-        "http_known_attributed_seconds": round(known.attributed_seconds, 3),
+        "http_known_attributed_signals_per_s": round(
+            median(r.http.signals / r.http.attributed_seconds for r in rounds), 1
+        ),
         "http_new_customers_signals_per_s": round(http_new, 1),
         "http_new_customers_seconds": round(new.seconds, 3),
         "http_new_customers_attributed_signals_per_s": round(
             new.signals / new.attributed_seconds, 1
         ),
         "nats_signals_per_s": round(nats_rate, 1),
-        "nats_seconds": round(nats.commit_seconds, 3),
-        "nats_attributed_signals_per_s": round(nats.signals / nats.attributed_seconds, 1),
-        "nats_attributed_seconds": round(nats.attributed_seconds, 3),
+        "nats_attributed_signals_per_s": round(
+            median(r.nats.signals / r.nats.attributed_seconds for r in rounds), 1
+        ),
         "nats_single_message_signals_per_s": round(single_rate, 1),
-        "nats_single_message_seconds": round(passes.nats_single.commit_seconds, 3),
+        "nats_single_message_seconds": round(single.commit_seconds, 3),
         "nats_single_message_attributed_signals_per_s": round(
-            passes.nats_single.signals / passes.nats_single.attributed_seconds, 1
+            single.signals / single.attributed_seconds, 1
         ),
-        "nats_single_message_publish_per_s": round(
-            passes.nats_single.messages / passes.nats_single.publish_seconds, 1
-        ),
+        "nats_single_message_publish_per_s": round(single.messages / single.publish_seconds, 1),
         "nats_single_message_ratio": round(single_rate / raw_rate, 3),
-        "nats_publish_per_s": round(nats.signals / nats.publish_seconds, 1),
-        "nats_publish_seconds": round(nats.publish_seconds, 3),
-        "nats_left_after_publish": nats.left_after_publish,
-        "nats_after_publish_signals_per_s": round(
-            nats.left_after_publish / nats.seconds_after_publish, 1
-        ),
         "same_box_http_signals_per_s": round(same_box.signals / same_box.seconds, 1),
         "same_box_http_attributed_signals_per_s": round(
             same_box.signals / same_box.attributed_seconds, 1
         ),
         "same_box_http_ratio": round(same_box.signals / same_box.seconds / raw_rate, 3),
         "raw_executemany_rows_per_s": round(raw_rate, 1),
-        "raw_executemany_repeats_rows_per_s": [round(r, 1) for r in raw_rates],
         "http_ratio": round(http_ratio, 3),
         "http_new_customers_ratio": round(http_new / raw_rate, 3),
         "nats_ratio": round(nats_ratio, 3),

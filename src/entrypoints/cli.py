@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from adapters.postgres.migrations import migrate
+from entrypoints import event_loop
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 from ports.api_keys import ApiKeyStore, Role
@@ -228,7 +229,7 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
             settings = msgspec.structs.replace(settings, providers=fakes.start())
         with contextlib.suppress(KeyboardInterrupt):
             _write_env(data_dir, settings.with_servers(database_url, nats_url))
-            asyncio.run(
+            event_loop.run(
                 _demo(
                     settings.with_servers(database_url, nats_url),
                     data_dir,
@@ -292,13 +293,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if overrides:
         settings = msgspec.structs.replace(settings, **overrides)
     if args.command == "migrate":
-        asyncio.run(_migrate(settings))
+        event_loop.run(_migrate(settings))
     elif args.command == "serve":
-        asyncio.run(_serve(settings, run_migrations=args.migrate))
+        event_loop.run(_serve(settings, run_migrations=args.migrate))
     elif args.command == "keys":
-        asyncio.run(_create_key(settings, Role(args.role), args.name))
+        event_loop.run(_create_key(settings, Role(args.role), args.name))
     elif args.command == "projections":
-        asyncio.run(_projections(settings, args.projections_command, getattr(args, "name", None)))
+        event_loop.run(
+            _projections(settings, args.projections_command, getattr(args, "name", None))
+        )
     elif args.command == "demo":
         _run_demo(settings, args.data_dir or settings.data_dir)
 

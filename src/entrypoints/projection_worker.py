@@ -24,6 +24,7 @@ import structlog
 from adapters.nats.publisher import JetStreamPublisher, ensure_stream
 from adapters.postgres.projections import ProjectionRunner
 from application.outbound.publish_events import OutboundEvents
+from entrypoints import event_loop
 from entrypoints.ioc import make_container
 from entrypoints.logs import configure_logging
 from entrypoints.workers.bell import CommitBell
@@ -187,7 +188,7 @@ async def _until_stopped(settings: Settings, parent: int, following: EventType) 
 def _main(settings: Settings, parent: int, following: EventType) -> None:
     os.nice(WORKER_NICENESS)
     configure_logging(settings.log_level)
-    asyncio.run(_until_stopped(settings, parent, following))
+    event_loop.run(_until_stopped(settings, parent, following))
 
 
 class ProjectionProcess:

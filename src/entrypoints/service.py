@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from typing import TYPE_CHECKING
 
@@ -157,6 +158,9 @@ async def run_service(
         while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no started event)
             await asyncio.sleep(0.05)
         if server.started:
+            # What start-up built lives as long as the process: out of the collector's sight,
+            # full collections while signals pour in no longer walk it.
+            gc.freeze()
             log.info("serving", url=f"http://{settings.host}:{settings.port}")
             if on_ready is not None:
                 await on_ready()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -18,22 +19,49 @@ from ports.intake import ReceivedSignal
 
 __all__ = [
     "MAX_BATCH",
+    "NAME_PATTERN",
+    "TYPE_PATTERN",
     "IdentityIn",
     "InvalidSignal",
     "ProfileIn",
     "SignalIn",
     "SignalMapper",
     "field_of",
+    "name_fault",
+    "type_fault",
 ]
 
 MAX_BATCH = 1000
+# The patterns are documented in the schema and checked by `SignalMapper`, not by msgspec: a
+# regex run from the decoder costs more than all the rest of decoding a signal.
 # No surrounding whitespace and no control characters (PostgreSQL text refuses NUL).
+NAME_PATTERN = r"^(?![^\x00-\x1f\x7f]*[\x00-\x1f\x7f])\S(.*\S)?$"
+TYPE_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 Name = Annotated[
-    str,
-    msgspec.Meta(
-        min_length=1, max_length=200, pattern=r"^(?![^\x00-\x1f\x7f]*[\x00-\x1f\x7f])\S(.*\S)?$"
-    ),
+    str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": NAME_PATTERN})
 ]
+SignalType = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=100, extra_json_schema={"pattern": TYPE_PATTERN})
+]
+_name = re.compile(NAME_PATTERN)
+_TYPE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.:-")
+
+
+def name_fault(value: str) -> str | None:
+    """Why `value` does not match NAME_PATTERN, if it does not."""
+    if value.isprintable():  # the common case, without a regex: only the ends to look at
+        if not value[0].isspace() and not value[-1].isspace():
+            return None
+    elif _name.match(value):
+        return None
+    return "must not start or end with whitespace, nor hold control characters"
+
+
+def type_fault(value: str) -> str | None:
+    """Why `value` does not match TYPE_PATTERN, if it does not."""
+    if _TYPE_CHARACTERS.issuperset(value):
+        return None
+    return "may hold only letters, digits and _ . : -"
 
 
 class IdentityIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -61,7 +89,7 @@ class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
     """One signal: the producer's event id makes it idempotent."""
 
     id: Name
-    type: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    type: SignalType
     occurred_at: datetime
     identities: Annotated[list[IdentityIn], msgspec.Meta(min_length=1, max_length=20)]
     properties: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -183,18 +211,19 @@ class SignalMapper:
         self, index: int, signal: SignalIn
     ) -> tuple[tuple[IdentityClaim, ...], dict[str, Any]] | InvalidSignal:
         """The normalised identities and profile changes, or the first thing wrong."""
-        if signal.occurred_at.tzinfo is None:
-            return InvalidSignal(
-                index, "$.occurred_at", "needs a time zone offset, e.g. Z", signal.id
-            )
-        claims = []
-        for position, identity in enumerate(signal.identities):
-            try:
-                claims.append(self.claim(identity))
-            except InvalidValue as error:
-                return InvalidSignal(
-                    index, f"$.identities[{position}].value", error.reason, signal.id
-                )
+        field, fault = "$.id", name_fault(signal.id)
+        if fault is None:
+            field, fault = "$.type", type_fault(signal.type)
+        if fault is None and signal.source is not None:
+            field, fault = "$.source", name_fault(signal.source)
+        if fault is None and signal.occurred_at.tzinfo is None:
+            field, fault = "$.occurred_at", "needs a time zone offset, e.g. Z"
+        if fault is not None:
+            return InvalidSignal(index, field, fault, signal.id)
+        try:
+            claims = tuple(map(self.claim, signal.identities))
+        except InvalidValue:
+            return self._invalid_identity(index, signal)
         profile = signal.profile.changes() if signal.profile else {}
         try:
             if profile:
@@ -206,4 +235,14 @@ class SignalMapper:
                 check_attributes(signal.attributes)
         except InvalidValue as error:
             return InvalidSignal(index, f"$.{error.field}", error.reason, signal.id)
-        return tuple(claims), profile
+        return claims, profile
+
+    def _invalid_identity(self, index: int, signal: SignalIn) -> InvalidSignal:
+        """The first identity of `signal` that does not normalise, and why."""
+        for position, identity in enumerate(signal.identities):
+            try:
+                self.claim(identity)
+            except InvalidValue as error:
+                field = f"$.identities[{position}].value"
+                return InvalidSignal(index, field, error.reason, signal.id)
+        raise AssertionError("every identity normalises")

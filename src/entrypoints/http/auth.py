@@ -10,7 +10,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from ports.api_keys import ApiKey, ApiKeyStore, Role
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
@@ -51,11 +51,14 @@ def author(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return f"{key.name} ({key.role.value} key {key.id})"
 
 
-def allow(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+def allow(
+    *roles: Role,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """A guard that lets the given roles (and admin) through."""
     allowed = {Role.ADMIN, *roles}
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: Litestar runs a sync guard in a worker thread, a thread hop on every request.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         key = current_key(connection)
         if key.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))

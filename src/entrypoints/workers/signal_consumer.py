@@ -123,22 +123,8 @@ def _batch_of(data: bytes) -> list[msgspec.Raw] | str | None:
     return parts
 
 
-COMMIT_GROUP = 1000  # signals a transaction; a fetch's groups commit in parallel
-COMMITS_IN_PARALLEL = 4
-
-
-def _groups(deliveries: list[_Delivery]) -> list[list[_Delivery]]:
-    """Whole messages in groups of about COMMIT_GROUP signals: a fetch of batch messages is
-    tens of thousands of signals, which one statement would insert on one core."""
-    groups: list[list[_Delivery]] = [[]]
-    size = 0
-    for delivery in deliveries:
-        if size and size + len(delivery.signals) > COMMIT_GROUP:
-            groups.append([])
-            size = 0
-        groups[-1].append(delivery)
-        size += len(delivery.signals)
-    return groups
+COMMIT_GROUP = 1000  # signals a transaction
+COMMITS_IN_PARALLEL = 4  # transactions a fetch has in flight while the next group is validated
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,57 +300,93 @@ class SignalConsumer:
             slots.release()
 
     async def _handle(self, msgs: Sequence[Msg]) -> None:
-        valid: list[_Delivery] = []
+        """Validates the fetched messages group by group and commits each group of about
+        COMMIT_GROUP signals as soon as it is whole: a fetch of batch messages holds tens of
+        thousands of signals, and PostgreSQL commits one group while the next is validated."""
         refused: list[Awaitable[None]] = []
         all_refused: list[tuple[Msg, list[_Refused]]] = []
-        for index, msg in enumerate(msgs):
-            batch = _batch_of(msg.data)
-            if batch is None:
-                signal = self.mapper.check(index, msg.data)
-                if isinstance(signal, InvalidSignal):
-                    reason = f"{signal.field}: {signal.reason}"
-                    refused.append(self._refuse(msg, reason, signal.signal_id))
-                else:
-                    received = self.mapper.received(index, signal, msg.data)
-                    correlation_id = _msg_id(msg) or signal.id
-                    valid.append(_Delivery(msg, (received,), signal.id, correlation_id))
-                continue
-            if isinstance(batch, str):
-                refused.append(self._refuse(msg, batch, None))
-                continue
-            signals: list[ReceivedSignal] = []
-            dead: list[_Refused] = []
-            for position, raw in enumerate(batch):
-                checked = self.mapper.check(position, raw)
-                if isinstance(checked, InvalidSignal):
-                    reason = f"$.signals[{position}]{checked.field[1:]}: {checked.reason}"
-                    dead.append(_Refused(bytes(raw), reason, checked.signal_id, position))
-                else:
-                    signals.append(self.mapper.received(position, checked, bytes(raw)))
-            if signals:
-                # Its valid signals are committed first; its invalid ones are dead-lettered
-                # before the message is acknowledged (see _settle).
-                correlation_id = _msg_id(msg) or signals[0].event_id
-                valid.append(
-                    _Delivery(msg, tuple(signals), signals[0].event_id, correlation_id, tuple(dead))
-                )
-            else:
-                all_refused.append((msg, dead))
-        if refused:
-            await asyncio.gather(*refused)
-        for msg, dead in all_refused:
-            if await self._dead_letter_all(msg, dead):
-                await self._term(msg)
-            else:
-                await self._nak(msg)
-        if valid:
-            slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
+        slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
+        commits: list[asyncio.Task[None]] = []
+        group: list[_Delivery] = []
+        size = 0
 
-            async def ingest(group: list[_Delivery]) -> None:
-                async with slots:
-                    await self._ingest(group)
+        async def commit(deliveries: list[_Delivery]) -> None:
+            try:
+                await self._ingest(deliveries)
+            finally:
+                slots.release()
 
-            await asyncio.gather(*(ingest(group) for group in _groups(valid)))
+        async def send() -> None:
+            nonlocal group, size
+            await slots.acquire()
+            commits.append(asyncio.create_task(commit(group)))
+            group, size = [], 0
+
+        try:
+            for index, msg in enumerate(msgs):
+                delivery = self._delivery(index, msg, refused, all_refused)
+                # Between messages the loop reads PostgreSQL's answers, so a commit that is
+                # done is acknowledged without waiting for the whole group to be validated.
+                await asyncio.sleep(0)
+                if delivery is None:
+                    continue
+                if size and size + len(delivery.signals) > COMMIT_GROUP:
+                    await send()
+                group.append(delivery)
+                size += len(delivery.signals)
+            if group:
+                await send()
+            if refused:
+                await asyncio.gather(*refused)
+            for msg, dead in all_refused:
+                if await self._dead_letter_all(msg, dead):
+                    await self._term(msg)
+                else:
+                    await self._nak(msg)
+            await asyncio.gather(*commits)
+        except BaseException:
+            # Uncommitted messages come back after ack_wait; committed ones are duplicates then.
+            for task in commits:
+                task.cancel()
+            raise
+
+    def _delivery(
+        self,
+        index: int,
+        msg: Msg,
+        refused: list[Awaitable[None]],
+        all_refused: list[tuple[Msg, list[_Refused]]],
+    ) -> _Delivery | None:
+        """The message's valid signals, to commit; what is invalid goes to `refused` (a whole
+        message) or `all_refused` (a batch message without one valid signal)."""
+        batch = _batch_of(msg.data)
+        if batch is None:
+            signal = self.mapper.check(index, msg.data)
+            if isinstance(signal, InvalidSignal):
+                reason = f"{signal.field}: {signal.reason}"
+                refused.append(self._refuse(msg, reason, signal.signal_id))
+                return None
+            received = self.mapper.received(index, signal, msg.data)
+            return _Delivery(msg, (received,), signal.id, _msg_id(msg) or signal.id)
+        if isinstance(batch, str):
+            refused.append(self._refuse(msg, batch, None))
+            return None
+        signals: list[ReceivedSignal] = []
+        dead: list[_Refused] = []
+        for position, raw in enumerate(batch):
+            checked = self.mapper.check(position, raw)
+            if isinstance(checked, InvalidSignal):
+                reason = f"$.signals[{position}]{checked.field[1:]}: {checked.reason}"
+                dead.append(_Refused(bytes(raw), reason, checked.signal_id, position))
+            else:
+                signals.append(self.mapper.received(position, checked, bytes(raw)))
+        if not signals:
+            all_refused.append((msg, dead))
+            return None
+        # Its valid signals are committed first; its invalid ones are dead-lettered before the
+        # message is acknowledged (see _settle).
+        first = signals[0].event_id
+        return _Delivery(msg, tuple(signals), first, _msg_id(msg) or first, tuple(dead))
 
     async def _ingest(self, batch: list[_Delivery]) -> None:
         try:
