@@ -17,6 +17,7 @@ from bench.projections_live import LiveConfig
 from bench.report import RESULTS_DIR, summary, write
 from bench.rules import RulesConfig, run_rules
 from bench.servers import fresh_database, running_servers
+from entrypoints.event_loop import loop_factory
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,19 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _loop_factory() -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 async def _run(
     servers: Servers, names: Sequence[str], quick: bool, profiling: bool
 ) -> dict[str, dict[str, Any]]:
     info = await describe(servers)
-    info["machine"]["event_loop"] = "uvloop" if _loop_factory() else "asyncio"
+    info["machine"]["event_loop"] = "uvloop" if loop_factory() else "asyncio"
     info["quick"] = quick
     results: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -108,6 +101,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     names = [n for n in BENCHMARKS if not args.benchmarks or n in args.benchmarks]
-    with running_servers() as servers, asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with running_servers() as servers, asyncio.Runner(loop_factory=loop_factory()) as runner:
         results = runner.run(_run(servers, names, args.quick, args.profile))
     print(summary(results))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -151,6 +152,9 @@ async def follow_log(
     followers = Followers(container, nc, settings)
     try:
         await followers.start()
+        # What start-up built lives as long as the worker: out of the collector's sight, the
+        # full collections that attribution's short-lived objects set off no longer walk it.
+        gc.freeze()
         if on_following is not None:
             on_following()
         await stop.wait()

@@ -124,7 +124,8 @@ def _batch_of(data: bytes) -> list[msgspec.Raw] | str | None:
 
 
 COMMIT_GROUP = 1000  # signals a transaction
-COMMITS_IN_PARALLEL = 4  # transactions a fetch has in flight while the next group is validated
+COMMITS_IN_PARALLEL = 4  # transactions in flight while the next group is validated
+FETCH_SIGNALS = 10_000  # signals a fetch aims at: batch messages are fetched fewer at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,14 @@ class SignalConsumer:
         )
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._commit_slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
+        self._signals_per_message = 1.0  # in the last fetch
+
+    def _fetch_size(self) -> int:
+        """Messages to fetch: up to `batch_size`, and about FETCH_SIGNALS signals, so that the
+        first of a burst of batch messages is committed while the rest still arrive."""
+        wanted = round(FETCH_SIGNALS / self._signals_per_message)
+        return max(1, min(self.batch_size, wanted))
 
     @property
     def running(self) -> bool:
@@ -267,7 +276,7 @@ class SignalConsumer:
             while not self._stopping.is_set():
                 await slots.acquire()
                 try:
-                    msgs = await sub.fetch(self.batch_size, timeout=self.fetch_timeout)
+                    msgs = await sub.fetch(self._fetch_size(), timeout=self.fetch_timeout)
                 except TimeoutError:  # nats.errors.TimeoutError: nothing to do yet
                     slots.release()
                     continue
@@ -305,21 +314,18 @@ class SignalConsumer:
         thousands of signals, and PostgreSQL commits one group while the next is validated."""
         refused: list[Awaitable[None]] = []
         all_refused: list[tuple[Msg, list[_Refused]]] = []
-        slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
+        slots = self._commit_slots  # shared by the fetches in flight
         commits: list[asyncio.Task[None]] = []
         group: list[_Delivery] = []
-        size = 0
-
-        async def commit(deliveries: list[_Delivery]) -> None:
-            try:
-                await self._ingest(deliveries)
-            finally:
-                slots.release()
+        size = signals = 0
 
         async def send() -> None:
             nonlocal group, size
             await slots.acquire()
-            commits.append(asyncio.create_task(commit(group)))
+            task = asyncio.create_task(self._ingest(group))
+            # Released however the task ends, even cancelled before it ever ran.
+            task.add_done_callback(lambda _: slots.release())
+            commits.append(task)
             group, size = [], 0
 
         try:
@@ -334,8 +340,10 @@ class SignalConsumer:
                     await send()
                 group.append(delivery)
                 size += len(delivery.signals)
+                signals += len(delivery.signals)
             if group:
                 await send()
+            self._signals_per_message = max(1.0, signals / len(msgs))
             if refused:
                 await asyncio.gather(*refused)
             for msg, dead in all_refused:
