@@ -57,6 +57,18 @@ class TestIntake:
         streams = await pool.fetch("SELECT stream_id FROM events WHERE topic = $1", RECEIVED_TOPIC)
         assert {row[0] for row in streams} == {intake_id_for(i) for i in "abc"}
 
+    async def test_repeats_are_left_out_however_new_and_repeated_batches_alternate(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        intake = PostgresSignalIntake(pool)
+        assert await intake.receive([received("a")], AT) == [True]
+        assert await intake.receive([received("b"), received("a")], AT) == [True, False]
+        assert await intake.receive([received("a")], AT) == [False]
+        assert await intake.receive([received("c"), received("d")], AT) == [True, True]
+        assert await intake.receive([received("e")], AT) == [True]
+        assert await intake.receive([received("f"), received("e")], AT) == [True, False]
+        assert await stored(pool) == ["a", "b", "c", "d", "e", "f"]
+
     async def test_overlapping_batches_in_opposite_orders_commit_each_id_once(
         self, pool: asyncpg.Pool
     ) -> None:
