@@ -279,8 +279,10 @@ class UseCasesProvider(Provider):
         return AcceptSignals(intake, clock, ingest)
 
     @provide
-    def attribute_signals(self, ingest: IngestSignals, mapper: SignalMapper) -> AttributeSignals:
-        return AttributeSignals(ingest, mapper.parse, _refused_at_attribution)
+    def attribute_signals(
+        self, ingest: IngestSignals, mapper: SignalMapper, intake: SignalIntake, clock: Clock
+    ) -> AttributeSignals:
+        return AttributeSignals(ingest, mapper.parse, intake, clock, _refused_at_attribution)
 
     @provide
     def upsert_customer(

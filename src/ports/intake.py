@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from domain.signals.aggregate import SignalReport
 
-__all__ = ["ReceivedSignal", "SignalIntake"]
+__all__ = ["Attribution", "ReceivedSignal", "SignalIntake"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,14 @@ class ReceivedSignal:
     at_once: SignalReport | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Where a received signal ended: on its customer, or refused, with the reason."""
+
+    customer_id: UUID | None = None
+    refused: str | None = None
+
+
 class SignalIntake(Protocol):
     """Commits received signals once each, and tells which of them are attributed."""
 
@@ -32,6 +40,10 @@ class SignalIntake(Protocol):
         """Commits the signals not received before; for each, whether it was new."""
         ...
 
-    async def attributed(self, signal_ids: Collection[UUID]) -> dict[UUID, UUID]:
-        """The customer of each of these signals that is recorded already."""
+    async def refuse(self, intake_id: UUID, reason: str, at: datetime) -> None:
+        """Records that the received signal `intake_id` cannot be attributed, and why (once)."""
+        ...
+
+    async def attributed(self, event_ids: Collection[str]) -> dict[str, Attribution]:
+        """Where each of these signals (by producer event id) ended, for those that did."""
         ...

@@ -99,7 +99,8 @@ async def count_signals(pool: asyncpg.Pool) -> int:
 async def attribute(store: PostgresCustomerStore) -> int:
     """Runs attribution over what intake committed, as the projection worker does."""
     ingest = IngestSignals(store, SystemClock(), RandomIds())
-    attribution = AttributeSignals(ingest, SignalMapper(NORMALIZER).parse, print)
+    intake = PostgresSignalIntake(store.pool)
+    attribution = AttributeSignals(ingest, SignalMapper(NORMALIZER).parse, intake, SystemClock())
     runner = ProjectionRunner(store.pool, [attribution])
     await runner.setup()
     return await runner.catch_up()

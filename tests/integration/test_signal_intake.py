@@ -16,15 +16,21 @@ from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.accept_signals import AcceptSignals
 from application.customer.attribute_signals import AttributeSignals
-from application.customer.ingest_signals import IngestSignals
+from application.customer.ingest_signals import IngestSignals, SignalOutcome
 from domain.customer.identities import IdentityNormalizer
+from domain.shared.errors import DomainError
 from domain.signals.aggregate import signal_id_for
-from domain.signals.intake import RECEIVED_TOPIC, intake_id_for
+from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, intake_id_for
 from entrypoints.signal_schema import SignalIn, SignalMapper
-from ports.intake import ReceivedSignal
+from ports.intake import Attribution, ReceivedSignal
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from uuid import UUID
+
     import asyncpg
+
+    from domain.signals.aggregate import SignalReport
 
 pytestmark = pytest.mark.integration
 
@@ -86,22 +92,23 @@ class TestAttribution:
     ) -> None:
         store = PostgresCustomerStore(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
-        accept = AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest, poll_every=0.01)
+        intake = PostgresSignalIntake(pool)
+        accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
         assert await accept([received("x-1"), received("x-2", "bo@example.org")]) == [True, True]
         signal_ids = [signal_id_for("x-1"), signal_id_for("x-2")]
-        assert await accept.attributed(signal_ids, 0.05) == {}
+        assert await accept.attributed(["x-1", "x-2"], 0.05) == {}
 
         refused: list[str] = []
-        runner = ProjectionRunner(
-            pool,
-            [AttributeSignals(ingest, MAPPER.parse, lambda _, reason: refused.append(reason))],
+        attribution = AttributeSignals(
+            ingest, MAPPER.parse, intake, SystemClock(), lambda _, reason: refused.append(reason)
         )
+        runner = ProjectionRunner(pool, [attribution])
         await runner.setup()
         await runner.catch_up()
-        found = await accept.attributed(signal_ids, 1.0)
-        assert set(found) == set(signal_ids)
-        assert found[signal_ids[0]] == await store.find(
-            IdentityNormalizer("GB").normalize("email", "ana@example.org")
+        found = await accept.attributed(["x-1", "x-2"], 1.0)
+        assert set(found) == {"x-1", "x-2"}
+        assert found["x-1"] == Attribution(
+            await store.find(IdentityNormalizer("GB").normalize("email", "ana@example.org"))
         )
         # Applied again from the start (a crash before the position moved): nothing changes.
         await pool.execute("UPDATE projection_positions SET transaction_id = '0', position = 0")
@@ -129,5 +136,46 @@ class TestAttribution:
         signal = MAPPER.check(0, payload)
         assert isinstance(signal, SignalIn)
         assert await accept([MAPPER.received(0, signal, payload)]) == [True]
-        found = await accept.attributed([signal_id_for("stop-1")], 0)
-        assert len(found) == 1
+        found = await accept.attributed(["stop-1"], 0)
+        assert found["stop-1"].customer_id is not None
+
+
+class RefusingPoison(IngestSignals):
+    """Refuses, as a rule of the customer would, any batch holding a signal named poison-*."""
+
+    async def __call__(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
+        poisoned = [r.event_id for r in reports if r.event_id.startswith("poison")]
+        if poisoned:
+            raise DomainError(f"{poisoned[0]} breaks a rule")
+        return await super().__call__(reports)
+
+
+class TestRefusedAtAttribution:
+    async def test_a_signal_its_customer_refuses_is_recorded_as_refused_and_the_rest_go_on(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        store = PostgresCustomerStore(pool)
+        intake = PostgresSignalIntake(pool)
+        ingest = RefusingPoison(store, SystemClock(), RandomIds())
+        accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
+        ids = ["ok-1", "ok-2", "poison-1", "ok-3", "ok-4", "ok-5"]
+        await accept([received(i, f"{i}@example.org") for i in ids])
+        refused: list[tuple[UUID, str]] = []
+        attribution = AttributeSignals(
+            ingest, MAPPER.parse, intake, SystemClock(), lambda *r: refused.append(r)
+        )
+        runner = ProjectionRunner(pool, [attribution])
+        await runner.setup()
+        assert await runner.catch_up() == len(ids)
+
+        found = await accept.attributed(ids, 1.0)
+        assert found["poison-1"] == Attribution(refused="DomainError: poison-1 breaks a rule")
+        assert all(found[i].customer_id is not None for i in ids if i != "poison-1")
+        assert refused == [(intake_id_for("poison-1"), "DomainError: poison-1 breaks a rule")]
+        # Applied again from the start: the refusal is kept once, nothing else changes.
+        await pool.execute("UPDATE projection_positions SET transaction_id = '0', position = 0")
+        await runner.catch_up()
+        assert (
+            await pool.fetchval("SELECT count(*) FROM events WHERE topic = $1", REFUSED_TOPIC) == 1
+        )
+        assert await accept.attributed(ids, 0) == found

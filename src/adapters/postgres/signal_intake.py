@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import asyncpg
+import msgspec
 
-from domain.signals.intake import INTAKE_ID_PREFIX, RECEIVED_TOPIC
+from domain.signals.aggregate import signal_id_for
+from domain.signals.intake import INTAKE_ID_PREFIX, RECEIVED_TOPIC, REFUSED_TOPIC
+from ports.intake import Attribution
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -43,9 +46,29 @@ FROM unnest($1::text[], $2::bytea[]) AS s(event_id, payload)
 ORDER BY stream_id
 """
 _ATTEMPTS = 3
-_ATTRIBUTED = """
-SELECT stream_id, subject_id FROM events WHERE stream_id = ANY($1::uuid[]) AND version = 1
+_REFUSE = """
+INSERT INTO events (stream_id, version, topic, occurred_at, payload)
+VALUES ($1, 2, $2, $3, $4)
+ON CONFLICT (stream_id, version) DO NOTHING
 """
+# Each signal's Signal.Recorded (version 1 of its signal stream, about its customer) or its
+# Signal.Refused (version 2 of its intake stream).
+_ATTRIBUTED = """
+SELECT s.event_id, recorded.stream_id IS NOT NULL, recorded.subject_id, refused.payload
+FROM unnest($1::text[], $2::uuid[]) AS s(event_id, signal_id)
+LEFT JOIN events recorded ON recorded.stream_id = s.signal_id AND recorded.version = 1
+LEFT JOIN events refused
+    ON refused.stream_id = md5($3 || s.event_id)::uuid AND refused.version = 2
+WHERE recorded.stream_id IS NOT NULL OR refused.stream_id IS NOT NULL
+"""
+
+
+class _Refusal(msgspec.Struct):
+    reason: str
+
+
+_encode_refusal = msgspec.json.Encoder().encode
+_decode_refusal = msgspec.json.Decoder(_Refusal).decode
 
 
 class PostgresSignalIntake:
@@ -97,6 +120,19 @@ class PostgresSignalIntake:
                 self._repeats_likely = False
             return [row[0] - 1 for row in rows]
 
-    async def attributed(self, signal_ids: Collection[UUID]) -> dict[UUID, UUID]:
-        rows = await self.pool.fetch(_ATTRIBUTED, list(signal_ids))
-        return {row[0]: row[1] for row in rows}
+    async def refuse(self, intake_id: UUID, reason: str, at: datetime) -> None:
+        payload = _encode_refusal(_Refusal(reason))
+        await self.pool.execute(_REFUSE, intake_id, REFUSED_TOPIC, at, payload)
+        if self.on_committed is not None:
+            self.on_committed()
+
+    async def attributed(self, event_ids: Collection[str]) -> dict[str, Attribution]:
+        ids = list(event_ids)
+        signal_ids = [signal_id_for(event_id) for event_id in ids]
+        rows = await self.pool.fetch(_ATTRIBUTED, ids, signal_ids, INTAKE_ID_PREFIX)
+        return {
+            event_id: Attribution(customer_id)
+            if recorded
+            else Attribution(refused=_decode_refusal(refusal).reason)
+            for event_id, recorded, customer_id, refusal in rows
+        }

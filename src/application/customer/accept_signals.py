@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
-    from uuid import UUID
 
     from application.customer.ingest_signals import IngestSignals
     from ports.clock import Clock
-    from ports.intake import ReceivedSignal, SignalIntake
+    from ports.intake import Attribution, ReceivedSignal, SignalIntake
 
 __all__ = ["AcceptSignals"]
 
@@ -44,15 +43,16 @@ class AcceptSignals:
             await self.ingest(at_once)
         return new
 
-    async def attributed(self, signal_ids: Collection[UUID], within: float) -> dict[UUID, UUID]:
-        """The customer of each signal, once all are attributed or `within` seconds passed."""
+    async def attributed(self, event_ids: Collection[str], within: float) -> dict[str, Attribution]:
+        """Where each signal (by producer event id) ended, once every one of them is on its
+        customer or refused, or `within` seconds passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         wait = self.poll_every
         while True:
-            found = await self.intake.attributed(signal_ids)
+            found = await self.intake.attributed(event_ids)
             left = deadline - loop.time()
-            if len(found) >= len(signal_ids) or left <= 0:
+            if len(found) >= len(event_ids) or left <= 0:
                 return found
             await asyncio.sleep(min(wait, left))
             wait = min(wait * 2, 0.1)

@@ -3,12 +3,20 @@
 Exactly once without sharing the runner's transaction: a page is recorded by `IngestSignals`
 in one transaction of its own, and a page applied again after a crash finds its signals
 recorded (their streams exist) and changes nothing.
+
+A signal that a rule of its customer refuses (a `DomainError`: say, one attribute too many
+for a customer at the limit) cannot hold the others up, nor be retried forever: the page is
+split until that signal is alone, the others are recorded, and it is refused (`Signal.Refused`
+on its intake stream, with the reason). Anything else (PostgreSQL gone) fails the page, which
+the runner retries.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from domain.customer.aggregate import CustomerWasMerged
+from domain.shared.errors import DomainError
 from domain.signals.aggregate import SignalReport
 from domain.signals.intake import RECEIVED_TOPIC
 
@@ -17,6 +25,8 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from application.customer.ingest_signals import IngestSignals
+    from ports.clock import Clock
+    from ports.intake import SignalIntake
     from ports.projections import LoggedEvent
 
 __all__ = ["AttributeSignals"]
@@ -34,24 +44,47 @@ class AttributeSignals:
         self,
         ingest: IngestSignals,
         parse: Callable[[bytes], SignalReport | str],
-        refused: Callable[[UUID, str], None],
+        intake: SignalIntake,
+        clock: Clock,
+        on_refused: Callable[[UUID, str], None] | None = None,
     ) -> None:
         self.ingest = ingest
         self.parse = parse
-        self.refused = refused
+        self.intake = intake
+        self.clock = clock
+        self.on_refused = on_refused
 
     def writing_to(self, suffix: str) -> AttributeSignals:
         return self
 
     async def apply(self, conn: object, events: Sequence[LoggedEvent]) -> None:
-        reports: list[SignalReport] = []
+        reports: list[tuple[UUID, SignalReport]] = []
         for event in events:
             parsed = self.parse(event.payload)
             if isinstance(parsed, SignalReport):
-                reports.append(parsed)
+                reports.append((event.stream_id, parsed))
             else:
                 # Valid when received, refused now: only a change of validation between
                 # releases does that. The received signal stays in the log.
-                self.refused(event.stream_id, parsed)
+                await self.refuse(event.stream_id, parsed)
         if reports:
-            await self.ingest(reports)
+            await self._record(reports)
+
+    async def _record(self, reports: Sequence[tuple[UUID, SignalReport]]) -> None:
+        """Records the signals in log order, splitting the batch around any that is refused."""
+        try:
+            await self.ingest([report for _, report in reports])
+        except CustomerWasMerged:
+            raise  # a race with a merge, not a refusal: the page goes again
+        except DomainError as error:
+            if len(reports) == 1:
+                await self.refuse(reports[0][0], f"{type(error).__name__}: {error}")
+                return
+            half = len(reports) // 2
+            await self._record(reports[:half])
+            await self._record(reports[half:])
+
+    async def refuse(self, intake_id: UUID, reason: str) -> None:
+        await self.intake.refuse(intake_id, reason, self.clock.now())
+        if self.on_refused is not None:
+            self.on_refused(intake_id, reason)

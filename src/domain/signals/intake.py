@@ -10,11 +10,14 @@ from __future__ import annotations
 from hashlib import md5
 from uuid import UUID
 
-__all__ = ["INTAKE_ID_PREFIX", "RECEIVED_TOPIC", "intake_id_for"]
+__all__ = ["INTAKE_ID_PREFIX", "RECEIVED_TOPIC", "REFUSED_TOPIC", "intake_id_for"]
 
 # The payload of a received signal is the producer's JSON as it arrived (the wire format of
 # `POST /v1/events` and the NATS subjects, class version 1).
 RECEIVED_TOPIC = "domain.signals.intake:Signal.Received"
+# Version 2 of a received signal's stream, when attribution could not put it on a customer
+# (a rule of the customer refused it): `{"reason": ...}`. Attribution goes on with the others.
+REFUSED_TOPIC = "domain.signals.intake:Signal.Refused"
 
 # The stream id is the MD5 of this prefix and the producer's event id, so PostgreSQL derives
 # it in the insert itself (`md5(prefix || id)::uuid`) rather than Python per signal.

@@ -51,13 +51,15 @@ class CustomerUpsertOut(msgspec.Struct):
 
 
 class SignalResultOut(msgspec.Struct, omit_defaults=True):
-    """`accepted`: committed, to be attributed; `recorded`: on its customer's timeline."""
+    """`accepted`: committed, to be attributed; `recorded`: on its customer's timeline;
+    `refused`: committed, but a rule of its customer refused it (`reason`)."""
 
     index: int
     id: str
-    status: Literal["accepted", "recorded", "duplicate"]
+    status: Literal["accepted", "recorded", "refused", "duplicate"]
     signal_id: UUID | None = None
     customer_id: UUID | None = None
+    reason: str | None = None
 
 
 class IngestOut(msgspec.Struct, omit_defaults=True):

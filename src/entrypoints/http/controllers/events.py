@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 import msgspec
 import structlog
@@ -86,7 +85,8 @@ class EventsController(Controller):
             '"source", "profile", "attributes"}]}`. Answers 202 once the signals are committed '
             "(`accepted`); attributing them to customers follows within milliseconds. With "
             "`?wait=attributed` it answers 200 once they are on their customers' timelines, "
-            "with each one's `customer_id` (202 if that took over 10 s). A signal whose id was "
+            "with each one's `customer_id`, or `status: refused` and the `reason` for one a rule "
+            "of its customer refused (202 if that took over 10 s). A signal whose id was "
             "seen before is acknowledged as a duplicate. Invalid signals are listed in a 422 "
             "problem with their index and reason; the valid ones of the same batch are stored "
             "and listed in `results`."
@@ -157,7 +157,7 @@ class EventsController(Controller):
         recorded = None
         if wait == "attributed":
             recorded = await self._attributed(accept, results)
-            waited_for_all = all(r.customer_id is not None for r in results)
+            waited_for_all = all(r.customer_id is not None or r.reason for r in results)
             status = 200 if waited_for_all else 202
         if invalid:
             return problem(
@@ -180,18 +180,24 @@ class EventsController(Controller):
 
     @staticmethod
     async def _attributed(accept: AcceptSignals, results: list[SignalResultOut]) -> int:
-        """Waits until every signal of the batch is on its customer, duplicates included (one
-        received earlier may not be attributed yet); the number of accepted ones recorded."""
-        waiting: dict[UUID, list[SignalResultOut]] = {}
+        """Waits until every signal of the batch is on its customer or refused, duplicates
+        included (one received earlier may not be attributed yet); the number of accepted
+        ones recorded."""
+        waiting: dict[str, list[SignalResultOut]] = {}
         for result in results:
             result.signal_id = signal_id_for(result.id)
-            waiting.setdefault(result.signal_id, []).append(result)
+            waiting.setdefault(result.id, []).append(result)
         found = await accept.attributed(list(waiting), ATTRIBUTION_TIMEOUT) if waiting else {}
         recorded = 0
-        for signal_id, customer_id in found.items():
-            for attributed in waiting.get(signal_id, ()):
-                attributed.customer_id = customer_id
-                if attributed.status == "accepted":
-                    attributed.status = "recorded"
+        for event_id, attribution in found.items():
+            for result in waiting.get(event_id, ()):
+                if attribution.refused is not None:
+                    result.reason = attribution.refused
+                    if result.status == "accepted":
+                        result.status = "refused"
+                    continue
+                result.customer_id = attribution.customer_id
+                if result.status == "accepted":
+                    result.status = "recorded"
                     recorded += 1
         return recorded

@@ -1,0 +1,91 @@
+"""Attribution isolates a signal its customer refuses; an outage fails the page instead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+
+from application.customer.attribute_signals import AttributeSignals
+from domain.customer.identities import IdentityClaim, IdentityNormalizer
+from domain.shared.errors import DomainError
+from domain.signals.aggregate import SignalReport
+from domain.signals.intake import intake_id_for
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from uuid import UUID
+
+    from application.customer.ingest_signals import IngestSignals
+
+AT = datetime(2026, 11, 28, 9, tzinfo=UTC)
+ANA = IdentityClaim(IdentityNormalizer().normalize("email", "ana@example.org"))
+
+
+@dataclass(frozen=True)
+class Logged:
+    stream_id: UUID
+    payload: bytes
+    topic: str = "domain.signals.intake:Signal.Received"
+    recorded_at: datetime = AT
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Ingest:
+    """Records batches; refuses any holding a signal in `poison`, or fails with `outage`."""
+
+    poison: set[str] = field(default_factory=set)
+    outage: Exception | None = None
+    recorded: list[str] = field(default_factory=list)
+
+    async def __call__(self, reports: Sequence[SignalReport]) -> list[object]:
+        if self.outage is not None:
+            raise self.outage
+        if any(r.event_id in self.poison for r in reports):
+            raise DomainError("a rule of the customer refused it")
+        self.recorded.extend(r.event_id for r in reports)
+        return []
+
+
+@dataclass
+class Intake:
+    refused: list[tuple[UUID, str]] = field(default_factory=list)
+
+    async def refuse(self, intake_id: UUID, reason: str, at: datetime) -> None:
+        self.refused.append((intake_id, reason))
+
+
+class Clock:
+    def now(self) -> datetime:
+        return AT
+
+
+def attribution(ingest: Ingest, intake: Intake) -> AttributeSignals:
+    def parse(payload: bytes) -> SignalReport:
+        return SignalReport(event_id=payload.decode(), type="t", occurred_at=AT, identities=(ANA,))
+
+    return AttributeSignals(cast("IngestSignals", ingest), parse, cast("Any", intake), Clock())
+
+
+def page(*ids: str) -> list[Logged]:
+    return [Logged(intake_id_for(i), i.encode()) for i in ids]
+
+
+class TestAttributeSignals:
+    async def test_refused_signals_are_set_aside_and_the_others_recorded_in_log_order(
+        self,
+    ) -> None:
+        ingest, intake = Ingest(poison={"c", "f"}), Intake()
+        await attribution(ingest, intake).apply(None, page(*"abcdefg"))
+        assert ingest.recorded == list("abdeg")
+        assert [i for i, _ in intake.refused] == [intake_id_for("c"), intake_id_for("f")]
+        assert intake.refused[0][1] == "DomainError: a rule of the customer refused it"
+
+    async def test_an_outage_fails_the_page_and_refuses_nothing(self) -> None:
+        ingest, intake = Ingest(outage=ConnectionError("PostgreSQL is gone")), Intake()
+        with pytest.raises(ConnectionError):
+            await attribution(ingest, intake).apply(None, page(*"abc"))
+        assert intake.refused == []
