@@ -16,6 +16,7 @@ import msgspec
 from adapters.postgres.migrations import migrate
 from entrypoints import event_loop
 from entrypoints.logs import configure_logging
+from entrypoints.metrics_directory import share_metrics
 from entrypoints.settings import Settings
 from ports.api_keys import ApiKeyStore, Role
 
@@ -283,6 +284,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command in ("serve", "demo"):
+        share_metrics()  # before prometheus_client is imported: its worker process writes too
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     overrides: dict[str, object] = {}

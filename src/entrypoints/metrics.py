@@ -1,17 +1,32 @@
-"""Prometheus metrics, served at /metrics."""
+"""Prometheus metrics, served at /metrics (see metrics_directory: the service and its worker
+process share them)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from entrypoints.metrics_directory import MULTIPROCESS_DIRECTORY
 
 __all__ = [
     "DISPATCH_ATTEMPTS",
     "DISPATCH_IN_FLIGHT",
     "DISPATCH_ROUNDS",
+    "PROJECTION_EVENTS",
+    "PROJECTION_FAILING",
     "PROVIDER_SECONDS",
     "SIGNALS",
     "SIGNAL_BATCH_SECONDS",
     "WEBHOOK_STATUSES",
+    "exposition",
 ]
 
 SIGNALS = Counter(
@@ -43,7 +58,10 @@ PROVIDER_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DISPATCH_IN_FLIGHT = Gauge(
-    "chorus_dispatch_in_flight", "Messages being sent right now, by channel", ["channel"]
+    "chorus_dispatch_in_flight",
+    "Messages being sent right now, by channel",
+    ["channel"],
+    multiprocess_mode="livesum",
 )
 WEBHOOK_STATUSES = Counter(
     "chorus_webhook_statuses_total",
@@ -51,8 +69,23 @@ WEBHOOK_STATUSES = Counter(
     ["provider", "status"],
 )
 
+PROJECTION_EVENTS = Counter(
+    "chorus_projection_events_total",
+    "Events applied by each projection (signal_attribution: signals attributed)",
+    ["projection"],
+)
 PROJECTION_FAILING = Gauge(
     "chorus_projection_failing",
     "1 while a projection's last page failed: it retries, but its read model stands still",
     ["projection"],
+    multiprocess_mode="livemax",
 )
+
+
+def exposition() -> bytes:
+    """Every metric of this process and, in multiprocess mode, of the processes beside it."""
+    if not os.environ.get(MULTIPROCESS_DIRECTORY):
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

@@ -28,6 +28,7 @@ from application.outbound.publish_events import OutboundEvents
 from entrypoints import event_loop
 from entrypoints.ioc import make_container
 from entrypoints.logs import configure_logging
+from entrypoints.metrics_directory import forget_process
 from entrypoints.workers.bell import CommitBell
 from entrypoints.workers.projector import Projector
 
@@ -245,6 +246,8 @@ class ProjectionProcess:
             if process is not None and not process.is_alive():
                 self._exits += 1
                 log.error("projection worker exited; restarting", exitcode=process.exitcode)
+                if process.pid is not None:
+                    forget_process(process.pid)
                 self._spawn()
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -261,6 +264,8 @@ class ProjectionProcess:
         if process.is_alive():
             process.kill()
             await asyncio.to_thread(process.join, 5.0)
+        if process.pid is not None:
+            forget_process(process.pid)
 
 
 class BellRelay:

@@ -91,6 +91,24 @@ class TestIntakeThenAttribution:
             assert result["status"] == "duplicate"
             assert result["customer_id"] == found.json()["id"]
 
+    def test_the_services_metrics_include_what_its_worker_process_did(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with _on_system_clock(chorus) as http:
+            signals = [_signal(f"m-{n}", f"m{n}@example.org") for n in range(3)]
+            answer = http.post("/v1/events?wait=attributed", json={"signals": signals})
+            assert answer.status_code == 200
+            metrics = http.get("/metrics").text
+        attributed = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith('chorus_projection_events_total{projection="signal_attribution"}')
+        ]
+        assert attributed, metrics[-2000:]
+        assert float(attributed[0].split()[-1]) >= 3
+        assert 'chorus_signals_total{outcome="accepted",transport="http"}' in metrics
+        assert 'chorus_projection_failing{projection="signal_attribution"} 0.0' in metrics
+
     def test_a_stop_signal_takes_effect_before_the_answer(self, chorus: ChorusProcess) -> None:
         with _on_system_clock(chorus) as http:
             stop = {

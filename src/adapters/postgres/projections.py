@@ -104,6 +104,8 @@ class ProjectionRunner:
         self.failing: dict[str, str] = {}
         # Told after a page was applied, e.g. to wake a runner that reads what it recorded.
         self.on_applied: Callable[[], None] | None = None
+        # Told the projection's name and the number of events of each page applied (metrics).
+        self.on_page: Callable[[str, int], None] | None = None
         self.settle = settle
         self.projections = {p.name: p for p in projections}
         self.store = store or PostgresEventStore()
@@ -140,6 +142,8 @@ class ProjectionRunner:
             await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
         if count and self.on_applied is not None:
             self.on_applied()
+        if self.on_page is not None:
+            self.on_page(name, count)
         return count
 
     async def _apply_page(

@@ -6,15 +6,15 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from entrypoints.metrics import PROJECTION_FAILING
+from entrypoints.metrics import PROJECTION_EVENTS, PROJECTION_FAILING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from adapters.postgres.projections import ProjectionRunner
     from entrypoints.workers.bell import CommitBell
 
 __all__ = ["Projector"]
+
+REPORT_EVERY = 1.0  # seconds between updates of chorus_projection_failing
 
 
 class Projector:
@@ -26,6 +26,7 @@ class Projector:
             bell.listen(runner.wake)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -37,15 +38,20 @@ class Projector:
         failing = self.runner.failing
         return "; ".join(f"{name} failing: {error}" for name, error in failing.items()) or None
 
-    def _failing(self, name: str) -> Callable[[], float]:
-        return lambda: float(name in self.runner.failing)
-
     async def start(self) -> None:
-        for name in self.runner.projections:
-            PROJECTION_FAILING.labels(name).set_function(self._failing(name))
+        self.runner.on_page = _count_page
         await self.runner.setup()
         self._stop.clear()
         self._task = asyncio.create_task(self.runner.run(self._stop), name="projector")
+        self._gauges = asyncio.create_task(self._report_failing(), name="projector-gauges")
+
+    async def _report_failing(self) -> None:
+        """Keeps chorus_projection_failing current (a gauge that other processes read from
+        its file cannot be computed when read)."""
+        while True:
+            for name in self.runner.projections:
+                PROJECTION_FAILING.labels(name).set(float(name in self.runner.failing))
+            await asyncio.sleep(REPORT_EVERY)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -53,3 +59,12 @@ class Projector:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._gauges is not None:
+            self._gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gauges
+            self._gauges = None
+
+
+def _count_page(name: str, events: int) -> None:
+    PROJECTION_EVENTS.labels(name).inc(events)

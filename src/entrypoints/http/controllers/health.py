@@ -9,7 +9,9 @@ import asyncpg
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Response, get
 from litestar.datastructures import State
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from entrypoints.metrics import exposition
 
 __all__ = ["HealthController"]
 
@@ -62,4 +64,4 @@ class HealthController(Controller):
         include_in_schema=True,
     )
     async def metrics(self) -> Response[bytes]:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
