@@ -155,6 +155,7 @@ async def follow_log(
         await followers.start()
         # What start-up built lives as long as the worker: out of the collector's sight, the
         # full collections that attribution's short-lived objects set off no longer walk it.
+        gc.collect()
         gc.freeze()
         if on_following is not None:
             on_following()

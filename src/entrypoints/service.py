@@ -160,6 +160,7 @@ async def run_service(
         if server.started:
             # What start-up built lives as long as the process: out of the collector's sight,
             # full collections while signals pour in no longer walk it.
+            gc.collect()
             gc.freeze()
             log.info("serving", url=f"http://{settings.host}:{settings.port}")
             if on_ready is not None:

@@ -44,6 +44,10 @@ class SignalIntake(Protocol):
         """Records that the received signal `intake_id` cannot be attributed, and why (once)."""
         ...
 
+    async def refused(self, intake_ids: Collection[UUID]) -> set[UUID]:
+        """Those of these received signals that were refused already."""
+        ...
+
     async def attributed(self, event_ids: Collection[str]) -> dict[str, Attribution]:
         """Where each of these signals (by producer event id) ended, for those that did."""
         ...

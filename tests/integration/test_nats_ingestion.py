@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import nats
 import pytest
 from nats.js.api import StorageType, StreamConfig
@@ -121,6 +122,20 @@ class FailingOnce(AcceptSignals):
         if self.after_commit:
             await super().__call__(signals)
         raise ConnectionError("database went away")
+
+
+class Slow(AcceptSignals):
+    """Commits, but only after `delay` seconds each time: a database under load."""
+
+    def __init__(self, *args: Any, delay: float) -> None:
+        super().__init__(*args)
+        self.delay = delay
+        self.calls = 0
+
+    async def __call__(self, signals: Sequence[ReceivedSignal]) -> list[bool]:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        return await super().__call__(signals)
 
 
 class AlwaysFailing(AcceptSignals):
@@ -406,6 +421,32 @@ async def test_a_consumer_stopped_before_acking_hands_its_messages_to_the_next(
     await eventually(stored)
     await eventually(lambda: all_consumed(js, names))
     assert await count_signals(pool) == 10
+
+
+async def test_messages_waiting_on_slow_commits_are_not_redelivered(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    # Batch messages of 600 signals: a group each, more groups than commit slots, and every
+    # commit longer than ack_wait; a message queued for a slot waits three of them.
+    slow = Slow(*ingest_args, delay=1.5)
+    await consumer_for(js, slow, ack_wait=1.0)
+    for n in range(6):
+        batch = [msgspec.json.decode(signal(f"slow-{n}-{i}")) for i in range(600)]
+        body = msgspec.json.encode({"signals": batch})
+        await js.publish(names.subject, body, headers={"Nats-Msg-Id": f"slow-{n}"})
+
+    async def stored() -> bool:
+        return await count_signals(pool) == 3600
+
+    await eventually(stored, within=30)
+    await eventually(lambda: all_consumed(js, names))
+    info = await js.consumer_info(names.stream, names.durable)
+    assert info.num_redelivered == 0
+    assert slow.calls == 6
 
 
 async def test_a_signal_that_keeps_failing_is_dead_lettered_after_max_deliver(

@@ -51,6 +51,7 @@ INSERT INTO events (stream_id, version, topic, occurred_at, payload)
 VALUES ($1, 2, $2, $3, $4)
 ON CONFLICT (stream_id, version) DO NOTHING
 """
+_REFUSED = "SELECT stream_id FROM events WHERE stream_id = ANY($1::uuid[]) AND version = 2"
 # Each signal's Signal.Recorded (version 1 of its signal stream, about its customer) or its
 # Signal.Refused (version 2 of its intake stream).
 _ATTRIBUTED = """
@@ -109,6 +110,8 @@ class PostgresSignalIntake:
                     return list(range(len(ids)))
                 rows = await self.pool.fetch(_RECEIVE, *args)
             except asyncpg.UniqueViolationError:
+                if careful:
+                    raise  # not a repeated id: the statement above leaves those out
                 careful = self._repeats_likely = True
                 continue
             except asyncpg.DeadlockDetectedError:
@@ -125,6 +128,9 @@ class PostgresSignalIntake:
         await self.pool.execute(_REFUSE, intake_id, REFUSED_TOPIC, at, payload)
         if self.on_committed is not None:
             self.on_committed()
+
+    async def refused(self, intake_ids: Collection[UUID]) -> set[UUID]:
+        return {row[0] for row in await self.pool.fetch(_REFUSED, list(intake_ids))}
 
     async def attributed(self, event_ids: Collection[str]) -> dict[str, Attribution]:
         ids = list(event_ids)

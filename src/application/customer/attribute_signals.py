@@ -68,7 +68,10 @@ class AttributeSignals:
                 # releases does that. The received signal stays in the log.
                 await self.refuse(event.stream_id, parsed)
         if reports:
-            await self._record(reports)
+            # A page applied again after a crash: what was refused stays refused, even if its
+            # customer would take it now.
+            refused = await self.intake.refused([intake_id for intake_id, _ in reports])
+            await self._record([r for r in reports if r[0] not in refused])
 
     async def _record(self, reports: Sequence[tuple[UUID, SignalReport]]) -> None:
         """Records the signals in log order, splitting the batch around any that is refused."""

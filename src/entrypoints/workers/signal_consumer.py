@@ -28,7 +28,7 @@ from entrypoints.signal_schema import MAX_BATCH, InvalidSignal
 from ports.intake import ReceivedSignal
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Sequence
+    from collections.abc import Sequence
 
     from nats.aio.msg import Msg
     from nats.js.client import JetStreamContext
@@ -205,7 +205,9 @@ class SignalConsumer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._commit_slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
-        self._signals_per_message = 1.0  # in the last fetch
+        # In the last fetch; until one came, as if every message were a full batch message, so
+        # that a first fetch in a burst of them is not 500 x 1,000 signals.
+        self._signals_per_message = float(MAX_BATCH)
 
     def _fetch_size(self) -> int:
         """Messages to fetch: up to `batch_size`, and about FETCH_SIGNALS signals, so that the
@@ -312,7 +314,7 @@ class SignalConsumer:
         """Validates the fetched messages group by group and commits each group of about
         COMMIT_GROUP signals as soon as it is whole: a fetch of batch messages holds tens of
         thousands of signals, and PostgreSQL commits one group while the next is validated."""
-        refused: list[Awaitable[None]] = []
+        refused: list[tuple[Msg, str, str | None]] = []
         all_refused: list[tuple[Msg, list[_Refused]]] = []
         slots = self._commit_slots  # shared by the fetches in flight
         commits: list[asyncio.Task[None]] = []
@@ -328,6 +330,9 @@ class SignalConsumer:
             commits.append(task)
             group, size = [], 0
 
+        # Every message of the fetch, waiting for a commit slot or committing (the database
+        # slow, say), is kept from redelivery until it is settled.
+        ticker = asyncio.create_task(self._keep_alive(msgs))
         try:
             for index, msg in enumerate(msgs):
                 delivery = self._delivery(index, msg, refused, all_refused)
@@ -344,25 +349,39 @@ class SignalConsumer:
             if group:
                 await send()
             self._signals_per_message = max(1.0, signals / len(msgs))
-            if refused:
-                await asyncio.gather(*refused)
+            await asyncio.gather(*(self._refuse(*r) for r in refused))
             for msg, dead in all_refused:
                 if await self._dead_letter_all(msg, dead):
                     await self._term(msg)
                 else:
                     await self._nak(msg)
-            await asyncio.gather(*commits)
-        except BaseException:
-            # Uncommitted messages come back after ack_wait; committed ones are duplicates then.
+        except asyncio.CancelledError:
+            # Stopping: uncommitted messages come back after ack_wait, committed ones are
+            # duplicates then.
             for task in commits:
                 task.cancel()
             raise
+        finally:
+            # Whatever failed above, the groups on their way commit and settle their messages.
+            await asyncio.gather(*commits, return_exceptions=True)
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _keep_alive(self, msgs: Sequence[Msg]) -> None:
+        """Tells JetStream, every third of ack_wait, that unsettled messages are in progress."""
+        while True:
+            await asyncio.sleep(self.ack_wait / 3)
+            for msg in msgs:
+                if not msg.is_acked:
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
 
     def _delivery(
         self,
         index: int,
         msg: Msg,
-        refused: list[Awaitable[None]],
+        refused: list[tuple[Msg, str, str | None]],
         all_refused: list[tuple[Msg, list[_Refused]]],
     ) -> _Delivery | None:
         """The message's valid signals, to commit; what is invalid goes to `refused` (a whole
@@ -372,12 +391,12 @@ class SignalConsumer:
             signal = self.mapper.check(index, msg.data)
             if isinstance(signal, InvalidSignal):
                 reason = f"{signal.field}: {signal.reason}"
-                refused.append(self._refuse(msg, reason, signal.signal_id))
+                refused.append((msg, reason, signal.signal_id))
                 return None
             received = self.mapper.received(index, signal, msg.data)
             return _Delivery(msg, (received,), signal.id, _msg_id(msg) or signal.id)
         if isinstance(batch, str):
-            refused.append(self._refuse(msg, batch, None))
+            refused.append((msg, batch, None))
             return None
         signals: list[ReceivedSignal] = []
         dead: list[_Refused] = []
@@ -399,7 +418,7 @@ class SignalConsumer:
     async def _ingest(self, batch: list[_Delivery]) -> None:
         try:
             with SIGNAL_BATCH_SECONDS.labels("nats").time():
-                new = await self._holding(batch, self.accept([s for d in batch for s in d.signals]))
+                new = await self.accept([s for d in batch for s in d.signals])
         except Exception as error:
             await self._retry_later(batch, error)
             return
@@ -418,23 +437,6 @@ class SignalConsumer:
             accepted=accepted,
             duplicates=len(new) - accepted,
         )
-
-    async def _holding(self, batch: Sequence[_Delivery], work: Awaitable[list[bool]]) -> list[bool]:
-        """Awaits `work`, telling JetStream the batch is in progress so ack_wait doesn't expire."""
-
-        async def keep_alive() -> None:
-            while True:
-                await asyncio.sleep(self.ack_wait / 3)
-                for delivery in batch:
-                    await delivery.msg.in_progress()
-
-        ticker = asyncio.create_task(keep_alive())
-        try:
-            return await work
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await ticker
 
     async def _ack(self, delivery: _Delivery, *, accepted: int) -> None:
         try:
@@ -473,7 +475,7 @@ class SignalConsumer:
             if len(batch) > 1:
                 # Its last chance: alone, so that a bad neighbour cannot sink it.
                 try:
-                    new = await self._holding([delivery], self.accept(delivery.signals))
+                    new = await self.accept(delivery.signals)
                 except Exception as alone:
                     reason = f"ingest failed after {self.max_deliver} deliveries: {alone!r}"
                 else:

@@ -52,10 +52,13 @@ class Ingest:
 
 @dataclass
 class Intake:
-    refused: list[tuple[UUID, str]] = field(default_factory=list)
+    refusals: list[tuple[UUID, str]] = field(default_factory=list)
 
     async def refuse(self, intake_id: UUID, reason: str, at: datetime) -> None:
-        self.refused.append((intake_id, reason))
+        self.refusals.append((intake_id, reason))
+
+    async def refused(self, intake_ids: Sequence[UUID]) -> set[UUID]:
+        return {i for i, _ in self.refusals if i in intake_ids}
 
 
 class Clock:
@@ -81,11 +84,21 @@ class TestAttributeSignals:
         ingest, intake = Ingest(poison={"c", "f"}), Intake()
         await attribution(ingest, intake).apply(None, page(*"abcdefg"))
         assert ingest.recorded == list("abdeg")
-        assert [i for i, _ in intake.refused] == [intake_id_for("c"), intake_id_for("f")]
-        assert intake.refused[0][1] == "DomainError: a rule of the customer refused it"
+        assert [i for i, _ in intake.refusals] == [intake_id_for("c"), intake_id_for("f")]
+        assert intake.refusals[0][1] == "DomainError: a rule of the customer refused it"
+
+    async def test_a_page_applied_again_keeps_its_refusals_and_records_nothing_twice(
+        self,
+    ) -> None:
+        ingest, intake = Ingest(poison={"b"}), Intake()
+        await attribution(ingest, intake).apply(None, page(*"abc"))
+        ingest.poison.clear()  # the customer would take it now
+        await attribution(ingest, intake).apply(None, page(*"abc"))
+        assert ingest.recorded == ["a", "c", "a", "c"]  # IngestSignals skips these as recorded
+        assert len(intake.refusals) == 1
 
     async def test_an_outage_fails_the_page_and_refuses_nothing(self) -> None:
         ingest, intake = Ingest(outage=ConnectionError("PostgreSQL is gone")), Intake()
         with pytest.raises(ConnectionError):
             await attribution(ingest, intake).apply(None, page(*"abc"))
-        assert intake.refused == []
+        assert intake.refusals == []
