@@ -100,6 +100,10 @@ class _Pass:
     seconds: float  # until the last answer: every signal committed
     attributed_seconds: float  # worker resumed (or first request) until every one is recorded
 
+    @property
+    def attributed_per_s(self) -> float:
+        return self.signals / self.attributed_seconds
+
 
 @dataclass(frozen=True, slots=True)
 class _Round:
@@ -332,14 +336,10 @@ def _result(config: IngestConfig, example: dict[str, Any], passes: _Passes) -> d
                 "raw_executemany_rows_per_s": round(r.raw_rows_per_s, 1),
                 "http_signals_per_s": round(r.http_per_s, 1),
                 "http_ratio": round(r.http_per_s / r.raw_rows_per_s, 3),
-                "http_attributed_signals_per_s": round(
-                    r.http.signals / r.http.attributed_seconds, 1
-                ),
+                "http_attributed_signals_per_s": round(r.http.attributed_per_s, 1),
                 "nats_signals_per_s": round(r.nats_per_s, 1),
                 "nats_ratio": round(r.nats_per_s / r.raw_rows_per_s, 3),
-                "nats_attributed_signals_per_s": round(
-                    r.nats.signals / r.nats.attributed_seconds, 1
-                ),
+                "nats_attributed_signals_per_s": round(r.nats.attributed_per_s, 1),
                 "nats_publish_seconds": round(r.nats.publish_seconds, 3),
                 "nats_left_after_publish": r.nats.left_after_publish,
             }
@@ -347,28 +347,20 @@ def _result(config: IngestConfig, example: dict[str, Any], passes: _Passes) -> d
         ],
         "http_known_signals_per_s": round(http_known, 1),
         "http_known_attributed_signals_per_s": round(
-            median(r.http.signals / r.http.attributed_seconds for r in rounds), 1
+            median(r.http.attributed_per_s for r in rounds), 1
         ),
         "http_new_customers_signals_per_s": round(http_new, 1),
         "http_new_customers_seconds": round(new.seconds, 3),
-        "http_new_customers_attributed_signals_per_s": round(
-            new.signals / new.attributed_seconds, 1
-        ),
+        "http_new_customers_attributed_signals_per_s": round(new.attributed_per_s, 1),
         "nats_signals_per_s": round(nats_rate, 1),
-        "nats_attributed_signals_per_s": round(
-            median(r.nats.signals / r.nats.attributed_seconds for r in rounds), 1
-        ),
+        "nats_attributed_signals_per_s": round(median(r.nats.attributed_per_s for r in rounds), 1),
         "nats_single_message_signals_per_s": round(single_rate, 1),
         "nats_single_message_seconds": round(single.commit_seconds, 3),
-        "nats_single_message_attributed_signals_per_s": round(
-            single.signals / single.attributed_seconds, 1
-        ),
+        "nats_single_message_attributed_signals_per_s": round(single.attributed_per_s, 1),
         "nats_single_message_publish_per_s": round(single.messages / single.publish_seconds, 1),
         "nats_single_message_ratio": round(single_rate / raw_rate, 3),
         "same_box_http_signals_per_s": round(same_box.signals / same_box.seconds, 1),
-        "same_box_http_attributed_signals_per_s": round(
-            same_box.signals / same_box.attributed_seconds, 1
-        ),
+        "same_box_http_attributed_signals_per_s": round(same_box.attributed_per_s, 1),
         "same_box_http_ratio": round(same_box.signals / same_box.seconds / raw_rate, 3),
         "raw_executemany_rows_per_s": round(raw_rate, 1),
         "http_ratio": round(http_ratio, 3),

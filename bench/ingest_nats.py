@@ -54,6 +54,10 @@ class NatsRun:
     seconds_after_publish: float
     attributed_seconds: float  # until every one is on its customer (see publish_and_wait)
 
+    @property
+    def attributed_per_s(self) -> float:
+        return self.signals / self.attributed_seconds
+
 
 async def horizon(conn: asyncpg.Connection) -> str:
     """Where counting may start: no transaction still to commit began before it."""
