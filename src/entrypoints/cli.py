@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
+import os
 import secrets
 import signal
 import sys
@@ -22,6 +24,8 @@ from ports.api_keys import ApiKeyStore, Role
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from adapters.postgres.projections import ProjectionRunner
 
 
 __all__ = ["main"]
@@ -68,8 +72,9 @@ async def _serve(settings: Settings, *, run_migrations: bool) -> None:
     await run_service(settings)
 
 
-async def _projections(settings: Settings, command: str, name: str | None) -> None:
+async def _projections(settings: Settings, args: argparse.Namespace) -> None:
     from adapters.postgres.projections import (
+        NotParked,
         NotRebuildable,
         ProjectionRunner,
         UnknownProjection,
@@ -77,32 +82,68 @@ async def _projections(settings: Settings, command: str, name: str | None) -> No
     from entrypoints.ioc import make_container
 
     _need_database(settings)
+    command = args.projections_command
+    if command == "run":
+        await _follow(settings)
+        return
     container = make_container(settings)
     try:
         runner = await container.get(ProjectionRunner)
-        if command == "rebuild":
-            try:
-                position = await runner.rebuild(name or "")
-            except UnknownProjection:
-                raise SystemExit(
-                    f"chorus: no projection {name!r}; known: {', '.join(runner.projections)}"
-                ) from None
-            except NotRebuildable as error:
-                raise SystemExit(f"chorus: {error}") from None
-            print(f"rebuilt {name} up to {position.transaction_id}/{position.position}")
-            return
-        if command == "run":
-            await _follow(settings)
-            return
-        # position: the transaction id and the event position it has read up to
-        print(
-            f"{'projection':<24} {'xid/position':>20} {'events behind':>14} {'seconds behind':>15}"
-        )
-        for s in await runner.status():
-            where = f"{s.position.transaction_id}/{s.position.position}"
-            print(f"{s.name:<24} {where:>20} {s.events_behind:>14} {s.seconds_behind:>15.1f}")
+        await runner.setup()
+        try:
+            if command == "rebuild":
+                position = await runner.rebuild(args.name)
+                print(f"rebuilt {args.name} up to {position.transaction_id}/{position.position}")
+            elif command == "retry":
+                await _retry_parked(runner, args.name, args.by)
+            elif command == "skip":
+                if not args.reason.strip():
+                    raise SystemExit("chorus: --reason must say why the event is skipped")
+                await runner.skip(args.name, args.event, args.reason, args.by)
+                print(f"skipped {args.name}'s parked event at position {args.event}")
+            else:
+                await _print_status(runner)
+        except UnknownProjection:
+            raise SystemExit(
+                f"chorus: no projection {args.name!r}; known: {', '.join(runner.projections)}"
+            ) from None
+        except (NotRebuildable, NotParked) as error:
+            raise SystemExit(f"chorus: {error}") from None
     finally:
         await container.close()
+
+
+async def _print_status(runner: ProjectionRunner) -> None:
+    # position: the transaction id and the event position it has read up to
+    print(
+        f"{'projection':<24} {'xid/position':>20} {'events behind':>14} {'seconds behind':>15}"
+        f" {'parked':>7}  state"
+    )
+    for s in await runner.status():
+        where = f"{s.position.transaction_id}/{s.position.position}"
+        state = f"failing: {s.failing}" if s.failing else "ok"
+        print(
+            f"{s.name:<24} {where:>20} {s.events_behind:>14} {s.seconds_behind:>15.1f}"
+            f" {s.parked:>7}  {state}"
+        )
+    parked = await runner.parked()
+    if parked:
+        print("\nparked events (`chorus projections retry NAME`, or `skip NAME EVENT --reason`):")
+        print(f"{'projection':<24} {'event':>10} {'parked at':<25} {'topic':<40} error")
+        for p in parked:
+            print(
+                f"{p.projection:<24} {p.position.position:>10}"
+                f" {p.parked_at.isoformat(timespec='seconds'):<25} {p.topic:<40} {p.error}"
+            )
+
+
+async def _retry_parked(runner: ProjectionRunner, name: str, by: str) -> None:
+    applied, still = await runner.retry(name, by)
+    print(f"applied {len(applied)} parked event(s) of {name}; {len(still)} still parked")
+    for p in still:
+        print(f"  event {p.position.position} ({p.topic}): {p.error}", file=sys.stderr)
+    if still:
+        raise SystemExit(1)
 
 
 async def _follow(settings: Settings) -> None:
@@ -279,7 +320,26 @@ def _parser() -> argparse.ArgumentParser:
         "rebuild", help="build a projection again from the start and swap it in"
     )
     rebuild.add_argument("name")
+    retry = projection_commands.add_parser(
+        "retry", help="apply a projection's parked events again (after a fix)"
+    )
+    retry.add_argument("name")
+    retry.add_argument("--by", default=_operator(), help="who retries (default: this user)")
+    skip = projection_commands.add_parser(
+        "skip", help="drop a parked event for good, recording why"
+    )
+    skip.add_argument("name")
+    skip.add_argument("event", type=int, help="its position, as `projections status` shows it")
+    skip.add_argument("--reason", required=True, help="why it is dropped (kept on record)")
+    skip.add_argument("--by", default=_operator(), help="who skips (default: this user)")
     return parser
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"uid {os.getuid()}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -302,9 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "keys":
         event_loop.run(_create_key(settings, Role(args.role), args.name))
     elif args.command == "projections":
-        event_loop.run(
-            _projections(settings, args.projections_command, getattr(args, "name", None))
-        )
+        event_loop.run(_projections(settings, args))
     elif args.command == "demo":
         _run_demo(settings, args.data_dir or settings.data_dir)
 

@@ -22,6 +22,7 @@ __all__ = [
     "DISPATCH_ROUNDS",
     "PROJECTION_EVENTS",
     "PROJECTION_FAILING",
+    "PROJECTION_PARKED",
     "PROVIDER_SECONDS",
     "SIGNALS",
     "SIGNAL_BATCH_SECONDS",
@@ -77,6 +78,12 @@ PROJECTION_EVENTS = Counter(
 PROJECTION_FAILING = Gauge(
     "chorus_projection_failing",
     "1 while a projection's last page failed: it retries, but its read model stands still",
+    ["projection"],
+    multiprocess_mode="livemax",
+)
+PROJECTION_PARKED = Gauge(
+    "chorus_projection_parked_events",
+    "Events a projection could not apply and set aside, not yet retried or skipped",
     ["projection"],
     multiprocess_mode="livemax",
 )

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import nats
+import nats.errors
+import nats.js.errors
 import structlog
 
 from adapters.nats.publisher import JetStreamPublisher, ensure_stream
-from adapters.postgres.projections import ProjectionRunner
+from adapters.postgres.projections import ProjectionRunner, is_outage
 from application.outbound.publish_events import OutboundEvents
 from entrypoints import event_loop
 from entrypoints.ioc import make_container
@@ -57,7 +59,7 @@ def commits_subject(settings: Settings) -> str:
 
 
 def _split(
-    everything: ProjectionRunner,
+    everything: ProjectionRunner, attempts: int
 ) -> tuple[ProjectionRunner, ProjectionRunner, ProjectionRunner]:
     """Attribution, the read models, and the trigger matcher, each on a runner of its own: a
     signal must not wait behind a round of every read model to reach its customer or to fire
@@ -68,10 +70,12 @@ def _split(
     # The two a signal's triggers wait for settle 1 ms after a wake rather than 5: a burst is
     # still read in pages, and the signal-to-trigger path loses two settles.
     pool, store = everything.pool, everything.store
+    attribution = [projections[n] for n in _ATTRIBUTION]
+    triggers = [projections[n] for n in _TRIGGER_SIDE]
     return (
-        ProjectionRunner(pool, [projections[n] for n in _ATTRIBUTION], store, settle=0.001),
-        ProjectionRunner(pool, read_side, store),
-        ProjectionRunner(pool, [projections[n] for n in _TRIGGER_SIDE], store, settle=0.001),
+        ProjectionRunner(pool, attribution, store, settle=0.001, attempts=attempts),
+        ProjectionRunner(pool, read_side, store, attempts=attempts),
+        ProjectionRunner(pool, triggers, store, settle=0.001, attempts=attempts),
     )
 
 
@@ -94,7 +98,33 @@ async def _outbound_runner(
     return ProjectionRunner(
         await container.get(asyncpg.Pool),
         [OutboundEvents(publisher, prefix=settings.nats_prefix)],
+        attempts=settings.projection_attempts,
+        outage=_nats_or_postgres_outage,
     )
+
+
+# NATS away, reconnecting or without the stream: the events wait, none is parked. A message
+# too big for the server, say, is the event's own fault, and parked like any other.
+_NATS_OUTAGES = (
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.NoServersError,
+    nats.errors.NoRespondersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+)
+
+
+def _nats_or_postgres_outage(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, _NATS_OUTAGES):
+            return True
+        cause = cause.__cause__
+    return is_outage(error)
 
 
 class Followers:
@@ -112,7 +142,8 @@ class Followers:
 
     @property
     def problem(self) -> str | None:
-        """What keeps a projection from moving, for /ready's detail (it stays ready)."""
+        """What keeps a projection from moving, for /ready's detail (which reads failing and
+        parked projections from the database, wherever they run)."""
         found = [p.problem for p in self.projectors if p.problem]
         return "; ".join(found) or None
 
@@ -120,7 +151,9 @@ class Followers:
         container, nc, settings = self.container, self.nc, self.settings
         bell = await container.get(CommitBell)
         outbound = Projector(await _outbound_runner(container, nc, settings), bell)
-        attribution, read_side, triggers = _split(await container.get(ProjectionRunner))
+        attribution, read_side, triggers = _split(
+            await container.get(ProjectionRunner), settings.projection_attempts
+        )
         read_side.on_applied = _both(triggers.wake, outbound.runner.wake)
         triggers.on_applied = outbound.runner.wake  # entries, exits and firings go out at once
         self.projectors = [

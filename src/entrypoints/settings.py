@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -32,6 +32,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dispatch_lease_seconds: float = 30.0
     projections: bool = True  # follow the event log with the read models in this process
     outbound_stream: str = "CHORUS_OUT"  # JetStream stream of `<prefix>.out.>` domain events
+    # Rounds a page of a projection fails (outages aside) before the events that fail alone
+    # are parked, and how long (seconds) a parked event keeps /ready at 503 (ADR 0007).
+    projection_attempts: Annotated[int, msgspec.Meta(ge=1)] = 3
+    ready_parked_age: Annotated[float, msgspec.Meta(ge=0)] = 900.0
 
     @property
     def base_url(self) -> str:
@@ -64,6 +68,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "dispatch_lease_seconds": "CHORUS_DISPATCH_LEASE_SECONDS",
             "projections": "CHORUS_PROJECTIONS",
             "outbound_stream": "CHORUS_OUTBOUND_STREAM",
+            "projection_attempts": "CHORUS_PROJECTION_ATTEMPTS",
+            "ready_parked_age": "CHORUS_READY_PARKED_AGE",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:

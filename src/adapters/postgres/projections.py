@@ -1,30 +1,41 @@
-"""Runs projections over the global log: catch up from their position, then follow it live."""
+"""Runs projections over the global log: catch up from their position, then follow it live.
+
+An event that a projection cannot apply, for any reason but an outage, holds it up for a few
+rounds and is then parked (ADR 0007): set aside in `parked_events`, so the projection goes on
+with the next, until `retry` applies it or `skip` drops it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+import asyncpg
 import structlog
 
-from adapters.postgres.event_store import LogPosition, PostgresEventStore
+from adapters.postgres.event_store import LogPosition, PostgresEventStore, RecordedEvent
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
-
-    import asyncpg
+    from uuid import UUID
 
     from ports.projections import Projection
 
 __all__ = [
     "LOCK_POSITION",
+    "NotParked",
     "NotRebuildable",
+    "ParkedEvent",
     "ProjectionRunner",
     "ProjectionStatus",
+    "StuckProjection",
     "UnknownProjection",
+    "is_outage",
+    "stuck_projections",
 ]
 REBUILD_SUFFIX = "__rebuild"
 
@@ -43,13 +54,22 @@ SELECT pg_advisory_xact_lock(730119, hashtext($1))::text AS locked,
        (SELECT position FROM projection_positions WHERE name = $1) AS position
 """
 _ADVANCE = """
-UPDATE projection_positions SET transaction_id = $2::text::xid8, position = $3, updated_at = now()
+UPDATE projection_positions SET transaction_id = $2::text::xid8, position = $3, updated_at = now(),
+                                failing = NULL, failing_since = NULL
 WHERE name = $1
 """
+_FAILING = """
+UPDATE projection_positions SET failing = $2, failing_since = coalesce(failing_since, now())
+WHERE name = $1
+"""
+_RECOVERED = "UPDATE projection_positions SET failing = NULL, failing_since = NULL WHERE name = $1"
 _STATUS = """
 SELECT p.name, p.transaction_id::text::bigint AS transaction_id, p.position, p.updated_at,
        behind.events,
-       greatest(coalesce(extract(epoch FROM now() - behind.oldest), 0), 0)::float8 AS seconds
+       greatest(coalesce(extract(epoch FROM now() - behind.oldest), 0), 0)::float8 AS seconds,
+       p.failing,
+       (SELECT count(*) FROM parked_events k WHERE k.projection = p.name AND k.settled IS NULL)
+           AS parked
 FROM projection_positions p
 CROSS JOIN LATERAL (
     SELECT count(*) AS events, min(e.occurred_at) AS oldest FROM events e
@@ -58,6 +78,83 @@ CROSS JOIN LATERAL (
 WHERE p.name = ANY($1::text[])
 ORDER BY p.name
 """
+# The event's log position comes from its row: the runner's events carry their stream version.
+_PARK = """
+INSERT INTO parked_events (projection, transaction_id, position, stream_id, version, topic, error)
+SELECT $1, transaction_id, position, stream_id, version, topic, $4 FROM events
+WHERE stream_id = $2 AND version = $3
+ON CONFLICT (projection, position) DO NOTHING
+"""
+_PARKED_COLUMNS = """
+projection, transaction_id::text::bigint AS transaction_id, position, stream_id, version, topic,
+error, parked_at, settled, settled_at, settled_by, reason
+"""
+_PARKED = f"""
+SELECT {_PARKED_COLUMNS} FROM parked_events
+WHERE projection = ANY($1::text[]) AND settled IS NULL
+ORDER BY parked_events.transaction_id, parked_events.position
+"""
+_PARKED_COUNTS = """
+SELECT projection, count(*) FROM parked_events
+WHERE projection = ANY($1::text[]) AND settled IS NULL GROUP BY projection
+"""
+_CLAIM_PARKED = f"""
+SELECT {_PARKED_COLUMNS} FROM parked_events
+WHERE projection = $1 AND position = $2 AND settled IS NULL FOR UPDATE
+"""
+_PARKED_EVENT = """
+SELECT position, stream_id, version, topic, occurred_at, payload FROM events
+WHERE stream_id = $1 AND version = $2
+"""
+_STILL_PARKED = "UPDATE parked_events SET error = $3 WHERE projection = $1 AND position = $2"
+_SETTLE = f"""
+UPDATE parked_events SET settled = $3, settled_at = now(), settled_by = $4, reason = $5
+WHERE projection = $1 AND position = $2 AND settled IS NULL
+RETURNING {_PARKED_COLUMNS}
+"""
+_SETTLED = f"SELECT {_PARKED_COLUMNS} FROM parked_events WHERE projection = $1 AND position = $2"
+_STUCK = """
+SELECT p.name, p.failing, p.failing_since, young.events, young.latest
+FROM projection_positions p
+CROSS JOIN LATERAL (
+    SELECT count(*) AS events, max(k.parked_at) AS latest FROM parked_events k
+    WHERE k.projection = p.name AND k.settled IS NULL
+      AND k.parked_at > now() - make_interval(secs => $1)
+) young
+WHERE p.failing IS NOT NULL OR young.events > 0
+ORDER BY p.name
+"""
+_ERROR_LENGTH = 2000  # of the error stored with a parked event
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error says PostgreSQL (or another server) is away, refusing connections,
+    overloaded or shutting down, rather than that an event cannot be applied: an outage holds
+    a projection up for as long as it lasts and parks nothing.
+
+    A wrapped error (`raise ... from`) is judged by its cause: a publish that failed on a
+    timeout is an outage.
+    """
+    while error is not None:
+        if isinstance(
+            error,
+            OSError  # refused, reset, unreachable; TimeoutError (pool acquire, nats) is one
+            | asyncpg.PostgresConnectionError  # class 08
+            | asyncpg.InterfaceError  # the connection closed under the client
+            | asyncpg.exceptions.InsufficientResourcesError  # 53: too many connections, disk full
+            | asyncpg.exceptions.OperatorInterventionError  # 57: shutdown, starting, cancelled
+            | asyncpg.exceptions.PostgresSystemError  # 58: I/O error
+            | asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby during a failover
+        ):
+            return True
+        error = error.__cause__  # type: ignore[assignment]
+    return False
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:_ERROR_LENGTH]
+
+
 _FOLLOWED = """
 SELECT transaction_id::text::bigint AS transaction_id, position FROM projection_positions
 WHERE name = ANY($1::text[]) ORDER BY transaction_id, position LIMIT 1
@@ -73,15 +170,75 @@ class NotRebuildable(ValueError):
     """The projection owns no tables (it records events or publishes them)."""
 
 
+class NotParked(LookupError):
+    """The projection has no parked event at that position (or it was settled already)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectionStatus:
-    """Where a projection is in the log, and how far behind its end."""
+    """Where a projection is in the log, how far behind its end, and what holds it up."""
 
     name: str
     position: LogPosition
     events_behind: int
     seconds_behind: float
     updated_at: datetime
+    failing: str | None = None  # the error of its last page, while it fails
+    parked: int = 0  # events parked and neither applied again nor skipped
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event a projection could not apply, set aside so that it went on with the next."""
+
+    projection: str
+    position: LogPosition
+    stream_id: UUID
+    version: int
+    topic: str
+    error: str
+    parked_at: datetime
+    settled: str | None = None  # "applied" by a retry, or "skipped"
+    settled_at: datetime | None = None
+    settled_by: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> ParkedEvent:
+        return cls(
+            row["projection"],
+            LogPosition(row["transaction_id"], row["position"]),
+            *(row[c] for c in ("stream_id", "version", "topic", "error", "parked_at")),
+            *(row[c] for c in ("settled", "settled_at", "settled_by", "reason")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StuckProjection:
+    """A projection that is failing, or that parked events lately: what /ready names."""
+
+    name: str
+    failing: str | None
+    failing_since: datetime | None
+    parked_lately: int
+    last_parked_at: datetime | None
+
+    def __str__(self) -> str:
+        found = []
+        if self.failing is not None:
+            since = self.failing_since.isoformat() if self.failing_since else "now"
+            found.append(f"failing since {since}: {self.failing}")
+        if self.parked_lately:
+            latest = self.last_parked_at.isoformat() if self.last_parked_at else "lately"
+            found.append(f"{self.parked_lately} event(s) parked, the latest at {latest}")
+        return f"{self.name} " + "; ".join(found)
+
+
+async def stuck_projections(pool: asyncpg.Pool, parked_within: float) -> list[StuckProjection]:
+    """The projections failing now, or with events parked in the last `parked_within` seconds
+    and not yet applied again or skipped; read from the database, so true whichever process
+    runs them."""
+    return [StuckProjection(*row) for row in await pool.fetch(_STUCK, parked_within)]
 
 
 class ProjectionRunner:
@@ -96,6 +253,8 @@ class ProjectionRunner:
         poll_interval: float = 0.1,
         rebuild_page_size: int = 5000,
         settle: float = 0.005,
+        attempts: int = 3,
+        outage: Callable[[BaseException], bool] = is_outage,
     ) -> None:
         self.pool = pool
         self.rebuild_page_size = rebuild_page_size
@@ -111,6 +270,15 @@ class ProjectionRunner:
         self.store = store or PostgresEventStore()
         self.page_size = page_size
         self.poll_interval = poll_interval
+        # A page that fails this many times in a row (outages aside) is applied in parts, and
+        # the events that fail alone are parked.
+        self.attempts = attempts
+        self.outage = outage
+        # Per projection, where its page failed and how many times in a row.
+        self._failures: dict[str, tuple[LogPosition, int]] = {}
+        # Projections whose failure may be on record in projection_positions (one recorded
+        # by an earlier process, until this one applies a page).
+        self._maybe_failing: set[str] = set()
         self._wake = asyncio.Event()
         self.log = structlog.get_logger("chorus.projections")
 
@@ -124,27 +292,122 @@ class ProjectionRunner:
         await self.pool.execute(_ENSURE, list(self.projections))
 
     async def step(self, name: str) -> int | None:
-        """Applies the next page: the number of events applied, None at the end of the log."""
+        """Applies the next page: the number of events applied, None at the end of the log.
+
+        A page that fails `attempts` times in a row is applied in parts, and each event that
+        fails alone is parked; the position moves past the page. Outages fail the step and
+        count for nothing.
+        """
         projection = self._named(name)
-        async with self.pool.acquire() as proxy, proxy.transaction():
-            conn = cast("asyncpg.Connection", proxy)
-            row = await conn.fetchrow(LOCK_POSITION, name)
-            if row is None or row["position"] is None:
-                raise UnknownProjection(f"{name} has no position; run setup() first")
-            position = LogPosition(row["transaction_id"], row["position"])
-            until = await self._followed(conn, projection)
-            # A projection whose work is per customer rather than per event takes bigger pages.
-            size: int = getattr(projection, "page_size", self.page_size)
-            moved = await self._apply_page(conn, projection, position, size, until)
-            if moved is None:
-                return None
-            count, after = moved
-            await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
+        try:
+            async with self.pool.acquire() as proxy, proxy.transaction():
+                conn = cast("asyncpg.Connection", proxy)
+                row = await conn.fetchrow(LOCK_POSITION, name)
+                if row is None or row["position"] is None:
+                    raise UnknownProjection(f"{name} has no position; run setup() first")
+                position = LogPosition(row["transaction_id"], row["position"])
+                until = await self._followed(conn, projection)
+                # A projection whose work is per customer rather than per event takes bigger
+                # pages.
+                size: int = getattr(projection, "page_size", self.page_size)
+                page = await self.store.read_topics(conn, position, projection.topics, size, until)
+                if page.next == position:
+                    if name in self._maybe_failing:
+                        await conn.execute(_RECOVERED, name)
+                        self._maybe_failing.discard(name)
+                    return None
+                parked = await self._apply(conn, projection, position, page.events)
+                after = page.next
+                await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
+        except Exception as error:
+            await self._record_failing(name, error)
+            raise
+        self._maybe_failing.discard(name)
+        count = len(page.events) - parked
         if count and self.on_applied is not None:
             self.on_applied()
         if self.on_page is not None:
             self.on_page(name, count)
         return count
+
+    async def _apply(
+        self,
+        conn: asyncpg.Connection,
+        projection: Projection[asyncpg.Connection],
+        position: LogPosition,
+        events: list[RecordedEvent],
+    ) -> int:
+        """Applies a page, or parts of it after it failed `attempts` times: the number parked.
+
+        Each try runs in a savepoint, so a failed one leaves nothing in this transaction. A
+        projection that writes in transactions of its own (attribution) must take a part again
+        idempotently: a failed try may have recorded some of it.
+        """
+        if not events:
+            return 0
+        name = projection.name
+        try:
+            async with conn.transaction():
+                await projection.apply(conn, events)
+        except Exception as error:
+            if self.outage(error):
+                raise
+            where, tries = self._failures.get(name, (position, 0))
+            tries = tries + 1 if where == position else 1
+            self._failures[name] = (position, tries)
+            if tries < self.attempts:
+                raise
+            self.log.warning(
+                "page failed; applying it in parts", projection=name, attempts=tries, error=error
+            )
+            parked = await self._isolate(conn, projection, events, error)
+        else:
+            parked = 0
+        self._failures.pop(name, None)
+        return parked
+
+    async def _isolate(
+        self,
+        conn: asyncpg.Connection,
+        projection: Projection[asyncpg.Connection],
+        events: list[RecordedEvent],
+        error: Exception,
+    ) -> int:
+        """Applies the halves of a part that failed with `error`, in log order, and so on down
+        to single events, which are parked: the number parked."""
+        if len(events) == 1:
+            await self._park(conn, projection.name, events[0], error)
+            return 1
+        half = len(events) // 2
+        parked = 0
+        for part in (events[:half], events[half:]):
+            try:
+                async with conn.transaction():
+                    await projection.apply(conn, part)
+            except Exception as part_error:
+                if self.outage(part_error):
+                    raise
+                parked += await self._isolate(conn, projection, part, part_error)
+        return parked
+
+    async def _park(
+        self, conn: asyncpg.Connection, name: str, event: RecordedEvent, error: Exception
+    ) -> None:
+        await conn.execute(_PARK, name, event.stream_id, event.version, _describe(error))
+        self.log.error(
+            "event parked",
+            projection=name,
+            position=event.position,
+            stream_id=str(event.stream_id),
+            topic=event.topic,
+            error=_describe(error),
+        )
+
+    async def _record_failing(self, name: str, error: Exception) -> None:
+        """Puts the failure where /ready reads it, in the database, if it answers."""
+        self._maybe_failing.add(name)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pool.execute(_FAILING, name, _describe(error)), 2)
 
     async def _apply_page(
         self,
@@ -195,6 +458,8 @@ class ProjectionRunner:
         lock at commit and halved concurrent appends in the append benchmark (ADR 0004).
         """
         await self.setup()
+        # A failure on record from an earlier run is cleared by this one's first step.
+        self._maybe_failing.update(self.projections)
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
@@ -230,9 +495,100 @@ class ProjectionRunner:
                 row["events"],
                 row["seconds"],
                 row["updated_at"],
+                row["failing"],
+                row["parked"],
             )
             for row in rows
         ]
+
+    async def parked(self, name: str | None = None) -> list[ParkedEvent]:
+        """The events parked and not settled, of one projection or of all, in log order."""
+        names = [self._named(name).name] if name else list(self.projections)
+        return [ParkedEvent.from_row(row) for row in await self.pool.fetch(_PARKED, names)]
+
+    async def parked_counts(self) -> dict[str, int]:
+        """How many events each projection has parked and not settled (0 for none)."""
+        rows = await self.pool.fetch(_PARKED_COUNTS, list(self.projections))
+        return dict.fromkeys(self.projections, 0) | {row[0]: row[1] for row in rows}
+
+    async def retry(self, name: str, by: str) -> tuple[list[ParkedEvent], list[ParkedEvent]]:
+        """Applies the projection's parked events again, in log order, each in a transaction
+        of its own: those applied are settled (`applied`, by whom, when); the others stay
+        parked with their new error. The events applied and those still parked.
+
+        The projection's position is past them already, so each is applied after later
+        events: right for projections that record or publish facts, while a read model that
+        folds events per customer may be better rebuilt.
+        """
+        projection = self._named(name)
+        applied: list[ParkedEvent] = []
+        still: list[ParkedEvent] = []
+        for parked in await self.parked(name):
+            async with self.pool.acquire() as proxy, proxy.transaction():
+                conn = cast("asyncpg.Connection", proxy)
+                await conn.fetchrow(LOCK_POSITION, name)
+                if await conn.fetchrow(_CLAIM_PARKED, name, parked.position.position) is None:
+                    continue  # settled meanwhile
+                error = await self._apply_again(conn, projection, parked)
+                if error is None:
+                    row = await conn.fetchrow(
+                        _SETTLE, name, parked.position.position, "applied", by, None
+                    )
+                else:
+                    await conn.execute(_STILL_PARKED, name, parked.position.position, error)
+                    row = await conn.fetchrow(_SETTLED, name, parked.position.position)
+            (still if error else applied).append(ParkedEvent.from_row(cast("asyncpg.Record", row)))
+            self.log.info(
+                "parked event retried",
+                projection=name,
+                position=parked.position.position,
+                error=error,
+            )
+        if applied and self.on_applied is not None:
+            self.on_applied()
+        return applied, still
+
+    async def _apply_again(
+        self,
+        conn: asyncpg.Connection,
+        projection: Projection[asyncpg.Connection],
+        parked: ParkedEvent,
+    ) -> str | None:
+        """Applies a parked event alone, in a savepoint: None, or the error it failed with."""
+        row = await conn.fetchrow(_PARKED_EVENT, parked.stream_id, parked.version)
+        if row is None:
+            return "the event is not in the log"
+        event = RecordedEvent(
+            row["position"],
+            row["stream_id"],
+            row["version"],
+            row["topic"],
+            row["occurred_at"],
+            payload=row["payload"],
+        )
+        try:
+            async with conn.transaction():
+                await projection.apply(conn, [event])
+        except Exception as error:
+            if self.outage(error):
+                raise
+            return _describe(error)
+        return None
+
+    async def skip(self, name: str, position: int, reason: str, by: str) -> ParkedEvent:
+        """Drops a parked event for good: it stays on record as skipped, by whom, when, why."""
+        self._named(name)
+        row = await self.pool.fetchrow(_SETTLE, name, position, "skipped", by, reason)
+        if row is None:
+            found = await self.pool.fetchrow(_SETTLED, name, position)
+            if found is None:
+                raise NotParked(f"{name} has no parked event at position {position}")
+            raise NotParked(
+                f"{name}'s event at position {position} was {found['settled']} already"
+                f" ({found['settled_at'].isoformat()} by {found['settled_by']})"
+            )
+        self.log.warning("parked event skipped", projection=name, position=position, by=by)
+        return ParkedEvent.from_row(row)
 
     async def rebuild(self, name: str) -> LogPosition:
         """Builds the projection again from the start into fresh tables, then swaps them in.

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from entrypoints.metrics import PROJECTION_EVENTS, PROJECTION_FAILING
+import structlog
+
+from entrypoints.metrics import PROJECTION_EVENTS, PROJECTION_FAILING, PROJECTION_PARKED
 
 if TYPE_CHECKING:
     from adapters.postgres.projections import ProjectionRunner
@@ -14,7 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Projector"]
 
-REPORT_EVERY = 1.0  # seconds between updates of chorus_projection_failing
+REPORT_EVERY = 1.0  # seconds between updates of chorus_projection_failing and _parked_events
+log = structlog.get_logger("chorus.projections")
 
 
 class Projector:
@@ -34,7 +37,7 @@ class Projector:
 
     @property
     def problem(self) -> str | None:
-        """What keeps a projection from moving, for /ready's detail (it stays ready)."""
+        """What keeps a projection from moving, for /ready's detail."""
         failing = self.runner.failing
         return "; ".join(f"{name} failing: {error}" for name, error in failing.items()) or None
 
@@ -46,11 +49,18 @@ class Projector:
         self._gauges = asyncio.create_task(self._report_failing(), name="projector-gauges")
 
     async def _report_failing(self) -> None:
-        """Keeps chorus_projection_failing current (a gauge that other processes read from
-        its file cannot be computed when read)."""
+        """Keeps chorus_projection_failing and chorus_projection_parked_events current (a
+        gauge that other processes read from its file cannot be computed when read)."""
         while True:
             for name in self.runner.projections:
                 PROJECTION_FAILING.labels(name).set(float(name in self.runner.failing))
+            try:
+                parked = await asyncio.wait_for(self.runner.parked_counts(), REPORT_EVERY)
+            except Exception as error:  # the database away: the last counts stand
+                log.debug("parked events not counted", error=repr(error))
+            else:
+                for name, count in parked.items():
+                    PROJECTION_PARKED.labels(name).set(count)
             await asyncio.sleep(REPORT_EVERY)
 
     async def stop(self) -> None:

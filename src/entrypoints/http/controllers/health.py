@@ -11,7 +11,9 @@ from litestar import Controller, Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from adapters.postgres.projections import stuck_projections
 from entrypoints.metrics import exposition
+from entrypoints.settings import Settings
 
 __all__ = ["HealthController"]
 
@@ -23,9 +25,16 @@ class HealthController(Controller):
     async def health(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/ready", operation_id="ready", name="ready", summary="PostgreSQL and NATS answer")
+    @get(
+        "/ready",
+        operation_id="ready",
+        name="ready",
+        summary="PostgreSQL and NATS answer, every worker runs, no projection is stuck",
+    )
     @inject
-    async def ready(self, pool: FromDishka[asyncpg.Pool], state: State) -> Response[dict[str, Any]]:
+    async def ready(
+        self, pool: FromDishka[asyncpg.Pool], settings: FromDishka[Settings], state: State
+    ) -> Response[dict[str, Any]]:
         checks: dict[str, str] = {}
         try:
             await asyncio.wait_for(pool.fetchval("SELECT 1"), 2)
@@ -39,9 +48,11 @@ class HealthController(Controller):
             checks["nats"] = "ok" if nats.is_connected else "down: disconnected"
         for name, worker in state.get("workers", {}).items():
             checks[name] = "ok" if getattr(worker, "running", False) else "down: not running"
+        if checks["postgres"] == "ok":
+            await _check_projections(pool, settings, checks)
         ready = all(v == "ok" for v in checks.values())
-        # Serving goes on while a read model is stuck or the projection worker restarts; the
-        # problem is shown (a worker in this process also sets chorus_projection_failing).
+        # A projection worker restarted (with no projection stuck) leaves the service ready;
+        # the restarts are shown.
         problems = {
             name: problem
             for name, worker in state.get("workers", {}).items()
@@ -65,3 +76,20 @@ class HealthController(Controller):
     )
     async def metrics(self) -> Response[bytes]:
         return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _check_projections(
+    pool: asyncpg.Pool, settings: Settings, checks: dict[str, str]
+) -> None:
+    """A projection failing, or with events parked in the last CHORUS_READY_PARKED_AGE
+    seconds, makes the service not ready (ADR 0007): what it serves from read models is stale
+    or incomplete. Read from the database, so it holds wherever the projections run."""
+    try:
+        stuck = await asyncio.wait_for(stuck_projections(pool, settings.ready_parked_age), 2)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        checks["projections"] = f"unknown: {error}"
+        return
+    if stuck:
+        found = "; ".join(str(projection) for projection in stuck)
+        running = checks.get("projections", "ok")
+        checks["projections"] = f"stuck: {found}" if running == "ok" else f"{running}; {found}"
