@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import asyncpg
 import httpx
 import pytest
 
@@ -125,6 +127,117 @@ class TestIntakeThenAttribution:
                 "marketing",
                 False,
             )
+
+
+# A fault the test can put in and take out while the service runs: the directory refuses one
+# customer's row, as it would an event it cannot store.
+_REFUSE_BLOCKED = """
+CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF 'email:blocked@example.org' = ANY(NEW.identities) THEN
+        RAISE EXCEPTION 'the directory cannot hold this customer';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER refuse_blocked BEFORE INSERT OR UPDATE ON customer_directory
+    FOR EACH ROW EXECUTE FUNCTION refuse_blocked();
+"""
+_FIXED = "DROP TRIGGER refuse_blocked ON customer_directory"
+
+
+def _sql(database_url: str, statement: str, *args: object) -> object:
+    async def run() -> object:
+        conn = await asyncpg.connect(database_url)
+        try:
+            if not args:  # several statements, as a script
+                return await conn.execute(statement)
+            return await conn.fetchval(statement, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _ready_until(
+    http: httpx.Client, status: int, saying: str = "", seconds: float = 15
+) -> dict[str, object]:
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = http.get("/ready")
+        if (answer.status_code == status and saying in answer.text) or time.monotonic() > deadline:
+            assert saying in answer.text
+            assert answer.status_code == status, answer.text
+            body: dict[str, object] = answer.json()
+            return body
+        time.sleep(0.1)
+
+
+def _in_directory(database_url: str, email: str) -> object:
+    return _sql(
+        database_url,
+        "SELECT count(*) FROM customer_directory WHERE $1 = ANY(identities)",
+        f"email:{email}",
+    )
+
+
+class TestReadinessTellsOfStuckProjections:
+    def test_ready_is_503_naming_a_parked_event_until_a_retry_applies_it(
+        self, chorus: ChorusProcess, database_url: str
+    ) -> None:
+        _sql(database_url, _REFUSE_BLOCKED)
+        with _on_system_clock(chorus) as http:
+            assert http.get("/ready").status_code == 200
+            blocked = http.post(
+                "/v1/events", json={"signals": [_signal("p-1", "blocked@example.org")]}
+            )
+            assert blocked.status_code == 202
+            checks = _ready_until(http, 503, saying="event(s) parked")["checks"]
+            assert isinstance(checks, dict)
+            assert checks["projections"].startswith("stuck: customer_directory 1 event(s) parked")
+            gauge = 'chorus_projection_parked_events{projection="customer_directory"} 1.0'
+            deadline = time.monotonic() + 5  # the worker counts them every second
+            while gauge not in (metrics := http.get("/metrics").text):
+                assert time.monotonic() < deadline, metrics[-2000:]
+                time.sleep(0.1)
+
+            clean = http.post(
+                "/v1/events?wait=attributed",
+                json={"signals": [_signal("p-2", "clean@example.org")]},
+            )
+            assert clean.status_code == 200
+            assert clean.json()["results"][0]["status"] == "recorded"
+            deadline = time.monotonic() + 10
+            while not _in_directory(database_url, "clean@example.org"):
+                assert time.monotonic() < deadline, "the directory stopped at the parked event"
+                time.sleep(0.05)
+            assert http.get("/ready").status_code == 503
+
+            _sql(database_url, _FIXED)
+            retried = chorus.chorus("projections", "retry", "customer_directory")
+            assert retried.startswith("applied 1 parked event(s) of customer_directory")
+            assert _ready_until(http, 200)["checks"]["projections"] == "ok"  # type: ignore[index]
+            assert _in_directory(database_url, "blocked@example.org") == 1
+
+    def test_ready_is_503_while_a_projection_fails_and_200_once_it_moves(
+        self, chorus: ChorusProcess, database_url: str
+    ) -> None:
+        chorus.env["CHORUS_PROJECTION_ATTEMPTS"] = "1000000"  # it fails, and fails again
+        _sql(database_url, _REFUSE_BLOCKED)
+        with _on_system_clock(chorus) as http:
+            blocked = http.post(
+                "/v1/events", json={"signals": [_signal("f-1", "blocked@example.org")]}
+            )
+            assert blocked.status_code == 202
+            body = _ready_until(http, 503)
+            problem = body["checks"]["projections"]  # type: ignore[index]
+            assert problem.startswith("stuck: customer_directory failing since")
+            assert "the directory cannot hold this customer" in problem
+
+            _sql(database_url, _FIXED)
+            assert _ready_until(http, 200)["checks"]["projections"] == "ok"  # type: ignore[index]
+            assert _in_directory(database_url, "blocked@example.org") == 1
+            assert _sql(database_url, "SELECT count(*) FROM parked_events WHERE $1", True) == 0
 
 
 class TestWorkerProcess:
