@@ -25,7 +25,10 @@ from ports.api_keys import ApiKeyStore, Role
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from dishka import AsyncContainer
+
     from adapters.postgres.projections import ProjectionRunner
+    from ports.bus import OutboundMessage
 
 
 __all__ = ["main"]
@@ -73,12 +76,7 @@ async def _serve(settings: Settings, *, run_migrations: bool) -> None:
 
 
 async def _projections(settings: Settings, args: argparse.Namespace) -> None:
-    from adapters.postgres.projections import (
-        NotParked,
-        NotRebuildable,
-        ProjectionRunner,
-        UnknownProjection,
-    )
+    from adapters.postgres.projections import NotParked, NotRebuildable, UnknownProjection
     from entrypoints.ioc import make_container
 
     _need_database(settings)
@@ -86,9 +84,11 @@ async def _projections(settings: Settings, args: argparse.Namespace) -> None:
     if command == "run":
         await _follow(settings)
         return
-    container = make_container(settings)
-    try:
-        runner = await container.get(ProjectionRunner)
+    async with contextlib.AsyncExitStack() as stack:
+        container = make_container(settings)
+        stack.push_async_callback(container.close)
+        publish = command == "retry" and args.name == OUTBOUND_EVENTS
+        runner = await _every_projection(container, settings, stack, publish=publish)
         await runner.setup()
         try:
             if command == "rebuild":
@@ -109,8 +109,45 @@ async def _projections(settings: Settings, args: argparse.Namespace) -> None:
             ) from None
         except (NotRebuildable, NotParked) as error:
             raise SystemExit(f"chorus: {error}") from None
-    finally:
-        await container.close()
+
+
+OUTBOUND_EVENTS = "outbound_events"
+
+
+async def _every_projection(
+    container: AsyncContainer,
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    *,
+    publish: bool,
+) -> ProjectionRunner:
+    """Attribution, the read models and the outbound publisher, which connects to NATS only
+    to publish (a retry of its parked events)."""
+    from adapters.postgres.projections import ProjectionRunner
+    from application.outbound.publish_events import OutboundEvents
+    from entrypoints.projection_worker import outbound_outage, outbound_runner
+
+    runner = await container.get(ProjectionRunner)
+    if publish:
+        import nats
+
+        nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus-cli")
+        stack.push_async_callback(nc.close)
+        outbound = await outbound_runner(container, nc, settings)
+    else:
+        unconnected = OutboundEvents(_Unconnected(), prefix=settings.nats_prefix)
+        outbound = ProjectionRunner(runner.pool, [unconnected])
+    every = [*runner.projections.values(), *outbound.projections.values()]
+    return ProjectionRunner(runner.pool, every, runner.store, outage=outbound_outage)
+
+
+class _Unconnected:
+    """The bus for commands that read or settle outbound events and never publish them."""
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        from ports.bus import PublishFailed
+
+        raise PublishFailed("not connected to NATS")
 
 
 async def _print_status(runner: ProjectionRunner) -> None:

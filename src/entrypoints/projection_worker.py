@@ -45,7 +45,15 @@ if TYPE_CHECKING:
 
     from entrypoints.settings import Settings
 
-__all__ = ["BellRelay", "Followers", "ProjectionProcess", "commits_subject", "follow_log"]
+__all__ = [
+    "BellRelay",
+    "Followers",
+    "ProjectionProcess",
+    "commits_subject",
+    "follow_log",
+    "outbound_outage",
+    "outbound_runner",
+]
 
 log = structlog.get_logger("chorus.projections")
 WORKER_NICENESS = 10
@@ -87,7 +95,7 @@ def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[],
     return call
 
 
-async def _outbound_runner(
+async def outbound_runner(
     container: AsyncContainer, nc: NATS, settings: Settings
 ) -> ProjectionRunner:
     """Its own runner: while NATS is away its publishes wait out their timeout, which must
@@ -99,7 +107,7 @@ async def _outbound_runner(
         await container.get(asyncpg.Pool),
         [OutboundEvents(publisher, prefix=settings.nats_prefix)],
         attempts=settings.projection_attempts,
-        outage=_nats_or_postgres_outage,
+        outage=outbound_outage,
     )
 
 
@@ -118,7 +126,8 @@ _NATS_OUTAGES = (
 )
 
 
-def _nats_or_postgres_outage(error: BaseException) -> bool:
+def outbound_outage(error: BaseException) -> bool:
+    """An outage of NATS or PostgreSQL: the outbound publisher waits it out."""
     cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, _NATS_OUTAGES):
@@ -150,7 +159,7 @@ class Followers:
     async def start(self) -> None:
         container, nc, settings = self.container, self.nc, self.settings
         bell = await container.get(CommitBell)
-        outbound = Projector(await _outbound_runner(container, nc, settings), bell)
+        outbound = Projector(await outbound_runner(container, nc, settings), bell)
         attribution, read_side, triggers = _split(
             await container.get(ProjectionRunner), settings.projection_attempts
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import io
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -10,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import nats
+import nats.errors
+import nats.js.errors
 import pytest
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -28,6 +32,8 @@ from application.outbound.publish_events import OutboundEvents
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.vocabulary import Channel, Purpose
+from entrypoints.cli import main
+from entrypoints.projection_worker import outbound_outage
 from ports.bus import OutboundMessage, PublishFailed
 
 if TYPE_CHECKING:
@@ -325,3 +331,72 @@ class TestTheAdapter:
             assert (config.duplicate_window, config.max_msgs) == (120, 1000)
         finally:
             await bus.js.delete_stream(name)
+
+
+class Unreachable:
+    """A bus that fails every publish with `error` as its cause, as JetStreamPublisher does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        raise PublishFailed(f"{len(messages)} messages not acknowledged") from self.error
+
+
+class TestParkingOutboundEvents:
+    @pytest.mark.parametrize(
+        "error",
+        [
+            nats.errors.TimeoutError(),
+            nats.errors.NoServersError(),
+            nats.errors.ConnectionClosedError(),
+            nats.errors.ConnectionReconnectingError(),
+            nats.js.errors.NoStreamResponseError(),
+        ],
+        ids=type,
+    )
+    async def test_while_nats_is_away_no_outbound_event_is_parked(
+        self, pool: asyncpg.Pool, bus: Bus, error: Exception
+    ) -> None:
+        await make_history(pool)
+        runner = ProjectionRunner(
+            pool, [bus.outbound(Unreachable(error))], attempts=1, outage=outbound_outage
+        )
+        await runner.setup()
+        for _ in range(3):
+            with pytest.raises(PublishFailed):
+                await runner.catch_up()
+        assert await runner.parked() == []
+
+    async def test_an_event_the_bus_refuses_is_parked_and_a_retry_from_the_cli_publishes_it(
+        self,
+        pool: asyncpg.Pool,
+        bus: Bus,
+        database_url: str,
+        nats_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        await make_history(pool)
+        refusing = bus.outbound(Unreachable(nats.errors.MaxPayloadError()))
+        runner = ProjectionRunner(pool, [refusing], attempts=1, outage=outbound_outage)
+        await runner.setup()
+        await runner.catch_up()
+        parked = await runner.parked()
+        assert {f"{p.stream_id}:{p.version}" for p in parked} == await published_ids(pool)
+        assert await bus.stored() == 0
+
+        for name, value in {
+            "DATABASE_URL": database_url,
+            "NATS_URL": nats_url,
+            "CHORUS_NATS_PREFIX": bus.prefix,
+            "CHORUS_OUTBOUND_STREAM": bus.stream,
+        }.items():
+            monkeypatch.setenv(name, value)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            await asyncio.to_thread(main, ["projections", "retry", "outbound_events"])
+        assert out.getvalue().startswith(
+            f"applied {len(parked)} parked event(s) of outbound_events"
+        )
+        assert await runner.parked() == []
+        assert await bus.stored() == len(parked)
