@@ -7,8 +7,9 @@ recorded (their streams exist) and changes nothing.
 A signal that a rule of its customer refuses (a `DomainError`: say, one attribute too many
 for a customer at the limit) cannot hold the others up, nor be retried forever: the page is
 split until that signal is alone, the others are recorded, and it is refused (`Signal.Refused`
-on its intake stream, with the reason). Anything else (PostgreSQL gone) fails the page, which
-the runner retries.
+on its intake stream, with the reason). Anything else fails the page, which the runner retries;
+one that keeps failing (a signal PostgreSQL cannot store) is parked by the runner once the page
+is split down to it, unless PostgreSQL is merely away (ADR 0007).
 """
 
 from __future__ import annotations
