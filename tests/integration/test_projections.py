@@ -526,6 +526,21 @@ class TestRebuilding:
         )
         assert all("rebuild" not in r["indexname"] for r in indexes)
 
+    async def test_a_rebuild_leaves_out_the_events_the_live_directory_parked(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        await register(pool, "ana@example.org")
+        await register_poison(pool)
+        await register(pool, "bo@example.org")
+        runner = ProjectionRunner(pool, [CustomerDirectory()], attempts=1)
+        await runner.setup()
+        await runner.catch_up()
+        live = await directory(pool)
+        assert len(live) == 2
+
+        await runner.rebuild("customer_directory")
+        assert await directory(pool) == live
+
     async def test_reads_during_a_rebuild_always_find_a_directory(self, pool: asyncpg.Pool) -> None:
         for n in range(30):
             await register(pool, f"c{n}@example.org")

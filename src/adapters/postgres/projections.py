@@ -19,7 +19,7 @@ import structlog
 from adapters.postgres.event_store import LogPosition, PostgresEventStore, RecordedEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -111,6 +111,10 @@ _SETTLE = f"""
 UPDATE parked_events SET settled = $3, settled_at = now(), settled_by = $4, reason = $5
 WHERE projection = $1 AND position = $2 AND settled IS NULL
 RETURNING {_PARKED_COLUMNS}
+"""
+# A rebuild leaves out what the live projection does not hold: the events parked or skipped.
+_SET_ASIDE = """
+SELECT position FROM parked_events WHERE projection = $1 AND settled IS DISTINCT FROM 'applied'
 """
 _SETTLED = f"SELECT {_PARKED_COLUMNS} FROM parked_events WHERE projection = $1 AND position = $2"
 _STUCK = """
@@ -415,14 +419,16 @@ class ProjectionRunner:
         projection: Projection[asyncpg.Connection],
         position: LogPosition,
         page_size: int,
-        until: LogPosition | None = None,
+        set_aside: Collection[int] = (),
     ) -> tuple[int, LogPosition] | None:
-        page = await self.store.read_topics(conn, position, projection.topics, page_size, until)
+        """A rebuild's next page, leaving out the events the live projection set aside."""
+        page = await self.store.read_topics(conn, position, projection.topics, page_size)
         if page.next == position:
             return None
-        if page.events:
-            await projection.apply(conn, page.events)
-        return len(page.events), page.next
+        events = [e for e in page.events if e.position not in set_aside]
+        if events:
+            await projection.apply(conn, events)
+        return len(events), page.next
 
     async def _followed(
         self, conn: asyncpg.Connection, projection: Projection[asyncpg.Connection]
@@ -596,6 +602,9 @@ class ProjectionRunner:
         The bulk of the work runs beside the live projection; only the last pages and the
         renames hold its position row, so readers see the old tables until the new ones.
 
+        Events the live projection parked or skipped are left out, as they are from it; one
+        applied again by a retry is applied in its place in the log.
+
         A projection may load its fresh tables its own way: `prepare_rebuild(conn)`, if it has
         one, runs on the empty fresh tables before the first page (to drop indexes, say), and
         `finish_rebuild(conn)` after the pages read without the lock (to build them again);
@@ -619,6 +628,7 @@ class ProjectionRunner:
             if prepare is not None:
                 await prepare(conn)
             position = LogPosition()
+            set_aside = {row[0] for row in await conn.fetch(_SET_ASIDE, name)}
             # Millions of short-lived objects go through here; frozen, the process's long-lived
             # ones stay out of every full collection (a third of the Python time otherwise).
             # Left as it is if something else froze them.
@@ -629,7 +639,7 @@ class ProjectionRunner:
                 while True:
                     async with conn.transaction():
                         moved = await self._apply_page(
-                            conn, fresh, position, self.rebuild_page_size
+                            conn, fresh, position, self.rebuild_page_size, set_aside
                         )
                     if moved is None:
                         break
@@ -643,8 +653,9 @@ class ProjectionRunner:
                     await finish(conn)
             async with conn.transaction():
                 await conn.fetchrow(LOCK_POSITION, name)
+                set_aside = {row[0] for row in await conn.fetch(_SET_ASIDE, name)}
                 while moved := await self._apply_page(
-                    conn, fresh, position, self.rebuild_page_size
+                    conn, fresh, position, self.rebuild_page_size, set_aside
                 ):
                     position = moved[1]
                 for table in projection.tables:
