@@ -25,3 +25,12 @@ class TestSettingsFromEnvironment:
     def test_a_bad_value_names_its_variable(self) -> None:
         with pytest.raises(SystemExit, match="CHORUS_PORT"):
             Settings.from_env({"CHORUS_PORT": "eighty"})
+
+    def test_the_parking_settings_are_read_and_checked(self) -> None:
+        settings = Settings.from_env(
+            {"CHORUS_PROJECTION_ATTEMPTS": "5", "CHORUS_READY_PARKED_AGE": "60"}
+        )
+        assert (settings.projection_attempts, settings.ready_parked_age) == (5, 60.0)
+        assert Settings.from_env({}).ready_parked_age == 900.0
+        with pytest.raises(SystemExit, match="CHORUS_PROJECTION_ATTEMPTS"):
+            Settings.from_env({"CHORUS_PROJECTION_ATTEMPTS": "0"})
