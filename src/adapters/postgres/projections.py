@@ -128,42 +128,44 @@ CROSS JOIN LATERAL (
 WHERE p.failing IS NOT NULL OR young.events > 0
 ORDER BY p.name
 """
-_ERROR_LENGTH = 2000  # of the error stored with a parked event
-
-
-def is_outage(error: BaseException) -> bool:
-    """Whether an error says PostgreSQL (or another server) is away, refusing connections,
-    overloaded or shutting down, rather than that an event cannot be applied: an outage holds
-    a projection up for as long as it lasts and parks nothing.
-
-    A wrapped error (`raise ... from`) is judged by its cause: a publish that failed on a
-    timeout is an outage.
-    """
-    while error is not None:
-        if isinstance(
-            error,
-            OSError  # refused, reset, unreachable; TimeoutError (pool acquire, nats) is one
-            | asyncpg.PostgresConnectionError  # class 08
-            | asyncpg.InterfaceError  # the connection closed under the client
-            | asyncpg.exceptions.InsufficientResourcesError  # 53: too many connections, disk full
-            | asyncpg.exceptions.OperatorInterventionError  # 57: shutdown, starting, cancelled
-            | asyncpg.exceptions.PostgresSystemError  # 58: I/O error
-            | asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby during a failover
-        ):
-            return True
-        error = error.__cause__  # type: ignore[assignment]
-    return False
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:_ERROR_LENGTH]
-
-
 _FOLLOWED = """
 SELECT transaction_id::text::bigint AS transaction_id, position FROM projection_positions
 WHERE name = ANY($1::text[]) ORDER BY transaction_id, position LIMIT 1
 """
 _INDEXES = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1"
+_ERROR_LENGTH = 2000  # of the error stored with a parked event
+
+
+# The server away, refusing connections, overloaded or shutting down: not the event's fault.
+_OUTAGES = (
+    OSError,  # refused, reset, unreachable; TimeoutError (pool acquire, nats) is one
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.InterfaceError,  # the connection closed under the client
+    asyncpg.exceptions.InsufficientResourcesError,  # 53: too many connections, disk full
+    asyncpg.exceptions.OperatorInterventionError,  # 57: shutdown, starting up, cancelled
+    asyncpg.exceptions.PostgresSystemError,  # 58: I/O error
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby, during a failover
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error says PostgreSQL (or the network to it) is away, refusing connections,
+    overloaded or shutting down, rather than that an event cannot be applied: an outage holds
+    a projection up for as long as it lasts and parks nothing.
+
+    A wrapped error (`raise ... from`) is judged by its causes too: a publish that failed on a
+    timeout is an outage.
+    """
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, _OUTAGES):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:_ERROR_LENGTH]
 
 
 class UnknownProjection(LookupError):
