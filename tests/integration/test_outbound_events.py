@@ -380,6 +380,8 @@ class TestParkingOutboundEvents:
         refusing = bus.outbound(Unreachable(nats.errors.MaxPayloadError()))
         runner = ProjectionRunner(pool, [refusing], attempts=1, outage=outbound_outage)
         await runner.setup()
+        with pytest.raises(PublishFailed):
+            await runner.catch_up()
         await runner.catch_up()
         parked = await runner.parked()
         assert {f"{p.stream_id}:{p.version}" for p in parked} == await published_ids(pool)

@@ -276,8 +276,8 @@ class ProjectionRunner:
         self.store = store or PostgresEventStore()
         self.page_size = page_size
         self.poll_interval = poll_interval
-        # A page that fails this many times in a row (outages aside) is applied in parts, and
-        # the events that fail alone are parked.
+        # A page that failed this many rounds in a row (outages aside) is applied in parts in
+        # the next, and the events that fail alone are parked.
         self.attempts = attempts
         self.outage = outage
         # Per projection, where its page failed and how many times in a row.
@@ -300,7 +300,7 @@ class ProjectionRunner:
     async def step(self, name: str) -> int | None:
         """Applies the next page: the number of events applied, None at the end of the log.
 
-        A page that fails `attempts` times in a row is applied in parts, and each event that
+        A page that failed `attempts` rounds in a row is applied in parts, and each event that
         fails alone is parked; the position moves past the page. Outages fail the step and
         count for nothing.
         """
@@ -343,32 +343,30 @@ class ProjectionRunner:
         position: LogPosition,
         events: list[RecordedEvent],
     ) -> int:
-        """Applies a page, or parts of it after it failed `attempts` times: the number parked.
+        """Applies a page, or after it failed `attempts` rounds, its parts: the number parked.
 
-        Each try runs in a savepoint, so a failed one leaves nothing in this transaction. A
-        projection that writes in transactions of its own (attribution) must take a part again
-        idempotently: a failed try may have recorded some of it.
+        Only the parts run in savepoints, so a failed one leaves nothing in this transaction
+        (a page that fails whole fails the transaction, which the next round tries again). A
+        projection that writes in transactions of its own (attribution) must take a part
+        again idempotently: a failed try may have recorded some of it.
         """
         if not events:
             return 0
         name = projection.name
-        try:
-            async with conn.transaction():
+        where, failed = self._failures.get(name, (position, 0))
+        if where != position:
+            failed = 0
+        if failed < self.attempts:
+            try:
                 await projection.apply(conn, events)
-        except Exception as error:
-            if self.outage(error):
+            except Exception as error:
+                if not self.outage(error):
+                    self._failures[name] = (position, failed + 1)
                 raise
-            where, tries = self._failures.get(name, (position, 0))
-            tries = tries + 1 if where == position else 1
-            self._failures[name] = (position, tries)
-            if tries < self.attempts:
-                raise
-            self.log.warning(
-                "page failed; applying it in parts", projection=name, attempts=tries, error=error
-            )
-            parked = await self._isolate(conn, projection, events, error)
-        else:
-            parked = 0
+            self._failures.pop(name, None)
+            return 0
+        self.log.warning("page failed; applying it in parts", projection=name, rounds=failed)
+        parked = await self._isolate(conn, projection, events)
         self._failures.pop(name, None)
         return parked
 
@@ -377,24 +375,22 @@ class ProjectionRunner:
         conn: asyncpg.Connection,
         projection: Projection[asyncpg.Connection],
         events: list[RecordedEvent],
-        error: Exception,
     ) -> int:
-        """Applies the halves of a part that failed with `error`, in log order, and so on down
+        """Applies a part in a savepoint; if it fails, its halves, in log order, and so on down
         to single events, which are parked: the number parked."""
-        if len(events) == 1:
-            await self._park(conn, projection.name, events[0], error)
-            return 1
-        half = len(events) // 2
-        parked = 0
-        for part in (events[:half], events[half:]):
-            try:
-                async with conn.transaction():
-                    await projection.apply(conn, part)
-            except Exception as part_error:
-                if self.outage(part_error):
-                    raise
-                parked += await self._isolate(conn, projection, part, part_error)
-        return parked
+        try:
+            async with conn.transaction():
+                await projection.apply(conn, events)
+        except Exception as error:
+            if self.outage(error):
+                raise
+            if len(events) == 1:
+                await self._park(conn, projection.name, events[0], error)
+                return 1
+            half = len(events) // 2
+            first = await self._isolate(conn, projection, events[:half])
+            return first + await self._isolate(conn, projection, events[half:])
+        return 0
 
     async def _park(
         self, conn: asyncpg.Connection, name: str, event: RecordedEvent, error: Exception
