@@ -146,13 +146,13 @@ CREATE TRIGGER refuse_blocked BEFORE INSERT OR UPDATE ON customer_directory
 _FIXED = "DROP TRIGGER refuse_blocked ON customer_directory"
 
 
-def _sql(database_url: str, statement: str, *args: object) -> object:
+def _sql(database_url: str, query: str, *args: object) -> object:
+    """The first value of a query's answer, or the status of a script of statements."""
+
     async def run() -> object:
         conn = await asyncpg.connect(database_url)
         try:
-            if not args:  # several statements, as a script
-                return await conn.execute(statement)
-            return await conn.fetchval(statement, *args)
+            return await (conn.fetchval(query, *args) if args else conn.execute(query))
         finally:
             await conn.close()
 
@@ -237,7 +237,12 @@ class TestReadinessTellsOfStuckProjections:
             _sql(database_url, _FIXED)
             assert _ready_until(http, 200)["checks"]["projections"] == "ok"  # type: ignore[index]
             assert _in_directory(database_url, "blocked@example.org") == 1
-            assert _sql(database_url, "SELECT count(*) FROM parked_events WHERE $1", True) == 0
+            parked = _sql(
+                database_url,
+                "SELECT count(*) FROM parked_events WHERE projection = $1",
+                "customer_directory",
+            )
+            assert parked == 0
 
 
 class TestWorkerProcess:
