@@ -215,13 +215,13 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
         database_url = settings.database_url
         if not database_url:
             print(f"starting PostgreSQL in {data_dir / 'postgres'} ...", flush=True)
-            postgres = EmbeddedPostgres(data_dir / "postgres")
+            postgres = EmbeddedPostgres(data_dir / "postgres", with_parent=True)
             servers.append(postgres)
             database_url = postgres.start()
         nats_url = settings.nats_url
         if not nats_url:
             print(f"starting NATS with JetStream in {data_dir / 'nats'} ...", flush=True)
-            nats_server = EmbeddedNats(data_dir / "nats")
+            nats_server = EmbeddedNats(data_dir / "nats", with_parent=True)
             servers.append(nats_server)
             nats_url = nats_server.start()
         if not settings.providers:

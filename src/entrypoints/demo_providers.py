@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -33,6 +34,8 @@ class DemoProviders:
                 "delivered",
                 "--delay",
                 str(self.delay_seconds),
+                "--parent-pid",  # a kill -9 of the demo takes the fakes along
+                str(os.getpid()),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

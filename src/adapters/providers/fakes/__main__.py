@@ -3,6 +3,7 @@
     python -m adapters.providers.fakes --fakes twilio,email_api \\
         --callback-url 'http://127.0.0.1:8000/v1/webhooks/{name}' --status delivered
     python -m adapters.providers.fakes --config fakes.json   # or the JSON itself
+    python -m adapters.providers.fakes --parent-pid 1234     # stops when process 1234 dies
 
 A configuration file is JSON:
 `{"fakes": [{"type": "twilio", "name": "sms-fake", "port": 0, "status": "failed"}],
@@ -34,6 +35,7 @@ from adapters.providers.fakes.smtp_server import FakeSmtpServer
 from adapters.providers.fakes.twilio_server import FakeTwilio
 from adapters.providers.fakes.webhooks import FINAL_STATUSES, FinalStatus, StatusCallbacks
 from adapters.providers.fakes.whatsapp_server import FakeWhatsApp
+from adapters.system.lifetime import end_with_parent
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -191,6 +193,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--status", choices=FINAL_STATUSES, help="the status every fake reports")
     parser.add_argument("--delay", type=float, help="seconds before a status webhook goes")
+    parser.add_argument(
+        "--parent-pid", type=int, help="stop when this process dies, even by kill -9"
+    )
     return parser
 
 
@@ -247,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
+    if args.parent_pid is not None:
+        end_with_parent(args.parent_pid, signal.SIGTERM)
     summary = run(config, stop)
     print(json.dumps({"stopped": summary}), file=sys.stderr, flush=True)
     return 0
