@@ -18,6 +18,7 @@ from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.directory_queries import PostgresDirectory
 from adapters.postgres.history import PostgresHistory
+from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.rule_sets import PostgresRuleSets
@@ -62,7 +63,7 @@ from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
-from ports.clock import Clock
+from ports.clock import Clock, ClockStore
 from ports.customers import CustomerStore
 from ports.delivery import DeliveryStore
 from ports.directory import Directory
@@ -116,8 +117,14 @@ class AdaptersProvider(Provider):
             await pool.close()
 
     @provide
-    def clock(self) -> Clock:
-        return ManualClock() if self.settings.clock == "manual" else SystemClock()
+    def clock_store(self, pool: asyncpg.Pool) -> ClockStore:
+        return PostgresClockStore(pool)
+
+    @provide
+    async def clock(self, store: ClockStore) -> Clock:
+        if self.settings.clock != "manual":
+            return SystemClock()
+        return ManualClock(await store.load())  # where it stood before a restart
 
     ids = provide(RandomIds, provides=IdGenerator)
 
