@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import secrets
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -189,15 +190,20 @@ def _fakes_line(fakes: dict[str, str] | None) -> str:
     listed = "\n".join(f"  {name}: {url}" for name, url in fakes.items())
     return (
         "\nFake providers (they report `delivered` 2 s after a send; POST <url>/fail"
-        ' {"count": 3} makes one fail):\n' + listed
+        ' {"count": 3} makes one fail; these URLs and the secrets that sign their webhooks are'
+        " in the env file too):\n" + listed
     )
 
 
-def _write_env(data_dir: Path, settings: Settings) -> None:
-    (data_dir / "env").write_text(
-        f"DATABASE_URL={settings.database_url}\nNATS_URL={settings.nats_url}\n"
-        f"CHORUS_PORT={settings.port}\n"
-    )
+def _write_env(data_dir: Path, settings: Settings, fakes: dict[str, str] | None = None) -> None:
+    """The servers' addresses, and the fakes' control URLs and webhook secrets, for `. env`."""
+    variables = {
+        "DATABASE_URL": settings.database_url or "",
+        "NATS_URL": settings.nats_url or "",
+        "CHORUS_PORT": str(settings.port),
+        **(fakes or {}),
+    }
+    (data_dir / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
 
 
 def _run_demo(settings: Settings, data_dir: Path) -> None:
@@ -229,7 +235,11 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
             fakes = DemoProviders(f"http://{settings.host}:{settings.port}")
             settings = msgspec.structs.replace(settings, providers=fakes.start())
         with contextlib.suppress(KeyboardInterrupt):
-            _write_env(data_dir, settings.with_servers(database_url, nats_url))
+            _write_env(
+                data_dir,
+                settings.with_servers(database_url, nats_url),
+                fakes.environment() if fakes else None,
+            )
             event_loop.run(
                 _demo(
                     settings.with_servers(database_url, nats_url),

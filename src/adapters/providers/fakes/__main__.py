@@ -48,6 +48,10 @@ FakeType = Literal["twilio", "whatsapp_cloud", "email_api", "fcm", "smtp"]
 FAKE_TYPES: tuple[FakeType, ...] = ("twilio", "whatsapp_cloud", "email_api", "fcm", "smtp")
 _SENDER = "Chorus <noreply@chorus.example>"
 _FROM_NUMBER = "+15005550001"
+# Every fake has a price, so the cost report has a currency on every line of what was sent
+# (the email API and Twilio fakes also answer one of their own, which wins).
+_EMAIL = {"amount": "0.0008", "currency": "USD"}
+_FREE = {"amount": "0", "currency": "USD"}
 
 
 class FakeSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -120,7 +124,7 @@ def _start(spec: FakeSpec, config: FakesConfig, priority: int) -> _Running:
     common: dict[str, Any] = {"name": name, "type": spec.type, "priority": priority}
     if spec.type == "smtp":
         smtp = FakeSmtpServer(host=host, port=spec.port).start()
-        provider = {**common, "host": host, "port": smtp.port, "sender": _SENDER}
+        provider = {**common, "host": host, "port": smtp.port, "sender": _SENDER, "price": _EMAIL}
         return _Running(spec, smtp, provider)
     callbacks = config.callbacks(spec)
     fake: HttpFake
@@ -154,11 +158,15 @@ def _start(spec: FakeSpec, config: FakesConfig, priority: int) -> _Running:
                 "api_key": email.api_key,
                 "webhook_secret": email.webhook_secret,
                 "sender": _SENDER,
+                "price": _EMAIL,
             },
         )
     else:
         fcm = FakeFcm(callbacks=callbacks)
-        fake, credentials = fcm, {"project_id": fcm.project_id, "access_token": fcm.access_token}
+        fake, credentials = (
+            fcm,
+            {"project_id": fcm.project_id, "access_token": fcm.access_token, "price": _FREE},
+        )
     base_url = fake.start(port=spec.port, host=host)
     return _Running(spec, fake, {**common, "base_url": base_url, **credentials})
 
