@@ -64,7 +64,7 @@ _LONGEST_WINDOW = timedelta(days=3650)
 
 
 class DirectoryEntryOut(msgspec.Struct):
-    customer_id: UUID
+    id: UUID
     identities: list[str]
     profile: dict[str, str | None]
     attributes: dict[str, Any]
@@ -72,7 +72,7 @@ class DirectoryEntryOut(msgspec.Struct):
 
 
 class DirectoryOut(msgspec.Struct):
-    customers: list[DirectoryEntryOut]
+    items: list[DirectoryEntryOut]
     next_cursor: str | None
 
 
