@@ -31,6 +31,7 @@ from adapters.postgres.trigger_matcher import TriggerMatcher
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.providers.config import ProviderConfigError, load_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
+from adapters.providers.guarded import BreakerState
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
@@ -58,7 +59,7 @@ from application.segments.define_segment import DefineSegment, DeleteSegment
 from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
-from entrypoints.metrics import SIGNALS
+from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
@@ -90,6 +91,13 @@ def _refused_at_attribution(intake_id: UUID, reason: str) -> None:
     structlog.get_logger("chorus.attribution").error(
         "received signal refused at attribution", intake_id=str(intake_id), reason=reason
     )
+
+
+_BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+def _breaker_gauge(provider: str, state: BreakerState) -> None:
+    PROVIDER_BREAKER_STATE.labels(provider).set(_BREAKER_GAUGE[state])
 
 
 class AdaptersProvider(Provider):
@@ -158,7 +166,7 @@ class AdaptersProvider(Provider):
         directory = (
             ConfiguredProviderDirectory(())
             if config is None
-            else ConfiguredProviderDirectory.from_config(config)
+            else ConfiguredProviderDirectory.from_config(config, on_breaker=_breaker_gauge)
         )
         try:
             yield directory

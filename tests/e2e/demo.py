@@ -67,6 +67,15 @@ class DemoProcess:
             time.sleep(0.2)
         raise RuntimeError(f"chorus demo never got ready: {self.log()[-3000:]}")
 
+    @property
+    def admin_key(self) -> str:
+        return (self.data_dir / "admin_key").read_text().strip()
+
+    def environment(self) -> dict[str, str]:
+        """What the demo wrote to its env file (values are shell-quoted only when they must)."""
+        lines = (self.data_dir / "env").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
