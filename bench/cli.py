@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench.append import AppendConfig, run_append
 from bench.dispatch import DispatchConfig, run_dispatch
@@ -20,11 +21,13 @@ from bench.servers import fresh_database, running_servers
 from entrypoints.event_loop import loop_factory
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Coroutine, Sequence
 
     from bench.servers import Servers
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections")
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
@@ -101,6 +104,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     names = [n for n in BENCHMARKS if not args.benchmarks or n in args.benchmarks]
+    signal.signal(signal.SIGTERM, _exit)  # until the loop runs: the servers' `finally` runs
     with running_servers() as servers, asyncio.Runner(loop_factory=loop_factory()) as runner:
-        results = runner.run(_run(servers, names, args.quick, args.profile))
+        try:
+            results = runner.run(
+                _stopped_by_sigterm(_run(servers, names, args.quick, args.profile))
+            )
+        except asyncio.CancelledError:
+            # A timeout's SIGTERM: the servers are stopped on the way out, then we end as killed.
+            print("stopped by SIGTERM", file=sys.stderr, flush=True)
+            results = None
+    if results is None:
+        sys.exit(128 + signal.SIGTERM)
     print(summary(results))
+
+
+def _exit(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
+async def _stopped_by_sigterm(work: Coroutine[Any, Any, T]) -> T:
+    """Runs `work`, cancelled by SIGTERM as Ctrl-C would, so every `finally` on the way runs."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await work

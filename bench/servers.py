@@ -43,11 +43,12 @@ def running_servers() -> Iterator[Servers]:
             # /tmp: when we are root, the postgres user must be able to traverse every parent.
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="chorus-bench-")))
         if not database_url:
-            postgres = EmbeddedPostgres(tmp / "postgres")  # not fast_unsafe: commits are durable
+            # not fast_unsafe: commits are durable; with_parent: a kill -9 of the bench takes it along
+            postgres = EmbeddedPostgres(tmp / "postgres", with_parent=True)
             stack.callback(postgres.stop)
             database_url = postgres.start()
         if not nats_url:
-            nats_server = EmbeddedNats(tmp / "nats")
+            nats_server = EmbeddedNats(tmp / "nats", with_parent=True)
             stack.callback(nats_server.stop)
             nats_url = nats_server.start()
         yield Servers(

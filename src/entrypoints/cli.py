@@ -8,6 +8,7 @@ import contextlib
 import getpass
 import os
 import secrets
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -267,15 +268,20 @@ def _fakes_line(fakes: dict[str, str] | None) -> str:
     listed = "\n".join(f"  {name}: {url}" for name, url in fakes.items())
     return (
         "\nFake providers (they report `delivered` 2 s after a send; POST <url>/fail"
-        ' {"count": 3} makes one fail):\n' + listed
+        ' {"count": 3} makes one fail; these URLs and the secrets that sign their webhooks are'
+        " in the env file too):\n" + listed
     )
 
 
-def _write_env(data_dir: Path, settings: Settings) -> None:
-    (data_dir / "env").write_text(
-        f"DATABASE_URL={settings.database_url}\nNATS_URL={settings.nats_url}\n"
-        f"CHORUS_PORT={settings.port}\n"
-    )
+def _write_env(data_dir: Path, settings: Settings, fakes: dict[str, str] | None = None) -> None:
+    """The servers' addresses, and the fakes' control URLs and webhook secrets, for `. env`."""
+    variables = {
+        "DATABASE_URL": settings.database_url or "",
+        "NATS_URL": settings.nats_url or "",
+        "CHORUS_PORT": str(settings.port),
+        **(fakes or {}),
+    }
+    (data_dir / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
 
 
 def _run_demo(settings: Settings, data_dir: Path) -> None:
@@ -293,13 +299,13 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
         database_url = settings.database_url
         if not database_url:
             print(f"starting PostgreSQL in {data_dir / 'postgres'} ...", flush=True)
-            postgres = EmbeddedPostgres(data_dir / "postgres")
+            postgres = EmbeddedPostgres(data_dir / "postgres", with_parent=True)
             servers.append(postgres)
             database_url = postgres.start()
         nats_url = settings.nats_url
         if not nats_url:
             print(f"starting NATS with JetStream in {data_dir / 'nats'} ...", flush=True)
-            nats_server = EmbeddedNats(data_dir / "nats")
+            nats_server = EmbeddedNats(data_dir / "nats", with_parent=True)
             servers.append(nats_server)
             nats_url = nats_server.start()
         if not settings.providers:
@@ -307,7 +313,11 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
             fakes = DemoProviders(f"http://{settings.host}:{settings.port}")
             settings = msgspec.structs.replace(settings, providers=fakes.start())
         with contextlib.suppress(KeyboardInterrupt):
-            _write_env(data_dir, settings.with_servers(database_url, nats_url))
+            _write_env(
+                data_dir,
+                settings.with_servers(database_url, nats_url),
+                fakes.environment() if fakes else None,
+            )
             event_loop.run(
                 _demo(
                     settings.with_servers(database_url, nats_url),

@@ -18,6 +18,7 @@ from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.directory_queries import PostgresDirectory
 from adapters.postgres.history import PostgresHistory
+from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.rule_sets import PostgresRuleSets
@@ -30,6 +31,7 @@ from adapters.postgres.trigger_matcher import TriggerMatcher
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.providers.config import ProviderConfigError, load_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
+from adapters.providers.guarded import BreakerState
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
@@ -57,12 +59,12 @@ from application.segments.define_segment import DefineSegment, DeleteSegment
 from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
-from entrypoints.metrics import SIGNALS
+from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
-from ports.clock import Clock
+from ports.clock import Clock, ClockStore
 from ports.customers import CustomerStore
 from ports.delivery import DeliveryStore
 from ports.directory import Directory
@@ -91,6 +93,13 @@ def _refused_at_attribution(intake_id: UUID, reason: str) -> None:
     )
 
 
+_BREAKER_GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+def _breaker_gauge(provider: str, state: BreakerState) -> None:
+    PROVIDER_BREAKER_STATE.labels(provider).set(_BREAKER_GAUGE[state])
+
+
 class AdaptersProvider(Provider):
     """Connections and the adapters behind each port; one of each per process."""
 
@@ -116,8 +125,14 @@ class AdaptersProvider(Provider):
             await pool.close()
 
     @provide
-    def clock(self) -> Clock:
-        return ManualClock() if self.settings.clock == "manual" else SystemClock()
+    def clock_store(self, pool: asyncpg.Pool) -> ClockStore:
+        return PostgresClockStore(pool)
+
+    @provide
+    async def clock(self, store: ClockStore) -> Clock:
+        if self.settings.clock != "manual":
+            return SystemClock()
+        return ManualClock(await store.load())  # where it stood before a restart
 
     ids = provide(RandomIds, provides=IdGenerator)
 
@@ -151,7 +166,7 @@ class AdaptersProvider(Provider):
         directory = (
             ConfiguredProviderDirectory(())
             if config is None
-            else ConfiguredProviderDirectory.from_config(config)
+            else ConfiguredProviderDirectory.from_config(config, on_breaker=_breaker_gauge)
         )
         try:
             yield directory

@@ -23,6 +23,7 @@ __all__ = [
     "PROJECTION_EVENTS",
     "PROJECTION_FAILING",
     "PROJECTION_PARKED",
+    "PROVIDER_BREAKER_STATE",
     "PROVIDER_SECONDS",
     "SIGNALS",
     "SIGNAL_BATCH_SECONDS",
@@ -63,6 +64,12 @@ DISPATCH_IN_FLIGHT = Gauge(
     "Messages being sent right now, by channel",
     ["channel"],
     multiprocess_mode="livesum",
+)
+PROVIDER_BREAKER_STATE = Gauge(
+    "chorus_provider_breaker_state",
+    "Each provider's circuit breaker: 0 closed, 1 half-open (a trial is due or out), 2 open",
+    ["provider"],
+    multiprocess_mode="livemax",
 )
 WEBHOOK_STATUSES = Counter(
     "chorus_webhook_statuses_total",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
 
-__all__ = ["Clock", "SettableClock"]
+__all__ = ["Clock", "ClockStore", "SettableClock"]
 
 
 class Clock(Protocol):
@@ -22,3 +22,13 @@ class SettableClock(Clock, Protocol):
     def set(self, when: datetime) -> None: ...
 
     def advance(self, by: timedelta) -> None: ...
+
+
+class ClockStore(Protocol):
+    """Keeps a manual clock's time across restarts."""
+
+    async def load(self) -> datetime | None:
+        """The time last saved, None if none was."""
+        ...
+
+    async def save(self, now: datetime) -> None: ...

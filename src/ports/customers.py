@@ -68,6 +68,10 @@ class CustomerTransaction(Protocol):
         """The customers under these ids, as last committed."""
         ...
 
+    async def oldest_first(self, customer_ids: Collection[UUID]) -> list[UUID]:
+        """These committed customers, by the log position of their creation."""
+        ...
+
     async def claim_identities(self, owners: Mapping[Identity, UUID]) -> None:
         """Makes each identity resolve to its customer; raises ConcurrencyConflict if taken."""
         ...

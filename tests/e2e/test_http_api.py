@@ -143,6 +143,16 @@ class TestCustomers:
             found = http.get("/v1/customers", params={"identity": "account_id:42"}).json()
             assert found["profile"]["time_zone"] == "Asia/Tokyo"
 
+    def test_an_upsert_answers_201_when_it_creates_and_200_when_it_updates(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            body = {"identities": [{"type": "email", "value": "new@example.org"}]}
+            assert http.put("/v1/customers", json=body).status_code == 201
+            assert http.put("/v1/customers", json=body).status_code == 200
+            spec = http.get("/schema/openapi.json").json()
+        assert {"200", "201"} <= set(spec["paths"]["/v1/customers"]["put"]["responses"])
+
     def test_a_bad_time_zone_names_the_field(self, chorus: ChorusProcess) -> None:
         with client(chorus) as http:
             answer = http.put(

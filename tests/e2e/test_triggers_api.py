@@ -88,7 +88,9 @@ class TestTriggers:
             assert [t["key"] for t in listed] == ["big-orders"]
             assert http.delete("/v1/triggers/big-orders").status_code == 204
             assert http.get("/v1/triggers/big-orders").status_code == 404
-            assert http.get("/v1/triggers/big-orders/firings").status_code == 200
+            gone = http.get("/v1/triggers/big-orders/firings")
+            assert gone.status_code == 404
+            assert gone.headers["content-type"].startswith("application/problem+json")
             assert http.delete("/v1/triggers/big-orders").status_code == 404
 
     def test_a_bad_where_op_is_a_problem_naming_the_field(self, chorus: ChorusProcess) -> None:

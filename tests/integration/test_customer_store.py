@@ -3,11 +3,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 import pytest
 
 from adapters.postgres.customer_store import PostgresCustomerStore
-from adapters.system.clock import SystemClock
+from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.ingest_signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
@@ -30,6 +31,17 @@ def report(event_id: str, *identities: str, **extra: object) -> SignalReport:
 
 def ingest_with(store: PostgresCustomerStore) -> IngestSignals:
     return IngestSignals(store, SystemClock(), RandomIds())
+
+
+class DescendingIds:
+    """Each id sorts before the one made before it, so the id order contradicts creation order."""
+
+    def __init__(self) -> None:
+        self.next = 2**128 - 1
+
+    def new_id(self) -> UUID:
+        self.next -= 1
+        return UUID(int=self.next)
 
 
 async def count_signals(pool: asyncpg.Pool) -> int:
@@ -101,6 +113,34 @@ class TestIngestingSignals:
         assert "Customer.Absorbed" in types
         assert "Customer.MergedInto" in types
         assert types.count("Signal.Recorded") == 3
+
+    async def test_the_customer_created_first_survives_a_merge_at_the_same_instant(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        ingest = IngestSignals(PostgresCustomerStore(pool), ManualClock(T0), DescendingIds())
+        (first,) = await ingest([report("e-1", "email:ana@example.org")])
+        (second,) = await ingest([report("p-1", "phone:+442079460958")])
+        assert first.customer_id is not None
+        assert second.customer_id is not None
+        assert second.customer_id < first.customer_id
+        (linking,) = await ingest([report("l-1", "email:ana@example.org", "phone:+442079460958")])
+        assert linking.customer_id == first.customer_id
+
+    async def test_the_customer_created_first_in_one_batch_survives_its_merge(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        ingest = IngestSignals(PostgresCustomerStore(pool), ManualClock(T0), DescendingIds())
+        first, second, linking = await ingest(
+            [
+                report("e-1", "email:ana@example.org"),
+                report("p-1", "phone:+442079460958"),
+                report("l-1", "email:ana@example.org", "phone:+442079460958"),
+            ]
+        )
+        assert first.customer_id is not None
+        assert second.customer_id is not None
+        assert second.customer_id < first.customer_id
+        assert linking.customer_id == first.customer_id
 
     async def test_a_fresh_store_reads_what_another_wrote(self, pool: asyncpg.Pool) -> None:
         await ingest_with(PostgresCustomerStore(pool))(

@@ -318,7 +318,9 @@ class TestFiringsReadModel:
 
 
 class TestLifecycle:
-    async def test_a_deleted_trigger_stops_firing_and_keeps_its_firings(self, world: World) -> None:
+    async def test_a_deleted_trigger_stops_firing_and_keeps_its_firings_for_a_put_back(
+        self, world: World
+    ) -> None:
         await world.trigger("big-orders", BIG_ORDERS)
         await world.signal("order.placed", "email:ana@example.org", "o1", total=120)
         await world.settle()
@@ -329,11 +331,13 @@ class TestLifecycle:
         with pytest.raises(NotFound):
             await world.queries.get("big-orders")
         assert [t.key for t in await world.queries.list()] == []
-        page = await world.queries.firings("big-orders", after=None, limit=10)
-        assert [f.signal_event_id for f in page.firings] == ["o1"]
+        with pytest.raises(NotFound):
+            await world.queries.firings("big-orders", after=None, limit=10)
         with pytest.raises(NotFound):
             await world.delete("big-orders", "test")
         await world.trigger("big-orders", BIG_ORDERS)
+        page = await world.queries.firings("big-orders", after=None, limit=10)
+        assert [f.signal_event_id for f in page.firings] == ["o1"]
         await world.signal("order.placed", "email:ana@example.org", "o3", total=120)
         await world.settle()
         fired = await world.fired("big-orders")

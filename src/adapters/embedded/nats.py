@@ -68,12 +68,15 @@ class EmbeddedNats(ServerProcess):
     _server_name = "nats-server"
     _start_timeout = 30.0
 
-    def __init__(self, store_dir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, store_dir: Path, *, port: int | None = None, with_parent: bool = False
+    ) -> None:
         """Describe a server; nothing happens until :meth:`start`.
 
         ``store_dir`` is created (with its parents) if missing; JetStream data found there is kept.
+        ``with_parent``: the server stops when our process dies, even by kill -9 (Linux).
         """
-        super().__init__(port=port)
+        super().__init__(port=port, with_parent=with_parent)
         self._store_dir = Path(store_dir).expanduser().resolve()
 
     @property

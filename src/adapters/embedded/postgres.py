@@ -18,10 +18,11 @@ Behaviour worth knowing:
   under ``/tmp`` or another world-traversable place when running as root.
 * The server runs in its own session, so a Ctrl-C in the terminal reaches only our process, which
   decides when to stop the server. If our process dies without calling :meth:`stop`
-  (``kill -9``), the server keeps running; the next :meth:`EmbeddedPostgres.start` on the same data
-  directory finds it (any ``postgres`` process whose working directory is the data directory),
-  shuts it down (fast shutdown) and starts a fresh one with this instance's settings. The data
-  survives; the old port does not. So one data directory serves one live instance at a time.
+  (``kill -9``), the server keeps running (unless started ``with_parent``, on Linux); the next
+  :meth:`EmbeddedPostgres.start` on the same data directory finds it (any ``postgres`` process
+  whose working directory is the data directory), shuts it down (fast shutdown) and starts a
+  fresh one with this instance's settings. The data survives; the old port does not. So one
+  data directory serves one live instance at a time.
 * A ``postmaster.pid`` left by a dead server is handled by PostgreSQL itself.
 * POSIX only.
 """
@@ -89,9 +90,15 @@ class EmbeddedPostgres(ServerProcess):
 
     _server_name = "postgres"
     _start_timeout = 60.0
+    _shutdown_signal = signal.SIGINT  # fast shutdown
 
     def __init__(
-        self, data_dir: Path, *, port: int | None = None, fast_unsafe: bool = False
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        fast_unsafe: bool = False,
+        with_parent: bool = False,
     ) -> None:
         """Describe a server; nothing happens until :meth:`start`.
 
@@ -99,9 +106,10 @@ class EmbeddedPostgres(ServerProcess):
         cluster yet; a directory that already holds one is reused, data included.
         ``fast_unsafe`` turns off fsync, synchronous commit and full page writes (and initdb's
         sync): a crash of the server process alone loses the last commits, a crash of the machine
-        can corrupt the cluster. For tests only.
+        can corrupt the cluster. For tests only. ``with_parent``: a fast shutdown when our
+        process dies, even by kill -9 (Linux).
         """
-        super().__init__(port=port)
+        super().__init__(port=port, with_parent=with_parent)
         self._data_dir = Path(data_dir).expanduser().resolve()
         self._fast_unsafe = fast_unsafe
         self._temp_socket_dir: Path | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import psutil
 
+from adapters.system.lifetime import ends_with_parent
+
 if TYPE_CHECKING:
-    import signal
     from collections.abc import Callable
     from pathlib import Path
     from types import TracebackType
@@ -52,10 +54,17 @@ class ServerProcess(ABC):
     """The server's name in messages, e.g. ``nats-server``."""
     _start_timeout: ClassVar[float]
     """Seconds the server may take from spawn to ready."""
+    _shutdown_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    """What asks the server to shut down cleanly."""
 
-    def __init__(self, *, port: int | None) -> None:
-        """Remember the requested port (None: pick a free one); nothing runs yet."""
+    def __init__(self, *, port: int | None, with_parent: bool = False) -> None:
+        """Remember the requested port (None: pick a free one); nothing runs yet.
+
+        ``with_parent``: the server shuts down when our process dies, even by kill -9 (Linux;
+        see adapters.system.lifetime; start it from the main thread).
+        """
         self._requested_port = port
+        self._with_parent = with_parent
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -141,6 +150,7 @@ class ServerProcess(ABC):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=ends_with_parent(self._shutdown_signal) if self._with_parent else None,
                 **popen_kwargs,
             )
         self._process = process

@@ -49,6 +49,9 @@ ON CONFLICT DO NOTHING
 RETURNING type, value
 """
 _EXISTING = "SELECT stream_id FROM events WHERE stream_id = ANY($1::uuid[]) AND version = 1"
+_OLDEST_FIRST = """
+SELECT stream_id FROM events WHERE stream_id = ANY($1::uuid[]) AND version = 1 ORDER BY position
+"""
 _SURVIVOR = """
 SELECT coalesce(
     (SELECT survivor_id FROM customer_merges WHERE merged_id = $1),
@@ -188,6 +191,10 @@ class PostgresCustomerTransaction:
             found.update((k, v) for k, v in loaded.items() if isinstance(v, Customer))
         self.lent.update(found)
         return found
+
+    async def oldest_first(self, customer_ids: Collection[UUID]) -> list[UUID]:
+        rows = await (await self._begun()).fetch(_OLDEST_FIRST, list(customer_ids))
+        return [row[0] for row in rows]
 
     async def claim_identities(self, owners: Mapping[Identity, UUID]) -> None:
         ordered = sorted(owners.items())

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from adapters.providers.config import PriceSettings, ProvidersConfig, ProviderSettings
+    from adapters.providers.guarded import BreakerState
     from domain.policy.vocabulary import Channel
     from ports.providers import Provider
 
@@ -173,12 +174,18 @@ def _adapter(settings: ProviderSettings) -> Provider:
 
 
 def build_providers(
-    config: ProvidersConfig, *, clock: Callable[[], float] = time.monotonic
+    config: ProvidersConfig,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    on_breaker: Callable[[str, BreakerState], None] | None = None,
 ) -> list[ConfiguredProvider]:
-    """Every configured provider, enabled or not, each behind its guards, in listed order."""
+    """Every configured provider, enabled or not, each behind its guards, in listed order;
+    `on_breaker` hears each change of a breaker (see `GuardedProvider`)."""
     built: list[ConfiguredProvider] = []
     for settings in config.providers:
-        guarded = GuardedProvider(_adapter(settings), _limits(settings), clock=clock)
+        guarded = GuardedProvider(
+            _adapter(settings), _limits(settings), clock=clock, on_breaker=on_breaker
+        )
         prices = PriceTable.from_settings(settings.price) if settings.price else None
         built.append(ConfiguredProvider(settings, guarded, prices))
     return built
@@ -203,10 +210,14 @@ class ConfiguredProviderDirectory:
 
     @classmethod
     def from_config(
-        cls, config: ProvidersConfig, *, clock: Callable[[], float] = time.monotonic
+        cls,
+        config: ProvidersConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_breaker: Callable[[str, BreakerState], None] | None = None,
     ) -> Self:
         """Builds every provider of `config`."""
-        return cls(build_providers(config, clock=clock))
+        return cls(build_providers(config, clock=clock, on_breaker=on_breaker))
 
     def __iter__(self) -> Iterator[ConfiguredProvider]:
         return iter(self._all)

@@ -99,7 +99,11 @@ class GuardedProvider:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        on_breaker: Callable[[str, BreakerState], None] | None = None,
     ) -> None:
+        """`on_breaker(name, state)` hears each change of the breaker (for a gauge), the first
+        state at once; an open breaker whose trial is due is reported half-open when the
+        dispatcher next asks for `availability`, or at the trial."""
         self._provider = provider
         self.limits = limits or Limits()
         self._clock = clock
@@ -112,6 +116,9 @@ class GuardedProvider:
         self._trial_in_flight = False
         self._accepted = self._refused = self._failed = self._timed_out = 0
         self._short_circuited = self._opened = self._in_flight = self._waiting = 0
+        self._on_breaker = on_breaker
+        self._reported: BreakerState | None = None
+        self._report()
 
     def __repr__(self) -> str:
         return f"GuardedProvider({self._provider!r})"
@@ -141,7 +148,7 @@ class GuardedProvider:
     def availability(self) -> Availability:
         """Every send while closed; none while open (until the trial is due) or while the trial
         is out (at most `timeout_seconds`); one, the trial, once half-open."""
-        state = self.breaker_state
+        state = self._report()
         if state is BreakerState.CLOSED:
             return Availability()
         if state is BreakerState.OPEN:
@@ -239,6 +246,14 @@ class GuardedProvider:
     def _retry_in(self) -> float:
         return self._opened_at + self.limits.reset_seconds - self._clock()
 
+    def _report(self) -> BreakerState:
+        state = self.breaker_state
+        if state is not self._reported:
+            self._reported = state
+            if self._on_breaker is not None:
+                self._on_breaker(self.name, state)
+        return state
+
     def _short_circuit(self) -> CircuitOpen:
         self._short_circuited += 1
         wait = self._retry_in() if self._state is BreakerState.OPEN else None
@@ -253,6 +268,7 @@ class GuardedProvider:
                 raise self._short_circuit()
             self._state = BreakerState.HALF_OPEN
             self._trial_in_flight = False
+            self._report()
         if self._trial_in_flight:
             raise self._short_circuit()
         self._trial_in_flight = True
@@ -263,6 +279,7 @@ class GuardedProvider:
         self._opened_at = self._clock()
         self._trial_in_flight = False
         self._opened += 1
+        self._report()
 
     def _failure(self, trial: bool) -> None:
         self._failed += 1
@@ -278,5 +295,6 @@ class GuardedProvider:
         if trial:
             self._state = BreakerState.CLOSED
             self._trial_in_flight = False
+            self._report()
         if self._state is BreakerState.CLOSED:
             self._consecutive_failures = 0

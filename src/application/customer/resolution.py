@@ -31,6 +31,7 @@ class Resolution:
         self.customers: dict[UUID, Customer] = {}
         self.new_owners: dict[Identity, UUID] = {}
         self.merges: list[tuple[UUID, UUID]] = []
+        self.registered: list[UUID] = []  # customers this batch created, in order
 
     async def prepare(self, claims: Iterable[IdentityClaim]) -> None:
         self.owners = await self.tx.resolve({claim.identity for claim in claims})
@@ -67,6 +68,7 @@ class Resolution:
         if not owner_ids:
             customer = Customer.register(self.ids.new_id(), self.at, tuple(claims))
             self.customers[customer.id] = customer
+            self.registered.append(customer.id)
             for claim in claims:
                 self._own(claim.identity, customer.id)
         else:
@@ -74,9 +76,7 @@ class Resolution:
             if any(self.customers[cid].is_merged for cid in owner_ids):
                 # The identity index was read before a concurrent merge committed.
                 raise ConcurrencyConflict("a customer was merged meanwhile")
-            found = sorted(
-                (self.customers[cid] for cid in owner_ids), key=lambda c: (c.created_on, str(c.id))
-            )
+            found = [self.customers[cid] for cid in await self._oldest_first(owner_ids)]
             customer = found[0]
             for other in found[1:]:
                 self._merge(other, into=customer, reason=reason)
@@ -87,6 +87,13 @@ class Resolution:
         if profile or attributes:
             customer.update_profile(self.at, profile or {}, attributes or {})
         return customer
+
+    async def _oldest_first(self, customer_ids: set[UUID]) -> list[UUID]:
+        # The log decides who is oldest: clocks can stand still or go back (the manual clock).
+        if len(customer_ids) == 1:
+            return list(customer_ids)
+        new = [cid for cid in self.registered if cid in customer_ids]
+        return await self.tx.oldest_first(customer_ids - set(new)) + new
 
     def _merge(self, other: Customer, into: Customer, reason: str) -> None:
         into.absorb(other, self.at, reason)

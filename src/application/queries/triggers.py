@@ -30,8 +30,8 @@ class TriggerQueries:
         return found
 
     async def firings(self, key: str, *, after: str | None, limit: int) -> FiringPage:
-        """Newest first; a deleted trigger's firings stay readable."""
-        found = await self._known(key)
+        """Newest first; raises NotFound, as `get` does, for an unknown or deleted key."""
+        found = await self.get(key)
         return await self.triggers.firings(found.trigger_id, after=after, limit=limit)
 
     async def _known(self, key: str) -> TriggerSummary:

@@ -260,6 +260,33 @@ class TestCircuitBreaker:
         assert guarded.stats.failed == 1
 
 
+class TestBreakerReports:
+    async def test_each_change_of_the_breaker_is_reported_once_as_it_happens(
+        self, inner: Scripted, clock: Clock
+    ) -> None:
+        seen: list[tuple[str, BreakerState]] = []
+        guarded = GuardedProvider(
+            inner,
+            Limits(failure_threshold=2, reset_seconds=30),
+            clock=clock,
+            on_breaker=lambda name, state: seen.append((name, state)),
+        )
+        inner.failure = OUTAGE
+        await fail(guarded, 2)
+        clock.advance(30)
+        guarded.availability()  # the dispatcher asks often: the due trial shows without a call
+        guarded.availability()
+        inner.failure = None
+        await guarded.send(message())
+        assert [state for _, state in seen] == [
+            BreakerState.CLOSED,
+            BreakerState.OPEN,
+            BreakerState.HALF_OPEN,
+            BreakerState.CLOSED,
+        ]
+        assert {name for name, _ in seen} == {"scripted"}
+
+
 class TestLimits:
     async def test_a_call_that_takes_too_long_is_a_retryable_timeout(
         self, inner: Scripted, clock: Clock

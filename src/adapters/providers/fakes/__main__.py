@@ -3,6 +3,7 @@
     python -m adapters.providers.fakes --fakes twilio,email_api \\
         --callback-url 'http://127.0.0.1:8000/v1/webhooks/{name}' --status delivered
     python -m adapters.providers.fakes --config fakes.json   # or the JSON itself
+    python -m adapters.providers.fakes --parent-pid 1234     # stops when process 1234 dies
 
 A configuration file is JSON:
 `{"fakes": [{"type": "twilio", "name": "sms-fake", "port": 0, "status": "failed"}],
@@ -34,6 +35,7 @@ from adapters.providers.fakes.smtp_server import FakeSmtpServer
 from adapters.providers.fakes.twilio_server import FakeTwilio
 from adapters.providers.fakes.webhooks import FINAL_STATUSES, FinalStatus, StatusCallbacks
 from adapters.providers.fakes.whatsapp_server import FakeWhatsApp
+from adapters.system.lifetime import end_with_parent
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,6 +48,10 @@ FakeType = Literal["twilio", "whatsapp_cloud", "email_api", "fcm", "smtp"]
 FAKE_TYPES: tuple[FakeType, ...] = ("twilio", "whatsapp_cloud", "email_api", "fcm", "smtp")
 _SENDER = "Chorus <noreply@chorus.example>"
 _FROM_NUMBER = "+15005550001"
+# Every fake has a price, so the cost report has a currency on every line of what was sent
+# (the email API and Twilio fakes also answer one of their own, which wins).
+_EMAIL = {"amount": "0.0008", "currency": "USD"}
+_FREE = {"amount": "0", "currency": "USD"}
 
 
 class FakeSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -118,7 +124,7 @@ def _start(spec: FakeSpec, config: FakesConfig, priority: int) -> _Running:
     common: dict[str, Any] = {"name": name, "type": spec.type, "priority": priority}
     if spec.type == "smtp":
         smtp = FakeSmtpServer(host=host, port=spec.port).start()
-        provider = {**common, "host": host, "port": smtp.port, "sender": _SENDER}
+        provider = {**common, "host": host, "port": smtp.port, "sender": _SENDER, "price": _EMAIL}
         return _Running(spec, smtp, provider)
     callbacks = config.callbacks(spec)
     fake: HttpFake
@@ -152,11 +158,15 @@ def _start(spec: FakeSpec, config: FakesConfig, priority: int) -> _Running:
                 "api_key": email.api_key,
                 "webhook_secret": email.webhook_secret,
                 "sender": _SENDER,
+                "price": _EMAIL,
             },
         )
     else:
         fcm = FakeFcm(callbacks=callbacks)
-        fake, credentials = fcm, {"project_id": fcm.project_id, "access_token": fcm.access_token}
+        fake, credentials = (
+            fcm,
+            {"project_id": fcm.project_id, "access_token": fcm.access_token, "price": _FREE},
+        )
     base_url = fake.start(port=spec.port, host=host)
     return _Running(spec, fake, {**common, "base_url": base_url, **credentials})
 
@@ -191,6 +201,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--status", choices=FINAL_STATUSES, help="the status every fake reports")
     parser.add_argument("--delay", type=float, help="seconds before a status webhook goes")
+    parser.add_argument(
+        "--parent-pid", type=int, help="stop when this process dies, even by kill -9"
+    )
     return parser
 
 
@@ -247,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stopping)
     signal.signal(signal.SIGINT, stopping)
+    if args.parent_pid is not None:
+        end_with_parent(args.parent_pid, signal.SIGTERM)
     summary = run(config, stop)
     print(json.dumps({"stopped": summary}), file=sys.stderr, flush=True)
     return 0

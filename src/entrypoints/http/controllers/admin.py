@@ -11,7 +11,7 @@ from litestar import Controller, post
 from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import ClockIn, ClockOut
-from ports.clock import Clock, SettableClock
+from ports.clock import Clock, ClockStore, SettableClock
 
 __all__ = ["ClockController"]
 
@@ -25,10 +25,12 @@ class ClockController(Controller):
         operation_id="setClock",
         name="admin:clock",
         status_code=200,
-        summary="Set or advance the manual clock",
+        summary="Set or advance the manual clock; it keeps its time across restarts",
     )
     @inject
-    async def set_clock(self, data: ClockIn, clock: FromDishka[Clock]) -> ClockOut:
+    async def set_clock(
+        self, data: ClockIn, clock: FromDishka[Clock], store: FromDishka[ClockStore]
+    ) -> ClockOut:
         settable = cast(
             "SettableClock", clock
         )  # this controller is mounted only for a manual clock
@@ -38,4 +40,5 @@ class ClockController(Controller):
             settable.set(data.set)
         if data.advance_seconds:
             settable.advance(timedelta(seconds=data.advance_seconds))
+        await store.save(clock.now())  # a restart resumes here, not at wall time
         return ClockOut(clock.now())

@@ -9,8 +9,9 @@ from uuid import UUID
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from application.customer.change_consent import ChangeConsent
@@ -64,7 +65,7 @@ _LONGEST_WINDOW = timedelta(days=3650)
 
 
 class DirectoryEntryOut(msgspec.Struct):
-    customer_id: UUID
+    id: UUID
     identities: list[str]
     profile: dict[str, str | None]
     attributes: dict[str, Any]
@@ -72,7 +73,7 @@ class DirectoryEntryOut(msgspec.Struct):
 
 
 class DirectoryOut(msgspec.Struct):
-    customers: list[DirectoryEntryOut]
+    items: list[DirectoryEntryOut]
     next_cursor: str | None
 
 
@@ -148,6 +149,10 @@ class CustomersController(Controller):
         guards=[allow(Role.SERVICE, Role.AGENT, Role.MARKETER)],
         status_code=200,
         summary="Create or update the customer these identities name, merging if they disagree",
+        description="201 when no customer had these identities and one was created, else 200.",
+        responses={
+            201: ResponseSpec(CustomerUpsertOut, description="A customer was created"),
+        },
     )
     @inject
     async def upsert_customer(
@@ -156,7 +161,7 @@ class CustomersController(Controller):
         upsert: FromDishka[UpsertCustomer],
         queries: FromDishka[CustomerQueries],
         normalizer: FromDishka[IdentityNormalizer],
-    ) -> CustomerUpsertOut:
+    ) -> Response[CustomerUpsertOut]:
         claims = tuple(
             IdentityClaim(normalizer.normalize(i.type, i.value), i.verification)
             for i in data.identities
@@ -165,8 +170,11 @@ class CustomersController(Controller):
         Profile().merged_with(profile)
         check_attributes(data.attributes)
         done = await upsert(claims, profile, dict(data.attributes))
-        return CustomerUpsertOut(
-            done.created, list(done.merged), await queries.by_id(done.customer_id)
+        return Response(
+            CustomerUpsertOut(
+                done.created, list(done.merged), await queries.by_id(done.customer_id)
+            ),
+            status_code=201 if done.created else 200,
         )
 
     @post(

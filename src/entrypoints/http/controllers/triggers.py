@@ -228,7 +228,7 @@ class TriggersController(Controller):
         operation_id="deleteTrigger",
         name="triggers:delete",
         guards=[allow(Role.MARKETER)],
-        summary="Delete a trigger: it fires no more; its firings stay readable",
+        summary="Delete a trigger: it fires no more; its firings are kept for a PUT of the key",
     )
     @inject
     async def delete_trigger(
@@ -242,7 +242,10 @@ class TriggersController(Controller):
         name="triggers:firings",
         guards=[allow(*READERS)],
         summary="What the trigger fired on, newest first, a page at a time",
-        description="`?limit=` (1-1000, default 100) and `?after=` the previous `next_cursor`.",
+        description=(
+            "`?limit=` (1-1000, default 100) and `?after=` the previous `next_cursor`. "
+            "404 for an unknown or deleted trigger, as its definition."
+        ),
     )
     @inject
     async def list_firings(
