@@ -32,6 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dispatch_lease_seconds: float = 30.0
     projections: bool = True  # follow the event log with the read models in this process
     outbound_stream: str = "CHORUS_OUT"  # JetStream stream of `<prefix>.out.>` domain events
+    render_operations: int = 100_000  # loop items, calls and filters one render may take
+    render_seconds: float = 0.25  # how long one render may take
+    render_threads: int = 1  # renders at once, off the event loop
 
     @property
     def base_url(self) -> str:
@@ -64,6 +67,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "dispatch_lease_seconds": "CHORUS_DISPATCH_LEASE_SECONDS",
             "projections": "CHORUS_PROJECTIONS",
             "outbound_stream": "CHORUS_OUTBOUND_STREAM",
+            "render_operations": "CHORUS_RENDER_OPERATIONS",
+            "render_seconds": "CHORUS_RENDER_SECONDS",
+            "render_threads": "CHORUS_RENDER_THREADS",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:
