@@ -125,6 +125,6 @@ class TemplateRepository(Protocol):
 class TemplateSyntax(Protocol):
     """Checks a text's template syntax before it is published."""
 
-    def check(self, text: str) -> None:
+    async def check(self, text: str) -> None:
         """Raises RenderError with the line of the first syntax error."""
         ...

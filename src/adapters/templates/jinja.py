@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial, wraps
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jinja2 import StrictUndefined, TemplateRuntimeError, TemplateSyntaxError, UndefinedError
 from jinja2.compiler import CodeGenerator
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_OUTPUT", "JinjaRenderer", "JinjaTemplates", "RenderBudget"]
 
 _LINE_BREAKS = re.compile(r"[\r\n]+")
+_T = TypeVar("_T")
 
 MAX_OUTPUT = 256 * 1024
 """Characters one rendered field, or items one value, may have; more is refused unbuilt."""
@@ -403,8 +404,9 @@ _FIELDS = ("subject", "body", "html", "title", "whatsapp_template", "whatsapp_la
 
 class JinjaRenderer:
     """Compiles each text once (the most recent `cache_size` kept) and renders it sandboxed,
-    within `budget`; `render_in_worker` renders on a few threads of its own, off the event
-    loop and apart from `asyncio.to_thread`'s.
+    within `budget`; `render_in_worker` renders on threads of its own (`threads`, one by
+    default: the GIL lets one render run at a time anyway), off the event loop and apart from
+    `asyncio.to_thread`'s.
 
     Variables render escaped in the `html` field only; other fields are plain text.
     """
@@ -419,23 +421,18 @@ class JinjaRenderer:
         self._compiled_lock = threading.Lock()
         self._workers = ThreadPoolExecutor(threads, thread_name_prefix="chorus-render")
 
-    def check(self, text: str) -> None:
-        self._compile(text, html=False, field=None)
+    async def check(self, text: str) -> None:
+        """Raises RenderError naming the line of the first syntax error; compiles on the
+        render thread, as a long text takes a while."""
+        await self._in_worker(partial(self._compile, text, html=False, field=None))
 
     async def render_in_worker(self, content: Content, context: Mapping[str, Any]) -> Content:
-        """`render` on a worker thread; the event loop goes on meanwhile."""
-        rendering = asyncio.get_running_loop().run_in_executor(
-            self._workers, self.render, content, context
-        )
-        # The render stops itself at its deadline; waiting longer covers one operation
-        # that overruns it, so a caller is answered even then.
-        seconds = self.budget.seconds
-        try:
-            return await asyncio.wait_for(rendering, timeout=seconds * 4 + 1.0)
-        except TimeoutError:
-            raise RenderError(
-                f"longer than the render budget of {seconds} s", budget="seconds", limit=seconds
-            ) from None
+        """`render` on the render thread; the event loop goes on meanwhile. A render waiting
+        for the thread has not started, so its budget has not either."""
+        return await self._in_worker(partial(self.render, content, context))
+
+    async def _in_worker(self, work: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._workers, work)
 
     def close(self) -> None:
         """Lets the worker threads end once their renders have."""

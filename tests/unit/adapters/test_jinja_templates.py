@@ -79,11 +79,11 @@ class TestRendering:
         assert "line 2" in str(error)
         assert error.variable is None
 
-    def test_check_finds_syntax_errors_without_a_context(self) -> None:
+    async def test_check_finds_syntax_errors_without_a_context(self) -> None:
         renderer = JinjaRenderer()
-        renderer.check("{{ anything.at.all }}")
+        await renderer.check("{{ anything.at.all }}")
         with pytest.raises(RenderError, match="line 1"):
-            renderer.check("{% if %}")
+            await renderer.check("{% if %}")
 
     def test_the_same_text_is_compiled_once(self) -> None:
         renderer = JinjaRenderer(cache_size=1)
