@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import re
 import string
 import threading
@@ -21,12 +22,18 @@ from dataclasses import dataclass
 from functools import partial, wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from jinja2 import StrictUndefined, TemplateRuntimeError, TemplateSyntaxError, UndefinedError
+from jinja2 import (
+    StrictUndefined,
+    TemplateRuntimeError,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+)
 from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import _PassArg, missing
+from jinja2.utils import Namespace, _PassArg, missing
 
 from domain.templates.aggregate import is_template_key
 from ports.templates import Content, RenderedContent, RenderError, TemplateNotFound
@@ -48,7 +55,9 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 _T = TypeVar("_T")
 
 MAX_OUTPUT = 256 * 1024
-"""Characters one rendered field, or items one value, may have; more is refused unbuilt."""
+"""Characters one rendered field, or characters and items one value, may have; more is refused
+unbuilt."""
+_MAX_BITS = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +117,33 @@ def _refuse_size(size: int) -> None:
         raise _OverBudget("size", MAX_OUTPUT, f"a value longer than {MAX_OUTPUT}")
 
 
+def _weight(value: Any) -> int:
+    """About how long `str(value)` is: characters and items, nested ones too, counted only up
+    to just past `MAX_OUTPUT`. A list of many references to one long string is long."""
+    total = 0
+    stack = [value]
+    while stack and total <= MAX_OUTPUT:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, Namespace):  # `{% set ns.x = ... %}` reaches it unhooked
+            stack.append(object.__getattribute__(item, "_Namespace__attrs"))
+        elif isinstance(item, Mapping):
+            total += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += len(item)
+            stack.extend(item)
+        else:
+            total += 1
+    return total
+
+
 def _sized(value: Any) -> Any:
-    """The value, if it is not longer than `MAX_OUTPUT`."""
-    if isinstance(value, str | list | tuple | dict):
-        _refuse_size(len(value))
+    """The value, if it and what it holds are not longer than `MAX_OUTPUT`."""
+    if not isinstance(value, int | float | bool) and value is not None:
+        _refuse_size(_weight(value))
     return value
 
 
@@ -164,8 +196,17 @@ def _check_replace(text: Any, old: Any, new: Any, count: Any = None) -> None:
 
 
 def _check_join(items: Any, separator: Any) -> None:
+    """`items` is sized (see `_listed`): the joined text's length is known before it is built."""
     if isinstance(items, str | list | tuple | dict):
-        _refuse_size(len(items) * len(str(separator)))
+        _refuse_size(len(items) * len(str(separator)) + _weight(items))
+
+
+def _listed(value: Any) -> Any:
+    """An iterator as a list, so that a check can see what it yields; joining it would."""
+    if isinstance(value, str | list | tuple | dict | Undefined) or not hasattr(value, "__iter__"):
+        return value
+    _refuse_size(len(items := list(itertools.islice(value, MAX_OUTPUT + 1))))
+    return items
 
 
 def _check_indent(text: Any, width: Any = 4, *_: Any, **__: Any) -> None:
@@ -212,7 +253,7 @@ _STR_METHOD_CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
-def _budgeted_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+def _budgeted_function(name: str, function: Any) -> Any:
     passes = 0 if _PassArg.from_obj(function) is None else 1  # the context or environment
     check = _FILTER_CHECKS.get(name)
 
@@ -220,6 +261,8 @@ def _budgeted_filter(name: str, function: Callable[..., Any]) -> Callable[..., A
     def budgeted(*args: Any, **kwargs: Any) -> Any:
         _spend()
         if check is not None:
+            if name == "join":
+                args = (*args[:passes], _listed(args[passes]), *args[passes + 1 :])
             check(*args[passes:], **kwargs)
         return _sized(function(*args, **kwargs))
 
@@ -262,8 +305,9 @@ class _Missing(StrictUndefined):
 
 
 class _BudgetedCode(CodeGenerator):
-    """Jinja2's code, with every `for` taking its items through `environment.iterate_budgeted` and
-    every `~` joining through `environment.join_budgeted`: the sandbox has no hook for either."""
+    """Jinja2's code, with every `for` taking its items through `environment.iterate_budgeted`,
+    every `~` joining through `environment.join_budgeted` and every literal list, tuple and
+    dict weighed: the sandbox has no hook for these."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -282,6 +326,23 @@ class _BudgetedCode(CodeGenerator):
         self.write(")")
         return None
 
+    def _weighed(self, visit: Callable[[Any, Frame], None], node: Any, frame: Frame) -> None:
+        self.write("environment.weighed(")
+        visit(node, frame)
+        self.write(")")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._weighed(super().visit_List, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._weighed(super().visit_Dict, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # `{% for a, b in ... %}`, `{% set a, b = ... %}`
+            super().visit_Tuple(node, frame)
+        else:
+            self._weighed(super().visit_Tuple, node, frame)
+
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         if frame.eval_ctx.volatile:
             join = "(markup_join if context.eval_ctx.volatile else str_join)"
@@ -297,11 +358,24 @@ class _BudgetedCode(CodeGenerator):
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, where each loop item, call, filter and growing operator spends
-    the render's budget, and nothing grows past `MAX_OUTPUT`."""
+    """The immutable sandbox, where each loop item, call, filter, test, lookup and growing
+    operator spends the render's budget, and nothing grows past `MAX_OUTPUT`."""
 
     code_generator_class = _BudgetedCode
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    @staticmethod
+    def concat(parts: Iterable[str]) -> str:
+        """What a macro, a `{% set %}` block or a `{% filter %}` block made: not longer than
+        `MAX_OUTPUT` either, or doubling them line by line would grow without end."""
+        made = list(parts)
+        _refuse_size(sum(len(part) for part in made))
+        return "".join(made)
+
+    @staticmethod
+    def weighed(value: Any) -> Any:
+        _spend()
+        return _sized(value)
 
     def iterate_budgeted(self, iterable: Iterable[Any]) -> Iterator[Any]:
         for item in iterable:
@@ -310,19 +384,24 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def join_budgeted(self, join: Callable[[Iterable[Any]], str], parts: tuple[Any, ...]) -> str:
         _spend()
-        _refuse_size(sum(len(part) for part in parts if isinstance(part, str)))
+        _refuse_size(sum(_weight(part) for part in parts))
         return _sized(join(parts))  # type: ignore[no-any-return]
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _spend()
         if operator == "**" and isinstance(right, int) and abs(right) > 64:
             raise SecurityError("exponents above 64 are not allowed")
+        if operator in ("*", "**") and isinstance(left, int) and isinstance(right, int):
+            # Squaring in a loop would make numbers no single step of which ends in time.
+            bits = left.bit_length() * (abs(right) if operator == "**" else 1)
+            if bits + (right.bit_length() if operator == "*" else 0) > _MAX_BITS:
+                raise SecurityError(f"numbers above 2 ** {_MAX_BITS} are not allowed")
         if operator == "*":
             sized, count = (left, right) if isinstance(right, int) else (right, left)
             if isinstance(sized, str | list | tuple) and isinstance(count, int):
-                _refuse_size(len(sized) * count)
+                _refuse_size(_weight(sized) * count)
         if operator == "+" and isinstance(left, str | list | tuple):
-            _refuse_size(len(left) + (len(right) if isinstance(right, str | list | tuple) else 0))
+            _refuse_size(_weight(left) + _weight(right))
         if operator == "%" and isinstance(left, str):
             _check_printf(left, right)
         return _sized(super().call_binop(context, operator, left, right))
@@ -334,8 +413,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         owner = getattr(__obj, "__self__", None)
         check = _STR_METHOD_CHECKS.get(getattr(__obj, "__name__", ""))
         if isinstance(owner, str) and check is not None:
+            if __obj.__name__ == "join" and args:
+                args = (_listed(args[0]), *args[1:])
             check(owner, *args, **kwargs)
         return _sized(super().call(__context, __obj, *args, **kwargs))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _spend()  # filters such as `groupby` and `sort(attribute=...)` look up every item
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _spend()
+        return super().getitem(obj, argument)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         formatting = super().wrap_str_format(value)
@@ -357,12 +446,20 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 def _environment(*, html: bool) -> ImmutableSandboxedEnvironment:
     environment = _Sandbox(
-        undefined=_Missing, autoescape=html, keep_trailing_newline=True, cache_size=0
+        undefined=_Missing,
+        autoescape=html,
+        keep_trailing_newline=True,
+        cache_size=0,
+        finalize=_sized,  # `{{ value }}` is weighed before it is made text
     )
     environment.filters = {
-        name: _budgeted_filter(name, function) for name, function in environment.filters.items()
+        name: _budgeted_function(name, function) for name, function in environment.filters.items()
+    }
+    environment.tests = {  # `select` and `reject` run a test on every item
+        name: _budgeted_function(name, function) for name, function in environment.tests.items()
     }
     environment.globals["range"] = _budgeted_range
+    del environment.globals["lipsum"]  # `lipsum(n)` builds n paragraphs in one call
     return environment
 
 
@@ -442,6 +539,13 @@ class JinjaRenderer:
         """The content with every text field rendered, in this thread; raises RenderError
         naming the field, and the budget when one is spent."""
         scope = _without_nulls(context)
+        for name, value in scope.items():
+            # Every value a render makes is bounded; so are those it is given, or one filter
+            # on a huge one (`vars.text | sort`) would run past any deadline.
+            if _weight(value) > MAX_OUTPUT:
+                raise RenderError(
+                    f"context: {name} is longer than {MAX_OUTPUT}", budget="size", limit=MAX_OUTPUT
+                )
         parameters = {
             f"whatsapp_parameters[{n}]": p for n, p in enumerate(content.whatsapp_parameters)
         }

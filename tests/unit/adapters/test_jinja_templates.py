@@ -221,6 +221,8 @@ class TestRenderBudgets:
             "{% endmacro %}{{ twice(40) }}",
             "{% for n in vars.tree recursive %}"
             "{% if loop.depth < 40 %}{{ loop(vars.tree) }}{% endif %}{% endfor %}",
+            "{{ vars.long | select('odd') | list | length }}",
+            "{{ vars.long | groupby('real') | length }}",
         ],
         ids=[
             "strings",
@@ -230,6 +232,8 @@ class TestRenderBudgets:
             "macro-loop",
             "macro-recursion",
             "recursive-loop",
+            "filter-testing-each-item",
+            "filter-looking-up-each-item",
         ],
     )
     def test_nested_loops_and_calls_are_refused_naming_the_operations_budget(
@@ -237,7 +241,8 @@ class TestRenderBudgets:
     ) -> None:
         # Time enough that the operations run out first, even on a loaded machine.
         budget = RenderBudget(operations=100_000, seconds=30)
-        error = spent(text, budget, vars={"rows": list(range(1000)), "tree": [1, 2]})
+        rows, long = list(range(1000)), list(range(120_000))
+        error = spent(text, budget, vars={"rows": rows, "tree": [1, 2], "long": long})
         assert (error.budget, error.limit) == ("operations", 100_000)
         assert "100000 operations" in str(error)
 
@@ -256,12 +261,20 @@ class TestRenderBudgets:
             "{% set s = 'x' * 1000 %}{{ s | replace('x', s) }}",
             "{% set s = 'x' * 1000 %}{{ s | join(s) }}",
             "{{ [1] | batch(999999999, 0) | list }}",
+            "{% set s = 'x' * 1000 %}{% set rows = [s] * 1000 %}",
+            "{% set s = 'x' * 200000 %}{{ [s, s] }}",
+            "{% set s = 'x' * 200000 %}{{ {'a': s, 'b': s} }}",
+            "{% set s = 'x' * 1000 %}{{ vars.rows | map('string') | join(s) }}",
+            "{% set s = 'x' * 100000 %}{% macro m() %}{{ s }}{{ s }}{{ s }}{% endmacro %}{{ m() }}",
+            "{% set s = 'x' * 100000 %}{% set t %}{{ s }}{{ s }}{{ s }}{% endset %}",
+            "{% set s = 'x' * 100000 %}{% set ns = namespace(a=s) %}{% set ns.b = s %}"
+            "{% set ns.c = s %}{{ ns }}",
         ],
     )
     def test_values_that_would_grow_past_the_size_limit_are_refused_unbuilt(
         self, text: str
     ) -> None:
-        error = spent(text)
+        error = spent(text, vars={"rows": list(range(1000))})
         assert (error.budget, error.limit) == ("size", MAX_OUTPUT)
 
     def test_output_stops_at_the_size_limit(self) -> None:
@@ -273,6 +286,18 @@ class TestRenderBudgets:
         error = spent(EVIL, RenderBudget(operations=10**9, seconds=0.05))
         assert (error.budget, error.limit) == ("seconds", 0.05)
         assert time.monotonic() - started < 0.5
+
+    def test_a_context_longer_than_the_size_limit_is_refused(self) -> None:
+        error = spent("{{ vars.text | sort }}", vars={"text": "x" * (MAX_OUTPUT + 1)})
+        assert (error.budget, error.limit) == ("size", MAX_OUTPUT)
+        assert "vars" in str(error)
+
+    def test_numbers_cannot_grow_without_end(self) -> None:
+        error = spent(
+            "{% set ns = namespace(x=3) %}"
+            "{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}"
+        )
+        assert "not allowed" in str(error)
 
     def test_endless_recursion_is_refused(self) -> None:
         error = spent("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
