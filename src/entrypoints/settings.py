@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -32,9 +32,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dispatch_lease_seconds: float = 30.0
     projections: bool = True  # follow the event log with the read models in this process
     outbound_stream: str = "CHORUS_OUT"  # JetStream stream of `<prefix>.out.>` domain events
-    render_operations: int = 100_000  # loop items, calls and filters one render may take
-    render_seconds: float = 0.25  # how long one render may take
-    render_threads: int = 1  # renders at once, off the event loop
+    render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
+    render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # how long one render may take
+    render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
 
     @property
     def base_url(self) -> str:

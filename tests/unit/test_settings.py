@@ -28,3 +28,7 @@ class TestSettingsFromEnvironment:
     def test_a_bad_value_names_its_variable(self) -> None:
         with pytest.raises(SystemExit, match="CHORUS_PORT"):
             Settings.from_env({"CHORUS_PORT": "eighty"})
+
+    def test_a_render_budget_of_nothing_is_refused(self) -> None:
+        with pytest.raises(SystemExit, match="CHORUS_RENDER_SECONDS"):
+            Settings.from_env({"CHORUS_RENDER_SECONDS": "0"})
