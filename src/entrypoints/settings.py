@@ -36,6 +36,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # are parked, and how long (seconds) a parked event keeps /ready at 503 (ADR 0007).
     projection_attempts: Annotated[int, msgspec.Meta(ge=1)] = 3
     ready_parked_age: Annotated[float, msgspec.Meta(ge=0)] = 900.0
+    render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
+    render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # how long one render may take
+    render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
 
     @property
     def base_url(self) -> str:
@@ -70,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "outbound_stream": "CHORUS_OUTBOUND_STREAM",
             "projection_attempts": "CHORUS_PROJECTION_ATTEMPTS",
             "ready_parked_age": "CHORUS_READY_PARKED_AGE",
+            "render_operations": "CHORUS_RENDER_OPERATIONS",
+            "render_seconds": "CHORUS_RENDER_SECONDS",
+            "render_threads": "CHORUS_RENDER_THREADS",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:

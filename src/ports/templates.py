@@ -43,11 +43,28 @@ class TemplateNotFound(DomainError):
 
 
 class RenderError(DomainError):
-    """The content cannot be rendered: a missing variable or a syntax error, named."""
+    """The content cannot be rendered: a missing variable, a syntax error or a spent render
+    budget (`operations`, `seconds` or `size`, with its limit), named."""
 
-    def __init__(self, reason: str, *, variable: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        variable: str | None = None,
+        budget: str | None = None,
+        limit: float | None = None,
+    ) -> None:
         super().__init__(reason)
         self.variable = variable
+        self.budget = budget
+        self.limit = limit
+
+    @property
+    def names(self) -> dict[str, Any]:
+        """What the error names, for a problem's `errors[]` entry: `variable`, or `budget`
+        and `limit`."""
+        named = {"variable": self.variable, "budget": self.budget, "limit": self.limit}
+        return {name: value for name, value in named.items() if value is not None}
 
 
 class Templates(Protocol):
@@ -64,11 +81,12 @@ class Templates(Protocol):
         """The latest (or given) version's content for the channel, best locale first.
 
         Locale fallback: exact (`pt-BR`), then language (`pt`), then the template's default.
+        Rendering runs off the event loop, within the render budgets.
         Raises TemplateNotFound or RenderError.
         """
         ...
 
-    def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
+    async def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
         """Inline content given with the request; raises RenderError."""
         ...
 
@@ -107,6 +125,6 @@ class TemplateRepository(Protocol):
 class TemplateSyntax(Protocol):
     """Checks a text's template syntax before it is published."""
 
-    def check(self, text: str) -> None:
+    async def check(self, text: str) -> None:
         """Raises RenderError with the line of the first syntax error."""
         ...

@@ -202,7 +202,24 @@ class TestSendingThroughProviders:
             answer = send(http, customer_id, channels=["email"], template="order-shipped")
         assert answer.status_code == 422
         problem = answer.json()
+        assert problem["type"] == "https://chorus.dev/problems/render-error"
         assert problem["errors"][0]["variable"] == "vars.order_id"
+
+    def test_content_over_the_render_budget_is_refused_naming_the_budget_and_nothing_is_sent(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        runaway = "{% set s = 'x' * 4000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            answer = send(http, customer_id, channels=["sms"], content={"body": runaway})
+        assert answer.status_code == 422, answer.text
+        problem = answer.json()
+        assert problem["type"] == "https://chorus.dev/problems/render-error"
+        assert problem["errors"][0]["field"] == "$.content"
+        assert problem["errors"][0]["budget"] in ("operations", "seconds")
+        assert "limit" in problem["errors"][0]
+        assert fakes.sms.received == []
 
     def test_content_a_channel_cannot_send_is_refused_when_the_send_is_requested(
         self, service: tuple[ChorusProcess, Fakes]

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -151,9 +154,13 @@ class TestPreviewing:
             )
         assert answer.status_code == 422
         problem = answer.json()
-        assert problem["variable"] == "customer.first_name"
+        assert problem["type"] == "https://chorus.dev/problems/render-error"
         assert problem["errors"] == [
-            {"field": "$.context.customer.first_name", "reason": problem["detail"]}
+            {
+                "field": "$.context.customer.first_name",
+                "reason": problem["detail"],
+                "variable": "customer.first_name",
+            }
         ]
 
     def test_a_channel_without_a_variant_is_not_found(self, chorus: ChorusProcess) -> None:
@@ -166,3 +173,71 @@ class TestPreviewing:
         assert push.status_code == 404
         assert "push" in push.json()["detail"]
         assert nobody.status_code == 404
+
+
+EVIL = "{% set s = 'x' * 4000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
+
+
+class TestRenderingBudget:
+    def test_a_runaway_preview_is_a_422_naming_its_budget_and_health_stays_quick(
+        self, chorus: ChorusProcess
+    ) -> None:
+        evil = {
+            "default_locale": "en",
+            "variants": [{"channel": "sms", "locale": "en", "body": EVIL}],
+        }
+        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        with client(chorus) as http:
+            http.put("/v1/templates/evil", json=evil).raise_for_status()
+
+        probing = threading.Event()
+        probing.set()
+
+        def previews() -> list[tuple[float, httpx.Response]]:
+            """Costly previews one after another, for as long as /health is probed."""
+            answers = []
+            with client(chorus, auditor) as http:
+                while probing.is_set() or not answers:
+                    started = time.monotonic()
+                    answer = http.post("/v1/templates/evil/preview", json={"channel": "sms"})
+                    answers.append((time.monotonic() - started, answer))
+            return answers
+
+        with httpx.Client(base_url=chorus.base_url, timeout=5) as probe:
+
+            def health() -> float:
+                started = time.monotonic()
+                probe.get("/health").raise_for_status()
+                return time.monotonic() - started
+
+            idle = [health() for _ in range(10)]
+            with ThreadPoolExecutor(4) as pool:
+                running = [pool.submit(previews) for _ in range(4)]
+                time.sleep(0.2)  # every render thread busy
+                latencies = []
+                for _ in range(30):
+                    latencies.append(health())
+                    time.sleep(0.01)
+                probing.clear()
+                answers = [answer for previewer in running for answer in previewer.result()]
+
+        for took, answer in answers:
+            assert answer.status_code == 422, answer.text
+            problem = answer.json()
+            assert problem["type"] == "https://chorus.dev/problems/render-error"
+            (error,) = problem["errors"]
+            assert (error["budget"], error["limit"]) in {("operations", 100_000), ("seconds", 0.25)}
+            assert error["field"] == "$"
+            assert took < 5
+        ranked = sorted(latencies)
+        median, p90 = ranked[len(ranked) // 2], ranked[len(ranked) * 9 // 10]
+        print(
+            f"/health idle max {max(idle) * 1000:.1f} ms; with {len(answers)} previews "
+            f"running: median {median * 1000:.1f} ms, p90 {p90 * 1000:.1f} ms, "
+            f"max {ranked[-1] * 1000:.1f} ms"
+        )
+        # Rendered on the event loop, each preview would hold /health for its whole render
+        # (~0.1 s at the operations budget). Two probes of 30 may meet a scheduling hiccup
+        # of the shared machine, not a render.
+        assert median < 0.02, ranked
+        assert p90 < 0.05, ranked

@@ -15,9 +15,11 @@ from nats.errors import NoRespondersError
 from structlog.testing import LogCapture
 
 from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.templates import PostgresTemplates
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
+from adapters.templates.jinja import JinjaTemplates
 from application.customer.upsert_customer import UpsertCustomer
 from application.messages.request_message import MessageDecided, RequestMessage
 from application.queries.customers import CustomerQueries
@@ -272,6 +274,24 @@ class TestProblems:
         status, answer, _ = await ask(nc, prefix, body(identity="no-colon-here"))
         assert_problem(status, answer, 422)
         assert answer["errors"][0]["field"] == "$.identity"
+
+    async def test_content_over_the_render_budget_is_a_422_problem_naming_the_budget(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        store = PostgresCustomerStore(pool)
+        templates = JinjaTemplates(PostgresTemplates(pool))
+        rendering = RequestMessage(store, DefaultRuleSets(), SystemClock(), RandomIds(), templates)
+        await started(prefix, request_message=rendering)
+        runaway = "{% set s = 'x' * 4000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
+        payload = body(
+            customer_id=str(await a_customer(pool)), content={"subject": "Hi", "body": runaway}
+        )
+        status, answer, _ = await ask(nc, prefix, payload)
+        assert_problem(status, answer, 422)
+        assert answer["type"].endswith("/render-error")
+        assert answer["errors"][0]["budget"] in ("operations", "seconds")
+        assert "limit" in answer["errors"][0]
 
     async def test_a_bug_is_a_logged_500_and_the_subscription_lives_on(
         self, nc: Client, pool: asyncpg.Pool, started: Start

@@ -15,12 +15,15 @@ class TestSettingsFromEnvironment:
                 "CHORUS_PORT": "8765",
                 "CHORUS_PROJECTIONS": "false",
                 "CHORUS_DISPATCH_LEASE_SECONDS": "12.5",
+                "CHORUS_RENDER_OPERATIONS": "5000",
+                "CHORUS_RENDER_SECONDS": "0.5",
             }
         )
         assert settings.data_dir == Path("/tmp/chorus-data")
         assert settings.port == 8765
         assert settings.projections is False
         assert settings.dispatch_lease_seconds == 12.5
+        assert (settings.render_operations, settings.render_seconds) == (5000, 0.5)
 
     def test_a_bad_value_names_its_variable(self) -> None:
         with pytest.raises(SystemExit, match="CHORUS_PORT"):
@@ -34,3 +37,7 @@ class TestSettingsFromEnvironment:
         assert Settings.from_env({}).ready_parked_age == 900.0
         with pytest.raises(SystemExit, match="CHORUS_PROJECTION_ATTEMPTS"):
             Settings.from_env({"CHORUS_PROJECTION_ATTEMPTS": "0"})
+
+    def test_a_render_budget_of_nothing_is_refused(self) -> None:
+        with pytest.raises(SystemExit, match="CHORUS_RENDER_SECONDS"):
+            Settings.from_env({"CHORUS_RENDER_SECONDS": "0"})

@@ -69,7 +69,7 @@ async def compose(
             if templates is None:
                 raise RenderError("inline content cannot be rendered here")
             content.inline.check_for(channel)
-            rendered[channel] = templates.render_inline(content.inline, context)
+            rendered[channel] = await templates.render_inline(content.inline, context)
     return Delivery(rendered, content.campaign, content.correlation_id, content.fallback)
 
 

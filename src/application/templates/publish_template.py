@@ -43,7 +43,7 @@ class PublishTemplate:
 
     async def __call__(self, key: str, draft: TemplateDraft, author: str) -> PublishedTemplate:
         check_key(key)
-        self._check_syntax(draft.variants)
+        await self._check_syntax(draft.variants)
 
         async def attempt() -> PublishedTemplate:
             now = self.clock.now()
@@ -57,11 +57,11 @@ class PublishTemplate:
 
         return await retry_on_conflict(attempt)
 
-    def _check_syntax(self, variants: tuple[Variant, ...]) -> None:
+    async def _check_syntax(self, variants: tuple[Variant, ...]) -> None:
         """A syntax error is refused now, with its line, not found at the first send."""
         for n, variant in enumerate(variants):
             for field, text in variant.texts():
                 try:
-                    self.syntax.check(text)
+                    await self.syntax.check(text)
                 except RenderError as error:
                     raise InvalidValue(f"variants[{n}].{field}", str(error)) from None

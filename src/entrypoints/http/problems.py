@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from litestar import Request
     from litestar.types import ExceptionHandlersMap
 
-__all__ = ["PROBLEM_JSON", "bad_cursor", "exception_handlers", "invalid_document", "problem"]
+__all__ = [
+    "PROBLEM_JSON",
+    "bad_cursor",
+    "exception_handlers",
+    "invalid_document",
+    "problem",
+    "unrenderable",
+]
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://chorus.dev/problems/"
@@ -106,6 +113,13 @@ def _template_missing(request: Request[Any, Any, Any], exc: TemplateNotFound) ->
     )
 
 
+def unrenderable(exc: RenderError, field: str) -> Response[dict[str, Any]]:
+    """The one render problem, on send and preview: 422 `render-error`, its `errors[0]` naming
+    the field and what failed: the `variable`, or the `budget` spent and its `limit`."""
+    errors = [{"field": field, "reason": str(exc), **exc.names}]
+    return problem(422, "render-error", "The content cannot be rendered", str(exc), errors=errors)
+
+
 def _unrenderable(request: Request[Any, Any, Any], exc: RenderError) -> Response[Any]:
     variable = exc.variable
     if variable is None:
@@ -114,8 +128,7 @@ def _unrenderable(request: Request[Any, Any, Any], exc: RenderError) -> Response
         field = "$.variables." + variable.removeprefix("vars.")
     else:
         field = "$.customer_id"  # a profile attribute the customer does not have
-    errors = [{"field": field, "reason": str(exc), "variable": variable}]
-    return problem(422, "render-error", "The content cannot be rendered", str(exc), errors=errors)
+    return unrenderable(exc, field)
 
 
 def _forged(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[Any]:

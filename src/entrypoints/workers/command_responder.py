@@ -258,7 +258,7 @@ class SendCommandResponder:
                     "render-error",
                     "The content cannot be rendered",
                     str(error),
-                    [{"field": "$.variables", "reason": str(error), "variable": error.variable}],
+                    [{"field": "$.variables", "reason": str(error), **error.names}],
                 ).reply()
             except Exception:
                 self.log.exception("send command failed")

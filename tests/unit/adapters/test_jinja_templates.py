@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
+from adapters.templates.jinja import MAX_OUTPUT, JinjaRenderer, JinjaTemplates, RenderBudget
 from domain.policy.vocabulary import Channel
 from domain.templates.aggregate import Template, Variant
 from ports.templates import Content, RenderError, TemplateNotFound
@@ -77,11 +79,11 @@ class TestRendering:
         assert "line 2" in str(error)
         assert error.variable is None
 
-    def test_check_finds_syntax_errors_without_a_context(self) -> None:
+    async def test_check_finds_syntax_errors_without_a_context(self) -> None:
         renderer = JinjaRenderer()
-        renderer.check("{{ anything.at.all }}")
+        await renderer.check("{{ anything.at.all }}")
         with pytest.raises(RenderError, match="line 1"):
-            renderer.check("{% if %}")
+            await renderer.check("{% if %}")
 
     def test_the_same_text_is_compiled_once(self) -> None:
         renderer = JinjaRenderer(cache_size=1)
@@ -187,31 +189,157 @@ class TestStoredTemplates:
             await templates.render("welcome", Channel.SMS, "en", ANA)
         assert failed.value.variable == "vars.code"
 
-    def test_inline_content_renders_without_a_template(self) -> None:
+    async def test_inline_content_renders_without_a_template(self) -> None:
         templates = JinjaTemplates(InMemoryTemplates())
-        rendered = templates.render_inline(Content(body="Hi {{ customer.first_name }}"), ANA)
+        rendered = await templates.render_inline(Content(body="Hi {{ customer.first_name }}"), ANA)
         assert rendered.content.body == "Hi Ana"
         assert rendered.template is None
         assert rendered.version is None
 
 
-class TestRenderingLimits:
-    def render(self, body: str) -> str | None:
-        return JinjaRenderer().render(Content(body=body), {"customer": {"first_name": "Ana"}}).body
+EVIL = "{% set s = 'x' * 4000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
 
-    def test_nested_loops_over_range_stop_at_the_budget(self) -> None:
-        with pytest.raises(RenderError, match="range"):
-            self.render(
-                "{% for i in range(6000) %}{% for j in range(6000) %}{% endfor %}{% endfor %}"
-            )
 
-    def test_a_huge_repetition_is_refused_before_it_is_built(self) -> None:
-        with pytest.raises(RenderError, match="repetition"):
-            self.render("{{ 'x' * 100000000 }}")
+def spent(text: str, budget: RenderBudget | None = None, **context: Any) -> RenderError:
+    renderer = JinjaRenderer(budget=budget)
+    with pytest.raises(RenderError) as failed:
+        renderer.render(Content(body=text), {"customer": {"first_name": "Ana"}, **context})
+    return failed.value
+
+
+class TestRenderBudgets:
+    @pytest.mark.parametrize(
+        "text",
+        [
+            EVIL,
+            "{% for i in range(6000) %}{% for j in range(6000) %}{% endfor %}{% endfor %}",
+            "{% for a in vars.rows %}{% for b in vars.rows %}{% endfor %}{% endfor %}",
+            "{% for a in vars.rows %}{% for b in vars.rows if false %}{% endfor %}{% endfor %}",
+            "{% macro row() %}{% for c in vars.rows %}{% endfor %}{% endmacro %}"
+            "{% for a in vars.rows %}{{ row() }}{% endfor %}",
+            "{% macro twice(n) %}{% if n %}{{ twice(n - 1) }}{{ twice(n - 1) }}{% endif %}"
+            "{% endmacro %}{{ twice(40) }}",
+            "{% for n in vars.tree recursive %}"
+            "{% if loop.depth < 40 %}{{ loop(vars.tree) }}{% endif %}{% endfor %}",
+            "{{ vars.long | select('odd') | list | length }}",
+            "{{ vars.long | groupby('real') | length }}",
+        ],
+        ids=[
+            "strings",
+            "range",
+            "lists",
+            "lists-filtered-out",
+            "macro-loop",
+            "macro-recursion",
+            "recursive-loop",
+            "filter-testing-each-item",
+            "filter-looking-up-each-item",
+        ],
+    )
+    def test_nested_loops_and_calls_are_refused_naming_the_operations_budget(
+        self, text: str
+    ) -> None:
+        # Time enough that the operations run out first, even on a loaded machine.
+        budget = RenderBudget(operations=100_000, seconds=30)
+        rows, long = list(range(1000)), list(range(120_000))
+        error = spent(text, budget, vars={"rows": rows, "tree": [1, 2], "long": long})
+        assert (error.budget, error.limit) == ("operations", 100_000)
+        assert "100000 operations" in str(error)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "{{ 'x' * 100000000 }}",
+            "{% set s = 'x' * 200000 %}{{ s + s }}",
+            "{% set s = 'x' * 200000 %}{% set t = s ~ s %}",
+            "{{ '%999999999d' % 1 }}",
+            "{{ '%*d' % (999999999, 1) }}",
+            "{{ '{:>999999999}'.format(1) }}",
+            "{{ '{:>{w}}'.format(1, w=999999999) }}",
+            "{{ 'x'.ljust(999999999) }}",
+            "{{ 'x' | center(999999999) }}",
+            "{% set s = 'x' * 1000 %}{{ s | replace('x', s) }}",
+            "{% set s = 'x' * 1000 %}{{ s | join(s) }}",
+            "{{ [1] | batch(999999999, 0) | list }}",
+            "{% set s = 'x' * 1000 %}{% set rows = [s] * 1000 %}",
+            "{% set s = 'x' * 200000 %}{{ [s, s] }}",
+            "{% set s = 'x' * 200000 %}{{ {'a': s, 'b': s} }}",
+            "{% set s = 'x' * 1000 %}{{ vars.rows | map('string') | join(s) }}",
+            "{% set s = 'x' * 100000 %}{% macro m() %}{{ s }}{{ s }}{{ s }}{% endmacro %}{{ m() }}",
+            "{% set s = 'x' * 100000 %}{% set t %}{{ s }}{{ s }}{{ s }}{% endset %}",
+            "{% set s = 'x' * 100000 %}{% set ns = namespace(a=s) %}{% set ns.b = s %}"
+            "{% set ns.c = s %}{{ ns }}",
+        ],
+    )
+    def test_values_that_would_grow_past_the_size_limit_are_refused_unbuilt(
+        self, text: str
+    ) -> None:
+        error = spent(text, vars={"rows": list(range(1000))})
+        assert (error.budget, error.limit) == ("size", MAX_OUTPUT)
 
     def test_output_stops_at_the_size_limit(self) -> None:
-        with pytest.raises(RenderError, match="longer than"):
-            self.render("{% for i in range(20000) %}0123456789abcdefghij{% endfor %}")
+        error = spent("{% for i in range(20000) %}0123456789abcdefghij{% endfor %}")
+        assert (error.budget, error.limit) == ("size", MAX_OUTPUT)
 
-    def test_ordinary_loops_render(self) -> None:
-        assert self.render("{% for i in range(3) %}{{ i }}{% endfor %}") == "012"
+    def test_a_slow_render_stops_itself_at_its_deadline_naming_the_time_budget(self) -> None:
+        started = time.monotonic()
+        error = spent(EVIL, RenderBudget(operations=10**9, seconds=0.05))
+        assert (error.budget, error.limit) == ("seconds", 0.05)
+        assert time.monotonic() - started < 0.5
+
+    def test_a_context_longer_than_the_size_limit_is_refused(self) -> None:
+        error = spent("{{ vars.text | sort }}", vars={"text": "x" * (MAX_OUTPUT + 1)})
+        assert (error.budget, error.limit) == ("size", MAX_OUTPUT)
+        assert "vars" in str(error)
+
+    def test_numbers_cannot_grow_without_end(self) -> None:
+        error = spent(
+            "{% set ns = namespace(x=3) %}"
+            "{% for i in range(40) %}{% set ns.x = ns.x * ns.x %}{% endfor %}"
+        )
+        assert "not allowed" in str(error)
+
+    def test_endless_recursion_is_refused(self) -> None:
+        error = spent("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}")
+        assert "nested too deeply" in str(error)
+
+    def test_the_budget_is_configurable(self) -> None:
+        text = "{% for i in range(20) %}{{ i }}{% endfor %}"
+        error = spent(text, RenderBudget(operations=10))
+        assert (error.budget, error.limit) == ("operations", 10)
+
+    def test_one_budget_covers_every_field_of_a_content(self) -> None:
+        loop = "{% for i in range(6) %}{% endfor %}"
+        renderer = JinjaRenderer(budget=RenderBudget(operations=10))
+        assert renderer.render(Content(body=loop), {}).body == ""
+        with pytest.raises(RenderError) as failed:
+            renderer.render(Content(subject=loop, body=loop), {})
+        assert failed.value.budget == "operations"
+
+    def test_an_ordinary_template_renders_within_the_budget(self) -> None:
+        text = (
+            "{% macro line(item) %}{{ item.sku | upper }} x{{ item.qty }}{% endmacro %}"
+            "Hi {{ customer.first_name ~ '!' }} "
+            "{% for item in vars.lines if item.qty %}{{ line(item) }}"
+            "{% if not loop.last %}, {% endif %}{% endfor %}; "
+            "{{ '%05.2f' % vars.total }} {{ '{:>6}'.format(vars.total) }} "
+            "{{ vars.lines | map(attribute='sku') | join('/') }} {{ 'ab' * 2 }}"
+        )
+        lines = [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 0}, {"sku": "c", "qty": 2}]
+        assert body(text, {**ANA, "vars": {"lines": lines, "total": 9.5}}) == (
+            "Hi Ana! A x1, C x2; 09.50    9.5 a/b/c abab"
+        )
+
+    async def test_a_render_in_a_worker_leaves_the_event_loop_free(self) -> None:
+        renderer = JinjaRenderer(budget=RenderBudget(operations=10**9, seconds=0.5))
+        rendering = asyncio.ensure_future(renderer.render_in_worker(Content(body=EVIL), {}))
+        gaps = []
+        while not rendering.done():
+            before = time.monotonic()
+            await asyncio.sleep(0.005)
+            gaps.append(time.monotonic() - before)
+        with pytest.raises(RenderError, match="seconds"):
+            await rendering
+        assert len(gaps) > 10
+        assert max(gaps) < 0.1, gaps
+        renderer.close()

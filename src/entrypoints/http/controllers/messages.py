@@ -44,7 +44,8 @@ class MessagesController(Controller):
             "`defer_until`) or suppress, with every rule that fired. Idempotent by the "
             "`Idempotency-Key` header or `idempotency_key` field, per team: a retry answers with "
             "the first decision (`repeated: true`). With `template` or `content` an allowed "
-            "message is rendered now (a missing variable is a 422) and sent through the "
+            "message is rendered now (a missing variable, or a render over budget, is a 422 "
+            "`render-error`) and sent through the "
             "outbox; follow it at `GET /v1/messages/{message_id}`."
         ),
     )

@@ -16,7 +16,7 @@ from application.templates.publish_template import PublishTemplate, TemplateDraf
 from domain.policy.vocabulary import Channel
 from domain.templates.aggregate import Variant, is_template_key
 from entrypoints.http.auth import allow, current_key
-from entrypoints.http.problems import problem
+from entrypoints.http.problems import problem, unrenderable
 from ports.api_keys import Role
 from ports.templates import Content, RenderError, TemplateNotFound, Templates
 
@@ -188,15 +188,7 @@ def _not_found(request: Request[Any, Any, Any], exc: TemplateNotFound) -> Respon
 
 
 def _render_failed(request: Request[Any, Any, Any], exc: RenderError) -> Response[Any]:
-    field = f"$.context.{exc.variable}" if exc.variable else "$"
-    return problem(
-        422,
-        "render-failed",
-        "The template cannot be rendered",
-        str(exc),
-        variable=exc.variable,
-        errors=[{"field": field, "reason": str(exc)}],
-    )
+    return unrenderable(exc, f"$.context.{exc.variable}" if exc.variable else "$")
 
 
 class TemplatesController(Controller):
@@ -282,8 +274,9 @@ class TemplatesController(Controller):
         description=(
             'Body: `{"channel": "email", "locale": "pt-BR", "context": {"customer": {...}, '
             '"vars": {...}}, "version": N}` (version defaults to the latest). The answer is the '
-            "rendered content and the variant's locale; a missing variable is a 422 problem "
-            "naming it, as a send request with that context would be."
+            "rendered content and the variant's locale; a missing variable, or a render over "
+            "its budget, is a 422 `render-error` problem naming it, as a send request with "
+            "that context would get."
         ),
     )
     @inject
