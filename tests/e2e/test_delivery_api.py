@@ -308,7 +308,7 @@ class TestProviders:
         with client(chorus) as http:
             answer = http.get("/v1/providers")
         assert answer.status_code == 200
-        listed = answer.json()["providers"]
+        listed = answer.json()["items"]
         assert [(p["channel"], p["name"]) for p in listed] == [
             ("email", "email"),
             ("sms", "sms-primary"),

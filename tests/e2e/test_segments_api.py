@@ -68,13 +68,13 @@ class TestSegmentsApi:
 
             def members() -> list[str]:
                 page = http.get("/v1/segments/repeat-buyers/members").json()
-                return [m["customer_id"] for m in page["members"]]
+                return [m["id"] for m in page["items"]]
 
             ana = http.get("/v1/customers", params={"identity": "email:ana@example.org"}).json()
             assert wait_for(lambda: members() == [ana["id"]])
             assert http.get("/v1/segments/repeat-buyers/count").json()["members"] == 1
             mine = http.get(f"/v1/customers/{ana['id']}/segments").json()
-            assert mine["segments"] == ["repeat-buyers"]
+            assert mine["items"] == [{"key": "repeat-buyers"}]
 
             http.post(
                 "/v1/events?wait=attributed",
@@ -101,8 +101,8 @@ class TestSegmentsApi:
             activity = http.get(
                 f"/v1/customers/{ana['id']}/activity", params={"within": "30d"}
             ).json()
-            assert activity["signals"][0]["signal_type"] == "order.placed"
-            assert activity["signals"][0]["count"] == 2
+            assert activity["items"][0]["signal_type"] == "order.placed"
+            assert activity["items"][0]["count"] == 2
             for bad in ("0h", "90m", "3651d", "soon"):
                 answer = http.get(f"/v1/customers/{ana['id']}/activity", params={"within": bad})
                 assert answer.status_code == 422, bad

@@ -68,7 +68,7 @@ class TestPublishingTemplates:
             assert http.get("/v1/templates/welcome", params={"version": 3}).status_code == 404
 
             http.put("/v1/templates/a.reminder", json=changed).raise_for_status()
-            listed = http.get("/v1/templates").json()["templates"]
+            listed = http.get("/v1/templates").json()["items"]
         assert [(t["key"], t["latest_version"]) for t in listed] == [
             ("a.reminder", 1),
             ("welcome", 2),

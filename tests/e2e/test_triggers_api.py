@@ -43,7 +43,7 @@ def firings(http: httpx.Client, key: str, count: int) -> list[dict[str, Any]]:
     while True:
         answer = http.get(f"/v1/triggers/{key}/firings")
         answer.raise_for_status()
-        found: list[dict[str, Any]] = answer.json()["firings"]
+        found: list[dict[str, Any]] = answer.json()["items"]
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
@@ -84,7 +84,7 @@ class TestTriggers:
             assert (changed.status_code, changed.json()["version"]) == (200, 2)
             got = http.get("/v1/triggers/big-orders").json()
             assert (got["version"], got["on"]) == (2, other["on"])
-            listed = http.get("/v1/triggers").json()["triggers"]
+            listed = http.get("/v1/triggers").json()["items"]
             assert [t["key"] for t in listed] == ["big-orders"]
             assert http.delete("/v1/triggers/big-orders").status_code == 204
             assert http.get("/v1/triggers/big-orders").status_code == 404

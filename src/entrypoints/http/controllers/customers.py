@@ -83,15 +83,21 @@ class ActivityCountOut(msgspec.Struct):
     last_at: datetime
 
 
+class SegmentKeyOut(msgspec.Struct):
+    key: str
+
+
 class CustomerSegmentsOut(msgspec.Struct):
     customer_id: UUID
-    segments: list[str]
+    items: list[SegmentKeyOut]
+    next_cursor: str | None
 
 
 class ActivityOut(msgspec.Struct):
     customer_id: UUID
     within: str
-    signals: list[ActivityCountOut]
+    items: list[ActivityCountOut]
+    next_cursor: str | None
 
 
 def _attribute(text: str) -> tuple[str, Any]:
@@ -277,7 +283,8 @@ class CustomersController(Controller):
         segments: FromDishka[SegmentReadModel],
     ) -> CustomerSegmentsOut:
         customer = await queries.by_id(customer_id)
-        return CustomerSegmentsOut(customer.id, await segments.segments_of(customer.id))
+        keys = await segments.segments_of(customer.id)
+        return CustomerSegmentsOut(customer.id, [SegmentKeyOut(k) for k in keys], next_cursor=None)
 
     @get(
         "/{customer_id:uuid}/activity",
@@ -311,6 +318,7 @@ class CustomersController(Controller):
             customer.id,
             within,
             [ActivityCountOut(c.signal_type, c.count, c.last_at) for c in counts],
+            next_cursor=None,
         )
 
     @get(

@@ -14,7 +14,22 @@ from adapters.providers.directory import ConfiguredProviderDirectory
 from entrypoints.http.auth import allow
 from ports.providers import ProviderDirectory
 
-__all__ = ["ProvidersController"]
+__all__ = ["ProviderOut", "ProvidersController", "ProvidersOut"]
+
+
+class ProviderOut(msgspec.Struct):
+    name: str
+    channel: str
+    priority: int
+    enabled: bool
+    breaker: str
+    counters: dict[str, Any]
+    settings: dict[str, Any]
+
+
+class ProvidersOut(msgspec.Struct):
+    items: list[ProviderOut]
+    next_cursor: str | None
 
 
 class ProvidersController(Controller):
@@ -30,8 +45,8 @@ class ProvidersController(Controller):
         description="Secrets (tokens, passwords, keys) are shown as `***`.",
     )
     @inject
-    async def list_providers(self, providers: FromDishka[ProviderDirectory]) -> dict[str, Any]:
-        listed: list[dict[str, Any]] = []
+    async def list_providers(self, providers: FromDishka[ProviderDirectory]) -> ProvidersOut:
+        listed: list[ProviderOut] = []
         if isinstance(providers, ConfiguredProviderDirectory):
             for configured in sorted(providers, key=lambda c: (c.channel.value, c.priority)):
                 settings = msgspec.json.decode(
@@ -39,14 +54,14 @@ class ProvidersController(Controller):
                 )
                 stats = dataclasses.asdict(configured.provider.stats)
                 listed.append(
-                    {
-                        "name": configured.name,
-                        "channel": configured.channel.value,
-                        "priority": configured.priority,
-                        "enabled": configured.enabled,
-                        "breaker": configured.provider.breaker_state.value,
-                        "counters": {k: str(v) if k == "breaker" else v for k, v in stats.items()},
-                        "settings": settings,
-                    }
+                    ProviderOut(
+                        configured.name,
+                        configured.channel.value,
+                        configured.priority,
+                        configured.enabled,
+                        configured.provider.breaker_state.value,
+                        {k: str(v) if k == "breaker" else v for k, v in stats.items()},
+                        settings,
+                    )
                 )
-        return {"providers": listed}
+        return ProvidersOut(listed, next_cursor=None)

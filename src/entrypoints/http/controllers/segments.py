@@ -55,17 +55,18 @@ class SegmentOut(msgspec.Struct):
 
 
 class SegmentsOut(msgspec.Struct):
-    segments: list[SegmentOut]
+    items: list[SegmentOut]
+    next_cursor: str | None
 
 
 class MemberOut(msgspec.Struct):
-    customer_id: UUID
+    id: UUID
     entered_at: datetime
 
 
 class MembersOut(msgspec.Struct):
     segment: str
-    members: list[MemberOut]
+    items: list[MemberOut]
     next_cursor: str | None
 
 
@@ -192,7 +193,7 @@ class SegmentsController(Controller):
     )
     @inject
     async def list_segments(self, segments: FromDishka[SegmentReadModel]) -> SegmentsOut:
-        return SegmentsOut([_out(s) for s in await segments.summaries()])
+        return SegmentsOut([_out(s) for s in await segments.summaries()], next_cursor=None)
 
     @get(
         "/{key:str}",

@@ -98,7 +98,8 @@ class TemplateSummaryOut(msgspec.Struct):
 
 
 class TemplatesOut(msgspec.Struct):
-    templates: list[TemplateSummaryOut]
+    items: list[TemplateSummaryOut]
+    next_cursor: str | None
 
 
 class PreviewIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -261,7 +262,8 @@ class TemplatesController(Controller):
             [
                 TemplateSummaryOut(s.key, s.latest_version, s.description, s.updated_at)
                 for s in await queries.summaries()
-            ]
+            ],
+            next_cursor=None,
         )
 
     @post(

@@ -54,7 +54,8 @@ class TriggerOut(msgspec.Struct):
 
 
 class TriggersOut(msgspec.Struct):
-    triggers: list[TriggerOut]
+    items: list[TriggerOut]
+    next_cursor: str | None
 
 
 class FiringOut(msgspec.Struct):
@@ -74,7 +75,7 @@ class FiringOut(msgspec.Struct):
 
 class FiringsOut(msgspec.Struct):
     trigger: str
-    firings: list[FiringOut]
+    items: list[FiringOut]
     next_cursor: str | None
 
 
@@ -210,7 +211,7 @@ class TriggersController(Controller):
     )
     @inject
     async def list_triggers(self, triggers: FromDishka[TriggerQueries]) -> TriggersOut:
-        return TriggersOut([_out(t) for t in await triggers.list()])
+        return TriggersOut([_out(t) for t in await triggers.list()], next_cursor=None)
 
     @get(
         "/{key:str}",
