@@ -110,13 +110,18 @@ def _batch_of(data: bytes) -> list[msgspec.Raw] | str | None:
     None for a message of one signal."""
     try:
         envelope = _envelope.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        return None  # refused as a signal, with the reason, by the mapper
     if set(envelope) != {"signals"}:
         return None
     try:
         parts = _parts.decode(envelope["signals"])
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+    except (
+        msgspec.DecodeError,
+        msgspec.ValidationError,
+        UnicodeDecodeError,
+        RecursionError,
+    ) as error:
         return f"$.signals: {error}"
     if not 1 <= len(parts) <= MAX_BATCH:
         return f"$.signals: a batch holds 1 to {MAX_BATCH} signals, not {len(parts)}"
@@ -348,7 +353,8 @@ class SignalConsumer:
                 signals += len(delivery.signals)
             if group:
                 await send()
-            self._signals_per_message = max(1.0, signals / len(msgs))
+            if msgs:  # an idle fetch says nothing about the size of messages
+                self._signals_per_message = max(1.0, signals / len(msgs))
             await asyncio.gather(*(self._refuse(*r) for r in refused))
             for msg, dead in all_refused:
                 if await self._dead_letter_all(msg, dead):
