@@ -40,6 +40,10 @@ FREE_TEXT = frozenset(
 _ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _FREE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BACKSLASH, _DEL, _OPEN_BRACE, _OPEN_BRACKET = b"\\\x7f{["
+# The JSON escapes that can make a control character or a surrogate; `\/`, `\"` or `\u00e9`
+# cannot. (After an escaped backslash this may see one that is not there: only slower.)
+_RISKY_ESCAPE = re.compile(rb"\\(?:[bfnrt]|u(?:00[01]|007[fF]|00[89]|[dD][89a-fA-F]))")
 # C1 control characters (U+0080-U+009F) in UTF-8.
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 # A year's margin at each end, for a query's arithmetic on the time (the 30 days before it).
@@ -152,8 +156,8 @@ def _fault(value: Any, free: bool, depth: int) -> _Found | None:
 def raw_fault(raw: bytes | msgspec.Raw, path: str = "$", *, free: bool = False) -> TextFault | None:
     """The first fault of a JSON document as it came over the wire, invalid UTF-8 included.
 
-    Nothing is decoded for a document that cannot hold a fault: valid UTF-8 without a
-    backslash (a control character or a surrogate in JSON is an escape), DEL or C1 control
+    Nothing is decoded for a document that cannot hold a fault: valid UTF-8 without an escape
+    that makes a control character or a surrogate (raw ones are not JSON), DEL or C1 control
     characters, and with too few brackets to nest deeper than MAX_DEPTH. A document that is
     not JSON is left to its own decoder.
     """
@@ -164,11 +168,12 @@ def raw_fault(raw: bytes | msgspec.Raw, path: str = "$", *, free: bool = False) 
             data.decode()
         except UnicodeDecodeError as error:
             return TextFault(path, f"is not valid UTF-8 (at byte {error.start})")
+    # Bytes as ints: `in` is then a memchr, and `count` a third faster.
     if (
-        b"\\" not in data
-        and b"\x7f" not in data
+        (_BACKSLASH not in data or _RISKY_ESCAPE.search(data) is None)
+        and _DEL not in data
         and (ascii_only or _C1.search(data) is None)
-        and data.count(b"{") + data.count(b"[") <= MAX_DEPTH
+        and data.count(_OPEN_BRACE) + data.count(_OPEN_BRACKET) <= MAX_DEPTH
     ):
         return None
     try:
