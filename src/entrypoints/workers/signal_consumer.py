@@ -5,7 +5,8 @@ Delivery is at least once and the effect exactly once: a batch is acknowledged o
 `AcceptSignals` has committed it to the log, so a crash before the commit redelivers the
 messages, and a redelivery after the commit is a duplicate by the producer's event id and
 changes nothing. Attribution to customers follows from the log (`AttributeSignals`).
-Messages that can never succeed (not JSON, not a signal, a bad identity) are published to the
+Messages that can never succeed (not JSON, not a signal, a bad identity, text PostgreSQL cannot
+hold, a signal over 64 KiB or nested deeper than 32: see `SignalMapper`) are published to the
 dead-letter stream first and terminated afterwards; so are messages that still fail on their last
 allowed delivery. In a batch message, each invalid signal is dead-lettered on its own (with
 its index) and the valid ones are committed; the message is acknowledged once both are done.
