@@ -28,6 +28,7 @@ __all__ = [
     "drain_before_answering",
     "edge_middleware",
     "is_json",
+    "query_fault",
 ]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -59,7 +60,7 @@ class EdgeRequest(Request[Any, Any, Any]):
         return await super().json()
 
 
-def _query_fault(query: bytes) -> TextFault | None:
+def query_fault(query: bytes) -> TextFault | None:
     """The first query parameter whose name or value is not UTF-8 text without control
     characters."""
     try:
@@ -112,7 +113,7 @@ def edge_middleware(app: ASGIApp) -> ASGIApp:
 
         scope.setdefault("state", {})[_DRAIN] = drain
         if scope["query_string"]:
-            fault = _query_fault(scope["query_string"])
+            fault = query_fault(scope["query_string"])
             if fault is not None:
                 raise InputRefused(fault)
         key = headers.get(b"idempotency-key")  # the one header that is stored
