@@ -2,9 +2,9 @@
 
 Shared by HTTP and NATS: a text with NUL (which PostgreSQL text and jsonb refuse), another
 control character, a lone surrogate or invalid UTF-8, and a document nested deeper than
-MAX_DEPTH, are refused before anything stores them or walks them recursively. Names, ids, keys
-and identities refuse every control character; free text (`FREE_TEXT` fields and what lies
-under them) keeps tab, line feed and carriage return.
+MAX_DEPTH, are refused before anything stores them or walks them recursively. Every string
+and key refuses every control character (ids, names, keys, identities, types), but free text,
+the strings under a `FREE_TEXT` field, keeps tab, line feed and carriage return.
 """
 
 from __future__ import annotations
