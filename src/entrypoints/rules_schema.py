@@ -31,6 +31,7 @@ from domain.policy.rules import (
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.durations import DurationText, format_duration, parse_duration
 from entrypoints.signal_schema import field_of
+from entrypoints.text_checks import raw_fault
 
 __all__ = [
     "DAY_NAMES",
@@ -189,6 +190,9 @@ _ENGINE_PREFIXES = ("reachability.", "verification.", "opt_out.", "consent.", "s
 
 def parse_rule_set(document: bytes | str, version: int) -> RuleSet:
     """Validates a rule-set document and returns it as the domain `RuleSet` of that version."""
+    fault = raw_fault(document.encode() if isinstance(document, str) else document)
+    if fault is not None:
+        raise RuleSetInvalid([RuleError(fault.path, fault.reason)])
     try:
         wire = _decoder.decode(document)
     except msgspec.ValidationError as error:

@@ -15,10 +15,12 @@ from domain.customer.profile import Profile, check_attributes
 from domain.customer.signal_effects import CUSTOMER_SIGNALS
 from domain.shared.errors import InvalidValue
 from domain.signals.aggregate import SignalReport
+from entrypoints.text_checks import raw_fault, time_fault
 from ports.intake import ReceivedSignal
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_SIGNAL_BYTES",
     "NAME_PATTERN",
     "TYPE_PATTERN",
     "IdentityIn",
@@ -32,10 +34,12 @@ __all__ = [
 ]
 
 MAX_BATCH = 1000
+MAX_SIGNAL_BYTES = 64 * 1024
+"""One signal's encoded JSON, at most: a larger one is refused, the rest of its batch stored."""
 # The patterns are documented in the schema and checked by `SignalMapper`, not by msgspec: a
 # regex run from the decoder costs more than all the rest of decoding a signal.
-# No surrounding whitespace and no control characters (PostgreSQL text refuses NUL).
-NAME_PATTERN = r"^(?![^\x00-\x1f\x7f]*[\x00-\x1f\x7f])\S(.*\S)?$"
+# No surrounding whitespace and no control characters, C0, DEL or C1 (PostgreSQL refuses NUL).
+NAME_PATTERN = r"^(?![^\x00-\x1f\x7f-\x9f]*[\x00-\x1f\x7f-\x9f])\S(.*\S)?$"
 TYPE_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 Name = Annotated[
     str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": NAME_PATTERN})
@@ -116,7 +120,7 @@ def _id_of(raw: msgspec.Raw | bytes) -> str | None:
     """The producer's id of a signal that failed validation, when it can be read at all."""
     try:
         found = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
     value = found.get("id") if isinstance(found, dict) else None
     return value if isinstance(value, str) else None
@@ -160,6 +164,13 @@ class SignalMapper:
         return self.from_signal(index, signal)
 
     def decode(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
+        if len(raw) > MAX_SIGNAL_BYTES:
+            reason = f"is {len(raw):,} bytes of JSON; a signal may have {MAX_SIGNAL_BYTES:,}"
+            return InvalidSignal(index, "$", reason, _id_of(raw))
+        # Before anything stores it or walks it: text PostgreSQL refuses, and deep nesting.
+        fault = raw_fault(raw)
+        if fault is not None:
+            return InvalidSignal(index, fault.path, fault.reason, _id_of(raw))
         try:
             return _signal_decoder.decode(raw)
         except msgspec.ValidationError as error:
@@ -216,8 +227,8 @@ class SignalMapper:
             field, fault = "$.type", type_fault(signal.type)
         if fault is None and signal.source is not None:
             field, fault = "$.source", name_fault(signal.source)
-        if fault is None and signal.occurred_at.tzinfo is None:
-            field, fault = "$.occurred_at", "needs a time zone offset, e.g. Z"
+        if fault is None:
+            field, fault = "$.occurred_at", time_fault(signal.occurred_at)
         if fault is not None:
             return InvalidSignal(index, field, fault, signal.id)
         try:

@@ -25,6 +25,12 @@ from entrypoints.http.controllers.triggers import TriggersController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
 from entrypoints.http.controllers.webhooks import WebhooksController
 from entrypoints.http.correlation import correlation_middleware
+from entrypoints.http.edge import (
+    MAX_BODY_BYTES,
+    EdgeRequest,
+    drain_before_answering,
+    edge_middleware,
+)
 from entrypoints.http.problems import exception_handlers
 
 if TYPE_CHECKING:
@@ -64,8 +70,12 @@ def create_app(
     app = Litestar(
         route_handlers=handlers,
         exception_handlers=exception_handlers,
+        request_class=EdgeRequest,
+        request_max_body_size=MAX_BODY_BYTES,
+        before_send=[drain_before_answering],
         middleware=[
             correlation_middleware,
+            edge_middleware,
             DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS]),
         ],
         openapi_config=OpenAPIConfig(

@@ -16,6 +16,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
+from entrypoints.http.edge import MAX_BODY_BYTES
+from entrypoints.text_checks import InputRefused
 from ports.directory import InvalidCursor
 from ports.providers import InvalidSignature
 from ports.templates import RenderError, TemplateNotFound
@@ -69,10 +71,27 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         return problem(401, "unauthorized", "An API key is needed", exc.detail)
     if isinstance(exc, PermissionDeniedException):
         return problem(403, "forbidden", "This key's role may not do that", exc.detail)
-    slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(
-        exc.status_code, "http-error"
-    )
+    slug = {
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "too-large",
+        415: "unsupported-media-type",
+    }.get(exc.status_code, "http-error")
+    if exc.status_code == 413:
+        detail = f"a request body may have at most {MAX_BODY_BYTES:,} bytes"
+        return problem(413, slug, "The request body is too large", detail)
     return problem(exc.status_code, slug, exc.detail or "HTTP error")
+
+
+def _refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[Any]:
+    fault = exc.fault
+    return problem(
+        400,
+        "invalid-request",
+        "The request is not valid",
+        str(exc),
+        errors=[{"field": fault.path, "reason": fault.reason}],
+    )
 
 
 def _invalid(request: Request[Any, Any, Any], exc: InvalidValue) -> Response[Any]:
@@ -146,6 +165,11 @@ def bad_cursor(request: Request[Any, Any, Any], exc: ValueError) -> Response[Any
     )
 
 
+def _out_of_range(request: Request[Any, Any, Any], exc: OverflowError) -> Response[Any]:
+    # The edge checks the times and numbers it knows of; this answers for any it missed.
+    return problem(400, "out-of-range", "A value is out of range", str(exc))
+
+
 def _crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     import structlog
 
@@ -157,11 +181,13 @@ exception_handlers: ExceptionHandlersMap = {
     ValidationException: _validation,
     HTTPException: _http,
     InvalidValue: _invalid,
+    InputRefused: _refused,
     IdempotencyKeyReused: _conflict,
     NotFound: _not_found,
     InvalidCursor: bad_cursor,
     TemplateNotFound: _template_missing,
     RenderError: _unrenderable,
     InvalidSignature: _forged,
+    OverflowError: _out_of_range,
     Exception: _crash,
 }

@@ -21,6 +21,7 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.schemas import MessageIn
 from entrypoints.signal_schema import field_of
+from entrypoints.text_checks import line_fault, raw_fault
 from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
@@ -282,6 +283,9 @@ class SendCommandResponder:
             )
 
     async def _decide(self, msg: Msg) -> _Reply:
+        fault = raw_fault(msg.data)
+        if fault is not None:
+            raise _invalid(fault.path, fault.reason)
         try:
             data = _decoder.decode(msg.data)
         except msgspec.ValidationError as error:
@@ -293,6 +297,9 @@ class SendCommandResponder:
         key = _header(msg, IDEMPOTENCY_HEADER) or data.idempotency_key
         if key is not None and len(key) > _MAX_KEY:
             raise _invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
+        unclean = None if key is None else line_fault(key)
+        if unclean is not None:
+            raise _invalid(f"header.{IDEMPOTENCY_HEADER}", unclean)
         if data.customer_id is not None:
             customer_id = data.customer_id
         else:

@@ -5,7 +5,8 @@ Delivery is at least once and the effect exactly once: a batch is acknowledged o
 `AcceptSignals` has committed it to the log, so a crash before the commit redelivers the
 messages, and a redelivery after the commit is a duplicate by the producer's event id and
 changes nothing. Attribution to customers follows from the log (`AttributeSignals`).
-Messages that can never succeed (not JSON, not a signal, a bad identity) are published to the
+Messages that can never succeed (not JSON, not a signal, a bad identity, text PostgreSQL cannot
+hold, a signal over 64 KiB or nested deeper than 32: see `SignalMapper`) are published to the
 dead-letter stream first and terminated afterwards; so are messages that still fail on their last
 allowed delivery. In a batch message, each invalid signal is dead-lettered on its own (with
 its index) and the valid ones are committed; the message is acknowledged once both are done.
@@ -110,13 +111,18 @@ def _batch_of(data: bytes) -> list[msgspec.Raw] | str | None:
     None for a message of one signal."""
     try:
         envelope = _envelope.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
+        return None  # refused as a signal, with the reason, by the mapper
     if set(envelope) != {"signals"}:
         return None
     try:
         parts = _parts.decode(envelope["signals"])
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+    except (
+        msgspec.DecodeError,
+        msgspec.ValidationError,
+        UnicodeDecodeError,
+        RecursionError,
+    ) as error:
         return f"$.signals: {error}"
     if not 1 <= len(parts) <= MAX_BATCH:
         return f"$.signals: a batch holds 1 to {MAX_BATCH} signals, not {len(parts)}"
@@ -348,7 +354,8 @@ class SignalConsumer:
                 signals += len(delivery.signals)
             if group:
                 await send()
-            self._signals_per_message = max(1.0, signals / len(msgs))
+            if msgs:  # an idle fetch says nothing about the size of messages
+                self._signals_per_message = max(1.0, signals / len(msgs))
             await asyncio.gather(*(self._refuse(*r) for r in refused))
             for msg, dead in all_refused:
                 if await self._dead_letter_all(msg, dead):

@@ -35,6 +35,7 @@ from entrypoints.http.schemas import (
     TimelineItemOut,
     TimelineOut,
 )
+from entrypoints.text_checks import raw_fault
 from ports.api_keys import Role
 from ports.clock import Clock
 from ports.directory import Directory, DirectorySearch
@@ -53,7 +54,10 @@ def _position(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+        position = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+        if not 0 <= position < 2**63:  # a log position is a PostgreSQL bigint
+            raise ValueError(position)
+        return position
     except ValueError:
         raise ValidationException(
             "bad cursor",
@@ -104,6 +108,9 @@ def _attribute(text: str) -> tuple[str, Any]:
     name, sep, raw = text.partition(":")
     if not sep or not name:
         raise InvalidValue("attribute", f"{text!r} is not NAME:VALUE, e.g. tier:gold")
+    fault = raw_fault(raw.encode())  # read as JSON below: nesting too deep to decode, say
+    if fault is not None:
+        raise InvalidValue("attribute", f"{name}: the value {fault.reason}")
     try:
         return name, msgspec.json.decode(raw)
     except msgspec.DecodeError:

@@ -14,10 +14,12 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 from application.customer.accept_signals import AcceptSignals
 from domain.signals.aggregate import signal_id_for
 from entrypoints.http.auth import allow
+from entrypoints.http.edge import MAX_BODY_BYTES
 from entrypoints.http.problems import problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalIn, SignalMapper
+from entrypoints.text_checks import MAX_DEPTH, raw_fault
 from ports.api_keys import Role
 from ports.intake import ReceivedSignal
 
@@ -78,7 +80,7 @@ class EventsController(Controller):
         name="events:ingest",
         guards=[allow(Role.SERVICE)],
         status_code=202,
-        request_max_body_size=16 * 1024 * 1024,
+        request_max_body_size=MAX_BODY_BYTES,
         summary="Ingest a batch of up to 1,000 signals",
         description=(
             'Body: `{"signals": [{"id", "type", "occurred_at", "identities", "properties", '
@@ -89,7 +91,9 @@ class EventsController(Controller):
             "of its customer refused (202 if that took over 10 s). A signal whose id was "
             "seen before is acknowledged as a duplicate. Invalid signals are listed in a 422 "
             "problem with their index and reason; the valid ones of the same batch are stored "
-            "and listed in `results`."
+            "and listed in `results`. A signal may have 64 KiB of JSON nested at most 32 deep, and no "
+            "control characters but in free text (tab and line breaks in `properties` and "
+            "`attributes`); see docs/api.md."
         ),
     )
     @inject
@@ -113,6 +117,17 @@ class EventsController(Controller):
             )
         except msgspec.DecodeError as error:
             return problem(400, "invalid-json", "The body is not JSON", str(error))
+        except (UnicodeDecodeError, RecursionError):
+            # Each signal's text and nesting are checked with it, by the mapper; this is a
+            # body whose envelope cannot even be read.
+            fault = raw_fault(body)
+            reason = fault.reason if fault else f"is nested deeper than {MAX_DEPTH} levels"
+            return problem(
+                400,
+                "invalid-request",
+                "The batch is not valid",
+                errors=[{"field": fault.path if fault else "$", "reason": reason}],
+            )
         if not batch.signals:
             return problem(
                 400,

@@ -19,6 +19,7 @@ from application.queries.messages import CostReport, MessageQueries, MessageView
 from domain.customer.identities import IdentityNormalizer
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import MessageIn
+from entrypoints.text_checks import time_fault
 from ports.api_keys import Role
 from ports.clock import Clock
 
@@ -143,10 +144,10 @@ class MessagesController(Controller):
                 extra=[{"message": "unknown group - at `group_by`", "key": "group_by"}],
             )
         for name, value in (("since", since), ("until", until)):
-            if value is not None and value.tzinfo is None:
+            reason = None if value is None else time_fault(value)
+            if reason is not None:
                 raise ValidationException(
-                    f"{name} needs a time zone offset",
-                    extra=[{"message": "needs an offset", "key": name}],
+                    f"{name} {reason}", extra=[{"message": reason, "key": name, "source": "query"}]
                 )
         end = until or clock.now() + timedelta(seconds=1)
         start = since or end - timedelta(days=30)

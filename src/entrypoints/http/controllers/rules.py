@@ -16,6 +16,7 @@ from entrypoints.http.auth import allow, current_key
 from entrypoints.http.problems import problem
 from entrypoints.rules_schema import RuleSetInvalid, parse_rule_set, rule_set_document
 from entrypoints.signal_schema import field_of
+from entrypoints.text_checks import raw_fault, time_fault
 from ports.api_keys import Role
 from ports.clock import Clock
 from ports.rules import PublishedRules, RuleSets
@@ -110,8 +111,17 @@ class RulesController(Controller):
         simulate: FromDishka[SimulateRules],
         clock: FromDishka[Clock],
     ) -> Response[Any]:
+        raw = await request.body()
+        fault = raw_fault(raw)
+        if fault is not None:
+            return problem(
+                400,
+                "invalid-request",
+                "The request is not valid",
+                errors=[{"field": fault.path, "reason": fault.reason}],
+            )
         try:
-            body = _simulation_decoder.decode(await request.body())
+            body = _simulation_decoder.decode(raw)
         except msgspec.ValidationError as error:
             field, reason = field_of(error)
             return problem(
@@ -135,12 +145,13 @@ class RulesController(Controller):
             )
         until = body.until or clock.now()
         for name, value in (("since", body.since), ("until", until)):
-            if value.tzinfo is None:
+            fault_of_time = time_fault(value)
+            if fault_of_time is not None:
                 return problem(
                     422,
                     "invalid-value",
-                    "A time needs an offset",
-                    errors=[{"field": f"$.{name}", "reason": "needs a time zone offset, e.g. Z"}],
+                    "A time is out of range" if value.tzinfo else "A time needs an offset",
+                    errors=[{"field": f"$.{name}", "reason": fault_of_time}],
                 )
         report = await simulate(draft, body.since, until, max_examples=body.max_examples)
         return Response(_report(report), status_code=200)

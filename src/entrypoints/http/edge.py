@@ -1,0 +1,147 @@
+"""The HTTP edge: what a request may hold, checked once for every route.
+
+`EdgeRequest.json()` refuses a JSON body with invalid UTF-8, nesting deeper than MAX_DEPTH or
+text PostgreSQL cannot hold, naming the field; handlers that read the body themselves (signals,
+rules) check it with `entrypoints.text_checks`. `edge_middleware` refuses query parameters that
+are not clean text, and bodies that are not JSON (415) on every route but the providers' and
+unsubscribe forms. `drain_before_answering` reads the rest of a body an answer came before
+(a 413, a 401), so that the client reads the answer instead of a reset connection.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from litestar import Request
+from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
+
+from entrypoints.text_checks import InputRefused, TextFault, line_fault, raw_fault
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "EdgeRequest",
+    "drain_before_answering",
+    "edge_middleware",
+    "is_json",
+    "query_fault",
+]
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""A request body, at most: a larger one gets a 413."""
+
+# Bodies up to this size are read to the end before a early answer, so that it can be read; a
+# client announcing more than this gets its connection closed after the answer.
+_DRAIN_AT_MOST = 4 * MAX_BODY_BYTES
+# Providers post forms (Twilio) and their own JSON; the one-click unsubscribe posts a form.
+_ANY_BODY_PATHS = ("/v1/webhooks/", "/v1/unsubscribe/")
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_DRAIN = "chorus.edge.drain"
+
+
+def is_json(content_type: str) -> bool:
+    """`application/json` or `application/*+json`, with any parameters (a charset)."""
+    media = content_type.partition(";")[0].strip().lower()
+    kind, _, subtype = media.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+class EdgeRequest(Request[Any, Any, Any]):
+    """A request whose JSON body is checked before any handler or model sees it."""
+
+    async def json(self) -> Any:
+        fault = raw_fault(await self.body())
+        if fault is not None:
+            raise InputRefused(fault)
+        return await super().json()
+
+
+def query_fault(query: bytes) -> TextFault | None:
+    """The first query parameter whose name or value is not UTF-8 text without control
+    characters."""
+    try:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return TextFault("query", "is not valid UTF-8 once percent-decoded")
+    for name, value in pairs:
+        reason = line_fault(name)
+        if reason is not None:
+            return TextFault(f"query[{name!a}]", f"its name {reason}")
+        reason = line_fault(value)
+        if reason is not None:
+            return TextFault(f"query.{name}", reason)
+    return None
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return dict(scope["headers"])
+
+
+def _has_body(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"content-length", b"0").strip() not in (b"0", b"") or (
+        b"transfer-encoding" in headers
+    )
+
+
+def edge_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        received_all = not _has_body(headers)
+
+        async def receive_counted() -> ReceiveMessage:
+            nonlocal received_all
+            message = await receive()
+            if message["type"] == "http.disconnect" or not message.get("more_body", False):
+                received_all = True
+            return message
+
+        async def drain() -> None:
+            announced = headers.get(b"content-length", b"").strip()
+            if received_all or (announced.isdigit() and int(announced) > _DRAIN_AT_MOST):
+                return
+            read = 0
+            while not received_all and read <= _DRAIN_AT_MOST:
+                message = await receive_counted()
+                read += len(message["body"]) if message["type"] == "http.request" else 0
+
+        scope.setdefault("state", {})[_DRAIN] = drain
+        if scope["query_string"]:
+            fault = query_fault(scope["query_string"])
+            if fault is not None:
+                raise InputRefused(fault)
+        key = headers.get(b"idempotency-key")  # the one header that is stored
+        if key is not None:
+            reason = line_fault(key.decode("latin-1"))
+            if reason is not None:
+                raise InputRefused(TextFault("header.Idempotency-Key", reason))
+        path: str = scope["path"]
+        if (
+            scope["method"] in _WITH_BODY
+            and not received_all
+            and not path.startswith(_ANY_BODY_PATHS)
+            and not is_json(headers.get(b"content-type", b"").decode("latin-1"))
+        ):
+            raise HTTPException(
+                status_code=415,
+                detail="send the body as JSON, with Content-Type: application/json",
+            )
+        await app(scope, receive_counted, send)
+
+    return middleware
+
+
+async def drain_before_answering(message: Message, scope: Scope) -> None:
+    """A `before_send` hook: an answer that comes before the body was read (a 413, a 401)
+    waits until the body is read, or the client would find its connection reset."""
+    if message["type"] != "http.response.start":
+        return
+    drain = scope.get("state", {}).get(_DRAIN)
+    if drain is not None:
+        await drain()

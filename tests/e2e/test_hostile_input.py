@@ -1,0 +1,344 @@
+"""Hostile input at the edge: every input PostgreSQL cannot hold, or that once got a 500, is
+refused with a 4xx problem naming its field (or dead-lettered over NATS), and a clean signal
+sent after each is still attributed."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import nats
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.service import ChorusProcess
+
+pytestmark = pytest.mark.e2e
+
+DEEP = "[" * 1000 + "]" * 1000  # a JSON value nested 1,000 deep
+TOO_DEEP = "[" * 33 + "]" * 33
+
+
+def _signal(event_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": "order.placed",
+        "occurred_at": "2026-11-02T10:00:00Z",
+        "identities": [{"type": "email", "value": "hostile@example.org"}],
+        **changes,
+    }
+
+
+def _json(value: Any, *, deep_at: str | None = None, nested: str = DEEP) -> bytes:
+    """`value` as JSON; the string `deep_at` stands for a value nested deeper than allowed."""
+    text = json.dumps(value)
+    return (text.replace(json.dumps(deep_at), nested) if deep_at else text).encode()
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One hostile request and the field its refusal must name (a prefix of it)."""
+
+    name: str
+    method: str
+    path: str
+    body: bytes | None = None
+    field: str = "$"
+    content_type: str = "application/json"
+    statuses: tuple[int, ...] = (400, 422)
+    params: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+_CUSTOMER = {"identities": [{"type": "email", "value": "c@example.org"}]}
+_SEGMENT = {"key": "seg-a", "name": "A", "condition": {"signal": {"type": "order.placed"}}}
+_TRIGGER = {"key": "trig-a", "name": "A", "on": {"signal": "order.placed"}}
+_TEMPLATE = {"default_locale": "en", "variants": [{"channel": "sms", "locale": "en", "body": "Hi"}]}
+_SEND = {"identity": "email:c@example.org", "team": "ops", "purpose": "transactional"}
+_CURSOR_BEYOND_INT64 = base64.urlsafe_b64encode(str(2**64).encode()).decode()
+
+HTTP_CASES = [
+    # A NUL, another control character, or invalid UTF-8, where PostgreSQL would store it.
+    Bad("nul in an identity, PUT /v1/customers", "PUT", "/v1/customers",
+        _json({"identities": [{"type": "email", "value": "a\u0000b@example.org"}]}),
+        "$.identities[0].value"),
+    Bad("nul in an account id, PUT /v1/customers", "PUT", "/v1/customers",
+        _json({"identities": [{"type": "account_id", "value": "a\u0000b"}]}),
+        "$.identities[0].value"),
+    Bad("nul in a profile", "PUT", "/v1/customers",
+        _json({**_CUSTOMER, "profile": {"first_name": "A\u0000"}}), "$.profile.first_name"),
+    Bad("nul in an attribute name", "PUT", "/v1/customers",
+        _json({**_CUSTOMER, "attributes": {"t\u0000": "x"}}), "$.attributes["),
+    Bad("invalid UTF-8, PUT /v1/customers", "PUT", "/v1/customers",
+        _json({**_CUSTOMER, "attributes": {"t": "PLACE"}}).replace(b"PLACE", b"\xff\xfe")),
+    Bad("attributes nested 1,000 deep", "PUT", "/v1/customers",
+        _json({**_CUSTOMER, "attributes": {"t": "X"}}, deep_at="X")),
+    Bad("nul in a consent's source", "POST", f"/v1/customers/{uuid.uuid4()}/consents",
+        _json({"changes": [{"channel": "sms", "granted": True, "source": "form\u0000"}]}),
+        "$.changes[0].source"),
+    Bad("invalid UTF-8, POST /v1/events", "POST", "/v1/events",
+        b'{"signals": [{"id": "\xff"}]}'),
+    Bad("invalid UTF-8, PUT /v1/rules", "PUT", "/v1/rules", b'{"default_time_zone": "\xff"}'),
+    Bad("nul in the rules", "PUT", "/v1/rules", _json({"default_time_zone": "UTC\u0000"}),
+        "$.default_time_zone"),
+    Bad("rules nested 1,000 deep", "PUT", "/v1/rules", _json({"caps": "X"}, deep_at="X")),
+    Bad("nul in a segment's name", "POST", "/v1/segments",
+        _json({**_SEGMENT, "name": "A\u0000"}), "$.name"),
+    Bad("nul in a segment's description", "POST", "/v1/segments",
+        _json({**_SEGMENT, "description": "d\u0000"}), "$.description"),
+    Bad("a segment's condition nested 1,000 deep", "POST", "/v1/segments",
+        _json({**_SEGMENT, "condition": "X"}, deep_at="X")),
+    Bad("a segment's condition nested 33 deep", "PUT", "/v1/segments/seg-b",
+        _json({"name": "B", "condition": "X"}, deep_at="X", nested=TOO_DEEP), "$.condition"),
+    Bad("nul in a trigger's name", "POST", "/v1/triggers",
+        _json({**_TRIGGER, "name": "\u0000"}), "$.name"),
+    Bad("nul in a trigger's description", "PUT", "/v1/triggers/trig-b",
+        _json({"name": "B", "on": _TRIGGER["on"], "description": "\u0000"}), "$.description"),
+    Bad("a trigger's on nested 1,000 deep", "POST", "/v1/triggers",
+        _json({**_TRIGGER, "on": "X"}, deep_at="X")),
+    Bad("nul in a template's description", "PUT", "/v1/templates/tpl-a",
+        _json({**_TEMPLATE, "description": "\u0000"}), "$.description"),
+    Bad("nul in a template's body", "PUT", "/v1/templates/tpl-a",
+        _json({**_TEMPLATE, "variants": [{"channel": "sms", "locale": "en", "body": "\u0000"}]}),
+        "$.variants[0].body"),
+    Bad("a preview context nested 1,000 deep", "POST", "/v1/templates/tpl-a/preview",
+        _json({"channel": "sms", "context": "X"}, deep_at="X")),
+    Bad("nul in a send's variables", "POST", "/v1/messages",
+        _json({**_SEND, "channels": ["sms"], "variables": {"v": "\u0000"}}), "$.variables.v"),
+    Bad("simulate rules nested 1,000 deep", "POST", "/v1/rules/simulate",
+        _json({"rules": "X", "since": "2026-01-01T00:00:00Z"}, deep_at="X")),
+    Bad("simulate since year 1 with a positive offset", "POST", "/v1/rules/simulate",
+        _json({"rules": {}, "since": "0001-01-01T00:00:00+14:00"}), "$.since"),
+    # Query parameters.
+    Bad("nul in ?identity=", "GET", "/v1/customers", params={"identity": "email:a\u0000b"},
+        field="query.identity"),
+    Bad("nul in the search's ?identity=", "GET", "/v1/customers/search",
+        params={"identity": "email:a\u0000b"}, field="query.identity"),
+    Bad("a control character in ?attribute=", "GET", "/v1/customers/search",
+        params={"attribute": "tier:\u001bgold"}, field="query.attribute"),
+    Bad("?until= at year 1", "GET", "/v1/reports/costs",
+        params={"until": "0001-01-01T00:00:00Z"}, field="query.until"),
+    Bad("?since= at the last instant of year 9999", "GET", "/v1/reports/costs",
+        params={"since": "9999-12-31T23:59:59-14:00"}, field="query.since"),
+    Bad("a timeline cursor beyond int64", "GET", f"/v1/customers/{uuid.uuid4()}/timeline",
+        params={"cursor": _CURSOR_BEYOND_INT64}, field="query.cursor"),
+    # Not JSON.
+    Bad("a form where JSON is due", "PUT", "/v1/customers", b"identities=x",
+        content_type="application/x-www-form-urlencoded", statuses=(415,)),
+    Bad("text/plain where JSON is due", "POST", "/v1/events", _json({"signals": []}),
+        content_type="text/plain", statuses=(415,)),
+]  # fmt: skip
+
+
+def _client(chorus: ChorusProcess) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {chorus.admin_key}"}  # type: ignore[attr-defined]
+    return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)
+
+
+def _still_attributed(http: httpx.Client, after: str) -> None:
+    """A clean signal sent now is on its customer's timeline within seconds."""
+    clean = _signal(f"clean-after-{uuid.uuid4().hex[:8]}")
+    answer = http.post("/v1/events?wait=attributed", json={"signals": [clean]})
+    assert answer.status_code == 200, (after, answer.text)
+    assert answer.json()["results"][0]["status"] == "recorded", after
+
+
+def _assert_refused(answer: httpx.Response, bad: Bad) -> dict[str, Any]:
+    assert answer.status_code in bad.statuses, (bad.name, answer.status_code, answer.text)
+    assert answer.headers["content-type"].startswith("application/problem+json"), bad.name
+    problem: dict[str, Any] = answer.json()
+    fields = [e.get("field") or "" for e in problem.get("errors", [])]
+    assert any(f.startswith(bad.field) for f in fields) or bad.statuses == (415,), (
+        bad.name,
+        problem,
+    )
+    return problem
+
+
+class TestHostileInputOverHttp:
+    def test_every_bad_input_gets_a_4xx_problem_naming_its_field_and_attribution_goes_on(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with _client(chorus) as http:
+            for bad in HTTP_CASES:
+                answer = http.request(
+                    bad.method,
+                    bad.path,
+                    content=bad.body,
+                    params=bad.params,
+                    headers={"Content-Type": bad.content_type} if bad.body is not None else {},
+                )
+                _assert_refused(answer, bad)
+                _still_attributed(http, bad.name)
+            assert http.get("/ready").status_code == 200
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"identities": [{"type": "email", "value": "a\u0000b@example.org"}]},
+             "$.identities[0].value"),
+            ({"identities": [{"type": "custom_id", "value": "a\u0000b"}]},
+             "$.identities[0].value"),
+            ({"properties": {"note": "a\u0000b"}}, "$.properties.note"),
+            ({"properties": {"k\u0000": 1}}, "$.properties['k\\x00']"),
+            ({"attributes": {"tier": "\u0000"}}, "$.attributes.tier"),
+            ({"id": "evt\u0000"}, "$.id"),
+            ({"occurred_at": "0001-01-01T00:00:00+14:00"}, "$.occurred_at"),
+            ({"properties": {"blob": "x" * (5 * 1024 * 1024)}}, "$"),
+        ],
+    )  # fmt: skip
+    def test_a_bad_signal_is_refused_in_its_batch_while_the_others_are_stored(
+        self, chorus: ChorusProcess, changes: dict[str, Any], field: str
+    ) -> None:
+        batch = [_signal("good-1"), _signal("bad", **changes), _signal("good-2")]
+        with _client(chorus) as http:
+            answer = http.post("/v1/events?wait=attributed", json={"signals": batch})
+            assert answer.status_code == 422, answer.text
+            problem = answer.json()
+            assert [(e["index"], e["field"]) for e in problem["errors"]] == [(1, field)]
+            assert [r["status"] for r in problem["results"]] == ["recorded", "recorded"]
+            _still_attributed(http, field)
+
+    def test_properties_nested_40_deep_are_refused_in_the_batch(
+        self, chorus: ChorusProcess
+    ) -> None:
+        deep = "[" * 40 + "]" * 40
+        batch = {"signals": [_signal("deep", properties={"a": "X"}), _signal("ok")]}
+        with _client(chorus) as http:
+            answer = http.post(
+                "/v1/events",
+                content=_json(batch, deep_at="X", nested=deep),
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code == 422, answer.text
+            errors = answer.json()["errors"]
+            assert [e["index"] for e in errors] == [0]
+            assert errors[0]["field"].startswith("$.properties.a[0][0]")
+            assert "nested deeper than 32" in errors[0]["reason"]
+            _still_attributed(http, "deep properties")
+
+    def test_a_batch_nested_1000_deep_is_refused_whole_with_a_400(
+        self, chorus: ChorusProcess
+    ) -> None:
+        batch = {"signals": [_signal("deep", properties={"a": "X"}), _signal("ok")]}
+        with _client(chorus) as http:
+            answer = http.post(
+                "/v1/events",
+                content=_json(batch, deep_at="X"),
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code == 400, answer.text
+            assert "nested deeper than 32" in answer.json()["errors"][0]["reason"]
+            _still_attributed(http, "a batch nested 1,000 deep")
+
+    def test_newlines_and_tabs_in_free_text_are_kept(self, chorus: ChorusProcess) -> None:
+        signal = _signal("free-text", properties={"note": "line 1\nline 2\tend"})
+        with _client(chorus) as http:
+            answer = http.post("/v1/events?wait=attributed", json={"signals": [signal]})
+            assert answer.status_code == 200, answer.text
+
+    def test_json_with_a_charset_and_a_json_suffix_type_are_accepted(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with _client(chorus) as http:
+            for content_type in ("application/json; charset=utf-8", "application/vnd.chorus+json"):
+                answer = http.put(
+                    "/v1/customers",
+                    content=_json(_CUSTOMER),
+                    headers={"Content-Type": content_type},
+                )
+                assert answer.status_code in (200, 201), (content_type, answer.text)
+
+    def test_a_webhook_form_is_not_refused_as_not_json(self, chorus: ChorusProcess) -> None:
+        answer = httpx.post(
+            f"{chorus.base_url}/v1/webhooks/twilio",
+            content=b"MessageSid=SM1&MessageStatus=delivered",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status_code != 415
+        assert answer.status_code < 500
+
+
+class TestBodyLimit:
+    def test_a_body_over_16_mib_gets_a_413_problem_the_client_can_read(
+        self, chorus: ChorusProcess
+    ) -> None:
+        body = b'{"signals": ["' + b"x" * (17 * 1024 * 1024) + b'"]}'
+        with _client(chorus) as http:
+            answer = http.post(
+                "/v1/events", content=body, headers={"Content-Type": "application/json"}
+            )
+            assert answer.status_code == 413
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert "16,777,216" in answer.json()["detail"]
+            _still_attributed(http, "a 17 MB body")
+
+
+async def _dead_letters(js: Any, stream: str) -> int:
+    return int((await js.stream_info(stream)).state.messages)
+
+
+class TestHostileInputOverNats:
+    async def test_every_bad_signal_is_dead_lettered_with_its_reason_and_attribution_goes_on(
+        self, chorus: ChorusProcess
+    ) -> None:
+        import asyncio
+
+        messages = [
+            (_json(_signal("n1", identities=[{"type": "email", "value": "a\u0000b@x.org"}])),
+             "$.identities[0].value"),
+            (_json(_signal("n2", properties={"note": "\u0000"})), "$.properties.note"),
+            (_json(_signal("n3", properties={"a": "X"}), deep_at="X"), "nested deeper than 32"),
+            (_json(_signal("n4", properties={"x": "P"})).replace(b'"P"', b'"\xff"'), "UTF-8"),
+            (_json(_signal("n5", properties={"blob": "x" * 70_000})), "65,536"),
+            (_json({"signals": [_signal("n6", properties={"k": "\u0001"})]}),
+             "$.signals[0].properties.k"),
+        ]  # fmt: skip
+        nc = await nats.connect(chorus.nats_url)
+        try:
+            js = nc.jetstream()
+            with _client(chorus) as http:
+                _still_attributed(http, "start")  # the streams exist
+                for data, reason in messages:
+                    before = await _dead_letters(js, chorus.dead_letter_stream)
+                    await js.publish(f"{chorus.subject_prefix}.signals.test", data)
+                    for _ in range(100):
+                        if await _dead_letters(js, chorus.dead_letter_stream) > before:
+                            break
+                        await asyncio.sleep(0.1)
+                    letter = await js.get_last_msg(
+                        chorus.dead_letter_stream, f"{chorus.subject_prefix}.dlq.signals"
+                    )
+                    assert letter.headers is not None
+                    assert reason in letter.headers["Chorus-Reason"], letter.headers
+                    clean = _signal(f"nats-clean-{uuid.uuid4().hex[:8]}")
+                    await js.publish(f"{chorus.subject_prefix}.signals.test", _json(clean))
+                    answer = http.post("/v1/events?wait=attributed", json={"signals": [clean]})
+                    assert answer.json()["results"][0]["status"] in ("recorded", "duplicate")
+                    assert answer.json()["results"][0].get("customer_id"), reason
+        finally:
+            await nc.close()
+
+    async def test_a_bad_send_request_gets_an_error_reply_naming_its_field(
+        self, chorus: ChorusProcess
+    ) -> None:
+        subject = f"{chorus.subject_prefix}.cmd.messages.send"
+        requests = [
+            (_json({**_SEND, "channels": ["sms"], "variables": {"v": "\u0000"}}), "$.variables.v"),
+            (_json({**_SEND, "channels": ["sms"], "variables": {"v": "X"}}, deep_at="X"), "$"),
+            (_json({**_SEND, "channels": ["sms"], "team": "P"}).replace(b'"P"', b'"\xff"'), "$"),
+        ]
+        nc = await nats.connect(chorus.nats_url)
+        try:
+            for data, field in requests:
+                reply = await nc.request(subject, data, timeout=10)
+                assert reply.headers is not None
+                assert reply.headers["Chorus-Status"] == "400", reply.data
+                problem = json.loads(reply.data)
+                assert problem["errors"][0]["field"].startswith(field), problem
+        finally:
+            await nc.close()
