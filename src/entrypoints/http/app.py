@@ -25,7 +25,7 @@ from entrypoints.http.controllers.triggers import TriggersController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
 from entrypoints.http.controllers.webhooks import WebhooksController
 from entrypoints.http.correlation import correlation_middleware
-from entrypoints.http.problems import exception_handlers
+from entrypoints.http.problems import document_problems, exception_handlers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -66,7 +66,12 @@ def create_app(
         exception_handlers=exception_handlers,
         middleware=[
             correlation_middleware,
-            DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS]),
+            DefineMiddleware(
+                ApiKeyAuthentication,
+                exclude=[f"^{p}" for p in PUBLIC_PATHS],
+                # OPTIONS too: a controller's guards run on it, and they need the key.
+                exclude_http_methods=[],
+            ),
         ],
         openapi_config=OpenAPIConfig(
             title="Chorus",
@@ -81,6 +86,7 @@ def create_app(
         debug=False,
         logging_config=None,  # entrypoints.logs configures JSON logging for everything
     )
+    document_problems(app.openapi_schema, public_paths=PUBLIC_PATHS)
     if nats is not None:
         app.state.nats = nats
     app.state.workers = dict(workers or {})

@@ -7,8 +7,9 @@ from typing import Any
 
 import asyncpg
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Response, get
+from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from entrypoints.metrics import exposition
@@ -23,7 +24,17 @@ class HealthController(Controller):
     async def health(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/ready", operation_id="ready", name="ready", summary="PostgreSQL and NATS answer")
+    @get(
+        "/ready",
+        operation_id="ready",
+        name="ready",
+        summary="PostgreSQL and NATS answer",
+        responses={
+            503: ResponseSpec(
+                dict[str, Any], description="Not ready: what is down", generate_examples=False
+            )
+        },
+    )
     @inject
     async def ready(self, pool: FromDishka[asyncpg.Pool], state: State) -> Response[dict[str, Any]]:
         checks: dict[str, str] = {}
@@ -61,6 +72,7 @@ class HealthController(Controller):
         operation_id="metrics",
         name="metrics",
         summary="Prometheus metrics",
+        media_type=MediaType.TEXT,
         include_in_schema=True,
     )
     async def metrics(self) -> Response[bytes]:
