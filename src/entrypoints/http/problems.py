@@ -207,6 +207,7 @@ _WHY = {
 _ALSO = {
     "createSegment": (409,),
     "createTrigger": (409,),
+    "findCustomer": (404,),  # no customer has the identity
     "publishRules": (413, 415, 422),  # the rule document is read as it comes, not documented
     "receiveWebhook": (401,),
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
