@@ -210,3 +210,6 @@ def test_every_operation_documents_its_problems_and_whether_it_needs_a_key(
             if "requestBody" in operation:
                 for status in ("400", "413", "415", "422"):
                     assert answers[status]["content"] == problem, (where, status)
+    for path in ("/v1/segments/{key}", "/v1/triggers/{key}", "/v1/templates/{key}"):
+        created, changed = (document["paths"][path]["put"]["responses"][s] for s in ("201", "200"))
+        assert created["content"] == changed["content"], path

@@ -25,7 +25,7 @@ from entrypoints.http.controllers.triggers import TriggersController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
 from entrypoints.http.controllers.webhooks import WebhooksController
 from entrypoints.http.correlation import correlation_middleware
-from entrypoints.http.problems import document_problems, exception_handlers
+from entrypoints.http.problems import document_responses, exception_handlers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -86,7 +86,7 @@ def create_app(
         debug=False,
         logging_config=None,  # entrypoints.logs configures JSON logging for everything
     )
-    document_problems(app.openapi_schema, public_paths=PUBLIC_PATHS)
+    document_responses(app.openapi_schema, public_paths=PUBLIC_PATHS)
     if nats is not None:
         app.state.nats = nats
     app.state.workers = dict(workers or {})

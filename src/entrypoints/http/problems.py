@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from litestar import MediaType, Response
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PROBLEM_JSON",
     "bad_cursor",
-    "document_problems",
+    "document_responses",
     "exception_handlers",
     "invalid_document",
     "problem",
@@ -213,6 +214,15 @@ _ALSO = {
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
     "simulateRules": (400, 413, 415, 422),
 }
+_CREATE_OR_CHANGE = {
+    "createSegment",
+    "createTrigger",
+    "publishTemplate",
+    "putSegment",
+    "putTrigger",
+    "upsertCustomer",
+}
+"""Operations that answer 201 when they create and 200 when they change (or repeat), one body."""
 _PAGES = {"unsubscribePage"}
 """Operations that answer people, not programs: their problems are HTML pages."""
 
@@ -235,9 +245,17 @@ def _answers(operation: Operation, *, public: bool) -> set[int]:
     return answers
 
 
-def document_problems(openapi: OpenAPI, *, public_paths: Collection[str]) -> None:
-    """Every operation documents the problem details it can answer, and whether it needs a key
-    (Litestar documents only its own 400, in a shape Chorus never sends)."""
+def _created_or_changed(responses: dict[str, OpenAPIResponse | Reference]) -> None:
+    answer = responses.get("201") or responses.get("200")
+    if isinstance(answer, OpenAPIResponse):
+        responses["201"] = replace(answer, description="Created")
+        responses["200"] = replace(answer, description="Changed, or the same again")
+
+
+def document_responses(openapi: OpenAPI, *, public_paths: Collection[str]) -> None:
+    """Every operation documents each status it can answer, the problem details among them,
+    and whether it needs a key (Litestar documents one success status, and its own 400 in a
+    shape Chorus never sends)."""
     components = openapi.components = openapi.components or Components()
     components.schemas = {**(components.schemas or {}), "Problem": _PROBLEM_SCHEMA}
     problem_json = {
@@ -253,5 +271,7 @@ def document_problems(openapi: OpenAPI, *, public_paths: Collection[str]) -> Non
                 operation.security = []
             content = page if operation.operation_id in _PAGES else problem_json
             responses = operation.responses = dict(operation.responses or {})
+            if operation.operation_id in _CREATE_OR_CHANGE:
+                _created_or_changed(responses)
             for status in sorted(_answers(operation, public=public)):
                 responses[str(status)] = OpenAPIResponse(description=_WHY[status], content=content)
