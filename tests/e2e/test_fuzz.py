@@ -1,8 +1,11 @@
 """schemathesis over every operation of a running Chorus's own OpenAPI document, as an admin.
 
-`make test` runs the coverage phase (boundary and malformed values of every parameter and body,
-deterministic) and a few random examples an operation; `make fuzz` runs many more
-(CHORUS_FUZZ_EXAMPLES), with CHORUS_FUZZ_SEED for a random run that a seed reproduces.
+The coverage phase (boundary and malformed values of every parameter and body) and random
+examples, both deterministic; half of the time an id or key is one of the things seeded first,
+and now and then a string is a hostile value. `make test` runs 20 random examples an operation,
+`make fuzz` CHORUS_FUZZ_EXAMPLES of them, random with CHORUS_FUZZ_SEED (docs/operations.md).
+No operation is left out: none streams, and the manual clock that the fuzzer sets at will is
+its own service's.
 
 schemathesis runs as its command line: its pytest loader for a schema that exists only once a
 fixture has started the service (`schemathesis.pytest.from_fixture`) fails on pytest 9.2.
@@ -62,7 +65,7 @@ HOSTILE = (
     "99999999999999999999999999",
     "{{ 7 * 7 }}",
 )
-"""Values every string of a body or parameter is now and then replaced by (docs/issue 13)."""
+"""What any string of a body or parameter now and then is: what storage or rendering chokes on."""
 
 
 def seed(chorus: ChorusProcess) -> dict[str, list[str]]:
