@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import cast
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -32,10 +32,16 @@ class ClockController(Controller):
         settable = cast(
             "SettableClock", clock
         )  # this controller is mounted only for a manual clock
-        if data.set is not None:
-            if data.set.tzinfo is None:
-                raise InvalidValue("set", "needs a time zone offset, e.g. Z")
-            settable.set(data.set)
-        if data.advance_seconds:
-            settable.advance(timedelta(seconds=data.advance_seconds))
+        if data.set is not None and data.set.tzinfo is None:
+            raise InvalidValue("set", "needs a time zone offset, e.g. Z")
+        try:
+            start = clock.now() if data.set is None else data.set.astimezone(UTC)
+        except OverflowError:
+            raise InvalidValue("set", "is outside the years 1 to 9999 in UTC") from None
+        try:
+            end = start + timedelta(seconds=data.advance_seconds or 0)
+        except OverflowError:
+            raise InvalidValue("advance_seconds", "moves the clock past the year 9999") from None
+        if data.set is not None or data.advance_seconds:
+            settable.set(end)
         return ClockOut(clock.now())
