@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -14,6 +14,10 @@ from entrypoints.http.schemas import ClockIn, ClockOut
 from ports.clock import Clock, SettableClock
 
 __all__ = ["ClockController"]
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_WITHIN = f"the clock stays from {EARLIEST:%Y} to {LATEST:%Y}: windows and deadlines count from it"
 
 
 class ClockController(Controller):
@@ -32,16 +36,15 @@ class ClockController(Controller):
         settable = cast(
             "SettableClock", clock
         )  # this controller is mounted only for a manual clock
-        if data.set is not None and data.set.tzinfo is None:
-            raise InvalidValue("set", "needs a time zone offset, e.g. Z")
-        try:
-            start = clock.now() if data.set is None else data.set.astimezone(UTC)
-        except OverflowError:
-            raise InvalidValue("set", "is outside the years 1 to 9999 in UTC") from None
-        try:
-            end = start + timedelta(seconds=data.advance_seconds or 0)
-        except OverflowError:
-            raise InvalidValue("advance_seconds", "moves the clock past the year 9999") from None
-        if data.set is not None or data.advance_seconds:
-            settable.set(end)
+        if data.set is not None:
+            if data.set.tzinfo is None:
+                raise InvalidValue("set", "needs a time zone offset, e.g. Z")
+            if not EARLIEST <= data.set < LATEST:
+                raise InvalidValue("set", _WITHIN)
+        start = data.set or clock.now()
+        advance = data.advance_seconds or 0
+        if advance >= (LATEST - start).total_seconds():
+            raise InvalidValue("advance_seconds", _WITHIN)
+        if data.set is not None or advance:
+            settable.set(start + timedelta(seconds=advance))
         return ClockOut(clock.now())
