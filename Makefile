@@ -4,7 +4,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --frozen
 
-.PHONY: install demo serve test lint typecheck architecture unit integration e2e bench clean
+.PHONY: install demo serve test lint typecheck architecture unit integration e2e fuzz bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -37,6 +37,14 @@ test: lint typecheck architecture
 
 unit: install
 	$(RUN) pytest -q tests/unit tests/property
+
+# The fuzz test of `make test` with many more examples an operation; CHORUS_FUZZ_SEED=N for a
+# random run instead of the deterministic one, CHORUS_FUZZ_SECONDS bounds the run.
+CHORUS_FUZZ_EXAMPLES ?= 1000
+CHORUS_FUZZ_SECONDS ?= 3600
+fuzz: install
+	CHORUS_FUZZ_EXAMPLES=$(CHORUS_FUZZ_EXAMPLES) CHORUS_FUZZ_SECONDS=$(CHORUS_FUZZ_SECONDS) \
+	$(RUN) pytest -q -p no:cacheprovider --timeout=$$(( $(CHORUS_FUZZ_SECONDS) + 300 )) tests/e2e/test_fuzz.py
 
 bench: install
 	$(RUN) python -m bench $(ARGS)

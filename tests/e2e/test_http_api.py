@@ -177,6 +177,23 @@ class TestCustomers:
             assert answer.status_code == 200
             assert answer.json()["now"].startswith("2030-01-01")
 
+    def test_a_clock_outside_1970_to_9000_is_refused_naming_the_field(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as http:
+            http.post("/v1/admin/clock", json={"set": "2030-01-01T00:00:00Z"}).raise_for_status()
+            for body, field in (
+                ({"set": "9999-12-31T23:59:59-14:00"}, "$.set"),
+                ({"set": "0001-01-01T00:00:00Z"}, "$.set"),
+                ({"advance_seconds": 1e300}, "$.advance_seconds"),
+                ({"set": "8999-12-31T23:59:59Z", "advance_seconds": 1}, "$.advance_seconds"),
+            ):
+                answer = http.post("/v1/admin/clock", json=body)
+                assert answer.status_code == 422, body
+                assert answer.json()["errors"][0]["field"] == field, body
+            unchanged = http.post("/v1/admin/clock", json={}).json()["now"]
+        assert unchanged.startswith("2030-01-01")
+
 
 class TestReadiness:
     def test_ready_reports_the_database_nats_and_every_worker(self, chorus: ChorusProcess) -> None:

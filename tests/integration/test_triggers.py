@@ -297,6 +297,8 @@ class TestFiringsReadModel:
         assert first.source_recorded_at == T0 + timedelta(seconds=4)
         with pytest.raises(InvalidFiringCursor):
             await world.queries.firings("any-order", after="not-a-cursor", limit=2)
+        with pytest.raises(InvalidFiringCursor):  # eight bytes, but over a bigint
+            await world.queries.firings("any-order", after="__________8", limit=2)
         with pytest.raises(NotFound):
             await world.queries.firings("no-such-trigger", after=None, limit=2)
 

@@ -126,9 +126,10 @@ def _uncursor(cursor: str | None) -> int | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except (ValueError, binascii.Error):
         raw = b""
-    if len(raw) != 8:
+    position = int.from_bytes(raw, "big", signed=True)
+    if len(raw) != 8 or position < 0:  # a PostgreSQL bigint: eight bytes, the first bit the sign
         raise InvalidFiringCursor(f"{cursor!r} is not a cursor from a previous page")
-    return int.from_bytes(raw, "big")
+    return position
 
 
 class TriggerFirings:

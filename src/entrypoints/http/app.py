@@ -31,7 +31,7 @@ from entrypoints.http.edge import (
     drain_before_answering,
     edge_middleware,
 )
-from entrypoints.http.problems import exception_handlers
+from entrypoints.http.problems import document_responses, exception_handlers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -76,7 +76,12 @@ def create_app(
         middleware=[
             correlation_middleware,
             edge_middleware,
-            DefineMiddleware(ApiKeyAuthentication, exclude=[f"^{p}" for p in PUBLIC_PATHS]),
+            DefineMiddleware(
+                ApiKeyAuthentication,
+                exclude=[f"^{p}" for p in PUBLIC_PATHS],
+                # OPTIONS too: a controller's guards run on it, and they need the key.
+                exclude_http_methods=[],
+            ),
         ],
         openapi_config=OpenAPIConfig(
             title="Chorus",
@@ -91,6 +96,7 @@ def create_app(
         debug=False,
         logging_config=None,  # entrypoints.logs configures JSON logging for everything
     )
+    document_responses(app.openapi_schema, public_paths=PUBLIC_PATHS)
     if nats is not None:
         app.state.nats = nats
     app.state.workers = dict(workers or {})

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from litestar import Response
+from litestar import MediaType, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
     PermissionDeniedException,
     ValidationException,
+)
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Parameter,
+    Reference,
+    Schema,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -23,14 +34,16 @@ from ports.providers import InvalidSignature
 from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from litestar import Request
+    from litestar.openapi.spec import OpenAPI, Operation
     from litestar.types import ExceptionHandlersMap
 
 __all__ = [
     "PROBLEM_JSON",
     "bad_cursor",
+    "document_responses",
     "exception_handlers",
     "invalid_document",
     "problem",
@@ -191,3 +204,107 @@ exception_handlers: ExceptionHandlersMap = {
     OverflowError: _out_of_range,
     Exception: _crash,
 }
+
+
+_PROBLEM_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["type", "title", "status"],
+    properties={
+        "type": Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.URI),
+        "title": Schema(type=OpenAPIType.STRING),
+        "status": Schema(type=OpenAPIType.INTEGER, minimum=400, maximum=599),
+        "detail": Schema(type=OpenAPIType.STRING),
+        "errors": Schema(
+            type=OpenAPIType.ARRAY,
+            items=Schema(
+                type=OpenAPIType.OBJECT,
+                properties={
+                    "field": Schema(type=OpenAPIType.STRING),
+                    "reason": Schema(type=OpenAPIType.STRING),
+                },
+            ),
+        ),
+    },
+    description="RFC 9457 problem details; `errors` names each refused field and why",
+)
+_WHY = {
+    400: "The request is not valid: a parameter, the JSON or its shape",
+    401: "No API key, an unknown or revoked one, or a bad webhook signature",
+    403: "This key's role may not do that",
+    404: "Nothing has that id or key",
+    409: "It exists already, or its idempotency key was used for another request",
+    413: "The body is over the request limit, or the batch has too many signals",
+    415: "The body is not JSON",
+    422: "A value was refused: each one is named in `errors`",
+}
+# Problems that the shape of an operation does not tell.
+_ALSO = {
+    "createSegment": (409,),
+    "createTrigger": (409,),
+    "findCustomer": (404,),  # no customer has the identity
+    "publishRules": (413, 415, 422),  # the rule document is read as it comes, not documented
+    "receiveWebhook": (401,),
+    "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
+    "simulateRules": (400, 413, 415, 422),
+}
+_CREATE_OR_CHANGE = {
+    "createSegment",
+    "createTrigger",
+    "publishTemplate",
+    "putSegment",
+    "putTrigger",
+    "upsertCustomer",
+}
+"""Operations that answer 201 when they create and 200 when they change (or repeat), one body."""
+_PAGES = {"unsubscribePage"}
+"""Operations that answer people, not programs: their problems are HTML pages."""
+
+
+def _answers(operation: Operation, *, public: bool) -> set[int]:
+    """The problems an operation can answer, from its shape."""
+    answers = set(_ALSO.get(operation.operation_id or "", ()))
+    parameters = operation.parameters or []
+    if parameters or operation.request_body is not None:
+        answers.add(400)
+    places = {p.param_in for p in parameters if isinstance(p, Parameter)}
+    if "path" in places:
+        answers.add(404)
+    if "query" in places:
+        answers.add(422)  # a value that parses but the domain refuses: an identity, a time
+    if operation.request_body is not None:
+        answers |= {413, 415, 422}
+    if not public:
+        answers |= {401, 403}
+    return answers
+
+
+def _created_or_changed(responses: dict[str, OpenAPIResponse | Reference]) -> None:
+    answer = responses.get("201") or responses.get("200")
+    if isinstance(answer, OpenAPIResponse):
+        responses["201"] = replace(answer, description="Created")
+        responses["200"] = replace(answer, description="Changed, or the same again")
+
+
+def document_responses(openapi: OpenAPI, *, public_paths: Collection[str]) -> None:
+    """Every operation documents each status it can answer, the problem details among them,
+    and whether it needs a key (Litestar documents one success status, and its own 400 in a
+    shape Chorus never sends)."""
+    components = openapi.components = openapi.components or Components()
+    components.schemas = {**(components.schemas or {}), "Problem": _PROBLEM_SCHEMA}
+    problem_json = {
+        PROBLEM_JSON: OpenAPIMediaType(schema=Reference("#/components/schemas/Problem"))
+    }
+    page = {MediaType.HTML.value: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
+    for path, item in (openapi.paths or {}).items():
+        public = any(path.startswith(prefix) for prefix in public_paths)
+        for operation in (item.get, item.put, item.post, item.delete, item.patch):
+            if operation is None:
+                continue
+            if public:
+                operation.security = []
+            content = page if operation.operation_id in _PAGES else problem_json
+            responses = operation.responses = dict(operation.responses or {})
+            if operation.operation_id in _CREATE_OR_CHANGE:
+                _created_or_changed(responses)
+            for status in sorted(_answers(operation, public=public)):
+                responses[str(status)] = OpenAPIResponse(description=_WHY[status], content=content)

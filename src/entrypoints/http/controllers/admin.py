@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -14,6 +14,10 @@ from entrypoints.http.schemas import ClockIn, ClockOut
 from ports.clock import Clock, ClockStore, SettableClock
 
 __all__ = ["ClockController"]
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+_WITHIN = f"the clock stays from {EARLIEST:%Y} to {LATEST:%Y}: windows and deadlines count from it"
 
 
 class ClockController(Controller):
@@ -37,8 +41,13 @@ class ClockController(Controller):
         if data.set is not None:
             if data.set.tzinfo is None:
                 raise InvalidValue("set", "needs a time zone offset, e.g. Z")
-            settable.set(data.set)
-        if data.advance_seconds:
-            settable.advance(timedelta(seconds=data.advance_seconds))
+            if not EARLIEST <= data.set < LATEST:
+                raise InvalidValue("set", _WITHIN)
+        start = data.set or clock.now()
+        advance = data.advance_seconds or 0
+        if advance >= (LATEST - start).total_seconds():
+            raise InvalidValue("advance_seconds", _WITHIN)
+        if data.set is not None or advance:
+            settable.set(start + timedelta(seconds=advance))
         await store.save(clock.now())  # a restart resumes here, not at wall time
         return ClockOut(clock.now())

@@ -7,8 +7,9 @@ from typing import Any
 
 import asyncpg
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Response, get
+from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from adapters.postgres.projections import stuck_projections
@@ -30,6 +31,11 @@ class HealthController(Controller):
         operation_id="ready",
         name="ready",
         summary="PostgreSQL and NATS answer, every worker runs, no projection is stuck",
+        responses={
+            503: ResponseSpec(
+                dict[str, Any], description="Not ready: what is down", generate_examples=False
+            )
+        },
     )
     @inject
     async def ready(
@@ -72,6 +78,7 @@ class HealthController(Controller):
         operation_id="metrics",
         name="metrics",
         summary="Prometheus metrics",
+        media_type=MediaType.TEXT,
         include_in_schema=True,
     )
     async def metrics(self) -> Response[bytes]:
