@@ -299,6 +299,27 @@ class TestWebhooks:
             )
         assert answer.json()["outcome"] == "suppress"
 
+    def test_an_inbound_message_with_control_characters_is_kept_readable(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        url = f"{chorus.base_url}/v1/webhooks/sms-primary"
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            headers, body = fakes.sms.signed_inbound(url, PHONE, "where\x00is\x1bmy order")
+            assert httpx.post(url, headers=headers, content=body).status_code == 200
+            headers, body = fakes.sms.signed_inbound(url, "+44\x00770", "hello")
+            answer = httpx.post(url, headers=headers, content=body)
+            assert (answer.status_code, answer.json()["unattributable"]) == (200, 1)
+            texts: list[str] = []
+            deadline = time.monotonic() + 10
+            while "where\ufffdis\ufffdmy order" not in texts and time.monotonic() < deadline:
+                time.sleep(0.1)
+                timeline = http.get(f"/v1/customers/{customer_id}/timeline").json()
+                texts = [i["data"].get("properties", {}).get("text") for i in timeline["items"]]
+            assert "where\ufffdis\ufffdmy order" in texts
+            assert http.get(f"{chorus.base_url}/ready").status_code == 200
+
 
 class TestProviders:
     def test_providers_are_listed_in_failover_order_without_their_secrets(

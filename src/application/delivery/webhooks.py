@@ -11,6 +11,7 @@ from domain.customer.keywords import INBOUND_SIGNAL
 from domain.message.aggregate import MessageStatus
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
+from domain.shared.text import readable
 from domain.signals.aggregate import SignalReport
 from ports.providers import InboundMessage, StatusUpdate
 
@@ -58,6 +59,7 @@ class WebhookHandled:
     inbound: int
     parked: int  # statuses that overtook their message; applied once it is recorded
     messages: tuple[StatusRecorded, ...]
+    unattributable: int = 0  # inbound messages whose sender is no identity (nothing recorded)
 
 
 class HandleWebhook:
@@ -96,7 +98,7 @@ class HandleWebhook:
             items = provider.parse_webhook(headers, body, url)  # raises InvalidSignature
         except (ValueError, KeyError, TypeError) as error:  # signed, but not a payload we know
             raise InvalidValue("body", f"not a {provider_name} webhook: {error}") from None
-        statuses = duplicates = parked = 0
+        statuses = duplicates = parked = unattributable = 0
         messages: list[StatusRecorded] = []
         reports: list[SignalReport] = []
         for item in items:
@@ -113,10 +115,16 @@ class HandleWebhook:
                 duplicates += not recorded.recorded
                 messages.append(recorded)
             elif isinstance(item, InboundMessage):
-                reports.append(self._signal(provider_name, item))
+                # One sender that is no identity must not make the provider retry the others.
+                try:
+                    reports.append(self._signal(provider_name, item))
+                except InvalidValue:
+                    unattributable += 1
         if reports:
             await self.ingest(reports)
-        return WebhookHandled(statuses, duplicates, len(reports), parked, tuple(messages))
+        return WebhookHandled(
+            statuses, duplicates, len(reports), parked, tuple(messages), unattributable
+        )
 
     async def record_status(
         self, message_id: UUID, provider: str, update: StatusUpdate
@@ -128,9 +136,8 @@ class HandleWebhook:
             if message is None:
                 return False, None, None, None
             at = update.at or self.clock.now()
-            changed = message.report(
-                status, provider, at, update.reason, update.cost, update.currency
-            )
+            reason = readable(update.reason) if update.reason else update.reason
+            changed = message.report(status, provider, at, reason, update.cost, update.currency)
             if changed:
                 await self.store.save(message)
             return changed, message.customer_id, message.channel.value, message.correlation_id
@@ -139,7 +146,7 @@ class HandleWebhook:
         why = _SUPPRESSING.get(status)
         if changed and why is not None and customer_id is not None and channel is not None:
             reason = f"{why} reported by {provider}" + (
-                f": {update.reason}" if update.reason else ""
+                f": {readable(update.reason)}" if update.reason else ""
             )
             await self.suppress(customer_id, Channel(channel), reason, active=True)
         return StatusRecorded(message_id, status.value, changed, correlation_id)
@@ -155,7 +162,7 @@ class HandleWebhook:
             type=INBOUND_SIGNAL,
             occurred_at=inbound.at or self.clock.now(),
             identities=(IdentityClaim(identity),),
-            properties={"channel": inbound.channel.value, "text": inbound.text},
+            properties={"channel": inbound.channel.value, "text": readable(inbound.text)},
             source=provider,
         )
 

@@ -11,6 +11,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from domain.shared.errors import InvalidValue
+from domain.shared.text import has_control
 
 __all__ = [
     "BUILTIN_IDENTITY_TYPES",
@@ -85,6 +86,8 @@ class IdentityNormalizer:
             raise InvalidValue(kind, "is empty")
         if len(value) > _MAX_VALUE_LENGTH:
             raise InvalidValue(kind, f"is longer than {_MAX_VALUE_LENGTH} characters")
+        if has_control(value):
+            raise InvalidValue(kind, "holds a control character")
         if kind == "email":
             return Identity("email", self._email(value))
         if kind == "phone":

@@ -43,3 +43,11 @@ class TestNormalizingIdentities:
     def test_verification_levels_are_ordered(self) -> None:
         assert Verification.AUTHENTICATED.at_least(Verification.VERIFIED)
         assert not Verification.UNVERIFIED.at_least(Verification.VERIFIED)
+
+
+class TestIdentitiesHoldNoControlCharacters:
+    @pytest.mark.parametrize("value", ["u-1\x00", "a\x1bb", "x\x85y", "\ud800"])
+    def test_a_value_with_a_control_character_is_refused_naming_its_type(self, value: str) -> None:
+        with pytest.raises(InvalidValue, match="control character") as refused:
+            IdentityNormalizer().normalize("account_id", value)
+        assert refused.value.field == "account_id"

@@ -58,6 +58,12 @@ class WebhooksController(Controller):
             raise
         if handled.inbound:
             _log.info("inbound messages received", provider=provider, count=handled.inbound)
+        if handled.unattributable:
+            _log.warning(
+                "inbound messages from no known kind of sender left out",
+                provider=provider,
+                count=handled.unattributable,
+            )
         if handled.parked:
             _log.info("statuses parked until their message is recorded", count=handled.parked)
         for item in handled.messages:
@@ -73,6 +79,7 @@ class WebhooksController(Controller):
             "statuses": handled.statuses,
             "duplicates": handled.duplicates,
             "inbound": handled.inbound,
+            "unattributable": handled.unattributable,
             "parked": handled.parked,
             "messages": [str(item.message_id) for item in handled.messages],
         }
