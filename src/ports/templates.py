@@ -77,11 +77,14 @@ class Templates(Protocol):
         locale: str | None,
         context: Mapping[str, Any],
         version: int | None = None,
+        *,
+        preview: bool = False,
     ) -> RenderedContent:
         """The latest (or given) version's content for the channel, best locale first.
 
         Locale fallback: exact (`pt-BR`), then language (`pt`), then the template's default.
-        Rendering runs off the event loop, within the render budgets.
+        Rendering runs off the event loop, within the render budgets; a `preview` renders
+        apart from sends, so previews never queue sends behind them.
         Raises TemplateNotFound or RenderError.
         """
         ...

@@ -503,7 +503,8 @@ class JinjaRenderer:
     """Compiles each text once (the most recent `cache_size` kept) and renders it sandboxed,
     within `budget`; `render_in_worker` renders on threads of its own (`threads`, one by
     default: the GIL lets one render run at a time anyway), off the event loop and apart from
-    `asyncio.to_thread`'s.
+    `asyncio.to_thread`'s. Previews, which any reader may send, have threads of their own: a
+    flood of costly previews shares the CPU with sends but never queues them.
 
     Variables render escaped in the `html` field only; other fields are plain text.
     """
@@ -517,23 +518,29 @@ class JinjaRenderer:
         self._compiled: OrderedDict[tuple[bool, str], jinja2.Template] = OrderedDict()
         self._compiled_lock = threading.Lock()
         self._workers = ThreadPoolExecutor(threads, thread_name_prefix="chorus-render")
+        self._preview_workers = ThreadPoolExecutor(threads, thread_name_prefix="chorus-preview")
 
     async def check(self, text: str) -> None:
         """Raises RenderError naming the line of the first syntax error; compiles on the
         render thread, as a long text takes a while."""
         await self._in_worker(partial(self._compile, text, html=False, field=None))
 
-    async def render_in_worker(self, content: Content, context: Mapping[str, Any]) -> Content:
-        """`render` on the render thread; the event loop goes on meanwhile. A render waiting
-        for the thread has not started, so its budget has not either."""
-        return await self._in_worker(partial(self.render, content, context))
+    async def render_in_worker(
+        self, content: Content, context: Mapping[str, Any], *, preview: bool = False
+    ) -> Content:
+        """`render` on a render thread (a preview thread for a `preview`); the event loop goes
+        on meanwhile. A render waiting for its thread has not started, so its budget has not
+        either."""
+        return await self._in_worker(partial(self.render, content, context), preview=preview)
 
-    async def _in_worker(self, work: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._workers, work)
+    async def _in_worker(self, work: Callable[[], _T], *, preview: bool = False) -> _T:
+        workers = self._preview_workers if preview else self._workers
+        return await asyncio.get_running_loop().run_in_executor(workers, work)
 
     def close(self) -> None:
         """Lets the worker threads end once their renders have."""
         self._workers.shutdown(wait=False, cancel_futures=True)
+        self._preview_workers.shutdown(wait=False, cancel_futures=True)
 
     def render(self, content: Content, context: Mapping[str, Any]) -> Content:
         """The content with every text field rendered, in this thread; raises RenderError
@@ -644,6 +651,8 @@ class JinjaTemplates:
         locale: str | None,
         context: Mapping[str, Any],
         version: int | None = None,
+        *,
+        preview: bool = False,
     ) -> RenderedContent:
         template = await self.repository.get(key) if is_template_key(key) else None
         if template is None:
@@ -660,7 +669,9 @@ class JinjaTemplates:
             raise TemplateNotFound(
                 f"template {key!r} version {chosen.number} has no {channel} variant"
             )
-        content = await self.renderer.render_in_worker(_content_of(variant), context)
+        content = await self.renderer.render_in_worker(
+            _content_of(variant), context, preview=preview
+        )
         return RenderedContent(content, key, chosen.number, variant.locale)
 
     async def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:

@@ -344,3 +344,23 @@ class TestRenderBudgets:
         assert len(gaps) > 10
         assert max(gaps) < 0.1, gaps
         renderer.close()
+
+
+class TestPreviewsApartFromSends:
+    async def test_a_send_is_rendered_while_a_costly_preview_runs(self) -> None:
+        renderer = JinjaRenderer(budget=RenderBudget(operations=10**9, seconds=3))
+        try:
+            preview = asyncio.create_task(
+                renderer.render_in_worker(Content(body=EVIL), {}, preview=True)
+            )
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            sent = await renderer.render_in_worker(Content(body="Hi {{ name }}"), {"name": "Ana"})
+            waited = time.monotonic() - started
+            assert sent.body == "Hi Ana"
+            assert not preview.done()  # the send did not wait for the preview to end
+            assert waited < 1
+        finally:
+            renderer.close()
+        with pytest.raises(RenderError):
+            await preview

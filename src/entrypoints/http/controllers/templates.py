@@ -286,7 +286,7 @@ class TemplatesController(Controller):
         self, key: str, data: PreviewIn, templates: FromDishka[Templates]
     ) -> PreviewOut:
         rendered = await templates.render(
-            key, data.channel, data.locale, data.context, data.version
+            key, data.channel, data.locale, data.context, data.version, preview=True
         )
         return PreviewOut(
             key,
