@@ -562,14 +562,7 @@ class ProjectionRunner:
         row = await conn.fetchrow(_PARKED_EVENT, parked.stream_id, parked.version)
         if row is None:
             return "the event is not in the log"
-        event = RecordedEvent(
-            row["position"],
-            row["stream_id"],
-            row["version"],
-            row["topic"],
-            row["occurred_at"],
-            payload=row["payload"],
-        )
+        (event,) = self.store.to_recorded([row])
         try:
             async with conn.transaction():
                 await projection.apply(conn, [event])
