@@ -159,7 +159,13 @@ async def _print_status(runner: ProjectionRunner) -> None:
     )
     for s in await runner.status():
         where = f"{s.position.transaction_id}/{s.position.position}"
-        state = f"failing: {s.failing}" if s.failing else "ok"
+        state = (
+            f"failing: {s.failing}"
+            if s.failing
+            else "parked: see below; retry or skip"
+            if s.parked
+            else "ok"
+        )
         print(
             f"{s.name:<24} {where:>20} {s.events_behind:>14} {s.seconds_behind:>15.1f}"
             f" {s.parked:>7}  {state}"

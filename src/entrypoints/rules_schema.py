@@ -31,7 +31,7 @@ from domain.policy.rules import (
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.durations import DurationText, format_duration, parse_duration
 from entrypoints.signal_schema import field_of
-from entrypoints.text_checks import raw_fault
+from entrypoints.text_checks import json_fault, raw_fault
 
 __all__ = [
     "DAY_NAMES",
@@ -196,6 +196,9 @@ def parse_rule_set(document: bytes | str, version: int) -> RuleSet:
     try:
         wire = _decoder.decode(document)
     except msgspec.ValidationError as error:
+        # msgspec validates as it reads, so a document cut short can fail on a field first.
+        if (broken := json_fault(document)) is not None:
+            raise RuleSetInvalid([RuleError("$", f"not valid JSON: {broken}")]) from None
         raise RuleSetInvalid([_schema_error(error, document)]) from None
     except msgspec.DecodeError as error:
         raise RuleSetInvalid([RuleError("$", f"not valid JSON: {error}")]) from None

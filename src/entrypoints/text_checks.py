@@ -22,6 +22,7 @@ __all__ = [
     "InputRefused",
     "TextFault",
     "document_fault",
+    "json_fault",
     "line_fault",
     "raw_fault",
     "text_fault",
@@ -183,6 +184,16 @@ def raw_fault(raw: bytes | msgspec.Raw, path: str = "$", *, free: bool = False) 
     except msgspec.DecodeError:
         return None
     return document_fault(value, path, free=free)
+
+
+def json_fault(document: bytes | str) -> str | None:
+    """Why a document is not JSON at all; for the error path of a typed decode, which
+    validates as it reads and so may name a field of a document that is cut short."""
+    try:
+        msgspec.json.decode(document)
+    except msgspec.DecodeError as error:
+        return str(error)
+    return None
 
 
 def time_fault(value: datetime) -> str | None:

@@ -310,7 +310,10 @@ class TestWebhooks:
             assert httpx.post(url, headers=headers, content=body).status_code == 200
             headers, body = fakes.sms.signed_inbound(url, "+44\x00770", "hello")
             answer = httpx.post(url, headers=headers, content=body)
-            assert (answer.status_code, answer.json()["unattributable"]) == (200, 1)
+            assert (answer.status_code, answer.json()["refused"]) == (200, 1)
+            headers, body = fakes.sms.signed_status_callback(url, "SM\x00" + "1" * 30, "delivered")
+            answer = httpx.post(url, headers=headers, content=body)
+            assert (answer.status_code, answer.json()["refused"]) == (200, 1)
             texts: list[str] = []
             deadline = time.monotonic() + 10
             while "where\ufffdis\ufffdmy order" not in texts and time.monotonic() < deadline:

@@ -263,6 +263,46 @@ class TestHostileInputOverHttp:
         assert answer.status_code < 500
 
 
+class TestBodyThatIsNotJson:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "/v1/events"),
+            ("PUT", "/v1/customers"),
+            ("POST", "/v1/segments"),
+            ("POST", "/v1/messages"),
+            ("POST", "/v1/rules/simulate"),
+        ],
+    )
+    @pytest.mark.parametrize("body", [b'{"a": 1', b'{"a": NaN}', b'{"signals": ['])
+    def test_every_route_answers_one_invalid_json_problem_naming_the_body(
+        self, chorus: ChorusProcess, method: str, path: str, body: bytes
+    ) -> None:
+        with _client(chorus) as http:
+            answer = http.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+        assert answer.status_code == 400, answer.text
+        problem = answer.json()
+        assert problem["type"] == "https://chorus.dev/problems/invalid-json"
+        assert problem["errors"][0]["field"] == "$"
+
+    def test_a_rule_set_cut_short_is_refused_as_not_json(self, chorus: ChorusProcess) -> None:
+        with _client(chorus) as http:
+            answer = http.put(
+                "/v1/rules", content=b'{"a": 1', headers={"Content-Type": "application/json"}
+            )
+        assert answer.status_code == 422, answer.text
+        (error,) = answer.json()["errors"]
+        assert (error["field"], error["reason"].startswith("not valid JSON")) == ("$", True)
+
+    def test_a_refused_query_parameter_is_named_by_its_place(self, chorus: ChorusProcess) -> None:
+        with _client(chorus) as http:
+            answer = http.get("/v1/customers/search", params={"limit": "-1"})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["errors"][0]["field"] == "query.limit"
+
+
 class TestBodyLimit:
     def test_a_body_over_16_mib_gets_a_413_problem_the_client_can_read(
         self, chorus: ChorusProcess

@@ -292,6 +292,7 @@ class TestProblems:
         assert answer["type"].endswith("/render-error")
         assert answer["errors"][0]["budget"] in ("operations", "seconds")
         assert "limit" in answer["errors"][0]
+        assert answer["errors"][0]["field"] == "$.content"  # as over HTTP
 
     async def test_a_bug_is_a_logged_500_and_the_subscription_lives_on(
         self, nc: Client, pool: asyncpg.Pool, started: Start

@@ -11,7 +11,7 @@ from domain.customer.keywords import INBOUND_SIGNAL
 from domain.message.aggregate import MessageStatus
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
-from domain.shared.text import readable
+from domain.shared.text import has_control, readable
 from domain.signals.aggregate import SignalReport
 from ports.providers import InboundMessage, StatusUpdate
 
@@ -59,7 +59,9 @@ class WebhookHandled:
     inbound: int
     parked: int  # statuses that overtook their message; applied once it is recorded
     messages: tuple[StatusRecorded, ...]
-    unattributable: int = 0  # inbound messages whose sender is no identity (nothing recorded)
+    # Items left out, nothing recorded: an inbound message whose sender is no identity, an id
+    # with control characters (no message has one, and no event id may).
+    refused: int = 0
 
 
 class HandleWebhook:
@@ -98,10 +100,13 @@ class HandleWebhook:
             items = provider.parse_webhook(headers, body, url)  # raises InvalidSignature
         except (ValueError, KeyError, TypeError) as error:  # signed, but not a payload we know
             raise InvalidValue("body", f"not a {provider_name} webhook: {error}") from None
-        statuses = duplicates = parked = unattributable = 0
+        statuses = duplicates = parked = refused = 0
         messages: list[StatusRecorded] = []
         reports: list[SignalReport] = []
         for item in items:
+            if has_control(item.provider_message_id):
+                refused += 1
+                continue
             if isinstance(item, StatusUpdate):
                 message_id = await self.store.by_provider_id(
                     provider_name, item.provider_message_id
@@ -119,12 +124,10 @@ class HandleWebhook:
                 try:
                     reports.append(self._signal(provider_name, item))
                 except InvalidValue:
-                    unattributable += 1
+                    refused += 1
         if reports:
             await self.ingest(reports)
-        return WebhookHandled(
-            statuses, duplicates, len(reports), parked, tuple(messages), unattributable
-        )
+        return WebhookHandled(statuses, duplicates, len(reports), parked, tuple(messages), refused)
 
     async def record_status(
         self, message_id: UUID, provider: str, update: StatusUpdate

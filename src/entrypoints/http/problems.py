@@ -46,7 +46,9 @@ __all__ = [
     "document_responses",
     "exception_handlers",
     "invalid_document",
+    "not_json",
     "problem",
+    "render_field",
     "unrenderable",
 ]
 
@@ -72,9 +74,13 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
             message = str(item.get("message", ""))
             field = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else None
             key = item.get("key")
-            source = item.get("source")
+            # Litestar names the whole body `data`, and a parameter's place by its enum.
+            source = getattr(item.get("source"), "value", item.get("source"))
             if field is None and key:
-                field = f"$.{key}" if source == "body" else f"{source}.{key}"
+                if source == "body":
+                    field = "$" if key == "data" else f"$.{key}"
+                else:
+                    field = f"{source}.{key}"
             errors.append({"field": field or "$", "reason": message.partition(" - at `")[0]})
     return problem(400, "invalid-request", "The request is not valid", exc.detail, errors=errors)
 
@@ -93,7 +99,22 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if exc.status_code == 413:
         detail = f"a request body may have at most {MAX_BODY_BYTES:,} bytes"
         return problem(413, slug, "The request body is too large", detail)
+    if exc.status_code == 400:  # Litestar could not decode the body
+        return not_json(exc.detail)
     return problem(exc.status_code, slug, exc.detail or "HTTP error")
+
+
+def not_json(reason: str) -> Response[dict[str, Any]]:
+    """The one answer to a body that cannot be read as JSON, whichever route reads it."""
+    if reason == "Input data was truncated":  # msgspec's words for an unfinished document
+        reason = "the JSON ends before it is complete, or holds an unfinished \\u escape"
+    return problem(
+        400,
+        "invalid-json",
+        "The body is not JSON",
+        reason,
+        errors=[{"field": "$", "reason": reason}],
+    )
 
 
 def _refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[Any]:
@@ -152,15 +173,18 @@ def unrenderable(exc: RenderError, field: str) -> Response[dict[str, Any]]:
     return problem(422, "render-error", "The content cannot be rendered", str(exc), errors=errors)
 
 
-def _unrenderable(request: Request[Any, Any, Any], exc: RenderError) -> Response[Any]:
+def render_field(exc: RenderError) -> str:
+    """Where in a send request a render failed: the variable missing, else the content."""
     variable = exc.variable
     if variable is None:
-        field = "$.content"
-    elif variable.startswith("vars."):
-        field = "$.variables." + variable.removeprefix("vars.")
-    else:
-        field = "$.customer_id"  # a profile attribute the customer does not have
-    return unrenderable(exc, field)
+        return "$.content"
+    if variable.startswith("vars."):
+        return "$.variables." + variable.removeprefix("vars.")
+    return "$.customer_id"  # a profile attribute the customer does not have
+
+
+def _unrenderable(request: Request[Any, Any, Any], exc: RenderError) -> Response[Any]:
+    return unrenderable(exc, render_field(exc))
 
 
 def _forged(request: Request[Any, Any, Any], exc: InvalidSignature) -> Response[Any]:
@@ -243,7 +267,7 @@ _ALSO = {
     "createTrigger": (409,),
     "findCustomer": (404,),  # no customer has the identity
     "publishRules": (413, 415, 422),  # the rule document is read as it comes, not documented
-    "receiveWebhook": (401,),
+    "receiveWebhook": (401, 413, 422),  # a signed body that is no webhook of that provider
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
     "simulateRules": (400, 413, 415, 422),
 }

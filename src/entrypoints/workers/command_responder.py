@@ -19,6 +19,7 @@ import structlog
 
 from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue, NotFound
+from entrypoints.http.problems import render_field
 from entrypoints.http.schemas import MessageIn
 from entrypoints.signal_schema import field_of
 from entrypoints.text_checks import line_fault, raw_fault
@@ -259,7 +260,7 @@ class SendCommandResponder:
                     "render-error",
                     "The content cannot be rendered",
                     str(error),
-                    [{"field": "$.variables", "reason": str(error), **error.names}],
+                    [{"field": render_field(error), "reason": str(error), **error.names}],
                 ).reply()
             except Exception:
                 self.log.exception("send command failed")

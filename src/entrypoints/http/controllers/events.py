@@ -15,11 +15,11 @@ from application.customer.accept_signals import AcceptSignals
 from domain.signals.aggregate import signal_id_for
 from entrypoints.http.auth import allow
 from entrypoints.http.edge import MAX_BODY_BYTES
-from entrypoints.http.problems import problem
+from entrypoints.http.problems import not_json, problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalIn, SignalMapper
-from entrypoints.text_checks import MAX_DEPTH, raw_fault
+from entrypoints.text_checks import MAX_DEPTH, json_fault, raw_fault
 from ports.api_keys import Role
 from ports.intake import ReceivedSignal
 
@@ -108,6 +108,8 @@ class EventsController(Controller):
         try:
             batch = _batch_decoder.decode(body)
         except msgspec.ValidationError as error:
+            if (broken := json_fault(body)) is not None:
+                return not_json(broken)
             return problem(
                 400,
                 "invalid-request",
@@ -116,7 +118,7 @@ class EventsController(Controller):
                 errors=[{"field": "$.signals", "reason": str(error)}],
             )
         except msgspec.DecodeError as error:
-            return problem(400, "invalid-json", "The body is not JSON", str(error))
+            return not_json(str(error))
         except (UnicodeDecodeError, RecursionError):
             # Each signal's text and nesting are checked with it, by the mapper; this is a
             # body whose envelope cannot even be read.

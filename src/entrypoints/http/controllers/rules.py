@@ -13,10 +13,10 @@ from application.rules.publish_rules import PublishRules
 from application.rules.simulate_rules import SimulateRules
 from domain.policy.simulation import SimulationReport
 from entrypoints.http.auth import allow, current_key
-from entrypoints.http.problems import problem
+from entrypoints.http.problems import not_json, problem
 from entrypoints.rules_schema import RuleSetInvalid, parse_rule_set, rule_set_document
 from entrypoints.signal_schema import field_of
-from entrypoints.text_checks import raw_fault, time_fault
+from entrypoints.text_checks import json_fault, raw_fault, time_fault
 from ports.api_keys import Role
 from ports.clock import Clock
 from ports.rules import PublishedRules, RuleSets
@@ -123,6 +123,8 @@ class RulesController(Controller):
         try:
             body = _simulation_decoder.decode(raw)
         except msgspec.ValidationError as error:
+            if (broken := json_fault(raw)) is not None:
+                return not_json(broken)
             field, reason = field_of(error)
             return problem(
                 400,
@@ -131,7 +133,7 @@ class RulesController(Controller):
                 errors=[{"field": field, "reason": reason}],
             )
         except msgspec.DecodeError as error:
-            return problem(400, "invalid-json", "The body is not JSON", str(error))
+            return not_json(str(error))
         try:
             draft = parse_rule_set(bytes(body.rules), version=0)
         except RuleSetInvalid as invalid:

@@ -58,11 +58,12 @@ class WebhooksController(Controller):
             raise
         if handled.inbound:
             _log.info("inbound messages received", provider=provider, count=handled.inbound)
-        if handled.unattributable:
+        if handled.refused:
             _log.warning(
-                "inbound messages from no known kind of sender left out",
+                "webhook items left out: a sender that is no identity or an id with control "
+                "characters",
                 provider=provider,
-                count=handled.unattributable,
+                count=handled.refused,
             )
         if handled.parked:
             _log.info("statuses parked until their message is recorded", count=handled.parked)
@@ -79,7 +80,7 @@ class WebhooksController(Controller):
             "statuses": handled.statuses,
             "duplicates": handled.duplicates,
             "inbound": handled.inbound,
-            "unattributable": handled.unattributable,
+            "refused": handled.refused,
             "parked": handled.parked,
             "messages": [str(item.message_id) for item in handled.messages],
         }
