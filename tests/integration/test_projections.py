@@ -424,7 +424,7 @@ class TestRetryingAndSkippingParkedEvents:
             await asyncio.to_thread(main, ["projections", "status"])
         table, listing = out.getvalue().split("\n\n")
         (line,) = [x for x in table.splitlines() if x.startswith("customer_directory")]
-        assert line.split()[3:6] == ["0.0", "1", "ok"]
+        assert line.split()[3:6] == ["0.0", "1", "parked:"]
         (listed,) = [x for x in listing.splitlines() if x.startswith("customer_directory")]
         assert listed.split()[1] == event
         assert "CharacterNotInRepertoireError" in listed

@@ -350,8 +350,9 @@ class TestPreviewsApartFromSends:
     async def test_a_send_is_rendered_while_a_costly_preview_runs(self) -> None:
         renderer = JinjaRenderer(budget=RenderBudget(operations=10**9, seconds=3))
         try:
+            endless = EVIL.replace("4000", "40000")  # stopped by the 3 s, not finished
             preview = asyncio.create_task(
-                renderer.render_in_worker(Content(body=EVIL), {}, preview=True)
+                renderer.render_in_worker(Content(body=endless), {}, preview=True)
             )
             await asyncio.sleep(0.05)
             started = time.monotonic()
