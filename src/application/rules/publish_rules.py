@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from application.customer.conflicts import retry_on_conflict
@@ -14,10 +15,20 @@ __all__ = ["PublishRules"]
 
 
 class PublishRules:
-    """Two publishers racing both publish, one version after the other."""
+    """Two publishers racing both publish, one version after the other; the rules already in
+    force, sent again (a retried PUT), publish nothing."""
 
     def __init__(self, rule_sets: RuleSets) -> None:
         self.rule_sets = rule_sets
 
     async def __call__(self, rules: RuleSet, author: str) -> PublishedRules:
-        return await retry_on_conflict(lambda: self.rule_sets.publish(rules, author))
+        async def attempt() -> PublishedRules:
+            latest = await self.rule_sets.latest()
+            in_force = latest.rules
+            if latest.published_at is not None and replace(rules, version=in_force.version) == (
+                in_force
+            ):
+                return latest
+            return await self.rule_sets.publish(rules, author)
+
+        return await retry_on_conflict(attempt)
