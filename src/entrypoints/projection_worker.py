@@ -173,7 +173,10 @@ class Followers:
         ]
 
         async def rang(msg: Msg) -> None:
-            bell.ring()
+            # Not `bell.ring()`: in the service's own process the bell also relays commits
+            # over NATS, and ringing it from what NATS relayed would relay it again, forever.
+            for projector in self.projectors:
+                projector.runner.wake()
 
         await nc.subscribe(commits_subject(settings), cb=rang)
         for projector in self.projectors:

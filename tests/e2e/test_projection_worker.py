@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
+import nats
 import pytest
 
 if TYPE_CHECKING:
@@ -258,3 +259,35 @@ class TestWorkerProcess:
         while _alive(worker) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _alive(worker), "the worker outlived the service"
+
+
+class TestCommitBell:
+    @pytest.mark.parametrize("clock", ["manual", "system"])
+    async def test_one_commit_wakes_the_projections_once_not_forever(
+        self, chorus: ChorusProcess, clock: str
+    ) -> None:
+        # With the manual clock the projections run in the service's own process, whose bell
+        # also relays commits over NATS: what comes back must not be relayed again.
+        if clock == "system":
+            _on_system_clock(chorus).close()
+        nc = await nats.connect(chorus.nats_url)
+        relayed = 0
+
+        async def count(msg: object) -> None:
+            nonlocal relayed
+            relayed += 1
+
+        try:
+            await nc.subscribe(f"{chorus.subject_prefix}.internal.commits", cb=count)
+            await nc.flush()
+            headers = {"Authorization": f"Bearer {chorus.admin_key}"}  # type: ignore[attr-defined]
+            async with httpx.AsyncClient(base_url=chorus.base_url, headers=headers) as http:
+                answer = await http.put(
+                    "/v1/customers",
+                    json={"identities": [{"type": "email", "value": "bell@example.org"}]},
+                )
+                assert answer.status_code == 201, answer.text
+            await asyncio.sleep(2)
+        finally:
+            await nc.close()
+        assert 1 <= relayed <= 5, relayed
