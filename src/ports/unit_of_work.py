@@ -1,0 +1,190 @@
+"""One commit for every aggregate: repositories and side indexes enlisted in a unit of work.
+
+A handler opens a unit of work, loads aggregates from their repositories, calls them, and
+leaves: what it added is appended when the unit of work closes without an error, together
+with every side index it touched, in one transaction; an error rolls everything back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+    from contextlib import AbstractAsyncContextManager
+    from datetime import datetime
+
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
+
+    from domain.customer.identities import Identity
+    from domain.message.aggregate import Message
+    from domain.policy.decision import SendRequest
+    from ports.delivery import Delivery, FallbackPlan
+
+__all__ = [
+    "ConcurrencyConflict",
+    "DecisionIndex",
+    "Deferrals",
+    "DueMessage",
+    "EarlierRequest",
+    "IdentityIndex",
+    "Outbox",
+    "Repository",
+    "RequestKeys",
+    "UnitOfWork",
+    "UnitsOfWork",
+]
+
+A = TypeVar("A", bound="Aggregate")
+
+
+class ConcurrencyConflict(Exception):
+    """Someone else wrote first; load again and retry the command."""
+
+
+class Repository(Protocol[A]):
+    """The aggregates of one type, by id, as event streams."""
+
+    async def get(self, ids: Collection[UUID]) -> dict[UUID, A]:
+        """The aggregates under these ids, as last committed; commands on the same ids in
+        this process wait their turn rather than race."""
+        ...
+
+    async def existing(self, ids: Collection[UUID]) -> set[UUID]:
+        """Which of these streams were started already."""
+        ...
+
+    async def oldest_first(self, ids: Collection[UUID]) -> list[UUID]:
+        """These committed streams, in the log order of their first event."""
+        ...
+
+    def add(self, *aggregates: A) -> None:
+        """Appends the aggregates' pending events when the unit of work commits."""
+        ...
+
+    def record(self, *events: CanMutateAggregate[UUID]) -> None:
+        """Appends the creation events of one-event aggregates, built without the aggregate."""
+        ...
+
+
+class IdentityIndex(Protocol):
+    """Which customer each identity belongs to, and which customers were merged into whom."""
+
+    async def resolve(self, identities: Collection[Identity]) -> dict[Identity, UUID]:
+        """The customer each known identity belongs to (merged customers resolve to survivors)."""
+        ...
+
+    async def claim(self, owners: Mapping[Identity, UUID]) -> None:
+        """Makes each identity resolve to its customer; raises ConcurrencyConflict if taken."""
+        ...
+
+    async def record_merge(self, merged_id: UUID, survivor_id: UUID) -> None:
+        """The merged customer's identities and id now resolve to the survivor."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierRequest:
+    """What a send request with the same idempotency key made before."""
+
+    message_id: UUID
+    customer_id: UUID
+    decision_id: UUID
+    fingerprint: bytes | None = None
+
+
+class DecisionIndex(Protocol):
+    """Decisions findable by id: where each is recorded on its customer's stream."""
+
+    def add(
+        self, decision_id: UUID, message_id: UUID, customer_id: UUID, stream_version: int
+    ) -> None: ...
+
+
+class RequestKeys(Protocol):
+    """Send requests by their idempotency key, with a fingerprint of what was asked."""
+
+    async def earlier(self, idempotency_key: str) -> EarlierRequest | None:
+        """The message and decision a request with this key already made."""
+        ...
+
+    def add(self, idempotency_key: str, earlier: EarlierRequest) -> None:
+        """Remembers the key; a racing twin fails the commit with ConcurrencyConflict."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DueMessage:
+    """A deferred message whose time has come."""
+
+    message_id: UUID
+    customer_id: UUID
+    request: SendRequest
+    origin: str
+    delivery: Delivery | None = None
+
+
+class Deferrals(Protocol):
+    """Deferred messages, waiting for their due time to be decided again."""
+
+    def defer(
+        self,
+        message_id: UUID,
+        customer_id: UUID,
+        due_at: datetime,
+        request: SendRequest,
+        origin: str,
+        delivery: Delivery | None = None,
+    ) -> None:
+        """Keeps a deferred message until `due_at` (replacing an earlier due time)."""
+        ...
+
+    async def forget(self, message_id: UUID) -> None:
+        """The message was decided for good: no longer deferred."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
+        """Deferred messages due by `now`, most urgent first, held by this unit of work and
+        skipped by others until it ends."""
+        ...
+
+
+class Outbox(Protocol):
+    """Allowed messages waiting for a dispatcher, with the fallback each may need."""
+
+    def put(self, message: Message, fallback: FallbackPlan | None = None) -> None:
+        """Puts the new message (added to its repository too) in the outbox, and its fallback
+        plan in wait, in the same commit."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """Reads and writes that commit together, or not at all."""
+
+    @property
+    def identities(self) -> IdentityIndex: ...
+
+    @property
+    def decisions(self) -> DecisionIndex: ...
+
+    @property
+    def requests(self) -> RequestKeys: ...
+
+    @property
+    def deferrals(self) -> Deferrals: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    def repository(self, kind: type[A]) -> Repository[A]:
+        """The repository of one aggregate type, enlisted in this unit of work."""
+        ...
+
+
+class UnitsOfWork(Protocol):
+    """Opens units of work: `async with uows() as uow:` commits when the block ends without
+    an error and rolls back otherwise."""
+
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
