@@ -24,8 +24,9 @@ import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from adapters.nats.publisher import ensure_stream_config
+from domain.signals.document import InvalidSignal
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.signal_schema import MAX_BATCH, InvalidSignal
+from entrypoints.signal_schema import MAX_BATCH
 from ports.intake import ReceivedSignal
 
 if TYPE_CHECKING:
