@@ -68,6 +68,7 @@ from application.segments.define_segment import DefineSegment, DeleteSegment
 from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
+from domain.signals.document import SignalReader
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
@@ -310,9 +311,9 @@ class UseCasesProvider(Provider):
 
     @provide
     def attribute_signals(
-        self, ingest: IngestSignals, mapper: SignalMapper, intake: SignalIntake, clock: Clock
+        self, ingest: IngestSignals, reader: SignalReader, intake: SignalIntake, clock: Clock
     ) -> AttributeSignals:
-        return AttributeSignals(ingest, mapper.parse, intake, clock, _refused_at_attribution)
+        return AttributeSignals(ingest, reader, intake, clock, _refused_at_attribution)
 
     @provide
     def upsert_customer(
@@ -444,8 +445,12 @@ class UseCasesProvider(Provider):
         return MessageQueries(store, decisions)
 
     @provide
-    def signal_mapper(self, normalizer: IdentityNormalizer) -> SignalMapper:
-        return SignalMapper(normalizer)
+    def signal_reader(self, normalizer: IdentityNormalizer) -> SignalReader:
+        return SignalReader(normalizer)
+
+    @provide
+    def signal_mapper(self, reader: SignalReader) -> SignalMapper:
+        return SignalMapper(reader)
 
 
 class BusProvider(Provider):

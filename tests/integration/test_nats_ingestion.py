@@ -25,6 +25,7 @@ from application.customer.accept_signals import AcceptSignals
 from application.customer.attribute_signals import AttributeSignals
 from application.customer.ingest_signals import IngestSignals
 from domain.customer.identities import IdentityNormalizer
+from domain.signals.document import SignalReader
 from domain.signals.intake import RECEIVED_TOPIC
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.signal_consumer import SignalConsumer, ensure_signal_stream
@@ -101,7 +102,7 @@ async def attribute(store: PostgresCustomerStore) -> int:
     """Runs attribution over what intake committed, as the projection worker does."""
     ingest = IngestSignals(store, SystemClock(), RandomIds())
     intake = PostgresSignalIntake(store.pool)
-    attribution = AttributeSignals(ingest, SignalMapper(NORMALIZER).parse, intake, SystemClock())
+    attribution = AttributeSignals(ingest, SignalReader(NORMALIZER), intake, SystemClock())
     runner = ProjectionRunner(store.pool, [attribution])
     await runner.setup()
     return await runner.catch_up()
@@ -195,7 +196,7 @@ async def consumer_for(
         consumer = SignalConsumer(
             js,
             ingest,
-            SignalMapper(NORMALIZER),
+            SignalMapper(SignalReader(NORMALIZER)),
             stream_name=names.stream,
             durable=names.durable,
             subjects=names.subjects,

@@ -25,6 +25,7 @@ from application.customer.upsert_customer import UpsertCustomer
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer
 from domain.signals.aggregate import SignalReport
+from domain.signals.document import SignalReader
 from domain.signals.intake import RECEIVED_TOPIC
 from entrypoints.cli import main
 from entrypoints.metrics import exposition
@@ -199,16 +200,18 @@ class TestReportingFailures:
         assert status.failing is None
 
 
-def lenient_parse(payload: bytes) -> SignalReport | str:
-    """Reads a received signal with none of the edge's checks, as a signal stored before
-    them would be read."""
-    body = json.loads(payload)
-    return SignalReport(
-        body["id"],
-        body["type"],
-        datetime.fromisoformat(body["occurred_at"]),
-        tuple(IdentityClaim(Identity(i["type"], i["value"])) for i in body["identities"]),
-    )
+class LenientReader(SignalReader):
+    """Reads a received signal with none of the checks, as a signal stored before them would
+    be read."""
+
+    def parse(self, payload: bytes) -> SignalReport | str:
+        body = json.loads(payload)
+        return SignalReport(
+            body["id"],
+            body["type"],
+            datetime.fromisoformat(body["occurred_at"]),
+            tuple(IdentityClaim(Identity(i["type"], i["value"])) for i in body["identities"]),
+        )
 
 
 def signal(event_id: str, email: str) -> ReceivedSignal:
@@ -329,7 +332,9 @@ class TestParkingPoisonEvents:
         await intake.receive([signal("clean-2", "bo@example.org")], T0)
         store = PostgresCustomerStore(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
-        attribution = AttributeSignals(ingest, lenient_parse, intake, SystemClock())
+        attribution = AttributeSignals(
+            ingest, LenientReader(IdentityNormalizer()), intake, SystemClock()
+        )
         runner = ProjectionRunner(pool, [attribution], attempts=3)
         await runner.setup()
         for _ in range(3):

@@ -20,8 +20,9 @@ from application.customer.ingest_signals import IngestSignals, SignalOutcome
 from domain.customer.identities import IdentityNormalizer
 from domain.shared.errors import DomainError
 from domain.signals.aggregate import signal_id_for
+from domain.signals.document import SignalIn, SignalReader
 from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, intake_id_for
-from entrypoints.signal_schema import SignalIn, SignalMapper
+from entrypoints.signal_schema import SignalMapper
 from ports.intake import Attribution, ReceivedSignal
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 AT = datetime(2026, 11, 27, 10, tzinfo=UTC)
-MAPPER = SignalMapper(IdentityNormalizer("GB"))
+READER = SignalReader(IdentityNormalizer("GB"))
+MAPPER = SignalMapper(READER)
 
 
 def received(event_id: str, email: str = "ana@example.org") -> ReceivedSignal:
@@ -100,7 +102,7 @@ class TestAttribution:
 
         refused: list[str] = []
         attribution = AttributeSignals(
-            ingest, MAPPER.parse, intake, SystemClock(), lambda _, reason: refused.append(reason)
+            ingest, READER, intake, SystemClock(), lambda _, reason: refused.append(reason)
         )
         runner = ProjectionRunner(pool, [attribution])
         await runner.setup()
@@ -162,7 +164,7 @@ class TestRefusedAtAttribution:
         await accept([received(i, f"{i}@example.org") for i in ids])
         refused: list[tuple[UUID, str]] = []
         attribution = AttributeSignals(
-            ingest, MAPPER.parse, intake, SystemClock(), lambda *r: refused.append(r)
+            ingest, READER, intake, SystemClock(), lambda *r: refused.append(r)
         )
         runner = ProjectionRunner(pool, [attribution])
         await runner.setup()
