@@ -54,7 +54,7 @@ class RedecideDueMessages:
                         ).get(survivor)
                     if customer is None:
                         continue
-                    await decide_and_record(
+                    decide_and_record(
                         uow,
                         customer,
                         item.message_id,

@@ -50,7 +50,7 @@ def fingerprint_of(
     return digest.digest()
 
 
-async def decide_and_record(
+def decide_and_record(
     uow: UnitOfWork,
     customer: Customer,
     message_id: UUID,
@@ -63,7 +63,7 @@ async def decide_and_record(
     fingerprint: bytes | None = None,
     delivery: Delivery | None = None,
 ) -> Decision:
-    """Decides on the customer and writes the decision, its index, any deferral and, for an
+    """Decides on the customer and enlists the decision, its index, any deferral and, for an
     allowed message with content, the message and its outbox entry: all in one commit."""
     decision = customer.decide_message(message_id, decision_id, request, rules, now, origin)
     uow.decisions.add(decision_id, message_id, customer.id, customer.version)
@@ -160,7 +160,7 @@ class RequestMessage:
                 )
                 said = request if rendered is None else approved_as_sent(request, rendered)
                 decision_id = self.ids.new_id()
-                decision = await decide_and_record(
+                decision = decide_and_record(
                     uow,
                     customer,
                     message_id,
