@@ -16,8 +16,7 @@ __all__ = ["CustomerRecords", "StoredEvent", "TimelinePage"]
 
 
 class CustomerRecords(Protocol):
-    """Customers by id and identity, their timelines and decisions, as last committed; changes
-    go through a unit of work."""
+    """Customers by id and identity, their timelines and decisions, as last committed."""
 
     async def survivor(self, customer_id: UUID) -> UUID | None:
         """The id a customer id resolves to now: itself, its survivor, or None if unknown."""
