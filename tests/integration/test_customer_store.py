@@ -14,8 +14,10 @@ from adapters.system.ids import RandomIds
 from application.customer.ingest_signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.queries.customers import CustomerQueries
+from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
-from domain.signals.aggregate import SignalReport
+from domain.signals.aggregate import Signal, SignalReport
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     import asyncpg
@@ -221,3 +223,61 @@ class TestConcurrentMerges:
         survivors = {row[0] for row in await pool.fetch("SELECT survivor_id FROM customer_merges")}
         assert not survivors & merged  # every merged id resolves in one step to a live customer
         assert await count_signals(pool) == 18
+
+
+class TestUnitOfWork:
+    async def test_what_a_failing_unit_of_work_enlisted_is_not_written(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        uows = PostgresUnitsOfWork(pool)
+        ana = Customer.register(
+            RandomIds().new_id(), T0, (IdentityClaim(GB.parse("email:a@x.org")),)
+        )
+
+        async def failing() -> None:
+            async with uows() as uow:
+                await uow.identities.claim({GB.parse("email:a@x.org"): ana.id})
+                uow.repository(Customer).add(ana)
+                raise RuntimeError("the command failed")
+
+        with pytest.raises(RuntimeError):
+            await failing()
+        assert await pool.fetchval("SELECT count(*) FROM events") == 0
+        assert await pool.fetchval("SELECT count(*) FROM identities") == 0
+
+    async def test_repositories_of_two_types_commit_together_and_ring_the_commit_bell(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        rung: list[str] = []
+        uows = PostgresUnitsOfWork(pool, on_committed=lambda: rung.append("committed"))
+        ana = Customer.register(RandomIds().new_id(), T0, ())
+        order = report("o-1")
+        async with uows() as uow:
+            uow.repository(Customer).add(ana)
+            uow.repository(Signal).record(Signal.recorded(order, ana.id, T0))
+        async with uows() as uow:
+            assert await uow.repository(Signal).existing([order.signal_id]) == {order.signal_id}
+            assert set(await uow.repository(Customer).get([ana.id])) == {ana.id}
+        assert rung == ["committed"]
+
+    async def test_a_stream_written_twice_from_stale_copies_is_a_conflict(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        uows = PostgresUnitsOfWork(pool, cached=())
+        ana = Customer.register(RandomIds().new_id(), T0, ())
+        async with uows() as uow:
+            uow.repository(Customer).add(ana)
+        async with uows() as first:
+            one = (await first.repository(Customer).get([ana.id]))[ana.id]
+        async with uows() as second:
+            two = (await second.repository(Customer).get([ana.id]))[ana.id]
+            two.update_profile(T0, {}, {"a": 1})
+            second.repository(Customer).add(two)
+        one.update_profile(T0, {}, {"b": 2})
+
+        async def stale() -> None:
+            async with uows() as uow:
+                uow.repository(Customer).add(one)
+
+        with pytest.raises(ConcurrencyConflict):
+            await stale()
