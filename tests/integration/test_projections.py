@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.event_store import LogPosition, PostgresEventStore
 from adapters.postgres.projections import ProjectionRunner, stuck_projections
 from adapters.postgres.signal_intake import PostgresSignalIntake
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.attribute_signals import AttributeSignals
@@ -330,7 +330,7 @@ class TestParkingPoisonEvents:
         await intake.receive([signal("clean-1", "ana@example.org")], T0)
         await intake.receive([signal("nul", "a\u0000b@example.org")], T0)
         await intake.receive([signal("clean-2", "bo@example.org")], T0)
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         attribution = AttributeSignals(
             ingest, LenientReader(IdentityNormalizer()), intake, SystemClock()
@@ -489,7 +489,7 @@ class TestRebuilding:
     async def test_a_rebuilt_directory_equals_the_live_one_after_merges(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         upsert = UpsertCustomer(store, SystemClock(), RandomIds())
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         runner = ProjectionRunner(pool, [CustomerDirectory()], page_size=3)

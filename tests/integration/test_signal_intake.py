@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.signal_intake import PostgresSignalIntake
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.accept_signals import AcceptSignals
@@ -92,7 +93,7 @@ class TestAttribution:
     async def test_received_signals_reach_their_customers_once_and_are_then_found(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         intake = PostgresSignalIntake(pool)
         accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
@@ -110,7 +111,9 @@ class TestAttribution:
         found = await accept.attributed(["x-1", "x-2"], 1.0)
         assert set(found) == {"x-1", "x-2"}
         assert found["x-1"] == Attribution(
-            await store.find(IdentityNormalizer("GB").normalize("email", "ana@example.org"))
+            await PostgresCustomerRecords(pool).find(
+                IdentityNormalizer("GB").normalize("email", "ana@example.org")
+            )
         )
         # Applied again from the start (a crash before the position moved): nothing changes.
         await pool.execute("UPDATE projection_positions SET transaction_id = '0', position = 0")
@@ -124,7 +127,7 @@ class TestAttribution:
     async def test_a_signal_that_acts_on_its_customer_is_attributed_before_the_answer(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         accept = AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest)
         wire = {
@@ -156,7 +159,7 @@ class TestRefusedAtAttribution:
     async def test_a_signal_its_customer_refuses_is_recorded_as_refused_and_the_rest_go_on(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         intake = PostgresSignalIntake(pool)
         ingest = RefusingPoison(store, SystemClock(), RandomIds())
         accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)

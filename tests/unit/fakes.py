@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
-from ports.customers import ConcurrencyConflict
 from ports.templates import TemplateSummary
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from domain.templates.aggregate import Template
