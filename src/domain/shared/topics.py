@@ -57,8 +57,8 @@ def stored_as(aggregate: type) -> StoredAs:
 
 
 def events_of(aggregate: type) -> dict[str, type[CanMutateAggregate[Any]]]:
-    """The event classes an aggregate records, by name: its own, not the bases eventsourcing
-    gives every aggregate (`Event`, and `Created` when another event creates it)."""
+    """The event classes an aggregate records, by name: its own, without the bases eventsourcing
+    gives every aggregate (`Event`; `Created`, unless the aggregate's `__init__` records it)."""
     declared = [
         value
         for value in vars(aggregate).values()
@@ -66,11 +66,13 @@ def events_of(aggregate: type) -> dict[str, type[CanMutateAggregate[Any]]]:
     ]
     leaves = [e for e in declared if not any(o is not e and issubclass(o, e) for o in declared)]
     creates = [e for e in leaves if issubclass(e, CanInitAggregate) and e.__name__ != "Created"]
+    # Built only by its events (a membership, a firing): no __init__ records a `Created`.
+    unused_created = bool(creates) or "__init__" not in vars(aggregate)
     prefix = aggregate.__qualname__ + "."
     return {
         e.__qualname__.removeprefix(prefix): e
         for e in leaves
-        if not (creates and e.__name__ == "Created")
+        if not (unused_created and e.__name__ == "Created")
     }
 
 
