@@ -86,6 +86,12 @@ async def catch_up(runner: ProjectionRunner, pool: asyncpg.Pool) -> int:
         applied += done
 
 
+def members_in(rows: list[tuple[Any, ...]]) -> int:
+    """Memberships whose last event is an entry."""
+    last = {row[0]: row[2] for row in rows if ":Membership." in row[2]}
+    return sum(topic.endswith(".Entered") for topic in last.values())
+
+
 def topics_of(rows: list[tuple[Any, ...]]) -> Counter[str]:
     return Counter(row[2] for row in rows)
 
@@ -158,23 +164,29 @@ class TestRebuildingFromALegacyLog:
             clock.set(max(row[4] for row in LEGACY))  # type: ignore[attr-defined]
             runner = await container.get(ProjectionRunner)
             await runner.setup()
-            assert await catch_up(runner, legacy) >= len(LEGACY)
+            assert await catch_up(runner, legacy) > 0
             assert runner.failing == {}
             assert await runner.parked() == []
         finally:
             await container.close()
-        pool = legacy
-        after = Counter(
-            row[0] for row in await pool.fetch("SELECT topic FROM events ORDER BY position")
+        behind = await legacy.fetchval(
+            "SELECT count(*) FROM projection_positions"
+            " WHERE position < (SELECT max(position) FROM events)"
         )
-        # Attribution finds every received signal recorded or refused: nothing is new.
-        recorded = "domain.signals.aggregate:Signal.Recorded"
-        assert after[recorded] == stored[recorded]
-        directory = await pool.fetchval("SELECT count(*) FROM customer_directory")
-        assert directory == stored["domain.customer.aggregate:Customer.Registered"]
-        firings = await pool.fetchval("SELECT count(*) FROM trigger_firings")
-        assert firings == after["domain.triggers.aggregate:Firing.Fired"]
-        assert await pool.fetchval("SELECT count(*) FROM segment_members") > 0
-        signals = await pool.fetchval("SELECT count(*) FROM customer_signals")
-        assert signals == stored[recorded]
-        assert after == stored  # the evaluator and the matcher find what they found then
+        assert behind == 0
+        after = Counter(row[0] for row in await legacy.fetch("SELECT topic FROM events"))
+        # Attribution finds every received signal recorded or refused, the evaluator and the
+        # matcher what they found then: nothing is appended.
+        assert after == stored
+        counts = await legacy.fetchrow(
+            """SELECT (SELECT count(*) FROM customer_directory) AS customers,
+                      (SELECT count(*) FROM customer_signals) AS signals,
+                      (SELECT count(*) FROM segment_members) AS members,
+                      (SELECT count(*) FROM trigger_firings) AS firings"""
+        )
+        assert dict(counts) == {
+            "customers": stored["domain.customer.aggregate:Customer.Registered"],
+            "signals": stored["domain.signals.aggregate:Signal.Recorded"],
+            "members": members_in(LEGACY),
+            "firings": stored["domain.triggers.aggregate:Firing.Fired"],
+        }

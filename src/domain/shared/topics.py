@@ -17,7 +17,7 @@ from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-__all__ = ["StoredAs", "TopicRegistry", "UnknownTopic"]
+__all__ = ["StoredAs", "TopicRegistry", "UnknownTopic", "events_of"]
 
 
 class UnknownTopic(LookupError):
@@ -48,7 +48,7 @@ class StoredAs:
         return f"{self.name}.{event_name}"
 
 
-def stored_as(aggregate: type) -> StoredAs:
+def _declared(aggregate: type) -> StoredAs:
     declared = aggregate.__dict__.get("stored_as")
     if not isinstance(declared, StoredAs):
         msg = f"{aggregate.__qualname__} declares no `stored_as = StoredAs(...)`"
@@ -89,7 +89,7 @@ class TopicRegistry:
         self._events: set[str] = set()
         self.documents = frozenset(documents)
         for aggregate in aggregates:
-            declared = stored_as(aggregate)
+            declared = _declared(aggregate)
             self._name(aggregate, declared.name)
             events = events_of(aggregate)
             for name, cls in events.items():

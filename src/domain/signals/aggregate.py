@@ -105,4 +105,6 @@ class Signal(Aggregate):
         )
 
 
+# In memory a created event names its aggregate as eventsourcing resolves it; the codec stores
+# the stable name (domain.catalog) instead.
 _TOPIC = get_topic(Signal)
