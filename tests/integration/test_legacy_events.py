@@ -19,7 +19,14 @@ import pytest
 from eventsourcing.domain import CanInitAggregate
 
 from adapters.postgres.codec import EventCodec
+from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.projections import ProjectionRunner
+from adapters.postgres.segment_evaluator import SegmentEvaluator
+from adapters.postgres.segments import SegmentMembers
+from adapters.postgres.signal_activity import SignalActivity
+from adapters.postgres.trigger_matcher import TriggerMatcher
+from adapters.postgres.triggers import TriggerFirings
+from application.customer.attribute_signals import AttributeSignals
 from domain.catalog import TOPICS
 from entrypoints.ioc import make_container
 from entrypoints.settings import Settings
@@ -162,7 +169,19 @@ class TestRebuildingFromALegacyLog:
         try:
             clock = await container.get(Clock)
             clock.set(max(row[4] for row in LEGACY))  # type: ignore[attr-defined]
-            runner = await container.get(ProjectionRunner)
+            # What follows the log, in its order, without the outbound publisher (NATS).
+            runner = ProjectionRunner(
+                legacy,
+                [
+                    await container.get(AttributeSignals),
+                    CustomerDirectory(),
+                    SignalActivity(),
+                    await container.get(SegmentEvaluator),
+                    SegmentMembers(),
+                    TriggerMatcher(clock),
+                    TriggerFirings(),
+                ],
+            )
             await runner.setup()
             assert await catch_up(runner, legacy) > 0
             assert runner.failing == {}
