@@ -1,4 +1,9 @@
-"""Maps eventsourcing domain events to stored rows and back, with msgspec and upcasting."""
+"""Maps eventsourcing domain events to stored rows and back, with msgspec and upcasting.
+
+Rows name their events by the catalog's stable names (`domain.catalog.TOPICS`), never by where
+a class lives; a created event's `originator_topic` is stored as its aggregate's stable name
+too, and is eventsourcing's own topic in memory, where eventsourcing resolves it.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,17 @@ import msgspec
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
+from domain.catalog import TOPICS
+
 if typing.TYPE_CHECKING:
     from datetime import datetime
+
+    from domain.shared.topics import TopicRegistry
 
 __all__ = ["EncodedEvent", "EventCodec"]
 
 _HEADER_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
+_ORIGINATOR = "originator_topic"
 
 
 class EncodedEvent(msgspec.Struct, frozen=True, array_like=True):
@@ -31,9 +41,9 @@ class EncodedEvent(msgspec.Struct, frozen=True, array_like=True):
 class _EventType:
     """How one event class is written and read."""
 
-    def __init__(self, cls: type[CanMutateAggregate[UUID]]) -> None:
+    def __init__(self, cls: type[CanMutateAggregate[UUID]], topic: str) -> None:
         self.cls = cls
-        self.topic = get_topic(cls)
+        self.topic = topic
         self.class_version: int = getattr(cls, "class_version", 1)
         hints = typing.get_type_hints(cls)
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
@@ -44,6 +54,7 @@ class _EventType:
         self.decoder = msgspec.json.Decoder(body)
         self.loose_decoder = msgspec.json.Decoder(dict[str, Any])
         self.body = body
+        self.creates = _ORIGINATOR in self.fields
 
     def upcast(self, payload: bytes, from_version: int) -> Any:
         state = self.loose_decoder.decode(payload)
@@ -56,15 +67,18 @@ class _EventType:
 class EventCodec:
     """Encodes an event's own fields as JSON; id, version and time live in columns."""
 
-    def __init__(self) -> None:
+    def __init__(self, topics: TopicRegistry = TOPICS) -> None:
+        self.topics = topics
         self._by_class: dict[type, _EventType] = {}
         self._by_topic: dict[str, _EventType] = {}
+        self._stored_originators: dict[str, str] = {}
+        self._loaded_originators: dict[str, str] = {}
         self._encoder = msgspec.json.Encoder()
 
     def _type_of_class(self, cls: type) -> _EventType:
         found = self._by_class.get(cls)
         if found is None:
-            found = _EventType(cls)
+            found = _EventType(cls, self.topics.topic_of(cls))
             self._by_class[cls] = found
             self._by_topic[found.topic] = found
         return found
@@ -72,12 +86,29 @@ class EventCodec:
     def _type_of_topic(self, topic: str) -> _EventType:
         found = self._by_topic.get(topic)
         if found is None:
-            found = self._type_of_class(resolve_topic(topic))
+            found = self._type_of_class(self.topics.class_of(topic))
+            self._by_topic[topic] = found  # an old name, renamed: read as the class now
+        return found
+
+    def _stored_originator(self, originator_topic: str) -> str:
+        found = self._stored_originators.get(originator_topic)
+        if found is None:
+            found = self.topics.topic_of(resolve_topic(originator_topic))
+            self._stored_originators[originator_topic] = found
+        return found
+
+    def _loaded_originator(self, stored: str) -> str:
+        found = self._loaded_originators.get(stored)
+        if found is None:
+            found = get_topic(self.topics.class_of(stored))
+            self._loaded_originators[stored] = found
         return found
 
     def encode(self, event: CanMutateAggregate[UUID]) -> EncodedEvent:
         kind = self._type_of_class(type(event))
         body = {name: getattr(event, name) for name in kind.fields}
+        if kind.creates:
+            body[_ORIGINATOR] = self._stored_originator(body[_ORIGINATOR])
         return EncodedEvent(
             event.originator_id,
             event.originator_version,
@@ -102,6 +133,8 @@ class EventCodec:
         else:
             body = kind.upcast(payload, class_version)
         values = {name: getattr(body, name) for name in kind.fields}
+        if kind.creates:
+            values[_ORIGINATOR] = self._loaded_originator(values[_ORIGINATOR])
         return kind.cls(  # type: ignore[call-arg]
             originator_id=stream_id,
             originator_version=version,

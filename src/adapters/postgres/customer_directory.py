@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.utils import get_topic
 
+from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.customer.profile import PROFILE_FIELDS
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["CustomerDirectory"]
 
 _TABLE = "customer_directory"
-_CUSTOMER = get_topic(Customer) + "."
+_CUSTOMER = topic_of(Customer) + "."
 _COLUMNS = (
     "customer_id, identities, first_name, last_name, locale, country, time_zone, attributes,"
     " merged_into, updated_at, consents"

@@ -10,11 +10,11 @@ from uuid import UUID
 
 import msgspec
 import structlog
-from eventsourcing.utils import get_topic
 
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.projections import LOCK_POSITION
+from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.aggregate import Membership, Segment, membership_id
@@ -39,9 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SegmentEvaluator", "SegmentTimers"]
 
-_SIGNAL = get_topic(Signal.Recorded)
-_SEGMENT = get_topic(Segment) + "."
-_MERGED = get_topic(Customer) + ".MergedInto"
+_SIGNAL = topic_of(Signal.Recorded)
+_SEGMENT = topic_of(Segment) + "."
+_MERGED = topic_of(Customer) + ".MergedInto"
 _PROFILE_FIELDS = ("first_name", "last_name", "locale", "country", "time_zone")
 _ACTIVE = "SELECT segment_id, key, version, condition FROM segments WHERE NOT deleted"
 _DIRECTORY = """

@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
 from adapters.postgres.cursors import cursor_of, uuid_of_cursor
 from adapters.postgres.event_store import PostgresEventStore, SideTable
+from domain.catalog import topic_of
 from domain.segments.aggregate import Membership, Segment, check_segment_key, segment_id
 from domain.segments.conditions import condition_document
 from ports.segments import Member, MemberPage, SegmentSummary
@@ -47,8 +46,8 @@ SELECT customer_id, entered_at FROM segment_members
 WHERE segment_id = $1 AND ($2::uuid IS NULL OR customer_id > $2)
 ORDER BY customer_id LIMIT $3
 """
-_ENTERED = get_topic(Membership.Entered)
-_EXITED = get_topic(Membership.Exited)
+_ENTERED = topic_of(Membership.Entered)
+_EXITED = topic_of(Membership.Exited)
 
 
 class PostgresSegments:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.utils import get_topic
 
+from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.signals.aggregate import Signal
 
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SignalActivity"]
 
-_RECORDED = get_topic(Signal.Recorded)
-_MERGED = get_topic(Customer) + ".MergedInto"
+_RECORDED = topic_of(Signal.Recorded)
+_MERGED = topic_of(Customer) + ".MergedInto"
 
 # A merged customer's signals belong to the survivor, also those recorded after the merge.
 # Customer ids come as text and are cast here: cheaper than building UUIDs in Python.

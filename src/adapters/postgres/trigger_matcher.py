@@ -17,9 +17,9 @@ from uuid import UUID
 
 import msgspec
 import structlog
-from eventsourcing.utils import get_topic
 
 from adapters.postgres.event_store import PostgresEventStore
+from domain.catalog import topic_of
 from domain.segments.aggregate import Membership
 from domain.signals.aggregate import Signal
 from domain.triggers.aggregate import Firing, Trigger
@@ -36,10 +36,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TriggerMatcher"]
 
-_SIGNAL = get_topic(Signal.Recorded)
-_ENTERED = get_topic(Membership.Entered)
-_EXITED = get_topic(Membership.Exited)
-_TRIGGER = get_topic(Trigger) + "."
+_SIGNAL = topic_of(Signal.Recorded)
+_ENTERED = topic_of(Membership.Entered)
+_EXITED = topic_of(Membership.Exited)
+_TRIGGER = topic_of(Trigger) + "."
 _DEFINED, _REDEFINED, _DELETED, _RESTORED = (
     _TRIGGER + kind for kind in ("Defined", "Redefined", "Deleted", "Restored")
 )

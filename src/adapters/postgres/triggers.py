@@ -10,9 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
 from adapters.postgres.event_store import PostgresEventStore, SideTable
+from domain.catalog import topic_of
 from domain.triggers.aggregate import Firing, Trigger, check_trigger_key, trigger_id
 from domain.triggers.definition import on_document
 from ports.triggers import FiringPage, FiringRecord, InvalidFiringCursor, TriggerSummary
@@ -51,7 +50,7 @@ SELECT {_FIRING_COLUMNS}, position FROM trigger_firings
 WHERE trigger_id = $1 AND ($2::bigint IS NULL OR position < $2)
 ORDER BY position DESC LIMIT $3
 """
-_FIRED = get_topic(Firing.Fired)
+_FIRED = topic_of(Firing.Fired)
 
 
 class PostgresTriggers:

@@ -11,8 +11,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
 from application.outbound.payloads import (
     ConsentChangedV1,
     CustomerRegisteredV1,
@@ -26,6 +24,7 @@ from application.outbound.payloads import (
     SuppressionLiftedV1,
     TriggerFiredV1,
 )
+from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.triggers.aggregate import Firing
@@ -157,7 +156,7 @@ def _survivor_and_merged(event: StoredEvent) -> tuple[UUID, ...]:
     return (event.stream_id, UUID(event.data["merged_id"]))
 
 
-_CUSTOMER = get_topic(Customer) + "."
+_CUSTOMER = topic_of(Customer) + "."
 
 # A merge is recorded twice, Absorbed on the survivor and MergedInto on the merged customer;
 # it goes out once, from Absorbed, which carries both ids and what moved.
@@ -242,7 +241,7 @@ def _the_customer(event: StoredEvent) -> tuple[UUID, ...]:
 
 SEGMENT_EVENTS: tuple[OutboundEvent, ...] = (
     OutboundEvent(
-        get_topic(Membership.Entered),
+        topic_of(Membership.Entered),
         "segments.entered",
         "chorus.segment.entered",
         1,
@@ -250,7 +249,7 @@ SEGMENT_EVENTS: tuple[OutboundEvent, ...] = (
         about=_the_customer,
     ),
     OutboundEvent(
-        get_topic(Membership.Exited),
+        topic_of(Membership.Exited),
         "segments.exited",
         "chorus.segment.exited",
         1,
@@ -281,7 +280,7 @@ def _trigger_fired(event: StoredEvent) -> TriggerFiredV1:
 
 TRIGGER_EVENTS: tuple[OutboundEvent, ...] = (
     OutboundEvent(
-        get_topic(Firing.Fired),
+        topic_of(Firing.Fired),
         "triggers.fired",
         "chorus.trigger.fired",
         1,

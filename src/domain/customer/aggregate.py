@@ -26,6 +26,7 @@ from domain.policy.engine import decide
 from domain.policy.rules import RuleSet
 from domain.policy.vocabulary import CHANNEL_IDENTITIES, Channel, Purpose
 from domain.shared.errors import DomainError
+from domain.shared.topics import StoredAs
 
 __all__ = ["Customer", "CustomerWasMerged", "LinkedIdentity"]
 
@@ -45,6 +46,8 @@ LinkedIdentity = IdentityClaim
 
 class Customer(Aggregate):
     """One person. Identities, once linked, resolve here until a merge moves them on."""
+
+    stored_as = StoredAs("domain.customer.aggregate:Customer")
 
     @event("Registered")
     def __init__(

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.message.content import Content
 from domain.policy.vocabulary import Channel, Purpose
+from domain.shared.topics import StoredAs
 
 __all__ = ["Attempt", "Message", "MessageStatus", "StatusChange"]
 
@@ -61,6 +62,8 @@ class StatusChange:
 
 class Message(Aggregate):
     """An allowed message. Its first event ties it to the decision that allowed it."""
+
+    stored_as = StoredAs("domain.message.aggregate:Message")
 
     @event("Queued")
     def __init__(

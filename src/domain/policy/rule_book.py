@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.policy.defaults import default_rule_set
 from domain.policy.rules import RuleSet
+from domain.shared.topics import StoredAs
 
 __all__ = ["RULE_BOOK_ID", "RuleBook"]
 
@@ -19,6 +20,8 @@ RULE_BOOK_ID = UUID("5c1d2f0e-7b3a-4c59-9a4e-2d1f8e6b7a10")
 
 class RuleBook(Aggregate):
     """Holds the rule set in force; old versions stay, so old decisions keep their meaning."""
+
+    stored_as = StoredAs("domain.policy.rule_book:RuleBook")
 
     @event("Opened")
     def __init__(self, id: UUID, timestamp: datetime) -> None:

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.segments.conditions import Condition
 from domain.shared.definitions import KeyedDefinition
 from domain.shared.keys import check_key, keyed_id
+from domain.shared.topics import StoredAs
 
 __all__ = [
     "Membership",
@@ -39,6 +40,8 @@ def membership_id(segment: UUID, customer: UUID) -> UUID:
 class Segment(KeyedDefinition[Condition]):
     """Who counts as, say, a lapsed buyer. Each change of the condition is a new version;
     membership is re-evaluated against the version in force."""
+
+    stored_as = StoredAs("domain.segments.aggregate:Segment")
 
     @event("Defined")
     def __init__(
@@ -102,6 +105,8 @@ class Membership(Aggregate):
 
     Built only by its events; the evaluator appends them with the version it tracks.
     """
+
+    stored_as = StoredAs("domain.segments.aggregate:Membership")
 
     class Entered(Aggregate.Event):
         segment_id: UUID

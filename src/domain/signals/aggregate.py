@@ -12,6 +12,7 @@ from eventsourcing.utils import get_topic
 
 from domain.customer.identities import IdentityClaim
 from domain.customer.signal_effects import CUSTOMER_SIGNALS
+from domain.shared.topics import StoredAs
 
 __all__ = ["Signal", "SignalReport", "signal_id_for"]
 
@@ -57,6 +58,8 @@ class SignalReport:
 
 class Signal(Aggregate):
     """Something that happened about one customer; immutable once recorded."""
+
+    stored_as = StoredAs("domain.signals.aggregate:Signal")
 
     class Recorded(Aggregate.Created):
         customer_id: UUID
@@ -112,4 +115,6 @@ class Signal(Aggregate):
         )
 
 
+# In memory a created event names its aggregate as eventsourcing resolves it; the codec stores
+# the stable name (domain.catalog) instead.
 _TOPIC = get_topic(Signal)

@@ -10,14 +10,19 @@ from __future__ import annotations
 from hashlib import md5
 from uuid import UUID
 
+from domain.shared.topics import StoredAs
+
 __all__ = ["INTAKE_ID_PREFIX", "RECEIVED_TOPIC", "REFUSED_TOPIC", "intake_id_for"]
+
+# Received signals have no event class: their payloads are documents, read as plain JSON.
+_INTAKE = StoredAs("domain.signals.intake:Signal")
 
 # The payload of a received signal is the producer's JSON as it arrived (the wire format of
 # `POST /v1/events` and the NATS subjects, class version 1).
-RECEIVED_TOPIC = "domain.signals.intake:Signal.Received"
+RECEIVED_TOPIC = _INTAKE.topic("Received")
 # Version 2 of a received signal's stream, when attribution could not put it on a customer
 # (a rule of the customer refused it): `{"reason": ...}`. Attribution goes on with the others.
-REFUSED_TOPIC = "domain.signals.intake:Signal.Refused"
+REFUSED_TOPIC = _INTAKE.topic("Refused")
 
 # The stream id is the MD5 of this prefix and the producer's event id, so PostgreSQL derives
 # it in the insert itself (`md5(prefix || id)::uuid`) rather than Python per signal.

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue
+from domain.shared.topics import StoredAs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -220,6 +221,8 @@ def _checked_variants(variants: Sequence[Variant], default_locale: str) -> tuple
 
 class Template(Aggregate):
     """Content under a key. Versions are never changed or dropped: sent messages cite theirs."""
+
+    stored_as = StoredAs("domain.templates.aggregate:Template")
 
     @event("Created")
     def __init__(self, id: UUID, timestamp: datetime, key: str) -> None:

@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.shared.definitions import KeyedDefinition
 from domain.shared.keys import check_key, keyed_id
+from domain.shared.topics import StoredAs
 from domain.triggers.definition import SourceEvent, SourceKind, TriggerOn
 
 __all__ = ["Firing", "Trigger", "check_trigger_key", "firing_id", "trigger_id"]
@@ -34,6 +35,8 @@ def firing_id(trigger: UUID, source_stream: UUID, source_version: int) -> UUID:
 class Trigger(KeyedDefinition[TriggerOn]):
     """What a campaign subscribes to. Each change of the definition is a new version; a firing
     names the version that matched. A deleted trigger fires no more; its firings stay."""
+
+    stored_as = StoredAs("domain.triggers.aggregate:Trigger")
 
     @event("Defined")
     def __init__(
@@ -95,6 +98,8 @@ class Firing(Aggregate):
 
     Recorded by the matcher in the same transaction as its place in the log.
     """
+
+    stored_as = StoredAs("domain.triggers.aggregate:Firing")
 
     class Fired(Aggregate.Event):
         trigger_id: UUID
