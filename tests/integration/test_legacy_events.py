@@ -19,16 +19,10 @@ import pytest
 from eventsourcing.domain import CanInitAggregate
 
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.projections import ProjectionRunner
-from adapters.postgres.segment_evaluator import SegmentEvaluator
-from adapters.postgres.segments import SegmentMembers
-from adapters.postgres.signal_activity import SignalActivity
-from adapters.postgres.trigger_matcher import TriggerMatcher
-from adapters.postgres.triggers import TriggerFirings
-from application.customer.attribute_signals import AttributeSignals
 from domain.catalog import TOPICS
 from entrypoints.ioc import make_container
+from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
 from ports.clock import Clock
 
@@ -169,18 +163,9 @@ class TestRebuildingFromALegacyLog:
         try:
             clock = await container.get(Clock)
             clock.set(max(row[4] for row in LEGACY))  # type: ignore[attr-defined]
-            # What follows the log, in its order, without the outbound publisher (NATS).
-            runner = ProjectionRunner(
-                legacy,
-                [
-                    await container.get(AttributeSignals),
-                    CustomerDirectory(),
-                    SignalActivity(),
-                    await container.get(SegmentEvaluator),
-                    SegmentMembers(),
-                    TriggerMatcher(clock),
-                    TriggerFirings(),
-                ],
+            # What follows the log, as the worker runs it, without the outbound publisher (NATS).
+            runner = await every_projection(
+                container, lanes=[lane for lane in LANES if lane.name != "outbound"]
             )
             await runner.setup()
             assert await catch_up(runner, legacy) > 0

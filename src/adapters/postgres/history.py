@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from adapters.postgres.event_store import PostgresEventStore
+from domain.catalog import topic_of
+from domain.customer.aggregate import Customer
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -16,9 +18,9 @@ if TYPE_CHECKING:
 __all__ = ["PostgresHistory"]
 
 _DECISION_TOPICS = [
-    "domain.customer.aggregate:Customer.MessageAllowed",
-    "domain.customer.aggregate:Customer.MessageDeferred",
-    "domain.customer.aggregate:Customer.MessageSuppressed",
+    topic_of(Customer.MessageAllowed),
+    topic_of(Customer.MessageDeferred),
+    topic_of(Customer.MessageSuppressed),
 ]
 
 
