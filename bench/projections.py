@@ -31,7 +31,6 @@ import asyncpg
 
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.event_store import READ_LOG, LogPosition
-from adapters.postgres.projections import ProjectionRunner
 from bench.profiling import profiled
 from bench.projections_live import LiveConfig, run_live
 from bench.servers import fresh_database
@@ -41,6 +40,7 @@ from domain.customer.identities import Identity, IdentityClaim, Verification
 from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import Signal, SignalReport
 from entrypoints.ioc import make_container
+from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -438,7 +438,10 @@ async def measure_rebuild(
     # The service's own runner and read models, wired as `chorus projections rebuild` does.
     container = make_container(Settings(database_url=dsn))
     try:
-        runner = await container.get(ProjectionRunner)
+        # Everything but the outbound publisher, which owns no tables and needs NATS.
+        runner = await every_projection(
+            container, lanes=[lane for lane in LANES if lane.name != "outbound"]
+        )
         pool = runner.pool
         # A projection without tables records facts (the segment evaluator): not a read model.
         models = [name for name, p in runner.projections.items() if p.tables]
@@ -495,7 +498,7 @@ async def measure_rebuild(
     raw_rates = [count / seconds for count, seconds in raw]
     raw_rate = statistics.median(raw_rates)
     return {
-        "method": "runner = await make_container(Settings(database_url=dsn)).get(ProjectionRunner)"
+        "method": "runner = await every_projection(make_container(Settings(database_url=dsn))) without the outbound lane"
         "; await runner.catch_up() builds the live read models; then "
         "`await runner.rebuild(name)` for each read model (projection with tables), timed",
         "baseline": "asyncpg conn.fetch of the whole log in pages by (transaction_id, position), "

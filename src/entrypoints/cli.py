@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from dishka import AsyncContainer
 
     from adapters.postgres.projections import ProjectionRunner
-    from ports.bus import OutboundMessage
+    from ports.bus import EventPublisher, OutboundMessage
 
 
 __all__ = ["main"]
@@ -122,24 +122,21 @@ async def _every_projection(
     *,
     publish: bool,
 ) -> ProjectionRunner:
-    """Attribution, the read models and the outbound publisher, which connects to NATS only
+    """Every lane's projections on one runner; the outbound publisher connects to NATS only
     to publish (a retry of its parked events)."""
-    from adapters.postgres.projections import ProjectionRunner
-    from application.outbound.publish_events import OutboundEvents
-    from entrypoints.projection_worker import outbound_outage, outbound_runner
+    from entrypoints.ioc import with_bus
+    from entrypoints.pipeline import every_projection
+    from entrypoints.projection_worker import bus
 
-    runner = await container.get(ProjectionRunner)
+    publisher: EventPublisher = _Unconnected()
     if publish:
         import nats
 
         nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus-cli")
         stack.push_async_callback(nc.close)
-        outbound = await outbound_runner(container, nc, settings)
-    else:
-        unconnected = OutboundEvents(_Unconnected(), prefix=settings.nats_prefix)
-        outbound = ProjectionRunner(runner.pool, [unconnected])
-    every = [*runner.projections.values(), *outbound.projections.values()]
-    return ProjectionRunner(runner.pool, every, runner.store, outage=outbound_outage)
+        publisher = await bus(nc, settings)
+    scoped = await stack.enter_async_context(with_bus(container, publisher))
+    return await every_projection(scoped, settings.projection_attempts)
 
 
 class _Unconnected:

@@ -8,11 +8,19 @@ from __future__ import annotations
 import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 import asyncpg
 import structlog
-from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
+from dishka import (
+    AsyncContainer,
+    Provider,
+    Scope,
+    from_context,
+    make_async_container,
+    provide,
+)
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_directory import CustomerDirectory
@@ -21,7 +29,6 @@ from adapters.postgres.directory_queries import PostgresDirectory
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.postgres.messages import PostgresDeliveryStore
-from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
@@ -49,6 +56,7 @@ from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
+from application.outbound.publish_events import OutboundEvents
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from application.queries.messages import MessageQueries
@@ -65,6 +73,7 @@ from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
+from ports.bus import EventPublisher
 from ports.clock import Clock, ClockStore
 from ports.customers import CustomerStore
 from ports.delivery import DeliveryStore
@@ -79,7 +88,7 @@ from ports.templates import TemplateRepository, Templates, TemplateSyntax
 from ports.triggers import TriggerReadModel, TriggerRepository
 from ports.unsubscribe import UnsubscribeTokens
 
-__all__ = ["AdaptersProvider", "UseCasesProvider", "make_container"]
+__all__ = ["AdaptersProvider", "BusProvider", "UseCasesProvider", "make_container", "with_bus"]
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -183,30 +192,24 @@ class AdaptersProvider(Provider):
         return SegmentTimers(pool, evaluator)
 
     @provide
-    def projection_runner(
-        self,
-        pool: asyncpg.Pool,
-        evaluator: SegmentEvaluator,
-        clock: Clock,
-        attribution: AttributeSignals,
-    ) -> ProjectionRunner:
-        # In order: attribution records the signals the read models read; the evaluator
-        # reads the directory and the signals, and the members read model follows what the
-        # evaluator records.
-        return ProjectionRunner(
-            pool,
-            [
-                attribution,
-                CustomerDirectory(),
-                SignalActivity(),
-                evaluator,
-                SegmentMembers(),
-                # Last: the entries and exits the evaluator records are matched in the same
-                # round; the firings read model follows what the matcher records.
-                TriggerMatcher(clock),
-                TriggerFirings(),
-            ],
-        )
+    def customer_directory(self) -> CustomerDirectory:
+        return CustomerDirectory()
+
+    @provide
+    def signal_activity(self) -> SignalActivity:
+        return SignalActivity()
+
+    @provide
+    def segment_members(self) -> SegmentMembers:
+        return SegmentMembers()
+
+    @provide
+    def trigger_matcher(self, clock: Clock) -> TriggerMatcher:
+        return TriggerMatcher(clock)
+
+    @provide
+    def trigger_firings(self) -> TriggerFirings:
+        return TriggerFirings()
 
     @provide
     def directory(self, pool: asyncpg.Pool) -> Directory:
@@ -445,5 +448,27 @@ class UseCasesProvider(Provider):
         return SignalMapper(normalizer)
 
 
+class BusProvider(Provider):
+    """What publishes to the bus: given per connection (`with_bus`), as only the processes that
+    publish connect to NATS."""
+
+    scope = Scope.REQUEST
+
+    publisher = from_context(provides=EventPublisher, scope=Scope.REQUEST)
+
+    @provide
+    def outbound_events(self, publisher: EventPublisher, settings: Settings) -> OutboundEvents:
+        return OutboundEvents(publisher, prefix=settings.nats_prefix)
+
+
 def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
-    return make_async_container(AdaptersProvider(settings), UseCasesProvider(), *extra)
+    return make_async_container(
+        AdaptersProvider(settings), UseCasesProvider(), BusProvider(), *extra
+    )
+
+
+def with_bus(
+    container: AsyncContainer, publisher: EventPublisher
+) -> AbstractAsyncContextManager[AsyncContainer]:
+    """The container, with `publisher` as the bus of what it builds inside the block."""
+    return container(context={EventPublisher: publisher})

@@ -18,19 +18,17 @@ import os
 import signal
 from typing import TYPE_CHECKING
 
-import asyncpg
 import nats
 import nats.errors
 import nats.js.errors
 import structlog
 
 from adapters.nats.publisher import JetStreamPublisher, ensure_stream
-from adapters.postgres.projections import ProjectionRunner, is_outage
-from application.outbound.publish_events import OutboundEvents
 from entrypoints import event_loop
-from entrypoints.ioc import make_container
+from entrypoints.ioc import make_container, with_bus
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import forget_process
+from entrypoints.pipeline import lane_runners
 from entrypoints.workers.bell import CommitBell
 from entrypoints.workers.projector import Projector
 
@@ -49,101 +47,35 @@ __all__ = [
     "BellRelay",
     "Followers",
     "ProjectionProcess",
+    "bus",
     "commits_subject",
     "follow_log",
-    "outbound_outage",
-    "outbound_runner",
 ]
 
 log = structlog.get_logger("chorus.projections")
 WORKER_NICENESS = 10
-
-_ATTRIBUTION = ("signal_attribution",)
-_TRIGGER_SIDE = ("triggers", "trigger_firings")
 
 
 def commits_subject(settings: Settings) -> str:
     return f"{settings.nats_prefix}.internal.commits"
 
 
-def _split(
-    everything: ProjectionRunner, attempts: int
-) -> tuple[ProjectionRunner, ProjectionRunner, ProjectionRunner]:
-    """Attribution, the read models, and the trigger matcher, each on a runner of its own: a
-    signal must not wait behind a round of every read model to reach its customer or to fire
-    its triggers (p99 at 1,000 signals/s)."""
-    projections = everything.projections
-    own = _ATTRIBUTION + _TRIGGER_SIDE
-    read_side = [p for name, p in projections.items() if name not in own]
-    # The two a signal's triggers wait for settle 1 ms after a wake rather than 5: a burst is
-    # still read in pages, and the signal-to-trigger path loses two settles.
-    pool, store = everything.pool, everything.store
-    attribution = [projections[n] for n in _ATTRIBUTION]
-    triggers = [projections[n] for n in _TRIGGER_SIDE]
-    return (
-        ProjectionRunner(pool, attribution, store, settle=0.001, attempts=attempts),
-        ProjectionRunner(pool, read_side, store, attempts=attempts),
-        ProjectionRunner(pool, triggers, store, settle=0.001, attempts=attempts),
-    )
-
-
-def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
-    def call() -> None:
-        first()
-        second()
-
-    return call
-
-
-async def outbound_runner(
-    container: AsyncContainer, nc: NATS, settings: Settings
-) -> ProjectionRunner:
-    """Its own runner: while NATS is away its publishes wait out their timeout, which must
-    not hold the read models back."""
+async def bus(nc: NATS, settings: Settings) -> JetStreamPublisher:
+    """The outbound stream's publisher, the stream made if it is missing."""
     js = nc.jetstream()
     await ensure_stream(js, settings.outbound_stream, f"{settings.nats_prefix}.out.>")
-    publisher = JetStreamPublisher(js, stream=settings.outbound_stream)
-    return ProjectionRunner(
-        await container.get(asyncpg.Pool),
-        [OutboundEvents(publisher, prefix=settings.nats_prefix)],
-        attempts=settings.projection_attempts,
-        outage=outbound_outage,
-    )
-
-
-# NATS away, reconnecting or without the stream: the events wait, none is parked. A message
-# too big for the server, say, is the event's own fault, and parked like any other.
-_NATS_OUTAGES = (
-    nats.errors.ConnectionClosedError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.ConnectionDrainingError,
-    nats.errors.NoServersError,
-    nats.errors.NoRespondersError,
-    nats.errors.OutboundBufferLimitError,
-    nats.errors.StaleConnectionError,
-    nats.js.errors.NoStreamResponseError,
-    nats.js.errors.ServiceUnavailableError,
-)
-
-
-def outbound_outage(error: BaseException) -> bool:
-    """An outage of NATS or PostgreSQL: the outbound publisher waits it out."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, _NATS_OUTAGES):
-            return True
-        cause = cause.__cause__
-    return is_outage(error)
+    return JetStreamPublisher(js, stream=settings.outbound_stream)
 
 
 class Followers:
-    """Attribution, read models, trigger matcher and outbound publisher on four runners."""
+    """Every lane of the pipeline on a runner of its own (see `entrypoints.pipeline`)."""
 
     def __init__(self, container: AsyncContainer, nc: NATS, settings: Settings) -> None:
         self.container = container
         self.nc = nc
         self.settings = settings
         self.projectors: list[Projector] = []
+        self._stack = contextlib.AsyncExitStack()  # the container with the bus, while started
 
     @property
     def running(self) -> bool:
@@ -159,18 +91,9 @@ class Followers:
     async def start(self) -> None:
         container, nc, settings = self.container, self.nc, self.settings
         bell = await container.get(CommitBell)
-        outbound = Projector(await outbound_runner(container, nc, settings), bell)
-        attribution, read_side, triggers = _split(
-            await container.get(ProjectionRunner), settings.projection_attempts
-        )
-        read_side.on_applied = _both(triggers.wake, outbound.runner.wake)
-        triggers.on_applied = outbound.runner.wake  # entries, exits and firings go out at once
-        self.projectors = [
-            Projector(attribution, bell),
-            Projector(read_side, bell),
-            Projector(triggers, bell),
-            outbound,
-        ]
+        scoped = await self._stack.enter_async_context(with_bus(container, await bus(nc, settings)))
+        runners = await lane_runners(scoped, settings.projection_attempts)
+        self.projectors = [Projector(runner, bell) for runner in runners.values()]
 
         async def rang(msg: Msg) -> None:
             # Not `bell.ring()`: in the service's own process the bell also relays commits
@@ -187,6 +110,8 @@ class Followers:
         for projector in self.projectors:
             with contextlib.suppress(Exception):
                 await projector.stop()
+        with contextlib.suppress(Exception):
+            await self._stack.aclose()
 
 
 async def follow_log(

@@ -26,7 +26,6 @@ __all__ = [
     "DueFallback",
     "Fallback",
     "FallbackPlan",
-    "MessageRow",
     "Settlement",
 ]
 
@@ -85,19 +84,6 @@ class Settlement:
 
     message: Message
     retry_in: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRow:
-    """A message's current state as the read side keeps it."""
-
-    message_id: UUID
-    customer_id: UUID
-    channel: str
-    status: str
-    provider: str | None
-    cost: Decimal | None
-    currency: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import pytest
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from adapters.nats.outages import is_bus_outage
 from adapters.nats.publisher import JetStreamPublisher, ensure_stream
 from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.projections import ProjectionRunner
@@ -33,7 +34,6 @@ from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.vocabulary import Channel, Purpose
 from entrypoints.cli import main
-from entrypoints.projection_worker import outbound_outage
 from ports.bus import OutboundMessage, PublishFailed
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ class TestParkingOutboundEvents:
     ) -> None:
         await make_history(pool)
         runner = ProjectionRunner(
-            pool, [bus.outbound(Unreachable(error))], attempts=1, outage=outbound_outage
+            pool, [bus.outbound(Unreachable(error))], attempts=1, outage=is_bus_outage
         )
         await runner.setup()
         for _ in range(3):
@@ -378,7 +378,7 @@ class TestParkingOutboundEvents:
     ) -> None:
         await make_history(pool)
         refusing = bus.outbound(Unreachable(nats.errors.MaxPayloadError()))
-        runner = ProjectionRunner(pool, [refusing], attempts=1, outage=outbound_outage)
+        runner = ProjectionRunner(pool, [refusing], attempts=1, outage=is_bus_outage)
         await runner.setup()
         with pytest.raises(PublishFailed):
             await runner.catch_up()

@@ -1,1 +1,1 @@
-"""NATS JetStream: the bus Chorus publishes its outbound events on."""
+"""NATS JetStream: the bus Chorus publishes its outbound events on and takes signals from."""

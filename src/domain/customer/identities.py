@@ -120,14 +120,6 @@ class IdentityNormalizer:
             raise InvalidValue("phone", "is not a possible phone number")
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
-    @staticmethod
-    def region_of_phone(e164: str) -> str | None:
-        """The ISO country of an E.164 number, used to infer a time zone."""
-        try:
-            return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
-        except phonenumbers.NumberParseException:
-            return None
-
 
 @dataclass(frozen=True, slots=True)
 class IdentityClaim:

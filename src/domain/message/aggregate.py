@@ -34,8 +34,6 @@ _PROGRESS = {
     MessageStatus.DELIVERED: 2,
     MessageStatus.READ: 3,
 }
-FINAL_FAILURES = frozenset({MessageStatus.FAILED, MessageStatus.BOUNCED})
-"""Statuses after which the message will not reach the customer."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,11 +137,3 @@ class RuleSet:
 
     def channel_policy(self, channel: Channel) -> ChannelPolicy:
         return self.channels.get(channel) or ChannelPolicy(channel)
-
-    @property
-    def longest_window(self) -> timedelta:
-        """How much contact history a decision can look at."""
-        windows = [cap.window for cap in self.caps]
-        if self.dedup is not None:
-            windows.append(self.dedup.window)
-        return max(windows, default=timedelta(0))

@@ -9,13 +9,11 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.segments.conditions import Condition
 from domain.shared.definitions import KeyedDefinition
-from domain.shared.errors import DomainError
 from domain.shared.keys import check_key, keyed_id
 
 __all__ = [
     "Membership",
     "Segment",
-    "SegmentDeleted",
     "check_segment_key",
     "membership_id",
     "segment_id",
@@ -36,10 +34,6 @@ def segment_id(key: str) -> UUID:
 def membership_id(segment: UUID, customer: UUID) -> UUID:
     """The stream of one customer's entries into and exits from one segment."""
     return uuid5(segment, str(customer))
-
-
-class SegmentDeleted(DomainError):
-    """The segment was deleted; its key can be defined again."""
 
 
 class Segment(KeyedDefinition[Condition]):

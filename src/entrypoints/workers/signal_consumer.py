@@ -10,20 +10,20 @@ hold, a signal over 64 KiB or nested deeper than 32: see `SignalMapper`) are pub
 dead-letter stream first and terminated afterwards; so are messages that still fail on their last
 allowed delivery. In a batch message, each invalid signal is dead-lettered on its own (with
 its index) and the valid ones are committed; the message is acknowledged once both are done.
+
+JetStream itself (the durable consumer, fetching, acks, back-off, dead letters) is
+`adapters.nats.consumer`; this worker decodes, commits, and decides how each message is settled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
-import structlog
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
-from adapters.nats.publisher import ensure_stream_config
+from adapters.nats.consumer import JetStreamConsumer, ensure_stream_and_dead_letters, message_id
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.signal_schema import MAX_BATCH, InvalidSignal
 from ports.intake import ReceivedSignal
@@ -46,7 +46,6 @@ __all__ = [
     "SIGNAL_SUBJECTS",
     "SignalConsumer",
     "ensure_signal_stream",
-    "subject_matches",
 ]
 
 SIGNAL_STREAM = "CHORUS_SIGNALS"
@@ -55,7 +54,6 @@ DEAD_LETTER_STREAM = "CHORUS_DEAD_LETTERS"
 DEAD_LETTER_SUBJECTS = "chorus.dlq.>"
 DEAD_LETTER_SUBJECT = "chorus.dlq.signals"
 DUPLICATE_WINDOW = 120.0  # seconds; producers set Nats-Msg-Id to their event id
-_MAX_HEADER_VALUE = 1024
 
 
 async def ensure_signal_stream(
@@ -68,38 +66,14 @@ async def ensure_signal_stream(
     dead_letter_subjects: str = DEAD_LETTER_SUBJECTS,
 ) -> None:
     """Creates the signal stream and its dead-letter stream, or brings them up to date."""
-    for name, subject in ((stream_name, subjects), (dead_letter_stream, dead_letter_subjects)):
-        await ensure_stream_config(
-            js,
-            StreamConfig(
-                name=name,
-                subjects=[subject],
-                storage=StorageType.FILE,
-                duplicate_window=duplicate_window,
-            ),
-        )
-
-
-def subject_matches(pattern: str, subject: str) -> bool:
-    """Whether a NATS subject falls under a pattern with `*` and `>` wildcards."""
-    wanted = pattern.split(".")
-    tokens = subject.split(".")
-    for position, token in enumerate(wanted):
-        if token == ">":
-            return len(tokens) > position
-        if position >= len(tokens) or (token != "*" and token != tokens[position]):
-            return False
-    return len(tokens) == len(wanted)
-
-
-def _header(value: str) -> str:
-    """A header value on one line and of bounded length."""
-    flat = " ".join(value.split())
-    return flat if len(flat) <= _MAX_HEADER_VALUE else flat[: _MAX_HEADER_VALUE - 1] + "…"
-
-
-def _msg_id(msg: Msg) -> str | None:
-    return msg.headers.get("Nats-Msg-Id") if msg.headers else None
+    await ensure_stream_and_dead_letters(
+        js,
+        stream_name,
+        subjects,
+        dead_letter_stream,
+        dead_letter_subjects,
+        duplicate_window=duplicate_window,
+    )
 
 
 _envelope = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -178,143 +152,53 @@ class SignalConsumer:
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
     ) -> None:
-        if batch_size < 1 or max_deliver < 1:
-            raise ValueError("batch_size and max_deliver must be at least 1")
-        if ack_wait <= 0 or fetch_timeout <= 0 or retry_delay < 0:
-            raise ValueError(
-                "ack_wait and fetch_timeout must be positive, retry_delay not negative"
-            )
-        if not subject_matches(dead_letter_subjects, dead_letter_subject):
-            raise ValueError(f"{dead_letter_subject!r} is not under {dead_letter_subjects!r}")
-        if subject_matches(subjects, dead_letter_subject):
-            raise ValueError(f"dead letters on {dead_letter_subject!r} would be consumed again")
-        self.js = js
+        self.jetstream = JetStreamConsumer(
+            js,
+            self._handle,
+            stream=stream_name,
+            subjects=subjects,
+            durable=durable,
+            dead_letter_stream=dead_letter_stream,
+            dead_letter_subjects=dead_letter_subjects,
+            dead_letter_subject=dead_letter_subject,
+            duplicate_window=duplicate_window,
+            name="signal consumer",
+            fetch_size=self._fetch_size,
+            batch_size=batch_size,
+            max_deliver=max_deliver,
+            ack_wait=ack_wait,
+            batches_in_flight=batches_in_flight,
+            fetch_timeout=fetch_timeout,
+            retry_delay=retry_delay,
+            max_retry_delay=max_retry_delay,
+            logger=logger,
+        )
         self.accept = accept
         self.mapper = mapper
-        self.stream_name = stream_name
-        self.durable = durable
-        self.batch_size = batch_size
-        self.max_deliver = max_deliver
-        self.dead_letter_subject = dead_letter_subject
-        self.subjects = subjects
-        self.dead_letter_stream = dead_letter_stream
-        self.dead_letter_subjects = dead_letter_subjects
-        self.duplicate_window = duplicate_window
-        self.batches_in_flight = batches_in_flight
-        self.ack_wait = ack_wait
-        self.fetch_timeout = fetch_timeout
-        self.retry_delay = retry_delay
-        self.max_retry_delay = max_retry_delay
-        self.log: FilteringBoundLogger = (logger or structlog.get_logger("chorus.nats")).bind(
-            stream=stream_name, consumer=durable
-        )
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.log = self.jetstream.log
         self._commit_slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
         # In the last fetch; until one came, as if every message were a full batch message, so
         # that a first fetch in a burst of them is not 500 x 1,000 signals.
         self._signals_per_message = float(MAX_BATCH)
 
     def _fetch_size(self) -> int:
-        """Messages to fetch: up to `batch_size`, and about FETCH_SIGNALS signals, so that the
-        first of a burst of batch messages is committed while the rest still arrive."""
-        wanted = round(FETCH_SIGNALS / self._signals_per_message)
-        return max(1, min(self.batch_size, wanted))
+        """Messages to fetch (at most the consumer's batch size): about FETCH_SIGNALS signals,
+        so that the first of a burst of batch messages is committed while the rest still
+        arrive."""
+        return round(FETCH_SIGNALS / self._signals_per_message)
 
     @property
     def running(self) -> bool:
         """Whether the fetch loop is alive."""
-        return self._task is not None and not self._task.done()
+        return self.jetstream.running
 
     async def start(self) -> None:
         """Ensures the streams and the durable consumer, then fetches in a background task."""
-        if self._task is not None:
-            raise RuntimeError("the signal consumer is already started")
-        await ensure_signal_stream(
-            self.js,
-            self.stream_name,
-            subjects=self.subjects,
-            duplicate_window=self.duplicate_window,
-            dead_letter_stream=self.dead_letter_stream,
-            dead_letter_subjects=self.dead_letter_subjects,
-        )
-        # Create or update: a changed max_deliver or ack_wait reaches an existing durable.
-        await self.js.add_consumer(
-            self.stream_name,
-            ConsumerConfig(
-                name=self.durable,
-                durable_name=self.durable,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=self.ack_wait,
-                max_deliver=self.max_deliver,
-                max_ack_pending=max(1000, 4 * self.batch_size),
-                filter_subject=self.subjects,
-            ),
-        )
-        sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream_name)
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(sub), name=f"signal-consumer:{self.durable}")
-        self.log.info("signal consumer started", subjects=self.subjects)
+        await self.jetstream.start()
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Lets the batch in flight finish (cancelling it after `grace` s), then returns."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        self._stopping.set()
-        try:
-            done, _ = await asyncio.wait({task}, timeout=grace)
-        finally:
-            if not task.done():
-                # Cancelled while unacknowledged, its messages come back after ack_wait.
-                self.log.warning("signal consumer cancelled mid-batch", grace=grace)
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if done and not task.cancelled() and task.exception() is not None:
-            self.log.error("signal consumer had crashed", exc_info=task.exception())
-        self.log.info("signal consumer stopped")
-
-    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
-        # A few batches in flight, so Python validates one while PostgreSQL commits another.
-        slots = asyncio.Semaphore(self.batches_in_flight)
-        in_flight: set[asyncio.Task[None]] = set()
-        try:
-            while not self._stopping.is_set():
-                await slots.acquire()
-                try:
-                    msgs = await sub.fetch(self._fetch_size(), timeout=self.fetch_timeout)
-                except TimeoutError:  # nats.errors.TimeoutError: nothing to do yet
-                    slots.release()
-                    continue
-                except Exception:
-                    slots.release()
-                    self.log.exception("fetching signals failed")
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), timeout=1.0)
-                    continue
-                task = asyncio.create_task(self._handle_batch(msgs, slots))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            if in_flight:
-                await asyncio.wait(in_flight)
-        except asyncio.CancelledError:
-            for task in in_flight:
-                task.cancel()
-            raise
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-
-    async def _handle_batch(self, msgs: Sequence[Msg], slots: asyncio.Semaphore) -> None:
-        try:
-            await self._handle(msgs)
-        except Exception:
-            # Unacknowledged messages come back after ack_wait.
-            self.log.exception("signal batch failed", count=len(msgs))
-        finally:
-            slots.release()
+        await self.jetstream.stop(grace=grace)
 
     async def _handle(self, msgs: Sequence[Msg]) -> None:
         """Validates the fetched messages group by group and commits each group of about
@@ -336,9 +220,6 @@ class SignalConsumer:
             commits.append(task)
             group, size = [], 0
 
-        # Every message of the fetch, waiting for a commit slot or committing (the database
-        # slow, say), is kept from redelivery until it is settled.
-        ticker = asyncio.create_task(self._keep_alive(msgs))
         try:
             for index, msg in enumerate(msgs):
                 delivery = self._delivery(index, msg, refused, all_refused)
@@ -359,9 +240,9 @@ class SignalConsumer:
             await asyncio.gather(*(self._refuse(*r) for r in refused))
             for msg, dead in all_refused:
                 if await self._dead_letter_all(msg, dead):
-                    await self._term(msg)
+                    await self.jetstream.term(msg)
                 else:
-                    await self._nak(msg)
+                    await self.jetstream.nak(msg)
         except asyncio.CancelledError:
             # Stopping: uncommitted messages come back after ack_wait, committed ones are
             # duplicates then.
@@ -371,18 +252,6 @@ class SignalConsumer:
         finally:
             # Whatever failed above, the groups on their way commit and settle their messages.
             await asyncio.gather(*commits, return_exceptions=True)
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-
-    async def _keep_alive(self, msgs: Sequence[Msg]) -> None:
-        """Tells JetStream, every third of ack_wait, that unsettled messages are in progress."""
-        while True:
-            await asyncio.sleep(self.ack_wait / 3)
-            for msg in msgs:
-                if not msg.is_acked:
-                    with contextlib.suppress(Exception):
-                        await msg.in_progress()
 
     def _delivery(
         self,
@@ -401,7 +270,7 @@ class SignalConsumer:
                 refused.append((msg, reason, signal.signal_id))
                 return None
             received = self.mapper.received(index, signal, msg.data)
-            return _Delivery(msg, (received,), signal.id, _msg_id(msg) or signal.id)
+            return _Delivery(msg, (received,), signal.id, message_id(msg) or signal.id)
         if isinstance(batch, str):
             refused.append((msg, batch, None))
             return None
@@ -420,7 +289,7 @@ class SignalConsumer:
         # Its valid signals are committed first; its invalid ones are dead-lettered before the
         # message is acknowledged (see _settle).
         first = signals[0].event_id
-        return _Delivery(msg, tuple(signals), first, _msg_id(msg) or first, tuple(dead))
+        return _Delivery(msg, tuple(signals), first, message_id(msg) or first, tuple(dead))
 
     async def _ingest(self, batch: list[_Delivery]) -> None:
         try:
@@ -446,27 +315,19 @@ class SignalConsumer:
         )
 
     async def _ack(self, delivery: _Delivery, *, accepted: int) -> None:
-        try:
-            await delivery.msg.ack()
-        except Exception as error:
-            # Committed already: the redelivery will be a duplicate by event id.
-            self.log.warning(
-                "ack failed after commit",
+        # Committed already: if the ack is lost, the redelivery is a duplicate by event id.
+        if await self.jetstream.ack(delivery.msg):
+            self.log.debug(
+                "signal accepted",
                 event_id=delivery.event_id,
                 correlation_id=delivery.correlation_id,
-                error=repr(error),
+                signals=len(delivery.signals),
+                accepted=accepted,
             )
-            return
-        self.log.debug(
-            "signal accepted",
-            event_id=delivery.event_id,
-            correlation_id=delivery.correlation_id,
-            signals=len(delivery.signals),
-            accepted=accepted,
-        )
 
     async def _retry_later(self, batch: list[_Delivery], error: Exception) -> None:
-        last = [d for d in batch if d.msg.metadata.num_delivered >= self.max_deliver]
+        max_deliver = self.jetstream.max_deliver
+        last = [d for d in batch if self.jetstream.last_delivery(d.msg)]
         self.log.warning(
             "signal batch not committed; retrying",
             count=len(batch),
@@ -475,16 +336,16 @@ class SignalConsumer:
             event_ids=[d.event_id for d in batch[:20]],
         )
         for delivery in batch:
-            if delivery.msg.metadata.num_delivered < self.max_deliver:
-                await self._nak(delivery.msg)
+            if not self.jetstream.last_delivery(delivery.msg):
+                await self.jetstream.nak(delivery.msg)
         for delivery in last:
-            reason = f"ingest failed after {self.max_deliver} deliveries: {error!r}"
+            reason = f"ingest failed after {max_deliver} deliveries: {error!r}"
             if len(batch) > 1:
                 # Its last chance: alone, so that a bad neighbour cannot sink it.
                 try:
                     new = await self.accept(delivery.signals)
                 except Exception as alone:
-                    reason = f"ingest failed after {self.max_deliver} deliveries: {alone!r}"
+                    reason = f"ingest failed after {max_deliver} deliveries: {alone!r}"
                 else:
                     await self._settle(delivery, accepted=sum(new))
                     continue
@@ -495,8 +356,8 @@ class SignalConsumer:
         If a dead letter cannot be stored, it comes back (its signals then are duplicates),
         unless this was its last delivery."""
         if delivery.refused and not await self._dead_letter_all(delivery.msg, delivery.refused):
-            if delivery.msg.metadata.num_delivered < self.max_deliver:
-                await self._nak(delivery.msg)
+            if not self.jetstream.last_delivery(delivery.msg):
+                await self.jetstream.nak(delivery.msg)
                 return
             self.log.error(
                 "invalid signals of a batch message lost: dead-lettering failed on its last "
@@ -515,68 +376,14 @@ class SignalConsumer:
     async def _refuse(self, msg: Msg, reason: str, event_id: str | None) -> None:
         """Dead-letters a message, and terminates it only once the dead letter is stored."""
         if await self._dead_letter(msg, msg.data, reason, event_id):
-            await self._term(msg)
+            await self.jetstream.term(msg)
         else:
-            await self._nak(msg)
+            await self.jetstream.nak(msg)
 
     async def _dead_letter(
         self, msg: Msg, data: bytes, reason: str, event_id: str | None, part: int | None = None
     ) -> bool:
-        """Publishes `data` (the message, or one signal of a batch) to the dead-letter subject
-        with the reason; whether it was stored."""
-        meta = msg.metadata
-        correlation_id = _msg_id(msg) or event_id or f"{meta.stream}:{meta.sequence.stream}"
-        letter_id = f"dlq:{meta.stream}:{meta.sequence.stream}"
-        headers = {
-            "Chorus-Reason": _header(reason),
-            "Chorus-Subject": msg.subject,
-            "Chorus-Stream": meta.stream,
-            "Chorus-Stream-Seq": str(meta.sequence.stream),
-            "Chorus-Delivered": str(meta.num_delivered),
-            "Chorus-Correlation-Id": _header(correlation_id),
-            # Dead-lettering the same message again (a crash before term) is dropped as a duplicate.
-            "Nats-Msg-Id": letter_id if part is None else f"{letter_id}:{part}",
-        }
-        if event_id:
-            headers["Chorus-Event-Id"] = _header(event_id)
-        if part is not None:
-            headers["Chorus-Batch-Index"] = str(part)
-        try:
-            await self.js.publish(self.dead_letter_subject, data, headers=headers)
-        except Exception as error:
-            self.log.error(
-                "dead-lettering failed; retrying",
-                event_id=event_id,
-                correlation_id=correlation_id,
-                reason=reason,
-                error=repr(error),
-                stream_seq=meta.sequence.stream,
-                last_delivery=meta.num_delivered >= self.max_deliver,
-            )
-            return False
-        SIGNALS.labels("nats", "dead_lettered").inc()
-        self.log.warning(
-            "signal dead-lettered",
-            event_id=event_id,
-            correlation_id=correlation_id,
-            reason=reason,
-            subject=msg.subject,
-            stream_seq=meta.sequence.stream,
-            batch_index=part,
-        )
-        return True
-
-    async def _term(self, msg: Msg) -> None:
-        try:
-            await msg.term()
-        except Exception as error:
-            self.log.warning("term failed after dead-lettering", error=repr(error))
-
-    async def _nak(self, msg: Msg) -> None:
-        attempt = max(msg.metadata.num_delivered, 1)
-        delay = min(self.retry_delay * 2 ** (attempt - 1), self.max_retry_delay)
-        try:
-            await msg.nak(delay=delay)
-        except Exception as error:
-            # Unacknowledged, it comes back after ack_wait anyway.
-            self.log.warning("nak failed", error=repr(error))
+        stored = await self.jetstream.dead_letter(msg, data, reason, event_id, part)
+        if stored:
+            SIGNALS.labels("nats", "dead_lettered").inc()
+        return stored

@@ -1,0 +1,109 @@
+"""Everything that follows the event log, in one declarative list.
+
+The projection worker runs each lane on a runner of its own; `chorus projections` (status,
+rebuild, retry, skip) reads the same list. A new read model or process is one line here and
+one provider in `ioc.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from adapters.nats.outages import is_bus_outage
+from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.projections import ProjectionRunner, is_outage
+from adapters.postgres.segment_evaluator import SegmentEvaluator
+from adapters.postgres.segments import SegmentMembers
+from adapters.postgres.signal_activity import SignalActivity
+from adapters.postgres.trigger_matcher import TriggerMatcher
+from adapters.postgres.triggers import TriggerFirings
+from application.customer.attribute_signals import AttributeSignals
+from application.outbound.publish_events import OutboundEvents
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from dishka import AsyncContainer
+
+    from ports.projections import Projection
+
+__all__ = ["LANES", "Lane", "every_projection", "lane_runners"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """Projections one runner applies in order, page by page; lanes run side by side."""
+
+    name: str
+    members: tuple[type[Any], ...]
+    # How long a wake waits for more commits, so a burst is read as one page.
+    settle: float = 0.005
+    # Lanes that read what this one records, woken after each page it applies.
+    wakes: tuple[str, ...] = ()
+    # Errors that hold the lane up for as long as they last, parking nothing.
+    outage: Callable[[BaseException], bool] = is_outage
+
+
+LANES: tuple[Lane, ...] = (
+    # Alone and quick to wake: a signal must not wait behind a round of every read model to
+    # reach its customer (trigger p99 at 1,000 signals/s).
+    Lane("attribution", (AttributeSignals,), settle=0.001),
+    # The evaluator reads the directory and the signal activity before it; the members read
+    # model follows what the evaluator records.
+    Lane(
+        "read_models",
+        (CustomerDirectory, SignalActivity, SegmentEvaluator, SegmentMembers),
+        wakes=("triggers", "outbound"),
+    ),
+    # Signals and the entries and exits the evaluator records are matched in the same round;
+    # the firings read model follows what the matcher records.
+    Lane("triggers", (TriggerMatcher, TriggerFirings), settle=0.001, wakes=("outbound",)),
+    # While NATS is away its publishes wait out their timeout: that must hold no other lane.
+    Lane("outbound", (OutboundEvents,), outage=is_bus_outage),
+)
+
+
+async def _members(container: AsyncContainer, lane: Lane) -> list[Projection[Any]]:
+    return [await container.get(member) for member in lane.members]
+
+
+async def lane_runners(container: AsyncContainer, attempts: int) -> dict[str, ProjectionRunner]:
+    """A runner for each lane, wired to wake the lanes that follow it. `container` is one
+    with the outbound bus in its context (see `ioc.with_bus`)."""
+    pool = await container.get(asyncpg.Pool)
+    runners = {
+        lane.name: ProjectionRunner(
+            pool,
+            await _members(container, lane),
+            settle=lane.settle,
+            attempts=attempts,
+            outage=lane.outage,
+        )
+        for lane in LANES
+    }
+    for lane in LANES:
+        woken = [runners[name].wake for name in lane.wakes]
+        if woken:
+            runners[lane.name].on_applied = _calling(woken)
+    return runners
+
+
+async def every_projection(
+    container: AsyncContainer, attempts: int = 3, lanes: Iterable[Lane] = LANES
+) -> ProjectionRunner:
+    """One runner over every member of every lane, for the commands that look at or settle
+    them by name; an outage of either server holds it up."""
+    pool = await container.get(asyncpg.Pool)
+    members = [member for lane in lanes for member in await _members(container, lane)]
+    return ProjectionRunner(pool, members, attempts=attempts, outage=is_bus_outage)
+
+
+def _calling(calls: list[Callable[[], None]]) -> Callable[[], None]:
+    def call() -> None:
+        for each in calls:
+            each()
+
+    return call
