@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from domain.message.aggregate import FINAL_FAILURES, Message, MessageStatus
+from domain.message.aggregate import Message, MessageStatus
 from ports.delivery import Claimed, CostLine, DueFallback
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["GROUPS", "InMemoryDeliveryStore"]
 
 GROUPS = ("channel", "provider", "team", "campaign")
+_FALLS_BACK_AT_ONCE = frozenset({MessageStatus.FAILED, MessageStatus.BOUNCED})
 
 
 def _free(leased_until: datetime | None, now: datetime) -> bool:
@@ -103,7 +104,7 @@ class InMemoryDeliveryStore:
                 continue
             message = await self.get(row.message_id)
             status = message.status if message is not None else MessageStatus.QUEUED
-            if row.plan.due_at <= now or status in FINAL_FAILURES:
+            if row.plan.due_at <= now or status in _FALLS_BACK_AT_ONCE:
                 row.leased_until = clock_now + timedelta(seconds=lease_seconds)
                 claimed.append(
                     DueFallback(
