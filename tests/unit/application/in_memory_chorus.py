@@ -25,6 +25,7 @@ from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.ingest_signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
+from application.delivery.fall_back import FallBackDue
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
@@ -50,9 +51,13 @@ def claim(kind: str, value: str) -> IdentityClaim:
 
 
 def report(
-    event_id: str, *claims: IdentityClaim, kind: str = "page.viewed", **extra: Any
+    event_id: str,
+    *claims: IdentityClaim,
+    kind: str = "page.viewed",
+    occurred_at: datetime = MONDAY_NOON,
+    **extra: Any,
 ) -> SignalReport:
-    return SignalReport(event_id, kind, MONDAY_NOON, claims, **extra)
+    return SignalReport(event_id, kind, occurred_at, claims, **extra)
 
 
 class _Wire(msgspec.Struct):
@@ -100,6 +105,7 @@ class InMemoryChorus:
             self.store, self.rule_sets, self.clock, self.ids, self.templates
         )
         self.redecide_due = RedecideDueMessages(self.store, self.rule_sets, self.clock, self.ids)
+        self.fall_back_due = FallBackDue(self.delivery, self.request_message, self.clock)
 
     async def publish(self, **changes: Any) -> RuleSet:
         """Publishes the built-in rules with these fields changed."""

@@ -20,6 +20,7 @@ from domain.message.aggregate import MessageStatus
 from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
+from ports.delivery import Fallback
 from ports.providers import InvalidSignature
 from tests.unit.application.in_memory_chorus import InMemoryChorus, claim
 
@@ -190,3 +191,56 @@ class TestHandleWebhook:
         await delivery.round()
         with pytest.raises(InvalidSignature):
             await delivery.webhooks("mail-a", {}, b'{"statuses": []}', "/hook")
+
+
+class TestFallBackDue:
+    async def fallback_asked(self, delivery: Delivery) -> UUID:
+        """Ana's receipt by email, on SMS if not delivered within a minute."""
+        chorus = delivery.chorus
+        ana = await chorus.upsert(
+            (claim("email", "ana@example.org"), claim("phone", "+351912345678")), {}, {}
+        )
+        content = MessageContent(
+            inline=Content(subject="Your order", body="It ships today."),
+            fallback=Fallback((Channel.SMS,), after_seconds=60),
+        )
+        decided = await chorus.request_message(ana.customer_id, RECEIPT, content=content)
+        return decided.message_id
+
+    async def test_a_message_not_delivered_in_time_is_requested_on_the_next_channel(
+        self,
+    ) -> None:
+        delivery = Delivery()
+        email_id = await self.fallback_asked(delivery)
+        chorus = delivery.chorus
+        assert await chorus.fall_back_due() == 0
+        chorus.clock.advance(timedelta(seconds=60))
+        assert await chorus.fall_back_due() == 1
+        assert await chorus.fall_back_due() == 0
+        email = await chorus.delivery.get(email_id)
+        assert email is not None
+        assert email.fell_back_to is not None
+        (sms,) = await chorus.delivery.claim(Channel.SMS, 10, 30)
+        assert (sms.message.id, sms.message.recipient) == (email.fell_back_to, "+351912345678")
+
+    async def test_a_message_delivered_in_time_falls_back_to_nothing(self) -> None:
+        delivery = Delivery()
+        email_id = await self.fallback_asked(delivery)
+        await delivery.round()
+        await delivery.webhook(delivery.first, statuses=[{"id": "mail-a-1", "status": "delivered"}])
+        delivery.chorus.clock.advance(timedelta(minutes=5))
+        assert await delivery.chorus.fall_back_due() == 1
+        email = await delivery.chorus.delivery.get(email_id)
+        assert email is not None
+        assert email.fell_back_to is None
+        assert await delivery.chorus.delivery.claim(Channel.SMS, 10, 30) == []
+
+    async def test_a_failed_message_falls_back_at_once(self) -> None:
+        delivery = Delivery()
+        await self.fallback_asked(delivery)
+        delivery.first.fail_next(retryable=False)
+        delivery.second.fail_next(retryable=False)
+        (failed,) = await delivery.round()
+        assert failed.outcome == "failed"
+        assert await delivery.chorus.fall_back_due() == 1
+        assert len(await delivery.chorus.delivery.claim(Channel.SMS, 10, 30)) == 1
