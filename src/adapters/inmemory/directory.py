@@ -78,7 +78,7 @@ class InMemoryDirectory:
         hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         merged = {m for m, survivor in self.storage.merges.items() if survivor == customer_id}
         counts: dict[str, tuple[int, datetime]] = {}
-        for recorded in self.storage.events.events():
+        for recorded in self.storage.events.read():
             signal = recorded.event
             if not isinstance(signal, Signal.Recorded) or (
                 signal.customer_id != customer_id and signal.customer_id not in merged

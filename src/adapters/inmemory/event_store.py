@@ -168,7 +168,7 @@ class InMemoryEventStore:
         self._write(stream_id, version, topic, at, subject, raw=payload)
         return True
 
-    def events(self, topics: Collection[str] | None = None) -> Iterator[RecordedEvent]:
+    def read(self, topics: Collection[str] | None = None) -> Iterator[RecordedEvent]:
         """The log in order, only `topics` if given."""
         for recorded in list(self.log):
             if topics is None or recorded.topic in topics:

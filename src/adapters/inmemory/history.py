@@ -28,7 +28,7 @@ class InMemoryHistory:
         self, since: datetime, until: datetime, limit: int
     ) -> list[UUID]:
         decided: dict[UUID, None] = {}
-        for recorded in self.storage.events.events():
+        for recorded in self.storage.events.read():
             if (
                 isinstance(recorded.event, Customer.MessageDecided)
                 and since <= recorded.recorded_at <= until

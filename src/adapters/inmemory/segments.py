@@ -27,7 +27,7 @@ _EXITED = get_topic(Membership.Exited)
 def members_of(storage: InMemoryStorage, segment: UUID) -> dict[UUID, datetime]:
     """Who is in the segment now, and since when: the last fact of each membership wins."""
     inside: dict[UUID, datetime] = {}
-    for event in storage.events.events({_ENTERED, _EXITED}):
+    for event in storage.events.read({_ENTERED, _EXITED}):
         data = event.data
         if UUID(data["segment_id"]) != segment:
             continue

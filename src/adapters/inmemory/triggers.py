@@ -67,7 +67,7 @@ class InMemoryTriggers:
         before = _position_of(after)
         fired = [
             event
-            for event in reversed(list(self.storage.events.events({_FIRED})))
+            for event in reversed(list(self.storage.events.read({_FIRED})))
             if UUID(event.data["trigger_id"]) == trigger_id
             and (before is None or event.position < before)
         ]

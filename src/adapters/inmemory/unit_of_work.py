@@ -134,7 +134,6 @@ class InMemoryUnitsOfWork:
     def __init__(self, storage: InMemoryStorage | None = None) -> None:
         self.storage = storage or InMemoryStorage()
         self.locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
-        self.commits = 0
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[InMemoryUnitOfWork]:
@@ -142,6 +141,5 @@ class InMemoryUnitsOfWork:
         try:
             yield uow
             uow.commit()
-            self.commits += 1
         finally:
             uow.end()

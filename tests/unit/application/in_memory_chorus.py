@@ -114,7 +114,7 @@ class InMemoryChorus:
 
     async def attribute_received(self) -> None:
         """Attribution's page: every received signal in the log, applied again as a rerun is."""
-        await self.attribute.apply(None, list(self.storage.events.events({RECEIVED_TOPIC})))
+        await self.attribute.apply(None, list(self.storage.events.read({RECEIVED_TOPIC})))
 
     async def customer(self, customer_id: UUID) -> Customer:
         found = await self.customers.get(customer_id)
