@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from application.customer.update_profile import UpdateProfile
 from bench.timing import rate_for
@@ -50,16 +50,16 @@ class AppendConfig:
     rounds: int = 2
 
 
-async def _register(store: PostgresCustomerStore, count: int) -> list[uuid.UUID]:
+async def _register(store: PostgresUnitsOfWork, count: int) -> list[uuid.UUID]:
     now = datetime.now(UTC)
     ids = [uuid.uuid4() for _ in range(count)]
     customers = [
         Customer.register(cid, now, (IdentityClaim(Identity("email", f"{cid}@example.org")),))
         for cid in ids
     ]
-    async with store.transaction() as tx:
-        await tx.claim_identities({identity: c.id for c in customers for identity in c.identities})
-        tx.save(*customers)
+    async with store() as uow:
+        await uow.identities.claim({identity: c.id for c in customers for identity in c.identities})
+        uow.repository(Customer).add(*customers)
     return [c.id for c in customers]
 
 
@@ -106,7 +106,7 @@ async def _at_concurrency(dsn: str, concurrency: int, config: AppendConfig) -> d
     try:
         await pool.execute(_RAW_TABLE)
         raw = [_raw_commit(pool) for _ in range(concurrency)]
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         update = UpdateProfile(store, SystemClock())
         commands = [_command(update, cid) for cid in await _register(store, concurrency)]
         for command in commands:  # the aggregate cache holds each customer from here on
@@ -130,7 +130,7 @@ async def run_append(dsn: str, config: AppendConfig) -> dict[str, Any]:
     results = [await _at_concurrency(dsn, c, config) for c in config.concurrencies]
     return {
         "benchmark": "append",
-        "command": "UpdateProfile(PostgresCustomerStore(pool), SystemClock())"
+        "command": "UpdateProfile(PostgresUnitsOfWork(pool), SystemClock())"
         "(customer_id, {}, {'counter': n})",
         "baseline": "pool.execute(INSERT INTO bench_raw (id, stream, n, payload) ...) "
         "one row per commit, ~170-byte payload",

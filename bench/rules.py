@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
@@ -253,7 +254,7 @@ def run_pure(config: RulesConfig) -> dict[str, Any]:
     }
 
 
-async def _customers(store: PostgresCustomerStore, count: int) -> list[uuid.UUID]:
+async def _customers(store: PostgresUnitsOfWork, count: int) -> list[uuid.UUID]:
     upsert = UpsertCustomer(store, SystemClock(), RandomIds())
     ids = []
     for _ in range(count):
@@ -285,8 +286,14 @@ async def run_audited(dsn: str, config: RulesConfig) -> dict[str, Any]:
     try:
         await pool.execute(_RAW_TABLE)
         raw = [_raw_commit(pool) for _ in range(concurrency)]
-        store = PostgresCustomerStore(pool)
-        request_message = RequestMessage(store, DefaultRuleSets(rules), SystemClock(), RandomIds())
+        store = PostgresUnitsOfWork(pool)
+        request_message = RequestMessage(
+            store,
+            DefaultRuleSets(rules),
+            SystemClock(),
+            RandomIds(),
+            customers=PostgresCustomerRecords(pool),
+        )
         deciders = [
             _decider(request_message, cid, outcomes) for cid in await _customers(store, concurrency)
         ]
@@ -301,7 +308,7 @@ async def run_audited(dsn: str, config: RulesConfig) -> dict[str, Any]:
         await pool.close()
     ratio = audited_rate / raw_rate
     return {
-        "command": "RequestMessage(PostgresCustomerStore(pool), DefaultRuleSets(rules), "
+        "command": "RequestMessage(PostgresUnitsOfWork(pool), DefaultRuleSets(rules), "
         "SystemClock(), RandomIds())(customer_id, SendRequest(team='bench', "
         "purpose=Purpose.SERVICE, channels=(Channel.EMAIL,)))",
         "rules": "RuleSet(version=1, channels=default_rule_set().channels): no caps, "

@@ -11,8 +11,8 @@ from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.policy.vocabulary import Channel
 from domain.segments.conditions import decode_condition
+from domain.signals.document import InvalidSignal, SignalReader
 from domain.templates.aggregate import Variant
-from entrypoints.signal_schema import InvalidSignal, SignalMapper
 
 if TYPE_CHECKING:
     from dishka import AsyncContainer
@@ -144,11 +144,11 @@ DEMO_SEGMENTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 async def load_demo_data(container: AsyncContainer) -> int:
     """Ingests the demo signals; idempotent, so a second demo changes nothing. Returns how many were new."""
-    mapper = await container.get(SignalMapper)
+    reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)
     reports = []
     for index, signal in enumerate(DEMO_SIGNALS):
-        mapped = mapper.from_raw(index, msgspec.json.encode(signal))
+        mapped = reader.read(index, msgspec.json.encode(signal))
         if isinstance(mapped, InvalidSignal):
             raise ValueError(f"demo signal {index} is invalid: {mapped}")
         reports.append(mapped)

@@ -24,7 +24,7 @@ from dishka import (
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.manual_clock import PostgresClockStore
@@ -37,6 +37,7 @@ from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.postgres.templates import PostgresTemplates
 from adapters.postgres.trigger_matcher import TriggerMatcher
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.providers.config import ProviderConfigError, load_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
 from adapters.providers.guarded import BreakerState
@@ -68,6 +69,7 @@ from application.segments.define_segment import DefineSegment, DeleteSegment
 from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
+from domain.signals.document import SignalReader
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
 from entrypoints.signal_schema import SignalMapper
@@ -75,7 +77,7 @@ from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.bus import EventPublisher
 from ports.clock import Clock, ClockStore
-from ports.customers import CustomerStore
+from ports.customers import CustomerRecords
 from ports.delivery import DeliveryStore
 from ports.directory import Directory
 from ports.history import History
@@ -86,6 +88,7 @@ from ports.rules import RuleSets
 from ports.segments import SegmentReadModel, SegmentRepository
 from ports.templates import TemplateRepository, Templates, TemplateSyntax
 from ports.triggers import TriggerReadModel, TriggerRepository
+from ports.unit_of_work import UnitsOfWork
 from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = ["AdaptersProvider", "BusProvider", "UseCasesProvider", "make_container", "with_bus"]
@@ -155,8 +158,14 @@ class AdaptersProvider(Provider):
         return CommitBell()
 
     @provide
-    def customers(self, pool: asyncpg.Pool, bell: OutboxBell, commits: CommitBell) -> CustomerStore:
-        return PostgresCustomerStore(pool, on_enqueued=bell.ring, on_committed=commits.ring)
+    def units_of_work(
+        self, pool: asyncpg.Pool, bell: OutboxBell, commits: CommitBell
+    ) -> UnitsOfWork:
+        return PostgresUnitsOfWork(pool, on_enqueued=bell.ring, on_committed=commits.ring)
+
+    @provide
+    def customers(self, pool: asyncpg.Pool) -> CustomerRecords:
+        return PostgresCustomerRecords(pool)
 
     @provide
     def signal_intake(self, pool: asyncpg.Pool, commits: CommitBell) -> SignalIntake:
@@ -299,8 +308,8 @@ class UseCasesProvider(Provider):
     scope = Scope.APP
 
     @provide
-    def ingest_signals(self, store: CustomerStore, clock: Clock, ids: IdGenerator) -> IngestSignals:
-        return IngestSignals(store, clock, ids)
+    def ingest_signals(self, uows: UnitsOfWork, clock: Clock, ids: IdGenerator) -> IngestSignals:
+        return IngestSignals(uows, clock, ids)
 
     @provide
     def accept_signals(
@@ -310,19 +319,17 @@ class UseCasesProvider(Provider):
 
     @provide
     def attribute_signals(
-        self, ingest: IngestSignals, mapper: SignalMapper, intake: SignalIntake, clock: Clock
+        self, ingest: IngestSignals, reader: SignalReader, intake: SignalIntake, clock: Clock
     ) -> AttributeSignals:
-        return AttributeSignals(ingest, mapper.parse, intake, clock, _refused_at_attribution)
+        return AttributeSignals(ingest, reader, intake, clock, _refused_at_attribution)
 
     @provide
-    def upsert_customer(
-        self, store: CustomerStore, clock: Clock, ids: IdGenerator
-    ) -> UpsertCustomer:
-        return UpsertCustomer(store, clock, ids)
+    def upsert_customer(self, uows: UnitsOfWork, clock: Clock, ids: IdGenerator) -> UpsertCustomer:
+        return UpsertCustomer(uows, clock, ids)
 
     @provide
-    def update_profile(self, store: CustomerStore, clock: Clock) -> UpdateProfile:
-        return UpdateProfile(store, clock)
+    def update_profile(self, uows: UnitsOfWork, clock: Clock) -> UpdateProfile:
+        return UpdateProfile(uows, clock)
 
     @provide
     def define_segment(self, segments: SegmentRepository, clock: Clock) -> DefineSegment:
@@ -345,14 +352,14 @@ class UseCasesProvider(Provider):
         return TriggerQueries(triggers)
 
     @provide
-    def customer_queries(self, store: CustomerStore) -> CustomerQueries:
-        return CustomerQueries(store)
+    def customer_queries(self, customers: CustomerRecords) -> CustomerQueries:
+        return CustomerQueries(customers)
 
     @provide
     def redecide_due(
-        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+        self, uows: UnitsOfWork, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
     ) -> RedecideDueMessages:
-        return RedecideDueMessages(store, rule_sets, clock, ids)
+        return RedecideDueMessages(uows, rule_sets, clock, ids)
 
     @provide
     def simulate_rules(self, history: History) -> SimulateRules:
@@ -374,28 +381,33 @@ class UseCasesProvider(Provider):
 
     @provide
     def decision_queries(
-        self, store: CustomerStore, unsubscribe: UnsubscribeTokens, settings: Settings
+        self, customers: CustomerRecords, unsubscribe: UnsubscribeTokens, settings: Settings
     ) -> DecisionQueries:
-        return DecisionQueries(store, unsubscribe, settings.base_url)
+        return DecisionQueries(customers, unsubscribe, settings.base_url)
 
     @provide
-    def change_consent(self, store: CustomerStore, clock: Clock) -> ChangeConsent:
-        return ChangeConsent(store, clock)
+    def change_consent(
+        self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords
+    ) -> ChangeConsent:
+        return ChangeConsent(uows, clock, customers)
 
     @provide
-    def change_suppression(self, store: CustomerStore, clock: Clock) -> ChangeSuppression:
-        return ChangeSuppression(store, clock)
+    def change_suppression(
+        self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords
+    ) -> ChangeSuppression:
+        return ChangeSuppression(uows, clock, customers)
 
     @provide
     def request_message(
         self,
-        store: CustomerStore,
+        uows: UnitsOfWork,
         rule_sets: RuleSets,
         clock: Clock,
         ids: IdGenerator,
         templates: Templates,
+        customers: CustomerRecords,
     ) -> RequestMessage:
-        return RequestMessage(store, rule_sets, clock, ids, templates)
+        return RequestMessage(uows, rule_sets, clock, ids, templates, customers=customers)
 
     @provide
     def dispatch_messages(
@@ -444,8 +456,12 @@ class UseCasesProvider(Provider):
         return MessageQueries(store, decisions)
 
     @provide
-    def signal_mapper(self, normalizer: IdentityNormalizer) -> SignalMapper:
-        return SignalMapper(normalizer)
+    def signal_reader(self, normalizer: IdentityNormalizer) -> SignalReader:
+        return SignalReader(normalizer)
+
+    @provide
+    def signal_mapper(self, reader: SignalReader) -> SignalMapper:
+        return SignalMapper(reader)
 
 
 class BusProvider(Provider):

@@ -1,259 +1,64 @@
-"""The signal wire format, shared by HTTP and NATS, and its mapping to domain reports."""
+"""Signals as they come over HTTP and NATS: the limits of the wire, then the domain's document.
+
+What a signal is made of, and how it is checked and read, is the domain's
+(`domain.signals.document`); the edge adds what no document may hold, its size and its text.
+"""
 
 from __future__ import annotations
 
-import re
-import string
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING
 
-import msgspec
-
-from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
-from domain.customer.profile import Profile, check_attributes
 from domain.customer.signal_effects import CUSTOMER_SIGNALS
-from domain.shared.errors import InvalidValue
 from domain.signals.aggregate import SignalReport
-from entrypoints.text_checks import raw_fault, time_fault
+from domain.signals.document import InvalidSignal, SignalIn, signal_id_of
+from entrypoints.text_checks import raw_fault
 from ports.intake import ReceivedSignal
 
-__all__ = [
-    "MAX_BATCH",
-    "MAX_SIGNAL_BYTES",
-    "NAME_PATTERN",
-    "TYPE_PATTERN",
-    "IdentityIn",
-    "InvalidSignal",
-    "ProfileIn",
-    "SignalIn",
-    "SignalMapper",
-    "field_of",
-    "name_fault",
-    "type_fault",
-]
+if TYPE_CHECKING:
+    import msgspec
+
+    from domain.signals.document import SignalReader
+
+__all__ = ["MAX_BATCH", "MAX_SIGNAL_BYTES", "SignalMapper"]
 
 MAX_BATCH = 1000
 MAX_SIGNAL_BYTES = 64 * 1024
 """One signal's encoded JSON, at most: a larger one is refused, the rest of its batch stored."""
-# The patterns are documented in the schema and checked by `SignalMapper`, not by msgspec: a
-# regex run from the decoder costs more than all the rest of decoding a signal.
-# No surrounding whitespace and no control characters, C0, DEL or C1 (PostgreSQL refuses NUL).
-NAME_PATTERN = r"^(?![^\x00-\x1f\x7f-\x9f]*[\x00-\x1f\x7f-\x9f])\S(.*\S)?$"
-TYPE_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-Name = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": NAME_PATTERN})
-]
-SignalType = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=100, extra_json_schema={"pattern": TYPE_PATTERN})
-]
-_name = re.compile(NAME_PATTERN)
-_TYPE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.:-")
-
-
-def name_fault(value: str) -> str | None:
-    """Why `value` does not match NAME_PATTERN, if it does not."""
-    if value.isprintable():  # the common case, without a regex: only the ends to look at
-        if not value[0].isspace() and not value[-1].isspace():
-            return None
-    elif _name.match(value):
-        return None
-    return "must not start or end with whitespace, nor hold control characters"
-
-
-def type_fault(value: str) -> str | None:
-    """Why `value` does not match TYPE_PATTERN, if it does not."""
-    if _TYPE_CHARACTERS.issuperset(value):
-        return None
-    return "may hold only letters, digits and _ . : -"
-
-
-class IdentityIn(msgspec.Struct, forbid_unknown_fields=True):
-    """`{"type": "email", "value": "ana@example.org"}`; verification defaults to unverified."""
-
-    type: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-    value: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
-    verification: Verification = Verification.UNVERIFIED
-
-
-class ProfileIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Typed profile fields; leave one out to keep it as it is."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    time_zone: str | None = None
-    locale: str | None = None
-    country: str | None = None
-
-    def changes(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
-
-
-class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
-    """One signal: the producer's event id makes it idempotent."""
-
-    id: Name
-    type: SignalType
-    occurred_at: datetime
-    identities: Annotated[list[IdentityIn], msgspec.Meta(min_length=1, max_length=20)]
-    properties: dict[str, Any] = msgspec.field(default_factory=dict)
-    source: Name | None = None
-    profile: ProfileIn | None = None
-    attributes: dict[str, str | int | float | bool | None] = msgspec.field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidSignal:
-    """Why the signal at `index` of a batch was refused."""
-
-    index: int
-    field: str
-    reason: str
-    signal_id: str | None = None
-
-
-_signal_decoder = msgspec.json.Decoder(SignalIn)
-_MISSING = re.compile(r"missing required field `([^`]+)`")
-
-
-def _id_of(raw: msgspec.Raw | bytes) -> str | None:
-    """The producer's id of a signal that failed validation, when it can be read at all."""
-    try:
-        found = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        return None
-    value = found.get("id") if isinstance(found, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def field_of(error: msgspec.ValidationError) -> tuple[str, str]:
-    """The JSON path a msgspec error is about, and the reason without the path."""
-    message = str(error)
-    reason, _, path = message.partition(" - at `")
-    field = path.rstrip("`") if path else "$"
-    missing = _MISSING.search(reason)
-    if missing:
-        field = f"{field}.{missing.group(1)}"
-    return field, reason
 
 
 class SignalMapper:
-    """Validates wire signals and turns them into domain reports with normalised identities."""
+    """Refuses what the wire must not carry, then reads signals with the domain's reader."""
 
-    def __init__(self, normalizer: IdentityNormalizer) -> None:
-        self.normalizer = normalizer
-        self._claims: dict[tuple[str, str, Verification], IdentityClaim] = {}
-
-    def claim(self, identity: IdentityIn) -> IdentityClaim:
-        """The normalised claim; claims are immutable, so repeats share one object."""
-        key = (identity.type, identity.value, identity.verification)
-        found = self._claims.get(key)
-        if found is None:
-            found = IdentityClaim(
-                self.normalizer.normalize(identity.type, identity.value), identity.verification
-            )
-            if len(self._claims) >= 100_000:
-                self._claims.clear()
-            self._claims[key] = found
-        return found
+    def __init__(self, reader: SignalReader) -> None:
+        self.reader = reader
 
     def from_raw(self, index: int, raw: msgspec.Raw | bytes) -> SignalReport | InvalidSignal:
         signal = self.decode(index, raw)
         if isinstance(signal, InvalidSignal):
             return signal
-        return self.from_signal(index, signal)
+        return self.reader.report(index, signal)
 
     def decode(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
         if len(raw) > MAX_SIGNAL_BYTES:
             reason = f"is {len(raw):,} bytes of JSON; a signal may have {MAX_SIGNAL_BYTES:,}"
-            return InvalidSignal(index, "$", reason, _id_of(raw))
+            return InvalidSignal(index, "$", reason, signal_id_of(raw))
         # Before anything stores it or walks it: text PostgreSQL refuses, and deep nesting.
         fault = raw_fault(raw)
         if fault is not None:
-            return InvalidSignal(index, fault.path, fault.reason, _id_of(raw))
-        try:
-            return _signal_decoder.decode(raw)
-        except msgspec.ValidationError as error:
-            field, reason = field_of(error)
-            return InvalidSignal(index, field, reason, _id_of(raw))
-        except msgspec.DecodeError as error:
-            return InvalidSignal(index, "$", str(error))
+            return InvalidSignal(index, fault.path, fault.reason, signal_id_of(raw))
+        return self.reader.decode(index, raw)
 
     def check(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
         """The signal if it is valid, as `from_raw` would take it, without building the report."""
         signal = self.decode(index, raw)
         if isinstance(signal, InvalidSignal):
             return signal
-        checked = self._checked(index, signal)
-        return checked if isinstance(checked, InvalidSignal) else signal
+        return self.reader.check(index, signal) or signal
 
     def received(self, index: int, signal: SignalIn, payload: bytes) -> ReceivedSignal:
         """The signal for intake; one that acts on its customer carries its report along."""
         at_once = None
         if signal.type in CUSTOMER_SIGNALS:
-            report = self.from_signal(index, signal)
+            report = self.reader.report(index, signal)
             at_once = report if isinstance(report, SignalReport) else None
         return ReceivedSignal(signal.id, payload, at_once)
-
-    def parse(self, payload: bytes) -> SignalReport | str:
-        """A received signal's report, or why it is refused (for attribution)."""
-        report = self.from_raw(0, payload)
-        if isinstance(report, InvalidSignal):
-            return f"{report.field}: {report.reason}"
-        return report
-
-    def from_signal(self, index: int, signal: SignalIn) -> SignalReport | InvalidSignal:
-        checked = self._checked(index, signal)
-        if isinstance(checked, InvalidSignal):
-            return checked
-        claims, profile = checked
-        return SignalReport(
-            event_id=signal.id,
-            type=signal.type,
-            occurred_at=signal.occurred_at,
-            identities=claims,
-            properties=signal.properties,
-            source=signal.source,
-            profile=profile,
-            attributes=dict(signal.attributes),
-        )
-
-    def _checked(
-        self, index: int, signal: SignalIn
-    ) -> tuple[tuple[IdentityClaim, ...], dict[str, Any]] | InvalidSignal:
-        """The normalised identities and profile changes, or the first thing wrong."""
-        field, fault = "$.id", name_fault(signal.id)
-        if fault is None:
-            field, fault = "$.type", type_fault(signal.type)
-        if fault is None and signal.source is not None:
-            field, fault = "$.source", name_fault(signal.source)
-        if fault is None:
-            field, fault = "$.occurred_at", time_fault(signal.occurred_at)
-        if fault is not None:
-            return InvalidSignal(index, field, fault, signal.id)
-        try:
-            claims = tuple(map(self.claim, signal.identities))
-        except InvalidValue:
-            return self._invalid_identity(index, signal)
-        profile = signal.profile.changes() if signal.profile else {}
-        try:
-            if profile:
-                Profile().merged_with(profile)
-        except InvalidValue as error:
-            return InvalidSignal(index, f"$.profile.{error.field}", error.reason, signal.id)
-        try:
-            if signal.attributes:
-                check_attributes(signal.attributes)
-        except InvalidValue as error:
-            return InvalidSignal(index, f"$.{error.field}", error.reason, signal.id)
-        return claims, profile
-
-    def _invalid_identity(self, index: int, signal: SignalIn) -> InvalidSignal:
-        """The first identity of `signal` that does not normalise, and why."""
-        for position, identity in enumerate(signal.identities):
-            try:
-                self.claim(identity)
-            except InvalidValue as error:
-                field = f"$.identities[{position}].value"
-                return InvalidSignal(index, field, error.reason, signal.id)
-        raise AssertionError("every identity normalises")

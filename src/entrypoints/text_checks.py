@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -22,11 +21,9 @@ __all__ = [
     "InputRefused",
     "TextFault",
     "document_fault",
-    "json_fault",
     "line_fault",
     "raw_fault",
     "text_fault",
-    "time_fault",
 ]
 
 MAX_DEPTH = 32
@@ -47,9 +44,6 @@ _BACKSLASH, _DEL, _OPEN_BRACE, _OPEN_BRACKET = b"\\\x7f{["
 _RISKY_ESCAPE = re.compile(rb"\\(?:[bfnrt]|u(?:00[01]|007[fF]|00[89]|[dD][89a-fA-F]))")
 # C1 control characters (U+0080-U+009F) in UTF-8.
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
-# A year's margin at each end, for a query's arithmetic on the time (the 30 days before it).
-_EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,27 +178,3 @@ def raw_fault(raw: bytes | msgspec.Raw, path: str = "$", *, free: bool = False) 
     except msgspec.DecodeError:
         return None
     return document_fault(value, path, free=free)
-
-
-def json_fault(document: bytes | str) -> str | None:
-    """Why a document is not JSON at all; for the error path of a typed decode, which
-    validates as it reads and so may name a field of a document that is cut short."""
-    try:
-        msgspec.json.decode(document)
-    except msgspec.DecodeError as error:
-        return str(error)
-    return None
-
-
-def time_fault(value: datetime) -> str | None:
-    """Why a time cannot be stored or computed with: without an offset, or at the ends of the
-    calendar, where converting it to UTC or a day's arithmetic overflows."""
-    if value.tzinfo is None:
-        return "needs a time zone offset, e.g. Z"
-    try:
-        in_range = _EARLIEST <= value <= _LATEST
-    except OverflowError:
-        in_range = False
-    if not in_range:
-        return "must lie between the years 2 and 9998 (UTC)"
-    return None

@@ -7,14 +7,17 @@ from uuid import UUID
 
 import pytest
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.ingest_signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.queries.customers import CustomerQueries
+from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
-from domain.signals.aggregate import SignalReport
+from domain.signals.aggregate import Signal, SignalReport
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     import asyncpg
@@ -29,7 +32,7 @@ def report(event_id: str, *identities: str, **extra: object) -> SignalReport:
     return SignalReport(event_id, "order.placed", T0, claims, {"total": 10}, "orders", **extra)  # type: ignore[arg-type]
 
 
-def ingest_with(store: PostgresCustomerStore) -> IngestSignals:
+def ingest_with(store: PostgresUnitsOfWork) -> IngestSignals:
     return IngestSignals(store, SystemClock(), RandomIds())
 
 
@@ -54,15 +57,18 @@ class TestIngestingSignals:
     async def test_a_signal_creates_its_customer_and_is_found_by_identity(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         (outcome,) = await ingest_with(store)([report("o-1", "email:Ana@Example.org")])
         assert outcome.status == "recorded"
-        assert await store.find(Identity("email", "ana@example.org")) == outcome.customer_id
+        assert (
+            await PostgresCustomerRecords(pool).find(Identity("email", "ana@example.org"))
+            == outcome.customer_id
+        )
 
     async def test_a_second_signal_with_the_same_id_changes_nothing(
         self, pool: asyncpg.Pool
     ) -> None:
-        ingest = ingest_with(PostgresCustomerStore(pool))
+        ingest = ingest_with(PostgresUnitsOfWork(pool))
         await ingest([report("o-1", "email:ana@example.org")])
         again = await ingest(
             [report("o-1", "email:ana@example.org"), report("o-1", "email:ana@example.org")]
@@ -73,7 +79,7 @@ class TestIngestingSignals:
     async def test_the_same_new_phone_from_two_racing_producers_ends_on_one_customer(
         self, pool: asyncpg.Pool
     ) -> None:
-        producers = [ingest_with(PostgresCustomerStore(pool)) for _ in range(2)]
+        producers = [ingest_with(PostgresUnitsOfWork(pool)) for _ in range(2)]
         results = await asyncio.gather(
             producers[0]([report("a-1", "phone:+44 20 7946 0958")]),
             producers[1]([report("b-1", "phone:020 7946 0958")]),
@@ -87,19 +93,19 @@ class TestIngestingSignals:
     ) -> None:
         phones = [f"phone:+4420794609{n:02d}" for n in range(20)]
         batches = [[report(f"p{p}-{i}", phone) for i, phone in enumerate(phones)] for p in range(6)]
-        await asyncio.gather(*(ingest_with(PostgresCustomerStore(pool))(b) for b in batches))
+        await asyncio.gather(*(ingest_with(PostgresUnitsOfWork(pool))(b) for b in batches))
         assert await pool.fetchval("SELECT count(*) FROM identities") == 20
         assert await pool.fetchval("SELECT count(DISTINCT customer_id) FROM identities") == 20
         assert await count_signals(pool) == 120
 
     async def test_a_signal_linking_two_customers_merges_them(self, pool: asyncpg.Pool) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ingest = ingest_with(store)
         (first,) = await ingest([report("e-1", "email:ana@example.org")])
         (second,) = await ingest([report("p-1", "phone:+442079460958")])
         (linking,) = await ingest([report("l-1", "email:ana@example.org", "phone:+442079460958")])
         assert linking.customer_id == first.customer_id
-        queries = CustomerQueries(store)
+        queries = CustomerQueries(PostgresCustomerRecords(pool))
         assert second.customer_id is not None
         merged = await queries.by_id(second.customer_id)
         assert merged.id == first.customer_id
@@ -117,7 +123,7 @@ class TestIngestingSignals:
     async def test_the_customer_created_first_survives_a_merge_at_the_same_instant(
         self, pool: asyncpg.Pool
     ) -> None:
-        ingest = IngestSignals(PostgresCustomerStore(pool), ManualClock(T0), DescendingIds())
+        ingest = IngestSignals(PostgresUnitsOfWork(pool), ManualClock(T0), DescendingIds())
         (first,) = await ingest([report("e-1", "email:ana@example.org")])
         (second,) = await ingest([report("p-1", "phone:+442079460958")])
         assert first.customer_id is not None
@@ -129,7 +135,7 @@ class TestIngestingSignals:
     async def test_the_customer_created_first_in_one_batch_survives_its_merge(
         self, pool: asyncpg.Pool
     ) -> None:
-        ingest = IngestSignals(PostgresCustomerStore(pool), ManualClock(T0), DescendingIds())
+        ingest = IngestSignals(PostgresUnitsOfWork(pool), ManualClock(T0), DescendingIds())
         first, second, linking = await ingest(
             [
                 report("e-1", "email:ana@example.org"),
@@ -143,7 +149,7 @@ class TestIngestingSignals:
         assert linking.customer_id == first.customer_id
 
     async def test_a_fresh_store_reads_what_another_wrote(self, pool: asyncpg.Pool) -> None:
-        await ingest_with(PostgresCustomerStore(pool))(
+        await ingest_with(PostgresUnitsOfWork(pool))(
             [
                 report(
                     "o-1",
@@ -153,7 +159,7 @@ class TestIngestingSignals:
                 )
             ]
         )
-        view = await CustomerQueries(PostgresCustomerStore(pool)).by_identity(
+        view = await CustomerQueries(PostgresCustomerRecords(pool)).by_identity(
             Identity("email", "ana@example.org")
         )
         assert view.profile["time_zone"] == "Asia/Tokyo"
@@ -162,20 +168,22 @@ class TestIngestingSignals:
     async def test_a_stale_cached_customer_is_reloaded_not_overwritten(
         self, pool: asyncpg.Pool
     ) -> None:
-        one, two = PostgresCustomerStore(pool), PostgresCustomerStore(pool)
+        one, two = PostgresUnitsOfWork(pool), PostgresUnitsOfWork(pool)
         upsert_one = UpsertCustomer(one, SystemClock(), RandomIds())
         upsert_two = UpsertCustomer(two, SystemClock(), RandomIds())
         ana = (IdentityClaim(Identity("email", "ana@example.org")),)
         await upsert_one(ana, {}, {"a": 1})
         await upsert_two(ana, {}, {"b": 2})
         await upsert_one(ana, {}, {"c": 3})  # `one` holds version 2 in its cache; the store has 3
-        view = await CustomerQueries(one).by_identity(Identity("email", "ana@example.org"))
+        view = await CustomerQueries(PostgresCustomerRecords(pool)).by_identity(
+            Identity("email", "ana@example.org")
+        )
         assert view.attributes == {"a": 1, "b": 2, "c": 3}
 
 
 class TestEventsAreImmutable:
     async def test_an_event_cannot_be_edited_or_deleted(self, pool: asyncpg.Pool) -> None:
-        await ingest_with(PostgresCustomerStore(pool))([report("o-1", "email:ana@example.org")])
+        await ingest_with(PostgresUnitsOfWork(pool))([report("o-1", "email:ana@example.org")])
         with pytest.raises(Exception, match="never edited"):
             await pool.execute("UPDATE events SET topic = 'x'")
         with pytest.raises(Exception, match="never edited"):
@@ -184,7 +192,7 @@ class TestEventsAreImmutable:
 
 class TestUpsert:
     async def test_upsert_by_identity_creates_then_updates(self, pool: asyncpg.Pool) -> None:
-        upsert = UpsertCustomer(PostgresCustomerStore(pool), SystemClock(), RandomIds())
+        upsert = UpsertCustomer(PostgresUnitsOfWork(pool), SystemClock(), RandomIds())
         claim = (IdentityClaim(Identity("account_id", "42"), Verification.AUTHENTICATED),)
         created = await upsert(claim, {"first_name": "Ana"}, {})
         updated = await upsert(claim, {"last_name": "Lee"}, {})
@@ -201,10 +209,10 @@ class TestConcurrentMerges:
 
         rng = random.Random(7)
         emails = [f"email:m{n}@example.org" for n in range(6)]
-        await ingest_with(PostgresCustomerStore(pool))(
+        await ingest_with(PostgresUnitsOfWork(pool))(
             [report(f"seed-{n}", e) for n, e in enumerate(emails)]
         )
-        stores = [PostgresCustomerStore(pool) for _ in range(4)]
+        stores = [PostgresUnitsOfWork(pool) for _ in range(4)]
         batches = [[report(f"link-{b}", *rng.sample(emails, 2))] for b in range(12)]
         await asyncio.gather(
             *(ingest_with(stores[n % 4])(batch) for n, batch in enumerate(batches))
@@ -215,3 +223,61 @@ class TestConcurrentMerges:
         survivors = {row[0] for row in await pool.fetch("SELECT survivor_id FROM customer_merges")}
         assert not survivors & merged  # every merged id resolves in one step to a live customer
         assert await count_signals(pool) == 18
+
+
+class TestUnitOfWork:
+    async def test_what_a_failing_unit_of_work_enlisted_is_not_written(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        uows = PostgresUnitsOfWork(pool)
+        ana = Customer.register(
+            RandomIds().new_id(), T0, (IdentityClaim(GB.parse("email:a@x.org")),)
+        )
+
+        async def failing() -> None:
+            async with uows() as uow:
+                await uow.identities.claim({GB.parse("email:a@x.org"): ana.id})
+                uow.repository(Customer).add(ana)
+                raise RuntimeError("the command failed")
+
+        with pytest.raises(RuntimeError):
+            await failing()
+        assert await pool.fetchval("SELECT count(*) FROM events") == 0
+        assert await pool.fetchval("SELECT count(*) FROM identities") == 0
+
+    async def test_repositories_of_two_types_commit_together_and_ring_the_commit_bell(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        rung: list[str] = []
+        uows = PostgresUnitsOfWork(pool, on_committed=lambda: rung.append("committed"))
+        ana = Customer.register(RandomIds().new_id(), T0, ())
+        order = report("o-1")
+        async with uows() as uow:
+            uow.repository(Customer).add(ana)
+            uow.repository(Signal).record(Signal.recorded(order, ana.id, T0))
+        async with uows() as uow:
+            assert await uow.repository(Signal).existing([order.signal_id]) == {order.signal_id}
+            assert set(await uow.repository(Customer).get([ana.id])) == {ana.id}
+        assert rung == ["committed"]
+
+    async def test_a_stream_written_twice_from_stale_copies_is_a_conflict(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        uows = PostgresUnitsOfWork(pool, cached=())
+        ana = Customer.register(RandomIds().new_id(), T0, ())
+        async with uows() as uow:
+            uow.repository(Customer).add(ana)
+        async with uows() as first:
+            one = (await first.repository(Customer).get([ana.id]))[ana.id]
+        async with uows() as second:
+            two = (await second.repository(Customer).get([ana.id]))[ana.id]
+            two.update_profile(T0, {}, {"a": 1})
+            second.repository(Customer).add(two)
+        one.update_profile(T0, {}, {"b": 2})
+
+        async def stale() -> None:
+            async with uows() as uow:
+                uow.repository(Customer).add(one)
+
+        with pytest.raises(ConcurrencyConflict):
+            await stale()

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.templates import PostgresTemplates
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.providers.email_api import EmailApiProvider
 from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.twilio_server import FakeTwilio
@@ -102,15 +103,17 @@ class Delivery:
     def __init__(self, pool: asyncpg.Pool, directory: Directory, max_rounds: int = 8) -> None:
         clock, ids = ManualClock(), RandomIds()
         self.clock = clock
-        self.customers = PostgresCustomerStore(pool)
+        self.uows = PostgresUnitsOfWork(pool)
+        self.customers = PostgresCustomerRecords(pool)
         self.store = PostgresDeliveryStore(pool)
         self.pool = pool
         self.request = RequestMessage(
-            self.customers,
+            self.uows,
             DefaultRuleSets(),
             clock,
             ids,
             JinjaTemplates(PostgresTemplates(pool)),
+            customers=self.customers,
         )
         self.dispatch = DispatchMessages(
             self.store, directory, clock, max_rounds=max_rounds, lease_seconds=30
@@ -118,12 +121,12 @@ class Delivery:
         self.webhook = HandleWebhook(
             directory,
             self.store,
-            ChangeSuppression(self.customers, clock),
-            IngestSignals(self.customers, clock, ids),
+            ChangeSuppression(self.uows, clock, self.customers),
+            IngestSignals(self.uows, clock, ids),
             IdentityNormalizer("US"),
             clock,
         )
-        self.upsert = UpsertCustomer(self.customers, clock, ids)
+        self.upsert = UpsertCustomer(self.uows, clock, ids)
         self.fall_back = FallBackDue(self.store, self.request, clock)
 
     async def customer(self) -> UUID:

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.templates import PostgresTemplates
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.providers.config import parse_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
 from adapters.providers.fakes.twilio_server import FakeTwilio
@@ -86,13 +87,18 @@ class Delivery:
 
     def __init__(self, pool: asyncpg.Pool, directory: ConfiguredProviderDirectory) -> None:
         clock, ids = SystemClock(), RandomIds()
-        customers = PostgresCustomerStore(pool)
+        uows = PostgresUnitsOfWork(pool)
         self.pool = pool
         self.directory = directory
         self.store = PostgresDeliveryStore(pool)
-        self.upsert = UpsertCustomer(customers, clock, ids)
+        self.upsert = UpsertCustomer(uows, clock, ids)
         self.request = RequestMessage(
-            customers, DefaultRuleSets(), clock, ids, JinjaTemplates(PostgresTemplates(pool))
+            uows,
+            DefaultRuleSets(),
+            clock,
+            ids,
+            JinjaTemplates(PostgresTemplates(pool)),
+            customers=PostgresCustomerRecords(pool),
         )
         self.dispatch = DispatchMessages(self.store, directory, clock, lease_seconds=30)
 

@@ -9,6 +9,9 @@ import pytest
 from adapters.postgres.event_store import LogPosition, PostgresEventStore
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim
+from domain.policy.rule_book import RuleBook
+from domain.segments.aggregate import Membership
+from domain.signals.aggregate import Signal, SignalReport
 
 if TYPE_CHECKING:
     import asyncpg
@@ -46,3 +49,35 @@ class TestFollowingTheGlobalLog:
             seen += [e.stream_id for e in page.events]
             position = page.next
         assert seen == [c.id for c in customers]
+
+
+class TestFilingEventsUnderTheirCustomer:
+    async def test_a_customer_and_the_signals_and_memberships_about_it_are_filed_under_it(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        customer = new_customer("ana@example.org")
+        report = SignalReport("o-1", "order.placed", T0, ())
+        entered = Membership.Entered(  # type: ignore[call-arg]
+            originator_id=uuid4(),
+            originator_version=1,
+            timestamp=T0,
+            segment_id=uuid4(),
+            segment_key="buyers",
+            segment_version=1,
+            customer_id=customer.id,
+        )
+        await PostgresEventStore().append(
+            pool,  # type: ignore[arg-type]
+            [customer],
+            [Signal.recorded(report, customer.id, T0), entered],
+        )
+        rows = await pool.fetch("SELECT stream_id, subject_id FROM events")
+        assert dict(rows) == {
+            customer.id: customer.id,
+            report.signal_id: customer.id,
+            entered.originator_id: customer.id,
+        }
+
+    async def test_a_definition_is_filed_under_no_customer(self, pool: asyncpg.Pool) -> None:
+        await PostgresEventStore().append(pool, [RuleBook.open(T0)])  # type: ignore[arg-type]
+        assert await pool.fetchval("SELECT count(*) FROM events WHERE subject_id IS NULL") == 1

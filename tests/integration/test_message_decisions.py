@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
@@ -31,7 +32,7 @@ GLOBAL_CAP_OF_3 = RuleSet(version=3, caps=(FrequencyCap("cap.global.daily", 3, t
 
 
 async def a_customer(pool: asyncpg.Pool) -> UUID:
-    store = PostgresCustomerStore(pool)
+    store = PostgresUnitsOfWork(pool)
     made = await UpsertCustomer(store, SystemClock(), RandomIds())(
         (IdentityClaim(Identity("email", "ana@example.org"), Verification.VERIFIED),), {}, {}
     )
@@ -40,7 +41,11 @@ async def a_customer(pool: asyncpg.Pool) -> UUID:
 
 def requester(pool: asyncpg.Pool, rules: RuleSet = GLOBAL_CAP_OF_3) -> RequestMessage:
     return RequestMessage(
-        PostgresCustomerStore(pool), DefaultRuleSets(rules), SystemClock(), RandomIds()
+        PostgresUnitsOfWork(pool),
+        DefaultRuleSets(rules),
+        SystemClock(),
+        RandomIds(),
+        customers=PostgresCustomerRecords(pool),
     )
 
 
@@ -86,11 +91,10 @@ class TestDecisionsAreRecorded:
         self, pool: asyncpg.Pool
     ) -> None:
         customer_id = await a_customer(pool)
-        store = PostgresCustomerStore(pool)
         decided = await requester(pool, default_rule_set(3))(
             customer_id, SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,))
         )
-        view = await DecisionQueries(store).by_id(decided.decision_id)
+        view = await DecisionQueries(PostgresCustomerRecords(pool)).by_id(decided.decision_id)
         assert view.outcome == "suppress"
         assert view.rule_set_version == 3
         assert view.fired[-1]["rule_id"] == "channels"
@@ -100,9 +104,15 @@ class TestDecisionsAreRecorded:
         self, pool: asyncpg.Pool
     ) -> None:
         customer_id = await a_customer(pool)
-        store = PostgresCustomerStore(pool)
-        change = ChangeConsent(store, SystemClock())
-        send = RequestMessage(store, DefaultRuleSets(), SystemClock(), RandomIds())
+        store = PostgresUnitsOfWork(pool)
+        change = ChangeConsent(store, SystemClock(), PostgresCustomerRecords(pool))
+        send = RequestMessage(
+            store,
+            DefaultRuleSets(),
+            SystemClock(),
+            RandomIds(),
+            customers=PostgresCustomerRecords(pool),
+        )
         promo = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,), priority=10)
         await change(
             customer_id, [ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")]
@@ -130,7 +140,7 @@ class TestDeferredMessagesComeBack:
         from application.messages.redecide_due import RedecideDueMessages
 
         clock = ManualClock(datetime(2026, 11, 27, 14, tzinfo=UTC))  # 23:00 in Tokyo
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ids = RandomIds()
         made = await UpsertCustomer(store, clock, ids)(
             (IdentityClaim(Identity("phone", "+81312345678"), Verification.VERIFIED),),
@@ -138,15 +148,15 @@ class TestDeferredMessagesComeBack:
             {},
         )
         rules = DefaultRuleSets()
-        await ChangeConsent(store, clock)(
+        await ChangeConsent(store, clock, PostgresCustomerRecords(pool))(
             made.customer_id, [ConsentRecord(Channel.SMS, Purpose.SERVICE, True, "app")]
         )
-        first = await RequestMessage(store, rules, clock, ids)(
-            made.customer_id, SendRequest("care", Purpose.SERVICE, (Channel.SMS,))
-        )
+        first = await RequestMessage(
+            store, rules, clock, ids, customers=PostgresCustomerRecords(pool)
+        )(made.customer_id, SendRequest("care", Purpose.SERVICE, (Channel.SMS,)))
         assert first.decision is not None
         assert first.decision.outcome.value == "defer"
-        redecide = RedecideDueMessages(PostgresCustomerStore(pool), rules, clock, ids)
+        redecide = RedecideDueMessages(PostgresUnitsOfWork(pool), rules, clock, ids)
         assert await redecide() == 0  # not due yet
         clock.set(datetime(2026, 11, 27, 23, 0, 1, tzinfo=UTC))  # 08:00:01 in Tokyo
         assert await redecide() == 1
@@ -177,20 +187,22 @@ class TestDeferredMessagesComeBack:
         rules = DefaultRuleSets()
         customers = []
         for n in range(10):
-            made = await UpsertCustomer(PostgresCustomerStore(pool), clock, ids)(
+            made = await UpsertCustomer(PostgresUnitsOfWork(pool), clock, ids)(
                 (IdentityClaim(Identity("device_token", f"dvc-{n}"), Verification.VERIFIED),),
                 {"time_zone": "Europe/London"},
                 {},
             )
             customers.append(made.customer_id)
-        send = RequestMessage(PostgresCustomerStore(pool), rules, clock, ids)
+        send = RequestMessage(
+            PostgresUnitsOfWork(pool), rules, clock, ids, customers=PostgresCustomerRecords(pool)
+        )
         for customer_id in customers:
             await send(customer_id, SendRequest("care", Purpose.TRANSACTIONAL, (Channel.PUSH,)))
             await send(customer_id, SendRequest("care", Purpose.SERVICE, (Channel.PUSH,)))
         assert await pool.fetchval("SELECT count(*) FROM deferred_messages") == 10
         clock.set(datetime(2026, 11, 28, 9, tzinfo=UTC))
         schedulers = [
-            RedecideDueMessages(PostgresCustomerStore(pool), rules, clock, ids) for _ in range(2)
+            RedecideDueMessages(PostgresUnitsOfWork(pool), rules, clock, ids) for _ in range(2)
         ]
         done = await asyncio.gather(*(s(limit=3) for s in schedulers for _ in range(4)))
         assert sum(done) == 10
@@ -212,7 +224,11 @@ class TestSimulatingADraft:
         clock = ManualClock(datetime(2026, 11, 27, 10, tzinfo=UTC))
         customer_id = await a_customer(pool)
         send = RequestMessage(
-            PostgresCustomerStore(pool), DefaultRuleSets(GLOBAL_CAP_OF_3), clock, RandomIds()
+            PostgresUnitsOfWork(pool),
+            DefaultRuleSets(GLOBAL_CAP_OF_3),
+            clock,
+            RandomIds(),
+            customers=PostgresCustomerRecords(pool),
         )
         for _ in range(5):
             await send(customer_id, SendRequest("growth", Purpose.SERVICE, (Channel.EMAIL,)))
@@ -243,7 +259,11 @@ class TestPrioritiesAndKeys:
         clock = ManualClock(datetime(2026, 11, 27, 10, tzinfo=UTC))
         customer_id = await a_customer(pool)
         send = RequestMessage(
-            PostgresCustomerStore(pool), DefaultRuleSets(one_a_day), clock, RandomIds()
+            PostgresUnitsOfWork(pool),
+            DefaultRuleSets(one_a_day),
+            clock,
+            RandomIds(),
+            customers=PostgresCustomerRecords(pool),
         )
         await send(customer_id, SendRequest("growth", Purpose.SERVICE, (Channel.EMAIL,)))
         waiting = {}
@@ -258,7 +278,7 @@ class TestPrioritiesAndKeys:
             waiting[decided.message_id] = priority
         clock.set(datetime(2026, 11, 28, 10, 30, tzinfo=UTC))
         await RedecideDueMessages(
-            PostgresCustomerStore(pool), DefaultRuleSets(one_a_day), clock, RandomIds()
+            PostgresUnitsOfWork(pool), DefaultRuleSets(one_a_day), clock, RandomIds()
         )()
         allowed = [
             row[0]

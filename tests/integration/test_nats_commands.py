@@ -14,8 +14,9 @@ import structlog
 from nats.errors import NoRespondersError
 from structlog.testing import LogCapture
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.templates import PostgresTemplates
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
@@ -50,7 +51,7 @@ def a_prefix() -> str:
 
 
 async def a_customer(pool: asyncpg.Pool, email: str = EMAIL) -> uuid.UUID:
-    made = await UpsertCustomer(PostgresCustomerStore(pool), SystemClock(), RandomIds())(
+    made = await UpsertCustomer(PostgresUnitsOfWork(pool), SystemClock(), RandomIds())(
         (IdentityClaim(Identity("email", email), Verification.VERIFIED),), {}, {}
     )
     return made.customer_id
@@ -63,12 +64,19 @@ def a_responder(
     request_message: RequestMessage | None = None,
     **options: Any,
 ) -> SendCommandResponder:
-    store = PostgresCustomerStore(pool)
+    store = PostgresUnitsOfWork(pool)
     return SendCommandResponder(
         nc,
-        request_message or RequestMessage(store, DefaultRuleSets(), SystemClock(), RandomIds()),
-        DecisionQueries(store),
-        CustomerQueries(store),
+        request_message
+        or RequestMessage(
+            store,
+            DefaultRuleSets(),
+            SystemClock(),
+            RandomIds(),
+            customers=PostgresCustomerRecords(pool),
+        ),
+        DecisionQueries(PostgresCustomerRecords(pool)),
+        CustomerQueries(PostgresCustomerRecords(pool)),
         NORMALIZER,
         prefix=prefix,
         **options,
@@ -100,7 +108,13 @@ class Counting(RequestMessage):
     """A use case that counts its calls and can wait before deciding."""
 
     def __init__(self, pool: asyncpg.Pool, delay: float = 0.0) -> None:
-        super().__init__(PostgresCustomerStore(pool), DefaultRuleSets(), SystemClock(), RandomIds())
+        super().__init__(
+            PostgresUnitsOfWork(pool),
+            DefaultRuleSets(),
+            SystemClock(),
+            RandomIds(),
+            customers=PostgresCustomerRecords(pool),
+        )
         self.calls = 0
         self.delay = delay
         self.entered = asyncio.Event()
@@ -181,7 +195,7 @@ class TestAnswers:
         assert reply.headers is not None
         assert reply.headers["Chorus-Repeated"] == "false"
         assert reply.headers["Chorus-Correlation-Id"] == answer["decision_id"]
-        recorded = await DecisionQueries(PostgresCustomerStore(pool)).by_id(
+        recorded = await DecisionQueries(PostgresCustomerRecords(pool)).by_id(
             uuid.UUID(answer["decision_id"])
         )
         assert msgspec.json.decode(reply.data, type=DecisionView) == recorded
@@ -279,9 +293,16 @@ class TestProblems:
         self, nc: Client, pool: asyncpg.Pool, started: Start
     ) -> None:
         prefix = a_prefix()
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         templates = JinjaTemplates(PostgresTemplates(pool))
-        rendering = RequestMessage(store, DefaultRuleSets(), SystemClock(), RandomIds(), templates)
+        rendering = RequestMessage(
+            store,
+            DefaultRuleSets(),
+            SystemClock(),
+            RandomIds(),
+            templates,
+            customers=PostgresCustomerRecords(pool),
+        )
         await started(prefix, request_message=rendering)
         runaway = "{% set s = 'x' * 4000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
         payload = body(

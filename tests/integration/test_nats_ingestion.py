@@ -16,15 +16,17 @@ import pytest
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.signal_intake import PostgresSignalIntake
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.accept_signals import AcceptSignals
 from application.customer.attribute_signals import AttributeSignals
 from application.customer.ingest_signals import IngestSignals
 from domain.customer.identities import IdentityNormalizer
+from domain.signals.document import SignalReader
 from domain.signals.intake import RECEIVED_TOPIC
 from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.signal_consumer import SignalConsumer, ensure_signal_stream
@@ -97,11 +99,11 @@ async def count_signals(pool: asyncpg.Pool) -> int:
     return found
 
 
-async def attribute(store: PostgresCustomerStore) -> int:
+async def attribute(store: PostgresUnitsOfWork) -> int:
     """Runs attribution over what intake committed, as the projection worker does."""
     ingest = IngestSignals(store, SystemClock(), RandomIds())
     intake = PostgresSignalIntake(store.pool)
-    attribution = AttributeSignals(ingest, SignalMapper(NORMALIZER).parse, intake, SystemClock())
+    attribution = AttributeSignals(ingest, SignalReader(NORMALIZER), intake, SystemClock())
     runner = ProjectionRunner(store.pool, [attribution])
     await runner.setup()
     return await runner.catch_up()
@@ -179,7 +181,7 @@ def js(nc: Client) -> JetStreamContext:
 
 @pytest.fixture
 def ingest_args(pool: asyncpg.Pool) -> tuple[PostgresSignalIntake, SystemClock, IngestSignals]:
-    ingest = IngestSignals(PostgresCustomerStore(pool), SystemClock(), RandomIds())
+    ingest = IngestSignals(PostgresUnitsOfWork(pool), SystemClock(), RandomIds())
     return PostgresSignalIntake(pool), SystemClock(), ingest
 
 
@@ -195,7 +197,7 @@ async def consumer_for(
         consumer = SignalConsumer(
             js,
             ingest,
-            SignalMapper(NORMALIZER),
+            SignalMapper(SignalReader(NORMALIZER)),
             stream_name=names.stream,
             durable=names.durable,
             subjects=names.subjects,
@@ -231,7 +233,7 @@ async def test_a_published_signal_is_committed_and_its_customer_found_by_identit
     ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
     consumer_for: Callable[..., Awaitable[SignalConsumer]],
 ) -> None:
-    store = PostgresCustomerStore(ingest_args[0].pool)
+    store = PostgresUnitsOfWork(ingest_args[0].pool)
     await consumer_for(js, AcceptSignals(*ingest_args))
 
     await js.publish(
@@ -241,9 +243,10 @@ async def test_a_published_signal_is_committed_and_its_customer_found_by_identit
     await eventually(lambda: all_consumed(js, names))
     assert await count_signals(store.pool) == 1
     assert await attribute(store) == 1
-    customer_id = await store.find(NORMALIZER.normalize("email", "ana@example.org"))
+    records = PostgresCustomerRecords(store.pool)
+    customer_id = await records.find(NORMALIZER.normalize("email", "ana@example.org"))
     assert customer_id is not None
-    assert await store.get(customer_id) is not None
+    assert await records.get(customer_id) is not None
     assert await attribute(store) == 0  # applied once, whatever reruns
 
 
@@ -355,7 +358,7 @@ async def test_a_batch_message_commits_its_valid_signals_and_dead_letters_each_i
     assert (part.headers or {})["Chorus-Batch-Index"] == "1"
     assert (part.headers or {})["Chorus-Reason"].startswith("$.signals[1].identities[0].value")
     assert "1 to 1000" in (letters["b-empty"].headers or {})["Chorus-Reason"]
-    assert await attribute(PostgresCustomerStore(pool)) == 2
+    assert await attribute(PostgresUnitsOfWork(pool)) == 2
 
     await asyncio.sleep(1.0)
     info = await js.consumer_info(names.stream, names.durable)
@@ -497,7 +500,7 @@ async def test_two_thousand_signals_published_quickly_are_all_stored_exactly_onc
     await eventually(stored, within=30.0)
     await eventually(lambda: all_consumed(js, names))
     assert await count_signals(pool) == total
-    assert await attribute(PostgresCustomerStore(pool)) == total
+    assert await attribute(PostgresUnitsOfWork(pool)) == total
     customers = await pool.fetchval("SELECT count(DISTINCT customer_id) FROM identities")
     assert customers == 400
 

@@ -20,8 +20,9 @@ from nats.js.errors import NotFoundError
 
 from adapters.nats.outages import is_bus_outage
 from adapters.nats.publisher import JetStreamPublisher, ensure_stream
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.projections import ProjectionRunner
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.change_consent import ChangeConsent
@@ -111,7 +112,7 @@ class History:
 
 async def make_history(pool: asyncpg.Pool) -> History:
     """Two customers who turn out to be one, and a third, through the use cases."""
-    store = PostgresCustomerStore(pool)
+    store = PostgresUnitsOfWork(pool)
     upsert = UpsertCustomer(store, SystemClock(), RandomIds())
     ana = await upsert(claims("email:ana@example.org"), {"first_name": "Ana"}, {"plan": "pro"})
     await upsert(
@@ -123,10 +124,10 @@ async def make_history(pool: asyncpg.Pool) -> History:
         {},
     )
     phone = await upsert(claims("phone:020 7946 0958"), {"time_zone": "Europe/London"}, {})
-    await ChangeConsent(store, SystemClock())(
+    await ChangeConsent(store, SystemClock(), PostgresCustomerRecords(pool))(
         phone.customer_id, [ConsentRecord(Channel.SMS, Purpose.MARKETING, True, "form")]
     )
-    await ChangeSuppression(store, SystemClock())(
+    await ChangeSuppression(store, SystemClock(), PostgresCustomerRecords(pool))(
         ana.customer_id, Channel.EMAIL, "bounce", active=True
     )
     bo = await upsert(claims("email:bo@example.org"), {}, {})

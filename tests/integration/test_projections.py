@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.event_store import LogPosition, PostgresEventStore
 from adapters.postgres.projections import ProjectionRunner, stuck_projections
 from adapters.postgres.signal_intake import PostgresSignalIntake
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.attribute_signals import AttributeSignals
@@ -25,6 +25,7 @@ from application.customer.upsert_customer import UpsertCustomer
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer
 from domain.signals.aggregate import SignalReport
+from domain.signals.document import SignalReader
 from domain.signals.intake import RECEIVED_TOPIC
 from entrypoints.cli import main
 from entrypoints.metrics import exposition
@@ -199,16 +200,18 @@ class TestReportingFailures:
         assert status.failing is None
 
 
-def lenient_parse(payload: bytes) -> SignalReport | str:
-    """Reads a received signal with none of the edge's checks, as a signal stored before
-    them would be read."""
-    body = json.loads(payload)
-    return SignalReport(
-        body["id"],
-        body["type"],
-        datetime.fromisoformat(body["occurred_at"]),
-        tuple(IdentityClaim(Identity(i["type"], i["value"])) for i in body["identities"]),
-    )
+class LenientReader(SignalReader):
+    """Reads a received signal with none of the checks, as a signal stored before them would
+    be read."""
+
+    def parse(self, payload: bytes) -> SignalReport | str:
+        body = json.loads(payload)
+        return SignalReport(
+            body["id"],
+            body["type"],
+            datetime.fromisoformat(body["occurred_at"]),
+            tuple(IdentityClaim(Identity(i["type"], i["value"])) for i in body["identities"]),
+        )
 
 
 def signal(event_id: str, email: str) -> ReceivedSignal:
@@ -327,9 +330,11 @@ class TestParkingPoisonEvents:
         await intake.receive([signal("clean-1", "ana@example.org")], T0)
         await intake.receive([signal("nul", "a\u0000b@example.org")], T0)
         await intake.receive([signal("clean-2", "bo@example.org")], T0)
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
-        attribution = AttributeSignals(ingest, lenient_parse, intake, SystemClock())
+        attribution = AttributeSignals(
+            ingest, LenientReader(IdentityNormalizer()), intake, SystemClock()
+        )
         runner = ProjectionRunner(pool, [attribution], attempts=3)
         await runner.setup()
         for _ in range(3):
@@ -484,7 +489,7 @@ class TestRebuilding:
     async def test_a_rebuilt_directory_equals_the_live_one_after_merges(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         upsert = UpsertCustomer(store, SystemClock(), RandomIds())
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         runner = ProjectionRunner(pool, [CustomerDirectory()], page_size=3)

@@ -8,11 +8,11 @@ import asyncpg
 import pytest
 
 from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_store import PostgresCustomerStore
 from adapters.postgres.projections import NotRebuildable, ProjectionRunner
 from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from application.customer.ingest_signals import IngestSignals
@@ -45,7 +45,7 @@ class World:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         self.clock = ManualClock(T0)
-        self.store = PostgresCustomerStore(pool)
+        self.store = PostgresUnitsOfWork(pool)
         self.segments = PostgresSegments(pool)
         self.ingest = IngestSignals(self.store, self.clock, RandomIds())
         self.upsert = UpsertCustomer(self.store, self.clock, RandomIds())

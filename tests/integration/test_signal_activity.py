@@ -9,10 +9,11 @@ import asyncpg
 import pytest
 
 from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.event_store import LogPosition, PostgresEventStore
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.signal_activity import SignalActivity
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from application.customer.change_consent import ChangeConsent
@@ -36,8 +37,8 @@ def signal(n: int, kind: str, *identities: str, at: datetime = T0, **props: Any)
     return SignalReport(f"s-{n}", kind, at, claims(*identities), properties=props)
 
 
-async def customer_of(store: PostgresCustomerStore, identity: str) -> UUID:
-    found = await store.find(GB.parse(identity))
+async def customer_of(pool: asyncpg.Pool, identity: str) -> UUID:
+    found = await PostgresCustomerRecords(pool).find(GB.parse(identity))
     assert found is not None
     return found
 
@@ -47,12 +48,12 @@ async def table(pool: asyncpg.Pool, name: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
-def store(pool: asyncpg.Pool) -> PostgresCustomerStore:
-    return PostgresCustomerStore(pool)
+def store(pool: asyncpg.Pool) -> PostgresUnitsOfWork:
+    return PostgresUnitsOfWork(pool)
 
 
 @pytest.fixture
-def ingest(store: PostgresCustomerStore) -> IngestSignals:
+def ingest(store: PostgresUnitsOfWork) -> IngestSignals:
     return IngestSignals(store, ManualClock(T0), RandomIds())
 
 
@@ -73,7 +74,7 @@ class TestReadingTopics:
 
 class TestSignalActivity:
     async def test_signals_are_kept_per_customer_and_counted_per_hour(
-        self, pool: asyncpg.Pool, ingest: IngestSignals, store: PostgresCustomerStore
+        self, pool: asyncpg.Pool, ingest: IngestSignals, store: PostgresUnitsOfWork
     ) -> None:
         await ingest(
             [
@@ -86,7 +87,7 @@ class TestSignalActivity:
         runner = ProjectionRunner(pool, [SignalActivity()], page_size=2)
         await runner.setup()
         assert await runner.catch_up() == 4
-        ana = await customer_of(store, "email:ana@example.org")
+        ana = await customer_of(pool, "email:ana@example.org")
         counters = await pool.fetch(
             "SELECT signal_type, hour, count, last_at FROM signal_counters"
             " WHERE customer_id = $1 ORDER BY 1, 2",
@@ -106,7 +107,7 @@ class TestSignalActivity:
         assert json.loads(first) == {"total": 30}
 
     async def test_a_merge_moves_the_merged_customers_signals_to_the_survivor(
-        self, pool: asyncpg.Pool, ingest: IngestSignals, store: PostgresCustomerStore
+        self, pool: asyncpg.Pool, ingest: IngestSignals, store: PostgresUnitsOfWork
     ) -> None:
         runner = ProjectionRunner(pool, [SignalActivity(), CustomerDirectory()], page_size=3)
         await runner.setup()
@@ -115,7 +116,7 @@ class TestSignalActivity:
         await runner.catch_up()
         await ingest([signal(3, "login", "email:ana@example.org", "phone:020 7946 0958")])
         await runner.catch_up()
-        survivor = await customer_of(store, "email:ana@example.org")
+        survivor = await customer_of(pool, "email:ana@example.org")
         rows = await pool.fetch("SELECT DISTINCT customer_id FROM customer_signals")
         assert [r[0] for r in rows] == [survivor]
         assert await pool.fetchval("SELECT sum(count) FROM signal_counters") == 3
@@ -133,11 +134,11 @@ class TestSignalActivity:
 
 class TestDirectoryConsents:
     async def test_the_directory_keeps_consents_and_channel_opt_outs(
-        self, pool: asyncpg.Pool, store: PostgresCustomerStore
+        self, pool: asyncpg.Pool, store: PostgresUnitsOfWork
     ) -> None:
         clock = ManualClock(T0)
         upsert = UpsertCustomer(store, clock, RandomIds())
-        change = ChangeConsent(store, clock)
+        change = ChangeConsent(store, clock, PostgresCustomerRecords(pool))
         ana = await upsert(claims("email:ana@example.org"), {}, {})
         await change(
             ana.customer_id,

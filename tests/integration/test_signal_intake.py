@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
-from adapters.postgres.customer_store import PostgresCustomerStore
+from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.signal_intake import PostgresSignalIntake
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from application.customer.accept_signals import AcceptSignals
@@ -20,8 +21,9 @@ from application.customer.ingest_signals import IngestSignals, SignalOutcome
 from domain.customer.identities import IdentityNormalizer
 from domain.shared.errors import DomainError
 from domain.signals.aggregate import signal_id_for
+from domain.signals.document import SignalIn, SignalReader
 from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, intake_id_for
-from entrypoints.signal_schema import SignalIn, SignalMapper
+from entrypoints.signal_schema import SignalMapper
 from ports.intake import Attribution, ReceivedSignal
 
 if TYPE_CHECKING:
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 AT = datetime(2026, 11, 27, 10, tzinfo=UTC)
-MAPPER = SignalMapper(IdentityNormalizer("GB"))
+READER = SignalReader(IdentityNormalizer("GB"))
+MAPPER = SignalMapper(READER)
 
 
 def received(event_id: str, email: str = "ana@example.org") -> ReceivedSignal:
@@ -90,7 +93,7 @@ class TestAttribution:
     async def test_received_signals_reach_their_customers_once_and_are_then_found(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         intake = PostgresSignalIntake(pool)
         accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
@@ -100,7 +103,7 @@ class TestAttribution:
 
         refused: list[str] = []
         attribution = AttributeSignals(
-            ingest, MAPPER.parse, intake, SystemClock(), lambda _, reason: refused.append(reason)
+            ingest, READER, intake, SystemClock(), lambda _, reason: refused.append(reason)
         )
         runner = ProjectionRunner(pool, [attribution])
         await runner.setup()
@@ -108,7 +111,9 @@ class TestAttribution:
         found = await accept.attributed(["x-1", "x-2"], 1.0)
         assert set(found) == {"x-1", "x-2"}
         assert found["x-1"] == Attribution(
-            await store.find(IdentityNormalizer("GB").normalize("email", "ana@example.org"))
+            await PostgresCustomerRecords(pool).find(
+                IdentityNormalizer("GB").normalize("email", "ana@example.org")
+            )
         )
         # Applied again from the start (a crash before the position moved): nothing changes.
         await pool.execute("UPDATE projection_positions SET transaction_id = '0', position = 0")
@@ -122,7 +127,7 @@ class TestAttribution:
     async def test_a_signal_that_acts_on_its_customer_is_attributed_before_the_answer(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         accept = AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest)
         wire = {
@@ -154,7 +159,7 @@ class TestRefusedAtAttribution:
     async def test_a_signal_its_customer_refuses_is_recorded_as_refused_and_the_rest_go_on(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresCustomerStore(pool)
+        store = PostgresUnitsOfWork(pool)
         intake = PostgresSignalIntake(pool)
         ingest = RefusingPoison(store, SystemClock(), RandomIds())
         accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
@@ -162,7 +167,7 @@ class TestRefusedAtAttribution:
         await accept([received(i, f"{i}@example.org") for i in ids])
         refused: list[tuple[UUID, str]] = []
         attribution = AttributeSignals(
-            ingest, MAPPER.parse, intake, SystemClock(), lambda *r: refused.append(r)
+            ingest, READER, intake, SystemClock(), lambda *r: refused.append(r)
         )
         runner = ProjectionRunner(pool, [attribution])
         await runner.setup()

@@ -12,7 +12,7 @@ from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.policy.vocabulary import Channel
 from domain.templates.aggregate import Variant
-from ports.customers import ConcurrencyConflict
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     import asyncpg

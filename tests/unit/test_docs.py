@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from domain.customer.aggregate import Customer
-from entrypoints.rules_schema import RuleSetInvalid, parse_rule_set
+from domain.policy.rule_document import RuleSetInvalid, decode_rule_set
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -46,6 +46,6 @@ class TestTheRulesDocs:
             ],
         }
         with pytest.raises(RuleSetInvalid) as refusal:
-            parse_rule_set(json.dumps(refused).encode(), version=0)
+            decode_rule_set(json.dumps(refused).encode(), version=0)
         answered = [{"field": e.path, "reason": e.reason} for e in refusal.value.errors]
         assert answered == example["errors"]

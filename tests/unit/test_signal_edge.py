@@ -7,8 +7,10 @@ import msgspec
 import pytest
 
 from domain.customer.identities import IdentityNormalizer
-from entrypoints.rules_schema import RuleSetInvalid, parse_rule_set
-from entrypoints.signal_schema import MAX_SIGNAL_BYTES, InvalidSignal, SignalIn, SignalMapper
+from domain.policy.rule_document import RuleSetInvalid
+from domain.signals.document import InvalidSignal, SignalIn, SignalReader
+from entrypoints.rules_schema import parse_rule_set
+from entrypoints.signal_schema import MAX_SIGNAL_BYTES, SignalMapper
 
 
 def _signal(**changes: Any) -> dict[str, Any]:
@@ -23,7 +25,7 @@ def _signal(**changes: Any) -> dict[str, Any]:
 
 
 def _check(raw: bytes) -> SignalIn | InvalidSignal:
-    return SignalMapper(IdentityNormalizer("GB")).check(3, raw)
+    return SignalMapper(SignalReader(IdentityNormalizer("GB"))).check(3, raw)
 
 
 def _refused(raw: bytes) -> InvalidSignal:

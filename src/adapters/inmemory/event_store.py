@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from eventsourcing.utils import get_topic
 
-from ports.customers import ConcurrencyConflict
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -25,12 +25,10 @@ __all__ = ["InMemoryEventStore", "RecordedEvent", "subject_of"]
 _HEADER_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
 
 
-def subject_of(aggregate: Aggregate | CanMutateAggregate[UUID]) -> UUID:
-    """The customer an aggregate or a loose event is about: its `customer_id`, else itself."""
-    found: UUID | None = getattr(aggregate, "customer_id", None)
-    if found is not None:
-        return found
-    return aggregate.id if hasattr(aggregate, "id") else aggregate.originator_id
+def subject_of(about: Aggregate | CanMutateAggregate[UUID]) -> UUID | None:
+    """The customer an aggregate or a loose event declares it is about (`subject_id`), if any."""
+    subject: UUID | None = getattr(about, "subject_id", None)
+    return subject
 
 
 @dataclass(frozen=True, slots=True)

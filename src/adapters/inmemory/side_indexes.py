@@ -7,8 +7,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from adapters.inmemory.storage import DecisionRow, DeferredRow, FallbackRow, OutboxEntry
-from ports.customers import ConcurrencyConflict
-from ports.unit_of_work import DueMessage
+from ports.unit_of_work import ConcurrencyConflict, DueMessage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping

@@ -19,7 +19,7 @@ import msgspec
 import structlog
 from eventsourcing.utils import get_topic
 
-from adapters.postgres.codec import EventCodec
+from adapters.postgres.event_store import PostgresEventStore
 from domain.segments.aggregate import Membership
 from domain.signals.aggregate import Signal
 from domain.triggers.aggregate import Firing, Trigger
@@ -56,15 +56,6 @@ ON CONFLICT (trigger_id) DO UPDATE
 SET key = EXCLUDED.key, version = EXCLUDED.version, definition = EXCLUDED.definition,
     active = EXCLUDED.active, events_seen = EXCLUDED.events_seen
 """
-# Not PostgresEventStore.append: a firing recorded already (only a replayed log could hold
-# one) is skipped rather than failing the page, which would stop the matcher for good.
-_RECORD_FIRINGS = """
-INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
-SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int2[], $5::timestamptz[],
-                     $6::uuid[], $7::bytea[])
-ON CONFLICT (stream_id, version) DO NOTHING
-RETURNING stream_id
-"""
 _on = msgspec.json.Decoder(TriggerOn)
 _encoder = msgspec.json.Encoder()
 
@@ -95,9 +86,9 @@ class TriggerMatcher:
     topics = frozenset({_SIGNAL, _ENTERED, _EXITED, *_TRIGGER_TOPICS})
     tables: tuple[str, ...] = ()
 
-    def __init__(self, clock: Clock, codec: EventCodec | None = None) -> None:
+    def __init__(self, clock: Clock, events: PostgresEventStore | None = None) -> None:
         self.clock = clock
-        self.codec = codec or EventCodec()
+        self.events = events or PostgresEventStore()
         self.log = structlog.get_logger("chorus.triggers")
         self._known: dict[UUID, _Known] = {}
         self._routes: dict[tuple[SourceKind, str], list[_Known]] = {}
@@ -190,24 +181,11 @@ class TriggerMatcher:
         self._routes = routes
 
     async def _record(self, conn: asyncpg.Connection, fired: list[Firing.Fired]) -> None:
-        rows = []
-        for event in fired:
-            e = self.codec.encode(event)
-            subject = event.customer_id
-            rows.append(
-                (
-                    e.stream_id,
-                    e.version,
-                    e.topic,
-                    e.class_version,
-                    e.occurred_at,
-                    subject,
-                    e.payload,
-                )
-            )
-        recorded = await conn.fetch(_RECORD_FIRINGS, *_columns(rows))
-        if len(recorded) < len(rows):
-            self.log.warning("firings recorded before skipped", skipped=len(rows) - len(recorded))
+        # Not `append`: a firing recorded already (only a replayed log could hold one) is
+        # skipped rather than failing the page, which would stop the matcher for good.
+        recorded = await self.events.append_new(conn, fired)
+        if recorded < len(fired):
+            self.log.warning("firings recorded before skipped", skipped=len(fired) - recorded)
 
 
 def _route(event: RecordedEvent) -> tuple[SourceKind, str]:

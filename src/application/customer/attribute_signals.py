@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from application.customer.ingest_signals import IngestSignals
+    from domain.signals.document import SignalReader
     from ports.clock import Clock
     from ports.intake import SignalIntake
     from ports.projections import LoggedEvent
@@ -44,13 +45,13 @@ class AttributeSignals:
     def __init__(
         self,
         ingest: IngestSignals,
-        parse: Callable[[bytes], SignalReport | str],
+        reader: SignalReader,
         intake: SignalIntake,
         clock: Clock,
         on_refused: Callable[[UUID, str], None] | None = None,
     ) -> None:
         self.ingest = ingest
-        self.parse = parse
+        self.reader = reader
         self.intake = intake
         self.clock = clock
         self.on_refused = on_refused
@@ -61,7 +62,7 @@ class AttributeSignals:
     async def apply(self, conn: object, events: Sequence[LoggedEvent]) -> None:
         reports: list[tuple[UUID, SignalReport]] = []
         for event in events:
-            parsed = self.parse(event.payload)
+            parsed = self.reader.parse(event.payload)
             if isinstance(parsed, SignalReport):
                 reports.append((event.stream_id, parsed))
             else:

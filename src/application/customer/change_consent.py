@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from domain.customer.aggregate import Customer
     from domain.customer.contact import ConsentRecord
     from ports.clock import Clock
-    from ports.customers import CustomerStore
+    from ports.customers import CustomerRecords
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["ChangeConsent"]
 
@@ -21,13 +22,14 @@ __all__ = ["ChangeConsent"]
 class ChangeConsent:
     """Returns how many of the changes changed anything."""
 
-    def __init__(self, store: CustomerStore, clock: Clock) -> None:
-        self.store = store
+    def __init__(self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords) -> None:
+        self.uows = uows
         self.clock = clock
+        self.customers = customers
 
     async def __call__(self, customer_id: UUID, changes: Sequence[ConsentRecord]) -> int:
         def change(customer: Customer) -> int:
             now = self.clock.now()
             return sum(customer.change_consent(c, now) for c in changes)
 
-        return await on_customer(self.store, customer_id, change)
+        return await on_customer(self.uows, self.customers, customer_id, change)

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     from domain.customer.aggregate import Customer
     from domain.policy.vocabulary import Channel
     from ports.clock import Clock
-    from ports.customers import CustomerStore
+    from ports.customers import CustomerRecords
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["ChangeSuppression"]
 
@@ -20,9 +21,10 @@ __all__ = ["ChangeSuppression"]
 class ChangeSuppression:
     """Returns whether anything changed; a suppression wins over any consent."""
 
-    def __init__(self, store: CustomerStore, clock: Clock) -> None:
-        self.store = store
+    def __init__(self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords) -> None:
+        self.uows = uows
         self.clock = clock
+        self.customers = customers
 
     async def __call__(
         self, customer_id: UUID, channel: Channel | None, reason: str, *, active: bool
@@ -33,4 +35,4 @@ class ChangeSuppression:
                 return customer.suppress(channel, reason, now)
             return customer.lift_suppression(channel, reason, now)
 
-        return await on_customer(self.store, customer_id, change)
+        return await on_customer(self.uows, self.customers, customer_id, change)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from application.customer.resolution import Resolution
 from domain.customer.signal_effects import apply_signal
 from domain.signals.aggregate import Signal
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
     from domain.signals.aggregate import SignalReport
     from ports.clock import Clock
-    from ports.customers import CustomerStore
     from ports.ids import IdGenerator
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["IngestSignals", "SignalOutcome"]
 
@@ -34,8 +34,8 @@ class SignalOutcome:
 class IngestSignals:
     """Commits a batch in one transaction; retried whole when a concurrent writer wins a race."""
 
-    def __init__(self, store: CustomerStore, clock: Clock, ids: IdGenerator) -> None:
-        self.store = store
+    def __init__(self, uows: UnitsOfWork, clock: Clock, ids: IdGenerator) -> None:
+        self.uows = uows
         self.clock = clock
         self.ids = ids
 
@@ -45,8 +45,9 @@ class IngestSignals:
     async def _attempt(self, reports: Sequence[SignalReport]) -> list[SignalOutcome]:
         at = self.clock.now()
         outcomes: list[SignalOutcome | None] = [None] * len(reports)
-        async with self.store.transaction() as tx:
-            already = await tx.existing_signals({r.signal_id for r in reports})
+        async with self.uows() as uow:
+            signals_of = uow.repository(Signal)
+            already = await signals_of.existing({r.signal_id for r in reports})
             fresh: list[tuple[int, SignalReport]] = []
             seen: set[UUID] = set()
             for index, report in enumerate(reports):
@@ -56,7 +57,7 @@ class IngestSignals:
                     seen.add(report.signal_id)
                     fresh.append((index, report))
 
-            resolution = Resolution(tx, self.ids, at)
+            resolution = Resolution(uow, self.ids, at)
             await resolution.prepare(claim for _, r in fresh for claim in r.identities)
             await resolution.load(
                 owner
@@ -87,5 +88,5 @@ class IngestSignals:
                 signals.append(Signal.recorded(report, owner, at))
                 outcomes[index] = SignalOutcome("recorded", report.signal_id, owner)
             await resolution.write()
-            tx.record(*signals)
+            signals_of.record(*signals)
         return [outcome for outcome in outcomes if outcome is not None]

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Verification
-from ports.customers import ConcurrencyConflict
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from domain.customer.identities import Identity, IdentityClaim
-    from ports.customers import CustomerTransaction
     from ports.ids import IdGenerator
+    from ports.unit_of_work import UnitOfWork
 
 __all__ = ["Resolution"]
 
@@ -23,8 +23,9 @@ __all__ = ["Resolution"]
 class Resolution:
     """One batch's view of who is who, kept consistent as customers are created and merged."""
 
-    def __init__(self, tx: CustomerTransaction, ids: IdGenerator, at: datetime) -> None:
-        self.tx = tx
+    def __init__(self, uow: UnitOfWork, ids: IdGenerator, at: datetime) -> None:
+        self.uow = uow
+        self.repository = uow.repository(Customer)
         self.ids = ids
         self.at = at
         self.owners: dict[Identity, UUID] = {}
@@ -34,7 +35,7 @@ class Resolution:
         self.registered: list[UUID] = []  # customers this batch created, in order
 
     async def prepare(self, claims: Iterable[IdentityClaim]) -> None:
-        self.owners = await self.tx.resolve({claim.identity for claim in claims})
+        self.owners = await self.uow.identities.resolve({claim.identity for claim in claims})
 
     def known_owner(self, claims: Sequence[IdentityClaim]) -> UUID | None:
         """The owner when every identity is known, plain, and points at one customer."""
@@ -54,7 +55,7 @@ class Resolution:
     async def load(self, customer_ids: Iterable[UUID]) -> None:
         missing = {cid for cid in customer_ids if cid not in self.customers}
         if missing:
-            self.customers.update(await self.tx.get(missing))
+            self.customers.update(await self.repository.get(missing))
 
     async def customer_for(
         self,
@@ -93,7 +94,7 @@ class Resolution:
         if len(customer_ids) == 1:
             return list(customer_ids)
         new = [cid for cid in self.registered if cid in customer_ids]
-        return await self.tx.oldest_first(customer_ids - set(new)) + new
+        return await self.repository.oldest_first(customer_ids - set(new)) + new
 
     def _merge(self, other: Customer, into: Customer, reason: str) -> None:
         into.absorb(other, self.at, reason)
@@ -112,7 +113,7 @@ class Resolution:
     async def write(self) -> None:
         """Claims new identities, records merges, saves every customer touched."""
         if self.new_owners:
-            await self.tx.claim_identities(self.new_owners)
+            await self.uow.identities.claim(self.new_owners)
         for merged_id, survivor_id in self.merges:
-            await self.tx.record_merge(merged_id, survivor_id)
-        self.tx.save(*self.customers.values())
+            await self.uow.identities.record_merge(merged_id, survivor_id)
+        self.repository.add(*self.customers.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from application.customer.resolution import Resolution
 
 if TYPE_CHECKING:
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
     from domain.customer.identities import IdentityClaim
     from ports.clock import Clock
-    from ports.customers import CustomerStore
     from ports.ids import IdGenerator
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["UpsertCustomer", "Upserted"]
 
@@ -29,8 +29,8 @@ class Upserted:
 class UpsertCustomer:
     """Idempotent: the same request twice changes nothing the second time."""
 
-    def __init__(self, store: CustomerStore, clock: Clock, ids: IdGenerator) -> None:
-        self.store = store
+    def __init__(self, uows: UnitsOfWork, clock: Clock, ids: IdGenerator) -> None:
+        self.uows = uows
         self.clock = clock
         self.ids = ids
 
@@ -41,8 +41,8 @@ class UpsertCustomer:
         attributes: dict[str, Any],
     ) -> Upserted:
         async def attempt() -> Upserted:
-            async with self.store.transaction() as tx:
-                resolution = Resolution(tx, self.ids, self.clock.now())
+            async with self.uows() as uow:
+                resolution = Resolution(uow, self.ids, self.clock.now())
                 await resolution.prepare(claims)
                 created = not resolution.owners_of(claims)
                 customer = await resolution.customer_for(

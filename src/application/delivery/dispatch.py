@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import tenacity
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from application.messages.list_unsubscribe import list_unsubscribe_headers
 from domain.message.aggregate import Attempt
-from ports.customers import ConcurrencyConflict
 from ports.delivery import Settlement
 from ports.providers import Availability, Guarded, OutboundMessage, ProviderError
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

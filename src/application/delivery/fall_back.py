@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from domain.shared.errors import DomainError
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from domain.customer.identities import IdentityClaim
 from domain.customer.keywords import INBOUND_SIGNAL
 from domain.message.aggregate import MessageStatus

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from application.messages.request_message import decide_and_record
+from domain.customer.aggregate import Customer
 
 if TYPE_CHECKING:
     from ports.clock import Clock
-    from ports.customers import CustomerStore
     from ports.ids import IdGenerator
     from ports.rules import RuleSets
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["RedecideDueMessages"]
 
@@ -24,9 +25,9 @@ class RedecideDueMessages:
     """
 
     def __init__(
-        self, store: CustomerStore, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+        self, uows: UnitsOfWork, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
     ) -> None:
-        self.store = store
+        self.uows = uows
         self.rule_sets = rule_sets
         self.clock = clock
         self.ids = ids
@@ -36,24 +37,25 @@ class RedecideDueMessages:
         rules = await self.rule_sets.current()
 
         async def attempt() -> int:
-            async with self.store.transaction() as tx:
+            async with self.uows() as uow:
                 now = self.clock.now()
-                due = await tx.claim_due(now, limit)
+                due = await uow.deferrals.claim_due(now, limit)
                 if not due:
                     return 0
-                customers = await tx.get({item.customer_id for item in due})
+                repository = uow.repository(Customer)
+                customers = await repository.get({item.customer_id for item in due})
                 for item in due:
-                    await tx.forget_deferred(item.message_id)
+                    await uow.deferrals.forget(item.message_id)
                     customer = customers.get(item.customer_id)
                     if customer is not None and customer.merged_into is not None:
                         survivor = customer.merged_into
-                        customer = customers.get(survivor) or (await tx.get([survivor])).get(
-                            survivor
-                        )
+                        customer = customers.get(survivor) or (
+                            await repository.get([survivor])
+                        ).get(survivor)
                     if customer is None:
                         continue
-                    await decide_and_record(
-                        tx,
+                    decide_and_record(
+                        uow,
                         customer,
                         item.message_id,
                         self.ids.new_id(),

@@ -8,25 +8,27 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from application.messages.compose import approved_as_sent, compose, message_for
+from domain.customer.aggregate import Customer
 from domain.policy.decision import Outcome
 from domain.shared.errors import DomainError, NotFound
+from ports.unit_of_work import EarlierRequest
 
 if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
     from application.messages.compose import MessageContent
-    from domain.customer.aggregate import Customer
     from domain.policy.decision import Decision, SendRequest
     from domain.policy.rules import RuleSet
     from ports.clock import Clock
-    from ports.customers import CustomerStore, CustomerTransaction
+    from ports.customers import CustomerRecords
     from ports.delivery import Delivery
     from ports.ids import IdGenerator
     from ports.rules import RuleSets
     from ports.templates import Templates
+    from ports.unit_of_work import UnitOfWork, UnitsOfWork
 
 __all__ = ["IdempotencyKeyReused", "MessageDecided", "RequestMessage", "decide_and_record"]
 
@@ -48,8 +50,8 @@ def fingerprint_of(
     return digest.digest()
 
 
-async def decide_and_record(
-    tx: CustomerTransaction,
+def decide_and_record(
+    uow: UnitOfWork,
     customer: Customer,
     message_id: UUID,
     decision_id: UUID,
@@ -61,19 +63,23 @@ async def decide_and_record(
     fingerprint: bytes | None = None,
     delivery: Delivery | None = None,
 ) -> Decision:
-    """Decides on the customer and writes the decision, its index, any deferral and, for an
+    """Decides on the customer and enlists the decision, its index, any deferral and, for an
     allowed message with content, the message and its outbox entry: all in one commit."""
     decision = customer.decide_message(message_id, decision_id, request, rules, now, origin)
-    await tx.index_decision(
-        decision_id, message_id, customer.id, customer.version, idempotency_key, fingerprint
-    )
+    uow.decisions.add(decision_id, message_id, customer.id, customer.version)
+    if idempotency_key is not None:
+        uow.requests.add(
+            idempotency_key, EarlierRequest(message_id, customer.id, decision_id, fingerprint)
+        )
     if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
-        await tx.defer(message_id, customer.id, decision.defer_until, request, origin, delivery)
+        uow.deferrals.defer(
+            message_id, customer.id, decision.defer_until, request, origin, delivery
+        )
     if decision.allows_send and delivery is not None:
         made = message_for(customer, message_id, decision_id, request, decision, delivery, now)
         if made is not None:
-            tx.enqueue(*made)
-    tx.save(customer)
+            uow.outbox.put(*made)
+    uow.repository(Customer).add(customer)
     return decision
 
 
@@ -91,17 +97,20 @@ class RequestMessage:
 
     def __init__(
         self,
-        store: CustomerStore,
+        uows: UnitsOfWork,
         rule_sets: RuleSets,
         clock: Clock,
         ids: IdGenerator,
         templates: Templates | None = None,
+        *,
+        customers: CustomerRecords,
     ) -> None:
-        self.store = store
+        self.uows = uows
         self.rule_sets = rule_sets
         self.clock = clock
         self.ids = ids
         self.templates = templates
+        self.customers = customers
 
     async def __call__(
         self,
@@ -120,9 +129,9 @@ class RequestMessage:
         fingerprint = fingerprint_of(customer_id, request, content) if idempotency_key else None
 
         async def attempt() -> MessageDecided:
-            async with self.store.transaction() as tx:
+            async with self.uows() as uow:
                 if idempotency_key is not None:
-                    earlier = await tx.earlier_request(idempotency_key)
+                    earlier = await uow.requests.earlier(idempotency_key)
                     if earlier is not None and earlier.fingerprint not in (None, fingerprint):
                         raise IdempotencyKeyReused(
                             "this idempotency key was used for a different request"
@@ -135,10 +144,13 @@ class RequestMessage:
                             None,
                             repeated=True,
                         )
-                customer = (await tx.get([customer_id])).get(customer_id)
+                repository = uow.repository(Customer)
+                customer = (await repository.get([customer_id])).get(customer_id)
                 if customer is not None and customer.merged_into is not None:
-                    survivor = await self.store.survivor(customer_id)
-                    customer = (await tx.get([survivor])).get(survivor) if survivor else None
+                    survivor = await self.customers.survivor(customer_id)
+                    customer = (
+                        (await repository.get([survivor])).get(survivor) if survivor else None
+                    )
                 if customer is None:
                     raise NotFound(f"no customer {customer_id}")
                 rendered = (
@@ -148,8 +160,8 @@ class RequestMessage:
                 )
                 said = request if rendered is None else approved_as_sent(request, rendered)
                 decision_id = self.ids.new_id()
-                decision = await decide_and_record(
-                    tx,
+                decision = decide_and_record(
+                    uow,
                     customer,
                     message_id,
                     decision_id,

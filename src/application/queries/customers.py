@@ -12,7 +12,7 @@ from domain.shared.errors import NotFound
 if TYPE_CHECKING:
     from domain.customer.aggregate import Customer
     from domain.customer.identities import Identity
-    from ports.customers import CustomerStore, TimelinePage
+    from ports.customers import CustomerRecords, TimelinePage
 
 __all__ = ["ConsentView", "CustomerQueries", "CustomerView", "IdentityView"]
 
@@ -80,18 +80,18 @@ def _view(customer: Customer) -> CustomerView:
 class CustomerQueries:
     """Reads customers as last committed; a merged id answers with its survivor."""
 
-    def __init__(self, store: CustomerStore) -> None:
-        self.store = store
+    def __init__(self, customers: CustomerRecords) -> None:
+        self.customers = customers
 
     async def by_id(self, customer_id: UUID) -> CustomerView:
-        survivor = await self.store.survivor(customer_id)
-        customer = await self.store.get(survivor) if survivor else None
+        survivor = await self.customers.survivor(customer_id)
+        customer = await self.customers.get(survivor) if survivor else None
         if customer is None:
             raise NotFound(f"no customer {customer_id}")
         return _view(customer)
 
     async def by_identity(self, identity: Identity) -> CustomerView:
-        found = await self.store.find(identity)
+        found = await self.customers.find(identity)
         if found is None:
             raise NotFound(f"no customer has the identity {identity}")
         return await self.by_id(found)
@@ -99,7 +99,7 @@ class CustomerQueries:
     async def timeline(
         self, customer_id: UUID, *, limit: int, before: int | None
     ) -> tuple[UUID, TimelinePage]:
-        survivor = await self.store.survivor(customer_id)
+        survivor = await self.customers.survivor(customer_id)
         if survivor is None:
             raise NotFound(f"no customer {customer_id}")
-        return survivor, await self.store.timeline(survivor, limit=limit, before=before)
+        return survivor, await self.customers.timeline(survivor, limit=limit, before=before)

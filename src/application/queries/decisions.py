@@ -12,7 +12,7 @@ from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
 
 if TYPE_CHECKING:
-    from ports.customers import CustomerStore
+    from ports.customers import CustomerRecords
     from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = ["DecisionQueries", "DecisionView"]
@@ -39,11 +39,11 @@ class DecisionQueries:
 
     def __init__(
         self,
-        store: CustomerStore,
+        customers: CustomerRecords,
         unsubscribe: UnsubscribeTokens | None = None,
         public_url: str = "",
     ) -> None:
-        self.store = store
+        self.customers = customers
         self.unsubscribe = unsubscribe
         self.public_url = public_url.rstrip("/")
 
@@ -59,7 +59,7 @@ class DecisionQueries:
         )
 
     async def by_id(self, decision_id: UUID) -> DecisionView:
-        event = await self.store.decision(decision_id)
+        event = await self.customers.decision(decision_id)
         if event is None:
             raise NotFound(f"no decision {decision_id}")
         data: dict[str, Any] = dict(event.data)

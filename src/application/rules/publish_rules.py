@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 
 if TYPE_CHECKING:
     from domain.policy.rules import RuleSet

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from application.customer.conflicts import retry_on_conflict
+from application.conflicts import retry_on_conflict
 from domain.shared.errors import DomainError, NotFound
 from domain.triggers.aggregate import Trigger, check_trigger_key
 

@@ -70,6 +70,11 @@ class Customer(Aggregate):
     ) -> Customer:
         return cls(id=customer_id, timestamp=at, identities=strongest_claims(claims))
 
+    @property
+    def subject_id(self) -> UUID:
+        """A customer's events are about the customer."""
+        return self.id
+
     # commands
 
     def link(self, claim: IdentityClaim, at: datetime) -> bool:

@@ -106,6 +106,11 @@ class Message(Aggregate):
         self.failure: str | None = None
 
     @property
+    def subject_id(self) -> UUID:
+        """The customer the message is for."""
+        return self.customer_id
+
+    @property
     def settled(self) -> bool:
         """Accepted by a provider, or failed for good: dispatch has nothing more to do."""
         return self.provider_message_id is not None or self.failure is not None

@@ -109,6 +109,11 @@ class Membership(Aggregate):
         segment_version: int
         customer_id: UUID
 
+        @property
+        def subject_id(self) -> UUID:
+            """The customer who entered or exited."""
+            return self.customer_id
+
         def apply(self, aggregate: Aggregate) -> None:
             pass
 
@@ -118,6 +123,11 @@ class Membership(Aggregate):
         segment_version: int
         customer_id: UUID
         reason: str  # "condition" | "merged" | "segment deleted"
+
+        @property
+        def subject_id(self) -> UUID:
+            """The customer who entered or exited."""
+            return self.customer_id
 
         def apply(self, aggregate: Aggregate) -> None:
             pass

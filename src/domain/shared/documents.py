@@ -16,7 +16,14 @@ import msgspec
 
 from domain.shared.errors import DomainError
 
-__all__ = ["DocumentInvalid", "DocumentReader", "Tagged", "document_of"]
+__all__ = [
+    "DocumentInvalid",
+    "DocumentReader",
+    "Tagged",
+    "document_of",
+    "field_of",
+    "json_fault",
+]
 
 T = TypeVar("T")
 
@@ -50,6 +57,26 @@ def document_of(value: msgspec.Struct) -> dict[str, Any]:
     """The JSON document a `DocumentReader` reads back as `value`."""
     document: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(value))
     return document
+
+
+def field_of(error: msgspec.ValidationError) -> tuple[str, str]:
+    """The JSON path a msgspec error is about, and the reason without the path."""
+    reason, _, path = str(error).partition(" - at `")
+    field = path.rstrip("`") if path else "$"
+    missing = _MISSING_AT.search(reason)
+    if missing:
+        field = f"{field}.{missing.group(1)}"
+    return field, reason
+
+
+def json_fault(document: bytes | str) -> str | None:
+    """Why a document is not JSON at all; for the error path of a typed decode, which
+    validates as it reads and so may name a field of a document that is cut short."""
+    try:
+        msgspec.json.decode(document)
+    except msgspec.DecodeError as error:
+        return str(error)
+    return None
 
 
 class DocumentReader(Generic[T]):
@@ -121,6 +148,7 @@ class DocumentReader(Generic[T]):
 
 # A `ValueError` of a Struct's own checks (`InvalidValue`) reads `field: reason`.
 _OWN = re.compile(r"^(?P<field>\w+): (?P<reason>.*)$", re.DOTALL)
+_MISSING_AT = re.compile(r"missing required field `([^`]+)`")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 _BAD_TAG = re.compile(r"^Invalid value (?P<value>'[^']*'|-?\d+)$")

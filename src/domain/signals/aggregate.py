@@ -66,6 +66,11 @@ class Signal(Aggregate):
         properties: dict[str, Any]
         source: str | None
 
+        @property
+        def subject_id(self) -> UUID:
+            """The customer the signal is about, recorded without its aggregate."""
+            return self.customer_id
+
     @event(Recorded)
     def __init__(
         self,
@@ -84,6 +89,11 @@ class Signal(Aggregate):
         self.occurred_at = occurred_at
         self.properties = properties
         self.source = source
+
+    @property
+    def subject_id(self) -> UUID:
+        """The customer the signal is about."""
+        return self.customer_id
 
     @classmethod
     def recorded(cls, report: SignalReport, customer_id: UUID, at: datetime) -> Signal.Recorded:

@@ -111,6 +111,11 @@ class Firing(Aggregate):
         segment_key: str | None
         exit_reason: str | None
 
+        @property
+        def subject_id(self) -> UUID:
+            """The customer of the source event."""
+            return self.customer_id
+
         def apply(self, aggregate: Aggregate) -> None:
             pass
 

@@ -13,7 +13,7 @@ from application.queries.customers import CustomerView
 from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
-from entrypoints.signal_schema import IdentityIn, ProfileIn
+from domain.signals.document import IdentityIn, ProfileIn
 from ports.delivery import Fallback
 
 __all__ = [

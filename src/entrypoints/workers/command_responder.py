@@ -18,10 +18,10 @@ import msgspec
 import structlog
 
 from application.messages.request_message import IdempotencyKeyReused
+from domain.shared.documents import field_of
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.problems import render_field
 from entrypoints.http.schemas import MessageIn
-from entrypoints.signal_schema import field_of
 from entrypoints.text_checks import line_fault, raw_fault
 from ports.templates import RenderError, TemplateNotFound
 

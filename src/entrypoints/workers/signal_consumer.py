@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from adapters.nats.consumer import JetStreamConsumer, ensure_stream_and_dead_letters, message_id
+from domain.signals.document import InvalidSignal
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.signal_schema import MAX_BATCH, InvalidSignal
+from entrypoints.signal_schema import MAX_BATCH
 from ports.intake import ReceivedSignal
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from adapters.inmemory.customers import InMemoryCustomers
+from adapters.inmemory.customer_records import InMemoryCustomerRecords
 from adapters.inmemory.delivery import InMemoryDeliveryStore
 from adapters.inmemory.storage import InMemoryStorage
 from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
@@ -20,8 +20,7 @@ from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import Signal, SignalReport
-from ports.customers import ConcurrencyConflict
-from ports.unit_of_work import EarlierRequest
+from ports.unit_of_work import ConcurrencyConflict, EarlierRequest
 
 AT = datetime(2026, 12, 5, 9, tzinfo=UTC)
 ANA = Identity("email", "ana@example.org")
@@ -144,7 +143,7 @@ class TestRepositories:
         await asyncio.sleep(0)
         hold.set()
         await asyncio.gather(first, second)  # the second read after the first committed
-        customer = await InMemoryCustomers(uows.storage).get(ANA_ID)
+        customer = await InMemoryCustomerRecords(uows.storage).get(ANA_ID)
         assert customer is not None
         assert (customer.version, customer.profile.first_name) == (3, "Anita")
 
@@ -227,7 +226,7 @@ class TestRequestKeysAndDecisions:
             ana.update_profile(AT, {"first_name": "Ana"}, {})
             uow.decisions.add(DECISION_ID, MESSAGE_ID, ANA_ID, ana.version)
             uow.repository(Customer).add(ana)
-        found = await InMemoryCustomers(uows.storage).decision(DECISION_ID)
+        found = await InMemoryCustomerRecords(uows.storage).decision(DECISION_ID)
         assert found is not None
         assert (found.stream_id, found.version, found.type) == (ANA_ID, 2, "ProfileUpdated")
 

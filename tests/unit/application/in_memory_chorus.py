@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from adapters.inmemory.customer_store import InMemoryCustomerStore
-from adapters.inmemory.customers import InMemoryCustomers
+from adapters.inmemory.customer_records import InMemoryCustomerRecords
 from adapters.inmemory.delivery import InMemoryDeliveryStore
 from adapters.inmemory.ids import SequentialIds
 from adapters.inmemory.rule_sets import InMemoryRuleSets
@@ -31,6 +30,7 @@ from application.messages.request_message import RequestMessage
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.policy.defaults import default_rule_set
 from domain.signals.aggregate import SignalReport
+from domain.signals.document import IdentityIn, SignalIn, SignalReader
 from domain.signals.intake import RECEIVED_TOPIC
 from ports.intake import ReceivedSignal
 
@@ -60,24 +60,10 @@ def report(
     return SignalReport(event_id, kind, occurred_at, claims, **extra)
 
 
-class _Wire(msgspec.Struct):
-    """What a producer sends, in these tests: one email address per signal."""
-
-    id: str
-    type: str
-    email: str
-
-
 def received(event_id: str, email: str, kind: str = "page.viewed") -> ReceivedSignal:
-    return ReceivedSignal(event_id, msgspec.json.encode(_Wire(event_id, kind, email)))
-
-
-def _parse(payload: bytes) -> SignalReport | str:
-    try:
-        wire = msgspec.json.decode(payload, type=_Wire)
-        return report(wire.id, claim("email", wire.email), kind=wire.type)
-    except (msgspec.ValidationError, ValueError) as error:
-        return str(error)
+    """A signal as a producer sends it, about one email address."""
+    document = SignalIn(event_id, kind, MONDAY_NOON, [IdentityIn("email", email)])
+    return ReceivedSignal(event_id, msgspec.json.encode(document))
 
 
 class InMemoryChorus:
@@ -88,23 +74,29 @@ class InMemoryChorus:
         self.clock = ManualClock(at)
         self.ids = SequentialIds()
         self.uows = InMemoryUnitsOfWork(self.storage)
-        self.customers = InMemoryCustomers(self.storage)
-        self.store = InMemoryCustomerStore(self.storage, self.uows)
+        self.customers = InMemoryCustomerRecords(self.storage)
         self.rule_sets = InMemoryRuleSets(self.storage, self.clock)
         self.templates = JinjaTemplates(InMemoryTemplates(self.storage))
         self.intake = InMemorySignalIntake(self.storage)
         self.delivery = InMemoryDeliveryStore(self.storage, self.clock)
 
-        self.ingest = IngestSignals(self.store, self.clock, self.ids)
+        self.ingest = IngestSignals(self.uows, self.clock, self.ids)
         self.accept = AcceptSignals(self.intake, self.clock, self.ingest, poll_every=0.001)
-        self.attribute = AttributeSignals(self.ingest, _parse, self.intake, self.clock)
-        self.upsert = UpsertCustomer(self.store, self.clock, self.ids)
-        self.change_consent = ChangeConsent(self.store, self.clock)
-        self.change_suppression = ChangeSuppression(self.store, self.clock)
-        self.request_message = RequestMessage(
-            self.store, self.rule_sets, self.clock, self.ids, self.templates
+        self.attribute = AttributeSignals(
+            self.ingest, SignalReader(IdentityNormalizer()), self.intake, self.clock
         )
-        self.redecide_due = RedecideDueMessages(self.store, self.rule_sets, self.clock, self.ids)
+        self.upsert = UpsertCustomer(self.uows, self.clock, self.ids)
+        self.change_consent = ChangeConsent(self.uows, self.clock, self.customers)
+        self.change_suppression = ChangeSuppression(self.uows, self.clock, self.customers)
+        self.request_message = RequestMessage(
+            self.uows,
+            self.rule_sets,
+            self.clock,
+            self.ids,
+            self.templates,
+            customers=self.customers,
+        )
+        self.redecide_due = RedecideDueMessages(self.uows, self.rule_sets, self.clock, self.ids)
         self.fall_back_due = FallBackDue(self.delivery, self.request_message, self.clock)
 
     async def publish(self, **changes: Any) -> RuleSet:

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
 import pytest
 
 from application.customer.attribute_signals import AttributeSignals
-from domain.customer.identities import IdentityClaim, IdentityNormalizer
+from domain.customer.identities import IdentityNormalizer
 from domain.shared.errors import DomainError
 from domain.signals.aggregate import SignalReport
+from domain.signals.document import SignalReader
 from domain.signals.intake import intake_id_for
 
 if TYPE_CHECKING:
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from application.customer.ingest_signals import IngestSignals
 
 AT = datetime(2026, 11, 28, 9, tzinfo=UTC)
-ANA = IdentityClaim(IdentityNormalizer().normalize("email", "ana@example.org"))
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,23 @@ class Clock:
 
 
 def attribution(ingest: Ingest, intake: Intake) -> AttributeSignals:
-    def parse(payload: bytes) -> SignalReport:
-        return SignalReport(event_id=payload.decode(), type="t", occurred_at=AT, identities=(ANA,))
-
-    return AttributeSignals(cast("IngestSignals", ingest), parse, cast("Any", intake), Clock())
+    reader = SignalReader(IdentityNormalizer())
+    return AttributeSignals(cast("IngestSignals", ingest), reader, cast("Any", intake), Clock())
 
 
 def page(*ids: str) -> list[Logged]:
-    return [Logged(intake_id_for(i), i.encode()) for i in ids]
+    return [Logged(intake_id_for(i), received(i)) for i in ids]
+
+
+def received(event_id: str) -> bytes:
+    return msgspec.json.encode(
+        {
+            "id": event_id,
+            "type": "page.viewed",
+            "occurred_at": AT,
+            "identities": [{"type": "email", "value": "ana@example.org"}],
+        }
+    )
 
 
 class TestAttributeSignals:

@@ -12,14 +12,16 @@ from litestar import Controller, Request, Response, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 
 from application.customer.accept_signals import AcceptSignals
+from domain.shared.documents import json_fault
 from domain.signals.aggregate import signal_id_for
+from domain.signals.document import InvalidSignal, SignalIn
 from entrypoints.http.auth import allow
 from entrypoints.http.edge import MAX_BODY_BYTES
 from entrypoints.http.problems import not_json, problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.signal_schema import MAX_BATCH, InvalidSignal, SignalIn, SignalMapper
-from entrypoints.text_checks import MAX_DEPTH, json_fault, raw_fault
+from entrypoints.signal_schema import MAX_BATCH, SignalMapper
+from entrypoints.text_checks import MAX_DEPTH, raw_fault
 from ports.api_keys import Role
 from ports.intake import ReceivedSignal
 

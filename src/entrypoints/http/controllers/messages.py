@@ -17,9 +17,9 @@ from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
 from application.queries.messages import CostReport, MessageQueries, MessageView
 from domain.customer.identities import IdentityNormalizer
+from domain.shared.times import time_fault
 from entrypoints.http.auth import allow
 from entrypoints.http.schemas import MessageIn
-from entrypoints.text_checks import time_fault
 from ports.api_keys import Role
 from ports.clock import Clock
 

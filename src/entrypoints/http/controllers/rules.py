@@ -11,12 +11,14 @@ from litestar import Controller, Request, Response, get, post, put
 
 from application.rules.publish_rules import PublishRules
 from application.rules.simulate_rules import SimulateRules
+from domain.policy.rule_document import RuleSetInvalid, rule_set_document
 from domain.policy.simulation import SimulationReport
+from domain.shared.documents import field_of, json_fault
+from domain.shared.times import time_fault
 from entrypoints.http.auth import allow, current_key
 from entrypoints.http.problems import not_json, problem
-from entrypoints.rules_schema import RuleSetInvalid, parse_rule_set, rule_set_document
-from entrypoints.signal_schema import field_of
-from entrypoints.text_checks import json_fault, raw_fault, time_fault
+from entrypoints.rules_schema import parse_rule_set
+from entrypoints.text_checks import raw_fault
 from ports.api_keys import Role
 from ports.clock import Clock
 from ports.rules import PublishedRules, RuleSets

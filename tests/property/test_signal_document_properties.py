@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.customer.identities import IdentityNormalizer
-from entrypoints.signal_schema import (
+from domain.signals.document import (
     NAME_PATTERN,
     TYPE_PATTERN,
     InvalidSignal,
-    SignalMapper,
+    SignalReader,
     name_fault,
     type_fault,
 )
@@ -48,7 +48,7 @@ def test_a_signal_id_that_does_not_match_is_refused_on_its_field(value: str) -> 
         "occurred_at": "2026-11-28T09:00:00Z",
         "identities": [{"type": "email", "value": "ana@example.org"}],
     }
-    checked = SignalMapper(IdentityNormalizer("GB")).check(0, msgspec.json.encode(signal))
+    checked = SignalReader(IdentityNormalizer("GB")).read(0, msgspec.json.encode(signal))
     if re.search(NAME_PATTERN, value):
         assert not isinstance(checked, InvalidSignal)
     else:

@@ -11,6 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.policy.defaults import default_rule_set
+from domain.policy.rule_document import (
+    RuleError,
+    RuleSetInvalid,
+    decode_rule_set,
+    rule_set_document,
+)
 from domain.policy.rules import (
     ChannelPolicy,
     ConsentMode,
@@ -22,14 +28,7 @@ from domain.policy.rules import (
     RuleSet,
 )
 from domain.policy.vocabulary import Channel, Purpose
-from entrypoints.rules_schema import (
-    RuleError,
-    RuleSetInvalid,
-    format_duration,
-    parse_duration,
-    parse_rule_set,
-    rule_set_document,
-)
+from domain.shared.durations import format_duration, parse_duration
 
 EXAMPLE: dict[str, Any] = {
     "default_time_zone": "Europe/London",
@@ -85,13 +84,13 @@ EXAMPLE: dict[str, Any] = {
 
 
 def parse(document: dict[str, Any] | list[Any], version: int = 1) -> RuleSet:
-    return parse_rule_set(json.dumps(document).encode(), version)
+    return decode_rule_set(json.dumps(document).encode(), version)
 
 
 def errors_of(document: dict[str, Any] | list[Any] | bytes) -> list[RuleError]:
     raw = document if isinstance(document, bytes) else json.dumps(document).encode()
     with pytest.raises(RuleSetInvalid) as raised:
-        parse_rule_set(raw, 1)
+        decode_rule_set(raw, 1)
     return raised.value.errors
 
 
@@ -194,7 +193,7 @@ class TestAValidDocumentParses:
         assert not rules.quiet_hours[0].applies(Channel.SMS, Purpose.TRANSACTIONAL, priority=0)
 
     def test_the_document_may_be_text(self) -> None:
-        assert parse_rule_set('{"default_time_zone": "Asia/Tokyo"}', 1).default_time_zone == (
+        assert decode_rule_set('{"default_time_zone": "Asia/Tokyo"}', 1).default_time_zone == (
             "Asia/Tokyo"
         )
 
@@ -311,7 +310,7 @@ class TestRoundTrip:
     )
     def test_a_rule_set_reads_back_from_its_document(self, rules: RuleSet) -> None:
         document = json.dumps(rule_set_document(rules)).encode()
-        assert parse_rule_set(document, rules.version) == rules
+        assert decode_rule_set(document, rules.version) == rules
 
     def test_the_document_leaves_defaults_out_and_names_the_time_zone(self) -> None:
         document = rule_set_document(default_rule_set())

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from adapters.inmemory.storage import InMemoryStorage
     from domain.customer.identities import Identity
 
-__all__ = ["InMemoryCustomers", "Timeline"]
+__all__ = ["InMemoryCustomerRecords", "Timeline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +23,8 @@ class Timeline:
     next_before: int | None
 
 
-class InMemoryCustomers:
-    """The read half of the customer store, on the same storage as the units of work."""
+class InMemoryCustomerRecords:
+    """Customers as last committed, on the same storage as the units of work."""
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
@@ -33,8 +33,8 @@ class InMemoryCustomers:
         merged_into = self.storage.merges.get(customer_id)
         if merged_into is not None:
             return merged_into
-        customers = self.storage.events.started_by(Customer)
-        return customer_id if customer_id in customers else None
+        stream = self.storage.events.stream(customer_id)
+        return customer_id if stream and stream[0].subject_id == customer_id else None
 
     async def get(self, customer_id: UUID) -> Customer | None:
         found = self.storage.events.load([customer_id]).get(customer_id)

@@ -6,7 +6,7 @@ import asyncio
 import random
 from typing import TYPE_CHECKING, TypeVar
 
-from ports.customers import ConcurrencyConflict
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -1,0 +1,79 @@
+"""Deferred messages on PostgreSQL, waiting for their due time in a unit of work."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from adapters.postgres.event_store import SideTable
+from domain.policy.decision import SendRequest
+from ports.delivery import Delivery
+from ports.unit_of_work import DueMessage
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from uuid import UUID
+
+    from adapters.postgres.unit_of_work import PostgresUnitOfWork
+
+__all__ = ["DEFERRED", "PostgresDeferrals"]
+
+DEFERRED = SideTable(
+    "INSERT INTO deferred_messages"
+    " (message_id, customer_id, due_at, request, origin, priority, delivery)",
+    ("uuid", "uuid", "timestamptz", "bytea", "text", "int4", "bytea"),
+    "ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at",
+)
+_CLAIM_DUE = """
+SELECT message_id, customer_id, request, origin, delivery FROM deferred_messages
+WHERE due_at <= $1 ORDER BY priority DESC, due_at LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+_request_decoder = msgspec.json.Decoder(SendRequest)
+_delivery_decoder = msgspec.json.Decoder(Delivery)
+
+
+class PostgresDeferrals:
+    """The `deferred_messages` table: new due times join the events' statement."""
+
+    def __init__(self, uow: PostgresUnitOfWork) -> None:
+        self.uow = uow
+
+    def defer(
+        self,
+        message_id: UUID,
+        customer_id: UUID,
+        due_at: datetime,
+        request: SendRequest,
+        origin: str,
+        delivery: Delivery | None = None,
+    ) -> None:
+        self.uow.rows_for(DEFERRED).append(
+            (
+                message_id,
+                customer_id,
+                due_at,
+                msgspec.json.encode(request),
+                origin,
+                request.priority,
+                None if delivery is None else msgspec.json.encode(delivery),
+            )
+        )
+
+    async def forget(self, message_id: UUID) -> None:
+        conn = await self.uow.begun()
+        await conn.execute("DELETE FROM deferred_messages WHERE message_id = $1", message_id)
+
+    async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
+        rows = await (await self.uow.begun()).fetch(_CLAIM_DUE, now, limit)
+        return [
+            DueMessage(
+                row[0],
+                row[1],
+                _request_decoder.decode(row[2]),
+                row[3],
+                None if row[4] is None else _delivery_decoder.decode(row[4]),
+            )
+            for row in rows
+        ]
