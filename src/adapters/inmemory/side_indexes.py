@@ -1,5 +1,7 @@
-"""The side indexes of a unit of work: what it reads sees its own writes, and what it writes
-reaches the shared tables only when it commits, after the checks that can make it conflict."""
+"""The side indexes of a unit of work, as PostgreSQL's behave: claims, merges and forgotten
+deferrals count for the unit at once (they are statements in its transaction), the other rows
+are written with its events; nothing reaches the shared tables before the unit commits, and
+then only after every check that can make it conflict."""
 
 from __future__ import annotations
 
@@ -116,7 +118,7 @@ class StagedRequestKeys:
         self.repeated = False
 
     async def earlier(self, idempotency_key: str) -> EarlierRequest | None:
-        return self.added.get(idempotency_key) or self.storage.requests.get(idempotency_key)
+        return self.storage.requests.get(idempotency_key)
 
     def add(self, idempotency_key: str, earlier: EarlierRequest) -> None:
         self.repeated = self.repeated or idempotency_key in self.added
@@ -133,25 +135,15 @@ class StagedRequestKeys:
 
 
 class StagedDeferrals:
-    """Deferred messages; those this unit of work claims stay held until it ends."""
+    """Deferred messages, as PostgreSQL's table: a message forgotten is gone for the rest of
+    the unit at once, a new due time is written when the unit commits; those this unit claims
+    stay held until it ends."""
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
-        self.changes: list[DeferredRow | UUID] = []  # a row deferred, or a message id forgotten
+        self.deferred: list[DeferredRow] = []
+        self.forgotten: set[UUID] = set()
         self.holding: set[UUID] = set()
-
-    def _applied(self) -> dict[UUID, DeferredRow]:
-        rows = dict(self.storage.deferred)
-        for change in self.changes:
-            if isinstance(change, DeferredRow):
-                earlier = rows.get(change.message_id)
-                # As the table's upsert: a message deferred again keeps its request, due later.
-                rows[change.message_id] = (
-                    change if earlier is None else replace(earlier, due_at=change.due_at)
-                )
-            else:
-                rows.pop(change, None)
-        return rows
 
     def defer(
         self,
@@ -162,15 +154,21 @@ class StagedDeferrals:
         origin: str,
         delivery: Delivery | None = None,
     ) -> None:
-        self.changes.append(DeferredRow(message_id, customer_id, due_at, request, origin, delivery))
+        self.deferred.append(
+            DeferredRow(message_id, customer_id, due_at, request, origin, delivery)
+        )
 
     async def forget(self, message_id: UUID) -> None:
-        self.changes.append(message_id)
+        self.forgotten.add(message_id)
+
+    def _remaining(self) -> dict[UUID, DeferredRow]:
+        rows = self.storage.deferred
+        return {m: row for m, row in rows.items() if m not in self.forgotten}
 
     async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
         due = [
             row
-            for row in self._applied().values()
+            for row in self._remaining().values()
             if row.due_at <= now
             and (row.message_id in self.holding or row.message_id not in self.storage.held)
         ]
@@ -189,7 +187,11 @@ class StagedDeferrals:
         self.holding.clear()
 
     def prepare_commit(self) -> Callable[[], None]:
-        rows = self._applied()
+        rows = self._remaining()
+        for row in self.deferred:
+            earlier = rows.get(row.message_id)
+            # As the table's upsert: a message deferred again keeps its request, due later.
+            rows[row.message_id] = row if earlier is None else replace(earlier, due_at=row.due_at)
 
         def apply() -> None:
             self.storage.deferred = rows
@@ -213,9 +215,7 @@ class StagedOutbox:
             self.fallbacks.append(FallbackRow(message.id, message.customer_id, fallback))
 
     def prepare_commit(self) -> Callable[[], None]:
-        if any(entry.message_id in self.storage.messages for entry in self.entries):
-            raise ConcurrencyConflict("a message with this id was queued already")
-
+        # A message id used before conflicts as its stream's first event does.
         def apply() -> None:
             for entry in self.entries:
                 self.storage.outbox[entry.message_id] = entry
