@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from application.messages.request_message import MessageDecided
 
 ANA = claim("email", "ana@example.org")
-ANA_PHONE = claim("phone", "+351912345678")  # Lisbon: UTC in winter
+ANA_PHONE = claim("phone", "+351912345678")  # several time zones: the rules' default, UTC
 MARKETING_EMAIL = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,))
 MARKETING_SMS = SendRequest("growth", Purpose.MARKETING, (Channel.SMS,))
 HELLO = MessageContent(inline=Content(subject="Hello {{ customer.first_name }}", body="Hi!"))
