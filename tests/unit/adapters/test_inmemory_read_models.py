@@ -14,7 +14,7 @@ from adapters.system.clock import ManualClock
 from domain.segments.aggregate import Membership, segment_id
 from ports.api_keys import Role
 from ports.directory import DirectorySearch, InvalidCursor
-from tests.unit.application.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim, report
+from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim, report
 
 ANA = claim("email", "ana@example.org")
 BEA = claim("email", "bea@example.org")

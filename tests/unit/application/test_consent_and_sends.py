@@ -16,7 +16,7 @@ from domain.policy.decision import Outcome, SendRequest
 from domain.policy.rules import FrequencyCap, OnExceed
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
-from tests.unit.application.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
+from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
 
 if TYPE_CHECKING:
     from uuid import UUID

@@ -9,7 +9,7 @@ from domain.customer.aggregate import CustomerWasMerged
 from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
-from tests.unit.application.in_memory_chorus import InMemoryChorus, claim
+from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 ANA = claim("email", "ana@example.org")
 ANA_PHONE = claim("phone", "+351912345678")

@@ -22,7 +22,7 @@ from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from ports.delivery import Fallback
 from ports.providers import InvalidSignature
-from tests.unit.application.in_memory_chorus import InMemoryChorus, claim
+from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 if TYPE_CHECKING:
     from typing import Any

@@ -9,7 +9,7 @@ from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import signal_id_for
 from domain.signals.intake import intake_id_for
 from ports.intake import Attribution, ReceivedSignal
-from tests.unit.application.in_memory_chorus import InMemoryChorus, claim, received, report
+from tests.unit.in_memory_chorus import InMemoryChorus, claim, received, report
 
 ANA = claim("email", "ana@example.org")
 ANA_PHONE = claim("phone", "+351912345678")

@@ -9,7 +9,7 @@ import pytest
 from adapters.inmemory.publisher import RecordingPublisher
 from application.outbound.publish_events import OutboundEvents
 from ports.bus import PublishFailed
-from tests.unit.application.in_memory_chorus import InMemoryChorus, claim
+from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 ANA = claim("email", "ana@example.org")
 ANA_PHONE = claim("phone", "+351912345678")

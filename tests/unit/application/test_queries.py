@@ -20,7 +20,7 @@ from domain.policy.decision import SendRequest
 from domain.policy.rules import FrequencyCap
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
-from tests.unit.application.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
+from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
 
 ANA = claim("email", "ana@example.org")
 ANA_PHONE = claim("phone", "+351912345678")

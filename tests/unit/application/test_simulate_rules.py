@@ -11,7 +11,7 @@ from domain.customer.contact import ConsentRecord
 from domain.policy.decision import SendRequest
 from domain.policy.rules import FrequencyCap, OnExceed
 from domain.policy.vocabulary import Channel, Purpose
-from tests.unit.application.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
+from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
 
 NEWSLETTER = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,))
 HOUR = timedelta(hours=1)

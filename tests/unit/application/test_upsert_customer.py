@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from application.customer.upsert_customer import Upserted
-from tests.unit.application.in_memory_chorus import InMemoryChorus, claim
+from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 ANA = claim("email", "ana@example.org")
 ANA_PHONE = claim("phone", "+351912345678")
