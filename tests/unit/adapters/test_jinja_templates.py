@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from adapters.inmemory.storage import InMemoryStorage
+from adapters.inmemory.templates import InMemoryTemplates
 from adapters.templates.jinja import MAX_OUTPUT, JinjaRenderer, JinjaTemplates, RenderBudget
 from domain.policy.vocabulary import Channel
 from domain.templates.aggregate import Template, Variant
 from ports.templates import Content, RenderError, TemplateNotFound
-from tests.unit.fakes import InMemoryTemplates
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ANA = {"customer": {"first_name": "Ana", "plan": "pro"}, "vars": {}}
@@ -135,7 +136,7 @@ class TestEscaping:
 
 
 async def stored(*variants: Variant, default_locale: str = "en") -> InMemoryTemplates:
-    repository = InMemoryTemplates()
+    repository = InMemoryTemplates(InMemoryStorage())
     template = Template.create("welcome", T0)
     template.publish(variants, default_locale, "", "ana", T0)
     await repository.save(template)
@@ -190,7 +191,7 @@ class TestStoredTemplates:
         assert failed.value.variable == "vars.code"
 
     async def test_inline_content_renders_without_a_template(self) -> None:
-        templates = JinjaTemplates(InMemoryTemplates())
+        templates = JinjaTemplates(InMemoryTemplates(InMemoryStorage()))
         rendered = await templates.render_inline(Content(body="Hi {{ customer.first_name }}"), ANA)
         assert rendered.content.body == "Hi Ana"
         assert rendered.template is None

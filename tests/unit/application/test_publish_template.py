@@ -5,15 +5,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.inmemory.storage import InMemoryStorage
+from adapters.inmemory.templates import InMemoryTemplates
 from adapters.system.clock import ManualClock
 from adapters.templates.jinja import JinjaRenderer
 from application.queries.templates import TemplateQueries
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue
-from domain.templates.aggregate import Variant
+from domain.templates.aggregate import Variant, template_id
 from ports.templates import TemplateNotFound
-from tests.unit.fakes import InMemoryTemplates
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -28,7 +29,7 @@ def publisher(repository: InMemoryTemplates) -> PublishTemplate:
 
 class TestPublishTemplate:
     async def test_the_first_publish_creates_the_template_at_version_one(self) -> None:
-        repository = InMemoryTemplates()
+        repository = InMemoryTemplates(InMemoryStorage())
         published = await publisher(repository)("welcome", draft(), "ana")
         assert published.created
         assert published.version.number == 1
@@ -36,16 +37,16 @@ class TestPublishTemplate:
         assert (await TemplateQueries(repository).get("welcome")).latest_version == 1
 
     async def test_the_same_draft_twice_is_one_version(self) -> None:
-        repository = InMemoryTemplates()
+        repository = InMemoryTemplates(InMemoryStorage())
         publish = publisher(repository)
         await publish("welcome", draft(), "ana")
         again = await publish("welcome", draft(), "ana")
         assert not again.created
         assert again.version.number == 1
-        assert repository.saves == 1
+        assert repository.storage.events.version_of(template_id("welcome")) == 2  # created, v1
 
     async def test_racing_publishers_each_get_a_version(self) -> None:
-        repository = InMemoryTemplates()
+        repository = InMemoryTemplates(InMemoryStorage())
         publish = publisher(repository)
         await asyncio.gather(*(publish("welcome", draft(f"text {n}"), "ana") for n in range(5)))
         template = await repository.load("welcome")
@@ -53,22 +54,22 @@ class TestPublishTemplate:
         assert [v.number for v in template.versions] == [1, 2, 3, 4, 5]
 
     async def test_a_syntax_error_is_refused_with_the_variant_field_and_line(self) -> None:
-        repository = InMemoryTemplates()
+        repository = InMemoryTemplates(InMemoryStorage())
         with pytest.raises(InvalidValue) as refusal:
             await publisher(repository)("welcome", draft("Hi\n{% if %}"), "ana")
         assert refusal.value.field == "variants[0].body"
         assert "line 2" in refusal.value.reason
-        assert repository.saved == {}
+        assert repository.storage.events.log == []
 
     async def test_a_bad_key_is_refused_before_anything_is_read(self) -> None:
         with pytest.raises(InvalidValue) as refusal:
-            await publisher(InMemoryTemplates())("Welcome!", draft(), "ana")
+            await publisher(InMemoryTemplates(InMemoryStorage()))("Welcome!", draft(), "ana")
         assert refusal.value.field == "key"
 
 
 class TestTemplateQueries:
     async def test_a_version_that_does_not_exist_is_not_found(self) -> None:
-        repository = InMemoryTemplates()
+        repository = InMemoryTemplates(InMemoryStorage())
         await publisher(repository)("welcome", draft(), "ana")
         queries = TemplateQueries(repository)
         assert (await queries.get("welcome", 1)).version.number == 1
@@ -78,7 +79,7 @@ class TestTemplateQueries:
             await queries.get("other")
 
     async def test_templates_are_listed_by_key(self) -> None:
-        repository = InMemoryTemplates()
+        repository = InMemoryTemplates(InMemoryStorage())
         publish = publisher(repository)
         await publish("b.second", draft(), "ana")
         await publish("a.first", draft(description="first"), "ana")

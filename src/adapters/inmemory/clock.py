@@ -1,0 +1,21 @@
+"""A manual clock's time kept across restarts of the same test."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+__all__ = ["InMemoryClockStore"]
+
+
+class InMemoryClockStore:
+    def __init__(self, saved: datetime | None = None) -> None:
+        self.saved = saved
+
+    async def load(self) -> datetime | None:
+        return self.saved
+
+    async def save(self, now: datetime) -> None:
+        self.saved = now

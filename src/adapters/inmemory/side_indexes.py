@@ -1,0 +1,226 @@
+"""The side indexes of a unit of work, as PostgreSQL's behave: claims, merges and forgotten
+deferrals count for the unit at once (they are statements in its transaction), the other rows
+are written with its events; nothing reaches the shared tables before the unit commits, and
+then only after every check that can make it conflict."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from adapters.inmemory.storage import DecisionRow, DeferredRow, FallbackRow, OutboxEntry
+from ports.unit_of_work import ConcurrencyConflict, DueMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping
+    from datetime import datetime
+    from uuid import UUID
+
+    from adapters.inmemory.storage import InMemoryStorage
+    from domain.customer.identities import Identity
+    from domain.message.aggregate import Message
+    from domain.policy.decision import SendRequest
+    from ports.delivery import Delivery, FallbackPlan
+    from ports.unit_of_work import EarlierRequest
+
+__all__ = [
+    "StagedDecisions",
+    "StagedDeferrals",
+    "StagedIdentities",
+    "StagedOutbox",
+    "StagedRequestKeys",
+]
+
+
+class StagedIdentities:
+    """Claims and merges, in the order they were made, over the committed index."""
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self.storage = storage
+        self.changes: list[dict[Identity, UUID] | tuple[UUID, UUID]] = []  # claims, merges
+
+    def _applied(self) -> tuple[dict[Identity, UUID], dict[UUID, UUID]]:
+        owners = dict(self.storage.identities)
+        merges = dict(self.storage.merges)
+        for change in self.changes:
+            if isinstance(change, dict):
+                if any(identity in owners for identity in change):
+                    raise ConcurrencyConflict("an identity was claimed by a concurrent writer")
+                owners.update(change)
+            else:
+                merged_id, survivor_id = change
+                if merged_id in merges:
+                    raise ConcurrencyConflict("the customer was merged by a concurrent writer")
+                for identity, owner in owners.items():
+                    if owner == merged_id:
+                        owners[identity] = survivor_id
+                for earlier, survivor in merges.items():
+                    if survivor == merged_id:
+                        merges[earlier] = survivor_id
+                merges[merged_id] = survivor_id
+        return owners, merges
+
+    async def resolve(self, identities: Collection[Identity]) -> dict[Identity, UUID]:
+        owners, _ = self._applied()
+        return {identity: owners[identity] for identity in identities if identity in owners}
+
+    async def claim(self, owners: Mapping[Identity, UUID]) -> None:
+        self.changes.append(dict(owners))
+        try:
+            self._applied()
+        except ConcurrencyConflict:
+            self.changes.pop()
+            raise
+
+    async def record_merge(self, merged_id: UUID, survivor_id: UUID) -> None:
+        self.changes.append((merged_id, survivor_id))
+        try:
+            self._applied()
+        except ConcurrencyConflict:
+            self.changes.pop()
+            raise
+
+    def prepare_commit(self) -> Callable[[], None]:
+        owners, merges = self._applied()
+
+        def apply() -> None:
+            self.storage.identities = owners
+            self.storage.merges = merges
+
+        return apply
+
+
+class StagedDecisions:
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self.storage = storage
+        self.rows: list[DecisionRow] = []
+
+    def add(
+        self, decision_id: UUID, message_id: UUID, customer_id: UUID, stream_version: int
+    ) -> None:
+        self.rows.append(DecisionRow(decision_id, message_id, customer_id, stream_version))
+
+    def prepare_commit(self) -> Callable[[], None]:
+        ids = [row.decision_id for row in self.rows]
+        if len(set(ids)) != len(ids) or any(i in self.storage.decisions for i in ids):
+            raise ConcurrencyConflict("a decision id was indexed twice")
+
+        def apply() -> None:
+            self.storage.decisions.update((row.decision_id, row) for row in self.rows)
+
+        return apply
+
+
+class StagedRequestKeys:
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self.storage = storage
+        self.added: dict[str, EarlierRequest] = {}
+        self.repeated = False
+
+    async def earlier(self, idempotency_key: str) -> EarlierRequest | None:
+        return self.storage.requests.get(idempotency_key)
+
+    def add(self, idempotency_key: str, earlier: EarlierRequest) -> None:
+        self.repeated = self.repeated or idempotency_key in self.added
+        self.added[idempotency_key] = earlier
+
+    def prepare_commit(self) -> Callable[[], None]:
+        if self.repeated or any(key in self.storage.requests for key in self.added):
+            raise ConcurrencyConflict("a request with this idempotency key committed first")
+
+        def apply() -> None:
+            self.storage.requests.update(self.added)
+
+        return apply
+
+
+class StagedDeferrals:
+    """Deferred messages, as PostgreSQL's table: a message forgotten is gone for the rest of
+    the unit at once, a new due time is written when the unit commits; those this unit claims
+    stay held until it ends."""
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self.storage = storage
+        self.deferred: list[DeferredRow] = []
+        self.forgotten: set[UUID] = set()
+        self.holding: set[UUID] = set()
+
+    def defer(
+        self,
+        message_id: UUID,
+        customer_id: UUID,
+        due_at: datetime,
+        request: SendRequest,
+        origin: str,
+        delivery: Delivery | None = None,
+    ) -> None:
+        self.deferred.append(
+            DeferredRow(message_id, customer_id, due_at, request, origin, delivery)
+        )
+
+    async def forget(self, message_id: UUID) -> None:
+        self.forgotten.add(message_id)
+
+    def _remaining(self) -> dict[UUID, DeferredRow]:
+        rows = self.storage.deferred
+        return {m: row for m, row in rows.items() if m not in self.forgotten}
+
+    async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
+        due = [
+            row
+            for row in self._remaining().values()
+            if row.due_at <= now
+            and (row.message_id in self.holding or row.message_id not in self.storage.held)
+        ]
+        due.sort(key=lambda row: (-row.request.priority, row.due_at))
+        claimed = due[:limit]
+        for row in claimed:
+            self.holding.add(row.message_id)
+            self.storage.held.add(row.message_id)
+        return [
+            DueMessage(row.message_id, row.customer_id, row.request, row.origin, row.delivery)
+            for row in claimed
+        ]
+
+    def release(self) -> None:
+        self.storage.held -= self.holding
+        self.holding.clear()
+
+    def prepare_commit(self) -> Callable[[], None]:
+        rows = self._remaining()
+        for row in self.deferred:
+            earlier = rows.get(row.message_id)
+            # As the table's upsert: a message deferred again keeps its request, due later.
+            rows[row.message_id] = row if earlier is None else replace(earlier, due_at=row.due_at)
+
+        def apply() -> None:
+            self.storage.deferred = rows
+
+        return apply
+
+
+class StagedOutbox:
+    """New messages with their outbox entries and fallback plans; `add` saves the message."""
+
+    def __init__(self, storage: InMemoryStorage, add: Callable[[Message], None]) -> None:
+        self.storage = storage
+        self.add = add
+        self.entries: list[OutboxEntry] = []
+        self.fallbacks: list[FallbackRow] = []
+
+    def put(self, message: Message, fallback: FallbackPlan | None = None) -> None:
+        self.add(message)
+        self.entries.append(OutboxEntry(message.id, message.channel))
+        if fallback is not None:
+            self.fallbacks.append(FallbackRow(message.id, message.customer_id, fallback))
+
+    def prepare_commit(self) -> Callable[[], None]:
+        # A message id used before conflicts as its stream's first event does.
+        def apply() -> None:
+            for entry in self.entries:
+                self.storage.outbox[entry.message_id] = entry
+                self.storage.messages.add(entry.message_id)
+            for row in self.fallbacks:
+                self.storage.fallbacks[row.message_id] = row
+
+        return apply
