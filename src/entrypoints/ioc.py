@@ -26,16 +26,17 @@ from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
+from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.postgres.messages import PostgresDeliveryStore
+from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.rule_sets import PostgresRuleSets
-from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
+from adapters.postgres.segment_evaluator import SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.postgres.templates import PostgresTemplates
-from adapters.postgres.trigger_matcher import TriggerMatcher
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.providers.config import ProviderConfigError, load_provider_config
@@ -58,6 +59,8 @@ from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.outbound.publish_events import OutboundEvents
+from application.processes.segment_evaluator import SegmentEvaluator
+from application.processes.trigger_matcher import TriggerMatcher
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from application.queries.messages import MessageQueries
@@ -197,8 +200,14 @@ class AdaptersProvider(Provider):
         return SegmentEvaluator(clock)
 
     @provide
-    def segment_timers(self, pool: asyncpg.Pool, evaluator: SegmentEvaluator) -> SegmentTimers:
-        return SegmentTimers(pool, evaluator)
+    def process_ports(self) -> ProcessPortsOn:
+        return ProcessPortsOn(PostgresEventStore())
+
+    @provide
+    def segment_timers(
+        self, pool: asyncpg.Pool, evaluator: SegmentEvaluator, ports: ProcessPortsOn
+    ) -> SegmentTimers:
+        return SegmentTimers(pool, evaluator, ports)
 
     @provide
     def customer_directory(self) -> CustomerDirectory:

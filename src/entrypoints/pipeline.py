@@ -14,14 +14,16 @@ import asyncpg
 
 from adapters.nats.outages import is_bus_outage
 from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.process_ports import ProcessPortsOn
+from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import ProjectionRunner, is_outage
-from adapters.postgres.segment_evaluator import SegmentEvaluator
 from adapters.postgres.segments import SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
-from adapters.postgres.trigger_matcher import TriggerMatcher
 from adapters.postgres.triggers import TriggerFirings
 from application.customer.attribute_signals import AttributeSignals
 from application.outbound.publish_events import OutboundEvents
+from application.processes.segment_evaluator import SegmentEvaluator
+from application.processes.trigger_matcher import TriggerMatcher
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -35,7 +37,8 @@ __all__ = ["LANES", "Lane", "every_projection", "lane_runners"]
 
 @dataclass(frozen=True, slots=True)
 class Lane:
-    """Projections one runner applies in order, page by page; lanes run side by side."""
+    """Projections and processes one runner applies in order, page by page; lanes run side
+    by side. A process runs as a projection, its ports bound to the runner's transaction."""
 
     name: str
     members: tuple[type[Any], ...]
@@ -67,7 +70,14 @@ LANES: tuple[Lane, ...] = (
 
 
 async def _members(container: AsyncContainer, lane: Lane) -> list[Projection[Any]]:
-    return [await container.get(member) for member in lane.members]
+    found: list[Projection[Any]] = []
+    for member in lane.members:
+        made = await container.get(member)
+        if hasattr(made, "handle"):  # a process
+            ports = await container.get(ProcessPortsOn)
+            made = ProcessProjection(made, ports, ports.store.codec)
+        found.append(made)
+    return found
 
 
 async def lane_runners(container: AsyncContainer, attempts: int) -> dict[str, ProjectionRunner]:

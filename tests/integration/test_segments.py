@@ -8,8 +8,10 @@ import asyncpg
 import pytest
 
 from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.process_ports import ProcessPortsOn
+from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import NotRebuildable, ProjectionRunner
-from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
+from adapters.postgres.segment_evaluator import SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -17,6 +19,7 @@ from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from application.customer.ingest_signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
+from application.processes.segment_evaluator import SegmentEvaluator
 from application.segments.define_segment import (
     DefineSegment,
     DeleteSegment,
@@ -51,11 +54,17 @@ class World:
         self.upsert = UpsertCustomer(self.store, self.clock, RandomIds())
         self.define = DefineSegment(self.segments, self.clock)
         self.delete = DeleteSegment(self.segments, self.clock)
+        ports = ProcessPortsOn()
         self.evaluator = SegmentEvaluator(self.clock, page=3)
-        self.timers = SegmentTimers(pool, self.evaluator)
+        self.timers = SegmentTimers(pool, self.evaluator, ports)
         self.runner = ProjectionRunner(
             pool,
-            [CustomerDirectory(), SignalActivity(), self.evaluator, SegmentMembers()],
+            [
+                CustomerDirectory(),
+                SignalActivity(),
+                ProcessProjection(self.evaluator, ports),
+                SegmentMembers(),
+            ],
             page_size=4,
         )
         self.sent = 0

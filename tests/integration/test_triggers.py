@@ -9,16 +9,19 @@ import asyncpg
 import pytest
 
 from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.process_ports import ProcessPortsOn
+from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import NotRebuildable, ProjectionRunner
-from adapters.postgres.segment_evaluator import SegmentEvaluator, SegmentTimers
+from adapters.postgres.segment_evaluator import SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
-from adapters.postgres.trigger_matcher import TriggerMatcher
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from application.customer.ingest_signals import IngestSignals
+from application.processes.segment_evaluator import SegmentEvaluator
+from application.processes.trigger_matcher import TriggerMatcher
 from application.queries.triggers import TriggerQueries
 from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.triggers.define_trigger import (
@@ -36,8 +39,11 @@ from ports.triggers import InvalidFiringCursor
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from uuid import UUID
 
-    from ports.projections import LoggedEvent
+    from eventsourcing.domain import CanMutateAggregate
+
+    from ports.trigger_matching import TriggerMatchingPorts
 
 pytestmark = pytest.mark.integration
 GB = IdentityNormalizer("GB")
@@ -62,9 +68,11 @@ class FailingMatcher(TriggerMatcher):
         self.fail_on = fail_on
         self.pages = 0
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
+    async def handle(
+        self, events: Sequence[CanMutateAggregate[UUID]], ports: TriggerMatchingPorts
+    ) -> None:
         self.pages += 1
-        await super().apply(conn, events)
+        await super().handle(events, ports)
         if self.pages in self.fail_on:
             raise RuntimeError("killed after recording its firings")
 
@@ -82,8 +90,9 @@ class World:
         self.define = DefineTrigger(self.triggers, self.clock)
         self.delete = DeleteTrigger(self.triggers, self.clock)
         self.queries = TriggerQueries(self.triggers)
+        self.ports = ProcessPortsOn()
         self.evaluator = SegmentEvaluator(self.clock, page=3)
-        self.timers = SegmentTimers(pool, self.evaluator)
+        self.timers = SegmentTimers(pool, self.evaluator, self.ports)
         self.runner = self.runner_with(TriggerMatcher(self.clock))
         self.sent = 0
 
@@ -93,9 +102,9 @@ class World:
             [
                 CustomerDirectory(),
                 SignalActivity(),
-                self.evaluator,
+                ProcessProjection(self.evaluator, self.ports),
                 SegmentMembers(),
-                matcher,
+                ProcessProjection(matcher, self.ports),
                 TriggerFirings(),
             ],
             page_size=4,

@@ -42,7 +42,7 @@ FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY stream_id, version
 """
 READ_LOG = """
 SELECT transaction_id::text::bigint AS transaction_id, position, stream_id, version, topic,
-       occurred_at, payload
+       occurred_at, payload, class_version
 FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -56,7 +56,7 @@ LIMIT $3
 _READ_TOPICS = """
 WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
 (SELECT transaction_id::text::bigint AS transaction_id, position, stream_id, version, topic,
-        occurred_at, payload
+        occurred_at, payload, class_version
  FROM events, horizon
  WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
    AND transaction_id < horizon.xmin AND topic = ANY($4::text[])
@@ -64,7 +64,7 @@ WITH horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS 
  ORDER BY events.transaction_id, events.position
  LIMIT $3)
 UNION ALL
-(SELECT transaction_id::text::bigint, position, NULL, NULL, NULL, NULL, NULL
+(SELECT transaction_id::text::bigint, position, NULL, NULL, NULL, NULL, NULL, NULL
  FROM events, horizon
  WHERE transaction_id < horizon.xmin
    AND ($5::text IS NULL OR (transaction_id, position) <= ($5::text::xid8, $6::bigint))
@@ -152,9 +152,19 @@ class LogPage:
 
 class RecordedEvent:
     """An event as stored; its payload is decoded to plain values when first read, so a reader
-    that skips an event by its topic or stream never pays for decoding it."""
+    that skips an event by its topic or stream never pays for decoding it. `class_version`
+    is the version of its class it was stored at, which a typed reader upcasts from."""
 
-    __slots__ = ("_data", "_payload", "position", "recorded_at", "stream_id", "topic", "version")
+    __slots__ = (
+        "_data",
+        "_payload",
+        "class_version",
+        "position",
+        "recorded_at",
+        "stream_id",
+        "topic",
+        "version",
+    )
 
     def __init__(
         self,
@@ -166,8 +176,10 @@ class RecordedEvent:
         data: dict[str, Any] | None = None,
         *,
         payload: bytes | None = None,
+        class_version: int = 1,
     ) -> None:
         self.position = position
+        self.class_version = class_version
         self.stream_id = stream_id
         self.version = version
         self.topic = topic
@@ -387,13 +399,21 @@ class PostgresEventStore:
         events: list[RecordedEvent] = []
         last = end = None
         for row in found:
-            transaction_id, position, stream_id, version, topic, occurred_at, payload = row
+            transaction_id, position, stream_id, version, topic, occurred_at, payload, cv = row
             if stream_id is None:
                 end = LogPosition(transaction_id, position)
                 continue
             last = row
             events.append(
-                RecordedEvent(position, stream_id, version, topic, occurred_at, payload=payload)
+                RecordedEvent(
+                    position,
+                    stream_id,
+                    version,
+                    topic,
+                    occurred_at,
+                    payload=payload,
+                    class_version=cv,
+                )
             )
         if end is not None and len(events) < limit:
             return LogPage(events, max(after, end))
@@ -408,6 +428,7 @@ class PostgresEventStore:
                 row["topic"],
                 row["occurred_at"],
                 payload=row["payload"],
+                class_version=row.get("class_version", 1),
             )
             for row in rows
         ]

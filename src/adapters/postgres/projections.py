@@ -103,7 +103,7 @@ SELECT {_PARKED_COLUMNS} FROM parked_events
 WHERE projection = $1 AND position = $2 AND settled IS NULL FOR UPDATE
 """
 _PARKED_EVENT = """
-SELECT position, stream_id, version, topic, occurred_at, payload FROM events
+SELECT position, stream_id, version, topic, occurred_at, payload, class_version FROM events
 WHERE stream_id = $1 AND version = $2
 """
 _STILL_PARKED = "UPDATE parked_events SET error = $3 WHERE projection = $1 AND position = $2"

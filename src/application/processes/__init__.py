@@ -1,0 +1,1 @@
+"""Process managers: what follows the log and decides, on typed events, what happens next."""

@@ -1,0 +1,175 @@
+"""Fires triggers: matches each recorded signal and segment entry or exit against the triggers
+defined at that point of the log, and records a Fired event for each match.
+
+Exactly once per trigger and source event: the Fired events are recorded in the runner's
+transaction, with the position that moves past their source, so a page that fails or a
+process that dies records nothing and the page is matched again. Beyond that, a firing's
+stream id derives from the trigger and the source event, so even a replay of the log (a reset
+position) cannot record a second one: the event store keeps one first event per stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from domain.catalog import class_of, topic_of
+from domain.segments.aggregate import Membership
+from domain.signals.aggregate import Signal
+from domain.triggers.aggregate import Firing, Trigger
+from domain.triggers.definition import SourceEvent, SourceKind
+from ports.trigger_matching import KnownTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from uuid import UUID
+
+    from eventsourcing.domain import CanMutateAggregate
+
+    from ports.clock import Clock
+    from ports.trigger_matching import TriggerMatchingPorts, TriggerStates
+
+__all__ = ["TriggerMatcher"]
+
+_TRIGGER_EVENTS: tuple[type[Any], ...] = tuple(
+    class_of(f"{topic_of(Trigger)}.{kind}")
+    for kind in ("Defined", "Redefined", "Deleted", "Restored")
+)
+_DEFINED, _REDEFINED, _DELETED, _RESTORED = _TRIGGER_EVENTS
+
+
+class TriggerMatcher:
+    """Runs after the segment evaluator and the members read model, so the entries and exits
+    recorded in the same round are matched in it. Not rebuildable: what it records are facts,
+    and the `trigger_firings` read model is rebuilt from them.
+
+    The triggers are cached; the cache stands for the stored states as long as the number of
+    Trigger events folded into them is the one it counted (a failed page, or another process's
+    runner, changes that number, and the cache is read again).
+    """
+
+    name = "triggers"
+    handles: tuple[type[Any], ...] = (
+        Signal.Recorded,
+        Membership.Entered,
+        Membership.Exited,
+        *_TRIGGER_EVENTS,
+    )
+    follows: tuple[str, ...] = ()
+    page_size: int | None = None
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.log = structlog.get_logger("chorus.triggers")
+        self._known: dict[UUID, KnownTrigger] = {}
+        self._routes: dict[tuple[SourceKind, str], list[KnownTrigger]] = {}
+        self._seen: int | None = None
+
+    async def handle(
+        self, events: Sequence[CanMutateAggregate[UUID]], ports: TriggerMatchingPorts
+    ) -> None:
+        await self._load(ports.trigger_states)
+        try:
+            await self._handle(events, ports)
+        except BaseException:
+            self._seen = None
+            raise
+
+    async def _handle(
+        self, events: Sequence[CanMutateAggregate[UUID]], ports: TriggerMatchingPorts
+    ) -> None:
+        now = self.clock.now()
+        changed: dict[UUID, KnownTrigger] = {}
+        fired: list[Firing.Fired] = []
+        for event in events:
+            if isinstance(event, _TRIGGER_EVENTS):
+                known = self._fold(event)
+                if known is not None:
+                    changed[known.trigger_id] = known
+                continue
+            if not self._routes:
+                continue
+            source = _source(event)
+            routed = self._routes.get((source.kind, source.name))
+            if routed:
+                fired.extend(
+                    Firing.fired(t.trigger_id, t.key, t.version, source, now)
+                    for t in routed
+                    if t.on.matches(source)
+                )
+        if changed:
+            await ports.trigger_states.save(list(changed.values()))
+            self._seen = sum(known.events_seen for known in self._known.values())
+        if fired:
+            # Not `append`: a firing recorded already (only a replayed log could hold one) is
+            # skipped rather than failing the page, which would stop the matcher for good.
+            recorded = await ports.events.append_new(fired)
+            if recorded < len(fired):
+                self.log.warning("firings recorded before skipped", skipped=len(fired) - recorded)
+
+    async def _load(self, states: TriggerStates) -> None:
+        seen = await states.seen()
+        if seen == self._seen:
+            return
+        self._known = {known.trigger_id: known for known in await states.load()}
+        self._route_all()
+        self._seen = seen
+
+    def _fold(self, event: Any) -> KnownTrigger | None:
+        """The trigger after one of its events, as its aggregate would be."""
+        trigger: UUID = event.originator_id
+        before = self._known.get(trigger)
+        if isinstance(event, _DEFINED):
+            after = KnownTrigger(trigger, event.key, 1, event.on, True, 1)
+        elif before is None:
+            self.log.warning("trigger event without its definition", trigger=trigger)
+            return None
+        elif isinstance(event, _REDEFINED):
+            after = replace(before, version=before.version + 1, on=event.on, active=True)
+        else:
+            after = replace(before, active=isinstance(event, _RESTORED))
+        after = replace(after, events_seen=event.originator_version)
+        self._known[trigger] = after
+        self._route_all()
+        return after
+
+    def _route_all(self) -> None:
+        routes: dict[tuple[SourceKind, str], list[KnownTrigger]] = {}
+        for known in self._known.values():
+            if known.active:
+                routes.setdefault(known.on.route, []).append(known)
+        self._routes = routes
+
+
+def _source(event: CanMutateAggregate[UUID]) -> SourceEvent:
+    """What a trigger matches: a recorded signal, or an entry into or exit from a segment."""
+    if isinstance(event, Signal.Recorded):
+        return SourceEvent(
+            SourceKind.SIGNAL,
+            event.signal_type,
+            event.customer_id,
+            event.originator_id,
+            event.originator_version,
+            event.occurred_at,
+            event.timestamp,
+            event.properties,
+            signal_event_id=event.event_id,
+        )
+    if isinstance(event, Membership.Entered):
+        kind, reason = SourceKind.SEGMENT_ENTERED, None
+    elif isinstance(event, Membership.Exited):
+        kind, reason = SourceKind.SEGMENT_EXITED, event.reason
+    else:
+        raise TypeError(f"the matcher handles no {type(event).__name__}")
+    return SourceEvent(
+        kind,
+        event.segment_key,
+        event.customer_id,
+        event.originator_id,
+        event.originator_version,
+        event.timestamp,
+        event.timestamp,
+        exit_reason=reason,
+    )

@@ -1,0 +1,56 @@
+"""Process managers: what follows the log and decides, on typed events, what happens next."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+    from uuid import UUID
+
+    from eventsourcing.domain import CanMutateAggregate
+
+__all__ = ["EventLog", "Process"]
+
+Ports = TypeVar("Ports", contravariant=True)
+
+
+class Process(Protocol[Ports]):
+    """Handles the events of the classes it names, page by page in log order; what it records
+    through `ports` commits with its place in the log, so each page counts exactly once."""
+
+    @property
+    def name(self) -> str:
+        """Where its position is tracked; stable across releases."""
+        ...
+
+    @property
+    def handles(self) -> tuple[type[CanMutateAggregate[UUID]], ...]:
+        """The event classes it reads; the others pass it by."""
+        ...
+
+    @property
+    def follows(self) -> tuple[str, ...]:
+        """The read models it reads, which must have applied every event of its page."""
+        ...
+
+    @property
+    def page_size(self) -> int | None:
+        """How many events a page holds at most; None for the runner's own."""
+        ...
+
+    async def handle(self, events: Sequence[CanMutateAggregate[UUID]], ports: Ports) -> None:
+        """Decides and records what follows the events, through `ports`."""
+        ...
+
+
+class EventLog(Protocol):
+    """Appends events a process records, in its transaction."""
+
+    async def append(self, events: Collection[CanMutateAggregate[UUID]]) -> None:
+        """Appends the events; one whose place in its stream is taken fails them all."""
+        ...
+
+    async def append_new(self, events: Collection[CanMutateAggregate[UUID]]) -> int:
+        """Appends the events whose place in their stream is free; how many were."""
+        ...
