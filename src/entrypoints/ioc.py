@@ -58,7 +58,7 @@ from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
-from application.outbound.publish_events import OutboundEvents
+from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
 from application.queries.customers import CustomerQueries

@@ -21,7 +21,7 @@ from adapters.postgres.segments import SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.triggers import TriggerFirings
 from application.customer.attribute_signals import AttributeSignals
-from application.outbound.publish_events import OutboundEvents
+from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
 

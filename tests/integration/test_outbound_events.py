@@ -21,6 +21,8 @@ from nats.js.errors import NotFoundError
 from adapters.nats.outages import is_bus_outage
 from adapters.nats.publisher import JetStreamPublisher, ensure_stream
 from adapters.postgres.customer_records import PostgresCustomerRecords
+from adapters.postgres.process_ports import ProcessPortsOn
+from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
@@ -30,7 +32,7 @@ from application.customer.change_suppression import ChangeSuppression
 from application.customer.upsert_customer import UpsertCustomer
 from application.outbound.events import OUTBOUND_EVENTS
 from application.outbound.payloads import CloudEvent
-from application.outbound.publish_events import OutboundEvents
+from application.processes.outbound_events import OutboundEvents
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.vocabulary import Channel, Purpose
@@ -64,10 +66,11 @@ class Bus:
     stream: str
     prefix: str
 
-    def outbound(self, publisher: EventPublisher | None = None) -> OutboundEvents:
-        return OutboundEvents(
+    def outbound(self, publisher: EventPublisher | None = None) -> ProcessProjection[object]:
+        process = OutboundEvents(
             publisher or JetStreamPublisher(self.js, stream=self.stream), prefix=self.prefix
         )
+        return ProcessProjection(process, ProcessPortsOn())
 
     async def stored(self) -> int:
         info = await self.js.stream_info(self.stream)

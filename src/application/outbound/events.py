@@ -7,9 +7,7 @@ To publish another event, add an `OutboundEvent` for its stored topic (and a pay
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
 
 from application.outbound.payloads import (
     ConsentChangedV1,
@@ -28,12 +26,14 @@ from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.triggers.aggregate import Firing
-from ports.projections import LoggedEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable
+    from uuid import UUID
 
     import msgspec
+
+    from domain.customer.identities import IdentityClaim
 
 __all__ = [
     "CUSTOMER_EVENTS",
@@ -41,20 +41,16 @@ __all__ = [
     "SEGMENT_EVENTS",
     "TRIGGER_EVENTS",
     "OutboundEvent",
-    "StoredEvent",
     "by_topic",
 ]
 
-
-class StoredEvent(LoggedEvent, Protocol):
-    """An event of the global log with its place in its stream, which makes its id stable."""
-
-    @property
-    def version(self) -> int: ...
+# Builders read the fields of the event classes of their topic, which the catalog resolves:
+# typed per class would be one Callable type per entry.
+Event = Any
 
 
-def _about_the_stream(event: StoredEvent) -> tuple[UUID, ...]:
-    return (event.stream_id,)
+def _about_the_stream(event: Event) -> tuple[UUID, ...]:
+    return (event.originator_id,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +58,17 @@ class OutboundEvent:
     """How events of one stored topic go out.
 
     `subject` follows `<prefix>.out.`; `type` is the CloudEvents type, the same whatever the
-    prefix. `about` names the customers an event concerns, the first being the CloudEvents
-    subject: each of them sees its events in log order.
+    prefix. `build` makes the payload of a domain event of the topic's class; `about` names the
+    customers an event concerns, the first being the CloudEvents subject: each of them sees its
+    events in log order.
     """
 
     topic: str
     subject: str
     type: str
     version: int
-    build: Callable[[StoredEvent], msgspec.Struct]
-    about: Callable[[StoredEvent], tuple[UUID, ...]] = _about_the_stream
+    build: Callable[[Event], msgspec.Struct]
+    about: Callable[[Event], tuple[UUID, ...]] = _about_the_stream
 
     @property
     def dataschema(self) -> str:
@@ -88,72 +85,71 @@ def by_topic(entries: Iterable[OutboundEvent]) -> dict[str, OutboundEvent]:
     return found
 
 
-def _identity(claim: Mapping[str, Any]) -> LinkedIdentityV1:
-    identity = claim["identity"]
-    return LinkedIdentityV1(
-        identity=f"{identity['type']}:{identity['value']}", verification=claim["verification"]
-    )
+def _identity(claim: IdentityClaim) -> LinkedIdentityV1:
+    return LinkedIdentityV1(identity=str(claim.identity), verification=claim.verification.value)
 
 
-def _registered(event: StoredEvent) -> CustomerRegisteredV1:
+def _registered(event: Event) -> CustomerRegisteredV1:
     return CustomerRegisteredV1(
-        customer_id=event.stream_id,
-        identities=[_identity(claim) for claim in event.data["identities"]],
+        customer_id=event.originator_id,
+        identities=[_identity(claim) for claim in event.identities],
     )
 
 
-def _identity_linked(event: StoredEvent) -> IdentityLinkedV1:
-    claim = _identity(event.data["identity"])
+def _identity_linked(event: Event) -> IdentityLinkedV1:
+    claim = _identity(event.identity)
     return IdentityLinkedV1(
-        customer_id=event.stream_id, identity=claim.identity, verification=claim.verification
+        customer_id=event.originator_id, identity=claim.identity, verification=claim.verification
     )
 
 
-def _profile_updated(event: StoredEvent) -> ProfileUpdatedV1:
+def _profile_updated(event: Event) -> ProfileUpdatedV1:
     return ProfileUpdatedV1(
-        customer_id=event.stream_id,
-        profile=dict(event.data["profile"]),
-        attributes=dict(event.data["attributes"]),
+        customer_id=event.originator_id,
+        profile=dict(event.profile),
+        attributes=dict(event.attributes),
     )
 
 
-def _consent_changed(event: StoredEvent) -> ConsentChangedV1:
-    data = event.data
+def _consent_changed(event: Event) -> ConsentChangedV1:
     return ConsentChangedV1(
-        customer_id=event.stream_id,
-        channel=data["channel"],
-        purpose=data["purpose"],
-        granted=data["granted"],
-        source=data["source"],
+        customer_id=event.originator_id,
+        channel=event.channel.value,
+        purpose=None if event.purpose is None else event.purpose.value,
+        granted=event.granted,
+        source=event.source,
     )
 
 
-def _suppression_added(event: StoredEvent) -> SuppressionAddedV1:
+def _channel(channel: Any) -> str | None:
+    return None if channel is None else str(channel.value)
+
+
+def _suppression_added(event: Event) -> SuppressionAddedV1:
     return SuppressionAddedV1(
-        customer_id=event.stream_id, channel=event.data["channel"], reason=event.data["reason"]
+        customer_id=event.originator_id, channel=_channel(event.channel), reason=event.reason
     )
 
 
-def _suppression_lifted(event: StoredEvent) -> SuppressionLiftedV1:
+def _suppression_lifted(event: Event) -> SuppressionLiftedV1:
     return SuppressionLiftedV1(
-        customer_id=event.stream_id, channel=event.data["channel"], source=event.data["source"]
+        customer_id=event.originator_id, channel=_channel(event.channel), source=event.source
     )
 
 
-def _merged(event: StoredEvent) -> CustomersMergedV1:
-    data = event.data
+def _merged(event: Event) -> CustomersMergedV1:
     return CustomersMergedV1(
-        survivor_id=event.stream_id,
-        merged_id=UUID(data["merged_id"]),
-        reason=data["reason"],
-        identities=[_identity(claim) for claim in data["identities"]],
-        profile=dict(data["profile"]),
-        attributes=dict(data["attributes"]),
+        survivor_id=event.originator_id,
+        merged_id=event.merged_id,
+        reason=event.reason,
+        identities=[_identity(claim) for claim in event.identities],
+        profile=dict(event.profile),
+        attributes=dict(event.attributes),
     )
 
 
-def _survivor_and_merged(event: StoredEvent) -> tuple[UUID, ...]:
-    return (event.stream_id, UUID(event.data["merged_id"]))
+def _survivor_and_merged(event: Event) -> tuple[UUID, ...]:
+    return (event.originator_id, event.merged_id)
 
 
 _CUSTOMER = topic_of(Customer) + "."
@@ -214,29 +210,27 @@ CUSTOMER_EVENTS: tuple[OutboundEvent, ...] = (
 )
 
 
-def _segment_entered(event: StoredEvent) -> SegmentEnteredV1:
-    data = event.data
+def _segment_entered(event: Membership.Entered) -> SegmentEnteredV1:
     return SegmentEnteredV1(
-        customer_id=UUID(data["customer_id"]),
-        segment=data["segment_key"],
-        segment_id=UUID(data["segment_id"]),
-        segment_version=data["segment_version"],
+        customer_id=event.customer_id,
+        segment=event.segment_key,
+        segment_id=event.segment_id,
+        segment_version=event.segment_version,
     )
 
 
-def _segment_exited(event: StoredEvent) -> SegmentExitedV1:
-    data = event.data
+def _segment_exited(event: Membership.Exited) -> SegmentExitedV1:
     return SegmentExitedV1(
-        customer_id=UUID(data["customer_id"]),
-        segment=data["segment_key"],
-        segment_id=UUID(data["segment_id"]),
-        segment_version=data["segment_version"],
-        reason=data["reason"],
+        customer_id=event.customer_id,
+        segment=event.segment_key,
+        segment_id=event.segment_id,
+        segment_version=event.segment_version,
+        reason=event.reason,
     )
 
 
-def _the_customer(event: StoredEvent) -> tuple[UUID, ...]:
-    return (UUID(event.data["customer_id"]),)
+def _the_customer(event: Event) -> tuple[UUID, ...]:
+    return (event.customer_id,)
 
 
 SEGMENT_EVENTS: tuple[OutboundEvent, ...] = (
@@ -259,22 +253,21 @@ SEGMENT_EVENTS: tuple[OutboundEvent, ...] = (
 )
 
 
-def _trigger_fired(event: StoredEvent) -> TriggerFiredV1:
-    data = event.data
+def _trigger_fired(event: Firing.Fired) -> TriggerFiredV1:
     return TriggerFiredV1(
-        firing_id=event.stream_id,
-        trigger=data["trigger_key"],
-        trigger_id=UUID(data["trigger_id"]),
-        trigger_version=data["trigger_version"],
-        customer_id=UUID(data["customer_id"]),
-        source_kind=data["source_kind"],
-        source_event_id=f"{data['source_stream_id']}:{data['source_version']}",
-        occurred_at=datetime.fromisoformat(data["source_occurred_at"]),
-        recorded_at=datetime.fromisoformat(data["source_recorded_at"]),
-        signal_type=data["signal_type"],
-        signal_event_id=data["signal_event_id"],
-        segment=data["segment_key"],
-        exit_reason=data["exit_reason"],
+        firing_id=event.originator_id,
+        trigger=event.trigger_key,
+        trigger_id=event.trigger_id,
+        trigger_version=event.trigger_version,
+        customer_id=event.customer_id,
+        source_kind=event.source_kind,
+        source_event_id=f"{event.source_stream_id}:{event.source_version}",
+        occurred_at=event.source_occurred_at,
+        recorded_at=event.source_recorded_at,
+        signal_type=event.signal_type,
+        signal_event_id=event.signal_event_id,
+        segment=event.segment_key,
+        exit_reason=event.exit_reason,
     )
 
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import msgspec
+import msgspec.structs
 import pytest
 
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.event_store import RecordedEvent
+from adapters.postgres.processes import ProcessProjection
 from application.outbound.events import CUSTOMER_EVENTS, OUTBOUND_EVENTS, OutboundEvent
 from application.outbound.payloads import (
     CloudEvent,
@@ -25,7 +26,8 @@ from application.outbound.payloads import (
     SuppressionAddedV1,
     SuppressionLiftedV1,
 )
-from application.outbound.publish_events import OutboundEvents, in_rounds
+from application.processes.outbound_events import OutboundEvents, in_rounds
+from domain.catalog import class_of
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
@@ -34,6 +36,8 @@ from ports.bus import OutboundMessage, PublishFailed
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from eventsourcing.domain import CanMutateAggregate
 
 GB = IdentityNormalizer("GB")
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -45,23 +49,13 @@ def claim(text: str, verification: Verification = Verification.UNVERIFIED) -> Id
     return IdentityClaim(GB.parse(text), verification)
 
 
-def stored(*customers: Customer) -> list[RecordedEvent]:
-    """The customers' pending events as the global log hands them out."""
-    events = []
-    for customer in customers:
-        for event in customer.collect_events():
-            encoded = CODEC.encode(event)
-            events.append(
-                RecordedEvent(
-                    len(events),
-                    encoded.stream_id,
-                    encoded.version,
-                    encoded.topic,
-                    encoded.occurred_at,
-                    CODEC.to_plain(encoded.topic, encoded.payload),
-                )
-            )
-    return events
+def stored(*customers: Customer) -> list[CanMutateAggregate[UUID]]:
+    """The customers' pending events as they are read back from the log."""
+    return [
+        CODEC.decode(*msgspec.structs.astuple(CODEC.encode(e)))
+        for c in customers
+        for e in c.collect_events()
+    ]
 
 
 class RecordingPublisher:
@@ -85,7 +79,7 @@ def decode(message: OutboundMessage, payload: type[Any]) -> CloudEvent[Any]:
 
 async def publish(*customers: Customer, prefix: str = "chorus") -> list[OutboundMessage]:
     publisher = RecordingPublisher()
-    await OutboundEvents(publisher, prefix=prefix).apply(None, stored(*customers))
+    await OutboundEvents(publisher, prefix=prefix).handle(stored(*customers), None)
     return publisher.messages
 
 
@@ -225,19 +219,19 @@ class TestCustomerEvents:
         customer = ana()
         customer.note_inbound(Channel.SMS, T0, T0)
         events = stored(customer)
-        assert [e.topic in projection.topics for e in events] == [True, False]
+        assert [type(e) in projection.handles for e in events] == [True, False]
 
     async def test_the_same_event_gives_the_same_bytes_and_id(self) -> None:
         customer = ana()
         events = stored(customer)
         publishers = [RecordingPublisher(), RecordingPublisher()]
         for publisher in publishers:
-            await OutboundEvents(publisher).apply(None, events)
+            await OutboundEvents(publisher).handle(events, None)
         assert publishers[0].messages == publishers[1].messages
 
     async def test_a_failed_publish_fails_the_page(self) -> None:
         with pytest.raises(PublishFailed):
-            await OutboundEvents(RecordingPublisher(fail=True)).apply(None, stored(ana()))
+            await OutboundEvents(RecordingPublisher(fail=True)).handle(stored(ana()), None)
 
 
 class TestOrder:
@@ -246,7 +240,7 @@ class TestOrder:
         first.update_profile(T0, {"first_name": "Ana"}, {})
         first.suppress(Channel.EMAIL, "bounce", T0)
         publisher = RecordingPublisher()
-        await OutboundEvents(publisher).apply(None, stored(first, second))
+        await OutboundEvents(publisher).handle(stored(first, second), None)
         assert [[m.message_id for m in batch] for batch in publisher.batches] == [
             [f"{first.id}:1", f"{second.id}:1"],
             [f"{first.id}:2"],
@@ -261,7 +255,7 @@ class TestOrder:
         survivor.absorb(merged, T0, "manual")
         survivor.update_profile(T0, {"last_name": "Lima"}, {})
         publisher = RecordingPublisher()
-        await OutboundEvents(publisher).apply(None, stored(merged, survivor))
+        await OutboundEvents(publisher).handle(stored(merged, survivor), None)
         rounds = [[m.subject.rpartition(".")[2] for m in batch] for batch in publisher.batches]
         assert rounds == [
             ["registered", "registered"],
@@ -304,10 +298,10 @@ class TestCatalogue:
             "customers.wrote",
             "chorus.customer.wrote",
             1,
-            lambda e: IdentityLinkedV1(customer_id=e.stream_id, identity="", verification=""),
+            lambda e: IdentityLinkedV1(customer_id=e.originator_id, identity="", verification=""),
         )
         projection = OutboundEvents(RecordingPublisher(), events=(*OUTBOUND_EVENTS, extra))
-        assert extra.topic in projection.topics
+        assert class_of(extra.topic) in projection.handles
 
     def test_subjects_and_types_are_unique(self) -> None:
         assert len({e.subject for e in OUTBOUND_EVENTS}) == len(OUTBOUND_EVENTS)
@@ -321,4 +315,5 @@ class TestCatalogue:
             assert entry.type in docs
 
     def test_it_owns_no_tables_so_it_is_never_rebuilt(self) -> None:
-        assert OutboundEvents(RecordingPublisher()).tables == ()
+        process = OutboundEvents(RecordingPublisher())
+        assert ProcessProjection(process, lambda conn: None).tables == ()

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
 from adapters.inmemory.publisher import RecordingPublisher
-from application.outbound.publish_events import OutboundEvents
+from application.processes.outbound_events import OutboundEvents
 from ports.bus import PublishFailed
 from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from eventsourcing.domain import CanMutateAggregate
+
 ANA = claim("email", "ana@example.org")
 ANA_PHONE = claim("phone", "+351912345678")
+
+
+def logged(chorus: InMemoryChorus) -> list[CanMutateAggregate[UUID]]:
+    return [r.event for r in chorus.storage.events.log if r.event is not None]
 
 
 async def a_merge(chorus: InMemoryChorus) -> None:
@@ -27,7 +37,7 @@ class TestOutboundEvents:
         chorus = InMemoryChorus()
         await a_merge(chorus)
         bus = RecordingPublisher()
-        await OutboundEvents(bus).apply(None, chorus.storage.events.log)
+        await OutboundEvents(bus).handle(logged(chorus), None)
         assert [m.subject for m in bus.published] == [
             "chorus.out.customers.registered",  # Ana
             "chorus.out.customers.registered",  # the phone's customer
@@ -42,7 +52,7 @@ class TestOutboundEvents:
         bus.failing = 1
         outbound = OutboundEvents(bus)
         with pytest.raises(PublishFailed):
-            await outbound.apply(None, chorus.storage.events.log)
-        await outbound.apply(None, chorus.storage.events.log)
+            await outbound.handle(logged(chorus), None)
+        await outbound.handle(logged(chorus), None)
         ids = [m.message_id for m in bus.published]
         assert len(ids) == len(set(ids)) == 4

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import msgspec
+import msgspec.structs
 
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.event_store import RecordedEvent
 from application.outbound.payloads import CloudEvent, TriggerFiredV1
-from application.outbound.publish_events import OutboundEvents
+from application.processes.outbound_events import OutboundEvents
 from domain.triggers.aggregate import Firing, trigger_id
 from domain.triggers.definition import SourceEvent, SourceKind
 from tests.unit.application.test_outbound_events import RecordingPublisher
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from eventsourcing.domain import CanMutateAggregate
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 CODEC = EventCodec()
 
 
-def logged(event: Firing.Fired) -> RecordedEvent:
-    encoded = CODEC.encode(event)
-    return RecordedEvent(
-        1,
-        encoded.stream_id,
-        encoded.version,
-        encoded.topic,
-        encoded.occurred_at,
-        CODEC.to_plain(encoded.topic, encoded.payload),
-    )
+def logged(event: Firing.Fired) -> CanMutateAggregate[UUID]:
+    """The event as it is read back from the log."""
+    return CODEC.decode(*msgspec.structs.astuple(CODEC.encode(event)))
 
 
 class TestTriggerFired:
@@ -49,7 +48,7 @@ class TestTriggerFired:
             trigger_id("big-orders"), "big-orders", 3, source, T0 + timedelta(milliseconds=12)
         )
         publisher = RecordingPublisher()
-        await OutboundEvents(publisher, prefix="acme").apply(None, [logged(fired)])
+        await OutboundEvents(publisher, prefix="acme").handle([logged(fired)], None)
         (message,) = publisher.messages
         assert message.subject == "acme.out.triggers.fired"
         assert message.message_id == f"{fired.originator_id}:1"
@@ -82,7 +81,7 @@ class TestTriggerFired:
         )
         fired = Firing.fired(trigger_id("vip-left"), "vip-left", 1, source, T0)
         publisher = RecordingPublisher()
-        await OutboundEvents(publisher).apply(None, [logged(fired)])
+        await OutboundEvents(publisher).handle([logged(fired)], None)
         envelope = msgspec.json.decode(
             publisher.messages[0].payload, type=CloudEvent[TriggerFiredV1]
         )

@@ -1,6 +1,6 @@
 """Publishes outbound events as a projection of the global log: the bus is its read model.
 
-The runner advances the position only after `apply` returns, and `apply` returns only once the
+The runner advances the position only after `handle` returns, and `handle` returns only once the
 bus has acknowledged every message of the page; so every event goes out at least once. A page
 that fails (or a crash after the acks and before the commit) is published again with the same
 message ids, which the stream drops within its duplicate window and consumers can drop after.
@@ -8,21 +8,23 @@ message ids, which the stream drops within its duplicate window and consumers ca
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from application.outbound.events import OUTBOUND_EVENTS, by_topic
 from application.outbound.payloads import CloudEvent
+from domain.catalog import class_of
 from ports.bus import OutboundMessage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from uuid import UUID
 
-    from application.outbound.events import OutboundEvent, StoredEvent
+    from eventsourcing.domain import CanMutateAggregate
+
+    from application.outbound.events import OutboundEvent
     from ports.bus import EventPublisher
-    from ports.projections import LoggedEvent
 
 __all__ = ["CONTENT_TYPE", "OutboundEvents", "in_rounds"]
 
@@ -50,11 +52,13 @@ def in_rounds(
 
 class OutboundEvents:
     """Publishes each mapped event as a CloudEvent on `<prefix>.out.<subject>`, in log order
-    per customer, at least once, with the stable id `<stream id>:<version>`."""
+    per customer, at least once, with the stable id `<stream id>:<version>`.
 
-    # No tables, so the runner refuses to rebuild it: that would publish the whole history
-    # again, where a consumer that wants it replays the stream.
-    tables: tuple[str, ...] = ()
+    It records nothing in the log, so it needs no ports of the runner's: the bus is its own.
+    """
+
+    follows: tuple[str, ...] = ()
+    page_size: int | None = None
 
     def __init__(
         self,
@@ -69,24 +73,21 @@ class OutboundEvents:
         self.prefix = prefix
         self.source = source
         self.name = name
-        self.events = by_topic(events)
-        self.topics = frozenset(self.events)
+        self.events = {class_of(topic): entry for topic, entry in by_topic(events).items()}
+        self.handles: tuple[type[Any], ...] = tuple(self.events)
         self._encoder = msgspec.json.Encoder()
 
-    def writing_to(self, suffix: str) -> OutboundEvents:
-        return self
-
-    def message(self, event: StoredEvent) -> tuple[tuple[UUID, ...], OutboundMessage]:
+    def message(self, event: CanMutateAggregate[UUID]) -> tuple[tuple[UUID, ...], OutboundMessage]:
         """The message for one event, and the customers it is about."""
-        entry = self.events[event.topic]
+        entry = self.events[type(event)]
         about = entry.about(event)
-        event_id = f"{event.stream_id}:{event.version}"
+        event_id = f"{event.originator_id}:{event.originator_version}"
         envelope = CloudEvent(
             id=event_id,
             source=self.source,
             type=entry.type,
             subject=str(about[0]),
-            time=event.recorded_at,
+            time=event.timestamp,
             dataschema=entry.dataschema,
             version=entry.version,
             data=entry.build(event),
@@ -98,8 +99,6 @@ class OutboundEvents:
             _HEADERS,
         )
 
-    async def apply(self, conn: object, events: Sequence[LoggedEvent]) -> None:
-        # The log hands out RecordedEvents, which carry their stream version.
-        stored = cast("Sequence[StoredEvent]", events)
-        for batch in in_rounds(self.message(e) for e in stored if e.topic in self.events):
+    async def handle(self, events: Sequence[CanMutateAggregate[UUID]], ports: object) -> None:
+        for batch in in_rounds(self.message(e) for e in events if type(e) in self.events):
             await self.publisher.publish(batch)
