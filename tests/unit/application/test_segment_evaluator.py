@@ -106,7 +106,7 @@ class TestExiting:
         world.clock.advance(timedelta(minutes=31))
         assert await world.evaluator.due(world.ports, 100) == 1
         assert await world.members("buyers") == set()
-        entered, exited = world.memberships()
+        _, exited = world.memberships()
         assert isinstance(exited, Membership.Exited)
         assert (exited.reason, exited.originator_version) == ("condition", 2)
         assert exited.timestamp == MONDAY_NOON + timedelta(minutes=61)
