@@ -1,12 +1,12 @@
 """Runs any process as a projection of the runner: its topics from the catalog, its page
-decoded to domain events, its ports bound to the runner's connection and transaction."""
+decoded to domain events (upcast from the class version each was stored at), its ports bound
+to the runner's connection and transaction."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from adapters.postgres.codec import EventCodec
-from domain.catalog import topic_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -38,7 +38,7 @@ class ProcessProjection(Generic[P]):
         self.ports = ports
         self.codec = codec or EventCodec()
         self.name = process.name
-        self.topics = frozenset(topic_of(cls) for cls in process.handles)
+        self.topics = frozenset(self.codec.topics.topic_of(cls) for cls in process.handles)
         self.follows = process.follows
         if process.page_size is not None:
             self.page_size = process.page_size

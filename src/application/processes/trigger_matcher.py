@@ -89,16 +89,15 @@ class TriggerMatcher:
                 if known is not None:
                     changed[known.trigger_id] = known
                 continue
-            if not self._routes:
+            routed = self._routes.get(_route(event)) if self._routes else None
+            if not routed:
                 continue
             source = _source(event)
-            routed = self._routes.get((source.kind, source.name))
-            if routed:
-                fired.extend(
-                    Firing.fired(t.trigger_id, t.key, t.version, source, now)
-                    for t in routed
-                    if t.on.matches(source)
-                )
+            fired.extend(
+                Firing.fired(t.trigger_id, t.key, t.version, source, now)
+                for t in routed
+                if t.on.matches(source)
+            )
         if changed:
             await ports.trigger_states.save(list(changed.values()))
             self._seen = sum(known.events_seen for known in self._known.values())
@@ -141,6 +140,15 @@ class TriggerMatcher:
             if known.active:
                 routes.setdefault(known.on.route, []).append(known)
         self._routes = routes
+
+
+def _route(event: Any) -> tuple[SourceKind, str]:
+    """The one route a source event can match, read before the rest of it."""
+    if isinstance(event, Signal.Recorded):
+        return SourceKind.SIGNAL, event.signal_type
+    if isinstance(event, Membership.Entered):
+        return SourceKind.SEGMENT_ENTERED, event.segment_key
+    return SourceKind.SEGMENT_EXITED, event.segment_key
 
 
 def _source(event: CanMutateAggregate[UUID]) -> SourceEvent:

@@ -94,6 +94,19 @@ class TestWriting:
         }
 
 
+class TestReadingEventsOfToday:
+    def test_an_event_read_back_equals_the_one_written(self) -> None:
+        codec = EventCodec(TopicRegistry([ParcelNow]))
+        parcel = ParcelNow(grams=50, carrier="post")
+        parcel.trigger_event(ParcelNow.Dispatched)
+        written = parcel.collect_events()
+        read_back = [
+            codec.decode(e.stream_id, e.version, e.topic, e.class_version, e.occurred_at, e.payload)
+            for e in (codec.encode(event) for event in written)
+        ]
+        assert read_back == written
+
+
 class TestReadingOldEvents:
     def test_an_event_of_class_version_1_is_upcast_to_version_2(self) -> None:
         parcel = read(EventCodec(TopicRegistry([ParcelNow])), stored_then())
