@@ -100,16 +100,24 @@ class SegmentEvaluationPorts(Protocol):
     """The ports the evaluator works through, bound to one transaction."""
 
     @property
-    def events(self) -> EventLog: ...
+    def events(self) -> EventLog:
+        """Where entries and exits are recorded."""
+        ...
 
     @property
-    def segments(self) -> SegmentsInForce: ...
+    def segments(self) -> SegmentsInForce:
+        """The segments to evaluate."""
+        ...
 
     @property
-    def customer_facts(self) -> CustomerFacts: ...
+    def customer_facts(self) -> CustomerFacts:
+        """What their conditions hold over."""
+        ...
 
     @property
-    def membership_states(self) -> MembershipStates: ...
+    def membership_states(self) -> MembershipStates:
+        """Who is in which segment, and when to look again."""
+        ...
 
 
 class TimedEvaluation(Protocol):

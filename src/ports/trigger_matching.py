@@ -47,7 +47,11 @@ class TriggerMatchingPorts(Protocol):
     """The ports the matcher works through, bound to its runner's transaction."""
 
     @property
-    def events(self) -> EventLog: ...
+    def events(self) -> EventLog:
+        """Where firings are recorded."""
+        ...
 
     @property
-    def trigger_states(self) -> TriggerStates: ...
+    def trigger_states(self) -> TriggerStates:
+        """The triggers as of the matcher's place in the log."""
+        ...
