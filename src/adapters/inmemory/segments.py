@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from adapters.cursors import cursor_of, uuid_of_cursor
 from domain.segments.aggregate import Membership, Segment, check_segment_key, segment_id
 from domain.segments.conditions import condition_document
-from ports.directory import InvalidCursor
 from ports.segments import Member, MemberPage, SegmentSummary
 
 if TYPE_CHECKING:
@@ -81,12 +80,12 @@ class InMemorySegments:
         )
 
     async def members(self, segment_id: UUID, *, after: str | None, limit: int) -> MemberPage:
-        start = _uuid_of_cursor(after)
+        start = uuid_of_cursor(after)
         inside = sorted(members_of(self.storage, segment_id).items())
         listed = [Member(c, at) for c, at in inside if start is None or c > start]
         page = listed[:limit]
         more = len(listed) > limit
-        return MemberPage(page, _cursor_of(page[-1].customer_id) if more else None)
+        return MemberPage(page, cursor_of(page[-1].customer_id) if more else None)
 
     async def count(self, segment_id: UUID) -> int:
         return len(members_of(self.storage, segment_id))
@@ -102,16 +101,3 @@ class InMemorySegments:
             ):
                 keys.append(key)
         return keys
-
-
-def _cursor_of(customer_id: UUID) -> str:
-    return base64.urlsafe_b64encode(customer_id.bytes).decode().rstrip("=")
-
-
-def _uuid_of_cursor(cursor: str | None) -> UUID | None:
-    if not cursor:
-        return None
-    try:
-        return UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise InvalidCursor(f"{cursor!r} is not a cursor from a previous page") from None

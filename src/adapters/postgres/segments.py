@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
-from adapters.postgres.cursors import cursor_of, uuid_of_cursor
+from adapters.cursors import cursor_of, uuid_of_cursor
 from adapters.postgres.event_store import PostgresEventStore, SideTable
 from domain.catalog import topic_of
 from domain.segments.aggregate import Membership, Segment, check_segment_key, segment_id
