@@ -157,6 +157,7 @@ class PostgresUnitOfWork:
         return bool(self.side_rows.get(OUTBOX))
 
     async def commit(self) -> None:
+        # Listed at commit, not when added: the row shows the state the events leave.
         for aggregate in self.to_save.values():
             listing = self.listings.get(type(aggregate))
             if listing is None or not aggregate.pending_events:
