@@ -49,8 +49,8 @@ class World:
         self.segments = PostgresSegments(pool)
         self.ingest = IngestSignals(self.store, self.clock, RandomIds())
         self.upsert = UpsertCustomer(self.store, self.clock, RandomIds())
-        self.define = DefineSegment(self.segments, self.clock)
-        self.delete = DeleteSegment(self.segments, self.clock)
+        self.define = DefineSegment(self.store, self.clock)
+        self.delete = DeleteSegment(self.store, self.clock)
         self.evaluator = SegmentEvaluator(self.clock, page=3)
         self.timers = SegmentTimers(pool, self.evaluator)
         self.runner = ProjectionRunner(

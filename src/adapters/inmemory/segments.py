@@ -1,4 +1,4 @@
-"""Segments as in-memory streams; their members from the Entered and Exited facts in the log."""
+"""Segments as their in-memory streams say; their members from the Entered and Exited facts."""
 
 from __future__ import annotations
 
@@ -39,18 +39,15 @@ def members_of(storage: InMemoryStorage, segment: UUID) -> dict[UUID, datetime]:
 
 
 class InMemorySegments:
-    """Definitions by key (SegmentRepository) and members by segment (SegmentReadModel)."""
+    """Segments by key and members by segment (SegmentReadModel), read from the log."""
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
 
-    async def load(self, key: str) -> Segment | None:
+    def _load(self, key: str) -> Segment | None:
         stream = segment_id(check_segment_key(key))
         found = self.storage.events.load([stream]).get(stream)
         return cast("Segment", found) if found is not None else None
-
-    async def save(self, segment: Segment) -> None:
-        self.storage.events.save(segment)
 
     @property
     def keys(self) -> list[str]:
@@ -65,7 +62,7 @@ class InMemorySegments:
         return [summary for summary in found if summary is not None]
 
     async def summary(self, key: str) -> SegmentSummary | None:
-        segment = await self.load(key) if key in self.keys else None
+        segment = self._load(key) if key in self.keys else None
         if segment is None or segment.deleted:
             return None
         return SegmentSummary(
@@ -93,7 +90,7 @@ class InMemorySegments:
     async def segments_of(self, customer_id: UUID) -> list[str]:
         keys = []
         for key in self.keys:
-            segment = await self.load(key)
+            segment = self._load(key)
             if (
                 segment is not None
                 and not segment.deleted
