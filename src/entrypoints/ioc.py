@@ -88,9 +88,9 @@ from ports.ids import IdGenerator
 from ports.intake import SignalIntake
 from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
-from ports.segments import SegmentReadModel, SegmentRepository
-from ports.templates import TemplateRepository, Templates, TemplateSyntax
-from ports.triggers import TriggerReadModel, TriggerRepository
+from ports.segments import SegmentReadModel
+from ports.templates import PublishedTemplates, Templates, TemplateSyntax
+from ports.triggers import TriggerReadModel
 from ports.unit_of_work import UnitsOfWork
 from ports.unsubscribe import UnsubscribeTokens
 
@@ -234,28 +234,12 @@ class AdaptersProvider(Provider):
         return PostgresDirectory(pool)
 
     @provide
-    def postgres_segments(self, pool: asyncpg.Pool) -> PostgresSegments:
+    def segment_read_model(self, pool: asyncpg.Pool) -> SegmentReadModel:
         return PostgresSegments(pool)
 
     @provide
-    def segment_repository(self, segments: PostgresSegments) -> SegmentRepository:
-        return segments
-
-    @provide
-    def segment_read_model(self, segments: PostgresSegments) -> SegmentReadModel:
-        return segments
-
-    @provide
-    def postgres_triggers(self, pool: asyncpg.Pool) -> PostgresTriggers:
+    def trigger_read_model(self, pool: asyncpg.Pool) -> TriggerReadModel:
         return PostgresTriggers(pool)
-
-    @provide
-    def trigger_repository(self, triggers: PostgresTriggers) -> TriggerRepository:
-        return triggers
-
-    @provide
-    def trigger_read_model(self, triggers: PostgresTriggers) -> TriggerReadModel:
-        return triggers
 
     @provide
     def delivery_store(self, pool: asyncpg.Pool) -> DeliveryStore:
@@ -270,7 +254,7 @@ class AdaptersProvider(Provider):
         return PostgresRuleSets(pool, clock)
 
     @provide
-    def template_repository(self, pool: asyncpg.Pool) -> TemplateRepository:
+    def published_templates(self, pool: asyncpg.Pool) -> PublishedTemplates:
         return PostgresTemplates(pool)
 
     @provide
@@ -293,8 +277,8 @@ class AdaptersProvider(Provider):
         return renderer
 
     @provide
-    def templates(self, repository: TemplateRepository, renderer: JinjaRenderer) -> Templates:
-        return JinjaTemplates(repository, renderer)
+    def templates(self, published: PublishedTemplates, renderer: JinjaRenderer) -> Templates:
+        return JinjaTemplates(published, renderer)
 
     @provide
     def unsubscribe_tokens(self) -> UnsubscribeTokens:
@@ -341,20 +325,20 @@ class UseCasesProvider(Provider):
         return UpdateProfile(uows, clock)
 
     @provide
-    def define_segment(self, segments: SegmentRepository, clock: Clock) -> DefineSegment:
-        return DefineSegment(segments, clock)
+    def define_segment(self, uows: UnitsOfWork, clock: Clock) -> DefineSegment:
+        return DefineSegment(uows, clock)
 
     @provide
-    def delete_segment(self, segments: SegmentRepository, clock: Clock) -> DeleteSegment:
-        return DeleteSegment(segments, clock)
+    def delete_segment(self, uows: UnitsOfWork, clock: Clock) -> DeleteSegment:
+        return DeleteSegment(uows, clock)
 
     @provide
-    def define_trigger(self, triggers: TriggerRepository, clock: Clock) -> DefineTrigger:
-        return DefineTrigger(triggers, clock)
+    def define_trigger(self, uows: UnitsOfWork, clock: Clock) -> DefineTrigger:
+        return DefineTrigger(uows, clock)
 
     @provide
-    def delete_trigger(self, triggers: TriggerRepository, clock: Clock) -> DeleteTrigger:
-        return DeleteTrigger(triggers, clock)
+    def delete_trigger(self, uows: UnitsOfWork, clock: Clock) -> DeleteTrigger:
+        return DeleteTrigger(uows, clock)
 
     @provide
     def trigger_queries(self, triggers: TriggerReadModel) -> TriggerQueries:
@@ -375,17 +359,21 @@ class UseCasesProvider(Provider):
         return SimulateRules(history)
 
     @provide
-    def publish_rules(self, rule_sets: RuleSets) -> PublishRules:
-        return PublishRules(rule_sets)
+    def publish_rules(self, uows: UnitsOfWork, rule_sets: RuleSets, clock: Clock) -> PublishRules:
+        return PublishRules(uows, rule_sets, clock)
 
     @provide
     def publish_template(
-        self, templates: TemplateRepository, clock: Clock, syntax: TemplateSyntax
+        self,
+        uows: UnitsOfWork,
+        templates: PublishedTemplates,
+        clock: Clock,
+        syntax: TemplateSyntax,
     ) -> PublishTemplate:
-        return PublishTemplate(templates, clock, syntax)
+        return PublishTemplate(uows, templates, clock, syntax)
 
     @provide
-    def template_queries(self, templates: TemplateRepository) -> TemplateQueries:
+    def template_queries(self, templates: PublishedTemplates) -> TemplateQueries:
         return TemplateQueries(templates)
 
     @provide

@@ -1,4 +1,8 @@
-"""Where rule sets are published and the one in force is read."""
+"""The rule set in force, as decisions read it.
+
+Rule sets are published on the RuleBook aggregate through the unit of work
+(`uow.repository(RuleBook)`, by `RULE_BOOK_ID`).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,6 @@ class RuleSets(Protocol):
         """The rule set in force with who published it and when."""
         ...
 
-    async def publish(self, rules: RuleSet, author: str) -> PublishedRules:
-        """Makes `rules` the next version; raises ConcurrencyConflict if another won."""
+    def forget(self) -> None:
+        """A rule set was just published: the next read looks for it."""
         ...

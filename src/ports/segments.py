@@ -1,4 +1,7 @@
-"""Segments: their definitions, and who is in each as the read models know it."""
+"""Segments as the read models know them: their definitions in force and who is in each.
+
+Segment aggregates are kept by the unit of work: `uow.repository(Segment)`, by `segment_id(key)`.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +14,12 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from domain.segments.aggregate import Segment
 
 __all__ = [
     "InvalidCursor",
     "Member",
     "MemberPage",
     "SegmentReadModel",
-    "SegmentRepository",
     "SegmentSummary",
 ]
 
@@ -47,18 +48,6 @@ class Member:
 class MemberPage:
     members: list[Member]
     next_cursor: str | None
-
-
-class SegmentRepository(Protocol):
-    """Where Segment aggregates are kept."""
-
-    async def load(self, key: str) -> Segment | None:
-        """The segment read from the store now, to change and save."""
-        ...
-
-    async def save(self, segment: Segment) -> None:
-        """Appends its new events; raises ConcurrencyConflict if another writer won."""
-        ...
 
 
 class SegmentReadModel(Protocol):

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Content",
+    "PublishedTemplates",
     "RenderError",
     "RenderedContent",
     "TemplateNotFound",
-    "TemplateRepository",
     "TemplateSummary",
     "TemplateSyntax",
     "Templates",
@@ -105,19 +105,20 @@ class TemplateSummary:
     updated_at: datetime
 
 
-class TemplateRepository(Protocol):
-    """Where Template aggregates are kept, every version of each."""
+class PublishedTemplates(Protocol):
+    """Templates as published, every version of each; Template aggregates are changed through
+    the unit of work (`uow.repository(Template)`, by `template_id(key)`)."""
 
     async def get(self, key: str) -> Template | None:
         """The template as committed, possibly a second old; shared, so never change it."""
         ...
 
     async def load(self, key: str) -> Template | None:
-        """The template read from the store now, a copy of its own to change and save."""
+        """The template as committed now."""
         ...
 
-    async def save(self, template: Template) -> None:
-        """Appends the template's new versions; raises ConcurrencyConflict if another won."""
+    def forget(self, key: str) -> None:
+        """The template was just published: what `get` kept of it is stale."""
         ...
 
     async def summaries(self) -> list[TemplateSummary]:

@@ -1,4 +1,7 @@
-"""Triggers: their definitions, and their firings as the read model knows them."""
+"""Triggers as the read model knows them: their definitions and their firings.
+
+Trigger aggregates are kept by the unit of work: `uow.repository(Trigger)`, by `trigger_id(key)`.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,11 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from domain.triggers.aggregate import Trigger
-
 __all__ = [
     "FiringPage",
     "FiringRecord",
     "InvalidFiringCursor",
     "TriggerReadModel",
-    "TriggerRepository",
     "TriggerSummary",
 ]
 
@@ -62,18 +62,6 @@ class FiringRecord:
 class FiringPage:
     firings: list[FiringRecord]
     next_cursor: str | None
-
-
-class TriggerRepository(Protocol):
-    """Where Trigger aggregates are kept."""
-
-    async def load(self, key: str) -> Trigger | None:
-        """The trigger read from the store now, to change and save."""
-        ...
-
-    async def save(self, trigger: Trigger) -> None:
-        """Appends its new events; raises ConcurrencyConflict if another writer won."""
-        ...
 
 
 class TriggerReadModel(Protocol):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from adapters.inmemory.providers import InMemoryProviders
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.templates import PostgresTemplates
@@ -38,34 +39,16 @@ from ports.providers import InvalidSignature
 from ports.templates import RenderError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator
     from uuid import UUID
 
     import asyncpg
 
-    from ports.providers import Provider
 
 pytestmark = pytest.mark.integration
 
 PHONE = "+14155550100"
 HOOK = "https://chorus.example.com/v1/webhooks/"
-
-
-class Directory:
-    """The providers a test configures, in failover order."""
-
-    def __init__(self, *providers: Provider, price: tuple[Decimal, str] | None = None) -> None:
-        self.providers = providers
-        self.prices = price
-
-    def for_channel(self, channel: Channel) -> Sequence[Provider]:
-        return [p for p in self.providers if p.channel is channel]
-
-    def get(self, name: str) -> Provider | None:
-        return next((p for p in self.providers if p.name == name), None)
-
-    def price(self, provider_name: str, recipient: str) -> tuple[Decimal, str] | None:
-        return self.prices
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +83,9 @@ def twilio(name: str, fake: FakeTwilio) -> TwilioSmsProvider:
 class Delivery:
     """Chorus's delivery, wired on one database."""
 
-    def __init__(self, pool: asyncpg.Pool, directory: Directory, max_rounds: int = 8) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, directory: InMemoryProviders, max_rounds: int = 8
+    ) -> None:
         clock, ids = ManualClock(), RandomIds()
         self.clock = clock
         self.uows = PostgresUnitsOfWork(pool)
@@ -169,7 +154,7 @@ class TestOutboxAndDispatch:
     async def test_an_allowed_message_is_queued_with_its_decision_and_reaches_the_provider_once(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         message_id = await delivery.send_sms(await delivery.customer())
         assert [row["message_id"] for row in await delivery.outbox()] == [message_id]
 
@@ -188,7 +173,7 @@ class TestOutboxAndDispatch:
     async def test_a_missing_variable_fails_the_request_and_records_nothing(
         self, pool: asyncpg.Pool
     ) -> None:
-        delivery = Delivery(pool, Directory())
+        delivery = Delivery(pool, InMemoryProviders())
         customer_id = await delivery.customer()
         with pytest.raises(RenderError) as refused:
             await delivery.send_sms(customer_id, "Your code is {{ vars.code }}")
@@ -201,7 +186,7 @@ class TestOutboxAndDispatch:
     ) -> None:
         delivery = Delivery(
             pool,
-            Directory(twilio("twilio-main", primary), twilio("twilio-backup", secondary)),
+            InMemoryProviders(twilio("twilio-main", primary), twilio("twilio-backup", secondary)),
         )
         primary.fail_next(1, status=503)
         message_id = await delivery.send_sms(await delivery.customer())
@@ -221,7 +206,7 @@ class TestOutboxAndDispatch:
     async def test_retryable_failures_come_back_later_then_end_in_a_recorded_failure(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)), max_rounds=2)
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)), max_rounds=2)
         primary.fail_next(10, status=500)
         message_id = await delivery.send_sms(await delivery.customer())
 
@@ -242,7 +227,7 @@ class TestOutboxAndDispatch:
     async def test_a_round_repeated_after_a_crash_reaches_the_provider_once(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         message_id = await delivery.send_sms(await delivery.customer())
         claimed = await delivery.store.claim(Channel.SMS, 10, lease_seconds=0.05)
         await delivery.dispatch.send(claimed[0])  # sent, then the worker dies before recording
@@ -271,7 +256,7 @@ class TestWebhooks:
     async def test_a_delivered_status_is_recorded_once_however_often_it_arrives(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         _, message_id, sid = await self.accepted(delivery)
         url = HOOK + "twilio-main"
         headers, body = primary.signed_status_callback(url, sid, "delivered")
@@ -290,7 +275,7 @@ class TestWebhooks:
     async def test_a_forged_signature_is_refused_and_records_nothing(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         _, message_id, sid = await self.accepted(delivery)
         url = HOOK + "twilio-main"
         headers, body = primary.signed_status_callback(url, sid, "delivered")
@@ -306,7 +291,7 @@ class TestWebhooks:
     async def test_an_undelivered_sms_ends_failed(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         _, message_id, sid = await self.accepted(delivery)
         url = HOOK + "twilio-main"
         headers, body = primary.signed_status_callback(url, sid, "undelivered", error_code="30005")
@@ -318,7 +303,7 @@ class TestWebhooks:
     async def test_a_status_that_overtakes_its_message_is_applied_once_the_message_is_known(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         message_id = await delivery.send_sms(await delivery.customer())
         claimed = await delivery.dispatch.claim(Channel.SMS, 10)
         sent = await delivery.dispatch.send(claimed[0])  # accepted, not yet recorded
@@ -343,7 +328,7 @@ class TestWebhooks:
     async def test_an_inbound_stop_becomes_a_signal_that_opts_the_customer_out(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         customer_id = await delivery.customer()
         url = HOOK + "twilio-main"
         headers, body = primary.signed_inbound(url, PHONE, "STOP")
@@ -365,7 +350,7 @@ class TestWhatsAppTemplates:
     async def test_free_text_claimed_as_an_approved_template_is_not_sent_outside_the_window(
         self, pool: asyncpg.Pool
     ) -> None:
-        delivery = Delivery(pool, Directory())
+        delivery = Delivery(pool, InMemoryProviders())
         customer_id = await delivery.customer()
         decided = await delivery.request(
             customer_id,
@@ -380,7 +365,7 @@ class TestWhatsAppTemplates:
     async def test_an_approved_template_goes_without_the_callers_flag(
         self, pool: asyncpg.Pool
     ) -> None:
-        delivery = Delivery(pool, Directory())
+        delivery = Delivery(pool, InMemoryProviders())
         customer_id = await delivery.customer()
         decided = await delivery.request(
             customer_id,
@@ -410,7 +395,7 @@ class TestBouncesAndComplaints:
                 webhook_secret=fake.webhook_secret,
                 sender="orders@shop.example",
             )
-            delivery = Delivery(pool, Directory(provider))
+            delivery = Delivery(pool, InMemoryProviders(provider))
             made = await delivery.upsert(
                 (IdentityClaim(Identity("email", "ana@example.org"), Verification.VERIFIED),),
                 {"first_name": "Ana"},
@@ -450,7 +435,7 @@ class TestChannelFallback:
     async def test_a_message_not_delivered_in_time_is_requested_on_the_fallback_channel(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
         await delivery.run_round()
         assert await delivery.fall_back() == 0  # not due yet
@@ -472,7 +457,7 @@ class TestChannelFallback:
     async def test_a_delivered_message_drops_its_fallback(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
         await delivery.run_round()
         message = await delivery.store.get(message_id)
@@ -494,7 +479,7 @@ class TestChannelFallback:
     async def test_a_failed_message_falls_back_at_once(
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
-        delivery = Delivery(pool, Directory(twilio("twilio-main", primary)))
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         primary.fail_next(1, status=400)  # refused for good
         message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
         await delivery.run_round()
@@ -510,7 +495,7 @@ class TestCosts:
     async def test_the_cost_report_totals_equal_the_sum_of_message_costs(
         self, pool: asyncpg.Pool, primary: FakeTwilio, secondary: FakeTwilio
     ) -> None:
-        priced = Directory(twilio("twilio-main", primary))
+        priced = InMemoryProviders(twilio("twilio-main", primary))
         delivery = Delivery(pool, priced)
         customer_id = await delivery.customer()
         for _ in range(3):

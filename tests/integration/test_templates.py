@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from adapters.postgres.templates import PostgresTemplates
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.policy.vocabulary import Channel
-from domain.templates.aggregate import Variant
+from domain.templates.aggregate import Template, Variant, template_id
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def draft(text: str = "Hi {{ customer.first_name }}", description: str = "") -> 
 
 
 def publisher(store: PostgresTemplates) -> PublishTemplate:
-    return PublishTemplate(store, ManualClock(T0), JinjaRenderer())
+    """Publishes as one process does, through its own units of work, told to `store`."""
+    return PublishTemplate(PostgresUnitsOfWork(store.pool), store, ManualClock(T0), JinjaRenderer())
 
 
 class TestStoringTemplates:
@@ -86,14 +88,21 @@ class TestStoringTemplates:
     async def test_a_stale_copy_writes_neither_events_nor_listing(self, pool: asyncpg.Pool) -> None:
         store = PostgresTemplates(pool)
         await publisher(store)("welcome", draft("v1"), "ana")
-        first, second = await store.load("welcome"), await store.load("welcome")
-        assert first is not None
-        assert second is not None
-        first.publish(draft("from first").variants, "en", "", "ana", T0)
-        second.publish(draft("from second").variants, "en", "second", "bo", T0)
-        await store.save(first)
+        stream = template_id("welcome")
+        here, elsewhere = PostgresUnitsOfWork(pool), PostgresUnitsOfWork(pool)
+
+        async def publish_from_a_stale_copy() -> None:
+            async with elsewhere() as late:
+                second = (await late.repository(Template).get([stream]))[stream]
+                async with here() as early:
+                    first = (await early.repository(Template).get([stream]))[stream]
+                    first.publish(draft("from first").variants, "en", "", "ana", T0)
+                    early.repository(Template).add(first)
+                second.publish(draft("from second").variants, "en", "second", "bo", T0)
+                late.repository(Template).add(second)
+
         with pytest.raises(ConcurrencyConflict):
-            await store.save(second)
+            await publish_from_a_stale_copy()
         row = await pool.fetchrow("SELECT latest_version, description FROM templates")
         assert tuple(row) == (2, "")
 

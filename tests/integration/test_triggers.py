@@ -13,7 +13,7 @@ from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import NotRebuildable, ProjectionRunner
 from adapters.postgres.segment_evaluator import SegmentTimers
-from adapters.postgres.segments import PostgresSegments, SegmentMembers
+from adapters.postgres.segments import SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -85,10 +85,10 @@ class World:
         self.clock = ManualClock(T0)
         self.store = PostgresUnitsOfWork(pool)
         self.ingest = IngestSignals(self.store, self.clock, RandomIds())
-        self.define_segment = DefineSegment(PostgresSegments(pool), self.clock)
+        self.define_segment = DefineSegment(self.store, self.clock)
         self.triggers = PostgresTriggers(pool)
-        self.define = DefineTrigger(self.triggers, self.clock)
-        self.delete = DeleteTrigger(self.triggers, self.clock)
+        self.define = DefineTrigger(self.store, self.clock)
+        self.delete = DeleteTrigger(self.store, self.clock)
         self.queries = TriggerQueries(self.triggers)
         self.ports = ProcessPortsOn()
         self.evaluator = SegmentEvaluator(self.clock, page=3)

@@ -27,6 +27,7 @@ from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.fall_back import FallBackDue
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
+from application.rules.publish_rules import PublishRules
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.policy.defaults import default_rule_set
 from domain.signals.aggregate import SignalReport
@@ -102,7 +103,7 @@ class InMemoryChorus:
     async def publish(self, **changes: Any) -> RuleSet:
         """Publishes the built-in rules with these fields changed."""
         rules = replace(default_rule_set(), **changes)
-        return (await self.rule_sets.publish(rules, "test")).rules
+        return (await PublishRules(self.uows, self.rule_sets, self.clock)(rules, "test")).rules
 
     async def attribute_received(self) -> None:
         """Attribution's page: every received signal in the log, applied again as a rerun is."""

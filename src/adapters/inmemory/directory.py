@@ -6,11 +6,12 @@ from datetime import UTC
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
+from adapters.cursors import cursor_of, uuid_of_cursor
 from adapters.inmemory.segments import members_of
 from domain.customer.aggregate import Customer
 from domain.customer.profile import PROFILE_FIELDS
 from domain.signals.aggregate import Signal
-from ports.directory import ActivityCount, DirectoryEntry, DirectoryPage, InvalidCursor
+from ports.directory import ActivityCount, DirectoryEntry, DirectoryPage
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -40,7 +41,7 @@ class InMemoryDirectory:
     async def search(
         self, criteria: DirectorySearch, *, after: str | None, limit: int
     ) -> DirectoryPage:
-        start = _uuid_of_cursor(after)
+        start = uuid_of_cursor(after)
         events = self.storage.events
         customers = events.load(events.started_by(Customer)).values()
         members = (
@@ -71,7 +72,7 @@ class InMemoryDirectory:
             found.append(entry)
         page = found[:limit]
         more = len(found) > limit
-        return DirectoryPage(page, _cursor_of(page[-1].customer_id) if more else None)
+        return DirectoryPage(page, cursor_of(page[-1].customer_id) if more else None)
 
     async def activity(self, customer_id: UUID, since: datetime) -> list[ActivityCount]:
         """Counted from the whole hour `since` falls in, as the hourly counters do."""
@@ -93,16 +94,3 @@ class InMemoryDirectory:
 
 
 _MISSING = object()
-
-
-def _cursor_of(customer_id: UUID) -> str:
-    return customer_id.hex
-
-
-def _uuid_of_cursor(cursor: str | None) -> UUID | None:
-    if not cursor:
-        return None
-    try:
-        return UUID(hex=cursor)
-    except ValueError:
-        raise InvalidCursor(f"{cursor!r} is not a cursor from a previous page") from None

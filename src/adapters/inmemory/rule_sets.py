@@ -1,4 +1,4 @@
-"""The rule book's stream in memory."""
+"""The rule set in force, read from the rule book's in-memory stream."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["InMemoryRuleSets"]
 
 
 class InMemoryRuleSets:
-    """The built-in rules until a version is published; publishing from a stale book conflicts."""
+    """The built-in rules until a version is published on the rule book."""
 
     def __init__(self, storage: InMemoryStorage, clock: Clock) -> None:
         self.storage = storage
@@ -33,9 +33,5 @@ class InMemoryRuleSets:
     async def current(self) -> RuleSet:
         return (await self.latest()).rules
 
-    async def publish(self, rules: RuleSet, author: str) -> PublishedRules:
-        now = self.clock.now()
-        book = self._book() or RuleBook.open(now)
-        book.publish(rules, author, now)
-        self.storage.events.save(book)
-        return PublishedRules(book.current, book.published_at, book.author)
+    def forget(self) -> None:
+        """Nothing is kept: every read is of the log."""

@@ -1,16 +1,15 @@
-"""Segments as in-memory streams; their members from the Entered and Exited facts in the log."""
+"""Segments as their in-memory streams say; their members from the Entered and Exited facts."""
 
 from __future__ import annotations
 
-import base64
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
+from adapters.cursors import cursor_of, uuid_of_cursor
 from domain.segments.aggregate import Membership, Segment, check_segment_key, segment_id
 from domain.segments.conditions import condition_document
-from ports.directory import InvalidCursor
 from ports.segments import Member, MemberPage, SegmentSummary
 
 if TYPE_CHECKING:
@@ -40,18 +39,15 @@ def members_of(storage: InMemoryStorage, segment: UUID) -> dict[UUID, datetime]:
 
 
 class InMemorySegments:
-    """Definitions by key (SegmentRepository) and members by segment (SegmentReadModel)."""
+    """Segments by key and members by segment (SegmentReadModel), read from the log."""
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
 
-    async def load(self, key: str) -> Segment | None:
+    def _load(self, key: str) -> Segment | None:
         stream = segment_id(check_segment_key(key))
         found = self.storage.events.load([stream]).get(stream)
         return cast("Segment", found) if found is not None else None
-
-    async def save(self, segment: Segment) -> None:
-        self.storage.events.save(segment)
 
     @property
     def keys(self) -> list[str]:
@@ -66,7 +62,7 @@ class InMemorySegments:
         return [summary for summary in found if summary is not None]
 
     async def summary(self, key: str) -> SegmentSummary | None:
-        segment = await self.load(key) if key in self.keys else None
+        segment = self._load(key) if key in self.keys else None
         if segment is None or segment.deleted:
             return None
         return SegmentSummary(
@@ -81,12 +77,12 @@ class InMemorySegments:
         )
 
     async def members(self, segment_id: UUID, *, after: str | None, limit: int) -> MemberPage:
-        start = _uuid_of_cursor(after)
+        start = uuid_of_cursor(after)
         inside = sorted(members_of(self.storage, segment_id).items())
         listed = [Member(c, at) for c, at in inside if start is None or c > start]
         page = listed[:limit]
         more = len(listed) > limit
-        return MemberPage(page, _cursor_of(page[-1].customer_id) if more else None)
+        return MemberPage(page, cursor_of(page[-1].customer_id) if more else None)
 
     async def count(self, segment_id: UUID) -> int:
         return len(members_of(self.storage, segment_id))
@@ -94,7 +90,7 @@ class InMemorySegments:
     async def segments_of(self, customer_id: UUID) -> list[str]:
         keys = []
         for key in self.keys:
-            segment = await self.load(key)
+            segment = self._load(key)
             if (
                 segment is not None
                 and not segment.deleted
@@ -102,16 +98,3 @@ class InMemorySegments:
             ):
                 keys.append(key)
         return keys
-
-
-def _cursor_of(customer_id: UUID) -> str:
-    return base64.urlsafe_b64encode(customer_id.bytes).decode().rstrip("=")
-
-
-def _uuid_of_cursor(cursor: str | None) -> UUID | None:
-    if not cursor:
-        return None
-    try:
-        return UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        raise InvalidCursor(f"{cursor!r} is not a cursor from a previous page") from None

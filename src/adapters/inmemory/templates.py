@@ -1,4 +1,4 @@
-"""Templates as in-memory streams."""
+"""Templates as published, read from their in-memory streams."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["InMemoryTemplates"]
 
 
 class InMemoryTemplates:
-    """Every version of each template; saving from a stale copy is a conflict."""
+    """Every version of each template, as committed (PublishedTemplates)."""
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
@@ -29,10 +29,8 @@ class InMemoryTemplates:
         found = self.storage.events.load([stream]).get(stream)
         return cast("Template", found) if found is not None else None
 
-    async def save(self, template: Template) -> None:
-        if template.latest is None:
-            return
-        self.storage.events.save(template)
+    def forget(self, key: str) -> None:
+        """Nothing is kept: every read is of the log."""
 
     @property
     def keys(self) -> list[str]:

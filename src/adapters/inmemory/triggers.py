@@ -1,4 +1,4 @@
-"""Triggers as in-memory streams; their firings from the Fired facts in the log."""
+"""Triggers as their in-memory streams say; their firings from the Fired facts in the log."""
 
 from __future__ import annotations
 
@@ -22,18 +22,15 @@ _FIRED = get_topic(Firing.Fired)
 
 
 class InMemoryTriggers:
-    """Definitions by key (TriggerRepository), and firings by trigger (TriggerReadModel)."""
+    """Triggers by key, and firings by trigger (TriggerReadModel), read from the log."""
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
 
-    async def load(self, key: str) -> Trigger | None:
+    def _load(self, key: str) -> Trigger | None:
         stream = trigger_id(check_trigger_key(key))
         found = self.storage.events.load([stream]).get(stream)
         return cast("Trigger", found) if found is not None else None
-
-    async def save(self, trigger: Trigger) -> None:
-        self.storage.events.save(trigger)
 
     @property
     def keys(self) -> list[str]:
@@ -48,7 +45,7 @@ class InMemoryTriggers:
         return [summary for summary in found if summary is not None and not summary.deleted]
 
     async def summary(self, key: str) -> TriggerSummary | None:
-        trigger = await self.load(key) if key in self.keys else None
+        trigger = self._load(key) if key in self.keys else None
         if trigger is None:
             return None
         return TriggerSummary(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from adapters.postgres.cursors import cursor_of, uuid_of_cursor
+from adapters.cursors import cursor_of, uuid_of_cursor
 from domain.customer.profile import PROFILE_FIELDS
 from ports.directory import ActivityCount, DirectoryEntry, DirectoryPage
 

@@ -1,4 +1,4 @@
-"""The rule book's stream on PostgreSQL, with the rule set in force kept warm for a second."""
+"""The rule set in force, read from the rule book's stream and kept warm for a second."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ _FRESH_FOR = 1.0  # seconds a process may decide on a rule set before looking fo
 
 
 class PostgresRuleSets:
-    """Publishing appends to the rule book; a version race is a ConcurrencyConflict."""
+    """Publishing goes through the unit of work; this process reads what it published at once,
+    others within a second."""
 
     def __init__(
         self, pool: asyncpg.Pool, clock: Clock, events: PostgresEventStore | None = None
@@ -32,17 +33,11 @@ class PostgresRuleSets:
         self._cached: PublishedRules | None = None
         self._loaded_at = 0.0
 
-    async def _book(self) -> RuleBook | None:
-        loaded = await self.events.load(self.pool, [RULE_BOOK_ID])
-        book = loaded.get(RULE_BOOK_ID)
-        return cast("RuleBook", book) if book is not None else None
-
     async def latest(self) -> PublishedRules:
         if self._cached is not None and time.monotonic() - self._loaded_at < _FRESH_FOR:
             return self._cached
-        book = await self._book()
-        if book is None:
-            book = RuleBook.open(self.clock.now())
+        loaded = await self.events.load(self.pool, [RULE_BOOK_ID])
+        book = cast("RuleBook | None", loaded.get(RULE_BOOK_ID)) or RuleBook.open(self.clock.now())
         self._cached = PublishedRules(book.current, book.published_at, book.author)
         self._loaded_at = time.monotonic()
         return self._cached
@@ -50,12 +45,5 @@ class PostgresRuleSets:
     async def current(self) -> RuleSet:
         return (await self.latest()).rules
 
-    async def publish(self, rules: RuleSet, author: str) -> PublishedRules:
-        now = self.clock.now()
-        book = await self._book() or RuleBook.open(now)
-        book.publish(rules, author, now)
-        async with self.pool.acquire() as conn:
-            await self.events.append(cast("asyncpg.Connection", conn), [book])
-        self._cached = PublishedRules(book.current, book.published_at, book.author)
-        self._loaded_at = time.monotonic()
-        return self._cached
+    def forget(self) -> None:
+        self._cached = None

@@ -1,17 +1,15 @@
-"""Segments as event streams with a lookup table; their members as a projection."""
+"""Segments as listed with their definitions; their members as a projection."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from adapters.postgres.cursors import cursor_of, uuid_of_cursor
-from adapters.postgres.event_store import PostgresEventStore, SideTable
+from adapters.cursors import cursor_of, uuid_of_cursor
 from domain.catalog import topic_of
-from domain.segments.aggregate import Membership, Segment, check_segment_key, segment_id
-from domain.segments.conditions import condition_document
+from domain.segments.aggregate import Membership
 from ports.segments import Member, MemberPage, SegmentSummary
 
 if TYPE_CHECKING:
@@ -23,19 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresSegments", "SegmentMembers"]
 
-_LOOKUP = SideTable(
-    insert=(
-        "INSERT INTO segments (key, segment_id, name, description, version, condition, deleted,"
-        " updated_at)"
-    ),
-    types=("text", "uuid", "text", "text", "int4", "jsonb", "bool", "timestamptz"),
-    on_conflict=(
-        "ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name,"
-        " description = EXCLUDED.description, version = EXCLUDED.version,"
-        " condition = EXCLUDED.condition, deleted = EXCLUDED.deleted,"
-        " updated_at = EXCLUDED.updated_at"
-    ),
-)
 _SUMMARIES = """
 SELECT s.key, s.segment_id, s.name, s.description, s.version, s.condition, s.updated_at,
        (SELECT count(*) FROM segment_members m WHERE m.segment_id = s.segment_id) AS members
@@ -51,34 +36,11 @@ _EXITED = topic_of(Membership.Exited)
 
 
 class PostgresSegments:
-    """Definitions by key (SegmentRepository) and members by segment (SegmentReadModel)."""
+    """Segments by key and their members (SegmentReadModel); definitions are listed in the
+    commit that records them (`listings.SEGMENTS`)."""
 
-    def __init__(self, pool: asyncpg.Pool, events: PostgresEventStore | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.events = events or PostgresEventStore()
-
-    async def load(self, key: str) -> Segment | None:
-        stream = segment_id(check_segment_key(key))
-        found = (await self.events.load(self.pool, [stream])).get(stream)
-        return cast("Segment", found) if found is not None else None
-
-    async def save(self, segment: Segment) -> None:
-        if not segment.pending_events:
-            return
-        row = (
-            segment.key,
-            segment.id,
-            segment.name,
-            segment.description,
-            segment.number,
-            json.dumps(condition_document(segment.condition)),
-            segment.deleted,
-            segment.changed_at,
-        )
-        async with self.pool.acquire() as conn:
-            await self.events.append(
-                cast("asyncpg.Connection", conn), [segment], side_rows={_LOOKUP: [row]}
-            )
 
     async def summaries(self) -> list[SegmentSummary]:
         return [_summary(row) for row in await self.pool.fetch(_SUMMARIES, None)]

@@ -1,4 +1,4 @@
-"""Templates as event streams, listed from a lookup table written in the same statement."""
+"""Templates as published: read from their streams, listed from the table their commits write."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, cast
 
-from adapters.postgres.event_store import PostgresEventStore, SideTable
+from adapters.postgres.event_store import PostgresEventStore
 from domain.templates.aggregate import Template, is_template_key, template_id
 from ports.templates import TemplateSummary
 
@@ -15,24 +15,16 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresTemplates"]
 
-_LOOKUP = SideTable(
-    insert="INSERT INTO templates (key, template_id, latest_version, description, updated_at)",
-    types=("text", "uuid", "int4", "text", "timestamptz"),
-    on_conflict=(
-        "ON CONFLICT (key) DO UPDATE SET latest_version = EXCLUDED.latest_version, "
-        "description = EXCLUDED.description, updated_at = EXCLUDED.updated_at"
-    ),
-)
 _SUMMARIES = """
 SELECT key, template_id, latest_version, description, updated_at FROM templates ORDER BY key
 """
 
 
 class PostgresTemplates:
-    """Reads keep each template for `fresh_for` seconds; publishing is a version race on the stream.
+    """Reads keep each template for `fresh_for` seconds, unless told it was published anew.
 
-    Two publishers of the same next version collide on the events' primary key: the loser
-    gets a ConcurrencyConflict and nothing of its statement, lookup row included, is written.
+    Publishing goes through the unit of work, which writes the `templates` listing
+    (`listings.TEMPLATES`) in the statement of the new version's events.
     """
 
     def __init__(
@@ -72,16 +64,8 @@ class PostgresTemplates:
         found = loaded.get(stream)
         return cast("Template", found) if found is not None else None
 
-    async def save(self, template: Template) -> None:
-        latest = template.latest
-        if not template.pending_events or latest is None:
-            return
-        row = (template.key, template.id, latest.number, latest.description, latest.published_at)
-        async with self.pool.acquire() as conn:
-            await self.events.append(
-                cast("asyncpg.Connection", conn), [template], side_rows={_LOOKUP: [row]}
-            )
-        self._cached.pop(template.key, None)
+    def forget(self, key: str) -> None:
+        self._cached.pop(key, None)
 
     async def summaries(self) -> list[TemplateSummary]:
         return [TemplateSummary(*row) for row in await self.pool.fetch(_SUMMARIES)]

@@ -1,4 +1,4 @@
-"""Triggers as event streams with a lookup table; their firings as a projection."""
+"""Triggers as listed with their definitions; their firings as a projection."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, cast
 from uuid import UUID
 
-from adapters.postgres.event_store import PostgresEventStore, SideTable
 from domain.catalog import topic_of
-from domain.triggers.aggregate import Firing, Trigger, check_trigger_key, trigger_id
-from domain.triggers.definition import on_document
+from domain.triggers.aggregate import Firing
 from ports.triggers import FiringPage, FiringRecord, InvalidFiringCursor, TriggerSummary
 
 if TYPE_CHECKING:
@@ -26,19 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresTriggers", "TriggerFirings"]
 
-_LOOKUP = SideTable(
-    insert=(
-        "INSERT INTO triggers (key, trigger_id, name, description, version, definition, deleted,"
-        " updated_at)"
-    ),
-    types=("text", "uuid", "text", "text", "int4", "jsonb", "bool", "timestamptz"),
-    on_conflict=(
-        "ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name,"
-        " description = EXCLUDED.description, version = EXCLUDED.version,"
-        " definition = EXCLUDED.definition, deleted = EXCLUDED.deleted,"
-        " updated_at = EXCLUDED.updated_at"
-    ),
-)
 _SUMMARIES = """
 SELECT key, trigger_id, name, description, version, definition, updated_at, deleted
 FROM triggers WHERE ($1::text IS NULL AND NOT deleted) OR key = $1 ORDER BY key
@@ -54,34 +39,11 @@ _FIRED = topic_of(Firing.Fired)
 
 
 class PostgresTriggers:
-    """Definitions by key (TriggerRepository), and firings by trigger (TriggerReadModel)."""
+    """Triggers by key and their firings (TriggerReadModel); definitions are listed in the
+    commit that records them (`listings.TRIGGERS`)."""
 
-    def __init__(self, pool: asyncpg.Pool, events: PostgresEventStore | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self.events = events or PostgresEventStore()
-
-    async def load(self, key: str) -> Trigger | None:
-        stream = trigger_id(check_trigger_key(key))
-        found = (await self.events.load(self.pool, [stream])).get(stream)
-        return cast("Trigger", found) if found is not None else None
-
-    async def save(self, trigger: Trigger) -> None:
-        if not trigger.pending_events:
-            return
-        row = (
-            trigger.key,
-            trigger.id,
-            trigger.name,
-            trigger.description,
-            trigger.number,
-            json.dumps(on_document(trigger.on)),
-            trigger.deleted,
-            trigger.changed_at,
-        )
-        async with self.pool.acquire() as conn:
-            await self.events.append(
-                cast("asyncpg.Connection", conn), [trigger], side_rows={_LOOKUP: [row]}
-            )
 
     async def summaries(self) -> list[TriggerSummary]:
         return [_summary(row) for row in await self.pool.fetch(_SUMMARIES, None)]

@@ -18,6 +18,7 @@ from adapters.postgres.decision_index import PostgresDecisionIndex
 from adapters.postgres.deferrals import PostgresDeferrals
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.identity_index import PostgresIdentityIndex
+from adapters.postgres.listings import LISTINGS
 from adapters.postgres.messages import OUTBOX
 from adapters.postgres.outbox import PostgresOutbox
 from adapters.postgres.repository import PostgresRepository
@@ -26,13 +27,14 @@ from domain.customer.aggregate import Customer
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Collection
+    from collections.abc import AsyncIterator, Callable, Collection, Mapping
     from uuid import UUID
 
     from asyncpg.transaction import Transaction
     from eventsourcing.domain import Aggregate, CanMutateAggregate
 
     from adapters.postgres.event_store import SideTable
+    from adapters.postgres.listings import Listing
     from adapters.postgres.repository import A
 
 __all__ = ["PostgresUnitOfWork", "PostgresUnitsOfWork"]
@@ -48,10 +50,12 @@ class PostgresUnitOfWork:
         cache: AggregateCache,
         locks: weakref.WeakValueDictionary[UUID, asyncio.Lock],
         cached: tuple[type[Aggregate], ...] = (Customer,),
+        listings: Mapping[type[Aggregate], Listing[Any]] = LISTINGS,
     ) -> None:
         self.events = events
         self.cache = cache
         self.cached = cached
+        self.listings = listings
         self._conn = conn
         self._locks = locks
         self._held: list[asyncio.Lock] = []
@@ -153,6 +157,14 @@ class PostgresUnitOfWork:
         return bool(self.side_rows.get(OUTBOX))
 
     async def commit(self) -> None:
+        # Listed at commit, not when added: the row shows the state the events leave.
+        for aggregate in self.to_save.values():
+            listing = self.listings.get(type(aggregate))
+            if listing is None or not aggregate.pending_events:
+                continue
+            row = listing.row(aggregate)
+            if row is not None:
+                self.rows_for(listing.table).append(row)
         await self.events.append(self._conn, self.to_save.values(), self.to_record, self.side_rows)
         if self._transaction is not None:
             await self._transaction.commit()
@@ -183,6 +195,7 @@ class PostgresUnitsOfWork:
         on_enqueued: Callable[[], None] | None = None,
         on_committed: Callable[[], None] | None = None,
         cached: tuple[type[Aggregate], ...] = (Customer,),
+        listings: Mapping[type[Aggregate], Listing[Any]] = LISTINGS,
     ) -> None:
         self.pool = pool
         self.events = events or PostgresEventStore()
@@ -190,13 +203,19 @@ class PostgresUnitsOfWork:
         self.on_enqueued = on_enqueued  # told after a commit that put messages in the outbox
         self.on_committed = on_committed  # told after every commit that appended events
         self.cached = cached
+        self.listings = listings  # read tables written with their aggregates' events
         self.locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[PostgresUnitOfWork]:
         async with self.pool.acquire() as conn:
             uow = PostgresUnitOfWork(
-                cast("asyncpg.Connection", conn), self.events, self.cache, self.locks, self.cached
+                cast("asyncpg.Connection", conn),
+                self.events,
+                self.cache,
+                self.locks,
+                self.cached,
+                self.listings,
             )
             try:
                 yield uow

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from domain.policy.defaults import default_rule_set
 from domain.policy.rules import RuleSet
 from ports.rules import PublishedRules
@@ -12,7 +10,7 @@ __all__ = ["DefaultRuleSets"]
 
 
 class DefaultRuleSets:
-    """Serves one rule set; publishing replaces it in this process only."""
+    """Serves one rule set, never published."""
 
     def __init__(self, rules: RuleSet | None = None) -> None:
         self.published = PublishedRules(rules or default_rule_set(), None, None)
@@ -23,7 +21,5 @@ class DefaultRuleSets:
     async def latest(self) -> PublishedRules:
         return self.published
 
-    async def publish(self, rules: RuleSet, author: str) -> PublishedRules:
-        version = self.published.rules.version + 1
-        self.published = PublishedRules(replace(rules, version=version), None, author)
-        return self.published
+    def forget(self) -> None:
+        """Nothing to forget: the rule set given is the one served."""

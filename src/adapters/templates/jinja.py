@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from domain.policy.vocabulary import Channel
     from domain.templates.aggregate import Variant
-    from ports.templates import TemplateRepository
+    from ports.templates import PublishedTemplates
 
 __all__ = ["MAX_OUTPUT", "JinjaRenderer", "JinjaTemplates", "RenderBudget"]
 
@@ -640,7 +640,7 @@ def _content_of(variant: Variant) -> Content:
 class JinjaTemplates:
     """Stored templates: the version asked for, the best locale's variant, rendered."""
 
-    def __init__(self, repository: TemplateRepository, renderer: JinjaRenderer | None = None):
+    def __init__(self, repository: PublishedTemplates, renderer: JinjaRenderer | None = None):
         self.repository = repository
         self.renderer = renderer or JinjaRenderer()
 

@@ -9,7 +9,7 @@ from ports.templates import TemplateNotFound
 
 if TYPE_CHECKING:
     from domain.templates.aggregate import TemplateVersion
-    from ports.templates import TemplateRepository, TemplateSummary
+    from ports.templates import PublishedTemplates, TemplateSummary
 
 __all__ = ["TemplateQueries", "TemplateView"]
 
@@ -24,7 +24,7 @@ class TemplateView:
 class TemplateQueries:
     """Reads from the store, not a cache: what was just published is what is read."""
 
-    def __init__(self, templates: TemplateRepository) -> None:
+    def __init__(self, templates: PublishedTemplates) -> None:
         self.templates = templates
 
     async def get(self, key: str, version: int | None = None) -> TemplateView:

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
-from domain.segments.aggregate import Segment, check_segment_key
+from domain.segments.aggregate import Segment, check_segment_key, segment_id
 from domain.shared.errors import DomainError, NotFound
 
 if TYPE_CHECKING:
     from domain.segments.conditions import Condition
     from ports.clock import Clock
-    from ports.segments import SegmentRepository
+    from ports.unit_of_work import Repository, UnitsOfWork
 
 __all__ = ["DefineSegment", "DefinedSegment", "DeleteSegment", "SegmentDraft", "SegmentExists"]
 
@@ -38,8 +38,8 @@ class SegmentExists(DomainError):
 class DefineSegment:
     """Creates or redefines; the same draft twice records nothing, so a retry is harmless."""
 
-    def __init__(self, segments: SegmentRepository, clock: Clock) -> None:
-        self.segments = segments
+    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
+        self.uows = uows
         self.clock = clock
 
     async def __call__(
@@ -48,23 +48,27 @@ class DefineSegment:
         check_segment_key(key)
 
         async def attempt() -> DefinedSegment:
-            now = self.clock.now()
-            segment = await self.segments.load(key)
-            if segment is None:
-                segment = Segment.define(
-                    key, draft.name, draft.description, draft.condition, author, now
+            async with self.uows() as uow:
+                segments = uow.repository(Segment)
+                segment = await _load(segments, key)
+                now = self.clock.now()
+                if segment is None:
+                    segment = Segment.define(
+                        key, draft.name, draft.description, draft.condition, author, now
+                    )
+                    segments.add(segment)
+                    return DefinedSegment(segment, created=True, changed=True)
+                was_deleted = segment.deleted
+                if not replace and not was_deleted:
+                    if segment.same_as(draft.name, draft.description, draft.condition):
+                        return DefinedSegment(segment, created=False, changed=False)
+                    raise SegmentExists(f"segment {key!r} exists with another definition; PUT it")
+                changed = segment.redefine(
+                    draft.name, draft.description, draft.condition, author, now
                 )
-                await self.segments.save(segment)
-                return DefinedSegment(segment, created=True, changed=True)
-            was_deleted = segment.deleted
-            if not replace and not was_deleted:
-                if segment.same_as(draft.name, draft.description, draft.condition):
-                    return DefinedSegment(segment, created=False, changed=False)
-                raise SegmentExists(f"segment {key!r} exists with another definition; PUT it")
-            changed = segment.redefine(draft.name, draft.description, draft.condition, author, now)
-            if changed:
-                await self.segments.save(segment)
-            return DefinedSegment(segment, created=was_deleted, changed=changed)
+                if changed:
+                    segments.add(segment)
+                return DefinedSegment(segment, created=was_deleted, changed=changed)
 
         return await retry_on_conflict(attempt)
 
@@ -72,16 +76,23 @@ class DefineSegment:
 class DeleteSegment:
     """Its members exit it; its history stays."""
 
-    def __init__(self, segments: SegmentRepository, clock: Clock) -> None:
-        self.segments = segments
+    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
+        self.uows = uows
         self.clock = clock
 
     async def __call__(self, key: str, author: str) -> None:
         async def attempt() -> None:
-            segment = await self.segments.load(key)
-            if segment is None or segment.deleted:
-                raise NotFound(f"no segment {key!r}")
-            segment.delete(author, self.clock.now())
-            await self.segments.save(segment)
+            async with self.uows() as uow:
+                segments = uow.repository(Segment)
+                segment = await _load(segments, key)
+                if segment is None or segment.deleted:
+                    raise NotFound(f"no segment {key!r}")
+                segment.delete(author, self.clock.now())
+                segments.add(segment)
 
         await retry_on_conflict(attempt)
+
+
+async def _load(segments: Repository[Segment], key: str) -> Segment | None:
+    stream = segment_id(check_segment_key(key))
+    return (await segments.get([stream])).get(stream)

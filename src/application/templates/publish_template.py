@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
 from domain.shared.errors import InvalidValue
-from domain.templates.aggregate import Template, TemplateVersion, Variant, check_key
+from domain.templates.aggregate import Template, TemplateVersion, Variant, check_key, template_id
 from ports.templates import RenderError
 
 if TYPE_CHECKING:
     from ports.clock import Clock
-    from ports.templates import TemplateRepository, TemplateSyntax
+    from ports.templates import PublishedTemplates, TemplateSyntax
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["PublishTemplate", "PublishedTemplate", "TemplateDraft"]
 
@@ -36,7 +37,14 @@ class PublishedTemplate:
 class PublishTemplate:
     """Creates the template on its first version; two publishers racing get one version each."""
 
-    def __init__(self, templates: TemplateRepository, clock: Clock, syntax: TemplateSyntax) -> None:
+    def __init__(
+        self,
+        uows: UnitsOfWork,
+        templates: PublishedTemplates,
+        clock: Clock,
+        syntax: TemplateSyntax,
+    ) -> None:
+        self.uows = uows
         self.templates = templates
         self.clock = clock
         self.syntax = syntax
@@ -44,15 +52,21 @@ class PublishTemplate:
     async def __call__(self, key: str, draft: TemplateDraft, author: str) -> PublishedTemplate:
         check_key(key)
         await self._check_syntax(draft.variants)
+        stream = template_id(key)
 
         async def attempt() -> PublishedTemplate:
-            now = self.clock.now()
-            template = await self.templates.load(key) or Template.create(key, now)
-            version, created = template.publish(
-                draft.variants, draft.default_locale, draft.description, author, now
-            )
+            async with self.uows() as uow:
+                templates = uow.repository(Template)
+                now = self.clock.now()
+                template = (await templates.get([stream])).get(stream) or Template.create(key, now)
+                version, created = template.publish(
+                    draft.variants, draft.default_locale, draft.description, author, now
+                )
+                if created:
+                    templates.add(template)
             if created:
-                await self.templates.save(template)
+                # Sends from this process render the new version from now on, not in a second.
+                self.templates.forget(key)
             return PublishedTemplate(key, version, created)
 
         return await retry_on_conflict(attempt)

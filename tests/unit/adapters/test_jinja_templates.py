@@ -139,7 +139,7 @@ async def stored(*variants: Variant, default_locale: str = "en") -> InMemoryTemp
     repository = InMemoryTemplates(InMemoryStorage())
     template = Template.create("welcome", T0)
     template.publish(variants, default_locale, "", "ana", T0)
-    await repository.save(template)
+    repository.storage.events.save(template)
     return repository
 
 
@@ -162,7 +162,7 @@ class TestStoredTemplates:
         template = await repository.load("welcome")
         assert template is not None
         template.publish([Variant(Channel.SMS, "en", body="v2")], "en", "", "ana", T0)
-        await repository.save(template)
+        repository.storage.events.save(template)
         templates = JinjaTemplates(repository)
         assert (await templates.render("welcome", Channel.SMS, None, {})).content.body == "v2"
         old = await templates.render("welcome", Channel.SMS, None, {}, version=1)

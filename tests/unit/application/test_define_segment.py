@@ -8,6 +8,7 @@ import pytest
 
 from adapters.inmemory.segments import InMemorySegments
 from adapters.inmemory.storage import InMemoryStorage
+from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
 from adapters.system.clock import ManualClock
 from application.segments.define_segment import (
     DefineSegment,
@@ -29,12 +30,14 @@ class Segments:
 
     def __init__(self) -> None:
         self.clock = ManualClock(T0)
-        self.repository = InMemorySegments(InMemoryStorage())
-        self.define = DefineSegment(self.repository, self.clock)
-        self.delete = DeleteSegment(self.repository, self.clock)
+        self.storage = InMemoryStorage()
+        self.read_model = InMemorySegments(self.storage)
+        uows = InMemoryUnitsOfWork(self.storage)
+        self.define = DefineSegment(uows, self.clock)
+        self.delete = DeleteSegment(uows, self.clock)
 
     def versions(self, key: str) -> int:
-        return self.repository.storage.events.version_of(segment_id(key))
+        return self.storage.events.version_of(segment_id(key))
 
 
 class TestDefineSegment:
@@ -42,7 +45,7 @@ class TestDefineSegment:
         segments = Segments()
         defined = await segments.define("vip", VIP, "ana")
         assert (defined.created, defined.changed, defined.segment.number) == (True, True, 1)
-        (summary,) = await segments.repository.summaries()
+        (summary,) = await segments.read_model.summaries()
         assert (summary.key, summary.name, summary.version, summary.members) == (
             "vip",
             "VIPs",
@@ -69,7 +72,7 @@ class TestDefineSegment:
         segments.clock.advance(timedelta(hours=1))
         redefined = await segments.define("vip", REACHABLE, "bea")
         assert (redefined.created, redefined.changed, redefined.segment.number) == (False, True, 2)
-        summary = await segments.repository.summary("vip")
+        summary = await segments.read_model.summary("vip")
         assert summary is not None
         assert (summary.name, summary.version, summary.updated_at) == (
             "Reachable",
@@ -94,7 +97,7 @@ class TestDefineSegment:
         segments = Segments()
         with pytest.raises(InvalidValue):
             await segments.define("V.I.P!", VIP, "ana")
-        assert segments.repository.storage.events.log == []
+        assert segments.storage.events.log == []
 
 
 class TestDeleteSegment:
@@ -102,8 +105,8 @@ class TestDeleteSegment:
         segments = Segments()
         await segments.define("vip", VIP, "ana")
         await segments.delete("vip", "bea")
-        assert await segments.repository.summaries() == []
-        assert await segments.repository.summary("vip") is None
+        assert await segments.read_model.summaries() == []
+        assert await segments.read_model.summary("vip") is None
         assert segments.versions("vip") == 2
 
     async def test_deleting_a_segment_twice_or_one_never_defined_is_not_found(self) -> None:
@@ -121,4 +124,4 @@ class TestDeleteSegment:
         await segments.delete("vip", "bea")
         again = await segments.define("vip", REACHABLE, "ana", replace=False)
         assert (again.created, again.changed, again.segment.number) == (True, True, 2)
-        assert [s.key for s in await segments.repository.summaries()] == ["vip"]
+        assert [s.key for s in await segments.read_model.summaries()] == ["vip"]

@@ -9,6 +9,7 @@ import pytest
 
 from adapters.inmemory.storage import InMemoryStorage
 from adapters.inmemory.triggers import InMemoryTriggers
+from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
 from adapters.system.clock import ManualClock
 from application.triggers.define_trigger import (
     DefineTrigger,
@@ -30,16 +31,18 @@ ANA = UUID(int=1)
 class Triggers:
     def __init__(self) -> None:
         self.clock = ManualClock(T0)
-        self.repository = InMemoryTriggers(InMemoryStorage())
-        self.define = DefineTrigger(self.repository, self.clock)
-        self.delete = DeleteTrigger(self.repository, self.clock)
+        self.storage = InMemoryStorage()
+        self.read_model = InMemoryTriggers(self.storage)
+        uows = InMemoryUnitsOfWork(self.storage)
+        self.define = DefineTrigger(uows, self.clock)
+        self.delete = DeleteTrigger(uows, self.clock)
 
     def fire(self, key: str, version: int, source_version: int) -> None:
         source = SourceEvent(
             SourceKind.SIGNAL, "order.placed", ANA, UUID(int=99), source_version, T0, T0
         )
         fired = Firing.fired(trigger_id(key), key, version, source, self.clock.now())
-        self.repository.storage.events.append([(fired, ANA)])
+        self.storage.events.append([(fired, ANA)])
 
 
 class TestDefineTrigger:
@@ -47,7 +50,7 @@ class TestDefineTrigger:
         triggers = Triggers()
         defined = await triggers.define("orders", ORDERS, "ana")
         assert (defined.created, defined.changed, defined.trigger.number) == (True, True, 1)
-        (summary,) = await triggers.repository.summaries()
+        (summary,) = await triggers.read_model.summaries()
         assert (summary.key, summary.version, summary.on) == (
             "orders",
             1,
@@ -59,7 +62,7 @@ class TestDefineTrigger:
         await triggers.define("orders", ORDERS, "ana")
         again = await triggers.define("orders", ORDERS, "ana")
         assert (again.created, again.changed) == (False, False)
-        assert triggers.repository.storage.events.version_of(trigger_id("orders")) == 1
+        assert triggers.storage.events.version_of(trigger_id("orders")) == 1
 
     async def test_a_new_definition_is_the_next_version(self) -> None:
         triggers = Triggers()
@@ -81,8 +84,8 @@ class TestDeleteTrigger:
         triggers = Triggers()
         await triggers.define("orders", ORDERS, "ana")
         await triggers.delete("orders", "bea")
-        assert await triggers.repository.summaries() == []
-        summary = await triggers.repository.summary("orders")
+        assert await triggers.read_model.summaries() == []
+        summary = await triggers.read_model.summary("orders")
         assert summary is not None
         assert summary.deleted
 
@@ -99,9 +102,9 @@ class TestFirings:
         for version in (1, 2, 3):
             triggers.clock.advance(timedelta(minutes=1))
             triggers.fire("orders", 1, version)
-        first = await triggers.repository.firings(trigger_id("orders"), after=None, limit=2)
+        first = await triggers.read_model.firings(trigger_id("orders"), after=None, limit=2)
         assert [f.source_version for f in first.firings] == [3, 2]
-        rest = await triggers.repository.firings(
+        rest = await triggers.read_model.firings(
             trigger_id("orders"), after=first.next_cursor, limit=2
         )
         assert [f.source_version for f in rest.firings] == [1]
@@ -110,4 +113,4 @@ class TestFirings:
 
     async def test_a_cursor_not_handed_out_is_refused(self) -> None:
         with pytest.raises(InvalidFiringCursor):
-            await Triggers().repository.firings(trigger_id("orders"), after="x!", limit=2)
+            await Triggers().read_model.firings(trigger_id("orders"), after="x!", limit=2)

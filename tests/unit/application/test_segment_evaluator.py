@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
-from adapters.inmemory.segments import InMemorySegments
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.segments.define_segment import DefineSegment, DeleteSegment, SegmentDraft
 from domain.segments.aggregate import Membership, segment_id
@@ -28,9 +27,8 @@ class Evaluation:
         self.chorus = InMemoryChorus()
         self.clock = self.chorus.clock
         store = self.chorus.storage.events
-        segments = InMemorySegments(self.chorus.storage)
-        self.define_segment = DefineSegment(segments, self.clock)
-        self.delete_segment = DeleteSegment(segments, self.clock)
+        self.define_segment = DefineSegment(self.chorus.uows, self.clock)
+        self.delete_segment = DeleteSegment(self.chorus.uows, self.clock)
         self.ports = InMemoryProcessPorts(store)
         self.evaluator = SegmentEvaluator(self.clock, page=2)
         self.runner = InMemoryProcessRunner(self.evaluator, self.ports, store)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
-from adapters.inmemory.segments import InMemorySegments
-from adapters.inmemory.triggers import InMemoryTriggers
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
 from application.segments.define_segment import DefineSegment, SegmentDraft
@@ -34,10 +32,9 @@ class Matching:
         self.chorus = InMemoryChorus()
         self.clock = self.chorus.clock
         self.store = self.chorus.storage.events
-        triggers = InMemoryTriggers(self.chorus.storage)
-        self.define = DefineTrigger(triggers, self.clock)
-        self.delete = DeleteTrigger(triggers, self.clock)
-        self.define_segment = DefineSegment(InMemorySegments(self.chorus.storage), self.clock)
+        self.define = DefineTrigger(self.chorus.uows, self.clock)
+        self.delete = DeleteTrigger(self.chorus.uows, self.clock)
+        self.define_segment = DefineSegment(self.chorus.uows, self.clock)
         self.ports = InMemoryProcessPorts(self.store)
         evaluator = SegmentEvaluator(self.clock)
         self.evaluator = InMemoryProcessRunner(evaluator, self.ports, self.store)

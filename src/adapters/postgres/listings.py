@@ -1,0 +1,117 @@
+"""Listings: read tables written in the statement that appends their aggregate's events.
+
+A definition listed by key (segments, triggers, templates) is never behind its stream: the
+row and the events commit together or not at all, and a stale writer loses both. Register an
+aggregate's listing in `LISTINGS`; the unit of work writes it for every such aggregate it saves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from eventsourcing.domain import Aggregate
+
+from adapters.postgres.event_store import SideTable
+from domain.segments.aggregate import Segment
+from domain.segments.conditions import condition_document
+from domain.templates.aggregate import Template
+from domain.triggers.aggregate import Trigger
+from domain.triggers.definition import on_document
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["LISTINGS", "SEGMENTS", "TEMPLATES", "TRIGGERS", "Listing"]
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[A]):
+    """The table that lists one aggregate type, and its row for an aggregate (None: unlisted)."""
+
+    table: SideTable
+    row: Callable[[A], tuple[Any, ...] | None]
+
+
+_SEGMENTS = SideTable(
+    insert=(
+        "INSERT INTO segments (key, segment_id, name, description, version, condition, deleted,"
+        " updated_at)"
+    ),
+    types=("text", "uuid", "text", "text", "int4", "jsonb", "bool", "timestamptz"),
+    on_conflict=(
+        "ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name,"
+        " description = EXCLUDED.description, version = EXCLUDED.version,"
+        " condition = EXCLUDED.condition, deleted = EXCLUDED.deleted,"
+        " updated_at = EXCLUDED.updated_at"
+    ),
+)
+_TRIGGERS = SideTable(
+    insert=(
+        "INSERT INTO triggers (key, trigger_id, name, description, version, definition, deleted,"
+        " updated_at)"
+    ),
+    types=("text", "uuid", "text", "text", "int4", "jsonb", "bool", "timestamptz"),
+    on_conflict=(
+        "ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name,"
+        " description = EXCLUDED.description, version = EXCLUDED.version,"
+        " definition = EXCLUDED.definition, deleted = EXCLUDED.deleted,"
+        " updated_at = EXCLUDED.updated_at"
+    ),
+)
+_TEMPLATES = SideTable(
+    insert="INSERT INTO templates (key, template_id, latest_version, description, updated_at)",
+    types=("text", "uuid", "int4", "text", "timestamptz"),
+    on_conflict=(
+        "ON CONFLICT (key) DO UPDATE SET latest_version = EXCLUDED.latest_version, "
+        "description = EXCLUDED.description, updated_at = EXCLUDED.updated_at"
+    ),
+)
+
+
+def _segment(segment: Segment) -> tuple[Any, ...]:
+    return (
+        segment.key,
+        segment.id,
+        segment.name,
+        segment.description,
+        segment.number,
+        json.dumps(condition_document(segment.condition)),
+        segment.deleted,
+        segment.changed_at,
+    )
+
+
+def _trigger(trigger: Trigger) -> tuple[Any, ...]:
+    return (
+        trigger.key,
+        trigger.id,
+        trigger.name,
+        trigger.description,
+        trigger.number,
+        json.dumps(on_document(trigger.on)),
+        trigger.deleted,
+        trigger.changed_at,
+    )
+
+
+def _template(template: Template) -> tuple[Any, ...] | None:
+    latest = template.latest
+    if latest is None:
+        return None
+    return (template.key, template.id, latest.number, latest.description, latest.published_at)
+
+
+SEGMENTS: Listing[Segment] = Listing(_SEGMENTS, _segment)
+TRIGGERS: Listing[Trigger] = Listing(_TRIGGERS, _trigger)
+TEMPLATES: Listing[Template] = Listing(_TEMPLATES, _template)
+
+LISTINGS: Mapping[type[Aggregate], Listing[Any]] = {
+    Segment: SEGMENTS,
+    Trigger: TRIGGERS,
+    Template: TEMPLATES,
+}
+"""Every listed aggregate type; an aggregate without a listing needs no entry."""
