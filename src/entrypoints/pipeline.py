@@ -73,7 +73,7 @@ async def _members(container: AsyncContainer, lane: Lane) -> list[Projection[Any
     found: list[Projection[Any]] = []
     for member in lane.members:
         made = await container.get(member)
-        if hasattr(made, "handle"):  # a process
+        if not hasattr(made, "apply"):  # a process, not a projection of its own
             ports = await container.get(ProcessPortsOn)
             made = ProcessProjection(made, ports, ports.store.codec)
         found.append(made)

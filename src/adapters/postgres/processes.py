@@ -1,4 +1,4 @@
-"""Runs any process as a projection of the runner: its topics from the catalog, its page
+"""Runs any process as a projection of the runner: its topics from the codec's catalog, its page
 decoded to domain events (upcast from the class version each was stored at), its ports bound
 to the runner's connection and transaction."""
 
