@@ -23,6 +23,8 @@ from application.outbound.payloads import (
     IdentityLinkedV1,
     LinkedIdentityV1,
     ProfileUpdatedV1,
+    SegmentEnteredV1,
+    SegmentExitedV1,
     SuppressionAddedV1,
     SuppressionLiftedV1,
 )
@@ -32,6 +34,7 @@ from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.vocabulary import Channel, Purpose
+from domain.segments.aggregate import Membership, membership_id, segment_id
 from ports.bus import OutboundMessage, PublishFailed
 
 if TYPE_CHECKING:
@@ -232,6 +235,42 @@ class TestCustomerEvents:
     async def test_a_failed_publish_fails_the_page(self) -> None:
         with pytest.raises(PublishFailed):
             await OutboundEvents(RecordingPublisher(fail=True)).handle(stored(ana()), None)
+
+
+class TestSegmentEvents:
+    async def test_an_entry_and_an_exit_go_out_about_their_customer_with_the_segment(
+        self,
+    ) -> None:
+        customer, segment = uuid4(), segment_id("buyers")
+        fields = {
+            "originator_id": membership_id(segment, customer),
+            "timestamp": T0,
+            "segment_id": segment,
+            "segment_key": "buyers",
+            "segment_version": 2,
+            "customer_id": customer,
+        }
+        entered = Membership.Entered(originator_version=1, **fields)  # type: ignore[call-arg]
+        exited = Membership.Exited(originator_version=2, reason="condition", **fields)  # type: ignore[call-arg]
+        publisher = RecordingPublisher()
+        events = [
+            CODEC.decode(*msgspec.structs.astuple(CODEC.encode(e))) for e in (entered, exited)
+        ]
+        await OutboundEvents(publisher).handle(events, None)
+        first, second = publisher.messages
+        assert (first.subject, second.subject) == (
+            "chorus.out.segments.entered",
+            "chorus.out.segments.exited",
+        )
+        assert decode(first, SegmentEnteredV1).subject == str(customer)
+        assert decode(second, SegmentExitedV1).data == SegmentExitedV1(
+            customer_id=customer,
+            segment="buyers",
+            segment_id=segment,
+            segment_version=2,
+            reason="condition",
+        )
+        assert second.message_id == f"{membership_id(segment, customer)}:2"
 
 
 class TestOrder:
