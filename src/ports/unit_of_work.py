@@ -166,8 +166,8 @@ class Outbox(Protocol):
 
     A dispatcher leases entries in one short unit of work, calls providers outside any, and
     records each round in another: the message added to its repository, its entry `sent_off`
-    or due to `retry_later`. `now` is the caller's clock, for an outbox that has none of its
-    own; PostgreSQL measures leases and retries on the database's clock.
+    or due to `retry_later`. `now` is the caller's clock, for an outbox without one of its
+    own: one kept in a database measures leases and retries on the database's clock.
     """
 
     def put(self, message: Message, fallback: FallbackPlan | None = None) -> None:
