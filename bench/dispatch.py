@@ -3,7 +3,7 @@
 The fakes run in a process of their own (`python -m adapters.providers.fakes`), so that they do
 not share the dispatcher's event loop; they send no status webhooks. Chorus is wired as
 `chorus serve` wires it (`make_container(Settings(...))`, then `Dispatcher(DispatchMessages,
-DeliveryStore, list(Channel))` with its defaults), with `CHORUS_PROVIDERS` as the fakes print it,
+list(Channel))` with its defaults), with `CHORUS_PROVIDERS` as the fakes print it,
 and logs as the service logs (JSON lines, level info), to a file.
 
 `throughput`: transactional SMS are requested with inline content through `RequestMessage`
@@ -52,7 +52,6 @@ from entrypoints.ioc import make_container
 from entrypoints.logs import configure_logging
 from entrypoints.settings import Settings
 from entrypoints.workers.dispatcher import Dispatcher
-from ports.delivery import DeliveryStore
 from ports.providers import ProviderDirectory
 
 if TYPE_CHECKING:
@@ -95,7 +94,6 @@ class _Wiring:
     request: RequestMessage
     upsert: UpsertCustomer
     dispatch: DispatchMessages
-    store: DeliveryStore
     directory: ConfiguredProviderDirectory
 
 
@@ -226,7 +224,6 @@ async def _service(dsn: str, providers: list[dict[str, Any]]) -> AsyncIterator[_
             request=await container.get(RequestMessage),
             upsert=await container.get(UpsertCustomer),
             dispatch=await container.get(DispatchMessages),
-            store=await container.get(DeliveryStore),
             directory=directory,
         )
     finally:
@@ -292,7 +289,7 @@ async def _queue(
 
 async def _dispatch(wiring: _Wiring, accepted: int, *, give_up_after: float) -> float:
     """Runs a fresh Dispatcher until `accepted` rounds are accepted and recorded; per second."""
-    dispatcher = Dispatcher(wiring.dispatch, wiring.store, list(Channel))
+    dispatcher = Dispatcher(wiring.dispatch, list(Channel))
     started = time.perf_counter()
     await dispatcher.start()
     try:
@@ -372,7 +369,7 @@ async def _throughput(
         "request": "RequestMessage(customer_id, SendRequest(team='bench', "
         "purpose=Purpose.TRANSACTIONAL, channels=(Channel.SMS,)), "
         "content=MessageContent(inline=Content(body=...)))",
-        "dispatcher": "Dispatcher(DispatchMessages, PostgresDeliveryStore, list(Channel)): "
+        "dispatcher": "Dispatcher(DispatchMessages over PostgresUnitsOfWork, list(Channel)): "
         "lane_capacity 256, batch 200, as `chorus serve` makes it",
         "provider": "twilio adapter behind GuardedProvider, to the fake Twilio in its own process",
         "max_concurrency": concurrency,

@@ -409,14 +409,14 @@ class UseCasesProvider(Provider):
     @provide
     def dispatch_messages(
         self,
-        store: DeliveryStore,
+        uows: UnitsOfWork,
         providers: ProviderDirectory,
         clock: Clock,
         unsubscribe: UnsubscribeTokens,
         settings: Settings,
     ) -> DispatchMessages:
         return DispatchMessages(
-            store,
+            uows,
             providers,
             clock,
             unsubscribe=unsubscribe,
@@ -426,21 +426,22 @@ class UseCasesProvider(Provider):
 
     @provide
     def fall_back_due(
-        self, store: DeliveryStore, request_message: RequestMessage, clock: Clock
+        self, uows: UnitsOfWork, request_message: RequestMessage, clock: Clock
     ) -> FallBackDue:
-        return FallBackDue(store, request_message, clock)
+        return FallBackDue(uows, request_message, clock)
 
     @provide
     def handle_webhook(
         self,
         providers: ProviderDirectory,
+        uows: UnitsOfWork,
         store: DeliveryStore,
         suppress: ChangeSuppression,
         ingest: IngestSignals,
         normalizer: IdentityNormalizer,
         clock: Clock,
     ) -> HandleWebhook:
-        return HandleWebhook(providers, store, suppress, ingest, normalizer, clock)
+        return HandleWebhook(providers, uows, store, suppress, ingest, normalizer, clock)
 
     @provide
     def apply_parked_statuses(

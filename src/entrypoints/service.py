@@ -38,7 +38,6 @@ from entrypoints.workers.command_responder import SendCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
-from ports.delivery import DeliveryStore
 from ports.providers import ProviderDirectory
 
 if TYPE_CHECKING:
@@ -69,7 +68,6 @@ async def _dispatcher(container: AsyncContainer) -> Dispatcher:
         log.warning("channels without a provider", channels=missing)
     return Dispatcher(
         await container.get(DispatchMessages),
-        await container.get(DeliveryStore),
         list(Channel),
         bell=await container.get(OutboxBell),
     )

@@ -1,4 +1,4 @@
-"""Delivery: the outbox allowed messages wait in, and the messages' own streams."""
+"""Delivery: what an allowed message will say, its fallback, and what the read side asks."""
 
 from __future__ import annotations
 
@@ -19,14 +19,12 @@ if TYPE_CHECKING:
     from ports.providers import StatusUpdate
 
 __all__ = [
-    "Claimed",
     "CostLine",
     "Delivery",
     "DeliveryStore",
     "DueFallback",
     "Fallback",
     "FallbackPlan",
-    "Settlement",
 ]
 
 
@@ -70,23 +68,6 @@ class DueFallback:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """An outbox entry leased to this dispatcher, with its message."""
-
-    message: Message
-    rounds: int  # earlier dispatch rounds that ended in a retry
-
-
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """A dispatch round's end: the message with its new events; `retry_in` seconds keeps it
-    queued (measured on the database's clock, like leases)."""
-
-    message: Message
-    retry_in: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CostLine:
     """Cost and count of messages for one group in a period."""
 
@@ -98,36 +79,14 @@ class CostLine:
 
 
 class DeliveryStore(Protocol):
-    """The outbox and the messages' streams."""
+    """What delivery reads beside the unit of work, and statuses parked until their message
+    is known; messages are changed through `uow.repository(Message)` and `uow.outbox`."""
 
-    async def claim(self, channel: Channel, limit: int, lease_seconds: float) -> list[Claimed]:
-        """Leases due entries of one channel that no other dispatcher holds."""
-        ...
-
-    async def renew(self, message_ids: Sequence[UUID], lease_seconds: float) -> None:
-        """Extends the leases of messages still being sent, so no other worker takes them."""
-        ...
-
-    async def settle(self, settlements: Sequence[Settlement]) -> None:
-        """Appends the messages' events and removes or reschedules their outbox entries,
-        in one transaction; raises ConcurrencyConflict if a message moved on meanwhile."""
-        ...
-
-    async def get(self, message_id: UUID) -> Message | None: ...
-
-    async def save(self, message: Message) -> None:
-        """Appends a message's new events; raises ConcurrencyConflict."""
+    async def get(self, message_id: UUID) -> Message | None:
+        """The message as last committed, for reading only."""
         ...
 
     async def by_provider_id(self, provider: str, provider_message_id: str) -> UUID | None: ...
-
-    async def claim_fallbacks(
-        self, now: datetime, limit: int, lease_seconds: float
-    ) -> list[DueFallback]:
-        """Leases fallbacks that are due by `now`, or whose message failed or bounced."""
-        ...
-
-    async def forget_fallback(self, message_id: UUID) -> None: ...
 
     async def park(self, update: StatusUpdate) -> None:
         """Keeps a status whose message is not known yet (once per status)."""

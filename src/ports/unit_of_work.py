@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from domain.customer.identities import Identity
     from domain.message.aggregate import Message
     from domain.policy.decision import SendRequest
-    from ports.delivery import Delivery, FallbackPlan
+    from domain.policy.vocabulary import Channel
+    from ports.delivery import Delivery, DueFallback, FallbackPlan
 
 __all__ = [
     "ConcurrencyConflict",
@@ -30,6 +31,7 @@ __all__ = [
     "DueMessage",
     "EarlierRequest",
     "IdentityIndex",
+    "Leased",
     "Outbox",
     "Repository",
     "RequestKeys",
@@ -151,12 +153,57 @@ class Deferrals(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Leased:
+    """An outbox entry leased to this dispatcher."""
+
+    message_id: UUID
+    rounds: int  # earlier dispatch rounds that ended in a retry
+
+
 class Outbox(Protocol):
-    """Allowed messages waiting for a dispatcher, with the fallback each may need."""
+    """Allowed messages waiting for a dispatcher, with the fallback each may need.
+
+    A dispatcher leases entries in one short unit of work, calls providers outside any, and
+    records each round in another: the message added to its repository, its entry `sent_off`
+    or due to `retry_later`. `now` is the caller's clock, for an outbox without one of its
+    own: one kept in a database measures leases and retries on the database's clock.
+    """
 
     def put(self, message: Message, fallback: FallbackPlan | None = None) -> None:
         """Puts the new message (added to its repository too) in the outbox, and its fallback
         plan in wait, in the same commit."""
+        ...
+
+    async def claim(
+        self, channel: Channel, limit: int, lease_seconds: float, now: datetime
+    ) -> list[Leased]:
+        """Leases due entries of one channel that no other dispatcher holds."""
+        ...
+
+    async def renew(
+        self, message_ids: Collection[UUID], lease_seconds: float, now: datetime
+    ) -> None:
+        """Extends the leases of messages still being sent, so no other dispatcher takes them."""
+        ...
+
+    def sent_off(self, message_id: UUID) -> None:
+        """The message's entry leaves the outbox in this commit: its round ended for good."""
+        ...
+
+    def retry_later(self, message_id: UUID, delay: float, now: datetime) -> None:
+        """The message's entry is due again `delay` seconds from now, one round more, and no
+        longer leased, in this commit."""
+        ...
+
+    async def claim_fallbacks(
+        self, now: datetime, limit: int, lease_seconds: float
+    ) -> list[DueFallback]:
+        """Leases fallbacks that are due by `now`, or whose message failed or bounced."""
+        ...
+
+    def forget_fallback(self, message_id: UUID) -> None:
+        """The message's fallback plan is dropped in this commit: it fell back, or needs not."""
         ...
 
 

@@ -101,10 +101,11 @@ class Delivery:
             customers=self.customers,
         )
         self.dispatch = DispatchMessages(
-            self.store, directory, clock, max_rounds=max_rounds, lease_seconds=30
+            self.uows, directory, clock, max_rounds=max_rounds, lease_seconds=30
         )
         self.webhook = HandleWebhook(
             directory,
+            self.uows,
             self.store,
             ChangeSuppression(self.uows, clock, self.customers),
             IngestSignals(self.uows, clock, ids),
@@ -112,7 +113,7 @@ class Delivery:
             clock,
         )
         self.upsert = UpsertCustomer(self.uows, clock, ids)
-        self.fall_back = FallBackDue(self.store, self.request, clock)
+        self.fall_back = FallBackDue(self.uows, self.request, clock)
 
     async def customer(self) -> UUID:
         made = await self.upsert(
@@ -229,8 +230,12 @@ class TestOutboxAndDispatch:
     ) -> None:
         delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
         message_id = await delivery.send_sms(await delivery.customer())
-        claimed = await delivery.store.claim(Channel.SMS, 10, lease_seconds=0.05)
-        await delivery.dispatch.send(claimed[0])  # sent, then the worker dies before recording
+        dispatch = delivery.dispatch
+        dying = DispatchMessages(
+            delivery.uows, dispatch.providers, dispatch.clock, lease_seconds=0.05
+        )
+        claimed = await dying.claim(Channel.SMS, 10)
+        await dying.send(claimed[0])  # sent, then the worker dies before recording
 
         await pool.execute("SELECT pg_sleep(0.1)")
         await delivery.run_round()

@@ -100,7 +100,7 @@ class Delivery:
             JinjaTemplates(PostgresTemplates(pool)),
             customers=PostgresCustomerRecords(pool),
         )
-        self.dispatch = DispatchMessages(self.store, directory, clock, lease_seconds=30)
+        self.dispatch = DispatchMessages(uows, directory, clock, lease_seconds=30)
 
     async def queue_sms(self, count: int) -> list[UUID]:
         made = await self.upsert(
@@ -190,7 +190,7 @@ class TestFailover:
             primary.hang(30)
         message_ids = await delivery.queue_sms(20)
 
-        dispatcher = Dispatcher(delivery.dispatch, delivery.store, [Channel.SMS])
+        dispatcher = Dispatcher(delivery.dispatch, [Channel.SMS])
         dispatchers.append(dispatcher)
         await dispatcher.start()
         await until(lambda: delivery.accepted_all(len(message_ids)))
@@ -244,9 +244,7 @@ class TestOpenBreakers:
         delivery = Delivery(pool, directory_for([only], clock))
         primary.fail_next(1000, 503)
         await delivery.queue_sms(40)
-        dispatcher = Dispatcher(
-            delivery.dispatch, delivery.store, [Channel.SMS], lane_capacity=8, batch=8
-        )
+        dispatcher = Dispatcher(delivery.dispatch, [Channel.SMS], lane_capacity=8, batch=8)
         dispatchers.append(dispatcher)
         await dispatcher.start()
         guarded = delivery.provider("sms-only")

@@ -29,6 +29,7 @@ from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.rules.publish_rules import PublishRules
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
+from domain.message.aggregate import Message
 from domain.policy.defaults import default_rule_set
 from domain.signals.aggregate import SignalReport
 from domain.signals.document import IdentityIn, SignalIn, SignalReader
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from domain.customer.aggregate import Customer
     from domain.policy.rules import RuleSet
+    from domain.policy.vocabulary import Channel
 
 __all__ = ["MONDAY_NOON", "InMemoryChorus", "claim", "received", "report"]
 
@@ -79,7 +81,7 @@ class InMemoryChorus:
         self.rule_sets = InMemoryRuleSets(self.storage, self.clock)
         self.templates = JinjaTemplates(InMemoryTemplates(self.storage))
         self.intake = InMemorySignalIntake(self.storage)
-        self.delivery = InMemoryDeliveryStore(self.storage, self.clock)
+        self.delivery = InMemoryDeliveryStore(self.storage)
 
         self.ingest = IngestSignals(self.uows, self.clock, self.ids)
         self.accept = AcceptSignals(self.intake, self.clock, self.ingest, poll_every=0.001)
@@ -98,7 +100,7 @@ class InMemoryChorus:
             customers=self.customers,
         )
         self.redecide_due = RedecideDueMessages(self.uows, self.rule_sets, self.clock, self.ids)
-        self.fall_back_due = FallBackDue(self.delivery, self.request_message, self.clock)
+        self.fall_back_due = FallBackDue(self.uows, self.request_message, self.clock)
 
     async def publish(self, **changes: Any) -> RuleSet:
         """Publishes the built-in rules with these fields changed."""
@@ -108,6 +110,13 @@ class InMemoryChorus:
     async def attribute_received(self) -> None:
         """Attribution's page: every received signal in the log, applied again as a rerun is."""
         await self.attribute.apply(None, list(self.storage.events.read({RECEIVED_TOPIC})))
+
+    async def lease(self, channel: Channel) -> list[Message]:
+        """The messages a dispatcher would lease now on this channel, leased for 30 seconds."""
+        async with self.uows() as uow:
+            leased = await uow.outbox.claim(channel, 10, 30, self.clock.now())
+            found = await uow.repository(Message).get([entry.message_id for entry in leased])
+        return [found[entry.message_id] for entry in leased]
 
     async def customer(self, customer_id: UUID) -> Customer:
         found = await self.customers.get(customer_id)

@@ -1,14 +1,13 @@
-"""The outbox and the messages' streams in memory, leased by the clock a test moves."""
+"""What delivery reads in memory beside the unit of work, and parked statuses."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from domain.message.aggregate import Message, MessageStatus
-from ports.delivery import Claimed, CostLine, DueFallback
+from domain.message.aggregate import Message
+from ports.delivery import CostLine
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -16,73 +15,22 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from adapters.inmemory.storage import InMemoryStorage
-    from domain.policy.vocabulary import Channel
-    from ports.clock import Clock
-    from ports.delivery import Settlement
     from ports.providers import StatusUpdate
 
 __all__ = ["GROUPS", "InMemoryDeliveryStore"]
 
 GROUPS = ("channel", "provider", "team", "campaign")
-_FALLS_BACK_AT_ONCE = frozenset({MessageStatus.FAILED, MessageStatus.BOUNCED})
-
-
-def _free(leased_until: datetime | None, now: datetime) -> bool:
-    return leased_until is None or leased_until < now
 
 
 class InMemoryDeliveryStore:
-    """Entries put in the outbox by units of work on the same storage; leases end by the clock."""
+    """Messages written by units of work on the same storage, and statuses parked beside them."""
 
-    def __init__(self, storage: InMemoryStorage, clock: Clock) -> None:
+    def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
-        self.clock = clock
-
-    async def claim(self, channel: Channel, limit: int, lease_seconds: float) -> list[Claimed]:
-        now = self.clock.now()
-        due = [
-            entry
-            for entry in self.storage.outbox.values()
-            if entry.channel is channel
-            and (entry.due_at is None or entry.due_at <= now)
-            and _free(entry.leased_until, now)
-        ][:limit]
-        loaded = self.storage.events.load([entry.message_id for entry in due])
-        claimed = []
-        for entry in due:
-            entry.leased_until = now + timedelta(seconds=lease_seconds)
-            message = loaded.get(entry.message_id)
-            if isinstance(message, Message):
-                claimed.append(Claimed(message, entry.attempts))
-        return claimed
-
-    async def renew(self, message_ids: Sequence[UUID], lease_seconds: float) -> None:
-        until = self.clock.now() + timedelta(seconds=lease_seconds)
-        for message_id in message_ids:
-            entry = self.storage.outbox.get(message_id)
-            if entry is not None:
-                entry.leased_until = until
-
-    async def settle(self, settlements: Sequence[Settlement]) -> None:
-        self.storage.events.save(*(s.message for s in settlements))
-        now = self.clock.now()
-        for settlement in settlements:
-            entry = self.storage.outbox.get(settlement.message.id)
-            if entry is None:
-                continue
-            if settlement.retry_in is None:
-                del self.storage.outbox[entry.message_id]
-            else:
-                entry.due_at = now + timedelta(seconds=settlement.retry_in)
-                entry.attempts += 1
-                entry.leased_until = None
 
     async def get(self, message_id: UUID) -> Message | None:
         found = self.storage.events.load([message_id]).get(message_id)
         return found if isinstance(found, Message) else None
-
-    async def save(self, message: Message) -> None:
-        self.storage.events.save(message)
 
     def _messages(self) -> list[Message]:
         loaded = self.storage.events.load(self.storage.messages)
@@ -93,32 +41,6 @@ class InMemoryDeliveryStore:
             if (message.provider, message.provider_message_id) == (provider, provider_message_id):
                 return message.id
         return None
-
-    async def claim_fallbacks(
-        self, now: datetime, limit: int, lease_seconds: float
-    ) -> list[DueFallback]:
-        clock_now = self.clock.now()
-        claimed: list[DueFallback] = []
-        for row in sorted(self.storage.fallbacks.values(), key=lambda r: r.plan.due_at):
-            if len(claimed) == limit or not _free(row.leased_until, clock_now):
-                continue
-            message = await self.get(row.message_id)
-            status = message.status if message is not None else MessageStatus.QUEUED
-            if row.plan.due_at <= now or status in _FALLS_BACK_AT_ONCE:
-                row.leased_until = clock_now + timedelta(seconds=lease_seconds)
-                claimed.append(
-                    DueFallback(
-                        row.message_id,
-                        row.customer_id,
-                        row.plan.request,
-                        row.plan.delivery,
-                        status.value,
-                    )
-                )
-        return claimed
-
-    async def forget_fallback(self, message_id: UUID) -> None:
-        self.storage.fallbacks.pop(message_id, None)
 
     async def park(self, update: StatusUpdate) -> None:
         if not any(_same_status(update, parked) for parked in self.storage.parked):

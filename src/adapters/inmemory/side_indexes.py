@@ -6,10 +6,13 @@ then only after every check that can make it conflict."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from adapters.inmemory.storage import DecisionRow, DeferredRow, FallbackRow, OutboxEntry
-from ports.unit_of_work import ConcurrencyConflict, DueMessage
+from domain.message.aggregate import Message, MessageStatus
+from ports.delivery import DueFallback
+from ports.unit_of_work import ConcurrencyConflict, DueMessage, Leased
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
@@ -18,8 +21,8 @@ if TYPE_CHECKING:
 
     from adapters.inmemory.storage import InMemoryStorage
     from domain.customer.identities import Identity
-    from domain.message.aggregate import Message
     from domain.policy.decision import SendRequest
+    from domain.policy.vocabulary import Channel
     from ports.delivery import Delivery, FallbackPlan
     from ports.unit_of_work import EarlierRequest
 
@@ -199,14 +202,26 @@ class StagedDeferrals:
         return apply
 
 
+_FALLS_BACK_AT_ONCE = frozenset({MessageStatus.FAILED, MessageStatus.BOUNCED})
+
+
+def _free(leased_until: datetime | None, now: datetime) -> bool:
+    return leased_until is None or leased_until < now
+
+
 class StagedOutbox:
-    """New messages with their outbox entries and fallback plans; `add` saves the message."""
+    """New messages with their outbox entries and fallback plans (`add` saves the message),
+    and the ends of dispatch rounds, written when the unit commits; leases count at once, on
+    the `now` their callers give."""
 
     def __init__(self, storage: InMemoryStorage, add: Callable[[Message], None]) -> None:
         self.storage = storage
         self.add = add
         self.entries: list[OutboxEntry] = []
         self.fallbacks: list[FallbackRow] = []
+        self.sent: set[UUID] = set()
+        self.retries: dict[UUID, datetime] = {}
+        self.forgotten: set[UUID] = set()
 
     def put(self, message: Message, fallback: FallbackPlan | None = None) -> None:
         self.add(message)
@@ -214,13 +229,77 @@ class StagedOutbox:
         if fallback is not None:
             self.fallbacks.append(FallbackRow(message.id, message.customer_id, fallback))
 
+    async def claim(
+        self, channel: Channel, limit: int, lease_seconds: float, now: datetime
+    ) -> list[Leased]:
+        due = [
+            entry
+            for entry in self.storage.outbox.values()
+            if entry.channel is channel
+            and (entry.due_at is None or entry.due_at <= now)
+            and _free(entry.leased_until, now)
+        ][:limit]
+        for entry in due:
+            entry.leased_until = now + timedelta(seconds=lease_seconds)
+        return [Leased(entry.message_id, entry.attempts) for entry in due]
+
+    async def renew(
+        self, message_ids: Collection[UUID], lease_seconds: float, now: datetime
+    ) -> None:
+        for message_id in message_ids:
+            entry = self.storage.outbox.get(message_id)
+            if entry is not None:
+                entry.leased_until = now + timedelta(seconds=lease_seconds)
+
+    def sent_off(self, message_id: UUID) -> None:
+        self.sent.add(message_id)
+
+    def retry_later(self, message_id: UUID, delay: float, now: datetime) -> None:
+        self.retries[message_id] = now + timedelta(seconds=delay)
+
+    async def claim_fallbacks(
+        self, now: datetime, limit: int, lease_seconds: float
+    ) -> list[DueFallback]:
+        claimed: list[DueFallback] = []
+        for row in sorted(self.storage.fallbacks.values(), key=lambda r: r.plan.due_at):
+            if len(claimed) == limit or not _free(row.leased_until, now):
+                continue
+            message = self.storage.events.load([row.message_id]).get(row.message_id)
+            status = message.status if isinstance(message, Message) else MessageStatus.QUEUED
+            if row.plan.due_at <= now or status in _FALLS_BACK_AT_ONCE:
+                row.leased_until = now + timedelta(seconds=lease_seconds)
+                claimed.append(
+                    DueFallback(
+                        row.message_id,
+                        row.customer_id,
+                        row.plan.request,
+                        row.plan.delivery,
+                        status.value,
+                    )
+                )
+        return claimed
+
+    def forget_fallback(self, message_id: UUID) -> None:
+        self.forgotten.add(message_id)
+
     def prepare_commit(self) -> Callable[[], None]:
         # A message id used before conflicts as its stream's first event does.
         def apply() -> None:
-            for entry in self.entries:
-                self.storage.outbox[entry.message_id] = entry
-                self.storage.messages.add(entry.message_id)
+            outbox = self.storage.outbox
+            for new in self.entries:
+                outbox[new.message_id] = new
+                self.storage.messages.add(new.message_id)
             for row in self.fallbacks:
                 self.storage.fallbacks[row.message_id] = row
+            for message_id in self.sent:
+                outbox.pop(message_id, None)
+            for message_id, due_at in self.retries.items():
+                entry = outbox.get(message_id)
+                if entry is not None:
+                    entry.due_at = due_at
+                    entry.attempts += 1
+                    entry.leased_until = None
+            for message_id in self.forgotten:
+                self.storage.fallbacks.pop(message_id, None)
 
         return apply

@@ -1,8 +1,9 @@
 """Listings: read tables written in the statement that appends their aggregate's events.
 
-A definition listed by key (segments, triggers, templates) is never behind its stream: the
-row and the events commit together or not at all, and a stale writer loses both. Register an
-aggregate's listing in `LISTINGS`; the unit of work writes it for every such aggregate it saves.
+A definition listed by key (segments, triggers, templates), or a message listed for the read
+side and the fallbacks, is never behind its stream: the row and the events commit together or
+not at all, and a stale writer loses both. Register an aggregate's listing in `LISTINGS`; the
+unit of work writes it for every such aggregate it saves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from eventsourcing.domain import Aggregate
 
 from adapters.postgres.event_store import SideTable
+from adapters.postgres.messages import MESSAGES, message_row
+from domain.message.aggregate import Message
 from domain.segments.aggregate import Segment
 from domain.segments.conditions import condition_document
 from domain.templates.aggregate import Template
@@ -110,6 +113,7 @@ TRIGGERS: Listing[Trigger] = Listing(_TRIGGERS, _trigger)
 TEMPLATES: Listing[Template] = Listing(_TEMPLATES, _template)
 
 LISTINGS: Mapping[type[Aggregate], Listing[Any]] = {
+    Message: Listing(MESSAGES, message_row),
     Segment: SEGMENTS,
     Trigger: TRIGGERS,
     Template: TEMPLATES,

@@ -1,17 +1,16 @@
-"""Messages on PostgreSQL: the outbox, the messages' streams and the state the read side needs."""
+"""Messages on PostgreSQL: the tables of the outbox and the messages, and what the read side
+asks of them; the unit of work writes them (see `adapters.postgres.outbox`)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from adapters.postgres.event_store import PostgresEventStore, SideTable
 from domain.message.aggregate import Message, MessageStatus
-from domain.policy.decision import SendRequest
-from ports.delivery import Claimed, CostLine, Delivery, DueFallback
+from ports.delivery import CostLine
 from ports.providers import StatusUpdate
 
 if TYPE_CHECKING:
@@ -21,8 +20,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from domain.policy.vocabulary import Channel
-    from ports.delivery import FallbackPlan, Settlement
+    from ports.delivery import FallbackPlan
 
 __all__ = [
     "FALLBACKS",
@@ -65,42 +63,8 @@ FALLBACKS = SideTable(
     "INSERT INTO fallbacks (message_id, customer_id, due_at, request, delivery)",
     ("uuid", "uuid", "timestamptz", "bytea", "bytea"),
 )
-# Statement heads around `SELECT * FROM unnest(...)`, so they join the events' statement.
-_SENT_OFF = SideTable("DELETE FROM outbox WHERE message_id IN (", ("uuid",), ")")
-_RETRY = SideTable(
-    "UPDATE outbox o SET due_at = now() + make_interval(secs => r.delay),"
-    " attempts = o.attempts + 1, leased_until = NULL FROM (",
-    ("uuid", "float8"),
-    ") AS r (message_id, delay) WHERE o.message_id = r.message_id",
-)
-_CLAIM = """
-WITH due AS (
-    SELECT message_id FROM outbox
-    WHERE channel = $1 AND due_at <= now() AND (leased_until IS NULL OR leased_until < now())
-    ORDER BY due_at LIMIT $2
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE outbox o SET leased_until = now() + make_interval(secs => $3)
-FROM due WHERE o.message_id = due.message_id
-RETURNING o.message_id, o.attempts
-"""
-_CLAIM_FALLBACKS = """
-WITH due AS (
-    SELECT f.message_id FROM fallbacks f JOIN messages m USING (message_id)
-    WHERE (f.due_at <= $1 OR m.status IN ('failed', 'bounced'))
-      AND (f.leased_until IS NULL OR f.leased_until < now())
-    ORDER BY f.due_at LIMIT $2
-    FOR UPDATE OF f SKIP LOCKED
-)
-UPDATE fallbacks f SET leased_until = now() + make_interval(secs => $3)
-FROM due, messages m
-WHERE f.message_id = due.message_id AND m.message_id = due.message_id
-RETURNING f.message_id, f.customer_id, f.request, f.delivery, m.status
-"""
-_request_decoder = msgspec.json.Decoder(SendRequest)
 _status_encoder = msgspec.json.Encoder()
 _status_decoder = msgspec.json.Decoder(StatusUpdate)
-_delivery_decoder = msgspec.json.Decoder(Delivery)
 GROUPS = ("channel", "provider", "team", "campaign")
 """What a cost report may group by."""
 
@@ -139,62 +103,16 @@ def message_row(message: Message) -> tuple[Any, ...]:
 
 
 class PostgresDeliveryStore:
-    """The outbox, leased with SKIP LOCKED; each settlement commits in one statement."""
+    """Messages read from their streams and the `messages` listing; parked statuses."""
 
     def __init__(self, pool: asyncpg.Pool, events: PostgresEventStore | None = None) -> None:
         self.pool = pool
         self.events = events or PostgresEventStore()
 
-    async def claim(self, channel: Channel, limit: int, lease_seconds: float) -> list[Claimed]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_CLAIM, channel.value, limit, lease_seconds)
-            if not rows:
-                return []
-            loaded = await self.events.load(
-                cast("asyncpg.Connection", conn), [row[0] for row in rows]
-            )
-        claimed = []
-        for row in rows:
-            message = loaded.get(row[0])
-            if isinstance(message, Message):
-                claimed.append(Claimed(message, row[1]))
-        return claimed
-
-    async def renew(self, message_ids: Sequence[UUID], lease_seconds: float) -> None:
-        if message_ids:
-            await self.pool.execute(
-                "UPDATE outbox SET leased_until = now() + make_interval(secs => $2)"
-                " WHERE message_id = ANY($1::uuid[])",
-                list(message_ids),
-                lease_seconds,
-            )
-
-    async def settle(self, settlements: Sequence[Settlement]) -> None:
-        if not settlements:
-            return
-        side: dict[SideTable, list[tuple[Any, ...]]] = defaultdict(list)
-        for settlement in settlements:
-            message = settlement.message
-            if settlement.retry_in is None:
-                side[_SENT_OFF].append((message.id,))
-            else:
-                side[_RETRY].append((message.id, settlement.retry_in))
-            side[MESSAGES].append(message_row(message))
-        async with self.pool.acquire() as conn:
-            await self.events.append(
-                cast("asyncpg.Connection", conn), [s.message for s in settlements], (), side
-            )
-
     async def get(self, message_id: UUID) -> Message | None:
         loaded = await self.events.load(self.pool, [message_id])
         message = loaded.get(message_id)
         return message if isinstance(message, Message) else None
-
-    async def save(self, message: Message) -> None:
-        async with self.pool.acquire() as conn:
-            await self.events.append(
-                cast("asyncpg.Connection", conn), [message], (), {MESSAGES: [message_row(message)]}
-            )
 
     async def by_provider_id(self, provider: str, provider_message_id: str) -> UUID | None:
         found: UUID | None = await self.pool.fetchval(
@@ -238,24 +156,6 @@ class PostgresDeliveryStore:
             message_id,
         )
         return [row[0] for row in rows]
-
-    async def claim_fallbacks(
-        self, now: datetime, limit: int, lease_seconds: float
-    ) -> list[DueFallback]:
-        rows = await self.pool.fetch(_CLAIM_FALLBACKS, now, limit, lease_seconds)
-        return [
-            DueFallback(
-                row[0],
-                row[1],
-                _request_decoder.decode(row[2]),
-                _delivery_decoder.decode(row[3]),
-                row[4],
-            )
-            for row in rows
-        ]
-
-    async def forget_fallback(self, message_id: UUID) -> None:
-        await self.pool.execute("DELETE FROM fallbacks WHERE message_id = $1", message_id)
 
     async def costs(
         self, since: datetime, until: datetime, group_by: Sequence[str]

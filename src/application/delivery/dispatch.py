@@ -11,25 +11,31 @@ import tenacity
 
 from application.conflicts import retry_on_conflict
 from application.messages.list_unsubscribe import list_unsubscribe_headers
-from domain.message.aggregate import Attempt
-from ports.delivery import Settlement
+from domain.message.aggregate import Attempt, Message
 from ports.providers import Availability, Guarded, OutboundMessage, ProviderError
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
     from decimal import Decimal
     from uuid import UUID
 
-    from domain.message.aggregate import Message
     from domain.policy.vocabulary import Channel
     from ports.clock import Clock
-    from ports.delivery import Claimed, DeliveryStore
     from ports.providers import ProviderDirectory, SendReceipt
+    from ports.unit_of_work import UnitOfWork, UnitsOfWork
     from ports.unsubscribe import UnsubscribeTokens
 
-__all__ = ["DispatchMessages", "Round"]
+__all__ = ["Claimed", "DispatchMessages", "Round"]
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message leased to this dispatcher, as committed when it was leased."""
+
+    message: Message
+    rounds: int  # earlier dispatch rounds that ended in a retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +51,17 @@ class Round:
     retry_at: datetime | None = None
     failure: str | None = None
 
-    def apply(self, message: Message) -> Settlement:
-        """Writes the round on the message; applied again on a fresh copy after a conflict."""
+    def apply(self, uow: UnitOfWork, message: Message, now: datetime) -> None:
+        """Writes the round on the message and ends its outbox entry's lease, in `uow`;
+        applied again on a fresh copy after a conflict."""
+        self._apply(message)
+        uow.repository(Message).add(message)
+        if self.retry_in is None:
+            uow.outbox.sent_off(message.id)
+        else:
+            uow.outbox.retry_later(message.id, self.retry_in, now)
+
+    def _apply(self, message: Message) -> None:
         if self.receipt is not None and self.provider is not None:
             cost, currency = self.cost if self.cost else (None, None)
             message.accepted(
@@ -57,12 +72,10 @@ class Round:
                 cost,
                 currency,
             )
-            return Settlement(message)
-        if self.failure is not None:
+        elif self.failure is not None:
             message.failed(self.attempts, self.failure, self.attempts[-1].at)
-            return Settlement(message)
-        message.attempted(self.attempts, self.retry_at)
-        return Settlement(message, self.retry_in)
+        else:
+            message.attempted(self.attempts, self.retry_at)
 
     @property
     def outcome(self) -> str:
@@ -81,7 +94,7 @@ class DispatchMessages:
 
     def __init__(
         self,
-        store: DeliveryStore,
+        uows: UnitsOfWork,
         providers: ProviderDirectory,
         clock: Clock,
         *,
@@ -91,7 +104,7 @@ class DispatchMessages:
         lease_seconds: float = 30.0,
         backoff: tenacity.wait.wait_base | None = None,
     ) -> None:
-        self.store = store
+        self.uows = uows
         self.providers = providers
         self.clock = clock
         self.unsubscribe = unsubscribe
@@ -101,7 +114,24 @@ class DispatchMessages:
         self.backoff = backoff or tenacity.wait_exponential_jitter(initial=1, max=300, jitter=1)
 
     async def claim(self, channel: Channel, limit: int) -> list[Claimed]:
-        return await self.store.claim(channel, limit, self.lease_seconds)
+        """Leases due messages of one channel in a short commit of its own: providers are
+        called outside any, and each round is recorded in another (`settle`)."""
+        async with self.uows() as uow:
+            leased = await uow.outbox.claim(channel, limit, self.lease_seconds, self.clock.now())
+            if not leased:
+                return []
+            messages = await uow.repository(Message).get([entry.message_id for entry in leased])
+        return [
+            Claimed(messages[entry.message_id], entry.rounds)
+            for entry in leased
+            if entry.message_id in messages
+        ]
+
+    async def renew(self, message_ids: Collection[UUID]) -> None:
+        """Extends the leases of messages still being sent, so no other dispatcher takes them."""
+        if message_ids:
+            async with self.uows() as uow:
+                await uow.outbox.renew(message_ids, self.lease_seconds, self.clock.now())
 
     def availability(self, channel: Channel) -> Availability:
         """How many sends the channel's providers would take now, all of them together.
@@ -196,17 +226,22 @@ class DispatchMessages:
 
     async def settle(self, rounds: Sequence[tuple[Message, Round]]) -> None:
         """Records rounds together; if a message moved on meanwhile, each is recorded alone."""
+        if not rounds:
+            return
         try:
-            await self.store.settle([r.apply(message) for message, r in rounds])
+            async with self.uows() as uow:
+                now = self.clock.now()
+                for message, r in rounds:
+                    r.apply(uow, message, now)
         except ConcurrencyConflict:
             for message, r in rounds:
                 await self._settle_alone(message.id, r)
 
     async def _settle_alone(self, message_id: UUID, r: Round) -> None:
         async def attempt() -> None:
-            fresh = await self.store.get(message_id)
-            if fresh is None:
-                return
-            await self.store.settle([r.apply(fresh)])
+            async with self.uows() as uow:
+                fresh = (await uow.repository(Message).get([message_id])).get(message_id)
+                if fresh is not None:
+                    r.apply(uow, fresh, self.clock.now())
 
         await retry_on_conflict(attempt)

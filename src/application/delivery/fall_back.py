@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
+from domain.message.aggregate import Message
 from domain.shared.errors import DomainError
 
 if TYPE_CHECKING:
     from application.messages.request_message import RequestMessage
     from ports.clock import Clock
-    from ports.delivery import DeliveryStore, DueFallback
+    from ports.delivery import DueFallback
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["FallBackDue"]
 
@@ -22,29 +24,31 @@ class FallBackDue:
 
     def __init__(
         self,
-        store: DeliveryStore,
+        uows: UnitsOfWork,
         request_message: RequestMessage,
         clock: Clock,
         *,
         lease_seconds: float = 30.0,
     ) -> None:
-        self.store = store
+        self.uows = uows
         self.request_message = request_message
         self.clock = clock
         self.lease_seconds = lease_seconds
 
     async def __call__(self, limit: int = 100) -> int:
         """Returns how many fallbacks were handled (sent on, or dropped as delivered)."""
-        due = await self.store.claim_fallbacks(self.clock.now(), limit, self.lease_seconds)
+        async with self.uows() as uow:
+            due = await uow.outbox.claim_fallbacks(self.clock.now(), limit, self.lease_seconds)
         for item in due:
             await self._fall_back(item)
         return len(due)
 
     async def _fall_back(self, due: DueFallback) -> None:
-        message = await self.store.get(due.message_id)
-        if message is None or message.reached_customer or message.fell_back_to is not None:
-            await self.store.forget_fallback(due.message_id)
-            return
+        async with self.uows() as uow:
+            message = (await uow.repository(Message).get([due.message_id])).get(due.message_id)
+            if message is None or message.reached_customer or message.fell_back_to is not None:
+                uow.outbox.forget_fallback(due.message_id)
+                return
         if message.failure is not None or due.status in ("failed", "bounced"):
             reason = f"{message.channel.value} message {due.status}"
         else:
@@ -59,14 +63,17 @@ class FallBackDue:
             )
         except DomainError:
             # The customer is gone (merged away and unknown); nothing to fall back to.
-            await self.store.forget_fallback(due.message_id)
+            async with self.uows() as uow:
+                uow.outbox.forget_fallback(due.message_id)
             return
 
         async def record() -> None:
-            fresh = await self.store.get(due.message_id)
-            if fresh is not None:
-                fresh.fall_back(decided.message_id, reason, self.clock.now())
-                await self.store.save(fresh)
+            async with self.uows() as uow:
+                messages = uow.repository(Message)
+                fresh = (await messages.get([due.message_id])).get(due.message_id)
+                if fresh is not None:
+                    fresh.fall_back(decided.message_id, reason, self.clock.now())
+                    messages.add(fresh)
+                uow.outbox.forget_fallback(due.message_id)
 
         await retry_on_conflict(record)
-        await self.store.forget_fallback(due.message_id)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from application.conflicts import retry_on_conflict
 from domain.customer.identities import IdentityClaim
 from domain.customer.keywords import INBOUND_SIGNAL
-from domain.message.aggregate import MessageStatus
+from domain.message.aggregate import Message, MessageStatus
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.text import has_control, readable
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ports.clock import Clock
     from ports.delivery import DeliveryStore
     from ports.providers import ProviderDirectory
+    from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["ApplyParkedStatuses", "HandleWebhook", "StatusRecorded", "WebhookHandled"]
 
@@ -77,6 +78,7 @@ class HandleWebhook:
     def __init__(
         self,
         providers: ProviderDirectory,
+        uows: UnitsOfWork,
         store: DeliveryStore,
         suppress: ChangeSuppression,
         ingest: IngestSignals,
@@ -84,6 +86,7 @@ class HandleWebhook:
         clock: Clock,
     ) -> None:
         self.providers = providers
+        self.uows = uows
         self.store = store
         self.suppress = suppress
         self.ingest = ingest
@@ -135,14 +138,16 @@ class HandleWebhook:
         status = update.status
 
         async def attempt() -> tuple[bool, UUID | None, str | None, str | None]:
-            message = await self.store.get(message_id)
-            if message is None:
-                return False, None, None, None
-            at = update.at or self.clock.now()
-            reason = readable(update.reason) if update.reason else update.reason
-            changed = message.report(status, provider, at, reason, update.cost, update.currency)
-            if changed:
-                await self.store.save(message)
+            async with self.uows() as uow:
+                messages = uow.repository(Message)
+                message = (await messages.get([message_id])).get(message_id)
+                if message is None:
+                    return False, None, None, None
+                at = update.at or self.clock.now()
+                reason = readable(update.reason) if update.reason else update.reason
+                changed = message.report(status, provider, at, reason, update.cost, update.currency)
+                if changed:
+                    messages.add(message)
             return changed, message.customer_id, message.channel.value, message.correlation_id
 
         changed, customer_id, channel, correlation_id = await retry_on_conflict(attempt)

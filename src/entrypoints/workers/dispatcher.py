@@ -16,11 +16,12 @@ from entrypoints.metrics import (
 )
 
 if TYPE_CHECKING:
-    from application.delivery.dispatch import DispatchMessages, Round
+    from uuid import UUID
+
+    from application.delivery.dispatch import Claimed, DispatchMessages, Round
     from domain.message.aggregate import Message
     from domain.policy.vocabulary import Channel
     from entrypoints.workers.bell import OutboxBell
-    from ports.delivery import Claimed, DeliveryStore
 
 __all__ = ["Dispatcher"]
 
@@ -39,7 +40,6 @@ class Dispatcher:
     def __init__(
         self,
         dispatch: DispatchMessages,
-        store: DeliveryStore,
         channels: list[Channel],
         *,
         lane_capacity: int = 256,
@@ -48,7 +48,6 @@ class Dispatcher:
         bell: OutboxBell | None = None,
     ) -> None:
         self.dispatch = dispatch
-        self.store = store
         self.channels = channels
         self.lane_capacity = lane_capacity
         self.batch = batch
@@ -60,7 +59,7 @@ class Dispatcher:
         self._in_flight: dict[Channel, set[asyncio.Task[None]]] = {c: set() for c in channels}
         self._room: dict[Channel, asyncio.Event] = {c: asyncio.Event() for c in channels}
         self._refill = max(1, min(batch, lane_capacity // 2))
-        self._leased: set[object] = set()
+        self._leased: set[UUID] = set()
         self._finished: asyncio.Queue[tuple[Message, Round]] = asyncio.Queue()
         self.dispatched = 0
         if bell is not None:
@@ -196,11 +195,10 @@ class Dispatcher:
         )
 
     async def _renew(self) -> None:
-        lease = self.dispatch.lease_seconds
         while True:
-            await asyncio.sleep(lease / 3)
+            await asyncio.sleep(self.dispatch.lease_seconds / 3)
             leased = list(self._leased)
             try:
-                await self.store.renew(leased, lease)  # type: ignore[arg-type]
+                await self.dispatch.renew(leased)
             except Exception:
                 self.log.exception("renewing leases failed", count=len(leased))

@@ -9,10 +9,8 @@ from uuid import UUID
 import pytest
 
 from adapters.inmemory.customer_records import InMemoryCustomerRecords
-from adapters.inmemory.delivery import InMemoryDeliveryStore
 from adapters.inmemory.storage import InMemoryStorage
 from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
-from adapters.system.clock import ManualClock
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim
 from domain.message.aggregate import Message
@@ -20,7 +18,7 @@ from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import Signal, SignalReport
-from ports.unit_of_work import ConcurrencyConflict, EarlierRequest
+from ports.unit_of_work import ConcurrencyConflict, EarlierRequest, Leased
 
 AT = datetime(2026, 12, 5, 9, tzinfo=UTC)
 ANA = Identity("email", "ana@example.org")
@@ -287,32 +285,70 @@ class TestDeferrals:
 
 
 class TestOutbox:
-    async def test_a_message_put_in_the_outbox_is_saved_and_claimed_by_a_dispatcher(
+    async def test_a_message_put_in_the_outbox_is_saved_and_leased_to_one_dispatcher(
         self,
     ) -> None:
         uows = InMemoryUnitsOfWork()
-        clock = ManualClock(AT)
-        message = Message(
-            id=MESSAGE_ID,
-            timestamp=AT,
-            customer_id=ANA_ID,
-            decision_id=DECISION_ID,
-            channel=Channel.EMAIL,
-            purpose=Purpose.MARKETING,
-            team="growth",
-            recipient="ana@example.org",
-            content=Content(subject="Hi", body="Hello"),
-            campaign=None,
-            template=None,
-            template_version=None,
-            correlation_id=None,
-        )
         async with uows() as uow:
-            uow.outbox.put(message)
-        store = InMemoryDeliveryStore(uows.storage, clock)
-        (claimed,) = await store.claim(Channel.EMAIL, 10, 30)
-        assert (claimed.message.id, claimed.message.recipient) == (MESSAGE_ID, "ana@example.org")
+            uow.outbox.put(_message())
+        async with uows() as uow:
+            (leased,) = await uow.outbox.claim(Channel.EMAIL, 10, 30, AT)
+            saved = await uow.repository(Message).get([MESSAGE_ID])
+        assert leased == Leased(MESSAGE_ID, 0)
+        assert saved[MESSAGE_ID].recipient == "ana@example.org"
         assert uows.storage.events.log[0].subject_id == ANA_ID
-        assert await store.claim(Channel.EMAIL, 10, 30) == []  # leased
-        clock.advance(timedelta(seconds=31))
-        assert len(await store.claim(Channel.EMAIL, 10, 30)) == 1
+        async with uows() as uow:
+            assert await uow.outbox.claim(Channel.EMAIL, 10, 30, AT) == []  # leased
+            later = AT + timedelta(seconds=31)
+            assert len(await uow.outbox.claim(Channel.EMAIL, 10, 30, later)) == 1
+
+    async def test_a_round_retried_later_is_due_again_after_its_delay_one_round_more(
+        self,
+    ) -> None:
+        uows = InMemoryUnitsOfWork()
+        async with uows() as uow:
+            uow.outbox.put(_message())
+        async with uows() as uow:
+            await uow.outbox.claim(Channel.EMAIL, 10, 30, AT)
+            uow.outbox.retry_later(MESSAGE_ID, 60, AT)
+        async with uows() as uow:
+            assert await uow.outbox.claim(Channel.EMAIL, 10, 30, AT + timedelta(seconds=59)) == []
+            due = await uow.outbox.claim(Channel.EMAIL, 10, 30, AT + timedelta(seconds=60))
+        assert due == [Leased(MESSAGE_ID, 1)]
+
+    async def test_a_message_sent_off_leaves_the_outbox_only_if_its_unit_commits(
+        self,
+    ) -> None:
+        uows = InMemoryUnitsOfWork()
+        async with uows() as uow:
+            uow.outbox.put(_message())
+
+        async def failing() -> None:
+            async with uows() as uow:
+                uow.outbox.sent_off(MESSAGE_ID)
+                raise FailedOnPurpose
+
+        with pytest.raises(FailedOnPurpose):
+            await failing()
+        assert MESSAGE_ID in uows.storage.outbox
+        async with uows() as uow:
+            uow.outbox.sent_off(MESSAGE_ID)
+        assert MESSAGE_ID not in uows.storage.outbox
+
+
+def _message() -> Message:
+    return Message(
+        id=MESSAGE_ID,
+        timestamp=AT,
+        customer_id=ANA_ID,
+        decision_id=DECISION_ID,
+        channel=Channel.EMAIL,
+        purpose=Purpose.MARKETING,
+        team="growth",
+        recipient="ana@example.org",
+        content=Content(subject="Hi", body="Hello"),
+        campaign=None,
+        template=None,
+        template_version=None,
+        correlation_id=None,
+    )

@@ -89,8 +89,7 @@ class TestRequestMessage:
         ana = await subscriber(chorus, Channel.EMAIL)
         decided = await chorus.request_message(ana, MARKETING_EMAIL, content=HELLO)
         assert outcome(decided) is Outcome.SEND
-        (claimed,) = await chorus.delivery.claim(Channel.EMAIL, 10, 30)
-        message = claimed.message
+        (message,) = await chorus.lease(Channel.EMAIL)
         assert (message.id, message.decision_id) == (decided.message_id, decided.decision_id)
         assert (message.recipient, message.content.subject) == ("ana@example.org", "Hello Ana")
         assert await chorus.delivery.decisions_of(decided.message_id) == [decided.decision_id]
@@ -154,13 +153,10 @@ class TestRequestMessage:
         chorus.clock.set(morning)
         assert await chorus.redecide_due() == 1
         assert await chorus.redecide_due() == 0  # decided for good: no longer deferred
-        (claimed,) = await chorus.delivery.claim(Channel.SMS, 10, 30)
-        assert (claimed.message.id, claimed.message.content.body) == (
-            deferred.message_id,
-            "Hi Ana",
-        )
+        (message,) = await chorus.lease(Channel.SMS)
+        assert (message.id, message.content.body) == (deferred.message_id, "Hi Ana")
         customer = await chorus.customer(ana)
-        assert customer.decisions[deferred.message_id] == claimed.message.decision_id
+        assert customer.decisions[deferred.message_id] == message.decision_id
 
     async def test_a_request_repeated_with_its_key_answers_the_first_decision(self) -> None:
         chorus = InMemoryChorus()

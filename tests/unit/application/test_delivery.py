@@ -43,7 +43,7 @@ class Delivery:
         self.second = RecordingProvider("mail-b", Channel.EMAIL)
         self.providers = InMemoryProviders(self.first, self.second)
         self.dispatch = DispatchMessages(
-            self.chorus.delivery,
+            self.chorus.uows,
             self.providers,
             self.chorus.clock,
             max_rounds=2,
@@ -51,6 +51,7 @@ class Delivery:
         )
         self.webhooks = HandleWebhook(
             self.providers,
+            self.chorus.uows,
             self.chorus.delivery,
             self.chorus.change_suppression,
             self.chorus.ingest,
@@ -220,8 +221,8 @@ class TestFallBackDue:
         email = await chorus.delivery.get(email_id)
         assert email is not None
         assert email.fell_back_to is not None
-        (sms,) = await chorus.delivery.claim(Channel.SMS, 10, 30)
-        assert (sms.message.id, sms.message.recipient) == (email.fell_back_to, "+351912345678")
+        (sms,) = await chorus.lease(Channel.SMS)
+        assert (sms.id, sms.recipient) == (email.fell_back_to, "+351912345678")
 
     async def test_a_message_delivered_in_time_falls_back_to_nothing(self) -> None:
         delivery = Delivery()
@@ -233,7 +234,7 @@ class TestFallBackDue:
         email = await delivery.chorus.delivery.get(email_id)
         assert email is not None
         assert email.fell_back_to is None
-        assert await delivery.chorus.delivery.claim(Channel.SMS, 10, 30) == []
+        assert await delivery.chorus.lease(Channel.SMS) == []
 
     async def test_a_failed_message_falls_back_at_once(self) -> None:
         delivery = Delivery()
@@ -243,4 +244,4 @@ class TestFallBackDue:
         (failed,) = await delivery.round()
         assert failed.outcome == "failed"
         assert await delivery.chorus.fall_back_due() == 1
-        assert len(await delivery.chorus.delivery.claim(Channel.SMS, 10, 30)) == 1
+        assert len(await delivery.chorus.lease(Channel.SMS)) == 1

@@ -83,7 +83,7 @@ class TestDecisionAndMessageQueries:
         await chorus.redecide_due()
         provider = RecordingProvider("mail-a", Channel.EMAIL)
         dispatch = DispatchMessages(
-            chorus.delivery,
+            chorus.uows,
             InMemoryProviders(provider, price=(Decimal("0.001"), "EUR")),
             chorus.clock,
         )
