@@ -109,7 +109,12 @@ def _ingest(result: dict[str, Any]) -> str:
         "\ningest tier alone, its worker paused while signals go in; attributed/s: that worker "
         "alone, resumed after the last commit (one box: worker running, from the first request)"
     )
-    return f"{title}\n{_table(header, rows)}"
+    attributed = (
+        f"attributed_ratio (the worker alone, known customers, by raw rows/s): "
+        f"{result['attributed_ratio']:.3f} (target >= {result['target_attributed_ratio']}) "
+        f"{_yes(result['attributed_meets_target'])}"
+    )
+    return f"{title}\n{_table(header, rows)}\n{attributed}"
 
 
 def _rules(result: dict[str, Any]) -> str:

@@ -10,10 +10,16 @@ split until that signal is alone, the others are recorded, and it is refused (`S
 on its intake stream, with the reason). Anything else fails the page, which the runner retries;
 one that keeps failing (a signal PostgreSQL cannot store) is parked by the runner once the page
 is split down to it, unless PostgreSQL is merely away (ADR 0007).
+
+A page is recorded in parts, one after the other in log order, and each part is read while the
+one before it is being written, so that PostgreSQL's share of recording a part and ours of
+reading the next overlap instead of taking turns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 from domain.customer.aggregate import CustomerWasMerged
@@ -40,7 +46,9 @@ class AttributeSignals:
     name = "signal_attribution"
     topics = frozenset({RECEIVED_TOPIC})
     tables: tuple[str, ...] = ()
-    page_size = 1000
+    page_size = 4000
+    part_size = 1000  # signals recorded in one transaction
+    _read_between_yields = 100  # signals read before the part being written may go on
 
     def __init__(
         self,
@@ -60,8 +68,26 @@ class AttributeSignals:
         return self
 
     async def apply(self, conn: object, events: Sequence[LoggedEvent]) -> None:
+        writing: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(events), self.part_size):
+                reports = await self._read(events[start : start + self.part_size])
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(self._record_unrefused(reports))
+                await asyncio.sleep(0)  # its first statement goes out before the next read
+            if writing is not None:
+                await writing
+        finally:
+            # A part still being written when reading failed: not left behind, nor its error.
+            if writing is not None:
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+
+    async def _read(self, events: Sequence[LoggedEvent]) -> list[tuple[UUID, SignalReport]]:
         reports: list[tuple[UUID, SignalReport]] = []
-        for event in events:
+        for place, event in enumerate(events, 1):
             parsed = self.reader.parse(event.payload)
             if isinstance(parsed, SignalReport):
                 reports.append((event.stream_id, parsed))
@@ -69,6 +95,11 @@ class AttributeSignals:
                 # Valid when received, refused now: only a change of validation between
                 # releases does that. The received signal stays in the log.
                 await self.refuse(event.stream_id, parsed)
+            if place % self._read_between_yields == 0:
+                await asyncio.sleep(0)
+        return reports
+
+    async def _record_unrefused(self, reports: Sequence[tuple[UUID, SignalReport]]) -> None:
         if reports:
             # A page applied again after a crash: what was refused stays refused, even if its
             # customer would take it now.

@@ -59,16 +59,24 @@ class IngestSignals:
 
             resolution = Resolution(uow, self.ids, at)
             await resolution.prepare(claim for _, r in fresh for claim in r.identities)
+            known = [
+                None if r.needs_customer else resolution.known_owner(r.identities) for _, r in fresh
+            ]
             await resolution.load(
                 owner
-                for _, r in fresh
-                if r.needs_customer or resolution.known_owner(r.identities) is None
+                for (_, r), owner_known in zip(fresh, known, strict=True)
+                if owner_known is None
                 for owner in resolution.owners_of(r.identities)
             )
             signals: list[Signal.Recorded] = []
-            for index, report in fresh:
-                owner = None if report.needs_customer else resolution.known_owner(report.identities)
+            # Who is known holds until a signal registers, links or merges a customer.
+            changed = False
+            for (index, report), owner_known in zip(fresh, known, strict=True):
+                owner = owner_known
+                if changed and not report.needs_customer:
+                    owner = resolution.known_owner(report.identities)
                 if owner is None:
+                    changed = True
                     customer = await resolution.customer_for(
                         report.identities,
                         reason=f"signal {report.event_id}",

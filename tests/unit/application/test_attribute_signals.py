@@ -112,3 +112,49 @@ class TestAttributeSignals:
         with pytest.raises(ConnectionError):
             await attribution(ingest, intake).apply(None, page(*"abc"))
         assert intake.refusals == []
+
+
+class TestAttributionInParts:
+    async def test_a_page_is_recorded_part_after_part_in_log_order(self) -> None:
+        ingest, intake = Ingest(), Intake()
+        batches: list[list[str]] = []
+        recording = ingest.__call__
+
+        async def record(reports: Sequence[SignalReport]) -> list[object]:
+            batches.append([r.event_id for r in reports])
+            return await recording(reports)
+
+        attributing = attribution(cast("Ingest", record), intake)
+        attributing.part_size = 3
+        await attributing.apply(None, page(*"abcdefgh"))
+        assert batches == [list("abc"), list("def"), list("gh")]
+        assert ingest.recorded == list("abcdefgh")
+
+    async def test_a_refusal_in_one_part_holds_up_none_of_the_others(self) -> None:
+        ingest, intake = Ingest(poison={"b", "g"}), Intake()
+        attributing = attribution(ingest, intake)
+        attributing.part_size = 3
+        await attributing.apply(None, page(*"abcdefgh"))
+        assert ingest.recorded == list("acdefh")
+        assert [i for i, _ in intake.refusals] == [intake_id_for("b"), intake_id_for("g")]
+
+    async def test_a_part_that_fails_fails_the_page_and_the_parts_after_it_are_not_recorded(
+        self,
+    ) -> None:
+        ingest, intake = Ingest(), Intake()
+        calls = 0
+        recording = ingest.__call__
+
+        async def record(reports: Sequence[SignalReport]) -> list[object]:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                raise ConnectionError("PostgreSQL is gone")
+            return await recording(reports)
+
+        attributing = attribution(cast("Ingest", record), intake)
+        attributing.part_size = 3
+        with pytest.raises(ConnectionError):
+            await attributing.apply(None, page(*"abcdefgh"))
+        assert ingest.recorded == list("abc")
+        assert intake.refusals == []
