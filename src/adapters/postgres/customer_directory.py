@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 
 from domain.catalog import topic_of
-from domain.customer.aggregate import Customer
+from domain.customer.aggregate import PROFILE_EVENTS, Customer
 from domain.customer.profile import PROFILE_FIELDS
 
 if TYPE_CHECKING:
@@ -116,18 +116,7 @@ class CustomerDirectory:
     """Customers by id with their identities, profile and attributes; merged ones point on."""
 
     name = "customer_directory"
-    topics = frozenset(
-        _CUSTOMER + kind
-        for kind in (
-            "Registered",
-            "IdentityLinked",
-            "ProfileUpdated",
-            "Absorbed",
-            "MergedInto",
-            "ConsentChanged",
-            "ConsentsInherited",
-        )
-    )
+    topics = frozenset(_CUSTOMER + kind for kind in PROFILE_EVENTS)
 
     def __init__(self, suffix: str = "") -> None:
         self.table = _TABLE + suffix

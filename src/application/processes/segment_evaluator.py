@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from domain.catalog import class_of, topic_of
-from domain.customer.aggregate import Customer
+from domain.customer.aggregate import PROFILE_EVENTS, Customer
 from domain.segments.aggregate import Membership, Segment, membership_id
 from domain.signals.aggregate import Signal
 from ports.segment_evaluation import MembershipState
@@ -32,16 +32,7 @@ def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
 
 _SEGMENT_EVENTS = _events_of(Segment, "Defined", "Redefined", "Deleted", "Restored")
 # What the customer directory reads: a customer's profile, identities and consents.
-_CUSTOMER_EVENTS = _events_of(
-    Customer,
-    "Registered",
-    "IdentityLinked",
-    "ProfileUpdated",
-    "Absorbed",
-    "MergedInto",
-    "ConsentChanged",
-    "ConsentsInherited",
-)
+_CUSTOMER_EVENTS = _events_of(Customer, *PROFILE_EVENTS)
 (_MERGED_INTO,) = _events_of(Customer, "MergedInto")
 
 

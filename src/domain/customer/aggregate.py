@@ -28,7 +28,7 @@ from domain.policy.vocabulary import CHANNEL_IDENTITIES, Channel, Purpose
 from domain.shared.errors import DomainError
 from domain.shared.topics import StoredAs
 
-__all__ = ["Customer", "CustomerWasMerged", "LinkedIdentity"]
+__all__ = ["PROFILE_EVENTS", "Customer", "CustomerWasMerged", "LinkedIdentity"]
 
 
 class CustomerWasMerged(DomainError):
@@ -391,3 +391,15 @@ class Customer(Aggregate):
 
 
 _MISSING = object()
+
+
+PROFILE_EVENTS = (
+    "Registered",
+    "IdentityLinked",
+    "ProfileUpdated",
+    "Absorbed",
+    "MergedInto",
+    "ConsentChanged",
+    "ConsentsInherited",
+)
+"""The names of the events that change what a customer's profile, identities or consents say."""
