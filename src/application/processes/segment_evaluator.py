@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from application.processes.pages import of_kinds
 from domain.catalog import class_of, topic_of
 from domain.customer.aggregate import PROFILE_EVENTS, Customer
 from domain.segments.aggregate import Membership, Segment, membership_id
@@ -58,7 +59,7 @@ class SegmentEvaluator:
     ) -> None:
         now = self.clock.now()
         segments = {s.segment_id: s for s in await ports.segments.in_force()}
-        redefined = {e.originator_id for e in events if isinstance(e, _SEGMENT_EVENTS)}
+        redefined = {e.originator_id for e in of_kinds(events, *_SEGMENT_EVENTS)}
         customers: set[UUID] = set()
         if segments:  # else nobody can be in one
             for event in events:

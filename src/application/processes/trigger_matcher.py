@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from application.processes.pages import of_kinds
 from domain.catalog import class_of, topic_of
 from domain.segments.aggregate import Membership
 from domain.signals.aggregate import Signal
@@ -71,6 +72,8 @@ class TriggerMatcher:
         self, events: Sequence[CanMutateAggregate[UUID]], ports: TriggerMatchingPorts
     ) -> None:
         await self._load(ports.trigger_states)
+        if not self._routes and not of_kinds(events, *_TRIGGER_EVENTS):
+            return  # no trigger before the page nor in it: nothing can fire
         try:
             await self._handle(events, ports)
         except BaseException:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+import pytest
+
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.event_store import RecordedEvent
-from adapters.postgres.processes import ProcessProjection
+from adapters.postgres.processes import DecodedPage, ProcessProjection
 from domain.shared.topics import TopicRegistry
 from tests.unit.adapters.test_event_codec import ParcelNow, stored_then
 
@@ -71,3 +74,29 @@ class TestProcessProjection:
         assert (event.grams, event.carrier) == (300, "unknown")
         assert (event.originator_id, event.originator_version) == (registered.stream_id, 1)
         assert ports == ("ports on", "conn")
+
+
+class TestDecodedPage:
+    def page(self) -> DecodedPage:
+        registered, sent = as_logged()
+        unreadable = RecordedEvent(
+            sent.position,
+            sent.stream_id,
+            sent.version,
+            sent.topic,
+            sent.recorded_at,
+            payload=b"not json",
+            class_version=sent.class_version,
+        )
+        return DecodedPage([registered, unreadable], CODEC)
+
+    def test_a_process_that_reads_some_classes_decodes_only_those(self) -> None:
+        (registered,) = self.page().of(ParcelNow.Registered)
+        assert isinstance(registered, ParcelNow.Registered)
+
+    def test_every_event_is_decoded_when_it_is_read(self) -> None:
+        page = self.page()
+        assert len(page) == 2
+        assert isinstance(page[0], ParcelNow.Registered)
+        with pytest.raises(msgspec.DecodeError):
+            page[1]
