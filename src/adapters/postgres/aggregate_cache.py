@@ -38,9 +38,3 @@ class AggregateCache:
         self._items.move_to_end(aggregate.id)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
-
-    def forget(self, aggregate_id: UUID) -> None:
-        self._items.pop(aggregate_id, None)
-
-    def clear(self) -> None:
-        self._items.clear()
