@@ -8,6 +8,7 @@ too, and is eventsourcing's own topic in memory, where eventsourcing resolves it
 from __future__ import annotations
 
 import dataclasses
+import operator
 import typing
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from domain.catalog import TOPICS
 
 if typing.TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from domain.shared.topics import TopicRegistry
@@ -59,6 +61,14 @@ class _EventType:
         self.loose_decoder = msgspec.json.Decoder(dict[str, Any])
         self.body = body
         self.creates = _ORIGINATOR in self.fields
+        self.originator_at = self.fields.index(_ORIGINATOR) if self.creates else -1
+        # Read at once and encoded as the body struct (the same JSON as a dict of the fields, in
+        # their order): a third cheaper, and attribution encodes an event per signal.
+        self.values: Callable[[Any], Any] = (
+            operator.attrgetter(*self.fields)
+            if len(self.fields) > 1
+            else lambda event: tuple(getattr(event, name) for name in self.fields)
+        )
 
     def upcast(self, payload: bytes, from_version: int) -> Any:
         state = self.loose_decoder.decode(payload)
@@ -109,17 +119,18 @@ class EventCodec:
         return found
 
     def encode(self, event: CanMutateAggregate[UUID]) -> EncodedEvent:
-        kind = self._type_of_class(type(event))
-        body = {name: getattr(event, name) for name in kind.fields}
+        kind = self._by_class.get(type(event)) or self._type_of_class(type(event))
+        values = kind.values(event)
         if kind.creates:
-            body[_ORIGINATOR] = self._stored_originator(body[_ORIGINATOR])
+            values = list(values)
+            values[kind.originator_at] = self._stored_originator(values[kind.originator_at])
         return EncodedEvent(
             event.originator_id,
             event.originator_version,
             kind.topic,
             kind.class_version,
             event.timestamp,
-            self._encoder.encode(body),
+            self._encoder.encode(kind.body(*values)),
         )
 
     def decode(

@@ -31,11 +31,6 @@ _APPEND_ONE = """
 INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
-_APPEND_MANY = """
-INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
-SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int2[], $5::timestamptz[],
-                     $6::uuid[], $7::bytea[])
-"""
 _LOAD = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload
 FROM events WHERE stream_id = ANY($1::uuid[]) ORDER BY stream_id, version
@@ -72,6 +67,15 @@ UNION ALL
  LIMIT 1)
 """
 _EVENT_TYPES = ("uuid", "int4", "text", "int2", "timestamptz", "uuid", "bytea")
+# Columns that a batch often holds one value of (its events' version, topic, class version and
+# time, all of one command; no customer): that value goes once, as a scalar, and not as an
+# array, which asyncpg encodes element by element. Comparing them costs less than encoding.
+_SHARED_CAN_BE = (False, True, True, True, True, True, False)
+_SUBJECT = 5
+_INSERT_EVENTS = (
+    "INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, "
+    "payload) "
+)
 _APPEND_NEW = """
 INSERT INTO events (stream_id, version, topic, class_version, occurred_at, subject_id, payload)
 SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int2[], $5::timestamptz[],
@@ -127,6 +131,31 @@ _RETRYABLE = (
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
 )
+
+
+def _appended(rows: list[tuple[Any, ...]], args: list[Any]) -> str:
+    """The insert of the rows into `events`, its parameters appended to `args`: one scalar for
+    a column whose rows all hold one value, an array unnested in step with the others else."""
+    picked: list[str] = []
+    arrays: list[str] = []
+    columns = list(zip(*rows, strict=True))
+    for n, (kind, column, may_share) in enumerate(
+        zip(_EVENT_TYPES, columns, _SHARED_CAN_BE, strict=True)
+    ):
+        first = column[0]
+        # A subject is compared only when missing: equal UUIDs compare in Python, slowly.
+        if may_share and (n != _SUBJECT or first is None) and column.count(first) == len(column):
+            args.append(first)
+            picked.append(f"${len(args)}::{kind}")
+        else:
+            args.append(list(column))
+            arrays.append(f"${len(args)}::{kind}[]")
+            picked.append(f"c{len(arrays)}")
+    names = ", ".join(f"c{n}" for n in range(1, len(arrays) + 1))
+    return (
+        f"{_INSERT_EVENTS}SELECT {', '.join(picked)} "
+        f"FROM unnest({', '.join(arrays)}) AS rows({names})"
+    )
 
 
 def _subject(about: Aggregate | CanMutateAggregate[UUID]) -> UUID | None:
@@ -247,9 +276,8 @@ class PostgresEventStore:
             if len(rows) == 1:
                 await conn.execute(_APPEND_ONE, *rows[0])
             else:
-                await conn.execute(
-                    _APPEND_MANY, *(list(column) for column in zip(*rows, strict=True))
-                )
+                args: list[Any] = []
+                await conn.execute(_appended(rows, args), *args)
         except _RETRYABLE as error:
             raise ConcurrencyConflict(str(error)) from error
 
@@ -270,13 +298,7 @@ class PostgresEventStore:
             return ", ".join(casts)
 
         if rows:
-            columns = [list(c) for c in zip(*rows, strict=True)]
-            ctes.append(
-                "appended AS (INSERT INTO events (stream_id, version, topic, class_version, "
-                "occurred_at, subject_id, payload) SELECT * FROM unnest("
-                + arrays(_EVENT_TYPES, columns)
-                + ") RETURNING 1)"
-            )
+            ctes.append(f"appended AS ({_appended(rows, args)} RETURNING 1)")
         for n, (table, table_rows) in enumerate(side.items()):
             columns = [list(c) for c in zip(*table_rows, strict=True)]
             ctes.append(

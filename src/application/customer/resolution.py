@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Resolution"]
 
+_UNVERIFIED = Verification.UNVERIFIED  # looked up once: ingest asks it for every signal
+
 
 class Resolution:
     """One batch's view of who is who, kept consistent as customers are created and merged."""
@@ -42,7 +44,7 @@ class Resolution:
         owner: UUID | None = None
         for claim in claims:
             found = self.owners.get(claim.identity)
-            if found is None or claim.verification is not Verification.UNVERIFIED:
+            if found is None or claim.verification is not _UNVERIFIED:
                 return None
             if owner is not None and found != owner:
                 return None
