@@ -24,6 +24,7 @@ from application.customer.attribute_signals import AttributeSignals
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
+from entrypoints.workers.giving_way import GivingWay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -48,6 +49,8 @@ class Lane:
     wakes: tuple[str, ...] = ()
     # Errors that hold the lane up for as long as they last, parking nothing.
     outage: Callable[[BaseException], bool] = is_outage
+    # Lanes whose backlog this one waits out, for a while, before each page (see GivingWay).
+    gives_way_to: tuple[str, ...] = ()
 
 
 LANES: tuple[Lane, ...] = (
@@ -56,16 +59,24 @@ LANES: tuple[Lane, ...] = (
     Lane("attribution", (AttributeSignals,), settle=0.001),
     # The evaluator reads the directory and the signal activity before it; the members read
     # model follows what the evaluator records.
+    # The lanes after it read what it records: after a burst, they let it go first.
     Lane(
         "read_models",
         (CustomerDirectory, SignalActivity, SegmentEvaluator, SegmentMembers),
         wakes=("triggers", "outbound"),
+        gives_way_to=("attribution",),
     ),
     # Signals and the entries and exits the evaluator records are matched in the same round;
     # the firings read model follows what the matcher records.
-    Lane("triggers", (TriggerMatcher, TriggerFirings), settle=0.001, wakes=("outbound",)),
+    Lane(
+        "triggers",
+        (TriggerMatcher, TriggerFirings),
+        settle=0.001,
+        wakes=("outbound",),
+        gives_way_to=("attribution",),
+    ),
     # While NATS is away its publishes wait out their timeout: that must hold no other lane.
-    Lane("outbound", (OutboundEvents,), outage=is_bus_outage),
+    Lane("outbound", (OutboundEvents,), outage=is_bus_outage, gives_way_to=("attribution",)),
 )
 
 
@@ -98,6 +109,10 @@ async def lane_runners(container: AsyncContainer, attempts: int) -> dict[str, Pr
         woken = [runners[name].wake for name in lane.wakes]
         if woken:
             runners[lane.name].on_applied = _calling(woken)
+        if lane.gives_way_to:
+            runners[lane.name].before_page = GivingWay(
+                _backlogged([runners[name] for name in lane.gives_way_to])
+            )
     return runners
 
 
@@ -109,6 +124,10 @@ async def every_projection(
     pool = await container.get(asyncpg.Pool)
     members = [member for lane in lanes for member in await _members(container, lane)]
     return ProjectionRunner(pool, members, attempts=attempts, outage=is_bus_outage)
+
+
+def _backlogged(ahead: list[ProjectionRunner]) -> Callable[[], bool]:
+    return lambda: any(runner.backlogged for runner in ahead)
 
 
 def _calling(calls: list[Callable[[], None]]) -> Callable[[], None]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import multiprocessing
 import os
 import signal
@@ -25,6 +24,7 @@ import structlog
 
 from adapters.nats.publisher import JetStreamPublisher, ensure_stream
 from entrypoints import event_loop
+from entrypoints.heap import settle_heap
 from entrypoints.ioc import make_container, with_bus
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import forget_process
@@ -123,10 +123,7 @@ async def follow_log(
     followers = Followers(container, nc, settings)
     try:
         await followers.start()
-        # What start-up built lives as long as the worker: out of the collector's sight, the
-        # full collections that attribution's short-lived objects set off no longer walk it.
-        gc.collect()
-        gc.freeze()
+        settle_heap()
         if on_following is not None:
             on_following()
         await stop.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.vocabulary import Channel
+from entrypoints.heap import settle_heap
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
 from entrypoints.projection_worker import (
@@ -156,10 +156,7 @@ async def run_service(
         while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no started event)
             await asyncio.sleep(0.05)
         if server.started:
-            # What start-up built lives as long as the process: out of the collector's sight,
-            # full collections while signals pour in no longer walk it.
-            gc.collect()
-            gc.freeze()
+            settle_heap()
             log.info("serving", url=f"http://{settings.host}:{settings.port}")
             if on_ready is not None:
                 await on_ready()

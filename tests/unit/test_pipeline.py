@@ -17,3 +17,9 @@ class TestPipeline:
     def test_signals_reach_their_customers_before_anything_reads_them(self) -> None:
         assert LANES[0].name == "attribution"
         assert len(LANES[0].members) == 1
+
+    def test_the_lanes_after_attribution_give_way_to_it_and_to_nothing_after_them(self) -> None:
+        order = [lane.name for lane in LANES]
+        for place, lane in enumerate(LANES[1:], 1):
+            assert "attribution" in lane.gives_way_to
+            assert set(lane.gives_way_to) <= set(order[:place])

@@ -19,7 +19,7 @@ import structlog
 from adapters.postgres.event_store import LogPosition, PostgresEventStore, RecordedEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Awaitable, Callable, Collection, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -271,6 +271,10 @@ class ProjectionRunner:
         self.on_applied: Callable[[], None] | None = None
         # Told the projection's name and the number of events of each page applied (metrics).
         self.on_page: Callable[[str, int], None] | None = None
+        # Awaited before each page the running loop reads, e.g. to give way to another lane.
+        self.before_page: Callable[[], Awaitable[None]] | None = None
+        # Whether the last page read was full: more is waiting to be read.
+        self.backlogged = False
         self.settle = settle
         self.projections = {p.name: p for p in projections}
         self.store = store or PostgresEventStore()
@@ -317,6 +321,7 @@ class ProjectionRunner:
                 # pages.
                 size: int = getattr(projection, "page_size", self.page_size)
                 page = await self.store.read_topics(conn, position, projection.topics, size, until)
+                self.backlogged = len(page.events) >= size
                 if page.next == position:
                     if name in self._maybe_failing:
                         await conn.execute(_RECOVERED, name)
@@ -326,6 +331,7 @@ class ProjectionRunner:
                 after = page.next
                 await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
         except Exception as error:
+            self.backlogged = False  # a page that fails is no backlog to give way to
             await self._record_failing(name, error)
             raise
         self._maybe_failing.discard(name)
@@ -445,7 +451,12 @@ class ProjectionRunner:
         """Applies pages until the readable end of the log (or `stop`); the number applied."""
         total = 0
         for each in [name] if name else list(self.projections):
-            while not (stop and stop.is_set()) and (applied := await self.step(each)) is not None:
+            while not (stop and stop.is_set()):
+                if self.before_page is not None:
+                    await self.before_page()
+                applied = await self.step(each)
+                if applied is None:
+                    break
                 total += applied
         return total
 
