@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import IngestSignals
 from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.policy.vocabulary import Channel

@@ -46,11 +46,9 @@ from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates, RenderBudget
-from application.customer.accept_signals import AcceptSignals
-from application.customer.attribute_signals import AttributeSignals
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
@@ -75,7 +73,7 @@ from domain.customer.identities import IdentityNormalizer
 from domain.signals.document import SignalReader
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
-from entrypoints.signal_schema import SignalMapper
+from entrypoints.text_checks import wire_fault
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.bus import EventPublisher
@@ -455,11 +453,7 @@ class UseCasesProvider(Provider):
 
     @provide
     def signal_reader(self, normalizer: IdentityNormalizer) -> SignalReader:
-        return SignalReader(normalizer)
-
-    @provide
-    def signal_mapper(self, reader: SignalReader) -> SignalMapper:
-        return SignalMapper(reader)
+        return SignalReader(normalizer, refuse=wire_fault)
 
 
 class BusProvider(Provider):

@@ -20,7 +20,7 @@ from adapters.postgres.projections import ProjectionRunner, is_outage
 from adapters.postgres.segments import SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.triggers import TriggerFirings
-from application.customer.attribute_signals import AttributeSignals
+from application.customer.signals import AttributeSignals
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher

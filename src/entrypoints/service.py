@@ -13,7 +13,7 @@ import structlog
 import uvicorn
 
 from adapters.postgres.segment_evaluator import SegmentTimers
-from application.customer.accept_signals import AcceptSignals
+from application.customer.signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses
@@ -23,6 +23,7 @@ from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.vocabulary import Channel
+from domain.signals.document import SignalReader
 from entrypoints.heap import settle_heap
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
@@ -32,7 +33,6 @@ from entrypoints.projection_worker import (
     ProjectionProcess,
     commits_subject,
 )
-from entrypoints.signal_schema import SignalMapper
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher
@@ -82,7 +82,7 @@ async def run_service(
     consumer = SignalConsumer(
         nc.jetstream(),
         await container.get(AcceptSignals),
-        await container.get(SignalMapper),
+        await container.get(SignalReader),
         stream_name=settings.signal_stream,
         subjects=f"{settings.nats_prefix}.signals.>",
         dead_letter_stream=settings.dead_letter_stream,

@@ -24,6 +24,7 @@ __all__ = [
     "line_fault",
     "raw_fault",
     "text_fault",
+    "wire_fault",
 ]
 
 MAX_DEPTH = 32
@@ -178,3 +179,9 @@ def raw_fault(raw: bytes | msgspec.Raw, path: str = "$", *, free: bool = False) 
     except msgspec.DecodeError:
         return None
     return document_fault(value, path, free=free)
+
+
+def wire_fault(raw: bytes | msgspec.Raw) -> tuple[str, str] | None:
+    """`raw_fault`'s path and reason, for the domain's document readers."""
+    fault = raw_fault(raw)
+    return None if fault is None else (fault.path, fault.reason)

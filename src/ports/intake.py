@@ -10,19 +10,9 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from domain.signals.aggregate import SignalReport
+    from domain.signals.intake import ReceivedSignal
 
-__all__ = ["Attribution", "ReceivedSignal", "SignalIntake"]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedSignal:
-    """One validated signal as the producer sent it, with the producer's event id; `at_once`
-    is its report when it must reach its customer before the answer (an opt-out, say)."""
-
-    event_id: str
-    payload: bytes
-    at_once: SignalReport | None = None
+__all__ = ["Attribution", "SignalIntake"]
 
 
 @dataclass(frozen=True, slots=True)

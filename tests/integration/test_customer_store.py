@@ -11,7 +11,7 @@ from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.queries.customers import CustomerQueries
 from domain.customer.aggregate import Customer

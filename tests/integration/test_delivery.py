@@ -22,7 +22,7 @@ from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaTemplates
 from application.customer.change_suppression import ChangeSuppression
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue

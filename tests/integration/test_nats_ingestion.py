@@ -22,13 +22,11 @@ from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
-from application.customer.accept_signals import AcceptSignals
-from application.customer.attribute_signals import AttributeSignals
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
 from domain.customer.identities import IdentityNormalizer
 from domain.signals.document import SignalReader
 from domain.signals.intake import RECEIVED_TOPIC
-from entrypoints.signal_schema import SignalMapper
+from entrypoints.text_checks import wire_fault
 from entrypoints.workers.signal_consumer import SignalConsumer, ensure_signal_stream
 
 if TYPE_CHECKING:
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
     from nats.js.api import RawStreamMsg
     from nats.js.client import JetStreamContext
 
-    from ports.intake import ReceivedSignal
+    from domain.signals.intake import ReceivedSignal
 
 pytestmark = pytest.mark.integration
 
@@ -197,7 +195,7 @@ async def consumer_for(
         consumer = SignalConsumer(
             js,
             ingest,
-            SignalMapper(SignalReader(NORMALIZER)),
+            SignalReader(NORMALIZER, refuse=wire_fault),
             stream_name=names.stream,
             durable=names.durable,
             subjects=names.subjects,

@@ -19,18 +19,16 @@ from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
-from application.customer.attribute_signals import AttributeSignals
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import AttributeSignals, IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer
 from domain.signals.aggregate import SignalReport
 from domain.signals.document import SignalReader
-from domain.signals.intake import RECEIVED_TOPIC
+from domain.signals.intake import RECEIVED_TOPIC, ReceivedSignal
 from entrypoints.cli import main
 from entrypoints.metrics import exposition
 from entrypoints.workers.projector import Projector
-from ports.intake import ReceivedSignal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -17,7 +17,7 @@ from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.segments.define_segment import (

@@ -17,7 +17,7 @@ from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from application.customer.change_consent import ChangeConsent
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer

@@ -15,16 +15,18 @@ from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
-from application.customer.accept_signals import AcceptSignals
-from application.customer.attribute_signals import AttributeSignals
-from application.customer.ingest_signals import IngestSignals, SignalOutcome
+from application.customer.signals import (
+    AcceptSignals,
+    AttributeSignals,
+    IngestSignals,
+    SignalOutcome,
+)
 from domain.customer.identities import IdentityNormalizer
 from domain.shared.errors import DomainError
 from domain.signals.aggregate import signal_id_for
 from domain.signals.document import SignalIn, SignalReader
-from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, intake_id_for
-from entrypoints.signal_schema import SignalMapper
-from ports.intake import Attribution, ReceivedSignal
+from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, ReceivedSignal, intake_id_for
+from ports.intake import Attribution
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,7 +40,6 @@ pytestmark = pytest.mark.integration
 
 AT = datetime(2026, 11, 27, 10, tzinfo=UTC)
 READER = SignalReader(IdentityNormalizer("GB"))
-MAPPER = SignalMapper(READER)
 
 
 def received(event_id: str, email: str = "ana@example.org") -> ReceivedSignal:
@@ -138,9 +139,9 @@ class TestAttribution:
             "properties": {"channel": "sms"},
         }
         payload = msgspec.json.encode(wire)
-        signal = MAPPER.check(0, payload)
+        signal = READER.check(0, payload)
         assert isinstance(signal, SignalIn)
-        assert await accept([MAPPER.received(0, signal, payload)]) == [True]
+        assert await accept([READER.received(0, signal, payload)]) == [True]
         found = await accept.attributed(["stop-1"], 0)
         assert found["stop-1"].customer_id is not None
 

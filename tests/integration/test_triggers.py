@@ -19,7 +19,7 @@ from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import IngestSignals
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
 from application.queries.triggers import TriggerQueries

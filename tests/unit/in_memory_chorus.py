@@ -18,11 +18,9 @@ from adapters.inmemory.templates import InMemoryTemplates
 from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.templates.jinja import JinjaTemplates
-from application.customer.accept_signals import AcceptSignals
-from application.customer.attribute_signals import AttributeSignals
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
-from application.customer.ingest_signals import IngestSignals
+from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.fall_back import FallBackDue
 from application.messages.redecide_due import RedecideDueMessages
@@ -33,8 +31,7 @@ from domain.message.aggregate import Message
 from domain.policy.defaults import default_rule_set
 from domain.signals.aggregate import SignalReport
 from domain.signals.document import IdentityIn, SignalIn, SignalReader
-from domain.signals.intake import RECEIVED_TOPIC
-from ports.intake import ReceivedSignal
+from domain.signals.intake import RECEIVED_TOPIC, ReceivedSignal
 
 if TYPE_CHECKING:
     from uuid import UUID

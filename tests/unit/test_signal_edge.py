@@ -8,9 +8,9 @@ import pytest
 
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.rule_document import RuleSetInvalid
-from domain.signals.document import InvalidSignal, SignalIn, SignalReader
+from domain.signals.document import MAX_SIGNAL_BYTES, InvalidSignal, SignalIn, SignalReader
 from entrypoints.rules_schema import parse_rule_set
-from entrypoints.signal_schema import MAX_SIGNAL_BYTES, SignalMapper
+from entrypoints.text_checks import wire_fault
 
 
 def _signal(**changes: Any) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _signal(**changes: Any) -> dict[str, Any]:
 
 
 def _check(raw: bytes) -> SignalIn | InvalidSignal:
-    return SignalMapper(SignalReader(IdentityNormalizer("GB"))).check(3, raw)
+    return SignalReader(IdentityNormalizer("GB"), refuse=wire_fault).check(3, raw)
 
 
 def _refused(raw: bytes) -> InvalidSignal:

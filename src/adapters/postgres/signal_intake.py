@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from ports.intake import ReceivedSignal
+    from domain.signals.intake import ReceivedSignal
 
 __all__ = ["PostgresSignalIntake"]
 

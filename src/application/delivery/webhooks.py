@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from application.customer.change_suppression import ChangeSuppression
-    from application.customer.ingest_signals import IngestSignals
+    from application.customer.signals import IngestSignals
     from domain.customer.identities import IdentityNormalizer
     from ports.clock import Clock
     from ports.delivery import DeliveryStore

@@ -1,8 +1,9 @@
 """What a signal is made of: the document producers send, checked whole and read as a report.
 
-The same document comes over HTTP and NATS. The edge refuses what no document may hold (control
-characters in free text, invalid UTF-8, deep nesting, size) before it is read here; a fault is
-said as where (a JSON path such as `$.identities[0].value`) and why.
+The same document comes over HTTP and NATS, in batches of at most `MAX_BATCH`. A document is
+at most `MAX_SIGNAL_BYTES` of JSON, and the edge tells the reader what else no stored document
+may hold (`refuse`: control characters, invalid UTF-8, deep nesting; ADR 8) before it is read;
+a fault is said as where (a JSON path such as `$.identities[0].value`) and why.
 """
 
 from __future__ import annotations
@@ -11,18 +12,25 @@ import re
 import string
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.customer.profile import Profile, check_attributes
+from domain.customer.signal_effects import CUSTOMER_SIGNALS
 from domain.shared.documents import field_of
 from domain.shared.errors import InvalidValue
 from domain.shared.times import time_fault
 from domain.signals.aggregate import SignalReport
+from domain.signals.intake import ReceivedSignal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
+    "MAX_BATCH",
+    "MAX_SIGNAL_BYTES",
     "NAME_PATTERN",
     "TYPE_PATTERN",
     "IdentityIn",
@@ -47,6 +55,11 @@ SignalType = Annotated[
     str, msgspec.Meta(min_length=1, max_length=100, extra_json_schema={"pattern": TYPE_PATTERN})
 ]
 _name = re.compile(NAME_PATTERN)
+
+MAX_BATCH = 1000
+"""Signals in one batch (an HTTP body, a NATS message), at most."""
+MAX_SIGNAL_BYTES = 64 * 1024
+"""One signal's encoded JSON, at most: a larger one is refused, the rest of its batch stored."""
 _TYPE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_.:-")
 
 
@@ -126,10 +139,18 @@ _signal_decoder = msgspec.json.Decoder(SignalIn)
 
 
 class SignalReader:
-    """Reads signal documents and turns them into reports with normalised identities."""
+    """Reads signal documents and turns them into reports with normalised identities.
 
-    def __init__(self, normalizer: IdentityNormalizer) -> None:
+    `refuse` is the edge's check of a raw document for what no stored document may hold: the
+    JSON path and reason of its first fault, if it has one."""
+
+    def __init__(
+        self,
+        normalizer: IdentityNormalizer,
+        refuse: Callable[[msgspec.Raw | bytes], tuple[str, str] | None] | None = None,
+    ) -> None:
         self.normalizer = normalizer
+        self.refuse = refuse
         self._claims: dict[tuple[str, str, Verification], IdentityClaim] = {}
 
     def claim(self, identity: IdentityIn) -> IdentityClaim:
@@ -147,6 +168,16 @@ class SignalReader:
 
     def decode(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
         """The document at `index` of a batch, as its schema reads it, or the first fault."""
+        if len(raw) > MAX_SIGNAL_BYTES:
+            reason = f"is {len(raw):,} bytes of JSON; a signal may have {MAX_SIGNAL_BYTES:,}"
+            return InvalidSignal(index, "$", reason, signal_id_of(raw))
+        # Before anything stores it or walks it: text PostgreSQL refuses, and deep nesting.
+        fault = self.refuse(raw) if self.refuse is not None else None
+        if fault is not None:
+            return InvalidSignal(index, *fault, signal_id_of(raw))
+        return self._decoded(index, raw)
+
+    def _decoded(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
         try:
             return _signal_decoder.decode(raw)
         except msgspec.ValidationError as error:
@@ -155,10 +186,21 @@ class SignalReader:
         except msgspec.DecodeError as error:
             return InvalidSignal(index, "$", str(error))
 
-    def check(self, index: int, signal: SignalIn) -> InvalidSignal | None:
-        """What is wrong with a decoded signal beyond its schema, if anything."""
+    def check(self, index: int, raw: msgspec.Raw | bytes) -> SignalIn | InvalidSignal:
+        """The signal if it is valid, as `read` would take it, without building the report."""
+        signal = self.decode(index, raw)
+        if isinstance(signal, InvalidSignal):
+            return signal
         checked = self._checked(index, signal)
-        return checked if isinstance(checked, InvalidSignal) else None
+        return checked if isinstance(checked, InvalidSignal) else signal
+
+    def received(self, index: int, signal: SignalIn, payload: bytes) -> ReceivedSignal:
+        """A checked signal for intake; one that acts on its customer carries its report."""
+        at_once = None
+        if signal.type in CUSTOMER_SIGNALS:
+            report = self.report(index, signal)
+            at_once = report if isinstance(report, SignalReport) else None
+        return ReceivedSignal(signal.id, payload, at_once)
 
     def read(self, index: int, raw: msgspec.Raw | bytes) -> SignalReport | InvalidSignal:
         """The report of the document at `index` of a batch, or the first fault."""
@@ -168,8 +210,10 @@ class SignalReader:
         return self.report(index, signal)
 
     def parse(self, payload: bytes) -> SignalReport | str:
-        """A received signal's report, or why it is refused (for attribution)."""
-        report = self.read(0, payload)
+        """A received signal's report, or why it is refused (for attribution: the edge's
+        checks passed when it was received)."""
+        signal = self._decoded(0, payload)
+        report = signal if isinstance(signal, InvalidSignal) else self.report(0, signal)
         if isinstance(report, InvalidSignal):
             return f"{report.field}: {report.reason}"
         return report

@@ -6,7 +6,7 @@ Delivery is at least once and the effect exactly once: a batch is acknowledged o
 messages, and a redelivery after the commit is a duplicate by the producer's event id and
 changes nothing. Attribution to customers follows from the log (`AttributeSignals`).
 Messages that can never succeed (not JSON, not a signal, a bad identity, text PostgreSQL cannot
-hold, a signal over 64 KiB or nested deeper than 32: see `SignalMapper`) are published to the
+hold, a signal over 64 KiB or nested deeper than 32: see `SignalReader`) are published to the
 dead-letter stream first and terminated afterwards; so are messages that still fail on their last
 allowed delivery. In a batch message, each invalid signal is dead-lettered on its own (with
 its index) and the valid ones are committed; the message is acknowledged once both are done.
@@ -24,10 +24,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from adapters.nats.consumer import JetStreamConsumer, ensure_stream_and_dead_letters, message_id
-from domain.signals.document import InvalidSignal
+from domain.signals.document import MAX_BATCH, InvalidSignal
+from domain.signals.intake import ReceivedSignal
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.signal_schema import MAX_BATCH
-from ports.intake import ReceivedSignal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,8 +35,8 @@ if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
     from structlog.typing import FilteringBoundLogger
 
-    from application.customer.accept_signals import AcceptSignals
-    from entrypoints.signal_schema import SignalMapper
+    from application.customer.signals import AcceptSignals
+    from domain.signals.document import SignalReader
 
 __all__ = [
     "DEAD_LETTER_STREAM",
@@ -87,7 +86,7 @@ def _batch_of(data: bytes) -> list[msgspec.Raw] | str | None:
     try:
         envelope = _envelope.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError):
-        return None  # refused as a signal, with the reason, by the mapper
+        return None  # refused as a signal, with the reason, by the reader
     if set(envelope) != {"signals"}:
         return None
     try:
@@ -135,7 +134,7 @@ class SignalConsumer:
         self,
         js: JetStreamContext,
         accept: AcceptSignals,
-        mapper: SignalMapper,
+        reader: SignalReader,
         *,
         stream_name: str = SIGNAL_STREAM,
         durable: str = "chorus-signal-ingest",
@@ -175,7 +174,7 @@ class SignalConsumer:
             logger=logger,
         )
         self.accept = accept
-        self.mapper = mapper
+        self.reader = reader
         self.log = self.jetstream.log
         self._commit_slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
         # In the last fetch; until one came, as if every message were a full batch message, so
@@ -265,12 +264,12 @@ class SignalConsumer:
         message) or `all_refused` (a batch message without one valid signal)."""
         batch = _batch_of(msg.data)
         if batch is None:
-            signal = self.mapper.check(index, msg.data)
+            signal = self.reader.check(index, msg.data)
             if isinstance(signal, InvalidSignal):
                 reason = f"{signal.field}: {signal.reason}"
                 refused.append((msg, reason, signal.signal_id))
                 return None
-            received = self.mapper.received(index, signal, msg.data)
+            received = self.reader.received(index, signal, msg.data)
             return _Delivery(msg, (received,), signal.id, message_id(msg) or signal.id)
         if isinstance(batch, str):
             refused.append((msg, batch, None))
@@ -278,12 +277,12 @@ class SignalConsumer:
         signals: list[ReceivedSignal] = []
         dead: list[_Refused] = []
         for position, raw in enumerate(batch):
-            checked = self.mapper.check(position, raw)
+            checked = self.reader.check(position, raw)
             if isinstance(checked, InvalidSignal):
                 reason = f"$.signals[{position}]{checked.field[1:]}: {checked.reason}"
                 dead.append(_Refused(bytes(raw), reason, checked.signal_id, position))
             else:
-                signals.append(self.mapper.received(position, checked, bytes(raw)))
+                signals.append(self.reader.received(position, checked, bytes(raw)))
         if not signals:
             all_refused.append((msg, dead))
             return None

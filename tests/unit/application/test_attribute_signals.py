@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 import pytest
 
-from application.customer.attribute_signals import AttributeSignals
+from application.customer.signals import AttributeSignals
 from domain.customer.identities import IdentityNormalizer
 from domain.shared.errors import DomainError
 from domain.signals.aggregate import SignalReport
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from uuid import UUID
 
-    from application.customer.ingest_signals import IngestSignals
+    from application.customer.signals import IngestSignals
 
 AT = datetime(2026, 11, 28, 9, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 from domain.customer.identities import Verification
 from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import signal_id_for
-from domain.signals.intake import intake_id_for
-from ports.intake import Attribution, ReceivedSignal
+from domain.signals.intake import ReceivedSignal, intake_id_for
+from ports.intake import Attribution
 from tests.unit.in_memory_chorus import InMemoryChorus, claim, received, report
 
 ANA = claim("email", "ana@example.org")

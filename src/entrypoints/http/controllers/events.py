@@ -11,19 +11,18 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, post
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 
-from application.customer.accept_signals import AcceptSignals
+from application.customer.signals import AcceptSignals
 from domain.shared.documents import json_fault
 from domain.signals.aggregate import signal_id_for
-from domain.signals.document import InvalidSignal, SignalIn
+from domain.signals.document import MAX_BATCH, InvalidSignal, SignalIn, SignalReader
+from domain.signals.intake import ReceivedSignal
 from entrypoints.http.auth import allow
 from entrypoints.http.edge import MAX_BODY_BYTES
 from entrypoints.http.problems import not_json, problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.signal_schema import MAX_BATCH, SignalMapper
 from entrypoints.text_checks import MAX_DEPTH, raw_fault
 from ports.api_keys import Role
-from ports.intake import ReceivedSignal
 
 __all__ = ["EventsController"]
 
@@ -103,7 +102,7 @@ class EventsController(Controller):
         self,
         request: Request[Any, Any, Any],
         accept: FromDishka[AcceptSignals],
-        mapper: FromDishka[SignalMapper],
+        reader: FromDishka[SignalReader],
         wait: Literal["committed", "attributed"] = "committed",
     ) -> Response[Any]:
         body = await request.body()
@@ -122,7 +121,7 @@ class EventsController(Controller):
         except msgspec.DecodeError as error:
             return not_json(str(error))
         except (UnicodeDecodeError, RecursionError):
-            # Each signal's text and nesting are checked with it, by the mapper; this is a
+            # Each signal's text and nesting are checked with it, by the reader; this is a
             # body whose envelope cannot even be read.
             fault = raw_fault(body)
             reason = fault.reason if fault else f"is nested deeper than {MAX_DEPTH} levels"
@@ -150,11 +149,11 @@ class EventsController(Controller):
         results: list[SignalResultOut] = []
         invalid: list[InvalidSignal] = []
         for index, raw in enumerate(batch.signals):
-            signal = mapper.check(index, raw)
+            signal = reader.check(index, raw)
             if isinstance(signal, InvalidSignal):
                 invalid.append(signal)
             else:
-                received.append(mapper.received(index, signal, bytes(raw)))
+                received.append(reader.received(index, signal, bytes(raw)))
                 results.append(SignalResultOut(index, signal.id, "accepted"))
         with SIGNAL_BATCH_SECONDS.labels("http").time():
             new = await accept(received) if received else []
