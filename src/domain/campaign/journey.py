@@ -57,12 +57,14 @@ day is in each customer's own zone unless `time_zone` names one for everybody), 
 as a conversion `within` the attribution window from entry; it ends the journey.
 
 **Policies**: `re_entry` (`once`, `after_cool_down` with `cool_down`, `always`),
-`enrollment_cap` (customers who may ever enter this version), `send_limit` (sends to one
-customer in one enrollment; further sends are skipped, the journey goes on).
+`enrollment_cap` (customers who may ever enter this version), `send_limit` (sends one customer
+may get from the campaign, over all their entries; further sends are skipped, the journey goes
+on).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, TypeAlias
@@ -299,7 +301,7 @@ class WaitForSignal(_Step, tag="wait_for_signal", frozen=True, kw_only=True):
     def waits(self) -> bool:
         return True
 
-    def matches(self, signal: str, properties: dict[str, Any]) -> bool:
+    def matches(self, signal: str, properties: Mapping[str, Any]) -> bool:
         """Whether a signal of that type and properties is the one awaited."""
         return signal == self.signal and all(where.matches(properties) for where in self.where)
 
@@ -416,7 +418,7 @@ class Goal(_Part, frozen=True, kw_only=True):
         return parse_duration(self.within)
 
     def reached(
-        self, signal: str, properties: dict[str, Any], customer: SegmentFacts, now: datetime
+        self, signal: str, properties: Mapping[str, Any], customer: SegmentFacts, now: datetime
     ) -> bool:
         """Whether a signal of that type and properties, for this customer, is the goal."""
         return (

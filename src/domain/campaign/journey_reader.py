@@ -45,7 +45,7 @@ from domain.campaign.journey import (
 from domain.campaign.local_time import DAY_NAMES, is_time_zone, parse_time_of_day
 from domain.customer.profile import PROFILE_FIELDS, Profile, check_attributes
 from domain.policy.vocabulary import Channel, Purpose
-from domain.segments.conditions import Condition, Op, PropertyFilter
+from domain.segments.conditions import Condition, ConditionInvalid, Op, PropertyFilter, check_size
 from domain.shared.documents import DocumentInvalid, DocumentReader, document_of
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
@@ -123,7 +123,16 @@ class _Reader(DocumentReader[Any]):
         return path, reason
 
 
-_PARTS = (Fallback, NotDelivered, Case, ResponseIs, Arm, Control, PropertyFilter)
+_PARTS = (
+    Fallback,
+    NotDelivered,
+    Case,
+    ResponseIs,
+    Arm,
+    Control,
+    PropertyFilter,
+    *typing.get_args(Condition),
+)
 _steps = _Reader(Step, JourneyInvalid, noun="step", parts=_PARTS, enums=_ENUMS)
 _journey = _Reader(
     Journey,
@@ -266,6 +275,8 @@ class _Checks:
                 yield JourneyFault(
                     at, "a case needs exactly one of condition, in_segment or response"
                 )
+            if case.condition is not None:
+                yield from _condition(f"{at}.condition", case.condition)
             if case.in_segment is not None:
                 yield from self.segment(f"{at}.in_segment", case.in_segment)
             if case.response is not None:
@@ -338,6 +349,8 @@ class _Checks:
         goal = self.journey.goal
         if goal is not None:
             yield from _duration("$.goal.within", goal.within)
+            if goal.condition is not None:
+                yield from _condition("$.goal.condition", goal.condition)
         policies = self.journey.policies
         cooling = policies.re_entry is ReEntry.AFTER_COOL_DOWN
         if cooling and policies.cool_down is None:
@@ -349,6 +362,13 @@ class _Checks:
             )
         elif policies.cool_down is not None:
             yield from _duration("$.policies.cool_down", policies.cool_down)
+
+
+def _condition(path: str, condition: Condition) -> Iterator[JourneyFault]:
+    try:
+        check_size(condition)
+    except ConditionInvalid as fault:
+        yield JourneyFault(path + fault.path.removeprefix("$"), fault.reason)
 
 
 def _duration(path: str, text: str) -> Iterator[JourneyFault]:

@@ -294,7 +294,7 @@ def _goal_signal(journey: Journey, facts: Facts) -> bool:
     return (
         goal is not None
         and signal is not None
-        and goal.reached(signal.signal, dict(signal.properties), facts.customer, facts.now)
+        and goal.reached(signal.signal, signal.properties, facts.customer, facts.now)
     )
 
 
@@ -422,7 +422,7 @@ class _Run:
             return (step.next, "the wait is over") if due else None
         if isinstance(step, WaitForSignal):
             signal = facts.signal
-            if signal is not None and step.matches(signal.signal, dict(signal.properties)):
+            if signal is not None and step.matches(signal.signal, signal.properties):
                 return step.on_signal, f"{signal.signal} arrived"
             return (step.on_timeout, f"no {step.signal} within {step.timeout}") if due else None
         if isinstance(step, Send) and step.on_not_delivered is not None:

@@ -149,6 +149,14 @@ class TestMigrating:
             None,
         )
 
+    def test_the_step_it_moved_to_is_taken_on_the_next_advance(self) -> None:
+        document, enrollment, _ = entered()
+        enrollment.migrate(2, "sms", "key-lead", T0)
+        moved = Traveller(CAMPAIGN, 2, enrollment.customer_id, enrollment.id)
+        progress = advance(document, moved, enrollment.place, Facts(T0))
+        assert [d.step for d in progress.dispatches] == ["sms"]
+        assert progress.steps == ("reply",)
+
     def test_it_never_moves_back_a_version(self) -> None:
         _, enrollment, _ = entered()
         with pytest.raises(DomainError):

@@ -133,6 +133,25 @@ class TestTheSchemaNamesThePath:
         assert path == "$.steps.check.cases[0].condition.type"
         assert "is not a condition type" in reason
 
+    def test_a_conditions_own_fault_is_named_inside_the_branch(self) -> None:
+        condition = {"type": "attribute", "name": "tier", "op": "exists", "value": 1}
+        case = {"condition": condition, "next": "bye"}
+        document = journey(
+            {"check": {"type": "branch", "cases": [case], "else": "bye"}, "bye": {"type": "exit"}}
+        )
+        assert faults(document) == [
+            ("$.steps.check.cases[0].condition.value", "exists takes no value")
+        ]
+
+    def test_a_goal_condition_too_big_is_refused_naming_its_path(self) -> None:
+        leaf = {"type": "identity", "identity_type": "email"}
+        many = {"type": "any", "conditions": [{"type": "all", "conditions": [leaf] * 60}] * 2}
+        document = journey(
+            {"bye": {"type": "exit"}},
+            goal={"signal": "purchase", "within": "7d", "condition": many},
+        )
+        assert paths(document) == ["$.goal.condition"]
+
     def test_an_unknown_field_of_a_step(self) -> None:
         assert faults(journey({"welcome": send(colour="red")})) == [
             ("$.steps.welcome.colour", "unknown field")
