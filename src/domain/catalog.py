@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from domain.campaign.aggregate import Campaign
+from domain.campaign.enrollment import Enrollment
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message
 from domain.policy.rule_book import RuleBook
@@ -24,6 +26,8 @@ AGGREGATES: tuple[type, ...] = (
     Membership,
     Trigger,
     Firing,
+    Campaign,
+    Enrollment,
 )
 """Each one declares its stored name (`stored_as`) in its own module; a new one is added here."""
 

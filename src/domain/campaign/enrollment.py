@@ -1,0 +1,277 @@
+"""The Enrollment aggregate: one customer's one way through one campaign, step by step.
+
+Each entry of a customer into a campaign is a stream (`enrollment_id(campaign, customer,
+entry)`), about the customer (`subject_id`). It records what the interpreter (`progress`)
+decided, each action an event with its reason: `StepTaken` (which step, from which, and why:
+the branch case that held, the arm drawn), `Waiting` (until when, for what), `SendRequested`
+(with its dedup key), `UpdateRequested`, `Converted` (the goal, within the attribution window)
+and `Exited` (why). `Migrated` moves it to a step of a newer version of the campaign.
+
+`entry_refusal` says whether the journey's policies let a customer in at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime  # events carry these types; eventsourcing resolves them at run time
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.campaign.journey import Policies, ReEntry
+from domain.campaign.progress import (
+    Change,
+    Conversion,
+    Dispatch,
+    Held,
+    Hold,
+    HoldKind,
+    Leave,
+    Move,
+    Place,
+    Progress,
+)
+from domain.policy.vocabulary import Channel, Purpose
+from domain.shared.durations import parse_duration
+from domain.shared.errors import DomainError
+from domain.shared.topics import StoredAs
+
+__all__ = ["Enrollment", "EnrollmentEnded", "PastEntry", "enrollment_id", "entry_refusal"]
+
+
+def enrollment_id(campaign_id: UUID, customer_id: UUID, entry: int) -> UUID:
+    """The stream of a customer's `entry`-th entry (1 first) into a campaign."""
+    return uuid5(campaign_id, f"{customer_id}:{entry}")
+
+
+@dataclass(frozen=True, slots=True)
+class PastEntry:
+    """An earlier entry of the customer into the campaign: when, and when it ended if it has."""
+
+    entered_at: datetime
+    exited_at: datetime | None
+
+
+def entry_refusal(
+    policies: Policies, past: Sequence[PastEntry], enrolled: int, now: datetime
+) -> str | None:
+    """Why the customer may not enter now, or None if they may; `past` are their earlier
+    entries into the campaign, `enrolled` how many customers ever entered this version."""
+    if any(entry.exited_at is None for entry in past):
+        return "already in the journey"
+    if past and policies.re_entry is ReEntry.ONCE:
+        return "entered before, and the journey is entered once"
+    if past and policies.re_entry is ReEntry.AFTER_COOL_DOWN and policies.cool_down:
+        last = max(entry.exited_at or entry.entered_at for entry in past)
+        until = last + parse_duration(policies.cool_down)
+        if now < until:
+            return f"cooling down until {until.isoformat()} ({policies.cool_down} after leaving)"
+    cap = policies.enrollment_cap
+    if cap is not None and enrolled >= cap:
+        return f"the enrollment cap of {cap} is reached"
+    return None
+
+
+class EnrollmentEnded(DomainError):
+    """The enrollment has exited: nothing more happens to it but a late conversion."""
+
+
+class Enrollment(Aggregate):
+    """One customer in one campaign, from entry to exit; a step per event, each with its why."""
+
+    stored_as = StoredAs("domain.campaign.enrollment:Enrollment")
+
+    @event("Entered")
+    def __init__(
+        self,
+        id: UUID,
+        timestamp: datetime,
+        campaign_id: UUID,
+        campaign_version: int,
+        customer_id: UUID,
+        entry: int,
+        source: str,
+    ) -> None:
+        self.campaign_id = campaign_id
+        self.campaign_version = campaign_version
+        self.customer_id = customer_id
+        self.entry = entry
+        self.entered_at = timestamp
+        self.step: str | None = None
+        self.hold: Hold | None = None
+        self.taken = 0
+        self.sends = 0
+        self.arms: dict[str, str] = {}
+        self.converted_at: datetime | None = None
+        self.exited_at: datetime | None = None
+        self.exit_reason: str | None = None
+
+    @classmethod
+    def enter(
+        cls,
+        campaign_id: UUID,
+        version: int,
+        customer_id: UUID,
+        entry: int,
+        source: str,
+        at: datetime,
+    ) -> Enrollment:
+        """The customer's `entry`-th entry into version `version`; `source` says what let them in
+        (a signal's type and id, a segment entry, a schedule, an API call)."""
+        return cls(
+            id=enrollment_id(campaign_id, customer_id, entry),
+            timestamp=at,
+            campaign_id=campaign_id,
+            campaign_version=version,
+            customer_id=customer_id,
+            entry=entry,
+            source=source,
+        )
+
+    @property
+    def subject_id(self) -> UUID:
+        """An enrollment's events are about its customer."""
+        return self.customer_id
+
+    @property
+    def active(self) -> bool:
+        return self.exited_at is None
+
+    @property
+    def place(self) -> Place:
+        """Where the enrollment is, as `progress.advance` reads it; it must have taken a step."""
+        if self.step is None:
+            raise DomainError("the enrollment has not begun: use progress.begin")
+        return Place(self.step, self.entered_at, self.hold, self.taken)
+
+    # commands
+
+    def record(self, progress: Progress, at: datetime) -> None:
+        """Records what the interpreter decided, an event per action, in order."""
+        if progress.actions and not self.active:
+            raise EnrollmentEnded(f"enrollment {self.id} exited: {self.exit_reason}")
+        for action in progress.actions:
+            if isinstance(action, Move):
+                self._step_taken(at, action.step, action.came_from, action.reason, action.arm)
+            elif isinstance(action, Held):
+                hold = action.hold
+                self._waiting(
+                    at, action.step, hold.kind.value, hold.until, hold.signal, action.reason
+                )
+            elif isinstance(action, Dispatch):
+                send = action.send
+                self._send_requested(
+                    at,
+                    action.step,
+                    action.dedup_key,
+                    send.template,
+                    send.channels,
+                    send.purpose,
+                    send.team,
+                    send.priority,
+                )
+            elif isinstance(action, Change):
+                self._update_requested(
+                    at, action.step, dict(action.profile), dict(action.attributes)
+                )
+            elif isinstance(action, Conversion):
+                self.convert(action, at)
+            elif isinstance(action, Leave):
+                self._exited(at, action.reason, action.split, action.arm)
+
+    def convert(self, conversion: Conversion, at: datetime) -> bool:
+        """The goal, reached within the attribution window (`progress.conversion` says so); also
+        after the customer left. False when already converted."""
+        if self.converted_at is not None:
+            return False
+        self._converted(at, conversion.signal, conversion.event_id, conversion.at)
+        return True
+
+    def migrate(self, version: int, step: str, by: str, at: datetime) -> None:
+        """Moves to `step` of a newer version; `progress.advance` then takes that step."""
+        if not self.active:
+            raise EnrollmentEnded(f"enrollment {self.id} exited: {self.exit_reason}")
+        if version <= self.campaign_version:
+            raise DomainError(f"version {version} is not newer than {self.campaign_version}")
+        self._migrated(at, self.campaign_version, version, self.step, step, by)
+
+    def exit(self, reason: str, at: datetime) -> bool:
+        """Leaves the journey from outside it (the campaign archived, the customer erased);
+        False if already out."""
+        if not self.active:
+            return False
+        self._exited(at, reason, None, None)
+        return True
+
+    # events: each method body is the state change the event makes
+
+    @event("StepTaken")
+    def _step_taken(
+        self, timestamp: datetime, step: str, came_from: str | None, reason: str, arm: str | None
+    ) -> None:
+        self.step = step
+        self.hold = None
+        self.taken += 1
+        if arm is not None and came_from is not None:
+            self.arms[came_from] = arm
+
+    @event("Waiting")
+    def _waiting(
+        self,
+        timestamp: datetime,
+        step: str,
+        kind: str,  # HoldKind
+        until: datetime,
+        signal: str | None,
+        reason: str,
+    ) -> None:
+        self.hold = Hold(HoldKind(kind), until, signal)
+
+    @event("SendRequested")
+    def _send_requested(
+        self,
+        timestamp: datetime,
+        step: str,
+        dedup_key: str,
+        template: str,
+        channels: tuple[Channel, ...],
+        purpose: Purpose,
+        team: str,
+        priority: int,
+    ) -> None:
+        self.sends += 1
+
+    @event("UpdateRequested")
+    def _update_requested(
+        self, timestamp: datetime, step: str, profile: dict[str, Any], attributes: dict[str, Any]
+    ) -> None:
+        pass
+
+    @event("Converted")
+    def _converted(
+        self, timestamp: datetime, signal: str, signal_event_id: str | None, converted_at: datetime
+    ) -> None:
+        self.converted_at = converted_at
+
+    @event("Migrated")
+    def _migrated(
+        self,
+        timestamp: datetime,
+        from_version: int,
+        to_version: int,
+        from_step: str | None,
+        to_step: str,
+        by: str,
+    ) -> None:
+        self.campaign_version = to_version
+        self.step = to_step
+        self.hold = None
+
+    @event("Exited")
+    def _exited(self, timestamp: datetime, reason: str, split: str | None, arm: str | None) -> None:
+        if split is not None and arm is not None:
+            self.arms[split] = arm
+        self.exited_at = timestamp
+        self.exit_reason = reason

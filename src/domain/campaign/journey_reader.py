@@ -1,0 +1,478 @@
+"""Reads a journey document and checks it whole, naming the JSON path of every fault.
+
+The schema (types, unknown or missing fields) is checked first, step by step, so that a fault in
+a step is named by its id (`$.steps.welcome.channels[0]`), and msgspec stops at the first. Then
+the checks that need the whole journey, and what the caller knows (the template keys and segment
+keys that exist), run over it and report every fault at once: an unknown template or segment, a
+step that cannot be reached, a loop with no wait in it, a send with no channel, a step named that
+does not exist, bad weights, and the like.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections.abc import Iterator, Mapping, Set
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Self
+
+import msgspec
+
+from domain.campaign.journey import (
+    STEP_ID_PATTERN,
+    Arm,
+    Branch,
+    Case,
+    Control,
+    Every,
+    Fallback,
+    Goal,
+    Journey,
+    NotDelivered,
+    OnSchedule,
+    Policies,
+    ReEntry,
+    Response,
+    ResponseIs,
+    Send,
+    Split,
+    Step,
+    Update,
+    Wait,
+    WaitForSignal,
+)
+from domain.campaign.local_time import DAY_NAMES, is_time_zone, parse_time_of_day
+from domain.customer.profile import PROFILE_FIELDS, Profile, check_attributes
+from domain.policy.vocabulary import Channel, Purpose
+from domain.segments.conditions import Condition, ConditionInvalid, Op, PropertyFilter, check_size
+from domain.shared.documents import DocumentInvalid, DocumentReader, document_of
+from domain.shared.durations import parse_duration
+from domain.shared.errors import InvalidValue
+from domain.shared.times import time_fault
+from domain.triggers.definition import OnSegmentEntered
+
+__all__ = ["MAX_STEPS", "JourneyFault", "JourneyInvalid", "decode_journey", "journey_document"]
+
+MAX_STEPS = 200
+"""Steps in one journey."""
+
+_STEP_ID = re.compile(STEP_ID_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyFault:
+    """One fault in a journey document: where (a JSON path) and why."""
+
+    path: str
+    reason: str
+
+
+class JourneyInvalid(DocumentInvalid):
+    """A journey that cannot be used, with every fault found; `path` and `reason` are the first."""
+
+    def __init__(self, path: str, reason: str, *more: JourneyFault) -> None:
+        super().__init__(path, reason)
+        self.faults = (JourneyFault(path, reason), *more)
+        if more:
+            self.args = ("; ".join(f"{f.path}: {f.reason}" for f in self.faults),)
+
+    @classmethod
+    def of(cls, faults: list[JourneyFault]) -> Self:
+        first, *more = faults
+        return cls(first.path, first.reason, *more)
+
+
+# --- the schema --------------------------------------------------------------------------------
+
+_CONDITION_TAGS = ", ".join(str(kind.__struct_config__.tag) for kind in typing.get_args(Condition))
+_ENTRY_TAGS = "signal, segment_entered, schedule, api"
+_ENUMS: dict[str, Any] = {
+    "op": Op,
+    "channel": Channel,
+    "channels": Channel,
+    "purpose": Purpose,
+    "is": Response,
+    "re_entry": ReEntry,
+    "every": Every,
+}
+_BAD_TAG = re.compile(r"^Invalid value (?P<value>'[^']*'|-?\d+)$")
+_IN_CONDITION = re.compile(r"\.condition(\.|$)|\.conditions\[")
+
+
+class _Reader(DocumentReader[Any]):
+    """A `DocumentReader` that also tells condition and entry types from step types, and
+    names the enum of a list's item."""
+
+    def explain(self, message: str) -> tuple[str, str]:
+        reason, at, path = message.rpartition(" - at `")
+        path = path.removesuffix("`") if at else "$"
+        bad_tag = _BAD_TAG.match(reason)
+        if bad_tag and path.endswith(".type"):
+            value = bad_tag.group("value")
+            if _IN_CONDITION.search(path):
+                return path, f"{value} is not a condition type: use {_CONDITION_TAGS}"
+            if path == "$.entry.type":
+                return path, f"{value} is not an entry type: use {_ENTRY_TAGS}"
+        path, reason = super().explain(message)
+        listed = re.fullmatch(r"(?P<field>\w+)\[\d+\]", path.rpartition(".")[2])
+        enum = _ENUMS.get(listed.group("field")) if listed else None
+        value = re.match(r"^Invalid enum value (?P<value>'[^']*'|-?\d+)$", reason)
+        if enum is not None and value is not None:
+            return path, f"{value.group('value')} is not one of {', '.join(map(str, enum))}"
+        return path, reason
+
+
+_PARTS = (
+    Fallback,
+    NotDelivered,
+    Case,
+    ResponseIs,
+    Arm,
+    Control,
+    PropertyFilter,
+    *typing.get_args(Condition),
+)
+_steps = _Reader(Step, JourneyInvalid, noun="step", parts=_PARTS, enums=_ENUMS)
+_journey = _Reader(
+    Journey,
+    JourneyInvalid,
+    noun="step",
+    parts=(Journey, Goal, Policies, OnSchedule, *_PARTS),
+    enums=_ENUMS,
+)
+
+
+def decode_journey(
+    document: bytes | str | Mapping[str, Any],
+    *,
+    templates: Set[str],
+    segments: Set[str],
+) -> Journey:
+    """Reads a journey from JSON text or decoded JSON and checks it whole against the template
+    keys and segment keys that exist; raises `JourneyInvalid` naming every fault's path."""
+    raw = _builtins(document)
+    steps = raw.get("steps")
+    if isinstance(steps, Mapping):
+        for step_id, step in steps.items():
+            if not isinstance(step, Mapping):
+                raise JourneyInvalid(f"$.steps.{step_id}", "must be an object")
+            try:
+                _steps.read(step)
+            except JourneyInvalid as fault:
+                raise fault.under(f"steps.{step_id}") from None
+    journey: Journey = _journey.read(raw)
+    faults = list(_Checks(journey, templates, segments).faults())
+    if faults:
+        raise JourneyInvalid.of(faults)
+    return journey
+
+
+def journey_document(journey: Journey) -> dict[str, Any]:
+    """The JSON document `decode_journey` reads back as `journey`."""
+    return document_of(journey)
+
+
+def _builtins(document: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(document, bytes | str):
+        try:
+            document = msgspec.json.decode(document)
+        except msgspec.DecodeError as error:
+            raise JourneyInvalid("$", f"not valid JSON: {error}") from None
+    if not isinstance(document, Mapping):
+        raise JourneyInvalid("$", "must be an object")
+    return document
+
+
+# --- the whole journey -------------------------------------------------------------------------
+
+
+class _Checks:
+    """The checks that need the whole journey and what exists beside it."""
+
+    def __init__(self, journey: Journey, templates: Set[str], segments: Set[str]) -> None:
+        self.journey = journey
+        self.templates = templates
+        self.segments = segments
+        self.steps = journey.steps
+
+    def faults(self) -> Iterator[JourneyFault]:
+        if len(self.steps) > MAX_STEPS:
+            yield JourneyFault("$.steps", f"{len(self.steps)} steps, but at most {MAX_STEPS}")
+            return
+        yield from self.entry()
+        if self.journey.start not in self.steps:
+            yield JourneyFault("$.start", self.missing(self.journey.start))
+        for step_id, step in self.steps.items():
+            path = f"$.steps.{step_id}"
+            if not _STEP_ID.match(step_id):
+                yield JourneyFault(
+                    path, "a step id is 1 to 64 of a-z, 0-9, '_' or '-', starting with a-z or 0-9"
+                )
+            for field, target in step.exits:
+                if target not in self.steps:
+                    yield JourneyFault(f"{path}.{field}", self.missing(target))
+            yield from self.step(path, step_id, step)
+        yield from self.unreachable()
+        yield from self.spinning_loops()
+        yield from self.goal_and_policies()
+
+    def missing(self, target: str) -> str:
+        known = ", ".join(sorted(self.steps)[:20]) or "none"
+        return f"{target!r} is not a step of the journey (steps: {known})"
+
+    def entry(self) -> Iterator[JourneyFault]:
+        entry = self.journey.entry
+        if isinstance(entry, OnSegmentEntered | OnSchedule):
+            yield from self.segment("$.entry.segment", entry.segment)
+        if isinstance(entry, OnSchedule):
+            yield from _schedule(entry)
+
+    def segment(self, path: str, key: str) -> Iterator[JourneyFault]:
+        if key not in self.segments:
+            yield JourneyFault(path, f"{key!r} is not a segment")
+
+    def step(self, path: str, step_id: str, step: Step) -> Iterator[JourneyFault]:
+        if isinstance(step, Send):
+            yield from self.send(path, step)
+        elif isinstance(step, Wait):
+            yield from _wait(path, step)
+        elif isinstance(step, WaitForSignal):
+            yield from _duration(f"{path}.timeout", step.timeout)
+        elif isinstance(step, Branch):
+            yield from self.branch(path, step_id, step)
+        elif isinstance(step, Split):
+            yield from _split(path, step)
+        elif isinstance(step, Update):
+            yield from _update(path, step)
+
+    def send(self, path: str, step: Send) -> Iterator[JourneyFault]:
+        if not step.channels:
+            yield JourneyFault(f"{path}.channels", "a send needs at least one channel")
+        yield from _no_repeats(f"{path}.channels", step.channels)
+        if step.template not in self.templates:
+            yield JourneyFault(f"{path}.template", f"{step.template!r} is not a template")
+        if step.fallback is not None:
+            if not step.fallback.channels:
+                yield JourneyFault(
+                    f"{path}.fallback.channels", "a fallback needs at least one channel"
+                )
+            yield from _duration(f"{path}.fallback.after", step.fallback.after)
+        if step.on_not_delivered is not None:
+            yield from _duration(f"{path}.on_not_delivered.within", step.on_not_delivered.within)
+
+    def branch(self, path: str, step_id: str, step: Branch) -> Iterator[JourneyFault]:
+        if not step.cases:
+            yield JourneyFault(f"{path}.cases", "a branch needs at least one case")
+        for i, case in enumerate(step.cases):
+            at = f"{path}.cases[{i}]"
+            given = [
+                name
+                for name in ("condition", "in_segment", "response")
+                if getattr(case, name) is not None
+            ]
+            if len(given) != 1:
+                yield JourneyFault(
+                    at, "a case needs exactly one of condition, in_segment or response"
+                )
+            if case.condition is not None:
+                yield from _condition(f"{at}.condition", case.condition)
+            if case.in_segment is not None:
+                yield from self.segment(f"{at}.in_segment", case.in_segment)
+            if case.response is not None:
+                yield from self.response(f"{at}.response", step_id, case.response)
+
+    def response(self, path: str, step_id: str, response: ResponseIs) -> Iterator[JourneyFault]:
+        sent = self.steps.get(response.step)
+        if not isinstance(sent, Send):
+            yield JourneyFault(f"{path}.step", f"{response.step!r} is not a send step")
+        elif step_id not in self.reachable_from(response.step):
+            yield JourneyFault(
+                f"{path}.step", f"{response.step!r} is not a send that can come before this branch"
+            )
+        if not response.is_:
+            yield JourneyFault(f"{path}.is", "name at least one response")
+
+    def reachable_from(self, first: str) -> set[str]:
+        """The steps a customer at `first` can go on to, not counting `first` unless a loop."""
+        seen: set[str] = set()
+        todo = [target for _, target in self.steps[first].exits]
+        while todo:
+            step_id = todo.pop()
+            if step_id in seen or step_id not in self.steps:
+                continue
+            seen.add(step_id)
+            todo.extend(target for _, target in self.steps[step_id].exits)
+        return seen
+
+    def unreachable(self) -> Iterator[JourneyFault]:
+        start = self.journey.start
+        if start not in self.steps:
+            return
+        reached = self.reachable_from(start) | {start}
+        for step_id in self.steps:
+            if step_id not in reached:
+                yield JourneyFault(
+                    f"$.steps.{step_id}", f"cannot be reached from the start ({start!r})"
+                )
+
+    def spinning_loops(self) -> Iterator[JourneyFault]:
+        """Each loop of steps none of which waits, named at the exit that closes it."""
+        done: set[str] = set()
+        for first in self.steps:
+            trail: list[str] = []
+            yield from self.loops_from(first, trail, set(), done)
+
+    def loops_from(
+        self, step_id: str, trail: list[str], on_trail: set[str], done: set[str]
+    ) -> Iterator[JourneyFault]:
+        step = self.steps.get(step_id)
+        if step_id in done or step is None or step.waits:
+            return
+        trail.append(step_id)
+        on_trail.add(step_id)
+        for field, target in step.exits:
+            if target in on_trail:
+                loop = [*trail[trail.index(target) :], target]
+                yield JourneyFault(
+                    f"$.steps.{step_id}.{field}",
+                    f"goes back to {target!r} in a loop with no wait in it "
+                    f"({' → '.join(loop)}): put a wait or a wait_for_signal in the loop",
+                )
+            else:
+                yield from self.loops_from(target, trail, on_trail, done)
+        trail.pop()
+        on_trail.discard(step_id)
+        done.add(step_id)
+
+    def goal_and_policies(self) -> Iterator[JourneyFault]:
+        goal = self.journey.goal
+        if goal is not None:
+            yield from _duration("$.goal.within", goal.within)
+            if goal.condition is not None:
+                yield from _condition("$.goal.condition", goal.condition)
+        policies = self.journey.policies
+        cooling = policies.re_entry is ReEntry.AFTER_COOL_DOWN
+        if cooling and policies.cool_down is None:
+            yield JourneyFault("$.policies.cool_down", "after_cool_down needs a cool_down")
+        elif not cooling and policies.cool_down is not None:
+            yield JourneyFault(
+                "$.policies.cool_down",
+                f"a cool_down is only for after_cool_down, not {policies.re_entry}",
+            )
+        elif policies.cool_down is not None:
+            yield from _duration("$.policies.cool_down", policies.cool_down)
+
+
+def _condition(path: str, condition: Condition) -> Iterator[JourneyFault]:
+    try:
+        check_size(condition)
+    except ConditionInvalid as fault:
+        yield JourneyFault(path + fault.path.removeprefix("$"), fault.reason)
+
+
+def _duration(path: str, text: str) -> Iterator[JourneyFault]:
+    try:
+        span = parse_duration(text)
+    except ValueError as error:
+        yield JourneyFault(path, str(error))
+        return
+    if span <= timedelta(0):
+        yield JourneyFault(path, f"{text!r} is no time at all: it must be longer than zero")
+
+
+def _time_of_day(path: str, text: str) -> Iterator[JourneyFault]:
+    try:
+        parse_time_of_day(text)
+    except ValueError as error:
+        yield JourneyFault(path, str(error))
+
+
+def _days(path: str, days: tuple[str, ...]) -> Iterator[JourneyFault]:
+    for i, day in enumerate(days):
+        if day not in DAY_NAMES:
+            yield JourneyFault(f"{path}[{i}]", f"{day!r} is not a day: use {', '.join(DAY_NAMES)}")
+    yield from _no_repeats(path, days)
+
+
+def _no_repeats(path: str, values: tuple[Any, ...]) -> Iterator[JourneyFault]:
+    seen: set[Any] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            yield JourneyFault(f"{path}[{i}]", f"{str(value)!r} is already in the list")
+        seen.add(value)
+
+
+def _wait(path: str, step: Wait) -> Iterator[JourneyFault]:
+    if (step.for_ is None) == (step.until is None):
+        yield JourneyFault(path, "a wait needs exactly one of for (a duration) or until (HH:MM)")
+    if step.for_ is not None:
+        yield from _duration(f"{path}.for", step.for_)
+        if step.days:
+            yield JourneyFault(f"{path}.days", "days go with until, not with for")
+    if step.until is not None:
+        yield from _time_of_day(f"{path}.until", step.until)
+    yield from _days(f"{path}.days", step.days)
+
+
+def _split(path: str, step: Split) -> Iterator[JourneyFault]:
+    if not step.arms:
+        yield JourneyFault(f"{path}.arms", "a split needs at least one arm")
+    names: set[str] = set()
+    for i, arm in enumerate(step.arms):
+        if arm.name in names or arm.name == "control":
+            yield JourneyFault(f"{path}.arms[{i}].name", f"{arm.name!r} is already an arm's name")
+        names.add(arm.name)
+        if arm.weight < 0:
+            yield JourneyFault(f"{path}.arms[{i}].weight", "a weight is never negative")
+    if step.control is not None and step.control.weight < 0:
+        yield JourneyFault(f"{path}.control.weight", "a weight is never negative")
+    if all(weight >= 0 for _, weight in step.weights) and sum(w for _, w in step.weights) <= 0:
+        yield JourneyFault(
+            f"{path}.arms", "the weights add up to nothing: give one a weight above 0"
+        )
+
+
+def _update(path: str, step: Update) -> Iterator[JourneyFault]:
+    if not step.profile and not step.attributes:
+        yield JourneyFault(path, "an update needs profile fields or attributes to change")
+    for name in step.profile:
+        if name not in PROFILE_FIELDS:
+            yield JourneyFault(
+                f"{path}.profile.{name}", f"not a profile field: use {', '.join(PROFILE_FIELDS)}"
+            )
+    try:
+        Profile(**{k: v for k, v in step.profile.items() if k in PROFILE_FIELDS})
+    except InvalidValue as error:
+        yield JourneyFault(f"{path}.profile.{error.field}", error.reason)
+    try:
+        check_attributes(dict(step.attributes))
+    except InvalidValue as error:
+        yield JourneyFault(f"{path}.{error.field}", error.reason)
+
+
+def _schedule(entry: OnSchedule) -> Iterator[JourneyFault]:
+    path = "$.entry"
+    given = [name for name in ("at", "on", "every") if getattr(entry, name) is not None]
+    if len(given) != 1:
+        yield JourneyFault(path, "a schedule needs exactly one of at, on or every")
+    if entry.at is not None:
+        fault = time_fault(entry.at)
+        if fault is not None:
+            yield JourneyFault(f"{path}.at", fault)
+        for name in ("time", "time_zone", "from", "until"):
+            if getattr(entry, "from_" if name == "from" else name) is not None:
+                yield JourneyFault(f"{path}.{name}", "goes with on or every, not with at")
+    elif entry.time is None:
+        yield JourneyFault(f"{path}.time", "on and every need the time of day")
+    else:
+        yield from _time_of_day(f"{path}.time", entry.time)
+    if entry.time_zone is not None and not is_time_zone(entry.time_zone):
+        yield JourneyFault(
+            f"{path}.time_zone", f"{entry.time_zone!r} is not an IANA time zone, e.g. Europe/Lisbon"
+        )
+    if entry.days and entry.every is not Every.WEEK:
+        yield JourneyFault(f"{path}.days", "days go with every: week")
+    yield from _days(f"{path}.days", entry.days)
+    if entry.from_ is not None and entry.until is not None and entry.until < entry.from_:
+        yield JourneyFault(f"{path}.until", "ends before it begins (from)")
