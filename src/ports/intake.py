@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from domain.signals.intake import ReceivedSignal
+    from domain.signals.document import ReceivedSignal
 
 __all__ = ["Attribution", "SignalIntake"]
 

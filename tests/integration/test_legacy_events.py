@@ -97,9 +97,15 @@ def topics_of(rows: list[tuple[Any, ...]]) -> Counter[str]:
     return Counter(row[2] for row in rows)
 
 
+# Aggregates added after the legacy log was made: their names cannot be in it.
+ADDED_SINCE = ("domain.campaign.",)
+
+
 class TestTheLegacyLog:
-    def test_holds_every_name_the_catalog_reads(self) -> None:
-        assert set(topics_of(LEGACY)) == TOPICS.readable()
+    def test_holds_every_name_the_catalog_reads_but_those_of_newer_aggregates(self) -> None:
+        legacy = set(topics_of(LEGACY))
+        assert legacy <= TOPICS.readable()
+        assert all(name.startswith(ADDED_SINCE) for name in TOPICS.readable() - legacy)
 
 
 class TestReadingLegacyEvents:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from nats.js.api import RawStreamMsg
     from nats.js.client import JetStreamContext
 
-    from domain.signals.intake import ReceivedSignal
+    from domain.signals.document import ReceivedSignal
 
 pytestmark = pytest.mark.integration
 

@@ -19,13 +19,13 @@ if TYPE_CHECKING:
 
     from eventsourcing.domain import Aggregate, CanMutateAggregate
 
-__all__ = ["InMemoryEventStore", "RecordedEvent", "subject_of"]
+__all__ = ["InMemoryEventStore", "RecordedEvent", "declared_subject"]
 
 # As the PostgreSQL codec stores them: the header lives beside the payload, not in it.
 _HEADER_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
 
 
-def subject_of(about: Aggregate | CanMutateAggregate[UUID]) -> UUID | None:
+def declared_subject(about: Aggregate | CanMutateAggregate[UUID]) -> UUID | None:
     """The customer an aggregate or a loose event declares it is about (`subject_id`), if any."""
     subject: UUID | None = getattr(about, "subject_id", None)
     return subject
@@ -144,7 +144,7 @@ class InMemoryEventStore:
 
     def save(self, *aggregates: Aggregate) -> None:
         """Appends the aggregates' pending events, or none of them if any conflicts."""
-        pending = [(e, subject_of(a)) for a in aggregates for e in a.pending_events]
+        pending = [(e, declared_subject(a)) for a in aggregates for e in a.pending_events]
         self.append(pending)
         for aggregate in aggregates:
             aggregate.collect_events()

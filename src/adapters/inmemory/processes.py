@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from adapters.inmemory.event_store import subject_of
+from adapters.inmemory.event_store import declared_subject
 from domain.customer.aggregate import Customer
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.aggregate import Segment
@@ -43,7 +43,7 @@ class InMemoryEventLog:
         self.store = store
 
     async def append(self, events: Collection[CanMutateAggregate[UUID]]) -> None:
-        self.store.append([(event, subject_of(event)) for event in events])
+        self.store.append([(event, declared_subject(event)) for event in events])
 
     async def append_new(self, events: Collection[CanMutateAggregate[UUID]]) -> int:
         new = [e for e in events if self.store.version_of(e.originator_id) < e.originator_version]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from adapters.inmemory.storage import InMemoryStorage
-    from domain.signals.intake import ReceivedSignal
+    from domain.signals.document import ReceivedSignal
 
 __all__ = ["InMemorySignalIntake"]
 

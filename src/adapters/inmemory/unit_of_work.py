@@ -11,7 +11,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from adapters.inmemory.event_store import subject_of
+from adapters.inmemory.event_store import declared_subject
 from adapters.inmemory.side_indexes import (
     StagedDecisions,
     StagedDeferrals,
@@ -100,11 +100,11 @@ class InMemoryUnitOfWork:
         """Checks every write against what others committed, then applies all of them."""
         events = self.storage.events
         pending = [
-            (event, subject_of(aggregate))
+            (event, declared_subject(aggregate))
             for aggregate in self.added.values()
             for event in aggregate.pending_events
         ]
-        pending += [(event, subject_of(event)) for event in self.recorded]
+        pending += [(event, declared_subject(event)) for event in self.recorded]
         events.check([event for event, _ in pending])
         applies = [
             index.prepare_commit()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from domain.signals.intake import ReceivedSignal
+    from domain.signals.document import ReceivedSignal
 
 __all__ = ["PostgresSignalIntake"]
 

@@ -40,8 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
     from uuid import UUID
 
-    from domain.signals.document import SignalReader
-    from domain.signals.intake import ReceivedSignal
+    from domain.signals.document import ReceivedSignal, SignalReader
     from ports.clock import Clock
     from ports.ids import IdGenerator
     from ports.intake import Attribution, SignalIntake

@@ -23,7 +23,6 @@ from domain.shared.documents import field_of
 from domain.shared.errors import InvalidValue
 from domain.shared.times import time_fault
 from domain.signals.aggregate import SignalReport
-from domain.signals.intake import ReceivedSignal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +35,7 @@ __all__ = [
     "IdentityIn",
     "InvalidSignal",
     "ProfileIn",
+    "ReceivedSignal",
     "SignalIn",
     "SignalReader",
     "name_fault",
@@ -123,6 +123,16 @@ class InvalidSignal:
     field: str
     reason: str
     signal_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedSignal:
+    """One valid signal as the producer sent it, with the producer's event id; `at_once` is
+    its report when it must reach its customer before the answer (an opt-out, say)."""
+
+    event_id: str
+    payload: bytes
+    at_once: SignalReport | None = None
 
 
 def signal_id_of(raw: msgspec.Raw | bytes) -> str | None:

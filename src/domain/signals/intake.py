@@ -7,21 +7,15 @@ event id; attributing it to a customer (identity resolution, merges, profile cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from hashlib import md5
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from domain.shared.topics import StoredAs
-
-if TYPE_CHECKING:
-    from domain.signals.aggregate import SignalReport
 
 __all__ = [
     "INTAKE_ID_PREFIX",
     "RECEIVED_TOPIC",
     "REFUSED_TOPIC",
-    "ReceivedSignal",
     "intake_id_for",
 ]
 
@@ -43,13 +37,3 @@ INTAKE_ID_PREFIX = "chorus-signal-intake:"
 def intake_id_for(producer_event_id: str) -> UUID:
     """The received signal's stream: one per producer event id, so a retry is a duplicate."""
     return UUID(md5((INTAKE_ID_PREFIX + producer_event_id).encode()).hexdigest())
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedSignal:
-    """One valid signal as the producer sent it, with the producer's event id; `at_once` is
-    its report when it must reach its customer before the answer (an opt-out, say)."""
-
-    event_id: str
-    payload: bytes
-    at_once: SignalReport | None = None

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from adapters.nats.consumer import JetStreamConsumer, ensure_stream_and_dead_letters, message_id
-from domain.signals.document import MAX_BATCH, InvalidSignal
-from domain.signals.intake import ReceivedSignal
+from domain.signals.document import MAX_BATCH, InvalidSignal, ReceivedSignal
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 
 if TYPE_CHECKING:

@@ -14,8 +14,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody
 from application.customer.signals import AcceptSignals
 from domain.shared.documents import json_fault
 from domain.signals.aggregate import signal_id_for
-from domain.signals.document import MAX_BATCH, InvalidSignal, SignalIn, SignalReader
-from domain.signals.intake import ReceivedSignal
+from domain.signals.document import MAX_BATCH, InvalidSignal, ReceivedSignal, SignalIn, SignalReader
 from entrypoints.http.auth import allow
 from entrypoints.http.edge import MAX_BODY_BYTES
 from entrypoints.http.problems import not_json, problem
