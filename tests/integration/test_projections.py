@@ -24,8 +24,8 @@ from application.customer.upsert_customer import UpsertCustomer
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer
 from domain.signals.aggregate import SignalReport
-from domain.signals.document import SignalReader
-from domain.signals.intake import RECEIVED_TOPIC, ReceivedSignal
+from domain.signals.document import ReceivedSignal, SignalReader
+from domain.signals.intake import RECEIVED_TOPIC
 from entrypoints.cli import main
 from entrypoints.metrics import exposition
 from entrypoints.workers.projector import Projector

@@ -24,8 +24,8 @@ from application.customer.signals import (
 from domain.customer.identities import IdentityNormalizer
 from domain.shared.errors import DomainError
 from domain.signals.aggregate import signal_id_for
-from domain.signals.document import SignalIn, SignalReader
-from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, ReceivedSignal, intake_id_for
+from domain.signals.document import ReceivedSignal, SignalIn, SignalReader
+from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, intake_id_for
 from ports.intake import Attribution
 
 if TYPE_CHECKING:

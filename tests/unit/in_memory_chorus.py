@@ -30,8 +30,8 @@ from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.message.aggregate import Message
 from domain.policy.defaults import default_rule_set
 from domain.signals.aggregate import SignalReport
-from domain.signals.document import IdentityIn, SignalIn, SignalReader
-from domain.signals.intake import RECEIVED_TOPIC, ReceivedSignal
+from domain.signals.document import IdentityIn, ReceivedSignal, SignalIn, SignalReader
+from domain.signals.intake import RECEIVED_TOPIC
 
 if TYPE_CHECKING:
     from uuid import UUID

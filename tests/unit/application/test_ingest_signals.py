@@ -7,7 +7,8 @@ from datetime import timedelta
 from domain.customer.identities import Verification
 from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import signal_id_for
-from domain.signals.document import ReceivedSignal, intake_id_for
+from domain.signals.document import ReceivedSignal
+from domain.signals.intake import intake_id_for
 from ports.intake import Attribution
 from tests.unit.in_memory_chorus import InMemoryChorus, claim, received, report
 
