@@ -39,8 +39,8 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.conversation.routing import ConversationFacts, QueueEntry, RoutingDecision
-from domain.conversation.sla import Deadline, SlaFacts, SlaKind
-from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment, kind_of
+from domain.conversation.sla import Deadline, OnBreach, SlaFacts, SlaKind
+from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment, highest, kind_of
 from domain.message.aggregate import MessageStatus
 from domain.policy.rules import RuleSet
 from domain.policy.vocabulary import Channel
@@ -203,6 +203,15 @@ class UnknownMessage(NotFound):
     def __init__(self, message_id: UUID) -> None:
         super().__init__(f"no message {message_id} in this conversation")
         self.message_id = message_id
+
+
+_CLOCK_STOPPED = frozenset(
+    {
+        ConversationStatus.SNOOZED,
+        ConversationStatus.RESOLVED,
+        ConversationStatus.WAITING_ON_CUSTOMER,
+    }
+)
 
 
 class Conversation(Aggregate):
@@ -509,14 +518,33 @@ class Conversation(Aggregate):
 
     # service levels
 
-    def record_breach(self, deadline: Deadline, by: str, at: datetime) -> bool:
-        """The SLA timer fired at `at` with nobody answering: records the breach once."""
+    def record_breach(
+        self, deadline: Deadline, by: str, at: datetime, escalation: OnBreach | None = None
+    ) -> bool:
+        """The SLA timer fired at `at` with nobody answering: records the breach once, then
+        escalates as the routing document's `sla.on_breach` says (a priority is never lowered;
+        a team other than its own takes it into its queue). False when nothing was breached."""
         if at < deadline.due:
             raise InvalidValue("deadline", f"not due until {deadline.due.isoformat()}")
-        if self.awaiting_since is None or (deadline.sla, deadline.due) in self.breaches:
+        if not self._clock_running or (deadline.sla, deadline.due) in self.breaches:
             return False
         self._sla_breached(timestamp=at, sla=deadline.sla, due=deadline.due, by=by)
+        if escalation is None:
+            return True
+        reason = f"{deadline.sla} breached at {deadline.due.isoformat()}"
+        if escalation.priority is not None:
+            raised = highest(self.priority, escalation.priority)
+            if raised is not self.priority:
+                self._priority_changed(timestamp=at, priority=raised, reason=reason, by=by)
+        if escalation.team is not None and escalation.team != self.team:
+            self._transferred(timestamp=at, team=escalation.team, agent=None, reason=reason, by=by)
         return True
+
+    @property
+    def _clock_running(self) -> bool:
+        """Someone waits on us: the customer wrote, nobody answered, and it is neither snoozed,
+        resolved, nor marked as waiting on the customer."""
+        return self.awaiting_since is not None and self.status not in _CLOCK_STOPPED
 
     # facts for the pure services
 
@@ -541,14 +569,13 @@ class Conversation(Aggregate):
         )
 
     def sla_facts(self, tier: str | None = None) -> SlaFacts | None:
-        """The clock's facts; no clock runs (no one waits on us) while snoozed or resolved."""
+        """The clock's facts; no clock runs while snoozed, resolved or waiting on the customer."""
         kind = self.channel_kind
         if kind is None:
             return None
-        running = self.status not in (ConversationStatus.SNOOZED, ConversationStatus.RESOLVED)
         return SlaFacts(
             channel_kind=kind,
-            awaiting_since=self.awaiting_since if running else None,
+            awaiting_since=self.awaiting_since if self._clock_running else None,
             answered_before=self.answered,
             tier=tier,
         )

@@ -15,7 +15,9 @@ The clock starts at the customer's oldest unanswered message (`SlaFacts.awaiting
 first answer of a conversation, or since it was reopened, is held to `first_response`, later
 ones to `next_response`. With `working_hours`, only the team's open time counts. `next_breach`
 gives the instant a durable timer waits for; when it fires with no answer, the conversation
-records the breach (`Conversation.record_breach`) and `on_breach` says how it escalates.
+records the breach (`Conversation.record_breach`, given `on_breach`), which escalates it:
+a higher priority, another team's queue. A clock stops while the conversation is snoozed,
+resolved or marked as waiting on the customer, and resumes from the same message after.
 """
 
 from __future__ import annotations
@@ -128,7 +130,11 @@ class Deadline:
 def next_breach(
     facts: SlaFacts, policy: SlaPolicy, hours: WorkingHours | None = None
 ) -> Deadline | None:
-    """When the conversation breaches its SLA if nobody answers; None when no clock runs."""
+    """When the conversation breaches its SLA if nobody answers; None when no clock runs.
+
+    `hours` are the working hours of the team holding the conversation (`Team.working_hours`);
+    they count only when the policy says `working_hours`.
+    """
     if facts.awaiting_since is None:
         return None
     sla = SlaKind.NEXT_RESPONSE if facts.answered_before else SlaKind.FIRST_RESPONSE

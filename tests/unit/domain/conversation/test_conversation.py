@@ -21,7 +21,7 @@ from domain.conversation.aggregate import (
     conversation_id,
 )
 from domain.conversation.routing import Reason, RoutingDecision
-from domain.conversation.sla import Deadline, SlaKind
+from domain.conversation.sla import Deadline, OnBreach, SlaKind
 from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment
 from domain.message.aggregate import MessageStatus
 from domain.policy.defaults import default_rule_set
@@ -336,6 +336,31 @@ class TestServiceLevelFacts:
             conversation.record_breach(deadline, "timer", at(3))
         assert conversation.record_breach(deadline, "timer", at(4))
         assert not conversation.record_breach(deadline, "timer", at(4.5))
+
+    def test_a_breach_escalates_as_the_document_says(self) -> None:
+        conversation = written()
+        conversation.assign(ANA, "support", "picked", "ana", at(0.5))
+        conversation.collect_events()
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        escalation = OnBreach(priority=Priority.URGENT, team="supervisors")
+        assert conversation.record_breach(deadline, "timer", at(4), escalation)
+        assert names(conversation) == ["SlaBreached", "PriorityChanged", "Transferred"]
+        assert (conversation.team, conversation.agent) == ("supervisors", None)
+        assert conversation.history[-1].reason.startswith("first_response breached at")
+
+    def test_a_breach_never_lowers_the_priority(self) -> None:
+        conversation = written()
+        conversation.change_priority(Priority.URGENT, "angry", "ana", at(0.5))
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        conversation.record_breach(deadline, "timer", at(4), OnBreach(priority=Priority.HIGH))
+        assert conversation.priority is Priority.URGENT
+
+    def test_no_clock_runs_while_it_is_marked_as_waiting_on_the_customer(self) -> None:
+        conversation = written()
+        conversation.mark_waiting(True, "ana", at(1))
+        assert conversation.sla_facts().awaiting_since is None  # type: ignore[union-attr]
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        assert not conversation.record_breach(deadline, "timer", at(4))
 
     def test_a_breach_after_the_answer_is_not_recorded(self) -> None:
         conversation = written()
