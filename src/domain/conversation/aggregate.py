@@ -26,7 +26,8 @@ gets `AlreadyAssigned`); `transfer` moves it to another team or agent; `unassign
 in its team's queue. Each is an `Assignment` in `history`, with its reason.
 
 Facts for the pure services: `routing_facts` (for `routing.route`), `sla_facts` (for
-`sla.next_breach`), `queue_entry` (for `routing.offer`).
+`sla.next_breach`), `queue_entry` (for `routing.offer`). When an SLA timer fires unanswered,
+`record_breach` records it once and escalates as the routing document's `sla.on_breach` says.
 """
 
 from __future__ import annotations
