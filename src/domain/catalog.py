@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from domain.campaign.aggregate import Campaign
 from domain.campaign.enrollment import Enrollment
+from domain.conversation.agents import Agent, Team
+from domain.conversation.aggregate import Conversation
+from domain.conversation.routing_book import RoutingBook
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message
 from domain.policy.rule_book import RuleBook
@@ -28,6 +31,10 @@ AGGREGATES: tuple[type, ...] = (
     Firing,
     Campaign,
     Enrollment,
+    Conversation,
+    Agent,
+    Team,
+    RoutingBook,
 )
 """Each one declares its stored name (`stored_as`) in its own module; a new one is added here."""
 

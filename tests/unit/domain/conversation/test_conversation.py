@@ -1,0 +1,379 @@
+"""The Conversation aggregate: one thread across channels, its status, replies, assignment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain.conversation.aggregate import (
+    ActingAgent,
+    AlreadyAssigned,
+    AssignmentKind,
+    Conversation,
+    ConversationStatus,
+    Direction,
+    NoReplyChannel,
+    NotOnTeam,
+    TemplateNeeded,
+    UnknownMessage,
+    conversation_id,
+)
+from domain.conversation.routing import Reason, RoutingDecision
+from domain.conversation.sla import Deadline, OnBreach, SlaKind
+from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment
+from domain.message.aggregate import MessageStatus
+from domain.policy.defaults import default_rule_set
+from domain.policy.vocabulary import Channel
+from domain.shared.errors import InvalidValue
+
+from .stored import rebuilt, stored_and_read_back
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+CUSTOMER = UUID("1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed")
+RULES = default_rule_set()
+ANA = ActingAgent("ana", frozenset({"support"}))
+RUI = ActingAgent("rui", frozenset({"support", "billing"}))
+EVE = ActingAgent("eve", frozenset({"sales"}))
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def started() -> Conversation:
+    return Conversation.start(CUSTOMER, "customer", T0)
+
+
+def written(channel: Channel = Channel.EMAIL, hours: float = 0) -> Conversation:
+    conversation = started()
+    conversation.receive(uuid4(), channel, "where is my order?", at(hours), at(hours))
+    return conversation
+
+
+def names(conversation: Conversation) -> list[str]:
+    return [type(e).__name__ for e in conversation.collect_events()]
+
+
+def decision(
+    agent: str | None, team: str = "support", priority: Priority = Priority.NORMAL
+) -> RoutingDecision:
+    return RoutingDecision(
+        version=3,
+        team=team,
+        agent=agent,
+        priority=priority,
+        escalated=False,
+        skills=frozenset(),
+        rule="refunds",
+        reasons=(Reason("refunds", "intent refund; team support"),),
+    )
+
+
+class TestOneThreadAcrossChannels:
+    def test_the_thread_is_found_by_customer_and_topic_never_by_channel(self) -> None:
+        conversation = started()
+        assert conversation.id == conversation_id(CUSTOMER)
+        assert conversation.id != conversation_id(CUSTOMER, "order-42")
+        assert conversation.subject_id == CUSTOMER
+
+    def test_email_then_whatsapp_then_sms_stay_in_one_thread_in_order(self) -> None:
+        conversation = started()
+        for hours, channel in enumerate((Channel.EMAIL, Channel.WHATSAPP, Channel.SMS)):
+            conversation.receive(uuid4(), channel, "hello", at(hours), at(hours))
+        assert conversation.channels == (Channel.EMAIL, Channel.WHATSAPP, Channel.SMS)
+        assert [m.direction for m in conversation.messages] == [Direction.INBOUND] * 3
+
+    def test_the_same_inbound_message_twice_is_recorded_once(self) -> None:
+        conversation = started()
+        message = uuid4()
+        assert conversation.receive(message, Channel.SMS, "hi", T0, T0)
+        assert not conversation.receive(message, Channel.SMS, "hi", T0, T0)
+        assert len(conversation.messages) == 1
+
+    def test_its_events_are_stored_and_read_back(self) -> None:
+        conversation = written()
+        conversation.classify("refund", Sentiment.NEGATIVE, "assistant", at(0.1), 0.9)
+        conversation.apply_routing(decision("ana"), "router", at(0.2))
+        conversation.tag(frozenset({"refund"}), "ana", at(0.3))
+        conversation.reply(uuid4(), ANA, "on its way", RULES, at(1))
+        events, read_back = stored_and_read_back(conversation)
+        assert read_back == events
+        again = rebuilt(read_back)
+        assert (again.agent, again.tags, again.messages) == (
+            "ana",
+            frozenset({"refund"}),
+            conversation.messages,
+        )
+
+
+class TestStatus:
+    def test_a_new_conversation_is_open_then_waits_on_us_when_the_customer_writes(self) -> None:
+        conversation = started()
+        assert conversation.status is ConversationStatus.OPEN
+        conversation.receive(uuid4(), Channel.CHAT, "hello", T0, T0)
+        assert conversation.status is ConversationStatus.WAITING_ON_US
+
+    def test_a_reply_waits_on_the_customer(self) -> None:
+        conversation = written()
+        conversation.reply(uuid4(), ANA, "hello", RULES, at(1))
+        assert conversation.status is ConversationStatus.WAITING_ON_CUSTOMER
+
+    def test_a_new_inbound_message_reopens_a_resolved_conversation(self) -> None:
+        conversation = written()
+        conversation.resolve("answered", "ana", at(1))
+        conversation.collect_events()
+        conversation.receive(uuid4(), Channel.WHATSAPP, "one more thing", at(2), at(2))
+        assert names(conversation) == ["Reopened", "MessageReceived"]
+        assert conversation.status is ConversationStatus.WAITING_ON_US
+        assert conversation.reopened == 1
+
+    def test_a_reply_to_a_resolved_conversation_reopens_it(self) -> None:
+        conversation = written()
+        conversation.resolve("answered", "ana", at(1))
+        conversation.collect_events()
+        conversation.reply(uuid4(), ANA, "one more thing from us", RULES, at(2))
+        assert names(conversation) == ["Reopened", "MessageSent"]
+        assert conversation.is_open
+
+    def test_resolving_twice_records_once(self) -> None:
+        conversation = written()
+        assert conversation.resolve("done", "ana", at(1))
+        assert not conversation.resolve("done", "ana", at(1))
+
+    def test_a_snoozed_conversation_wakes_when_its_time_comes_not_before(self) -> None:
+        conversation = written()
+        conversation.snooze(at(5), "ana", at(1))
+        assert conversation.status is ConversationStatus.SNOOZED
+        assert not conversation.wake("timer", at(4))
+        assert conversation.wake("timer", at(5))
+        assert conversation.status is ConversationStatus.WAITING_ON_US
+
+    def test_a_message_from_the_customer_wakes_a_snoozed_conversation(self) -> None:
+        conversation = written()
+        conversation.snooze(at(5), "ana", at(1))
+        conversation.receive(uuid4(), Channel.EMAIL, "hello?", at(2), at(2))
+        assert conversation.status is ConversationStatus.WAITING_ON_US
+        assert conversation.snoozed_until is None
+
+    def test_a_snooze_into_the_past_is_refused(self) -> None:
+        with pytest.raises(InvalidValue, match="a time to come"):
+            written().snooze(at(0), "ana", at(1))
+
+    def test_an_agent_can_mark_who_it_waits_on(self) -> None:
+        conversation = written()
+        assert conversation.mark_waiting(True, "ana", at(1))
+        assert conversation.status is ConversationStatus.WAITING_ON_CUSTOMER
+        assert not conversation.mark_waiting(True, "ana", at(1))
+
+
+class TestReplies:
+    def test_a_reply_goes_on_the_channel_the_customer_last_used(self) -> None:
+        conversation = written(Channel.EMAIL)
+        conversation.receive(uuid4(), Channel.WHATSAPP, "faster here", at(1), at(1))
+        message = conversation.reply(uuid4(), ANA, "sure", RULES, at(2))
+        assert message.channel is Channel.WHATSAPP
+
+    def test_the_agent_may_pick_another_channel(self) -> None:
+        conversation = written(Channel.WHATSAPP)
+        message = conversation.reply(uuid4(), ANA, "details", RULES, at(1), Channel.EMAIL)
+        assert message.channel is Channel.EMAIL
+
+    def test_with_no_message_from_the_customer_a_channel_must_be_picked(self) -> None:
+        with pytest.raises(NoReplyChannel):
+            started().reply(uuid4(), ANA, "hello", RULES, T0)
+
+    def test_a_reply_by_an_agent_not_on_the_conversation_s_team_is_refused(self) -> None:
+        conversation = written()
+        conversation.apply_routing(decision("ana"), "router", at(0.1))
+        with pytest.raises(NotOnTeam, match="'eve' is not on team 'support'"):
+            conversation.reply(uuid4(), EVE, "hi", RULES, at(1))
+
+    def test_a_note_by_an_agent_not_on_the_team_is_refused_too(self) -> None:
+        conversation = written()
+        conversation.apply_routing(decision(None), "router", at(0.1))
+        with pytest.raises(NotOnTeam):
+            conversation.add_note(uuid4(), EVE, "psst", at(1))
+        note = conversation.add_note(uuid4(), RUI, "refund approved", at(1))
+        assert conversation.notes == [note]
+
+    def test_whatsapp_s_window_is_open_for_24_hours_after_the_customer_wrote(self) -> None:
+        conversation = written(Channel.WHATSAPP, hours=0)
+        assert conversation.service_window_open(Channel.WHATSAPP, RULES, at(23.9))
+        assert not conversation.service_window_open(Channel.WHATSAPP, RULES, at(24))
+        assert conversation.service_window_closes(Channel.WHATSAPP, RULES) == at(24)
+
+    def test_a_channel_without_a_service_window_is_always_open(self) -> None:
+        assert started().service_window_open(Channel.EMAIL, RULES, at(1000))
+
+    def test_outside_the_window_a_free_text_reply_needs_a_template(self) -> None:
+        conversation = written(Channel.WHATSAPP)
+        with pytest.raises(TemplateNeeded, match="whatsapp service window is closed") as refused:
+            conversation.check_reply(ANA, RULES, at(25))
+        assert refused.value.last_inbound == T0
+        message = conversation.reply(uuid4(), ANA, "", RULES, at(25), template="order-update")
+        assert message.template == "order-update"
+
+    def test_a_whatsapp_reply_to_a_customer_who_never_wrote_there_needs_a_template(self) -> None:
+        conversation = written(Channel.EMAIL)
+        with pytest.raises(TemplateNeeded, match="never wrote on it"):
+            conversation.check_reply(ANA, RULES, at(1), Channel.WHATSAPP)
+
+    def test_provider_statuses_follow_an_outbound_message_by_its_id(self) -> None:
+        conversation = written()
+        message = conversation.reply(uuid4(), ANA, "hi", RULES, at(1)).message_id
+        assert conversation.status_of(message) is MessageStatus.QUEUED
+        assert conversation.record_status(message, MessageStatus.DELIVERED, "ses", at(1.1))
+        assert not conversation.record_status(message, MessageStatus.DELIVERED, "ses", at(1.2))
+        assert conversation.status_of(message) is MessageStatus.DELIVERED
+
+    def test_a_status_for_a_message_not_in_the_thread_is_refused(self) -> None:
+        with pytest.raises(UnknownMessage):
+            written().record_status(uuid4(), MessageStatus.SENT, "ses", at(1))
+
+
+class TestAssignment:
+    def test_a_routing_decision_with_an_agent_assigns_with_its_reasons(self) -> None:
+        conversation = written()
+        conversation.apply_routing(decision("ana", priority=Priority.HIGH), "router", at(0.1))
+        assert (conversation.team, conversation.agent) == ("support", "ana")
+        assert conversation.priority is Priority.HIGH
+        (entry,) = conversation.history
+        assert entry.kind is AssignmentKind.ASSIGNED
+        assert entry.reason == "refunds: intent refund; team support"
+        assert entry.by == "router"
+
+    def test_a_routing_decision_without_an_agent_queues_to_the_team(self) -> None:
+        conversation = written()
+        conversation.apply_routing(decision(None, team="billing"), "router", at(0.1))
+        assert (conversation.team, conversation.agent) == ("billing", None)
+        assert conversation.history[-1].kind is AssignmentKind.QUEUED
+
+    def test_assigning_an_agent_not_on_the_team_is_refused(self) -> None:
+        with pytest.raises(NotOnTeam):
+            written().assign(EVE, "support", "picked", "eve", at(1))
+
+    def test_a_second_agent_assigning_a_held_conversation_is_refused(self) -> None:
+        conversation = written()
+        assert conversation.assign(ANA, "support", "picked it", "ana", at(1))
+        assert not conversation.assign(ANA, "support", "again", "ana", at(1))
+        with pytest.raises(AlreadyAssigned, match="already assigned to 'ana'"):
+            conversation.assign(RUI, "support", "mine", "rui", at(1))
+
+    def test_a_transfer_moves_it_to_another_team_with_its_reason(self) -> None:
+        conversation = written()
+        conversation.assign(ANA, "support", "picked it", "ana", at(1))
+        conversation.transfer("billing", RUI, "a refund question", "ana", at(2))
+        assert (conversation.team, conversation.agent) == ("billing", "rui")
+        assert [a.kind for a in conversation.history] == [
+            AssignmentKind.ASSIGNED,
+            AssignmentKind.TRANSFERRED,
+        ]
+        assert conversation.history[-1].reason == "a refund question"
+
+    def test_a_transfer_without_a_reason_is_refused(self) -> None:
+        with pytest.raises(InvalidValue, match="says why"):
+            written().transfer("billing", None, " ", "ana", at(1))
+
+    def test_unassigning_puts_it_back_in_its_team_s_queue(self) -> None:
+        conversation = written()
+        conversation.assign(ANA, "support", "picked", "ana", at(1))
+        assert conversation.unassign("ana went home", "supervisor", at(2))
+        assert (conversation.team, conversation.agent) == ("support", None)
+        assert not conversation.unassign("again", "supervisor", at(2))
+
+
+class TestWhatItIsAbout:
+    def test_classification_is_recorded_once_per_change(self) -> None:
+        conversation = written()
+        assert conversation.classify("refund", Sentiment.NEGATIVE, "assistant", at(0.1))
+        assert not conversation.classify("refund", Sentiment.NEGATIVE, "assistant", at(0.2))
+        facts = conversation.routing_facts()
+        assert (facts.intent, facts.sentiment) == ("refund", Sentiment.NEGATIVE)
+        assert facts.channel_kind is ChannelKind.EMAIL
+
+    def test_tags_are_added_and_removed_only_when_they_change(self) -> None:
+        conversation = written()
+        assert conversation.tag(frozenset({"refund", "late"}), "ana", at(1))
+        assert not conversation.tag(frozenset({"late"}), "ana", at(1))
+        assert conversation.untag(frozenset({"late", "other"}), "ana", at(1))
+        assert conversation.tags == frozenset({"refund"})
+
+    def test_a_tag_must_be_a_key(self) -> None:
+        with pytest.raises(InvalidValue, match="tag key"):
+            written().tag(frozenset({"Not A Key"}), "ana", at(1))
+
+
+class TestServiceLevelFacts:
+    def test_the_clock_runs_from_the_oldest_unanswered_message(self) -> None:
+        conversation = written(hours=0)
+        conversation.receive(uuid4(), Channel.EMAIL, "hello?", at(1), at(1))
+        facts = conversation.sla_facts(tier="vip")
+        assert facts is not None
+        assert (facts.awaiting_since, facts.answered_before, facts.tier) == (T0, False, "vip")
+
+    def test_a_reply_stops_the_clock_and_the_next_message_starts_a_next_response_one(
+        self,
+    ) -> None:
+        conversation = written()
+        conversation.reply(uuid4(), ANA, "hi", RULES, at(1))
+        assert conversation.sla_facts().awaiting_since is None  # type: ignore[union-attr]
+        conversation.receive(uuid4(), Channel.EMAIL, "thanks, but", at(2), at(2))
+        facts = conversation.sla_facts()
+        assert facts is not None
+        assert (facts.awaiting_since, facts.answered_before) == (at(2), True)
+
+    def test_no_clock_runs_while_snoozed(self) -> None:
+        conversation = written()
+        conversation.snooze(at(5), "ana", at(1))
+        assert conversation.sla_facts().awaiting_since is None  # type: ignore[union-attr]
+
+    def test_a_breach_is_recorded_once_and_not_before_it_is_due(self) -> None:
+        conversation = written()
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        with pytest.raises(InvalidValue, match="not due"):
+            conversation.record_breach(deadline, "timer", at(3))
+        assert conversation.record_breach(deadline, "timer", at(4))
+        assert not conversation.record_breach(deadline, "timer", at(4.5))
+
+    def test_a_breach_escalates_as_the_document_says(self) -> None:
+        conversation = written()
+        conversation.assign(ANA, "support", "picked", "ana", at(0.5))
+        conversation.collect_events()
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        escalation = OnBreach(priority=Priority.URGENT, team="supervisors")
+        assert conversation.record_breach(deadline, "timer", at(4), escalation)
+        assert names(conversation) == ["SlaBreached", "PriorityChanged", "Transferred"]
+        assert (conversation.team, conversation.agent) == ("supervisors", None)
+        assert conversation.history[-1].reason.startswith("first_response breached at")
+
+    def test_a_breach_never_lowers_the_priority(self) -> None:
+        conversation = written()
+        conversation.change_priority(Priority.URGENT, "angry", "ana", at(0.5))
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        conversation.record_breach(deadline, "timer", at(4), OnBreach(priority=Priority.HIGH))
+        assert conversation.priority is Priority.URGENT
+
+    def test_no_clock_runs_while_it_is_marked_as_waiting_on_the_customer(self) -> None:
+        conversation = written()
+        conversation.mark_waiting(True, "ana", at(1))
+        assert conversation.sla_facts().awaiting_since is None  # type: ignore[union-attr]
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        assert not conversation.record_breach(deadline, "timer", at(4))
+
+    def test_a_breach_after_the_answer_is_not_recorded(self) -> None:
+        conversation = written()
+        conversation.reply(uuid4(), ANA, "hi", RULES, at(1))
+        deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
+        assert not conversation.record_breach(deadline, "timer", at(4))
+
+    def test_its_queue_entry_carries_priority_kind_and_when_it_was_queued(self) -> None:
+        conversation = written(Channel.WHATSAPP)
+        conversation.apply_routing(decision(None, priority=Priority.URGENT), "router", at(1))
+        entry = conversation.queue_entry(at(2), frozenset({"billing"}))
+        assert (entry.priority, entry.channel_kind, entry.queued_at) == (
+            Priority.URGENT,
+            ChannelKind.CHAT,
+            at(1),
+        )

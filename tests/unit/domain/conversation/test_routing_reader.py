@@ -1,0 +1,154 @@
+"""The routing document: read and checked whole, every fault named by its JSON path; and the
+routing book that keeps its versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from domain.conversation.routing_book import NoRoutingYet, RoutingBook
+from domain.conversation.routing_reader import RoutingInvalid, decode_routing, routing_document
+from domain.shared.errors import InvalidValue
+
+from .routings import SEGMENTS, TEAMS, example
+from .stored import rebuilt, stored_and_read_back
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def read(document: Any) -> Any:
+    return decode_routing(document, teams=TEAMS, segments=SEGMENTS)
+
+
+def fault(document: Any) -> RoutingInvalid:
+    with pytest.raises(RoutingInvalid) as refused:
+        read(document)
+    return refused.value
+
+
+def changed(**changes: Any) -> dict[str, Any]:
+    document = example()
+    document.update(changes)
+    return document
+
+
+class TestReading:
+    def test_the_example_reads_and_writes_back_the_same(self) -> None:
+        routing = read(example())
+        assert read(routing_document(routing)) == routing
+        assert [rule.id for rule in routing.rules] == ["refunds", "spanish", "repeat"]
+
+    def test_json_text_is_read_too(self) -> None:
+        assert read('{"default_team": "support"}').default_team == "support"
+
+    def test_text_that_is_not_json_is_refused_at_the_root(self) -> None:
+        assert fault("{").path == "$"
+
+
+class TestSchemaFaults:
+    def test_an_unknown_field_is_named_by_its_path(self) -> None:
+        document = example()
+        document["rules"][0]["teem"] = "billing"
+        refused = fault(document)
+        assert (refused.path, refused.reason) == ("$.rules[0].teem", "unknown field")
+
+    def test_a_rule_with_neither_team_nor_skills_is_refused(self) -> None:
+        refused = fault(changed(rules=[{"id": "lost", "intents": ["refund"]}]))
+        assert refused.path == "$.rules[0].team"
+        assert "names a team, or the skills" in refused.reason
+
+    def test_an_escalation_that_changes_nothing_is_refused(self) -> None:
+        refused = fault(changed(escalations=[{"id": "noop", "tiers": ["vip"]}]))
+        assert refused.path == "$.escalations[0].priority"
+
+    def test_a_sentiment_that_is_not_one_is_named_with_the_ones_that_are(self) -> None:
+        refused = fault(
+            changed(escalations=[{"id": "x", "sentiments": ["angry"], "priority": "high"}])
+        )
+        assert refused.path == "$.escalations[0].sentiments[0]"
+        assert refused.reason == "'angry' is not one of negative, neutral, positive"
+
+    def test_a_priority_that_is_not_one_is_named_with_the_ones_that_are(self) -> None:
+        document = example()
+        document["rules"][0]["priority"] = "asap"
+        refused = fault(document)
+        assert refused.path == "$.rules[0].priority"
+        assert "low, normal, high, urgent" in refused.reason
+
+    def test_a_bad_condition_inside_a_rule_is_named_by_its_path(self) -> None:
+        document = example()
+        document["rules"][1]["when"]["op"] = "like"
+        refused = fault(document)
+        assert refused.path == "$.rules[1].when.op"
+
+    def test_an_sla_target_that_is_no_duration_is_named_by_its_path(self) -> None:
+        refused = fault(changed(sla={"first_response": {"chat": "soon"}}))
+        assert refused.path == "$.sla.first_response"
+        assert "'soon' is not a duration" in refused.reason
+
+    def test_an_sla_for_a_kind_that_does_not_exist_is_refused(self) -> None:
+        refused = fault(changed(sla={"first_response": {"fax": "1h"}}))
+        assert refused.path == "$.sla.first_response.fax"
+        assert refused.reason == "'fax' is not one of chat, email, voice"
+
+    def test_open_conversations_compare_only_as_numbers_do(self) -> None:
+        rule = {"id": "x", "team": "support", "open_conversations": {"op": "contains", "value": 1}}
+        refused = fault(changed(rules=[rule]))
+        assert refused.path == "$.rules[0].open_conversations.op"
+
+
+class TestWholeDocumentFaults:
+    def test_every_unknown_team_and_segment_is_named_at_once(self) -> None:
+        document = example()
+        document["default_team"] = "nobody"
+        document["rules"][0]["team"] = "accounts"
+        document["rules"][2]["segments"] = ["churn-risk", "whales"]
+        document["sla"]["on_breach"] = {"team": "managers"}
+        refused = fault(document)
+        assert [f.path for f in refused.faults] == [
+            "$.default_team",
+            "$.rules[0].team",
+            "$.rules[2].segments[1]",
+            "$.sla.on_breach.team",
+        ]
+        assert "no team 'nobody'" in refused.faults[0].reason
+
+    def test_an_id_used_twice_is_named_where_it_is_used_again(self) -> None:
+        document = example()
+        document["escalations"][1]["id"] = "refunds"
+        refused = fault(document)
+        assert refused.path == "$.escalations[1].id"
+        assert "already used at $.rules[0]" in refused.reason
+
+    def test_the_router_s_own_reason_names_are_reserved(self) -> None:
+        document = example()
+        document["rules"][0]["id"] = "queue"
+        assert fault(document).path == "$.rules[0].id"
+
+    def test_an_overflow_to_the_rule_s_own_team_is_refused(self) -> None:
+        document = example()
+        document["rules"][0]["overflow"] = {"team": "billing"}
+        assert fault(document).path == "$.rules[0].overflow.team"
+
+
+class TestTheRoutingBook:
+    def test_each_publication_is_the_next_version_and_old_ones_stay(self) -> None:
+        book = RoutingBook.open(T0)
+        with pytest.raises(NoRoutingYet):
+            _ = book.current
+        first = book.publish(read(example()), "admin", T0)
+        second = book.publish(read({"default_team": "support"}), "admin", T0)
+        assert (first.version, second.version) == (1, 2)
+        assert book.current == second
+        assert book.policy_of(1) == first
+        with pytest.raises(InvalidValue):
+            book.policy_of(3)
+
+    def test_its_events_are_stored_and_read_back_documents_and_all(self) -> None:
+        book = RoutingBook.open(T0)
+        book.publish(read(example()), "admin", T0)
+        events, read_back = stored_and_read_back(book)
+        assert read_back == events
+        assert rebuilt(read_back).current.document == read(example())
