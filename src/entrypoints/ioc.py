@@ -23,6 +23,7 @@ from dishka import (
 )
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
@@ -46,6 +47,13 @@ from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates, RenderBudget
+from application.campaigns.change_status import (
+    ActivateCampaign,
+    ArchiveCampaign,
+    PauseCampaign,
+    ResumeCampaign,
+)
+from application.campaigns.define_campaign import CreateCampaign, EditCampaign
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
@@ -59,6 +67,7 @@ from application.messages.request_message import RequestMessage
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
+from application.queries.campaigns import CampaignQueries
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from application.queries.messages import MessageQueries
@@ -77,6 +86,7 @@ from entrypoints.text_checks import wire_fault
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.bus import EventPublisher
+from ports.campaigns import CampaignReadModel, JourneyReferences
 from ports.clock import Clock, ClockStore
 from ports.customers import CustomerRecords
 from ports.delivery import DeliveryStore
@@ -92,7 +102,14 @@ from ports.triggers import TriggerReadModel
 from ports.unit_of_work import UnitsOfWork
 from ports.unsubscribe import UnsubscribeTokens
 
-__all__ = ["AdaptersProvider", "BusProvider", "UseCasesProvider", "make_container", "with_bus"]
+__all__ = [
+    "AdaptersProvider",
+    "BusProvider",
+    "CampaignsProvider",
+    "UseCasesProvider",
+    "make_container",
+    "with_bus",
+]
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -456,6 +473,52 @@ class UseCasesProvider(Provider):
         return SignalReader(normalizer, refuse=wire_fault)
 
 
+class CampaignsProvider(Provider):
+    """Campaign definitions: their listing, the keys journeys may name, and their use cases."""
+
+    scope = Scope.APP
+
+    @provide
+    def campaign_read_model(self, pool: asyncpg.Pool) -> CampaignReadModel:
+        return PostgresCampaigns(pool)
+
+    @provide
+    def journey_references(self, pool: asyncpg.Pool) -> JourneyReferences:
+        return PostgresJourneyReferences(pool)
+
+    @provide
+    def create_campaign(
+        self, uows: UnitsOfWork, clock: Clock, references: JourneyReferences
+    ) -> CreateCampaign:
+        return CreateCampaign(uows, clock, references)
+
+    @provide
+    def edit_campaign(
+        self, uows: UnitsOfWork, clock: Clock, references: JourneyReferences
+    ) -> EditCampaign:
+        return EditCampaign(uows, clock, references)
+
+    @provide
+    def activate_campaign(self, uows: UnitsOfWork, clock: Clock) -> ActivateCampaign:
+        return ActivateCampaign(uows, clock)
+
+    @provide
+    def pause_campaign(self, uows: UnitsOfWork, clock: Clock) -> PauseCampaign:
+        return PauseCampaign(uows, clock)
+
+    @provide
+    def resume_campaign(self, uows: UnitsOfWork, clock: Clock) -> ResumeCampaign:
+        return ResumeCampaign(uows, clock)
+
+    @provide
+    def archive_campaign(self, uows: UnitsOfWork, clock: Clock) -> ArchiveCampaign:
+        return ArchiveCampaign(uows, clock)
+
+    @provide
+    def campaign_queries(self, campaigns: CampaignReadModel) -> CampaignQueries:
+        return CampaignQueries(campaigns)
+
+
 class BusProvider(Provider):
     """What publishes to the bus: given per connection (`with_bus`), as only the processes that
     publish connect to NATS."""
@@ -471,7 +534,7 @@ class BusProvider(Provider):
 
 def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
     return make_async_container(
-        AdaptersProvider(settings), UseCasesProvider(), BusProvider(), *extra
+        AdaptersProvider(settings), UseCasesProvider(), CampaignsProvider(), BusProvider(), *extra
     )
 
 

@@ -14,6 +14,7 @@ from entrypoints.settings import Settings
 # A new GET answering an object with an array must take the list shape or be named here.
 DOCUMENTS = {
     "findCustomer": "one customer, by identity",
+    "getCampaign": "one campaign with its journey and the history of its versions",
     "getCustomer": "one customer",
     "getDecision": "one decision with the rules that fired",
     "getMessage": "one message with its attempts and statuses",
@@ -73,9 +74,13 @@ class TestOneListShape:
         lists = {
             op: s for op, s in answered.items() if op not in DOCUMENTS and arrays_in(openapi, s)
         }
-        assert {"listSegments", "listSegmentMembers", "listTriggerFirings", "listProviders"} <= set(
-            lists
-        )
+        assert {
+            "listCampaigns",
+            "listSegments",
+            "listSegmentMembers",
+            "listTriggerFirings",
+            "listProviders",
+        } <= set(lists)
         for operation, schema in lists.items():
             assert arrays_in(openapi, schema) == {"items"}, operation
             assert {"items", "next_cursor"} <= set(schema.get("required", [])), operation

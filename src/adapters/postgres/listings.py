@@ -1,8 +1,8 @@
 """Listings: read tables written in the statement that appends their aggregate's events.
 
-A definition listed by key (segments, triggers, templates), or a message listed for the read
-side and the fallbacks, is never behind its stream: the row and the events commit together or
-not at all, and a stale writer loses both. Register an aggregate's listing in `LISTINGS`; the
+A definition listed by key (segments, triggers, templates, campaigns), or a message listed for
+the read side and the fallbacks, is never behind its stream: the row and the events commit
+together or not at all, and a stale writer loses both. Register an aggregate's listing in `LISTINGS`; the
 unit of work writes it for every such aggregate it saves.
 """
 
@@ -16,17 +16,20 @@ from eventsourcing.domain import Aggregate
 
 from adapters.postgres.event_store import SideTable
 from adapters.postgres.messages import MESSAGES, message_row
+from domain.campaign.aggregate import Campaign
+from domain.campaign.journey_reader import journey_document
 from domain.message.aggregate import Message
 from domain.segments.aggregate import Segment
 from domain.segments.conditions import condition_document
 from domain.templates.aggregate import Template
 from domain.triggers.aggregate import Trigger
 from domain.triggers.definition import on_document
+from ports.campaigns import versions_written
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["LISTINGS", "SEGMENTS", "TEMPLATES", "TRIGGERS", "Listing"]
+__all__ = ["CAMPAIGNS", "LISTINGS", "SEGMENTS", "TEMPLATES", "TRIGGERS", "Listing"]
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -74,6 +77,20 @@ _TEMPLATES = SideTable(
     ),
 )
 
+# A version's time and author are in its events alone: the ones being appended are merged in.
+_CAMPAIGNS = SideTable(
+    insert=(
+        "INSERT INTO campaigns (key, campaign_id, name, status, version, journey, versions,"
+        " updated_at)"
+    ),
+    types=("text", "uuid", "text", "text", "int4", "jsonb", "jsonb", "timestamptz"),
+    on_conflict=(
+        "ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, status = EXCLUDED.status,"
+        " version = EXCLUDED.version, journey = EXCLUDED.journey,"
+        " versions = campaigns.versions || EXCLUDED.versions, updated_at = EXCLUDED.updated_at"
+    ),
+)
+
 
 def _segment(segment: Segment) -> tuple[Any, ...]:
     return (
@@ -108,14 +125,33 @@ def _template(template: Template) -> tuple[Any, ...] | None:
     return (template.key, template.id, latest.number, latest.description, latest.published_at)
 
 
+def _campaign(campaign: Campaign) -> tuple[Any, ...]:
+    versions = {
+        str(written.version): {"at": written.at.isoformat(), "by": written.by}
+        for written in versions_written(campaign.pending_events)
+    }
+    return (
+        campaign.key,
+        campaign.id,
+        campaign.name,
+        str(campaign.status),
+        campaign.number,
+        json.dumps(journey_document(campaign.journey)),
+        json.dumps(versions),
+        campaign.changed_at,
+    )
+
+
 SEGMENTS: Listing[Segment] = Listing(_SEGMENTS, _segment)
 TRIGGERS: Listing[Trigger] = Listing(_TRIGGERS, _trigger)
 TEMPLATES: Listing[Template] = Listing(_TEMPLATES, _template)
+CAMPAIGNS: Listing[Campaign] = Listing(_CAMPAIGNS, _campaign)
 
 LISTINGS: Mapping[type[Aggregate], Listing[Any]] = {
     Message: Listing(MESSAGES, message_row),
     Segment: SEGMENTS,
     Trigger: TRIGGERS,
     Template: TEMPLATES,
+    Campaign: CAMPAIGNS,
 }
 """Every listed aggregate type; an aggregate without a listing needs no entry."""

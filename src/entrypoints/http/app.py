@@ -13,6 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
+from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
@@ -55,6 +56,7 @@ def create_app(
     handlers: list[ControllerRouterHandler] = [
         HealthController,
         EventsController,
+        CampaignsController,
         CustomersController,
         MessagesController,
         ProvidersController,

@@ -256,22 +256,31 @@ _WHY = {
     401: "No API key, an unknown or revoked one, or a bad webhook signature",
     403: "This key's role may not do that",
     404: "Nothing has that id or key",
-    409: "It exists already, or its idempotency key was used for another request",
+    409: (
+        "It exists already, its status does not allow that, or its idempotency key was used"
+        " for another request"
+    ),
     413: "The body is over the request limit, or the batch has too many signals",
     415: "The body is not JSON",
     422: "A value was refused: each one is named in `errors`",
 }
 # Problems that the shape of an operation does not tell.
 _ALSO = {
+    "activateCampaign": (409,),  # a paused or archived campaign
+    "createCampaign": (409,),
     "createSegment": (409,),
     "createTrigger": (409,),
+    "editCampaign": (409,),  # an archived campaign
     "findCustomer": (404,),  # no customer has the identity
+    "pauseCampaign": (409,),  # a draft or an archived campaign
     "publishRules": (413, 415, 422),  # the rule document is read as it comes, not documented
     "receiveWebhook": (401, 413, 422),  # a signed body that is no webhook of that provider
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
+    "resumeCampaign": (409,),  # a draft or an archived campaign
     "simulateRules": (400, 413, 415, 422),
 }
 _CREATE_OR_CHANGE = {
+    "createCampaign",
     "createSegment",
     "createTrigger",
     "publishTemplate",

@@ -1,0 +1,1 @@
+"""Use cases of campaigns: create and edit their journeys, and take them through their life."""

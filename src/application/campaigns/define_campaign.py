@@ -1,0 +1,118 @@
+"""Creates a campaign as a draft, and edits its journey: in place while it is a draft, as a new
+version once it went live (moving enrolled customers only as its migration says).
+
+A journey is read and checked whole, against the templates and segments that exist, before
+anything is recorded; its faults are named by their path in a draft `{name, journey,
+migration}` (`$.journey.steps.welcome.template`), as the aggregate names a migration's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from application.campaigns.stored import Written, load_campaign
+from application.conflicts import retry_on_conflict
+from domain.campaign.aggregate import Campaign, campaign_id, check_campaign_key
+from domain.campaign.journey_reader import JourneyFault, JourneyInvalid, decode_journey
+from domain.shared.errors import DomainError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from domain.campaign.aggregate import Migration
+    from domain.campaign.journey import Journey
+    from ports.campaigns import JourneyReferences
+    from ports.clock import Clock
+    from ports.unit_of_work import UnitsOfWork
+
+__all__ = ["CampaignDraft", "CampaignExists", "CreateCampaign", "EditCampaign", "read_journey"]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDraft:
+    """A campaign as a client writes it: its name and its journey document."""
+
+    name: str
+    journey: Mapping[str, Any]
+
+
+class CampaignExists(DomainError):
+    """A create under a key that holds another campaign; an edit changes it."""
+
+
+async def read_journey(references: JourneyReferences, document: Mapping[str, Any]) -> Journey:
+    """The journey, checked against the templates and segments that exist; JourneyInvalid
+    names each fault under `$.journey`."""
+    templates, segments = await asyncio.gather(
+        references.template_keys(), references.segment_keys()
+    )
+    try:
+        return decode_journey(document, templates=templates, segments=segments)
+    except JourneyInvalid as invalid:
+        faults = [
+            JourneyFault("$.journey" + fault.path.removeprefix("$"), fault.reason)
+            for fault in invalid.faults
+        ]
+        raise JourneyInvalid.of(faults) from None
+
+
+class CreateCampaign:
+    """A new draft under a key; the same draft again records nothing, so a retry is harmless."""
+
+    def __init__(self, uows: UnitsOfWork, clock: Clock, references: JourneyReferences) -> None:
+        self.uows = uows
+        self.clock = clock
+        self.references = references
+
+    async def __call__(self, key: str, draft: CampaignDraft, by: str) -> Written:
+        stream = campaign_id(check_campaign_key(key))
+        journey = await read_journey(self.references, draft.journey)
+
+        async def attempt() -> Written:
+            async with self.uows() as uow:
+                campaigns = uow.repository(Campaign)
+                campaign = (await campaigns.get([stream])).get(stream)
+                if campaign is None:
+                    campaign = Campaign.create(key, draft.name, journey, by, self.clock.now())
+                    campaigns.add(campaign)
+                    return Written(campaign.id, key, created=True, changed=True)
+                if (campaign.name, campaign.journey) != (draft.name, journey):
+                    raise CampaignExists(
+                        f"campaign {key!r} exists with another name or journey; PUT changes it"
+                    )
+                return Written(campaign.id, key, created=False, changed=False)
+
+        return await retry_on_conflict(attempt)
+
+
+class EditCampaign:
+    """A draft changes in place; a live or paused campaign publishes a new version, with the
+    migration of its enrolled customers. The same edit again records nothing."""
+
+    def __init__(self, uows: UnitsOfWork, clock: Clock, references: JourneyReferences) -> None:
+        self.uows = uows
+        self.clock = clock
+        self.references = references
+
+    async def __call__(
+        self, ref: str, draft: CampaignDraft, by: str, migration: Migration | None = None
+    ) -> Written:
+        journey = await read_journey(self.references, draft.journey)
+        if migration is not None and not migration.moves:
+            migration = None  # moves nobody: the same as none
+
+        async def attempt() -> Written:
+            async with self.uows() as uow:
+                campaigns = uow.repository(Campaign)
+                campaign = await load_campaign(campaigns, ref)
+                same = (campaign.name, campaign.journey) == (draft.name, journey)
+                if same and migration == campaign.migrations.get(campaign.number):
+                    return Written(campaign.id, campaign.key, created=False, changed=False)
+                changed = campaign.edit(draft.name, journey, by, self.clock.now(), migration)
+                if changed:
+                    campaigns.add(campaign)
+                return Written(campaign.id, campaign.key, created=False, changed=changed)
+
+        return await retry_on_conflict(attempt)
