@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID, uuid4
 
 import pytest
@@ -18,6 +18,7 @@ from adapters.postgres.campaign_enrollments import (
 )
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
+from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import ProjectionRunner
@@ -30,6 +31,7 @@ from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
 from application.customer.change_consent import ChangeConsent
+from application.customer.signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
 from application.enrollments.enroll_customer import EnrollCustomer
@@ -37,10 +39,12 @@ from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.aggregate import Campaign
+from domain.campaign.enrollment import enrollment_id
 from domain.campaign.journey_reader import decode_journey
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.policy.vocabulary import Channel, Purpose
+from domain.signals.aggregate import SignalReport
 from domain.templates.aggregate import Variant
 
 if TYPE_CHECKING:
@@ -231,6 +235,7 @@ class Journeys:
         self.upsert = UpsertCustomer(uows, self.clock, ids)
         self.consent = ChangeConsent(uows, self.clock, customers)
         self.enroll = EnrollCustomer(uows, self.clock, PostgresEnrollmentCounts(pool))
+        self.sent = 0
 
     async def customer(self, email: str) -> UUID:
         claim = IdentityClaim(IdentityNormalizer().normalize("email", email))
@@ -295,3 +300,58 @@ class TestCampaignProcessOnPostgres:
             "SELECT count(*) FROM enrollment_index WHERE exited_at IS NOT NULL"
         )
         assert exited == 2
+
+    async def test_a_signal_enrols_and_another_resolves_the_wait_while_a_timeout_ends_the_other(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Journeys(pool, renderer)
+        world.process.dying = False
+        ana = await world.customer("ana@example.org")
+        bo = await world.customer("bo@example.org")
+        steps = {
+            "pay": {
+                "type": "wait_for_signal",
+                "signal": "order.paid",
+                "timeout": "1h",
+                "on_signal": "paid",
+                "on_timeout": "unpaid",
+            },
+            "paid": {"type": "exit", "reason": "paid"},
+            "unpaid": {"type": "exit", "reason": "unpaid"},
+        }
+        entry = {
+            "type": "signal",
+            "signal": "order.placed",
+            "where": [{"property": "total", "op": "gte", "value": 50}],
+        }
+        document = {"entry": entry, "start": "pay", "steps": steps}
+        journey = decode_journey(document, templates=frozenset(), segments=frozenset())
+        made = Campaign.create("orders", "Orders", journey, "test", world.clock.now())
+        made.activate("test", world.clock.now())
+        async with world.uows() as uow:
+            uow.repository(Campaign).add(made)
+        ingest = IngestSignals(world.uows, world.clock, RandomIds())
+
+        async def signal(kind: str, email: str, **properties: Any) -> None:
+            claim = IdentityClaim(IdentityNormalizer().normalize("email", email))
+            world.sent += 1
+            report = SignalReport(f"e{world.sent}", kind, world.clock.now(), (claim,), properties)
+            await ingest([report])
+            await world.settle()
+
+        await signal("order.placed", "ana@example.org", total=20)
+        assert await pool.fetchval("SELECT count(*) FROM enrollment_index") == 0
+        await signal("order.placed", "ana@example.org", total=120)
+        await signal("order.placed", "bo@example.org", total=80)
+        await signal("order.placed", "bo@example.org", total=80)  # in already: no second entry
+        assert await pool.fetchval("SELECT count(*) FROM enrollment_index") == 2
+        world.clock.advance(timedelta(minutes=30))
+        await signal("order.paid", "ana@example.org")
+        world.clock.advance(timedelta(minutes=31))
+        assert await world.timers(100) == 1
+        await world.settle()
+        ids = [enrollment_id(made.id, customer, 1) for customer in (ana, bo)]
+        found = await PostgresEventStore().load(pool, ids)
+        reasons = [getattr(found[each], "exit_reason", None) for each in ids]
+        assert reasons == ["paid", "unpaid"]
+        assert await pool.fetchval("SELECT count(*) FROM campaign_timers") == 0

@@ -22,7 +22,7 @@ from application.processes.campaign_enrollments import (
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
-from domain.campaign.aggregate import Campaign, CampaignStatus
+from domain.campaign.aggregate import Campaign, CampaignStatus, Migration, StepMove
 from domain.campaign.enrollment import Enrollment, enrollment_id
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
@@ -489,3 +489,66 @@ class TestPauseResumeArchive:
         (enrollment,) = world.enrollments()
         assert enrollment.exit_reason == "the campaign was archived: season over"
         assert world.decisions() == []
+
+
+class TestOtherSteps:
+    async def test_an_update_step_changes_the_customer(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        steps = {
+            "tag": {"type": "update", "attributes": {"journeyed": True}, "next": "bye"},
+            "bye": {"type": "exit", "reason": "tagged"},
+        }
+        campaign = await world.campaign("tag", journey(steps))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        assert (await world.chorus.customer(ana)).attributes["journeyed"] is True
+        (update,) = world.events("UpdateRequested")
+        assert update.attributes == {"journeyed": True}
+
+    async def test_a_reply_to_a_send_is_a_response_a_branch_reads(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        steps = {
+            "welcome": send(next="later"),
+            "later": {"type": "wait", "for": "1h", "next": "check"},
+            "check": {
+                "type": "branch",
+                "cases": [{"response": {"step": "welcome", "is": ["replied"]}, "next": "thanks"}],
+                "else": "silent",
+            },
+            "thanks": {"type": "exit", "reason": "replied"},
+            "silent": {"type": "exit", "reason": "silent"},
+        }
+        campaign = await world.campaign("replies", journey(steps))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await world.signal("message.received", channel="email", text="Thanks!")
+        await world.later(HOUR)
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "replied"
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response) == ("welcome", "replied")
+
+    async def test_a_new_version_moves_the_customers_its_migration_names(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("moving", journey(WAIT_THEN_SEND))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        moved = {
+            **WAIT_THEN_SEND,
+            "welcome": send(next="elsewhere"),
+            "elsewhere": {"type": "exit", "reason": "moved"},
+        }
+        migration = Migration(moves=(StepMove(from_="a-day-later", to="elsewhere"),))
+        async with world.chorus.uows() as uow:
+            campaigns = uow.repository(Campaign)
+            found = (await campaigns.get([campaign]))[campaign]
+            found.edit("Moving", read(journey(moved)), "test", world.clock.now(), migration)
+            campaigns.add(found)
+        await world.settle()
+        (enrollment,) = world.enrollments()
+        assert (enrollment.campaign_version, enrollment.exit_reason) == (2, "moved")
+        assert world.ports.campaign_timers.timers == {}
