@@ -160,6 +160,7 @@ class _Round:
         self.entries = _Entries.of(states.values())
         self.campaigns: dict[UUID, Campaign | None] = {}
         self.dirty: dict[UUID, tuple[Enrollment, bool]] = {}  # by id: (enrollment, new)
+        self.known_facts: dict[UUID, SegmentFacts] | None = None  # read ahead for a timer run
 
     async def campaign(self, campaign_id: UUID) -> Campaign | None:
         if campaign_id not in self.campaigns:
@@ -239,6 +240,14 @@ def _conditions(journey: Journey) -> list[Condition]:
     if journey.goal is not None and journey.goal.condition is not None:
         found.append(journey.goal.condition)
     return found
+
+
+def _in_force(campaign_id: UUID, version: int, journey: Journey) -> list[SegmentInForce]:
+    """The journey's conditions, as the customer facts port reads segments'."""
+    return [
+        SegmentInForce(campaign_id, f"journey-{i}", version, condition)
+        for i, condition in enumerate(_conditions(journey))
+    ]
 
 
 def _asks_segments(journey: Journey) -> bool:
@@ -579,12 +588,13 @@ class CampaignEnrollments:
         signal: ArrivedSignal | None = None,
     ) -> Facts:
         customer = enrollment.customer_id
-        conditions = [
-            SegmentInForce(enrollment.campaign_id, f"journey-{i}", enrollment.campaign_version, c)
-            for i, c in enumerate(_conditions(journey))
-        ]
         ports = work.ports
-        known = (await ports.customer_facts.facts([customer], conditions, work.now)).get(customer)
+        if work.known_facts is not None:
+            known = work.known_facts.get(customer)
+        else:
+            conditions = _in_force(enrollment.campaign_id, enrollment.campaign_version, journey)
+            found = await ports.customer_facts.facts([customer], conditions, work.now)
+            known = found.get(customer)
         facts = known or SegmentFacts()
         segments = (
             (await ports.customer_segments.of([customer])).get(customer, frozenset())
@@ -621,12 +631,18 @@ class CampaignEnrollments:
         states = {c.campaign_id: c for c in await ports.campaign_states.load()}
         work = _Round(ports, now, states)
         await ports.campaign_timers.clear(fired)
-        for enrollment in await work.enrollments(fired):
-            if not enrollment.active or enrollment.hold is None:
-                continue
+        held = [e for e in await work.enrollments(fired) if e.active and e.hold is not None]
+        conditions: list[SegmentInForce] = []
+        for campaign_id, version in {(e.campaign_id, e.campaign_version) for e in held}:
+            campaign = await work.campaign(campaign_id)
+            if campaign is not None and version in campaign.versions:
+                conditions += _in_force(campaign_id, version, campaign.journey_of(version))
+        customers = {e.customer_id for e in held}
+        work.known_facts = await ports.customer_facts.facts(customers, conditions, now)
+        for enrollment in held:
             work.touched(enrollment)  # its timer is set again if it stays held
             await self._advance(work, enrollment)
-            await work.flush()
+        await work.flush()
         return len(fired)
 
 
