@@ -73,8 +73,8 @@ WAIT_THEN_SEND = {
 }
 
 
-class WorkerDied(Exception):
-    pass
+class WorkerDied(BaseException):
+    """A worker killed mid-step: nothing in it catches that, its transaction rolls back."""
 
 
 class Firing:
@@ -89,7 +89,9 @@ class Firing:
         *,
         takes: float = 0.0,
         dies_after: int | None = None,
+        poison: UUID | None = None,
     ) -> None:
+        self.poison = poison
         self.takes = takes
         self.dies_after = dies_after  # runs before the worker dies mid-step, once
         self.runs = 0
@@ -104,7 +106,9 @@ class Firing:
         if self.dies_after is not None and self.runs > self.dies_after:
             self.dies_after = None
             raise WorkerDied("killed mid-step")
-        self.pending = claimed
+        if self.poison in claimed:
+            raise ValueError("this enrollment always fails")
+        self.pending.extend(claimed)
         return len(claimed)
 
 
@@ -186,6 +190,21 @@ class TestCampaignTimers:
         while await _counted(worker, process, 20):
             pass
         assert process.fired == Counter(dict.fromkeys(ids, 1))
+
+    async def test_a_timer_that_always_fails_is_put_off_and_holds_up_no_other(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        (poison,) = await _timers(pool, 1, NOW - timedelta(seconds=1))
+        others = await _timers(pool, 9)
+        process = Firing(poison=poison)
+        worker = EnrollmentTimers(pool, process, ProcessPortsOn())
+        while await _counted(worker, process, 4):
+            pass
+        assert process.fired == Counter(dict.fromkeys(others, 1))
+        due_at = await pool.fetchval(
+            "SELECT due_at FROM campaign_timers WHERE enrollment_id = $1", poison
+        )
+        assert due_at == NOW - timedelta(seconds=1) + timedelta(minutes=5)
 
 
 class DiesAfterItsSteps(CampaignEnrollments):

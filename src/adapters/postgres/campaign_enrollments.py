@@ -3,9 +3,11 @@ runner's connection; and the durable scheduler's work of firing its timers."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
+import structlog
 
 from adapters.postgres.projections import LOCK_POSITION
 from domain.campaign.aggregate import CampaignStatus
@@ -92,6 +94,15 @@ WHERE t.due_at <= $1
 ORDER BY t.due_at
 LIMIT $2
 FOR UPDATE OF t SKIP LOCKED
+"""
+_PUT_OFF = """
+UPDATE campaign_timers SET due_at = due_at + $1
+WHERE enrollment_id = (
+    SELECT t.enrollment_id FROM campaign_timers t
+    WHERE NOT EXISTS (SELECT 1 FROM enrollment_campaigns c
+                      WHERE c.campaign_id = t.campaign_id AND c.status = 'paused')
+    ORDER BY t.due_at LIMIT 1 FOR UPDATE OF t SKIP LOCKED)
+RETURNING enrollment_id
 """
 _SEGMENTS_OF = """
 SELECT m.customer_id, array_agg(s.key) AS keys
@@ -239,19 +250,45 @@ class PostgresEnrollmentCounts:
 
 class EnrollmentTimers:
     """The durable scheduler's work: fires the enrollments' due timers in a transaction that
-    takes turns with the process's pages (and with other timer runs)."""
+    takes turns with the process's pages (and with other timer runs).
+
+    A run that fails is taken again one timer at a time, and a timer that fails on its own is
+    put off (`retry_after`) with its error logged, so that it holds up no other enrollment.
+    """
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         process: TimedEnrollments,
         ports: Callable[[asyncpg.Connection], CampaignEnrollmentPorts],
+        retry_after: timedelta = timedelta(minutes=5),
     ) -> None:
         self.pool = pool
         self.process = process
         self.ports = ports
+        self.retry_after = retry_after
+        self.log = structlog.get_logger("chorus.campaigns")
 
     async def __call__(self, batch: int) -> int:
+        try:
+            return await self._fire(batch)
+        except Exception:
+            if batch <= 1:
+                raise
+            self.log.exception("timer run failed: firing one at a time")
+        done = 0
+        for _ in range(batch):
+            try:
+                fired = await self._fire(1)
+            except Exception as error:
+                await self._put_off_the_first(error)
+                continue
+            if not fired:
+                break
+            done += fired
+        return done
+
+    async def _fire(self, batch: int) -> int:
         async with self.pool.acquire() as proxy, proxy.transaction():
             conn = cast("asyncpg.Connection", proxy)
             # The process's pages hold this lock while they run.
@@ -259,6 +296,19 @@ class EnrollmentTimers:
             if locked is None or locked["position"] is None:
                 return 0
             return await self.process.due(self.ports(conn), batch)
+
+    async def _put_off_the_first(self, error: Exception) -> None:
+        """The timer a run of one failed on is the first due: it waits `retry_after`."""
+        async with self.pool.acquire() as proxy, proxy.transaction():
+            conn = cast("asyncpg.Connection", proxy)
+            await conn.fetchrow(LOCK_POSITION, self.process.name)
+            put_off = await conn.fetchval(_PUT_OFF, self.retry_after)
+        self.log.error(
+            "campaign timer failed: put off",
+            enrollment=str(put_off),
+            retry_after=str(self.retry_after),
+            error=repr(error),
+        )
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
