@@ -23,6 +23,7 @@ from dishka import (
 )
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
 from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
@@ -62,8 +63,10 @@ from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
+from application.enrollments.enroll_customer import EnrollCustomer
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
+from application.processes.campaign_enrollments import CampaignEnrollments
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
@@ -86,6 +89,7 @@ from entrypoints.text_checks import wire_fault
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.bus import EventPublisher
+from ports.campaign_enrollments import EnrollmentCounts
 from ports.campaigns import CampaignReadModel, JourneyReferences
 from ports.clock import Clock, ClockStore
 from ports.customers import CustomerRecords
@@ -471,6 +475,30 @@ class UseCasesProvider(Provider):
     @provide
     def signal_reader(self, normalizer: IdentityNormalizer) -> SignalReader:
         return SignalReader(normalizer, refuse=wire_fault)
+
+    # campaign enrollments: the process, its timers, and the API's entry
+
+    @provide
+    def campaign_enrollments(
+        self, clock: Clock, request_message: RequestMessage, update_profile: UpdateProfile
+    ) -> CampaignEnrollments:
+        return CampaignEnrollments(clock, request_message, update_profile)
+
+    @provide
+    def enrollment_timers(
+        self, pool: asyncpg.Pool, process: CampaignEnrollments, ports: ProcessPortsOn
+    ) -> EnrollmentTimers:
+        return EnrollmentTimers(pool, process, ports)
+
+    @provide
+    def enrollment_counts(self, pool: asyncpg.Pool) -> EnrollmentCounts:
+        return PostgresEnrollmentCounts(pool)
+
+    @provide
+    def enroll_customer(
+        self, uows: UnitsOfWork, clock: Clock, counts: EnrollmentCounts
+    ) -> EnrollCustomer:
+        return EnrollCustomer(uows, clock, counts)
 
 
 class CampaignsProvider(Provider):

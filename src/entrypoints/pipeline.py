@@ -21,6 +21,7 @@ from adapters.postgres.segments import SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.triggers import TriggerFirings
 from application.customer.signals import AttributeSignals
+from application.processes.campaign_enrollments import CampaignEnrollments
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
@@ -63,7 +64,7 @@ LANES: tuple[Lane, ...] = (
     Lane(
         "read_models",
         (CustomerDirectory, SignalActivity, SegmentEvaluator, SegmentMembers),
-        wakes=("triggers", "outbound"),
+        wakes=("triggers", "campaigns", "outbound"),
         gives_way_to=("attribution",),
     ),
     # Signals and the entries and exits the evaluator records are matched in the same round;
@@ -72,6 +73,15 @@ LANES: tuple[Lane, ...] = (
         "triggers",
         (TriggerMatcher, TriggerFirings),
         settle=0.001,
+        wakes=("outbound",),
+        gives_way_to=("attribution",),
+    ),
+    # Journeys in a lane of their own: each send asks the rules and renders its template, which
+    # must hold neither a trigger's firing (p99 50 ms) nor the read models; the process reads the
+    # directory, signal activity and memberships the read models lane keeps (`follows`).
+    Lane(
+        "campaigns",
+        (CampaignEnrollments,),
         wakes=("outbound",),
         gives_way_to=("attribution",),
     ),

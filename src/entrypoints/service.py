@@ -12,6 +12,7 @@ import nats
 import structlog
 import uvicorn
 
+from adapters.postgres.campaign_enrollments import EnrollmentTimers
 from adapters.postgres.segment_evaluator import SegmentTimers
 from application.customer.signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
@@ -94,6 +95,9 @@ async def run_service(
     segment_timers = DueWorkScheduler(
         await container.get(SegmentTimers), name="segment_timers", poll_every=1.0, batch=500
     )
+    enrollment_timers = DueWorkScheduler(
+        await container.get(EnrollmentTimers), name="enrollment_timers", poll_every=1.0, batch=500
+    )
     parked = DueWorkScheduler(
         await container.get(ApplyParkedStatuses), name="parked_statuses", poll_every=0.2
     )
@@ -111,6 +115,7 @@ async def run_service(
         "fallbacks": fallbacks,
         "parked_statuses": parked,
         "segment_timers": segment_timers,
+        "enrollment_timers": enrollment_timers,
         "send_responder": responder,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
@@ -134,6 +139,7 @@ async def run_service(
         await fallbacks.start()
         await parked.start()
         await segment_timers.start()
+        await enrollment_timers.start()
         await responder.start()
         if dispatcher is not None:
             await dispatcher.start()
@@ -177,6 +183,8 @@ async def run_service(
             await parked.stop()
         with contextlib.suppress(Exception):
             await segment_timers.stop()
+        with contextlib.suppress(Exception):
+            await enrollment_timers.stop()
         if projections is not None:  # last: it follows what the others committed
             with contextlib.suppress(Exception):
                 await projections.stop()

@@ -208,6 +208,7 @@ class TestReadiness:
             "dispatcher": "ok",
             "send_responder": "ok",
             "segment_timers": "ok",
+            "enrollment_timers": "ok",
             "projections": "ok",
         }
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from adapters.inmemory.campaign_enrollments import (
+    InMemoryCampaignStates,
+    InMemoryCampaignTimers,
+    InMemoryCustomerSegments,
+    InMemoryEnrollmentIndex,
+    InMemoryStreams,
+)
 from adapters.inmemory.event_store import declared_subject
 from domain.customer.aggregate import Customer
 from domain.policy.vocabulary import Channel, Purpose
@@ -184,6 +191,11 @@ class InMemoryProcessPorts:
         self.segments = InMemorySegmentsInForce(store)
         self.customer_facts = InMemoryCustomerFacts(store)
         self.membership_states = InMemoryMembershipStates()
+        self.streams = InMemoryStreams(store)
+        self.campaign_states = InMemoryCampaignStates()
+        self.enrollment_index = InMemoryEnrollmentIndex()
+        self.campaign_timers = InMemoryCampaignTimers(self.campaign_states)
+        self.customer_segments = InMemoryCustomerSegments(store)
 
 
 class InMemoryProcessRunner:

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from adapters.postgres.campaign_enrollments import (
+    PostgresCampaignStates,
+    PostgresCampaignTimers,
+    PostgresCustomerSegments,
+    PostgresEnrollmentIndex,
+    PostgresStreams,
+)
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.segment_states import (
     PostgresCustomerFacts,
@@ -50,6 +57,11 @@ class PostgresProcessPorts:
         self.segments = PostgresSegmentsInForce(conn, conditions)
         self.customer_facts = PostgresCustomerFacts(conn)
         self.membership_states = PostgresMembershipStates(conn)
+        self.streams = PostgresStreams(conn, store)
+        self.campaign_states = PostgresCampaignStates(conn)
+        self.enrollment_index = PostgresEnrollmentIndex(conn)
+        self.campaign_timers = PostgresCampaignTimers(conn)
+        self.customer_segments = PostgresCustomerSegments(conn)
 
 
 class ProcessPortsOn:

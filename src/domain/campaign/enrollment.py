@@ -6,6 +6,9 @@ decided, each action an event with its reason: `StepTaken` (which step, from whi
 the branch case that held, the arm drawn), `Waiting` (until when, for what), `SendRequested`
 (with its dedup key), `UpdateRequested`, `Converted` (the goal, within the attribution window)
 and `Exited` (why). `Migrated` moves it to a step of a newer version of the campaign.
+`Responded` records what became of a send (the rules suppressed or deferred it, it was
+delivered, opened, failed, replied to, or its template failed to render), with the reason: the
+interpreter reads these as `Facts.responses`.
 
 `entry_refusal` says whether the journey's policies let a customer in at all.
 """
@@ -20,7 +23,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.campaign.journey import Policies, ReEntry
+from domain.campaign.journey import Policies, ReEntry, Response
 from domain.campaign.progress import (
     Change,
     Conversion,
@@ -104,6 +107,8 @@ class Enrollment(Aggregate):
         self.taken = 0
         self.sends = 0
         self.arms: dict[str, str] = {}
+        self.responses: dict[str, frozenset[Response]] = {}
+        self.last_send: str | None = None
         self.converted_at: datetime | None = None
         self.exited_at: datetime | None = None
         self.exit_reason: str | None = None
@@ -189,6 +194,16 @@ class Enrollment(Aggregate):
         self._converted(at, conversion.signal, conversion.event_id, conversion.at)
         return True
 
+    def note_response(
+        self, step: str, response: Response, reason: str, message_id: UUID | None, at: datetime
+    ) -> bool:
+        """What became of the send at `step` (its message `message_id`, if one was made), and
+        why; also after the customer left, for the record. False when already known."""
+        if response in self.responses.get(step, frozenset()):
+            return False
+        self._responded(at, step, response.value, reason, message_id)
+        return True
+
     def migrate(self, version: int, step: str, by: str, at: datetime) -> None:
         """Moves to `step` of a newer version; `progress.advance` then takes that step."""
         if not self.active:
@@ -214,6 +229,7 @@ class Enrollment(Aggregate):
         self.step = step
         self.hold = None
         self.taken += 1
+        self.responses.pop(step, None)  # a step taken again answers afresh
         if arm is not None and came_from is not None:
             self.arms[came_from] = arm
 
@@ -242,12 +258,24 @@ class Enrollment(Aggregate):
         priority: int,
     ) -> None:
         self.sends += 1
+        self.last_send = step
 
     @event("UpdateRequested")
     def _update_requested(
         self, timestamp: datetime, step: str, profile: dict[str, Any], attributes: dict[str, Any]
     ) -> None:
         pass
+
+    @event("Responded")
+    def _responded(
+        self,
+        timestamp: datetime,
+        step: str,
+        response: str,  # Response
+        reason: str,
+        message_id: UUID | None,
+    ) -> None:
+        self.responses[step] = self.responses.get(step, frozenset()) | {Response(response)}
 
     @event("Converted")
     def _converted(

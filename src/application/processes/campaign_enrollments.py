@@ -1,0 +1,661 @@
+"""Takes customers through campaigns: enrols them, advances them, and carries out each step.
+
+Customers enter an active campaign on a recorded signal that matches its trigger entry (type
+and property filters), on entering its segment, or through the API (`EnrollCustomer` records
+`Enrollment.Entered`, which this process begins). The journey's policies (re-entry, cap) are
+asked first (`entry_refusal`).
+
+An enrollment moves on when a signal it waits for arrives, when its goal signal arrives (a
+conversion, which ends it), when what became of one of its sends is known (the rules suppressed
+or deferred it, its message was delivered, opened, failed or was replied to), and when its
+timer falls due (`due`, run by a durable scheduler). Each `Progress` is carried out:
+- recorded on the `Enrollment`, an event per action with its reason;
+- each `Dispatch` asked of the rules through `RequestMessage`, with the step's dedup key as
+  both the rules' dedup key and the idempotency key, so a page or a timer run that is retried
+  never sends twice; its decision names the campaign, version, step and enrollment (`origin`);
+  a template that fails to render suppresses that send, with the reason;
+- each `Change` applied to the customer;
+- `Progress.timer` kept as the enrollment's durable timer.
+
+A paused campaign holds its enrollments (its timers do not fire, and nothing moves them) until
+resumed; archiving exits every enrollment with the reason, as does a timer whose campaign or
+version is gone. A journey fault exits that enrollment with the reason and the others go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import structlog
+
+from application.messages.compose import MessageContent
+from domain.campaign.aggregate import Campaign, CampaignStatus
+from domain.campaign.enrollment import Enrollment, entry_refusal
+from domain.campaign.journey import Branch, Response
+from domain.campaign.progress import (
+    ArrivedSignal,
+    Facts,
+    HoldKind,
+    Progress,
+    Traveller,
+    advance,
+    begin,
+)
+from domain.catalog import class_of, topic_of
+from domain.customer.aggregate import Customer
+from domain.customer.keywords import INBOUND_SIGNAL
+from domain.message.aggregate import Message, MessageStatus
+from domain.policy.decision import Effect, SendRequest
+from domain.segments.aggregate import Membership
+from domain.segments.conditions import SegmentFacts
+from domain.shared.durations import parse_duration
+from domain.shared.errors import DomainError
+from domain.signals.aggregate import Signal
+from domain.triggers.definition import OnSegmentEntered, OnSignal
+from ports.campaign_enrollments import EnrollmentRow, KnownCampaign, SentBy
+from ports.delivery import Fallback
+from ports.segment_evaluation import SegmentInForce
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from datetime import datetime
+
+    from eventsourcing.domain import CanMutateAggregate
+
+    from application.customer.update_profile import UpdateProfile
+    from application.messages.request_message import RequestMessage
+    from domain.campaign.journey import Journey
+    from domain.campaign.progress import Dispatch
+    from domain.segments.conditions import Condition
+    from ports.campaign_enrollments import CampaignEnrollmentPorts
+    from ports.clock import Clock
+
+__all__ = ["ORIGIN_PREFIX", "CampaignEnrollments", "origin_of", "sent_by_origin"]
+
+ORIGIN_PREFIX = "campaign:"
+
+
+def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
+    return tuple(class_of(f"{topic_of(aggregate)}.{kind}") for kind in kinds)
+
+
+_CAMPAIGN_EVENTS = _events_of(
+    Campaign,
+    "Created",
+    "DraftEdited",
+    "VersionPublished",
+    "Activated",
+    "Paused",
+    "Resumed",
+    "Archived",
+)
+_CREATED, _DRAFT_EDITED, _PUBLISHED, _ACTIVATED, _PAUSED, _RESUMED, _ARCHIVED = _CAMPAIGN_EVENTS
+(_ENTERED,) = _events_of(Enrollment, "Entered")
+_DECISIONS = (Customer.MessageAllowed, Customer.MessageDeferred, Customer.MessageSuppressed)
+_MESSAGE_EVENTS = _events_of(Message, "Accepted", "StatusReported", "DeliveryFailed", "FellBack")
+_ACCEPTED, _STATUS_REPORTED, _DELIVERY_FAILED, _FELL_BACK = _MESSAGE_EVENTS
+
+_RESPONSE_OF_STATUS = {
+    MessageStatus.DELIVERED: Response.DELIVERED,
+    MessageStatus.READ: Response.OPENED,
+    MessageStatus.FAILED: Response.FAILED,
+    MessageStatus.BOUNCED: Response.FAILED,
+}
+# A customer who entered and at once went on takes few steps; a loop always waits, so an
+# enrollment that keeps answering without waiting is a fault.
+_RESPONSE_ROUNDS = 8
+
+
+def origin_of(campaign: KnownCampaign, version: int, step: str, enrollment: UUID) -> str:
+    """What a campaign send's decision names as its origin: campaign, version, step, enrollment."""
+    return f"{ORIGIN_PREFIX}{campaign.key}:{version}:{step}:{enrollment}"
+
+
+def sent_by_origin(origin: str) -> SentBy | None:
+    """The enrollment and step a decision's origin names, if a campaign send made it."""
+    if not origin.startswith(ORIGIN_PREFIX):
+        return None
+    parts = origin.split(":")
+    if len(parts) != 5:
+        return None
+    try:
+        return SentBy(UUID(parts[4]), parts[3])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Entries:
+    """The active campaigns by what lets customers in."""
+
+    on_signal: dict[str, list[tuple[KnownCampaign, OnSignal]]]
+    on_segment: dict[str, list[KnownCampaign]]
+
+    @classmethod
+    def of(cls, campaigns: Iterable[KnownCampaign]) -> _Entries:
+        on_signal: dict[str, list[tuple[KnownCampaign, OnSignal]]] = {}
+        on_segment: dict[str, list[KnownCampaign]] = {}
+        for campaign in campaigns:
+            if campaign.status is not CampaignStatus.ACTIVE:
+                continue
+            entry = campaign.entry
+            if isinstance(entry, OnSignal):
+                on_signal.setdefault(entry.signal, []).append((campaign, entry))
+            elif isinstance(entry, OnSegmentEntered):
+                on_segment.setdefault(entry.segment, []).append(campaign)
+        return cls(on_signal, on_segment)
+
+
+class _Round:
+    """One page or one timer run: what it read and what it has yet to write."""
+
+    def __init__(
+        self, ports: CampaignEnrollmentPorts, now: datetime, states: dict[UUID, KnownCampaign]
+    ) -> None:
+        self.ports = ports
+        self.now = now
+        self.states = states
+        self.entries = _Entries.of(states.values())
+        self.campaigns: dict[UUID, Campaign | None] = {}
+        self.dirty: dict[UUID, tuple[Enrollment, bool]] = {}  # by id: (enrollment, new)
+        self.known_facts: dict[UUID, SegmentFacts] | None = None  # read ahead for a timer run
+
+    async def campaign(self, campaign_id: UUID) -> Campaign | None:
+        if campaign_id not in self.campaigns:
+            found = (await self.ports.streams.load([campaign_id])).get(campaign_id)
+            self.campaigns[campaign_id] = found if isinstance(found, Campaign) else None
+        return self.campaigns[campaign_id]
+
+    async def enrollments(self, ids: Sequence[UUID]) -> list[Enrollment]:
+        found = {i: self.dirty[i][0] for i in ids if i in self.dirty}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            loaded = await self.ports.streams.load(missing)
+            found.update((k, v) for k, v in loaded.items() if isinstance(v, Enrollment))
+        return [found[i] for i in ids if i in found]
+
+    async def enrollment(self, enrollment_id: UUID) -> Enrollment | None:
+        found = await self.enrollments([enrollment_id])
+        return found[0] if found else None
+
+    def touched(self, enrollment: Enrollment, new: bool = False) -> None:
+        was_new = self.dirty.get(enrollment.id, (enrollment, False))[1]
+        self.dirty[enrollment.id] = (enrollment, new or was_new)
+
+    async def flush(self) -> None:
+        """Appends the enrollments' events and indexes them, with their timers."""
+        if not self.dirty:
+            return
+        ports = self.ports
+        rows: list[EnrollmentRow] = []
+        timers: list[tuple[UUID, UUID, datetime]] = []
+        cleared: list[UUID] = []
+        for enrollment, new in self.dirty.values():
+            events = enrollment.collect_events()
+            if new:
+                # Entered through the API meanwhile: its own stream says so, and it wins.
+                if not await ports.events.append_new(events[:1]):
+                    continue
+                events = events[1:]
+            if events:
+                await ports.events.append(events)
+            rows.append(_row(enrollment))
+            hold = enrollment.hold
+            if enrollment.active and hold is not None:
+                timers.append((enrollment.id, enrollment.campaign_id, hold.until))
+            else:
+                cleared.append(enrollment.id)
+        self.dirty.clear()
+        if rows:
+            await ports.enrollment_index.save(rows)
+        if cleared:
+            await ports.campaign_timers.clear(cleared)
+        if timers:
+            await ports.campaign_timers.set(timers)
+
+
+def _row(enrollment: Enrollment) -> EnrollmentRow:
+    return EnrollmentRow(
+        enrollment.id,
+        enrollment.campaign_id,
+        enrollment.campaign_version,
+        enrollment.customer_id,
+        enrollment.entry,
+        enrollment.entered_at,
+        enrollment.exited_at,
+        enrollment.sends,
+    )
+
+
+def _conditions(journey: Journey) -> list[Condition]:
+    found = [
+        case.condition
+        for step in journey.steps.values()
+        if isinstance(step, Branch)
+        for case in step.cases
+        if case.condition is not None
+    ]
+    if journey.goal is not None and journey.goal.condition is not None:
+        found.append(journey.goal.condition)
+    return found
+
+
+def _in_force(campaign_id: UUID, version: int, journey: Journey) -> list[SegmentInForce]:
+    """The journey's conditions, as the customer facts port reads segments'."""
+    return [
+        SegmentInForce(campaign_id, f"journey-{i}", version, condition)
+        for i, condition in enumerate(_conditions(journey))
+    ]
+
+
+def _asks_segments(journey: Journey) -> bool:
+    return any(
+        case.in_segment is not None
+        for step in journey.steps.values()
+        if isinstance(step, Branch)
+        for case in step.cases
+    )
+
+
+class CampaignEnrollments:
+    """Runs after the read models it reads customers' facts from (`follows`). Not
+    rebuildable: what it records are facts."""
+
+    name = "campaign_enrollments"
+    handles: tuple[type[Any], ...] = (
+        *_CAMPAIGN_EVENTS,
+        Signal.Recorded,
+        Membership.Entered,
+        _ENTERED,
+        *_DECISIONS,
+        *_MESSAGE_EVENTS,
+    )
+    follows = ("customer_directory", "signal_activity", "segment_members")
+    page_size: int | None = None
+
+    def __init__(
+        self, clock: Clock, request_message: RequestMessage, update_profile: UpdateProfile
+    ) -> None:
+        self.clock = clock
+        self.request_message = request_message
+        self.update_profile = update_profile
+        self.log = structlog.get_logger("chorus.campaigns")
+
+    # following the log
+
+    async def handle(
+        self, events: Sequence[CanMutateAggregate[UUID]], ports: CampaignEnrollmentPorts
+    ) -> None:
+        states = {c.campaign_id: c for c in await ports.campaign_states.load()}
+        work = _Round(ports, self.clock.now(), states)
+        customers = {e.customer_id for e in events if isinstance(e, Signal.Recorded)}
+        enrolled = {row.customer_id for row in await ports.enrollment_index.active(customers)}
+        for event in events:
+            if isinstance(event, _CAMPAIGN_EVENTS):
+                await self._campaign_changed(work, event)
+            elif isinstance(event, Signal.Recorded):
+                if event.customer_id in enrolled:
+                    await self._signal_arrived(work, event)
+                for campaign, on in work.entries.on_signal.get(event.signal_type, ()):
+                    if all(where.matches(event.properties) for where in on.where):
+                        source = f"signal {event.signal_type} {event.event_id}"
+                        if await self._enroll(work, campaign, event.customer_id, source):
+                            enrolled.add(event.customer_id)
+            elif isinstance(event, Membership.Entered):
+                for campaign in work.entries.on_segment.get(event.segment_key, ()):
+                    source = f"entered segment {event.segment_key}"
+                    if await self._enroll(work, campaign, event.customer_id, source):
+                        enrolled.add(event.customer_id)
+            elif isinstance(event, _ENTERED):
+                await self._entered_elsewhere(work, event.originator_id)
+                enrolled.add(event.customer_id)
+            elif isinstance(event, _DECISIONS):
+                await self._decided(work, event)
+            else:
+                await self._message_changed(work, event)
+            await work.flush()
+
+    async def _campaign_changed(self, work: _Round, event: Any) -> None:
+        campaign_id: UUID = event.originator_id
+        before = work.states.get(campaign_id)
+        if isinstance(event, _CREATED):
+            after = KnownCampaign(
+                campaign_id, event.key, CampaignStatus.DRAFT, 1, event.journey.entry
+            )
+        elif before is None:
+            self.log.warning("campaign event without its creation", campaign=str(campaign_id))
+            return
+        elif isinstance(event, _DRAFT_EDITED):
+            after = replace(before, entry=event.journey.entry)
+        elif isinstance(event, _PUBLISHED):
+            after = replace(before, version=event.number, entry=event.journey.entry)
+        elif isinstance(event, _ARCHIVED):
+            after = replace(before, status=CampaignStatus.ARCHIVED, archived_reason=event.reason)
+        else:
+            status = CampaignStatus.PAUSED if isinstance(event, _PAUSED) else CampaignStatus.ACTIVE
+            after = replace(before, status=status)
+        work.states[campaign_id] = after
+        work.entries = _Entries.of(work.states.values())
+        work.campaigns.pop(campaign_id, None)
+        await work.ports.campaign_states.save([after])
+        if isinstance(event, _ARCHIVED):
+            reason = f"the campaign was archived: {event.reason}"
+            for enrollment in await self._active_of(work, campaign_id):
+                enrollment.exit(reason, work.now)
+                work.touched(enrollment)
+        elif isinstance(event, _PUBLISHED) and event.migration.moves:
+            for enrollment in await self._active_of(work, campaign_id):
+                at = enrollment.step
+                target = (
+                    None if at is None else event.migration.target(enrollment.campaign_version, at)
+                )
+                if target is None or enrollment.campaign_version >= event.number:
+                    continue
+                enrollment.migrate(event.number, target, event.by, work.now)
+                await self._advance(work, enrollment)
+
+    async def _active_of(self, work: _Round, campaign_id: UUID) -> list[Enrollment]:
+        rows = await work.ports.enrollment_index.active(campaign_id=campaign_id)
+        return [e for e in await work.enrollments([r.enrollment_id for r in rows]) if e.active]
+
+    async def _signal_arrived(self, work: _Round, event: Signal.Recorded) -> None:
+        rows = await work.ports.enrollment_index.active([event.customer_id])
+        arrived = ArrivedSignal(
+            event.signal_type, event.properties, event.occurred_at, event.event_id
+        )
+        for enrollment in await work.enrollments([r.enrollment_id for r in rows]):
+            if not enrollment.active or enrollment.entered_at > event.occurred_at:
+                continue  # entered on this very signal, or after it happened
+            if event.signal_type == INBOUND_SIGNAL and enrollment.last_send is not None:
+                why = f"the customer wrote on {event.properties.get('channel', 'a channel')}"
+                if enrollment.note_response(
+                    enrollment.last_send, Response.REPLIED, why, None, work.now
+                ):
+                    work.touched(enrollment)
+            await self._advance(work, enrollment, arrived)
+
+    async def _entered_elsewhere(self, work: _Round, enrollment_id: UUID) -> None:
+        """An entry recorded outside this process (the API): the journey begins here."""
+        if await work.ports.enrollment_index.known([enrollment_id]):
+            return
+        enrollment = await work.enrollment(enrollment_id)
+        if enrollment is None or enrollment.step is not None or not enrollment.active:
+            return
+        state = work.states.get(enrollment.campaign_id)
+        if state is None or state.status is not CampaignStatus.ACTIVE:
+            status = "unknown" if state is None else state.status.value
+            enrollment.exit(f"the campaign is {status}: it takes no entries", work.now)
+            work.touched(enrollment)
+            return
+        await self._begin(work, state, enrollment)
+
+    async def _decided(self, work: _Round, event: Customer.MessageDecided) -> None:
+        sent = sent_by_origin(event.origin)
+        if sent is None:
+            return
+        await work.ports.enrollment_index.note_messages([(event.message_id, sent)])
+        if isinstance(event, Customer.MessageAllowed):
+            return
+        if isinstance(event, Customer.MessageDeferred):
+            until = event.defer_until.isoformat() if event.defer_until else "later"
+            response, why = Response.DEFERRED, f"deferred until {until}: {_reasons(event)}"
+        else:
+            response, why = Response.SUPPRESSED, f"suppressed: {_reasons(event)}"
+        await self._respond(work, sent, response, why, event.message_id)
+
+    async def _message_changed(self, work: _Round, event: Any) -> None:
+        message_id: UUID = event.originator_id
+        sent = (await work.ports.enrollment_index.sent_by([message_id])).get(message_id)
+        if sent is None:
+            return
+        if isinstance(event, _FELL_BACK):
+            # The delivery's own fallback: its message answers for the same send.
+            await work.ports.enrollment_index.note_messages([(event.fallback_message_id, sent)])
+            return
+        if isinstance(event, _DELIVERY_FAILED):
+            response, why = Response.FAILED, f"delivery failed: {event.reason}"
+        else:
+            found = _RESPONSE_OF_STATUS.get(MessageStatus(event.status))
+            if found is None:
+                return
+            response, why = found, f"the provider reported {event.status}"
+            reason = getattr(event, "reason", None)
+            if reason:
+                why = f"{why}: {reason}"
+        await self._respond(work, sent, response, why, message_id)
+
+    async def _respond(
+        self, work: _Round, sent: SentBy, response: Response, why: str, message_id: UUID | None
+    ) -> None:
+        enrollment = await work.enrollment(sent.enrollment_id)
+        if enrollment is None:
+            return
+        if enrollment.note_response(sent.step, response, why, message_id, work.now):
+            work.touched(enrollment)
+            if enrollment.active and enrollment.hold is not None:
+                await self._advance(work, enrollment)
+
+    # entering
+
+    async def _enroll(
+        self, work: _Round, state: KnownCampaign, customer_id: UUID, source: str
+    ) -> bool:
+        """Whether the customer entered the campaign."""
+        campaign = await work.campaign(state.campaign_id)
+        if campaign is None:
+            return False
+        journey = campaign.journey_of(state.version)
+        index = work.ports.enrollment_index
+        past = (await index.past(state.campaign_id, [customer_id])).get(customer_id, [])
+        enrolled = await index.enrolled(state.campaign_id, state.version)
+        refusal = entry_refusal(journey.policies, past, enrolled, work.now)
+        if refusal is not None:
+            self.log.debug(
+                "entry refused", campaign=state.key, customer=str(customer_id), reason=refusal
+            )
+            return False
+        enrollment = Enrollment.enter(
+            state.campaign_id, state.version, customer_id, len(past) + 1, source, work.now
+        )
+        work.touched(enrollment, new=True)
+        await self._begin(work, state, enrollment)
+        return True
+
+    async def _begin(self, work: _Round, state: KnownCampaign, enrollment: Enrollment) -> None:
+        campaign = await work.campaign(state.campaign_id)
+        try:
+            if campaign is None:
+                raise DomainError(f"campaign {state.key!r} is gone")
+            journey = campaign.journey_of(enrollment.campaign_version)
+            facts = await self._facts(work, enrollment, journey)
+            progress = begin(journey, _traveller(enrollment), facts)
+        except DomainError as error:
+            enrollment.exit(f"the journey could not begin: {error}", work.now)
+            work.touched(enrollment)
+            return
+        await self._carry_out(work, state, journey, enrollment, progress)
+
+    # moving on
+
+    async def _advance(
+        self, work: _Round, enrollment: Enrollment, signal: ArrivedSignal | None = None
+    ) -> None:
+        state = work.states.get(enrollment.campaign_id)
+        if state is not None and state.status is CampaignStatus.PAUSED:
+            return  # held until resumed
+        campaign = await work.campaign(enrollment.campaign_id)
+        try:
+            if state is None or campaign is None:
+                raise DomainError("the campaign is gone")
+            if state.status is CampaignStatus.ARCHIVED:
+                enrollment.exit(
+                    f"the campaign was archived: {state.archived_reason or 'no reason given'}",
+                    work.now,
+                )
+                work.touched(enrollment)
+                return
+            journey = campaign.journey_of(enrollment.campaign_version)
+            facts = await self._facts(work, enrollment, journey, signal)
+            progress = advance(journey, _traveller(enrollment), enrollment.place, facts)
+        except DomainError as error:
+            enrollment.exit(f"stopped: {error}", work.now)
+            work.touched(enrollment)
+            return
+        await self._carry_out(work, state, journey, enrollment, progress)
+
+    async def _carry_out(
+        self,
+        work: _Round,
+        state: KnownCampaign,
+        journey: Journey,
+        enrollment: Enrollment,
+        progress: Progress,
+    ) -> None:
+        for _ in range(_RESPONSE_ROUNDS):
+            if not progress.actions:
+                return
+            enrollment.record(progress, work.now)
+            work.touched(enrollment)
+            answered = False
+            for dispatch in progress.dispatches:
+                answered |= await self._send(work, state, enrollment, dispatch)
+            for change in progress.changes:
+                try:
+                    await self.update_profile(
+                        enrollment.customer_id, dict(change.profile), dict(change.attributes)
+                    )
+                except DomainError as error:
+                    self.log.warning(
+                        "update step not applied",
+                        enrollment=str(enrollment.id),
+                        step=change.step,
+                        error=str(error),
+                    )
+            hold = enrollment.hold
+            if not (answered and enrollment.active and hold and hold.kind is HoldKind.DELIVERY):
+                return
+            # Its send was answered at once (a template that does not render): go on.
+            facts = await self._facts(work, enrollment, journey)
+            try:
+                progress = advance(journey, _traveller(enrollment), enrollment.place, facts)
+            except DomainError as error:
+                enrollment.exit(f"stopped: {error}", work.now)
+                return
+        enrollment.exit("stopped: the journey answers itself without waiting", work.now)
+
+    async def _send(
+        self, work: _Round, state: KnownCampaign, enrollment: Enrollment, dispatch: Dispatch
+    ) -> bool:
+        """Asks the rules; whether the send was answered at once (it could not be made)."""
+        send = dispatch.send
+        request = SendRequest(
+            send.team, send.purpose, send.channels, send.priority, dedup_key=dispatch.dedup_key
+        )
+        fallback = (
+            None
+            if send.fallback is None
+            else Fallback(
+                send.fallback.channels, parse_duration(send.fallback.after).total_seconds()
+            )
+        )
+        content = MessageContent(
+            template=send.template,
+            campaign=state.key,
+            correlation_id=f"{enrollment.id}:{dispatch.step}",
+            fallback=fallback,
+        )
+        origin = origin_of(state, enrollment.campaign_version, dispatch.step, enrollment.id)
+        try:
+            await self.request_message(
+                enrollment.customer_id,
+                request,
+                idempotency_key=dispatch.dedup_key,
+                origin=origin,
+                content=content,
+            )
+        except DomainError as error:  # the template, the customer: nothing was decided
+            why = f"not sent: {error}"
+            return enrollment.note_response(dispatch.step, Response.SUPPRESSED, why, None, work.now)
+        return False
+
+    async def _facts(
+        self,
+        work: _Round,
+        enrollment: Enrollment,
+        journey: Journey,
+        signal: ArrivedSignal | None = None,
+    ) -> Facts:
+        customer = enrollment.customer_id
+        ports = work.ports
+        if work.known_facts is not None:
+            known = work.known_facts.get(customer)
+        else:
+            conditions = _in_force(enrollment.campaign_id, enrollment.campaign_version, journey)
+            found = await ports.customer_facts.facts([customer], conditions, work.now)
+            known = found.get(customer)
+        facts = known or SegmentFacts()
+        segments = (
+            (await ports.customer_segments.of([customer])).get(customer, frozenset())
+            if _asks_segments(journey)
+            else frozenset()
+        )
+        sends = (
+            await ports.enrollment_index.sends(enrollment.campaign_id, customer)
+            if journey.policies.send_limit is not None
+            else 0
+        )
+        if enrollment.id in work.dirty:  # sends not indexed yet
+            sends = max(sends, enrollment.sends)
+        time_zone = facts.attributes.get("time_zone")
+        return Facts(
+            work.now,
+            facts,
+            segments,
+            time_zone if isinstance(time_zone, str) else None,
+            dict(enrollment.responses),
+            sends,
+            signal,
+        )
+
+    # the timers
+
+    async def due(self, ports: CampaignEnrollmentPorts, limit: int) -> int:
+        """Fires up to `limit` due timers; the caller holds the process's turn, so no page runs
+        meanwhile, and the claim, the steps and the timers' removal commit together."""
+        now = self.clock.now()
+        fired = await ports.campaign_timers.claim_due(now, limit)
+        if not fired:
+            return 0
+        states = {c.campaign_id: c for c in await ports.campaign_states.load()}
+        work = _Round(ports, now, states)
+        await ports.campaign_timers.clear(fired)
+        held = [e for e in await work.enrollments(fired) if e.active and e.hold is not None]
+        conditions: list[SegmentInForce] = []
+        for campaign_id, version in {(e.campaign_id, e.campaign_version) for e in held}:
+            campaign = await work.campaign(campaign_id)
+            if campaign is not None and version in campaign.versions:
+                conditions += _in_force(campaign_id, version, campaign.journey_of(version))
+        customers = {e.customer_id for e in held}
+        work.known_facts = await ports.customer_facts.facts(customers, conditions, now)
+        for enrollment in held:
+            work.touched(enrollment)  # its timer is set again if it stays held
+            await self._advance(work, enrollment)
+        await work.flush()
+        return len(fired)
+
+
+def _traveller(enrollment: Enrollment) -> Traveller:
+    return Traveller(
+        enrollment.campaign_id, enrollment.campaign_version, enrollment.customer_id, enrollment.id
+    )
+
+
+def _reasons(event: Customer.MessageDecided) -> str:
+    said = [
+        rule.reason
+        for rule in event.fired
+        if rule.effect in (Effect.SUPPRESSED, Effect.DEFERRED, Effect.BLOCKED_CHANNEL)
+    ]
+    return "; ".join(said) or str(event.outcome)

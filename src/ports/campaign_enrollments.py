@@ -1,0 +1,207 @@
+"""What the campaign enrollments process keeps and reads: the campaigns as of its place in the
+log, an index of the enrollments it takes through their journeys, which message each send made,
+and their durable timers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from eventsourcing.domain import Aggregate
+
+    from domain.campaign.aggregate import CampaignStatus
+    from domain.campaign.enrollment import PastEntry
+    from domain.campaign.journey import Entry
+    from ports.processes import EventLog
+    from ports.segment_evaluation import CustomerFacts
+
+__all__ = [
+    "CampaignEnrollmentPorts",
+    "CampaignStates",
+    "CampaignTimers",
+    "CustomerSegments",
+    "EnrollmentCounts",
+    "EnrollmentIndex",
+    "EnrollmentRow",
+    "KnownCampaign",
+    "SentBy",
+    "Streams",
+    "TimedEnrollments",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class KnownCampaign:
+    """A campaign as of the process's place in the log: its status, the version in force, how
+    that version is entered, and why it was archived if it was."""
+
+    campaign_id: UUID
+    key: str
+    status: CampaignStatus
+    version: int
+    entry: Entry
+    archived_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentRow:
+    """One enrollment, as the process indexes it."""
+
+    enrollment_id: UUID
+    campaign_id: UUID
+    version: int
+    customer_id: UUID
+    entry: int
+    entered_at: datetime
+    exited_at: datetime | None
+    sends: int
+
+
+@dataclass(frozen=True, slots=True)
+class SentBy:
+    """The enrollment and step a message was sent for."""
+
+    enrollment_id: UUID
+    step: str
+
+
+class CampaignStates(Protocol):
+    """The campaigns the process has folded, kept with its position."""
+
+    async def load(self, campaign_ids: Collection[UUID] | None = None) -> list[KnownCampaign]:
+        """These campaigns (every one, for None) as folded so far."""
+        ...
+
+    async def save(self, campaigns: Collection[KnownCampaign]) -> None:
+        """Replaces the states of these campaigns."""
+        ...
+
+
+class EnrollmentIndex(Protocol):
+    """Every enrollment the process has seen, and the messages their sends made."""
+
+    async def past(
+        self, campaign_id: UUID, customers: Collection[UUID]
+    ) -> dict[UUID, list[PastEntry]]:
+        """Each customer's entries into the campaign so far, first entry first."""
+        ...
+
+    async def enrolled(self, campaign_id: UUID, version: int) -> int:
+        """How many entries the campaign's version has had."""
+        ...
+
+    async def sends(self, campaign_id: UUID, customer_id: UUID) -> int:
+        """How many sends the campaign asked for the customer, over all their entries."""
+        ...
+
+    async def active(
+        self, customers: Collection[UUID] | None = None, campaign_id: UUID | None = None
+    ) -> list[EnrollmentRow]:
+        """The enrollments not exited, of these customers and this campaign where given."""
+        ...
+
+    async def known(self, enrollment_ids: Collection[UUID]) -> set[UUID]:
+        """Which of these enrollments are indexed."""
+        ...
+
+    async def save(self, rows: Collection[EnrollmentRow]) -> None:
+        """Adds or replaces these rows."""
+        ...
+
+    async def note_messages(self, messages: Sequence[tuple[UUID, SentBy]]) -> None:
+        """Remembers which send made each message."""
+        ...
+
+    async def sent_by(self, message_ids: Collection[UUID]) -> dict[UUID, SentBy]:
+        """The send that made each of these messages, for the campaign's ones."""
+        ...
+
+
+class EnrollmentCounts(Protocol):
+    """How many customers entered a campaign's version, for its enrollment cap."""
+
+    async def enrolled(self, campaign_id: UUID, version: int) -> int:
+        """How many entries the campaign's version has had, as far as the process has seen."""
+        ...
+
+
+class CampaignTimers(Protocol):
+    """When each held enrollment is next due, at most one timer an enrollment."""
+
+    async def set(self, timers: Collection[tuple[UUID, UUID, datetime]]) -> None:
+        """Sets (or moves) the timers of these (enrollment, campaign, due at)."""
+        ...
+
+    async def clear(self, enrollment_ids: Collection[UUID]) -> None:
+        """Drops the timers of these enrollments."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[UUID]:
+        """Up to `limit` enrollments whose timer is due by `now`, soonest first, leaving out
+        paused campaigns; held by this transaction and skipped by any other until it ends."""
+        ...
+
+
+class CustomerSegments(Protocol):
+    """Which segments each customer is in now."""
+
+    async def of(self, customers: Collection[UUID]) -> dict[UUID, frozenset[str]]:
+        """The keys of the segments each customer is a member of."""
+        ...
+
+
+class Streams(Protocol):
+    """Aggregates read from their streams, as last committed."""
+
+    async def load(self, ids: Collection[UUID]) -> dict[UUID, Aggregate]:
+        """The aggregates under these ids that exist."""
+        ...
+
+
+class CampaignEnrollmentPorts(Protocol):
+    """The ports the process works through, bound to one transaction."""
+
+    @property
+    def events(self) -> EventLog:
+        """Where enrollments' events are recorded."""
+        ...
+
+    @property
+    def streams(self) -> Streams:
+        """Campaigns and enrollments, as last committed."""
+        ...
+
+    @property
+    def campaign_states(self) -> CampaignStates: ...
+
+    @property
+    def enrollment_index(self) -> EnrollmentIndex: ...
+
+    @property
+    def campaign_timers(self) -> CampaignTimers: ...
+
+    @property
+    def customer_facts(self) -> CustomerFacts:
+        """What journey conditions hold over."""
+        ...
+
+    @property
+    def customer_segments(self) -> CustomerSegments: ...
+
+
+class TimedEnrollments(Protocol):
+    """The process's work that time alone brings: the timers that fall due."""
+
+    @property
+    def name(self) -> str:
+        """The process's name, whose turn a timer run takes."""
+        ...
+
+    async def due(self, ports: CampaignEnrollmentPorts, limit: int) -> int:
+        """Fires up to `limit` due timers, each exactly once; how many it fired."""
+        ...

@@ -1,0 +1,554 @@
+"""The campaign enrollments process takes customers through journeys, on the in-memory ports:
+entries, waits and their timers, signals waited for, goals, sends through the rules and what
+became of them, pause, resume and archive."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from adapters.inmemory.campaign_enrollments import InMemoryEnrollmentCounts
+from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
+from adapters.templates.jinja import JinjaRenderer
+from application.customer.update_profile import UpdateProfile
+from application.enrollments.enroll_customer import EnrollCustomer, EnrollmentRefused
+from application.processes.campaign_enrollments import (
+    CampaignEnrollments,
+    sent_by_origin,
+)
+from application.processes.segment_evaluator import SegmentEvaluator
+from application.segments.define_segment import DefineSegment, SegmentDraft
+from application.templates.publish_template import PublishTemplate, TemplateDraft
+from domain.campaign.aggregate import Campaign, CampaignStatus, Migration, StepMove
+from domain.campaign.enrollment import Enrollment, enrollment_id
+from domain.customer.aggregate import Customer
+from domain.customer.contact import ConsentRecord
+from domain.message.aggregate import Message
+from domain.policy.vocabulary import Channel, Purpose
+from domain.segments.conditions import decode_condition
+from domain.templates.aggregate import Variant
+from tests.unit.domain.campaign.journeys import journey, read, send
+from tests.unit.in_memory_chorus import InMemoryChorus, claim, report
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from domain.customer.identities import IdentityClaim
+
+ANA = claim("email", "ana@example.org")
+ANA_PHONE = claim("phone", "+351912345678")
+BO = claim("email", "bo@example.org")
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+ORDER_ENTRY = {
+    "type": "signal",
+    "signal": "order.placed",
+    "where": [{"property": "total", "op": "gte", "value": 50}],
+}
+WAIT_THEN_SEND = {
+    "a-day-later": {"type": "wait", "for": "1d", "next": "welcome"},
+    "welcome": send(),
+}
+
+
+class Journeys:
+    """Chorus in memory with the segment evaluator and the campaign process following its log;
+    the durable timers fired as the scheduler would, when the clock moves."""
+
+    def __init__(self) -> None:
+        self.chorus = chorus = InMemoryChorus()
+        self.clock = chorus.clock
+        self.store = chorus.storage.events
+        self.ports = InMemoryProcessPorts(self.store)
+        self.evaluator = InMemoryProcessRunner(SegmentEvaluator(self.clock), self.ports, self.store)
+        self.process = CampaignEnrollments(
+            self.clock, chorus.request_message, UpdateProfile(chorus.uows, self.clock)
+        )
+        self.runner = InMemoryProcessRunner(self.process, self.ports, self.store)
+        self.enroll = EnrollCustomer(chorus.uows, self.clock, InMemoryEnrollmentCounts(self.store))
+        self.sent = 0
+
+    async def settle(self) -> None:
+        await self.evaluator.catch_up()
+        await self.runner.catch_up()
+
+    async def templates(self, body: str = "Hello {{ customer.first_name }}") -> None:
+        publish = PublishTemplate(
+            self.chorus.uows, self.chorus.templates.repository, self.clock, JinjaRenderer()
+        )
+        variants = tuple(
+            Variant(channel, "en", subject="Hello" if channel is Channel.EMAIL else None, body=body)
+            for channel in (Channel.EMAIL, Channel.SMS)
+        )
+        await publish("welcome", TemplateDraft(variants, "en"), "test")
+
+    async def subscriber(self, who: IdentityClaim = ANA, **attributes: Any) -> UUID:
+        """A customer opted in to marketing by email and SMS."""
+        claims = (who, ANA_PHONE) if who == ANA else (who,)
+        upserted = await self.chorus.upsert(claims, {"first_name": "Ana"}, attributes)
+        consents = [
+            ConsentRecord(channel, Purpose.MARKETING, True, "signup form")
+            for channel in (Channel.EMAIL, Channel.SMS)
+        ]
+        await self.chorus.change_consent(upserted.customer_id, consents)
+        await self.settle()
+        return upserted.customer_id
+
+    async def campaign(self, key: str, document: dict[str, Any]) -> UUID:
+        now = self.clock.now()
+        made = Campaign.create(key, key.title(), read(document), "test", now)
+        made.activate("test", now)
+        async with self.chorus.uows() as uow:
+            uow.repository(Campaign).add(made)
+        await self.settle()
+        return made.id
+
+    async def change(self, campaign: UUID, how: str, *args: Any) -> None:
+        async with self.chorus.uows() as uow:
+            campaigns = uow.repository(Campaign)
+            found = (await campaigns.get([campaign]))[campaign]
+            getattr(found, how)("test", *args, self.clock.now())
+            campaigns.add(found)
+        await self.settle()
+
+    async def signal(self, kind: str, who: IdentityClaim = ANA, **properties: Any) -> None:
+        self.sent += 1
+        event = report(
+            f"e{self.sent}", who, kind=kind, occurred_at=self.clock.now(), properties=properties
+        )
+        await self.chorus.ingest([event])
+        await self.settle()
+
+    async def later(self, by: timedelta) -> int:
+        """Moves the clock; fires the timers that fell due."""
+        self.clock.advance(by)
+        fired = await self.process.due(self.ports, 100)
+        await self.settle()
+        return fired
+
+    def events(self, kind: str) -> list[Any]:
+        return [
+            r.event
+            for r in self.store.log
+            if isinstance(r.event, Enrollment.Event) and type(r.event).__name__ == kind
+        ]
+
+    def enrollments(self) -> list[Enrollment]:
+        found = self.store.load(self.store.started_by(Enrollment)).values()
+        return sorted((e for e in found if isinstance(e, Enrollment)), key=lambda e: e.entry)
+
+    def decisions(self) -> list[Customer.MessageDecided]:
+        return [r.event for r in self.store.log if isinstance(r.event, Customer.MessageDecided)]
+
+    def messages(self) -> list[Message]:
+        found = self.store.load(self.store.started_by(Message)).values()
+        return [m for m in found if isinstance(m, Message)]
+
+
+class FailingOnce:
+    """An event log whose first append fails, as a page that dies after its sends."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.failed = False
+
+    async def append(self, events: Any) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("the page died")
+        await self.log.append(events)
+
+    async def append_new(self, events: Any) -> int:
+        found: int = await self.log.append_new(events)
+        return found
+
+
+class TestEntry:
+    async def test_a_signal_that_passes_the_entry_filters_enrols_its_customer(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("orders", journey(WAIT_THEN_SEND) | {"entry": ORDER_ENTRY})
+        await world.signal("order.placed", total=20)
+        await world.signal("page.viewed", total=500)
+        assert world.enrollments() == []
+        await world.signal("order.placed", total=120)
+        (enrollment,) = world.enrollments()
+        assert (enrollment.campaign_id, enrollment.customer_id) == (campaign, ana)
+        assert enrollment.id == enrollment_id(campaign, ana, 1)
+        assert enrollment.step == "a-day-later"
+        (waiting,) = world.events("Waiting")
+        assert waiting.until == world.clock.now() + DAY
+        assert world.ports.campaign_timers.timers == {enrollment.id: (campaign, waiting.until)}
+
+    async def test_entering_a_segment_enrols_its_customer(self) -> None:
+        world = Journeys()
+        define = DefineSegment(world.chorus.uows, world.clock)
+        condition = {"type": "attribute", "name": "tier", "op": "eq", "value": "gold"}
+        await define("vip", SegmentDraft("VIP", "", decode_condition(condition)), "test")
+        entry = {"type": "segment_entered", "segment": "vip"}
+        await world.campaign("vips", journey(WAIT_THEN_SEND) | {"entry": entry})
+        await world.subscriber(BO, tier="silver")
+        assert world.enrollments() == []
+        gold = await world.subscriber(ANA, tier="gold")
+        (enrollment,) = world.enrollments()
+        assert enrollment.customer_id == gold
+
+    async def test_a_journey_entered_once_refuses_a_second_entry_after_the_first_ended(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.subscriber()
+        steps = {"bye": {"type": "exit", "reason": "nothing to do"}}
+        await world.campaign("once", journey(steps) | {"entry": ORDER_ENTRY})
+        await world.signal("order.placed", total=100)
+        await world.signal("order.placed", total=100)
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "nothing to do"
+
+    async def test_a_journey_entered_always_takes_the_customer_in_again_once_out(self) -> None:
+        world = Journeys()
+        await world.subscriber()
+        document = journey(WAIT_THEN_SEND) | {
+            "entry": ORDER_ENTRY,
+            "policies": {"re_entry": "always"},
+        }
+        await world.campaign("always", document)
+        await world.signal("order.placed", total=100)
+        await world.signal("order.placed", total=100)  # still in: not a second time
+        assert len(world.enrollments()) == 1
+        await world.later(DAY)
+        await world.signal("order.placed", total=100)
+        first, second = world.enrollments()
+        assert (first.active, second.active, second.entry) == (False, True, 2)
+
+    async def test_a_capped_journey_takes_no_more_customers_than_its_cap(self) -> None:
+        world = Journeys()
+        await world.subscriber(ANA)
+        await world.subscriber(BO)
+        document = journey(WAIT_THEN_SEND) | {
+            "entry": ORDER_ENTRY,
+            "policies": {"enrollment_cap": 1},
+        }
+        await world.campaign("capped", document)
+        await world.signal("order.placed", ANA, total=100)
+        await world.signal("order.placed", BO, total=100)
+        assert len(world.enrollments()) == 1
+
+
+class TestEnrollCustomer:
+    async def test_the_api_enrols_a_customer_and_the_process_begins_the_journey(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("api", journey(WAIT_THEN_SEND))
+        made = await world.enroll(campaign, ana)
+        await world.settle()
+        (enrollment,) = world.enrollments()
+        assert (enrollment.id, enrollment.step) == (made, "a-day-later")
+        assert enrollment.id in world.ports.campaign_timers.timers
+
+    async def test_a_customer_still_in_the_journey_is_refused_with_the_reason(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("api", journey(WAIT_THEN_SEND))
+        await world.enroll(campaign, ana)
+        with pytest.raises(EnrollmentRefused, match="already in the journey"):
+            await world.enroll(campaign, ana)
+
+    async def test_a_campaign_entered_on_a_signal_refuses_the_api(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("orders", journey(WAIT_THEN_SEND) | {"entry": ORDER_ENTRY})
+        with pytest.raises(EnrollmentRefused, match="not through the API"):
+            await world.enroll(campaign, ana)
+
+
+class TestWaitThenSend:
+    async def test_the_send_is_decided_by_the_rules_when_the_wait_is_over_and_tied_to_its_step(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("welcome", journey(WAIT_THEN_SEND))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        assert await world.later(DAY - HOUR) == 0
+        assert world.decisions() == []
+        assert await world.later(HOUR) == 1
+        (decision,) = world.decisions()
+        assert isinstance(decision, Customer.MessageAllowed)
+        sent = sent_by_origin(decision.origin)
+        (enrollment,) = world.enrollments()
+        assert sent is not None
+        assert (sent.enrollment_id, sent.step) == (enrollment.id, "welcome")
+        assert decision.origin.startswith("campaign:welcome:1:welcome:")
+        assert decision.request.dedup_key == f"campaign:{enrollment.id}:2:welcome"
+        (message,) = world.messages()
+        assert (message.channel, message.campaign) == (Channel.EMAIL, "welcome")
+        assert enrollment.exit_reason == "journey completed after 'welcome': send requested"
+        assert world.ports.campaign_timers.timers == {}
+
+    async def test_a_page_retried_after_its_sends_sends_nothing_twice(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("welcome", journey({"welcome": send()}))
+        world.ports.events = FailingOnce(world.ports.events)  # type: ignore[assignment]
+        position = world.runner.position
+        await world.enroll(campaign, ana)
+        with pytest.raises(RuntimeError, match="the page died"):
+            await world.settle()
+        world.runner.position = position  # nothing of the page was committed
+        await world.settle()
+        assert len(world.decisions()) == 1
+        assert len(world.messages()) == 1
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "journey completed after 'welcome': send requested"
+
+    async def test_a_template_that_fails_to_render_suppresses_the_send_with_the_reason(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates(body="Hello {{ vars.missing.name }}")
+        ana = await world.subscriber()
+        steps = {
+            "welcome": send(on_not_delivered={"within": "1h", "next": "apology"}),
+            "apology": {"type": "exit", "reason": "could not write"},
+        }
+        campaign = await world.campaign("broken", journey(steps))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response) == ("welcome", "suppressed")
+        assert "not sent" in responded.reason
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "could not write"
+        assert world.decisions() == []
+
+
+class TestWaitForSignal:
+    STEPS = {
+        "pay": {
+            "type": "wait_for_signal",
+            "signal": "order.paid",
+            "timeout": "1h",
+            "on_signal": "paid",
+            "on_timeout": "unpaid",
+        },
+        "paid": {"type": "exit", "reason": "paid"},
+        "unpaid": {"type": "exit", "reason": "unpaid"},
+    }
+
+    async def test_the_signal_waited_for_takes_its_branch(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("pay", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await world.signal("page.viewed")
+        assert world.enrollments()[0].active
+        await world.signal("order.paid")
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "paid"
+        assert world.ports.campaign_timers.timers == {}
+        assert await world.later(2 * HOUR) == 0
+
+    async def test_no_signal_within_the_timeout_takes_the_other_branch(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("pay", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        assert await world.later(2 * HOUR) == 1
+        await world.signal("order.paid")
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "unpaid"
+
+
+class TestGoal:
+    async def test_the_goal_converts_and_ends_the_journey_wherever_the_customer_is(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        document = journey(WAIT_THEN_SEND) | {"goal": {"signal": "purchase", "within": "7d"}}
+        campaign = await world.campaign("goal", document)
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await world.signal("purchase", amount=10)
+        (enrollment,) = world.enrollments()
+        assert enrollment.converted_at == world.clock.now()
+        assert enrollment.exit_reason == "goal reached: purchase"
+        assert await world.later(DAY) == 0
+        assert world.decisions() == []
+
+
+class TestResponses:
+    STEPS = {
+        "email": send(on_not_delivered={"within": "10m", "next": "sms"}, next="thanks"),
+        "sms": send(channels=["sms"]),
+        "thanks": {"type": "exit", "reason": "delivered"},
+    }
+
+    async def _failed(self, world: Journeys) -> None:
+        (message,) = world.messages()
+        async with world.chorus.uows() as uow:
+            found = (await uow.repository(Message).get([message.id]))[message.id]
+            found.failed((), "mailbox does not exist", world.clock.now())
+            uow.repository(Message).add(found)
+        await world.settle()
+
+    async def test_a_send_not_delivered_falls_back_to_the_next_channel(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("fallback", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await self._failed(world)
+        email, sms = world.decisions()
+        assert [email.channel, sms.channel] == [Channel.EMAIL, Channel.SMS]
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response) == ("email", "failed")
+        assert "mailbox does not exist" in responded.reason
+
+    async def test_a_send_not_delivered_in_time_falls_back_when_its_timer_fires(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("fallback", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        assert await world.later(11 * timedelta(minutes=1)) == 1
+        assert [d.channel for d in world.decisions()] == [Channel.EMAIL, Channel.SMS]
+
+    async def test_a_send_the_rules_suppress_is_an_outcome_the_journey_follows(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        opt_out = ConsentRecord(Channel.EMAIL, None, False, "unsubscribe link")
+        await world.chorus.change_consent(ana, [opt_out])
+        campaign = await world.campaign("fallback", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        email, sms = world.decisions()
+        assert isinstance(email, Customer.MessageSuppressed)
+        assert isinstance(sms, Customer.MessageAllowed)
+        (responded,) = world.events("Responded")
+        assert responded.response == "suppressed"
+
+
+class TestPauseResumeArchive:
+    async def test_a_paused_campaign_holds_its_timers_until_resumed(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("welcome", journey(WAIT_THEN_SEND))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await world.change(campaign, "pause")
+        assert await world.later(2 * DAY) == 0
+        assert world.decisions() == []
+        await world.change(campaign, "resume")
+        assert await world.later(timedelta(0)) == 1
+        assert len(world.decisions()) == 1
+
+    async def test_archiving_exits_every_enrollment_with_the_reason(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber(ANA)
+        bo = await world.subscriber(BO)
+        campaign = await world.campaign("welcome", journey(WAIT_THEN_SEND))
+        await world.enroll(campaign, ana)
+        await world.enroll(campaign, bo)
+        await world.settle()
+        await world.change(campaign, "archive", "season over")
+        reasons = {e.exit_reason for e in world.enrollments()}
+        assert reasons == {"the campaign was archived: season over"}
+        assert world.ports.campaign_timers.timers == {}
+        assert await world.later(2 * DAY) == 0
+        assert world.decisions() == []
+
+    async def test_a_timer_of_an_archived_campaign_exits_its_enrollment_with_the_reason(
+        self,
+    ) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("welcome", journey(WAIT_THEN_SEND))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        states = world.ports.campaign_states.campaigns
+        archived = replace(
+            states[campaign], status=CampaignStatus.ARCHIVED, archived_reason="season over"
+        )
+        states[campaign] = archived  # as a timer run finds it
+        assert await world.later(2 * DAY) == 1
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "the campaign was archived: season over"
+        assert world.decisions() == []
+
+
+class TestOtherSteps:
+    async def test_an_update_step_changes_the_customer(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        steps = {
+            "tag": {"type": "update", "attributes": {"journeyed": True}, "next": "bye"},
+            "bye": {"type": "exit", "reason": "tagged"},
+        }
+        campaign = await world.campaign("tag", journey(steps))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        assert (await world.chorus.customer(ana)).attributes["journeyed"] is True
+        (update,) = world.events("UpdateRequested")
+        assert update.attributes == {"journeyed": True}
+
+    async def test_a_reply_to_a_send_is_a_response_a_branch_reads(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        steps = {
+            "welcome": send(next="later"),
+            "later": {"type": "wait", "for": "1h", "next": "check"},
+            "check": {
+                "type": "branch",
+                "cases": [{"response": {"step": "welcome", "is": ["replied"]}, "next": "thanks"}],
+                "else": "silent",
+            },
+            "thanks": {"type": "exit", "reason": "replied"},
+            "silent": {"type": "exit", "reason": "silent"},
+        }
+        campaign = await world.campaign("replies", journey(steps))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await world.signal("message.received", channel="email", text="Thanks!")
+        await world.later(HOUR)
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "replied"
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response) == ("welcome", "replied")
+
+    async def test_a_new_version_moves_the_customers_its_migration_names(self) -> None:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("moving", journey(WAIT_THEN_SEND))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        moved = {
+            **WAIT_THEN_SEND,
+            "welcome": send(next="elsewhere"),
+            "elsewhere": {"type": "exit", "reason": "moved"},
+        }
+        migration = Migration(moves=(StepMove(from_="a-day-later", to="elsewhere"),))
+        async with world.chorus.uows() as uow:
+            campaigns = uow.repository(Campaign)
+            found = (await campaigns.get([campaign]))[campaign]
+            found.edit("Moving", read(journey(moved)), "test", world.clock.now(), migration)
+            campaigns.add(found)
+        await world.settle()
+        (enrollment,) = world.enrollments()
+        assert (enrollment.campaign_version, enrollment.exit_reason) == (2, "moved")
+        assert world.ports.campaign_timers.timers == {}
