@@ -30,6 +30,7 @@ from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.history import PostgresHistory
+from adapters.postgres.journey_history import PostgresJourneyHistory
 from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.process_ports import ProcessPortsOn
@@ -55,6 +56,7 @@ from application.campaigns.change_status import (
     ResumeCampaign,
 )
 from application.campaigns.define_campaign import CreateCampaign, EditCampaign
+from application.campaigns.dry_run import DryRunCampaign
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
@@ -98,6 +100,7 @@ from ports.directory import Directory
 from ports.history import History
 from ports.ids import IdGenerator
 from ports.intake import SignalIntake
+from ports.journey_history import JourneyHistory
 from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.segments import SegmentReadModel
@@ -545,6 +548,18 @@ class CampaignsProvider(Provider):
     @provide
     def campaign_queries(self, campaigns: CampaignReadModel) -> CampaignQueries:
         return CampaignQueries(campaigns)
+
+    # the dry run: the journey played over recorded history
+
+    @provide
+    def journey_history(self, pool: asyncpg.Pool) -> JourneyHistory:
+        return PostgresJourneyHistory(pool)
+
+    @provide
+    def dry_run_campaign(
+        self, uows: UnitsOfWork, history: History, journeys: JourneyHistory
+    ) -> DryRunCampaign:
+        return DryRunCampaign(uows, history, journeys)
 
 
 class BusProvider(Provider):
