@@ -11,11 +11,15 @@ import pytest
 
 from adapters.inmemory.history import InMemoryHistory
 from adapters.inmemory.journey_history import InMemoryJourneyHistory
+from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
 from application.campaigns.dry_run import DryRun, DryRunCampaign, DryRunReport
+from application.processes.segment_evaluator import SegmentEvaluator
+from application.segments.define_segment import DefineSegment, SegmentDraft
 from domain.campaign.aggregate import Campaign
 from domain.customer.contact import ConsentRecord
 from domain.policy.rules import FrequencyCap
 from domain.policy.vocabulary import Channel, Purpose
+from domain.segments.conditions import decode_condition
 from domain.shared.errors import InvalidValue, NotFound
 from tests.unit.domain.campaign.journeys import journey, read, send
 from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim, report
@@ -54,8 +58,10 @@ class History:
         )
         self.sent = 0
 
-    async def subscriber(self, who: IdentityClaim, opted_in: bool = True) -> None:
-        made = await self.chorus.upsert((who,), {"first_name": "Ana"}, {})
+    async def subscriber(
+        self, who: IdentityClaim, opted_in: bool = True, **attributes: Any
+    ) -> None:
+        made = await self.chorus.upsert((who,), {"first_name": "Ana"}, attributes)
         if opted_in:
             consent = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
             await self.chorus.change_consent(made.customer_id, [consent])
@@ -134,6 +140,36 @@ class TestWhoWouldHaveEntered:
         assert (played.replayed, played.entered) == (False, 0)
         assert played.not_replayed is not None
         assert "API" in played.not_replayed
+
+
+class TestSegmentEntries:
+    async def test_entering_the_segment_enrols_and_a_branch_sees_the_customer_as_then(
+        self, history: History
+    ) -> None:
+        store = history.chorus.storage.events
+        evaluator = SegmentEvaluator(history.clock)
+        segments = InMemoryProcessRunner(evaluator, InMemoryProcessPorts(store), store)
+        gold = {"type": "attribute", "name": "tier", "op": "eq", "value": "gold"}
+        define = DefineSegment(history.chorus.uows, history.clock)
+        await define("vip", SegmentDraft("VIP", "", decode_condition(gold)), "test")
+        steps = {
+            "which": {
+                "type": "branch",
+                "cases": [{"condition": gold, "next": "gold"}],
+                "else": "other",
+            },
+            "gold": {"type": "exit", "reason": "gold"},
+            "other": {"type": "exit", "reason": "other"},
+        }
+        await history.campaign(journey(steps, entry={"type": "segment_entered", "segment": "vip"}))
+        await segments.catch_up()
+        history.later(HOUR)
+        await history.subscriber(CY, tier="silver")
+        await history.subscriber(claim("email", "dee@example.org"), tier="gold")
+        await segments.catch_up()
+        played = await history.play()
+        assert (played.entered, played.entered_by) == (1, {"entering segment vip": 1})
+        assert played.exits == {"gold": 1}
 
 
 class TestWhereTheyWouldHaveGone:
