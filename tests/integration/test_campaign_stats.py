@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import pytest
+from litestar.testing import AsyncTestClient
 
+from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCampaignStats
 from adapters.postgres.campaigns import PostgresCampaigns
 from adapters.postgres.customer_directory import CustomerDirectory
@@ -31,6 +33,10 @@ from domain.campaign.stats import JOURNEY
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.message.aggregate import Message, MessageStatus
 from domain.signals.aggregate import SignalReport
+from entrypoints.http.app import create_app
+from entrypoints.ioc import make_container
+from entrypoints.settings import Settings
+from ports.api_keys import Role
 from tests.integration.test_campaign_timers import Journeys, renderer
 
 if TYPE_CHECKING:
@@ -192,3 +198,42 @@ class TestCampaignStatsOnPostgres:
         live = await counters(pool)
         await world.runner.rebuild("campaign_stats")
         assert await counters(pool) == live
+
+
+class TestCampaignStatsApi:
+    async def test_a_reader_gets_the_stats_by_key_or_id_and_an_unknown_campaign_is_a_404(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer, database_url: str
+    ) -> None:
+        world = Stats(pool, renderer)
+        customers = [await world.customer(f"c{i}@example.org") for i in range(3)]
+        campaign = await world.campaign()
+        await world.settle()
+        for customer in customers:
+            await world.enroll(campaign, customer)
+        await world.settle()
+        settings = Settings.from_env({"DATABASE_URL": database_url, "CHORUS_CLOCK": "manual"})
+        keys = PostgresApiKeyStore(pool, world.clock, RandomIds())
+        auditor = await keys.create(Role.AUDITOR, "reports")
+        container = make_container(settings)
+        try:
+            app = create_app(container, settings)
+            headers = {"Authorization": f"Bearer {auditor.secret}"}
+            async with AsyncTestClient(app) as http:
+                by_key = await http.get("/v1/campaigns/spring-offer/stats", headers=headers)
+                by_id = await http.get(f"/v1/campaigns/{campaign}/stats", headers=headers)
+                unknown = await http.get("/v1/campaigns/no-such/stats", headers=headers)
+                anonymous = await http.get("/v1/campaigns/spring-offer/stats")
+        finally:
+            await container.close()
+        assert by_key.status_code == 200, by_key.text
+        answer = by_key.json()
+        assert by_id.json() == answer
+        assert (answer["key"], answer["campaign_id"]) == ("spring-offer", str(campaign))
+        everyone = next(v for v in answer["journey"] if v["split"] is None)
+        assert everyone["figures"]["entered"] == 3
+        drawn = [v["figures"]["entered"] for v in answer["journey"] if v["split"] == "offer"]
+        assert sum(drawn) == 3
+        assert {step["step"] for step in answer["steps"]} >= {"offer"}
+        assert answer["comparisons"][0]["split"] == "offer"
+        assert unknown.status_code == 404
+        assert anonymous.status_code == 401
