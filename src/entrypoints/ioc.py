@@ -24,6 +24,7 @@ from dishka import (
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
+from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCampaignStats
 from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
@@ -72,6 +73,7 @@ from application.processes.campaign_enrollments import CampaignEnrollments
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
+from application.queries.campaign_stats import CampaignStatsQueries
 from application.queries.campaigns import CampaignQueries
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
@@ -92,6 +94,7 @@ from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.bus import EventPublisher
 from ports.campaign_enrollments import EnrollmentCounts
+from ports.campaign_stats import CampaignStatsReadModel
 from ports.campaigns import CampaignReadModel, JourneyReferences
 from ports.clock import Clock, ClockStore
 from ports.customers import CustomerRecords
@@ -560,6 +563,22 @@ class CampaignsProvider(Provider):
         self, uows: UnitsOfWork, history: History, journeys: JourneyHistory
     ) -> DryRunCampaign:
         return DryRunCampaign(uows, history, journeys)
+
+    # campaign stats: the projection, its read model and the query
+
+    @provide
+    def campaign_stats_projection(self) -> CampaignStatsProjection:
+        return CampaignStatsProjection()
+
+    @provide
+    def campaign_stats_read_model(self, pool: asyncpg.Pool) -> CampaignStatsReadModel:
+        return PostgresCampaignStats(pool)
+
+    @provide
+    def campaign_stats_queries(
+        self, campaigns: CampaignReadModel, stats: CampaignStatsReadModel
+    ) -> CampaignStatsQueries:
+        return CampaignStatsQueries(campaigns, stats)
 
 
 class BusProvider(Provider):

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
+from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.events import EventsController
@@ -59,6 +60,7 @@ def create_app(
         EventsController,
         CampaignsController,
         CampaignDryRunController,
+        CampaignStatsController,
         CustomersController,
         MessagesController,
         ProvidersController,
