@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from domain.campaign.enrollment import Enrollment
+from domain.campaign.origin import SendOrigin
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message
@@ -48,19 +49,12 @@ _ENROLLMENT_TOPICS = frozenset(
 )
 _COSTS = frozenset({_ACCEPTED, _STATUS_REPORTED})
 TOPICS = _ENROLLMENT_TOPICS | _COSTS | {_ALLOWED, _FELL_BACK}
-_ORIGIN_PREFIX = "campaign:"
 
 
 def _sent_by(origin: str) -> tuple[UUID, str] | None:
-    """The enrollment and step of a campaign send's origin,
-    `campaign:<key>:<version>:<step>:<enrollment>` (`campaign_enrollments.origin_of`)."""
-    parts = origin.split(":")
-    if not origin.startswith(_ORIGIN_PREFIX) or len(parts) != 5:
-        return None
-    try:
-        return UUID(parts[4]), parts[3]
-    except ValueError:
-        return None
+    """The enrollment and step of a campaign send's origin."""
+    send = SendOrigin.parse(origin)
+    return None if send is None else (send.enrollment, send.step)
 
 
 def _uuid(value: Any) -> UUID | None:
