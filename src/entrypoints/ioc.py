@@ -28,6 +28,7 @@ from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyRefere
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
+from adapters.postgres.enrollments import EnrollmentListing, PostgresEnrollments
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.manual_clock import PostgresClockStore
@@ -73,6 +74,7 @@ from application.processes.trigger_matcher import TriggerMatcher
 from application.queries.campaigns import CampaignQueries
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
+from application.queries.enrollments import EnrollmentQueries
 from application.queries.messages import MessageQueries
 from application.queries.templates import TemplateQueries
 from application.queries.triggers import TriggerQueries
@@ -95,6 +97,7 @@ from ports.clock import Clock, ClockStore
 from ports.customers import CustomerRecords
 from ports.delivery import DeliveryStore
 from ports.directory import Directory
+from ports.enrollments import EnrollmentReadModel
 from ports.history import History
 from ports.ids import IdGenerator
 from ports.intake import SignalIntake
@@ -545,6 +548,22 @@ class CampaignsProvider(Provider):
     @provide
     def campaign_queries(self, campaigns: CampaignReadModel) -> CampaignQueries:
         return CampaignQueries(campaigns)
+
+    # enrollments as the read side lists them: the projection and its queries
+
+    @provide
+    def enrollment_listing(self) -> EnrollmentListing:
+        return EnrollmentListing()
+
+    @provide
+    def enrollment_read_model(self, pool: asyncpg.Pool) -> EnrollmentReadModel:
+        return PostgresEnrollments(pool)
+
+    @provide
+    def enrollment_queries(
+        self, enrollments: EnrollmentReadModel, campaigns: CampaignReadModel
+    ) -> EnrollmentQueries:
+        return EnrollmentQueries(enrollments, campaigns)
 
 
 class BusProvider(Provider):

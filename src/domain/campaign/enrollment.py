@@ -101,6 +101,7 @@ class Enrollment(Aggregate):
         self.campaign_version = campaign_version
         self.customer_id = customer_id
         self.entry = entry
+        self.source = source
         self.entered_at = timestamp
         self.step: str | None = None
         self.hold: Hold | None = None

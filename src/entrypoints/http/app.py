@@ -15,6 +15,7 @@ from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.customers import CustomersController
+from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
@@ -58,6 +59,7 @@ def create_app(
         EventsController,
         CampaignsController,
         CustomersController,
+        EnrollmentsController,
         MessagesController,
         ProvidersController,
         RulesController,
