@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from application.outbound.payloads import (
+    CampaignChangedV1,
+    CampaignVersionPublishedV1,
     ConsentChangedV1,
     CustomerRegisteredV1,
     CustomersMergedV1,
+    EnrollmentEnteredV1,
     IdentityLinkedV1,
     LinkedIdentityV1,
     ProfileUpdatedV1,
@@ -22,6 +25,8 @@ from application.outbound.payloads import (
     SuppressionLiftedV1,
     TriggerFiredV1,
 )
+from domain.campaign.aggregate import Campaign
+from domain.campaign.enrollment import Enrollment
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from domain.customer.identities import IdentityClaim
 
 __all__ = [
+    "CAMPAIGN_EVENTS",
     "CUSTOMER_EVENTS",
     "OUTBOUND_EVENTS",
     "SEGMENT_EVENTS",
@@ -282,5 +288,71 @@ TRIGGER_EVENTS: tuple[OutboundEvent, ...] = (
     ),
 )
 
-OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS
-"""Everything Chorus publishes; segment and trigger events join here."""
+
+def _campaign_changed(event: Event) -> CampaignChangedV1:
+    return CampaignChangedV1(
+        campaign_id=event.originator_id, by=event.by, reason=getattr(event, "reason", None)
+    )
+
+
+def _version_published(event: Event) -> CampaignVersionPublishedV1:
+    return CampaignVersionPublishedV1(
+        campaign_id=event.originator_id,
+        version=event.number,
+        name=event.name,
+        by=event.by,
+        migrated=bool(event.migration.moves),
+    )
+
+
+def _enrollment_entered(event: Event) -> EnrollmentEnteredV1:
+    return EnrollmentEnteredV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        campaign_version=event.campaign_version,
+        customer_id=event.customer_id,
+        entry=event.entry,
+        source=event.source,
+    )
+
+
+_CAMPAIGN = topic_of(Campaign) + "."
+
+
+def _status_change(name: str) -> OutboundEvent:
+    subject = name.lower()
+    return OutboundEvent(
+        _CAMPAIGN + name,
+        f"campaigns.{subject}",
+        f"chorus.campaign.{subject}",
+        1,
+        _campaign_changed,
+    )
+
+
+# A campaign's own events are about no customer: their subject is the campaign's id. After its
+# Entered event an enrollment's events do not name their customer (their stream id does not
+# give it back), so only the entry goes out, about its customer, for now.
+CAMPAIGN_EVENTS: tuple[OutboundEvent, ...] = (
+    *(_status_change(name) for name in ("Activated", "Paused", "Resumed", "Archived")),
+    OutboundEvent(
+        _CAMPAIGN + "VersionPublished",
+        "campaigns.version_published",
+        "chorus.campaign.version_published",
+        1,
+        _version_published,
+    ),
+    OutboundEvent(
+        topic_of(Enrollment) + ".Entered",
+        "campaigns.enrollment_entered",
+        "chorus.campaign.enrollment_entered",
+        1,
+        _enrollment_entered,
+        about=_the_customer,
+    ),
+)
+
+OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = (
+    CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS + CAMPAIGN_EVENTS
+)
+"""Everything Chorus publishes; segment, trigger and campaign events join here."""

@@ -16,10 +16,13 @@ import msgspec
 
 __all__ = [
     "AttributeValue",
+    "CampaignChangedV1",
+    "CampaignVersionPublishedV1",
     "CloudEvent",
     "ConsentChangedV1",
     "CustomerRegisteredV1",
     "CustomersMergedV1",
+    "EnrollmentEnteredV1",
     "IdentityLinkedV1",
     "LinkedIdentityV1",
     "ProfileUpdatedV1",
@@ -149,3 +152,35 @@ class TriggerFiredV1(msgspec.Struct, kw_only=True, frozen=True):
     signal_event_id: str | None
     segment: str | None
     exit_reason: str | None
+
+
+class CampaignChangedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A campaign's status changed (activated, paused, resumed, archived) by `by`, the key that
+    acted; `reason` is given for an archive only."""
+
+    campaign_id: UUID
+    by: str
+    reason: str | None = None
+
+
+class CampaignVersionPublishedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A live campaign's edit published version `version`; enrolled customers finish on theirs
+    unless `migrated` (the new version moves some of them)."""
+
+    campaign_id: UUID
+    version: int
+    name: str
+    by: str
+    migrated: bool
+
+
+class EnrollmentEnteredV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The customer's `entry`-th entry into the campaign's version `campaign_version`; `source`
+    says what let them in (`signal:<type>:<id>`, a segment entry, a schedule, `api`)."""
+
+    enrollment_id: UUID
+    campaign_id: UUID
+    campaign_version: int
+    customer_id: UUID
+    entry: int
+    source: str
