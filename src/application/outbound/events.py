@@ -15,7 +15,10 @@ from application.outbound.payloads import (
     ConsentChangedV1,
     CustomerRegisteredV1,
     CustomersMergedV1,
+    EnrollmentConvertedV1,
     EnrollmentEnteredV1,
+    EnrollmentExitedV1,
+    EnrollmentStepTakenV1,
     IdentityLinkedV1,
     LinkedIdentityV1,
     ProfileUpdatedV1,
@@ -316,7 +319,47 @@ def _enrollment_entered(event: Event) -> EnrollmentEnteredV1:
     )
 
 
+def _step_taken(event: Event) -> EnrollmentStepTakenV1:
+    return EnrollmentStepTakenV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        customer_id=event.customer_id,
+        step=event.step,
+        came_from=event.came_from,
+        reason=event.reason,
+        arm=event.arm,
+    )
+
+
+def _converted(event: Event) -> EnrollmentConvertedV1:
+    return EnrollmentConvertedV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        customer_id=event.customer_id,
+        signal=event.signal,
+        signal_event_id=event.signal_event_id,
+        converted_at=event.converted_at,
+    )
+
+
+def _exited(event: Event) -> EnrollmentExitedV1:
+    return EnrollmentExitedV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        customer_id=event.customer_id,
+        reason=event.reason,
+        split=event.split,
+        arm=event.arm,
+    )
+
+
+def _the_enrolled(event: Event) -> tuple[UUID, ...]:
+    """The customer, which events stored before they named it leave to their enrollment."""
+    return (event.customer_id or event.originator_id,)
+
+
 _CAMPAIGN = topic_of(Campaign) + "."
+_ENROLLMENT = topic_of(Enrollment) + "."
 
 
 def _status_change(name: str) -> OutboundEvent:
@@ -330,9 +373,9 @@ def _status_change(name: str) -> OutboundEvent:
     )
 
 
-# A campaign's own events are about no customer: their subject is the campaign's id. After its
-# Entered event an enrollment's events do not name their customer (their stream id does not
-# give it back), so only the entry goes out, about its customer, for now.
+# A campaign's own events are about no customer: their subject is the campaign's id. An
+# enrollment's are about its customer, which its events name (StepTaken, Converted and Exited
+# since their version 2: an enrollment id does not give its customer back).
 CAMPAIGN_EVENTS: tuple[OutboundEvent, ...] = (
     *(_status_change(name) for name in ("Activated", "Paused", "Resumed", "Archived")),
     OutboundEvent(
@@ -343,12 +386,36 @@ CAMPAIGN_EVENTS: tuple[OutboundEvent, ...] = (
         _version_published,
     ),
     OutboundEvent(
-        topic_of(Enrollment) + ".Entered",
+        _ENROLLMENT + "Entered",
         "campaigns.enrollment_entered",
         "chorus.campaign.enrollment_entered",
         1,
         _enrollment_entered,
         about=_the_customer,
+    ),
+    OutboundEvent(
+        _ENROLLMENT + "StepTaken",
+        "campaigns.step_taken",
+        "chorus.campaign.step_taken",
+        1,
+        _step_taken,
+        about=_the_enrolled,
+    ),
+    OutboundEvent(
+        _ENROLLMENT + "Converted",
+        "campaigns.enrollment_converted",
+        "chorus.campaign.enrollment_converted",
+        1,
+        _converted,
+        about=_the_enrolled,
+    ),
+    OutboundEvent(
+        _ENROLLMENT + "Exited",
+        "campaigns.enrollment_exited",
+        "chorus.campaign.enrollment_exited",
+        1,
+        _exited,
+        about=_the_enrolled,
     ),
 )
 

@@ -6,16 +6,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import msgspec
 import msgspec.structs
 
 from application.outbound.payloads import (
     CampaignChangedV1,
     CampaignVersionPublishedV1,
+    EnrollmentConvertedV1,
     EnrollmentEnteredV1,
+    EnrollmentExitedV1,
+    EnrollmentStepTakenV1,
 )
 from application.processes.outbound_events import OutboundEvents
 from domain.campaign.aggregate import Campaign
 from domain.campaign.enrollment import Enrollment
+from domain.campaign.progress import Conversion, Leave, Move, Progress
+from domain.catalog import topic_of
 from tests.unit.application.test_outbound_events import CODEC, T0, RecordingPublisher, decode
 from tests.unit.domain.campaign.journeys import journey, read, send
 
@@ -98,3 +104,56 @@ class TestEnrollmentEvents:
             entry=2,
             source="api",
         )
+
+    async def test_a_step_a_conversion_and_an_exit_go_out_about_the_customer(self) -> None:
+        customer, campaign_id = uuid4(), uuid4()
+        enrolled = Enrollment.enter(campaign_id, 1, customer, 1, "api", T0)
+        enrolled.collect_events()
+        enrolled.record(
+            Progress(
+                (
+                    Move("whatsapp", None, "the journey begins"),
+                    Conversion("order.placed", "o-1", T0),
+                    Leave("goal reached: order.placed"),
+                )
+            ),
+            T0,
+        )
+        step, converted, exited = await publish(enrolled)
+        assert [m.subject for m in (step, converted, exited)] == [
+            "chorus.out.campaigns.step_taken",
+            "chorus.out.campaigns.enrollment_converted",
+            "chorus.out.campaigns.enrollment_exited",
+        ]
+        assert {decode(m, Any).subject for m in (step, converted, exited)} == {str(customer)}
+        assert decode(step, EnrollmentStepTakenV1).data == EnrollmentStepTakenV1(
+            enrollment_id=enrolled.id,
+            campaign_id=campaign_id,
+            customer_id=customer,
+            step="whatsapp",
+            came_from=None,
+            reason="the journey begins",
+            arm=None,
+        )
+        assert decode(converted, EnrollmentConvertedV1).data.signal_event_id == "o-1"
+        assert decode(exited, EnrollmentExitedV1).data == EnrollmentExitedV1(
+            enrollment_id=enrolled.id,
+            campaign_id=campaign_id,
+            customer_id=customer,
+            reason="goal reached: order.placed",
+            split=None,
+            arm=None,
+        )
+
+    async def test_an_exit_stored_before_it_named_its_customer_goes_out_about_its_enrollment(
+        self,
+    ) -> None:
+        enrollment = uuid4()
+        payload = msgspec.json.encode({"reason": "archived", "split": None, "arm": None})
+        old = CODEC.decode(enrollment, 3, topic_of(Enrollment.Exited), 1, T0, payload)
+        publisher = RecordingPublisher()
+        await OutboundEvents(publisher).handle([old], None)
+        (message,) = publisher.messages
+        envelope = decode(message, EnrollmentExitedV1)
+        assert envelope.subject == str(enrollment)
+        assert (envelope.data.campaign_id, envelope.data.customer_id) == (None, None)
