@@ -179,7 +179,8 @@ class CampaignVersionPublishedV1(msgspec.Struct, kw_only=True, frozen=True):
 
 class EnrollmentEnteredV1(msgspec.Struct, kw_only=True, frozen=True):
     """The customer's `entry`-th entry into the campaign's version `campaign_version`; `source`
-    says what let them in (`signal:<type>:<id>`, a segment entry, a schedule, `api`)."""
+    says what let them in (`signal <type> <event id>`, `entered segment <key>`, a schedule,
+    `api`, `api:<idempotency key>`)."""
 
     enrollment_id: UUID
     campaign_id: UUID
