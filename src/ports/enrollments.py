@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "ENROLLMENT_ENTERED",
     "ENROLLMENT_TOPICS",
     "EnrollmentPage",
     "EnrollmentReadModel",
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 _ENROLLMENT = topic_of(Enrollment) + "."
+ENROLLMENT_ENTERED = _ENROLLMENT + "Entered"
+"""The event that starts an enrollment's row."""
 ENROLLMENT_TOPICS = frozenset(
     _ENROLLMENT + name
     for name in ("Entered", "StepTaken", "Waiting", "Migrated", "Converted", "Exited")

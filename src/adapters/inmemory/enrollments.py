@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ports.enrollments import (
+    ENROLLMENT_ENTERED,
     ENROLLMENT_TOPICS,
     EnrollmentPage,
     EnrollmentStatus,
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["InMemoryEnrollments"]
 
-_ENTERED = next(topic for topic in ENROLLMENT_TOPICS if topic.endswith(".Entered"))
-
 
 class InMemoryEnrollments:
     """The rows `EnrollmentListing` would write, folded from the events given, in order."""
@@ -34,7 +33,7 @@ class InMemoryEnrollments:
     def apply(self, events: Iterable[LoggedEvent]) -> None:
         for event in events:
             self.logged += 1
-            if event.topic == _ENTERED:
+            if event.topic == ENROLLMENT_ENTERED:
                 self.views[event.stream_id] = EnrollmentView.entered(
                     event.stream_id, event.data, event.recorded_at, self.logged
                 )

@@ -6,6 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, cast
 
 from ports.enrollments import (
+    ENROLLMENT_ENTERED,
     ENROLLMENT_TOPICS,
     EnrollmentPage,
     EnrollmentStatus,
@@ -31,7 +32,6 @@ _TYPES = (
     "uuid", "uuid", "int4", "uuid", "int4", "text", "text", "text", "text", "text",
     "timestamptz", "timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "int8",
 )  # fmt: skip
-_ENTERED = next(topic for topic in ENROLLMENT_TOPICS if topic.endswith(".Entered"))
 _PAGE = f"""
 SELECT {_COLUMNS} FROM enrollments
 WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR step = $3)
@@ -64,7 +64,7 @@ class EnrollmentListing:
         # The runner hands out RecordedEvents; the Entered event's position orders the rows.
         recorded = cast("Sequence[RecordedEvent]", events)
         earlier = {e.stream_id for e in recorded} - {
-            e.stream_id for e in recorded if e.topic == _ENTERED
+            e.stream_id for e in recorded if e.topic == ENROLLMENT_ENTERED
         }
         views: dict[UUID, EnrollmentView] = {}
         if earlier:
@@ -74,7 +74,7 @@ class EnrollmentListing:
             )
             views = {row["enrollment_id"]: _view(row) for row in rows}
         for event in recorded:
-            if event.topic == _ENTERED:
+            if event.topic == ENROLLMENT_ENTERED:
                 views[event.stream_id] = EnrollmentView.entered(
                     event.stream_id, event.data, event.recorded_at, event.position
                 )
