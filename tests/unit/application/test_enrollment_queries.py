@@ -99,6 +99,25 @@ class TestCampaignEnrollments:
             await Listed().queries().of_campaign("nope")
 
 
+class TestHowAnEnrollmentEnds:
+    async def test_a_goal_reached_lists_it_converted_with_why_it_left(self) -> None:
+        listed = Listed()
+        await listed.world.templates()
+        ana = await listed.world.subscriber()
+        goal = {"signal": "purchase", "within": "7d"}
+        campaign = await listed.world.campaign("api", journey(WAIT_THEN_SEND, goal=goal))
+        await listed.world.enroll(campaign, ana)
+        await listed.world.settle()
+        await listed.world.signal("purchase")
+        (view,) = await listed.queries().enrollments.of_customer(ana)
+        assert view.status is EnrollmentStatus.CONVERTED
+        assert view.converted_at is not None
+        assert view.exit_reason == "goal reached: purchase"
+        assert (view.waiting_for, view.waiting_until) == (None, None)
+        converted = await listed.queries().of_campaign("api", status=EnrollmentStatus.CONVERTED)
+        assert [v.enrollment_id for v in converted.page.items] == [view.enrollment_id]
+
+
 class TestCustomerCampaigns:
     async def test_a_customer_sees_each_journey_by_key_with_its_step(self) -> None:
         listed = Listed()
