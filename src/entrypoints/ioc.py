@@ -29,6 +29,7 @@ from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyRefere
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
+from adapters.postgres.enrollments import EnrollmentListing, PostgresEnrollments
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.journey_history import PostgresJourneyHistory
@@ -77,6 +78,7 @@ from application.queries.campaign_stats import CampaignStatsQueries
 from application.queries.campaigns import CampaignQueries
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
+from application.queries.enrollments import EnrollmentQueries
 from application.queries.messages import MessageQueries
 from application.queries.templates import TemplateQueries
 from application.queries.triggers import TriggerQueries
@@ -100,6 +102,7 @@ from ports.clock import Clock, ClockStore
 from ports.customers import CustomerRecords
 from ports.delivery import DeliveryStore
 from ports.directory import Directory
+from ports.enrollments import EnrollmentReadModel
 from ports.history import History
 from ports.ids import IdGenerator
 from ports.intake import SignalIntake
@@ -579,6 +582,22 @@ class CampaignsProvider(Provider):
         self, campaigns: CampaignReadModel, stats: CampaignStatsReadModel
     ) -> CampaignStatsQueries:
         return CampaignStatsQueries(campaigns, stats)
+
+    # enrollments as the read side lists them: the projection and its queries
+
+    @provide
+    def enrollment_listing(self) -> EnrollmentListing:
+        return EnrollmentListing()
+
+    @provide
+    def enrollment_read_model(self, pool: asyncpg.Pool) -> EnrollmentReadModel:
+        return PostgresEnrollments(pool)
+
+    @provide
+    def enrollment_queries(
+        self, enrollments: EnrollmentReadModel, campaigns: CampaignReadModel
+    ) -> EnrollmentQueries:
+        return EnrollmentQueries(enrollments, campaigns)
 
 
 class BusProvider(Provider):

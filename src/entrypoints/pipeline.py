@@ -15,6 +15,7 @@ import asyncpg
 from adapters.nats.outages import is_bus_outage
 from adapters.postgres.campaign_stats import CampaignStatsProjection
 from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.enrollments import EnrollmentListing
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import ProjectionRunner, is_outage
@@ -82,7 +83,7 @@ LANES: tuple[Lane, ...] = (
     # directory, signal activity and memberships the read models lane keeps (`follows`).
     Lane(
         "campaigns",
-        (CampaignEnrollments,),
+        (CampaignEnrollments, EnrollmentListing),
         wakes=("outbound",),
         gives_way_to=("attribution",),
     ),

@@ -17,6 +17,7 @@ from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunControll
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.customers import CustomersController
+from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
@@ -62,6 +63,7 @@ def create_app(
         CampaignDryRunController,
         CampaignStatsController,
         CustomersController,
+        EnrollmentsController,
         MessagesController,
         ProvidersController,
         RulesController,
