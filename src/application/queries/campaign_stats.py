@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
-
 from application.campaigns.stored import streams_named
 from domain.campaign.journey import CONTROL
 from domain.campaign.stats import JOURNEY
@@ -131,6 +129,9 @@ def rate_of(converted: int, enrollments: int, confidence: float = CONFIDENCE) ->
     """The conversion rate with its Wilson score interval."""
     if enrollments <= 0:
         return Rate(enrollments, converted, None, None, None)
+    # Imported when asked: statsmodels brings scipy.stats, a second of every process's start.
+    from statsmodels.stats.proportion import proportion_confint
+
     low, high = proportion_confint(converted, enrollments, alpha=1 - confidence, method="wilson")
     return Rate(enrollments, converted, converted / enrollments, float(low), float(high))
 
@@ -139,6 +140,8 @@ def compare(arm: str, tried: Rate, control: Rate | None, confidence: float) -> A
     """The arm's rate minus the control's, with Newcombe's interval for the difference."""
     if control is None or control.rate is None or tried.rate is None:
         return ArmComparison(arm, tried, None, None, None)
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
     low, high = confint_proportions_2indep(
         tried.converted,
         tried.enrollments,
