@@ -38,9 +38,9 @@ class Figures:
 
 
 def one_core() -> None:
-    """Pins this process to one CPU and one BLAS thread, so latency is per core."""
+    """Pins this process to the CPU it runs on and one BLAS thread, so latency is per core."""
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        os.sched_setaffinity(0, {psutil.Process().cpu_num()})
     threadpool_limits(1)
 
 
