@@ -40,7 +40,9 @@ def model_dir(data_dir: Path) -> Path:
 class LinearClassifier:
     """Classifies with a trained pipeline; bad input comes back unknown with its reason."""
 
-    def __init__(self, model: StoredModel, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE):
+    def __init__(
+        self, model: StoredModel, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    ) -> None:
         self._pipeline = model.pipeline
         self._intents: list[str] = [str(c) for c in model.pipeline.classes_]
         self._min_confidence = min_confidence

@@ -68,6 +68,9 @@ def train(examples: Examples, spec: ModelSpec = DEFAULT_SPEC) -> StoredModel:
     pipeline = Pipeline([("features", features), ("classifier", classifier)])
     with threadpool_limits(1):
         pipeline.fit(examples.texts, examples.intents)
+    for _, vectorizer in features.transformer_list:
+        # The n-grams min_df dropped: kept by scikit-learn only for introspection.
+        vectorizer.stop_words_ = None
     metadata = {
         "spec": asdict(spec),
         "train_sha256": examples.sha256,
