@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench.append import AppendConfig, run_append
+from bench.assistant import run_assistant
 from bench.dispatch import DispatchConfig, run_dispatch
 from bench.ingest import IngestConfig, run_ingest
 from bench.machine import describe, now
@@ -29,7 +30,7 @@ __all__ = ["main"]
 
 T = TypeVar("T")
 
-BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections")
+BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections", "assistant")
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(
     customers=2_000, known_signals=5_000, nats_signals=5_000, nats_single_signals=2_000
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "benchmarks",
         nargs="*",
-        metavar="{ingest,append,rules,dispatch,projections}",
+        metavar="{ingest,append,rules,dispatch,projections,assistant}",
         help="default: all of them",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -83,6 +84,8 @@ async def _run(
             elif name == "dispatch":
                 with profiled(profile):
                     result = await run_dispatch(dsn, QUICK_DISPATCH if quick else DispatchConfig())
+            elif name == "assistant":
+                result = await asyncio.to_thread(run_assistant, quick)
             elif name == "projections":
                 projections = QUICK_PROJECTIONS if quick else ProjectionsConfig()
                 live = QUICK_LIVE if quick else LiveConfig()

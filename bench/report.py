@@ -199,6 +199,23 @@ def _projections(result: dict[str, Any]) -> str:
     return f"{title}\n{_table(header, rows)}"
 
 
+def _assistant(result: dict[str, Any]) -> str:
+    rows: list[Row] = [
+        (
+            m["model"][:40],
+            f"{m['accuracy']:.4f}",
+            f"{m['macro_f1']:.4f}",
+            f"{m['messages_per_s']:,.0f}",
+            f"{m['p99_ms']:.1f}",
+            f"{m['rss_mb']:,.0f}",
+            _yes(m["meets_accuracy"] and m["meets_p99"]),
+        )
+        for m in result["models"]
+    ]
+    header = ("model", "accuracy", "macro-F1", "msgs/s", "p99 ms", "RSS MB", "meets")
+    return f"assistant (targets: accuracy >= 0.92, p99 <= 20 ms)\n{_table(header, rows)}"
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -215,4 +232,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_dispatch(results["dispatch"]))
     if "projections" in results:
         parts.append(_projections(results["projections"]))
+    if "assistant" in results:
+        parts.append(_assistant(results["assistant"]))
     return "\n\n".join(parts)

@@ -1,4 +1,4 @@
-"""The `chorus` command: migrate, serve, demo, keys, projections."""
+"""The `chorus` command: migrate, serve, demo, keys, projections, assistant."""
 
 from __future__ import annotations
 
@@ -382,7 +382,41 @@ def _parser() -> argparse.ArgumentParser:
     skip.add_argument("event", type=int, help="its position, as `projections status` shows it")
     skip.add_argument("--reason", required=True, help="why it is dropped (kept on record)")
     skip.add_argument("--by", default=_operator(), help="who skips (default: this user)")
+    _assistant_parser(commands)
     return parser
+
+
+def _assistant_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    assistant = commands.add_parser("assistant", help="the local intent and sentiment model")
+    assistant_commands = assistant.add_subparsers(dest="assistant_command", required=True)
+    for name, help_text in (
+        ("train", "train the intent model on train.csv into DATA_DIR/assistant (reproducible)"),
+        ("evaluate", "accuracy, macro-F1, latency per message on one core, memory on test.csv"),
+    ):
+        command = assistant_commands.add_parser(name, help=help_text)
+        command.add_argument("--data-dir", type=Path, help="default CHORUS_DATA_DIR or ./.chorus")
+        command.add_argument("--dataset", type=Path, help="default data/banking77 in the project")
+
+
+def _assistant(args: argparse.Namespace, settings: Settings) -> None:
+    from adapters.assistant.classifier import LinearClassifier, model_dir, trained_or_loaded
+    from adapters.assistant.dataset import DEFAULT_DATASET_DIR, load_examples
+    from adapters.assistant.evaluation import evaluate, one_core
+    from adapters.assistant.model import DEFAULT_SPEC, save_model, train
+
+    directory = model_dir(args.data_dir or settings.data_dir)
+    dataset = args.dataset or DEFAULT_DATASET_DIR
+    one_core()
+    if args.assistant_command == "train":
+        examples = load_examples(dataset / "train.csv")
+        path = save_model(train(examples, DEFAULT_SPEC), directory)
+        print(f"trained {DEFAULT_SPEC.name} on {len(examples)} messages into {path}")
+        return
+    classifier = LinearClassifier(trained_or_loaded(directory, dataset, DEFAULT_SPEC))
+    figures = evaluate(classifier, load_examples(dataset / "test.csv"))
+    print(f"model {DEFAULT_SPEC.name} on {figures.messages} test messages (one core)")
+    for key, value in figures.as_dict().items():
+        print(f"  {key:<20} {value}")
 
 
 def _operator() -> str:
@@ -415,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         event_loop.run(_projections(settings, args))
     elif args.command == "demo":
         _run_demo(settings, args.data_dir or settings.data_dir)
+    elif args.command == "assistant":
+        _assistant(args, settings)
 
 
 if __name__ == "__main__":

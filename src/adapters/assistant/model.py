@@ -1,0 +1,110 @@
+"""The intent model: word and character TF-IDF n-grams into a logistic regression."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import joblib
+import sklearn
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_union
+from threadpoolctl import threadpool_limits
+
+from adapters.assistant.dataset import ATTRIBUTION
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from adapters.assistant.dataset import Examples
+
+__all__ = ["DEFAULT_SPEC", "ModelSpec", "StoredModel", "load_model", "save_model", "train"]
+
+MODEL_FILE = "intent-model.joblib"
+METADATA_FILE = "intent-model.json"
+_WORDS = r"(?u)\b\w+\b|[?!]"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """The model's hyperparameters; the same spec on the same data gives the same model."""
+
+    name: str = "tfidf-word13-char25-logreg"
+    word_ngrams: tuple[int, int] = (1, 3)
+    char_ngrams: tuple[int, int] = (2, 5)
+    char_min_df: int = 2
+    c: float = 100.0
+    max_iter: int = 3000
+    seed: int = 0
+
+
+DEFAULT_SPEC = ModelSpec()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """A trained pipeline and what it was trained from."""
+
+    pipeline: Pipeline
+    metadata: dict[str, Any]
+
+
+def train(examples: Examples, spec: ModelSpec = DEFAULT_SPEC) -> StoredModel:
+    """Fits the pipeline on the examples; deterministic for a given spec and data (one BLAS
+    thread: the solver's sums, and so the model, would otherwise depend on the core count)."""
+    features = make_union(
+        # "?" and "!" are words: "card?" asks, "card!" complains.
+        TfidfVectorizer(ngram_range=spec.word_ngrams, sublinear_tf=True, token_pattern=_WORDS),
+        TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=spec.char_ngrams,
+            min_df=spec.char_min_df,
+            sublinear_tf=True,
+        ),
+    )
+    classifier = LogisticRegression(C=spec.c, max_iter=spec.max_iter, random_state=spec.seed)
+    pipeline = Pipeline([("features", features), ("classifier", classifier)])
+    with threadpool_limits(1):
+        pipeline.fit(examples.texts, examples.intents)
+    for _, vectorizer in features.transformer_list:
+        # The n-grams min_df dropped: kept by scikit-learn only for introspection.
+        vectorizer.stop_words_ = None
+    metadata = {
+        "spec": asdict(spec),
+        "train_sha256": examples.sha256,
+        "train_examples": len(examples),
+        "intents": sorted(set(examples.intents)),
+        "scikit_learn": sklearn.__version__,
+        "attribution": ATTRIBUTION,
+    }
+    return StoredModel(pipeline, metadata)
+
+
+def save_model(model: StoredModel, directory: Path) -> Path:
+    """Writes the pipeline and its metadata (with the data's attribution) into the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model.pipeline, directory / MODEL_FILE, compress=3)
+    (directory / METADATA_FILE).write_text(json.dumps(model.metadata, indent=2) + "\n")
+    return directory / MODEL_FILE
+
+
+def load_model(directory: Path, *, spec: ModelSpec, train_sha256: str) -> StoredModel | None:
+    """The model stored there, or None if absent or built from another spec, data or
+    scikit-learn (a pickle is only read back by the version that wrote it)."""
+    try:
+        metadata = json.loads((directory / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if (
+        metadata.get("spec") != json.loads(json.dumps(asdict(spec)))
+        or metadata.get("train_sha256") != train_sha256
+        or metadata.get("scikit_learn") != sklearn.__version__
+    ):
+        return None
+    try:
+        pipeline = joblib.load(directory / MODEL_FILE)
+    except (OSError, EOFError, ValueError):
+        return None
+    return StoredModel(pipeline, metadata)

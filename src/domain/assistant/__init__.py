@@ -1,0 +1,1 @@
+"""What the assistant says about an inbound message: its intent, sentiment and urgency."""
