@@ -32,8 +32,9 @@ import structlog
 
 from application.messages.compose import MessageContent
 from domain.campaign.aggregate import Campaign, CampaignStatus
-from domain.campaign.enrollment import Enrollment, entry_refusal
-from domain.campaign.journey import Branch, Response
+from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
+from domain.campaign.journey import Branch, OnSchedule, Response
+from domain.campaign.local_time import zone_of
 from domain.campaign.progress import (
     ArrivedSignal,
     Facts,
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from domain.campaign.progress import Dispatch
     from domain.segments.conditions import Condition
     from ports.campaign_enrollments import CampaignEnrollmentPorts
+    from ports.campaign_schedules import ScheduledPorts
     from ports.clock import Clock
 
 __all__ = ["ORIGIN_PREFIX", "CampaignEnrollments", "origin_of", "sent_by_origin"]
@@ -440,16 +442,25 @@ class CampaignEnrollments:
     # entering
 
     async def _enroll(
-        self, work: _Round, state: KnownCampaign, customer_id: UUID, source: str
+        self,
+        work: _Round,
+        state: KnownCampaign,
+        customer_id: UUID,
+        source: str,
+        known: tuple[list[PastEntry], int] | None = None,
     ) -> bool:
-        """Whether the customer entered the campaign."""
+        """Whether the customer entered the campaign; `known` is their past entries and the
+        version's entry count, when the caller read them ahead."""
         campaign = await work.campaign(state.campaign_id)
         if campaign is None:
             return False
         journey = campaign.journey_of(state.version)
         index = work.ports.enrollment_index
-        past = (await index.past(state.campaign_id, [customer_id])).get(customer_id, [])
-        enrolled = await index.enrolled(state.campaign_id, state.version)
+        if known is None:
+            past = (await index.past(state.campaign_id, [customer_id])).get(customer_id, [])
+            enrolled = await index.enrolled(state.campaign_id, state.version)
+        else:
+            past, enrolled = known
         refusal = entry_refusal(journey.policies, past, enrolled, work.now)
         if refusal is not None:
             self.log.debug(
@@ -644,6 +655,63 @@ class CampaignEnrollments:
             await self._advance(work, enrollment)
         await work.flush()
         return len(fired)
+
+    # the schedules
+
+    async def scheduled(self, ports: ScheduledPorts, limit: int) -> int:
+        """Runs up to `limit` due schedules: each member of the segment whose own occurrence (in
+        their time zone, unless the schedule names one) came since the last run enters, once
+        for that occurrence; the caller holds the process's turn, as for `due`."""
+        now = self.clock.now()
+        schedules = ports.campaign_schedules
+        claimed = await schedules.claim_due(now, limit)
+        if not claimed:
+            return 0
+        states = {c.campaign_id: c for c in await ports.campaign_states.load()}
+        for due in claimed:
+            work = _Round(ports, now, states)
+            state = states.get(due.campaign_id)
+            entry = None if state is None else state.entry
+            if state is None or not isinstance(entry, OnSchedule):
+                await schedules.moved(due.campaign_id, now, None)
+                continue
+            audience = await schedules.audience(entry.segment)
+            occurrences = []
+            for member in audience:
+                occurrence = entry.next_run(due.checked_until, zone_of(member.time_zone))
+                if occurrence is not None and occurrence <= now:
+                    occurrences.append((member.customer_id, occurrence))
+            fresh = await schedules.entered(state.campaign_id, occurrences)
+            await self._broadcast(work, state, [o for o in occurrences if o[0] in fresh])
+            zones = {member.time_zone for member in audience} | {None}
+            coming = [entry.next_run(now, zone_of(zone)) for zone in zones]
+            await schedules.moved(
+                state.campaign_id, now, min((c for c in coming if c is not None), default=None)
+            )
+            await work.flush()
+        return len(claimed)
+
+    async def _broadcast(
+        self, work: _Round, state: KnownCampaign, occurrences: Sequence[tuple[UUID, datetime]]
+    ) -> None:
+        """Enrols these customers, their facts and past entries read at once."""
+        if not occurrences:
+            return
+        campaign = await work.campaign(state.campaign_id)
+        if campaign is None:
+            return
+        customers = [customer for customer, _ in occurrences]
+        journey = campaign.journey_of(state.version)
+        conditions = _in_force(state.campaign_id, state.version, journey)
+        work.known_facts = await work.ports.customer_facts.facts(customers, conditions, work.now)
+        index = work.ports.enrollment_index
+        past = await index.past(state.campaign_id, customers)
+        enrolled = await index.enrolled(state.campaign_id, state.version)
+        for customer, occurrence in occurrences:
+            source = f"schedule {occurrence.isoformat()}"
+            known = (past.get(customer, []), enrolled)
+            if await self._enroll(work, state, customer, source, known):
+                enrolled += 1
 
 
 def _traveller(enrollment: Enrollment) -> Traveller:
