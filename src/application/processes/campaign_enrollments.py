@@ -31,6 +31,7 @@ from uuid import UUID
 import structlog
 
 from application.messages.compose import MessageContent
+from application.messages.request_message import SendAsked
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
 from domain.campaign.journey import Branch, OnSchedule, Response
@@ -108,6 +109,8 @@ _RESPONSE_OF_STATUS = {
 # A customer who entered and at once went on takes few steps; a loop always waits, so an
 # enrollment that keeps answering without waiting is a fault.
 _RESPONSE_ROUNDS = 8
+# A broadcast's sends are decided this many to a commit (`RequestMessage.all`).
+_SENDS_PER_COMMIT = 1_000
 
 
 def origin_of(campaign: KnownCampaign, version: int, step: str, enrollment: UUID) -> str:
@@ -163,6 +166,7 @@ class _Round:
         self.campaigns: dict[UUID, Campaign | None] = {}
         self.dirty: dict[UUID, tuple[Enrollment, bool]] = {}  # by id: (enrollment, new)
         self.known_facts: dict[UUID, SegmentFacts] | None = None  # read ahead for a timer run
+        self.asked: list[tuple[Enrollment, str, SendAsked]] | None = None  # kept for a broadcast
 
     async def campaign(self, campaign_id: UUID) -> Campaign | None:
         if campaign_id not in self.campaigns:
@@ -578,6 +582,10 @@ class CampaignEnrollments:
             fallback=fallback,
         )
         origin = origin_of(state, enrollment.campaign_version, dispatch.step, enrollment.id)
+        if work.asked is not None:
+            asked = SendAsked(enrollment.customer_id, request, dispatch.dedup_key, origin, content)
+            work.asked.append((enrollment, dispatch.step, asked))
+            return False
         try:
             await self.request_message(
                 enrollment.customer_id,
@@ -707,11 +715,31 @@ class CampaignEnrollments:
         index = work.ports.enrollment_index
         past = await index.past(state.campaign_id, customers)
         enrolled = await index.enrolled(state.campaign_id, state.version)
+        work.asked = []
         for customer, occurrence in occurrences:
             source = f"schedule {occurrence.isoformat()}"
             known = (past.get(customer, []), enrolled)
             if await self._enroll(work, state, customer, source, known):
                 enrolled += 1
+        await self._ask_all(work)
+
+    async def _ask_all(self, work: _Round) -> None:
+        """Asks the rules for the sends a broadcast kept, many a commit; a send that could not
+        be made is answered at once, and its enrollment goes on as `_carry_out` would."""
+        asked, work.asked = work.asked or [], None
+        for start in range(0, len(asked), _SENDS_PER_COMMIT):
+            chunk = asked[start : start + _SENDS_PER_COMMIT]
+            answers = await self.request_message.all([send for _, _, send in chunk])
+            for (enrollment, step, _), answer in zip(chunk, answers, strict=True):
+                if not isinstance(answer, DomainError):
+                    continue
+                why = f"not sent: {answer}"
+                if not enrollment.note_response(step, Response.SUPPRESSED, why, None, work.now):
+                    continue
+                work.touched(enrollment)
+                hold = enrollment.hold
+                if enrollment.active and hold is not None and hold.kind is HoldKind.DELIVERY:
+                    await self._advance(work, enrollment)
 
 
 def _traveller(enrollment: Enrollment) -> Traveller:
