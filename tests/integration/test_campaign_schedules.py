@@ -233,6 +233,18 @@ class TestScheduledBroadcasts:
         )
         assert await pool.fetchval("SELECT count(*) FROM campaign_schedule_entries") == 20
         assert await world.outbox() == 20
+        # Each outbox row went out with its decision, whose origin names the enrollment's step.
+        unexplained = await pool.fetchval(
+            """SELECT count(*) FROM outbox o
+               WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.message_id = o.message_id)"""
+        )
+        assert unexplained == 0
+        origins = await pool.fetch(
+            """SELECT convert_from(payload, 'UTF8') AS payload FROM events
+               WHERE topic LIKE '%:Customer.MessageAllowed'"""
+        )
+        assert len(origins) == 20
+        assert all('"campaign:news:1:news:' in row["payload"] for row in origins)
 
     async def test_a_paused_campaign_holds_its_broadcast_and_an_archived_one_stops(
         self, pool: asyncpg.Pool, renderer: JinjaRenderer
