@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench.append import AppendConfig, run_append
+from bench.campaigns import CampaignsConfig, run_campaigns
 from bench.dispatch import DispatchConfig, run_dispatch
 from bench.ingest import IngestConfig, run_ingest
 from bench.machine import describe, now
@@ -29,7 +30,7 @@ __all__ = ["main"]
 
 T = TypeVar("T")
 
-BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections")
+BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections", "campaigns")
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(
     customers=2_000, known_signals=5_000, nats_signals=5_000, nats_single_signals=2_000
@@ -37,6 +38,7 @@ QUICK_INGEST = IngestConfig(
 QUICK_PROJECTIONS = ProjectionsConfig(events=100_000, customers=5_000, merges=50)
 QUICK_LIVE = LiveConfig(burst_signals=10_000, customers=1_000, steady_seconds=3.0)
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
+QUICK_CAMPAIGNS = CampaignsConfig(customers=2_000, waiters=1_000, single_sends=300)
 QUICK_DISPATCH = DispatchConfig(
     messages=2_000, rounds=1, customers=200, isolation_messages=2_000, hung_messages=2_000,
     isolation_rounds=1, warmup_posts=300,
@@ -48,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "benchmarks",
         nargs="*",
-        metavar="{ingest,append,rules,dispatch,projections}",
+        metavar="{ingest,append,rules,dispatch,projections,campaigns}",
         help="default: all of them",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -83,6 +85,10 @@ async def _run(
             elif name == "dispatch":
                 with profiled(profile):
                     result = await run_dispatch(dsn, QUICK_DISPATCH if quick else DispatchConfig())
+            elif name == "campaigns":
+                with profiled(profile):
+                    config = QUICK_CAMPAIGNS if quick else CampaignsConfig()
+                    result = await run_campaigns(dsn, config)
             elif name == "projections":
                 projections = QUICK_PROJECTIONS if quick else ProjectionsConfig()
                 live = QUICK_LIVE if quick else LiveConfig()
