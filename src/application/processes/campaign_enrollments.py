@@ -59,6 +59,7 @@ from domain.triggers.definition import OnSegmentEntered, OnSignal
 from ports.campaign_enrollments import EnrollmentRow, KnownCampaign, SentBy
 from ports.delivery import Fallback
 from ports.segment_evaluation import SegmentInForce
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -198,15 +199,20 @@ class _Round:
         rows: list[EnrollmentRow] = []
         timers: list[tuple[UUID, UUID, datetime]] = []
         cleared: list[UUID] = []
-        for enrollment, new in self.dirty.values():
-            events = enrollment.collect_events()
-            if new:
-                # Entered through the API meanwhile: its own stream says so, and it wins.
-                if not await ports.events.append_new(events[:1]):
-                    continue
-                events = events[1:]
-            if events:
-                await ports.events.append(events)
+        pending = [(e, new, e.collect_events()) for e, new in self.dirty.values()]
+        new_ids = [e.id for e, new, _ in pending if new]
+        # Entered through the API meanwhile: its own stream says so, and it wins.
+        taken = set(await ports.streams.load(new_ids)) if new_ids else set()
+        pending = [p for p in pending if p[0].id not in taken]
+        firsts = [events[0] for _, new, events in pending if new]
+        if firsts and await ports.events.append_new(firsts) != len(firsts):
+            # One entered through the API since the look: this run is taken again.
+            raise ConcurrencyConflict("an enrollment was entered elsewhere meanwhile")
+        written: list[Any] = [e for _, new, events in pending for e in events[1 if new else 0 :]]
+        kept = [enrollment for enrollment, _, _ in pending]
+        if written:
+            await ports.events.append(written)
+        for enrollment in kept:
             rows.append(_row(enrollment))
             hold = enrollment.hold
             if enrollment.active and hold is not None:
