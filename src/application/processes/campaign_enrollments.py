@@ -24,6 +24,7 @@ version is gone. A journey fault exits that enrollment with the reason and the o
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -31,7 +32,7 @@ from uuid import UUID
 import structlog
 
 from application.messages.compose import MessageContent
-from application.messages.request_message import SendAsked
+from application.messages.request_message import MessageDecided, SendAsked
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
 from domain.campaign.journey import Branch, OnSchedule, Response
@@ -730,22 +731,29 @@ class CampaignEnrollments:
         await self._ask_all(work)
 
     async def _ask_all(self, work: _Round) -> None:
-        """Asks the rules for the sends a broadcast kept, many a commit; a send that could not
-        be made is answered at once, and its enrollment goes on as `_carry_out` would."""
+        """Asks the rules for the sends a broadcast kept, many a commit and two commits at once
+        (one decides while the other's rows are written); a send that could not be made is
+        answered at once, and its enrollment goes on as `_carry_out` would."""
         asked, work.asked = work.asked or [], None
-        for start in range(0, len(asked), _SENDS_PER_COMMIT):
-            chunk = asked[start : start + _SENDS_PER_COMMIT]
-            answers = await self.request_message.all([send for _, _, send in chunk])
-            for (enrollment, step, _), answer in zip(chunk, answers, strict=True):
-                if not isinstance(answer, DomainError):
-                    continue
-                why = f"not sent: {answer}"
-                if not enrollment.note_response(step, Response.SUPPRESSED, why, None, work.now):
-                    continue
-                work.touched(enrollment)
-                hold = enrollment.hold
-                if enrollment.active and hold is not None and hold.kind is HoldKind.DELIVERY:
-                    await self._advance(work, enrollment)
+        chunks = [
+            [send for _, _, send in asked[start : start + _SENDS_PER_COMMIT]]
+            for start in range(0, len(asked), _SENDS_PER_COMMIT)
+        ]
+        answers: list[MessageDecided | DomainError] = []
+        for first in range(0, len(chunks), 2):
+            both = chunks[first : first + 2]
+            for found in await asyncio.gather(*(self.request_message.all(c) for c in both)):
+                answers += found
+        for (enrollment, step, _), answer in zip(asked, answers, strict=True):
+            if not isinstance(answer, DomainError):
+                continue
+            why = f"not sent: {answer}"
+            if not enrollment.note_response(step, Response.SUPPRESSED, why, None, work.now):
+                continue
+            work.touched(enrollment)
+            hold = enrollment.hold
+            if enrollment.active and hold is not None and hold.kind is HoldKind.DELIVERY:
+                await self._advance(work, enrollment)
 
 
 def _traveller(enrollment: Enrollment) -> Traveller:
