@@ -1,4 +1,5 @@
-"""A few customers and signals so a first look at Chorus has something to show."""
+"""A few customers and signals, templates, segments and a running campaign, so a first look at
+Chorus has something to show."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from application.campaigns.change_status import ActivateCampaign
+from application.campaigns.define_campaign import CampaignDraft, CreateCampaign
 from application.customer.signals import IngestSignals
 from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
@@ -17,7 +20,7 @@ from domain.templates.aggregate import Variant
 if TYPE_CHECKING:
     from dishka import AsyncContainer
 
-__all__ = ["DEMO_SIGNALS", "DEMO_TEMPLATE", "load_demo_data"]
+__all__ = ["DEMO_CAMPAIGN", "DEMO_FOLLOW_UP", "DEMO_SIGNALS", "DEMO_TEMPLATE", "load_demo_data"]
 
 DEMO_TEMPLATE = TemplateDraft(
     variants=(
@@ -54,6 +57,64 @@ DEMO_TEMPLATE = TemplateDraft(
     description="Sent when an order leaves the warehouse",
 )
 """`order-shipped`, in English for every channel and in Portuguese for email."""
+
+DEMO_FOLLOW_UP = TemplateDraft(
+    variants=tuple(
+        Variant(
+            channel,
+            "en",
+            subject="How was your order?" if channel is Channel.EMAIL else None,
+            body="Hi {{ customer.first_name }}, how is your order? Just reply if anything is wrong.",
+        )
+        for channel in (Channel.WHATSAPP, Channel.SMS, Channel.EMAIL)
+    ),
+    default_locale="en",
+    description="The day after an order: how was it?",
+)
+"""`order-follow-up`, the demo campaign's message: the profile alone fills it."""
+
+
+def _follow_up(channel: str, then: str = "reply", **more: Any) -> dict[str, Any]:
+    return {
+        "type": "send",
+        "channels": [channel],
+        "template": "order-follow-up",
+        "purpose": "service",
+        "team": "orders",
+        "next": then,
+        **more,
+    }
+
+
+DEMO_CAMPAIGN: dict[str, Any] = {
+    "entry": {"type": "signal", "signal": "order.placed"},
+    "start": "a-day-later",
+    "steps": {
+        "a-day-later": {"type": "wait", "for": "1d", "next": "by-channel"},
+        "by-channel": {
+            "type": "branch",
+            "cases": [{"in_segment": "on-whatsapp", "next": "whatsapp"}],
+            "else": "email",
+        },
+        "whatsapp": _follow_up("whatsapp", on_not_delivered={"within": "10m", "next": "sms"}),
+        "sms": _follow_up("sms"),
+        "email": _follow_up("email"),
+        "reply": {
+            "type": "wait_for_signal",
+            "signal": "message.received",
+            "timeout": "3d",
+            "on_signal": "replied",
+            "on_timeout": "no-reply",
+        },
+        "replied": {"type": "exit", "reason": "replied"},
+        "no-reply": {"type": "exit", "reason": "no reply within 3 days"},
+    },
+    "goal": {"signal": "purchase", "within": "7d"},
+    "policies": {"re_entry": "after_cool_down", "cool_down": "30d"},
+}
+"""`order-follow-up`: a day after an order, WhatsApp for customers on it (SMS if it is not
+delivered in 10 minutes), email for the others; a reply ends it, a purchase within 7 days is
+its goal."""
 
 DEMO_SIGNALS: list[dict[str, object]] = [
     {
@@ -144,6 +205,18 @@ DEMO_SEGMENTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 async def load_demo_data(container: AsyncContainer) -> int:
     """Ingests the demo signals; idempotent, so a second demo changes nothing. Returns how many were new."""
+    publish = await container.get(PublishTemplate)
+    await publish("order-shipped", DEMO_TEMPLATE, "demo")  # the same version again is a no-op
+    await publish("order-follow-up", DEMO_FOLLOW_UP, "demo")
+    define = await container.get(DefineSegment)
+    for key, (name, condition) in DEMO_SEGMENTS.items():
+        draft = SegmentDraft(name, "a demo segment", decode_condition(condition))
+        await define(key, draft, "demo", replace=False)  # the same definition again is a no-op
+    # Live before the signals, so the demo's order enters its customer.
+    create = await container.get(CreateCampaign)
+    campaign = CampaignDraft("Order follow-up", DEMO_CAMPAIGN)
+    await create("order-follow-up", campaign, "demo")  # the same draft again is a no-op
+    await (await container.get(ActivateCampaign))("order-follow-up", "demo")
     reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)
     reports = []
@@ -155,10 +228,4 @@ async def load_demo_data(container: AsyncContainer) -> int:
     outcomes = []
     for one in reports:  # one at a time, so later signals see the customers earlier ones made
         outcomes.extend(await ingest([one]))
-    publish = await container.get(PublishTemplate)
-    await publish("order-shipped", DEMO_TEMPLATE, "demo")  # the same version again is a no-op
-    define = await container.get(DefineSegment)
-    for key, (name, condition) in DEMO_SEGMENTS.items():
-        draft = SegmentDraft(name, "a demo segment", decode_condition(condition))
-        await define(key, draft, "demo", replace=False)  # the same definition again is a no-op
     return sum(1 for o in outcomes if o.status == "recorded")

@@ -25,12 +25,15 @@ from dishka import (
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
 from adapters.postgres.campaign_schedules import ScheduleTimers
+from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCampaignStats
 from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
+from adapters.postgres.enrollments import EnrollmentListing, PostgresEnrollments
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.history import PostgresHistory
+from adapters.postgres.journey_history import PostgresJourneyHistory
 from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.postgres.messages import PostgresDeliveryStore
 from adapters.postgres.process_ports import ProcessPortsOn
@@ -56,6 +59,7 @@ from application.campaigns.change_status import (
     ResumeCampaign,
 )
 from application.campaigns.define_campaign import CreateCampaign, EditCampaign
+from application.campaigns.dry_run import DryRunCampaign
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
@@ -71,9 +75,11 @@ from application.processes.campaign_enrollments import CampaignEnrollments
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
+from application.queries.campaign_stats import CampaignStatsQueries
 from application.queries.campaigns import CampaignQueries
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
+from application.queries.enrollments import EnrollmentQueries
 from application.queries.messages import MessageQueries
 from application.queries.templates import TemplateQueries
 from application.queries.triggers import TriggerQueries
@@ -91,14 +97,17 @@ from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
 from ports.bus import EventPublisher
 from ports.campaign_enrollments import EnrollmentCounts
+from ports.campaign_stats import CampaignStatsReadModel
 from ports.campaigns import CampaignReadModel, JourneyReferences
 from ports.clock import Clock, ClockStore
 from ports.customers import CustomerRecords
 from ports.delivery import DeliveryStore
 from ports.directory import Directory
+from ports.enrollments import EnrollmentReadModel
 from ports.history import History
 from ports.ids import IdGenerator
 from ports.intake import SignalIntake
+from ports.journey_history import JourneyHistory
 from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.segments import SegmentReadModel
@@ -552,6 +561,50 @@ class CampaignsProvider(Provider):
     @provide
     def campaign_queries(self, campaigns: CampaignReadModel) -> CampaignQueries:
         return CampaignQueries(campaigns)
+
+    # the dry run: the journey played over recorded history
+
+    @provide
+    def journey_history(self, pool: asyncpg.Pool) -> JourneyHistory:
+        return PostgresJourneyHistory(pool)
+
+    @provide
+    def dry_run_campaign(
+        self, uows: UnitsOfWork, history: History, journeys: JourneyHistory
+    ) -> DryRunCampaign:
+        return DryRunCampaign(uows, history, journeys)
+
+    # campaign stats: the projection, its read model and the query
+
+    @provide
+    def campaign_stats_projection(self) -> CampaignStatsProjection:
+        return CampaignStatsProjection()
+
+    @provide
+    def campaign_stats_read_model(self, pool: asyncpg.Pool) -> CampaignStatsReadModel:
+        return PostgresCampaignStats(pool)
+
+    @provide
+    def campaign_stats_queries(
+        self, campaigns: CampaignReadModel, stats: CampaignStatsReadModel
+    ) -> CampaignStatsQueries:
+        return CampaignStatsQueries(campaigns, stats)
+
+    # enrollments as the read side lists them: the projection and its queries
+
+    @provide
+    def enrollment_listing(self) -> EnrollmentListing:
+        return EnrollmentListing()
+
+    @provide
+    def enrollment_read_model(self, pool: asyncpg.Pool) -> EnrollmentReadModel:
+        return PostgresEnrollments(pool)
+
+    @provide
+    def enrollment_queries(
+        self, enrollments: EnrollmentReadModel, campaigns: CampaignReadModel
+    ) -> EnrollmentQueries:
+        return EnrollmentQueries(enrollments, campaigns)
 
 
 class BusProvider(Provider):

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from adapters.nats.outages import is_bus_outage
+from adapters.postgres.campaign_stats import CampaignStatsProjection
 from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.enrollments import EnrollmentListing
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import ProjectionRunner, is_outage
@@ -81,12 +83,16 @@ LANES: tuple[Lane, ...] = (
     # directory, signal activity and memberships the read models lane keeps (`follows`).
     Lane(
         "campaigns",
-        (CampaignEnrollments,),
+        (CampaignEnrollments, EnrollmentListing),
         wakes=("outbound",),
         gives_way_to=("attribution",),
     ),
     # While NATS is away its publishes wait out their timeout: that must hold no other lane.
     Lane("outbound", (OutboundEvents,), outage=is_bus_outage, gives_way_to=("attribution",)),
+    # The campaign stats count what the enrollments record and what their messages cost: a
+    # read model nothing else reads, so it holds no process up (in `campaigns`, it would wait
+    # on every send's rules; in `read_models`, a busy campaign would hold up segments).
+    Lane("campaign_stats", (CampaignStatsProjection,), gives_way_to=("attribution", "campaigns")),
 )
 
 

@@ -15,6 +15,7 @@ from entrypoints.settings import Settings
 DOCUMENTS = {
     "findCustomer": "one customer, by identity",
     "getCampaign": "one campaign with its journey and the history of its versions",
+    "getCampaignStats": "one report: figures per step and variant, arms against the control",
     "getCustomer": "one customer",
     "getDecision": "one decision with the rules that fired",
     "getMessage": "one message with its attempts and statuses",

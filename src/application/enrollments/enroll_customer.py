@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from ports.clock import Clock
     from ports.unit_of_work import Repository, UnitsOfWork
 
-__all__ = ["EnrollCustomer", "EnrollmentRefused"]
+__all__ = ["EnrollCustomer", "Enrolled", "EnrollmentRefused"]
 
 _LOOK_AHEAD = 8  # entries read at once while looking for a customer's next one
 
@@ -27,9 +28,20 @@ class EnrollmentRefused(DomainError):
     """The campaign does not let the customer in now; the message says why."""
 
 
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """The entry a request made, or the one an earlier request with its key made."""
+
+    enrollment_id: UUID
+    created: bool
+
+
 class EnrollCustomer:
     """Records the customer's next entry into an active campaign whose entry is the API, if its
-    policies (re-entry, cap) let them in; the campaign process begins the journey."""
+    policies (re-entry, cap) let them in; the campaign process begins the journey.
+
+    An entry made with an idempotency key records it in its source (`api:<key>`): the same key
+    again for the same campaign and customer answers that entry, whatever happened since."""
 
     def __init__(self, uows: UnitsOfWork, clock: Clock, counts: EnrollmentCounts) -> None:
         self.uows = uows
@@ -38,8 +50,15 @@ class EnrollCustomer:
 
     async def __call__(self, campaign_id: UUID, customer_id: UUID) -> UUID:
         """The new enrollment's id."""
+        return (await self.enter(campaign_id, customer_id)).enrollment_id
 
-        async def attempt() -> UUID:
+    async def enter(
+        self, campaign_id: UUID, customer_id: UUID, idempotency_key: str | None = None
+    ) -> Enrolled:
+        """The new entry, or the one made earlier with `idempotency_key`."""
+        source = "api" if idempotency_key is None else f"api:{idempotency_key}"
+
+        async def attempt() -> Enrolled:
             async with self.uows() as uow:
                 campaign = (await uow.repository(Campaign).get([campaign_id])).get(campaign_id)
                 if campaign is None:
@@ -57,25 +76,32 @@ class EnrollCustomer:
                     raise NotFound(f"no customer {customer_id}")
                 enrollments = uow.repository(Enrollment)
                 past = await _past_entries(enrollments, campaign_id, customer_id)
+                if idempotency_key is not None:
+                    for n, (_, earlier_source) in enumerate(past, 1):
+                        if earlier_source == source:
+                            made = enrollment_id(campaign_id, customer_id, n)
+                            return Enrolled(made, created=False)
                 now = self.clock.now()
                 enrolled = await self.counts.enrolled(campaign_id, campaign.number)
-                refusal = entry_refusal(journey.policies, past, enrolled, now)
+                entries = [entry for entry, _ in past]
+                refusal = entry_refusal(journey.policies, entries, enrolled, now)
                 if refusal is not None:
                     raise EnrollmentRefused(refusal)
                 enrollment = Enrollment.enter(
-                    campaign_id, campaign.number, customer_id, len(past) + 1, "api", now
+                    campaign_id, campaign.number, customer_id, len(past) + 1, source, now
                 )
                 enrollments.add(enrollment)
-                return enrollment.id
+                return Enrolled(enrollment.id, created=True)
 
         return await retry_on_conflict(attempt)
 
 
 async def _past_entries(
     enrollments: Repository[Enrollment], campaign_id: UUID, customer_id: UUID
-) -> list[PastEntry]:
-    """The customer's entries so far: their streams are numbered from 1, without gaps."""
-    past: list[PastEntry] = []
+) -> list[tuple[PastEntry, str]]:
+    """The customer's entries so far, with their sources: their streams are numbered from 1,
+    without gaps."""
+    past: list[tuple[PastEntry, str]] = []
     while True:
         ids = [
             enrollment_id(campaign_id, customer_id, n)
@@ -86,4 +112,4 @@ async def _past_entries(
             entry = found.get(each)
             if entry is None:
                 return past
-            past.append(PastEntry(entry.entered_at, entry.exited_at))
+            past.append((PastEntry(entry.entered_at, entry.exited_at), entry.source))

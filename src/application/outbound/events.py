@@ -10,9 +10,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from application.outbound.payloads import (
+    CampaignChangedV1,
+    CampaignVersionPublishedV1,
     ConsentChangedV1,
     CustomerRegisteredV1,
     CustomersMergedV1,
+    EnrollmentConvertedV1,
+    EnrollmentEnteredV1,
+    EnrollmentExitedV1,
+    EnrollmentStepTakenV1,
     IdentityLinkedV1,
     LinkedIdentityV1,
     ProfileUpdatedV1,
@@ -22,6 +28,8 @@ from application.outbound.payloads import (
     SuppressionLiftedV1,
     TriggerFiredV1,
 )
+from domain.campaign.aggregate import Campaign
+from domain.campaign.enrollment import Enrollment
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     from domain.customer.identities import IdentityClaim
 
 __all__ = [
+    "CAMPAIGN_EVENTS",
     "CUSTOMER_EVENTS",
     "OUTBOUND_EVENTS",
     "SEGMENT_EVENTS",
@@ -282,5 +291,135 @@ TRIGGER_EVENTS: tuple[OutboundEvent, ...] = (
     ),
 )
 
-OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS
-"""Everything Chorus publishes; segment and trigger events join here."""
+
+def _campaign_changed(event: Event) -> CampaignChangedV1:
+    return CampaignChangedV1(
+        campaign_id=event.originator_id, by=event.by, reason=getattr(event, "reason", None)
+    )
+
+
+def _version_published(event: Event) -> CampaignVersionPublishedV1:
+    return CampaignVersionPublishedV1(
+        campaign_id=event.originator_id,
+        version=event.number,
+        name=event.name,
+        by=event.by,
+        migrated=bool(event.migration.moves),
+    )
+
+
+def _enrollment_entered(event: Event) -> EnrollmentEnteredV1:
+    return EnrollmentEnteredV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        campaign_version=event.campaign_version,
+        customer_id=event.customer_id,
+        entry=event.entry,
+        source=event.source,
+    )
+
+
+def _step_taken(event: Event) -> EnrollmentStepTakenV1:
+    return EnrollmentStepTakenV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        customer_id=event.customer_id,
+        step=event.step,
+        came_from=event.came_from,
+        reason=event.reason,
+        arm=event.arm,
+    )
+
+
+def _converted(event: Event) -> EnrollmentConvertedV1:
+    return EnrollmentConvertedV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        customer_id=event.customer_id,
+        signal=event.signal,
+        signal_event_id=event.signal_event_id,
+        converted_at=event.converted_at,
+    )
+
+
+def _exited(event: Event) -> EnrollmentExitedV1:
+    return EnrollmentExitedV1(
+        enrollment_id=event.originator_id,
+        campaign_id=event.campaign_id,
+        customer_id=event.customer_id,
+        reason=event.reason,
+        split=event.split,
+        arm=event.arm,
+    )
+
+
+def _the_enrolled(event: Event) -> tuple[UUID, ...]:
+    """The customer, which events stored before they named it leave to their enrollment."""
+    return (event.customer_id or event.originator_id,)
+
+
+_CAMPAIGN = topic_of(Campaign) + "."
+_ENROLLMENT = topic_of(Enrollment) + "."
+
+
+def _status_change(name: str) -> OutboundEvent:
+    subject = name.lower()
+    return OutboundEvent(
+        _CAMPAIGN + name,
+        f"campaigns.{subject}",
+        f"chorus.campaign.{subject}",
+        1,
+        _campaign_changed,
+    )
+
+
+# A campaign's own events are about no customer: their subject is the campaign's id. An
+# enrollment's are about its customer, which its events name (StepTaken, Converted and Exited
+# since their version 2: an enrollment id does not give its customer back).
+CAMPAIGN_EVENTS: tuple[OutboundEvent, ...] = (
+    *(_status_change(name) for name in ("Activated", "Paused", "Resumed", "Archived")),
+    OutboundEvent(
+        _CAMPAIGN + "VersionPublished",
+        "campaigns.version_published",
+        "chorus.campaign.version_published",
+        1,
+        _version_published,
+    ),
+    OutboundEvent(
+        _ENROLLMENT + "Entered",
+        "campaigns.enrollment_entered",
+        "chorus.campaign.enrollment_entered",
+        1,
+        _enrollment_entered,
+        about=_the_customer,
+    ),
+    OutboundEvent(
+        _ENROLLMENT + "StepTaken",
+        "campaigns.step_taken",
+        "chorus.campaign.step_taken",
+        1,
+        _step_taken,
+        about=_the_enrolled,
+    ),
+    OutboundEvent(
+        _ENROLLMENT + "Converted",
+        "campaigns.enrollment_converted",
+        "chorus.campaign.enrollment_converted",
+        1,
+        _converted,
+        about=_the_enrolled,
+    ),
+    OutboundEvent(
+        _ENROLLMENT + "Exited",
+        "campaigns.enrollment_exited",
+        "chorus.campaign.enrollment_exited",
+        1,
+        _exited,
+        about=_the_enrolled,
+    ),
+)
+
+OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = (
+    CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS + CAMPAIGN_EVENTS
+)
+"""Everything Chorus publishes; segment, trigger and campaign events join here."""

@@ -16,10 +16,16 @@ import msgspec
 
 __all__ = [
     "AttributeValue",
+    "CampaignChangedV1",
+    "CampaignVersionPublishedV1",
     "CloudEvent",
     "ConsentChangedV1",
     "CustomerRegisteredV1",
     "CustomersMergedV1",
+    "EnrollmentConvertedV1",
+    "EnrollmentEnteredV1",
+    "EnrollmentExitedV1",
+    "EnrollmentStepTakenV1",
     "IdentityLinkedV1",
     "LinkedIdentityV1",
     "ProfileUpdatedV1",
@@ -149,3 +155,73 @@ class TriggerFiredV1(msgspec.Struct, kw_only=True, frozen=True):
     signal_event_id: str | None
     segment: str | None
     exit_reason: str | None
+
+
+class CampaignChangedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A campaign's status changed (activated, paused, resumed, archived) by `by`, the key that
+    acted; `reason` is given for an archive only."""
+
+    campaign_id: UUID
+    by: str
+    reason: str | None = None
+
+
+class CampaignVersionPublishedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A live campaign's edit published version `version`; enrolled customers finish on theirs
+    unless `migrated` (the new version moves some of them)."""
+
+    campaign_id: UUID
+    version: int
+    name: str
+    by: str
+    migrated: bool
+
+
+class EnrollmentEnteredV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The customer's `entry`-th entry into the campaign's version `campaign_version`; `source`
+    says what let them in (`signal <type> <event id>`, `entered segment <key>`, a schedule,
+    `api`, `api:<idempotency key>`)."""
+
+    enrollment_id: UUID
+    campaign_id: UUID
+    campaign_version: int
+    customer_id: UUID
+    entry: int
+    source: str
+
+
+class EnrollmentStepTakenV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The enrolled customer moved to `step` (from `came_from`, null for the first) and why:
+    the branch case that held, the arm drawn (`arm`), the wait that ended."""
+
+    enrollment_id: UUID
+    campaign_id: UUID | None
+    customer_id: UUID | None
+    step: str
+    came_from: str | None
+    reason: str
+    arm: str | None
+
+
+class EnrollmentConvertedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The journey's goal signal (`signal`, its event id `signal_event_id`) came within the
+    attribution window, at `converted_at`; the customer leaves the journey if still in it."""
+
+    enrollment_id: UUID
+    campaign_id: UUID | None
+    customer_id: UUID | None
+    signal: str
+    signal_event_id: str | None
+    converted_at: datetime
+
+
+class EnrollmentExitedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The customer left the journey and why (an exit step, the goal, the campaign archived,
+    their version archived, the customer erased); `split` and `arm` when it was a hold-out."""
+
+    enrollment_id: UUID
+    campaign_id: UUID | None
+    customer_id: UUID | None
+    reason: str
+    split: str | None
+    arm: str | None

@@ -37,6 +37,7 @@ from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
 from domain.campaign.journey import Branch, OnSchedule, Response
 from domain.campaign.local_time import zone_of
+from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
     ArrivedSignal,
     Facts,
@@ -77,9 +78,7 @@ if TYPE_CHECKING:
     from ports.campaign_schedules import ScheduledPorts
     from ports.clock import Clock
 
-__all__ = ["ORIGIN_PREFIX", "CampaignEnrollments", "origin_of", "sent_by_origin"]
-
-ORIGIN_PREFIX = "campaign:"
+__all__ = ["CampaignEnrollments", "origin_of", "sent_by_origin"]
 
 
 def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
@@ -117,20 +116,13 @@ _SENDS_PER_COMMIT = 1_000
 
 def origin_of(campaign: KnownCampaign, version: int, step: str, enrollment: UUID) -> str:
     """What a campaign send's decision names as its origin: campaign, version, step, enrollment."""
-    return f"{ORIGIN_PREFIX}{campaign.key}:{version}:{step}:{enrollment}"
+    return str(SendOrigin(campaign.key, version, step, enrollment))
 
 
 def sent_by_origin(origin: str) -> SentBy | None:
     """The enrollment and step a decision's origin names, if a campaign send made it."""
-    if not origin.startswith(ORIGIN_PREFIX):
-        return None
-    parts = origin.split(":")
-    if len(parts) != 5:
-        return None
-    try:
-        return SentBy(UUID(parts[4]), parts[3])
-    except ValueError:
-        return None
+    send = SendOrigin.parse(origin)
+    return None if send is None else SentBy(send.enrollment, send.step)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
+from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
+from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.customers import CustomersController
+from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
@@ -57,7 +60,10 @@ def create_app(
         HealthController,
         EventsController,
         CampaignsController,
+        CampaignDryRunController,
+        CampaignStatsController,
         CustomersController,
+        EnrollmentsController,
         MessagesController,
         ProvidersController,
         RulesController,

@@ -270,6 +270,7 @@ _ALSO = {
     "createCampaign": (409,),
     "createSegment": (409,),
     "createTrigger": (409,),
+    "dryRunCampaign": (400, 413, 415, 422),  # a body read by the handler, as simulateRules
     "editCampaign": (409,),  # an archived campaign
     "findCustomer": (404,),  # no customer has the identity
     "pauseCampaign": (409,),  # a draft or an archived campaign

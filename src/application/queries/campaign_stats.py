@@ -1,0 +1,215 @@
+"""A campaign's stats: its figures per step and per variant, and each arm against the control.
+
+The intervals come from statsmodels: Wilson's for each conversion rate, Newcombe's (hybrid
+score) for the difference between an arm's rate and its split's control group's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+from application.campaigns.stored import streams_named
+from domain.campaign.journey import CONTROL
+from domain.campaign.stats import JOURNEY
+from domain.shared.errors import NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ports.campaign_stats import CampaignStatsReadModel, Counter
+    from ports.campaigns import CampaignReadModel, CampaignSummary
+
+__all__ = [
+    "CONFIDENCE",
+    "ArmComparison",
+    "CampaignStats",
+    "CampaignStatsQueries",
+    "Figures",
+    "Rate",
+    "SplitComparison",
+    "StepStats",
+    "VariantFigures",
+    "compare",
+    "rate_of",
+]
+
+CONFIDENCE = 0.95
+_COUNTS = ("entered", "waiting", "sent", "deferred", "delivered", "opened", "clicked", "replied")
+_COUNTS_AFTER = ("failed", "converted")
+
+
+@dataclass(slots=True)
+class Figures:
+    """The counts of one step (or the whole journey) for one variant."""
+
+    entered: int = 0
+    waiting: int = 0
+    sent: int = 0
+    suppressed: int = 0
+    suppressed_by_reason: dict[str, int] = field(default_factory=dict)
+    deferred: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    replied: int = 0
+    failed: int = 0
+    converted: int = 0
+    cost: dict[str, str] = field(default_factory=dict)  # currency -> amount
+
+    def add(self, figure: str, detail: str, value: Decimal) -> None:
+        if figure == "suppressed":
+            self.suppressed += int(value)
+            self.suppressed_by_reason[detail] = int(value)
+        elif figure == "cost":
+            self.cost[detail] = str(value)
+        elif figure in _COUNTS or figure in _COUNTS_AFTER:
+            setattr(self, figure, int(value))
+
+
+@dataclass(frozen=True, slots=True)
+class VariantFigures:
+    """A variant's figures: `split` and `arm` are None for every enrollment."""
+
+    split: str | None
+    arm: str | None
+    figures: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class StepStats:
+    step: str
+    variants: list[VariantFigures]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """Conversions out of enrollments, and the rate's Wilson interval."""
+
+    enrollments: int
+    converted: int
+    rate: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArmComparison:
+    """An arm's conversion rate, and its difference from the control group's with Newcombe's
+    interval; None where the control group or the arm has no enrollments."""
+
+    arm: str
+    conversion: Rate
+    difference: float | None
+    difference_low: float | None
+    difference_high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SplitComparison:
+    """Each arm of a split against its control group (None when the split has none)."""
+
+    split: str
+    control: Rate | None
+    arms: list[ArmComparison]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignStats:
+    campaign_id: str
+    key: str
+    confidence: float
+    journey: list[VariantFigures]
+    steps: list[StepStats]
+    comparisons: list[SplitComparison]
+
+
+def rate_of(converted: int, enrollments: int, confidence: float = CONFIDENCE) -> Rate:
+    """The conversion rate with its Wilson score interval."""
+    if enrollments <= 0:
+        return Rate(enrollments, converted, None, None, None)
+    low, high = proportion_confint(converted, enrollments, alpha=1 - confidence, method="wilson")
+    return Rate(enrollments, converted, converted / enrollments, float(low), float(high))
+
+
+def compare(arm: str, tried: Rate, control: Rate | None, confidence: float) -> ArmComparison:
+    """The arm's rate minus the control's, with Newcombe's interval for the difference."""
+    if control is None or control.rate is None or tried.rate is None:
+        return ArmComparison(arm, tried, None, None, None)
+    low, high = confint_proportions_2indep(
+        tried.converted,
+        tried.enrollments,
+        control.converted,
+        control.enrollments,
+        method="newcomb",
+        compare="diff",
+        alpha=1 - confidence,
+    )
+    return ArmComparison(arm, tried, tried.rate - control.rate, float(low), float(high))
+
+
+def _variants(counters: Iterable[Counter]) -> dict[str, dict[tuple[str, str], Figures]]:
+    steps: dict[str, dict[tuple[str, str], Figures]] = {}
+    for counter in counters:
+        variant = (counter.split, counter.arm)
+        figures = steps.setdefault(counter.step, {}).setdefault(variant, Figures())
+        figures.add(counter.figure, counter.detail, counter.value)
+    return steps
+
+
+def _listed(variants: dict[tuple[str, str], Figures]) -> list[VariantFigures]:
+    return [
+        VariantFigures(split or None, arm or None, figures)
+        for (split, arm), figures in sorted(variants.items())
+    ]
+
+
+def _comparisons(
+    journey: dict[tuple[str, str], Figures], confidence: float
+) -> list[SplitComparison]:
+    splits: dict[str, dict[str, Rate]] = {}
+    for (split, arm), figures in sorted(journey.items()):
+        if split:
+            splits.setdefault(split, {})[arm] = rate_of(
+                figures.converted, figures.entered, confidence
+            )
+    found = []
+    for split, arms in splits.items():
+        control = arms.get(CONTROL)
+        compared = [
+            compare(arm, rate, control, confidence) for arm, rate in arms.items() if arm != CONTROL
+        ]
+        found.append(SplitComparison(split, control, compared))
+    return found
+
+
+class CampaignStatsQueries:
+    """Reads the stats projection of a campaign named by key or id."""
+
+    def __init__(self, campaigns: CampaignReadModel, stats: CampaignStatsReadModel) -> None:
+        self.campaigns = campaigns
+        self.stats = stats
+
+    async def _summary(self, ref: str) -> CampaignSummary:
+        for stream in streams_named(ref):
+            found = await self.campaigns.detail(stream)
+            if found is not None:
+                return found.summary
+        raise NotFound(f"no campaign {ref!r}")
+
+    async def get(self, ref: str, confidence: float = CONFIDENCE) -> CampaignStats:
+        """The campaign's figures; raises NotFound if there is no such campaign."""
+        summary = await self._summary(ref)
+        steps = _variants(await self.stats.counters(summary.campaign_id))
+        journey = steps.pop(JOURNEY, {})
+        return CampaignStats(
+            str(summary.campaign_id),
+            summary.key,
+            confidence,
+            _listed(journey),
+            [StepStats(step, _listed(variants)) for step, variants in sorted(steps.items())],
+            _comparisons(journey, confidence),
+        )

@@ -1,0 +1,170 @@
+"""A campaign's dry run: its journey played over the recorded history of a period, answering
+who would have entered, where they would have gone and what the rules would have decided on
+each send; nothing is sent or recorded (docs/campaign-dry-run.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, Response, post
+from litestar.params import Parameter
+
+from application.campaigns.define_campaign import read_journey
+from application.campaigns.dry_run import MAX_CUSTOMERS, DryRun, DryRunCampaign
+from domain.campaign.journey_reader import JourneyInvalid
+from domain.shared.documents import field_of, json_fault
+from domain.shared.times import time_fault
+from entrypoints.http.auth import allow
+from entrypoints.http.problems import not_json, problem
+from entrypoints.text_checks import raw_fault
+from ports.api_keys import Role
+from ports.campaigns import JourneyReferences
+
+if TYPE_CHECKING:
+    from application.campaigns.dry_run import DryRunReport, SendTally
+
+__all__ = ["CampaignDryRunController"]
+
+
+class DryRunIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The period, a journey document to try instead of the campaign's, how many customers at
+    most, and whether allowed sends count as delivered."""
+
+    from_: datetime = msgspec.field(name="from")
+    to: datetime
+    journey: dict[str, Any] | None = None
+    sample_limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_CUSTOMERS)] = 1_000
+    assume_delivered: bool = True
+
+
+_decoder = msgspec.json.Decoder(DryRunIn)
+
+
+def _refused(field: str, reason: str) -> Response[Any]:
+    return problem(
+        400,
+        "invalid-request",
+        "The request is not valid",
+        errors=[{"field": field, "reason": reason}],
+    )
+
+
+def _sends(tally: SendTally) -> dict[str, Any]:
+    return {
+        "requested": tally.requested,
+        "allowed": tally.allowed,
+        "deferred": tally.deferred,
+        "suppressed": tally.suppressed,
+        "channels": dict(tally.channels.most_common()),
+        "deferred_by": dict(tally.deferred_by.most_common()),
+        "suppressed_by": dict(tally.suppressed_by.most_common()),
+    }
+
+
+def _out(report: DryRunReport) -> dict[str, Any]:
+    sends = report.sends.values()
+    return {
+        "campaign": report.campaign,
+        "version": report.version,
+        "tried": report.tried,
+        "period": {"from": report.since.isoformat(), "to": report.until.isoformat()},
+        "entry": {
+            "by": report.entry,
+            "replayed": report.replayed,
+            "not_replayed": report.not_replayed,
+        },
+        "customers": {"played": report.customers, "sample_full": report.sample_full},
+        "entered": {
+            "total": report.entered,
+            "by": dict(report.entered_by.most_common()),
+            "refused": dict(report.refused.most_common()),
+        },
+        "steps": {
+            step: {"reached": tally.reached, "held": tally.held}
+            for step, tally in report.steps.items()
+        },
+        "held_at_end": report.held(),
+        "exits": dict(report.exits.most_common()),
+        "conversions": report.conversions,
+        "arms": {split: dict(arms.most_common()) for split, arms in report.arms.items()},
+        "sends": {
+            "requested": sum(t.requested for t in sends),
+            "allowed": sum(t.allowed for t in sends),
+            "deferred": sum(t.deferred for t in sends),
+            "suppressed": sum(t.suppressed for t in sends),
+            "by_step": {step: _sends(tally) for step, tally in report.sends.items()},
+        },
+        "faults": dict(report.faults.most_common()),
+        "assumptions": report.assumptions,
+    }
+
+
+class CampaignDryRunController(Controller):
+    path = "/v1/campaigns"
+    tags = ["campaigns"]
+
+    @post(
+        "/{campaign:str}/dry-run",
+        operation_id="dryRunCampaign",
+        name="campaigns:dry-run",
+        guards=[allow(Role.MARKETER)],
+        status_code=200,
+        summary="What the campaign's journey would have done over a recorded period",
+        description=(
+            'Body: `{"from": time, "to": time, "journey": <journey document, optional>, '
+            '"sample_limit": 1000, "assume_delivered": true}`. The journey (the campaign\'s '
+            "own, or the one given) is played over the signals and segment entries recorded in "
+            "the period, in simulated time: entries by entry, steps reached and held at `to`, "
+            "exits by reason, conversions, split arms, and each send decided by the rules in "
+            "force then on the customer as they were, by outcome and rule. Nothing is sent or "
+            "recorded; the answer lists what it assumed. A journey given and refused is a 422 "
+            "`invalid-journey` naming each path; a period over 93 days or a time without an "
+            "offset is a 422 naming the field."
+        ),
+    )
+    @inject
+    async def dry_run_campaign(
+        self,
+        campaign: Annotated[str, Parameter(description="The campaign's key or id")],
+        request: Request[Any, Any, Any],
+        dry_run: FromDishka[DryRunCampaign],
+        references: FromDishka[JourneyReferences],
+    ) -> Response[Any]:
+        raw = await request.body()
+        fault = raw_fault(raw)
+        if fault is not None:
+            return _refused(fault.path, fault.reason)
+        try:
+            body = _decoder.decode(raw)
+        except msgspec.ValidationError as error:
+            if (broken := json_fault(raw)) is not None:
+                return not_json(broken)
+            return _refused(*field_of(error))
+        except msgspec.DecodeError as error:
+            return not_json(str(error))
+        for name, value in (("from", body.from_), ("to", body.to)):
+            fault_of_time = time_fault(value)
+            if fault_of_time is not None:
+                return problem(
+                    422,
+                    "invalid-value",
+                    "A time is out of range" if value.tzinfo else "A time needs an offset",
+                    errors=[{"field": f"$.{name}", "reason": fault_of_time}],
+                )
+        journey = None
+        if body.journey is not None:
+            try:
+                journey = await read_journey(references, body.journey)
+            except JourneyInvalid as invalid:
+                return problem(
+                    422,
+                    "invalid-journey",
+                    "The journey to try is not valid",
+                    str(invalid),
+                    errors=[{"field": f.path, "reason": f.reason} for f in invalid.faults],
+                )
+        run = DryRun(body.from_, body.to, journey, body.sample_limit, body.assume_delivered)
+        return Response(_out(await dry_run(campaign, run)), status_code=200)
