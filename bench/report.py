@@ -216,6 +216,45 @@ def _assistant(result: dict[str, Any]) -> str:
     return f"assistant (targets: accuracy >= 0.92, p99 <= 20 ms)\n{_table(header, rows)}"
 
 
+def _campaigns(result: dict[str, Any]) -> str:
+    broadcast, single = result["broadcast"], result["single_path"]
+    timers, signals = result["timers"], result["signals"]
+    rows: list[Row] = [
+        (
+            f"broadcast to {broadcast['customers']:,}, decided and queued",
+            f"{broadcast['broadcast_s']:,.1f} s",
+            f"{broadcast['raw_executemany_s']:,.2f} s",
+            f"{broadcast['broadcast_ratio']:,.1f}",
+            _yes(broadcast["meets_target"]),
+        ),
+        (
+            f"single path, {single['sends']:,} sends (projected 100k)",
+            f"{single['seconds']:,.1f} s ({single['projected_100k_s']:,.0f} s)",
+            "-",
+            "-",
+            "-",
+        ),
+        (
+            f"timers fired, {timers['due_at_once']:,} due at once",
+            f"{timers['timers_per_s']:,.0f}/s",
+            "-",
+            "-",
+            "-",
+        ),
+        (
+            f"waits: {signals['resolved_by_signal']:,} by signal, "
+            f"{signals['resolved_by_timeout']:,} by timeout",
+            f"{signals['signal_s']:,.1f} s + {signals['timeout_s']:,.1f} s",
+            "-",
+            "-",
+            "-",
+        ),
+    ]
+    title = f"campaigns (target: broadcast <= {broadcast['target_s']:.0f} s)"
+    header = ("figure", "measured", "raw baseline", "ratio", "meets")
+    return f"{title}\n{_table(header, rows)}"
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -234,4 +273,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_projections(results["projections"]))
     if "assistant" in results:
         parts.append(_assistant(results["assistant"]))
+    if "campaigns" in results:
+        parts.append(_campaigns(results["campaigns"]))
     return "\n\n".join(parts)

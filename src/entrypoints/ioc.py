@@ -24,6 +24,7 @@ from dishka import (
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
+from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCampaignStats
 from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
 from adapters.postgres.customer_directory import CustomerDirectory
@@ -498,6 +499,12 @@ class UseCasesProvider(Provider):
         self, pool: asyncpg.Pool, process: CampaignEnrollments, ports: ProcessPortsOn
     ) -> EnrollmentTimers:
         return EnrollmentTimers(pool, process, ports)
+
+    @provide
+    def schedule_timers(
+        self, pool: asyncpg.Pool, process: CampaignEnrollments, ports: ProcessPortsOn
+    ) -> ScheduleTimers:
+        return ScheduleTimers(pool, process, ports)
 
     @provide
     def enrollment_counts(self, pool: asyncpg.Pool) -> EnrollmentCounts:

@@ -13,6 +13,7 @@ import structlog
 import uvicorn
 
 from adapters.postgres.campaign_enrollments import EnrollmentTimers
+from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.segment_evaluator import SegmentTimers
 from application.customer.signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
@@ -98,6 +99,9 @@ async def run_service(
     enrollment_timers = DueWorkScheduler(
         await container.get(EnrollmentTimers), name="enrollment_timers", poll_every=1.0, batch=500
     )
+    schedule_timers = DueWorkScheduler(
+        await container.get(ScheduleTimers), name="schedule_timers", poll_every=1.0, batch=10
+    )
     parked = DueWorkScheduler(
         await container.get(ApplyParkedStatuses), name="parked_statuses", poll_every=0.2
     )
@@ -116,6 +120,7 @@ async def run_service(
         "parked_statuses": parked,
         "segment_timers": segment_timers,
         "enrollment_timers": enrollment_timers,
+        "schedule_timers": schedule_timers,
         "send_responder": responder,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
@@ -140,6 +145,7 @@ async def run_service(
         await parked.start()
         await segment_timers.start()
         await enrollment_timers.start()
+        await schedule_timers.start()
         await responder.start()
         if dispatcher is not None:
             await dispatcher.start()
@@ -185,6 +191,8 @@ async def run_service(
             await segment_timers.stop()
         with contextlib.suppress(Exception):
             await enrollment_timers.stop()
+        with contextlib.suppress(Exception):
+            await schedule_timers.stop()
         if projections is not None:  # last: it follows what the others committed
             with contextlib.suppress(Exception):
                 await projections.stop()

@@ -112,6 +112,10 @@ class RequestKeys(Protocol):
         """The message and decision a request with this key already made."""
         ...
 
+    async def earlier_all(self, idempotency_keys: Collection[str]) -> dict[str, EarlierRequest]:
+        """`earlier` for many keys at once: those a request already used."""
+        ...
+
     def add(self, idempotency_key: str, earlier: EarlierRequest) -> None:
         """Remembers the key; a racing twin fails the commit with ConcurrencyConflict."""
         ...

@@ -209,6 +209,7 @@ class TestReadiness:
             "send_responder": "ok",
             "segment_timers": "ok",
             "enrollment_timers": "ok",
+            "schedule_timers": "ok",
             "projections": "ok",
         }
 

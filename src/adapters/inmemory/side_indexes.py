@@ -123,6 +123,10 @@ class StagedRequestKeys:
     async def earlier(self, idempotency_key: str) -> EarlierRequest | None:
         return self.storage.requests.get(idempotency_key)
 
+    async def earlier_all(self, idempotency_keys: Collection[str]) -> dict[str, EarlierRequest]:
+        found = self.storage.requests
+        return {key: found[key] for key in idempotency_keys if key in found}
+
     def add(self, idempotency_key: str, earlier: EarlierRequest) -> None:
         self.repeated = self.repeated or idempotency_key in self.added
         self.added[idempotency_key] = earlier

@@ -12,6 +12,7 @@ from adapters.postgres.campaign_enrollments import (
     PostgresEnrollmentIndex,
     PostgresStreams,
 )
+from adapters.postgres.campaign_schedules import PostgresCampaignSchedules
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.segment_states import (
     PostgresCustomerFacts,
@@ -61,6 +62,7 @@ class PostgresProcessPorts:
         self.campaign_states = PostgresCampaignStates(conn)
         self.enrollment_index = PostgresEnrollmentIndex(conn)
         self.campaign_timers = PostgresCampaignTimers(conn)
+        self.campaign_schedules = PostgresCampaignSchedules(conn)
         self.customer_segments = PostgresCustomerSegments(conn)
 
 

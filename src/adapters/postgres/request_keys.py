@@ -8,6 +8,8 @@ from adapters.postgres.event_store import SideTable
 from ports.unit_of_work import EarlierRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from adapters.postgres.unit_of_work import PostgresUnitOfWork
 
 __all__ = ["REQUESTS", "PostgresRequestKeys"]
@@ -21,6 +23,10 @@ _EARLIER = """
 SELECT message_id, customer_id, decision_id, fingerprint FROM message_requests
 WHERE idempotency_key = $1
 """
+_EARLIER_ALL = """
+SELECT idempotency_key, message_id, customer_id, decision_id, fingerprint FROM message_requests
+WHERE idempotency_key = ANY($1::text[])
+"""
 
 
 class PostgresRequestKeys:
@@ -33,6 +39,10 @@ class PostgresRequestKeys:
         # A plain read: a racing twin is caught by the key's primary key when this commits.
         row = await self.uow.reader.fetchrow(_EARLIER, idempotency_key)
         return None if row is None else EarlierRequest(row[0], row[1], row[2], row[3])
+
+    async def earlier_all(self, idempotency_keys: Collection[str]) -> dict[str, EarlierRequest]:
+        rows = await self.uow.reader.fetch(_EARLIER_ALL, list(idempotency_keys))
+        return {row[0]: EarlierRequest(row[1], row[2], row[3], row[4]) for row in rows}
 
     def add(self, idempotency_key: str, earlier: EarlierRequest) -> None:
         self.uow.rows_for(REQUESTS).append(

@@ -16,6 +16,7 @@ from domain.shared.errors import DomainError, NotFound
 from ports.unit_of_work import EarlierRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -30,7 +31,13 @@ if TYPE_CHECKING:
     from ports.templates import Templates
     from ports.unit_of_work import UnitOfWork, UnitsOfWork
 
-__all__ = ["IdempotencyKeyReused", "MessageDecided", "RequestMessage", "decide_and_record"]
+__all__ = [
+    "IdempotencyKeyReused",
+    "MessageDecided",
+    "RequestMessage",
+    "SendAsked",
+    "decide_and_record",
+]
 
 
 class IdempotencyKeyReused(DomainError):
@@ -84,6 +91,18 @@ def decide_and_record(
 
 
 @dataclass(frozen=True, slots=True)
+class SendAsked:
+    """One send of many asked at once (`RequestMessage.all`), as a call's arguments."""
+
+    customer_id: UUID
+    request: SendRequest
+    idempotency_key: str | None = None
+    origin: str = "api"
+    content: MessageContent | None = None
+    delivery: Delivery | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageDecided:
     message_id: UUID
     decision_id: UUID
@@ -125,54 +144,118 @@ class RequestMessage:
         """Without `content` the decision is only advice: the caller sends the message itself.
         `delivery` is content rendered earlier (a fallback's)."""
         rules = await self.rule_sets.current()
+        asked = SendAsked(customer_id, request, idempotency_key, origin, content, delivery)
         message_id = self.ids.new_id()
         fingerprint = fingerprint_of(customer_id, request, content) if idempotency_key else None
 
         async def attempt() -> MessageDecided:
             async with self.uows() as uow:
-                if idempotency_key is not None:
-                    earlier = await uow.requests.earlier(idempotency_key)
-                    if earlier is not None and earlier.fingerprint not in (None, fingerprint):
-                        raise IdempotencyKeyReused(
-                            "this idempotency key was used for a different request"
-                        )
-                    if earlier is not None:
-                        return MessageDecided(
-                            earlier.message_id,
-                            earlier.decision_id,
-                            earlier.customer_id,
-                            None,
-                            repeated=True,
-                        )
-                repository = uow.repository(Customer)
-                customer = (await repository.get([customer_id])).get(customer_id)
-                if customer is not None and customer.merged_into is not None:
-                    survivor = await self.customers.survivor(customer_id)
-                    customer = (
-                        (await repository.get([survivor])).get(survivor) if survivor else None
-                    )
-                if customer is None:
-                    raise NotFound(f"no customer {customer_id}")
-                rendered = (
-                    delivery
-                    if content is None
-                    else await compose(self.templates, content, customer, request.channels)
+                earlier = (
+                    None if idempotency_key is None else await uow.requests.earlier(idempotency_key)
                 )
-                said = request if rendered is None else approved_as_sent(request, rendered)
-                decision_id = self.ids.new_id()
-                decision = decide_and_record(
-                    uow,
-                    customer,
-                    message_id,
-                    decision_id,
-                    said,
-                    rules,
-                    self.clock.now(),
-                    origin,
-                    idempotency_key,
-                    fingerprint,
-                    rendered,
-                )
-                return MessageDecided(message_id, decision_id, customer.id, decision)
+                return await self._decide(uow, {}, asked, message_id, fingerprint, earlier, rules)
 
         return await retry_on_conflict(attempt)
+
+    async def all(self, asked: Sequence[SendAsked]) -> list[MessageDecided | DomainError]:
+        """Decides many sends in one commit, each as a call would: the same rules, decisions,
+        index rows and outbox rows, and the same idempotency. A send that cannot be decided (its
+        template, its customer, a key reused) is answered with its error; the others go on. A
+        conflict on any customer's stream (a decision made meanwhile) takes them all again."""
+        rules = await self.rule_sets.current()
+        message_ids = [self.ids.new_id() for _ in asked]
+        prints = [
+            fingerprint_of(a.customer_id, a.request, a.content) if a.idempotency_key else None
+            for a in asked
+        ]
+
+        async def attempt() -> list[MessageDecided | DomainError]:
+            async with self.uows() as uow:
+                keys = {a.idempotency_key for a in asked if a.idempotency_key is not None}
+                earlier = await uow.requests.earlier_all(keys) if keys else {}
+                ids = list(dict.fromkeys(a.customer_id for a in asked))
+                loaded: dict[UUID, Customer | None] = dict(await uow.repository(Customer).get(ids))
+                answers: list[MessageDecided | DomainError] = []
+                for one, message_id, fingerprint in zip(asked, message_ids, prints, strict=True):
+                    key = one.idempotency_key
+                    try:
+                        answer = await self._decide(
+                            uow,
+                            loaded,
+                            one,
+                            message_id,
+                            fingerprint,
+                            None if key is None else earlier.get(key),
+                            rules,
+                        )
+                    except DomainError as error:
+                        answers.append(error)
+                        continue
+                    if key is not None and answer.decision is not None:
+                        # A twin later in the batch answers as a retry would.
+                        earlier[key] = EarlierRequest(
+                            answer.message_id, answer.customer_id, answer.decision_id, fingerprint
+                        )
+                    answers.append(answer)
+                return answers
+
+        return await retry_on_conflict(attempt)
+
+    async def _decide(
+        self,
+        uow: UnitOfWork,
+        loaded: dict[UUID, Customer | None],
+        asked: SendAsked,
+        message_id: UUID,
+        fingerprint: bytes | None,
+        earlier: EarlierRequest | None,
+        rules: RuleSet,
+    ) -> MessageDecided:
+        """Decides one send in `uow`, its customer from `loaded` if read there already."""
+        if earlier is not None and earlier.fingerprint not in (None, fingerprint):
+            raise IdempotencyKeyReused("this idempotency key was used for a different request")
+        if earlier is not None:
+            return MessageDecided(
+                earlier.message_id,
+                earlier.decision_id,
+                earlier.customer_id,
+                None,
+                repeated=True,
+            )
+        customer = await _customer(uow, loaded, asked.customer_id)
+        if customer is not None and customer.merged_into is not None:
+            survivor = await self.customers.survivor(asked.customer_id)
+            customer = None if survivor is None else await _customer(uow, loaded, survivor)
+        if customer is None:
+            raise NotFound(f"no customer {asked.customer_id}")
+        request, content = asked.request, asked.content
+        rendered = (
+            asked.delivery
+            if content is None
+            else await compose(self.templates, content, customer, request.channels)
+        )
+        said = request if rendered is None else approved_as_sent(request, rendered)
+        decision_id = self.ids.new_id()
+        decision = decide_and_record(
+            uow,
+            customer,
+            message_id,
+            decision_id,
+            said,
+            rules,
+            self.clock.now(),
+            asked.origin,
+            asked.idempotency_key,
+            fingerprint,
+            rendered,
+        )
+        return MessageDecided(message_id, decision_id, customer.id, decision)
+
+
+async def _customer(
+    uow: UnitOfWork, loaded: dict[UUID, Customer | None], customer_id: UUID
+) -> Customer | None:
+    if customer_id not in loaded:
+        found = await uow.repository(Customer).get([customer_id])
+        loaded[customer_id] = found.get(customer_id)
+    return loaded[customer_id]

@@ -24,6 +24,7 @@ version is gone. A journey fault exits that enrollment with the reason and the o
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -31,9 +32,11 @@ from uuid import UUID
 import structlog
 
 from application.messages.compose import MessageContent
+from application.messages.request_message import MessageDecided, SendAsked
 from domain.campaign.aggregate import Campaign, CampaignStatus
-from domain.campaign.enrollment import Enrollment, entry_refusal
-from domain.campaign.journey import Branch, Response
+from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
+from domain.campaign.journey import Branch, OnSchedule, Response
+from domain.campaign.local_time import zone_of
 from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
     ArrivedSignal,
@@ -58,6 +61,7 @@ from domain.triggers.definition import OnSegmentEntered, OnSignal
 from ports.campaign_enrollments import EnrollmentRow, KnownCampaign, SentBy
 from ports.delivery import Fallback
 from ports.segment_evaluation import SegmentInForce
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
     from domain.campaign.progress import Dispatch
     from domain.segments.conditions import Condition
     from ports.campaign_enrollments import CampaignEnrollmentPorts
+    from ports.campaign_schedules import ScheduledPorts
     from ports.clock import Clock
 
 __all__ = ["CampaignEnrollments", "origin_of", "sent_by_origin"]
@@ -105,6 +110,8 @@ _RESPONSE_OF_STATUS = {
 # A customer who entered and at once went on takes few steps; a loop always waits, so an
 # enrollment that keeps answering without waiting is a fault.
 _RESPONSE_ROUNDS = 8
+# A broadcast's sends are decided this many to a commit (`RequestMessage.all`).
+_SENDS_PER_COMMIT = 1_000
 
 
 def origin_of(campaign: KnownCampaign, version: int, step: str, enrollment: UUID) -> str:
@@ -153,6 +160,7 @@ class _Round:
         self.campaigns: dict[UUID, Campaign | None] = {}
         self.dirty: dict[UUID, tuple[Enrollment, bool]] = {}  # by id: (enrollment, new)
         self.known_facts: dict[UUID, SegmentFacts] | None = None  # read ahead for a timer run
+        self.asked: list[tuple[Enrollment, str, SendAsked]] | None = None  # kept for a broadcast
 
     async def campaign(self, campaign_id: UUID) -> Campaign | None:
         if campaign_id not in self.campaigns:
@@ -184,15 +192,20 @@ class _Round:
         rows: list[EnrollmentRow] = []
         timers: list[tuple[UUID, UUID, datetime]] = []
         cleared: list[UUID] = []
-        for enrollment, new in self.dirty.values():
-            events = enrollment.collect_events()
-            if new:
-                # Entered through the API meanwhile: its own stream says so, and it wins.
-                if not await ports.events.append_new(events[:1]):
-                    continue
-                events = events[1:]
-            if events:
-                await ports.events.append(events)
+        pending = [(e, new, e.collect_events()) for e, new in self.dirty.values()]
+        new_ids = [e.id for e, new, _ in pending if new]
+        # Entered through the API meanwhile: its own stream says so, and it wins.
+        taken = set(await ports.streams.load(new_ids)) if new_ids else set()
+        pending = [p for p in pending if p[0].id not in taken]
+        firsts = [events[0] for _, new, events in pending if new]
+        if firsts and await ports.events.append_new(firsts) != len(firsts):
+            # One entered through the API since the look: this run is taken again.
+            raise ConcurrencyConflict("an enrollment was entered elsewhere meanwhile")
+        written: list[Any] = [e for _, new, events in pending for e in events[1 if new else 0 :]]
+        kept = [enrollment for enrollment, _, _ in pending]
+        if written:
+            await ports.events.append(written)
+        for enrollment in kept:
             rows.append(_row(enrollment))
             hold = enrollment.hold
             if enrollment.active and hold is not None:
@@ -432,16 +445,25 @@ class CampaignEnrollments:
     # entering
 
     async def _enroll(
-        self, work: _Round, state: KnownCampaign, customer_id: UUID, source: str
+        self,
+        work: _Round,
+        state: KnownCampaign,
+        customer_id: UUID,
+        source: str,
+        known: tuple[list[PastEntry], int] | None = None,
     ) -> bool:
-        """Whether the customer entered the campaign."""
+        """Whether the customer entered the campaign; `known` is their past entries and the
+        version's entry count, when the caller read them ahead."""
         campaign = await work.campaign(state.campaign_id)
         if campaign is None:
             return False
         journey = campaign.journey_of(state.version)
         index = work.ports.enrollment_index
-        past = (await index.past(state.campaign_id, [customer_id])).get(customer_id, [])
-        enrolled = await index.enrolled(state.campaign_id, state.version)
+        if known is None:
+            past = (await index.past(state.campaign_id, [customer_id])).get(customer_id, [])
+            enrolled = await index.enrolled(state.campaign_id, state.version)
+        else:
+            past, enrolled = known
         refusal = entry_refusal(journey.policies, past, enrolled, work.now)
         if refusal is not None:
             self.log.debug(
@@ -559,6 +581,10 @@ class CampaignEnrollments:
             fallback=fallback,
         )
         origin = origin_of(state, enrollment.campaign_version, dispatch.step, enrollment.id)
+        if work.asked is not None:
+            asked = SendAsked(enrollment.customer_id, request, dispatch.dedup_key, origin, content)
+            work.asked.append((enrollment, dispatch.step, asked))
+            return False
         try:
             await self.request_message(
                 enrollment.customer_id,
@@ -636,6 +662,90 @@ class CampaignEnrollments:
             await self._advance(work, enrollment)
         await work.flush()
         return len(fired)
+
+    # the schedules
+
+    async def scheduled(self, ports: ScheduledPorts, limit: int) -> int:
+        """Runs up to `limit` due schedules: each member of the segment whose own occurrence (in
+        their time zone, unless the schedule names one) came since the last run enters, once
+        for that occurrence; the caller holds the process's turn, as for `due`."""
+        now = self.clock.now()
+        schedules = ports.campaign_schedules
+        claimed = await schedules.claim_due(now, limit)
+        if not claimed:
+            return 0
+        states = {c.campaign_id: c for c in await ports.campaign_states.load()}
+        for due in claimed:
+            work = _Round(ports, now, states)
+            state = states.get(due.campaign_id)
+            entry = None if state is None else state.entry
+            if state is None or not isinstance(entry, OnSchedule):
+                await schedules.moved(due.campaign_id, now, None)
+                continue
+            audience = await schedules.audience(entry.segment)
+            occurrences = []
+            for member in audience:
+                occurrence = entry.next_run(due.checked_until, zone_of(member.time_zone))
+                if occurrence is not None and occurrence <= now:
+                    occurrences.append((member.customer_id, occurrence))
+            fresh = await schedules.entered(state.campaign_id, occurrences)
+            await self._broadcast(work, state, [o for o in occurrences if o[0] in fresh])
+            zones = {member.time_zone for member in audience} | {None}
+            coming = [entry.next_run(now, zone_of(zone)) for zone in zones]
+            await schedules.moved(
+                state.campaign_id, now, min((c for c in coming if c is not None), default=None)
+            )
+            await work.flush()
+        return len(claimed)
+
+    async def _broadcast(
+        self, work: _Round, state: KnownCampaign, occurrences: Sequence[tuple[UUID, datetime]]
+    ) -> None:
+        """Enrols these customers, their facts and past entries read at once."""
+        if not occurrences:
+            return
+        campaign = await work.campaign(state.campaign_id)
+        if campaign is None:
+            return
+        customers = [customer for customer, _ in occurrences]
+        journey = campaign.journey_of(state.version)
+        conditions = _in_force(state.campaign_id, state.version, journey)
+        work.known_facts = await work.ports.customer_facts.facts(customers, conditions, work.now)
+        index = work.ports.enrollment_index
+        past = await index.past(state.campaign_id, customers)
+        enrolled = await index.enrolled(state.campaign_id, state.version)
+        work.asked = []
+        for customer, occurrence in occurrences:
+            source = f"schedule {occurrence.isoformat()}"
+            known = (past.get(customer, []), enrolled)
+            if await self._enroll(work, state, customer, source, known):
+                enrolled += 1
+        await self._ask_all(work)
+
+    async def _ask_all(self, work: _Round) -> None:
+        """Asks the rules for the sends a broadcast kept, many a commit and two commits at once
+        (one decides while the other's rows are written); a send that could not be made is
+        answered at once, and its enrollment goes on as `_carry_out` would."""
+        asked, work.asked = work.asked or [], None
+        chunks = [
+            [send for _, _, send in asked[start : start + _SENDS_PER_COMMIT]]
+            for start in range(0, len(asked), _SENDS_PER_COMMIT)
+        ]
+        answers: list[MessageDecided | DomainError] = []
+        for first in range(0, len(chunks), 2):
+            both = chunks[first : first + 2]
+            for found in await asyncio.gather(*(self.request_message.all(c) for c in both)):
+                answers += found
+        for (enrollment, step, _), answer in zip(asked, answers, strict=True):
+            if not isinstance(answer, DomainError):
+                continue
+            why = f"not sent: {answer}"
+            if not enrollment.note_response(step, Response.SUPPRESSED, why, None, work.now):
+                continue
+            work.touched(enrollment)
+            hold = enrollment.hold
+            if enrollment.active and hold is not None and hold.kind is HoldKind.DELIVERY:
+                await self._advance(work, enrollment)
 
 
 def _traveller(enrollment: Enrollment) -> Traveller:

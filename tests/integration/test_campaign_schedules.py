@@ -1,0 +1,277 @@
+"""Broadcasts on PostgreSQL: a schedule's occurrence enrols each member of its segment at the
+time on their own wall clock, once whatever the workers, and holds while the campaign is paused."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from adapters.postgres.campaign_schedules import ScheduleTimers
+from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.customer_records import PostgresCustomerRecords
+from adapters.postgres.process_ports import ProcessPortsOn
+from adapters.postgres.processes import ProcessProjection
+from adapters.postgres.projections import ProjectionRunner
+from adapters.postgres.segments import SegmentMembers
+from adapters.postgres.signal_activity import SignalActivity
+from adapters.postgres.templates import PostgresTemplates
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
+from adapters.system.clock import ManualClock
+from adapters.system.ids import RandomIds
+from adapters.system.rule_sets import DefaultRuleSets
+from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
+from application.customer.change_consent import ChangeConsent
+from application.customer.update_profile import UpdateProfile
+from application.customer.upsert_customer import UpsertCustomer
+from application.messages.request_message import RequestMessage
+from application.processes.campaign_enrollments import CampaignEnrollments
+from application.templates.publish_template import PublishTemplate, TemplateDraft
+from domain.campaign.aggregate import Campaign
+from domain.campaign.journey_reader import decode_journey
+from domain.customer.contact import ConsentRecord
+from domain.customer.identities import IdentityClaim, IdentityNormalizer
+from domain.policy.vocabulary import Channel, Purpose
+from domain.templates.aggregate import Variant
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+
+pytestmark = pytest.mark.integration
+_BEHIND = """
+SELECT count(*) FROM projection_positions p,
+    (SELECT transaction_id, position FROM events
+     ORDER BY transaction_id DESC, position DESC LIMIT 1) e
+WHERE (p.transaction_id, p.position) < (e.transaction_id, e.position)
+"""
+# Tokyo is 9 hours ahead of UTC in December, Lisbon on UTC.
+START = datetime(2026, 12, 1, 10, tzinfo=UTC)
+TOKYO_NINE = datetime(2026, 12, 2, 0, tzinfo=UTC)
+LISBON_NINE = datetime(2026, 12, 2, 9, tzinfo=UTC)
+
+
+def _daily(**schedule: Any) -> dict[str, Any]:
+    entry = {"type": "schedule", "segment": "morning", **schedule}
+    return {
+        "entry": entry,
+        "start": "news",
+        "steps": {
+            "news": {
+                "type": "send",
+                "channels": ["email"],
+                "template": "news",
+                "purpose": "marketing",
+                "team": "growth",
+            },
+        },
+        "policies": {"re_entry": "always"},
+    }
+
+
+class Broadcasts:
+    """The enrollments process on PostgreSQL, its schedules run by a durable worker."""
+
+    def __init__(self, pool: asyncpg.Pool, renderer: JinjaRenderer) -> None:
+        self.pool = pool
+        self.clock = ManualClock(START)
+        ids = RandomIds()
+        self.uows = uows = PostgresUnitsOfWork(pool)
+        customers = PostgresCustomerRecords(pool)
+        self.published = PostgresTemplates(pool)
+        self.renderer = renderer
+        request = RequestMessage(
+            uows,
+            DefaultRuleSets(),
+            self.clock,
+            ids,
+            JinjaTemplates(self.published, renderer),
+            customers=customers,
+        )
+        self.process = CampaignEnrollments(self.clock, request, UpdateProfile(uows, self.clock))
+        self.ports = ProcessPortsOn()
+        self.runner = ProjectionRunner(
+            pool,
+            [
+                CustomerDirectory(),
+                SignalActivity(),
+                SegmentMembers(),
+                ProcessProjection(self.process, self.ports),
+            ],
+        )
+        self.upsert = UpsertCustomer(uows, self.clock, ids)
+        self.consent = ChangeConsent(uows, self.clock, customers)
+        self.segment_id = uuid4()
+
+    def worker(self) -> ScheduleTimers:
+        return ScheduleTimers(self.pool, self.process, self.ports)
+
+    async def member(self, email: str, time_zone: str) -> UUID:
+        claim = IdentityClaim(IdentityNormalizer().normalize("email", email))
+        made = await self.upsert((claim,), {"first_name": "Ana", "time_zone": time_zone}, {})
+        opt_in = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
+        await self.consent(made.customer_id, [opt_in])
+        await self.pool.execute(
+            """INSERT INTO segment_members (segment_id, customer_id, entered_at)
+               VALUES ($1, $2, $3)""",
+            self.segment_id,
+            made.customer_id,
+            self.clock.now(),
+        )
+        return made.customer_id
+
+    async def campaign(self, document: dict[str, Any]) -> Campaign:
+        await self.pool.execute(
+            """INSERT INTO segments (key, segment_id, name, version, condition, updated_at)
+               VALUES ('morning', $1, 'Morning', 1, '{}', $2) ON CONFLICT DO NOTHING""",
+            self.segment_id,
+            self.clock.now(),
+        )
+        publish = PublishTemplate(self.uows, self.published, self.clock, self.renderer)
+        variant = Variant(Channel.EMAIL, "en", subject="News", body="Hi {{ customer.first_name }}")
+        await publish("news", TemplateDraft((variant,), "en"), "test")
+        journey = decode_journey(document, templates={"news"}, segments={"morning"})
+        made = Campaign.create("news", "News", journey, "test", self.clock.now())
+        made.activate("test", self.clock.now())
+        async with self.uows() as uow:
+            uow.repository(Campaign).add(made)
+        await self.settle()
+        return made
+
+    async def change(self, campaign: Campaign, how: str) -> None:
+        async with self.uows() as uow:
+            repository = uow.repository(Campaign)
+            found = (await repository.get([campaign.id]))[campaign.id]
+            if how == "archive":
+                found.archive("test", "over", self.clock.now())
+            else:
+                getattr(found, how)("test", self.clock.now())
+            repository.add(found)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Catches up to the last event: the log is read below the oldest transaction running
+        on the server, which another database's work may hold back for a while."""
+        await self.runner.setup()
+        while True:
+            await self.runner.catch_up()
+            if await self.pool.fetchval(_BEHIND) == 0:
+                return
+            await asyncio.sleep(0.05)
+
+    async def at(self, moment: datetime) -> int:
+        self.clock.advance(moment - self.clock.now())
+        ran = await self.worker()(10)
+        await self.settle()
+        return ran
+
+    async def entered(self) -> dict[UUID, list[datetime]]:
+        rows = await self.pool.fetch(
+            "SELECT customer_id, entered_at FROM enrollment_index ORDER BY entered_at"
+        )
+        found: dict[UUID, list[datetime]] = {}
+        for row in rows:
+            found.setdefault(row["customer_id"], []).append(row["entered_at"])
+        return found
+
+    async def outbox(self) -> int:
+        count: int = await self.pool.fetchval("SELECT count(*) FROM outbox")
+        return count
+
+
+@pytest.fixture
+async def renderer() -> AsyncIterator[JinjaRenderer]:
+    made = JinjaRenderer()
+    yield made
+    made.close()
+
+
+class TestScheduledBroadcasts:
+    async def test_each_member_enters_at_nine_on_their_own_clock_and_is_sent_once(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Broadcasts(pool, renderer)
+        tokyo = await world.member("aiko@example.org", "Asia/Tokyo")
+        lisbon = await world.member("joao@example.org", "Europe/Lisbon")
+        await world.campaign(_daily(every="day", time="09:00"))
+        await world.at(START)  # the first run finds when it next comes round
+        assert await world.entered() == {}
+        await world.at(TOKYO_NINE - timedelta(minutes=1))
+        assert await world.entered() == {}
+        await world.at(TOKYO_NINE)
+        assert await world.entered() == {tokyo: [TOKYO_NINE]}
+        await world.at(LISBON_NINE - timedelta(seconds=1))
+        assert await world.entered() == {tokyo: [TOKYO_NINE]}
+        await world.at(LISBON_NINE)
+        await world.at(LISBON_NINE + timedelta(minutes=5))  # again: nothing new is due
+        assert await world.entered() == {tokyo: [TOKYO_NINE], lisbon: [LISBON_NINE]}
+        assert await world.outbox() == 2
+        await world.at(TOKYO_NINE + timedelta(days=1))  # the next day comes round again
+        assert len((await world.entered())[tokyo]) == 2
+
+    async def test_a_schedule_in_one_zone_reaches_everybody_at_once(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Broadcasts(pool, renderer)
+        tokyo = await world.member("aiko@example.org", "Asia/Tokyo")
+        lisbon = await world.member("joao@example.org", "Europe/Lisbon")
+        await world.campaign(_daily(on="2026-12-02", time="09:00", time_zone="Europe/Lisbon"))
+        await world.at(START)
+        await world.at(TOKYO_NINE)
+        assert await world.entered() == {}
+        await world.at(LISBON_NINE)
+        assert await world.entered() == {tokyo: [LISBON_NINE], lisbon: [LISBON_NINE]}
+        assert await pool.fetchval("SELECT due_at FROM campaign_schedules") is None
+
+    async def test_one_occurrence_enrols_once_under_two_concurrent_workers(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Broadcasts(pool, renderer)
+        members = [await world.member(f"m{i}@example.org", "Europe/Lisbon") for i in range(20)]
+        at = (START + timedelta(hours=1)).isoformat()
+        await world.campaign(_daily(at=at))
+        await world.at(START)
+        world.clock.advance(timedelta(hours=1))
+        ran = await asyncio.gather(world.worker()(10), world.worker()(10))
+        assert sorted(ran) == [0, 1]
+        assert await world.at(START + timedelta(hours=2)) == 0
+        entered = await world.entered()
+        assert {customer: len(times) for customer, times in entered.items()} == dict.fromkeys(
+            members, 1
+        )
+        assert await pool.fetchval("SELECT count(*) FROM campaign_schedule_entries") == 20
+        assert await world.outbox() == 20
+        # Each outbox row went out with its decision, whose origin names the enrollment's step.
+        unexplained = await pool.fetchval(
+            """SELECT count(*) FROM outbox o
+               WHERE NOT EXISTS (SELECT 1 FROM decisions d WHERE d.message_id = o.message_id)"""
+        )
+        assert unexplained == 0
+        origins = await pool.fetch(
+            """SELECT convert_from(payload, 'UTF8') AS payload FROM events
+               WHERE topic LIKE '%:Customer.MessageAllowed'"""
+        )
+        assert len(origins) == 20
+        assert all('"campaign:news:1:news:' in row["payload"] for row in origins)
+
+    async def test_a_paused_campaign_holds_its_broadcast_and_an_archived_one_stops(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Broadcasts(pool, renderer)
+        lisbon = await world.member("joao@example.org", "Europe/Lisbon")
+        campaign = await world.campaign(_daily(every="day", time="09:00"))
+        await world.at(START)
+        await world.change(campaign, "pause")
+        assert await world.at(LISBON_NINE) == 0
+        assert await world.entered() == {}
+        await world.change(campaign, "resume")
+        await world.at(LISBON_NINE + timedelta(hours=1))  # held: it enters on resuming
+        assert list(await world.entered()) == [lisbon]
+        await world.change(campaign, "archive")
+        assert await world.at(LISBON_NINE + timedelta(days=1)) == 0
+        assert await pool.fetchval("SELECT count(*) FROM campaign_schedules") == 0
+        assert len((await world.entered())[lisbon]) == 1
