@@ -582,6 +582,9 @@ class TestCommandLine:
             await asyncio.to_thread(main, ["projections", "status"])
         (line,) = [x for x in out.getvalue().splitlines() if x.startswith("customer_directory")]
         assert line.split()[1:3] == ["0/0", "1"]
+        names = [x.split()[0] for x in out.getvalue().splitlines() if x.strip()]
+        in_lanes = ["signal_attribution", "customer_directory", "triggers", "outbound_events"]
+        assert sorted(in_lanes, key=names.index) == in_lanes  # the pipeline's order
 
         with contextlib.redirect_stdout(io.StringIO()):
             await asyncio.to_thread(main, ["projections", "rebuild", "customer_directory"])

@@ -503,6 +503,8 @@ class ProjectionRunner:
     async def status(self) -> list[ProjectionStatus]:
         await self.setup()
         rows = await self.pool.fetch(_STATUS, list(self.projections))
+        order = {name: place for place, name in enumerate(self.projections)}
+        rows = sorted(rows, key=lambda row: order.get(row["name"], len(order)))
         return [
             ProjectionStatus(
                 row["name"],
