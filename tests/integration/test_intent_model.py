@@ -1,5 +1,5 @@
 """The default intent model trained on the whole of Banking77's train.csv, as `chorus assistant
-train` does: about 45 s on one core, so it lives with the slower tests rather than `make unit`."""
+train` does: about 55 s on one core, so it lives with the slower tests rather than `make unit`."""
 
 from __future__ import annotations
 
