@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MIN_CONFIDENCE", "LazyClassifier", "LinearClassifier", "model_dir"]
 
-# Under this the best intent is a guess: about 3% of Banking77's test messages, half of them wrong.
+# Under this the best intent is a guess: 0.9% of Banking77's test messages fall under it (ADR 13).
 DEFAULT_MIN_CONFIDENCE = 0.25
 
 
