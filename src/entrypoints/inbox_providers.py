@@ -43,7 +43,7 @@ class InboxProvider(Provider):
         await changes.close()
 
     @provide
-    def inbox_queries(
+    async def inbox_queries(
         self,
         inbox: InboxReadModel,
         changes: InboxChanges,

@@ -18,7 +18,7 @@ from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from application.processes.sla_timers import SlaTimers
 from domain.conversation.aggregate import ActingAgent, Conversation
-from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
+from domain.conversation.routing_book import RoutingBook
 from domain.conversation.routing_reader import decode_routing
 from domain.conversation.vocabulary import Priority, Sentiment
 from domain.customer.aggregate import Customer

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from application.queries.inbox_feed import InboxFeed
 from domain.conversation.aggregate import Conversation, Direction
 from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
 from domain.customer.identities import Verification
@@ -152,13 +153,13 @@ class InboxQueries:
         clock: Clock,
     ) -> None:
         self.inbox = inbox
-        self.changed = changes
         self.uows = uows
         self.customers = customers
         self.segments = segments
         self.directory = directory
         self.enrollments = enrollments
         self.clock = clock
+        self.feed = InboxFeed(inbox, changes)
 
     def _timed(self, where: InboxFilter, breach_within: timedelta | None) -> InboxFilter:
         if breach_within is None:
@@ -192,24 +193,38 @@ class InboxQueries:
     ) -> AsyncGenerator[list[InboxRow], None]:
         """The rows that change after `after` (the inbox's last change when None) and that
         `where` holds, in the order they change, a batch at a time; an empty batch after
-        `heartbeat` seconds with no change. Endless: the caller stops when its client goes."""
-        seen = await self.inbox.high_water() if after is None else after
-        while True:
-            # Read before the rows: every row changed up to `high` is in what follows, so
-            # the changes that match nothing here are passed over without being looked for.
-            high = await self.inbox.high_water()
-            found = await self.inbox.changed_since(
-                seen, self._timed(where, breach_within), visible, batch
-            )
-            if found:
-                seen = found[-1].seq
-                yield found
-                if len(found) == batch:
+        `heartbeat` seconds with no change. Endless: the caller stops when its client goes;
+        FeedOverrun if it falls too far behind the changes."""
+        subscription, fed_from = await self.feed.subscribe()
+        try:
+            last = fed_from if after is None else after
+            # Catching up from the projection: the feed has what commits from now on, and
+            # what both hold is given once (a row's `seq` only grows).
+            while after is not None:
+                found = await self.inbox.changed_since(
+                    last, self._timed(where, breach_within), visible, batch
+                )
+                if found:
+                    last = found[-1].seq
+                    yield found
+                if len(found) < batch:
+                    break
+            while True:
+                rows = await subscription.next(heartbeat)
+                if not rows:
+                    yield []
                     continue
-            seen = max(seen, high)
-            await self.changed.wait_beyond(seen, heartbeat)
-            if await self.inbox.high_water() <= seen:
-                yield []
+                timed = self._timed(where, breach_within)
+                kept = [row for row in rows if row.seq > last and timed.holds(row, visible)]
+                last = max(last, rows[-1].seq)
+                if kept:
+                    yield kept
+        finally:
+            subscription.close()
+
+    async def close(self) -> None:
+        """Stops the feed of the live streams."""
+        await self.feed.close()
 
     async def conversation(
         self, conversation_id: UUID, visible: Collection[str] | None

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
 
 from application.queries.inbox import ConversationHidden
+from application.queries.inbox_feed import FeedOverrun, InboxFeed
 from domain.conversation.aggregate import ActingAgent, ConversationStatus
 from domain.conversation.vocabulary import Priority, Sentiment
 from domain.customer.identities import Verification
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import NotFound
-from ports.inbox import InboxFilter, InvalidInboxCursor
+from ports.inbox import InboxFilter, InboxRow, InvalidInboxCursor
 from tests.unit.application.inbox_world import InboxWorld
 
 ANA = ActingAgent("ana", frozenset({"support"}))
@@ -194,6 +196,47 @@ class TestTheStream:
         (row,) = await asyncio.wait_for(anext(changes), 1)
         assert row.conversation_id == billing
         await changes.aclose()
+
+
+    async def test_many_streams_share_one_read_of_each_change(self) -> None:
+        world = InboxWorld()
+        customer = await world.customer()
+        reads: list[InboxFilter] = []
+        changed_since = world.inbox.changed_since
+
+        async def counted(*arguments: Any) -> list[InboxRow]:
+            reads.append(arguments[1])
+            return await changed_since(*arguments)
+
+        world.inbox.changed_since = counted  # type: ignore[method-assign]
+        streams = [
+            world.queries.changes(InboxFilter(), None, heartbeat=5) for _ in range(5)
+        ]
+        waiting = [asyncio.ensure_future(anext(stream)) for stream in streams]
+        await asyncio.sleep(0.01)
+        made = await world.conversation(customer, Channel.EMAIL)
+        await world.settle()
+        batches = await asyncio.wait_for(asyncio.gather(*waiting), 1)
+        assert [[row.conversation_id for row in batch] for batch in batches] == [[made]] * 5
+        assert len(reads) == 1
+        for stream in streams:
+            await stream.aclose()
+        assert world.queries.feed.subscriptions == set()
+
+    async def test_a_stream_too_far_behind_is_let_go_to_reconnect(self) -> None:
+        world = InboxWorld()
+        world.queries.feed = InboxFeed(world.inbox, world.changes, behind_at_most=1)
+        customer = await world.customer()
+        stream = world.queries.changes(InboxFilter(), None, heartbeat=5)
+        first = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.01)
+        for topic in ("a", "b", "c"):
+            await world.conversation(customer, Channel.EMAIL, topic=topic)
+            await world.settle()
+            await asyncio.sleep(0.01)
+        assert len(await first) == 1
+        with pytest.raises(FeedOverrun):
+            await anext(stream)
 
 
 class TestOneConversation:

@@ -20,6 +20,7 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from application.queries.inbox import ConversationDetail, ConversationHidden, InboxQueries
+from application.queries.inbox_feed import FeedOverrun
 from domain.conversation.aggregate import ConversationStatus
 from domain.conversation.vocabulary import Priority
 from domain.policy.vocabulary import Channel
@@ -452,14 +453,19 @@ class ConversationsController(Controller):
             changes = queries.changes(
                 where, visible, after=start, breach_within=within, heartbeat=HEARTBEAT_SECONDS
             )
-            async for batch in changes:
-                if not batch:
-                    yield ServerSentEventMessage(comment="keep-alive")
-                    continue
-                now = queries.clock.now()
-                for row in batch:
-                    data = encoder.encode(summary_out(row, now)).decode()
-                    yield ServerSentEventMessage(data=data, event="conversation", id=row.seq)
+            try:
+                async for batch in changes:
+                    if not batch:
+                        yield ServerSentEventMessage(comment="keep-alive")
+                        continue
+                    now = queries.clock.now()
+                    for row in batch:
+                        data = encoder.encode(summary_out(row, now)).decode()
+                        yield ServerSentEventMessage(data=data, event="conversation", id=row.seq)
+            except FeedOverrun:
+                return  # too far behind: the client reconnects with Last-Event-ID
+            finally:
+                await changes.aclose()
 
         return ServerSentEvent(events(), headers={"Cache-Control": "no-store"})
 
