@@ -80,12 +80,14 @@ class InboxFeed:
         self.subscriptions: set[Subscription] = set()
         self.seen = 0
         self._task: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
 
     async def subscribe(self) -> tuple[Subscription, int]:
         """A subscription, and the `seq` after which it gets every change."""
-        if self._task is None or self._task.done():
-            self.seen = await self.inbox.high_water()
-            self._task = asyncio.create_task(self._follow(), name="inbox-feed")
+        async with self._starting:  # streams opening together start one reader
+            if self._task is None or self._task.done():
+                self.seen = await self.inbox.high_water()
+                self._task = asyncio.create_task(self._follow(), name="inbox-feed")
         subscription = Subscription(self, self.behind_at_most)
         self.subscriptions.add(subscription)
         return subscription, self.seen
