@@ -197,7 +197,6 @@ class TestTheStream:
         assert row.conversation_id == billing
         await changes.aclose()
 
-
     async def test_many_streams_share_one_read_of_each_change(self) -> None:
         world = InboxWorld()
         customer = await world.customer()
@@ -209,9 +208,14 @@ class TestTheStream:
             return await changed_since(*arguments)
 
         world.inbox.changed_since = counted  # type: ignore[method-assign]
-        streams = [
-            world.queries.changes(InboxFilter(), None, heartbeat=5) for _ in range(5)
-        ]
+        high_water = world.inbox.high_water
+
+        async def slow_high_water() -> int:
+            await asyncio.sleep(0.001)  # streams opening together all wait here
+            return await high_water()
+
+        world.inbox.high_water = slow_high_water  # type: ignore[method-assign]
+        streams = [world.queries.changes(InboxFilter(), None, heartbeat=5) for _ in range(5)]
         waiting = [asyncio.ensure_future(anext(stream)) for stream in streams]
         await asyncio.sleep(0.01)
         made = await world.conversation(customer, Channel.EMAIL)
