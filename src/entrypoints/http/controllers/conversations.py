@@ -26,15 +26,12 @@ from domain.conversation.vocabulary import Priority
 from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
-from entrypoints.http.auth import allow
+from entrypoints.http.auth import READERS, allow
 from entrypoints.http.problems import bad_cursor, problem
-from ports.api_keys import Role
 from ports.inbox import InboxFilter, InboxRow, InvalidInboxCursor
 
 __all__ = ["ConversationsController", "visible_teams"]
 
-INBOX_READERS = (Role.AGENT, Role.AUDITOR, Role.SERVICE)
-"""Who reads the inbox (and admin)."""
 
 HEARTBEAT_SECONDS = 15.0
 """How long a quiet stream waits before a comment line keeps its connection open."""
@@ -43,12 +40,12 @@ KeyParameter = Annotated[str | None, Parameter(max_length=64)]
 _MAX_BREACH_WITHIN = timedelta(days=366)
 
 
-def visible_teams(request: Request[Any, Any, Any]) -> frozenset[str] | None:
+async def visible_teams(request: Request[Any, Any, Any]) -> frozenset[str] | None:
     """The teams whose conversations the request's key may see; None for every team.
 
-    Every key sees every team today: when agent keys are tied to an agent, an agent key's
-    teams (the teams that list the agent) are returned here, and the list, the stream and the
-    thread read only those.
+    Every key sees every team today. Once keys are tied to agents, an agent key answers the
+    agent's teams here (an agent key naming no agent, none), and the list, the stream and
+    the thread read only those; an unrouted conversation is on no team's inbox yet.
     """
     return None
 
@@ -379,7 +376,7 @@ class ConversationsController(Controller):
         "/",
         operation_id="listConversations",
         name="conversations:list",
-        guards=[allow(*INBOX_READERS)],
+        guards=[allow(*READERS)],
         summary="The inbox: conversations of the teams the key sees, most recently changed first",
         description=(
             _FILTERS + " `?limit=` (1-500, default 50) and `?after=` the previous `next_cursor`;"
@@ -405,7 +402,7 @@ class ConversationsController(Controller):
         where = _filter(team, agent, status, channel, intent, priority, customer_id)
         page = await queries.page(
             where,
-            visible_teams(request),
+            await visible_teams(request),
             breach_within=_within(breach_within),
             after=after,
             limit=limit,
@@ -418,7 +415,7 @@ class ConversationsController(Controller):
         "/stream",
         operation_id="streamConversations",
         name="conversations:stream",
-        guards=[allow(*INBOX_READERS)],
+        guards=[allow(*READERS)],
         summary="The inbox's changes as server-sent events, with the list's filters",
         description=(
             "Each change is an event `conversation` whose data is the conversation as the list "
@@ -446,7 +443,7 @@ class ConversationsController(Controller):
         where = _filter(team, agent, status, channel, intent, priority, customer_id)
         within = _within(breach_within)
         start = _last_event_id(request, after)
-        visible = visible_teams(request)
+        visible = await visible_teams(request)
         encoder = msgspec.json.Encoder()
 
         async def events() -> AsyncIterator[ServerSentEventMessage]:
@@ -473,7 +470,7 @@ class ConversationsController(Controller):
         "/{conversation_id:uuid}",
         operation_id="getConversation",
         name="conversations:get",
-        guards=[allow(*INBOX_READERS)],
+        guards=[allow(*READERS)],
         summary="One conversation: its thread across channels and its customer's context",
         description=(
             "Messages in and out with their channel (and, for replies, the provider's last "
@@ -490,5 +487,5 @@ class ConversationsController(Controller):
         request: Request[Any, Any, Any],
         queries: FromDishka[InboxQueries],
     ) -> ConversationOut:
-        found = await queries.conversation(conversation_id, visible_teams(request))
+        found = await queries.conversation(conversation_id, await visible_teams(request))
         return _detail_out(found, queries.clock.now())
