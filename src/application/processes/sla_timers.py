@@ -91,8 +91,18 @@ class _Context:
     async def deadlines(
         self, conversations: Collection[Conversation], routing: RoutingDocument
     ) -> dict[UUID, tuple[Deadline, SlaDeadline] | None]:
-        customers = await self.ports.streams.load({c.customer_id for c in conversations})
-        teams = await self.ports.streams.load({team_id(c.team) for c in conversations if c.team})
+        # A customer's stream can be long, and only a tier's own targets need it; a team's
+        # hours count only when the document says so.
+        customers = (
+            await self.ports.streams.load({c.customer_id for c in conversations})
+            if routing.sla.tiers
+            else {}
+        )
+        teams = (
+            await self.ports.streams.load({team_id(c.team) for c in conversations if c.team})
+            if routing.sla.working_hours
+            else {}
+        )
         found: dict[UUID, tuple[Deadline, SlaDeadline] | None] = {}
         for conversation in conversations:
             customer = customers.get(conversation.customer_id)
