@@ -15,6 +15,7 @@ import uvicorn
 from adapters.postgres.campaign_enrollments import EnrollmentTimers
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.segment_evaluator import SegmentTimers
+from adapters.postgres.sla_timers import SlaTimerRuns
 from application.customer.signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
@@ -102,6 +103,9 @@ async def run_service(
     schedule_timers = DueWorkScheduler(
         await container.get(ScheduleTimers), name="schedule_timers", poll_every=1.0, batch=10
     )
+    sla_timers = DueWorkScheduler(
+        await container.get(SlaTimerRuns), name="sla_timers", poll_every=1.0, batch=200
+    )
     parked = DueWorkScheduler(
         await container.get(ApplyParkedStatuses), name="parked_statuses", poll_every=0.2
     )
@@ -121,6 +125,7 @@ async def run_service(
         "segment_timers": segment_timers,
         "enrollment_timers": enrollment_timers,
         "schedule_timers": schedule_timers,
+        "sla_timers": sla_timers,
         "send_responder": responder,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
@@ -146,6 +151,7 @@ async def run_service(
         await segment_timers.start()
         await enrollment_timers.start()
         await schedule_timers.start()
+        await sla_timers.start()
         await responder.start()
         if dispatcher is not None:
             await dispatcher.start()
@@ -193,6 +199,8 @@ async def run_service(
             await enrollment_timers.stop()
         with contextlib.suppress(Exception):
             await schedule_timers.stop()
+        with contextlib.suppress(Exception):
+            await sla_timers.stop()
         if projections is not None:  # last: it follows what the others committed
             with contextlib.suppress(Exception):
                 await projections.stop()
