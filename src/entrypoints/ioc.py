@@ -621,8 +621,15 @@ class BusProvider(Provider):
 
 
 def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
+    from entrypoints.desk_ioc import DeskProvider  # agents, teams, routing, agent commands
+
     return make_async_container(
-        AdaptersProvider(settings), UseCasesProvider(), CampaignsProvider(), BusProvider(), *extra
+        AdaptersProvider(settings),
+        UseCasesProvider(),
+        CampaignsProvider(),
+        DeskProvider(),
+        BusProvider(),
+        *extra,
     )
 
 
