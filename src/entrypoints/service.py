@@ -26,6 +26,7 @@ from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.vocabulary import Channel
 from domain.signals.document import SignalReader
+from entrypoints.conversation_commands import ConversationDesk
 from entrypoints.heap import settle_heap
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
@@ -37,10 +38,12 @@ from entrypoints.projection_worker import (
 )
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
+from entrypoints.workers.conversation_responder import ConversationCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.providers import ProviderDirectory
+from ports.staff import StaffDirectory
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -113,6 +116,12 @@ async def run_service(
         await container.get(IdentityNormalizer),
         prefix=settings.nats_prefix,
     )
+    conversation_responder = ConversationCommandResponder(
+        nc,
+        await container.get(ConversationDesk),
+        await container.get(StaffDirectory),
+        prefix=settings.nats_prefix,
+    )
     workers: dict[str, object] = {
         "signal_consumer": consumer,
         "scheduler": scheduler,
@@ -122,6 +131,7 @@ async def run_service(
         "enrollment_timers": enrollment_timers,
         "schedule_timers": schedule_timers,
         "send_responder": responder,
+        "conversation_responder": conversation_responder,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
     if dispatcher is not None:
@@ -147,6 +157,7 @@ async def run_service(
         await enrollment_timers.start()
         await schedule_timers.start()
         await responder.start()
+        await conversation_responder.start()
         if dispatcher is not None:
             await dispatcher.start()
         if projections is not None:
@@ -181,6 +192,8 @@ async def run_service(
                 await dispatcher.stop()
         with contextlib.suppress(Exception):
             await responder.stop()
+        with contextlib.suppress(Exception):
+            await conversation_responder.stop()
         with contextlib.suppress(Exception):
             await scheduler.stop()
         with contextlib.suppress(Exception):
