@@ -7,6 +7,7 @@ import pytest
 from domain.conversation.routing_book import NoRoutingYet
 from domain.conversation.routing_reader import RoutingInvalid
 from domain.shared.errors import NotFound
+from entrypoints.demo_desk import DEMO_AGENTS, DEMO_ROUTING, DEMO_TEAMS
 from tests.unit.application.conversations.desk import Desk
 
 DOCUMENT = {
@@ -65,3 +66,13 @@ class TestPublishRouting:
         await desk.publish_routing(DOCUMENT, "admin")
         with pytest.raises(NotFound):
             await desk.routing.version(2)
+
+
+class TestTheDemoDesk:
+    async def test_the_demo_routing_document_is_valid_against_the_demo_teams(self) -> None:
+        desk = Desk()
+        for key, (name, skills, hours, members) in DEMO_TEAMS.items():
+            await desk.create_team(key, name, "demo", skills, hours)
+            assert set(members) <= set(DEMO_AGENTS)
+        published = await desk.publish_routing(DEMO_ROUTING, "demo")
+        assert published.policy.document.default_team == "support"
