@@ -8,14 +8,14 @@ from application.conversations.agents import ChangeAgentPresence, RegisterAgent
 from application.conversations.routing_document import PublishRouting
 from application.conversations.teams import AddTeamMember, CreateTeam
 from domain.conversation.vocabulary import ChannelKind, Presence
-from domain.conversation.working_hours import OpenWindow, WorkingHours
+from domain.conversation.working_hours import DayName, OpenWindow, WorkingHours
 
 if TYPE_CHECKING:
     from dishka import AsyncContainer
 
 __all__ = ["DEMO_AGENTS", "DEMO_ROUTING", "DEMO_TEAMS", "load_demo_desk"]
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+_WEEKDAYS: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 DEMO_AGENTS: dict[str, tuple[str, frozenset[str], dict[ChannelKind, int], Presence]] = {
     "ana.silva": (
