@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncpg
 from dishka import Provider, Scope, provide
 
+from adapters.postgres.snooze_timers import PostgresSnoozeTimers
 from adapters.postgres.staff import PostgresStaffDirectory
 from application.conversations.agents import (
     AgentQueries,
@@ -19,6 +20,7 @@ from application.conversations.lifecycle import (
     ReopenConversation,
     ResolveConversation,
     SnoozeConversation,
+    WakeSnoozedConversations,
 )
 from application.conversations.notes import AddNote
 from application.conversations.replies import ReplyToConversation
@@ -38,6 +40,7 @@ from ports.campaigns import JourneyReferences
 from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.rules import RuleSets
+from ports.snooze_timers import SnoozeTimers
 from ports.staff import StaffDirectory
 from ports.templates import PublishedTemplates
 from ports.unit_of_work import UnitsOfWork
@@ -103,8 +106,18 @@ class DeskProvider(Provider):
         return RoutingQueries(uows)
 
     @provide
-    def snooze(self, uows: UnitsOfWork, clock: Clock) -> SnoozeConversation:
-        return SnoozeConversation(uows, clock)
+    def snooze_timers(self, pool: asyncpg.Pool) -> SnoozeTimers:
+        return PostgresSnoozeTimers(pool)
+
+    @provide
+    def snooze(self, uows: UnitsOfWork, clock: Clock, timers: SnoozeTimers) -> SnoozeConversation:
+        return SnoozeConversation(uows, clock, timers)
+
+    @provide
+    def wake_snoozed(
+        self, uows: UnitsOfWork, clock: Clock, timers: SnoozeTimers
+    ) -> WakeSnoozedConversations:
+        return WakeSnoozedConversations(uows, clock, timers)
 
     @provide
     def resolve(self, uows: UnitsOfWork, clock: Clock) -> ResolveConversation:

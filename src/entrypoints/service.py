@@ -15,6 +15,7 @@ import uvicorn
 from adapters.postgres.campaign_enrollments import EnrollmentTimers
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.segment_evaluator import SegmentTimers
+from application.conversations.lifecycle import WakeSnoozedConversations
 from application.customer.signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
@@ -116,6 +117,9 @@ async def run_service(
         await container.get(IdentityNormalizer),
         prefix=settings.nats_prefix,
     )
+    snoozes = DueWorkScheduler(
+        await container.get(WakeSnoozedConversations), name="snooze_timers", poll_every=1.0
+    )
     conversation_responder = ConversationCommandResponder(
         nc,
         await container.get(ConversationDesk),
@@ -132,6 +136,7 @@ async def run_service(
         "schedule_timers": schedule_timers,
         "send_responder": responder,
         "conversation_responder": conversation_responder,
+        "snooze_timers": snoozes,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
     if dispatcher is not None:
@@ -158,6 +163,7 @@ async def run_service(
         await schedule_timers.start()
         await responder.start()
         await conversation_responder.start()
+        await snoozes.start()
         if dispatcher is not None:
             await dispatcher.start()
         if projections is not None:
@@ -194,6 +200,8 @@ async def run_service(
             await responder.stop()
         with contextlib.suppress(Exception):
             await conversation_responder.stop()
+        with contextlib.suppress(Exception):
+            await snoozes.stop()
         with contextlib.suppress(Exception):
             await scheduler.stop()
         with contextlib.suppress(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from adapters.system.ids import RandomIds
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.upsert_customer import UpsertCustomer
-from domain.conversation.aggregate import Conversation
+from domain.conversation.aggregate import Conversation, ConversationStatus
 from domain.conversation.routing import RoutingDecision
 from domain.conversation.vocabulary import Priority
 from domain.customer.aggregate import Customer
@@ -89,6 +90,22 @@ async def customer_wrote(
             conversation.apply_routing(queued, "router", NOW)
             uow.repository(Conversation).add(conversation)
         return conversation.id
+    finally:
+        await pool.close()
+
+
+async def woken(database_url: str, conversation_id: UUID, seconds: float = 10) -> bool:
+    """Whether the snooze timer woke the conversation within `seconds`."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        uows = PostgresUnitsOfWork(pool)
+        for _ in range(int(seconds / 0.2)):
+            async with uows() as uow:
+                found = await uow.repository(Conversation).get([conversation_id])
+            if found[conversation_id].status is ConversationStatus.WAITING_ON_US:
+                return True
+            await asyncio.sleep(0.2)
+        return False
     finally:
         await pool.close()
 
@@ -254,6 +271,10 @@ class TestCommandsOverNats:
                 "snooze", {"conversation_id": str(conversation), "until": until}
             )
             assert (status, snoozed["status"]) == (200, "snoozed")
+            with client(chorus) as http:
+                later = (NOW + timedelta(hours=3)).isoformat()
+                http.post("/v1/admin/clock", json={"set": later}).raise_for_status()
+            assert await woken(database_url, conversation)
             status, resolved = await ask(
                 "resolve", {"conversation_id": str(conversation), "agent": "ana.silva"}
             )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from uuid import uuid4
 
 import pytest
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.snooze_timers import PostgresSnoozeTimers
 from adapters.postgres.staff import PostgresStaffDirectory
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import SystemClock
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
     import asyncpg
 
 pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
 
 OFFICE = WorkingHours(
     time_zone="Europe/Lisbon", windows=(OpenWindow(days=("mon",), start="09:00", end="18:00"),)
@@ -70,3 +75,23 @@ class TestAgentKeys:
         keys = PostgresApiKeyStore(pool, SystemClock(), RandomIds())
         with pytest.raises(ValueError, match="only an agent key"):
             await keys.create(Role.MARKETER, "m", agent="ana.silva")
+
+
+class TestSnoozeTimersOnPostgres:
+    async def test_a_due_timer_is_leased_once_and_forgotten_unless_set_again(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        timers = PostgresSnoozeTimers(pool)
+        first, second = uuid4(), uuid4()
+        await timers.set(first, NOW)
+        await timers.set(second, NOW + timedelta(hours=1))
+        [due] = await timers.lease_due(NOW, 10, 60)
+        assert due.conversation_id == first
+        assert await timers.lease_due(NOW, 10, 60) == []  # leased: no second taker
+        await timers.set(first, NOW + timedelta(hours=2))  # snoozed again meanwhile
+        await timers.forget(due)
+        later = await timers.lease_due(NOW + timedelta(hours=2), 10, 60)
+        assert {d.conversation_id for d in later} == {first, second}
+        for leased in later:
+            await timers.forget(leased)
+        assert await pool.fetchval("SELECT count(*) FROM conversation_snoozes") == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from adapters.inmemory.campaigns import InMemoryJourneyReferences
+from adapters.inmemory.snooze_timers import InMemorySnoozeTimers
 from adapters.inmemory.staff import InMemoryStaffDirectory
 from adapters.inmemory.templates import InMemoryTemplates
 from application.conversations.actors import Actor
@@ -19,6 +20,7 @@ from application.conversations.lifecycle import (
     ReopenConversation,
     ResolveConversation,
     SnoozeConversation,
+    WakeSnoozedConversations,
 )
 from application.conversations.notes import AddNote
 from application.conversations.replies import ReplyToConversation
@@ -86,7 +88,9 @@ class Desk(InMemoryChorus):
             InMemoryTemplates(self.storage),
         )
         self.add_note = AddNote(self.uows, self.clock, self.ids)
-        self.snooze = SnoozeConversation(self.uows, self.clock)
+        self.timers = InMemorySnoozeTimers()
+        self.snooze = SnoozeConversation(self.uows, self.clock, self.timers)
+        self.wake_snoozed = WakeSnoozedConversations(self.uows, self.clock, self.timers)
         self.resolve = ResolveConversation(self.uows, self.clock)
         self.reopen = ReopenConversation(self.uows, self.clock)
 

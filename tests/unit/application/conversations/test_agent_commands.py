@@ -213,3 +213,48 @@ class TestSnoozeResolveReopen:
         with pytest.raises(NotOnTeam):
             await desk.resolve(conversation, bruno("billing"), "not mine")
         assert (await desk.thread(conversation)).status is ConversationStatus.WAITING_ON_US
+
+
+class TestWakeSnoozed:
+    async def test_a_snoozed_conversation_wakes_when_its_time_comes_with_no_new_traffic(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.snooze(conversation, ana("support"), desk.clock.now() + 2 * HOUR)
+        desk.clock.advance(HOUR)
+        assert await desk.wake_snoozed(10) == 0
+        desk.clock.advance(HOUR)
+        assert await desk.wake_snoozed(10) == 1
+        thread = await desk.thread(conversation)
+        assert (thread.status, thread.snoozed_until) == (ConversationStatus.WAITING_ON_US, None)
+        assert desk.timers.due == {}
+
+    async def test_a_snooze_made_longer_waits_for_its_new_time(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.snooze(conversation, ana("support"), desk.clock.now() + HOUR)
+        later = desk.clock.now() + 3 * HOUR
+        await desk.snooze(conversation, ana("support"), later)
+        desk.clock.advance(2 * HOUR)
+        assert await desk.wake_snoozed(10) == 0
+        assert (await desk.thread(conversation)).status is ConversationStatus.SNOOZED
+        desk.clock.advance(HOUR)
+        assert await desk.wake_snoozed(10) == 1
+        assert (await desk.thread(conversation)).status is ConversationStatus.WAITING_ON_US
+
+    async def test_a_timer_whose_conversation_was_resolved_meanwhile_wakes_nothing(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.snooze(conversation, ana("support"), desk.clock.now() + HOUR)
+        await desk.resolve(conversation, ana("support"), "sorted by phone")
+        desk.clock.advance(2 * HOUR)
+        assert await desk.wake_snoozed(10) == 1
+        assert (await desk.thread(conversation)).status is ConversationStatus.RESOLVED
+        assert desk.count("Conversation.Woke") == 0
+        assert desk.timers.due == {}
