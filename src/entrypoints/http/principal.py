@@ -47,7 +47,7 @@ class Principal:
 
     def may_see(self, team: str | None) -> bool:
         """Whether the key may see a conversation held by `team` (None: not routed yet)."""
-        if self.supervises or self.key.role in (Role.AUDITOR, Role.MARKETER):
+        if self.supervises or self.key.role is Role.AUDITOR:
             return True
         return self.agent is not None and (team is None or team in self.agent.teams)
 
