@@ -185,8 +185,13 @@ def _content(reply: Reply, channel: Channel, topic: str) -> MessageContent:
             template=reply.template, locale=reply.locale, variables=dict(reply.variables)
         )
     subject = reply.subject or (f"Re: {topic}" if channel is Channel.EMAIL else None)
+    # The agent's words go as written: a variable, never template code of their own.
     return MessageContent(
-        inline=Content(subject=subject, body=reply.text),
-        variables=dict(reply.variables),
+        inline=Content(subject=_verbatim(subject), body="{{ vars.reply }}"),
+        variables={"reply": reply.text, "subject": subject},
         locale=reply.locale,
     )
+
+
+def _verbatim(subject: str | None) -> str | None:
+    return None if subject is None else "{{ vars.subject }}"

@@ -258,3 +258,14 @@ class TestWakeSnoozed:
         assert (await desk.thread(conversation)).status is ConversationStatus.RESOLVED
         assert desk.count("Conversation.Woke") == 0
         assert desk.timers.due == {}
+
+
+class TestReplyText:
+    async def test_the_agent_s_words_go_as_written_never_as_template_code(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        words = "Use code {{ customer.id }} {% if x %}"
+        await desk.reply(conversation, ana("support"), Reply(text=words))
+        [message] = await desk.lease(Channel.WHATSAPP)
+        assert message.content.body == words
