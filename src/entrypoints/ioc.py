@@ -90,6 +90,7 @@ from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
 from domain.signals.document import SignalReader
+from entrypoints.desk_ioc import DeskProvider
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
 from entrypoints.text_checks import wire_fault
@@ -621,8 +622,6 @@ class BusProvider(Provider):
 
 
 def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
-    from entrypoints.desk_ioc import DeskProvider  # agents, teams, routing, agent commands
-
     return make_async_container(
         AdaptersProvider(settings),
         UseCasesProvider(),
