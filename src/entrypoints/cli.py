@@ -50,14 +50,17 @@ async def _migrate(settings: Settings) -> None:
     )
 
 
-async def _create_key(settings: Settings, role: Role, name: str) -> None:
+async def _create_key(settings: Settings, role: Role, name: str, agent: str | None) -> None:
     from entrypoints.ioc import make_container
 
     _need_database(settings)
     container = make_container(settings)
     try:
         keys = await container.get(ApiKeyStore)
-        created = await keys.create(role, name)
+        try:
+            created = await keys.create(role, name, agent=agent)
+        except ValueError as error:
+            raise SystemExit(f"chorus: {error}") from None
     finally:
         await container.close()
     print(created.secret)
@@ -360,6 +363,9 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", default="cli")
+    create.add_argument(
+        "--agent", help="the agent an agent key acts as (their key, e.g. ana.silva)"
+    )
     projections = commands.add_parser("projections", help="read models built from the event log")
     projection_commands = projections.add_subparsers(dest="projections_command", required=True)
     projection_commands.add_parser("status", help="each projection's position and lag")
@@ -444,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "serve":
         event_loop.run(_serve(settings, run_migrations=args.migrate))
     elif args.command == "keys":
-        event_loop.run(_create_key(settings, Role(args.role), args.name))
+        event_loop.run(_create_key(settings, Role(args.role), args.name, args.agent))
     elif args.command == "projections":
         event_loop.run(_projections(settings, args))
     elif args.command == "demo":

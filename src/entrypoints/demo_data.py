@@ -16,6 +16,7 @@ from domain.policy.vocabulary import Channel
 from domain.segments.conditions import decode_condition
 from domain.signals.document import InvalidSignal, SignalReader
 from domain.templates.aggregate import Variant
+from entrypoints.demo_desk import load_demo_desk
 
 if TYPE_CHECKING:
     from dishka import AsyncContainer
@@ -217,6 +218,7 @@ async def load_demo_data(container: AsyncContainer) -> int:
     campaign = CampaignDraft("Order follow-up", DEMO_CAMPAIGN)
     await create("order-follow-up", campaign, "demo")  # the same draft again is a no-op
     await (await container.get(ActivateCampaign))("order-follow-up", "demo")
+    await load_demo_desk(container)  # agents, teams and routing (demo_desk)
     reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)
     reports = []

@@ -16,6 +16,7 @@ from adapters.postgres.campaign_enrollments import EnrollmentTimers
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.segment_evaluator import SegmentTimers
 from adapters.postgres.sla_timers import SlaTimerRuns
+from application.conversations.lifecycle import WakeSnoozedConversations
 from application.customer.signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
@@ -27,6 +28,7 @@ from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.vocabulary import Channel
 from domain.signals.document import SignalReader
+from entrypoints.conversation_commands import ConversationDesk
 from entrypoints.heap import settle_heap
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
@@ -38,10 +40,12 @@ from entrypoints.projection_worker import (
 )
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
+from entrypoints.workers.conversation_responder import ConversationCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.providers import ProviderDirectory
+from ports.staff import StaffDirectory
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -117,6 +121,15 @@ async def run_service(
         await container.get(IdentityNormalizer),
         prefix=settings.nats_prefix,
     )
+    snoozes = DueWorkScheduler(
+        await container.get(WakeSnoozedConversations), name="snooze_timers", poll_every=1.0
+    )
+    conversation_responder = ConversationCommandResponder(
+        nc,
+        await container.get(ConversationDesk),
+        await container.get(StaffDirectory),
+        prefix=settings.nats_prefix,
+    )
     workers: dict[str, object] = {
         "signal_consumer": consumer,
         "scheduler": scheduler,
@@ -127,6 +140,8 @@ async def run_service(
         "schedule_timers": schedule_timers,
         "sla_timers": sla_timers,
         "send_responder": responder,
+        "conversation_responder": conversation_responder,
+        "snooze_timers": snoozes,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
     if dispatcher is not None:
@@ -153,6 +168,8 @@ async def run_service(
         await schedule_timers.start()
         await sla_timers.start()
         await responder.start()
+        await conversation_responder.start()
+        await snoozes.start()
         if dispatcher is not None:
             await dispatcher.start()
         if projections is not None:
@@ -187,6 +204,10 @@ async def run_service(
                 await dispatcher.stop()
         with contextlib.suppress(Exception):
             await responder.stop()
+        with contextlib.suppress(Exception):
+            await conversation_responder.stop()
+        with contextlib.suppress(Exception):
+            await snoozes.stop()
         with contextlib.suppress(Exception):
             await scheduler.stop()
         with contextlib.suppress(Exception):

@@ -18,6 +18,7 @@ from adapters.postgres.event_store import SideTable
 from adapters.postgres.messages import MESSAGES, message_row
 from domain.campaign.aggregate import Campaign
 from domain.campaign.journey_reader import journey_document
+from domain.conversation.agents import Agent, Team
 from domain.message.aggregate import Message
 from domain.segments.aggregate import Segment
 from domain.segments.conditions import condition_document
@@ -29,7 +30,16 @@ from ports.campaigns import versions_written
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["CAMPAIGNS", "LISTINGS", "SEGMENTS", "TEMPLATES", "TRIGGERS", "Listing"]
+__all__ = [
+    "AGENTS",
+    "CAMPAIGNS",
+    "LISTINGS",
+    "SEGMENTS",
+    "TEAMS",
+    "TEMPLATES",
+    "TRIGGERS",
+    "Listing",
+]
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -142,6 +152,32 @@ def _campaign(campaign: Campaign) -> tuple[Any, ...]:
     )
 
 
+# Agents and teams by key; a team's members, for an agent's teams.
+_AGENTS = SideTable(
+    insert="INSERT INTO agents (key, agent_id, updated_at)",
+    types=("text", "uuid", "timestamptz"),
+    on_conflict="ON CONFLICT (key) DO UPDATE SET updated_at = EXCLUDED.updated_at",
+)
+_TEAMS = SideTable(
+    insert="INSERT INTO teams (key, team_id, members, updated_at)",
+    types=("text", "uuid", "jsonb", "timestamptz"),
+    on_conflict=(
+        "ON CONFLICT (key) DO UPDATE SET members = EXCLUDED.members,"
+        " updated_at = EXCLUDED.updated_at"
+    ),
+)
+
+
+def _agent(agent: Agent) -> tuple[Any, ...]:
+    return (agent.key, agent.id, agent.modified_on)
+
+
+def _team(team: Team) -> tuple[Any, ...]:
+    return (team.key, team.id, json.dumps(sorted(team.members)), team.modified_on)
+
+
+AGENTS: Listing[Agent] = Listing(_AGENTS, _agent)
+TEAMS: Listing[Team] = Listing(_TEAMS, _team)
 SEGMENTS: Listing[Segment] = Listing(_SEGMENTS, _segment)
 TRIGGERS: Listing[Trigger] = Listing(_TRIGGERS, _trigger)
 TEMPLATES: Listing[Template] = Listing(_TEMPLATES, _template)
@@ -153,5 +189,7 @@ LISTINGS: Mapping[type[Aggregate], Listing[Any]] = {
     Trigger: TRIGGERS,
     Template: TEMPLATES,
     Campaign: CAMPAIGNS,
+    Agent: AGENTS,
+    Team: TEAMS,
 }
 """Every listed aggregate type; an aggregate without a listing needs no entry."""

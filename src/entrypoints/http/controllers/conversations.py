@@ -27,6 +27,7 @@ from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import READERS, allow
+from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import bad_cursor, problem
 from ports.inbox import InboxFilter, InboxRow, InvalidInboxCursor
 
@@ -43,11 +44,14 @@ _MAX_BREACH_WITHIN = timedelta(days=366)
 async def visible_teams(request: Request[Any, Any, Any]) -> frozenset[str] | None:
     """The teams whose conversations the request's key may see; None for every team.
 
-    Every key sees every team today. Once keys are tied to agents, an agent key answers the
-    agent's teams here (an agent key naming no agent, none), and the list, the stream and
-    the thread read only those; an unrouted conversation is on no team's inbox yet.
+    Admin, service and auditor keys see every team; an agent key its agent's teams (an agent
+    key naming no agent, none), and a marketer none. An unrouted conversation is on no team's
+    inbox yet, so only the keys that see every team find it.
     """
-    return None
+    principal = await principal_of(request)
+    if principal.sees_every_team:
+        return None
+    return principal.agent.teams if principal.agent is not None else frozenset()
 
 
 class SlaOut(msgspec.Struct):
