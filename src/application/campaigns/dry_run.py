@@ -392,7 +392,7 @@ class _Life:
             event = self.stream[self.folded]
             self.customer = event.mutate(self.customer)
             self.folded += 1
-            if self._is_own(event) and self.customer is not None:
+            if self._added_own_contact(event) and self.customer is not None:
                 # The event is folded (the stream's versions must follow on) and its contact,
                 # the last one it added to the ledger, is taken back out.
                 self.customer.ledger.pop()
@@ -409,9 +409,10 @@ class _Life:
                 self.segments.discard(happening.segment_key)
             self.seen += 1
 
-    def _is_own(self, event: CanMutateAggregate[UUID]) -> bool:
-        """Whether the event is an allowed decision on one of the campaign's sends (a deferred
-        send decided again names the scheduler as its origin, under the same message id)."""
+    def _added_own_contact(self, event: CanMutateAggregate[UUID]) -> bool:
+        """Notes the decisions on the campaign's sends (a deferred send decided again names the
+        scheduler as its origin, under the same message id); whether this one, allowed, put a
+        contact in the ledger."""
         if not isinstance(event, Customer.MessageDecided):
             return False
         sent = SendOrigin.parse(event.origin)

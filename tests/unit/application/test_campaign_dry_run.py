@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import pytest
 
@@ -19,7 +20,8 @@ from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.aggregate import Campaign
 from domain.customer.contact import ConsentRecord
-from domain.policy.rules import FrequencyCap
+from domain.policy.decision import SendRequest
+from domain.policy.rules import FrequencyCap, OnExceed
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import decode_condition
 from domain.shared.errors import InvalidValue, NotFound
@@ -371,6 +373,32 @@ class TestWhatItWouldHaveSaid:
         await history.signal("order.placed", ANA, total=120)
         assert (await history.play()).exits == {"delivered": 1}
         assert (await history.play(assume_delivered=False)).exits == {"not delivered": 1}
+
+
+class TestTheHistoryItReplays:
+    @pytest.mark.parametrize(
+        ("origin", "allowed"),
+        [
+            ("api", 0),
+            (f"campaign:other:1:welcome:{uuid4()}", 0),
+            (f"campaign:orders:1:welcome:{uuid4()}", 1),
+        ],
+    )
+    async def test_sends_of_others_count_against_its_caps_and_its_own_do_not(
+        self, history: History, origin: str, allowed: int
+    ) -> None:
+        once_a_day = FrequencyCap(id="cap.once", limit=1, window=DAY, on_exceed=OnExceed.SUPPRESS)
+        await history.chorus.publish(caps=(once_a_day,))
+        await history.campaign(orders({"welcome": send()}))
+        ana = await history.chorus.owner("email", "ana@example.org")
+        assert ana is not None
+        asked = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,))
+        await history.chorus.request_message(ana, asked, origin=origin)
+        history.later(HOUR)
+        await history.signal("order.placed", ANA, total=120)
+        welcome = (await history.play()).sends["welcome"]
+        assert welcome.allowed == allowed
+        assert welcome.suppressed_by == ({} if allowed else {"cap.once": 1})
 
 
 class TestADryRunChangesNothing:
