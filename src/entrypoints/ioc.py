@@ -572,9 +572,14 @@ class CampaignsProvider(Provider):
 
     @provide
     def dry_run_campaign(
-        self, uows: UnitsOfWork, history: History, journeys: JourneyHistory
+        self,
+        uows: UnitsOfWork,
+        history: History,
+        journeys: JourneyHistory,
+        templates: Templates,
+        published: PublishedTemplates,
     ) -> DryRunCampaign:
-        return DryRunCampaign(uows, history, journeys)
+        return DryRunCampaign(uows, history, journeys, templates, published)
 
     # campaign stats: the projection, its read model and the query
 

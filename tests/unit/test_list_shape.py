@@ -14,6 +14,8 @@ from entrypoints.settings import Settings
 # A new GET answering an object with an array must take the list shape or be named here.
 DOCUMENTS = {
     "findCustomer": "one customer, by identity",
+    "getAgent": "one agent with skills and teams",
+    "getTeam": "one team with members, skills and working hours",
     "getCampaign": "one campaign with its journey and the history of its versions",
     "getCampaignStats": "one report: figures per step and variant, arms against the control",
     "getConversation": "one conversation: its thread, notes, assignments and customer context",

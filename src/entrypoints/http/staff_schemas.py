@@ -91,7 +91,10 @@ class AgentOut(msgspec.Struct):
 
 
 class AgentsOut(msgspec.Struct):
+    """Every agent on one page: the staff is small, so `next_cursor` is always null."""
+
     items: list[AgentOut]
+    next_cursor: str | None
 
 
 class TeamOut(msgspec.Struct):
@@ -104,7 +107,10 @@ class TeamOut(msgspec.Struct):
 
 
 class TeamsOut(msgspec.Struct):
+    """Every team on one page: `next_cursor` is always null."""
+
     items: list[TeamOut]
+    next_cursor: str | None
 
 
 def agent_out(agent: AgentProfile) -> AgentOut:

@@ -78,7 +78,7 @@ class AgentsController(Controller):
     )
     @inject
     async def list_agents(self, agents: FromDishka[AgentQueries]) -> AgentsOut:
-        return AgentsOut([agent_out(agent) for agent in await agents.list()])
+        return AgentsOut([agent_out(agent) for agent in await agents.list()], None)
 
     @get(
         "/{key:str}",

@@ -80,7 +80,7 @@ class TeamsController(Controller):
     )
     @inject
     async def list_teams(self, teams: FromDishka[TeamQueries]) -> TeamsOut:
-        return TeamsOut([team_out(team) for team in await teams.list()])
+        return TeamsOut([team_out(team) for team in await teams.list()], None)
 
     @get(
         "/{key:str}",
