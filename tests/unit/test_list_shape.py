@@ -13,6 +13,7 @@ from entrypoints.settings import Settings
 # GET operations that answer one thing which has arrays inside it, not a list of things.
 # A new GET answering an object with an array must take the list shape or be named here.
 DOCUMENTS = {
+    "auditCustomer": "one customer as of an instant",
     "findCustomer": "one customer, by identity",
     "getCampaign": "one campaign with its journey and the history of its versions",
     "getCampaignStats": "one report: figures per step and variant, arms against the control",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import msgspec
 
 from application.audit.event_log import check_period
 from application.audit.refusals import AuditQueryRefused
-from application.queries.decisions import DecisionView
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.policy.decision import Outcome
@@ -17,12 +18,10 @@ from ports.audit import LogFilter
 
 if TYPE_CHECKING:
     from collections.abc import Collection
-    from datetime import datetime
-    from uuid import UUID
 
     from ports.audit import AuditedEvent, AuditLog, LogCursor
 
-__all__ = ["AuditDecisions", "DecisionPage"]
+__all__ = ["AuditDecisions", "AuditedDecision", "DecisionPage"]
 
 _MAX_PAGE = 1_000
 _TOPICS = {
@@ -34,15 +33,34 @@ _TOPICS = {
 
 
 @dataclass(frozen=True, slots=True)
+class AuditedDecision:
+    """A decision as `GET /v1/decisions/{id}` shows it, named by its id in a list."""
+
+    id: str
+    decision_id: str
+    message_id: str
+    customer_id: UUID
+    outcome: str
+    channel: str | None
+    defer_until: str | None
+    rule_set_version: int
+    fired: list[dict[str, Any]]
+    decided_at: datetime
+    request: dict[str, Any]
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionPage:
-    decisions: list[DecisionView]
+    decisions: list[AuditedDecision]
     next: LogCursor
     at_end: bool
 
 
-def _view(event: AuditedEvent) -> DecisionView:
+def _view(event: AuditedEvent) -> AuditedDecision:
     data: dict[str, Any] = msgspec.json.decode(event.payload)
-    return DecisionView(
+    return AuditedDecision(
+        id=data["decision_id"],
         decision_id=data["decision_id"],
         message_id=data["message_id"],
         customer_id=event.stream_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
@@ -9,14 +10,14 @@ from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get
+from litestar.datastructures import ResponseHeader
 from litestar.params import Parameter
 from litestar.response import Stream
 
 from application.audit.customer_as_of import CustomerAsOf, CustomerAsOfView
-from application.audit.decisions import AuditDecisions
+from application.audit.decisions import AuditDecisions, AuditedDecision
 from application.audit.event_log import MAX_PAGE, ReadAuditLog
 from application.audit.refusals import AuditQueryRefused
-from application.queries.decisions import DecisionView
 from domain.catalog import TOPICS
 from domain.policy.decision import Outcome
 from domain.shared.times import time_fault
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from ports.audit import LogPlan
 
-__all__ = ["AuditController"]
+__all__ = ["AuditController", "DecisionsOut"]
 
 _MAX_STREAMS = 100
 _MAX_TYPES = 50
@@ -128,7 +129,33 @@ def _paging(
     return headers
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionsOut:
+    items: list[AuditedDecision]
+    next_cursor: str | None  # None once this page reached the end of the log readable now
+
+
 _AUDITORS = allow(Role.AUDITOR)
+_PAGE_HEADER_DOCS = [
+    ResponseHeader(
+        name="Chorus-Next-Cursor",
+        description="Where the next page starts: give it as `after`, now or later",
+        documentation_only=True,
+    ),
+    ResponseHeader(
+        name="Chorus-At-End",
+        description="`true` when this page reached the end of the log readable now",
+        documentation_only=True,
+    ),
+    ResponseHeader(
+        name="Link",
+        description='`<...>; rel="next"`: the next page, while there is more now',
+        required=False,
+        documentation_only=True,
+    ),
+]
+_TIME = "ISO 8601 with an offset, e.g. 2026-11-27T10:00:00Z"
+_CURSOR = "A line's `cursor`, or a page's `Chorus-Next-Cursor`; default the start of the log"
 _PAGE_HEADERS = (
     "The page's end as `Chorus-Next-Cursor` (give it as `after`), `Chorus-At-End` (true when "
     'this page reached the end of the log readable now), and `Link: <...>; rel="next"` while '
@@ -160,9 +187,7 @@ class AuditController(Controller):
         self,
         customer_id: UUID,
         as_of_customer: FromDishka[CustomerAsOf],
-        as_of: Annotated[
-            str | None, Parameter(description="ISO 8601 with an offset; default now")
-        ] = None,
+        as_of: Annotated[str | None, Parameter(description=_TIME + "; default now")] = None,
     ) -> CustomerAsOfView:
         return await as_of_customer(customer_id, _time(as_of, "as_of"))
 
@@ -171,6 +196,7 @@ class AuditController(Controller):
         operation_id="auditEvents",
         name="audit:events",
         media_type=LINE_MEDIA_TYPE,
+        response_headers=_PAGE_HEADER_DOCS,
         summary="The raw event log as JSON lines, a bounded page at a time, resumable",
         description=(
             "One line per event in the order events became visible: `position`, `cursor` "
@@ -186,12 +212,17 @@ class AuditController(Controller):
         self,
         request: Request[Any, Any, Any],
         log: FromDishka[ReadAuditLog],
-        after: str | None = None,
-        limit: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        stream: Annotated[list[str] | None, Parameter(query="stream")] = None,
-        types: Annotated[list[str] | None, Parameter(query="type")] = None,
+        after: Annotated[str | None, Parameter(description=_CURSOR)] = None,
+        limit: Annotated[str | None, Parameter(description="1 to 10000; default 1000")] = None,
+        since: Annotated[str | None, Parameter(description=_TIME + "; included")] = None,
+        until: Annotated[str | None, Parameter(description=_TIME + "; excluded")] = None,
+        stream: Annotated[
+            list[str] | None, Parameter(query="stream", description="A stream's id (a UUID)")
+        ] = None,
+        types: Annotated[
+            list[str] | None,
+            Parameter(query="type", description="An event's stable name (docs/audit.md)"),
+        ] = None,
     ) -> Stream:
         where = LogFilter(
             streams=_streams(stream),
@@ -210,6 +241,7 @@ class AuditController(Controller):
         "/v1/audit/decisions",
         operation_id="auditDecisions",
         name="audit:decisions",
+        response_headers=_PAGE_HEADER_DOCS,
         summary="Every recorded decision, the deferred and suppressed too, with their reasons",
         description=(
             "Decisions in the order they were recorded, each as `GET /v1/decisions/{id}` shows "
@@ -224,13 +256,15 @@ class AuditController(Controller):
         self,
         request: Request[Any, Any, Any],
         audit: FromDishka[AuditDecisions],
-        customer: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        outcome: list[str] | None = None,
-        after: str | None = None,
-        limit: str | None = None,
-    ) -> Response[list[DecisionView]]:
+        customer: Annotated[str | None, Parameter(description="A customer's id")] = None,
+        since: Annotated[str | None, Parameter(description=_TIME + "; included")] = None,
+        until: Annotated[str | None, Parameter(description=_TIME + "; excluded")] = None,
+        outcome: Annotated[
+            list[str] | None, Parameter(description="send, reroute, defer or suppress")
+        ] = None,
+        after: Annotated[str | None, Parameter(description=_CURSOR)] = None,
+        limit: Annotated[str | None, Parameter(description="1 to 1000; default 100")] = None,
+    ) -> Response[DecisionsOut]:
         page = await audit(
             customer=None if customer is None else _uuid(customer, "customer"),
             since=_time(since, "since"),
@@ -239,7 +273,11 @@ class AuditController(Controller):
             after=parse_cursor(after),
             limit=_limit(limit, 100, 1_000),
         )
-        return Response(page.decisions, headers=_paging(request, page.next, page.at_end))
+        next_cursor = None if page.at_end else cursor_text(page.next)
+        return Response(
+            DecisionsOut(page.decisions, next_cursor),
+            headers=_paging(request, page.next, page.at_end),
+        )
 
 
 async def _lines(log: ReadAuditLog, where: LogFilter, plan: LogPlan) -> AsyncIterator[bytes]:
