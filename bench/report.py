@@ -255,6 +255,26 @@ def _campaigns(result: dict[str, Any]) -> str:
     return f"{title}\n{_table(header, rows)}"
 
 
+def _audit(result: dict[str, Any]) -> str:
+    rows: list[Row] = [
+        (
+            name,
+            f"{r['events_on_streams']:,}",
+            f"{r['decision_events']:,}",
+            f"{r['p50_ms']:.1f}",
+            f"{r['p99_ms']:.1f}",
+            f"{r['whole_history_p99_ms']:.1f}",
+            _yes(r["meets_target"]),
+        )
+        for name, r in (
+            ("with decisions", result["as_of"]),
+            ("no decisions", result["as_of_without_decisions"]),
+        )
+    ]
+    header = ("history", "events", "decisions", "p50 ms", "p99 ms", "whole p99 ms", "meets")
+    return f"audit: a customer as of an instant (target p99 <= {result['target_p99_ms']:.0f} ms)\n{_table(header, rows)}"
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -275,4 +295,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_assistant(results["assistant"]))
     if "campaigns" in results:
         parts.append(_campaigns(results["campaigns"]))
+    if "audit" in results:
+        parts.append(_audit(results["audit"]))
     return "\n\n".join(parts)
