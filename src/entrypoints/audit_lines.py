@@ -18,7 +18,7 @@ from ports.audit import AuditedEvent, LogCursor
 __all__ = ["LINE_MEDIA_TYPE", "cursor_text", "line_of", "parse_cursor"]
 
 LINE_MEDIA_TYPE = "application/x-ndjson"
-_CURSOR = re.compile(r"^(\d{1,19})\.(\d{1,19})$")
+_CURSOR = re.compile(r"([0-9]{1,19})\.([0-9]{1,19})")
 _BIGINT = 2**63
 
 
@@ -44,7 +44,7 @@ def parse_cursor(text: str | None, parameter: str = "after") -> LogCursor:
     """The cursor a line or a page gave; the start of the log when there is none."""
     if not text:
         return LogCursor()
-    found = _CURSOR.match(text)
+    found = _CURSOR.fullmatch(text)
     if found is None or any(int(part) >= _BIGINT for part in found.groups()):
         raise AuditQueryRefused(
             parameter, "is not a cursor: give the `cursor` of a line, or a page's next cursor"
