@@ -5,7 +5,10 @@ about a week: send decisions (most of a busy customer's events), consent grants 
 withdrawals, profile changes, new device tokens, suppressions added and lifted; and segment
 entries and exits on their membership streams. Other customers' events sit in the same table.
 Then `CustomerAsOf` (the code behind `GET /v1/audit/customers/{id}?as_of=`) rebuilds them at
-instants drawn uniformly over the history, one at a time, timed from the call to the view.
+instants drawn uniformly over the history, one at a time, timed from the call to the view:
+cold (a process that never replayed this customer, so the whole stream up to the instant is
+read and replayed) and warm (after a first look at the customer, from the nearest checkpoint
+the replays keep in memory).
 
 A second history of the same length holds no decisions at all, only changes the view shows:
 the worst case for the replay, which leaves decisions out.
@@ -26,7 +29,7 @@ import asyncpg
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.system.clock import SystemClock
-from application.audit.customer_as_of import CustomerAsOf
+from application.audit.customer_as_of import Checkpoints, CustomerAsOf
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import Identity, IdentityClaim, Verification
@@ -54,8 +57,9 @@ class AuditConfig:
     decision_share: float = 0.6  # of the customer's own events, in the realistic history
     other_customers: int = 500
     other_events_each: int = 40
-    queries: int = 300
-    warmup: int = 20
+    queries: int = 300  # warm, one after another
+    cold_queries: int = 100  # each of a process that never replayed the customer
+    warmup: int = 5
     seed: int = 11
 
 
@@ -151,34 +155,48 @@ class _History:
             await self.store.append(self.pool, [other])  # type: ignore[arg-type]
 
 
-async def _timed(
-    as_of: CustomerAsOf, customer_id: UUID, start: datetime, end: datetime, config: AuditConfig
-) -> dict[str, Any]:
-    rng = random.Random(config.seed)
-    span = (end - start).total_seconds()
-    instants = [start + timedelta(seconds=rng.uniform(0, span)) for _ in range(config.queries)]
-    for _ in range(config.warmup):
-        await as_of(customer_id, end)
-    times_ms: list[float] = []
-    replayed: list[int] = []
-    for instant in instants:
-        began = time.perf_counter()
-        view = await as_of(customer_id, instant)
-        times_ms.append((time.perf_counter() - began) * 1000)
-        replayed.append(view.version)
-    whole_ms = []
-    for _ in range(max(10, config.queries // 10)):
-        began = time.perf_counter()
-        await as_of(customer_id, end)
-        whole_ms.append((time.perf_counter() - began) * 1000)
+def _figures(times_ms: list[float]) -> dict[str, float]:
     return {
-        "queries": len(times_ms),
         "p50_ms": round(statistics.median(times_ms), 2),
         "p99_ms": round(_percentile(times_ms, 0.99), 2),
         "max_ms": round(max(times_ms), 2),
-        "mean_stream_version_replayed": round(statistics.mean(replayed)),
-        "whole_history_p50_ms": round(statistics.median(whole_ms), 2),
-        "whole_history_p99_ms": round(_percentile(whole_ms, 0.99), 2),
+    }
+
+
+async def _timed(
+    log: PostgresAuditLog, customer_id: UUID, start: datetime, end: datetime, config: AuditConfig
+) -> dict[str, Any]:
+    """Cold: each instant asked of a process that never replayed the customer. Warm: the
+    instants asked one after another of one process, after a first look at the customer now
+    (as an auditor's session goes), replaying from the nearest checkpoint."""
+    rng = random.Random(config.seed)
+    span = (end - start).total_seconds()
+
+    def instants(count: int) -> list[datetime]:
+        return [start + timedelta(seconds=rng.uniform(0, span)) for _ in range(count)]
+
+    async def timed(as_of: CustomerAsOf, instant: datetime) -> float:
+        began = time.perf_counter()
+        await as_of(customer_id, instant)
+        return (time.perf_counter() - began) * 1000
+
+    for _ in range(config.warmup):
+        await CustomerAsOf(log, SystemClock(), Checkpoints())(customer_id, end)
+    cold = [
+        await timed(CustomerAsOf(log, SystemClock(), Checkpoints()), instant)
+        for instant in instants(config.cold_queries)
+    ]
+    whole = [
+        await timed(CustomerAsOf(log, SystemClock(), Checkpoints()), end)
+        for _ in range(max(5, config.cold_queries // 5))
+    ]
+    session = CustomerAsOf(log, SystemClock(), Checkpoints())
+    await session(customer_id, end)
+    warm = [await timed(session, instant) for instant in instants(config.queries)]
+    return {
+        "cold": {"queries": len(cold), **_figures(cold)},
+        "cold_whole_history": {"queries": len(whole), **_figures(whole)},
+        "warm": {"queries": len(warm), **_figures(warm)},
     }
 
 
@@ -205,15 +223,15 @@ async def _scenario(
         customer_id,
     )
     await pool.execute("ANALYZE events")
-    as_of = CustomerAsOf(PostgresAuditLog(pool), SystemClock())
-    figures = await _timed(as_of, customer_id, _START, end, config)
+    figures = await _timed(PostgresAuditLog(pool), customer_id, _START, end, config)
     return {
         "events_on_streams": counts["own"] + counts["memberships"],
         "customer_stream_events": counts["own"],
         "membership_events": counts["memberships"],
         "decision_events": counts["decisions"],
         **figures,
-        "meets_target": figures["p99_ms"] <= TARGET_P99_MS,
+        "meets_target": figures["cold"]["p99_ms"] <= TARGET_P99_MS,
+        "warm_meets_target": figures["warm"]["p99_ms"] <= TARGET_P99_MS,
     }
 
 

@@ -42,7 +42,7 @@ QUICK_INGEST = IngestConfig(
 QUICK_PROJECTIONS = ProjectionsConfig(events=100_000, customers=5_000, merges=50)
 QUICK_LIVE = LiveConfig(burst_signals=10_000, customers=1_000, steady_seconds=3.0)
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
-QUICK_AUDIT = AuditConfig(queries=100, warmup=5, other_customers=100)
+QUICK_AUDIT = AuditConfig(queries=100, cold_queries=40, warmup=2, other_customers=100)
 QUICK_CAMPAIGNS = CampaignsConfig(customers=2_000, waiters=1_000, single_sends=300)
 QUICK_DISPATCH = DispatchConfig(
     messages=2_000, rounds=1, customers=200, isolation_messages=2_000, hung_messages=2_000,

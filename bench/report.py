@@ -256,23 +256,24 @@ def _campaigns(result: dict[str, Any]) -> str:
 
 
 def _audit(result: dict[str, Any]) -> str:
-    rows: list[Row] = [
-        (
-            name,
-            f"{r['events_on_streams']:,}",
-            f"{r['decision_events']:,}",
-            f"{r['p50_ms']:.1f}",
-            f"{r['p99_ms']:.1f}",
-            f"{r['whole_history_p99_ms']:.1f}",
-            _yes(r["meets_target"]),
-        )
-        for name, r in (
-            ("with decisions", result["as_of"]),
-            ("no decisions", result["as_of_without_decisions"]),
-        )
-    ]
-    header = ("history", "events", "decisions", "p50 ms", "p99 ms", "whole p99 ms", "meets")
-    return f"audit: a customer as of an instant (target p99 <= {result['target_p99_ms']:.0f} ms)\n{_table(header, rows)}"
+    rows: list[Row] = []
+    for name, r in (
+        ("with decisions", result["as_of"]),
+        ("no decisions", result["as_of_without_decisions"]),
+    ):
+        for kind in ("cold", "cold_whole_history", "warm"):
+            rows.append(
+                (
+                    name,
+                    kind.replace("_", " "),
+                    f"{r['decision_events']:,}",
+                    f"{r[kind]['p50_ms']:.1f}",
+                    f"{r[kind]['p99_ms']:.1f}",
+                )
+            )
+    header = ("history", "asked", "decisions", "p50 ms", "p99 ms")
+    target = f"target p99 <= {result['target_p99_ms']:.0f} ms, 10,000 events on the streams"
+    return f"audit: a customer as of an instant ({target})\n{_table(header, rows)}"
 
 
 def summary(results: dict[str, dict[str, Any]]) -> str:

@@ -84,9 +84,13 @@ class CustomerHistory:
 class AuditLog(Protocol):
     """Reads the event store for auditors; never writes, never reads a read model."""
 
-    async def customer_history(self, customer_id: UUID, as_of: datetime) -> CustomerHistory:
+    async def customer_history(
+        self, customer_id: UUID, as_of: datetime, after_version: int = 0
+    ) -> CustomerHistory:
         """The customer's stream up to `as_of`: every event recorded at or before it, up to
-        the first one recorded after it (a stream is never read with a hole)."""
+        the first one recorded after it (a stream is never read with a hole); only those
+        after `after_version`, for a reader that holds the stream up to there already. Its
+        `version` is the stream's at the instant, whatever `after_version` is."""
         ...
 
     async def registered_at(self, customer_id: UUID) -> datetime | None:

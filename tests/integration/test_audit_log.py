@@ -19,7 +19,7 @@ from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
-from application.audit.customer_as_of import CustomerAsOf, CustomerNotKnownAt
+from application.audit.customer_as_of import Checkpoints, CustomerAsOf, CustomerNotKnownAt
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
 from application.customer.change_consent import ChangeConsent
@@ -183,6 +183,24 @@ class TestCustomerAsOf:
             ("vip", 1, entered_at)
         ]
         assert (await shop.as_of(ana, exited_at)).segments == []
+
+    async def test_from_checkpoints_each_instant_answers_as_a_replay_from_the_start(
+        self, shop: Shop
+    ) -> None:
+        ana = (await shop.upsert((ANA,), {}, {})).customer_id
+        receipt = SendRequest("care", Purpose.TRANSACTIONAL, (Channel.EMAIL,))
+        instants = [T0]
+        for n in range(8):
+            instants.append(shop.later(timedelta(minutes=5)))
+            await shop.consent(ana, [MARKETING_EMAIL if n % 2 else WITHDRAWN])
+            await shop.send(ana, receipt)
+            if n == 4:
+                await shop.upsert((ANA, ANA_PHONE), {"first_name": "Ana"}, {})
+        checkpointed = CustomerAsOf(shop.log, shop.clock, Checkpoints(every=2))
+        await checkpointed(ana)
+        for instant in [*instants, *reversed(instants)]:
+            cold = CustomerAsOf(shop.log, shop.clock, Checkpoints(every=10_000))
+            assert await checkpointed(ana, instant) == await cold(ana, instant), instant
 
     async def test_before_registration_and_never_are_told_apart(self, shop: Shop) -> None:
         ana = (await shop.upsert((ANA,), {}, {})).customer_id

@@ -46,7 +46,9 @@ class InMemoryAuditLog:
         self.storage = storage
         self.scan_budget = scan_budget
 
-    async def customer_history(self, customer_id: UUID, as_of: datetime) -> CustomerHistory:
+    async def customer_history(
+        self, customer_id: UUID, as_of: datetime, after_version: int = 0
+    ) -> CustomerHistory:
         stream = self.storage.events.stream(customer_id)
         if not stream or not isinstance(stream[0].event, _REGISTERED):
             return CustomerHistory([], 0)
@@ -69,6 +71,7 @@ class InMemoryAuditLog:
                 copy.deepcopy(recorded.event)
                 for recorded in known
                 if recorded.event is not None
+                and recorded.version > after_version
                 and not isinstance(recorded.event, Customer.MessageDecided)
             ],
             known[-1].version,

@@ -43,11 +43,13 @@ WITH stop AS MATERIALIZED (
         1
     ) AS version
 )
-SELECT stream_id, version, topic, class_version, occurred_at, payload,
-       (SELECT version - 1 FROM stop) AS stream_version
-FROM events
-WHERE stream_id = $1 AND topic = ANY($3::text[]) AND version < (SELECT version FROM stop)
-ORDER BY version
+SELECT NULL::uuid, (SELECT version - 1 FROM stop), NULL, NULL, NULL, NULL
+UNION ALL
+(SELECT stream_id, version, topic, class_version, occurred_at, payload
+ FROM events
+ WHERE stream_id = $1 AND topic = ANY($3::text[])
+   AND version > $4 AND version < (SELECT version FROM stop)
+ ORDER BY version)
 """
 _MEMBERSHIPS = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
@@ -102,18 +104,26 @@ class PostgresAuditLog:
         self.pool = pool
         self.codec = codec or EventCodec()
 
-    async def customer_history(self, customer_id: UUID, as_of: datetime) -> CustomerHistory:
+    async def customer_history(
+        self, customer_id: UUID, as_of: datetime, after_version: int = 0
+    ) -> CustomerHistory:
         # Two connections at once: the membership facts cost no second round trip's wait.
         rows, facts = await asyncio.gather(
-            self.pool.fetch(_CUSTOMER_HISTORY, customer_id, as_of, list(CUSTOMER_STATE_TOPICS)),
+            self.pool.fetch(
+                _CUSTOMER_HISTORY,
+                customer_id,
+                as_of,
+                list(CUSTOMER_STATE_TOPICS),
+                after_version,
+            ),
             self.pool.fetch(_MEMBERSHIPS, customer_id, list(MEMBERSHIP_TOPICS), as_of),
         )
-        if not rows:
-            return CustomerHistory([], 0)
+        # The stream's version at the instant comes in the one row without a stream.
+        version = next(row[1] for row in rows if row[0] is None)
         decode = self.codec.decode
         return CustomerHistory(
-            [decode(*row[:6]) for row in rows],
-            rows[0]["stream_version"],
+            [decode(*row) for row in rows if row[0] is not None],
+            version,
             [decode(*row) for row in facts],
         )
 

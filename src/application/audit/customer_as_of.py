@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,7 @@ from domain.shared.errors import NotFound
 from domain.shared.topics import events_of
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from eventsourcing.domain import CanMutateAggregate
 
@@ -28,6 +30,7 @@ __all__ = [
     "AuditedMembership",
     "AuditedMerge",
     "AuditedSuppression",
+    "Checkpoints",
     "CustomerAsOf",
     "CustomerAsOfView",
     "CustomerNotKnownAt",
@@ -119,22 +122,77 @@ class _Replay:
     merged_into: AuditedMerge | None = None
 
 
-def replay_customer(history: CustomerHistory, as_of: datetime) -> CustomerAsOfView | None:
+@dataclass(frozen=True, slots=True)
+class _Checkpoint:
+    """The replay as it stood after one version of the stream: the events up to there never
+    change, so it holds for any instant at which the stream had reached that version."""
+
+    version: int
+    recorded_at: datetime  # of the event at `version`
+    customer: Customer
+    replay: _Replay
+
+
+class Checkpoints:
+    """Replays kept in memory by customer, a few along each stream, least recently used
+    customers forgotten first: a later instant replays from the nearest one before it."""
+
+    def __init__(self, customers: int = 1_000, every: int = 2_000) -> None:
+        self.customers = customers
+        self.every = every
+        self._kept: OrderedDict[UUID, list[_Checkpoint]] = OrderedDict()
+
+    def before(self, customer_id: UUID, as_of: datetime) -> _Checkpoint | None:
+        """The latest checkpoint whose event was recorded at or before `as_of` (a clock that
+        went back can still make it too late: the caller checks it against the stream)."""
+        kept = self._kept.get(customer_id)
+        if not kept:
+            return None
+        self._kept.move_to_end(customer_id)
+        usable = [c for c in kept if c.recorded_at <= as_of]
+        return usable[-1] if usable else None
+
+    def keep(self, customer_id: UUID, checkpoint: _Checkpoint) -> None:
+        kept = self._kept.setdefault(customer_id, [])
+        self._kept.move_to_end(customer_id)
+        if any(c.version == checkpoint.version for c in kept):
+            return
+        kept.append(checkpoint)
+        kept.sort(key=lambda c: c.version)
+        while len(self._kept) > self.customers:
+            self._kept.popitem(last=False)
+
+
+def replay_customer(
+    history: CustomerHistory,
+    as_of: datetime,
+    start: _Checkpoint | None = None,
+    keep: Callable[[_Checkpoint], None] | None = None,
+    every: int = 2_000,
+) -> CustomerAsOfView | None:
     """The customer built from their events, as the aggregate builds itself, and what began
-    when beside it; None when the history holds no customer."""
+    when beside it, from the start of the stream or from a checkpoint, whose copy goes on;
+    every `every` events a copy is given to `keep`. None when the history holds no customer."""
     events = history.events
-    if not events or not isinstance(events[0], _REGISTERED):
-        return None
-    customer = events[0].mutate(None)
-    assert isinstance(customer, Customer)
-    replay = _Replay({}, {}, [])
-    _note_identities(customer, replay, vars(events[0])["identities"], events[0].timestamp)
-    for event in events[1:]:
+    if start is not None:
+        customer, replay = copy.deepcopy((start.customer, start.replay))
+    else:
+        if not events or not isinstance(events[0], _REGISTERED):
+            return None
+        created = events[0].mutate(None)
+        assert isinstance(created, Customer)
+        customer, replay = created, _Replay({}, {}, [])
+        _note_identities(customer, replay, vars(events[0])["identities"], events[0].timestamp)
+        events = events[1:]
+    for n, event in enumerate(events, 1):
         # The decisions between these events are left out of the history, so the versions
         # have gaps that `mutate` would refuse: each event's own change is applied instead.
         event.apply(customer)
         customer.modified_on = event.timestamp
         _note(event, customer, replay)
+        if keep is not None and n % every == 0:
+            at = event.timestamp
+            keep(_Checkpoint(event.originator_version, at, *copy.deepcopy((customer, replay))))
     return _view(customer, replay, history, as_of)
 
 
@@ -223,11 +281,14 @@ def _view(
 
 class CustomerAsOf:
     """Rebuilds a customer from the event log as it stood at an instant; never from a read
-    model, and never from anything recorded after the instant."""
+    model, and never from anything recorded after the instant. Replays are checkpointed in
+    memory along each stream, so asking about the same customer again reads and replays only
+    what follows the nearest checkpoint."""
 
-    def __init__(self, log: AuditLog, clock: Clock) -> None:
+    def __init__(self, log: AuditLog, clock: Clock, checkpoints: Checkpoints | None = None) -> None:
         self.log = log
         self.clock = clock
+        self.checkpoints = checkpoints or Checkpoints()
 
     async def __call__(self, customer_id: UUID, as_of: datetime | None = None) -> CustomerAsOfView:
         now = self.clock.now()
@@ -235,7 +296,21 @@ class CustomerAsOf:
             as_of = now
         elif as_of > now:
             raise AuditQueryRefused("as_of", f"is in the future: it is {now.isoformat()} now")
-        view = replay_customer(await self.log.customer_history(customer_id, as_of), as_of)
+        start = self.checkpoints.before(customer_id, as_of)
+        after = 0 if start is None else start.version
+        history = await self.log.customer_history(customer_id, as_of, after)
+        if start is not None and history.version < start.version:
+            # An event before the checkpoint was recorded after the instant (a clock that
+            # went back): the checkpoint holds more than Chorus knew then.
+            start, history = None, await self.log.customer_history(customer_id, as_of)
+        checkpoints = self.checkpoints
+        view = replay_customer(
+            history,
+            as_of,
+            start,
+            keep=lambda checkpoint: checkpoints.keep(customer_id, checkpoint),
+            every=checkpoints.every,
+        )
         if view is not None:
             return view
         registered = await self.log.registered_at(customer_id)

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from adapters.inmemory.audit_log import InMemoryAuditLog
-from application.audit.customer_as_of import CustomerAsOf, CustomerNotKnownAt
+from application.audit.customer_as_of import Checkpoints, CustomerAsOf, CustomerNotKnownAt
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
 from application.audit.refusals import AuditQueryRefused
@@ -184,6 +184,50 @@ class TestCustomerAsOf:
         for unknown in (UUID(int=404), decided.message_id):
             with pytest.raises(CustomerNotKnownAt, match="no customer"):
                 await as_of(chorus)(unknown)
+
+
+class TestCheckpointedReplays:
+    async def test_from_a_checkpoint_every_instant_answers_as_a_replay_from_the_start(
+        self,
+    ) -> None:
+        chorus = InMemoryChorus()
+        ana = (await chorus.upsert((ANA,), {}, {})).customer_id
+        instants = [chorus.clock.now()]
+        for n in range(12):
+            instants.append(later(chorus, timedelta(minutes=7)))
+            record = MARKETING_EMAIL if n % 2 else WITHDRAWN
+            await chorus.change_consent(ana, [record])
+            if n % 3 == 0:
+                await chorus.change_suppression(ana, Channel.SMS, f"bounce {n}", active=True)
+            if n == 5:
+                await chorus.upsert((ANA, ANA_PHONE), {"first_name": "Ana"}, {})
+        log = InMemoryAuditLog(chorus.storage)
+        checkpointed = CustomerAsOf(log, chorus.clock, Checkpoints(every=2))
+        await checkpointed(ana)  # checkpoints all along the stream
+        for instant in [*instants, *reversed(instants)]:
+            cold = CustomerAsOf(log, chorus.clock, Checkpoints(every=10_000))
+            assert await checkpointed(ana, instant) == await cold(ana, instant), instant
+
+    async def test_a_checkpoint_past_an_event_recorded_after_the_instant_is_not_used(
+        self,
+    ) -> None:
+        chorus = InMemoryChorus()
+        ana = (await chorus.upsert((ANA,), {}, {})).customer_id
+        later(chorus)
+        await chorus.change_consent(ana, [MARKETING_EMAIL])
+        chorus.clock.set(MONDAY_NOON + 10 * HOUR)
+        await chorus.change_consent(ana, [WITHDRAWN])  # recorded late
+        chorus.clock.set(MONDAY_NOON + 2 * HOUR)  # and the clock went back
+        await chorus.change_suppression(ana, Channel.SMS, "bounce", active=True)
+        await chorus.change_suppression(ana, Channel.SMS, "support", active=False)
+        chorus.clock.set(MONDAY_NOON + 11 * HOUR)
+        as_of_ana = CustomerAsOf(
+            InMemoryAuditLog(chorus.storage), chorus.clock, Checkpoints(every=1)
+        )
+        await as_of_ana(ana)
+        at_three = await as_of_ana(ana, MONDAY_NOON + 3 * HOUR)
+        assert [c.granted for c in at_three.consents] == [True]
+        assert at_three.suppressions == []  # the stream stopped at the late withdrawal
 
 
 async def read_all(log: ReadAuditLog, where: LogFilter, limit: int) -> list[list[AuditedEvent]]:
