@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
@@ -137,7 +137,7 @@ class Checkpoints:
     """Replays kept in memory by customer, a few along each stream, least recently used
     customers forgotten first: a later instant replays from the nearest one before it."""
 
-    def __init__(self, customers: int = 1_000, every: int = 2_000) -> None:
+    def __init__(self, customers: int = 1_000, every: int = 500) -> None:
         self.customers = customers
         self.every = every
         self._kept: OrderedDict[UUID, list[_Checkpoint]] = OrderedDict()
@@ -163,19 +163,39 @@ class Checkpoints:
             self._kept.popitem(last=False)
 
 
+def _copied(customer: Customer) -> Customer:
+    """A copy with containers of its own and the values in them shared: every value the
+    aggregate keeps in a container is immutable (frozen dataclasses, enums, text, numbers,
+    times), so this is as good as a deep copy, at a fraction of its cost."""
+    twin = copy.copy(customer)
+    for name, value in vars(customer).items():
+        if isinstance(value, (dict, list, set, deque)):
+            setattr(twin, name, value.copy())
+    return twin
+
+
+def _copied_replay(replay: _Replay) -> _Replay:
+    return _Replay(
+        dict(replay.identities),
+        dict(replay.suppressed_since),
+        list(replay.absorbed),
+        replay.merged_into,
+    )
+
+
 def replay_customer(
     history: CustomerHistory,
     as_of: datetime,
     start: _Checkpoint | None = None,
     keep: Callable[[_Checkpoint], None] | None = None,
-    every: int = 2_000,
+    every: int = 500,
 ) -> CustomerAsOfView | None:
     """The customer built from their events, as the aggregate builds itself, and what began
     when beside it, from the start of the stream or from a checkpoint, whose copy goes on;
     every `every` events a copy is given to `keep`. None when the history holds no customer."""
     events = history.events
     if start is not None:
-        customer, replay = copy.deepcopy((start.customer, start.replay))
+        customer, replay = _copied(start.customer), _copied_replay(start.replay)
     else:
         if not events or not isinstance(events[0], _REGISTERED):
             return None
@@ -192,7 +212,9 @@ def replay_customer(
         _note(event, customer, replay)
         if keep is not None and n % every == 0:
             at = event.timestamp
-            keep(_Checkpoint(event.originator_version, at, *copy.deepcopy((customer, replay))))
+            keep(
+                _Checkpoint(event.originator_version, at, _copied(customer), _copied_replay(replay))
+            )
     return _view(customer, replay, history, as_of)
 
 
