@@ -137,7 +137,7 @@ class Checkpoints:
     """Replays kept in memory by customer, a few along each stream, least recently used
     customers forgotten first: a later instant replays from the nearest one before it."""
 
-    def __init__(self, customers: int = 1_000, every: int = 500) -> None:
+    def __init__(self, customers: int = 200, every: int = 500) -> None:
         self.customers = customers
         self.every = every
         self._kept: OrderedDict[UUID, list[_Checkpoint]] = OrderedDict()
