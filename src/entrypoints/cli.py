@@ -1,4 +1,4 @@
-"""The `chorus` command: migrate, serve, demo, keys, projections, assistant."""
+"""The `chorus` command: migrate, serve, demo, keys, projections, assistant, audit."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import msgspec
 
 from adapters.postgres.migrations import migrate
 from entrypoints import event_loop
+from entrypoints.audit_cli import add_audit_parser, run_audit
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import share_metrics
 from entrypoints.settings import Settings
@@ -389,6 +390,7 @@ def _parser() -> argparse.ArgumentParser:
     skip.add_argument("--reason", required=True, help="why it is dropped (kept on record)")
     skip.add_argument("--by", default=_operator(), help="who skips (default: this user)")
     _assistant_parser(commands)
+    add_audit_parser(commands)
     return parser
 
 
@@ -457,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run_demo(settings, args.data_dir or settings.data_dir)
     elif args.command == "assistant":
         _assistant(args, settings)
+    elif args.command == "audit":
+        event_loop.run(run_audit(settings, args))
 
 
 if __name__ == "__main__":

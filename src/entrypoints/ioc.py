@@ -23,6 +23,7 @@ from dishka import (
 )
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCampaignStats
@@ -52,6 +53,9 @@ from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates, RenderBudget
+from application.audit.customer_as_of import CustomerAsOf
+from application.audit.decisions import AuditDecisions
+from application.audit.event_log import ReadAuditLog
 from application.campaigns.change_status import (
     ActivateCampaign,
     ArchiveCampaign,
@@ -97,6 +101,7 @@ from entrypoints.settings import Settings
 from entrypoints.text_checks import wire_fault
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
+from ports.audit import AuditLog
 from ports.bus import EventPublisher
 from ports.campaign_enrollments import EnrollmentCounts
 from ports.campaign_stats import CampaignStatsReadModel
@@ -120,6 +125,7 @@ from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = [
     "AdaptersProvider",
+    "AuditProvider",
     "BusProvider",
     "CampaignsProvider",
     "UseCasesProvider",
@@ -614,6 +620,28 @@ class CampaignsProvider(Provider):
         return EnrollmentQueries(enrollments, campaigns)
 
 
+class AuditProvider(Provider):
+    """The audit API's reads: the event log itself, never a read model."""
+
+    scope = Scope.APP
+
+    @provide
+    def audit_log(self, pool: asyncpg.Pool) -> AuditLog:
+        return PostgresAuditLog(pool)
+
+    @provide
+    def customer_as_of(self, log: AuditLog, clock: Clock) -> CustomerAsOf:
+        return CustomerAsOf(log, clock)
+
+    @provide
+    def read_audit_log(self, log: AuditLog) -> ReadAuditLog:
+        return ReadAuditLog(log)
+
+    @provide
+    def audit_decisions(self, log: AuditLog) -> AuditDecisions:
+        return AuditDecisions(log)
+
+
 class BusProvider(Provider):
     """What publishes to the bus: given per connection (`with_bus`), as only the processes that
     publish connect to NATS."""
@@ -632,6 +660,7 @@ def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
         AdaptersProvider(settings),
         UseCasesProvider(),
         CampaignsProvider(),
+        AuditProvider(),
         BusProvider(),
         InboxProvider(),
         DeskProvider(),

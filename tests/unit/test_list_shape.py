@@ -13,6 +13,7 @@ from entrypoints.settings import Settings
 # GET operations that answer one thing which has arrays inside it, not a list of things.
 # A new GET answering an object with an array must take the list shape or be named here.
 DOCUMENTS = {
+    "auditCustomer": "one customer as of an instant",
     "findCustomer": "one customer, by identity",
     "getAgent": "one agent with skills and teams",
     "getTeam": "one team with members, skills and working hours",
