@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from application.campaigns.change_status import ActivateCampaign
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.define_campaign import CampaignDraft, CreateCampaign
 from application.customer.signals import IngestSignals
 from application.segments.define_segment import DefineSegment, SegmentDraft
@@ -216,7 +216,8 @@ async def load_demo_data(container: AsyncContainer) -> int:
     create = await container.get(CreateCampaign)
     campaign = CampaignDraft("Order follow-up", DEMO_CAMPAIGN)
     await create("order-follow-up", campaign, "demo")  # the same draft again is a no-op
-    await (await container.get(ActivateCampaign))("order-follow-up", "demo")
+    change = await container.get(ChangeCampaignStatus)
+    await change("order-follow-up", StatusChange.ACTIVATE, "demo")
     reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)
     reports = []

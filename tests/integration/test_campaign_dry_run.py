@@ -27,7 +27,7 @@ from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
-from application.campaigns.change_status import ActivateCampaign
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.dry_run import DryRun, DryRunCampaign, DryRunReport
 from application.customer.change_consent import ChangeConsent
 from application.customer.signals import IngestSignals
@@ -231,7 +231,7 @@ class TestADryRunAgreesWithTheCampaign:
         assert await pool.fetchval("SELECT count(*) FROM events") == events_before
 
         shop.clock.set(LIVE - timedelta(minutes=1))
-        await ActivateCampaign(shop.uows, shop.clock)("orders", "test")
+        await ChangeCampaignStatus(shop.uows, shop.clock)("orders", StatusChange.ACTIVATE, "test")
         await shop.settle()
         await shop.period(LIVE)
 

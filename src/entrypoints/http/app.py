@@ -14,9 +14,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
+from entrypoints.http.controllers.campaign_history import CampaignHistoryController
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.customers import CustomersController
+from entrypoints.http.controllers.enrollment_journal import EnrollmentJournalController
 from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
@@ -64,6 +66,8 @@ def create_app(
         CampaignStatsController,
         CustomersController,
         EnrollmentsController,
+        EnrollmentJournalController,
+        CampaignHistoryController,
         MessagesController,
         ProvidersController,
         RulesController,
