@@ -101,7 +101,8 @@ class TestCampaignHistory:
             http.post(f"{base}/archive", json={"reason": "season over"}).raise_for_status()
             history = http.get(f"{base}/history")
             assert history.status_code == 200, history.text
-            changes = history.json()["changes"]
+            assert history.json()["next_cursor"] is None
+            changes = history.json()["items"]
 
         assert [(c["change"], c["status"], c["reason"]) for c in changes] == [
             ("created", "draft", None),

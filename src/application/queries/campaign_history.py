@@ -4,6 +4,7 @@ journey of each version (the enrollments' journals name their steps' kinds from 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime  # a change's type, resolved when it is served
 from typing import TYPE_CHECKING, Any
 
 from application.queries.campaigns import CampaignQueries
@@ -11,7 +12,6 @@ from domain.campaign.aggregate import CampaignStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
     from uuid import UUID
 
     from domain.campaign.journey import Journey

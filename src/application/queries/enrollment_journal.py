@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import datetime  # the journal's types, resolved when it is served
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from application.queries.campaign_history import versions_of
 from application.queries.campaigns import CampaignQueries
@@ -19,8 +21,6 @@ from ports.enrollments import EnrollmentStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
-    from uuid import UUID
 
     from domain.campaign.journey import Journey
     from ports.campaigns import CampaignReadModel, CampaignSummary

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -12,43 +11,20 @@ from litestar import Controller, get
 from litestar.params import Parameter
 
 from application.queries.campaign_history import CampaignChange, CampaignHistoryQueries
-from domain.campaign.aggregate import CampaignStatus
 from entrypoints.http.auth import READERS, allow
 
 __all__ = ["CampaignHistoryController"]
 
 
-class CampaignChangeOut(msgspec.Struct):
-    """`by` is the API key that acted: its name, role and id."""
-
-    change: str
-    at: datetime
-    by: str
-    status: CampaignStatus
-    version: int
-    reason: str | None
-    name: str | None
-    migrated: bool
-
-
 class CampaignHistoryOut(msgspec.Struct):
+    """Every change at once: `next_cursor` is always null, kept for the one list shape. Each
+    change's `by` is the API key that acted: its name, role and id."""
+
     campaign: str
     campaign_id: UUID
-    changes: list[CampaignChangeOut]
+    items: list[CampaignChange]
+    next_cursor: str | None
     links: dict[str, str]
-
-
-def _out(change: CampaignChange) -> CampaignChangeOut:
-    return CampaignChangeOut(
-        change.change,
-        change.at,
-        change.by,
-        change.status,
-        change.version,
-        change.reason,
-        change.name,
-        change.migrated,
-    )
 
 
 class CampaignHistoryController(Controller):
@@ -79,6 +55,7 @@ class CampaignHistoryController(Controller):
         return CampaignHistoryOut(
             key,
             history.campaign.campaign_id,
-            [_out(change) for change in history.changes],
+            history.changes,
+            None,
             {"campaign": f"/v1/campaigns/{key}", "self": f"/v1/campaigns/{key}/history"},
         )

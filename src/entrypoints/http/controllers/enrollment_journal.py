@@ -15,6 +15,7 @@ from application.queries.enrollment_journal import (
     EnrollmentJournal,
     EnrollmentJournals,
     JournalEntry,
+    Waiting,
 )
 from entrypoints.http.auth import READERS, allow
 from ports.enrollments import EnrollmentStatus
@@ -41,14 +42,6 @@ class JournalEntryOut(msgspec.Struct):
     links: dict[str, str]
 
 
-class WaitingOut(msgspec.Struct):
-    step: str
-    kind: str
-    until: datetime
-    signal: str | None
-    reason: str
-
-
 class EnrollmentJournalOut(msgspec.Struct):
     id: UUID
     campaign: str
@@ -63,7 +56,7 @@ class EnrollmentJournalOut(msgspec.Struct):
     converted_at: datetime | None
     exited_at: datetime | None
     exit_reason: str | None
-    waiting: WaitingOut | None
+    waiting: Waiting | None
     steps: list[JournalEntryOut]
     links: dict[str, str]
 
@@ -94,7 +87,6 @@ def _entry_out(entry: JournalEntry) -> JournalEntryOut:
 
 def _out(journal: EnrollmentJournal) -> EnrollmentJournalOut:
     key = journal.campaign.key
-    waiting = journal.waiting
     return EnrollmentJournalOut(
         journal.enrollment_id,
         key,
@@ -109,9 +101,7 @@ def _out(journal: EnrollmentJournal) -> EnrollmentJournalOut:
         journal.converted_at,
         journal.exited_at,
         journal.exit_reason,
-        None
-        if waiting is None
-        else WaitingOut(waiting.step, waiting.kind, waiting.until, waiting.signal, waiting.reason),
+        journal.waiting,
         [_entry_out(entry) for entry in journal.steps],
         {
             "self": f"/v1/campaigns/{key}/enrollments/{journal.enrollment_id}",
