@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from application.campaigns.change_status import ActivateCampaign
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.define_campaign import CampaignDraft, CreateCampaign
 from application.customer.change_consent import ChangeConsent
 from application.customer.signals import IngestSignals
@@ -273,7 +273,8 @@ async def load_demo_data(container: AsyncContainer) -> int:
     create = await container.get(CreateCampaign)
     campaign = CampaignDraft("Order follow-up", DEMO_CAMPAIGN)
     await create("order-follow-up", campaign, "demo")  # the same draft again is a no-op
-    await (await container.get(ActivateCampaign))("order-follow-up", "demo")
+    change = await container.get(ChangeCampaignStatus)
+    await change("order-follow-up", StatusChange.ACTIVATE, "demo")
     await load_demo_desk(container)  # agents, teams and routing (demo_desk)
     reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)

@@ -41,11 +41,13 @@ from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.rule_sets import PostgresRuleSets
 from adapters.postgres.segment_evaluator import SegmentTimers
 from adapters.postgres.segments import PostgresSegments, SegmentMembers
+from adapters.postgres.sent_requests import PostgresSentRequests
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.signal_intake import PostgresSignalIntake
 from adapters.postgres.templates import PostgresTemplates
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
+from adapters.postgres.write_answers import PostgresWriteAnswers
 from adapters.providers.config import ProviderConfigError, load_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
 from adapters.providers.guarded import BreakerState
@@ -56,12 +58,7 @@ from adapters.templates.jinja import JinjaRenderer, JinjaTemplates, RenderBudget
 from application.audit.customer_as_of import CustomerAsOf
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
-from application.campaigns.change_status import (
-    ActivateCampaign,
-    ArchiveCampaign,
-    PauseCampaign,
-    ResumeCampaign,
-)
+from application.campaigns.change_status import ChangeCampaignStatus
 from application.campaigns.define_campaign import CreateCampaign, EditCampaign
 from application.campaigns.dry_run import DryRunCampaign
 from application.customer.change_consent import ChangeConsent
@@ -73,16 +70,19 @@ from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.enrollments.enroll_customer import EnrollCustomer
+from application.idempotent_writes import IdempotentWrites
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
+from application.queries.campaign_history import CampaignHistoryQueries
 from application.queries.campaign_stats import CampaignStatsQueries
 from application.queries.campaigns import CampaignQueries
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
+from application.queries.enrollment_journal import EnrollmentJournals
 from application.queries.enrollments import EnrollmentQueries
 from application.queries.messages import MessageQueries
 from application.queries.templates import TemplateQueries
@@ -118,10 +118,12 @@ from ports.journey_history import JourneyHistory
 from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.segments import SegmentReadModel
+from ports.sent_requests import SentRequests
 from ports.templates import PublishedTemplates, Templates, TemplateSyntax
 from ports.triggers import TriggerReadModel
 from ports.unit_of_work import UnitsOfWork
 from ports.unsubscribe import UnsubscribeTokens
+from ports.write_answers import WriteAnswers
 
 __all__ = [
     "AdaptersProvider",
@@ -551,20 +553,8 @@ class CampaignsProvider(Provider):
         return EditCampaign(uows, clock, references)
 
     @provide
-    def activate_campaign(self, uows: UnitsOfWork, clock: Clock) -> ActivateCampaign:
-        return ActivateCampaign(uows, clock)
-
-    @provide
-    def pause_campaign(self, uows: UnitsOfWork, clock: Clock) -> PauseCampaign:
-        return PauseCampaign(uows, clock)
-
-    @provide
-    def resume_campaign(self, uows: UnitsOfWork, clock: Clock) -> ResumeCampaign:
-        return ResumeCampaign(uows, clock)
-
-    @provide
-    def archive_campaign(self, uows: UnitsOfWork, clock: Clock) -> ArchiveCampaign:
-        return ArchiveCampaign(uows, clock)
+    def change_campaign_status(self, uows: UnitsOfWork, clock: Clock) -> ChangeCampaignStatus:
+        return ChangeCampaignStatus(uows, clock)
 
     @provide
     def campaign_queries(self, campaigns: CampaignReadModel) -> CampaignQueries:
@@ -618,6 +608,33 @@ class CampaignsProvider(Provider):
         self, enrollments: EnrollmentReadModel, campaigns: CampaignReadModel
     ) -> EnrollmentQueries:
         return EnrollmentQueries(enrollments, campaigns)
+
+    # a campaign's history and an enrollment's journal, from their streams; writes a client may
+    # retry, answered once per idempotency key
+
+    @provide
+    def campaign_history_queries(
+        self, campaigns: CampaignReadModel, history: History
+    ) -> CampaignHistoryQueries:
+        return CampaignHistoryQueries(campaigns, history)
+
+    @provide
+    def sent_requests(self, pool: asyncpg.Pool) -> SentRequests:
+        return PostgresSentRequests(pool)
+
+    @provide
+    def enrollment_journals(
+        self, campaigns: CampaignReadModel, history: History, sends: SentRequests
+    ) -> EnrollmentJournals:
+        return EnrollmentJournals(campaigns, history, sends)
+
+    @provide
+    def write_answers(self, pool: asyncpg.Pool) -> WriteAnswers:
+        return PostgresWriteAnswers(pool)
+
+    @provide
+    def idempotent_writes(self, answers: WriteAnswers) -> IdempotentWrites:
+        return IdempotentWrites(answers)
 
 
 class AuditProvider(Provider):

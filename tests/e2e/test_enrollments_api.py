@@ -61,7 +61,8 @@ class TestEnrollmentsApi:
             made = http.post(path, json={"customer_id": ana}, headers={"Idempotency-Key": "k-1"})
             assert made.status_code == 201, made.text
             again = http.post(path, json={"customer_id": ana}, headers={"Idempotency-Key": "k-1"})
-            assert (again.status_code, again.json()["id"]) == (200, made.json()["id"])
+            assert (again.status_code, again.json()) == (201, made.json())
+            assert again.headers["chorus-repeated"] == "true"
             refused = http.post(path, json={"customer_id": ana})
             assert refused.status_code == 409
             problem = refused.json()

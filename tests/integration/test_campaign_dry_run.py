@@ -12,45 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
-from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.history import PostgresHistory
 from adapters.postgres.journey_history import PostgresJourneyHistory
-from adapters.postgres.process_ports import ProcessPortsOn
-from adapters.postgres.processes import ProcessProjection
-from adapters.postgres.projections import ProjectionRunner
-from adapters.postgres.segments import SegmentMembers
-from adapters.postgres.signal_activity import SignalActivity
-from adapters.postgres.templates import PostgresTemplates
-from adapters.postgres.unit_of_work import PostgresUnitsOfWork
-from adapters.system.clock import ManualClock
-from adapters.system.ids import RandomIds
-from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
-from application.campaigns.change_status import ActivateCampaign
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.dry_run import DryRun, DryRunCampaign, DryRunReport
-from application.customer.change_consent import ChangeConsent
-from application.customer.signals import IngestSignals
-from application.customer.update_profile import UpdateProfile
-from application.customer.upsert_customer import UpsertCustomer
-from application.enrollments.enroll_customer import EnrollCustomer
-from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
-from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.aggregate import Campaign
 from domain.campaign.enrollment import enrollment_id
 from domain.campaign.journey_reader import decode_journey
 from domain.customer.aggregate import Customer
-from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.policy.decision import Outcome
-from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import SignalReport
-from domain.templates.aggregate import Variant
+from tests.integration.campaign_world import CampaignWorld
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
     from uuid import UUID
 
     import asyncpg
@@ -96,68 +73,30 @@ SIGNALS: list[tuple[int, str, str, dict[str, Any]]] = [
 ]
 
 
-class Shop:
+class Shop(CampaignWorld[CampaignEnrollments]):
     """The campaign process on PostgreSQL behind its read models, and the dry run beside it."""
 
     def __init__(self, pool: asyncpg.Pool, renderer: JinjaRenderer) -> None:
-        self.pool = pool
-        self.clock = ManualClock(BEFORE - timedelta(hours=1))
-        ids = RandomIds()
-        self.uows = uows = PostgresUnitsOfWork(pool)
-        customers = PostgresCustomerRecords(pool)
-        self.published = PostgresTemplates(pool)
-        self.renderer = renderer
-        request = RequestMessage(
-            uows,
-            DefaultRuleSets(),
-            self.clock,
-            ids,
-            JinjaTemplates(self.published, renderer),
-            customers=customers,
-        )
-        self.process = CampaignEnrollments(self.clock, request, UpdateProfile(uows, self.clock))
-        ports = ProcessPortsOn()
-        self.runner = ProjectionRunner(
-            pool,
-            [
-                CustomerDirectory(),
-                SignalActivity(),
-                SegmentMembers(),
-                ProcessProjection(self.process, ports),
-            ],
-        )
-        self.timers = EnrollmentTimers(pool, self.process, ports)
-        self.upsert = UpsertCustomer(uows, self.clock, ids)
-        self.consent = ChangeConsent(uows, self.clock, customers)
-        self.enroll = EnrollCustomer(uows, self.clock, PostgresEnrollmentCounts(pool))
-        self.ingest = IngestSignals(uows, self.clock, ids)
+        super().__init__(pool, renderer, BEFORE - timedelta(hours=1), CampaignEnrollments)
         self.history = PostgresHistory(pool)
         self.dry_run = DryRunCampaign(
-            uows,
+            self.uows,
             self.history,
             PostgresJourneyHistory(pool),
             JinjaTemplates(self.published, renderer),
             self.published,
         )
         self.customers: dict[str, UUID] = {}
-        self.sent = 0
 
     async def customer(self, name: str, opted_in: bool = True) -> None:
-        made = await self.upsert((self.claim(name),), {"first_name": name.title()}, {})
-        if opted_in:
-            opt_in = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
-            await self.consent(made.customer_id, [opt_in])
-        self.customers[name] = made.customer_id
+        profile = {"first_name": name.title()}
+        self.customers[name] = await self.opted_in(self.claim(name), profile, opted_in)
 
     def claim(self, name: str) -> IdentityClaim:
         return IdentityClaim(IdentityNormalizer().normalize("email", f"{name}@example.org"))
 
     async def campaign(self) -> UUID:
-        publish = PublishTemplate(self.uows, self.published, self.clock, self.renderer)
-        variant = Variant(
-            Channel.EMAIL, "en", subject="Thanks", body="Hi {{ customer.first_name }}"
-        )
-        await publish("welcome", TemplateDraft((variant,), "en"), "test")
+        await self.email_template("welcome", "Thanks")
         journey = decode_journey(ORDERS, templates={"welcome"}, segments=frozenset())
         made = Campaign.create("orders", "Orders", journey, "test", self.clock.now())
         async with self.uows() as uow:
@@ -212,13 +151,6 @@ class Shop:
         return found
 
 
-@pytest.fixture
-async def renderer() -> AsyncIterator[JinjaRenderer]:
-    made = JinjaRenderer()
-    yield made
-    made.close()
-
-
 def _decided(played: DryRunReport) -> Counter[Outcome]:
     sends = played.sends.values()
     counted = Counter(
@@ -250,7 +182,7 @@ class TestADryRunAgreesWithTheCampaign:
         assert await pool.fetchval("SELECT count(*) FROM events") == events_before
 
         shop.clock.set(LIVE - timedelta(minutes=1))
-        await ActivateCampaign(shop.uows, shop.clock)("orders", "test")
+        await ChangeCampaignStatus(shop.uows, shop.clock)("orders", StatusChange.ACTIVATE, "test")
         await shop.settle()
         await shop.period(LIVE)
 

@@ -34,7 +34,7 @@ from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
-from application.campaigns.change_status import ActivateCampaign
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.dry_run import DryRun, DryRunCampaign, DryRunReport
 from application.customer.change_consent import ChangeConsent
 from application.customer.signals import IngestSignals
@@ -283,7 +283,7 @@ class Shop:
         async with self.uows() as uow:
             uow.repository(Campaign).add(made)
         self.clock.set(START - TICK)
-        await ActivateCampaign(self.uows, self.clock)(KEY, "test")
+        await ChangeCampaignStatus(self.uows, self.clock)(KEY, StatusChange.ACTIVATE, "test")
         await self.settle()
         return made.id
 

@@ -11,44 +11,16 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.postgres.campaign_schedules import ScheduleTimers
-from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_records import PostgresCustomerRecords
-from adapters.postgres.process_ports import ProcessPortsOn
-from adapters.postgres.processes import ProcessProjection
-from adapters.postgres.projections import ProjectionRunner
-from adapters.postgres.segments import SegmentMembers
-from adapters.postgres.signal_activity import SignalActivity
-from adapters.postgres.templates import PostgresTemplates
-from adapters.postgres.unit_of_work import PostgresUnitsOfWork
-from adapters.system.clock import ManualClock
-from adapters.system.ids import RandomIds
-from adapters.system.rule_sets import DefaultRuleSets
-from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
-from application.customer.change_consent import ChangeConsent
-from application.customer.update_profile import UpdateProfile
-from application.customer.upsert_customer import UpsertCustomer
-from application.messages.request_message import RequestMessage
+from adapters.templates.jinja import JinjaRenderer
 from application.processes.campaign_enrollments import CampaignEnrollments
-from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.aggregate import Campaign
 from domain.campaign.journey_reader import decode_journey
-from domain.customer.contact import ConsentRecord
-from domain.customer.identities import IdentityClaim, IdentityNormalizer
-from domain.policy.vocabulary import Channel, Purpose
-from domain.templates.aggregate import Variant
+from tests.integration.campaign_world import CampaignWorld, email_claim
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import asyncpg
 
 pytestmark = pytest.mark.integration
-_BEHIND = """
-SELECT count(*) FROM projection_positions p,
-    (SELECT transaction_id, position FROM events
-     ORDER BY transaction_id DESC, position DESC LIMIT 1) e
-WHERE (p.transaction_id, p.position) < (e.transaction_id, e.position)
-"""
 # Tokyo is 9 hours ahead of UTC in December, Lisbon on UTC.
 START = datetime(2026, 12, 1, 10, tzinfo=UTC)
 TOKYO_NINE = datetime(2026, 12, 2, 0, tzinfo=UTC)
@@ -73,56 +45,27 @@ def _daily(**schedule: Any) -> dict[str, Any]:
     }
 
 
-class Broadcasts:
+class Broadcasts(CampaignWorld[CampaignEnrollments]):
     """The enrollments process on PostgreSQL, its schedules run by a durable worker."""
 
     def __init__(self, pool: asyncpg.Pool, renderer: JinjaRenderer) -> None:
-        self.pool = pool
-        self.clock = ManualClock(START)
-        ids = RandomIds()
-        self.uows = uows = PostgresUnitsOfWork(pool)
-        customers = PostgresCustomerRecords(pool)
-        self.published = PostgresTemplates(pool)
-        self.renderer = renderer
-        request = RequestMessage(
-            uows,
-            DefaultRuleSets(),
-            self.clock,
-            ids,
-            JinjaTemplates(self.published, renderer),
-            customers=customers,
-        )
-        self.process = CampaignEnrollments(self.clock, request, UpdateProfile(uows, self.clock))
-        self.ports = ProcessPortsOn()
-        self.runner = ProjectionRunner(
-            pool,
-            [
-                CustomerDirectory(),
-                SignalActivity(),
-                SegmentMembers(),
-                ProcessProjection(self.process, self.ports),
-            ],
-        )
-        self.upsert = UpsertCustomer(uows, self.clock, ids)
-        self.consent = ChangeConsent(uows, self.clock, customers)
+        super().__init__(pool, renderer, START, CampaignEnrollments)
         self.segment_id = uuid4()
 
     def worker(self) -> ScheduleTimers:
         return ScheduleTimers(self.pool, self.process, self.ports)
 
     async def member(self, email: str, time_zone: str) -> UUID:
-        claim = IdentityClaim(IdentityNormalizer().normalize("email", email))
-        made = await self.upsert((claim,), {"first_name": "Ana", "time_zone": time_zone}, {})
-        opt_in = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
-        await self.consent(made.customer_id, [opt_in])
+        profile = {"first_name": "Ana", "time_zone": time_zone}
+        customer_id = await self.opted_in(email_claim(email), profile)
         await self.pool.execute(
             """INSERT INTO segment_members (segment_id, customer_id, entered_at)
                VALUES ($1, $2, $3)""",
             self.segment_id,
-            made.customer_id,
+            customer_id,
             self.clock.now(),
         )
-        return made.customer_id
+        return customer_id
 
     async def campaign(self, document: dict[str, Any]) -> Campaign:
         await self.pool.execute(
@@ -131,9 +74,7 @@ class Broadcasts:
             self.segment_id,
             self.clock.now(),
         )
-        publish = PublishTemplate(self.uows, self.published, self.clock, self.renderer)
-        variant = Variant(Channel.EMAIL, "en", subject="News", body="Hi {{ customer.first_name }}")
-        await publish("news", TemplateDraft((variant,), "en"), "test")
+        await self.email_template("news", "News")
         journey = decode_journey(document, templates={"news"}, segments={"morning"})
         made = Campaign.create("news", "News", journey, "test", self.clock.now())
         made.activate("test", self.clock.now())
@@ -154,14 +95,7 @@ class Broadcasts:
         await self.settle()
 
     async def settle(self) -> None:
-        """Catches up to the last event: the log is read below the oldest transaction running
-        on the server, which another database's work may hold back for a while."""
-        await self.runner.setup()
-        while True:
-            await self.runner.catch_up()
-            if await self.pool.fetchval(_BEHIND) == 0:
-                return
-            await asyncio.sleep(0.05)
+        await self.settle_fully()
 
     async def at(self, moment: datetime) -> int:
         self.clock.advance(moment - self.clock.now())
@@ -181,13 +115,6 @@ class Broadcasts:
     async def outbox(self) -> int:
         count: int = await self.pool.fetchval("SELECT count(*) FROM outbox")
         return count
-
-
-@pytest.fixture
-async def renderer() -> AsyncIterator[JinjaRenderer]:
-    made = JinjaRenderer()
-    yield made
-    made.close()
 
 
 class TestScheduledBroadcasts:

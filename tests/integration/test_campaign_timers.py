@@ -14,41 +14,22 @@ import pytest
 from adapters.postgres.campaign_enrollments import (
     EnrollmentTimers,
     PostgresCampaignTimers,
-    PostgresEnrollmentCounts,
 )
-from adapters.postgres.customer_directory import CustomerDirectory
-from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.process_ports import ProcessPortsOn
-from adapters.postgres.processes import ProcessProjection
-from adapters.postgres.projections import ProjectionRunner
-from adapters.postgres.segments import SegmentMembers
-from adapters.postgres.signal_activity import SignalActivity
-from adapters.postgres.templates import PostgresTemplates
-from adapters.postgres.unit_of_work import PostgresUnitsOfWork
-from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
-from adapters.system.rule_sets import DefaultRuleSets
-from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
-from application.customer.change_consent import ChangeConsent
+from adapters.templates.jinja import JinjaRenderer
 from application.customer.signals import IngestSignals
-from application.customer.update_profile import UpdateProfile
-from application.customer.upsert_customer import UpsertCustomer
-from application.enrollments.enroll_customer import EnrollCustomer
-from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
-from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.aggregate import Campaign
 from domain.campaign.enrollment import enrollment_id
 from domain.campaign.journey_reader import decode_journey
-from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
-from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import SignalReport
-from domain.templates.aggregate import Variant
+from tests.integration.campaign_world import CampaignWorld, email_claim
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import Sequence
 
     import asyncpg
 
@@ -220,53 +201,20 @@ class DiesAfterItsSteps(CampaignEnrollments):
         return fired
 
 
-class Journeys:
-    """The campaign process on PostgreSQL, following the log behind the read models it reads."""
+class Journeys(CampaignWorld[DiesAfterItsSteps]):
+    """The campaign process on PostgreSQL, following the log behind the read models it reads;
+    its first timer run dies before its commit (`process.dying`)."""
 
-    def __init__(self, pool: asyncpg.Pool, renderer: JinjaRenderer) -> None:
-        self.pool = pool
-        self.clock = ManualClock(NOW)
-        ids = RandomIds()
-        self.uows = uows = PostgresUnitsOfWork(pool)
-        customers = PostgresCustomerRecords(pool)
-        self.published = PostgresTemplates(pool)
-        self.renderer = renderer
-        request = RequestMessage(
-            uows,
-            DefaultRuleSets(),
-            self.clock,
-            ids,
-            JinjaTemplates(self.published, renderer),
-            customers=customers,
-        )
-        self.process = DiesAfterItsSteps(self.clock, request, UpdateProfile(uows, self.clock))
-        ports = ProcessPortsOn()
-        self.runner = ProjectionRunner(
-            pool,
-            [
-                CustomerDirectory(),
-                SignalActivity(),
-                SegmentMembers(),
-                ProcessProjection(self.process, ports),
-            ],
-        )
-        self.timers = EnrollmentTimers(pool, self.process, ports)
-        self.upsert = UpsertCustomer(uows, self.clock, ids)
-        self.consent = ChangeConsent(uows, self.clock, customers)
-        self.enroll = EnrollCustomer(uows, self.clock, PostgresEnrollmentCounts(pool))
-        self.sent = 0
+    def __init__(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer, projections: Sequence[Any] = ()
+    ) -> None:
+        super().__init__(pool, renderer, NOW, DiesAfterItsSteps, projections)
 
     async def customer(self, email: str) -> UUID:
-        claim = IdentityClaim(IdentityNormalizer().normalize("email", email))
-        made = await self.upsert((claim,), {"first_name": "Ana"}, {})
-        opt_in = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
-        await self.consent(made.customer_id, [opt_in])
-        return made.customer_id
+        return await self.opted_in(email_claim(email), {"first_name": "Ana"})
 
     async def campaign(self) -> UUID:
-        publish = PublishTemplate(self.uows, self.published, self.clock, self.renderer)
-        variant = Variant(Channel.EMAIL, "en", subject="Hello", body="Hi {{ customer.first_name }}")
-        await publish("welcome", TemplateDraft((variant,), "en"), "test")
+        await self.email_template("welcome", "Hello")
         journey = decode_journey(WAIT_THEN_SEND, templates={"welcome"}, segments=frozenset())
         made = Campaign.create("welcome", "Welcome", journey, "test", self.clock.now())
         made.activate("test", self.clock.now())
@@ -274,22 +222,11 @@ class Journeys:
             uow.repository(Campaign).add(made)
         return made.id
 
-    async def settle(self) -> None:
-        await self.runner.setup()
-        await self.runner.catch_up()
-
     async def decisions(self) -> int:
         count: int = await self.pool.fetchval(
             "SELECT count(*) FROM events WHERE topic LIKE '%Customer.Message%'"
         )
         return count
-
-
-@pytest.fixture
-async def renderer() -> AsyncIterator[JinjaRenderer]:
-    made = JinjaRenderer()
-    yield made
-    made.close()
 
 
 class TestCampaignProcessOnPostgres:

@@ -11,7 +11,7 @@ import pytest
 from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
-from application.campaigns.change_status import ActivateCampaign, ArchiveCampaign
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.define_campaign import CampaignDraft, CreateCampaign, EditCampaign
 from application.queries.campaigns import CampaignQueries
 from application.segments.define_segment import DefineSegment, SegmentDraft
@@ -40,8 +40,9 @@ class World:
         references = PostgresJourneyReferences(pool)
         self.create = CreateCampaign(self.uows, self.clock, references)
         self.edit = EditCampaign(self.uows, self.clock, references)
-        self.activate = ActivateCampaign(self.uows, self.clock)
-        self.archive = ArchiveCampaign(self.uows, self.clock)
+        status = ChangeCampaignStatus(self.uows, self.clock)
+        self.activate = lambda ref, by: status(ref, StatusChange.ACTIVATE, by)
+        self.archive = lambda ref, by, reason: status(ref, StatusChange.ARCHIVE, by, reason)
         self.queries = CampaignQueries(PostgresCampaigns(pool))
 
     async def templates(self) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import pytest
-
 from adapters.postgres.enrollments import EnrollmentListing, PostgresEnrollments
 from adapters.postgres.projections import ProjectionRunner
 from adapters.templates.jinja import JinjaRenderer
@@ -15,16 +13,7 @@ from ports.enrollments import EnrollmentStatus
 from tests.integration.test_campaign_timers import Journeys
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import asyncpg
-
-
-@pytest.fixture
-async def renderer() -> AsyncIterator[JinjaRenderer]:
-    made = JinjaRenderer()
-    yield made
-    made.close()
 
 
 class TestEnrollmentListing:

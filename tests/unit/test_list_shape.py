@@ -20,6 +20,7 @@ DOCUMENTS = {
     "getCampaign": "one campaign with its journey and the history of its versions",
     "getCampaignStats": "one report: figures per step and variant, arms against the control",
     "getConversation": "one conversation: its thread, notes, assignments and customer context",
+    "getCampaignEnrollment": "one enrollment with the journal of its events",
     "getCustomer": "one customer",
     "getDecision": "one decision with the rules that fired",
     "getMessage": "one message with its attempts and statuses",

@@ -1,63 +1,60 @@
-"""A campaign's life: activate it, pause and resume it, archive it with a reason.
+"""A campaign's life: activate it, pause and resume it, archive it; one interactor for the four.
 
-Each is harmless to repeat: a campaign already so records nothing.
+Each is harmless to repeat: a campaign already so records nothing. A pause may say why; an
+archive must, as every enrollment exits with its reason.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from application.campaigns.stored import change_campaign
+from domain.shared.errors import InvalidValue
 
 if TYPE_CHECKING:
     from application.campaigns.stored import Written
+    from domain.campaign.aggregate import Campaign
     from ports.clock import Clock
     from ports.unit_of_work import UnitsOfWork
 
-__all__ = ["ActivateCampaign", "ArchiveCampaign", "PauseCampaign", "ResumeCampaign"]
+__all__ = ["ChangeCampaignStatus", "StatusChange"]
 
 
-class ActivateCampaign:
-    """A draft goes live: customers may enter its version in force."""
+class StatusChange(StrEnum):
+    """What a client may do to a campaign's status."""
 
-    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
-        self.uows = uows
-        self.clock = clock
-
-    async def __call__(self, ref: str, by: str) -> Written:
-        return await change_campaign(self.uows, ref, lambda c: c.activate(by, self.clock.now()))
+    ACTIVATE = "activate"
+    PAUSE = "pause"
+    RESUME = "resume"
+    ARCHIVE = "archive"
 
 
-class PauseCampaign:
-    """Holds every enrollment and takes no one new."""
+class ChangeCampaignStatus:
+    """Activates, pauses, resumes or archives the campaign named by its key or id."""
 
     def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
         self.uows = uows
         self.clock = clock
 
-    async def __call__(self, ref: str, by: str) -> Written:
-        return await change_campaign(self.uows, ref, lambda c: c.pause(by, self.clock.now()))
+    async def __call__(
+        self, ref: str, change: StatusChange, by: str, reason: str | None = None
+    ) -> Written:
+        if change is StatusChange.ARCHIVE and not reason:
+            raise InvalidValue(
+                "reason", "an archive needs a reason: every enrollment exits with it"
+            )
+        if reason is not None and change in (StatusChange.ACTIVATE, StatusChange.RESUME):
+            raise InvalidValue("reason", f"{change} takes no reason; pause and archive do")
 
+        def apply(campaign: Campaign) -> bool:
+            now = self.clock.now()
+            if change is StatusChange.ACTIVATE:
+                return campaign.activate(by, now)
+            if change is StatusChange.PAUSE:
+                return campaign.pause(by, now, reason)
+            if change is StatusChange.RESUME:
+                return campaign.resume(by, now)
+            return campaign.archive(by, reason or "", now)
 
-class ResumeCampaign:
-    """A paused campaign continues its enrollments."""
-
-    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
-        self.uows = uows
-        self.clock = clock
-
-    async def __call__(self, ref: str, by: str) -> Written:
-        return await change_campaign(self.uows, ref, lambda c: c.resume(by, self.clock.now()))
-
-
-class ArchiveCampaign:
-    """Ends the campaign for good; every enrollment exits with the reason."""
-
-    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
-        self.uows = uows
-        self.clock = clock
-
-    async def __call__(self, ref: str, by: str, reason: str) -> Written:
-        return await change_campaign(
-            self.uows, ref, lambda c: c.archive(by, reason, self.clock.now())
-        )
+        return await change_campaign(self.uows, ref, apply)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from application.campaigns.stored import streams_named
 from domain.campaign.journey import CONTROL
@@ -16,10 +16,10 @@ from domain.campaign.stats import JOURNEY
 from domain.shared.errors import NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from ports.campaign_stats import CampaignStatsReadModel, Counter
-    from ports.campaigns import CampaignReadModel, CampaignSummary
+    from ports.campaigns import CampaignDetail, CampaignReadModel
 
 __all__ = [
     "CONFIDENCE",
@@ -33,6 +33,7 @@ __all__ = [
     "VariantFigures",
     "compare",
     "rate_of",
+    "splits_of",
 ]
 
 CONFIDENCE = 0.95
@@ -85,13 +86,15 @@ class StepStats:
 
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """Conversions out of enrollments, and the rate's Wilson interval."""
+    """Conversions out of enrollments, and the rate's Wilson interval; `reason` says why there
+    is no rate (nobody drawn into the group yet)."""
 
     enrollments: int
     converted: int
     rate: float | None
     low: float | None
     high: float | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +107,23 @@ class ArmComparison:
     difference: float | None
     difference_low: float | None
     difference_high: float | None
+    reason: str | None = None  # why there is no difference
 
 
 @dataclass(frozen=True, slots=True)
 class SplitComparison:
-    """Each arm of a split against its control group (None when the split has none)."""
+    """Each arm of a split against its control group (None when the split has none).
+
+    `reached` is how many times the split was taken, `drawn` how many enrollments were drawn
+    into its arms and control group: the same, but for an enrollment that took the split again
+    (it stays in the arm it was drawn into)."""
 
     split: str
+    reached: int
+    drawn: int
     control: Rate | None
     arms: list[ArmComparison]
+    control_reason: str | None = None  # why `control` is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +136,19 @@ class CampaignStats:
     comparisons: list[SplitComparison]
 
 
-def rate_of(converted: int, enrollments: int, confidence: float = CONFIDENCE) -> Rate:
-    """The conversion rate with its Wilson score interval."""
+_NOBODY_IN_ARM = "nobody has been drawn into this arm yet"
+_NOBODY_IN_CONTROL = "nobody has been drawn into the control group yet"
+_NO_CONTROL = "the split has no control group"
+
+
+def rate_of(
+    converted: int, enrollments: int, confidence: float = CONFIDENCE, *, group: str = "this arm"
+) -> Rate:
+    """The conversion rate with its Wilson score interval; none, with the reason, for a group
+    nobody has been drawn into."""
     if enrollments <= 0:
-        return Rate(enrollments, converted, None, None, None)
+        reason = f"nobody has been drawn into {group} yet"
+        return Rate(enrollments, converted, None, None, None, reason)
     # Imported when asked: statsmodels brings scipy.stats, a second of every process's start.
     from statsmodels.stats.proportion import proportion_confint
 
@@ -139,7 +159,14 @@ def rate_of(converted: int, enrollments: int, confidence: float = CONFIDENCE) ->
 def compare(arm: str, tried: Rate, control: Rate | None, confidence: float) -> ArmComparison:
     """The arm's rate minus the control's, with Newcombe's interval for the difference."""
     if control is None or control.rate is None or tried.rate is None:
-        return ArmComparison(arm, tried, None, None, None)
+        reason = (
+            _NO_CONTROL
+            if control is None
+            else _NOBODY_IN_CONTROL
+            if control.rate is None
+            else _NOBODY_IN_ARM
+        )
+        return ArmComparison(arm, tried, None, None, None, reason)
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     low, high = confint_proportions_2indep(
@@ -170,22 +197,59 @@ def _listed(variants: dict[tuple[str, str], Figures]) -> list[VariantFigures]:
     ]
 
 
+def splits_of(journey: Mapping[str, Any]) -> dict[str, tuple[list[str], bool]]:
+    """Each split step of a journey document: its arms' names, and whether it holds a control
+    group out."""
+    steps = journey.get("steps")
+    found: dict[str, tuple[list[str], bool]] = {}
+    for step_id, step in (steps if isinstance(steps, dict) else {}).items():
+        if isinstance(step, dict) and step.get("type") == "split":
+            arms = [str(arm["name"]) for arm in step.get("arms", ()) if isinstance(arm, dict)]
+            found[step_id] = (arms, step.get("control") is not None)
+    return found
+
+
 def _comparisons(
-    journey: dict[tuple[str, str], Figures], confidence: float
+    journey: dict[tuple[str, str], Figures],
+    steps: dict[str, dict[tuple[str, str], Figures]],
+    splits: dict[str, tuple[list[str], bool]],
+    confidence: float,
 ) -> list[SplitComparison]:
-    splits: dict[str, dict[str, Rate]] = {}
-    for (split, arm), figures in sorted(journey.items()):
+    """Each split of the journey in force, and each split of an earlier version someone was
+    drawn in: every arm, drawn into or not, against the control group."""
+    drawn: dict[str, dict[str, Figures]] = {}
+    for (split, arm), figures in journey.items():
         if split:
-            splits.setdefault(split, {})[arm] = rate_of(
-                figures.converted, figures.entered, confidence
-            )
+            drawn.setdefault(split, {})[arm] = figures
     found = []
-    for split, arms in splits.items():
-        control = arms.get(CONTROL)
-        compared = [
-            compare(arm, rate, control, confidence) for arm, rate in arms.items() if arm != CONTROL
-        ]
-        found.append(SplitComparison(split, control, compared))
+    for split in sorted(set(splits) | set(drawn)):
+        arms, held_out = splits.get(split, ([], False))
+        groups = drawn.get(split, {})
+        names = [*arms, *sorted(arm for arm in groups if arm not in arms and arm != CONTROL)]
+        has_control = held_out or CONTROL in groups
+        control = None
+        if has_control:
+            counted = groups.get(CONTROL, Figures())
+            control = rate_of(
+                counted.converted, counted.entered, confidence, group="the control group"
+            )
+        compared = []
+        for arm in names:
+            counted = groups.get(arm, Figures())
+            rate = rate_of(counted.converted, counted.entered, confidence)
+            compared.append(compare(arm, rate, control, confidence))
+        reached = steps.get(split, {}).get(("", ""), Figures()).entered
+        total = sum(figures.entered for figures in groups.values())
+        found.append(
+            SplitComparison(
+                split,
+                reached,
+                total,
+                control,
+                compared,
+                None if has_control else _NO_CONTROL,
+            )
+        )
     return found
 
 
@@ -196,16 +260,17 @@ class CampaignStatsQueries:
         self.campaigns = campaigns
         self.stats = stats
 
-    async def _summary(self, ref: str) -> CampaignSummary:
+    async def _detail(self, ref: str) -> CampaignDetail:
         for stream in streams_named(ref):
             found = await self.campaigns.detail(stream)
             if found is not None:
-                return found.summary
+                return found
         raise NotFound(f"no campaign {ref!r}")
 
     async def get(self, ref: str, confidence: float = CONFIDENCE) -> CampaignStats:
         """The campaign's figures; raises NotFound if there is no such campaign."""
-        summary = await self._summary(ref)
+        detail = await self._detail(ref)
+        summary = detail.summary
         steps = _variants(await self.stats.counters(summary.campaign_id))
         journey = steps.pop(JOURNEY, {})
         return CampaignStats(
@@ -214,5 +279,5 @@ class CampaignStatsQueries:
             confidence,
             _listed(journey),
             [StepStats(step, _listed(variants)) for step, variants in sorted(steps.items())],
-            _comparisons(journey, confidence),
+            _comparisons(journey, steps, splits_of(detail.journey), confidence),
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime  # events carry these types; eventsourcing resolves them at run time
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -172,13 +172,14 @@ class Campaign(Aggregate):
         self._activated(timestamp=at, by=by)
         return True
 
-    def pause(self, by: str, at: datetime) -> bool:
-        """An active campaign holds its enrollments and takes no one new; False if paused."""
+    def pause(self, by: str, at: datetime, reason: str | None = None) -> bool:
+        """An active campaign holds its enrollments and takes no one new, for `reason` if one is
+        given; False if paused."""
         if self.status is CampaignStatus.PAUSED:
             return False
         self._refuse_if(CampaignStatus.DRAFT, "paused", ": activate it first")
         self._refuse_if(CampaignStatus.ARCHIVED, "paused")
-        self._paused(timestamp=at, by=by)
+        self._paused(timestamp=at, by=by, reason=reason)
         return True
 
     def resume(self, by: str, at: datetime) -> bool:
@@ -250,8 +251,19 @@ class Campaign(Aggregate):
         self.status = CampaignStatus.ACTIVE
         self.changed_at = timestamp
 
-    @event("Paused")
-    def _paused(self, timestamp: datetime, by: str) -> None:
+    class Paused(Aggregate.Event):
+        """Paused says why since its version 2; those stored before say nothing."""
+
+        class_version = 2
+        by: str
+        reason: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(reason=None)
+
+    @event(Paused)
+    def _paused(self, timestamp: datetime, by: str, reason: str | None) -> None:
         self.status = CampaignStatus.PAUSED
         self.changed_at = timestamp
 

@@ -3,7 +3,10 @@
 Each figure is a counter keyed by campaign, step, variant, figure and detail. The step `""` is
 the whole journey; the variant `ALL` counts every enrollment, and a variant `(split, arm)`
 counts the enrollments drawn into that arm (the control group is the arm `control`) from the
-draw on. Each event of an enrollment adds to the counters of every variant it is in then.
+draw on. An event of an enrollment at a step adds to the counters of every variant it was in
+when it first took that step: a step taken before a draw (the split step itself, too) belongs
+to no arm of it, so that each arm's figures at a step add up with the step's own (an arm
+showing conversions at the split it had not entered would not).
 
 - `entered`: steps taken into the step (for the journey: entries; for a variant: draws).
 - `waiting`: enrollments held at the step now (a gauge: +1 when held, -1 when it moves on).
@@ -75,6 +78,23 @@ class Trace:
         return [ALL, *sorted(self.arms.items())]
 
 
+def _variants_at(trace: Trace, step: str) -> list[Variant]:
+    """The variants a figure of `step` counts in: every enrollment, and each arm drawn before
+    the enrollment first took the step (the journey's figures: every arm it was drawn into)."""
+    if step == JOURNEY:
+        return trace.variants
+    steps = trace.steps
+    taken_at = steps.index(step) if step in steps else len(steps)
+    return [
+        ALL,
+        *sorted(
+            (split, arm)
+            for split, arm in trace.arms.items()
+            if (steps.index(split) if split in steps else -1) < taken_at
+        ),
+    ]
+
+
 @dataclass(slots=True)
 class MessageCost:
     """A campaign message: whose send it answers for, and the cost it last reported."""
@@ -95,7 +115,7 @@ class StatsFold:
     changes: defaultdict[CounterKey, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
 
     def _add(self, trace: Trace, step: str, figure: str, by: Decimal, detail: str = "") -> None:
-        for split, arm in trace.variants:
+        for split, arm in _variants_at(trace, step):
             self.changes[(trace.campaign_id, step, split, arm, figure, detail)] += by
 
     def _stop_waiting(self, trace: Trace) -> None:

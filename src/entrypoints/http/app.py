@@ -16,11 +16,13 @@ from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.agents import AgentsController
 from entrypoints.http.controllers.audit import AuditController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
+from entrypoints.http.controllers.campaign_history import CampaignHistoryController
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.conversation_commands import ConversationCommandsController
 from entrypoints.http.controllers.conversations import ConversationsController
 from entrypoints.http.controllers.customers import CustomersController
+from entrypoints.http.controllers.enrollment_journal import EnrollmentJournalController
 from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
@@ -72,6 +74,8 @@ def create_app(
         ConversationsController,
         CustomersController,
         EnrollmentsController,
+        EnrollmentJournalController,
+        CampaignHistoryController,
         MessagesController,
         ProvidersController,
         RulesController,

@@ -175,6 +175,34 @@ class TestFigures:
         assert figures(stats, "offer", None, None).converted == 2
         assert figures(stats, "mail-ten-off", "offer", "ten-off").converted == 1
 
+    async def test_a_variant_counts_a_step_only_from_its_draw_on_so_each_figure_has_its_entries(
+        self,
+    ) -> None:
+        world = World()
+        world.enrol(CONTROL, converted=True)
+        world.enrol("ten-off", converted=True, response=Response.DELIVERED)
+        stats = await world.stats()
+        at_split = [v for s in stats.steps if s.step == "offer" for v in s.variants]
+        assert [(v.split, v.arm) for v in at_split] == [(None, None)]
+        assert figures(stats, "offer", None, None).converted == 2
+        for step in stats.steps:
+            for variant in step.variants:
+                counted = variant.figures
+                assert counted.entered >= max(counted.converted, counted.sent), (step, variant)
+
+    async def test_the_arms_and_control_drawn_add_up_to_the_times_the_split_was_reached(
+        self,
+    ) -> None:
+        world = World()
+        for arm, count in (("ten-off", 5), ("free-ship", 2), (CONTROL, 3)):
+            for _ in range(count):
+                world.enrol(arm)
+        stats = await world.stats()
+        (split,) = stats.comparisons
+        drawn = sum(v.figures.entered for v in stats.journey if v.split == "offer")
+        assert split.reached == split.drawn == drawn == 10
+        assert figures(stats, "offer", None, None).entered == 10
+
     async def test_an_unknown_campaign_is_not_found(self) -> None:
         with pytest.raises(NotFound):
             await World().queries.get("no-such-campaign")
@@ -239,8 +267,28 @@ class TestComparison:
         interval = (compared.difference_low, compared.difference_high)
         assert interval == pytest.approx((0.0524, 0.3339), abs=1e-4)
 
+    async def test_a_control_group_nobody_drew_has_its_counts_and_no_rate_with_the_reason(
+        self,
+    ) -> None:
+        world = World()
+        for _ in range(3):
+            world.enrol("ten-off", converted=True)
+        (split,) = (await world.stats()).comparisons
+        assert split.control is not None
+        assert (split.control.enrollments, split.control.converted) == (0, 0)
+        assert split.control.rate is None
+        assert split.control.reason == "nobody has been drawn into the control group yet"
+        by_arm = {arm.arm: arm for arm in split.arms}
+        assert list(by_arm) == ["ten-off", "free-ship"]
+        assert by_arm["ten-off"].conversion.rate == 1.0
+        assert by_arm["ten-off"].difference is None
+        assert by_arm["ten-off"].reason == "nobody has been drawn into the control group yet"
+        assert by_arm["free-ship"].conversion.enrollments == 0
+        assert by_arm["free-ship"].conversion.reason == "nobody has been drawn into this arm yet"
+
     def test_without_a_control_group_or_enrollments_there_is_nothing_to_compare(self) -> None:
         empty = rate_of(0, 0)
         assert (empty.rate, empty.low, empty.high) == (None, None, None)
         assert compare("arm", rate_of(3, 10), None, 0.95).difference is None
+        assert compare("arm", rate_of(3, 10), None, 0.95).reason == "the split has no control group"
         assert compare("arm", rate_of(3, 10), empty, 0.95).difference_low is None

@@ -12,12 +12,7 @@ from adapters.inmemory.campaigns import InMemoryCampaigns, InMemoryJourneyRefere
 from adapters.inmemory.storage import InMemoryStorage
 from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
 from adapters.system.clock import ManualClock
-from application.campaigns.change_status import (
-    ActivateCampaign,
-    ArchiveCampaign,
-    PauseCampaign,
-    ResumeCampaign,
-)
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.define_campaign import (
     CampaignDraft,
     CampaignExists,
@@ -72,10 +67,11 @@ class Campaigns:
         references = InMemoryJourneyReferences(self.storage)
         self.create = CreateCampaign(uows, self.clock, references)
         self.edit = EditCampaign(uows, self.clock, references)
-        self.activate = ActivateCampaign(uows, self.clock)
-        self.pause = PauseCampaign(uows, self.clock)
-        self.resume = ResumeCampaign(uows, self.clock)
-        self.archive = ArchiveCampaign(uows, self.clock)
+        status = ChangeCampaignStatus(uows, self.clock)
+        self.activate = lambda ref, by: status(ref, StatusChange.ACTIVATE, by)
+        self.pause = lambda ref, by, reason=None: status(ref, StatusChange.PAUSE, by, reason)
+        self.resume = lambda ref, by: status(ref, StatusChange.RESUME, by)
+        self.archive = lambda ref, by, reason: status(ref, StatusChange.ARCHIVE, by, reason)
         self.queries = CampaignQueries(InMemoryCampaigns(self.storage))
 
     def later(self) -> datetime:

@@ -1,7 +1,9 @@
 """Campaigns: define journeys as drafts, publish versions, and take campaigns through their life.
 
 A campaign is named in a path by its key or its id. Every write is harmless to repeat: the same
-draft, edit or change of status again records nothing and answers the campaign as it is.
+draft, edit or change of status again records nothing and answers the campaign as it is; with an
+`Idempotency-Key`, a retry is answered as the first request was, and the key with another
+request is a 409.
 """
 
 from __future__ import annotations
@@ -15,23 +17,20 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import Parameter
 
-from application.campaigns.change_status import (
-    ActivateCampaign,
-    ArchiveCampaign,
-    PauseCampaign,
-    ResumeCampaign,
-)
+from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
 from application.campaigns.define_campaign import (
     CampaignDraft,
     CampaignExists,
     CreateCampaign,
     EditCampaign,
 )
+from application.idempotent_writes import IdempotentWrites
 from application.queries.campaigns import CampaignQueries
 from domain.campaign.aggregate import CampaignStatus, CannotChange, Migration
 from domain.campaign.journey_reader import JourneyInvalid
 from domain.shared.documents import field_of
 from entrypoints.http.auth import READERS, allow, author
+from entrypoints.http.idempotency import answer_once
 from entrypoints.http.keys import Key, Name
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
@@ -62,6 +61,12 @@ class CampaignEditIn(CampaignIn, forbid_unknown_fields=True, kw_only=True):
 
 class ArchiveIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason
+
+
+class PauseIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Why the campaign is paused, recorded with the pause; optional."""
+
+    reason: Reason | None = None
 
 
 class VersionOut(msgspec.Struct):
@@ -128,12 +133,30 @@ def _out(detail: CampaignDetail) -> CampaignOut:
     )
 
 
-async def _answer(
+async def _written(
     queries: CampaignQueries, campaign_id: UUID, status_code: int = 200
-) -> Response[CampaignOut]:
+) -> tuple[int, CampaignOut]:
     """The campaign as written: its listing commits with its events."""
-    out = _out(await queries.get(str(campaign_id)))
-    return Response(out, status_code=status_code, headers={"Location": out.links["self"]})
+    return status_code, _out(await queries.get(str(campaign_id)))
+
+
+async def _change(
+    request: Request[Any, Any, Any],
+    campaign: str,
+    change: StatusChange,
+    asked: msgspec.Struct | None,
+    reason: str | None,
+    status: ChangeCampaignStatus,
+    queries: CampaignQueries,
+    writes: IdempotentWrites,
+) -> Response[CampaignOut]:
+    """The four changes of status are one write: answered once per idempotency key."""
+
+    async def write() -> tuple[int, CampaignOut]:
+        written = await status(campaign, change, author(request), reason)
+        return await _written(queries, written.campaign_id)
+
+    return await answer_once(request, writes, asked, CampaignOut, write)
 
 
 def _migration(document: dict[str, Any] | None) -> Migration | None:
@@ -171,6 +194,10 @@ def _cannot(request: Request[Any, Any, Any], exc: CannotChange) -> Response[Any]
 
 
 _REF = "The campaign's key, or its id"
+_KEYED = (
+    " With an `Idempotency-Key` header, a retry is answered as the first request was "
+    "(`Chorus-Repeated: true`); the key with another request: 409 `idempotency-key-reused`."
+)
 
 
 class CampaignsController(Controller):
@@ -193,7 +220,7 @@ class CampaignsController(Controller):
             "published and the segments defined: a 422 `invalid-journey` names the path of "
             "every fault (`$.journey.steps.welcome.template`) and nothing is stored. 201 when "
             "created; 200 when the key holds this very draft already (a retry); 409 when it "
-            "holds another (PUT /v1/campaigns/{campaign} changes it)."
+            "holds another (PUT /v1/campaigns/{campaign} changes it)." + _KEYED
         ),
     )
     @inject
@@ -203,10 +230,14 @@ class CampaignsController(Controller):
         request: Request[Any, Any, Any],
         create: FromDishka[CreateCampaign],
         queries: FromDishka[CampaignQueries],
+        writes: FromDishka[IdempotentWrites],
     ) -> Response[CampaignOut]:
-        draft = CampaignDraft(data.name, data.journey)
-        written = await create(data.key, draft, author(request))
-        return await _answer(queries, written.campaign_id, 201 if written.created else 200)
+        async def write() -> tuple[int, CampaignOut]:
+            draft = CampaignDraft(data.name, data.journey)
+            written = await create(data.key, draft, author(request))
+            return await _written(queries, written.campaign_id, 201 if written.created else 200)
+
+        return await answer_once(request, writes, data, CampaignOut, write)
 
     @get(
         operation_id="listCampaigns",
@@ -256,7 +287,7 @@ class CampaignsController(Controller):
             'version, unless `migration` moves them: `{"moves": [{"from": step, "to": '
             'step, "from_version": n}]}` (`from_version` left out: any earlier version). '
             "A journey or migration refused is a 422 `invalid-journey` naming each path, and "
-            "nothing is stored; an archived campaign is a 409 `campaign-status`."
+            "nothing is stored; an archived campaign is a 409 `campaign-status`." + _KEYED
         ),
     )
     @inject
@@ -267,11 +298,16 @@ class CampaignsController(Controller):
         request: Request[Any, Any, Any],
         edit: FromDishka[EditCampaign],
         queries: FromDishka[CampaignQueries],
+        writes: FromDishka[IdempotentWrites],
     ) -> Response[CampaignOut]:
         draft = CampaignDraft(data.name, data.journey)
         migration = _migration(data.migration)
-        written = await edit(campaign, draft, author(request), migration)
-        return await _answer(queries, written.campaign_id)
+
+        async def write() -> tuple[int, CampaignOut]:
+            written = await edit(campaign, draft, author(request), migration)
+            return await _written(queries, written.campaign_id)
+
+        return await answer_once(request, writes, data, CampaignOut, write)
 
     @post(
         "/{campaign:str}/activate",
@@ -280,18 +316,19 @@ class CampaignsController(Controller):
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="A draft goes live: customers may enter its version in force",
-        description="Already active: nothing changes. A paused or archived one: 409.",
+        description="Already active: nothing changes. A paused or archived one: 409." + _KEYED,
     )
     @inject
     async def activate_campaign(
         self,
         campaign: Annotated[str, Parameter(description=_REF)],
         request: Request[Any, Any, Any],
-        activate: FromDishka[ActivateCampaign],
+        status: FromDishka[ChangeCampaignStatus],
         queries: FromDishka[CampaignQueries],
+        writes: FromDishka[IdempotentWrites],
     ) -> Response[CampaignOut]:
-        written = await activate(campaign, author(request))
-        return await _answer(queries, written.campaign_id)
+        change = StatusChange.ACTIVATE
+        return await _change(request, campaign, change, None, None, status, queries, writes)
 
     @post(
         "/{campaign:str}/pause",
@@ -300,18 +337,25 @@ class CampaignsController(Controller):
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="Hold every enrollment of an active campaign, and take nobody new",
-        description="Already paused: nothing changes. A draft or archived one: 409.",
+        description=(
+            "Body, optional: `{reason}`, recorded with the pause (GET "
+            "/v1/campaigns/{campaign}/history). Already paused: nothing changes. A draft or "
+            "archived one: 409." + _KEYED
+        ),
     )
     @inject
     async def pause_campaign(
         self,
         campaign: Annotated[str, Parameter(description=_REF)],
         request: Request[Any, Any, Any],
-        pause: FromDishka[PauseCampaign],
+        status: FromDishka[ChangeCampaignStatus],
         queries: FromDishka[CampaignQueries],
+        writes: FromDishka[IdempotentWrites],
+        data: PauseIn | None = None,
     ) -> Response[CampaignOut]:
-        written = await pause(campaign, author(request))
-        return await _answer(queries, written.campaign_id)
+        reason = None if data is None else data.reason
+        change = StatusChange.PAUSE
+        return await _change(request, campaign, change, data, reason, status, queries, writes)
 
     @post(
         "/{campaign:str}/resume",
@@ -320,18 +364,19 @@ class CampaignsController(Controller):
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="A paused campaign continues its enrollments",
-        description="Already active: nothing changes. A draft or archived one: 409.",
+        description="Already active: nothing changes. A draft or archived one: 409." + _KEYED,
     )
     @inject
     async def resume_campaign(
         self,
         campaign: Annotated[str, Parameter(description=_REF)],
         request: Request[Any, Any, Any],
-        resume: FromDishka[ResumeCampaign],
+        status: FromDishka[ChangeCampaignStatus],
         queries: FromDishka[CampaignQueries],
+        writes: FromDishka[IdempotentWrites],
     ) -> Response[CampaignOut]:
-        written = await resume(campaign, author(request))
-        return await _answer(queries, written.campaign_id)
+        change = StatusChange.RESUME
+        return await _change(request, campaign, change, None, None, status, queries, writes)
 
     @post(
         "/{campaign:str}/archive",
@@ -340,7 +385,7 @@ class CampaignsController(Controller):
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="End a campaign for good: every enrollment exits with the reason",
-        description="Body: `{reason}`. Already archived: nothing changes.",
+        description="Body: `{reason}`. Already archived: nothing changes." + _KEYED,
     )
     @inject
     async def archive_campaign(
@@ -348,8 +393,9 @@ class CampaignsController(Controller):
         campaign: Annotated[str, Parameter(description=_REF)],
         data: ArchiveIn,
         request: Request[Any, Any, Any],
-        archive: FromDishka[ArchiveCampaign],
+        status: FromDishka[ChangeCampaignStatus],
         queries: FromDishka[CampaignQueries],
+        writes: FromDishka[IdempotentWrites],
     ) -> Response[CampaignOut]:
-        written = await archive(campaign, author(request), data.reason)
-        return await _answer(queries, written.campaign_id)
+        change = StatusChange.ARCHIVE
+        return await _change(request, campaign, change, data, data.reason, status, queries, writes)

@@ -17,16 +17,18 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
 from application.enrollments.enroll_customer import EnrollCustomer, EnrollmentRefused
+from application.idempotent_writes import IdempotentWrites
 from application.queries.campaigns import CampaignQueries
 from application.queries.enrollments import EnrollmentQueries
 from entrypoints.http.auth import READERS, allow
+from entrypoints.http.idempotency import KEY_MAX_LENGTH, answer_once, idempotency_key
 from entrypoints.http.problems import bad_cursor, problem
 from ports.api_keys import Role
 from ports.enrollments import EnrollmentStatus, EnrollmentView, InvalidEnrollmentCursor
 
 __all__ = ["EnrollmentsController"]
 
-IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=KEY_MAX_LENGTH)]
 
 
 class EnrollmentIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -135,8 +137,9 @@ class EnrollmentsController(Controller):
         summary="Enter a customer into an active campaign whose entry is the API",
         description=(
             "Body: `{customer_id}`. 201 with the new entry; the campaign process then begins the "
-            "journey. With an `Idempotency-Key` header (or `idempotency_key` field), the same "
-            "key for the same customer answers the entry it made, 200. A campaign not active or "
+            "journey. With an `Idempotency-Key` header (or `idempotency_key` field), a retry is "
+            "answered as the first request was (`Chorus-Repeated: true`), and the key with "
+            "another customer is a 409 `idempotency-key-reused`. A campaign not active or "
             "not entered through the API, or a customer its policies keep out (still in the "
             "journey, entered once already, cooling down, the cap reached): 409 "
             "`enrollment-refused` with the reason. No such campaign or customer: 404."
@@ -150,22 +153,30 @@ class EnrollmentsController(Controller):
         request: Request[Any, Any, Any],
         enroll: FromDishka[EnrollCustomer],
         campaigns: FromDishka[CampaignQueries],
+        writes: FromDishka[IdempotentWrites],
     ) -> Response[EnrolledOut]:
         summary = (await campaigns.get(campaign)).summary
-        key = request.headers.get("idempotency-key") or data.idempotency_key
-        made = await enroll.enter(summary.campaign_id, data.customer_id, key)
-        out = EnrolledOut(
-            made.enrollment_id,
-            summary.key,
-            summary.campaign_id,
-            data.customer_id,
-            made.created,
-            {
-                "enrollments": f"/v1/campaigns/{summary.key}/enrollments",
-                "customer": f"/v1/customers/{data.customer_id}/campaigns",
-            },
-        )
-        return Response(out, status_code=201 if made.created else 200)
+        key = idempotency_key(request, data.idempotency_key)
+
+        async def write() -> tuple[int, EnrolledOut]:
+            made = await enroll.enter(summary.campaign_id, data.customer_id, key)
+            out = EnrolledOut(
+                made.enrollment_id,
+                summary.key,
+                summary.campaign_id,
+                data.customer_id,
+                made.created,
+                {
+                    "enrollments": f"/v1/campaigns/{summary.key}/enrollments",
+                    "customer": f"/v1/customers/{data.customer_id}/campaigns",
+                    "self": f"/v1/campaigns/{summary.key}/enrollments/{made.enrollment_id}",
+                },
+            )
+            return 201 if made.created else 200, out
+
+        # What is asked is the customer: the key is not part of it, wherever it came from.
+        asked = {"customer_id": data.customer_id}
+        return await answer_once(request, writes, asked, EnrolledOut, write, key=key)
 
     @get(
         "/campaigns/{campaign:str}/enrollments",

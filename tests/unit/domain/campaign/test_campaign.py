@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+import msgspec.structs
 import pytest
 
 from adapters.postgres.codec import EventCodec
@@ -193,6 +195,7 @@ class TestStoring:
             T1,
             Migration(moves=(StepMove(from_="sms", to="nudge"),)),
         )
+        campaign.pause("k", T1, "a typo")
         campaign.archive("k", "done", T1)
         codec = EventCodec()
         for event in campaign.collect_events():
@@ -206,6 +209,20 @@ class TestStoring:
                 stored.payload,
             )
             assert read_back == event
+
+    def test_a_pause_stored_before_pauses_said_why_reads_back_with_no_reason(self) -> None:
+        campaign = active()
+        campaign.pause("k", T1, "a typo in the offer")
+        (paused,) = campaign.collect_events()[-1:]
+        codec = EventCodec()
+        stored = codec.encode(paused)
+        assert stored.class_version == 2
+        before = msgspec.json.encode({"by": "k"})  # Paused, version 1
+        read_back = codec.decode(
+            stored.stream_id, stored.version, stored.topic, 1, stored.occurred_at, before
+        )
+        assert (read_back.by, read_back.reason) == ("k", None)  # type: ignore[attr-defined]
+        assert codec.decode(*msgspec.structs.astuple(stored)) == paused
 
     def test_a_campaign_is_rebuilt_from_its_events(self) -> None:
         campaign = active()
