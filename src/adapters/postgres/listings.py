@@ -14,10 +14,20 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from eventsourcing.domain import Aggregate
 
+from adapters.postgres.conversation_roster import (
+    AGENTS,
+    HOLDS,
+    TEAMS,
+    agent_row,
+    hold_row,
+    team_row,
+)
 from adapters.postgres.event_store import SideTable
 from adapters.postgres.messages import MESSAGES, message_row
 from domain.campaign.aggregate import Campaign
 from domain.campaign.journey_reader import journey_document
+from domain.conversation.agents import Agent, Team
+from domain.conversation.aggregate import Conversation
 from domain.message.aggregate import Message
 from domain.segments.aggregate import Segment
 from domain.segments.conditions import condition_document
@@ -153,5 +163,9 @@ LISTINGS: Mapping[type[Aggregate], Listing[Any]] = {
     Trigger: TRIGGERS,
     Template: TEMPLATES,
     Campaign: CAMPAIGNS,
+    # Routing's roster and the agents' loads (migration 0024): a hold's trigger checks capacity.
+    Agent: Listing(AGENTS, agent_row),
+    Team: Listing(TEAMS, team_row),
+    Conversation: Listing(HOLDS, hold_row),
 }
 """Every listed aggregate type; an aggregate without a listing needs no entry."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import asyncpg
 
 from adapters.postgres.aggregate_cache import AggregateCache
+from adapters.postgres.conversation_roster import over_capacity
 from adapters.postgres.decision_index import PostgresDecisionIndex
 from adapters.postgres.deferrals import PostgresDeferrals
 from adapters.postgres.event_store import PostgresEventStore
@@ -228,6 +229,12 @@ class PostgresUnitsOfWork:
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
                 await uow.rollback()
                 raise ConcurrencyConflict(str(error)) from error
+            except asyncpg.CheckViolationError as error:
+                await uow.rollback()
+                refused = over_capacity(error)  # an agent's load, checked by the database
+                if refused is None:
+                    raise
+                raise refused from error
             except BaseException:
                 await uow.rollback()
                 raise

@@ -1,0 +1,1 @@
+"""Conversation commands: threads from inbound messages, routing, assignment and transfer."""

@@ -1,0 +1,98 @@
+"""Routing a conversation: the facts `routing.route` and `routing.offer` take, gathered.
+
+The routing book's current policy, the customer's context (their attributes and profile, the
+segments they are in, how many conversations they have open) and the load (the roster's teams,
+members and each agent's load per channel kind). The decision is applied in the caller's unit
+of work: its commit changes the agent's load and fails whole if that would put them over their
+capacity (`AgentOverCapacity`), so a decision made on a stale read is retried, never kept.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.conversation.routing import CustomerContext, QueueEntry, route
+from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
+from domain.conversation.sla import next_breach
+from domain.customer.aggregate import Customer
+from domain.segments.conditions import SegmentFacts
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from domain.conversation.aggregate import Conversation
+    from domain.conversation.routing import Candidate, RoutingDecision, RoutingPolicy, TeamView
+    from ports.conversation_roster import Roster
+    from ports.unit_of_work import UnitOfWork
+
+__all__ = ["ROUTER", "Router", "customer_context", "queue_entry"]
+
+ROUTER = "router"
+"""Who `by` names when routing did it."""
+
+_PROFILE_FIELDS = ("first_name", "last_name", "locale", "country", "time_zone")
+
+
+def customer_context(
+    customer: Customer | None, segments: frozenset[str], open_conversations: int
+) -> CustomerContext:
+    """The customer as routing sees them: attributes with the profile's fields (the profile
+    wins, as in segment conditions), identity types, segments, open conversations."""
+    if customer is None:
+        return CustomerContext(segments=segments, open_conversations=open_conversations)
+    attributes = dict(customer.attributes)
+    for name in _PROFILE_FIELDS:
+        value = getattr(customer.profile, name)
+        if value is not None:
+            attributes[name] = value
+    facts = SegmentFacts(
+        attributes=attributes,
+        identity_types=frozenset(i.type for i in customer.identities),
+    )
+    return CustomerContext(facts, segments, open_conversations)
+
+
+class Router:
+    """Reads what routing needs, in a unit of work, and decides."""
+
+    def __init__(self, roster: Roster) -> None:
+        self.roster = roster
+
+    async def policy(self, uow: UnitOfWork) -> RoutingPolicy | None:
+        """The routing in force; None before any document was published."""
+        book = (await uow.repository(RoutingBook).get([ROUTING_BOOK_ID])).get(ROUTING_BOOK_ID)
+        return None if book is None or not book.versions else book.current
+
+    async def load(self) -> tuple[list[TeamView], list[Candidate]]:
+        """Every team, and every member of one with their load."""
+        teams = await self.roster.teams()
+        members = {member for team in teams for member in team.members}
+        return teams, await self.roster.candidates(members)
+
+    async def decide(
+        self,
+        uow: UnitOfWork,
+        conversation: Conversation,
+        policy: RoutingPolicy,
+        now: datetime,
+    ) -> RoutingDecision:
+        """Where the conversation goes now, with every reason."""
+        customer_id = conversation.customer_id
+        customer = (await uow.repository(Customer).get([customer_id])).get(customer_id)
+        segments = await self.roster.segments_of(customer_id)
+        others = await self.roster.open_conversations(customer_id, besides=conversation.id)
+        context = customer_context(customer, segments, others + 1)
+        teams, agents = await self.load()
+        return route(conversation.routing_facts(), context, policy, teams, agents, now)
+
+
+def queue_entry(
+    conversation: Conversation, policy: RoutingPolicy | None, tier: str | None = None
+) -> QueueEntry:
+    """The conversation as it waits: its priority, and when its SLA breaches by the policy."""
+    breach = None
+    if policy is not None:
+        facts = conversation.sla_facts(tier)
+        deadline = None if facts is None else next_breach(facts, policy.document.sla)
+        breach = None if deadline is None else deadline.due
+    return conversation.queue_entry(breach)
