@@ -27,6 +27,7 @@ from ports.unit_of_work import EarlierRequest
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from domain.conversation.routing import Candidate
     from ports.clock import Clock
     from ports.conversation_roster import Roster
     from ports.unit_of_work import UnitOfWork, UnitsOfWork
@@ -36,6 +37,7 @@ __all__ = [
     "AssignConversation",
     "Assignment",
     "acting",
+    "check_room",
     "earlier_request",
     "remember_request",
     "request_fingerprint",
@@ -66,6 +68,17 @@ async def acting(roster: Roster, agent: str) -> ActingAgent:
         raise NotFound(f"no agent {agent!r}")
     teams = frozenset(team.key for team in await roster.teams() if agent in team.members)
     return ActingAgent(agent, teams)
+
+
+def check_room(found: list[Candidate], conversation: Conversation) -> None:
+    """Refuses an agent (`found`: them with their load, or nobody) with no free capacity for
+    an open conversation's kind; the commit checks it again."""
+    kind = conversation.channel_kind
+    if kind is None or not conversation.is_open:
+        return
+    if not found or found[0].free(kind) < 1:
+        agent = found[0].key if found else "nobody"
+        raise AgentAtCapacity(agent, f"agent {agent!r} has no free {kind} capacity")
 
 
 def request_fingerprint(*parts: object) -> bytes:
@@ -120,6 +133,9 @@ class AssignConversation:
         fingerprint = request_fingerprint("assign", conversation_id, agent, team, reason)
 
         async def attempt() -> Assignment:
+            # The roster first: a unit of work holds a connection, and must not wait for another.
+            who = await acting(self.roster, agent)
+            found = await self.roster.candidates([agent])
             async with self.uows() as uow:
                 conversations = uow.repository(Conversation)
                 conversation = (await conversations.get([conversation_id])).get(conversation_id)
@@ -136,13 +152,8 @@ class AssignConversation:
                     raise InvalidValue(
                         "team", f"the conversation is with team {conversation.team}: transfer it"
                     )
-                who = await acting(self.roster, agent)
-                kind = conversation.channel_kind
-                held_already = conversation.agent == agent
-                if kind is not None and not held_already and conversation.is_open:
-                    found = await self.roster.candidates([agent])
-                    if not found or found[0].free(kind) < 1:
-                        raise AgentAtCapacity(agent, f"agent {agent!r} has no free {kind} capacity")
+                if conversation.agent != agent:
+                    check_room(found, conversation)
                 changed = conversation.assign(who, to_team, reason, by, self.clock.now())
                 if changed:
                     remember_request(uow, idempotency_key, conversation, fingerprint)

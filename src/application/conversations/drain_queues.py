@@ -53,8 +53,9 @@ class DrainQueues:
             return Drained(())
         async with self.uows() as uow:
             policy = await self.router.policy(uow)
-        views, agents = await self.router.load()
-        by_key = {view.key: view for view in views}
+        load = await self.router.load()
+        agents = load.agents
+        by_key = {view.key: view for view in load.teams}
         assigned: list[Offer] = []
         now = self.clock.now()
         for team in sorted(wanted):
@@ -72,7 +73,7 @@ class DrainQueues:
             for made in offer(entries, view, agents, now):
                 if await self._assign(made, view, now):
                     assigned.append(made)
-            agents = (await self.router.load())[1]
+            agents = (await self.router.load()).agents
         return Drained(tuple(assigned))
 
     async def _assign(self, made: Offer, team: TeamView, now: datetime) -> bool:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
+    from application.conversations.route_conversation import Load
     from domain.assistant.classification import Classification
     from domain.conversation.routing import RoutingDecision
     from domain.policy.vocabulary import Channel
@@ -94,6 +95,7 @@ class ReceiveInbound:
         thread_id = conversation_id(inbound.customer_id, inbound.topic)
 
         async def attempt() -> Threaded:
+            load = await self.router.load(inbound.customer_id, besides=thread_id)
             async with self.uows() as uow:
                 conversations = uow.repository(Conversation)
                 now = self.clock.now()
@@ -119,23 +121,24 @@ class ReceiveInbound:
                 policy = await self.router.policy(uow)
                 if policy is not None:
                     if was_resolved and conversation.agent is not None:
-                        await self._back_to(conversation, now)
+                        _back_to(conversation, load, now)
                     if conversation.agent is None:
-                        decision = await self.router.decide(uow, conversation, policy, now)
+                        decision = await self.router.decide(uow, conversation, policy, load, now)
                         conversation.apply_routing(decision, ROUTER, now)
                 conversations.add(conversation)
                 return Threaded(thread_id, received=True, decision=decision)
 
         return await retry_on_conflict(attempt)
 
-    async def _back_to(self, conversation: Conversation, now: datetime) -> None:
-        """A reopened conversation stays with its agent while they can take it."""
-        agent = conversation.agent
-        kind = conversation.channel_kind
-        if agent is None or kind is None:
-            return
-        found = await self.router.roster.candidates([agent])
-        if not found or not found[0].can_take(kind, frozenset()):
-            conversation.unassign(
-                f"reopened while {agent} has no free {kind} capacity: routed again", ROUTER, now
-            )
+
+def _back_to(conversation: Conversation, load: Load, now: datetime) -> None:
+    """A reopened conversation stays with its agent while they can take it."""
+    agent = conversation.agent
+    kind = conversation.channel_kind
+    if agent is None or kind is None:
+        return
+    found = load.candidate(agent)
+    if found is None or not found.can_take(kind, frozenset()):
+        conversation.unassign(
+            f"reopened while {agent} has no free {kind} capacity: routed again", ROUTER, now
+        )

@@ -9,6 +9,7 @@ capacity (`AgentOverCapacity`), so a decision made on a stale read is retried, n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from domain.conversation.routing import CustomerContext, QueueEntry, route
@@ -19,13 +20,14 @@ from domain.segments.conditions import SegmentFacts
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from uuid import UUID
 
     from domain.conversation.aggregate import Conversation
     from domain.conversation.routing import Candidate, RoutingDecision, RoutingPolicy, TeamView
     from ports.conversation_roster import Roster
     from ports.unit_of_work import UnitOfWork
 
-__all__ = ["ROUTER", "Router", "customer_context", "queue_entry"]
+__all__ = ["ROUTER", "Load", "Router", "customer_context", "queue_entry"]
 
 ROUTER = "router"
 """Who `by` names when routing did it."""
@@ -52,8 +54,23 @@ def customer_context(
     return CustomerContext(facts, segments, open_conversations)
 
 
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What routing reads beside the conversation: the teams, their members with their loads,
+    and the customer's segments and other open conversations."""
+
+    teams: list[TeamView]
+    agents: list[Candidate]
+    segments: frozenset[str] = frozenset()
+    other_open: int = 0
+
+    def candidate(self, agent: str) -> Candidate | None:
+        return next((a for a in self.agents if a.key == agent), None)
+
+
 class Router:
-    """Reads what routing needs, in a unit of work, and decides."""
+    """Reads what routing needs and decides. The reads are on the roster, never inside a unit of
+    work: a unit of work holds a connection, and one waiting for another could starve the pool."""
 
     def __init__(self, roster: Roster) -> None:
         self.roster = roster
@@ -63,27 +80,30 @@ class Router:
         book = (await uow.repository(RoutingBook).get([ROUTING_BOOK_ID])).get(ROUTING_BOOK_ID)
         return None if book is None or not book.versions else book.current
 
-    async def load(self) -> tuple[list[TeamView], list[Candidate]]:
-        """Every team, and every member of one with their load."""
+    async def load(self, customer_id: UUID | None = None, besides: UUID | None = None) -> Load:
+        """Every team, every member of one with their load, and the customer's context."""
         teams = await self.roster.teams()
         members = {member for team in teams for member in team.members}
-        return teams, await self.roster.candidates(members)
+        agents = await self.roster.candidates(members)
+        if customer_id is None or besides is None:
+            return Load(teams, agents)
+        segments = await self.roster.segments_of(customer_id)
+        others = await self.roster.open_conversations(customer_id, besides=besides)
+        return Load(teams, agents, segments, others)
 
     async def decide(
         self,
         uow: UnitOfWork,
         conversation: Conversation,
         policy: RoutingPolicy,
+        load: Load,
         now: datetime,
     ) -> RoutingDecision:
         """Where the conversation goes now, with every reason."""
         customer_id = conversation.customer_id
         customer = (await uow.repository(Customer).get([customer_id])).get(customer_id)
-        segments = await self.roster.segments_of(customer_id)
-        others = await self.roster.open_conversations(customer_id, besides=conversation.id)
-        context = customer_context(customer, segments, others + 1)
-        teams, agents = await self.load()
-        return route(conversation.routing_facts(), context, policy, teams, agents, now)
+        context = customer_context(customer, load.segments, load.other_open + 1)
+        return route(conversation.routing_facts(), context, policy, load.teams, load.agents, now)
 
 
 def queue_entry(

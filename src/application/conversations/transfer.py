@@ -11,6 +11,7 @@ from application.conversations.assign import (
     AgentAtCapacity,
     Assignment,
     acting,
+    check_room,
     earlier_request,
     remember_request,
     request_fingerprint,
@@ -51,6 +52,10 @@ class TransferConversation:
         fingerprint = request_fingerprint("transfer", conversation_id, team, agent, reason)
 
         async def attempt() -> Assignment:
+            # The roster first: a unit of work holds a connection, and must not wait for another.
+            teams = {known.key for known in await self.roster.teams()}
+            who = None if agent is None else await acting(self.roster, agent)
+            found = [] if who is None else await self.roster.candidates([who.key])
             async with self.uows() as uow:
                 conversations = uow.repository(Conversation)
                 conversation = (await conversations.get([conversation_id])).get(conversation_id)
@@ -60,16 +65,10 @@ class TransferConversation:
                     return Assignment(
                         conversation.id, conversation.team, conversation.agent, changed=False
                     )
-                if team not in {known.key for known in await self.roster.teams()}:
+                if team not in teams:
                     raise NotFound(f"no team {team!r}")
-                who = None if agent is None else await acting(self.roster, agent)
-                kind = conversation.channel_kind
-                if who is not None and kind is not None and conversation.is_open:
-                    found = await self.roster.candidates([who.key])
-                    if not found or found[0].free(kind) < 1:
-                        raise AgentAtCapacity(
-                            who.key, f"agent {who.key!r} has no free {kind} capacity"
-                        )
+                if who is not None:
+                    check_room(found, conversation)
                 conversation.transfer(team, who, reason, by, self.clock.now())
                 remember_request(uow, idempotency_key, conversation, fingerprint)
                 conversations.add(conversation)

@@ -16,6 +16,7 @@ from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
+from entrypoints.http.controllers.conversation_assignments import ConversationAssignmentsController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
@@ -62,6 +63,7 @@ def create_app(
         CampaignsController,
         CampaignDryRunController,
         CampaignStatsController,
+        ConversationAssignmentsController,
         CustomersController,
         EnrollmentsController,
         MessagesController,

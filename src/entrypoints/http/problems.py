@@ -267,6 +267,7 @@ _WHY = {
 # Problems that the shape of an operation does not tell.
 _ALSO = {
     "activateCampaign": (409,),  # a paused or archived campaign
+    "assignConversation": (409,),  # held by another agent; no free capacity; a key reused
     "createCampaign": (409,),
     "createSegment": (409,),
     "createTrigger": (409,),
@@ -279,6 +280,7 @@ _ALSO = {
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
     "resumeCampaign": (409,),  # a draft or an archived campaign
     "simulateRules": (400, 413, 415, 422),
+    "transferConversation": (409,),  # no free capacity; an idempotency key reused
 }
 _CREATE_OR_CHANGE = {
     "createCampaign",
