@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
 from application.conversations.route_conversation import ROUTER, Router, queue_entry
+from domain.conversation.agents import Team, team_id
 from domain.conversation.aggregate import ActingAgent, AlreadyAssigned, Conversation
 from domain.conversation.routing import offer
 from ports.conversation_roster import AgentOverCapacity
@@ -65,8 +66,10 @@ class DrainQueues:
             queued = await self.roster.queued(team)
             async with self.uows() as uow:
                 found = await uow.repository(Conversation).get(queued)
+                known = (await uow.repository(Team).get([team_id(team)])).get(team_id(team))
+            hours = None if known is None else known.working_hours
             entries = [
-                queue_entry(c, policy)
+                queue_entry(c, policy, hours)
                 for c in found.values()
                 if c.is_open and c.agent is None and c.team == team and c.channel_kind
             ]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from domain.conversation.aggregate import Conversation
     from domain.conversation.routing import Candidate, RoutingDecision, RoutingPolicy, TeamView
+    from domain.conversation.working_hours import WorkingHours
     from ports.conversation_roster import Roster
     from ports.unit_of_work import UnitOfWork
 
@@ -107,12 +108,16 @@ class Router:
 
 
 def queue_entry(
-    conversation: Conversation, policy: RoutingPolicy | None, tier: str | None = None
+    conversation: Conversation,
+    policy: RoutingPolicy | None,
+    hours: WorkingHours | None = None,
+    tier: str | None = None,
 ) -> QueueEntry:
-    """The conversation as it waits: its priority, and when its SLA breaches by the policy."""
+    """The conversation as it waits: its priority, and when its SLA breaches by the policy (in
+    its team's working hours, when the policy counts them)."""
     breach = None
     if policy is not None:
         facts = conversation.sla_facts(tier)
-        deadline = None if facts is None else next_breach(facts, policy.document.sla)
+        deadline = None if facts is None else next_breach(facts, policy.document.sla, hours)
         breach = None if deadline is None else deadline.due
     return conversation.queue_entry(breach)
