@@ -7,7 +7,8 @@ again by the commit itself, which fails whole if it would put the agent over cap
 
 With an idempotency key, a retry of the same request answers what it did; the same key for
 another request is refused (`IdempotencyKeyReused`). Keys share the unit of work's index with
-send requests, under a `conversations:` prefix.
+send requests, under a `conversations/` prefix: no team key (which prefixes a send's key) and no
+campaign's (`campaign:`) holds a `/`.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ async def earlier_request(
     """What a request with this key did already; refused if it asked something else."""
     if key is None:
         return None
-    earlier = await uow.requests.earlier(f"conversations:{key}")
+    earlier = await uow.requests.earlier(f"conversations/{key}")
     if earlier is not None and earlier.fingerprint not in (None, fingerprint):
         raise IdempotencyKeyReused("this idempotency key was used for a different request")
     return earlier
@@ -106,7 +107,7 @@ def remember_request(
         return
     change = uuid5(NAMESPACE_URL, f"chorus:conversation:{conversation.id}:{conversation.version}")
     uow.requests.add(
-        f"conversations:{key}",
+        f"conversations/{key}",
         EarlierRequest(conversation.id, conversation.customer_id, change, fingerprint),
     )
 
