@@ -17,13 +17,14 @@ from application.conversations.route_conversation import ROUTER, Router, queue_e
 from domain.conversation.agents import Team, team_id
 from domain.conversation.aggregate import ActingAgent, AlreadyAssigned, Conversation
 from domain.conversation.routing import offer
+from domain.conversation.vocabulary import Presence
 from ports.conversation_roster import AgentOverCapacity
 
 if TYPE_CHECKING:
     from collections.abc import Collection
     from datetime import datetime
 
-    from domain.conversation.routing import Offer, TeamView
+    from domain.conversation.routing import Candidate, Offer, TeamView
     from ports.clock import Clock
     from ports.conversation_roster import Roster
     from ports.unit_of_work import UnitsOfWork
@@ -63,6 +64,8 @@ class DrainQueues:
             view = by_key.get(team)
             if view is None:
                 continue  # a team nobody created: its queue waits for it
+            if not _anyone_free(view, agents):
+                continue  # its queue is not even read: a long one stays cheap to pass by
             queued = await self.roster.queued(team)
             async with self.uows() as uow:
                 found = await uow.repository(Conversation).get(queued)
@@ -101,3 +104,12 @@ class DrainQueues:
             return await retry_on_conflict(attempt, attempts=3)
         except (AgentOverCapacity, AlreadyAssigned):
             return False
+
+
+def _anyone_free(team: TeamView, agents: Collection[Candidate]) -> bool:
+    """Whether a member is available with room for a conversation of some kind."""
+    return any(
+        agent.key in team.members and agent.presence is Presence.AVAILABLE and agent.free(kind)
+        for agent in agents
+        for kind in agent.capacity
+    )
