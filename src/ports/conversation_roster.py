@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Protocol
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Sequence
+    from datetime import datetime
     from uuid import UUID
 
     from domain.conversation.routing import Candidate, TeamView
+    from domain.segments.conditions import Condition, SegmentFacts
 
 __all__ = ["AgentOverCapacity", "Roster"]
 
@@ -52,4 +54,11 @@ class Roster(Protocol):
 
     async def segments_of(self, customer_id: UUID) -> frozenset[str]:
         """The keys of the segments the customer is a member of."""
+        ...
+
+    async def facts_of(
+        self, customer_id: UUID, conditions: Sequence[Condition], now: datetime
+    ) -> SegmentFacts | None:
+        """What the conditions may read of the customer (attributes and profile, identity types,
+        consents, the signals within their lookback); None for a customer not known yet."""
         ...

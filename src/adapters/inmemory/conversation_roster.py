@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from adapters.inmemory.campaign_enrollments import InMemoryCustomerSegments
+from adapters.inmemory.processes import InMemoryCustomerFacts
 from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import Conversation
 from domain.conversation.routing import Candidate, TeamView
 from ports.conversation_roster import AgentOverCapacity
+from ports.segment_evaluation import SegmentInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable
+    from collections.abc import Callable, Collection, Iterable, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from adapters.inmemory.storage import InMemoryStorage
     from domain.conversation.vocabulary import ChannelKind
+    from domain.segments.conditions import Condition, SegmentFacts
 
 __all__ = ["Hold", "InMemoryRoster", "RosterTables"]
 
@@ -131,6 +134,7 @@ class InMemoryRoster:
     def __init__(self, storage: InMemoryStorage) -> None:
         self.tables = storage.roster
         self.segments = InMemoryCustomerSegments(storage.events)
+        self.facts = InMemoryCustomerFacts(storage.events)
 
     async def teams(self) -> list[TeamView]:
         queues = await self.queues()
@@ -183,3 +187,11 @@ class InMemoryRoster:
 
     async def segments_of(self, customer_id: UUID) -> frozenset[str]:
         return (await self.segments.of([customer_id])).get(customer_id, frozenset())
+
+    async def facts_of(
+        self, customer_id: UUID, conditions: Sequence[Condition], now: datetime
+    ) -> SegmentFacts | None:
+        in_force = [
+            SegmentInForce(customer_id, f"routing-{n}", 0, c) for n, c in enumerate(conditions)
+        ]
+        return (await self.facts.facts([customer_id], in_force, now)).get(customer_id)

@@ -4,21 +4,25 @@ their events, migration 0024), and the loads the holds' trigger keeps, capacity 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 import asyncpg
 
 from adapters.postgres.event_store import SideTable
+from adapters.postgres.segment_states import PostgresCustomerFacts
 from domain.conversation.routing import Candidate, TeamView
 from domain.conversation.vocabulary import ChannelKind, Presence
 from ports.conversation_roster import AgentOverCapacity
+from ports.segment_evaluation import SegmentInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
-    from uuid import UUID
+    from collections.abc import Collection, Sequence
+    from datetime import datetime
 
     from domain.conversation.agents import Agent, Team
     from domain.conversation.aggregate import Conversation
+    from domain.segments.conditions import Condition, SegmentFacts
 
 __all__ = [
     "AGENTS",
@@ -29,6 +33,7 @@ __all__ = [
     "agent_row",
     "hold_row",
     "over_capacity",
+    "routing_conditions",
     "team_row",
 ]
 
@@ -207,9 +212,27 @@ class PostgresRoster:
         keys: list[str] = await self.pool.fetchval(_SEGMENTS_OF, customer_id)
         return frozenset(keys)
 
+    async def facts_of(
+        self, customer_id: UUID, conditions: Sequence[Condition], now: datetime
+    ) -> SegmentFacts | None:
+        async with self.pool.acquire() as conn:
+            found = await PostgresCustomerFacts(cast("asyncpg.Connection", conn)).facts(
+                [customer_id], routing_conditions(conditions), now
+            )
+        return found.get(customer_id)
+
+
+def routing_conditions(conditions: Sequence[Condition]) -> list[SegmentInForce]:
+    """The routing document's conditions, as the customer facts' reader takes segments'."""
+    return [
+        SegmentInForce(_ROUTING, f"routing-{n}", 0, condition)
+        for n, condition in enumerate(conditions)
+    ]
+
 
 def _by_kind(counts: dict[str, int]) -> dict[ChannelKind, int]:
     return {ChannelKind(kind): int(count) for kind, count in counts.items() if kind in _KINDS}
 
 
 _KINDS = frozenset(kind.value for kind in ChannelKind)
+_ROUTING = UUID("5b0e7c2a-94d1-4f3e-8a6b-1c2d3e4f5a60")  # names the routing conditions' reads

@@ -95,10 +95,16 @@ class ReceiveInbound:
         thread_id = conversation_id(inbound.customer_id, inbound.topic)
 
         async def attempt() -> Threaded:
-            load = await self.router.load(inbound.customer_id, besides=thread_id)
+            async with self.uows() as uow:
+                policy = await self.router.policy(uow)
+            now = self.clock.now()
+            load = (
+                None
+                if policy is None
+                else await self.router.load_for(inbound.customer_id, thread_id, policy, now)
+            )
             async with self.uows() as uow:
                 conversations = uow.repository(Conversation)
-                now = self.clock.now()
                 conversation = (await conversations.get([thread_id])).get(thread_id)
                 if conversation is None:
                     conversation = Conversation.start(
@@ -118,12 +124,11 @@ class ReceiveInbound:
                     confidence=classified.confidence,
                 )
                 decision = None
-                policy = await self.router.policy(uow)
-                if policy is not None:
+                if policy is not None and load is not None:
                     if was_resolved and conversation.agent is not None:
                         _back_to(conversation, load, now)
                     if conversation.agent is None:
-                        decision = await self.router.decide(uow, conversation, policy, load, now)
+                        decision = self.router.decide(conversation, policy, load, now)
                         conversation.apply_routing(decision, ROUTER, now)
                 conversations.add(conversation)
                 return Threaded(thread_id, received=True, decision=decision)

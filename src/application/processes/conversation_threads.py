@@ -75,11 +75,11 @@ def inbound_of(event: Signal.Recorded) -> Inbound | None:
 
 class ConversationThreads:
     """Threads and routes inbound messages; drains queues when capacity frees. Reads the
-    segment memberships for routing (`follows`)."""
+    customers' facts and segment memberships for routing (`follows`)."""
 
     name = "conversation_threads"
     handles: tuple[type[Any], ...] = (Signal.Recorded, *FREEING)
-    follows = ("segment_members",)
+    follows = ("customer_directory", "signal_activity", "segment_members")
     page_size: int | None = None
 
     def __init__(self, receive: ReceiveInbound, drain: DrainQueues) -> None:

@@ -3,6 +3,8 @@ on the in-memory adapters."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from application.conversations.assign import AgentAtCapacity
@@ -164,6 +166,33 @@ class TestRouting:
         conversation = await world.conversation(vip)
         assert (conversation.team, conversation.agent) == ("vip-desk", "vic")
         assert conversation.priority is Priority.URGENT
+
+    async def test_a_rule_reads_the_customers_recent_signals(self) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.agent("olga", CHAT)
+        await world.team("orders", "olga")
+        recent = {
+            "type": "signal_count",
+            "signal": "order.placed",
+            "within": "7d",
+            "op": "gte",
+            "value": 1,
+        }
+        await world.routing(
+            {
+                "default_team": "support",
+                "rules": [{"id": "buyers", "when": recent, "team": "orders"}],
+            }
+        )
+        buyer = customer(1)
+        world.clock.advance(timedelta(hours=1))
+        await world.chorus.ingest(
+            [report("shop:1", buyer, kind="order.placed", occurred_at=world.clock.now())]
+        )
+        await world.inbound(buyer, "email", "hello")
+        await world.inbound(customer(2), "email", "hello")
+        assert (await world.conversation(buyer)).agent == "olga"
+        assert (await world.conversation(customer(2))).agent == "ana"
 
     async def test_with_no_routing_document_the_thread_waits_unrouted(self) -> None:
         world = ConversationWorld()
