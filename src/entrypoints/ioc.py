@@ -22,7 +22,6 @@ from dishka import (
     provide,
 )
 
-from adapters.assistant.classifier import LazyClassifier
 from adapters.assistant.keywords import KeywordClassifier
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
@@ -630,6 +629,9 @@ class ConversationThreadsProvider(Provider):
     def classifier(self, settings: Settings) -> Classifier:
         # The model trains on first use (~55 s), in a thread: the keywords stand in by default.
         if settings.classifier == "model":
+            # Imported only when chosen: scikit-learn costs every process seconds to import.
+            from adapters.assistant.classifier import LazyClassifier
+
             return LazyClassifier(settings.data_dir)
         return KeywordClassifier()
 
