@@ -116,8 +116,11 @@ class ReceiveInbound:
                 )
                 if not received:
                     return Threaded(thread_id, received=False)
+                # A message with no intent of its own ("any news?") keeps the thread's.
+                known = conversation.classification
+                intent = intent_key(classified) or (None if known is None else known.intent)
                 conversation.classify(
-                    intent_key(classified),
+                    intent,
                     Sentiment(classified.sentiment.value),
                     CLASSIFIER,
                     now,

@@ -115,6 +115,14 @@ class TestClassifying:
         assert known is not None
         assert (known.intent, known.sentiment) == ("refund", Sentiment.NEGATIVE)
 
+    async def test_a_message_with_no_intent_keeps_the_threads(self) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.inbound(customer(1), "email", "I want a refund")
+        await world.inbound(customer(1), "email", "any news? this is awful")
+        known = (await world.conversation(customer(1))).classification
+        assert known is not None
+        assert (known.intent, known.sentiment) == ("refund", Sentiment.NEGATIVE)
+
 
 class TestRouting:
     async def test_routing_picks_the_least_loaded_agent_with_the_right_skill(self) -> None:
