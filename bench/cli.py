@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bench.append import AppendConfig, run_append
 from bench.assistant import run_assistant
+from bench.audit import AuditConfig, run_audit
 from bench.campaigns import CampaignsConfig, run_campaigns
 from bench.dispatch import DispatchConfig, run_dispatch
 from bench.ingest import IngestConfig, run_ingest
@@ -31,7 +32,9 @@ __all__ = ["main"]
 
 T = TypeVar("T")
 
-BENCHMARKS = ("ingest", "append", "rules", "dispatch", "projections", "campaigns", "assistant")
+BENCHMARKS = (
+    "ingest", "append", "rules", "dispatch", "projections", "campaigns", "assistant", "audit",
+)  # fmt: skip
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(
     customers=2_000, known_signals=5_000, nats_signals=5_000, nats_single_signals=2_000
@@ -39,6 +42,7 @@ QUICK_INGEST = IngestConfig(
 QUICK_PROJECTIONS = ProjectionsConfig(events=100_000, customers=5_000, merges=50)
 QUICK_LIVE = LiveConfig(burst_signals=10_000, customers=1_000, steady_seconds=3.0)
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
+QUICK_AUDIT = AuditConfig(queries=100, cold_queries=40, warmup=2, other_customers=100)
 QUICK_CAMPAIGNS = CampaignsConfig(customers=2_000, waiters=1_000, single_sends=300)
 QUICK_DISPATCH = DispatchConfig(
     messages=2_000, rounds=1, customers=200, isolation_messages=2_000, hung_messages=2_000,
@@ -51,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "benchmarks",
         nargs="*",
-        metavar="{ingest,append,rules,dispatch,projections,campaigns,assistant}",
+        metavar="{ingest,append,rules,dispatch,projections,campaigns,assistant,audit}",
         help="default: all of them",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -88,6 +92,8 @@ async def _run(
                     result = await run_dispatch(dsn, QUICK_DISPATCH if quick else DispatchConfig())
             elif name == "assistant":
                 result = await asyncio.to_thread(run_assistant, quick)
+            elif name == "audit":
+                result = await run_audit(dsn, QUICK_AUDIT if quick else AuditConfig())
             elif name == "campaigns":
                 with profiled(profile):
                     config = QUICK_CAMPAIGNS if quick else CampaignsConfig()

@@ -255,6 +255,27 @@ def _campaigns(result: dict[str, Any]) -> str:
     return f"{title}\n{_table(header, rows)}"
 
 
+def _audit(result: dict[str, Any]) -> str:
+    rows: list[Row] = []
+    for name, r in (
+        ("with decisions", result["as_of"]),
+        ("no decisions", result["as_of_without_decisions"]),
+    ):
+        for kind in ("cold", "cold_whole_history", "warm"):
+            rows.append(
+                (
+                    name,
+                    kind.replace("_", " "),
+                    f"{r['decision_events']:,}",
+                    f"{r[kind]['p50_ms']:.1f}",
+                    f"{r[kind]['p99_ms']:.1f}",
+                )
+            )
+    header = ("history", "asked", "decisions", "p50 ms", "p99 ms")
+    target = f"target p99 <= {result['target_p99_ms']:.0f} ms, 10,000 events on the streams"
+    return f"audit: a customer as of an instant ({target})\n{_table(header, rows)}"
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -275,4 +296,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_assistant(results["assistant"]))
     if "campaigns" in results:
         parts.append(_campaigns(results["campaigns"]))
+    if "audit" in results:
+        parts.append(_audit(results["audit"]))
     return "\n\n".join(parts)

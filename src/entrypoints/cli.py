@@ -1,4 +1,4 @@
-"""The `chorus` command: migrate, serve, demo, keys, projections, assistant."""
+"""The `chorus` command: migrate, serve, demo, keys, projections, assistant, audit."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import msgspec
 
 from adapters.postgres.migrations import migrate
 from entrypoints import event_loop
+from entrypoints.audit_cli import add_audit_parser, run_audit
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import share_metrics
 from entrypoints.settings import Settings
@@ -50,14 +51,17 @@ async def _migrate(settings: Settings) -> None:
     )
 
 
-async def _create_key(settings: Settings, role: Role, name: str) -> None:
+async def _create_key(settings: Settings, role: Role, name: str, agent: str | None) -> None:
     from entrypoints.ioc import make_container
 
     _need_database(settings)
     container = make_container(settings)
     try:
         keys = await container.get(ApiKeyStore)
-        created = await keys.create(role, name)
+        try:
+            created = await keys.create(role, name, agent=agent)
+        except ValueError as error:
+            raise SystemExit(f"chorus: {error}") from None
     finally:
         await container.close()
     print(created.secret)
@@ -360,6 +364,9 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", default="cli")
+    create.add_argument(
+        "--agent", help="the agent an agent key acts as (their key, e.g. ana.silva)"
+    )
     projections = commands.add_parser("projections", help="read models built from the event log")
     projection_commands = projections.add_subparsers(dest="projections_command", required=True)
     projection_commands.add_parser("status", help="each projection's position and lag")
@@ -383,6 +390,7 @@ def _parser() -> argparse.ArgumentParser:
     skip.add_argument("--reason", required=True, help="why it is dropped (kept on record)")
     skip.add_argument("--by", default=_operator(), help="who skips (default: this user)")
     _assistant_parser(commands)
+    add_audit_parser(commands)
     return parser
 
 
@@ -444,13 +452,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "serve":
         event_loop.run(_serve(settings, run_migrations=args.migrate))
     elif args.command == "keys":
-        event_loop.run(_create_key(settings, Role(args.role), args.name))
+        event_loop.run(_create_key(settings, Role(args.role), args.name, args.agent))
     elif args.command == "projections":
         event_loop.run(_projections(settings, args))
     elif args.command == "demo":
         _run_demo(settings, args.data_dir or settings.data_dir)
     elif args.command == "assistant":
         _assistant(args, settings)
+    elif args.command == "audit":
+        event_loop.run(run_audit(settings, args))
 
 
 if __name__ == "__main__":

@@ -9,18 +9,31 @@ import msgspec
 
 from application.campaigns.change_status import ActivateCampaign
 from application.campaigns.define_campaign import CampaignDraft, CreateCampaign
+from application.customer.change_consent import ChangeConsent
 from application.customer.signals import IngestSignals
 from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
-from domain.policy.vocabulary import Channel
+from domain.customer.contact import ConsentRecord
+from domain.customer.identities import Identity
+from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import decode_condition
 from domain.signals.document import InvalidSignal, SignalReader
 from domain.templates.aggregate import Variant
+from entrypoints.demo_desk import load_demo_desk
+from ports.customers import CustomerRecords
 
 if TYPE_CHECKING:
     from dishka import AsyncContainer
 
-__all__ = ["DEMO_CAMPAIGN", "DEMO_FOLLOW_UP", "DEMO_SIGNALS", "DEMO_TEMPLATE", "load_demo_data"]
+__all__ = [
+    "DEMO_CAMPAIGN",
+    "DEMO_FOLLOW_UP",
+    "DEMO_OFFERS",
+    "DEMO_SIGNALS",
+    "DEMO_TEMPLATE",
+    "DEMO_WHATSAPP_CONSENT",
+    "load_demo_data",
+]
 
 DEMO_TEMPLATE = TemplateDraft(
     variants=(
@@ -58,20 +71,56 @@ DEMO_TEMPLATE = TemplateDraft(
 )
 """`order-shipped`, in English for every channel and in Portuguese for email."""
 
+_HOW_WAS_IT = "Hi {{ customer.first_name }}, how is your order? Just reply if anything is wrong."
+
 DEMO_FOLLOW_UP = TemplateDraft(
-    variants=tuple(
+    variants=(
+        # A day after the order is outside WhatsApp's 24-hour window: only a template Meta
+        # approved may go then, so the WhatsApp variant names it (docs/templates.md).
         Variant(
-            channel,
+            Channel.WHATSAPP,
             "en",
-            subject="How was your order?" if channel is Channel.EMAIL else None,
-            body="Hi {{ customer.first_name }}, how is your order? Just reply if anything is wrong.",
-        )
-        for channel in (Channel.WHATSAPP, Channel.SMS, Channel.EMAIL)
+            whatsapp_template="order_follow_up",
+            whatsapp_language="en",
+            whatsapp_parameters=("{{ customer.first_name }}",),
+        ),
+        Variant(Channel.SMS, "en", body=_HOW_WAS_IT),
+        Variant(Channel.EMAIL, "en", subject="How was your order?", body=_HOW_WAS_IT),
     ),
     default_locale="en",
     description="The day after an order: how was it?",
 )
-"""`order-follow-up`, the demo campaign's message: the profile alone fills it."""
+"""`order-follow-up`, the demo campaign's message: the profile alone fills it; on WhatsApp the
+approved template `order_follow_up`, with the first name as its parameter."""
+
+DEMO_OFFERS: dict[str, TemplateDraft] = {
+    "ten-off": TemplateDraft(
+        variants=(
+            Variant(
+                Channel.EMAIL,
+                "en",
+                subject="10% off your next order",
+                body="Hi {{ customer.first_name | default('there') }}, here is 10% off: TEN-OFF.",
+            ),
+        ),
+        default_locale="en",
+        description="An offer: a coupon",
+    ),
+    "free-shipping": TemplateDraft(
+        variants=(
+            Variant(
+                Channel.EMAIL,
+                "en",
+                subject="Free shipping on your next order",
+                body="Hi {{ customer.first_name | default('there') }}, your next order ships free.",
+            ),
+            Variant(Channel.SMS, "en", body="Your next order ships free. Reply STOP to opt out."),
+        ),
+        default_locale="en",
+        description="An offer: free shipping",
+    ),
+}
+"""The offers of the worked example in docs/campaigns.md, so it can be created in the demo."""
 
 
 def _follow_up(channel: str, then: str = "reply", **more: Any) -> dict[str, Any]:
@@ -115,6 +164,12 @@ DEMO_CAMPAIGN: dict[str, Any] = {
 """`order-follow-up`: a day after an order, WhatsApp for customers on it (SMS if it is not
 delivered in 10 minutes), email for the others; a reply ends it, a purchase within 7 days is
 its goal."""
+
+DEMO_WHATSAPP_CONSENT = (
+    Identity("whatsapp_id", "447700900123"),
+    ConsentRecord(Channel.WHATSAPP, Purpose.SERVICE, True, "demo: opted in at sign-up"),
+)
+"""Sam took service messages on WhatsApp when he signed up, so the campaign may reach him there."""
 
 DEMO_SIGNALS: list[dict[str, object]] = [
     {
@@ -208,6 +263,8 @@ async def load_demo_data(container: AsyncContainer) -> int:
     publish = await container.get(PublishTemplate)
     await publish("order-shipped", DEMO_TEMPLATE, "demo")  # the same version again is a no-op
     await publish("order-follow-up", DEMO_FOLLOW_UP, "demo")
+    for key, offer in DEMO_OFFERS.items():
+        await publish(key, offer, "demo")
     define = await container.get(DefineSegment)
     for key, (name, condition) in DEMO_SEGMENTS.items():
         draft = SegmentDraft(name, "a demo segment", decode_condition(condition))
@@ -217,6 +274,7 @@ async def load_demo_data(container: AsyncContainer) -> int:
     campaign = CampaignDraft("Order follow-up", DEMO_CAMPAIGN)
     await create("order-follow-up", campaign, "demo")  # the same draft again is a no-op
     await (await container.get(ActivateCampaign))("order-follow-up", "demo")
+    await load_demo_desk(container)  # agents, teams and routing (demo_desk)
     reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)
     reports = []
@@ -228,4 +286,8 @@ async def load_demo_data(container: AsyncContainer) -> int:
     outcomes = []
     for one in reports:  # one at a time, so later signals see the customers earlier ones made
         outcomes.extend(await ingest([one]))
+    identity, consent = DEMO_WHATSAPP_CONSENT
+    sam = await (await container.get(CustomerRecords)).find(identity)
+    if sam is not None:  # the same consent again changes nothing
+        await (await container.get(ChangeConsent))(sam, [consent])
     return sum(1 for o in outcomes if o.status == "recorded")

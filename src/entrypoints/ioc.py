@@ -24,6 +24,7 @@ from dishka import (
 
 from adapters.assistant.keywords import KeywordClassifier
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCampaignStats
@@ -54,6 +55,9 @@ from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates, RenderBudget
+from application.audit.customer_as_of import CustomerAsOf
+from application.audit.decisions import AuditDecisions
+from application.audit.event_log import ReadAuditLog
 from application.campaigns.change_status import (
     ActivateCampaign,
     ArchiveCampaign,
@@ -97,11 +101,14 @@ from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
 from domain.signals.document import SignalReader
+from entrypoints.desk_ioc import DeskProvider
+from entrypoints.inbox_providers import InboxProvider
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
 from entrypoints.text_checks import wire_fault
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
+from ports.audit import AuditLog
 from ports.bus import EventPublisher
 from ports.campaign_enrollments import EnrollmentCounts
 from ports.campaign_stats import CampaignStatsReadModel
@@ -127,6 +134,7 @@ from ports.unsubscribe import UnsubscribeTokens
 
 __all__ = [
     "AdaptersProvider",
+    "AuditProvider",
     "BusProvider",
     "CampaignsProvider",
     "UseCasesProvider",
@@ -579,9 +587,14 @@ class CampaignsProvider(Provider):
 
     @provide
     def dry_run_campaign(
-        self, uows: UnitsOfWork, history: History, journeys: JourneyHistory
+        self,
+        uows: UnitsOfWork,
+        history: History,
+        journeys: JourneyHistory,
+        templates: Templates,
+        published: PublishedTemplates,
     ) -> DryRunCampaign:
-        return DryRunCampaign(uows, history, journeys)
+        return DryRunCampaign(uows, history, journeys, templates, published)
 
     # campaign stats: the projection, its read model and the query
 
@@ -614,6 +627,28 @@ class CampaignsProvider(Provider):
         self, enrollments: EnrollmentReadModel, campaigns: CampaignReadModel
     ) -> EnrollmentQueries:
         return EnrollmentQueries(enrollments, campaigns)
+
+
+class AuditProvider(Provider):
+    """The audit API's reads: the event log itself, never a read model."""
+
+    scope = Scope.APP
+
+    @provide
+    def audit_log(self, pool: asyncpg.Pool) -> AuditLog:
+        return PostgresAuditLog(pool)
+
+    @provide
+    def customer_as_of(self, log: AuditLog, clock: Clock) -> CustomerAsOf:
+        return CustomerAsOf(log, clock)
+
+    @provide
+    def read_audit_log(self, log: AuditLog) -> ReadAuditLog:
+        return ReadAuditLog(log)
+
+    @provide
+    def audit_decisions(self, log: AuditLog) -> AuditDecisions:
+        return AuditDecisions(log)
 
 
 class ConversationThreadsProvider(Provider):
@@ -682,8 +717,11 @@ def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
         AdaptersProvider(settings),
         UseCasesProvider(),
         CampaignsProvider(),
+        AuditProvider(),
         ConversationThreadsProvider(),
         BusProvider(),
+        InboxProvider(),
+        DeskProvider(),
         *extra,
     )
 

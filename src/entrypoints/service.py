@@ -15,6 +15,8 @@ import uvicorn
 from adapters.postgres.campaign_enrollments import EnrollmentTimers
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.segment_evaluator import SegmentTimers
+from adapters.postgres.sla_timers import SlaTimerRuns
+from application.conversations.lifecycle import WakeSnoozedConversations
 from application.customer.signals import AcceptSignals
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
@@ -26,6 +28,7 @@ from application.queries.decisions import DecisionQueries
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.vocabulary import Channel
 from domain.signals.document import SignalReader
+from entrypoints.conversation_commands import ConversationDesk
 from entrypoints.heap import settle_heap
 from entrypoints.http.app import create_app
 from entrypoints.ioc import make_container
@@ -37,10 +40,12 @@ from entrypoints.projection_worker import (
 )
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
+from entrypoints.workers.conversation_responder import ConversationCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.providers import ProviderDirectory
+from ports.staff import StaffDirectory
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -102,6 +107,9 @@ async def run_service(
     schedule_timers = DueWorkScheduler(
         await container.get(ScheduleTimers), name="schedule_timers", poll_every=1.0, batch=10
     )
+    sla_timers = DueWorkScheduler(
+        await container.get(SlaTimerRuns), name="sla_timers", poll_every=1.0, batch=200
+    )
     parked = DueWorkScheduler(
         await container.get(ApplyParkedStatuses), name="parked_statuses", poll_every=0.2
     )
@@ -113,6 +121,15 @@ async def run_service(
         await container.get(IdentityNormalizer),
         prefix=settings.nats_prefix,
     )
+    snoozes = DueWorkScheduler(
+        await container.get(WakeSnoozedConversations), name="snooze_timers", poll_every=1.0
+    )
+    conversation_responder = ConversationCommandResponder(
+        nc,
+        await container.get(ConversationDesk),
+        await container.get(StaffDirectory),
+        prefix=settings.nats_prefix,
+    )
     workers: dict[str, object] = {
         "signal_consumer": consumer,
         "scheduler": scheduler,
@@ -121,7 +138,10 @@ async def run_service(
         "segment_timers": segment_timers,
         "enrollment_timers": enrollment_timers,
         "schedule_timers": schedule_timers,
+        "sla_timers": sla_timers,
         "send_responder": responder,
+        "conversation_responder": conversation_responder,
+        "snooze_timers": snoozes,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
     if dispatcher is not None:
@@ -146,7 +166,10 @@ async def run_service(
         await segment_timers.start()
         await enrollment_timers.start()
         await schedule_timers.start()
+        await sla_timers.start()
         await responder.start()
+        await conversation_responder.start()
+        await snoozes.start()
         if dispatcher is not None:
             await dispatcher.start()
         if projections is not None:
@@ -182,6 +205,10 @@ async def run_service(
         with contextlib.suppress(Exception):
             await responder.stop()
         with contextlib.suppress(Exception):
+            await conversation_responder.stop()
+        with contextlib.suppress(Exception):
+            await snoozes.stop()
+        with contextlib.suppress(Exception):
             await scheduler.stop()
         with contextlib.suppress(Exception):
             await fallbacks.stop()
@@ -193,6 +220,8 @@ async def run_service(
             await enrollment_timers.stop()
         with contextlib.suppress(Exception):
             await schedule_timers.stop()
+        with contextlib.suppress(Exception):
+            await sla_timers.stop()
         if projections is not None:  # last: it follows what the others committed
             with contextlib.suppress(Exception):
                 await projections.stop()

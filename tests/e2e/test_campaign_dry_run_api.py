@@ -67,9 +67,11 @@ class TestCampaignDryRunApi:
             )
             assert made.status_code == 201, made.text
             for i, email in enumerate(("ana@example.org", "bo@example.org")):
-                http.put(
-                    "/v1/customers", json={"identities": [{"type": "email", "value": email}]}
-                ).raise_for_status()
+                customer = {
+                    "identities": [{"type": "email", "value": email}],
+                    "profile": {"first_name": email.split("@")[0].title()},
+                }
+                http.put("/v1/customers", json=customer).raise_for_status()
                 admin.post(
                     "/v1/events?wait=attributed", json={"signals": [signal(f"o{i}", email)]}
                 ).raise_for_status()
@@ -85,6 +87,7 @@ class TestCampaignDryRunApi:
             assert body["sends"]["suppressed"] == 2
             thanks = body["sends"]["by_step"]["thanks"]
             assert thanks["suppressed_by"]["consent.email.marketing"] == 2
+            assert thanks["not_sent"] == {}
             assert body["assumptions"]
             tried = {**ORDERS, "steps": {"thanks": ORDERS["steps"]["thanks"]}, "start": "thanks"}
             again = http.post(URL, json={**PERIOD, "journey": tried, "sample_limit": 1})

@@ -5,6 +5,7 @@ and the same decisions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     import asyncpg
 
 pytestmark = pytest.mark.integration
+_BELOW_HORIZON = """
+SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events
+"""
 BEFORE = datetime(2026, 12, 1, 9, tzinfo=UTC)
 LIVE = BEFORE + timedelta(days=2)
 PERIOD = timedelta(hours=3)
@@ -128,7 +132,13 @@ class Shop:
         self.enroll = EnrollCustomer(uows, self.clock, PostgresEnrollmentCounts(pool))
         self.ingest = IngestSignals(uows, self.clock, ids)
         self.history = PostgresHistory(pool)
-        self.dry_run = DryRunCampaign(uows, self.history, PostgresJourneyHistory(pool))
+        self.dry_run = DryRunCampaign(
+            uows,
+            self.history,
+            PostgresJourneyHistory(pool),
+            JinjaTemplates(self.published, renderer),
+            self.published,
+        )
         self.customers: dict[str, UUID] = {}
         self.sent = 0
 
@@ -155,8 +165,17 @@ class Shop:
         return made.id
 
     async def settle(self) -> None:
+        """Catches up until nothing is left, waiting whenever the horizon is below the log's
+        end: the horizon is the server's, so another database's transaction (another test's)
+        holds every reader back while it runs."""
         await self.runner.setup()
-        await self.runner.catch_up()
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            while await self.pool.fetchval(_BELOW_HORIZON) is False:
+                assert asyncio.get_running_loop().time() < deadline, "the log stays unreadable"
+                await asyncio.sleep(0.02)
+            if not await self.runner.catch_up():
+                return
 
     async def period(self, start: datetime) -> None:
         """Records the signals of the period from `start`, firing the timers as time goes by."""

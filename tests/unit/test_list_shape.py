@@ -13,9 +13,13 @@ from entrypoints.settings import Settings
 # GET operations that answer one thing which has arrays inside it, not a list of things.
 # A new GET answering an object with an array must take the list shape or be named here.
 DOCUMENTS = {
+    "auditCustomer": "one customer as of an instant",
     "findCustomer": "one customer, by identity",
+    "getAgent": "one agent with skills and teams",
+    "getTeam": "one team with members, skills and working hours",
     "getCampaign": "one campaign with its journey and the history of its versions",
     "getCampaignStats": "one report: figures per step and variant, arms against the control",
+    "getConversation": "one conversation: its thread, notes, assignments and customer context",
     "getCustomer": "one customer",
     "getDecision": "one decision with the rules that fired",
     "getMessage": "one message with its attempts and statuses",

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
-from ports.api_keys import ApiKey, NewApiKey
+from ports.api_keys import ApiKey, NewApiKey, check_agent_key
 
 if TYPE_CHECKING:
     from ports.api_keys import Role
@@ -28,12 +28,17 @@ class InMemoryApiKeyStore:
         self.ids = ids
         self.keys: dict[bytes, ApiKey] = {}
 
-    async def create(self, role: Role, name: str, *, secret: str | None = None) -> NewApiKey:
+    async def create(
+        self, role: Role, name: str, *, secret: str | None = None, agent: str | None = None
+    ) -> NewApiKey:
+        check_agent_key(role, agent)
         secret = secret or "chorus_" + secrets.token_urlsafe(32)
-        key = ApiKey(self.ids.new_id(), name, role, self.clock.now())
+        key = ApiKey(self.ids.new_id(), name, role, self.clock.now(), agent)
         earlier = self.keys.get(_hash(secret))
         self.keys[_hash(secret)] = (
-            key if earlier is None else ApiKey(earlier.id, earlier.name, role, earlier.created_at)
+            key
+            if earlier is None
+            else ApiKey(earlier.id, earlier.name, role, earlier.created_at, agent)
         )
         return NewApiKey(key, secret)
 

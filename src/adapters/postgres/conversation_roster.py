@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from domain.segments.conditions import Condition, SegmentFacts
 
 __all__ = [
-    "AGENTS",
     "CAPACITY_CONSTRAINT",
     "HOLDS",
-    "TEAMS",
+    "ROSTER_AGENTS",
+    "ROSTER_TEAMS",
     "PostgresRoster",
     "agent_row",
     "hold_row",
@@ -40,7 +40,7 @@ __all__ = [
 CAPACITY_CONSTRAINT = "agent_capacity"
 """The constraint the holds' trigger names when a commit would put an agent over capacity."""
 
-AGENTS = SideTable(
+ROSTER_AGENTS = SideTable(
     insert=(
         "INSERT INTO conversation_agents (key, agent_id, skills, presence, capacity, updated_at)"
     ),
@@ -50,7 +50,7 @@ AGENTS = SideTable(
         " capacity = EXCLUDED.capacity, updated_at = EXCLUDED.updated_at"
     ),
 )
-TEAMS = SideTable(
+ROSTER_TEAMS = SideTable(
     insert="INSERT INTO conversation_teams (key, team_id, skills, members, updated_at)",
     types=("text", "uuid", "jsonb", "jsonb", "timestamptz"),
     on_conflict=(

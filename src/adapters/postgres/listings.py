@@ -2,8 +2,8 @@
 
 A definition listed by key (segments, triggers, templates, campaigns), or a message listed for
 the read side and the fallbacks, is never behind its stream: the row and the events commit
-together or not at all, and a stale writer loses both. Register an aggregate's listing in `LISTINGS`; the
-unit of work writes it for every such aggregate it saves.
+together or not at all, and a stale writer loses both. Register an aggregate's listings in `LISTINGS`; the
+unit of work writes them for every such aggregate it saves.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from eventsourcing.domain import Aggregate
 
 from adapters.postgres.conversation_roster import (
-    AGENTS,
     HOLDS,
-    TEAMS,
+    ROSTER_AGENTS,
+    ROSTER_TEAMS,
     agent_row,
     hold_row,
     team_row,
@@ -39,7 +39,16 @@ from ports.campaigns import versions_written
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["CAMPAIGNS", "LISTINGS", "SEGMENTS", "TEMPLATES", "TRIGGERS", "Listing"]
+__all__ = [
+    "AGENTS",
+    "CAMPAIGNS",
+    "LISTINGS",
+    "SEGMENTS",
+    "TEAMS",
+    "TEMPLATES",
+    "TRIGGERS",
+    "Listing",
+]
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -152,20 +161,47 @@ def _campaign(campaign: Campaign) -> tuple[Any, ...]:
     )
 
 
+# Agents and teams by key; a team's members, for an agent's teams.
+_AGENTS = SideTable(
+    insert="INSERT INTO agents (key, agent_id, updated_at)",
+    types=("text", "uuid", "timestamptz"),
+    on_conflict="ON CONFLICT (key) DO UPDATE SET updated_at = EXCLUDED.updated_at",
+)
+_TEAMS = SideTable(
+    insert="INSERT INTO teams (key, team_id, members, updated_at)",
+    types=("text", "uuid", "jsonb", "timestamptz"),
+    on_conflict=(
+        "ON CONFLICT (key) DO UPDATE SET members = EXCLUDED.members,"
+        " updated_at = EXCLUDED.updated_at"
+    ),
+)
+
+
+def _agent(agent: Agent) -> tuple[Any, ...]:
+    return (agent.key, agent.id, agent.modified_on)
+
+
+def _team(team: Team) -> tuple[Any, ...]:
+    return (team.key, team.id, json.dumps(sorted(team.members)), team.modified_on)
+
+
+AGENTS: Listing[Agent] = Listing(_AGENTS, _agent)
+TEAMS: Listing[Team] = Listing(_TEAMS, _team)
 SEGMENTS: Listing[Segment] = Listing(_SEGMENTS, _segment)
 TRIGGERS: Listing[Trigger] = Listing(_TRIGGERS, _trigger)
 TEMPLATES: Listing[Template] = Listing(_TEMPLATES, _template)
 CAMPAIGNS: Listing[Campaign] = Listing(_CAMPAIGNS, _campaign)
 
-LISTINGS: Mapping[type[Aggregate], Listing[Any]] = {
-    Message: Listing(MESSAGES, message_row),
-    Segment: SEGMENTS,
-    Trigger: TRIGGERS,
-    Template: TEMPLATES,
-    Campaign: CAMPAIGNS,
-    # Routing's roster and the agents' loads (migration 0024): a hold's trigger checks capacity.
-    Agent: Listing(AGENTS, agent_row),
-    Team: Listing(TEAMS, team_row),
-    Conversation: Listing(HOLDS, hold_row),
+LISTINGS: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = {
+    Message: (Listing(MESSAGES, message_row),),
+    Segment: (SEGMENTS,),
+    Trigger: (TRIGGERS,),
+    Template: (TEMPLATES,),
+    Campaign: (CAMPAIGNS,),
+    # Routing's roster beside the staff listings, and the conversations' holders, whose trigger
+    # keeps the agents' loads and checks capacity (migration 0024, docs/conversations.md).
+    Agent: (AGENTS, Listing(ROSTER_AGENTS, agent_row)),
+    Team: (TEAMS, Listing(ROSTER_TEAMS, team_row)),
+    Conversation: (Listing(HOLDS, hold_row),),
 }
-"""Every listed aggregate type; an aggregate without a listing needs no entry."""
+"""Every listed aggregate type and its listings; an aggregate without one needs no entry."""

@@ -51,7 +51,7 @@ class PostgresUnitOfWork:
         cache: AggregateCache,
         locks: weakref.WeakValueDictionary[UUID, asyncio.Lock],
         cached: tuple[type[Aggregate], ...] = (Customer,),
-        listings: Mapping[type[Aggregate], Listing[Any]] = LISTINGS,
+        listings: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = LISTINGS,
     ) -> None:
         self.events = events
         self.cache = cache
@@ -160,12 +160,12 @@ class PostgresUnitOfWork:
     async def commit(self) -> None:
         # Listed at commit, not when added: the row shows the state the events leave.
         for aggregate in self.to_save.values():
-            listing = self.listings.get(type(aggregate))
-            if listing is None or not aggregate.pending_events:
+            if not aggregate.pending_events:
                 continue
-            row = listing.row(aggregate)
-            if row is not None:
-                self.rows_for(listing.table).append(row)
+            for listing in self.listings.get(type(aggregate), ()):
+                row = listing.row(aggregate)
+                if row is not None:
+                    self.rows_for(listing.table).append(row)
         await self.events.append(self._conn, self.to_save.values(), self.to_record, self.side_rows)
         if self._transaction is not None:
             await self._transaction.commit()
@@ -196,7 +196,7 @@ class PostgresUnitsOfWork:
         on_enqueued: Callable[[], None] | None = None,
         on_committed: Callable[[], None] | None = None,
         cached: tuple[type[Aggregate], ...] = (Customer,),
-        listings: Mapping[type[Aggregate], Listing[Any]] = LISTINGS,
+        listings: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = LISTINGS,
     ) -> None:
         self.pool = pool
         self.events = events or PostgresEventStore()

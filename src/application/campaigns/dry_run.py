@@ -9,16 +9,28 @@ journey by the interpreter (`progress.begin`/`advance`) on an in-memory `Enrollm
 enrollments process does: waits end at their time, a wait for a signal ends on the customer's
 next recorded signal of that type, a goal signal converts.
 
-Each send is decided by the rules' engine (`policy.engine.decide`, as the rules' simulate does)
-on the customer as they were at that moment (their stream replayed up to it, with the sends the
-dry run allowed them before) and the rule set in force then (the rule book replayed up to it).
-What became of an allowed send is not in the log: it counts as delivered unless the dry run is
-told otherwise, and then it is never heard of (an `on_not_delivered` falls through at its
-`within`). Updates change what later conditions see of the customer, not the log.
+History is read as it stood without the campaign's own effects: the decisions its sends were
+given (their origin names the campaign; a deferred one decided again keeps its message id) are
+taken back out of each customer's contact ledger, so replaying a period the campaign already
+ran answers what it would do, not that its own sends were duplicates.
+
+Each send is made as the enrollments process makes it: its template rendered for the customer
+as they were (`messages.compose`, the version in force then, off the event loop within the
+render budgets, apart from real sends), a template that fails to render suppressing that send
+with the reason, and what the content says of WhatsApp approval given to the rules
+(`approved_as_sent`). It is then decided by the rules' engine (`policy.engine.decide`, as the
+rules' simulate does) on the customer as they were at that moment (their stream replayed up to
+it, with the sends the dry run allowed them before) and the rule set in force then (the rule
+book replayed up to it). A deferred send is decided again when its deferral ends, as the
+scheduler does. What became of an allowed send is not in the log: it counts as delivered unless
+the dry run is told otherwise, and then it is never heard of (an `on_not_delivered` falls
+through at its `within`). Updates change what later conditions and renders see of the customer,
+not the log.
 """
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 from collections import Counter
@@ -27,9 +39,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from application.campaigns.stored import load_campaign
+from application.messages.compose import MessageContent, approved_as_sent, compose
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
 from domain.campaign.journey import Branch, Response
+from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
     ArrivedSignal,
     Conversion,
@@ -41,6 +55,7 @@ from domain.campaign.progress import (
     advance,
     begin,
 )
+from domain.customer.aggregate import Customer
 from domain.customer.keywords import INBOUND_SIGNAL
 from domain.policy.decision import ContactRecord, Effect, Outcome, SendRequest
 from domain.policy.defaults import default_rule_set
@@ -49,12 +64,15 @@ from domain.policy.rule_book import RULE_BOOK_ID, RuleBook
 from domain.policy.vocabulary import Purpose
 from domain.segments.aggregate import Membership
 from domain.segments.conditions import SegmentFacts, SignalFact
+from domain.shared.durations import parse_duration
 from domain.shared.errors import DomainError, InvalidValue
 from domain.signals.aggregate import Signal
 from domain.triggers.definition import OnSegmentEntered, OnSignal
+from ports.delivery import Fallback
+from ports.templates import TemplateNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from datetime import datetime
     from uuid import UUID
 
@@ -62,12 +80,14 @@ if TYPE_CHECKING:
 
     from domain.campaign.journey import Journey
     from domain.campaign.progress import Dispatch
-    from domain.customer.aggregate import Customer
+    from domain.message.content import Content
     from domain.policy.decision import Decision
     from domain.policy.rules import RuleSet
     from domain.policy.vocabulary import Channel
+    from domain.templates.aggregate import Template
     from ports.history import History
     from ports.journey_history import Happening, JourneyHistory
+    from ports.templates import PublishedTemplates, RenderedContent, Templates
     from ports.unit_of_work import UnitsOfWork
 
 __all__ = [
@@ -121,18 +141,26 @@ class StepTally:
 
 @dataclass
 class SendTally:
-    """What the rules would have decided on a send step, and which rules held sends back."""
+    """What became of the sends of a send step: the rules' decisions (a deferred send decided
+    again when its deferral ends counts again, in `redecided` and its new outcome), the rules
+    that held sends back, and the sends that could not be made (`not_sent`, by reason: a
+    template that did not render, an unknown customer), counted as suppressed."""
 
     requested: int = 0
     allowed: int = 0
     deferred: int = 0
     suppressed: int = 0
+    redecided: int = 0
     channels: Counter[str] = field(default_factory=Counter)
     deferred_by: Counter[str] = field(default_factory=Counter)
     suppressed_by: Counter[str] = field(default_factory=Counter)
+    not_sent: Counter[str] = field(default_factory=Counter)
 
-    def add(self, decision: Decision) -> None:
-        self.requested += 1
+    def add(self, decision: Decision, *, again: bool = False) -> None:
+        if again:
+            self.redecided += 1
+        else:
+            self.requested += 1
         held_by = [rule.rule_id for rule in decision.fired if rule.effect in _HOLDING]
         if decision.allows_send:
             self.allowed += 1
@@ -143,6 +171,11 @@ class SendTally:
         else:
             self.suppressed += 1
             self.suppressed_by.update(held_by)
+
+    def refuse(self, reason: str) -> None:
+        self.requested += 1
+        self.suppressed += 1
+        self.not_sent[reason] += 1
 
 
 @dataclass
@@ -194,11 +227,15 @@ class DryRunCampaign:
         uows: UnitsOfWork,
         history: History,
         journeys: JourneyHistory,
+        templates: Templates,
+        published: PublishedTemplates,
         default_rules: RuleSet | None = None,
     ) -> None:
         self.uows = uows
         self.history = history
         self.journeys = journeys
+        self.templates = templates
+        self.published = published
         self.default_rules = default_rules or default_rule_set()
 
     async def __call__(self, ref: str, run: DryRun) -> DryRunReport:
@@ -236,13 +273,15 @@ class DryRunCampaign:
         report.customers = len(customers)
         lives: dict[UUID, _Life] = {}
         for customer_id in customers:
-            lives[customer_id] = _Life(customer_id, await self.history.stream(customer_id))
+            stream = await self.history.stream(customer_id)
+            lives[customer_id] = _Life(customer_id, stream, campaign.key)
         happenings = await self.journeys.lives(customers, run.until)
         for happening in happenings:
             lives[happening.customer_id].happenings.append(happening)
         book = _RuleBookAsOf(await self.history.stream(RULE_BOOK_ID), self.default_rules)
-        replay = _Replay(campaign.id, version, journey, run, report, lives, book)
-        replay.play(h for h in happenings if h.timestamp >= run.since)
+        content = _ContentAsOf(_RenderedApart(self.templates), self.published)
+        replay = _Replay(campaign, version, journey, run, report, lives, book, content)
+        await replay.play(h for h in happenings if h.timestamp >= run.since)
         return report
 
 
@@ -254,12 +293,13 @@ def _assumptions(run: DryRun) -> list[str]:
     )
     return [
         delivered,
-        "a deferred send counts as deferred, and is not decided again later",
+        "a deferred send is decided again when its deferral ends, as the scheduler does",
         "timers fire at their time; a signal waited for ends the wait when it was recorded",
         "the customer is as they were at each moment, with the sends this run allowed before",
+        "the campaign's own sends are not in the history it replays",
         "nobody is in the journey when the period begins",
-        "templates are not rendered",
-        "an update step changes what later conditions see, not the customer",
+        "templates are rendered as the version published at each moment",
+        "an update step changes what later conditions and renders see, not the customer",
     ]
 
 
@@ -280,12 +320,60 @@ class _RuleBookAsOf:
         return self.default if book is None else book.current
 
 
-class _Life:
-    """One customer: their stream and happenings, replayed up to the moment the run is at."""
+class _RenderedApart:
+    """Renders as sends do, within the same budgets and off the event loop, but on the
+    previews' thread: a large dry run never queues real sends behind its renders."""
 
-    def __init__(self, customer_id: UUID, stream: list[CanMutateAggregate[UUID]]) -> None:
+    def __init__(self, templates: Templates) -> None:
+        self.templates = templates
+
+    async def render(
+        self,
+        key: str,
+        channel: Channel,
+        locale: str | None,
+        context: Mapping[str, Any],
+        version: int | None = None,
+        *,
+        preview: bool = False,
+    ) -> RenderedContent:
+        return await self.templates.render(key, channel, locale, context, version, preview=True)
+
+    async def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
+        return await self.templates.render_inline(content, context)
+
+
+class _ContentAsOf:
+    """What a send step would have said at a moment: the version of its template published
+    by then, rendered for the customer (`messages.compose`, as the enrollments process asks)."""
+
+    def __init__(self, templates: Templates, published: PublishedTemplates) -> None:
+        self.templates = templates
+        self.published = published
+        self.known: dict[str, Template | None] = {}
+
+    async def version_at(self, key: str, at: datetime) -> int:
+        if key not in self.known:
+            self.known[key] = await self.published.load(key)
+        template = self.known[key]
+        versions = [] if template is None else template.versions
+        in_force = [v.number for v in versions if v.published_at <= at]
+        if not in_force:
+            raise TemplateNotFound(f"template {key!r} was not published yet")
+        return in_force[-1]
+
+
+class _Life:
+    """One customer: their stream and happenings, replayed up to the moment the run is at,
+    without the effects of the campaign's own sends."""
+
+    def __init__(
+        self, customer_id: UUID, stream: list[CanMutateAggregate[UUID]], campaign: str
+    ) -> None:
         self.customer_id = customer_id
         self.stream = stream
+        self.campaign = campaign
+        self.own_messages: set[UUID] = set()
         self.happenings: list[Happening] = []
         self.customer: Customer | None = None
         self.folded = 0
@@ -293,15 +381,21 @@ class _Life:
         self.signals: dict[str, list[SignalFact]] = {}
         self.last_seen: dict[str, datetime] = {}
         self.segments: set[str] = set()
-        self.updated: dict[str, Any] = {}
+        self.profile_changes: dict[str, Any] = {}
+        self.attribute_changes: dict[str, Any] = {}
         self.contacts: list[ContactRecord] = []
         self.enrollments: list[Enrollment] = []
 
     def at(self, when: datetime) -> None:
         """Replays what was recorded up to `when`."""
         while self.folded < len(self.stream) and self.stream[self.folded].timestamp <= when:
-            self.customer = self.stream[self.folded].mutate(self.customer)
+            event = self.stream[self.folded]
+            self.customer = event.mutate(self.customer)
             self.folded += 1
+            if self._added_own_contact(event) and self.customer is not None:
+                # The event is folded (the stream's versions must follow on) and its contact,
+                # the last one it added to the ledger, is taken back out.
+                self.customer.ledger.pop()
         while self.seen < len(self.happenings) and self.happenings[self.seen].timestamp <= when:
             happening = self.happenings[self.seen]
             if isinstance(happening, Signal.Recorded):
@@ -315,10 +409,39 @@ class _Life:
                 self.segments.discard(happening.segment_key)
             self.seen += 1
 
+    def _added_own_contact(self, event: CanMutateAggregate[UUID]) -> bool:
+        """Notes the decisions on the campaign's sends (a deferred send decided again names the
+        scheduler as its origin, under the same message id); whether this one, allowed, put a
+        contact in the ledger."""
+        if not isinstance(event, Customer.MessageDecided):
+            return False
+        sent = SendOrigin.parse(event.origin)
+        if sent is not None and sent.campaign == self.campaign:
+            self.own_messages.add(event.message_id)
+        if event.message_id not in self.own_messages:
+            return False
+        return isinstance(event, Customer.MessageAllowed) and event.channel is not None
+
     @property
     def enrollment(self) -> Enrollment | None:
         last = self.enrollments[-1] if self.enrollments else None
         return last if last is not None and last.active else None
+
+    def update(self, profile: Mapping[str, Any], attributes: Mapping[str, Any]) -> None:
+        """An update step: later conditions and renders see it."""
+        self.profile_changes.update(profile)
+        self.attribute_changes.update(attributes)
+
+    def shown(self) -> Customer | None:
+        """The customer as a template sees them then: with the run's updates."""
+        customer = self.customer
+        if customer is None or not (self.profile_changes or self.attribute_changes):
+            return customer
+        shown = copy.copy(customer)
+        shown.profile = customer.profile.merged_with(self.profile_changes)
+        attributes = {**customer.attributes, **self.attribute_changes}
+        shown.attributes = {name: value for name, value in attributes.items() if value is not None}
+        return shown
 
     def facts(self) -> SegmentFacts:
         customer = self.customer
@@ -329,7 +452,7 @@ class _Life:
             value = getattr(customer.profile, name)
             if value is not None:
                 attributes[name] = value
-        for name, value in self.updated.items():
+        for name, value in {**self.profile_changes, **self.attribute_changes}.items():
             if value is None:
                 attributes.pop(name, None)
             else:
@@ -349,27 +472,39 @@ class _Life:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Deferral:
+    """A send the rules deferred, to be decided again when its deferral ends."""
+
+    enrollment: Enrollment
+    step: str
+    request: SendRequest
+
+
 class _Replay:
     """The period played in simulated time: happenings in the order recorded, timers between."""
 
     def __init__(
         self,
-        campaign_id: UUID,
+        campaign: Campaign,
         version: int,
         journey: Journey,
         run: DryRun,
         report: DryRunReport,
         lives: dict[UUID, _Life],
         book: _RuleBookAsOf,
+        content: _ContentAsOf,
     ) -> None:
-        self.campaign_id = campaign_id
+        self.campaign = campaign
         self.version = version
         self.journey = journey
         self.run = run
         self.report = report
         self.lives = lives
         self.book = book
-        self.timers: list[tuple[datetime, int, UUID]] = []
+        self.content = content
+        # Enrollment timers and deferrals' ends, in time order (then the order they were set).
+        self.timers: list[tuple[datetime, int, UUID, _Deferral | None]] = []
         self.order = itertools.count()
         self.entered = 0
         self.asks_segments = any(
@@ -379,31 +514,34 @@ class _Replay:
             for case in step.cases
         )
 
-    def play(self, happenings: Iterable[Happening]) -> None:
+    async def play(self, happenings: Iterable[Happening]) -> None:
         """Plays the happenings of the period, in the order they were recorded."""
         for happening in happenings:
             at = happening.timestamp
-            self.fire(at)
+            await self.fire(at)
             life = self.lives[happening.customer_id]
             life.at(at)
-            self.happened(life, happening, at)
-        self.fire(self.run.until)
+            await self.happened(life, happening, at)
+        await self.fire(self.run.until)
         for life in self.lives.values():
             enrollment = life.enrollment
             if enrollment is not None and enrollment.step is not None:
                 self.report.steps[enrollment.step].held += 1
 
-    def fire(self, until: datetime) -> None:
+    async def fire(self, until: datetime) -> None:
         while self.timers and self.timers[0][0] <= until:
-            due, _, customer_id = heapq.heappop(self.timers)
+            due, _, customer_id, deferral = heapq.heappop(self.timers)
             life = self.lives[customer_id]
+            life.at(due)
+            if deferral is not None:
+                await self.decide_again(life, deferral, due)
+                continue
             enrollment = life.enrollment
             if enrollment is None or enrollment.hold is None or enrollment.hold.until != due:
                 continue  # moved on before its timer
-            life.at(due)
-            self.advance(life, enrollment, due)
+            await self.advance(life, enrollment, due)
 
-    def happened(self, life: _Life, happening: Happening, at: datetime) -> None:
+    async def happened(self, life: _Life, happening: Happening, at: datetime) -> None:
         entry = self.journey.entry
         if isinstance(happening, Signal.Recorded):
             enrollment = life.enrollment
@@ -418,28 +556,28 @@ class _Replay:
                     happening.occurred_at,
                     happening.event_id,
                 )
-                self.advance(life, enrollment, at, arrived)
+                await self.advance(life, enrollment, at, arrived)
             if (
                 isinstance(entry, OnSignal)
                 and happening.signal_type == entry.signal
                 and all(where.matches(happening.properties) for where in entry.where)
             ):
-                self.enroll(life, f"signal {entry.signal}", at)
+                await self.enroll(life, f"signal {entry.signal}", at)
         elif (
             isinstance(happening, Membership.Entered)
             and isinstance(entry, OnSegmentEntered)
             and happening.segment_key == entry.segment
         ):
-            self.enroll(life, f"entering segment {entry.segment}", at)
+            await self.enroll(life, f"entering segment {entry.segment}", at)
 
-    def enroll(self, life: _Life, source: str, at: datetime) -> None:
+    async def enroll(self, life: _Life, source: str, at: datetime) -> None:
         past = [PastEntry(e.entered_at, e.exited_at) for e in life.enrollments]
         refusal = entry_refusal(self.journey.policies, past, self.entered, at)
         if refusal is not None:
             self.report.refused[refusal] += 1
             return
         enrollment = Enrollment.enter(
-            self.campaign_id, self.version, life.customer_id, len(past) + 1, source, at
+            self.campaign.id, self.version, life.customer_id, len(past) + 1, source, at
         )
         life.enrollments.append(enrollment)
         self.entered += 1
@@ -450,9 +588,9 @@ class _Replay:
         except DomainError as error:
             self.fault(enrollment, f"the journey could not begin: {error}", at)
             return
-        self.carry_out(life, enrollment, progress, at)
+        await self.carry_out(life, enrollment, progress, at)
 
-    def advance(
+    async def advance(
         self,
         life: _Life,
         enrollment: Enrollment,
@@ -469,9 +607,9 @@ class _Replay:
         except DomainError as error:
             self.fault(enrollment, f"stopped: {error}", at)
             return
-        self.carry_out(life, enrollment, progress, at)
+        await self.carry_out(life, enrollment, progress, at)
 
-    def carry_out(
+    async def carry_out(
         self, life: _Life, enrollment: Enrollment, progress: Progress, at: datetime
     ) -> None:
         for _ in range(_RESPONSE_ROUNDS):
@@ -480,13 +618,14 @@ class _Replay:
             enrollment.record(progress, at)
             self.tally(progress)
             if progress.timer is not None:
-                heapq.heappush(self.timers, (progress.timer, next(self.order), life.customer_id))
+                heapq.heappush(
+                    self.timers, (progress.timer, next(self.order), life.customer_id, None)
+                )
             answered = False
             for dispatch in progress.dispatches:
-                answered |= self.send(life, enrollment, dispatch, at)
+                answered |= await self.send(life, enrollment, dispatch, at)
             for change in progress.changes:
-                life.updated.update(change.profile)
-                life.updated.update(change.attributes)
+                life.update(change.profile, change.attributes)
             if not (answered and enrollment.active and enrollment.hold is not None):
                 return
             try:
@@ -517,32 +656,47 @@ class _Replay:
             elif isinstance(action, Conversion):
                 report.conversions += 1
 
-    def send(self, life: _Life, enrollment: Enrollment, dispatch: Dispatch, at: datetime) -> bool:
-        """Decides the send as the rules would have; whether its outcome is known at once."""
+    async def send(
+        self, life: _Life, enrollment: Enrollment, dispatch: Dispatch, at: datetime
+    ) -> bool:
+        """Makes and decides the send as the enrollments process would; whether its outcome
+        is known at once."""
         send = dispatch.send
+        tally = self.report.sends.setdefault(dispatch.step, SendTally())
         request = SendRequest(
             send.team, send.purpose, send.channels, send.priority, dedup_key=dispatch.dedup_key
         )
-        customer = life.customer
-        if customer is None:
-            reason = "not sent: the customer is not known"
-            self.report.sends.setdefault(dispatch.step, SendTally()).suppressed += 1
-            return enrollment.note_response(dispatch.step, Response.SUPPRESSED, reason, None, at)
-        ledger = [*customer.ledger, *life.contacts]
-        decision = decide(request, customer.facts(), ledger, self.book.at(at), at)
-        self.report.sends.setdefault(dispatch.step, SendTally()).add(decision)
-        if decision.allows_send:
-            if decision.channel is not None:
-                life.contacts.append(
-                    ContactRecord(
-                        at,
-                        decision.channel,
-                        send.purpose,
-                        send.team,
-                        send.priority,
-                        dispatch.dedup_key,
-                    )
+        customer = life.shown()
+        try:
+            if customer is None:
+                raise DomainError("the customer is not known")
+            fallback = (
+                None
+                if send.fallback is None
+                else Fallback(
+                    send.fallback.channels, parse_duration(send.fallback.after).total_seconds()
                 )
+            )
+            content = MessageContent(
+                template=send.template,
+                version=await self.content.version_at(send.template, at),
+                campaign=self.campaign.key,
+                correlation_id=f"{enrollment.id}:{dispatch.step}",
+                fallback=fallback,
+            )
+            delivery = await compose(self.content.templates, content, customer, request.channels)
+        except DomainError as error:  # as the process: nothing is decided, the send is answered
+            reason = f"not sent: {error}"
+            tally.refuse(reason)
+            return enrollment.note_response(dispatch.step, Response.SUPPRESSED, reason, None, at)
+        said = approved_as_sent(request, delivery)
+        decision = self.decide(life, said, at)
+        tally.add(decision)
+        if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
+            deferral = _Deferral(enrollment, dispatch.step, said)
+            entry = (decision.defer_until, next(self.order), life.customer_id, deferral)
+            heapq.heappush(self.timers, entry)
+        if decision.allows_send:
             if not self.run.assume_delivered:
                 return False
             response, why = Response.DELIVERED, "assumed delivered"
@@ -551,6 +705,42 @@ class _Replay:
         else:
             response, why = Response.SUPPRESSED, "suppressed"
         return enrollment.note_response(dispatch.step, response, why, None, at)
+
+    def decide(self, life: _Life, request: SendRequest, at: datetime) -> Decision:
+        """The rules' decision on the customer then, with the contacts this run allowed."""
+        customer = life.customer
+        assert customer is not None  # a send was made for them
+        ledger = [*customer.ledger, *life.contacts]
+        decision = decide(request, customer.facts(), ledger, self.book.at(at), at)
+        if decision.allows_send and decision.channel is not None:
+            life.contacts.append(
+                ContactRecord(
+                    at,
+                    decision.channel,
+                    request.purpose,
+                    request.team,
+                    request.priority,
+                    request.dedup_key,
+                )
+            )
+        return decision
+
+    async def decide_again(self, life: _Life, deferral: _Deferral, at: datetime) -> None:
+        """A deferral ended: the scheduler decides the send again. Only a send it allows is
+        heard of by the enrollment (as its delivery); another deferral waits again."""
+        decision = self.decide(life, deferral.request, at)
+        self.report.sends.setdefault(deferral.step, SendTally()).add(decision, again=True)
+        if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
+            entry = (decision.defer_until, next(self.order), life.customer_id, deferral)
+            heapq.heappush(self.timers, entry)
+        if not (decision.allows_send and self.run.assume_delivered):
+            return
+        enrollment = deferral.enrollment
+        why = "assumed delivered"
+        if enrollment.note_response(deferral.step, Response.DELIVERED, why, None, at) and (
+            enrollment.active and enrollment.hold is not None
+        ):
+            await self.advance(life, enrollment, at)
 
     def facts(self, life: _Life, at: datetime, signal: ArrivedSignal | None = None) -> Facts:
         customer = life.facts()

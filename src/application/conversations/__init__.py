@@ -1,1 +1,3 @@
-"""Conversation commands: threads from inbound messages, routing, assignment and transfer."""
+"""Conversations as agents work them: agents, teams, the routing document, the agent's commands
+on a conversation (reply, note, snooze, resolve, reopen); threads from inbound messages, routing,
+queues, assignment and transfer."""

@@ -13,6 +13,13 @@ from application.outbound.payloads import (
     CampaignChangedV1,
     CampaignVersionPublishedV1,
     ConsentChangedV1,
+    ConversationAssignmentV1,
+    ConversationClassifiedV1,
+    ConversationMessageV1,
+    ConversationPriorityV1,
+    ConversationSlaBreachedV1,
+    ConversationStartedV1,
+    ConversationStatusV1,
     CustomerRegisteredV1,
     CustomersMergedV1,
     EnrollmentConvertedV1,
@@ -31,6 +38,7 @@ from application.outbound.payloads import (
 from domain.campaign.aggregate import Campaign
 from domain.campaign.enrollment import Enrollment
 from domain.catalog import topic_of
+from domain.conversation.aggregate import Conversation, ConversationStatus
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.triggers.aggregate import Firing
@@ -45,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CAMPAIGN_EVENTS",
+    "CONVERSATION_EVENTS",
     "CUSTOMER_EVENTS",
     "OUTBOUND_EVENTS",
     "SEGMENT_EVENTS",
@@ -419,7 +428,117 @@ CAMPAIGN_EVENTS: tuple[OutboundEvent, ...] = (
     ),
 )
 
+
+def _conversation_started(event: Event) -> ConversationStartedV1:
+    return ConversationStartedV1(
+        conversation_id=event.originator_id,
+        customer_id=event.customer_id,
+        topic=event.topic,
+        by=event.by,
+    )
+
+
+def _conversation_message(event: Event) -> ConversationMessageV1:
+    message = event.message
+    return ConversationMessageV1(
+        conversation_id=event.originator_id,
+        message_id=message.message_id,
+        direction=str(message.direction),
+        channel=str(message.channel),
+        at=message.at,
+        by=event.by,
+    )
+
+
+def _assignment(change: str) -> Callable[[Event], ConversationAssignmentV1]:
+    def build(event: Event) -> ConversationAssignmentV1:
+        return ConversationAssignmentV1(
+            conversation_id=event.originator_id,
+            change=change,
+            team=getattr(event, "team", None),
+            agent=getattr(event, "agent", None),
+            reason=event.reason,
+            by=event.by,
+        )
+
+    return build
+
+
+def _status(status: ConversationStatus | None) -> Callable[[Event], ConversationStatusV1]:
+    def build(event: Event) -> ConversationStatusV1:
+        return ConversationStatusV1(
+            conversation_id=event.originator_id,
+            status=str(status or event.status),
+            reason=getattr(event, "reason", None),
+            until=getattr(event, "until", None),
+            by=event.by,
+        )
+
+    return build
+
+
+def _classified(event: Event) -> ConversationClassifiedV1:
+    return ConversationClassifiedV1(
+        conversation_id=event.originator_id,
+        intent=event.intent,
+        sentiment=None if event.sentiment is None else str(event.sentiment),
+        confidence=event.confidence,
+        by=event.by,
+    )
+
+
+def _priority_changed(event: Event) -> ConversationPriorityV1:
+    return ConversationPriorityV1(
+        conversation_id=event.originator_id,
+        priority=str(event.priority),
+        reason=event.reason,
+        by=event.by,
+    )
+
+
+def _sla_breached(event: Event) -> ConversationSlaBreachedV1:
+    return ConversationSlaBreachedV1(
+        conversation_id=event.originator_id, sla=str(event.sla), due=event.due, by=event.by
+    )
+
+
+_CONVERSATION = topic_of(Conversation) + "."
+
+
+def _conversation(
+    name: str, subject: str, build: Callable[[Event], msgspec.Struct]
+) -> OutboundEvent:
+    return OutboundEvent(
+        _CONVERSATION + name,
+        f"conversations.{subject}",
+        f"chorus.conversation.{subject}",
+        1,
+        build,
+    )
+
+
+# A conversation's events are about its stream: the CloudEvents subject is the conversation,
+# and a subscriber sees each conversation's events in order. Notes, tags and delivery
+# statuses stay inside (the thread is read through the API).
+CONVERSATION_EVENTS: tuple[OutboundEvent, ...] = (
+    _conversation("Started", "started", _conversation_started),
+    _conversation("MessageReceived", "message_received", _conversation_message),
+    _conversation("MessageSent", "message_sent", _conversation_message),
+    _conversation("Assigned", "assigned", _assignment("assigned")),
+    _conversation("Transferred", "transferred", _assignment("transferred")),
+    _conversation("Unassigned", "unassigned", _assignment("unassigned")),
+    _conversation("Queued", "queued", _assignment("queued")),
+    _conversation("Snoozed", "snoozed", _status(ConversationStatus.SNOOZED)),
+    _conversation("Woke", "woke", _status(ConversationStatus.WAITING_ON_US)),
+    _conversation("Resolved", "resolved", _status(ConversationStatus.RESOLVED)),
+    _conversation("Reopened", "reopened", _status(ConversationStatus.WAITING_ON_US)),
+    _conversation("MarkedWaiting", "marked_waiting", _status(None)),
+    _conversation("Classified", "classified", _classified),
+    _conversation("PriorityChanged", "priority_changed", _priority_changed),
+    _conversation("SlaBreached", "sla_breached", _sla_breached),
+)
+
 OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = (
-    CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS + CAMPAIGN_EVENTS
+    CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS + CAMPAIGN_EVENTS + CONVERSATION_EVENTS
 )
 """Everything Chorus publishes; segment, trigger and campaign events join here."""

@@ -20,6 +20,13 @@ __all__ = [
     "CampaignVersionPublishedV1",
     "CloudEvent",
     "ConsentChangedV1",
+    "ConversationAssignmentV1",
+    "ConversationClassifiedV1",
+    "ConversationMessageV1",
+    "ConversationPriorityV1",
+    "ConversationSlaBreachedV1",
+    "ConversationStartedV1",
+    "ConversationStatusV1",
     "CustomerRegisteredV1",
     "CustomersMergedV1",
     "EnrollmentConvertedV1",
@@ -225,3 +232,82 @@ class EnrollmentExitedV1(msgspec.Struct, kw_only=True, frozen=True):
     reason: str
     split: str | None
     arm: str | None
+
+
+# Conversations: the CloudEvents `subject` is the conversation (its events are in order by it);
+# `by` is who acted: an agent's key, `customer`, `router`, `sla-timer`, an API key. No message
+# text or note goes out: subscribers read the thread through the API.
+
+
+class ConversationStartedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A customer's conversation on `topic` began: one thread whatever the channels."""
+
+    conversation_id: UUID
+    customer_id: UUID
+    topic: str
+    by: str
+
+
+class ConversationMessageV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A message joined the thread: from the customer (`inbound`) or an agent's reply
+    (`outbound`, its id the `Message`'s), on `channel`."""
+
+    conversation_id: UUID
+    message_id: UUID
+    direction: str
+    channel: str
+    at: datetime
+    by: str
+
+
+class ConversationAssignmentV1(msgspec.Struct, kw_only=True, frozen=True):
+    """Who holds the conversation now and why: `assigned` to an agent, `transferred` to a team
+    (and agent), `unassigned` back to its team's queue, `queued` to a team nobody could take
+    it in."""
+
+    conversation_id: UUID
+    change: str
+    team: str | None
+    agent: str | None
+    reason: str
+    by: str
+
+
+class ConversationStatusV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The conversation's status changed: `snoozed` (until `until`), `waiting_on_us` (woke,
+    reopened, marked), `waiting_on_customer` (marked), `resolved`; `reason` when one was given."""
+
+    conversation_id: UUID
+    status: str
+    reason: str | None = None
+    until: datetime | None = None
+    by: str
+
+
+class ConversationClassifiedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """What the conversation is about and how the customer sounds, as classified."""
+
+    conversation_id: UUID
+    intent: str | None
+    sentiment: str | None
+    confidence: float | None
+    by: str
+
+
+class ConversationPriorityV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The conversation's priority changed (routing, an escalation, an agent), and why."""
+
+    conversation_id: UUID
+    priority: str
+    reason: str
+    by: str
+
+
+class ConversationSlaBreachedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """Nobody answered in time: the `sla` target (first_response or next_response) was due at
+    `due`; the escalation the routing document asks for follows as its own events."""
+
+    conversation_id: UUID
+    sla: str
+    due: datetime
+    by: str

@@ -13,18 +13,24 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
+from entrypoints.http.controllers.agents import AgentsController
+from entrypoints.http.controllers.audit import AuditController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.conversation_assignments import ConversationAssignmentsController
+from entrypoints.http.controllers.conversation_commands import ConversationCommandsController
+from entrypoints.http.controllers.conversations import ConversationsController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
 from entrypoints.http.controllers.messages import MessagesController
 from entrypoints.http.controllers.providers import ProvidersController
+from entrypoints.http.controllers.routing import RoutingController
 from entrypoints.http.controllers.rules import RulesController
 from entrypoints.http.controllers.segments import SegmentsController
+from entrypoints.http.controllers.teams import TeamsController
 from entrypoints.http.controllers.templates import TemplatesController
 from entrypoints.http.controllers.triggers import TriggersController
 from entrypoints.http.controllers.unsubscribe import UnsubscribeController
@@ -59,11 +65,13 @@ def create_app(
     """The API; `workers` (anything with a `running` flag) count towards /ready."""
     handlers: list[ControllerRouterHandler] = [
         HealthController,
+        AuditController,
         EventsController,
         CampaignsController,
         CampaignDryRunController,
         CampaignStatsController,
         ConversationAssignmentsController,
+        ConversationsController,
         CustomersController,
         EnrollmentsController,
         MessagesController,
@@ -74,6 +82,10 @@ def create_app(
         TriggersController,
         UnsubscribeController,
         WebhooksController,
+        AgentsController,
+        TeamsController,
+        RoutingController,
+        ConversationCommandsController,
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)

@@ -280,10 +280,19 @@ _ALSO = {
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
     "resumeCampaign": (409,),  # a draft or an archived campaign
     "simulateRules": (400, 413, 415, 422),
+    # agents, teams, routing and the agent's commands (docs/conversations.md)
+    "registerAgent": (409,),  # another agent under the key
+    "createTeam": (409,),
+    "getRouting": (404,),  # none published yet
+    "publishRouting": (400, 413, 415, 422),  # read as it comes, as publishRules
+    "replyToConversation": (409,),  # an idempotency key used for another request
+    "snoozeConversation": (409,),  # a resolved conversation
     "transferConversation": (409,),  # no free capacity; an idempotency key reused
 }
 _CREATE_OR_CHANGE = {
     "createCampaign",
+    "createTeam",
+    "registerAgent",
     "createSegment",
     "createTrigger",
     "publishTemplate",

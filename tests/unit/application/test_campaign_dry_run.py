@@ -6,21 +6,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import pytest
 
 from adapters.inmemory.history import InMemoryHistory
 from adapters.inmemory.journey_history import InMemoryJourneyHistory
 from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
+from adapters.templates.jinja import JinjaRenderer
 from application.campaigns.dry_run import DryRun, DryRunCampaign, DryRunReport
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.segments.define_segment import DefineSegment, SegmentDraft
+from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.aggregate import Campaign
 from domain.customer.contact import ConsentRecord
-from domain.policy.rules import FrequencyCap
+from domain.policy.decision import SendRequest
+from domain.policy.rules import FrequencyCap, OnExceed
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import decode_condition
 from domain.shared.errors import InvalidValue, NotFound
+from domain.templates.aggregate import Variant
 from tests.unit.domain.campaign.journeys import journey, read, send
 from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim, report
 
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 ANA = claim("email", "ana@example.org")
 BO = claim("email", "bo@example.org")
 CY = claim("email", "cy@example.org")
+CY_WHATSAPP = claim("whatsapp_id", "447700900123")
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 ORDERS = {
@@ -55,8 +61,17 @@ class History:
             self.chorus.uows,
             InMemoryHistory(self.chorus.storage),
             InMemoryJourneyHistory(self.chorus.storage.events),
+            self.chorus.templates,
+            self.chorus.templates.repository,
         )
         self.sent = 0
+
+    async def template(self, key: str = "welcome", *variants: Variant) -> None:
+        publish = PublishTemplate(
+            self.chorus.uows, self.chorus.templates.repository, self.clock, JinjaRenderer()
+        )
+        email = Variant(Channel.EMAIL, "en", subject="Hello", body="Hi {{ customer.first_name }}")
+        await publish(key, TemplateDraft(variants or (email,), "en"), "test")
 
     async def subscriber(
         self, who: IdentityClaim, opted_in: bool = True, **attributes: Any
@@ -91,6 +106,7 @@ class History:
 @pytest.fixture
 async def history() -> History:
     made = History()
+    await made.template()
     for who in (ANA, BO):
         await made.subscriber(who)
     return made
@@ -271,7 +287,9 @@ class TestWhatTheRulesWouldHaveDecided:
         assert (welcome.allowed, welcome.requested - welcome.allowed) == (1, 1)
         assert {**welcome.suppressed_by, **welcome.deferred_by} == {"cap.none": 1}
 
-    async def test_the_sends_it_allowed_count_against_later_caps(self, history: History) -> None:
+    async def test_the_sends_it_allowed_count_against_later_caps_and_a_deferral_ends(
+        self, history: History
+    ) -> None:
         steps = {
             "first": send(next="wait"),
             "wait": {"type": "wait", "for": "1h", "next": "second"},
@@ -282,11 +300,66 @@ class TestWhatTheRulesWouldHaveDecided:
         )
         await history.campaign(orders(steps))
         await history.signal("order.placed", ANA, total=120)
+        within_the_cap = await history.play(until=MONDAY_NOON + 12 * HOUR)
+        assert within_the_cap.sends["first"].allowed == 1
+        second = within_the_cap.sends["second"]
+        assert (second.requested, second.allowed, second.deferred) == (1, 0, 1)
+        assert second.deferred_by == {"cap.one": 1}
+        assert second.redecided == 0
+        past_the_cap = (await history.play()).sends["second"]
+        assert (past_the_cap.deferred, past_the_cap.redecided, past_the_cap.allowed) == (1, 1, 1)
+
+
+class TestWhatItWouldHaveSaid:
+    async def test_an_approved_whatsapp_template_is_allowed_outside_the_24_hour_window(
+        self, history: History
+    ) -> None:
+        approved = Variant(
+            Channel.WHATSAPP, "en", whatsapp_template="follow_up", whatsapp_parameters=("x",)
+        )
+        await history.template("ten-off", approved)
+        free_text = Variant(Channel.WHATSAPP, "en", body="Hi {{ customer.first_name }}")
+        await history.template("free-shipping", free_text)
+        made = await history.chorus.upsert((CY, CY_WHATSAPP), {"first_name": "Cy"}, {})
+        consent = ConsentRecord(Channel.WHATSAPP, Purpose.MARKETING, True, "signup form")
+        await history.chorus.change_consent(made.customer_id, [consent])
+        steps = {
+            "approved": send("ten-off", channels=["whatsapp"], next="free-text"),
+            "free-text": send("free-shipping", channels=["whatsapp"]),
+        }
+        await history.campaign(orders(steps))
+        await history.signal("order.placed", CY, total=120)
         played = await history.play()
-        assert played.sends["first"].allowed == 1
-        second = played.sends["second"]
-        assert second.allowed == 0
-        assert {**second.suppressed_by, **second.deferred_by} == {"cap.one": 1}
+        assert played.sends["approved"].channels == {"whatsapp": 1}
+        refused = played.sends["free-text"]
+        assert (refused.allowed, refused.suppressed) == (0, 1)
+        assert refused.suppressed_by["session_window.whatsapp"] == 1
+
+    async def test_a_template_that_fails_to_render_suppresses_that_send_with_the_reason(
+        self, history: History
+    ) -> None:
+        email = Variant(Channel.EMAIL, "en", subject="Hi", body="{{ customer.plan }} plan")
+        await history.template("order-follow-up", email)
+        steps = {"plan": send("order-follow-up", next="welcome"), "welcome": send()}
+        await history.campaign(orders(steps))
+        await history.signal("order.placed", ANA, total=120)
+        played = await history.play()
+        plan = played.sends["plan"]
+        assert (plan.requested, plan.allowed, plan.suppressed) == (1, 0, 1)
+        [(reason, times)] = plan.not_sent.items()
+        assert times == 1
+        assert reason.startswith("not sent:")
+        assert "customer.plan" in reason
+        assert played.sends["welcome"].allowed == 1  # the journey goes on
+
+    async def test_the_version_in_force_at_the_send_is_rendered(self, history: History) -> None:
+        await history.campaign(orders({"welcome": send()}))
+        await history.signal("order.placed", ANA, total=120)
+        history.later(HOUR)
+        broken = Variant(Channel.EMAIL, "en", subject="Hi", body="{{ vars.missing }}")
+        await history.template("welcome", broken)
+        played = await history.play()
+        assert played.sends["welcome"].allowed == 1
 
     async def test_without_assuming_delivery_a_send_waiting_for_it_falls_through(
         self, history: History
@@ -300,6 +373,32 @@ class TestWhatTheRulesWouldHaveDecided:
         await history.signal("order.placed", ANA, total=120)
         assert (await history.play()).exits == {"delivered": 1}
         assert (await history.play(assume_delivered=False)).exits == {"not delivered": 1}
+
+
+class TestTheHistoryItReplays:
+    @pytest.mark.parametrize(
+        ("origin", "allowed"),
+        [
+            ("api", 0),
+            (f"campaign:other:1:welcome:{uuid4()}", 0),
+            (f"campaign:orders:1:welcome:{uuid4()}", 1),
+        ],
+    )
+    async def test_sends_of_others_count_against_its_caps_and_its_own_do_not(
+        self, history: History, origin: str, allowed: int
+    ) -> None:
+        once_a_day = FrequencyCap(id="cap.once", limit=1, window=DAY, on_exceed=OnExceed.SUPPRESS)
+        await history.chorus.publish(caps=(once_a_day,))
+        await history.campaign(orders({"welcome": send()}))
+        ana = await history.chorus.owner("email", "ana@example.org")
+        assert ana is not None
+        asked = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,))
+        await history.chorus.request_message(ana, asked, origin=origin)
+        history.later(HOUR)
+        await history.signal("order.placed", ANA, total=120)
+        welcome = (await history.play()).sends["welcome"]
+        assert welcome.allowed == allowed
+        assert welcome.suppressed_by == ({} if allowed else {"cap.once": 1})
 
 
 class TestADryRunChangesNothing:

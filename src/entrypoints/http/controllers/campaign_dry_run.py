@@ -58,9 +58,11 @@ def _sends(tally: SendTally) -> dict[str, Any]:
         "allowed": tally.allowed,
         "deferred": tally.deferred,
         "suppressed": tally.suppressed,
+        "redecided": tally.redecided,
         "channels": dict(tally.channels.most_common()),
         "deferred_by": dict(tally.deferred_by.most_common()),
         "suppressed_by": dict(tally.suppressed_by.most_common()),
+        "not_sent": dict(tally.not_sent.most_common()),
     }
 
 
@@ -95,6 +97,7 @@ def _out(report: DryRunReport) -> dict[str, Any]:
             "allowed": sum(t.allowed for t in sends),
             "deferred": sum(t.deferred for t in sends),
             "suppressed": sum(t.suppressed for t in sends),
+            "redecided": sum(t.redecided for t in sends),
             "by_step": {step: _sends(tally) for step, tally in report.sends.items()},
         },
         "faults": dict(report.faults.most_common()),
@@ -118,9 +121,11 @@ class CampaignDryRunController(Controller):
             '"sample_limit": 1000, "assume_delivered": true}`. The journey (the campaign\'s '
             "own, or the one given) is played over the signals and segment entries recorded in "
             "the period, in simulated time: entries by entry, steps reached and held at `to`, "
-            "exits by reason, conversions, split arms, and each send decided by the rules in "
-            "force then on the customer as they were, by outcome and rule. Nothing is sent or "
-            "recorded; the answer lists what it assumed. A journey given and refused is a 422 "
+            "exits by reason, conversions, split arms, and each send rendered (the template "
+            "version of that moment) and decided by the rules in force then on the customer as "
+            "they were, without the campaign's own sends, by outcome and rule (a template that "
+            "does not render is counted in `not_sent`). Nothing is sent or recorded; the answer "
+            "lists what it assumed. A journey given and refused is a 422 "
             "`invalid-journey` naming each path; a period over 93 days or a time without an "
             "offset is a 422 naming the field."
         ),

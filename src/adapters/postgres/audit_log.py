@@ -1,0 +1,193 @@
+"""The event store read for auditors, straight from `events`: never from a read model."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from adapters.postgres.codec import EventCodec
+from domain.catalog import topic_of
+from domain.customer.aggregate import Customer
+from domain.segments.aggregate import Membership
+from domain.shared.topics import events_of
+from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    import asyncpg
+
+    from ports.audit import LogFilter
+
+__all__ = ["CUSTOMER_STATE_TOPICS", "MEMBERSHIP_TOPICS", "SCAN_BUDGET", "PostgresAuditLog"]
+
+CUSTOMER_STATE_TOPICS = tuple(
+    topic_of(cls)
+    for cls in events_of(Customer).values()
+    if not issubclass(cls, Customer.MessageDecided)
+)
+"""The Customer events that change what an auditor sees of them: all but the decisions."""
+MEMBERSHIP_TOPICS = (topic_of(Membership.Entered), topic_of(Membership.Exited))
+SCAN_BUDGET = 50_000
+"""At most this many events of the log are looked at for one page, whatever the filter."""
+
+# The stream up to the first event recorded after the instant, so a clock that went back
+# (a manual clock, a slow writer) never leaves a hole in what is replayed.
+_CUSTOMER_HISTORY = """
+WITH stop AS MATERIALIZED (
+    SELECT coalesce(
+        (SELECT min(version) FROM events WHERE stream_id = $1 AND occurred_at > $2),
+        (SELECT max(version) + 1 FROM events WHERE stream_id = $1),
+        1
+    ) AS version
+)
+SELECT NULL::uuid, (SELECT version - 1 FROM stop), NULL, NULL, NULL, NULL
+UNION ALL
+(SELECT stream_id, version, topic, class_version, occurred_at, payload
+ FROM events
+ WHERE stream_id = $1 AND topic = ANY($3::text[])
+   AND version > $4 AND version < (SELECT version FROM stop)
+ ORDER BY version)
+"""
+_MEMBERSHIPS = """
+SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
+WHERE subject_id = $1 AND topic = ANY($2::text[]) AND occurred_at <= $3
+ORDER BY position
+"""
+_REGISTERED = "SELECT occurred_at FROM events WHERE stream_id = $1 AND version = 1 AND topic = $2"
+_MERGED_INTO = "SELECT merged_id FROM customer_merges WHERE survivor_id = $1 ORDER BY merged_id"
+# Below the oldest transaction still running, as the projections read: an event that commits
+# late can never appear behind a cursor a client already holds.
+_HORIZON = "horizon AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)"
+_END = f"""
+WITH {_HORIZON}
+SELECT events.transaction_id::text::bigint, events.position FROM events, horizon
+WHERE events.transaction_id < horizon.xmin
+ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1
+"""
+_AFTER = "(events.transaction_id, events.position) > ($1::text::xid8, $2::bigint)"
+_ORDER = "ORDER BY events.transaction_id, events.position"
+_READ = """
+SELECT k.t::text::bigint, events.position, events.stream_id, events.version, events.topic,
+       events.occurred_at, events.payload
+FROM unnest($1::text[]::xid8[], $2::bigint[]) AS k(t, p)
+JOIN events ON events.transaction_id = k.t AND events.position = k.p
+ORDER BY events.transaction_id, events.position
+"""
+
+
+def _conditions(where: LogFilter, args: list[Any]) -> list[str]:
+    """The filter as SQL conditions on `events`, its values appended to `args`: only the
+    filters given, so each shape of query gets a plan of its own."""
+    conditions: list[str] = []
+    if where.streams:
+        args.append(list(where.streams))
+        conditions.append(f"events.stream_id = ANY(${len(args)}::uuid[])")
+    if where.topics:
+        args.append(list(where.topics))
+        conditions.append(f"events.topic = ANY(${len(args)}::text[])")
+    if where.since is not None:
+        args.append(where.since)
+        conditions.append(f"events.occurred_at >= ${len(args)}")
+    if where.until is not None:
+        args.append(where.until)
+        conditions.append(f"events.occurred_at < ${len(args)}")
+    return conditions
+
+
+class PostgresAuditLog:
+    """Customers as of an instant and the raw log, read from the pool."""
+
+    def __init__(self, pool: asyncpg.Pool, codec: EventCodec | None = None) -> None:
+        self.pool = pool
+        self.codec = codec or EventCodec()
+
+    async def customer_history(
+        self, customer_id: UUID, as_of: datetime, after_version: int = 0
+    ) -> CustomerHistory:
+        # Two connections at once: the membership facts cost no second round trip's wait.
+        rows, facts = await asyncio.gather(
+            self.pool.fetch(
+                _CUSTOMER_HISTORY,
+                customer_id,
+                as_of,
+                list(CUSTOMER_STATE_TOPICS),
+                after_version,
+            ),
+            self.pool.fetch(_MEMBERSHIPS, customer_id, list(MEMBERSHIP_TOPICS), as_of),
+        )
+        # The stream's version at the instant comes in the one row without a stream.
+        version = next(row[1] for row in rows if row[0] is None)
+        decode = self.codec.decode
+        return CustomerHistory(
+            [decode(*row) for row in rows if row[0] is not None],
+            version,
+            [decode(*row) for row in facts],
+        )
+
+    async def registered_at(self, customer_id: UUID) -> datetime | None:
+        found: datetime | None = await self.pool.fetchval(
+            _REGISTERED, customer_id, topic_of(events_of(Customer)["Registered"])
+        )
+        return found
+
+    async def end(self) -> LogCursor:
+        row = await self.pool.fetchrow(_END)
+        return LogCursor() if row is None else LogCursor(row[0], row[1])
+
+    async def merged_into(self, customer_id: UUID) -> list[UUID]:
+        return [row[0] for row in await self.pool.fetch(_MERGED_INTO, customer_id)]
+
+    async def plan(self, where: LogFilter, after: LogCursor, limit: int) -> LogPlan:
+        args: list[Any] = [str(after.transaction_id), after.position]
+        conditions = _conditions(where, args)
+        args.append(limit)
+        limit_at = f"${len(args)}"
+        if where.streams:
+            # A stream's events come by the primary key; no budget is needed to bound them.
+            found = await self.pool.fetch(
+                f"WITH {_HORIZON} SELECT events.transaction_id::text::bigint, events.position "
+                f"FROM events, horizon WHERE {_AFTER} AND events.transaction_id < horizon.xmin "
+                f"AND {' AND '.join(conditions)} {_ORDER} LIMIT {limit_at}",
+                *args,
+            )
+            places = [LogCursor(row[0], row[1]) for row in found]
+            return LogPlan(places, places[-1] if places else after, len(places) < limit)
+        args.append(SCAN_BUDGET)
+        wanted = " AND ".join(conditions) or "true"
+        found = await self.pool.fetch(
+            f"""WITH {_HORIZON}, scanned AS MATERIALIZED (
+                    SELECT events.transaction_id, events.position, events.stream_id,
+                           events.topic, events.occurred_at
+                    FROM events, horizon
+                    WHERE {_AFTER} AND events.transaction_id < horizon.xmin
+                    {_ORDER} LIMIT ${len(args)}
+                )
+                (SELECT transaction_id::text::bigint, position, 1 FROM scanned AS events
+                 WHERE {wanted} {_ORDER} LIMIT {limit_at})
+                UNION ALL
+                (SELECT transaction_id::text::bigint, position, 0 FROM scanned
+                 ORDER BY transaction_id DESC, position DESC LIMIT 1)
+                UNION ALL
+                (SELECT count(*), 0, 2 FROM scanned)""",
+            *args,
+        )
+        places = [LogCursor(row[0], row[1]) for row in found if row[2] == 1]
+        last = next((LogCursor(row[0], row[1]) for row in found if row[2] == 0), after)
+        scanned = next(row[0] for row in found if row[2] == 2)
+        if len(places) == limit:
+            return LogPlan(places, places[-1], at_end=False)
+        return LogPlan(places, last, at_end=scanned < SCAN_BUDGET)
+
+    async def read(self, where: LogFilter, places: Sequence[LogCursor]) -> list[AuditedEvent]:
+        if not places:
+            return []
+        rows = await self.pool.fetch(
+            _READ, [str(p.transaction_id) for p in places], [p.position for p in places]
+        )
+        return [
+            AuditedEvent(LogCursor(row[0], row[1]), row[2], row[3], row[4], row[5], row[6])
+            for row in rows
+        ]

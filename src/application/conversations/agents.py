@@ -1,0 +1,136 @@
+"""Agents as data: register one, change their skills, capacity or presence, list and read them.
+
+Every change is an event on the agent carrying who made it (`by`, the acting key); a change to
+what the agent already is records nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from application.conflicts import retry_on_conflict
+from application.conversations.staff import (
+    AgentProfile,
+    AlreadyRegistered,
+    Written,
+    agent_profile,
+    change_agent,
+)
+from domain.conversation.agents import Agent, agent_id, check_capacity, check_skills
+from domain.shared.errors import NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from domain.conversation.vocabulary import ChannelKind, Presence
+    from ports.clock import Clock
+    from ports.staff import StaffDirectory
+    from ports.unit_of_work import UnitsOfWork
+
+__all__ = [
+    "AgentQueries",
+    "ChangeAgentCapacity",
+    "ChangeAgentPresence",
+    "ChangeAgentSkills",
+    "RegisterAgent",
+]
+
+
+class RegisterAgent:
+    """A new agent, offline until they say otherwise; the same registration again is a retry,
+    a different one under a taken key is refused."""
+
+    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
+        self.uows = uows
+        self.clock = clock
+
+    async def __call__(
+        self,
+        key: str,
+        name: str,
+        skills: frozenset[str],
+        capacity: Mapping[ChannelKind, int],
+        by: str,
+    ) -> Written:
+        agent = Agent.register(key, name, skills, capacity, by, self.clock.now())
+
+        async def attempt() -> Written:
+            async with self.uows() as uow:
+                agents = uow.repository(Agent)
+                found = (await agents.get([agent.id])).get(agent.id)
+                if found is not None:
+                    same = (found.name, found.skills, found.capacity) == (
+                        agent.name,
+                        agent.skills,
+                        agent.capacity,
+                    )
+                    if not same:
+                        raise AlreadyRegistered(f"an agent {key!r} is registered already")
+                    return Written(key, created=False, changed=False)
+                agents.add(agent)
+                return Written(key, created=True, changed=True)
+
+        return await retry_on_conflict(attempt)
+
+
+class ChangeAgentSkills:
+    """Replaces an agent's skills."""
+
+    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
+        self.uows = uows
+        self.clock = clock
+
+    async def __call__(self, key: str, skills: frozenset[str], by: str) -> Written:
+        skills = check_skills(skills)
+        return await change_agent(
+            self.uows, key, lambda agent: agent.change_skills(skills, by, self.clock.now())
+        )
+
+
+class ChangeAgentCapacity:
+    """Replaces how many conversations of each channel kind an agent holds at once."""
+
+    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
+        self.uows = uows
+        self.clock = clock
+
+    async def __call__(self, key: str, capacity: Mapping[ChannelKind, int], by: str) -> Written:
+        checked = check_capacity(capacity)
+        return await change_agent(
+            self.uows, key, lambda agent: agent.change_capacity(checked, by, self.clock.now())
+        )
+
+
+class ChangeAgentPresence:
+    """Available, away or offline: only an available agent takes new conversations."""
+
+    def __init__(self, uows: UnitsOfWork, clock: Clock) -> None:
+        self.uows = uows
+        self.clock = clock
+
+    async def __call__(self, key: str, presence: Presence, by: str) -> Written:
+        return await change_agent(
+            self.uows, key, lambda agent: agent.change_presence(presence, by, self.clock.now())
+        )
+
+
+class AgentQueries:
+    """Agents as committed, with the teams each is on."""
+
+    def __init__(self, uows: UnitsOfWork, staff: StaffDirectory) -> None:
+        self.uows = uows
+        self.staff = staff
+
+    async def list(self) -> list[AgentProfile]:
+        keys = await self.staff.agent_keys()
+        async with self.uows() as uow:
+            found = await uow.repository(Agent).get([agent_id(key) for key in keys])
+        agents = sorted(found.values(), key=lambda agent: agent.key)
+        return [agent_profile(agent, await self.staff.teams_of(agent.key)) for agent in agents]
+
+    async def get(self, key: str) -> AgentProfile:
+        async with self.uows() as uow:
+            found = (await uow.repository(Agent).get([agent_id(key)])).get(agent_id(key))
+        if found is None:
+            raise NotFound(f"no agent {key!r}")
+        return agent_profile(found, await self.staff.teams_of(key))

@@ -1,0 +1,197 @@
+"""An agent's reply: checked on the conversation, decided by the rules as a `service` message,
+sent through the outbox, and recorded in the thread only when it may go.
+
+The reply goes on the channel the customer last wrote on, unless the agent picks another. On a
+channel whose service window is closed (WhatsApp: 24 hours after the customer's last message on
+it) only an approved template may go: the answer says so and lists them (`ReplyNeedsTemplate`).
+A reply the rules suppress or defer is answered with the decision, and the thread is left as it
+was. A reply to a resolved conversation reopens it. The idempotency key is the send request's,
+scoped to the conversation: a retry answers with the first decision and records nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from application.conversations.actors import Actor, change_conversation, load_conversation
+from application.messages.compose import MessageContent
+from domain.conversation.aggregate import Conversation, ConversationStatus, TemplateNeeded
+from domain.message.content import Content
+from domain.policy.decision import Outcome, SendRequest
+from domain.policy.vocabulary import Channel, Purpose
+from domain.shared.errors import DomainError, InvalidValue
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from uuid import UUID
+
+    from application.messages.request_message import RequestMessage
+    from ports.clock import Clock
+    from ports.rules import RuleSets
+    from ports.templates import PublishedTemplates
+    from ports.unit_of_work import UnitsOfWork
+
+__all__ = ["REPLY_TEAM", "Reply", "ReplyNeedsTemplate", "ReplyOutcome", "ReplyToConversation"]
+
+REPLY_TEAM = "conversations"
+"""The sending team a reply is requested for when the conversation has no team yet."""
+
+MAX_REPLY = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the agent says: free text, or a stored template with its variables."""
+
+    text: str | None = None
+    template: str | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    locale: str | None = None
+    subject: str | None = None  # an email's; `Re: <topic>` when left out
+    channel: Channel | None = None  # None: the channel the customer last wrote on
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (self.template is None):
+            raise InvalidValue("text", "give `text` or `template`, exactly one")
+        if self.text is not None and not self.text.strip():
+            raise InvalidValue("text", "a reply says something")
+        if self.text is not None and len(self.text) > MAX_REPLY:
+            raise InvalidValue("text", f"longer than {MAX_REPLY} characters")
+
+
+class ReplyNeedsTemplate(DomainError):
+    """The channel's service window is closed: only one of `templates` (approved for it) may
+    go."""
+
+    def __init__(self, needed: TemplateNeeded, templates: tuple[str, ...]) -> None:
+        super().__init__(str(needed))
+        self.channel = needed.channel
+        self.last_inbound = needed.last_inbound
+        self.templates = templates
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyOutcome:
+    """What became of a reply: the decision, and whether it went into the thread."""
+
+    conversation_id: UUID
+    channel: Channel
+    message_id: UUID
+    decision_id: UUID
+    outcome: Outcome | None  # None: a retry, answered with the first decision (`decision_id`)
+    sent: bool  # allowed, queued for delivery and recorded in the thread
+    repeated: bool
+    status: ConversationStatus
+
+
+class ReplyToConversation:
+    """Check on the conversation, decide and queue as a service message, record if allowed."""
+
+    def __init__(
+        self,
+        uows: UnitsOfWork,
+        rule_sets: RuleSets,
+        clock: Clock,
+        request_message: RequestMessage,
+        templates: PublishedTemplates,
+    ) -> None:
+        self.uows = uows
+        self.rule_sets = rule_sets
+        self.clock = clock
+        self.request_message = request_message
+        self.templates = templates
+
+    async def __call__(
+        self,
+        conversation_id: UUID,
+        actor: Actor,
+        reply: Reply,
+        idempotency_key: str | None = None,
+    ) -> ReplyOutcome:
+        rules = await self.rule_sets.current()
+        async with self.uows() as uow:
+            conversation = await load_conversation(uow.repository(Conversation), conversation_id)
+        acting = actor.acting_on(conversation)
+        try:
+            channel = conversation.check_reply(
+                acting, rules, self.clock.now(), reply.channel, reply.template
+            )
+        except TemplateNeeded as needed:
+            raise ReplyNeedsTemplate(needed, await self.approved_for(needed.channel)) from None
+        decided = await self.request_message(
+            conversation.customer_id,
+            SendRequest(
+                team=conversation.team or REPLY_TEAM,
+                purpose=Purpose.SERVICE,
+                channels=(channel,),
+                approved_template=reply.template is not None,
+            ),
+            idempotency_key=None
+            if idempotency_key is None
+            else f"conversation:{conversation_id}:{idempotency_key}",
+            origin=f"conversation:{conversation_id}",
+            content=_content(reply, channel, conversation.topic),
+        )
+        outcome = None if decided.decision is None else decided.decision.outcome
+        allowed = decided.decision is not None and decided.decision.allows_send
+        sent_on = channel
+        if decided.decision is not None and decided.decision.channel is not None:
+            sent_on = decided.decision.channel
+
+        def record(found: Conversation) -> ReplyOutcome:
+            in_thread = any(m.message_id == decided.message_id for m in found.messages)
+            if allowed and not in_thread:
+                found.reply(
+                    decided.message_id,
+                    actor.acting_on(found),
+                    reply.text or f"template {reply.template}",
+                    rules,
+                    self.clock.now(),
+                    sent_on,
+                    reply.template,
+                )
+                in_thread = True
+            return ReplyOutcome(
+                conversation_id,
+                sent_on,
+                decided.message_id,
+                decided.decision_id,
+                outcome,
+                sent=in_thread,
+                repeated=decided.repeated,
+                status=found.status,
+            )
+
+        return await change_conversation(self.uows, conversation_id, record)
+
+    async def approved_for(self, channel: Channel) -> tuple[str, ...]:
+        """The templates whose latest version holds an approved (WhatsApp) template for the
+        channel: what may go outside its service window."""
+        approved = []
+        for summary in await self.templates.summaries():
+            template = await self.templates.get(summary.key)
+            latest = None if template is None else template.latest
+            if latest is not None and any(
+                v.channel == channel and v.whatsapp_template for v in latest.variants
+            ):
+                approved.append(summary.key)
+        return tuple(sorted(approved))
+
+
+def _content(reply: Reply, channel: Channel, topic: str) -> MessageContent:
+    if reply.template is not None:
+        return MessageContent(
+            template=reply.template, locale=reply.locale, variables=dict(reply.variables)
+        )
+    subject = reply.subject or (f"Re: {topic}" if channel is Channel.EMAIL else None)
+    # The agent's words go as written: a variable, never template code of their own.
+    return MessageContent(
+        inline=Content(subject=_verbatim(subject), body="{{ vars.reply }}"),
+        variables={"reply": reply.text, "subject": subject},
+        locale=reply.locale,
+    )
+
+
+def _verbatim(subject: str | None) -> str | None:
+    return None if subject is None else "{{ vars.subject }}"

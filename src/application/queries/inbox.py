@@ -1,0 +1,312 @@
+"""The inbox as agents read it: conversations listed and filtered, one conversation's thread
+across channels with its customer's context, and the changes a live stream follows.
+
+Every read takes `visible`, the teams whose conversations the reader may see (None: every
+team); a conversation of another team is listed to nobody else and refused on its own
+(`ConversationHidden`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from application.queries.inbox_feed import InboxFeed
+from domain.conversation.aggregate import Conversation, Direction
+from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
+from domain.customer.identities import Verification
+from domain.shared.errors import DomainError, NotFound
+from ports.enrollments import EnrollmentStatus
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Collection
+    from datetime import datetime
+    from uuid import UUID
+
+    from application.queries.customers import CustomerQueries, CustomerView
+    from application.queries.enrollments import CustomerJourney, EnrollmentQueries
+    from domain.conversation.aggregate import Assignment, Classification
+    from domain.conversation.sla import SlaKind
+    from domain.conversation.vocabulary import Priority
+    from domain.message.aggregate import MessageStatus
+    from domain.policy.vocabulary import Channel
+    from ports.clock import Clock
+    from ports.directory import ActivityCount, Directory
+    from ports.inbox import InboxChanges, InboxFilter, InboxPage, InboxReadModel, InboxRow
+    from ports.segments import SegmentReadModel
+    from ports.unit_of_work import UnitsOfWork
+
+__all__ = [
+    "MINIMUM_VERIFICATION",
+    "RECENT_SIGNALS",
+    "ConversationDetail",
+    "ConversationHidden",
+    "CustomerContext",
+    "FlaggedIdentity",
+    "InboxQueries",
+    "ThreadEntry",
+]
+
+MINIMUM_VERIFICATION = Verification.VERIFIED
+"""An identity below this is flagged in the thread: it never unlocks account-sensitive
+actions or data, whatever channel it writes from."""
+
+RECENT_SIGNALS = timedelta(days=30)
+"""How far back the customer's recent signals are counted."""
+
+
+class ConversationHidden(DomainError):
+    """The conversation is held by a team the reader does not see."""
+
+    def __init__(self, conversation_id: UUID, team: str | None) -> None:
+        held = "no team yet" if team is None else f"team {team!r}"
+        super().__init__(f"conversation {conversation_id} is held by {held}, not one of yours")
+        self.conversation_id = conversation_id
+        self.team = team
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadEntry:
+    """One message of the thread, whatever its channel; an outbound one with the provider's
+    last status."""
+
+    message_id: UUID
+    direction: Direction
+    channel: Channel
+    at: datetime
+    author: str
+    text: str
+    template: str | None
+    status: MessageStatus | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedIdentity:
+    """An identity of the customer and whether its verification is too low to trust it with
+    account-sensitive actions or data (`too_low`)."""
+
+    type: str
+    value: str
+    verification: str
+    too_low: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerContext:
+    """Who the customer is: the profile (None if they are not known, or were erased), their
+    tier, segments, recent signals, the campaigns they are in now, and their identities."""
+
+    customer: CustomerView | None
+    tier: str | None
+    segments: list[str]
+    recent_signals: list[ActivityCount]
+    open_campaigns: list[CustomerJourney]
+    identities: list[FlaggedIdentity]
+
+    @property
+    def unverified(self) -> bool:
+        """Whether any identity is below `MINIMUM_VERIFICATION`."""
+        return any(identity.too_low for identity in self.identities)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationDetail:
+    """One conversation: its thread across channels, notes, assignment history with reasons,
+    status, tags, priority, classification and SLA, with the customer's context."""
+
+    conversation_id: UUID
+    customer_id: UUID
+    topic: str
+    status: str
+    team: str | None
+    agent: str | None
+    priority: Priority
+    tags: list[str]
+    classification: Classification | None
+    channels: list[Channel]
+    last_channel: Channel | None
+    snoozed_until: datetime | None
+    started_at: datetime
+    version: int
+    thread: list[ThreadEntry]
+    notes: list[tuple[UUID, str, str, datetime]]
+    history: list[Assignment]
+    breaches: list[tuple[SlaKind, datetime]]
+    inbox: InboxRow | None
+    customer: CustomerContext
+
+
+class InboxQueries:
+    """Reads the inbox projection, the conversations' streams and the customer's context."""
+
+    def __init__(
+        self,
+        inbox: InboxReadModel,
+        changes: InboxChanges,
+        uows: UnitsOfWork,
+        customers: CustomerQueries,
+        segments: SegmentReadModel,
+        directory: Directory,
+        enrollments: EnrollmentQueries,
+        clock: Clock,
+    ) -> None:
+        self.inbox = inbox
+        self.uows = uows
+        self.customers = customers
+        self.segments = segments
+        self.directory = directory
+        self.enrollments = enrollments
+        self.clock = clock
+        self.feed = InboxFeed(inbox, changes)
+
+    def _timed(self, where: InboxFilter, breach_within: timedelta | None) -> InboxFilter:
+        if breach_within is None:
+            return where
+        return dataclasses.replace(where, breach_before=self.clock.now() + breach_within)
+
+    async def page(
+        self,
+        where: InboxFilter,
+        visible: Collection[str] | None,
+        *,
+        breach_within: timedelta | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> InboxPage:
+        """The conversations `where` holds (breaching within `breach_within` from now, if
+        given), most recently changed first; `after` is the previous page's `next_cursor`."""
+        return await self.inbox.page(
+            self._timed(where, breach_within), visible, after=after, limit=limit
+        )
+
+    async def changes(
+        self,
+        where: InboxFilter,
+        visible: Collection[str] | None,
+        *,
+        after: int | None = None,
+        breach_within: timedelta | None = None,
+        heartbeat: float = 15.0,
+        batch: int = 500,
+    ) -> AsyncGenerator[list[InboxRow], None]:
+        """The rows that change after `after` (the inbox's last change when None) and that
+        `where` holds, in the order they change, a batch at a time; an empty batch after
+        `heartbeat` seconds with no change. Endless: the caller stops when its client goes;
+        FeedOverrun if it falls too far behind the changes."""
+        subscription, fed_from = await self.feed.subscribe()
+        try:
+            last = fed_from if after is None else after
+            # Catching up from the projection: the feed has what commits from now on, and
+            # what both hold is given once (a row's `seq` only grows).
+            while after is not None:
+                found = await self.inbox.changed_since(
+                    last, self._timed(where, breach_within), visible, batch
+                )
+                if found:
+                    last = found[-1].seq
+                    yield found
+                if len(found) < batch:
+                    break
+            while True:
+                rows = await subscription.next(heartbeat)
+                if not rows:
+                    yield []
+                    continue
+                timed = self._timed(where, breach_within)
+                kept = [row for row in rows if row.seq > last and timed.holds(row, visible)]
+                last = max(last, rows[-1].seq)
+                if kept:
+                    yield kept
+        finally:
+            subscription.close()
+
+    async def close(self) -> None:
+        """Stops the feed of the live streams."""
+        await self.feed.close()
+
+    async def conversation(
+        self, conversation_id: UUID, visible: Collection[str] | None
+    ) -> ConversationDetail:
+        """The conversation as last committed, with its customer's context; NotFound if none,
+        ConversationHidden if held by a team the reader does not see."""
+        async with self.uows() as uow:
+            found = await uow.repository(Conversation).get([conversation_id])
+            book = await uow.repository(RoutingBook).get([ROUTING_BOOK_ID])
+        conversation = found.get(conversation_id)
+        if conversation is None:
+            raise NotFound(f"no conversation {conversation_id}")
+        if visible is not None and conversation.team not in visible:
+            raise ConversationHidden(conversation_id, conversation.team)
+        routing = book.get(ROUTING_BOOK_ID)
+        tier_attribute = (
+            routing.current.document.tier_attribute
+            if routing is not None and routing.versions
+            else "tier"
+        )
+        thread = [
+            ThreadEntry(
+                m.message_id,
+                m.direction,
+                m.channel,
+                m.at,
+                m.author,
+                m.text,
+                m.template,
+                conversation.statuses.get(m.message_id)
+                if m.direction is Direction.OUTBOUND
+                else None,
+            )
+            for m in conversation.messages
+        ]
+        return ConversationDetail(
+            conversation_id=conversation.id,
+            customer_id=conversation.customer_id,
+            topic=conversation.topic,
+            status=str(conversation.status),
+            team=conversation.team,
+            agent=conversation.agent,
+            priority=conversation.priority,
+            tags=sorted(conversation.tags),
+            classification=conversation.classification,
+            channels=list(conversation.channels),
+            last_channel=conversation.last_channel,
+            snoozed_until=conversation.snoozed_until,
+            started_at=conversation.started_at,
+            version=conversation.version,
+            thread=thread,
+            notes=[(n.note_id, n.author, n.text, n.at) for n in conversation.notes],
+            history=list(conversation.history),
+            breaches=list(conversation.breaches),
+            inbox=await self.inbox.get(conversation_id),
+            customer=await self._context(conversation.customer_id, tier_attribute),
+        )
+
+    async def _context(self, customer_id: UUID, tier_attribute: str) -> CustomerContext:
+        try:
+            customer: CustomerView | None = await self.customers.by_id(customer_id)
+        except NotFound:
+            customer = None
+        about = customer_id if customer is None else customer.id
+        tier_value = None if customer is None else customer.attributes.get(tier_attribute)
+        journeys = await self.enrollments.of_customer(about)
+        since = self.clock.now() - RECENT_SIGNALS
+        return CustomerContext(
+            customer=customer,
+            tier=None if tier_value is None else str(tier_value),
+            segments=sorted(await self.segments.segments_of(about)),
+            recent_signals=await self.directory.activity(about, since),
+            open_campaigns=[j for j in journeys if j.enrollment.status is EnrollmentStatus.ACTIVE],
+            identities=[]
+            if customer is None
+            else [
+                FlaggedIdentity(
+                    i.type,
+                    i.value,
+                    i.verification,
+                    not Verification(i.verification).at_least(MINIMUM_VERIFICATION),
+                )
+                for i in customer.identities
+            ],
+        )

@@ -1,0 +1,99 @@
+"""Who a request acts as: its key and, for an agent key, the agent and their teams.
+
+`principal_of(connection)` is the one way a handler learns it (cached per request); as a
+Litestar dependency, `PRINCIPAL` gives it as a `principal` parameter. An agent sees and acts
+on their teams' conversations only (`Principal.may_see`, `Principal.actor`); admin and service
+keys supervise every team.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from litestar import Request
+from litestar.di import Provide
+from litestar.exceptions import PermissionDeniedException
+
+from application.conversations.actors import Actor
+from domain.conversation.aggregate import ActingAgent
+from entrypoints.http.auth import author, current_key
+from ports.api_keys import ApiKey, Role
+from ports.staff import StaffDirectory
+
+if TYPE_CHECKING:
+    from litestar.connection import ASGIConnection
+
+__all__ = ["PRINCIPAL", "SUPERVISORS", "Principal", "principal_of"]
+
+SUPERVISORS = frozenset({Role.ADMIN, Role.SERVICE})
+"""Roles that act on any team's conversations."""
+
+_STATE_KEY = "chorus_principal"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The key of a request, and the agent it acts as (None for a key that names no agent)."""
+
+    key: ApiKey
+    by: str  # who changes are recorded as made by
+    agent: ActingAgent | None
+
+    @property
+    def supervises(self) -> bool:
+        """Admin and service keys act on every team's conversations."""
+        return self.key.role in SUPERVISORS
+
+    @property
+    def sees_every_team(self) -> bool:
+        """Admin, service and auditor keys see every team's conversations."""
+        return self.supervises or self.key.role is Role.AUDITOR
+
+    def may_see(self, team: str | None) -> bool:
+        """Whether the key may see a conversation held by `team` (None: not routed yet, which
+        only the keys that see every team do)."""
+        if self.sees_every_team:
+            return True
+        return self.agent is not None and team is not None and team in self.agent.teams
+
+    def actor(self) -> Actor:
+        """Who acts on a conversation; 403 for a key that may not act on any."""
+        if self.agent is not None:
+            return Actor(self.agent.key, self.agent)
+        if self.supervises:
+            return Actor(self.by)
+        if self.key.role is Role.AGENT:
+            raise PermissionDeniedException(
+                "this agent key names no agent: create one with `chorus keys create --role "
+                "agent --agent <agent key>`"
+            )
+        raise PermissionDeniedException(
+            f"role '{self.key.role.value}' may not act on conversations; needs agent, "
+            "admin or service"
+        )
+
+
+async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The request's principal, with the agent's teams as committed now."""
+    state = connection.scope.setdefault("state", {})
+    known: Principal | None = state.get(_STATE_KEY)
+    if known is not None:
+        return known
+    key = current_key(connection)
+    agent = None
+    if key.role is Role.AGENT and key.agent is not None:
+        staff = await connection.app.state.dishka_container.get(StaffDirectory)
+        agent = ActingAgent(key.agent, await staff.teams_of(key.agent))
+    principal = Principal(key, author(connection), agent)
+    state[_STATE_KEY] = principal
+    return principal
+
+
+async def _principal(request: Request[Any, Any, Any]) -> Principal:
+    return await principal_of(request)
+
+
+PRINCIPAL = Provide(_principal)
+"""`dependencies={"principal": PRINCIPAL}` on a controller: handlers take `principal:
+Principal`."""

@@ -1,0 +1,261 @@
+"""The agent's commands over NATS request/reply: `<prefix>.cmd.conversations.<command>`.
+
+Commands: `reply`, `note`, `snooze`, `resolve`, `reopen`. The payload is the HTTP body of
+`POST /v1/conversations/{id}/<route>` with `conversation_id` beside it, and `agent` (an agent's
+key) when an agent acts: then only on their teams' conversations, as over HTTP. Without
+`agent` the command acts as the service. The reply is the HTTP answer's JSON with
+`Chorus-Status: 200`, or an RFC 9457 problem with its status (400 for a body that cannot be
+read, naming the field). An `Idempotency-Key` header (or field) makes a retry safe. Responders
+share a queue group: each command is answered by one service process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import msgspec
+import structlog
+
+from application.conversations.actors import Actor
+from application.messages.request_message import IdempotencyKeyReused
+from domain.conversation.aggregate import ActingAgent
+from domain.shared.documents import field_of
+from domain.shared.errors import InvalidValue, NotFound
+from domain.shared.keys import KEY_PATTERN
+from entrypoints.conversation_commands import COMMANDS, problem_of
+from entrypoints.text_checks import line_fault, raw_fault
+from entrypoints.workers.command_responder import IDEMPOTENCY_HEADER, STATUS_HEADER
+from ports.templates import RenderError, TemplateNotFound
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
+    from structlog.typing import FilteringBoundLogger
+
+    from entrypoints.conversation_commands import ConversationDesk
+    from ports.staff import StaffDirectory
+
+__all__ = ["ConversationCommandResponder", "conversation_subject"]
+
+_TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
+_MAX_KEY = 200
+_encoder = msgspec.json.Encoder()
+
+
+def conversation_subject(command: str, prefix: str = "chorus") -> str:
+    """The subject a conversation command is answered on (`*` for every command)."""
+    return f"{prefix}.cmd.conversations.{command}"
+
+
+class _Envelope(msgspec.Struct, kw_only=True):
+    """What a NATS command carries beside the HTTP body: the conversation, and who acts."""
+
+    conversation_id: UUID
+    agent: Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)] | None = None
+
+
+class _Refused(Exception):
+    """An answer other than 200, as problem details."""
+
+    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.body: dict[str, Any] = {
+            "type": _TYPE_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            **extra,
+        }
+        self.status = status
+
+
+def _invalid(path: str, reason: str) -> _Refused:
+    return _Refused(
+        400,
+        "invalid-request",
+        "The request is not valid",
+        f"{path}: {reason}",
+        errors=[{"field": path, "reason": reason}],
+    )
+
+
+def _refusal(error: Exception) -> _Refused | None:
+    """The problem an error of a command answers with, as HTTP answers it."""
+    found = problem_of(error)
+    if found is not None:
+        return _Refused(
+            found.status, found.slug, found.title, found.detail, errors=found.errors, **found.extra
+        )
+    if isinstance(error, InvalidValue):
+        return _Refused(
+            422,
+            "invalid-value",
+            "A value was refused",
+            str(error),
+            errors=[{"field": f"$.{error.field}", "reason": error.reason}],
+        )
+    if isinstance(error, NotFound):
+        return _Refused(404, "not-found", "Not found", str(error))
+    if isinstance(error, IdempotencyKeyReused):
+        return _Refused(409, "idempotency-key-reused", "Idempotency key reused", str(error))
+    if isinstance(error, TemplateNotFound):
+        return _Refused(
+            422,
+            "template-not-found",
+            "Template not found",
+            str(error),
+            errors=[{"field": "$.template", "reason": str(error)}],
+        )
+    if isinstance(error, RenderError):
+        return _Refused(
+            422,
+            "render-error",
+            "The content cannot be rendered",
+            str(error),
+            errors=[{"field": "$.text", "reason": str(error)}],
+        )
+    return None
+
+
+class ConversationCommandResponder:
+    """Answers the agent's commands from a NATS queue group."""
+
+    def __init__(
+        self,
+        nc: Client,
+        desk: ConversationDesk,
+        staff: StaffDirectory,
+        *,
+        prefix: str = "chorus",
+        queue: str = "chorus-commands",
+        logger: FilteringBoundLogger | None = None,
+        max_in_flight: int = 32,
+    ) -> None:
+        self.nc = nc
+        self.desk = desk
+        self.staff = staff
+        self.prefix = prefix
+        self.subject = conversation_subject("*", prefix)
+        self.queue = queue
+        self.log: FilteringBoundLogger = (logger or structlog.get_logger("chorus.nats")).bind(
+            subject=self.subject, queue=queue
+        )
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._sub: Subscription | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the subscription is live."""
+        return self._sub is not None
+
+    async def start(self) -> None:
+        if self._sub is not None:
+            raise RuntimeError("the conversation command responder is already started")
+        self._sub = await self.nc.subscribe(self.subject, queue=self.queue, cb=self._receive)
+        await self.nc.flush()
+        self.log.info("conversation command responder started")
+
+    async def stop(self, *, grace: float = 30.0) -> None:
+        """Stops taking commands, lets those received finish (cancelled after `grace` s)."""
+        sub, self._sub = self._sub, None
+        if sub is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(sub.drain(), timeout=grace)  # type: ignore[no-untyped-call]
+        if self._in_flight:
+            _, late = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self.log.info("conversation command responder stopped")
+
+    async def _receive(self, msg: Msg) -> None:
+        if not msg.reply:
+            self.log.warning("conversation command without a reply subject dropped")
+            return
+        await self._slots.acquire()
+        task = asyncio.create_task(self._answer(msg))
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+
+    async def _answer(self, msg: Msg) -> None:
+        command = msg.subject.rpartition(".")[2]
+        try:
+            status, body = 200, await self._run(command, msg)
+        except _Refused as refused:
+            status, body = refused.status, refused.body
+        except Exception as error:
+            refused_as = _refusal(error)
+            if refused_as is None:
+                self.log.exception("conversation command failed", command=command)
+                refused_as = _Refused(
+                    500, "internal", "Something went wrong on our side", "internal error"
+                )
+            status, body = refused_as.status, refused_as.body
+        headers = {
+            STATUS_HEADER: str(status),
+            "Content-Type": "application/json" if status == 200 else "application/problem+json",
+        }
+        try:
+            await self.nc.publish(msg.reply, _encoder.encode(body), headers=headers)
+        except Exception:
+            self.log.exception("conversation command reply failed", status=status)
+            return
+        self.log.info("conversation command answered", command=command, status=status)
+
+    async def _run(self, command: str, msg: Msg) -> dict[str, Any]:
+        shape = COMMANDS.get(command)
+        if shape is None:
+            known = ", ".join(sorted(COMMANDS))
+            raise _Refused(
+                404, "not-found", "No such command", f"no command {command!r}; known: {known}"
+            )
+        fault = raw_fault(msg.data)
+        if fault is not None:
+            raise _invalid(fault.path, fault.reason)
+        try:
+            document = msgspec.json.decode(msg.data)
+        except msgspec.DecodeError as error:
+            raise _invalid("$", str(error)) from None
+        if not isinstance(document, dict):
+            raise _invalid("$", "a command is a JSON object")
+        envelope_fields = {
+            k: document.pop(k) for k in ("conversation_id", "agent") if k in document
+        }
+        try:
+            envelope = msgspec.convert(envelope_fields, _Envelope, str_keys=True)
+            data = msgspec.convert(document, shape, str_keys=True)
+        except msgspec.ValidationError as error:
+            raise _invalid(*field_of(error)) from None
+        key = _idempotency_key(msg)
+        actor = await self._actor(envelope.agent)
+        method = getattr(self.desk, command)
+        answer: dict[str, Any] = await method(envelope.conversation_id, actor, data, key)
+        return answer
+
+    async def _actor(self, agent: str | None) -> Actor:
+        if agent is None:
+            return Actor(f"nats ({self.prefix}.cmd.conversations)")
+        return Actor(agent, ActingAgent(agent, await self.staff.teams_of(agent)))
+
+
+def _idempotency_key(msg: Msg) -> str | None:
+    for name, value in (msg.headers or {}).items():
+        if name.lower() == IDEMPOTENCY_HEADER.lower() and value.strip():
+            key = value.strip()
+            if len(key) > _MAX_KEY:
+                raise _invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
+            unclean = line_fault(key)
+            if unclean is not None:
+                raise _invalid(f"header.{IDEMPOTENCY_HEADER}", unclean)
+            return key
+    return None

@@ -1,0 +1,115 @@
+"""The event log read for auditors: a customer's streams up to an instant, and the raw log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from eventsourcing.domain import CanMutateAggregate
+
+__all__ = [
+    "AuditLog",
+    "AuditedEvent",
+    "CustomerHistory",
+    "LogCursor",
+    "LogFilter",
+    "LogPlan",
+]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LogCursor:
+    """A place in the global log, which is read in (transaction_id, position) order: the order
+    in which events became visible, so a reader resuming after a cursor skips nothing."""
+
+    transaction_id: int = 0
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Which events of the log: empty `streams` or `topics` means any; `since` included,
+    `until` excluded, on the time each event was recorded."""
+
+    streams: tuple[UUID, ...] = ()
+    topics: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedEvent:
+    """An event as stored: its payload is the stored JSON, byte for byte."""
+
+    cursor: LogCursor
+    stream_id: UUID
+    version: int
+    topic: str
+    recorded_at: datetime
+    payload: bytes
+
+    @property
+    def position(self) -> int:
+        return self.cursor.position
+
+
+@dataclass(frozen=True, slots=True)
+class LogPlan:
+    """One page of the log chosen before it is read: the places of its events in order,
+    where the next page starts, and whether this page reached the end readable now."""
+
+    places: list[LogCursor]
+    next: LogCursor
+    at_end: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHistory:
+    """A customer's stream as it stood at an instant, and the segment facts about them."""
+
+    events: list[CanMutateAggregate[UUID]]
+    """The Customer stream's events up to the instant, decisions left out (they change no
+    profile, identity or consent; the decisions listing has them)."""
+    version: int
+    """The stream's version at the instant, decisions counted."""
+    memberships: list[CanMutateAggregate[UUID]] = field(default_factory=list)
+    """`Membership.Entered` and `Exited` about the customer up to the instant, oldest first."""
+
+
+class AuditLog(Protocol):
+    """Reads the event store for auditors; never writes, never reads a read model."""
+
+    async def customer_history(
+        self, customer_id: UUID, as_of: datetime, after_version: int = 0
+    ) -> CustomerHistory:
+        """The customer's stream up to `as_of`: every event recorded at or before it, up to
+        the first one recorded after it (a stream is never read with a hole); only those
+        after `after_version`, for a reader that holds the stream up to there already. Its
+        `version` is the stream's at the instant, whatever `after_version` is."""
+        ...
+
+    async def registered_at(self, customer_id: UUID) -> datetime | None:
+        """When the customer was registered; None if no customer ever had that id."""
+        ...
+
+    async def plan(self, where: LogFilter, after: LogCursor, limit: int) -> LogPlan:
+        """The next page after `after`: at most `limit` events, and a bounded amount of
+        the log looked at, so a page of a rare filter may hold fewer with more to come."""
+        ...
+
+    async def read(self, where: LogFilter, places: Sequence[LogCursor]) -> list[AuditedEvent]:
+        """The events at `places` (from one plan, in order), as stored."""
+        ...
+
+    async def end(self) -> LogCursor:
+        """The last place readable now, for a reader to tell how far along it is."""
+        ...
+
+    async def merged_into(self, customer_id: UUID) -> list[UUID]:
+        """The customers merged into this one, ever: their decisions are its history too."""
+        ...

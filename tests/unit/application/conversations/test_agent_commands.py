@@ -1,0 +1,271 @@
+"""An agent's commands on a conversation: reply, note, snooze, resolve, reopen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.inmemory.templates import InMemoryTemplates
+from adapters.templates.jinja import JinjaRenderer
+from application.conversations.lifecycle import ConversationClosed
+from application.conversations.replies import Reply, ReplyNeedsTemplate
+from application.templates.publish_template import PublishTemplate, TemplateDraft
+from domain.conversation.aggregate import ConversationStatus, Direction, NotOnTeam
+from domain.policy.decision import Outcome
+from domain.policy.vocabulary import Channel
+from domain.shared.errors import InvalidValue, NotFound
+from domain.templates.aggregate import Variant
+from tests.unit.application.conversations.desk import ADMIN, Desk, ana, bruno
+
+HOUR = timedelta(hours=1)
+
+
+class TestReply:
+    async def test_a_reply_goes_on_the_customer_s_last_channel_and_into_the_thread(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        answer = await desk.reply(conversation, ana("support"), Reply(text="On its way!"))
+        assert (answer.outcome, answer.sent, answer.channel) == (
+            Outcome.SEND,
+            True,
+            Channel.WHATSAPP,
+        )
+        [message] = await desk.lease(Channel.WHATSAPP)
+        assert message.id == answer.message_id
+        thread = await desk.thread(conversation)
+        sent = thread.messages[-1]
+        assert (sent.direction, sent.author, sent.message_id) == (
+            Direction.OUTBOUND,
+            "ana.silva",
+            answer.message_id,
+        )
+        assert thread.status is ConversationStatus.WAITING_ON_CUSTOMER
+
+    async def test_the_agent_may_pick_another_channel(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        answer = await desk.reply(
+            conversation, ana("support"), Reply(text="Details by email", channel=Channel.EMAIL)
+        )
+        assert (answer.sent, answer.channel) == (True, Channel.EMAIL)
+        [message] = await desk.lease(Channel.EMAIL)
+        assert message.id == answer.message_id
+
+    async def test_an_agent_not_on_the_team_is_refused_and_nothing_goes(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        with pytest.raises(NotOnTeam):
+            await desk.reply(conversation, bruno("billing"), Reply(text="Hi"))
+        assert desk.storage.outbox == {}
+        assert len((await desk.thread(conversation)).messages) == 1
+
+    async def test_a_supervising_key_replies_on_any_team(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        assert (await desk.reply(conversation, ADMIN, Reply(text="Hi"))).sent is True
+
+    async def test_a_reply_the_rules_suppress_answers_with_the_decision_and_nothing_goes(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.SMS)
+        customer = (await desk.thread(conversation)).customer_id
+        await desk.change_suppression(customer, Channel.SMS, "carrier complaint", active=True)
+        answer = await desk.reply(conversation, ana("support"), Reply(text="Hi"))
+        assert (answer.outcome, answer.sent) == (Outcome.SUPPRESS, False)
+        assert desk.storage.outbox == {}
+        thread = await desk.thread(conversation)
+        assert len(thread.messages) == 1
+        assert thread.status is ConversationStatus.WAITING_ON_US
+
+    async def test_outside_the_whatsapp_window_a_template_is_needed_and_offered(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        approved = Variant(
+            Channel.WHATSAPP, "en", whatsapp_template="order_update", whatsapp_language="en"
+        )
+        publish = PublishTemplate(
+            desk.uows, InMemoryTemplates(desk.storage), desk.clock, JinjaRenderer()
+        )
+        await publish("order-update", TemplateDraft((approved,), "en"), "ana")
+        session_text = Variant(Channel.WHATSAPP, "en", body="Hi {{ customer.first_name }}")
+        await publish("hello", TemplateDraft((session_text,), "en"), "ana")
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        desk.clock.advance(25 * HOUR)
+        with pytest.raises(ReplyNeedsTemplate) as needed:
+            await desk.reply(conversation, ana("support"), Reply(text="Still there?"))
+        assert needed.value.channel is Channel.WHATSAPP
+        assert needed.value.templates == ("order-update",)
+        assert desk.storage.outbox == {}
+        answer = await desk.reply(conversation, ana("support"), Reply(template="order-update"))
+        assert answer.sent is True
+
+    async def test_a_reply_to_a_resolved_conversation_reopens_it(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        await desk.resolve(conversation, ana("support"), "answered")
+        await desk.reply(conversation, ana("support"), Reply(text="One more thing"))
+        thread = await desk.thread(conversation)
+        assert (thread.reopened, thread.status) == (1, ConversationStatus.WAITING_ON_CUSTOMER)
+
+    async def test_a_retry_with_the_same_idempotency_key_sends_once(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        first = await desk.reply(conversation, ana("support"), Reply(text="Hi"), "k-1")
+        again = await desk.reply(conversation, ana("support"), Reply(text="Hi"), "k-1")
+        assert again.repeated is True
+        assert (again.message_id, again.sent) == (first.message_id, True)
+        assert len(desk.storage.outbox) == 1
+        assert len((await desk.thread(conversation)).messages) == 2
+
+    async def test_a_reply_says_something(self) -> None:
+        with pytest.raises(InvalidValue):
+            Reply(text="  ")
+        with pytest.raises(InvalidValue):
+            Reply(text="Hi", template="hello")
+
+    async def test_an_unknown_conversation_is_not_found(self) -> None:
+        desk = Desk()
+        with pytest.raises(NotFound):
+            await desk.reply(desk.ids.new_id(), ADMIN, Reply(text="Hi"))
+
+
+class TestNotes:
+    async def test_a_note_by_an_agent_of_the_team_is_kept_and_never_sent(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        added = await desk.add_note(conversation, ana("support"), "VIP, be quick")
+        thread = await desk.thread(conversation)
+        assert [n.text for n in thread.notes] == ["VIP, be quick"]
+        assert added.note.author == "ana.silva"
+        assert desk.storage.outbox == {}
+
+    async def test_a_retry_with_the_same_idempotency_key_adds_one_note(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.add_note(conversation, ana("support"), "Called her", "n-1")
+        again = await desk.add_note(conversation, ana("support"), "Called her", "n-1")
+        assert again.repeated is True
+        assert len((await desk.thread(conversation)).notes) == 1
+
+    async def test_an_agent_of_another_team_may_not_add_one(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        with pytest.raises(NotOnTeam):
+            await desk.add_note(conversation, bruno("billing"), "hm")
+
+
+class TestSnoozeResolveReopen:
+    async def test_a_snoozed_conversation_says_until_when(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        until = desk.clock.now() + 2 * HOUR
+        snoozed = await desk.snooze(conversation, ana("support"), until)
+        assert (snoozed.status, snoozed.snoozed_until, snoozed.changed) == (
+            ConversationStatus.SNOOZED,
+            until,
+            True,
+        )
+        again = await desk.snooze(conversation, ana("support"), until)
+        assert again.changed is False
+        assert desk.count("Conversation.Snoozed") == 1
+
+    async def test_a_snooze_into_the_past_names_the_field(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        with pytest.raises(InvalidValue) as refused:
+            await desk.snooze(conversation, ana("support"), desk.clock.now() - HOUR)
+        assert refused.value.field == "until"
+
+    async def test_a_resolved_conversation_is_neither_snoozed_nor_resolved_twice(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        assert (await desk.resolve(conversation, ana("support"), "done")).changed is True
+        assert (await desk.resolve(conversation, ana("support"), "done")).changed is False
+        with pytest.raises(ConversationClosed):
+            await desk.snooze(conversation, ana("support"), desk.clock.now() + HOUR)
+        reopened = await desk.reopen(conversation, ana("support"), "she wrote back by phone")
+        assert (reopened.status, reopened.changed) == (ConversationStatus.WAITING_ON_US, True)
+        assert (await desk.reopen(conversation, ana("support"))).changed is False
+
+    async def test_an_agent_of_another_team_may_not_resolve_it(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        with pytest.raises(NotOnTeam):
+            await desk.resolve(conversation, bruno("billing"), "not mine")
+        assert (await desk.thread(conversation)).status is ConversationStatus.WAITING_ON_US
+
+
+class TestWakeSnoozed:
+    async def test_a_snoozed_conversation_wakes_when_its_time_comes_with_no_new_traffic(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.snooze(conversation, ana("support"), desk.clock.now() + 2 * HOUR)
+        desk.clock.advance(HOUR)
+        assert await desk.wake_snoozed(10) == 0
+        desk.clock.advance(HOUR)
+        assert await desk.wake_snoozed(10) == 1
+        thread = await desk.thread(conversation)
+        assert (thread.status, thread.snoozed_until) == (ConversationStatus.WAITING_ON_US, None)
+        assert desk.timers.due == {}
+
+    async def test_a_snooze_made_longer_waits_for_its_new_time(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.snooze(conversation, ana("support"), desk.clock.now() + HOUR)
+        later = desk.clock.now() + 3 * HOUR
+        await desk.snooze(conversation, ana("support"), later)
+        desk.clock.advance(2 * HOUR)
+        assert await desk.wake_snoozed(10) == 0
+        assert (await desk.thread(conversation)).status is ConversationStatus.SNOOZED
+        desk.clock.advance(HOUR)
+        assert await desk.wake_snoozed(10) == 1
+        assert (await desk.thread(conversation)).status is ConversationStatus.WAITING_ON_US
+
+    async def test_a_timer_whose_conversation_was_resolved_meanwhile_wakes_nothing(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.snooze(conversation, ana("support"), desk.clock.now() + HOUR)
+        await desk.resolve(conversation, ana("support"), "sorted by phone")
+        desk.clock.advance(2 * HOUR)
+        assert await desk.wake_snoozed(10) == 1
+        assert (await desk.thread(conversation)).status is ConversationStatus.RESOLVED
+        assert desk.count("Conversation.Woke") == 0
+        assert desk.timers.due == {}
+
+
+class TestReplyText:
+    async def test_the_agent_s_words_go_as_written_never_as_template_code(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        words = "Use code {{ customer.id }} {% if x %}"
+        await desk.reply(conversation, ana("support"), Reply(text=words))
+        [message] = await desk.lease(Channel.WHATSAPP)
+        assert message.content.body == words

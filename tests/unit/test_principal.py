@@ -1,0 +1,56 @@
+"""Who a request acts as: an agent on their teams, or a key that supervises every team."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from litestar.exceptions import PermissionDeniedException
+
+from domain.conversation.aggregate import ActingAgent
+from entrypoints.http.principal import Principal
+from ports.api_keys import ApiKey, Role, check_agent_key
+
+AT = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def principal(role: Role, agent: ActingAgent | None = None) -> Principal:
+    key = ApiKey(uuid4(), "k", role, AT, None if agent is None else agent.key)
+    return Principal(key, f"k ({role.value} key)", agent)
+
+
+ANA = ActingAgent("ana.silva", frozenset({"support"}))
+
+
+class TestPrincipal:
+    def test_an_agent_sees_only_their_teams_conversations(self) -> None:
+        ana = principal(Role.AGENT, ANA)
+        assert ana.may_see("support")
+        assert not ana.may_see(None)
+        assert not ana.may_see("billing")
+
+    def test_admin_service_and_auditor_keys_see_every_team(self) -> None:
+        for role in (Role.ADMIN, Role.SERVICE, Role.AUDITOR):
+            assert principal(role).may_see("billing")
+        assert not principal(Role.MARKETER).may_see("billing")
+
+    def test_an_agent_acts_as_themselves_and_a_supervisor_as_its_key(self) -> None:
+        assert principal(Role.AGENT, ANA).actor().agent == ANA
+        supervisor = principal(Role.ADMIN).actor()
+        assert (supervisor.by, supervisor.agent) == ("k (admin key)", None)
+
+    def test_an_agent_key_naming_no_agent_and_a_marketer_may_not_act(self) -> None:
+        for role in (Role.AGENT, Role.MARKETER, Role.AUDITOR):
+            with pytest.raises(PermissionDeniedException):
+                principal(role).actor()
+
+
+class TestAgentKeys:
+    def test_only_an_agent_key_names_an_agent_and_by_its_key(self) -> None:
+        check_agent_key(Role.AGENT, "ana.silva")
+        check_agent_key(Role.ADMIN, None)
+        with pytest.raises(ValueError, match="only an agent key"):
+            check_agent_key(Role.SERVICE, "ana.silva")
+        with pytest.raises(ValueError, match="not an agent key"):
+            check_agent_key(Role.AGENT, "Ana Silva")
