@@ -210,6 +210,7 @@ class TestReadiness:
             "segment_timers": "ok",
             "enrollment_timers": "ok",
             "schedule_timers": "ok",
+            "sla_timers": "ok",
             "conversation_responder": "ok",
             "snooze_timers": "ok",
             "projections": "ok",
