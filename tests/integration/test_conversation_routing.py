@@ -19,6 +19,7 @@ from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
+from application.conversations.actors import Actor
 from application.conversations.assign import AgentAtCapacity, AssignConversation
 from application.conversations.drain_queues import DrainQueues
 from application.conversations.receive_inbound import Inbound, ReceiveInbound
@@ -250,7 +251,7 @@ class TestCapacityUnderConcurrency:
 
         async def grab(thread: UUID, agent: str) -> str:
             try:
-                await chorus.assign(thread, agent, "race", "test")
+                await chorus.assign(thread, agent, "race", Actor("test"))
             except (AgentAtCapacity, AlreadyAssigned, AgentOverCapacity) as error:
                 return type(error).__name__
             return "assigned"
@@ -282,7 +283,10 @@ class TestCapacityUnderConcurrency:
         await chorus.settle()
         (thread,) = await chorus.roster.queued("desk")
         outcomes = await asyncio.gather(
-            *(chorus.assign(thread, key, "mine", key) for key in ("ana", "rui", "ana", "rui")),
+            *(
+                chorus.assign(thread, key, "mine", Actor(key))
+                for key in ("ana", "rui", "ana", "rui")
+            ),
             return_exceptions=True,
         )
         won = [o for o in outcomes if not isinstance(o, BaseException) and o.changed]

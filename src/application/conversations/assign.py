@@ -28,6 +28,7 @@ from ports.unit_of_work import EarlierRequest
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from application.conversations.actors import Actor
     from domain.conversation.routing import Candidate
     from ports.clock import Clock
     from ports.conversation_roster import Roster
@@ -38,6 +39,7 @@ __all__ = [
     "AssignConversation",
     "Assignment",
     "acting",
+    "check_member",
     "check_room",
     "earlier_request",
     "remember_request",
@@ -69,6 +71,12 @@ async def acting(roster: Roster, agent: str) -> ActingAgent:
         raise NotFound(f"no agent {agent!r}")
     teams = frozenset(team.key for team in await roster.teams() if agent in team.members)
     return ActingAgent(agent, teams)
+
+
+def check_member(agent: ActingAgent, team: str) -> None:
+    """The agent a conversation goes to is on its team; else the request names the wrong one."""
+    if team not in agent.teams:
+        raise InvalidValue("agent", f"agent {agent.key!r} is not on team {team!r}")
 
 
 def check_room(found: list[Candidate], conversation: Conversation) -> None:
@@ -125,10 +133,11 @@ class AssignConversation:
         conversation_id: UUID,
         agent: str,
         reason: str,
-        by: str,
+        actor: Actor,
         team: str | None = None,
         idempotency_key: str | None = None,
     ) -> Assignment:
+        """Refused (`NotOnTeam`) for an acting agent off the conversation's team."""
         if not reason.strip():
             raise InvalidValue("reason", "an assignment says why")
         fingerprint = request_fingerprint("assign", conversation_id, agent, team, reason)
@@ -149,13 +158,15 @@ class AssignConversation:
                 to_team = team or conversation.team
                 if to_team is None:
                     raise InvalidValue("team", "the conversation is in no team yet: name one")
+                actor.acting_on(conversation)
                 if conversation.team is not None and to_team != conversation.team:
                     raise InvalidValue(
                         "team", f"the conversation is with team {conversation.team}: transfer it"
                     )
+                check_member(who, to_team)
                 if conversation.agent != agent:
                     check_room(found, conversation)
-                changed = conversation.assign(who, to_team, reason, by, self.clock.now())
+                changed = conversation.assign(who, to_team, reason, actor.by, self.clock.now())
                 if changed:
                     remember_request(uow, idempotency_key, conversation, fingerprint)
                     conversations.add(conversation)

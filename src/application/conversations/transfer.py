@@ -11,6 +11,7 @@ from application.conversations.assign import (
     AgentAtCapacity,
     Assignment,
     acting,
+    check_member,
     check_room,
     earlier_request,
     remember_request,
@@ -23,6 +24,7 @@ from ports.conversation_roster import AgentOverCapacity
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from application.conversations.actors import Actor
     from ports.clock import Clock
     from ports.conversation_roster import Roster
     from ports.unit_of_work import UnitsOfWork
@@ -43,10 +45,11 @@ class TransferConversation:
         conversation_id: UUID,
         team: str,
         reason: str,
-        by: str,
+        actor: Actor,
         agent: str | None = None,
         idempotency_key: str | None = None,
     ) -> Assignment:
+        """Refused (`NotOnTeam`) for an acting agent off the conversation's team."""
         if not reason.strip():
             raise InvalidValue("reason", "a transfer says why")
         fingerprint = request_fingerprint("transfer", conversation_id, team, agent, reason)
@@ -65,11 +68,13 @@ class TransferConversation:
                     return Assignment(
                         conversation.id, conversation.team, conversation.agent, changed=False
                     )
+                actor.acting_on(conversation)
                 if team not in teams:
                     raise NotFound(f"no team {team!r}")
                 if who is not None:
+                    check_member(who, team)
                     check_room(found, conversation)
-                conversation.transfer(team, who, reason, by, self.clock.now())
+                conversation.transfer(team, who, reason, actor.by, self.clock.now())
                 remember_request(uow, idempotency_key, conversation, fingerprint)
                 conversations.add(conversation)
                 return Assignment(conversation.id, team, agent, changed=True)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from application.conversations.actors import Actor
 from application.conversations.assign import AgentAtCapacity
 from application.messages.request_message import IdempotencyKeyReused
 from domain.conversation.aggregate import (
@@ -15,10 +16,12 @@ from domain.conversation.aggregate import (
     AssignmentKind,
     Conversation,
     ConversationStatus,
+    NotOnTeam,
 )
 from domain.conversation.vocabulary import ChannelKind, Presence, Priority, Sentiment
 from domain.customer.identities import Verification
 from domain.policy.vocabulary import Channel
+from domain.shared.errors import InvalidValue
 from ports.conversation_roster import AgentOverCapacity
 from tests.unit.application.conversation_world import SUPPORT_ONLY, ConversationWorld, customer
 from tests.unit.in_memory_chorus import claim, report
@@ -294,7 +297,7 @@ class TestAssign:
         await world.change_agent("ana", presence=Presence.AWAY)
         await world.inbound(customer(1), "email", "hello")
         thread = (await world.conversation(customer(1))).id
-        done = await world.assign(thread, "rui", "knows this customer", "lead")
+        done = await world.assign(thread, "rui", "knows this customer", Actor("lead"))
         assert (done.agent, done.changed) == ("rui", True)
         last = (await world.conversation(customer(1))).history[-1]
         assert (last.kind, last.agent, last.reason, last.by) == (
@@ -310,9 +313,9 @@ class TestAssign:
             await world.change_agent(key, presence=Presence.AWAY)
         await world.inbound(customer(1), "email", "hello")
         thread = (await world.conversation(customer(1))).id
-        await world.assign(thread, "ana", "mine", "ana")
+        await world.assign(thread, "ana", "mine", Actor("ana"))
         with pytest.raises(AlreadyAssigned):
-            await world.assign(thread, "rui", "mine", "rui")
+            await world.assign(thread, "rui", "mine", Actor("rui"))
 
     async def test_an_agent_at_capacity_is_refused(self) -> None:
         world = await world_with(("ana", {ChannelKind.EMAIL: 1}))
@@ -320,18 +323,40 @@ class TestAssign:
         await world.inbound(customer(2), "email", "two")
         queued = (await world.conversation(customer(2))).id
         with pytest.raises(AgentAtCapacity):
-            await world.assign(queued, "ana", "please", "lead")
+            await world.assign(queued, "ana", "please", Actor("lead"))
 
     async def test_a_retry_with_its_idempotency_key_answers_what_it_did(self) -> None:
         world = await world_with(("ana", CHAT))
         await world.change_agent("ana", presence=Presence.AWAY)
         await world.inbound(customer(1), "email", "hello")
         thread = (await world.conversation(customer(1))).id
-        first = await world.assign(thread, "ana", "mine", "lead", idempotency_key="k1")
-        again = await world.assign(thread, "ana", "mine", "lead", idempotency_key="k1")
+        first = await world.assign(thread, "ana", "mine", Actor("lead"), idempotency_key="k1")
+        again = await world.assign(thread, "ana", "mine", Actor("lead"), idempotency_key="k1")
         assert (first.changed, again.changed, again.agent) == (True, False, "ana")
         with pytest.raises(IdempotencyKeyReused):
-            await world.assign(thread, "ana", "another reason", "lead", idempotency_key="k1")
+            await world.assign(thread, "ana", "another reason", Actor("lead"), idempotency_key="k1")
+
+    async def test_an_agent_acting_on_another_teams_conversation_is_refused(self) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.agent("bo", CHAT)
+        await world.team("billing", "bo")
+        await world.change_agent("ana", presence=Presence.AWAY)
+        await world.inbound(customer(1), "email", "hello")
+        thread = (await world.conversation(customer(1))).id
+        bo = Actor("bo", ActingAgent("bo", frozenset({"billing"})))
+        with pytest.raises(NotOnTeam):
+            await world.assign(thread, "ana", "I take it for ana", bo)
+        assert (await world.conversation(customer(1))).agent is None
+
+    async def test_an_agent_not_on_the_team_cannot_be_given_it(self) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.agent("bo", CHAT)
+        await world.team("billing", "bo")
+        await world.change_agent("ana", presence=Presence.AWAY)
+        await world.inbound(customer(1), "email", "hello")
+        thread = (await world.conversation(customer(1))).id
+        with pytest.raises(InvalidValue, match="agent"):
+            await world.assign(thread, "bo", "why not", Actor("lead"))
 
 
 class TestTransfer:
@@ -341,7 +366,7 @@ class TestTransfer:
         await world.team("billing", "bo")
         await world.inbound(customer(1), "email", "hello")
         thread = (await world.conversation(customer(1))).id
-        await world.transfer(thread, "billing", "an invoice question", "ana")
+        await world.transfer(thread, "billing", "an invoice question", Actor("ana"))
         conversation = await world.conversation(customer(1))
         assert (conversation.team, conversation.agent) == ("billing", None)
         assert conversation.history[-1].reason == "an invoice question"
@@ -356,7 +381,7 @@ class TestTransfer:
         await world.team("billing", "bo")
         await world.inbound(customer(1), "email", "hello")
         thread = (await world.conversation(customer(1))).id
-        await world.transfer(thread, "billing", "invoice", "ana", agent="bo")
+        await world.transfer(thread, "billing", "invoice", Actor("ana"), agent="bo")
         assert await world.load("bo") == {ChannelKind.EMAIL: 1}
         assert await world.load("ana") == {ChannelKind.EMAIL: 0}
 
@@ -365,4 +390,4 @@ class TestTransfer:
         await world.inbound(customer(1), "email", "hello")
         thread = (await world.conversation(customer(1))).id
         with pytest.raises(LookupError):
-            await world.transfer(thread, "nobody", "why not", "ana")
+            await world.transfer(thread, "nobody", "why not", Actor("ana"))

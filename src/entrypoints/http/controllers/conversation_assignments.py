@@ -3,7 +3,8 @@
 Each is an event on the conversation with its reason, and the agents' loads change in its
 commit: two agents racing for one conversation, exactly one wins and the other gets 409
 `already-assigned`; an agent with no free capacity for its channel kind, 409
-`agent-at-capacity`. With an `Idempotency-Key` header (or `idempotency_key` field), a retry of
+`agent-at-capacity`. An agent key acts on its teams' conversations only (403 `not-on-team`);
+admin and service keys on any. With an `Idempotency-Key` header (or `idempotency_key` field), a retry of
 the same request answers what it did, and the same key for another request is a 409.
 """
 
@@ -20,7 +21,8 @@ from application.conversations.assign import AgentAtCapacity, AssignConversation
 from application.conversations.transfer import TransferConversation
 from domain.conversation.aggregate import AlreadyAssigned, NotOnTeam
 from domain.shared.keys import KEY_PATTERN
-from entrypoints.http.auth import allow, author
+from entrypoints.http.auth import allow
+from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
 
@@ -83,13 +85,8 @@ def _at_capacity(request: Request[Any, Any, Any], exc: AgentAtCapacity) -> Respo
 
 
 def _not_on_team(request: Request[Any, Any, Any], exc: NotOnTeam) -> Response[Any]:
-    return problem(
-        422,
-        "invalid-value",
-        "A value was refused",
-        str(exc),
-        errors=[{"field": "$.agent", "reason": str(exc)}],
-    )
+    # The acting agent's own team, as the agent's other commands answer.
+    return problem(403, "not-on-team", "The agent is not on the conversation's team", str(exc))
 
 
 class ConversationAssignmentsController(Controller):
@@ -113,7 +110,8 @@ class ConversationAssignmentsController(Controller):
             "who holds it; `changed` is false when the agent held it already or the request is "
             "a retry under its `Idempotency-Key`. Held by another agent: 409 "
             "`already-assigned` (two racing: exactly one wins). No free capacity for its "
-            "channel kind: 409 `agent-at-capacity`. An agent not on the team: 422."
+            "channel kind: 409 `agent-at-capacity`. An agent not on the team: 422. An agent "
+            "key acting on another team's conversation: 403 `not-on-team`."
         ),
     )
     @inject
@@ -125,9 +123,8 @@ class ConversationAssignmentsController(Controller):
         assign: FromDishka[AssignConversation],
     ) -> AssignmentOut:
         key = request.headers.get("idempotency-key") or data.idempotency_key
-        done = await assign(
-            conversation_id, data.agent, data.reason, author(request), data.team, key
-        )
+        actor = (await principal_of(request)).actor()
+        done = await assign(conversation_id, data.agent, data.reason, actor, data.team, key)
         return _out(done)
 
     @post(
@@ -141,7 +138,8 @@ class ConversationAssignmentsController(Controller):
             "Body: `{team, reason}`, and `agent` to give it straight to a member of the team; "
             "without one it waits in the team's queue until a member has room. The agent it "
             "leaves has one conversation less at once. No such team or agent: 404. An agent "
-            "with no free capacity: 409 `agent-at-capacity`; not on the team: 422."
+            "with no free capacity: 409 `agent-at-capacity`; not on the team: 422. An agent "
+            "key acting on another team's conversation: 403 `not-on-team`."
         ),
     )
     @inject
@@ -153,7 +151,6 @@ class ConversationAssignmentsController(Controller):
         transfer: FromDishka[TransferConversation],
     ) -> AssignmentOut:
         key = request.headers.get("idempotency-key") or data.idempotency_key
-        done = await transfer(
-            conversation_id, data.team, data.reason, author(request), data.agent, key
-        )
+        actor = (await principal_of(request)).actor()
+        done = await transfer(conversation_id, data.team, data.reason, actor, data.agent, key)
         return _out(done)
