@@ -40,9 +40,16 @@ async def desk(database_url: str) -> None:
                 uow.repository(Agent).add(agent)
                 team.add_member(key, "test", NOON)
             uow.repository(Team).add(team)
+            bo = Agent.register("bo", "bo", frozenset(), {ChannelKind.EMAIL: 5}, "test", NOON)
+            uow.repository(Agent).add(bo)
+            billing = Team.create("billing", "Billing", "test", NOON)
+            billing.add_member("bo", "test", NOON)
+            uow.repository(Team).add(billing)
             book = RoutingBook.open(NOON)
             book.publish(
-                decode_routing({"default_team": "support"}, teams={"support"}, segments=set()),
+                decode_routing(
+                    {"default_team": "support"}, teams={"support", "billing"}, segments=set()
+                ),
                 "test",
                 NOON,
             )
@@ -108,6 +115,16 @@ class TestAssignOverHttp:
             assert lost.headers["content-type"].startswith("application/problem+json")
             assert lost.json()["type"].endswith("already-assigned")
             assert won["changed"] is True
+
+            # An agent of another team may not take it, nor give it away.
+            bo_key = chorus.chorus("keys", "create", "--role", "agent", "--agent", "bo")
+            refused = await http.post(
+                f"/v1/conversations/{thread}/transfer",
+                json={"team": "billing", "agent": "bo", "reason": "mine now"},
+                headers={"Authorization": f"Bearer {bo_key}"},
+            )
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["type"].endswith("not-on-team")
 
             moved = await http.post(
                 f"/v1/conversations/{thread}/transfer",
