@@ -22,12 +22,14 @@ from dishka import (
     provide,
 )
 
+from adapters.assistant.keywords import KeywordClassifier
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCampaignStats
 from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
+from adapters.postgres.conversation_roster import PostgresRoster
 from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
@@ -61,6 +63,10 @@ from application.audit.event_log import ReadAuditLog
 from application.campaigns.change_status import ChangeCampaignStatus
 from application.campaigns.define_campaign import CreateCampaign, EditCampaign
 from application.campaigns.dry_run import DryRunCampaign
+from application.conversations.assign import AssignConversation
+from application.conversations.drain_queues import DrainQueues
+from application.conversations.receive_inbound import ReceiveInbound
+from application.conversations.transfer import TransferConversation
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
 from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
@@ -74,6 +80,7 @@ from application.idempotent_writes import IdempotentWrites
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
+from application.processes.conversation_threads import ConversationThreads
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
@@ -106,7 +113,9 @@ from ports.bus import EventPublisher
 from ports.campaign_enrollments import EnrollmentCounts
 from ports.campaign_stats import CampaignStatsReadModel
 from ports.campaigns import CampaignReadModel, JourneyReferences
+from ports.classifier import Classifier
 from ports.clock import Clock, ClockStore
+from ports.conversation_roster import Roster
 from ports.customers import CustomerRecords
 from ports.delivery import DeliveryStore
 from ports.directory import Directory
@@ -659,6 +668,54 @@ class AuditProvider(Provider):
         return AuditDecisions(log)
 
 
+class ConversationThreadsProvider(Provider):
+    """Inbound messages into threads, routing, queues, assignment and transfer."""
+
+    scope = Scope.APP
+
+    @provide
+    def roster(self, pool: asyncpg.Pool) -> Roster:
+        return PostgresRoster(pool)
+
+    @provide
+    def classifier(self, settings: Settings) -> Classifier:
+        # The model trains on first use (~55 s), in a thread: the keywords stand in by default.
+        if settings.classifier == "model":
+            # Imported only when chosen: scikit-learn costs every process seconds to import.
+            from adapters.assistant.classifier import LazyClassifier
+
+            return LazyClassifier(settings.data_dir)
+        return KeywordClassifier()
+
+    @provide
+    def receive_inbound(
+        self, uows: UnitsOfWork, classifier: Classifier, roster: Roster, clock: Clock
+    ) -> ReceiveInbound:
+        return ReceiveInbound(uows, classifier, roster, clock)
+
+    @provide
+    def drain_queues(self, uows: UnitsOfWork, roster: Roster, clock: Clock) -> DrainQueues:
+        return DrainQueues(uows, roster, clock)
+
+    @provide
+    def conversation_threads(
+        self, receive: ReceiveInbound, drain: DrainQueues
+    ) -> ConversationThreads:
+        return ConversationThreads(receive, drain)
+
+    @provide
+    def assign_conversation(
+        self, uows: UnitsOfWork, roster: Roster, clock: Clock
+    ) -> AssignConversation:
+        return AssignConversation(uows, roster, clock)
+
+    @provide
+    def transfer_conversation(
+        self, uows: UnitsOfWork, roster: Roster, clock: Clock
+    ) -> TransferConversation:
+        return TransferConversation(uows, roster, clock)
+
+
 class BusProvider(Provider):
     """What publishes to the bus: given per connection (`with_bus`), as only the processes that
     publish connect to NATS."""
@@ -678,6 +735,7 @@ def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
         UseCasesProvider(),
         CampaignsProvider(),
         AuditProvider(),
+        ConversationThreadsProvider(),
         BusProvider(),
         InboxProvider(),
         DeskProvider(),

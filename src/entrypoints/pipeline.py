@@ -26,6 +26,7 @@ from adapters.postgres.sla_timers import SlaTimerProjection
 from adapters.postgres.triggers import TriggerFirings
 from application.customer.signals import AttributeSignals
 from application.processes.campaign_enrollments import CampaignEnrollments
+from application.processes.conversation_threads import ConversationThreads
 from application.processes.outbound_events import OutboundEvents
 from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
@@ -89,6 +90,9 @@ LANES: tuple[Lane, ...] = (
         wakes=("outbound",),
         gives_way_to=("attribution",),
     ),
+    # Inbound messages into threads, routed, and queues drained as capacity frees: each routing
+    # reads the roster and commits on its own, which must hold up neither triggers nor journeys.
+    Lane("conversations", (ConversationThreads,), gives_way_to=("attribution",)),
     # While NATS is away its publishes wait out their timeout: that must hold no other lane.
     Lane("outbound", (OutboundEvents,), outage=is_bus_outage, gives_way_to=("attribution",)),
     # The campaign stats count what the enrollments record and what their messages cost: a

@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
     render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # how long one render may take
     render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
+    # What classifies inbound messages for routing: keyword lists (instant), or the trained
+    # intent model (trained on first use, ~55 s, off the event loop; docs/conversations.md).
+    classifier: Literal["keywords", "model"] = "keywords"
 
     @property
     def base_url(self) -> str:
@@ -76,6 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "render_operations": "CHORUS_RENDER_OPERATIONS",
             "render_seconds": "CHORUS_RENDER_SECONDS",
             "render_threads": "CHORUS_RENDER_THREADS",
+            "classifier": "CHORUS_CLASSIFIER",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_events.jsonl.gz"
+# What threading an inbound message records, with no routing document published.
+_THREADED = ("Started", "MessageReceived", "Classified")
 _BELOW_HORIZON = """
 SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events
 """
@@ -186,8 +188,13 @@ class TestRebuildingFromALegacyLog:
         assert behind == 0
         after = Counter(row[0] for row in await legacy.fetch("SELECT topic FROM events"))
         # Attribution finds every received signal recorded or refused, the evaluator and the
-        # matcher what they found then: nothing is appended.
-        assert after == stored
+        # matcher what they found then: nothing is appended, but the threads the conversations
+        # process makes of the log's inbound messages (routed nowhere: no routing document).
+        threads = after - stored
+        conversation = "domain.conversation.aggregate:Conversation."
+        assert set(threads) == {f"{conversation}{kind}" for kind in _THREADED}
+        assert threads[f"{conversation}Started"] == threads[f"{conversation}MessageReceived"]
+        assert after - threads == stored
         counts = await legacy.fetchrow(
             """SELECT (SELECT count(*) FROM customer_directory) AS customers,
                       (SELECT count(*) FROM customer_signals) AS signals,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from adapters.inmemory.conversation_roster import RosterTables
 from adapters.inmemory.event_store import InMemoryEventStore
 
 if TYPE_CHECKING:
@@ -73,3 +74,4 @@ class InMemoryStorage:
     fallbacks: dict[UUID, FallbackRow] = field(default_factory=dict)
     messages: set[UUID] = field(default_factory=set)  # every message ever put in the outbox
     parked: list[StatusUpdate] = field(default_factory=list)
+    roster: RosterTables = field(default_factory=RosterTables)  # listings and agents' loads

@@ -116,6 +116,7 @@ class InMemoryUnitOfWork:
                 self.outbox,
             )
         ]
+        applies.append(self.storage.roster.prepare(self.added.values()))
         for aggregate in self.added.values():
             aggregate.collect_events()
         events.append(pending)

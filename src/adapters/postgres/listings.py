@@ -2,8 +2,8 @@
 
 A definition listed by key (segments, triggers, templates, campaigns), or a message listed for
 the read side and the fallbacks, is never behind its stream: the row and the events commit
-together or not at all, and a stale writer loses both. Register an aggregate's listing in `LISTINGS`; the
-unit of work writes it for every such aggregate it saves.
+together or not at all, and a stale writer loses both. Register an aggregate's listings in `LISTINGS`; the
+unit of work writes them for every such aggregate it saves.
 """
 
 from __future__ import annotations
@@ -14,11 +14,20 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from eventsourcing.domain import Aggregate
 
+from adapters.postgres.conversation_roster import (
+    HOLDS,
+    ROSTER_AGENTS,
+    ROSTER_TEAMS,
+    agent_row,
+    hold_row,
+    team_row,
+)
 from adapters.postgres.event_store import SideTable
 from adapters.postgres.messages import MESSAGES, message_row
 from domain.campaign.aggregate import Campaign
 from domain.campaign.journey_reader import journey_document
 from domain.conversation.agents import Agent, Team
+from domain.conversation.aggregate import Conversation
 from domain.message.aggregate import Message
 from domain.segments.aggregate import Segment
 from domain.segments.conditions import condition_document
@@ -183,13 +192,16 @@ TRIGGERS: Listing[Trigger] = Listing(_TRIGGERS, _trigger)
 TEMPLATES: Listing[Template] = Listing(_TEMPLATES, _template)
 CAMPAIGNS: Listing[Campaign] = Listing(_CAMPAIGNS, _campaign)
 
-LISTINGS: Mapping[type[Aggregate], Listing[Any]] = {
-    Message: Listing(MESSAGES, message_row),
-    Segment: SEGMENTS,
-    Trigger: TRIGGERS,
-    Template: TEMPLATES,
-    Campaign: CAMPAIGNS,
-    Agent: AGENTS,
-    Team: TEAMS,
+LISTINGS: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = {
+    Message: (Listing(MESSAGES, message_row),),
+    Segment: (SEGMENTS,),
+    Trigger: (TRIGGERS,),
+    Template: (TEMPLATES,),
+    Campaign: (CAMPAIGNS,),
+    # Routing's roster beside the staff listings, and the conversations' holders, whose trigger
+    # keeps the agents' loads and checks capacity (migration 0024, docs/conversations.md).
+    Agent: (AGENTS, Listing(ROSTER_AGENTS, agent_row)),
+    Team: (TEAMS, Listing(ROSTER_TEAMS, team_row)),
+    Conversation: (Listing(HOLDS, hold_row),),
 }
-"""Every listed aggregate type; an aggregate without a listing needs no entry."""
+"""Every listed aggregate type and its listings; an aggregate without one needs no entry."""

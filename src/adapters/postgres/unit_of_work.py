@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import asyncpg
 
 from adapters.postgres.aggregate_cache import AggregateCache
+from adapters.postgres.conversation_roster import over_capacity
 from adapters.postgres.decision_index import PostgresDecisionIndex
 from adapters.postgres.deferrals import PostgresDeferrals
 from adapters.postgres.event_store import PostgresEventStore
@@ -50,7 +51,7 @@ class PostgresUnitOfWork:
         cache: AggregateCache,
         locks: weakref.WeakValueDictionary[UUID, asyncio.Lock],
         cached: tuple[type[Aggregate], ...] = (Customer,),
-        listings: Mapping[type[Aggregate], Listing[Any]] = LISTINGS,
+        listings: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = LISTINGS,
     ) -> None:
         self.events = events
         self.cache = cache
@@ -159,12 +160,12 @@ class PostgresUnitOfWork:
     async def commit(self) -> None:
         # Listed at commit, not when added: the row shows the state the events leave.
         for aggregate in self.to_save.values():
-            listing = self.listings.get(type(aggregate))
-            if listing is None or not aggregate.pending_events:
+            if not aggregate.pending_events:
                 continue
-            row = listing.row(aggregate)
-            if row is not None:
-                self.rows_for(listing.table).append(row)
+            for listing in self.listings.get(type(aggregate), ()):
+                row = listing.row(aggregate)
+                if row is not None:
+                    self.rows_for(listing.table).append(row)
         await self.events.append(self._conn, self.to_save.values(), self.to_record, self.side_rows)
         if self._transaction is not None:
             await self._transaction.commit()
@@ -195,7 +196,7 @@ class PostgresUnitsOfWork:
         on_enqueued: Callable[[], None] | None = None,
         on_committed: Callable[[], None] | None = None,
         cached: tuple[type[Aggregate], ...] = (Customer,),
-        listings: Mapping[type[Aggregate], Listing[Any]] = LISTINGS,
+        listings: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = LISTINGS,
     ) -> None:
         self.pool = pool
         self.events = events or PostgresEventStore()
@@ -228,6 +229,12 @@ class PostgresUnitsOfWork:
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
                 await uow.rollback()
                 raise ConcurrencyConflict(str(error)) from error
+            except asyncpg.CheckViolationError as error:
+                await uow.rollback()
+                refused = over_capacity(error)  # an agent's load, checked by the database
+                if refused is None:
+                    raise
+                raise refused from error
             except BaseException:
                 await uow.rollback()
                 raise

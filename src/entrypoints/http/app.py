@@ -19,6 +19,7 @@ from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunControll
 from entrypoints.http.controllers.campaign_history import CampaignHistoryController
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
 from entrypoints.http.controllers.campaigns import CampaignsController
+from entrypoints.http.controllers.conversation_assignments import ConversationAssignmentsController
 from entrypoints.http.controllers.conversation_commands import ConversationCommandsController
 from entrypoints.http.controllers.conversations import ConversationsController
 from entrypoints.http.controllers.customers import CustomersController
@@ -71,6 +72,7 @@ def create_app(
         CampaignsController,
         CampaignDryRunController,
         CampaignStatsController,
+        ConversationAssignmentsController,
         ConversationsController,
         CustomersController,
         EnrollmentsController,

@@ -29,6 +29,7 @@ from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.edge import MAX_BODY_BYTES
 from entrypoints.text_checks import InputRefused
+from ports.conversation_roster import AgentOverCapacity
 from ports.directory import InvalidCursor
 from ports.providers import InvalidSignature
 from ports.templates import RenderError, TemplateNotFound
@@ -156,6 +157,11 @@ def _conflict(request: Request[Any, Any, Any], exc: IdempotencyKeyReused) -> Res
     return problem(409, "idempotency-key-reused", "Idempotency key reused", str(exc))
 
 
+def _over_capacity(request: Request[Any, Any, Any], exc: AgentOverCapacity) -> Response[Any]:
+    # Any command whose commit would put an agent past their capacity (a reopening by reply).
+    return problem(409, "agent-at-capacity", "The agent has no free capacity", str(exc))
+
+
 def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
     return problem(404, "not-found", "Not found", str(exc))
 
@@ -220,6 +226,7 @@ exception_handlers: ExceptionHandlersMap = {
     InvalidValue: _invalid,
     InputRefused: _refused,
     IdempotencyKeyReused: _conflict,
+    AgentOverCapacity: _over_capacity,
     NotFound: _not_found,
     InvalidCursor: bad_cursor,
     TemplateNotFound: _template_missing,
@@ -267,6 +274,7 @@ _WHY = {
 # Problems that the shape of an operation does not tell.
 _ALSO = {
     "activateCampaign": (409,),  # a paused or archived campaign
+    "assignConversation": (409,),  # held by another agent; no free capacity; a key reused
     "createCampaign": (409,),
     "createSegment": (409,),
     "createTrigger": (409,),
@@ -286,6 +294,7 @@ _ALSO = {
     "publishRouting": (400, 413, 415, 422),  # read as it comes, as publishRules
     "replyToConversation": (409,),  # an idempotency key used for another request
     "snoozeConversation": (409,),  # a resolved conversation
+    "transferConversation": (409,),  # no free capacity; an idempotency key reused
 }
 _CREATE_OR_CHANGE = {
     "createCampaign",

@@ -23,10 +23,11 @@ from application.processes.sla_timers import SlaTimers
 from application.queries.customers import CustomerQueries
 from application.queries.enrollments import EnrollmentQueries
 from application.queries.inbox import InboxQueries
-from domain.conversation.agents import Team
+from domain.conversation.agents import Agent, Team, agent_id
 from domain.conversation.aggregate import ActingAgent, Conversation
 from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
 from domain.conversation.routing_reader import decode_routing
+from domain.conversation.vocabulary import ChannelKind
 from domain.customer.aggregate import Customer
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.defaults import default_rule_set
@@ -125,6 +126,7 @@ class InboxWorld:
         conversation = Conversation.start(customer_id, "customer", self.clock.now(), topic)
         conversation.receive(uuid4(), channel, text, self.clock.now(), self.clock.now())
         if agent is not None and team is not None:
+            await self._registered(agent)  # a commit never puts an agent over capacity
             acting = ActingAgent(agent, frozenset({team}))
             conversation.assign(acting, team, "least loaded", "router", self.clock.now())
         elif team is not None:
@@ -144,6 +146,14 @@ class InboxWorld:
     async def load(self, conversation_id: UUID) -> Conversation:
         async with self.uows() as uow:
             return (await uow.repository(Conversation).get([conversation_id]))[conversation_id]
+
+    async def _registered(self, key: str) -> None:
+        """The agent, registered with room for every conversation these tests give them."""
+        async with self.uows() as uow:
+            agents = uow.repository(Agent)
+            if agent_id(key) not in await agents.existing([agent_id(key)]):
+                room = dict.fromkeys(ChannelKind, 50)
+                agents.add(Agent.register(key, key, frozenset(), room, "admin", self.clock.now()))
 
     async def _save(self, aggregate: Any) -> None:
         async with self.uows() as uow:

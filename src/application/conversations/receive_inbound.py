@@ -1,0 +1,152 @@
+"""An inbound message into its customer's thread, classified and routed, in one commit.
+
+The customer (whom the message's identity resolved to at attribution; an unknown sender is a new
+customer with an unverified identity) and the topic name the conversation
+(`conversation_id(customer_id, topic)`), whatever the channel: email today and WhatsApp tomorrow
+are one thread. The message's id is its signal's, so a message seen twice changes nothing. A
+resolved conversation reopens. Intent and sentiment come from the classifier port, off the
+event loop. Then, if no agent holds it, it is routed: assigned to an agent, or queued to a
+team. A reopened conversation stays with its agent if they can take it, else is routed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from application.conflicts import retry_on_conflict
+from application.conversations.route_conversation import ROUTER, Router
+from domain.conversation.aggregate import (
+    CUSTOMER,
+    DEFAULT_TOPIC,
+    Conversation,
+    conversation_id,
+)
+from domain.conversation.vocabulary import Sentiment
+from domain.shared.keys import KEY_PATTERN
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from uuid import UUID
+
+    from application.conversations.route_conversation import Load
+    from domain.assistant.classification import Classification
+    from domain.conversation.routing import RoutingDecision
+    from domain.policy.vocabulary import Channel
+    from ports.classifier import Classifier
+    from ports.clock import Clock
+    from ports.conversation_roster import Roster
+    from ports.unit_of_work import UnitsOfWork
+
+__all__ = ["CLASSIFIER", "Inbound", "ReceiveInbound", "Threaded", "intent_key"]
+
+CLASSIFIER = "classifier"
+"""Who `by` names on a classification."""
+
+_KEY = re.compile(KEY_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message a customer sent, as attribution recorded it."""
+
+    message_id: UUID
+    customer_id: UUID
+    channel: Channel
+    text: str
+    received_at: datetime
+    topic: str = DEFAULT_TOPIC
+
+
+@dataclass(frozen=True, slots=True)
+class Threaded:
+    """What became of an inbound message: its conversation, whether it was new to the thread,
+    and the routing decision taken on it (None when none was needed or possible)."""
+
+    conversation_id: UUID
+    received: bool
+    decision: RoutingDecision | None = None
+
+
+def intent_key(classification: Classification) -> str | None:
+    """The classified intent as a routing key (`refund`); None when unknown or not a key."""
+    if not classification.known:
+        return None
+    intent = classification.intent.lower()
+    return intent if _KEY.match(intent) else None
+
+
+class ReceiveInbound:
+    """Threads, classifies and routes one inbound message; exactly once per message id."""
+
+    def __init__(
+        self, uows: UnitsOfWork, classifier: Classifier, roster: Roster, clock: Clock
+    ) -> None:
+        self.uows = uows
+        self.classifier = classifier
+        self.router = Router(roster)
+        self.clock = clock
+
+    async def __call__(self, inbound: Inbound) -> Threaded:
+        # A model may take long on first use: never on the event loop.
+        classified = await asyncio.to_thread(self.classifier.classify, inbound.text)
+        thread_id = conversation_id(inbound.customer_id, inbound.topic)
+
+        async def attempt() -> Threaded:
+            async with self.uows() as uow:
+                policy = await self.router.policy(uow)
+            now = self.clock.now()
+            load = (
+                None
+                if policy is None
+                else await self.router.load_for(inbound.customer_id, thread_id, policy, now)
+            )
+            async with self.uows() as uow:
+                conversations = uow.repository(Conversation)
+                conversation = (await conversations.get([thread_id])).get(thread_id)
+                if conversation is None:
+                    conversation = Conversation.start(
+                        inbound.customer_id, CUSTOMER, now, inbound.topic
+                    )
+                was_resolved = not conversation.is_open
+                received = conversation.receive(
+                    inbound.message_id, inbound.channel, inbound.text, inbound.received_at, now
+                )
+                if not received:
+                    return Threaded(thread_id, received=False)
+                # A message with no intent of its own ("any news?") keeps the thread's.
+                known = conversation.classification
+                intent = intent_key(classified) or (None if known is None else known.intent)
+                conversation.classify(
+                    intent,
+                    Sentiment(classified.sentiment.value),
+                    CLASSIFIER,
+                    now,
+                    confidence=classified.confidence,
+                )
+                decision = None
+                if policy is not None and load is not None:
+                    if was_resolved and conversation.agent is not None:
+                        _back_to(conversation, load, now)
+                    if conversation.agent is None:
+                        decision = self.router.decide(conversation, policy, load, now)
+                        conversation.apply_routing(decision, ROUTER, now)
+                conversations.add(conversation)
+                return Threaded(thread_id, received=True, decision=decision)
+
+        return await retry_on_conflict(attempt)
+
+
+def _back_to(conversation: Conversation, load: Load, now: datetime) -> None:
+    """A reopened conversation stays with its agent while they can take it."""
+    agent = conversation.agent
+    kind = conversation.channel_kind
+    if agent is None or kind is None:
+        return
+    found = load.candidate(agent)
+    if found is None or not found.can_take(kind, frozenset()):
+        conversation.unassign(
+            f"reopened while {agent} has no free {kind} capacity: routed again", ROUTER, now
+        )

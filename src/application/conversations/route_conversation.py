@@ -1,0 +1,119 @@
+"""Routing a conversation: the facts `routing.route` and `routing.offer` take, gathered.
+
+The routing book's current policy, the customer's context (what the document's conditions read
+of them: attributes and profile, consents, recent signals; the segments they are in, how many
+conversations they have open) and the load (the roster's teams,
+members and each agent's load per channel kind). The decision is applied in the caller's unit
+of work: its commit changes the agent's load and fails whole if that would put them over their
+capacity (`AgentOverCapacity`), so a decision made on a stale read is retried, never kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from domain.conversation.routing import CustomerContext, QueueEntry, route
+from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
+from domain.conversation.sla import next_breach
+from domain.segments.conditions import SegmentFacts
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from uuid import UUID
+
+    from domain.conversation.aggregate import Conversation
+    from domain.conversation.routing import Candidate, RoutingDecision, RoutingPolicy, TeamView
+    from domain.conversation.working_hours import WorkingHours
+    from domain.segments.conditions import Condition
+    from ports.conversation_roster import Roster
+    from ports.unit_of_work import UnitOfWork
+
+__all__ = ["ROUTER", "Load", "Router", "conditions_of", "customer_context", "queue_entry"]
+
+ROUTER = "router"
+"""Who `by` names when routing did it."""
+
+_PROFILE_FIELDS = ("first_name", "last_name", "locale", "country", "time_zone")
+
+
+def customer_context(
+    facts: SegmentFacts | None, segments: frozenset[str], open_conversations: int
+) -> CustomerContext:
+    """The customer as routing sees them: what conditions read of them (attributes with the
+    profile's fields, identity types, consents, recent signals), segments, open conversations."""
+    return CustomerContext(facts or SegmentFacts(), segments, open_conversations)
+
+
+def conditions_of(policy: RoutingPolicy) -> list[Condition]:
+    """The `when` conditions of the document's rules and escalations."""
+    document = policy.document
+    return [m.when for m in (*document.rules, *document.escalations) if m.when is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What routing reads beside the conversation: the teams, their members with their loads,
+    and the customer's segments and other open conversations."""
+
+    teams: list[TeamView]
+    agents: list[Candidate]
+    segments: frozenset[str] = frozenset()
+    other_open: int = 0
+    facts: SegmentFacts | None = None
+
+    def candidate(self, agent: str) -> Candidate | None:
+        return next((a for a in self.agents if a.key == agent), None)
+
+
+class Router:
+    """Reads what routing needs and decides. The reads are on the roster, never inside a unit of
+    work: a unit of work holds a connection, and one waiting for another could starve the pool."""
+
+    def __init__(self, roster: Roster) -> None:
+        self.roster = roster
+
+    async def policy(self, uow: UnitOfWork) -> RoutingPolicy | None:
+        """The routing in force; None before any document was published."""
+        book = (await uow.repository(RoutingBook).get([ROUTING_BOOK_ID])).get(ROUTING_BOOK_ID)
+        return None if book is None or not book.versions else book.current
+
+    async def load(self) -> Load:
+        """Every team, and every member of one with their load."""
+        teams = await self.roster.teams()
+        members = {member for team in teams for member in team.members}
+        return Load(teams, await self.roster.candidates(members))
+
+    async def load_for(
+        self, customer_id: UUID, thread: UUID, policy: RoutingPolicy, now: datetime
+    ) -> Load:
+        """The load, and the customer's context: segments, their other open conversations and
+        what the policy's conditions read of them."""
+        load = await self.load()
+        segments = await self.roster.segments_of(customer_id)
+        others = await self.roster.open_conversations(customer_id, besides=thread)
+        facts = await self.roster.facts_of(customer_id, conditions_of(policy), now)
+        return replace(load, segments=segments, other_open=others, facts=facts)
+
+    def decide(
+        self, conversation: Conversation, policy: RoutingPolicy, load: Load, now: datetime
+    ) -> RoutingDecision:
+        """Where the conversation goes now, with every reason."""
+        context = customer_context(load.facts, load.segments, load.other_open + 1)
+        return route(conversation.routing_facts(), context, policy, load.teams, load.agents, now)
+
+
+def queue_entry(
+    conversation: Conversation,
+    policy: RoutingPolicy | None,
+    hours: WorkingHours | None = None,
+    tier: str | None = None,
+) -> QueueEntry:
+    """The conversation as it waits: its priority, and when its SLA breaches by the policy (in
+    its team's working hours, when the policy counts them)."""
+    breach = None
+    if policy is not None:
+        facts = conversation.sla_facts(tier)
+        deadline = None if facts is None else next_breach(facts, policy.document.sla, hours)
+        breach = None if deadline is None else deadline.due
+    return conversation.queue_entry(breach)

@@ -1,0 +1,99 @@
+"""Inbound messages into threads, routed; queues drained as capacity frees.
+
+An inbound message is a recorded `message.received` signal (provider webhooks and NATS make
+them; attribution puts each on its customer, registering an unknown sender as a new customer
+with an unverified identity). Each goes into its customer's conversation, classified and routed
+(`ReceiveInbound`), exactly once: its id in the thread is its signal's, so a page read again
+changes nothing. A signal that is no message (no known channel, no text) is passed by; one that
+fails is retried with its page, then parked (ADR 7), and the lane goes on.
+
+Capacity that frees or comes back (an agent available again, a capacity raised, a member
+added; a conversation resolved, transferred, unassigned) and a conversation queued start a
+drain of every queue (`DrainQueues`), once per page, so nothing waits while someone could take
+it. Both record through units of work of their own (a conversation's load changes in the commit
+of its events); the runner's transaction keeps only the position.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from application.conversations.receive_inbound import Inbound
+from domain.catalog import class_of, topic_of
+from domain.conversation.agents import Agent, Team
+from domain.conversation.aggregate import DEFAULT_TOPIC, Conversation
+from domain.customer.keywords import INBOUND_SIGNAL
+from domain.policy.vocabulary import Channel
+from domain.shared.keys import check_key
+from domain.signals.aggregate import Signal
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from uuid import UUID
+
+    from eventsourcing.domain import CanMutateAggregate
+
+    from application.conversations.drain_queues import DrainQueues
+    from application.conversations.receive_inbound import ReceiveInbound
+
+__all__ = ["FREEING", "ConversationThreads", "inbound_of"]
+
+
+def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
+    return tuple(class_of(f"{topic_of(aggregate)}.{kind}") for kind in kinds)
+
+
+FREEING: tuple[type[Any], ...] = (
+    *_events_of(Agent, "PresenceChanged", "CapacityChanged", "SkillsChanged"),
+    *_events_of(Team, "MemberAdded"),
+    *_events_of(Conversation, "Resolved", "Transferred", "Unassigned", "Queued"),
+)
+"""Events after which a queued conversation may find someone to take it."""
+
+_CHANNELS = frozenset(channel.value for channel in Channel)
+
+
+def inbound_of(event: Signal.Recorded) -> Inbound | None:
+    """The message a recorded signal carries: `message.received` with a known `channel` and a
+    `text` (and optionally a `topic`); None for any other signal."""
+    if event.signal_type != INBOUND_SIGNAL:
+        return None
+    properties = event.properties
+    channel, text = properties.get("channel"), properties.get("text")
+    if channel not in _CHANNELS or not isinstance(text, str):
+        return None
+    topic = properties.get("topic")
+    return Inbound(
+        message_id=event.originator_id,
+        customer_id=event.customer_id,
+        channel=Channel(channel),
+        text=text,
+        received_at=event.occurred_at,
+        topic=DEFAULT_TOPIC if topic is None else check_key(str(topic), "topic", "order-42"),
+    )
+
+
+class ConversationThreads:
+    """Threads and routes inbound messages; drains queues when capacity frees. Reads the
+    customers' facts and segment memberships for routing (`follows`)."""
+
+    name = "conversation_threads"
+    handles: tuple[type[Any], ...] = (Signal.Recorded, *FREEING)
+    follows = ("customer_directory", "signal_activity", "segment_members")
+    page_size: int | None = None
+
+    def __init__(self, receive: ReceiveInbound, drain: DrainQueues) -> None:
+        self.receive = receive
+        self.drain = drain
+
+    async def handle(self, events: Sequence[CanMutateAggregate[UUID]], ports: object) -> None:
+        freed = False
+        for event in events:
+            if isinstance(event, Signal.Recorded):
+                inbound = inbound_of(event)
+                if inbound is not None:
+                    await self.receive(inbound)
+            else:
+                freed = True
+        if freed:
+            await self.drain()

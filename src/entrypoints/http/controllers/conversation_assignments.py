@@ -1,0 +1,156 @@
+"""Assigning and transferring conversations: who holds one, and why, over HTTP.
+
+Each is an event on the conversation with its reason, and the agents' loads change in its
+commit: two agents racing for one conversation, exactly one wins and the other gets 409
+`already-assigned`; an agent with no free capacity for its channel kind, 409
+`agent-at-capacity`. An agent key acts on its teams' conversations only (403 `not-on-team`);
+admin and service keys on any. With an `Idempotency-Key` header (or `idempotency_key` field), a retry of
+the same request answers what it did, and the same key for another request is a 409.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, Response, post
+
+from application.conversations.assign import AgentAtCapacity, AssignConversation, Assignment
+from application.conversations.transfer import TransferConversation
+from domain.conversation.aggregate import AlreadyAssigned, NotOnTeam
+from domain.shared.keys import KEY_PATTERN
+from entrypoints.http.auth import allow
+from entrypoints.http.principal import principal_of
+from entrypoints.http.problems import problem
+from ports.api_keys import Role
+
+__all__ = ["ConversationAssignmentsController"]
+
+Key = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN, examples=["ana.silva"])]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The agent (by key) and why; `team` only for a conversation no team holds yet."""
+
+    agent: Key
+    reason: Reason
+    team: Key | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
+class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The team it goes to and why; with `agent`, straight to that member, else to its queue."""
+
+    team: Key
+    reason: Reason
+    agent: Key | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
+class AssignmentOut(msgspec.Struct):
+    """Who holds the conversation now; `changed` is false for a repeat."""
+
+    conversation_id: UUID
+    team: str | None
+    agent: str | None
+    changed: bool
+
+
+def _out(done: Assignment) -> AssignmentOut:
+    return AssignmentOut(done.conversation_id, done.team, done.agent, done.changed)
+
+
+def _already_assigned(request: Request[Any, Any, Any], exc: AlreadyAssigned) -> Response[Any]:
+    return problem(
+        409,
+        "already-assigned",
+        "Another agent holds the conversation",
+        str(exc),
+        errors=[{"field": "agent", "reason": f"held by {exc.agent}: transfer it instead"}],
+    )
+
+
+def _at_capacity(request: Request[Any, Any, Any], exc: AgentAtCapacity) -> Response[Any]:
+    return problem(
+        409,
+        "agent-at-capacity",
+        "The agent has no free capacity",
+        str(exc),
+        errors=[{"field": "agent", "reason": str(exc)}],
+    )
+
+
+def _not_on_team(request: Request[Any, Any, Any], exc: NotOnTeam) -> Response[Any]:
+    # The acting agent's own team, as the agent's other commands answer.
+    return problem(403, "not-on-team", "The agent is not on the conversation's team", str(exc))
+
+
+class ConversationAssignmentsController(Controller):
+    path = "/v1/conversations"
+    tags = ["conversations"]
+    exception_handlers = {
+        AlreadyAssigned: _already_assigned,
+        AgentAtCapacity: _at_capacity,
+        NotOnTeam: _not_on_team,
+    }
+
+    @post(
+        "/{conversation_id:uuid}/assign",
+        operation_id="assignConversation",
+        name="conversations:assign",
+        guards=[allow(Role.AGENT, Role.SERVICE)],
+        status_code=200,
+        summary="Give a conversation to an agent of its team, with the reason",
+        description=(
+            "Body: `{agent, reason}` (and `team` for a conversation no team holds yet). 200 with "
+            "who holds it; `changed` is false when the agent held it already or the request is "
+            "a retry under its `Idempotency-Key`. Held by another agent: 409 "
+            "`already-assigned` (two racing: exactly one wins). No free capacity for its "
+            "channel kind: 409 `agent-at-capacity`. An agent not on the team: 422. An agent "
+            "key acting on another team's conversation: 403 `not-on-team`."
+        ),
+    )
+    @inject
+    async def assign(
+        self,
+        conversation_id: UUID,
+        data: AssignIn,
+        request: Request[Any, Any, Any],
+        assign: FromDishka[AssignConversation],
+    ) -> AssignmentOut:
+        key = request.headers.get("idempotency-key") or data.idempotency_key
+        actor = (await principal_of(request)).actor()
+        done = await assign(conversation_id, data.agent, data.reason, actor, data.team, key)
+        return _out(done)
+
+    @post(
+        "/{conversation_id:uuid}/transfer",
+        operation_id="transferConversation",
+        name="conversations:transfer",
+        guards=[allow(Role.AGENT, Role.SERVICE)],
+        status_code=200,
+        summary="Move a conversation to another team, or to one of its agents, with the reason",
+        description=(
+            "Body: `{team, reason}`, and `agent` to give it straight to a member of the team; "
+            "without one it waits in the team's queue until a member has room. The agent it "
+            "leaves has one conversation less at once. No such team or agent: 404. An agent "
+            "with no free capacity: 409 `agent-at-capacity`; not on the team: 422. An agent "
+            "key acting on another team's conversation: 403 `not-on-team`."
+        ),
+    )
+    @inject
+    async def transfer(
+        self,
+        conversation_id: UUID,
+        data: TransferIn,
+        request: Request[Any, Any, Any],
+        transfer: FromDishka[TransferConversation],
+    ) -> AssignmentOut:
+        key = request.headers.get("idempotency-key") or data.idempotency_key
+        actor = (await principal_of(request)).actor()
+        done = await transfer(conversation_id, data.team, data.reason, actor, data.agent, key)
+        return _out(done)

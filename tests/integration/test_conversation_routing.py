@@ -1,0 +1,323 @@
+"""Threads, routing, queues and agents' loads on PostgreSQL: the capacity invariant is the
+database's, under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
+
+import pytest
+
+from adapters.assistant.keywords import KeywordClassifier
+from adapters.postgres.conversation_roster import PostgresRoster
+from adapters.postgres.event_store import RecordedEvent
+from adapters.postgres.process_ports import ProcessPortsOn
+from adapters.postgres.processes import ProcessProjection
+from adapters.postgres.unit_of_work import PostgresUnitsOfWork
+from adapters.system.clock import ManualClock
+from adapters.system.ids import RandomIds
+from application.conversations.actors import Actor
+from application.conversations.assign import AgentAtCapacity, AssignConversation
+from application.conversations.drain_queues import DrainQueues
+from application.conversations.receive_inbound import Inbound, ReceiveInbound
+from application.customer.signals import IngestSignals
+from application.processes.conversation_threads import ConversationThreads
+from domain.conversation.agents import Agent, Team, agent_id
+from domain.conversation.aggregate import AlreadyAssigned, Conversation, conversation_id
+from domain.conversation.routing_book import RoutingBook
+from domain.conversation.routing_reader import decode_routing
+from domain.conversation.vocabulary import ChannelKind, Presence
+from domain.customer.identities import IdentityClaim, IdentityNormalizer
+from domain.customer.keywords import INBOUND_SIGNAL
+from domain.policy.vocabulary import Channel
+from domain.signals.aggregate import SignalReport
+from ports.conversation_roster import AgentOverCapacity
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from uuid import UUID
+
+    import asyncpg
+
+pytestmark = pytest.mark.integration
+GB = IdentityNormalizer("GB")
+NOON = datetime(2026, 11, 30, 12, tzinfo=UTC)
+_NEWER = """
+SELECT position, stream_id, version, topic, class_version, occurred_at, payload FROM events
+WHERE position > $1 AND topic = ANY($2::text[]) ORDER BY position
+"""
+
+
+def who(identity: str) -> IdentityClaim:
+    return IdentityClaim(GB.parse(identity))
+
+
+class Installation:
+    """The conversation pieces on one database, the threads process run by the real runner."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.clock = ManualClock(NOON)
+        self.uows = PostgresUnitsOfWork(pool)
+        self.roster = PostgresRoster(pool)
+        self.ingest = IngestSignals(self.uows, self.clock, RandomIds())
+        self.receive = ReceiveInbound(self.uows, KeywordClassifier(), self.roster, self.clock)
+        self.drain = DrainQueues(self.uows, self.roster, self.clock)
+        self.assign = AssignConversation(self.uows, self.roster, self.clock)
+        self.process = ProcessProjection(
+            ConversationThreads(self.receive, self.drain), ProcessPortsOn()
+        )
+        self.position = 0
+        self.sent = 0
+
+    async def setup(self, agents: Mapping[str, Mapping[ChannelKind, int]], team: str) -> None:
+        async with self.uows() as uow:
+            for key, capacity in agents.items():
+                agent = Agent.register(key, key, frozenset(), capacity, "test", NOON)
+                agent.change_presence(Presence.AVAILABLE, "test", NOON)
+                uow.repository(Agent).add(agent)
+            made = Team.create(team, team, "test", NOON)
+            for key in agents:
+                made.add_member(key, "test", NOON)
+            uow.repository(Team).add(made)
+        routing = decode_routing({"default_team": team}, teams={team}, segments=set())
+        async with self.uows() as uow:
+            book = RoutingBook.open(NOON)
+            book.publish(routing, "test", NOON)
+            uow.repository(RoutingBook).add(book)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Hands the process what the log holds past its place, until it records nothing more.
+
+        The runner's readable end waits for every transaction open on the server, other
+        databases' too; on a shared server that can be minutes, so the test reads the log of
+        its own database by position, which only it writes.
+        """
+        while True:
+            rows = await self.pool.fetch(_NEWER, self.position, list(self.process.topics))
+            if not rows:
+                return
+            self.position = rows[-1]["position"]
+            page = [
+                RecordedEvent(
+                    row["position"],
+                    row["stream_id"],
+                    row["version"],
+                    row["topic"],
+                    row["occurred_at"],
+                    payload=row["payload"],
+                    class_version=row["class_version"],
+                )
+                for row in rows
+            ]
+            async with self.pool.acquire() as conn:
+                await self.process.apply(conn, page)
+
+    async def presence(self, key: str, presence: Presence) -> None:
+        async with self.uows() as uow:
+            agents = uow.repository(Agent)
+            agent = (await agents.get([agent_id(key)]))[agent_id(key)]
+            agent.change_presence(presence, "test", self.clock.now())
+            agents.add(agent)
+
+    async def inbound(self, sender: IdentityClaim, channel: Channel, text: str) -> None:
+        self.sent += 1
+        report = SignalReport(
+            f"twilio:SM{self.sent}",
+            INBOUND_SIGNAL,
+            NOON,
+            (sender,),
+            properties={"channel": channel.value, "text": text},
+        )
+        await self.ingest([report])
+
+    async def conversation(self, sender: IdentityClaim) -> Conversation:
+        async with self.uows() as uow:
+            owner = (await uow.identities.resolve([sender.identity]))[sender.identity]
+            thread = conversation_id(owner)
+            return (await uow.repository(Conversation).get([thread]))[thread]
+
+    async def resolve(self, thread: UUID) -> None:
+        async with self.uows() as uow:
+            conversations = uow.repository(Conversation)
+            found = (await conversations.get([thread]))[thread]
+            found.resolve("answered", "test", self.clock.now())
+            conversations.add(found)
+
+    async def loads(self) -> dict[tuple[str, str], int]:
+        rows = await self.pool.fetch("SELECT agent, kind, held FROM agent_loads")
+        return {(row["agent"], row["kind"]): row["held"] for row in rows}
+
+    async def held_by_events(self) -> dict[str, int]:
+        """Each agent's open conversations, counted from the conversations' own streams."""
+        rows = await self.pool.fetch("SELECT conversation_id FROM conversation_holds")
+        async with self.uows() as uow:
+            found = await uow.repository(Conversation).get([row[0] for row in rows])
+        counts: dict[str, int] = {}
+        for conversation in found.values():
+            if conversation.agent is not None and conversation.is_open:
+                counts[conversation.agent] = counts.get(conversation.agent, 0) + 1
+        return counts
+
+
+@pytest.fixture
+async def chorus(pool: asyncpg.Pool) -> Installation:
+    return Installation(pool)
+
+
+class TestOneThread:
+    async def test_one_customer_writing_over_email_whatsapp_and_sms_ends_in_one_thread(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.setup({"ana": {ChannelKind.CHAT: 3, ChannelKind.EMAIL: 3}}, "support")
+        email, phone = who("email:rui@example.org"), who("phone:+447700900123")
+        # The CRM knows both: one customer.
+        await chorus.ingest([SignalReport("crm:1", "customer.updated", NOON, (email, phone))])
+        await chorus.inbound(email, Channel.EMAIL, "Where is my parcel?")
+        await chorus.settle()
+        await chorus.inbound(phone, Channel.WHATSAPP, "Any news on the parcel?")
+        await chorus.inbound(phone, Channel.SMS, "Hello?")
+        await chorus.settle()
+        conversation = await chorus.conversation(email)
+        assert [m.channel for m in conversation.messages] == [
+            Channel.EMAIL,
+            Channel.WHATSAPP,
+            Channel.SMS,
+        ]
+        assert (conversation.team, conversation.agent) == ("support", "ana")
+        # It counts once, as the kind ana took it as.
+        assert await chorus.loads() == {("ana", "email"): 1}
+        assert await chorus.pool.fetchval("SELECT count(*) FROM conversation_holds") == 1
+
+
+class TestQueue:
+    async def test_a_full_team_queues_and_drains_in_order_as_capacity_frees(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.setup({"ana": {ChannelKind.CHAT: 1}}, "support")
+        senders = [who(f"phone:+4477009001{n:02}") for n in range(5)]
+        for sender in senders:
+            chorus.clock.advance(timedelta(seconds=1))
+            await chorus.inbound(sender, Channel.WHATSAPP, "hello")
+            await chorus.settle()
+        threads = [(await chorus.conversation(s)).id for s in senders]
+        assert (await chorus.conversation(senders[0])).agent == "ana"
+        assert await chorus.roster.queued("support") == threads[1:]
+        taken = []
+        for step in range(4):
+            await chorus.resolve(threads[step])
+            await chorus.settle()
+            held = [
+                t
+                for t, s in zip(threads, senders, strict=True)
+                if (c := await chorus.conversation(s)).agent == "ana" and c.is_open
+            ]
+            taken += held
+            assert await chorus.loads() == {("ana", "chat"): 1}
+        assert taken == threads[1:]
+        assert await chorus.roster.queues() == {}
+
+
+class TestCapacityUnderConcurrency:
+    async def test_racing_assignments_never_put_an_agent_over_capacity(
+        self, chorus: Installation
+    ) -> None:
+        capacity = {"ana": 2, "rui": 3, "eva": 1, "bo": 4}
+        await chorus.setup({k: {ChannelKind.CHAT: n} for k, n in capacity.items()}, "support")
+        for key in capacity:
+            await chorus.presence(key, Presence.AWAY)  # nobody takes them: they queue
+        await chorus.settle()
+        senders = [who(f"phone:+4477009002{n:02}") for n in range(30)]
+        for sender in senders:
+            await chorus.inbound(sender, Channel.SMS, "hello")
+        await chorus.settle()
+        threads = await chorus.roster.queued("support")
+        assert len(threads) == 30
+
+        over: list[Any] = []
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            # Every instant the readers see: no agent's count past their capacity.
+            while not done.is_set():
+                for (agent, _), held in (await chorus.loads()).items():
+                    if held > capacity[agent]:
+                        over.append((agent, held))
+                await asyncio.sleep(0)
+
+        async def grab(thread: UUID, agent: str) -> str:
+            try:
+                await chorus.assign(thread, agent, "race", Actor("test"))
+            except (AgentAtCapacity, AlreadyAssigned, AgentOverCapacity) as error:
+                return type(error).__name__
+            return "assigned"
+
+        rng = random.Random(7)
+        # Every agent tries for every conversation: 120 racing commits for 15 places.
+        attempts = [(t, agent) for t in threads for agent in capacity]
+        rng.shuffle(attempts)
+        watcher = asyncio.create_task(watch())
+        outcomes = await asyncio.gather(*(grab(t, a) for t, a in attempts))
+        done.set()
+        await watcher
+
+        assert over == []
+        held = await chorus.held_by_events()
+        assert all(held.get(agent, 0) <= n for agent, n in capacity.items())
+        # An agent left with room would have won a conversation: every place is taken, once.
+        assert held == capacity
+        assert outcomes.count("assigned") == sum(capacity.values())
+        assert await chorus.loads() == {(a, "chat"): held[a] for a in held}
+
+    async def test_two_agents_racing_for_one_conversation_exactly_one_wins(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.setup({"ana": {ChannelKind.EMAIL: 5}, "rui": {ChannelKind.EMAIL: 5}}, "desk")
+        for key in ("ana", "rui"):
+            await chorus.presence(key, Presence.AWAY)
+        await chorus.inbound(who("email:pat@example.org"), Channel.EMAIL, "hi")
+        await chorus.settle()
+        (thread,) = await chorus.roster.queued("desk")
+        outcomes = await asyncio.gather(
+            *(
+                chorus.assign(thread, key, "mine", Actor(key))
+                for key in ("ana", "rui", "ana", "rui")
+            ),
+            return_exceptions=True,
+        )
+        won = [o for o in outcomes if not isinstance(o, BaseException) and o.changed]
+        refused = [o for o in outcomes if isinstance(o, AlreadyAssigned)]
+        assert len(won) == 1
+        assert len(refused) >= 2
+        winner = won[0].agent
+        assert (await chorus.conversation(who("email:pat@example.org"))).agent == winner
+        assert await chorus.loads() == {(winner, "email"): 1}
+
+    async def test_routing_many_inbound_at_once_never_overloads_anyone(
+        self, chorus: Installation
+    ) -> None:
+        capacity = {"ana": 2, "rui": 2}
+        await chorus.setup({k: {ChannelKind.CHAT: n} for k, n in capacity.items()}, "support")
+        senders = [who(f"phone:+4477009003{n:02}") for n in range(12)]
+        outcomes = await chorus.ingest(
+            [
+                SignalReport(f"crm:{n}", "customer.updated", NOON, (s,))
+                for n, s in enumerate(senders)
+            ]
+        )
+        customers = [outcome.customer_id for outcome in outcomes]
+        inbound = [
+            Inbound(uuid4(), customer, Channel.WHATSAPP, "help", NOON)
+            for customer in customers
+            if customer is not None
+        ]
+        # The router's commits racing one another, as several workers' would.
+        await asyncio.gather(*(chorus.receive(message) for message in inbound))
+        held = await chorus.held_by_events()
+        assert held == {"ana": 2, "rui": 2}
+        assert len(await chorus.roster.queued("support")) == 8
+        assert await chorus.loads() == {("ana", "chat"): 2, ("rui", "chat"): 2}
