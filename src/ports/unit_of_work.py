@@ -206,6 +206,13 @@ class Outbox(Protocol):
         """Leases fallbacks that are due by `now`, or whose message failed or bounced."""
         ...
 
+    async def withdraw(self, message_id: UUID, now: datetime) -> bool:
+        """Removes the message's entry unless a dispatcher holds its lease, in this commit;
+        whether it did (then no dispatcher will ever claim it). An entry under lease may be
+        with a provider already: its dispatcher withdraws it if the round does not end in an
+        acceptance (`Message.withdraw`)."""
+        ...
+
     def forget_fallback(self, message_id: UUID) -> None:
         """The message's fallback plan is dropped in this commit: it fell back, or needs not."""
         ...

@@ -62,6 +62,14 @@ FROM due, messages m
 WHERE f.message_id = due.message_id AND m.message_id = due.message_id
 RETURNING f.message_id, f.customer_id, f.request, f.delivery, m.status
 """
+# Only an entry no dispatcher holds: one under lease may be with a provider already. The row
+# lock makes a concurrent claim either take the entry before (then this finds it leased) or
+# find it gone.
+_WITHDRAW = """
+DELETE FROM outbox
+WHERE message_id = $1 AND (leased_until IS NULL OR leased_until < now())
+RETURNING message_id
+"""
 _request_decoder = msgspec.json.Decoder(SendRequest)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 
@@ -114,6 +122,10 @@ class PostgresOutbox:
             )
             for row in rows
         ]
+
+    async def withdraw(self, message_id: UUID, now: datetime) -> bool:
+        conn = await self.uow.begun()
+        return await conn.fetchval(_WITHDRAW, message_id) is not None
 
     def forget_fallback(self, message_id: UUID) -> None:
         self.uow.rows_for(_FORGOTTEN_FALLBACKS).append((message_id,))
