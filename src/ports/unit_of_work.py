@@ -207,10 +207,11 @@ class Outbox(Protocol):
         ...
 
     async def withdraw(self, message_id: UUID, now: datetime) -> bool:
-        """Removes the message's entry unless a dispatcher holds its lease, in this commit;
-        whether it did (then no dispatcher will ever claim it). An entry under lease may be
-        with a provider already: its dispatcher withdraws it if the round does not end in an
-        acceptance (`Message.withdraw`)."""
+        """Removes the message's entry unless a dispatcher holds it (its lease, or a claim or
+        round being recorded right now), in this commit, without waiting; whether it did
+        (then no dispatcher will ever claim it). An entry a dispatcher holds may be with a
+        provider already: the dispatcher withdraws the message itself if its round does not
+        end in an acceptance, or when it next claims it (`Message.withdraw`)."""
         ...
 
     def forget_fallback(self, message_id: UUID) -> None:

@@ -62,12 +62,16 @@ FROM due, messages m
 WHERE f.message_id = due.message_id AND m.message_id = due.message_id
 RETURNING f.message_id, f.customer_id, f.request, f.delivery, m.status
 """
-# Only an entry no dispatcher holds: one under lease may be with a provider already. The row
-# lock makes a concurrent claim either take the entry before (then this finds it leased) or
-# find it gone.
+# Only an entry no dispatcher holds: one under lease may be with a provider already, and one
+# locked is being claimed or settled right now. It never waits for that lock: the caller holds
+# the message (in-process, `queue_for`) that the claim or settle may be about to load, so
+# waiting could deadlock; the dispatcher withdraws the message itself instead.
 _WITHDRAW = """
-DELETE FROM outbox
-WHERE message_id = $1 AND (leased_until IS NULL OR leased_until < now())
+DELETE FROM outbox WHERE message_id = (
+    SELECT message_id FROM outbox
+    WHERE message_id = $1 AND (leased_until IS NULL OR leased_until < now())
+    FOR UPDATE SKIP LOCKED
+)
 RETURNING message_id
 """
 _request_decoder = msgspec.json.Decoder(SendRequest)
