@@ -27,6 +27,7 @@ from application.customer.signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
+from application.delivery.give_up import GiveUpMessage
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
@@ -591,3 +592,19 @@ class TestAFallbackWithdrawsTheFirstMessage:
         assert len(accepted) + len(superseded) == len(first_ids)  # each ends one way, not both
         assert all(not m.attempts for m in superseded)
         assert len(primary.received) == len(accepted)
+
+    async def test_a_message_given_up_leaves_the_outbox_with_its_fallback(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        primary.fail_next(1, status=503)
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+        give_up = GiveUpMessage(delivery.uows, delivery.clock)
+        assert await give_up(message_id, "the journey went on to email")
+        given_up = await delivery.store.get(message_id)
+        assert given_up is not None
+        assert given_up.status is MessageStatus.SUPERSEDED
+        assert await delivery.outbox() == []
+        assert await pool.fetchval("SELECT count(*) FROM fallbacks") == 0
+        assert primary.received == []

@@ -103,6 +103,7 @@ ADDED_SINCE = (
     "domain.conversation.",
     "domain.message.aggregate:Message.Superseded",
     "domain.message.aggregate:Message.Expired",
+    "domain.message.aggregate:Message.GivenUp",
 )
 
 

@@ -133,7 +133,10 @@ class Message(Aggregate):
         self.fallback_due = fallback_due
         self.expires_at = expires_at
         self.fell_back_to: UUID | None = None
-        self.replaced = False  # its fallback takes over: it must not go if it has not yet
+        # Another message takes over (its fallback, or a journey's next send): it must not go
+        # if it has not yet.
+        self.replaced = False
+        self.replaced_because: str | None = None
         self.queued_at = timestamp
         self.status = MessageStatus.QUEUED
         self.attempts: list[Attempt] = []
@@ -227,18 +230,27 @@ class Message(Aggregate):
         if self.fell_back_to is None:
             self._fell_back(at, fallback_message_id, reason, replaced and not self.settled)
 
+    def give_up(self, reason: str, at: datetime) -> bool:
+        """Whoever asked for it no longer wants it sent (a journey moved on to another send
+        after waiting for its delivery): if no provider has it yet, it must never go (see
+        `withdraw`). Whether it was still unsent."""
+        if self.settled:
+            return False
+        if not self.replaced:
+            self._given_up(at, reason)
+        return True
+
     def withdraw(self, at: datetime, before: datetime | None = None) -> bool:
         """Ends a message no provider has taken: superseded if its fallback replaced it, expired
         if its expiry is past at `at` (or will be by `before`, its next try). Whether it was."""
         if self.settled:
             return False
-        if self.replaced and self.fell_back_to is not None:
-            self._superseded(
-                at,
-                self.fell_back_to,
-                f"superseded by its fallback, message {self.fell_back_to},"
-                f" before a provider took it",
-            )
+        if self.replaced:
+            if self.fell_back_to is not None:
+                why = f"superseded by its fallback, message {self.fell_back_to}"
+            else:
+                why = f"withdrawn: {self.replaced_because or 'replaced'}"
+            self._superseded(at, self.fell_back_to, f"{why}, before a provider took it")
             return True
         if self.expires_at is not None and self.expired_by(before or at):
             self._expired(
@@ -268,8 +280,13 @@ class Message(Aggregate):
         self.fell_back_to = fallback_message_id
         self.replaced = replaced
 
+    @event("GivenUp")
+    def _given_up(self, timestamp: datetime, reason: str) -> None:
+        self.replaced = True
+        self.replaced_because = reason
+
     @event("Superseded")
-    def _superseded(self, timestamp: datetime, by: UUID, reason: str) -> None:
+    def _superseded(self, timestamp: datetime, by: UUID | None, reason: str) -> None:
         self.status = MessageStatus.SUPERSEDED
         self.statuses.append(
             StatusChange(MessageStatus.SUPERSEDED, timestamp, "chorus", "fallback", reason)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from application.delivery.give_up import GiveUpMessage
 from application.messages.compose import MessageContent
 from domain.message.aggregate import Message, MessageStatus
 from domain.message.content import Content
@@ -206,3 +207,46 @@ class TestWhatProvidersReportIsOnChorussClock:
         assert recorded.subject_id == ana
         assert datetime.fromisoformat(recorded.data["occurred_at"]) == chorus.clock.now()
         assert recorded.data["properties"]["sent_at"].startswith("2020-01-01")
+
+
+class TestGiveUpMessage:
+    """A journey that waited for a send's delivery moves on to another send instead."""
+
+    async def test_a_message_still_in_the_outbox_is_withdrawn_with_the_reason(self) -> None:
+        delivery = Delivery()
+        _, email_id = await fallback_asked(delivery)
+        providers_down(delivery)
+        await delivery.round()
+        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        assert await give_up(email_id, "not delivered within 10m: the journey went on to sms")
+        email = await message(delivery, email_id)
+        assert email.status is MessageStatus.SUPERSEDED
+        assert email.statuses[-1].reason == (
+            "withdrawn: not delivered within 10m: the journey went on to sms,"
+            " before a provider took it"
+        )
+        delivery.chorus.clock.advance(timedelta(minutes=5))
+        assert await delivery.round() == []
+        assert await delivery.chorus.fall_back_due() == 0  # its fallback went with it
+        assert delivery.first.sent == delivery.second.sent == []
+        assert await give_up(email_id, "again")  # already withdrawn: still true
+
+    async def test_a_message_a_dispatcher_holds_is_withdrawn_when_its_round_fails(self) -> None:
+        delivery = Delivery()
+        _, message_id = await delivery.queue()
+        (held,) = await delivery.dispatch.claim(Channel.EMAIL, 10)
+        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        assert await give_up(message_id, "the journey went on")
+        assert (await message(delivery, message_id)).status is MessageStatus.QUEUED
+        providers_down(delivery)
+        await delivery.dispatch.settle([(held.message, await delivery.dispatch.send(held))])
+        assert (await message(delivery, message_id)).status is MessageStatus.SUPERSEDED
+
+    async def test_a_message_a_provider_took_cannot_be_taken_back(self) -> None:
+        delivery = Delivery()
+        _, message_id = await delivery.queue()
+        await delivery.round()
+        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        assert not await give_up(message_id, "the journey went on")
+        sent = await message(delivery, message_id)
+        assert (sent.status, sent.replaced) == (MessageStatus.SENT, False)
