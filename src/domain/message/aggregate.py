@@ -367,8 +367,10 @@ class Message(Aggregate):
 
     def _advance(self, status: MessageStatus) -> None:
         """Progress only moves forward (a late `sent` after `delivered` changes nothing);
-        a failure, bounce or complaint always shows."""
+        a failure, bounce or complaint always shows, and so does anything a provider says of a
+        message Chorus withdrew (a dispatcher whose lease ran out had handed it over after
+        all: what the provider did is what the customer got)."""
         current = _PROGRESS.get(self.status)
         new = _PROGRESS.get(status)
-        if new is None or (current is not None and new > current):
+        if new is None or self.status in _WITHDRAWN or (current is not None and new > current):
             self.status = status

@@ -250,3 +250,17 @@ class TestGiveUpMessage:
         assert not await give_up(message_id, "the journey went on")
         sent = await message(delivery, message_id)
         assert (sent.status, sent.replaced) == (MessageStatus.SENT, False)
+
+    async def test_a_provider_that_took_it_after_all_is_believed(self) -> None:
+        """A dispatcher whose lease ran out sends the message it holds after it was withdrawn:
+        what the provider did is what the customer got."""
+        delivery = Delivery()
+        _, message_id = await delivery.queue()
+        (stale,) = await delivery.dispatch.claim(Channel.EMAIL, 10)
+        delivery.chorus.clock.advance(timedelta(seconds=31))  # its lease ran out
+        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        assert await give_up(message_id, "the journey went on")
+        assert (await message(delivery, message_id)).status is MessageStatus.SUPERSEDED
+        await delivery.dispatch.settle([(stale.message, await delivery.dispatch.send(stale))])
+        taken = await message(delivery, message_id)
+        assert (taken.status, taken.provider) == (MessageStatus.SENT, "mail-a")
