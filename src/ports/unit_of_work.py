@@ -206,6 +206,14 @@ class Outbox(Protocol):
         """Leases fallbacks that are due by `now`, or whose message failed or bounced."""
         ...
 
+    async def withdraw(self, message_id: UUID, now: datetime) -> bool:
+        """Removes the message's entry unless a dispatcher holds it (its lease, or a claim or
+        round being recorded right now), in this commit, without waiting; whether it did
+        (then no dispatcher will ever claim it). An entry a dispatcher holds may be with a
+        provider already: the dispatcher withdraws the message itself if its round does not
+        end in an acceptance, or when it next claims it (`Message.withdraw`)."""
+        ...
+
     def forget_fallback(self, message_id: UUID) -> None:
         """The message's fallback plan is dropped in this commit: it fell back, or needs not."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from application.customer.signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
+from application.delivery.give_up import GiveUpMessage
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
@@ -512,3 +514,97 @@ class TestCosts:
         assert [(line.group, line.messages, line.cost) for line in lines] == [
             ({"channel": "sms", "provider": "twilio-main"}, 3, Decimal("0.02370"))
         ]
+
+
+class TestAFallbackWithdrawsTheFirstMessage:
+    TEN_MINUTES = Fallback((Channel.WHATSAPP,), 600)
+
+    async def test_a_message_waiting_for_its_retry_is_superseded_and_never_sent(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        primary.fail_next(1, status=503)
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+        delivery.clock.advance(timedelta(minutes=11))
+        assert await delivery.fall_back() == 1
+
+        first = await delivery.store.get(message_id)
+        assert first is not None
+        assert first.status is MessageStatus.SUPERSEDED
+        assert str(first.fell_back_to) in (first.statuses[-1].reason or "")
+        assert await pool.fetchval(
+            "SELECT status FROM messages WHERE message_id = $1", message_id
+        ) == ("superseded")
+        assert [row["message_id"] for row in await delivery.outbox()] == [first.fell_back_to]
+        await pool.execute("UPDATE outbox SET due_at = now()")  # past any backoff
+        assert await delivery.run_round() == 0
+        assert primary.received == []
+
+    async def test_a_message_a_dispatcher_holds_is_withdrawn_by_it_if_no_provider_takes_it(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        delivery.clock.advance(timedelta(minutes=11))
+        (held,) = await delivery.dispatch.claim(Channel.SMS, 10)
+        assert await delivery.fall_back() == 1
+        first = await delivery.store.get(message_id)
+        assert first is not None
+        assert (first.status, first.replaced) == (MessageStatus.QUEUED, True)
+
+        primary.fail_next(1, status=503)
+        await delivery.dispatch.settle([(held.message, await delivery.dispatch.send(held))])
+        first = await delivery.store.get(message_id)
+        assert first is not None
+        assert first.status is MessageStatus.SUPERSEDED
+        assert message_id not in [row["message_id"] for row in await delivery.outbox()]
+
+    async def test_racing_a_dispatcher_a_fallback_never_lets_a_withdrawn_message_go(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        customer_id = await delivery.customer()
+        first_ids = [
+            await delivery.send_sms(customer_id, fallback=self.TEN_MINUTES) for _ in range(12)
+        ]
+        delivery.clock.advance(timedelta(minutes=11))
+
+        async def dispatch() -> None:
+            for _ in range(12):  # one at a time, so the fallbacks overtake some
+                claimed = await delivery.dispatch.claim(Channel.SMS, 1)
+                rounds = [(c.message, await delivery.dispatch.send(c)) for c in claimed]
+                await delivery.dispatch.settle(rounds)
+                await asyncio.sleep(0.05)
+
+        async def fall_back() -> None:
+            while await delivery.fall_back(limit=3):
+                pass
+
+        await asyncio.gather(dispatch(), fall_back())
+        await delivery.run_round()  # whatever the race left behind
+
+        firsts = [await delivery.store.get(m) for m in first_ids]
+        statuses = [m.status for m in firsts if m is not None]
+        assert set(statuses) <= {MessageStatus.QUEUED, MessageStatus.SUPERSEDED}
+        accepted = [m for m in firsts if m is not None and m.provider_message_id is not None]
+        superseded = [m for m in firsts if m is not None and m.status is MessageStatus.SUPERSEDED]
+        assert len(accepted) + len(superseded) == len(first_ids)  # each ends one way, not both
+        assert all(not m.attempts for m in superseded)
+        assert len(primary.received) == len(accepted)
+
+    async def test_a_message_given_up_leaves_the_outbox_with_its_fallback(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        primary.fail_next(1, status=503)
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+        give_up = GiveUpMessage(delivery.uows, delivery.clock)
+        assert await give_up(message_id, "the journey went on to email")
+        given_up = await delivery.store.get(message_id)
+        assert given_up is not None
+        assert given_up.status is MessageStatus.SUPERSEDED
+        assert await delivery.outbox() == []
+        assert await pool.fetchval("SELECT count(*) FROM fallbacks") == 0
+        assert primary.received == []

@@ -99,8 +99,14 @@ def topics_of(rows: list[tuple[Any, ...]]) -> Counter[str]:
     return Counter(row[2] for row in rows)
 
 
-# Aggregates added after the legacy log was made: their names cannot be in it.
-ADDED_SINCE = ("domain.campaign.", "domain.conversation.")
+# Aggregates and events added after the legacy log was made: their names cannot be in it.
+ADDED_SINCE = (
+    "domain.campaign.",
+    "domain.conversation.",
+    "domain.message.aggregate:Message.Superseded",
+    "domain.message.aggregate:Message.Expired",
+    "domain.message.aggregate:Message.GivenUp",
+)
 
 
 class TestTheLegacyLog:
@@ -122,10 +128,12 @@ class TestReadingLegacyEvents:
             event = codec.decode(stream_id, version, topic, class_version, occurred_at, payload)
             assert type(event) is TOPICS.class_of(topic)
             again = codec.encode(event)
-            assert (again.topic, again.class_version) == (topic, class_version)
+            # An event whose class grew since is upcast on reading, and written as it is now.
+            now_version = getattr(type(event), "class_version", 1)
+            assert (again.topic, again.class_version) == (topic, max(class_version, now_version))
             # Byte for byte but for the order of sets (a rule set's channels).
             read_again = codec.decode(
-                stream_id, version, topic, class_version, occurred_at, again.payload
+                stream_id, version, topic, again.class_version, occurred_at, again.payload
             )
             assert read_again == event
             originator = json.loads(payload).get("originator_topic")

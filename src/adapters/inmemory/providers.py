@@ -29,8 +29,8 @@ __all__ = ["InMemoryProviders", "RecordingProvider"]
 class RecordingProvider:
     """Accepts every send (once per idempotency key) unless told to fail the next ones.
 
-    Its webhooks are JSON, `{"statuses": [{"id", "status"}], "inbound": [{"id", "from",
-    "text"}]}`, signed by an `X-Signature` header holding its secret.
+    Its webhooks are JSON, `{"statuses": [{"id", "status", "at"?}], "inbound": [{"id", "from",
+    "text", "at"?}]}`, signed by an `X-Signature` header holding its secret.
     """
 
     def __init__(self, name: str, channel: Channel, *, secret: str = "secret") -> None:
@@ -71,7 +71,13 @@ class RecordingProvider:
             raise InvalidSignature(f"{self.name}: the signature does not match")
         document: dict[str, Any] = msgspec.json.decode(body)
         items: list[StatusUpdate | InboundMessage] = [
-            StatusUpdate(self.name, s["id"], MessageStatus(s["status"]), reason=s.get("reason"))
+            StatusUpdate(
+                self.name,
+                s["id"],
+                MessageStatus(s["status"]),
+                datetime.fromisoformat(s["at"]) if "at" in s else None,
+                reason=s.get("reason"),
+            )
             for s in document.get("statuses", [])
         ]
         items += [

@@ -283,6 +283,13 @@ class StagedOutbox:
                 )
         return claimed
 
+    async def withdraw(self, message_id: UUID, now: datetime) -> bool:
+        entry = self.storage.outbox.get(message_id)
+        if entry is None or not _free(entry.leased_until, now):
+            return False
+        self.sent.add(message_id)
+        return True
+
     def forget_fallback(self, message_id: UUID) -> None:
         self.forgotten.add(message_id)
 

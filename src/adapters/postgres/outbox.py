@@ -62,6 +62,18 @@ FROM due, messages m
 WHERE f.message_id = due.message_id AND m.message_id = due.message_id
 RETURNING f.message_id, f.customer_id, f.request, f.delivery, m.status
 """
+# Only an entry no dispatcher holds: one under lease may be with a provider already, and one
+# locked is being claimed or settled right now. It never waits for that lock: the caller holds
+# the message (in-process, `queue_for`) that the claim or settle may be about to load, so
+# waiting could deadlock; the dispatcher withdraws the message itself instead.
+_WITHDRAW = """
+DELETE FROM outbox WHERE message_id = (
+    SELECT message_id FROM outbox
+    WHERE message_id = $1 AND (leased_until IS NULL OR leased_until < now())
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING message_id
+"""
 _request_decoder = msgspec.json.Decoder(SendRequest)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 
@@ -114,6 +126,10 @@ class PostgresOutbox:
             )
             for row in rows
         ]
+
+    async def withdraw(self, message_id: UUID, now: datetime) -> bool:
+        conn = await self.uow.begun()
+        return await conn.fetchval(_WITHDRAW, message_id) is not None
 
     def forget_fallback(self, message_id: UUID) -> None:
         self.uow.rows_for(_FORGOTTEN_FALLBACKS).append((message_id,))

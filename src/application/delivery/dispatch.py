@@ -11,7 +11,7 @@ import tenacity
 
 from application.conflicts import retry_on_conflict
 from application.messages.list_unsubscribe import list_unsubscribe_headers
-from domain.message.aggregate import Attempt, Message
+from domain.message.aggregate import Attempt, Message, MessageStatus
 from ports.providers import Availability, Guarded, OutboundMessage, ProviderError
 from ports.unit_of_work import ConcurrencyConflict
 
@@ -50,18 +50,23 @@ class Round:
     retry_in: float | None = None
     retry_at: datetime | None = None
     failure: str | None = None
+    withdrawn: bool = False  # held back unsent: replaced by its fallback, or expired
 
     def apply(self, uow: UnitOfWork, message: Message, now: datetime) -> None:
         """Writes the round on the message and ends its outbox entry's lease, in `uow`;
-        applied again on a fresh copy after a conflict."""
-        self._apply(message)
+        applied again on a fresh copy after a conflict. The entry leaves the outbox once the
+        message is settled (accepted, failed or withdrawn), and comes back later otherwise."""
+        self._apply(message, now)
         uow.repository(Message).add(message)
-        if self.retry_in is None:
+        if message.settled:
             uow.outbox.sent_off(message.id)
+            if message.status is MessageStatus.EXPIRED:
+                # Its fallback would ask the same expired request again: nothing to send.
+                uow.outbox.forget_fallback(message.id)
         else:
-            uow.outbox.retry_later(message.id, self.retry_in, now)
+            uow.outbox.retry_later(message.id, self.retry_in or 0.0, now)
 
-    def _apply(self, message: Message) -> None:
+    def _apply(self, message: Message, now: datetime) -> None:
         if self.receipt is not None and self.provider is not None:
             cost, currency = self.cost if self.cost else (None, None)
             message.accepted(
@@ -76,11 +81,16 @@ class Round:
             message.failed(self.attempts, self.failure, self.attempts[-1].at)
         else:
             message.attempted(self.attempts, self.retry_at)
+            # Replaced by its fallback while this round was out (a copy read after a conflict
+            # knows), or expiring before its next try: it never goes.
+            message.withdraw(now, before=self.retry_at)
 
     @property
     def outcome(self) -> str:
         if self.receipt is not None:
             return "accepted"
+        if self.withdrawn:
+            return "withdrawn"
         return "failed" if self.failure is not None else "retry"
 
 
@@ -178,8 +188,14 @@ class DispatchMessages:
         )
 
     async def send(self, claimed: Claimed) -> Round:
-        """Tries the channel's providers in order; never raises for a provider's failure."""
+        """Tries the channel's providers in order; never raises for a provider's failure.
+
+        A message its fallback replaced, or past its expiry, goes to no provider: the copy was
+        read in the same transaction as the lease, and a fallback withdraws only an entry no
+        dispatcher holds, so the two cannot both let it go."""
         message = claimed.message
+        if message.must_not_go(self.clock.now()):
+            return Round(message.id, (), withdrawn=True)
         outbound = self.outbound(message)
         attempts: list[Attempt] = []
         retryable = False

@@ -143,9 +143,19 @@ class HandleWebhook:
                 message = (await messages.get([message_id])).get(message_id)
                 if message is None:
                     return False, None, None, None
-                at = update.at or self.clock.now()
+                # Chorus's own clock orders what it learns: a provider's time is its claim, on
+                # a clock that may be skewed (or, on the manual clock, the wall's), and a
+                # retried webhook comes late. It is kept beside, as `reported_at`.
                 reason = readable(update.reason) if update.reason else update.reason
-                changed = message.report(status, provider, at, reason, update.cost, update.currency)
+                changed = message.report(
+                    status,
+                    provider,
+                    self.clock.now(),
+                    reason,
+                    update.cost,
+                    update.currency,
+                    reported_at=update.at,
+                )
                 if changed:
                     messages.add(message)
             return changed, message.customer_id, message.channel.value, message.correlation_id
@@ -165,12 +175,17 @@ class HandleWebhook:
         if inbound.channel is Channel.WHATSAPP and not sender.startswith("+"):
             sender = "+" + sender  # WhatsApp ids are the number's digits
         identity = self.normalizer.normalize(kind, sender)
+        properties = {"channel": inbound.channel.value, "text": readable(inbound.text)}
+        if inbound.at is not None:
+            properties["sent_at"] = inbound.at.isoformat()  # the provider's time, kept
         return SignalReport(
             event_id=f"{provider}:{inbound.provider_message_id}",
             type=INBOUND_SIGNAL,
-            occurred_at=inbound.at or self.clock.now(),
+            # When Chorus received it, on its clock, as statuses are: a reply is ordered
+            # after the message it answers, whatever clock the provider stamps with.
+            occurred_at=self.clock.now(),
             identities=(IdentityClaim(identity),),
-            properties={"channel": inbound.channel.value, "text": readable(inbound.text)},
+            properties=properties,
             source=provider,
         )
 

@@ -120,6 +120,7 @@ def message_for(
         correlation_id=delivery.correlation_id,
         fallback_channels=plan.request.channels if plan else (),
         fallback_due=plan.due_at if plan else None,
+        expires_at=request.expires_at,
     )
     return message, plan
 

@@ -35,6 +35,7 @@ class MessageView:
     template_version: int | None
     correlation_id: str | None
     queued_at: datetime | None
+    expires_at: datetime | None  # it is withdrawn (`expired`) if no provider took it by then
     failure: str | None
     recipient: str | None
     content: dict[str, Any] | None  # what was sent, as rendered when it was requested
@@ -84,6 +85,7 @@ class MessageQueries:
                 template_version=None,
                 correlation_id=None,
                 queued_at=None,
+                expires_at=None,
                 failure=None,
                 recipient=None,
                 content=None,
@@ -107,6 +109,7 @@ class MessageQueries:
             template_version=message.template_version,
             correlation_id=message.correlation_id,
             queued_at=message.queued_at,
+            expires_at=message.expires_at,
             failure=message.failure,
             recipient=message.recipient,
             content={k: v for k, v in asdict(message.content).items() if v not in (None, ())},
@@ -130,6 +133,7 @@ class MessageQueries:
                     "provider": s.provider,
                     "source": s.source,
                     "reason": s.reason,
+                    "reported_at": None if s.reported_at is None else s.reported_at.isoformat(),
                 }
                 for s in message.statuses
             ],

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime  # events carry these types; msgspec resolves them at run time
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -27,6 +28,10 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
+    # Withdrawn before any provider took it, so it never leaves: replaced by its channel
+    # fallback, or past its expiry. Chorus records these itself; no provider reports them.
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
 
 
 _PROGRESS = {
@@ -54,10 +59,14 @@ class StatusChange:
     """A status as a provider reported it, with the cost if it said."""
 
     status: MessageStatus
-    at: datetime
+    at: datetime  # when Chorus learned it, on its own clock
     provider: str
-    source: str  # "receipt" (the send's answer) or "webhook"
+    source: str  # "receipt" (the send's answer), "webhook", "dispatch" or "fallback"
     reason: str | None = None
+    reported_at: datetime | None = None  # the provider's own time for it, if it gave one
+
+
+_WITHDRAWN = frozenset({MessageStatus.SUPERSEDED, MessageStatus.EXPIRED})
 
 
 class Message(Aggregate):
@@ -65,7 +74,31 @@ class Message(Aggregate):
 
     stored_as = StoredAs("domain.message.aggregate:Message")
 
-    @event("Queued")
+    class Queued(Aggregate.Created):
+        """The message was allowed and put in the outbox; since version 2 it says until when
+        it may still go (`expires_at`, the send request's)."""
+
+        class_version = 2
+        customer_id: UUID
+        decision_id: UUID
+        channel: Channel
+        purpose: Purpose
+        team: str
+        recipient: str
+        content: Content
+        campaign: str | None
+        template: str | None
+        template_version: int | None
+        correlation_id: str | None
+        fallback_channels: tuple[Channel, ...]
+        fallback_due: datetime | None
+        expires_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["expires_at"] = None
+
+    @event(Queued)
     def __init__(
         self,
         id: UUID,
@@ -83,6 +116,7 @@ class Message(Aggregate):
         correlation_id: str | None,
         fallback_channels: tuple[Channel, ...] = (),
         fallback_due: datetime | None = None,
+        expires_at: datetime | None = None,
     ) -> None:
         self.customer_id = customer_id
         self.decision_id = decision_id
@@ -97,7 +131,12 @@ class Message(Aggregate):
         self.correlation_id = correlation_id
         self.fallback_channels = fallback_channels
         self.fallback_due = fallback_due
+        self.expires_at = expires_at
         self.fell_back_to: UUID | None = None
+        # Another message takes over (its fallback, or a journey's next send): it must not go
+        # if it has not yet.
+        self.replaced = False
+        self.replaced_because: str | None = None
         self.queued_at = timestamp
         self.status = MessageStatus.QUEUED
         self.attempts: list[Attempt] = []
@@ -115,8 +154,21 @@ class Message(Aggregate):
 
     @property
     def settled(self) -> bool:
-        """Accepted by a provider, or failed for good: dispatch has nothing more to do."""
-        return self.provider_message_id is not None or self.failure is not None
+        """Accepted by a provider, failed for good, or withdrawn: dispatch has nothing more
+        to do."""
+        return (
+            self.provider_message_id is not None
+            or self.failure is not None
+            or self.status in _WITHDRAWN
+        )
+
+    def must_not_go(self, now: datetime) -> bool:
+        """Not taken by a provider yet, and replaced by its fallback or past its expiry: a
+        dispatcher that holds it withdraws it (`withdraw`) instead of sending it."""
+        return not self.settled and (self.replaced or self.expired_by(now))
+
+    def expired_by(self, moment: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= moment
 
     # commands
 
@@ -155,27 +207,97 @@ class Message(Aggregate):
         reason: str | None = None,
         cost: Decimal | None = None,
         currency: str | None = None,
+        reported_at: datetime | None = None,
     ) -> bool:
-        """A provider's webhook: recorded once per status, whatever order they arrive in."""
+        """A provider's webhook, learned at `at` (Chorus's clock; `reported_at` is the
+        provider's own): recorded once per status, whatever order they arrive in."""
         if any(s.status is status and s.source == "webhook" for s in self.statuses):
             return False
-        self._status_reported(at, status, provider, reason, cost, currency)
+        self._status_reported(at, status, provider, reason, cost, currency, reported_at)
         return True
 
     @property
     def reached_customer(self) -> bool:
         return self.status in (MessageStatus.DELIVERED, MessageStatus.READ)
 
-    def fall_back(self, fallback_message_id: UUID, reason: str, at: datetime) -> None:
-        """Not delivered in time, or failed: the customer is tried on another channel."""
+    def fall_back(
+        self, fallback_message_id: UUID, reason: str, at: datetime, *, replaced: bool = False
+    ) -> None:
+        """Not delivered in time, or failed: the customer is tried on another channel.
+
+        `replaced`: the fallback message goes (now or deferred) in this one's stead, so this
+        one, if no provider has taken it yet, must never go (see `withdraw`)."""
         if self.fell_back_to is None:
-            self._fell_back(at, fallback_message_id, reason)
+            self._fell_back(at, fallback_message_id, reason, replaced and not self.settled)
+
+    def give_up(self, reason: str, at: datetime) -> bool:
+        """Whoever asked for it no longer wants it sent (a journey moved on to another send
+        after waiting for its delivery): if no provider has it yet, it must never go (see
+        `withdraw`). Whether it was still unsent."""
+        if self.settled:
+            return False
+        if not self.replaced:
+            self._given_up(at, reason)
+        return True
+
+    def withdraw(self, at: datetime, before: datetime | None = None) -> bool:
+        """Ends a message no provider has taken: superseded if its fallback replaced it, expired
+        if its expiry is past at `at` (or will be by `before`, its next try). Whether it was."""
+        if self.settled:
+            return False
+        if self.replaced:
+            if self.fell_back_to is not None:
+                why = f"superseded by its fallback, message {self.fell_back_to}"
+            else:
+                why = f"withdrawn: {self.replaced_because or 'replaced'}"
+            self._superseded(at, self.fell_back_to, f"{why}, before a provider took it")
+            return True
+        if self.expires_at is not None and self.expired_by(before or at):
+            self._expired(
+                at, f"expires at {self.expires_at.isoformat()}, before a provider took it"
+            )
+            return True
+        return False
 
     # events
 
-    @event("FellBack")
-    def _fell_back(self, timestamp: datetime, fallback_message_id: UUID, reason: str) -> None:
+    class FellBack(Aggregate.Event):
+        """Since version 2 it says whether the fallback message replaces this one."""
+
+        class_version = 2
+        fallback_message_id: UUID
+        reason: str
+        replaced: bool
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["replaced"] = False
+
+    @event(FellBack)
+    def _fell_back(
+        self, timestamp: datetime, fallback_message_id: UUID, reason: str, replaced: bool
+    ) -> None:
         self.fell_back_to = fallback_message_id
+        self.replaced = replaced
+
+    @event("GivenUp")
+    def _given_up(self, timestamp: datetime, reason: str) -> None:
+        self.replaced = True
+        self.replaced_because = reason
+
+    @event("Superseded")
+    def _superseded(self, timestamp: datetime, by: UUID | None, reason: str) -> None:
+        self.status = MessageStatus.SUPERSEDED
+        self.statuses.append(
+            StatusChange(MessageStatus.SUPERSEDED, timestamp, "chorus", "fallback", reason)
+        )
+
+    @event("Expired")
+    def _expired(self, timestamp: datetime, reason: str) -> None:
+        self.status = MessageStatus.EXPIRED
+        self.statuses.append(
+            StatusChange(MessageStatus.EXPIRED, timestamp, "chorus", "dispatch", reason)
+        )
 
     @event("AttemptsFailed")
     def _attempts_failed(
@@ -209,7 +331,23 @@ class Message(Aggregate):
         self.status = MessageStatus.FAILED
         self.statuses.append(StatusChange(MessageStatus.FAILED, timestamp, "chorus", "dispatch"))
 
-    @event("StatusReported")
+    class StatusReported(Aggregate.Event):
+        """Its timestamp is when Chorus learned the status; since version 2 it keeps the time
+        the provider gave for it (`reported_at`), which may be on another clock."""
+
+        class_version = 2
+        status: MessageStatus
+        provider: str
+        reason: str | None
+        cost: Decimal | None
+        currency: str | None
+        reported_at: datetime | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reported_at"] = None
+
+    @event(StatusReported)
     def _status_reported(
         self,
         timestamp: datetime,
@@ -218,16 +356,21 @@ class Message(Aggregate):
         reason: str | None,
         cost: Decimal | None,
         currency: str | None,
+        reported_at: datetime | None,
     ) -> None:
-        self.statuses.append(StatusChange(status, timestamp, provider, "webhook", reason))
+        self.statuses.append(
+            StatusChange(status, timestamp, provider, "webhook", reason, reported_at)
+        )
         if cost is not None:
             self.cost, self.currency = cost, currency
         self._advance(status)
 
     def _advance(self, status: MessageStatus) -> None:
         """Progress only moves forward (a late `sent` after `delivered` changes nothing);
-        a failure, bounce or complaint always shows."""
+        a failure, bounce or complaint always shows, and so does anything a provider says of a
+        message Chorus withdrew (a dispatcher whose lease ran out had handed it over after
+        all: what the provider did is what the customer got)."""
         current = _PROGRESS.get(self.status)
         new = _PROGRESS.get(status)
-        if new is None or (current is not None and new > current):
+        if new is None or self.status in _WITHDRAWN or (current is not None and new > current):
             self.status = status
