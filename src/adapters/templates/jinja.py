@@ -583,15 +583,22 @@ class JinjaRenderer:
             f"whatsapp_parameters[{n}]": p for n, p in enumerate(content.whatsapp_parameters)
         }
         texts = {f: getattr(content, f) for f in _FIELDS} | parameters
+        # A field with no `{` (no tag, variable or comment) and no `\r` (Jinja2 rewrites line
+        # breaks) renders as itself: a broadcast's subject is often such a line.
+        rendered: dict[str, str] = {
+            field: text
+            for field, text in texts.items()
+            if text is not None and "{" not in text and "\r" not in text and len(text) <= MAX_OUTPUT
+        }
         compiled = {
             field: self._compile(text, html=field == "html", field=field)
             for field, text in texts.items()
-            if text is not None
+            if text is not None and field not in rendered
         }
         # Compiling is bounded by the text's size and done once; the budget is the render's.
         spending = _spending.set(_Spending(self.budget))
         try:
-            rendered = {field: self._render(t, scope, field) for field, t in compiled.items()}
+            rendered |= {field: self._render(t, scope, field) for field, t in compiled.items()}
         finally:
             _spending.reset(spending)
         subject = rendered.get("subject")

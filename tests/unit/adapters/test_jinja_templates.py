@@ -51,6 +51,16 @@ class TestRendering:
         assert rendered.body is None
         assert rendered.title is None
 
+    def test_a_field_without_template_syntax_is_sent_exactly_as_written(self) -> None:
+        for text in ("News", "Price: 5 } # % \\ }} #}", "two\nlines\n", "  spaced  "):
+            assert body(text) == text
+            assert body("{{ customer.first_name }}: " + text) == "Ana: " + text
+        assert body("one\r\ntwo") == "one\ntwo"  # Jinja2's line breaks, as before
+
+    def test_a_field_without_template_syntax_still_has_the_size_limit(self) -> None:
+        error = failure("x" * (MAX_OUTPUT + 1))
+        assert (error.budget, error.limit) == ("size", MAX_OUTPUT)
+
     def test_a_missing_variable_is_an_error_that_names_it(self) -> None:
         error = failure("Hi {{ customer.last_name }}")
         assert error.variable == "customer.last_name"
