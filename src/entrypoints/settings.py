@@ -37,7 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     projection_attempts: Annotated[int, msgspec.Meta(ge=1)] = 3
     ready_parked_age: Annotated[float, msgspec.Meta(ge=0)] = 900.0
     render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
-    render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # how long one render may take
+    render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # CPU seconds one render may take
     render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
     # What classifies inbound messages for routing: keyword lists (instant), or the trained
     # intent model (trained on first use, ~55 s, off the event loop; docs/conversations.md).

@@ -112,6 +112,8 @@ _RESPONSE_OF_STATUS = {
 _RESPONSE_ROUNDS = 8
 # A broadcast's sends are decided this many to a commit (`RequestMessage.all`).
 _SENDS_PER_COMMIT = 1_000
+# A broadcast enrols, decides and writes this many customers at a time (two commits of sends).
+_BROADCAST_SLICE = 2 * _SENDS_PER_COMMIT
 
 
 def origin_of(campaign: KnownCampaign, version: int, step: str, enrollment: UUID) -> str:
@@ -701,32 +703,56 @@ class CampaignEnrollments:
     async def _broadcast(
         self, work: _Round, state: KnownCampaign, occurrences: Sequence[tuple[UUID, datetime]]
     ) -> None:
-        """Enrols these customers, their facts and past entries read at once."""
+        """Enrols these customers a slice at a time, each slice's facts and past entries read at
+        once, and holds only a slice or two in memory, not the whole audience. The slices go
+        through a pipeline: while one slice's sends are decided and committed (on connections
+        of their own), the next is enrolled and the one before written in the schedule's
+        transaction, so the database and this process work at once."""
         if not occurrences:
             return
         campaign = await work.campaign(state.campaign_id)
         if campaign is None:
             return
-        customers = [customer for customer, _ in occurrences]
         journey = campaign.journey_of(state.version)
         conditions = _in_force(state.campaign_id, state.version, journey)
-        work.known_facts = await work.ports.customer_facts.facts(customers, conditions, work.now)
         index = work.ports.enrollment_index
-        past = await index.past(state.campaign_id, customers)
         enrolled = await index.enrolled(state.campaign_id, state.version)
-        work.asked = []
-        for customer, occurrence in occurrences:
-            source = f"schedule {occurrence.isoformat()}"
-            known = (past.get(customer, []), enrolled)
-            if await self._enroll(work, state, customer, source, known):
-                enrolled += 1
-        await self._ask_all(work)
+        deciding: asyncio.Task[list[MessageDecided | DomainError]] | None = None
+        decided: list[tuple[Enrollment, str, SendAsked]] = []
+        try:
+            for start in range(0, len(occurrences), _BROADCAST_SLICE):
+                chunk = occurrences[start : start + _BROADCAST_SLICE]
+                customers = [customer for customer, _ in chunk]
+                work.known_facts = await work.ports.customer_facts.facts(
+                    customers, conditions, work.now
+                )
+                past = await index.past(state.campaign_id, customers)
+                work.asked = []
+                for customer, occurrence in chunk:
+                    source = f"schedule {occurrence.isoformat()}"
+                    known = (past.get(customer, []), enrolled)
+                    if await self._enroll(work, state, customer, source, known):
+                        enrolled += 1
+                asked, work.asked = work.asked, None
+                if deciding is not None:
+                    await self._answered(work, decided, await deciding)
+                await work.flush()
+                decided = asked
+                deciding = asyncio.create_task(self._decide_all(asked))
+            if deciding is not None:
+                await self._answered(work, decided, await deciding)
+        finally:
+            work.known_facts = None
+            work.asked = None
+            if deciding is not None and not deciding.done():
+                deciding.cancel()
+                await asyncio.gather(deciding, return_exceptions=True)
 
-    async def _ask_all(self, work: _Round) -> None:
+    async def _decide_all(
+        self, asked: Sequence[tuple[Enrollment, str, SendAsked]]
+    ) -> list[MessageDecided | DomainError]:
         """Asks the rules for the sends a broadcast kept, many a commit and two commits at once
-        (one decides while the other's rows are written); a send that could not be made is
-        answered at once, and its enrollment goes on as `_carry_out` would."""
-        asked, work.asked = work.asked or [], None
+        (one decides while the other's rows are written)."""
         chunks = [
             [send for _, _, send in asked[start : start + _SENDS_PER_COMMIT]]
             for start in range(0, len(asked), _SENDS_PER_COMMIT)
@@ -736,6 +762,16 @@ class CampaignEnrollments:
             both = chunks[first : first + 2]
             for found in await asyncio.gather(*(self.request_message.all(c) for c in both)):
                 answers += found
+        return answers
+
+    async def _answered(
+        self,
+        work: _Round,
+        asked: Sequence[tuple[Enrollment, str, SendAsked]],
+        answers: Sequence[MessageDecided | DomainError],
+    ) -> None:
+        """A send that could not be made is answered at once, and its enrollment goes on as
+        `_carry_out` would."""
         for (enrollment, step, _), answer in zip(asked, answers, strict=True):
             if not isinstance(answer, DomainError):
                 continue
