@@ -50,6 +50,7 @@ from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
 from application.customer.signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
+from application.delivery.give_up import GiveUpMessage
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
@@ -173,7 +174,10 @@ class _World:
             customers=PostgresCustomerRecords(pool),
         )
         self.process = CampaignEnrollments(
-            self.clock, self.request, UpdateProfile(uows, self.clock)
+            self.clock,
+            self.request,
+            UpdateProfile(uows, self.clock),
+            GiveUpMessage(uows, self.clock),
         )
         ports = ProcessPortsOn()
         self.runner = ProjectionRunner(

@@ -35,13 +35,15 @@ from application.messages.compose import MessageContent
 from application.messages.request_message import MessageDecided, SendAsked
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
-from domain.campaign.journey import Branch, OnSchedule, Response
+from domain.campaign.journey import Branch, OnSchedule, Response, Send
 from domain.campaign.local_time import zone_of
 from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
+    DELIVERED,
     ArrivedSignal,
     Facts,
     HoldKind,
+    Move,
     Progress,
     Traveller,
     advance,
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     from eventsourcing.domain import CanMutateAggregate
 
     from application.customer.update_profile import UpdateProfile
+    from application.delivery.give_up import GiveUpMessage
     from application.messages.request_message import RequestMessage
     from domain.campaign.journey import Journey
     from domain.campaign.progress import Dispatch
@@ -98,8 +101,10 @@ _CAMPAIGN_EVENTS = _events_of(
 _CREATED, _DRAFT_EDITED, _PUBLISHED, _ACTIVATED, _PAUSED, _RESUMED, _ARCHIVED = _CAMPAIGN_EVENTS
 (_ENTERED,) = _events_of(Enrollment, "Entered")
 _DECISIONS = (Customer.MessageAllowed, Customer.MessageDeferred, Customer.MessageSuppressed)
-_MESSAGE_EVENTS = _events_of(Message, "Accepted", "StatusReported", "DeliveryFailed", "FellBack")
-_ACCEPTED, _STATUS_REPORTED, _DELIVERY_FAILED, _FELL_BACK = _MESSAGE_EVENTS
+_MESSAGE_EVENTS = _events_of(
+    Message, "Accepted", "StatusReported", "DeliveryFailed", "FellBack", "Expired"
+)
+_ACCEPTED, _STATUS_REPORTED, _DELIVERY_FAILED, _FELL_BACK, _EXPIRED = _MESSAGE_EVENTS
 
 _RESPONSE_OF_STATUS = {
     MessageStatus.DELIVERED: Response.DELIVERED,
@@ -283,11 +288,16 @@ class CampaignEnrollments:
     page_size: int | None = None
 
     def __init__(
-        self, clock: Clock, request_message: RequestMessage, update_profile: UpdateProfile
+        self,
+        clock: Clock,
+        request_message: RequestMessage,
+        update_profile: UpdateProfile,
+        give_up: GiveUpMessage,
     ) -> None:
         self.clock = clock
         self.request_message = request_message
         self.update_profile = update_profile
+        self.give_up = give_up
         self.log = structlog.get_logger("chorus.campaigns")
 
     # following the log
@@ -423,6 +433,8 @@ class CampaignEnrollments:
             return
         if isinstance(event, _DELIVERY_FAILED):
             response, why = Response.FAILED, f"delivery failed: {event.reason}"
+        elif isinstance(event, _EXPIRED):
+            response, why = Response.FAILED, f"expired: {event.reason}"
         else:
             found = _RESPONSE_OF_STATUS.get(MessageStatus(event.status))
             if found is None:
@@ -533,6 +545,11 @@ class CampaignEnrollments:
             if not progress.actions:
                 return
             enrollment.record(progress, work.now)
+            for step, why in _left_undelivered(journey, progress):
+                # The journey went on to another send: this one must not go out as well.
+                sent = SentBy(enrollment.id, step)
+                for message_id in await work.ports.enrollment_index.messages_of(sent):
+                    await self.give_up(message_id, why)
             work.touched(enrollment)
             answered = False
             for dispatch in progress.dispatches:
@@ -782,6 +799,21 @@ class CampaignEnrollments:
             hold = enrollment.hold
             if enrollment.active and hold is not None and hold.kind is HoldKind.DELIVERY:
                 await self._advance(work, enrollment)
+
+
+def _left_undelivered(journey: Journey, progress: Progress) -> list[tuple[str, str]]:
+    """The sends held for their delivery (`on_not_delivered`) that the customer leaves without
+    it, each with why: a provider must not get their messages after the journey went on."""
+    left = []
+    for action in progress.actions:
+        if not isinstance(action, Move) or action.came_from is None or action.reason == DELIVERED:
+            continue
+        step = journey.step(action.came_from)
+        if isinstance(step, Send) and step.on_not_delivered is not None:
+            left.append(
+                (action.came_from, f"{action.reason}: the journey went on to {action.step!r}")
+            )
+    return left
 
 
 def _traveller(enrollment: Enrollment) -> Traveller:
