@@ -88,6 +88,7 @@ class CampaignIn:
     """A campaign the customer is in now, at which step."""
 
     campaign_id: UUID
+    enrollment_id: UUID
     key: str | None
     name: str | None
     step: str | None
@@ -132,6 +133,7 @@ class CustomerContext:
     customer_id: UUID
     merged_into: UUID | None
     tier: str | None
+    profile: dict[str, str | None]
     attributes: dict[str, Any]
     identities: list[ContextIdentity]
     segments: list[str]
@@ -202,6 +204,7 @@ class ContextQueries:
             customer_id=about,
             merged_into=None if about == customer_id else about,
             tier=None if tier_value is None else str(tier_value),
+            profile=dict(customer.profile),
             attributes=dict(customer.attributes),
             identities=[
                 ContextIdentity(
@@ -250,6 +253,7 @@ class ContextQueries:
             named.append(
                 CampaignIn(
                     view.campaign_id,
+                    view.enrollment_id,
                     None if summary is None else summary.key,
                     None if summary is None else summary.name,
                     view.step,
