@@ -29,6 +29,7 @@ from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
 from ports.enrollments import EnrollmentView
+from tests.unit.application.inbox_world import InboxWorld
 from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim, report
 
 if TYPE_CHECKING:
@@ -216,3 +217,20 @@ class TestLastDecisions:
         for _ in range(LAST_ITEMS + 2):
             await world.request_message(ana, NEWSLETTER, content=HELLO)
         assert len((await world.context.of(ana)).decisions) == LAST_ITEMS
+
+
+class TestTheInboxThreadReadsIt:
+    async def test_the_thread_shows_the_customers_context_and_none_for_an_unknown_one(
+        self,
+    ) -> None:
+        world = InboxWorld()
+        await world.routing()
+        ana = await world.customer("ana@example.org", tier="gold")
+        known = await world.conversation(ana, Channel.EMAIL)
+        stranger = await world.conversation(uuid4(), Channel.EMAIL)
+        await world.settle()
+        thread = await world.queries.conversation(known, None)
+        assert thread.customer == await world.queries.context.of(ana)
+        assert thread.customer is not None
+        assert (thread.customer.tier, thread.customer.open_conversations) == ("gold", 1)
+        assert (await world.queries.conversation(stranger, None)).customer is None
