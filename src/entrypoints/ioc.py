@@ -102,6 +102,7 @@ from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
 from domain.signals.document import SignalReader
+from entrypoints.context_providers import CustomerContextProvider
 from entrypoints.desk_ioc import DeskProvider
 from entrypoints.inbox_providers import InboxProvider
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
@@ -745,6 +746,7 @@ def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
         BusProvider(),
         InboxProvider(),
         DeskProvider(),
+        CustomerContextProvider(),
         *extra,
     )
 

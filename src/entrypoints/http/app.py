@@ -22,6 +22,7 @@ from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.conversation_assignments import ConversationAssignmentsController
 from entrypoints.http.controllers.conversation_commands import ConversationCommandsController
 from entrypoints.http.controllers.conversations import ConversationsController
+from entrypoints.http.controllers.customer_context import CustomerContextController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.enrollment_journal import EnrollmentJournalController
 from entrypoints.http.controllers.enrollments import EnrollmentsController
@@ -75,6 +76,7 @@ def create_app(
         ConversationAssignmentsController,
         ConversationsController,
         CustomersController,
+        CustomerContextController,
         EnrollmentsController,
         EnrollmentJournalController,
         CampaignHistoryController,
