@@ -46,6 +46,12 @@ from entrypoints.http.edge import (
     edge_middleware,
 )
 from entrypoints.http.problems import document_responses, exception_handlers
+from entrypoints.http.rate_limits import (
+    RateLimited,
+    limiter_from,
+    rate_limit_middleware,
+    refuse_over_limit,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -95,9 +101,12 @@ def create_app(
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)
+    # Limits count per key, so they run inside authentication (ADR 0015).
+    limiter = limiter_from(settings)
+    limits = [] if limiter is None else [rate_limit_middleware(limiter)]
     app = Litestar(
         route_handlers=handlers,
-        exception_handlers=exception_handlers,
+        exception_handlers={**exception_handlers, RateLimited: refuse_over_limit},
         request_class=EdgeRequest,
         request_max_body_size=MAX_BODY_BYTES,
         before_send=[drain_before_answering],
@@ -110,6 +119,7 @@ def create_app(
                 # OPTIONS too: a controller's guards run on it, and they need the key.
                 exclude_http_methods=[],
             ),
+            *limits,
         ],
         openapi_config=OpenAPIConfig(
             title="Chorus",
