@@ -49,6 +49,14 @@ class TestPrincipal:
         ana = principal(Role.AGENT, both, frozenset({"billing"}))
         assert ana.visible_teams == frozenset({"billing"})
 
+    def test_a_key_limited_to_teams_acts_on_those_teams_only(self) -> None:
+        service = principal(Role.SERVICE, teams=frozenset({"growth"})).actor()
+        assert service.agent is not None
+        assert service.agent.teams == frozenset({"growth"})
+        both = ActingAgent("ana.silva", frozenset({"support", "billing"}))
+        ana = principal(Role.AGENT, both, frozenset({"billing"})).actor()
+        assert ana.agent == ActingAgent("ana.silva", frozenset({"billing"}))
+
     def test_a_marketer_limited_to_teams_still_sees_no_conversation(self) -> None:
         assert principal(Role.MARKETER, teams=frozenset({"growth"})).visible_teams == frozenset()
 

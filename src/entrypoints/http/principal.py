@@ -71,11 +71,15 @@ class Principal:
         return visible is None or (team is not None and team in visible)
 
     def actor(self) -> Actor:
-        """Who acts on a conversation; 403 for a key that may not act on any."""
+        """Who acts on a conversation; 403 for a key that may not act on any. A key limited to
+        teams acts as an agent on those teams only, so the desk refuses (`not-on-team`) any
+        other team's conversation as it refuses an agent's."""
+        teams = self.key.teams
         if self.agent is not None:
-            return Actor(self.agent.key, self.agent)
+            scoped = self.agent.teams & teams if teams else self.agent.teams
+            return Actor(self.agent.key, ActingAgent(self.agent.key, scoped))
         if self.supervises:
-            return Actor(self.by)
+            return Actor(self.by, ActingAgent(self.by, teams) if teams else None)
         if self.key.role is Role.AGENT:
             raise PermissionDeniedException(
                 "this agent key names no agent: create one with `chorus keys create --role "
