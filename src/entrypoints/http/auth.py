@@ -30,6 +30,10 @@ READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
 """The roles that may read what marketers define: `allow(*READERS)`."""
 
 
+_REFUSALS = {"revoked": "this API key was revoked", "expired": "this API key has expired"}
+"""The 401 `detail` for a key that exists but may no longer be used, saying which."""
+
+
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     """Every /v1 path needs a valid key."""
 
@@ -47,7 +51,7 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("this API key is not known")
         refusal = key.refusal((await container.get(Clock)).now())
         if refusal is not None:
-            raise NotAuthorizedException(f"this API key was {refusal}")
+            raise NotAuthorizedException(_REFUSALS[refusal])
         return AuthenticationResult(user=key, auth=key)
 
 
