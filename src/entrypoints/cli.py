@@ -19,6 +19,7 @@ import msgspec
 from adapters.postgres.migrations import migrate
 from entrypoints import event_loop
 from entrypoints.audit_cli import add_audit_parser, run_audit
+from entrypoints.keys_cli import add_keys_parser, run_keys
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import share_metrics
 from entrypoints.settings import Settings
@@ -48,26 +49,6 @@ async def _migrate(settings: Settings) -> None:
         f"applied {len(applied)} migration(s): {', '.join(applied)}"
         if applied
         else "schema is up to date"
-    )
-
-
-async def _create_key(settings: Settings, role: Role, name: str, agent: str | None) -> None:
-    from entrypoints.ioc import make_container
-
-    _need_database(settings)
-    container = make_container(settings)
-    try:
-        keys = await container.get(ApiKeyStore)
-        try:
-            created = await keys.create(role, name, agent=agent)
-        except ValueError as error:
-            raise SystemExit(f"chorus: {error}") from None
-    finally:
-        await container.close()
-    print(created.secret)
-    print(
-        f"created {role.value} key {created.key.id} ({name}); it is shown only once",
-        file=sys.stderr,
     )
 
 
@@ -359,14 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--port", type=int, help="default CHORUS_PORT or 8000")
     demo.add_argument("--data-dir", type=Path, help="default CHORUS_DATA_DIR or ./.chorus")
-    keys = commands.add_parser("keys", help="API keys")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="create a key and print it once")
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--name", default="cli")
-    create.add_argument(
-        "--agent", help="the agent an agent key acts as (their key, e.g. ana.silva)"
-    )
+    add_keys_parser(commands)
     projections = commands.add_parser("projections", help="read models built from the event log")
     projection_commands = projections.add_subparsers(dest="projections_command", required=True)
     projection_commands.add_parser("status", help="each projection's position and lag")
@@ -452,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "serve":
         event_loop.run(_serve(settings, run_migrations=args.migrate))
     elif args.command == "keys":
-        event_loop.run(_create_key(settings, Role(args.role), args.name, args.agent))
+        _need_database(settings)
+        event_loop.run(run_keys(settings, args))
     elif args.command == "projections":
         event_loop.run(_projections(settings, args))
     elif args.command == "demo":

@@ -24,6 +24,7 @@ DOCUMENTS = {
     "getCustomer": "one customer",
     "getCustomerContext": "one summary: counts and the last few signals, orders, decisions",
     "getDecision": "one decision with the rules that fired",
+    "getKey": "one API key with its change log",
     "getMessage": "one message with its attempts and statuses",
     "getTemplate": "one template version with its variants",
     "getCostReport": "a report: lines and totals over a period",

@@ -15,8 +15,10 @@ from ports.api_keys import ApiKey, Role, check_agent_key
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def principal(role: Role, agent: ActingAgent | None = None) -> Principal:
-    key = ApiKey(uuid4(), "k", role, AT, None if agent is None else agent.key)
+def principal(
+    role: Role, agent: ActingAgent | None = None, teams: frozenset[str] = frozenset()
+) -> Principal:
+    key = ApiKey(uuid4(), "k", role, AT, None if agent is None else agent.key, teams)
     return Principal(key, f"k ({role.value} key)", agent)
 
 
@@ -34,6 +36,29 @@ class TestPrincipal:
         for role in (Role.ADMIN, Role.SERVICE, Role.AUDITOR):
             assert principal(role).may_see("billing")
         assert not principal(Role.MARKETER).may_see("billing")
+
+    def test_a_service_key_limited_to_teams_sees_only_those_teams(self) -> None:
+        growth = principal(Role.SERVICE, teams=frozenset({"growth"}))
+        assert growth.visible_teams == frozenset({"growth"})
+        assert growth.may_see("growth")
+        assert not growth.may_see("support")
+        assert not growth.may_see(None)
+
+    def test_an_agent_key_limited_to_teams_sees_its_agents_teams_within_them(self) -> None:
+        both = ActingAgent("ana.silva", frozenset({"support", "billing"}))
+        ana = principal(Role.AGENT, both, frozenset({"billing"}))
+        assert ana.visible_teams == frozenset({"billing"})
+
+    def test_a_key_limited_to_teams_acts_on_those_teams_only(self) -> None:
+        service = principal(Role.SERVICE, teams=frozenset({"growth"})).actor()
+        assert service.agent is not None
+        assert service.agent.teams == frozenset({"growth"})
+        both = ActingAgent("ana.silva", frozenset({"support", "billing"}))
+        ana = principal(Role.AGENT, both, frozenset({"billing"})).actor()
+        assert ana.agent == ActingAgent("ana.silva", frozenset({"billing"}))
+
+    def test_a_marketer_limited_to_teams_still_sees_no_conversation(self) -> None:
+        assert principal(Role.MARKETER, teams=frozenset({"growth"})).visible_teams == frozenset()
 
     def test_an_agent_acts_as_themselves_and_a_supervisor_as_its_key(self) -> None:
         assert principal(Role.AGENT, ANA).actor().agent == ANA

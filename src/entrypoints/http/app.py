@@ -28,6 +28,7 @@ from entrypoints.http.controllers.enrollment_journal import EnrollmentJournalCon
 from entrypoints.http.controllers.enrollments import EnrollmentsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.health import HealthController
+from entrypoints.http.controllers.keys import KeysController
 from entrypoints.http.controllers.messages import MessagesController
 from entrypoints.http.controllers.providers import ProvidersController
 from entrypoints.http.controllers.routing import RoutingController
@@ -98,6 +99,7 @@ def create_app(
         TeamsController,
         RoutingController,
         ConversationCommandsController,
+        KeysController,
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)

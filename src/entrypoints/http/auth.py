@@ -8,6 +8,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from ports.api_keys import ApiKey, ApiKeyStore, Role
+from ports.clock import Clock
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -15,11 +16,22 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers.base import BaseRouteHandler
 
-__all__ = ["READERS", "ApiKeyAuthentication", "allow", "author", "current_key"]
+__all__ = [
+    "READERS",
+    "ApiKeyAuthentication",
+    "allow",
+    "author",
+    "check_team",
+    "current_key",
+]
 
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema", "/v1/unsubscribe/", "/v1/webhooks/"}
 READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
 """The roles that may read what marketers define: `allow(*READERS)`."""
+
+
+_REFUSALS = {"revoked": "this API key was revoked", "expired": "this API key has expired"}
+"""The 401 `detail` for a key that exists but may no longer be used, saying which."""
 
 
 class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
@@ -34,9 +46,12 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
         container = connection.app.state.dishka_container
         keys = await container.get(ApiKeyStore)
-        key = await keys.authenticate(secret.strip())
+        key = await keys.identify(secret.strip())
         if key is None:
-            raise NotAuthorizedException("this API key is not known or was revoked")
+            raise NotAuthorizedException("this API key is not known")
+        refusal = key.refusal((await container.get(Clock)).now())
+        if refusal is not None:
+            raise NotAuthorizedException(_REFUSALS[refusal])
         return AuthenticationResult(user=key, auth=key)
 
 
@@ -66,4 +81,14 @@ def allow(
                 f"role '{key.role.value}' may not do this; needs {names}"
             )
 
+    guard.roles = frozenset(allowed)  # type: ignore[attr-defined]  # read by the docs' table
     return guard
+
+
+def check_team(connection: ASGIConnection[Any, Any, Any, Any], team: str | None) -> None:
+    """403 unless the request's key may act for `team` (a key limited to teams, another)."""
+    key = current_key(connection)
+    if not key.may_act_for(team):
+        raise PermissionDeniedException(
+            f"this key acts for {', '.join(sorted(key.teams))} only, not for {team or 'no team'}"
+        )

@@ -42,27 +42,44 @@ class Principal:
 
     @property
     def supervises(self) -> bool:
-        """Admin and service keys act on every team's conversations."""
+        """Admin and service keys act on every team's conversations (a service key limited
+        to teams, on those teams')."""
         return self.key.role in SUPERVISORS
 
     @property
     def sees_every_team(self) -> bool:
-        """Admin, service and auditor keys see every team's conversations."""
-        return self.supervises or self.key.role is Role.AUDITOR
+        """Admin and auditor keys, and service keys limited to no team, see every team."""
+        return not self.key.teams and (self.supervises or self.key.role is Role.AUDITOR)
+
+    @property
+    def visible_teams(self) -> frozenset[str] | None:
+        """The teams whose conversations the key sees; None for every team. An agent key sees
+        its agent's teams (within the key's own teams, if it has any); a service key limited
+        to teams, those; a marketer, none."""
+        if self.sees_every_team:
+            return None
+        if self.agent is not None:
+            return self.agent.teams & self.key.teams if self.key.teams else self.agent.teams
+        if self.supervises:
+            return self.key.teams
+        return frozenset()
 
     def may_see(self, team: str | None) -> bool:
         """Whether the key may see a conversation held by `team` (None: not routed yet, which
         only the keys that see every team do)."""
-        if self.sees_every_team:
-            return True
-        return self.agent is not None and team is not None and team in self.agent.teams
+        visible = self.visible_teams
+        return visible is None or (team is not None and team in visible)
 
     def actor(self) -> Actor:
-        """Who acts on a conversation; 403 for a key that may not act on any."""
+        """Who acts on a conversation; 403 for a key that may not act on any. A key limited to
+        teams acts as an agent on those teams only, so the desk refuses (`not-on-team`) any
+        other team's conversation as it refuses an agent's."""
+        teams = self.key.teams
         if self.agent is not None:
-            return Actor(self.agent.key, self.agent)
+            scoped = self.agent.teams & teams if teams else self.agent.teams
+            return Actor(self.agent.key, ActingAgent(self.agent.key, scoped))
         if self.supervises:
-            return Actor(self.by)
+            return Actor(self.by, ActingAgent(self.by, teams) if teams else None)
         if self.key.role is Role.AGENT:
             raise PermissionDeniedException(
                 "this agent key names no agent: create one with `chorus keys create --role "

@@ -286,6 +286,7 @@ _ALSO = {
     "publishRules": (413, 415, 422),  # the rule document is read as it comes, not documented
     # a signed body that is no webhook of that provider; its sender over the ingest limit
     "receiveWebhook": (401, 413, 422, 429),
+    "rotateKey": (409,),  # a revoked key
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
     "resumeCampaign": (409,),  # a draft or an archived campaign
     "simulateRules": (400, 413, 415, 422),

@@ -46,13 +46,11 @@ async def visible_teams(request: Request[Any, Any, Any]) -> frozenset[str] | Non
     """The teams whose conversations the request's key may see; None for every team.
 
     Admin, service and auditor keys see every team; an agent key its agent's teams (an agent
-    key naming no agent, none), and a marketer none. An unrouted conversation is on no team's
+    key naming no agent, none), a key limited to teams no more than those, and a marketer
+    none. An unrouted conversation is on no team's
     inbox yet, so only the keys that see every team find it.
     """
-    principal = await principal_of(request)
-    if principal.sees_every_team:
-        return None
-    return principal.agent.teams if principal.agent is not None else frozenset()
+    return (await principal_of(request)).visible_teams
 
 
 class SlaOut(msgspec.Struct):

@@ -18,7 +18,7 @@ from application.queries.decisions import DecisionQueries, DecisionView
 from application.queries.messages import CostReport, MessageQueries, MessageView
 from domain.customer.identities import IdentityNormalizer
 from domain.shared.times import time_fault
-from entrypoints.http.auth import allow
+from entrypoints.http.auth import allow, check_team
 from entrypoints.http.schemas import MessageIn
 from ports.api_keys import Role
 from ports.clock import Clock
@@ -65,6 +65,7 @@ class MessagesController(Controller):
                 "give customer_id or identity",
                 extra=[{"message": "exactly one of customer_id and identity - at `$.customer_id`"}],
             )
+        check_team(request, data.team)
         if data.customer_id is not None:
             customer_id = data.customer_id
         else:
@@ -98,9 +99,14 @@ class MessagesController(Controller):
     )
     @inject
     async def get_decision(
-        self, decision_id: UUID, decisions: FromDishka[DecisionQueries]
+        self,
+        decision_id: UUID,
+        request: Request,  # type: ignore[type-arg]
+        decisions: FromDishka[DecisionQueries],
     ) -> DecisionView:
-        return await decisions.by_id(decision_id)
+        view = await decisions.by_id(decision_id)
+        check_team(request, view.request.get("team"))
+        return view
 
     @get(
         "/v1/messages/{message_id:uuid}",
@@ -111,9 +117,14 @@ class MessagesController(Controller):
     )
     @inject
     async def get_message(
-        self, message_id: UUID, messages: FromDishka[MessageQueries]
+        self,
+        message_id: UUID,
+        request: Request,  # type: ignore[type-arg]
+        messages: FromDishka[MessageQueries],
     ) -> MessageView:
-        return await messages.by_id(message_id)
+        view = await messages.by_id(message_id)
+        check_team(request, view.team)
+        return view
 
     @get(
         "/v1/reports/costs",

@@ -1,0 +1,144 @@
+"""Keys over HTTP and the CLI: create (the secret once), list, read with its change log,
+rotate, revoke, expire; and keys limited to teams sending and reading as those teams only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.service import ChorusProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def client(chorus: ChorusProcess, key: str | None = None) -> httpx.Client:
+    secret = key or chorus.admin_key  # type: ignore[attr-defined]
+    return httpx.Client(
+        base_url=chorus.base_url, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+    )
+
+
+def create_key(http: httpx.Client, **body: Any) -> dict[str, Any]:
+    answer = http.post("/v1/keys", json={"name": "k", **body})
+    assert answer.status_code == 201, answer.text
+    made: dict[str, Any] = answer.json()
+    return made
+
+
+def customer(http: httpx.Client) -> str:
+    identity = {"type": "email", "value": "ana@example.org", "verification": "verified"}
+    answer = http.put("/v1/customers", json={"identities": [identity]})
+    answer.raise_for_status()
+    return str(answer.json()["customer"]["id"])
+
+
+def send(http: httpx.Client, customer_id: str, team: str) -> httpx.Response:
+    body = {"customer_id": customer_id, "team": team, "purpose": "service", "channels": ["email"]}
+    return http.post("/v1/messages", json=body)
+
+
+class TestKeyLife:
+    def test_a_key_is_created_listed_read_rotated_and_revoked_by_an_admin(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as admin:
+            made = create_key(admin, name="growth backend", role="service", teams=["growth"])
+            key_id, secret = made["key"]["id"], made["secret"]
+            assert made["key"]["teams"] == ["growth"]
+            assert made["key"]["state"] == "active"
+            listed = admin.get("/v1/keys").json()
+            assert secret not in str(listed)
+            assert key_id in [k["id"] for k in listed["items"]]
+            with client(chorus, secret) as service:
+                assert service.get("/v1/rules").status_code == 200
+                assert service.get("/v1/keys").status_code == 403  # admin only
+            rotated = admin.post(f"/v1/keys/{key_id}/rotate").json()
+            with client(chorus, secret) as old:
+                answer = old.get("/v1/rules")
+                assert answer.status_code == 401
+            with client(chorus, rotated["secret"]) as new:
+                assert new.get("/v1/rules").status_code == 200
+            revoked = admin.post(f"/v1/keys/{key_id}/revoke").json()
+            assert revoked["state"] == "revoked"
+            with client(chorus, rotated["secret"]) as gone:
+                answer = gone.get("/v1/rules")
+            assert answer.status_code == 401
+            assert "revoked" in answer.json()["detail"]
+            assert admin.post(f"/v1/keys/{key_id}/rotate").status_code == 409
+            story = admin.get(f"/v1/keys/{key_id}").json()
+        assert [c["change"] for c in story["changes"]] == ["created", "rotated", "revoked"]
+        assert all("admin key" in c["by"] for c in story["changes"])
+        assert secret not in str(story)
+
+    def test_an_expired_key_is_refused_saying_it_expired(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as admin:
+            admin.post("/v1/admin/clock", json={"set": "2026-12-01T12:00:00Z"}).raise_for_status()
+            made = create_key(admin, role="auditor", expires_at="2026-12-01T13:00:00Z")
+            with client(chorus, made["secret"]) as auditor:
+                assert auditor.get("/v1/rules").status_code == 200
+                admin.post("/v1/admin/clock", json={"advance_seconds": 3600}).raise_for_status()
+                answer = auditor.get("/v1/rules")
+        assert answer.status_code == 401
+        assert "expired" in answer.json()["detail"]
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"role": "admin", "teams": ["growth"]}, "$.teams"),
+            ({"role": "marketer", "agent": "ana.silva"}, "$.agent"),
+            ({"role": "owner"}, "$.role"),
+            ({"role": "service", "teams": ["Growth Team"]}, "$.teams[0]"),
+            ({"role": "service", "expires_at": "2020-01-01T00:00:00Z"}, "$.expires_at"),
+        ],
+    )
+    def test_a_key_that_cannot_be_is_refused_naming_the_field(
+        self, chorus: ChorusProcess, body: dict[str, Any], field: str
+    ) -> None:
+        with client(chorus) as admin:
+            answer = admin.post("/v1/keys", json={"name": "k", **body})
+        assert answer.status_code in (400, 422), answer.text
+        assert field in answer.text
+
+    def test_the_cli_lists_rotates_and_revokes_as_the_api(self, chorus: ChorusProcess) -> None:
+        secret = chorus.chorus("keys", "create", "--role", "service", "--team", "growth")
+        with client(chorus) as admin:
+            [made] = [k for k in admin.get("/v1/keys").json()["items"] if k["teams"]]
+            listed = chorus.chorus("keys", "list")
+            assert made["id"] in listed
+            assert secret not in listed
+            rotated = chorus.chorus("keys", "rotate", made["id"])
+            chorus.chorus("keys", "revoke", made["id"])
+            story = admin.get(f"/v1/keys/{made['id']}").json()
+        assert rotated.startswith("chorus_")
+        assert [c["change"] for c in story["changes"]] == ["created", "rotated", "revoked"]
+        assert all(c["by"].startswith("cli (") for c in story["changes"])
+
+
+class TestTeamKeys:
+    def test_a_team_key_sends_and_reads_as_its_team_only(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as admin:
+            who = customer(admin)
+            theirs = send(admin, who, "billing").json()
+            growth = create_key(admin, role="service", teams=["growth"])["secret"]
+        with client(chorus, growth) as http:
+            ours = send(http, who, "growth")
+            assert ours.status_code == 200, ours.text
+            refused = send(http, who, "billing")
+            assert refused.status_code == 403
+            assert "billing" in refused.json()["detail"]
+            mine = ours.json()
+            assert http.get(f"/v1/decisions/{mine['decision_id']}").status_code == 200
+            assert http.get(f"/v1/messages/{mine['message_id']}").status_code == 200
+            assert http.get(f"/v1/decisions/{theirs['decision_id']}").status_code == 403
+            assert http.get(f"/v1/messages/{theirs['message_id']}").status_code == 403
+
+    def test_admins_and_auditors_read_every_team(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as admin:
+            theirs = send(admin, customer(admin), "billing").json()
+            auditor = create_key(admin, role="auditor")["secret"]
+        with client(chorus, auditor) as http:
+            assert http.get(f"/v1/decisions/{theirs['decision_id']}").status_code == 200
+            assert http.get(f"/v1/messages/{theirs['message_id']}").status_code == 200

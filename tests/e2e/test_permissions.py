@@ -1,0 +1,156 @@
+"""The permission table of docs/api.md is what the service does: every operation of the
+OpenAPI document under /v1 driven with a key of each role, a key limited to another team, no
+key and a revoked key, each answer compared with the table."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.service import ChorusProcess
+
+pytestmark = pytest.mark.e2e
+
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+PUBLIC = ("/v1/unsubscribe/", "/v1/webhooks/")
+AGENT = "ana.silva"
+_ROW = re.compile(r"^\| `(\w+)` \| `(GET|POST|PUT|DELETE|PATCH) (/v1/\S+)` \|(.*)\|$")
+
+
+def permission_table() -> tuple[list[str], dict[tuple[str, str], dict[str, str]]]:
+    """The columns (who asks) and, per (method, path), what each is answered."""
+    text = API_DOC.read_text().split("## Keys, roles and teams", 1)[1].split("\n## ", 1)[0]
+    header = next(line for line in text.splitlines() if line.startswith("| operation |"))
+    columns = [cell.strip() for cell in header.strip("|").split("|")][2:]
+    table = {}
+    for line in text.splitlines():
+        row = _ROW.match(line)
+        if row:
+            cells = [cell.strip() for cell in row.group(4).split("|")]
+            table[(row.group(2), row.group(3))] = dict(zip(columns, cells, strict=True))
+    return columns, table
+
+
+def matches(expected: str, status: int) -> bool:
+    if expected == "yes":
+        return status not in (401, 403)
+    return status == int(expected)
+
+
+class World:
+    """What the requests name: one customer, and a send of team `billing`."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        identity = {"type": "email", "value": "ana@example.org", "verification": "verified"}
+        answer = http.put("/v1/customers", json={"identities": [identity]})
+        answer.raise_for_status()
+        self.customer_id = answer.json()["customer"]["id"]
+        self.send_body = {
+            "customer_id": self.customer_id,
+            "team": "billing",
+            "purpose": "service",
+            "channels": ["email"],
+        }
+        sent = http.post("/v1/messages", json=self.send_body)
+        sent.raise_for_status()
+        self.message_id = sent.json()["message_id"]
+        self.decision_id = sent.json()["decision_id"]
+
+    def path(self, template: str) -> str:
+        fills = {
+            "message_id": self.message_id,
+            "decision_id": self.decision_id,
+            "customer_id": self.customer_id,
+            "agent": AGENT,
+            "version": "1",
+            "campaign": "welcome",
+        }
+        # An agent's own key may change their presence: `{key}` under /v1/agents is theirs.
+        key = AGENT if template.startswith("/v1/agents/") else "billing"
+
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == "key":
+                return key
+            return fills.get(name, str(uuid.uuid4()))
+
+        return re.sub(r"\{(\w+)\}", fill, template)
+
+    def body(self, method: str, template: str) -> Any:
+        if template == "/v1/messages" and method == "POST":
+            return self.send_body
+        return {} if method in ("POST", "PUT", "PATCH") else None
+
+
+def keys_by_column(http: httpx.Client) -> dict[str, str | None]:
+    def create(**body: Any) -> dict[str, Any]:
+        answer = http.post("/v1/keys", json={"name": "matrix", **body})
+        assert answer.status_code == 201, answer.text
+        made: dict[str, Any] = answer.json()
+        return made
+
+    revoked = create(role="admin")
+    http.post(f"/v1/keys/{revoked['key']['id']}/revoke").raise_for_status()
+    return {
+        "admin": http.headers["authorization"].removeprefix("Bearer "),
+        "marketer": create(role="marketer")["secret"],
+        "agent": create(role="agent", agent=AGENT)["secret"],
+        "auditor": create(role="auditor")["secret"],
+        "service": create(role="service")["secret"],
+        "other team": create(role="service", teams=["growth"])["secret"],
+        "no key": None,
+        "revoked": revoked["secret"],
+    }
+
+
+def status_of(http: httpx.Client, method: str, path: str, key: str | None, body: Any) -> int:
+    headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+    with http.stream(method, path, headers=headers, json=body) as answer:
+        # A stream (the inbox's server-sent events) answers its status and then stays open.
+        return answer.status_code
+
+
+class TestPermissionTable:
+    def test_the_table_names_every_operation_that_takes_a_key(self, chorus: ChorusProcess) -> None:
+        document = httpx.get(f"{chorus.base_url}/schema/openapi.json").json()
+        operations = {
+            (method.upper(), path)
+            for path, item in document["paths"].items()
+            if path.startswith("/v1/") and not path.startswith(PUBLIC)
+            for method in item
+            if method in ("get", "post", "put", "delete", "patch")
+        }
+        assert operations == set(permission_table()[1])
+
+    def test_every_operation_answers_every_key_as_the_table_says(
+        self, chorus: ChorusProcess
+    ) -> None:
+        columns, table = permission_table()
+        admin_key = chorus.admin_key  # type: ignore[attr-defined]
+        with httpx.Client(
+            base_url=chorus.base_url,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=30,
+        ) as http:
+            world = World(http)
+            keys = keys_by_column(http)
+            assert set(keys) == set(columns)
+        wrong = []
+        with httpx.Client(base_url=chorus.base_url, timeout=30) as bare:  # no key of its own
+            for (method, template), expected in sorted(table.items()):
+                path = world.path(template)
+                body = world.body(method, template)
+                for column in columns:
+                    status = status_of(bare, method, path, keys[column], body)
+                    if not matches(expected[column], status):
+                        wrong.append(
+                            f"{method} {template} as {column}: {status}, "
+                            f"the table says {expected[column]}"
+                        )
+        assert wrong == []

@@ -1,0 +1,97 @@
+"""API keys on PostgreSQL: scope and expiry stored, rotation and revocation logged, and every
+process refusing a revoked key once its cache (at most `CACHE_SECONDS`) has lapsed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from adapters.postgres.api_keys import CACHE_SECONDS, PostgresApiKeyStore
+from adapters.system.clock import ManualClock
+from adapters.system.ids import RandomIds
+from ports.api_keys import Role
+
+pytestmark = pytest.mark.integration
+
+AT = datetime(2026, 12, 5, 12, tzinfo=UTC)
+
+
+def store(pool: asyncpg.Pool, clock: ManualClock | None = None) -> PostgresApiKeyStore:
+    return PostgresApiKeyStore(pool, clock or ManualClock(AT), RandomIds())
+
+
+class TestKeyScope:
+    async def test_teams_and_expiry_are_kept(self, pool: asyncpg.Pool) -> None:
+        made = await store(pool).create(
+            Role.SERVICE, "growth", teams=["growth", "billing"], expires_at=AT + timedelta(days=1)
+        )
+        found = await store(pool).get(made.key.id)
+        assert found is not None
+        assert found.teams == frozenset({"growth", "billing"})
+        assert found.expires_at == AT + timedelta(days=1)
+        assert [k.id for k in await store(pool).all_keys()] == [made.key.id]
+
+    async def test_an_expired_key_is_identified_but_not_authenticated(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        clock = ManualClock(AT)
+        keys = store(pool, clock)
+        made = await keys.create(Role.SERVICE, "s", expires_at=AT + timedelta(minutes=1))
+        clock.advance(timedelta(minutes=1))
+        assert await keys.authenticate(made.secret) is None
+        identified = await keys.identify(made.secret)
+        assert identified is not None
+        assert identified.refusal(clock.now()) == "expired"
+
+
+class TestKeyChanges:
+    async def test_every_change_is_logged_with_the_acting_key(self, pool: asyncpg.Pool) -> None:
+        keys = store(pool)
+        made = await keys.create(Role.MARKETER, "m", by="root (admin key 1)")
+        await keys.rotate(made.key.id, by="root (admin key 1)")
+        await keys.revoke(made.key.id, by="ops (admin key 2)")
+        await keys.revoke(made.key.id, by="ops (admin key 2)")  # already: nothing logged
+        changes = await keys.changes(made.key.id)
+        assert [(c.change, c.by) for c in changes] == [
+            ("created", "root (admin key 1)"),
+            ("rotated", "root (admin key 1)"),
+            ("revoked", "ops (admin key 2)"),
+        ]
+        assert changes[0].detail["role"] == "marketer"
+
+    async def test_the_change_log_cannot_be_rewritten(self, pool: asyncpg.Pool) -> None:
+        made = await store(pool).create(Role.MARKETER, "m")
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await pool.execute("DELETE FROM api_key_changes WHERE key_id = $1", made.key.id)
+
+    async def test_an_admin_key_cannot_be_limited_to_teams_even_in_sql(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        made = await store(pool).create(Role.SERVICE, "s", teams=["growth"])
+        with pytest.raises(asyncpg.CheckViolationError):
+            await pool.execute("UPDATE api_keys SET role = 'admin' WHERE id = $1", made.key.id)
+
+
+class TestRevocationReachesEveryProcess:
+    async def test_rotation_retires_the_old_secret_at_once_here(self, pool: asyncpg.Pool) -> None:
+        keys = store(pool)
+        made = await keys.create(Role.SERVICE, "s")
+        assert await keys.authenticate(made.secret) is not None  # now cached
+        rotated = await keys.rotate(made.key.id, by="admin")
+        assert rotated is not None
+        assert await keys.authenticate(made.secret) is None
+        assert await keys.authenticate(rotated.secret) is not None
+
+    async def test_another_process_refuses_a_revoked_key_once_its_cache_lapses(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        here, there = store(pool), store(pool)
+        made = await here.create(Role.SERVICE, "s")
+        assert await there.authenticate(made.secret) is not None  # cached over there
+        await here.revoke(made.key.id, by="admin")
+        assert await here.authenticate(made.secret) is None
+        await asyncio.sleep(CACHE_SECONDS + 0.05)
+        assert await there.authenticate(made.secret) is None
