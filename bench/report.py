@@ -9,15 +9,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["RESULTS_DIR", "summary", "write"]
+__all__ = ["QUICK_DIR", "RESULTS_DIR", "summary", "write"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+QUICK_DIR = RESULTS_DIR / "quick"  # ignored by git: a smoke run never replaces a measured result
 Row = tuple[str, ...]
 
 
 def write(name: str, result: dict[str, Any]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+    """`bench/results/<name>.json`; a `--quick` run's goes to `bench/results/quick/`."""
+    folder = QUICK_DIR if result.get("quick") else RESULTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
 
@@ -216,6 +219,37 @@ def _assistant(result: dict[str, Any]) -> str:
     return f"assistant (targets: accuracy >= 0.92, p99 <= 20 ms)\n{_table(header, rows)}"
 
 
+def _conversations(result: dict[str, Any]) -> str:
+    latency, drain = result["latency"], result["drain"]
+    rows: list[Row] = [
+        (
+            f"inbound to routed on the stream, p50 ({latency['offered_messages_per_s']:,.0f}/s)",
+            f"{latency['routed_ms_p50']:,.1f} ms",
+            f"{latency['raw_committed_ms_p50']:,.1f} ms",
+            f"{latency['p50_ratio']:,.1f}",
+            "-",
+        ),
+        (
+            f"inbound to routed on the stream, p99 (target {latency['target_p99_ms']:.0f} ms)",
+            f"{latency['routed_ms_p99']:,.1f} ms",
+            f"{latency['raw_committed_ms_p99']:,.1f} ms",
+            f"{latency['p99_ratio']:,.1f}",
+            _yes(latency["meets_target"]) if latency["meets_target"] is not None else "-",
+        ),
+        (
+            f"{drain['queued']:,} queued meet capacity: all assigned once, none over",
+            f"{drain['drain_s']:,.2f} s ({drain['assignments_per_s']:,.0f}/s)",
+            f"{drain['raw_one_row_commits_s']:,.2f} s",
+            f"{drain['ratio']:,.1f}",
+            _yes(drain["assigned_exactly_once"] and drain["no_agent_over_capacity"]),
+        ),
+    ]
+    header: Row = ("figure", "measured", "raw baseline", "ratio", "meets")
+    quick = result.get("quick")
+    title = "conversations (quick run: not held against the target)" if quick else "conversations"
+    return f"{title}\n{_table(header, rows)}"
+
+
 def _campaigns(result: dict[str, Any]) -> str:
     broadcast, single = result["broadcast"], result["single_path"]
     timers, signals = result["timers"], result["signals"]
@@ -298,4 +332,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_campaigns(results["campaigns"]))
     if "audit" in results:
         parts.append(_audit(results["audit"]))
+    if "conversations" in results:
+        parts.append(_conversations(results["conversations"]))
     return "\n\n".join(parts)
