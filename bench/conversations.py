@@ -218,7 +218,11 @@ async def _latency(
     headers = {"Authorization": f"Bearer {key}"}
     steady = int(config.rate * config.seconds)
     first, total = config.open_conversations, config.open_conversations + steady
-    async with httpx.AsyncClient(base_url=service.base_url, headers=headers, timeout=60) as http:
+    # As many connections as posts in flight: a provider's webhooks are not held to a pool.
+    limits = httpx.Limits(max_connections=1_000, max_keepalive_connections=1_000)
+    async with httpx.AsyncClient(
+        base_url=service.base_url, headers=headers, timeout=60, limits=limits
+    ) as http:
         keys = await _desk(http, config, config.agent_chat_capacity)
         await _available(http, keys)
         at = datetime.now().astimezone().isoformat()
@@ -260,8 +264,9 @@ async def _latency(
         for i, n in enumerate(range(first, total)):
             await asyncio.sleep(max(0.0, started + i * interval - time.perf_counter()))
             posts.append(asyncio.create_task(post(n)))
-        await asyncio.gather(*posts)
         offered = steady / (time.perf_counter() - started)
+        await asyncio.gather(*posts)
+        answered = steady / (time.perf_counter() - started)
         try:
             await asyncio.wait_for(watcher.done.wait(), 120)
         finally:
@@ -287,6 +292,7 @@ async def _latency(
         "assigned_before": assigned_before,
         "messages": steady,
         "offered_messages_per_s": round(offered, 1),
+        "answered_messages_per_s": round(answered, 1),
         "assigned_during": assigned - assigned_before,
         "queued_after": queued,
         "routed_ms_p50": round(statistics.median(routed), 1),
