@@ -19,6 +19,7 @@ a drain commits each offer on its own.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -110,6 +111,52 @@ def _known(n: int, at: str) -> dict[str, Any]:
         "identities": [{"type": "email", "value": _email(n)}],
         "properties": {},
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a living process, from /proc (0 once it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _family(pid: int) -> list[int]:
+    """The process and its descendants (the service's projection worker)."""
+    found, i = [pid], 0
+    while i < len(found):
+        for task in Path(f"/proc/{found[i]}/task").glob("*/children"):
+            found.extend(int(child) for child in task.read_text().split())
+        i += 1
+    return found
+
+
+async def _cpu_by_pid(service: ChorusService, dsn: str) -> dict[tuple[str, int], float]:
+    """CPU seconds so far of the service (its API process, its projection worker and anything
+    else it started) and of the PostgreSQL backends of its database (the same machine's)."""
+    assert service.process is not None
+    conn = await asyncpg.connect(dsn)
+    try:
+        backends = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    api, *workers = _family(service.process.pid)
+    parts = [("api", api), *(("worker", pid) for pid in workers)]
+    parts += [("postgres", row["pid"]) for row in backends]
+    return {(part, pid): _cpu_seconds(pid) for part, pid in parts}
+
+
+def _cpu_spent(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+) -> dict[str, float]:
+    spent: dict[str, float] = {"api": 0.0, "worker": 0.0, "postgres": 0.0}
+    for (part, pid), seconds in after.items():
+        spent[part] += seconds - before.get((part, pid), 0.0)
+    return spent
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -259,6 +306,7 @@ async def _latency(
                 raise RuntimeError(f"POST /v1/events: {response.status_code} {response.text}")
 
         interval = 1 / config.rate
+        cpu_before, client_before = await _cpu_by_pid(service, dsn), time.process_time()
         started = time.perf_counter()
         posts = []
         for i, n in enumerate(range(first, total)):
@@ -268,7 +316,9 @@ async def _latency(
         await asyncio.gather(*posts)
         answered = steady / (time.perf_counter() - started)
         try:
-            await asyncio.wait_for(watcher.done.wait(), 120)
+            await asyncio.wait_for(watcher.done.wait(), 300)
+            cpu = _cpu_spent(cpu_before, await _cpu_by_pid(service, dsn))
+            client_cpu = time.process_time() - client_before
         finally:
             following.cancel()
             await asyncio.gather(following, return_exceptions=True)
@@ -302,12 +352,20 @@ async def _latency(
         "raw_committed_ms_p99": round(raw_p99, 1),
         "p50_ratio": round(statistics.median(routed) / statistics.median(raw), 2),
         "p99_ratio": round(p99 / raw_p99, 2),
+        "cpu_ms_per_message": round(sum(cpu.values()) * 1000 / steady, 2),
+        "cpu_ms_per_message_by_part": {
+            part: round(seconds * 1000 / steady, 2) for part, seconds in cpu.items()
+        },
+        "cores_needed_at_rate": round(sum(cpu.values()) / steady * config.rate, 2),
+        "client_cpu_ms_per_message": round(client_cpu * 1000 / steady, 2),
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": p99 <= TARGET_P99_MS,
         "measured": "from the client's clock just before each POST /v1/events (one message.received "
         f"signal a request, {config.rate}/s) to the conversation's first event on "
         "GET /v1/conversations/stream with a team on it (assigned or queued); raw baseline: the "
-        "same POST's answer, the signal committed",
+        "same POST's answer, the signal committed; cpu_ms_per_message: user+system CPU of the "
+        "service, its projection worker and its database's PostgreSQL backends from the first "
+        "POST until the last conversation came routed, per message",
     }
 
 

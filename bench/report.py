@@ -237,6 +237,13 @@ def _conversations(result: dict[str, Any]) -> str:
             _yes(latency["meets_target"]) if latency["meets_target"] is not None else "-",
         ),
         (
+            "CPU a message: service, worker, PostgreSQL (cores at the rate)",
+            f"{latency['cpu_ms_per_message']:,.1f} ms ({latency['cores_needed_at_rate']:,.2f})",
+            "-",
+            "-",
+            "-",
+        ),
+        (
             f"{drain['queued']:,} queued meet capacity: all assigned once, none over",
             f"{drain['drain_s']:,.2f} s ({drain['assignments_per_s']:,.0f}/s)",
             f"{drain['raw_one_row_commits_s']:,.2f} s",
