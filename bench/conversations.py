@@ -266,7 +266,10 @@ async def _latency(
     steady = int(config.rate * config.seconds)
     first, total = config.open_conversations, config.open_conversations + steady
     # As many connections as posts in flight: a provider's webhooks are not held to a pool.
-    limits = httpx.Limits(max_connections=1_000, max_keepalive_connections=1_000)
+    # Idle ones are let go before uvicorn's keep-alive timeout (5 s) could close one under a post.
+    limits = httpx.Limits(
+        max_connections=1_000, max_keepalive_connections=1_000, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(
         base_url=service.base_url, headers=headers, timeout=60, limits=limits
     ) as http:
@@ -298,9 +301,13 @@ async def _latency(
         async def post(n: int) -> None:
             body = msgspec.json.encode({"signals": [_message(n, at)]})
             sent[n] = time.perf_counter()
-            response = await http.post(
-                "/v1/events", content=body, headers={"Content-Type": "application/json"}
-            )
+            content = {"Content-Type": "application/json"}
+            try:
+                response = await http.post("/v1/events", content=body, headers=content)
+            except httpx.TransportError:
+                # A connection closed under the post: sent again, as a webhook is (the signal's
+                # id makes a second delivery a duplicate); the time counts from the first try.
+                response = await http.post("/v1/events", content=body, headers=content)
             committed[n] = time.perf_counter()
             if response.status_code != 202:
                 raise RuntimeError(f"POST /v1/events: {response.status_code} {response.text}")
