@@ -23,6 +23,7 @@ figure is taken.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import uuid
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
 from application.customer.signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
+from application.delivery.give_up import GiveUpMessage
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
@@ -63,13 +65,15 @@ from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import SignalReport
 from domain.templates.aggregate import Variant
+from entrypoints.heap import settle_heap
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["TARGET_BROADCAST_S", "CampaignsConfig", "run_campaigns"]
+__all__ = ["TARGET_BROADCAST_S", "TARGET_CUSTOMERS", "CampaignsConfig", "run_campaigns"]
 
 TARGET_BROADCAST_S = 30.0
+TARGET_CUSTOMERS = 100_000
 _BEHIND = """
 SELECT count(*) FROM projection_positions p,
     (SELECT transaction_id, position FROM events
@@ -170,7 +174,10 @@ class _World:
             customers=PostgresCustomerRecords(pool),
         )
         self.process = CampaignEnrollments(
-            self.clock, self.request, UpdateProfile(uows, self.clock)
+            self.clock,
+            self.request,
+            UpdateProfile(uows, self.clock),
+            GiveUpMessage(uows, self.clock),
         )
         ports = ProcessPortsOn()
         self.runner = ProjectionRunner(
@@ -271,8 +278,8 @@ async def _broadcast(world: _World, config: CampaignsConfig) -> dict[str, Any]:
         "SELECT count(*) FROM events WHERE topic LIKE '%:Customer.MessageAllowed'"
     )
     decided = await world.count("SELECT count(*) FROM decisions")
-    # A send whose render overran its budget (a pause on a loaded machine) is not made: the
-    # enrollment records it, with the reason, and it is counted here.
+    # A send that could not be made (its template did not render, its customer is gone) is
+    # recorded by its enrollment as suppressed, with the reason, and counted here; none should be.
     unsent = await world.count(
         """SELECT count(*) FROM events WHERE topic LIKE '%:Enrollment.Responded'
            AND convert_from(payload, 'UTF8') LIKE '%not sent:%'"""
@@ -284,19 +291,23 @@ async def _broadcast(world: _World, config: CampaignsConfig) -> dict[str, Any]:
     return {
         "customers": config.customers,
         "what": "ScheduleTimers run: enrol every member, decide each send "
-        "(RequestMessage.all, 1,000 a commit), record decisions, index and outbox rows, "
-        "enrollments' events and index",
+        "(RequestMessage.all, 1,000 a commit, its renders in one trip to the render thread), "
+        "record decisions, index and outbox rows, enrollments' events and index",
         "broadcast_s": round(seconds, 2),
         "sends_per_s": round(config.customers / seconds),
         "outbox_rows": queued,
         "not_sent": unsent,
-        "not_sent_why": "its render overran the template budget (0.25 s) under load",
+        "not_sent_what": "sends recorded by their enrollment as not made (a template that did "
+        "not render, a customer gone)",
         "baseline": "asyncpg executemany of as many (uuid, text, timestamptz) rows into an "
         "unlogged bare outbox-shaped table, one transaction",
         "raw_executemany_s": round(raw, 2),
         "broadcast_ratio": round(seconds / raw, 1),
         "target_s": TARGET_BROADCAST_S,
-        "meets_target": seconds <= TARGET_BROADCAST_S,
+        # The target is for 100,000 customers; a smaller (quick) run is not held against it.
+        "meets_target": (
+            seconds <= TARGET_BROADCAST_S if config.customers == TARGET_CUSTOMERS else None
+        ),
     }
 
 
@@ -407,6 +418,10 @@ async def run_campaigns(dsn: str, config: CampaignsConfig) -> dict[str, Any]:
     """Seeds the customers, then the broadcast, the single path, the timers and the signals."""
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=8)
     renderer = JinjaRenderer()
+    # The service settles its heap once started (entrypoints.heap); so does this process, and
+    # puts the collector back as it was for the benchmarks after it.
+    threshold = gc.get_threshold()
+    settle_heap()
     try:
         started = time.perf_counter()
         ids = await _seed(pool, config)
@@ -421,6 +436,8 @@ async def run_campaigns(dsn: str, config: CampaignsConfig) -> dict[str, Any]:
     finally:
         renderer.close()
         await pool.close()
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
     return {
         "benchmark": "campaigns",
         "meets_target": broadcast["meets_target"],

@@ -31,6 +31,14 @@ def _free_port() -> int:
         return port
 
 
+# The limits stay on, so that their cost is measured, but no benchmark reaches them.
+UNREACHABLE_RATE_LIMITS = {
+    f"CHORUS_RATE_LIMIT_{kind}{part}": "1000000000"
+    for kind in ("INGEST", "SEND", "READ", "ADMIN")
+    for part in ("", "_BURST")
+}
+
+
 class ChorusService:
     """Runs `python -m entrypoints.cli serve`; its log goes to `log_path`.
 
@@ -56,6 +64,7 @@ class ChorusService:
             "NATS_URL": nats_url,
             "CHORUS_PORT": str(self.port),
             "PYTHONPATH": os.pathsep.join(p for p in python_path if p),
+            **UNREACHABLE_RATE_LIMITS,
             **(settings or {}),
         }
         self.profile_path = profile_path

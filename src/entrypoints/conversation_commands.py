@@ -11,13 +11,17 @@ from uuid import UUID
 
 import msgspec
 
+from application.conversations.assign import AgentAtCapacity
 from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import Reply, ReplyNeedsTemplate
-from domain.conversation.aggregate import NoReplyChannel, NotOnTeam
+from domain.conversation.aggregate import AlreadyAssigned, NoReplyChannel, NotOnTeam
 from domain.policy.vocabulary import Channel
+from domain.shared.keys import KEY_PATTERN
+from ports.conversation_roster import AgentOverCapacity
 
 if TYPE_CHECKING:
     from application.conversations.actors import Actor
+    from application.conversations.assign import AssignConversation, Assignment
     from application.conversations.lifecycle import (
         ReopenConversation,
         ResolveConversation,
@@ -26,22 +30,28 @@ if TYPE_CHECKING:
     )
     from application.conversations.notes import AddNote, NoteAdded
     from application.conversations.replies import ReplyOutcome, ReplyToConversation
+    from application.conversations.transfer import TransferConversation
     from application.queries.decisions import DecisionQueries
 
 __all__ = [
     "COMMANDS",
     "COMMAND_ERRORS",
+    "AssignIn",
+    "AssignmentOut",
     "CommandProblem",
     "ConversationDesk",
     "NoteIn",
     "ReasonIn",
     "ReplyIn",
     "SnoozeIn",
+    "TransferIn",
+    "assignment_out",
     "problem_of",
 ]
 
 IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Key = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN, examples=["ana.silva"])]
 
 
 class ReplyIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -90,6 +100,37 @@ class ReasonIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idempotency_key: IdempotencyKey | None = None
 
 
+class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The agent (by key) and why; `team` only for a conversation no team holds yet."""
+
+    agent: Key
+    reason: Reason
+    team: Key | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
+class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The team it goes to and why; with `agent`, straight to that member, else to its queue."""
+
+    team: Key
+    reason: Reason
+    agent: Key | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
+class AssignmentOut(msgspec.Struct):
+    """Who holds the conversation now; `changed` is false for a repeat."""
+
+    conversation_id: UUID
+    team: str | None
+    agent: str | None
+    changed: bool
+
+
+def assignment_out(done: Assignment) -> AssignmentOut:
+    return AssignmentOut(done.conversation_id, done.team, done.agent, done.changed)
+
+
 @dataclass(frozen=True, slots=True)
 class CommandProblem:
     """A refusal, as problem details: status, slug, title, detail, the fields at fault."""
@@ -107,6 +148,9 @@ COMMAND_ERRORS: tuple[type[Exception], ...] = (
     ReplyNeedsTemplate,
     NoReplyChannel,
     ConversationClosed,
+    AlreadyAssigned,
+    AgentAtCapacity,
+    AgentOverCapacity,
 )
 """The errors of the commands themselves, answered by `problem_of`."""
 
@@ -145,6 +189,30 @@ def problem_of(error: Exception) -> CommandProblem | None:
         return CommandProblem(
             409, "conversation-resolved", "The conversation is resolved", str(error), [], {}
         )
+    if isinstance(error, AlreadyAssigned):
+        return CommandProblem(
+            409,
+            "already-assigned",
+            "Another agent holds the conversation",
+            str(error),
+            [{"field": "agent", "reason": f"held by {error.agent}: transfer it instead"}],
+            {},
+        )
+    if isinstance(error, AgentAtCapacity):
+        return CommandProblem(
+            409,
+            "agent-at-capacity",
+            "The agent has no free capacity",
+            str(error),
+            [{"field": "agent", "reason": str(error)}],
+            {},
+        )
+    if isinstance(error, AgentOverCapacity):
+        # Any command whose commit would put an agent past their capacity (a reopening by a
+        # reply, an assignment that lost the race for the last place).
+        return CommandProblem(
+            409, "agent-at-capacity", "The agent has no free capacity", str(error), [], {}
+        )
     return None
 
 
@@ -172,7 +240,7 @@ def note_out(conversation_id: UUID, added: NoteAdded) -> dict[str, Any]:
 
 
 class ConversationDesk:
-    """The five commands, each taking the body its edge decoded and answering plain JSON."""
+    """The seven commands, each taking the body its edge decoded and answering plain JSON."""
 
     def __init__(
         self,
@@ -182,6 +250,8 @@ class ConversationDesk:
         resolve: ResolveConversation,
         reopen: ReopenConversation,
         decisions: DecisionQueries,
+        assign: AssignConversation,
+        transfer: TransferConversation,
     ) -> None:
         self._reply = reply
         self._add_note = add_note
@@ -189,6 +259,8 @@ class ConversationDesk:
         self._resolve = resolve
         self._reopen = reopen
         self.decisions = decisions
+        self._assign = assign
+        self._transfer = transfer
 
     async def reply(
         self, conversation_id: UUID, actor: Actor, data: ReplyIn, key: str | None
@@ -232,6 +304,27 @@ class ConversationDesk:
     ) -> dict[str, Any]:
         return status_out(await self._reopen(conversation_id, actor, data.reason or "reopened"))
 
+    async def assign(
+        self, conversation_id: UUID, actor: Actor, data: AssignIn, key: str | None
+    ) -> dict[str, Any]:
+        done = await self._assign(
+            conversation_id, data.agent, data.reason, actor, data.team, key or data.idempotency_key
+        )
+        return _builtins(assignment_out(done))
+
+    async def transfer(
+        self, conversation_id: UUID, actor: Actor, data: TransferIn, key: str | None
+    ) -> dict[str, Any]:
+        done = await self._transfer(
+            conversation_id, data.team, data.reason, actor, data.agent, key or data.idempotency_key
+        )
+        return _builtins(assignment_out(done))
+
+
+def _builtins(out: AssignmentOut) -> dict[str, Any]:
+    built: dict[str, Any] = msgspec.to_builtins(out)
+    return built
+
 
 COMMANDS: dict[str, type[msgspec.Struct]] = {
     "reply": ReplyIn,
@@ -239,5 +332,7 @@ COMMANDS: dict[str, type[msgspec.Struct]] = {
     "snooze": SnoozeIn,
     "resolve": ReasonIn,
     "reopen": ReasonIn,
+    "assign": AssignIn,
+    "transfer": TransferIn,
 }
 """Each command's body, by the name NATS subjects and `ConversationDesk` methods carry."""

@@ -19,7 +19,9 @@ from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import decode_condition
 from domain.signals.document import InvalidSignal, SignalReader
 from domain.templates.aggregate import Variant
+from entrypoints.demo_conversations import DEMO_CUSTOMERS, demo_inbound
 from entrypoints.demo_desk import load_demo_desk
+from ports.clock import Clock
 from ports.customers import CustomerRecords
 
 if TYPE_CHECKING:
@@ -220,14 +222,6 @@ DEMO_SIGNALS: list[dict[str, object]] = [
         ],
     },
     {
-        "id": "demo-support-1",
-        "type": "message.received",
-        "occurred_at": "2026-11-03T08:05:00Z",
-        "source": "whatsapp",
-        "identities": [{"type": "whatsapp_id", "value": "447700900123"}],
-        "properties": {"text": "Where is my order?"},
-    },
-    {
         "id": "demo-login-1",
         "type": "account.logged_in",
         "occurred_at": "2026-11-03T09:00:00Z",
@@ -240,6 +234,7 @@ DEMO_SIGNALS: list[dict[str, object]] = [
         "profile": {"first_name": "Sam", "time_zone": "Europe/London"},
     },
 ]
+"""Customers and what they did; the last links Sam's app account, phone and WhatsApp."""
 
 
 DEMO_SEGMENTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -279,7 +274,11 @@ async def load_demo_data(container: AsyncContainer) -> int:
     reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)
     reports = []
-    for index, signal in enumerate(DEMO_SIGNALS):
+    # The conversations' customers, then their messages: each message finds its customer by
+    # the identity it came from, so Maria's email and WhatsApp are one thread (demo_conversations).
+    now = (await container.get(Clock)).now()
+    signals = [*DEMO_SIGNALS, *DEMO_CUSTOMERS, *demo_inbound(now)]
+    for index, signal in enumerate(signals):
         mapped = reader.read(index, msgspec.json.encode(signal))
         if isinstance(mapped, InvalidSignal):
             raise ValueError(f"demo signal {index} is invalid: {mapped}")

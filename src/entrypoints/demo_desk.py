@@ -70,6 +70,8 @@ DEMO_ROUTING: dict[str, Any] = {
         {
             "id": "money",
             "intents": [
+                "refund",
+                "billing",
                 "request_refund",
                 "transaction_charged_twice",
                 "extra_charge_on_statement",
@@ -80,7 +82,13 @@ DEMO_ROUTING: dict[str, Any] = {
             "priority": "high",
             "overflow": {"team": "support", "queue_at_least": 5},
         },
-        {"id": "deliveries", "intents": ["card_arrival"], "skills": ["orders"]},
+        {"id": "deliveries", "intents": ["delivery", "card_arrival"], "skills": ["orders"]},
+        {
+            "id": "spanish",
+            "when": {"type": "attribute", "name": "locale", "op": "starts_with", "value": "es"},
+            "team": "support",
+            "skills": ["es"],
+        },
     ],
     "escalations": [
         {"id": "vip", "tiers": ["gold"], "priority": "urgent"},
@@ -93,7 +101,9 @@ DEMO_ROUTING: dict[str, Any] = {
         "on_breach": {"priority": "urgent"},
     },
 }
-"""The demo's routing document (docs/conversations.md)."""
+"""The demo's routing document (docs/conversations.md): its intents are the keyword
+classifier's (the default: `refund`, `billing`, `delivery`) and Banking77's (`CHORUS_CLASSIFIER=
+model`), so it routes with either."""
 
 
 async def load_demo_desk(container: AsyncContainer) -> None:

@@ -16,6 +16,7 @@ from application.conversations.agents import (
     ChangeAgentSkills,
     RegisterAgent,
 )
+from application.conversations.assign import AssignConversation
 from application.conversations.lifecycle import (
     ReopenConversation,
     ResolveConversation,
@@ -33,6 +34,7 @@ from application.conversations.teams import (
     SetWorkingHours,
     TeamQueries,
 )
+from application.conversations.transfer import TransferConversation
 from application.messages.request_message import RequestMessage
 from application.queries.decisions import DecisionQueries
 from entrypoints.conversation_commands import ConversationDesk
@@ -161,5 +163,9 @@ class DeskProvider(Provider):
         resolve: ResolveConversation,
         reopen: ReopenConversation,
         decisions: DecisionQueries,
+        assign: AssignConversation,
+        transfer: TransferConversation,
     ) -> ConversationDesk:
-        return ConversationDesk(reply, add_note, snooze, resolve, reopen, decisions)
+        return ConversationDesk(
+            reply, add_note, snooze, resolve, reopen, decisions, assign, transfer
+        )

@@ -11,13 +11,10 @@ from dishka import Provider, Scope, provide
 from adapters.postgres.inbox import InboxListing, PostgresInbox, PostgresInboxChanges
 from adapters.postgres.sla_timers import SlaTimerProjection, SlaTimerRuns
 from application.processes.sla_timers import SlaTimers
-from application.queries.customers import CustomerQueries
-from application.queries.enrollments import EnrollmentQueries
+from application.queries.customer_context import ContextQueries
 from application.queries.inbox import InboxQueries
 from ports.clock import Clock
-from ports.directory import Directory
 from ports.inbox import InboxChanges, InboxReadModel
-from ports.segments import SegmentReadModel
 from ports.unit_of_work import UnitsOfWork
 
 __all__ = ["InboxProvider"]
@@ -48,15 +45,10 @@ class InboxProvider(Provider):
         inbox: InboxReadModel,
         changes: InboxChanges,
         uows: UnitsOfWork,
-        customers: CustomerQueries,
-        segments: SegmentReadModel,
-        directory: Directory,
-        enrollments: EnrollmentQueries,
+        context: ContextQueries,
         clock: Clock,
     ) -> InboxQueries:
-        return InboxQueries(
-            inbox, changes, uows, customers, segments, directory, enrollments, clock
-        )
+        return InboxQueries(inbox, changes, uows, context, clock)
 
     @provide
     def sla_timers(self, clock: Clock) -> SlaTimers:

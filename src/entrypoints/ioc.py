@@ -74,6 +74,7 @@ from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
 from application.delivery.fall_back import FallBackDue
+from application.delivery.give_up import GiveUpMessage
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.enrollments.enroll_customer import EnrollCustomer
 from application.idempotent_writes import IdempotentWrites
@@ -101,6 +102,7 @@ from application.templates.publish_template import PublishTemplate
 from application.triggers.define_trigger import DefineTrigger, DeleteTrigger
 from domain.customer.identities import IdentityNormalizer
 from domain.signals.document import SignalReader
+from entrypoints.context_providers import CustomerContextProvider
 from entrypoints.desk_ioc import DeskProvider
 from entrypoints.inbox_providers import InboxProvider
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
@@ -509,9 +511,14 @@ class UseCasesProvider(Provider):
 
     @provide
     def campaign_enrollments(
-        self, clock: Clock, request_message: RequestMessage, update_profile: UpdateProfile
+        self,
+        clock: Clock,
+        request_message: RequestMessage,
+        update_profile: UpdateProfile,
+        uows: UnitsOfWork,
     ) -> CampaignEnrollments:
-        return CampaignEnrollments(clock, request_message, update_profile)
+        give_up = GiveUpMessage(uows, clock)
+        return CampaignEnrollments(clock, request_message, update_profile, give_up)
 
     @provide
     def enrollment_timers(
@@ -739,6 +746,7 @@ def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
         BusProvider(),
         InboxProvider(),
         DeskProvider(),
+        CustomerContextProvider(),
         *extra,
     )
 

@@ -25,6 +25,7 @@ __all__ = [
     "PROJECTION_PARKED",
     "PROVIDER_BREAKER_STATE",
     "PROVIDER_SECONDS",
+    "RATE_LIMITED",
     "SIGNALS",
     "SIGNAL_BATCH_SECONDS",
     "WEBHOOK_STATUSES",
@@ -93,6 +94,12 @@ PROJECTION_PARKED = Gauge(
     "Events a projection could not apply and set aside, not yet retried or skipped",
     ["projection"],
     multiprocess_mode="livemax",
+)
+
+RATE_LIMITED = Counter(
+    "chorus_rate_limited_total",
+    "Requests refused with 429 because their key (or webhook sender) was over its limit, by route class (ingest, send, read, admin)",
+    ["route_class"],
 )
 
 

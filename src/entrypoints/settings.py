@@ -37,11 +37,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     projection_attempts: Annotated[int, msgspec.Meta(ge=1)] = 3
     ready_parked_age: Annotated[float, msgspec.Meta(ge=0)] = 900.0
     render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
-    render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # how long one render may take
+    render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # CPU seconds one render may take
     render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
     # What classifies inbound messages for routing: keyword lists (instant), or the trained
     # intent model (trained on first use, ~55 s, off the event loop; docs/conversations.md).
     classifier: Literal["keywords", "model"] = "keywords"
+    # Requests a minute per API key and route class, and how many at once (ADR 0015); per
+    # process: with N services behind a balancer, a key gets up to N times these.
+    rate_limits: bool = True
+    rate_limit_ingest: Annotated[int, msgspec.Meta(ge=1)] = 60_000
+    rate_limit_ingest_burst: Annotated[int, msgspec.Meta(ge=1)] = 2_000
+    rate_limit_send: Annotated[int, msgspec.Meta(ge=1)] = 12_000
+    rate_limit_send_burst: Annotated[int, msgspec.Meta(ge=1)] = 1_000
+    rate_limit_read: Annotated[int, msgspec.Meta(ge=1)] = 30_000
+    rate_limit_read_burst: Annotated[int, msgspec.Meta(ge=1)] = 1_000
+    rate_limit_admin: Annotated[int, msgspec.Meta(ge=1)] = 1_200
+    rate_limit_admin_burst: Annotated[int, msgspec.Meta(ge=1)] = 200
 
     @property
     def base_url(self) -> str:
@@ -80,6 +91,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "render_seconds": "CHORUS_RENDER_SECONDS",
             "render_threads": "CHORUS_RENDER_THREADS",
             "classifier": "CHORUS_CLASSIFIER",
+            "rate_limits": "CHORUS_RATE_LIMITS",
+            "rate_limit_ingest": "CHORUS_RATE_LIMIT_INGEST",
+            "rate_limit_ingest_burst": "CHORUS_RATE_LIMIT_INGEST_BURST",
+            "rate_limit_send": "CHORUS_RATE_LIMIT_SEND",
+            "rate_limit_send_burst": "CHORUS_RATE_LIMIT_SEND_BURST",
+            "rate_limit_read": "CHORUS_RATE_LIMIT_READ",
+            "rate_limit_read_burst": "CHORUS_RATE_LIMIT_READ_BURST",
+            "rate_limit_admin": "CHORUS_RATE_LIMIT_ADMIN",
+            "rate_limit_admin_burst": "CHORUS_RATE_LIMIT_ADMIN_BURST",
         }
         raw = {field: env[name] for field, name in names.items() if env.get(name)}
         try:

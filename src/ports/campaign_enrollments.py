@@ -121,6 +121,10 @@ class EnrollmentIndex(Protocol):
         """The send that made each of these messages, for the campaign's ones."""
         ...
 
+    async def messages_of(self, sent: SentBy) -> list[UUID]:
+        """The messages this send of this enrollment made (its fallback's too)."""
+        ...
+
 
 class EnrollmentCounts(Protocol):
     """How many customers entered a campaign's version, for its enrollment cap."""

@@ -9,7 +9,7 @@ from domain.message.content import Content
 from domain.shared.errors import DomainError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Content",
     "PublishedTemplates",
+    "RenderAsk",
     "RenderError",
     "RenderedContent",
     "TemplateNotFound",
@@ -36,6 +37,19 @@ class RenderedContent:
     template: str | None = None
     version: int | None = None
     locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderAsk:
+    """One render of many (`Templates.render_all`): a stored template's (`key`, for `channel`
+    in `locale`, the latest or `version`) or, with `inline`, that content's."""
+
+    channel: Channel
+    context: Mapping[str, Any]
+    key: str | None = None
+    locale: str | None = None
+    version: int | None = None
+    inline: Content | None = None
 
 
 class TemplateNotFound(DomainError):
@@ -91,6 +105,12 @@ class Templates(Protocol):
 
     async def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
         """Inline content given with the request; raises RenderError."""
+        ...
+
+    async def render_all(self, asked: Sequence[RenderAsk]) -> list[RenderedContent | DomainError]:
+        """Each ask as `render` or `render_inline` would answer it, in one trip off the event
+        loop, each render within its own budgets; one that cannot be rendered is answered with
+        its error (TemplateNotFound, RenderError), the others go on."""
         ...
 
 

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["ChorusProcess", "free_port"]
+__all__ = ["UNREACHABLE_RATE_LIMITS", "ChorusProcess", "free_port"]
 
 ROOT = Path(__file__).resolve().parents[2]
+# The limits stay on, so every suite goes through them, but none reaches them; the rate limit
+# suite sets its own.
+UNREACHABLE_RATE_LIMITS = {
+    f"CHORUS_RATE_LIMIT_{kind}{part}": "1000000000"
+    for kind in ("INGEST", "SEND", "READ", "ADMIN")
+    for part in ("", "_BURST")
+}
 
 
 def free_port() -> int:
@@ -47,6 +54,7 @@ class ChorusProcess:
             "CHORUS_DEFAULT_REGION": "GB",
             "CHORUS_CLOCK": "manual",
             "PYTHONPATH": str(ROOT / "src"),
+            **UNREACHABLE_RATE_LIMITS,
         }
         self.process: subprocess.Popen[bytes] | None = None
 

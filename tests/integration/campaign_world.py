@@ -25,6 +25,7 @@ from application.customer.change_consent import ChangeConsent
 from application.customer.signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
+from application.delivery.give_up import GiveUpMessage
 from application.enrollments.enroll_customer import EnrollCustomer
 from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
@@ -87,7 +88,9 @@ class CampaignWorld(Generic[P]):
             JinjaTemplates(self.published, renderer),
             customers=customers,
         )
-        self.process: P = process(self.clock, request, UpdateProfile(uows, self.clock))
+        self.process: P = process(
+            self.clock, request, UpdateProfile(uows, self.clock), GiveUpMessage(uows, self.clock)
+        )
         self.ports = ProcessPortsOn()
         self.runner = ProjectionRunner(
             pool,

@@ -40,6 +40,7 @@ from application.customer.change_consent import ChangeConsent
 from application.customer.signals import IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
+from application.delivery.give_up import GiveUpMessage
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
@@ -214,7 +215,10 @@ class Shop:
         )
         self.redecide = RedecideDueMessages(uows, self.rule_sets, self.clock, ids)
         self.process = CampaignEnrollments(
-            self.clock, self.request, UpdateProfile(uows, self.clock)
+            self.clock,
+            self.request,
+            UpdateProfile(uows, self.clock),
+            GiveUpMessage(uows, self.clock),
         )
         ports = ProcessPortsOn()
         self.runner = ProjectionRunner(

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.templates.jinja import JinjaRenderer
+from application.processes import campaign_enrollments
 from application.processes.campaign_enrollments import CampaignEnrollments
 from domain.campaign.aggregate import Campaign
 from domain.campaign.journey_reader import decode_journey
@@ -153,6 +154,32 @@ class TestScheduledBroadcasts:
         await world.at(LISBON_NINE)
         assert await world.entered() == {tokyo: [LISBON_NINE], lisbon: [LISBON_NINE]}
         assert await pool.fetchval("SELECT due_at FROM campaign_schedules") is None
+
+    async def test_a_broadcast_of_many_slices_enrols_sends_and_records_each_member_once(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Slices of 2 sends, 1 a commit: 7 members go through 4 slices, pipelined.
+        monkeypatch.setattr(campaign_enrollments, "_SENDS_PER_COMMIT", 1)
+        monkeypatch.setattr(campaign_enrollments, "_BROADCAST_SLICE", 2)
+        world = Broadcasts(pool, renderer)
+        members = [await world.member(f"m{n}@example.org", "Europe/Lisbon") for n in range(7)]
+        await world.campaign(_daily(on="2026-12-02", time="09:00", time_zone="Europe/Lisbon"))
+        await world.at(START)
+        await world.at(LISBON_NINE)
+        assert await world.entered() == {member: [LISBON_NINE] for member in members}
+        assert await world.outbox() == 7
+        origins = await pool.fetch(
+            """SELECT convert_from(payload, 'UTF8') AS payload FROM events
+               WHERE topic LIKE '%:Customer.MessageAllowed'"""
+        )
+        assert len(origins) == 7
+        assert all('"campaign:' in row["payload"] for row in origins)
+        steps = await pool.fetch(
+            """SELECT stream_id, count(*) AS n FROM events
+               WHERE topic LIKE '%:Enrollment.%' GROUP BY stream_id"""
+        )
+        # Entered, StepTaken, SendRequested, Exited: each enrollment's events written once.
+        assert sorted(row["n"] for row in steps) == [4] * 7
 
     async def test_one_occurrence_enrols_once_under_two_concurrent_workers(
         self, pool: asyncpg.Pool, renderer: JinjaRenderer

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = 0.3
+TIMEOUT = 1.5  # wide enough for a loaded 2-core machine; the hangs below outlast it
 HOOK = "https://chorus.example.com/v1/webhooks/twilio-main"
 
 
@@ -195,7 +195,7 @@ async def test_twilio_same_idempotency_key_sends_once(
 async def test_twilio_lost_answer_then_retry_sends_once(
     twilio: TwilioSmsProvider, twilio_fake: FakeTwilio
 ) -> None:
-    twilio_fake.hang(2.0, accept=True)
+    twilio_fake.hang(4.0, accept=True)
     with pytest.raises(ProviderError) as raised:
         await twilio.send(sms("lost-answer"))
     assert raised.value.retryable
@@ -221,7 +221,7 @@ async def test_twilio_throttling_and_outages_are_retryable(
 async def test_twilio_timeout_is_retryable(
     twilio: TwilioSmsProvider, twilio_fake: FakeTwilio
 ) -> None:
-    twilio_fake.hang(2.0)
+    twilio_fake.hang(4.0)
     with pytest.raises(ProviderError) as raised:
         await twilio.send(sms())
     assert raised.value.retryable
@@ -424,7 +424,7 @@ async def test_whatsapp_throttling_and_outages_are_retryable(
 async def test_whatsapp_timeout_and_rate_limit_are_retryable(
     wa: WhatsAppCloudProvider, whatsapp_fake: FakeWhatsApp
 ) -> None:
-    whatsapp_fake.hang(2.0)
+    whatsapp_fake.hang(4.0)
     with pytest.raises(ProviderError) as raised:
         await wa.send(whatsapp())
     assert raised.value.retryable
@@ -601,7 +601,7 @@ async def test_fcm_throttling_and_outages_are_retryable(
 
 
 async def test_fcm_timeout_is_retryable(fcm: FcmPushProvider, fcm_fake: FakeFcm) -> None:
-    fcm_fake.hang(2.0)
+    fcm_fake.hang(4.0)
     with pytest.raises(ProviderError) as raised:
         await fcm.send(push())
     assert raised.value.retryable

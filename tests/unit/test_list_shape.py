@@ -22,6 +22,7 @@ DOCUMENTS = {
     "getConversation": "one conversation: its thread, notes, assignments and customer context",
     "getCampaignEnrollment": "one enrollment with the journal of its events",
     "getCustomer": "one customer",
+    "getCustomerContext": "one summary: counts and the last few signals, orders, decisions",
     "getDecision": "one decision with the rules that fired",
     "getMessage": "one message with its attempts and statuses",
     "getTemplate": "one template version with its variants",

@@ -100,6 +100,9 @@ class InMemoryEnrollmentIndex:
     async def sent_by(self, message_ids: Collection[UUID]) -> dict[UUID, SentBy]:
         return {m: self.messages[m] for m in message_ids if m in self.messages}
 
+    async def messages_of(self, sent: SentBy) -> list[UUID]:
+        return [m for m, by in self.messages.items() if by == sent]
+
 
 class InMemoryCampaignTimers:
     """Timers with no one else to race: a claim is the caller's until it clears them."""

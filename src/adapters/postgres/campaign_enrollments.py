@@ -79,6 +79,9 @@ _SENT_BY = """
 SELECT message_id, enrollment_id, step FROM enrollment_messages
 WHERE message_id = ANY($1::uuid[])
 """
+_MESSAGES_OF = """
+SELECT message_id FROM enrollment_messages WHERE enrollment_id = $1 AND step = $2
+"""
 _SET_TIMERS = """
 INSERT INTO campaign_timers (enrollment_id, campaign_id, due_at)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[])
@@ -211,6 +214,10 @@ class PostgresEnrollmentIndex:
     async def sent_by(self, message_ids: Collection[UUID]) -> dict[UUID, SentBy]:
         rows = await self.conn.fetch(_SENT_BY, list(message_ids))
         return {row["message_id"]: SentBy(row["enrollment_id"], row["step"]) for row in rows}
+
+    async def messages_of(self, sent: SentBy) -> list[UUID]:
+        rows = await self.conn.fetch(_MESSAGES_OF, sent.enrollment_id, sent.step)
+        return [row["message_id"] for row in rows]
 
 
 class PostgresCampaignTimers:

@@ -1,9 +1,10 @@
 """Renders template text in Jinja2's immutable sandbox, within budgets, in worker threads.
 
 A missing variable is an error, named. Every render has an operation budget (each item a
-loop takes, each call, each filter, each growing operator counts one) and a time budget,
-checked at every operation, so a runaway template stops itself; and no value or field may
-grow past `MAX_OUTPUT`.
+loop takes, each call, each filter, each growing operator counts one) and a time budget of
+the render thread's CPU time, checked as operations are spent, so a runaway template stops
+itself while a render that only waited for the CPU (a busy machine, the event loop holding the
+GIL) is not cut short; and no value or field may grow past `MAX_OUTPUT`.
 """
 
 from __future__ import annotations
@@ -39,15 +40,16 @@ from domain.templates.aggregate import is_template_key
 from ports.templates import Content, RenderedContent, RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import jinja2
     from jinja2 import nodes
     from jinja2.compiler import Frame
 
     from domain.policy.vocabulary import Channel
-    from domain.templates.aggregate import Variant
-    from ports.templates import PublishedTemplates
+    from domain.shared.errors import DomainError
+    from domain.templates.aggregate import Template, Variant
+    from ports.templates import PublishedTemplates, RenderAsk
 
 __all__ = ["MAX_OUTPUT", "JinjaRenderer", "JinjaTemplates", "RenderBudget"]
 
@@ -58,11 +60,15 @@ MAX_OUTPUT = 256 * 1024
 """Characters one rendered field, or characters and items one value, may have; more is refused
 unbuilt."""
 _MAX_BITS = 65_536
+# The CPU clock is read every this many operations (a read costs about 15 operations' worth):
+# a runaway render overshoots its time by at most this many operations.
+_CLOCK_STRIDE = 16
 
 
 @dataclass(frozen=True, slots=True)
 class RenderBudget:
-    """What one render (every field of one content) may spend: operations and seconds."""
+    """What one render (every field of one content) may spend: operations, and seconds of its
+    thread's CPU time."""
 
     operations: int = 100_000
     seconds: float = 0.25
@@ -78,23 +84,24 @@ class _OverBudget(Exception):
 
 
 class _Spending:
-    """The budget left to the render running in this thread."""
+    """The budget left to the render running in this thread. Its time is the thread's CPU
+    time: what the render itself burnt, not time spent waiting for the GIL or a core."""
 
     __slots__ = ("budget", "deadline", "left")
 
     def __init__(self, budget: RenderBudget) -> None:
         self.budget = budget
         self.left = budget.operations
-        self.deadline = time.monotonic() + budget.seconds
+        self.deadline = time.thread_time() + budget.seconds
 
     def spend(self) -> None:
         self.left -= 1
         if self.left < 0:
             operations = self.budget.operations
             raise _OverBudget("operations", operations, f"more than {operations} operations")
-        if time.monotonic() > self.deadline:
+        if self.left % _CLOCK_STRIDE == 0 and time.thread_time() > self.deadline:
             seconds = self.budget.seconds
-            raise _OverBudget("seconds", seconds, f"longer than {seconds} seconds")
+            raise _OverBudget("seconds", seconds, f"more than {seconds} seconds of CPU time")
 
 
 _spending: contextvars.ContextVar[_Spending | None] = contextvars.ContextVar(
@@ -533,6 +540,25 @@ class JinjaRenderer:
         either."""
         return await self._in_worker(partial(self.render, content, context), preview=preview)
 
+    async def render_all_in_worker(
+        self, asked: Sequence[tuple[Content, Mapping[str, Any]]]
+    ) -> list[Content | RenderError]:
+        """`render` of each (content, context), one after another in one trip to a render
+        thread (a broadcast's batch: one wake-up, not one per send); each render has its own
+        budget, and one that fails is answered with its error while the others go on."""
+        return await self._in_worker(partial(self._render_all, asked))
+
+    def _render_all(
+        self, asked: Sequence[tuple[Content, Mapping[str, Any]]]
+    ) -> list[Content | RenderError]:
+        rendered: list[Content | RenderError] = []
+        for content, context in asked:
+            try:
+                rendered.append(self.render(content, context))
+            except RenderError as error:
+                rendered.append(error)
+        return rendered
+
     async def _in_worker(self, work: Callable[[], _T], *, preview: bool = False) -> _T:
         workers = self._preview_workers if preview else self._workers
         return await asyncio.get_running_loop().run_in_executor(workers, work)
@@ -557,15 +583,22 @@ class JinjaRenderer:
             f"whatsapp_parameters[{n}]": p for n, p in enumerate(content.whatsapp_parameters)
         }
         texts = {f: getattr(content, f) for f in _FIELDS} | parameters
+        # A field with no `{` (no tag, variable or comment) and no `\r` (Jinja2 rewrites line
+        # breaks) renders as itself: a broadcast's subject is often such a line.
+        rendered: dict[str, str] = {
+            field: text
+            for field, text in texts.items()
+            if text is not None and "{" not in text and "\r" not in text and len(text) <= MAX_OUTPUT
+        }
         compiled = {
             field: self._compile(text, html=field == "html", field=field)
             for field, text in texts.items()
-            if text is not None
+            if text is not None and field not in rendered
         }
         # Compiling is bounded by the text's size and done once; the budget is the render's.
         spending = _spending.set(_Spending(self.budget))
         try:
-            rendered = {field: self._render(t, scope, field) for field, t in compiled.items()}
+            rendered |= {field: self._render(t, scope, field) for field, t in compiled.items()}
         finally:
             _spending.reset(spending)
         subject = rendered.get("subject")
@@ -655,6 +688,57 @@ class JinjaTemplates:
         preview: bool = False,
     ) -> RenderedContent:
         template = await self.repository.get(key) if is_template_key(key) else None
+        variant, number = await self._variant(template, key, channel, locale, version)
+        content = await self.renderer.render_in_worker(
+            _content_of(variant), context, preview=preview
+        )
+        return RenderedContent(content, key, number, variant.locale)
+
+    async def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
+        return RenderedContent(await self.renderer.render_in_worker(content, context))
+
+    async def render_all(self, asked: Sequence[RenderAsk]) -> list[RenderedContent | DomainError]:
+        """The variants looked up once per template, then every render in one trip."""
+        answers: list[RenderedContent | DomainError | None] = []
+        work: list[tuple[Content, Mapping[str, Any]]] = []
+        made: list[tuple[str | None, int | None, str | None]] = []
+        templates: dict[str, Template | None] = {}
+        for ask in asked:
+            origin: tuple[str | None, int | None, str | None] = (None, None, None)
+            try:
+                if ask.inline is not None:
+                    content = ask.inline
+                else:
+                    key = ask.key or ""
+                    if key not in templates:
+                        templates[key] = (
+                            await self.repository.get(key) if is_template_key(key) else None
+                        )
+                    variant, number = await self._variant(
+                        templates[key], key, ask.channel, ask.locale, ask.version
+                    )
+                    content, origin = _content_of(variant), (key, number, variant.locale)
+            except TemplateNotFound as error:
+                answers.append(error)
+                continue
+            answers.append(None)
+            work.append((content, ask.context))
+            made.append(origin)
+        rendered = iter(await self.renderer.render_all_in_worker(work) if work else [])
+        origins = iter(made)
+        return [
+            answer if answer is not None else _rendered(next(rendered), next(origins))
+            for answer in answers
+        ]
+
+    async def _variant(
+        self,
+        template: Template | None,
+        key: str,
+        channel: Channel,
+        locale: str | None,
+        version: int | None,
+    ) -> tuple[Variant, int]:
         if template is None:
             raise TemplateNotFound(f"there is no template {key!r}")
         chosen = template.latest if version is None else template.find_version(version)
@@ -669,10 +753,12 @@ class JinjaTemplates:
             raise TemplateNotFound(
                 f"template {key!r} version {chosen.number} has no {channel} variant"
             )
-        content = await self.renderer.render_in_worker(
-            _content_of(variant), context, preview=preview
-        )
-        return RenderedContent(content, key, chosen.number, variant.locale)
+        return variant, chosen.number
 
-    async def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
-        return RenderedContent(await self.renderer.render_in_worker(content, context))
+
+def _rendered(
+    content: Content | RenderError, origin: tuple[str | None, int | None, str | None]
+) -> RenderedContent | DomainError:
+    if isinstance(content, RenderError):
+        return content
+    return RenderedContent(content, *origin)

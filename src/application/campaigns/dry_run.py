@@ -72,7 +72,7 @@ from ports.delivery import Fallback
 from ports.templates import TemplateNotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from domain.templates.aggregate import Template
     from ports.history import History
     from ports.journey_history import Happening, JourneyHistory
-    from ports.templates import PublishedTemplates, RenderedContent, Templates
+    from ports.templates import PublishedTemplates, RenderAsk, RenderedContent, Templates
     from ports.unit_of_work import UnitsOfWork
 
 __all__ = [
@@ -341,6 +341,24 @@ class _RenderedApart:
 
     async def render_inline(self, content: Content, context: Mapping[str, Any]) -> RenderedContent:
         return await self.templates.render_inline(content, context)
+
+    async def render_all(self, asked: Sequence[RenderAsk]) -> list[RenderedContent | DomainError]:
+        """One ask at a time on the previews' thread: a dry run is never in a hurry."""
+        answers: list[RenderedContent | DomainError] = []
+        for ask in asked:
+            try:
+                if ask.inline is not None:
+                    answers.append(await self.render_inline(ask.inline, ask.context))
+                else:
+                    assert ask.key is not None
+                    answers.append(
+                        await self.render(
+                            ask.key, ask.channel, ask.locale, ask.context, ask.version
+                        )
+                    )
+            except DomainError as error:
+                answers.append(error)
+        return answers
 
 
 class _ContentAsOf:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from domain.message.aggregate import Message
 from domain.policy.vocabulary import Channel
+from domain.shared.errors import DomainError
 from ports.delivery import Delivery, FallbackPlan
-from ports.templates import RenderError, TemplateNotFound
+from ports.templates import RenderAsk, RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,7 +23,14 @@ if TYPE_CHECKING:
     from ports.delivery import Fallback
     from ports.templates import RenderedContent, Templates
 
-__all__ = ["MessageContent", "approved_as_sent", "compose", "message_for", "render_context"]
+__all__ = [
+    "MessageContent",
+    "approved_as_sent",
+    "compose",
+    "compose_all",
+    "message_for",
+    "render_context",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,70 @@ async def compose(
             content.inline.check_for(channel)
             rendered[channel] = await templates.render_inline(content.inline, context)
     return Delivery(rendered, content.campaign, content.correlation_id, content.fallback)
+
+
+async def compose_all(
+    templates: Templates | None,
+    asked: Sequence[tuple[MessageContent, Customer, Sequence[Channel]]],
+) -> list[Delivery | DomainError]:
+    """`compose` of each (content, customer, channels), every render in one trip to the
+    renderer (a broadcast's batch); one that fails is answered with the error `compose` would
+    raise, the others go on."""
+    asks: list[RenderAsk] = []
+    plans: list[tuple[MessageContent, list[Channel]] | DomainError] = []
+    for content, customer, channels in asked:
+        try:
+            plans.append((content, _plan(templates, content, customer, channels, asks)))
+        except DomainError as error:
+            plans.append(error)
+    rendered = iter(await templates.render_all(asks) if templates is not None and asks else [])
+    deliveries: list[Delivery | DomainError] = []
+    for plan in plans:
+        if isinstance(plan, DomainError):
+            deliveries.append(plan)
+            continue
+        content, channels = plan
+        contents: dict[Channel, RenderedContent] = {}
+        failed: DomainError | None = None
+        for channel in channels:
+            made = next(rendered)
+            if isinstance(made, DomainError):
+                failed = failed or made
+            else:
+                contents[channel] = made
+        deliveries.append(
+            failed
+            if failed is not None
+            else Delivery(contents, content.campaign, content.correlation_id, content.fallback)
+        )
+    return deliveries
+
+
+def _plan(
+    templates: Templates | None,
+    content: MessageContent,
+    customer: Customer,
+    channels: Sequence[Channel],
+    asks: list[RenderAsk],
+) -> list[Channel]:
+    """Adds the renders `compose` would make to `asks`; the channels they are for, in order."""
+    context = render_context(customer, content.variables)
+    locale = content.locale or customer.profile.locale
+    fallback = content.fallback.channels if content.fallback else ()
+    planned: list[tuple[Channel, RenderAsk]] = []
+    for channel in dict.fromkeys((*channels, *fallback)):
+        if content.template is not None:
+            if templates is None:
+                raise TemplateNotFound("templates are not available here")
+            ask = RenderAsk(channel, context, content.template, locale, content.version)
+            planned.append((channel, ask))
+        elif content.inline is not None:
+            if templates is None:
+                raise RenderError("inline content cannot be rendered here")
+            content.inline.check_for(channel)
+            planned.append((channel, RenderAsk(channel, context, inline=content.inline)))
+    asks.extend(ask for _, ask in planned)
+    return [channel for channel, _ in planned]
 
 
 def approved_as_sent(request: SendRequest, delivery: Delivery) -> SendRequest:

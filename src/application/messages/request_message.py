@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from application.conflicts import retry_on_conflict
-from application.messages.compose import approved_as_sent, compose, message_for
+from application.messages.compose import approved_as_sent, compose, compose_all, message_for
 from domain.customer.aggregate import Customer
 from domain.policy.decision import Outcome
 from domain.shared.errors import DomainError, NotFound
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from application.messages.compose import MessageContent
     from domain.policy.decision import Decision, SendRequest
     from domain.policy.rules import RuleSet
+    from domain.policy.vocabulary import Channel
     from ports.clock import Clock
     from ports.customers import CustomerRecords
     from ports.delivery import Delivery
@@ -159,9 +160,10 @@ class RequestMessage:
 
     async def all(self, asked: Sequence[SendAsked]) -> list[MessageDecided | DomainError]:
         """Decides many sends in one commit, each as a call would: the same rules, decisions,
-        index rows and outbox rows, and the same idempotency. A send that cannot be decided (its
-        template, its customer, a key reused) is answered with its error; the others go on. A
-        conflict on any customer's stream (a decision made meanwhile) takes them all again."""
+        index rows and outbox rows, and the same idempotency; their contents are rendered in one
+        trip to the renderer. A send that cannot be decided (its template, its customer, a key
+        reused) is answered with its error; the others go on. A conflict on any customer's
+        stream (a decision made meanwhile) takes them all again."""
         rules = await self.rule_sets.current()
         message_ids = [self.ids.new_id() for _ in asked]
         prints = [
@@ -175,8 +177,11 @@ class RequestMessage:
                 earlier = await uow.requests.earlier_all(keys) if keys else {}
                 ids = list(dict.fromkeys(a.customer_id for a in asked))
                 loaded: dict[UUID, Customer | None] = dict(await uow.repository(Customer).get(ids))
+                rendered = await self._render_all(uow, loaded, asked, earlier)
                 answers: list[MessageDecided | DomainError] = []
-                for one, message_id, fingerprint in zip(asked, message_ids, prints, strict=True):
+                for n, (one, message_id, fingerprint) in enumerate(
+                    zip(asked, message_ids, prints, strict=True)
+                ):
                     key = one.idempotency_key
                     try:
                         answer = await self._decide(
@@ -187,6 +192,7 @@ class RequestMessage:
                             fingerprint,
                             None if key is None else earlier.get(key),
                             rules,
+                            rendered.get(n),
                         )
                     except DomainError as error:
                         answers.append(error)
@@ -201,6 +207,39 @@ class RequestMessage:
 
         return await retry_on_conflict(attempt)
 
+    async def _render_all(
+        self,
+        uow: UnitOfWork,
+        loaded: dict[UUID, Customer | None],
+        asked: Sequence[SendAsked],
+        earlier: dict[str, EarlierRequest],
+    ) -> dict[int, Delivery | DomainError]:
+        """The content of each send that will be decided (not a retry, its customer found),
+        by its place in `asked`, rendered in one trip to the renderer rather than one a send."""
+        places: list[int] = []
+        composing: list[tuple[MessageContent, Customer, Sequence[Channel]]] = []
+        for n, one in enumerate(asked):
+            key = one.idempotency_key
+            if one.content is None or (key is not None and key in earlier):
+                continue
+            customer = await self._recipient(uow, loaded, one.customer_id)
+            if customer is not None:
+                places.append(n)
+                composing.append((one.content, customer, one.request.channels))
+        if not composing:
+            return {}
+        return dict(zip(places, await compose_all(self.templates, composing), strict=True))
+
+    async def _recipient(
+        self, uow: UnitOfWork, loaded: dict[UUID, Customer | None], customer_id: UUID
+    ) -> Customer | None:
+        """The customer a send goes to: the survivor, if they were merged into another."""
+        customer = await _customer(uow, loaded, customer_id)
+        if customer is not None and customer.merged_into is not None:
+            survivor = await self.customers.survivor(customer_id)
+            customer = None if survivor is None else await _customer(uow, loaded, survivor)
+        return customer
+
     async def _decide(
         self,
         uow: UnitOfWork,
@@ -210,8 +249,10 @@ class RequestMessage:
         fingerprint: bytes | None,
         earlier: EarlierRequest | None,
         rules: RuleSet,
+        rendered: Delivery | DomainError | None = None,
     ) -> MessageDecided:
-        """Decides one send in `uow`, its customer from `loaded` if read there already."""
+        """Decides one send in `uow`, its customer from `loaded` if read there already;
+        `rendered` is its content, if rendered ahead with others (`_render_all`)."""
         if earlier is not None and earlier.fingerprint not in (None, fingerprint):
             raise IdempotencyKeyReused("this idempotency key was used for a different request")
         if earlier is not None:
@@ -222,18 +263,16 @@ class RequestMessage:
                 None,
                 repeated=True,
             )
-        customer = await _customer(uow, loaded, asked.customer_id)
-        if customer is not None and customer.merged_into is not None:
-            survivor = await self.customers.survivor(asked.customer_id)
-            customer = None if survivor is None else await _customer(uow, loaded, survivor)
+        customer = await self._recipient(uow, loaded, asked.customer_id)
         if customer is None:
             raise NotFound(f"no customer {asked.customer_id}")
         request, content = asked.request, asked.content
-        rendered = (
-            asked.delivery
-            if content is None
-            else await compose(self.templates, content, customer, request.channels)
-        )
+        if isinstance(rendered, DomainError):
+            raise rendered
+        if content is None:
+            rendered = asked.delivery
+        elif rendered is None:
+            rendered = await compose(self.templates, content, customer, request.channels)
         said = request if rendered is None else approved_as_sent(request, rendered)
         decision_id = self.ids.new_id()
         decision = decide_and_record(

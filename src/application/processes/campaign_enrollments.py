@@ -35,13 +35,15 @@ from application.messages.compose import MessageContent
 from application.messages.request_message import MessageDecided, SendAsked
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
-from domain.campaign.journey import Branch, OnSchedule, Response
+from domain.campaign.journey import Branch, OnSchedule, Response, Send
 from domain.campaign.local_time import zone_of
 from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
+    DELIVERED,
     ArrivedSignal,
     Facts,
     HoldKind,
+    Move,
     Progress,
     Traveller,
     advance,
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     from eventsourcing.domain import CanMutateAggregate
 
     from application.customer.update_profile import UpdateProfile
+    from application.delivery.give_up import GiveUpMessage
     from application.messages.request_message import RequestMessage
     from domain.campaign.journey import Journey
     from domain.campaign.progress import Dispatch
@@ -98,8 +101,10 @@ _CAMPAIGN_EVENTS = _events_of(
 _CREATED, _DRAFT_EDITED, _PUBLISHED, _ACTIVATED, _PAUSED, _RESUMED, _ARCHIVED = _CAMPAIGN_EVENTS
 (_ENTERED,) = _events_of(Enrollment, "Entered")
 _DECISIONS = (Customer.MessageAllowed, Customer.MessageDeferred, Customer.MessageSuppressed)
-_MESSAGE_EVENTS = _events_of(Message, "Accepted", "StatusReported", "DeliveryFailed", "FellBack")
-_ACCEPTED, _STATUS_REPORTED, _DELIVERY_FAILED, _FELL_BACK = _MESSAGE_EVENTS
+_MESSAGE_EVENTS = _events_of(
+    Message, "Accepted", "StatusReported", "DeliveryFailed", "FellBack", "Expired"
+)
+_ACCEPTED, _STATUS_REPORTED, _DELIVERY_FAILED, _FELL_BACK, _EXPIRED = _MESSAGE_EVENTS
 
 _RESPONSE_OF_STATUS = {
     MessageStatus.DELIVERED: Response.DELIVERED,
@@ -112,6 +117,8 @@ _RESPONSE_OF_STATUS = {
 _RESPONSE_ROUNDS = 8
 # A broadcast's sends are decided this many to a commit (`RequestMessage.all`).
 _SENDS_PER_COMMIT = 1_000
+# A broadcast enrols, decides and writes this many customers at a time (two commits of sends).
+_BROADCAST_SLICE = 2 * _SENDS_PER_COMMIT
 
 
 def origin_of(campaign: KnownCampaign, version: int, step: str, enrollment: UUID) -> str:
@@ -281,11 +288,16 @@ class CampaignEnrollments:
     page_size: int | None = None
 
     def __init__(
-        self, clock: Clock, request_message: RequestMessage, update_profile: UpdateProfile
+        self,
+        clock: Clock,
+        request_message: RequestMessage,
+        update_profile: UpdateProfile,
+        give_up: GiveUpMessage,
     ) -> None:
         self.clock = clock
         self.request_message = request_message
         self.update_profile = update_profile
+        self.give_up = give_up
         self.log = structlog.get_logger("chorus.campaigns")
 
     # following the log
@@ -421,6 +433,8 @@ class CampaignEnrollments:
             return
         if isinstance(event, _DELIVERY_FAILED):
             response, why = Response.FAILED, f"delivery failed: {event.reason}"
+        elif isinstance(event, _EXPIRED):
+            response, why = Response.FAILED, f"expired: {event.reason}"
         else:
             found = _RESPONSE_OF_STATUS.get(MessageStatus(event.status))
             if found is None:
@@ -531,6 +545,11 @@ class CampaignEnrollments:
             if not progress.actions:
                 return
             enrollment.record(progress, work.now)
+            for step, why in _left_undelivered(journey, progress):
+                # The journey went on to another send: this one must not go out as well.
+                sent = SentBy(enrollment.id, step)
+                for message_id in await work.ports.enrollment_index.messages_of(sent):
+                    await self.give_up(message_id, why)
             work.touched(enrollment)
             answered = False
             for dispatch in progress.dispatches:
@@ -701,32 +720,56 @@ class CampaignEnrollments:
     async def _broadcast(
         self, work: _Round, state: KnownCampaign, occurrences: Sequence[tuple[UUID, datetime]]
     ) -> None:
-        """Enrols these customers, their facts and past entries read at once."""
+        """Enrols these customers a slice at a time, each slice's facts and past entries read at
+        once, and holds only a slice or two in memory, not the whole audience. The slices go
+        through a pipeline: while one slice's sends are decided and committed (on connections
+        of their own), the next is enrolled and the one before written in the schedule's
+        transaction, so the database and this process work at once."""
         if not occurrences:
             return
         campaign = await work.campaign(state.campaign_id)
         if campaign is None:
             return
-        customers = [customer for customer, _ in occurrences]
         journey = campaign.journey_of(state.version)
         conditions = _in_force(state.campaign_id, state.version, journey)
-        work.known_facts = await work.ports.customer_facts.facts(customers, conditions, work.now)
         index = work.ports.enrollment_index
-        past = await index.past(state.campaign_id, customers)
         enrolled = await index.enrolled(state.campaign_id, state.version)
-        work.asked = []
-        for customer, occurrence in occurrences:
-            source = f"schedule {occurrence.isoformat()}"
-            known = (past.get(customer, []), enrolled)
-            if await self._enroll(work, state, customer, source, known):
-                enrolled += 1
-        await self._ask_all(work)
+        deciding: asyncio.Task[list[MessageDecided | DomainError]] | None = None
+        decided: list[tuple[Enrollment, str, SendAsked]] = []
+        try:
+            for start in range(0, len(occurrences), _BROADCAST_SLICE):
+                chunk = occurrences[start : start + _BROADCAST_SLICE]
+                customers = [customer for customer, _ in chunk]
+                work.known_facts = await work.ports.customer_facts.facts(
+                    customers, conditions, work.now
+                )
+                past = await index.past(state.campaign_id, customers)
+                work.asked = []
+                for customer, occurrence in chunk:
+                    source = f"schedule {occurrence.isoformat()}"
+                    known = (past.get(customer, []), enrolled)
+                    if await self._enroll(work, state, customer, source, known):
+                        enrolled += 1
+                asked, work.asked = work.asked, None
+                if deciding is not None:
+                    await self._answered(work, decided, await deciding)
+                await work.flush()
+                decided = asked
+                deciding = asyncio.create_task(self._decide_all(asked))
+            if deciding is not None:
+                await self._answered(work, decided, await deciding)
+        finally:
+            work.known_facts = None
+            work.asked = None
+            if deciding is not None and not deciding.done():
+                deciding.cancel()
+                await asyncio.gather(deciding, return_exceptions=True)
 
-    async def _ask_all(self, work: _Round) -> None:
+    async def _decide_all(
+        self, asked: Sequence[tuple[Enrollment, str, SendAsked]]
+    ) -> list[MessageDecided | DomainError]:
         """Asks the rules for the sends a broadcast kept, many a commit and two commits at once
-        (one decides while the other's rows are written); a send that could not be made is
-        answered at once, and its enrollment goes on as `_carry_out` would."""
-        asked, work.asked = work.asked or [], None
+        (one decides while the other's rows are written)."""
         chunks = [
             [send for _, _, send in asked[start : start + _SENDS_PER_COMMIT]]
             for start in range(0, len(asked), _SENDS_PER_COMMIT)
@@ -736,6 +779,16 @@ class CampaignEnrollments:
             both = chunks[first : first + 2]
             for found in await asyncio.gather(*(self.request_message.all(c) for c in both)):
                 answers += found
+        return answers
+
+    async def _answered(
+        self,
+        work: _Round,
+        asked: Sequence[tuple[Enrollment, str, SendAsked]],
+        answers: Sequence[MessageDecided | DomainError],
+    ) -> None:
+        """A send that could not be made is answered at once, and its enrollment goes on as
+        `_carry_out` would."""
         for (enrollment, step, _), answer in zip(asked, answers, strict=True):
             if not isinstance(answer, DomainError):
                 continue
@@ -746,6 +799,21 @@ class CampaignEnrollments:
             hold = enrollment.hold
             if enrollment.active and hold is not None and hold.kind is HoldKind.DELIVERY:
                 await self._advance(work, enrollment)
+
+
+def _left_undelivered(journey: Journey, progress: Progress) -> list[tuple[str, str]]:
+    """The sends held for their delivery (`on_not_delivered`) that the customer leaves without
+    it, each with why: a provider must not get their messages after the journey went on."""
+    left = []
+    for action in progress.actions:
+        if not isinstance(action, Move) or action.came_from is None or action.reason == DELIVERED:
+            continue
+        step = journey.step(action.came_from)
+        if isinstance(step, Send) and step.on_not_delivered is not None:
+            left.append(
+                (action.came_from, f"{action.reason}: the journey went on to {action.step!r}")
+            )
+    return left
 
 
 def _traveller(enrollment: Enrollment) -> Traveller:

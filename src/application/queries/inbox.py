@@ -15,46 +15,29 @@ from typing import TYPE_CHECKING
 
 from application.queries.inbox_feed import InboxFeed
 from domain.conversation.aggregate import Conversation, Direction
-from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
-from domain.customer.identities import Verification
 from domain.shared.errors import DomainError, NotFound
-from ports.enrollments import EnrollmentStatus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Collection
     from datetime import datetime
     from uuid import UUID
 
-    from application.queries.customers import CustomerQueries, CustomerView
-    from application.queries.enrollments import CustomerJourney, EnrollmentQueries
+    from application.queries.customer_context import ContextQueries, CustomerContext
     from domain.conversation.aggregate import Assignment, Classification
     from domain.conversation.sla import SlaKind
     from domain.conversation.vocabulary import Priority
     from domain.message.aggregate import MessageStatus
     from domain.policy.vocabulary import Channel
     from ports.clock import Clock
-    from ports.directory import ActivityCount, Directory
     from ports.inbox import InboxChanges, InboxFilter, InboxPage, InboxReadModel, InboxRow
-    from ports.segments import SegmentReadModel
     from ports.unit_of_work import UnitsOfWork
 
 __all__ = [
-    "MINIMUM_VERIFICATION",
-    "RECENT_SIGNALS",
     "ConversationDetail",
     "ConversationHidden",
-    "CustomerContext",
-    "FlaggedIdentity",
     "InboxQueries",
     "ThreadEntry",
 ]
-
-MINIMUM_VERIFICATION = Verification.VERIFIED
-"""An identity below this is flagged in the thread: it never unlocks account-sensitive
-actions or data, whatever channel it writes from."""
-
-RECENT_SIGNALS = timedelta(days=30)
-"""How far back the customer's recent signals are counted."""
 
 
 class ConversationHidden(DomainError):
@@ -83,38 +66,10 @@ class ThreadEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class FlaggedIdentity:
-    """An identity of the customer and whether its verification is too low to trust it with
-    account-sensitive actions or data (`too_low`)."""
-
-    type: str
-    value: str
-    verification: str
-    too_low: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerContext:
-    """Who the customer is: the profile (None if they are not known, or were erased), their
-    tier, segments, recent signals, the campaigns they are in now, and their identities."""
-
-    customer: CustomerView | None
-    tier: str | None
-    segments: list[str]
-    recent_signals: list[ActivityCount]
-    open_campaigns: list[CustomerJourney]
-    identities: list[FlaggedIdentity]
-
-    @property
-    def unverified(self) -> bool:
-        """Whether any identity is below `MINIMUM_VERIFICATION`."""
-        return any(identity.too_low for identity in self.identities)
-
-
-@dataclass(frozen=True, slots=True)
 class ConversationDetail:
     """One conversation: its thread across channels, notes, assignment history with reasons,
-    status, tags, priority, classification and SLA, with the customer's context."""
+    status, tags, priority, classification and SLA, with the customer's context (None when
+    the customer is not known, or was erased)."""
 
     conversation_id: UUID
     customer_id: UUID
@@ -135,7 +90,7 @@ class ConversationDetail:
     history: list[Assignment]
     breaches: list[tuple[SlaKind, datetime]]
     inbox: InboxRow | None
-    customer: CustomerContext
+    customer: CustomerContext | None
 
 
 class InboxQueries:
@@ -146,18 +101,12 @@ class InboxQueries:
         inbox: InboxReadModel,
         changes: InboxChanges,
         uows: UnitsOfWork,
-        customers: CustomerQueries,
-        segments: SegmentReadModel,
-        directory: Directory,
-        enrollments: EnrollmentQueries,
+        context: ContextQueries,
         clock: Clock,
     ) -> None:
         self.inbox = inbox
         self.uows = uows
-        self.customers = customers
-        self.segments = segments
-        self.directory = directory
-        self.enrollments = enrollments
+        self.context = context
         self.clock = clock
         self.feed = InboxFeed(inbox, changes)
 
@@ -233,18 +182,11 @@ class InboxQueries:
         ConversationHidden if held by a team the reader does not see."""
         async with self.uows() as uow:
             found = await uow.repository(Conversation).get([conversation_id])
-            book = await uow.repository(RoutingBook).get([ROUTING_BOOK_ID])
         conversation = found.get(conversation_id)
         if conversation is None:
             raise NotFound(f"no conversation {conversation_id}")
         if visible is not None and conversation.team not in visible:
             raise ConversationHidden(conversation_id, conversation.team)
-        routing = book.get(ROUTING_BOOK_ID)
-        tier_attribute = (
-            routing.current.document.tier_attribute
-            if routing is not None and routing.versions
-            else "tier"
-        )
         thread = [
             ThreadEntry(
                 m.message_id,
@@ -280,33 +222,11 @@ class InboxQueries:
             history=list(conversation.history),
             breaches=list(conversation.breaches),
             inbox=await self.inbox.get(conversation_id),
-            customer=await self._context(conversation.customer_id, tier_attribute),
+            customer=await self._context(conversation.customer_id),
         )
 
-    async def _context(self, customer_id: UUID, tier_attribute: str) -> CustomerContext:
+    async def _context(self, customer_id: UUID) -> CustomerContext | None:
         try:
-            customer: CustomerView | None = await self.customers.by_id(customer_id)
+            return await self.context.of(customer_id)
         except NotFound:
-            customer = None
-        about = customer_id if customer is None else customer.id
-        tier_value = None if customer is None else customer.attributes.get(tier_attribute)
-        journeys = await self.enrollments.of_customer(about)
-        since = self.clock.now() - RECENT_SIGNALS
-        return CustomerContext(
-            customer=customer,
-            tier=None if tier_value is None else str(tier_value),
-            segments=sorted(await self.segments.segments_of(about)),
-            recent_signals=await self.directory.activity(about, since),
-            open_campaigns=[j for j in journeys if j.enrollment.status is EnrollmentStatus.ACTIVE],
-            identities=[]
-            if customer is None
-            else [
-                FlaggedIdentity(
-                    i.type,
-                    i.value,
-                    i.verification,
-                    not Verification(i.verification).at_least(MINIMUM_VERIFICATION),
-                )
-                for i in customer.identities
-            ],
-        )
+            return None

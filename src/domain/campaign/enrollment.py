@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
 from domain.campaign.journey import Policies, ReEntry, Response
 from domain.campaign.progress import (
@@ -77,6 +78,14 @@ def entry_refusal(
     return None
 
 
+_new = object.__new__
+
+
+def _topic_of(cls: type) -> str:
+    """eventsourcing's name of an aggregate class, as a created event carries it in memory."""
+    return get_topic(cls)
+
+
 class EnrollmentEnded(DomainError):
     """The enrollment has exited: nothing more happens to it but a late conversion."""
 
@@ -90,6 +99,17 @@ class Enrollment(Aggregate):
     def __init__(
         self,
         id: UUID,
+        timestamp: datetime,
+        campaign_id: UUID,
+        campaign_version: int,
+        customer_id: UUID,
+        entry: int,
+        source: str,
+    ) -> None:
+        self._began(timestamp, campaign_id, campaign_version, customer_id, entry, source)
+
+    def _began(
+        self,
         timestamp: datetime,
         campaign_id: UUID,
         campaign_version: int,
@@ -126,15 +146,20 @@ class Enrollment(Aggregate):
     ) -> Enrollment:
         """The customer's `entry`-th entry into version `version`; `source` says what let them in
         (a signal's type and id, a segment entry, a schedule, an API call)."""
-        return cls(
-            id=enrollment_id(campaign_id, customer_id, entry),
-            timestamp=at,
+        enrollment: Enrollment = _new(cls)
+        enrollment.__base_init__(enrollment_id(campaign_id, customer_id, entry), 0, at)
+        enrollment._began(at, campaign_id, version, customer_id, entry, source)
+        enrollment._append(
+            "Entered",
+            at,
+            originator_topic=_topic_of(cls),
             campaign_id=campaign_id,
             campaign_version=version,
             customer_id=customer_id,
             entry=entry,
             source=source,
         )
+        return enrollment
 
     @property
     def subject_id(self) -> UUID:
@@ -160,32 +185,43 @@ class Enrollment(Aggregate):
             raise EnrollmentEnded(f"enrollment {self.id} exited: {self.exit_reason}")
         for action in progress.actions:
             if isinstance(action, Move):
-                self._step_taken(
+                self._append(
+                    "StepTaken",
                     at,
-                    action.step,
-                    action.came_from,
-                    action.reason,
-                    action.arm,
-                    self.campaign_id,
-                    self.customer_id,
+                    step=action.step,
+                    came_from=action.came_from,
+                    reason=action.reason,
+                    arm=action.arm,
+                    campaign_id=self.campaign_id,
+                    customer_id=self.customer_id,
                 )
+                self._took(action.step, action.came_from, action.arm)
             elif isinstance(action, Held):
                 hold = action.hold
-                self._waiting(
-                    at, action.step, hold.kind.value, hold.until, hold.signal, action.reason
+                self._append(
+                    "Waiting",
+                    at,
+                    step=action.step,
+                    kind=hold.kind.value,
+                    until=hold.until,
+                    signal=hold.signal,
+                    reason=action.reason,
                 )
+                self.hold = Hold(hold.kind, hold.until, hold.signal)
             elif isinstance(action, Dispatch):
                 send = action.send
-                self._send_requested(
+                self._append(
+                    "SendRequested",
                     at,
-                    action.step,
-                    action.dedup_key,
-                    send.template,
-                    send.channels,
-                    send.purpose,
-                    send.team,
-                    send.priority,
+                    step=action.step,
+                    dedup_key=action.dedup_key,
+                    template=send.template,
+                    channels=send.channels,
+                    purpose=send.purpose,
+                    team=send.team,
+                    priority=send.priority,
                 )
+                self._sent(action.step)
             elif isinstance(action, Change):
                 self._update_requested(
                     at, action.step, dict(action.profile), dict(action.attributes)
@@ -193,9 +229,7 @@ class Enrollment(Aggregate):
             elif isinstance(action, Conversion):
                 self.convert(action, at)
             elif isinstance(action, Leave):
-                self._exited(
-                    at, action.reason, action.split, action.arm, self.campaign_id, self.customer_id
-                )
+                self._leave(at, action.reason, action.split, action.arm)
 
     def convert(self, conversion: Conversion, at: datetime) -> bool:
         """The goal, reached within the attribution window (`progress.conversion` says so); also
@@ -219,7 +253,15 @@ class Enrollment(Aggregate):
         why; also after the customer left, for the record. False when already known."""
         if response in self.responses.get(step, frozenset()):
             return False
-        self._responded(at, step, response.value, reason, message_id)
+        self._append(
+            "Responded",
+            at,
+            step=step,
+            response=response.value,
+            reason=reason,
+            message_id=message_id,
+        )
+        self._heard(step, response.value)
         return True
 
     def migrate(self, version: int, step: str, by: str, at: datetime) -> None:
@@ -235,8 +277,38 @@ class Enrollment(Aggregate):
         False if already out."""
         if not self.active:
             return False
-        self._exited(at, reason, None, None, self.campaign_id, self.customer_id)
+        self._leave(at, reason, None, None)
         return True
+
+    def _leave(self, at: datetime, reason: str, split: str | None, arm: str | None) -> None:
+        self._append(
+            "Exited",
+            at,
+            reason=reason,
+            split=split,
+            arm=arm,
+            campaign_id=self.campaign_id,
+            customer_id=self.customer_id,
+        )
+        self._left(at, reason, split, arm)
+
+    # building events
+
+    def _append(self, kind: str, at: datetime, /, **fields: Any) -> None:
+        """Appends the next event of the class `kind` names and moves the version on, as triggering it
+        through its `@event` method would; the caller makes the state change (the same method
+        that method calls). A broadcast records four events per customer, and eventsourcing's
+        decorator (its argument matching per call, the frozen dataclass's setattr per field)
+        cost more than the rest of recording them. The `@event` methods apply stored events."""
+        event = _new(getattr(type(self), kind))
+        values = event.__dict__
+        values["originator_id"] = self.id
+        values["originator_version"] = version = self.version + 1
+        values["timestamp"] = at
+        values.update(fields)
+        self.version = version
+        self.modified_on = at
+        self.pending_events.append(event)
 
     # events: each method body is the state change the event makes
 
@@ -267,6 +339,9 @@ class Enrollment(Aggregate):
         campaign_id: UUID | None,
         customer_id: UUID | None,
     ) -> None:
+        self._took(step, came_from, arm)
+
+    def _took(self, step: str, came_from: str | None, arm: str | None) -> None:
         self.step = step
         self.hold = None
         self.taken += 1
@@ -298,6 +373,9 @@ class Enrollment(Aggregate):
         team: str,
         priority: int,
     ) -> None:
+        self._sent(step)
+
+    def _sent(self, step: str) -> None:
         self.sends += 1
         self.last_send = step
 
@@ -316,6 +394,9 @@ class Enrollment(Aggregate):
         reason: str,
         message_id: UUID | None,
     ) -> None:
+        self._heard(step, response)
+
+    def _heard(self, step: str, response: str) -> None:
         self.responses[step] = self.responses.get(step, frozenset()) | {Response(response)}
 
     class Converted(Aggregate.Event):
@@ -378,7 +459,10 @@ class Enrollment(Aggregate):
         campaign_id: UUID | None,
         customer_id: UUID | None,
     ) -> None:
+        self._left(timestamp, reason, split, arm)
+
+    def _left(self, at: datetime, reason: str, split: str | None, arm: str | None) -> None:
         if split is not None and arm is not None:
             self.arms[split] = arm
-        self.exited_at = timestamp
+        self.exited_at = at
         self.exit_reason = reason

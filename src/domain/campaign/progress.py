@@ -51,6 +51,7 @@ from domain.shared.durations import parse_duration
 from domain.shared.errors import DomainError
 
 __all__ = [
+    "DELIVERED",
     "Action",
     "ArrivedSignal",
     "Change",
@@ -71,6 +72,10 @@ __all__ = [
     "conversion",
     "dedup_key",
 ]
+
+
+DELIVERED = "delivered"
+"""Why a customer held at a send for its delivery (`on_not_delivered`) goes on to its `next`."""
 
 
 # --- what the interpreter is told --------------------------------------------------------------
@@ -428,7 +433,7 @@ class _Run:
         if isinstance(step, Send) and step.on_not_delivered is not None:
             got = facts.responses.get(step_id, frozenset())
             if got & REACHED:
-                return step.next, "delivered"
+                return step.next, DELIVERED
             otherwise = step.on_not_delivered
             failed = sorted(str(response) for response in got & NOT_DELIVERED)
             if failed:

@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime  # events carry these types; eventsourcing resolves them at run time
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -244,6 +245,9 @@ class Conversation(Aggregate):
         self.answered = False  # an agent replied since the conversation (re)opened
         self.breaches: list[tuple[SlaKind, datetime]] = []
         self.reopened = 0
+        # The skills the routing decision that queued it asked for: whoever its team's queue
+        # offers it to must have them (a transfer to another team leaves them behind).
+        self.queue_skills: frozenset[str] = frozenset()
 
     @classmethod
     def start(
@@ -426,8 +430,11 @@ class Conversation(Aggregate):
         if decision.priority is not self.priority:
             self._priority_changed(timestamp=at, priority=decision.priority, reason=reason, by=by)
         if decision.agent is None:
-            if (self.team, self.agent) != (decision.team, None):
-                self._queued(timestamp=at, team=decision.team, reason=reason, by=by)
+            waiting = (self.team, self.agent, self.queue_skills)
+            if waiting != (decision.team, None, decision.skills):
+                self._queued(
+                    timestamp=at, team=decision.team, reason=reason, by=by, skills=decision.skills
+                )
         elif self.agent is None:
             self._assigned(
                 timestamp=at, team=decision.team, agent=decision.agent, reason=reason, by=by
@@ -581,10 +588,9 @@ class Conversation(Aggregate):
             tier=tier,
         )
 
-    def queue_entry(
-        self, breach_at: datetime | None, skills: frozenset[str] = frozenset()
-    ) -> QueueEntry:
-        """The conversation as it waits in its team's queue."""
+    def queue_entry(self, breach_at: datetime | None) -> QueueEntry:
+        """The conversation as it waits in its team's queue, with the skills whoever takes it
+        must have (those its routing decision asked for)."""
         queued = next(
             (a.at for a in reversed(self.history) if a.kind is AssignmentKind.QUEUED),
             self.started_at,
@@ -592,7 +598,7 @@ class Conversation(Aggregate):
         kind = self.channel_kind
         if kind is None:
             raise NoReplyChannel("a conversation with no message yet waits in no queue")
-        return QueueEntry(self.id, self.priority, queued, kind, breach_at, skills)
+        return QueueEntry(self.id, self.priority, queued, kind, breach_at, self.queue_skills)
 
     def _has(self, message_id: UUID) -> bool:
         return any(m.message_id == message_id for m in self.messages)
@@ -670,6 +676,8 @@ class Conversation(Aggregate):
     def _transferred(
         self, timestamp: datetime, team: str, agent: str | None, reason: str, by: str
     ) -> None:
+        if team != self.team:
+            self.queue_skills = frozenset()  # another team's queue: the rule's skills stay behind
         self.team, self.agent = team, agent
         self.history.append(
             Assignment(AssignmentKind.TRANSFERRED, team, agent, reason, by, timestamp)
@@ -682,9 +690,26 @@ class Conversation(Aggregate):
             Assignment(AssignmentKind.UNASSIGNED, self.team, None, reason, by, timestamp)
         )
 
-    @event("Queued")
-    def _queued(self, timestamp: datetime, team: str, reason: str, by: str) -> None:
+    class Queued(Aggregate.Event):
+        """Queued to a team; since version 2 with the skills the routing decision asked for
+        (those stored before asked for none the queue knew of)."""
+
+        class_version = 2
+        team: str
+        reason: str
+        by: str
+        skills: frozenset[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["skills"] = []
+
+    @event(Queued)
+    def _queued(
+        self, timestamp: datetime, team: str, reason: str, by: str, skills: frozenset[str]
+    ) -> None:
         self.team, self.agent = team, None
+        self.queue_skills = skills
         self.history.append(Assignment(AssignmentKind.QUEUED, team, None, reason, by, timestamp))
 
     @event("Classified")

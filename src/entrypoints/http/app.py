@@ -22,6 +22,7 @@ from entrypoints.http.controllers.campaigns import CampaignsController
 from entrypoints.http.controllers.conversation_assignments import ConversationAssignmentsController
 from entrypoints.http.controllers.conversation_commands import ConversationCommandsController
 from entrypoints.http.controllers.conversations import ConversationsController
+from entrypoints.http.controllers.customer_context import CustomerContextController
 from entrypoints.http.controllers.customers import CustomersController
 from entrypoints.http.controllers.enrollment_journal import EnrollmentJournalController
 from entrypoints.http.controllers.enrollments import EnrollmentsController
@@ -45,6 +46,12 @@ from entrypoints.http.edge import (
     edge_middleware,
 )
 from entrypoints.http.problems import document_responses, exception_handlers
+from entrypoints.http.rate_limits import (
+    RateLimited,
+    limiter_from,
+    rate_limit_middleware,
+    refuse_over_limit,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -75,6 +82,7 @@ def create_app(
         ConversationAssignmentsController,
         ConversationsController,
         CustomersController,
+        CustomerContextController,
         EnrollmentsController,
         EnrollmentJournalController,
         CampaignHistoryController,
@@ -93,9 +101,12 @@ def create_app(
     ]
     if settings.clock == "manual":
         handlers.append(ClockController)
+    # Limits count per key, so they run inside authentication (ADR 0015).
+    limiter = limiter_from(settings)
+    limits = [] if limiter is None else [rate_limit_middleware(limiter)]
     app = Litestar(
         route_handlers=handlers,
-        exception_handlers=exception_handlers,
+        exception_handlers={**exception_handlers, RateLimited: refuse_over_limit},
         request_class=EdgeRequest,
         request_max_body_size=MAX_BODY_BYTES,
         before_send=[drain_before_answering],
@@ -108,6 +119,7 @@ def create_app(
                 # OPTIONS too: a controller's guards run on it, and they need the key.
                 exclude_http_methods=[],
             ),
+            *limits,
         ],
         openapi_config=OpenAPIConfig(
             title="Chorus",

@@ -270,6 +270,7 @@ _WHY = {
     413: "The body is over the request limit, or the batch has too many signals",
     415: "The body is not JSON",
     422: "A value was refused: each one is named in `errors`",
+    429: "This key is over its rate limit for this kind of request; `Retry-After` says when to retry",
 }
 # Problems that the shape of an operation does not tell.
 _ALSO = {
@@ -283,7 +284,8 @@ _ALSO = {
     "findCustomer": (404,),  # no customer has the identity
     "pauseCampaign": (409,),  # a draft or an archived campaign
     "publishRules": (413, 415, 422),  # the rule document is read as it comes, not documented
-    "receiveWebhook": (401, 413, 422),  # a signed body that is no webhook of that provider
+    # a signed body that is no webhook of that provider; its sender over the ingest limit
+    "receiveWebhook": (401, 413, 422, 429),
     "requestMessage": (404, 409),  # no such customer; an idempotency key used for another
     "resumeCampaign": (409,),  # a draft or an archived campaign
     "simulateRules": (400, 413, 415, 422),
@@ -326,7 +328,7 @@ def _answers(operation: Operation, *, public: bool) -> set[int]:
     if operation.request_body is not None:
         answers |= {413, 415, 422}
     if not public:
-        answers |= {401, 403}
+        answers |= {401, 403, 429}  # 429: entrypoints.http.rate_limits
     return answers
 
 

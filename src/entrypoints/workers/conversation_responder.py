@@ -1,8 +1,10 @@
 """The agent's commands over NATS request/reply: `<prefix>.cmd.conversations.<command>`.
 
-Commands: `reply`, `note`, `snooze`, `resolve`, `reopen`. The payload is the HTTP body of
-`POST /v1/conversations/{id}/<route>` with `conversation_id` beside it, and `agent` (an agent's
-key) when an agent acts: then only on their teams' conversations, as over HTTP. Without
+Commands: `reply`, `note`, `snooze`, `resolve`, `reopen`, `assign`, `transfer`. The payload is
+the HTTP body of `POST /v1/conversations/{id}/<route>` with `conversation_id` beside it, and
+`agent` (the acting agent's key) when an agent acts: then only on their teams' conversations,
+as over HTTP (`assign` and `transfer` keep their body's own `agent`, the one given the
+conversation: the acting agent is `acting_agent` there). Without
 `agent` the command acts as the service. The reply is the HTTP answer's JSON with
 `Chorus-Status: 200`, or an RFC 9457 problem with its status (400 for a body that cannot be
 read, naming the field). An `Idempotency-Key` header (or field) makes a retry safe. Responders
@@ -228,11 +230,20 @@ class ConversationCommandResponder:
             raise _invalid("$", str(error)) from None
         if not isinstance(document, dict):
             raise _invalid("$", "a command is a JSON object")
+        # `agent` names who acts, except where the body has an `agent` of its own (the one an
+        # assignment or a transfer gives the conversation to): there, `acting_agent` does.
+        acting_field = "acting_agent" if "agent" in shape.__struct_fields__ else "agent"
         envelope_fields = {
-            k: document.pop(k) for k in ("conversation_id", "agent") if k in document
+            name: document.pop(field)
+            for name, field in (("conversation_id", "conversation_id"), ("agent", acting_field))
+            if field in document
         }
         try:
             envelope = msgspec.convert(envelope_fields, _Envelope, str_keys=True)
+        except msgspec.ValidationError as error:
+            path, reason = field_of(error)
+            raise _invalid(path.replace("$.agent", f"$.{acting_field}", 1), reason) from None
+        try:
             data = msgspec.convert(document, shape, str_keys=True)
         except msgspec.ValidationError as error:
             raise _invalid(*field_of(error)) from None

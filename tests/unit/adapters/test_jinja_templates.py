@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +13,7 @@ from adapters.inmemory.templates import InMemoryTemplates
 from adapters.templates.jinja import MAX_OUTPUT, JinjaRenderer, JinjaTemplates, RenderBudget
 from domain.policy.vocabulary import Channel
 from domain.templates.aggregate import Template, Variant
-from ports.templates import Content, RenderError, TemplateNotFound
+from ports.templates import Content, RenderAsk, RenderedContent, RenderError, TemplateNotFound
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ANA = {"customer": {"first_name": "Ana", "plan": "pro"}, "vars": {}}
@@ -49,6 +50,16 @@ class TestRendering:
         assert rendered.whatsapp_parameters == ("Ana", "2")
         assert rendered.body is None
         assert rendered.title is None
+
+    def test_a_field_without_template_syntax_is_sent_exactly_as_written(self) -> None:
+        for text in ("News", "Price: 5 } # % \\ }} #}", "two\nlines\n", "  spaced  "):
+            assert body(text) == text
+            assert body("{{ customer.first_name }}: " + text) == "Ana: " + text
+        assert body("one\r\ntwo") == "one\ntwo"  # Jinja2's line breaks, as before
+
+    def test_a_field_without_template_syntax_still_has_the_size_limit(self) -> None:
+        error = failure("x" * (MAX_OUTPUT + 1))
+        assert (error.budget, error.limit) == ("size", MAX_OUTPUT)
 
     def test_a_missing_variable_is_an_error_that_names_it(self) -> None:
         error = failure("Hi {{ customer.last_name }}")
@@ -196,6 +207,42 @@ class TestStoredTemplates:
         assert rendered.content.body == "Hi Ana"
         assert rendered.template is None
         assert rendered.version is None
+
+    async def test_many_are_rendered_at_once_each_as_alone_and_a_failure_answers_for_itself(
+        self,
+    ) -> None:
+        templates = JinjaTemplates(
+            await stored(
+                Variant(Channel.SMS, "en", body="Hi {{ customer.first_name }}"),
+                Variant(Channel.SMS, "pt", body="Olá {{ customer.first_name }}"),
+            )
+        )
+        made = await templates.render_all(
+            [
+                RenderAsk(Channel.SMS, ANA, "welcome", "pt-BR"),
+                RenderAsk(Channel.SMS, {"customer": {}}, "welcome", "en"),
+                RenderAsk(Channel.SMS, ANA, "nobody", "en"),
+                RenderAsk(Channel.PUSH, ANA, "welcome", "en"),
+                RenderAsk(Channel.SMS, ANA, inline=Content(body="Yo {{ customer.first_name }}")),
+                RenderAsk(Channel.SMS, {"customer": {"first_name": "Bo"}}, "welcome", "de"),
+            ]
+        )
+        first, missing, nobody, no_push, inline, fallback = made
+        assert isinstance(first, RenderedContent)
+        assert (first.content.body, first.template, first.version, first.locale) == (
+            "Olá Ana",
+            "welcome",
+            1,
+            "pt",
+        )
+        assert isinstance(missing, RenderError)
+        assert missing.variable == "customer.first_name"
+        assert isinstance(nobody, TemplateNotFound)
+        assert isinstance(no_push, TemplateNotFound)
+        assert isinstance(inline, RenderedContent)
+        assert (inline.content.body, inline.template) == ("Yo Ana", None)
+        assert isinstance(fallback, RenderedContent)
+        assert (fallback.content.body, fallback.locale) == ("Hi Bo", "en")
 
 
 EVIL = "{% set s = 'x' * 4000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
@@ -345,6 +392,60 @@ class TestRenderBudgets:
         assert len(gaps) > 10
         assert max(gaps) < 0.1, gaps
         renderer.close()
+
+    async def test_the_time_budget_counts_the_renders_own_cpu_not_its_wait_for_the_cpu(
+        self,
+    ) -> None:
+        # The event loop holds the GIL in C (a sort) for most of a second while a short render
+        # waits for it: the render is not cut short, as a busy machine must not drop sends.
+        renderer = JinjaRenderer(budget=RenderBudget(operations=10**9, seconds=0.1))
+        draw = random.Random(0)
+        shuffled = [draw.random() for _ in range(300_000)]
+        try:
+            rendering = asyncio.ensure_future(
+                renderer.render_in_worker(
+                    Content(body="{% for i in range(2000) %}{{ i }}{% endfor %}"), {}
+                )
+            )
+            await asyncio.sleep(0)
+            started = time.monotonic()
+            while not rendering.done():
+                sorted(shuffled)
+                await asyncio.sleep(0)
+            waited = time.monotonic() - started
+            rendered = await rendering
+        finally:
+            renderer.close()
+        assert rendered.body is not None
+        assert rendered.body.startswith("0123")
+        assert waited > 0.1  # longer than its budget, and it still rendered
+
+    async def test_renders_many_in_one_trip_each_within_its_own_budget(self) -> None:
+        renderer = JinjaRenderer(budget=RenderBudget(operations=50))
+        loop = "{% for i in range(30) %}{% endfor %}"
+        try:
+            made = await renderer.render_all_in_worker(
+                [
+                    (Content(body=loop + "a"), {}),
+                    (Content(body="{{ nobody }}"), {}),
+                    (Content(body=loop + "b"), {}),
+                    (Content(body=EVIL), {}),
+                    (Content(body=loop + "c"), {}),
+                ]
+            )
+        finally:
+            renderer.close()
+        assert [m.body if isinstance(m, Content) else None for m in made] == [
+            "a",
+            None,
+            "b",
+            None,
+            "c",
+        ]
+        assert isinstance(made[1], RenderError)
+        assert made[1].variable == "nobody"
+        assert isinstance(made[3], RenderError)
+        assert made[3].budget == "operations"
 
 
 class TestPreviewsApartFromSends:

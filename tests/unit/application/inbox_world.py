@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from adapters.inmemory.campaigns import InMemoryCampaigns
+from adapters.inmemory.customer_context import InMemoryContextReads
 from adapters.inmemory.customer_records import InMemoryCustomerRecords
 from adapters.inmemory.directory import InMemoryDirectory
 from adapters.inmemory.enrollments import InMemoryEnrollments
@@ -20,8 +21,8 @@ from adapters.inmemory.storage import InMemoryStorage
 from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
 from adapters.system.clock import ManualClock
 from application.processes.sla_timers import SlaTimers
+from application.queries.customer_context import ContextQueries
 from application.queries.customers import CustomerQueries
-from application.queries.enrollments import EnrollmentQueries
 from application.queries.inbox import InboxQueries
 from domain.conversation.agents import Agent, Team, agent_id
 from domain.conversation.aggregate import ActingAgent, Conversation
@@ -65,10 +66,17 @@ class InboxWorld:
             self.inbox,
             self.changes,
             self.uows,
-            CustomerQueries(InMemoryCustomerRecords(self.storage)),
-            InMemorySegments(self.storage),
-            InMemoryDirectory(self.storage),
-            EnrollmentQueries(self.enrollments, InMemoryCampaigns(self.storage)),
+            ContextQueries(
+                CustomerQueries(InMemoryCustomerRecords(self.storage)),
+                InMemoryContextReads(self.storage),
+                InMemoryDirectory(self.storage),
+                InMemorySegments(self.storage),
+                self.enrollments,
+                InMemoryCampaigns(self.storage),
+                self.inbox,
+                self.uows,
+                self.clock,
+            ),
             self.clock,
         )
         self.rules = default_rule_set()

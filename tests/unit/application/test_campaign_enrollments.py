@@ -14,6 +14,7 @@ from adapters.inmemory.campaign_enrollments import InMemoryEnrollmentCounts
 from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
 from adapters.templates.jinja import JinjaRenderer
 from application.customer.update_profile import UpdateProfile
+from application.delivery.give_up import GiveUpMessage
 from application.enrollments.enroll_customer import EnrollCustomer, EnrollmentRefused
 from application.processes.campaign_enrollments import (
     CampaignEnrollments,
@@ -26,7 +27,7 @@ from domain.campaign.aggregate import Campaign, CampaignStatus, Migration, StepM
 from domain.campaign.enrollment import Enrollment, enrollment_id
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
-from domain.message.aggregate import Message
+from domain.message.aggregate import Message, MessageStatus
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import decode_condition
 from domain.templates.aggregate import Variant
@@ -66,7 +67,10 @@ class Journeys:
         self.ports = InMemoryProcessPorts(self.store)
         self.evaluator = InMemoryProcessRunner(SegmentEvaluator(self.clock), self.ports, self.store)
         self.process = CampaignEnrollments(
-            self.clock, chorus.request_message, UpdateProfile(chorus.uows, self.clock)
+            self.clock,
+            chorus.request_message,
+            UpdateProfile(chorus.uows, self.clock),
+            GiveUpMessage(chorus.uows, self.clock),
         )
         self.runner = InMemoryProcessRunner(self.process, self.ports, self.store)
         self.enroll = EnrollCustomer(chorus.uows, self.clock, InMemoryEnrollmentCounts(self.store))
@@ -424,6 +428,26 @@ class TestResponses:
         await world.settle()
         assert await world.later(11 * timedelta(minutes=1)) == 1
         assert [d.channel for d in world.decisions()] == [Channel.EMAIL, Channel.SMS]
+
+    async def test_a_send_the_journey_leaves_undelivered_is_withdrawn_before_a_provider_has_it(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("fallback", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        (email,) = world.messages()
+        assert email.id in world.chorus.storage.outbox
+        assert await world.later(11 * timedelta(minutes=1)) == 1
+        withdrawn = next(m for m in world.messages() if m.id == email.id)
+        assert withdrawn.status is MessageStatus.SUPERSEDED
+        assert "the journey went on to 'sms'" in (withdrawn.statuses[-1].reason or "")
+        assert email.id not in world.chorus.storage.outbox
+        (sms,) = [m for m in world.messages() if m.id != email.id]
+        assert sms.channel is Channel.SMS
+        assert sms.id in world.chorus.storage.outbox
 
     async def test_a_send_the_rules_suppress_is_an_outcome_the_journey_follows(self) -> None:
         world = Journeys()

@@ -268,6 +268,40 @@ class TestQueues:
         assert (await world.conversation(customer(2))).agent == "ana"
         assert await world.load("ana") == {ChannelKind.CHAT: 2}
 
+    async def test_the_queue_is_offered_only_to_members_with_the_skills_routing_asked_for(
+        self,
+    ) -> None:
+        world = ConversationWorld()
+        await world.agent("ana", {ChannelKind.CHAT: 3}, presence=Presence.AWAY)
+        await world.agent("bea", {ChannelKind.CHAT: 3}, skills=frozenset({"billing"}))
+        await world.agent("eva", {ChannelKind.CHAT: 1})  # no billing skill
+        await world.team("billing", "ana", "bea", "eva", skills=frozenset({"billing"}))
+        await world.routing(
+            {
+                "default_team": "billing",
+                "rules": [
+                    {"id": "money", "intents": ["refund"], "team": "billing", "skills": ["billing"]}
+                ],
+            }
+        )
+        await world.change_agent("bea", presence=Presence.AWAY)
+        await world.settle()
+        await world.inbound(customer(1), "whatsapp", "refund my order")  # needs billing
+        queued = await world.conversation(customer(1))
+        assert (queued.team, queued.agent, queued.queue_skills) == (
+            "billing",
+            None,
+            frozenset({"billing"}),
+        )
+        await world.change_agent("ana", presence=Presence.AVAILABLE)  # back, but no skill
+        await world.settle()
+        assert (await world.conversation(customer(1))).agent is None
+        await world.inbound(customer(2), "whatsapp", "hello")  # no rule: anyone of billing
+        assert (await world.conversation(customer(2))).agent == "ana"
+        await world.change_agent("bea", presence=Presence.AVAILABLE)
+        await world.settle()
+        assert (await world.conversation(customer(1))).agent == "bea"
+
 
 class TestCapacity:
     async def test_a_commit_over_an_agents_capacity_fails_whole(self) -> None:

@@ -270,6 +270,7 @@ class TestOneConversation:
         assert [(a.kind, a.agent, a.reason) for a in found.history] == [
             ("assigned", "ana", "least loaded")
         ]
+        assert found.customer is not None
         assert found.customer.tier == "vip"
 
     async def test_an_unverified_identity_is_flagged_and_a_verified_one_is_not(self) -> None:
@@ -279,9 +280,11 @@ class TestOneConversation:
         one = await world.conversation(unverified, Channel.EMAIL)
         two = await world.conversation(verified, Channel.EMAIL)
         flagged = (await world.queries.conversation(one, None)).customer
+        assert flagged is not None
         assert [(i.value, i.too_low) for i in flagged.identities] == [("ana@example.org", True)]
         assert flagged.unverified
         trusted = (await world.queries.conversation(two, None)).customer
+        assert trusted is not None
         assert not trusted.unverified
 
     async def test_an_unknown_conversation_is_not_found(self) -> None:

@@ -10,58 +10,22 @@ the same request answers what it did, and the same key for another request is a 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, post
 
-from application.conversations.assign import AgentAtCapacity, AssignConversation, Assignment
+from application.conversations.assign import AgentAtCapacity, AssignConversation
 from application.conversations.transfer import TransferConversation
 from domain.conversation.aggregate import AlreadyAssigned, NotOnTeam
-from domain.shared.keys import KEY_PATTERN
+from entrypoints.conversation_commands import AssignIn, AssignmentOut, TransferIn, assignment_out
 from entrypoints.http.auth import allow
 from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
 
 __all__ = ["ConversationAssignmentsController"]
-
-Key = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN, examples=["ana.silva"])]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-
-
-class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
-    """The agent (by key) and why; `team` only for a conversation no team holds yet."""
-
-    agent: Key
-    reason: Reason
-    team: Key | None = None
-    idempotency_key: IdempotencyKey | None = None
-
-
-class TransferIn(msgspec.Struct, forbid_unknown_fields=True):
-    """The team it goes to and why; with `agent`, straight to that member, else to its queue."""
-
-    team: Key
-    reason: Reason
-    agent: Key | None = None
-    idempotency_key: IdempotencyKey | None = None
-
-
-class AssignmentOut(msgspec.Struct):
-    """Who holds the conversation now; `changed` is false for a repeat."""
-
-    conversation_id: UUID
-    team: str | None
-    agent: str | None
-    changed: bool
-
-
-def _out(done: Assignment) -> AssignmentOut:
-    return AssignmentOut(done.conversation_id, done.team, done.agent, done.changed)
 
 
 def _already_assigned(request: Request[Any, Any, Any], exc: AlreadyAssigned) -> Response[Any]:
@@ -125,7 +89,7 @@ class ConversationAssignmentsController(Controller):
         key = request.headers.get("idempotency-key") or data.idempotency_key
         actor = (await principal_of(request)).actor()
         done = await assign(conversation_id, data.agent, data.reason, actor, data.team, key)
-        return _out(done)
+        return assignment_out(done)
 
     @post(
         "/{conversation_id:uuid}/transfer",
@@ -153,4 +117,4 @@ class ConversationAssignmentsController(Controller):
         key = request.headers.get("idempotency-key") or data.idempotency_key
         actor = (await principal_of(request)).actor()
         done = await transfer(conversation_id, data.team, data.reason, actor, data.agent, key)
-        return _out(done)
+        return assignment_out(done)

@@ -19,6 +19,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from application.queries.customer_context import CustomerContext
 from application.queries.inbox import ConversationDetail, ConversationHidden, InboxQueries
 from application.queries.inbox_feed import FeedOverrun
 from domain.conversation.aggregate import ConversationStatus
@@ -244,8 +245,6 @@ def summary_out(row: InboxRow, now: datetime) -> ConversationSummaryOut:
 
 
 def _detail_out(found: ConversationDetail, now: datetime) -> ConversationOut:
-    context = found.customer
-    customer = context.customer
     known = found.classification
     return ConversationOut(
         id=found.conversation_id,
@@ -288,32 +287,34 @@ def _detail_out(found: ConversationDetail, now: datetime) -> ConversationOut:
         assignments=[
             AssignmentOut(str(a.kind), a.team, a.agent, a.reason, a.by, a.at) for a in found.history
         ],
-        customer=CustomerContextOut(
-            id=found.customer_id if customer is None else customer.id,
-            known=customer is not None,
-            profile={} if customer is None else customer.profile,
-            attributes={} if customer is None else customer.attributes,
-            tier=context.tier,
-            segments=context.segments,
-            recent_signals=[
-                SignalCountOut(s.signal_type, s.count, s.last_at) for s in context.recent_signals
-            ],
-            open_campaigns=[
-                CampaignInOut(
-                    None if j.campaign is None else j.campaign.key,
-                    j.enrollment.campaign_id,
-                    j.enrollment.enrollment_id,
-                    j.enrollment.step,
-                    j.enrollment.entered_at,
-                )
-                for j in context.open_campaigns
-            ],
-            identities=[
-                IdentityOut(f"{i.type}:{i.value}", i.verification, i.too_low)
-                for i in context.identities
-            ],
-            unverified_identity=context.unverified,
-        ),
+        customer=_customer_out(found.customer_id, found.customer),
+    )
+
+
+def _customer_out(customer_id: UUID, context: CustomerContext | None) -> CustomerContextOut:
+    """The customer's context as the thread shows it; an unknown (or erased) customer is
+    named by the conversation's customer id, with nothing known about them."""
+    if context is None:
+        return CustomerContextOut(customer_id, False, {}, {}, None, [], [], [], [], False)
+    return CustomerContextOut(
+        id=context.customer_id,
+        known=True,
+        profile=context.profile,
+        attributes=context.attributes,
+        tier=context.tier,
+        segments=context.segments,
+        recent_signals=[
+            SignalCountOut(s.signal_type, s.count, s.last_at) for s in context.signal_counts
+        ],
+        open_campaigns=[
+            CampaignInOut(c.key, c.campaign_id, c.enrollment_id, c.step, c.entered_at)
+            for c in context.in_campaigns
+        ],
+        identities=[
+            IdentityOut(f"{i.type}:{i.value}", i.verification, i.too_low)
+            for i in context.identities
+        ],
+        unverified_identity=context.unverified,
     )
 
 

@@ -185,6 +185,31 @@ class TestStoring:
                 == event
             )
 
+    def test_replaying_its_events_rebuilds_the_same_enrollment(self) -> None:
+        document, enrollment, who = entered()
+        day = T0 + timedelta(days=1)
+        enrollment.record(advance(document, who, enrollment.place, Facts(day)), day)
+        enrollment.note_response("welcome", Response.DELIVERED, "delivered", uuid4(), day)
+        enrollment.migrate(2, "sms", "key-lead", day)
+        enrollment.exit("archived", day)
+        rebuilt = None
+        for event in enrollment.collect_events():
+            rebuilt = event.mutate(rebuilt)
+        assert rebuilt is not None
+        assert vars(rebuilt) == vars(enrollment)
+
+    def test_each_event_is_the_one_its_class_makes_of_the_same_fields(self) -> None:
+        document, enrollment, who = entered()
+        day = T0 + timedelta(days=1)
+        enrollment.record(advance(document, who, enrollment.place, Facts(day)), day)
+        enrollment.note_response("welcome", Response.SUPPRESSED, "not sent", None, day)
+        enrollment.exit("archived", day)
+        events = enrollment.collect_events()
+        assert len(events) >= 6
+        for version, event in enumerate(events, start=1):
+            assert event.originator_version == version
+            assert type(event)(**vars(event)) == event
+
 
 class TestWhoMayEnter:
     def test_anyone_new_may_enter(self) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import msgspec
 import pytest
 
+from adapters.postgres.codec import EventCodec
 from domain.conversation.aggregate import (
     ActingAgent,
     AlreadyAssigned,
@@ -368,10 +371,47 @@ class TestServiceLevelFacts:
         deadline = Deadline(SlaKind.FIRST_RESPONSE, at(4), timedelta(hours=4))
         assert not conversation.record_breach(deadline, "timer", at(4))
 
+    def test_its_queue_entry_asks_for_the_skills_its_routing_decision_asked_for(self) -> None:
+        conversation = written(Channel.WHATSAPP)
+        needing = replace(decision(None), skills=frozenset({"billing"}))
+        conversation.apply_routing(needing, "router", at(1))
+        assert conversation.queue_entry(at(2)).skills == frozenset({"billing"})
+        conversation.assign(ANA, "support", "took it", "ana", at(2))
+        conversation.unassign("back to the queue", "ana", at(2))  # the same team's queue
+        assert conversation.queue_entry(at(3)).skills == frozenset({"billing"})
+
+    def test_a_transfer_to_another_team_leaves_the_rules_skills_behind(self) -> None:
+        conversation = written(Channel.WHATSAPP)
+        needing = replace(decision(None), skills=frozenset({"billing"}))
+        conversation.apply_routing(needing, "router", at(1))
+        conversation.transfer("orders", None, "an order question", "ana", at(2))
+        assert conversation.queue_entry(at(3)).skills == frozenset()
+
+    def test_a_decision_asking_other_skills_of_the_same_queue_is_recorded(self) -> None:
+        conversation = written(Channel.WHATSAPP)
+        conversation.apply_routing(decision(None), "router", at(1))
+        needing = replace(decision(None), skills=frozenset({"es"}))
+        conversation.apply_routing(needing, "router", at(2))
+        assert conversation.queue_entry(at(3)).skills == frozenset({"es"})
+        assert [a.kind for a in conversation.history] == [AssignmentKind.QUEUED] * 2
+
+    def test_a_queueing_stored_before_it_named_skills_reads_back_asking_for_none(self) -> None:
+        conversation = written(Channel.WHATSAPP)
+        needing = replace(decision(None), skills=frozenset({"billing"}))
+        conversation.apply_routing(needing, "router", at(1))
+        codec = EventCodec()
+        rows = [msgspec.structs.astuple(codec.encode(e)) for e in conversation.collect_events()]
+        assert rows[-1][3] == 2  # the class version: Queued names its skills since version 2
+        payload = msgspec.json.decode(rows[-1][5])
+        del payload["skills"]
+        rows[-1] = (*rows[-1][:3], 1, rows[-1][4], msgspec.json.encode(payload))
+        read = rebuilt([codec.decode(*row) for row in rows])
+        assert (read.team, read.queue_skills) == ("support", frozenset())
+
     def test_its_queue_entry_carries_priority_kind_and_when_it_was_queued(self) -> None:
         conversation = written(Channel.WHATSAPP)
         conversation.apply_routing(decision(None, priority=Priority.URGENT), "router", at(1))
-        entry = conversation.queue_entry(at(2), frozenset({"billing"}))
+        entry = conversation.queue_entry(at(2))
         assert (entry.priority, entry.channel_kind, entry.queued_at) == (
             Priority.URGENT,
             ChannelKind.CHAT,

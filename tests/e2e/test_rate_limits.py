@@ -1,0 +1,199 @@
+"""Rate limits over HTTP: a key over its limit is refused at once, and the others never notice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import httpx
+import nats
+import pytest
+
+from tests.e2e.service import ChorusProcess
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.e2e
+
+READS_A_MINUTE = 600  # ten a second
+READ_BURST = 20
+SENDS_BURST = 3
+INGEST_BURST = 3
+
+
+@pytest.fixture
+async def limited(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A service with small read and send limits; `noisy_key` and `quiet_key` are admins."""
+    stream = f"E2E_{uuid.uuid4().hex[:8].upper()}"
+    service = ChorusProcess(database_url, nats_url, stream, tmp_path / "chorus.log")
+    service.env |= {
+        "CHORUS_RATE_LIMIT_READ": str(READS_A_MINUTE),
+        "CHORUS_RATE_LIMIT_READ_BURST": str(READ_BURST),
+        "CHORUS_RATE_LIMIT_SEND": "60",
+        "CHORUS_RATE_LIMIT_SEND_BURST": str(SENDS_BURST),
+        "CHORUS_RATE_LIMIT_INGEST": "60",
+        "CHORUS_RATE_LIMIT_INGEST_BURST": str(INGEST_BURST),
+    }
+    service.noisy_key = service.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    service.quiet_key = service.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        connection = await nats.connect(nats_url)
+        try:
+            for name in (
+                service.signal_stream,
+                service.dead_letter_stream,
+                service.outbound_stream,
+            ):
+                with contextlib.suppress(Exception):
+                    await connection.jetstream().delete_stream(name)
+        finally:
+            await connection.close()
+
+
+def as_key(service: ChorusProcess, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=service.base_url,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+        limits=httpx.Limits(max_connections=20),
+    )
+
+
+async def timed_get(http: httpx.AsyncClient, path: str) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    answer = await http.get(path)
+    return answer, time.perf_counter() - started
+
+
+async def exhaust_reads(http: httpx.AsyncClient) -> None:
+    """Spends a key's read bucket, faster than it refills."""
+    while True:
+        answers = await asyncio.gather(*(http.get("/v1/templates") for _ in range(READ_BURST)))
+        if any(a.status_code == 429 for a in answers):
+            return
+
+
+class TestAKeyOverItsLimit:
+    async def test_it_gets_429_with_retry_after_and_a_problem_body(
+        self, limited: ChorusProcess
+    ) -> None:
+        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+            answers = await asyncio.gather(
+                *(noisy.get("/v1/templates") for _ in range(READ_BURST + 20))
+            )
+        statuses = [a.status_code for a in answers]
+        # The burst passes, and at most what refilled while the requests were on their way.
+        assert READ_BURST <= statuses.count(200) < READ_BURST + 20
+        assert set(statuses) == {200, 429}
+        refused = answers[statuses.index(429)]
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert 1 <= int(refused.headers["retry-after"]) <= 1 + 60 / READS_A_MINUTE
+        body = refused.json()
+        assert body["type"] == "https://chorus.dev/problems/rate-limited"
+        assert body["status"] == 429
+        assert body["route_class"] == "read"
+        assert body["retry_after"] == int(refused.headers["retry-after"])
+        assert "600 read requests a minute" in body["detail"]
+
+    async def test_it_may_go_on_once_the_wait_is_over(self, limited: ChorusProcess) -> None:
+        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+            await exhaust_reads(noisy)
+            await asyncio.sleep(60 / READS_A_MINUTE + 0.05)
+            assert (await noisy.get("/v1/templates")).status_code == 200
+
+    async def test_its_other_route_classes_keep_their_own_limits(
+        self, limited: ChorusProcess
+    ) -> None:
+        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+            await exhaust_reads(noisy)
+            sends = await asyncio.gather(
+                *(noisy.post("/v1/messages", json={}) for _ in range(SENDS_BURST + 1))
+            )
+        statuses = [a.status_code for a in sends]
+        # An empty send is refused as invalid, but only after it passed the limit.
+        assert sorted(statuses) == [400] * SENDS_BURST + [429]
+        assert sends[statuses.index(429)].json()["route_class"] == "send"
+
+    async def test_refusals_are_counted_by_route_class_and_probes_never_limited(
+        self, limited: ChorusProcess
+    ) -> None:
+        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+            reads = await asyncio.gather(
+                *(noisy.get("/v1/templates") for _ in range(READ_BURST + 10))
+            )
+            probes = [await noisy.get("/health") for _ in range(READ_BURST + 3)]
+            metrics = (await noisy.get("/metrics")).text
+        refused = [a.status_code for a in reads].count(429)
+        assert refused >= 3
+        assert {p.status_code for p in probes} == {200}
+        counted = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith('chorus_rate_limited_total{route_class="read"}')
+        ]
+        assert counted
+        assert float(counted[0].rpartition(" ")[2]) == refused
+
+
+class TestAnotherKeyMeanwhile:
+    async def test_it_passes_at_full_speed_while_a_key_is_refused(
+        self, limited: ChorusProcess
+    ) -> None:
+        async with (
+            as_key(limited, limited.noisy_key) as noisy,  # type: ignore[attr-defined]
+            as_key(limited, limited.quiet_key) as quiet,  # type: ignore[attr-defined]
+        ):
+            # How fast the quiet key is answered with nobody else about.
+            alone = [await timed_get(quiet, "/v1/templates") for _ in range(5)]
+            await asyncio.sleep(READ_BURST * 60 / READS_A_MINUTE)  # its bucket full again
+            slowest_alone = max(seconds for _, seconds in alone)
+
+            storm_over = asyncio.Event()
+
+            async def storm() -> list[int]:
+                statuses = []
+                while not storm_over.is_set():
+                    batch = await asyncio.gather(*(noisy.get("/v1/templates") for _ in range(10)))
+                    statuses += [a.status_code for a in batch]
+                return statuses
+
+            storming = asyncio.create_task(storm())
+            await exhaust_reads(noisy)  # the noisy key is being refused from here on
+            meanwhile = [await timed_get(quiet, "/v1/templates") for _ in range(READ_BURST)]
+            storm_over.set()
+            noisy_statuses = await storming
+
+        assert noisy_statuses.count(429) > len(meanwhile)
+        assert [a.status_code for a, _ in meanwhile] == [200] * READ_BURST
+        slowest = max(seconds for _, seconds in meanwhile)
+        # Sharing two cores with the storm costs some, but nothing like a limiter's wait.
+        assert slowest < max(0.5, 10 * slowest_alone), (slowest, slowest_alone)
+
+
+class TestProvidersWebhooks:
+    async def test_they_count_per_provider_and_address_apart_from_any_key(
+        self, limited: ChorusProcess
+    ) -> None:
+        async with (
+            httpx.AsyncClient(base_url=limited.base_url, timeout=30) as provider,
+            as_key(limited, limited.quiet_key) as quiet,  # type: ignore[attr-defined]
+        ):
+            first = await asyncio.gather(
+                *(provider.post("/v1/webhooks/fake-sms", json={}) for _ in range(INGEST_BURST + 1))
+            )
+            other = await provider.post("/v1/webhooks/fake-email", json={})
+            keyed = await quiet.post("/v1/events", json={})
+        refused = [a for a in first if a.status_code == 429]
+        assert len(refused) == 1
+        assert refused[0].json()["route_class"] == "ingest"
+        assert other.status_code != 429
+        assert keyed.status_code != 429
