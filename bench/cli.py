@@ -12,6 +12,7 @@ from bench.append import AppendConfig, run_append
 from bench.assistant import run_assistant
 from bench.audit import AuditConfig, run_audit
 from bench.campaigns import CampaignsConfig, run_campaigns
+from bench.conversations import ConversationsConfig, run_conversations
 from bench.dispatch import DispatchConfig, run_dispatch
 from bench.ingest import IngestConfig, run_ingest
 from bench.machine import describe, now
@@ -34,6 +35,7 @@ T = TypeVar("T")
 
 BENCHMARKS = (
     "ingest", "append", "rules", "dispatch", "projections", "campaigns", "assistant", "audit",
+    "conversations",
 )  # fmt: skip
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(
@@ -44,6 +46,7 @@ QUICK_LIVE = LiveConfig(burst_signals=10_000, customers=1_000, steady_seconds=3.
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
 QUICK_AUDIT = AuditConfig(queries=100, cold_queries=40, warmup=2, other_customers=100)
 QUICK_CAMPAIGNS = CampaignsConfig(customers=2_000, waiters=1_000, single_sends=300)
+QUICK_CONVERSATIONS = ConversationsConfig(open_conversations=300, seconds=3.0, queued=200)
 QUICK_DISPATCH = DispatchConfig(
     messages=2_000, rounds=1, customers=200, isolation_messages=2_000, hung_messages=2_000,
     isolation_rounds=1, warmup_posts=300,
@@ -55,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "benchmarks",
         nargs="*",
-        metavar="{ingest,append,rules,dispatch,projections,campaigns,assistant,audit}",
+        metavar="{ingest,append,rules,dispatch,projections,campaigns,assistant,audit,conversations}",
         help="default: all of them",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -98,6 +101,9 @@ async def _run(
                 with profiled(profile):
                     config = QUICK_CAMPAIGNS if quick else CampaignsConfig()
                     result = await run_campaigns(dsn, config)
+            elif name == "conversations":
+                config = QUICK_CONVERSATIONS if quick else ConversationsConfig()
+                result = await run_conversations(servers, dsn, config, quick=quick)
             elif name == "projections":
                 projections = QUICK_PROJECTIONS if quick else ProjectionsConfig()
                 live = QUICK_LIVE if quick else LiveConfig()

@@ -219,6 +219,44 @@ def _assistant(result: dict[str, Any]) -> str:
     return f"assistant (targets: accuracy >= 0.92, p99 <= 20 ms)\n{_table(header, rows)}"
 
 
+def _conversations(result: dict[str, Any]) -> str:
+    latency, drain = result["latency"], result["drain"]
+    rows: list[Row] = [
+        (
+            f"inbound to routed on the stream, p50 ({latency['offered_messages_per_s']:,.0f}/s)",
+            f"{latency['routed_ms_p50']:,.1f} ms",
+            f"{latency['raw_committed_ms_p50']:,.1f} ms",
+            f"{latency['p50_ratio']:,.1f}",
+            "-",
+        ),
+        (
+            f"inbound to routed on the stream, p99 (target {latency['target_p99_ms']:.0f} ms)",
+            f"{latency['routed_ms_p99']:,.1f} ms",
+            f"{latency['raw_committed_ms_p99']:,.1f} ms",
+            f"{latency['p99_ratio']:,.1f}",
+            _yes(latency["meets_target"]) if latency["meets_target"] is not None else "-",
+        ),
+        (
+            "CPU a message: service, worker, PostgreSQL (cores at the rate)",
+            f"{latency['cpu_ms_per_message']:,.1f} ms ({latency['cores_needed_at_rate']:,.2f})",
+            "-",
+            "-",
+            "-",
+        ),
+        (
+            f"{drain['queued']:,} queued meet capacity: all assigned once, none over",
+            f"{drain['drain_s']:,.2f} s ({drain['assignments_per_s']:,.0f}/s)",
+            f"{drain['raw_one_row_commits_s']:,.2f} s",
+            f"{drain['ratio']:,.1f}",
+            _yes(drain["assigned_exactly_once"] and drain["no_agent_over_capacity"]),
+        ),
+    ]
+    header: Row = ("figure", "measured", "raw baseline", "ratio", "meets")
+    quick = result.get("quick")
+    title = "conversations (quick run: not held against the target)" if quick else "conversations"
+    return f"{title}\n{_table(header, rows)}"
+
+
 def _campaigns(result: dict[str, Any]) -> str:
     broadcast, single = result["broadcast"], result["single_path"]
     timers, signals = result["timers"], result["signals"]
@@ -306,4 +344,6 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_campaigns(results["campaigns"]))
     if "audit" in results:
         parts.append(_audit(results["audit"]))
+    if "conversations" in results:
+        parts.append(_conversations(results["conversations"]))
     return "\n\n".join(parts)

@@ -7,6 +7,12 @@ with an unverified identity). Each goes into its customer's conversation, classi
 changes nothing. A signal that is no message (no known channel, no text) is passed by; one that
 fails is retried with its page, then parked (ADR 7), and the lane goes on.
 
+A page's messages are threaded several conversations at once (`concurrency`), each
+conversation's messages in log order: each message waits on a few reads and a durable commit of
+its own, and one at a time the lane falls behind a steady 200 messages/s. Routings racing for an
+agent's last place are settled by the database (a commit over capacity fails, and routes again
+on fresh loads), as between workers.
+
 Capacity that frees or comes back (an agent available again, a capacity raised, a member
 added; a conversation resolved, transferred, unassigned) and a conversation queued start a
 drain of every queue (`DrainQueues`), once per page, so nothing waits while someone could take
@@ -16,12 +22,13 @@ of its events); the runner's transaction keeps only the position.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from application.conversations.receive_inbound import Inbound
 from domain.catalog import class_of, topic_of
 from domain.conversation.agents import Agent, Team
-from domain.conversation.aggregate import DEFAULT_TOPIC, Conversation
+from domain.conversation.aggregate import DEFAULT_TOPIC, Conversation, conversation_id
 from domain.customer.keywords import INBOUND_SIGNAL
 from domain.policy.vocabulary import Channel
 from domain.shared.keys import check_key
@@ -36,7 +43,11 @@ if TYPE_CHECKING:
     from application.conversations.drain_queues import DrainQueues
     from application.conversations.receive_inbound import ReceiveInbound
 
-__all__ = ["FREEING", "ConversationThreads", "inbound_of"]
+__all__ = ["CONCURRENCY", "FREEING", "ConversationThreads", "inbound_of"]
+
+CONCURRENCY = 6
+"""How many conversations a page threads at once; each holds a database connection while it
+commits, and the worker's pool is shared with every lane."""
 
 
 def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
@@ -82,18 +93,40 @@ class ConversationThreads:
     follows = ("customer_directory", "signal_activity", "segment_members")
     page_size: int | None = None
 
-    def __init__(self, receive: ReceiveInbound, drain: DrainQueues) -> None:
+    def __init__(
+        self, receive: ReceiveInbound, drain: DrainQueues, concurrency: int = CONCURRENCY
+    ) -> None:
         self.receive = receive
         self.drain = drain
+        self.concurrency = concurrency
 
     async def handle(self, events: Sequence[CanMutateAggregate[UUID]], ports: object) -> None:
         freed = False
+        threads: dict[UUID, list[Inbound]] = {}
         for event in events:
             if isinstance(event, Signal.Recorded):
                 inbound = inbound_of(event)
                 if inbound is not None:
-                    await self.receive(inbound)
+                    thread = conversation_id(inbound.customer_id, inbound.topic)
+                    threads.setdefault(thread, []).append(inbound)
             else:
                 freed = True
+        await self._receive_all(list(threads.values()))
         if freed:
             await self.drain()
+
+    async def _receive_all(self, threads: Sequence[Sequence[Inbound]]) -> None:
+        """Every thread's messages in order, `concurrency` threads at a time; the first failure
+        is raised once every thread has stopped, so none is still writing when the page is
+        tried again."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def receive(messages: Sequence[Inbound]) -> None:
+            async with gate:
+                for message in messages:
+                    await self.receive(message)
+
+        outcomes = await asyncio.gather(*(receive(m) for m in threads), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
