@@ -177,7 +177,7 @@ class _World:
             self.clock,
             self.request,
             UpdateProfile(uows, self.clock),
-            GiveUpMessage(uows, self.clock),
+            GiveUpMessage(uows, self.clock, self.request.rule_sets, self.request.ids),
         )
         ports = ProcessPortsOn()
         self.runner = ProjectionRunner(

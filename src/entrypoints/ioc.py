@@ -516,8 +516,10 @@ class UseCasesProvider(Provider):
         request_message: RequestMessage,
         update_profile: UpdateProfile,
         uows: UnitsOfWork,
+        rule_sets: RuleSets,
+        ids: IdGenerator,
     ) -> CampaignEnrollments:
-        give_up = GiveUpMessage(uows, clock)
+        give_up = GiveUpMessage(uows, clock, rule_sets, ids)
         return CampaignEnrollments(clock, request_message, update_profile, give_up)
 
     @provide

@@ -151,6 +151,11 @@ class Deferrals(Protocol):
         """The message was decided for good: no longer deferred."""
         ...
 
+    async def withdraw(self, message_id: UUID) -> DueMessage | None:
+        """Takes the message out if it is deferred, so it is never decided again (after the
+        unit of work deciding it now, if any, has ended); None if it is not deferred."""
+        ...
+
     async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
         """Deferred messages due by `now`, most urgent first, held by this unit of work and
         skipped by others until it ends."""

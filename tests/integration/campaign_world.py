@@ -88,9 +88,8 @@ class CampaignWorld(Generic[P]):
             JinjaTemplates(self.published, renderer),
             customers=customers,
         )
-        self.process: P = process(
-            self.clock, request, UpdateProfile(uows, self.clock), GiveUpMessage(uows, self.clock)
-        )
+        give_up = GiveUpMessage(uows, self.clock, request.rule_sets, request.ids)
+        self.process: P = process(self.clock, request, UpdateProfile(uows, self.clock), give_up)
         self.ports = ProcessPortsOn()
         self.runner = ProjectionRunner(
             pool,

@@ -218,7 +218,7 @@ class Shop:
             self.clock,
             self.request,
             UpdateProfile(uows, self.clock),
-            GiveUpMessage(uows, self.clock),
+            GiveUpMessage(uows, self.clock, self.request.rule_sets, self.request.ids),
         )
         ports = ProcessPortsOn()
         self.runner = ProjectionRunner(

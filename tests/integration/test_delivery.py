@@ -600,7 +600,7 @@ class TestAFallbackWithdrawsTheFirstMessage:
         primary.fail_next(1, status=503)
         message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
         await delivery.run_round()
-        give_up = GiveUpMessage(delivery.uows, delivery.clock)
+        give_up = GiveUpMessage(delivery.uows, delivery.clock, DefaultRuleSets(), RandomIds())
         assert await give_up(message_id, "the journey went on to email")
         given_up = await delivery.store.get(message_id)
         assert given_up is not None

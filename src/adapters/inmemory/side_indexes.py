@@ -168,6 +168,13 @@ class StagedDeferrals:
     async def forget(self, message_id: UUID) -> None:
         self.forgotten.add(message_id)
 
+    async def withdraw(self, message_id: UUID) -> DueMessage | None:
+        row = self._remaining().get(message_id)
+        if row is None:
+            return None
+        self.forgotten.add(message_id)
+        return DueMessage(row.message_id, row.customer_id, row.request, row.origin, row.delivery)
+
     def _remaining(self) -> dict[UUID, DeferredRow]:
         rows = self.storage.deferred
         return {m: row for m, row in rows.items() if m not in self.forgotten}

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
+    import asyncpg
+
     from adapters.postgres.unit_of_work import PostgresUnitOfWork
 
 __all__ = ["DEFERRED", "PostgresDeferrals"]
@@ -29,6 +31,10 @@ _CLAIM_DUE = """
 SELECT message_id, customer_id, request, origin, delivery FROM deferred_messages
 WHERE due_at <= $1 ORDER BY priority DESC, due_at LIMIT $2
 FOR UPDATE SKIP LOCKED
+"""
+_WITHDRAW = """
+DELETE FROM deferred_messages WHERE message_id = $1
+RETURNING message_id, customer_id, request, origin, delivery
 """
 _request_decoder = msgspec.json.Decoder(SendRequest)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
@@ -65,15 +71,20 @@ class PostgresDeferrals:
         conn = await self.uow.begun()
         await conn.execute("DELETE FROM deferred_messages WHERE message_id = $1", message_id)
 
+    async def withdraw(self, message_id: UUID) -> DueMessage | None:
+        row = await (await self.uow.begun()).fetchrow(_WITHDRAW, message_id)
+        return None if row is None else _due(row)
+
     async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
         rows = await (await self.uow.begun()).fetch(_CLAIM_DUE, now, limit)
-        return [
-            DueMessage(
-                row[0],
-                row[1],
-                _request_decoder.decode(row[2]),
-                row[3],
-                None if row[4] is None else _delivery_decoder.decode(row[4]),
-            )
-            for row in rows
-        ]
+        return [_due(row) for row in rows]
+
+
+def _due(row: asyncpg.Record) -> DueMessage:
+    return DueMessage(
+        row[0],
+        row[1],
+        _request_decoder.decode(row[2]),
+        row[3],
+        None if row[4] is None else _delivery_decoder.decode(row[4]),
+    )

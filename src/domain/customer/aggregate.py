@@ -18,6 +18,7 @@ from domain.policy.decision import (
     ContactRecord,
     CustomerFacts,
     Decision,
+    Effect,
     FiredRule,
     Outcome,
     SendRequest,
@@ -246,6 +247,36 @@ class Customer(Aggregate):
             defer_until=decision.defer_until,
             rule_set_version=decision.rule_set_version,
             fired=decision.fired,
+        )
+        return decision
+
+    def withdraw_deferred(
+        self,
+        message_id: UUID,
+        decision_id: UUID,
+        request: SendRequest,
+        reason: str,
+        rule_set_version: int,
+        at: datetime,
+        origin: str,
+    ) -> Decision:
+        """Suppresses a deferred message before it is decided again, because its sender no
+        longer wants it (`reason`): the decision that ends it, with `withdrawn` as the rule."""
+        self._refuse_if_merged()
+        fired = (FiredRule("withdrawn", Effect.SUPPRESSED, reason),)
+        decision = Decision(Outcome.SUPPRESS, rule_set_version, None, None, fired)
+        self.trigger_event(
+            Customer.MessageSuppressed,
+            timestamp=at,
+            message_id=message_id,
+            decision_id=decision_id,
+            origin=origin,
+            request=request,
+            outcome=decision.outcome,
+            channel=None,
+            defer_until=None,
+            rule_set_version=rule_set_version,
+            fired=fired,
         )
         return decision
 

@@ -70,7 +70,7 @@ class Journeys:
             self.clock,
             chorus.request_message,
             UpdateProfile(chorus.uows, self.clock),
-            GiveUpMessage(chorus.uows, self.clock),
+            GiveUpMessage(chorus.uows, self.clock, chorus.rule_sets, chorus.ids),
         )
         self.runner = InMemoryProcessRunner(self.process, self.ports, self.store)
         self.enroll = EnrollCustomer(chorus.uows, self.clock, InMemoryEnrollmentCounts(self.store))

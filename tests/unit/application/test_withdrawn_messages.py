@@ -3,14 +3,16 @@ before any provider took them. And what Chorus's clock says about what providers
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from application.delivery.give_up import GiveUpMessage
 from application.messages.compose import MessageContent
+from domain.customer.aggregate import Customer
+from domain.customer.contact import ConsentRecord
 from domain.message.aggregate import Message, MessageStatus
 from domain.message.content import Content
-from domain.policy.decision import SendRequest
+from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from ports.delivery import Fallback
 from tests.unit.application.test_delivery import RECEIPT, RECEIPT_CONTENT, Delivery
@@ -217,7 +219,12 @@ class TestGiveUpMessage:
         _, email_id = await fallback_asked(delivery)
         providers_down(delivery)
         await delivery.round()
-        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        give_up = GiveUpMessage(
+            delivery.chorus.uows,
+            delivery.chorus.clock,
+            delivery.chorus.rule_sets,
+            delivery.chorus.ids,
+        )
         assert await give_up(email_id, "not delivered within 10m: the journey went on to sms")
         email = await message(delivery, email_id)
         assert email.status is MessageStatus.SUPERSEDED
@@ -235,7 +242,12 @@ class TestGiveUpMessage:
         delivery = Delivery()
         _, message_id = await delivery.queue()
         (held,) = await delivery.dispatch.claim(Channel.EMAIL, 10)
-        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        give_up = GiveUpMessage(
+            delivery.chorus.uows,
+            delivery.chorus.clock,
+            delivery.chorus.rule_sets,
+            delivery.chorus.ids,
+        )
         assert await give_up(message_id, "the journey went on")
         assert (await message(delivery, message_id)).status is MessageStatus.QUEUED
         providers_down(delivery)
@@ -246,7 +258,12 @@ class TestGiveUpMessage:
         delivery = Delivery()
         _, message_id = await delivery.queue()
         await delivery.round()
-        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        give_up = GiveUpMessage(
+            delivery.chorus.uows,
+            delivery.chorus.clock,
+            delivery.chorus.rule_sets,
+            delivery.chorus.ids,
+        )
         assert not await give_up(message_id, "the journey went on")
         sent = await message(delivery, message_id)
         assert (sent.status, sent.replaced) == (MessageStatus.SENT, False)
@@ -258,9 +275,46 @@ class TestGiveUpMessage:
         _, message_id = await delivery.queue()
         (stale,) = await delivery.dispatch.claim(Channel.EMAIL, 10)
         delivery.chorus.clock.advance(timedelta(seconds=31))  # its lease ran out
-        give_up = GiveUpMessage(delivery.chorus.uows, delivery.chorus.clock)
+        give_up = GiveUpMessage(
+            delivery.chorus.uows,
+            delivery.chorus.clock,
+            delivery.chorus.rule_sets,
+            delivery.chorus.ids,
+        )
         assert await give_up(message_id, "the journey went on")
         assert (await message(delivery, message_id)).status is MessageStatus.SUPERSEDED
         await delivery.dispatch.settle([(stale.message, await delivery.dispatch.send(stale))])
         taken = await message(delivery, message_id)
         assert (taken.status, taken.provider) == (MessageStatus.SENT, "mail-a")
+
+
+class TestGiveUpADeferredMessage:
+    """A send the rules deferred is not a message yet: giving it up ends its deferral."""
+
+    NIGHT_SMS = SendRequest("care", Purpose.SERVICE, (Channel.SMS,))
+
+    async def test_it_is_suppressed_as_withdrawn_and_never_decided_again(self) -> None:
+        delivery = Delivery()
+        chorus = delivery.chorus
+        chorus.clock.set(datetime(2026, 11, 30, 23, 0, tzinfo=UTC))
+        ana = await chorus.upsert((claim("phone", "+351912345678"),), {"time_zone": "UTC"}, {})
+        opt_in = ConsentRecord(Channel.SMS, Purpose.SERVICE, True, "signup form")
+        await chorus.change_consent(ana.customer_id, [opt_in])
+        content = MessageContent(inline=Content(body="Your parcel is on its way."))
+        deferred = await chorus.request_message(ana.customer_id, self.NIGHT_SMS, content=content)
+        assert deferred.decision.outcome is Outcome.DEFER
+        give_up = GiveUpMessage(chorus.uows, chorus.clock, chorus.rule_sets, chorus.ids)
+        assert await give_up(deferred.message_id, "not delivered within 10m: went on to email")
+        (withdrawn,) = [
+            r.event
+            for r in chorus.storage.events.stream(ana.customer_id)
+            if isinstance(r.event, Customer.MessageSuppressed)
+        ]
+        assert withdrawn.message_id == deferred.message_id
+        assert [(f.rule_id, f.reason) for f in withdrawn.fired] == [
+            ("withdrawn", "not delivered within 10m: went on to email")
+        ]
+        chorus.clock.advance(timedelta(hours=10))
+        assert await chorus.redecide_due() == 0
+        assert await chorus.delivery.get(deferred.message_id) is None
+        assert not await give_up(deferred.message_id, "again")
