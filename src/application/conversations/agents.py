@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.conflicts import retry_on_conflict
 from application.conversations.staff import (
     AgentProfile,
-    AlreadyRegistered,
     Written,
     agent_profile,
     change_agent,
 )
+from application.conversations.staff_registration import register_once
 from domain.conversation.agents import Agent, agent_id, check_capacity, check_skills
 from domain.shared.errors import NotFound
 
@@ -53,24 +52,12 @@ class RegisterAgent:
         by: str,
     ) -> Written:
         agent = Agent.register(key, name, skills, capacity, by, self.clock.now())
-
-        async def attempt() -> Written:
-            async with self.uows() as uow:
-                agents = uow.repository(Agent)
-                found = (await agents.get([agent.id])).get(agent.id)
-                if found is not None:
-                    same = (found.name, found.skills, found.capacity) == (
-                        agent.name,
-                        agent.skills,
-                        agent.capacity,
-                    )
-                    if not same:
-                        raise AlreadyRegistered(f"an agent {key!r} is registered already")
-                    return Written(key, created=False, changed=False)
-                agents.add(agent)
-                return Written(key, created=True, changed=True)
-
-        return await retry_on_conflict(attempt)
+        return await register_once(
+            self.uows,
+            agent,
+            lambda found: (found.name, found.skills, found.capacity),
+            f"an agent {key!r} is registered already",
+        )
 
 
 class ChangeAgentSkills:

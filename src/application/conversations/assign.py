@@ -26,13 +26,14 @@ from ports.conversation_roster import AgentOverCapacity
 from ports.unit_of_work import EarlierRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from uuid import UUID
 
     from application.conversations.actors import Actor
     from domain.conversation.routing import Candidate
     from ports.clock import Clock
     from ports.conversation_roster import Roster
-    from ports.unit_of_work import UnitOfWork, UnitsOfWork
+    from ports.unit_of_work import Repository, UnitOfWork, UnitsOfWork
 
 __all__ = [
     "AgentAtCapacity",
@@ -41,6 +42,8 @@ __all__ = [
     "acting",
     "check_member",
     "check_room",
+    "commit_assignment",
+    "conversation_to_change",
     "earlier_request",
     "remember_request",
     "request_fingerprint",
@@ -120,6 +123,30 @@ def remember_request(
     )
 
 
+async def conversation_to_change(
+    uow: UnitOfWork, conversation_id: UUID, key: str | None, fingerprint: bytes
+) -> tuple[Repository[Conversation], Conversation, Assignment | None]:
+    """The conversation's repository, the conversation, and the answer of an earlier request
+    under `key` (None: this request is new)."""
+    conversations = uow.repository(Conversation)
+    conversation = (await conversations.get([conversation_id])).get(conversation_id)
+    if conversation is None:
+        raise NotFound(f"no conversation {conversation_id}")
+    if await earlier_request(uow, key, fingerprint) is not None:
+        done = Assignment(conversation.id, conversation.team, conversation.agent, changed=False)
+        return conversations, conversation, done
+    return conversations, conversation, None
+
+
+async def commit_assignment(attempt: Callable[[], Awaitable[Assignment]], agent: str) -> Assignment:
+    """Runs `attempt` until its commit holds; a commit that would put `agent` over capacity is
+    `AgentAtCapacity`."""
+    try:
+        return await retry_on_conflict(attempt)
+    except AgentOverCapacity as error:
+        raise AgentAtCapacity(agent, str(error)) from error
+
+
 class AssignConversation:
     """Assigns a conversation to an agent of its team (or of `team`, for one not routed yet)."""
 
@@ -147,14 +174,11 @@ class AssignConversation:
             who = await acting(self.roster, agent)
             found = await self.roster.candidates([agent])
             async with self.uows() as uow:
-                conversations = uow.repository(Conversation)
-                conversation = (await conversations.get([conversation_id])).get(conversation_id)
-                if conversation is None:
-                    raise NotFound(f"no conversation {conversation_id}")
-                if await earlier_request(uow, idempotency_key, fingerprint) is not None:
-                    return Assignment(
-                        conversation.id, conversation.team, conversation.agent, changed=False
-                    )
+                conversations, conversation, done = await conversation_to_change(
+                    uow, conversation_id, idempotency_key, fingerprint
+                )
+                if done is not None:
+                    return done
                 to_team = team or conversation.team
                 if to_team is None:
                     raise InvalidValue("team", "the conversation is in no team yet: name one")
@@ -172,7 +196,4 @@ class AssignConversation:
                     conversations.add(conversation)
                 return Assignment(conversation.id, to_team, agent, changed)
 
-        try:
-            return await retry_on_conflict(attempt)
-        except AgentOverCapacity as error:
-            raise AgentAtCapacity(agent, str(error)) from error
+        return await commit_assignment(attempt, agent)

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.conversations.actors import change_conversation
-from domain.conversation.aggregate import ConversationStatus
+from domain.conversation.aggregate import Conversation, ConversationStatus
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
     from uuid import UUID
 
     from application.conversations.actors import Actor
-    from domain.conversation.aggregate import Conversation
     from ports.clock import Clock
     from ports.snooze_timers import DueSnooze, SnoozeTimers
     from ports.unit_of_work import UnitsOfWork
@@ -60,6 +60,25 @@ def _reason(reason: str) -> str:
     if len(reason) > MAX_REASON:
         raise InvalidValue("reason", f"longer than {MAX_REASON} characters")
     return reason
+
+
+async def _move(
+    uows: UnitsOfWork,
+    clock: Clock,
+    conversation_id: UUID,
+    actor: Actor,
+    reason: str,
+    step: Callable[[Conversation, str, str, datetime], bool],
+) -> StatusChanged:
+    """Resolves or reopens (`step`) the conversation as `actor`, with the reason."""
+    reason = _reason(reason)
+
+    def move(conversation: Conversation) -> StatusChanged:
+        acting = actor.acting_on(conversation)
+        changed = step(conversation, reason, acting.key, clock.now())
+        return _stands(conversation, changed)
+
+    return await change_conversation(uows, conversation_id, move)
 
 
 class SnoozeConversation:
@@ -142,14 +161,9 @@ class ResolveConversation:
     async def __call__(
         self, conversation_id: UUID, actor: Actor, reason: str = "resolved"
     ) -> StatusChanged:
-        reason = _reason(reason)
-
-        def resolve(conversation: Conversation) -> StatusChanged:
-            acting = actor.acting_on(conversation)
-            changed = conversation.resolve(reason, acting.key, self.clock.now())
-            return _stands(conversation, changed)
-
-        return await change_conversation(self.uows, conversation_id, resolve)
+        return await _move(
+            self.uows, self.clock, conversation_id, actor, reason, Conversation.resolve
+        )
 
 
 class ReopenConversation:
@@ -162,11 +176,6 @@ class ReopenConversation:
     async def __call__(
         self, conversation_id: UUID, actor: Actor, reason: str = "reopened"
     ) -> StatusChanged:
-        reason = _reason(reason)
-
-        def reopen(conversation: Conversation) -> StatusChanged:
-            acting = actor.acting_on(conversation)
-            changed = conversation.reopen(reason, acting.key, self.clock.now())
-            return _stands(conversation, changed)
-
-        return await change_conversation(self.uows, conversation_id, reopen)
+        return await _move(
+            self.uows, self.clock, conversation_id, actor, reason, Conversation.reopen
+        )

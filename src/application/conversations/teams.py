@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.conflicts import retry_on_conflict
 from application.conversations.staff import (
-    AlreadyRegistered,
     TeamProfile,
     Written,
     change_team,
     team_profile,
 )
+from application.conversations.staff_registration import register_once
 from domain.conversation.agents import Agent, Team, agent_id, check_skills, team_id
 from domain.shared.errors import NotFound
 
@@ -50,24 +49,12 @@ class CreateTeam:
         working_hours: WorkingHours | None = None,
     ) -> Written:
         team = Team.create(key, name, by, self.clock.now(), skills, working_hours)
-
-        async def attempt() -> Written:
-            async with self.uows() as uow:
-                teams = uow.repository(Team)
-                found = (await teams.get([team.id])).get(team.id)
-                if found is not None:
-                    same = (found.name, found.skills, found.working_hours) == (
-                        team.name,
-                        team.skills,
-                        team.working_hours,
-                    )
-                    if not same:
-                        raise AlreadyRegistered(f"a team {key!r} exists already")
-                    return Written(key, created=False, changed=False)
-                teams.add(team)
-                return Written(key, created=True, changed=True)
-
-        return await retry_on_conflict(attempt)
+        return await register_once(
+            self.uows,
+            team,
+            lambda found: (found.name, found.skills, found.working_hours),
+            f"a team {key!r} exists already",
+        )
 
 
 class AddTeamMember:

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.conflicts import retry_on_conflict
 from application.conversations.assign import (
-    AgentAtCapacity,
     Assignment,
     acting,
     check_member,
     check_room,
-    earlier_request,
+    commit_assignment,
+    conversation_to_change,
     remember_request,
     request_fingerprint,
 )
-from domain.conversation.aggregate import Conversation
 from domain.shared.errors import InvalidValue, NotFound
-from ports.conversation_roster import AgentOverCapacity
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -60,14 +57,11 @@ class TransferConversation:
             who = None if agent is None else await acting(self.roster, agent)
             found = [] if who is None else await self.roster.candidates([who.key])
             async with self.uows() as uow:
-                conversations = uow.repository(Conversation)
-                conversation = (await conversations.get([conversation_id])).get(conversation_id)
-                if conversation is None:
-                    raise NotFound(f"no conversation {conversation_id}")
-                if await earlier_request(uow, idempotency_key, fingerprint) is not None:
-                    return Assignment(
-                        conversation.id, conversation.team, conversation.agent, changed=False
-                    )
+                conversations, conversation, done = await conversation_to_change(
+                    uow, conversation_id, idempotency_key, fingerprint
+                )
+                if done is not None:
+                    return done
                 actor.acting_on(conversation)
                 if team not in teams:
                     raise NotFound(f"no team {team!r}")
@@ -79,7 +73,4 @@ class TransferConversation:
                 conversations.add(conversation)
                 return Assignment(conversation.id, team, agent, changed=True)
 
-        try:
-            return await retry_on_conflict(attempt)
-        except AgentOverCapacity as error:
-            raise AgentAtCapacity(agent or team, str(error)) from error
+        return await commit_assignment(attempt, agent or team)

@@ -23,6 +23,7 @@ from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.problems import render_field
 from entrypoints.http.schemas import MessageIn
 from entrypoints.text_checks import line_fault, raw_fault
+from entrypoints.workers.queue_responder import QueueResponder
 from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
     from nats.aio.client import Client
     from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
     from structlog.typing import FilteringBoundLogger
 
     from application.messages.request_message import RequestMessage
@@ -125,8 +125,10 @@ def _invalid(field_path: str, reason: str) -> _Problem:
     )
 
 
-class SendCommandResponder:
+class SendCommandResponder(QueueResponder):
     """Answers send requests from a NATS queue group; each request is decided and recorded once."""
+
+    what = "send command"
 
     def __init__(
         self,
@@ -144,33 +146,12 @@ class SendCommandResponder:
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
-        self.nc = nc
+        super().__init__(nc, send_subject(prefix), queue, logger, max_in_flight)
         self.request_message = request_message
         self.decisions = decisions
         self.customers = customers
         self.normalizer = normalizer
-        self.subject = send_subject(prefix)
-        self.queue = queue
         self.origin = origin
-        self.log: FilteringBoundLogger = (logger or structlog.get_logger("chorus.nats")).bind(
-            subject=self.subject, queue=queue
-        )
-        self._slots = asyncio.Semaphore(max_in_flight)
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._sub: Subscription | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the subscription is live."""
-        return self._sub is not None
-
-    async def start(self) -> None:
-        """Subscribes in the queue group; returns once the server knows of the subscription."""
-        if self._sub is not None:
-            raise RuntimeError("the send command responder is already started")
-        self._sub = await self.nc.subscribe(self.subject, queue=self.queue, cb=self._receive)
-        await self.nc.flush()
-        self.log.info("send command responder started")
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stops taking requests, lets those received finish (cancelled after `grace` s)."""
@@ -206,16 +187,9 @@ class SendCommandResponder:
                     size=len(msg.data),
                 )
                 return
-            await self._slots.acquire()  # back-pressure: the rest wait in the client's queue
-            task = asyncio.create_task(self._answer(msg))
-            self._in_flight.add(task)
-            task.add_done_callback(self._finished)
+            await self._hand_over(msg)
         except Exception:
             self.log.exception("send command could not be handled")
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._slots.release()
 
     @staticmethod
     def _given_correlation_id(msg: Msg) -> str | None:

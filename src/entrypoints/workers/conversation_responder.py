@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import msgspec
-import structlog
 
 from application.conversations.actors import Actor
 from application.messages.request_message import IdempotencyKeyReused
@@ -30,12 +29,12 @@ from domain.shared.keys import KEY_PATTERN
 from entrypoints.conversation_commands import COMMANDS, problem_of
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.workers.command_responder import IDEMPOTENCY_HEADER, STATUS_HEADER
+from entrypoints.workers.queue_responder import QueueResponder
 from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
     from structlog.typing import FilteringBoundLogger
 
     from entrypoints.conversation_commands import ConversationDesk
@@ -123,8 +122,10 @@ def _refusal(error: Exception) -> _Refused | None:
     return None
 
 
-class ConversationCommandResponder:
+class ConversationCommandResponder(QueueResponder):
     """Answers the agent's commands from a NATS queue group."""
+
+    what = "conversation command"
 
     def __init__(
         self,
@@ -137,30 +138,10 @@ class ConversationCommandResponder:
         logger: FilteringBoundLogger | None = None,
         max_in_flight: int = 32,
     ) -> None:
-        self.nc = nc
+        super().__init__(nc, conversation_subject("*", prefix), queue, logger, max_in_flight)
         self.desk = desk
         self.staff = staff
         self.prefix = prefix
-        self.subject = conversation_subject("*", prefix)
-        self.queue = queue
-        self.log: FilteringBoundLogger = (logger or structlog.get_logger("chorus.nats")).bind(
-            subject=self.subject, queue=queue
-        )
-        self._slots = asyncio.Semaphore(max_in_flight)
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._sub: Subscription | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the subscription is live."""
-        return self._sub is not None
-
-    async def start(self) -> None:
-        if self._sub is not None:
-            raise RuntimeError("the conversation command responder is already started")
-        self._sub = await self.nc.subscribe(self.subject, queue=self.queue, cb=self._receive)
-        await self.nc.flush()
-        self.log.info("conversation command responder started")
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stops taking commands, lets those received finish (cancelled after `grace` s)."""
@@ -180,14 +161,7 @@ class ConversationCommandResponder:
         if not msg.reply:
             self.log.warning("conversation command without a reply subject dropped")
             return
-        await self._slots.acquire()
-        task = asyncio.create_task(self._answer(msg))
-        self._in_flight.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self._slots.release()
+        await self._hand_over(msg)
 
     async def _answer(self, msg: Msg) -> None:
         command = msg.subject.rpartition(".")[2]

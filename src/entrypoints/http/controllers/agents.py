@@ -15,10 +15,9 @@ from application.conversations.agents import (
     ChangeAgentSkills,
     RegisterAgent,
 )
-from domain.shared.keys import check_key
 from entrypoints.http.auth import READERS, allow, author
-from entrypoints.http.keys import path_key
 from entrypoints.http.principal import principal_of
+from entrypoints.http.staff_answers import agent_key, agent_written
 from entrypoints.http.staff_schemas import (
     AgentIn,
     AgentOut,
@@ -28,15 +27,10 @@ from entrypoints.http.staff_schemas import (
     SkillsIn,
     agent_out,
     staff_problems,
-    written,
 )
 from ports.api_keys import Role
 
 __all__ = ["AgentsController"]
-
-
-def _key(key: str) -> str:
-    return path_key(key, lambda k: check_key(k, "agent", "ana.silva"), "agent")
 
 
 class AgentsController(Controller):
@@ -68,7 +62,7 @@ class AgentsController(Controller):
         done = await register(
             data.key, data.name, frozenset(data.skills), data.capacity, author(request)
         )
-        return written(agent_out(await agents.get(data.key)), done, f"/v1/agents/{data.key}")
+        return await agent_written(agents, data.key, done)
 
     @get(
         operation_id="listAgents",
@@ -89,7 +83,7 @@ class AgentsController(Controller):
     )
     @inject
     async def get_agent(self, key: str, agents: FromDishka[AgentQueries]) -> AgentOut:
-        return agent_out(await agents.get(_key(key)))
+        return agent_out(await agents.get(agent_key(key)))
 
     @put(
         "/{key:str}/skills",
@@ -107,9 +101,9 @@ class AgentsController(Controller):
         change: FromDishka[ChangeAgentSkills],
         agents: FromDishka[AgentQueries],
     ) -> Response[AgentOut]:
-        key = _key(key)
+        key = agent_key(key)
         done = await change(key, frozenset(data.skills), author(request))
-        return written(agent_out(await agents.get(key)), done, f"/v1/agents/{key}")
+        return await agent_written(agents, key, done)
 
     @put(
         "/{key:str}/capacity",
@@ -131,9 +125,9 @@ class AgentsController(Controller):
         change: FromDishka[ChangeAgentCapacity],
         agents: FromDishka[AgentQueries],
     ) -> Response[AgentOut]:
-        key = _key(key)
+        key = agent_key(key)
         done = await change(key, data.capacity, author(request))
-        return written(agent_out(await agents.get(key)), done, f"/v1/agents/{key}")
+        return await agent_written(agents, key, done)
 
     @put(
         "/{key:str}/presence",
@@ -152,9 +146,9 @@ class AgentsController(Controller):
         change: FromDishka[ChangeAgentPresence],
         agents: FromDishka[AgentQueries],
     ) -> Response[AgentOut]:
-        key = _key(key)
+        key = agent_key(key)
         principal = await principal_of(request)
         if principal.key.role is Role.AGENT and principal.key.agent != key:
             raise PermissionDeniedException("an agent key changes its own agent's presence only")
         done = await change(key, data.presence, principal.by)
-        return written(agent_out(await agents.get(key)), done, f"/v1/agents/{key}")
+        return await agent_written(agents, key, done)

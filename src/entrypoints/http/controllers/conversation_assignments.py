@@ -10,7 +10,7 @@ the same request answers what it did, and the same key for another request is a 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -24,6 +24,9 @@ from entrypoints.http.auth import allow
 from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
+
+if TYPE_CHECKING:
+    from application.conversations.actors import Actor
 
 __all__ = ["ConversationAssignmentsController"]
 
@@ -51,6 +54,15 @@ def _at_capacity(request: Request[Any, Any, Any], exc: AgentAtCapacity) -> Respo
 def _not_on_team(request: Request[Any, Any, Any], exc: NotOnTeam) -> Response[Any]:
     # The acting agent's own team, as the agent's other commands answer.
     return problem(403, "not-on-team", "The agent is not on the conversation's team", str(exc))
+
+
+async def _acting(
+    request: Request[Any, Any, Any], data: AssignIn | TransferIn
+) -> tuple[Actor, str | None]:
+    """Who acts (the request's key) and the request's idempotency key: the header's, else the
+    body's."""
+    key = request.headers.get("idempotency-key") or data.idempotency_key
+    return (await principal_of(request)).actor(), key
 
 
 class ConversationAssignmentsController(Controller):
@@ -86,8 +98,7 @@ class ConversationAssignmentsController(Controller):
         request: Request[Any, Any, Any],
         assign: FromDishka[AssignConversation],
     ) -> AssignmentOut:
-        key = request.headers.get("idempotency-key") or data.idempotency_key
-        actor = (await principal_of(request)).actor()
+        actor, key = await _acting(request, data)
         done = await assign(conversation_id, data.agent, data.reason, actor, data.team, key)
         return assignment_out(done)
 
@@ -114,7 +125,6 @@ class ConversationAssignmentsController(Controller):
         request: Request[Any, Any, Any],
         transfer: FromDishka[TransferConversation],
     ) -> AssignmentOut:
-        key = request.headers.get("idempotency-key") or data.idempotency_key
-        actor = (await principal_of(request)).actor()
+        actor, key = await _acting(request, data)
         done = await transfer(conversation_id, data.team, data.reason, actor, data.agent, key)
         return assignment_out(done)

@@ -6,7 +6,7 @@ any. Each takes an `Idempotency-Key` header (or `idempotency_key` field).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
@@ -26,7 +26,14 @@ from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
 
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from application.conversations.actors import Actor
+
 __all__ = ["ConversationCommandsController"]
+
+D = TypeVar("D")
 
 _ACTORS = (Role.AGENT, Role.SERVICE)
 
@@ -39,8 +46,15 @@ def _refused(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     )
 
 
-def _key(request: Request[Any, Any, Any]) -> str | None:
-    return request.headers.get("idempotency-key")
+async def _run(
+    command: Callable[[UUID, Actor, D, str | None], Awaitable[dict[str, Any]]],
+    conversation_id: UUID,
+    data: D,
+    request: Request[Any, Any, Any],
+) -> dict[str, Any]:
+    """One of the desk's commands, as the request's key, under its `Idempotency-Key` header."""
+    actor = (await principal_of(request)).actor()
+    return await command(conversation_id, actor, data, request.headers.get("idempotency-key"))
 
 
 class ConversationCommandsController(Controller):
@@ -72,8 +86,7 @@ class ConversationCommandsController(Controller):
         request: Request[Any, Any, Any],
         desk: FromDishka[ConversationDesk],
     ) -> dict[str, Any]:
-        actor = (await principal_of(request)).actor()
-        return await desk.reply(conversation_id, actor, data, _key(request))
+        return await _run(desk.reply, conversation_id, data, request)
 
     @post(
         "/notes",
@@ -91,8 +104,7 @@ class ConversationCommandsController(Controller):
         request: Request[Any, Any, Any],
         desk: FromDishka[ConversationDesk],
     ) -> dict[str, Any]:
-        actor = (await principal_of(request)).actor()
-        return await desk.note(conversation_id, actor, data, _key(request))
+        return await _run(desk.note, conversation_id, data, request)
 
     @post(
         "/snooze",
@@ -110,8 +122,7 @@ class ConversationCommandsController(Controller):
         request: Request[Any, Any, Any],
         desk: FromDishka[ConversationDesk],
     ) -> dict[str, Any]:
-        actor = (await principal_of(request)).actor()
-        return await desk.snooze(conversation_id, actor, data, _key(request))
+        return await _run(desk.snooze, conversation_id, data, request)
 
     @post(
         "/resolve",
@@ -129,8 +140,7 @@ class ConversationCommandsController(Controller):
         request: Request[Any, Any, Any],
         desk: FromDishka[ConversationDesk],
     ) -> dict[str, Any]:
-        actor = (await principal_of(request)).actor()
-        return await desk.resolve(conversation_id, actor, data, _key(request))
+        return await _run(desk.resolve, conversation_id, data, request)
 
     @post(
         "/reopen",
@@ -148,5 +158,4 @@ class ConversationCommandsController(Controller):
         request: Request[Any, Any, Any],
         desk: FromDishka[ConversationDesk],
     ) -> dict[str, Any]:
-        actor = (await principal_of(request)).actor()
-        return await desk.reopen(conversation_id, actor, data, _key(request))
+        return await _run(desk.reopen, conversation_id, data, request)

@@ -15,9 +15,8 @@ from application.conversations.teams import (
     SetWorkingHours,
     TeamQueries,
 )
-from domain.shared.keys import check_key
 from entrypoints.http.auth import READERS, allow, author
-from entrypoints.http.keys import path_key
+from entrypoints.http.staff_answers import agent_key, team_key, team_written
 from entrypoints.http.staff_schemas import (
     SkillsIn,
     TeamIn,
@@ -26,18 +25,9 @@ from entrypoints.http.staff_schemas import (
     WorkingHoursIn,
     staff_problems,
     team_out,
-    written,
 )
 
 __all__ = ["TeamsController"]
-
-
-def _team(key: str) -> str:
-    return path_key(key, lambda k: check_key(k, "team", "billing"), "team")
-
-
-def _agent(key: str) -> str:
-    return path_key(key, lambda k: check_key(k, "agent", "ana.silva"), "agent")
 
 
 class TeamsController(Controller):
@@ -70,7 +60,7 @@ class TeamsController(Controller):
         done = await create(
             data.key, data.name, author(request), frozenset(data.skills), data.working_hours
         )
-        return written(team_out(await teams.get(data.key)), done, f"/v1/teams/{data.key}")
+        return await team_written(teams, data.key, done)
 
     @get(
         operation_id="listTeams",
@@ -91,7 +81,7 @@ class TeamsController(Controller):
     )
     @inject
     async def get_team(self, key: str, teams: FromDishka[TeamQueries]) -> TeamOut:
-        return team_out(await teams.get(_team(key)))
+        return team_out(await teams.get(team_key(key)))
 
     @put(
         "/{key:str}/members/{agent:str}",
@@ -109,9 +99,9 @@ class TeamsController(Controller):
         add: FromDishka[AddTeamMember],
         teams: FromDishka[TeamQueries],
     ) -> Response[TeamOut]:
-        key = _team(key)
-        done = await add(key, _agent(agent), author(request))
-        return written(team_out(await teams.get(key)), done, f"/v1/teams/{key}")
+        key = team_key(key)
+        done = await add(key, agent_key(agent), author(request))
+        return await team_written(teams, key, done)
 
     @delete(
         "/{key:str}/members/{agent:str}",
@@ -130,9 +120,9 @@ class TeamsController(Controller):
         remove: FromDishka[RemoveTeamMember],
         teams: FromDishka[TeamQueries],
     ) -> Response[TeamOut]:
-        key = _team(key)
-        done = await remove(key, _agent(agent), author(request))
-        return written(team_out(await teams.get(key)), done, f"/v1/teams/{key}")
+        key = team_key(key)
+        done = await remove(key, agent_key(agent), author(request))
+        return await team_written(teams, key, done)
 
     @put(
         "/{key:str}/skills",
@@ -150,9 +140,9 @@ class TeamsController(Controller):
         change: FromDishka[ChangeTeamSkills],
         teams: FromDishka[TeamQueries],
     ) -> Response[TeamOut]:
-        key = _team(key)
+        key = team_key(key)
         done = await change(key, frozenset(data.skills), author(request))
-        return written(team_out(await teams.get(key)), done, f"/v1/teams/{key}")
+        return await team_written(teams, key, done)
 
     @put(
         "/{key:str}/working_hours",
@@ -170,6 +160,6 @@ class TeamsController(Controller):
         set_hours: FromDishka[SetWorkingHours],
         teams: FromDishka[TeamQueries],
     ) -> Response[TeamOut]:
-        key = _team(key)
+        key = team_key(key)
         done = await set_hours(key, data.working_hours, author(request))
-        return written(team_out(await teams.get(key)), done, f"/v1/teams/{key}")
+        return await team_written(teams, key, done)
