@@ -50,7 +50,8 @@ class KnownCampaign:
 
 @dataclass(frozen=True, slots=True)
 class EnrollmentRow:
-    """One enrollment, as the process indexes it."""
+    """One enrollment, as the process indexes it; `goal_until` is until when its goal still
+    counts (None without a goal, or once converted)."""
 
     enrollment_id: UUID
     campaign_id: UUID
@@ -60,6 +61,7 @@ class EnrollmentRow:
     entered_at: datetime
     exited_at: datetime | None
     sends: int
+    goal_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,11 @@ class EnrollmentIndex(Protocol):
         self, customers: Collection[UUID] | None = None, campaign_id: UUID | None = None
     ) -> list[EnrollmentRow]:
         """The enrollments not exited, of these customers and this campaign where given."""
+        ...
+
+    async def open_goals(self, customers: Collection[UUID], at: datetime) -> list[EnrollmentRow]:
+        """The exited, not converted enrollments of these customers whose goal still counts at
+        `at`: a goal reached after leaving the journey converts them."""
         ...
 
     async def known(self, enrollment_ids: Collection[UUID]) -> set[UUID]:

@@ -88,6 +88,16 @@ class InMemoryEnrollmentIndex:
             and (campaign_id is None or r.campaign_id == campaign_id)
         ]
 
+    async def open_goals(self, customers: Collection[UUID], at: datetime) -> list[EnrollmentRow]:
+        return [
+            r
+            for r in self.rows.values()
+            if r.exited_at is not None
+            and r.goal_until is not None
+            and r.goal_until >= at
+            and r.customer_id in customers
+        ]
+
     async def known(self, enrollment_ids: Collection[UUID]) -> set[UUID]:
         return {e for e in enrollment_ids if e in self.rows}
 

@@ -1,5 +1,6 @@
-"""The campaign enrollments process's memory in PostgreSQL (`0016_campaign_timers.sql`), on its
-runner's connection; and the durable scheduler's work of firing its timers."""
+"""The campaign enrollments process's memory in PostgreSQL (`0016_campaign_timers.sql`, its goal
+windows `0033_enrollment_goal_windows.sql`), on its runner's connection; and the durable
+scheduler's work of firing its timers."""
 
 from __future__ import annotations
 
@@ -49,7 +50,10 @@ ON CONFLICT (campaign_id) DO UPDATE
 SET key = EXCLUDED.key, status = EXCLUDED.status, version = EXCLUDED.version,
     entry = EXCLUDED.entry, archived_reason = EXCLUDED.archived_reason
 """
-_COLUMNS = "enrollment_id, campaign_id, version, customer_id, entry, entered_at, exited_at, sends"
+_COLUMNS = (
+    "enrollment_id, campaign_id, version, customer_id, entry, entered_at, exited_at, sends,"
+    " goal_until"
+)
 _PAST = """
 SELECT customer_id, entered_at, exited_at FROM enrollment_index
 WHERE campaign_id = $1 AND customer_id = ANY($2::uuid[]) ORDER BY customer_id, entry
@@ -63,13 +67,18 @@ SELECT {_COLUMNS} FROM enrollment_index
 WHERE exited_at IS NULL AND ($1::uuid[] IS NULL OR customer_id = ANY($1::uuid[]))
   AND ($2::uuid IS NULL OR campaign_id = $2)
 """
+_OPEN_GOALS = f"""
+SELECT {_COLUMNS} FROM enrollment_index
+WHERE customer_id = ANY($1::uuid[]) AND goal_until >= $2 AND exited_at IS NOT NULL
+"""
 _KNOWN = "SELECT enrollment_id FROM enrollment_index WHERE enrollment_id = ANY($1::uuid[])"
 _SAVE_ROWS = f"""
 INSERT INTO enrollment_index ({_COLUMNS})
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::uuid[], $5::int4[],
-                     $6::timestamptz[], $7::timestamptz[], $8::int4[])
+                     $6::timestamptz[], $7::timestamptz[], $8::int4[], $9::timestamptz[])
 ON CONFLICT (enrollment_id) DO UPDATE
-SET version = EXCLUDED.version, exited_at = EXCLUDED.exited_at, sends = EXCLUDED.sends
+SET version = EXCLUDED.version, exited_at = EXCLUDED.exited_at, sends = EXCLUDED.sends,
+    goal_until = EXCLUDED.goal_until
 """
 _NOTE_MESSAGES = """
 INSERT INTO enrollment_messages (message_id, enrollment_id, step)
@@ -188,6 +197,12 @@ class PostgresEnrollmentIndex:
         wanted = None if customers is None else list(customers)
         return [EnrollmentRow(*row) for row in await self.conn.fetch(_ACTIVE, wanted, campaign_id)]
 
+    async def open_goals(self, customers: Collection[UUID], at: datetime) -> list[EnrollmentRow]:
+        if not customers:
+            return []
+        found = await self.conn.fetch(_OPEN_GOALS, list(customers), at)
+        return [EnrollmentRow(*row) for row in found]
+
     async def known(self, enrollment_ids: Collection[UUID]) -> set[UUID]:
         return {row[0] for row in await self.conn.fetch(_KNOWN, list(enrollment_ids))}
 
@@ -202,10 +217,11 @@ class PostgresEnrollmentIndex:
                 r.entered_at,
                 r.exited_at,
                 r.sends,
+                r.goal_until,
             )
             for r in rows
         ]
-        await self.conn.execute(_SAVE_ROWS, *_columns(values, 8))
+        await self.conn.execute(_SAVE_ROWS, *_columns(values, 9))
 
     async def note_messages(self, messages: Sequence[tuple[UUID, SentBy]]) -> None:
         values = [(m, s.enrollment_id, s.step) for m, s in messages]

@@ -3,12 +3,14 @@
 Customers enter an active campaign on a recorded signal that matches its trigger entry (type
 and property filters), on entering its segment, or through the API (`EnrollCustomer` records
 `Enrollment.Entered`, which this process begins). The journey's policies (re-entry, cap) are
-asked first (`entry_refusal`).
+asked first (`entry_refusal`). A customer entering on a signal enters when it was recorded, and
+the journey's first waits run from then, however late this process handles it.
 
 An enrollment moves on when a signal it waits for arrives, when its goal signal arrives (a
-conversion, which ends it), when what became of one of its sends is known (the rules suppressed
-or deferred it, its message was delivered, opened, failed or was replied to), and when its
-timer falls due (`due`, run by a durable scheduler). Each `Progress` is carried out:
+conversion, which ends it; one that left converts too while its goal's window is still open),
+when what became of one of its sends is known (the rules suppressed or deferred it, its message
+was delivered, opened, failed or was replied to), and when its timer falls due (`due`, run by a
+durable scheduler). Each `Progress` is carried out:
 - recorded on the `Enrollment`, an event per action with its reason;
 - each `Dispatch` asked of the rules through `RequestMessage`, with the step's dedup key as
   both the rules' dedup key and the idempotency key, so a page or a timer run that is retried
@@ -48,6 +50,7 @@ from domain.campaign.progress import (
     Traveller,
     advance,
     begin,
+    conversion,
 )
 from domain.catalog import class_of, topic_of
 from domain.customer.aggregate import Customer
@@ -187,6 +190,16 @@ class _Round:
         found = await self.enrollments([enrollment_id])
         return found[0] if found else None
 
+    async def goal_until(self, enrollment: Enrollment) -> datetime | None:
+        """Until when the enrollment's goal still counts; None without one, or once reached."""
+        if enrollment.converted_at is not None:
+            return None
+        campaign = await self.campaign(enrollment.campaign_id)
+        if campaign is None or enrollment.campaign_version not in campaign.versions:
+            return None
+        goal = campaign.journey_of(enrollment.campaign_version).goal
+        return None if goal is None else enrollment.entered_at + goal.window
+
     def touched(self, enrollment: Enrollment, new: bool = False) -> None:
         was_new = self.dirty.get(enrollment.id, (enrollment, False))[1]
         self.dirty[enrollment.id] = (enrollment, new or was_new)
@@ -213,7 +226,7 @@ class _Round:
         if written:
             await ports.events.append(written)
         for enrollment in kept:
-            rows.append(_row(enrollment))
+            rows.append(_row(enrollment, await self.goal_until(enrollment)))
             hold = enrollment.hold
             if enrollment.active and hold is not None:
                 timers.append((enrollment.id, enrollment.campaign_id, hold.until))
@@ -228,7 +241,7 @@ class _Round:
             await ports.campaign_timers.set(timers)
 
 
-def _row(enrollment: Enrollment) -> EnrollmentRow:
+def _row(enrollment: Enrollment, goal_until: datetime | None) -> EnrollmentRow:
     return EnrollmentRow(
         enrollment.id,
         enrollment.campaign_id,
@@ -238,6 +251,7 @@ def _row(enrollment: Enrollment) -> EnrollmentRow:
         enrollment.entered_at,
         enrollment.exited_at,
         enrollment.sends,
+        goal_until,
     )
 
 
@@ -307,8 +321,14 @@ class CampaignEnrollments:
     ) -> None:
         states = {c.campaign_id: c for c in await ports.campaign_states.load()}
         work = _Round(ports, self.clock.now(), states)
-        customers = {e.customer_id for e in events if isinstance(e, Signal.Recorded)}
-        enrolled = {row.customer_id for row in await ports.enrollment_index.active(customers)}
+        signals = [e for e in events if isinstance(e, Signal.Recorded)]
+        customers = {e.customer_id for e in signals}
+        index = ports.enrollment_index
+        enrolled = {row.customer_id for row in await index.active(customers)}
+        if signals:
+            # A goal reached after leaving still converts, within the goal's window.
+            since = min(e.occurred_at for e in signals)
+            enrolled |= {row.customer_id for row in await index.open_goals(customers, since)}
         for event in events:
             if isinstance(event, _CAMPAIGN_EVENTS):
                 await self._campaign_changed(work, event)
@@ -318,7 +338,10 @@ class CampaignEnrollments:
                 for campaign, on in work.entries.on_signal.get(event.signal_type, ()):
                     if all(where.matches(event.properties) for where in on.where):
                         source = f"signal {event.signal_type} {event.event_id}"
-                        if await self._enroll(work, campaign, event.customer_id, source):
+                        # The customer entered when the signal was recorded, as the dry run has
+                        # it: the journey's timers run from then, however late this page is.
+                        at = event.timestamp
+                        if await self._enroll(work, campaign, event.customer_id, source, at=at):
                             enrolled.add(event.customer_id)
             elif isinstance(event, Membership.Entered):
                 for campaign in work.entries.on_segment.get(event.segment_key, ()):
@@ -378,13 +401,18 @@ class CampaignEnrollments:
         return [e for e in await work.enrollments([r.enrollment_id for r in rows]) if e.active]
 
     async def _signal_arrived(self, work: _Round, event: Signal.Recorded) -> None:
-        rows = await work.ports.enrollment_index.active([event.customer_id])
+        index = work.ports.enrollment_index
+        rows = await index.active([event.customer_id])
+        rows += await index.open_goals([event.customer_id], event.occurred_at)
         arrived = ArrivedSignal(
             event.signal_type, event.properties, event.occurred_at, event.event_id
         )
         for enrollment in await work.enrollments([r.enrollment_id for r in rows]):
-            if not enrollment.active or enrollment.entered_at > event.occurred_at:
+            if enrollment.entered_at > event.occurred_at:
                 continue  # entered on this very signal, or after it happened
+            if not enrollment.active:
+                await self._converted_after_leaving(work, enrollment, arrived)
+                continue
             if event.signal_type == INBOUND_SIGNAL and enrollment.last_send is not None:
                 why = f"the customer wrote on {event.properties.get('channel', 'a channel')}"
                 if enrollment.note_response(
@@ -392,6 +420,28 @@ class CampaignEnrollments:
                 ):
                     work.touched(enrollment)
             await self._advance(work, enrollment, arrived)
+
+    async def _converted_after_leaving(
+        self, work: _Round, enrollment: Enrollment, arrived: ArrivedSignal
+    ) -> None:
+        """The goal, reached after the customer left the journey (the control group leaves at
+        once) and within its window from entry, converts the enrollment all the same."""
+        if enrollment.converted_at is not None:
+            return
+        campaign = await work.campaign(enrollment.campaign_id)
+        if campaign is None or enrollment.campaign_version not in campaign.versions:
+            return
+        journey = campaign.journey_of(enrollment.campaign_version)
+        try:
+            facts = await self._facts(work, enrollment, journey, arrived)
+            reached = conversion(journey, enrollment.entered_at, facts)
+        except DomainError as error:
+            self.log.warning(
+                "late goal not checked", enrollment=str(enrollment.id), error=str(error)
+            )
+            return
+        if reached is not None and enrollment.convert(reached, work.now):
+            work.touched(enrollment)
 
     async def _entered_elsewhere(self, work: _Round, enrollment_id: UUID) -> None:
         """An entry recorded outside this process (the API): the journey begins here."""
@@ -465,9 +515,11 @@ class CampaignEnrollments:
         customer_id: UUID,
         source: str,
         known: tuple[list[PastEntry], int] | None = None,
+        at: datetime | None = None,
     ) -> bool:
         """Whether the customer entered the campaign; `known` is their past entries and the
-        version's entry count, when the caller read them ahead."""
+        version's entry count, when the caller read them ahead; `at` when they entered (the
+        signal's recorded time), now if not given."""
         campaign = await work.campaign(state.campaign_id)
         if campaign is None:
             return False
@@ -478,14 +530,15 @@ class CampaignEnrollments:
             enrolled = await index.enrolled(state.campaign_id, state.version)
         else:
             past, enrolled = known
-        refusal = entry_refusal(journey.policies, past, enrolled, work.now)
+        entered_at = work.now if at is None else at
+        refusal = entry_refusal(journey.policies, past, enrolled, entered_at)
         if refusal is not None:
             self.log.debug(
                 "entry refused", campaign=state.key, customer=str(customer_id), reason=refusal
             )
             return False
         enrollment = Enrollment.enter(
-            state.campaign_id, state.version, customer_id, len(past) + 1, source, work.now
+            state.campaign_id, state.version, customer_id, len(past) + 1, source, entered_at
         )
         work.touched(enrollment, new=True)
         await self._begin(work, state, enrollment)
@@ -498,7 +551,10 @@ class CampaignEnrollments:
                 raise DomainError(f"campaign {state.key!r} is gone")
             journey = campaign.journey_of(enrollment.campaign_version)
             facts = await self._facts(work, enrollment, journey)
-            progress = begin(journey, _traveller(enrollment), facts)
+            # The journey runs from the entry: a wait already over is due at once.
+            progress = begin(
+                journey, _traveller(enrollment), replace(facts, now=enrollment.entered_at)
+            )
         except DomainError as error:
             enrollment.exit(f"the journey could not begin: {error}", work.now)
             work.touched(enrollment)

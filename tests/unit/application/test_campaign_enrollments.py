@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from adapters.inmemory.campaign_enrollments import InMemoryEnrollmentCounts
+from adapters.inmemory.campaign_stats import InMemoryCampaignStats
+from adapters.inmemory.campaigns import InMemoryCampaigns
 from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
 from adapters.templates.jinja import JinjaRenderer
 from application.customer.update_profile import UpdateProfile
@@ -21,10 +23,12 @@ from application.processes.campaign_enrollments import (
     sent_by_origin,
 )
 from application.processes.segment_evaluator import SegmentEvaluator
+from application.queries.campaign_stats import CampaignStatsQueries
 from application.segments.define_segment import DefineSegment, SegmentDraft
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.aggregate import Campaign, CampaignStatus, Migration, StepMove
 from domain.campaign.enrollment import Enrollment, enrollment_id
+from domain.campaign.journey import CONTROL
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.message.aggregate import Message, MessageStatus
@@ -120,12 +124,16 @@ class Journeys:
         await self.settle()
 
     async def signal(self, kind: str, who: IdentityClaim = ANA, **properties: Any) -> None:
+        await self.recorded(kind, who, **properties)
+        await self.settle()
+
+    async def recorded(self, kind: str, who: IdentityClaim = ANA, **properties: Any) -> None:
+        """Records a signal, which the process has yet to handle."""
         self.sent += 1
         event = report(
             f"e{self.sent}", who, kind=kind, occurred_at=self.clock.now(), properties=properties
         )
         await self.chorus.ingest([event])
-        await self.settle()
 
     async def later(self, by: timedelta) -> int:
         """Moves the clock; fires the timers that fell due."""
@@ -388,6 +396,128 @@ class TestGoal:
         assert enrollment.exit_reason == "goal reached: purchase"
         assert await world.later(DAY) == 0
         assert world.decisions() == []
+
+
+class TestGoalAfterLeaving:
+    GOAL = {"goal": {"signal": "purchase", "within": "7d"}}
+    HELD_OUT = {
+        "offer": {
+            "type": "split",
+            "arms": [{"name": "mail", "weight": 0, "next": "mail"}],
+            "control": {"weight": 1},
+        },
+        "mail": send(),
+    }
+    DONE = {"bye": {"type": "exit", "reason": "nothing to do"}}
+
+    async def _left(self, steps: dict[str, Any]) -> tuple[Journeys, Enrollment]:
+        world = Journeys()
+        ana = await world.subscriber()
+        campaign = await world.campaign("goal", journey(steps) | self.GOAL)
+        await world.enroll(campaign, ana)
+        await world.settle()
+        (enrollment,) = world.enrollments()
+        assert not enrollment.active
+        return world, enrollment
+
+    async def _converted(self, world: Journeys) -> dict[tuple[str | None, str | None], int]:
+        """The campaign's stats: conversions over the journey, by variant."""
+        storage = world.chorus.storage
+        queries = CampaignStatsQueries(InMemoryCampaigns(storage), InMemoryCampaignStats(storage))
+        stats = await queries.get("goal")
+        return {(v.split, v.arm): v.figures.converted for v in stats.journey}
+
+    async def test_a_control_group_customer_who_buys_within_the_window_converts_and_counts(
+        self,
+    ) -> None:
+        world, left = await self._left(self.HELD_OUT)
+        assert left.exit_reason == "held out in the control group of 'offer'"
+        await world.later(6 * DAY)
+        await world.signal("purchase", amount=10)
+        (enrollment,) = world.enrollments()
+        assert enrollment.converted_at == world.clock.now()
+        counted = await self._converted(world)
+        assert counted[(None, None)] == counted[("offer", CONTROL)] == 1
+        assert world.decisions() == []
+
+    async def test_a_control_group_customer_who_buys_after_the_window_does_not_convert(
+        self,
+    ) -> None:
+        world, _ = await self._left(self.HELD_OUT)
+        await world.later(7 * DAY + HOUR)
+        await world.signal("purchase", amount=10)
+        (enrollment,) = world.enrollments()
+        assert enrollment.converted_at is None
+        assert (await self._converted(world))[(None, None)] == 0
+
+    async def test_a_customer_who_left_the_journey_and_buys_within_the_window_converts_once(
+        self,
+    ) -> None:
+        world, left = await self._left(self.DONE)
+        assert left.exit_reason == "nothing to do"
+        await world.later(DAY)
+        await world.signal("purchase", amount=10)
+        bought_at = world.clock.now()
+        await world.later(HOUR)
+        await world.signal("purchase", amount=20)
+        (enrollment,) = world.enrollments()
+        assert enrollment.converted_at == bought_at
+        assert len(world.events("Converted")) == 1
+        assert (await self._converted(world))[(None, None)] == 1
+
+    async def test_a_customer_who_left_the_journey_and_buys_after_the_window_does_not_convert(
+        self,
+    ) -> None:
+        world, _ = await self._left(self.DONE)
+        await world.later(8 * DAY)
+        await world.signal("purchase", amount=10)
+        (enrollment,) = world.enrollments()
+        assert enrollment.converted_at is None
+        assert world.events("Converted") == []
+
+
+class TestEntryTime:
+    async def test_a_customer_entering_on_a_signal_enters_when_it_was_recorded(self) -> None:
+        world = Journeys()
+        await world.templates()
+        await world.subscriber()
+        steps = {"an-hour-later": {"type": "wait", "for": "1h", "next": "welcome"}}
+        steps["welcome"] = send()
+        await world.campaign("late", journey(steps) | {"entry": ORDER_ENTRY})
+        recorded_at = world.clock.now()
+        await world.recorded("order.placed", total=100)
+        world.clock.advance(5 * HOUR)  # the process handles the signal late
+        await world.settle()
+        (enrollment,) = world.enrollments()
+        assert enrollment.entered_at == recorded_at
+        (waiting,) = world.events("Waiting")
+        assert waiting.until == recorded_at + HOUR
+        assert waiting.timestamp == world.clock.now()  # recorded when it was decided
+        assert await world.later(timedelta(0)) == 1  # the wait was already over
+        assert len(world.decisions()) == 1
+
+    async def test_a_signal_recorded_after_the_entry_reaches_the_enrollment(self) -> None:
+        world = Journeys()
+        await world.subscriber()
+        steps = {
+            "pay": {
+                "type": "wait_for_signal",
+                "signal": "order.paid",
+                "timeout": "1d",
+                "on_signal": "paid",
+                "on_timeout": "unpaid",
+            },
+            "paid": {"type": "exit", "reason": "paid"},
+            "unpaid": {"type": "exit", "reason": "unpaid"},
+        }
+        await world.campaign("pay", journey(steps) | {"entry": ORDER_ENTRY})
+        await world.recorded("order.placed", total=100)
+        world.clock.advance(HOUR)
+        await world.recorded("order.paid")
+        world.clock.advance(5 * HOUR)
+        await world.settle()
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "paid"
 
 
 class TestResponses:
