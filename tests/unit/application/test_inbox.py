@@ -217,10 +217,12 @@ class TestTheStream:
         world.inbox.high_water = slow_high_water  # type: ignore[method-assign]
         streams = [world.queries.changes(InboxFilter(), None, heartbeat=5) for _ in range(5)]
         waiting = [asyncio.ensure_future(anext(stream)) for stream in streams]
-        await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            while len(world.queries.feed.subscriptions) < 5:
+                await asyncio.sleep(0.001)  # every stream open before the change
         made = await world.conversation(customer, Channel.EMAIL)
         await world.settle()
-        batches = await asyncio.wait_for(asyncio.gather(*waiting), 1)
+        batches = await asyncio.wait_for(asyncio.gather(*waiting), 5)
         assert [[row.conversation_id for row in batch] for batch in batches] == [[made]] * 5
         assert len(reads) == 1
         for stream in streams:
