@@ -4,6 +4,7 @@ requests are each answered in a task of their own, at most `max_in_flight` at on
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 import structlog
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["QueueResponder"]
 
 
-class QueueResponder:
+class QueueResponder(ABC):
     """Subscribes `subject` in the `queue` group and hands each request to `_answer`; a
     subclass says how it receives (`_receive`), answers and stops."""
 
@@ -56,9 +57,9 @@ class QueueResponder:
         started = f"{self.what} responder started"
         self.log.info(started)
 
+    @abstractmethod
     async def _receive(self, msg: Msg) -> None:
         """The subscription callback."""
-        raise NotImplementedError
 
     async def _hand_over(self, msg: Msg) -> None:
         """Answers `msg` in a task of its own once a slot is free: back-pressure, the rest wait
@@ -72,6 +73,6 @@ class QueueResponder:
         self._in_flight.discard(task)
         self._slots.release()
 
+    @abstractmethod
     async def _answer(self, msg: Msg) -> None:
         """Answers one request; never raises."""
-        raise NotImplementedError
