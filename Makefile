@@ -3,6 +3,11 @@ PYTHON ?= python3
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 RUN := $(UV) run --frozen
+# Where Python is told to write no bytecode (PYTHONDONTWRITEBYTECODE), every `chorus` process
+# compiles each module it imports again: about a second a start, and the suites start hundreds.
+# The compiled modules are kept under .tools instead.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.tools/pycache
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: install demo serve test lint typecheck architecture unit integration e2e fuzz bench clean
 

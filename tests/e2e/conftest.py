@@ -4,14 +4,22 @@ import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
+import asyncpg
 import nats
 import pytest
 
+from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.manual_clock import PostgresClockStore
+from adapters.system.clock import ManualClock
+from adapters.system.ids import RandomIds
+from ports.api_keys import Role
 from tests.e2e.service import ChorusProcess
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
+
+    from tests.servers import TestDatabases
 
 
 async def _delete_streams(service: ChorusProcess) -> None:
@@ -25,13 +33,26 @@ async def _delete_streams(service: ChorusProcess) -> None:
         await nc.close()
 
 
+async def create_admin_key(database_url: str) -> str:
+    """An admin key, made as `chorus keys create --role admin` makes it, without a process of
+    its own for each service the suite starts."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        clock = ManualClock(await PostgresClockStore(pool).load())
+        store = PostgresApiKeyStore(pool, clock, RandomIds())
+        created = await store.create(Role.ADMIN, "cli", agent=None, teams=[], by="e2e")
+        return created.secret
+    finally:
+        await pool.close()
+
+
 @contextlib.asynccontextmanager
 async def running_chorus(
     database_url: str, nats_url: str, log_path: Path
 ) -> AsyncIterator[ChorusProcess]:
     """A service on its own database and streams, with an admin key as `admin_key`."""
     service = ChorusProcess(database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", log_path)
-    service.admin_key = service.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    service.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
     service.start()
     try:
         yield service
@@ -44,4 +65,16 @@ async def running_chorus(
 async def chorus(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
     """A running service with a fresh database and streams; `chorus.admin_key` is an admin key."""
     async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def shared_chorus(
+    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ChorusProcess]:
+    """One running service for a whole module, whose tests each make and read their own
+    customers, messages and names, and never move the manual clock."""
+    database_url = await databases.create()
+    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
+    async with running_chorus(database_url, nats_url, log_path) as service:
         yield service

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each makes its own customers and names."""
+    return shared_chorus
+
+
 PHONE = "+447700900456"
 
 

@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each makes its own customers and names."""
+    return shared_chorus
+
+
 DEEP = "[" * 1000 + "]" * 1000  # a JSON value nested 1,000 deep
 TOO_DEEP = "[" * 33 + "]" * 33
 
@@ -194,7 +201,8 @@ class TestHostileInputOverHttp:
     def test_a_bad_signal_is_refused_in_its_batch_while_the_others_are_stored(
         self, chorus: ChorusProcess, changes: dict[str, Any], field: str
     ) -> None:
-        batch = [_signal("good-1"), _signal("bad", **changes), _signal("good-2")]
+        run = uuid.uuid4().hex[:8]
+        batch = [_signal(f"good-1-{run}"), _signal("bad", **changes), _signal(f"good-2-{run}")]
         with _client(chorus) as http:
             answer = http.post("/v1/events?wait=attributed", json={"signals": batch})
             assert answer.status_code == 422, answer.text

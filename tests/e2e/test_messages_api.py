@@ -11,6 +11,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each makes its own customers and names."""
+    return shared_chorus
+
+
 def client(chorus: ChorusProcess) -> httpx.Client:
     headers = {"Authorization": f"Bearer {chorus.admin_key}"}  # type: ignore[attr-defined]
     return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)

@@ -240,8 +240,12 @@ def run(config: FakesConfig, stop: threading.Event, *, out: Any = None) -> dict[
         print(json.dumps(_describe(running)), file=out or sys.stdout, flush=True)
         stop.wait()
     finally:
-        for item in reversed(running):
-            item.fake.stop()
+        # side by side: each may take its grace period, and a killed parent waits for none
+        stopping = [threading.Thread(target=item.fake.stop) for item in running]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
     return {item.spec.provider_name: item.summary() for item in running}
 
 
