@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from application.approvals.held import held_for_approval
 from application.conflicts import retry_on_conflict
 from application.messages.compose import approved_as_sent, compose, compose_all, message_for
 from domain.customer.aggregate import Customer
@@ -82,6 +83,14 @@ def decide_and_record(
     if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
         uow.deferrals.defer(
             message_id, customer.id, decision.defer_until, request, origin, delivery
+        )
+    if decision.outcome is Outcome.HOLD and decision.defer_until is not None:
+        # The hold waits as a deferral due at its expiry; its id is the hold decision's.
+        uow.deferrals.defer(
+            message_id, customer.id, decision.defer_until, request, origin, delivery, decision_id
+        )
+        uow.approvals.hold(
+            held_for_approval(customer.id, message_id, decision_id, request, decision, now, origin)
         )
     if decision.allows_send and delivery is not None:
         made = message_for(customer, message_id, decision_id, request, decision, delivery, now)

@@ -1,0 +1,169 @@
+"""Messages the rules hold for an operator: approved, edited, rejected, or expired, each once,
+each an event with who settled it, each followed by the decision it led to."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from application.approvals.settle_approval import (
+    ApprovalAlreadySettled,
+    ApprovalEdit,
+    SettleApproval,
+)
+from application.messages.compose import MessageContent
+from domain.message.content import Content
+from domain.policy.decision import Effect, Outcome, SendRequest
+from domain.policy.rules import ApprovalRule
+from domain.policy.vocabulary import Channel, Purpose
+from ports.approvals import ApprovalStatus
+from tests.unit.in_memory_chorus import InMemoryChorus, claim
+
+if TYPE_CHECKING:
+    from application.messages.request_message import MessageDecided
+
+ANA = claim("email", "ana@example.org")
+ANA_PHONE = claim("phone", "+351912345678")
+REFUND = ApprovalRule(
+    "approval.refund",
+    intents=frozenset({"request_refund"}),
+    min_confidence=0.6,
+    expires_after=timedelta(hours=4),
+)
+REFUND_REPLY = SendRequest(
+    "support",
+    Purpose.SERVICE,
+    (Channel.EMAIL,),
+    intent="request_refund",
+    intent_confidence=0.9,
+)
+TEXT = MessageContent(inline=Content(subject="Your refund", body="We refund you 50 EUR."))
+OPERATOR = "lea (admin key k1)"
+
+
+class World:
+    def __init__(self) -> None:
+        self.chorus = InMemoryChorus()
+        chorus = self.chorus
+        self.settle = SettleApproval(
+            chorus.uows, chorus.rule_sets, chorus.clock, chorus.ids, chorus.templates
+        )
+
+    async def held(self, request: SendRequest = REFUND_REPLY) -> MessageDecided:
+        chorus = self.chorus
+        await chorus.publish(approvals=(REFUND,))
+        upserted = await chorus.upsert((ANA, ANA_PHONE), {"first_name": "Ana"}, {})
+        decided = await chorus.request_message(upserted.customer_id, request, content=TEXT)
+        assert decided.decision is not None
+        assert decided.decision.outcome is Outcome.HOLD
+        return decided
+
+
+class TestAHold:
+    async def test_a_confident_refund_answer_waits_with_nothing_in_the_outbox(self) -> None:
+        world = World()
+        decided = await world.held()
+        assert decided.decision is not None
+        (held,) = [r for r in decided.decision.fired if r.effect is Effect.HELD]
+        assert held.rule_id == "approval.refund"
+        assert world.chorus.storage.outbox == {}
+        record = world.chorus.storage.approvals[decided.decision_id]
+        assert record.status is ApprovalStatus.PENDING
+        assert record.expires_at == world.chorus.clock.now() + timedelta(hours=4)
+
+    async def test_an_unsure_refund_answer_is_not_held_by_the_refund_rule(self) -> None:
+        world = World()
+        chorus = world.chorus
+        await chorus.publish(approvals=(REFUND,))
+        ana = (await chorus.upsert((ANA,), {}, {})).customer_id
+        unsure = SendRequest(
+            "support",
+            Purpose.SERVICE,
+            (Channel.EMAIL,),
+            intent="request_refund",
+            intent_confidence=0.3,
+        )
+        decided = await chorus.request_message(ana, unsure, content=TEXT)
+        assert decided.decision is not None
+        assert decided.decision.outcome is Outcome.SEND
+
+
+class TestApprove:
+    async def test_an_approved_hold_is_sent_through_the_outbox_citing_who_approved(self) -> None:
+        world = World()
+        decided = await world.held()
+        settled = await world.settle.approve(decided.decision_id, OPERATOR)
+        assert (settled.status, settled.outcome) == (ApprovalStatus.APPROVED, Outcome.SEND)
+        assert decided.message_id in world.chorus.storage.outbox
+        record = world.chorus.storage.approvals[decided.decision_id]
+        assert (record.status, record.settled_by) == (ApprovalStatus.APPROVED, OPERATOR)
+        assert record.decision_id == settled.decision_id
+        (event,) = [e for e in world.chorus.storage.events.log if "ApprovalSettled" in e.topic]
+        assert getattr(event.event, "by", None) == OPERATOR
+        assert getattr(event.event, "verdict", None) == "approved"
+
+    async def test_a_hold_is_settled_once(self) -> None:
+        world = World()
+        decided = await world.held()
+        await world.settle.approve(decided.decision_id, OPERATOR)
+        with pytest.raises(ApprovalAlreadySettled):
+            await world.settle.reject(decided.decision_id, OPERATOR)
+
+    async def test_approval_lifts_only_the_hold_the_other_rules_still_decide(self) -> None:
+        world = World()
+        decided = await world.held()
+        customer_id = decided.customer_id
+        await world.chorus.change_suppression(
+            customer_id, Channel.EMAIL, "hard bounce", active=True
+        )
+        settled = await world.settle.approve(decided.decision_id, OPERATOR)
+        assert settled.outcome is Outcome.SUPPRESS
+        assert world.chorus.storage.outbox == {}
+
+
+class TestEdit:
+    async def test_an_edited_hold_is_rendered_again_and_decided_again(self) -> None:
+        world = World()
+        decided = await world.held()
+        changed = MessageContent(inline=Content(subject="Your refund", body="We refund 40 EUR."))
+        edit = ApprovalEdit(content=changed)
+        settled = await world.settle.edit(decided.decision_id, OPERATOR, edit, "40 is right")
+        assert (settled.status, settled.outcome) == (ApprovalStatus.EDITED, Outcome.SEND)
+        (message,) = await world.chorus.lease(Channel.EMAIL)
+        assert "40 EUR" in str(message.content)
+
+    async def test_a_channel_the_message_was_not_written_for_needs_content(self) -> None:
+        world = World()
+        decided = await world.held()
+        with pytest.raises(ValueError, match="not written for sms"):
+            await world.settle.edit(decided.decision_id, OPERATOR, ApprovalEdit(Channel.SMS))
+
+
+class TestReject:
+    async def test_a_rejected_hold_is_suppressed_citing_its_rule_and_who_rejected(self) -> None:
+        world = World()
+        decided = await world.held()
+        settled = await world.settle.reject(decided.decision_id, OPERATOR, "not eligible")
+        assert settled.outcome is Outcome.SUPPRESS
+        assert world.chorus.storage.outbox == {}
+        assert world.chorus.storage.deferred == {}
+        assert world.chorus.storage.approvals[decided.decision_id].note == "not eligible"
+
+
+class TestExpiry:
+    async def test_an_unsettled_hold_expires_once_with_a_recorded_outcome(self) -> None:
+        world = World()
+        decided = await world.held()
+        chorus = world.chorus
+        chorus.clock.advance(timedelta(hours=3, minutes=59))
+        assert await chorus.redecide_due() == 0
+        chorus.clock.advance(timedelta(minutes=1))
+        assert await chorus.redecide_due() == 1
+        assert await chorus.redecide_due() == 0
+        record = chorus.storage.approvals[decided.decision_id]
+        assert (record.status, record.settled_by) == (ApprovalStatus.EXPIRED, "scheduler")
+        assert chorus.storage.outbox == {}
+        with pytest.raises(ApprovalAlreadySettled):
+            await world.settle.approve(decided.decision_id, OPERATOR)
