@@ -39,6 +39,7 @@ class ApprovalStatus(StrEnum):
     EDITED = "edited"  # approved with changes, then decided again
     REJECTED = "rejected"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # its sender no longer wanted it (a journey moved on)
 
 
 @dataclass(frozen=True, slots=True)

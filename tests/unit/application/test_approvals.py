@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import msgspec
 import pytest
 
 from application.approvals.settle_approval import (
@@ -13,12 +14,18 @@ from application.approvals.settle_approval import (
     ApprovalEdit,
     SettleApproval,
 )
+from application.conversations.replies import Reply
+from application.delivery.give_up import GiveUpMessage
 from application.messages.compose import MessageContent
+from application.processes.outbound_events import OutboundEvents
+from domain.conversation.aggregate import Conversation
 from domain.message.content import Content
 from domain.policy.decision import Effect, Outcome, SendRequest
 from domain.policy.rules import ApprovalRule
 from domain.policy.vocabulary import Channel, Purpose
 from ports.approvals import ApprovalStatus
+from tests.unit.application.conversations.desk import Desk, ana
+from tests.unit.application.test_outbound_events import RecordingPublisher
 from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 if TYPE_CHECKING:
@@ -165,5 +172,62 @@ class TestExpiry:
         record = chorus.storage.approvals[decided.decision_id]
         assert (record.status, record.settled_by) == (ApprovalStatus.EXPIRED, "scheduler")
         assert chorus.storage.outbox == {}
+        with pytest.raises(ApprovalAlreadySettled):
+            await world.settle.approve(decided.decision_id, OPERATOR)
+
+
+class TestAReplyToARefund:
+    async def test_a_reply_to_a_conversation_classified_as_a_refund_waits_for_approval(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.publish(approvals=(REFUND,))
+        await desk.staffed()
+        conversation_id = await desk.conversation(Channel.EMAIL)
+        async with desk.uows() as uow:
+            conversations = uow.repository(Conversation)
+            conversation = (await conversations.get([conversation_id]))[conversation_id]
+            conversation.classify("request_refund", None, "classifier", desk.clock.now(), 0.88)
+            conversations.add(conversation)
+        answer = await desk.reply(conversation_id, ana("support"), Reply(text="Refunded!"))
+        assert (answer.outcome, answer.sent) == (Outcome.HOLD, False)
+        assert desk.storage.outbox == {}
+        settle = SettleApproval(desk.uows, desk.rule_sets, desk.clock, desk.ids, desk.templates)
+        settled = await settle.approve(answer.decision_id, OPERATOR)
+        assert settled.outcome is Outcome.SEND
+        (message,) = await desk.lease(Channel.EMAIL)
+        assert message.id == answer.message_id
+
+
+class TestOnNats:
+    async def test_a_hold_and_its_verdict_go_out_as_approval_events(self) -> None:
+        world = World()
+        decided = await world.held()
+        await world.settle.reject(decided.decision_id, OPERATOR, "not eligible")
+        process = OutboundEvents(RecordingPublisher())
+        events = [e.event for e in world.chorus.storage.events.log if e.event is not None]
+        sent = {}
+        for event in events:
+            if type(event) in process.handles:
+                _, message = process.message(event)
+                sent[message.subject] = msgspec.json.decode(message.payload)["data"]
+        requested = sent["chorus.out.approvals.requested"]
+        decided_on = sent["chorus.out.approvals.decided"]
+        assert requested["approval_id"] == str(decided.decision_id)
+        assert requested["rule_id"] == "approval.refund"
+        assert (decided_on["verdict"], decided_on["by"]) == ("rejected", OPERATOR)
+
+
+class TestWithdrawal:
+    async def test_a_hold_its_sender_gives_up_on_ends_withdrawn_and_never_expires(self) -> None:
+        world = World()
+        decided = await world.held()
+        chorus = world.chorus
+        give_up = GiveUpMessage(chorus.uows, chorus.clock, chorus.rule_sets, chorus.ids)
+        assert await give_up(decided.message_id, "the journey moved on")
+        record = chorus.storage.approvals[decided.decision_id]
+        assert (record.status, record.note) == (ApprovalStatus.WITHDRAWN, "the journey moved on")
+        chorus.clock.advance(timedelta(days=2))
+        assert await chorus.redecide_due() == 0
         with pytest.raises(ApprovalAlreadySettled):
             await world.settle.approve(decided.decision_id, OPERATOR)

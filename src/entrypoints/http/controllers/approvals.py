@@ -107,9 +107,10 @@ class ApprovalsController(Controller):
         guards=[allow(*_READERS)],
         summary="Messages held for an operator's approval, newest first, a page at a time",
         description=(
-            "`?status=` (pending, approved, edited, rejected, expired), `?rule=` the approval "
-            "rule's id, `?team=`, `?customer_id=`, `?limit=` (1-500, default 50) and `?after=` "
-            "the previous `next_cursor`. A key limited to teams sees its teams' only."
+            "`?status=` (pending, approved, edited, rejected, expired, withdrawn), `?rule=` "
+            "the approval rule's id, `?team=`, `?customer_id=`, `?limit=` (1-500, default 50) "
+            "and `?after=` the previous `next_cursor`. A key limited to teams sees its teams' "
+            "only."
         ),
     )
     @inject
