@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,8 +50,11 @@ class IdempotencyKeyReused(DomainError):
 def fingerprint_of(
     customer_id: UUID, request: SendRequest, content: MessageContent | None = None
 ) -> bytes:
-    """What a request asked for, so a retry can be told from a different request."""
-    digest = hashlib.sha256(customer_id.bytes + msgspec.json.encode(request))
+    """What a request asked for, so a retry can be told from a different request. What the
+    request says of the moment it was made (the intent it answers as classified then, the
+    audience of its broadcast so far) is left out: a retry may see them changed."""
+    asked = dataclasses.replace(request, intent=None, intent_confidence=None, audience=None)
+    digest = hashlib.sha256(customer_id.bytes + msgspec.json.encode(asked))
     if content is not None:
         said = (content.template, content.version, content.locale, content.variables)
         digest.update(

@@ -19,13 +19,16 @@ from application.delivery.give_up import GiveUpMessage
 from application.messages.compose import MessageContent
 from application.processes.outbound_events import OutboundEvents
 from domain.conversation.aggregate import Conversation
+from domain.customer.aggregate import Customer
 from domain.message.content import Content
 from domain.policy.decision import Effect, Outcome, SendRequest
 from domain.policy.rules import ApprovalRule
 from domain.policy.vocabulary import Channel, Purpose
 from ports.approvals import ApprovalStatus
 from tests.unit.application.conversations.desk import Desk, ana
+from tests.unit.application.test_campaign_enrollments import Journeys
 from tests.unit.application.test_outbound_events import RecordingPublisher
+from tests.unit.domain.campaign.journeys import journey, send
 from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 if TYPE_CHECKING:
@@ -231,3 +234,23 @@ class TestWithdrawal:
         assert await chorus.redecide_due() == 0
         with pytest.raises(ApprovalAlreadySettled):
             await world.settle.approve(decided.decision_id, OPERATOR)
+
+
+class TestABroadcast:
+    async def test_a_campaign_send_says_its_audience_and_a_broadcast_rule_holds_it(self) -> None:
+        world = Journeys()
+        broadcast = ApprovalRule(
+            "approval.broadcast", audience_above=0, purposes=frozenset({Purpose.MARKETING})
+        )
+        await world.chorus.publish(approvals=(broadcast,))
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("welcome", journey({"welcome": send()}))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        (decision,) = world.decisions()
+        assert isinstance(decision, Customer.MessageHeld)
+        assert decision.request.audience == 1
+        (record,) = world.chorus.storage.approvals.values()
+        assert (record.rule_id, record.purpose) == ("approval.broadcast", "marketing")
+        assert world.messages() == []
