@@ -3,9 +3,11 @@ fake provider delivers it, and the approval is in the message's audit."""
 
 from __future__ import annotations
 
+import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import _delete_streams
@@ -105,3 +107,42 @@ class TestApprovingARefund:
         (granted,) = [r for r in view["decisions"][1]["fired"] if r["rule_id"] == "approval.refund"]
         assert granted["effect"] == "allowed"
         assert approval["settled_by"] in granted["reason"]
+
+
+class TestWhoSettlesWhat:
+    def test_agents_edit_service_answers_marketers_may_not_and_a_hold_left_alone_expires(
+        self, delivering: ChorusProcess
+    ) -> None:
+        with client(delivering) as http:
+            http.put("/v1/rules", json=RULES).raise_for_status()
+            customer_id = a_customer(http)
+            first = send(http, customer_id, **REFUND_REPLY).json()["decision_id"]
+            second = send(http, customer_id, **REFUND_REPLY, dedup_key="refund-2").json()
+            agent = http.post("/v1/keys", json={"name": "ana", "role": "agent", "agent": "ana"})
+            marketer = http.post("/v1/keys", json={"name": "mo", "role": "marketer"})
+            as_agent = {"Authorization": f"Bearer {agent.json()['secret']}"}
+            as_marketer = {"Authorization": f"Bearer {marketer.json()['secret']}"}
+            refused = http.post(f"/v1/approvals/{first}/reject", json={}, headers=as_marketer)
+            edit = {"content": {"subject": "Your refund", "body": "We refund you 60 EUR."}}
+            edited = http.post(f"/v1/approvals/{first}/edit", json=edit, headers=as_agent)
+            http.post("/v1/admin/clock", json={"advance_seconds": 4 * 3600}).raise_for_status()
+            expired = until_settled(http, second["decision_id"])
+            view = until_status(http, second["message_id"], "suppressed")
+
+        assert refused.status_code == 403, refused.text
+        assert edited.status_code == 200, edited.text
+        assert (edited.json()["status"], edited.json()["outcome"]) == ("edited", "send")
+        assert "agent key" in edited.json()["settled_by"]
+        assert (expired["status"], expired["settled_by"]) == ("expired", "scheduler")
+        assert [d["outcome"] for d in view["decisions"]] == ["hold", "suppress"]
+        (why,) = view["decisions"][1]["fired"]
+        assert (why["rule_id"], why["effect"]) == ("approval.refund", "suppressed")
+
+
+def until_settled(http: httpx.Client, approval_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        found: dict[str, Any] = http.get(f"/v1/approvals/{approval_id}").json()
+        if found["status"] != "pending" or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
