@@ -19,6 +19,7 @@ from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import decode_condition
 from domain.signals.document import InvalidSignal, SignalReader
 from domain.templates.aggregate import Variant
+from entrypoints.demo_approvals import load_demo_approvals
 from entrypoints.demo_conversations import DEMO_CUSTOMERS, demo_inbound
 from entrypoints.demo_desk import load_demo_desk
 from ports.clock import Clock
@@ -290,4 +291,5 @@ async def load_demo_data(container: AsyncContainer) -> int:
     sam = await (await container.get(CustomerRecords)).find(identity)
     if sam is not None:  # the same consent again changes nothing
         await (await container.get(ChangeConsent))(sam, [consent])
+    await load_demo_approvals(container)  # after Maria is known: her refund answer waits
     return sum(1 for o in outcomes if o.status == "recorded")

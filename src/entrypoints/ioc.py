@@ -24,6 +24,7 @@ from dishka import (
 
 from adapters.assistant.keywords import KeywordClassifier
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.approvals import PostgresApprovalsRead
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.campaign_enrollments import EnrollmentTimers, PostgresEnrollmentCounts
 from adapters.postgres.campaign_schedules import ScheduleTimers
@@ -57,6 +58,7 @@ from adapters.system.clock import ManualClock, SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.unsubscribe_tokens import SignedUnsubscribeTokens
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates, RenderBudget
+from application.approvals.settle_approval import SettleApproval
 from application.audit.customer_as_of import CustomerAsOf
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
@@ -110,6 +112,7 @@ from entrypoints.settings import Settings
 from entrypoints.text_checks import wire_fault
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
+from ports.approvals import ApprovalsRead
 from ports.audit import AuditLog
 from ports.bus import EventPublisher
 from ports.campaign_enrollments import EnrollmentCounts
@@ -294,6 +297,10 @@ class AdaptersProvider(Provider):
     @provide
     def delivery_store(self, pool: asyncpg.Pool) -> DeliveryStore:
         return PostgresDeliveryStore(pool)
+
+    @provide
+    def approvals_read(self, pool: asyncpg.Pool) -> ApprovalsRead:
+        return PostgresApprovalsRead(pool)
 
     @provide
     def history(self, pool: asyncpg.Pool) -> History:
@@ -500,8 +507,21 @@ class UseCasesProvider(Provider):
         return ApplyParkedStatuses(store, webhooks)
 
     @provide
-    def message_queries(self, store: DeliveryStore, decisions: DecisionQueries) -> MessageQueries:
-        return MessageQueries(store, decisions)
+    def message_queries(
+        self, store: DeliveryStore, decisions: DecisionQueries, approvals: ApprovalsRead
+    ) -> MessageQueries:
+        return MessageQueries(store, decisions, approvals)
+
+    @provide
+    def settle_approval(
+        self,
+        uows: UnitsOfWork,
+        rule_sets: RuleSets,
+        clock: Clock,
+        ids: IdGenerator,
+        templates: Templates,
+    ) -> SettleApproval:
+        return SettleApproval(uows, rule_sets, clock, ids, templates)
 
     @provide
     def signal_reader(self, normalizer: IdentityNormalizer) -> SignalReader:

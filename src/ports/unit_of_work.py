@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from domain.message.aggregate import Message
     from domain.policy.decision import SendRequest
     from domain.policy.vocabulary import Channel
+    from ports.approvals import Approvals
     from ports.delivery import Delivery, DueFallback, FallbackPlan
 
 __all__ = [
@@ -130,6 +131,7 @@ class DueMessage:
     request: SendRequest
     origin: str
     delivery: Delivery | None = None
+    approval_id: UUID | None = None  # held for an operator: its hold expires now
 
 
 class Deferrals(Protocol):
@@ -143,8 +145,10 @@ class Deferrals(Protocol):
         request: SendRequest,
         origin: str,
         delivery: Delivery | None = None,
+        approval_id: UUID | None = None,
     ) -> None:
-        """Keeps a deferred message until `due_at` (replacing an earlier due time)."""
+        """Keeps a deferred message until `due_at` (replacing an earlier due time); a held one
+        (`approval_id`) until its hold expires."""
         ...
 
     async def forget(self, message_id: UUID) -> None:
@@ -241,6 +245,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def approvals(self) -> Approvals: ...
 
     def repository(self, kind: type[A]) -> Repository[A]:
         """The repository of one aggregate type, enlisted in this unit of work."""

@@ -106,6 +106,8 @@ ADDED_SINCE = (
     "domain.message.aggregate:Message.Superseded",
     "domain.message.aggregate:Message.Expired",
     "domain.message.aggregate:Message.GivenUp",
+    "domain.customer.aggregate:Customer.MessageHeld",
+    "domain.customer.aggregate:Customer.ApprovalSettled",
 )
 
 

@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from domain.customer.identities import Identity
     from domain.policy.decision import SendRequest
     from domain.policy.vocabulary import Channel
+    from ports.approvals import ApprovalRecord, ApprovalStatus
     from ports.delivery import Delivery, FallbackPlan
     from ports.unit_of_work import EarlierRequest
 
 __all__ = [
+    "StagedApprovals",
     "StagedDecisions",
     "StagedDeferrals",
     "StagedIdentities",
@@ -160,9 +162,10 @@ class StagedDeferrals:
         request: SendRequest,
         origin: str,
         delivery: Delivery | None = None,
+        approval_id: UUID | None = None,
     ) -> None:
         self.deferred.append(
-            DeferredRow(message_id, customer_id, due_at, request, origin, delivery)
+            DeferredRow(message_id, customer_id, due_at, request, origin, delivery, approval_id)
         )
 
     async def forget(self, message_id: UUID) -> None:
@@ -173,7 +176,7 @@ class StagedDeferrals:
         if row is None:
             return None
         self.forgotten.add(message_id)
-        return DueMessage(row.message_id, row.customer_id, row.request, row.origin, row.delivery)
+        return _due(row)
 
     def _remaining(self) -> dict[UUID, DeferredRow]:
         rows = self.storage.deferred
@@ -191,10 +194,7 @@ class StagedDeferrals:
         for row in claimed:
             self.holding.add(row.message_id)
             self.storage.held.add(row.message_id)
-        return [
-            DueMessage(row.message_id, row.customer_id, row.request, row.origin, row.delivery)
-            for row in claimed
-        ]
+        return [_due(row) for row in claimed]
 
     def release(self) -> None:
         self.storage.held -= self.holding
@@ -209,6 +209,46 @@ class StagedDeferrals:
 
         def apply() -> None:
             self.storage.deferred = rows
+
+        return apply
+
+
+def _due(row: DeferredRow) -> DueMessage:
+    return DueMessage(
+        row.message_id, row.customer_id, row.request, row.origin, row.delivery, row.approval_id
+    )
+
+
+class StagedApprovals:
+    """Holds and verdicts, written when the unit commits."""
+
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self.storage = storage
+        self.staged: dict[UUID, ApprovalRecord] = {}
+
+    def hold(self, record: ApprovalRecord) -> None:
+        self.staged[record.approval_id] = record
+
+    async def get(self, approval_id: UUID) -> ApprovalRecord | None:
+        return self.staged.get(approval_id) or self.storage.approvals.get(approval_id)
+
+    async def settle(
+        self,
+        approval_id: UUID,
+        status: ApprovalStatus,
+        by: str,
+        note: str | None,
+        at: datetime,
+        decision_id: UUID,
+    ) -> None:
+        known = self.staged.get(approval_id) or self.storage.approvals[approval_id]
+        self.staged[approval_id] = replace(
+            known, status=status, settled_by=by, note=note, settled_at=at, decision_id=decision_id
+        )
+
+    def prepare_commit(self) -> Callable[[], None]:
+        def apply() -> None:
+            self.storage.approvals.update(self.staged)
 
         return apply
 

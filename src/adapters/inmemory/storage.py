@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from domain.customer.identities import Identity
     from domain.policy.decision import SendRequest
     from domain.policy.vocabulary import Channel
+    from ports.approvals import ApprovalRecord
     from ports.delivery import Delivery, FallbackPlan
     from ports.providers import StatusUpdate
     from ports.unit_of_work import EarlierRequest
@@ -38,6 +39,7 @@ class DeferredRow:
     request: SendRequest
     origin: str
     delivery: Delivery | None = None
+    approval_id: UUID | None = None
 
 
 @dataclass(slots=True)
@@ -72,6 +74,7 @@ class InMemoryStorage:
     held: set[UUID] = field(default_factory=set)  # deferred messages a unit of work claimed
     outbox: dict[UUID, OutboxEntry] = field(default_factory=dict)
     fallbacks: dict[UUID, FallbackRow] = field(default_factory=dict)
+    approvals: dict[UUID, ApprovalRecord] = field(default_factory=dict)
     messages: set[UUID] = field(default_factory=set)  # every message ever put in the outbox
     parked: list[StatusUpdate] = field(default_factory=list)
     roster: RosterTables = field(default_factory=RosterTables)  # listings and agents' loads

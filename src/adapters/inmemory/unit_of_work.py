@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate
 
 from adapters.inmemory.event_store import declared_subject
 from adapters.inmemory.side_indexes import (
+    StagedApprovals,
     StagedDecisions,
     StagedDeferrals,
     StagedIdentities,
@@ -77,6 +78,7 @@ class InMemoryUnitOfWork:
         self.requests = StagedRequestKeys(storage)
         self.deferrals = StagedDeferrals(storage)
         self.outbox = StagedOutbox(storage, self.repository(Message).add)
+        self.approvals = StagedApprovals(storage)
 
     def repository(self, kind: type[A]) -> InMemoryRepository[A]:
         found = self.repositories.get(kind)
@@ -114,6 +116,7 @@ class InMemoryUnitOfWork:
                 self.requests,
                 self.deferrals,
                 self.outbox,
+                self.approvals,
             )
         ]
         applies.append(self.storage.roster.prepare(self.added.values()))

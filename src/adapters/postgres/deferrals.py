@@ -23,18 +23,18 @@ __all__ = ["DEFERRED", "PostgresDeferrals"]
 
 DEFERRED = SideTable(
     "INSERT INTO deferred_messages"
-    " (message_id, customer_id, due_at, request, origin, priority, delivery)",
-    ("uuid", "uuid", "timestamptz", "bytea", "text", "int4", "bytea"),
+    " (message_id, customer_id, due_at, request, origin, priority, delivery, approval_id)",
+    ("uuid", "uuid", "timestamptz", "bytea", "text", "int4", "bytea", "uuid"),
     "ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at",
 )
 _CLAIM_DUE = """
-SELECT message_id, customer_id, request, origin, delivery FROM deferred_messages
+SELECT message_id, customer_id, request, origin, delivery, approval_id FROM deferred_messages
 WHERE due_at <= $1 ORDER BY priority DESC, due_at LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 _WITHDRAW = """
 DELETE FROM deferred_messages WHERE message_id = $1
-RETURNING message_id, customer_id, request, origin, delivery
+RETURNING message_id, customer_id, request, origin, delivery, approval_id
 """
 _request_decoder = msgspec.json.Decoder(SendRequest)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
@@ -54,6 +54,7 @@ class PostgresDeferrals:
         request: SendRequest,
         origin: str,
         delivery: Delivery | None = None,
+        approval_id: UUID | None = None,
     ) -> None:
         self.uow.rows_for(DEFERRED).append(
             (
@@ -64,6 +65,7 @@ class PostgresDeferrals:
                 origin,
                 request.priority,
                 None if delivery is None else msgspec.json.encode(delivery),
+                approval_id,
             )
         )
 
@@ -87,4 +89,5 @@ def _due(row: asyncpg.Record) -> DueMessage:
         _request_decoder.decode(row[2]),
         row[3],
         None if row[4] is None else _delivery_decoder.decode(row[4]),
+        row[5],
     )

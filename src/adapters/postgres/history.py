@@ -21,6 +21,7 @@ _DECISION_TOPICS = [
     topic_of(Customer.MessageAllowed),
     topic_of(Customer.MessageDeferred),
     topic_of(Customer.MessageSuppressed),
+    topic_of(Customer.MessageHeld),
 ]
 
 

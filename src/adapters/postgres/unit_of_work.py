@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import asyncpg
 
 from adapters.postgres.aggregate_cache import AggregateCache
+from adapters.postgres.approvals import PostgresApprovals
 from adapters.postgres.conversation_roster import over_capacity
 from adapters.postgres.decision_index import PostgresDecisionIndex
 from adapters.postgres.deferrals import PostgresDeferrals
@@ -67,6 +68,7 @@ class PostgresUnitOfWork:
         self._requests: PostgresRequestKeys | None = None
         self._deferrals: PostgresDeferrals | None = None
         self._outbox: PostgresOutbox | None = None
+        self._approvals: PostgresApprovals | None = None
         self.lent: dict[UUID, Aggregate] = {}
         self.to_save: dict[UUID, Aggregate] = {}
         self.to_record: list[CanMutateAggregate[UUID]] = []
@@ -109,6 +111,12 @@ class PostgresUnitOfWork:
         if self._outbox is None:
             self._outbox = PostgresOutbox(self)
         return self._outbox
+
+    @property
+    def approvals(self) -> PostgresApprovals:
+        if self._approvals is None:
+            self._approvals = PostgresApprovals(self)
+        return self._approvals
 
     # what the repositories and side indexes share
 

@@ -29,6 +29,7 @@ _TOPICS = {
     Outcome.REROUTE: topic_of(Customer.MessageAllowed),
     Outcome.DEFER: topic_of(Customer.MessageDeferred),
     Outcome.SUPPRESS: topic_of(Customer.MessageSuppressed),
+    Outcome.HOLD: topic_of(Customer.MessageHeld),
 }
 
 

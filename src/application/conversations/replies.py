@@ -4,9 +4,11 @@ sent through the outbox, and recorded in the thread only when it may go.
 The reply goes on the channel the customer last wrote on, unless the agent picks another. On a
 channel whose service window is closed (WhatsApp: 24 hours after the customer's last message on
 it) only an approved template may go: the answer says so and lists them (`ReplyNeedsTemplate`).
-A reply the rules suppress or defer is answered with the decision, and the thread is left as it
-was. A reply to a resolved conversation reopens it. The idempotency key is the send request's,
-scoped to the conversation: a retry answers with the first decision and records nothing twice.
+A reply the rules suppress, defer or hold for an operator's approval is answered with the
+decision, and the thread is left as it was; the request carries the conversation's classified
+intent, which approval rules read. A reply to a resolved conversation reopens it. The
+idempotency key is the send request's, scoped to the conversation: a retry answers with the
+first decision and records nothing twice.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class ReplyToConversation:
             )
         except TemplateNeeded as needed:
             raise ReplyNeedsTemplate(needed, await self.approved_for(needed.channel)) from None
+        classified = conversation.classification
         decided = await self.request_message(
             conversation.customer_id,
             SendRequest(
@@ -126,6 +129,9 @@ class ReplyToConversation:
                 purpose=Purpose.SERVICE,
                 channels=(channel,),
                 approved_template=reply.template is not None,
+                # What the reply answers, for the rules' approvals (docs/approvals.md).
+                intent=None if classified is None else classified.intent,
+                intent_confidence=None if classified is None else classified.confidence,
             ),
             idempotency_key=None
             if idempotency_key is None

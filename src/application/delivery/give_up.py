@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from application.conflicts import retry_on_conflict
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message, MessageStatus
+from ports.approvals import ApprovalStatus
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -25,8 +26,9 @@ class GiveUpMessage:
     with the reason) in this commit; if a dispatcher holds it, the dispatcher withdraws it
     unless a provider accepts it in that round. One a provider accepted cannot be taken back.
     Its channel fallback is dropped too: the caller sends what comes next itself. A message
-    the rules deferred (quiet hours, a cap) is not made yet: its deferral is withdrawn and a
-    decision suppresses it (`withdrawn`, with the reason), so it is never decided again."""
+    the rules deferred (quiet hours, a cap) or held for approval is not made yet: its deferral
+    is withdrawn and a decision suppresses it (`withdrawn`, with the reason), so it is never
+    decided again; a held one's approval ends as `withdrawn`."""
 
     def __init__(
         self, uows: UnitsOfWork, clock: Clock, rule_sets: RuleSets, ids: IdGenerator
@@ -75,15 +77,22 @@ class GiveUpMessage:
         if customer is None:
             return True  # nobody left to send it to
         decision_id = self.ids.new_id()
+        now = self.clock.now()
+        held = deferred.approval_id
+        if held is not None:  # a message held for approval: its approval ends too
+            customer.settle_approval(held, deferred.message_id, "withdrawn", "sender", reason, now)
         customer.withdraw_deferred(
             deferred.message_id,
             decision_id,
             deferred.request,
             reason,
             rule_set_version,
-            self.clock.now(),
+            now,
             deferred.origin,
         )
         uow.decisions.add(decision_id, deferred.message_id, customer.id, customer.version)
         customers.add(customer)
+        if held is not None:
+            status = ApprovalStatus.WITHDRAWN
+            await uow.approvals.settle(held, status, "sender", reason, now, decision_id)
         return True

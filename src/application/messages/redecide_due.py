@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from application.approvals.settle_approval import suppress_held
 from application.conflicts import retry_on_conflict
 from application.messages.request_message import decide_and_record
 from domain.customer.aggregate import Customer
+from ports.approvals import ApprovalStatus
 
 if TYPE_CHECKING:
     from ports.clock import Clock
@@ -18,7 +20,9 @@ __all__ = ["RedecideDueMessages"]
 
 
 class RedecideDueMessages:
-    """Claims due messages (skipping those another worker holds) and decides each again.
+    """Claims due messages (skipping those another worker holds) and decides each again; a
+    message held for approval whose hold expired is suppressed instead (`expired`, citing the
+    rule that held it), after an `ApprovalSettled` event by the scheduler.
 
     The new decision, the deferral's removal or its new due time commit together, so a crash
     leaves the message due and a restart picks it up.
@@ -53,6 +57,25 @@ class RedecideDueMessages:
                             await repository.get([survivor])
                         ).get(survivor)
                     if customer is None:
+                        continue
+                    if item.approval_id is not None:
+                        record = await uow.approvals.get(item.approval_id)
+                        if record is None or record.status is not ApprovalStatus.PENDING:
+                            continue
+                        customer.settle_approval(
+                            record.approval_id, item.message_id, "expired", "scheduler", "", now
+                        )
+                        decision_id = self.ids.new_id()
+                        why = f"no operator approved it by {record.expires_at.isoformat()}"
+                        suppress_held(uow, customer, item, record, why, decision_id, rules, now)
+                        await uow.approvals.settle(
+                            record.approval_id,
+                            ApprovalStatus.EXPIRED,
+                            "scheduler",
+                            None,
+                            now,
+                            decision_id,
+                        )
                         continue
                     decide_and_record(
                         uow,

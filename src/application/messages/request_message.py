@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
 
+from application.approvals.held import held_for_approval
 from application.conflicts import retry_on_conflict
 from application.messages.compose import approved_as_sent, compose, compose_all, message_for
 from domain.customer.aggregate import Customer
@@ -48,8 +50,11 @@ class IdempotencyKeyReused(DomainError):
 def fingerprint_of(
     customer_id: UUID, request: SendRequest, content: MessageContent | None = None
 ) -> bytes:
-    """What a request asked for, so a retry can be told from a different request."""
-    digest = hashlib.sha256(customer_id.bytes + msgspec.json.encode(request))
+    """What a request asked for, so a retry can be told from a different request. What the
+    request says of the moment it was made (the intent it answers as classified then, the
+    audience of its broadcast so far) is left out: a retry may see them changed."""
+    asked = dataclasses.replace(request, intent=None, intent_confidence=None, audience=None)
+    digest = hashlib.sha256(customer_id.bytes + msgspec.json.encode(asked))
     if content is not None:
         said = (content.template, content.version, content.locale, content.variables)
         digest.update(
@@ -82,6 +87,14 @@ def decide_and_record(
     if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
         uow.deferrals.defer(
             message_id, customer.id, decision.defer_until, request, origin, delivery
+        )
+    if decision.outcome is Outcome.HOLD and decision.defer_until is not None:
+        # The hold waits as a deferral due at its expiry; its id is the hold decision's.
+        uow.deferrals.defer(
+            message_id, customer.id, decision.defer_until, request, origin, delivery, decision_id
+        )
+        uow.approvals.hold(
+            held_for_approval(customer.id, message_id, decision_id, request, decision, now, origin)
         )
     if decision.allows_send and delivery is not None:
         made = message_for(customer, message_id, decision_id, request, decision, delivery, now)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from application.outbound.payloads import (
+    ApprovalDecidedV1,
+    ApprovalRequestedV1,
     CampaignChangedV1,
     CampaignVersionPublishedV1,
     ConsentChangedV1,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from domain.customer.identities import IdentityClaim
 
 __all__ = [
+    "APPROVAL_EVENTS",
     "CAMPAIGN_EVENTS",
     "CONVERSATION_EVENTS",
     "CUSTOMER_EVENTS",
@@ -538,7 +541,57 @@ CONVERSATION_EVENTS: tuple[OutboundEvent, ...] = (
     _conversation("SlaBreached", "sla_breached", _sla_breached),
 )
 
+
+def _approval_requested(event: Event) -> ApprovalRequestedV1:
+    held = next(rule for rule in event.fired if str(rule.effect) == "held")
+    return ApprovalRequestedV1(
+        customer_id=event.originator_id,
+        approval_id=event.decision_id,
+        message_id=event.message_id,
+        rule_id=held.rule_id,
+        reason=held.reason,
+        team=event.request.team,
+        purpose=str(event.request.purpose),
+        channel=_channel(event.channel),
+        expires_at=event.defer_until,
+    )
+
+
+def _approval_decided(event: Event) -> ApprovalDecidedV1:
+    return ApprovalDecidedV1(
+        customer_id=event.originator_id,
+        approval_id=event.approval_id,
+        message_id=event.message_id,
+        verdict=event.verdict,
+        by=event.by,
+        note=event.note,
+    )
+
+
+APPROVAL_EVENTS: tuple[OutboundEvent, ...] = (
+    OutboundEvent(
+        _CUSTOMER + "MessageHeld",
+        "approvals.requested",
+        "chorus.approval.requested",
+        1,
+        _approval_requested,
+    ),
+    OutboundEvent(
+        _CUSTOMER + "ApprovalSettled",
+        "approvals.decided",
+        "chorus.approval.decided",
+        1,
+        _approval_decided,
+    ),
+)
+"""Messages held for an operator, and the verdicts (docs/approvals.md)."""
+
 OUTBOUND_EVENTS: tuple[OutboundEvent, ...] = (
-    CUSTOMER_EVENTS + SEGMENT_EVENTS + TRIGGER_EVENTS + CAMPAIGN_EVENTS + CONVERSATION_EVENTS
+    CUSTOMER_EVENTS
+    + SEGMENT_EVENTS
+    + TRIGGER_EVENTS
+    + CAMPAIGN_EVENTS
+    + CONVERSATION_EVENTS
+    + APPROVAL_EVENTS
 )
 """Everything Chorus publishes; segment, trigger and campaign events join here."""

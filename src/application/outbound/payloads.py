@@ -15,6 +15,8 @@ from uuid import UUID
 import msgspec
 
 __all__ = [
+    "ApprovalDecidedV1",
+    "ApprovalRequestedV1",
     "AttributeValue",
     "CampaignChangedV1",
     "CampaignVersionPublishedV1",
@@ -96,6 +98,32 @@ class ConsentChangedV1(msgspec.Struct, kw_only=True, frozen=True):
     purpose: str | None
     granted: bool
     source: str
+
+
+class ApprovalRequestedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """A message held for an operator's approval (docs/approvals.md); the approval's id is
+    the hold decision's."""
+
+    customer_id: UUID
+    approval_id: UUID
+    message_id: UUID
+    rule_id: str
+    reason: str
+    team: str
+    purpose: str
+    channel: str | None
+    expires_at: datetime
+
+
+class ApprovalDecidedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """An operator's verdict on a held message, or its expiry (`by`: `scheduler`)."""
+
+    customer_id: UUID
+    approval_id: UUID
+    message_id: UUID
+    verdict: str  # approved, edited, rejected, expired
+    by: str
+    note: str
 
 
 class SuppressionAddedV1(msgspec.Struct, kw_only=True, frozen=True):

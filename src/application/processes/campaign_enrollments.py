@@ -171,6 +171,16 @@ class _Round:
         self.dirty: dict[UUID, tuple[Enrollment, bool]] = {}  # by id: (enrollment, new)
         self.known_facts: dict[UUID, SegmentFacts] | None = None  # read ahead for a timer run
         self.asked: list[tuple[Enrollment, str, SendAsked]] | None = None  # kept for a broadcast
+        self.audiences: dict[tuple[UUID, int], int] = {}
+
+    async def audience(self, campaign_id: UUID, version: int) -> int:
+        """How many customers the campaign's version reaches: its entries, read once a round.
+        A send says it, so the rules can hold a broadcast above a size for approval."""
+        key = (campaign_id, version)
+        if key not in self.audiences:
+            entered = await self.ports.enrollment_index.enrolled(campaign_id, version)
+            self.audiences[key] = max(entered, 1)
+        return self.audiences[key]
 
     async def campaign(self, campaign_id: UUID) -> Campaign | None:
         if campaign_id not in self.campaigns:
@@ -640,7 +650,12 @@ class CampaignEnrollments:
         """Asks the rules; whether the send was answered at once (it could not be made)."""
         send = dispatch.send
         request = SendRequest(
-            send.team, send.purpose, send.channels, send.priority, dedup_key=dispatch.dedup_key
+            send.team,
+            send.purpose,
+            send.channels,
+            send.priority,
+            dedup_key=dispatch.dedup_key,
+            audience=await work.audience(enrollment.campaign_id, enrollment.campaign_version),
         )
         fallback = (
             None

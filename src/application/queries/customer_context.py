@@ -58,7 +58,12 @@ MINIMUM_VERIFICATION = Verification.VERIFIED
 """An identity below this is flagged: it never unlocks account-sensitive actions or data."""
 DECISION_TOPICS = frozenset(
     topic_of(kind)
-    for kind in (Customer.MessageAllowed, Customer.MessageDeferred, Customer.MessageSuppressed)
+    for kind in (
+        Customer.MessageAllowed,
+        Customer.MessageDeferred,
+        Customer.MessageSuppressed,
+        Customer.MessageHeld,
+    )
 )
 # Conversations read to find the open ones: the inbox lists the latest changed first.
 _CONVERSATIONS_READ = 50

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from application.queries.decisions import DecisionQueries
+    from ports.approvals import ApprovalRecord, ApprovalsRead
     from ports.delivery import CostLine, DeliveryStore
 
-__all__ = ["CostReport", "MessageQueries", "MessageView"]
+__all__ = ["CostReport", "MessageQueries", "MessageView", "approval_view"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class MessageView:
     decisions: list[DecisionView]
     attempts: list[dict[str, Any]]
     statuses: list[dict[str, Any]]
+    # each hold for an operator's approval, with its verdict: who, when, what it led to
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +61,23 @@ class CostReport:
 class MessageQueries:
     """Reads a message's own stream and the decisions recorded on its customer."""
 
-    def __init__(self, store: DeliveryStore, decisions: DecisionQueries) -> None:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        decisions: DecisionQueries,
+        approvals: ApprovalsRead | None = None,
+    ) -> None:
         self.store = store
         self.decisions = decisions
+        self.approvals = approvals
 
     async def by_id(self, message_id: UUID) -> MessageView:
         decision_ids = await self.store.decisions_of(message_id)
         if not decision_ids:
             raise NotFound(f"no message {message_id}")
         decisions = [await self.decisions.by_id(d) for d in decision_ids]
+        approvals = [] if self.approvals is None else await self.approvals.of_message(message_id)
+        held = [approval_view(record) for record in approvals]
         message = await self.store.get(message_id)
         last = decisions[-1]
         if message is None:
@@ -93,6 +104,7 @@ class MessageQueries:
                 decisions=decisions,
                 attempts=[],
                 statuses=[],
+                approvals=held,
             )
         return MessageView(
             message_id=message_id,
@@ -137,6 +149,7 @@ class MessageQueries:
                 }
                 for s in message.statuses
             ],
+            approvals=held,
         )
 
     async def costs(self, since: datetime, until: datetime, group_by: Sequence[str]) -> CostReport:
@@ -170,4 +183,26 @@ def _undelivered(decision: DecisionView) -> str:
     outcome = decision.outcome
     if outcome in ("send", "reroute"):
         return "allowed"
-    return {"defer": "deferred", "suppress": "suppressed"}.get(outcome, outcome)
+    return {"defer": "deferred", "suppress": "suppressed", "hold": "held"}.get(outcome, outcome)
+
+
+def approval_view(record: ApprovalRecord) -> dict[str, Any]:
+    """An approval as operators and auditors read it."""
+    return {
+        "id": str(record.approval_id),
+        "message_id": str(record.message_id),
+        "customer_id": str(record.customer_id),
+        "status": record.status.value,
+        "rule_id": record.rule_id,
+        "reason": record.reason,
+        "team": record.team,
+        "purpose": record.purpose,
+        "channel": record.channel,
+        "origin": record.origin,
+        "held_at": record.held_at.isoformat(),
+        "expires_at": record.expires_at.isoformat(),
+        "settled_at": None if record.settled_at is None else record.settled_at.isoformat(),
+        "settled_by": record.settled_by,
+        "note": record.note,
+        "decision_id": None if record.decision_id is None else str(record.decision_id),
+    }

@@ -203,6 +203,7 @@ class Customer(Aggregate):
             self.opted_out,
             self.suppressed,
             self.last_inbound,
+            self.attributes,
         )
 
     def address_for(self, channel: Channel) -> str | None:
@@ -234,6 +235,7 @@ class Customer(Aggregate):
             Outcome.REROUTE: Customer.MessageAllowed,
             Outcome.DEFER: Customer.MessageDeferred,
             Outcome.SUPPRESS: Customer.MessageSuppressed,
+            Outcome.HOLD: Customer.MessageHeld,
         }[decision.outcome]
         self.trigger_event(
             recorded,
@@ -259,11 +261,13 @@ class Customer(Aggregate):
         rule_set_version: int,
         at: datetime,
         origin: str,
+        rule_id: str = "withdrawn",
     ) -> Decision:
-        """Suppresses a deferred message before it is decided again, because its sender no
-        longer wants it (`reason`): the decision that ends it, with `withdrawn` as the rule."""
+        """Suppresses a deferred or held message before it is decided again, because its sender
+        no longer wants it or an operator did not approve it (`reason`): the decision that ends
+        it, citing `rule_id` (`withdrawn`, or the approval rule that held it)."""
         self._refuse_if_merged()
-        fired = (FiredRule("withdrawn", Effect.SUPPRESSED, reason),)
+        fired = (FiredRule(rule_id, Effect.SUPPRESSED, reason),)
         decision = Decision(Outcome.SUPPRESS, rule_set_version, None, None, fired)
         self.trigger_event(
             Customer.MessageSuppressed,
@@ -279,6 +283,21 @@ class Customer(Aggregate):
             fired=fired,
         )
         return decision
+
+    def settle_approval(
+        self, approval_id: UUID, message_id: UUID, verdict: str, by: str, note: str, at: datetime
+    ) -> None:
+        """An operator (or the expiry, `by` the scheduler) settled a held message: `approved`,
+        `edited`, `rejected` or `expired`. The decision that follows it is recorded next."""
+        self._refuse_if_merged()
+        self._approval_settled(
+            timestamp=at,
+            approval_id=approval_id,
+            message_id=message_id,
+            verdict=verdict,
+            by=by,
+            note=note,
+        )
 
     @property
     def is_merged(self) -> bool:
@@ -414,6 +433,21 @@ class Customer(Aggregate):
 
     class MessageSuppressed(MessageDecided):
         """Suppressed for good, with the rules that said so."""
+
+    class MessageHeld(MessageDecided):
+        """Held for an operator's approval until `defer_until`, citing the rule that held it."""
+
+    @event("ApprovalSettled")
+    def _approval_settled(
+        self,
+        timestamp: datetime,
+        approval_id: UUID,
+        message_id: UUID,
+        verdict: str,
+        by: str,
+        note: str,
+    ) -> None:
+        pass
 
     @event("MergedInto")
     def _merged_into(self, timestamp: datetime, survivor_id: UUID, reason: str) -> None:

@@ -15,6 +15,7 @@ from domain.policy.vocabulary import CHANNEL_IDENTITIES, Channel, Purpose
 
 if TYPE_CHECKING:
     from collections import deque
+    from collections.abc import Mapping
     from datetime import datetime
 
     from domain.customer.identities import Identity
@@ -63,6 +64,7 @@ def customer_facts(
     opted_out: dict[Channel, ConsentState],
     suppressed: dict[Channel | None, str],
     last_inbound: dict[Channel, datetime],
+    attributes: Mapping[str, object] | None = None,
 ) -> CustomerFacts:
     """The plain data the policy engine decides on."""
     types: dict[str, Verification] = {}
@@ -88,6 +90,7 @@ def customer_facts(
         opted_out=dict(opted_out),
         suppressed=dict(suppressed),
         last_inbound=dict(last_inbound),
+        attributes=dict(attributes or {}),
     )
 
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 from domain.policy.vocabulary import Channel, Purpose
 
 __all__ = [
+    "ApprovedHold",
     "ConsentState",
     "ContactRecord",
     "CustomerFacts",
@@ -25,6 +26,7 @@ class Outcome(StrEnum):
     DEFER = "defer"
     REROUTE = "reroute"
     SUPPRESS = "suppress"
+    HOLD = "hold"  # allowed by every other rule, but an operator must approve it first
 
 
 class Effect(StrEnum):
@@ -34,6 +36,7 @@ class Effect(StrEnum):
     BLOCKED_CHANNEL = "blocked_channel"
     DEFERRED = "deferred"
     SUPPRESSED = "suppressed"
+    HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ class CustomerFacts:
     opted_out: dict[Channel, ConsentState] = field(default_factory=dict)
     suppressed: dict[Channel | None, str] = field(default_factory=dict)
     last_inbound: dict[Channel, datetime] = field(default_factory=dict)
+    attributes: dict[str, object] = field(default_factory=dict)  # the profile's custom ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,14 @@ class ContactRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovedHold:
+    """An operator approved what an approval rule held: that rule lets it through after."""
+
+    rule_id: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendRequest:
     """A team asks to reach a customer for a purpose, on channels in order of preference."""
 
@@ -84,6 +96,10 @@ class SendRequest:
     expires_at: datetime | None = None
     approved_template: bool = False
     sensitive: bool = False
+    intent: str | None = None  # what the customer asked, when the message answers them
+    intent_confidence: float | None = None
+    audience: int | None = None  # how many customers the broadcast it is part of reaches
+    approved: tuple[ApprovedHold, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +114,8 @@ class FiredRule:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome, the channel it goes on, and every rule that fired."""
+    """The outcome, the channel it goes on, and every rule that fired. For a hold,
+    `defer_until` is when the hold expires unless an operator decides first."""
 
     outcome: Outcome
     rule_set_version: int

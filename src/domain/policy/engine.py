@@ -15,7 +15,7 @@ from domain.policy.decision import (
     SendRequest,
 )
 from domain.policy.quiet_hours import quiet_until, zone
-from domain.policy.rules import ConsentMode, FrequencyCap, OnExceed, RuleSet
+from domain.policy.rules import ApprovalRule, ConsentMode, FrequencyCap, OnExceed, RuleSet
 from domain.policy.vocabulary import Channel, Purpose
 
 if TYPE_CHECKING:
@@ -118,8 +118,68 @@ def decide(
                 chosen,
             )
         return Decision(Outcome.DEFER, rules.version, chosen, defer_until, tuple(fired))
+    for approval in rules.approvals:
+        why = _hold_reason(approval, request, customer, ledger, rules, chosen)
+        if why is None:
+            continue
+        granted = next((a for a in request.approved if a.rule_id == approval.id), None)
+        if granted is not None:
+            fired.append(
+                FiredRule(approval.id, Effect.ALLOWED, f"{why}; approved by {granted.by}", chosen)
+            )
+            continue
+        fired.append(FiredRule(approval.id, Effect.HELD, f"{why}: an operator approves", chosen))
+        expires = now + approval.expires_after
+        return Decision(Outcome.HOLD, rules.version, chosen, expires, tuple(fired))
     outcome = Outcome.SEND if chosen == request.channels[0] else Outcome.REROUTE
     return Decision(outcome, rules.version, chosen, None, tuple(fired))
+
+
+def _hold_reason(
+    approval: ApprovalRule,
+    request: SendRequest,
+    customer: CustomerFacts,
+    ledger: Sequence[ContactRecord],
+    rules: RuleSet,
+    channel: Channel,
+) -> str | None:
+    """Why the rule holds the message for an operator, or None when one of its conditions
+    does not hold."""
+    if approval.purposes is not None and request.purpose not in approval.purposes:
+        return None
+    reasons: list[str] = []
+    confidence = request.intent_confidence
+    if approval.intents is not None:
+        if request.intent not in approval.intents:
+            return None
+        if approval.min_confidence > 0 and (
+            confidence is None or confidence < approval.min_confidence
+        ):
+            return None
+        reasons.append(f"it answers {request.intent!r}")
+    if approval.confidence_below is not None:
+        if confidence is None or confidence >= approval.confidence_below:
+            return None
+        reasons.append(
+            f"the intent's confidence {confidence:.2f} is below {approval.confidence_below:g}"
+        )
+    if approval.cost_above is not None:
+        cost = rules.channel_policy(channel).cost
+        if cost <= approval.cost_above:
+            return None
+        reasons.append(f"one {channel} message costs {cost:g}, over {approval.cost_above:g}")
+    if approval.first_message_to is not None:
+        tier = customer.attributes.get(approval.tier_attribute)
+        if not isinstance(tier, str) or tier not in approval.first_message_to or ledger:
+            return None
+        reasons.append(f"the first message to a {approval.tier_attribute} {tier!r} customer")
+    if approval.audience_above is not None:
+        if request.audience is None or request.audience <= approval.audience_above:
+            return None
+        reasons.append(
+            f"a broadcast to {request.audience} customers, over {approval.audience_above}"
+        )
+    return ", ".join(reasons)
 
 
 def _within(ledger: Sequence[ContactRecord], since: datetime) -> Iterator[ContactRecord]:

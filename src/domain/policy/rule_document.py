@@ -19,6 +19,8 @@ import msgspec
 
 from domain.policy.rules import (
     ALL_DAYS,
+    DEFAULT_HOLD,
+    ApprovalRule,
     ChannelPolicy,
     ConsentMode,
     DedupRule,
@@ -35,6 +37,7 @@ from domain.shared.durations import DurationText, format_duration, parse_duratio
 __all__ = [
     "DAY_NAMES",
     "ID_PATTERN",
+    "ApprovalIn",
     "BypassIn",
     "CapIn",
     "ChannelIn",
@@ -49,6 +52,7 @@ __all__ = [
 ]
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+ID_PATTERN_ANY_CASE = r"^[A-Za-z0-9][A-Za-z0-9_.?-]{0,63}$"  # intents: Banking77 has capitals
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Weekday names in the document, Monday first (Monday = 0 in the domain)."""
 
@@ -126,6 +130,25 @@ class DedupIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw
     window: Duration
 
 
+Confidence = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Intent = Annotated[str, msgspec.Meta(pattern=ID_PATTERN_ANY_CASE)]
+
+
+class ApprovalIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Holds a message for an operator when all of its conditions hold (at least one)."""
+
+    id: RuleId
+    intents: Annotated[list[Intent], msgspec.Meta(min_length=1)] | None = None
+    min_confidence: Confidence = 0.0
+    confidence_below: Confidence | None = None
+    cost_above: Cost | None = None
+    first_message_to: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
+    tier_attribute: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "tier"
+    audience_above: Count | None = None
+    purposes: Purposes | None = None
+    expires_after: Duration | None = None
+
+
 class RuleSetIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """The whole rule set; its version is given when it is published, not in the document."""
 
@@ -135,6 +158,7 @@ class RuleSetIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     caps: list[CapIn] = msgspec.field(default_factory=list)
     dedup: DedupIn | None = None
     team_priorities: dict[TeamName, int] = msgspec.field(default_factory=dict)
+    approvals: list[ApprovalIn] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +249,9 @@ class _Reader:
             self.quiet_hours(f"$.quiet_hours[{i}]", spec) for i, spec in enumerate(wire.quiet_hours)
         )
         caps = tuple(self.cap(f"$.caps[{i}]", spec) for i, spec in enumerate(wire.caps))
+        approvals = tuple(
+            self.approval(f"$.approvals[{i}]", spec) for i, spec in enumerate(wire.approvals)
+        )
         dedup = None
         if wire.dedup is not None:
             self.rule_id("$.dedup.id", wire.dedup.id)
@@ -240,6 +267,7 @@ class _Reader:
             caps=tuple(cap for cap in caps if cap is not None),
             dedup=dedup,
             team_priorities=dict(wire.team_priorities),
+            approvals=tuple(approval for approval in approvals if approval is not None),
         )
 
     def rule_id(self, path: str, rule_id: str) -> None:
@@ -341,6 +369,42 @@ class _Reader:
             on_exceed=spec.on_exceed,
             reserved=spec.reserved,
             reserved_priority=spec.reserved_priority,
+        )
+
+    def approval(self, path: str, spec: ApprovalIn) -> ApprovalRule | None:
+        self.rule_id(f"{path}.id", spec.id)
+        expires = (
+            DEFAULT_HOLD
+            if spec.expires_after is None
+            else self.window(f"{path}.expires_after", spec.expires_after)
+        )
+        conditions = (
+            spec.intents,
+            spec.confidence_below,
+            spec.cost_above,
+            spec.first_message_to,
+            spec.audience_above,
+        )
+        if all(condition is None for condition in conditions):
+            self.fail(
+                path,
+                "an approval rule needs a condition: intents, confidence_below, cost_above, "
+                "first_message_to or audience_above",
+            )
+            return None
+        return ApprovalRule(
+            id=spec.id,
+            intents=None if spec.intents is None else frozenset(spec.intents),
+            min_confidence=spec.min_confidence,
+            confidence_below=spec.confidence_below,
+            cost_above=spec.cost_above,
+            first_message_to=None
+            if spec.first_message_to is None
+            else frozenset(spec.first_message_to),
+            tier_attribute=spec.tier_attribute,
+            audience_above=spec.audience_above,
+            purposes=None if spec.purposes is None else frozenset(spec.purposes),
+            expires_after=expires,
         )
 
 
@@ -514,6 +578,7 @@ def rule_set_document(rules: RuleSet) -> dict[str, Any]:
         if rules.dedup is None
         else DedupIn(id=rules.dedup.id, window=format_duration(rules.dedup.window)),
         team_priorities=dict(rules.team_priorities),
+        approvals=[_approval_out(approval) for approval in rules.approvals],
     )
     # The time zone is worth seeing even when it is the default.
     return {"default_time_zone": rules.default_time_zone, **msgspec.to_builtins(wire)}
@@ -573,4 +638,23 @@ def _cap_out(cap: FrequencyCap) -> CapIn:
         on_exceed=cap.on_exceed,
         reserved=cap.reserved,
         reserved_priority=cap.reserved_priority,
+    )
+
+
+def _approval_out(approval: ApprovalRule) -> ApprovalIn:
+    return ApprovalIn(
+        id=approval.id,
+        intents=None if approval.intents is None else sorted(approval.intents),
+        min_confidence=approval.min_confidence,
+        confidence_below=approval.confidence_below,
+        cost_above=approval.cost_above,
+        first_message_to=None
+        if approval.first_message_to is None
+        else sorted(approval.first_message_to),
+        tier_attribute=approval.tier_attribute,
+        audience_above=approval.audience_above,
+        purposes=None if approval.purposes is None else _ordered(approval.purposes, Purpose),
+        expires_after=None
+        if approval.expires_after == DEFAULT_HOLD
+        else format_duration(approval.expires_after),
     )

@@ -10,6 +10,8 @@ from domain.policy.vocabulary import Channel, Purpose
 
 __all__ = [
     "ALL_DAYS",
+    "DEFAULT_HOLD",
+    "ApprovalRule",
     "ChannelPolicy",
     "ConsentMode",
     "DedupRule",
@@ -106,6 +108,47 @@ class DedupRule:
     window: timedelta
 
 
+DEFAULT_HOLD = timedelta(hours=24)
+"""How long a held message waits for an operator when its rule does not say."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRule:
+    """Holds a message every other rule allows until an operator approves it, when all of its
+    conditions hold; an operator who does not decide within `expires_after` lets it expire.
+
+    The conditions: the message answers one of `intents` with at least `min_confidence`; its
+    intent's confidence is below `confidence_below`; one message on the chosen channel costs
+    more than `cost_above`; it is the first message (in the contact ledger's memory) to a
+    customer whose `tier_attribute` is one of `first_message_to`; it is part of a broadcast to
+    more than `audience_above` customers. `purposes` narrows the rule to those purposes.
+    """
+
+    id: str
+    intents: frozenset[str] | None = None
+    min_confidence: float = 0.0
+    confidence_below: float | None = None
+    cost_above: float | None = None
+    first_message_to: frozenset[str] | None = None
+    tier_attribute: str = "tier"
+    audience_above: int | None = None
+    purposes: frozenset[Purpose] | None = None
+    expires_after: timedelta = DEFAULT_HOLD
+
+    def __post_init__(self) -> None:
+        conditions = (
+            self.intents,
+            self.confidence_below,
+            self.cost_above,
+            self.first_message_to,
+            self.audience_above,
+        )
+        if all(condition is None for condition in conditions):
+            raise ValueError(f"approval {self.id}: needs at least one condition")
+        if self.expires_after <= timedelta(0):
+            raise ValueError(f"approval {self.id}: expires_after must be positive")
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelPolicy:
     """What a channel demands, whatever team or campaign sends on it."""
@@ -134,6 +177,7 @@ class RuleSet:
     caps: tuple[FrequencyCap, ...] = ()
     dedup: DedupRule | None = None
     team_priorities: dict[str, int] = field(default_factory=dict)
+    approvals: tuple[ApprovalRule, ...] = ()
 
     def channel_policy(self, channel: Channel) -> ChannelPolicy:
         return self.channels.get(channel) or ChannelPolicy(channel)

@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.agents import AgentsController
+from entrypoints.http.controllers.approvals import ApprovalsController
 from entrypoints.http.controllers.audit import AuditController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
 from entrypoints.http.controllers.campaign_history import CampaignHistoryController
@@ -75,6 +76,7 @@ def create_app(
     """The API; `workers` (anything with a `running` flag) count towards /ready."""
     handlers: list[ControllerRouterHandler] = [
         HealthController,
+        ApprovalsController,
         AuditController,
         EventsController,
         CampaignsController,

@@ -275,6 +275,9 @@ _WHY = {
 # Problems that the shape of an operation does not tell.
 _ALSO = {
     "activateCampaign": (409,),  # a paused or archived campaign
+    "approveMessage": (409,),  # settled or expired already; a key reused
+    "editHeldMessage": (409, 422),  # as approveMessage; content that does not render
+    "rejectHeldMessage": (409,),  # as approveMessage
     "assignConversation": (409,),  # held by another agent; no free capacity; a key reused
     "createCampaign": (409,),
     "createSegment": (409,),

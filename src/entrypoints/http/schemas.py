@@ -178,6 +178,12 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     content: ContentIn | None = None
     campaign: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
     fallback: FallbackIn | None = None
+    # What the message answers and how many it goes to, for the rules' approvals.
+    intent: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.?-]{0,63}$")] | None = (
+        None
+    )
+    intent_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    audience: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
     def __post_init__(self) -> None:
         if self.template is not None and self.content is not None:
@@ -215,6 +221,9 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             expires_at=self.expires_at,
             approved_template=self.approved_template,
             sensitive=self.sensitive,
+            intent=self.intent,
+            intent_confidence=self.intent_confidence,
+            audience=self.audience,
         )
 
     def scoped_key(self, key: str | None) -> str | None:

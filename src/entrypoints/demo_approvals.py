@@ -1,0 +1,66 @@
+"""The demo's approvals: rules that hold refunds and unsure answers for an operator, and one
+refund answer to Maria (her double charge on M-7, demo_conversations) waiting in
+`/v1/approvals`. Run again, the same rules publish nothing and the same idempotency key sends
+nothing twice."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from application.messages.compose import MessageContent
+from application.messages.request_message import RequestMessage
+from application.rules.publish_rules import PublishRules
+from domain.customer.identities import Identity
+from domain.message.content import Content
+from domain.policy.decision import SendRequest
+from domain.policy.defaults import default_rule_set
+from domain.policy.rules import ApprovalRule
+from domain.policy.vocabulary import Channel, Purpose
+from ports.customers import CustomerRecords
+
+if TYPE_CHECKING:
+    from dishka import AsyncContainer
+
+__all__ = ["DEMO_APPROVALS", "DEMO_REFUND_ANSWER", "load_demo_approvals"]
+
+DEMO_APPROVALS = (
+    ApprovalRule(
+        "approval.refund",
+        # the keyword classifier's intent, and Banking77's
+        intents=frozenset({"refund", "request_refund", "Refund_not_showing_up"}),
+        min_confidence=0.7,
+        expires_after=timedelta(hours=24),
+    ),
+    ApprovalRule("approval.unsure", confidence_below=0.4, expires_after=timedelta(hours=8)),
+)
+"""Added to the built-in rules: refunds the model is sure of, and answers to what it is not."""
+
+DEMO_REFUND_ANSWER = SendRequest(
+    "billing", Purpose.SERVICE, (Channel.EMAIL,), intent="refund", intent_confidence=0.91
+)
+_MARIA = Identity("email", "maria@example.org")
+_SAYS = MessageContent(
+    inline=Content(
+        subject="Your refund for order M-7",
+        body="Hi {{ customer.first_name }}, we have refunded the second payment for M-7.",
+    )
+)
+
+
+async def load_demo_approvals(container: AsyncContainer) -> None:
+    """Publishes the demo's approval rules and holds one refund answer to Maria."""
+    rules = dataclasses.replace(default_rule_set(), approvals=DEMO_APPROVALS)
+    await (await container.get(PublishRules))(rules, "demo")
+    maria = await (await container.get(CustomerRecords)).find(_MARIA)
+    if maria is None:
+        return
+    send = await container.get(RequestMessage)
+    await send(
+        maria,
+        DEMO_REFUND_ANSWER,
+        idempotency_key="demo:refund-m7",
+        origin="demo",
+        content=_SAYS,
+    )
