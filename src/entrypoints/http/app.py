@@ -15,6 +15,7 @@ from entrypoints.http.auth import PUBLIC_PATHS, ApiKeyAuthentication
 from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.agents import AgentsController
 from entrypoints.http.controllers.audit import AuditController
+from entrypoints.http.controllers.audit_messages import AuditMessagesController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
 from entrypoints.http.controllers.campaign_history import CampaignHistoryController
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
@@ -76,6 +77,7 @@ def create_app(
     handlers: list[ControllerRouterHandler] = [
         HealthController,
         AuditController,
+        AuditMessagesController,
         EventsController,
         CampaignsController,
         CampaignDryRunController,
