@@ -12,7 +12,7 @@ from domain.campaign.origin import SendOrigin
 from domain.conversation.aggregate import Conversation
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message
-from domain.message.origin import key_of, thread_of
+from domain.message.origin import key_of, replier_of, thread_of
 from domain.shared.errors import NotFound
 from domain.shared.topics import events_of
 
@@ -130,8 +130,8 @@ class MessageStory:
 def requested_by(
     origin: str, team: str, conversation: Sequence[CanMutateAggregate[UUID]], message_id: UUID
 ) -> RequestedBy:
-    """What an origin names; for a reply, the agent who sent it, from the conversation's
-    stream (`conversation`, empty for any other origin)."""
+    """What an origin names; for a reply, the agent who sent it (named in the origin, or for a
+    reply recorded before origins named theirs, found in the conversation's stream)."""
     campaign = SendOrigin.parse(origin)
     if campaign is not None:
         return RequestedBy(
@@ -145,7 +145,7 @@ def requested_by(
         )
     thread = thread_of(origin)
     if thread is not None:
-        agent = next(
+        agent = replier_of(origin) or next(
             (
                 vars(event)["by"]
                 for event in conversation
@@ -297,7 +297,8 @@ class ReadMessageStory:
         history = await self.log.message_history(message_id)
         conversation: list[CanMutateAggregate[UUID]] = []
         if history.decisions:
-            thread = thread_of(vars(history.decisions[0])["origin"])
-            if thread is not None:
+            origin = vars(history.decisions[0])["origin"]
+            thread = thread_of(origin)
+            if thread is not None and replier_of(origin) is None:
                 conversation = await self.log.stream(thread)
         return story_of(message_id, history.decisions, history.events, conversation)

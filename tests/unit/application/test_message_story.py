@@ -12,14 +12,17 @@ import pytest
 
 from adapters.inmemory.audit_log import InMemoryAuditLog
 from application.audit.message_story import MessageNotKnown, ReadMessageStory, requested_by
+from application.conversations.replies import Reply
 from application.messages.compose import MessageContent
 from domain.campaign.origin import SendOrigin
 from domain.customer.contact import ConsentRecord
 from domain.message.aggregate import Attempt, Message, MessageStatus
 from domain.message.content import Content
-from domain.message.origin import api_origin
+from domain.message.origin import api_origin, reply_origin
 from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
+from tests.unit.application.conversations.desk import Desk
+from tests.unit.application.conversations.desk import ana as agent_ana
 from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 if TYPE_CHECKING:
@@ -136,6 +139,37 @@ class TestMessageStory:
             await story(chorus)(uuid4())
 
 
+class TestARepliesStory:
+    async def test_a_reply_names_its_conversation_and_agent_sent_or_suppressed(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        sent_in = await desk.conversation(Channel.WHATSAPP)
+        sent = await desk.reply(sent_in, agent_ana("support"), Reply(text="On its way!"))
+        suppressed_in = await desk.conversation(Channel.SMS)
+        customer = (await desk.thread(suppressed_in)).customer_id
+        await desk.change_suppression(customer, Channel.SMS, "carrier complaint", active=True)
+        suppressed = await desk.reply(suppressed_in, agent_ana("support"), Reply(text="Hi"))
+        told = story(desk)
+        for answer, conversation in ((sent, sent_in), (suppressed, suppressed_in)):
+            asked = (await told(answer.message_id)).requested_by
+            assert (asked.kind, asked.conversation_id, asked.agent) == (
+                "conversation",
+                conversation,
+                "ana.silva",
+            )
+
+    async def test_a_reply_recorded_before_origins_named_agents_finds_its_agent_in_the_thread(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        sent = await desk.reply(conversation, agent_ana("support"), Reply(text="On its way!"))
+        thread = await InMemoryAuditLog(desk.storage).stream(conversation)
+        asked = requested_by(f"conversation:{conversation}", "support", thread, sent.message_id)
+        assert asked.agent == "ana.silva"
+
+
 class TestRequestedBy:
     def test_a_campaign_send_names_its_campaign_version_step_and_enrollment(self) -> None:
         enrollment = uuid4()
@@ -156,7 +190,14 @@ class TestRequestedBy:
         old = requested_by("api", "billing", [], uuid4())
         assert (old.kind, old.key_id) == ("api", None)
 
-    def test_a_reply_names_its_conversation_even_without_its_thread(self) -> None:
+    def test_a_reply_recorded_before_replies_named_their_agent_names_its_conversation(
+        self,
+    ) -> None:
         thread = uuid4()
         asked = requested_by(f"conversation:{thread}", "support", [], uuid4())
         assert (asked.kind, asked.conversation_id, asked.agent) == ("conversation", thread, None)
+
+    def test_an_agent_whose_name_holds_colons_is_named_whole(self) -> None:
+        thread = uuid4()
+        origin = reply_origin(thread, "ops: night (admin key 1)")
+        assert requested_by(origin, "support", [], uuid4()).agent == "ops: night (admin key 1)"
