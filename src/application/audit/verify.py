@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from eventsourcing.domain import CanMutateAggregate
 
+    from domain.policy.decision import CustomerFacts
     from domain.policy.rules import RuleSet
     from domain.policy.vocabulary import Channel
     from ports.verification import ReadModelComparison, ReadModelRebuilds, VerifiedLog
@@ -137,9 +138,14 @@ class DecisionReplay:
 
     def replay(self, stream: Sequence[CanMutateAggregate[UUID]]) -> None:
         customer: Any = None
+        # A decision changes none of the facts the rules read (only the ledger), so they are
+        # worked out again only after an event that may change them.
+        facts: CustomerFacts | None = None
         for event in stream:
             if isinstance(event, Customer.MessageDecided) and customer is not None:
-                self._decide_again(customer, event)
+                if facts is None:
+                    facts = customer.facts()
+                self._decide_again(customer, facts, event)
                 self.decided[event.decision_id] = _Decided(
                     event.message_id,
                     event.outcome,
@@ -147,9 +153,13 @@ class DecisionReplay:
                     event.rule_set_version,
                     event.timestamp,
                 )
+            else:
+                facts = None
             customer = event.mutate(customer)
 
-    def _decide_again(self, customer: Customer, event: Customer.MessageDecided) -> None:
+    def _decide_again(
+        self, customer: Customer, facts: CustomerFacts, event: Customer.MessageDecided
+    ) -> None:
         if any(rule.rule_id == _WITHDRAWN for rule in event.fired):
             return
         self.report.checked += 1
@@ -159,9 +169,7 @@ class DecisionReplay:
             detail = f"names rule-set version {event.rule_set_version}, never published"
             self.report.found(Difference(subject, detail))
             return
-        again = decide(
-            event.request, customer.facts(), customer.ledger, published.rules, event.timestamp
-        )
+        again = decide(event.request, facts, customer.ledger, published.rules, event.timestamp)
         recorded = (event.outcome, event.channel, event.defer_until, tuple(event.fired))
         if (again.outcome, again.channel, again.defer_until, again.fired) != recorded:
             said = _said(event.outcome, event.channel, event.defer_until, event.fired)

@@ -50,7 +50,8 @@ class Bars:
 
 async def history() -> tuple[InMemoryChorus, UUID]:
     """Ana, opted in to SMS only: a text deferred at night and sent in the morning, a second
-    over a published cap suppressed, an email suppressed for want of consent."""
+    over a published cap suppressed, an email suppressed for want of consent; after a STOP
+    two days later, a text suppressed."""
     chorus = InMemoryChorus(at=NIGHT)
     ana = (await chorus.upsert((ANA, ANA_PHONE), {"first_name": "Ana"}, {})).customer_id
     consent = ConsentRecord(Channel.SMS, Purpose.MARKETING, True, "signup form")
@@ -61,6 +62,10 @@ async def history() -> tuple[InMemoryChorus, UUID]:
     await chorus.publish(caps=(FrequencyCap("cap.one", 1, timedelta(days=1)),))
     await chorus.request_message(ana, MARKETING_SMS, content=TEXT)
     await chorus.request_message(ana, MARKETING_EMAIL, content=HELLO)
+    withdrawn = ConsentRecord(Channel.SMS, Purpose.MARKETING, False, "STOP")
+    await chorus.change_consent(ana, [withdrawn])
+    chorus.clock.advance(timedelta(days=2))
+    await chorus.request_message(ana, MARKETING_SMS, content=TEXT)
     return chorus, ana
 
 
@@ -123,7 +128,7 @@ class TestVerifyLog:
             CHECK_SENT: 0,
             CHECK_DECISIONS: 0,
         }
-        assert (reports[CHECK_SENT].checked, reports[CHECK_DECISIONS].checked) == (1, 4)
+        assert (reports[CHECK_SENT].checked, reports[CHECK_DECISIONS].checked) == (1, 5)
         assert bars.done == bars.totals
 
     async def test_a_message_queued_without_a_decision_is_reported(self) -> None:
