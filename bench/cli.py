@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bench.append import AppendConfig, run_append
 from bench.assistant import run_assistant
 from bench.audit import AuditConfig, run_audit
+from bench.audit_verify import AuditVerifyConfig, run_audit_verify
 from bench.campaigns import CampaignsConfig, run_campaigns
 from bench.conversations import ConversationsConfig, run_conversations
 from bench.dispatch import DispatchConfig, run_dispatch
@@ -19,7 +20,7 @@ from bench.machine import describe, now
 from bench.profiling import profiled, top
 from bench.projections import ProjectionsConfig, run_projections
 from bench.projections_live import LiveConfig
-from bench.report import RESULTS_DIR, summary, write
+from bench.report import RESULTS_DIR, read, summary, write
 from bench.rules import RulesConfig, run_rules
 from bench.servers import fresh_database, running_servers
 from entrypoints.event_loop import loop_factory
@@ -35,7 +36,7 @@ T = TypeVar("T")
 
 BENCHMARKS = (
     "ingest", "append", "rules", "dispatch", "projections", "campaigns", "assistant", "audit",
-    "conversations",
+    "audit-verify", "conversations",
 )  # fmt: skip
 QUICK_APPEND = AppendConfig(duration=1.0, warmup=0.3, rounds=1)
 QUICK_INGEST = IngestConfig(
@@ -45,6 +46,7 @@ QUICK_PROJECTIONS = ProjectionsConfig(events=100_000, customers=5_000, merges=50
 QUICK_LIVE = LiveConfig(burst_signals=10_000, customers=1_000, steady_seconds=3.0)
 QUICK_RULES = RulesConfig(passes=4, runs=3, duration=1.0, warmup=0.3, rounds=1)
 QUICK_AUDIT = AuditConfig(queries=100, cold_queries=40, warmup=2, other_customers=100)
+QUICK_AUDIT_VERIFY = AuditVerifyConfig(events=100_000)
 QUICK_CAMPAIGNS = CampaignsConfig(customers=2_000, waiters=1_000, single_sends=300)
 QUICK_CONVERSATIONS = ConversationsConfig(open_conversations=300, seconds=3.0, queued=200)
 QUICK_DISPATCH = DispatchConfig(
@@ -58,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "benchmarks",
         nargs="*",
-        metavar="{ingest,append,rules,dispatch,projections,campaigns,assistant,audit,conversations}",
+        metavar=(
+            "{ingest,append,rules,dispatch,projections,campaigns,assistant,audit,audit-verify,"
+            "conversations}"
+        ),
         help="default: all of them",
     )
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
@@ -97,6 +102,9 @@ async def _run(
                 result = await asyncio.to_thread(run_assistant, quick)
             elif name == "audit":
                 result = await run_audit(dsn, QUICK_AUDIT if quick else AuditConfig())
+            elif name == "audit-verify":
+                verify = QUICK_AUDIT_VERIFY if quick else AuditVerifyConfig()
+                result = await run_audit_verify(dsn, verify)
             elif name == "campaigns":
                 with profiled(profile):
                     config = QUICK_CAMPAIGNS if quick else CampaignsConfig()
@@ -112,7 +120,11 @@ async def _run(
                 config = QUICK_INGEST if quick else IngestConfig()
                 result = await run_ingest(servers, dsn, config, profile=profile)
         results[name] = {"timestamp": started, **info, **result}
-        print(f"wrote {write(name, results[name])}", file=sys.stderr, flush=True)
+        if name == "audit-verify":  # its figures go beside the as-of ones, in audit.json
+            path = write("audit", {**read("audit", quick), "verify": results[name]}, quick)
+        else:
+            path = write(name, results[name])
+        print(f"wrote {path}", file=sys.stderr, flush=True)
         if profile is not None:
             print(f"profile in {profile}:\n{top(profile)}", file=sys.stderr, flush=True)
     return results

@@ -9,20 +9,32 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["QUICK_DIR", "RESULTS_DIR", "summary", "write"]
+__all__ = ["QUICK_DIR", "RESULTS_DIR", "read", "summary", "write"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 QUICK_DIR = RESULTS_DIR / "quick"  # ignored by git: a smoke run never replaces a measured result
 Row = tuple[str, ...]
 
 
-def write(name: str, result: dict[str, Any]) -> Path:
-    """`bench/results/<name>.json`; a `--quick` run's goes to `bench/results/quick/`."""
-    folder = QUICK_DIR if result.get("quick") else RESULTS_DIR
+def write(name: str, result: dict[str, Any], quick: bool | None = None) -> Path:
+    """`bench/results/<name>.json`; a `--quick` run's goes to `bench/results/quick/` (`quick`:
+    whether the run that wrote it was, when `result` holds another run's flag)."""
+    if quick is None:
+        quick = bool(result.get("quick"))
+    folder = QUICK_DIR if quick else RESULTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def read(name: str, quick: bool) -> dict[str, Any]:
+    """What `write` last wrote for `name` (empty if nothing), to add figures to it."""
+    path = (QUICK_DIR if quick else RESULTS_DIR) / f"{name}.json"
+    if not path.exists():
+        return {}
+    found: dict[str, Any] = json.loads(path.read_text())
+    return found
 
 
 def _table(header: Row, rows: Sequence[Row]) -> str:
@@ -322,6 +334,14 @@ def _audit(result: dict[str, Any]) -> str:
     return f"audit: a customer as of an instant ({target})\n{_table(header, rows)}"
 
 
+def _audit_verify(result: dict[str, Any]) -> str:
+    return (
+        f"audit verify: {result['events_read']:,} events, "
+        f"{result['verify_events_per_s']:,} events/s against a raw read's "
+        f"{result['raw_read_events_per_s']:,} (ratio {result['ratio']:.3f})"
+    )
+
+
 def summary(results: dict[str, dict[str, Any]]) -> str:
     m = next(iter(results.values()))["machine"]
     parts = [
@@ -344,6 +364,8 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
         parts.append(_campaigns(results["campaigns"]))
     if "audit" in results:
         parts.append(_audit(results["audit"]))
+    if "audit-verify" in results:
+        parts.append(_audit_verify(results["audit-verify"]))
     if "conversations" in results:
         parts.append(_conversations(results["conversations"]))
     return "\n\n".join(parts)

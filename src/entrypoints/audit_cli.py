@@ -1,5 +1,7 @@
 """`chorus audit export`: the event log written to a file as the same JSON lines as
-`GET /v1/audit/events`, page after page to the end, with a progress bar."""
+`GET /v1/audit/events`, page after page to the end, with a progress bar. `chorus audit
+verify`: the log replayed and checked, each check reported, a non-zero exit on any
+difference."""
 
 from __future__ import annotations
 
@@ -13,11 +15,16 @@ from domain.shared.times import time_fault
 if TYPE_CHECKING:
     import argparse
 
+    from rich.console import Console
+    from rich.progress import Progress as Bars
+    from rich.progress import TaskID
+
     from application.audit.event_log import ReadAuditLog
+    from application.audit.verify import CheckReport
     from entrypoints.settings import Settings
     from ports.audit import LogFilter
 
-__all__ = ["add_audit_parser", "run_audit"]
+__all__ = ["add_audit_parser", "print_reports", "run_audit", "verify"]
 
 
 def add_audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +43,18 @@ def add_audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     export.add_argument("--after", help="resume after this cursor (a line's `cursor`)")
     export.add_argument(
         "--page", type=int, default=5_000, help="events a page, 1 to 10000 (default 5000)"
+    )
+    check = audit_commands.add_parser(
+        "verify",
+        help="replay the log and check it: read models, allowing decisions, decisions again",
+    )
+    check.add_argument(
+        "--show", type=int, default=20, help="differences shown per check (default 20)"
+    )
+    check.add_argument(
+        "--skip-read-models",
+        action="store_true",
+        help="leave out the comparison of each read model with its rebuild",
     )
 
 
@@ -116,11 +135,87 @@ async def export(log: ReadAuditLog, where: LogFilter, args: argparse.Namespace) 
     return written
 
 
+class _RichProgress:
+    """One bar per check."""
+
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars
+        self.tasks: dict[str, tuple[TaskID, int]] = {}
+
+    def begin(self, check: str, total: int) -> None:
+        self.tasks[check] = (self.bars.add_task(check, total=max(total, 1)), total)
+
+    def reached(self, check: str, done: int) -> None:
+        task, total = self.tasks[check]
+        self.bars.update(task, completed=done if total else 1)
+
+
+def print_reports(console: Console, reports: list[CheckReport]) -> None:
+    """The differences found (the first of each check) and a summary line per check."""
+    for report in reports:
+        if report.shown:
+            console.print(f"[bold]{report.check}[/bold]: the first differences")
+            for difference in report.shown:
+                console.print(f"  {difference.subject}: {difference.detail}", markup=False)
+    for report in reports:
+        mark = "[green]ok[/green]    " if report.passed else "[red]FAILED[/red]"
+        console.print(
+            f"{mark} {report.check}: {report.checked:,} checked, "
+            f"{report.differences:,} difference(s)"
+        )
+
+
+async def verify(settings: Settings, args: argparse.Namespace) -> list[CheckReport]:
+    """Runs the checks with a progress bar on stderr; the reports."""
+    import contextlib
+
+    import asyncpg
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from adapters.postgres.read_model_rebuilds import PostgresReadModelRebuilds
+    from adapters.postgres.verified_log import PostgresVerifiedLog
+    from application.audit.verify import VerifyLog
+    from entrypoints.cli import every_projection_runner
+    from entrypoints.ioc import make_container
+
+    if args.show < 0:
+        raise SystemExit("chorus: --show takes a number of differences, 0 or more")
+    console = Console(stderr=True)
+    async with contextlib.AsyncExitStack() as stack:
+        container = make_container(settings)
+        stack.push_async_callback(container.close)
+        pool = await container.get(asyncpg.Pool)
+        read_models = None
+        if not args.skip_read_models:
+            runner = await every_projection_runner(container, settings, stack, publish=False)
+            await runner.setup()
+            read_models = PostgresReadModelRebuilds(runner)
+        checks = VerifyLog(PostgresVerifiedLog(pool), read_models, args.show)
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as bars:
+            reports = await checks(_RichProgress(bars))
+    print_reports(Console(), reports)
+    return reports
+
+
 async def run_audit(settings: Settings, args: argparse.Namespace) -> None:
     from application.audit.event_log import ReadAuditLog
     from application.audit.refusals import AuditQueryRefused
     from entrypoints.ioc import make_container
 
+    if args.audit_command == "verify":
+        if not settings.database_url:
+            raise SystemExit("chorus: set DATABASE_URL")
+        reports = await verify(settings, args)
+        if not all(report.passed for report in reports):
+            raise SystemExit(1)
+        return
     where = _filter(args)
     container = make_container(settings)
     try:

@@ -74,7 +74,7 @@ async def _projections(settings: Settings, args: argparse.Namespace) -> None:
         container = make_container(settings)
         stack.push_async_callback(container.close)
         publish = command == "retry" and args.name == OUTBOUND_EVENTS
-        runner = await _every_projection(container, settings, stack, publish=publish)
+        runner = await every_projection_runner(container, settings, stack, publish=publish)
         await runner.setup()
         try:
             if command == "rebuild":
@@ -100,7 +100,7 @@ async def _projections(settings: Settings, args: argparse.Namespace) -> None:
 OUTBOUND_EVENTS = "outbound_events"
 
 
-async def _every_projection(
+async def every_projection_runner(
     container: AsyncContainer,
     settings: Settings,
     stack: contextlib.AsyncExitStack,

@@ -62,6 +62,7 @@ from application.approvals.settle_approval import SettleApproval
 from application.audit.customer_as_of import CustomerAsOf
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
+from application.audit.message_story import ReadMessageStory
 from application.campaigns.change_status import ChangeCampaignStatus
 from application.campaigns.define_campaign import CreateCampaign, EditCampaign
 from application.campaigns.dry_run import DryRunCampaign
@@ -687,6 +688,10 @@ class AuditProvider(Provider):
     @provide
     def customer_as_of(self, log: AuditLog, clock: Clock) -> CustomerAsOf:
         return CustomerAsOf(log, clock)
+
+    @provide
+    def message_story(self, log: AuditLog) -> ReadMessageStory:
+        return ReadMessageStory(log)
 
     @provide
     def read_audit_log(self, log: AuditLog) -> ReadAuditLog:

@@ -19,6 +19,7 @@ __all__ = [
     "LogCursor",
     "LogFilter",
     "LogPlan",
+    "MessageHistory",
 ]
 
 
@@ -81,6 +82,17 @@ class CustomerHistory:
     """`Membership.Entered` and `Exited` about the customer up to the instant, oldest first."""
 
 
+@dataclass(frozen=True, slots=True)
+class MessageHistory:
+    """What the log holds about one message: its decisions and its own stream."""
+
+    decisions: list[CanMutateAggregate[UUID]]
+    """The `Customer.MessageDecided` events that decided it (deferred, then allowed, say), in
+    the order they were recorded, from the stream of the customer each was decided on."""
+    events: list[CanMutateAggregate[UUID]]
+    """The `Message` stream, from `Queued` on; empty when it was never allowed."""
+
+
 class AuditLog(Protocol):
     """Reads the event store for auditors; never writes, never reads a read model."""
 
@@ -112,4 +124,12 @@ class AuditLog(Protocol):
 
     async def merged_into(self, customer_id: UUID) -> list[UUID]:
         """The customers merged into this one, ever: their decisions are its history too."""
+        ...
+
+    async def message_history(self, message_id: UUID) -> MessageHistory:
+        """The decisions about the message and its own stream, as recorded."""
+        ...
+
+    async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
+        """One stream's events, oldest first (a conversation's, to find who replied)."""
         ...

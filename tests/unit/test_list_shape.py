@@ -14,6 +14,7 @@ from entrypoints.settings import Settings
 # A new GET answering an object with an array must take the list shape or be named here.
 DOCUMENTS = {
     "auditCustomer": "one customer as of an instant",
+    "auditMessage": "one message's story: its decisions, attempts and statuses",
     "findCustomer": "one customer, by identity",
     "getAgent": "one agent with skills and teams",
     "getTeam": "one team with members, skills and working hours",

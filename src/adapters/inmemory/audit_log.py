@@ -9,12 +9,14 @@ from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.shared.topics import events_of
-from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan
+from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan, MessageHistory
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
     from uuid import UUID
+
+    from eventsourcing.domain import CanMutateAggregate
 
     from adapters.inmemory.event_store import RecordedEvent
     from adapters.inmemory.storage import InMemoryStorage
@@ -118,3 +120,19 @@ class InMemoryAuditLog:
                 )
             )
         return read
+
+    async def message_history(self, message_id: UUID) -> MessageHistory:
+        decisions = [
+            copy.deepcopy(recorded.event)
+            for recorded in self.storage.events.log
+            if isinstance(recorded.event, Customer.MessageDecided)
+            and recorded.event.message_id == message_id
+        ]
+        return MessageHistory(decisions, await self.stream(message_id))  # type: ignore[arg-type]
+
+    async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
+        return [
+            copy.deepcopy(recorded.event)
+            for recorded in self.storage.events.stream(stream_id)
+            if recorded.event is not None
+        ]

@@ -10,7 +10,7 @@ from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.shared.topics import events_of
-from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan
+from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan, MessageHistory
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     import asyncpg
+    from eventsourcing.domain import CanMutateAggregate
 
     from ports.audit import LogFilter
 
@@ -55,6 +56,20 @@ _MEMBERSHIPS = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
 WHERE subject_id = $1 AND topic = ANY($2::text[]) AND occurred_at <= $3
 ORDER BY position
+"""
+# `decisions` is the index written in the statement that records each decision (as
+# `customer_merges` is for merges): it says where the events are, the events say what happened.
+_MESSAGE_DECISIONS = """
+SELECT events.stream_id, events.version, events.topic, events.class_version,
+       events.occurred_at, events.payload
+FROM decisions JOIN events
+  ON events.stream_id = decisions.customer_id AND events.version = decisions.stream_version
+WHERE decisions.message_id = $1
+ORDER BY events.transaction_id, events.position
+"""
+_STREAM = """
+SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
+WHERE stream_id = $1 ORDER BY version
 """
 _REGISTERED = "SELECT occurred_at FROM events WHERE stream_id = $1 AND version = 1 AND topic = $2"
 _MERGED_INTO = "SELECT merged_id FROM customer_merges WHERE survivor_id = $1 ORDER BY merged_id"
@@ -191,3 +206,14 @@ class PostgresAuditLog:
             AuditedEvent(LogCursor(row[0], row[1]), row[2], row[3], row[4], row[5], row[6])
             for row in rows
         ]
+
+    async def message_history(self, message_id: UUID) -> MessageHistory:
+        decisions, events = await asyncio.gather(
+            self.pool.fetch(_MESSAGE_DECISIONS, message_id), self.stream(message_id)
+        )
+        decode = self.codec.decode
+        return MessageHistory([decode(*row) for row in decisions], events)
+
+    async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
+        decode = self.codec.decode
+        return [decode(*row) for row in await self.pool.fetch(_STREAM, stream_id)]

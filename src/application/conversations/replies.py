@@ -20,6 +20,7 @@ from application.conversations.actors import Actor, change_conversation, load_co
 from application.messages.compose import MessageContent
 from domain.conversation.aggregate import Conversation, ConversationStatus, TemplateNeeded
 from domain.message.content import Content
+from domain.message.origin import reply_origin
 from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import DomainError, InvalidValue
@@ -136,7 +137,7 @@ class ReplyToConversation:
             idempotency_key=None
             if idempotency_key is None
             else f"conversation:{conversation_id}:{idempotency_key}",
-            origin=f"conversation:{conversation_id}",
+            origin=reply_origin(conversation_id, acting.key),
             content=_content(reply, channel, conversation.topic),
         )
         outcome = None if decided.decision is None else decided.decision.outcome

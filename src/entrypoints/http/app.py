@@ -16,6 +16,7 @@ from entrypoints.http.controllers.admin import ClockController
 from entrypoints.http.controllers.agents import AgentsController
 from entrypoints.http.controllers.approvals import ApprovalsController
 from entrypoints.http.controllers.audit import AuditController
+from entrypoints.http.controllers.audit_messages import AuditMessagesController
 from entrypoints.http.controllers.campaign_dry_run import CampaignDryRunController
 from entrypoints.http.controllers.campaign_history import CampaignHistoryController
 from entrypoints.http.controllers.campaign_stats import CampaignStatsController
@@ -78,6 +79,7 @@ def create_app(
         HealthController,
         ApprovalsController,
         AuditController,
+        AuditMessagesController,
         EventsController,
         CampaignsController,
         CampaignDryRunController,

@@ -17,8 +17,9 @@ from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
 from application.queries.messages import CostReport, MessageQueries, MessageView
 from domain.customer.identities import IdentityNormalizer
+from domain.message.origin import api_origin
 from domain.shared.times import time_fault
-from entrypoints.http.auth import allow, check_team
+from entrypoints.http.auth import allow, check_team, current_key
 from entrypoints.http.schemas import MessageIn
 from ports.api_keys import Role
 from ports.clock import Clock
@@ -75,6 +76,7 @@ class MessagesController(Controller):
             customer_id,
             data.send_request(),
             idempotency_key=data.scoped_key(request.headers.get("idempotency-key")),
+            origin=api_origin(current_key(request).id),
             content=data.message_content(request.scope.get("state", {}).get("correlation_id")),
         )
         view = await decisions.by_id(decided.decision_id)

@@ -1,0 +1,237 @@
+"""`chorus audit verify` and the story of a message on PostgreSQL: the read models against
+their rebuilds, messages against their decisions, decisions decided again; a tampered read
+model row and a message without an allowing decision fail it, with a non-zero exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid4
+
+import pytest
+
+from adapters.postgres.audit_log import PostgresAuditLog
+from adapters.postgres.read_model_rebuilds import SCRATCH_SUFFIX, PostgresReadModelRebuilds
+from adapters.postgres.verified_log import PostgresVerifiedLog
+from application.audit.message_story import ReadMessageStory
+from application.audit.verify import (
+    CHECK_DECISIONS,
+    CHECK_READ_MODELS,
+    CHECK_SENT,
+    CheckReport,
+    VerifyLog,
+)
+from application.customer.upsert_customer import UpsertCustomer
+from application.messages.compose import MessageContent
+from application.messages.redecide_due import RedecideDueMessages
+from application.messages.request_message import RequestMessage
+from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
+from domain.message.aggregate import Message
+from domain.message.content import Content
+from domain.message.origin import api_origin
+from domain.policy.decision import SendRequest
+from domain.policy.vocabulary import Channel, Purpose
+from entrypoints.ioc import make_container
+from entrypoints.pipeline import LANES, every_projection
+from entrypoints.settings import Settings
+from ports.clock import Clock
+from ports.unit_of_work import UnitsOfWork
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+    from dishka import AsyncContainer
+
+    from adapters.postgres.projections import ProjectionRunner
+
+pytestmark = pytest.mark.integration
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+T0 = datetime(2026, 3, 2, 12, tzinfo=UTC)
+DAY = timedelta(days=1)
+_normalize = IdentityNormalizer("GB").normalize
+SERVICE_EMAIL = SendRequest("orders", Purpose.SERVICE, (Channel.EMAIL,))
+HELLO = MessageContent(inline=Content(subject="Hello", body="Hi {{ customer.first_name }}"))
+KEY = UUID("00000000-0000-4000-8000-0000000000aa")
+_BELOW_HORIZON = """
+SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events
+"""
+
+
+class Installation:
+    """Chorus's use cases and read models on one database, under a manual clock."""
+
+    def __init__(self, container: AsyncContainer, runner: ProjectionRunner, pool: asyncpg.Pool):
+        self.container = container
+        self.runner = runner
+        self.pool = pool
+
+    async def catch_up(self) -> None:
+        """Every projection to the end of the log, waiting whenever the server's horizon (a
+        transaction of another test's database) holds readers back."""
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            while await self.pool.fetchval(_BELOW_HORIZON) is False:
+                assert asyncio.get_running_loop().time() < deadline, "the log stays unreadable"
+                await asyncio.sleep(0.05)
+            if not await self.runner.catch_up():
+                return
+
+    async def history(self) -> UUID:
+        """Ana and Bea; three sends fill Ana's daily cap, a fourth with content is deferred a
+        day and then sent: returns the deferred message's id."""
+        clock = await self.container.get(Clock)
+        clock.set(T0)  # type: ignore[attr-defined]
+        upsert = await self.container.get(UpsertCustomer)
+        send = await self.container.get(RequestMessage)
+        ana = await upsert(
+            (IdentityClaim(_normalize("email", "ana@example.org"), Verification.VERIFIED),),
+            {"first_name": "Ana"},
+            {},
+        )
+        await upsert((IdentityClaim(_normalize("email", "bea@example.org")),), {}, {})
+        for _ in range(3):
+            await send(ana.customer_id, SERVICE_EMAIL, origin=api_origin(KEY))
+        deferred = await send(ana.customer_id, SERVICE_EMAIL, content=HELLO, origin=api_origin(KEY))
+        clock.set(T0 + DAY)  # type: ignore[attr-defined]
+        assert await (await self.container.get(RedecideDueMessages))() == 1
+        await self.catch_up()
+        return deferred.message_id
+
+    async def verify(self, shown: int = 20) -> dict[str, CheckReport]:
+        checks = VerifyLog(
+            PostgresVerifiedLog(self.pool), PostgresReadModelRebuilds(self.runner), shown
+        )
+        return {report.check: report for report in await checks(_Quiet())}
+
+
+class _Quiet:
+    def begin(self, check: str, total: int) -> None:
+        pass
+
+    def reached(self, check: str, done: int) -> None:
+        pass
+
+
+@pytest.fixture
+async def chorus(database_url: str, pool: asyncpg.Pool) -> AsyncIterator[Installation]:
+    container = make_container(
+        Settings(database_url=database_url, clock="manual", default_region="GB")
+    )
+    try:
+        # Every lane but the outbound publisher's, which needs NATS.
+        runner = await every_projection(
+            container, lanes=[lane for lane in LANES if lane.name != "outbound"]
+        )
+        await runner.setup()
+        yield Installation(container, runner, pool)
+    finally:
+        await container.close()
+
+
+async def queue_without_decision(chorus: Installation) -> UUID:
+    """A message put in the store directly, naming a decision never recorded."""
+    message = Message(
+        id=uuid4(),
+        timestamp=T0 + DAY,
+        customer_id=uuid4(),
+        decision_id=uuid4(),
+        channel=Channel.EMAIL,
+        purpose=Purpose.SERVICE,
+        team="orders",
+        recipient="nobody@example.org",
+        content=Content(subject="Hi", body="Hi"),
+        campaign=None,
+        template=None,
+        template_version=None,
+        correlation_id=None,
+    )
+    uows = await chorus.container.get(UnitsOfWork)
+    async with uows() as uow:
+        uow.repository(Message).add(message)
+    return message.id
+
+
+def chorus_verify(database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "audit", "verify", "--show", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+class TestVerify:
+    async def test_a_history_made_by_chorus_passes_every_check(self, chorus: Installation) -> None:
+        await chorus.history()
+        reports = await chorus.verify()
+        assert {check: r.shown for check, r in reports.items()} == {
+            CHECK_READ_MODELS: [],
+            CHECK_SENT: [],
+            CHECK_DECISIONS: [],
+        }
+        assert (reports[CHECK_SENT].checked, reports[CHECK_DECISIONS].checked) == (1, 5)
+        assert reports[CHECK_READ_MODELS].checked > 0
+        scratch = await chorus.pool.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE $1", f"%{SCRATCH_SUFFIX}"
+        )
+        assert scratch == 0
+
+    async def test_a_tampered_read_model_row_is_found_and_the_live_table_is_left_alone(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.history()
+        await chorus.pool.execute(
+            "UPDATE customer_directory SET first_name = 'Eve' WHERE first_name = 'Ana'"
+        )
+        reports = await chorus.verify()
+        found = reports[CHECK_READ_MODELS]
+        assert found.differences == 2  # the row as it is, and as the rebuild has it
+        assert found.shown[0].subject == "customer_directory: customer_directory"
+        assert any("Eve" in d.detail for d in found.shown)
+        assert reports[CHECK_SENT].passed
+        assert reports[CHECK_DECISIONS].passed
+        assert (
+            await chorus.pool.fetchval(
+                "SELECT count(*) FROM customer_directory WHERE first_name = 'Eve'"
+            )
+            == 1
+        )
+
+    async def test_a_message_without_an_allowing_decision_fails_the_command(
+        self, chorus: Installation, database_url: str
+    ) -> None:
+        await chorus.history()
+        passed = await asyncio.to_thread(chorus_verify, database_url)
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        message_id = await queue_without_decision(chorus)
+        await chorus.catch_up()
+        failed = await asyncio.to_thread(chorus_verify, database_url)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert f"message {message_id}: names decision" in failed.stdout
+        assert "FAILED every message has an allowing decision: 2 checked, 1 difference" in (
+            failed.stdout
+        )
+
+
+class TestMessageStory:
+    async def test_a_deferred_then_sent_message_shows_both_decisions_from_the_log(
+        self, chorus: Installation
+    ) -> None:
+        message_id = await chorus.history()
+        story = await ReadMessageStory(PostgresAuditLog(chorus.pool))(message_id)
+        assert [(d.outcome, d.decided_at, d.origin) for d in story.decisions] == [
+            ("defer", T0, api_origin(KEY)),
+            ("send", T0 + DAY, "scheduler"),
+        ]
+        assert (story.requested_by.kind, story.requested_by.key_id) == ("api", KEY)
+        assert (story.status, story.content) == ("queued", {"subject": "Hello", "body": "Hi Ana"})
