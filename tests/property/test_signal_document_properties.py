@@ -30,14 +30,14 @@ texts = st.text(
 def test_a_name_is_refused_exactly_when_it_does_not_match_the_documented_pattern(
     value: str,
 ) -> None:
-    assert (name_fault(value) is None) == bool(re.search(NAME_PATTERN, value))
+    assert (name_fault(value) is None) == bool(re.fullmatch(NAME_PATTERN, value))
 
 
 @given(texts)
 def test_a_type_is_refused_exactly_when_it_does_not_match_the_documented_pattern(
     value: str,
 ) -> None:
-    assert (type_fault(value) is None) == bool(re.search(TYPE_PATTERN, value))
+    assert (type_fault(value) is None) == bool(re.fullmatch(TYPE_PATTERN, value))
 
 
 @given(texts)
@@ -49,7 +49,7 @@ def test_a_signal_id_that_does_not_match_is_refused_on_its_field(value: str) -> 
         "identities": [{"type": "email", "value": "ana@example.org"}],
     }
     checked = SignalReader(IdentityNormalizer("GB")).read(0, msgspec.json.encode(signal))
-    if re.search(NAME_PATTERN, value):
+    if re.fullmatch(NAME_PATTERN, value):
         assert not isinstance(checked, InvalidSignal)
     else:
         assert isinstance(checked, InvalidSignal)
