@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -282,7 +282,23 @@ class Template(Aggregate):
 
     # events: each method body is the state change the event makes
 
-    @event("VersionPublished")
+    class VersionPublished(Aggregate.Event):
+        """A version published; since version 2 with the intents it answers (those published
+        before answer none)."""
+
+        class_version = 2
+        number: int
+        variants: tuple[Variant, ...]
+        default_locale: str
+        description: str
+        author: str
+        intents: tuple[str, ...]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["intents"] = []
+
+    @event(VersionPublished)
     def _version_published(
         self,
         timestamp: datetime,
@@ -291,7 +307,7 @@ class Template(Aggregate):
         default_locale: str,
         description: str,
         author: str,
-        intents: tuple[str, ...] = (),  # versions published before intents were tagged have none
+        intents: tuple[str, ...],
     ) -> None:
         self.versions.append(
             TemplateVersion(
