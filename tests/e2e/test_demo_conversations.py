@@ -150,7 +150,7 @@ class TestTheToursCustomerFromEmailToWhatsApp:
         email = {"type": "email", "value": "ana@example.org"}
         inbound(http, "email_api:tour-1", email, "email", "My parcel has not arrived.")
         phone = {"type": "phone", "value": "+442079460958"}
-        inbound(http, "whatsapp_cloud:wamid.tour-2", phone, "whatsapp", "Any news?")
+        inbound(http, "whatsapp_cloud:wamid.tour-2", phone, "whatsapp", "Any news about my parcel?")
         listed = eventually(
             lambda: threads_of(http, ana), lambda t: len(t) == 1 and t[0]["messages"] == 2
         )
@@ -162,6 +162,11 @@ class TestTheToursCustomerFromEmailToWhatsApp:
             ("inbound", "email"),
             ("inbound", "whatsapp"),
         ]
+        suggested = http.get(f"/v1/conversations/{conversation}/suggestions").json()
+        assert (suggested["intent"], suggested["channel"]) == ("delivery", "whatsapp")
+        [reply] = suggested["suggestions"]
+        assert reply["template"] == "reply.delivery"
+        assert reply["text"].startswith("Hi Ana, your parcel is with the courier")
 
         text = {"text": "Sorry, Ana! Order A-7 arrives tomorrow before noon."}
         on_whatsapp = http.post(f"/v1/conversations/{conversation}/replies", json=text).json()
