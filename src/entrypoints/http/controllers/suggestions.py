@@ -102,10 +102,11 @@ class VariantsOut(msgspec.Struct):
 
 class VariantsIn(msgspec.Struct, forbid_unknown_fields=True):
     """`customer_id` renders with that customer's context (and `context.vars`, if given);
-    without it, `context` is the sample `{"customer": {...}, "vars": {...}}` rendered."""
+    without it, `context` is the sample `{"customer": {...}, "vars": {...}}` rendered (each
+    part an object)."""
 
     customer_id: UUID | None = None
-    context: dict[str, Any] | None = None
+    context: dict[str, dict[str, Any]] | None = None
     channels: Annotated[list[Channel], msgspec.Meta(max_length=6)] = msgspec.field(
         default_factory=list
     )
