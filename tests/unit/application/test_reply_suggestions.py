@@ -117,9 +117,12 @@ class World:
         intent: str | None = REFUND,
         customer_id: UUID = ANA,
         text: str = "I want my money back",
+        team: str | None = None,
     ) -> Conversation:
         conversation = Conversation.start(customer_id, "test", T0)
         conversation.receive(uuid4(), channel, text, T0, T0)
+        if team is not None:
+            conversation.transfer(team, None, "test", "test", T0)
         if intent is not None:
             conversation.classify(intent, None, "assistant", T0, confidence=0.91)
         async with self.uows() as uow:
@@ -208,9 +211,15 @@ class TestSuggestReplies:
 
     async def test_a_conversation_of_a_team_the_reader_does_not_see_is_hidden(self) -> None:
         world = World()
-        conversation = await world.conversation()  # not routed: on no team yet
+        await world.template("refund.ack", sms("Hello"), intents=(REFUND,))
+        billing = await world.conversation(team="billing")
+        unrouted = await world.conversation(customer_id=uuid4())  # on no team yet
         with pytest.raises(ConversationHidden):
-            await world.suggest(conversation.id, frozenset({"support"}))
+            await world.suggest(billing.id, frozenset({"support"}))
+        with pytest.raises(ConversationHidden):
+            await world.suggest(unrouted.id, frozenset({"support", "billing"}))
+        seen = await world.suggest(billing.id, frozenset({"billing"}))
+        assert [s.template for s in seen.suggestions] == ["refund.ack"]
 
     async def test_an_unknown_conversation_is_not_found(self) -> None:
         with pytest.raises(NotFound):
