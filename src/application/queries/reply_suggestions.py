@@ -37,6 +37,7 @@ __all__ = [
     "SuggestReplies",
     "Suggestion",
     "customer_facts",
+    "read_by",
     "shaped_text",
     "suggestion_scope",
     "used_facts",
@@ -127,6 +128,17 @@ def used_facts(read: Collection[str], scope: Mapping[str, Any]) -> tuple[str, ..
         elif isinstance(values, dict) and values.get(name) is not None:
             held.append(path)
     return tuple(sorted(held))
+
+
+def read_by(
+    variables: TemplateVariables, version: TemplateVersion, channel: Channel, locale: str | None
+) -> set[str]:
+    """The variables the version's variant for the channel and locale reads, in every field."""
+    variant = version.variant_for(channel, locale)
+    read: set[str] = set()
+    for _, text in () if variant is None else variant.texts():
+        read |= variables.read_by(text)
+    return read
 
 
 def shaped_text(
@@ -236,7 +248,9 @@ class SuggestReplies:
                         answer.locale,
                         answer.content.subject,
                         text,
-                        used_facts(self._read(version, ask.channel, answer.locale), scope),
+                        used_facts(
+                            read_by(self.variables, version, ask.channel, answer.locale), scope
+                        ),
                         changes,
                     )
                 )
@@ -259,10 +273,3 @@ class SuggestReplies:
             if latest is not None and intent in latest.intents:
                 tagged.append((summary.key, latest))
         return tagged
-
-    def _read(self, version: TemplateVersion, channel: Channel, locale: str | None) -> set[str]:
-        variant = version.variant_for(channel, locale)
-        read: set[str] = set()
-        for _, text in () if variant is None else variant.texts():
-            read |= self.variables.read_by(text)
-        return read

@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from application.queries.reply_suggestions import customer_facts, shaped_text, used_facts
+from application.queries.reply_suggestions import (
+    customer_facts,
+    read_by,
+    shaped_text,
+    used_facts,
+)
 from domain.shared.errors import DomainError
 from ports.templates import RenderAsk, TemplateNotFound
 
@@ -123,10 +128,7 @@ class ChannelVariants:
                     VariantLeftOut(channel, f"its {ask.channel} variant has no text to shape")
                 )
                 continue
-            variant = chosen.variant_for(ask.channel, answer.locale)
-            read: set[str] = set()
-            for _, field_text in () if variant is None else variant.texts():
-                read |= self.variables.read_by(field_text)
+            read = read_by(self.variables, chosen, ask.channel, answer.locale)
             variants.append(
                 ChannelVariant(
                     channel,
