@@ -22,6 +22,7 @@ from domain.templates.aggregate import Variant
 from entrypoints.demo_approvals import load_demo_approvals
 from entrypoints.demo_conversations import DEMO_CUSTOMERS, demo_inbound
 from entrypoints.demo_desk import load_demo_desk
+from entrypoints.demo_replies import load_demo_replies
 from ports.clock import Clock
 from ports.customers import CustomerRecords
 
@@ -272,6 +273,7 @@ async def load_demo_data(container: AsyncContainer) -> int:
     change = await container.get(ChangeCampaignStatus)
     await change("order-follow-up", StatusChange.ACTIVATE, "demo")
     await load_demo_desk(container)  # agents, teams and routing (demo_desk)
+    await load_demo_replies(container)  # reply templates tagged with intents (demo_replies)
     reader = await container.get(SignalReader)
     ingest = await container.get(IngestSignals)
     reports = []

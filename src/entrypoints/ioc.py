@@ -110,6 +110,7 @@ from entrypoints.desk_ioc import DeskProvider
 from entrypoints.inbox_providers import InboxProvider
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
 from entrypoints.settings import Settings
+from entrypoints.suggestion_providers import SuggestionsProvider
 from entrypoints.text_checks import wire_fault
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from ports.api_keys import ApiKeyStore
@@ -774,6 +775,7 @@ def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:
         InboxProvider(),
         DeskProvider(),
         CustomerContextProvider(),
+        SuggestionsProvider(),
         *extra,
     )
 

@@ -25,6 +25,7 @@ __all__ = [
     "TemplateNotFound",
     "TemplateSummary",
     "TemplateSyntax",
+    "TemplateVariables",
     "Templates",
 ]
 
@@ -151,4 +152,13 @@ class TemplateSyntax(Protocol):
 
     async def check(self, text: str) -> None:
         """Raises RenderError with the line of the first syntax error."""
+        ...
+
+
+class TemplateVariables(Protocol):
+    """Which variables of the context a text reads."""
+
+    def read_by(self, text: str) -> frozenset[str]:
+        """Each variable the text looks up, as a path (`customer.first_name`, `vars.eta`);
+        an empty set for a text that cannot be parsed."""
         ...

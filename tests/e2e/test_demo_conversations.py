@@ -108,6 +108,31 @@ class TestTheDemosConversations:
         taken = eventually(lambda: threads_of(http, lucia), lambda t: t[0]["agent"] is not None)
         assert taken[0]["agent"] == "carla.mendes"
 
+    def test_marias_thread_suggests_the_refund_reply_to_her_team_only(
+        self, http: httpx.Client
+    ) -> None:
+        maria = customer(http, "email:maria@example.org")
+        thread = eventually(lambda: threads_of(http, maria), lambda t: t and t[0]["agent"])[0]
+
+        def agent_key(agent: str) -> str:
+            made = http.post("/v1/keys", json={"name": agent, "role": "agent", "agent": agent})
+            assert made.status_code == 201, made.text
+            secret: str = made.json()["secret"]
+            return secret
+
+        path = f"/v1/conversations/{thread['id']}/suggestions"
+        bruno = {"Authorization": f"Bearer {agent_key('bruno.costa')}"}
+        ana = {"Authorization": f"Bearer {agent_key('ana.silva')}"}
+        found = http.get(path, headers=bruno)
+        assert found.status_code == 200, found.text
+        body = found.json()
+        assert (body["intent"], body["channel"]) == (thread["intent"], "whatsapp")
+        [reply] = body["suggestions"]
+        assert reply["template"] == "reply.refund"
+        assert reply["text"].startswith("Hi Maria, sorry about the double charge")
+        assert reply["used"] == ["customer.first_name"]
+        assert http.get(path, headers=ana).status_code == 403  # support's agent, not billing's
+
 
 class TestTheToursCustomerFromEmailToWhatsApp:
     def test_one_thread_a_reply_and_a_resolution(self, http: httpx.Client) -> None:
@@ -125,7 +150,7 @@ class TestTheToursCustomerFromEmailToWhatsApp:
         email = {"type": "email", "value": "ana@example.org"}
         inbound(http, "email_api:tour-1", email, "email", "My parcel has not arrived.")
         phone = {"type": "phone", "value": "+442079460958"}
-        inbound(http, "whatsapp_cloud:wamid.tour-2", phone, "whatsapp", "Any news?")
+        inbound(http, "whatsapp_cloud:wamid.tour-2", phone, "whatsapp", "Any news about my parcel?")
         listed = eventually(
             lambda: threads_of(http, ana), lambda t: len(t) == 1 and t[0]["messages"] == 2
         )
@@ -137,6 +162,11 @@ class TestTheToursCustomerFromEmailToWhatsApp:
             ("inbound", "email"),
             ("inbound", "whatsapp"),
         ]
+        suggested = http.get(f"/v1/conversations/{conversation}/suggestions").json()
+        assert (suggested["intent"], suggested["channel"]) == ("delivery", "whatsapp")
+        [reply] = suggested["suggestions"]
+        assert reply["template"] == "reply.delivery"
+        assert reply["text"].startswith("Hi Ana, your parcel is with the courier")
 
         text = {"text": "Sorry, Ana! Order A-7 arrives tomorrow before noon."}
         on_whatsapp = http.post(f"/v1/conversations/{conversation}/replies", json=text).json()

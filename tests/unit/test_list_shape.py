@@ -29,6 +29,7 @@ DOCUMENTS = {
     "getMessage": "one message with its attempts and statuses",
     "getTemplate": "one template version with its variants",
     "getCostReport": "a report: lines and totals over a period",
+    "suggestReplies": "one message's intent with the replies suggested and those left out",
 }
 
 

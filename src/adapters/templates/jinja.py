@@ -29,6 +29,7 @@ from jinja2 import (
     TemplateSyntaxError,
     Undefined,
     UndefinedError,
+    nodes,
 )
 from jinja2.compiler import CodeGenerator
 from jinja2.exceptions import SecurityError
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import jinja2
-    from jinja2 import nodes
     from jinja2.compiler import Frame
 
     from domain.policy.vocabulary import Channel
@@ -532,6 +532,15 @@ class JinjaRenderer:
         render thread, as a long text takes a while."""
         await self._in_worker(partial(self._compile, text, html=False, field=None))
 
+    def read_by(self, text: str) -> frozenset[str]:
+        """The variables a text looks up (TemplateVariables): `customer.first_name`, or a
+        whole root (`vars`) when it is read as a whole."""
+        try:
+            tree = self._environments[False].parse(text)
+        except TemplateSyntaxError:
+            return frozenset()
+        return frozenset(_paths_read(tree))
+
     async def render_in_worker(
         self, content: Content, context: Mapping[str, Any], *, preview: bool = False
     ) -> Content:
@@ -656,6 +665,33 @@ class JinjaRenderer:
             raise RenderError(f"{field}: calls nested too deeply") from None
         except Exception as error:  # a template's own mistake: a bad filter, 1 / 0, ...
             raise RenderError(f"{field}: {type(error).__name__}: {error}") from None
+
+
+_ROOTS = frozenset({"customer", "vars"})
+
+
+def _paths_read(tree: nodes.Node) -> Iterator[str]:
+    """`customer.first_name` for `customer.first_name` and `customer["first_name"]`; `customer`
+    for `customer` read whole."""
+    looked_up: set[int] = set()
+    lookups: list[nodes.Getattr | nodes.Getitem] = [
+        *tree.find_all(nodes.Getattr),
+        *tree.find_all(nodes.Getitem),
+    ]
+    for lookup in lookups:
+        root = lookup.node
+        if not isinstance(root, nodes.Name) or root.name not in _ROOTS:
+            continue
+        looked_up.add(id(root))
+        if isinstance(lookup, nodes.Getattr):
+            yield f"{root.name}.{lookup.attr}"
+        elif isinstance(lookup.arg, nodes.Const) and isinstance(lookup.arg.value, str):
+            yield f"{root.name}.{lookup.arg.value}"
+        else:
+            yield root.name
+    for name in tree.find_all(nodes.Name):
+        if name.name in _ROOTS and name.ctx == "load" and id(name) not in looked_up:
+            yield name.name
 
 
 def _content_of(variant: Variant) -> Content:

@@ -20,11 +20,13 @@ __all__ = ["PublishTemplate", "PublishedTemplate", "TemplateDraft"]
 
 @dataclass(frozen=True, slots=True)
 class TemplateDraft:
-    """What a publisher sends: the variants, the locale to fall back to, a description."""
+    """What a publisher sends: the variants, the locale to fall back to, a description, and
+    the intents whose messages its replies are suggested for."""
 
     variants: tuple[Variant, ...]
     default_locale: str
     description: str = ""
+    intents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,12 @@ class PublishTemplate:
                 now = self.clock.now()
                 template = (await templates.get([stream])).get(stream) or Template.create(key, now)
                 version, created = template.publish(
-                    draft.variants, draft.default_locale, draft.description, author, now
+                    draft.variants,
+                    draft.default_locale,
+                    draft.description,
+                    author,
+                    now,
+                    draft.intents,
                 )
                 if created:
                     templates.add(template)

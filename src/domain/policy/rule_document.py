@@ -30,6 +30,7 @@ from domain.policy.rules import (
     QuietWindow,
     RuleSet,
 )
+from domain.policy.tone import ChannelTone, Structure
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.documents import field_of, json_fault
 from domain.shared.durations import DurationText, format_duration, parse_duration
@@ -47,6 +48,7 @@ __all__ = [
     "RuleError",
     "RuleSetIn",
     "RuleSetInvalid",
+    "ToneIn",
     "decode_rule_set",
     "rule_set_document",
 ]
@@ -72,6 +74,17 @@ Channels = Annotated[list[Channel], msgspec.Meta(min_length=1)]
 Purposes = Annotated[list[Purpose], msgspec.Meta(min_length=1)]
 
 
+class ToneIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """How a text on the channel may read: `{"max_length": 320, "structure": "one_paragraph",
+    "emoji": false, "links": true, "max_links": 1}` (docs/suggestions.md)."""
+
+    max_length: Annotated[int, msgspec.Meta(ge=10, le=100_000)]
+    structure: Structure = Structure.ONE_PARAGRAPH
+    emoji: bool = False
+    links: bool = True
+    max_links: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+
+
 class ChannelIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """What a channel demands; a purpose left out of `consent` is opt_out."""
 
@@ -80,6 +93,7 @@ class ChannelIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, 
     requires_verified_identity: bool = False
     hard_opt_out: bool = False
     cost: Cost = 0.0
+    tone: ToneIn | None = None
 
 
 class QuietWindowIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -299,7 +313,13 @@ class _Reader:
             requires_verified_identity=spec.requires_verified_identity,
             hard_opt_out=spec.hard_opt_out,
             cost=spec.cost,
+            tone=None if spec.tone is None else self.tone(f"{path}.tone", spec.tone),
         )
+
+    def tone(self, path: str, spec: ToneIn) -> ChannelTone:
+        if not spec.links and spec.max_links:
+            self.fail(f"{path}.max_links", "links are not allowed on this channel: leave it out")
+        return ChannelTone(spec.max_length, spec.structure, spec.emoji, spec.links, spec.max_links)
 
     def quiet_hours(self, path: str, spec: QuietHoursIn) -> QuietHours:
         self.rule_id(f"{path}.id", spec.id)
@@ -428,6 +448,7 @@ _ENUM_OF_FIELD: dict[str, type[Enum]] = {
     "purpose": Purpose,
     "exempt_purposes": Purpose,
     "on_exceed": OnExceed,
+    "structure": Structure,
 }
 _PATTERNS = {
     ID_PATTERN: "must be 1 to 64 characters of a-z, 0-9, '_', '.' or '-', "
@@ -595,8 +616,19 @@ def _channel_out(policy: ChannelPolicy) -> ChannelIn:
         session_window=None if session is None else format_duration(session),
         requires_verified_identity=policy.requires_verified_identity,
         hard_opt_out=policy.hard_opt_out,
+        tone=None if policy.tone is None else _tone_out(policy.tone),
         # a float default is not omitted by msgspec, and "cost": 0.0 says nothing
         **({"cost": policy.cost} if policy.cost else {}),
+    )
+
+
+def _tone_out(tone: ChannelTone) -> ToneIn:
+    return ToneIn(
+        max_length=tone.max_length,
+        structure=tone.structure,
+        emoji=tone.emoji,
+        links=tone.links,
+        max_links=tone.max_links,
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
 
+from domain.policy.tone import DEFAULT_TONES, ChannelTone
 from domain.policy.vocabulary import Channel, Purpose
 
 __all__ = [
@@ -161,6 +162,7 @@ class ChannelPolicy:
     # An opt-out the channel's regulation makes absolute (SMS STOP) also stops transactional.
     hard_opt_out: bool = False
     cost: float = 0.0
+    tone: ChannelTone | None = None  # None: the channel's DEFAULT_TONES entry
 
     def consent_mode(self, purpose: Purpose) -> ConsentMode:
         return self.consent.get(purpose, ConsentMode.OPT_OUT)
@@ -181,3 +183,7 @@ class RuleSet:
 
     def channel_policy(self, channel: Channel) -> ChannelPolicy:
         return self.channels.get(channel) or ChannelPolicy(channel)
+
+    def tone_for(self, channel: Channel) -> ChannelTone:
+        """The channel's tone as this rule set says it, or its default."""
+        return self.channel_policy(channel).tone or DEFAULT_TONES[channel]

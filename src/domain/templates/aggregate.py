@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.assistant.intents import check_intents
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue
 from domain.shared.topics import StoredAs
@@ -149,7 +150,8 @@ _CONTENT_FIELDS = tuple(f.name for f in fields(Variant) if f.name not in ("chann
 
 @dataclass(frozen=True, slots=True)
 class TemplateVersion:
-    """One published version: its variants, the locale to fall back to, who published it, when."""
+    """One published version: its variants, the locale to fall back to, who published it, when,
+    and the intents it answers (its replies are suggested for messages of those intents)."""
 
     number: int
     variants: tuple[Variant, ...]
@@ -157,6 +159,7 @@ class TemplateVersion:
     description: str
     author: str
     published_at: datetime
+    intents: tuple[str, ...] = ()
 
     @property
     def channels(self) -> tuple[Channel, ...]:
@@ -184,12 +187,17 @@ class TemplateVersion:
         return None
 
     def same_content(
-        self, variants: tuple[Variant, ...], default_locale: str, description: str
+        self,
+        variants: tuple[Variant, ...],
+        default_locale: str,
+        description: str,
+        intents: tuple[str, ...] = (),
     ) -> bool:
-        return (self.variants, self.default_locale, self.description) == (
+        return (self.variants, self.default_locale, self.description, self.intents) == (
             variants,
             default_locale,
             description,
+            intents,
         )
 
 
@@ -249,6 +257,7 @@ class Template(Aggregate):
         description: str,
         author: str,
         at: datetime,
+        intents: Sequence[str] = (),
     ) -> tuple[TemplateVersion, bool]:
         """Publishes the next version; the same content as the latest publishes nothing.
 
@@ -256,8 +265,9 @@ class Template(Aggregate):
         """
         default = canonical_locale(default_locale, "default_locale")
         checked = _checked_variants(variants, default)
+        tags = check_intents(list(intents))
         latest = self.latest
-        if latest is not None and latest.same_content(checked, default, description):
+        if latest is not None and latest.same_content(checked, default, description, tags):
             return latest, False
         self._version_published(
             timestamp=at,
@@ -266,12 +276,29 @@ class Template(Aggregate):
             default_locale=default,
             description=description,
             author=author,
+            intents=tags,
         )
         return self.versions[-1], True
 
     # events: each method body is the state change the event makes
 
-    @event("VersionPublished")
+    class VersionPublished(Aggregate.Event):
+        """A version published; since version 2 with the intents it answers (those published
+        before answer none)."""
+
+        class_version = 2
+        number: int
+        variants: tuple[Variant, ...]
+        default_locale: str
+        description: str
+        author: str
+        intents: tuple[str, ...]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["intents"] = []
+
+    @event(VersionPublished)
     def _version_published(
         self,
         timestamp: datetime,
@@ -280,7 +307,10 @@ class Template(Aggregate):
         default_locale: str,
         description: str,
         author: str,
+        intents: tuple[str, ...],
     ) -> None:
         self.versions.append(
-            TemplateVersion(number, variants, default_locale, description, author, timestamp)
+            TemplateVersion(
+                number, variants, default_locale, description, author, timestamp, tuple(intents)
+            )
         )

@@ -36,6 +36,10 @@ from entrypoints.http.controllers.providers import ProvidersController
 from entrypoints.http.controllers.routing import RoutingController
 from entrypoints.http.controllers.rules import RulesController
 from entrypoints.http.controllers.segments import SegmentsController
+from entrypoints.http.controllers.suggestions import (
+    SuggestionsController,
+    TemplateVariantsController,
+)
 from entrypoints.http.controllers.teams import TeamsController
 from entrypoints.http.controllers.templates import TemplatesController
 from entrypoints.http.controllers.triggers import TriggersController
@@ -96,6 +100,8 @@ def create_app(
         RulesController,
         SegmentsController,
         TemplatesController,
+        TemplateVariantsController,
+        SuggestionsController,
         TriggersController,
         UnsubscribeController,
         WebhooksController,

@@ -64,6 +64,9 @@ class TemplateIn(msgspec.Struct, forbid_unknown_fields=True):
     default_locale: _Locale
     variants: Annotated[list[VariantIn], msgspec.Meta(min_length=1, max_length=100)]
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    intents: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=64)]], msgspec.Meta(max_length=100)
+    ] = msgspec.field(default_factory=list)
 
 
 class VariantOut(msgspec.Struct, omit_defaults=True):
@@ -88,6 +91,7 @@ class TemplateOut(msgspec.Struct):
     author: str
     published_at: datetime
     variants: list[VariantOut]
+    intents: list[str]
 
 
 class TemplateSummaryOut(msgspec.Struct):
@@ -155,6 +159,7 @@ def _template_out(view: TemplateView) -> TemplateOut:
         author=version.author,
         published_at=version.published_at,
         variants=[_variant_out(v) for v in version.variants],
+        intents=list(version.intents),
     )
 
 
@@ -221,7 +226,10 @@ class TemplatesController(Controller):
     ) -> Response[TemplateOut]:
         _check_key(key)
         draft = TemplateDraft(
-            tuple(v.to_variant() for v in data.variants), data.default_locale, data.description
+            tuple(v.to_variant() for v in data.variants),
+            data.default_locale,
+            data.description,
+            tuple(data.intents),
         )
         api_key = current_key(request)
         published = await publish(
