@@ -37,8 +37,11 @@ typecheck: install
 architecture: install
 	$(RUN) lint-imports
 
+# One pytest worker a core; a test file stays on one worker, so a file's shared service (and the
+# order of its tests) holds. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= auto
 test: lint typecheck architecture
-	$(RUN) pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(RUN) pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 unit: install
 	$(RUN) pytest -q tests/unit tests/property
