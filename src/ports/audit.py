@@ -88,7 +88,8 @@ class MessageHistory:
 
     decisions: list[CanMutateAggregate[UUID]]
     """The `Customer.MessageDecided` events that decided it (deferred, then allowed, say), in
-    the order they were recorded, from the stream of the customer each was decided on."""
+    the order they were recorded, from the stream of the customer each was decided on; and an
+    operator's `Customer.ApprovalSettled` verdict on it, just before the decision it led to."""
     events: list[CanMutateAggregate[UUID]]
     """The `Message` stream, from `Queued` on; empty when it was never allowed."""
 

@@ -87,6 +87,7 @@ class TestApprovingARefund:
             late = http.post(f"/v1/approvals/{approval_id}/reject", json={})
             view = until_status(http, message_id, "delivered")
             listed = http.get("/v1/approvals", params={"status": "pending"}).json()
+            story = http.get(f"/v1/audit/messages/{message_id}").json()
 
         assert first.status_code == 200, first.text
         assert (first.json()["status"], first.json()["outcome"]) == ("approved", "send")
@@ -107,6 +108,10 @@ class TestApprovingARefund:
         (granted,) = [r for r in view["decisions"][1]["fired"] if r["rule_id"] == "approval.refund"]
         assert granted["effect"] == "allowed"
         assert approval["settled_by"] in granted["reason"]
+        assert [d["outcome"] for d in story["decisions"]] == ["hold", "send"]
+        assert [(a["verdict"], a["note"]) for a in story["approvals"]] == [
+            ("approved", "policy 4.2")
+        ]
 
 
 class TestWhoSettlesWhat:

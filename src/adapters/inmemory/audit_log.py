@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["InMemoryAuditLog"]
 
 _REGISTERED = events_of(Customer)["Registered"]
+_APPROVAL_SETTLED = events_of(Customer)["ApprovalSettled"]
 
 
 def _topic(recorded: RecordedEvent) -> str:
@@ -125,7 +126,7 @@ class InMemoryAuditLog:
         decisions = [
             copy.deepcopy(recorded.event)
             for recorded in self.storage.events.log
-            if isinstance(recorded.event, Customer.MessageDecided)
+            if isinstance(recorded.event, Customer.MessageDecided | _APPROVAL_SETTLED)
             and recorded.event.message_id == message_id
         ]
         return MessageHistory(decisions, await self.stream(message_id))  # type: ignore[arg-type]

@@ -59,14 +59,19 @@ ORDER BY position
 """
 # `decisions` is the index written in the statement that records each decision (as
 # `customer_merges` is for merges): it says where the events are, the events say what happened.
+# Each decision, and the operator's verdict on a held message recorded just before the decision
+# it led to.
 _MESSAGE_DECISIONS = """
 SELECT events.stream_id, events.version, events.topic, events.class_version,
        events.occurred_at, events.payload
 FROM decisions JOIN events
-  ON events.stream_id = decisions.customer_id AND events.version = decisions.stream_version
+  ON events.stream_id = decisions.customer_id
+ AND events.version IN (decisions.stream_version - 1, decisions.stream_version)
 WHERE decisions.message_id = $1
+  AND (events.version = decisions.stream_version OR events.topic = $2)
 ORDER BY events.transaction_id, events.position
 """
+_APPROVAL_SETTLED = topic_of(events_of(Customer)["ApprovalSettled"])
 _STREAM = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
 WHERE stream_id = $1 ORDER BY version
@@ -209,7 +214,8 @@ class PostgresAuditLog:
 
     async def message_history(self, message_id: UUID) -> MessageHistory:
         decisions, events = await asyncio.gather(
-            self.pool.fetch(_MESSAGE_DECISIONS, message_id), self.stream(message_id)
+            self.pool.fetch(_MESSAGE_DECISIONS, message_id, _APPROVAL_SETTLED),
+            self.stream(message_id),
         )
         decode = self.codec.decode
         return MessageHistory([decode(*row) for row in decisions], events)

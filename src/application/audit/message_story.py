@@ -29,6 +29,7 @@ __all__ = [
     "MessageStory",
     "ReadMessageStory",
     "RequestedBy",
+    "StoryApproval",
     "StoryAttempt",
     "StoryDecision",
     "StoryStatus",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 _REPLY_SENT = events_of(Conversation)["MessageSent"]
+_APPROVAL_SETTLED = events_of(Customer)["ApprovalSettled"]
 _FROM_PROVIDER = frozenset({"receipt", "webhook"})
 """Status sources a provider speaks through: the answer to the send, and its webhooks; the
 others (`dispatch`, `fallback`) are Chorus's own (a failure for good, superseded, expired)."""
@@ -80,6 +82,18 @@ class StoryDecision:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryApproval:
+    """An operator's verdict on the message while a rule held it (or its expiry): the decision
+    recorded next is the one it led to."""
+
+    approval_id: UUID
+    verdict: str  # approved, edited, rejected, expired, withdrawn
+    by: str  # the acting key, or the scheduler for an expiry
+    note: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoryAttempt:
     provider: str
     at: datetime
@@ -108,6 +122,7 @@ class MessageStory:
     status: str  # the last status, or the last decision's outcome if it was never allowed
     requested_by: RequestedBy
     decisions: list[StoryDecision]
+    approvals: list[StoryApproval]
     channel: str | None
     recipient: str | None
     template: str | None
@@ -224,6 +239,11 @@ def story_of(
     if not facts:
         raise MessageNotKnown(f"no message {message_id}")
     decisions = [_decision(event) for event in facts]
+    approvals = [
+        StoryApproval(event.approval_id, event.verdict, event.by, event.note, event.timestamp)
+        for event in decided
+        if isinstance(event, _APPROVAL_SETTLED) and vars(event)["message_id"] == message_id
+    ]
     first = decisions[0]
     team = first.request["team"]
     asked = requested_by(first.origin, team, conversation, message_id)
@@ -236,6 +256,7 @@ def story_of(
             status=decisions[-1].outcome,
             requested_by=asked,
             decisions=decisions,
+            approvals=approvals,
             channel=decisions[-1].channel,
             recipient=None,
             template=None,
@@ -261,6 +282,7 @@ def story_of(
         status=message.status.value,
         requested_by=asked,
         decisions=decisions,
+        approvals=approvals,
         channel=message.channel.value,
         recipient=message.recipient,
         template=message.template,

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING
 import msgspec
 import pytest
 
+from adapters.inmemory.audit_log import InMemoryAuditLog
 from application.approvals.settle_approval import (
     ApprovalAlreadySettled,
     ApprovalEdit,
     SettleApproval,
 )
+from application.audit.message_story import ReadMessageStory
 from application.conversations.replies import Reply
 from application.delivery.give_up import GiveUpMessage
 from application.messages.compose import MessageContent
@@ -254,3 +256,24 @@ class TestABroadcast:
         (record,) = world.chorus.storage.approvals.values()
         assert (record.rule_id, record.purpose) == ("approval.broadcast", "marketing")
         assert world.messages() == []
+
+
+class TestTheMessagesAudit:
+    async def test_its_story_tells_the_hold_the_verdict_and_the_decision_it_led_to(self) -> None:
+        world = World()
+        decided = await world.held()
+        await world.settle.approve(decided.decision_id, OPERATOR, "refund agreed")
+        told = await ReadMessageStory(InMemoryAuditLog(world.chorus.storage))(decided.message_id)
+        assert [d.outcome for d in told.decisions] == ["hold", "send"]
+        (verdict,) = told.approvals
+        assert (verdict.approval_id, verdict.verdict) == (decided.decision_id, "approved")
+        assert (verdict.by, verdict.note) == (OPERATOR, "refund agreed")
+        assert told.decisions[0].decided_at <= verdict.at <= told.decisions[1].decided_at
+
+    async def test_a_rejected_hold_tells_who_rejected_it_before_its_suppression(self) -> None:
+        world = World()
+        decided = await world.held()
+        await world.settle.reject(decided.decision_id, OPERATOR, "not owed")
+        told = await ReadMessageStory(InMemoryAuditLog(world.chorus.storage))(decided.message_id)
+        assert [d.outcome for d in told.decisions] == ["hold", "suppress"]
+        assert [(a.verdict, a.by) for a in told.approvals] == [("rejected", OPERATOR)]
