@@ -127,9 +127,9 @@ class InMemoryAuditLog:
             copy.deepcopy(recorded.event)
             for recorded in self.storage.events.log
             if isinstance(recorded.event, Customer.MessageDecided | _APPROVAL_SETTLED)
-            and recorded.event.message_id == message_id
+            and vars(recorded.event)["message_id"] == message_id
         ]
-        return MessageHistory(decisions, await self.stream(message_id))  # type: ignore[arg-type]
+        return MessageHistory(decisions, await self.stream(message_id))
 
     async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
         return [

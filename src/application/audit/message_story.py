@@ -240,9 +240,15 @@ def story_of(
         raise MessageNotKnown(f"no message {message_id}")
     decisions = [_decision(event) for event in facts]
     approvals = [
-        StoryApproval(event.approval_id, event.verdict, event.by, event.note, event.timestamp)
-        for event in decided
-        if isinstance(event, _APPROVAL_SETTLED) and vars(event)["message_id"] == message_id
+        StoryApproval(
+            settled["approval_id"],
+            settled["verdict"],
+            settled["by"],
+            settled["note"],
+            settled["timestamp"],
+        )
+        for settled in (vars(e) for e in decided if isinstance(e, _APPROVAL_SETTLED))
+        if settled["message_id"] == message_id
     ]
     first = decisions[0]
     team = first.request["team"]
