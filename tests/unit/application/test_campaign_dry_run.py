@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 import pytest
 
@@ -380,9 +379,10 @@ class TestTheHistoryItReplays:
         ("origin", "allowed"),
         [
             ("api", 0),
-            (f"campaign:other:1:welcome:{uuid4()}", 0),
-            (f"campaign:orders:1:welcome:{uuid4()}", 1),
+            ("campaign:other:1:welcome:6f1c2b0e-8d7a-4c1e-9b3a-2f4d5e6a7b80", 0),
+            ("campaign:orders:1:welcome:0b9e8d7c-6a5f-4e3d-8c2b-1a0f9e8d7c6b", 1),
         ],
+        ids=["an-api-send", "another-campaigns-send", "its-own-send"],
     )
     async def test_sends_of_others_count_against_its_caps_and_its_own_do_not(
         self, history: History, origin: str, allowed: int
