@@ -226,3 +226,22 @@ class TestRecordingDecisions:
             event.mutate(rebuilt)
         assert len(customer.ledger) == 1
         assert vars(rebuilt) == vars(customer)
+
+
+class TestWhatTheRulesSee:
+    def test_channels_are_reachable_by_the_identities_held(self) -> None:
+        facts = registered(EMAIL, PHONE).facts()
+        assert facts.reachable == {Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.VOICE}
+        assert registered(EMAIL).facts().reachable == {Channel.EMAIL}
+
+    def test_a_channel_is_verified_by_its_best_verified_identity(self) -> None:
+        customer = registered(EMAIL, PHONE)
+        assert customer.facts().verified == frozenset()
+        customer.link(IdentityClaim(PHONE, Verification.VERIFIED), T0)
+        assert customer.facts().verified == {Channel.SMS, Channel.WHATSAPP, Channel.VOICE}
+        other = registered(EMAIL)
+        other.link(
+            IdentityClaim(Identity("email", "b@example.org"), Verification.AUTHENTICATED), T0
+        )
+        assert other.facts().verified == {Channel.EMAIL}
+        assert other.facts().reachable == {Channel.EMAIL}
