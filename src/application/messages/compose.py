@@ -176,7 +176,7 @@ def message_for(
     if rendered is None or recipient is None:
         return None
     plan = _fallback_plan(request, delivery, channel, at)
-    message = Message(
+    message = Message.queue(
         id=message_id,
         timestamp=at,
         customer_id=customer.id,

@@ -230,25 +230,18 @@ class Customer(Aggregate):
         """
         self._refuse_if_merged()
         decision = decide(request, self.facts(), self.ledger, rules, at)
-        recorded = {
-            Outcome.SEND: Customer.MessageAllowed,
-            Outcome.REROUTE: Customer.MessageAllowed,
-            Outcome.DEFER: Customer.MessageDeferred,
-            Outcome.SUPPRESS: Customer.MessageSuppressed,
-            Outcome.HOLD: Customer.MessageHeld,
-        }[decision.outcome]
-        self.trigger_event(
-            recorded,
-            timestamp=at,
-            message_id=message_id,
-            decision_id=decision_id,
-            origin=origin,
-            request=request,
-            outcome=decision.outcome,
-            channel=decision.channel,
-            defer_until=decision.defer_until,
-            rule_set_version=decision.rule_set_version,
-            fired=decision.fired,
+        self._record_decision(
+            _RECORDED[decision.outcome],
+            at,
+            message_id,
+            decision_id,
+            origin,
+            request,
+            decision.outcome,
+            decision.channel,
+            decision.defer_until,
+            decision.rule_set_version,
+            decision.fired,
         )
         return decision
 
@@ -269,20 +262,59 @@ class Customer(Aggregate):
         self._refuse_if_merged()
         fired = (FiredRule(rule_id, Effect.SUPPRESSED, reason),)
         decision = Decision(Outcome.SUPPRESS, rule_set_version, None, None, fired)
-        self.trigger_event(
+        self._record_decision(
             Customer.MessageSuppressed,
+            at,
+            message_id,
+            decision_id,
+            origin,
+            request,
+            decision.outcome,
+            None,
+            None,
+            rule_set_version,
+            fired,
+        )
+        return decision
+
+    def _record_decision(
+        self,
+        kind: type[Customer.MessageDecided],
+        at: datetime,
+        message_id: UUID,
+        decision_id: UUID,
+        origin: str,
+        request: SendRequest,
+        outcome: Outcome,
+        channel: Channel | None,
+        defer_until: datetime | None,
+        rule_set_version: int,
+        fired: tuple[FiredRule, ...],
+    ) -> None:
+        """Appends the decision's event and applies it, as `trigger_event` would: the same
+        event, the same state change, the version moved on. Built in place rather than through
+        the frozen dataclass's __init__ (a setattr per field) and eventsourcing's keyword
+        handling, which cost as much as deciding: a broadcast decides one per customer."""
+        event = _new(kind)
+        version = self.version + 1
+        event.__dict__.update(
+            originator_id=self.id,
+            originator_version=version,
             timestamp=at,
             message_id=message_id,
             decision_id=decision_id,
             origin=origin,
             request=request,
-            outcome=decision.outcome,
-            channel=None,
-            defer_until=None,
+            outcome=outcome,
+            channel=channel,
+            defer_until=defer_until,
             rule_set_version=rule_set_version,
             fired=fired,
         )
-        return decision
+        event.apply(self)
+        self.version = version
+        self.modified_on = at
+        self.pending_events.append(event)
 
     def settle_approval(
         self, approval_id: UUID, message_id: UUID, verdict: str, by: str, note: str, at: datetime
@@ -456,6 +488,14 @@ class Customer(Aggregate):
 
 
 _MISSING = object()
+_new = object.__new__
+_RECORDED: dict[Outcome, type[Customer.MessageDecided]] = {
+    Outcome.SEND: Customer.MessageAllowed,
+    Outcome.REROUTE: Customer.MessageAllowed,
+    Outcome.DEFER: Customer.MessageDeferred,
+    Outcome.HOLD: Customer.MessageHeld,
+    Outcome.SUPPRESS: Customer.MessageSuppressed,
+}
 
 
 PROFILE_EVENTS = (

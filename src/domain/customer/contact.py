@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import phonenumbers
@@ -72,14 +73,7 @@ def customer_facts(
         known = types.get(identity.type)
         if known is None or level.at_least(known):
             types[identity.type] = level
-    reachable = frozenset(
-        channel for channel, kinds in CHANNEL_IDENTITIES.items() if any(k in types for k in kinds)
-    )
-    verified = frozenset(
-        channel
-        for channel, kinds in CHANNEL_IDENTITIES.items()
-        if any(k in types and types[k].at_least(Verification.VERIFIED) for k in kinds)
-    )
+    reachable, verified = _channels_of(frozenset(types.items()))
     inferred = None if time_zone else infer_time_zone(identities)
     return CustomerFacts(
         time_zone=time_zone or inferred,
@@ -92,6 +86,26 @@ def customer_facts(
         last_inbound=dict(last_inbound),
         attributes=dict(attributes or {}),
     )
+
+
+@lru_cache(maxsize=1024)
+def _channels_of(
+    types: frozenset[tuple[str, Verification]],
+) -> tuple[frozenset[Channel], frozenset[Channel]]:
+    """The channels a customer holding identities of these types (at their best verification)
+    can be reached on, and those of them on a verified identity. Customers hold a few
+    combinations of types and levels between them: each is worked out once (of the last 1,024
+    seen), not per decision."""
+    levels = dict(types)
+    reachable = frozenset(
+        channel for channel, kinds in CHANNEL_IDENTITIES.items() if any(k in levels for k in kinds)
+    )
+    verified = frozenset(
+        channel
+        for channel, kinds in CHANNEL_IDENTITIES.items()
+        if any(k in levels and levels[k].at_least(Verification.VERIFIED) for k in kinds)
+    )
+    return reachable, verified
 
 
 def forget_expired(ledger: deque[ContactRecord], now: datetime) -> None:

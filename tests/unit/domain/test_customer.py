@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import pytest
 
 from domain.customer.aggregate import Customer, CustomerWasMerged
+from domain.customer.contact import ConsentRecord
 from domain.customer.identities import Identity, IdentityClaim, Verification
+from domain.policy.decision import Outcome, SendRequest
+from domain.policy.defaults import default_rule_set
+from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import InvalidValue
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -113,3 +119,129 @@ class TestMerging:
         survivor.absorb(other, T0, reason="test")
         assert [type(e).__name__ for e in survivor.collect_events()] == ["Absorbed"]
         assert [type(e).__name__ for e in other.collect_events()] == ["MergedInto"]
+
+
+RULES = default_rule_set()
+RECORDED_AS = {
+    Outcome.SEND: Customer.MessageAllowed,
+    Outcome.REROUTE: Customer.MessageAllowed,
+    Outcome.DEFER: Customer.MessageDeferred,
+    Outcome.SUPPRESS: Customer.MessageSuppressed,
+}
+
+
+def reachable() -> Customer:
+    """Email opted in to marketing, SMS opted in to service; the rules' time zone is UTC."""
+    customer = registered(EMAIL, PHONE)
+    customer.change_consent(ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "form"), T0)
+    customer.change_consent(ConsentRecord(Channel.SMS, Purpose.SERVICE, True, "form"), T0)
+    customer.collect_events()
+    return customer
+
+
+def as_triggered(twin: Customer, kind: type[Customer.MessageDecided], **fields: Any) -> None:
+    """The decision recorded through eventsourcing's own `trigger_event`."""
+    twin.trigger_event(kind, **fields)
+
+
+class TestRecordingDecisions:
+    """`decide_message` builds its event in place, for speed: it must be the very event, and
+    make the very change, that eventsourcing's `trigger_event` makes of the same fields."""
+
+    def test_each_outcome_is_the_event_trigger_event_makes(self) -> None:
+        customer = reachable()
+        twin = copy.deepcopy(customer)
+        news = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,), dedup_key="news")
+        code = SendRequest("billing", Purpose.SERVICE, (Channel.SMS,))
+        sends = [
+            (news, T0),  # allowed
+            (news, T0 + timedelta(minutes=1)),  # suppressed: the same dedup key
+            (code, T0.replace(hour=23)),  # deferred: quiet hours
+            (SendRequest("growth", Purpose.MARKETING, (Channel.SMS,)), T0),  # no consent
+        ]
+        outcomes = []
+        for request, at in sends:
+            message_id, decision_id = uuid4(), uuid4()
+            decision = customer.decide_message(message_id, decision_id, request, RULES, at, "api")
+            outcomes.append(decision.outcome)
+            as_triggered(
+                twin,
+                RECORDED_AS[decision.outcome],
+                timestamp=at,
+                message_id=message_id,
+                decision_id=decision_id,
+                origin="api",
+                request=request,
+                outcome=decision.outcome,
+                channel=decision.channel,
+                defer_until=decision.defer_until,
+                rule_set_version=decision.rule_set_version,
+                fired=decision.fired,
+            )
+        assert outcomes == [Outcome.SEND, Outcome.SUPPRESS, Outcome.DEFER, Outcome.SUPPRESS]
+        made, triggered = customer.collect_events(), twin.collect_events()
+        assert [type(e) for e in made] == [type(e) for e in triggered]
+        assert [vars(e) for e in made] == [vars(e) for e in triggered]
+        assert made == triggered
+        assert vars(customer) == vars(twin)
+
+    def test_a_withdrawal_is_the_event_trigger_event_makes(self) -> None:
+        customer = reachable()
+        twin = copy.deepcopy(customer)
+        request = SendRequest("billing", Purpose.SERVICE, (Channel.SMS,))
+        message_id, decision_id = uuid4(), uuid4()
+        decision = customer.withdraw_deferred(
+            message_id, decision_id, request, "the journey moved on", 1, T0, "campaign"
+        )
+        as_triggered(
+            twin,
+            Customer.MessageSuppressed,
+            timestamp=T0,
+            message_id=message_id,
+            decision_id=decision_id,
+            origin="campaign",
+            request=request,
+            outcome=Outcome.SUPPRESS,
+            channel=None,
+            defer_until=None,
+            rule_set_version=1,
+            fired=decision.fired,
+        )
+        made, triggered = customer.collect_events(), twin.collect_events()
+        assert [vars(e) for e in made] == [vars(e) for e in triggered]
+        assert vars(customer) == vars(twin)
+
+    def test_replaying_the_decisions_rebuilds_the_same_customer(self) -> None:
+        customer = registered(EMAIL, PHONE)
+        customer.change_consent(ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "form"), T0)
+        news = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,), dedup_key="news")
+        for minutes in (0, 1, 2):
+            at = T0 + timedelta(minutes=minutes)
+            customer.decide_message(uuid4(), uuid4(), news, RULES, at, "api")
+        rebuilt = registered(EMAIL, PHONE)
+        rebuilt.__dict__.update(_id=customer.id)
+        events = customer.collect_events()
+        for event in events:
+            assert type(event)(**vars(event)) == event
+            event.mutate(rebuilt)
+        assert len(customer.ledger) == 1
+        assert vars(rebuilt) == vars(customer)
+
+
+class TestWhatTheRulesSee:
+    def test_channels_are_reachable_by_the_identities_held(self) -> None:
+        facts = registered(EMAIL, PHONE).facts()
+        assert facts.reachable == {Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.VOICE}
+        assert registered(EMAIL).facts().reachable == {Channel.EMAIL}
+
+    def test_a_channel_is_verified_by_its_best_verified_identity(self) -> None:
+        customer = registered(EMAIL, PHONE)
+        assert customer.facts().verified == frozenset()
+        customer.link(IdentityClaim(PHONE, Verification.VERIFIED), T0)
+        assert customer.facts().verified == {Channel.SMS, Channel.WHATSAPP, Channel.VOICE}
+        other = registered(EMAIL)
+        other.link(
+            IdentityClaim(Identity("email", "b@example.org"), Verification.AUTHENTICATED), T0
+        )
+        assert other.facts().verified == {Channel.EMAIL}
+        assert other.facts().reachable == {Channel.EMAIL}

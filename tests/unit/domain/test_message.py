@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from domain.message.aggregate import Attempt, Message, MessageStatus
 from domain.message.content import Content
@@ -13,8 +14,8 @@ from domain.policy.vocabulary import Channel, Purpose
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def a_message() -> Message:
-    return Message(
+def fields() -> dict[str, Any]:
+    return dict(
         id=uuid.uuid4(),
         timestamp=T0,
         customer_id=uuid.uuid4(),
@@ -31,8 +32,39 @@ def a_message() -> Message:
     )
 
 
+def a_message() -> Message:
+    return Message(**fields())
+
+
 def tried(provider: str, accepted: bool, answer: str = "SM1") -> Attempt:
     return Attempt(provider, T0 + timedelta(seconds=1), 12.5, accepted, answer, not accepted)
+
+
+class TestQueueing:
+    """`Message.queue` builds the message in place, for speed: it must be the very message,
+    and the very event, that `Message(...)` makes through eventsourcing."""
+
+    def test_queue_makes_what_the_constructor_makes(self) -> None:
+        given = fields() | {
+            "campaign": "spring",
+            "template": "news",
+            "template_version": 3,
+            "fallback_channels": (Channel.EMAIL,),
+            "fallback_due": T0 + timedelta(hours=1),
+            "expires_at": T0 + timedelta(days=1),
+        }
+        queued, constructed = Message.queue(**given), Message(**given)
+        made, expected = queued.collect_events(), constructed.collect_events()
+        assert [type(e) for e in made] == [type(e) for e in expected] == [Message.Queued]
+        assert vars(made[0]) == vars(expected[0])
+        assert vars(queued) == vars(constructed)
+
+    def test_its_event_rebuilds_the_same_message(self) -> None:
+        queued = Message.queue(**fields())
+        (event,) = queued.collect_events()
+        assert type(event)(**vars(event)) == event
+        rebuilt = event.mutate(None)
+        assert vars(rebuilt) == vars(queued)
 
 
 class TestDispatchRounds:
