@@ -106,6 +106,7 @@ ADDED_SINCE = (
     "domain.message.aggregate:Message.Superseded",
     "domain.message.aggregate:Message.Expired",
     "domain.message.aggregate:Message.GivenUp",
+    "domain.customer.aggregate:Customer.Erased",
 )
 
 

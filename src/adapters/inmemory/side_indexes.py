@@ -40,7 +40,8 @@ class StagedIdentities:
 
     def __init__(self, storage: InMemoryStorage) -> None:
         self.storage = storage
-        self.changes: list[dict[Identity, UUID] | tuple[UUID, UUID]] = []  # claims, merges
+        # claims, merges, erasures
+        self.changes: list[dict[Identity, UUID] | tuple[UUID, UUID] | frozenset[UUID]] = []
 
     def _applied(self) -> tuple[dict[Identity, UUID], dict[UUID, UUID]]:
         owners = dict(self.storage.identities)
@@ -50,6 +51,8 @@ class StagedIdentities:
                 if any(identity in owners for identity in change):
                     raise ConcurrencyConflict("an identity was claimed by a concurrent writer")
                 owners.update(change)
+            elif isinstance(change, frozenset):
+                owners = {i: owner for i, owner in owners.items() if owner not in change}
             else:
                 merged_id, survivor_id = change
                 if merged_id in merges:
@@ -82,6 +85,10 @@ class StagedIdentities:
         except ConcurrencyConflict:
             self.changes.pop()
             raise
+
+    async def erase(self, customer_ids: Collection[UUID], at: datetime) -> None:
+        """No keys here: events are kept as they were given, in memory."""
+        self.changes.append(frozenset(customer_ids))
 
     def prepare_commit(self) -> Callable[[], None]:
         owners, merges = self._applied()

@@ -1,0 +1,80 @@
+"""AES-256-GCM: data keys wrapped by the master key, and values sealed by a data key.
+
+A sealed value is `base64(nonce || ciphertext || tag)` of its JSON, bound to the customer
+whose key sealed it (the associated data), so a value copied under another customer's key
+never opens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = ["DEV_MASTER_KEY", "DataKey", "MasterKey", "SealBroken"]
+
+_NONCE = 12
+DEV_MASTER_KEY = "chorus-dev-master-key"
+"""The master key when none is set: for tests and a first try only (docs/erasure.md)."""
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+class SealBroken(ValueError):
+    """A sealed value or wrapped key did not open: another key, or changed bytes."""
+
+
+class MasterKey:
+    """Wraps and unwraps data keys; from a setting, any text (stretched to 256 bits)."""
+
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            msg = "the master key is empty"
+            raise ValueError(msg)
+        self._aead = AESGCM(hashlib.sha256(secret.encode()).digest())
+
+    def new_wrapped(self, customer_id: UUID) -> bytes:
+        """A fresh data key for a customer, wrapped."""
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, AESGCM.generate_key(256), customer_id.bytes)
+
+    def unwrap(self, customer_id: UUID, wrapped: bytes) -> DataKey:
+        try:
+            key = self._aead.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], customer_id.bytes)
+        except InvalidTag:
+            raise SealBroken(f"the key of customer {customer_id} does not open") from None
+        return DataKey(customer_id, key)
+
+
+class DataKey:
+    """One customer's key: seals and opens their personal values."""
+
+    __slots__ = ("_aead", "_bound", "customer_id")
+
+    def __init__(self, customer_id: UUID, key: bytes) -> None:
+        self.customer_id = customer_id
+        self._aead = AESGCM(key)
+        self._bound = customer_id.bytes
+
+    def seal(self, value: Any) -> str:
+        nonce = os.urandom(_NONCE)
+        sealed = nonce + self._aead.encrypt(nonce, _encode(value), self._bound)
+        return base64.b64encode(sealed).decode("ascii")
+
+    def open(self, sealed: Any) -> Any:
+        if not isinstance(sealed, str):
+            raise SealBroken(f"a sealed value of customer {self.customer_id} is not text")
+        try:
+            raw = base64.b64decode(sealed, validate=True)
+            return _decode(self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], self._bound))
+        except (InvalidTag, ValueError):
+            raise SealBroken(
+                f"a value sealed for customer {self.customer_id} does not open"
+            ) from None

@@ -1,0 +1,166 @@
+"""Customers' data keys in `customer_keys`, unwrapped once and kept in memory for a while.
+
+Reading and writing events is synchronous where it decodes and encodes; the keys it needs are
+loaded just before, from the rows it fetched or the subjects it appends (`load`, `ensure`).
+A key read while its row was written by the caller's own open transaction is used for that
+call only and never kept, since the transaction may still roll back. Kept keys live `ttl`
+seconds, so an erasure in another process takes effect here within that time; an erased key
+is erased for good and is kept as such.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from adapters.crypto.envelope import DEV_MASTER_KEY, MasterKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable
+    from datetime import datetime
+
+    import asyncpg
+
+    from adapters.crypto.envelope import DataKey
+
+__all__ = ["CUSTOMER_KEYS", "SEALED_PREFIX", "CustomerKeys", "KeyNotLoaded", "sealed_by"]
+
+SEALED_PREFIX = b'{"$k":"'
+"""How the payload of an event holding sealed values starts: the id of the customer whose key
+sealed them comes next."""
+_ID_END = len(SEALED_PREFIX) + 36
+
+_LOAD = """
+SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
+FROM customer_keys WHERE customer_id = ANY($1::uuid[])
+"""
+_CREATE = """
+INSERT INTO customer_keys (customer_id, wrapped)
+SELECT * FROM unnest($1::uuid[], $2::bytea[]) ORDER BY 1
+ON CONFLICT (customer_id) DO NOTHING
+"""
+_ERASE = """
+INSERT INTO customer_keys (customer_id, wrapped, erased_at)
+SELECT id, NULL, $2 FROM unnest($1::uuid[]) AS ids(id) ORDER BY 1
+ON CONFLICT (customer_id) DO UPDATE
+SET wrapped = NULL, erased_at = coalesce(customer_keys.erased_at, EXCLUDED.erased_at)
+"""
+
+
+class KeyNotLoaded(LookupError):
+    """A customer's key was needed before it was loaded: a reader forgot to `load` it."""
+
+
+def sealed_by(payload: bytes) -> UUID | None:
+    """The customer whose key sealed the payload's personal values, if it holds any."""
+    if payload[:7] != SEALED_PREFIX:
+        return None
+    return UUID(payload[7:_ID_END].decode("ascii"))
+
+
+_Entry = tuple["DataKey | None", float]
+
+
+class CustomerKeys:
+    """Data keys by customer: `None` once erased (or never made)."""
+
+    def __init__(
+        self,
+        master: MasterKey | None = None,
+        ttl: float = 2.0,
+        capacity: int = 200_000,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.master = master or MasterKey(DEV_MASTER_KEY)
+        self.ttl = ttl
+        self.capacity = capacity
+        self._now = now
+        self._kept: OrderedDict[UUID, _Entry] = OrderedDict()
+        self._tentative: dict[UUID, DataKey | None] = {}
+
+    def use(self, master: MasterKey) -> None:
+        """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
+        self.master = master
+        self.forget()
+
+    def forget(self, customer_ids: Iterable[UUID] | None = None) -> None:
+        if customer_ids is None:
+            self._kept.clear()
+            self._tentative.clear()
+            return
+        for customer_id in customer_ids:
+            self._kept.pop(customer_id, None)
+            self._tentative.pop(customer_id, None)
+
+    def key_of(self, customer_id: UUID) -> DataKey | None:
+        """The customer's key, loaded before; None once erased."""
+        kept = self._kept.get(customer_id)
+        if kept is not None:
+            return kept[0]
+        try:
+            return self._tentative[customer_id]
+        except KeyError:
+            raise KeyNotLoaded(f"the key of customer {customer_id} was not loaded") from None
+
+    def _fresh(self, customer_id: UUID, now: float) -> bool:
+        kept = self._kept.get(customer_id)
+        return kept is not None and (kept[0] is None or now - kept[1] < self.ttl)
+
+    async def load_for(
+        self, conn: asyncpg.Connection | asyncpg.Pool, payloads: Iterable[bytes | None]
+    ) -> None:
+        """Loads the keys that sealed these payloads (those holding personal values)."""
+        ids = {found for p in payloads if p is not None and (found := sealed_by(p)) is not None}
+        if ids:
+            await self.load(conn, ids)
+
+    async def load(
+        self, conn: asyncpg.Connection | asyncpg.Pool, customer_ids: Collection[UUID]
+    ) -> set[UUID]:
+        """Loads these customers' keys; returns the customers who have no key row at all."""
+        now = self._now()
+        missing = [c for c in customer_ids if not self._fresh(c, now)]
+        if not missing:
+            return set()
+        rows = await conn.fetch(_LOAD, missing)
+        found: set[UUID] = set()
+        for customer_id, wrapped, mine in rows:
+            found.add(customer_id)
+            key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
+            if mine:
+                self._tentative[customer_id] = key
+                continue
+            self._tentative.pop(customer_id, None)
+            self._kept[customer_id] = (key, now)
+            self._kept.move_to_end(customer_id)
+        absent = set(missing) - found
+        for customer_id in absent:
+            self._tentative[customer_id] = None  # no key: what it sealed cannot open
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+        return absent
+
+    async def ensure(self, conn: asyncpg.Connection, customer_ids: Collection[UUID]) -> None:
+        """Loads these customers' keys, making the ones they have not got yet. An erased
+        customer gets none: what is recorded about them afterwards is stored erased."""
+        absent = await self.load(conn, customer_ids)
+        if not absent:
+            return
+        ordered = sorted(absent)
+        await conn.execute(_CREATE, ordered, [self.master.new_wrapped(c) for c in ordered])
+        for customer_id in ordered:
+            self._tentative.pop(customer_id, None)
+        await self.load(conn, ordered)
+
+    async def erase(
+        self, conn: asyncpg.Connection, customer_ids: Collection[UUID], at: datetime
+    ) -> None:
+        """Deletes these customers' keys, in the caller's transaction."""
+        await conn.execute(_ERASE, sorted(customer_ids), at)
+        self.forget(customer_ids)
+
+
+CUSTOMER_KEYS = CustomerKeys()
+"""This process's keys; the service gives it the master key from its settings at start."""
