@@ -8,3 +8,12 @@ CREATE TABLE customer_keys (
     erased_at   timestamptz,
     CHECK ((wrapped IS NULL) = (erased_at IS NOT NULL))
 );
+
+-- The key that seals the signals received about an identity, before attribution knows whose
+-- they are: by a digest of the identity (an HMAC under the master key), never the identity.
+-- Its data key is a row of `customer_keys` under `key_id`; erasing a customer deletes the
+-- rows of their identities and that key, and the next signal about one of them gets a new key.
+CREATE TABLE identity_keys (
+    digest bytea PRIMARY KEY,
+    key_id uuid  NOT NULL UNIQUE
+);

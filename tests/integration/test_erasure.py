@@ -17,6 +17,7 @@ from adapters.postgres.customer_keys import CUSTOMER_KEYS
 from application.audit.customer_as_of import CustomerAsOf
 from application.customer.change_consent import ChangeConsent
 from application.customer.erase_customer import EraseCustomer
+from application.customer.signals import AcceptSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
@@ -26,6 +27,7 @@ from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
 from domain.shared.personal import ERASED
+from domain.signals.document import SignalReader
 from entrypoints.ioc import make_container
 from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
@@ -300,3 +302,65 @@ class TestRebuilding:
 async def table(pool: asyncpg.Pool, name: str) -> list[str]:
     rows = await pool.fetch(f"SELECT * FROM {name}")  # our own table names
     return sorted(str(tuple(row)) for row in rows)
+
+
+def signal_document(event_id: str, email: str, **properties: Any) -> bytes:
+    return msgspec.json.encode(
+        {
+            "id": event_id,
+            "type": "order.placed",
+            "occurred_at": "2026-03-01T11:00:00Z",
+            "identities": [{"type": "email", "value": email}],
+            "properties": properties,
+            "profile": {"first_name": "Ana", "last_name": "Lima"},
+        }
+    )
+
+
+async def received(shop: Shop, *documents: bytes) -> None:
+    reader = await shop.get(SignalReader)
+    checked = [reader.check(n, raw) for n, raw in enumerate(documents)]
+    accept = await shop.get(AcceptSignals)
+    await accept(
+        [
+            reader.received(n, c, raw)
+            for n, (c, raw) in enumerate(zip(checked, documents, strict=True))
+        ]
+    )  # type: ignore[arg-type]
+
+
+class TestReceivedSignals:
+    async def test_a_received_signal_is_sealed_before_attribution_and_erased_with_its_customer(
+        self, shop: Shop
+    ) -> None:
+        await received(shop, signal_document("o-1", "ana@example.org", note="gold-tier"))
+        payloads = await shop.payloads()
+        assert len(payloads) == 1
+        assert not any(secret in payloads[0] for secret in ANA_SECRETS)
+        runner = await shop.runner()
+        await shop.caught_up(runner)  # attribution: Ana is registered from it
+        queries = await shop.get(CustomerQueries)
+        ana = await queries.by_identity(ANA_EMAIL.identity)
+        assert ana.profile["last_name"] == "Lima"
+        assert any(holds_secret(line) for line in await shop.audit_lines())
+        assert not any(secret in p for p in await shop.payloads() for secret in ANA_SECRETS)
+
+        await shop.erase(ana.id)
+        await shop.caught_up(runner)
+        lines = await shop.audit_lines()
+        assert not any(holds_secret(line) for line in lines)
+        (document,) = [line for line in lines if "identities" in line and "id" in line]
+        assert document["identities"] == [{"type": "email", "value": ERASED}]
+        assert (document["id"], document["properties"]) == ("o-1", {"note": ERASED})
+        activity = await shop.pool.fetch("SELECT properties FROM customer_signals")
+        assert [msgspec.json.decode(row[0]) for row in activity] == [{"note": ERASED}]
+
+        await received(shop, signal_document("o-2", "ana@example.org", note="silver"))
+        await shop.caught_up(runner)
+        again = await queries.by_identity(ANA_EMAIL.identity)
+        assert again.id != ana.id
+        assert (again.profile["first_name"], [i.value for i in again.identities]) == (
+            "Ana",
+            ["ana@example.org"],
+        )
+        assert not any(b"silver" in p for p in await shop.payloads())

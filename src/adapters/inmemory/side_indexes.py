@@ -86,7 +86,9 @@ class StagedIdentities:
             self.changes.pop()
             raise
 
-    async def erase(self, customer_ids: Collection[UUID], at: datetime) -> None:
+    async def erase(
+        self, customer_ids: Collection[UUID], identities: Collection[Identity], at: datetime
+    ) -> None:
         """No keys here: events are kept as they were given, in memory."""
         self.changes.append(frozenset(customer_ids))
 

@@ -170,6 +170,17 @@ class EventCodec:
         map_personal(fields, personal, _erased if key is None else key.seal)
         return self._encoder.encode({_SEALED_BY: str(subject), **fields})
 
+    def sealed_document(self, topic: str, payload: bytes, key_id: UUID) -> bytes:
+        """A document of `topic` (a received signal) with its personal values sealed by the
+        key `key_id` (loaded before)."""
+        paths = self.topics.personal(topic)
+        key = self.keys.key_of(key_id)
+        if not paths:
+            return payload
+        fields: dict[str, Any] = msgspec.json.decode(payload)
+        map_personal(fields, paths, _erased if key is None else key.seal)
+        return self._encoder.encode({_SEALED_BY: str(key_id), **fields})
+
     def opened(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         """The plain fields of a payload holding sealed values, opened (or erased); None
         when it holds none."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from adapters.crypto.envelope import DEV_MASTER_KEY, MasterKey
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from adapters.crypto.envelope import DataKey
+    from domain.customer.identities import Identity
 
 __all__ = ["CUSTOMER_KEYS", "SEALED_PREFIX", "CustomerKeys", "KeyNotLoaded", "sealed_by"]
 
@@ -46,6 +47,28 @@ INSERT INTO customer_keys (customer_id, wrapped, erased_at)
 SELECT id, NULL, $2 FROM unnest($1::uuid[]) AS ids(id) ORDER BY 1
 ON CONFLICT (customer_id) DO UPDATE
 SET wrapped = NULL, erased_at = coalesce(customer_keys.erased_at, EXCLUDED.erased_at)
+"""
+
+
+_IDENTITY_KEYS = "SELECT digest, key_id FROM identity_keys WHERE digest = ANY($1::bytea[])"
+_CREATE_IDENTITY_KEYS = """
+WITH made AS (
+    INSERT INTO identity_keys (digest, key_id)
+    SELECT * FROM unnest($1::bytea[], $2::uuid[]) ORDER BY 1
+    ON CONFLICT (digest) DO NOTHING
+    RETURNING key_id
+)
+INSERT INTO customer_keys (customer_id, wrapped)
+SELECT key_id, wrapped FROM unnest($2::uuid[], $3::bytea[]) AS u(key_id, wrapped)
+WHERE key_id IN (SELECT key_id FROM made)
+"""
+_ERASE_IDENTITY_KEYS = """
+WITH gone AS (DELETE FROM identity_keys WHERE digest = ANY($1::bytea[]) RETURNING key_id)
+INSERT INTO customer_keys (customer_id, wrapped, erased_at)
+SELECT key_id, NULL, $2 FROM gone ORDER BY 1
+ON CONFLICT (customer_id) DO UPDATE
+SET wrapped = NULL, erased_at = coalesce(customer_keys.erased_at, EXCLUDED.erased_at)
+RETURNING customer_id
 """
 
 
@@ -79,6 +102,7 @@ class CustomerKeys:
         self._now = now
         self._kept: OrderedDict[UUID, _Entry] = OrderedDict()
         self._tentative: dict[UUID, DataKey | None] = {}
+        self._identity_keys: OrderedDict[bytes, tuple[UUID, float]] = OrderedDict()
 
     def use(self, master: MasterKey) -> None:
         """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
@@ -89,6 +113,7 @@ class CustomerKeys:
         if customer_ids is None:
             self._kept.clear()
             self._tentative.clear()
+            self._identity_keys.clear()
             return
         for customer_id in customer_ids:
             self._kept.pop(customer_id, None)
@@ -154,12 +179,70 @@ class CustomerKeys:
             self._tentative.pop(customer_id, None)
         await self.load(conn, ordered)
 
-    async def erase(
-        self, conn: asyncpg.Connection, customer_ids: Collection[UUID], at: datetime
+    async def for_identities(
+        self, pool: asyncpg.Pool, identities: Collection[Identity]
+    ) -> dict[Identity, UUID]:
+        """The ids of the keys that seal what is received about these identities (made for
+        the ones that have none, committed at once), their data keys loaded."""
+        found = await self._for_identities(pool, identities)
+        erased = [identity for identity, key_id in found.items() if self.key_of(key_id) is None]
+        if erased:  # kept from before an erasure: their signals now go under new keys
+            for identity in erased:
+                self._identity_keys.pop(self.master.digest(str(identity)), None)
+            found.update(await self._for_identities(pool, erased))
+        return found
+
+    async def _for_identities(
+        self, pool: asyncpg.Pool, identities: Collection[Identity]
+    ) -> dict[Identity, UUID]:
+        now = self._now()
+        digests = {identity: self.master.digest(str(identity)) for identity in identities}
+        found: dict[Identity, UUID] = {}
+        for identity, digest in digests.items():
+            kept = self._identity_keys.get(digest)
+            if kept is not None and now - kept[1] < self.ttl:
+                found[identity] = kept[0]
+        missing = {digests[i]: i for i in identities if i not in found}
+        if missing:
+            await self._identity_keys_of(pool, missing, found, now)
+            absent = [digest for digest, identity in missing.items() if identity not in found]
+            if absent:
+                ids = [uuid4() for _ in absent]
+                wrapped = [self.master.new_wrapped(key_id) for key_id in ids]
+                await pool.execute(_CREATE_IDENTITY_KEYS, absent, ids, wrapped)
+                await self._identity_keys_of(pool, missing, found, now)
+        await self.load(pool, set(found.values()))
+        return found
+
+    async def _identity_keys_of(
+        self,
+        pool: asyncpg.Pool,
+        missing: dict[bytes, Identity],
+        found: dict[Identity, UUID],
+        now: float,
     ) -> None:
-        """Deletes these customers' keys, in the caller's transaction."""
+        for digest, key_id in await pool.fetch(_IDENTITY_KEYS, list(missing)):
+            found[missing[digest]] = key_id
+            self._identity_keys[digest] = (key_id, now)
+            self._identity_keys.move_to_end(digest)
+        while len(self._identity_keys) > self.capacity:
+            self._identity_keys.popitem(last=False)
+
+    async def erase(
+        self,
+        conn: asyncpg.Connection,
+        customer_ids: Collection[UUID],
+        identities: Collection[Identity],
+        at: datetime,
+    ) -> None:
+        """Deletes these customers' keys, and the keys of what was received about their
+        identities, in the caller's transaction."""
         await conn.execute(_ERASE, sorted(customer_ids), at)
-        self.forget(customer_ids)
+        digests = [self.master.digest(str(identity)) for identity in identities]
+        erased = [row[0] for row in await conn.fetch(_ERASE_IDENTITY_KEYS, digests, at)]
+        self.forget([*customer_ids, *erased])
+        for digest in digests:
+            self._identity_keys.pop(digest, None)
 
 
 CUSTOMER_KEYS = CustomerKeys()

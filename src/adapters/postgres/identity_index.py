@@ -74,9 +74,11 @@ class PostgresIdentityIndex:
         except asyncpg.UniqueViolationError as error:
             raise ConcurrencyConflict("the customer was merged by a concurrent writer") from error
 
-    async def erase(self, customer_ids: Collection[UUID], at: datetime) -> None:
+    async def erase(
+        self, customer_ids: Collection[UUID], identities: Collection[Identity], at: datetime
+    ) -> None:
         conn = await self.uow.begun()
         await conn.execute(
             "DELETE FROM identities WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
         )
-        await self.uow.events.codec.keys.erase(conn, customer_ids, at)
+        await self.uow.events.codec.keys.erase(conn, customer_ids, identities, at)

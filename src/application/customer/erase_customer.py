@@ -51,9 +51,10 @@ class EraseCustomer:
                 if customer is None:
                     raise NotFound(f"no customer {customer_id}")
                 now = self.clock.now()
+                identities = tuple(customer.identities)  # theirs and the merged ones'
                 erased_now = customer.erase(now)
                 if erased_now:
-                    await uow.identities.erase(customer.erased_ids, now)
+                    await uow.identities.erase(customer.erased_ids, identities, now)
                     repository.add(customer)
                 assert customer.erased_at is not None
                 return Erasure(customer.id, customer.erased_ids, customer.erased_at, erased_now)

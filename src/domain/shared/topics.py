@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
 
-from domain.shared.personal import PersonalFields
+from domain.shared.personal import PersonalFields, PersonalPath
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-
-    from domain.shared.personal import PersonalPath
 
 __all__ = ["StoredAs", "TopicRegistry", "UnknownTopic", "events_of"]
 
@@ -87,12 +85,22 @@ class TopicRegistry:
     signal), with no event class.
     """
 
-    def __init__(self, aggregates: Iterable[type], documents: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        aggregates: Iterable[type],
+        documents: Iterable[str] = (),
+        personal_documents: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self._names: dict[type, str] = {}
         self._classes: dict[str, type] = {}
         self._events: set[str] = set()
         self._personal: dict[str, tuple[PersonalPath, ...]] = {}
         self.documents = frozenset(documents)
+        for document, paths in (personal_documents or {}).items():
+            if document not in self.documents:
+                msg = f"personal fields of {document!r}: no such document"
+                raise ValueError(msg)
+            self._personal[document] = tuple(PersonalPath.parse(p) for p in paths)
         for aggregate in aggregates:
             declared = _declared(aggregate)
             self._name(aggregate, declared.name)
