@@ -26,6 +26,7 @@ if typing.TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from adapters.crypto.envelope import DataKey
     from adapters.postgres.customer_keys import CustomerKeys
     from domain.shared.personal import PersonalPath
     from domain.shared.topics import TopicRegistry
@@ -38,10 +39,43 @@ _ORIGINATOR = "originator_topic"
 
 _new = object.__new__
 _SEALED_BY = "$k"
+_SEALED_VALUES = "$v"
+_DOCUMENT = "$d"  # a document sealed whole
+# What a sealed value's place holds: the values themselves are sealed together, in the order
+# the paths find them, in `$v` (one AES-GCM operation an event, however many values).
+_PLACE = ""
 
 
 def _erased(_: Any) -> str:
     return ERASED
+
+
+def _sealed_fields(
+    fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None, by: UUID
+) -> dict[str, Any]:
+    """The fields to store: `$k`, then `$v` (the personal values sealed), then the fields with
+    each personal value's place left empty; erased ones, when the key is gone."""
+    if key is None:
+        return {_SEALED_BY: str(by), **map_personal(fields, paths, _erased)}
+    values: list[Any] = []
+
+    def take(value: Any) -> str:
+        values.append(value)
+        return _PLACE
+
+    map_personal(fields, paths, take)
+    return {_SEALED_BY: str(by), _SEALED_VALUES: key.seal(values), **fields}
+
+
+def _opened_fields(
+    fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None
+) -> dict[str, Any]:
+    del fields[_SEALED_BY]
+    sealed = fields.pop(_SEALED_VALUES, None)
+    if key is None or sealed is None:
+        return map_personal(fields, paths, _erased)
+    values = iter(key.open(sealed))
+    return map_personal(fields, paths, lambda _: next(values))
 
 
 class EncodedEvent(msgspec.Struct, frozen=True, array_like=True):
@@ -165,21 +199,24 @@ class EventCodec:
         )
 
     def _sealed(self, body: Any, personal: tuple[PersonalPath, ...], subject: UUID) -> bytes:
-        key = self.keys.key_of(subject)
         fields = msgspec.to_builtins(body)
-        map_personal(fields, personal, _erased if key is None else key.seal)
-        return self._encoder.encode({_SEALED_BY: str(subject), **fields})
+        sealed = _sealed_fields(fields, personal, self.keys.key_of(subject), subject)
+        return self._encoder.encode(sealed)
 
-    def sealed_document(self, topic: str, payload: bytes, key_id: UUID) -> bytes:
-        """A document of `topic` (a received signal) with its personal values sealed by the
-        key `key_id` (loaded before)."""
-        paths = self.topics.personal(topic)
-        key = self.keys.key_of(key_id)
-        if not paths:
+    def sealed_document(
+        self, topic: str, payload: bytes, key_id: UUID, clear: dict[str, Any]
+    ) -> bytes:
+        """A document of `topic` (a received signal, as the producer sent it) sealed whole by
+        the key `key_id` (loaded before), beside the `clear` fields that hold nothing personal
+        (its id). Whole: parsing it to seal its values one by one would cost intake more than
+        storing it; once erased, it reads as `clear` and its personal fields `[erased]`."""
+        if not self.topics.personal(topic):
             return payload
-        fields: dict[str, Any] = msgspec.json.decode(payload)
-        map_personal(fields, paths, _erased if key is None else key.seal)
-        return self._encoder.encode({_SEALED_BY: str(key_id), **fields})
+        key = self.keys.key_of(key_id)
+        if key is None:
+            return self._encoder.encode({_SEALED_BY: str(key_id), **clear})
+        sealed = key.seal(msgspec.Raw(payload))
+        return self._encoder.encode({_SEALED_BY: str(key_id), _DOCUMENT: sealed, **clear})
 
     def opened(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         """The plain fields of a payload holding sealed values, opened (or erased); None
@@ -188,10 +225,15 @@ class EventCodec:
         if subject is None:
             return None
         fields: dict[str, Any] = msgspec.json.decode(payload)
-        del fields[_SEALED_BY]
-        key = self.keys.key_of(subject)
-        paths = self.topics.personal(topic)
-        return map_personal(fields, paths, _erased if key is None else key.open)
+        key, paths = self.keys.key_of(subject), self.topics.personal(topic)
+        if _DOCUMENT in fields or topic in self.topics.documents:
+            if key is None or _DOCUMENT not in fields:
+                del fields[_SEALED_BY]
+                fields.pop(_DOCUMENT, None)
+                return {**fields, **{path.steps[0]: ERASED for path in paths}}
+            document: dict[str, Any] = key.open(fields[_DOCUMENT])
+            return document
+        return _opened_fields(fields, paths, key)
 
     def decode(
         self,

@@ -102,7 +102,7 @@ class CustomerKeys:
         self._now = now
         self._kept: OrderedDict[UUID, _Entry] = OrderedDict()
         self._tentative: dict[UUID, DataKey | None] = {}
-        self._identity_keys: OrderedDict[bytes, tuple[UUID, float]] = OrderedDict()
+        self._by_identity: dict[Identity, tuple[UUID, float]] = {}
 
     def use(self, master: MasterKey) -> None:
         """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
@@ -113,7 +113,7 @@ class CustomerKeys:
         if customer_ids is None:
             self._kept.clear()
             self._tentative.clear()
-            self._identity_keys.clear()
+            self._by_identity.clear()
             return
         for customer_id in customer_ids:
             self._kept.pop(customer_id, None)
@@ -188,7 +188,7 @@ class CustomerKeys:
         erased = [identity for identity, key_id in found.items() if self.key_of(key_id) is None]
         if erased:  # kept from before an erasure: their signals now go under new keys
             for identity in erased:
-                self._identity_keys.pop(self.master.digest(str(identity)), None)
+                self._by_identity.pop(identity, None)
             found.update(await self._for_identities(pool, erased))
         return found
 
@@ -196,13 +196,16 @@ class CustomerKeys:
         self, pool: asyncpg.Pool, identities: Collection[Identity]
     ) -> dict[Identity, UUID]:
         now = self._now()
-        digests = {identity: self.master.digest(str(identity)) for identity in identities}
         found: dict[Identity, UUID] = {}
-        for identity, digest in digests.items():
-            kept = self._identity_keys.get(digest)
+        unknown: list[Identity] = []
+        by_identity = self._by_identity
+        for identity in identities:  # the same identities come back batch after batch
+            kept = by_identity.get(identity)
             if kept is not None and now - kept[1] < self.ttl:
                 found[identity] = kept[0]
-        missing = {digests[i]: i for i in identities if i not in found}
+            else:
+                unknown.append(identity)
+        missing = {self.master.digest(str(i)): i for i in unknown}
         if missing:
             await self._identity_keys_of(pool, missing, found, now)
             absent = [digest for digest, identity in missing.items() if identity not in found]
@@ -223,10 +226,9 @@ class CustomerKeys:
     ) -> None:
         for digest, key_id in await pool.fetch(_IDENTITY_KEYS, list(missing)):
             found[missing[digest]] = key_id
-            self._identity_keys[digest] = (key_id, now)
-            self._identity_keys.move_to_end(digest)
-        while len(self._identity_keys) > self.capacity:
-            self._identity_keys.popitem(last=False)
+            self._by_identity[missing[digest]] = (key_id, now)
+        if len(self._by_identity) > self.capacity:
+            self._by_identity.clear()  # they are read again, a batch at a time
 
     async def erase(
         self,
@@ -241,8 +243,8 @@ class CustomerKeys:
         digests = [self.master.digest(str(identity)) for identity in identities]
         erased = [row[0] for row in await conn.fetch(_ERASE_IDENTITY_KEYS, digests, at)]
         self.forget([*customer_ids, *erased])
-        for digest in digests:
-            self._identity_keys.pop(digest, None)
+        for identity in identities:
+            self._by_identity.pop(identity, None)
 
 
 CUSTOMER_KEYS = CustomerKeys()

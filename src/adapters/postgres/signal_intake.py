@@ -81,7 +81,9 @@ class PostgresSignalIntake:
         key_ids = await codec.keys.for_identities(self.pool, owners) if owners else {}
         seal = codec.sealed_document
         return [
-            s.payload if s.owner is None else seal(RECEIVED_TOPIC, s.payload, key_ids[s.owner])
+            s.payload
+            if s.owner is None
+            else seal(RECEIVED_TOPIC, s.payload, key_ids[s.owner], {"id": s.event_id})
             for s in signals
         ]
 

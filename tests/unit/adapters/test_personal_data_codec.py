@@ -14,6 +14,7 @@ from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, sealed_b
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim
 from domain.shared.personal import ERASED
+from domain.signals.intake import RECEIVED_TOPIC
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -72,8 +73,9 @@ class TestSealingEvents:
             assert b"Ana" not in payload
             assert b"gold" not in payload
         stored = msgspec.json.decode(updated.payload)
-        assert stored["profile"]["country"] == "PT"
-        assert set(stored) == {"$k", "profile", "attributes"}
+        assert stored["profile"] == {"first_name": "", "country": "PT"}  # its place kept
+        assert stored["attributes"] == {"tier": ""}
+        assert set(stored) == {"$k", "$v", "profile", "attributes"}
 
     def test_sealed_events_decode_to_what_was_recorded(self) -> None:
         customer = registered_ana()
@@ -129,3 +131,41 @@ class TestKeptKeys:
         keys._kept[bea] = (keys.master.unwrap(bea, keys.master.new_wrapped(bea)), 0.0)
         assert keys._fresh(bea, 1.9)
         assert not keys._fresh(bea, 2.0)
+
+
+class TestReceivedDocuments:
+    DOCUMENT = msgspec.json.encode(
+        {
+            "id": "web-1",
+            "type": "page.viewed",
+            "occurred_at": "2026-11-27T10:00:00Z",
+            "identities": [{"type": "email", "value": "ana@example.org"}],
+            "properties": {"path": "/pricing"},
+        }
+    )
+
+    def test_a_document_is_sealed_whole_beside_its_id_and_opens_as_it_came(self) -> None:
+        key_id = uuid4()
+        codec = EventCodec(keys=keys_holding(key_id))
+        sealed = codec.sealed_document(RECEIVED_TOPIC, self.DOCUMENT, key_id, {"id": "web-1"})
+        assert sealed_by(sealed) == key_id
+        assert b"ana@example.org" not in sealed
+        assert b"pricing" not in sealed
+        assert msgspec.json.decode(sealed)["id"] == "web-1"
+        assert codec.to_plain(RECEIVED_TOPIC, sealed) == msgspec.json.decode(self.DOCUMENT)
+
+    def test_once_its_key_is_gone_it_reads_as_its_id_and_its_personal_fields_erased(
+        self,
+    ) -> None:
+        key_id = uuid4()
+        keys = keys_holding(key_id)
+        codec = EventCodec(keys=keys)
+        sealed = codec.sealed_document(RECEIVED_TOPIC, self.DOCUMENT, key_id, {"id": "web-1"})
+        keys._kept[key_id] = (None, 0.0)
+        assert codec.to_plain(RECEIVED_TOPIC, sealed) == {
+            "id": "web-1",
+            "identities": ERASED,
+            "properties": ERASED,
+            "profile": ERASED,
+            "attributes": ERASED,
+        }
