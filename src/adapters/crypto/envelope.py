@@ -74,8 +74,13 @@ class MasterKey:
 
     def new_wrapped(self, customer_id: UUID) -> bytes:
         """A fresh data key for a customer, wrapped."""
-        nonce = os.urandom(_NONCE)
-        return nonce + self._aead.encrypt(nonce, AESGCM.generate_key(256), customer_id.bytes)
+        return self.new_key(customer_id)[0]
+
+    def new_key(self, customer_id: UUID) -> tuple[bytes, DataKey]:
+        """A fresh data key for a customer: wrapped, to store, and ready to use."""
+        key = AESGCM.generate_key(256)
+        nonce = _nonce()
+        return nonce + self._aead.encrypt(nonce, key, customer_id.bytes), DataKey(customer_id, key)
 
     def unwrap(self, customer_id: UUID, wrapped: bytes) -> DataKey:
         try:
@@ -101,11 +106,15 @@ class DataKey:
         return base64.b64encode(sealed).decode("ascii")
 
     def open(self, sealed: Any) -> Any:
+        return _decode(self.open_json(sealed))
+
+    def open_json(self, sealed: Any) -> bytes:
+        """The JSON of a sealed value, as it was sealed."""
         if not isinstance(sealed, str):
             raise SealBroken(f"a sealed value of customer {self.customer_id} is not text")
         try:
             raw = base64.b64decode(sealed, validate=True)
-            return _decode(self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], self._bound))
+            return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], self._bound)
         except (InvalidTag, ValueError):
             raise SealBroken(
                 f"a value sealed for customer {self.customer_id} does not open"

@@ -18,7 +18,7 @@ import msgspec.structs
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
-from adapters.postgres.customer_keys import CUSTOMER_KEYS, sealed_by
+from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_PREFIX, sealed_by
 from domain.catalog import TOPICS
 from domain.shared.personal import ERASED, map_personal
 
@@ -217,6 +217,19 @@ class EventCodec:
             return self._encoder.encode({_SEALED_BY: str(key_id), **clear})
         sealed = key.seal(msgspec.Raw(payload))
         return self._encoder.encode({_SEALED_BY: str(key_id), _DOCUMENT: sealed, **clear})
+
+    def as_recorded(self, topic: str, payload: bytes) -> tuple[dict[str, Any] | None, bytes | None]:
+        """What a recorded event holds of a stored payload: its plain fields, or its plain
+        JSON (a document sealed whole opens to the bytes the producer sent, with no decoding
+        and encoding again), or the payload itself when it holds nothing sealed."""
+        if payload[:7] != SEALED_PREFIX:
+            return None, payload
+        if topic in self.topics.documents:
+            fields: dict[str, Any] = msgspec.json.decode(payload)
+            key = self.keys.key_of(UUID(fields[_SEALED_BY]))
+            if key is not None and _DOCUMENT in fields:
+                return None, key.open_json(fields[_DOCUMENT])
+        return self.opened(topic, payload), None
 
     def opened(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         """The plain fields of a payload holding sealed values, opened (or erased); None

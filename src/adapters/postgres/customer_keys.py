@@ -15,13 +15,13 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
+import asyncpg
+
 from adapters.crypto.envelope import DEV_MASTER_KEY, MasterKey
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
     from datetime import datetime
-
-    import asyncpg
 
     from adapters.crypto.envelope import DataKey
     from domain.customer.identities import Identity
@@ -41,6 +41,7 @@ _CREATE = """
 INSERT INTO customer_keys (customer_id, wrapped)
 SELECT * FROM unnest($1::uuid[], $2::bytea[]) ORDER BY 1
 ON CONFLICT (customer_id) DO NOTHING
+RETURNING customer_id
 """
 _ERASE = """
 INSERT INTO customer_keys (customer_id, wrapped, erased_at)
@@ -61,6 +62,7 @@ WITH made AS (
 INSERT INTO customer_keys (customer_id, wrapped)
 SELECT key_id, wrapped FROM unnest($2::uuid[], $3::bytea[]) AS u(key_id, wrapped)
 WHERE key_id IN (SELECT key_id FROM made)
+RETURNING customer_id
 """
 _ERASE_IDENTITY_KEYS = """
 WITH gone AS (DELETE FROM identity_keys WHERE digest = ANY($1::bytea[]) RETURNING key_id)
@@ -174,10 +176,27 @@ class CustomerKeys:
         if not absent:
             return
         ordered = sorted(absent)
-        await conn.execute(_CREATE, ordered, [self.master.new_wrapped(c) for c in ordered])
-        for customer_id in ordered:
+        made = {c: self.master.new_key(c) for c in ordered}
+        rows = await conn.fetch(_CREATE, ordered, [made[c][0] for c in ordered])
+        stored = {row[0] for row in rows}
+        self._made(conn, {c: made[c][1] for c in stored})
+        taken = [c for c in ordered if c not in stored]
+        if taken:  # made by another writer first (or erased meanwhile): theirs is the one
+            for customer_id in taken:
+                self._tentative.pop(customer_id, None)
+            await self.load(conn, taken)
+
+    def _made(self, conn: asyncpg.Connection | asyncpg.Pool, made: dict[UUID, DataKey]) -> None:
+        """Keys this process made and stored: kept when stored for good (no transaction to
+        roll back), else used for the caller's transaction only."""
+        committed = not (isinstance(conn, asyncpg.Connection) and conn.is_in_transaction())
+        now = self._now()
+        for customer_id, key in made.items():
             self._tentative.pop(customer_id, None)
-        await self.load(conn, ordered)
+            if committed:
+                self._kept[customer_id] = (key, now)
+            else:
+                self._tentative[customer_id] = key
 
     async def for_identities(
         self, pool: asyncpg.Pool, identities: Collection[Identity]
@@ -211,9 +230,16 @@ class CustomerKeys:
             absent = [digest for digest, identity in missing.items() if identity not in found]
             if absent:
                 ids = [uuid4() for _ in absent]
-                wrapped = [self.master.new_wrapped(key_id) for key_id in ids]
-                await pool.execute(_CREATE_IDENTITY_KEYS, absent, ids, wrapped)
-                await self._identity_keys_of(pool, missing, found, now)
+                made = [self.master.new_key(key_id) for key_id in ids]
+                rows = await pool.fetch(_CREATE_IDENTITY_KEYS, absent, ids, [m[0] for m in made])
+                stored = {row[0] for row in rows}
+                self._made(pool, {k: m[1] for k, m in zip(ids, made, strict=True) if k in stored})
+                for digest, key_id in zip(absent, ids, strict=True):
+                    if key_id in stored:
+                        found[missing[digest]] = key_id
+                        self._by_identity[missing[digest]] = (key_id, now)
+                if len(stored) < len(absent):  # another writer made some first
+                    await self._identity_keys_of(pool, missing, found, now)
         await self.load(pool, set(found.values()))
         return found
 

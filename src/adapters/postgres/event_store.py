@@ -444,7 +444,7 @@ class PostgresEventStore:
         await self.open_keys(conn, (row[6] for row in found))
         events: list[RecordedEvent] = []
         last = end = None
-        opened = self.codec.opened
+        as_recorded = self.codec.as_recorded
         for row in found:
             transaction_id, position, stream_id, version, topic, occurred_at, payload, cv = row
             if stream_id is None:
@@ -452,7 +452,7 @@ class PostgresEventStore:
                 continue
             last = row
             if payload[:7] == SEALED_PREFIX:
-                data, payload = opened(topic, payload), None
+                data, payload = as_recorded(topic, payload)
             else:
                 data = None
             events.append(
@@ -482,7 +482,7 @@ class PostgresEventStore:
         """As `recorded`, once the keys of the rows were loaded (`open_keys`)."""
         found: list[RecordedEvent] = []
         for row in rows:
-            data = self.codec.opened(row["topic"], row["payload"])
+            data, payload = self.codec.as_recorded(row["topic"], row["payload"])
             found.append(
                 RecordedEvent(
                     row["position"],
@@ -491,7 +491,7 @@ class PostgresEventStore:
                     row["topic"],
                     row["occurred_at"],
                     data,
-                    payload=row["payload"] if data is None else None,
+                    payload=payload,
                     class_version=row.get("class_version", 1),
                 )
             )
