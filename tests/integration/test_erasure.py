@@ -84,11 +84,8 @@ class Shop:
         return runner
 
     async def caught_up(self, runner: ProjectionRunner) -> None:
-        deadline = asyncio.get_running_loop().time() + 60
         while True:
-            while await self.pool.fetchval(_BELOW_HORIZON) is False:
-                assert asyncio.get_running_loop().time() < deadline, "the log stays unreadable"
-                await asyncio.sleep(0.05)
+            await self.readable()
             if not await runner.catch_up():
                 return
 
@@ -98,7 +95,16 @@ class Shop:
     async def topics(self) -> Counter[str]:
         return Counter(row[0] for row in await self.pool.fetch("SELECT topic FROM events"))
 
+    async def readable(self) -> None:
+        """Until the log's horizon passed its last event: another database's transaction on
+        the same server holds every reader back while it runs."""
+        deadline = asyncio.get_running_loop().time() + 60
+        while await self.pool.fetchval(_BELOW_HORIZON) is False:
+            assert asyncio.get_running_loop().time() < deadline, "the log stays unreadable"
+            await asyncio.sleep(0.05)
+
     async def audit_lines(self) -> list[dict[str, Any]]:
+        await self.readable()
         log = PostgresAuditLog(self.pool)
         plan = await log.plan(LogFilter(), LogCursor(), 10_000)
         return [msgspec.json.decode(e.payload) for e in await log.read(LogFilter(), plan.places)]

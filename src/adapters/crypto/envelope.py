@@ -80,23 +80,25 @@ class MasterKey:
         """A fresh data key for a customer: wrapped, to store, and ready to use."""
         key = AESGCM.generate_key(256)
         nonce = _nonce()
-        return nonce + self._aead.encrypt(nonce, key, customer_id.bytes), DataKey(customer_id, key)
+        wrapped = nonce + self._aead.encrypt(nonce, key, customer_id.bytes)
+        return wrapped, DataKey(customer_id, key, wrapped)
 
     def unwrap(self, customer_id: UUID, wrapped: bytes) -> DataKey:
         try:
             key = self._aead.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], customer_id.bytes)
         except InvalidTag:
             raise SealBroken(f"the key of customer {customer_id} does not open") from None
-        return DataKey(customer_id, key)
+        return DataKey(customer_id, key, wrapped)
 
 
 class DataKey:
     """One customer's key: seals and opens their personal values."""
 
-    __slots__ = ("_aead", "_bound", "customer_id")
+    __slots__ = ("_aead", "_bound", "customer_id", "wrapped")
 
-    def __init__(self, customer_id: UUID, key: bytes) -> None:
+    def __init__(self, customer_id: UUID, key: bytes, wrapped: bytes = b"") -> None:
         self.customer_id = customer_id
+        self.wrapped = wrapped  # as stored, to know it again without unwrapping it
         self._aead = AESGCM(key)
         self._bound = customer_id.bytes
 

@@ -104,7 +104,9 @@ class CustomerKeys:
         self._now = now
         self._kept: OrderedDict[UUID, _Entry] = OrderedDict()
         self._tentative: dict[UUID, DataKey | None] = {}
-        self._by_identity: dict[Identity, tuple[UUID, float]] = {}
+        # Which key seals what is received about an identity: it changes only when the
+        # identity's customer is erased, which the key itself says (`for_identities`).
+        self._by_identity: dict[Identity, UUID] = {}
 
     def use(self, master: MasterKey) -> None:
         """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
@@ -155,7 +157,11 @@ class CustomerKeys:
         found: set[UUID] = set()
         for customer_id, wrapped, mine in rows:
             found.add(customer_id)
-            key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
+            kept = self._kept.get(customer_id)
+            if kept is not None and kept[0] is not None and kept[0].wrapped == wrapped:
+                key: DataKey | None = kept[0]  # read again, unchanged: no need to unwrap it
+            else:
+                key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
             if mine:
                 self._tentative[customer_id] = key
                 continue
@@ -214,19 +220,18 @@ class CustomerKeys:
     async def _for_identities(
         self, pool: asyncpg.Pool, identities: Collection[Identity]
     ) -> dict[Identity, UUID]:
-        now = self._now()
         found: dict[Identity, UUID] = {}
         unknown: list[Identity] = []
         by_identity = self._by_identity
         for identity in identities:  # the same identities come back batch after batch
             kept = by_identity.get(identity)
-            if kept is not None and now - kept[1] < self.ttl:
-                found[identity] = kept[0]
+            if kept is not None:
+                found[identity] = kept
             else:
                 unknown.append(identity)
         missing = {self.master.digest(str(i)): i for i in unknown}
         if missing:
-            await self._identity_keys_of(pool, missing, found, now)
+            await self._identity_keys_of(pool, missing, found)
             absent = [digest for digest, identity in missing.items() if identity not in found]
             if absent:
                 ids = [uuid4() for _ in absent]
@@ -237,9 +242,9 @@ class CustomerKeys:
                 for digest, key_id in zip(absent, ids, strict=True):
                     if key_id in stored:
                         found[missing[digest]] = key_id
-                        self._by_identity[missing[digest]] = (key_id, now)
+                        self._by_identity[missing[digest]] = key_id
                 if len(stored) < len(absent):  # another writer made some first
-                    await self._identity_keys_of(pool, missing, found, now)
+                    await self._identity_keys_of(pool, missing, found)
         await self.load(pool, set(found.values()))
         return found
 
@@ -248,11 +253,10 @@ class CustomerKeys:
         pool: asyncpg.Pool,
         missing: dict[bytes, Identity],
         found: dict[Identity, UUID],
-        now: float,
     ) -> None:
         for digest, key_id in await pool.fetch(_IDENTITY_KEYS, list(missing)):
             found[missing[digest]] = key_id
-            self._by_identity[missing[digest]] = (key_id, now)
+            self._by_identity[missing[digest]] = key_id
         if len(self._by_identity) > self.capacity:
             self._by_identity.clear()  # they are read again, a batch at a time
 
