@@ -94,17 +94,22 @@ class MasterKey:
 class DataKey:
     """One customer's key: seals and opens their personal values."""
 
-    __slots__ = ("_aead", "_bound", "customer_id", "wrapped")
+    __slots__ = ("_aead", "_bound", "customer_id", "id_text", "wrapped")
 
     def __init__(self, customer_id: UUID, key: bytes, wrapped: bytes = b"") -> None:
         self.customer_id = customer_id
         self.wrapped = wrapped  # as stored, to know it again without unwrapping it
+        self.id_text = str(customer_id).encode("ascii")
         self._aead = AESGCM(key)
         self._bound = customer_id.bytes
 
     def seal(self, value: Any) -> str:
+        return self.seal_json(_encode(value))
+
+    def seal_json(self, value: bytes) -> str:
+        """`seal` of a value given as its JSON."""
         nonce = _nonce()
-        sealed = nonce + self._aead.encrypt(nonce, _encode(value), self._bound)
+        sealed = nonce + self._aead.encrypt(nonce, value, self._bound)
         return base64.b64encode(sealed).decode("ascii")
 
     def open(self, sealed: Any) -> Any:
