@@ -267,11 +267,14 @@ def _fakes_line(fakes: dict[str, str] | None) -> str:
 
 
 def _write_env(data_dir: Path, settings: Settings, fakes: dict[str, str] | None = None) -> None:
-    """The servers' addresses, and the fakes' control URLs and webhook secrets, for `. env`."""
+    """The servers' addresses, the master key, and the fakes' control URLs and webhook
+    secrets, for `. env`."""
     variables = {
         "DATABASE_URL": settings.database_url or "",
         "NATS_URL": settings.nats_url or "",
         "CHORUS_PORT": str(settings.port),
+        # The CLI's audit commands read the demo's customers with the demo's key.
+        **({"CHORUS_MASTER_KEY": settings.master_key} if settings.master_key else {}),
         **(fakes or {}),
     }
     (data_dir / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
