@@ -52,8 +52,8 @@ class RedecideDueMessages:
                         customer = customers.get(survivor) or (
                             await repository.get([survivor])
                         ).get(survivor)
-                    if customer is None:
-                        continue
+                    if customer is None or customer.erased_at is not None:
+                        continue  # an erased customer is sent nothing more: it is forgotten
                     decide_and_record(
                         uow,
                         customer,
