@@ -154,6 +154,8 @@ class CustomerKeys:
         if not missing:
             return set()
         rows = await conn.fetch(_LOAD, missing)
+        if len(self._tentative) > self.capacity:
+            self._tentative.clear()  # each call loads what it uses again, before using it
         found: set[UUID] = set()
         for customer_id, wrapped, mine in rows:
             found.add(customer_id)
