@@ -38,8 +38,13 @@ __all__ = [
 class StagedIdentities:
     """Claims and merges, in the order they were made, over the committed index."""
 
-    def __init__(self, storage: InMemoryStorage) -> None:
+    def __init__(
+        self,
+        storage: InMemoryStorage,
+        on_erase: Callable[[Collection[UUID]], None] | None = None,
+    ) -> None:
         self.storage = storage
+        self.on_erase = on_erase  # the erased customers' deferred messages are dropped too
         # claims, merges, erasures
         self.changes: list[dict[Identity, UUID] | tuple[UUID, UUID] | frozenset[UUID]] = []
 
@@ -91,6 +96,8 @@ class StagedIdentities:
     ) -> None:
         """No keys here: events are kept as they were given, in memory."""
         self.changes.append(frozenset(customer_ids))
+        if self.on_erase is not None:
+            self.on_erase(customer_ids)
 
     def prepare_commit(self) -> Callable[[], None]:
         owners, merges = self._applied()
@@ -176,6 +183,12 @@ class StagedDeferrals:
 
     async def forget(self, message_id: UUID) -> None:
         self.forgotten.add(message_id)
+
+    def forget_customers(self, customer_ids: Collection[UUID]) -> None:
+        """Every deferred message of these customers is gone for the rest of the unit."""
+        erased = set(customer_ids)
+        self.forgotten |= {m for m, row in self._remaining().items() if row.customer_id in erased}
+        self.deferred = [row for row in self.deferred if row.customer_id not in erased]
 
     async def withdraw(self, message_id: UUID) -> DueMessage | None:
         row = self._remaining().get(message_id)

@@ -72,10 +72,10 @@ class InMemoryUnitOfWork:
         self.added: dict[UUID, Aggregate] = {}
         self.recorded: list[CanMutateAggregate[UUID]] = []
         self.repositories: dict[type[Any], InMemoryRepository[Any]] = {}
-        self.identities = StagedIdentities(storage)
+        self.deferrals = StagedDeferrals(storage)
+        self.identities = StagedIdentities(storage, self.deferrals.forget_customers)
         self.decisions = StagedDecisions(storage)
         self.requests = StagedRequestKeys(storage)
-        self.deferrals = StagedDeferrals(storage)
         self.outbox = StagedOutbox(storage, self.repository(Message).add)
 
     def repository(self, kind: type[A]) -> InMemoryRepository[A]:

@@ -81,4 +81,8 @@ class PostgresIdentityIndex:
         await conn.execute(
             "DELETE FROM identities WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
         )
+        # What they were to be sent later: the content rendered for them, too.
+        await conn.execute(
+            "DELETE FROM deferred_messages WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
+        )
         await self.uow.events.codec.keys.erase(conn, customer_ids, identities, at)
