@@ -88,7 +88,7 @@ class IdentityIndex(Protocol):
     async def erase(
         self, customer_ids: Collection[UUID], identities: Collection[Identity], at: datetime
     ) -> None:
-        """These customers' identities resolve to no one, their deferred messages are dropped,
+        """These customers' identities resolve to no one, their deferred messages and fallbacks are dropped,
         and the keys that sealed their personal values (and what was received about
         `identities`, theirs) are deleted, for good (ADR 0016)."""
         ...

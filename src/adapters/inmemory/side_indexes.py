@@ -322,6 +322,12 @@ class StagedOutbox:
     def forget_fallback(self, message_id: UUID) -> None:
         self.forgotten.add(message_id)
 
+    def forget_customers(self, customer_ids: Collection[UUID]) -> None:
+        """The fallback plans of these customers' messages are dropped in this commit."""
+        erased = set(customer_ids)
+        rows = [*self.storage.fallbacks.values(), *self.fallbacks]
+        self.forgotten |= {row.message_id for row in rows if row.customer_id in erased}
+
     def prepare_commit(self) -> Callable[[], None]:
         # A message id used before conflicts as its stream's first event does.
         def apply() -> None:

@@ -73,10 +73,15 @@ class InMemoryUnitOfWork:
         self.recorded: list[CanMutateAggregate[UUID]] = []
         self.repositories: dict[type[Any], InMemoryRepository[Any]] = {}
         self.deferrals = StagedDeferrals(storage)
-        self.identities = StagedIdentities(storage, self.deferrals.forget_customers)
+        self.outbox = StagedOutbox(storage, self.repository(Message).add)
+        self.identities = StagedIdentities(storage, self._erased)
         self.decisions = StagedDecisions(storage)
         self.requests = StagedRequestKeys(storage)
-        self.outbox = StagedOutbox(storage, self.repository(Message).add)
+
+    def _erased(self, customer_ids: Collection[UUID]) -> None:
+        """As PostgreSQL's erasure: what was to be sent to them later goes with it."""
+        self.deferrals.forget_customers(customer_ids)
+        self.outbox.forget_customers(customer_ids)
 
     def repository(self, kind: type[A]) -> InMemoryRepository[A]:
         found = self.repositories.get(kind)

@@ -81,8 +81,9 @@ class PostgresIdentityIndex:
         await conn.execute(
             "DELETE FROM identities WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
         )
-        # What they were to be sent later: the content rendered for them, too.
-        await conn.execute(
-            "DELETE FROM deferred_messages WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
-        )
+        # What they were to be sent later, deferred or as a fallback: its content too.
+        for table in ("deferred_messages", "fallbacks"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
+            )
         await self.uow.events.codec.keys.erase(conn, customer_ids, identities, at)
