@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import pytest
 
+from adapters.postgres.customer_keys import CUSTOMER_KEYS
 from tests.servers import TestDatabases, nats_server, postgres_server
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ async def database_url(databases: TestDatabases) -> str:
 
 @pytest.fixture
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    # Customers' keys are kept per process, by customer id: a fresh database has none of them.
+    CUSTOMER_KEYS.forget()
     created = await asyncpg.create_pool(database_url, min_size=1, max_size=20)
     yield created
     await created.close()

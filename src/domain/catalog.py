@@ -13,7 +13,7 @@ from domain.policy.rule_book import RuleBook
 from domain.segments.aggregate import Membership, Segment
 from domain.shared.topics import TopicRegistry
 from domain.signals.aggregate import Signal
-from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC
+from domain.signals.intake import RECEIVED_PERSONAL, RECEIVED_TOPIC, REFUSED_TOPIC
 from domain.templates.aggregate import Template
 from domain.triggers.aggregate import Firing, Trigger
 
@@ -38,6 +38,10 @@ AGGREGATES: tuple[type, ...] = (
 )
 """Each one declares its stored name (`stored_as`) in its own module; a new one is added here."""
 
-TOPICS = TopicRegistry(AGGREGATES, documents=(RECEIVED_TOPIC, REFUSED_TOPIC))
+TOPICS = TopicRegistry(
+    AGGREGATES,
+    documents=(RECEIVED_TOPIC, REFUSED_TOPIC),
+    personal_documents={RECEIVED_TOPIC: RECEIVED_PERSONAL},
+)
 topic_of = TOPICS.topic_of
 class_of = TOPICS.class_of

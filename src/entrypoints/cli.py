@@ -189,7 +189,12 @@ def _secret(settings: Settings, data_dir: Path) -> str:
     """The demo keeps its signing secret beside its data, so its links survive restarts."""
     if settings.secret:
         return settings.secret
-    saved = data_dir / "secret"
+    return _kept(data_dir / "secret")
+
+
+def _kept(saved: Path) -> str:
+    """A secret of the demo's, kept in a file beside its data (made on the first run): the
+    signing secret, and the master key its customers' keys are wrapped by."""
     if saved.exists():
         return saved.read_text().strip()
     secret = secrets.token_urlsafe(32)
@@ -262,11 +267,14 @@ def _fakes_line(fakes: dict[str, str] | None) -> str:
 
 
 def _write_env(data_dir: Path, settings: Settings, fakes: dict[str, str] | None = None) -> None:
-    """The servers' addresses, and the fakes' control URLs and webhook secrets, for `. env`."""
+    """The servers' addresses, the master key, and the fakes' control URLs and webhook
+    secrets, for `. env`."""
     variables = {
         "DATABASE_URL": settings.database_url or "",
         "NATS_URL": settings.nats_url or "",
         "CHORUS_PORT": str(settings.port),
+        # The CLI's audit commands read the demo's customers with the demo's key.
+        **({"CHORUS_MASTER_KEY": settings.master_key} if settings.master_key else {}),
         **(fakes or {}),
     }
     (data_dir / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
@@ -280,7 +288,11 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.default_region:  # the demo's numbers are British
         settings = msgspec.structs.replace(settings, default_region="GB")
-    settings = msgspec.structs.replace(settings, secret=_secret(settings, data_dir))
+    settings = msgspec.structs.replace(
+        settings,
+        secret=_secret(settings, data_dir),
+        master_key=settings.master_key or _kept(data_dir / "master_key"),
+    )
     servers: list[EmbeddedPostgres | EmbeddedNats] = []
     fakes: DemoProviders | None = None
     try:

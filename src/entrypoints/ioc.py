@@ -23,6 +23,7 @@ from dishka import (
 )
 
 from adapters.assistant.keywords import KeywordClassifier
+from adapters.crypto.envelope import DEV_MASTER_KEY, MasterKey
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.approvals import PostgresApprovalsRead
 from adapters.postgres.audit_log import PostgresAuditLog
@@ -32,6 +33,7 @@ from adapters.postgres.campaign_stats import CampaignStatsProjection, PostgresCa
 from adapters.postgres.campaigns import PostgresCampaigns, PostgresJourneyReferences
 from adapters.postgres.conversation_roster import PostgresRoster
 from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.customer_keys import CUSTOMER_KEYS
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.directory_queries import PostgresDirectory
 from adapters.postgres.enrollments import EnrollmentListing, PostgresEnrollments
@@ -72,6 +74,7 @@ from application.conversations.receive_inbound import ReceiveInbound
 from application.conversations.transfer import TransferConversation
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
+from application.customer.erase_customer import EraseCustomer
 from application.customer.signals import AcceptSignals, AttributeSignals, IngestSignals
 from application.customer.update_profile import UpdateProfile
 from application.customer.upsert_customer import UpsertCustomer
@@ -187,6 +190,7 @@ class AdaptersProvider(Provider):
     @provide
     async def pool(self) -> AsyncIterator[asyncpg.Pool]:
         assert self.settings.database_url, "DATABASE_URL is not set"
+        CUSTOMER_KEYS.use(MasterKey(self.settings.master_key or DEV_MASTER_KEY))
         pool = await asyncpg.create_pool(
             self.settings.database_url, min_size=2, max_size=20, reset=_keep_session
         )
@@ -452,6 +456,12 @@ class UseCasesProvider(Provider):
         self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords
     ) -> ChangeSuppression:
         return ChangeSuppression(uows, clock, customers)
+
+    @provide
+    def erase_customer(
+        self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords
+    ) -> EraseCustomer:
+        return EraseCustomer(uows, clock, customers)
 
     @provide
     def request_message(

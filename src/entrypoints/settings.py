@@ -26,6 +26,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     signal_stream: str = "CHORUS_SIGNALS"
     nats_prefix: str = "chorus"
     secret: str | None = None
+    # Wraps each customer's data key (ADR 0019); unset: a fixed development key.
+    master_key: str | None = None
     public_url: str | None = None
     providers: str | None = None  # JSON text, or the path of a JSON or TOML file
     dispatch: bool = True  # run dispatch workers in this process
@@ -79,6 +81,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "signal_stream": "CHORUS_SIGNAL_STREAM",
             "nats_prefix": "CHORUS_NATS_PREFIX",
             "secret": "CHORUS_SECRET",
+            "master_key": "CHORUS_MASTER_KEY",
             "public_url": "CHORUS_PUBLIC_URL",
             "providers": "CHORUS_PROVIDERS",
             "dispatch": "CHORUS_DISPATCH",

@@ -80,6 +80,9 @@ class CustomerHistory:
     """The stream's version at the instant, decisions counted."""
     memberships: list[CanMutateAggregate[UUID]] = field(default_factory=list)
     """`Membership.Entered` and `Exited` about the customer up to the instant, oldest first."""
+    erased: bool = False
+    """Whether the customer's key is erased now (whatever the instant): their personal values
+    read as erased, in this history and in any replay kept from before the erasure."""
 
 
 @dataclass(frozen=True, slots=True)

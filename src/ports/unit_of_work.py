@@ -85,6 +85,13 @@ class IdentityIndex(Protocol):
 
     async def record_merge(self, merged_id: UUID, survivor_id: UUID) -> None:
         """The merged customer's identities and id now resolve to the survivor."""
+
+    async def erase(
+        self, customer_ids: Collection[UUID], identities: Collection[Identity], at: datetime
+    ) -> None:
+        """These customers' identities resolve to no one, their deferred messages and fallbacks are dropped,
+        and the keys that sealed their personal values (and what was received about
+        `identities`, theirs) are deleted, for good (ADR 0019)."""
         ...
 
 

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from adapters.postgres.audit_log import PostgresAuditLog
+from adapters.postgres.codec import EventCodec
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.templates import PostgresTemplates
@@ -259,7 +260,12 @@ class TestTheEventLog:
         assert [(e.position, e.stream_id, e.version, e.topic, e.recorded_at) for e in read] == [
             tuple(row[:5]) for row in rows
         ]
-        assert [e.payload for e in read] == [row["payload"] for row in rows]
+        # The stored JSON, its personal values opened (sealed at rest: docs/erasure.md).
+        codec = EventCodec()
+        await codec.keys.load_for(pool, (row["payload"] for row in rows))
+        assert [msgspec.json.decode(e.payload) for e in read] == [
+            codec.to_plain(row["topic"], row["payload"]) for row in rows
+        ]
         assert all(len(page) <= 3 for page in pages)
 
     async def test_filters_by_stream_type_and_period(self, shop: Shop, pool: asyncpg.Pool) -> None:

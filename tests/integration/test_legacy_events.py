@@ -108,6 +108,7 @@ ADDED_SINCE = (
     "domain.message.aggregate:Message.GivenUp",
     "domain.customer.aggregate:Customer.MessageHeld",
     "domain.customer.aggregate:Customer.ApprovalSettled",
+    "domain.customer.aggregate:Customer.Erased",
 )
 
 

@@ -40,9 +40,15 @@ __all__ = [
 class StagedIdentities:
     """Claims and merges, in the order they were made, over the committed index."""
 
-    def __init__(self, storage: InMemoryStorage) -> None:
+    def __init__(
+        self,
+        storage: InMemoryStorage,
+        on_erase: Callable[[Collection[UUID]], None] | None = None,
+    ) -> None:
         self.storage = storage
-        self.changes: list[dict[Identity, UUID] | tuple[UUID, UUID]] = []  # claims, merges
+        self.on_erase = on_erase  # the erased customers' deferred messages are dropped too
+        # claims, merges, erasures
+        self.changes: list[dict[Identity, UUID] | tuple[UUID, UUID] | frozenset[UUID]] = []
 
     def _applied(self) -> tuple[dict[Identity, UUID], dict[UUID, UUID]]:
         owners = dict(self.storage.identities)
@@ -52,6 +58,8 @@ class StagedIdentities:
                 if any(identity in owners for identity in change):
                     raise ConcurrencyConflict("an identity was claimed by a concurrent writer")
                 owners.update(change)
+            elif isinstance(change, frozenset):
+                owners = {i: owner for i, owner in owners.items() if owner not in change}
             else:
                 merged_id, survivor_id = change
                 if merged_id in merges:
@@ -84,6 +92,14 @@ class StagedIdentities:
         except ConcurrencyConflict:
             self.changes.pop()
             raise
+
+    async def erase(
+        self, customer_ids: Collection[UUID], identities: Collection[Identity], at: datetime
+    ) -> None:
+        """No keys here: events are kept as they were given, in memory."""
+        self.changes.append(frozenset(customer_ids))
+        if self.on_erase is not None:
+            self.on_erase(customer_ids)
 
     def prepare_commit(self) -> Callable[[], None]:
         owners, merges = self._applied()
@@ -170,6 +186,12 @@ class StagedDeferrals:
 
     async def forget(self, message_id: UUID) -> None:
         self.forgotten.add(message_id)
+
+    def forget_customers(self, customer_ids: Collection[UUID]) -> None:
+        """Every deferred message of these customers is gone for the rest of the unit."""
+        erased = set(customer_ids)
+        self.forgotten |= {m for m, row in self._remaining().items() if row.customer_id in erased}
+        self.deferred = [row for row in self.deferred if row.customer_id not in erased]
 
     async def withdraw(self, message_id: UUID) -> DueMessage | None:
         row = self._remaining().get(message_id)
@@ -339,6 +361,12 @@ class StagedOutbox:
 
     def forget_fallback(self, message_id: UUID) -> None:
         self.forgotten.add(message_id)
+
+    def forget_customers(self, customer_ids: Collection[UUID]) -> None:
+        """The fallback plans of these customers' messages are dropped in this commit."""
+        erased = set(customer_ids)
+        rows = [*self.storage.fallbacks.values(), *self.fallbacks]
+        self.forgotten |= {row.message_id for row in rows if row.customer_id in erased}
 
     def prepare_commit(self) -> Callable[[], None]:
         # A message id used before conflicts as its stream's first event does.

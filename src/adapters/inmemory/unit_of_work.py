@@ -73,12 +73,17 @@ class InMemoryUnitOfWork:
         self.added: dict[UUID, Aggregate] = {}
         self.recorded: list[CanMutateAggregate[UUID]] = []
         self.repositories: dict[type[Any], InMemoryRepository[Any]] = {}
-        self.identities = StagedIdentities(storage)
-        self.decisions = StagedDecisions(storage)
-        self.requests = StagedRequestKeys(storage)
         self.deferrals = StagedDeferrals(storage)
         self.outbox = StagedOutbox(storage, self.repository(Message).add)
         self.approvals = StagedApprovals(storage)
+        self.identities = StagedIdentities(storage, self._erased)
+        self.decisions = StagedDecisions(storage)
+        self.requests = StagedRequestKeys(storage)
+
+    def _erased(self, customer_ids: Collection[UUID]) -> None:
+        """As PostgreSQL's erasure: what was to be sent to them later goes with it."""
+        self.deferrals.forget_customers(customer_ids)
+        self.outbox.forget_customers(customer_ids)
 
     def repository(self, kind: type[A]) -> InMemoryRepository[A]:
         found = self.repositories.get(kind)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from adapters.postgres.codec import EventCodec
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
@@ -44,7 +46,9 @@ WITH stop AS MATERIALIZED (
         1
     ) AS version
 )
-SELECT NULL::uuid, (SELECT version - 1 FROM stop), NULL, NULL, NULL, NULL
+SELECT NULL::uuid, (SELECT version - 1 FROM stop),
+       (SELECT 'erased' FROM customer_keys WHERE customer_id = $1 AND erased_at IS NOT NULL),
+       NULL, NULL, NULL
 UNION ALL
 (SELECT stream_id, version, topic, class_version, occurred_at, payload
  FROM events
@@ -139,12 +143,14 @@ class PostgresAuditLog:
             self.pool.fetch(_MEMBERSHIPS, customer_id, list(MEMBERSHIP_TOPICS), as_of),
         )
         # The stream's version at the instant comes in the one row without a stream.
-        version = next(row[1] for row in rows if row[0] is None)
+        version, erased = next((row[1], row[2] is not None) for row in rows if row[0] is None)
+        await self.codec.keys.load_for(self.pool, (row[5] for row in (*rows, *facts)))
         decode = self.codec.decode
         return CustomerHistory(
             [decode(*row) for row in rows if row[0] is not None],
             version,
             [decode(*row) for row in facts],
+            erased,
         )
 
     async def registered_at(self, customer_id: UUID) -> datetime | None:
@@ -207,8 +213,11 @@ class PostgresAuditLog:
         rows = await self.pool.fetch(
             _READ, [str(p.transaction_id) for p in places], [p.position for p in places]
         )
+        await self.codec.keys.load_for(self.pool, (row[6] for row in rows))
         return [
-            AuditedEvent(LogCursor(row[0], row[1]), row[2], row[3], row[4], row[5], row[6])
+            AuditedEvent(
+                LogCursor(row[0], row[1]), row[2], row[3], row[4], row[5], self._shown(row)
+            )
             for row in rows
         ]
 
@@ -223,3 +232,8 @@ class PostgresAuditLog:
     async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
         decode = self.codec.decode
         return [decode(*row) for row in await self.pool.fetch(_STREAM, stream_id)]
+
+    def _shown(self, row: asyncpg.Record) -> bytes:
+        """The stored payload, with its personal values opened, or erased."""
+        opened = self.codec.opened(row[4], row[6])
+        return row[6] if opened is None else msgspec.json.encode(opened)

@@ -18,12 +18,17 @@ import msgspec.structs
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
+from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_PREFIX, sealed_by
 from domain.catalog import TOPICS
+from domain.shared.personal import ERASED, map_personal
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from adapters.crypto.envelope import DataKey
+    from adapters.postgres.customer_keys import CustomerKeys
+    from domain.shared.personal import PersonalPath
     from domain.shared.topics import TopicRegistry
 
 __all__ = ["EncodedEvent", "EventCodec"]
@@ -33,6 +38,44 @@ _ORIGINATOR = "originator_topic"
 
 
 _new = object.__new__
+_SEALED_BY = "$k"
+_SEALED_VALUES = "$v"
+_DOCUMENT = "$d"  # a document sealed whole
+# What a sealed value's place holds: the values themselves are sealed together, in the order
+# the paths find them, in `$v` (one AES-GCM operation an event, however many values).
+_PLACE = ""
+
+
+def _erased(_: Any) -> str:
+    return ERASED
+
+
+def _sealed_fields(
+    fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None, by: UUID
+) -> dict[str, Any]:
+    """The fields to store: `$k`, then `$v` (the personal values sealed), then the fields with
+    each personal value's place left empty; erased ones, when the key is gone."""
+    if key is None:
+        return {_SEALED_BY: str(by), **map_personal(fields, paths, _erased)}
+    values: list[Any] = []
+
+    def take(value: Any) -> str:
+        values.append(value)
+        return _PLACE
+
+    map_personal(fields, paths, take)
+    return {_SEALED_BY: str(by), _SEALED_VALUES: key.seal(values), **fields}
+
+
+def _opened_fields(
+    fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None
+) -> dict[str, Any]:
+    del fields[_SEALED_BY]
+    sealed = fields.pop(_SEALED_VALUES, None)
+    if key is None or sealed is None:
+        return map_personal(fields, paths, _erased)
+    values = iter(key.open(sealed))
+    return map_personal(fields, paths, lambda _: next(values))
 
 
 class EncodedEvent(msgspec.Struct, frozen=True, array_like=True):
@@ -58,6 +101,7 @@ class _EventType:
             f"{cls.__qualname__}Body", [(name, hints[name]) for name in self.fields]
         )
         self.decoder = msgspec.json.Decoder(body)
+        self.personal: tuple[PersonalPath, ...] = ()
         self.loose_decoder = msgspec.json.Decoder(dict[str, Any])
         self.body = body
         self.creates = _ORIGINATOR in self.fields
@@ -70,8 +114,7 @@ class _EventType:
             else lambda event: tuple(getattr(event, name) for name in self.fields)
         )
 
-    def upcast(self, payload: bytes, from_version: int) -> Any:
-        state = self.loose_decoder.decode(payload)
+    def upcast(self, state: dict[str, Any], from_version: int) -> Any:
         while from_version < self.class_version:
             getattr(self.cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
             from_version += 1
@@ -79,10 +122,18 @@ class _EventType:
 
 
 class EventCodec:
-    """Encodes an event's own fields as JSON; id, version and time live in columns."""
+    """Encodes an event's own fields as JSON; id, version and time live in columns.
 
-    def __init__(self, topics: TopicRegistry = TOPICS) -> None:
+    The personal values of an event about a customer (`domain.shared.personal`) are sealed
+    with that customer's key, and the payload starts with `"$k"`, the customer's id; they are
+    opened on decoding, and read as `[erased]` once the key is gone. Payloads stored before
+    (no `"$k"`) read as they are. The keys must be loaded before (`CustomerKeys.load_for`,
+    `ensure`): encoding and decoding are synchronous.
+    """
+
+    def __init__(self, topics: TopicRegistry = TOPICS, keys: CustomerKeys = CUSTOMER_KEYS) -> None:
         self.topics = topics
+        self.keys = keys
         self._by_class: dict[type, _EventType] = {}
         self._by_topic: dict[str, _EventType] = {}
         self._stored_originators: dict[str, str] = {}
@@ -93,6 +144,7 @@ class EventCodec:
         found = self._by_class.get(cls)
         if found is None:
             found = _EventType(cls, self.topics.topic_of(cls))
+            found.personal = self.topics.personal(found.topic)
             self._by_class[cls] = found
             self._by_topic[found.topic] = found
         return found
@@ -118,20 +170,92 @@ class EventCodec:
             self._loaded_originators[stored] = found
         return found
 
-    def encode(self, event: CanMutateAggregate[UUID]) -> EncodedEvent:
+    def personal_subject(self, event: CanMutateAggregate[UUID], subject: UUID | None) -> bool:
+        """Whether encoding this event about `subject` seals values (needs its key)."""
+        if subject is None:
+            return False
+        kind = self._by_class.get(type(event)) or self._type_of_class(type(event))
+        return bool(kind.personal)
+
+    def encode(self, event: CanMutateAggregate[UUID], subject: UUID | None = None) -> EncodedEvent:
+        """The event as stored; its personal values sealed with `subject`'s key, if any."""
         kind = self._by_class.get(type(event)) or self._type_of_class(type(event))
         values = kind.values(event)
         if kind.creates:
             values = list(values)
             values[kind.originator_at] = self._stored_originator(values[kind.originator_at])
+        body = kind.body(*values)
+        if kind.personal and subject is not None:
+            payload = self._sealed(body, kind.personal, subject)
+        else:
+            payload = self._encoder.encode(body)
         return EncodedEvent(
             event.originator_id,
             event.originator_version,
             kind.topic,
             kind.class_version,
             event.timestamp,
-            self._encoder.encode(kind.body(*values)),
+            payload,
         )
+
+    def _sealed(self, body: Any, personal: tuple[PersonalPath, ...], subject: UUID) -> bytes:
+        fields = msgspec.to_builtins(body)
+        sealed = _sealed_fields(fields, personal, self.keys.key_of(subject), subject)
+        return self._encoder.encode(sealed)
+
+    def sealed_document(
+        self, topic: str, payload: bytes, key_id: UUID, clear: dict[str, Any]
+    ) -> bytes:
+        """A document of `topic` (a received signal, as the producer sent it) sealed whole by
+        the key `key_id` (loaded before), beside the `clear` fields that hold nothing personal
+        (its id). Whole: parsing it to seal its values one by one would cost intake more than
+        storing it; once erased, it reads as `clear` and its personal fields `[erased]`."""
+        if not self.topics.personal(topic):
+            return payload
+        key = self.keys.key_of(key_id)
+        if key is None:
+            return self._encoder.encode({_SEALED_BY: str(key_id), **clear})
+        # Written out rather than encoded from a dict: intake seals every signal it commits.
+        rest = self._encoder.encode(clear)
+        return b"".join(
+            (
+                b'{"$k":"',
+                key.id_text,
+                b'","$d":"',
+                key.seal_json(payload).encode("ascii"),
+                b'"}' if rest == b"{}" else b'",' + rest[1:],
+            )
+        )
+
+    def as_recorded(self, topic: str, payload: bytes) -> tuple[dict[str, Any] | None, bytes | None]:
+        """What a recorded event holds of a stored payload: its plain fields, or its plain
+        JSON (a document sealed whole opens to the bytes the producer sent, with no decoding
+        and encoding again), or the payload itself when it holds nothing sealed."""
+        if payload[:7] != SEALED_PREFIX:
+            return None, payload
+        if topic in self.topics.documents:
+            fields: dict[str, Any] = msgspec.json.decode(payload)
+            key = self.keys.key_of(UUID(fields[_SEALED_BY]))
+            if key is not None and _DOCUMENT in fields:
+                return None, key.open_json(fields[_DOCUMENT])
+        return self.opened(topic, payload), None
+
+    def opened(self, topic: str, payload: bytes) -> dict[str, Any] | None:
+        """The plain fields of a payload holding sealed values, opened (or erased); None
+        when it holds none."""
+        subject = sealed_by(payload)
+        if subject is None:
+            return None
+        fields: dict[str, Any] = msgspec.json.decode(payload)
+        key, paths = self.keys.key_of(subject), self.topics.personal(topic)
+        if _DOCUMENT in fields or topic in self.topics.documents:
+            if key is None or _DOCUMENT not in fields:
+                del fields[_SEALED_BY]
+                fields.pop(_DOCUMENT, None)
+                return {**fields, **{path.steps[0]: ERASED for path in paths}}
+            document: dict[str, Any] = key.open(fields[_DOCUMENT])
+            return document
+        return _opened_fields(fields, paths, key)
 
     def decode(
         self,
@@ -143,10 +267,13 @@ class EventCodec:
         payload: bytes,
     ) -> CanMutateAggregate[UUID]:
         kind = self._type_of_topic(topic)
-        if class_version == kind.class_version:
+        opened = self.opened(topic, payload) if kind.personal else None
+        if opened is not None:
+            body = kind.upcast(opened, class_version)
+        elif class_version == kind.class_version:
             body = kind.decoder.decode(payload)
         else:
-            body = kind.upcast(payload, class_version)
+            body = kind.upcast(kind.loose_decoder.decode(payload), class_version)
         # Filled in place rather than through the frozen dataclass's __init__, which costs
         # three times as much (setattr per field, and a check that a stored id is a UUID):
         # processes decode every event of the topics they handle.
@@ -161,6 +288,9 @@ class EventCodec:
         return event
 
     def to_plain(self, topic: str, payload: bytes) -> dict[str, Any]:
-        """The payload as plain JSON values, for auditors and timelines."""
+        """The payload as plain JSON values, for auditors and timelines: opened, or erased."""
+        opened = self.opened(topic, payload)
+        if opened is not None:
+            return opened
         result: dict[str, Any] = msgspec.json.decode(payload)
         return result

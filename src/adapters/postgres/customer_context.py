@@ -60,4 +60,4 @@ class PostgresContextReads:
         self, customer_ids: Collection[UUID], topics: Collection[str], limit: int
     ) -> list[RecordedEvent]:
         rows = await self.pool.fetch(_LAST_DECISIONS, list(customer_ids), list(topics), limit)
-        return self.events.to_recorded(rows)
+        return await self.events.recorded(self.pool, rows)

@@ -11,7 +11,7 @@ import msgspec
 
 from domain.catalog import topic_of
 from domain.customer.aggregate import PROFILE_EVENTS, Customer
-from domain.customer.profile import PROFILE_FIELDS
+from domain.customer.profile import PERSONAL_PROFILE_FIELDS, PROFILE_FIELDS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -110,6 +110,10 @@ def _fold(entry: _Entry, kind: str, data: Mapping[str, Any], at: str) -> None:
     elif kind == "MergedInto":
         entry.merged_into = UUID(data["survivor_id"])
         entry.identities = set()
+    elif kind == "Erased":
+        entry.identities = set()
+        entry.profile.update(dict.fromkeys(PERSONAL_PROFILE_FIELDS))
+        entry.attributes = {}
 
 
 class CustomerDirectory:

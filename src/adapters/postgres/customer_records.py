@@ -68,11 +68,11 @@ class PostgresCustomerRecords:
         return found
 
     async def decision(self, decision_id: UUID) -> RecordedEvent | None:
-        found = self.events.to_recorded(await self.pool.fetch(_DECISION, decision_id))
+        found = await self.events.recorded(self.pool, await self.pool.fetch(_DECISION, decision_id))
         return found[0] if found else None
 
     async def timeline(self, customer_id: UUID, *, limit: int, before: int | None) -> Timeline:
         rows = await self.pool.fetch(_TIMELINE, customer_id, before, limit + 1)
-        events = self.events.to_recorded(rows[:limit])
+        events = await self.events.recorded(self.pool, rows[:limit])
         next_before = events[-1].position if len(rows) > limit and events else None
         return Timeline(events, next_before)

@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 
 from adapters.postgres.codec import EventCodec
+from adapters.postgres.customer_keys import SEALED_PREFIX
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
@@ -259,13 +260,13 @@ class PostgresEventStore:
         `side_rows` go into other tables in the same statement, so a command that only
         writes commits in one round trip, atomically, without BEGIN and COMMIT.
         """
-        rows: list[tuple[Any, ...]] = []
+        about: list[tuple[CanMutateAggregate[UUID], UUID | None]] = []
         for aggregate in aggregates:
             subject = _subject(aggregate)
-            for event in aggregate.collect_events():
-                rows.append(self._row(event, subject))
-        for event in events:
-            rows.append(self._row(event, _subject(event)))
+            about.extend((event, subject) for event in aggregate.collect_events())
+        about.extend((event, _subject(event)) for event in events)
+        await self._keys_for(conn, about)
+        rows = [self._row(event, subject) for event, subject in about]
         side = {table: list(found) for table, found in (side_rows or {}).items() if found}
         if side:
             await self._append_with(conn, rows, side)
@@ -315,7 +316,9 @@ class PostgresEventStore:
     ) -> int:
         """Appends loose events, leaving out those whose place in their stream is taken
         already; returns how many were appended."""
-        rows = [self._row(event, _subject(event)) for event in events]
+        about = [(event, _subject(event)) for event in events]
+        await self._keys_for(conn, about)
+        rows = [self._row(event, subject) for event, subject in about]
         if not rows:
             return 0
         appended = await conn.fetch(_APPEND_NEW, *(list(c) for c in zip(*rows, strict=True)))
@@ -369,15 +372,34 @@ class PostgresEventStore:
                 self._repeats_likely.discard(topic)
             return [row[0] - 1 for row in rows]
 
+    async def _keys_for(
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        about: Sequence[tuple[CanMutateAggregate[UUID], UUID | None]],
+    ) -> None:
+        """Loads (or makes) the keys of the customers whose personal values are appended."""
+        personal = self.codec.personal_subject
+        subjects = {s for e, s in about if s is not None and personal(e, s)}
+        if subjects:
+            await self.codec.keys.ensure(conn, subjects)  # type: ignore[arg-type]
+
+    async def open_keys(
+        self, conn: asyncpg.Connection | asyncpg.Pool, payloads: Iterable[bytes | None]
+    ) -> None:
+        """Loads the keys that sealed these stored payloads, before they are decoded."""
+        await self.codec.keys.load_for(conn, payloads)
+
     def _row(self, event: CanMutateAggregate[UUID], subject: UUID | None) -> tuple[Any, ...]:
-        e = self.codec.encode(event)
+        e = self.codec.encode(event, subject)
         return (e.stream_id, e.version, e.topic, e.class_version, e.occurred_at, subject, e.payload)
 
     async def load(
         self, conn: asyncpg.Connection | asyncpg.Pool, stream_ids: Collection[UUID]
     ) -> dict[UUID, Aggregate]:
         loaded: dict[UUID, Any] = {}
-        for row in await conn.fetch(_LOAD, list(stream_ids)):
+        rows = await conn.fetch(_LOAD, list(stream_ids))
+        await self.open_keys(conn, (row[5] for row in rows))
+        for row in rows:
             event: CanMutateAggregate[UUID] = self.codec.decode(*row)
             loaded[row[0]] = event.mutate(loaded.get(row[0]))
         return loaded
@@ -393,6 +415,7 @@ class PostgresEventStore:
         rows = await conn.fetch(READ_LOG, str(after.transaction_id), after.position, limit)
         if not rows:
             return LogPage([], after)
+        await self.open_keys(conn, (row["payload"] for row in rows))
         last = rows[-1]
         return LogPage(
             self.to_recorded(rows), LogPosition(last["transaction_id"], last["position"])
@@ -418,14 +441,20 @@ class PostgresEventStore:
             None if until is None else until.position,
         )
         # As `to_recorded`, by column index: a rebuild reads a million of these.
+        await self.open_keys(conn, (row[6] for row in found))
         events: list[RecordedEvent] = []
         last = end = None
+        as_recorded = self.codec.as_recorded
         for row in found:
             transaction_id, position, stream_id, version, topic, occurred_at, payload, cv = row
             if stream_id is None:
                 end = LogPosition(transaction_id, position)
                 continue
             last = row
+            if payload[:7] == SEALED_PREFIX:
+                data, payload = as_recorded(topic, payload)
+            else:
+                data = None
             events.append(
                 RecordedEvent(
                     position,
@@ -433,6 +462,7 @@ class PostgresEventStore:
                     version,
                     topic,
                     occurred_at,
+                    data,
                     payload=payload,
                     class_version=cv,
                 )
@@ -441,16 +471,28 @@ class PostgresEventStore:
             return LogPage(events, max(after, end))
         return LogPage(events, after if last is None else LogPosition(last[0], last[1]))
 
+    async def recorded(
+        self, conn: asyncpg.Connection | asyncpg.Pool, rows: Sequence[asyncpg.Record]
+    ) -> list[RecordedEvent]:
+        """The rows as recorded events, their personal values opened (or erased)."""
+        await self.open_keys(conn, (row["payload"] for row in rows))
+        return self.to_recorded(rows)
+
     def to_recorded(self, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
-        return [
-            RecordedEvent(
-                row["position"],
-                row["stream_id"],
-                row["version"],
-                row["topic"],
-                row["occurred_at"],
-                payload=row["payload"],
-                class_version=row.get("class_version", 1),
+        """As `recorded`, once the keys of the rows were loaded (`open_keys`)."""
+        found: list[RecordedEvent] = []
+        for row in rows:
+            data, payload = self.codec.as_recorded(row["topic"], row["payload"])
+            found.append(
+                RecordedEvent(
+                    row["position"],
+                    row["stream_id"],
+                    row["version"],
+                    row["topic"],
+                    row["occurred_at"],
+                    data,
+                    payload=payload,
+                    class_version=row.get("class_version", 1),
+                )
             )
-            for row in rows
-        ]
+        return found

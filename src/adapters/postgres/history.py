@@ -52,4 +52,5 @@ class PostgresHistory:
                FROM events WHERE stream_id = $1 ORDER BY version""",
             stream_id,
         )
+        await self.events.open_keys(self.pool, (row[5] for row in rows))
         return [self.events.codec.decode(*row) for row in rows]

@@ -11,6 +11,7 @@ from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
+    from datetime import datetime
     from uuid import UUID
 
     from adapters.postgres.unit_of_work import PostgresUnitOfWork
@@ -72,3 +73,17 @@ class PostgresIdentityIndex:
             )
         except asyncpg.UniqueViolationError as error:
             raise ConcurrencyConflict("the customer was merged by a concurrent writer") from error
+
+    async def erase(
+        self, customer_ids: Collection[UUID], identities: Collection[Identity], at: datetime
+    ) -> None:
+        conn = await self.uow.begun()
+        await conn.execute(
+            "DELETE FROM identities WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
+        )
+        # What they were to be sent later, deferred or as a fallback: its content too.
+        for table in ("deferred_messages", "fallbacks"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE customer_id = ANY($1::uuid[])", list(customer_ids)
+            )
+        await self.uow.events.codec.keys.erase(conn, customer_ids, identities, at)

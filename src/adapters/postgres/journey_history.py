@@ -76,4 +76,5 @@ class PostgresJourneyHistory:
         if not customers:
             return []
         rows = await self.pool.fetch(_LIVES, list(customers), _HAPPENINGS, until)
+        await self.events.open_keys(self.pool, (row[5] for row in rows))
         return [cast("Happening", self.events.codec.decode(*row)) for row in rows]

@@ -575,7 +575,7 @@ class ProjectionRunner:
         row = await conn.fetchrow(_PARKED_EVENT, parked.stream_id, parked.version)
         if row is None:
             return "the event is not in the log"
-        (event,) = self.store.to_recorded([row])
+        (event,) = await self.store.recorded(conn, [row])
         try:
             async with conn.transaction():
                 await projection.apply(conn, [event])

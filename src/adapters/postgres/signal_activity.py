@@ -11,6 +11,7 @@ import msgspec
 
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
+from domain.shared.personal import ERASED
 from domain.signals.aggregate import Signal
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ __all__ = ["SignalActivity"]
 
 _RECORDED = topic_of(Signal.Recorded)
 _MERGED = topic_of(Customer) + ".MergedInto"
+_ERASED = topic_of(Customer) + ".Erased"
 
 # A merged customer's signals belong to the survivor, also those recorded after the merge.
 # The payloads come as one JSON array, read here: cheaper than decoding each in Python and
@@ -65,6 +67,16 @@ SET count = {counters}.count + EXCLUDED.count,
     last_at = greatest({counters}.last_at, EXCLUDED.last_at);
 """
 _MOVE_SIGNALS = "UPDATE {signals} SET customer_id = $2 WHERE customer_id = $1"
+# What a rebuild reads of an erased customer's signals: every property there was, erased.
+_ERASE = """
+UPDATE {signals} SET properties = (
+    SELECT coalesce(jsonb_object_agg(
+        key, CASE jsonb_typeof(value) WHEN 'null' THEN value ELSE to_jsonb($2::text) END
+    ), '{{}}'::jsonb)
+    FROM jsonb_each(properties)
+)
+WHERE customer_id = ANY($1::uuid[])
+"""
 # Every index of a table, with the constraint it backs (primary key, unique), if any.
 _INDEXES = """
 SELECT ix.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
@@ -128,7 +140,7 @@ class SignalActivity:
     end; the pages after that are applied as in the live read model."""
 
     name = "signal_activity"
-    topics = frozenset({_RECORDED, _MERGED})
+    topics = frozenset({_RECORDED, _MERGED, _ERASED})
 
     def __init__(self, suffix: str = "") -> None:
         self.signals = "customer_signals" + suffix
@@ -138,6 +150,7 @@ class SignalActivity:
         self._count = _COUNT.format(signals=self.signals, counters=self.counters)
         self._move = _MOVE.format(counters=self.counters)
         self._move_signals = _MOVE_SIGNALS.format(signals=self.signals)
+        self._erase = _ERASE.format(signals=self.signals)
         self._bulk: _Bulk | None = None
 
     def writing_to(self, suffix: str) -> SignalActivity:
@@ -174,6 +187,10 @@ class SignalActivity:
                 continue
             await self._store_signals(conn, pending)
             pending = []
+            if event.topic == _ERASED:
+                erased = [UUID(c) for c in event.data["customer_ids"]]
+                await conn.execute(self._erase, erased, ERASED)
+                continue
             survivor = UUID(event.data["survivor_id"])
             await conn.execute(self._move_signals, event.stream_id, survivor)
             await conn.execute(self._move, event.stream_id, survivor)
@@ -210,6 +227,8 @@ class SignalActivity:
                     )
                 )
                 continue
+            if event.topic == _ERASED:
+                continue  # what the log gives of their signals reads as erased already
             merged, survivor = str(event.stream_id), data["survivor_id"]
             # customer_merges has it, unless the merge committed after prepare_rebuild.
             bulk.survivors.setdefault(merged, survivor)

@@ -63,7 +63,7 @@ class PostgresSignalIntake:
         if not first:
             return []
         places_of_first = list(first.values())
-        payloads = [signals[place].payload for place in places_of_first]
+        payloads = await self._sealed([signals[place] for place in places_of_first])
         places = await self.events.append_first(
             self.pool, RECEIVED_TOPIC, INTAKE_ID_PREFIX, list(first), payloads, at
         )
@@ -73,6 +73,19 @@ class PostgresSignalIntake:
         if places and self.on_committed is not None:
             self.on_committed()
         return new
+
+    async def _sealed(self, signals: list[ReceivedSignal]) -> list[bytes]:
+        """Their payloads, their personal values sealed with the keys of their first identities."""
+        codec = self.events.codec
+        owners = {s.owner for s in signals if s.owner is not None}
+        key_ids = await codec.keys.for_identities(self.pool, owners) if owners else {}
+        seal = codec.sealed_document
+        return [
+            s.payload
+            if s.owner is None
+            else seal(RECEIVED_TOPIC, s.payload, key_ids[s.owner], {"id": s.event_id})
+            for s in signals
+        ]
 
     async def refuse(self, intake_id: UUID, reason: str, at: datetime) -> None:
         payload = _encode_refusal(_Refusal(reason))

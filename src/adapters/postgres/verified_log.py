@@ -45,27 +45,37 @@ class _Snapshot:
         assert row is not None
         return LogSize(row[0], row[1], row[2])
 
-    async def rule_book(self) -> list[CanMutateAggregate[UUID]]:
+    async def _opened(self, rows: list[asyncpg.Record]) -> list[CanMutateAggregate[UUID]]:
+        """The rows decoded, the keys that sealed their personal values loaded first."""
+        await self.codec.keys.load_for(self.conn, (row[5] for row in rows))
         decode = self.codec.decode
-        return [decode(*row) for row in await self.conn.fetch(_STREAM, RULE_BOOK_ID)]
+        return [decode(*row) for row in rows]
+
+    async def rule_book(self) -> list[CanMutateAggregate[UUID]]:
+        return await self._opened(await self.conn.fetch(_STREAM, RULE_BOOK_ID))
 
     async def customer_streams(self) -> AsyncIterator[list[CanMutateAggregate[UUID]]]:
-        decode = self.codec.decode
-        stream: list[CanMutateAggregate[UUID]] = []
+        rows: list[asyncpg.Record] = []
         current = None
         async for row in self.conn.cursor(_CUSTOMERS, _CUSTOMER, prefetch=_PREFETCH):
             if row[0] != current:
-                if stream:
-                    yield stream
-                stream, current = [], row[0]
-            stream.append(decode(*row))
-        if stream:
-            yield stream
+                if rows:
+                    yield await self._opened(rows)
+                rows, current = [], row[0]
+            rows.append(row)
+        if rows:
+            yield await self._opened(rows)
 
     async def queued_messages(self) -> AsyncIterator[CanMutateAggregate[UUID]]:
-        decode = self.codec.decode
+        rows: list[asyncpg.Record] = []
         async for row in self.conn.cursor(_QUEUED_MESSAGES, _QUEUED, prefetch=_PREFETCH):
-            yield decode(*row)
+            rows.append(row)
+            if len(rows) == _PREFETCH:
+                for event in await self._opened(rows):
+                    yield event
+                rows = []
+        for event in await self._opened(rows):
+            yield event
 
 
 class PostgresVerifiedLog:

@@ -131,6 +131,7 @@ class _Checkpoint:
     recorded_at: datetime  # of the event at `version`
     customer: Customer
     replay: _Replay
+    erased: bool  # whether the customer was erased when it was kept: else it holds what is gone
 
 
 class Checkpoints:
@@ -213,7 +214,13 @@ def replay_customer(
         if keep is not None and n % every == 0:
             at = event.timestamp
             keep(
-                _Checkpoint(event.originator_version, at, _copied(customer), _copied_replay(replay))
+                _Checkpoint(
+                    event.originator_version,
+                    at,
+                    _copied(customer),
+                    _copied_replay(replay),
+                    history.erased,
+                )
             )
     return _view(customer, replay, history, as_of)
 
@@ -321,9 +328,12 @@ class CustomerAsOf:
         start = self.checkpoints.before(customer_id, as_of)
         after = 0 if start is None else start.version
         history = await self.log.customer_history(customer_id, as_of, after)
-        if start is not None and history.version < start.version:
+        if start is not None and (
+            history.version < start.version or start.erased != history.erased
+        ):
             # An event before the checkpoint was recorded after the instant (a clock that
-            # went back): the checkpoint holds more than Chorus knew then.
+            # went back): the checkpoint holds more than Chorus knew then. Or the customer was
+            # erased since it was kept: it holds personal values that are gone.
             start, history = None, await self.log.customer_history(customer_id, as_of)
         checkpoints = self.checkpoints
         view = replay_customer(

@@ -56,8 +56,8 @@ class RedecideDueMessages:
                         customer = customers.get(survivor) or (
                             await repository.get([survivor])
                         ).get(survivor)
-                    if customer is None:
-                        continue
+                    if customer is None or customer.erased_at is not None:
+                        continue  # an erased customer is sent nothing more: it is forgotten
                     if item.approval_id is not None:
                         record = await uow.approvals.get(item.approval_id)
                         if record is None or record.status is not ApprovalStatus.PENDING:

@@ -22,6 +22,7 @@ from application.outbound.payloads import (
     ConversationSlaBreachedV1,
     ConversationStartedV1,
     ConversationStatusV1,
+    CustomerErasedV1,
     CustomerRegisteredV1,
     CustomersMergedV1,
     EnrollmentConvertedV1,
@@ -169,6 +170,10 @@ def _merged(event: Event) -> CustomersMergedV1:
     )
 
 
+def _erased(event: Event) -> CustomerErasedV1:
+    return CustomerErasedV1(customer_id=event.originator_id, erased_ids=list(event.customer_ids))
+
+
 def _survivor_and_merged(event: Event) -> tuple[UUID, ...]:
     return (event.originator_id, event.merged_id)
 
@@ -227,6 +232,13 @@ CUSTOMER_EVENTS: tuple[OutboundEvent, ...] = (
         1,
         _merged,
         about=_survivor_and_merged,
+    ),
+    OutboundEvent(
+        _CUSTOMER + "Erased",
+        "customers.erased",
+        "chorus.customer.erased",
+        1,
+        _erased,
     ),
 )
 

@@ -29,6 +29,7 @@ __all__ = [
     "ConversationSlaBreachedV1",
     "ConversationStartedV1",
     "ConversationStatusV1",
+    "CustomerErasedV1",
     "CustomerRegisteredV1",
     "CustomersMergedV1",
     "EnrollmentConvertedV1",
@@ -138,6 +139,13 @@ class SuppressionLiftedV1(msgspec.Struct, kw_only=True, frozen=True):
     customer_id: UUID
     channel: str | None
     source: str
+
+
+class CustomerErasedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """The customer's personal data was erased for good: forget it too (ADR 0019)."""
+
+    customer_id: UUID
+    erased_ids: list[UUID]
 
 
 class CustomersMergedV1(msgspec.Struct, kw_only=True, frozen=True):

@@ -46,6 +46,7 @@ class CustomerView:
     created_at: datetime
     updated_at: datetime
     version: int
+    erased_at: datetime | None = None  # once erased: no identities, names nor attributes
 
 
 def _view(customer: Customer) -> CustomerView:
@@ -74,6 +75,7 @@ def _view(customer: Customer) -> CustomerView:
         created_at=customer.created_on,
         updated_at=customer.modified_on,
         version=customer.version,
+        erased_at=customer.erased_at,
     )
 
 

@@ -48,6 +48,7 @@ from domain.policy.rules import RuleSet
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 from domain.shared.keys import check_key, keyed_id
+from domain.shared.personal import PersonalFields
 from domain.shared.topics import StoredAs
 
 __all__ = [
@@ -220,6 +221,14 @@ class Conversation(Aggregate):
     """One thread with a customer on a topic, across every channel they use."""
 
     stored_as = StoredAs("domain.conversation.aggregate:Conversation")
+    # What the customer wrote and was written, and what agents noted about them (ADR 0019).
+    personal = PersonalFields(
+        {
+            "MessageReceived": ("message.text", "message.author"),
+            "MessageSent": ("message.text",),
+            "NoteAdded": ("note.text",),
+        }
+    )
 
     @event("Started")
     def __init__(

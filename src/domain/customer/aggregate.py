@@ -12,7 +12,12 @@ from eventsourcing.domain import Aggregate, event
 from domain.customer.contact import ConsentRecord, customer_facts, forget_expired
 from domain.customer.identities import Identity, IdentityClaim, Verification, strongest_claims
 from domain.customer.keywords import consent_from_keyword
-from domain.customer.profile import AttributeValue, Profile, check_attributes
+from domain.customer.profile import (
+    PERSONAL_PROFILE_FIELDS,
+    AttributeValue,
+    Profile,
+    check_attributes,
+)
 from domain.policy.decision import (
     ConsentState,
     ContactRecord,
@@ -27,9 +32,16 @@ from domain.policy.engine import decide
 from domain.policy.rules import RuleSet
 from domain.policy.vocabulary import CHANNEL_IDENTITIES, Channel, Purpose
 from domain.shared.errors import DomainError
+from domain.shared.personal import PersonalFields
 from domain.shared.topics import StoredAs
 
-__all__ = ["PROFILE_EVENTS", "Customer", "CustomerWasMerged", "LinkedIdentity"]
+__all__ = [
+    "PROFILE_EVENTS",
+    "Customer",
+    "CustomerWasErased",
+    "CustomerWasMerged",
+    "LinkedIdentity",
+]
 
 
 class CustomerWasMerged(DomainError):
@@ -41,6 +53,14 @@ class CustomerWasMerged(DomainError):
         self.survivor_id = survivor_id
 
 
+class CustomerWasErased(DomainError):
+    """The customer was erased: nothing more is recorded about them."""
+
+    def __init__(self, customer_id: UUID) -> None:
+        super().__init__(f"customer {customer_id} was erased")
+        self.customer_id = customer_id
+
+
 LinkedIdentity = IdentityClaim
 """An identity as the customer holds it, with its verification level."""
 
@@ -49,6 +69,21 @@ class Customer(Aggregate):
     """One person. Identities, once linked, resolve here until a merge moves them on."""
 
     stored_as = StoredAs("domain.customer.aggregate:Customer")
+    # Names and custom attributes identify a person; time zone, locale and country are kept,
+    # since the rules decide by them and alone they point at no one (ADR 0019).
+    personal = PersonalFields(
+        {
+            "Registered": ("identities[].identity.value",),
+            "IdentityLinked": ("identity.identity.value",),
+            "ProfileUpdated": ("profile.first_name", "profile.last_name", "attributes.*"),
+            "Absorbed": (
+                "identities[].identity.value",
+                "profile.first_name",
+                "profile.last_name",
+                "attributes.*",
+            ),
+        }
+    )
 
     @event("Registered")
     def __init__(
@@ -67,6 +102,8 @@ class Customer(Aggregate):
         self.last_inbound: dict[Channel, datetime] = {}
         self.ledger: deque[ContactRecord] = deque()
         self.decisions: dict[UUID, UUID] = {}  # message id -> its latest decision id
+        self.erased_at: datetime | None = None
+        self.erased_ids: tuple[UUID, ...] = ()
 
     @classmethod
     def register(
@@ -331,6 +368,16 @@ class Customer(Aggregate):
             note=note,
         )
 
+    def erase(self, at: datetime) -> bool:
+        """Forgets the person: their keys go, so every personal value recorded about them (and
+        about the customers merged into them) reads as erased; False when erased already."""
+        if self.merged_into is not None:
+            raise CustomerWasMerged(self.id, self.merged_into)
+        if self.erased_at is not None:
+            return False
+        self._erased(timestamp=at, customer_ids=(self.id, *self.absorbed))
+        return True
+
     @property
     def is_merged(self) -> bool:
         return self.merged_into is not None
@@ -338,6 +385,8 @@ class Customer(Aggregate):
     def _refuse_if_merged(self) -> None:
         if self.merged_into is not None:
             raise CustomerWasMerged(self.id, self.merged_into)
+        if self.erased_at is not None:
+            raise CustomerWasErased(self.id)
 
     # events: each method body is the state change the event makes
 
@@ -486,6 +535,15 @@ class Customer(Aggregate):
         self.merged_into = survivor_id
         self.identities = {}
 
+    @event("Erased")
+    def _erased(self, timestamp: datetime, customer_ids: tuple[UUID, ...]) -> None:
+        """`customer_ids`: whose keys were deleted, this customer's and the merged ones'."""
+        self.erased_at = timestamp
+        self.erased_ids = customer_ids
+        self.identities = {}
+        self.profile = self.profile.merged_with(dict.fromkeys(PERSONAL_PROFILE_FIELDS))
+        self.attributes = {}
+
 
 _MISSING = object()
 _new = object.__new__
@@ -506,5 +564,6 @@ PROFILE_EVENTS = (
     "MergedInto",
     "ConsentChanged",
     "ConsentsInherited",
+    "Erased",
 )
 """The names of the events that change what a customer's profile, identities or consents say."""

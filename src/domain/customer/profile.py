@@ -10,7 +10,13 @@ from zoneinfo import available_timezones
 
 from domain.shared.errors import InvalidValue
 
-__all__ = ["PROFILE_FIELDS", "AttributeValue", "Profile", "check_attributes"]
+__all__ = [
+    "PERSONAL_PROFILE_FIELDS",
+    "PROFILE_FIELDS",
+    "AttributeValue",
+    "Profile",
+    "check_attributes",
+]
 
 AttributeValue = str | int | float | bool | None
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -58,6 +64,8 @@ class Profile:
 
 
 PROFILE_FIELDS = tuple(field.name for field in fields(Profile))
+PERSONAL_PROFILE_FIELDS = ("first_name", "last_name")
+"""The profile fields that name a person: sealed in events, gone once they are erased."""
 
 
 def check_attributes(attributes: dict[str, Any]) -> dict[str, AttributeValue]:

@@ -15,6 +15,7 @@ from eventsourcing.utils import get_topic
 
 from domain.message.content import Content
 from domain.policy.vocabulary import Channel, Purpose
+from domain.shared.personal import PersonalFields
 from domain.shared.topics import StoredAs
 
 __all__ = ["Attempt", "Message", "MessageStatus", "StatusChange"]
@@ -82,6 +83,19 @@ class Message(Aggregate):
     """An allowed message. Its first event ties it to the decision that allowed it."""
 
     stored_as = StoredAs("domain.message.aggregate:Message")
+    # Where it went and what it said: its customer's (ADR 0019).
+    personal = PersonalFields(
+        {
+            "Queued": (
+                "recipient",
+                "content.subject",
+                "content.body",
+                "content.html",
+                "content.title",
+                "content.whatsapp_parameters[]",
+            )
+        }
+    )
 
     class Queued(Aggregate.Created):
         """The message was allowed and put in the outbox; since version 2 it says until when

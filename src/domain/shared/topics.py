@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
 
+from domain.shared.personal import PersonalFields, PersonalPath
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
@@ -83,24 +85,44 @@ class TopicRegistry:
     signal), with no event class.
     """
 
-    def __init__(self, aggregates: Iterable[type], documents: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        aggregates: Iterable[type],
+        documents: Iterable[str] = (),
+        personal_documents: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self._names: dict[type, str] = {}
         self._classes: dict[str, type] = {}
         self._events: set[str] = set()
+        self._personal: dict[str, tuple[PersonalPath, ...]] = {}
         self.documents = frozenset(documents)
+        for document, paths in (personal_documents or {}).items():
+            if document not in self.documents:
+                msg = f"personal fields of {document!r}: no such document"
+                raise ValueError(msg)
+            self._personal[document] = tuple(PersonalPath.parse(p) for p in paths)
         for aggregate in aggregates:
             declared = _declared(aggregate)
             self._name(aggregate, declared.name)
             events = events_of(aggregate)
+            personal = aggregate.__dict__.get("personal", PersonalFields({}))
+            for name in personal.paths:
+                if name not in events:
+                    msg = f"{aggregate.__qualname__} declares personal fields of {name!r}: no such event"
+                    raise ValueError(msg)
             for name, cls in events.items():
                 self._name(cls, declared.topic(name))
                 self._events.add(declared.topic(name))
+                if personal.of(name):
+                    self._personal[declared.topic(name)] = personal.of(name)
             for old, new in declared.renamed.items():
                 if new not in events:
                     msg = f"{aggregate.__qualname__} renames {old!r} to {new!r}: no such event"
                     raise ValueError(msg)
                 self._claim(declared.topic(old), events[new])
                 self._events.add(declared.topic(old))
+                if personal.of(new):
+                    self._personal[declared.topic(old)] = personal.of(new)
         for taken in self.documents & self._classes.keys():
             msg = f"{taken!r} names both a document and {self._classes[taken].__qualname__}"
             raise ValueError(msg)
@@ -129,6 +151,10 @@ class TopicRegistry:
         if found is None:
             raise UnknownTopic(topic, _DOCUMENT if topic in self.documents else _UNDECLARED)
         return found
+
+    def personal(self, topic: str) -> tuple[PersonalPath, ...]:
+        """The paths of the personal values in an event stored as `topic` (none: no such data)."""
+        return self._personal.get(topic, ())
 
     def readable(self) -> frozenset[str]:
         """Every name a stored event may carry: events' names now, their old names, documents."""

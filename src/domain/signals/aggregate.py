@@ -13,6 +13,7 @@ from eventsourcing.utils import get_topic
 
 from domain.customer.identities import IdentityClaim
 from domain.customer.signal_effects import CUSTOMER_SIGNALS
+from domain.shared.personal import PersonalFields
 from domain.shared.topics import StoredAs
 
 __all__ = ["Signal", "SignalReport", "signal_id_for"]
@@ -73,6 +74,8 @@ class Signal(Aggregate):
     """Something that happened about one customer; immutable once recorded."""
 
     stored_as = StoredAs("domain.signals.aggregate:Signal")
+    # What a producer said about the customer: an inbound message's text, a page, an order.
+    personal = PersonalFields({"Recorded": ("properties.*",)})
 
     class Recorded(Aggregate.Created):
         customer_id: UUID

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
-from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
+from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
 from domain.customer.profile import Profile, check_attributes
 from domain.customer.signal_effects import CUSTOMER_SIGNALS
 from domain.shared.documents import field_of
@@ -133,6 +133,7 @@ class ReceivedSignal:
     event_id: str
     payload: bytes
     at_once: SignalReport | None = None
+    owner: Identity | None = None  # its first identity: what is received about it is sealed
 
 
 def signal_id_of(raw: msgspec.Raw | bytes) -> str | None:
@@ -210,7 +211,9 @@ class SignalReader:
         if signal.type in CUSTOMER_SIGNALS:
             report = self.report(index, signal)
             at_once = report if isinstance(report, SignalReport) else None
-        return ReceivedSignal(signal.id, payload, at_once)
+        return ReceivedSignal(
+            signal.id, payload, at_once, self.claim(signal.identities[0]).identity
+        )
 
     def read(self, index: int, raw: msgspec.Raw | bytes) -> SignalReport | InvalidSignal:
         """The report of the document at `index` of a batch, or the first fault."""

@@ -14,6 +14,7 @@ from domain.shared.topics import StoredAs
 
 __all__ = [
     "INTAKE_ID_PREFIX",
+    "RECEIVED_PERSONAL",
     "RECEIVED_TOPIC",
     "REFUSED_TOPIC",
     "intake_id_for",
@@ -25,6 +26,15 @@ _INTAKE = StoredAs("domain.signals.intake:Signal")
 # The payload of a received signal is the producer's JSON as it arrived (the wire format of
 # `POST /v1/events` and the NATS subjects, class version 1).
 RECEIVED_TOPIC = _INTAKE.topic("Received")
+# Its personal values, sealed with the key of its first identity until attribution knows the
+# customer (ADR 0019): who it names, what it says, the names and attributes it sets.
+RECEIVED_PERSONAL = (
+    "identities[].value",
+    "properties.*",
+    "profile.first_name",
+    "profile.last_name",
+    "attributes.*",
+)
 # Version 2 of a received signal's stream, when attribution could not put it on a customer
 # (a rule of the customer refused it): `{"reason": ...}`. Attribution goes on with the others.
 REFUSED_TOPIC = _INTAKE.topic("Refused")

@@ -25,6 +25,7 @@ from litestar.openapi.spec import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from application.messages.request_message import IdempotencyKeyReused
+from domain.customer.aggregate import CustomerWasErased
 from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.edge import MAX_BODY_BYTES
@@ -166,6 +167,10 @@ def _not_found(request: Request[Any, Any, Any], exc: NotFound) -> Response[Any]:
     return problem(404, "not-found", "Not found", str(exc))
 
 
+def _erased(request: Request[Any, Any, Any], exc: CustomerWasErased) -> Response[Any]:
+    return problem(409, "customer-erased", "The customer was erased", str(exc))
+
+
 def _template_missing(request: Request[Any, Any, Any], exc: TemplateNotFound) -> Response[Any]:
     return problem(
         422, "template-not-found", "Template not found", str(exc), errors=[{"field": "template"}]
@@ -228,6 +233,7 @@ exception_handlers: ExceptionHandlersMap = {
     IdempotencyKeyReused: _conflict,
     AgentOverCapacity: _over_capacity,
     NotFound: _not_found,
+    CustomerWasErased: _erased,
     InvalidCursor: bad_cursor,
     TemplateNotFound: _template_missing,
     RenderError: _unrenderable,

@@ -217,6 +217,7 @@ class TestCustomerEvents:
             "SuppressionAdded",
             "SuppressionLifted",
             "Absorbed",
+            "Erased",
         }
         projection = OutboundEvents(RecordingPublisher())
         customer = ana()

@@ -9,14 +9,16 @@ from uuid import UUID
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Response, get, post, put
+from litestar import Controller, Request, Response, get, post, put
 from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from application.customer.change_consent import ChangeConsent
 from application.customer.change_suppression import ChangeSuppression
+from application.customer.erase_customer import EraseCustomer
 from application.customer.upsert_customer import UpsertCustomer
+from application.idempotent_writes import IdempotentWrites
 from application.queries.customers import CustomerQueries, CustomerView
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
@@ -25,6 +27,7 @@ from domain.segments.aggregate import segment_id
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import allow
+from entrypoints.http.idempotency import answer_once
 from entrypoints.http.schemas import (
     ConsentsIn,
     ConsentsOut,
@@ -79,6 +82,12 @@ class DirectoryEntryOut(msgspec.Struct):
 class DirectoryOut(msgspec.Struct):
     items: list[DirectoryEntryOut]
     next_cursor: str | None
+
+
+class ErasureOut(msgspec.Struct):
+    customer_id: UUID
+    erased_ids: list[UUID]
+    erased_at: datetime
 
 
 class ActivityCountOut(msgspec.Struct):
@@ -230,6 +239,37 @@ class CustomersController(Controller):
     ) -> SuppressionOut:
         changed = await change(customer_id, data.channel, data.reason, active=data.active)
         return SuppressionOut(changed, await queries.by_id(customer_id))
+
+    @post(
+        "/{customer_id:uuid}/erase",
+        operation_id="eraseCustomer",
+        name="customers:erase",
+        guards=[allow()],
+        status_code=200,
+        summary="Erase a customer's personal data for good (crypto-shredding); admin only",
+        description=(
+            "Deletes the keys that sealed the customer's personal values (and those of the "
+            "customers merged into them), and records `Customer.Erased`: from then on every "
+            "read, replay, rebuild and audit shows those values as `[erased]`, while the log "
+            "keeps every event, count and decision. Their identities find no one any more; a "
+            "signal naming one again makes a new customer. A merged id erases its survivor. "
+            "Erasing an erased customer answers the same (docs/erasure.md). With an "
+            "`Idempotency-Key` header, a retry is answered as the first request was."
+        ),
+    )
+    @inject
+    async def erase_customer(
+        self,
+        customer_id: UUID,
+        request: Request[Any, Any, Any],
+        erase: FromDishka[EraseCustomer],
+        writes: FromDishka[IdempotentWrites],
+    ) -> Response[ErasureOut]:
+        async def write() -> tuple[int, ErasureOut]:
+            done = await erase(customer_id)
+            return 200, ErasureOut(done.customer_id, list(done.erased_ids), done.erased_at)
+
+        return await answer_once(request, writes, None, ErasureOut, write)
 
     @get(
         "/search",

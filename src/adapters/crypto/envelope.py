@@ -1,0 +1,128 @@
+"""AES-256-GCM: data keys wrapped by the master key, and values sealed by a data key.
+
+A sealed value is `base64(nonce || ciphertext || tag)` of its JSON, bound to the customer
+whose key sealed it (the associated data), so a value copied under another customer's key
+never opens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = ["DEV_MASTER_KEY", "DataKey", "MasterKey", "SealBroken"]
+
+_NONCE = 12
+DEV_MASTER_KEY = "chorus-dev-master-key"
+"""The master key when none is set: for tests and a first try only (docs/erasure.md)."""
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+class _Nonces:
+    """Random 96-bit nonces, drawn from the system's CSPRNG 4,096 at a time: a call of
+    `os.urandom` costs more than the AES-GCM operation it is for. A forked child starts with
+    none, so no two processes ever share one."""
+
+    _BATCH = 4096 * _NONCE
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._at = b"", 0
+
+    def __call__(self) -> bytes:
+        at = self._at
+        if at >= len(self._pool):
+            self._pool, at = os.urandom(self._BATCH), 0
+        self._at = at + _NONCE
+        return self._pool[at : at + _NONCE]
+
+
+_nonce = _Nonces()
+
+
+class SealBroken(ValueError):
+    """A sealed value or wrapped key did not open: another key, or changed bytes."""
+
+
+class MasterKey:
+    """Wraps and unwraps data keys; from a setting, any text (stretched to 256 bits)."""
+
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            msg = "the master key is empty"
+            raise ValueError(msg)
+        self._aead = AESGCM(hashlib.sha256(secret.encode()).digest())
+        self._digests = hashlib.sha256(b"chorus identity digests\x00" + secret.encode()).digest()
+
+    def digest(self, text: str) -> bytes:
+        """A keyed digest of `text` (an identity), to find its key by without storing it."""
+        return hmac.digest(self._digests, text.encode(), "sha256")
+
+    def new_wrapped(self, customer_id: UUID) -> bytes:
+        """A fresh data key for a customer, wrapped."""
+        return self.new_key(customer_id)[0]
+
+    def new_key(self, customer_id: UUID) -> tuple[bytes, DataKey]:
+        """A fresh data key for a customer: wrapped, to store, and ready to use."""
+        key = AESGCM.generate_key(256)
+        nonce = _nonce()
+        wrapped = nonce + self._aead.encrypt(nonce, key, customer_id.bytes)
+        return wrapped, DataKey(customer_id, key, wrapped)
+
+    def unwrap(self, customer_id: UUID, wrapped: bytes) -> DataKey:
+        try:
+            key = self._aead.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], customer_id.bytes)
+        except InvalidTag:
+            raise SealBroken(f"the key of customer {customer_id} does not open") from None
+        return DataKey(customer_id, key, wrapped)
+
+
+class DataKey:
+    """One customer's key: seals and opens their personal values."""
+
+    __slots__ = ("_aead", "_bound", "customer_id", "id_text", "wrapped")
+
+    def __init__(self, customer_id: UUID, key: bytes, wrapped: bytes = b"") -> None:
+        self.customer_id = customer_id
+        self.wrapped = wrapped  # as stored, to know it again without unwrapping it
+        self.id_text = str(customer_id).encode("ascii")
+        self._aead = AESGCM(key)
+        self._bound = customer_id.bytes
+
+    def seal(self, value: Any) -> str:
+        return self.seal_json(_encode(value))
+
+    def seal_json(self, value: bytes) -> str:
+        """`seal` of a value given as its JSON."""
+        nonce = _nonce()
+        sealed = nonce + self._aead.encrypt(nonce, value, self._bound)
+        return base64.b64encode(sealed).decode("ascii")
+
+    def open(self, sealed: Any) -> Any:
+        return _decode(self.open_json(sealed))
+
+    def open_json(self, sealed: Any) -> bytes:
+        """The JSON of a sealed value, as it was sealed."""
+        if not isinstance(sealed, str):
+            raise SealBroken(f"a sealed value of customer {self.customer_id} is not text")
+        try:
+            raw = base64.b64decode(sealed, validate=True)
+            return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], self._bound)
+        except (InvalidTag, ValueError):
+            raise SealBroken(
+                f"a value sealed for customer {self.customer_id} does not open"
+            ) from None

@@ -1,0 +1,283 @@
+"""Customers' data keys in `customer_keys`, unwrapped once and kept in memory for a while.
+
+Reading and writing events is synchronous where it decodes and encodes; the keys it needs are
+loaded just before, from the rows it fetched or the subjects it appends (`load`, `ensure`).
+A key read while its row was written by the caller's own open transaction is used for that
+call only and never kept, since the transaction may still roll back. Kept keys live `ttl`
+seconds, so an erasure in another process takes effect here within that time; an erased key
+is erased for good and is kept as such.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from adapters.crypto.envelope import DEV_MASTER_KEY, MasterKey
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterable
+    from datetime import datetime
+
+    from adapters.crypto.envelope import DataKey
+    from domain.customer.identities import Identity
+
+__all__ = ["CUSTOMER_KEYS", "SEALED_PREFIX", "CustomerKeys", "KeyNotLoaded", "sealed_by"]
+
+SEALED_PREFIX = b'{"$k":"'
+"""How the payload of an event holding sealed values starts: the id of the customer whose key
+sealed them comes next."""
+_ID_END = len(SEALED_PREFIX) + 36
+
+_LOAD = """
+SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
+FROM customer_keys WHERE customer_id = ANY($1::uuid[])
+"""
+_CREATE = """
+INSERT INTO customer_keys (customer_id, wrapped)
+SELECT * FROM unnest($1::uuid[], $2::bytea[]) ORDER BY 1
+ON CONFLICT (customer_id) DO NOTHING
+RETURNING customer_id
+"""
+_ERASE = """
+INSERT INTO customer_keys (customer_id, wrapped, erased_at)
+SELECT id, NULL, $2 FROM unnest($1::uuid[]) AS ids(id) ORDER BY 1
+ON CONFLICT (customer_id) DO UPDATE
+SET wrapped = NULL, erased_at = coalesce(customer_keys.erased_at, EXCLUDED.erased_at)
+"""
+
+
+_IDENTITY_KEYS = "SELECT digest, key_id FROM identity_keys WHERE digest = ANY($1::bytea[])"
+_CREATE_IDENTITY_KEYS = """
+WITH made AS (
+    INSERT INTO identity_keys (digest, key_id)
+    SELECT * FROM unnest($1::bytea[], $2::uuid[]) ORDER BY 1
+    ON CONFLICT (digest) DO NOTHING
+    RETURNING key_id
+)
+INSERT INTO customer_keys (customer_id, wrapped)
+SELECT key_id, wrapped FROM unnest($2::uuid[], $3::bytea[]) AS u(key_id, wrapped)
+WHERE key_id IN (SELECT key_id FROM made)
+RETURNING customer_id
+"""
+_ERASE_IDENTITY_KEYS = """
+WITH gone AS (DELETE FROM identity_keys WHERE digest = ANY($1::bytea[]) RETURNING key_id)
+INSERT INTO customer_keys (customer_id, wrapped, erased_at)
+SELECT key_id, NULL, $2 FROM gone ORDER BY 1
+ON CONFLICT (customer_id) DO UPDATE
+SET wrapped = NULL, erased_at = coalesce(customer_keys.erased_at, EXCLUDED.erased_at)
+RETURNING customer_id
+"""
+
+
+class KeyNotLoaded(LookupError):
+    """A customer's key was needed before it was loaded: a reader forgot to `load` it."""
+
+
+def sealed_by(payload: bytes) -> UUID | None:
+    """The customer whose key sealed the payload's personal values, if it holds any."""
+    if payload[:7] != SEALED_PREFIX:
+        return None
+    return UUID(payload[7:_ID_END].decode("ascii"))
+
+
+_Entry = tuple["DataKey | None", float]
+
+
+class CustomerKeys:
+    """Data keys by customer: `None` once erased (or never made)."""
+
+    def __init__(
+        self,
+        master: MasterKey | None = None,
+        ttl: float = 2.0,
+        capacity: int = 200_000,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.master = master or MasterKey(DEV_MASTER_KEY)
+        self.ttl = ttl
+        self.capacity = capacity
+        self._now = now
+        self._kept: OrderedDict[UUID, _Entry] = OrderedDict()
+        self._tentative: dict[UUID, DataKey | None] = {}
+        # Which key seals what is received about an identity: it changes only when the
+        # identity's customer is erased, which the key itself says (`for_identities`).
+        self._by_identity: dict[Identity, UUID] = {}
+
+    def use(self, master: MasterKey) -> None:
+        """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
+        self.master = master
+        self.forget()
+
+    def forget(self, customer_ids: Iterable[UUID] | None = None) -> None:
+        if customer_ids is None:
+            self._kept.clear()
+            self._tentative.clear()
+            self._by_identity.clear()
+            return
+        for customer_id in customer_ids:
+            self._kept.pop(customer_id, None)
+            self._tentative.pop(customer_id, None)
+
+    def key_of(self, customer_id: UUID) -> DataKey | None:
+        """The customer's key, loaded before; None once erased."""
+        kept = self._kept.get(customer_id)
+        if kept is not None:
+            return kept[0]
+        try:
+            return self._tentative[customer_id]
+        except KeyError:
+            raise KeyNotLoaded(f"the key of customer {customer_id} was not loaded") from None
+
+    def _fresh(self, customer_id: UUID, now: float) -> bool:
+        kept = self._kept.get(customer_id)
+        return kept is not None and (kept[0] is None or now - kept[1] < self.ttl)
+
+    async def load_for(
+        self, conn: asyncpg.Connection | asyncpg.Pool, payloads: Iterable[bytes | None]
+    ) -> None:
+        """Loads the keys that sealed these payloads (those holding personal values)."""
+        ids = {found for p in payloads if p is not None and (found := sealed_by(p)) is not None}
+        if ids:
+            await self.load(conn, ids)
+
+    async def load(
+        self, conn: asyncpg.Connection | asyncpg.Pool, customer_ids: Collection[UUID]
+    ) -> set[UUID]:
+        """Loads these customers' keys; returns the customers who have no key row at all."""
+        now = self._now()
+        missing = [c for c in customer_ids if not self._fresh(c, now)]
+        if not missing:
+            return set()
+        rows = await conn.fetch(_LOAD, missing)
+        if len(self._tentative) > self.capacity:
+            self._tentative.clear()  # each call loads what it uses again, before using it
+        found: set[UUID] = set()
+        for customer_id, wrapped, mine in rows:
+            found.add(customer_id)
+            kept = self._kept.get(customer_id)
+            if kept is not None and kept[0] is not None and kept[0].wrapped == wrapped:
+                key: DataKey | None = kept[0]  # read again, unchanged: no need to unwrap it
+            else:
+                key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
+            if mine:
+                self._tentative[customer_id] = key
+                continue
+            self._tentative.pop(customer_id, None)
+            self._kept[customer_id] = (key, now)
+            self._kept.move_to_end(customer_id)
+        absent = set(missing) - found
+        for customer_id in absent:
+            self._tentative[customer_id] = None  # no key: what it sealed cannot open
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)
+        return absent
+
+    async def ensure(self, conn: asyncpg.Connection, customer_ids: Collection[UUID]) -> None:
+        """Loads these customers' keys, making the ones they have not got yet. An erased
+        customer gets none: what is recorded about them afterwards is stored erased."""
+        absent = await self.load(conn, customer_ids)
+        if not absent:
+            return
+        ordered = sorted(absent)
+        made = {c: self.master.new_key(c) for c in ordered}
+        rows = await conn.fetch(_CREATE, ordered, [made[c][0] for c in ordered])
+        stored = {row[0] for row in rows}
+        self._made(conn, {c: made[c][1] for c in stored})
+        taken = [c for c in ordered if c not in stored]
+        if taken:  # made by another writer first (or erased meanwhile): theirs is the one
+            for customer_id in taken:
+                self._tentative.pop(customer_id, None)
+            await self.load(conn, taken)
+
+    def _made(self, conn: asyncpg.Connection | asyncpg.Pool, made: dict[UUID, DataKey]) -> None:
+        """Keys this process made and stored: kept when stored for good (no transaction to
+        roll back), else used for the caller's transaction only."""
+        committed = not (isinstance(conn, asyncpg.Connection) and conn.is_in_transaction())
+        now = self._now()
+        for customer_id, key in made.items():
+            self._tentative.pop(customer_id, None)
+            if committed:
+                self._kept[customer_id] = (key, now)
+            else:
+                self._tentative[customer_id] = key
+
+    async def for_identities(
+        self, pool: asyncpg.Pool, identities: Collection[Identity]
+    ) -> dict[Identity, UUID]:
+        """The ids of the keys that seal what is received about these identities (made for
+        the ones that have none, committed at once), their data keys loaded."""
+        found = await self._for_identities(pool, identities)
+        erased = [identity for identity, key_id in found.items() if self.key_of(key_id) is None]
+        if erased:  # kept from before an erasure: their signals now go under new keys
+            for identity in erased:
+                self._by_identity.pop(identity, None)
+            found.update(await self._for_identities(pool, erased))
+        return found
+
+    async def _for_identities(
+        self, pool: asyncpg.Pool, identities: Collection[Identity]
+    ) -> dict[Identity, UUID]:
+        found: dict[Identity, UUID] = {}
+        unknown: list[Identity] = []
+        by_identity = self._by_identity
+        for identity in identities:  # the same identities come back batch after batch
+            kept = by_identity.get(identity)
+            if kept is not None:
+                found[identity] = kept
+            else:
+                unknown.append(identity)
+        missing = {self.master.digest(str(i)): i for i in unknown}
+        if missing:
+            await self._identity_keys_of(pool, missing, found)
+            absent = [digest for digest, identity in missing.items() if identity not in found]
+            if absent:
+                ids = [uuid4() for _ in absent]
+                made = [self.master.new_key(key_id) for key_id in ids]
+                rows = await pool.fetch(_CREATE_IDENTITY_KEYS, absent, ids, [m[0] for m in made])
+                stored = {row[0] for row in rows}
+                self._made(pool, {k: m[1] for k, m in zip(ids, made, strict=True) if k in stored})
+                for digest, key_id in zip(absent, ids, strict=True):
+                    if key_id in stored:
+                        found[missing[digest]] = key_id
+                        self._by_identity[missing[digest]] = key_id
+                if len(stored) < len(absent):  # another writer made some first
+                    await self._identity_keys_of(pool, missing, found)
+        await self.load(pool, set(found.values()))
+        return found
+
+    async def _identity_keys_of(
+        self,
+        pool: asyncpg.Pool,
+        missing: dict[bytes, Identity],
+        found: dict[Identity, UUID],
+    ) -> None:
+        for digest, key_id in await pool.fetch(_IDENTITY_KEYS, list(missing)):
+            found[missing[digest]] = key_id
+            self._by_identity[missing[digest]] = key_id
+        if len(self._by_identity) > self.capacity:
+            self._by_identity.clear()  # they are read again, a batch at a time
+
+    async def erase(
+        self,
+        conn: asyncpg.Connection,
+        customer_ids: Collection[UUID],
+        identities: Collection[Identity],
+        at: datetime,
+    ) -> None:
+        """Deletes these customers' keys, and the keys of what was received about their
+        identities, in the caller's transaction."""
+        await conn.execute(_ERASE, sorted(customer_ids), at)
+        digests = [self.master.digest(str(identity)) for identity in identities]
+        erased = [row[0] for row in await conn.fetch(_ERASE_IDENTITY_KEYS, digests, at)]
+        self.forget([*customer_ids, *erased])
+        for identity in identities:
+            self._by_identity.pop(identity, None)
+
+
+CUSTOMER_KEYS = CustomerKeys()
+"""This process's keys; the service gives it the master key from its settings at start."""

@@ -1,0 +1,171 @@
+"""Personal values are sealed at rest with their customer's key, and read as erased without it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import msgspec
+import pytest
+
+from adapters.crypto.envelope import DataKey, MasterKey, SealBroken
+from adapters.postgres.codec import EventCodec
+from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, sealed_by
+from domain.customer.aggregate import Customer
+from domain.customer.identities import Identity, IdentityClaim
+from domain.shared.personal import ERASED
+from domain.signals.intake import RECEIVED_TOPIC
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def keys_holding(*customer_ids: object, master: str = "a master key") -> CustomerKeys:
+    """Keys as a reader holds them once loaded: each customer's unwrapped key, or None."""
+    keys = CustomerKeys(MasterKey(master))
+    for customer_id in customer_ids:
+        wrapped = keys.master.new_wrapped(customer_id)  # type: ignore[arg-type]
+        keys._kept[customer_id] = (keys.master.unwrap(customer_id, wrapped), 0.0)  # type: ignore[index,arg-type]
+    return keys
+
+
+def registered_ana() -> Customer:
+    claims = (IdentityClaim(Identity("email", "ana@example.org")),)
+    customer = Customer.register(uuid4(), T0, claims)
+    customer.update_profile(T0, {"first_name": "Ana", "country": "PT"}, {"tier": "gold"})
+    return customer
+
+
+class TestTheEnvelope:
+    def test_a_sealed_value_opens_with_its_customers_key_only(self) -> None:
+        ana, bea, secret = uuid4(), uuid4(), bytes(range(32))
+        key = DataKey(ana, secret)
+        sealed = key.seal({"tier": "gold"})
+        assert "gold" not in sealed
+        assert key.open(sealed) == {"tier": "gold"}
+        with pytest.raises(SealBroken):
+            DataKey(bea, secret).open(sealed)  # the same bytes bound to another customer
+        with pytest.raises(SealBroken):
+            DataKey(ana, bytes(32)).open(sealed)
+
+    def test_two_seals_of_one_value_differ(self) -> None:
+        master = MasterKey("secret")
+        ana = uuid4()
+        key = master.unwrap(ana, master.new_wrapped(ana))
+        assert key.seal("ana@example.org") != key.seal("ana@example.org")
+
+    def test_a_wrapped_key_opens_under_its_master_key_only(self) -> None:
+        ana = uuid4()
+        wrapped = MasterKey("one").new_wrapped(ana)
+        with pytest.raises(SealBroken):
+            MasterKey("another").unwrap(ana, wrapped)
+        with pytest.raises(SealBroken):
+            MasterKey("one").unwrap(uuid4(), wrapped)
+
+
+class TestSealingEvents:
+    def test_personal_values_are_sealed_and_the_rest_is_stored_as_it_is(self) -> None:
+        customer = registered_ana()
+        codec = EventCodec(keys=keys_holding(customer.id))
+        registered, updated = (codec.encode(e, customer.id) for e in customer.collect_events())
+        for payload in (registered.payload, updated.payload):
+            assert sealed_by(payload) == customer.id
+            assert b"ana@example.org" not in payload
+            assert b"Ana" not in payload
+            assert b"gold" not in payload
+        stored = msgspec.json.decode(updated.payload)
+        assert stored["profile"] == {"first_name": "", "country": "PT"}  # its place kept
+        assert stored["attributes"] == {"tier": ""}
+        assert set(stored) == {"$k", "$v", "profile", "attributes"}
+
+    def test_sealed_events_decode_to_what_was_recorded(self) -> None:
+        customer = registered_ana()
+        codec = EventCodec(keys=keys_holding(customer.id))
+        events = customer.collect_events()
+        encoded = [codec.encode(e, customer.id) for e in events]
+        decoded = [codec.decode(*msgspec.structs.astuple(e)) for e in encoded]
+        assert decoded == events
+
+    def test_without_the_key_every_personal_value_reads_as_erased(self) -> None:
+        customer = registered_ana()
+        keys = keys_holding(customer.id)
+        codec = EventCodec(keys=keys)
+        encoded = [codec.encode(e, customer.id) for e in customer.collect_events()]
+        keys._kept[customer.id] = (None, 0.0)
+        registered, updated = (codec.decode(*msgspec.structs.astuple(e)) for e in encoded)
+        assert [c.identity for c in registered.identities] == [Identity("email", ERASED)]  # type: ignore[attr-defined]
+        assert updated.profile == {"first_name": ERASED, "country": "PT"}  # type: ignore[attr-defined]
+        assert updated.attributes == {"tier": ERASED}  # type: ignore[attr-defined]
+        plain = codec.to_plain(encoded[0].topic, encoded[0].payload)
+        assert plain["identities"][0]["identity"] == {"type": "email", "value": ERASED}
+
+    def test_an_erased_customer_has_its_new_personal_values_stored_erased(self) -> None:
+        customer = registered_ana()
+        keys = keys_holding()
+        keys._kept[customer.id] = (None, 0.0)
+        registered = EventCodec(keys=keys).encode(customer.collect_events()[0], customer.id)
+        assert ERASED.encode() in registered.payload
+        assert b"ana@example.org" not in registered.payload
+
+    def test_events_stored_before_sealing_read_as_they_are(self) -> None:
+        customer = registered_ana()
+        codec = EventCodec(keys=keys_holding())
+        for plain in (codec.encode(e) for e in customer.collect_events()):
+            assert sealed_by(plain.payload) is None
+            assert b"ana@example.org" in plain.payload or b"Ana" in plain.payload
+            assert codec.decode(*msgspec.structs.astuple(plain)).originator_id == customer.id
+
+    def test_a_key_never_loaded_is_an_error_not_an_erasure(self) -> None:
+        customer = registered_ana()
+        with pytest.raises(KeyNotLoaded):
+            EventCodec(keys=keys_holding()).encode(customer.collect_events()[0], customer.id)
+
+
+class TestKeptKeys:
+    def test_a_kept_key_is_used_for_its_time_then_read_again(self) -> None:
+        now = [0.0]
+        keys = CustomerKeys(MasterKey("m"), ttl=2.0, now=lambda: now[0])
+        ana = uuid4()
+        keys._kept[ana] = (None, 0.0)
+        assert keys._fresh(ana, 100.0)  # erased is erased for good
+        bea = uuid4()
+        keys._kept[bea] = (keys.master.unwrap(bea, keys.master.new_wrapped(bea)), 0.0)
+        assert keys._fresh(bea, 1.9)
+        assert not keys._fresh(bea, 2.0)
+
+
+class TestReceivedDocuments:
+    DOCUMENT = msgspec.json.encode(
+        {
+            "id": "web-1",
+            "type": "page.viewed",
+            "occurred_at": "2026-11-27T10:00:00Z",
+            "identities": [{"type": "email", "value": "ana@example.org"}],
+            "properties": {"path": "/pricing"},
+        }
+    )
+
+    def test_a_document_is_sealed_whole_beside_its_id_and_opens_as_it_came(self) -> None:
+        key_id = uuid4()
+        codec = EventCodec(keys=keys_holding(key_id))
+        sealed = codec.sealed_document(RECEIVED_TOPIC, self.DOCUMENT, key_id, {"id": "web-1"})
+        assert sealed_by(sealed) == key_id
+        assert b"ana@example.org" not in sealed
+        assert b"pricing" not in sealed
+        assert msgspec.json.decode(sealed)["id"] == "web-1"
+        assert codec.to_plain(RECEIVED_TOPIC, sealed) == msgspec.json.decode(self.DOCUMENT)
+
+    def test_once_its_key_is_gone_it_reads_as_its_id_and_its_personal_fields_erased(
+        self,
+    ) -> None:
+        key_id = uuid4()
+        keys = keys_holding(key_id)
+        codec = EventCodec(keys=keys)
+        sealed = codec.sealed_document(RECEIVED_TOPIC, self.DOCUMENT, key_id, {"id": "web-1"})
+        keys._kept[key_id] = (None, 0.0)
+        assert codec.to_plain(RECEIVED_TOPIC, sealed) == {
+            "id": "web-1",
+            "identities": ERASED,
+            "properties": ERASED,
+            "profile": ERASED,
+            "attributes": ERASED,
+        }
