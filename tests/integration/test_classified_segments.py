@@ -10,10 +10,11 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+from adapters.postgres.directory_queries import PostgresDirectory
 from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.policy.vocabulary import Channel
-from tests.integration.test_segments import World
+from tests.integration.test_segments import T0, World
 
 pytestmark = pytest.mark.integration
 COMPLAINED_TWICE: dict[str, Any] = {
@@ -25,6 +26,7 @@ COMPLAINED_TWICE: dict[str, Any] = {
     "value": 2,
 }
 ANA = "email:ana@example.org"
+T0_PLUS_HOUR = T0 + timedelta(hours=1)
 
 
 class Classifying(World):
@@ -114,3 +116,31 @@ class TestClassifiedMessagesInSegments:
         assert [row["signal_id"] for row in rows] == [message_id]
         assert '"intent": "refund"' in rows[0]["properties"]
         assert "text" not in rows[0]["properties"]
+
+
+class TestTheReadModel:
+    async def test_a_rebuild_keeps_the_classified_messages_the_live_model_kept(
+        self, world: Classifying
+    ) -> None:
+        await world.classified(ANA)
+        await world.classified(ANA, sentiment="positive", at=T0_PLUS_HOUR)
+        await world.settle()
+        tables = ("customer_signals", "signal_counters")
+        live = [await rows_of(world.pool, t) for t in tables]
+        assert any(CLASSIFIED_SIGNAL in row for row in live[0])
+        await world.runner.rebuild("signal_activity")
+        assert [await rows_of(world.pool, t) for t in tables] == live
+
+    async def test_the_customers_activity_counts_no_classified_message(
+        self, world: Classifying
+    ) -> None:
+        await world.classified(ANA)
+        await world.settle()
+        activity = await PostgresDirectory(world.pool).activity(
+            await world.customer(ANA), T0 - timedelta(days=1)
+        )
+        assert [count.signal_type for count in activity] == ["customer.updated"]
+
+
+async def rows_of(pool: asyncpg.Pool, table: str) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r) for r in await pool.fetch(f"SELECT * FROM {table}"))
