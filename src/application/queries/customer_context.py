@@ -4,7 +4,7 @@ with a few indexed reads, each with a limit, for the inbox, routing and reply su
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -170,8 +170,8 @@ class CustomerContext:
     in_campaigns: list[CampaignIn]
     open_conversations: int
     conversations: list[OpenConversation]
-    classified: list[ClassifiedMessage]
     decisions: list[LastDecision]
+    classified: list[ClassifiedMessage] = field(default_factory=list)
 
     @property
     def unverified(self) -> bool:
