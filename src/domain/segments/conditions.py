@@ -456,17 +456,7 @@ class Classified(_Node, tag="classified", frozen=True, kw_only=True):
     @property
     def counted(self) -> SignalCount:
         """The same count, as a `signal_count` over the classified messages."""
-        where: list[PropertyFilter] = []
-        if not isinstance(self.intent, msgspec.UnsetType):
-            where.append(PropertyFilter(property="intent", op=Op.EQ, value=self.intent.lower()))
-        if not isinstance(self.sentiment, msgspec.UnsetType):
-            where.append(PropertyFilter(property="sentiment", op=Op.EQ, value=str(self.sentiment)))
-        if not isinstance(self.min_urgency, msgspec.UnsetType):
-            rank = URGENCIES[str(self.min_urgency)]
-            where.append(PropertyFilter(property="urgency_rank", op=Op.GTE, value=rank))
-        if not isinstance(self.channel, msgspec.UnsetType):
-            where.append(PropertyFilter(property="channel", op=Op.EQ, value=str(self.channel)))
-        return _counted(self, tuple(where))
+        return _counted(self)
 
     @property
     def signal_types(self) -> frozenset[str]:
@@ -484,11 +474,22 @@ class Classified(_Node, tag="classified", frozen=True, kw_only=True):
 
 
 @lru_cache(maxsize=1024)
-def _counted(condition: Classified, where: tuple[PropertyFilter, ...]) -> SignalCount:
+def _counted(condition: Classified) -> SignalCount:
+    """A `classified` condition as the `signal_count` it is, built once per condition."""
+    where: list[PropertyFilter] = []
+    if not isinstance(condition.intent, msgspec.UnsetType):
+        where.append(PropertyFilter(property="intent", op=Op.EQ, value=condition.intent.lower()))
+    if not isinstance(condition.sentiment, msgspec.UnsetType):
+        where.append(PropertyFilter(property="sentiment", op=Op.EQ, value=str(condition.sentiment)))
+    if not isinstance(condition.min_urgency, msgspec.UnsetType):
+        rank = URGENCIES[str(condition.min_urgency)]
+        where.append(PropertyFilter(property="urgency_rank", op=Op.GTE, value=rank))
+    if not isinstance(condition.channel, msgspec.UnsetType):
+        where.append(PropertyFilter(property="channel", op=Op.EQ, value=str(condition.channel)))
     return SignalCount(
         signal=CLASSIFIED_SIGNAL,
         within=condition.within,
-        where=where,
+        where=tuple(where),
         op=condition.op,
         value=condition.value,
     )
