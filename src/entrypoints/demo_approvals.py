@@ -1,7 +1,7 @@
 """The demo's approvals: rules that hold refunds and unsure answers for an operator, and one
-refund answer to Maria (her double charge on M-7, demo_conversations) waiting in
-`/v1/approvals`. Run again, the same rules publish nothing and the same idempotency key sends
-nothing twice."""
+refund answer to Maria (her double charge on M-7, demo_conversations), Bruno's reply in her
+thread, waiting in `/v1/approvals`. Run again, the same rules publish nothing and the same
+idempotency key sends nothing twice."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
 from application.rules.publish_rules import PublishRules
+from domain.conversation.aggregate import DEFAULT_TOPIC, conversation_id
 from domain.customer.identities import Identity
 from domain.message.content import Content
+from domain.message.origin import reply_origin
 from domain.policy.decision import SendRequest
 from domain.policy.defaults import default_rule_set
 from domain.policy.rules import ApprovalRule
@@ -61,6 +63,7 @@ async def load_demo_approvals(container: AsyncContainer) -> None:
         maria,
         DEMO_REFUND_ANSWER,
         idempotency_key="demo:refund-m7",
-        origin="demo",
+        # Bruno's answer in Maria's thread: approved, it is his message there.
+        origin=reply_origin(conversation_id(maria, DEFAULT_TOPIC), "bruno.costa"),
         content=_SAYS,
     )

@@ -15,9 +15,11 @@ from adapters.inmemory.campaign_enrollments import (
 )
 from adapters.inmemory.event_store import declared_subject
 from domain.customer.aggregate import Customer
+from domain.customer.classified import CLASSIFIED_SIGNAL, classified_properties
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.aggregate import Segment
 from domain.segments.conditions import SegmentFacts, SignalFact
+from domain.shared.topics import events_of
 from domain.signals.aggregate import Signal
 from ports.segment_evaluation import MembershipState, SegmentInForce
 
@@ -42,6 +44,7 @@ __all__ = [
     "InMemoryTriggerStates",
 ]
 
+_CLASSIFIED = events_of(Customer)["MessageClassified"]
 _PROFILE_FIELDS = ("first_name", "last_name", "locale", "country", "time_zone")
 
 
@@ -112,6 +115,10 @@ class InMemoryCustomerFacts:
                 )
                 seen = last_seen.setdefault(event.customer_id, {})
                 seen[kind] = max(seen.get(kind, event.occurred_at), event.occurred_at)
+            elif isinstance(event, _CLASSIFIED) and event.originator_id in wanted:
+                signals.setdefault(event.originator_id, {}).setdefault(
+                    CLASSIFIED_SIGNAL, []
+                ).append(SignalFact(vars(event)["received_at"], classified_properties(vars(event))))
         found: dict[UUID, SegmentFacts] = {}
         for customer_id, customer in self.store.load(wanted).items():
             if not isinstance(customer, Customer) or customer.merged_into is not None:

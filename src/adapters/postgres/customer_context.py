@@ -20,7 +20,8 @@ __all__ = ["PostgresContextReads"]
 _LAST_SIGNALS = """
 SELECT s.signal_id, s.signal_type, s.occurred_at
 FROM (SELECT DISTINCT signal_type FROM signal_counters
-      WHERE customer_id = $1 AND ($2::text[] IS NULL OR signal_type = ANY($2::text[]))) t
+      WHERE customer_id = $1 AND ($2::text[] IS NULL OR signal_type = ANY($2::text[]))
+        AND strpos(signal_type, '/') = 0) t  -- classified messages are no signals
 CROSS JOIN LATERAL (
     SELECT signal_id, signal_type, occurred_at FROM customer_signals
     WHERE customer_id = $1 AND signal_type = t.signal_type

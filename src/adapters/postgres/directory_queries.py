@@ -25,7 +25,9 @@ _COLUMNS = "d.customer_id, d.identities, d.attributes, d.updated_at, " + ", ".jo
 _ACTIVITY = """
 SELECT c.signal_type, coalesce(sum(c.count) FILTER (WHERE c.hour >= date_trunc('hour', $2, 'UTC')), 0)
        AS count, max(c.last_at) AS last_at
-FROM signal_counters c WHERE c.customer_id = $1 GROUP BY c.signal_type ORDER BY c.signal_type
+FROM signal_counters c
+WHERE c.customer_id = $1 AND strpos(c.signal_type, '/') = 0  -- classified messages are no signals
+GROUP BY c.signal_type ORDER BY c.signal_type
 """
 
 

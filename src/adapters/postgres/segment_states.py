@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
+from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import (
+    Classified,
     Condition,
     NoSignal,
     SegmentFacts,
@@ -200,6 +202,8 @@ class PostgresMembershipStates:
 
 def _reading_properties(condition: Condition) -> set[str]:
     """The signal types whose properties the condition looks at (filters, sums)."""
+    if isinstance(condition, Classified):
+        return {CLASSIFIED_SIGNAL}
     if isinstance(condition, SignalSum) or (
         isinstance(condition, SignalCount | NoSignal) and condition.where
     ):

@@ -1,4 +1,8 @@
-"""The signal_activity read models: every customer's signals, and counts per type and hour."""
+"""The signal_activity read models: every customer's signals, and counts per type and hour.
+
+A customer's classified messages (`Customer.MessageClassified`) are kept with their signals,
+under `CLASSIFIED_SIGNAL` (domain/customer/classified.py), for the `classified` segment
+condition and the customer context."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import msgspec
 
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
+from domain.customer.classified import CLASSIFIED_SIGNAL, classified_properties
 from domain.shared.personal import ERASED
 from domain.signals.aggregate import Signal
 
@@ -26,6 +31,7 @@ __all__ = ["SignalActivity"]
 _RECORDED = topic_of(Signal.Recorded)
 _MERGED = topic_of(Customer) + ".MergedInto"
 _ERASED = topic_of(Customer) + ".Erased"
+_CLASSIFIED = topic_of(Customer) + ".MessageClassified"
 
 # A merged customer's signals belong to the survivor, also those recorded after the merge.
 # The payloads come as one JSON array, read here: cheaper than decoding each in Python and
@@ -87,8 +93,34 @@ LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrel
 WHERE i.indrelid = $1::regclass
 ORDER BY ix.relname
 """
+_KEPT = frozenset({_RECORDED, _CLASSIFIED})
 _SIGNAL_COLUMNS = ("customer_id", "signal_type", "occurred_at", "signal_id", "properties")
 _encode = msgspec.json.encode
+
+
+def _as_signal(event: LoggedEvent) -> dict[str, Any]:
+    """A classified message as the signal it is kept as: under `CLASSIFIED_SIGNAL`, at the
+    time the message was received, with what it was classified as for properties."""
+    data = event.data
+    return {
+        "customer_id": str(event.stream_id),
+        "signal_type": CLASSIFIED_SIGNAL,
+        "occurred_at": data["received_at"],
+        "properties": classified_properties(data),
+    }
+
+
+def _signal_id(event: LoggedEvent) -> UUID:
+    """A signal's id is its stream's; a classified message's is the message's."""
+    if event.topic == _CLASSIFIED:
+        return UUID(str(event.data["message_id"]))
+    return event.stream_id
+
+
+def _signal_payload(event: LoggedEvent) -> bytes:
+    if event.topic == _CLASSIFIED:
+        return _encode(_as_signal(event))
+    return event.payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +172,7 @@ class SignalActivity:
     end; the pages after that are applied as in the live read model."""
 
     name = "signal_activity"
-    topics = frozenset({_RECORDED, _MERGED, _ERASED})
+    topics = frozenset({_RECORDED, _MERGED, _ERASED, _CLASSIFIED})
 
     def __init__(self, suffix: str = "") -> None:
         self.signals = "customer_signals" + suffix
@@ -182,7 +214,7 @@ class SignalActivity:
             return
         pending: list[LoggedEvent] = []
         for event in events:
-            if event.topic == _RECORDED:
+            if event.topic in _KEPT:
                 pending.append(event)
                 continue
             await self._store_signals(conn, pending)
@@ -199,8 +231,8 @@ class SignalActivity:
     async def _store_signals(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
         if not events:
             return
-        ids = [event.stream_id for event in events]
-        payloads = b"[" + b",".join([event.payload for event in events]) + b"]"
+        ids = [_signal_id(event) for event in events]
+        payloads = b"[" + b",".join([_signal_payload(event) for event in events]) + b"]"
         await conn.execute(self._store, ids, payloads.decode())
 
     async def _load(
@@ -214,7 +246,9 @@ class SignalActivity:
         records: list[tuple[Any, ...]] = []
         for event in events:
             data = event.data
-            if event.topic == _RECORDED:
+            if event.topic == _CLASSIFIED:
+                data = _as_signal(event)
+            if event.topic in _KEPT:
                 customer = bulk.customer(data["customer_id"])
                 bulk.loaded.add(customer)
                 records.append(
@@ -222,7 +256,7 @@ class SignalActivity:
                         customer,
                         data["signal_type"],
                         datetime.fromisoformat(data["occurred_at"]),
-                        event.stream_id,
+                        _signal_id(event),
                         _encode(data["properties"]).decode(),
                     )
                 )

@@ -6,7 +6,9 @@ the other finds it gone (`ApprovalAlreadySettled`). The verdict is an event on t
 stream with the acting key (`ApprovalSettled`), followed in the same commit by the decision it
 leads to: an approved or edited message is decided again by the rules, with the rule that held
 it approved by the operator (it may still be deferred, suppressed or held by another approval
-rule); a rejected one is suppressed, citing the rule that held it and who rejected it.
+rule); a rejected one is suppressed, citing the rule that held it and who rejected it. A
+conversation reply goes into its thread in the same commit (`reply_thread`): sent, or noted as
+not sent.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from application.approvals.reply_thread import (
+    approved_reply_into_thread,
+    unsent_reply_into_thread,
+)
 from application.conflicts import retry_on_conflict
 from application.messages.compose import compose
 from application.messages.request_message import decide_and_record
@@ -150,6 +156,16 @@ class SettleApproval:
                 if status is ApprovalStatus.REJECTED:
                     why = f"rejected by {by}" + (f": {note}" if note else "")
                     suppress_held(uow, customer, held, record, why, decision_id, rules, now)
+                    await unsent_reply_into_thread(
+                        uow,
+                        held.origin,
+                        record.message_id,
+                        held.delivery,
+                        "rejected",
+                        by,
+                        note,
+                        now,
+                    )
                     outcome = Outcome.SUPPRESS
                 else:
                     request, delivery = held.request, held.delivery
@@ -167,6 +183,9 @@ class SettleApproval:
                         now,
                         held.origin,
                         delivery=delivery,
+                    )
+                    await approved_reply_into_thread(
+                        uow, held.origin, record.message_id, request, delivery, decision, now
                     )
                     outcome = decision.outcome
                 await uow.approvals.settle(approval_id, status, by, note, now, decision_id)

@@ -5,8 +5,9 @@ customer with an unverified identity) and the topic name the conversation
 (`conversation_id(customer_id, topic)`), whatever the channel: email today and WhatsApp tomorrow
 are one thread. The message's id is its signal's, so a message seen twice changes nothing. A
 resolved conversation reopens. Intent and sentiment come from the classifier port, off the
-event loop. Then, if no agent holds it, it is routed: assigned to an agent, or queued to a
-team. A reopened conversation stays with its agent if they can take it, else is routed again.
+event loop, and are recorded on the conversation and, in the same commit, on the customer
+(`record_on_customer`). Then, if no agent holds it, it is routed: assigned to an agent, or
+queued to a team. A reopened conversation stays with its agent if they can take it, else is routed again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
+from application.conversations.classified_on_customer import record_on_customer
 from application.conversations.route_conversation import ROUTER, Router
 from domain.conversation.aggregate import (
     CUSTOMER,
@@ -126,6 +128,7 @@ class ReceiveInbound:
                     now,
                     confidence=classified.confidence,
                 )
+                await record_on_customer(uow, inbound, classified, now)
                 decision = None
                 if policy is not None and load is not None:
                     if was_resolved and conversation.agent is not None:

@@ -5,7 +5,8 @@ The reply goes on the channel the customer last wrote on, unless the agent picks
 channel whose service window is closed (WhatsApp: 24 hours after the customer's last message on
 it) only an approved template may go: the answer says so and lists them (`ReplyNeedsTemplate`).
 A reply the rules suppress, defer or hold for an operator's approval is answered with the
-decision, and the thread is left as it was; the request carries the conversation's classified
+decision, and the thread is left as it was (a held one goes in once its hold is settled:
+`application/approvals/reply_thread.py`); the request carries the conversation's classified
 intent, which approval rules read. A reply to a resolved conversation reopens it. The
 idempotency key is the send request's, scoped to the conversation: a retry answers with the
 first decision and records nothing twice.

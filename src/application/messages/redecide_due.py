@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from application.approvals.reply_thread import (
+    approved_reply_into_thread,
+    unsent_reply_into_thread,
+)
 from application.approvals.settle_approval import suppress_held
 from application.conflicts import retry_on_conflict
 from application.messages.request_message import decide_and_record
@@ -68,6 +72,16 @@ class RedecideDueMessages:
                         decision_id = self.ids.new_id()
                         why = f"no operator approved it by {record.expires_at.isoformat()}"
                         suppress_held(uow, customer, item, record, why, decision_id, rules, now)
+                        await unsent_reply_into_thread(
+                            uow,
+                            item.origin,
+                            item.message_id,
+                            item.delivery,
+                            "expired",
+                            "scheduler",
+                            why,
+                            now,
+                        )
                         await uow.approvals.settle(
                             record.approval_id,
                             ApprovalStatus.EXPIRED,
@@ -77,7 +91,7 @@ class RedecideDueMessages:
                             decision_id,
                         )
                         continue
-                    decide_and_record(
+                    decision = decide_and_record(
                         uow,
                         customer,
                         item.message_id,
@@ -87,6 +101,16 @@ class RedecideDueMessages:
                         now,
                         "scheduler",
                         delivery=item.delivery,
+                    )
+                    # An approved reply deferred after its approval goes into its thread now.
+                    await approved_reply_into_thread(
+                        uow,
+                        item.origin,
+                        item.message_id,
+                        item.request,
+                        item.delivery,
+                        decision,
+                        now,
                     )
                 return len(due)
 

@@ -33,7 +33,8 @@ def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
 
 _SEGMENT_EVENTS = _events_of(Segment, "Defined", "Redefined", "Deleted", "Restored")
 # What the customer directory reads: a customer's profile, identities and consents.
-_CUSTOMER_EVENTS = _events_of(Customer, *PROFILE_EVENTS)
+# And their classified messages, which the signal_activity read model keeps with their signals.
+_CUSTOMER_EVENTS = _events_of(Customer, *PROFILE_EVENTS, "MessageClassified")
 (_MERGED_INTO,) = _events_of(Customer, "MergedInto")
 
 

@@ -4,7 +4,7 @@ with a few indexed reads, each with a limit, for the inbox, routing and reply su
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -16,6 +16,7 @@ from domain.conversation.routing_book import ROUTING_BOOK_ID, RoutingBook
 from domain.conversation.vocabulary import Sentiment
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Verification
+from domain.shared.topics import events_of
 from ports.customer_context import RecentSignal
 from ports.enrollments import EnrollmentStatus
 from ports.inbox import InboxFilter
@@ -33,12 +34,14 @@ if TYPE_CHECKING:
     from ports.unit_of_work import UnitsOfWork
 
 __all__ = [
+    "CLASSIFIED_TOPICS",
     "DECISION_TOPICS",
     "LAST_ITEMS",
     "MINIMUM_VERIFICATION",
     "ORDER_SIGNALS",
     "RECENT",
     "CampaignIn",
+    "ClassifiedMessage",
     "ContextIdentity",
     "ContextQueries",
     "CustomerContext",
@@ -65,6 +68,8 @@ DECISION_TOPICS = frozenset(
         Customer.MessageHeld,
     )
 )
+CLASSIFIED_TOPICS = frozenset({topic_of(events_of(Customer)["MessageClassified"])})
+"""The events of the customer's classified messages."""
 # Conversations read to find the open ones: the inbox lists the latest changed first.
 _CONVERSATIONS_READ = 50
 
@@ -116,6 +121,19 @@ class OpenConversation:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassifiedMessage:
+    """One of the customer's latest messages as the classifier read it (never its text)."""
+
+    message_id: str
+    channel: str
+    received_at: datetime
+    intent: str
+    confidence: float
+    sentiment: str
+    urgency: str
+
+
+@dataclass(frozen=True, slots=True)
 class LastDecision:
     """A decision on a message to the customer: its outcome, and the rules that fired, why."""
 
@@ -153,6 +171,7 @@ class CustomerContext:
     open_conversations: int
     conversations: list[OpenConversation]
     decisions: list[LastDecision]
+    classified: list[ClassifiedMessage] = field(default_factory=list)
 
     @property
     def unverified(self) -> bool:
@@ -205,6 +224,9 @@ class ContextQueries:
         decided = await self.reads.last_decisions(
             [about, *customer.merged_from], DECISION_TOPICS, LAST_ITEMS
         )
+        classified = await self.reads.last_decisions(
+            [about, *customer.merged_from], CLASSIFIED_TOPICS, LAST_ITEMS
+        )
         return CustomerContext(
             customer_id=about,
             merged_into=None if about == customer_id else about,
@@ -233,6 +255,7 @@ class ContextQueries:
             in_campaigns=campaigns[:LAST_ITEMS],
             open_conversations=len(conversations),
             conversations=conversations[:LAST_ITEMS],
+            classified=[_classified(event) for event in classified],
             decisions=[_decision(event) for event in decided],
         )
 
@@ -301,3 +324,20 @@ def _decision(event: StoredEvent) -> LastDecision:
         decided_at=event.recorded_at,
         reasons=[str(fired.get("reason", "")) for fired in data.get("fired") or ()],
     )
+
+
+def _classified(event: StoredEvent) -> ClassifiedMessage:
+    data: Any = event.data
+    return ClassifiedMessage(
+        message_id=str(data["message_id"]),
+        channel=str(data["channel"]),
+        received_at=_moment(data["received_at"]),
+        intent=str(data["intent"]),
+        confidence=float(data["confidence"]),
+        sentiment=str(data["sentiment"]),
+        urgency=str(data["urgency"]),
+    )
+
+
+def _moment(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

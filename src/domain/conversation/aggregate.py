@@ -370,6 +370,36 @@ class Conversation(Aggregate):
         self._message_sent(timestamp=at, message=message, by=agent.key)
         return message
 
+    def record_approved_reply(
+        self,
+        message_id: UUID,
+        author: str,
+        text: str,
+        channel: Channel,
+        template: str | None,
+        approved_by: str,
+        at: datetime,
+    ) -> bool:
+        """Records a reply an operator approved (`approved_by`) after the rules held it, as the
+        agent's (`author`) outbound message: it was checked when the agent wrote it, and is
+        sent now. Reopens a resolved conversation; False when it is in the thread already."""
+        if self._has(message_id):
+            return False
+        if self.status is ConversationStatus.RESOLVED:
+            self._reopened(timestamp=at, reason="an approved reply was sent", by=approved_by)
+        message = ThreadMessage(message_id, Direction.OUTBOUND, channel, at, author, text, template)
+        self._message_sent(timestamp=at, message=message, by=approved_by)
+        return True
+
+    def note_unsent_reply(self, message_id: UUID, text: str, by: str, at: datetime) -> bool:
+        """A reply held for approval that will never go (rejected, or its hold expired): an
+        internal note (its id the reply's), so the agents see what became of it; False when
+        noted already."""
+        if any(n.note_id == message_id for n in self.notes):
+            return False
+        self._note_added(timestamp=at, note=Note(message_id, by, text, at), by=by)
+        return True
+
     def record_status(self, message_id: UUID, status: MessageStatus, by: str, at: datetime) -> bool:
         """A provider's status for an outbound message; False when it says nothing new."""
         if self.status_of(message_id) is status:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,11 +38,28 @@ from domain.shared.topics import StoredAs
 
 __all__ = [
     "PROFILE_EVENTS",
+    "ClassifiedMessage",
     "Customer",
     "CustomerWasErased",
     "CustomerWasMerged",
     "LinkedIdentity",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifiedMessage:
+    """One inbound message as the classifier read it: `intent` is lower case (`unknown` with
+    `unknown_reason` when none could be told), `urgency` a name (`low` .. `critical`)."""
+
+    message_id: UUID
+    channel: Channel
+    received_at: datetime
+    intent: str
+    confidence: float
+    sentiment: str
+    score: float
+    urgency: str
+    unknown_reason: str | None = None
 
 
 class CustomerWasMerged(DomainError):
@@ -378,6 +396,24 @@ class Customer(Aggregate):
         self._erased(timestamp=at, customer_ids=(self.id, *self.absorbed))
         return True
 
+    def note_classified(self, message: ClassifiedMessage, at: datetime) -> None:
+        """The classifier read one of the customer's messages: its intent, sentiment and
+        urgency (never its text). Once per message: the conversation that receives the message
+        records it in the same commit, and a message seen twice is received once."""
+        self._refuse_if_merged()
+        self._message_classified(
+            timestamp=at,
+            message_id=message.message_id,
+            channel=message.channel,
+            received_at=message.received_at,
+            intent=message.intent,
+            confidence=message.confidence,
+            sentiment=message.sentiment,
+            score=message.score,
+            urgency=message.urgency,
+            unknown_reason=message.unknown_reason,
+        )
+
     @property
     def is_merged(self) -> bool:
         return self.merged_into is not None
@@ -527,6 +563,22 @@ class Customer(Aggregate):
         verdict: str,
         by: str,
         note: str,
+    ) -> None:
+        pass
+
+    @event("MessageClassified")
+    def _message_classified(
+        self,
+        timestamp: datetime,
+        message_id: UUID,
+        channel: Channel,
+        received_at: datetime,
+        intent: str,
+        confidence: float,
+        sentiment: str,
+        score: float,
+        urgency: str,
+        unknown_reason: str | None,
     ) -> None:
         pass
 

@@ -1,7 +1,7 @@
 """The segment condition language: a JSON document checked by msgspec, evaluated purely.
 
 A condition is a tree: `all`, `any` and `not` combine leaves about attributes, identities,
-consents and signals in time windows. Evaluation sees only `SegmentFacts` and `now`, and each
+consents, signals and classified messages in time windows. Evaluation sees only `SegmentFacts` and `now`, and each
 condition also says when, with no new facts, its answer could next change (`changes_at`), so
 a scheduler can re-evaluate a customer exactly when a signal leaves or enters a window.
 """
@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeAlias
 
 import msgspec
 
+from domain.customer.classified import CLASSIFIED_SIGNAL, URGENCIES
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.documents import DocumentInvalid, DocumentReader, Tagged, document_of
 from domain.shared.durations import DurationText, format_duration, parse_duration
@@ -35,11 +36,13 @@ __all__ = [
     "AllOf",
     "AnyOf",
     "AttributeIs",
+    "Classified",
     "Condition",
     "ConditionInvalid",
     "ConsentIs",
     "ConsentStatus",
     "HasIdentity",
+    "MessageSentiment",
     "NoSignal",
     "Not",
     "Op",
@@ -49,6 +52,7 @@ __all__ = [
     "SignalCount",
     "SignalFact",
     "SignalSum",
+    "UrgencyLevel",
     "Value",
     "check_size",
     "condition_document",
@@ -407,8 +411,101 @@ class NoSignal(_Node, tag="no_signal", frozen=True, kw_only=True):
                 yield last
 
 
+class UrgencyLevel(StrEnum):
+    """How soon a person should look at a message, from `low` to `critical`."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class MessageSentiment(StrEnum):
+    """The tone the classifier read in a message."""
+
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+
+
+IntentName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+
+
+class Classified(_Node, tag="classified", frozen=True, kw_only=True):
+    """Compares how many of the customer's messages, classified as the filters say (intent,
+    sentiment, urgency at least `min_urgency`, channel), arrived in the last `within`; by
+    default, whether at least one did. Counted as `signal_count` counts signals, over the
+    customer's classified messages (`CLASSIFIED_SIGNAL`)."""
+
+    within: Duration
+    intent: IntentName | msgspec.UnsetType = msgspec.UNSET
+    sentiment: MessageSentiment | msgspec.UnsetType = msgspec.UNSET
+    min_urgency: UrgencyLevel | msgspec.UnsetType = msgspec.UNSET
+    channel: Channel | msgspec.UnsetType = msgspec.UNSET
+    op: Op = Op.GTE
+    value: Count = 1
+
+    def __post_init__(self) -> None:
+        _check_window("within", self.within)
+        _check_comparison(self.op)
+        if self.value < 0:
+            raise InvalidValue("value", "a count is never negative")
+
+    @property
+    def counted(self) -> SignalCount:
+        """The same count, as a `signal_count` over the classified messages."""
+        return _counted(self)
+
+    @property
+    def signal_types(self) -> frozenset[str]:
+        return frozenset((CLASSIFIED_SIGNAL,))
+
+    @property
+    def lookback(self) -> timedelta:
+        return _span(self.within)
+
+    def holds(self, facts: SegmentFacts, now: datetime) -> bool:
+        return self.counted.holds(facts, now)
+
+    def changes_at(self, facts: SegmentFacts, now: datetime) -> datetime | None:
+        return self.counted.changes_at(facts, now)
+
+
+@lru_cache(maxsize=1024)
+def _counted(condition: Classified) -> SignalCount:
+    """A `classified` condition as the `signal_count` it is, built once per condition."""
+    where: list[PropertyFilter] = []
+    if not isinstance(condition.intent, msgspec.UnsetType):
+        where.append(PropertyFilter(property="intent", op=Op.EQ, value=condition.intent.lower()))
+    if not isinstance(condition.sentiment, msgspec.UnsetType):
+        where.append(PropertyFilter(property="sentiment", op=Op.EQ, value=str(condition.sentiment)))
+    if not isinstance(condition.min_urgency, msgspec.UnsetType):
+        rank = URGENCIES[str(condition.min_urgency)]
+        where.append(PropertyFilter(property="urgency_rank", op=Op.GTE, value=rank))
+    if not isinstance(condition.channel, msgspec.UnsetType):
+        where.append(PropertyFilter(property="channel", op=Op.EQ, value=str(condition.channel)))
+    return SignalCount(
+        signal=CLASSIFIED_SIGNAL,
+        within=condition.within,
+        where=tuple(where),
+        op=condition.op,
+        value=condition.value,
+    )
+
+
 Condition: TypeAlias = (
-    AllOf | AnyOf | Not | AttributeIs | HasIdentity | ConsentIs | SignalCount | SignalSum | NoSignal
+    AllOf
+    | AnyOf
+    | Not
+    | AttributeIs
+    | HasIdentity
+    | ConsentIs
+    | SignalCount
+    | SignalSum
+    | NoSignal
+    | Classified
 )
 """Any condition; `msgspec.convert(document, Condition)` reads one by its `type`."""
 
@@ -426,7 +523,14 @@ _reader: DocumentReader[Condition] = DocumentReader(
     ConditionInvalid,
     noun="condition",
     parts=(PropertyFilter,),
-    enums={"op": Op, "channel": Channel, "purpose": Purpose, "state": ConsentStatus},
+    enums={
+        "op": Op,
+        "channel": Channel,
+        "purpose": Purpose,
+        "state": ConsentStatus,
+        "sentiment": MessageSentiment,
+        "min_urgency": UrgencyLevel,
+    },
 )
 
 

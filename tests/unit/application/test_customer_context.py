@@ -22,6 +22,7 @@ from domain.assistant.classification import Urgency
 from domain.assistant.urgency import urgency
 from domain.conversation.aggregate import CUSTOMER, Conversation
 from domain.conversation.vocabulary import Sentiment
+from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, Verification
 from domain.message.content import Content
@@ -217,6 +218,47 @@ class TestLastDecisions:
         for _ in range(LAST_ITEMS + 2):
             await world.request_message(ana, NEWSLETTER, content=HELLO)
         assert len((await world.context.of(ana)).decisions) == LAST_ITEMS
+
+
+class TestClassifiedMessages:
+    async def test_the_last_classified_messages_newest_first_without_their_text(self) -> None:
+        world = ContextWorld()
+        ana = (await world.upsert((ANA,), {}, {})).customer_id
+        intents = ["refund", "delivery", "billing", "cancel", "account", "complaint", "refund"]
+        for n, intent in enumerate(intents):
+            async with world.uows() as uow:
+                customers = uow.repository(Customer)
+                customer = (await customers.get([ana]))[ana]
+                message = ClassifiedMessage(
+                    uuid4(),
+                    Channel.WHATSAPP,
+                    world.clock.now() + timedelta(minutes=n),
+                    intent,
+                    0.8,
+                    "negative",
+                    -0.4,
+                    "high",
+                )
+                customer.note_classified(message, world.clock.now())
+                customers.add(customer)
+        context = await world.context.of(ana)
+        assert [c.intent for c in context.classified] == [
+            "refund",
+            "complaint",
+            "account",
+            "cancel",
+            "billing",
+        ]
+        latest = context.classified[0]
+        assert (latest.channel, latest.sentiment, latest.urgency) == (
+            "whatsapp",
+            "negative",
+            "high",
+        )
+        assert latest.received_at == world.clock.now() + timedelta(minutes=6)
+        # Kept with the signals for segments, but never counted as a signal.
+        assert context.signal_counts == []
+        assert context.last_signals == []
 
 
 class TestTheInboxThreadReadsIt:

@@ -1,0 +1,63 @@
+"""An inbound message's classification, recorded on its customer too (`MessageClassified`).
+
+Called by `ReceiveInbound` in the unit of work that receives the message into its
+conversation: a message seen twice is received once, so its customer's event is recorded
+once. Intent, confidence, sentiment with its score, urgency and channel go in; the text never
+does. A customer merged since attribution has it recorded on the survivor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.assistant.classification import UNKNOWN_INTENT
+from domain.customer.aggregate import ClassifiedMessage, Customer
+from domain.customer.classified import urgency_name
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from application.conversations.receive_inbound import Inbound
+    from domain.assistant.classification import Classification
+    from ports.unit_of_work import UnitOfWork
+
+__all__ = ["MERGE_HOPS", "classified_message", "record_on_customer"]
+
+MERGE_HOPS = 8
+"""How many merges are followed to the survivor; a longer chain is a corrupt log."""
+
+
+def classified_message(inbound: Inbound, classified: Classification) -> ClassifiedMessage:
+    """What the customer's event says of a classified message."""
+    return ClassifiedMessage(
+        message_id=inbound.message_id,
+        channel=inbound.channel,
+        received_at=inbound.received_at,
+        intent=classified.intent.lower() if classified.known else UNKNOWN_INTENT,
+        confidence=classified.confidence,
+        sentiment=classified.sentiment.value,
+        score=classified.sentiment_score,
+        urgency=urgency_name(classified.urgency),
+        unknown_reason=(
+            None if classified.unknown_reason is None else classified.unknown_reason.value
+        ),
+    )
+
+
+async def record_on_customer(
+    uow: UnitOfWork, inbound: Inbound, classified: Classification, now: datetime
+) -> bool:
+    """Records the classification on the message's customer (or their survivor), in `uow`;
+    False when the customer is not in the store."""
+    customers = uow.repository(Customer)
+    customer_id = inbound.customer_id
+    for _ in range(MERGE_HOPS):
+        customer = (await customers.get([customer_id])).get(customer_id)
+        if customer is None:
+            return False
+        if customer.merged_into is None:
+            customer.note_classified(classified_message(inbound, classified), now)
+            customers.add(customer)
+            return True
+        customer_id = customer.merged_into
+    return False
