@@ -11,6 +11,7 @@ from litestar import Controller, Request, post
 from application.delivery.webhooks import HandleWebhook
 from entrypoints.metrics import WEBHOOK_STATUSES
 from entrypoints.settings import Settings
+from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 from ports.providers import InvalidSignature
 
 __all__ = ["WebhooksController"]
@@ -69,13 +70,23 @@ class WebhooksController(Controller):
             _log.info("statuses parked until their message is recorded", count=handled.parked)
         for item in handled.messages:
             WEBHOOK_STATUSES.labels(provider, item.status).inc()
-            _log.info(
-                "message status reported" if item.recorded else "message status repeated",
-                provider=provider,
-                message_id=str(item.message_id),
-                status=item.status,
-                message_correlation_id=item.correlation_id,
-            )
+            # The status joins its message's story: same correlation id as its send (ADR 0020).
+            with tracer().start_as_current_span(
+                f"message status {item.status}",
+                attributes={
+                    CORRELATION_ATTRIBUTE: item.correlation_id or "",
+                    "chorus.message_id": str(item.message_id),
+                    "chorus.provider": provider,
+                    "chorus.recorded": item.recorded,
+                },
+            ):
+                _log.info(
+                    "message status reported" if item.recorded else "message status repeated",
+                    provider=provider,
+                    message_id=str(item.message_id),
+                    status=item.status,
+                    message_correlation_id=item.correlation_id,
+                )
         return {
             "statuses": handled.statuses,
             "duplicates": handled.duplicates,
