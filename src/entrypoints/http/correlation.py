@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from opentelemetry import trace
 
 from adapters.system.trace_context import context_from
@@ -52,11 +53,17 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
                 context=context_from(traceparent),
                 kind=trace.SpanKind.SERVER,
                 attributes={CORRELATION_ATTRIBUTE: correlation_id, "http.request.method": method},
+                # An exception's message may quote the request: spans never hold it.
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span,
             structlog.contextvars.bound_contextvars(correlation_id=correlation_id),
         ):
             try:
                 await app(scope, receive, send_with_id)
+            except HTTPException as error:  # answered by Litestar's handler, outside this one
+                status = error.status_code
+                raise
             finally:
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:

@@ -209,6 +209,7 @@ class SendCommandResponder(QueueResponder):
                 "send command",
                 context=context_from(msg.headers),
                 kind=trace.SpanKind.SERVER,
+                record_exception=False,  # its message may quote personal data
                 attributes={"messaging.destination.name": msg.subject},
             ) as span,
             structlog.contextvars.bound_contextvars(**bound),

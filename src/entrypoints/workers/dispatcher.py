@@ -156,6 +156,7 @@ class Dispatcher:
             "dispatch message",
             context=context_from(claimed.trace_context),
             kind=trace.SpanKind.CONSUMER,
+            record_exception=False,  # its message may quote personal data
             attributes={
                 CORRELATION_ATTRIBUTE: message.correlation_id or "",
                 "chorus.message_id": str(message.id),

@@ -295,7 +295,9 @@ class SignalConsumer:
 
     async def _ingest(self, batch: list[_Delivery]) -> None:
         # One commit for many publishers: the span links each one's trace, by its headers.
-        with tracer().start_as_current_span("ingest signals", kind=trace.SpanKind.CONSUMER) as span:
+        with tracer().start_as_current_span(
+            "ingest signals", kind=trace.SpanKind.CONSUMER, record_exception=False
+        ) as span:
             if span.is_recording():
                 span.set_attribute(
                     CORRELATION_ATTRIBUTE, [delivery.correlation_id for delivery in batch]

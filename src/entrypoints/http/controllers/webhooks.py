@@ -73,6 +73,7 @@ class WebhooksController(Controller):
             # The status joins its message's story: same correlation id as its send (ADR 0020).
             with tracer().start_as_current_span(
                 f"message status {item.status}",
+                record_exception=False,  # its message may quote personal data
                 attributes={
                     CORRELATION_ATTRIBUTE: item.correlation_id or "",
                     "chorus.message_id": str(item.message_id),
