@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import nats
 import pytest
 
 from adapters.providers.fakes.email_api_server import FakeEmailApi
@@ -30,7 +31,33 @@ CUSTOMER_PHONE = ("+44 7700 900987", "+447700900987", "7700900987")
 SMS_TEXT = "Your parcel code is 58213407"
 EMAIL_TEXT = "Marek, your invoice INV-99431 is ready"
 BAD_EMAIL = "jonas.weber(at)example.org"
+NATS_EMAIL = "ines.moreau@example.com"
+BAD_PHONE = "+44 7700 9OO 555"
 WRONG_SECRET = "not-a-key-4b1d2c9e7f"
+
+
+async def publish_signals(chorus: ChorusProcess) -> None:
+    """One signal over NATS, and one the service dead-letters for its malformed phone."""
+    nc = await nats.connect(chorus.nats_url)
+    try:
+        js = nc.jetstream()
+        for event_id, identities in (
+            ("app-1", [{"type": "email", "value": NATS_EMAIL}]),
+            ("app-2", [{"type": "phone", "value": BAD_PHONE}]),
+        ):
+            signal = {
+                "id": event_id,
+                "type": "app.opened",
+                "occurred_at": "2026-11-27T10:00:00Z",
+                "identities": identities,
+            }
+            await js.publish(
+                f"{chorus.subject_prefix}.signals.app",
+                json.dumps(signal).encode(),
+                headers={"Nats-Msg-Id": event_id},
+            )
+    finally:
+        await nc.close()
 
 
 def until_status(http: httpx.Client, message_id: str, status: str) -> dict[str, Any]:
@@ -120,6 +147,14 @@ class TestTheLogHoldsNoPersonalDataNorSecrets:
                 )
                 assert ingested.status_code == 422, ingested.text  # one stored, one refused
                 assert ingested.json()["accepted"] == 1
+                asyncio.run(publish_signals(chorus))
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    found = http.get(f"/v1/customers?identity=email:{NATS_EMAIL}")
+                    if found.status_code == 200:
+                        break
+                    time.sleep(0.2)
+                assert found.status_code == 200, found.text
                 customer = http.put(
                     "/v1/customers",
                     json={
