@@ -17,6 +17,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from uuid import UUID
+
     from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "EXPORTERS",
     "add_trace_ids",
     "configure_tracing",
+    "status_span",
     "tracer",
 ]
 
@@ -63,6 +67,23 @@ def configure_tracing(
 def tracer() -> trace.Tracer:
     """Chorus's tracer, from whichever provider is installed (the no-op one by default)."""
     return trace.get_tracer("chorus")
+
+
+def status_span(
+    status: str, correlation_id: str | None, message_id: UUID, provider: str, recorded: bool
+) -> AbstractContextManager[trace.Span]:
+    """The span of one provider status on one message: it joins the message's story by the
+    correlation id of its send (providers do not carry our trace context back)."""
+    return tracer().start_as_current_span(
+        f"message status {status}",
+        record_exception=False,
+        attributes={
+            CORRELATION_ATTRIBUTE: correlation_id or "",
+            "chorus.message_id": str(message_id),
+            "chorus.provider": provider,
+            "chorus.recorded": recorded,
+        },
+    )
 
 
 def add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from litestar import Controller, Request, post
 from application.delivery.webhooks import HandleWebhook
 from entrypoints.metrics import WEBHOOK_STATUSES
 from entrypoints.settings import Settings
-from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
+from entrypoints.tracing import status_span
 from ports.providers import InvalidSignature
 
 __all__ = ["WebhooksController"]
@@ -71,15 +71,8 @@ class WebhooksController(Controller):
         for item in handled.messages:
             WEBHOOK_STATUSES.labels(provider, item.status).inc()
             # The status joins its message's story: same correlation id as its send (ADR 0020).
-            with tracer().start_as_current_span(
-                f"message status {item.status}",
-                record_exception=False,  # its message may quote personal data
-                attributes={
-                    CORRELATION_ATTRIBUTE: item.correlation_id or "",
-                    "chorus.message_id": str(item.message_id),
-                    "chorus.provider": provider,
-                    "chorus.recorded": item.recorded,
-                },
+            with status_span(
+                item.status, item.correlation_id, item.message_id, provider, item.recorded
             ):
                 _log.info(
                     "message status reported" if item.recorded else "message status repeated",
