@@ -34,6 +34,7 @@ __all__ = [
 EXPORTERS = ("none", "console", "otlp")
 CORRELATION_ATTRIBUTE = "chorus.correlation_id"
 _installed: TracerProvider | None = None
+_TRACER = trace.get_tracer("chorus")
 
 
 def _exporter(name: str) -> SpanExporter | None:
@@ -65,8 +66,9 @@ def configure_tracing(
 
 
 def tracer() -> trace.Tracer:
-    """Chorus's tracer, from whichever provider is installed (the no-op one by default)."""
-    return trace.get_tracer("chorus")
+    """Chorus's tracer, from whichever provider is installed (the no-op one by default): a
+    proxy made once, that takes the provider installed later, e.g. by tests."""
+    return _TRACER
 
 
 def status_span(
