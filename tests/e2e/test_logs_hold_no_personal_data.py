@@ -203,6 +203,7 @@ class TestTheLogHoldsNoPersonalDataNorSecrets:
         log = log_path.read_text()
         assert '"message accepted"' in log  # the log is the run's: its dispatches are in it
         assert '"trace_id"' in log
+        assert '"name": "dispatch message"' in log  # the console exporter's spans are searched too
         secrets = (
             admin,
             service_secret,

@@ -65,6 +65,14 @@ class TestLogLinesCarryTheSpan:
 
 
 class TestChoosingTheExporter:
+    def test_none_by_default_installs_no_tracer_provider(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.delenv("CHORUS_OTEL_EXPORTER", raising=False)
+        assert configure_tracing() is None
+        monkeypatch.setenv("CHORUS_OTEL_EXPORTER", "none")
+        assert configure_tracing() is None
+
     def test_an_unknown_exporter_is_refused_by_name(self) -> None:
         with pytest.raises(ValueError, match="otlp"):
             configure_tracing(exporter="jaeger")
