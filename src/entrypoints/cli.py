@@ -23,6 +23,7 @@ from entrypoints.keys_cli import add_keys_parser, run_keys
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import share_metrics
 from entrypoints.settings import Settings
+from entrypoints.tracing import configure_tracing
 from ports.api_keys import ApiKeyStore, Role
 
 if TYPE_CHECKING:
@@ -426,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         share_metrics()  # before prometheus_client is imported: its worker process writes too
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    configure_tracing("chorus")
     overrides: dict[str, object] = {}
     if getattr(args, "port", None):
         overrides["port"] = args.port

@@ -8,10 +8,13 @@ from typing import Any
 
 import structlog
 
+from entrypoints.tracing import add_trace_ids
+
 __all__ = ["configure_logging"]
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_ids,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -19,7 +22,8 @@ _SHARED: list[Any] = [
 
 
 def configure_logging(level: str = "info") -> None:
-    """Every log line is one JSON object with the bound context, e.g. the correlation id."""
+    """Every log line is one JSON object with the bound context, e.g. the correlation id, and
+    the current span's trace and span ids."""
     numeric = getattr(logging, level.upper(), logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

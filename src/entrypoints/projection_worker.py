@@ -29,6 +29,7 @@ from entrypoints.ioc import make_container, with_bus
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import forget_process
 from entrypoints.pipeline import lane_runners
+from entrypoints.tracing import configure_tracing
 from entrypoints.workers.bell import CommitBell
 from entrypoints.workers.projector import Projector
 
@@ -161,6 +162,7 @@ async def _until_stopped(settings: Settings, parent: int, following: EventType) 
 def _main(settings: Settings, parent: int, following: EventType) -> None:
     os.nice(WORKER_NICENESS)
     configure_logging(settings.log_level)
+    configure_tracing("chorus-projections")
     event_loop.run(_until_stopped(settings, parent, following))
 
 

@@ -42,6 +42,7 @@ from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
 from entrypoints.workers.conversation_responder import ConversationCommandResponder
 from entrypoints.workers.dispatcher import Dispatcher
+from entrypoints.workers.parked_statuses import TracedParkedStatuses
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
 from ports.providers import ProviderDirectory
@@ -111,7 +112,9 @@ async def run_service(
         await container.get(SlaTimerRuns), name="sla_timers", poll_every=1.0, batch=200
     )
     parked = DueWorkScheduler(
-        await container.get(ApplyParkedStatuses), name="parked_statuses", poll_every=0.2
+        TracedParkedStatuses(await container.get(ApplyParkedStatuses)),
+        name="parked_statuses",
+        poll_every=0.2,
     )
     responder = SendCommandResponder(
         nc,

@@ -179,6 +179,9 @@ class Leased:
 
     message_id: UUID
     rounds: int  # earlier dispatch rounds that ended in a retry
+    # The W3C `traceparent` of the span that queued it, opaque here: the dispatcher's span
+    # continues that trace (ADR 0020).
+    trace_context: str | None = None
 
 
 class Outbox(Protocol):

@@ -26,7 +26,9 @@ from application.messages.request_message import MessageDecided, RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
+from entrypoints.tracing import CORRELATION_ATTRIBUTE
 from entrypoints.workers.command_responder import SendCommandResponder, send_subject
+from tests.tracing_spans import recorded_spans
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -431,3 +433,43 @@ class TestStopping:
         await asyncio.wait_for(responder.stop(grace=0.5), timeout=5)
         asked.cancel()
         assert await pool.fetchval("SELECT count(*) FROM decisions") == 0
+
+
+class TestTracing:
+    async def test_a_command_continues_the_callers_trace_into_its_messages_outbox_row(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        spans = recorded_spans()
+        spans.clear()
+        prefix = a_prefix()
+        customer_id = str(await a_customer(pool))
+        rendering = RequestMessage(
+            PostgresUnitsOfWork(pool),
+            DefaultRuleSets(),
+            SystemClock(),
+            RandomIds(),
+            JinjaTemplates(PostgresTemplates(pool)),
+            customers=PostgresCustomerRecords(pool),
+        )
+        await started(prefix, request_message=rendering)
+        caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        status, answer, _ = await ask(
+            nc,
+            prefix,
+            body(customer_id=customer_id, content={"subject": "Invoice", "body": "Ready"}),
+            headers={
+                "Chorus-Correlation-Id": "invoice-7",
+                "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01",
+            },
+        )
+        assert status == 200, answer
+        [command] = [s for s in spans.get_finished_spans() if s.name == "send command"]
+        assert command.context is not None
+        assert format(command.context.trace_id, "032x") == caller_trace
+        assert (command.attributes or {})[CORRELATION_ATTRIBUTE] == "invoice-7"
+        stored = await pool.fetchval(
+            "SELECT trace_context FROM outbox WHERE message_id = $1",
+            uuid.UUID(answer["message_id"]),
+        )
+        assert stored.split("-")[1] == caller_trace
+        assert stored.split("-")[2] == format(command.context.span_id, "016x")

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from adapters.inmemory.storage import DecisionRow, DeferredRow, FallbackRow, OutboxEntry
+from adapters.system.trace_context import current_traceparent
 from domain.message.aggregate import Message, MessageStatus
 from ports.delivery import DueFallback
 from ports.unit_of_work import ConcurrencyConflict, DueMessage, Leased
@@ -298,7 +299,9 @@ class StagedOutbox:
 
     def put(self, message: Message, fallback: FallbackPlan | None = None) -> None:
         self.add(message)
-        self.entries.append(OutboxEntry(message.id, message.channel))
+        self.entries.append(
+            OutboxEntry(message.id, message.channel, trace_context=current_traceparent())
+        )
         if fallback is not None:
             self.fallbacks.append(FallbackRow(message.id, message.customer_id, fallback))
 
@@ -314,7 +317,7 @@ class StagedOutbox:
         ][:limit]
         for entry in due:
             entry.leased_until = now + timedelta(seconds=lease_seconds)
-        return [Leased(entry.message_id, entry.attempts) for entry in due]
+        return [Leased(entry.message_id, entry.attempts, entry.trace_context) for entry in due]
 
     async def renew(
         self, message_ids: Collection[UUID], lease_seconds: float, now: datetime

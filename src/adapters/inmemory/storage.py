@@ -51,6 +51,7 @@ class OutboxEntry:
     due_at: datetime | None = None
     attempts: int = 0
     leased_until: datetime | None = None
+    trace_context: str | None = None  # the queuing span's `traceparent` (ADR 0020)
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from adapters.postgres.event_store import PostgresEventStore, SideTable
+from adapters.system.trace_context import current_traceparent
 from domain.message.aggregate import Message, MessageStatus
 from ports.delivery import CostLine
 from ports.providers import StatusUpdate
@@ -33,7 +34,9 @@ __all__ = [
     "outbox_row",
 ]
 
-OUTBOX = SideTable("INSERT INTO outbox (message_id, channel)", ("uuid", "text"))
+OUTBOX = SideTable(
+    "INSERT INTO outbox (message_id, channel, trace_context)", ("uuid", "text", "text")
+)
 MESSAGES = SideTable(
     "INSERT INTO messages (message_id, customer_id, decision_id, channel, purpose, team,"
     " campaign, status, provider, provider_message_id, cost, currency, queued_at,"
@@ -70,7 +73,8 @@ GROUPS = ("channel", "provider", "team", "campaign")
 
 
 def outbox_row(message: Message) -> tuple[Any, ...]:
-    return (message.id, message.channel.value)
+    """The entry, with the trace context of the span that queued it (ADR 0020)."""
+    return (message.id, message.channel.value, current_traceparent())
 
 
 def fallback_row(message: Message, plan: FallbackPlan) -> tuple[Any, ...]:

@@ -43,7 +43,7 @@ WITH due AS (
 )
 UPDATE outbox o SET leased_until = now() + make_interval(secs => $3)
 FROM due WHERE o.message_id = due.message_id
-RETURNING o.message_id, o.attempts
+RETURNING o.message_id, o.attempts, o.trace_context
 """
 _RENEW = """
 UPDATE outbox SET leased_until = now() + make_interval(secs => $2)
@@ -96,7 +96,7 @@ class PostgresOutbox:
     ) -> list[Leased]:
         conn = await self.uow.begun()
         rows = await conn.fetch(_CLAIM, channel.value, limit, lease_seconds)
-        return [Leased(row[0], row[1]) for row in rows]
+        return [Leased(row[0], row[1], row[2]) for row in rows]
 
     async def renew(
         self, message_ids: Collection[UUID], lease_seconds: float, now: datetime

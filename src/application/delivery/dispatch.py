@@ -36,6 +36,7 @@ class Claimed:
 
     message: Message
     rounds: int  # earlier dispatch rounds that ended in a retry
+    trace_context: str | None = None  # the queuing span's `traceparent`, opaque (ADR 0020)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ class DispatchMessages:
                 return []
             messages = await uow.repository(Message).get([entry.message_id for entry in leased])
         return [
-            Claimed(messages[entry.message_id], entry.rounds)
+            Claimed(messages[entry.message_id], entry.rounds, entry.trace_context)
             for entry in leased
             if entry.message_id in messages
         ]

@@ -198,8 +198,14 @@ class ApplyParkedStatuses:
         self.webhooks = webhooks
 
     async def __call__(self, limit: int = 100) -> int:
+        return len(await self.apply(limit))
+
+    async def apply(self, limit: int = 100) -> list[tuple[str, StatusRecorded]]:
+        """Each status applied, by the provider that reported it."""
         parked = await self.store.parked(limit)
+        applied = []
         for message_id, update in parked:
-            await self.webhooks.record_status(message_id, update.provider, update)
+            recorded = await self.webhooks.record_status(message_id, update.provider, update)
+            applied.append((update.provider, recorded))
             await self.store.unpark(update)
-        return len(parked)
+        return applied

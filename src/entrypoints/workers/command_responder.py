@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
+from opentelemetry import trace
 
+from adapters.system.trace_context import context_from
 from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.documents import field_of
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.problems import render_field
 from entrypoints.http.schemas import MessageIn
 from entrypoints.text_checks import line_fault, raw_fault
+from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 from entrypoints.workers.queue_responder import QueueResponder
 from ports.templates import RenderError, TemplateNotFound
 
@@ -201,7 +204,16 @@ class SendCommandResponder(QueueResponder):
         given = self._given_correlation_id(msg)
         started = time.perf_counter()
         bound = {"correlation_id": given} if given else {}
-        with structlog.contextvars.bound_contextvars(**bound):
+        with (
+            tracer().start_as_current_span(
+                "send command",
+                context=context_from(msg.headers),
+                kind=trace.SpanKind.SERVER,
+                record_exception=False,  # its message may quote personal data
+                attributes={"messaging.destination.name": msg.subject},
+            ) as span,
+            structlog.contextvars.bound_contextvars(**bound),
+        ):
             try:
                 reply = await self._decide(msg)
             except _Problem as problem:
@@ -242,6 +254,8 @@ class SendCommandResponder(QueueResponder):
                     500, "internal", "Something went wrong on our side", "internal error"
                 ).reply()
             correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
+            span.set_attribute(CORRELATION_ATTRIBUTE, str(correlation_id or ""))
+            span.set_attribute("chorus.status", reply.status)
             headers = {STATUS_HEADER: str(reply.status), **reply.headers}
             if correlation_id:
                 headers[CORRELATION_HEADER] = str(correlation_id)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from typing import TYPE_CHECKING
 
 import structlog
+from opentelemetry import trace
 
+from adapters.system.trace_context import context_from
 from entrypoints.metrics import (
     DISPATCH_ATTEMPTS,
     DISPATCH_ROUNDS,
     PROVIDER_SECONDS,
 )
+from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -61,6 +65,7 @@ class Dispatcher:
         self._refill = max(1, min(batch, lane_capacity // 2))
         self._leased: set[UUID] = set()
         self._finished: asyncio.Queue[tuple[Message, Round]] = asyncio.Queue()
+        self._span_of: dict[UUID, trace.SpanContext] = {}  # for the round's log line
         self.dispatched = 0
         if bell is not None:
             bell.listen(self._wake)
@@ -145,13 +150,57 @@ class Dispatcher:
 
     async def _send(self, claimed: Claimed) -> None:
         message = claimed.message
-        try:
-            result = await self.dispatch.send(claimed)
-        except Exception:
-            # Not a provider's failure (those are rounds): leave the lease to expire and retry.
-            self.log.exception("dispatch crashed", message_id=str(message.id))
-            return
+        # The span continues the trace of the request that queued the message, stored with
+        # its outbox entry (ADR 0020); its provider calls are its children.
+        with tracer().start_as_current_span(
+            "dispatch message",
+            context=context_from(claimed.trace_context),
+            kind=trace.SpanKind.CONSUMER,
+            record_exception=False,  # its message may quote personal data
+            attributes={
+                CORRELATION_ATTRIBUTE: message.correlation_id or "",
+                "chorus.message_id": str(message.id),
+                "chorus.channel": message.channel.value,
+                "chorus.round": claimed.rounds + 1,
+            },
+        ) as span:
+            started = time.time_ns()
+            try:
+                result = await self.dispatch.send(claimed)
+            except Exception:
+                # Not a provider's failure (those are rounds): leave the lease to expire.
+                self.log.exception("dispatch crashed", message_id=str(message.id))
+                span.set_status(trace.StatusCode.ERROR)
+                return
+            span.set_attribute("chorus.outcome", result.outcome)
+            if span.is_recording():
+                self._trace_provider_calls(message, result, started)
+                self._span_of[message.id] = span.get_span_context()
         await self._finished.put((message, result))
+
+    @staticmethod
+    def _trace_provider_calls(message: Message, result: Round, started: int) -> None:
+        """One client span per provider call of the round, as the round timed it: the calls
+        are made one after another, so each starts where the one before it ended."""
+        at = started
+        for attempt in result.attempts:
+            ends = at + int(attempt.latency_ms * 1_000_000)
+            span = tracer().start_span(
+                f"provider {attempt.provider} send",
+                kind=trace.SpanKind.CLIENT,
+                start_time=at,
+                attributes={
+                    CORRELATION_ATTRIBUTE: message.correlation_id or "",
+                    "chorus.message_id": str(message.id),
+                    "chorus.provider": attempt.provider,
+                    "chorus.accepted": attempt.accepted,
+                    "chorus.retryable": attempt.retryable,
+                },
+            )
+            if not attempt.accepted:
+                span.set_status(trace.StatusCode.ERROR)
+            span.end(end_time=ends)
+            at = ends
 
     async def _record(self) -> None:
         while True:
@@ -170,6 +219,7 @@ class Dispatcher:
             finally:
                 for message, _ in batch:
                     self._leased.discard(message.id)
+                    self._span_of.pop(message.id, None)
                 for _ in batch:
                     self._finished.task_done()
 
@@ -182,6 +232,12 @@ class Dispatcher:
             DISPATCH_ATTEMPTS.labels(attempt.provider, answer).inc()
             PROVIDER_SECONDS.labels(attempt.provider).observe(attempt.latency_ms / 1000)
         last = result.attempts[-1] if result.attempts else None
+        span = self._span_of.pop(message.id, None)
+        traced = (
+            {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}
+            if span is not None
+            else {}
+        )
         self.log.info(
             f"message {result.outcome}",
             message_id=str(message.id),
@@ -192,6 +248,7 @@ class Dispatcher:
             latency_ms=round(last.latency_ms, 1) if last else None,
             answer=None if result.outcome == "accepted" else (last.answer if last else None),
             retry_in=result.retry_in,
+            **traced,
         )
 
     async def _renew(self) -> None:

@@ -22,10 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
+from opentelemetry import trace
 
 from adapters.nats.consumer import JetStreamConsumer, ensure_stream_and_dead_letters, message_id
+from adapters.system.trace_context import context_from
 from domain.signals.document import MAX_BATCH, InvalidSignal, ReceivedSignal
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
+from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -291,12 +294,25 @@ class SignalConsumer:
         return _Delivery(msg, tuple(signals), first, message_id(msg) or first, tuple(dead))
 
     async def _ingest(self, batch: list[_Delivery]) -> None:
-        try:
-            with SIGNAL_BATCH_SECONDS.labels("nats").time():
-                new = await self.accept([s for d in batch for s in d.signals])
-        except Exception as error:
-            await self._retry_later(batch, error)
-            return
+        # One commit for many publishers: the span links each one's trace, by its headers.
+        with tracer().start_as_current_span(
+            "ingest signals", kind=trace.SpanKind.CONSUMER, record_exception=False
+        ) as span:
+            if span.is_recording():
+                span.set_attribute(
+                    CORRELATION_ATTRIBUTE, [delivery.correlation_id for delivery in batch]
+                )
+                for delivery in batch:
+                    context = context_from(delivery.msg.headers)
+                    if context is not None:
+                        span.add_link(trace.get_current_span(context).get_span_context())
+            try:
+                with SIGNAL_BATCH_SECONDS.labels("nats").time():
+                    new = await self.accept([s for d in batch for s in d.signals])
+            except Exception as error:
+                span.set_status(trace.StatusCode.ERROR)
+                await self._retry_later(batch, error)
+                return
         start = 0
         for delivery in batch:
             end = start + len(delivery.signals)

@@ -11,6 +11,7 @@ from litestar import Controller, Request, post
 from application.delivery.webhooks import HandleWebhook
 from entrypoints.metrics import WEBHOOK_STATUSES
 from entrypoints.settings import Settings
+from entrypoints.tracing import status_span
 from ports.providers import InvalidSignature
 
 __all__ = ["WebhooksController"]
@@ -69,13 +70,17 @@ class WebhooksController(Controller):
             _log.info("statuses parked until their message is recorded", count=handled.parked)
         for item in handled.messages:
             WEBHOOK_STATUSES.labels(provider, item.status).inc()
-            _log.info(
-                "message status reported" if item.recorded else "message status repeated",
-                provider=provider,
-                message_id=str(item.message_id),
-                status=item.status,
-                message_correlation_id=item.correlation_id,
-            )
+            # The status joins its message's story: same correlation id as its send (ADR 0020).
+            with status_span(
+                item.status, item.correlation_id, item.message_id, provider, item.recorded
+            ):
+                _log.info(
+                    "message status reported" if item.recorded else "message status repeated",
+                    provider=provider,
+                    message_id=str(item.message_id),
+                    status=item.status,
+                    message_correlation_id=item.correlation_id,
+                )
         return {
             "statuses": handled.statuses,
             "duplicates": handled.duplicates,
