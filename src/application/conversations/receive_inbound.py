@@ -126,20 +126,14 @@ class ReceiveInbound:
             now = self.clock.now()
             contexts: dict[UUID, Load] = {}
             if policy is not None:
-                base = await shared.load()
-                for m in messages:
-                    thread = conversation_id(m.customer_id, m.topic)
-                    if thread not in contexts:
-                        contexts[thread] = await self.router.load_for(
-                            m.customer_id, thread, policy, now, load=base
-                        )
+                threads = {conversation_id(m.customer_id, m.topic): m.customer_id for m in messages}
+                contexts = await self.router.loads_for(threads, policy, now, await shared.load())
             async with self.uows() as uow:
                 conversations = uow.repository(Conversation)
-                ids = list(dict.fromkeys(conversation_id(m.customer_id, m.topic) for m in messages))
-                found = await conversations.get(ids)
+                ids = [conversation_id(m.customer_id, m.topic) for m in messages]
+                found = await conversations.get(list(dict.fromkeys(ids)))
                 results = []
-                for inbound, classification in zip(messages, classified, strict=True):
-                    thread = conversation_id(inbound.customer_id, inbound.topic)
+                for thread, inbound, classification in zip(ids, messages, classified, strict=True):
                     conversation = found.get(thread)
                     if conversation is None:
                         conversation = found[thread] = Conversation.start(

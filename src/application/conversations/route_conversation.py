@@ -20,6 +20,7 @@ from domain.conversation.sla import next_breach
 from domain.segments.conditions import SegmentFacts
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
     from uuid import UUID
 
@@ -105,22 +106,19 @@ class Router:
         members = {member for team in teams for member in team.members}
         return Load(teams, await self.roster.candidates(members))
 
-    async def load_for(
-        self,
-        customer_id: UUID,
-        thread: UUID,
-        policy: RoutingPolicy,
-        now: datetime,
-        load: Load | None = None,
-    ) -> Load:
-        """The load (read now unless given), and the customer's context: segments, their other
-        open conversations and what the policy's conditions read of them."""
-        if load is None:
-            load = await self.load()
-        segments = await self.roster.segments_of(customer_id)
-        others = await self.roster.open_conversations(customer_id, besides=thread)
-        facts = await self.roster.facts_of(customer_id, conditions_of(policy), now)
-        return replace(load, segments=segments, other_open=others, facts=facts)
+    async def loads_for(
+        self, threads: Mapping[UUID, UUID], policy: RoutingPolicy, now: datetime, load: Load
+    ) -> dict[UUID, Load]:
+        """For each conversation (its id to its customer's), `load` with the customer's context:
+        segments, their other open conversations and what the policy's conditions read of them,
+        read for all of them at once."""
+        found = await self.roster.customers_of(threads, conditions_of(policy), now)
+        return {
+            thread: replace(
+                load, segments=reads.segments, other_open=reads.other_open, facts=reads.facts
+            )
+            for thread, reads in found.items()
+        }
 
     def decide(
         self, conversation: Conversation, policy: RoutingPolicy, load: Load, now: datetime
@@ -160,7 +158,7 @@ class PageRouting:
             return self._load
 
     def latest(self, load: Load) -> Load:
-        """`load` (a customer's, read by `Router.load_for`) with the page's teams and members as
+        """`load` (a customer's, read by `Router.loads_for`) with the page's teams and members as
         they are now, the decisions of its other routings so far included."""
         if self._load is None:
             return load
