@@ -9,24 +9,35 @@ store checks it, under concurrency; nobody assumes it from a read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Mapping, Sequence
     from datetime import datetime
     from uuid import UUID
 
     from domain.conversation.routing import Candidate, TeamView
     from domain.segments.conditions import Condition, SegmentFacts
 
-__all__ = ["AgentOverCapacity", "Roster"]
+__all__ = ["AgentOverCapacity", "CustomerReads", "Roster"]
 
 
 class AgentOverCapacity(ConcurrencyConflict):
     """The commit would have given an agent more conversations of a kind than their capacity:
     someone else took the room first. Read the loads again and decide again."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerReads:
+    """What routing reads of a conversation's customer: their segments, how many of their other
+    conversations are open, and what the routing conditions read of them (None: not known)."""
+
+    segments: frozenset[str] = frozenset()
+    other_open: int = 0
+    facts: SegmentFacts | None = None
 
 
 class Roster(Protocol):
@@ -61,4 +72,11 @@ class Roster(Protocol):
     ) -> SegmentFacts | None:
         """What the conditions may read of the customer (attributes and profile, identity types,
         consents, the signals within their lookback); None for a customer not known yet."""
+        ...
+
+    async def customers_of(
+        self, threads: Mapping[UUID, UUID], conditions: Sequence[Condition], now: datetime
+    ) -> dict[UUID, CustomerReads]:
+        """For each conversation (its id to its customer's), what routing reads of the customer,
+        all at once: `segments_of`, `open_conversations` besides it, and `facts_of`."""
         ...

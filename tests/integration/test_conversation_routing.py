@@ -34,7 +34,7 @@ from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.customer.keywords import INBOUND_SIGNAL
 from domain.policy.vocabulary import Channel
 from domain.signals.aggregate import SignalReport
-from ports.conversation_roster import AgentOverCapacity
+from ports.conversation_roster import AgentOverCapacity, CustomerReads
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -321,3 +321,52 @@ class TestCapacityUnderConcurrency:
         assert held == {"ana": 2, "rui": 2}
         assert len(await chorus.roster.queued("support")) == 8
         assert await chorus.loads() == {("ana", "chat"): 2, ("rui", "chat"): 2}
+
+    async def test_batches_racing_with_their_own_reads_never_overload_anyone(
+        self, chorus: Installation
+    ) -> None:
+        capacity = {"ana": 3, "rui": 3}
+        await chorus.setup({k: {ChannelKind.CHAT: n} for k, n in capacity.items()}, "support")
+        senders = [who(f"phone:+4477009004{n:02}") for n in range(16)]
+        outcomes = await chorus.ingest(
+            [
+                SignalReport(f"crm:{n}", "customer.updated", NOON, (s,))
+                for n, s in enumerate(senders)
+            ]
+        )
+        inbound = [
+            Inbound(uuid4(), outcome.customer_id, Channel.WHATSAPP, "help", NOON)
+            for outcome in outcomes
+            if outcome.customer_id is not None
+        ]
+        # Four batches, each on a page of its own: each reads the loads once, and all of them
+        # see every place free; the commits that come too late route again on fresh loads.
+        threaded = await asyncio.gather(
+            *(chorus.receive.many(inbound[n::4], chorus.receive.page()) for n in range(4))
+        )
+        assert sum(len(batch) for batch in threaded) == 16
+        assert await chorus.held_by_events() == capacity
+        assert len(await chorus.roster.queued("support")) == 10
+        assert await chorus.loads() == {("ana", "chat"): 3, ("rui", "chat"): 3}
+
+
+class TestRosterReads:
+    async def test_a_batch_reads_each_customers_context_at_once(self, chorus: Installation) -> None:
+        await chorus.setup({"ana": {ChannelKind.CHAT: 5}}, "support")
+        known = who("phone:+447700900501")
+        await chorus.inbound(known, Channel.WHATSAPP, "hello")
+        await chorus.settle()
+        customer = (await chorus.conversation(known)).customer_id
+        stranger = uuid4()
+        threads = {
+            conversation_id(customer): customer,
+            conversation_id(customer, "order-42"): customer,
+            conversation_id(stranger): stranger,
+        }
+        reads = await chorus.roster.customers_of(threads, [], NOON)
+        assert reads[conversation_id(customer)].other_open == 0
+        assert reads[conversation_id(customer, "order-42")].other_open == 1
+        assert reads[conversation_id(stranger)] == CustomerReads()
+        for thread, owner in threads.items():
+            assert reads[thread].segments == await chorus.roster.segments_of(owner)
+            assert reads[thread].facts == await chorus.roster.facts_of(owner, [], NOON)

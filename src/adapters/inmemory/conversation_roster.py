@@ -12,11 +12,11 @@ from adapters.inmemory.processes import InMemoryCustomerFacts
 from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import Conversation
 from domain.conversation.routing import Candidate, TeamView
-from ports.conversation_roster import AgentOverCapacity
+from ports.conversation_roster import AgentOverCapacity, CustomerReads
 from ports.segment_evaluation import SegmentInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterable, Sequence
+    from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -195,3 +195,15 @@ class InMemoryRoster:
             SegmentInForce(customer_id, f"routing-{n}", 0, c) for n, c in enumerate(conditions)
         ]
         return (await self.facts.facts([customer_id], in_force, now)).get(customer_id)
+
+    async def customers_of(
+        self, threads: Mapping[UUID, UUID], conditions: Sequence[Condition], now: datetime
+    ) -> dict[UUID, CustomerReads]:
+        return {
+            thread: CustomerReads(
+                await self.segments_of(customer_id),
+                await self.open_conversations(customer_id, besides=thread),
+                await self.facts_of(customer_id, conditions, now),
+            )
+            for thread, customer_id in threads.items()
+        }

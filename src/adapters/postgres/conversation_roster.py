@@ -13,11 +13,11 @@ from adapters.postgres.event_store import SideTable
 from adapters.postgres.segment_states import PostgresCustomerFacts
 from domain.conversation.routing import Candidate, TeamView
 from domain.conversation.vocabulary import ChannelKind, Presence
-from ports.conversation_roster import AgentOverCapacity
+from ports.conversation_roster import AgentOverCapacity, CustomerReads
 from ports.segment_evaluation import SegmentInForce
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Sequence
+    from collections.abc import Collection, Mapping, Sequence
     from datetime import datetime
 
     from domain.conversation.agents import Agent, Team
@@ -164,6 +164,20 @@ JOIN segments s ON s.segment_id = m.segment_id
 WHERE m.customer_id = $1
 """
 
+_SEGMENTS_OF_ALL = """
+SELECT m.customer_id, array_agg(s.key) AS keys FROM segment_members m
+JOIN segments s ON s.segment_id = m.segment_id
+WHERE m.customer_id = ANY($1::uuid[])
+GROUP BY m.customer_id
+"""
+_OPEN_BESIDES = """
+SELECT t.thread, count(h.conversation_id) AS others
+FROM unnest($1::uuid[], $2::uuid[]) AS t(thread, customer_id)
+LEFT JOIN conversation_holds h
+    ON h.customer_id = t.customer_id AND h.open AND h.conversation_id <> t.thread
+GROUP BY t.thread
+"""
+
 
 class PostgresRoster:
     """Reads the listings and loads on the pool, outside any unit of work: a decision made on
@@ -220,6 +234,32 @@ class PostgresRoster:
                 [customer_id], routing_conditions(conditions), now
             )
         return found.get(customer_id)
+
+    async def customers_of(
+        self, threads: Mapping[UUID, UUID], conditions: Sequence[Condition], now: datetime
+    ) -> dict[UUID, CustomerReads]:
+        customers = list(dict.fromkeys(threads.values()))
+        async with self.pool.acquire() as proxy:
+            conn = cast("asyncpg.Connection", proxy)
+            segments = {
+                row["customer_id"]: frozenset(row["keys"])
+                for row in await conn.fetch(_SEGMENTS_OF_ALL, customers)
+            }
+            others = {
+                row["thread"]: row["others"]
+                for row in await conn.fetch(_OPEN_BESIDES, list(threads), list(threads.values()))
+            }
+            facts = await PostgresCustomerFacts(conn).facts(
+                customers, routing_conditions(conditions), now
+            )
+        return {
+            thread: CustomerReads(
+                segments.get(customer_id, frozenset()),
+                others.get(thread, 0),
+                facts.get(customer_id),
+            )
+            for thread, customer_id in threads.items()
+        }
 
 
 def routing_conditions(conditions: Sequence[Condition]) -> list[SegmentInForce]:

@@ -15,13 +15,15 @@ from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.classified import urgency_name
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
+    from uuid import UUID
 
     from application.conversations.receive_inbound import Inbound
     from domain.assistant.classification import Classification
     from ports.unit_of_work import UnitOfWork
 
-__all__ = ["MERGE_HOPS", "classified_message", "record_on_customer"]
+__all__ = ["MERGE_HOPS", "classified_message", "record_on_customer", "record_on_customers"]
 
 MERGE_HOPS = 8
 """How many merges are followed to the survivor; a longer chain is a corrupt log."""
@@ -49,15 +51,33 @@ async def record_on_customer(
 ) -> bool:
     """Records the classification on the message's customer (or their survivor), in `uow`;
     False when the customer is not in the store."""
+    return bool(await record_on_customers(uow, [(inbound, classified)], now))
+
+
+async def record_on_customers(
+    uow: UnitOfWork, messages: Sequence[tuple[Inbound, Classification]], now: datetime
+) -> int:
+    """Records each message's classification on its customer (or their survivor), in `uow`,
+    each customer loaded once however many of the batch's messages are theirs; how many were
+    recorded (a customer not in the store has none)."""
     customers = uow.repository(Customer)
-    customer_id = inbound.customer_id
-    for _ in range(MERGE_HOPS):
-        customer = (await customers.get([customer_id])).get(customer_id)
-        if customer is None:
-            return False
-        if customer.merged_into is None:
-            customer.note_classified(classified_message(inbound, classified), now)
-            customers.add(customer)
-            return True
-        customer_id = customer.merged_into
-    return False
+    loaded: dict[UUID, Customer | None] = {}
+    noted: dict[UUID, Customer] = {}
+    recorded = 0
+    for inbound, classified in messages:
+        customer_id = inbound.customer_id
+        for _ in range(MERGE_HOPS):
+            if customer_id not in loaded:
+                loaded[customer_id] = (await customers.get([customer_id])).get(customer_id)
+            customer = loaded[customer_id]
+            if customer is None:
+                break
+            if customer.merged_into is None:
+                customer.note_classified(classified_message(inbound, classified), now)
+                noted[customer.id] = customer
+                recorded += 1
+                break
+            customer_id = customer.merged_into
+    if noted:
+        customers.add(*noted.values())
+    return recorded

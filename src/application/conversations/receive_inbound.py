@@ -6,7 +6,7 @@ customer with an unverified identity) and the topic name the conversation
 are one thread. The message's id is its signal's, so a message seen twice changes nothing. A
 resolved conversation reopens. Intent and sentiment come from the classifier port, off the
 event loop, and are recorded on the conversation and, in the same commit, on the customer
-(`record_on_customer`). Then, if no agent holds it, it is routed: assigned to an agent, or
+(`record_on_customers`). Then, if no agent holds it, it is routed: assigned to an agent, or
 queued to a team. A reopened conversation stays with its agent if they can take it, else is routed again.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
-from application.conversations.classified_on_customer import record_on_customer
-from application.conversations.route_conversation import ROUTER, Router
+from application.conversations.classified_on_customer import record_on_customers
+from application.conversations.route_conversation import ROUTER, PageRouting, Router
 from domain.conversation.aggregate import (
     CUSTOMER,
     DEFAULT_TOPIC,
@@ -28,14 +28,16 @@ from domain.conversation.aggregate import (
 )
 from domain.conversation.vocabulary import Sentiment
 from domain.shared.keys import KEY_PATTERN
+from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from uuid import UUID
 
     from application.conversations.route_conversation import Load
     from domain.assistant.classification import Classification
-    from domain.conversation.routing import RoutingDecision
+    from domain.conversation.routing import RoutingDecision, RoutingPolicy
     from domain.policy.vocabulary import Channel
     from ports.classifier import Classifier
     from ports.clock import Clock
@@ -91,55 +93,107 @@ class ReceiveInbound:
         self.router = Router(roster)
         self.clock = clock
 
-    async def __call__(self, inbound: Inbound) -> Threaded:
-        # A model may take long on first use: never on the event loop.
-        classified = await asyncio.to_thread(self.classifier.classify, inbound.text)
-        thread_id = conversation_id(inbound.customer_id, inbound.topic)
+    def page(self) -> PageRouting:
+        """What several messages routed together share (the policy and the roster's load),
+        read once for all of them; give it to each call."""
+        return PageRouting(self.router, self.uows)
 
-        async def attempt() -> Threaded:
-            async with self.uows() as uow:
-                policy = await self.router.policy(uow)
+    async def __call__(self, inbound: Inbound, page: PageRouting | None = None) -> Threaded:
+        (threaded,) = await self.many([inbound], page)
+        return threaded
+
+    async def many(
+        self, messages: Sequence[Inbound], page: PageRouting | None = None
+    ) -> list[Threaded]:
+        """The messages in order (a conversation's in the order given), in one commit: what
+        became of each. A conflict (a conversation written meanwhile, an agent's last place
+        taken) threads them all again on fresh reads."""
+        if not messages:
+            return []
+        # A model may take long on first use: never on the event loop.
+        classified = await asyncio.to_thread(
+            lambda: [self.classifier.classify(m.text) for m in messages]
+        )
+        shared = page or self.page()
+
+        async def attempt() -> list[Threaded]:
+            try:
+                return await threaded()
+            except ConcurrencyConflict:
+                shared.stale()  # someone took a place first: the loads are read again
+                raise
+
+        async def threaded() -> list[Threaded]:
+            policy = await shared.policy()
             now = self.clock.now()
-            load = (
-                None
-                if policy is None
-                else await self.router.load_for(inbound.customer_id, thread_id, policy, now)
-            )
+            contexts: dict[UUID, Load] = {}
+            if policy is not None:
+                threads = {conversation_id(m.customer_id, m.topic): m.customer_id for m in messages}
+                contexts = await self.router.loads_for(threads, policy, now, await shared.load())
             async with self.uows() as uow:
                 conversations = uow.repository(Conversation)
-                conversation = (await conversations.get([thread_id])).get(thread_id)
-                if conversation is None:
-                    conversation = Conversation.start(
-                        inbound.customer_id, CUSTOMER, now, inbound.topic
-                    )
-                was_resolved = not conversation.is_open
-                received = conversation.receive(
-                    inbound.message_id, inbound.channel, inbound.text, inbound.received_at, now
+                ids = [conversation_id(m.customer_id, m.topic) for m in messages]
+                found = await conversations.get(list(dict.fromkeys(ids)))
+                results = []
+                for thread, inbound, classification in zip(ids, messages, classified, strict=True):
+                    conversation = found.get(thread)
+                    if conversation is None:
+                        conversation = found[thread] = Conversation.start(
+                            inbound.customer_id, CUSTOMER, now, inbound.topic
+                        )
+                    results.append(
+                        self._thread(
+                            conversation, inbound, classification, policy, contexts.get(thread),
+                            shared, now,
+                        )
+                    )  # fmt: skip
+                received = zip(messages, classified, results, strict=True)
+                await record_on_customers(
+                    uow, [(m, c) for m, c, threaded in received if threaded.received], now
                 )
-                if not received:
-                    return Threaded(thread_id, received=False)
-                # A message with no intent of its own ("any news?") keeps the thread's.
-                known = conversation.classification
-                intent = intent_key(classified) or (None if known is None else known.intent)
-                conversation.classify(
-                    intent,
-                    Sentiment(classified.sentiment.value),
-                    CLASSIFIER,
-                    now,
-                    confidence=classified.confidence,
-                )
-                await record_on_customer(uow, inbound, classified, now)
-                decision = None
-                if policy is not None and load is not None:
-                    if was_resolved and conversation.agent is not None:
-                        _back_to(conversation, load, now)
-                    if conversation.agent is None:
-                        decision = self.router.decide(conversation, policy, load, now)
-                        conversation.apply_routing(decision, ROUTER, now)
-                conversations.add(conversation)
-                return Threaded(thread_id, received=True, decision=decision)
+                conversations.add(*(c for c in found.values() if c.pending_events))
+                return results
 
         return await retry_on_conflict(attempt)
+
+    def _thread(
+        self,
+        conversation: Conversation,
+        inbound: Inbound,
+        classified: Classification,
+        policy: RoutingPolicy | None,
+        load: Load | None,
+        shared: PageRouting,
+        now: datetime,
+    ) -> Threaded:
+        """One message into its conversation: received, classified, and routed if no agent
+        holds it."""
+        was_resolved = not conversation.is_open
+        received = conversation.receive(
+            inbound.message_id, inbound.channel, inbound.text, inbound.received_at, now
+        )
+        if not received:
+            return Threaded(conversation.id, received=False)
+        # A message with no intent of its own ("any news?") keeps the thread's.
+        known = conversation.classification
+        intent = intent_key(classified) or (None if known is None else known.intent)
+        conversation.classify(
+            intent,
+            Sentiment(classified.sentiment.value),
+            CLASSIFIER,
+            now,
+            confidence=classified.confidence,
+        )
+        decision = None
+        if policy is not None and load is not None:
+            load = shared.latest(load)
+            if was_resolved and conversation.agent is not None:
+                _back_to(conversation, load, now)
+            if conversation.agent is None:
+                decision = self.router.decide(conversation, policy, load, now)
+                conversation.apply_routing(decision, ROUTER, now)
+                shared.took(decision, conversation.channel_kind, now)
+        return Threaded(conversation.id, received=True, decision=decision)
 
 
 def _back_to(conversation: Conversation, load: Load, now: datetime) -> None:

@@ -10,6 +10,7 @@ capacity (`AgentOverCapacity`), so a decision made on a stale read is retried, n
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -19,17 +20,27 @@ from domain.conversation.sla import next_breach
 from domain.segments.conditions import SegmentFacts
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
     from uuid import UUID
 
     from domain.conversation.aggregate import Conversation
     from domain.conversation.routing import Candidate, RoutingDecision, RoutingPolicy, TeamView
+    from domain.conversation.vocabulary import ChannelKind
     from domain.conversation.working_hours import WorkingHours
     from domain.segments.conditions import Condition
     from ports.conversation_roster import Roster
-    from ports.unit_of_work import UnitOfWork
+    from ports.unit_of_work import UnitOfWork, UnitsOfWork
 
-__all__ = ["ROUTER", "Load", "Router", "conditions_of", "customer_context", "queue_entry"]
+__all__ = [
+    "ROUTER",
+    "Load",
+    "PageRouting",
+    "Router",
+    "conditions_of",
+    "customer_context",
+    "queue_entry",
+]
 
 ROUTER = "router"
 """Who `by` names when routing did it."""
@@ -65,6 +76,17 @@ class Load:
     def candidate(self, agent: str) -> Candidate | None:
         return next((a for a in self.agents if a.key == agent), None)
 
+    def after(self, decision: RoutingDecision, kind: ChannelKind, at: datetime) -> Load:
+        """The load once the decision is committed: its agent holds one more of the kind, or
+        its team's queue is one longer."""
+        if decision.agent is not None:
+            agents = [a.taking(kind, at) if a.key == decision.agent else a for a in self.agents]
+            return replace(self, agents=agents)
+        teams = [
+            replace(t, queued=t.queued + 1) if t.key == decision.team else t for t in self.teams
+        ]
+        return replace(self, teams=teams)
+
 
 class Router:
     """Reads what routing needs and decides. The reads are on the roster, never inside a unit of
@@ -84,16 +106,19 @@ class Router:
         members = {member for team in teams for member in team.members}
         return Load(teams, await self.roster.candidates(members))
 
-    async def load_for(
-        self, customer_id: UUID, thread: UUID, policy: RoutingPolicy, now: datetime
-    ) -> Load:
-        """The load, and the customer's context: segments, their other open conversations and
-        what the policy's conditions read of them."""
-        load = await self.load()
-        segments = await self.roster.segments_of(customer_id)
-        others = await self.roster.open_conversations(customer_id, besides=thread)
-        facts = await self.roster.facts_of(customer_id, conditions_of(policy), now)
-        return replace(load, segments=segments, other_open=others, facts=facts)
+    async def loads_for(
+        self, threads: Mapping[UUID, UUID], policy: RoutingPolicy, now: datetime, load: Load
+    ) -> dict[UUID, Load]:
+        """For each conversation (its id to its customer's), `load` with the customer's context:
+        segments, their other open conversations and what the policy's conditions read of them,
+        read for all of them at once."""
+        found = await self.roster.customers_of(threads, conditions_of(policy), now)
+        return {
+            thread: replace(
+                load, segments=reads.segments, other_open=reads.other_open, facts=reads.facts
+            )
+            for thread, reads in found.items()
+        }
 
     def decide(
         self, conversation: Conversation, policy: RoutingPolicy, load: Load, now: datetime
@@ -101,6 +126,52 @@ class Router:
         """Where the conversation goes now, with every reason."""
         context = customer_context(load.facts, load.segments, load.other_open + 1)
         return route(conversation.routing_facts(), context, policy, load.teams, load.agents, now)
+
+
+class PageRouting:
+    """What the routings of one page share: the policy in force and the load, each read once
+    and kept current in memory as the page's own decisions take places (`took`), so a page of
+    messages reads the roster once rather than once a message. A decision made on it is
+    checked by the holds' trigger at its commit like any other; after a conflict (`stale`) the
+    load is read again."""
+
+    def __init__(self, router: Router, uows: UnitsOfWork) -> None:
+        self.router = router
+        self.uows = uows
+        self._read = asyncio.Lock()
+        self._policy: tuple[RoutingPolicy | None] | None = None
+        self._load: Load | None = None
+
+    async def policy(self) -> RoutingPolicy | None:
+        """The routing in force when the page was first asked for it."""
+        async with self._read:
+            if self._policy is None:
+                async with self.uows() as uow:
+                    self._policy = (await self.router.policy(uow),)
+            return self._policy[0]
+
+    async def load(self) -> Load:
+        """The teams and their members' loads, with the page's decisions so far."""
+        async with self._read:
+            if self._load is None:
+                self._load = await self.router.load()
+            return self._load
+
+    def latest(self, load: Load) -> Load:
+        """`load` (a customer's, read by `Router.loads_for`) with the page's teams and members as
+        they are now, the decisions of its other routings so far included."""
+        if self._load is None:
+            return load
+        return replace(load, teams=self._load.teams, agents=self._load.agents)
+
+    def took(self, decision: RoutingDecision, kind: ChannelKind | None, at: datetime) -> None:
+        """A decision of the page, to be committed: the next ones see its place taken."""
+        if self._load is not None and kind is not None:
+            self._load = self._load.after(decision, kind, at)
+
+    def stale(self) -> None:
+        """A commit failed (someone else took a place first): read the load again."""
+        self._load = None
 
 
 def queue_entry(

@@ -7,11 +7,13 @@ with an unverified identity). Each goes into its customer's conversation, classi
 changes nothing. A signal that is no message (no known channel, no text) is passed by; one that
 fails is retried with its page, then parked (ADR 7), and the lane goes on.
 
-A page's messages are threaded several conversations at once (`concurrency`), each
-conversation's messages in log order: each message waits on a few reads and a durable commit of
-its own, and one at a time the lane falls behind a steady 200 messages/s. Routings racing for an
-agent's last place are settled by the database (a commit over capacity fails, and routes again
-on fresh loads), as between workers.
+A page's messages are threaded a batch of conversations (`batch`) in one commit, several
+batches at once (`concurrency`), each conversation's messages in log order: a commit a message
+would cost the lane a durable commit, its reads and a wake of every lane each time. The page's
+routings share one read of the routing document and of the roster's loads (`PageRouting`), kept
+current in memory as each takes a place. Routings racing for an agent's last place are settled by
+the database (a commit over capacity fails, and routes again on loads read afresh), as between
+workers.
 
 Capacity that frees or comes back (an agent available again, a capacity raised, a member
 added; a conversation resolved, transferred, unassigned) and a conversation queued start a
@@ -43,11 +45,14 @@ if TYPE_CHECKING:
     from application.conversations.drain_queues import DrainQueues
     from application.conversations.receive_inbound import ReceiveInbound
 
-__all__ = ["CONCURRENCY", "FREEING", "ConversationThreads", "inbound_of"]
+__all__ = ["BATCH", "CONCURRENCY", "FREEING", "ConversationThreads", "inbound_of"]
 
+BATCH = 50
+"""How many conversations go into one commit: a page's messages commit a batch at a time, so a
+steady trickle of messages makes one commit a page rather than one a message."""
 CONCURRENCY = 6
-"""How many conversations a page threads at once; each holds a database connection while it
-commits, and the worker's pool is shared with every lane."""
+"""How many batches a page threads at once; each holds a database connection while it commits,
+and the worker's pool is shared with every lane."""
 
 
 def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
@@ -94,11 +99,16 @@ class ConversationThreads:
     page_size: int | None = None
 
     def __init__(
-        self, receive: ReceiveInbound, drain: DrainQueues, concurrency: int = CONCURRENCY
+        self,
+        receive: ReceiveInbound,
+        drain: DrainQueues,
+        concurrency: int = CONCURRENCY,
+        batch: int = BATCH,
     ) -> None:
         self.receive = receive
         self.drain = drain
         self.concurrency = concurrency
+        self.batch = batch
 
     async def handle(self, events: Sequence[CanMutateAggregate[UUID]], ports: object) -> None:
         freed = False
@@ -116,17 +126,18 @@ class ConversationThreads:
             await self.drain()
 
     async def _receive_all(self, threads: Sequence[Sequence[Inbound]]) -> None:
-        """Every thread's messages in order, `concurrency` threads at a time; the first failure
-        is raised once every thread has stopped, so none is still writing when the page is
-        tried again."""
+        """Every thread's messages in order, in batches of up to `batch` conversations, each
+        batch one commit, `concurrency` batches at a time; the first failure is raised once
+        every batch has stopped, so none is still writing when the page is tried again."""
         gate = asyncio.Semaphore(self.concurrency)
+        page = self.receive.page()
 
-        async def receive(messages: Sequence[Inbound]) -> None:
+        async def receive(batch: Sequence[Sequence[Inbound]]) -> None:
             async with gate:
-                for message in messages:
-                    await self.receive(message)
+                await self.receive.many([m for thread in batch for m in thread], page)
 
-        outcomes = await asyncio.gather(*(receive(m) for m in threads), return_exceptions=True)
+        batches = [threads[i : i + self.batch] for i in range(0, len(threads), self.batch)]
+        outcomes = await asyncio.gather(*(receive(b) for b in batches), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome

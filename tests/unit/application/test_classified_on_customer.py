@@ -10,6 +10,7 @@ from adapters.assistant.keywords import KeywordClassifier
 from application.conversations.classified_on_customer import record_on_customer
 from application.conversations.receive_inbound import Inbound
 from domain.customer.aggregate import Customer
+from domain.customer.keywords import INBOUND_SIGNAL
 from domain.policy.vocabulary import Channel
 from tests.unit.application.conversation_world import SUPPORT_ONLY, ConversationWorld, customer
 from tests.unit.in_memory_chorus import claim, report
@@ -105,3 +106,23 @@ class TestRecordingOnTheCustomer:
             )
         assert len(classified(found, email_owner)) == 1
         assert len(classified(found, before)) == 1  # the one from before the merge
+
+    async def test_two_messages_of_one_customer_in_one_batch_are_both_recorded(self) -> None:
+        found = await world()
+        who = customer(1)
+        signals = [
+            report(
+                f"twilio:batch-{n}",
+                who,
+                kind=INBOUND_SIGNAL,
+                occurred_at=found.clock.now(),
+                properties={"channel": channel, "text": text},
+            )
+            for n, (channel, text) in enumerate(
+                [("email", "I want a refund"), ("whatsapp", "where is my parcel?")]
+            )
+        ]
+        await found.chorus.ingest(signals)  # read in one page, threaded in one batch
+        await found.settle()
+        events = classified(found, await found.customer_of(who))
+        assert [vars(e)["channel"] for e in events] == [Channel.EMAIL, Channel.WHATSAPP]
