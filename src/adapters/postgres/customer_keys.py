@@ -32,7 +32,6 @@ __all__ = [
     "SEALED_PREFIX",
     "CustomerKeys",
     "KeyNotLoaded",
-    "is_sealed",
     "sealed_by",
 ]
 
@@ -88,11 +87,6 @@ RETURNING customer_id
 
 class KeyNotLoaded(LookupError):
     """A customer's key was needed before it was loaded: a reader forgot to `load` it."""
-
-
-def is_sealed(payload: bytes) -> bool:
-    """Whether the payload holds sealed values (or a sealed document)."""
-    return payload[:7] == SEALED_PREFIX or payload[:2] == SEALED_DOCUMENT_PREFIX
 
 
 def sealed_by(payload: bytes) -> UUID | None:
