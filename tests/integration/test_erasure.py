@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from adapters.postgres.audit_log import PostgresAuditLog
-from adapters.postgres.customer_keys import CUSTOMER_KEYS
+from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_DOCUMENT_PREFIX
 from application.audit.customer_as_of import CustomerAsOf
 from application.customer.change_consent import ChangeConsent
 from application.customer.erase_customer import EraseCustomer
@@ -28,6 +28,7 @@ from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
 from domain.shared.personal import ERASED
 from domain.signals.document import SignalReader
+from domain.signals.intake import RECEIVED_TOPIC, intake_id_for
 from entrypoints.ioc import make_container
 from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
@@ -376,3 +377,41 @@ class TestReceivedSignals:
             ["ana@example.org"],
         )
         assert not any(b"silver" in p for p in await shop.payloads())
+
+    async def test_it_is_stored_as_bytes_and_one_stored_as_json_before_reads_the_same(
+        self, shop: Shop
+    ) -> None:
+        await received(shop, signal_document("o-1", "ana@example.org", note="gold-tier"))
+        (stored,) = await shop.payloads()
+        assert stored.startswith(SEALED_DOCUMENT_PREFIX)
+        # Written by the intake of before: the document's base64 inside JSON.
+        before = signal_document("o-2", "ana@example.org", note="gold-tier")
+        key_id = (await CUSTOMER_KEYS.for_identities(shop.pool, [ANA_EMAIL.identity]))[
+            ANA_EMAIL.identity
+        ]
+        key = CUSTOMER_KEYS.key_of(key_id)
+        assert key is not None
+        sealed = key.seal_json(before).encode("ascii")
+        await shop.pool.execute(
+            "INSERT INTO events (stream_id, version, topic, occurred_at, payload)"
+            " VALUES ($1, 1, $2, $3, $4)",
+            intake_id_for("o-2"),
+            RECEIVED_TOPIC,
+            T0,
+            b'{"$k":"' + key.id_text + b'","$d":"' + sealed + b'","id":"o-2"}',
+        )
+        runner = await shop.runner()
+        await shop.caught_up(runner)
+        queries = await shop.get(CustomerQueries)
+        ana = await queries.by_identity(ANA_EMAIL.identity)
+        activity = await shop.pool.fetch("SELECT properties FROM customer_signals")
+        assert len(activity) == 2
+
+        await shop.erase(ana.id)
+        await shop.caught_up(runner)
+        documents = [
+            line for line in await shop.audit_lines() if {"identities", "id"} <= line.keys()
+        ]
+        assert sorted(d["id"] for d in documents) == ["o-1", "o-2"]
+        assert all(d["identities"] == ERASED for d in documents)
+        assert not any(holds_secret(d) for d in documents)

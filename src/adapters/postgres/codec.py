@@ -18,12 +18,17 @@ import msgspec.structs
 from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
-from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_PREFIX, sealed_by
+from adapters.postgres.customer_keys import (
+    CUSTOMER_KEYS,
+    SEALED_DOCUMENT_PREFIX,
+    SEALED_PREFIX,
+    sealed_by,
+)
 from domain.catalog import TOPICS
 from domain.shared.personal import ERASED, map_personal
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from adapters.crypto.envelope import DataKey
@@ -40,7 +45,12 @@ _ORIGINATOR = "originator_topic"
 _new = object.__new__
 _SEALED_BY = "$k"
 _SEALED_VALUES = "$v"
-_DOCUMENT = "$d"  # a document sealed whole
+_DOCUMENT = "$d"  # a document sealed whole, in the JSON form written before the bytes one
+# A document sealed whole as bytes: the prefix, the key's id (16 bytes), the length of the
+# clear JSON (4 bytes, big-endian), the clear JSON, then nonce, ciphertext and tag of the
+# document, bound to everything before it.
+_CLEAR_AT = len(SEALED_DOCUMENT_PREFIX) + 16
+_CLEAR_LENGTH = 4
 # What a sealed value's place holds: the values themselves are sealed together, in the order
 # the paths find them, in `$v` (one AES-GCM operation an event, however many values).
 _PLACE = ""
@@ -212,25 +222,70 @@ class EventCodec:
         storing it; once erased, it reads as `clear` and its personal fields `[erased]`."""
         if not self.topics.personal(topic):
             return payload
+        return self._sealed_whole(payload, key_id, self._encoder.encode(clear))
+
+    def sealed_documents(
+        self, topic: str, documents: Sequence[tuple[bytes, UUID, str]]
+    ) -> list[bytes]:
+        """`sealed_document` of each `(payload, key id, id)`, its clear fields `{"id": id}`:
+        intake seals every signal it commits, so the keys are found once a batch."""
+        if not self.topics.personal(topic):
+            return [payload for payload, _, _ in documents]
+        encode = self._encoder.encode
+        heads: dict[UUID, tuple[DataKey, bytes] | None] = {}
+        sealed: list[bytes] = []
+        for payload, key_id, event_id in documents:
+            clear = b'{"id":' + encode(event_id) + b"}"
+            try:
+                found = heads[key_id]
+            except KeyError:
+                key = self.keys.key_of(key_id)
+                found = heads[key_id] = (
+                    None if key is None else (key, SEALED_DOCUMENT_PREFIX + key.bound_to)
+                )
+            if found is None:
+                sealed.append(self._sealed_whole(payload, key_id, clear))
+                continue
+            key, head = found
+            header = head + len(clear).to_bytes(_CLEAR_LENGTH, "big") + clear
+            sealed.append(header + key.seal_raw(payload, header))
+        return sealed
+
+    def _sealed_whole(self, payload: bytes, key_id: UUID, clear: bytes) -> bytes:
         key = self.keys.key_of(key_id)
-        if key is None:
-            return self._encoder.encode({_SEALED_BY: str(key_id), **clear})
-        # Written out rather than encoded from a dict: intake seals every signal it commits.
-        rest = self._encoder.encode(clear)
-        return b"".join(
-            (
-                b'{"$k":"',
-                key.id_text,
-                b'","$d":"',
-                key.seal_json(payload).encode("ascii"),
-                b'"}' if rest == b"{}" else b'",' + rest[1:],
-            )
+        if key is None:  # erased already: only the clear fields are kept
+            rest = b"}" if clear == b"{}" else b"," + clear[1:]
+            return b'{"$k":"' + str(key_id).encode("ascii") + b'"' + rest
+        header = (
+            SEALED_DOCUMENT_PREFIX
+            + key.bound_to
+            + len(clear).to_bytes(_CLEAR_LENGTH, "big")
+            + clear
         )
+        return header + key.seal_raw(payload, header)
+
+    def _opened_whole(self, payload: bytes) -> tuple[dict[str, Any], bytes | None]:
+        """A document sealed whole as bytes: its clear fields, and its JSON (None once erased)."""
+        end = (
+            _CLEAR_AT
+            + _CLEAR_LENGTH
+            + int.from_bytes(payload[_CLEAR_AT : _CLEAR_AT + _CLEAR_LENGTH], "big")
+        )
+        clear: dict[str, Any] = msgspec.json.decode(payload[_CLEAR_AT + _CLEAR_LENGTH : end])
+        key = self.keys.key_of(UUID(bytes=payload[len(SEALED_DOCUMENT_PREFIX) : _CLEAR_AT]))
+        if key is None:
+            return clear, None
+        return clear, key.open_raw(payload[end:], payload[:end])
 
     def as_recorded(self, topic: str, payload: bytes) -> tuple[dict[str, Any] | None, bytes | None]:
         """What a recorded event holds of a stored payload: its plain fields, or its plain
         JSON (a document sealed whole opens to the bytes the producer sent, with no decoding
         and encoding again), or the payload itself when it holds nothing sealed."""
+        if payload[:2] == SEALED_DOCUMENT_PREFIX:
+            clear, document = self._opened_whole(payload)
+            if document is not None:
+                return None, document
+            return self._erased_document(topic, clear), None
         if payload[:7] != SEALED_PREFIX:
             return None, payload
         if topic in self.topics.documents:
@@ -243,19 +298,29 @@ class EventCodec:
     def opened(self, topic: str, payload: bytes) -> dict[str, Any] | None:
         """The plain fields of a payload holding sealed values, opened (or erased); None
         when it holds none."""
+        if payload[:2] == SEALED_DOCUMENT_PREFIX:
+            clear, whole = self._opened_whole(payload)
+            if whole is None:
+                return self._erased_document(topic, clear)
+            opened: dict[str, Any] = msgspec.json.decode(whole)
+            return opened
         subject = sealed_by(payload)
         if subject is None:
             return None
         fields: dict[str, Any] = msgspec.json.decode(payload)
-        key, paths = self.keys.key_of(subject), self.topics.personal(topic)
+        key = self.keys.key_of(subject)
         if _DOCUMENT in fields or topic in self.topics.documents:
             if key is None or _DOCUMENT not in fields:
                 del fields[_SEALED_BY]
                 fields.pop(_DOCUMENT, None)
-                return {**fields, **{path.steps[0]: ERASED for path in paths}}
+                return self._erased_document(topic, fields)
             document: dict[str, Any] = key.open(fields[_DOCUMENT])
             return document
-        return _opened_fields(fields, paths, key)
+        return _opened_fields(fields, self.topics.personal(topic), key)
+
+    def _erased_document(self, topic: str, clear: dict[str, Any]) -> dict[str, Any]:
+        """A document sealed whole, once its key is gone: its clear fields, the rest erased."""
+        return {**clear, **{path.steps[0]: ERASED for path in self.topics.personal(topic)}}
 
     def decode(
         self,

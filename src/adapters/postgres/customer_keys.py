@@ -26,12 +26,23 @@ if TYPE_CHECKING:
     from adapters.crypto.envelope import DataKey
     from domain.customer.identities import Identity
 
-__all__ = ["CUSTOMER_KEYS", "SEALED_PREFIX", "CustomerKeys", "KeyNotLoaded", "sealed_by"]
+__all__ = [
+    "CUSTOMER_KEYS",
+    "SEALED_DOCUMENT_PREFIX",
+    "SEALED_PREFIX",
+    "CustomerKeys",
+    "KeyNotLoaded",
+    "sealed_by",
+]
 
 SEALED_PREFIX = b'{"$k":"'
 """How the payload of an event holding sealed values starts: the id of the customer whose key
 sealed them comes next."""
 _ID_END = len(SEALED_PREFIX) + 36
+SEALED_DOCUMENT_PREFIX = b"\x00D"
+"""How the payload of a document sealed whole as bytes starts (never JSON): the 16 bytes of
+the id of the key that sealed it come next (`EventCodec.sealed_documents`)."""
+_DOCUMENT_ID_END = len(SEALED_DOCUMENT_PREFIX) + 16
 
 _LOAD = """
 SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
@@ -80,9 +91,11 @@ class KeyNotLoaded(LookupError):
 
 def sealed_by(payload: bytes) -> UUID | None:
     """The customer whose key sealed the payload's personal values, if it holds any."""
-    if payload[:7] != SEALED_PREFIX:
-        return None
-    return UUID(payload[7:_ID_END].decode("ascii"))
+    if payload[:7] == SEALED_PREFIX:
+        return UUID(payload[7:_ID_END].decode("ascii"))
+    if payload[:2] == SEALED_DOCUMENT_PREFIX:
+        return UUID(bytes=payload[2:_DOCUMENT_ID_END])
+    return None
 
 
 _Entry = tuple["DataKey | None", float]

@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.customer_keys import SEALED_PREFIX
+from adapters.postgres.customer_keys import SEALED_DOCUMENT_PREFIX, SEALED_PREFIX
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
@@ -451,7 +451,7 @@ class PostgresEventStore:
                 end = LogPosition(transaction_id, position)
                 continue
             last = row
-            if payload[:7] == SEALED_PREFIX:
+            if payload[:7] == SEALED_PREFIX or payload[:2] == SEALED_DOCUMENT_PREFIX:
                 data, payload = as_recorded(topic, payload)
             else:
                 data = None

@@ -79,13 +79,11 @@ class PostgresSignalIntake:
         codec = self.events.codec
         owners = {s.owner for s in signals if s.owner is not None}
         key_ids = await codec.keys.for_identities(self.pool, owners) if owners else {}
-        seal = codec.sealed_document
-        return [
-            s.payload
-            if s.owner is None
-            else seal(RECEIVED_TOPIC, s.payload, key_ids[s.owner], {"id": s.event_id})
-            for s in signals
-        ]
+        if not owners:
+            return [s.payload for s in signals]
+        owned = [(s.payload, key_ids[s.owner], s.event_id) for s in signals if s.owner is not None]
+        sealed = iter(codec.sealed_documents(RECEIVED_TOPIC, owned))
+        return [s.payload if s.owner is None else next(sealed) for s in signals]
 
     async def refuse(self, intake_id: UUID, reason: str, at: datetime) -> None:
         payload = _encode_refusal(_Refusal(reason))

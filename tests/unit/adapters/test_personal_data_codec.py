@@ -151,8 +151,60 @@ class TestReceivedDocuments:
         assert sealed_by(sealed) == key_id
         assert b"ana@example.org" not in sealed
         assert b"pricing" not in sealed
-        assert msgspec.json.decode(sealed)["id"] == "web-1"
         assert codec.to_plain(RECEIVED_TOPIC, sealed) == msgspec.json.decode(self.DOCUMENT)
+        assert codec.as_recorded(RECEIVED_TOPIC, sealed) == (None, self.DOCUMENT)
+
+    def test_it_is_stored_as_bytes_barely_larger_than_the_document(self) -> None:
+        key_id = uuid4()
+        codec = EventCodec(keys=keys_holding(key_id))
+        sealed = codec.sealed_document(RECEIVED_TOPIC, self.DOCUMENT, key_id, {"id": "web-1"})
+        # Prefix, key id, clear id, nonce and tag: no base64 of the document.
+        assert len(sealed) <= len(self.DOCUMENT) + 2 + 16 + 4 + len(b'{"id":"web-1"}') + 12 + 16
+
+    def test_a_batch_is_sealed_as_each_document_alone(self) -> None:
+        ana, bea = uuid4(), uuid4()
+        codec = EventCodec(keys=keys_holding(ana, bea))
+        sealed = codec.sealed_documents(
+            RECEIVED_TOPIC,
+            [
+                (self.DOCUMENT, ana, "web-1"),
+                (self.DOCUMENT, bea, "web-1"),
+                (self.DOCUMENT, ana, "web-1"),
+            ],
+        )
+        assert [sealed_by(payload) for payload in sealed] == [ana, bea, ana]
+        assert len(set(sealed)) == 3  # a nonce each
+        for payload in sealed:
+            assert codec.to_plain(RECEIVED_TOPIC, payload) == msgspec.json.decode(self.DOCUMENT)
+
+    def test_its_id_and_key_are_bound_to_it(self) -> None:
+        key_id = uuid4()
+        codec = EventCodec(keys=keys_holding(key_id))
+        sealed = codec.sealed_document(RECEIVED_TOPIC, self.DOCUMENT, key_id, {"id": "web-1"})
+        moved = sealed.replace(b'"web-1"', b'"web-2"', 1)
+        with pytest.raises(SealBroken):
+            codec.to_plain(RECEIVED_TOPIC, moved)
+
+    def test_a_document_sealed_in_the_json_form_of_before_still_opens_and_erases(self) -> None:
+        key_id = uuid4()
+        keys = keys_holding(key_id)
+        codec = EventCodec(keys=keys)
+        key = keys.key_of(key_id)
+        assert key is not None
+        before = b"".join(
+            (
+                b'{"$k":"',
+                key.id_text,
+                b'","$d":"',
+                key.seal_json(self.DOCUMENT).encode(),
+                b'","id":"web-1"}',
+            )
+        )
+        assert codec.to_plain(RECEIVED_TOPIC, before) == msgspec.json.decode(self.DOCUMENT)
+        assert codec.as_recorded(RECEIVED_TOPIC, before) == (None, self.DOCUMENT)
+        keys._kept[key_id] = (None, 0.0)
+        assert codec.to_plain(RECEIVED_TOPIC, before)["identities"] == ERASED
+        assert codec.to_plain(RECEIVED_TOPIC, before)["id"] == "web-1"
 
     def test_once_its_key_is_gone_it_reads_as_its_id_and_its_personal_fields_erased(
         self,
@@ -169,3 +221,18 @@ class TestReceivedDocuments:
             "profile": ERASED,
             "attributes": ERASED,
         }
+        assert codec.as_recorded(RECEIVED_TOPIC, sealed) == (
+            codec.to_plain(RECEIVED_TOPIC, sealed),
+            None,
+        )
+
+    def test_sealed_under_a_key_erased_already_it_holds_its_id_only(self) -> None:
+        key_id = uuid4()
+        keys = keys_holding(key_id)
+        keys._kept[key_id] = (None, 0.0)
+        codec = EventCodec(keys=keys)
+        sealed = codec.sealed_documents(RECEIVED_TOPIC, [(self.DOCUMENT, key_id, "web-1")])[0]
+        assert b"ana@example.org" not in sealed
+        assert sealed_by(sealed) == key_id
+        assert codec.to_plain(RECEIVED_TOPIC, sealed)["id"] == "web-1"
+        assert codec.to_plain(RECEIVED_TOPIC, sealed)["properties"] == ERASED
