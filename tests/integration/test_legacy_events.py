@@ -109,6 +109,7 @@ ADDED_SINCE = (
     "domain.customer.aggregate:Customer.MessageHeld",
     "domain.customer.aggregate:Customer.ApprovalSettled",
     "domain.customer.aggregate:Customer.Erased",
+    "domain.customer.aggregate:Customer.MessageClassified",
 )
 
 
@@ -200,11 +201,14 @@ class TestRebuildingFromALegacyLog:
         after = Counter(row[0] for row in await legacy.fetch("SELECT topic FROM events"))
         # Attribution finds every received signal recorded or refused, the evaluator and the
         # matcher what they found then: nothing is appended, but the threads the conversations
-        # process makes of the log's inbound messages (routed nowhere: no routing document).
+        # process makes of the log's inbound messages (routed nowhere: no routing document), and
+        # each message's classification recorded on its customer.
         threads = after - stored
         conversation = "domain.conversation.aggregate:Conversation."
-        assert set(threads) == {f"{conversation}{kind}" for kind in _THREADED}
+        classified = "domain.customer.aggregate:Customer.MessageClassified"
+        assert set(threads) == {f"{conversation}{kind}" for kind in _THREADED} | {classified}
         assert threads[f"{conversation}Started"] == threads[f"{conversation}MessageReceived"]
+        assert threads[classified] == threads[f"{conversation}MessageReceived"]
         assert after - threads == stored
         counts = await legacy.fetchrow(
             """SELECT (SELECT count(*) FROM customer_directory) AS customers,
@@ -214,7 +218,8 @@ class TestRebuildingFromALegacyLog:
         )
         assert dict(counts) == {
             "customers": stored["domain.customer.aggregate:Customer.Registered"],
-            "signals": stored["domain.signals.aggregate:Signal.Recorded"],
+            # the customers' signals, and their classified messages kept beside them
+            "signals": stored["domain.signals.aggregate:Signal.Recorded"] + threads[classified],
             "members": members_in(LEGACY),
             "firings": stored["domain.triggers.aggregate:Firing.Fired"],
         }

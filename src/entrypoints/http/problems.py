@@ -285,6 +285,8 @@ _ALSO = {
     "editHeldMessage": (409, 422),  # as approveMessage; content that does not render
     "rejectHeldMessage": (409,),  # as approveMessage
     "assignConversation": (409,),  # held by another agent; no free capacity; a key reused
+    "changeConsents": (409,),  # an erased customer
+    "changeSuppression": (409,),  # an erased customer
     "createCampaign": (409,),
     "createSegment": (409,),
     "createTrigger": (409,),

@@ -400,7 +400,7 @@ class TestRenderBudgets:
         # waits for it: the render is not cut short, as a busy machine must not drop sends.
         renderer = JinjaRenderer(budget=RenderBudget(operations=10**9, seconds=0.1))
         draw = random.Random(0)
-        shuffled = [draw.random() for _ in range(300_000)]
+        shuffled = [draw.random() for _ in range(1_000_000)]  # each sort holds the GIL ~0.3 s
         try:
             rendering = asyncio.ensure_future(
                 renderer.render_in_worker(
