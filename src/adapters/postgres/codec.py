@@ -22,6 +22,7 @@ from adapters.postgres.customer_keys import (
     CUSTOMER_KEYS,
     SEALED_DOCUMENT_PREFIX,
     SEALED_PREFIX,
+    parsed_id,
     sealed_by,
 )
 from domain.catalog import TOPICS
@@ -272,7 +273,7 @@ class EventCodec:
             + int.from_bytes(payload[_CLEAR_AT : _CLEAR_AT + _CLEAR_LENGTH], "big")
         )
         clear: dict[str, Any] = msgspec.json.decode(payload[_CLEAR_AT + _CLEAR_LENGTH : end])
-        key = self.keys.key_of(UUID(bytes=payload[len(SEALED_DOCUMENT_PREFIX) : _CLEAR_AT]))
+        key = self.keys.key_of(parsed_id(payload[len(SEALED_DOCUMENT_PREFIX) : _CLEAR_AT]))
         if key is None:
             return clear, None
         return clear, key.open_raw(payload[end:], payload[:end])

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
 
 from adapters.crypto.envelope import DataKey, MasterKey, SealBroken
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, sealed_by
+from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, parsed_id, sealed_by
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim
 from domain.shared.personal import ERASED
@@ -131,6 +132,37 @@ class TestKeptKeys:
         keys._kept[bea] = (keys.master.unwrap(bea, keys.master.new_wrapped(bea)), 0.0)
         assert keys._fresh(bea, 1.9)
         assert not keys._fresh(bea, 2.0)
+
+    async def test_loading_reads_only_the_keys_not_kept_or_out_of_their_time(self) -> None:
+        now = [0.0]
+        keys = CustomerKeys(MasterKey("m"), ttl=2.0, now=lambda: now[0])
+        erased, kept, stale, unknown = uuid4(), uuid4(), uuid4(), uuid4()
+        keys._kept[erased] = (None, 0.0)
+        keys._kept[kept] = (keys.master.unwrap(kept, keys.master.new_wrapped(kept)), 1.0)
+        keys._kept[stale] = (keys.master.unwrap(stale, keys.master.new_wrapped(stale)), 0.0)
+        asked: list[list[UUID]] = []
+
+        class Rows:
+            async def fetch(self, _query: str, ids: list[UUID]) -> list[Any]:
+                asked.append(ids)
+                return []
+
+        now[0] = 2.5
+        absent = await keys.load(Rows(), [erased, kept, stale, unknown])  # type: ignore[arg-type]
+        assert sorted(asked[0]) == sorted([stale, unknown])
+        assert absent == {stale, unknown}
+
+
+class TestStoredKeyIds:
+    def test_an_id_reads_the_same_as_text_or_as_bytes_and_is_parsed_once(self) -> None:
+        ana = uuid4()
+        assert parsed_id(str(ana).encode("ascii")) == ana
+        assert parsed_id(ana.bytes) == ana
+        assert parsed_id(ana.bytes) is parsed_id(ana.bytes)
+
+    def test_an_id_that_is_not_one_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="hexadecimal"):
+            parsed_id(b"not-an-id-not-an-id-not-an-id-not-an")
 
 
 class TestReceivedDocuments:
