@@ -16,7 +16,9 @@ customers send it, the clock moves past the timeout, the timers fire. The bench 
 enrollment's exit (paid or unpaid) and asserts that each exited exactly once, half each way.
 
 Customers are bulk-loaded as events (COPY), each registered with an email, opted in to
-marketing email, and given one of a few time zones; the read models are caught up before any
+marketing email, and given one of a few time zones; each has their data key, made and stored
+as registration makes it, and their events' personal values sealed by it (docs/erasure.md):
+the broadcast makes no keys, it loads them; the read models are caught up before any
 figure is taken.
 """
 
@@ -36,6 +38,7 @@ from adapters.postgres.campaign_enrollments import EnrollmentTimers
 from adapters.postgres.campaign_schedules import ScheduleTimers
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.customer_directory import CustomerDirectory
+from adapters.postgres.customer_keys import CustomerKeys
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
@@ -83,6 +86,7 @@ WHERE (p.transaction_id, p.position) < (e.transaction_id, e.position)
 _START = datetime(2026, 12, 1, 10, tzinfo=UTC)  # 10:00 in Lisbon, 19:00 in Tokyo: no quiet hours
 _ZONES = ("Europe/Lisbon", "Europe/London", "Europe/Berlin", "Africa/Lagos")
 _SEGMENTS = ("everyone", "waiters")
+_KEYS_A_STATEMENT = 5_000  # customers' keys made and stored a statement, while seeding
 _RAW_OUTBOX = """
 CREATE UNLOGGED TABLE IF NOT EXISTS bench_raw_outbox (
     message_id uuid PRIMARY KEY, channel text NOT NULL, due_at timestamptz NOT NULL,
@@ -104,6 +108,8 @@ def _email(n: int) -> str:
 
 
 def _customer_rows(codec: EventCodec, ids: Sequence[uuid.UUID]) -> list[tuple[Any, ...]]:
+    """Each customer's events as registration stores them: their personal values sealed by
+    the customer's key, which `codec.keys` must hold already (`_customer_keys`)."""
     rows = []
     opt_in = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
     at = _START - timedelta(days=30)
@@ -113,7 +119,7 @@ def _customer_rows(codec: EventCodec, ids: Sequence[uuid.UUID]) -> list[tuple[An
         customer.update_profile(at, {"first_name": f"C{n}", "time_zone": _ZONES[n % 4]}, {})
         customer.change_consent(opt_in, at)
         for event in customer.collect_events():
-            e = codec.encode(event)
+            e = codec.encode(event, customer_id)
             rows.append(
                 (e.stream_id, e.version, e.topic, e.class_version, e.occurred_at, customer_id,
                  e.payload)
@@ -121,12 +127,23 @@ def _customer_rows(codec: EventCodec, ids: Sequence[uuid.UUID]) -> list[tuple[An
     return rows
 
 
+async def _customer_keys(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> CustomerKeys:
+    """The customers' data keys, made and stored as registration makes them (the event
+    store's `ensure` on append), in keys of the seeding's own: the figures start with the
+    service's keys unloaded, as after a restart, and find them in `customer_keys`."""
+    keys = CustomerKeys(capacity=len(ids))
+    for start in range(0, len(ids), _KEYS_A_STATEMENT):
+        await keys.ensure(conn, ids[start : start + _KEYS_A_STATEMENT])
+    return keys
+
+
 async def _seed(pool: asyncpg.Pool, config: CampaignsConfig) -> list[uuid.UUID]:
-    """Customers as events and identities, and the two segments' members; the last
-    `single_sends` customers are in no segment."""
+    """Customers with their keys, as events and identities, and the two segments' members;
+    the last `single_sends` customers are in no segment."""
     ids = [uuid.uuid4() for _ in range(config.customers + config.single_sends)]
-    rows = _customer_rows(EventCodec(), ids)
     async with pool.acquire() as conn:
+        keys = await _customer_keys(conn, ids)
+        rows = _customer_rows(EventCodec(keys=keys), ids)
         for start in range(0, len(rows), config.copy_rows):
             async with conn.transaction():
                 chunk = rows[start : start + config.copy_rows]
