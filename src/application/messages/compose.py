@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.message.aggregate import Message
+from domain.policy.tone import shape
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import DomainError
 from ports.delivery import Delivery, FallbackPlan
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from domain.customer.aggregate import Customer
     from domain.message.content import Content
     from domain.policy.decision import Decision, SendRequest
+    from domain.policy.rules import RuleSet
     from ports.delivery import Fallback
     from ports.templates import RenderedContent, Templates
 
@@ -30,6 +32,7 @@ __all__ = [
     "compose_all",
     "message_for",
     "render_context",
+    "shaped_to_tone",
 ]
 
 
@@ -143,6 +146,25 @@ def _plan(
             planned.append((channel, RenderAsk(channel, context, inline=content.inline)))
     asks.extend(ask for _, ask in planned)
     return [channel for channel, _ in planned]
+
+
+def shaped_to_tone(delivery: Delivery, rules: RuleSet) -> Delivery:
+    """A campaign send's text as each channel's tone in the rule set allows it (its default
+    where the rule set says none), as `POST /v1/templates/{key}/variants` shows it: the text
+    part (a push without one, its title) shaped; an email's subject and html part and a
+    WhatsApp template's parameters are the template's own."""
+    contents: dict[Channel, RenderedContent] = {}
+    for channel, rendered in delivery.contents.items():
+        content = rendered.content
+        text = content.body or content.title
+        shaped = None if text is None else shape(text, rules.tone_for(channel))
+        if shaped is None or not shaped.changes:
+            contents[channel] = rendered
+        elif content.body:
+            contents[channel] = replace(rendered, content=replace(content, body=shaped.text))
+        else:
+            contents[channel] = replace(rendered, content=replace(content, title=shaped.text))
+    return replace(delivery, contents=contents)
 
 
 def approved_as_sent(request: SendRequest, delivery: Delivery) -> SendRequest:

@@ -11,7 +11,13 @@ import msgspec
 
 from application.approvals.held import held_for_approval
 from application.conflicts import retry_on_conflict
-from application.messages.compose import approved_as_sent, compose, compose_all, message_for
+from application.messages.compose import (
+    approved_as_sent,
+    compose,
+    compose_all,
+    message_for,
+    shaped_to_tone,
+)
 from domain.customer.aggregate import Customer
 from domain.policy.decision import Outcome
 from domain.shared.errors import DomainError, NotFound
@@ -286,6 +292,8 @@ class RequestMessage:
             rendered = asked.delivery
         elif rendered is None:
             rendered = await compose(self.templates, content, customer, request.channels)
+        if rendered is not None and content is not None and content.campaign is not None:
+            rendered = shaped_to_tone(rendered, rules)
         said = request if rendered is None else approved_as_sent(request, rendered)
         decision_id = self.ids.new_id()
         decision = decide_and_record(

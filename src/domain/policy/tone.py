@@ -93,6 +93,7 @@ _EMOJI = re.compile(
     "\U000e0020-\U000e007f]"
 )
 _LINK = re.compile(r"(?:https?://|www\.)[^\s]+?(?=[.,;:!?)\]]*(?:\s|$))", re.IGNORECASE)
+_CLOSING = ".,;:!?)]"
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 
 
@@ -138,7 +139,10 @@ def shape(text: str, tone: ChannelTone) -> Shaped:
         if len(links) > allowed:
             dropped = links[allowed:]
             for match in reversed(dropped):
-                text = text[: match.start()] + text[match.end() :]
+                head, tail = text[: match.start()], text[match.end() :]
+                if not tail or tail[0] in _CLOSING:  # "see LINK." leaves "see.", not "see ."
+                    head = head.rstrip(" \t")
+                text = head + tail
             why = "the channel allows none" if allowed == 0 else f"the channel allows {allowed}"
             changes.append(ShapeChange("links_dropped", f"{len(dropped)} link(s): {why}"))
     if tone.structure is Structure.ONE_PARAGRAPH and len(_paragraphs(text)) > 1:

@@ -3,6 +3,7 @@ idempotency keys: the decisions the rules make on a customer's own stream."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,9 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.customer.contact import ConsentRecord
 from domain.message.content import Content
 from domain.policy.decision import Outcome, SendRequest
+from domain.policy.defaults import default_rule_set
 from domain.policy.rules import FrequencyCap, OnExceed
+from domain.policy.tone import ChannelTone, Structure
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
 from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from application.messages.request_message import MessageDecided
+    from domain.message.aggregate import Message
 
 ANA = claim("email", "ana@example.org")
 ANA_PHONE = claim("phone", "+351912345678")  # several time zones: the rules' default, UTC
@@ -193,3 +197,41 @@ class TestRequestMessage:
         chorus = InMemoryChorus()
         with pytest.raises(NotFound):
             await chorus.request_message(chorus.ids.new_id(), MARKETING_EMAIL)
+
+
+class TestCampaignSendsTakeTheChannelsTone:
+    """A campaign send's text goes out as `POST /v1/templates/{key}/variants` shows it: shaped
+    by the channel's tone in the rule set."""
+
+    LONG = Content(
+        body="Hi {{ customer.first_name }} 🎉\n\nSee https://a.example/1 and https://a.example/2."
+    )
+
+    async def sms(self, chorus: InMemoryChorus, campaign: str | None) -> Message:
+        ana = await subscriber(chorus, Channel.SMS)
+        content = MessageContent(inline=self.LONG, campaign=campaign)
+        decided = await chorus.request_message(ana, MARKETING_SMS, content=content)
+        assert outcome(decided) is Outcome.SEND
+        (message,) = await chorus.lease(Channel.SMS)
+        return message
+
+    async def test_a_campaign_sms_is_shaped_by_the_default_tone(self) -> None:
+        message = await self.sms(InMemoryChorus(), "spring")
+        assert message.content.body == "Hi Ana See https://a.example/1 and."
+
+    async def test_a_tone_in_the_rule_set_shapes_the_campaign_send(self) -> None:
+        chorus = InMemoryChorus()
+        rules = default_rule_set()
+        sms = replace(
+            rules.channel_policy(Channel.SMS),
+            tone=ChannelTone(12, Structure.ONE_PARAGRAPH, emoji=True, links=False),
+        )
+        await chorus.publish(channels={**rules.channels, Channel.SMS: sms})
+        message = await self.sms(chorus, "spring")
+        assert message.content.body == "Hi Ana 🎉…"
+
+    async def test_a_send_outside_a_campaign_says_what_was_asked(self) -> None:
+        message = await self.sms(InMemoryChorus(), None)
+        assert message.content.body == (
+            "Hi Ana 🎉\n\nSee https://a.example/1 and https://a.example/2."
+        )
