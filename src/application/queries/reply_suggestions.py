@@ -12,17 +12,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from application.queries.inbox import ConversationHidden
+from application.templates.shaped_text import ShapedText, read_by, shaped_text
 from domain.conversation.aggregate import Conversation, Direction
-from domain.policy.tone import ShapeChange, shape
 from domain.shared.errors import DomainError, NotFound
-from ports.templates import RenderAsk, RenderedContent
+from ports.templates import RenderAsk
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Collection
     from uuid import UUID
 
     from application.queries.customer_context import CustomerContext
-    from domain.policy.tone import ChannelTone
     from domain.policy.vocabulary import Channel
     from domain.templates.aggregate import TemplateVersion
     from ports.rules import RuleSets
@@ -37,10 +36,7 @@ __all__ = [
     "SuggestReplies",
     "Suggestion",
     "customer_facts",
-    "read_by",
-    "shaped_text",
     "suggestion_scope",
-    "used_facts",
 ]
 
 DEFAULT_SUGGESTIONS = 3
@@ -54,18 +50,12 @@ class CustomerContexts(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """A reply an agent may send: from which template version, shaped for which channel, and
-    the facts of the customer's context it read."""
+    """A reply an agent may send: from which template version, and its text shaped for the
+    channel with the facts of the customer's context it read."""
 
     template: str
     version: int
-    channel: Channel
-    written_for: Channel  # the template's variant rendered: the channel itself, or its first
-    locale: str | None
-    subject: str | None
-    text: str
-    used: tuple[str, ...]
-    changes: tuple[ShapeChange, ...]
+    reply: ShapedText
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,40 +104,6 @@ def suggestion_scope(context: CustomerContext, intent: str) -> dict[str, Any]:
     if context.last_orders:
         variables["last_order_at"] = context.last_orders[0].occurred_at.isoformat()
     return {"customer": customer, "vars": variables}
-
-
-def used_facts(read: Collection[str], scope: Mapping[str, Any]) -> tuple[str, ...]:
-    """The variables a template read that the context holds (not missing, not null), sorted."""
-    held = []
-    for path in read:
-        root, _, name = path.partition(".")
-        values = scope.get(root)
-        if not name:
-            if values:
-                held.append(path)
-        elif isinstance(values, dict) and values.get(name) is not None:
-            held.append(path)
-    return tuple(sorted(held))
-
-
-def read_by(
-    variables: TemplateVariables, version: TemplateVersion, channel: Channel, locale: str | None
-) -> set[str]:
-    """The variables the version's variant for the channel and locale reads, in every field."""
-    variant = version.variant_for(channel, locale)
-    read: set[str] = set()
-    for _, text in () if variant is None else variant.texts():
-        read |= variables.read_by(text)
-    return read
-
-
-def shaped_text(
-    rendered: RenderedContent, tone: ChannelTone
-) -> tuple[str, tuple[ShapeChange, ...]]:
-    """The rendered text part (the body, else a push title) shaped to the tone."""
-    text = rendered.content.body or rendered.content.title or ""
-    shaped = shape(text, tone)
-    return shaped.text, shaped.changes
 
 
 class SuggestReplies:
@@ -232,28 +188,15 @@ class SuggestReplies:
             if isinstance(answer, DomainError):
                 left_out.append(LeftOut(key, version.number, str(answer)))
                 continue
-            text, changes = shaped_text(answer, tone)
-            if not text:
+            read = read_by(self.variables, version, ask.channel, answer.locale)
+            reply = shaped_text(channel, ask.channel, answer, tone, read, scope)
+            if reply is None:
                 left_out.append(
                     LeftOut(key, version.number, f"its {ask.channel} variant has no text to reply")
                 )
                 continue
             if len(suggestions) < limit:
-                suggestions.append(
-                    Suggestion(
-                        key,
-                        version.number,
-                        channel,
-                        ask.channel,
-                        answer.locale,
-                        answer.content.subject,
-                        text,
-                        used_facts(
-                            read_by(self.variables, version, ask.channel, answer.locale), scope
-                        ),
-                        changes,
-                    )
-                )
+                suggestions.append(Suggestion(key, version.number, reply))
         return ReplySuggestions(
             conversation_id,
             last.message_id,

@@ -6,12 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from application.queries.reply_suggestions import (
-    customer_facts,
-    read_by,
-    shaped_text,
-    used_facts,
-)
+from application.queries.reply_suggestions import customer_facts
+from application.templates.shaped_text import ShapedText, read_by, shaped_text
 from domain.shared.errors import DomainError
 from ports.templates import RenderAsk, TemplateNotFound
 
@@ -20,7 +16,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from application.queries.reply_suggestions import CustomerContexts
-    from domain.policy.tone import ChannelTone, ShapeChange
+    from domain.policy.tone import ChannelTone
     from domain.policy.vocabulary import Channel
     from ports.rules import RuleSets
     from ports.templates import PublishedTemplates, Templates, TemplateVariables
@@ -30,16 +26,10 @@ __all__ = ["ChannelVariant", "ChannelVariants", "MessageVariants", "VariantLeftO
 
 @dataclass(frozen=True, slots=True)
 class ChannelVariant:
-    """The message for one channel, shaped by its tone, and the facts it read."""
+    """The message for one channel, shaped by its `tone`, and the facts it read."""
 
-    channel: Channel
-    written_for: Channel  # the template's variant rendered: the channel itself, or its first
-    locale: str | None
-    subject: str | None
-    text: str
+    message: ShapedText
     tone: ChannelTone
-    used: tuple[str, ...]
-    changes: tuple[ShapeChange, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,23 +112,12 @@ class ChannelVariants:
                 left_out.append(VariantLeftOut(channel, str(answer)))
                 continue
             tone = rules.tone_for(channel)
-            text, changes = shaped_text(answer, tone)
-            if not text:
+            read = read_by(self.variables, chosen, ask.channel, answer.locale)
+            shaped = shaped_text(channel, ask.channel, answer, tone, read, scope)
+            if shaped is None:
                 left_out.append(
                     VariantLeftOut(channel, f"its {ask.channel} variant has no text to shape")
                 )
                 continue
-            read = read_by(self.variables, chosen, ask.channel, answer.locale)
-            variants.append(
-                ChannelVariant(
-                    channel,
-                    ask.channel,
-                    answer.locale,
-                    answer.content.subject,
-                    text,
-                    tone,
-                    used_facts(read, scope),
-                    changes,
-                )
-            )
+            variants.append(ChannelVariant(shaped, tone))
         return MessageVariants(key, chosen.number, tuple(variants), tuple(left_out))

@@ -151,9 +151,9 @@ class TestSuggestReplies:
         found = await world.suggest(conversation.id, None)
         assert (found.intent, found.confidence, found.channel) == (REFUND, 0.91, Channel.SMS)
         assert found.message_id == conversation.messages[-1].message_id
-        [suggestion] = found.suggestions
-        assert suggestion.template == "refund.ack"
-        assert suggestion.version == 1
+        [suggested] = found.suggestions
+        assert (suggested.template, suggested.version) == ("refund.ack", 1)
+        suggestion = suggested.reply
         assert suggestion.text == "Hi Ana, your refund is on its way."
         assert suggestion.used == ("customer.first_name",)
         assert found.left_out == ()
@@ -167,8 +167,8 @@ class TestSuggestReplies:
             "b.plain", sms("Hi {{ customer.first_name | default('there') }}"), intents=(REFUND,)
         )
         found = await world.suggest((await world.conversation()).id, None)
-        assert [s.text for s in found.suggestions] == ["Hi there"]
-        assert found.suggestions[0].used == ()
+        assert [s.reply.text for s in found.suggestions] == ["Hi there"]
+        assert found.suggestions[0].reply.used == ()
         [left] = found.left_out
         assert left.template == "a.named"
         assert "customer.first_name" in left.reason
@@ -189,7 +189,7 @@ class TestSuggestReplies:
             intents=(REFUND,),
         )
         found = await world.suggest((await world.conversation(Channel.SMS)).id, None)
-        [suggestion] = found.suggestions
+        suggestion = found.suggestions[0].reply
         assert (suggestion.channel, suggestion.written_for) == (Channel.SMS, Channel.EMAIL)
         assert len(suggestion.text) <= 40
         assert suggestion.text.startswith("Hi Ana Your refund")
@@ -265,7 +265,7 @@ class TestChannelVariants:
             sms(long_text),
         )
         found = await world.variants("winter.sale", customer_id=ANA)
-        by_channel = {v.channel: v for v in found.variants}
+        by_channel = {v.message.channel: v.message for v in found.variants}
         assert set(by_channel) == {Channel.EMAIL, Channel.SMS}
         assert len(by_channel[Channel.SMS].text) <= 320
         assert "🎉" not in by_channel[Channel.SMS].text
@@ -283,7 +283,8 @@ class TestChannelVariants:
         found = await world.variants(
             "hello", context={"vars": {"name": "Rui"}}, channels=(Channel.PUSH,)
         )
-        [push] = found.variants
+        push = found.variants[0].message
+        assert len(found.variants) == 1
         assert (push.channel, push.written_for) == (Channel.PUSH, Channel.SMS)
         assert push.text == "Hello Rui!"
         assert [c.change for c in push.changes] == ["links_dropped"]

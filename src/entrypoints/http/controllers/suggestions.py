@@ -18,6 +18,7 @@ from application.queries.reply_suggestions import (
     SuggestReplies,
 )
 from application.templates.channel_variants import ChannelVariants, MessageVariants
+from application.templates.shaped_text import ShapedText
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue
 from domain.templates.aggregate import is_template_key
@@ -39,9 +40,10 @@ class ChangeOut(msgspec.Struct):
     reason: str
 
 
-class SuggestionOut(msgspec.Struct):
-    template: str
-    version: int
+class ShapedTextOut(msgspec.Struct):
+    """A text for `channel` from the template's `written_for` variant, shaped: the context
+    facts it `used` and the `changes` shaping made."""
+
     channel: str
     written_for: str
     locale: str | None
@@ -49,6 +51,11 @@ class SuggestionOut(msgspec.Struct):
     text: str
     used: list[str]
     changes: list[ChangeOut]
+
+
+class SuggestionOut(ShapedTextOut, kw_only=True):
+    template: str
+    version: int
 
 
 class LeftOutOut(msgspec.Struct):
@@ -77,15 +84,8 @@ class ToneOut(msgspec.Struct):
     max_links: int | None
 
 
-class ChannelVariantOut(msgspec.Struct):
-    channel: str
-    written_for: str
-    locale: str | None
-    subject: str | None
-    text: str
+class ChannelVariantOut(ShapedTextOut, kw_only=True):
     tone: ToneOut
-    used: list[str]
-    changes: list[ChangeOut]
 
 
 class VariantLeftOutOut(msgspec.Struct):
@@ -114,6 +114,18 @@ class VariantsIn(msgspec.Struct, forbid_unknown_fields=True):
     locale: Annotated[str, msgspec.Meta(min_length=2, max_length=35)] | None = None
 
 
+def _shaped(shaped: ShapedText) -> dict[str, Any]:
+    return {
+        "channel": shaped.channel.value,
+        "written_for": shaped.written_for.value,
+        "locale": shaped.locale,
+        "subject": shaped.subject,
+        "text": shaped.text,
+        "used": list(shaped.used),
+        "changes": [ChangeOut(c.change, c.reason) for c in shaped.changes],
+    }
+
+
 def _suggestions_out(found: ReplySuggestions) -> SuggestionsOut:
     return SuggestionsOut(
         conversation_id=found.conversation_id,
@@ -122,17 +134,7 @@ def _suggestions_out(found: ReplySuggestions) -> SuggestionsOut:
         confidence=found.confidence,
         channel=None if found.channel is None else found.channel.value,
         suggestions=[
-            SuggestionOut(
-                s.template,
-                s.version,
-                s.channel.value,
-                s.written_for.value,
-                s.locale,
-                s.subject,
-                s.text,
-                list(s.used),
-                [ChangeOut(c.change, c.reason) for c in s.changes],
-            )
+            SuggestionOut(template=s.template, version=s.version, **_shaped(s.reply))
             for s in found.suggestions
         ],
         left_out=[LeftOutOut(o.template, o.version, o.reason) for o in found.left_out],
@@ -145,20 +147,14 @@ def _variants_out(found: MessageVariants) -> VariantsOut:
         version=found.version,
         variants=[
             ChannelVariantOut(
-                v.channel.value,
-                v.written_for.value,
-                v.locale,
-                v.subject,
-                v.text,
-                ToneOut(
+                tone=ToneOut(
                     v.tone.max_length,
                     v.tone.structure.value,
                     v.tone.emoji,
                     v.tone.links,
                     v.tone.max_links,
                 ),
-                list(v.used),
-                [ChangeOut(c.change, c.reason) for c in v.changes],
+                **_shaped(v.message),
             )
             for v in found.variants
         ],
