@@ -459,9 +459,14 @@ class UseCasesProvider(Provider):
 
     @provide
     def erase_customer(
-        self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords
+        self,
+        uows: UnitsOfWork,
+        clock: Clock,
+        customers: CustomerRecords,
+        rule_sets: RuleSets,
+        ids: IdGenerator,
     ) -> EraseCustomer:
-        return EraseCustomer(uows, clock, customers)
+        return EraseCustomer(uows, clock, customers, rule_sets, ids)
 
     @provide
     def request_message(

@@ -26,7 +26,7 @@ from domain.customer.profile import Profile, check_attributes
 from domain.segments.aggregate import segment_id
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
-from entrypoints.http.auth import allow
+from entrypoints.http.auth import allow, author
 from entrypoints.http.idempotency import answer_once
 from entrypoints.http.schemas import (
     ConsentsIn,
@@ -253,6 +253,9 @@ class CustomersController(Controller):
             "read, replay, rebuild and audit shows those values as `[erased]`, while the log "
             "keeps every event, count and decision. Their identities find no one any more; a "
             "signal naming one again makes a new customer. A merged id erases its survivor. "
+            "What was still to be sent to them ends on record in the same transaction, reason "
+            "`customer erased`: held approvals `withdrawn`, deferred messages suppressed, "
+            "queued ones withdrawn before a provider takes them. "
             "Erasing an erased customer answers the same (docs/erasure.md). With an "
             "`Idempotency-Key` header, a retry is answered as the first request was."
         ),
@@ -266,7 +269,7 @@ class CustomersController(Controller):
         writes: FromDishka[IdempotentWrites],
     ) -> Response[ErasureOut]:
         async def write() -> tuple[int, ErasureOut]:
-            done = await erase(customer_id)
+            done = await erase(customer_id, author(request))
             return 200, ErasureOut(done.customer_id, list(done.erased_ids), done.erased_at)
 
         return await answer_once(request, writes, None, ErasureOut, write)
