@@ -93,7 +93,11 @@ class _Sorting:
     async def _sees(self, scope: TeamScope, event: StoredEvent) -> bool:
         topic = event.topic
         if topic.startswith(_OF_A_CONVERSATION):
+            if scope.conversations is None:
+                return True
             return scope.sees_conversation(await self._conversation_team(event.stream_id))
+        if scope.sends is None:
+            return True
         if topic.startswith(_OF_A_MESSAGE):
             return scope.sees_send(await self._message_team(str(event.stream_id)))
         if topic in DECISION_TOPICS:

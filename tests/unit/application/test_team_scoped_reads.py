@@ -140,6 +140,14 @@ class TestTheTimeline:
             assert {"Message.Queued", "Conversation.Transferred"} <= topics
             assert "Customer.ApprovalSettled" not in topics
 
+    async def test_a_reader_of_every_teams_sends_and_no_conversation(self) -> None:
+        world = TeamsWorld()
+        await world.build()
+        talks = {str(world.growth_talk), str(world.billing_talk)}
+        sends = (world.others() | world.growths()) - talks
+        events = await world.whole_timeline(TeamScope(None, frozenset()), 1)
+        assert mentioned(events, sends | talks) == sends
+
     async def test_a_filtered_page_keeps_its_cursor(self) -> None:
         world = TeamsWorld()
         await world.build()
