@@ -9,7 +9,7 @@ from datetime import datetime, timedelta  # views are rendered by their run-time
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from application.queries.team_scope import EVERY_TEAM, TeamScope
+from application.queries.team_scope import EVERY_TEAM, TeamScope, team_of_decision
 from domain.assistant.classification import CustomerContext as UrgencyContext
 from domain.catalog import topic_of
 from domain.conversation.aggregate import ConversationStatus
@@ -303,7 +303,7 @@ class ContextQueries:
         if scope.sends is None:
             return await self.reads.last_decisions(customer_ids, DECISION_TOPICS, LAST_ITEMS)
         latest = await self.reads.last_decisions(customer_ids, DECISION_TOPICS, SCOPED_DECISIONS)
-        return [e for e in latest if scope.sees_send(_team_of(e))][:LAST_ITEMS]
+        return [e for e in latest if scope.sees_send(team_of_decision(e.data))][:LAST_ITEMS]
 
     async def _open_conversations(
         self, customer_id: UUID, visible: frozenset[str] | None
@@ -326,12 +326,6 @@ class ContextQueries:
             for row in page.items
             if row.status is not ConversationStatus.RESOLVED
         ]
-
-
-def _team_of(decision: StoredEvent) -> str | None:
-    request: Any = decision.data.get("request") or {}
-    team = request.get("team")
-    return None if team is None else str(team)
 
 
 def _decision(event: StoredEvent) -> LastDecision:

@@ -5,10 +5,11 @@ messages and conversations are left out."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from application.queries.customer_context import DECISION_TOPICS
+from application.queries.team_scope import team_of_decision
 from domain.catalog import topic_of
 from domain.conversation.aggregate import Conversation
 from domain.customer.aggregate import Customer
@@ -83,7 +84,7 @@ class _Sorting:
         self.conversation_teams: dict[UUID, str | None] = {}
         for event in events:
             if event.topic in DECISION_TOPICS:
-                self.send_teams[str(event.data["message_id"])] = _request_team(event.data)
+                self.send_teams[str(event.data["message_id"])] = team_of_decision(event.data)
             elif event.topic == _MESSAGE_QUEUED:
                 self.send_teams[str(event.stream_id)] = _text(event.data.get("team"))
 
@@ -101,7 +102,7 @@ class _Sorting:
         if topic.startswith(_OF_A_MESSAGE):
             return scope.sees_send(await self._message_team(str(event.stream_id)))
         if topic in DECISION_TOPICS:
-            return scope.sees_send(_request_team(event.data))
+            return scope.sees_send(team_of_decision(event.data))
         if topic == _APPROVAL_SETTLED:
             return scope.sees_send(await self._approval_team(event.data))
         return True  # the customer's own: profile, consents, signals, segments, journeys
@@ -124,11 +125,6 @@ class _Sorting:
             row = await self.timeline.inbox.get(conversation_id)
             self.conversation_teams[conversation_id] = None if row is None else row.team
         return self.conversation_teams[conversation_id]
-
-
-def _request_team(data: Mapping[str, object]) -> str | None:
-    request: Any = data.get("request") or {}
-    return _text(request.get("team"))
 
 
 def _text(value: object) -> str | None:

@@ -4,8 +4,12 @@ sends and conversations are the teams'."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["EVERY_TEAM", "TeamScope"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["EVERY_TEAM", "TeamScope", "team_of_decision"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +38,10 @@ def _holds(teams: frozenset[str] | None, team: str | None) -> bool:
 
 EVERY_TEAM = TeamScope()
 """What admins and auditors see: everything."""
+
+
+def team_of_decision(data: Mapping[str, object]) -> str | None:
+    """The team a recorded decision's send request named."""
+    request: Any = data.get("request") or {}
+    team = request.get("team")
+    return None if team is None else str(team)
