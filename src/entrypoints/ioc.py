@@ -94,6 +94,7 @@ from application.processes.trigger_matcher import TriggerMatcher
 from application.queries.campaign_history import CampaignHistoryQueries
 from application.queries.campaign_stats import CampaignStatsQueries
 from application.queries.campaigns import CampaignQueries
+from application.queries.customer_timeline import CustomerTimeline
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from application.queries.enrollment_journal import EnrollmentJournals
@@ -132,6 +133,7 @@ from ports.directory import Directory
 from ports.enrollments import EnrollmentReadModel
 from ports.history import History
 from ports.ids import IdGenerator
+from ports.inbox import InboxReadModel
 from ports.intake import SignalIntake
 from ports.journey_history import JourneyHistory
 from ports.providers import ProviderDirectory
@@ -412,6 +414,16 @@ class UseCasesProvider(Provider):
         return CustomerQueries(customers)
 
     @provide
+    def customer_timeline(
+        self,
+        customers: CustomerQueries,
+        deliveries: DeliveryStore,
+        approvals: ApprovalsRead,
+        inbox: InboxReadModel,
+    ) -> CustomerTimeline:
+        return CustomerTimeline(customers, deliveries, approvals, inbox)
+
+    @provide
     def redecide_due(
         self, uows: UnitsOfWork, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
     ) -> RedecideDueMessages:
@@ -459,9 +471,14 @@ class UseCasesProvider(Provider):
 
     @provide
     def erase_customer(
-        self, uows: UnitsOfWork, clock: Clock, customers: CustomerRecords
+        self,
+        uows: UnitsOfWork,
+        clock: Clock,
+        customers: CustomerRecords,
+        rule_sets: RuleSets,
+        ids: IdGenerator,
     ) -> EraseCustomer:
-        return EraseCustomer(uows, clock, customers)
+        return EraseCustomer(uows, clock, customers, rule_sets, ids)
 
     @provide
     def request_message(

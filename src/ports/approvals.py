@@ -39,7 +39,8 @@ class ApprovalStatus(StrEnum):
     EDITED = "edited"  # approved with changes, then decided again
     REJECTED = "rejected"
     EXPIRED = "expired"
-    WITHDRAWN = "withdrawn"  # its sender no longer wanted it (a journey moved on)
+    WITHDRAWN = "withdrawn"  # its sender no longer wanted it (a journey moved on), or its
+    # customer was erased
 
 
 @dataclass(frozen=True, slots=True)

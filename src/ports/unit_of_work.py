@@ -172,6 +172,11 @@ class Deferrals(Protocol):
         skipped by others until it ends."""
         ...
 
+    async def withdraw_customers(self, customer_ids: Collection[UUID]) -> list[DueMessage]:
+        """Takes out every deferred (and held) message of these customers, in this commit, so
+        none is ever decided again; the ones taken out."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Leased:
@@ -235,6 +240,10 @@ class Outbox(Protocol):
 
     def forget_fallback(self, message_id: UUID) -> None:
         """The message's fallback plan is dropped in this commit: it fell back, or needs not."""
+        ...
+
+    async def waiting_for(self, customer_ids: Collection[UUID]) -> list[UUID]:
+        """The messages of these customers still in the outbox (leased or not), as committed."""
         ...
 
 

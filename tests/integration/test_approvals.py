@@ -17,6 +17,7 @@ from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from application.approvals.settle_approval import ApprovalAlreadySettled, SettleApproval
+from application.customer.erase_customer import EraseCustomer
 from application.customer.upsert_customer import UpsertCustomer
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
@@ -150,3 +151,34 @@ class TestExpiry:
         assert await world.count("ApprovalSettled") == 4
         assert await world.count("MessageAllowed") == approved
         assert await world.count("MessageSuppressed") == expired
+
+
+class TestErasure:
+    async def test_erasing_the_customer_withdraws_the_hold_and_it_never_expires(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        world = World(pool)
+        (held,) = await world.held(1)
+        record = await world.read.get(held)
+        assert record is not None
+        erase = EraseCustomer(
+            PostgresUnitsOfWork(pool),
+            world.clock,
+            PostgresCustomerRecords(pool),
+            world.rules,
+            world.ids,
+        )
+        await erase(record.customer_id, "lea (admin key k1)")
+        withdrawn = await world.read.get(held)
+        assert withdrawn is not None
+        assert (withdrawn.status, withdrawn.settled_by, withdrawn.note) == (
+            ApprovalStatus.WITHDRAWN,
+            "lea (admin key k1)",
+            "customer erased",
+        )
+        assert withdrawn.decision_id is not None
+        assert (await world.count("ApprovalSettled"), await world.count("Erased")) == (1, 1)
+        world.clock.advance(timedelta(hours=3))
+        assert await world.scheduler()() == 0
+        with pytest.raises(ApprovalAlreadySettled):
+            await world.operator().approve(held, "lea (admin key k1)")

@@ -12,18 +12,24 @@ from uuid import uuid4
 import msgspec
 import pytest
 
+from adapters.inmemory.providers import InMemoryProviders, RecordingProvider
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_DOCUMENT_PREFIX
 from application.audit.customer_as_of import CustomerAsOf
+from application.audit.message_story import ReadMessageStory
 from application.customer.change_consent import ChangeConsent
 from application.customer.erase_customer import EraseCustomer
 from application.customer.signals import AcceptSignals
 from application.customer.upsert_customer import UpsertCustomer
+from application.delivery.dispatch import DispatchMessages
+from application.messages.compose import MessageContent
+from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
-from domain.policy.decision import SendRequest
+from domain.message.content import Content
+from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
 from domain.shared.personal import ERASED
@@ -34,6 +40,7 @@ from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
 from ports.audit import LogCursor, LogFilter
 from ports.clock import Clock
+from ports.unit_of_work import UnitsOfWork
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -54,6 +61,9 @@ BEA_EMAIL = IdentityClaim(_normalize("email", "bea@example.org"))
 ANA_SECRETS = (b"ana@example.org", b"+447700900123", b"Lima", b"gold-tier")
 MARKETING = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
 RECEIPT = SendRequest("care", Purpose.TRANSACTIONAL, (Channel.EMAIL,))
+RECEIPT_TEXT = MessageContent(inline=Content(subject="Your order", body="It ships today."))
+SERVICE_SMS = SendRequest("care", Purpose.SERVICE, (Channel.SMS,))
+SMS_SERVICE = ConsentRecord(Channel.SMS, Purpose.SERVICE, True, "signup form")
 _BELOW_HORIZON = """
 SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events
 """
@@ -265,6 +275,52 @@ class TestErasing:
         finally:
             CUSTOMER_KEYS.ttl = kept
         assert {i.value for i in view.identities} == {ERASED}
+
+
+class TestWhatWasStillToBeSent:
+    """What was still to go to the customer ends on record in the erasure's commit: nothing
+    reaches a provider afterwards, and each message's story says why."""
+
+    async def test_a_queued_message_never_reaches_the_provider(self, shop: Shop) -> None:
+        ana = await ana_with_history(shop)
+        decided = await (await shop.get(RequestMessage))(ana, RECEIPT, content=RECEIPT_TEXT)
+        assert decided.decision is not None
+        assert decided.decision.outcome is Outcome.SEND
+        await shop.erase(ana)
+        provider = RecordingProvider("mail", Channel.EMAIL)
+        dispatch = DispatchMessages(
+            await shop.get(UnitsOfWork), InMemoryProviders(provider), await shop.get(Clock)
+        )
+        (await shop.get(Clock)).advance(timedelta(hours=1))
+        assert await dispatch.claim(Channel.EMAIL, 100) == []
+        assert provider.sent == []
+        story = await (await shop.get(ReadMessageStory))(decided.message_id)
+        assert story.status == "superseded"
+        assert story.statuses[-1].reason == (
+            "withdrawn: customer erased, before a provider took it"
+        )
+
+    async def test_a_message_deferred_to_quiet_hours_is_never_decided_again(
+        self, shop: Shop
+    ) -> None:
+        ana = await ana_with_history(shop)
+        clock = await shop.get(Clock)
+        await (await shop.get(ChangeConsent))(ana, [SMS_SERVICE])
+        clock.set(datetime(2026, 3, 1, 23, tzinfo=UTC))  # night in Lisbon
+        decided = await (await shop.get(RequestMessage))(ana, SERVICE_SMS, content=RECEIPT_TEXT)
+        assert decided.decision is not None
+        assert decided.decision.outcome is Outcome.DEFER
+        await shop.erase(ana)
+        clock.advance(timedelta(hours=10))
+        assert await (await shop.get(RedecideDueMessages))() == 0
+        story = await (await shop.get(ReadMessageStory))(decided.message_id)
+        last = story.decisions[-1]
+        assert (last.outcome, [(f["rule_id"], f["reason"]) for f in last.fired]) == (
+            "suppress",
+            [("withdrawn", "customer erased")],
+        )
+        assert story.status == "suppress"
+        assert await shop.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 class TestMerges:

@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 from litestar.exceptions import PermissionDeniedException
 
+from application.queries.team_scope import EVERY_TEAM, TeamScope
 from domain.conversation.aggregate import ActingAgent
 from entrypoints.http.principal import Principal
 from ports.api_keys import ApiKey, Role, check_agent_key
@@ -69,6 +70,24 @@ class TestPrincipal:
         for role in (Role.AGENT, Role.MARKETER, Role.AUDITOR):
             with pytest.raises(PermissionDeniedException):
                 principal(role).actor()
+
+
+class TestWhatOfACustomerAKeyReads:
+    def test_admin_auditor_and_unlimited_service_keys_read_every_teams(self) -> None:
+        for role in (Role.ADMIN, Role.AUDITOR, Role.SERVICE):
+            assert principal(role).team_scope is EVERY_TEAM
+
+    def test_a_service_key_limited_to_teams_reads_their_sends_and_conversations(self) -> None:
+        growth = frozenset({"growth"})
+        assert principal(Role.SERVICE, teams=growth).team_scope == TeamScope(growth, growth)
+
+    def test_a_marketer_reads_sends_of_its_teams_and_no_conversation(self) -> None:
+        growth = frozenset({"growth"})
+        assert principal(Role.MARKETER).team_scope == TeamScope(None, frozenset())
+        assert principal(Role.MARKETER, teams=growth).team_scope == TeamScope(growth, frozenset())
+
+    def test_an_agent_reads_every_teams_sends_and_their_teams_conversations(self) -> None:
+        assert principal(Role.AGENT, ANA).team_scope == TeamScope(None, frozenset({"support"}))
 
 
 class TestAgentKeys:

@@ -219,6 +219,12 @@ class StagedDeferrals:
             self.storage.held.add(row.message_id)
         return [_due(row) for row in claimed]
 
+    async def withdraw_customers(self, customer_ids: Collection[UUID]) -> list[DueMessage]:
+        erased = set(customer_ids)
+        rows = [row for row in self._remaining().values() if row.customer_id in erased]
+        self.forgotten |= {row.message_id for row in rows}
+        return [_due(row) for row in rows]
+
     def release(self) -> None:
         self.storage.held -= self.holding
         self.holding.clear()
@@ -364,6 +370,16 @@ class StagedOutbox:
 
     def forget_fallback(self, message_id: UUID) -> None:
         self.forgotten.add(message_id)
+
+    async def waiting_for(self, customer_ids: Collection[UUID]) -> list[UUID]:
+        erased = set(customer_ids)
+        waiting = sorted(self.storage.outbox)
+        loaded = self.storage.events.load(waiting)
+        return [
+            message_id
+            for message_id in waiting
+            if isinstance(found := loaded.get(message_id), Message) and found.customer_id in erased
+        ]
 
     def forget_customers(self, customer_ids: Collection[UUID]) -> None:
         """The fallback plans of these customers' messages are dropped in this commit."""

@@ -231,7 +231,10 @@ class PostgresAuditLog:
 
     async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
         decode = self.codec.decode
-        return [decode(*row) for row in await self.pool.fetch(_STREAM, stream_id)]
+        rows = await self.pool.fetch(_STREAM, stream_id)
+        # Their keys, as `read` loads them: an erased customer's is gone from every cache.
+        await self.codec.keys.load_for(self.pool, (row[5] for row in rows))
+        return [decode(*row) for row in rows]
 
     def _shown(self, row: asyncpg.Record) -> bytes:
         """The stored payload, with its personal values opened, or erased."""

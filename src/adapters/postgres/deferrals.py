@@ -12,6 +12,7 @@ from ports.delivery import Delivery
 from ports.unit_of_work import DueMessage
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
     from datetime import datetime
     from uuid import UUID
 
@@ -34,6 +35,10 @@ FOR UPDATE SKIP LOCKED
 """
 _WITHDRAW = """
 DELETE FROM deferred_messages WHERE message_id = $1
+RETURNING message_id, customer_id, request, origin, delivery, approval_id
+"""
+_WITHDRAW_CUSTOMERS = """
+DELETE FROM deferred_messages WHERE customer_id = ANY($1::uuid[])
 RETURNING message_id, customer_id, request, origin, delivery, approval_id
 """
 _request_decoder = msgspec.json.Decoder(SendRequest)
@@ -79,6 +84,10 @@ class PostgresDeferrals:
 
     async def claim_due(self, now: datetime, limit: int) -> list[DueMessage]:
         rows = await (await self.uow.begun()).fetch(_CLAIM_DUE, now, limit)
+        return [_due(row) for row in rows]
+
+    async def withdraw_customers(self, customer_ids: Collection[UUID]) -> list[DueMessage]:
+        rows = await (await self.uow.begun()).fetch(_WITHDRAW_CUSTOMERS, list(customer_ids))
         return [_due(row) for row in rows]
 
 

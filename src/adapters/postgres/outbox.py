@@ -74,6 +74,10 @@ DELETE FROM outbox WHERE message_id = (
 )
 RETURNING message_id
 """
+_WAITING_FOR = """
+SELECT o.message_id FROM outbox o JOIN messages m USING (message_id)
+WHERE m.customer_id = ANY($1::uuid[]) ORDER BY o.message_id
+"""
 _request_decoder = msgspec.json.Decoder(SendRequest)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 
@@ -133,3 +137,7 @@ class PostgresOutbox:
 
     def forget_fallback(self, message_id: UUID) -> None:
         self.uow.rows_for(_FORGOTTEN_FALLBACKS).append((message_id,))
+
+    async def waiting_for(self, customer_ids: Collection[UUID]) -> list[UUID]:
+        conn = await self.uow.begun()
+        return [row[0] for row in await conn.fetch(_WAITING_FOR, list(customer_ids))]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta  # views are rendered by their run-time
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from application.queries.team_scope import EVERY_TEAM, TeamScope, team_of_decision
 from domain.assistant.classification import CustomerContext as UrgencyContext
 from domain.catalog import topic_of
 from domain.conversation.aggregate import ConversationStatus
@@ -22,6 +23,8 @@ from ports.enrollments import EnrollmentStatus
 from ports.inbox import InboxFilter
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from application.queries.customers import CustomerQueries
     from ports.campaigns import CampaignReadModel
     from ports.clock import Clock
@@ -40,6 +43,7 @@ __all__ = [
     "MINIMUM_VERIFICATION",
     "ORDER_SIGNALS",
     "RECENT",
+    "SCOPED_DECISIONS",
     "CampaignIn",
     "ClassifiedMessage",
     "ContextIdentity",
@@ -68,6 +72,9 @@ DECISION_TOPICS = frozenset(
         Customer.MessageHeld,
     )
 )
+SCOPED_DECISIONS = 100
+"""How many of the customer's latest decisions a reader limited to teams has theirs picked
+from: the context's are the last `LAST_ITEMS` of their teams' among these."""
 CLASSIFIED_TOPICS = frozenset({topic_of(events_of(Customer)["MessageClassified"])})
 """The events of the customer's classified messages."""
 # Conversations read to find the open ones: the inbox lists the latest changed first.
@@ -212,18 +219,18 @@ class ContextQueries:
         self.clock = clock
         self.order_signals = order_signals
 
-    async def of(self, customer_id: UUID) -> CustomerContext:
-        """The context of the customer (of their survivor if merged); NotFound if unknown."""
+    async def of(self, customer_id: UUID, scope: TeamScope = EVERY_TEAM) -> CustomerContext:
+        """The context of the customer (of their survivor if merged); NotFound if unknown.
+        A reader limited to teams (`scope`) gets only their teams' conversations and
+        decisions; the rest is the customer's, everyone's."""
         customer = await self.customers.by_id(customer_id)
         about = customer.id
         tier_value = customer.attributes.get(await self._tier_attribute())
         since = self.clock.now() - RECENT
         counts = await self.directory.activity(about, since)
         campaigns = await self._campaigns(about)
-        conversations = await self._open_conversations(about)
-        decided = await self.reads.last_decisions(
-            [about, *customer.merged_from], DECISION_TOPICS, LAST_ITEMS
-        )
+        conversations = await self._open_conversations(about, scope.conversations)
+        decided = await self._last_decisions([about, *customer.merged_from], scope)
         classified = await self.reads.last_decisions(
             [about, *customer.merged_from], CLASSIFIED_TOPICS, LAST_ITEMS
         )
@@ -290,9 +297,19 @@ class ContextQueries:
             )
         return named
 
-    async def _open_conversations(self, customer_id: UUID) -> list[OpenConversation]:
+    async def _last_decisions(
+        self, customer_ids: list[UUID], scope: TeamScope
+    ) -> Sequence[StoredEvent]:
+        if scope.sends is None:
+            return await self.reads.last_decisions(customer_ids, DECISION_TOPICS, LAST_ITEMS)
+        latest = await self.reads.last_decisions(customer_ids, DECISION_TOPICS, SCOPED_DECISIONS)
+        return [e for e in latest if scope.sees_send(team_of_decision(e.data))][:LAST_ITEMS]
+
+    async def _open_conversations(
+        self, customer_id: UUID, visible: frozenset[str] | None
+    ) -> list[OpenConversation]:
         page = await self.inbox.page(
-            InboxFilter(customer_id=customer_id), None, limit=_CONVERSATIONS_READ
+            InboxFilter(customer_id=customer_id), visible, limit=_CONVERSATIONS_READ
         )
         return [
             OpenConversation(

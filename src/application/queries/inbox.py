@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from application.queries.inbox_feed import InboxFeed
+from application.queries.team_scope import TeamScope
 from domain.conversation.aggregate import Conversation, Direction
 from domain.shared.errors import DomainError, NotFound
 
@@ -176,9 +177,13 @@ class InboxQueries:
         await self.feed.close()
 
     async def conversation(
-        self, conversation_id: UUID, visible: Collection[str] | None
+        self,
+        conversation_id: UUID,
+        visible: Collection[str] | None,
+        scope: TeamScope | None = None,
     ) -> ConversationDetail:
-        """The conversation as last committed, with its customer's context; NotFound if none,
+        """The conversation as last committed, with its customer's context as `scope` reads it
+        (default: the conversations of `visible`, every team's sends); NotFound if none,
         ConversationHidden if held by a team the reader does not see."""
         async with self.uows() as uow:
             found = await uow.repository(Conversation).get([conversation_id])
@@ -222,11 +227,14 @@ class InboxQueries:
             history=list(conversation.history),
             breaches=list(conversation.breaches),
             inbox=await self.inbox.get(conversation_id),
-            customer=await self._context(conversation.customer_id),
+            customer=await self._context(
+                conversation.customer_id,
+                scope or TeamScope(None, None if visible is None else frozenset(visible)),
+            ),
         )
 
-    async def _context(self, customer_id: UUID) -> CustomerContext | None:
+    async def _context(self, customer_id: UUID, scope: TeamScope) -> CustomerContext | None:
         try:
-            return await self.context.of(customer_id)
+            return await self.context.of(customer_id, scope)
         except NotFound:
             return None

@@ -16,6 +16,7 @@ from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 
 from application.conversations.actors import Actor
+from application.queries.team_scope import EVERY_TEAM, TeamScope
 from domain.conversation.aggregate import ActingAgent
 from entrypoints.http.auth import author, current_key
 from ports.api_keys import ApiKey, Role
@@ -63,6 +64,14 @@ class Principal:
         if self.supervises:
             return self.key.teams
         return frozenset()
+
+    @property
+    def team_scope(self) -> TeamScope:
+        """What of a customer the key reads: the sends (messages, decisions) of its teams, as
+        `GET /v1/messages/{id}` allows them, and the conversations it sees in the inbox."""
+        if self.sees_every_team:
+            return EVERY_TEAM
+        return TeamScope(self.key.teams or None, self.visible_teams)
 
     def may_see(self, team: str | None) -> bool:
         """Whether the key may see a conversation held by `team` (None: not routed yet, which

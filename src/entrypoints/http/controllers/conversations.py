@@ -490,5 +490,8 @@ class ConversationsController(Controller):
         request: Request[Any, Any, Any],
         queries: FromDishka[InboxQueries],
     ) -> ConversationOut:
-        found = await queries.conversation(conversation_id, await visible_teams(request))
+        principal = await principal_of(request)
+        found = await queries.conversation(
+            conversation_id, principal.visible_teams, principal.team_scope
+        )
         return _detail_out(found, queries.clock.now())

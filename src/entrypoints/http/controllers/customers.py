@@ -19,6 +19,7 @@ from application.customer.change_suppression import ChangeSuppression
 from application.customer.erase_customer import EraseCustomer
 from application.customer.upsert_customer import UpsertCustomer
 from application.idempotent_writes import IdempotentWrites
+from application.queries.customer_timeline import CustomerTimeline
 from application.queries.customers import CustomerQueries, CustomerView
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
@@ -26,8 +27,9 @@ from domain.customer.profile import Profile, check_attributes
 from domain.segments.aggregate import segment_id
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
-from entrypoints.http.auth import allow
+from entrypoints.http.auth import allow, author
 from entrypoints.http.idempotency import answer_once
+from entrypoints.http.principal import principal_of
 from entrypoints.http.schemas import (
     ConsentsIn,
     ConsentsOut,
@@ -253,6 +255,9 @@ class CustomersController(Controller):
             "read, replay, rebuild and audit shows those values as `[erased]`, while the log "
             "keeps every event, count and decision. Their identities find no one any more; a "
             "signal naming one again makes a new customer. A merged id erases its survivor. "
+            "What was still to be sent to them ends on record in the same transaction, reason "
+            "`customer erased`: held approvals `withdrawn`, deferred messages suppressed, "
+            "queued ones withdrawn before a provider takes them. "
             "Erasing an erased customer answers the same (docs/erasure.md). With an "
             "`Idempotency-Key` header, a retry is answered as the first request was."
         ),
@@ -266,7 +271,7 @@ class CustomersController(Controller):
         writes: FromDishka[IdempotentWrites],
     ) -> Response[ErasureOut]:
         async def write() -> tuple[int, ErasureOut]:
-            done = await erase(customer_id)
+            done = await erase(customer_id, author(request))
             return 200, ErasureOut(done.customer_id, list(done.erased_ids), done.erased_at)
 
         return await answer_once(request, writes, None, ErasureOut, write)
@@ -374,16 +379,28 @@ class CustomersController(Controller):
         name="customers:timeline",
         guards=[allow(*_READERS)],
         summary="Signals and profile changes, newest first, with a cursor to page on",
+        description=(
+            "A key limited to teams gets only its teams' decisions, approvals and messages, "
+            "and the conversations it sees in the inbox; the rest is the customer's, "
+            "everyone's. Such a page may hold fewer than `limit` events and still have a "
+            "`next_cursor`."
+        ),
     )
     @inject
     async def timeline(
         self,
         customer_id: UUID,
-        queries: FromDishka[CustomerQueries],
+        request: Request[Any, Any, Any],
+        timeline: FromDishka[CustomerTimeline],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> TimelineOut:
-        survivor, page = await queries.timeline(customer_id, limit=limit, before=_position(cursor))
+        page = await timeline.page(
+            customer_id,
+            (await principal_of(request)).team_scope,
+            limit=limit,
+            before=_position(cursor),
+        )
         items = [
             TimelineItemOut(
                 e.position,
@@ -395,4 +412,4 @@ class CustomersController(Controller):
             )
             for e in page.events
         ]
-        return TimelineOut(survivor, items, _cursor(page.next_before))
+        return TimelineOut(page.customer_id, items, _cursor(page.next_before))
