@@ -9,11 +9,16 @@ the strings under a `FREE_TEXT` field, keeps tab, line feed and carriage return.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 __all__ = [
     "FREE_TEXT",
@@ -22,6 +27,7 @@ __all__ = [
     "TextFault",
     "document_fault",
     "line_fault",
+    "number_fault",
     "raw_fault",
     "text_fault",
     "wire_fault",
@@ -179,6 +185,41 @@ def raw_fault(raw: bytes | msgspec.Raw, path: str = "$", *, free: bool = False) 
     except msgspec.DecodeError:
         return None
     return document_fault(value, path, free=free)
+
+
+def number_fault(raw: bytes, error: str, path: str = "$") -> TextFault | None:
+    """Where a JSON document holds a number too large to be finite (`1e400`), for msgspec's
+    `error` on reading it, which does not say where; None for any other error."""
+    if not error.startswith("Number out of range"):
+        return None
+    try:
+        value = json.loads(raw)  # Python's reader takes such a number as infinite
+    except (ValueError, RecursionError):
+        return None
+    found = _infinite(value)
+    if found is None:
+        return None
+    return TextFault(
+        path + "".join(map(_segment, reversed(found))),
+        "is a number too large to hold: it must be finite",
+    )
+
+
+def _infinite(value: Any) -> list[str | int] | None:
+    """The steps in to the first number that is not finite, innermost first."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return []
+    items: Iterable[tuple[str | int, Any]] = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for step, item in items:
+        found = _infinite(item)
+        if found is not None:
+            found.append(step)
+            return found
+    return None
 
 
 def wire_fault(raw: bytes | msgspec.Raw) -> tuple[str, str] | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -125,6 +126,29 @@ class TestCampaignsApi:
             answer = http.post("/v1/campaigns", json={**CAMPAIGN, "journey": bad_type})
             assert answer.status_code == 422
             assert answer.json()["errors"][0]["field"] == "$.journey.entry.type"
+
+            broken_step = {
+                **FOLLOW_UP,
+                "steps": {
+                    "a-day-later": {"type": "wait", "for": 1, "next": "thanks"},
+                    "thanks": {**FOLLOW_UP["steps"]["thanks"], "template": "nope"},
+                },
+            }
+            answer = http.post("/v1/campaigns", json={**CAMPAIGN, "journey": broken_step})
+            assert answer.status_code == 422
+            assert [error["field"] for error in answer.json()["errors"]] == [
+                "$.journey.steps.a-day-later.for",
+                "$.journey.steps.thanks.template",
+            ]
+            too_large = http.post(
+                "/v1/campaigns",
+                content=json.dumps({**CAMPAIGN, "journey": journey}).replace(
+                    '"for": "1d"', '"for": "1d", "priority": 1e400'
+                ),
+                headers={"Content-Type": "application/json"},
+            )
+            assert too_large.status_code == 400, too_large.text
+            assert too_large.json()["errors"][0]["field"] == "$.journey.steps.a-day-later.priority"
 
             nul = http.post("/v1/campaigns", json={**CAMPAIGN, "name": "a\u0000b"})
             assert nul.status_code == 400

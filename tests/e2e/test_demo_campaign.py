@@ -4,6 +4,7 @@ approved template, outside WhatsApp's 24-hour window, and the dry run of that da
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,14 +13,29 @@ import httpx
 import pytest
 
 from tests.e2e.demo import DemoProcess
+from tests.e2e.service import ROOT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 
 SAM = "whatsapp_id:447700900123"  # the demo's customer on WhatsApp
 DAY = timedelta(days=1)
+TOUR_URL = "http://127.0.0.1:8000"
+
+
+def sams_tour() -> str:
+    """The README tour's steps for Sam, from his order to where he is a day later."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("# Sam is on WhatsApp"))
+    last = next(
+        i
+        for i, line in enumerate(lines)
+        if i > first and line.startswith("sleep 5;") and "$SAM/campaigns" in line
+    )
+    return "\n".join(lines[first : last + 1])
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +107,46 @@ class TestTheDemoCampaign:
             sends = played.json()["sends"]["by_step"]
             assert sends["whatsapp"]["channels"] == {"whatsapp": 1}
             assert played.json()["steps"]["reply"] == {"reached": 1, "held": 1}
+
+
+@pytest.fixture
+def tour_demo(tmp_path: Path) -> Iterator[DemoProcess]:
+    started = DemoProcess(tmp_path / "demo.log")
+    started.env["CHORUS_CLOCK"] = "manual"
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+
+
+class TestTheReadmeTour:
+    def test_sams_follow_up_goes_out_whatever_the_time_of_day_the_tour_is_run(
+        self, tour_demo: DemoProcess
+    ) -> None:
+        """Run late in the evening, in London's quiet hours, the tour's steps for Sam still
+        show his follow-up delivered: the tour sets the manual clock itself."""
+        headers = {"Authorization": f"Bearer {tour_demo.admin_key}"}
+        with httpx.Client(base_url=tour_demo.base_url, headers=headers, timeout=30) as http:
+            now = datetime.fromisoformat(http.post("/v1/admin/clock", json={}).json()["now"])
+            evening = (now + DAY).replace(hour=22, minute=30, second=0, microsecond=0)
+            http.post("/v1/admin/clock", json={"set": evening.isoformat()}).raise_for_status()
+            script = (
+                f'set -e\nKEY={tour_demo.admin_key}\nH="Authorization: Bearer $KEY"\n'
+                + sams_tour().replace(TOUR_URL, tour_demo.base_url)
+                + '\necho\necho "$SAM"'
+            )
+            ran = subprocess.run(
+                ["bash", "-c", script], capture_output=True, text=True, timeout=120, check=False
+            )
+            assert ran.returncode == 0, ran.stderr
+            sam = ran.stdout.strip().splitlines()[-1]
+
+            def journeys() -> list[dict[str, Any]]:
+                items: list[dict[str, Any]] = http.get(f"/v1/customers/{sam}/campaigns").json()[
+                    "items"
+                ]
+                return items
+
+            found = eventually(journeys, lambda items: items and items[0]["step"] == "reply")
+            assert (found[0]["step"], found[0]["reason"]) == ("reply", "delivered")

@@ -4,9 +4,11 @@ The campaign runs on PostgreSQL with the manual clock over three hours: six cust
 enrollments process takes them through the journey as the clock moves (timers fired, deferred
 sends decided again by the scheduler), with a WhatsApp step whose template is approved, a send
 deferred by quiet hours, one suppressed by a cap, one whose template does not render, a
-conversion and a split. The same journey is then dry-run over the same period, its own sends
-now in the history: the entries, the sends by channel, the suppressions by reason, the
-deferrals, the conversions and the exits are those the campaign made."""
+conversion in the journey and one after it, and a split. The same journey is then dry-run over
+the same period, its own sends now in the history: the entries, the sends by channel, the
+suppressions by reason, the deferrals, the conversions and the exits are those the campaign
+made. A second journey holds its WhatsApp send for its delivery: the deferred one is withdrawn
+when the journey goes on to email, in the campaign and in its dry run alike."""
 
 from __future__ import annotations
 
@@ -147,7 +149,7 @@ ORDERS_CAP = FrequencyCap(
     "cap.orders.daily", 1, timedelta(days=1), team="orders", on_exceed=OnExceed.SUPPRESS
 )
 # (minutes into the period, who, signal): Ana's second order finds her in the journey already;
-# Fay buys before her follow-up.
+# Fay buys before her follow-up, Bo after his journey ended, within the goal's 7 days.
 SIGNALS: list[tuple[int, str, str]] = [
     (0, "ana", "order.placed"),
     (0, "bo", "order.placed"),
@@ -157,7 +159,20 @@ SIGNALS: list[tuple[int, str, str]] = [
     (10, "fay", "order.placed"),
     (30, "fay", "purchase"),
     (40, "ana", "order.placed"),
+    (150, "bo", "purchase"),
 ]
+# The WhatsApp follow-up held for its delivery: not delivered within 30 minutes, email instead.
+# No provider reports a delivery here, so the dry run is told sends are never heard of.
+HELD = {
+    **JOURNEY,
+    "steps": {
+        **JOURNEY["steps"],
+        "whatsapp": {
+            **JOURNEY["steps"]["whatsapp"],
+            "on_not_delivered": {"within": "30m", "next": "email"},
+        },
+    },
+}
 _HOLDING = (Effect.SUPPRESSED, Effect.DEFERRED, Effect.BLOCKED_CHANNEL)
 _BELOW_HORIZON = """
 SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events
@@ -260,7 +275,7 @@ class Shop:
             await self.consent(made.customer_id, records)
         self.customers[name] = made.customer_id
 
-    async def setup(self) -> UUID:
+    async def setup(self, document: dict[str, Any] = JOURNEY) -> UUID:
         await self.runner.setup()
         publish = PublishTemplate(self.uows, self.published, self.clock, self.renderer)
         await publish("follow-up", FOLLOW_UP_TEMPLATE, "test")
@@ -282,7 +297,7 @@ class Shop:
         # The orders team wrote to Dan this morning: its daily cap leaves no room for more.
         asked = SendRequest("orders", Purpose.SERVICE, (Channel.EMAIL,))
         await self.request(self.customers["dan"], asked, origin="api")
-        journey = decode_journey(JOURNEY, templates={"follow-up", "coupon"}, segments=frozenset())
+        journey = decode_journey(document, templates={"follow-up", "coupon"}, segments=frozenset())
         made = Campaign.create(KEY, "Follow-ups", journey, "test", self.clock.now())
         async with self.uows() as uow:
             uow.repository(Campaign).add(made)
@@ -393,7 +408,7 @@ class TestADryRunOfAPeriodTheCampaignRan:
         assert real.suppressed_by["cap.orders.daily"] == 1  # Dan
         [(reason, times)] = real.not_sent.items()  # Eve
         assert (times, "customer.first_name" in reason) == (1, True)
-        assert real.converted == 1  # Fay
+        assert real.converted == 2  # Fay in the journey, Bo after it
         assert real.exits["goal reached: purchase"] == 1
         assert sum(real.arms.values()) == real.reached["offer"] == 5
         assert await pool.fetchval("SELECT count(*) FROM campaign_timers") == 0
@@ -410,3 +425,23 @@ class TestADryRunOfAPeriodTheCampaignRan:
         again = await shop.dry_run(KEY, DryRun(START, END))
         assert of_dry_run(first) == of_dry_run(again)
         assert await pool.fetchval("SELECT count(*) FROM events") == events
+
+    async def test_a_deferred_send_the_journey_went_on_without_is_withdrawn_in_both(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        shop = Shop(pool, renderer)
+        campaign = await shop.setup(HELD)
+        await shop.run()
+        real = await shop.outcome(campaign)
+
+        played = await shop.dry_run(KEY, DryRun(START, END, assume_delivered=False))
+        assert of_dry_run(played) == real
+
+        # Cy's WhatsApp, deferred to 08:00 in New York, is withdrawn at 30 minutes when he goes
+        # on to email: never decided again, it takes no room under the orders team's cap.
+        assert real.deferred == real.redecided == 1
+        assert real.suppressed_by["withdrawn"] == 1
+        assert played.sends["whatsapp"].suppressed_by == {"withdrawn": 1}
+        assert real.sent_by_channel["whatsapp"] == 1  # Bo's, never delivered: email follows
+        assert real.reached["email"] == 5  # everyone but Fay, who bought first
+        assert played.held() == 0

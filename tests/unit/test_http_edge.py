@@ -1,8 +1,14 @@
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from entrypoints.http.edge import is_json, query_fault
+import msgspec
+import pytest
+from litestar import Litestar, post
+from litestar.testing import TestClient
+
+from entrypoints.http.edge import EdgeRequest, is_json, query_fault
+from entrypoints.http.problems import exception_handlers
 
 
 class TestJsonContentTypes:
@@ -51,3 +57,56 @@ class TestQueryParameters:
         fault = query_fault(query)
         assert fault is not None
         assert fault.path == field
+
+
+class _Body(msgspec.Struct):
+    journey: dict[str, Any]
+
+
+@post("/echo", status_code=200)
+async def _echo(data: _Body) -> dict[str, Any]:
+    return data.journey
+
+
+class TestNumbersTooLargeToHold:
+    """msgspec refuses `1e400` without saying where; the edge names the field."""
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            (
+                b'{"journey": {"steps": {"welcome": {"priority": 1e400}}}}',
+                "$.journey.steps.welcome.priority",
+            ),
+            (
+                b'{"journey": {"arms": [{"weight": 1}, {"weight": -1e999}]}}',
+                "$.journey.arms[1].weight",
+            ),
+            (b'{"journey": {"odd key": 2E+308}}', "$.journey['odd key']"),
+        ],
+    )
+    def test_a_body_with_a_number_too_large_is_refused_naming_its_field(
+        self, body: bytes, field: str
+    ) -> None:
+        app = Litestar([_echo], request_class=EdgeRequest, exception_handlers=exception_handlers)
+        with TestClient(app) as http:
+            answer = http.post("/echo", content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, answer.text
+        [error] = answer.json()["errors"]
+        assert error == {
+            "field": field,
+            "reason": "is a number too large to hold: it must be finite",
+        }
+
+    def test_other_bodies_that_are_not_json_are_answered_as_before(self) -> None:
+        app = Litestar([_echo], request_class=EdgeRequest, exception_handlers=exception_handlers)
+        with TestClient(app) as http:
+            broken = http.post(
+                "/echo", content=b'{"journey": 1e400', headers={"Content-Type": "application/json"}
+            )
+            fine = http.post("/echo", json={"journey": {"priority": 1e300}})
+        assert (broken.status_code, broken.json()["type"].rsplit("/", 1)[-1]) == (
+            400,
+            "invalid-json",
+        )
+        assert fine.json() == {"priority": 1e300}

@@ -3,31 +3,51 @@ version once it went live (moving enrolled customers only as its migration says)
 
 A journey is read and checked whole, against the templates and segments that exist, before
 anything is recorded; its faults are named by their path in a draft `{name, journey,
-migration}` (`$.journey.steps.welcome.template`), as the aggregate names a migration's.
+migration}` (`$.journey.steps.welcome.template`), as the aggregate names a migration's. The
+steps a migration moves customers to are reached by them, whatever leads there. Every fault
+of the journey and of the migration is answered at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from application.campaigns.stored import Written, load_campaign
 from application.conflicts import retry_on_conflict
-from domain.campaign.aggregate import Campaign, campaign_id, check_campaign_key
-from domain.campaign.journey_reader import JourneyFault, JourneyInvalid, decode_journey
+from domain.campaign.aggregate import (
+    Campaign,
+    CampaignStatus,
+    Migration,
+    campaign_id,
+    check_campaign_key,
+)
+from domain.campaign.journey_reader import (
+    JourneyFault,
+    JourneyInvalid,
+    decode_journey,
+    decode_part,
+)
 from domain.shared.errors import DomainError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Set
 
-    from domain.campaign.aggregate import Migration
     from domain.campaign.journey import Journey
     from ports.campaigns import JourneyReferences
     from ports.clock import Clock
     from ports.unit_of_work import UnitsOfWork
 
-__all__ = ["CampaignDraft", "CampaignExists", "CreateCampaign", "EditCampaign", "read_journey"]
+__all__ = [
+    "CampaignDraft",
+    "CampaignExists",
+    "CreateCampaign",
+    "EditCampaign",
+    "read_journey",
+    "read_migration",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +62,34 @@ class CampaignExists(DomainError):
     """A create under a key that holds another campaign; an edit changes it."""
 
 
-async def read_journey(references: JourneyReferences, document: Mapping[str, Any]) -> Journey:
+async def read_journey(
+    references: JourneyReferences,
+    document: Mapping[str, Any],
+    entries: Set[str] = frozenset(),
+) -> Journey:
     """The journey, checked against the templates and segments that exist; JourneyInvalid
-    names each fault under `$.journey`."""
+    names each fault under `$.journey`. `entries`: the steps a migration moves customers to."""
     templates, segments = await asyncio.gather(
         references.template_keys(), references.segment_keys()
     )
     try:
-        return decode_journey(document, templates=templates, segments=segments)
+        return decode_journey(document, templates=templates, segments=segments, entries=entries)
     except JourneyInvalid as invalid:
         faults = [
             JourneyFault("$.journey" + fault.path.removeprefix("$"), fault.reason)
             for fault in invalid.faults
         ]
         raise JourneyInvalid.of(faults) from None
+
+
+def read_migration(document: Mapping[str, Any] | Migration | None) -> Migration | None:
+    """A migration as a client wrote it (`{"moves": [...]}`), None for one that moves nobody;
+    JourneyInvalid names each fault under `$.migration`."""
+    if isinstance(document, Migration | None):
+        migration = document
+    else:
+        migration = decode_part(document, Migration, "$.migration")
+    return migration if migration is not None and migration.moves else None
 
 
 class CreateCampaign:
@@ -97,22 +131,55 @@ class EditCampaign:
         self.references = references
 
     async def __call__(
-        self, ref: str, draft: CampaignDraft, by: str, migration: Migration | None = None
+        self,
+        ref: str,
+        draft: CampaignDraft,
+        by: str,
+        migration: Migration | Mapping[str, Any] | None = None,
     ) -> Written:
-        journey = await read_journey(self.references, draft.journey)
-        if migration is not None and not migration.moves:
-            migration = None  # moves nobody: the same as none
+        """`migration`: a Migration, or its document as the client wrote it."""
+        faults: list[JourneyFault] = []
+        moves: Migration | None = None
+        try:
+            moves = read_migration(migration)
+        except JourneyInvalid as invalid:
+            faults.extend(invalid.faults)
+        try:
+            journey = await read_journey(
+                self.references, draft.journey, moves.targets if moves else frozenset()
+            )
+        except JourneyInvalid as invalid:
+            faults[:0] = invalid.faults
+        if faults:
+            raise JourneyInvalid.of([*faults, *await self._migration_faults(ref, draft, moves)])
 
         async def attempt() -> Written:
             async with self.uows() as uow:
                 campaigns = uow.repository(Campaign)
                 campaign = await load_campaign(campaigns, ref)
                 same = (campaign.name, campaign.journey) == (draft.name, journey)
-                if same and migration == campaign.migrations.get(campaign.number):
+                if same and moves == campaign.migrations.get(campaign.number):
                     return Written(campaign.id, campaign.key, created=False, changed=False)
-                changed = campaign.edit(draft.name, journey, by, self.clock.now(), migration)
+                changed = campaign.edit(draft.name, journey, by, self.clock.now(), moves)
                 if changed:
                     campaigns.add(campaign)
                 return Written(campaign.id, campaign.key, created=False, changed=changed)
 
         return await retry_on_conflict(attempt)
+
+    async def _migration_faults(
+        self, ref: str, draft: CampaignDraft, migration: Migration | None
+    ) -> list[JourneyFault]:
+        """With a journey refused, what is wrong with its migration too, if the campaign can
+        tell (it has enrolled customers to move, and versions to move them from)."""
+        if migration is None:
+            return []
+        async with self.uows() as uow:
+            try:
+                campaign = await load_campaign(uow.repository(Campaign), ref)
+            except DomainError:
+                return []  # the journey's faults answer first
+        if campaign.status is CampaignStatus.DRAFT:
+            return []
+        steps = draft.journey.get("steps")
+        return campaign.migration_faults(migration, steps if isinstance(steps, Mapping) else ())

@@ -7,7 +7,8 @@ cap; schedules and API calls are not replayed (a broadcast's audience and the AP
 are not facts of the log), and the answer says so. Each entered customer is taken through the
 journey by the interpreter (`progress.begin`/`advance`) on an in-memory `Enrollment`, as the
 enrollments process does: waits end at their time, a wait for a signal ends on the customer's
-next recorded signal of that type, a goal signal converts.
+next recorded signal of that type, a goal signal converts, and so does one after the customer
+left the journey while the goal's attribution window from their entry is still open.
 
 History is read as it stood without the campaign's own effects: the decisions its sends were
 given (their origin names the campaign; a deferred one decided again keeps its message id) are
@@ -22,7 +23,10 @@ with the reason, and what the content says of WhatsApp approval given to the rul
 rules' simulate does) on the customer as they were at that moment (their stream replayed up to
 it, with the sends the dry run allowed them before) and the rule set in force then (the rule
 book replayed up to it). A deferred send is decided again when its deferral ends, as the
-scheduler does. What became of an allowed send is not in the log: it counts as delivered unless
+scheduler does, unless the journey went on without it first: a send held for its delivery
+(`on_not_delivered`) that the customer leaves is withdrawn, as the enrollments process withdraws
+it, a deferred one suppressed citing `withdrawn`, so it is never decided again nor counted
+against a cap. What became of an allowed send is not in the log: it counts as delivered unless
 the dry run is told otherwise, and then it is never heard of (an `on_not_delivered` falls
 through at its `within`). Updates change what later conditions and renders see of the customer,
 not the log.
@@ -42,9 +46,10 @@ from application.campaigns.stored import load_campaign
 from application.messages.compose import MessageContent, approved_as_sent, compose
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
-from domain.campaign.journey import Branch, Response
+from domain.campaign.journey import Branch, Response, Send
 from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
+    DELIVERED,
     ArrivedSignal,
     Conversion,
     Facts,
@@ -54,10 +59,18 @@ from domain.campaign.progress import (
     Traveller,
     advance,
     begin,
+    conversion,
 )
 from domain.customer.aggregate import Customer
 from domain.customer.keywords import INBOUND_SIGNAL
-from domain.policy.decision import ContactRecord, Effect, Outcome, SendRequest
+from domain.policy.decision import (
+    ContactRecord,
+    Decision,
+    Effect,
+    FiredRule,
+    Outcome,
+    SendRequest,
+)
 from domain.policy.defaults import default_rule_set
 from domain.policy.engine import decide
 from domain.policy.rule_book import RULE_BOOK_ID, RuleBook
@@ -81,7 +94,6 @@ if TYPE_CHECKING:
     from domain.campaign.journey import Journey
     from domain.campaign.progress import Dispatch
     from domain.message.content import Content
-    from domain.policy.decision import Decision
     from domain.policy.rules import RuleSet
     from domain.policy.vocabulary import Channel
     from domain.templates.aggregate import Template
@@ -107,6 +119,7 @@ MAX_CUSTOMERS = 10_000
 _RESPONSE_ROUNDS = 8  # as the enrollments process: a journey answering itself is a fault
 _PROFILE_FIELDS = ("first_name", "last_name", "locale", "country", "time_zone")
 _HOLDING = (Effect.SUPPRESSED, Effect.DEFERRED, Effect.BLOCKED_CHANNEL)
+_WITHDRAWN = "withdrawn"  # the rule a deferred send's withdrawal cites, as `GiveUpMessage` does
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +306,8 @@ def _assumptions(run: DryRun) -> list[str]:
     )
     return [
         delivered,
-        "a deferred send is decided again when its deferral ends, as the scheduler does",
+        "a deferred send is decided again when its deferral ends, as the scheduler does, "
+        "unless the journey went on without it: then it is withdrawn",
         "timers fire at their time; a signal waited for ends the wait when it was recorded",
         "the customer is as they were at each moment, with the sends this run allowed before",
         "the campaign's own sends are not in the history it replays",
@@ -523,6 +537,8 @@ class _Replay:
         self.content = content
         # Enrollment timers and deferrals' ends, in time order (then the order they were set).
         self.timers: list[tuple[datetime, int, UUID, _Deferral | None]] = []
+        # The deferral each enrollment's send step waits on; one withdrawn is no longer here.
+        self.deferrals: dict[tuple[UUID, str], _Deferral] = {}
         self.order = itertools.count()
         self.entered = 0
         self.asks_segments = any(
@@ -562,18 +578,19 @@ class _Replay:
     async def happened(self, life: _Life, happening: Happening, at: datetime) -> None:
         entry = self.journey.entry
         if isinstance(happening, Signal.Recorded):
+            arrived = ArrivedSignal(
+                happening.signal_type,
+                happening.properties,
+                happening.occurred_at,
+                happening.event_id,
+            )
+            self.converted_after_leaving(life, arrived, at)
             enrollment = life.enrollment
             if enrollment is not None and enrollment.entered_at <= happening.occurred_at:
                 if happening.signal_type == INBOUND_SIGNAL and enrollment.last_send is not None:
                     channel = happening.properties.get("channel", "a channel")
                     why = f"the customer wrote on {channel}"
                     enrollment.note_response(enrollment.last_send, Response.REPLIED, why, None, at)
-                arrived = ArrivedSignal(
-                    happening.signal_type,
-                    happening.properties,
-                    happening.occurred_at,
-                    happening.event_id,
-                )
                 await self.advance(life, enrollment, at, arrived)
             if (
                 isinstance(entry, OnSignal)
@@ -587,6 +604,26 @@ class _Replay:
             and happening.segment_key == entry.segment
         ):
             await self.enroll(life, f"entering segment {entry.segment}", at)
+
+    def converted_after_leaving(self, life: _Life, arrived: ArrivedSignal, at: datetime) -> None:
+        """The goal, reached after the customer left the journey (the control group leaves at
+        once) and within its window from entry, converts that enrollment all the same, as the
+        enrollments process counts it."""
+        if self.journey.goal is None:
+            return
+        for enrollment in life.enrollments:
+            if enrollment.active or enrollment.converted_at is not None:
+                continue
+            if arrived.occurred_at is not None and enrollment.entered_at > arrived.occurred_at:
+                continue
+            try:
+                reached = conversion(
+                    self.journey, enrollment.entered_at, self.facts(life, at, arrived)
+                )
+            except DomainError:
+                continue  # as the process: a late goal that cannot be checked is not counted
+            if reached is not None and enrollment.convert(reached, at):
+                self.report.conversions += 1
 
     async def enroll(self, life: _Life, source: str, at: datetime) -> None:
         past = [PastEntry(e.entered_at, e.exited_at) for e in life.enrollments]
@@ -635,6 +672,8 @@ class _Replay:
                 return  # still held: its timer stands
             enrollment.record(progress, at)
             self.tally(progress)
+            for step, why in _left_undelivered(self.journey, progress):
+                self.withdraw(enrollment, step, why, at)
             if progress.timer is not None:
                 heapq.heappush(
                     self.timers, (progress.timer, next(self.order), life.customer_id, None)
@@ -654,6 +693,19 @@ class _Replay:
                 self.fault(enrollment, f"stopped: {error}", at)
                 return
         self.fault(enrollment, "stopped: the journey answers itself without waiting", at)
+
+    def withdraw(self, enrollment: Enrollment, step: str, why: str, at: datetime) -> None:
+        """The journey went on to another send: a deferred send of `step` must not go out as
+        well. As the process gives it up, it is suppressed citing `withdrawn` and never
+        decided again (an allowed one the dry run does not hold: it was decided already)."""
+        deferral = self.deferrals.pop((enrollment.id, step), None)
+        if deferral is None:
+            return
+        fired = (FiredRule(_WITHDRAWN, Effect.SUPPRESSED, why),)
+        version = self.book.at(at).version
+        decision = Decision(Outcome.SUPPRESS, version, None, None, fired)
+        self.report.sends.setdefault(step, SendTally()).add(decision, again=True)
+        enrollment.note_response(step, Response.SUPPRESSED, f"suppressed: {why}", None, at)
 
     def fault(self, enrollment: Enrollment, reason: str, at: datetime) -> None:
         enrollment.exit(reason, at)
@@ -712,6 +764,7 @@ class _Replay:
         tally.add(decision)
         if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
             deferral = _Deferral(enrollment, dispatch.step, said)
+            self.deferrals[(enrollment.id, dispatch.step)] = deferral
             entry = (decision.defer_until, next(self.order), life.customer_id, deferral)
             heapq.heappush(self.timers, entry)
         if decision.allows_send:
@@ -745,12 +798,18 @@ class _Replay:
 
     async def decide_again(self, life: _Life, deferral: _Deferral, at: datetime) -> None:
         """A deferral ended: the scheduler decides the send again. Only a send it allows is
-        heard of by the enrollment (as its delivery); another deferral waits again."""
+        heard of by the enrollment (as its delivery); another deferral waits again. One the
+        journey withdrew meanwhile is not decided again."""
+        key = (deferral.enrollment.id, deferral.step)
+        if self.deferrals.get(key) is not deferral:
+            return
         decision = self.decide(life, deferral.request, at)
         self.report.sends.setdefault(deferral.step, SendTally()).add(decision, again=True)
         if decision.outcome is Outcome.DEFER and decision.defer_until is not None:
             entry = (decision.defer_until, next(self.order), life.customer_id, deferral)
             heapq.heappush(self.timers, entry)
+        else:
+            del self.deferrals[key]
         if not (decision.allows_send and self.run.assume_delivered):
             return
         enrollment = deferral.enrollment
@@ -773,6 +832,21 @@ class _Replay:
             sum(e.sends for e in life.enrollments),
             signal,
         )
+
+
+def _left_undelivered(journey: Journey, progress: Progress) -> list[tuple[str, str]]:
+    """The sends held for their delivery (`on_not_delivered`) that the customer leaves without
+    it, each with why, as the enrollments process finds them to withdraw their messages."""
+    left = []
+    for action in progress.actions:
+        if not isinstance(action, Move) or action.came_from is None or action.reason == DELIVERED:
+            continue
+        step = journey.step(action.came_from)
+        if isinstance(step, Send) and step.on_not_delivered is not None:
+            left.append(
+                (action.came_from, f"{action.reason}: the journey went on to {action.step!r}")
+            )
+    return left
 
 
 def _traveller(enrollment: Enrollment) -> Traveller:

@@ -14,6 +14,7 @@ templates and segments only the application can see; the aggregate checks its ow
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime  # events carry these types; eventsourcing resolves them at run time
 from enum import StrEnum
 from typing import Annotated, Any
@@ -23,7 +24,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from domain.campaign.journey import Journey, StepRef
-from domain.campaign.journey_reader import JourneyInvalid
+from domain.campaign.journey_reader import JourneyFault, JourneyInvalid
 from domain.shared.errors import DomainError, InvalidValue
 from domain.shared.keys import check_key, keyed_id
 from domain.shared.topics import StoredAs
@@ -93,6 +94,11 @@ class Migration(
             if move.from_ == step and move.from_version in (None, version):
                 return move.to
         return None
+
+    @property
+    def targets(self) -> frozenset[str]:
+        """The steps of the new version it moves customers to."""
+        return frozenset(move.to for move in self.moves)
 
 
 class Campaign(Aggregate):
@@ -208,19 +214,33 @@ class Campaign(Aggregate):
             raise CannotChange(self.key, status, change, hint)
 
     def _check_migration(self, migration: Migration, journey: Journey) -> None:
+        faults = self.migration_faults(migration, journey.steps)
+        if faults:
+            raise JourneyInvalid.of(faults)
+
+    def migration_faults(self, migration: Migration, steps: Collection[str]) -> list[JourneyFault]:
+        """Every fault of a migration to a new version with these `steps`, each move's `from`
+        and `to` alike."""
+        faults = []
         for i, move in enumerate(migration.moves):
-            if move.to not in journey.steps:
-                raise JourneyInvalid(
-                    f"$.migration.moves[{i}].to", f"{move.to!r} is not a step of the new version"
+            if move.to not in steps:
+                faults.append(
+                    JourneyFault(
+                        f"$.migration.moves[{i}].to",
+                        f"{move.to!r} is not a step of the new version",
+                    )
                 )
             versions = [move.from_version] if move.from_version is not None else list(self.versions)
             if not any(
                 v in self.versions and move.from_ in self.versions[v].steps for v in versions
             ):
-                raise JourneyInvalid(
-                    f"$.migration.moves[{i}].from",
-                    f"{move.from_!r} is not a step of {'version ' + str(move.from_version) if move.from_version else 'any version'}",
+                which = f"version {move.from_version}" if move.from_version else "any version"
+                faults.append(
+                    JourneyFault(
+                        f"$.migration.moves[{i}].from", f"{move.from_!r} is not a step of {which}"
+                    )
                 )
+        return faults
 
     # events: each method body is the state change the event makes
 

@@ -1,21 +1,30 @@
 """Reads a journey document and checks it whole, naming the JSON path of every fault.
 
-The schema (types, unknown or missing fields) is checked first, step by step, so that a fault in
-a step is named by its id (`$.steps.welcome.channels[0]`), and msgspec stops at the first. Then
-the checks that need the whole journey, and what the caller knows (the template keys and segment
-keys that exist), run over it and report every fault at once: an unknown template or segment, a
-step that cannot be reached, a loop with no wait in it, a send with no channel, a step named that
-does not exist, bad weights, and the like.
+Every fault it can find is reported at once. The schema (types, unknown or missing fields) is
+checked part by part: each step on its own (a fault in a step is named by its id,
+`$.steps.welcome.channels[0]`), and within a step or a part each field on its own, so that
+a step with a broken field still has its other fields checked, and a broken step does not hide
+the faults of the others. A number JSON cannot hold as a finite value (`1e400`) is named by
+its path too. Then the checks that need the whole journey, and what the caller knows (the
+template keys and segment keys that exist), run over the steps that could be read: an unknown
+template or segment, a step that cannot be reached (from the start, or from a step a new
+version's migration moves enrolled customers to), a loop with no wait in it, a send with no
+channel, a step named that does not exist, bad weights, numbers out of range, and the like. A
+step that could not be read still leads where its document says, so the steps after it are not
+called unreachable.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import types
 import typing
 from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import msgspec
 
@@ -25,11 +34,13 @@ from domain.campaign.journey import (
     Branch,
     Case,
     Control,
+    Entry,
     Every,
     Fallback,
     Goal,
     Journey,
     NotDelivered,
+    OnApi,
     OnSchedule,
     Policies,
     ReEntry,
@@ -52,12 +63,34 @@ from domain.shared.errors import InvalidValue
 from domain.shared.times import time_fault
 from domain.triggers.definition import OnSegmentEntered
 
-__all__ = ["MAX_STEPS", "JourneyFault", "JourneyInvalid", "decode_journey", "journey_document"]
+__all__ = [
+    "MAX_COUNT",
+    "MAX_PRIORITY",
+    "MAX_SPAN",
+    "MAX_STEPS",
+    "MAX_WEIGHT",
+    "JourneyFault",
+    "JourneyInvalid",
+    "decode_journey",
+    "decode_part",
+    "journey_document",
+]
 
 MAX_STEPS = 200
 """Steps in one journey."""
+MAX_PRIORITY = 100
+"""A send's priority is 0 to this, as a send request's."""
+MAX_WEIGHT = 1_000_000
+"""A split arm's weight, at most."""
+MAX_COUNT = 2**31 - 1
+"""An enrollment cap or a send limit, at most."""
+MAX_SPAN = timedelta(days=3650)
+"""A wait, timeout, window or cool-down, at most: ten years, so that a timer set from any
+moment of the journey is still a date."""
 
 _STEP_ID = re.compile(STEP_ID_PATTERN)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,24 +181,55 @@ def decode_journey(
     *,
     templates: Set[str],
     segments: Set[str],
+    entries: Set[str] = frozenset(),
 ) -> Journey:
     """Reads a journey from JSON text or decoded JSON and checks it whole against the template
-    keys and segment keys that exist; raises `JourneyInvalid` naming every fault's path."""
+    keys and segment keys that exist; raises `JourneyInvalid` naming every fault's path.
+
+    `entries` are steps customers arrive at other than from the start: the steps a new
+    version's migration moves enrolled customers to. They count as reached."""
     raw = _builtins(document)
+    faults = list(_non_finite(raw, "$"))
     steps = raw.get("steps")
+    if isinstance(steps, Mapping) and len(steps) > MAX_STEPS:
+        raise JourneyInvalid("$.steps", f"{len(steps)} steps, but at most {MAX_STEPS}")
+    read: dict[str, Step] = {}
+    broken: dict[str, frozenset[str] | None] = {}
     if isinstance(steps, Mapping):
         for step_id, step in steps.items():
-            if not isinstance(step, Mapping):
-                raise JourneyInvalid(f"$.steps.{step_id}", "must be an object")
-            try:
-                _steps.read(step)
-            except JourneyInvalid as fault:
-                raise fault.under(f"steps.{step_id}") from None
-    journey: Journey = _journey.read(raw)
-    faults = list(_Checks(journey, templates, segments).faults())
+            found = list(_value_faults(step, Step, f"$.steps.{step_id}"))
+            if found:
+                faults.extend(found)
+                broken[step_id] = frozenset(_raw_exits(step)) if isinstance(step, Mapping) else None
+            else:
+                read[step_id] = _steps.read(step)
+    rest = {name: value for name, value in raw.items() if name != "steps"}
+    top = list(_struct_faults(rest, Journey, "$", skip=frozenset({"steps"})))
+    faults.extend(top)
+    if "steps" not in raw:
+        faults.append(JourneyFault("$.steps", "required field is missing"))
+    elif not isinstance(steps, Mapping):
+        faults.extend(_value_faults(steps, dict[str, Step], "$.steps"))
+    if not faults:
+        journey: Journey = _journey.read(raw)
+        if not (found := list(_Checks(journey, templates, segments, entries).faults())):
+            return journey
+        raise JourneyInvalid.of(found)
+    unread = {fault.path.removeprefix("$.").split(".")[0].split("[")[0] for fault in top}
+    journey = _partial(rest, read, unread)
+    start_known = "start" in rest and "start" not in unread and isinstance(steps, Mapping)
+    checks = _Checks(journey, templates, segments, entries, broken, start_known=start_known)
+    faults.extend(checks.faults())
+    raise JourneyInvalid.of(_first_per_path(faults))
+
+
+def decode_part(document: Any, kind: type[T], path: str) -> T:
+    """Reads another part of a campaign's document (its migration) as `kind`; raises
+    `JourneyInvalid` naming every fault under `path`."""
+    faults = [*_non_finite(document, path), *_value_faults(document, kind, path)]
     if faults:
-        raise JourneyInvalid.of(faults)
-    return journey
+        raise JourneyInvalid.of(_first_per_path(faults))
+    return msgspec.convert(document, kind)
 
 
 def journey_document(journey: Journey) -> dict[str, Any]:
@@ -175,50 +239,219 @@ def journey_document(journey: Journey) -> dict[str, Any]:
 
 def _builtins(document: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(document, bytes | str):
+        text = document
         try:
-            document = msgspec.json.decode(document)
+            document = msgspec.json.decode(text)
         except msgspec.DecodeError as error:
-            raise JourneyInvalid("$", f"not valid JSON: {error}") from None
+            if not str(error).startswith("Number out of range"):
+                raise JourneyInvalid("$", f"not valid JSON: {error}") from None
+            # msgspec does not say where: Python's reader takes such a number as infinite,
+            # and the document is then read on, the number named by its path.
+            try:
+                document = json.loads(text)
+            except ValueError:
+                raise JourneyInvalid("$", f"not valid JSON: {error}") from None
     if not isinstance(document, Mapping):
         raise JourneyInvalid("$", "must be an object")
     return document
+
+
+def _non_finite(value: Any, path: str) -> Iterator[JourneyFault]:
+    """Each number of the document that is not finite (JSON's `1e400` read as infinite)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield JourneyFault(path, "is a number too large to hold: it must be finite")
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _non_finite(item, f"{path}.{name}")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, f"{path}[{i}]")
+
+
+def _first_per_path(faults: list[JourneyFault]) -> list[JourneyFault]:
+    """One fault a path, the first found: a number not finite is also of the wrong type."""
+    seen: set[str] = set()
+    kept = []
+    for fault in faults:
+        if fault.path not in seen:
+            seen.add(fault.path)
+            kept.append(fault)
+    return kept
+
+
+# --- the schema, part by part ------------------------------------------------------------------
+
+
+def _value_faults(value: Any, kind: Any, path: str) -> Iterator[JourneyFault]:
+    """Every fault of `value` as a `kind` that can be told apart: a Struct's fields one by one,
+    a list's items one by one, a tagged union's member by its `type`; else msgspec's first."""
+    try:
+        msgspec.convert(value, kind)
+    except msgspec.ValidationError as error:
+        first = _explained(path, str(error))
+    else:
+        return
+    found = list(_parts_faults(value, _bare(kind), path))
+    if found:
+        yield from found
+    else:
+        yield first
+
+
+def _parts_faults(value: Any, kind: Any, path: str) -> Iterator[JourneyFault]:
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        if isinstance(value, Mapping):
+            yield from _struct_faults(value, kind, path)
+        return
+    origin = typing.get_origin(kind)
+    members = typing.get_args(kind)
+    if origin is tuple and len(members) == 2 and members[1] is Ellipsis:
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from _value_faults(item, members[0], f"{path}[{i}]")
+        return
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return
+        options = [m for m in members if m is not type(None)]
+        if len(options) == 1:
+            yield from _parts_faults(value, _bare(options[0]), path)
+            return
+        tags = {_tag_of(m): m for m in options}
+        if isinstance(value, Mapping) and value.get("type") in tags:
+            yield from _struct_faults(value, tags[value["type"]], path)
+
+
+def _struct_faults(
+    value: Mapping[str, Any], kind: type[msgspec.Struct], path: str, skip: Set[str] = frozenset()
+) -> Iterator[JourneyFault]:
+    """Each unknown field, missing field, and fault of a field of `value` as a `kind`."""
+    fields = {info.encode_name: info for info in msgspec.structs.fields(kind)}
+    tag_field = kind.__struct_config__.tag_field
+    for name in value:
+        if name not in fields and name != tag_field and name not in skip:
+            yield JourneyFault(f"{path}.{name}", "unknown field")
+    for name, info in fields.items():
+        if name in skip:
+            continue
+        if name not in value:
+            if info.required:
+                yield JourneyFault(f"{path}.{name}", "required field is missing")
+            continue
+        yield from _value_faults(value[name], info.type, f"{path}.{name}")
+    if tag_field is not None and tag_field in value and value[tag_field] != _tag_of(kind):
+        yield JourneyFault(f"{path}.{tag_field}", f"must be {_tag_of(kind)!r}")
+
+
+def _explained(path: str, message: str) -> JourneyFault:
+    """msgspec's message about a value at `path`, its own path made whole, in the document's
+    terms."""
+    reason, at, inner = message.rpartition(" - at `")
+    if not at:
+        reason, inner = message, "$`"
+    whole = path + inner.removesuffix("`").removeprefix("$")
+    reader = _steps if whole.startswith("$.steps.") else _journey
+    return JourneyFault(*reader.explain(f"{reason} - at `{whole}`"))
+
+
+def _bare(kind: Any) -> Any:
+    """The type without its `Annotated` constraints."""
+    while typing.get_origin(kind) is typing.Annotated:
+        kind = typing.get_args(kind)[0]
+    return kind
+
+
+def _tag_of(kind: Any) -> Any:
+    config = getattr(kind, "__struct_config__", None)
+    return None if config is None else config.tag
+
+
+_EXIT_FIELDS = frozenset({"next", "else", "on_signal", "on_timeout"})
+
+
+def _raw_exits(value: Any) -> Iterator[str]:
+    """Where a step that could not be read says it leads, wherever in it."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            if name in _EXIT_FIELDS and isinstance(item, str):
+                yield item
+            else:
+                yield from _raw_exits(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _raw_exits(item)
+
+
+def _partial(rest: Mapping[str, Any], steps: dict[str, Step], broken: Set[str]) -> Journey:
+    """The journey as far as it could be read, for the checks of the parts that could: a part
+    that could not is left out (an API entry, no goal, the default policies)."""
+
+    def part(name: str, kind: Any, otherwise: Any) -> Any:
+        if name in broken or name not in rest:
+            return otherwise
+        return msgspec.convert(rest[name], kind)
+
+    return Journey(
+        entry=part("entry", Entry, OnApi()),
+        start=part("start", str, ""),
+        steps=steps,
+        goal=part("goal", Goal | None, None),
+        policies=part("policies", Policies, Policies()),
+    )
 
 
 # --- the whole journey -------------------------------------------------------------------------
 
 
 class _Checks:
-    """The checks that need the whole journey and what exists beside it."""
+    """The checks that need the whole journey and what exists beside it. `broken` are the
+    steps that could not be read, with where their documents lead (None: not an object, so
+    nobody can tell); `entries` the steps customers arrive at other than from the start (a
+    migration's targets)."""
 
-    def __init__(self, journey: Journey, templates: Set[str], segments: Set[str]) -> None:
+    def __init__(
+        self,
+        journey: Journey,
+        templates: Set[str],
+        segments: Set[str],
+        entries: Set[str] = frozenset(),
+        broken: Mapping[str, frozenset[str] | None] | None = None,
+        *,
+        start_known: bool = True,
+    ) -> None:
         self.journey = journey
         self.templates = templates
         self.segments = segments
+        self.entries = entries
         self.steps = journey.steps
+        self.broken = broken or {}
+        self.start_known = start_known
 
     def faults(self) -> Iterator[JourneyFault]:
-        if len(self.steps) > MAX_STEPS:
-            yield JourneyFault("$.steps", f"{len(self.steps)} steps, but at most {MAX_STEPS}")
-            return
         yield from self.entry()
-        if self.journey.start not in self.steps:
+        if self.start_known and not self.known(self.journey.start):
             yield JourneyFault("$.start", self.missing(self.journey.start))
-        for step_id, step in self.steps.items():
-            path = f"$.steps.{step_id}"
+        for step_id in (*self.steps, *self.broken):
             if not _STEP_ID.match(step_id):
                 yield JourneyFault(
-                    path, "a step id is 1 to 64 of a-z, 0-9, '_' or '-', starting with a-z or 0-9"
+                    f"$.steps.{step_id}",
+                    "a step id is 1 to 64 of a-z, 0-9, '_' or '-', starting with a-z or 0-9",
                 )
+        for step_id, step in self.steps.items():
+            path = f"$.steps.{step_id}"
             for field, target in step.exits:
-                if target not in self.steps:
+                if not self.known(target):
                     yield JourneyFault(f"{path}.{field}", self.missing(target))
             yield from self.step(path, step_id, step)
         yield from self.unreachable()
         yield from self.spinning_loops()
         yield from self.goal_and_policies()
 
+    def known(self, step_id: str) -> bool:
+        return step_id in self.steps or step_id in self.broken
+
     def missing(self, target: str) -> str:
-        known = ", ".join(sorted(self.steps)[:20]) or "none"
+        known = ", ".join(sorted((*self.steps, *self.broken))[:20]) or "none"
         return f"{target!r} is not a step of the journey (steps: {known})"
 
     def entry(self) -> Iterator[JourneyFault]:
@@ -247,6 +480,8 @@ class _Checks:
             yield from _update(path, step)
 
     def send(self, path: str, step: Send) -> Iterator[JourneyFault]:
+        if not 0 <= step.priority <= MAX_PRIORITY:
+            yield JourneyFault(f"{path}.priority", f"a priority is 0 to {MAX_PRIORITY}")
         if not step.channels:
             yield JourneyFault(f"{path}.channels", "a send needs at least one channel")
         yield from _no_repeats(f"{path}.channels", step.channels)
@@ -284,7 +519,9 @@ class _Checks:
 
     def response(self, path: str, step_id: str, response: ResponseIs) -> Iterator[JourneyFault]:
         sent = self.steps.get(response.step)
-        if not isinstance(sent, Send):
+        if response.step in self.broken:
+            pass  # its own faults are named
+        elif not isinstance(sent, Send):
             yield JourneyFault(f"{path}.step", f"{response.step!r} is not a send step")
         elif step_id not in self.reachable_from(response.step):
             yield JourneyFault(
@@ -293,27 +530,37 @@ class _Checks:
         if not response.is_:
             yield JourneyFault(f"{path}.is", "name at least one response")
 
-    def reachable_from(self, first: str) -> set[str]:
-        """The steps a customer at `first` can go on to, not counting `first` unless a loop."""
+    def exits_of(self, step_id: str) -> Iterator[str]:
+        step = self.steps.get(step_id)
+        if step is not None:
+            yield from (target for _, target in step.exits)
+        else:
+            yield from self.broken.get(step_id) or ()
+
+    def reachable_from(self, *first: str) -> set[str]:
+        """The steps a customer at any of `first` can go on to, not counting those unless a
+        loop leads back."""
         seen: set[str] = set()
-        todo = [target for _, target in self.steps[first].exits]
+        todo = [target for step_id in first for target in self.exits_of(step_id)]
         while todo:
             step_id = todo.pop()
-            if step_id in seen or step_id not in self.steps:
+            if step_id in seen or not self.known(step_id):
                 continue
             seen.add(step_id)
-            todo.extend(target for _, target in self.steps[step_id].exits)
+            todo.extend(self.exits_of(step_id))
         return seen
 
     def unreachable(self) -> Iterator[JourneyFault]:
         start = self.journey.start
-        if start not in self.steps:
+        if not (self.start_known and self.known(start)) or None in self.broken.values():
             return
-        reached = self.reachable_from(start) | {start}
-        for step_id in self.steps:
+        roots = {start, *(step_id for step_id in self.entries if self.known(step_id))}
+        reached = self.reachable_from(*roots) | roots
+        moved = " nor from a step the migration moves customers to" if self.entries else ""
+        for step_id in (*self.steps, *self.broken):
             if step_id not in reached:
                 yield JourneyFault(
-                    f"$.steps.{step_id}", f"cannot be reached from the start ({start!r})"
+                    f"$.steps.{step_id}", f"cannot be reached from the start ({start!r}){moved}"
                 )
 
     def spinning_loops(self) -> Iterator[JourneyFault]:
@@ -362,6 +609,10 @@ class _Checks:
             )
         elif policies.cool_down is not None:
             yield from _duration("$.policies.cool_down", policies.cool_down)
+        for name in ("enrollment_cap", "send_limit"):
+            count = getattr(policies, name)
+            if count is not None and count > MAX_COUNT:
+                yield JourneyFault(f"$.policies.{name}", f"at most {MAX_COUNT:,}")
 
 
 def _condition(path: str, condition: Condition) -> Iterator[JourneyFault]:
@@ -379,6 +630,8 @@ def _duration(path: str, text: str) -> Iterator[JourneyFault]:
         return
     if span <= timedelta(0):
         yield JourneyFault(path, f"{text!r} is no time at all: it must be longer than zero")
+    elif span > MAX_SPAN:
+        yield JourneyFault(path, f"{text!r} is too long: at most {MAX_SPAN.days}d")
 
 
 def _time_of_day(path: str, text: str) -> Iterator[JourneyFault]:
@@ -423,14 +676,20 @@ def _split(path: str, step: Split) -> Iterator[JourneyFault]:
         if arm.name in names or arm.name == "control":
             yield JourneyFault(f"{path}.arms[{i}].name", f"{arm.name!r} is already an arm's name")
         names.add(arm.name)
-        if arm.weight < 0:
-            yield JourneyFault(f"{path}.arms[{i}].weight", "a weight is never negative")
-    if step.control is not None and step.control.weight < 0:
-        yield JourneyFault(f"{path}.control.weight", "a weight is never negative")
+        yield from _weight(f"{path}.arms[{i}].weight", arm.weight)
+    if step.control is not None:
+        yield from _weight(f"{path}.control.weight", step.control.weight)
     if all(weight >= 0 for _, weight in step.weights) and sum(w for _, w in step.weights) <= 0:
         yield JourneyFault(
             f"{path}.arms", "the weights add up to nothing: give one a weight above 0"
         )
+
+
+def _weight(path: str, weight: int) -> Iterator[JourneyFault]:
+    if weight < 0:
+        yield JourneyFault(path, "a weight is never negative")
+    elif weight > MAX_WEIGHT:
+        yield JourneyFault(path, f"a weight is at most {MAX_WEIGHT:,}")
 
 
 def _update(path: str, step: Update) -> Iterator[JourneyFault]:

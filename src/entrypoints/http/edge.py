@@ -1,8 +1,9 @@
 """The HTTP edge: what a request may hold, checked once for every route.
 
-`EdgeRequest.json()` refuses a JSON body with invalid UTF-8, nesting deeper than MAX_DEPTH or
-text PostgreSQL cannot hold, naming the field; handlers that read the body themselves (signals,
-rules) check it with `entrypoints.text_checks`. `edge_middleware` refuses query parameters that
+`EdgeRequest.json()` refuses a JSON body with invalid UTF-8, nesting deeper than MAX_DEPTH,
+text PostgreSQL cannot hold or a number too large to be finite (`1e400`), naming the field;
+handlers that read the body themselves (signals, rules) check it with
+`entrypoints.text_checks`. `edge_middleware` refuses query parameters that
 are not clean text, and bodies that are not JSON (415) on every route but the providers' and
 unsubscribe forms. `drain_before_answering` reads the rest of a body an answer came before
 (a 413, a 401), so that the client reads the answer instead of a reset connection.
@@ -15,9 +16,15 @@ from urllib.parse import parse_qsl
 
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, SerializationException
 
-from entrypoints.text_checks import InputRefused, TextFault, line_fault, raw_fault
+from entrypoints.text_checks import (
+    InputRefused,
+    TextFault,
+    line_fault,
+    number_fault,
+    raw_fault,
+)
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
@@ -54,10 +61,17 @@ class EdgeRequest(Request[Any, Any, Any]):
     """A request whose JSON body is checked before any handler or model sees it."""
 
     async def json(self) -> Any:
-        fault = raw_fault(await self.body())
+        body = await self.body()
+        fault = raw_fault(body)
         if fault is not None:
             raise InputRefused(fault)
-        return await super().json()
+        try:
+            return await super().json()
+        except SerializationException as error:
+            fault = number_fault(body, str(error))
+            if fault is None:
+                raise
+            raise InputRefused(fault) from None
 
 
 def query_fault(query: bytes) -> TextFault | None:

@@ -240,6 +240,21 @@ class TestWhereTheyWouldHaveGone:
         assert played.exits == {"goal reached: order.paid": 1}
         assert "welcome" not in played.sends
 
+    async def test_a_goal_after_the_journey_ended_converts_within_its_window(
+        self, history: History
+    ) -> None:
+        goal = {"signal": "order.paid", "within": "7d"}
+        await history.campaign(orders({"welcome": send()}, goal=goal))
+        await history.signal("order.placed", ANA, total=120)
+        await history.signal("order.placed", BO, total=120)
+        history.later(2 * DAY)
+        await history.signal("order.paid", ANA)
+        history.later(6 * DAY)
+        await history.signal("order.paid", BO)  # 8 days after entering: too late
+        played = await history.play()
+        assert played.exits == {"journey completed after 'welcome': send requested": 2}
+        assert played.conversions == 1
+
     async def test_a_split_counts_its_arms_and_its_control_group(self, history: History) -> None:
         await history.subscriber(CY)
         steps = {
@@ -372,6 +387,35 @@ class TestWhatItWouldHaveSaid:
         await history.signal("order.placed", ANA, total=120)
         assert (await history.play()).exits == {"delivered": 1}
         assert (await history.play(assume_delivered=False)).exits == {"not delivered": 1}
+
+
+class TestASendTheJourneyWentOnWithout:
+    async def test_a_deferred_send_is_withdrawn_and_takes_no_room_under_a_cap(
+        self, history: History
+    ) -> None:
+        """Ana had her one send of the day: the first step's send is deferred a day, and an
+        hour later the journey goes on to the second without it. The first is withdrawn, as
+        the campaign withdraws it: the second, deferred too, goes out when the day is over."""
+        await history.chorus.publish(
+            caps=(FrequencyCap(id="cap.one", limit=1, window=DAY),), dedup=None
+        )
+        ana = await history.chorus.owner("email", "ana@example.org")
+        assert ana is not None
+        asked = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,))
+        await history.chorus.request_message(ana, asked, origin="api")
+        steps = {
+            "first": send(on_not_delivered={"within": "1h", "next": "second"}),
+            "second": send(),
+        }
+        await history.campaign(orders(steps))
+        history.later(HOUR)
+        await history.signal("order.placed", ANA, total=120)
+        played = await history.play(assume_delivered=False)
+        first, second = played.sends["first"], played.sends["second"]
+        assert (first.deferred, first.redecided, first.allowed) == (1, 1, 0)
+        assert first.suppressed_by == {"withdrawn": 1}
+        assert (second.deferred, second.redecided, second.allowed) == (1, 1, 1)
+        assert second.deferred_by == {"cap.one": 1}
 
 
 class TestTheHistoryItReplays:

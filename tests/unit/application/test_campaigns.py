@@ -228,6 +228,77 @@ class TestEditCampaign:
         assert refusal.value.path == "$.migration.moves[0].to"
         assert (await campaigns.queries.get(KEY)).summary.version == 1
 
+    async def test_a_step_only_the_migration_moves_customers_to_is_reachable(self) -> None:
+        campaigns = Campaigns()
+        await campaigns.live()
+        document = example()
+        document["steps"]["catch-up"] = send("welcome", next="done")
+        draft = CampaignDraft("Order follow-up", document)
+        with pytest.raises(JourneyInvalid) as unmoved:
+            await campaigns.edit(KEY, draft, "bea")
+        assert refused(unmoved.value)[0][0] == "$.journey.steps.catch-up"
+        move = {"moves": [{"from": "reply", "to": "catch-up"}]}
+        written = await campaigns.edit(KEY, draft, "bea", move)
+        assert written.changed
+        assert "catch-up" in (await campaigns.queries.get(KEY)).journey["steps"]
+
+    async def test_every_fault_of_every_move_is_named_at_once(self) -> None:
+        campaigns = Campaigns()
+        await campaigns.live()
+        move = Migration(
+            moves=(
+                StepMove(from_="nothing", to="nowhere"),
+                StepMove(from_="reply", to="sms"),
+                StepMove(from_="never", to="sms", from_version=1),
+            )
+        )
+        with pytest.raises(JourneyInvalid) as refusal:
+            await campaigns.edit(KEY, longer_wait(), "bea", move)
+        assert [path for path, _ in refused(refusal.value)] == [
+            "$.migration.moves[0].to",
+            "$.migration.moves[0].from",
+            "$.migration.moves[2].from",
+        ]
+
+    async def test_a_migration_document_is_read_naming_every_fault(self) -> None:
+        campaigns = Campaigns()
+        await campaigns.live()
+        document = {
+            "moves": [
+                {"from": "reply", "to": 3, "colour": "red"},
+                {"from": "reply", "to": "sms", "from_version": 0},
+            ]
+        }
+        with pytest.raises(JourneyInvalid) as refusal:
+            await campaigns.edit(KEY, longer_wait(), "bea", document)
+        assert [path for path, _ in refused(refusal.value)] == [
+            "$.migration.moves[0].colour",
+            "$.migration.moves[0].to",
+            "$.migration.moves[1].from_version",
+        ]
+        assert (await campaigns.queries.get(KEY)).summary.version == 1
+
+    async def test_the_faults_of_the_journey_and_of_its_migration_come_together(self) -> None:
+        campaigns = Campaigns()
+        await campaigns.live()
+        document = example()
+        document["steps"]["sms"]["template"] = "no-such-template"
+        draft = CampaignDraft("Order follow-up", document)
+        bad_document = {"moves": [{"from": "reply"}]}
+        with pytest.raises(JourneyInvalid) as refusal:
+            await campaigns.edit(KEY, draft, "bea", bad_document)
+        assert [path for path, _ in refused(refusal.value)] == [
+            "$.journey.steps.sms.template",
+            "$.migration.moves[0].to",
+        ]
+        misdirected = Migration(moves=(StepMove(from_="nothing", to="sms"),))
+        with pytest.raises(JourneyInvalid) as refusal:
+            await campaigns.edit(KEY, draft, "bea", misdirected)
+        assert [path for path, _ in refused(refusal.value)] == [
+            "$.journey.steps.sms.template",
+            "$.migration.moves[0].from",
+        ]
+
     async def test_a_campaign_is_named_by_its_id_as_well_as_its_key(self) -> None:
         campaigns = Campaigns()
         await campaigns.create(KEY, follow_up(), "ana")

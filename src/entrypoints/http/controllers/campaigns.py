@@ -26,9 +26,8 @@ from application.campaigns.define_campaign import (
 )
 from application.idempotent_writes import IdempotentWrites
 from application.queries.campaigns import CampaignQueries
-from domain.campaign.aggregate import CampaignStatus, CannotChange, Migration
+from domain.campaign.aggregate import CampaignStatus, CannotChange
 from domain.campaign.journey_reader import JourneyInvalid
-from domain.shared.documents import field_of
 from entrypoints.http.auth import READERS, allow, author
 from entrypoints.http.idempotency import answer_once
 from entrypoints.http.keys import Key, Name
@@ -157,16 +156,6 @@ async def _change(
         return await _written(queries, written.campaign_id)
 
     return await answer_once(request, writes, asked, CampaignOut, write)
-
-
-def _migration(document: dict[str, Any] | None) -> Migration | None:
-    if document is None:
-        return None
-    try:
-        return msgspec.convert(document, Migration)
-    except msgspec.ValidationError as error:
-        path, reason = field_of(error)
-        raise JourneyInvalid("$.migration" + path.removeprefix("$"), reason) from None
 
 
 def _invalid(request: Request[Any, Any, Any], exc: JourneyInvalid) -> Response[Any]:
@@ -301,10 +290,9 @@ class CampaignsController(Controller):
         writes: FromDishka[IdempotentWrites],
     ) -> Response[CampaignOut]:
         draft = CampaignDraft(data.name, data.journey)
-        migration = _migration(data.migration)
 
         async def write() -> tuple[int, CampaignOut]:
-            written = await edit(campaign, draft, author(request), migration)
+            written = await edit(campaign, draft, author(request), data.migration)
             return await _written(queries, written.campaign_id)
 
         return await answer_once(request, writes, data, CampaignOut, write)

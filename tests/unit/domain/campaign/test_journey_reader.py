@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.campaign.journey import (
     Branch,
@@ -18,7 +21,11 @@ from domain.campaign.journey import (
     Wait,
 )
 from domain.campaign.journey_reader import (
+    MAX_COUNT,
+    MAX_PRIORITY,
+    MAX_SPAN,
     MAX_STEPS,
+    MAX_WEIGHT,
     JourneyFault,
     JourneyInvalid,
     decode_journey,
@@ -369,6 +376,223 @@ class TestTheJourneyIsCheckedWhole:
         assert caught.value.faults == (
             JourneyFault("$.steps.welcome.template", "'nope' is not a template"),
         )
+
+
+class TestEveryFaultIsReportedAtOnce:
+    def test_every_fault_of_one_step_is_named(self) -> None:
+        step = send(channels=["fax"], colour="red", priority="high")
+        del step["team"]
+        assert sorted(paths(journey({"welcome": step}))) == [
+            "$.steps.welcome.channels[0]",
+            "$.steps.welcome.colour",
+            "$.steps.welcome.priority",
+            "$.steps.welcome.team",
+        ]
+
+    def test_a_step_that_cannot_be_read_hides_no_fault_of_the_others(self) -> None:
+        document = journey(
+            {
+                "welcome": send(colour="red", next="thanks"),
+                "thanks": send("no-such-template", channels=[], next="nowhere"),
+                "orphan": {"type": "exit"},
+            }
+        )
+        assert paths(document) == [
+            "$.steps.welcome.colour",
+            "$.steps.thanks.next",
+            "$.steps.thanks.channels",
+            "$.steps.thanks.template",
+            "$.steps.orphan",
+        ]
+
+    def test_the_steps_after_a_step_that_cannot_be_read_are_still_reached(self) -> None:
+        broken = {"type": "wait", "for": 5, "next": "thanks"}
+        document = journey({"first": broken, "thanks": send()})
+        assert paths(document) == ["$.steps.first.for"]
+
+    def test_each_fault_inside_the_parts_of_a_step_is_named(self) -> None:
+        arms = [
+            {"name": "a", "weight": "heavy", "next": "bye"},
+            {"name": "b", "weight": 1, "next": "bye", "colour": "red"},
+        ]
+        document = journey({"offer": {"type": "split", "arms": arms}, "bye": {"type": "exit"}})
+        assert paths(document) == [
+            "$.steps.offer.arms[0].weight",
+            "$.steps.offer.arms[1].colour",
+        ]
+
+    def test_faults_of_the_entry_goal_and_policies_are_named_with_those_of_the_steps(
+        self,
+    ) -> None:
+        document = journey(
+            {"welcome": send("no-such-template")},
+            entry={"type": "telepathy"},
+            goal={"signal": "purchase", "within": 7},
+            policies={"re_entry": "sometimes"},
+        )
+        assert sorted(paths(document)) == [
+            "$.entry.type",
+            "$.goal.within",
+            "$.policies.re_entry",
+            "$.steps.welcome.template",
+        ]
+
+    def test_a_step_that_is_not_an_object_leaves_reachability_unjudged(self) -> None:
+        document = journey({"welcome": "send it", "thanks": send("no-such-template")})
+        assert paths(document) == ["$.steps.welcome", "$.steps.thanks.template"]
+
+
+class TestAMigrationTargetIsReached:
+    def test_a_step_only_a_migration_moves_customers_to_is_reached(self) -> None:
+        document = journey(
+            {"welcome": send(), "catch-up": send(next="bye"), "bye": {"type": "exit"}}
+        )
+        assert paths(document) == ["$.steps.catch-up", "$.steps.bye"]
+        read_back = decode_journey(
+            document, templates=TEMPLATES, segments=SEGMENTS, entries={"catch-up"}
+        )
+        assert set(read_back.steps) == {"welcome", "catch-up", "bye"}
+
+    def test_a_step_neither_the_start_nor_a_migration_reaches_is_still_refused(self) -> None:
+        document = journey({"welcome": send(), "moved": send(), "orphan": {"type": "exit"}})
+        with pytest.raises(JourneyInvalid) as caught:
+            decode_journey(document, templates=TEMPLATES, segments=SEGMENTS, entries={"moved"})
+        [fault] = caught.value.faults
+        assert fault.path == "$.steps.orphan"
+        assert "nor from a step the migration moves customers to" in fault.reason
+
+    def test_a_migration_target_that_is_no_step_adds_nothing(self) -> None:
+        document = journey({"welcome": send()})
+        read_back = decode_journey(
+            document, templates=TEMPLATES, segments=SEGMENTS, entries={"nowhere"}
+        )
+        assert set(read_back.steps) == {"welcome"}
+
+
+# Where each number of a journey is, set by `place` in a valid document.
+NUMBERS: dict[str, Any] = {
+    "$.steps.welcome.priority": lambda d, n: d["steps"]["welcome"].update(priority=n),
+    "$.steps.offer.arms[0].weight": lambda d, n: d["steps"]["offer"]["arms"][0].update(weight=n),
+    "$.steps.offer.control.weight": lambda d, n: d["steps"]["offer"]["control"].update(weight=n),
+    "$.policies.enrollment_cap": lambda d, n: d["policies"].update(enrollment_cap=n),
+    "$.policies.send_limit": lambda d, n: d["policies"].update(send_limit=n),
+    "$.steps.bye.attributes.score": lambda d, n: d["steps"]["bye"]["attributes"].update(score=n),
+    "$.steps.check.cases[0].condition.value": (
+        lambda d, n: d["steps"]["check"]["cases"][0]["condition"].update(value=n)
+    ),
+}
+
+
+def numbered() -> dict[str, Any]:
+    """A valid journey holding every kind of number a journey has."""
+    condition = {"type": "attribute", "name": "score", "op": "gte", "value": 1}
+    return journey(
+        {
+            "welcome": send(priority=1, next="offer"),
+            "offer": {
+                "type": "split",
+                "arms": [{"name": "a", "weight": 1, "next": "check"}],
+                "control": {"weight": 1},
+            },
+            "check": {
+                "type": "branch",
+                "cases": [{"condition": condition, "next": "bye"}],
+                "else": "bye",
+            },
+            "bye": {"type": "update", "attributes": {"score": 1}},
+        },
+        policies={"enrollment_cap": 10, "send_limit": 3},
+    )
+
+
+class TestNumbersOutOfRangeNameTheirPath:
+    def test_the_numbered_journey_reads(self) -> None:
+        assert read(numbered()).policies.send_limit == 3
+
+    @pytest.mark.parametrize("path", list(NUMBERS))
+    def test_a_number_json_overflows_to_infinity_is_named_in_json_text(self, path: str) -> None:
+        document = numbered()
+        NUMBERS[path](document, 123456789.5)
+        text = json.dumps(document).replace("123456789.5", "1e400")
+        assert paths(text) == [path]
+
+    @pytest.mark.parametrize("path", list(NUMBERS))
+    @pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan")])
+    def test_a_number_that_is_not_finite_is_named_in_decoded_json(
+        self, path: str, number: float
+    ) -> None:
+        document = numbered()
+        NUMBERS[path](document, number)
+        assert paths(document) == [path]
+
+    @given(
+        path=st.sampled_from(
+            [
+                "$.steps.welcome.priority",
+                "$.steps.offer.arms[0].weight",
+                "$.steps.offer.control.weight",
+                "$.policies.enrollment_cap",
+                "$.policies.send_limit",
+            ]
+        ),
+        number=st.integers(min_value=MAX_COUNT + 1) | st.integers(max_value=-(2**31)),
+    )
+    def test_a_whole_number_out_of_range_is_named(self, path: str, number: int) -> None:
+        document = numbered()
+        NUMBERS[path](document, number)
+        assert paths(document) == [path]
+
+    def test_the_largest_numbers_allowed_read(self) -> None:
+        document = numbered()
+        NUMBERS["$.steps.welcome.priority"](document, MAX_PRIORITY)
+        NUMBERS["$.steps.offer.arms[0].weight"](document, MAX_WEIGHT)
+        NUMBERS["$.policies.send_limit"](document, MAX_COUNT)
+        assert read(document).step("welcome") == read(document).step("welcome")
+        NUMBERS["$.steps.welcome.priority"](document, MAX_PRIORITY + 1)
+        NUMBERS["$.steps.offer.arms[0].weight"](document, MAX_WEIGHT + 1)
+        assert paths(document) == ["$.steps.welcome.priority", "$.steps.offer.arms[0].weight"]
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "$.steps.wait.for",
+            "$.steps.signal.timeout",
+            "$.steps.welcome.fallback.after",
+            "$.steps.welcome.on_not_delivered.within",
+            "$.goal.within",
+            "$.policies.cool_down",
+        ],
+    )
+    def test_a_span_longer_than_the_calendar_allows_is_named(self, path: str) -> None:
+        too_long = f"{MAX_SPAN.days + 1}d"
+        steps = {
+            "welcome": send(
+                next="wait",
+                fallback={"channels": ["sms"], "after": "1h"},
+                on_not_delivered={"within": "1h", "next": "wait"},
+            ),
+            "wait": {"type": "wait", "for": "1d", "next": "signal"},
+            "signal": {
+                "type": "wait_for_signal",
+                "signal": "purchase",
+                "timeout": "1d",
+                "on_signal": "bye",
+                "on_timeout": "bye",
+            },
+            "bye": {"type": "exit"},
+        }
+        document = journey(
+            steps,
+            goal={"signal": "purchase", "within": "7d"},
+            policies={"re_entry": "after_cool_down", "cool_down": "30d"},
+        )
+        assert read(document).goal is not None
+        *parts, last = path.removeprefix("$.").split(".")
+        holder = document
+        for part in parts:
+            holder = holder[part]
+        holder[last] = too_long
+        assert faults(document) == [(path, f"'{too_long}' is too long: at most 3650d")]
 
 
 class TestTheModel:
