@@ -163,10 +163,12 @@ class SendTally:
     allowed: int = 0
     deferred: int = 0
     suppressed: int = 0
+    held: int = 0  # held for an operator's approval: the run does not guess the verdict
     redecided: int = 0
     channels: Counter[str] = field(default_factory=Counter)
     deferred_by: Counter[str] = field(default_factory=Counter)
     suppressed_by: Counter[str] = field(default_factory=Counter)
+    held_by: Counter[str] = field(default_factory=Counter)
     not_sent: Counter[str] = field(default_factory=Counter)
 
     def add(self, decision: Decision, *, again: bool = False) -> None:
@@ -181,6 +183,9 @@ class SendTally:
         elif decision.outcome is Outcome.DEFER:
             self.deferred += 1
             self.deferred_by.update(held_by)
+        elif decision.outcome is Outcome.HOLD:
+            self.held += 1
+            self.held_by.update(r.rule_id for r in decision.fired if r.effect is Effect.HELD)
         else:
             self.suppressed += 1
             self.suppressed_by.update(held_by)
@@ -308,6 +313,7 @@ def _assumptions(run: DryRun) -> list[str]:
         delivered,
         "a deferred send is decided again when its deferral ends, as the scheduler does, "
         "unless the journey went on without it: then it is withdrawn",
+        "a send the rules hold for an operator's approval stays held: no verdict is guessed",
         "timers fire at their time; a signal waited for ends the wait when it was recorded",
         "the customer is as they were at each moment, with the sends this run allowed before",
         "the campaign's own sends are not in the history it replays",
@@ -767,6 +773,8 @@ class _Replay:
             self.deferrals[(enrollment.id, dispatch.step)] = deferral
             entry = (decision.defer_until, next(self.order), life.customer_id, deferral)
             heapq.heappush(self.timers, entry)
+        if decision.outcome is Outcome.HOLD:
+            return False  # as for real: nothing is heard of it until an operator settles it
         if decision.allows_send:
             if not self.run.assume_delivered:
                 return False

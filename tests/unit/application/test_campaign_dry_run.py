@@ -20,7 +20,7 @@ from application.templates.publish_template import PublishTemplate, TemplateDraf
 from domain.campaign.aggregate import Campaign
 from domain.customer.contact import ConsentRecord
 from domain.policy.decision import SendRequest
-from domain.policy.rules import FrequencyCap, OnExceed
+from domain.policy.rules import ApprovalRule, FrequencyCap, OnExceed
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.conditions import decode_condition
 from domain.shared.errors import InvalidValue, NotFound
@@ -285,6 +285,26 @@ class TestWhatTheRulesWouldHaveDecided:
         welcome = played.sends["welcome"]
         assert (welcome.requested, welcome.allowed, welcome.suppressed) == (2, 1, 1)
         assert welcome.suppressed_by["consent.email.marketing"] == 1
+
+    async def test_a_send_held_for_approval_counts_as_held_not_suppressed(
+        self, history: History
+    ) -> None:
+        await history.subscriber(CY, tier="vip")
+        vip = ApprovalRule("approval.vip", first_message_to=frozenset({"vip"}))
+        await history.chorus.publish(approvals=(vip,))
+        await history.campaign(orders({"welcome": send()}))
+        await history.signal("order.placed", ANA, total=120)
+        await history.signal("order.placed", CY, total=120)
+        played = await history.play()
+        welcome = played.sends["welcome"]
+        assert (welcome.requested, welcome.allowed, welcome.held, welcome.suppressed) == (
+            2,
+            1,
+            1,
+            0,
+        )
+        assert welcome.held_by == {"approval.vip": 1}
+        assert any("approval" in assumed for assumed in played.assumptions)
 
     async def test_each_send_is_decided_by_the_rule_set_in_force_at_its_moment(
         self, history: History

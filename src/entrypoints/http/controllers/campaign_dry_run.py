@@ -58,10 +58,12 @@ def _sends(tally: SendTally) -> dict[str, Any]:
         "allowed": tally.allowed,
         "deferred": tally.deferred,
         "suppressed": tally.suppressed,
+        "held": tally.held,
         "redecided": tally.redecided,
         "channels": dict(tally.channels.most_common()),
         "deferred_by": dict(tally.deferred_by.most_common()),
         "suppressed_by": dict(tally.suppressed_by.most_common()),
+        "held_by": dict(tally.held_by.most_common()),
         "not_sent": dict(tally.not_sent.most_common()),
     }
 
@@ -97,6 +99,7 @@ def _out(report: DryRunReport) -> dict[str, Any]:
             "allowed": sum(t.allowed for t in sends),
             "deferred": sum(t.deferred for t in sends),
             "suppressed": sum(t.suppressed for t in sends),
+            "held": sum(t.held for t in sends),
             "redecided": sum(t.redecided for t in sends),
             "by_step": {step: _sends(tally) for step, tally in report.sends.items()},
         },
