@@ -1001,6 +1001,8 @@ def _response_to(
 ) -> tuple[Response, str] | None:
     """What a decision is to the journey, with why, if it says what became of the send: the
     rules suppressed or deferred it."""
+    if outcome not in (Outcome.DEFER, Outcome.SUPPRESS):
+        return None
     said = [
         rule.reason
         for rule in fired
@@ -1010,6 +1012,4 @@ def _response_to(
     if outcome is Outcome.DEFER:
         until = defer_until.isoformat() if defer_until else "later"
         return Response.DEFERRED, f"deferred until {until}: {reasons}"
-    if outcome is Outcome.SUPPRESS:
-        return Response.SUPPRESSED, f"suppressed: {reasons}"
-    return None
+    return Response.SUPPRESSED, f"suppressed: {reasons}"
