@@ -584,8 +584,8 @@ class UseCasesProvider(Provider):
         return ScheduleTimers(pool, process, ports)
 
     @provide
-    def enrollment_counts(self, pool: asyncpg.Pool) -> EnrollmentCounts:
-        return PostgresEnrollmentCounts(pool)
+    def enrollment_counts(self) -> EnrollmentCounts:
+        return PostgresEnrollmentCounts()
 
     @provide
     def enroll_customer(

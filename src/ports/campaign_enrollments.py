@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from domain.campaign.journey import Entry
     from ports.processes import EventLog
     from ports.segment_evaluation import CustomerFacts
+    from ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "CampaignEnrollmentPorts",
@@ -132,12 +133,21 @@ class EnrollmentIndex(Protocol):
         """The messages this send of this enrollment made (its fallback's too)."""
         ...
 
+    async def take_place(self, campaign_id: UUID, version: int, cap: int) -> bool:
+        """Counts one more entry into the campaign's version, in the process's transaction, if
+        fewer than `cap` entered it so far (through the API too); False, counting nothing, once
+        the cap is reached."""
+        ...
+
 
 class EnrollmentCounts(Protocol):
-    """How many customers entered a campaign's version, for its enrollment cap."""
+    """The entries into each capped campaign version, counted with the entries themselves, so
+    that entries made at once, in any process, cannot pass its enrollment cap."""
 
-    async def enrolled(self, campaign_id: UUID, version: int) -> int:
-        """How many entries the campaign's version has had, as far as the process has seen."""
+    async def take_place(self, uow: UnitOfWork, campaign_id: UUID, version: int, cap: int) -> bool:
+        """Counts one more entry into the version in `uow`'s transaction (uncounted if it rolls
+        back), if fewer than `cap` entered it so far, however they entered; False, counting
+        nothing, once the cap is reached. Entries at once wait for each other here."""
         ...
 
 

@@ -3,6 +3,7 @@ campaign's enrollments a page at a time, and the journeys a customer is in."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -104,3 +105,43 @@ class TestEnrollmentsApi:
             assert journey["waiting_for"] == "time"
             assert journey["source"] == "api:k-1"
             assert http.post(path, json={"customer_id": ana}).status_code == 403
+
+    def test_entries_at_once_past_the_cap_are_refused_as_one_after_it_is(
+        self, chorus: ChorusProcess
+    ) -> None:
+        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        capped = {
+            **BY_API,
+            "key": "two-only",
+            "journey": {**BY_API["journey"], "policies": {"enrollment_cap": 2}},
+        }
+        path = "/v1/campaigns/two-only/enrollments"
+        with client(chorus, marketer) as http:
+            http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
+            http.post("/v1/campaigns", json=capped).raise_for_status()
+            http.post("/v1/campaigns/two-only/activate").raise_for_status()
+            customers = [customer(http, f"c{n}@example.org") for n in range(9)]
+            late = customers.pop()
+
+        def enter(customer_id: str) -> httpx.Response:
+            with client(chorus, marketer) as own:
+                return own.post(path, json={"customer_id": customer_id})
+
+        with ThreadPoolExecutor(max_workers=len(customers)) as pool:
+            answers = list(pool.map(enter, customers))
+        assert sorted(a.status_code for a in answers) == [201, 201] + [409] * 6
+        with client(chorus, marketer) as http:
+            after = http.post(path, json={"customer_id": late})
+            assert after.status_code == 409
+            refused = [a.json() for a in answers if a.status_code == 409] + [after.json()]
+            assert {
+                (p["type"].rsplit("/", 1)[-1], p["detail"], p["errors"][0]["field"])
+                for p in refused
+            } == {("enrollment-refused", "the enrollment cap of 2 is reached", "customer_id")}
+            entered = {a.json()["customer_id"] for a in answers if a.status_code == 201}
+
+            def listed() -> set[str]:
+                found = {i["customer_id"] for i in http.get(path).json()["items"]}
+                return found if len(found) >= len(entered) else set()
+
+            assert wait_for(listed) == entered

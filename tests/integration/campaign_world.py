@@ -104,7 +104,7 @@ class CampaignWorld(Generic[P]):
         self.timers = EnrollmentTimers(pool, self.process, self.ports)
         self.upsert = UpsertCustomer(uows, self.clock, ids)
         self.consent = ChangeConsent(uows, self.clock, customers)
-        self.enroll = EnrollCustomer(uows, self.clock, PostgresEnrollmentCounts(pool))
+        self.enroll = EnrollCustomer(uows, self.clock, PostgresEnrollmentCounts())
         self.ingest = IngestSignals(uows, self.clock, ids)
         self.sent = 0
 

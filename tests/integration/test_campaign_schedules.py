@@ -11,10 +11,12 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.postgres.campaign_schedules import ScheduleTimers
+from adapters.postgres.event_store import PostgresEventStore
 from adapters.templates.jinja import JinjaRenderer
 from application.processes import campaign_enrollments
 from application.processes.campaign_enrollments import CampaignEnrollments
 from domain.campaign.aggregate import Campaign
+from domain.campaign.enrollment import Enrollment, enrollment_id
 from domain.campaign.journey_reader import decode_journey
 from tests.integration.campaign_world import CampaignWorld, email_claim
 
@@ -56,9 +58,9 @@ class Broadcasts(CampaignWorld[CampaignEnrollments]):
     def worker(self) -> ScheduleTimers:
         return ScheduleTimers(self.pool, self.process, self.ports)
 
-    async def member(self, email: str, time_zone: str) -> UUID:
+    async def member(self, email: str, time_zone: str, opted_in: bool = True) -> UUID:
         profile = {"first_name": "Ana", "time_zone": time_zone}
-        customer_id = await self.opted_in(email_claim(email), profile)
+        customer_id = await self.opted_in(email_claim(email), profile, opted_in)
         await self.pool.execute(
             """INSERT INTO segment_members (segment_id, customer_id, entered_at)
                VALUES ($1, $2, $3)""",
@@ -180,6 +182,59 @@ class TestScheduledBroadcasts:
         )
         # Entered, StepTaken, SendRequested, Exited: each enrollment's events written once.
         assert sorted(row["n"] for row in steps) == [4] * 7
+
+    async def test_a_broadcast_of_many_slices_enrols_no_more_members_than_its_cap(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(campaign_enrollments, "_SENDS_PER_COMMIT", 1)
+        monkeypatch.setattr(campaign_enrollments, "_BROADCAST_SLICE", 2)
+        world = Broadcasts(pool, renderer)
+        for n in range(7):
+            await world.member(f"m{n}@example.org", "Europe/Lisbon")
+        document = _daily(on="2026-12-02", time="09:00", time_zone="Europe/Lisbon")
+        document["policies"] |= {"enrollment_cap": 3}
+        campaign = await world.campaign(document)
+        await world.at(START)
+        await world.at(LISBON_NINE)
+        assert len(await world.entered()) == 3
+        assert await world.outbox() == 3
+        counted = await pool.fetchval(
+            "SELECT entered FROM campaign_entry_counts WHERE campaign_id = $1", campaign.id
+        )
+        assert counted == 3
+
+    async def test_a_branch_right_after_a_broadcast_send_sees_the_rules_suppress_it(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Slices of 2: each slice's sends are decided while the next one enrols.
+        monkeypatch.setattr(campaign_enrollments, "_SENDS_PER_COMMIT", 1)
+        monkeypatch.setattr(campaign_enrollments, "_BROADCAST_SLICE", 2)
+        world = Broadcasts(pool, renderer)
+        members = [
+            await world.member(f"m{n}@example.org", "Europe/Lisbon", opted_in=n % 2 == 0)
+            for n in range(5)
+        ]
+        document = _daily(on="2026-12-02", time="09:00", time_zone="Europe/Lisbon")
+        document["steps"] = {
+            "news": {**document["steps"]["news"], "next": "check"},
+            "check": {
+                "type": "branch",
+                "cases": [{"response": {"step": "news", "is": ["suppressed"]}, "next": "unsent"}],
+                "else": "sent",
+            },
+            "unsent": {"type": "exit", "reason": "not sent"},
+            "sent": {"type": "exit", "reason": "sent"},
+        }
+        campaign = await world.campaign(document)
+        await world.at(START)
+        await world.at(LISBON_NINE)
+        ids = [enrollment_id(campaign.id, member, 1) for member in members]
+        found = await PostgresEventStore().load(pool, ids)
+        reasons = [getattr(found.get(each), "exit_reason", None) for each in ids]
+        assert reasons == ["sent", "not sent", "sent", "not sent", "sent"]
+        assert all(isinstance(found[each], Enrollment) for each in ids)
+        assert await world.outbox() == 3
+        assert await pool.fetchval("SELECT count(*) FROM campaign_timers") == 0
 
     async def test_one_occurrence_enrols_once_under_two_concurrent_workers(
         self, pool: asyncpg.Pool, renderer: JinjaRenderer

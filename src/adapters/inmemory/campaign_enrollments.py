@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from adapters.inmemory.event_store import InMemoryEventStore
     from ports.campaign_enrollments import EnrollmentRow, KnownCampaign, SentBy
+    from ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "InMemoryCampaignStates",
@@ -54,6 +55,7 @@ class InMemoryEnrollmentIndex:
     def __init__(self) -> None:
         self.rows: dict[UUID, EnrollmentRow] = {}
         self.messages: dict[UUID, SentBy] = {}
+        self.places: dict[tuple[UUID, int], int] = {}  # entries counted, by campaign version
 
     async def past(
         self, campaign_id: UUID, customers: Collection[UUID]
@@ -113,6 +115,13 @@ class InMemoryEnrollmentIndex:
     async def messages_of(self, sent: SentBy) -> list[UUID]:
         return [m for m, by in self.messages.items() if by == sent]
 
+    async def take_place(self, campaign_id: UUID, version: int, cap: int) -> bool:
+        taken = self.places.get((campaign_id, version), 0)
+        if taken >= cap:
+            return False
+        self.places[(campaign_id, version)] = taken + 1
+        return True
+
 
 class InMemoryCampaignTimers:
     """Timers with no one else to race: a claim is the caller's until it clears them."""
@@ -160,16 +169,19 @@ class InMemoryCustomerSegments:
 
 
 class InMemoryEnrollmentCounts:
-    """Counts the entries recorded in the store."""
+    """Counts the entries committed to the store: the unit of work entering a customer holds
+    its campaign (`Repository.get`), so entries into one campaign take turns, and one that does
+    not commit counts for nothing."""
 
     def __init__(self, store: InMemoryEventStore) -> None:
         self.store = store
 
-    async def enrolled(self, campaign_id: UUID, version: int) -> int:
+    async def take_place(self, uow: UnitOfWork, campaign_id: UUID, version: int, cap: int) -> bool:
         found = self.store.load(self.store.started_by(Enrollment)).values()
-        return sum(
+        entered = sum(
             isinstance(e, Enrollment)
             and e.campaign_id == campaign_id
             and e.campaign_version == version
             for e in found
         )
+        return entered < cap

@@ -1,6 +1,7 @@
 """The campaign enrollments process's memory in PostgreSQL (`0016_campaign_timers.sql`, its goal
-windows `0033_enrollment_goal_windows.sql`), on its runner's connection; and the durable
-scheduler's work of firing its timers."""
+windows `0033_enrollment_goal_windows.sql`), on its runner's connection; the entries counted
+against each version's enrollment cap (`0048_campaign_entry_counts.sql`), by the process and by
+the API's units of work; and the durable scheduler's work of firing its timers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import msgspec
 import structlog
 
 from adapters.postgres.projections import LOCK_POSITION
+from adapters.postgres.unit_of_work import PostgresUnitOfWork
 from domain.campaign.aggregate import CampaignStatus
 from domain.campaign.enrollment import PastEntry
 from domain.campaign.journey import Entry
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
     from adapters.postgres.event_store import PostgresEventStore
     from ports.campaign_enrollments import CampaignEnrollmentPorts, TimedEnrollments
+    from ports.unit_of_work import UnitOfWork
 
 __all__ = [
     "EnrollmentTimers",
@@ -59,6 +62,15 @@ SELECT customer_id, entered_at, exited_at FROM enrollment_index
 WHERE campaign_id = $1 AND customer_id = ANY($2::uuid[]) ORDER BY customer_id, entry
 """
 _ENROLLED = "SELECT count(*) FROM enrollment_index WHERE campaign_id = $1 AND version = $2"
+# The row is locked until the entry's transaction ends: entries at once wait for it, and each
+# sees the count the one before left (or the row it inserted), so none passes the cap.
+_TAKE_PLACE = """
+INSERT INTO campaign_entry_counts AS c (campaign_id, version, entered)
+SELECT $1, $2, 1 WHERE $3::int4 > 0
+ON CONFLICT (campaign_id, version) DO UPDATE SET entered = c.entered + 1
+WHERE c.entered < $3::int4
+RETURNING c.entered
+"""
 _SENDS = """
 SELECT coalesce(sum(sends), 0) FROM enrollment_index WHERE campaign_id = $1 AND customer_id = $2
 """
@@ -235,6 +247,9 @@ class PostgresEnrollmentIndex:
         rows = await self.conn.fetch(_MESSAGES_OF, sent.enrollment_id, sent.step)
         return [row["message_id"] for row in rows]
 
+    async def take_place(self, campaign_id: UUID, version: int, cap: int) -> bool:
+        return await self.conn.fetchval(_TAKE_PLACE, campaign_id, version, cap) is not None
+
 
 class PostgresCampaignTimers:
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -260,15 +275,14 @@ class PostgresCustomerSegments:
 
 
 class PostgresEnrollmentCounts:
-    """Counts from the process's index, on the pool: a cap may be passed by the entries the
-    process has not seen yet."""
+    """Takes a place in the unit of work's own transaction, begun for it if it was not yet, so
+    the place and the entry it counts commit together."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-
-    async def enrolled(self, campaign_id: UUID, version: int) -> int:
-        count: int = await self.pool.fetchval(_ENROLLED, campaign_id, version)
-        return count
+    async def take_place(self, uow: UnitOfWork, campaign_id: UUID, version: int, cap: int) -> bool:
+        if not isinstance(uow, PostgresUnitOfWork):
+            raise TypeError(f"{uow!r} is not a PostgreSQL unit of work")
+        conn = await uow.begun()
+        return await conn.fetchval(_TAKE_PLACE, campaign_id, version, cap) is not None
 
 
 class EnrollmentTimers:

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
 from domain.campaign.aggregate import Campaign
-from domain.campaign.enrollment import Enrollment, PastEntry, enrollment_id, entry_refusal
+from domain.campaign.enrollment import (
+    Enrollment,
+    PastEntry,
+    cap_reached,
+    enrollment_id,
+    re_entry_refusal,
+)
 from domain.campaign.journey import OnApi
 from domain.customer.aggregate import Customer
 from domain.shared.errors import DomainError, NotFound
@@ -38,7 +44,9 @@ class Enrolled:
 
 class EnrollCustomer:
     """Records the customer's next entry into an active campaign whose entry is the API, if its
-    policies (re-entry, cap) let them in; the campaign process begins the journey.
+    policies (re-entry, cap) let them in; the campaign process begins the journey. The entry
+    takes its place under the cap in the transaction that records it (`EnrollmentCounts`), so
+    entries made at once, in any process, cannot pass it.
 
     An entry made with an idempotency key records it in its source (`api:<key>`): the same key
     again for the same campaign and customer answers that entry, whatever happened since."""
@@ -82,11 +90,14 @@ class EnrollCustomer:
                             made = enrollment_id(campaign_id, customer_id, n)
                             return Enrolled(made, created=False)
                 now = self.clock.now()
-                enrolled = await self.counts.enrolled(campaign_id, campaign.number)
-                entries = [entry for entry, _ in past]
-                refusal = entry_refusal(journey.policies, entries, enrolled, now)
+                refusal = re_entry_refusal(journey.policies, [entry for entry, _ in past], now)
                 if refusal is not None:
                     raise EnrollmentRefused(refusal)
+                cap = journey.policies.enrollment_cap
+                if cap is not None and not await self.counts.take_place(
+                    uow, campaign_id, campaign.number, cap
+                ):
+                    raise EnrollmentRefused(cap_reached(cap))
                 enrollment = Enrollment.enter(
                     campaign_id, campaign.number, customer_id, len(past) + 1, source, now
                 )

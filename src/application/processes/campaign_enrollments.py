@@ -2,9 +2,11 @@
 
 Customers enter an active campaign on a recorded signal that matches its trigger entry (type
 and property filters), on entering its segment, or through the API (`EnrollCustomer` records
-`Enrollment.Entered`, which this process begins). The journey's policies (re-entry, cap) are
-asked first (`entry_refusal`). A customer entering on a signal enters when it was recorded, and
-the journey's first waits run from then, however late this process handles it.
+`Enrollment.Entered`, which this process begins). The journey's policies are asked first: the
+customer's re-entry (`re_entry_refusal`), then the enrollment cap, whose place an entry takes in
+this process's transaction, counted with the API's entries (`EnrollmentIndex.take_place`). A
+customer entering on a signal enters when it was recorded, and the journey's first waits run
+from then, however late this process handles it.
 
 An enrollment moves on when a signal it waits for arrives, when its goal signal arrives (a
 conversion, which ends it; one that left converts too while its goal's window is still open),
@@ -15,19 +17,24 @@ durable scheduler). Each `Progress` is carried out:
 - each `Dispatch` asked of the rules through `RequestMessage`, with the step's dedup key as
   both the rules' dedup key and the idempotency key, so a page or a timer run that is retried
   never sends twice; its decision names the campaign, version, step and enrollment (`origin`);
-  a template that fails to render suppresses that send, with the reason;
+  a template that fails to render suppresses that send, with the reason; the rules' answer is
+  noted at once on an enrollment held at the send (for its decision, or its delivery), which
+  then goes on in the same turn, so a branch right after it sees `suppressed` or `deferred`;
 - each `Change` applied to the customer;
 - `Progress.timer` kept as the enrollment's durable timer.
 
-A paused campaign holds its enrollments (its timers do not fire, and nothing moves them) until
-resumed; archiving exits every enrollment with the reason, as does a timer whose campaign or
-version is gone. A journey fault exits that enrollment with the reason and the others go on.
+A paused campaign holds its enrollments (its timers do not fire, and nothing moves them along
+the journey) until resumed, but its goal still ends an enrollment, as a conversion: pausing
+holds sends and steps, not what the customers do. Archiving exits every enrollment with the
+reason, as does a timer whose campaign or version is gone. A journey fault exits that
+enrollment with the reason and the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -36,7 +43,7 @@ import structlog
 from application.messages.compose import MessageContent
 from application.messages.request_message import MessageDecided, SendAsked
 from domain.campaign.aggregate import Campaign, CampaignStatus
-from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
+from domain.campaign.enrollment import Enrollment, PastEntry, cap_reached, re_entry_refusal
 from domain.campaign.journey import Branch, OnSchedule, Response, Send
 from domain.campaign.local_time import zone_of
 from domain.campaign.origin import SendOrigin
@@ -51,12 +58,14 @@ from domain.campaign.progress import (
     advance,
     begin,
     conversion,
+    reach_goal,
+    sends_held_for_decision,
 )
 from domain.catalog import class_of, topic_of
 from domain.customer.aggregate import Customer
 from domain.customer.keywords import INBOUND_SIGNAL
 from domain.message.aggregate import Message, MessageStatus
-from domain.policy.decision import Effect, SendRequest
+from domain.policy.decision import Effect, Outcome, SendRequest
 from domain.segments.aggregate import Membership
 from domain.segments.conditions import SegmentFacts
 from domain.shared.durations import parse_duration
@@ -79,6 +88,7 @@ if TYPE_CHECKING:
     from application.messages.request_message import RequestMessage
     from domain.campaign.journey import Journey
     from domain.campaign.progress import Dispatch
+    from domain.policy.decision import FiredRule
     from domain.segments.conditions import Condition
     from ports.campaign_enrollments import CampaignEnrollmentPorts
     from ports.campaign_schedules import ScheduledPorts
@@ -118,6 +128,11 @@ _RESPONSE_OF_STATUS = {
 # A customer who entered and at once went on takes few steps; a loop always waits, so an
 # enrollment that keeps answering without waiting is a fault.
 _RESPONSE_ROUNDS = 8
+# A send held for its decision goes on when its page hears the rules; one whose page did not (a
+# retried request's answer says only that it was decided) goes on when the decision's event is
+# read, and its timer is a backstop that leaves that event time to come first.
+_DECISION_GRACE = timedelta(minutes=1)
+_NOW = timedelta(0)
 # A broadcast's sends are decided this many to a commit (`RequestMessage.all`).
 _SENDS_PER_COMMIT = 1_000
 # A broadcast enrols, decides and writes this many customers at a time (two commits of sends).
@@ -172,6 +187,35 @@ class _Round:
         self.known_facts: dict[UUID, SegmentFacts] | None = None  # read ahead for a timer run
         self.asked: list[tuple[Enrollment, str, SendAsked]] | None = None  # kept for a broadcast
         self.audiences: dict[tuple[UUID, int], int] = {}
+        self.full: set[tuple[UUID, int]] = set()  # campaign versions whose cap is reached
+        self.held_for_decision: dict[tuple[UUID, int], frozenset[str]] = {}
+
+    async def cap_refusal(self, campaign_id: UUID, version: int, cap: int | None) -> str | None:
+        """Takes a new entry's place under the version's cap; why not, once it is reached.
+        Counted in this round's transaction, with the entries made through the API."""
+        if cap is None:
+            return None
+        key = (campaign_id, version)
+        if key not in self.full and await self.ports.enrollment_index.take_place(*key, cap):
+            return None
+        self.full.add(key)
+        return cap_reached(cap)
+
+    def state_by_key(self, key: str) -> KnownCampaign | None:
+        return next((state for state in self.states.values() if state.key == key), None)
+
+    async def sends_held(self, campaign_id: UUID, version: int) -> frozenset[str]:
+        """The send steps of the campaign's version that hold a customer for their decision."""
+        key = (campaign_id, version)
+        if key not in self.held_for_decision:
+            campaign = await self.campaign(campaign_id)
+            held = (
+                sends_held_for_decision(campaign.journey_of(version))
+                if campaign is not None and version in campaign.versions
+                else frozenset()
+            )
+            self.held_for_decision[key] = held
+        return self.held_for_decision[key]
 
     async def audience(self, campaign_id: UUID, version: int) -> int:
         """How many customers the campaign's version reaches: its entries, read once a round.
@@ -226,6 +270,8 @@ class _Round:
         new_ids = [e.id for e, new, _ in pending if new]
         # Entered through the API meanwhile: its own stream says so, and it wins.
         taken = set(await ports.streams.load(new_ids)) if new_ids else set()
+        # The place it took under its version's cap is kept: the API entered a newer version,
+        # and this one takes no entries any more.
         pending = [p for p in pending if p[0].id not in taken]
         firsts = [events[0] for _, new, events in pending if new]
         if firsts and await ports.events.append_new(firsts) != len(firsts):
@@ -239,7 +285,8 @@ class _Round:
             rows.append(_row(enrollment, await self.goal_until(enrollment)))
             hold = enrollment.hold
             if enrollment.active and hold is not None:
-                timers.append((enrollment.id, enrollment.campaign_id, hold.until))
+                due = hold.until + (_DECISION_GRACE if hold.kind is HoldKind.DECISION else _NOW)
+                timers.append((enrollment.id, enrollment.campaign_id, due))
             else:
                 cleared.append(enrollment.id)
         self.dirty.clear()
@@ -473,14 +520,28 @@ class CampaignEnrollments:
         if sent is None:
             return
         await work.ports.enrollment_index.note_messages([(event.message_id, sent)])
-        if isinstance(event, Customer.MessageAllowed):
-            return
-        if isinstance(event, Customer.MessageDeferred):
-            until = event.defer_until.isoformat() if event.defer_until else "later"
-            response, why = Response.DEFERRED, f"deferred until {until}: {_reasons(event)}"
-        else:
-            response, why = Response.SUPPRESSED, f"suppressed: {_reasons(event)}"
-        await self._respond(work, sent, response, why, event.message_id)
+        heard = _response_to(event.outcome, event.defer_until, event.fired)
+        if heard is not None:
+            await self._respond(work, sent, *heard, event.message_id)
+        elif await self._held_for_decision(work, event.origin):
+            # Heard here only when its page did not hear it (a retry of its request): go on.
+            enrollment = await work.enrollment(sent.enrollment_id)
+            hold = None if enrollment is None else enrollment.hold
+            if (
+                enrollment is not None
+                and hold is not None
+                and hold.kind is HoldKind.DECISION
+                and enrollment.step == sent.step
+            ):
+                await self._advance(work, enrollment)
+
+    async def _held_for_decision(self, work: _Round, origin: str) -> bool:
+        """Whether the campaign send that `origin` names holds its customer for its decision."""
+        send = SendOrigin.parse(origin)
+        state = None if send is None else work.state_by_key(send.campaign)
+        if send is None or state is None:
+            return False
+        return send.step in await work.sends_held(state.campaign_id, send.version)
 
     async def _message_changed(self, work: _Round, event: Any) -> None:
         message_id: UUID = event.originator_id
@@ -513,7 +574,7 @@ class CampaignEnrollments:
             return
         if enrollment.note_response(sent.step, response, why, message_id, work.now):
             work.touched(enrollment)
-            if enrollment.active and enrollment.hold is not None:
+            if enrollment.active and _moved_by(enrollment, sent.step):
                 await self._advance(work, enrollment)
 
     # entering
@@ -524,24 +585,26 @@ class CampaignEnrollments:
         state: KnownCampaign,
         customer_id: UUID,
         source: str,
-        known: tuple[list[PastEntry], int] | None = None,
+        known: list[PastEntry] | None = None,
         at: datetime | None = None,
     ) -> bool:
-        """Whether the customer entered the campaign; `known` is their past entries and the
-        version's entry count, when the caller read them ahead; `at` when they entered (the
-        signal's recorded time), now if not given."""
+        """Whether the customer entered the campaign; `known` is their past entries, when the
+        caller read them ahead; `at` when they entered (the signal's recorded time), now if not
+        given."""
         campaign = await work.campaign(state.campaign_id)
         if campaign is None:
             return False
         journey = campaign.journey_of(state.version)
-        index = work.ports.enrollment_index
         if known is None:
+            index = work.ports.enrollment_index
             past = (await index.past(state.campaign_id, [customer_id])).get(customer_id, [])
-            enrolled = await index.enrolled(state.campaign_id, state.version)
         else:
-            past, enrolled = known
+            past = known
         entered_at = work.now if at is None else at
-        refusal = entry_refusal(journey.policies, past, enrolled, entered_at)
+        refusal = re_entry_refusal(journey.policies, past, entered_at)
+        if refusal is None:
+            cap = journey.policies.enrollment_cap
+            refusal = await work.cap_refusal(state.campaign_id, state.version, cap)
         if refusal is not None:
             self.log.debug(
                 "entry refused", campaign=state.key, customer=str(customer_id), reason=refusal
@@ -577,8 +640,14 @@ class CampaignEnrollments:
         self, work: _Round, enrollment: Enrollment, signal: ArrivedSignal | None = None
     ) -> None:
         state = work.states.get(enrollment.campaign_id)
-        if state is not None and state.status is CampaignStatus.PAUSED:
+        paused = state is not None and state.status is CampaignStatus.PAUSED
+        if paused and signal is None:
             return  # held until resumed
+        hold = enrollment.hold
+        # Pausing holds the steps and sends, not what the customer does; so does a send's
+        # decision not heard yet (a retried request's). A signal then only ends the journey if
+        # it is the goal, which counts.
+        goal_only = paused or (hold is not None and hold.kind is HoldKind.DECISION)
         campaign = await work.campaign(enrollment.campaign_id)
         try:
             if state is None or campaign is None:
@@ -591,8 +660,15 @@ class CampaignEnrollments:
                 work.touched(enrollment)
                 return
             journey = campaign.journey_of(enrollment.campaign_version)
-            facts = await self._facts(work, enrollment, journey, signal)
-            progress = advance(journey, _traveller(enrollment), enrollment.place, facts)
+            if goal_only and signal is not None:
+                goal = journey.goal
+                if goal is None or signal.signal != goal.signal:
+                    return
+                facts = await self._facts(work, enrollment, journey, signal)
+                progress = reach_goal(journey, enrollment.entered_at, facts)
+            else:
+                facts = await self._facts(work, enrollment, journey, signal)
+                progress = advance(journey, _traveller(enrollment), enrollment.place, facts)
         except DomainError as error:
             enrollment.exit(f"stopped: {error}", work.now)
             work.touched(enrollment)
@@ -607,7 +683,8 @@ class CampaignEnrollments:
         enrollment: Enrollment,
         progress: Progress,
     ) -> None:
-        for _ in range(_RESPONSE_ROUNDS):
+        # Each round goes on past a send answered at once: no more of them than it has steps.
+        for _ in range(max(_RESPONSE_ROUNDS, len(journey.steps) + 1)):
             if not progress.actions:
                 return
             enrollment.record(progress, work.now)
@@ -632,10 +709,10 @@ class CampaignEnrollments:
                         step=change.step,
                         error=str(error),
                     )
-            hold = enrollment.hold
-            if not (answered and enrollment.active and hold and hold.kind is HoldKind.DELIVERY):
+            if not (answered and enrollment.active and enrollment.hold is not None):
                 return
-            # Its send was answered at once (a template that does not render): go on.
+            # The send it is held at was answered at once (the rules' decision, a template that
+            # does not render): go on, so what follows sees it.
             facts = await self._facts(work, enrollment, journey)
             try:
                 progress = advance(journey, _traveller(enrollment), enrollment.place, facts)
@@ -647,7 +724,8 @@ class CampaignEnrollments:
     async def _send(
         self, work: _Round, state: KnownCampaign, enrollment: Enrollment, dispatch: Dispatch
     ) -> bool:
-        """Asks the rules; whether the send was answered at once (it could not be made)."""
+        """Asks the rules; whether the enrollment, held at the send, may go on now that they
+        answered (`_heard`). A broadcast's sends are kept, to be asked many at once."""
         send = dispatch.send
         request = SendRequest(
             send.team,
@@ -675,8 +753,9 @@ class CampaignEnrollments:
             asked = SendAsked(enrollment.customer_id, request, dispatch.dedup_key, origin, content)
             work.asked.append((enrollment, dispatch.step, asked))
             return False
+        answer: MessageDecided | DomainError
         try:
-            await self.request_message(
+            answer = await self.request_message(
                 enrollment.customer_id,
                 request,
                 idempotency_key=dispatch.dedup_key,
@@ -684,9 +763,8 @@ class CampaignEnrollments:
                 content=content,
             )
         except DomainError as error:  # the template, the customer: nothing was decided
-            why = f"not sent: {error}"
-            return enrollment.note_response(dispatch.step, Response.SUPPRESSED, why, None, work.now)
-        return False
+            answer = error
+        return _heard(work, enrollment, dispatch.step, answer)
 
     async def _facts(
         self,
@@ -804,31 +882,28 @@ class CampaignEnrollments:
         journey = campaign.journey_of(state.version)
         conditions = _in_force(state.campaign_id, state.version, journey)
         index = work.ports.enrollment_index
-        enrolled = await index.enrolled(state.campaign_id, state.version)
         deciding: asyncio.Task[list[MessageDecided | DomainError]] | None = None
         decided: list[tuple[Enrollment, str, SendAsked]] = []
+        decided_facts: dict[UUID, SegmentFacts] = {}
         try:
             for start in range(0, len(occurrences), _BROADCAST_SLICE):
                 chunk = occurrences[start : start + _BROADCAST_SLICE]
                 customers = [customer for customer, _ in chunk]
-                work.known_facts = await work.ports.customer_facts.facts(
-                    customers, conditions, work.now
-                )
+                facts = await work.ports.customer_facts.facts(customers, conditions, work.now)
+                work.known_facts = facts
                 past = await index.past(state.campaign_id, customers)
                 work.asked = []
                 for customer, occurrence in chunk:
                     source = f"schedule {occurrence.isoformat()}"
-                    known = (past.get(customer, []), enrolled)
-                    if await self._enroll(work, state, customer, source, known):
-                        enrolled += 1
+                    await self._enroll(work, state, customer, source, past.get(customer, []))
                 asked, work.asked = work.asked, None
                 if deciding is not None:
-                    await self._answered(work, decided, await deciding)
+                    await self._answered(work, decided, await deciding, decided_facts)
                 await work.flush()
-                decided = asked
+                decided, decided_facts = asked, facts
                 deciding = asyncio.create_task(self._decide_all(asked))
             if deciding is not None:
-                await self._answered(work, decided, await deciding)
+                await self._answered(work, decided, await deciding, decided_facts)
         finally:
             work.known_facts = None
             work.asked = None
@@ -857,18 +932,13 @@ class CampaignEnrollments:
         work: _Round,
         asked: Sequence[tuple[Enrollment, str, SendAsked]],
         answers: Sequence[MessageDecided | DomainError],
+        facts: dict[UUID, SegmentFacts],
     ) -> None:
-        """A send that could not be made is answered at once, and its enrollment goes on as
-        `_carry_out` would."""
+        """The rules' answers to a slice of a broadcast, heard as `_carry_out` hears one: an
+        enrollment held at its send for them goes on, with the facts read for its slice."""
+        work.known_facts = facts
         for (enrollment, step, _), answer in zip(asked, answers, strict=True):
-            if not isinstance(answer, DomainError):
-                continue
-            why = f"not sent: {answer}"
-            if not enrollment.note_response(step, Response.SUPPRESSED, why, None, work.now):
-                continue
-            work.touched(enrollment)
-            hold = enrollment.hold
-            if enrollment.active and hold is not None and hold.kind is HoldKind.DELIVERY:
+            if _heard(work, enrollment, step, answer):
                 await self._advance(work, enrollment)
 
 
@@ -893,10 +963,53 @@ def _traveller(enrollment: Enrollment) -> Traveller:
     )
 
 
-def _reasons(event: Customer.MessageDecided) -> str:
+def _heard(
+    work: _Round, enrollment: Enrollment, step: str, answer: MessageDecided | DomainError
+) -> bool:
+    """Notes what the rules' answer says at once of the send at `step`: a send that could not
+    be made (its template, its customer) is suppressed; one the rules suppressed or deferred is
+    noted so when the enrollment is held at the send (else the decision's event tells it, as a
+    retried request's does). Whether the enrollment, held at the send, may go on now."""
+    hold = enrollment.hold
+    held_here = enrollment.active and hold is not None and enrollment.step == step
+    message_id = None
+    if isinstance(answer, DomainError):
+        heard: tuple[Response, str] | None = (Response.SUPPRESSED, f"not sent: {answer}")
+    elif held_here and answer.decision is not None:
+        decision = answer.decision
+        heard = _response_to(decision.outcome, decision.defer_until, decision.fired)
+        message_id = answer.message_id
+    else:
+        return False
+    noted = heard is not None and enrollment.note_response(
+        step, heard[0], heard[1], message_id, work.now
+    )
+    if noted:
+        work.touched(enrollment)
+    return hold is not None and held_here and (noted or hold.kind is HoldKind.DECISION)
+
+
+def _moved_by(enrollment: Enrollment, step: str) -> bool:
+    """Whether what became of the send at `step` may move the enrollment on: it is held, and
+    not for the decision of another send."""
+    hold = enrollment.hold
+    return hold is not None and (hold.kind is not HoldKind.DECISION or enrollment.step == step)
+
+
+def _response_to(
+    outcome: Outcome, defer_until: datetime | None, fired: Sequence[FiredRule]
+) -> tuple[Response, str] | None:
+    """What a decision is to the journey, with why, if it says what became of the send: the
+    rules suppressed or deferred it."""
+    if outcome not in (Outcome.DEFER, Outcome.SUPPRESS):
+        return None
     said = [
         rule.reason
-        for rule in event.fired
+        for rule in fired
         if rule.effect in (Effect.SUPPRESSED, Effect.DEFERRED, Effect.BLOCKED_CHANNEL)
     ]
-    return "; ".join(said) or str(event.outcome)
+    reasons = "; ".join(said) or str(outcome)
+    if outcome is Outcome.DEFER:
+        until = defer_until.isoformat() if defer_until else "later"
+        return Response.DEFERRED, f"deferred until {until}: {reasons}"
+    return Response.SUPPRESSED, f"suppressed: {reasons}"

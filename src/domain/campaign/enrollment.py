@@ -10,7 +10,10 @@ and `Exited` (why). `Migrated` moves it to a step of a newer version of the camp
 delivered, opened, failed, replied to, or its template failed to render), with the reason: the
 interpreter reads these as `Facts.responses`.
 
-`entry_refusal` says whether the journey's policies let a customer in at all.
+`entry_refusal` says whether the journey's policies let a customer in at all: `re_entry_refusal`
+from their own past entries, and the enrollment cap from the version's count. Those who record
+entries count them where they record them, in the same transaction, so that entries made at
+once cannot pass the cap (`cap_reached` is the refusal then).
 """
 
 from __future__ import annotations
@@ -42,7 +45,15 @@ from domain.shared.durations import parse_duration
 from domain.shared.errors import DomainError
 from domain.shared.topics import StoredAs
 
-__all__ = ["Enrollment", "EnrollmentEnded", "PastEntry", "enrollment_id", "entry_refusal"]
+__all__ = [
+    "Enrollment",
+    "EnrollmentEnded",
+    "PastEntry",
+    "cap_reached",
+    "enrollment_id",
+    "entry_refusal",
+    "re_entry_refusal",
+]
 
 
 def enrollment_id(campaign_id: UUID, customer_id: UUID, entry: int) -> UUID:
@@ -63,6 +74,23 @@ def entry_refusal(
 ) -> str | None:
     """Why the customer may not enter now, or None if they may; `past` are their earlier
     entries into the campaign, `enrolled` how many customers ever entered this version."""
+    refusal = re_entry_refusal(policies, past, now)
+    if refusal is not None:
+        return refusal
+    cap = policies.enrollment_cap
+    if cap is not None and enrolled >= cap:
+        return cap_reached(cap)
+    return None
+
+
+def cap_reached(cap: int) -> str:
+    """Why an entry is refused once the version's `cap` customers have entered it."""
+    return f"the enrollment cap of {cap} is reached"
+
+
+def re_entry_refusal(policies: Policies, past: Sequence[PastEntry], now: datetime) -> str | None:
+    """Why the customer may not enter now given their earlier entries (`past`), whatever the
+    cap; None if they may."""
     if any(entry.exited_at is None for entry in past):
         return "already in the journey"
     if past and policies.re_entry is ReEntry.ONCE:
@@ -72,9 +100,6 @@ def entry_refusal(
         until = last + parse_duration(policies.cool_down)
         if now < until:
             return f"cooling down until {until.isoformat()} ({policies.cool_down} after leaving)"
-    cap = policies.enrollment_cap
-    if cap is not None and enrolled >= cap:
-        return f"the enrollment cap of {cap} is reached"
     return None
 
 

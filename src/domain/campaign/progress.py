@@ -9,13 +9,15 @@ reason. They do no I/O and read no clock: `Facts.now` is the time.
 What the caller does with a `Progress` (the campaign process manager):
 - records it on the `Enrollment` (`Enrollment.record`), which turns every action into an event;
 - asks the rules for each `Dispatch` (with its `dedup_key`), and feeds what became of the send
-  back as `Facts.responses` when it is known;
+  back as `Facts.responses` when it is known; a send held for its decision (`HoldKind.DECISION`:
+  a branch asks whether it was suppressed or deferred) goes on once the rules have answered;
 - applies each `Change` to the customer;
 - sets a timer at `Progress.timer`, when there is one, and calls `advance` when it is due, or
   when a signal the customer is held for (`Hold.signal`) or a send outcome arrives.
 
 A goal signal (`Facts.signal` matching `Journey.goal`) ends the journey wherever the customer
-is, as a conversion when it comes within the attribution window from entry.
+is, as a conversion when it comes within the attribution window from entry (`reach_goal`, which
+the caller also asks while the campaign is paused).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from domain.shared.durations import parse_duration
 from domain.shared.errors import DomainError
 
 __all__ = [
+    "DECIDED_AT_ONCE",
     "DELIVERED",
     "Action",
     "ArrivedSignal",
@@ -71,11 +74,17 @@ __all__ = [
     "begin",
     "conversion",
     "dedup_key",
+    "reach_goal",
+    "sends_held_for_decision",
 ]
 
 
 DELIVERED = "delivered"
 """Why a customer held at a send for its delivery (`on_not_delivered`) goes on to its `next`."""
+
+DECIDED_AT_ONCE = frozenset({Response.SUPPRESSED, Response.DEFERRED})
+"""The responses a send has as soon as the rules decide it (a template that does not render
+suppresses it too), before any provider has it."""
 
 
 # --- what the interpreter is told --------------------------------------------------------------
@@ -97,12 +106,15 @@ class HoldKind(StrEnum):
     TIME = "time"
     SIGNAL = "signal"
     DELIVERY = "delivery"
+    DECISION = "decision"
 
 
 @dataclass(frozen=True, slots=True)
 class Hold:
     """A customer held at a step: until `until` (the end of a wait, or a timeout), or before
-    then for the `signal` (a wait_for_signal) or the send's delivery (a send's on_not_delivered)."""
+    then for the `signal` (a wait_for_signal) or the send's delivery (a send's on_not_delivered);
+    at a send whose suppression or deferral a branch asks about, for the rules' decision on it
+    (`until` is when it was asked: the caller goes on as soon as the rules have answered)."""
 
     kind: HoldKind
     until: datetime
@@ -266,10 +278,9 @@ def begin(journey: Journey, traveller: Traveller, facts: Facts) -> Progress:
 
 def advance(journey: Journey, traveller: Traveller, place: Place, facts: Facts) -> Progress:
     """A customer at `place`: what the facts change, and on until held again or gone."""
-    if journey.goal is not None and _goal_signal(journey, facts):
-        goal = conversion(journey, place.entered_at, facts)
-        counted: tuple[Action, ...] = () if goal is None else (goal,)
-        return Progress((*counted, Leave(f"goal reached: {journey.goal.signal}")))
+    reached = reach_goal(journey, place.entered_at, facts)
+    if reached.actions:
+        return reached
     run = _Run(journey, traveller, facts, place)
     if place.hold is None:
         return run.go_on()
@@ -279,6 +290,29 @@ def advance(journey: Journey, traveller: Traveller, place: Place, facts: Facts) 
     target, reason = resolved
     run.follow(place.step, target, reason)
     return run.go_on()
+
+
+def reach_goal(journey: Journey, entered_at: datetime, facts: Facts) -> Progress:
+    """The end of the journey `facts.signal` makes if it is the goal, wherever the customer is
+    and whatever holds them: counted as a conversion within the attribution window from
+    `entered_at`. No actions when it is not the goal."""
+    if journey.goal is None or not _goal_signal(journey, facts):
+        return Progress()
+    goal = conversion(journey, entered_at, facts)
+    counted: tuple[Action, ...] = () if goal is None else (goal,)
+    return Progress((*counted, Leave(f"goal reached: {journey.goal.signal}")))
+
+
+def sends_held_for_decision(journey: Journey) -> frozenset[str]:
+    """The send steps that hold the customer until the rules decide them: a branch of the
+    journey asks whether they were suppressed or deferred, which is known only then."""
+    return frozenset(
+        case.response.step
+        for step in journey.steps.values()
+        if isinstance(step, Branch)
+        for case in step.cases
+        if case.response is not None and DECIDED_AT_ONCE.intersection(case.response.is_)
+    )
 
 
 def conversion(journey: Journey, entered_at: datetime, facts: Facts) -> Conversion | None:
@@ -390,11 +424,16 @@ class _Run:
         self.actions.append(Dispatch(step_id, step, dedup_key(self.traveller, self.taken, step_id)))
         self.sends += 1
         otherwise = step.on_not_delivered
-        if otherwise is None:
-            return self.follow(step_id, step.next, "send requested")
-        until = self.facts.now + parse_duration(otherwise.within)
-        self.hold(Hold(HoldKind.DELIVERY, until), f"waits up to {otherwise.within} for delivery")
-        return False
+        if otherwise is not None:
+            until = self.facts.now + parse_duration(otherwise.within)
+            self.hold(
+                Hold(HoldKind.DELIVERY, until), f"waits up to {otherwise.within} for delivery"
+            )
+            return False
+        if step.next is not None and step_id in sends_held_for_decision(self.journey):
+            self.hold(Hold(HoldKind.DECISION, self.facts.now), "waits for the rules' decision")
+            return False
+        return self.follow(step_id, step.next, "send requested")
 
     def branch(self, step: Branch) -> tuple[str, str]:
         for i, case in enumerate(step.cases):
@@ -430,6 +469,13 @@ class _Run:
             if signal is not None and step.matches(signal.signal, signal.properties):
                 return step.on_signal, f"{signal.signal} arrived"
             return (step.on_timeout, f"no {step.signal} within {step.timeout}") if due else None
+        if isinstance(step, Send) and hold.kind is HoldKind.DECISION:
+            decided = sorted(
+                str(r) for r in facts.responses.get(step_id, frozenset()) & DECIDED_AT_ONCE
+            )
+            if decided:
+                return step.next, f"send requested: it was {' and '.join(decided)}"
+            return (step.next, "send requested") if due else None
         if isinstance(step, Send) and step.on_not_delivered is not None:
             got = facts.responses.get(step_id, frozenset())
             if got & REACHED:

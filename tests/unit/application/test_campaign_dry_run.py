@@ -306,6 +306,26 @@ class TestWhatTheRulesWouldHaveDecided:
         assert welcome.held_by == {"approval.vip": 1}
         assert any("approval" in assumed for assumed in played.assumptions)
 
+    async def test_a_branch_right_after_a_send_sees_the_rules_suppress_it_as_the_process_does(
+        self, history: History
+    ) -> None:
+        await history.subscriber(CY, opted_in=False)
+        steps = {
+            "welcome": send(next="check"),
+            "check": {
+                "type": "branch",
+                "cases": [{"response": {"step": "welcome", "is": ["suppressed"]}, "next": "sms"}],
+                "else": "bye",
+            },
+            "sms": {"type": "exit", "reason": "not sent"},
+            "bye": {"type": "exit", "reason": "sent"},
+        }
+        await history.campaign(orders(steps))
+        await history.signal("order.placed", ANA, total=120)
+        await history.signal("order.placed", CY, total=120)
+        played = await history.play()
+        assert played.exits == {"sent": 1, "not sent": 1}
+
     async def test_each_send_is_decided_by_the_rule_set_in_force_at_its_moment(
         self, history: History
     ) -> None:

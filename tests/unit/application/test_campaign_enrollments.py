@@ -4,6 +4,7 @@ became of them, pause, resume and archive."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -269,6 +270,20 @@ class TestEnrollCustomer:
         await world.enroll(campaign, ana)
         with pytest.raises(EnrollmentRefused, match="already in the journey"):
             await world.enroll(campaign, ana)
+
+    async def test_entries_at_once_past_the_cap_are_refused_with_the_reason(self) -> None:
+        world = Journeys()
+        customers = [await world.subscriber(claim("email", f"c{n}@example.org")) for n in range(5)]
+        capped = journey(WAIT_THEN_SEND) | {"policies": {"enrollment_cap": 2}}
+        campaign = await world.campaign("capped", capped)
+        answers = await asyncio.gather(
+            *(world.enroll(campaign, customer) for customer in customers), return_exceptions=True
+        )
+        refused = [a for a in answers if isinstance(a, EnrollmentRefused)]
+        assert len(refused) == 3
+        assert {str(a) for a in refused} == {"the enrollment cap of 2 is reached"}
+        await world.settle()
+        assert len(world.enrollments()) == 2
 
     async def test_a_campaign_entered_on_a_signal_refuses_the_api(self) -> None:
         world = Journeys()
@@ -595,6 +610,106 @@ class TestResponses:
         assert responded.response == "suppressed"
 
 
+class TestABranchRightAfterASend:
+    """A send's decision is an outcome the very next step sees: suppressed (by the rules, or
+    because its template does not render) and deferred."""
+
+    STEPS = {
+        "welcome": send(channels=["sms"], next="check"),
+        "check": {
+            "type": "branch",
+            "cases": [
+                {"response": {"step": "welcome", "is": ["suppressed"]}, "next": "not-sent"},
+                {"response": {"step": "welcome", "is": ["deferred"]}, "next": "later"},
+            ],
+            "else": "sent",
+        },
+        "not-sent": {"type": "exit", "reason": "not sent"},
+        "later": {"type": "exit", "reason": "sent later"},
+        "sent": {"type": "exit", "reason": "sent"},
+    }
+
+    async def _run(self, world: Journeys, ana: UUID) -> Enrollment:
+        campaign = await world.campaign("asks", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        (enrollment,) = world.enrollments()
+        assert world.ports.campaign_timers.timers == {}
+        return enrollment
+
+    async def test_a_send_the_rules_suppress_takes_the_suppressed_case(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        opt_out = ConsentRecord(Channel.SMS, None, False, "STOP")
+        await world.chorus.change_consent(ana, [opt_out])
+        enrollment = await self._run(world, ana)
+        assert enrollment.exit_reason == "not sent"
+        (decision,) = world.decisions()
+        assert isinstance(decision, Customer.MessageSuppressed)
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response) == ("welcome", "suppressed")
+        assert responded.message_id == decision.message_id
+        taken = [(e.step, e.reason) for e in world.events("StepTaken")]
+        assert taken[1:] == [
+            ("check", "send requested: it was suppressed"),
+            ("not-sent", "case 1 holds: the send 'welcome' was suppressed"),
+        ]
+
+    async def test_a_send_whose_template_does_not_render_takes_the_suppressed_case(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates(body="Hello {{ vars.missing.name }}")
+        ana = await world.subscriber()
+        enrollment = await self._run(world, ana)
+        assert enrollment.exit_reason == "not sent"
+        assert world.decisions() == []
+        (responded,) = world.events("Responded")
+        assert responded.response == "suppressed"
+        assert responded.reason.startswith("not sent: ")
+
+    async def test_a_send_the_rules_defer_takes_the_deferred_case(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        world.clock.advance(11 * HOUR)  # 23:00 UTC: quiet hours for texts
+        enrollment = await self._run(world, ana)
+        assert enrollment.exit_reason == "sent later"
+        (decision,) = world.decisions()
+        assert isinstance(decision, Customer.MessageDeferred)
+        (responded,) = world.events("Responded")
+        assert responded.response == "deferred"
+
+    async def test_a_send_the_rules_allow_goes_on_at_once_to_the_else(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        enrollment = await self._run(world, ana)
+        assert enrollment.exit_reason == "sent"
+        (decision,) = world.decisions()
+        assert isinstance(decision, Customer.MessageAllowed)
+        assert world.events("Responded") == []
+
+    async def test_a_page_retried_after_its_send_hears_the_decision_from_the_log(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        await world.chorus.change_consent(ana, [ConsentRecord(Channel.SMS, None, False, "STOP")])
+        campaign = await world.campaign("asks", journey(self.STEPS))
+        world.ports.events = FailingOnce(world.ports.events)  # type: ignore[assignment]
+        position = world.runner.position
+        await world.enroll(campaign, ana)
+        with pytest.raises(RuntimeError, match="the page died"):
+            await world.settle()
+        world.runner.position = position  # nothing of the page was committed
+        await world.settle()
+        assert len(world.decisions()) == 1
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "not sent"
+        assert world.ports.campaign_timers.timers == {}
+
+
 class TestPauseResumeArchive:
     async def test_a_paused_campaign_holds_its_timers_until_resumed(self) -> None:
         world = Journeys()
@@ -609,6 +724,33 @@ class TestPauseResumeArchive:
         await world.change(campaign, "resume")
         assert await world.later(timedelta(0)) == 1
         assert len(world.decisions()) == 1
+
+    async def test_a_goal_reached_while_paused_converts_and_ends_the_journey_at_once(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        document = journey(WAIT_THEN_SEND) | {"goal": {"signal": "purchase", "within": "7d"}}
+        campaign = await world.campaign("goal", document)
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await world.change(campaign, "pause")
+        await world.signal("page.viewed")
+        assert world.enrollments()[0].active  # other signals wait for the resume
+        world.clock.advance(HOUR)
+        await world.signal("purchase", amount=10)
+        (enrollment,) = world.enrollments()
+        assert enrollment.converted_at == world.clock.now()
+        assert enrollment.exit_reason == "goal reached: purchase"
+        assert world.ports.campaign_timers.timers == {}
+        storage = world.chorus.storage
+        queries = CampaignStatsQueries(InMemoryCampaigns(storage), InMemoryCampaignStats(storage))
+        stats = await queries.get("goal")
+        assert {(v.split, v.arm): v.figures.converted for v in stats.journey}[(None, None)] == 1
+        await world.change(campaign, "resume")
+        assert await world.later(2 * DAY) == 0
+        assert world.decisions() == []
 
     async def test_archiving_exits_every_enrollment_with_the_reason(self) -> None:
         world = Journeys()

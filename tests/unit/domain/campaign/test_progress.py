@@ -14,6 +14,7 @@ from domain.campaign.progress import (
     Dispatch,
     Facts,
     Held,
+    Hold,
     HoldKind,
     Leave,
     Move,
@@ -22,6 +23,7 @@ from domain.campaign.progress import (
     Traveller,
     advance,
     begin,
+    reach_goal,
 )
 from domain.segments.conditions import SegmentFacts
 
@@ -280,6 +282,72 @@ class TestBranches:
         )
 
 
+def asked_right_after(*responses: str) -> Journey:
+    """A send, then at once a branch on what became of it."""
+    return read(
+        journey(
+            {
+                "welcome": send(next="check"),
+                "check": {
+                    "type": "branch",
+                    "cases": [
+                        {"response": {"step": "welcome", "is": list(responses)}, "next": "sms"}
+                    ],
+                    "else": "bye",
+                },
+                "sms": send(channels=["sms"]),
+                "bye": {"type": "exit"},
+            }
+        )
+    )
+
+
+class TestABranchRightAfterASend:
+    def test_a_send_whose_suppression_a_branch_asks_about_holds_for_its_decision(self) -> None:
+        who = traveller()
+        progress = begin(asked_right_after("suppressed"), who, Facts(T0))
+        assert progress.steps == ("welcome",)
+        assert [d.step for d in progress.dispatches] == ["welcome"]
+        assert held(progress) == Held(
+            "welcome", Hold(HoldKind.DECISION, T0), "waits for the rules' decision"
+        )
+        assert progress.timer == T0
+
+    def test_a_suppressed_send_takes_the_case_asking_for_it(self) -> None:
+        document, who = asked_right_after("suppressed", "deferred"), traveller()
+        place = place_after(begin(document, who, Facts(T0)))
+        responses = {"welcome": frozenset({Response.SUPPRESSED})}
+        progress = advance(document, who, place, Facts(T0, responses=responses))
+        assert progress.actions[:2] == (
+            Move("check", "welcome", "send requested: it was suppressed"),
+            Move("sms", "check", "case 1 holds: the send 'welcome' was suppressed"),
+        )
+
+    def test_a_deferred_send_takes_the_case_asking_for_it(self) -> None:
+        document, who = asked_right_after("deferred"), traveller()
+        place = place_after(begin(document, who, Facts(T0)))
+        responses = {"welcome": frozenset({Response.DEFERRED})}
+        progress = advance(document, who, place, Facts(T0, responses=responses))
+        assert Move("sms", "check", "case 1 holds: the send 'welcome' was deferred") in (
+            progress.actions
+        )
+
+    def test_an_allowed_send_goes_on_as_soon_as_it_is_decided_to_the_else(self) -> None:
+        document, who = asked_right_after("suppressed"), traveller()
+        place = place_after(begin(document, who, Facts(T0)))
+        progress = advance(document, who, place, Facts(T0))
+        assert progress.actions == (
+            Move("check", "welcome", "send requested"),
+            Move("bye", "check", "no case holds"),
+            Leave("exit step"),
+        )
+
+    def test_a_send_asked_only_about_later_responses_does_not_hold(self) -> None:
+        progress = begin(asked_right_after("delivered", "opened"), traveller(), Facts(T0))
+        assert progress.steps == ("welcome", "check", "bye")
+        assert progress.timer is None
+
+
 class TestSplits:
     def document(self, control_next: bool = False) -> Journey:
         control: dict[str, Any] = {"weight": 1}
@@ -379,6 +447,29 @@ class TestTheGoal:
         purchase = ArrivedSignal("purchase", {}, T0)
         silver = Facts(T0, SegmentFacts(attributes={"tier": "silver"}), signal=purchase)
         assert advance(read_back, who, place, silver) == Progress()
+
+    def test_the_goal_alone_as_a_paused_campaign_asks_it_ends_the_journey_as_advance_does(
+        self,
+    ) -> None:
+        document = read(
+            journey(
+                {
+                    "a-day-later": {"type": "wait", "for": "1d", "next": "welcome"},
+                    "welcome": send(),
+                },
+                goal={"signal": "purchase", "within": "7d"},
+            )
+        )
+        bought = Facts(T0 + timedelta(hours=1), signal=ArrivedSignal("purchase", event_id="p-1"))
+        reached = reach_goal(document, T0, bought)
+        assert reached.actions == (
+            Conversion("purchase", "p-1", T0 + timedelta(hours=1)),
+            Leave("goal reached: purchase"),
+        )
+        place = place_after(begin(document, traveller(), Facts(T0)))
+        assert advance(document, traveller(), place, bought) == reached
+        viewed = Facts(T0, signal=ArrivedSignal("page.viewed"))
+        assert reach_goal(document, T0, viewed) == Progress()
 
 
 class TestADispatchCarriesTheStep:
