@@ -46,17 +46,15 @@ from application.campaigns.stored import load_campaign
 from application.messages.compose import MessageContent, approved_as_sent, compose
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, entry_refusal
-from domain.campaign.journey import Branch, Response, Send
+from domain.campaign.journey import Branch, Response
 from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
-    DELIVERED,
     ArrivedSignal,
     Conversion,
     Facts,
     Leave,
     Move,
     Progress,
-    Traveller,
     advance,
     begin,
     conversion,
@@ -645,7 +643,7 @@ class _Replay:
         self.report.entered += 1
         self.report.entered_by[source] += 1
         try:
-            progress = begin(self.journey, _traveller(enrollment), self.facts(life, at))
+            progress = begin(self.journey, enrollment.traveller, self.facts(life, at))
         except DomainError as error:
             self.fault(enrollment, f"the journey could not begin: {error}", at)
             return
@@ -661,7 +659,7 @@ class _Replay:
         try:
             progress = advance(
                 self.journey,
-                _traveller(enrollment),
+                enrollment.traveller,
                 enrollment.place,
                 self.facts(life, at, signal),
             )
@@ -678,7 +676,7 @@ class _Replay:
                 return  # still held: its timer stands
             enrollment.record(progress, at)
             self.tally(progress)
-            for step, why in _left_undelivered(self.journey, progress):
+            for step, why in progress.left_undelivered(self.journey):
                 self.withdraw(enrollment, step, why, at)
             if progress.timer is not None:
                 heapq.heappush(
@@ -693,7 +691,7 @@ class _Replay:
                 return
             try:
                 progress = advance(
-                    self.journey, _traveller(enrollment), enrollment.place, self.facts(life, at)
+                    self.journey, enrollment.traveller, enrollment.place, self.facts(life, at)
                 )
             except DomainError as error:
                 self.fault(enrollment, f"stopped: {error}", at)
@@ -840,24 +838,3 @@ class _Replay:
             sum(e.sends for e in life.enrollments),
             signal,
         )
-
-
-def _left_undelivered(journey: Journey, progress: Progress) -> list[tuple[str, str]]:
-    """The sends held for their delivery (`on_not_delivered`) that the customer leaves without
-    it, each with why, as the enrollments process finds them to withdraw their messages."""
-    left = []
-    for action in progress.actions:
-        if not isinstance(action, Move) or action.came_from is None or action.reason == DELIVERED:
-            continue
-        step = journey.step(action.came_from)
-        if isinstance(step, Send) and step.on_not_delivered is not None:
-            left.append(
-                (action.came_from, f"{action.reason}: the journey went on to {action.step!r}")
-            )
-    return left
-
-
-def _traveller(enrollment: Enrollment) -> Traveller:
-    return Traveller(
-        enrollment.campaign_id, enrollment.campaign_version, enrollment.customer_id, enrollment.id
-    )

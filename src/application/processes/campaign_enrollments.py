@@ -44,17 +44,14 @@ from application.messages.compose import MessageContent
 from application.messages.request_message import MessageDecided, SendAsked
 from domain.campaign.aggregate import Campaign, CampaignStatus
 from domain.campaign.enrollment import Enrollment, PastEntry, cap_reached, re_entry_refusal
-from domain.campaign.journey import Branch, OnSchedule, Response, Send
+from domain.campaign.journey import Branch, OnSchedule, Response
 from domain.campaign.local_time import zone_of
 from domain.campaign.origin import SendOrigin
 from domain.campaign.progress import (
-    DELIVERED,
     ArrivedSignal,
     Facts,
     HoldKind,
-    Move,
     Progress,
-    Traveller,
     advance,
     begin,
     conversion,
@@ -626,7 +623,7 @@ class CampaignEnrollments:
             facts = await self._facts(work, enrollment, journey)
             # The journey runs from the entry: a wait already over is due at once.
             progress = begin(
-                journey, _traveller(enrollment), replace(facts, now=enrollment.entered_at)
+                journey, enrollment.traveller, replace(facts, now=enrollment.entered_at)
             )
         except DomainError as error:
             enrollment.exit(f"the journey could not begin: {error}", work.now)
@@ -668,7 +665,7 @@ class CampaignEnrollments:
                 progress = reach_goal(journey, enrollment.entered_at, facts)
             else:
                 facts = await self._facts(work, enrollment, journey, signal)
-                progress = advance(journey, _traveller(enrollment), enrollment.place, facts)
+                progress = advance(journey, enrollment.traveller, enrollment.place, facts)
         except DomainError as error:
             enrollment.exit(f"stopped: {error}", work.now)
             work.touched(enrollment)
@@ -688,7 +685,7 @@ class CampaignEnrollments:
             if not progress.actions:
                 return
             enrollment.record(progress, work.now)
-            for step, why in _left_undelivered(journey, progress):
+            for step, why in progress.left_undelivered(journey):
                 # The journey went on to another send: this one must not go out as well.
                 sent = SentBy(enrollment.id, step)
                 for message_id in await work.ports.enrollment_index.messages_of(sent):
@@ -715,7 +712,7 @@ class CampaignEnrollments:
             # does not render): go on, so what follows sees it.
             facts = await self._facts(work, enrollment, journey)
             try:
-                progress = advance(journey, _traveller(enrollment), enrollment.place, facts)
+                progress = advance(journey, enrollment.traveller, enrollment.place, facts)
             except DomainError as error:
                 enrollment.exit(f"stopped: {error}", work.now)
                 return
@@ -940,27 +937,6 @@ class CampaignEnrollments:
         for (enrollment, step, _), answer in zip(asked, answers, strict=True):
             if _heard(work, enrollment, step, answer):
                 await self._advance(work, enrollment)
-
-
-def _left_undelivered(journey: Journey, progress: Progress) -> list[tuple[str, str]]:
-    """The sends held for their delivery (`on_not_delivered`) that the customer leaves without
-    it, each with why: a provider must not get their messages after the journey went on."""
-    left = []
-    for action in progress.actions:
-        if not isinstance(action, Move) or action.came_from is None or action.reason == DELIVERED:
-            continue
-        step = journey.step(action.came_from)
-        if isinstance(step, Send) and step.on_not_delivered is not None:
-            left.append(
-                (action.came_from, f"{action.reason}: the journey went on to {action.step!r}")
-            )
-    return left
-
-
-def _traveller(enrollment: Enrollment) -> Traveller:
-    return Traveller(
-        enrollment.campaign_id, enrollment.campaign_version, enrollment.customer_id, enrollment.id
-    )
 
 
 def _heard(

@@ -39,6 +39,7 @@ from domain.campaign.progress import (
     Move,
     Place,
     Progress,
+    Traveller,
 )
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.durations import parse_duration
@@ -194,6 +195,11 @@ class Enrollment(Aggregate):
     @property
     def active(self) -> bool:
         return self.exited_at is None
+
+    @property
+    def traveller(self) -> Traveller:
+        """Who is on the journey, as the interpreter is told."""
+        return Traveller(self.campaign_id, self.campaign_version, self.customer_id, self.id)
 
     @property
     def place(self) -> Place:

@@ -256,6 +256,23 @@ class Progress:
         """The steps moved to, in order."""
         return tuple(a.step for a in self.actions if isinstance(a, Move))
 
+    def left_undelivered(self, journey: Journey) -> list[tuple[str, str]]:
+        """The sends held for their delivery (`on_not_delivered`) that the customer left
+        without it, each with why: a provider must not get their messages after the journey
+        went on (the enrollments process withdraws them; a dry run does as it does)."""
+        left = []
+        for action in self.actions:
+            if not isinstance(action, Move) or action.came_from is None:
+                continue
+            if action.reason == DELIVERED:
+                continue
+            step = journey.step(action.came_from)
+            if isinstance(step, Send) and step.on_not_delivered is not None:
+                left.append(
+                    (action.came_from, f"{action.reason}: the journey went on to {action.step!r}")
+                )
+        return left
+
 
 # --- the interpreter ---------------------------------------------------------------------------
 
