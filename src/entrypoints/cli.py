@@ -1,4 +1,4 @@
-"""The `chorus` command: migrate, serve, demo, keys, projections, assistant, audit."""
+"""The `chorus` command: migrate, serve, demo, keys, projections, assistant, audit, erasure."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import msgspec
 from adapters.postgres.migrations import migrate
 from entrypoints import event_loop
 from entrypoints.audit_cli import add_audit_parser, run_audit
+from entrypoints.erasure_cli import add_erasure_parser, run_erasure
 from entrypoints.keys_cli import add_keys_parser, run_keys
 from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import share_metrics
@@ -378,6 +379,7 @@ def _parser() -> argparse.ArgumentParser:
     skip.add_argument("--by", default=_operator(), help="who skips (default: this user)")
     _assistant_parser(commands)
     add_audit_parser(commands)
+    add_erasure_parser(commands)
     return parser
 
 
@@ -450,6 +452,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _assistant(args, settings)
     elif args.command == "audit":
         event_loop.run(run_audit(settings, args))
+    elif args.command == "erasure":
+        _need_database(settings)
+        event_loop.run(run_erasure(settings, args))
 
 
 if __name__ == "__main__":

@@ -103,7 +103,12 @@ class DeliveryStore(Protocol):
         ...
 
     async def costs(
-        self, since: datetime, until: datetime, group_by: Sequence[str]
+        self,
+        since: datetime,
+        until: datetime,
+        group_by: Sequence[str],
+        teams: frozenset[str] | None = None,
     ) -> list[CostLine]:
-        """Messages queued in [since, until), grouped by channel, provider, team or campaign."""
+        """Messages queued in [since, until), grouped by channel, provider, team or campaign;
+        with `teams`, only those teams' messages (None: every message, of a team or none)."""
         ...

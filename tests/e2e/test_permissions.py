@@ -222,3 +222,53 @@ class TestPermissionTable:
             # One event a page: a message's later events are told apart by its stream alone.
             assert timeline_names(http, customer, keys["admin"], theirs + ours) == {*theirs, *ours}
             assert timeline_names(http, customer, keys["other team"], theirs + ours) == set(ours)
+
+    def test_a_key_of_one_team_reads_its_teams_costs_and_no_other_teams(
+        self, chorus: ChorusProcess
+    ) -> None:
+        admin_key = chorus.admin_key  # type: ignore[attr-defined]
+        with httpx.Client(
+            base_url=chorus.base_url,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=30,
+        ) as http:
+            world = World(http)
+            content = {"subject": "Hello", "body": "Your order ships today."}
+            for team in ("billing", "growth"):  # with the world's, the day's global cap of 3
+                sent = http.post(
+                    "/v1/messages", json={**world.send_body, "team": team, "content": content}
+                )
+                assert sent.json()["outcome"] == "send", sent.text
+            made = http.post(
+                "/v1/keys",
+                json={"name": "growth marketer", "role": "marketer", "teams": ["growth"]},
+            )
+            assert made.status_code == 201, made.text
+            growth = made.json()["secret"]
+            keys = keys_by_column(http)
+
+        with httpx.Client(base_url=chorus.base_url, timeout=30) as bare:
+
+            def costs(key: str, **params: str) -> httpx.Response:
+                return bare.get(
+                    "/v1/reports/costs",
+                    params={"group_by": "team", **params},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+
+            for column in ("admin", "marketer", "auditor"):
+                assert teams_in(costs(keys[column])) == {"billing": 1, "growth": 1}, column
+            ours = costs(growth)
+            assert teams_in(ours) == {"growth": 1}
+            assert "billing" not in ours.text
+            assert ours.json()["total_messages"] == 1
+            assert teams_in(costs(growth, team="growth")) == {"growth": 1}
+            theirs = costs(growth, team="billing")
+            assert theirs.status_code == 403, theirs.text
+            assert teams_in(costs(keys["admin"], team="billing")) == {"billing": 1}
+
+
+def teams_in(answer: httpx.Response) -> dict[str | None, int]:
+    """Messages by team in a cost report grouped by team."""
+    assert answer.status_code == 200, answer.text
+    return {line["team"]: line["messages"] for line in answer.json()["lines"]}

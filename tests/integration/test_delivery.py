@@ -130,10 +130,11 @@ class Delivery:
         customer_id: UUID,
         body: str = "Hi {{ customer.first_name }}",
         fallback: Fallback | None = None,
+        team: str = "billing",
     ) -> UUID:
         decided = await self.request(
             customer_id,
-            SendRequest("billing", Purpose.TRANSACTIONAL, (Channel.SMS,)),
+            SendRequest(team, Purpose.TRANSACTIONAL, (Channel.SMS,)),
             content=MessageContent(
                 # On WhatsApp (the fallback), outside the 24-hour window: an approved template.
                 inline=Content(body=body, whatsapp_template="renewal_reminder"),
@@ -514,6 +515,25 @@ class TestCosts:
         assert [(line.group, line.messages, line.cost) for line in lines] == [
             ({"channel": "sms", "provider": "twilio-main"}, 3, Decimal("0.02370"))
         ]
+
+    async def test_a_cost_report_limited_to_teams_counts_only_their_messages(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        customer_id = await delivery.customer()
+        for team in ("billing", "growth", "growth"):
+            await delivery.send_sms(customer_id, team=team)
+        await delivery.run_round()
+
+        now = datetime.now(UTC)
+        since = now - timedelta(hours=1)
+        growth = await delivery.store.costs(since, now, ["team"], teams=frozenset({"growth"}))
+        assert [(line.group, line.messages, line.cost) for line in growth] == [
+            ({"team": "growth"}, 2, Decimal("0.01580"))
+        ]
+        assert await delivery.store.costs(since, now, ["team"], teams=frozenset()) == []
+        everyone = await delivery.store.costs(since, now, ["team"])
+        assert [line.group["team"] for line in everyone] == ["billing", "growth"]
 
 
 class TestAFallbackWithdrawsTheFirstMessage:

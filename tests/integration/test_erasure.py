@@ -4,17 +4,24 @@ the log keeps its shape, its counts and its decisions (invariant 9, ADR 0016).""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import asyncpg
 import msgspec
 import pytest
 
 from adapters.inmemory.providers import InMemoryProviders, RecordingProvider
 from adapters.postgres.audit_log import PostgresAuditLog
-from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_DOCUMENT_PREFIX
+from adapters.postgres.codec import EventCodec
+from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_DOCUMENT_PREFIX, sealed_by
+from adapters.postgres.legacy_sealing import LegacySealing, SealedBatch, SealingCursor
 from application.audit.customer_as_of import CustomerAsOf
 from application.audit.message_story import ReadMessageStory
 from application.customer.change_consent import ChangeConsent
@@ -46,7 +53,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from uuid import UUID
 
-    import asyncpg
     from dishka import AsyncContainer
 
     from adapters.postgres.projections import ProjectionRunner
@@ -471,3 +477,180 @@ class TestReceivedSignals:
         assert sorted(d["id"] for d in documents) == ["o-1", "o-2"]
         assert all(d["identities"] == ERASED for d in documents)
         assert not any(holds_secret(d) for d in documents)
+
+
+_AS_STORED_BEFORE_SEALING = """
+UPDATE events e SET payload = u.payload
+FROM unnest($1::uuid[], $2::int[], $3::bytea[]) AS u(stream_id, version, payload)
+WHERE e.stream_id = u.stream_id AND e.version = u.version
+"""
+_ROWS_BUT_PAYLOADS = """
+SELECT position, transaction_id::text, stream_id, version, topic, class_version, occurred_at,
+       subject_id
+FROM events ORDER BY position
+"""
+
+
+async def as_stored_before_sealing(pool: asyncpg.Pool) -> int:
+    """Every payload as the code before migration 0038 wrote it, the personal values in clear,
+    and no customer or identity keys; how many payloads held sealed values."""
+    codec = EventCodec()
+    rows = await pool.fetch("SELECT stream_id, version, topic, payload FROM events")
+    await codec.keys.load_for(pool, [row["payload"] for row in rows])
+    sealed = [row for row in rows if sealed_by(row["payload"]) is not None]
+    clear = [msgspec.json.encode(codec.to_plain(row["topic"], row["payload"])) for row in sealed]
+    async with pool.acquire() as conn, conn.transaction():
+        # The test's own way around the log's guard, to write what only the old code wrote.
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER events_never_change")
+        await conn.execute(
+            _AS_STORED_BEFORE_SEALING,
+            [row["stream_id"] for row in sealed],
+            [row["version"] for row in sealed],
+            clear,
+        )
+        await conn.execute("ALTER TABLE events ENABLE TRIGGER events_never_change")
+        await conn.execute("DELETE FROM identity_keys")
+        await conn.execute("DELETE FROM customer_keys")
+    codec.keys.forget()
+    return len(sealed)
+
+
+async def seal_existing(sealing: LegacySealing, size: int) -> list[SealedBatch]:
+    batches = [await sealing.seal_batch(SealingCursor(), size)]
+    while not batches[-1].at_end:
+        batches.append(await sealing.seal_batch(batches[-1].next, size))
+    return batches
+
+
+class TestSealingWhatWasStoredInClear:
+    async def test_events_stored_in_clear_are_sealed_in_place_read_the_same_and_erase(
+        self, shop: Shop
+    ) -> None:
+        ana = await ana_with_history(shop)
+        await (await shop.get(RequestMessage))(ana, RECEIPT, content=RECEIPT_TEXT)
+        await received(shop, signal_document("o-1", "ana@example.org", note="gold-tier"))
+        runner = await shop.runner()
+        await shop.caught_up(runner)  # o-1 is recorded on Ana
+        bea_signal = signal_document("o-2", "bea@example.org", note="silver")
+        await received(shop, bea_signal.replace(b"Ana", b"Bea").replace(b"Lima", b"Reis"))
+        lines = await shop.audit_lines()
+        queries = await shop.get(CustomerQueries)
+        view = await queries.by_id(ana)
+        in_clear = await as_stored_before_sealing(shop.pool)
+        rows = await shop.pool.fetch(_ROWS_BUT_PAYLOADS)
+        assert any(secret in p for p in await shop.payloads() for secret in ANA_SECRETS)
+        assert await shop.audit_lines() == lines
+
+        sealing = LegacySealing(shop.pool, IdentityNormalizer("GB"))
+        assert await sealing.remaining() == in_clear
+        first = await sealing.seal_batch(SealingCursor(), 4)
+        assert (first.examined, first.sealed) == (4, 4)
+        assert await sealing.remaining() == in_clear - 4
+        # stopped there, and run again from the start: it takes up what is left
+        batches = await seal_existing(sealing, 4)
+        assert sum(b.sealed for b in batches) == in_clear - 4
+        assert sum(b.erased + b.left_clear for b in batches) == 0
+
+        payloads = await shop.payloads()
+        assert not any(secret in p for p in payloads for secret in ANA_SECRETS)
+        assert not any(b"bea@example.org" in p or b"silver" in p for p in payloads)
+        assert await shop.pool.fetch(_ROWS_BUT_PAYLOADS) == rows
+        assert await shop.audit_lines() == lines
+        assert await queries.by_id(ana) == view
+        assert await sealing.remaining() == 0
+        again = await seal_existing(sealing, 4)
+        assert [b.examined for b in again] == [0]
+        assert await shop.payloads() == payloads
+
+        await shop.erase(ana)
+        erased = await shop.audit_lines()
+        assert [line for line in erased if holds_secret(line)] == []
+        assert any(ERASED in msgspec.json.encode(line).decode() for line in erased)
+        (o_1,) = [line for line in erased if line.get("id") == "o-1"]
+        assert o_1["identities"] == ERASED
+        bea = await queries.by_identity(BEA_EMAIL.identity)
+        assert [i.value for i in bea.identities] == ["bea@example.org"]
+        (o_2,) = [line for line in erased if line.get("id") == "o-2"]
+        assert o_2["identities"] == [{"type": "email", "value": "bea@example.org"}]
+
+    async def test_the_log_takes_no_other_change_than_clear_to_sealed(self, shop: Shop) -> None:
+        ana = await ana_with_history(shop)
+        await as_stored_before_sealing(shop.pool)
+        clear = await shop.pool.fetchrow(
+            "SELECT stream_id, version FROM events WHERE subject_id = $1 AND version = 1", ana
+        )
+        assert clear is not None
+        sealed = """'{"$k":"x"}'::bytea"""
+        refused = (
+            (False, f"UPDATE events SET payload = {sealed}"),
+            (True, f"UPDATE events SET payload = {sealed}, occurred_at = now()"),
+            (True, "UPDATE events SET payload = payload || ' '::bytea"),
+            (True, "DELETE FROM events"),
+        )
+        async with shop.pool.acquire() as conn, conn.transaction():
+            for says_sealing, statement in refused:
+                with pytest.raises(asyncpg.RaiseError, match="never edited"):
+                    await attempt(conn, says_sealing, f"{statement} {_ONE_EVENT}", *clear)
+
+    async def test_the_events_of_a_customer_erased_before_the_run_are_written_erased(
+        self, shop: Shop
+    ) -> None:
+        ana = await ana_with_history(shop)
+        await as_stored_before_sealing(shop.pool)
+        await shop.erase(ana)
+        assert any(holds_secret(line) for line in await shop.audit_lines())  # not shredded
+
+        batches = await seal_existing(LegacySealing(shop.pool, IdentityNormalizer("GB")), 50)
+
+        assert sum(b.erased for b in batches) > 0
+        assert sum(b.sealed for b in batches) > 0  # Bea's
+        lines = await shop.audit_lines()
+        assert [line for line in lines if holds_secret(line)] == []
+        bea = await (await shop.get(CustomerQueries)).by_identity(BEA_EMAIL.identity)
+        assert [i.value for i in bea.identities] == ["bea@example.org"]
+
+    async def test_the_command_seals_them_with_a_progress_bar_and_a_second_run_changes_nothing(
+        self, shop: Shop, database_url: str
+    ) -> None:
+        await ana_with_history(shop)
+        in_clear = await as_stored_before_sealing(shop.pool)
+
+        first = await asyncio.to_thread(chorus_seal_existing, database_url)
+        assert first.returncode == 0, first.stderr
+        assert f"sealed {in_clear:,} events" in first.stderr
+        payloads = await shop.payloads()
+        assert not any(secret in p for p in payloads for secret in ANA_SECRETS)
+
+        second = await asyncio.to_thread(chorus_seal_existing, database_url)
+        assert second.returncode == 0, second.stderr
+        assert "sealed 0 events" in second.stderr
+        assert await shop.payloads() == payloads
+
+
+def chorus_seal_existing(database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CHORUS_DEFAULT_REGION": "GB",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+    }
+    env.pop("CHORUS_MASTER_KEY", None)  # the development key, as the test's service has
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "erasure", "seal-existing", "--batch", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+_ONE_EVENT = "WHERE stream_id = $1 AND version = $2"
+
+
+async def attempt(conn: Any, says_sealing: bool, statement: str, *arguments: Any) -> None:
+    """Runs `statement` in a savepoint, saying it is sealing existing events or not."""
+    async with conn.transaction():
+        if says_sealing:
+            await conn.execute("SELECT set_config('chorus.sealing_existing', 'on', true)")
+        await conn.execute(statement, *arguments)

@@ -62,12 +62,17 @@ class InMemoryDeliveryStore:
         return [row.decision_id for row in sorted(rows, key=lambda row: row.stream_version)]
 
     async def costs(
-        self, since: datetime, until: datetime, group_by: Sequence[str]
+        self,
+        since: datetime,
+        until: datetime,
+        group_by: Sequence[str],
+        teams: frozenset[str] | None = None,
     ) -> list[CostLine]:
         columns = [name for name in GROUPS if name in group_by]
         groups: dict[tuple[Any, ...], list[Message]] = defaultdict(list)
         for message in self._messages():
-            if since <= message.queued_at < until:
+            of_teams = teams is None or message.team in teams
+            if since <= message.queued_at < until and of_teams:
                 values = {
                     "channel": message.channel.value,
                     "provider": message.provider,

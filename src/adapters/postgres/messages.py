@@ -162,7 +162,11 @@ class PostgresDeliveryStore:
         return [row[0] for row in rows]
 
     async def costs(
-        self, since: datetime, until: datetime, group_by: Sequence[str]
+        self,
+        since: datetime,
+        until: datetime,
+        group_by: Sequence[str],
+        teams: frozenset[str] | None = None,
     ) -> list[CostLine]:
         columns = [name for name in GROUPS if name in group_by]
         statuses = [status.value for status in MessageStatus]
@@ -170,12 +174,14 @@ class PostgresDeliveryStore:
             f"count(*) FILTER (WHERE status = '{status}') AS {status}" for status in statuses
         )
         keys = ", ".join([*columns, "currency"])
+        of_teams = "" if teams is None else " AND team = ANY($3::text[])"
         rows = await self.pool.fetch(
             f"SELECT {keys}, count(*) AS messages, coalesce(sum(cost), 0) AS cost, {counts}"
-            f" FROM messages WHERE queued_at >= $1 AND queued_at < $2"
+            f" FROM messages WHERE queued_at >= $1 AND queued_at < $2{of_teams}"
             f" GROUP BY {keys} ORDER BY {keys}",
             since,
             until,
+            *(() if teams is None else (sorted(teams),)),
         )
         return [
             CostLine(

@@ -152,8 +152,16 @@ class MessageQueries:
             approvals=held,
         )
 
-    async def costs(self, since: datetime, until: datetime, group_by: Sequence[str]) -> CostReport:
-        lines = await self.store.costs(since, until, group_by)
+    async def costs(
+        self,
+        since: datetime,
+        until: datetime,
+        group_by: Sequence[str],
+        teams: frozenset[str] | None = None,
+    ) -> CostReport:
+        """The cost of the messages queued in [since, until); with `teams`, of those teams'
+        messages only (a reader limited to teams: `TeamScope.sends`)."""
+        lines = await self.store.costs(since, until, group_by, teams)
         totals: dict[str, Any] = {}
         for line in lines:
             if line.currency is not None:

@@ -16,7 +16,7 @@ from application.queries.decisions import DecisionQueries
 from application.queries.messages import MessageQueries
 from domain.customer.contact import ConsentRecord
 from domain.message.content import Content
-from domain.policy.decision import SendRequest
+from domain.policy.decision import Outcome, SendRequest
 from domain.policy.rules import FrequencyCap
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
@@ -120,6 +120,29 @@ class TestDecisionAndMessageQueries:
                 "by_status": {"sent": 1},
             }
         ]
+
+    async def test_a_cost_report_limited_to_teams_counts_only_their_messages(self) -> None:
+        chorus = InMemoryChorus()
+        ana = (await chorus.upsert((ANA,), {}, {})).customer_id
+        for team in ("billing", "growth", "growth"):
+            request = SendRequest(team, Purpose.TRANSACTIONAL, (Channel.EMAIL,))
+            decided = await chorus.request_message(ana, request, content=HELLO)
+            assert decided.decision is not None
+            assert decided.decision.outcome is Outcome.SEND
+        messages = MessageQueries(chorus.delivery, DecisionQueries(chorus.customers))
+        until = chorus.clock.now() + timedelta(hours=1)
+
+        everyone = await messages.costs(MONDAY_NOON, until, ["team"])
+        growth = await messages.costs(MONDAY_NOON, until, ["team"], teams=frozenset({"growth"}))
+        nobody = await messages.costs(MONDAY_NOON, until, ["team"], teams=frozenset())
+
+        assert [(line["team"], line["messages"]) for line in everyone.lines] == [
+            ("billing", 1),
+            ("growth", 2),
+        ]
+        assert [(line["team"], line["messages"]) for line in growth.lines] == [("growth", 2)]
+        assert growth.total_messages == 2
+        assert (nobody.lines, nobody.total_messages) == ([], 0)
 
     async def test_an_unknown_decision_or_message_is_not_found(self) -> None:
         chorus = InMemoryChorus()

@@ -20,6 +20,7 @@ from domain.customer.identities import IdentityNormalizer
 from domain.message.origin import api_origin
 from domain.shared.times import time_fault
 from entrypoints.http.auth import allow, check_team, current_key
+from entrypoints.http.principal import principal_of
 from entrypoints.http.schemas import MessageIn
 from ports.api_keys import Role
 from ports.clock import Clock
@@ -137,17 +138,20 @@ class MessagesController(Controller):
         description=(
             "Messages queued in [since, until) (default: the last 30 days), grouped by the "
             "comma-separated `group_by` (default `channel,provider`), one line per group and "
-            "currency, with counts by status. Totals are per currency."
+            "currency, with counts by status. Totals are per currency. A key limited to teams "
+            "counts only its teams' messages; `team` keeps one team's (another team's: 403)."
         ),
     )
     @inject
     async def cost_report(
         self,
+        request: Request,  # type: ignore[type-arg]
         messages: FromDishka[MessageQueries],
         clock: FromDishka[Clock],
         since: datetime | None = None,
         until: datetime | None = None,
         group_by: Annotated[str, Parameter(pattern=r"^[a-z]+(,[a-z]+)*$")] = "channel,provider",
+        team: Annotated[str | None, Parameter(min_length=1, max_length=64)] = None,
     ) -> CostReport:
         groups = group_by.split(",")
         unknown = [g for g in groups if g not in _GROUPS]
@@ -162,6 +166,11 @@ class MessagesController(Controller):
                 raise ValidationException(
                     f"{name} {reason}", extra=[{"message": reason, "key": name, "source": "query"}]
                 )
+        if team is None:
+            teams = (await principal_of(request)).team_scope.sends
+        else:
+            check_team(request, team)
+            teams = frozenset({team})
         end = until or clock.now() + timedelta(seconds=1)
         start = since or end - timedelta(days=30)
-        return await messages.costs(start, end, groups)
+        return await messages.costs(start, end, groups, teams)
