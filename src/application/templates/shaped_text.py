@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from domain.policy.tone import ShapeChange, shape
+from domain.policy.vocabulary import Channel
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
     from domain.policy.tone import ChannelTone
-    from domain.policy.vocabulary import Channel
     from domain.templates.aggregate import TemplateVersion
     from ports.templates import RenderedContent, TemplateVariables
 
@@ -51,7 +51,7 @@ def shaped_text(
         channel,
         written_for,
         rendered.locale,
-        rendered.content.subject,
+        rendered.content.subject if channel is Channel.EMAIL else None,  # only email has one
         shaped.text,
         used_facts(read, scope),
         shaped.changes,

@@ -191,6 +191,7 @@ class TestSuggestReplies:
         found = await world.suggest((await world.conversation(Channel.SMS)).id, None)
         suggestion = found.suggestions[0].reply
         assert (suggestion.channel, suggestion.written_for) == (Channel.SMS, Channel.EMAIL)
+        assert suggestion.subject is None  # the email's subject is not an SMS's
         assert len(suggestion.text) <= 40
         assert suggestion.text.startswith("Hi Ana Your refund")
         assert [c.change for c in suggestion.changes] == ["emoji_stripped", "collapsed", "cut"]
