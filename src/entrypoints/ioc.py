@@ -49,6 +49,7 @@ from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.sent_requests import PostgresSentRequests
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.signal_intake import PostgresSignalIntake
+from adapters.postgres.signal_traces import PostgresSignalTraces
 from adapters.postgres.templates import PostgresTemplates
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -567,9 +568,11 @@ class UseCasesProvider(Provider):
         uows: UnitsOfWork,
         rule_sets: RuleSets,
         ids: IdGenerator,
+        pool: asyncpg.Pool,
     ) -> CampaignEnrollments:
         give_up = GiveUpMessage(uows, clock, rule_sets, ids)
-        return CampaignEnrollments(clock, request_message, update_profile, give_up)
+        traces = PostgresSignalTraces(pool)
+        return CampaignEnrollments(clock, request_message, update_profile, give_up, traces)
 
     @provide
     def enrollment_timers(
