@@ -284,8 +284,8 @@ class AdaptersProvider(Provider):
         return SegmentMembers()
 
     @provide
-    def trigger_matcher(self, clock: Clock) -> TriggerMatcher:
-        return TriggerMatcher(clock)
+    def trigger_matcher(self, clock: Clock, pool: asyncpg.Pool) -> TriggerMatcher:
+        return TriggerMatcher(clock, PostgresSignalTraces(pool))
 
     @provide
     def trigger_firings(self) -> TriggerFirings:
@@ -790,8 +790,11 @@ class BusProvider(Provider):
     publisher = from_context(provides=EventPublisher, scope=Scope.REQUEST)
 
     @provide
-    def outbound_events(self, publisher: EventPublisher, settings: Settings) -> OutboundEvents:
-        return OutboundEvents(publisher, prefix=settings.nats_prefix)
+    def outbound_events(
+        self, publisher: EventPublisher, settings: Settings, pool: asyncpg.Pool
+    ) -> OutboundEvents:
+        traces = PostgresSignalTraces(pool)
+        return OutboundEvents(publisher, prefix=settings.nats_prefix, traces=traces)
 
 
 def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:

@@ -1,6 +1,7 @@
 """One trace from a signal to the provider call of the campaign send it causes: the signal's
 trace context is kept at intake, continued by the campaign process that enrols its customer,
-stored on the send's outbox row and continued by the dispatch. A real service in this process
+stored on the send's outbox row and continued by the dispatch. The trigger it fires is marked
+in the same trace, and its firing goes out on the bus with it. A real service in this process
 (PostgreSQL, NATS, the projection lanes, a fake Twilio), its spans kept in memory."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import nats
 import pytest
 
 from adapters.providers.fakes.twilio_server import FakeTwilio
@@ -104,6 +106,8 @@ class TestASignalAndTheCampaignSendItCausesAreOneTrace:
         async def on_ready() -> None:
             ready.set()
 
+        bus = await nats.connect(nats_url)
+        firings = await bus.subscribe(f"{stream.lower()}.out.triggers.fired")
         service = asyncio.create_task(run_service(settings, on_ready=on_ready))
         try:
             await asyncio.wait_for(ready.wait(), 30)
@@ -115,6 +119,8 @@ class TestASignalAndTheCampaignSendItCausesAreOneTrace:
                 (await http.put(f"/v1/templates/{key}", json=THANKS)).raise_for_status()
                 (await http.post("/v1/campaigns", json=campaign(key, signal))).raise_for_status()
                 (await http.post(f"/v1/campaigns/{key}/activate")).raise_for_status()
+                trigger = {"name": "Traced", "on": {"type": "signal", "signal": signal}}
+                (await http.put(f"/v1/triggers/{key}", json=trigger)).raise_for_status()
                 made = await http.put(
                     "/v1/customers",
                     json={
@@ -141,20 +147,23 @@ class TestASignalAndTheCampaignSendItCausesAreOneTrace:
                     },
                 )
                 assert posted.status_code in (200, 202), posted.text
-                deadline = time.monotonic() + 20
+                deadline = time.monotonic() + 60  # the lanes may be slow on a busy machine
                 while time.monotonic() < deadline and "provider sms send" not in in_trace(
                     CALLER_TRACE
                 ):
                     await asyncio.sleep(0.1)
+                fired = await firings.next_msg(timeout=max(deadline - time.monotonic(), 1))
         finally:
             service.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await service
             fake.stop()
+            await bus.close()
 
         spans = in_trace(CALLER_TRACE)
         assert {
             "POST /v1/events",
+            "signal in triggers",
             "signal in campaign_enrollments",
             "dispatch message",
             "provider sms send",
@@ -174,6 +183,11 @@ class TestASignalAndTheCampaignSendItCausesAreOneTrace:
         assert provider.parent is not None
         assert provider.parent.span_id == dispatch.context.span_id
         assert (provider.attributes or {}).get("chorus.accepted") is True
+        # The trigger the signal fired is marked in its trace, and the firing goes out with it:
+        # a service that asks for a send on it goes on in the caller's trace.
+        assert spans["signal in triggers"].parent is not None
+        assert spans["signal in triggers"].parent.span_id == request.context.span_id
+        assert (fired.headers or {}).get("traceparent", "").split("-")[1] == CALLER_TRACE
         # Identifiers only: nothing the customer is known by is on a span of the trace.
         for span in spans.values():
             assert PHONE not in json.dumps(dict(span.attributes or {}))

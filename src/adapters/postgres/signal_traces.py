@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adapters.system.trace_context import continued_span, sampled_traceparent, tracing_installed
+from adapters.system.trace_context import sampled_traceparent, signal_work_span, tracing_installed
 from domain.signals.aggregate import signal_id_for
 
 if TYPE_CHECKING:
@@ -65,8 +65,4 @@ class PostgresSignalTraces:
     def continued(
         self, process: str, trace_context: str | None, signal_id: UUID, customer_id: UUID
     ) -> AbstractContextManager[object]:
-        return continued_span(
-            f"signal in {process}",
-            trace_context,
-            {"chorus.signal_id": str(signal_id), "chorus.customer_id": str(customer_id)},
-        )
+        return signal_work_span(process, trace_context, signal_id, customer_id)

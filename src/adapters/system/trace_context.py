@@ -17,6 +17,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
+    from uuid import UUID
 
     from opentelemetry.util.types import AttributeValue
 
@@ -26,6 +27,7 @@ __all__ = [
     "continued_span",
     "current_traceparent",
     "sampled_traceparent",
+    "signal_work_span",
     "trace_headers",
     "tracing_installed",
 ]
@@ -94,4 +96,16 @@ def continued_span(
         kind=trace.SpanKind.CONSUMER,
         attributes=attributes,
         record_exception=False,
+    )
+
+
+def signal_work_span(
+    process: str, carrier: str | None, signal_id: UUID, customer_id: UUID
+) -> AbstractContextManager[object]:
+    """`process`'s work on one signal, in the trace the signal was received in (ADR 0020):
+    identifiers only, never what the signal says."""
+    return continued_span(
+        f"signal in {process}",
+        carrier,
+        {"chorus.signal_id": str(signal_id), "chorus.customer_id": str(customer_id)},
     )

@@ -388,7 +388,7 @@ class CampaignEnrollments:
             # A goal reached after leaving still converts, within the goal's window.
             since = min(e.occurred_at for e in signals)
             enrolled |= {row.customer_id for row in await index.open_goals(customers, since)}
-        traced = await self._traces_of(signals, enrolled, work.entries)
+        traced = await self._traces_of(events, signals, enrolled, work.entries)
         for event in events:
             if isinstance(event, _CAMPAIGN_EVENTS):
                 await self._campaign_changed(work, event)
@@ -422,15 +422,21 @@ class CampaignEnrollments:
                     enrolled.add(event.customer_id)
 
     async def _traces_of(
-        self, signals: Sequence[Signal.Recorded], enrolled: set[UUID], entries: _Entries
+        self,
+        events: Sequence[CanMutateAggregate[UUID]],
+        signals: Sequence[Signal.Recorded],
+        enrolled: set[UUID],
+        entries: _Entries,
     ) -> Mapping[UUID, str]:
-        """The trace contexts the signals that may enrol or move someone were received in."""
-        if self.traces is None:
+        """The trace contexts the signals that may enrol or move someone were received in: all
+        of the page's when it also changes campaigns or entries (which the signals then meet)."""
+        if self.traces is None or not signals:
             return {}
+        changing = any(isinstance(e, (*_CAMPAIGN_EVENTS, _ENTERED)) for e in events)
         acting = [
             e.originator_id
             for e in signals
-            if e.customer_id in enrolled or e.signal_type in entries.on_signal
+            if changing or e.customer_id in enrolled or e.signal_type in entries.on_signal
         ]
         return await self.traces.received_in(acting) if acting else {}
 
