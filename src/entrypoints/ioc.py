@@ -141,6 +141,7 @@ from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.segments import SegmentReadModel
 from ports.sent_requests import SentRequests
+from ports.signal_traces import SignalTraces
 from ports.templates import PublishedTemplates, Templates, TemplateSyntax
 from ports.triggers import TriggerReadModel
 from ports.unit_of_work import UnitsOfWork
@@ -237,6 +238,10 @@ class AdaptersProvider(Provider):
         return PostgresSignalIntake(pool, on_committed=commits.ring)
 
     @provide
+    def signal_traces(self, pool: asyncpg.Pool) -> SignalTraces:
+        return PostgresSignalTraces(pool)
+
+    @provide
     def api_keys(self, pool: asyncpg.Pool, clock: Clock, ids: IdGenerator) -> ApiKeyStore:
         return PostgresApiKeyStore(pool, clock, ids)
 
@@ -284,8 +289,8 @@ class AdaptersProvider(Provider):
         return SegmentMembers()
 
     @provide
-    def trigger_matcher(self, clock: Clock, pool: asyncpg.Pool) -> TriggerMatcher:
-        return TriggerMatcher(clock, PostgresSignalTraces(pool))
+    def trigger_matcher(self, clock: Clock, traces: SignalTraces) -> TriggerMatcher:
+        return TriggerMatcher(clock, traces)
 
     @provide
     def trigger_firings(self) -> TriggerFirings:
@@ -568,10 +573,9 @@ class UseCasesProvider(Provider):
         uows: UnitsOfWork,
         rule_sets: RuleSets,
         ids: IdGenerator,
-        pool: asyncpg.Pool,
+        traces: SignalTraces,
     ) -> CampaignEnrollments:
         give_up = GiveUpMessage(uows, clock, rule_sets, ids)
-        traces = PostgresSignalTraces(pool)
         return CampaignEnrollments(clock, request_message, update_profile, give_up, traces)
 
     @provide
@@ -791,9 +795,8 @@ class BusProvider(Provider):
 
     @provide
     def outbound_events(
-        self, publisher: EventPublisher, settings: Settings, pool: asyncpg.Pool
+        self, publisher: EventPublisher, settings: Settings, traces: SignalTraces
     ) -> OutboundEvents:
-        traces = PostgresSignalTraces(pool)
         return OutboundEvents(publisher, prefix=settings.nats_prefix, traces=traces)
 
 
