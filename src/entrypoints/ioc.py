@@ -49,6 +49,7 @@ from adapters.postgres.segments import PostgresSegments, SegmentMembers
 from adapters.postgres.sent_requests import PostgresSentRequests
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.signal_intake import PostgresSignalIntake
+from adapters.postgres.signal_traces import PostgresSignalTraces
 from adapters.postgres.templates import PostgresTemplates
 from adapters.postgres.triggers import PostgresTriggers, TriggerFirings
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -140,6 +141,7 @@ from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.segments import SegmentReadModel
 from ports.sent_requests import SentRequests
+from ports.signal_traces import SignalTraces
 from ports.templates import PublishedTemplates, Templates, TemplateSyntax
 from ports.triggers import TriggerReadModel
 from ports.unit_of_work import UnitsOfWork
@@ -236,6 +238,10 @@ class AdaptersProvider(Provider):
         return PostgresSignalIntake(pool, on_committed=commits.ring)
 
     @provide
+    def signal_traces(self, pool: asyncpg.Pool) -> SignalTraces:
+        return PostgresSignalTraces(pool)
+
+    @provide
     def api_keys(self, pool: asyncpg.Pool, clock: Clock, ids: IdGenerator) -> ApiKeyStore:
         return PostgresApiKeyStore(pool, clock, ids)
 
@@ -283,8 +289,8 @@ class AdaptersProvider(Provider):
         return SegmentMembers()
 
     @provide
-    def trigger_matcher(self, clock: Clock) -> TriggerMatcher:
-        return TriggerMatcher(clock)
+    def trigger_matcher(self, clock: Clock, traces: SignalTraces) -> TriggerMatcher:
+        return TriggerMatcher(clock, traces)
 
     @provide
     def trigger_firings(self) -> TriggerFirings:
@@ -567,9 +573,10 @@ class UseCasesProvider(Provider):
         uows: UnitsOfWork,
         rule_sets: RuleSets,
         ids: IdGenerator,
+        traces: SignalTraces,
     ) -> CampaignEnrollments:
         give_up = GiveUpMessage(uows, clock, rule_sets, ids)
-        return CampaignEnrollments(clock, request_message, update_profile, give_up)
+        return CampaignEnrollments(clock, request_message, update_profile, give_up, traces)
 
     @provide
     def enrollment_timers(
@@ -787,8 +794,10 @@ class BusProvider(Provider):
     publisher = from_context(provides=EventPublisher, scope=Scope.REQUEST)
 
     @provide
-    def outbound_events(self, publisher: EventPublisher, settings: Settings) -> OutboundEvents:
-        return OutboundEvents(publisher, prefix=settings.nats_prefix)
+    def outbound_events(
+        self, publisher: EventPublisher, settings: Settings, traces: SignalTraces
+    ) -> OutboundEvents:
+        return OutboundEvents(publisher, prefix=settings.nats_prefix, traces=traces)
 
 
 def make_container(settings: Settings, *extra: Provider) -> AsyncContainer:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from opentelemetry import trace
 
-from adapters.system.trace_context import context_from, current_traceparent, trace_headers
+from adapters.system.trace_context import (
+    context_from,
+    continued_span,
+    current_traceparent,
+    sampled_traceparent,
+    trace_headers,
+)
 from entrypoints.tracing import add_trace_ids, configure_tracing, tracer
 from tests.tracing_spans import recorded_spans
 
@@ -47,6 +53,34 @@ class TestCarryingTheTraceContext:
         self, stored: str | None
     ) -> None:
         assert context_from(stored) is None
+
+
+class TestContinuingAStoredTrace:
+    def test_one_input_s_work_is_a_child_of_the_span_it_was_received_in(self) -> None:
+        with tracer().start_as_current_span("POST /v1/events") as received:
+            stored = sampled_traceparent()
+        with continued_span("signal in campaigns", stored, {"chorus.signal_id": "s-1"}):
+            queued = current_traceparent()
+        (work,) = [s for s in recorded_spans().get_finished_spans() if s.name != received.name]
+        assert work.parent is not None
+        assert work.parent.span_id == received.get_span_context().span_id
+        assert work.context is not None
+        assert work.context.trace_id == received.get_span_context().trace_id
+        assert (work.attributes or {}).get("chorus.signal_id") == "s-1"
+        # What the work queues (an outbox row) continues the work's span, not the request's.
+        assert queued is not None
+        assert format(work.context.span_id, "016x") in queued
+
+    def test_without_a_stored_context_no_span_is_started(self) -> None:
+        with continued_span("signal in campaigns", None, {}):
+            assert current_traceparent() is None
+        assert recorded_spans().get_finished_spans() == ()
+
+    def test_a_trace_not_sampled_is_not_kept(self) -> None:
+        unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+        with tracer().start_as_current_span("request", context=context_from(unsampled)):
+            assert current_traceparent() is not None
+            assert sampled_traceparent() is None
 
 
 class TestLogLinesCarryTheSpan:

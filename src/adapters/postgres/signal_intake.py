@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.signal_traces import keep_signal_traces
 from domain.signals.aggregate import signal_id_for
 from domain.signals.intake import INTAKE_ID_PREFIX, RECEIVED_TOPIC, REFUSED_TOPIC
 from ports.intake import Attribution
@@ -64,6 +65,7 @@ class PostgresSignalIntake:
             return []
         places_of_first = list(first.values())
         payloads = await self._sealed([signals[place] for place in places_of_first])
+        await keep_signal_traces(self.pool, first)
         places = await self.events.append_first(
             self.pool, RECEIVED_TOPIC, INTAKE_ID_PREFIX, list(first), payloads, at
         )

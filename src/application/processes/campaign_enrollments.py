@@ -33,6 +33,7 @@ enrollment with the reason and the others go on.
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,8 @@ from ports.segment_evaluation import SegmentInForce
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
+    from contextlib import AbstractContextManager
     from datetime import datetime
 
     from eventsourcing.domain import CanMutateAggregate
@@ -90,6 +92,7 @@ if TYPE_CHECKING:
     from ports.campaign_enrollments import CampaignEnrollmentPorts
     from ports.campaign_schedules import ScheduledPorts
     from ports.clock import Clock
+    from ports.signal_traces import SignalTraces
 
 __all__ = ["CampaignEnrollments", "origin_of", "sent_by_origin"]
 
@@ -361,11 +364,13 @@ class CampaignEnrollments:
         request_message: RequestMessage,
         update_profile: UpdateProfile,
         give_up: GiveUpMessage,
+        traces: SignalTraces | None = None,
     ) -> None:
         self.clock = clock
         self.request_message = request_message
         self.update_profile = update_profile
         self.give_up = give_up
+        self.traces = traces
         self.log = structlog.get_logger("chorus.campaigns")
 
     # following the log
@@ -383,20 +388,13 @@ class CampaignEnrollments:
             # A goal reached after leaving still converts, within the goal's window.
             since = min(e.occurred_at for e in signals)
             enrolled |= {row.customer_id for row in await index.open_goals(customers, since)}
+        traced = await self._traces_of(events, signals, enrolled, work.entries)
         for event in events:
             if isinstance(event, _CAMPAIGN_EVENTS):
                 await self._campaign_changed(work, event)
             elif isinstance(event, Signal.Recorded):
-                if event.customer_id in enrolled:
-                    await self._signal_arrived(work, event)
-                for campaign, on in work.entries.on_signal.get(event.signal_type, ()):
-                    if all(where.matches(event.properties) for where in on.where):
-                        source = f"signal {event.signal_type} {event.event_id}"
-                        # The customer entered when the signal was recorded, as the dry run has
-                        # it: the journey's timers run from then, however late this page is.
-                        at = event.timestamp
-                        if await self._enroll(work, campaign, event.customer_id, source, at=at):
-                            enrolled.add(event.customer_id)
+                with self._in_trace_of(event, traced):
+                    await self._on_signal(work, event, enrolled)
             elif isinstance(event, Membership.Entered):
                 for campaign in work.entries.on_segment.get(event.segment_key, ()):
                     source = f"entered segment {event.segment_key}"
@@ -410,6 +408,48 @@ class CampaignEnrollments:
             else:
                 await self._message_changed(work, event)
             await work.flush()
+
+    async def _on_signal(self, work: _Round, event: Signal.Recorded, enrolled: set[UUID]) -> None:
+        if event.customer_id in enrolled:
+            await self._signal_arrived(work, event)
+        for campaign, on in work.entries.on_signal.get(event.signal_type, ()):
+            if all(where.matches(event.properties) for where in on.where):
+                source = f"signal {event.signal_type} {event.event_id}"
+                # The customer entered when the signal was recorded, as the dry run has it: the
+                # journey's timers run from then, however late this page is.
+                at = event.timestamp
+                if await self._enroll(work, campaign, event.customer_id, source, at=at):
+                    enrolled.add(event.customer_id)
+
+    async def _traces_of(
+        self,
+        events: Sequence[CanMutateAggregate[UUID]],
+        signals: Sequence[Signal.Recorded],
+        enrolled: set[UUID],
+        entries: _Entries,
+    ) -> Mapping[UUID, str]:
+        """The trace contexts the signals that may enrol or move someone were received in: all
+        of the page's when it also changes campaigns or entries (which the signals then meet)."""
+        if self.traces is None or not signals:
+            return {}
+        changing = any(isinstance(e, (*_CAMPAIGN_EVENTS, _ENTERED)) for e in events)
+        acting = [
+            e.originator_id
+            for e in signals
+            if changing or e.customer_id in enrolled or e.signal_type in entries.on_signal
+        ]
+        return await self.traces.received_in(acting) if acting else {}
+
+    def _in_trace_of(
+        self, event: Signal.Recorded, traced: Mapping[UUID, str]
+    ) -> AbstractContextManager[object]:
+        """One signal's work (its entries, what it moves, their sends) in the signal's trace,
+        so its sends' outbox rows carry that trace to their dispatch (ADR 0020)."""
+        if self.traces is None:
+            return nullcontext()
+        return self.traces.continued(
+            self.name, traced.get(event.originator_id), event.originator_id, event.customer_id
+        )
 
     async def _campaign_changed(self, work: _Round, event: Any) -> None:
         campaign_id: UUID = event.originator_id

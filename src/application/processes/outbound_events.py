@@ -15,16 +15,19 @@ import msgspec
 from application.outbound.events import OUTBOUND_EVENTS, by_topic
 from application.outbound.payloads import CloudEvent
 from domain.catalog import class_of
+from domain.triggers.aggregate import Firing
+from domain.triggers.definition import SourceKind
 from ports.bus import OutboundMessage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from uuid import UUID
 
     from eventsourcing.domain import CanMutateAggregate
 
     from application.outbound.events import OutboundEvent
     from ports.bus import EventPublisher
+    from ports.signal_traces import SignalTraces
 
 __all__ = ["CONTENT_TYPE", "OutboundEvents", "in_rounds"]
 
@@ -68,8 +71,10 @@ class OutboundEvents:
         source: str = "chorus",
         events: Iterable[OutboundEvent] = OUTBOUND_EVENTS,
         name: str = "outbound_events",
+        traces: SignalTraces | None = None,
     ) -> None:
         self.publisher = publisher
+        self.traces = traces
         self.prefix = prefix
         self.source = source
         self.name = name
@@ -77,8 +82,11 @@ class OutboundEvents:
         self.handles: tuple[type[Any], ...] = tuple(self.events)
         self._encoder = msgspec.json.Encoder()
 
-    def message(self, event: CanMutateAggregate[UUID]) -> tuple[tuple[UUID, ...], OutboundMessage]:
-        """The message for one event, and the customers it is about."""
+    def message(
+        self, event: CanMutateAggregate[UUID], trace_context: str | None = None
+    ) -> tuple[tuple[UUID, ...], OutboundMessage]:
+        """The message for one event, and the customers it is about; with the `traceparent`
+        of the trace it goes on, if any (ADR 0020)."""
         entry = self.events[type(event)]
         about = entry.about(event)
         event_id = f"{event.originator_id}:{event.originator_version}"
@@ -96,9 +104,33 @@ class OutboundEvents:
             f"{self.prefix}.out.{entry.subject}",
             self._encoder.encode(envelope),
             event_id,
-            _HEADERS,
+            _HEADERS if trace_context is None else {**_HEADERS, "traceparent": trace_context},
         )
 
     async def handle(self, events: Sequence[CanMutateAggregate[UUID]], ports: object) -> None:
-        for batch in in_rounds(self.message(e) for e in events if type(e) in self.events):
+        traced = await self._traces_of(events)
+        for batch in in_rounds(
+            self.message(e, _context_of(e, traced)) for e in events if type(e) in self.events
+        ):
             await self.publisher.publish(batch)
+
+    async def _traces_of(self, events: Sequence[CanMutateAggregate[UUID]]) -> Mapping[UUID, str]:
+        """The trace contexts of the signals that fired the page's triggers: a consumer of the
+        firing (a service that then asks for a send) goes on in the signal's trace."""
+        if self.traces is None:
+            return {}
+        signals = {signal for e in events if (signal := _signal_of(e)) is not None}
+        return await self.traces.received_in(signals) if signals else {}
+
+
+def _context_of(event: CanMutateAggregate[UUID], traced: Mapping[UUID, str]) -> str | None:
+    signal = _signal_of(event) if traced else None
+    return None if signal is None else traced.get(signal)
+
+
+def _signal_of(event: CanMutateAggregate[UUID]) -> UUID | None:
+    """The signal that caused the event, when it is a firing on a signal."""
+    if isinstance(event, Firing.Fired) and event.source_kind == SourceKind.SIGNAL:
+        source: UUID = event.source_stream_id
+        return source
+    return None

@@ -10,6 +10,7 @@ position) cannot record a second one: the event store keeps one first event per 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +25,14 @@ from domain.triggers.definition import SourceEvent, SourceKind
 from ports.trigger_matching import KnownTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
+    from contextlib import AbstractContextManager
     from uuid import UUID
 
     from eventsourcing.domain import CanMutateAggregate
 
     from ports.clock import Clock
+    from ports.signal_traces import SignalTraces
     from ports.trigger_matching import TriggerMatchingPorts, TriggerStates
 
 __all__ = ["TriggerMatcher"]
@@ -61,8 +64,9 @@ class TriggerMatcher:
     follows: tuple[str, ...] = ()
     page_size: int | None = None
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, traces: SignalTraces | None = None) -> None:
         self.clock = clock
+        self.traces = traces
         self.log = structlog.get_logger("chorus.triggers")
         self._known: dict[UUID, KnownTrigger] = {}
         self._routes: dict[tuple[SourceKind, str], list[KnownTrigger]] = {}
@@ -86,6 +90,7 @@ class TriggerMatcher:
         now = self.clock.now()
         changed: dict[UUID, KnownTrigger] = {}
         fired: list[Firing.Fired] = []
+        traced = await self._traces_of(events)
         for event in events:
             if isinstance(event, _TRIGGER_EVENTS):
                 known = self._fold(event)
@@ -96,11 +101,12 @@ class TriggerMatcher:
             if not routed:
                 continue
             source = _source(event)
-            fired.extend(
-                Firing.fired(t.trigger_id, t.key, t.version, source, now)
-                for t in routed
-                if t.on.matches(source)
-            )
+            matched = [t for t in routed if t.on.matches(source)]
+            if matched:
+                with self._in_trace_of(event, traced):
+                    fired.extend(
+                        Firing.fired(t.trigger_id, t.key, t.version, source, now) for t in matched
+                    )
         if changed:
             await ports.trigger_states.save(list(changed.values()))
             self._seen = sum(known.events_seen for known in self._known.values())
@@ -110,6 +116,29 @@ class TriggerMatcher:
             recorded = await ports.events.append_new(fired)
             if recorded < len(fired):
                 self.log.warning("firings recorded before skipped", skipped=len(fired) - recorded)
+
+    async def _traces_of(self, events: Sequence[CanMutateAggregate[UUID]]) -> Mapping[UUID, str]:
+        """The trace contexts the page's signals that may fire a trigger were received in: all
+        of them when the page also changes triggers (which the signals then meet)."""
+        if self.traces is None:
+            return {}
+        changing = bool(of_kinds(events, *_TRIGGER_EVENTS))
+        routed = [
+            e.originator_id
+            for e in events
+            if isinstance(e, Signal.Recorded) and (changing or _route(e) in self._routes)
+        ]
+        return await self.traces.received_in(routed) if routed else {}
+
+    def _in_trace_of(
+        self, event: CanMutateAggregate[UUID], traced: Mapping[UUID, str]
+    ) -> AbstractContextManager[object]:
+        """A signal's firings, marked in the signal's trace (ADR 0020)."""
+        if self.traces is None or not isinstance(event, Signal.Recorded):
+            return nullcontext()
+        return self.traces.continued(
+            self.name, traced.get(event.originator_id), event.originator_id, event.customer_id
+        )
 
     async def _load(self, states: TriggerStates) -> None:
         seen = await states.seen()
