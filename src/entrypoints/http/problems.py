@@ -181,8 +181,13 @@ def _invalid(request: Request[Any, Any, Any], exc: InvalidValue) -> Response[Any
         "invalid-value",
         "A value was refused",
         str(exc),
-        errors=[{"field": f"$.{exc.field}", "reason": exc.reason}],
+        errors=[{"field": _json_path(exc.field), "reason": exc.reason}],
     )
+
+
+def _json_path(field: str) -> str:
+    """A field of the body as a JSON path: `$.text`, `$[1].text` for an item of a list."""
+    return f"${field}" if field.startswith("[") else f"$.{field}"
 
 
 def invalid_document(
