@@ -121,7 +121,8 @@ class TestWhoSettlesWhat:
         with client(delivering) as http:
             http.put("/v1/rules", json=RULES).raise_for_status()
             customer_id = a_customer(http)
-            first = send(http, customer_id, **REFUND_REPLY).json()["decision_id"]
+            held = send(http, customer_id, **REFUND_REPLY).json()
+            first = held["decision_id"]
             second = send(http, customer_id, **REFUND_REPLY, dedup_key="refund-2").json()
             agent = http.post("/v1/keys", json={"name": "ana", "role": "agent", "agent": "ana"})
             marketer = http.post("/v1/keys", json={"name": "mo", "role": "marketer"})
@@ -133,6 +134,10 @@ class TestWhoSettlesWhat:
             http.post("/v1/admin/clock", json={"advance_seconds": 4 * 3600}).raise_for_status()
             expired = until_settled(http, second["decision_id"])
             view = until_status(http, second["message_id"], "suppressed")
+            read_edited = http.get(f"/v1/approvals/{first}").json()
+            listed = http.get("/v1/approvals", params={"status": "expired"}).json()
+            story = http.get(f"/v1/audit/messages/{held['message_id']}").json()
+            expired_story = http.get(f"/v1/audit/messages/{second['message_id']}").json()
 
         assert refused.status_code == 403, refused.text
         assert edited.status_code == 200, edited.text
@@ -142,6 +147,20 @@ class TestWhoSettlesWhat:
         assert [d["outcome"] for d in view["decisions"]] == ["hold", "suppress"]
         (why,) = view["decisions"][1]["fired"]
         assert (why["rule_id"], why["effect"]) == ("approval.refund", "suppressed")
+        # Read later, a verdict still names the outcome of the decision it led to.
+        assert (read_edited["status"], read_edited["outcome"]) == ("edited", "send")
+        assert expired["outcome"] == "suppress"
+        assert [(a["status"], a["outcome"]) for a in listed["items"]] == [("expired", "suppress")]
+        (edit,) = story["approvals"]
+        assert edit["edited"]["before"]["contents"]["email"]["body"] == "Hi Ana, 80 EUR back."
+        assert edit["edited"]["after"]["contents"]["email"]["body"] == "We refund you 60 EUR."
+        assert edit["edited"]["changed"] == ["email.body"]
+        assert (edit["outcome"], edit["decision_id"]) == (
+            "send",
+            story["decisions"][-1]["decision_id"],
+        )
+        (expiry,) = expired_story["approvals"]
+        assert (expiry["verdict"], expiry["outcome"]) == ("expired", "suppress")
 
 
 def until_settled(http: httpx.Client, approval_id: str) -> dict[str, Any]:

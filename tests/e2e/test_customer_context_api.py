@@ -81,3 +81,32 @@ class TestCustomerContextApi:
         assert body["decisions"] == []
         assert body["open_conversations"] == 0
         assert set(body) >= {"tier", "attributes", "segments", "suppressions", "in_campaigns"}
+
+    def test_a_message_whose_text_is_no_text_is_threaded_and_says_why_it_is_unknown(
+        self, chorus: ChorusProcess
+    ) -> None:
+        message = {
+            **signal("n-1", "message.received", ("phone", "+442079460959")),
+            "properties": {"channel": "whatsapp", "text": ["I", "want", "refund"]},
+        }
+        with client(chorus) as http:
+            answer = http.post("/v1/events?wait=attributed", json={"signals": [message]})
+            assert answer.status_code == 200, answer.text
+            customer_id = answer.json()["results"][0]["customer_id"]
+            deadline = time.monotonic() + 20
+            body = context_with(http, customer_id, 1)
+            while (
+                not (body["classified"] and body["conversations"]) and time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
+                body = context_with(http, customer_id, 1)
+            conversations = body["conversations"]
+            thread = http.get(f"/v1/conversations/{conversations[0]['conversation_id']}")
+            not_a_uuid = http.get("/v1/customers/not-a-uuid/context")
+        (classified,) = body["classified"]
+        assert (classified["intent"], classified["unknown_reason"]) == ("unknown", "not_text")
+        assert thread.status_code == 200, thread.text
+        classification = thread.json()["classification"]
+        assert (classification["intent"], classification["unknown_reason"]) == (None, "not_text")
+        assert not_a_uuid.status_code == 400
+        assert not_a_uuid.json()["errors"][0]["field"] == "path.customer_id"

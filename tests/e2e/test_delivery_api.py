@@ -306,6 +306,16 @@ class TestWebhooks:
             )
         assert answer.json()["outcome"] == "suppress"
 
+    def test_an_inbound_email_whose_text_is_no_text_is_refused_naming_text(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        inbound = {**FakeEmailApi.inbound("ana@example.org", "hello"), "text": 12345}
+        headers, body = fakes.email.signed_webhook(inbound)
+        answer = httpx.post(f"{chorus.base_url}/v1/webhooks/email", headers=headers, content=body)
+        assert answer.status_code == 422
+        assert [e["field"] for e in answer.json()["errors"]] == ["$.text"]
+
     def test_an_inbound_message_with_control_characters_is_kept_readable(
         self, service: tuple[ChorusProcess, Fakes]
     ) -> None:

@@ -31,6 +31,7 @@ from application.queries.customer_context import LAST_ITEMS, ContextQueries
 from application.queries.customers import CustomerQueries
 from domain.conversation.aggregate import CUSTOMER, Conversation
 from domain.conversation.vocabulary import Sentiment
+from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.decision import SendRequest
 from domain.policy.defaults import default_rule_set
@@ -169,6 +170,21 @@ class TestCustomerContextOnPostgres:
         assert context.tier == "vip"
         assert [s.signal_type for s in context.last_signals] == ["page.viewed", "purchase"]
         assert [d.decision_id for d in context.decisions] == [str(decided.decision_id)]
+
+    async def test_a_message_classified_unknown_says_why(self, pool: asyncpg.Pool) -> None:
+        world = World(pool)
+        ana = (await world.upsert((ANA,), {}, {})).customer_id
+        unread = ClassifiedMessage(
+            uuid4(), Channel.WHATSAPP, NOW, "unknown", 0.0, "neutral", 0.0, "normal", "not_text"
+        )
+        async with world.uows() as uow:
+            customer = (await uow.repository(Customer).get([ana]))[ana]
+            customer.note_classified(unread, NOW)
+            uow.repository(Customer).add(customer)
+        await world.settle()
+
+        (classified,) = (await world.context.of(ana)).classified
+        assert (classified.intent, classified.unknown_reason) == ("unknown", "not_text")
 
     async def test_an_unknown_customer_is_not_found(self, pool: asyncpg.Pool) -> None:
         with pytest.raises(NotFound):

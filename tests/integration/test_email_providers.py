@@ -16,6 +16,7 @@ from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.smtp_server import FakeSmtpServer
 from adapters.providers.smtp import SmtpProvider, message_id_for
 from domain.policy.vocabulary import Channel
+from domain.shared.errors import InvalidValue
 from ports.providers import (
     DeliveryStatus,
     InboundMessage,
@@ -431,3 +432,17 @@ async def test_email_api_inbound_email_becomes_an_inbound_message(
     assert message.text == "Where is my parcel?"
     assert message.provider_message_id == inbound["message_id"]
     assert message.at is not None
+
+
+@pytest.mark.parametrize("text", [12345, None, {"a": 1}, ["I", "want", "refund"]])
+async def test_email_api_inbound_email_whose_text_is_no_text_is_refused_naming_text(
+    email_api: EmailApiProvider, text: object
+) -> None:
+    url = "https://chorus.example/v1/webhooks/mailer"
+    inbound = {**FakeEmailApi.inbound("ada@example.org", "hello"), "text": text}
+    for payload, field in ((inbound, "text"), ([inbound], "[0].text")):
+        raw = json.dumps(payload).encode()
+        headers = {"X-Signature": email_api_signature("whsec-456", raw)}
+        with pytest.raises(InvalidValue) as refused:
+            email_api.parse_webhook(headers, raw, url)
+        assert refused.value.field == field

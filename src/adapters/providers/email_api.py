@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -45,6 +46,7 @@ import msgspec
 
 from adapters.providers.http_provider import HttpProvider
 from domain.policy.vocabulary import Channel
+from domain.shared.errors import InvalidValue
 from ports.providers import (
     DeliveryStatus,
     InboundMessage,
@@ -136,6 +138,20 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment
+
+
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def _refused(error: msgspec.ValidationError, index: int | None) -> InvalidValue:
+    """The field of a webhook item that was refused, named as the client sent it (`text`,
+    `[1].text` in a batch), and why."""
+    reason, _, at = str(error).partition(" - at `")
+    path = at.rstrip("`").removeprefix("$")
+    if not path and (missing := _MISSING_FIELD.search(reason)):
+        path = f".{missing.group(1)}"
+    where = ("" if index is None else f"[{index}]") + path
+    return InvalidValue(where.removeprefix(".") or "body", f"not an email api webhook: {reason}")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -301,7 +317,7 @@ class EmailApiProvider(HttpProvider):
                     continue
                 event = msgspec.convert(item, _Event)
             except msgspec.ValidationError as error:
-                raise ValueError(f"email api webhook item {index}: {error}") from None
+                raise _refused(error, index if isinstance(payload, list) else None) from None
             update = _status_update(self._name, event, item)
             if update is not None:
                 mapped.append(update)

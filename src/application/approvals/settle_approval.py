@@ -4,7 +4,8 @@ The verdict withdraws the held message from its wait (the deferral due at the ho
 so the expiry and an operator can never both settle it: whoever deletes the row first does,
 the other finds it gone (`ApprovalAlreadySettled`). The verdict is an event on the customer's
 stream with the acting key (`ApprovalSettled`), followed in the same commit by the decision it
-leads to: an approved or edited message is decided again by the rules, with the rule that held
+leads to: an edit records the message as held and as changed (`HeldEdit`); an approved or
+edited message is decided again by the rules, with the rule that held
 it approved by the operator (it may still be deferred, suppressed or held by another approval
 rule); a rejected one is suppressed, citing the rule that held it and who rejected it. A
 conversation reply goes into its thread in the same commit (`reply_thread`): sent, or noted as
@@ -25,6 +26,7 @@ from application.conflicts import retry_on_conflict
 from application.messages.compose import compose
 from application.messages.request_message import decide_and_record
 from domain.customer.aggregate import Customer
+from domain.customer.held_edit import HeldEdit, HeldVersion, RenderedFor
 from domain.policy.decision import ApprovedHold, Outcome
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 from ports.approvals import ApprovalStatus
@@ -50,6 +52,7 @@ __all__ = [
     "ApprovalEdit",
     "SettleApproval",
     "Settled",
+    "as_held",
     "load_recipient",
     "suppress_held",
 ]
@@ -149,8 +152,14 @@ class SettleApproval:
                 if customer is None:
                     raise NotFound(f"no customer {record.customer_id}")
                 now = self.clock.now()
+                request, delivery, changed = held.request, held.delivery, None
+                if edit is not None:
+                    request, delivery = await self._edited(customer, request, delivery, edit)
+                    changed = HeldEdit(
+                        as_held(held.request, held.delivery), as_held(request, delivery)
+                    )
                 customer.settle_approval(
-                    approval_id, record.message_id, status.value, by, note or "", now
+                    approval_id, record.message_id, status.value, by, note or "", now, changed
                 )
                 decision_id = self.ids.new_id()
                 if status is ApprovalStatus.REJECTED:
@@ -168,9 +177,6 @@ class SettleApproval:
                     )
                     outcome = Outcome.SUPPRESS
                 else:
-                    request, delivery = held.request, held.delivery
-                    if edit is not None:
-                        request, delivery = await self._edited(customer, request, delivery, edit)
                     granted = ApprovedHold(record.rule_id, by)
                     request = dataclasses.replace(request, approved=(*request.approved, granted))
                     decision = decide_and_record(
@@ -216,6 +222,19 @@ class SettleApproval:
                 f"the message was not written for {edit.channel}: give its content too",
             )
         return dataclasses.replace(request, channels=channels), delivery
+
+
+def as_held(request: SendRequest, delivery: Delivery | None) -> HeldVersion:
+    """A held message as an edit's record says it: its channels, and its content on each."""
+    contents = (
+        ()
+        if delivery is None
+        else tuple(
+            RenderedFor(channel, rendered.content, rendered.template, rendered.version)
+            for channel, rendered in delivery.contents.items()
+        )
+    )
+    return HeldVersion(request.channels, contents)
 
 
 def suppress_held(

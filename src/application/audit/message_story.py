@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from eventsourcing.domain import CanMutateAggregate
 
+    from domain.customer.held_edit import HeldEdit, HeldVersion
     from domain.message.aggregate import StatusChange
     from ports.audit import AuditLog
 
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 _REPLY_SENT = events_of(Conversation)["MessageSent"]
-_APPROVAL_SETTLED = events_of(Customer)["ApprovalSettled"]
+_APPROVAL_SETTLED = Customer.ApprovalSettled
 _FROM_PROVIDER = frozenset({"receipt", "webhook"})
 """Status sources a provider speaks through: the answer to the send, and its webhooks; the
 others (`dispatch`, `fallback`) are Chorus's own (a failure for good, superseded, expired)."""
@@ -91,6 +92,11 @@ class StoryApproval:
     by: str  # the acting key, or the scheduler for an expiry
     note: str
     at: datetime
+    decision_id: UUID | None = None  # the decision it led to (None: none recorded yet)
+    outcome: str | None = None  # that decision's: an expiry's or a rejection's is `suppress`
+    # An edit: the message as held and as approved (`channels`, `contents` per channel), and
+    # what changed (`channels`, `email.subject`, ...).
+    edited: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +215,64 @@ def _decision(event: Any) -> StoryDecision:
     )
 
 
+def _approvals(message_id: UUID, decided: Sequence[Any]) -> list[StoryApproval]:
+    """Each verdict on the message, with the decision recorded next: the one it led to."""
+    approvals: list[StoryApproval] = []
+    waiting: dict[str, Any] | None = None
+    for event in decided:
+        if isinstance(event, _APPROVAL_SETTLED) and event.message_id == message_id:
+            if waiting is not None:
+                approvals.append(_approval(waiting, None))
+            waiting = vars(event)
+        elif isinstance(event, Customer.MessageDecided) and waiting is not None:
+            approvals.append(_approval(waiting, event))
+            waiting = None
+    if waiting is not None:
+        approvals.append(_approval(waiting, None))
+    return approvals
+
+
+def _approval(settled: dict[str, Any], decision: Any) -> StoryApproval:
+    edit: HeldEdit | None = settled.get("edit")
+    return StoryApproval(
+        settled["approval_id"],
+        settled["verdict"],
+        settled["by"],
+        settled["note"],
+        settled["timestamp"],
+        decision_id=None if decision is None else decision.decision_id,
+        outcome=None if decision is None else decision.outcome.value,
+        edited=None if edit is None else _edited(edit),
+    )
+
+
+def _version(version: HeldVersion) -> dict[str, Any]:
+    return {
+        "channels": [channel.value for channel in version.channels],
+        "contents": {
+            rendered.channel.value: {
+                **{k: v for k, v in asdict(rendered.content).items() if v not in (None, ())},
+                "template": rendered.template,
+                "template_version": rendered.version,
+            }
+            for rendered in version.contents
+        },
+    }
+
+
+def _edited(edit: HeldEdit) -> dict[str, Any]:
+    before, after = _version(edit.before), _version(edit.after)
+    changed = ["channels"] if before["channels"] != after["channels"] else []
+    for channel in dict.fromkeys([*before["contents"], *after["contents"]]):
+        was, now = before["contents"].get(channel, {}), after["contents"].get(channel, {})
+        changed += [
+            f"{channel}.{name}"
+            for name in dict.fromkeys([*was, *now])
+            if was.get(name) != now.get(name)
+        ]
+    return {"before": before, "after": after, "changed": changed}
+
+
 def _status(change: StatusChange) -> StoryStatus:
     return StoryStatus(
         status=change.status.value,
@@ -239,17 +303,7 @@ def story_of(
     if not facts:
         raise MessageNotKnown(f"no message {message_id}")
     decisions = [_decision(event) for event in facts]
-    approvals = [
-        StoryApproval(
-            settled["approval_id"],
-            settled["verdict"],
-            settled["by"],
-            settled["note"],
-            settled["timestamp"],
-        )
-        for settled in (vars(e) for e in decided if isinstance(e, _APPROVAL_SETTLED))
-        if settled["message_id"] == message_id
-    ]
+    approvals = _approvals(message_id, decided)
     first = decisions[0]
     team = first.request["team"]
     asked = requested_by(first.origin, team, conversation, message_id)

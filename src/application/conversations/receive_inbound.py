@@ -62,6 +62,9 @@ class Inbound:
     text: str
     received_at: datetime
     topic: str = DEFAULT_TOPIC
+    is_text: bool = True
+    """False when what the customer sent was no text (a number, a list, null): it is threaded
+    with an empty `text` and classified `unknown` (`not_text`), never dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,7 @@ class ReceiveInbound:
             return []
         # A model may take long on first use: never on the event loop.
         classified = await asyncio.to_thread(
-            lambda: [self.classifier.classify(m.text) for m in messages]
+            lambda: [self.classifier.classify(m.text if m.is_text else None) for m in messages]
         )
         shared = page or self.page()
 
@@ -183,6 +186,7 @@ class ReceiveInbound:
             CLASSIFIER,
             now,
             confidence=classified.confidence,
+            unknown_reason=None if classified.known else str(classified.unknown_reason),
         )
         decision = None
         if policy is not None and load is not None:

@@ -101,6 +101,8 @@ class HandleWebhook:
             raise NotFound(f"no provider {provider_name!r} is configured")
         try:
             items = provider.parse_webhook(headers, body, url)  # raises InvalidSignature
+        except InvalidValue:
+            raise  # the provider named the field it refused
         except (ValueError, KeyError, TypeError) as error:  # signed, but not a payload we know
             raise InvalidValue("body", f"not a {provider_name} webhook: {error}") from None
         statuses = duplicates = parked = refused = 0

@@ -4,7 +4,8 @@ An inbound message is a recorded `message.received` signal (provider webhooks an
 them; attribution puts each on its customer, registering an unknown sender as a new customer
 with an unverified identity). Each goes into its customer's conversation, classified and routed
 (`ReceiveInbound`), exactly once: its id in the thread is its signal's, so a page read again
-changes nothing. A signal that is no message (no known channel, no text) is passed by; one that
+changes nothing. A signal that is no message (no known channel, no `text` property) is passed
+by (a `text` that is no text is a message: classified `unknown`, `not_text`); one that
 fails is retried with its page, then parked (ADR 7), and the lane goes on.
 
 A page's messages are threaded a batch of conversations (`batch`) in one commit, several
@@ -71,21 +72,25 @@ _CHANNELS = frozenset(channel.value for channel in Channel)
 
 def inbound_of(event: Signal.Recorded) -> Inbound | None:
     """The message a recorded signal carries: `message.received` with a known `channel` and a
-    `text` (and optionally a `topic`); None for any other signal."""
+    `text` (and optionally a `topic`); None for any other signal. A `text` that is no text
+    (`12345`, `null`, a list) is still the customer's message: threaded with no text, and
+    classified `unknown` (`not_text`)."""
     if event.signal_type != INBOUND_SIGNAL:
         return None
     properties = event.properties
-    channel, text = properties.get("channel"), properties.get("text")
-    if channel not in _CHANNELS or not isinstance(text, str):
+    channel = properties.get("channel")
+    if channel not in _CHANNELS or "text" not in properties:
         return None
+    text = properties["text"]
     topic = properties.get("topic")
     return Inbound(
         message_id=event.originator_id,
         customer_id=event.customer_id,
         channel=Channel(channel),
-        text=text,
+        text=text if isinstance(text, str) else "",
         received_at=event.occurred_at,
         topic=DEFAULT_TOPIC if topic is None else check_key(str(topic), "topic", "order-42"),
+        is_text=isinstance(text, str),
     )
 
 

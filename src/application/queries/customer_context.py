@@ -138,6 +138,7 @@ class ClassifiedMessage:
     confidence: float
     sentiment: str
     urgency: str
+    unknown_reason: str | None = None  # why the intent is `unknown` (`not_text`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +354,7 @@ def _classified(event: StoredEvent) -> ClassifiedMessage:
         confidence=float(data["confidence"]),
         sentiment=str(data["sentiment"]),
         urgency=str(data["urgency"]),
+        unknown_reason=data.get("unknown_reason"),
     )
 
 

@@ -154,6 +154,7 @@ class Classification:
     sentiment: Sentiment | None
     confidence: float | None
     at: datetime
+    unknown_reason: str | None = None  # why the classifier gave no intent (`not_text`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,17 +527,30 @@ class Conversation(Aggregate):
         by: str,
         at: datetime,
         confidence: float | None = None,
+        unknown_reason: str | None = None,
     ) -> bool:
-        """Records intent and sentiment as classified; False when they are what it says."""
+        """Records intent and sentiment as classified, and why there is no intent if there is
+        none (`unknown_reason`); False when they are what it says."""
         if intent is not None:
             check_key(intent, "intent", "refund")
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise InvalidValue("confidence", f"{confidence} is not between 0 and 1")
+        if intent is not None:
+            unknown_reason = None
         known = self.classification
-        if known is not None and (known.intent, known.sentiment) == (intent, sentiment):
+        if known is not None and (known.intent, known.sentiment, known.unknown_reason) == (
+            intent,
+            sentiment,
+            unknown_reason,
+        ):
             return False
         self._classified(
-            timestamp=at, intent=intent, sentiment=sentiment, confidence=confidence, by=by
+            timestamp=at,
+            intent=intent,
+            sentiment=sentiment,
+            confidence=confidence,
+            by=by,
+            unknown_reason=unknown_reason,
         )
         return True
 
@@ -751,7 +765,22 @@ class Conversation(Aggregate):
         self.queue_skills = skills
         self.history.append(Assignment(AssignmentKind.QUEUED, team, None, reason, by, timestamp))
 
-    @event("Classified")
+    class Classified(Aggregate.Event):
+        """Intent and sentiment as classified; since version 2 with why there is no intent
+        (those stored before say nothing)."""
+
+        class_version = 2
+        intent: str | None
+        sentiment: Sentiment | None
+        confidence: float | None
+        by: str
+        unknown_reason: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(unknown_reason=None)
+
+    @event(Classified)
     def _classified(
         self,
         timestamp: datetime,
@@ -759,8 +788,11 @@ class Conversation(Aggregate):
         sentiment: Sentiment | None,
         confidence: float | None,
         by: str,
+        unknown_reason: str | None,
     ) -> None:
-        self.classification = Classification(intent, sentiment, confidence, timestamp)
+        self.classification = Classification(
+            intent, sentiment, confidence, timestamp, unknown_reason
+        )
 
     @event("PriorityChanged")
     def _priority_changed(

@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.customer.contact import ConsentRecord, customer_facts, forget_expired
+from domain.customer.held_edit import HELD_EDIT_PERSONAL, HeldEdit
 from domain.customer.identities import Identity, IdentityClaim, Verification, strongest_claims
 from domain.customer.keywords import consent_from_keyword
 from domain.customer.profile import (
@@ -100,6 +101,7 @@ class Customer(Aggregate):
                 "profile.last_name",
                 "attributes.*",
             ),
+            "ApprovalSettled": HELD_EDIT_PERSONAL,
         }
     )
 
@@ -372,10 +374,18 @@ class Customer(Aggregate):
         self.pending_events.append(event)
 
     def settle_approval(
-        self, approval_id: UUID, message_id: UUID, verdict: str, by: str, note: str, at: datetime
+        self,
+        approval_id: UUID,
+        message_id: UUID,
+        verdict: str,
+        by: str,
+        note: str,
+        at: datetime,
+        edit: HeldEdit | None = None,
     ) -> None:
         """An operator (or the expiry, `by` the scheduler) settled a held message: `approved`,
-        `edited`, `rejected` or `expired`. The decision that follows it is recorded next."""
+        `edited` (with what the edit changed), `rejected` or `expired`. The decision that
+        follows it is recorded next."""
         self._refuse_if_merged()
         self._approval_settled(
             timestamp=at,
@@ -384,6 +394,7 @@ class Customer(Aggregate):
             verdict=verdict,
             by=by,
             note=note,
+            edit=edit,
         )
 
     def erase(self, at: datetime) -> bool:
@@ -554,7 +565,24 @@ class Customer(Aggregate):
     class MessageHeld(MessageDecided):
         """Held for an operator's approval until `defer_until`, citing the rule that held it."""
 
-    @event("ApprovalSettled")
+    class ApprovalSettled(Aggregate.Event):
+        """A verdict on a held message; since version 2 with an edit's message as held and as
+        approved (`edit`, sealed: its contents are the customer's), None for other verdicts
+        and for those stored before."""
+
+        class_version = 2
+        approval_id: UUID
+        message_id: UUID
+        verdict: str
+        by: str
+        note: str
+        edit: HeldEdit | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(edit=None)
+
+    @event(ApprovalSettled)
     def _approval_settled(
         self,
         timestamp: datetime,
@@ -563,6 +591,7 @@ class Customer(Aggregate):
         verdict: str,
         by: str,
         note: str,
+        edit: HeldEdit | None,
     ) -> None:
         pass
 

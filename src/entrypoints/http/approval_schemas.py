@@ -76,7 +76,7 @@ class ApprovalOut(msgspec.Struct, kw_only=True):
     settled_by: str | None = None
     note: str | None = None
     decision_id: UUID | None = None  # the decision the verdict led to
-    outcome: str | None = None  # that decision's outcome, in a verdict's answer
+    outcome: str | None = None  # the outcome of the decision it led to; None while pending
     links: dict[str, str] = msgspec.field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ from litestar import MediaType, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
+    NotFoundException,
     PermissionDeniedException,
     ValidationException,
 )
@@ -29,7 +30,7 @@ from domain.customer.aggregate import CustomerWasErased
 from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.edge import MAX_BODY_BYTES
-from entrypoints.text_checks import InputRefused
+from entrypoints.text_checks import InputRefused, TextFault
 from ports.conversation_roster import AgentOverCapacity
 from ports.directory import InvalidCursor
 from ports.providers import InvalidSignature
@@ -55,6 +56,19 @@ __all__ = [
 ]
 
 PROBLEM_JSON = "application/problem+json"
+_SHOWN = 200
+"""How much of a refused path segment a problem repeats."""
+_KINDS = {
+    "UUID": "a UUID",
+    "int": "an integer",
+    "float": "a number",
+    "Decimal": "a number",
+    "date": "a date",
+    "datetime": "a date and time",
+    "time": "a time",
+    "timedelta": "a duration",
+}
+"""What a typed path parameter must be, as a problem says it."""
 _TYPE_BASE = "https://chorus.dev/problems/"
 
 
@@ -87,7 +101,38 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     return problem(400, "invalid-request", "The request is not valid", exc.detail, errors=errors)
 
 
+def _unparsed_parameter(request: Request[Any, Any, Any]) -> TextFault | None:
+    """The path parameter of a route the path would match but for its value (`not-a-uuid` for
+    `{customer_id:uuid}`): the router answers such a path with a bare 404, naming nothing."""
+    segments = [part for part in request.scope["path"].split("/") if part]
+    for route in request.app.routes:
+        components = route.path_components
+        if len(components) != len(segments):
+            continue
+        unparsed = None
+        for component, segment in zip(components, segments, strict=True):
+            if isinstance(component, str):
+                if component != segment:
+                    break
+                continue
+            if unparsed is None and component.parser is not None:
+                try:
+                    component.parser(segment)
+                except (ValueError, ArithmeticError):
+                    kind = _KINDS.get(component.type.__name__, "a value of its type")
+                    reason = f"{segment[:_SHOWN]!r} is not {kind}"
+                    unparsed = TextFault(f"path.{component.name}", reason)
+        else:
+            if unparsed is not None:
+                return unparsed
+    return None
+
+
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotFoundException) and isinstance(exc.__cause__, ValueError):
+        fault = _unparsed_parameter(request)
+        if fault is not None:
+            return _refused(request, InputRefused(fault))
     if isinstance(exc, NotAuthorizedException):
         return problem(401, "unauthorized", "An API key is needed", exc.detail)
     if isinstance(exc, PermissionDeniedException):
@@ -136,8 +181,13 @@ def _invalid(request: Request[Any, Any, Any], exc: InvalidValue) -> Response[Any
         "invalid-value",
         "A value was refused",
         str(exc),
-        errors=[{"field": f"$.{exc.field}", "reason": exc.reason}],
+        errors=[{"field": _json_path(exc.field), "reason": exc.reason}],
     )
+
+
+def _json_path(field: str) -> str:
+    """A field of the body as a JSON path: `$.text`, `$[1].text` for an item of a list."""
+    return f"${field}" if field.startswith("[") else f"$.{field}"
 
 
 def invalid_document(

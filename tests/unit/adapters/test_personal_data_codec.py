@@ -13,7 +13,10 @@ from adapters.crypto.envelope import DataKey, MasterKey, SealBroken
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, parsed_id, sealed_by
 from domain.customer.aggregate import Customer
+from domain.customer.held_edit import HeldEdit, HeldVersion, RenderedFor
 from domain.customer.identities import Identity, IdentityClaim
+from domain.message.content import Content
+from domain.policy.vocabulary import Channel
 from domain.shared.personal import ERASED
 from domain.signals.intake import RECEIVED_TOPIC
 
@@ -268,3 +271,53 @@ class TestReceivedDocuments:
         assert sealed_by(sealed) == key_id
         assert codec.to_plain(RECEIVED_TOPIC, sealed)["id"] == "web-1"
         assert codec.to_plain(RECEIVED_TOPIC, sealed)["properties"] == ERASED
+
+
+def settled_with_an_edit() -> Customer:
+    customer = registered_ana()
+    customer.collect_events()
+    held = HeldVersion(
+        (Channel.EMAIL,),
+        (RenderedFor(Channel.EMAIL, Content(subject="Refund", body="We refund Ana 50 EUR.")),),
+    )
+    approved = HeldVersion(
+        (Channel.SMS,), (RenderedFor(Channel.SMS, Content(body="Ana, 40 EUR is on its way.")),)
+    )
+    customer.settle_approval(
+        uuid4(), uuid4(), "edited", "lea", "40 is right", T0, HeldEdit(held, approved)
+    )
+    return customer
+
+
+class TestAnEditedApproval:
+    def test_the_contents_as_held_and_as_approved_are_sealed_and_read_back(self) -> None:
+        customer = settled_with_an_edit()
+        codec = EventCodec(keys=keys_holding(customer.id))
+        (settled,) = customer.collect_events()
+        encoded = codec.encode(settled, customer.id)
+        assert sealed_by(encoded.payload) == customer.id
+        assert b"50 EUR" not in encoded.payload
+        assert b"40 EUR" not in encoded.payload
+        assert b"40 is right" in encoded.payload  # the operator's note is theirs
+        assert codec.decode(*msgspec.structs.astuple(encoded)) == settled
+
+    def test_without_the_key_the_contents_read_as_erased(self) -> None:
+        customer = settled_with_an_edit()
+        keys = keys_holding(customer.id)
+        codec = EventCodec(keys=keys)
+        encoded = codec.encode(customer.collect_events()[0], customer.id)
+        keys._kept[customer.id] = (None, 0.0)
+        edit = codec.decode(*msgspec.structs.astuple(encoded)).edit  # type: ignore[attr-defined]
+        assert edit.before.contents[0].content.body == ERASED
+        assert edit.after.contents[0].content.body == ERASED
+        assert edit.after.channels == (Channel.SMS,)
+
+    def test_a_verdict_stored_before_edits_were_recorded_reads_with_none(self) -> None:
+        customer = settled_with_an_edit()
+        codec = EventCodec(keys=keys_holding())
+        settled = codec.encode(customer.collect_events()[0])
+        stored = msgspec.json.decode(settled.payload)
+        del stored["edit"]
+        old = msgspec.structs.replace(settled, class_version=1, payload=msgspec.json.encode(stored))
+        read = codec.decode(*msgspec.structs.astuple(old))
+        assert (read.verdict, read.edit) == ("edited", None)  # type: ignore[attr-defined]

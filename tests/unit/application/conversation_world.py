@@ -113,7 +113,7 @@ class ConversationWorld:
         self,
         who: IdentityClaim,
         channel: str,
-        text: str,
+        text: object,
         event_id: str | None = None,
         **properties: Any,
     ) -> None:

@@ -277,3 +277,39 @@ class TestTheMessagesAudit:
         told = await ReadMessageStory(InMemoryAuditLog(world.chorus.storage))(decided.message_id)
         assert [d.outcome for d in told.decisions] == ["hold", "suppress"]
         assert [(a.verdict, a.by) for a in told.approvals] == [("rejected", OPERATOR)]
+
+    async def test_an_edited_hold_tells_the_message_as_held_and_as_approved(self) -> None:
+        world = World()
+        decided = await world.held()
+        changed = MessageContent(inline=Content(subject="Your refund", body="We refund 40 EUR."))
+        await world.settle.edit(decided.decision_id, OPERATOR, ApprovalEdit(content=changed))
+        told = await ReadMessageStory(InMemoryAuditLog(world.chorus.storage))(decided.message_id)
+        (verdict,) = told.approvals
+        assert verdict.verdict == "edited"
+        assert verdict.edited is not None
+        before, after = verdict.edited["before"], verdict.edited["after"]
+        assert before["channels"] == after["channels"] == ["email"]
+        assert before["contents"]["email"]["body"] == "We refund you 50 EUR."
+        assert after["contents"]["email"]["body"] == "We refund 40 EUR."
+        assert verdict.edited["changed"] == ["email.body"]
+        assert told.content is not None
+        assert told.content["body"] == "We refund 40 EUR."
+
+    async def test_each_verdict_names_the_decision_it_led_to_and_its_outcome(self) -> None:
+        world = World()
+        approved, rejected, expiring = [await world.held() for _ in range(3)]
+        await world.settle.approve(approved.decision_id, OPERATOR)
+        await world.settle.reject(rejected.decision_id, OPERATOR)
+        world.chorus.clock.advance(timedelta(hours=4))
+        assert await world.chorus.redecide_due() == 1
+        read = ReadMessageStory(InMemoryAuditLog(world.chorus.storage))
+        for held, verdict, outcome in (
+            (approved, "approved", "send"),
+            (rejected, "rejected", "suppress"),
+            (expiring, "expired", "suppress"),
+        ):
+            told = await read(held.message_id)
+            (settled,) = told.approvals
+            assert (settled.verdict, settled.outcome) == (verdict, outcome)
+            assert settled.decision_id == told.decisions[-1].decision_id
+            assert settled.edited is None

@@ -88,6 +88,12 @@ class TestTheCustomersDeclaration:
                 "profile.last_name",
                 "attributes.*",
             ],
+            # An operator's edit of a held message: what it said, as held and as approved.
+            "ApprovalSettled": [
+                f"edit.{side}.contents[].content.{field}"
+                for side in ("before", "after")
+                for field in ("subject", "body", "html", "title", "whatsapp_parameters[]")
+            ],
         }
 
     def test_decisions_consents_and_the_erasure_hold_no_personal_values(self) -> None:

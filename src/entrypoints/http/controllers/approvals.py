@@ -18,6 +18,8 @@ from litestar.params import Parameter
 
 from application.approvals.settle_approval import ApprovalAlreadySettled, SettleApproval
 from application.idempotent_writes import IdempotentWrites
+from application.queries.decisions import DecisionQueries
+from domain.policy.decision import Outcome
 from domain.policy.vocabulary import Purpose
 from domain.shared.errors import NotFound
 from entrypoints.http.approval_schemas import (
@@ -57,6 +59,23 @@ def _settled(request: Request[Any, Any, Any], exc: ApprovalAlreadySettled) -> Re
         str(exc),
         approval_status=exc.status.value,
     )
+
+
+_SUPPRESSED = frozenset({ApprovalStatus.REJECTED, ApprovalStatus.EXPIRED})
+"""Verdicts whose decision always suppresses the message (`suppress_held`)."""
+
+
+async def outcome_of(record: ApprovalRecord, decisions: DecisionQueries) -> str | None:
+    """The outcome of the decision a settled approval led to, as recorded; None while
+    pending. An approved or edited message was decided again, so its outcome is read."""
+    if record.decision_id is None:
+        return None
+    if record.status in _SUPPRESSED:
+        return Outcome.SUPPRESS.value
+    try:
+        return (await decisions.by_id(record.decision_id)).outcome
+    except NotFound:
+        return None
 
 
 async def _pending_for(
@@ -118,6 +137,7 @@ class ApprovalsController(Controller):
         self,
         request: Request[Any, Any, Any],
         approvals: FromDishka[ApprovalsRead],
+        decisions: FromDishka[DecisionQueries],
         status: ApprovalStatus | None = None,
         rule: Annotated[str | None, Parameter(max_length=64)] = None,
         team: Annotated[str | None, Parameter(max_length=64)] = None,
@@ -129,7 +149,10 @@ class ApprovalsController(Controller):
         where = ApprovalFilter(status, rule, team, teams, customer_id)
         page = await approvals.page(where, limit, after)
         return ApprovalsOut(
-            items=[approval_out(record) for record in page.approvals],
+            items=[
+                approval_out(record, await outcome_of(record, decisions))
+                for record in page.approvals
+            ],
             next_cursor=page.next,
         )
 
@@ -138,7 +161,10 @@ class ApprovalsController(Controller):
         operation_id="getApproval",
         name="approvals:get",
         guards=[allow(*_READERS)],
-        summary="One approval: the rule that held the message, why, and the verdict if given",
+        summary=(
+            "One approval: the rule that held the message, why, and the verdict if given, with "
+            "the outcome of the decision it led to"
+        ),
     )
     @inject
     async def get_approval(
@@ -146,12 +172,13 @@ class ApprovalsController(Controller):
         approval_id: UUID,
         request: Request[Any, Any, Any],
         approvals: FromDishka[ApprovalsRead],
+        decisions: FromDishka[DecisionQueries],
     ) -> ApprovalOut:
         record = await approvals.get(approval_id)
         if record is None:
             raise NotFound(f"no approval {approval_id}")
         check_team(request, record.team)
-        return approval_out(record)
+        return approval_out(record, await outcome_of(record, decisions))
 
     @post(
         "/{approval_id:uuid}/approve",

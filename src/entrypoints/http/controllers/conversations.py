@@ -132,6 +132,7 @@ class ClassificationOut(msgspec.Struct):
     sentiment: str | None
     confidence: float | None
     at: datetime
+    unknown_reason: str | None = None  # why `intent` is null: `not_text`, `low_confidence`..
 
 
 class BreachOut(msgspec.Struct):
@@ -260,6 +261,7 @@ def _detail_out(found: ConversationDetail, now: datetime) -> ConversationOut:
             None if known.sentiment is None else str(known.sentiment),
             known.confidence,
             known.at,
+            known.unknown_reason,
         ),
         channels=[str(c) for c in found.channels],
         last_channel=None if found.last_channel is None else str(found.last_channel),
