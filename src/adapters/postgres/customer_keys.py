@@ -34,6 +34,7 @@ __all__ = [
     "KeyNotLoaded",
     "parsed_id",
     "sealed_by",
+    "stored_key_id",
 ]
 
 SEALED_PREFIX = b'{"$k":"'
@@ -107,13 +108,20 @@ def parsed_id(stored: bytes) -> UUID:
     return found
 
 
+def stored_key_id(payload: bytes) -> bytes | None:
+    """The id of the key that sealed the payload's personal values as the payload stores it
+    (36 characters of text or 16 bytes, which never compare equal), if it holds any."""
+    if payload[:7] == SEALED_PREFIX:
+        return payload[7:_ID_END]
+    if payload[:2] == SEALED_DOCUMENT_PREFIX:
+        return payload[2:_DOCUMENT_ID_END]
+    return None
+
+
 def sealed_by(payload: bytes) -> UUID | None:
     """The customer whose key sealed the payload's personal values, if it holds any."""
-    if payload[:7] == SEALED_PREFIX:
-        return parsed_id(payload[7:_ID_END])
-    if payload[:2] == SEALED_DOCUMENT_PREFIX:
-        return parsed_id(payload[2:_DOCUMENT_ID_END])
-    return None
+    stored = stored_key_id(payload)
+    return None if stored is None else parsed_id(stored)
 
 
 _Entry = tuple["DataKey | None", float]
@@ -170,11 +178,36 @@ class CustomerKeys:
 
     async def load_for(
         self, conn: asyncpg.Connection | asyncpg.Pool, payloads: Iterable[bytes | None]
-    ) -> None:
-        """Loads the keys that sealed these payloads (those holding personal values)."""
-        ids = {found for p in payloads if p is not None and (found := sealed_by(p)) is not None}
-        if ids:
-            await self.load(conn, ids)
+    ) -> dict[bytes, DataKey | None]:
+        """Loads the keys that sealed these payloads (those holding personal values); returns
+        them by their ids as the payloads store them (`stored_key_id`), None for erased ones,
+        so that a reader finds a page's keys by one lookup an event, now or when it opens it.
+        Every reader of the log calls this a page: a key kept and fresh is taken as it is
+        checked, with no second lookup."""
+        found: dict[bytes, DataKey | None] = {}
+        stale: dict[bytes, UUID] = {}
+        now, held, ttl = self._now(), self._kept, self.ttl
+        for stored in {stored_key_id(p) for p in payloads if p is not None}:
+            if stored is None:
+                continue
+            customer_id = parsed_id(stored)
+            kept = held.get(customer_id)
+            if kept is not None and (kept[0] is None or now - kept[1] < ttl):
+                found[stored] = kept[0]
+            else:
+                stale[stored] = customer_id
+        if stale:
+            await self.load(conn, stale.values())
+            key_of = self.key_of
+            for stored, customer_id in stale.items():
+                found[stored] = key_of(customer_id)
+        return found
+
+    def loaded_for(self, payloads: Iterable[bytes | None]) -> dict[bytes, DataKey | None]:
+        """As `load_for`, of keys loaded before."""
+        stored = {stored_key_id(p) for p in payloads if p is not None}
+        key_of = self.key_of
+        return {found: key_of(parsed_id(found)) for found in stored if found is not None}
 
     async def load(
         self, conn: asyncpg.Connection | asyncpg.Pool, customer_ids: Collection[UUID]
