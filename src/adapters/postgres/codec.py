@@ -313,7 +313,15 @@ class EventCodec:
             fields: dict[str, Any] = msgspec.json.decode(payload)
             if key is not None and _DOCUMENT in fields:
                 return None, key.open_json(fields[_DOCUMENT])
-        return self.opened(topic, payload, key), None
+        if key is None:
+            return self.opened(topic, payload, key), None
+        plain = self.keys.opened_before(payload, key)
+        if plain is not None:
+            return None, plain
+        opened = self.opened(topic, payload, key)
+        if opened is not None:
+            self.keys.keep_opened(payload, key, self._encoder.encode(opened))
+        return opened, None
 
     def opened(
         self, topic: str, payload: bytes, key: DataKey | _Find | None = FIND

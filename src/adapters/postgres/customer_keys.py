@@ -136,6 +136,7 @@ class CustomerKeys:
         ttl: float = 2.0,
         capacity: int = 200_000,
         now: Callable[[], float] = time.monotonic,
+        opened_capacity: int = 50_000,
     ) -> None:
         self.master = master or MasterKey(DEV_MASTER_KEY)
         self.ttl = ttl
@@ -146,6 +147,15 @@ class CustomerKeys:
         # Which key seals what is received about an identity: it changes only when the
         # identity's customer is erased, which the key itself says (`for_identities`).
         self._by_identity: dict[Identity, UUID] = {}
+        # What keys opened lately: the plain payload of a sealed one, with the key that opened
+        # it. The lanes of the projection worker read the same events one after the other (a
+        # recorded signal: the signal activity, the journeys, the threads), and opening one
+        # costs several times finding it here. Used only with the very key object that opened
+        # it, so it reads as opening again would; forgotten with the keys, and whole when a
+        # load finds a key erased (an erasure elsewhere), so that no plain value outlives its
+        # key here.
+        self._opened: dict[bytes, tuple[DataKey, bytes]] = {}
+        self.opened_capacity = opened_capacity
 
     def use(self, master: MasterKey) -> None:
         """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
@@ -153,6 +163,7 @@ class CustomerKeys:
         self.forget()
 
     def forget(self, customer_ids: Iterable[UUID] | None = None) -> None:
+        self._opened.clear()
         if customer_ids is None:
             self._kept.clear()
             self._tentative.clear()
@@ -171,6 +182,17 @@ class CustomerKeys:
             return self._tentative[customer_id]
         except KeyError:
             raise KeyNotLoaded(f"the key of customer {customer_id} was not loaded") from None
+
+    def opened_before(self, payload: bytes, key: DataKey) -> bytes | None:
+        """The plain payload `key` opened this sealed one to lately, if it did."""
+        found = self._opened.get(payload)
+        return found[1] if found is not None and found[0] is key else None
+
+    def keep_opened(self, payload: bytes, key: DataKey, plain: bytes) -> None:
+        """Keeps what `key` opened the sealed `payload` to, for `opened_before`."""
+        if len(self._opened) >= self.opened_capacity:
+            self._opened.clear()  # the lanes read within seconds of each other: no LRU needed
+        self._opened[payload] = (key, plain)
 
     def _fresh(self, customer_id: UUID, now: float) -> bool:
         kept = self._kept.get(customer_id)
@@ -233,6 +255,8 @@ class CustomerKeys:
                 key: DataKey | None = kept[0]  # read again, unchanged: no need to unwrap it
             else:
                 key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
+                if key is None and kept is not None and kept[0] is not None:
+                    self._opened.clear()  # erased since it was kept: what it opened goes
             if mine:
                 self._tentative[customer_id] = key
                 continue

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import msgspec
+import pytest
 
-from adapters.crypto.envelope import MasterKey
+from adapters.crypto.envelope import MasterKey, SealBroken
 from adapters.postgres.codec import FIND, EventCodec
 from adapters.postgres.customer_keys import CustomerKeys, stored_key_id
 from adapters.postgres.event_store import RecordedEvent
@@ -118,10 +119,10 @@ class TestOpeningWhenRead:
         assert codec.opened_payloads == 1
 
 
-def sealed_payload(customer_id: UUID) -> bytes:
-    """A signal's payload as stored, sealed by the customer's key (of some other process)."""
+def sealed_payload(customer_id: UUID, keys: CustomerKeys | None = None) -> bytes:
+    """A signal's payload as stored, sealed by the customer's key (of `keys`, or another)."""
     report = SignalReport("order-1", "page.viewed", T0, (), dict(PROPERTIES), "web")
-    codec = EventCodec(keys=keys_holding(customer_id))
+    codec = EventCodec(keys=keys or keys_holding(customer_id))
     return codec.encode(Signal.recorded(report, customer_id, T0), customer_id).payload
 
 
@@ -161,3 +162,74 @@ class TestAPagesKeys:
             str(erased).encode("ascii"): None,
             str(bea).encode("ascii"): keys.key_of(bea),
         }
+
+
+class CountingOpens(EventCodec):
+    """A codec that counts the payloads it decrypts."""
+
+    def __init__(self, keys: CustomerKeys) -> None:
+        super().__init__(keys=keys)
+        self.decrypted = 0
+
+    def opened(
+        self, topic: str, payload: bytes, key: DataKey | Any | None = FIND
+    ) -> dict[str, Any] | None:
+        self.decrypted += 1
+        return super().opened(topic, payload, key)
+
+
+class TestEventsReadByManyLanes:
+    def test_an_event_opened_by_one_lane_is_read_by_the_next_without_decrypting_again(
+        self,
+    ) -> None:
+        ana = uuid4()
+        keys = keys_holding(ana)
+        codec = CountingOpens(keys)
+        payload = sealed_payload(ana, keys)
+        topic = recorded_signal(codec, ana, None).topic
+        first, _ = codec.as_recorded(topic, payload, keys.key_of(ana))
+        data, plain = codec.as_recorded(topic, payload, keys.key_of(ana))
+        assert first is not None
+        assert first["properties"] == PROPERTIES
+        assert data is None
+        assert plain is not None
+        assert msgspec.json.decode(plain) == first
+        assert codec.decrypted == 1
+
+    def test_another_key_or_none_opens_it_again(self) -> None:
+        ana = uuid4()
+        keys = keys_holding(ana)
+        codec = CountingOpens(keys)
+        payload = sealed_payload(ana, keys)
+        topic = recorded_signal(codec, ana, None).topic
+        codec.as_recorded(topic, payload, keys.key_of(ana))
+        erased, _ = codec.as_recorded(topic, payload, None)
+        assert erased is not None
+        assert erased["properties"] == {"url": ERASED, "plan": ERASED}
+        other = keys.master.unwrap(ana, keys.master.new_wrapped(ana))
+        with pytest.raises(SealBroken):
+            codec.as_recorded(topic, payload, other)
+        assert codec.decrypted == 3
+
+    async def test_what_a_key_opened_is_forgotten_once_it_is_erased(self) -> None:
+        ana = uuid4()
+        keys = keys_holding(ana)
+        codec = CountingOpens(keys)
+        payload = sealed_payload(ana, keys)
+        topic = recorded_signal(codec, ana, None).topic
+        key = keys.key_of(ana)
+        assert key is not None
+        codec.as_recorded(topic, payload, key)
+        keys.ttl = 0.0  # read again at once, as after its time
+
+        class ErasedElsewhere:
+            async def fetch(self, _query: str, ids: list[UUID]) -> list[Any]:
+                return [(ana, None, False)]
+
+        assert await keys.load_for(ErasedElsewhere(), [payload]) == {  # type: ignore[arg-type]
+            str(ana).encode("ascii"): None
+        }
+        assert keys.opened_before(payload, key) is None
+        codec.as_recorded(topic, payload, key)
+        keys.forget([uuid4()])
+        assert keys.opened_before(payload, key) is None
