@@ -136,7 +136,7 @@ class CustomerKeys:
         ttl: float = 2.0,
         capacity: int = 200_000,
         now: Callable[[], float] = time.monotonic,
-        opened_capacity: int = 50_000,
+        opened_capacity: int = 32 << 20,
     ) -> None:
         self.master = master or MasterKey(DEV_MASTER_KEY)
         self.ttl = ttl
@@ -153,8 +153,9 @@ class CustomerKeys:
         # costs several times finding it here. Used only with the very key object that opened
         # it, so it reads as opening again would; forgotten with the keys, and whole when a
         # load finds a key erased (an erasure elsewhere), so that no plain value outlives its
-        # key here.
+        # key here. Bounded by bytes, not entries: a queued message's payload holds its body.
         self._opened: dict[bytes, tuple[DataKey, bytes]] = {}
+        self._opened_size = 0  # bytes of the payloads kept and of what they opened to
         self.opened_capacity = opened_capacity
 
     def use(self, master: MasterKey) -> None:
@@ -163,7 +164,7 @@ class CustomerKeys:
         self.forget()
 
     def forget(self, customer_ids: Iterable[UUID] | None = None) -> None:
-        self._opened.clear()
+        self._forget_opened()
         if customer_ids is None:
             self._kept.clear()
             self._tentative.clear()
@@ -189,10 +190,18 @@ class CustomerKeys:
         return found[1] if found is not None and found[0] is key else None
 
     def keep_opened(self, payload: bytes, key: DataKey, plain: bytes) -> None:
-        """Keeps what `key` opened the sealed `payload` to, for `opened_before`."""
-        if len(self._opened) >= self.opened_capacity:
-            self._opened.clear()  # the lanes read within seconds of each other: no LRU needed
+        """Keeps what `key` opened the sealed `payload` to, for `opened_before`; all of it is
+        dropped once it holds `opened_capacity` bytes (the lanes read within seconds of each
+        other: no LRU needed)."""
+        size = len(payload) + len(plain)
+        if self._opened_size + size > self.opened_capacity:
+            self._forget_opened()
         self._opened[payload] = (key, plain)
+        self._opened_size += size
+
+    def _forget_opened(self) -> None:
+        self._opened.clear()
+        self._opened_size = 0
 
     def _fresh(self, customer_id: UUID, now: float) -> bool:
         kept = self._kept.get(customer_id)
@@ -256,7 +265,7 @@ class CustomerKeys:
             else:
                 key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
                 if key is None and kept is not None and kept[0] is not None:
-                    self._opened.clear()  # erased since it was kept: what it opened goes
+                    self._forget_opened()  # erased since it was kept: what it opened goes
             if mine:
                 self._tentative[customer_id] = key
                 continue

@@ -233,3 +233,15 @@ class TestEventsReadByManyLanes:
         codec.as_recorded(topic, payload, key)
         keys.forget([uuid4()])
         assert keys.opened_before(payload, key) is None
+
+    def test_what_keys_opened_is_kept_up_to_a_number_of_bytes_then_dropped_whole(self) -> None:
+        ana = uuid4()
+        keys = keys_holding(ana)
+        key = keys.key_of(ana)
+        assert key is not None
+        keys.opened_capacity = 100
+        keys.keep_opened(b"a" * 30, key, b"A" * 30)
+        assert keys.opened_before(b"a" * 30, key) == b"A" * 30
+        keys.keep_opened(b"b" * 30, key, b"B" * 30)  # 120 bytes: the first goes
+        assert keys.opened_before(b"a" * 30, key) is None
+        assert keys.opened_before(b"b" * 30, key) == b"B" * 30
