@@ -43,6 +43,8 @@ from domain.signals.aggregate import signal_id_for
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from bench.servers import Servers
 
 __all__ = [
@@ -107,10 +109,19 @@ class _Pass:
     signals: int
     seconds: float  # until the last answer: every signal committed
     attributed_seconds: float  # worker resumed (or first request) until every one is recorded
+    # The worker's CPU time meanwhile (None without one, or where /proc is not): unlike the
+    # rate, barely moved by what else the machine runs.
+    worker_cpu_seconds: float | None = None
 
     @property
     def attributed_per_s(self) -> float:
         return self.signals / self.attributed_seconds
+
+    @property
+    def worker_cpu_us_per_signal(self) -> float | None:
+        if self.worker_cpu_seconds is None:
+            return None
+        return self.worker_cpu_seconds / self.signals * 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +174,17 @@ async def _http_pass(
             worker.pause()
         started = time.perf_counter()
         count, seconds = await post_batches(base_url, key, bodies, config.http_clients)
+        cpu = None
         if worker is not None:
+            cpu = worker.cpu_seconds()
             started = time.perf_counter()
             worker.resume()
         await wait_for(conn, expected, tail, recorded, since)
-        return _Pass(count, seconds, time.perf_counter() - started)
+        attributed = time.perf_counter() - started
+        used = None if worker is None else worker.cpu_seconds()
+        return _Pass(
+            count, seconds, attributed, None if cpu is None or used is None else used - cpu
+        )
     finally:
         await conn.close()
 
@@ -247,7 +264,11 @@ async def _through_service(
             {**settings, "CHORUS_PROJECTIONS": "false"},
             profile_path=profile,
         )
-        worker = ProjectionWorker(service, Path(tmp) / "worker.log")
+        worker = ProjectionWorker(
+            service,
+            Path(tmp) / "worker.log",
+            profile_path=None if profile is None else profile.with_name("ingest-worker.prof"),
+        )
         key = service.create_admin_key()
         try:
             async with service:
@@ -313,6 +334,15 @@ async def run_ingest(
     return _result(config, signals.rounds[0][0][0], passes)
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _median_of(values: Iterable[float | None]) -> float | None:
+    found = [v for v in values if v is not None]
+    return statistics.median(found) if found else None
+
+
 def _result(config: IngestConfig, example: dict[str, Any], passes: _Passes) -> dict[str, Any]:
     rounds, new, same_box = passes.rounds, passes.new, passes.same_box
     median = statistics.median
@@ -354,6 +384,9 @@ def _result(config: IngestConfig, example: dict[str, Any], passes: _Passes) -> d
                 "http_ratio": round(r.http_per_s / r.raw_rows_per_s, 3),
                 "http_attributed_signals_per_s": round(r.http.attributed_per_s, 1),
                 "attributed_ratio": round(r.attributed_ratio, 3),
+                "http_attributed_worker_cpu_us_per_signal": _rounded(
+                    r.http.worker_cpu_us_per_signal
+                ),
                 "nats_signals_per_s": round(r.nats_per_s, 1),
                 "nats_ratio": round(r.nats_per_s / r.raw_rows_per_s, 3),
                 "nats_attributed_signals_per_s": round(r.nats.attributed_per_s, 1),
@@ -384,6 +417,9 @@ def _result(config: IngestConfig, example: dict[str, Any], passes: _Passes) -> d
         "http_new_customers_ratio": round(http_new / raw_rate, 3),
         "nats_ratio": round(nats_ratio, 3),
         "attributed_ratio": round(attributed_ratio, 3),
+        "http_attributed_worker_cpu_us_per_signal": _rounded(
+            _median_of(r.http.worker_cpu_us_per_signal for r in rounds)
+        ),
         "target_attributed_ratio": TARGET_ATTRIBUTED_RATIO,
         "attributed_meets_target": attributed_ratio >= TARGET_ATTRIBUTED_RATIO,
         "target_signals_per_s": TARGET_SIGNALS_PER_S,

@@ -140,15 +140,22 @@ class ProjectionWorker:
     projection worker as deployed apart from the API. `paused()` stops it (SIGSTOP) while the
     ingest tier is measured alone, standing in for the other cores it would have."""
 
-    def __init__(self, service: ChorusService, log_path: Path) -> None:
+    def __init__(
+        self, service: ChorusService, log_path: Path, *, profile_path: Path | None = None
+    ) -> None:
         self.service = service
         self.log_path = log_path
+        self.profile_path = profile_path
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
+            # By CPU time: the worker is stopped while signals go in (`pause`).
+            command = ["-m", "entrypoints.cli", "projections", "run"]
+            if self.profile_path is not None:
+                command = ["-m", "bench.profiling", str(self.profile_path), *command[1:]]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "entrypoints.cli", "projections", "run"],
+                [sys.executable, *command],
                 env=self.service.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -168,6 +175,17 @@ class ProjectionWorker:
         if process is not None:
             process.send_signal(signal.SIGCONT)
         _stop(process, signal.SIGTERM)
+
+    def cpu_seconds(self) -> float | None:
+        """The CPU time the worker has used (user and system), where /proc tells it."""
+        if self.process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        # utime and stime, the 14th and 15th fields, counted from the one after the name
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tail(path: Path, chars: int = 3000) -> str:

@@ -8,6 +8,7 @@ too, and is eventsourcing's own topic in memory, where eventsourcing resolves it
 from __future__ import annotations
 
 import dataclasses
+import enum
 import operator
 import typing
 from typing import Any
@@ -22,7 +23,6 @@ from adapters.postgres.customer_keys import (
     CUSTOMER_KEYS,
     SEALED_DOCUMENT_PREFIX,
     SEALED_PREFIX,
-    parsed_id,
     sealed_by,
 )
 from domain.catalog import TOPICS
@@ -37,7 +37,7 @@ if typing.TYPE_CHECKING:
     from domain.shared.personal import PersonalPath
     from domain.shared.topics import TopicRegistry
 
-__all__ = ["EncodedEvent", "EventCodec"]
+__all__ = ["FIND", "EncodedEvent", "EventCodec"]
 
 _HEADER_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
 _ORIGINATOR = "originator_topic"
@@ -55,6 +55,14 @@ _CLEAR_LENGTH = 4
 # What a sealed value's place holds: the values themselves are sealed together, in the order
 # the paths find them, in `$v` (one AES-GCM operation an event, however many values).
 _PLACE = ""
+
+
+class _Find(enum.Enum):
+    IN_KEYS = enum.auto()
+
+
+FIND = _Find.IN_KEYS
+"""A sealed payload's key, to be found in the codec's keys by the id the payload stores."""
 
 
 def _erased(_: Any) -> str:
@@ -75,7 +83,7 @@ def _sealed_fields(
         return _PLACE
 
     map_personal(fields, paths, take)
-    return {_SEALED_BY: str(by), _SEALED_VALUES: key.seal(values), **fields}
+    return {_SEALED_BY: key.id_str, _SEALED_VALUES: key.seal(values), **fields}
 
 
 def _opened_fields(
@@ -265,7 +273,14 @@ class EventCodec:
         )
         return header + key.seal_raw(payload, header)
 
-    def _opened_whole(self, payload: bytes) -> tuple[dict[str, Any], bytes | None]:
+    def _key_of(self, payload: bytes) -> DataKey | None:
+        """The key that sealed a payload holding sealed values, loaded before."""
+        subject = sealed_by(payload)
+        return None if subject is None else self.keys.key_of(subject)
+
+    def _opened_whole(
+        self, payload: bytes, key: DataKey | None
+    ) -> tuple[dict[str, Any], bytes | None]:
         """A document sealed whole as bytes: its clear fields, and its JSON (None once erased)."""
         end = (
             _CLEAR_AT
@@ -273,50 +288,65 @@ class EventCodec:
             + int.from_bytes(payload[_CLEAR_AT : _CLEAR_AT + _CLEAR_LENGTH], "big")
         )
         clear: dict[str, Any] = msgspec.json.decode(payload[_CLEAR_AT + _CLEAR_LENGTH : end])
-        key = self.keys.key_of(parsed_id(payload[len(SEALED_DOCUMENT_PREFIX) : _CLEAR_AT]))
         if key is None:
             return clear, None
         return clear, key.open_raw(payload[end:], payload[:end])
 
-    def as_recorded(self, topic: str, payload: bytes) -> tuple[dict[str, Any] | None, bytes | None]:
+    def as_recorded(
+        self, topic: str, payload: bytes, key: DataKey | _Find | None = FIND
+    ) -> tuple[dict[str, Any] | None, bytes | None]:
         """What a recorded event holds of a stored payload: its plain fields, or its plain
         JSON (a document sealed whole opens to the bytes the producer sent, with no decoding
-        and encoding again), or the payload itself when it holds nothing sealed."""
-        if payload[:2] == SEALED_DOCUMENT_PREFIX:
-            clear, document = self._opened_whole(payload)
+        and encoding again), or the payload itself when it holds nothing sealed. `key`: the
+        key that sealed it (None: erased), when the caller found it already."""
+        whole = payload[:2] == SEALED_DOCUMENT_PREFIX
+        if not whole and payload[:7] != SEALED_PREFIX:
+            return None, payload
+        if key is FIND:
+            key = self._key_of(payload)
+        if whole:
+            clear, document = self._opened_whole(payload, key)
             if document is not None:
                 return None, document
             return self._erased_document(topic, clear), None
-        if payload[:7] != SEALED_PREFIX:
-            return None, payload
         if topic in self.topics.documents:
             fields: dict[str, Any] = msgspec.json.decode(payload)
-            key = self.keys.key_of(UUID(fields[_SEALED_BY]))
             if key is not None and _DOCUMENT in fields:
                 return None, key.open_json(fields[_DOCUMENT])
-        return self.opened(topic, payload), None
+        if key is None:
+            return self.opened(topic, payload, key), None
+        plain = self.keys.opened_before(payload, key)
+        if plain is not None:
+            return None, plain
+        opened = self.opened(topic, payload, key)
+        if opened is not None:
+            self.keys.keep_opened(payload, key, self._encoder.encode(opened))
+        return opened, None
 
-    def opened(self, topic: str, payload: bytes) -> dict[str, Any] | None:
+    def opened(
+        self, topic: str, payload: bytes, key: DataKey | _Find | None = FIND
+    ) -> dict[str, Any] | None:
         """The plain fields of a payload holding sealed values, opened (or erased); None
-        when it holds none."""
-        if payload[:2] == SEALED_DOCUMENT_PREFIX:
-            clear, whole = self._opened_whole(payload)
-            if whole is None:
-                return self._erased_document(topic, clear)
-            opened: dict[str, Any] = msgspec.json.decode(whole)
-            return opened
-        subject = sealed_by(payload)
-        if subject is None:
+        when it holds none. `key`: as for `as_recorded`."""
+        whole = payload[:2] == SEALED_DOCUMENT_PREFIX
+        if not whole and payload[:7] != SEALED_PREFIX:
             return None
+        if key is FIND:
+            key = self._key_of(payload)
+        if whole:
+            clear, document = self._opened_whole(payload, key)
+            if document is None:
+                return self._erased_document(topic, clear)
+            opened: dict[str, Any] = msgspec.json.decode(document)
+            return opened
         fields: dict[str, Any] = msgspec.json.decode(payload)
-        key = self.keys.key_of(subject)
         if _DOCUMENT in fields or topic in self.topics.documents:
             if key is None or _DOCUMENT not in fields:
                 del fields[_SEALED_BY]
                 fields.pop(_DOCUMENT, None)
                 return self._erased_document(topic, fields)
-            document: dict[str, Any] = key.open(fields[_DOCUMENT])
-            return document
+            document_fields: dict[str, Any] = key.open(fields[_DOCUMENT])
+            return document_fields
         return _opened_fields(fields, self.topics.personal(topic), key)
 
     def _erased_document(self, topic: str, clear: dict[str, Any]) -> dict[str, Any]:
@@ -331,9 +361,11 @@ class EventCodec:
         class_version: int,
         occurred_at: datetime,
         payload: bytes,
+        key: DataKey | _Find | None = FIND,
     ) -> CanMutateAggregate[UUID]:
+        """The event a row stores, its sealed values opened by `key` (as for `as_recorded`)."""
         kind = self._type_of_topic(topic)
-        opened = self.opened(topic, payload) if kind.personal else None
+        opened = self.opened(topic, payload, key) if kind.personal else None
         if opened is not None:
             body = kind.upcast(opened, class_version)
         elif class_version == kind.class_version:

@@ -34,6 +34,7 @@ __all__ = [
     "KeyNotLoaded",
     "parsed_id",
     "sealed_by",
+    "stored_key_id",
 ]
 
 SEALED_PREFIX = b'{"$k":"'
@@ -107,13 +108,20 @@ def parsed_id(stored: bytes) -> UUID:
     return found
 
 
+def stored_key_id(payload: bytes) -> bytes | None:
+    """The id of the key that sealed the payload's personal values as the payload stores it
+    (36 characters of text or 16 bytes, which never compare equal), if it holds any."""
+    if payload[:7] == SEALED_PREFIX:
+        return payload[7:_ID_END]
+    if payload[:2] == SEALED_DOCUMENT_PREFIX:
+        return payload[2:_DOCUMENT_ID_END]
+    return None
+
+
 def sealed_by(payload: bytes) -> UUID | None:
     """The customer whose key sealed the payload's personal values, if it holds any."""
-    if payload[:7] == SEALED_PREFIX:
-        return parsed_id(payload[7:_ID_END])
-    if payload[:2] == SEALED_DOCUMENT_PREFIX:
-        return parsed_id(payload[2:_DOCUMENT_ID_END])
-    return None
+    stored = stored_key_id(payload)
+    return None if stored is None else parsed_id(stored)
 
 
 _Entry = tuple["DataKey | None", float]
@@ -128,6 +136,7 @@ class CustomerKeys:
         ttl: float = 2.0,
         capacity: int = 200_000,
         now: Callable[[], float] = time.monotonic,
+        opened_capacity: int = 32 << 20,
     ) -> None:
         self.master = master or MasterKey(DEV_MASTER_KEY)
         self.ttl = ttl
@@ -138,6 +147,16 @@ class CustomerKeys:
         # Which key seals what is received about an identity: it changes only when the
         # identity's customer is erased, which the key itself says (`for_identities`).
         self._by_identity: dict[Identity, UUID] = {}
+        # What keys opened lately: the plain payload of a sealed one, with the key that opened
+        # it. The lanes of the projection worker read the same events one after the other (a
+        # recorded signal: the signal activity, the journeys, the threads), and opening one
+        # costs several times finding it here. Used only with the very key object that opened
+        # it, so it reads as opening again would; forgotten with the keys, and whole when a
+        # load finds a key erased (an erasure elsewhere), so that no plain value outlives its
+        # key here. Bounded by bytes, not entries: a queued message's payload holds its body.
+        self._opened: dict[bytes, tuple[DataKey, bytes]] = {}
+        self._opened_size = 0  # bytes of the payloads kept and of what they opened to
+        self.opened_capacity = opened_capacity
 
     def use(self, master: MasterKey) -> None:
         """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
@@ -145,6 +164,7 @@ class CustomerKeys:
         self.forget()
 
     def forget(self, customer_ids: Iterable[UUID] | None = None) -> None:
+        self._forget_opened()
         if customer_ids is None:
             self._kept.clear()
             self._tentative.clear()
@@ -164,17 +184,61 @@ class CustomerKeys:
         except KeyError:
             raise KeyNotLoaded(f"the key of customer {customer_id} was not loaded") from None
 
+    def opened_before(self, payload: bytes, key: DataKey) -> bytes | None:
+        """The plain payload `key` opened this sealed one to lately, if it did."""
+        found = self._opened.get(payload)
+        return found[1] if found is not None and found[0] is key else None
+
+    def keep_opened(self, payload: bytes, key: DataKey, plain: bytes) -> None:
+        """Keeps what `key` opened the sealed `payload` to, for `opened_before`; all of it is
+        dropped once it holds `opened_capacity` bytes (the lanes read within seconds of each
+        other: no LRU needed)."""
+        size = len(payload) + len(plain)
+        if self._opened_size + size > self.opened_capacity:
+            self._forget_opened()
+        self._opened[payload] = (key, plain)
+        self._opened_size += size
+
+    def _forget_opened(self) -> None:
+        self._opened.clear()
+        self._opened_size = 0
+
     def _fresh(self, customer_id: UUID, now: float) -> bool:
         kept = self._kept.get(customer_id)
         return kept is not None and (kept[0] is None or now - kept[1] < self.ttl)
 
     async def load_for(
         self, conn: asyncpg.Connection | asyncpg.Pool, payloads: Iterable[bytes | None]
-    ) -> None:
-        """Loads the keys that sealed these payloads (those holding personal values)."""
-        ids = {found for p in payloads if p is not None and (found := sealed_by(p)) is not None}
-        if ids:
-            await self.load(conn, ids)
+    ) -> dict[bytes, DataKey | None]:
+        """Loads the keys that sealed these payloads (those holding personal values); returns
+        them by their ids as the payloads store them (`stored_key_id`), None for erased ones,
+        so that a reader finds a page's keys by one lookup an event, now or when it opens it.
+        Every reader of the log calls this a page: a key kept and fresh is taken as it is
+        checked, with no second lookup."""
+        found: dict[bytes, DataKey | None] = {}
+        stale: dict[bytes, UUID] = {}
+        now, held, ttl = self._now(), self._kept, self.ttl
+        for stored in {stored_key_id(p) for p in payloads if p is not None}:
+            if stored is None:
+                continue
+            customer_id = parsed_id(stored)
+            kept = held.get(customer_id)
+            if kept is not None and (kept[0] is None or now - kept[1] < ttl):
+                found[stored] = kept[0]
+            else:
+                stale[stored] = customer_id
+        if stale:
+            await self.load(conn, stale.values())
+            key_of = self.key_of
+            for stored, customer_id in stale.items():
+                found[stored] = key_of(customer_id)
+        return found
+
+    def loaded_for(self, payloads: Iterable[bytes | None]) -> dict[bytes, DataKey | None]:
+        """As `load_for`, of keys loaded before."""
+        stored = {stored_key_id(p) for p in payloads if p is not None}
+        key_of = self.key_of
+        return {found: key_of(parsed_id(found)) for found in stored if found is not None}
 
     async def load(
         self, conn: asyncpg.Connection | asyncpg.Pool, customer_ids: Collection[UUID]
@@ -200,6 +264,8 @@ class CustomerKeys:
                 key: DataKey | None = kept[0]  # read again, unchanged: no need to unwrap it
             else:
                 key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
+                if key is None and kept is not None and kept[0] is not None:
+                    self._forget_opened()  # erased since it was kept: what it opened goes
             if mine:
                 self._tentative[customer_id] = key
                 continue

@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.customer_keys import SEALED_DOCUMENT_PREFIX, SEALED_PREFIX
+from adapters.postgres.customer_keys import stored_key_id
 from ports.unit_of_work import ConcurrencyConflict
 
 if TYPE_CHECKING:
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from eventsourcing.domain import Aggregate, CanMutateAggregate
+
+    from adapters.crypto.envelope import DataKey
 
 __all__ = [
     "READ_LOG",
@@ -182,12 +184,16 @@ class LogPage:
 
 class RecordedEvent:
     """An event as stored; its payload is decoded to plain values when first read, so a reader
-    that skips an event by its topic or stream never pays for decoding it. `class_version`
-    is the version of its class it was stored at, which a typed reader upcasts from."""
+    that skips an event by its topic or stream never pays for decoding it. A payload holding
+    sealed values is opened when first read too, by the key that was loaded with its page
+    (`sealed_with`: the codec, and the key, None once erased): a reader that needs its type,
+    stream or version only never decrypts it. `class_version` is the version of its class it
+    was stored at, which a typed reader upcasts from."""
 
     __slots__ = (
         "_data",
         "_payload",
+        "_sealed_with",
         "class_version",
         "position",
         "recorded_at",
@@ -207,6 +213,7 @@ class RecordedEvent:
         *,
         payload: bytes | None = None,
         class_version: int = 1,
+        sealed_with: tuple[EventCodec, DataKey | None] | None = None,
     ) -> None:
         self.position = position
         self.class_version = class_version
@@ -216,15 +223,24 @@ class RecordedEvent:
         self.recorded_at = recorded_at
         self._data = data
         self._payload = payload
+        self._sealed_with = sealed_with
+
+    def _open(self, codec: EventCodec, key: DataKey | None) -> None:
+        self._data, self._payload = codec.as_recorded(self.topic, self._payload or b"{}", key)
+        self._sealed_with = None
 
     @property
     def data(self) -> dict[str, Any]:
+        if self._sealed_with is not None:
+            self._open(*self._sealed_with)
         if self._data is None:
             self._data = _plain(self._payload or b"{}")
         return self._data
 
     @property
     def payload(self) -> bytes:
+        if self._sealed_with is not None:
+            self._open(*self._sealed_with)
         return self._payload if self._payload is not None else msgspec.json.encode(self._data)
 
     @property
@@ -385,9 +401,10 @@ class PostgresEventStore:
 
     async def open_keys(
         self, conn: asyncpg.Connection | asyncpg.Pool, payloads: Iterable[bytes | None]
-    ) -> None:
-        """Loads the keys that sealed these stored payloads, before they are decoded."""
-        await self.codec.keys.load_for(conn, payloads)
+    ) -> dict[bytes, DataKey | None]:
+        """Loads the keys that sealed these stored payloads, before they are decoded; returns
+        them by their stored ids (`CustomerKeys.load_for`)."""
+        return await self.codec.keys.load_for(conn, payloads)
 
     def _row(self, event: CanMutateAggregate[UUID], subject: UUID | None) -> tuple[Any, ...]:
         e = self.codec.encode(event, subject)
@@ -398,9 +415,14 @@ class PostgresEventStore:
     ) -> dict[UUID, Aggregate]:
         loaded: dict[UUID, Any] = {}
         rows = await conn.fetch(_LOAD, list(stream_ids))
-        await self.open_keys(conn, (row[5] for row in rows))
+        keys = await self.open_keys(conn, (row[5] for row in rows))
+        decode = self.codec.decode
         for row in rows:
-            event: CanMutateAggregate[UUID] = self.codec.decode(*row)
+            key_id = stored_key_id(row[5])
+            key = None if key_id is None else keys[key_id]
+            event: CanMutateAggregate[UUID] = decode(
+                row[0], row[1], row[2], row[3], row[4], row[5], key
+            )
             loaded[row[0]] = event.mutate(loaded.get(row[0]))
         return loaded
 
@@ -415,10 +437,10 @@ class PostgresEventStore:
         rows = await conn.fetch(READ_LOG, str(after.transaction_id), after.position, limit)
         if not rows:
             return LogPage([], after)
-        await self.open_keys(conn, (row["payload"] for row in rows))
+        keys = await self.open_keys(conn, (row["payload"] for row in rows))
         last = rows[-1]
         return LogPage(
-            self.to_recorded(rows), LogPosition(last["transaction_id"], last["position"])
+            self.to_recorded(rows, keys), LogPosition(last["transaction_id"], last["position"])
         )
 
     async def read_topics(
@@ -441,20 +463,16 @@ class PostgresEventStore:
             None if until is None else until.position,
         )
         # As `to_recorded`, by column index: a rebuild reads a million of these.
-        await self.open_keys(conn, (row[6] for row in found))
+        openers = self._openers(await self.open_keys(conn, (row[6] for row in found)))
         events: list[RecordedEvent] = []
         last = end = None
-        as_recorded = self.codec.as_recorded
         for row in found:
             transaction_id, position, stream_id, version, topic, occurred_at, payload, cv = row
             if stream_id is None:
                 end = LogPosition(transaction_id, position)
                 continue
             last = row
-            if payload[:7] == SEALED_PREFIX or payload[:2] == SEALED_DOCUMENT_PREFIX:
-                data, payload = as_recorded(topic, payload)
-            else:
-                data = None
+            key_id = stored_key_id(payload)
             events.append(
                 RecordedEvent(
                     position,
@@ -462,9 +480,9 @@ class PostgresEventStore:
                     version,
                     topic,
                     occurred_at,
-                    data,
                     payload=payload,
                     class_version=cv,
+                    sealed_with=None if key_id is None else openers[key_id],
                 )
             )
         if end is not None and len(events) < limit:
@@ -474,15 +492,23 @@ class PostgresEventStore:
     async def recorded(
         self, conn: asyncpg.Connection | asyncpg.Pool, rows: Sequence[asyncpg.Record]
     ) -> list[RecordedEvent]:
-        """The rows as recorded events, their personal values opened (or erased)."""
-        await self.open_keys(conn, (row["payload"] for row in rows))
-        return self.to_recorded(rows)
+        """The rows as recorded events, their personal values opened (or erased) when read."""
+        return self.to_recorded(rows, await self.open_keys(conn, (row["payload"] for row in rows)))
 
-    def to_recorded(self, rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
-        """As `recorded`, once the keys of the rows were loaded (`open_keys`)."""
+    def to_recorded(
+        self,
+        rows: Sequence[asyncpg.Record],
+        keys: Mapping[bytes, DataKey | None] | None = None,
+    ) -> list[RecordedEvent]:
+        """As `recorded`, once the keys of the rows were loaded (`open_keys`, which returns
+        the `keys`)."""
+        if keys is None:
+            keys = self.codec.keys.loaded_for(row["payload"] for row in rows)
+        openers = self._openers(keys)
         found: list[RecordedEvent] = []
         for row in rows:
-            data, payload = self.codec.as_recorded(row["topic"], row["payload"])
+            payload = row["payload"]
+            key_id = stored_key_id(payload)
             found.append(
                 RecordedEvent(
                     row["position"],
@@ -490,9 +516,17 @@ class PostgresEventStore:
                     row["version"],
                     row["topic"],
                     row["occurred_at"],
-                    data,
                     payload=payload,
                     class_version=row.get("class_version", 1),
+                    sealed_with=None if key_id is None else openers[key_id],
                 )
             )
         return found
+
+    def _openers(
+        self, keys: Mapping[bytes, DataKey | None]
+    ) -> dict[bytes, tuple[EventCodec, DataKey | None]]:
+        """What opens the payloads a page's keys sealed, by the keys' stored ids: one pair a
+        key, shared by its page's events."""
+        codec = self.codec
+        return {key_id: (codec, key) for key_id, key in keys.items()}
