@@ -94,6 +94,7 @@ from application.processes.segment_evaluator import SegmentEvaluator
 from application.processes.trigger_matcher import TriggerMatcher
 from application.queries.campaign_history import CampaignHistoryQueries
 from application.queries.campaign_stats import CampaignStatsQueries
+from application.queries.campaign_teams import CampaignTeams
 from application.queries.campaigns import CampaignQueries
 from application.queries.customer_timeline import CustomerTimeline
 from application.queries.customers import CustomerQueries
@@ -633,6 +634,10 @@ class CampaignsProvider(Provider):
     @provide
     def campaign_queries(self, campaigns: CampaignReadModel) -> CampaignQueries:
         return CampaignQueries(campaigns)
+
+    @provide
+    def campaign_teams(self, campaigns: CampaignReadModel, history: History) -> CampaignTeams:
+        return CampaignTeams(campaigns, history)
 
     # the dry run: the journey played over recorded history
 

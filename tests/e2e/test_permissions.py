@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from tests.e2e.test_campaigns_api import WELCOME
+from tests.e2e.test_segments_api import wait_for
+
 if TYPE_CHECKING:
     from tests.e2e.service import ChorusProcess
 
@@ -41,6 +44,18 @@ def matches(expected: str, status: int) -> bool:
     if expected in ("yes", "filtered"):
         return status not in (401, 403)
     return status == int(expected)
+
+
+def journey_of(team: str) -> dict[str, Any]:
+    """A journey entered through the API whose one step, `w`, sends as `team`."""
+    send = {
+        "type": "send",
+        "channels": ["sms"],
+        "template": "welcome",
+        "purpose": "marketing",
+        "team": team,
+    }
+    return {"entry": {"type": "api"}, "start": "w", "steps": {"w": send}}
 
 
 class World:
@@ -83,6 +98,17 @@ class World:
             return fills.get(name, str(uuid.uuid4()))
 
         return re.sub(r"\{(\w+)\}", fill, template)
+
+    def add_campaign(self, http: httpx.Client) -> None:
+        """The campaign the paths name, `welcome`, sending as team `billing`: its id is one of
+        billing's items."""
+        http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
+        made = http.post(
+            "/v1/campaigns",
+            json={"key": "welcome", "name": "Welcome", "journey": journey_of("billing")},
+        )
+        made.raise_for_status()
+        self.billing = (*self.billing, made.json()["id"])
 
     def body(self, method: str, template: str) -> Any:
         if template == "/v1/messages" and method == "POST":
@@ -171,6 +197,7 @@ class TestPermissionTable:
             timeout=30,
         ) as http:
             world = World(http)
+            world.add_campaign(http)
             keys = keys_by_column(http)
             assert set(keys) == set(columns)
         wrong = []
@@ -266,6 +293,98 @@ class TestPermissionTable:
             theirs = costs(growth, team="billing")
             assert theirs.status_code == 403, theirs.text
             assert teams_in(costs(keys["admin"], team="billing")) == {"billing": 1}
+
+    def test_a_key_of_one_team_acts_on_and_reads_only_campaigns_that_send_as_it(
+        self, chorus: ChorusProcess
+    ) -> None:
+        admin_key = chorus.admin_key  # type: ignore[attr-defined]
+        with httpx.Client(
+            base_url=chorus.base_url,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=30,
+        ) as admin:
+            world = World(admin)
+            made = admin.post(
+                "/v1/keys",
+                json={"name": "growth marketer", "role": "marketer", "teams": ["growth"]},
+            )
+            assert made.status_code == 201, made.text
+            growth_key = made.json()["secret"]
+            admin.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
+            enter = {"customer_id": world.customer_id}
+            # A dry run over a day, of the campaign's journey, or of one sending as billing.
+            day = {
+                "from": "2026-12-01T00:00:00Z",
+                "to": "2026-12-02T00:00:00Z",
+                "journey": journey_of("billing"),
+            }
+
+            with httpx.Client(
+                base_url=chorus.base_url,
+                headers={"Authorization": f"Bearer {growth_key}"},
+                timeout=30,
+            ) as growth:
+                theirs = {"key": "theirs", "name": "Billing", "journey": journey_of("billing")}
+                refused = growth.post("/v1/campaigns", json=theirs)
+                assert refused.status_code == 403, refused.text
+                assert [e["field"] for e in refused.json()["errors"]] == ["$.journey.steps.w.team"]
+                assert admin.get("/v1/campaigns/theirs").status_code == 404
+
+                assert admin.post("/v1/campaigns", json=theirs).status_code == 201
+                assert growth.post("/v1/campaigns/theirs/activate").status_code == 403
+                assert admin.get("/v1/campaigns/theirs").json()["status"] == "draft"
+                admin.post("/v1/campaigns/theirs/activate").raise_for_status()
+                assert (
+                    growth.post("/v1/campaigns/theirs/enrollments", json=enter).status_code == 403
+                )
+                ours_too = {"name": "Billing", "journey": journey_of("growth")}
+                for method, path, body in (
+                    ("GET", "", None),
+                    ("PUT", "", ours_too),
+                    ("GET", "/history", None),
+                    ("GET", "/stats", None),
+                    ("GET", "/enrollments", None),
+                    ("GET", f"/enrollments/{uuid.uuid4()}", None),
+                    ("POST", "/dry-run", {key: day[key] for key in ("from", "to")}),
+                    ("POST", "/pause", None),
+                    ("POST", "/archive", {"reason": "not yours"}),
+                ):
+                    answer = growth.request(method, f"/v1/campaigns/theirs{path}", json=body)
+                    assert answer.status_code == 403, (method, path, answer.text)
+                    assert "cost" not in answer.text, (method, path)
+                assert admin.get("/v1/campaigns/theirs").json()["status"] == "active"
+                made_by_admin = admin.post("/v1/campaigns/theirs/enrollments", json=enter)
+                assert made_by_admin.status_code == 201, made_by_admin.text
+
+                def counted() -> dict[str, Any] | None:
+                    stats: dict[str, Any] = admin.get("/v1/campaigns/theirs/stats").json()
+                    return stats if stats["journey"] else None
+
+                billing_stats = wait_for(counted)
+                assert billing_stats, "the entry was never counted"
+                assert "cost" in billing_stats["journey"][0]["figures"]
+                hidden = growth.get("/v1/campaigns/theirs/stats")
+                assert hidden.status_code == 403, hidden.text
+                assert "cost" not in hidden.text
+
+                ours = {"key": "ours", "name": "Growth", "journey": journey_of("growth")}
+                assert growth.post("/v1/campaigns", json=ours).status_code == 201
+                growth.post("/v1/campaigns/ours/activate").raise_for_status()
+                entered = growth.post("/v1/campaigns/ours/enrollments", json=enter)
+                assert entered.status_code == 201, entered.text
+                assert growth.get("/v1/campaigns/ours/stats").status_code == 200
+                listed = growth.get("/v1/campaigns").json()
+                assert [c["key"] for c in listed["items"]] == ["ours"]
+                everything = admin.get("/v1/campaigns").json()
+                assert [c["key"] for c in everything["items"]] == ["ours", "theirs"]
+                tried = growth.post("/v1/campaigns/ours/dry-run", json=day)
+                assert tried.status_code == 403, tried.text
+                edited = growth.put(
+                    "/v1/campaigns/ours", json={"name": "Growth", "journey": journey_of("billing")}
+                )
+                assert edited.status_code == 403, edited.text
+                assert [e["field"] for e in edited.json()["errors"]] == ["$.journey.steps.w.team"]
+                assert admin.get("/v1/campaigns/ours").json()["version"] == 1
 
 
 def teams_in(answer: httpx.Response) -> dict[str | None, int]:

@@ -10,9 +10,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from application.campaigns.stored import change_campaign
+from application.campaigns.teams import check_campaign
 from domain.shared.errors import InvalidValue
 
 if TYPE_CHECKING:
+    from collections.abc import Set
+
     from application.campaigns.stored import Written
     from domain.campaign.aggregate import Campaign
     from ports.clock import Clock
@@ -38,8 +41,15 @@ class ChangeCampaignStatus:
         self.clock = clock
 
     async def __call__(
-        self, ref: str, change: StatusChange, by: str, reason: str | None = None
+        self,
+        ref: str,
+        change: StatusChange,
+        by: str,
+        reason: str | None = None,
+        teams: Set[str] | None = None,
     ) -> Written:
+        """`teams`: those of a key limited to teams, which may only change a campaign whose
+        every version sends as them (SendsAsOtherTeams); None: every team."""
         if change is StatusChange.ARCHIVE and not reason:
             raise InvalidValue(
                 "reason", "an archive needs a reason: every enrollment exits with it"
@@ -48,6 +58,7 @@ class ChangeCampaignStatus:
             raise InvalidValue("reason", f"{change} takes no reason; pause and archive do")
 
         def apply(campaign: Campaign) -> bool:
+            check_campaign(campaign.versions, teams)
             now = self.clock.now()
             if change is StatusChange.ACTIVATE:
                 return campaign.activate(by, now)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from application.campaigns.stored import Written, load_campaign
+from application.campaigns.teams import check_campaign, check_journey
 from application.conflicts import retry_on_conflict
 from domain.campaign.aggregate import (
     Campaign,
@@ -100,9 +101,14 @@ class CreateCampaign:
         self.clock = clock
         self.references = references
 
-    async def __call__(self, key: str, draft: CampaignDraft, by: str) -> Written:
+    async def __call__(
+        self, key: str, draft: CampaignDraft, by: str, teams: Set[str] | None = None
+    ) -> Written:
+        """`teams`: those of a key limited to teams, which may only write a journey that sends
+        as them (SendsAsOtherTeams); None: every team."""
         stream = campaign_id(check_campaign_key(key))
         journey = await read_journey(self.references, draft.journey)
+        check_journey(journey, teams)
 
         async def attempt() -> Written:
             async with self.uows() as uow:
@@ -116,6 +122,7 @@ class CreateCampaign:
                     raise CampaignExists(
                         f"campaign {key!r} exists with another name or journey; PUT changes it"
                     )
+                check_campaign(campaign.versions, teams)
                 return Written(campaign.id, key, created=False, changed=False)
 
         return await retry_on_conflict(attempt)
@@ -136,8 +143,14 @@ class EditCampaign:
         draft: CampaignDraft,
         by: str,
         migration: Migration | Mapping[str, Any] | None = None,
+        teams: Set[str] | None = None,
     ) -> Written:
-        """`migration`: a Migration, or its document as the client wrote it."""
+        """`migration`: a Migration, or its document as the client wrote it. `teams`: those of
+        a key limited to teams, which may only edit a campaign whose every version, and the
+        journey written, send as them (SendsAsOtherTeams); None: every team."""
+        if teams is not None:
+            async with self.uows() as uow:
+                check_campaign((await load_campaign(uow.repository(Campaign), ref)).versions, teams)
         faults: list[JourneyFault] = []
         moves: Migration | None = None
         try:
@@ -152,11 +165,13 @@ class EditCampaign:
             faults[:0] = invalid.faults
         if faults:
             raise JourneyInvalid.of([*faults, *await self._migration_faults(ref, draft, moves)])
+        check_journey(journey, teams)
 
         async def attempt() -> Written:
             async with self.uows() as uow:
                 campaigns = uow.repository(Campaign)
                 campaign = await load_campaign(campaigns, ref)
+                check_campaign(campaign.versions, teams)
                 same = (campaign.name, campaign.journey) == (draft.name, journey)
                 if same and moves == campaign.migrations.get(campaign.number):
                     return Written(campaign.id, campaign.key, created=False, changed=False)

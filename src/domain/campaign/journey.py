@@ -460,3 +460,7 @@ class Journey(_Part, frozen=True, kw_only=True):
     def step(self, step_id: str) -> Step:
         """The step with that id."""
         return self.steps[step_id]
+
+    def teams(self) -> frozenset[str]:
+        """The teams its send steps send as."""
+        return frozenset(step.team for step in self.steps.values() if isinstance(step, Send))

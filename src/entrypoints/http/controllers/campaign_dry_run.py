@@ -14,10 +14,13 @@ from litestar.params import Parameter
 
 from application.campaigns.define_campaign import read_journey
 from application.campaigns.dry_run import MAX_CUSTOMERS, DryRun, DryRunCampaign
+from application.campaigns.teams import SendsAsOtherTeams, check_journey
+from application.queries.campaign_teams import CampaignTeams
 from domain.campaign.journey_reader import JourneyInvalid
 from domain.shared.documents import field_of, json_fault
 from domain.shared.times import time_fault
 from entrypoints.http.auth import allow
+from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
 from entrypoints.http.problems import not_json, problem
 from entrypoints.text_checks import raw_fault
 from ports.api_keys import Role
@@ -111,6 +114,7 @@ def _out(report: DryRunReport) -> dict[str, Any]:
 class CampaignDryRunController(Controller):
     path = "/v1/campaigns"
     tags = ["campaigns"]
+    exception_handlers = {SendsAsOtherTeams: sends_as_other_teams}
 
     @post(
         "/{campaign:str}/dry-run",
@@ -130,7 +134,9 @@ class CampaignDryRunController(Controller):
             "does not render is counted in `not_sent`). Nothing is sent or recorded; the answer "
             "lists what it assumed. A journey given and refused is a 422 "
             "`invalid-journey` naming each path; a period over 93 days or a time without an "
-            "offset is a 422 naming the field."
+            "offset is a 422 naming the field. A key limited to teams, on a campaign with a "
+            "send step of another team in any version, or with a journey given that has one: "
+            "403 naming each step's `$.journey.steps.<step>.team`."
         ),
     )
     @inject
@@ -140,7 +146,10 @@ class CampaignDryRunController(Controller):
         request: Request[Any, Any, Any],
         dry_run: FromDishka[DryRunCampaign],
         references: FromDishka[JourneyReferences],
+        campaigns: FromDishka[CampaignTeams],
     ) -> Response[Any]:
+        teams = teams_of_key(request)
+        await campaigns.check(campaign, teams)
         raw = await request.body()
         fault = raw_fault(raw)
         if fault is not None:
@@ -174,5 +183,6 @@ class CampaignDryRunController(Controller):
                     str(invalid),
                     errors=[{"field": f.path, "reason": f.reason} for f in invalid.faults],
                 )
+            check_journey(journey, teams)
         run = DryRun(body.from_, body.to, journey, body.sample_limit, body.assume_delivered)
         return Response(_out(await dry_run(campaign, run)), status_code=200)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.params import Parameter
 
+from application.campaigns.teams import SendsAsOtherTeams
 from application.queries.campaign_history import CampaignChange, CampaignHistoryQueries
+from application.queries.campaign_teams import CampaignTeams
 from entrypoints.http.auth import READERS, allow
+from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
 
 __all__ = ["CampaignHistoryController"]
 
@@ -30,6 +33,7 @@ class CampaignHistoryOut(msgspec.Struct):
 class CampaignHistoryController(Controller):
     path = "/v1/campaigns"
     tags = ["campaigns"]
+    exception_handlers = {SendsAsOtherTeams: sends_as_other_teams}
 
     @get(
         "/{campaign:str}/history",
@@ -41,15 +45,19 @@ class CampaignHistoryController(Controller):
             "Read from the campaign's own events: `created`, `draft_edited`, "
             "`version_published` (with `migrated` when it moves enrolled customers), "
             "`activated`, `paused` (with its reason, if one was given), `resumed`, `archived` "
-            "(with its reason). `by` is the API key that acted."
+            "(with its reason). `by` is the API key that acted. A key limited to teams, of a "
+            "campaign with a send step of another team in any version: 403."
         ),
     )
     @inject
     async def campaign_history(
         self,
         campaign: Annotated[str, Parameter(description="The campaign's key, or its id")],
+        request: Request[Any, Any, Any],
         queries: FromDishka[CampaignHistoryQueries],
+        campaigns: FromDishka[CampaignTeams],
     ) -> CampaignHistoryOut:
+        await campaigns.check(campaign, teams_of_key(request))
         history = await queries.get(campaign)
         key = history.campaign.key
         return CampaignHistoryOut(

@@ -4,6 +4,10 @@ A campaign is named in a path by its key or its id. Every write is harmless to r
 draft, edit or change of status again records nothing and answers the campaign as it is; with an
 `Idempotency-Key`, a retry is answered as the first request was, and the key with another
 request is a 409.
+
+A key limited to teams reads and acts on only the campaigns whose every version sends as its
+teams alone, and writes only journeys that do (docs/campaigns.md, Teams): anything else is a
+403 naming each send step of another team.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from application.campaigns.define_campaign import (
     CreateCampaign,
     EditCampaign,
 )
+from application.campaigns.teams import SendsAsOtherTeams
 from application.idempotent_writes import IdempotentWrites
+from application.queries.campaign_teams import CampaignTeams
 from application.queries.campaigns import CampaignQueries
 from domain.campaign.aggregate import CampaignStatus, CannotChange
 from domain.campaign.journey_reader import JourneyInvalid
 from entrypoints.http.auth import READERS, allow, author
+from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
 from entrypoints.http.idempotency import answer_once
 from entrypoints.http.keys import Key, Name
 from entrypoints.http.problems import problem
@@ -152,7 +159,7 @@ async def _change(
     """The four changes of status are one write: answered once per idempotency key."""
 
     async def write() -> tuple[int, CampaignOut]:
-        written = await status(campaign, change, author(request), reason)
+        written = await status(campaign, change, author(request), reason, teams_of_key(request))
         return await _written(queries, written.campaign_id)
 
     return await answer_once(request, writes, asked, CampaignOut, write)
@@ -187,6 +194,10 @@ _KEYED = (
     " With an `Idempotency-Key` header, a retry is answered as the first request was "
     "(`Chorus-Repeated: true`); the key with another request: 409 `idempotency-key-reused`."
 )
+_TEAMS = (
+    " A key limited to teams, on a campaign with a send step of another team in any version: "
+    "403, naming each step's `$.journey.steps.<step>.team`."
+)
 
 
 class CampaignsController(Controller):
@@ -196,6 +207,7 @@ class CampaignsController(Controller):
         JourneyInvalid: _invalid,
         CampaignExists: _exists,
         CannotChange: _cannot,
+        SendsAsOtherTeams: sends_as_other_teams,
     }
 
     @post(
@@ -209,7 +221,9 @@ class CampaignsController(Controller):
             "published and the segments defined: a 422 `invalid-journey` names the path of "
             "every fault (`$.journey.steps.welcome.template`) and nothing is stored. 201 when "
             "created; 200 when the key holds this very draft already (a retry); 409 when it "
-            "holds another (PUT /v1/campaigns/{campaign} changes it)." + _KEYED
+            "holds another (PUT /v1/campaigns/{campaign} changes it). A key limited to teams, "
+            "with a send step of another team: 403 naming its `$.journey.steps.<step>.team`."
+            + _KEYED
         ),
     )
     @inject
@@ -223,7 +237,7 @@ class CampaignsController(Controller):
     ) -> Response[CampaignOut]:
         async def write() -> tuple[int, CampaignOut]:
             draft = CampaignDraft(data.name, data.journey)
-            written = await create(data.key, draft, author(request))
+            written = await create(data.key, draft, author(request), teams_of_key(request))
             return await _written(queries, written.campaign_id, 201 if written.created else 200)
 
         return await answer_once(request, writes, data, CampaignOut, write)
@@ -235,18 +249,21 @@ class CampaignsController(Controller):
         summary="Campaigns by key, of one status if asked, a page at a time",
         description=(
             "`?status=` (draft, active, paused, archived), `?limit=` (1-1000, default 100) and "
-            "`?after=` the previous `next_cursor`."
+            "`?after=` the previous `next_cursor`. A key limited to teams lists the campaigns "
+            "whose every version sends as its teams alone."
         ),
     )
     @inject
     async def list_campaigns(
         self,
-        queries: FromDishka[CampaignQueries],
+        request: Request[Any, Any, Any],
+        campaigns: FromDishka[CampaignTeams],
         status: CampaignStatus | None = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         after: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> CampaignsOut:
-        page = await queries.list(status=status, after=after, limit=limit)
+        teams = teams_of_key(request)
+        page = await campaigns.list(teams, status=status, after=after, limit=limit)
         return CampaignsOut([_summary_out(s) for s in page.items], page.next_cursor)
 
     @get(
@@ -255,14 +272,16 @@ class CampaignsController(Controller):
         name="campaigns:get",
         guards=[allow(*READERS)],
         summary="A campaign: its status, the journey in force, and who wrote each version when",
+        description=_TEAMS.strip(),
     )
     @inject
     async def get_campaign(
         self,
         campaign: Annotated[str, Parameter(description=_REF)],
-        queries: FromDishka[CampaignQueries],
+        request: Request[Any, Any, Any],
+        campaigns: FromDishka[CampaignTeams],
     ) -> CampaignOut:
-        return _out(await queries.get(campaign))
+        return _out(await campaigns.get(campaign, teams_of_key(request)))
 
     @put(
         "/{campaign:str}",
@@ -276,7 +295,9 @@ class CampaignsController(Controller):
             'version, unless `migration` moves them: `{"moves": [{"from": step, "to": '
             'step, "from_version": n}]}` (`from_version` left out: any earlier version). '
             "A journey or migration refused is a 422 `invalid-journey` naming each path, and "
-            "nothing is stored; an archived campaign is a 409 `campaign-status`." + _KEYED
+            "nothing is stored; an archived campaign is a 409 `campaign-status`. A key "
+            "limited to teams, on a campaign with a send step of another team in any version, "
+            "or writing a journey with one: 403 naming each `$.journey.steps.<step>.team`." + _KEYED
         ),
     )
     @inject
@@ -292,7 +313,8 @@ class CampaignsController(Controller):
         draft = CampaignDraft(data.name, data.journey)
 
         async def write() -> tuple[int, CampaignOut]:
-            written = await edit(campaign, draft, author(request), data.migration)
+            by = author(request)
+            written = await edit(campaign, draft, by, data.migration, teams_of_key(request))
             return await _written(queries, written.campaign_id)
 
         return await answer_once(request, writes, data, CampaignOut, write)
@@ -304,7 +326,9 @@ class CampaignsController(Controller):
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="A draft goes live: customers may enter its version in force",
-        description="Already active: nothing changes. A paused or archived one: 409." + _KEYED,
+        description="Already active: nothing changes. A paused or archived one: 409."
+        + _TEAMS
+        + _KEYED,
     )
     @inject
     async def activate_campaign(
@@ -328,7 +352,7 @@ class CampaignsController(Controller):
         description=(
             "Body, optional: `{reason}`, recorded with the pause (GET "
             "/v1/campaigns/{campaign}/history). Already paused: nothing changes. A draft or "
-            "archived one: 409." + _KEYED
+            "archived one: 409." + _TEAMS + _KEYED
         ),
     )
     @inject
@@ -352,7 +376,9 @@ class CampaignsController(Controller):
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="A paused campaign continues its enrollments",
-        description="Already active: nothing changes. A draft or archived one: 409." + _KEYED,
+        description="Already active: nothing changes. A draft or archived one: 409."
+        + _TEAMS
+        + _KEYED,
     )
     @inject
     async def resume_campaign(
@@ -373,7 +399,7 @@ class CampaignsController(Controller):
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="End a campaign for good: every enrollment exits with the reason",
-        description="Body: `{reason}`. Already archived: nothing changes." + _KEYED,
+        description="Body: `{reason}`. Already archived: nothing changes." + _TEAMS + _KEYED,
     )
     @inject
     async def archive_campaign(

@@ -8,9 +8,11 @@ from uuid import UUID
 
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.params import Parameter
 
+from application.campaigns.teams import SendsAsOtherTeams
+from application.queries.campaign_teams import CampaignTeams
 from application.queries.enrollment_journal import (
     EnrollmentJournal,
     EnrollmentJournals,
@@ -18,6 +20,7 @@ from application.queries.enrollment_journal import (
     Waiting,
 )
 from entrypoints.http.auth import READERS, allow
+from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
 from ports.enrollments import EnrollmentStatus
 
 __all__ = ["EnrollmentJournalController"]
@@ -114,6 +117,7 @@ def _out(journal: EnrollmentJournal) -> EnrollmentJournalOut:
 class EnrollmentJournalController(Controller):
     path = "/v1/campaigns"
     tags = ["campaigns"]
+    exception_handlers = {SendsAsOtherTeams: sends_as_other_teams}
 
     @get(
         "/{campaign:str}/enrollments/{enrollment_id:uuid}",
@@ -128,7 +132,8 @@ class EnrollmentJournalController(Controller):
             "`until`), `send_requested` (with the `message_id` and `decision_id` the rules "
             "made, linked), `responded` (what became of the send), `update_requested`, "
             "`converted`, `migrated`, `exited`. `waiting` is the timer it waits on now. An "
-            "enrollment of another campaign, or none: 404."
+            "enrollment of another campaign, or none: 404. A key limited to teams, of a "
+            "campaign with a send step of another team in any version: 403."
         ),
     )
     @inject
@@ -136,6 +141,9 @@ class EnrollmentJournalController(Controller):
         self,
         campaign: Annotated[str, Parameter(description="The campaign's key, or its id")],
         enrollment_id: UUID,
+        request: Request[Any, Any, Any],
         journals: FromDishka[EnrollmentJournals],
+        campaigns: FromDishka[CampaignTeams],
     ) -> EnrollmentJournalOut:
+        await campaigns.check(campaign, teams_of_key(request))
         return _out(await journals.get(campaign, enrollment_id))

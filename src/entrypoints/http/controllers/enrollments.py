@@ -16,11 +16,13 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
+from application.campaigns.teams import SendsAsOtherTeams
 from application.enrollments.enroll_customer import EnrollCustomer, EnrollmentRefused
 from application.idempotent_writes import IdempotentWrites
-from application.queries.campaigns import CampaignQueries
+from application.queries.campaign_teams import CampaignTeams
 from application.queries.enrollments import EnrollmentQueries
 from entrypoints.http.auth import READERS, allow
+from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
 from entrypoints.http.idempotency import KEY_MAX_LENGTH, answer_once, idempotency_key
 from entrypoints.http.problems import bad_cursor, problem
 from ports.api_keys import Role
@@ -126,6 +128,7 @@ class EnrollmentsController(Controller):
     exception_handlers = {
         EnrollmentRefused: _refused,
         InvalidEnrollmentCursor: bad_cursor,
+        SendsAsOtherTeams: sends_as_other_teams,
     }
 
     @post(
@@ -142,7 +145,9 @@ class EnrollmentsController(Controller):
             "another customer is a 409 `idempotency-key-reused`. A campaign not active or "
             "not entered through the API, or a customer its policies keep out (still in the "
             "journey, entered once already, cooling down, the cap reached): 409 "
-            "`enrollment-refused` with the reason. No such campaign or customer: 404."
+            "`enrollment-refused` with the reason. No such campaign or customer: 404. A key "
+            "limited to teams, into a campaign with a send step of another team in any "
+            "version: 403 naming each step's `$.journey.steps.<step>.team`."
         ),
     )
     @inject
@@ -152,10 +157,10 @@ class EnrollmentsController(Controller):
         data: EnrollmentIn,
         request: Request[Any, Any, Any],
         enroll: FromDishka[EnrollCustomer],
-        campaigns: FromDishka[CampaignQueries],
+        campaigns: FromDishka[CampaignTeams],
         writes: FromDishka[IdempotentWrites],
     ) -> Response[EnrolledOut]:
-        summary = (await campaigns.get(campaign)).summary
+        summary = (await campaigns.get(campaign, teams_of_key(request))).summary
         key = idempotency_key(request, data.idempotency_key)
 
         async def write() -> tuple[int, EnrolledOut]:
@@ -186,19 +191,23 @@ class EnrollmentsController(Controller):
         summary="A campaign's enrollments, newest entry first, a page at a time",
         description=(
             "`?status=` (active, exited, converted), `?step=` (where they are now), `?limit=` "
-            "(1-1000, default 100) and `?after=` the previous `next_cursor`."
+            "(1-1000, default 100) and `?after=` the previous `next_cursor`. A key limited to "
+            "teams, of a campaign with a send step of another team: 403."
         ),
     )
     @inject
     async def list_enrollments(
         self,
         campaign: Annotated[str, Parameter(description=_REF)],
+        request: Request[Any, Any, Any],
         queries: FromDishka[EnrollmentQueries],
+        campaigns: FromDishka[CampaignTeams],
         status: EnrollmentStatus | None = None,
         step: Annotated[str | None, Parameter(max_length=200)] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
         after: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> EnrollmentsOut:
+        await campaigns.check(campaign, teams_of_key(request))
         found = await queries.of_campaign(
             campaign, status=status, step=step, after=after, limit=limit
         )
