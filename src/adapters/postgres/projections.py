@@ -30,6 +30,7 @@ __all__ = [
     "NotParked",
     "NotRebuildable",
     "ParkedEvent",
+    "PositionsAhead",
     "ProjectionRunner",
     "ProjectionStatus",
     "StuckProjection",
@@ -129,8 +130,8 @@ WHERE p.failing IS NOT NULL OR young.events > 0
 ORDER BY p.name
 """
 _FOLLOWED = """
-SELECT transaction_id::text::bigint AS transaction_id, position FROM projection_positions
-WHERE name = ANY($1::text[]) ORDER BY transaction_id, position LIMIT 1
+SELECT name, transaction_id::text::bigint AS transaction_id, position FROM projection_positions
+WHERE name = ANY($1::text[])
 """
 _INDEXES = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1"
 _ERROR_LENGTH = 2000  # of the error stored with a parked event
@@ -247,6 +248,40 @@ async def stuck_projections(pool: asyncpg.Pool, parked_within: float) -> list[St
     return [StuckProjection(*row) for row in await pool.fetch(_STUCK, parked_within)]
 
 
+class PositionsAhead:
+    """How far projections have read past their recorded positions in this process without
+    finding one of their events, so far unrecorded: a round that finds nothing for its
+    projection commits nothing durable. Shared by the runners of a process, so that a
+    projection that `follows` another goes as far as the other has really got.
+
+    Each entry says that the projection's topics have no event between `since` (a position
+    it had recorded) and `ahead`: it stands at `ahead` for as long as its recorded position is
+    not behind `since` (a replay from the start puts it back there).
+    """
+
+    def __init__(self) -> None:
+        self._ahead: dict[str, tuple[LogPosition, LogPosition]] = {}
+
+    def of(self, name: str, recorded: LogPosition) -> LogPosition:
+        """Where the projection stands, `recorded` being its recorded position."""
+        found = self._ahead.get(name)
+        if found is None or recorded < found[0]:
+            return recorded
+        return max(recorded, found[1])
+
+    def passed(
+        self, name: str, recorded: LogPosition, start: LogPosition, end: LogPosition
+    ) -> None:
+        """The projection read from `start` (where `of` put it) to `end` and found nothing."""
+        found = self._ahead.get(name)
+        since = found[0] if found is not None and start > recorded else recorded
+        self._ahead[name] = (since, end)
+
+    def forget(self, name: str) -> None:
+        """The projection's position was recorded: it stands there."""
+        self._ahead.pop(name, None)
+
+
 class ProjectionRunner:
     """Applies each page and records its new position in one transaction."""
 
@@ -261,6 +296,8 @@ class ProjectionRunner:
         settle: float = 0.005,
         attempts: int = 3,
         outage: Callable[[BaseException], bool] = is_outage,
+        record_every: float = 0.0,
+        ahead: PositionsAhead | None = None,
     ) -> None:
         self.pool = pool
         self.rebuild_page_size = rebuild_page_size
@@ -269,6 +306,9 @@ class ProjectionRunner:
         self.failing: dict[str, str] = {}
         # Told after a page was applied, e.g. to wake a runner that reads what it recorded.
         self.on_applied: Callable[[], None] | None = None
+        # Told after a projection's position moved, recorded or not, e.g. to wake a runner
+        # of a projection that follows it.
+        self.on_moved: Callable[[], None] | None = None
         # Told the projection's name and the number of events of each page applied (metrics).
         self.on_page: Callable[[str, int], None] | None = None
         # Awaited before each page the running loop reads, e.g. to give way to another lane.
@@ -277,6 +317,15 @@ class ProjectionRunner:
         self.backlogged = False
         self.settle = settle
         self.projections = {p.name: p for p in projections}
+        # The topics whose commits wake the running loop (`wake`): its projections', and
+        # those of the projections that follow them, which wait for them to pass.
+        self.woken_by: frozenset[str] = frozenset().union(*(p.topics for p in projections))
+        # A round that reads past other topics' events and finds none of a projection's
+        # records where it got at most this often (seconds): the next round of a projection
+        # starts from where the last one got (`ahead`), and a crash only reads them again.
+        self.record_every = record_every
+        self.ahead = ahead or PositionsAhead()
+        self._recorded_at: dict[str, float] = {}
         self.store = store or PostgresEventStore()
         self.page_size = page_size
         self.poll_interval = poll_interval
@@ -315,25 +364,40 @@ class ProjectionRunner:
                 row = await conn.fetchrow(LOCK_POSITION, name)
                 if row is None or row["position"] is None:
                     raise UnknownProjection(f"{name} has no position; run setup() first")
-                position = LogPosition(row["transaction_id"], row["position"])
+                recorded = LogPosition(row["transaction_id"], row["position"])
+                position = self.ahead.of(name, recorded)
                 until = await self._followed(conn, projection)
                 # A projection whose work is per customer rather than per event takes bigger
                 # pages.
                 size: int = getattr(projection, "page_size", self.page_size)
                 page = await self.store.read_topics(conn, position, projection.topics, size, until)
                 self.backlogged = len(page.events) >= size
-                if page.next == position:
+                if page.next == recorded:
                     if name in self._maybe_failing:
                         await conn.execute(_RECOVERED, name)
                         self._maybe_failing.discard(name)
                     return None
-                parked = await self._apply(conn, projection, position, page.events)
-                after = page.next
-                await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
+                moved = page.next != position
+                skipped = not page.events and not self._recording_due(name)
+                if skipped:
+                    # Nothing of its topics up to the readable end: the transaction stays
+                    # read-only, and its commit writes nothing to disk.
+                    if moved:
+                        self.ahead.passed(name, recorded, position, page.next)
+                else:
+                    parked = await self._apply(conn, projection, position, page.events)
+                    after = page.next
+                    await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
         except Exception as error:
             self.backlogged = False  # a page that fails is no backlog to give way to
             await self._record_failing(name, error)
             raise
+        if moved and self.on_moved is not None:
+            self.on_moved()
+        if skipped:
+            return None  # an empty page ends at the readable end of the log
+        self.ahead.forget(name)
+        self._recorded_at[name] = asyncio.get_running_loop().time()
         self._maybe_failing.discard(name)
         count = len(page.events) - parked
         if count and self.on_applied is not None:
@@ -341,6 +405,14 @@ class ProjectionRunner:
         if self.on_page is not None:
             self.on_page(name, count)
         return count
+
+    def _recording_due(self, name: str) -> bool:
+        """Whether a position moved past other topics' events only is to be recorded now: at
+        most every `record_every` seconds, and at once while a failure is on record."""
+        if self.record_every <= 0 or name in self._maybe_failing:
+            return True
+        since = self._recorded_at.get(name)
+        return since is None or asyncio.get_running_loop().time() - since >= self.record_every
 
     async def _apply(
         self,
@@ -442,10 +514,14 @@ class ProjectionRunner:
         followed: tuple[str, ...] = getattr(projection, "follows", ())
         if not followed:
             return None
-        row = await conn.fetchrow(_FOLLOWED, list(followed))
-        if row is None or row["transaction_id"] is None:
-            return LogPosition()
-        return LogPosition(row["transaction_id"], row["position"])
+        rows = await conn.fetch(_FOLLOWED, list(followed))
+        return min(
+            (
+                self.ahead.of(row["name"], LogPosition(row["transaction_id"], row["position"]))
+                for row in rows
+            ),
+            default=LogPosition(),
+        )
 
     async def catch_up(self, name: str | None = None, stop: asyncio.Event | None = None) -> int:
         """Applies pages until the readable end of the log (or `stop`); the number applied."""
@@ -460,9 +536,11 @@ class ProjectionRunner:
                 total += applied
         return total
 
-    def wake(self) -> None:
-        """Asks the running loop to read the log now (a writer in this process just appended)."""
-        self._wake.set()
+    def wake(self, topics: Collection[str] | None = None) -> None:
+        """Asks the running loop to read the log now: a writer just appended events of
+        `topics` (None: of topics unknown), and one of them is among `woken_by`."""
+        if topics is None or not self.woken_by.isdisjoint(topics):
+            self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Catches up, then follows the log until `stop` is set, polling every `poll_interval`
