@@ -34,16 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=6.0, help="how long the rate is kept")
     parser.add_argument("--open", type=int, default=300, help="conversations open before")
     parser.add_argument("--runs", type=int, default=1, help="runs one after the other")
+    parser.add_argument("--logs", type=Path, help="keep the services' logs in this folder")
     return parser
 
 
-async def _runs(config: ConversationsConfig, runs: int) -> list[dict[str, Any]]:
+async def _runs(config: ConversationsConfig, runs: int, logs: Path | None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     with running_servers() as servers, tempfile.TemporaryDirectory(prefix="chorus-lat-") as tmp:
+        folder = logs or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for _ in range(runs):
             load = os.getloadavg()[0]
             async with fresh_database(servers.database_url) as dsn:
-                result = await latency_on_service(servers, dsn, Path(tmp), config)
+                result = await latency_on_service(servers, dsn, folder, config)
             found.append({"load_average_1m_at_start": load, **result})
             print(json.dumps(_brief(found[-1])), file=sys.stderr, flush=True)
     return found
@@ -62,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     config = ConversationsConfig(open_conversations=args.open, rate=args.rate, seconds=args.seconds)
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        results = runner.run(_runs(config, args.runs))
+        results = runner.run(_runs(config, args.runs, args.logs))
     print(json.dumps(results, indent=2))
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from dishka import AsyncContainer
 
+    from entrypoints.workers.bell import Written
     from ports.projections import Projection
 
 __all__ = ["LANES", "RECORD_EVERY", "Lane", "every_projection", "lane_runners"]
@@ -143,10 +144,10 @@ async def lane_runners(container: AsyncContainer, attempts: int) -> dict[str, Pr
         for lane in LANES
     }
     for lane in LANES:
+        runner = runners[lane.name]
         woken = [runners[name].wake for name in lane.wakes]
         if woken:
-            runners[lane.name].on_applied = _calling(woken)
-        runner = runners[lane.name]
+            runner.on_applied = _telling(woken)
         followers = [other for other in runners.values() if _follows(other, runner)]
         if followers:
             # Woken by what its followers read too, so that it passes those events at once
@@ -182,6 +183,16 @@ def _follows(follower: ProjectionRunner, runner: ProjectionRunner) -> bool:
 
 def _backlogged(ahead: list[ProjectionRunner]) -> Callable[[], bool]:
     return lambda: any(runner.backlogged for runner in ahead)
+
+
+def _telling(
+    calls: Sequence[Callable[[Written], None]],
+) -> Callable[[Written], None]:
+    def tell(topics: Written) -> None:
+        for each in calls:
+            each(topics)
+
+    return tell
 
 
 def _calling(calls: Sequence[Callable[[], None]]) -> Callable[[], None]:

@@ -140,6 +140,38 @@ class TestWaking:
 
 
 @pytest.mark.usefixtures("tally")
+class TestPolling:
+    async def test_a_poll_that_finds_the_log_where_it_was_reads_no_projection(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        runner = ProjectionRunner(
+            pool, [Tally("customers", frozenset({REGISTERED}))], poll_interval=0.02
+        )
+        steps: list[str] = []
+        step = runner.step
+
+        async def counted(name: str) -> int | None:
+            steps.append(name)
+            return await step(name)
+
+        runner.step = counted  # type: ignore[method-assign]
+        await register(pool)
+        stop = asyncio.Event()
+        running = asyncio.create_task(runner.run(stop))
+        try:
+            assert await until_true(lambda: tallied(pool, "customers"), 2)
+            await asyncio.sleep(0.2)  # a poll or two after the one that found the event
+            before = len(steps)
+            await asyncio.sleep(0.3)  # about 15 polls
+            assert len(steps) == before
+            await register(pool)  # no wake: the next poll finds it
+            assert await until_true(lambda: pool.fetchval("SELECT count(*) = 2 FROM tally"), 2)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 5)
+
+
+@pytest.mark.usefixtures("tally")
 class TestRoundsWithNothingToApply:
     async def test_a_round_past_other_topics_records_nothing_and_the_next_starts_past_them(
         self, pool: asyncpg.Pool
@@ -250,3 +282,34 @@ class TestFollowing:
         assert await follower.catch_up() == 1  # s1, not s2 behind the customer
         assert await followed.catch_up() == 1
         assert await follower.catch_up() == 1
+
+
+class Registrar(Tally):
+    """Registers a customer for each event it reads, in the runner's transaction."""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
+        customers = [Customer.register(uuid4(), T0, ()) for _ in events]
+        await PostgresEventStore().append(conn, customers)  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("tally")
+class TestTellingWhatAPageRecorded:
+    async def test_a_page_tells_the_topics_its_transaction_recorded(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        runner = ProjectionRunner(pool, [Registrar("registrar", frozenset({RECEIVED_TOPIC}))])
+        told: list[frozenset[str] | None] = []
+        runner.on_applied = told.append
+        await runner.setup()
+        await receive(pool, "s1")
+        assert await runner.catch_up() == 1
+        assert told == [frozenset({REGISTERED})]
+
+    async def test_a_page_that_recorded_nothing_wakes_no_one(self, pool: asyncpg.Pool) -> None:
+        runner = ProjectionRunner(pool, [Tally("signals", frozenset({RECEIVED_TOPIC}))])
+        told: list[frozenset[str] | None] = []
+        runner.on_applied = told.append
+        await runner.setup()
+        await receive(pool, "s1")
+        assert await runner.catch_up() == 1
+        assert told == []

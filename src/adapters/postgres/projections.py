@@ -129,9 +129,19 @@ CROSS JOIN LATERAL (
 WHERE p.failing IS NOT NULL OR young.events > 0
 ORDER BY p.name
 """
+# What the step's own transaction appended (its processes' records): none before its first write.
+_RECORDED_HERE = """
+SELECT DISTINCT topic FROM events WHERE transaction_id = pg_current_xact_id_if_assigned()
+"""
 _FOLLOWED = """
 SELECT name, transaction_id::text::bigint AS transaction_id, position FROM projection_positions
 WHERE name = ANY($1::text[])
+"""
+# The readable end of the log, as `read_topics` sees it: the last event below the horizon.
+_READABLE_END = """
+SELECT transaction_id::text::bigint, position FROM events
+WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id DESC, position DESC LIMIT 1
 """
 _INDEXES = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1"
 _ERROR_LENGTH = 2000  # of the error stored with a parked event
@@ -281,6 +291,10 @@ class PositionsAhead:
         """The projection's position was recorded: it stands there."""
         self._ahead.pop(name, None)
 
+    def holds(self, name: str) -> bool:
+        """Whether the projection has got further than it recorded."""
+        return name in self._ahead
+
 
 class ProjectionRunner:
     """Applies each page and records its new position in one transaction."""
@@ -304,8 +318,9 @@ class ProjectionRunner:
         # The projections whose last page failed, with the error: they retry every round,
         # logged once until they recover.
         self.failing: dict[str, str] = {}
-        # Told after a page was applied, e.g. to wake a runner that reads what it recorded.
-        self.on_applied: Callable[[], None] | None = None
+        # Told, after a page was applied, the topics of the events it recorded in its
+        # transaction (None: not known), e.g. to wake a runner that reads what it recorded.
+        self.on_applied: Callable[[frozenset[str] | None], None] | None = None
         # Told after a projection's position moved, recorded or not, e.g. to wake a runner
         # of a projection that follows it.
         self.on_moved: Callable[[], None] | None = None
@@ -339,6 +354,8 @@ class ProjectionRunner:
         # by an earlier process, until this one applies a page).
         self._maybe_failing: set[str] = set()
         self._wake = asyncio.Event()
+        # The readable end of the log when the last poll looked (see `_moved_since_poll`).
+        self._polled_end: LogPosition | None = None
         self.log = structlog.get_logger("chorus.projections")
 
     def _named(self, name: str) -> Projection[asyncpg.Connection]:
@@ -378,6 +395,7 @@ class ProjectionRunner:
                         self._maybe_failing.discard(name)
                     return None
                 moved = page.next != position
+                written: frozenset[str] = frozenset()
                 skipped = not page.events and not self._recording_due(name)
                 if skipped:
                     # Nothing of its topics up to the readable end: the transaction stays
@@ -386,6 +404,8 @@ class ProjectionRunner:
                         self.ahead.passed(name, recorded, position, page.next)
                 else:
                     parked = await self._apply(conn, projection, position, page.events)
+                    if self.on_applied is not None and len(page.events) > parked:
+                        written = frozenset(r[0] for r in await conn.fetch(_RECORDED_HERE))
                     after = page.next
                     await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
         except Exception as error:
@@ -400,8 +420,8 @@ class ProjectionRunner:
         self._recorded_at[name] = asyncio.get_running_loop().time()
         self._maybe_failing.discard(name)
         count = len(page.events) - parked
-        if count and self.on_applied is not None:
-            self.on_applied()
+        if count and self.on_applied is not None and written:
+            self.on_applied(written)
         if self.on_page is not None:
             self.on_page(name, count)
         return count
@@ -534,6 +554,8 @@ class ProjectionRunner:
                 if applied is None:
                     break
                 total += applied
+                if not self.backlogged:
+                    break  # the page ended at the readable end of the log
         return total
 
     def wake(self, topics: Collection[str] | None = None) -> None:
@@ -554,18 +576,12 @@ class ProjectionRunner:
         # A failure on record from an earlier run is cleared by this one's first step.
         self._maybe_failing.update(self.projections)
         stopping = asyncio.create_task(stop.wait())
+        polled = False
         try:
             while not stop.is_set():
                 self._wake.clear()
-                for name in self.projections:
-                    try:
-                        await self.catch_up(name, stop)
-                        self.failing.pop(name, None)
-                    except Exception as error:
-                        # One failing projection must not hold the others up; it retries.
-                        if name not in self.failing:
-                            self.log.exception("projection failed", projection=name)
-                        self.failing[name] = f"{type(error).__name__}: {error}"
+                if not polled or await self._moved_since_poll():
+                    await self._round(stop)
                 woken = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
                     {woken, stopping},
@@ -573,10 +589,39 @@ class ProjectionRunner:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 woken.cancel()
-                if self._wake.is_set() and not stop.is_set():
+                polled = not self._wake.is_set()
+                if not polled and not stop.is_set():
                     await asyncio.sleep(self.settle)
         finally:
             stopping.cancel()
+
+    async def _round(self, stop: asyncio.Event) -> None:
+        for name in self.projections:
+            try:
+                await self.catch_up(name, stop)
+                self.failing.pop(name, None)
+            except Exception as error:
+                # One failing projection must not hold the others up; it retries.
+                if name not in self.failing:
+                    self.log.exception("projection failed", projection=name)
+                self.failing[name] = f"{type(error).__name__}: {error}"
+
+    async def _moved_since_poll(self) -> bool:
+        """Whether a poll has work: the readable end of the log moved since the last poll, or
+        a projection fails, or got further than it recorded. A wake does not ask: the commits
+        that wake a lane moved the end."""
+        if self.failing or self._maybe_failing:
+            return True
+        if any(self.ahead.holds(name) for name in self.projections):
+            return True
+        try:
+            row = await self.pool.fetchrow(_READABLE_END)
+        except Exception:
+            return True  # the round finds out what is wrong, and says so
+        end = LogPosition() if row is None else LogPosition(row[0], row[1])
+        moved = end != self._polled_end
+        self._polled_end = end
+        return moved
 
     async def status(self) -> list[ProjectionStatus]:
         await self.setup()
@@ -640,7 +685,7 @@ class ProjectionRunner:
                 error=error,
             )
         if applied and self.on_applied is not None:
-            self.on_applied()
+            self.on_applied(None)
         return applied, still
 
     async def _apply_again(
