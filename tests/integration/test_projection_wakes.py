@@ -194,6 +194,21 @@ class TestRoundsWithNothingToApply:
         assert await pool.fetchval("SELECT count(*) FROM tally WHERE stream_id = $1", customer.id)
         assert await recorded(pool, "customers") > ahead
 
+    async def test_a_page_that_changed_nothing_records_nothing_and_is_not_read_again(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        silent = Silent("silent", frozenset({RECEIVED_TOPIC}))
+        runner = ProjectionRunner(pool, [silent], record_every=60)
+        await runner.setup()
+        await receive(pool, "s0")
+        assert await runner.catch_up() == 1  # its first page is recorded
+        start = await recorded(pool, "silent")
+        await receive(pool, "s1")
+        assert await runner.catch_up() == 1
+        assert await recorded(pool, "silent") == start
+        assert await runner.catch_up() == 0
+        assert silent.read == 2
+
     async def test_a_position_moved_past_other_topics_is_recorded_once_the_interval_passed(
         self, pool: asyncpg.Pool
     ) -> None:
@@ -282,6 +297,15 @@ class TestFollowing:
         assert await follower.catch_up() == 1  # s1, not s2 behind the customer
         assert await followed.catch_up() == 1
         assert await follower.catch_up() == 1
+
+
+class Silent(Tally):
+    """Reads its events and writes nothing, as a process with nothing to decide."""
+
+    read = 0
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
+        self.read += len(events)
 
 
 class Registrar(Tally):

@@ -133,6 +133,7 @@ ORDER BY p.name
 _RECORDED_HERE = """
 SELECT DISTINCT topic FROM events WHERE transaction_id = pg_current_xact_id_if_assigned()
 """
+_WROTE_NOTHING = "SELECT pg_current_xact_id_if_assigned() IS NULL"
 _FOLLOWED = """
 SELECT name, transaction_id::text::bigint AS transaction_id, position FROM projection_positions
 WHERE name = ANY($1::text[])
@@ -396,6 +397,7 @@ class ProjectionRunner:
                     return None
                 moved = page.next != position
                 written: frozenset[str] = frozenset()
+                quiet = False
                 skipped = not page.events and not self._recording_due(name)
                 if skipped:
                     # Nothing of its topics up to the readable end: the transaction stays
@@ -406,8 +408,19 @@ class ProjectionRunner:
                     parked = await self._apply(conn, projection, position, page.events)
                     if self.on_applied is not None and len(page.events) > parked:
                         written = frozenset(r[0] for r in await conn.fetch(_RECORDED_HERE))
-                    after = page.next
-                    await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
+                    # A page that changed nothing in this transaction (a process that had
+                    # nothing to decide; one that records in transactions of its own, which
+                    # takes a page again idempotently) is passed as a page of other topics is.
+                    quiet = not self._recording_due(name) and bool(
+                        await conn.fetchval(_WROTE_NOTHING)
+                    )
+                    if quiet:
+                        self.ahead.passed(name, recorded, position, page.next)
+                    else:
+                        after = page.next
+                        await conn.execute(
+                            _ADVANCE, name, str(after.transaction_id), after.position
+                        )
         except Exception as error:
             self.backlogged = False  # a page that fails is no backlog to give way to
             await self._record_failing(name, error)
@@ -416,9 +429,10 @@ class ProjectionRunner:
             self.on_moved()
         if skipped:
             return None  # an empty page ends at the readable end of the log
-        self.ahead.forget(name)
-        self._recorded_at[name] = asyncio.get_running_loop().time()
-        self._maybe_failing.discard(name)
+        if not quiet:
+            self.ahead.forget(name)
+            self._recorded_at[name] = asyncio.get_running_loop().time()
+            self._maybe_failing.discard(name)
         count = len(page.events) - parked
         if count and self.on_applied is not None and written:
             self.on_applied(written)
