@@ -260,14 +260,15 @@ async def stuck_projections(pool: asyncpg.Pool, parked_within: float) -> list[St
 
 
 class PositionsAhead:
-    """How far projections have read past their recorded positions in this process without
-    finding one of their events, so far unrecorded: a round that finds nothing for its
-    projection commits nothing durable. Shared by the runners of a process, so that a
-    projection that `follows` another goes as far as the other has really got.
+    """How far projections have got in this process past their recorded positions, through
+    rounds that changed nothing (events of other topics only, or pages whose transaction wrote
+    nothing): such a round commits nothing durable. Shared by the runners of a process, so that
+    a projection that `follows` another goes as far as the other has really got.
 
-    Each entry says that the projection's topics have no event between `since` (a position
-    it had recorded) and `ahead`: it stands at `ahead` for as long as its recorded position is
-    not behind `since` (a replay from the start puts it back there).
+    Each entry says that every event of the projection's topics between `since` (a position it
+    had recorded) and `ahead` is applied, none leaving anything to record: it stands at `ahead`
+    for as long as its recorded position is not behind `since` (a replay from the start puts it
+    back there).
     """
 
     def __init__(self) -> None:
@@ -283,7 +284,7 @@ class PositionsAhead:
     def passed(
         self, name: str, recorded: LogPosition, start: LogPosition, end: LogPosition
     ) -> None:
-        """The projection read from `start` (where `of` put it) to `end` and found nothing."""
+        """The projection read from `start` (where `of` put it) to `end`, changing nothing."""
         found = self._ahead.get(name)
         since = found[0] if found is not None and start > recorded else recorded
         self._ahead[name] = (since, end)
@@ -336,8 +337,8 @@ class ProjectionRunner:
         # The topics whose commits wake the running loop (`wake`): its projections', and
         # those of the projections that follow them, which wait for them to pass.
         self.woken_by: frozenset[str] = frozenset().union(*(p.topics for p in projections))
-        # A round that reads past other topics' events and finds none of a projection's
-        # records where it got at most this often (seconds): the next round of a projection
+        # A round that changes nothing (other topics' events only, or a page whose transaction
+        # wrote nothing) records where it got at most this often (seconds): the next round
         # starts from where the last one got (`ahead`), and a crash only reads them again.
         self.record_every = record_every
         self.ahead = ahead or PositionsAhead()
