@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from bench.servers import Servers
 
-__all__ = ["TARGET_P99_MS", "ConversationsConfig", "run_conversations"]
+__all__ = ["TARGET_P99_MS", "ConversationsConfig", "latency_on_service", "run_conversations"]
 
 TARGET_P99_MS = 250.0
 _BEHIND = """
@@ -157,6 +157,25 @@ def _cpu_spent(
     for (part, pid), seconds in after.items():
         spent[part] += seconds - before.get((part, pid), 0.0)
     return spent
+
+
+_DATABASE_WORK = """
+SELECT xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database
+WHERE datname = current_database()
+"""
+
+
+async def _database_work(dsn: str) -> tuple[int, int]:
+    """Transactions committed so far in the database, and rows written (PostgreSQL's counters,
+    which backends report at most once a second: read them a second after the work)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await asyncio.sleep(1.1)
+        row = await conn.fetchrow(_DATABASE_WORK)
+    finally:
+        await conn.close()
+    assert row is not None
+    return row[0], row[1]
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -313,6 +332,7 @@ async def _latency(
                 raise RuntimeError(f"POST /v1/events: {response.status_code} {response.text}")
 
         interval = 1 / config.rate
+        work_before = await _database_work(dsn)
         cpu_before, client_before = await _cpu_by_pid(service, dsn), time.process_time()
         started = time.perf_counter()
         posts = []
@@ -326,6 +346,7 @@ async def _latency(
             await asyncio.wait_for(watcher.done.wait(), 300)
             cpu = _cpu_spent(cpu_before, await _cpu_by_pid(service, dsn))
             client_cpu = time.process_time() - client_before
+            work_after = await _database_work(dsn)
         finally:
             following.cancel()
             await asyncio.gather(following, return_exceptions=True)
@@ -365,6 +386,8 @@ async def _latency(
         },
         "cores_needed_at_rate": round(sum(cpu.values()) / steady * config.rate, 2),
         "client_cpu_ms_per_message": round(client_cpu * 1000 / steady, 2),
+        "transactions_per_message": round((work_after[0] - work_before[0]) / steady, 1),
+        "rows_written_per_message": round((work_after[1] - work_before[1]) / steady, 1),
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": p99 <= TARGET_P99_MS,
         "measured": "from the client's clock just before each POST /v1/events (one message.received "
@@ -372,7 +395,9 @@ async def _latency(
         "GET /v1/conversations/stream with a team on it (assigned or queued); raw baseline: the "
         "same POST's answer, the signal committed; cpu_ms_per_message: user+system CPU of the "
         "service, its projection worker and its database's PostgreSQL backends from the first "
-        "POST until the last conversation came routed, per message",
+        "POST until the last conversation came routed, per message; transactions_per_message and "
+        "rows_written_per_message: PostgreSQL's counters of the database over the same time "
+        "(and the second after it)",
     }
 
 
@@ -490,6 +515,13 @@ async def _on_service(
     finally:
         streams = (f"BENCH_{run.upper()}_{suffix}" for suffix in ("SIGNALS", "OUT", "DEAD_LETTERS"))
         await delete_streams(servers.nats_url, *streams)
+
+
+async def latency_on_service(
+    servers: Servers, dsn: str, folder: Path, config: ConversationsConfig
+) -> dict[str, Any]:
+    """The latency part alone, on a service of its own over `dsn`."""
+    return await _on_service(servers, dsn, folder, _latency, config)
 
 
 async def run_conversations(

@@ -19,7 +19,7 @@ from adapters.postgres.enrollments import EnrollmentListing
 from adapters.postgres.inbox import InboxListing
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
-from adapters.postgres.projections import ProjectionRunner, is_outage
+from adapters.postgres.projections import PositionsAhead, ProjectionRunner, is_outage
 from adapters.postgres.segments import SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.sla_timers import SlaTimerProjection
@@ -33,13 +33,18 @@ from application.processes.trigger_matcher import TriggerMatcher
 from entrypoints.workers.giving_way import GivingWay
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from dishka import AsyncContainer
 
+    from entrypoints.workers.bell import Written
     from ports.projections import Projection
 
-__all__ = ["LANES", "Lane", "every_projection", "lane_runners"]
+__all__ = ["LANES", "RECORD_EVERY", "Lane", "every_projection", "lane_runners"]
+
+RECORD_EVERY = 1.0
+"""Seconds between records of a lane's position moved past other topics' events only; in
+between, the lanes of the worker know where it got (`PositionsAhead`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +126,11 @@ async def _members(container: AsyncContainer, lane: Lane) -> list[Projection[Any
 
 
 async def lane_runners(container: AsyncContainer, attempts: int) -> dict[str, ProjectionRunner]:
-    """A runner for each lane, wired to wake the lanes that follow it. `container` is one
-    with the outbound bus in its context (see `ioc.with_bus`)."""
+    """A runner for each lane, wired to wake the lanes that read what it records and those
+    whose projections follow one of its own. `container` is one with the outbound bus in its
+    context (see `ioc.with_bus`)."""
     pool = await container.get(asyncpg.Pool)
+    ahead = PositionsAhead()
     runners = {
         lane.name: ProjectionRunner(
             pool,
@@ -131,13 +138,23 @@ async def lane_runners(container: AsyncContainer, attempts: int) -> dict[str, Pr
             settle=lane.settle,
             attempts=attempts,
             outage=lane.outage,
+            record_every=RECORD_EVERY,
+            ahead=ahead,
         )
         for lane in LANES
     }
     for lane in LANES:
+        runner = runners[lane.name]
         woken = [runners[name].wake for name in lane.wakes]
         if woken:
-            runners[lane.name].on_applied = _calling(woken)
+            runner.on_applied = _telling(woken)
+        followers = [other for other in runners.values() if _follows(other, runner)]
+        if followers:
+            # Woken by what its followers read too, so that it passes those events at once
+            # and then wakes them: they read no further than it has got.
+            read = (p.topics for f in followers for p in f.projections.values())
+            runner.woken_by = runner.woken_by.union(*read)
+            runner.on_moved = _calling([f.wake for f in followers])
         if lane.gives_way_to:
             runners[lane.name].before_page = GivingWay(
                 _backlogged([runners[name] for name in lane.gives_way_to])
@@ -155,11 +172,30 @@ async def every_projection(
     return ProjectionRunner(pool, members, attempts=attempts, outage=is_bus_outage)
 
 
+def _follows(follower: ProjectionRunner, runner: ProjectionRunner) -> bool:
+    """Whether a projection of another runner follows one of `runner`'s."""
+    return follower is not runner and any(
+        name in runner.projections
+        for projection in follower.projections.values()
+        for name in getattr(projection, "follows", ())
+    )
+
+
 def _backlogged(ahead: list[ProjectionRunner]) -> Callable[[], bool]:
     return lambda: any(runner.backlogged for runner in ahead)
 
 
-def _calling(calls: list[Callable[[], None]]) -> Callable[[], None]:
+def _telling(
+    calls: Sequence[Callable[[Written], None]],
+) -> Callable[[Written], None]:
+    def tell(topics: Written) -> None:
+        for each in calls:
+            each(topics)
+
+    return tell
+
+
+def _calling(calls: Sequence[Callable[[], None]]) -> Callable[[], None]:
     def call() -> None:
         for each in calls:
             each()

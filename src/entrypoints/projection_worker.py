@@ -5,7 +5,8 @@ Intake answers as soon as signals are committed; everything derived from them is
 process. It runs at a lower CPU priority (nice 10), so on a busy machine producers' requests are
 answered first and the derived state catches up behind them; on an idle one it has a core to
 itself. Commits made in other processes reach it over NATS (`<prefix>.internal.commits`), its own
-through the in-process bell; it polls the log every 0.1 s besides.
+through the in-process bell, each with the topics it wrote: a lane reads when a commit wrote one
+of its topics, and otherwise polls the log every 0.1 s, so a commit no bell told of is read too.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from entrypoints.logs import configure_logging
 from entrypoints.metrics_directory import forget_process
 from entrypoints.pipeline import lane_runners
 from entrypoints.tracing import configure_tracing
-from entrypoints.workers.bell import CommitBell
+from entrypoints.workers.bell import CommitBell, Written
 from entrypoints.workers.projector import Projector
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "bus",
     "commits_subject",
     "follow_log",
+    "written_in",
 ]
 
 log = structlog.get_logger("chorus.projections")
@@ -99,8 +101,9 @@ class Followers:
         async def rang(msg: Msg) -> None:
             # Not `bell.ring()`: in the service's own process the bell also relays commits
             # over NATS, and ringing it from what NATS relayed would relay it again, forever.
+            topics = written_in(msg.data)
             for projector in self.projectors:
-                projector.runner.wake()
+                projector.runner.wake(topics)
 
         await nc.subscribe(commits_subject(settings), cb=rang)
         for projector in self.projectors:
@@ -239,23 +242,37 @@ class ProjectionProcess:
 
 
 class BellRelay:
-    """Rings the worker's bell over NATS after commits here, once per loop turn at most."""
+    """Rings the worker's bell over NATS after commits here, once per loop turn at most, with
+    the topics those commits wrote (one a line; none: topics unknown)."""
 
     def __init__(self, nc: NATS, subject: str) -> None:
         self.nc = nc
         self.subject = subject
         self._pending = False
+        self._topics: set[str] | None = set()
 
-    def __call__(self) -> None:
+    def __call__(self, topics: Written = None) -> None:
+        if self._topics is not None:
+            if topics is None:
+                self._topics = None
+            else:
+                self._topics.update(topics)
         if self._pending:
             return
         self._pending = True
         asyncio.get_running_loop().call_soon(self._send)
 
     def _send(self) -> None:
+        topics, self._topics = self._topics, set()
         self._pending = False
-        task = asyncio.ensure_future(self.nc.publish(self.subject, b""))
+        data = b"" if topics is None else "\n".join(sorted(topics)).encode()
+        task = asyncio.ensure_future(self.nc.publish(self.subject, data))
         task.add_done_callback(_quiet)
+
+
+def written_in(data: bytes) -> Written:
+    """The topics a relayed commit wrote (None: unknown, as from a relay that sent none)."""
+    return frozenset(data.decode().split("\n")) if data else None
 
 
 def _quiet(task: asyncio.Future[None]) -> None:

@@ -14,6 +14,7 @@ from adapters.system.ids import RandomIds
 from application.customer.signals import IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.queries.customers import CustomerQueries
+from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
 from domain.signals.aggregate import Signal, SignalReport
@@ -245,11 +246,11 @@ class TestUnitOfWork:
         assert await pool.fetchval("SELECT count(*) FROM events") == 0
         assert await pool.fetchval("SELECT count(*) FROM identities") == 0
 
-    async def test_repositories_of_two_types_commit_together_and_ring_the_commit_bell(
+    async def test_repositories_of_two_types_commit_together_and_ring_the_bell_with_their_topics(
         self, pool: asyncpg.Pool
     ) -> None:
-        rung: list[str] = []
-        uows = PostgresUnitsOfWork(pool, on_committed=lambda: rung.append("committed"))
+        rung: list[frozenset[str]] = []
+        uows = PostgresUnitsOfWork(pool, on_committed=rung.append)
         ana = Customer.register(RandomIds().new_id(), T0, ())
         order = report("o-1")
         async with uows() as uow:
@@ -258,7 +259,7 @@ class TestUnitOfWork:
         async with uows() as uow:
             assert await uow.repository(Signal).existing([order.signal_id]) == {order.signal_id}
             assert set(await uow.repository(Customer).get([ana.id])) == {ana.id}
-        assert rung == ["committed"]
+        assert rung == [frozenset({topic_of(Customer.Registered), topic_of(Signal.Recorded)})]
 
     async def test_a_stream_written_twice_from_stale_copies_is_a_conflict(
         self, pool: asyncpg.Pool

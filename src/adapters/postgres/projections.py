@@ -30,6 +30,7 @@ __all__ = [
     "NotParked",
     "NotRebuildable",
     "ParkedEvent",
+    "PositionsAhead",
     "ProjectionRunner",
     "ProjectionStatus",
     "StuckProjection",
@@ -128,9 +129,20 @@ CROSS JOIN LATERAL (
 WHERE p.failing IS NOT NULL OR young.events > 0
 ORDER BY p.name
 """
+# What the step's own transaction appended (its processes' records): none before its first write.
+_RECORDED_HERE = """
+SELECT DISTINCT topic FROM events WHERE transaction_id = pg_current_xact_id_if_assigned()
+"""
+_WROTE_NOTHING = "SELECT pg_current_xact_id_if_assigned() IS NULL"
 _FOLLOWED = """
-SELECT transaction_id::text::bigint AS transaction_id, position FROM projection_positions
-WHERE name = ANY($1::text[]) ORDER BY transaction_id, position LIMIT 1
+SELECT name, transaction_id::text::bigint AS transaction_id, position FROM projection_positions
+WHERE name = ANY($1::text[])
+"""
+# The readable end of the log, as `read_topics` sees it: the last event below the horizon.
+_READABLE_END = """
+SELECT transaction_id::text::bigint, position FROM events
+WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id DESC, position DESC LIMIT 1
 """
 _INDEXES = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1"
 _ERROR_LENGTH = 2000  # of the error stored with a parked event
@@ -247,6 +259,45 @@ async def stuck_projections(pool: asyncpg.Pool, parked_within: float) -> list[St
     return [StuckProjection(*row) for row in await pool.fetch(_STUCK, parked_within)]
 
 
+class PositionsAhead:
+    """How far projections have got in this process past their recorded positions, through
+    rounds that changed nothing (events of other topics only, or pages whose transaction wrote
+    nothing): such a round commits nothing durable. Shared by the runners of a process, so that
+    a projection that `follows` another goes as far as the other has really got.
+
+    Each entry says that every event of the projection's topics between `since` (a position it
+    had recorded) and `ahead` is applied, none leaving anything to record: it stands at `ahead`
+    for as long as its recorded position is not behind `since` (a replay from the start puts it
+    back there).
+    """
+
+    def __init__(self) -> None:
+        self._ahead: dict[str, tuple[LogPosition, LogPosition]] = {}
+
+    def of(self, name: str, recorded: LogPosition) -> LogPosition:
+        """Where the projection stands, `recorded` being its recorded position."""
+        found = self._ahead.get(name)
+        if found is None or recorded < found[0]:
+            return recorded
+        return max(recorded, found[1])
+
+    def passed(
+        self, name: str, recorded: LogPosition, start: LogPosition, end: LogPosition
+    ) -> None:
+        """The projection read from `start` (where `of` put it) to `end`, changing nothing."""
+        found = self._ahead.get(name)
+        since = found[0] if found is not None and start > recorded else recorded
+        self._ahead[name] = (since, end)
+
+    def forget(self, name: str) -> None:
+        """The projection's position was recorded: it stands there."""
+        self._ahead.pop(name, None)
+
+    def holds(self, name: str) -> bool:
+        """Whether the projection has got further than it recorded."""
+        return name in self._ahead
+
+
 class ProjectionRunner:
     """Applies each page and records its new position in one transaction."""
 
@@ -261,14 +312,20 @@ class ProjectionRunner:
         settle: float = 0.005,
         attempts: int = 3,
         outage: Callable[[BaseException], bool] = is_outage,
+        record_every: float = 0.0,
+        ahead: PositionsAhead | None = None,
     ) -> None:
         self.pool = pool
         self.rebuild_page_size = rebuild_page_size
         # The projections whose last page failed, with the error: they retry every round,
         # logged once until they recover.
         self.failing: dict[str, str] = {}
-        # Told after a page was applied, e.g. to wake a runner that reads what it recorded.
-        self.on_applied: Callable[[], None] | None = None
+        # Told, after a page was applied, the topics of the events it recorded in its
+        # transaction (None: not known), e.g. to wake a runner that reads what it recorded.
+        self.on_applied: Callable[[frozenset[str] | None], None] | None = None
+        # Told after a projection's position moved, recorded or not, e.g. to wake a runner
+        # of a projection that follows it.
+        self.on_moved: Callable[[], None] | None = None
         # Told the projection's name and the number of events of each page applied (metrics).
         self.on_page: Callable[[str, int], None] | None = None
         # Awaited before each page the running loop reads, e.g. to give way to another lane.
@@ -277,6 +334,15 @@ class ProjectionRunner:
         self.backlogged = False
         self.settle = settle
         self.projections = {p.name: p for p in projections}
+        # The topics whose commits wake the running loop (`wake`): its projections', and
+        # those of the projections that follow them, which wait for them to pass.
+        self.woken_by: frozenset[str] = frozenset().union(*(p.topics for p in projections))
+        # A round that changes nothing (other topics' events only, or a page whose transaction
+        # wrote nothing) records where it got at most this often (seconds): the next round
+        # starts from where the last one got (`ahead`), and a crash only reads them again.
+        self.record_every = record_every
+        self.ahead = ahead or PositionsAhead()
+        self._recorded_at: dict[str, float] = {}
         self.store = store or PostgresEventStore()
         self.page_size = page_size
         self.poll_interval = poll_interval
@@ -290,6 +356,8 @@ class ProjectionRunner:
         # by an earlier process, until this one applies a page).
         self._maybe_failing: set[str] = set()
         self._wake = asyncio.Event()
+        # The readable end of the log when the last poll looked (see `_moved_since_poll`).
+        self._polled_end: LogPosition | None = None
         self.log = structlog.get_logger("chorus.projections")
 
     def _named(self, name: str) -> Projection[asyncpg.Connection]:
@@ -315,32 +383,71 @@ class ProjectionRunner:
                 row = await conn.fetchrow(LOCK_POSITION, name)
                 if row is None or row["position"] is None:
                     raise UnknownProjection(f"{name} has no position; run setup() first")
-                position = LogPosition(row["transaction_id"], row["position"])
+                recorded = LogPosition(row["transaction_id"], row["position"])
+                position = self.ahead.of(name, recorded)
                 until = await self._followed(conn, projection)
                 # A projection whose work is per customer rather than per event takes bigger
                 # pages.
                 size: int = getattr(projection, "page_size", self.page_size)
                 page = await self.store.read_topics(conn, position, projection.topics, size, until)
                 self.backlogged = len(page.events) >= size
-                if page.next == position:
+                if page.next == recorded:
                     if name in self._maybe_failing:
                         await conn.execute(_RECOVERED, name)
                         self._maybe_failing.discard(name)
                     return None
-                parked = await self._apply(conn, projection, position, page.events)
-                after = page.next
-                await conn.execute(_ADVANCE, name, str(after.transaction_id), after.position)
+                moved = page.next != position
+                written: frozenset[str] = frozenset()
+                quiet = False
+                skipped = not page.events and not self._recording_due(name)
+                if skipped:
+                    # Nothing of its topics up to the readable end: the transaction stays
+                    # read-only, and its commit writes nothing to disk.
+                    if moved:
+                        self.ahead.passed(name, recorded, position, page.next)
+                else:
+                    parked = await self._apply(conn, projection, position, page.events)
+                    if self.on_applied is not None and len(page.events) > parked:
+                        written = frozenset(r[0] for r in await conn.fetch(_RECORDED_HERE))
+                    # A page that changed nothing in this transaction (a process that had
+                    # nothing to decide; one that records in transactions of its own, which
+                    # takes a page again idempotently) is passed as a page of other topics is.
+                    quiet = not self._recording_due(name) and bool(
+                        await conn.fetchval(_WROTE_NOTHING)
+                    )
+                    if quiet:
+                        self.ahead.passed(name, recorded, position, page.next)
+                    else:
+                        after = page.next
+                        await conn.execute(
+                            _ADVANCE, name, str(after.transaction_id), after.position
+                        )
         except Exception as error:
             self.backlogged = False  # a page that fails is no backlog to give way to
             await self._record_failing(name, error)
             raise
-        self._maybe_failing.discard(name)
+        if moved and self.on_moved is not None:
+            self.on_moved()
+        if skipped:
+            return None  # an empty page ends at the readable end of the log
+        if not quiet:
+            self.ahead.forget(name)
+            self._recorded_at[name] = asyncio.get_running_loop().time()
+            self._maybe_failing.discard(name)
         count = len(page.events) - parked
-        if count and self.on_applied is not None:
-            self.on_applied()
+        if count and self.on_applied is not None and written:
+            self.on_applied(written)
         if self.on_page is not None:
             self.on_page(name, count)
         return count
+
+    def _recording_due(self, name: str) -> bool:
+        """Whether a position moved past other topics' events only is to be recorded now: at
+        most every `record_every` seconds, and at once while a failure is on record."""
+        if self.record_every <= 0 or name in self._maybe_failing:
+            return True
+        since = self._recorded_at.get(name)
+        return since is None or asyncio.get_running_loop().time() - since >= self.record_every
 
     async def _apply(
         self,
@@ -442,10 +549,14 @@ class ProjectionRunner:
         followed: tuple[str, ...] = getattr(projection, "follows", ())
         if not followed:
             return None
-        row = await conn.fetchrow(_FOLLOWED, list(followed))
-        if row is None or row["transaction_id"] is None:
-            return LogPosition()
-        return LogPosition(row["transaction_id"], row["position"])
+        rows = await conn.fetch(_FOLLOWED, list(followed))
+        return min(
+            (
+                self.ahead.of(row["name"], LogPosition(row["transaction_id"], row["position"]))
+                for row in rows
+            ),
+            default=LogPosition(),
+        )
 
     async def catch_up(self, name: str | None = None, stop: asyncio.Event | None = None) -> int:
         """Applies pages until the readable end of the log (or `stop`); the number applied."""
@@ -458,11 +569,15 @@ class ProjectionRunner:
                 if applied is None:
                     break
                 total += applied
+                if not self.backlogged:
+                    break  # the page ended at the readable end of the log
         return total
 
-    def wake(self) -> None:
-        """Asks the running loop to read the log now (a writer in this process just appended)."""
-        self._wake.set()
+    def wake(self, topics: Collection[str] | None = None) -> None:
+        """Asks the running loop to read the log now: a writer just appended events of
+        `topics` (None: of topics unknown), and one of them is among `woken_by`."""
+        if topics is None or not self.woken_by.isdisjoint(topics):
+            self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Catches up, then follows the log until `stop` is set, polling every `poll_interval`
@@ -476,18 +591,12 @@ class ProjectionRunner:
         # A failure on record from an earlier run is cleared by this one's first step.
         self._maybe_failing.update(self.projections)
         stopping = asyncio.create_task(stop.wait())
+        polled = False
         try:
             while not stop.is_set():
                 self._wake.clear()
-                for name in self.projections:
-                    try:
-                        await self.catch_up(name, stop)
-                        self.failing.pop(name, None)
-                    except Exception as error:
-                        # One failing projection must not hold the others up; it retries.
-                        if name not in self.failing:
-                            self.log.exception("projection failed", projection=name)
-                        self.failing[name] = f"{type(error).__name__}: {error}"
+                if not polled or await self._moved_since_poll():
+                    await self._round(stop)
                 woken = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
                     {woken, stopping},
@@ -495,10 +604,39 @@ class ProjectionRunner:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 woken.cancel()
-                if self._wake.is_set() and not stop.is_set():
+                polled = not self._wake.is_set()
+                if not polled and not stop.is_set():
                     await asyncio.sleep(self.settle)
         finally:
             stopping.cancel()
+
+    async def _round(self, stop: asyncio.Event) -> None:
+        for name in self.projections:
+            try:
+                await self.catch_up(name, stop)
+                self.failing.pop(name, None)
+            except Exception as error:
+                # One failing projection must not hold the others up; it retries.
+                if name not in self.failing:
+                    self.log.exception("projection failed", projection=name)
+                self.failing[name] = f"{type(error).__name__}: {error}"
+
+    async def _moved_since_poll(self) -> bool:
+        """Whether a poll has work: the readable end of the log moved since the last poll, or
+        a projection fails, or got further than it recorded. A wake does not ask: the commits
+        that wake a lane moved the end."""
+        if self.failing or self._maybe_failing:
+            return True
+        if any(self.ahead.holds(name) for name in self.projections):
+            return True
+        try:
+            row = await self.pool.fetchrow(_READABLE_END)
+        except Exception:
+            return True  # the round finds out what is wrong, and says so
+        end = LogPosition() if row is None else LogPosition(row[0], row[1])
+        moved = end != self._polled_end
+        self._polled_end = end
+        return moved
 
     async def status(self) -> list[ProjectionStatus]:
         await self.setup()
@@ -562,7 +700,7 @@ class ProjectionRunner:
                 error=error,
             )
         if applied and self.on_applied is not None:
-            self.on_applied()
+            self.on_applied(None)
         return applied, still
 
     async def _apply_again(

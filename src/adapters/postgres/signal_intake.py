@@ -40,6 +40,8 @@ class _Refusal(msgspec.Struct):
     reason: str
 
 
+_WROTE_RECEIVED = frozenset({RECEIVED_TOPIC})  # what a commit wrote, for the commit bell
+_WROTE_REFUSED = frozenset({REFUSED_TOPIC})
 _encode_refusal = msgspec.json.Encoder().encode
 _decode_refusal = msgspec.json.Decoder(_Refusal).decode
 
@@ -50,7 +52,7 @@ class PostgresSignalIntake:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        on_committed: Callable[[], None] | None = None,
+        on_committed: Callable[[frozenset[str]], None] | None = None,
         events: PostgresEventStore | None = None,
     ) -> None:
         self.pool = pool
@@ -73,7 +75,7 @@ class PostgresSignalIntake:
         for place in places:
             new[places_of_first[place]] = True
         if places and self.on_committed is not None:
-            self.on_committed()
+            self.on_committed(_WROTE_RECEIVED)
         return new
 
     async def _sealed(self, signals: list[ReceivedSignal]) -> list[bytes]:
@@ -91,7 +93,7 @@ class PostgresSignalIntake:
         payload = _encode_refusal(_Refusal(reason))
         await self.events.append_payload_once(self.pool, intake_id, 2, REFUSED_TOPIC, at, payload)
         if self.on_committed is not None:
-            self.on_committed()
+            self.on_committed(_WROTE_REFUSED)
 
     async def refused(self, intake_ids: Collection[UUID]) -> set[UUID]:
         return {row[0] for row in await self.pool.fetch(_REFUSED, list(intake_ids))}

@@ -75,6 +75,9 @@ class PostgresUnitOfWork:
         # Rows for other tables, written in the events' statement; the first table used
         # comes first in it.
         self.side_rows: dict[SideTable, list[tuple[Any, ...]]] = {}
+        # The topics of the events appended, known once committed: the lanes that read one
+        # of them are woken, and no other.
+        self.written: frozenset[str] = frozenset()
 
     def repository(self, kind: type[A]) -> PostgresRepository[A]:
         found = self._repositories.get(kind)
@@ -158,18 +161,16 @@ class PostgresUnitOfWork:
     # the end
 
     @property
-    def appends(self) -> bool:
-        return bool(self.to_save or self.to_record)
-
-    @property
     def enqueues(self) -> bool:
         return bool(self.side_rows.get(OUTBOX))
 
     async def commit(self) -> None:
+        kinds = {type(event) for event in self.to_record}
         # Listed at commit, not when added: the row shows the state the events leave.
         for aggregate in self.to_save.values():
             if not aggregate.pending_events:
                 continue
+            kinds.update(type(event) for event in aggregate.pending_events)
             for listing in self.listings.get(type(aggregate), ()):
                 row = listing.row(aggregate)
                 if row is not None:
@@ -177,6 +178,8 @@ class PostgresUnitOfWork:
         await self.events.append(self._conn, self.to_save.values(), self.to_record, self.side_rows)
         if self._transaction is not None:
             await self._transaction.commit()
+        topic_of = self.events.codec.topics.topic_of
+        self.written = frozenset(topic_of(kind) for kind in kinds)
 
     async def rollback(self) -> None:
         if self._transaction is not None:
@@ -202,7 +205,7 @@ class PostgresUnitsOfWork:
         events: PostgresEventStore | None = None,
         cache: AggregateCache | None = None,
         on_enqueued: Callable[[], None] | None = None,
-        on_committed: Callable[[], None] | None = None,
+        on_committed: Callable[[frozenset[str]], None] | None = None,
         cached: tuple[type[Aggregate], ...] = (Customer,),
         listings: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = LISTINGS,
     ) -> None:
@@ -210,7 +213,8 @@ class PostgresUnitsOfWork:
         self.events = events or PostgresEventStore()
         self.cache = cache or AggregateCache()
         self.on_enqueued = on_enqueued  # told after a commit that put messages in the outbox
-        self.on_committed = on_committed  # told after every commit that appended events
+        # told after every commit that appended events, with the topics it wrote
+        self.on_committed = on_committed
         self.cached = cached
         self.listings = listings  # read tables written with their aggregates' events
         self.locks: weakref.WeakValueDictionary[UUID, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -232,8 +236,8 @@ class PostgresUnitsOfWork:
                 uow.committed()
                 if self.on_enqueued is not None and uow.enqueues:
                     self.on_enqueued()
-                if self.on_committed is not None and uow.appends:
-                    self.on_committed()
+                if self.on_committed is not None and uow.written:
+                    self.on_committed(uow.written)
             except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as error:
                 await uow.rollback()
                 raise ConcurrencyConflict(str(error)) from error

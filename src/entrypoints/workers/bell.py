@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Bell", "CommitBell", "OutboxBell"]
+__all__ = ["Bell", "CommitBell", "OutboxBell", "Written"]
+
+Written = frozenset[str] | None
+"""The topics a commit wrote; None when the writer does not say, which concerns every reader."""
 
 
 class Bell:
@@ -27,5 +30,16 @@ class OutboxBell(Bell):
     """Rung by the customer store after a commit that queued messages: the dispatcher sends."""
 
 
-class CommitBell(Bell):
-    """Rung by the customer store after each commit that appended events: projectors read."""
+class CommitBell:
+    """Rung after each commit that appended events, with the topics it wrote: a projector
+    reads only when one of them is among those it follows."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Callable[[Written], None]] = []
+
+    def listen(self, listener: Callable[[Written], None]) -> None:
+        self._listeners.append(listener)
+
+    def ring(self, topics: Written = None) -> None:
+        for listener in self._listeners:
+            listener(topics)
