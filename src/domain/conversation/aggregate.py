@@ -40,7 +40,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.conversation.routing import ConversationFacts, QueueEntry, RoutingDecision
+from domain.conversation.routing import URGENCIES, ConversationFacts, QueueEntry, RoutingDecision
 from domain.conversation.sla import Deadline, OnBreach, SlaFacts, SlaKind
 from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment, highest, kind_of
 from domain.message.aggregate import MessageStatus
@@ -148,12 +148,16 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """What the conversation is about and how the customer sounds, as classified."""
+    """What the conversation is about and how the customer sounds, as classified: the
+    classifier's urgency (`low` .. `critical`) and sentiment score (-1 .. 1) too, when it
+    gave them."""
 
     intent: str | None
     sentiment: Sentiment | None
     confidence: float | None
     at: datetime
+    urgency: str | None = None
+    sentiment_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,17 +530,34 @@ class Conversation(Aggregate):
         by: str,
         at: datetime,
         confidence: float | None = None,
+        urgency: str | None = None,
+        sentiment_score: float | None = None,
     ) -> bool:
-        """Records intent and sentiment as classified; False when they are what it says."""
+        """Records intent and sentiment as classified, with the urgency and score the classifier
+        gave; False when intent, sentiment and urgency are what it says."""
         if intent is not None:
             check_key(intent, "intent", "refund")
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise InvalidValue("confidence", f"{confidence} is not between 0 and 1")
+        if urgency is not None and urgency not in URGENCIES:
+            raise InvalidValue("urgency", f"{urgency!r} is not one of {', '.join(URGENCIES)}")
+        if sentiment_score is not None and not -1.0 <= sentiment_score <= 1.0:
+            raise InvalidValue("sentiment_score", f"{sentiment_score} is not between -1 and 1")
         known = self.classification
-        if known is not None and (known.intent, known.sentiment) == (intent, sentiment):
+        if known is not None and (known.intent, known.sentiment, known.urgency) == (
+            intent,
+            sentiment,
+            urgency,
+        ):
             return False
         self._classified(
-            timestamp=at, intent=intent, sentiment=sentiment, confidence=confidence, by=by
+            timestamp=at,
+            intent=intent,
+            sentiment=sentiment,
+            confidence=confidence,
+            by=by,
+            urgency=urgency,
+            sentiment_score=sentiment_score,
         )
         return True
 
@@ -613,6 +634,8 @@ class Conversation(Aggregate):
             priority=self.priority,
             intent=None if known is None else known.intent,
             sentiment=None if known is None else known.sentiment,
+            urgency=None if known is None else known.urgency,
+            sentiment_score=None if known is None else known.sentiment_score,
         )
 
     def sla_facts(self, tier: str | None = None) -> SlaFacts | None:
@@ -751,7 +774,24 @@ class Conversation(Aggregate):
         self.queue_skills = skills
         self.history.append(Assignment(AssignmentKind.QUEUED, team, None, reason, by, timestamp))
 
-    @event("Classified")
+    class Classified(Aggregate.Event):
+        """Classified; since version 2 with the classifier's urgency and sentiment score (those
+        stored before have neither)."""
+
+        class_version = 2
+        intent: str | None
+        sentiment: Sentiment | None
+        confidence: float | None
+        by: str
+        urgency: str | None
+        sentiment_score: float | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["urgency"] = None
+            state["sentiment_score"] = None
+
+    @event(Classified)
     def _classified(
         self,
         timestamp: datetime,
@@ -759,8 +799,12 @@ class Conversation(Aggregate):
         sentiment: Sentiment | None,
         confidence: float | None,
         by: str,
+        urgency: str | None,
+        sentiment_score: float | None,
     ) -> None:
-        self.classification = Classification(intent, sentiment, confidence, timestamp)
+        self.classification = Classification(
+            intent, sentiment, confidence, timestamp, urgency, sentiment_score
+        )
 
     @event("PriorityChanged")
     def _priority_changed(
