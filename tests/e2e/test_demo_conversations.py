@@ -75,6 +75,15 @@ def inbound(
 
 
 class TestTheDemosConversations:
+    def test_it_made_the_intent_model_ready_before_it_served_and_said_so(
+        self, demo: DemoProcess
+    ) -> None:
+        log = demo.log()
+        # Trained on a fresh clone ("training the intent model on first run"), loaded here from
+        # the suites' shared model directory.
+        assert "the intent model" in log
+        assert log.index("the intent model") < log.index("Chorus is running at")
+
     def test_it_holds_open_threads_on_several_channels_routed_to_its_agents(
         self, http: httpx.Client
     ) -> None:
