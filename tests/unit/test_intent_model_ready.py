@@ -15,13 +15,12 @@ if TYPE_CHECKING:
 class TestTheIntentModelMadeReady:
     def test_the_first_run_says_it_trains_and_how_long_it_took(self, tmp_path: Path) -> None:
         said: list[str] = []
-        classifier = ready_intent_model(
-            tmp_path / "model", said.append, tiny_dataset(tmp_path), SPEC
-        )
+        model = ready_intent_model(tmp_path / "model", said.append, tiny_dataset(tmp_path), SPEC)
         assert said[0].startswith("training the intent model on first run")
         assert said[1].startswith("trained the intent model in ")
         assert said[1].endswith(" s")
-        assert classifier.classify("my card was stolen").intent == "lost_or_stolen_card"
+        assert model.metadata["intents"] == ["card_arrival", "exchange_rate", "lost_or_stolen_card"]
+        assert (tmp_path / "model" / "intent-model.joblib").exists()
 
     def test_a_later_run_loads_what_the_first_trained(self, tmp_path: Path) -> None:
         dataset = tiny_dataset(tmp_path)
