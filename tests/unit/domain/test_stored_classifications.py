@@ -17,6 +17,7 @@ from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.classified import classified_properties
 from domain.customer.identities import Identity, IdentityClaim
 from domain.policy.vocabulary import Channel
+from domain.templates.aggregate import Template, Variant
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 CODEC = EventCodec()
@@ -83,3 +84,25 @@ class TestAConversationsClassification:
         old = read_back_as_version_1(event, before)
         assert (old.urgency, old.sentiment_score) == (None, None)
         assert (event.urgency, event.sentiment_score) == ("critical", -0.7)
+
+
+class TestATemplatesIntentTags:
+    def test_a_version_tagged_with_the_datasets_spelling_reads_back_by_the_keys(self) -> None:
+        template = Template.create("reply.refund", T0)
+        email = Variant(Channel.EMAIL, "en", subject="Your refund", body="On its way")
+        template.publish((email,), "en", "", "ana", T0, ("refund_not_showing_up",))
+        event = template.collect_events()[-1]
+        stored = CODEC.encode(event)
+        spelled = msgspec.json.decode(stored.payload)
+        spelled["intents"] = ["Refund_not_showing_up", "refund_not_showing_up"]
+        read_back = CODEC.decode(
+            stored.stream_id,
+            stored.version,
+            stored.topic,
+            stored.class_version,
+            stored.occurred_at,
+            msgspec.json.encode(spelled),
+        )
+        again = Template.create("reply.refund", T0)
+        read_back.mutate(again)
+        assert again.versions[-1].intents == ("refund_not_showing_up",)
