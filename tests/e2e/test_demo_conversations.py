@@ -199,3 +199,50 @@ class TestTheToursCustomerFromEmailToWhatsApp:
             f"/v1/conversations/{conversation}/resolve", json={"reason": "delivery date given"}
         ).json()
         assert (resolved["status"], resolved["changed"]) == ("resolved", True)
+
+
+class TestMessagesNoOneHereWrote:
+    """Fresh messages on the demo, classified by the intent model and routed by the demo's
+    routing: a fraud report to support at once, money to billing, a polite question that reads
+    a little negative not escalated, and a message in German never forced into an intent."""
+
+    @pytest.mark.parametrize(
+        ("n", "text", "team", "priority", "intent"),
+        [
+            (
+                1,
+                "There is a payment on my card from a shop I have never been to",
+                "support",
+                "urgent",
+                "card_payment_not_recognised",
+            ),
+            (
+                2,
+                "My refund still has not shown up in my account",
+                "billing",
+                "high",
+                "refund_not_showing_up",
+            ),
+            (3, "Can I add my card to Google Pay?", "support", "normal", "apple_pay_or_google_pay"),
+            # German: unknown (`not_english`), never forced into an intent
+            (4, "Hallo, mir wurde zweimal dieselbe Zahlung abgebucht", "support", "normal", None),
+        ],
+    )
+    def test_each_goes_to_its_team_at_its_priority(
+        self,
+        http: httpx.Client,
+        n: int,
+        text: str,
+        team: str,
+        priority: str,
+        intent: str | None,
+    ) -> None:
+        who = {"type": "email", "value": f"fresh{n}@example.org"}
+        inbound(http, f"email_api:fresh-{n}", who, "email", text)
+        found = customer(http, f"email:fresh{n}@example.org")
+        routed = eventually(lambda: threads_of(http, found), lambda t: t and t[0]["team"])
+        assert (routed[0]["team"], routed[0]["priority"], routed[0]["intent"]) == (
+            team,
+            priority,
+            intent,
+        )
