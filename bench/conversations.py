@@ -496,6 +496,9 @@ def _service(servers: Servers, dsn: str, folder: Path, run: str) -> ChorusServic
             "CHORUS_OUTBOUND_STREAM": f"BENCH_{run.upper()}_OUT",
             "CHORUS_NATS_PREFIX": f"bench_{run}",
             "CHORUS_DISPATCH": "false",
+            # Routing's cost, as recorded since the first run: the model's is the assistant
+            # bench's (bench/results/assistant.json), and it would train here on every run.
+            "CHORUS_CLASSIFIER": "keywords",
         },
     )
 

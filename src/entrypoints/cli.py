@@ -221,10 +221,16 @@ async def _demo(
     settings: Settings, data_dir: Path, admin_key: str, fakes: dict[str, str] | None = None
 ) -> None:
     from entrypoints.demo_data import load_demo_data
+    from entrypoints.intent_model import ready_intent_model
     from entrypoints.ioc import make_container
     from entrypoints.service import run_service
 
     await migrate(_need_database(settings))
+    if settings.classifier == "model":
+        # Before the demo's messages arrive: they are classified by the model, never without.
+        await asyncio.to_thread(
+            ready_intent_model, settings.intent_model_dir, lambda line: print(line, flush=True)
+        )
     container = make_container(settings)
     try:
         keys = await container.get(ApiKeyStore)
@@ -288,6 +294,7 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
     from entrypoints.demo_providers import DemoProviders
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    settings = msgspec.structs.replace(settings, data_dir=data_dir)
     if not settings.default_region:  # the demo's numbers are British
         settings = msgspec.structs.replace(settings, default_region="GB")
     settings = msgspec.structs.replace(
@@ -387,23 +394,36 @@ def _assistant_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     assistant = commands.add_parser("assistant", help="the local intent and sentiment model")
     assistant_commands = assistant.add_subparsers(dest="assistant_command", required=True)
     for name, help_text in (
-        ("train", "train the intent model on train.csv into DATA_DIR/assistant (reproducible)"),
+        ("train", "train the intent model on train.csv into its directory (reproducible)"),
+        ("prepare", "train the intent model unless its directory holds a current one"),
         ("evaluate", "accuracy, macro-F1, latency per message on one core, memory on test.csv"),
     ):
         command = assistant_commands.add_parser(name, help=help_text)
         command.add_argument("--data-dir", type=Path, help="default CHORUS_DATA_DIR or ./.chorus")
-        command.add_argument("--dataset", type=Path, help="default data/banking77 in the project")
+        command.add_argument(
+            "--model-dir", type=Path, help="default CHORUS_MODEL_DIR or DATA_DIR/assistant"
+        )
+        if name != "prepare":
+            command.add_argument(
+                "--dataset", type=Path, help="default data/banking77 in the project"
+            )
 
 
 def _assistant(args: argparse.Namespace, settings: Settings) -> None:
-    from adapters.assistant.classifier import LinearClassifier, model_dir, trained_or_loaded
+    from adapters.assistant.classifier import LinearClassifier, trained_or_loaded
     from adapters.assistant.dataset import DEFAULT_DATASET_DIR, load_examples
     from adapters.assistant.evaluation import evaluate, one_core
     from adapters.assistant.model import DEFAULT_SPEC, save_model, train
+    from entrypoints.intent_model import ready_intent_model
 
-    directory = model_dir(args.data_dir or settings.data_dir)
-    dataset = args.dataset or DEFAULT_DATASET_DIR
+    if args.data_dir:
+        settings = msgspec.structs.replace(settings, data_dir=args.data_dir)
+    directory = args.model_dir or settings.intent_model_dir
     one_core()
+    if args.assistant_command == "prepare":
+        ready_intent_model(directory, print)
+        return
+    dataset = args.dataset or DEFAULT_DATASET_DIR
     if args.assistant_command == "train":
         examples = load_examples(dataset / "train.csv")
         path = save_model(train(examples, DEFAULT_SPEC), directory)

@@ -1,7 +1,7 @@
 """The demo's approvals: rules that hold refunds and unsure answers for an operator, and one
 refund answer to Maria (her double charge on M-7, demo_conversations), Bruno's reply in her
-thread, waiting in `/v1/approvals`. Run again, the same rules publish nothing and the same
-idempotency key sends nothing twice."""
+thread, waiting in `/v1/approvals`. Run again, the same rules publish nothing (nor over an
+operator's newer rules) and the same idempotency key sends nothing twice."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
-from application.rules.publish_rules import PublishRules
 from domain.conversation.aggregate import DEFAULT_TOPIC, conversation_id
 from domain.customer.identities import Identity
 from domain.message.content import Content
@@ -20,6 +19,7 @@ from domain.policy.decision import SendRequest
 from domain.policy.defaults import default_rule_set
 from domain.policy.rules import ApprovalRule
 from domain.policy.vocabulary import Channel, Purpose
+from entrypoints.demo_publishing import publish_demo_rules
 from ports.customers import CustomerRecords
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ __all__ = ["DEMO_APPROVALS", "DEMO_REFUND_ANSWER", "load_demo_approvals"]
 DEMO_APPROVALS = (
     ApprovalRule(
         "approval.refund",
-        # the keyword classifier's intent, and Banking77's
-        intents=frozenset({"refund", "request_refund", "Refund_not_showing_up"}),
+        # Banking77's, by their keys: what a refund answers
+        intents=frozenset({"request_refund", "refund_not_showing_up", "transaction_charged_twice"}),
         min_confidence=0.7,
         expires_after=timedelta(hours=24),
     ),
@@ -40,7 +40,11 @@ DEMO_APPROVALS = (
 """Added to the built-in rules: refunds the model is sure of, and answers to what it is not."""
 
 DEMO_REFUND_ANSWER = SendRequest(
-    "billing", Purpose.SERVICE, (Channel.EMAIL,), intent="refund", intent_confidence=0.91
+    "billing",
+    Purpose.SERVICE,
+    (Channel.EMAIL,),
+    intent="transaction_charged_twice",
+    intent_confidence=0.91,
 )
 _MARIA = Identity("email", "maria@example.org")
 _SAYS = MessageContent(
@@ -52,9 +56,10 @@ _SAYS = MessageContent(
 
 
 async def load_demo_approvals(container: AsyncContainer) -> None:
-    """Publishes the demo's approval rules and holds one refund answer to Maria."""
+    """Publishes the demo's approval rules (unless an operator published theirs since) and
+    holds one refund answer to Maria."""
     rules = dataclasses.replace(default_rule_set(), approvals=DEMO_APPROVALS)
-    await (await container.get(PublishRules))(rules, "demo")
+    await publish_demo_rules(container, rules)
     maria = await (await container.get(CustomerRecords)).find(_MARIA)
     if maria is None:
         return

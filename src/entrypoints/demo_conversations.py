@@ -6,12 +6,14 @@ address; a phone number for SMS and WhatsApp), `channel`, `text` and the provide
 They are timed a little before the demo starts (on its clock), so the threads are live: their
 SLA clocks run and WhatsApp's 24-hour window is open. Run again, their ids make them repeats.
 
-- Sam asks on WhatsApp where his parcel is: a `delivery`, for support's `orders` skill: Ana
-  Silva takes it.
+- Sam asks on WhatsApp where his parcel is: `card_arrival` to the intent model (it learnt from a
+  bank's messages: a parcel that has not come reads as a card that has not), for support's
+  `orders` skill: Ana Silva takes it.
 - Maria writes by email about a double charge, then on WhatsApp: one thread, held by Bruno
-  Costa of billing (`refund`, then `billing`), with both channels.
-- Lucía writes by SMS in Spanish: the `spanish` rule asks support for an `es` speaker; Carla
-  Mendes, the only one, is away, so it waits in support's queue until she comes back.
+  Costa of billing (`transaction_charged_twice`), with both channels.
+- Lucía writes by SMS in Spanish: the model classifies it as unknown (`not_english`), never
+  forcing an intent; the `spanish` rule asks support for an `es` speaker; Carla Mendes, the
+  only one, is away, so it waits in support's queue until she comes back.
 """
 
 from __future__ import annotations

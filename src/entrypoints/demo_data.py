@@ -12,7 +12,7 @@ from application.campaigns.define_campaign import CampaignDraft, CreateCampaign
 from application.customer.change_consent import ChangeConsent
 from application.customer.signals import IngestSignals
 from application.segments.define_segment import DefineSegment, SegmentDraft
-from application.templates.publish_template import PublishTemplate, TemplateDraft
+from application.templates.publish_template import TemplateDraft
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import Identity
 from domain.policy.vocabulary import Channel, Purpose
@@ -22,6 +22,7 @@ from domain.templates.aggregate import Variant
 from entrypoints.demo_approvals import load_demo_approvals
 from entrypoints.demo_conversations import DEMO_CUSTOMERS, demo_inbound
 from entrypoints.demo_desk import load_demo_desk
+from entrypoints.demo_publishing import publish_demo_template
 from entrypoints.demo_replies import load_demo_replies
 from ports.clock import Clock
 from ports.customers import CustomerRecords
@@ -257,11 +258,11 @@ DEMO_SEGMENTS: dict[str, tuple[str, dict[str, Any]]] = {
 
 async def load_demo_data(container: AsyncContainer) -> int:
     """Ingests the demo signals; idempotent, so a second demo changes nothing. Returns how many were new."""
-    publish = await container.get(PublishTemplate)
-    await publish("order-shipped", DEMO_TEMPLATE, "demo")  # the same version again is a no-op
-    await publish("order-follow-up", DEMO_FOLLOW_UP, "demo")
+    # The same version again is a no-op; an operator's newer version stays (demo_publishing).
+    await publish_demo_template(container, "order-shipped", DEMO_TEMPLATE)
+    await publish_demo_template(container, "order-follow-up", DEMO_FOLLOW_UP)
     for key, offer in DEMO_OFFERS.items():
-        await publish(key, offer, "demo")
+        await publish_demo_template(container, key, offer)
     define = await container.get(DefineSegment)
     for key, (name, condition) in DEMO_SEGMENTS.items():
         draft = SegmentDraft(name, "a demo segment", decode_condition(condition))

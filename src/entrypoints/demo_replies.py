@@ -1,15 +1,16 @@
-"""The demo's reply templates, tagged with intents, so its conversations show suggestions:
-Maria's double charge (`refund`, then `billing`) and Sam's parcel (`delivery`). Each is tagged
-with the keyword classifier's intent (the default) and Banking77's (`CHORUS_CLASSIFIER=model`),
-as the demo's routing is (demo_desk)."""
+"""The demo's reply templates, tagged with the intent model's intents (by their keys), so its
+conversations show suggestions: Maria's double charge (`transaction_charged_twice`) and Sam's
+parcel (`card_arrival`: the model learnt from a bank's messages), as the demo's routing
+(demo_desk) sends them to billing and to support."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.templates.publish_template import PublishTemplate, TemplateDraft
+from application.templates.publish_template import TemplateDraft
 from domain.policy.vocabulary import Channel
 from domain.templates.aggregate import Variant
+from entrypoints.demo_publishing import publish_demo_template
 
 if TYPE_CHECKING:
     from dishka import AsyncContainer
@@ -39,9 +40,8 @@ DEMO_REPLIES: dict[str, TemplateDraft] = {
         default_locale="en",
         description="Reply: a refund is under way",
         intents=(
-            "refund",
-            "billing",
             "request_refund",
+            "refund_not_showing_up",
             "transaction_charged_twice",
             "extra_charge_on_statement",
         ),
@@ -64,14 +64,14 @@ DEMO_REPLIES: dict[str, TemplateDraft] = {
         ),
         default_locale="en",
         description="Reply: where a parcel is",
-        intents=("delivery", "card_arrival", "card_delivery_estimate"),
+        intents=("card_arrival", "card_delivery_estimate", "transfer_not_received_by_recipient"),
     ),
 }
 """Reply templates by key; `GET /v1/conversations/{id}/suggestions` offers them."""
 
 
 async def load_demo_replies(container: AsyncContainer) -> None:
-    """Publishes the reply templates; the same version again publishes nothing."""
-    publish = await container.get(PublishTemplate)
+    """Publishes the reply templates; the same version again publishes nothing, nor over an
+    operator's newer version."""
     for key, draft in DEMO_REPLIES.items():
-        await publish(key, draft, "demo")
+        await publish_demo_template(container, key, draft)

@@ -753,13 +753,14 @@ class ConversationThreadsProvider(Provider):
 
     @provide
     def classifier(self, settings: Settings) -> Classifier:
-        # The model trains on first use (~55 s), in a thread: the keywords stand in by default.
-        if settings.classifier == "model":
-            # Imported only when chosen: scikit-learn costs every process seconds to import.
-            from adapters.assistant.classifier import LazyClassifier
+        # The model loads (or trains, the first time) on first use, off the event loop; messages
+        # wait for it, and the keywords never stand in. They serve only when chosen.
+        if settings.classifier == "keywords":
+            return KeywordClassifier()
+        # Imported only when used: scikit-learn costs a process seconds to import.
+        from adapters.assistant.classifier import LazyClassifier
 
-            return LazyClassifier(settings.data_dir)
-        return KeywordClassifier()
+        return LazyClassifier(settings.intent_model_dir)
 
     @provide
     def receive_inbound(

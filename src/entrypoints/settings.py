@@ -41,9 +41,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
     render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # CPU seconds one render may take
     render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
-    # What classifies inbound messages for routing: keyword lists (instant), or the trained
-    # intent model (trained on first use, ~55 s, off the event loop; docs/conversations.md).
-    classifier: Literal["keywords", "model"] = "keywords"
+    # What classifies inbound messages for routing: the trained intent model (trained on first
+    # use, about a minute on one core, then loaded in seconds; off the event loop), or keyword
+    # lists for a light installation (six intents, English words only; docs/assistant.md).
+    classifier: Literal["keywords", "model"] = "model"
+    # Where the intent model is kept; unset: `<data_dir>/assistant`. Services sharing it train
+    # it once between them (docs/operations.md).
+    model_dir: Path | None = None
     # Requests a minute per API key and route class, and how many at once (ADR 0015); per
     # process: with N services behind a balancer, a key gets up to N times these.
     rate_limits: bool = True
@@ -60,6 +64,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def base_url(self) -> str:
         """Where customers reach this service, for links in messages."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def intent_model_dir(self) -> Path:
+        """Where the intent model is kept: `model_dir`, or `assistant` under the data."""
+        return self.model_dir or self.data_dir / "assistant"
 
     @property
     def dead_letter_stream(self) -> str:
@@ -94,6 +103,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "render_seconds": "CHORUS_RENDER_SECONDS",
             "render_threads": "CHORUS_RENDER_THREADS",
             "classifier": "CHORUS_CLASSIFIER",
+            "model_dir": "CHORUS_MODEL_DIR",
             "rate_limits": "CHORUS_RATE_LIMITS",
             "rate_limit_ingest": "CHORUS_RATE_LIMIT_INGEST",
             "rate_limit_ingest_burst": "CHORUS_RATE_LIMIT_INGEST_BURST",

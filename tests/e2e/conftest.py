@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -13,13 +14,23 @@ from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from ports.api_keys import Role
-from tests.e2e.service import ChorusProcess
+from tests.e2e.service import ChorusProcess, prepared_model_dir
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
     from tests.servers import TestDatabases
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The services these suites start classify with one shared intent model: it is made ready
+    here, once per worker, before any test's time runs (on a fresh clone the first worker
+    trains it, about a minute, and the other waits for it and loads it)."""
+    if session.config.option.collectonly:
+        return
+    here = Path(__file__).parent
+    if any(item.path.is_relative_to(here) for item in session.items):
+        prepared_model_dir()
 
 
 async def _delete_streams(service: ChorusProcess) -> None:

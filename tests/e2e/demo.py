@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.e2e.service import ROOT, free_port
+from tests.e2e.service import ROOT, TEST_MODEL_DIR, free_port, prepared_model_dir, uses_model
 
 __all__ = ["DemoProcess"]
 
@@ -36,10 +36,15 @@ class DemoProcess:
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES},
             "PYTHONPATH": str(ROOT / "src"),
+            # The suites' one model, as every service of theirs uses; the demo trains its own
+            # on a fresh clone (`ready_intent_model`).
+            "CHORUS_MODEL_DIR": str(TEST_MODEL_DIR),
         }
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        if uses_model(self.env):
+            prepared_model_dir()
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -13,9 +14,19 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["UNREACHABLE_RATE_LIMITS", "ChorusProcess", "free_port"]
+__all__ = [
+    "TEST_MODEL_DIR",
+    "UNREACHABLE_RATE_LIMITS",
+    "ChorusProcess",
+    "free_port",
+    "prepared_model_dir",
+    "uses_model",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
+# One intent model for every service the suites start, each on a data directory of its own:
+# trained once per machine (about a minute), loaded in a second or two afterwards.
+TEST_MODEL_DIR = ROOT / ".tools" / "test-model"
 # The limits stay on, so every suite goes through them, but none reaches them; the rate limit
 # suite sets its own.
 UNREACHABLE_RATE_LIMITS = {
@@ -23,6 +34,34 @@ UNREACHABLE_RATE_LIMITS = {
     for kind in ("INGEST", "SEND", "READ", "ADMIN")
     for part in ("", "_BURST")
 }
+
+
+@functools.cache
+def prepared_model_dir() -> Path:
+    """The shared model directory with a current model in it. The first worker to ask trains
+    it; parallel workers wait on the model's lock (`trained_or_loaded`) and load what it wrote;
+    each worker asks once."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "assistant",
+            "prepare",
+            "--model-dir",
+            str(TEST_MODEL_DIR),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        check=True,
+        timeout=900,
+    )
+    return TEST_MODEL_DIR
+
+
+def uses_model(env: dict[str, str]) -> bool:
+    """Whether a service with this environment classifies with the model (the default)."""
+    return env.get("CHORUS_CLASSIFIER", "model") != "keywords"
 
 
 def free_port() -> int:
@@ -54,6 +93,7 @@ class ChorusProcess:
             "CHORUS_DEFAULT_REGION": "GB",
             "CHORUS_CLOCK": "manual",
             "PYTHONPATH": str(ROOT / "src"),
+            "CHORUS_MODEL_DIR": str(TEST_MODEL_DIR),
             **UNREACHABLE_RATE_LIMITS,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -69,6 +109,8 @@ class ChorusProcess:
         return done.stdout.decode().strip()
 
     def start(self) -> None:
+        if uses_model(self.env):
+            prepared_model_dir()
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "entrypoints.cli", "serve"],

@@ -1,5 +1,6 @@
 """A segment of customers who complained twice this month, over HTTP: inbound messages are
-classified in the pipeline, the customer enters, and leaves when a complaint ages out."""
+classified in the pipeline by the intent model (the default), the customer enters, and leaves
+when a complaint ages out."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ COMPLAINED: dict[str, Any] = {
     "description": "Two angry refund requests in 30 days",
     "condition": {
         "type": "classified",
-        "intent": "refund",
+        "intent": "request_refund",
         "sentiment": "negative",
         "within": "30d",
         "op": "gte",
@@ -71,10 +72,16 @@ class TestComplainedTwice:
             context = wait_for(
                 lambda: http.get(f"/v1/customers/{rui['id']}/context").json()["classified"]
             )
-            assert [(c["intent"], c["sentiment"]) for c in context] == [("refund", "negative")]
+            assert [(c["intent"], c["sentiment"]) for c in context] == [
+                ("request_refund", "negative")
+            ]
             assert members() == []
 
-            second = inbound(2, "2030-01-19T10:00:00Z", "Still no refund. Horrible service!")
+            second = inbound(
+                2,
+                "2030-01-19T10:00:00Z",
+                "Still no refund. I want my money back, this is horrible!",
+            )
             http.post("/v1/events?wait=attributed", json={"signals": [second]}).raise_for_status()
             assert wait_for(lambda: members() == [rui["id"]])
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.e2e
 REFUND_REPLY = {
     "description": "Acknowledges a refund request",
     "default_locale": "en",
-    "intents": ["refund", "request_refund"],
+    "intents": ["request_refund", "refund_not_showing_up"],
     "variants": [
         {
             "channel": "email",
@@ -97,7 +97,7 @@ class TestSuggestionsOverHttp:
             assert sent.status_code == 202, sent.text
             thread = conversation_id(UUID(customer_id))
             body = suggestions_once_classified(http, thread)
-        assert (body["intent"], body["channel"]) == ("refund", "email")
+        assert (body["intent"], body["channel"]) == ("request_refund", "email")
         assert body["message_id"] is not None
         [suggestion] = body["suggestions"]
         assert (suggestion["template"], suggestion["version"]) == ("refund.ack", 1)

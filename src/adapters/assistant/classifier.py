@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import threading
 from typing import TYPE_CHECKING
 
@@ -19,32 +21,46 @@ from domain.assistant.classification import (
     classifiable_text,
     sentiment_of,
 )
+from domain.assistant.intents import canonical_intent
 from domain.assistant.urgency import urgency
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from adapters.assistant.model import ModelSpec, StoredModel
     from domain.assistant.classification import CustomerContext
 
-__all__ = ["DEFAULT_MIN_CONFIDENCE", "LazyClassifier", "LinearClassifier", "model_dir"]
+__all__ = [
+    "DEFAULT_MIN_CONFIDENCE",
+    "LazyClassifier",
+    "LinearClassifier",
+    "model_dir",
+    "shared_classifier",
+    "trained_or_loaded",
+]
 
 # Under this the best intent is a guess: 0.9% of Banking77's test messages fall under it (ADR 13).
 DEFAULT_MIN_CONFIDENCE = 0.25
 
 
+LOCK_FILE = "intent-model.lock"
+
+
 def model_dir(data_dir: Path) -> Path:
+    """Where the model is kept when `CHORUS_MODEL_DIR` does not say: beside the data."""
     return data_dir / "assistant"
 
 
 class LinearClassifier:
-    """Classifies with a trained pipeline; bad input comes back unknown with its reason."""
+    """Classifies with a trained pipeline; bad input comes back unknown with its reason, and an
+    intent comes back as its key (`canonical_intent`), however the dataset spells its label."""
 
     def __init__(
         self, model: StoredModel, *, min_confidence: float = DEFAULT_MIN_CONFIDENCE
     ) -> None:
         self._pipeline = model.pipeline
-        self._intents: list[str] = [str(c) for c in model.pipeline.classes_]
+        self._intents: list[str] = [canonical_intent(str(c)) for c in model.pipeline.classes_]
         self._min_confidence = min_confidence
         self._sentiment = SentimentIntensityAnalyzer()
         self.metadata = model.metadata
@@ -89,38 +105,74 @@ def _unknown(
 
 
 class LazyClassifier:
-    """Loads the model from the data directory on first use, training it there if absent."""
+    """Loads the model from its directory on first use, training it there if absent; every
+    classification waits for it (nothing else stands in while it loads)."""
 
     def __init__(
         self,
-        data_dir: Path,
+        directory: Path,
         dataset_dir: Path = DEFAULT_DATASET_DIR,
         spec: ModelSpec = DEFAULT_SPEC,
     ) -> None:
-        self._data_dir = data_dir
+        self._directory = directory
         self._dataset_dir = dataset_dir
         self._spec = spec
-        self._loaded: LinearClassifier | None = None
-        self._lock = threading.Lock()
 
     def classify(self, text: object, context: CustomerContext | None = None) -> Classification:
         return self.loaded().classify(text, context)
 
     def loaded(self) -> LinearClassifier:
-        with self._lock:
-            if self._loaded is None:
-                self._loaded = LinearClassifier(
-                    trained_or_loaded(model_dir(self._data_dir), self._dataset_dir, self._spec)
-                )
-            return self._loaded
+        return shared_classifier(self._directory, self._dataset_dir, self._spec)
 
 
-def trained_or_loaded(directory: Path, dataset_dir: Path, spec: ModelSpec) -> StoredModel:
-    """The model stored in the directory, trained from the dataset's train.csv if missing."""
+_loaded: dict[tuple[Path, Path, ModelSpec], LinearClassifier] = {}
+_loading = threading.Lock()
+
+
+def shared_classifier(
+    directory: Path,
+    dataset_dir: Path = DEFAULT_DATASET_DIR,
+    spec: ModelSpec = DEFAULT_SPEC,
+    on_training: Callable[[], None] | None = None,
+) -> LinearClassifier:
+    """The classifier of the model in `directory`, loaded (or trained) once per process: the
+    demo loads it before it serves, and the service's containers find it loaded."""
+    key = (directory.resolve(), dataset_dir.resolve(), spec)
+    with _loading:
+        if key not in _loaded:
+            _loaded[key] = LinearClassifier(
+                trained_or_loaded(directory, dataset_dir, spec, on_training)
+            )
+        return _loaded[key]
+
+
+def trained_or_loaded(
+    directory: Path,
+    dataset_dir: Path,
+    spec: ModelSpec,
+    on_training: Callable[[], None] | None = None,
+) -> StoredModel:
+    """The model stored in the directory, trained from the dataset's train.csv if missing
+    (`on_training` is called first). Processes sharing the directory take turns: one trains,
+    the others wait and load what it wrote."""
     examples = load_examples(dataset_dir / "train.csv")
-    stored = load_model(directory, spec=spec, train_sha256=examples.sha256)
-    if stored is not None:
-        return stored
-    model = train(examples, spec)
-    save_model(model, directory)
-    return model
+    with _locked(directory):
+        stored = load_model(directory, spec=spec, train_sha256=examples.sha256)
+        if stored is not None:
+            return stored
+        if on_training is not None:
+            on_training()
+        model = train(examples, spec)
+        save_model(model, directory)
+        return model
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING
 from application.conflicts import retry_on_conflict
 from application.conversations.classified_on_customer import record_on_customers
 from application.conversations.route_conversation import ROUTER, PageRouting, Router
+from domain.assistant.intents import canonical_intent
 from domain.conversation.aggregate import (
     CUSTOMER,
     DEFAULT_TOPIC,
     Conversation,
     conversation_id,
 )
+from domain.conversation.routing import URGENCIES
 from domain.conversation.vocabulary import Sentiment
+from domain.customer.classified import urgency_name
 from domain.shared.keys import KEY_PATTERN
 from ports.unit_of_work import ConcurrencyConflict
 
@@ -78,10 +81,11 @@ class Threaded:
 
 
 def intent_key(classification: Classification) -> str | None:
-    """The classified intent as a routing key (`refund`); None when unknown or not a key."""
+    """The classified intent by its key (`request_refund`, `refund_not_showing_up` for
+    Banking77's `Refund_not_showing_up`); None when unknown or not a key."""
     if not classification.known:
         return None
-    intent = classification.intent.lower()
+    intent = canonical_intent(classification.intent)
     return intent if _KEY.match(intent) else None
 
 
@@ -177,9 +181,15 @@ class ReceiveInbound:
         )
         if not received:
             return Threaded(conversation.id, received=False)
-        # A message with no intent of its own ("any news?") keeps the thread's.
+        # A message with no intent of its own ("any news?") keeps the thread's, and its urgency
+        # unless it is more urgent itself.
         known = conversation.classification
-        intent = intent_key(classified) or (None if known is None else known.intent)
+        own = intent_key(classified)
+        intent = own or (None if known is None else known.intent)
+        urgency = urgency_name(classified.urgency)
+        kept = None if own is not None or known is None else known.urgency
+        if kept is not None and URGENCIES.index(kept) > URGENCIES.index(urgency):
+            urgency = kept
         conversation.classify(
             intent,
             Sentiment(classified.sentiment.value),
@@ -187,6 +197,8 @@ class ReceiveInbound:
             now,
             confidence=classified.confidence,
             unknown_reason=None if classified.known else str(classified.unknown_reason),
+            urgency=urgency,
+            sentiment_score=classified.sentiment_score,
         )
         decision = None
         if policy is not None and load is not None:

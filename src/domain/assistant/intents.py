@@ -1,15 +1,20 @@
-"""The intents the classifiers know: Banking77's 77 (the model's, data/banking77/categories.json,
-CC BY 4.0) and the keyword classifier's six (the default, until a model is chosen)."""
+"""The intents the classifiers know: Banking77's 77 (the model's, the default;
+data/banking77/categories.json, CC BY 4.0) and the keyword classifier's six
+(`CHORUS_CLASSIFIER=keywords`).
+
+An intent has one key, everywhere: classifications, routing, approvals, segments, template tags.
+The key is the dataset's label in lower case without its `?` (`canonical_intent`): Banking77 spells
+two labels otherwise (`Refund_not_showing_up`, `reverted_card_payment?`), and those spellings
+are read as their keys wherever they are given."""
 
 from __future__ import annotations
 
 from domain.shared.errors import InvalidValue
 
-__all__ = ["BANKING77_INTENTS", "INTENTS", "KEYWORD_INTENTS", "check_intents"]
+__all__ = ["BANKING77_INTENTS", "INTENTS", "KEYWORD_INTENTS", "canonical_intent", "check_intents"]
 
 BANKING77_INTENTS = frozenset(
     {
-        "Refund_not_showing_up",
         "activate_my_card",
         "age_limit",
         "apple_pay_or_google_pay",
@@ -61,8 +66,9 @@ BANKING77_INTENTS = frozenset(
         "pending_transfer",
         "pin_blocked",
         "receiving_money",
+        "refund_not_showing_up",
         "request_refund",
-        "reverted_card_payment?",
+        "reverted_card_payment",
         "supported_cards_and_currencies",
         "terminate_account",
         "top_up_by_bank_transfer_charge",
@@ -88,20 +94,31 @@ BANKING77_INTENTS = frozenset(
         "wrong_exchange_rate_for_cash_withdrawal",
     }
 )
-"""The model's intents (`CHORUS_CLASSIFIER=model`)."""
+"""The model's intents (the default, `CHORUS_CLASSIFIER=model`), by their keys."""
 KEYWORD_INTENTS = frozenset({"refund", "cancel", "billing", "delivery", "account", "complaint"})
-"""The keyword classifier's intents (the default)."""
+"""The keyword classifier's intents (`CHORUS_CLASSIFIER=keywords`)."""
 INTENTS = BANKING77_INTENTS | KEYWORD_INTENTS
 """Every intent a message can be classified with, beside `unknown`."""
 
 
-def check_intents(intents: tuple[str, ...] | list[str], field: str = "intents") -> tuple[str, ...]:
-    """The intents, each once in the order given, if the classifier knows every one of them."""
+def canonical_intent(label: str) -> str:
+    """The intent's key: `refund_not_showing_up` for Banking77's `Refund_not_showing_up`,
+    `reverted_card_payment` for its `reverted_card_payment?`."""
+    return label.lower().replace("?", "")
+
+
+def check_intents(
+    intents: tuple[str, ...] | list[str] | frozenset[str], field: str = "intents"
+) -> tuple[str, ...]:
+    """The intents' keys, each once in the order given, if the classifiers know every one."""
+    keys = []
     for n, intent in enumerate(intents):
-        if intent not in INTENTS:
+        key = canonical_intent(intent)
+        if key not in INTENTS:
             raise InvalidValue(
                 f"{field}[{n}]",
                 f"{intent!r} is not an intent a classifier knows, such as 'request_refund' "
                 "(data/banking77/categories.json) or 'refund'",
             )
-    return tuple(dict.fromkeys(intents))
+        keys.append(key)
+    return tuple(dict.fromkeys(keys))

@@ -40,7 +40,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.conversation.routing import ConversationFacts, QueueEntry, RoutingDecision
+from domain.conversation.routing import URGENCIES, ConversationFacts, QueueEntry, RoutingDecision
 from domain.conversation.sla import Deadline, OnBreach, SlaFacts, SlaKind
 from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment, highest, kind_of
 from domain.message.aggregate import MessageStatus
@@ -148,13 +148,17 @@ class Assignment:
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """What the conversation is about and how the customer sounds, as classified."""
+    """What the conversation is about and how the customer sounds, as classified: the
+    classifier's urgency (`low` .. `critical`) and sentiment score (-1 .. 1) too, when it
+    gave them."""
 
     intent: str | None
     sentiment: Sentiment | None
     confidence: float | None
     at: datetime
     unknown_reason: str | None = None  # why the classifier gave no intent (`not_text`)
+    urgency: str | None = None
+    sentiment_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,20 +532,33 @@ class Conversation(Aggregate):
         at: datetime,
         confidence: float | None = None,
         unknown_reason: str | None = None,
+        urgency: str | None = None,
+        sentiment_score: float | None = None,
     ) -> bool:
-        """Records intent and sentiment as classified, and why there is no intent if there is
-        none (`unknown_reason`); False when they are what it says."""
+        """Records intent and sentiment as classified, why there is no intent if there is none
+        (`unknown_reason`), and the urgency and score the classifier gave; False when intent,
+        sentiment, reason and urgency are what it says."""
         if intent is not None:
             check_key(intent, "intent", "refund")
         if confidence is not None and not 0.0 <= confidence <= 1.0:
             raise InvalidValue("confidence", f"{confidence} is not between 0 and 1")
+        if urgency is not None and urgency not in URGENCIES:
+            raise InvalidValue("urgency", f"{urgency!r} is not one of {', '.join(URGENCIES)}")
+        if sentiment_score is not None and not -1.0 <= sentiment_score <= 1.0:
+            raise InvalidValue("sentiment_score", f"{sentiment_score} is not between -1 and 1")
         if intent is not None:
             unknown_reason = None
         known = self.classification
-        if known is not None and (known.intent, known.sentiment, known.unknown_reason) == (
+        if known is not None and (
+            known.intent,
+            known.sentiment,
+            known.unknown_reason,
+            known.urgency,
+        ) == (
             intent,
             sentiment,
             unknown_reason,
+            urgency,
         ):
             return False
         self._classified(
@@ -551,6 +568,8 @@ class Conversation(Aggregate):
             confidence=confidence,
             by=by,
             unknown_reason=unknown_reason,
+            urgency=urgency,
+            sentiment_score=sentiment_score,
         )
         return True
 
@@ -627,6 +646,8 @@ class Conversation(Aggregate):
             priority=self.priority,
             intent=None if known is None else known.intent,
             sentiment=None if known is None else known.sentiment,
+            urgency=None if known is None else known.urgency,
+            sentiment_score=None if known is None else known.sentiment_score,
         )
 
     def sla_facts(self, tier: str | None = None) -> SlaFacts | None:
@@ -766,8 +787,8 @@ class Conversation(Aggregate):
         self.history.append(Assignment(AssignmentKind.QUEUED, team, None, reason, by, timestamp))
 
     class Classified(Aggregate.Event):
-        """Intent and sentiment as classified; since version 2 with why there is no intent
-        (those stored before say nothing)."""
+        """Intent and sentiment as classified; since version 2 with why there is no intent and
+        the classifier's urgency and sentiment score (those stored before have none of them)."""
 
         class_version = 2
         intent: str | None
@@ -775,10 +796,12 @@ class Conversation(Aggregate):
         confidence: float | None
         by: str
         unknown_reason: str | None
+        urgency: str | None
+        sentiment_score: float | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state.update(unknown_reason=None)
+            state.update(unknown_reason=None, urgency=None, sentiment_score=None)
 
     @event(Classified)
     def _classified(
@@ -789,9 +812,11 @@ class Conversation(Aggregate):
         confidence: float | None,
         by: str,
         unknown_reason: str | None,
+        urgency: str | None,
+        sentiment_score: float | None,
     ) -> None:
         self.classification = Classification(
-            intent, sentiment, confidence, timestamp, unknown_reason
+            intent, sentiment, confidence, timestamp, unknown_reason, urgency, sentiment_score
         )
 
     @event("PriorityChanged")

@@ -20,7 +20,8 @@ the channel's kind (`vocabulary.kind_of`, a channel policy), for capacity and se
   ],
   "escalations": [
     {"id": "vip", "tiers": ["vip"], "priority": "urgent", "team": "vip-desk"},
-    {"id": "upset", "sentiments": ["negative"], "priority": "high"}
+    {"id": "fraud", "urgencies": ["critical"], "priority": "urgent"},
+    {"id": "upset", "sentiment_score": {"op": "lte", "value": -0.5}, "priority": "high"}
   ],
   "sla": {"first_response": {"chat": "2m", "email": "4h"},
           "next_response": {"chat": "5m", "email": "8h"}, "working_hours": true}
@@ -28,7 +29,10 @@ the channel's kind (`vocabulary.kind_of`, a channel policy), for capacity and se
 ```
 
 **Matching** (rules and escalations alike; every criterion given must hold, none given always
-holds): `intents` (the classified intent is one of them), `sentiments`, `tiers` (the customer
+holds): `intents` (the classified intent is one of them, by its key: `domain.assistant.intents`),
+`sentiments`, `sentiment_score` (the classifier's score, -1 .. 1, compared with `op`: `{"op":
+"lte", "value": -0.5}` is anger), `urgencies` (the classifier's urgency, `low`, `normal`, `high`
+or `critical`, is one of them), `tiers` (the customer
 attribute named by `tier_attribute`), `segments` (a member of any), `open_conversations` (a count
 compared with `op`), and `when`, a condition of the segments' language over the customer's
 context (any attribute, consents, recent signals in time windows).
@@ -44,12 +48,12 @@ key. With none, a rule's `overflow` team is tried when the first team's queue is
 `queue_at_least` long; failing that, the conversation is queued to the team.
 
 **Worked example.** A VIP customer writes on WhatsApp "I want my money back", classified as
-intent `refund`, sentiment `negative`:
+intent `refund`, sentiment `negative` with a score of -0.7:
 
 ```python
 decision = route(
     ConversationFacts(conversation_id, ChannelKind.CHAT, intent="refund",
-                      sentiment=Sentiment.NEGATIVE),
+                      sentiment=Sentiment.NEGATIVE, sentiment_score=-0.7),
     CustomerContext(SegmentFacts(attributes={"tier": "vip"}), open_conversations=1),
     RoutingPolicy(7, decode_routing(document, teams=..., segments=...)),
     teams=[team.view(queued=0) for team in teams],
@@ -71,7 +75,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -83,6 +87,7 @@ from domain.shared.errors import InvalidValue
 from domain.shared.keys import KEY_PATTERN
 
 __all__ = [
+    "URGENCIES",
     "Candidate",
     "ConversationFacts",
     "CountIs",
@@ -97,6 +102,7 @@ __all__ = [
     "RoutingDocument",
     "RoutingPolicy",
     "RoutingRule",
+    "ScoreIs",
     "TeamView",
     "best_agent",
     "offer",
@@ -105,7 +111,11 @@ __all__ = [
     "route",
 ]
 
+URGENCIES = ("low", "normal", "high", "critical")
+"""The classifier's urgencies, least urgent first, as conversations record them."""
+
 Key = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)]
+UrgencyName = Literal["low", "normal", "high", "critical"]
 Keys = Annotated[tuple[Key, ...], msgspec.Meta(min_length=1)]
 TierName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 AttributeName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -139,11 +149,36 @@ class CountIs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         }[self.op]
 
 
+class ScoreIs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A sentiment score (-1 .. 1) compared with a number: `{"op": "lte", "value": -0.5}`."""
+
+    op: Op
+    value: Annotated[float, msgspec.Meta(ge=-1, le=1)]
+
+    def __post_init__(self) -> None:
+        if self.op not in COMPARISONS:
+            allowed = ", ".join(str(op) for op in Op if op in COMPARISONS)
+            raise InvalidValue("op", f"'{self.op}' cannot compare numbers: use {allowed}")
+
+    def holds(self, score: float) -> bool:
+        """Whether `score op value`."""
+        return {
+            Op.EQ: score == self.value,
+            Op.NE: score != self.value,
+            Op.GT: score > self.value,
+            Op.GTE: score >= self.value,
+            Op.LT: score < self.value,
+            Op.LTE: score <= self.value,
+        }[self.op]
+
+
 class Match(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The criteria of a rule or an escalation; those given must all hold."""
 
     intents: Keys | None = None
     sentiments: Annotated[tuple[Sentiment, ...], msgspec.Meta(min_length=1)] | None = None
+    sentiment_score: ScoreIs | None = None
+    urgencies: Annotated[tuple[UrgencyName, ...], msgspec.Meta(min_length=1)] | None = None
     tiers: Annotated[tuple[TierName, ...], msgspec.Meta(min_length=1)] | None = None
     segments: Keys | None = None
     open_conversations: CountIs | None = None
@@ -166,6 +201,15 @@ class Match(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
             if conversation.sentiment not in self.sentiments:
                 return None
             said.append(f"sentiment {conversation.sentiment}")
+        if self.sentiment_score is not None:
+            score = conversation.sentiment_score
+            if score is None or not self.sentiment_score.holds(score):
+                return None
+            said.append(f"sentiment score {score:.2f}")
+        if self.urgencies is not None:
+            if conversation.urgency not in self.urgencies:
+                return None
+            said.append(f"urgency {conversation.urgency}")
         if self.tiers is not None:
             tier = customer.tier(tier_attribute)
             if tier not in self.tiers:
@@ -252,6 +296,8 @@ class ConversationFacts:
     priority: Priority = Priority.NORMAL
     intent: str | None = None
     sentiment: Sentiment | None = None
+    urgency: str | None = None
+    sentiment_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

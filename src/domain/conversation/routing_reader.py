@@ -3,7 +3,7 @@
 The schema (types, unknown or missing fields, a rule with neither team nor skills, a target that
 is no duration) is checked first, and msgspec stops at the first fault. Then the checks that
 need the whole document and what the caller knows (the team keys and segment keys that exist)
-run over it and report every fault at once: an unknown team or segment, an id used twice or
+run over it and report every fault at once: an unknown team, segment or intent, an id used twice or
 reserved for the router's own reasons, an overflow to the rule's own team, a condition too big.
 """
 
@@ -15,13 +15,16 @@ from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
+from domain.assistant.intents import INTENTS
 from domain.conversation.routing import (
+    URGENCIES,
     CountIs,
     Escalation,
     Match,
     Overflow,
     RoutingDocument,
     RoutingRule,
+    ScoreIs,
 )
 from domain.conversation.sla import OnBreach, SlaPolicy, Targets
 from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment
@@ -73,6 +76,7 @@ _ENUMS: dict[str, Any] = {
     "op": Op,
     "priority": Priority,
     "sentiments": Sentiment,
+    "urgencies": URGENCIES,
     "first_response": ChannelKind,
     "next_response": ChannelKind,
 }
@@ -117,6 +121,7 @@ _reader = _Reader(
         Escalation,
         Match,
         CountIs,
+        ScoreIs,
         Overflow,
         SlaPolicy,
         Targets,
@@ -167,6 +172,13 @@ def _faults(
             yield RoutingFault(f"{path}.id", f"ids {reserved} are the router's own reasons")
         if entry.team is not None:
             yield from _team(f"{path}.team", entry.team, teams)
+        for j, intent in enumerate(entry.intents or ()):
+            if intent not in INTENTS:
+                yield RoutingFault(
+                    f"{path}.intents[{j}]",
+                    f"{intent!r} is not an intent a classifier knows, such as 'request_refund' "
+                    "(data/banking77/categories.json, in lower case) or 'refund'",
+                )
         for j, segment in enumerate(entry.segments or ()):
             if segment not in segments:
                 yield RoutingFault(f"{path}.segments[{j}]", f"no segment {segment!r}")

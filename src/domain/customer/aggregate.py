@@ -10,6 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.assistant.intents import canonical_intent
 from domain.customer.contact import ConsentRecord, customer_facts, forget_expired
 from domain.customer.held_edit import HELD_EDIT_PERSONAL, HeldEdit
 from domain.customer.identities import Identity, IdentityClaim, Verification, strongest_claims
@@ -49,7 +50,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ClassifiedMessage:
-    """One inbound message as the classifier read it: `intent` is lower case (`unknown` with
+    """One inbound message as the classifier read it: `intent` is its key (`unknown` with
     `unknown_reason` when none could be told), `urgency` a name (`low` .. `critical`)."""
 
     message_id: UUID
@@ -417,7 +418,7 @@ class Customer(Aggregate):
             message_id=message.message_id,
             channel=message.channel,
             received_at=message.received_at,
-            intent=message.intent,
+            intent=canonical_intent(message.intent),
             confidence=message.confidence,
             sentiment=message.sentiment,
             score=message.score,
@@ -595,7 +596,27 @@ class Customer(Aggregate):
     ) -> None:
         pass
 
-    @event("MessageClassified")
+    class MessageClassified(Aggregate.Event):
+        """A message classified; since version 2 its intent is the intent's key
+        (`canonical_intent`): those stored before read `Refund_not_showing_up` and
+        `reverted_card_payment?` as `refund_not_showing_up` and `reverted_card_payment`."""
+
+        class_version = 2
+        message_id: UUID
+        channel: Channel
+        received_at: datetime
+        intent: str
+        confidence: float
+        sentiment: str
+        score: float
+        urgency: str
+        unknown_reason: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["intent"] = canonical_intent(state["intent"])
+
+    @event(MessageClassified)
     def _message_classified(
         self,
         timestamp: datetime,

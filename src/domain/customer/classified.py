@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.assistant.classification import Urgency
+from domain.assistant.intents import canonical_intent
 
 __all__ = ["CLASSIFIED_SIGNAL", "URGENCIES", "classified_properties", "urgency_name"]
 
@@ -29,11 +30,12 @@ def urgency_name(level: Urgency) -> str:
 
 def classified_properties(event: Mapping[str, Any]) -> dict[str, Any]:
     """What a `MessageClassified` event's fields (`event`) say, as the properties conditions
-    filter on: intent, confidence, sentiment, score, urgency and channel, and `urgency_rank`
-    to order urgencies (low 0 .. critical 3)."""
+    filter on: intent (by its key, whatever the event's version spelled), confidence,
+    sentiment, score, urgency and channel, and `urgency_rank` to order urgencies (low 0 ..
+    critical 3)."""
     urgency = str(event["urgency"])
     return {
-        "intent": event["intent"],
+        "intent": canonical_intent(str(event["intent"])),
         "confidence": event["confidence"],
         "sentiment": str(event["sentiment"]),
         "score": event["score"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from domain.assistant.intents import canonical_intent
 from domain.policy.decision import (
     ContactRecord,
     CustomerFacts,
@@ -150,7 +151,8 @@ def _hold_reason(
     reasons: list[str] = []
     confidence = request.intent_confidence
     if approval.intents is not None:
-        if request.intent not in approval.intents:
+        # By the intent's key, however the request spells it (`Refund_not_showing_up`).
+        if request.intent is None or canonical_intent(request.intent) not in approval.intents:
             return None
         if approval.min_confidence > 0 and (
             confidence is None or confidence < approval.min_confidence

@@ -17,6 +17,7 @@ from zoneinfo import available_timezones
 
 import msgspec
 
+from domain.assistant.intents import check_intents
 from domain.policy.rules import (
     ALL_DAYS,
     DEFAULT_HOLD,
@@ -34,6 +35,7 @@ from domain.policy.tone import ChannelTone, Structure
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.documents import field_of, json_fault
 from domain.shared.durations import DurationText, format_duration, parse_duration
+from domain.shared.errors import InvalidValue
 
 __all__ = [
     "DAY_NAMES",
@@ -284,6 +286,17 @@ class _Reader:
             approvals=tuple(approval for approval in approvals if approval is not None),
         )
 
+    def intents(self, path: str, intents: list[str]) -> frozenset[str]:
+        """The intents by their keys (`Refund_not_showing_up` is `refund_not_showing_up`), each
+        one a classifier knows, as templates' tags are."""
+        keys: set[str] = set()
+        for n, intent in enumerate(intents):
+            try:
+                keys.update(check_intents([intent]))
+            except InvalidValue as error:
+                self.fail(f"{path}[{n}]", error.reason)
+        return frozenset(keys)
+
     def rule_id(self, path: str, rule_id: str) -> None:
         first = self.ids.setdefault(rule_id, path)
         if first != path:
@@ -412,9 +425,10 @@ class _Reader:
                 "first_message_to or audience_above",
             )
             return None
+        intents = None if spec.intents is None else self.intents(f"{path}.intents", spec.intents)
         return ApprovalRule(
             id=spec.id,
-            intents=None if spec.intents is None else frozenset(spec.intents),
+            intents=intents,
             min_confidence=spec.min_confidence,
             confidence_below=spec.confidence_below,
             cost_above=spec.cost_above,

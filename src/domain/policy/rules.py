@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
 
+from domain.assistant.intents import canonical_intent
 from domain.policy.tone import DEFAULT_TONES, ChannelTone
 from domain.policy.vocabulary import Channel, Purpose
 
@@ -148,6 +149,10 @@ class ApprovalRule:
             raise ValueError(f"approval {self.id}: needs at least one condition")
         if self.expires_after <= timedelta(0):
             raise ValueError(f"approval {self.id}: expires_after must be positive")
+        if self.intents is not None:
+            # Intents by their keys, rules published with Banking77's spellings included.
+            keys = frozenset(canonical_intent(intent) for intent in self.intents)
+            object.__setattr__(self, "intents", keys)
 
 
 @dataclass(frozen=True, slots=True)

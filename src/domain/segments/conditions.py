@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeAlias
 
 import msgspec
 
+from domain.assistant.intents import canonical_intent
 from domain.customer.classified import CLASSIFIED_SIGNAL, URGENCIES
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.documents import DocumentInvalid, DocumentReader, Tagged, document_of
@@ -109,7 +110,7 @@ PropertyPath = Annotated[
     ),
 ]
 SignalType = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:?-]+$")
 ]
 IdentityType = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 Duration = Annotated[DurationText, msgspec.Meta(examples=["30d", "24h", "1h30m"])]
@@ -429,7 +430,7 @@ class MessageSentiment(StrEnum):
 
 
 IntentName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:?-]+$")
 ]
 
 
@@ -478,7 +479,9 @@ def _counted(condition: Classified) -> SignalCount:
     """A `classified` condition as the `signal_count` it is, built once per condition."""
     where: list[PropertyFilter] = []
     if not isinstance(condition.intent, msgspec.UnsetType):
-        where.append(PropertyFilter(property="intent", op=Op.EQ, value=condition.intent.lower()))
+        where.append(
+            PropertyFilter(property="intent", op=Op.EQ, value=canonical_intent(condition.intent))
+        )
     if not isinstance(condition.sentiment, msgspec.UnsetType):
         where.append(PropertyFilter(property="sentiment", op=Op.EQ, value=str(condition.sentiment)))
     if not isinstance(condition.min_urgency, msgspec.UnsetType):

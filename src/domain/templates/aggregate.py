@@ -10,7 +10,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.assistant.intents import check_intents
+from domain.assistant.intents import canonical_intent, check_intents
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue
 from domain.shared.topics import StoredAs
@@ -309,8 +309,8 @@ class Template(Aggregate):
         author: str,
         intents: tuple[str, ...],
     ) -> None:
+        # By their keys: versions tagged before keys existed may spell `Refund_not_showing_up`.
+        keys = tuple(dict.fromkeys(canonical_intent(intent) for intent in intents))
         self.versions.append(
-            TemplateVersion(
-                number, variants, default_locale, description, author, timestamp, tuple(intents)
-            )
+            TemplateVersion(number, variants, default_locale, description, author, timestamp, keys)
         )

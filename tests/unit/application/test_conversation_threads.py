@@ -126,6 +126,32 @@ class TestClassifying:
         assert known is not None
         assert (known.intent, known.sentiment) == ("refund", Sentiment.NEGATIVE)
 
+    async def test_urgency_and_score_are_recorded_and_a_vaguer_message_keeps_the_urgency(
+        self,
+    ) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.inbound(customer(1), "email", "This is terrible, I want a refund")
+        angry = (await world.conversation(customer(1))).classification
+        assert angry is not None
+        assert (angry.urgency, angry.sentiment_score) == ("high", -0.5)  # anger raises it
+        await world.inbound(customer(1), "email", "any news?")
+        known = (await world.conversation(customer(1))).classification
+        assert known is not None
+        assert (known.intent, known.urgency) == ("refund", "high")
+
+    async def test_routing_reads_the_urgency(self) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.routing(
+            {
+                "default_team": "support",
+                "escalations": [{"id": "pressing", "urgencies": ["high"], "priority": "urgent"}],
+            }
+        )
+        await world.inbound(customer(1), "email", "This is terrible, I want a refund")
+        await world.inbound(customer(2), "email", "I want a refund")
+        assert (await world.conversation(customer(1))).priority is Priority.URGENT
+        assert (await world.conversation(customer(2))).priority is Priority.NORMAL
+
 
 class TestRouting:
     async def test_routing_picks_the_least_loaded_agent_with_the_right_skill(self) -> None:

@@ -65,3 +65,7 @@ class TestIntentKey:
     def test_a_model_intent_becomes_a_routing_key(self) -> None:
         found = Classification("Refund_not_showing_up", 0.9, Sentiment.NEUTRAL, 0.0, Urgency.HIGH)
         assert intent_key(found) == "refund_not_showing_up"
+
+    def test_a_model_intent_with_a_question_mark_is_kept_by_its_key(self) -> None:
+        found = Classification("reverted_card_payment?", 0.9, Sentiment.NEUTRAL, 0.0, Urgency.HIGH)
+        assert intent_key(found) == "reverted_card_payment"

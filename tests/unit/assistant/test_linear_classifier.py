@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import csv
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
 
-from adapters.assistant.classifier import LazyClassifier, LinearClassifier, model_dir
+from adapters.assistant.classifier import (
+    LazyClassifier,
+    LinearClassifier,
+    model_dir,
+    trained_or_loaded,
+)
 from adapters.assistant.dataset import ATTRIBUTION, Examples
 from adapters.assistant.model import ModelSpec, load_model, save_model, train
 from domain.assistant.classification import (
@@ -44,6 +50,17 @@ def tiny_examples() -> Examples:
     texts = [text for examples in TINY.values() for text in examples]
     intents = [intent for intent, examples in TINY.items() for _ in examples]
     return Examples(texts, intents, sha256="tiny")
+
+
+def tiny_dataset(folder: Path) -> Path:
+    """The tiny examples as a dataset directory's train.csv."""
+    dataset = folder / "dataset"
+    dataset.mkdir()
+    with (dataset / "train.csv").open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["text", "category"])
+        writer.writerows(zip(tiny_examples().texts, tiny_examples().intents, strict=True))
+    return dataset
 
 
 @pytest.fixture(scope="module")
@@ -138,19 +155,45 @@ class TestTheArtefact:
         assert load_model(tmp_path / "absent", spec=SPEC, train_sha256="tiny") is None
 
     def test_the_service_trains_on_first_use_then_loads(self, tmp_path: Path) -> None:
-        dataset = tmp_path / "dataset"
-        dataset.mkdir()
-        with (dataset / "train.csv").open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["text", "category"])
-            writer.writerows(zip(tiny_examples().texts, tiny_examples().intents, strict=True))
-        first = LazyClassifier(tmp_path / "data", dataset, SPEC)
-        assert not model_dir(tmp_path / "data").exists()
+        dataset = tiny_dataset(tmp_path)
+        directory = model_dir(tmp_path / "data")
+        first = LazyClassifier(directory, dataset, SPEC)
+        assert not directory.exists()
         assert first.classify("my card was stolen").intent == "lost_or_stolen_card"
-        written = (model_dir(tmp_path / "data") / "intent-model.joblib").stat().st_mtime_ns
-        again = LazyClassifier(tmp_path / "data", dataset, SPEC)
+        written = (directory / "intent-model.joblib").stat().st_mtime_ns
+        again = LazyClassifier(directory, dataset, SPEC)
         assert again.classify("when does my card arrive").intent == "card_arrival"
-        assert (model_dir(tmp_path / "data") / "intent-model.joblib").stat().st_mtime_ns == written
+        assert (directory / "intent-model.joblib").stat().st_mtime_ns == written
+
+    def test_services_sharing_a_directory_train_it_once(self, tmp_path: Path) -> None:
+        dataset = tiny_dataset(tmp_path)
+        trainings: list[int] = []
+        with ThreadPoolExecutor(4) as pool:
+            models = list(
+                pool.map(
+                    lambda n: trained_or_loaded(
+                        tmp_path / "shared", dataset, SPEC, lambda: trainings.append(n)
+                    ),
+                    range(4),
+                )
+            )
+        assert len(trainings) == 1
+        assert {tuple(m.metadata["intents"]) for m in models} == {tuple(sorted(TINY))}
+
+
+class TestIntentsComeBackByTheirKeys:
+    def test_the_datasets_other_spellings_are_read_as_keys(self) -> None:
+        # Labelled as Banking77 spells two of its intents: a capital, a question mark.
+        examples = Examples(
+            [*TINY["lost_or_stolen_card"], *TINY["card_arrival"]],
+            ["reverted_card_payment?"] * 8 + ["Refund_not_showing_up"] * 8,
+            sha256="spelled",
+        )
+        classifier = LinearClassifier(train(examples, SPEC), min_confidence=0.3)
+        assert classifier.classify("my card was stolen").intent == "reverted_card_payment"
+        assert classifier.classify("the card you sent never came").intent == (
+            "refund_not_showing_up"
+        )
 
 
 ANGRY = [

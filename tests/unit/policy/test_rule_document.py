@@ -18,6 +18,7 @@ from domain.policy.rule_document import (
     rule_set_document,
 )
 from domain.policy.rules import (
+    ApprovalRule,
     ChannelPolicy,
     ConsentMode,
     DedupRule,
@@ -555,3 +556,33 @@ class TestEverySemanticErrorIsReported:
         document = {"caps": [cap(window="soon"), cap(id="cap.test")]}
         with pytest.raises(RuleSetInvalid, match=r"\$\.caps\[0\]\.window: .*; \$\.caps\[1\]\.id"):
             parse(document)
+
+
+class TestApprovalIntents:
+    def test_an_intent_no_classifier_knows_is_named_by_its_path(self) -> None:
+        document = {
+            "approvals": [{"id": "approval.refund", "intents": ["request_refund", "refnud"]}]
+        }
+        error = only_error(document)
+        assert error.path == "$.approvals[0].intents[1]"
+        assert "'refnud' is not an intent a classifier knows" in error.reason
+
+    def test_the_datasets_spellings_are_kept_as_the_intents_keys(self) -> None:
+        document = {
+            "approvals": [
+                {
+                    "id": "approval.refund",
+                    "intents": ["Refund_not_showing_up", "reverted_card_payment?"],
+                }
+            ]
+        }
+        (approval,) = parse(document).approvals
+        assert approval.intents == frozenset({"refund_not_showing_up", "reverted_card_payment"})
+        assert rule_set_document(parse(document))["approvals"][0]["intents"] == [
+            "refund_not_showing_up",
+            "reverted_card_payment",
+        ]
+
+    def test_a_rule_published_before_with_the_datasets_spelling_holds_the_intents_key(self) -> None:
+        stored = ApprovalRule("approval.refund", intents=frozenset({"Refund_not_showing_up"}))
+        assert stored.intents == frozenset({"refund_not_showing_up"})

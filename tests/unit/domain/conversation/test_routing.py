@@ -10,6 +10,7 @@ from domain.conversation.routing import (
     ConversationFacts,
     CustomerContext,
     QueueEntry,
+    RoutingPolicy,
     offer,
     queue_order,
     route,
@@ -17,7 +18,7 @@ from domain.conversation.routing import (
 from domain.conversation.vocabulary import ChannelKind, Presence, Priority, Sentiment
 from domain.segments.conditions import SegmentFacts, SignalFact
 
-from .routings import agent, policy, team
+from .routings import agent, example, policy, team
 
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
 ID = UUID("6f1c0b8e-2d3a-4e5f-9a7b-1c2d3e4f5a6b")
@@ -240,3 +241,68 @@ class TestQueues:
         plain = entry(Priority.LOW, None)
         offers = offer([needs_billing, plain], team("support", "sam"), [agent("sam")], NOW)
         assert [o.conversation_id for o in offers] == [plain.conversation_id]
+
+
+def classified(
+    intent: str | None, urgency: str | None, score: float | None = None
+) -> ConversationFacts:
+    return ConversationFacts(
+        ID,
+        ChannelKind.CHAT,
+        intent=intent,
+        sentiment=Sentiment.NEGATIVE if (score or 0) <= -0.05 else Sentiment.NEUTRAL,
+        urgency=urgency,
+        sentiment_score=score,
+    )
+
+
+def escalating(*escalations: dict[str, object]) -> RoutingPolicy:
+    document = example()
+    document["escalations"] = list(escalations)
+    return policy(document)
+
+
+class TestUrgencyAndSentimentScore:
+    def test_a_critical_urgency_raises_the_priority(self) -> None:
+        critical = escalating({"id": "critical", "urgencies": ["critical"], "priority": "urgent"})
+        fraud = route(
+            classified("card_payment_not_recognised", "critical"),
+            customer(),
+            critical,
+            TEAMS,
+            AGENTS,
+            NOW,
+        )
+        assert (fraud.priority, fraud.escalated) == (Priority.URGENT, True)
+        assert "urgency critical" in fraud.explained()
+        question = route(
+            classified("exchange_rate", "low"), customer(), critical, TEAMS, AGENTS, NOW
+        )
+        assert (question.priority, question.escalated) == (Priority.NORMAL, False)
+
+    def test_a_conversation_classified_before_urgencies_were_kept_matches_none(self) -> None:
+        critical = escalating({"id": "critical", "urgencies": ["critical"], "priority": "urgent"})
+        decision = route(chat("refund"), customer(), critical, TEAMS, AGENTS, NOW)
+        assert decision.escalated is False
+
+    def test_anger_is_a_score_at_or_below_the_threshold_not_any_negative_word(self) -> None:
+        upset = escalating(
+            {"id": "upset", "sentiment_score": {"op": "lte", "value": -0.5}, "priority": "high"}
+        )
+        # VADER's score of "Can I add my card to Google Pay?": negative, and not angry.
+        mild = route(
+            classified("apple_pay_or_google_pay", "low", -0.1),
+            customer(),
+            upset,
+            TEAMS,
+            AGENTS,
+            NOW,
+        )
+        assert (mild.priority, mild.escalated) == (Priority.NORMAL, False)
+        angry = route(
+            classified("request_refund", "critical", -0.69), customer(), upset, TEAMS, AGENTS, NOW
+        )
+        assert (angry.priority, angry.escalated) == (Priority.HIGH, True)
+        assert "sentiment score -0.69" in angry.explained()
+        unscored = route(classified("request_refund", None), customer(), upset, TEAMS, AGENTS, NOW)
+        assert unscored.escalated is False

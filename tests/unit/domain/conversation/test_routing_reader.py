@@ -152,3 +152,49 @@ class TestTheRoutingBook:
         events, read_back = stored_and_read_back(book)
         assert read_back == events
         assert rebuilt(read_back).current.document == read(example())
+
+
+class TestIntentsUrgenciesAndScores:
+    def test_an_intent_no_classifier_knows_is_named_by_its_path(self) -> None:
+        document = example()
+        document["rules"][0]["intents"] = ["refund", "refnud"]
+        refused = fault(document)
+        assert refused.path == "$.rules[0].intents[1]"
+        assert "'refnud' is not an intent a classifier knows" in refused.reason
+
+    def test_the_models_intents_are_known_by_their_keys(self) -> None:
+        document = example()
+        document["rules"][0]["intents"] = ["refund_not_showing_up", "reverted_card_payment"]
+        assert read(document).rules[0].intents == (
+            "refund_not_showing_up",
+            "reverted_card_payment",
+        )
+
+    def test_an_urgency_that_is_not_one_is_named_with_the_ones_that_are(self) -> None:
+        refused = fault(
+            changed(escalations=[{"id": "x", "urgencies": ["asap"], "priority": "high"}])
+        )
+        assert refused.path == "$.escalations[0].urgencies[0]"
+        assert refused.reason == "'asap' is not one of low, normal, high, critical"
+
+    def test_a_sentiment_score_is_between_minus_one_and_one(self) -> None:
+        score = {"op": "lte", "value": -2}
+        refused = fault(
+            changed(escalations=[{"id": "x", "sentiment_score": score, "priority": "high"}])
+        )
+        assert refused.path == "$.escalations[0].sentiment_score.value"
+
+    def test_urgencies_and_scores_read_and_write_back_the_same(self) -> None:
+        routing = read(
+            changed(
+                escalations=[
+                    {"id": "critical", "urgencies": ["critical"], "priority": "urgent"},
+                    {
+                        "id": "upset",
+                        "sentiment_score": {"op": "lte", "value": -0.5},
+                        "priority": "high",
+                    },
+                ]
+            )
+        )
+        assert read(routing_document(routing)) == routing
