@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from adapters.postgres.api_keys import CACHE_SECONDS, PostgresApiKeyStore
+from adapters.postgres.migrations import MIGRATIONS_DIR
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from ports.api_keys import Role
@@ -106,6 +108,39 @@ class TestKeyChanges:
             "SELECT topic FROM events WHERE stream_id = $1 ORDER BY version", made.key.id
         )
         assert [r["topic"] for r in topics] == ["ApiKey.Created", "ApiKey.Changed"]
+
+    async def test_changes_logged_before_the_events_are_copied_into_the_log_once(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        key_id = uuid.uuid4()
+        await pool.execute(
+            """INSERT INTO api_keys (id, name, role, key_hash, created_at)
+               VALUES ($1, 'old', 'service', $2, $3)""",
+            key_id,
+            hashlib.sha256(b"old-secret").digest(),
+            AT,
+        )
+        for change, by in (("created", "cli (ops)"), ("revoked", "root (admin key 1)")):
+            await pool.execute(
+                """INSERT INTO api_key_changes (key_id, change, by_key, at, detail)
+                   VALUES ($1, $2, $3, $4, '{}')""",
+                key_id,
+                change,
+                by,
+                AT,
+            )
+        copy = (MIGRATIONS_DIR / "0055_key_changes_in_the_event_log.sql").read_text()
+        await pool.execute(copy)
+        await pool.execute(copy)  # once: a key with events is left alone
+        rows = await pool.fetch(
+            "SELECT version, topic, payload FROM events WHERE stream_id = $1 ORDER BY version",
+            key_id,
+        )
+        assert [(r["version"], r["topic"]) for r in rows] == [
+            (1, "ApiKey.Created"),
+            (2, "ApiKey.Revoked"),
+        ]
+        assert json.loads(rows[1]["payload"]) == {"key_id": str(key_id), "by": "root (admin key 1)"}
 
     async def test_the_change_log_cannot_be_rewritten(self, pool: asyncpg.Pool) -> None:
         made = await store(pool).create(Role.MARKETER, "m")
