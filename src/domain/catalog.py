@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.access.records import RECORD_TOPICS
 from domain.campaign.aggregate import Campaign
 from domain.campaign.enrollment import Enrollment
 from domain.conversation.agents import Agent, Team
@@ -40,7 +41,7 @@ AGGREGATES: tuple[type, ...] = (
 
 TOPICS = TopicRegistry(
     AGGREGATES,
-    documents=(RECEIVED_TOPIC, REFUSED_TOPIC),
+    documents=(RECEIVED_TOPIC, REFUSED_TOPIC, *RECORD_TOPICS),
     personal_documents={RECEIVED_TOPIC: RECEIVED_PERSONAL},
 )
 topic_of = TOPICS.topic_of

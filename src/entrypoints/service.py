@@ -38,6 +38,7 @@ from entrypoints.projection_worker import (
     ProjectionProcess,
     commits_subject,
 )
+from entrypoints.provider_record import record_provider_configuration
 from entrypoints.workers.bell import CommitBell, OutboxBell
 from entrypoints.workers.command_responder import SendCommandResponder
 from entrypoints.workers.conversation_responder import ConversationCommandResponder
@@ -45,6 +46,8 @@ from entrypoints.workers.dispatcher import Dispatcher
 from entrypoints.workers.parked_statuses import TracedParkedStatuses
 from entrypoints.workers.scheduler import DueWorkScheduler
 from entrypoints.workers.signal_consumer import SignalConsumer
+from ports.api_keys import ApiKeyStore
+from ports.clock import Clock
 from ports.providers import ProviderDirectory
 from ports.staff import StaffDirectory
 
@@ -122,6 +125,9 @@ async def run_service(
         await container.get(DecisionQueries),
         await container.get(CustomerQueries),
         await container.get(IdentityNormalizer),
+        keys=await container.get(ApiKeyStore),
+        clock=await container.get(Clock),
+        require_key=settings.nats_require_key,
         prefix=settings.nats_prefix,
     )
     snoozes = DueWorkScheduler(
@@ -147,6 +153,7 @@ async def run_service(
         "snooze_timers": snoozes,
     }
     dispatcher = await _dispatcher(container) if settings.dispatch else None
+    await record_provider_configuration(container, settings)
     if dispatcher is not None:
         workers["dispatcher"] = dispatcher
     # Commits here wake the projection worker, wherever it runs.

@@ -25,6 +25,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     signal_stream: str = "CHORUS_SIGNALS"
     nats_prefix: str = "chorus"
+    # Whether a send command over NATS must carry an API key (ADR 0022); without, NATS's own
+    # accounts and subject permissions are the boundary, and a key, when sent, is checked.
+    nats_require_key: bool = False
     secret: str | None = None
     # Wraps each customer's data key (ADR 0019); unset: a fixed development key.
     master_key: str | None = None
@@ -89,6 +92,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "log_level": "CHORUS_LOG_LEVEL",
             "signal_stream": "CHORUS_SIGNAL_STREAM",
             "nats_prefix": "CHORUS_NATS_PREFIX",
+            "nats_require_key": "CHORUS_NATS_REQUIRE_KEY",
             "secret": "CHORUS_SECRET",
             "master_key": "CHORUS_MASTER_KEY",
             "public_url": "CHORUS_PUBLIC_URL",

@@ -9,6 +9,7 @@ they time and carry `chorus.correlation_id`, so one id finds one trace (docs/ope
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -41,7 +42,9 @@ def _exporter(name: str) -> SpanExporter | None:
     if name == "none":
         return None
     if name == "console":
-        return ConsoleSpanExporter()
+        # stderr, with the logs: stdout is the commands' answers (`chorus keys create` prints
+        # a secret there), which no span may be mixed into.
+        return ConsoleSpanExporter(out=sys.stderr)
     if name == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

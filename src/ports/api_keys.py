@@ -43,13 +43,18 @@ UNSCOPED_ROLES = frozenset({Role.ADMIN, Role.AUDITOR})
 """Roles that see every team by definition, so a list of teams would mean nothing."""
 
 
+def _a(role: Role) -> str:
+    """The role's name with its article: "an admin key", "a service key"."""
+    return f"{'an' if role.value[0] in 'aeiou' else 'a'} {role.value} key"
+
+
 def check_agent_key(role: Role, agent: str | None) -> None:
     """Only an `agent` key names an agent, and the agent's key is a key (`ana.silva`);
     `InvalidValue` (a ValueError) naming the field otherwise."""
     if agent is None:
         return
     if role is not Role.AGENT:
-        raise InvalidValue("agent", f"only an agent key names an agent, not a {role.value} key")
+        raise InvalidValue("agent", f"only an agent key names an agent, not {_a(role)}")
     if not _KEY.match(agent):
         raise InvalidValue("agent", f"{agent!r} is not an agent key like 'ana.silva'")
 
@@ -59,9 +64,7 @@ def check_key_scope(role: Role, agent: str | None, teams: Iterable[str]) -> froz
     check_agent_key(role, agent)
     scoped = frozenset(teams)
     if scoped and role in UNSCOPED_ROLES:
-        raise InvalidValue(
-            "teams", f"a {role.value} key sees every team; it cannot be limited to teams"
-        )
+        raise InvalidValue("teams", f"{_a(role)} sees every team; it cannot be limited to teams")
     for team in sorted(scoped):
         if not _KEY.match(team):
             raise InvalidValue("teams", f"{team!r} is not a team key like 'support'")
@@ -107,7 +110,7 @@ class KeyChange:
     """One entry of a key's append-only change log: what changed, by which key, when."""
 
     key_id: UUID
-    change: str  # created, rotated, revoked
+    change: str  # created, changed (a given secret created again), rotated, revoked
     by: str  # the acting key as `author` records it, or `cli` / `demo`
     at: datetime
     detail: dict[str, Any]

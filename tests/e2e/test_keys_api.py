@@ -3,6 +3,8 @@ rotate, revoke, expire; and keys limited to teams sending and reading as those t
 
 from __future__ import annotations
 
+import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -40,6 +42,50 @@ def send(http: httpx.Client, customer_id: str, team: str) -> httpx.Response:
     return http.post("/v1/messages", json=body)
 
 
+def audit_lines(http: httpx.Client, stream: str, at_least: int) -> list[dict[str, Any]]:
+    """A stream's lines of the log once at least that many are readable: the log's horizon
+    waits for every transaction of the server to end, and the server may be shared."""
+    deadline = time.monotonic() + 20
+    while True:
+        answer = http.get("/v1/audit/events", params={"stream": stream})
+        assert answer.status_code == 200, answer.text
+        found = [json.loads(line) for line in answer.text.splitlines() if line]
+        if len(found) >= at_least or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+class TestKeyAudit:
+    def test_an_auditor_sees_who_created_rotated_and_revoked_a_key(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as admin:
+            watcher = create_key(admin, name="watcher", role="auditor")
+            made = create_key(admin, name="billing backend", role="service", teams=["billing"])
+            key_id = made["key"]["id"]
+            rotated = admin.post(f"/v1/keys/{key_id}/rotate").json()
+            admin.post(f"/v1/keys/{key_id}/revoke").raise_for_status()
+        with client(chorus, watcher["secret"]) as auditor:
+            lines = audit_lines(auditor, key_id, 3)
+            listed = auditor.get("/v1/keys")
+            story = auditor.get(f"/v1/keys/{key_id}")
+            assert auditor.post(f"/v1/keys/{key_id}/rotate").status_code == 403
+            assert auditor.post("/v1/keys", json={"name": "x", "role": "admin"}).status_code == 403
+        assert [line["type"] for line in lines] == [
+            "ApiKey.Created",
+            "ApiKey.Rotated",
+            "ApiKey.Revoked",
+        ]
+        assert all("admin key" in line["payload"]["by"] for line in lines)
+        assert lines[0]["payload"]["teams"] == ["billing"]
+        assert listed.status_code == 200
+        assert key_id in [k["id"] for k in listed.json()["items"]]
+        assert story.status_code == 200
+        assert [c["change"] for c in story.json()["changes"]] == ["created", "rotated", "revoked"]
+        for secret in (made["secret"], rotated["secret"]):
+            assert secret not in str(lines) + listed.text + story.text
+
+
 class TestKeyLife:
     def test_a_key_is_created_listed_read_rotated_and_revoked_by_an_admin(
         self, chorus: ChorusProcess
@@ -54,7 +100,7 @@ class TestKeyLife:
             assert key_id in [k["id"] for k in listed["items"]]
             with client(chorus, secret) as service:
                 assert service.get("/v1/rules").status_code == 200
-                assert service.get("/v1/keys").status_code == 403  # admin only
+                assert service.get("/v1/keys").status_code == 403  # admins and auditors only
             rotated = admin.post(f"/v1/keys/{key_id}/rotate").json()
             with client(chorus, secret) as old:
                 answer = old.get("/v1/rules")
@@ -101,6 +147,19 @@ class TestKeyLife:
             answer = admin.post("/v1/keys", json={"name": "k", **body})
         assert answer.status_code in (400, 422), answer.text
         assert field in answer.text
+
+    def test_a_key_without_a_name_is_refused_naming_the_name(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as admin:
+            answer = admin.post("/v1/keys", json={"role": "service"})
+        assert answer.status_code == 400, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == ["$.name"]
+
+    def test_an_unscoped_role_limited_to_teams_is_refused_in_good_english(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with client(chorus) as admin:
+            answer = admin.post("/v1/keys", json={"name": "k", "role": "auditor", "teams": ["x"]})
+        assert "an auditor key sees every team" in answer.text, answer.text
 
     def test_the_cli_lists_rotates_and_revokes_as_the_api(self, chorus: ChorusProcess) -> None:
         secret = chorus.chorus("keys", "create", "--role", "service", "--team", "growth")

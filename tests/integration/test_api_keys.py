@@ -4,12 +4,16 @@ process refusing a revoked key once its cache (at most `CACHE_SECONDS`) has laps
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from adapters.postgres.api_keys import CACHE_SECONDS, PostgresApiKeyStore
+from adapters.postgres.migrations import MIGRATIONS_DIR
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from ports.api_keys import Role
@@ -61,6 +65,82 @@ class TestKeyChanges:
             ("revoked", "ops (admin key 2)"),
         ]
         assert changes[0].detail["role"] == "marketer"
+
+    async def test_every_change_is_an_event_naming_the_acting_key_never_the_secret(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        keys = store(pool)
+        made = await keys.create(Role.MARKETER, "m", by="root (admin key 1)")
+        rotated = await keys.rotate(made.key.id, by="root (admin key 1)")
+        await keys.revoke(made.key.id, by="ops (admin key 2)")
+        assert rotated is not None
+        rows = await pool.fetch(
+            "SELECT version, topic, payload FROM events WHERE stream_id = $1 ORDER BY version",
+            made.key.id,
+        )
+        assert [(r["version"], r["topic"]) for r in rows] == [
+            (1, "ApiKey.Created"),
+            (2, "ApiKey.Rotated"),
+            (3, "ApiKey.Revoked"),
+        ]
+        documents = [json.loads(r["payload"]) for r in rows]
+        assert [d["by"] for d in documents] == [
+            "root (admin key 1)",
+            "root (admin key 1)",
+            "ops (admin key 2)",
+        ]
+        assert documents[0]["key_id"] == str(made.key.id)
+        assert documents[0]["role"] == "marketer"
+        stored = b"".join(r["payload"] for r in rows)
+        for secret in (made.secret, rotated.secret):
+            assert secret.encode() not in stored
+            assert hashlib.sha256(secret.encode()).hexdigest().encode() not in stored
+
+    async def test_a_secret_created_again_is_a_change_in_its_stream(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        keys = store(pool)
+        made = await keys.create(Role.ADMIN, "demo", secret="chorus_demo_again", by="demo")
+        again = await keys.create(Role.AUDITOR, "demo", secret="chorus_demo_again", by="demo")
+        assert again.key.id == made.key.id
+        assert [c.change for c in await keys.changes(made.key.id)] == ["created", "changed"]
+        topics = await pool.fetch(
+            "SELECT topic FROM events WHERE stream_id = $1 ORDER BY version", made.key.id
+        )
+        assert [r["topic"] for r in topics] == ["ApiKey.Created", "ApiKey.Changed"]
+
+    async def test_changes_logged_before_the_events_are_copied_into_the_log_once(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        key_id = uuid.uuid4()
+        await pool.execute(
+            """INSERT INTO api_keys (id, name, role, key_hash, created_at)
+               VALUES ($1, 'old', 'service', $2, $3)""",
+            key_id,
+            hashlib.sha256(b"old-secret").digest(),
+            AT,
+        )
+        for change, by in (("created", "cli (ops)"), ("revoked", "root (admin key 1)")):
+            await pool.execute(
+                """INSERT INTO api_key_changes (key_id, change, by_key, at, detail)
+                   VALUES ($1, $2, $3, $4, '{}')""",
+                key_id,
+                change,
+                by,
+                AT,
+            )
+        copy = (MIGRATIONS_DIR / "0055_key_changes_in_the_event_log.sql").read_text()
+        await pool.execute(copy)
+        await pool.execute(copy)  # once: a key with events is left alone
+        rows = await pool.fetch(
+            "SELECT version, topic, payload FROM events WHERE stream_id = $1 ORDER BY version",
+            key_id,
+        )
+        assert [(r["version"], r["topic"]) for r in rows] == [
+            (1, "ApiKey.Created"),
+            (2, "ApiKey.Revoked"),
+        ]
+        assert json.loads(rows[1]["payload"]) == {"key_id": str(key_id), "by": "root (admin key 1)"}
 
     async def test_the_change_log_cannot_be_rewritten(self, pool: asyncpg.Pool) -> None:
         made = await store(pool).create(Role.MARKETER, "m")

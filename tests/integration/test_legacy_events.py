@@ -110,6 +110,8 @@ ADDED_SINCE = (
     "domain.customer.aggregate:Customer.ApprovalSettled",
     "domain.customer.aggregate:Customer.Erased",
     "domain.customer.aggregate:Customer.MessageClassified",
+    "ApiKey.",
+    "Providers.Configured",
 )
 
 

@@ -14,6 +14,7 @@ import structlog
 from nats.errors import NoRespondersError
 from structlog.testing import LogCapture
 
+from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.templates import PostgresTemplates
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -28,6 +29,7 @@ from application.queries.decisions import DecisionQueries, DecisionView
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
 from entrypoints.tracing import CORRELATION_ATTRIBUTE
 from entrypoints.workers.command_responder import SendCommandResponder, send_subject
+from ports.api_keys import NewApiKey, Role
 from tests.tracing_spans import recorded_spans
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 NORMALIZER = IdentityNormalizer("GB")
+CLOCK = SystemClock()
 EMAIL = "ana@example.org"
 
 
@@ -81,7 +84,7 @@ def a_responder(
         CustomerQueries(PostgresCustomerRecords(pool)),
         NORMALIZER,
         prefix=prefix,
-        **options,
+        **{"keys": PostgresApiKeyStore(pool, CLOCK, RandomIds()), "clock": CLOCK, **options},
     )
 
 
@@ -473,3 +476,80 @@ class TestTracing:
         )
         assert stored.split("-")[1] == caller_trace
         assert stored.split("-")[2] == format(command.context.span_id, "016x")
+
+
+async def a_key(pool: asyncpg.Pool, role: Role, teams: tuple[str, ...] = ()) -> NewApiKey:
+    return await PostgresApiKeyStore(pool, CLOCK, RandomIds()).create(role, "nats", teams=teams)
+
+
+class TestKeys:
+    async def test_a_command_with_a_key_names_it_in_the_decisions_origin(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        key = await a_key(pool, Role.SERVICE, ("billing",))
+        await started(prefix)
+        status, answer, _ = await ask(
+            nc, prefix, body(customer_id=str(customer_id)), {"Chorus-Key": key.secret}
+        )
+        assert status == 200, answer
+        assert answer["origin"] == f"nats:key:{key.key.id}"
+        status, answer, _ = await ask(
+            nc,
+            prefix,
+            body(customer_id=str(customer_id), idempotency_key="bearer"),
+            {"Authorization": f"Bearer {key.secret}"},
+        )
+        assert status == 200, answer
+        assert answer["origin"] == f"nats:key:{key.key.id}"
+
+    async def test_a_team_key_sending_as_another_team_is_a_403_problem(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        key = await a_key(pool, Role.SERVICE, ("growth",))
+        await started(prefix)
+        status, answer, _ = await ask(
+            nc, prefix, body(customer_id=str(customer_id)), {"Chorus-Key": key.secret}
+        )
+        assert_problem(status, answer, 403)
+        assert "growth only, not for billing" in answer["detail"]
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 0
+
+    async def test_an_unknown_revoked_or_unfit_key_is_refused(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        keys = PostgresApiKeyStore(pool, CLOCK, RandomIds())
+        revoked = await a_key(pool, Role.SERVICE)
+        await keys.revoke(revoked.key.id, by="test")
+        auditor = await a_key(pool, Role.AUDITOR)
+        await started(prefix)
+        payload = body(customer_id=str(customer_id))
+        status, answer, _ = await ask(nc, prefix, payload, {"Chorus-Key": "chorus_nobody"})
+        assert_problem(status, answer, 401)
+        status, answer, _ = await ask(nc, prefix, payload, {"Chorus-Key": revoked.secret})
+        assert_problem(status, answer, 401)
+        assert "revoked" in answer["detail"]
+        status, answer, _ = await ask(nc, prefix, payload, {"Authorization": "Basic eA=="})
+        assert_problem(status, answer, 401)
+        status, answer, _ = await ask(nc, prefix, payload, {"Chorus-Key": auditor.secret})
+        assert_problem(status, answer, 403)
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 0
+
+    async def test_a_key_is_mandatory_when_the_setting_says_so(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        key = await a_key(pool, Role.SERVICE)
+        await started(prefix, require_key=True)
+        payload = body(customer_id=str(customer_id))
+        status, answer, _ = await ask(nc, prefix, payload)
+        assert_problem(status, answer, 401)
+        status, answer, _ = await ask(nc, prefix, payload, {"Chorus-Key": key.secret})
+        assert status == 200, answer
+        assert answer["origin"] == f"nats:key:{key.key.id}"

@@ -65,7 +65,13 @@ class InMemoryApiKeyStore:
             expires_at,
         )
         self.keys[_hash(secret)] = key
-        self._record(key, "created", by, role=role.value, teams=sorted(scoped))
+        self._record(
+            key,
+            "created" if earlier is None else "changed",
+            by,
+            role=role.value,
+            teams=sorted(scoped),
+        )
         return NewApiKey(key, secret)
 
     async def identify(self, secret: str) -> ApiKey | None:

@@ -1,5 +1,8 @@
 """API keys stored as SHA-256 hashes of high-entropy secrets, with an append-only change log.
 
+Each change is also a document in the event log (`ApiKey.Created`, `.Changed`, `.Rotated`,
+`.Revoked`, on the key's stream), in the same transaction, so auditors read it with the rest.
+
 A cache keeps the hot path off the database, but only for `CACHE_SECONDS`: a key revoked,
 rotated or expired through any process is refused by every process within that time
 (docs/adr/0014-api-keys-as-a-table-with-a-change-log.md).
@@ -13,6 +16,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from domain.access.records import KEY_CHANGE_TOPICS
 from ports.api_keys import ApiKey, KeyChange, NewApiKey, Role, check_key_scope
 
 if TYPE_CHECKING:
@@ -33,6 +37,12 @@ CACHE_SECONDS = 1.0
 """How long a process trusts what it read about a key: revocation reaches it within this."""
 _CACHE_SIZE = 10_000
 _COLUMNS = "id, name, role, created_at, agent, teams, expires_at, revoked_at"
+# The key's row is locked by the change written just before, so changes to one key take their
+# places in its stream one after the other.
+_APPEND_CHANGE = """
+INSERT INTO events (stream_id, version, topic, occurred_at, payload)
+SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4 FROM events WHERE stream_id = $1
+"""
 
 
 def _hash(secret: str) -> bytes:
@@ -70,14 +80,19 @@ class PostgresApiKeyStore:
         by: str,
         **detail: Any,
     ) -> None:
+        at = self.clock.now()
         await conn.execute(
             """INSERT INTO api_key_changes (key_id, change, by_key, at, detail)
                VALUES ($1, $2, $3, $4, $5::jsonb)""",
             key_id,
             change,
             by,
-            self.clock.now(),
+            at,
             json.dumps(detail),
+        )
+        document = {"key_id": str(key_id), "by": by, **detail}
+        await conn.execute(
+            _APPEND_CHANGE, key_id, KEY_CHANGE_TOPICS[change], at, json.dumps(document).encode()
         )
 
     async def create(
@@ -102,7 +117,7 @@ class PostgresApiKeyStore:
                     ON CONFLICT (key_hash) DO UPDATE
                     SET role = excluded.role, agent = excluded.agent, teams = excluded.teams,
                         expires_at = excluded.expires_at, revoked_at = NULL
-                    RETURNING {_COLUMNS}""",
+                    RETURNING {_COLUMNS}, xmax <> 0 AS existed""",
                 self.ids.new_id(),
                 name,
                 role.value,
@@ -117,7 +132,7 @@ class PostgresApiKeyStore:
             await self._record(
                 conn,
                 key.id,
-                "created",
+                "changed" if row["existed"] else "created",
                 by,
                 name=name,
                 role=role.value,

@@ -1,5 +1,6 @@
 """What a decision names as its origin when a send was asked for over the API or from a
-conversation: `api:key:<key id>`, `conversation:<conversation id>:<agent>`.
+conversation: `api:key:<key id>`, `nats:key:<key id>` (or `nats`, a command sent without a key),
+`conversation:<conversation id>:<agent>`.
 
 Every decision records what asked for it (invariant 1); campaign sends name theirs in
 `domain/campaign/origin.py`. A send asked for over HTTP names the key that asked, so the audit
@@ -14,8 +15,11 @@ __all__ = [
     "API",
     "API_KEY_PREFIX",
     "CONVERSATION_PREFIX",
+    "NATS",
+    "NATS_KEY_PREFIX",
     "api_origin",
     "key_of",
+    "nats_origin",
     "replier_of",
     "reply_origin",
     "thread_of",
@@ -25,11 +29,19 @@ API = "api"
 """A send asked for over the API before sends named their key."""
 API_KEY_PREFIX = "api:key:"
 CONVERSATION_PREFIX = "conversation:"
+NATS = "nats"
+"""A send asked for over NATS without a key: the NATS account that may publish it is trusted."""
+NATS_KEY_PREFIX = "nats:key:"
 
 
 def api_origin(key_id: UUID) -> str:
     """The origin of a send asked for over HTTP with this key."""
     return f"{API_KEY_PREFIX}{key_id}"
+
+
+def nats_origin(key_id: UUID) -> str:
+    """The origin of a send asked for over NATS with this key."""
+    return f"{NATS_KEY_PREFIX}{key_id}"
 
 
 _UUID_LENGTH = 36

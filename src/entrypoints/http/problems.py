@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,9 @@ _KINDS = {
 _TYPE_BASE = "https://chorus.dev/problems/"
 
 
+_MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
+
+
 def problem(
     status: int, slug: str, title: str, detail: str | None = None, **extra: Any
 ) -> Response[dict[str, Any]]:
@@ -97,7 +101,12 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
                     field = "$" if key == "data" else f"$.{key}"
                 else:
                     field = f"{source}.{key}"
-            errors.append({"field": field or "$", "reason": message.partition(" - at `")[0]})
+            reason = message.partition(" - at `")[0]
+            # msgspec places a missing field at the object that lacks it: name the field.
+            missing = _MISSING.match(reason)
+            if missing:
+                field = f"{field or '$'}.{missing.group(1)}"
+            errors.append({"field": field or "$", "reason": reason})
     return problem(400, "invalid-request", "The request is not valid", exc.detail, errors=errors)
 
 

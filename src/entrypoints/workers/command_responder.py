@@ -3,6 +3,13 @@
 The payload is the HTTP body of `POST /v1/messages`; the reply is the recorded decision as JSON
 with `Chorus-Status: 200`, or an RFC 9457 problem with the matching `Chorus-Status`. Responders
 share a queue group, so each request is answered by exactly one service process.
+
+NATS is a trusted internal boundary, secured by its own accounts and subject permissions
+(ADR 0022): a command may come without a key (origin `nats`). A command that carries one
+(`Chorus-Key: <key>` or `Authorization: Bearer <key>`) is checked as HTTP checks it: an unknown,
+revoked or expired key is a 401 problem, a role that may not send or a team the key may not act
+for a 403, and the decision names the key (`nats:key:<id>`). `CHORUS_NATS_REQUIRE_KEY` makes the
+key mandatory.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from opentelemetry import trace
 
 from adapters.system.trace_context import context_from
 from application.messages.request_message import IdempotencyKeyReused
+from domain.message.origin import NATS, nats_origin
 from domain.shared.documents import field_of
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.http.problems import render_field
@@ -27,6 +35,7 @@ from entrypoints.http.schemas import MessageIn
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 from entrypoints.workers.queue_responder import QueueResponder
+from ports.api_keys import Role
 from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
@@ -40,10 +49,13 @@ if TYPE_CHECKING:
     from application.queries.customers import CustomerQueries
     from application.queries.decisions import DecisionQueries
     from domain.customer.identities import IdentityNormalizer
+    from ports.api_keys import ApiKey, ApiKeyStore
+    from ports.clock import Clock
 
 __all__ = [
     "CORRELATION_HEADER",
     "IDEMPOTENCY_HEADER",
+    "KEY_HEADER",
     "STATUS_HEADER",
     "SendCommandResponder",
     "send_subject",
@@ -53,6 +65,9 @@ STATUS_HEADER = "Chorus-Status"
 CORRELATION_HEADER = "Chorus-Correlation-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPEATED_HEADER = "Chorus-Repeated"
+KEY_HEADER = "Chorus-Key"
+_SENDERS = frozenset({Role.ADMIN, Role.SERVICE, Role.MARKETER, Role.AGENT})  # as POST /v1/messages
+_REFUSALS = {"revoked": "this API key was revoked", "expired": "this API key has expired"}
 _TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_KEY = 200  # as MessageIn.idempotency_key
@@ -128,6 +143,28 @@ def _invalid(field_path: str, reason: str) -> _Problem:
     )
 
 
+def _unauthorized(detail: str) -> _Problem:
+    return _Problem(401, "unauthorized", "An API key is needed", detail)
+
+
+def _forbidden(detail: str) -> _Problem:
+    return _Problem(403, "forbidden", "This key's role may not do that", detail)
+
+
+def _given_secret(msg: Msg) -> str | None:
+    """The key a command carries, `Chorus-Key` or `Authorization: Bearer`; None without one."""
+    secret = _header(msg, KEY_HEADER)
+    if secret is not None:
+        return secret
+    authorization = _header(msg, "Authorization")
+    if authorization is None:
+        return None
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise _unauthorized("send an API key as 'Authorization: Bearer <key>' or 'Chorus-Key'")
+    return secret.strip()
+
+
 class SendCommandResponder(QueueResponder):
     """Answers send requests from a NATS queue group; each request is decided and recorded once."""
 
@@ -141,11 +178,13 @@ class SendCommandResponder(QueueResponder):
         customers: CustomerQueries,
         normalizer: IdentityNormalizer,
         *,
+        keys: ApiKeyStore,
+        clock: Clock,
+        require_key: bool = False,
         prefix: str = "chorus",
         queue: str = "chorus-commands",
         logger: FilteringBoundLogger | None = None,
         max_in_flight: int = 64,
-        origin: str = "nats",
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
@@ -154,7 +193,9 @@ class SendCommandResponder(QueueResponder):
         self.decisions = decisions
         self.customers = customers
         self.normalizer = normalizer
-        self.origin = origin
+        self.keys = keys
+        self.clock = clock
+        self.require_key = require_key
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stops taking requests, lets those received finish (cancelled after `grace` s)."""
@@ -271,7 +312,29 @@ class SendCommandResponder(QueueResponder):
                 ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
+    async def _key(self, msg: Msg) -> ApiKey | None:
+        """The key the command carries, checked as HTTP checks it; None: sent without one."""
+        secret = _given_secret(msg)
+        if secret is None:
+            if self.require_key:
+                raise _unauthorized(
+                    f"send an API key as '{KEY_HEADER}: <key>' or 'Authorization: Bearer <key>'"
+                )
+            return None
+        key = await self.keys.identify(secret)
+        if key is None:
+            raise _unauthorized("this API key is not known")
+        refusal = key.refusal(self.clock.now())
+        if refusal is not None:
+            raise _unauthorized(_REFUSALS[refusal])
+        if key.role not in _SENDERS:
+            names = ", ".join(sorted(r.value for r in _SENDERS))
+            raise _forbidden(f"role '{key.role.value}' may not do this; needs {names}")
+        structlog.contextvars.bind_contextvars(key_id=str(key.id))
+        return key
+
     async def _decide(self, msg: Msg) -> _Reply:
+        key = await self._key(msg)
         fault = raw_fault(msg.data)
         if fault is not None:
             raise _invalid(fault.path, fault.reason)
@@ -283,10 +346,15 @@ class SendCommandResponder(QueueResponder):
             raise _invalid("$", str(error)) from None
         if (data.customer_id is None) == (data.identity is None):
             raise _invalid("$.customer_id", "exactly one of customer_id and identity")
-        key = _header(msg, IDEMPOTENCY_HEADER) or data.idempotency_key
-        if key is not None and len(key) > _MAX_KEY:
+        if key is not None and not key.may_act_for(data.team):
+            raise _forbidden(
+                f"this key acts for {', '.join(sorted(key.teams))} only, "
+                f"not for {data.team or 'no team'}"
+            )
+        idempotency = _header(msg, IDEMPOTENCY_HEADER) or data.idempotency_key
+        if idempotency is not None and len(idempotency) > _MAX_KEY:
             raise _invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
-        unclean = None if key is None else line_fault(key)
+        unclean = None if idempotency is None else line_fault(idempotency)
         if unclean is not None:
             raise _invalid(f"header.{IDEMPOTENCY_HEADER}", unclean)
         if data.customer_id is not None:
@@ -297,8 +365,8 @@ class SendCommandResponder(QueueResponder):
         decided = await self.request_message(
             customer_id,
             data.send_request(),
-            idempotency_key=data.scoped_key(key),
-            origin=self.origin,
+            idempotency_key=data.scoped_key(idempotency),
+            origin=NATS if key is None else nats_origin(key.id),
             content=data.message_content(
                 structlog.contextvars.get_contextvars().get("correlation_id")
             ),

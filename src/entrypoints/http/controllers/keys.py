@@ -1,4 +1,5 @@
-"""API keys over HTTP (admin only): create, list, read, rotate, revoke.
+"""API keys over HTTP: admins create, list, read, rotate and revoke them; auditors list and
+read them (never a secret), with each key's change log.
 
 A secret is answered once, when a key is created or rotated; it is stored only as a hash.
 Every change is written with an entry of the key's change log naming the acting key.
@@ -109,9 +110,9 @@ def _unknown(key_id: UUID) -> NotFound:
 class KeysController(Controller):
     path = "/v1/keys"
     tags = ["keys"]
-    guards = [allow()]
 
     @post(
+        guards=[allow()],
         operation_id="createKey",
         name="keys:create",
         status_code=201,
@@ -151,7 +152,12 @@ class KeysController(Controller):
         )
         return KeySecretOut(_out(created.key, now), created.secret)
 
-    @get(operation_id="listKeys", name="keys:list", summary="Every key, oldest first; no secrets")
+    @get(
+        guards=[allow(Role.AUDITOR)],
+        operation_id="listKeys",
+        name="keys:list",
+        summary="Every key, oldest first; no secrets",
+    )
     @inject
     async def list_keys(self, keys: FromDishka[ApiKeyStore], clock: FromDishka[Clock]) -> KeysOut:
         now = clock.now()
@@ -159,6 +165,7 @@ class KeysController(Controller):
 
     @get(
         "/{key_id:uuid}",
+        guards=[allow(Role.AUDITOR)],
         operation_id="getKey",
         name="keys:get",
         summary="One key and its change log: who created, rotated and revoked it, and when",
@@ -175,6 +182,7 @@ class KeysController(Controller):
 
     @post(
         "/{key_id:uuid}/rotate",
+        guards=[allow()],
         operation_id="rotateKey",
         name="keys:rotate",
         status_code=200,
@@ -202,6 +210,7 @@ class KeysController(Controller):
 
     @post(
         "/{key_id:uuid}/revoke",
+        guards=[allow()],
         operation_id="revokeKey",
         name="keys:revoke",
         status_code=200,
