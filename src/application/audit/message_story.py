@@ -12,7 +12,7 @@ from domain.campaign.origin import SendOrigin
 from domain.conversation.aggregate import Conversation
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message
-from domain.message.origin import key_of, replier_of, thread_of
+from domain.message.origin import NATS_KEY_PREFIX, key_of, replier_of, thread_of
 from domain.shared.errors import NotFound
 from domain.shared.topics import events_of
 
@@ -56,7 +56,7 @@ class RequestedBy:
     kind: str  # api, nats, campaign, conversation, fallback, scheduler, or the origin itself
     origin: str
     team: str
-    key_id: UUID | None = None  # api: the key that asked
+    key_id: UUID | None = None  # api (and nats, when the command carried one): the key
     campaign: str | None = None  # campaign: its key, version, step, and the enrollment
     campaign_version: int | None = None
     step: str | None = None
@@ -179,6 +179,9 @@ def requested_by(
     key = key_of(origin)
     if key is not None:
         return RequestedBy("api", origin, team, key_id=key)
+    key = key_of(origin, NATS_KEY_PREFIX)
+    if key is not None:
+        return RequestedBy("nats", origin, team, key_id=key)
     return RequestedBy(origin.split(":", 1)[0], origin, team)
 
 

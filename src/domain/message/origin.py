@@ -61,11 +61,12 @@ def _uuid_after(prefix: str, origin: str) -> UUID | None:
         return None
 
 
-def key_of(origin: str) -> UUID | None:
-    """The key an API send's origin names, if it names one."""
-    if len(origin) != len(API_KEY_PREFIX) + _UUID_LENGTH:
+def key_of(origin: str, prefix: str = API_KEY_PREFIX) -> UUID | None:
+    """The key an API send's origin names (a NATS send's, with `NATS_KEY_PREFIX`), if it names
+    one."""
+    if len(origin) != len(prefix) + _UUID_LENGTH:
         return None
-    return _uuid_after(API_KEY_PREFIX, origin)
+    return _uuid_after(prefix, origin)
 
 
 def thread_of(origin: str) -> UUID | None:

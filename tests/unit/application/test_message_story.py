@@ -187,6 +187,9 @@ class TestRequestedBy:
         self,
     ) -> None:
         assert requested_by("nats", "billing", [], uuid4()).kind == "nats"
+        key = uuid4()
+        keyed = requested_by(f"nats:key:{key}", "billing", [], uuid4())
+        assert (keyed.kind, keyed.key_id) == ("nats", key)
         old = requested_by("api", "billing", [], uuid4())
         assert (old.kind, old.key_id) == ("api", None)
 
