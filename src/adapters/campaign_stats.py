@@ -62,19 +62,30 @@ def _uuid(value: Any) -> UUID | None:
 
 
 def named(events: Sequence[LoggedEvent]) -> tuple[set[UUID], set[UUID]]:
-    """The enrollments and the messages the events are about, to load before folding them."""
+    """The enrollments and the messages the events are about, to load before folding them.
+
+    Every message an event may record or change is loaded, not only those whose cost it
+    reports: a message the fold did not find would be recorded afresh, without the cost it
+    already has, and its next cost counted without taking the last one back; what the table
+    holds would then depend on whether the events fell in one page or in several."""
     enrollments: set[UUID] = set()
     messages: set[UUID] = set()
     for event in events:
-        data = event.data
-        if event.topic in _ENROLLMENT_TOPICS:
+        topic, data = event.topic, event.data
+        if topic in _ENROLLMENT_TOPICS:
             enrollments.add(event.stream_id)
-        elif event.topic == _ALLOWED:
+            if topic == _RESPONDED and (answered := _uuid(data.get("message_id"))) is not None:
+                messages.add(answered)
+        elif topic == _ALLOWED:
             sent = _sent_by(str(data.get("origin", "")))
             if sent is not None:
                 enrollments.add(sent[0])
-        elif event.topic in _COSTS or event.topic == _FELL_BACK:
+                messages.add(UUID(str(data["message_id"])))
+        elif topic in _COSTS:
             messages.add(event.stream_id)
+        elif topic == _FELL_BACK:
+            messages.add(event.stream_id)
+            messages.add(UUID(str(data["fallback_message_id"])))
     return enrollments, messages
 
 

@@ -126,7 +126,7 @@ class CampaignStatsProjection:
                 [m.cost for m in messages.values()],
                 [m.currency for m in messages.values()],
             )
-        changes = folded.counted()
+        changes = folded.touched()
         if changes:
             keys = list(changes)
             await conn.execute(
