@@ -62,7 +62,8 @@ class TestCampaignStatsPages:
         gauges = await pool.fetch(
             "SELECT value FROM campaign_stats WHERE figure = 'waiting' AND step = 'a-week'"
         )
-        assert gauges and all(row["value"] == 0 for row in gauges)
+        assert gauges
+        assert all(row["value"] == 0 for row in gauges)
 
         costs = await pool.fetch("SELECT DISTINCT cost FROM campaign_stats_messages")
         assert [row["cost"] for row in costs] == [Decimal("0.0011")]

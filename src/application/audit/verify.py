@@ -49,6 +49,7 @@ CHECK_SENT = "every message has an allowing decision"
 CHECK_DECISIONS = "decisions decided again agree"
 
 _PUBLISHED = events_of(RuleBook)["Published"]
+_APPROVAL_SETTLED = events_of(Customer)["ApprovalSettled"]
 _WITHDRAWN = "withdrawn"
 """The rule a deferred message's withdrawal names (`Customer.withdraw_deferred`): its sender
 ended it, no rule decided it, so there is nothing to decide again."""
@@ -199,7 +200,7 @@ class DecisionReplay:
                 self._decide_again(customer, facts, event, settled)
                 self._keep(event)
                 verdict = None
-            elif isinstance(event, Customer.ApprovalSettled):
+            elif isinstance(event, _APPROVAL_SETTLED):
                 verdict = _Verdict(*(vars(event)[name] for name in _VERDICT_FIELDS))
                 if verdict.verdict in _GRANTING:
                     self.granted.setdefault(verdict.message_id, []).append(verdict)

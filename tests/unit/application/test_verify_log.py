@@ -8,13 +8,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from adapters.inmemory.verified_log import InMemoryVerifiedLog
+from application.approvals.settle_approval import ApprovalEdit, SettleApproval
 from application.audit.verify import (
     CHECK_DECISIONS,
     CHECK_SENT,
     CheckReport,
     VerifyLog,
 )
-from application.approvals.settle_approval import ApprovalEdit, SettleApproval
 from application.messages.compose import MessageContent
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
@@ -123,7 +123,8 @@ async def settled_holds() -> tuple[InMemoryChorus, UUID, dict[str, UUID]]:
     held = {}
     for verdict in ("approved", "edited", "rejected", "expired"):
         decided = await chorus.request_message(ana, REFUND_REPLY, content=HELLO)
-        assert decided.decision is not None and decided.decision.outcome is Outcome.HOLD
+        assert decided.decision is not None
+        assert decided.decision.outcome is Outcome.HOLD
         held[verdict] = decided.decision_id
     settle = SettleApproval(
         chorus.uows, chorus.rule_sets, chorus.clock, chorus.ids, chorus.templates
@@ -297,4 +298,3 @@ class TestVerdictsOnHeldMessages:
         (shown,) = reports[CHECK_DECISIONS].shown
         assert shown.subject.startswith(f"decision {forged}")
         assert shown.detail == "withdraws a message that was never deferred nor held"
-
