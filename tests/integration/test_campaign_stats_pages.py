@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from adapters.postgres.log_table_rebuilds import LOG_TABLES, PostgresLogTableRebuilds
 from adapters.postgres.read_model_rebuilds import PostgresReadModelRebuilds
 from domain.message.aggregate import Message, MessageStatus
 from tests.integration.test_campaign_stats import CUSTOMERS, Stats
@@ -73,3 +74,25 @@ class TestCampaignStatsPages:
             assert compared.events > 0
             for table in compared.tables:
                 assert table.equal, (page_size, table.table, table.samples)
+
+    async def test_the_tables_written_with_a_campaigns_events_equal_their_rebuild(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Stats(pool, renderer)
+        customers = [await world.customer(f"t{i}@example.org") for i in range(3)]
+        campaign = await world.campaign()
+        await world.settle()
+        for customer in customers:
+            await world.enroll(campaign, customer)
+        await world.settle()
+        allowed = await pool.fetch("SELECT message_id FROM enrollment_messages ORDER BY 1")
+        await report(world, [row["message_id"] for row in allowed], MessageStatus.DELIVERED, "1")
+        rebuilds = PostgresLogTableRebuilds(pool)
+        compared = {kind.name: await rebuilds.compare(kind.name, 5) for kind in LOG_TABLES}
+        rows = {t.table: t.rows for c in compared.values() for t in c.tables}
+        assert rows["messages"] == len(allowed) > 0
+        assert rows["campaigns"] == 2  # the world's own, and the A/B test
+        assert rows["templates"] > 0
+        for comparison in compared.values():
+            for table in comparison.tables:
+                assert table.equal, (table.table, table.samples)

@@ -14,16 +14,26 @@ only read.
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from adapters.postgres.codec import EventCodec
-from adapters.postgres.messages import message_row
+from adapters.postgres.listings import AGENTS, CAMPAIGNS, SEGMENTS, TEAMS, TEMPLATES, TRIGGERS
+from adapters.postgres.messages import MESSAGES, message_row
 from adapters.postgres.verified_log import streams_of
+from domain.campaign.aggregate import Campaign
+from domain.conversation.agents import Agent, Team
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message
 from domain.policy.decision import Effect
+from domain.segments.aggregate import Segment
 from domain.shared.topics import events_of
+from domain.templates.aggregate import Template
+from domain.triggers.aggregate import Trigger
+from ports.campaigns import versions_written
 from ports.verification import ReadModelComparison, TableComparison
 
 if TYPE_CHECKING:
@@ -31,7 +41,10 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     import asyncpg
-    from eventsourcing.domain import CanMutateAggregate
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
+
+    from adapters.postgres.event_store import SideTable
+    from domain.shared.topics import StoredAs
 
 __all__ = ["LOG_TABLES", "PostgresLogTableRebuilds"]
 
@@ -54,25 +67,16 @@ class _Table:
         return self.compared or ", ".join(self.columns)
 
 
-_MESSAGES = _Table(
-    "messages",
-    (
-        "message_id",
-        "customer_id",
-        "decision_id",
-        "channel",
-        "purpose",
-        "team",
-        "campaign",
-        "status",
-        "provider",
-        "provider_message_id",
-        "cost",
-        "currency",
-        "queued_at",
-        "stream_version",
-    ),
-)
+_INSERTED = re.compile(r"INSERT INTO (\w+) \(([^)]*)\)")
+
+
+def _listed(table: SideTable) -> _Table:
+    """The table a listing inserts into, and its columns."""
+    found = _INSERTED.match(table.insert)
+    assert found is not None, table.insert
+    return _Table(found[1], tuple(c.strip() for c in found[2].split(",")))
+
+
 _APPROVAL_COLUMNS = (
     "approval_id",
     "message_id",
@@ -120,22 +124,49 @@ class _Rebuild(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class _MessageRows:
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+Row = Callable[[Any, "Sequence[CanMutateAggregate[UUID]]"], "tuple[Any, ...] | None"]
+"""A listing's row for an aggregate replayed from its stream (None: not listed)."""
+
+
+def _campaign_row(campaign: Any, stream: Sequence[CanMutateAggregate[UUID]]) -> Any:
+    """As the campaigns listing writes it, its versions gathered from every save: here, from
+    the whole stream (`versions || EXCLUDED.versions`: the last write of a version stands)."""
+    row = CAMPAIGNS.row(campaign)
+    if row is None:
+        return None
+    versions = {
+        str(v.version): {"at": v.at.isoformat(), "by": v.by} for v in versions_written(stream)
+    }
+    return (*row[:6], json.dumps(versions), *row[7:])
+
+
+def _row_of(row: Callable[[Any], tuple[Any, ...] | None]) -> Row:
+    return lambda aggregate, _stream: row(aggregate)
+
+
+class _ListingRows:
+    """The listing's row of each aggregate of one type, replayed from its stream."""
+
+    def __init__(self, kind: type[Aggregate], table: _Table, row: Row) -> None:
+        self.kind = kind
+        self.table = table
+        self.row = row
+        self.rows: list[tuple[Any, ...]] = []
 
     def take(self, stream: Sequence[CanMutateAggregate[UUID]]) -> None:
-        message: Any = None
+        aggregate: Any = None
         for event in stream:
-            message = event.mutate(message)
-        if isinstance(message, Message):
-            self.rows.append(message_row(message))
+            aggregate = event.mutate(aggregate)
+        if isinstance(aggregate, self.kind):
+            row = self.row(aggregate, stream)
+            if row is not None:
+                self.rows.append(row)
 
     def ready(self, final: bool) -> dict[_Table, list[tuple[Any, ...]]]:
         if not final and len(self.rows) < _BATCH:
             return {}
         rows, self.rows = self.rows, []
-        return {_MESSAGES: rows}
+        return {self.table: rows}
 
 
 @dataclass(slots=True)
@@ -213,17 +244,34 @@ class _LogTables:
     name: str
     topics: str
     tables: tuple[_Table, ...]
-    rebuild: type[_MessageRows] | type[_DecisionRows]
+    rebuild: Callable[[], _Rebuild]
+
+
+def topics_of(kind: type[Aggregate]) -> str:
+    """The topics of an aggregate type's events, as a `LIKE` pattern."""
+    stored: StoredAs = vars(kind)["stored_as"]
+    return stored.name + ".%"
+
+
+def _listing(name: str, kind: type[Aggregate], table: SideTable, row: Row) -> _LogTables:
+    listed = _listed(table)
+    return _LogTables(name, topics_of(kind), (listed,), lambda: _ListingRows(kind, listed, row))
 
 
 LOG_TABLES = (
-    _LogTables("messages", Message.stored_as.name + ".%", (_MESSAGES,), _MessageRows),
+    _listing("messages", Message, MESSAGES, _row_of(message_row)),
     _LogTables(
         "decisions and approvals",
-        Customer.stored_as.name + ".%",
+        topics_of(Customer),
         (_DECISIONS, _APPROVALS),
         _DecisionRows,
     ),
+    _listing("segments", Segment, SEGMENTS.table, _row_of(SEGMENTS.row)),
+    _listing("triggers", Trigger, TRIGGERS.table, _row_of(TRIGGERS.row)),
+    _listing("templates", Template, TEMPLATES.table, _row_of(TEMPLATES.row)),
+    _listing("campaigns", Campaign, CAMPAIGNS.table, _campaign_row),
+    _listing("agents", Agent, AGENTS.table, _row_of(AGENTS.row)),
+    _listing("teams", Team, TEAMS.table, _row_of(TEAMS.row)),
 )
 """Every table written with its events that an answer is read from (docs/audit.md)."""
 
