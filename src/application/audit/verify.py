@@ -264,9 +264,14 @@ class DecisionReplay:
                         " that no verdict on the message recorded"
                     )
                     self.report.found(Difference(_subject(event), detail))
+        if not self.withdrawals:
+            return
         waited = {d.message_id for d in self.decided.values() if d.outcome in _WAITING}
         for event in self.withdrawals:
-            if event.message_id not in waited or event.outcome is not Outcome.SUPPRESS:
+            if event.outcome is not Outcome.SUPPRESS:
+                detail = f"a withdrawal that does not suppress: {event.outcome.value}"
+                self.report.found(Difference(_subject(event), detail))
+            elif event.message_id not in waited:
                 detail = "withdraws a message that was never deferred nor held"
                 self.report.found(Difference(_subject(event), detail))
 
