@@ -323,6 +323,38 @@ class TestVerifyHeldMessages:
         assert "FAILED read models equal their rebuild" in out, out
 
 
+class TestVerifyIdentities:
+    async def test_merges_are_rebuilt_to_the_last_survivor_and_a_moved_identity_is_found(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.history()
+        upsert = await chorus.container.get(UpsertCustomer)
+        cid = await upsert((IdentityClaim(_normalize("email", "cid@example.org")),), {}, {})
+        # Bea's and Cid's emails in one signal merge them; then Ana's and Cid's.
+        for pair in (("bea", "cid"), ("ana", "cid")):
+            claims = tuple(IdentityClaim(_normalize("email", f"{n}@example.org")) for n in pair)
+            await upsert(claims, {}, {})
+        await chorus.catch_up()
+        merges = await chorus.pool.fetch("SELECT merged_id, survivor_id FROM customer_merges")
+        assert len(merges) == 2
+        assert len({row["survivor_id"] for row in merges}) == 1
+        reports = await chorus.verify()
+        assert reports[CHECK_READ_MODELS].shown == []
+        await chorus.pool.execute(
+            "UPDATE identities SET customer_id = $1 WHERE value = 'cid@example.org'",
+            cid.customer_id,
+        )
+        found = (await chorus.verify()).pop(CHECK_READ_MODELS)
+        subjects = {d.subject for d in found.shown}
+        assert subjects == {"identities and merges: identities"}
+        assert any(
+            d.detail.startswith(
+                f"only in the live table: (email,cid@example.org,{cid.customer_id})"
+            )
+            for d in found.shown
+        )
+
+
 class TestMessageStory:
     async def test_a_deferred_then_sent_message_shows_both_decisions_from_the_log(
         self, chorus: Installation

@@ -1,17 +1,17 @@
 """The tables written in the statement that appends their events, rebuilt from the log and
 compared with the live ones: `messages` (`GET /v1/messages`, `GET /v1/reports/costs`),
-`approvals` (`GET /v1/approvals`) and `decisions` (where each decision's event lies, for
-`GET /v1/decisions/{id}` and the story of a message).
+`approvals` (`GET /v1/approvals`), `decisions` (where each decision's event lies, for
+`GET /v1/decisions/{id}` and the story of a message), `identities` and `customer_merges` (whose
+an identity is, and a merged customer's survivor), and the definition listings (segments,
+triggers, templates, campaigns, agents, teams).
 
 No projection keeps them, so there is no position to rebuild up to: the streams and the live
 table are read in one repeatable-read transaction, the snapshot in which both were committed
-together. Each is rebuilt as the unit of work writes it: a message's row from its aggregate
-replayed (`message_row`); a hold's approval from `MessageHeld`, its verdict from the
-`ApprovalSettled` after it and the decision that follows; a decision's place from its event.
-The rebuilds go into temporary tables, dropped at the transaction's end; the live tables are
-only read.
+together. Each is rebuilt as the unit of work writes it: a listing's row from its aggregate
+replayed; a hold's approval from `MessageHeld`, its verdict from the `ApprovalSettled` after it
+and the decision that follows; a decision's place from its event. The rebuilds go into
+temporary tables, dropped at the transaction's end; the live tables are only read.
 """
-
 from __future__ import annotations
 
 import json
@@ -100,6 +100,8 @@ _APPROVALS = _Table(
     _APPROVAL_COLUMNS,
     ", ".join("nullif(note, '')" if c == "note" else c for c in _APPROVAL_COLUMNS),
 )
+_IDENTITIES = _Table("identities", ("type", "value", "customer_id"))
+_MERGES = _Table("customer_merges", ("merged_id", "survivor_id"))
 _DECISIONS = _Table("decisions", ("decision_id", "message_id", "customer_id", "stream_version"))
 
 _COMPARE = """
@@ -219,6 +221,44 @@ class _DecisionRows:
         return found
 
 
+@dataclass(slots=True)
+class _IdentityRows:
+    """Whose each identity is, from each customer replayed (a merged customer's identities
+    are the survivor's; an erased customer's are gone); and each merged customer's survivor,
+    at the end of the chain, once every stream is read."""
+
+    identities: list[tuple[Any, ...]] = field(default_factory=list)
+    merged_into: dict[UUID, UUID] = field(default_factory=dict)
+
+    def take(self, stream: Sequence[CanMutateAggregate[UUID]]) -> None:
+        customer: Any = None
+        for event in stream:
+            customer = event.mutate(customer)
+        if not isinstance(customer, Customer):
+            return
+        if customer.merged_into is not None:
+            self.merged_into[customer.id] = customer.merged_into
+        for identity in customer.identities:
+            self.identities.append((identity.type, identity.value, customer.id))
+
+    def ready(self, final: bool) -> dict[_Table, list[tuple[Any, ...]]]:
+        found: dict[_Table, list[tuple[Any, ...]]] = {}
+        if final or len(self.identities) >= _BATCH:
+            found[_IDENTITIES], self.identities = self.identities, []
+        if final:
+            found[_MERGES] = [
+                (merged, self._survivor(survivor)) for merged, survivor in self.merged_into.items()
+            ]
+        return found
+
+    def _survivor(self, customer_id: UUID) -> UUID:
+        seen = {customer_id}
+        while (next_one := self.merged_into.get(customer_id)) is not None and next_one not in seen:
+            seen.add(next_one)
+            customer_id = next_one
+        return customer_id
+
+
 def _approval(held: Customer.MessageDecided) -> list[Any]:
     """A hold's approval as `application.approvals.held.held_for_approval` opens it."""
     rule = next((r for r in held.fired if r.effect is Effect.HELD), None)
@@ -266,6 +306,7 @@ LOG_TABLES = (
         (_DECISIONS, _APPROVALS),
         _DecisionRows,
     ),
+    _LogTables("identities and merges", topics_of(Customer), (_IDENTITIES, _MERGES), _IdentityRows),
     _listing("segments", Segment, SEGMENTS.table, _row_of(SEGMENTS.row)),
     _listing("triggers", Trigger, TRIGGERS.table, _row_of(TRIGGERS.row)),
     _listing("templates", Template, TEMPLATES.table, _row_of(TEMPLATES.row)),
