@@ -12,6 +12,7 @@ replayed; a hold's approval from `MessageHeld`, its verdict from the `ApprovalSe
 and the decision that follows; a decision's place from its event. The rebuilds go into
 temporary tables, dropped at the transaction's end; the live tables are only read.
 """
+
 from __future__ import annotations
 
 import json
