@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from domain.campaign.stats import StatsFold
     from ports.projections import LoggedEvent
 
-__all__ = ["TOPICS", "fold", "named"]
+__all__ = ["FALLBACK_ORIGIN", "TOPICS", "fold", "named"]
 
 _ENROLLMENT = topic_of(Enrollment)
 _MESSAGE = topic_of(Message)
@@ -48,6 +48,9 @@ _ENROLLMENT_TOPICS = frozenset(
     }
 )
 _COSTS = frozenset({_ACCEPTED, _STATUS_REPORTED})
+FALLBACK_ORIGIN = "fallback"
+"""The origin of a fallback's decision (`application.delivery.fall_back`): whose send it
+answers for is recorded after (`FellBack`), and its provider may report a cost before."""
 TOPICS = _ENROLLMENT_TOPICS | _COSTS | {_ALLOWED, _FELL_BACK}
 
 
@@ -62,19 +65,33 @@ def _uuid(value: Any) -> UUID | None:
 
 
 def named(events: Sequence[LoggedEvent]) -> tuple[set[UUID], set[UUID]]:
-    """The enrollments and the messages the events are about, to load before folding them."""
+    """The enrollments and the messages the events are about, to load before folding them.
+
+    Every message an event may record or change is loaded, not only those whose cost it
+    reports: a message the fold did not find would be recorded afresh, without the cost it
+    already has, and its next cost counted without taking the last one back; what the table
+    holds would then depend on whether the events fell in one page or in several."""
     enrollments: set[UUID] = set()
     messages: set[UUID] = set()
     for event in events:
-        data = event.data
-        if event.topic in _ENROLLMENT_TOPICS:
+        topic, data = event.topic, event.data
+        if topic in _ENROLLMENT_TOPICS:
             enrollments.add(event.stream_id)
-        elif event.topic == _ALLOWED:
-            sent = _sent_by(str(data.get("origin", "")))
+            if topic == _RESPONDED and (answered := _uuid(data.get("message_id"))) is not None:
+                messages.add(answered)
+        elif topic == _ALLOWED:
+            origin = str(data.get("origin", ""))
+            sent = _sent_by(origin)
             if sent is not None:
                 enrollments.add(sent[0])
-        elif event.topic in _COSTS or event.topic == _FELL_BACK:
+                messages.add(UUID(str(data["message_id"])))
+            elif origin == FALLBACK_ORIGIN:
+                messages.add(UUID(str(data["message_id"])))
+        elif topic in _COSTS:
             messages.add(event.stream_id)
+        elif topic == _FELL_BACK:
+            messages.add(event.stream_id)
+            messages.add(UUID(str(data["fallback_message_id"])))
     return enrollments, messages
 
 
@@ -110,9 +127,12 @@ def fold(into: StatsFold, events: Sequence[LoggedEvent]) -> None:
         elif topic == _EXITED:
             into.exited(stream, data.get("split"), data.get("arm"))
         elif topic == _ALLOWED:
-            sent = _sent_by(str(data.get("origin", "")))
+            origin = str(data.get("origin", ""))
+            sent = _sent_by(origin)
             if sent is not None:
                 into.message_for(UUID(str(data["message_id"])), *sent)
+            elif origin == FALLBACK_ORIGIN:
+                into.fallback_allowed(UUID(str(data["message_id"])))
         elif topic == _FELL_BACK:
             into.fell_back(stream, UUID(str(data["fallback_message_id"])))
         elif topic in _COSTS:

@@ -156,7 +156,13 @@ def print_reports(console: Console, reports: list[CheckReport]) -> None:
         if report.shown:
             console.print(f"[bold]{report.check}[/bold]: the first differences")
             for difference in report.shown:
-                console.print(f"  {difference.subject}: {difference.detail}", markup=False)
+                # As recorded: a row stays on one line, and `api:key:...` is no emoji.
+                console.print(
+                    f"  {difference.subject}: {difference.detail}",
+                    markup=False,
+                    emoji=False,
+                    soft_wrap=True,
+                )
     for report in reports:
         mark = "[green]ok[/green]    " if report.passed else "[red]FAILED[/red]"
         console.print(

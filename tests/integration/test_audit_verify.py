@@ -5,6 +5,7 @@ model row and a message without an allowing decision fail it, with a non-zero ex
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.read_model_rebuilds import SCRATCH_SUFFIX, PostgresReadModelRebuilds
 from adapters.postgres.verified_log import PostgresVerifiedLog
+from application.approvals.settle_approval import SettleApproval
 from application.audit.message_story import ReadMessageStory
 from application.audit.verify import (
     CHECK_DECISIONS,
@@ -30,11 +32,14 @@ from application.customer.upsert_customer import UpsertCustomer
 from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
+from application.rules.publish_rules import PublishRules
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.message.aggregate import Message
 from domain.message.content import Content
 from domain.message.origin import api_origin
-from domain.policy.decision import SendRequest
+from domain.policy.decision import Outcome, SendRequest
+from domain.policy.defaults import default_rule_set
+from domain.policy.rules import ApprovalRule
 from domain.policy.vocabulary import Channel, Purpose
 from entrypoints.ioc import make_container
 from entrypoints.pipeline import LANES, every_projection
@@ -59,6 +64,13 @@ _normalize = IdentityNormalizer("GB").normalize
 SERVICE_EMAIL = SendRequest("orders", Purpose.SERVICE, (Channel.EMAIL,))
 HELLO = MessageContent(inline=Content(subject="Hello", body="Hi {{ customer.first_name }}"))
 KEY = UUID("00000000-0000-4000-8000-0000000000aa")
+REFUND = SendRequest(
+    "support", Purpose.SERVICE, (Channel.EMAIL,), intent="request_refund", intent_confidence=0.9
+)
+REFUND_RULE = ApprovalRule(
+    "approval.refund", intents=frozenset({"request_refund"}), expires_after=timedelta(hours=2)
+)
+OPERATOR = "lea (admin key k1)"
 _BELOW_HORIZON = """
 SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events
 """
@@ -103,6 +115,34 @@ class Installation:
         assert await (await self.container.get(RedecideDueMessages))() == 1
         await self.catch_up()
         return deferred.message_id
+
+    async def holds(self) -> dict[str, UUID]:
+        """Three refund answers to Ana held for approval under published rules: one approved,
+        one rejected, one left to expire; returns each hold's approval id by its verdict."""
+        clock = await self.container.get(Clock)
+        clock.set(T0)  # type: ignore[attr-defined]
+        rules = dataclasses.replace(default_rule_set(), approvals=(REFUND_RULE,))
+        await (await self.container.get(PublishRules))(rules, "test")
+        upsert = await self.container.get(UpsertCustomer)
+        send = await self.container.get(RequestMessage)
+        ana = await upsert(
+            (IdentityClaim(_normalize("email", "ana@example.org"), Verification.VERIFIED),),
+            {"first_name": "Ana"},
+            {},
+        )
+        held = {}
+        for verdict in ("approved", "rejected", "expired"):
+            decided = await send(ana.customer_id, REFUND, content=HELLO, origin=api_origin(KEY))
+            assert decided.decision is not None
+            assert decided.decision.outcome is Outcome.HOLD
+            held[verdict] = decided.decision_id
+        settle = await self.container.get(SettleApproval)
+        await settle.approve(held["approved"], OPERATOR)
+        await settle.reject(held["rejected"], OPERATOR, "no receipt")
+        clock.set(T0 + timedelta(hours=3))  # type: ignore[attr-defined]
+        assert await (await self.container.get(RedecideDueMessages))() == 1
+        await self.catch_up()
+        return held
 
     async def verify(self, shown: int = 20) -> dict[str, CheckReport]:
         checks = VerifyLog(
@@ -158,10 +198,10 @@ async def queue_without_decision(chorus: Installation) -> UUID:
     return message.id
 
 
-def chorus_verify(database_url: str) -> subprocess.CompletedProcess[str]:
+def chorus_verify(database_url: str, shown: int = 5) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(SRC)}
     return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", "audit", "verify", "--show", "5"],
+        [sys.executable, "-m", "entrypoints.cli", "audit", "verify", "--show", str(shown)],
         env=env,
         capture_output=True,
         text=True,
@@ -220,6 +260,98 @@ class TestVerify:
         assert f"message {message_id}: names decision" in failed.stdout
         assert "FAILED every message has an allowing decision: 2 checked, 1 difference" in (
             failed.stdout
+        )
+
+
+class TestVerifyHeldMessages:
+    async def test_approved_rejected_and_expired_holds_pass_and_a_tampered_ending_fails(
+        self, chorus: Installation, database_url: str
+    ) -> None:
+        held = await chorus.holds()
+        reports = await chorus.verify()
+        assert {check: r.shown for check, r in reports.items()} == {
+            CHECK_READ_MODELS: [],
+            CHECK_SENT: [],
+            CHECK_DECISIONS: [],
+        }
+        assert (reports[CHECK_SENT].checked, reports[CHECK_DECISIONS].checked) == (1, 6)
+        approvals = await chorus.pool.fetch("SELECT approval_id, status FROM approvals")
+        assert {row["approval_id"]: row["status"] for row in approvals} == {
+            approval_id: verdict for verdict, approval_id in held.items()
+        }
+        rejection = await chorus.pool.fetchval(
+            "SELECT decision_id FROM approvals WHERE approval_id = $1", held["rejected"]
+        )
+        async with chorus.pool.acquire() as conn:
+            # Events are never edited: a hand that can goes around the guard.
+            await conn.execute("SET session_replication_role = replica")
+            tampered = await conn.execute(
+                "UPDATE events SET payload = convert_to(replace(convert_from(payload, 'UTF8'),"
+                " 'rejected by', 'dropped by'), 'UTF8')"
+                " WHERE topic LIKE '%Customer.MessageSuppressed'"
+                " AND convert_from(payload, 'UTF8') LIKE '%rejected by%'"
+            )
+            await conn.execute("RESET session_replication_role")
+        assert tampered == "UPDATE 1"
+        failed = await asyncio.to_thread(chorus_verify, database_url)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert f"decision {rejection}" in failed.stdout
+        assert "FAILED decisions decided again agree: 6 checked, 1 difference" in failed.stdout
+
+    async def test_a_tampered_message_status_and_approval_status_fail_naming_the_rows(
+        self, chorus: Installation, database_url: str
+    ) -> None:
+        held = await chorus.holds()
+        message_id = await chorus.pool.fetchval("SELECT message_id FROM messages")
+        passed = await asyncio.to_thread(chorus_verify, database_url)
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        await chorus.pool.execute(
+            "UPDATE messages SET status = 'delivered' WHERE message_id = $1", message_id
+        )
+        await chorus.pool.execute(
+            "UPDATE approvals SET status = 'approved' WHERE approval_id = $1", held["rejected"]
+        )
+        failed = await asyncio.to_thread(chorus_verify, database_url, 20)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        out = failed.stdout
+        assert "messages: messages" in out
+        assert f"only in the live table: ({message_id}," in out
+        assert ",delivered," in out
+        assert f",api:key:{KEY}," in out  # printed as recorded
+        assert "decisions and approvals: approvals" in out
+        assert f"only in the live table: ({held['rejected']}," in out
+        assert "FAILED read models equal their rebuild" in out, out
+
+
+class TestVerifyIdentities:
+    async def test_merges_are_rebuilt_to_the_last_survivor_and_a_moved_identity_is_found(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.history()
+        upsert = await chorus.container.get(UpsertCustomer)
+        cid = await upsert((IdentityClaim(_normalize("email", "cid@example.org")),), {}, {})
+        # Bea's and Cid's emails in one signal merge them; then Ana's and Cid's.
+        for pair in (("bea", "cid"), ("ana", "cid")):
+            claims = tuple(IdentityClaim(_normalize("email", f"{n}@example.org")) for n in pair)
+            await upsert(claims, {}, {})
+        await chorus.catch_up()
+        merges = await chorus.pool.fetch("SELECT merged_id, survivor_id FROM customer_merges")
+        assert len(merges) == 2
+        assert len({row["survivor_id"] for row in merges}) == 1
+        reports = await chorus.verify()
+        assert reports[CHECK_READ_MODELS].shown == []
+        await chorus.pool.execute(
+            "UPDATE identities SET customer_id = $1 WHERE value = 'cid@example.org'",
+            cid.customer_id,
+        )
+        found = (await chorus.verify()).pop(CHECK_READ_MODELS)
+        subjects = {d.subject for d in found.shown}
+        assert subjects == {"identities and merges: identities"}
+        assert any(
+            d.detail.startswith(
+                f"only in the live table: (email,cid@example.org,{cid.customer_id})"
+            )
+            for d in found.shown
         )
 
 

@@ -50,8 +50,11 @@ WHERE message_id = ANY($1::uuid[])
 _STORE_MESSAGES = """
 INSERT INTO {messages} (message_id, enrollment_id, step, cost, currency)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::text[])
-ON CONFLICT (message_id) DO UPDATE SET cost = EXCLUDED.cost, currency = EXCLUDED.currency
+ON CONFLICT (message_id) DO UPDATE
+SET enrollment_id = EXCLUDED.enrollment_id, step = EXCLUDED.step, cost = EXCLUDED.cost,
+    currency = EXCLUDED.currency
 """
+_FORGET_MESSAGES = "DELETE FROM {messages} WHERE message_id = ANY($1::uuid[])"
 
 
 class PostgresCampaignStats:
@@ -87,7 +90,11 @@ class CampaignStatsProjection:
             row["message_id"]: MessageCost(*list(row)[1:])
             for row in await conn.fetch(_MESSAGES.format(messages=self.messages), message_ids)
         }
-        enrollment_ids |= {message.enrollment_id for message in messages.values()}
+        enrollment_ids |= {
+            message.enrollment_id
+            for message in messages.values()
+            if message.enrollment_id is not None
+        }
         traces = {
             row["enrollment_id"]: Trace(
                 row["campaign_id"],
@@ -126,7 +133,11 @@ class CampaignStatsProjection:
                 [m.cost for m in messages.values()],
                 [m.currency for m in messages.values()],
             )
-        changes = folded.counted()
+        if folded.forgotten:
+            await conn.execute(
+                _FORGET_MESSAGES.format(messages=self.messages), list(folded.forgotten)
+            )
+        changes = folded.touched()
         if changes:
             keys = list(changes)
             await conn.execute(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from adapters.postgres.event_store import LogPosition
+from adapters.postgres.log_table_rebuilds import PostgresLogTableRebuilds
 from adapters.postgres.projections import LOCK_POSITION
 from ports.verification import ReadModelComparison, TableComparison
 
@@ -47,16 +48,26 @@ SELECT (SELECT count(*) FROM live), (SELECT count(*) FROM only_live),
 
 
 class PostgresReadModelRebuilds:
-    """Over the runner's projections that own tables."""
+    """Over the runner's projections that own tables, and the tables written with their
+    events (`log_table_rebuilds`)."""
 
-    def __init__(self, runner: ProjectionRunner, page_size: int = _PAGE) -> None:
+    def __init__(
+        self,
+        runner: ProjectionRunner,
+        page_size: int = _PAGE,
+        log_tables: PostgresLogTableRebuilds | None = None,
+    ) -> None:
         self.runner = runner
         self.page_size = page_size
+        self.log_tables = log_tables or PostgresLogTableRebuilds(runner.pool, runner.store.codec)
 
     def names(self) -> list[str]:
-        return sorted(name for name, p in self.runner.projections.items() if p.tables)
+        projections = sorted(name for name, p in self.runner.projections.items() if p.tables)
+        return [*projections, *self.log_tables.names()]
 
     async def compare(self, name: str, shown: int) -> ReadModelComparison:
+        if name not in self.runner.projections:
+            return await self.log_tables.compare(name, shown)
         projection = self.runner.projections[name]
         fresh = projection.writing_to(SCRATCH_SUFFIX)
         async with self.runner.pool.acquire() as proxy:

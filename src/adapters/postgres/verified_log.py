@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import asyncpg
     from eventsourcing.domain import CanMutateAggregate
 
-__all__ = ["PostgresVerifiedLog"]
+__all__ = ["PostgresVerifiedLog", "streams_of"]
 
 _CUSTOMER = Customer.stored_as.name + ".%"
 _QUEUED = topic_of(Message.Queued)
@@ -30,9 +30,35 @@ SELECT count(*), count(*) FILTER (WHERE topic LIKE $1), count(*) FILTER (WHERE t
 FROM events
 """
 _STREAM = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version"
-_CUSTOMERS = f"SELECT {_COLUMNS} FROM events WHERE topic LIKE $1 ORDER BY stream_id, version"
 _QUEUED_MESSAGES = f"SELECT {_COLUMNS} FROM events WHERE topic = $1 ORDER BY position"
 _PREFETCH = 2_000
+
+
+async def _opened(
+    conn: asyncpg.Connection, codec: EventCodec, rows: list[asyncpg.Record]
+) -> list[CanMutateAggregate[UUID]]:
+    """The rows decoded, the keys that sealed their personal values loaded first."""
+    await codec.keys.load_for(conn, (row[5] for row in rows))
+    decode = codec.decode
+    return [decode(*row) for row in rows]
+
+
+async def streams_of(
+    conn: asyncpg.Connection, codec: EventCodec, topics: str
+) -> AsyncIterator[list[CanMutateAggregate[UUID]]]:
+    """Each stream whose events' topics are `LIKE topics`, whole and in order, one at a time
+    (through a cursor: `conn` must be in a transaction)."""
+    query = f"SELECT {_COLUMNS} FROM events WHERE topic LIKE $1 ORDER BY stream_id, version"
+    rows: list[asyncpg.Record] = []
+    current = None
+    async for row in conn.cursor(query, topics, prefetch=_PREFETCH):
+        if row[0] != current:
+            if rows:
+                yield await _opened(conn, codec, rows)
+            rows, current = [], row[0]
+        rows.append(row)
+    if rows:
+        yield await _opened(conn, codec, rows)
 
 
 class _Snapshot:
@@ -46,25 +72,13 @@ class _Snapshot:
         return LogSize(row[0], row[1], row[2])
 
     async def _opened(self, rows: list[asyncpg.Record]) -> list[CanMutateAggregate[UUID]]:
-        """The rows decoded, the keys that sealed their personal values loaded first."""
-        await self.codec.keys.load_for(self.conn, (row[5] for row in rows))
-        decode = self.codec.decode
-        return [decode(*row) for row in rows]
+        return await _opened(self.conn, self.codec, rows)
 
     async def rule_book(self) -> list[CanMutateAggregate[UUID]]:
         return await self._opened(await self.conn.fetch(_STREAM, RULE_BOOK_ID))
 
-    async def customer_streams(self) -> AsyncIterator[list[CanMutateAggregate[UUID]]]:
-        rows: list[asyncpg.Record] = []
-        current = None
-        async for row in self.conn.cursor(_CUSTOMERS, _CUSTOMER, prefetch=_PREFETCH):
-            if row[0] != current:
-                if rows:
-                    yield await self._opened(rows)
-                rows, current = [], row[0]
-            rows.append(row)
-        if rows:
-            yield await self._opened(rows)
+    def customer_streams(self) -> AsyncIterator[list[CanMutateAggregate[UUID]]]:
+        return streams_of(self.conn, self.codec, _CUSTOMER)
 
     async def queued_messages(self) -> AsyncIterator[CanMutateAggregate[UUID]]:
         rows: list[asyncpg.Record] = []

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from domain.customer.aggregate import Customer
-from domain.policy.decision import Outcome
+from domain.policy.decision import ApprovedHold, Effect, FiredRule, Outcome
 from domain.policy.defaults import default_rule_set
 from domain.policy.engine import decide
 from domain.policy.rule_book import RuleBook
@@ -49,10 +49,17 @@ CHECK_SENT = "every message has an allowing decision"
 CHECK_DECISIONS = "decisions decided again agree"
 
 _PUBLISHED = events_of(RuleBook)["Published"]
+_APPROVAL_SETTLED = events_of(Customer)["ApprovalSettled"]
 _WITHDRAWN = "withdrawn"
 """The rule a deferred message's withdrawal names (`Customer.withdraw_deferred`): its sender
 ended it, no rule decided it, so there is nothing to decide again."""
 _ALLOWING = frozenset({Outcome.SEND, Outcome.REROUTE})
+_WAITING = frozenset({Outcome.DEFER, Outcome.HOLD})
+_GRANTING = frozenset({"approved", "edited"})
+"""Verdicts after which the held request is decided again by the rules, the hold approved."""
+_ENDING = frozenset({"rejected", "expired"})
+"""Verdicts after which the held message is suppressed, citing the rule that held it
+(`application.approvals.settle_approval.suppress_held`)."""
 _STEP = 1_000  # events between two moves of a progress bar
 
 
@@ -119,6 +126,35 @@ class _Decided:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Hold:
+    """A hold for approval, as the decisions that settle it need it: its id is the
+    approval's."""
+
+    message_id: UUID
+    rule_id: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """An operator's (or the expiry's) verdict on a held message (`ApprovalSettled`)."""
+
+    approval_id: UUID
+    message_id: UUID
+    verdict: str
+    by: str
+    note: str
+
+
+def _ending_reason(verdict: _Verdict, hold: _Hold) -> str:
+    """Why a rejected or expired hold was suppressed, in the words the live path records."""
+    if verdict.verdict == "rejected":
+        return f"rejected by {verdict.by}" + (f": {verdict.note}" if verdict.note else "")
+    until = "" if hold.expires_at is None else hold.expires_at.isoformat()
+    return f"no operator approved it by {until}"
+
+
 def _said(outcome: Outcome, channel: Any, defer_until: Any, fired: Sequence[Any]) -> str:
     where = "" if channel is None else f" on {channel.value}"
     until = "" if defer_until is None else f" until {defer_until.isoformat()}"
@@ -129,41 +165,81 @@ def _said(outcome: Outcome, channel: Any, defer_until: Any, fired: Sequence[Any]
 class DecisionReplay:
     """Replays customers' streams one at a time; before each recorded decision, decides its
     request again from the customer as they stood, under the rule set the decision names,
-    and reports any disagreement. Keeps each decision for the messages' check."""
+    and reports any disagreement. Keeps each decision for the messages' check.
+
+    A decision that follows an operator's verdict on a held message is decided again as the
+    live settlement decides it (`application.approvals.settle_approval`): after `approved` or
+    `edited`, the rules decide the recorded request, which carries the approval; after
+    `rejected` or `expired`, the message is suppressed citing the rule that held it. What
+    needs a hold that another customer's stream may record (a hold before a merge) is checked
+    once every stream is replayed (`finish`): the suppression that ends a hold, every approval
+    a request carries (an approved or edited verdict on that message by that operator, on a
+    hold by that rule), every withdrawal (a message deferred or held before)."""
 
     def __init__(self, rule_sets: dict[int, PublishedRuleSet], report: CheckReport) -> None:
         self.rule_sets = rule_sets
         self.report = report
         self.decided: dict[UUID, _Decided] = {}
+        self.holds: dict[UUID, _Hold] = {}
+        self.granted: dict[UUID, list[_Verdict]] = {}  # message id -> approving verdicts
+        self.ended: list[tuple[_Verdict, Customer.MessageDecided]] = []
+        self.approvals: list[Customer.MessageDecided] = []  # decisions on approved requests
+        self.withdrawals: list[Customer.MessageDecided] = []
 
     def replay(self, stream: Sequence[CanMutateAggregate[UUID]]) -> None:
         customer: Any = None
         # A decision changes none of the facts the rules read (only the ledger), so they are
         # worked out again only after an event that may change them.
         facts: CustomerFacts | None = None
+        verdict: _Verdict | None = None  # the event just before, if it settled an approval
         for event in stream:
             if isinstance(event, Customer.MessageDecided) and customer is not None:
                 if facts is None:
                     facts = customer.facts()
-                self._decide_again(customer, facts, event)
-                self.decided[event.decision_id] = _Decided(
-                    event.message_id,
-                    event.outcome,
-                    event.channel,
-                    event.rule_set_version,
-                    event.timestamp,
-                )
+                settled = verdict if verdict and verdict.message_id == event.message_id else None
+                self._decide_again(customer, facts, event, settled)
+                self._keep(event)
+                verdict = None
+            elif isinstance(event, _APPROVAL_SETTLED):
+                verdict = _Verdict(*(vars(event)[name] for name in _VERDICT_FIELDS))
+                if verdict.verdict in _GRANTING:
+                    self.granted.setdefault(verdict.message_id, []).append(verdict)
             else:
-                facts = None
+                facts = verdict = None
             customer = event.mutate(customer)
 
+    def _keep(self, event: Customer.MessageDecided) -> None:
+        self.decided[event.decision_id] = _Decided(
+            event.message_id,
+            event.outcome,
+            event.channel,
+            event.rule_set_version,
+            event.timestamp,
+        )
+        if event.outcome is Outcome.HOLD:
+            held = next((r for r in event.fired if r.effect is Effect.HELD), None)
+            rule_id = "" if held is None else held.rule_id
+            self.holds[event.decision_id] = _Hold(event.message_id, rule_id, event.defer_until)
+
     def _decide_again(
-        self, customer: Customer, facts: CustomerFacts, event: Customer.MessageDecided
+        self,
+        customer: Customer,
+        facts: CustomerFacts,
+        event: Customer.MessageDecided,
+        verdict: _Verdict | None,
     ) -> None:
+        if event.request.approved:
+            self.approvals.append(event)
+        if verdict is not None and verdict.verdict in _ENDING:
+            self.report.checked += 1
+            self.ended.append((verdict, event))
+            return
         if any(rule.rule_id == _WITHDRAWN for rule in event.fired):
+            self.report.checked += 1
+            self.withdrawals.append(event)
             return
         self.report.checked += 1
-        subject = f"decision {event.decision_id} (message {event.message_id})"
+        subject = _subject(event)
         published = self.rule_sets.get(event.rule_set_version)
         if published is None:
             detail = f"names rule-set version {event.rule_set_version}, never published"
@@ -175,6 +251,72 @@ class DecisionReplay:
             said = _said(event.outcome, event.channel, event.defer_until, event.fired)
             now = _said(again.outcome, again.channel, again.defer_until, again.fired)
             self.report.found(Difference(subject, f"recorded {said}; decided again: {now}"))
+
+    def finish(self) -> None:
+        """The checks that needed every stream replayed first."""
+        for verdict, event in self.ended:
+            self._check_ended(verdict, event)
+        for event in self.approvals:
+            for approval in event.request.approved:
+                if not self._granted(event.message_id, approval):
+                    detail = (
+                        f"carries an approval of {approval.rule_id} by {approval.by}"
+                        " that no verdict on the message recorded"
+                    )
+                    self.report.found(Difference(_subject(event), detail))
+        if not self.withdrawals:
+            return
+        waited = {d.message_id for d in self.decided.values() if d.outcome in _WAITING}
+        for event in self.withdrawals:
+            if event.outcome is not Outcome.SUPPRESS:
+                detail = f"a withdrawal that does not suppress: {event.outcome.value}"
+                self.report.found(Difference(_subject(event), detail))
+            elif event.message_id not in waited:
+                detail = "withdraws a message that was never deferred nor held"
+                self.report.found(Difference(_subject(event), detail))
+
+    def _granted(self, message_id: UUID, approval: ApprovedHold) -> bool:
+        return any(
+            verdict.by == approval.by
+            and (hold := self.holds.get(verdict.approval_id)) is not None
+            and hold.rule_id == approval.rule_id
+            and hold.message_id == message_id
+            for verdict in self.granted.get(message_id, ())
+        )
+
+    def _check_ended(self, verdict: _Verdict, event: Customer.MessageDecided) -> None:
+        subject = _subject(event)
+        hold = self.holds.get(verdict.approval_id)
+        if hold is None or hold.message_id != event.message_id:
+            detail = f"follows a verdict on approval {verdict.approval_id}, no hold of it"
+            self.report.found(Difference(subject, detail))
+            return
+        published = self.rule_sets.get(event.rule_set_version)
+        if published is None or (
+            published.published_at is not None and published.published_at > event.timestamp
+        ):
+            detail = f"names rule-set version {event.rule_set_version}, not published by then"
+            self.report.found(Difference(subject, detail))
+            return
+        reason = _ending_reason(verdict, hold)
+        fired = (FiredRule(hold.rule_id, Effect.SUPPRESSED, reason),)
+        recorded = (event.outcome, event.channel, event.defer_until, tuple(event.fired))
+        if (Outcome.SUPPRESS, None, None, fired) != recorded:
+            said = _said(event.outcome, event.channel, event.defer_until, event.fired)
+            now = _said(Outcome.SUPPRESS, None, None, fired)
+            because = "; ".join(rule.reason for rule in event.fired) or "no reason"
+            detail = (
+                f"recorded {said} because {because}; {verdict.verdict} by {verdict.by},"
+                f" it ends as: {now} because {reason}"
+            )
+            self.report.found(Difference(subject, detail))
+
+
+_VERDICT_FIELDS = ("approval_id", "message_id", "verdict", "by", "note")
+
+
+def _subject(event: Customer.MessageDecided) -> str:
+    return f"decision {event.decision_id} (message {event.message_id})"
 
 
 def check_message(
@@ -246,6 +388,7 @@ class VerifyLog:
                 if waiting >= _STEP:
                     read, waiting = read + waiting, 0
                     progress.reached(CHECK_DECISIONS, read)
+            replay.finish()
             progress.reached(CHECK_DECISIONS, read + waiting)
             messages = 0
             async for queued in snapshot.queued_messages():

@@ -97,10 +97,12 @@ def _variants_at(trace: Trace, step: str) -> list[Variant]:
 
 @dataclass(slots=True)
 class MessageCost:
-    """A campaign message: whose send it answers for, and the cost it last reported."""
+    """A campaign message: whose send it answers for, and the cost it last reported. A
+    fallback answers for no send (None) until its `FellBack` says whose: a provider may report
+    its cost before that is recorded, and the cost is kept until then."""
 
-    enrollment_id: UUID
-    step: str
+    enrollment_id: UUID | None
+    step: str | None
     cost: Decimal | None = None
     currency: str | None = None
 
@@ -113,6 +115,8 @@ class StatsFold:
     traces: dict[UUID, Trace]
     messages: dict[UUID, MessageCost]
     changes: defaultdict[CounterKey, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    forgotten: set[UUID] = field(default_factory=set)
+    """Fallbacks of messages no campaign sent: their rows go."""
 
     def _add(self, trace: Trace, step: str, figure: str, by: Decimal, detail: str = "") -> None:
         for split, arm in _variants_at(trace, step):
@@ -179,8 +183,8 @@ class StatsFold:
             return
         detail = suppression_reason(reason) if response == "suppressed" else ""
         self._add(trace, step, response, Decimal(1), detail)
-        if message_id is not None and message_id not in self.messages:
-            self.messages[message_id] = MessageCost(enrollment_id, step)
+        if message_id is not None:
+            self._link(message_id, enrollment_id, step)
 
     def converted(self, enrollment_id: UUID) -> None:
         """It reached the goal: counted at the journey and at each step it took."""
@@ -207,20 +211,47 @@ class StatsFold:
 
     def message_for(self, message_id: UUID, enrollment_id: UUID, step: str) -> None:
         """The message answers for the send at `step` of the enrollment."""
-        if message_id not in self.messages and enrollment_id in self.traces:
+        if enrollment_id in self.traces:
+            self._link(message_id, enrollment_id, step)
+
+    def _link(self, message_id: UUID, enrollment_id: UUID, step: str) -> None:
+        """Once: a fallback whose cost came first counts it now."""
+        found = self.messages.get(message_id)
+        if found is None:
             self.messages[message_id] = MessageCost(enrollment_id, step)
+        elif found.enrollment_id is None:
+            found.enrollment_id, found.step = enrollment_id, step
+            trace = self.traces.get(enrollment_id)
+            if trace is not None and found.cost is not None:
+                self._add(trace, step, "cost", found.cost, found.currency or "")
+
+    def fallback_allowed(self, message_id: UUID) -> None:
+        """A fallback was allowed: its costs are kept until its `FellBack` links it."""
+        if message_id not in self.messages:
+            self.messages[message_id] = MessageCost(None, None)
 
     def fell_back(self, message_id: UUID, fallback_id: UUID) -> None:
-        """The message's fallback answers for the same send."""
+        """The message's fallback answers for the same send; the fallback of a message no
+        campaign sent is forgotten."""
         found = self.messages.get(message_id)
-        if found is not None:
-            self.message_for(fallback_id, found.enrollment_id, found.step)
+        if found is not None and found.enrollment_id is not None and found.step is not None:
+            self._link(fallback_id, found.enrollment_id, found.step)
+            return
+        fallback = self.messages.get(fallback_id)
+        if fallback is not None and fallback.enrollment_id is None:
+            del self.messages[fallback_id]
+            self.forgotten.add(fallback_id)
 
     def cost(self, message_id: UUID, cost: Decimal | None, currency: str | None) -> None:
         """The message's provider reported what it cost: the last report stands."""
         found = self.messages.get(message_id)
-        trace = None if found is None else self.traces.get(found.enrollment_id)
-        if found is None or trace is None or cost is None:
+        if found is None or cost is None:
+            return
+        if found.enrollment_id is None or found.step is None:
+            found.cost, found.currency = cost, currency  # counted once it is linked
+            return
+        trace = self.traces.get(found.enrollment_id)
+        if trace is None:
             return
         if found.cost is not None:
             self._add(trace, found.step, "cost", -found.cost, found.currency or "")
@@ -230,3 +261,9 @@ class StatsFold:
     def counted(self) -> Mapping[CounterKey, Decimal]:
         """The changes that are not nothing."""
         return {key: by for key, by in self.changes.items() if by}
+
+    def touched(self) -> Mapping[CounterKey, Decimal]:
+        """Every counter the events touched, those they changed by nothing too: a counter
+        that comes back to zero within a page is then stored as one that does so over two
+        pages is, so the rows a history leaves do not depend on where its pages break."""
+        return self.changes

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from adapters.inmemory.verified_log import InMemoryVerifiedLog
+from application.approvals.settle_approval import ApprovalEdit, SettleApproval
 from application.audit.verify import (
     CHECK_DECISIONS,
     CHECK_SENT,
@@ -19,8 +20,8 @@ from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.message.aggregate import Message
 from domain.message.content import Content
-from domain.policy.decision import Outcome, SendRequest
-from domain.policy.rules import FrequencyCap
+from domain.policy.decision import ApprovedHold, Effect, FiredRule, Outcome, SendRequest
+from domain.policy.rules import ApprovalRule, FrequencyCap
 from domain.policy.vocabulary import Channel, Purpose
 from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
@@ -32,6 +33,20 @@ MARKETING_SMS = SendRequest("growth", Purpose.MARKETING, (Channel.SMS,))
 MARKETING_EMAIL = SendRequest("growth", Purpose.MARKETING, (Channel.EMAIL,))
 TEXT = MessageContent(inline=Content(body="Hi {{ customer.first_name }}"))
 HELLO = MessageContent(inline=Content(subject="Hello", body="Hi {{ customer.first_name }}"))
+REFUND = ApprovalRule(
+    "approval.refund",
+    intents=frozenset({"request_refund"}),
+    min_confidence=0.6,
+    expires_after=timedelta(hours=4),
+)
+REFUND_REPLY = SendRequest(
+    "support",
+    Purpose.SERVICE,
+    (Channel.EMAIL, Channel.SMS),
+    intent="request_refund",
+    intent_confidence=0.9,
+)
+OPERATOR = "lea (admin key k1)"
 
 
 class Bars:
@@ -95,6 +110,31 @@ async def forge_decision(chorus: InMemoryChorus, customer_id: UUID, **changes: A
     customer.trigger_event(Customer.MessageAllowed, **fields)
     chorus.storage.events.save(customer)
     return decision_id
+
+
+async def settled_holds() -> tuple[InMemoryChorus, UUID, dict[str, UUID]]:
+    """Four refund replies held for approval: one approved, one edited onto SMS, one rejected
+    and one left to expire; returns each hold's approval id by its verdict."""
+    chorus = InMemoryChorus(at=MORNING)
+    await chorus.publish(approvals=(REFUND,))
+    ana = (await chorus.upsert((ANA, ANA_PHONE), {"first_name": "Ana"}, {})).customer_id
+    consent = ConsentRecord(Channel.SMS, Purpose.SERVICE, True, "signup form")
+    await chorus.change_consent(ana, [consent])
+    held = {}
+    for verdict in ("approved", "edited", "rejected", "expired"):
+        decided = await chorus.request_message(ana, REFUND_REPLY, content=HELLO)
+        assert decided.decision is not None
+        assert decided.decision.outcome is Outcome.HOLD
+        held[verdict] = decided.decision_id
+    settle = SettleApproval(
+        chorus.uows, chorus.rule_sets, chorus.clock, chorus.ids, chorus.templates
+    )
+    await settle.approve(held["approved"], OPERATOR)
+    await settle.edit(held["edited"], OPERATOR, ApprovalEdit(channel=Channel.SMS))
+    await settle.reject(held["rejected"], OPERATOR, "not without a receipt")
+    chorus.clock.advance(timedelta(hours=5))
+    assert await chorus.redecide_due() == 1
+    return chorus, ana, held
 
 
 def queue_without_decision(
@@ -180,3 +220,81 @@ class TestVerifyLog:
         reports = await VerifyLog(log, None, shown=2)(bars)
         sent = next(r for r in reports if r.check == CHECK_SENT)
         assert (sent.differences, len(sent.shown)) == (3, 2)
+
+
+class TestVerdictsOnHeldMessages:
+    async def test_approved_edited_rejected_and_expired_holds_are_decided_again_as_settled(
+        self,
+    ) -> None:
+        chorus, _, _ = await settled_holds()
+        reports, _ = await verify(chorus)
+        decisions = reports[CHECK_DECISIONS]
+        assert decisions.shown == []
+        assert decisions.checked == 8  # four holds, and the decision each verdict led to
+        assert reports[CHECK_SENT].passed
+
+    async def test_a_rejection_recorded_as_a_send_is_reported(self) -> None:
+        chorus, ana, held = await settled_holds()
+        customer = await chorus.customer(ana)
+        # The last verdict recorded again, followed by a decision that ignores it.
+        message_id = chorus.storage.approvals[held["rejected"]].message_id
+        now = chorus.clock.now()
+        customer.settle_approval(held["rejected"], message_id, "rejected", OPERATOR, "", now)
+        chorus.storage.events.save(customer)
+        forged = await forge_decision(
+            chorus,
+            ana,
+            message_id=message_id,
+            request=REFUND_REPLY,
+            outcome=Outcome.SUPPRESS,
+            channel=None,
+            fired=(FiredRule("approval.refund", Effect.SUPPRESSED, "rejected by someone"),),
+        )
+        reports, _ = await verify(chorus)
+        (shown,) = reports[CHECK_DECISIONS].shown
+        assert shown.subject.startswith(f"decision {forged}")
+        assert shown.detail == (
+            "recorded suppress (approval.refund suppressed) because rejected by someone;"
+            f" rejected by {OPERATOR}, it ends as: suppress (approval.refund suppressed)"
+            f" because rejected by {OPERATOR}"
+        )
+
+    async def test_an_approval_no_operator_gave_is_reported(self) -> None:
+        chorus, ana, _ = await settled_holds()
+        approved = (ApprovedHold("approval.refund", "mallory"),)
+        message_id = uuid4()
+        forged = await forge_decision(
+            chorus,
+            ana,
+            message_id=message_id,
+            request=SendRequest(
+                "support",
+                Purpose.SERVICE,
+                (Channel.SMS,),
+                intent="request_refund",
+                intent_confidence=0.9,
+                approved=approved,
+            ),
+            channel=Channel.SMS,
+            fired=(),
+        )
+        reports, _ = await verify(chorus)
+        details = {d.subject: d.detail for d in reports[CHECK_DECISIONS].shown}
+        assert details[f"decision {forged} (message {message_id})"] == (
+            "carries an approval of approval.refund by mallory that no verdict on the message"
+            " recorded"
+        )
+
+    async def test_a_withdrawal_of_a_message_never_deferred_is_reported(self) -> None:
+        chorus, ana = await history()
+        forged = await forge_decision(
+            chorus,
+            ana,
+            outcome=Outcome.SUPPRESS,
+            channel=None,
+            fired=(FiredRule("withdrawn", Effect.SUPPRESSED, "the sender withdrew it"),),
+        )
+        reports, _ = await verify(chorus)
+        (shown,) = reports[CHECK_DECISIONS].shown
+        assert shown.subject.startswith(f"decision {forged}")
+        assert shown.detail == "withdraws a message that was never deferred nor held"
