@@ -120,8 +120,9 @@ class InboundMessage:
     provider_message_id: str
     channel: Channel
     sender: str  # as the provider names them: address, E.164 number, WhatsApp id
-    text: str
+    text: str | None  # None: the customer sent no text (an image, an order, a contact card)
     at: datetime | None = None
+    content_type: str | None = None  # what they sent instead of text, as the provider names it
 
 
 class Provider(Protocol):

@@ -724,3 +724,28 @@ async def test_a_connection_the_provider_closed_while_idle_is_not_a_failure() ->
             await provider.close()
     assert (first.provider_message_id, second.provider_message_id) == ("SM1", "SM3")
     assert (server.requests, server.dropped) == (3, 1)
+
+
+def test_a_whatsapp_message_with_no_text_says_what_it_was_instead(
+    wa: WhatsAppCloudProvider, whatsapp_fake: FakeWhatsApp
+) -> None:
+    order = {
+        "from": "447700900885",
+        "id": "wamid.ORDER",
+        "timestamp": "1700000000",
+        "type": "order",
+        "order": {"catalog_id": "c1", "product_items": []},
+    }
+    image = {
+        "from": "447700900885",
+        "id": "wamid.IMG",
+        "timestamp": "1700000001",
+        "type": "image",
+        "image": {"id": "media-1", "mime_type": "image/jpeg", "caption": "my card, broken"},
+    }
+    headers, body = whatsapp_fake.signed_webhook(messages=[order, image])
+    found = [f for f in wa.parse_webhook(headers, body, "") if isinstance(f, InboundMessage)]
+    assert [(f.text, f.content_type) for f in found] == [
+        (None, "order"),
+        ("my card, broken", None),
+    ]

@@ -198,7 +198,9 @@ def _time(timestamp: str | None) -> datetime | None:
         raise ValueError("whatsapp timestamp is not epoch seconds") from None
 
 
-def _text(message: _Message) -> str:
+def _text(message: _Message) -> str | None:
+    """What the customer wrote; None for a message with no text (an order, a contact card, a
+    media file without a caption): its `type` says what it was."""
     if message.text is not None:
         return message.text.body
     if message.button is not None:
@@ -210,7 +212,7 @@ def _text(message: _Message) -> str:
     media = message.image or message.video or message.document
     if media is not None and media.caption:
         return media.caption
-    return f"[{message.type}]"
+    return None
 
 
 def _failure(errors: list[_Error]) -> str | None:
@@ -375,6 +377,7 @@ class WhatsAppCloudProvider(HttpProvider):
                             sender=message.from_,
                             text=_text(message),
                             at=_time(message.timestamp),
+                            content_type=None if _text(message) is not None else message.type,
                         )
                     )
         return found

@@ -177,7 +177,12 @@ class HandleWebhook:
         if inbound.channel is Channel.WHATSAPP and not sender.startswith("+"):
             sender = "+" + sender  # WhatsApp ids are the number's digits
         identity = self.normalizer.normalize(kind, sender)
-        properties = {"channel": inbound.channel.value, "text": readable(inbound.text)}
+        properties: dict[str, str | None] = {
+            "channel": inbound.channel.value,
+            "text": None if inbound.text is None else readable(inbound.text),
+        }
+        if inbound.content_type is not None:
+            properties["content_type"] = readable(inbound.content_type)
         if inbound.at is not None:
             properties["sent_at"] = inbound.at.isoformat()  # the provider's time, kept
         return SignalReport(

@@ -71,23 +71,26 @@ _CHANNELS = frozenset(channel.value for channel in Channel)
 
 
 def inbound_of(event: Signal.Recorded) -> Inbound | None:
-    """The message a recorded signal carries: `message.received` with a known `channel` and a
-    `text` (and optionally a `topic`); None for any other signal. A `text` that is no text
-    (`12345`, `null`, a list) is still the customer's message: threaded with no text, and
-    classified `unknown` (`not_text`)."""
+    """The message a recorded signal carries: `message.received` with a known `channel`, its
+    `text` (and optionally a `topic`); None for any other signal. A message with no text (none
+    given, `null`, `12345`, a list; a WhatsApp order or image without a caption, whose
+    `content_type` says what it was) is still the customer's message: threaded with no text, or
+    `[<content_type>]`, and classified `unknown` (`not_text`), never forced into an intent."""
     if event.signal_type != INBOUND_SIGNAL:
         return None
     properties = event.properties
     channel = properties.get("channel")
-    if channel not in _CHANNELS or "text" not in properties:
+    if channel not in _CHANNELS:
         return None
-    text = properties["text"]
+    text = properties.get("text")
+    content_type = properties.get("content_type")
+    shown = f"[{content_type}]" if isinstance(content_type, str) and content_type else ""
     topic = properties.get("topic")
     return Inbound(
         message_id=event.originator_id,
         customer_id=event.customer_id,
         channel=Channel(channel),
-        text=text if isinstance(text, str) else "",
+        text=text if isinstance(text, str) else shown,
         received_at=event.occurred_at,
         topic=DEFAULT_TOPIC if topic is None else check_key(str(topic), "topic", "order-42"),
         is_text=isinstance(text, str),

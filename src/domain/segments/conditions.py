@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeAlias
 
 import msgspec
 
-from domain.assistant.intents import canonical_intent
+from domain.assistant.intents import canonical_intent, check_intents
 from domain.customer.classified import CLASSIFIED_SIGNAL, URGENCIES
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.documents import DocumentInvalid, DocumentReader, Tagged, document_of
@@ -453,6 +453,11 @@ class Classified(_Node, tag="classified", frozen=True, kw_only=True):
         _check_comparison(self.op)
         if self.value < 0:
             raise InvalidValue("value", "a count is never negative")
+        if not isinstance(self.intent, msgspec.UnsetType):
+            try:
+                check_intents((self.intent,))
+            except InvalidValue as unknown:
+                raise InvalidValue("intent", unknown.reason) from None
 
     @property
     def counted(self) -> SignalCount:

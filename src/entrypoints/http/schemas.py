@@ -10,9 +10,11 @@ import msgspec
 
 from application.messages.compose import MessageContent
 from application.queries.customers import CustomerView
+from domain.assistant.intents import check_intents
 from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
+from domain.shared.errors import InvalidValue
 from domain.signals.document import IdentityIn, ProfileIn
 from ports.delivery import Fallback
 
@@ -211,7 +213,14 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         )
 
     def send_request(self) -> SendRequest:
-        """The domain's request; a channel named twice counts once."""
+        """The domain's request; a channel named twice counts once, an intent by its key (one a
+        classifier knows, else InvalidValue naming `intent`)."""
+        intent = None
+        if self.intent is not None:
+            try:
+                (intent,) = check_intents((self.intent,))
+            except InvalidValue as unknown:
+                raise InvalidValue("intent", unknown.reason) from None
         return SendRequest(
             team=self.team,
             purpose=self.purpose,
@@ -221,7 +230,7 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             expires_at=self.expires_at,
             approved_template=self.approved_template,
             sensitive=self.sensitive,
-            intent=self.intent,
+            intent=intent,
             intent_confidence=self.intent_confidence,
             audience=self.audience,
         )

@@ -50,16 +50,30 @@ class TestAMessageThatIsNoText:
         assert known is not None
         assert (known.intent, known.unknown_reason) == ("refund", None)
 
-    async def test_a_received_signal_with_no_text_property_is_no_message(self) -> None:
+    @pytest.mark.parametrize(
+        ("properties", "shown"),
+        [
+            ({"channel": "whatsapp"}, ""),
+            ({"channel": "whatsapp", "text": None, "content_type": "order"}, "[order]"),
+        ],
+        ids=["no-text-property", "a-whatsapp-order"],
+    )
+    async def test_a_received_signal_with_no_text_is_threaded_as_not_text(
+        self, properties: dict[str, Any], shown: str
+    ) -> None:
         found = await world()
         await found.inbound(customer(1), "whatsapp", "hello")
         signal = report(
-            "twilio:no-text",
+            "whatsapp:no-text",
             customer(1),
             kind=INBOUND_SIGNAL,
             occurred_at=found.clock.now(),
-            properties={"channel": "whatsapp"},
+            properties=properties,
         )
         await found.chorus.ingest([signal])
         await found.settle()
-        assert len((await found.conversation(customer(1))).messages) == 1
+        conversation = await found.conversation(customer(1))
+        assert [m.text for m in conversation.messages] == ["hello", shown]
+        known = conversation.classification
+        assert known is not None
+        assert (known.intent, known.unknown_reason) == (None, "not_text")

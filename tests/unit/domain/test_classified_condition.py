@@ -147,6 +147,7 @@ class TestDocuments:
             ("op", "contains", "cannot compare numbers"),
             ("value", -1, ""),
             ("intent", "refund please", ""),
+            ("intent", "refnud", "not an intent a classifier knows"),
         ],
     )
     def test_a_bad_field_is_named_with_why(self, field: str, value: Any, said: str) -> None:
