@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +200,8 @@ class TestAnswers:
         assert status == 200
         assert reply.headers is not None
         assert reply.headers["Chorus-Repeated"] == "false"
-        assert reply.headers["Chorus-Correlation-Id"] == answer["decision_id"]
+        # made before the decision, so the message and its dispatch carry it (as over HTTP)
+        assert re.fullmatch(r"[0-9a-f]{32}", reply.headers["Chorus-Correlation-Id"])
         recorded = await DecisionQueries(PostgresCustomerRecords(pool)).by_id(
             uuid.UUID(answer["decision_id"])
         )
@@ -330,7 +332,7 @@ class TestProblems:
         status, answer, _ = await ask(
             nc, prefix, body(customer_id=customer_id), {"Chorus-Correlation-Id": "c-1"}
         )
-        status_again, _, _ = await ask(nc, prefix, body(customer_id=customer_id))
+        status_again, _, reply_again = await ask(nc, prefix, body(customer_id=customer_id))
         assert_problem(status, answer, 500)
         assert "boom" not in json.dumps(answer)
         assert status_again == 500
@@ -339,7 +341,8 @@ class TestProblems:
         assert failed[0]["log_level"] == "error"
         assert failed[0]["exc_info"]
         assert failed[0]["correlation_id"] == "c-1"
-        assert "correlation_id" not in failed[1]
+        assert reply_again.headers is not None  # one of ours, as over HTTP, and said in the reply
+        assert failed[1]["correlation_id"] == reply_again.headers["Chorus-Correlation-Id"]
 
     async def test_a_request_without_a_reply_subject_is_logged_and_dropped(
         self, nc: Client, pool: asyncpg.Pool, started: Start
@@ -349,13 +352,14 @@ class TestProblems:
         logger, capture = capturing()
         await started(prefix, logger=logger)
         await nc.publish(send_subject(prefix), body(customer_id=customer_id))
-        status, answer, _ = await ask(nc, prefix, body(customer_id=customer_id))
+        status, _, reply = await ask(nc, prefix, body(customer_id=customer_id))
         assert status == 200
+        assert reply.headers is not None
         events = [e["event"] for e in capture.entries]
         assert events.count("send command without a reply subject dropped") == 1
         assert await pool.fetchval("SELECT count(*) FROM decisions") == 1
         answered = [e for e in capture.entries if e["event"] == "send command answered"]
-        assert [e["correlation_id"] for e in answered] == [answer["decision_id"]]
+        assert [e["correlation_id"] for e in answered] == [reply.headers["Chorus-Correlation-Id"]]
 
 
 class TestQueueGroup:

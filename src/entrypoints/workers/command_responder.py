@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -242,9 +243,11 @@ class SendCommandResponder(QueueResponder):
 
     async def _answer(self, msg: Msg) -> None:
         """Decides one request and replies; every failure becomes a problem reply."""
-        given = self._given_correlation_id(msg)
+        # As over HTTP: the caller's correlation id, else one of ours, given before anything
+        # is decided so the message, its dispatch, the provider call and its webhook carry it.
+        given = self._given_correlation_id(msg) or uuid.uuid4().hex
         started = time.perf_counter()
-        bound = {"correlation_id": given} if given else {}
+        bound = {"correlation_id": given}
         with (
             tracer().start_as_current_span(
                 "send command",
@@ -371,9 +374,6 @@ class SendCommandResponder(QueueResponder):
                 structlog.contextvars.get_contextvars().get("correlation_id")
             ),
         )
-        # Without a correlation id of the caller's, the decision id is the one to search by.
-        if "correlation_id" not in structlog.contextvars.get_contextvars():
-            structlog.contextvars.bind_contextvars(correlation_id=str(decided.decision_id))
         structlog.contextvars.bind_contextvars(
             decision_id=str(decided.decision_id), repeated=decided.repeated
         )

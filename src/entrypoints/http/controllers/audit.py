@@ -42,9 +42,9 @@ _READABLE = TOPICS.readable()
 
 def _refused(request: Request[Any, Any, Any], exc: AuditQueryRefused) -> Response[Any]:
     return problem(
-        422,
-        "invalid-value",
-        "A value was refused",
+        400,
+        "invalid-request",
+        "The request is not valid",
         str(exc),
         errors=[{"field": f"query.{exc.parameter}", "reason": exc.reason}],
     )
@@ -179,7 +179,7 @@ class AuditController(Controller):
             "customer's stream and their membership streams up to `as_of` (default: now), "
             "never from a read model. A merged customer answers as they stood, `merged_into` "
             "naming the survivor and when. 404 when the customer did not exist at that "
-            "instant; 422 for an `as_of` that is not a time or is in the future."
+            "instant; 400 for an `as_of` that is not a time or is in the future."
         ),
     )
     @inject
