@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from application.queries.team_scope import EVERY_TEAM, TeamScope
 from domain.customer.aggregate import Customer
 from domain.policy.engine import decide
 from domain.policy.simulation import RecordedDecision, SimulationReport
@@ -39,7 +40,10 @@ class SimulateRules:
         *,
         max_customers: int = 10_000,
         max_examples: int = 20,
+        scope: TeamScope = EVERY_TEAM,
     ) -> SimulationReport:
+        """`scope`: the teams whose decisions a key limited to teams may read; the others'
+        are neither counted nor shown."""
         report = SimulationReport(max_examples=max_examples)
         for customer_id in await self.history.customers_decided_between(
             since, until, max_customers
@@ -50,6 +54,7 @@ class SimulateRules:
                     isinstance(event, _DECISIONS)
                     and customer is not None
                     and since <= event.timestamp <= until
+                    and scope.sees_send(event.request.team)
                 ):
                     recorded = RecordedDecision(
                         decision_id=event.decision_id,

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from adapters.inmemory.history import InMemoryHistory
+from application.queries.team_scope import TeamScope
 from application.rules.simulate_rules import SimulateRules
 from domain.customer.contact import ConsentRecord
 from domain.policy.decision import SendRequest
@@ -58,3 +59,18 @@ class TestSimulateRules:
             await chorus.rule_sets.current(), MONDAY_NOON + HOUR, MONDAY_NOON + HOUR
         )
         assert report.decisions == 1
+
+    async def test_a_key_limited_to_teams_replays_only_its_teams_decisions(self) -> None:
+        chorus = InMemoryChorus()
+        await three_newsletters_an_hour_apart(chorus)
+        simulate = SimulateRules(InMemoryHistory(chorus.storage))
+        rules = await chorus.rule_sets.current()
+        until = chorus.clock.now()
+        growth = await simulate(
+            rules, MONDAY_NOON, until, scope=TeamScope(sends=frozenset({"growth"}))
+        )
+        billing = await simulate(
+            rules, MONDAY_NOON, until, scope=TeamScope(sends=frozenset({"billing"}))
+        )
+        assert (growth.decisions, billing.decisions) == (3, 0)
+        assert billing.examples == []

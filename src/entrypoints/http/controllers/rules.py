@@ -16,6 +16,7 @@ from domain.policy.simulation import SimulationReport
 from domain.shared.documents import field_of, json_fault
 from domain.shared.times import time_fault
 from entrypoints.http.auth import allow, current_key
+from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import not_json, problem
 from entrypoints.rules_schema import parse_rule_set
 from entrypoints.text_checks import raw_fault
@@ -103,7 +104,8 @@ class RulesController(Controller):
             'Body: `{"rules": <rule document>, "since": time, "until": time (default now), '
             '"max_examples": 20}`. Each recorded decision is decided again on the customer as '
             "they were at that moment; the answer counts changed decisions by outcome and by "
-            "rule, with examples. Nothing is written."
+            "rule, with examples. Nothing is written. A key limited to teams replays only its "
+            "teams' decisions."
         ),
     )
     @inject
@@ -157,7 +159,10 @@ class RulesController(Controller):
                     "A time is out of range" if value.tzinfo else "A time needs an offset",
                     errors=[{"field": f"$.{name}", "reason": fault_of_time}],
                 )
-        report = await simulate(draft, body.since, until, max_examples=body.max_examples)
+        scope = (await principal_of(request)).team_scope
+        report = await simulate(
+            draft, body.since, until, max_examples=body.max_examples, scope=scope
+        )
         return Response(_report(report), status_code=200)
 
     @put(
