@@ -110,9 +110,14 @@ class DataKey:
 
     def seal_json(self, value: bytes) -> str:
         """`seal` of a value given as its JSON."""
+        return self.seal_json_text(value).decode("ascii")
+
+    def seal_json_text(self, value: bytes) -> bytes:
+        """`seal_json`, its text as ASCII bytes: for a payload being put together as bytes."""
         nonce = _nonce()
-        sealed = nonce + self._aead.encrypt(nonce, value, self._bound)
-        return binascii.b2a_base64(sealed, newline=False).decode("ascii")
+        return binascii.b2a_base64(
+            nonce + self._aead.encrypt(nonce, value, self._bound), newline=False
+        )
 
     def seal_raw(self, value: bytes, bound: bytes) -> bytes:
         """`value` sealed as raw bytes (`nonce || ciphertext || tag`), bound to `bound` (the
