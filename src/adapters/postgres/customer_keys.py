@@ -4,8 +4,9 @@ Reading and writing events is synchronous where it decodes and encodes; the keys
 loaded just before, from the rows it fetched or the subjects it appends (`load`, `ensure`).
 A key read while its row was written by the caller's own open transaction is used for that
 call only and never kept, since the transaction may still roll back. Kept keys live `ttl`
-seconds, so an erasure in another process takes effect here within that time; an erased key
-is erased for good and is kept as such.
+seconds, so an erasure in another process takes effect here within that time: then they are
+checked again, and only whether they were erased comes back (a key row never changes
+otherwise); an erased key is erased for good and is kept as such.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ SEALED_DOCUMENT_PREFIX = b"\x00D"
 the id of the key that sealed it come next (`EventCodec.sealed_documents`)."""
 _DOCUMENT_ID_END = len(SEALED_DOCUMENT_PREFIX) + 16
 
+# A key row is written once and changes only when it is erased (`wrapped` NULL): a key kept
+# and gone stale is checked for that alone, and its row comes back only if it was erased.
 _LOAD = """
-SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
-FROM customer_keys WHERE customer_id = ANY($1::uuid[])
+SELECT k.customer_id, k.wrapped, coalesce(k.xmin = pg_current_xact_id_if_assigned()::xid, false)
+FROM unnest($1::uuid[], $2::bool[]) AS q(id, kept)
+JOIN customer_keys k ON k.customer_id = q.id
+WHERE NOT q.kept OR k.wrapped IS NULL
 """
 _CREATE = """
 INSERT INTO customer_keys (customer_id, wrapped)
@@ -246,14 +251,19 @@ class CustomerKeys:
         """Loads these customers' keys; returns the customers who have no key row at all."""
         now = self._now()
         held, ttl = self._kept, self.ttl  # `_fresh`, inline: a page asks for each of its keys
-        missing = [
-            c
-            for c in customer_ids
-            if (k := held.get(c)) is None or (k[0] is not None and now - k[1] >= ttl)
-        ]
+        missing: list[UUID] = []
+        stale: list[bool] = []  # kept, and only to be checked for an erasure
+        for c in customer_ids:
+            k = held.get(c)
+            if k is None:
+                missing.append(c)
+                stale.append(False)
+            elif k[0] is not None and now - k[1] >= ttl:
+                missing.append(c)
+                stale.append(True)
         if not missing:
             return set()
-        rows = await conn.fetch(_LOAD, missing)
+        rows = await conn.fetch(_LOAD, missing, stale)
         if len(self._tentative) > self.capacity:
             self._tentative.clear()  # each call loads what it uses again, before using it
         found: set[UUID] = set()
@@ -272,9 +282,18 @@ class CustomerKeys:
             self._tentative.pop(customer_id, None)
             self._kept[customer_id] = (key, now)
             self._kept.move_to_end(customer_id)
-        absent = set(missing) - found
-        for customer_id in absent:
-            self._tentative[customer_id] = None  # no key: what it sealed cannot open
+        absent: set[UUID] = set()
+        for customer_id, was_kept in zip(missing, stale, strict=True):
+            if customer_id in found:
+                continue
+            if not was_kept:
+                absent.add(customer_id)
+                self._tentative[customer_id] = None  # no key: what it sealed cannot open
+                continue
+            kept = held.get(customer_id)  # not erased: kept again, unless forgotten meanwhile
+            if kept is not None and kept[0] is not None:
+                held[customer_id] = (kept[0], now)
+                held.move_to_end(customer_id)
         while len(self._kept) > self.capacity:
             self._kept.popitem(last=False)
         return absent

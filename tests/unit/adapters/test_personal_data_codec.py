@@ -143,17 +143,37 @@ class TestKeptKeys:
         keys._kept[erased] = (None, 0.0)
         keys._kept[kept] = (keys.master.unwrap(kept, keys.master.new_wrapped(kept)), 1.0)
         keys._kept[stale] = (keys.master.unwrap(stale, keys.master.new_wrapped(stale)), 0.0)
-        asked: list[list[UUID]] = []
+        asked: list[dict[UUID, bool]] = []
 
         class Rows:
-            async def fetch(self, _query: str, ids: list[UUID]) -> list[Any]:
-                asked.append(ids)
+            async def fetch(self, _query: str, ids: list[UUID], kept: list[bool]) -> list[Any]:
+                asked.append(dict(zip(ids, kept, strict=True)))
                 return []
 
         now[0] = 2.5
         absent = await keys.load(Rows(), [erased, kept, stale, unknown])  # type: ignore[arg-type]
-        assert sorted(asked[0]) == sorted([stale, unknown])
-        assert absent == {stale, unknown}
+        # The stale key is only checked for an erasure: no row, none, and it is kept again.
+        assert asked == [{stale: True, unknown: False}]
+        assert absent == {unknown}
+        assert keys._fresh(stale, 4.4)
+        assert not keys._fresh(stale, 4.5)
+
+    async def test_a_stale_key_found_erased_is_erased_and_what_it_opened_goes(self) -> None:
+        now = [0.0]
+        keys = CustomerKeys(MasterKey("m"), ttl=2.0, now=lambda: now[0])
+        ana = uuid4()
+        key = keys.master.unwrap(ana, keys.master.new_wrapped(ana))
+        keys._kept[ana] = (key, 0.0)
+        keys.keep_opened(b"sealed", key, b"plain")
+
+        class Rows:
+            async def fetch(self, _query: str, ids: list[UUID], kept: list[bool]) -> list[Any]:
+                return [(ana, None, False)]
+
+        now[0] = 2.5
+        assert await keys.load(Rows(), [ana]) == set()  # type: ignore[arg-type]
+        assert keys.key_of(ana) is None
+        assert keys.opened_before(b"sealed", key) is None
 
 
 class TestStoredKeyIds:
