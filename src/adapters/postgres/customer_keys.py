@@ -50,10 +50,11 @@ _DOCUMENT_ID_END = len(SEALED_DOCUMENT_PREFIX) + 16
 # A key row is written once and changes only when it is erased (`wrapped` NULL): a key kept
 # and gone stale is checked for that alone, and its row comes back only if it was erased.
 _LOAD = """
-SELECT k.customer_id, k.wrapped, coalesce(k.xmin = pg_current_xact_id_if_assigned()::xid, false)
-FROM unnest($1::uuid[], $2::bool[]) AS q(id, kept)
-JOIN customer_keys k ON k.customer_id = q.id
-WHERE NOT q.kept OR k.wrapped IS NULL
+SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
+FROM customer_keys WHERE customer_id = ANY($1::uuid[])
+UNION ALL
+SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
+FROM customer_keys WHERE customer_id = ANY($2::uuid[]) AND wrapped IS NULL
 """
 _CREATE = """
 INSERT INTO customer_keys (customer_id, wrapped)
@@ -252,16 +253,14 @@ class CustomerKeys:
         now = self._now()
         held, ttl = self._kept, self.ttl  # `_fresh`, inline: a page asks for each of its keys
         missing: list[UUID] = []
-        stale: list[bool] = []  # kept, and only to be checked for an erasure
+        stale: list[UUID] = []  # kept, and only to be checked for an erasure
         for c in customer_ids:
             k = held.get(c)
             if k is None:
                 missing.append(c)
-                stale.append(False)
             elif k[0] is not None and now - k[1] >= ttl:
-                missing.append(c)
-                stale.append(True)
-        if not missing:
+                stale.append(c)
+        if not missing and not stale:
             return set()
         rows = await conn.fetch(_LOAD, missing, stale)
         if len(self._tentative) > self.capacity:
@@ -270,8 +269,10 @@ class CustomerKeys:
         for customer_id, wrapped, mine in rows:
             found.add(customer_id)
             kept = self._kept.get(customer_id)
-            if kept is not None and kept[0] is not None and kept[0].wrapped == wrapped:
-                key: DataKey | None = kept[0]  # read again, unchanged: no need to unwrap it
+            known = kept[0] if kept is not None else self._tentative.get(customer_id)
+            if known is not None and known.wrapped == wrapped:
+                # Read again, unchanged (or made here, and committed since): not unwrapped again.
+                key: DataKey | None = known
             else:
                 key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
                 if key is None and kept is not None and kept[0] is not None:
@@ -282,16 +283,12 @@ class CustomerKeys:
             self._tentative.pop(customer_id, None)
             self._kept[customer_id] = (key, now)
             self._kept.move_to_end(customer_id)
-        absent: set[UUID] = set()
-        for customer_id, was_kept in zip(missing, stale, strict=True):
-            if customer_id in found:
-                continue
-            if not was_kept:
-                absent.add(customer_id)
-                self._tentative[customer_id] = None  # no key: what it sealed cannot open
-                continue
+        absent = {c for c in missing if c not in found}
+        for customer_id in absent:
+            self._tentative[customer_id] = None  # no key: what it sealed cannot open
+        for customer_id in stale:
             kept = held.get(customer_id)  # not erased: kept again, unless forgotten meanwhile
-            if kept is not None and kept[0] is not None:
+            if customer_id not in found and kept is not None and kept[0] is not None:
                 held[customer_id] = (kept[0], now)
                 held.move_to_end(customer_id)
         while len(self._kept) > self.capacity:
@@ -305,7 +302,7 @@ class CustomerKeys:
         if not absent:
             return
         ordered = sorted(absent)
-        made = {c: self.master.new_key(c) for c in ordered}
+        made = dict(zip(ordered, self.master.new_keys(ordered), strict=True))
         rows = await conn.fetch(_CREATE, ordered, [made[c][0] for c in ordered])
         stored = {row[0] for row in rows}
         self._made(conn, {c: made[c][1] for c in stored})
@@ -358,7 +355,7 @@ class CustomerKeys:
             absent = [digest for digest, identity in missing.items() if identity not in found]
             if absent:
                 ids = [uuid4() for _ in absent]
-                made = [self.master.new_key(key_id) for key_id in ids]
+                made = self.master.new_keys(ids)
                 rows = await pool.fetch(_CREATE_IDENTITY_KEYS, absent, ids, [m[0] for m in made])
                 stored = {row[0] for row in rows}
                 self._made(pool, {k: m[1] for k, m in zip(ids, made, strict=True) if k in stored})
