@@ -11,6 +11,7 @@ otherwise); an erased key is erased for good and is kept as such.
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -131,6 +132,7 @@ def sealed_by(payload: bytes) -> UUID | None:
 
 
 _Entry = tuple["DataKey | None", float]
+_AS_INT = operator.attrgetter("int")
 
 
 class CustomerKeys:
@@ -301,7 +303,7 @@ class CustomerKeys:
         absent = await self.load(conn, customer_ids)
         if not absent:
             return
-        ordered = sorted(absent)
+        ordered = sorted(absent, key=_AS_INT)  # the order of UUIDs, compared in C
         made = dict(zip(ordered, self.master.new_keys(ordered), strict=True))
         rows = await conn.fetch(_CREATE, ordered, [made[c][0] for c in ordered])
         stored = {row[0] for row in rows}
