@@ -29,7 +29,7 @@ from domain.catalog import TOPICS
 from domain.shared.personal import ERASED, map_personal
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from datetime import datetime
 
     from adapters.crypto.envelope import DataKey
@@ -110,14 +110,46 @@ def _top_level(
     return tuple(found)
 
 
+def _top_level_names(paths: tuple[PersonalPath, ...]) -> tuple[tuple[str, bool], ...] | None:
+    """As `_top_level`, by the fields' names: for opening a payload's fields."""
+    found: list[tuple[str, bool]] = []
+    for path in paths:
+        name, *rest = path.steps
+        if rest not in ([], [_ALL_OF]):
+            return None
+        found.append((name, bool(rest)))
+    return tuple(found)
+
+
+def _opened_at_top(
+    fields: dict[str, Any], places: tuple[tuple[str, bool], ...], values: Iterator[Any]
+) -> dict[str, Any]:
+    """`map_personal` of the opened `values` back into their places, for paths that are
+    fields or the values of one (`_top_level_names`), without walking them through closures."""
+    for name, each in places:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if not each:
+            fields[name] = next(values)
+        elif isinstance(value, dict):
+            fields[name] = {k: None if v is None else next(values) for k, v in value.items()}
+    return fields
+
+
 def _opened_fields(
-    fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None
+    fields: dict[str, Any],
+    paths: tuple[PersonalPath, ...],
+    key: DataKey | None,
+    places: tuple[tuple[str, bool], ...] | None = None,
 ) -> dict[str, Any]:
     del fields[_SEALED_BY]
     sealed = fields.pop(_SEALED_VALUES, None)
     if key is None or sealed is None:
         return map_personal(fields, paths, _erased)
     values = iter(key.open(sealed))
+    if places is not None:
+        return _opened_at_top(fields, places, values)
     return map_personal(fields, paths, lambda _: next(values))
 
 
@@ -184,6 +216,7 @@ class EventCodec:
         self._by_topic: dict[str, _EventType] = {}
         self._stored_originators: dict[str, str] = {}
         self._loaded_originators: dict[str, str] = {}
+        self._places_by_topic: dict[str, tuple[tuple[str, bool], ...] | None] = {}
         self._encoder = msgspec.json.Encoder()
 
     def _type_of_class(self, cls: type) -> _EventType:
@@ -412,7 +445,12 @@ class EventCodec:
                 return self._erased_document(topic, fields)
             document_fields: dict[str, Any] = key.open(fields[_DOCUMENT])
             return document_fields
-        return _opened_fields(fields, self.topics.personal(topic), key)
+        paths = self.topics.personal(topic)
+        try:
+            places = self._places_by_topic[topic]
+        except KeyError:
+            places = self._places_by_topic[topic] = _top_level_names(paths)
+        return _opened_fields(fields, paths, key, places)
 
     def _erased_document(self, topic: str, clear: dict[str, Any]) -> dict[str, Any]:
         """A document sealed whole, once its key is gone: its clear fields, the rest erased."""

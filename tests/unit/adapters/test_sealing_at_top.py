@@ -87,3 +87,15 @@ class TestSealingFieldsAsTheyAre:
         payload = codec.encode(recorded({"email": "ana@example.org", "n": 424242}, ana), ana)
         assert b"ana@example.org" not in payload.payload
         assert b"424242" not in payload.payload
+
+    @pytest.mark.parametrize("properties", PROPERTIES)
+    def test_opening_puts_each_value_back_as_walking_the_paths_does(self, properties: Any) -> None:
+        ana = uuid4()
+        keys = keys_holding(ana)
+        codec, walking = EventCodec(keys=keys), EventCodec(keys=keys)
+        row = codec.encode(recorded(properties, ana), ana)
+        walking._places_by_topic[row.topic] = None  # the paths walked through closures
+        opened = codec.opened(row.topic, row.payload)
+        assert opened is not None
+        assert opened == walking.opened(row.topic, row.payload)
+        assert opened["properties"] == msgspec.to_builtins(properties)
