@@ -29,7 +29,7 @@ from domain.catalog import TOPICS
 from domain.shared.personal import ERASED, map_personal
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from datetime import datetime
 
     from adapters.crypto.envelope import DataKey
@@ -55,6 +55,12 @@ _CLEAR_LENGTH = 4
 # What a sealed value's place holds: the values themselves are sealed together, in the order
 # the paths find them, in `$v` (one AES-GCM operation an event, however many values).
 _PLACE = ""
+
+
+def _header_end(payload: bytes) -> int:
+    """Where the header of a document sealed whole as bytes ends: its sealed part follows."""
+    length = payload[_CLEAR_AT : _CLEAR_AT + _CLEAR_LENGTH]
+    return _CLEAR_AT + _CLEAR_LENGTH + int.from_bytes(length, "big")
 
 
 class _Find(enum.Enum):
@@ -86,14 +92,64 @@ def _sealed_fields(
     return {_SEALED_BY: key.id_str, _SEALED_VALUES: key.seal(values), **fields}
 
 
+_ALL_OF = "*"
+
+
+def _top_level(
+    paths: tuple[PersonalPath, ...], fields: tuple[str, ...]
+) -> tuple[tuple[int, bool], ...] | None:
+    """Where each path's personal values are, when every path is a field of the event or each
+    value of a mapping that is one (`properties.*`): the field's place among the event's own
+    fields, and whether it is the mapping's values. None for any other path."""
+    found: list[tuple[int, bool]] = []
+    for path in paths:
+        name, *rest = path.steps
+        if name not in fields or rest not in ([], [_ALL_OF]):
+            return None
+        found.append((fields.index(name), bool(rest)))
+    return tuple(found)
+
+
+def _top_level_names(paths: tuple[PersonalPath, ...]) -> tuple[tuple[str, bool], ...] | None:
+    """As `_top_level`, by the fields' names: for opening a payload's fields."""
+    found: list[tuple[str, bool]] = []
+    for path in paths:
+        name, *rest = path.steps
+        if rest not in ([], [_ALL_OF]):
+            return None
+        found.append((name, bool(rest)))
+    return tuple(found)
+
+
+def _opened_at_top(
+    fields: dict[str, Any], places: tuple[tuple[str, bool], ...], values: Iterator[Any]
+) -> dict[str, Any]:
+    """`map_personal` of the opened `values` back into their places, for paths that are
+    fields or the values of one (`_top_level_names`), without walking them through closures."""
+    for name, each in places:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if not each:
+            fields[name] = next(values)
+        elif isinstance(value, dict):
+            fields[name] = {k: None if v is None else next(values) for k, v in value.items()}
+    return fields
+
+
 def _opened_fields(
-    fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None
+    fields: dict[str, Any],
+    paths: tuple[PersonalPath, ...],
+    key: DataKey | None,
+    places: tuple[tuple[str, bool], ...] | None = None,
 ) -> dict[str, Any]:
     del fields[_SEALED_BY]
     sealed = fields.pop(_SEALED_VALUES, None)
     if key is None or sealed is None:
         return map_personal(fields, paths, _erased)
     values = iter(key.open(sealed))
+    if places is not None:
+        return _opened_at_top(fields, places, values)
     return map_personal(fields, paths, lambda _: next(values))
 
 
@@ -121,6 +177,9 @@ class _EventType:
         )
         self.decoder = msgspec.json.Decoder(body)
         self.personal: tuple[PersonalPath, ...] = ()
+        # Where the personal values are among the event's own fields, when they can be taken
+        # from them directly (`_top_level`): sealed without turning the event into builtins.
+        self.personal_fields: tuple[tuple[int, bool], ...] | None = None
         self.loose_decoder = msgspec.json.Decoder(dict[str, Any])
         self.body = body
         self.creates = _ORIGINATOR in self.fields
@@ -157,6 +216,7 @@ class EventCodec:
         self._by_topic: dict[str, _EventType] = {}
         self._stored_originators: dict[str, str] = {}
         self._loaded_originators: dict[str, str] = {}
+        self._places_by_topic: dict[str, tuple[tuple[str, bool], ...] | None] = {}
         self._encoder = msgspec.json.Encoder()
 
     def _type_of_class(self, cls: type) -> _EventType:
@@ -164,6 +224,7 @@ class EventCodec:
         if found is None:
             found = _EventType(cls, self.topics.topic_of(cls))
             found.personal = self.topics.personal(found.topic)
+            found.personal_fields = _top_level(found.personal, found.fields)
             self._by_class[cls] = found
             self._by_topic[found.topic] = found
         return found
@@ -203,11 +264,10 @@ class EventCodec:
         if kind.creates:
             values = list(values)
             values[kind.originator_at] = self._stored_originator(values[kind.originator_at])
-        body = kind.body(*values)
         if kind.personal and subject is not None:
-            payload = self._sealed(body, kind.personal, subject)
+            payload = self._sealed_values(kind, list(values), subject)
         else:
-            payload = self._encoder.encode(body)
+            payload = self._encoder.encode(kind.body(*values))
         return EncodedEvent(
             event.originator_id,
             event.originator_version,
@@ -217,10 +277,47 @@ class EventCodec:
             payload,
         )
 
-    def _sealed(self, body: Any, personal: tuple[PersonalPath, ...], subject: UUID) -> bytes:
-        fields = msgspec.to_builtins(body)
-        sealed = _sealed_fields(fields, personal, self.keys.key_of(subject), subject)
-        return self._encoder.encode(sealed)
+    def _sealed_values(self, kind: _EventType, values: list[Any], subject: UUID) -> bytes:
+        """The payload of an event with personal values, from its own fields' values (a list
+        of its own, changed here)."""
+        key = self.keys.key_of(subject)
+        if key is not None and kind.personal_fields is not None:
+            head = self._sealed_at_top(kind.personal_fields, values, key)
+            if head is not None:
+                rest = self._encoder.encode(kind.body(*values))[1:]
+                return head + (b'"' if rest == b"}" else b'",') + rest
+        fields = msgspec.to_builtins(kind.body(*values))
+        return self._encoder.encode(_sealed_fields(fields, kind.personal, key, subject))
+
+    def _sealed_at_top(
+        self, places: tuple[tuple[int, bool], ...], values: list[Any], key: DataKey
+    ) -> bytes | None:
+        """Leaves each personal value's place empty in the event's field `values` and returns
+        the payload's start, up to the end of their sealed text: as `_sealed_fields` stores
+        them, without turning the whole event into builtins and walking them. None, `values`
+        untouched, when a mapping of personal values is not a `dict` (`_sealed_fields` takes
+        it then)."""
+        for place, each in places:
+            if each and values[place] is not None and type(values[place]) is not dict:
+                return None
+        taken: list[Any] = []
+        for place, each in places:
+            value = values[place]
+            if value is None:
+                continue
+            if not each:
+                taken.append(value)
+                values[place] = _PLACE
+                continue
+            items = value.values()
+            if None in items:  # an absent value says nothing about anyone: left as it is
+                values[place] = {name: None if v is None else _PLACE for name, v in value.items()}
+                taken.extend([item for item in items if item is not None])
+            else:
+                values[place] = dict.fromkeys(value, _PLACE)
+                taken.extend(items)
+        sealed = key.seal_json_text(self._encoder.encode(taken))
+        return b'{"$k":"' + key.id_text + b'","$v":"' + sealed
 
     def sealed_document(
         self, topic: str, payload: bytes, key_id: UUID, clear: dict[str, Any]
@@ -278,19 +375,20 @@ class EventCodec:
         subject = sealed_by(payload)
         return None if subject is None else self.keys.key_of(subject)
 
-    def _opened_whole(
-        self, payload: bytes, key: DataKey | None
-    ) -> tuple[dict[str, Any], bytes | None]:
-        """A document sealed whole as bytes: its clear fields, and its JSON (None once erased)."""
-        end = (
-            _CLEAR_AT
-            + _CLEAR_LENGTH
-            + int.from_bytes(payload[_CLEAR_AT : _CLEAR_AT + _CLEAR_LENGTH], "big")
-        )
-        clear: dict[str, Any] = msgspec.json.decode(payload[_CLEAR_AT + _CLEAR_LENGTH : end])
+    def _opened_whole(self, payload: bytes, key: DataKey | None) -> bytes | None:
+        """A document sealed whole as bytes: its JSON, or None once erased (`_erased_whole`).
+        Its clear fields are read only then: the document holds them too."""
         if key is None:
-            return clear, None
-        return clear, key.open_raw(payload[end:], payload[:end])
+            return None
+        end = _header_end(payload)
+        return key.open_raw(payload[end:], payload[:end])
+
+    def _erased_whole(self, topic: str, payload: bytes) -> dict[str, Any]:
+        """A document sealed whole as bytes, once its key is gone: its clear fields only."""
+        clear: dict[str, Any] = msgspec.json.decode(
+            payload[_CLEAR_AT + _CLEAR_LENGTH : _header_end(payload)]
+        )
+        return self._erased_document(topic, clear)
 
     def as_recorded(
         self, topic: str, payload: bytes, key: DataKey | _Find | None = FIND
@@ -305,10 +403,10 @@ class EventCodec:
         if key is FIND:
             key = self._key_of(payload)
         if whole:
-            clear, document = self._opened_whole(payload, key)
+            document = self._opened_whole(payload, key)
             if document is not None:
                 return None, document
-            return self._erased_document(topic, clear), None
+            return self._erased_whole(topic, payload), None
         if topic in self.topics.documents:
             fields: dict[str, Any] = msgspec.json.decode(payload)
             if key is not None and _DOCUMENT in fields:
@@ -334,9 +432,9 @@ class EventCodec:
         if key is FIND:
             key = self._key_of(payload)
         if whole:
-            clear, document = self._opened_whole(payload, key)
+            document = self._opened_whole(payload, key)
             if document is None:
-                return self._erased_document(topic, clear)
+                return self._erased_whole(topic, payload)
             opened: dict[str, Any] = msgspec.json.decode(document)
             return opened
         fields: dict[str, Any] = msgspec.json.decode(payload)
@@ -347,7 +445,12 @@ class EventCodec:
                 return self._erased_document(topic, fields)
             document_fields: dict[str, Any] = key.open(fields[_DOCUMENT])
             return document_fields
-        return _opened_fields(fields, self.topics.personal(topic), key)
+        paths = self.topics.personal(topic)
+        try:
+            places = self._places_by_topic[topic]
+        except KeyError:
+            places = self._places_by_topic[topic] = _top_level_names(paths)
+        return _opened_fields(fields, paths, key, places)
 
     def _erased_document(self, topic: str, clear: dict[str, Any]) -> dict[str, Any]:
         """A document sealed whole, once its key is gone: its clear fields, the rest erased."""

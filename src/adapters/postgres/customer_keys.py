@@ -4,12 +4,14 @@ Reading and writing events is synchronous where it decodes and encodes; the keys
 loaded just before, from the rows it fetched or the subjects it appends (`load`, `ensure`).
 A key read while its row was written by the caller's own open transaction is used for that
 call only and never kept, since the transaction may still roll back. Kept keys live `ttl`
-seconds, so an erasure in another process takes effect here within that time; an erased key
-is erased for good and is kept as such.
+seconds, so an erasure in another process takes effect here within that time: then they are
+checked again, and only whether they were erased comes back (a key row never changes
+otherwise); an erased key is erased for good and is kept as such.
 """
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -46,9 +48,14 @@ SEALED_DOCUMENT_PREFIX = b"\x00D"
 the id of the key that sealed it come next (`EventCodec.sealed_documents`)."""
 _DOCUMENT_ID_END = len(SEALED_DOCUMENT_PREFIX) + 16
 
+# A key row is written once and changes only when it is erased (`wrapped` NULL): a key kept
+# and gone stale is checked for that alone, and its row comes back only if it was erased.
 _LOAD = """
 SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
 FROM customer_keys WHERE customer_id = ANY($1::uuid[])
+UNION ALL
+SELECT customer_id, wrapped, coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)
+FROM customer_keys WHERE customer_id = ANY($2::uuid[]) AND wrapped IS NULL
 """
 _CREATE = """
 INSERT INTO customer_keys (customer_id, wrapped)
@@ -125,6 +132,7 @@ def sealed_by(payload: bytes) -> UUID | None:
 
 
 _Entry = tuple["DataKey | None", float]
+_AS_INT = operator.attrgetter("int")
 
 
 class CustomerKeys:
@@ -246,22 +254,27 @@ class CustomerKeys:
         """Loads these customers' keys; returns the customers who have no key row at all."""
         now = self._now()
         held, ttl = self._kept, self.ttl  # `_fresh`, inline: a page asks for each of its keys
-        missing = [
-            c
-            for c in customer_ids
-            if (k := held.get(c)) is None or (k[0] is not None and now - k[1] >= ttl)
-        ]
-        if not missing:
+        missing: list[UUID] = []
+        stale: list[UUID] = []  # kept, and only to be checked for an erasure
+        for c in customer_ids:
+            k = held.get(c)
+            if k is None:
+                missing.append(c)
+            elif k[0] is not None and now - k[1] >= ttl:
+                stale.append(c)
+        if not missing and not stale:
             return set()
-        rows = await conn.fetch(_LOAD, missing)
+        rows = await conn.fetch(_LOAD, missing, stale)
         if len(self._tentative) > self.capacity:
             self._tentative.clear()  # each call loads what it uses again, before using it
         found: set[UUID] = set()
         for customer_id, wrapped, mine in rows:
             found.add(customer_id)
             kept = self._kept.get(customer_id)
-            if kept is not None and kept[0] is not None and kept[0].wrapped == wrapped:
-                key: DataKey | None = kept[0]  # read again, unchanged: no need to unwrap it
+            known = kept[0] if kept is not None else self._tentative.get(customer_id)
+            if known is not None and known.wrapped == wrapped:
+                # Read again, unchanged (or made here, and committed since): not unwrapped again.
+                key: DataKey | None = known
             else:
                 key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
                 if key is None and kept is not None and kept[0] is not None:
@@ -272,9 +285,14 @@ class CustomerKeys:
             self._tentative.pop(customer_id, None)
             self._kept[customer_id] = (key, now)
             self._kept.move_to_end(customer_id)
-        absent = set(missing) - found
+        absent = {c for c in missing if c not in found}
         for customer_id in absent:
             self._tentative[customer_id] = None  # no key: what it sealed cannot open
+        for customer_id in stale:
+            kept = held.get(customer_id)  # not erased: kept again, unless forgotten meanwhile
+            if customer_id not in found and kept is not None and kept[0] is not None:
+                held[customer_id] = (kept[0], now)
+                held.move_to_end(customer_id)
         while len(self._kept) > self.capacity:
             self._kept.popitem(last=False)
         return absent
@@ -285,8 +303,8 @@ class CustomerKeys:
         absent = await self.load(conn, customer_ids)
         if not absent:
             return
-        ordered = sorted(absent)
-        made = {c: self.master.new_key(c) for c in ordered}
+        ordered = sorted(absent, key=_AS_INT)  # the order of UUIDs, compared in C
+        made = dict(zip(ordered, self.master.new_keys(ordered), strict=True))
         rows = await conn.fetch(_CREATE, ordered, [made[c][0] for c in ordered])
         stored = {row[0] for row in rows}
         self._made(conn, {c: made[c][1] for c in stored})
@@ -339,7 +357,7 @@ class CustomerKeys:
             absent = [digest for digest, identity in missing.items() if identity not in found]
             if absent:
                 ids = [uuid4() for _ in absent]
-                made = [self.master.new_key(key_id) for key_id in ids]
+                made = self.master.new_keys(ids)
                 rows = await pool.fetch(_CREATE_IDENTITY_KEYS, absent, ids, [m[0] for m in made])
                 stored = {row[0] for row in rows}
                 self._made(pool, {k: m[1] for k, m in zip(ids, made, strict=True) if k in stored})

@@ -143,17 +143,66 @@ class TestKeptKeys:
         keys._kept[erased] = (None, 0.0)
         keys._kept[kept] = (keys.master.unwrap(kept, keys.master.new_wrapped(kept)), 1.0)
         keys._kept[stale] = (keys.master.unwrap(stale, keys.master.new_wrapped(stale)), 0.0)
-        asked: list[list[UUID]] = []
+        asked: list[tuple[list[UUID], list[UUID]]] = []
 
         class Rows:
-            async def fetch(self, _query: str, ids: list[UUID]) -> list[Any]:
-                asked.append(ids)
+            async def fetch(self, _query: str, ids: list[UUID], kept: list[UUID]) -> list[Any]:
+                asked.append((ids, kept))
                 return []
 
         now[0] = 2.5
         absent = await keys.load(Rows(), [erased, kept, stale, unknown])  # type: ignore[arg-type]
-        assert sorted(asked[0]) == sorted([stale, unknown])
-        assert absent == {stale, unknown}
+        # The stale key is only checked for an erasure: no row, none, and it is kept again.
+        assert asked == [([unknown], [stale])]
+        assert absent == {unknown}
+        assert keys._fresh(stale, 4.4)
+        assert not keys._fresh(stale, 4.5)
+
+    async def test_a_stale_key_found_erased_is_erased_and_what_it_opened_goes(self) -> None:
+        now = [0.0]
+        keys = CustomerKeys(MasterKey("m"), ttl=2.0, now=lambda: now[0])
+        ana = uuid4()
+        key = keys.master.unwrap(ana, keys.master.new_wrapped(ana))
+        keys._kept[ana] = (key, 0.0)
+        keys.keep_opened(b"sealed", key, b"plain")
+
+        class Rows:
+            async def fetch(self, _query: str, ids: list[UUID], kept: list[UUID]) -> list[Any]:
+                return [(ana, None, False)]
+
+        now[0] = 2.5
+        assert await keys.load(Rows(), [ana]) == set()  # type: ignore[arg-type]
+        assert keys.key_of(ana) is None
+        assert keys.opened_before(b"sealed", key) is None
+
+    async def test_a_key_made_here_and_read_back_committed_is_not_unwrapped_again(self) -> None:
+        keys = CustomerKeys(MasterKey("m"))
+        ana, bea = uuid4(), uuid4()
+        (made, key), (other_wrapped, _) = keys.master.new_keys([ana, bea])
+        keys._tentative[ana] = key  # made in a transaction, which committed since
+        keys._tentative[bea] = None
+
+        class Rows:
+            async def fetch(self, _query: str, ids: list[UUID], kept: list[UUID]) -> list[Any]:
+                return [(ana, made, False), (bea, other_wrapped, False)]
+
+        assert await keys.load(Rows(), [ana, bea]) == set()  # type: ignore[arg-type]
+        assert keys.key_of(ana) is key
+        found = keys.key_of(bea)  # another writer's: unwrapped
+        assert found is not None
+        assert found.wrapped == other_wrapped
+
+    def test_keys_made_together_are_each_their_own(self) -> None:
+        master = MasterKey("m")
+        ids = [uuid4() for _ in range(3)]
+        made = master.new_keys(ids)
+        sealed = [key.seal("ana@example.org") for _, key in made]
+        for (wrapped, key), customer_id, value in zip(made, ids, sealed, strict=True):
+            assert master.unwrap(customer_id, wrapped).open(value) == "ana@example.org"
+            assert key.customer_id == customer_id
+        with pytest.raises(SealBroken):
+            made[1][1].open(sealed[0])
+        assert len({wrapped for wrapped, _ in made}) == 3
 
 
 class TestStoredKeyIds:

@@ -137,8 +137,8 @@ class TestAPagesKeys:
         fetched: list[list[UUID]] = []
 
         class Rows:
-            async def fetch(self, _query: str, ids: list[UUID]) -> list[Any]:
-                fetched.append(ids)
+            async def fetch(self, _query: str, ids: list[UUID], stale: list[UUID]) -> list[Any]:
+                fetched.append(ids + stale)
                 return [(bea, bea_wrapped, False)]
 
         document = EventCodec(keys=keys).sealed_document(RECEIVED_TOPIC, b"{}", ana, {"id": "1"})
@@ -223,7 +223,8 @@ class TestEventsReadByManyLanes:
         keys.ttl = 0.0  # read again at once, as after its time
 
         class ErasedElsewhere:
-            async def fetch(self, _query: str, ids: list[UUID]) -> list[Any]:
+            async def fetch(self, _query: str, ids: list[UUID], stale: list[UUID]) -> list[Any]:
+                assert stale == [ana]  # kept, out of its time: checked for an erasure
                 return [(ana, None, False)]
 
         assert await keys.load_for(ErasedElsewhere(), [payload]) == {  # type: ignore[arg-type]
