@@ -37,7 +37,7 @@ if typing.TYPE_CHECKING:
     from domain.shared.personal import PersonalPath
     from domain.shared.topics import TopicRegistry
 
-__all__ = ["FIND", "EncodedEvent", "EventCodec"]
+__all__ = ["FIND", "EncodedEvent", "EventCodec", "sealed_fields"]
 
 _HEADER_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
 _ORIGINATOR = "originator_topic"
@@ -75,7 +75,7 @@ def _erased(_: Any) -> str:
     return ERASED
 
 
-def _sealed_fields(
+def sealed_fields(
     fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None, by: UUID
 ) -> dict[str, Any]:
     """The fields to store: `$k`, then `$v` (the personal values sealed), then the fields with
@@ -287,15 +287,15 @@ class EventCodec:
                 rest = self._encoder.encode(kind.body(*values))[1:]
                 return head + (b'"' if rest == b"}" else b'",') + rest
         fields = msgspec.to_builtins(kind.body(*values))
-        return self._encoder.encode(_sealed_fields(fields, kind.personal, key, subject))
+        return self._encoder.encode(sealed_fields(fields, kind.personal, key, subject))
 
     def _sealed_at_top(
         self, places: tuple[tuple[int, bool], ...], values: list[Any], key: DataKey
     ) -> bytes | None:
         """Leaves each personal value's place empty in the event's field `values` and returns
-        the payload's start, up to the end of their sealed text: as `_sealed_fields` stores
+        the payload's start, up to the end of their sealed text: as `sealed_fields` stores
         them, without turning the whole event into builtins and walking them. None, `values`
-        untouched, when a mapping of personal values is not a `dict` (`_sealed_fields` takes
+        untouched, when a mapping of personal values is not a `dict` (`sealed_fields` takes
         it then)."""
         for place, each in places:
             if each and values[place] is not None and type(values[place]) is not dict:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from adapters.postgres.codec import EventCodec
+from adapters.postgres.codec import EventCodec, sealed_fields
 from adapters.postgres.customer_keys import SEALED_DOCUMENT_PREFIX, SEALED_PREFIX
 from domain.shared.errors import InvalidValue
 from domain.shared.personal import ERASED, map_personal
@@ -28,9 +28,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from adapters.crypto.envelope import DataKey
     from domain.customer.identities import Identity, IdentityNormalizer
-    from domain.shared.personal import PersonalPath
 
 __all__ = ["LegacySealing", "SealedBatch", "SealingCursor", "SealingMismatch"]
 
@@ -63,10 +61,6 @@ RETURNING e.stream_id, e.version
 """
 # What migration 0052 asks of the transaction that rewrites a payload.
 _SAYS_SEALING = "SELECT set_config('chorus.sealing_existing', 'on', true)"
-
-_SEALED_BY = "$k"
-_SEALED_VALUES = "$v"
-_PLACE = ""
 
 
 class SealingMismatch(RuntimeError):
@@ -231,32 +225,13 @@ class LegacySealing:
         fields: dict[str, Any] = msgspec.json.decode(row.clear)
         paths = self.codec.topics.personal(row.topic)
         expected = map_personal(copy.deepcopy(fields), paths, _erased) if key is None else fields
-        row.sealed = self._encode(_sealed_fields(copy.deepcopy(fields), paths, key, row.key_id))
+        row.sealed = self._encode(sealed_fields(copy.deepcopy(fields), paths, key, row.key_id))
         if self.codec.opened(row.topic, row.sealed) != expected:
             raise SealingMismatch(f"event {row.stream_id}/{row.version} would not read back")
 
 
 def _erased(_: Any) -> str:
     return ERASED
-
-
-def _sealed_fields(
-    fields: dict[str, Any], paths: tuple[PersonalPath, ...], key: DataKey | None, by: UUID
-) -> dict[str, Any]:
-    """The payload the codec writes for these fields (`EventCodec.encode`): `$k`, then `$v`
-    (the personal values sealed together), then the fields with each value's place empty;
-    the values erased when the key is gone. Every payload made here is opened by the codec
-    and compared with what it held before it is written."""
-    if key is None:
-        return {_SEALED_BY: str(by), **map_personal(fields, paths, _erased)}
-    values: list[Any] = []
-
-    def take(value: Any) -> str:
-        values.append(value)
-        return _PLACE
-
-    map_personal(fields, paths, take)
-    return {_SEALED_BY: str(by), _SEALED_VALUES: key.seal(values), **fields}
 
 
 def _document_id(payload: bytes) -> str | None:
