@@ -73,7 +73,7 @@ class EraseCustomer:
                     await withdraw_pending_sends(
                         uow, customer, by=by, rule_set_version=rules.version, ids=self.ids, at=now
                     )
-                erased_now = customer.erase(now)
+                erased_now = customer.erase(now, by)
                 if erased_now:
                     await uow.identities.erase(customer.erased_ids, identities, now)
                     repository.add(customer)

@@ -398,14 +398,15 @@ class Customer(Aggregate):
             edit=edit,
         )
 
-    def erase(self, at: datetime) -> bool:
+    def erase(self, at: datetime, by: str | None = None) -> bool:
         """Forgets the person: their keys go, so every personal value recorded about them (and
-        about the customers merged into them) reads as erased; False when erased already."""
+        about the customers merged into them) reads as erased; False when erased already.
+        `by`: the key that asked, as the event records it."""
         if self.merged_into is not None:
             raise CustomerWasMerged(self.id, self.merged_into)
         if self.erased_at is not None:
             return False
-        self._erased(timestamp=at, customer_ids=(self.id, *self.absorbed))
+        self._erased(timestamp=at, customer_ids=(self.id, *self.absorbed), by=by)
         return True
 
     def note_classified(self, message: ClassifiedMessage, at: datetime) -> None:
@@ -637,8 +638,22 @@ class Customer(Aggregate):
         self.merged_into = survivor_id
         self.identities = {}
 
-    @event("Erased")
-    def _erased(self, timestamp: datetime, customer_ids: tuple[UUID, ...]) -> None:
+    class Erased(Aggregate.Event):
+        """The person was forgotten; since version 2 with who asked (`by`: the key; those
+        stored before name no one)."""
+
+        class_version = 2
+        customer_ids: tuple[UUID, ...]
+        by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.update(by=None)
+
+    @event(Erased)
+    def _erased(
+        self, timestamp: datetime, customer_ids: tuple[UUID, ...], by: str | None
+    ) -> None:
         """`customer_ids`: whose keys were deleted, this customer's and the merged ones'."""
         self.erased_at = timestamp
         self.erased_ids = customer_ids

@@ -112,3 +112,15 @@ class TestATemplatesIntentTags:
         again = Template.create("reply.refund", T0)
         read_back.mutate(again)
         assert again.versions[-1].intents == ("refund_not_showing_up",)
+
+
+class TestAnErasure:
+    def test_names_who_asked_and_one_stored_before_reads_back_naming_no_one(self) -> None:
+        customer = Customer.register(uuid4(), T0, (IdentityClaim(Identity("email", "a@b.org")),))
+        customer.collect_events()
+        assert customer.erase(T0, "admin key 1234")
+        event = customer.collect_events()[-1]
+        assert vars(event)["by"] == "admin key 1234"
+        old = read_back_as_version_1(event, {"customer_ids": [str(customer.id)]})
+        assert vars(old)["by"] is None
+        assert tuple(vars(old)["customer_ids"]) == (customer.id,)
