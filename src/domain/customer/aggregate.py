@@ -651,9 +651,7 @@ class Customer(Aggregate):
             state.update(by=None)
 
     @event(Erased)
-    def _erased(
-        self, timestamp: datetime, customer_ids: tuple[UUID, ...], by: str | None
-    ) -> None:
+    def _erased(self, timestamp: datetime, customer_ids: tuple[UUID, ...], by: str | None) -> None:
         """`customer_ids`: whose keys were deleted, this customer's and the merged ones'."""
         self.erased_at = timestamp
         self.erased_ids = customer_ids
