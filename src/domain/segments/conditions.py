@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeAlias
 
 import msgspec
 
+from domain.assistant.classification import UNKNOWN_INTENT
 from domain.assistant.intents import canonical_intent, check_intents
 from domain.customer.classified import CLASSIFIED_SIGNAL, URGENCIES
 from domain.policy.vocabulary import Channel, Purpose
@@ -453,8 +454,8 @@ class Classified(_Node, tag="classified", frozen=True, kw_only=True):
         _check_comparison(self.op)
         if self.value < 0:
             raise InvalidValue("value", "a count is never negative")
-        if not isinstance(self.intent, msgspec.UnsetType):
-            try:
+        if not isinstance(self.intent, msgspec.UnsetType) and self.intent != UNKNOWN_INTENT:
+            try:  # `unknown` counts the messages no intent could be told of
                 check_intents((self.intent,))
             except InvalidValue as unknown:
                 raise InvalidValue("intent", unknown.reason) from None
