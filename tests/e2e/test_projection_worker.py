@@ -101,14 +101,23 @@ class TestIntakeThenAttribution:
             signals = [_signal(f"m-{n}", f"m{n}@example.org") for n in range(3)]
             answer = http.post("/v1/events?wait=attributed", json={"signals": signals})
             assert answer.status_code == 200
-            metrics = http.get("/metrics").text
-        attributed = [
-            line
-            for line in metrics.splitlines()
-            if line.startswith('chorus_projection_events_total{projection="signal_attribution"}')
-        ]
+            # The worker counts a page after its customers are committed, and the answer may
+            # come between the two: the count is looked for until it shows.
+            deadline = time.monotonic() + 10
+            while True:
+                metrics = http.get("/metrics").text
+                attributed = [
+                    float(line.split()[-1])
+                    for line in metrics.splitlines()
+                    if line.startswith(
+                        'chorus_projection_events_total{projection="signal_attribution"}'
+                    )
+                ]
+                if (attributed and attributed[0] >= 3) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
         assert attributed, metrics[-2000:]
-        assert float(attributed[0].split()[-1]) >= 3
+        assert attributed[0] >= 3
         assert 'chorus_signals_total{outcome="accepted",transport="http"}' in metrics
         assert 'chorus_projection_failing{projection="signal_attribution"} 0.0' in metrics
 
