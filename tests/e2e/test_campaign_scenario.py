@@ -249,6 +249,12 @@ class Scenario:
         )
         assert answer.status_code in (200, 201), answer.text
         self.customers[name] = str(answer.json()["customer"]["id"])
+        # The rules leave SMS out, so it keeps its built-in policy: marketing needs an opt-in.
+        opted_in = {"channel": "sms", "purpose": "marketing", "granted": True, "source": "checkout"}
+        consents = self.http.post(
+            f"/v1/customers/{self.customers[name]}/consents", json={"changes": [opted_in]}
+        )
+        assert consents.status_code == 200, consents.text
         return self.customers[name]
 
     def signal(self, name: str, kind: str, event_id: str) -> None:

@@ -31,10 +31,14 @@ class TestPublishingRules:
             assert published.status_code == 200
             assert published.json()["version"] == 2
             assert "admin" in published.json()["author"]
-            assert http.get("/v1/rules").json()["rules"]["caps"][0]["id"] == "cap.daily"
-            who = http.put(
-                "/v1/customers", json={"identities": [{"type": "email", "value": "r@example.org"}]}
-            ).json()["customer"]["id"]
+            shown = http.get("/v1/rules").json()
+            assert shown["rules"]["caps"][0]["id"] == "cap.daily"
+            identities = [
+                {"type": "email", "value": "r@example.org"},
+                {"type": "phone", "value": "+447700900111"},
+            ]
+            made = http.put("/v1/customers", json={"identities": identities}).json()
+            who = made["customer"]["id"]
             body = {
                 "customer_id": who,
                 "team": "growth",
@@ -43,10 +47,22 @@ class TestPublishingRules:
             }
             first = http.post("/v1/messages", json=body).json()
             second = http.post("/v1/messages", json=body).json()
+            promo = {**body, "purpose": "marketing", "channels": ["sms"]}
+            sms = http.post("/v1/messages", json=promo).json()
         assert first["outcome"] == "send"
         assert first["rule_set_version"] == 2
         assert second["outcome"] == "defer"
         assert second["fired"][-1]["rule_id"] == "cap.daily"
+        # The document names no channel: each keeps its built-in policy, shown and applied.
+        assert "channels" not in shown["rules"]
+        assert shown["channels_in_force"]["sms"] == {
+            "consent": {"marketing": "opt_in", "service": "opt_in"},
+            "hard_opt_out": True,
+            "cost": 0.0079,
+        }
+        assert shown["channels_in_force"]["whatsapp"]["session_window"] == "24h"
+        assert sms["outcome"] == "suppress"
+        assert sms["fired"][0]["rule_id"] == "consent.sms.marketing"
 
     def test_an_invalid_rule_set_is_refused_with_every_path_and_nothing_changes(
         self, chorus: ChorusProcess

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -11,7 +13,8 @@ from domain.policy.decision import ConsentState, ContactRecord, CustomerFacts, S
 from domain.policy.defaults import default_rule_set
 from domain.policy.engine import decide
 from domain.policy.quiet_hours import quiet_until
-from domain.policy.rules import ConsentMode
+from domain.policy.rule_document import decode_rule_set
+from domain.policy.rules import BUILT_IN_CHANNELS, ConsentMode
 from domain.policy.vocabulary import Channel, Purpose
 
 RULES = default_rule_set()
@@ -167,3 +170,40 @@ def test_nothing_arrives_in_quiet_hours_and_deferrals_land_outside_them(
         if decision.defer_until is not None:
             assert decision.defer_until > now
             assert quiet_until(quiet.windows, decision.defer_until, zone) is None
+
+
+channel_documents = st.fixed_dictionaries(
+    {},
+    optional={
+        "consent": st.dictionaries(
+            st.sampled_from([str(p) for p in Purpose]),
+            st.sampled_from([str(m) for m in ConsentMode]),
+        ),
+        "session_window": st.sampled_from(["1h", "24h", "2d"]),
+        "hard_opt_out": st.booleans(),
+        "cost": st.floats(0, 1),
+    },
+)
+
+
+@given(st.dictionaries(channels, channel_documents), requests, facts, ledgers, moments)
+def test_a_channel_a_published_rule_set_leaves_out_is_decided_as_built_in(
+    named: dict[Channel, dict[str, object]],
+    request: SendRequest,
+    customer: CustomerFacts,
+    ledger: list[ContactRecord],
+    now: datetime,
+) -> None:
+    """Whatever channels a document names, and however, a request on channels it leaves out is
+    decided as under the built-in channel policies: consent, STOP and the session window hold."""
+    partial = decode_rule_set(json.dumps({"channels": {str(c): d for c, d in named.items()}}), 2)
+    built_in = replace(partial, channels=dict(BUILT_IN_CHANNELS))
+    left_out = tuple(channel for channel in request.channels if channel not in named)
+    if not left_out:
+        return
+    request = replace(request, channels=left_out)
+    assert decide(request, customer, ledger, partial, now) == decide(
+        request, customer, ledger, built_in, now
+    )
+    for channel in left_out:
+        assert partial.channel_policy(channel) == BUILT_IN_CHANNELS[channel]

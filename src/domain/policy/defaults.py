@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from domain.policy.rules import (
-    ChannelPolicy,
-    ConsentMode,
+    BUILT_IN_CHANNELS,
     DedupRule,
     FrequencyCap,
     QuietHours,
@@ -17,35 +16,14 @@ from domain.policy.vocabulary import Channel, Purpose
 
 __all__ = ["default_rule_set"]
 
-_OPT_IN_FOR_MARKETING = {Purpose.MARKETING: ConsentMode.OPT_IN}
-
 
 def default_rule_set(version: int = 1) -> RuleSet:
-    """Marketing needs opt-in everywhere; SMS and WhatsApp honour STOP absolutely."""
+    """Every channel's built-in policy (`BUILT_IN_CHANNELS`: marketing needs opt-in everywhere,
+    SMS and WhatsApp honour STOP absolutely), quiet nights, a daily and a weekly cap, dedup."""
     return RuleSet(
         version=version,
         default_time_zone="UTC",
-        channels={
-            Channel.EMAIL: ChannelPolicy(Channel.EMAIL, dict(_OPT_IN_FOR_MARKETING), cost=0.0008),
-            Channel.SMS: ChannelPolicy(
-                Channel.SMS,
-                {Purpose.MARKETING: ConsentMode.OPT_IN, Purpose.SERVICE: ConsentMode.OPT_IN},
-                hard_opt_out=True,
-                cost=0.0079,
-            ),
-            Channel.WHATSAPP: ChannelPolicy(
-                Channel.WHATSAPP,
-                {Purpose.MARKETING: ConsentMode.OPT_IN, Purpose.SERVICE: ConsentMode.OPT_IN},
-                session_window=timedelta(hours=24),
-                hard_opt_out=True,
-                cost=0.0147,
-            ),
-            Channel.PUSH: ChannelPolicy(Channel.PUSH, {}, cost=0.0),
-            Channel.VOICE: ChannelPolicy(
-                Channel.VOICE, dict(_OPT_IN_FOR_MARKETING), hard_opt_out=True
-            ),
-            Channel.CHAT: ChannelPolicy(Channel.CHAT, {}),
-        },
+        channels=dict(BUILT_IN_CHANNELS),
         quiet_hours=(
             QuietHours(
                 id="quiet.night",

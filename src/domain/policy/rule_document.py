@@ -51,6 +51,7 @@ __all__ = [
     "RuleSetIn",
     "RuleSetInvalid",
     "ToneIn",
+    "channels_in_force",
     "decode_rule_set",
     "rule_set_document",
 ]
@@ -88,7 +89,8 @@ class ToneIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_
 
 
 class ChannelIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """What a channel demands; a purpose left out of `consent` is opt_out."""
+    """What a channel demands; a purpose left out of `consent` is opt_out. A channel the
+    document names is governed by this alone; one it leaves out keeps its built-in policy."""
 
     consent: dict[Purpose, ConsentMode] = msgspec.field(default_factory=dict)
     session_window: Duration | None = None
@@ -617,6 +619,15 @@ def rule_set_document(rules: RuleSet) -> dict[str, Any]:
     )
     # The time zone is worth seeing even when it is the default.
     return {"default_time_zone": rules.default_time_zone, **msgspec.to_builtins(wire)}
+
+
+def channels_in_force(rules: RuleSet) -> dict[str, Any]:
+    """Every channel's policy as the engine applies it under `rules`, in the document's form:
+    the channels the rule set names as it names them, the others as built in."""
+    return {
+        str(channel): msgspec.to_builtins(_channel_out(policy))
+        for channel, policy in rules.effective_channels().items()
+    }
 
 
 def _ordered(values: frozenset[Any], kind: type[Enum]) -> list[Any]:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from domain.assistant.intents import canonical_intent
 from domain.policy.tone import DEFAULT_TONES, ChannelTone
 from domain.policy.vocabulary import Channel, Purpose
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 __all__ = [
     "ALL_DAYS",
+    "BUILT_IN_CHANNELS",
     "DEFAULT_HOLD",
     "ApprovalRule",
     "ChannelPolicy",
@@ -173,9 +179,45 @@ class ChannelPolicy:
         return self.consent.get(purpose, ConsentMode.OPT_OUT)
 
 
+_OPT_IN_FOR_MARKETING = MappingProxyType({Purpose.MARKETING: ConsentMode.OPT_IN})
+_OPT_IN_FOR_MARKETING_AND_SERVICE = MappingProxyType(
+    {Purpose.MARKETING: ConsentMode.OPT_IN, Purpose.SERVICE: ConsentMode.OPT_IN}
+)
+
+BUILT_IN_CHANNELS: Mapping[Channel, ChannelPolicy] = MappingProxyType(
+    {
+        Channel.EMAIL: ChannelPolicy(Channel.EMAIL, dict(_OPT_IN_FOR_MARKETING), cost=0.0008),
+        Channel.SMS: ChannelPolicy(
+            Channel.SMS,
+            dict(_OPT_IN_FOR_MARKETING_AND_SERVICE),
+            hard_opt_out=True,
+            cost=0.0079,
+        ),
+        Channel.WHATSAPP: ChannelPolicy(
+            Channel.WHATSAPP,
+            dict(_OPT_IN_FOR_MARKETING_AND_SERVICE),
+            session_window=timedelta(hours=24),
+            hard_opt_out=True,
+            cost=0.0147,
+        ),
+        Channel.PUSH: ChannelPolicy(Channel.PUSH, {}, cost=0.0),
+        Channel.VOICE: ChannelPolicy(Channel.VOICE, dict(_OPT_IN_FOR_MARKETING), hard_opt_out=True),
+        Channel.CHAT: ChannelPolicy(Channel.CHAT, {}),
+    }
+)
+"""What each channel's regulation demands: marketing needs opt-in everywhere, SMS and WhatsApp
+service too; STOP on SMS, WhatsApp and voice is absolute; WhatsApp outside the 24 h session
+window takes only approved templates. The default rule set has exactly these, and a rule set
+that leaves a channel out keeps that channel's entry here (see `RuleSet.channel_policy`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSet:
-    """Everything the engine needs to decide; `version` is cited by every decision."""
+    """Everything the engine needs to decide; `version` is cited by every decision.
+
+    `channels` holds the channels the rule set names; a channel it leaves out is governed by
+    its built-in policy (`BUILT_IN_CHANNELS`), never by nothing.
+    """
 
     version: int
     default_time_zone: str = "UTC"
@@ -187,7 +229,16 @@ class RuleSet:
     approvals: tuple[ApprovalRule, ...] = ()
 
     def channel_policy(self, channel: Channel) -> ChannelPolicy:
-        return self.channels.get(channel) or ChannelPolicy(channel)
+        """The channel's policy as this rule set names it, or its built-in one if it does not:
+        leaving a channel out never drops the protections its regulation demands."""
+        named = self.channels.get(channel)
+        if named is not None:
+            return named
+        return BUILT_IN_CHANNELS[channel]
+
+    def effective_channels(self) -> dict[Channel, ChannelPolicy]:
+        """Every channel's policy in force under this rule set, named or built in."""
+        return {channel: self.channel_policy(channel) for channel in Channel}
 
     def tone_for(self, channel: Channel) -> ChannelTone:
         """The channel's tone as this rule set says it, or its default."""

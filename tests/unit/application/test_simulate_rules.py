@@ -10,6 +10,7 @@ from application.queries.team_scope import TeamScope
 from application.rules.simulate_rules import SimulateRules
 from domain.customer.contact import ConsentRecord
 from domain.policy.decision import SendRequest
+from domain.policy.rule_document import decode_rule_set
 from domain.policy.rules import FrequencyCap, OnExceed
 from domain.policy.vocabulary import Channel, Purpose
 from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
@@ -74,3 +75,33 @@ class TestSimulateRules:
         )
         assert (growth.decisions, billing.decisions) == (3, 0)
         assert billing.examples == []
+
+
+class TestADraftLeavingChannelsOut:
+    async def test_keeps_their_built_in_policy_and_a_named_channel_follows_the_draft(
+        self,
+    ) -> None:
+        chorus = InMemoryChorus()
+        ana = (
+            await chorus.upsert(
+                (claim("email", "ana@example.org"), claim("phone", "+447700900123")), {}, {}
+            )
+        ).customer_id
+        grant = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
+        await chorus.change_consent(ana, [grant])
+        recorded = await chorus.request_message(
+            ana, SendRequest("growth", Purpose.MARKETING, (Channel.SMS,))
+        )
+        assert recorded.decision is not None
+        assert recorded.decision.outcome.value == "suppress"  # no SMS opt-in
+        simulate = SimulateRules(InMemoryHistory(chorus.storage))
+        until = chorus.clock.now()
+
+        only_email = decode_rule_set('{"channels": {"email": {}}}', version=0)
+        assert (await simulate(only_email, MONDAY_NOON, until)).changed == 0
+        nothing = decode_rule_set('{"channels": {}}', version=0)
+        assert (await simulate(nothing, MONDAY_NOON, until)).changed == 0
+
+        sms_opt_out = decode_rule_set('{"channels": {"sms": {}}}', version=0)
+        report = await simulate(sms_opt_out, MONDAY_NOON, until)
+        assert report.by_outcome == {"suppress -> send": 1}

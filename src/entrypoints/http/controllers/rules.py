@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post, put
 
 from application.rules.publish_rules import PublishRules
 from application.rules.simulate_rules import SimulateRules
-from domain.policy.rule_document import RuleSetInvalid, rule_set_document
+from domain.policy.rule_document import RuleSetInvalid, channels_in_force, rule_set_document
 from domain.policy.simulation import SimulationReport
 from domain.shared.documents import field_of, json_fault
 from domain.shared.times import time_fault
@@ -33,6 +33,8 @@ def _out(published: PublishedRules) -> dict[str, Any]:
         "published_at": published.published_at.isoformat() if published.published_at else None,
         "author": published.author,
         "rules": rule_set_document(published.rules),
+        # What each channel demands, named in the document or built in (docs/rules.md).
+        "channels_in_force": channels_in_force(published.rules),
     }
 
 
@@ -88,6 +90,11 @@ class RulesController(Controller):
         name="rules:get",
         guards=[allow(Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)],
         summary="The rule set in force, its version, who published it and when",
+        description=(
+            "`rules` is the document as published; `channels_in_force` is every channel's "
+            "policy as decisions apply it: the document's entry for a channel it names, the "
+            "built-in policy for one it leaves out (docs/rules.md)."
+        ),
     )
     @inject
     async def get_rules(self, rule_sets: FromDishka[RuleSets]) -> dict[str, Any]:
