@@ -12,7 +12,9 @@ An enrollment moves on when a signal it waits for arrives, when its goal signal 
 conversion, which ends it; one that left converts too while its goal's window is still open),
 when what became of one of its sends is known (the rules suppressed or deferred it, its message
 was delivered, opened, failed or was replied to), and when its timer falls due (`due`, run by a
-durable scheduler). Each `Progress` is carried out:
+durable scheduler). A delivery fallback's message answers for its send: what it became before
+its `FellBack` was read is heard then, so the order they reach the log in does not matter.
+Each `Progress` is carried out:
 - recorded on the `Enrollment`, an event per action with its reason;
 - each `Dispatch` asked of the rules through `RequestMessage`, with the step's dedup key as
   both the rules' dedup key and the idempotency key, so a page or a timer run that is retried
@@ -125,6 +127,8 @@ _RESPONSE_OF_STATUS = {
     MessageStatus.FAILED: Response.FAILED,
     MessageStatus.BOUNCED: Response.FAILED,
 }
+# Where a status came from (`StatusChange.source`): Chorus's dispatch, or the provider.
+_DISPATCH, _PROVIDER = "dispatch", "webhook"
 # A customer who entered and at once went on takes few steps; a loop always waits, so an
 # enrollment that keeps answering without waiting is a fault.
 _RESPONSE_ROUNDS = 8
@@ -586,22 +590,35 @@ class CampaignEnrollments:
         if sent is None:
             return
         if isinstance(event, _FELL_BACK):
-            # The delivery's own fallback: its message answers for the same send.
-            await work.ports.enrollment_index.note_messages([(event.fallback_message_id, sent)])
+            await self._fell_back(work, sent, event.fallback_message_id)
             return
         if isinstance(event, _DELIVERY_FAILED):
-            response, why = Response.FAILED, f"delivery failed: {event.reason}"
+            heard = _response_of(MessageStatus.FAILED, _DISPATCH, event.reason)
         elif isinstance(event, _EXPIRED):
-            response, why = Response.FAILED, f"expired: {event.reason}"
+            heard = _response_of(MessageStatus.EXPIRED, _DISPATCH, event.reason)
         else:
-            found = _RESPONSE_OF_STATUS.get(MessageStatus(event.status))
-            if found is None:
-                return
-            response, why = found, f"the provider reported {event.status}"
             reason = getattr(event, "reason", None)
-            if reason:
-                why = f"{why}: {reason}"
-        await self._respond(work, sent, response, why, message_id)
+            heard = _response_of(MessageStatus(event.status), _PROVIDER, reason)
+        if heard is not None:
+            await self._respond(work, sent, *heard, message_id)
+
+    async def _fell_back(self, work: _Round, sent: SentBy, fallback_id: UUID) -> None:
+        """The delivery's own fallback: its message answers for the same send. It is decided
+        (origin `fallback`), and may be sent and reported on, before this names the send: what
+        its stream says so far is heard now, in the order it was recorded. A status heard here
+        is not heard again when its own event is read (`note_response`), nor when a page is
+        taken again."""
+        await work.ports.enrollment_index.note_messages([(fallback_id, sent)])
+        fallback = (await work.ports.streams.load([fallback_id])).get(fallback_id)
+        if not isinstance(fallback, Message):
+            return
+        for change in fallback.statuses:
+            reason = change.reason
+            if change.source == _DISPATCH and reason is None:
+                reason = fallback.failure
+            heard = _response_of(change.status, change.source, reason)
+            if heard is not None:
+                await self._respond(work, sent, *heard, fallback_id)
 
     async def _respond(
         self, work: _Round, sent: SentBy, response: Response, why: str, message_id: UUID | None
@@ -1003,6 +1020,22 @@ def _heard(
     if noted:
         work.touched(enrollment)
     return hold is not None and held_here and (noted or hold.kind is HoldKind.DECISION)
+
+
+def _response_of(
+    status: MessageStatus, source: str, reason: str | None
+) -> tuple[Response, str] | None:
+    """What a message's status is to the journey, with why, if it says what became of the
+    send: recorded by Chorus's dispatch (`source`), or reported by its provider."""
+    if status is MessageStatus.EXPIRED:
+        return Response.FAILED, f"expired: {reason}"
+    if status is MessageStatus.FAILED and source == _DISPATCH:
+        return Response.FAILED, f"delivery failed: {reason}"
+    found = _RESPONSE_OF_STATUS.get(status)
+    if found is None:
+        return None
+    why = f"the provider reported {status}"
+    return found, f"{why}: {reason}" if reason else why
 
 
 def _moved_by(enrollment: Enrollment, step: str) -> bool:

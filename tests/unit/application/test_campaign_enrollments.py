@@ -848,3 +848,154 @@ class TestOtherSteps:
         (enrollment,) = world.enrollments()
         assert (enrollment.campaign_version, enrollment.exit_reason) == (2, "moved")
         assert world.ports.campaign_timers.timers == {}
+
+
+class ReportsFirst:
+    """A send request whose message's provider reports `status` before the request's caller
+    goes on (a fast provider: its webhook lands before the caller's next commit). With
+    `settle`, the campaign process reads that status in a page of its own first."""
+
+    def __init__(
+        self, world: Journeys, request: Any, status: MessageStatus, settle: bool = False
+    ) -> None:
+        self.world = world
+        self.request = request
+        self.status = status
+        self.settle = settle
+        self.reported: list[UUID] = []
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        decided = await self.request(*args, **kwargs)
+        world = self.world
+        async with world.chorus.uows() as uow:
+            messages = uow.repository(Message)
+            found = (await messages.get([decided.message_id])).get(decided.message_id)
+            if found is not None:
+                if self.status is MessageStatus.FAILED:  # its dispatch gave up
+                    found.failed((), "no route to the number", world.clock.now())
+                else:
+                    found.report(self.status, "twilio", world.clock.now())
+                messages.add(found)
+                self.reported.append(found.id)
+        if self.settle:
+            await world.settle()
+        return decided
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.request, name)
+
+
+class TestStatusesReadBeforeTheirLink:
+    """What became of a campaign send does not depend on the order the log tells it in: a
+    delivery fallback's status recorded before its `FellBack` names the send it answers for,
+    and a send's status recorded before the enrollment's own record of the send, both reach
+    the enrollment."""
+
+    STEPS = {
+        "email": send(
+            fallback={"channels": ["sms"], "after": "10m"},
+            on_not_delivered={"within": "1h", "next": "sorry"},
+            next="thanks",
+        ),
+        "thanks": {"type": "exit", "reason": "delivered"},
+        "sorry": {"type": "exit", "reason": "not delivered"},
+    }
+
+    async def _fallen_back(self, world: Journeys, status: MessageStatus, settle: bool) -> UUID:
+        """The email is not delivered in time; its SMS fallback's provider reports `status`
+        before `FellBack` is recorded. Returns the fallback message."""
+        await world.templates()
+        ana = await world.subscriber()
+        campaign = await world.campaign("fallback-first", journey(self.STEPS))
+        await world.enroll(campaign, ana)
+        await world.settle()
+        fall_back = world.chorus.fall_back_due
+        first = ReportsFirst(world, fall_back.request_message, status, settle)
+        fall_back.request_message = first  # type: ignore[assignment]
+        world.clock.advance(timedelta(minutes=11))
+        assert await fall_back() == 1
+        await world.settle()
+        (sms,) = first.reported
+        log = world.store.log
+        reported = next(r.position for r in log if r.stream_id == sms and r.version > 1)
+        fell_back = next(r.position for r in log if r.topic.endswith("FellBack"))
+        assert reported < fell_back  # the race the process must not lose
+        return sms
+
+    @pytest.mark.parametrize("settle", [False, True], ids=["one-page", "two-pages"])
+    async def test_a_fallback_delivered_before_its_fell_back_is_read_moves_the_journey_on(
+        self, settle: bool
+    ) -> None:
+        world = Journeys()
+        sms = await self._fallen_back(world, MessageStatus.DELIVERED, settle)
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "delivered"
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response, responded.message_id) == (
+            "email",
+            "delivered",
+            sms,
+        )
+        await world.later(HOUR)  # the timeout does not count it undelivered afterwards
+        assert [e.exit_reason for e in world.enrollments()] == ["delivered"]
+        assert len(world.events("Responded")) == 1
+
+    @pytest.mark.parametrize(
+        ("status", "reason"),
+        [
+            (MessageStatus.BOUNCED, "the provider reported bounced"),
+            (MessageStatus.FAILED, "delivery failed: no route to the number"),
+        ],
+        ids=["bounced", "dispatch-failed"],
+    )
+    async def test_a_fallback_that_failed_before_its_fell_back_is_read_takes_the_failure(
+        self, status: MessageStatus, reason: str
+    ) -> None:
+        world = Journeys()
+        await self._fallen_back(world, status, settle=True)
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "not delivered"
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response, responded.reason) == (
+            "email",
+            "failed",
+            reason,
+        )
+
+    async def test_a_page_taken_again_hears_the_early_status_once(self) -> None:
+        world = Journeys()
+        await self._fallen_back(world, MessageStatus.DELIVERED, settle=False)
+        world.runner.position = 0  # the whole log read again, as after a lost position
+        await world.runner.catch_up()
+        assert len(world.events("Responded")) == 1
+        assert [e.exit_reason for e in world.enrollments()] == ["delivered"]
+
+    async def test_a_send_delivered_before_the_enrollment_records_it_moves_the_journey_on(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        steps = {
+            "email": send(on_not_delivered={"within": "1h", "next": "sorry"}, next="thanks"),
+            "thanks": {"type": "exit", "reason": "delivered"},
+            "sorry": {"type": "exit", "reason": "not delivered"},
+        }
+        campaign = await world.campaign("delivered-first", journey(steps))
+        first = ReportsFirst(world, world.process.request_message, MessageStatus.DELIVERED)
+        world.process.request_message = first  # type: ignore[assignment]
+        await world.enroll(campaign, ana)
+        await world.settle()
+        (email,) = first.reported
+        log = world.store.log
+        reported = next(r.position for r in log if r.stream_id == email and "Status" in r.topic)
+        recorded = next(r.position for r in log if r.topic.endswith("SendRequested"))
+        assert reported < recorded  # the status is in the log before the enrollment's send
+        (enrollment,) = world.enrollments()
+        assert enrollment.exit_reason == "delivered"
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response, responded.message_id) == (
+            "email",
+            "delivered",
+            email,
+        )
