@@ -31,6 +31,7 @@ from domain.signals.document import SignalReader
 from entrypoints.conversation_commands import ConversationDesk
 from entrypoints.heap import settle_heap
 from entrypoints.http.app import create_app
+from entrypoints.http.rate_limits import limiter_from
 from entrypoints.ioc import make_container
 from entrypoints.projection_worker import (
     BellRelay,
@@ -90,6 +91,10 @@ async def run_service(
     """Serves until SIGINT/SIGTERM, then drains consumers and closes connections."""
     container = make_container(settings)
     nc = await nats.connect(settings.nats_url or "nats://127.0.0.1:4222", name="chorus")
+    # One limiter for HTTP and NATS: a key's requests and messages share its budget (ADR 0022).
+    limiter = limiter_from(settings)
+    keys = await container.get(ApiKeyStore)
+    clock = await container.get(Clock)
     consumer = SignalConsumer(
         nc.jetstream(),
         await container.get(AcceptSignals),
@@ -99,6 +104,9 @@ async def run_service(
         dead_letter_stream=settings.dead_letter_stream,
         dead_letter_subjects=f"{settings.nats_prefix}.dlq.>",
         dead_letter_subject=f"{settings.nats_prefix}.dlq.signals",
+        keys=keys,
+        clock=clock,
+        limiter=limiter,
     )
     scheduler = DueWorkScheduler(await container.get(RedecideDueMessages), name="scheduler")
     fallbacks = DueWorkScheduler(await container.get(FallBackDue), name="fallbacks")
@@ -125,9 +133,10 @@ async def run_service(
         await container.get(DecisionQueries),
         await container.get(CustomerQueries),
         await container.get(IdentityNormalizer),
-        keys=await container.get(ApiKeyStore),
-        clock=await container.get(Clock),
+        keys=keys,
+        clock=clock,
         require_key=settings.nats_require_key,
+        limiter=limiter,
         prefix=settings.nats_prefix,
     )
     snoozes = DueWorkScheduler(
@@ -137,6 +146,9 @@ async def run_service(
         nc,
         await container.get(ConversationDesk),
         await container.get(StaffDirectory),
+        keys=keys,
+        clock=clock,
+        limiter=limiter,
         prefix=settings.nats_prefix,
     )
     workers: dict[str, object] = {
@@ -184,7 +196,7 @@ async def run_service(
             await dispatcher.start()
         if projections is not None:
             await projections.start()
-        app = create_app(container, settings, nats=nc, workers=workers)
+        app = create_app(container, settings, nats=nc, workers=workers, limiter=limiter)
         config = uvicorn.Config(
             app,
             host=settings.host,

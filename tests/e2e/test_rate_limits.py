@@ -1,9 +1,11 @@
-"""Rate limits over HTTP: a key over its limit is refused at once, and the others never notice."""
+"""Rate limits over HTTP and NATS: a key over its limit is refused at once, and the others never
+notice; a key's NATS messages spend the budget its HTTP requests spend."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -197,3 +199,111 @@ class TestProvidersWebhooks:
         assert refused[0].json()["route_class"] == "ingest"
         assert other.status_code != 429
         assert keyed.status_code != 429
+
+
+def sample(metrics: str, route_class: str) -> float:
+    prefix = f'chorus_rate_limited_total{{route_class="{route_class}"}}'
+    found = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(found[0].rpartition(" ")[2]) if found else 0.0
+
+
+class TestOverNats:
+    """A key's NATS messages spend the budget its HTTP requests spend (ADR 0022, amended)."""
+
+    async def test_a_key_spent_over_http_gets_429_replies_over_nats_and_another_key_is_decided(
+        self, limited: ChorusProcess
+    ) -> None:
+        subject = f"{limited.subject_prefix}.cmd.messages.send"
+        nc = await nats.connect(limited.nats_url)
+        try:
+            async with (
+                as_key(limited, limited.noisy_key) as noisy,  # type: ignore[attr-defined]
+                as_key(limited, limited.quiet_key) as quiet,  # type: ignore[attr-defined]
+            ):
+                made = await quiet.put(
+                    "/v1/customers",
+                    json={"identities": [{"type": "email", "value": "rate@example.org"}]},
+                )
+                made.raise_for_status()
+                body = {
+                    "customer_id": made.json()["customer"]["id"],
+                    "team": "billing",
+                    "purpose": "transactional",
+                    "channels": ["email"],
+                }
+                # Its send budget spent over HTTP (each refused as invalid after it counted).
+                spent = await asyncio.gather(
+                    *(noisy.post("/v1/messages", json={}) for _ in range(SENDS_BURST))
+                )
+                assert {a.status_code for a in spent} == {400}
+
+                async def command(key: str, n: int) -> tuple[int, dict[str, object]]:
+                    headers = {"Chorus-Key": key, "Idempotency-Key": f"{key[-6:]}-{n}"}
+                    reply = await nc.request(
+                        subject, json.dumps(body).encode(), timeout=10, headers=headers
+                    )
+                    assert reply.headers is not None
+                    return int(reply.headers["Chorus-Status"]), json.loads(reply.data)
+
+                burst = await asyncio.gather(
+                    *(command(limited.noisy_key, n) for n in range(SENDS_BURST + 2))  # type: ignore[attr-defined]
+                )
+                other = await command(limited.quiet_key, 0)  # type: ignore[attr-defined]
+                metrics = (await quiet.get("/metrics")).text
+        finally:
+            await nc.close()
+        statuses = [status for status, _ in burst]
+        # Refused, bar what refilled (one a second) while the commands were on their way.
+        assert statuses.count(429) >= len(statuses) - 1, statuses
+        refused = next(answer for status, answer in burst if status == 429)
+        assert refused["type"] == "https://chorus.dev/problems/rate-limited"
+        assert refused["route_class"] == "send"
+        assert refused["retry_after"] == 1
+        assert other[0] == 200, other
+        assert sample(metrics, "send") >= statuses.count(429)
+
+    async def test_a_keys_signals_over_its_ingest_limit_are_dead_lettered_with_the_reason(
+        self, limited: ChorusProcess
+    ) -> None:
+        nc = await nats.connect(limited.nats_url)
+        try:
+            js = nc.jetstream()
+
+            def signal(event_id: str) -> bytes:
+                return json.dumps(
+                    {
+                        "id": event_id,
+                        "type": "order.placed",
+                        "occurred_at": "2026-03-01T10:00:00Z",
+                        "identities": [{"type": "email", "value": "sig@example.org"}],
+                    }
+                ).encode()
+
+            subject = f"{limited.subject_prefix}.signals.orders"
+            noisy = limited.noisy_key  # type: ignore[attr-defined]
+            quiet = limited.quiet_key  # type: ignore[attr-defined]
+            for n in range(INGEST_BURST + 3):
+                await js.publish(subject, signal(f"noisy-{n}"), headers={"Chorus-Key": noisy})
+            await js.publish(subject, signal("quiet-0"), headers={"Chorus-Key": quiet})
+            deadline = time.monotonic() + 20
+            letters: list[object] = []
+            while time.monotonic() < deadline:
+                info = await js.stream_info(limited.dead_letter_stream)
+                if info.state.messages >= 2:
+                    await asyncio.sleep(1)  # any others the fetch refused too
+                    info = await js.stream_info(limited.dead_letter_stream)
+                    letters = [
+                        await js.get_msg(limited.dead_letter_stream, seq)
+                        for seq in range(1, info.state.messages + 1)
+                    ]
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await nc.close()
+        refused = {
+            json.loads(letter.data)["id"]: (letter.headers or {})["Chorus-Reason"]  # type: ignore[attr-defined]
+            for letter in letters
+        }
+        assert 2 <= len(refused) <= 3, refused
+        assert all(event_id.startswith("noisy-") for event_id in refused)
+        assert all(reason.startswith("429 rate-limited: ") for reason in refused.values())

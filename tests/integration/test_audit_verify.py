@@ -33,6 +33,9 @@ from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.rules.publish_rules import PublishRules
+from domain.conversation.agents import Agent, Team
+from domain.conversation.aggregate import ActingAgent, Conversation
+from domain.conversation.vocabulary import ChannelKind, Presence
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.message.aggregate import Message
 from domain.message.content import Content
@@ -353,6 +356,94 @@ class TestVerifyIdentities:
             )
             for d in found.shown
         )
+
+
+async def a_roster(chorus: Installation) -> tuple[UUID, UUID]:
+    """Ana and Bea on support; Rui writes by email, is given to Ana, then writes on WhatsApp
+    (still counting as an email of hers); Sam's conversation is Bea's until it is resolved, and
+    hers again as a chat when Sam writes on WhatsApp. Returns Rui's and Sam's conversations."""
+    uows = await chorus.container.get(UnitsOfWork)
+    at = T0
+    async with uows() as uow:
+        for key in ("ana", "bea"):
+            agent = Agent.register(
+                key, key, frozenset(), {ChannelKind.EMAIL: 2, ChannelKind.CHAT: 1}, "test", at
+            )
+            agent.change_presence(Presence.AVAILABLE, "test", at)
+            uow.repository(Agent).add(agent)
+        team = Team.create("support", "Support", "test", at)
+        for key in ("ana", "bea"):
+            team.add_member(key, "test", at)
+        uow.repository(Team).add(team)
+    threads = []
+    for agent, text in (("ana", "Where is my parcel?"), ("bea", "Wrong size")):
+        async with uows() as uow:
+            conversation = Conversation.start(uuid4(), "test", at)
+            conversation.receive(uuid4(), Channel.EMAIL, text, at, at)
+            who = ActingAgent(agent, frozenset({"support"}))
+            conversation.assign(who, "support", "test", "test", at + timedelta(seconds=1))
+            uow.repository(Conversation).add(conversation)
+        threads.append(conversation.id)
+    rui, sam = threads
+    async with uows() as uow:
+        conversations = uow.repository(Conversation)
+        found = await conversations.get([rui, sam])
+        found[rui].receive(uuid4(), Channel.WHATSAPP, "Any news?", at, at + timedelta(minutes=1))
+        found[sam].resolve("exchanged", "bea", at + timedelta(minutes=2))
+        for conversation in found.values():
+            conversations.add(conversation)
+    async with uows() as uow:
+        conversations = uow.repository(Conversation)
+        reopened = (await conversations.get([sam]))[sam]
+        # Reopened and received in one save: Bea holds it again, as the chat it now is.
+        reopened.receive(uuid4(), Channel.WHATSAPP, "Still wrong", at, at + timedelta(minutes=3))
+        conversations.add(reopened)
+    return rui, sam
+
+
+class TestVerifyRoster:
+    async def test_the_roster_is_rebuilt_and_a_tampered_load_or_holder_fails_the_command(
+        self, chorus: Installation, database_url: str
+    ) -> None:
+        rui, _ = await a_roster(chorus)
+        loads = await chorus.pool.fetch("SELECT agent, kind, held FROM agent_loads")
+        assert {(r["agent"], r["kind"], r["held"]) for r in loads} == {
+            ("ana", "email", 1),
+            ("bea", "email", 0),  # a count that fell to 0 stays a row, in the rebuild too
+            ("bea", "chat", 1),
+        }
+        reports = await chorus.verify()
+        assert reports[CHECK_READ_MODELS].shown == []
+        passed = await asyncio.to_thread(chorus_verify, database_url)
+        assert passed.returncode == 0, passed.stdout + passed.stderr
+        # The holds' trigger moves Ana's load with the kind; then her email count is forged.
+        await chorus.pool.execute(
+            "UPDATE conversation_holds SET kind = 'chat' WHERE conversation_id = $1", rui
+        )
+        await chorus.pool.execute(
+            "UPDATE agent_loads SET held = 2 WHERE agent = 'ana' AND kind = 'email'"
+        )
+        await chorus.pool.execute(
+            "UPDATE conversation_agents SET capacity = '{\"email\": 9}' WHERE key = 'bea'"
+        )
+        found = (await chorus.verify()).pop(CHECK_READ_MODELS)
+        assert {d.subject for d in found.shown} == {
+            "conversation holds and agent loads: agent_loads",
+            "conversation holds and agent loads: conversation_holds",
+            "roster agents: conversation_agents",
+        }
+        assert found.differences == 7  # 3 loads, 2 holder rows, 2 agent rows
+        assert any(d.detail == "only in the live table: (ana,email,2)" for d in found.shown)
+        assert any(d.detail == "only in the live table: (ana,chat,1)" for d in found.shown)
+        assert any(d.detail == "only in its rebuild: (ana,email,1)" for d in found.shown)
+        assert any(
+            d.detail.startswith(f"only in the live table: ({rui},") and ",ana,chat," in d.detail
+            for d in found.shown
+        )
+        failed = await asyncio.to_thread(chorus_verify, database_url, 20)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "conversation holds and agent loads: agent_loads" in failed.stdout
+        assert "FAILED read models equal their rebuild" in failed.stdout
 
 
 class TestMessageStory:

@@ -14,6 +14,7 @@ import pytest
 from adapters.assistant.keywords import KeywordClassifier
 from adapters.postgres.conversation_roster import PostgresRoster
 from adapters.postgres.event_store import RecordedEvent
+from adapters.postgres.log_table_rebuilds import PostgresLogTableRebuilds
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -152,6 +153,13 @@ class Installation:
         rows = await self.pool.fetch("SELECT agent, kind, held FROM agent_loads")
         return {(row["agent"], row["kind"]): row["held"] for row in rows}
 
+    async def roster_rebuilt(self) -> None:
+        """`chorus audit verify`'s rebuild of the roster from the log equals the live tables."""
+        rebuilds = PostgresLogTableRebuilds(self.pool)
+        for name in ("roster agents", "roster teams", "conversation holds and agent loads"):
+            compared = await rebuilds.compare(name, 5)
+            assert [t.samples for t in compared.tables if not t.equal] == [], name
+
     async def held_by_events(self) -> dict[str, int]:
         """Each agent's open conversations, counted from the conversations' own streams."""
         rows = await self.pool.fetch("SELECT conversation_id FROM conversation_holds")
@@ -192,6 +200,7 @@ class TestOneThread:
         # It counts once, as the kind ana took it as.
         assert await chorus.loads() == {("ana", "email"): 1}
         assert await chorus.pool.fetchval("SELECT count(*) FROM conversation_holds") == 1
+        await chorus.roster_rebuilt()
 
 
 class TestQueue:
@@ -220,6 +229,7 @@ class TestQueue:
             assert await chorus.loads() == {("ana", "chat"): 1}
         assert taken == threads[1:]
         assert await chorus.roster.queues() == {}
+        await chorus.roster_rebuilt()
 
 
 class TestCapacityUnderConcurrency:
@@ -272,6 +282,7 @@ class TestCapacityUnderConcurrency:
         assert held == capacity
         assert outcomes.count("assigned") == sum(capacity.values())
         assert await chorus.loads() == {(a, "chat"): held[a] for a in held}
+        await chorus.roster_rebuilt()
 
     async def test_two_agents_racing_for_one_conversation_exactly_one_wins(
         self, chorus: Installation
@@ -321,6 +332,7 @@ class TestCapacityUnderConcurrency:
         assert held == {"ana": 2, "rui": 2}
         assert len(await chorus.roster.queued("support")) == 8
         assert await chorus.loads() == {("ana", "chat"): 2, ("rui", "chat"): 2}
+        await chorus.roster_rebuilt()
 
     async def test_batches_racing_with_their_own_reads_never_overload_anyone(
         self, chorus: Installation

@@ -6,13 +6,14 @@ import asyncio
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import nats
 import pytest
 import structlog
 from nats.errors import NoRespondersError
+from prometheus_client import REGISTRY
 from structlog.testing import LogCapture
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
@@ -23,13 +24,19 @@ from adapters.system.clock import SystemClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaTemplates
+from application.conversations.actors import Actor
 from application.customer.upsert_customer import UpsertCustomer
 from application.messages.request_message import MessageDecided, RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
+from entrypoints.http.rate_limiter import Limit, RateLimiter, RouteClass, key_caller
 from entrypoints.tracing import CORRELATION_ATTRIBUTE
 from entrypoints.workers.command_responder import SendCommandResponder, send_subject
+from entrypoints.workers.conversation_responder import (
+    ConversationCommandResponder,
+    conversation_subject,
+)
 from ports.api_keys import NewApiKey, Role
 from tests.tracing_spans import recorded_spans
 
@@ -41,6 +48,8 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
     from domain.policy.decision import SendRequest
+    from entrypoints.conversation_commands import ConversationDesk
+    from ports.staff import StaffDirectory
 
     Start = Callable[..., Awaitable[SendCommandResponder]]
 
@@ -557,3 +566,160 @@ class TestKeys:
         status, answer, _ = await ask(nc, prefix, payload, {"Chorus-Key": key.secret})
         assert status == 200, answer
         assert answer["origin"] == f"nats:key:{key.key.id}"
+
+
+def refused_count() -> float:
+    sample = REGISTRY.get_sample_value("chorus_rate_limited_total", {"route_class": "send"})
+    return sample or 0.0
+
+
+class StoppedClock:
+    """Monotonic seconds for the limiter, moving only when told."""
+
+    def __init__(self) -> None:
+        self.seconds = 1_000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+class TestRateLimits:
+    """A key's commands spend its `send` budget, the one its HTTP sends spend (ADR 0022)."""
+
+    async def test_a_burst_from_one_key_gets_429s_while_another_keys_command_is_decided(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        noisy, quiet = await a_key(pool, Role.SERVICE), await a_key(pool, Role.SERVICE)
+        clock = StoppedClock()
+        limiter = RateLimiter({RouteClass.SEND: Limit(60, 3)}, clock=clock)
+        await started(prefix, limiter=limiter)
+        refused_before = refused_count()
+
+        answers = await asyncio.gather(
+            *(
+                ask(
+                    nc,
+                    prefix,
+                    body(customer_id=str(customer_id), idempotency_key=f"noisy-{n}"),
+                    {"Chorus-Key": noisy.secret},
+                )
+                for n in range(8)
+            )
+        )
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses == [200] * 3 + [429] * 5
+        for status, answer, reply in answers:
+            if status != 429:
+                continue
+            assert answer["status"] == 429
+            assert answer["type"] == "https://chorus.dev/problems/rate-limited"
+            assert answer["route_class"] == "send"
+            assert answer["retry_after"] == 1
+            assert "try again in 1 s" in answer["detail"]
+            assert reply.headers is not None
+            assert reply.headers["Retry-After"] == "1"
+        assert refused_count() == refused_before + 5
+        # Refused before anything was decided: three decisions, none for the refused.
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 3
+
+        status, answer, _ = await ask(
+            nc, prefix, body(customer_id=str(customer_id)), {"Chorus-Key": quiet.secret}
+        )
+        assert status == 200, answer
+        assert answer["origin"] == f"nats:key:{quiet.key.id}"
+        # Without a key, a command is not limited (NATS's own permissions admit it).
+        status, answer, _ = await ask(nc, prefix, body(customer_id=str(customer_id)))
+        assert status == 200, answer
+        # The noisy key goes on once its wait is over.
+        clock.seconds += 1.0
+        status, answer, _ = await ask(
+            nc,
+            prefix,
+            body(customer_id=str(customer_id), idempotency_key="later"),
+            {"Chorus-Key": noisy.secret},
+        )
+        assert status == 200, answer
+
+    async def test_a_key_that_spent_its_budget_over_http_is_refused_over_nats(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = await a_customer(pool)
+        key = await a_key(pool, Role.SERVICE)
+        limiter = RateLimiter({RouteClass.SEND: Limit(2, 2)}, clock=StoppedClock())
+        await started(prefix, limiter=limiter)
+        for _ in range(2):  # what the HTTP middleware spends for two POST /v1/messages
+            assert limiter.wait(RouteClass.SEND, key_caller(key.key.id)) == 0.0
+        status, answer, _ = await ask(
+            nc, prefix, body(customer_id=str(customer_id)), {"Chorus-Key": key.secret}
+        )
+        assert status == 429, answer
+        assert answer["retry_after"] == 30  # two a minute: the next in half a minute
+
+
+class Desk:
+    """A conversation desk that answers every command with what it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def _answer(self, command: str, actor: Actor) -> dict[str, Any]:
+        self.calls.append((command, actor.by))
+        return {"command": command}
+
+    async def resolve(self, _: uuid.UUID, actor: Actor, __: object, ___: object) -> dict[str, Any]:
+        return await self._answer("resolve", actor)
+
+    async def note(self, _: uuid.UUID, actor: Actor, __: object, ___: object) -> dict[str, Any]:
+        return await self._answer("note", actor)
+
+
+class TestConversationCommandLimits:
+    async def test_a_keys_commands_spend_its_admin_budget_and_an_unfit_key_is_refused(
+        self, nc: Client, pool: asyncpg.Pool
+    ) -> None:
+        prefix = a_prefix()
+        noisy, quiet = await a_key(pool, Role.AGENT), await a_key(pool, Role.SERVICE)
+        auditor = await a_key(pool, Role.AUDITOR)
+        limiter = RateLimiter({RouteClass.ADMIN: Limit(60, 2)}, clock=StoppedClock())
+        desk = Desk()
+        responder = ConversationCommandResponder(
+            nc,
+            cast("ConversationDesk", desk),
+            cast("StaffDirectory", object()),
+            keys=PostgresApiKeyStore(pool, CLOCK, RandomIds()),
+            clock=CLOCK,
+            limiter=limiter,
+            prefix=prefix,
+        )
+        await responder.start()
+        try:
+
+            async def command(name: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+                payload = json.dumps({"conversation_id": str(uuid.uuid4())}).encode()
+                if name == "note":
+                    payload = json.dumps(
+                        {"conversation_id": str(uuid.uuid4()), "text": "called back"}
+                    ).encode()
+                reply = await nc.request(
+                    conversation_subject(name, prefix), payload, timeout=10, headers=headers
+                )
+                assert reply.headers is not None
+                return int(reply.headers["Chorus-Status"]), json.loads(reply.data)
+
+            answers = [await command("resolve", {"Chorus-Key": noisy.secret}) for _ in range(3)]
+            assert [status for status, _ in answers] == [200, 200, 429]
+            assert answers[2][1]["route_class"] == "admin"
+            assert answers[2][1]["retry_after"] == 1
+            status, _ = await command("note", {"Chorus-Key": noisy.secret})
+            assert status == 429  # a note is an admin command too
+            assert (await command("resolve", {"Chorus-Key": quiet.secret}))[0] == 200
+            assert (await command("resolve", {}))[0] == 200  # without a key: not limited
+            assert (await command("resolve", {"Chorus-Key": "chorus_nobody"}))[0] == 401
+            status, answer = await command("resolve", {"Chorus-Key": auditor.secret})
+            assert status == 403, answer
+            assert len(desk.calls) == 4
+        finally:
+            await responder.stop(grace=5)

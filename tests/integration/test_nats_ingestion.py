@@ -15,7 +15,9 @@ import nats
 import pytest
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+from prometheus_client import REGISTRY
 
+from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.customer_records import PostgresCustomerRecords
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.signal_intake import PostgresSignalIntake
@@ -26,8 +28,10 @@ from application.customer.signals import AcceptSignals, AttributeSignals, Ingest
 from domain.customer.identities import IdentityNormalizer
 from domain.signals.document import SignalReader
 from domain.signals.intake import RECEIVED_TOPIC
+from entrypoints.http.rate_limiter import Limit, RateLimiter, RouteClass
 from entrypoints.text_checks import wire_fault
 from entrypoints.workers.signal_consumer import SignalConsumer, ensure_signal_stream
+from ports.api_keys import Role
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -530,3 +534,62 @@ async def test_ensure_signal_stream_is_idempotent_and_widens_a_short_duplicate_w
     letters = (await js.stream_info(names.dead_letter_stream)).config
     assert letters.subjects == [names.dead_letter_subjects]
     assert letters.storage == StorageType.FILE
+
+
+class StoppedClock:
+    """Monotonic seconds for the limiter, moving only when told."""
+
+    def __init__(self) -> None:
+        self.seconds = 1_000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def refused_ingest() -> float:
+    sample = REGISTRY.get_sample_value("chorus_rate_limited_total", {"route_class": "ingest"})
+    return sample or 0.0
+
+
+async def test_a_keys_signals_over_its_ingest_limit_are_dead_lettered_and_others_go_on(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    clock = SystemClock()
+    keys = PostgresApiKeyStore(pool, clock, RandomIds())
+    noisy = await keys.create(Role.SERVICE, "noisy")
+    quiet = await keys.create(Role.SERVICE, "quiet")
+    marketer = await keys.create(Role.MARKETER, "marketer")
+    limiter = RateLimiter({RouteClass.INGEST: Limit(60, 3)}, clock=StoppedClock())
+    before = refused_ingest()
+    published: list[tuple[str, dict[str, str]]] = [
+        *((f"noisy-{n}", {"Chorus-Key": noisy.secret}) for n in range(6)),
+        *((f"quiet-{n}", {"Authorization": f"Bearer {quiet.secret}"}) for n in range(2)),
+        ("no-key", {}),
+        ("unknown-key", {"Chorus-Key": "chorus_nobody"}),
+        ("marketer", {"Chorus-Key": marketer.secret}),
+    ]
+    await consumer_for(js, AcceptSignals(*ingest_args), keys=keys, clock=clock, limiter=limiter)
+    for event_id, headers in published:
+        await js.publish(
+            names.subject, signal(event_id), headers={"Nats-Msg-Id": event_id, **headers}
+        )
+
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 3 + 2 + 1  # noisy's burst, quiet's, the keyless one
+    letters = await dead_letters(js, names)
+    reasons = sorted(
+        (json.loads(letter.data)["id"], (letter.headers or {})["Chorus-Reason"])
+        for letter in letters
+    )
+    limited = [reason for event_id, reason in reasons if event_id.startswith("noisy-")]
+    assert len(limited) == 3
+    assert all(reason.startswith("429 rate-limited: ") for reason in limited)
+    assert all("3 at once; try again in 1 s" in reason for reason in limited)
+    assert dict(reasons)["unknown-key"] == "401 unauthorized: this API key is not known"
+    assert dict(reasons)["marketer"].startswith("403 forbidden: role 'marketer' may not")
+    assert len(letters) == 5
+    assert refused_ingest() == before + 3

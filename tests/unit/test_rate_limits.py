@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
+from uuid import uuid4
 
-from entrypoints.http.rate_limiter import Limit, RateLimiter, RouteClass
+import pytest
+from prometheus_client import REGISTRY
+
+from entrypoints.http.rate_limiter import Limit, RateLimiter, RouteClass, key_caller
 from entrypoints.http.rate_limits import limiter_from, route_class
 from entrypoints.settings import Settings
+from entrypoints.workers.nats_keys import KeyRefused, nats_route_class, spend
+from ports.api_keys import ApiKey, Role
 
 
 class StoppedClock:
@@ -175,3 +181,82 @@ class TestConfiguredLimits:
     def test_a_limit_below_one_is_refused_at_start_up(self) -> None:
         with pytest.raises(SystemExit, match="CHORUS_RATE_LIMIT_SEND_BURST"):
             Settings.from_env({"CHORUS_RATE_LIMIT_SEND_BURST": "0"})
+
+
+class TestNatsRouteClasses:
+    """A NATS message counts against the class its HTTP route counts against."""
+
+    @pytest.mark.parametrize(
+        ("subject", "expected"),
+        [
+            ("chorus.cmd.messages.send", RouteClass.SEND),  # POST /v1/messages
+            ("chorus.signals.orders", RouteClass.INGEST),  # POST /v1/events
+            ("chorus.signals.crm.customers", RouteClass.INGEST),
+            ("chorus.cmd.conversations.reply", RouteClass.SEND),  # .../replies
+            ("chorus.cmd.conversations.note", RouteClass.ADMIN),
+            ("chorus.cmd.conversations.snooze", RouteClass.ADMIN),
+            ("chorus.cmd.conversations.resolve", RouteClass.ADMIN),
+            ("chorus.cmd.conversations.reopen", RouteClass.ADMIN),
+            ("chorus.cmd.conversations.assign", RouteClass.ADMIN),
+            ("chorus.cmd.conversations.transfer", RouteClass.ADMIN),
+        ],
+    )
+    def test_each_subject_counts_against_its_routes_class(
+        self, subject: str, expected: RouteClass
+    ) -> None:
+        assert nats_route_class(subject) is expected
+
+    def test_the_prefix_is_the_deployments(self) -> None:
+        assert nats_route_class("e2e.cmd.messages.send", "e2e") is RouteClass.SEND
+        assert nats_route_class("e2e.signals.x", "e2e") is RouteClass.INGEST
+        assert nats_route_class("chorus.cmd.messages.send", "e2e") is None
+
+    @pytest.mark.parametrize(
+        "subject",
+        ["chorus.dlq.signals", "chorus.out.segments.entered", "chorus.cmd.conversations.", "x"],
+    )
+    def test_other_subjects_are_not_limited(self, subject: str) -> None:
+        assert nats_route_class(subject) is None
+
+
+def a_key(role: Role = Role.SERVICE) -> ApiKey:
+    return ApiKey(id=uuid4(), role=role, name="k", created_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def refused_count(route: RouteClass) -> float:
+    return REGISTRY.get_sample_value("chorus_rate_limited_total", {"route_class": route}) or 0.0
+
+
+class TestOneBudgetForHttpAndNats:
+    def test_a_key_spent_over_http_is_refused_over_nats_with_the_wait(self) -> None:
+        clock = StoppedClock()
+        limits = limiter(clock)
+        key, other = a_key(), a_key()
+        # Three sends over HTTP, as the middleware counts them: the key's send budget is gone.
+        assert [limits.wait(RouteClass.SEND, key_caller(key.id)) for _ in range(3)] == [0.0] * 3
+        before = refused_count(RouteClass.SEND)
+        with pytest.raises(KeyRefused) as refused:
+            spend(limits, RouteClass.SEND, key)
+        assert refused.value.status == 429
+        assert refused.value.slug == "rate-limited"
+        assert refused.value.extra == {"route_class": "send", "retry_after": 1}
+        assert refused.value.headers == {"Retry-After": "1"}
+        assert "try again in 1 s" in refused.value.detail
+        assert refused.value.reason.startswith("429 rate-limited: ")
+        assert refused_count(RouteClass.SEND) == before + 1
+        spend(limits, RouteClass.SEND, other)  # another key is untouched
+        clock.seconds += 1.0
+        spend(limits, RouteClass.SEND, key)  # and this one goes on once the wait is over
+
+    def test_nats_spends_the_bucket_http_then_finds_empty(self) -> None:
+        limits = limiter(StoppedClock())
+        key = a_key()
+        for _ in range(3):
+            spend(limits, RouteClass.SEND, key)
+        assert limits.wait(RouteClass.SEND, key_caller(key.id)) > 0
+
+    def test_without_a_limiter_or_a_class_nothing_is_spent(self) -> None:
+        key = a_key()
+        for _ in range(100):
+            spend(None, RouteClass.SEND, key)
+            spend(limiter(StoppedClock()), None, key)

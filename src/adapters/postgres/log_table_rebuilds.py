@@ -2,14 +2,17 @@
 compared with the live ones: `messages` (`GET /v1/messages`, `GET /v1/reports/costs`),
 `approvals` (`GET /v1/approvals`), `decisions` (where each decision's event lies, for
 `GET /v1/decisions/{id}` and the story of a message), `identities` and `customer_merges` (whose
-an identity is, and a merged customer's survivor), and the definition listings (segments,
-triggers, templates, campaigns, agents, teams).
+an identity is, and a merged customer's survivor), the definition listings (segments,
+triggers, templates, campaigns, agents, teams), and routing's roster (`conversation_agents`,
+`conversation_teams`, `conversation_holds`, and the `agent_loads` their trigger keeps).
 
 No projection keeps them, so there is no position to rebuild up to: the streams and the live
 table are read in one repeatable-read transaction, the snapshot in which both were committed
 together. Each is rebuilt as the unit of work writes it: a listing's row from its aggregate
 replayed; a hold's approval from `MessageHeld`, its verdict from the `ApprovalSettled` after it
-and the decision that follows; a decision's place from its event. The rebuilds go into
+and the decision that follows; a decision's place from its event; a conversation's holder
+save by save (a save: its events of one transaction), as its upserts keep the kind it counts
+as; the agents' loads counted save by save, as the holds' trigger counts them. The rebuilds go into
 temporary tables, dropped at the transaction's end; the live tables are only read.
 """
 
@@ -22,11 +25,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from adapters.postgres.codec import EventCodec
+from adapters.postgres.conversation_roster import (
+    HOLDS,
+    ROSTER_AGENTS,
+    ROSTER_TEAMS,
+    agent_row,
+    hold_row,
+    team_row,
+)
 from adapters.postgres.listings import AGENTS, CAMPAIGNS, SEGMENTS, TEAMS, TEMPLATES, TRIGGERS
 from adapters.postgres.messages import MESSAGES, message_row
 from adapters.postgres.verified_log import streams_of
 from domain.campaign.aggregate import Campaign
 from domain.conversation.agents import Agent, Team
+from domain.conversation.aggregate import Conversation
 from domain.customer.aggregate import Customer
 from domain.message.aggregate import Message
 from domain.policy.decision import Effect
@@ -260,6 +272,76 @@ class _IdentityRows:
         return customer_id
 
 
+_HOLDS = _listed(HOLDS)
+_LOADS = _Table("agent_loads", ("agent", "kind", "held"))
+"""An agent's load as the holds' trigger counts it (migration 0024): a row for each agent and
+kind ever counted, 0 once none is held. Its `last_assigned_at` (when the trigger last counted
+one) is not compared: which count was last is the order in which saves of different
+conversations committed, which the log does not keep."""
+_HOLD_AGENT, _HOLD_KIND, _HOLD_OPEN = 3, 4, 5  # in `hold_row`
+_SAVES = """
+SELECT stream_id, max(version) FROM events WHERE topic LIKE $1 GROUP BY stream_id, transaction_id
+"""
+
+
+def _upserted(old: tuple[Any, ...] | None, new: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A holder's row after `HOLDS`'s upsert of `new` over `old`: the kind a conversation counts
+    as stays the one its agent took it as, while they hold it open."""
+    if old is None or not _held(old) or old[_HOLD_AGENT] != new[_HOLD_AGENT]:
+        return new
+    return (*new[:_HOLD_KIND], old[_HOLD_KIND], *new[_HOLD_KIND + 1 :])
+
+
+def _held(row: tuple[Any, ...]) -> bool:
+    """Whether a holder's row counts on its agent's load: open, with an agent."""
+    return bool(row[_HOLD_OPEN]) and row[_HOLD_AGENT] is not None
+
+
+@dataclass(slots=True)
+class _HoldRows:
+    """Each conversation's holder, its row upserted as each save upserts it (after the last
+    event of each save: `saved`); and the agents' loads, counted save by save as the holds'
+    trigger counts them."""
+
+    saved: set[tuple[UUID, int]] = field(default_factory=set)
+    """The stream and version of the last event of each save: a save is one transaction."""
+    holds: list[tuple[Any, ...]] = field(default_factory=list)
+    loads: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def take(self, stream: Sequence[CanMutateAggregate[UUID]]) -> None:
+        conversation: Any = None
+        row: tuple[Any, ...] | None = None
+        for event in stream:
+            conversation = event.mutate(conversation)
+            if (event.originator_id, event.originator_version) not in self.saved:
+                continue  # not the last event of its save: the row is written once for all
+            if isinstance(conversation, Conversation):
+                new = _upserted(row, hold_row(conversation))
+                self._count(row, new)
+                row = new
+        if row is not None:
+            self.holds.append(row)
+
+    def _count(self, old: tuple[Any, ...] | None, new: tuple[Any, ...]) -> None:
+        """What `conversation_hold_counted` does to the loads when `old` becomes `new`."""
+        before = None if old is None or not _held(old) else (old[_HOLD_AGENT], old[_HOLD_KIND])
+        after = (new[_HOLD_AGENT], new[_HOLD_KIND]) if _held(new) else None
+        if before == after:
+            return
+        if before is not None:
+            self.loads[before] -= 1
+        if after is not None:
+            self.loads[after] = self.loads.get(after, 0) + 1
+
+    def ready(self, final: bool) -> dict[_Table, list[tuple[Any, ...]]]:
+        found: dict[_Table, list[tuple[Any, ...]]] = {}
+        if final or len(self.holds) >= _BATCH:
+            found[_HOLDS], self.holds = self.holds, []
+        if final:
+            found[_LOADS] = [(agent, kind, held) for (agent, kind), held in self.loads.items()]
+        return found
+
+
 def _approval(held: Customer.MessageDecided) -> list[Any]:
     """A hold's approval as `application.approvals.held.held_for_approval` opens it."""
     rule = next((r for r in held.fired if r.effect is Effect.HELD), None)
@@ -314,6 +396,12 @@ LOG_TABLES = (
     _listing("campaigns", Campaign, CAMPAIGNS.table, _campaign_row),
     _listing("agents", Agent, AGENTS.table, _row_of(AGENTS.row)),
     _listing("teams", Team, TEAMS.table, _row_of(TEAMS.row)),
+    # Routing's roster (migration 0024): who answers, and what each agent holds.
+    _listing("roster agents", Agent, ROSTER_AGENTS, _row_of(agent_row)),
+    _listing("roster teams", Team, ROSTER_TEAMS, _row_of(team_row)),
+    _LogTables(
+        "conversation holds and agent loads", topics_of(Conversation), (_HOLDS, _LOADS), _HoldRows
+    ),
 )
 """Every table written with its events that an answer is read from (docs/audit.md)."""
 
@@ -341,6 +429,10 @@ class PostgresLogTableRebuilds:
                         f"CREATE TEMPORARY TABLE {_SCRATCH.format(table=table.name)}"
                         f" (LIKE {table.name}) ON COMMIT DROP"
                     )
+                if isinstance(rebuild, _HoldRows):
+                    rebuild.saved = {
+                        (row[0], row[1]) for row in await conn.fetch(_SAVES, kind.topics)
+                    }
                 events = 0
                 async for stream in streams_of(conn, self.codec, kind.topics):
                     rebuild.take(stream)

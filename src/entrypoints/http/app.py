@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from dishka import AsyncContainer
     from litestar.types import ControllerRouterHandler
 
+    from entrypoints.http.rate_limiter import RateLimiter
     from entrypoints.settings import Settings
 
 __all__ = ["create_app"]
@@ -77,8 +78,10 @@ def create_app(
     *,
     nats: object | None = None,
     workers: Mapping[str, object] | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Litestar:
-    """The API; `workers` (anything with a `running` flag) count towards /ready."""
+    """The API; `workers` (anything with a `running` flag) count towards /ready. `limiter`: the
+    process's rate limiter, shared with its NATS workers (else one from the settings)."""
     handlers: list[ControllerRouterHandler] = [
         HealthController,
         ApprovalsController,
@@ -114,7 +117,8 @@ def create_app(
     if settings.clock == "manual":
         handlers.append(ClockController)
     # Limits count per key, so they run inside authentication (ADR 0015).
-    limiter = limiter_from(settings)
+    if limiter is None:
+        limiter = limiter_from(settings)
     limits = [] if limiter is None else [rate_limit_middleware(limiter)]
     app = Litestar(
         route_handlers=handlers,

@@ -3,7 +3,8 @@
 The algorithm is pyrate-limiter's GCRA (`StateBucket`): a bucket is one number, the moment it
 would next be empty, so a caller costs a few bytes and a check is a few arithmetic operations
 with no lock held across an await: a caller over its limit is refused at once and never makes
-another wait (ADR 0015).
+another wait (ADR 0015). One limiter serves a process's HTTP requests and NATS messages, so a
+key's bucket is one budget whichever way it comes (ADR 0022).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import TYPE_CHECKING
 
 from pyrate_limiter import GCRA, AbstractClock, Duration, Rate, RateItem, StateBucket
 
+from entrypoints.metrics import RATE_LIMITED
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from uuid import UUID
 
-__all__ = ["Limit", "RateLimiter", "RouteClass"]
+__all__ = ["Limit", "RateLimited", "RateLimiter", "RouteClass", "key_caller", "over_limit"]
 
 
 class RouteClass(StrEnum):
@@ -113,3 +117,30 @@ class RateLimiter:
     def __len__(self) -> int:
         """How many buckets are kept now."""
         return len(self._buckets)
+
+
+class RateLimited(Exception):
+    """A caller over its limit for a route class."""
+
+    def __init__(self, route_class: RouteClass, limit: Limit, retry_after: int) -> None:
+        super().__init__(
+            f"this caller may make {limit.per_minute} {route_class.value} requests a minute,"
+            f" {limit.burst} at once; try again in {retry_after} s"
+        )
+        self.route_class = route_class
+        self.retry_after = retry_after
+
+
+def key_caller(key_id: UUID) -> str:
+    """The caller an API key's requests and messages count as, over HTTP and NATS alike."""
+    return f"key:{key_id}"
+
+
+def over_limit(limiter: RateLimiter, route_class: RouteClass, caller: str) -> RateLimited | None:
+    """None if the caller may go on now (and has spent one unit); else why not, counted in
+    `chorus_rate_limited_total` by route class."""
+    wait = limiter.wait(route_class, caller)
+    if wait <= 0:
+        return None
+    RATE_LIMITED.labels(route_class.value).inc()
+    return RateLimited(route_class, limiter.limits[route_class], limiter.retry_after(wait))

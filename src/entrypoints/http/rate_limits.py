@@ -5,6 +5,8 @@ customer data and providers' webhooks), `send` (messages and conversation replie
 (every GET) and `admin` (every other change). Providers' webhooks carry no key: they count per
 provider and client address. The probes, the metrics, the schema and unsubscribe links are
 never limited. Over the limit the answer is 429 with `Retry-After` and a problem body.
+A key's NATS messages spend the same buckets (`entrypoints.workers.nats_keys`): `create_app`
+takes the process's limiter, which the service shares with its NATS workers.
 """
 
 from __future__ import annotations
@@ -15,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 from litestar.enums import ScopeType
 
 from entrypoints.http.problems import problem
-from entrypoints.http.rate_limiter import Limit, RateLimiter, RouteClass
-from entrypoints.metrics import RATE_LIMITED
+from entrypoints.http.rate_limiter import (
+    Limit,
+    RateLimited,
+    RateLimiter,
+    RouteClass,
+    key_caller,
+    over_limit,
+)
 from ports.api_keys import ApiKey
 
 if TYPE_CHECKING:
@@ -74,18 +82,6 @@ def limiter_from(settings: Settings) -> RateLimiter | None:
     )
 
 
-class RateLimited(Exception):
-    """A caller over its limit for a route class."""
-
-    def __init__(self, route_class: RouteClass, limit: Limit, retry_after: int) -> None:
-        super().__init__(
-            f"this caller may make {limit.per_minute} {route_class.value} requests a minute,"
-            f" {limit.burst} at once; try again in {retry_after} s"
-        )
-        self.route_class = route_class
-        self.retry_after = retry_after
-
-
 def refuse_over_limit(request: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
     answer = problem(
         429,
@@ -102,7 +98,7 @@ def refuse_over_limit(request: Request[Any, Any, Any], exc: RateLimited) -> Resp
 def _caller(scope: Scope, path: str) -> str:
     key = scope.get("auth")
     if isinstance(key, ApiKey):
-        return f"key:{key.id}"
+        return key_caller(key.id)
     # A provider's webhook: per provider and address, as no key vouches for it.
     client = scope.get("client")
     address = client[0] if client else "unknown"
@@ -119,11 +115,9 @@ def rate_limit_middleware(limiter: RateLimiter) -> Callable[[ASGIApp], ASGIApp]:
                 path = scope["path"]
                 kind = route_class(scope["method"], path)
                 if kind is not None:
-                    wait = limiter.wait(kind, _caller(scope, path))
-                    if wait > 0:
-                        RATE_LIMITED.labels(kind.value).inc()
-                        limit = limiter.limits[kind]
-                        raise RateLimited(kind, limit, limiter.retry_after(wait))
+                    limited = over_limit(limiter, kind, _caller(scope, path))
+                    if limited is not None:
+                        raise limited
             await app(scope, receive, send)
 
         return middleware

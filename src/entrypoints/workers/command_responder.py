@@ -9,7 +9,9 @@ NATS is a trusted internal boundary, secured by its own accounts and subject per
 (`Chorus-Key: <key>` or `Authorization: Bearer <key>`) is checked as HTTP checks it: an unknown,
 revoked or expired key is a 401 problem, a role that may not send or a team the key may not act
 for a 403, and the decision names the key (`nats:key:<id>`). `CHORUS_NATS_REQUIRE_KEY` makes the
-key mandatory.
+key mandatory. A command with a key spends that key's `send` budget, the one its
+`POST /v1/messages` spend too (`nats_keys`): over it, a 429 problem with `retry_after` and a
+`Retry-After` header.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ from entrypoints.http.problems import render_field
 from entrypoints.http.schemas import MessageIn
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
+from entrypoints.workers.nats_keys import (
+    KEY_HEADER,
+    KeyRefused,
+    carried_key,
+    nats_route_class,
+    spend,
+    unauthorized,
+)
+from entrypoints.workers.nats_keys import header as _header
 from entrypoints.workers.queue_responder import QueueResponder
 from ports.api_keys import Role
 from ports.templates import RenderError, TemplateNotFound
@@ -50,6 +61,7 @@ if TYPE_CHECKING:
     from application.queries.customers import CustomerQueries
     from application.queries.decisions import DecisionQueries
     from domain.customer.identities import IdentityNormalizer
+    from entrypoints.http.rate_limiter import RateLimiter
     from ports.api_keys import ApiKey, ApiKeyStore
     from ports.clock import Clock
 
@@ -66,9 +78,7 @@ STATUS_HEADER = "Chorus-Status"
 CORRELATION_HEADER = "Chorus-Correlation-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPEATED_HEADER = "Chorus-Repeated"
-KEY_HEADER = "Chorus-Key"
 _SENDERS = frozenset({Role.ADMIN, Role.SERVICE, Role.MARKETER, Role.AGENT})  # as POST /v1/messages
-_REFUSALS = {"revoked": "this API key was revoked", "expired": "this API key has expired"}
 _TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_KEY = 200  # as MessageIn.idempotency_key
@@ -79,17 +89,6 @@ _encoder = msgspec.json.Encoder()
 def send_subject(prefix: str = "chorus") -> str:
     """The subject send requests are answered on."""
     return f"{prefix}.cmd.messages.send"
-
-
-def _header(msg: Msg, name: str) -> str | None:
-    """A request header by case-insensitive name; None when absent or blank."""
-    if not msg.headers:
-        return None
-    wanted = name.lower()
-    for key, value in msg.headers.items():
-        if key.lower() == wanted and value.strip():
-            return value.strip()
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +110,9 @@ class _Problem(Exception):
         title: str,
         detail: str,
         errors: list[dict[str, str | None]] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -118,6 +120,20 @@ class _Problem(Exception):
         self.title = title
         self.detail = detail
         self.errors = errors or []
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+    @classmethod
+    def of(cls, refused: KeyRefused) -> _Problem:
+        """A refusal of the command's key, or of its rate limit."""
+        return cls(
+            refused.status,
+            refused.slug,
+            refused.title,
+            refused.detail,
+            extra=refused.extra,
+            headers=refused.headers,
+        )
 
     def reply(self) -> _Reply:
         """The RFC 9457 problem object, as JSON."""
@@ -127,9 +143,12 @@ class _Problem(Exception):
             "status": self.status,
             "detail": self.detail,
             "errors": self.errors,
+            **self.extra,
         }
         return _Reply(
-            self.status, _encoder.encode(body), {"Content-Type": "application/problem+json"}
+            self.status,
+            _encoder.encode(body),
+            {"Content-Type": "application/problem+json", **self.headers},
         )
 
 
@@ -144,26 +163,8 @@ def _invalid(field_path: str, reason: str) -> _Problem:
     )
 
 
-def _unauthorized(detail: str) -> _Problem:
-    return _Problem(401, "unauthorized", "An API key is needed", detail)
-
-
 def _forbidden(detail: str) -> _Problem:
     return _Problem(403, "forbidden", "This key's role may not do that", detail)
-
-
-def _given_secret(msg: Msg) -> str | None:
-    """The key a command carries, `Chorus-Key` or `Authorization: Bearer`; None without one."""
-    secret = _header(msg, KEY_HEADER)
-    if secret is not None:
-        return secret
-    authorization = _header(msg, "Authorization")
-    if authorization is None:
-        return None
-    scheme, _, secret = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise _unauthorized("send an API key as 'Authorization: Bearer <key>' or 'Chorus-Key'")
-    return secret.strip()
 
 
 class SendCommandResponder(QueueResponder):
@@ -182,6 +183,7 @@ class SendCommandResponder(QueueResponder):
         keys: ApiKeyStore,
         clock: Clock,
         require_key: bool = False,
+        limiter: RateLimiter | None = None,
         prefix: str = "chorus",
         queue: str = "chorus-commands",
         logger: FilteringBoundLogger | None = None,
@@ -197,6 +199,8 @@ class SendCommandResponder(QueueResponder):
         self.keys = keys
         self.clock = clock
         self.require_key = require_key
+        self.limiter = limiter
+        self.route_class = nats_route_class(self.subject, prefix)
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stops taking requests, lets those received finish (cancelled after `grace` s)."""
@@ -262,6 +266,8 @@ class SendCommandResponder(QueueResponder):
                 reply = await self._decide(msg)
             except _Problem as problem:
                 reply = problem.reply()
+            except KeyRefused as refused:
+                reply = _Problem.of(refused).reply()
             except InvalidValue as error:
                 reply = _Problem(
                     422,
@@ -316,20 +322,17 @@ class SendCommandResponder(QueueResponder):
             )
 
     async def _key(self, msg: Msg) -> ApiKey | None:
-        """The key the command carries, checked as HTTP checks it; None: sent without one."""
-        secret = _given_secret(msg)
-        if secret is None:
+        """The key the command carries, checked as HTTP checks it, its rate limit spent; None:
+        sent without one (never limited)."""
+        key = await carried_key(msg, self.keys, self.clock)
+        if key is None:
             if self.require_key:
-                raise _unauthorized(
+                raise unauthorized(
                     f"send an API key as '{KEY_HEADER}: <key>' or 'Authorization: Bearer <key>'"
                 )
             return None
-        key = await self.keys.identify(secret)
-        if key is None:
-            raise _unauthorized("this API key is not known")
-        refusal = key.refusal(self.clock.now())
-        if refusal is not None:
-            raise _unauthorized(_REFUSALS[refusal])
+        # As over HTTP: the limit is spent once the key is known, before its role is looked at.
+        spend(self.limiter, self.route_class, key)
         if key.role not in _SENDERS:
             names = ", ".join(sorted(r.value for r in _SENDERS))
             raise _forbidden(f"role '{key.role.value}' may not do this; needs {names}")

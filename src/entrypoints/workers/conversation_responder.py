@@ -9,6 +9,12 @@ conversation: the acting agent is `acting_agent` there). Without
 `Chorus-Status: 200`, or an RFC 9457 problem with its status (400 for a body that cannot be
 read, naming the field). An `Idempotency-Key` header (or field) makes a retry safe. Responders
 share a queue group: each command is answered by one service process.
+
+A command may carry an API key (`Chorus-Key` or `Authorization: Bearer`, as send commands do):
+it is checked (unknown, revoked or expired: 401; a role other than agent, service or admin:
+403) and spends that key's rate limit as the command's HTTP route does (`reply`: `send`, the
+others: `admin`; over it, a 429 with `retry_after`). The key does not choose who acts: that is
+still `agent` (ADR 0022, amended).
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from domain.shared.keys import KEY_PATTERN
 from entrypoints.conversation_commands import COMMANDS, problem_of
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.workers.command_responder import IDEMPOTENCY_HEADER, STATUS_HEADER
+from entrypoints.workers.nats_keys import KeyRefused, carried_key, nats_route_class, spend
 from entrypoints.workers.queue_responder import QueueResponder
+from ports.api_keys import Role
 from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
@@ -38,12 +46,16 @@ if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger
 
     from entrypoints.conversation_commands import ConversationDesk
+    from entrypoints.http.rate_limiter import RateLimiter
+    from ports.api_keys import ApiKeyStore
+    from ports.clock import Clock
     from ports.staff import StaffDirectory
 
 __all__ = ["ConversationCommandResponder", "conversation_subject"]
 
 _TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
 _MAX_KEY = 200
+_ACTORS = frozenset({Role.AGENT, Role.SERVICE, Role.ADMIN})  # as the HTTP routes' guards
 _encoder = msgspec.json.Encoder()
 
 
@@ -72,6 +84,14 @@ class _Refused(Exception):
             **extra,
         }
         self.status = status
+        self.headers: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, refused: KeyRefused) -> _Refused:
+        """A refusal of the command's key, or of its rate limit."""
+        answer = cls(refused.status, refused.slug, refused.title, refused.detail, **refused.extra)
+        answer.headers = dict(refused.headers)
+        return answer
 
 
 def _invalid(path: str, reason: str) -> _Refused:
@@ -133,6 +153,9 @@ class ConversationCommandResponder(QueueResponder):
         desk: ConversationDesk,
         staff: StaffDirectory,
         *,
+        keys: ApiKeyStore | None = None,
+        clock: Clock | None = None,
+        limiter: RateLimiter | None = None,
         prefix: str = "chorus",
         queue: str = "chorus-commands",
         logger: FilteringBoundLogger | None = None,
@@ -142,6 +165,9 @@ class ConversationCommandResponder(QueueResponder):
         self.desk = desk
         self.staff = staff
         self.prefix = prefix
+        self.keys = keys
+        self.clock = clock
+        self.limiter = limiter
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stops taking commands, lets those received finish (cancelled after `grace` s)."""
@@ -165,10 +191,14 @@ class ConversationCommandResponder(QueueResponder):
 
     async def _answer(self, msg: Msg) -> None:
         command = msg.subject.rpartition(".")[2]
+        extra_headers: dict[str, str] = {}
         try:
             status, body = 200, await self._run(command, msg)
         except _Refused as refused:
-            status, body = refused.status, refused.body
+            status, body, extra_headers = refused.status, refused.body, refused.headers
+        except KeyRefused as refused:
+            answer = _Refused.of(refused)
+            status, body, extra_headers = answer.status, answer.body, answer.headers
         except Exception as error:
             refused_as = _refusal(error)
             if refused_as is None:
@@ -180,6 +210,7 @@ class ConversationCommandResponder(QueueResponder):
         headers = {
             STATUS_HEADER: str(status),
             "Content-Type": "application/json" if status == 200 else "application/problem+json",
+            **extra_headers,
         }
         try:
             await self.nc.publish(msg.reply, _encoder.encode(body), headers=headers)
@@ -195,6 +226,7 @@ class ConversationCommandResponder(QueueResponder):
             raise _Refused(
                 404, "not-found", "No such command", f"no command {command!r}; known: {known}"
             )
+        await self._check_key(msg)
         fault = raw_fault(msg.data)
         if fault is not None:
             raise _invalid(fault.path, fault.reason)
@@ -226,6 +258,23 @@ class ConversationCommandResponder(QueueResponder):
         method = getattr(self.desk, command)
         answer: dict[str, Any] = await method(envelope.conversation_id, actor, data, key)
         return answer
+
+    async def _check_key(self, msg: Msg) -> None:
+        """The key the command carries, if any: checked, its role too, and its limit spent."""
+        if self.keys is None or self.clock is None:
+            return
+        key = await carried_key(msg, self.keys, self.clock)
+        if key is None:
+            return
+        spend(self.limiter, nats_route_class(msg.subject, self.prefix), key)
+        if key.role not in _ACTORS:
+            names = ", ".join(sorted(r.value for r in _ACTORS))
+            raise _Refused(
+                403,
+                "forbidden",
+                "This key's role may not do that",
+                f"role '{key.role.value}' may not do this; needs {names}",
+            )
 
     async def _actor(self, agent: str | None) -> Actor:
         if agent is None:

@@ -11,6 +11,15 @@ dead-letter stream first and terminated afterwards; so are messages that still f
 allowed delivery. In a batch message, each invalid signal is dead-lettered on its own (with
 its index) and the valid ones are committed; the message is acknowledged once both are done.
 
+A message may carry an API key (`Chorus-Key` or `Authorization: Bearer`, as commands do). A key
+carried is checked as `POST /v1/events` checks it and spends one unit of that key's `ingest`
+budget, the one its HTTP ingest spends too (a batch message is one unit, as a batch request
+is; a redelivery is not counted again). A message refused for its key (unknown, revoked or
+expired: 401; a role other than service or admin: 403) or for its key's limit (429, counted in
+`chorus_rate_limited_total{route_class="ingest"}`) is dead-lettered with the reason, as an
+invalid one is: no reply goes back on a stream, and waiting would hold up other keys' messages.
+A message without a key is not limited (ADR 0022, amended).
+
 JetStream itself (the durable consumer, fetching, acks, back-off, dead letters) is
 `adapters.nats.consumer`; this worker decodes, commits, and decides how each message is settled.
 """
@@ -27,8 +36,11 @@ from opentelemetry import trace
 from adapters.nats.consumer import JetStreamConsumer, ensure_stream_and_dead_letters, message_id
 from adapters.system.trace_context import context_from
 from domain.signals.document import MAX_BATCH, InvalidSignal, ReceivedSignal
+from entrypoints.http.rate_limiter import RouteClass
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
+from entrypoints.workers.nats_keys import KeyRefused, carried_key, spend
+from ports.api_keys import Role
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,6 +51,9 @@ if TYPE_CHECKING:
 
     from application.customer.signals import AcceptSignals
     from domain.signals.document import SignalReader
+    from entrypoints.http.rate_limiter import RateLimiter
+    from ports.api_keys import ApiKeyStore
+    from ports.clock import Clock
 
 __all__ = [
     "DEAD_LETTER_STREAM",
@@ -56,6 +71,7 @@ DEAD_LETTER_STREAM = "CHORUS_DEAD_LETTERS"
 DEAD_LETTER_SUBJECTS = "chorus.dlq.>"
 DEAD_LETTER_SUBJECT = "chorus.dlq.signals"
 DUPLICATE_WINDOW = 120.0  # seconds; producers set Nats-Msg-Id to their event id
+_INGESTERS = frozenset({Role.SERVICE, Role.ADMIN})  # as POST /v1/events
 
 
 async def ensure_signal_stream(
@@ -153,6 +169,9 @@ class SignalConsumer:
         fetch_timeout: float = 0.5,
         retry_delay: float = 1.0,
         max_retry_delay: float = 60.0,
+        keys: ApiKeyStore | None = None,
+        clock: Clock | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.jetstream = JetStreamConsumer(
             js,
@@ -177,6 +196,9 @@ class SignalConsumer:
         )
         self.accept = accept
         self.reader = reader
+        self.keys = keys
+        self.clock = clock
+        self.limiter = limiter
         self.log = self.jetstream.log
         self._commit_slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
         # In the last fetch; until one came, as if every message were a full batch message, so
@@ -208,6 +230,8 @@ class SignalConsumer:
         thousands of signals, and PostgreSQL commits one group while the next is validated."""
         refused: list[tuple[Msg, str, str | None]] = []
         all_refused: list[tuple[Msg, list[_Refused]]] = []
+        unchecked: list[Msg] = []  # their key could not be looked up: they come back
+        max_deliver = self.jetstream.max_deliver
         slots = self._commit_slots  # shared by the fetches in flight
         commits: list[asyncio.Task[None]] = []
         group: list[_Delivery] = []
@@ -224,6 +248,17 @@ class SignalConsumer:
 
         try:
             for index, msg in enumerate(msgs):
+                admitted = await self._admit(msg)
+                if admitted is False:
+                    if self.jetstream.last_delivery(msg):
+                        reason = f"its API key could not be looked up in {max_deliver} deliveries"
+                        refused.append((msg, reason, None))
+                    else:
+                        unchecked.append(msg)
+                    continue
+                if isinstance(admitted, str):  # refused unread: no signal id to name
+                    refused.append((msg, admitted, None))
+                    continue
                 delivery = self._delivery(index, msg, refused, all_refused)
                 # Between messages the loop reads PostgreSQL's answers, so a commit that is
                 # done is acknowledged without waiting for the whole group to be validated.
@@ -240,6 +275,8 @@ class SignalConsumer:
             if msgs:  # an idle fetch says nothing about the size of messages
                 self._signals_per_message = max(1.0, signals / len(msgs))
             await asyncio.gather(*(self._refuse(*r) for r in refused))
+            for msg in unchecked:
+                await self.jetstream.nak(msg)
             for msg, dead in all_refused:
                 if await self._dead_letter_all(msg, dead):
                     await self.jetstream.term(msg)
@@ -254,6 +291,28 @@ class SignalConsumer:
         finally:
             # Whatever failed above, the groups on their way commit and settle their messages.
             await asyncio.gather(*commits, return_exceptions=True)
+
+    async def _admit(self, msg: Msg) -> bool | str:
+        """True if the message may be ingested: it carries no key, or a key that may ingest and
+        is within its limit; else why it is refused (a dead letter's reason), or False if its
+        key could not be looked up now."""
+        if self.keys is None or self.clock is None:
+            return True
+        try:
+            key = await carried_key(msg, self.keys, self.clock)
+            if key is None:
+                return True
+            if msg.metadata.num_delivered <= 1:  # a redelivery was counted when first delivered
+                spend(self.limiter, RouteClass.INGEST, key)
+        except KeyRefused as refused:
+            return refused.reason
+        except Exception as error:
+            self.log.warning("a signal's key could not be looked up", error=repr(error))
+            return False
+        if key.role not in _INGESTERS:
+            names = ", ".join(sorted(r.value for r in _INGESTERS))
+            return f"403 forbidden: role '{key.role.value}' may not do this; needs {names}"
+        return True
 
     def _delivery(
         self,
