@@ -50,7 +50,8 @@ _ENROLLMENT_TOPICS = frozenset(
 _COSTS = frozenset({_ACCEPTED, _STATUS_REPORTED})
 FALLBACK_ORIGIN = "fallback"
 """The origin of a fallback's decision (`application.delivery.fall_back`): whose send it
-answers for is recorded after (`FellBack`), and its provider may report a cost before."""
+answers for is recorded in the same commit (`FellBack`), after it in the log; one decided by an
+earlier version, which committed them apart, may have reported a cost before its `FellBack`."""
 TOPICS = _ENROLLMENT_TOPICS | _COSTS | {_ALLOWED, _FELL_BACK}
 
 

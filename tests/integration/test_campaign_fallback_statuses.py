@@ -1,12 +1,14 @@
 """A delivery fallback's status recorded before its `FellBack` on PostgreSQL: the campaign
 process moves the customer on as the status says, and the stats count it (delivered, cost)
-once, live and rebuilt."""
+once, live and rebuilt. `FallBackDue` commits a fallback's decision and its `FellBack`
+together now; this order is left by an earlier version that committed them apart and died
+between: the fallback went, and its row, tried again, links it."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -58,19 +60,29 @@ JOURNEY: dict[str, Any] = {
 
 class FallbackWorld(CampaignWorld[CampaignEnrollments]):
     """The campaign process and the stats projection behind it, and the delivery's fallback,
-    whose SMS a fast provider reports delivered before `FellBack` is recorded."""
+    whose SMS a fast provider reports delivered before `FellBack` is recorded: an earlier
+    version's fallback worker decided it and died before recording `FellBack`."""
 
     def __init__(self, pool: asyncpg.Pool, renderer: JinjaRenderer) -> None:
         super().__init__(pool, renderer, NOW, CampaignEnrollments, [CampaignStatsProjection()])
         self.request = self.process.request_message
-        self.fall_back = FallBackDue(self.uows, cast("Any", self), self.clock)
+        self.fall_back = FallBackDue(self.uows, self.request, self.clock)
         self.reported: list[UUID] = []
         self.queries = CampaignStatsQueries(PostgresCampaigns(pool), PostgresCampaignStats(pool))
 
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The fallback's request: decided and committed, then reported on by its provider,
-        before `FallBackDue` records `FellBack`."""
-        decided = await self.request(*args, **kwargs)
+    async def earlier_version_dies(self) -> None:
+        """An earlier version's fallback worker claims the due fallback, decides it in a
+        commit of its own (as it did) and dies before recording `FellBack`; its lease is out
+        at once. The fallback's provider reports it delivered meanwhile."""
+        async with self.uows() as uow:
+            (due,) = await uow.outbox.claim_fallbacks(self.clock.now(), 1, 0.0)
+        decided = await self.request(
+            due.customer_id,
+            due.plan_request,
+            idempotency_key=f"fallback:{due.message_id}",
+            origin="fallback",
+            delivery=due.plan_delivery,
+        )
         async with self.uows() as uow:
             messages = uow.repository(Message)
             found = (await messages.get([decided.message_id]))[decided.message_id]
@@ -84,7 +96,6 @@ class FallbackWorld(CampaignWorld[CampaignEnrollments]):
             messages.add(found)
         self.reported.append(decided.message_id)
         await self.settle_fully()  # the process reads the status on a page before FellBack
-        return decided
 
     async def customer(self) -> UUID:
         phone = IdentityClaim(IdentityNormalizer().normalize("phone", "+351912345678"))
@@ -131,6 +142,7 @@ class TestFallbackStatusesOnPostgres:
         await world.enroll(campaign, ana)
         await world.settle_fully()
         world.clock.advance(timedelta(minutes=11))
+        await world.earlier_version_dies()
         assert await world.fall_back() == 1
         await world.settle_fully()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -32,7 +33,7 @@ from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
-from domain.message.aggregate import MessageStatus
+from domain.message.aggregate import Message, MessageStatus
 from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
@@ -41,10 +42,12 @@ from ports.providers import InvalidSignature
 from ports.templates import RenderError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from uuid import UUID
 
     import asyncpg
+
+    from adapters.postgres.unit_of_work import PostgresUnitOfWork
 
 
 pytestmark = pytest.mark.integration
@@ -497,6 +500,92 @@ class TestChannelFallback:
         assert message is not None
         assert message.status is MessageStatus.FAILED
         assert message.fell_back_to is not None
+
+
+class DiesBeforeFellBack:
+    """Units of work that die, once, as one is about to commit a `FellBack`: nothing it
+    holds is committed."""
+
+    def __init__(self, uows: PostgresUnitsOfWork) -> None:
+        self.uows = uows
+        self.died = False
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[PostgresUnitOfWork]:
+        async with self.uows() as uow:
+            yield uow
+            pending = [e for a in uow.to_save.values() for e in a.pending_events]
+            if not self.died and any(isinstance(e, Message.FellBack) for e in pending):
+                self.died = True
+                raise RuntimeError("the worker died before its commit")
+
+
+class TestAFallbackIsAlwaysLinked:
+    """A fallback's decision and its first message's `FellBack` commit together: no fallback
+    is ever decided (and sent) that nothing links to the send it answers for."""
+
+    TEN_MINUTES = Fallback((Channel.WHATSAPP,), 600)
+
+    async def delivered(self, delivery: Delivery, primary: FakeTwilio, message_id: UUID) -> None:
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.provider_message_id is not None
+        url = HOOK + "twilio-main"
+        headers, body = primary.signed_status_callback(
+            url, message.provider_message_id, "delivered"
+        )
+        await delivery.webhook("twilio-main", headers, body, url)
+
+    async def test_a_worker_that_dies_before_the_commit_leaves_no_fallback(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+        delivery.clock.advance(timedelta(minutes=11))
+        dying = FallBackDue(
+            DiesBeforeFellBack(delivery.uows), delivery.request, delivery.clock, lease_seconds=0
+        )
+        with pytest.raises(RuntimeError):
+            await dying()
+        channels = "SELECT channel FROM messages ORDER BY channel"
+        assert [row["channel"] for row in await pool.fetch(channels)] == ["sms"]
+        await self.delivered(delivery, primary, message_id)  # before it is tried again
+
+        assert await delivery.fall_back() == 1
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert (message.status, message.fell_back_to) == (MessageStatus.DELIVERED, None)
+        assert [row["channel"] for row in await pool.fetch(channels)] == ["sms"]
+        assert await pool.fetchval("SELECT count(*) FROM fallbacks") == 0
+
+    async def test_a_fallback_decided_apart_by_an_earlier_version_is_linked_when_tried_again(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        message_id = await delivery.send_sms(await delivery.customer(), fallback=self.TEN_MINUTES)
+        await delivery.run_round()
+        delivery.clock.advance(timedelta(minutes=11))
+        async with delivery.uows() as uow:  # an earlier version's worker: lease out at once
+            (due,) = await uow.outbox.claim_fallbacks(delivery.clock.now(), 1, 0.0)
+        decided = await delivery.request(  # decided in a commit of its own; then it died
+            due.customer_id,
+            due.plan_request,
+            idempotency_key=f"fallback:{message_id}",
+            origin="fallback",
+            delivery=due.plan_delivery,
+        )
+        await self.delivered(delivery, primary, message_id)
+
+        assert await delivery.fall_back() == 1
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert (message.status, message.fell_back_to) == (
+            MessageStatus.DELIVERED,
+            decided.message_id,
+        )
+        assert len(await delivery.store.decisions_of(decided.message_id)) == 1  # not again
+        assert await pool.fetchval("SELECT count(*) FROM fallbacks") == 0
 
 
 class TestCosts:

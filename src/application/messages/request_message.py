@@ -84,6 +84,36 @@ def decide_and_record(
 ) -> Decision:
     """Decides on the customer and enlists the decision, its index, any deferral and, for an
     allowed message with content, the message and its outbox entry: all in one commit."""
+    decision, _ = _decide_and_record(
+        uow,
+        customer,
+        message_id,
+        decision_id,
+        request,
+        rules,
+        now,
+        origin,
+        idempotency_key,
+        fingerprint,
+        delivery,
+    )
+    return decision
+
+
+def _decide_and_record(
+    uow: UnitOfWork,
+    customer: Customer,
+    message_id: UUID,
+    decision_id: UUID,
+    request: SendRequest,
+    rules: RuleSet,
+    now: datetime,
+    origin: str,
+    idempotency_key: str | None,
+    fingerprint: bytes | None,
+    delivery: Delivery | None,
+) -> tuple[Decision, bool]:
+    """`decide_and_record`, and whether the message was put in the outbox."""
     decision = customer.decide_message(message_id, decision_id, request, rules, now, origin)
     uow.decisions.add(decision_id, message_id, customer.id, customer.version)
     if idempotency_key is not None:
@@ -102,12 +132,14 @@ def decide_and_record(
         uow.approvals.hold(
             held_for_approval(customer.id, message_id, decision_id, request, decision, now, origin)
         )
+    queued = False
     if decision.allows_send and delivery is not None:
         made = message_for(customer, message_id, decision_id, request, decision, delivery, now)
         if made is not None:
             uow.outbox.put(*made)
+            queued = True
     uow.repository(Customer).add(customer)
-    return decision
+    return decision, queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +161,8 @@ class MessageDecided:
     customer_id: UUID
     decision: Decision | None  # None: a retry of an earlier request, see decision_id
     repeated: bool = False
+    # This decision put the message in the outbox (False for a retry: nothing new was put).
+    queued: bool = False
 
 
 class RequestMessage:
@@ -176,6 +210,17 @@ class RequestMessage:
                 return await self._decide(uow, {}, asked, message_id, fingerprint, earlier, rules)
 
         return await retry_on_conflict(attempt)
+
+    async def within(self, uow: UnitOfWork, asked: SendAsked, rules: RuleSet) -> MessageDecided:
+        """Decides one send as a call would, in the caller's unit of work: what the caller
+        records with it commits together with the decision, or neither does. `rules` are read
+        before the unit of work opens (`rule_sets.current()`); the caller retries a conflict."""
+        key = asked.idempotency_key
+        fingerprint = (
+            fingerprint_of(asked.customer_id, asked.request, asked.content) if key else None
+        )
+        earlier = None if key is None else await uow.requests.earlier(key)
+        return await self._decide(uow, {}, asked, self.ids.new_id(), fingerprint, earlier, rules)
 
     async def all(self, asked: Sequence[SendAsked]) -> list[MessageDecided | DomainError]:
         """Decides many sends in one commit, each as a call would: the same rules, decisions,
@@ -296,7 +341,7 @@ class RequestMessage:
             rendered = shaped_to_tone(rendered, rules)
         said = request if rendered is None else approved_as_sent(request, rendered)
         decision_id = self.ids.new_id()
-        decision = decide_and_record(
+        decision, queued = _decide_and_record(
             uow,
             customer,
             message_id,
@@ -309,7 +354,7 @@ class RequestMessage:
             fingerprint,
             rendered,
         )
-        return MessageDecided(message_id, decision_id, customer.id, decision)
+        return MessageDecided(message_id, decision_id, customer.id, decision, queued=queued)
 
 
 async def _customer(

@@ -903,17 +903,27 @@ class TestStatusesReadBeforeTheirLink:
 
     async def _fallen_back(self, world: Journeys, status: MessageStatus, settle: bool) -> UUID:
         """The email is not delivered in time; its SMS fallback's provider reports `status`
-        before `FellBack` is recorded. Returns the fallback message."""
+        before `FellBack` is recorded. Returns the fallback message.
+
+        `FallBackDue` commits a fallback's decision and its `FellBack` together now; this
+        order is left by an earlier version that committed them apart and died between: the
+        fallback went, and its row, tried again, links it."""
         await world.templates()
         ana = await world.subscriber()
         campaign = await world.campaign("fallback-first", journey(self.STEPS))
         await world.enroll(campaign, ana)
         await world.settle()
-        fall_back = world.chorus.fall_back_due
-        first = ReportsFirst(world, fall_back.request_message, status, settle)
-        fall_back.request_message = first  # type: ignore[assignment]
+        (row,) = world.chorus.storage.fallbacks.values()
         world.clock.advance(timedelta(minutes=11))
-        assert await fall_back() == 1
+        first = ReportsFirst(world, world.chorus.request_message, status, settle)
+        await first(
+            row.customer_id,
+            row.plan.request,
+            idempotency_key=f"fallback:{row.message_id}",
+            origin="fallback",
+            delivery=row.plan.delivery,
+        )
+        assert await world.chorus.fall_back_due() == 1
         await world.settle()
         (sms,) = first.reported
         log = world.store.log

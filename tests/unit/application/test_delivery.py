@@ -3,6 +3,7 @@ webhooks: statuses once each, bounces suppressing, inbound messages becoming sig
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -11,12 +12,15 @@ import pytest
 import tenacity
 
 from adapters.inmemory.providers import InMemoryProviders, RecordingProvider
+from adapters.inmemory.unit_of_work import InMemoryUnitsOfWork
 from application.delivery.dispatch import DispatchMessages
+from application.delivery.fall_back import FallBackDue
 from application.delivery.webhooks import ApplyParkedStatuses, HandleWebhook
 from application.messages.compose import MessageContent
+from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityNormalizer
-from domain.message.aggregate import MessageStatus
+from domain.message.aggregate import Message, MessageStatus
 from domain.message.content import Content
 from domain.policy.decision import SendRequest
 from domain.policy.vocabulary import Channel, Purpose
@@ -25,9 +29,11 @@ from ports.providers import InvalidSignature
 from tests.unit.in_memory_chorus import InMemoryChorus, claim
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from typing import Any
     from uuid import UUID
 
+    from adapters.inmemory.unit_of_work import InMemoryUnitOfWork
     from application.delivery.dispatch import Round
 
 RECEIPT = SendRequest("care", Purpose.TRANSACTIONAL, (Channel.EMAIL,))
@@ -194,6 +200,59 @@ class TestHandleWebhook:
             await delivery.webhooks("mail-a", {}, b'{"statuses": []}', "/hook")
 
 
+class CrashBeforeFellBack:
+    """Units of work that crash, once, when one is about to commit a `FellBack`: the process
+    dies there, and what that unit held is never committed."""
+
+    def __init__(self, uows: InMemoryUnitsOfWork) -> None:
+        self.uows = uows
+        self.crashed = False
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[InMemoryUnitOfWork]:
+        async with self.uows() as uow:
+            yield uow
+            pending = [e for a in uow.added.values() for e in a.pending_events]
+            if not self.crashed and any(isinstance(e, Message.FellBack) for e in pending):
+                self.crashed = True
+                raise RuntimeError("the process died before its commit")
+
+
+class DeliveredMeanwhile:
+    """Units of work in which, once, as one is about to commit a `FellBack`, another process
+    records the first message delivered (its provider's webhook) and commits first."""
+
+    def __init__(self, chorus: InMemoryChorus, message_id: UUID) -> None:
+        self.uows = chorus.uows
+        self.other = InMemoryUnitsOfWork(chorus.storage)  # another process: its own locks
+        self.message_id = message_id
+        self.clock = chorus.clock
+        self.done = False
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[InMemoryUnitOfWork]:
+        async with self.uows() as uow:
+            yield uow
+            pending = [e for a in uow.added.values() for e in a.pending_events]
+            if not self.done and any(isinstance(e, Message.FellBack) for e in pending):
+                self.done = True
+                async with self.other() as theirs:
+                    messages = theirs.repository(Message)
+                    found = (await messages.get([self.message_id]))[self.message_id]
+                    found.report(MessageStatus.DELIVERED, "mail-a", self.clock.now())
+                    messages.add(found)
+
+
+def fallbacks_decided(chorus: InMemoryChorus) -> list[UUID]:
+    """The messages decided as fallbacks (origin `fallback`), in log order."""
+    decided = chorus.storage.events.read()
+    return [
+        e.event.message_id
+        for e in decided
+        if isinstance(e.event, Customer.MessageDecided) and e.event.origin == "fallback"
+    ]
+
+
 class TestFallBackDue:
     async def fallback_asked(self, delivery: Delivery) -> UUID:
         """Ana's receipt by email, on SMS if not delivered within a minute."""
@@ -245,3 +304,84 @@ class TestFallBackDue:
         assert failed.outcome == "failed"
         assert await delivery.chorus.fall_back_due() == 1
         assert len(await delivery.chorus.lease(Channel.SMS)) == 1
+
+    async def test_a_crash_before_the_fallback_is_linked_leaves_no_fallback_unlinked(
+        self,
+    ) -> None:
+        """The fallback's decision and its `FellBack` commit together: a crash between them
+        cannot leave a fallback decided (and perhaps sent) that nothing links to its first
+        message, even if that message is delivered before the fallback is tried again."""
+        delivery = Delivery()
+        email_id = await self.fallback_asked(delivery)
+        chorus = delivery.chorus
+        crashing = FallBackDue(
+            CrashBeforeFellBack(chorus.uows), chorus.request_message, chorus.clock
+        )
+        chorus.clock.advance(timedelta(seconds=60))
+        with pytest.raises(RuntimeError):
+            await crashing()
+        assert fallbacks_decided(chorus) == []  # nothing of it was committed
+        await delivery.round()
+        await delivery.webhook(delivery.first, statuses=[{"id": "mail-a-1", "status": "delivered"}])
+        chorus.clock.advance(timedelta(seconds=31))  # the crashed worker's lease runs out
+        assert await chorus.fall_back_due() == 1
+        email = await chorus.delivery.get(email_id)
+        assert email is not None
+        assert (email.status, email.fell_back_to) == (MessageStatus.DELIVERED, None)
+        assert fallbacks_decided(chorus) == []
+        assert await chorus.lease(Channel.SMS) == []
+        assert await chorus.fall_back_due() == 0
+
+    async def test_a_message_delivered_while_its_fallback_is_decided_falls_back_to_nothing(
+        self,
+    ) -> None:
+        """The fallback is decided on the first message as read in the same commit: a delivery
+        recorded before that commit makes it conflict, and, tried again, it finds the first
+        message delivered and decides no fallback at all."""
+        delivery = Delivery()
+        email_id = await self.fallback_asked(delivery)
+        await delivery.round()
+        chorus = delivery.chorus
+        chorus.clock.advance(timedelta(seconds=60))
+        racing = DeliveredMeanwhile(chorus, email_id)
+        assert await FallBackDue(racing, chorus.request_message, chorus.clock)() == 1
+        assert racing.done
+        email = await chorus.delivery.get(email_id)
+        assert email is not None
+        assert (email.status, email.fell_back_to) == (MessageStatus.DELIVERED, None)
+        assert fallbacks_decided(chorus) == []
+        assert await chorus.lease(Channel.SMS) == []
+        assert chorus.storage.fallbacks == {}
+
+    async def test_a_fallback_decided_but_never_linked_is_linked_whatever_became_of_the_first(
+        self,
+    ) -> None:
+        """A fallback decided without its `FellBack` (by a version that committed them apart,
+        and crashed between) is linked when its row is tried again, though the first message
+        was delivered meanwhile: the fallback may go out, and its campaign, the enrollment and
+        the first message's story must know of it."""
+        delivery = Delivery()
+        email_id = await self.fallback_asked(delivery)
+        chorus = delivery.chorus
+        plan = chorus.storage.fallbacks[email_id].plan
+        email = await chorus.delivery.get(email_id)
+        assert email is not None
+        chorus.clock.advance(timedelta(seconds=60))
+        decided = await chorus.request_message(
+            email.customer_id,
+            plan.request,
+            idempotency_key=f"fallback:{email_id}",
+            origin="fallback",
+            delivery=plan.delivery,
+        )
+        await delivery.round()
+        await delivery.webhook(delivery.first, statuses=[{"id": "mail-a-1", "status": "delivered"}])
+        assert await chorus.fall_back_due() == 1
+        email = await chorus.delivery.get(email_id)
+        assert email is not None
+        assert (email.status, email.fell_back_to) == (MessageStatus.DELIVERED, decided.message_id)
+        assert email.replaced is False  # a provider had it: it was not taken back
+        assert fallbacks_decided(chorus) == [decided.message_id]  # decided once, not again
+        (sms,) = await chorus.lease(Channel.SMS)
+        assert sms.id == decided.message_id
+        assert await chorus.fall_back_due() == 0
