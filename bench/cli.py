@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "--profile",
         action="store_true",
         help="cProfile the append, rules and dispatch benchmarks' process, the projections "
-        "benchmark's rebuilds and the ingest service; "
+        "benchmark's rebuilds, the campaigns benchmark's broadcast and the ingest service; "
         "writes bench/results/<name>.prof and prints the top functions",
     )
     return parser
@@ -106,9 +106,8 @@ async def _run(
                 verify = QUICK_AUDIT_VERIFY if quick else AuditVerifyConfig()
                 result = await run_audit_verify(dsn, verify)
             elif name == "campaigns":
-                with profiled(profile):
-                    config = QUICK_CAMPAIGNS if quick else CampaignsConfig()
-                    result = await run_campaigns(dsn, config)
+                config = QUICK_CAMPAIGNS if quick else CampaignsConfig()
+                result = await run_campaigns(dsn, config, profile=profile)
             elif name == "conversations":
                 config = QUICK_CONVERSATIONS if quick else ConversationsConfig()
                 result = await run_conversations(servers, dsn, config, quick=quick)
