@@ -57,10 +57,45 @@ class TestPublishingRules:
         assert "channels" not in shown["rules"]
         assert shown["channels_in_force"]["sms"] == {
             "consent": {"marketing": "opt_in", "service": "opt_in"},
+            "session_window": None,
+            "requires_verified_identity": False,
             "hard_opt_out": True,
             "cost": 0.0079,
         }
         assert shown["channels_in_force"]["whatsapp"]["session_window"] == "24h"
+        assert sms["outcome"] == "suppress"
+        assert sms["fired"][0]["rule_id"] == "consent.sms.marketing"
+
+    def test_a_channel_named_for_its_tone_keeps_its_opt_in_and_reads_back_as_published(
+        self, chorus: ChorusProcess
+    ) -> None:
+        tone = {"max_length": 120, "max_links": 1}
+        document = {
+            "channels": {"sms": {"tone": tone}, "whatsapp": {"session_window": None}},
+        }
+        with client(chorus) as http:
+            published = http.put("/v1/rules", json=document)
+            assert published.status_code == 200, published.text
+            shown = http.get("/v1/rules").json()
+            again = http.put("/v1/rules", json=shown["rules"])
+            assert again.status_code == 200, again.text
+            phone = [{"type": "phone", "value": "+447700900222"}]
+            who = http.put("/v1/customers", json={"identities": phone}).json()["customer"]["id"]
+            promo = {
+                "customer_id": who,
+                "team": "growth",
+                "purpose": "marketing",
+                "channels": ["sms"],
+            }
+            sms = http.post("/v1/messages", json=promo).json()
+        assert shown["rules"]["channels"] == document["channels"]
+        assert again.json()["version"] == shown["version"]  # the same rule set: nothing new
+        in_force = shown["channels_in_force"]
+        assert in_force["sms"]["consent"] == {"marketing": "opt_in", "service": "opt_in"}
+        assert in_force["sms"]["hard_opt_out"] is True
+        assert in_force["sms"]["tone"] == tone
+        assert in_force["whatsapp"]["session_window"] is None
+        assert in_force["whatsapp"]["hard_opt_out"] is True
         assert sms["outcome"] == "suppress"
         assert sms["fired"][0]["rule_id"] == "consent.sms.marketing"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,9 +14,11 @@ from domain.policy.decision import ConsentState, ContactRecord, CustomerFacts, S
 from domain.policy.defaults import default_rule_set
 from domain.policy.engine import decide
 from domain.policy.quiet_hours import quiet_until
-from domain.policy.rule_document import decode_rule_set
+from domain.policy.rule_document import decode_rule_set, rule_set_document
 from domain.policy.rules import BUILT_IN_CHANNELS, ConsentMode
+from domain.policy.tone import ChannelTone
 from domain.policy.vocabulary import Channel, Purpose
+from domain.shared.durations import parse_duration
 
 RULES = default_rule_set()
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -179,11 +182,31 @@ channel_documents = st.fixed_dictionaries(
             st.sampled_from([str(p) for p in Purpose]),
             st.sampled_from([str(m) for m in ConsentMode]),
         ),
-        "session_window": st.sampled_from(["1h", "24h", "2d"]),
+        "session_window": st.one_of(st.none(), st.sampled_from(["1h", "24h", "2d"])),
+        "requires_verified_identity": st.booleans(),
         "hard_opt_out": st.booleans(),
         "cost": st.floats(0, 1),
+        "tone": st.one_of(
+            st.none(),
+            st.builds(
+                lambda length, emoji: {"max_length": length, "emoji": emoji},
+                st.integers(10, 1000),
+                st.booleans(),
+            ),
+        ),
     },
 )
+
+
+def _as_in_force(field: str, value: Any) -> Any:
+    """A channel field of a document as a `ChannelPolicy` holds it."""
+    if value is None:
+        return None
+    if field == "session_window":
+        return parse_duration(value)
+    if field == "tone":
+        return ChannelTone(value["max_length"], emoji=value["emoji"])
+    return value
 
 
 @given(st.dictionaries(channels, channel_documents), requests, facts, ledgers, moments)
@@ -197,7 +220,7 @@ def test_a_channel_a_published_rule_set_leaves_out_is_decided_as_built_in(
     """Whatever channels a document names, and however, a request on channels it leaves out is
     decided as under the built-in channel policies: consent, STOP and the session window hold."""
     partial = decode_rule_set(json.dumps({"channels": {str(c): d for c, d in named.items()}}), 2)
-    built_in = replace(partial, channels=dict(BUILT_IN_CHANNELS))
+    built_in = replace(partial, channels={})
     left_out = tuple(channel for channel in request.channels if channel not in named)
     if not left_out:
         return
@@ -207,3 +230,29 @@ def test_a_channel_a_published_rule_set_leaves_out_is_decided_as_built_in(
     )
     for channel in left_out:
         assert partial.channel_policy(channel) == BUILT_IN_CHANNELS[channel]
+
+
+@given(st.dictionaries(channels, channel_documents))
+def test_a_named_channel_is_its_built_in_policy_with_the_fields_it_names_replaced(
+    named: dict[Channel, dict[str, Any]],
+) -> None:
+    """A channel named with any subset of its fields is in force as its built-in policy with
+    those fields, and only those, replaced (consent purpose by purpose); the document read back
+    and published again is the same rule set."""
+    rules = decode_rule_set(json.dumps({"channels": {str(c): d for c, d in named.items()}}), 2)
+    for channel in Channel:
+        given_fields = dict(named.get(channel, {}))
+        modes = given_fields.pop("consent", {})
+        built_in = BUILT_IN_CHANNELS[channel]
+        expected = replace(
+            built_in,
+            consent={
+                **built_in.consent,
+                **{Purpose(purpose): ConsentMode(mode) for purpose, mode in modes.items()},
+            },
+            **{field: _as_in_force(field, value) for field, value in given_fields.items()},
+        )
+        assert rules.channel_policy(channel) == expected
+    again = decode_rule_set(json.dumps(rule_set_document(rules)), 3)
+    assert replace(again, version=2) == rules
+    assert again.effective_channels() == rules.effective_channels()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from domain.policy.rules import (
-    BUILT_IN_CHANNELS,
+    BUILT_IN_NAMED,
     DedupRule,
     FrequencyCap,
     QuietHours,
@@ -18,12 +18,12 @@ __all__ = ["default_rule_set"]
 
 
 def default_rule_set(version: int = 1) -> RuleSet:
-    """Every channel's built-in policy (`BUILT_IN_CHANNELS`: marketing needs opt-in everywhere,
+    """Every channel named as built in (`BUILT_IN_CHANNELS`: marketing needs opt-in everywhere,
     SMS and WhatsApp honour STOP absolutely), quiet nights, a daily and a weekly cap, dedup."""
     return RuleSet(
         version=version,
         default_time_zone="UTC",
-        channels=dict(BUILT_IN_CHANNELS),
+        channels=dict(BUILT_IN_NAMED),
         quiet_hours=(
             QuietHours(
                 id="quiet.night",

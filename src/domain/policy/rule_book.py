@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.policy.defaults import default_rule_set
-from domain.policy.rules import RuleSet
+from domain.policy.rules import ConsentMode, RuleSet
+from domain.policy.vocabulary import Purpose
 from domain.shared.topics import StoredAs
 
 __all__ = ["RULE_BOOK_ID", "RuleBook"]
@@ -39,7 +41,35 @@ class RuleBook(Aggregate):
         self._published(timestamp=at, rules=published, author=author)
         return published
 
-    @event("Published")
+    class Published(Aggregate.Event):
+        """A rule set published. Since version 2, each channel it names holds only the fields
+        it gives (`ChannelOverride`), each over the channel's built-in policy; before, each held
+        the channel's whole policy, which governed the channel alone."""
+
+        class_version = 2
+        rules: RuleSet
+        author: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # A channel stored whole gives every field and every purpose (one it left out of
+            # its consent was opt_out), so it means over the built-in policy what it meant.
+            channels: dict[str, dict[str, Any]] = state["rules"].get("channels") or {}
+            for channel, policy in channels.items():
+                consent = policy.get("consent") or {}
+                channels[channel] = {
+                    "consent": {
+                        str(purpose): consent.get(str(purpose), str(ConsentMode.OPT_OUT))
+                        for purpose in Purpose
+                    },
+                    "session_window": policy.get("session_window"),
+                    "requires_verified_identity": policy.get("requires_verified_identity", False),
+                    "hard_opt_out": policy.get("hard_opt_out", False),
+                    "cost": policy.get("cost", 0.0),
+                    "tone": policy.get("tone"),
+                }
+
+    @event(Published)
     def _published(self, timestamp: datetime, rules: RuleSet, author: str) -> None:
         self.current = rules
         self.published_at = timestamp

@@ -16,12 +16,14 @@ from typing import Annotated, Any
 from zoneinfo import available_timezones
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from domain.assistant.intents import check_intents
 from domain.policy.rules import (
     ALL_DAYS,
     DEFAULT_HOLD,
     ApprovalRule,
+    ChannelOverride,
     ChannelPolicy,
     ConsentMode,
     DedupRule,
@@ -89,15 +91,18 @@ class ToneIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_
 
 
 class ChannelIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """What a channel demands; a purpose left out of `consent` is opt_out. A channel the
-    document names is governed by this alone; one it leaves out keeps its built-in policy."""
+    """What the document changes of a channel's built-in policy: each field given replaces
+    the built-in value, each left out keeps it; `consent` sets the purposes it names, the
+    others keep their built-in mode. `session_window: null` removes the window; `tone`
+    replaces the tone whole (null: the channel's default tone). A channel left out of the
+    document keeps its built-in policy whole."""
 
     consent: dict[Purpose, ConsentMode] = msgspec.field(default_factory=dict)
-    session_window: Duration | None = None
-    requires_verified_identity: bool = False
-    hard_opt_out: bool = False
-    cost: Cost = 0.0
-    tone: ToneIn | None = None
+    session_window: Duration | UnsetType | None = UNSET
+    requires_verified_identity: bool | UnsetType = UNSET
+    hard_opt_out: bool | UnsetType = UNSET
+    cost: Cost | UnsetType = UNSET
+    tone: ToneIn | UnsetType | None = UNSET
 
 
 class QuietWindowIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -260,7 +265,7 @@ class _Reader:
                 "e.g. Europe/London, America/New_York or UTC",
             )
         channels = {
-            channel: self.channel(f"$.channels.{channel}", channel, spec)
+            channel: self.channel(f"$.channels.{channel}", spec)
             for channel, spec in wire.channels.items()
         }
         quiet_hours = tuple(
@@ -317,18 +322,18 @@ class _Reader:
             return timedelta(seconds=1)
         return span
 
-    def channel(self, path: str, channel: Channel, spec: ChannelIn) -> ChannelPolicy:
+    def channel(self, path: str, spec: ChannelIn) -> ChannelOverride:
         session = spec.session_window
-        return ChannelPolicy(
-            channel=channel,
+        tone = spec.tone
+        return ChannelOverride(
             consent=dict(spec.consent),
-            session_window=None
-            if session is None
-            else self.window(f"{path}.session_window", session),
+            session_window=self.window(f"{path}.session_window", session)
+            if isinstance(session, str)
+            else session,
             requires_verified_identity=spec.requires_verified_identity,
             hard_opt_out=spec.hard_opt_out,
             cost=spec.cost,
-            tone=None if spec.tone is None else self.tone(f"{path}.tone", spec.tone),
+            tone=self.tone(f"{path}.tone", tone) if isinstance(tone, ToneIn) else tone,
         )
 
     def tone(self, path: str, spec: ToneIn) -> ChannelTone:
@@ -622,10 +627,12 @@ def rule_set_document(rules: RuleSet) -> dict[str, Any]:
 
 
 def channels_in_force(rules: RuleSet) -> dict[str, Any]:
-    """Every channel's policy as the engine applies it under `rules`, in the document's form:
-    the channels the rule set names as it names them, the others as built in."""
+    """Every channel's policy as the engine applies it under `rules`, in the document's form,
+    every field given (a tone only when it is not the channel's default): what a channel the
+    rule set names says over its built-in policy, a channel it leaves out as built in. Read
+    back as a document's `channels`, it gives the same policies."""
     return {
-        str(channel): msgspec.to_builtins(_channel_out(policy))
+        str(channel): msgspec.to_builtins(_policy_out(policy))
         for channel, policy in rules.effective_channels().items()
     }
 
@@ -634,17 +641,31 @@ def _ordered(values: frozenset[Any], kind: type[Enum]) -> list[Any]:
     return [member for member in kind if member in values]
 
 
-def _channel_out(policy: ChannelPolicy) -> ChannelIn:
-    session = policy.session_window
+def _channel_out(named: ChannelOverride) -> ChannelIn:
+    """A channel as the rule set names it: the fields it gives, and only those."""
+    session = named.session_window
+    tone = named.tone
     return ChannelIn(
+        consent=dict(named.consent),
+        session_window=format_duration(session) if isinstance(session, timedelta) else session,
+        requires_verified_identity=named.requires_verified_identity,
+        hard_opt_out=named.hard_opt_out,
+        cost=named.cost,
+        tone=_tone_out(tone) if isinstance(tone, ChannelTone) else tone,
+    )
+
+
+def _policy_out(policy: ChannelPolicy) -> ChannelIn:
+    """A channel's policy in force, every field given (the tone when it is not the default)."""
+    given = ChannelOverride(
         consent=dict(policy.consent),
-        session_window=None if session is None else format_duration(session),
+        session_window=policy.session_window,
         requires_verified_identity=policy.requires_verified_identity,
         hard_opt_out=policy.hard_opt_out,
-        tone=None if policy.tone is None else _tone_out(policy.tone),
-        # a float default is not omitted by msgspec, and "cost": 0.0 says nothing
-        **({"cost": policy.cost} if policy.cost else {}),
+        cost=policy.cost,
+        tone=UNSET if policy.tone is None else policy.tone,
     )
+    return _channel_out(given)
 
 
 def _tone_out(tone: ChannelTone) -> ToneIn:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from msgspec import UNSET, UnsetType
 
 from domain.assistant.intents import canonical_intent
 from domain.policy.tone import DEFAULT_TONES, ChannelTone
@@ -18,8 +21,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_DAYS",
     "BUILT_IN_CHANNELS",
+    "BUILT_IN_NAMED",
     "DEFAULT_HOLD",
     "ApprovalRule",
+    "ChannelOverride",
     "ChannelPolicy",
     "ConsentMode",
     "DedupRule",
@@ -31,6 +36,8 @@ __all__ = [
 ]
 
 ALL_DAYS = frozenset(range(7))
+
+_T = TypeVar("_T")
 
 
 class OnExceed(StrEnum):
@@ -207,38 +214,105 @@ BUILT_IN_CHANNELS: Mapping[Channel, ChannelPolicy] = MappingProxyType(
 )
 """What each channel's regulation demands: marketing needs opt-in everywhere, SMS and WhatsApp
 service too; STOP on SMS, WhatsApp and voice is absolute; WhatsApp outside the 24 h session
-window takes only approved templates. The default rule set has exactly these, and a rule set
-that leaves a channel out keeps that channel's entry here (see `RuleSet.channel_policy`)."""
+window takes only approved templates. The default rule set names exactly these
+(`BUILT_IN_NAMED`); a rule set that leaves a channel out keeps that channel's entry here, and
+one that names it changes only the fields it gives (`ChannelOverride`)."""
+
+
+def _given(value: _T | UnsetType, otherwise: _T) -> _T:
+    return otherwise if isinstance(value, UnsetType) else value
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelOverride:
+    """What a rule set says about a channel it names: each field it gives changes only that,
+    over the channel's built-in policy (`BUILT_IN_CHANNELS`), and each it leaves UNSET keeps
+    the built-in value. `consent` sets the mode of each purpose it names; the purposes it does
+    not name keep their built-in mode. `session_window=None` removes the built-in window;
+    `tone` replaces the tone whole (None: the channel's default tone).
+
+    `{"sms": {"tone": ...}}` changes SMS's tone and nothing else: marketing still needs an
+    opt-in and STOP stays absolute.
+    """
+
+    consent: dict[Purpose, ConsentMode] = field(default_factory=dict)
+    session_window: timedelta | UnsetType | None = UNSET
+    requires_verified_identity: bool | UnsetType = UNSET
+    hard_opt_out: bool | UnsetType = UNSET
+    cost: float | UnsetType = UNSET
+    tone: ChannelTone | UnsetType | None = UNSET
+
+    def over(self, built_in: ChannelPolicy) -> ChannelPolicy:
+        """The policy in force: `built_in` with what this override gives in its place."""
+        return ChannelPolicy(
+            channel=built_in.channel,
+            consent={**built_in.consent, **self.consent},
+            session_window=_given(self.session_window, built_in.session_window),
+            requires_verified_identity=_given(
+                self.requires_verified_identity, built_in.requires_verified_identity
+            ),
+            hard_opt_out=_given(self.hard_opt_out, built_in.hard_opt_out),
+            cost=_given(self.cost, built_in.cost),
+            tone=_given(self.tone, built_in.tone),
+        )
+
+
+def _as_named(policy: ChannelPolicy) -> ChannelOverride:
+    """A built-in policy as the default rule set names it: what it says beyond the defaults."""
+    return ChannelOverride(
+        consent=dict(policy.consent),
+        session_window=UNSET if policy.session_window is None else policy.session_window,
+        requires_verified_identity=policy.requires_verified_identity or UNSET,
+        hard_opt_out=policy.hard_opt_out or UNSET,
+        cost=policy.cost or UNSET,
+        tone=UNSET if policy.tone is None else policy.tone,
+    )
+
+
+BUILT_IN_NAMED: Mapping[Channel, ChannelOverride] = MappingProxyType(
+    {channel: _as_named(policy) for channel, policy in BUILT_IN_CHANNELS.items()}
+)
+"""Every channel as the built-in rule set names it: over its built-in policy, the same."""
+
+
+# Not slotted: the policies in force are worked out once per rule set and kept on it, apart
+# from its fields (which are what is stored and compared).
+@dataclass(frozen=True)
 class RuleSet:
     """Everything the engine needs to decide; `version` is cited by every decision.
 
-    `channels` holds the channels the rule set names; a channel it leaves out is governed by
-    its built-in policy (`BUILT_IN_CHANNELS`), never by nothing.
+    `channels` holds what the rule set says of the channels it names, each field over the
+    channel's built-in policy (`ChannelOverride`); a channel it leaves out is governed by its
+    built-in policy (`BUILT_IN_CHANNELS`), never by nothing. `channel_policy` answers the
+    policy in force.
     """
 
     version: int
     default_time_zone: str = "UTC"
-    channels: dict[Channel, ChannelPolicy] = field(default_factory=dict)
+    channels: dict[Channel, ChannelOverride] = field(default_factory=dict)
     quiet_hours: tuple[QuietHours, ...] = ()
     caps: tuple[FrequencyCap, ...] = ()
     dedup: DedupRule | None = None
     team_priorities: dict[str, int] = field(default_factory=dict)
     approvals: tuple[ApprovalRule, ...] = ()
 
+    @cached_property
+    def _in_force(self) -> dict[Channel, ChannelPolicy]:
+        # Once per rule set: the engine asks for a channel's policy on every decision.
+        named = self.channels
+        return {
+            channel: built_in if channel not in named else named[channel].over(built_in)
+            for channel, built_in in BUILT_IN_CHANNELS.items()
+        }
+
     def channel_policy(self, channel: Channel) -> ChannelPolicy:
-        """The channel's policy as this rule set names it, or its built-in one if it does not:
-        leaving a channel out never drops the protections its regulation demands."""
-        named = self.channels.get(channel)
-        if named is not None:
-            return named
-        return BUILT_IN_CHANNELS[channel]
+        """The channel's policy in force: its built-in one with what this rule set says of it
+        in its place. Naming a channel changes what it says, never drops the rest."""
+        return self._in_force[channel]
 
     def effective_channels(self) -> dict[Channel, ChannelPolicy]:
         """Every channel's policy in force under this rule set, named or built in."""
-        return {channel: self.channel_policy(channel) for channel in Channel}
+        return dict(self._in_force)
 
     def tone_for(self, channel: Channel) -> ChannelTone:
         """The channel's tone as this rule set says it, or its default."""

@@ -3,7 +3,6 @@ idempotency keys: the decisions the rules make on a customer's own stream."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,8 +13,7 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.customer.contact import ConsentRecord
 from domain.message.content import Content
 from domain.policy.decision import Outcome, SendRequest
-from domain.policy.defaults import default_rule_set
-from domain.policy.rules import FrequencyCap, OnExceed
+from domain.policy.rules import ChannelOverride, FrequencyCap, OnExceed
 from domain.policy.tone import ChannelTone, Structure
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.errors import NotFound
@@ -221,12 +219,11 @@ class TestCampaignSendsTakeTheChannelsTone:
 
     async def test_a_tone_in_the_rule_set_shapes_the_campaign_send(self) -> None:
         chorus = InMemoryChorus()
-        rules = default_rule_set()
-        sms = replace(
-            rules.channel_policy(Channel.SMS),
-            tone=ChannelTone(12, Structure.ONE_PARAGRAPH, emoji=True, links=False),
+        # Naming SMS for its tone alone: its consent and STOP stay as built in.
+        sms = ChannelOverride(
+            tone=ChannelTone(12, Structure.ONE_PARAGRAPH, emoji=True, links=False)
         )
-        await chorus.publish(channels={**rules.channels, Channel.SMS: sms})
+        await chorus.publish(channels={Channel.SMS: sms})
         message = await self.sms(chorus, "spring")
         assert message.content.body == "Hi Ana 🎉…"
 

@@ -78,7 +78,7 @@ class TestSimulateRules:
 
 
 class TestADraftLeavingChannelsOut:
-    async def test_keeps_their_built_in_policy_and_a_named_channel_follows_the_draft(
+    async def test_keeps_their_built_in_policy_and_a_named_channel_changes_what_it_names(
         self,
     ) -> None:
         chorus = InMemoryChorus()
@@ -102,6 +102,11 @@ class TestADraftLeavingChannelsOut:
         nothing = decode_rule_set('{"channels": {}}', version=0)
         assert (await simulate(nothing, MONDAY_NOON, until)).changed == 0
 
-        sms_opt_out = decode_rule_set('{"channels": {"sms": {}}}', version=0)
+        # A named channel changes only what it names: SMS named for its cost keeps its opt-in.
+        sms_cost = decode_rule_set('{"channels": {"sms": {"cost": 0.01}}}', version=0)
+        assert (await simulate(sms_cost, MONDAY_NOON, until)).changed == 0
+        sms_opt_out = decode_rule_set(
+            '{"channels": {"sms": {"consent": {"marketing": "opt_out"}}}}', version=0
+        )
         report = await simulate(sms_opt_out, MONDAY_NOON, until)
         assert report.by_outcome == {"suppress -> send": 1}

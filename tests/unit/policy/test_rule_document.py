@@ -19,7 +19,7 @@ from domain.policy.rule_document import (
 )
 from domain.policy.rules import (
     ApprovalRule,
-    ChannelPolicy,
+    ChannelOverride,
     ConsentMode,
     DedupRule,
     FrequencyCap,
@@ -28,6 +28,7 @@ from domain.policy.rules import (
     QuietWindow,
     RuleSet,
 )
+from domain.policy.tone import ChannelTone
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.durations import format_duration, parse_duration
 
@@ -124,14 +125,12 @@ class TestAValidDocumentParses:
             version=4,
             default_time_zone="Europe/London",
             channels={
-                Channel.SMS: ChannelPolicy(
-                    Channel.SMS,
+                Channel.SMS: ChannelOverride(
                     {Purpose.MARKETING: ConsentMode.OPT_IN, Purpose.SERVICE: ConsentMode.OPT_IN},
                     hard_opt_out=True,
                     cost=0.0079,
                 ),
-                Channel.WHATSAPP: ChannelPolicy(
-                    Channel.WHATSAPP,
+                Channel.WHATSAPP: ChannelOverride(
                     {Purpose.MARKETING: ConsentMode.OPT_IN},
                     session_window=timedelta(hours=24),
                     hard_opt_out=True,
@@ -176,7 +175,7 @@ class TestAValidDocumentParses:
         assert only == FrequencyCap("cap.test", 3, timedelta(days=1))
         assert only.exempt_purposes == frozenset({Purpose.TRANSACTIONAL})
         assert only.on_exceed is OnExceed.DEFER
-        assert rules.channels == {Channel.PUSH: ChannelPolicy(Channel.PUSH)}
+        assert rules.channels == {Channel.PUSH: ChannelOverride()}  # changes nothing
         assert rules.dedup == DedupRule("dedup", timedelta(hours=1))
 
     def test_an_empty_exempt_list_makes_even_transactional_count(self) -> None:
@@ -246,15 +245,16 @@ def _every_rule_kind() -> RuleSet:
         version=9,
         default_time_zone="America/New_York",
         channels={
-            Channel.EMAIL: ChannelPolicy(
-                Channel.EMAIL,
+            Channel.EMAIL: ChannelOverride(
                 {Purpose.MARKETING: ConsentMode.OPT_IN, Purpose.TRANSACTIONAL: ConsentMode.NONE},
                 requires_verified_identity=True,
                 cost=0.001,
             ),
-            Channel.WHATSAPP: ChannelPolicy(
-                Channel.WHATSAPP, session_window=timedelta(hours=23, minutes=30)
+            Channel.WHATSAPP: ChannelOverride(session_window=timedelta(hours=23, minutes=30)),
+            Channel.SMS: ChannelOverride(
+                session_window=None, hard_opt_out=False, cost=0.0, tone=ChannelTone(200)
             ),
+            Channel.VOICE: ChannelOverride(tone=None),
         },
         quiet_hours=(
             QuietHours(

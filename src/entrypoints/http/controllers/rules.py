@@ -92,8 +92,9 @@ class RulesController(Controller):
         summary="The rule set in force, its version, who published it and when",
         description=(
             "`rules` is the document as published; `channels_in_force` is every channel's "
-            "policy as decisions apply it: the document's entry for a channel it names, the "
-            "built-in policy for one it leaves out (docs/rules.md)."
+            "policy as decisions apply it, every field written out: the built-in policy with "
+            "the fields the document gives for a channel it names, the built-in policy for "
+            "one it leaves out (docs/rules.md)."
         ),
     )
     @inject
