@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.policy.defaults import default_rule_set
 from domain.policy.rules import ConsentMode, RuleSet
-from domain.policy.vocabulary import Purpose
+from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.topics import StoredAs
 
 __all__ = ["RULE_BOOK_ID", "RuleBook"]
@@ -53,8 +53,14 @@ class RuleBook(Aggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             # A channel stored whole gives every field and every purpose (one it left out of
-            # its consent was opt_out), so it means over the built-in policy what it meant.
+            # its consent was opt_out), so it means over the built-in policy what it meant. A
+            # channel it left out had no policy then (`ChannelPolicy(channel)`: consent opt_out
+            # for every purpose, no window, no absolute opt-out, no cost), and keeps that: the
+            # decisions made under it are decided again alike (`chorus audit verify`).
             channels: dict[str, dict[str, Any]] = state["rules"].get("channels") or {}
+            for left_out in Channel:
+                channels.setdefault(str(left_out), {})
+            state["rules"]["channels"] = channels
             for channel, policy in channels.items():
                 consent = policy.get("consent") or {}
                 channels[channel] = {

@@ -113,8 +113,11 @@ class TestARuleSetStoredBefore:
         # Decided again, a marketing SMS without a grant goes, as it went then.
         decision = decide(request(Channel.SMS), customer(consents={}), [], rules, NOON)
         assert decision.outcome is Outcome.SEND
-        # A channel it left out keeps its built-in policy.
-        assert rules.channel_policy(Channel.VOICE) == BUILT_IN_CHANNELS[Channel.VOICE]
+        # A channel it left out had no policy then, and has none now: a marketing voice call
+        # without a grant went then, and is decided again alike.
+        assert same_meaning(rules.channel_policy(Channel.VOICE), ChannelPolicy(Channel.VOICE))
+        called = decide(request(Channel.VOICE), customer(consents={}), [], rules, NOON)
+        assert called.outcome is Outcome.SEND
 
     def test_one_stored_before_tones_existed_reads_back_with_the_default_tone(self) -> None:
         legacy = {
