@@ -92,6 +92,12 @@ class ApiKey:
             return "expired"
         return None
 
+    @property
+    def author(self) -> str:
+        """Who a change made with this key is recorded as made by, whichever edge it came by:
+        the key's name, role and id."""
+        return f"{self.name} ({self.role.value} key {self.id})"
+
     def may_act_for(self, team: str | None) -> bool:
         """Whether the key may send as, or read what belongs to, `team`."""
         return not self.teams or (team is not None and team in self.teams)

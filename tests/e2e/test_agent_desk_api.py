@@ -281,3 +281,40 @@ class TestCommandsOverNats:
             assert (status, resolved["status"]) == (200, "resolved")
         finally:
             await nc.close()
+
+    async def test_a_key_carried_acts_as_it_does_over_http(
+        self, chorus: ChorusProcess, database_url: str
+    ) -> None:
+        keys = staffed(chorus)
+        conversation = str(await customer_wrote(database_url, Channel.EMAIL))  # support's
+        billing_key = chorus.chorus("keys", "create", "--role", "service", "--team", "billing")
+        nc = await nats.connect(chorus.nats_url)
+        try:
+
+            async def ask(body: dict[str, Any], key: str) -> tuple[int, dict[str, Any]]:
+                subject = f"{chorus.subject_prefix}.cmd.conversations.note"
+                reply = await nc.request(
+                    subject, json.dumps(body).encode(), timeout=10, headers={"Chorus-Key": key}
+                )
+                return int((reply.headers or {})["Chorus-Status"]), json.loads(reply.data)
+
+            note = {"conversation_id": conversation, "text": "VIP"}
+            # Bruno's key may not act as Ana, whom the body names
+            status, refused = await ask({**note, "agent": "ana.silva"}, keys["bruno.costa"])
+            assert (status, refused["errors"][0]["field"]) == (403, "$.agent")
+            # As Bruno it is support's conversation, not his team's: as over HTTP
+            status, refused = await ask(note, keys["bruno.costa"])
+            with client(chorus, keys["bruno.costa"]) as http:
+                over_http = http.post(
+                    f"/v1/conversations/{conversation}/notes", json={"text": "VIP"}
+                )
+            assert (status, over_http.status_code) == (403, 403)
+            assert refused["type"] == over_http.json()["type"]
+            # A service key of billing reaches no support conversation, naming Ana or not
+            for body in (note, {**note, "agent": "ana.silva"}):
+                status, refused = await ask(body, billing_key)
+                assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
+            status, noted = await ask(note, keys["ana.silva"])
+            assert (status, noted["author"]) == (200, "ana.silva")
+        finally:
+            await nc.close()

@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import msgspec
 import nats
@@ -25,11 +25,18 @@ from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaTemplates
 from application.conversations.actors import Actor
+from application.conversations.lifecycle import ResolveConversation
+from application.conversations.notes import AddNote
 from application.customer.upsert_customer import UpsertCustomer
 from application.messages.request_message import MessageDecided, RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
+from domain.conversation.aggregate import Conversation
+from domain.conversation.routing import RoutingDecision
+from domain.conversation.vocabulary import Priority
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
+from domain.policy.vocabulary import Channel
+from entrypoints.conversation_commands import ConversationDesk
 from entrypoints.http.rate_limiter import Limit, RateLimiter, RouteClass, key_caller
 from entrypoints.tracing import CORRELATION_ATTRIBUTE
 from entrypoints.workers.command_responder import SendCommandResponder, send_subject
@@ -48,7 +55,6 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
     from domain.policy.decision import SendRequest
-    from entrypoints.conversation_commands import ConversationDesk
     from ports.staff import StaffDirectory
 
     Start = Callable[..., Awaitable[SendCommandResponder]]
@@ -491,8 +497,12 @@ class TestTracing:
         assert stored.split("-")[2] == format(command.context.span_id, "016x")
 
 
-async def a_key(pool: asyncpg.Pool, role: Role, teams: tuple[str, ...] = ()) -> NewApiKey:
-    return await PostgresApiKeyStore(pool, CLOCK, RandomIds()).create(role, "nats", teams=teams)
+async def a_key(
+    pool: asyncpg.Pool, role: Role, teams: tuple[str, ...] = (), agent: str | None = None
+) -> NewApiKey:
+    return await PostgresApiKeyStore(pool, CLOCK, RandomIds()).create(
+        role, "nats", teams=teams, agent=agent
+    )
 
 
 class TestKeys:
@@ -676,19 +686,32 @@ class Desk:
         return await self._answer("note", actor)
 
 
+class Staff:
+    """Ana on support, Bruno on billing."""
+
+    TEAMS: ClassVar[dict[str, frozenset[str]]] = {
+        "ana.silva": frozenset({"support"}),
+        "bruno.costa": frozenset({"billing"}),
+    }
+
+    async def teams_of(self, agent: str) -> frozenset[str]:
+        return self.TEAMS.get(agent, frozenset())
+
+
 class TestConversationCommandLimits:
     async def test_a_keys_commands_spend_its_admin_budget_and_an_unfit_key_is_refused(
         self, nc: Client, pool: asyncpg.Pool
     ) -> None:
         prefix = a_prefix()
-        noisy, quiet = await a_key(pool, Role.AGENT), await a_key(pool, Role.SERVICE)
+        noisy = await a_key(pool, Role.AGENT, agent="ana.silva")
+        quiet = await a_key(pool, Role.SERVICE)
         auditor = await a_key(pool, Role.AUDITOR)
         limiter = RateLimiter({RouteClass.ADMIN: Limit(60, 2)}, clock=StoppedClock())
         desk = Desk()
         responder = ConversationCommandResponder(
             nc,
             cast("ConversationDesk", desk),
-            cast("StaffDirectory", object()),
+            cast("StaffDirectory", Staff()),
             keys=PostgresApiKeyStore(pool, CLOCK, RandomIds()),
             clock=CLOCK,
             limiter=limiter,
@@ -723,3 +746,139 @@ class TestConversationCommandLimits:
             assert len(desk.calls) == 4
         finally:
             await responder.stop(grace=5)
+
+
+async def a_conversation(pool: asyncpg.Pool, team: str) -> uuid.UUID:
+    """A customer's conversation, routed to `team`'s queue."""
+    customer_id = await a_customer(pool, f"{uuid.uuid4().hex[:12]}@example.org")
+    now = CLOCK.now()
+    conversation = Conversation.start(customer_id, "customer", now)
+    conversation.receive(uuid.uuid4(), Channel.EMAIL, "Where is my refund?", now, now)
+    queued = RoutingDecision(1, team, None, Priority.NORMAL, False, frozenset(), None, ())
+    conversation.apply_routing(queued, "router", now)
+    async with PostgresUnitsOfWork(pool)() as uow:
+        uow.repository(Conversation).add(conversation)
+    return conversation.id
+
+
+class TestConversationCommandsActAsTheirKey:
+    """A command carrying a key acts as that key would over HTTP (`actor_of`): an agent key as
+    its agent, a key limited to teams on those teams' conversations only."""
+
+    @pytest.fixture
+    async def command(
+        self, nc: Client, pool: asyncpg.Pool
+    ) -> AsyncIterator[Callable[..., Awaitable[tuple[int, dict[str, Any]]]]]:
+        prefix = a_prefix()
+        uows = PostgresUnitsOfWork(pool)
+        unused = cast("Any", object())
+        desk = ConversationDesk(
+            unused,
+            AddNote(uows, CLOCK, RandomIds()),
+            unused,
+            ResolveConversation(uows, CLOCK),
+            unused,
+            unused,
+            unused,
+            unused,
+        )
+        responder = ConversationCommandResponder(
+            nc,
+            desk,
+            cast("StaffDirectory", Staff()),
+            keys=PostgresApiKeyStore(pool, CLOCK, RandomIds()),
+            clock=CLOCK,
+            prefix=prefix,
+        )
+        await responder.start()
+
+        async def ask(
+            name: str, body: dict[str, Any], key: NewApiKey | None = None
+        ) -> tuple[int, dict[str, Any]]:
+            headers = None if key is None else {"Chorus-Key": key.secret}
+            reply = await nc.request(
+                conversation_subject(name, prefix),
+                json.dumps(body, default=str).encode(),
+                timeout=10,
+                headers=headers,
+            )
+            assert reply.headers is not None
+            return int(reply.headers["Chorus-Status"]), json.loads(reply.data)
+
+        yield ask
+        await responder.stop(grace=5)
+
+    async def test_an_agent_key_acting_as_another_agent_is_a_403_naming_the_field(
+        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+    ) -> None:
+        billing = await a_conversation(pool, "billing")
+        ana = await a_key(pool, Role.AGENT, agent="ana.silva")
+        as_bruno = {"conversation_id": billing, "agent": "bruno.costa", "text": "VIP"}
+        status, refused = await command("note", as_bruno, ana)
+        assert status == 403, refused
+        assert refused["type"].endswith("/forbidden")
+        assert refused["errors"][0]["field"] == "$.agent"
+        assert "'bruno.costa'" in refused["errors"][0]["reason"]
+        # Assign names who acts in `acting_agent`: the refusal names that field
+        assign = {"conversation_id": billing, "agent": "ana.silva", "reason": "asked"}
+        status, refused = await command("assign", {**assign, "acting_agent": "bruno.costa"}, ana)
+        assert (status, refused["errors"][0]["field"]) == (403, "$.acting_agent")
+        # Ana's key acts as Ana: on billing's conversation she is not on the team
+        status, refused = await command("note", {**as_bruno, "agent": "ana.silva"}, ana)
+        assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
+        status, refused = await command("note", {"conversation_id": billing, "text": "VIP"}, ana)
+        assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
+        # Without a key the body still says who acts, as the service's internal callers expect
+        status, noted = await command("note", as_bruno)
+        assert (status, noted["author"]) == (200, "bruno.costa")
+
+    async def test_an_agent_key_acts_as_its_agent_named_or_not(
+        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+    ) -> None:
+        support = await a_conversation(pool, "support")
+        ana = await a_key(pool, Role.AGENT, agent="ana.silva")
+        status, noted = await command("note", {"conversation_id": support, "text": "VIP"}, ana)
+        assert (status, noted["author"]) == (200, "ana.silva")
+        named = {"conversation_id": support, "agent": "ana.silva", "text": "called back"}
+        status, noted = await command("note", named, ana)
+        assert (status, noted["author"]) == (200, "ana.silva")
+        nobodys = await a_key(pool, Role.AGENT)
+        status, refused = await command("note", named, nobodys)
+        assert status == 403
+        assert "names no agent" in refused["detail"]
+
+    async def test_a_key_limited_to_a_team_acts_on_that_teams_conversations_only(
+        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+    ) -> None:
+        support, billing = (
+            await a_conversation(pool, "support"),
+            await a_conversation(pool, "billing"),
+        )
+        key = await a_key(pool, Role.SERVICE, ("support",))
+        status, refused = await command("resolve", {"conversation_id": billing}, key)
+        assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
+        # Naming billing's agent does not reach past the key's teams either
+        as_bruno = {"conversation_id": billing, "agent": "bruno.costa"}
+        status, refused = await command("resolve", as_bruno, key)
+        assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
+        status, resolved = await command("resolve", {"conversation_id": support}, key)
+        assert (status, resolved["status"]) == (200, "resolved"), resolved
+        status, noted = await command("note", {"conversation_id": support, "text": "VIP"}, key)
+        assert (status, noted["author"]) == (200, key.key.author)
+        # An agent key limited to a team: its agent, on that team's conversations only
+        ana = await a_key(pool, Role.AGENT, ("support",), agent="ana.silva")
+        status, noted = await command("note", {"conversation_id": support, "text": "ok"}, ana)
+        assert (status, noted["author"]) == (200, "ana.silva")
+
+    async def test_an_unlimited_service_key_acts_as_itself_or_as_the_agent_named(
+        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+    ) -> None:
+        billing = await a_conversation(pool, "billing")
+        key = await a_key(pool, Role.SERVICE)
+        status, noted = await command("note", {"conversation_id": billing, "text": "a"}, key)
+        assert (status, noted["author"]) == (200, key.key.author)
+        as_bruno = {"conversation_id": billing, "agent": "bruno.costa", "text": "b"}
+        status, noted = await command("note", as_bruno, key)
+        assert (status, noted["author"]) == (200, "bruno.costa")
+        status, refused = await command("note", {**as_bruno, "agent": "ana.silva"}, key)
+        assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")

@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 from litestar.exceptions import PermissionDeniedException
 
+from application.conversations.actors import MayNotAct, acting_agent_key, actor_of
 from application.queries.team_scope import EVERY_TEAM, TeamScope
 from domain.conversation.aggregate import ActingAgent
 from entrypoints.http.principal import Principal
@@ -98,3 +99,50 @@ class TestAgentKeys:
             check_agent_key(Role.SERVICE, "ana.silva")
         with pytest.raises(ValueError, match="not an agent key"):
             check_agent_key(Role.AGENT, "Ana Silva")
+
+
+def a_key(role: Role, agent: str | None = None, teams: frozenset[str] = frozenset()) -> ApiKey:
+    return ApiKey(uuid4(), "k", role, AT, agent, teams)
+
+
+class TestWhoAKeyActsAsOnEveryEdge:
+    """`acting_agent_key` and `actor_of`: HTTP's principal and NATS's conversation commands
+    follow this one rule."""
+
+    def test_an_agent_key_acts_as_its_agent_and_names_no_other(self) -> None:
+        key = a_key(Role.AGENT, "ana.silva")
+        assert acting_agent_key(key) == "ana.silva"
+        assert acting_agent_key(key, "ana.silva") == "ana.silva"
+        with pytest.raises(MayNotAct, match=r"not as 'bruno\.costa'") as refused:
+            acting_agent_key(key, "bruno.costa", "acting_agent")
+        assert refused.value.field == "acting_agent"
+
+    def test_a_supervising_key_acts_as_the_agent_named_or_as_itself(self) -> None:
+        for role in (Role.ADMIN, Role.SERVICE):
+            assert acting_agent_key(a_key(role)) is None
+            assert acting_agent_key(a_key(role), "bruno.costa") == "bruno.costa"
+        assert acting_agent_key(a_key(Role.AUDITOR), "bruno.costa") is None
+
+    def test_a_named_agent_acts_within_the_keys_teams(self) -> None:
+        both = ActingAgent("ana.silva", frozenset({"support", "billing"}))
+        service = a_key(Role.SERVICE, teams=frozenset({"billing"}))
+        assert actor_of(service, "k", both).agent == ActingAgent(
+            "ana.silva", frozenset({"billing"})
+        )
+        assert actor_of(a_key(Role.ADMIN), "k", both).agent == both
+
+    def test_the_principal_decides_as_actor_of_does(self) -> None:
+        for role, agent, teams in (
+            (Role.AGENT, ANA, frozenset[str]()),
+            (Role.AGENT, ANA, frozenset({"billing"})),
+            (Role.SERVICE, None, frozenset({"growth"})),
+            (Role.ADMIN, None, frozenset[str]()),
+        ):
+            made = principal(role, agent, teams)
+            assert made.actor() == actor_of(made.key, made.by, agent)
+
+    def test_an_agent_key_naming_no_agent_and_an_auditor_may_not_act(self) -> None:
+        with pytest.raises(MayNotAct, match="names no agent"):
+            actor_of(a_key(Role.AGENT), "k", None)
+        with pytest.raises(MayNotAct, match="role 'auditor'"):
+            actor_of(a_key(Role.AUDITOR), "k", ANA)

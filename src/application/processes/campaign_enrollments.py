@@ -12,8 +12,11 @@ An enrollment moves on when a signal it waits for arrives, when its goal signal 
 conversion, which ends it; one that left converts too while its goal's window is still open),
 when what became of one of its sends is known (the rules suppressed or deferred it, its message
 was delivered, opened, failed or was replied to), and when its timer falls due (`due`, run by a
-durable scheduler). A delivery fallback's message answers for its send: what it became before
-its `FellBack` was read is heard then, so the order they reach the log in does not matter.
+durable scheduler). A delivery fallback's message answers for its send. Its decision and its
+`FellBack` commit together, so its statuses follow `FellBack` in the log; only a fallback
+decided by an earlier version, which committed them apart, may have been sent and reported on
+before its `FellBack`: what it became by then is heard when `FellBack` is read, so the order
+they reach the log in does not matter.
 Each `Progress` is carried out:
 - recorded on the `Enrollment`, an event per action with its reason;
 - each `Dispatch` asked of the rules through `RequestMessage`, with the step's dedup key as
@@ -603,11 +606,12 @@ class CampaignEnrollments:
             await self._respond(work, sent, *heard, message_id)
 
     async def _fell_back(self, work: _Round, sent: SentBy, fallback_id: UUID) -> None:
-        """The delivery's own fallback: its message answers for the same send. It is decided
-        (origin `fallback`), and may be sent and reported on, before this names the send: what
-        its stream says so far is heard now, in the order it was recorded. A status heard here
-        is not heard again when its own event is read (`note_response`), nor when a page is
-        taken again."""
+        """The delivery's own fallback: its message answers for the same send. Its decision
+        (origin `fallback`) commits with this `FellBack`, so its statuses come later in the log;
+        a fallback decided by an earlier version, which committed them apart, may have been sent
+        and reported on before this names the send: what its stream says so far is heard now,
+        in the order it was recorded. A status heard here is not heard again when its own event
+        is read (`note_response`), nor when a page is taken again."""
         await work.ports.enrollment_index.note_messages([(fallback_id, sent)])
         fallback = (await work.ports.streams.load([fallback_id])).get(fallback_id)
         if not isinstance(fallback, Message):

@@ -62,8 +62,7 @@ def current_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
 
 def author(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     """Who made a change, as it is recorded with the change: the key's name, role and id."""
-    key = current_key(connection)
-    return f"{key.name} ({key.role.value} key {key.id})"
+    return current_key(connection).author
 
 
 def allow(

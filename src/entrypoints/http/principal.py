@@ -3,7 +3,8 @@
 `principal_of(connection)` is the one way a handler learns it (cached per request); as a
 Litestar dependency, `PRINCIPAL` gives it as a `principal` parameter. An agent sees and acts
 on their teams' conversations only (`Principal.may_see`, `Principal.actor`); admin and service
-keys supervise every team.
+keys supervise every team. Who a key acts as is decided by `application.conversations.actors`
+(`acting_agent_key`, `actor_of`), the rule NATS conversation commands follow too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from litestar import Request
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 
-from application.conversations.actors import Actor
+from application.conversations.actors import (
+    SUPERVISORS,
+    Actor,
+    MayNotAct,
+    acting_agent_key,
+    actor_of,
+)
 from application.queries.team_scope import EVERY_TEAM, TeamScope
 from domain.conversation.aggregate import ActingAgent
 from entrypoints.http.auth import author, current_key
@@ -26,9 +33,6 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
 __all__ = ["PRINCIPAL", "SUPERVISORS", "Principal", "principal_of"]
-
-SUPERVISORS = frozenset({Role.ADMIN, Role.SERVICE})
-"""Roles that act on any team's conversations."""
 
 _STATE_KEY = "chorus_principal"
 
@@ -82,22 +86,12 @@ class Principal:
     def actor(self) -> Actor:
         """Who acts on a conversation; 403 for a key that may not act on any. A key limited to
         teams acts as an agent on those teams only, so the desk refuses (`not-on-team`) any
-        other team's conversation as it refuses an agent's."""
-        teams = self.key.teams
-        if self.agent is not None:
-            scoped = self.agent.teams & teams if teams else self.agent.teams
-            return Actor(self.agent.key, ActingAgent(self.agent.key, scoped))
-        if self.supervises:
-            return Actor(self.by, ActingAgent(self.by, teams) if teams else None)
-        if self.key.role is Role.AGENT:
-            raise PermissionDeniedException(
-                "this agent key names no agent: create one with `chorus keys create --role "
-                "agent --agent <agent key>`"
-            )
-        raise PermissionDeniedException(
-            f"role '{self.key.role.value}' may not act on conversations; needs agent, "
-            "admin or service"
-        )
+        other team's conversation as it refuses an agent's (`actor_of`, which NATS commands
+        carrying a key follow too)."""
+        try:
+            return actor_of(self.key, self.by, self.agent)
+        except MayNotAct as refused:
+            raise PermissionDeniedException(refused.detail) from None
 
 
 async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -108,9 +102,10 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
         return known
     key = current_key(connection)
     agent = None
-    if key.role is Role.AGENT and key.agent is not None:
+    acting = acting_agent_key(key)  # an agent key's agent; over HTTP no request names one
+    if acting is not None:
         staff = await connection.app.state.dishka_container.get(StaffDirectory)
-        agent = ActingAgent(key.agent, await staff.teams_of(key.agent))
+        agent = ActingAgent(acting, await staff.teams_of(acting))
     principal = Principal(key, author(connection), agent)
     state[_STATE_KEY] = principal
     return principal

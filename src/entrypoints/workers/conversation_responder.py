@@ -4,8 +4,7 @@ Commands: `reply`, `note`, `snooze`, `resolve`, `reopen`, `assign`, `transfer`. 
 the HTTP body of `POST /v1/conversations/{id}/<route>` with `conversation_id` beside it, and
 `agent` (the acting agent's key) when an agent acts: then only on their teams' conversations,
 as over HTTP (`assign` and `transfer` keep their body's own `agent`, the one given the
-conversation: the acting agent is `acting_agent` there). Without
-`agent` the command acts as the service. The reply is the HTTP answer's JSON with
+conversation: the acting agent is `acting_agent` there). The reply is the HTTP answer's JSON with
 `Chorus-Status: 200`, or an RFC 9457 problem with its status (400 for a body that cannot be
 read, naming the field). An `Idempotency-Key` header (or field) makes a retry safe. Responders
 share a queue group: each command is answered by one service process.
@@ -13,8 +12,16 @@ share a queue group: each command is answered by one service process.
 A command may carry an API key (`Chorus-Key` or `Authorization: Bearer`, as send commands do):
 it is checked (unknown, revoked or expired: 401; a role other than agent, service or admin:
 403) and spends that key's rate limit as the command's HTTP route does (`reply`: `send`, the
-others: `admin`; over it, a 429 with `retry_after`). The key does not choose who acts: that is
-still `agent` (ADR 0022, amended).
+others: `admin`; over it, a 429 with `retry_after`). The key then decides who acts, by the rule
+HTTP follows (`application.conversations.actors`: `acting_agent_key`, `actor_of`): an agent
+key acts as its agent, and a body naming another agent as the acting one is a 403 naming the
+field; an agent key naming no agent is a 403; an admin or service key acts as the agent the
+body names, or else as itself (recorded as the key, as over HTTP). A key limited to teams acts
+on those teams' conversations only (`403 not-on-team` otherwise), as over HTTP.
+
+A command without a key is admitted by NATS's own permissions (ADR 0022: the service's
+internal callers; `CHORUS_NATS_REQUIRE_KEY` is about send commands): it acts as the body's
+`agent`, on that agent's teams, or, naming none, as the service on any team.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.conversations.actors import Actor
+from application.conversations.actors import Actor, MayNotAct, acting_agent_key, actor_of
 from application.messages.request_message import IdempotencyKeyReused
 from domain.conversation.aggregate import ActingAgent
 from domain.shared.documents import field_of
@@ -47,7 +54,7 @@ if TYPE_CHECKING:
 
     from entrypoints.conversation_commands import ConversationDesk
     from entrypoints.http.rate_limiter import RateLimiter
-    from ports.api_keys import ApiKeyStore
+    from ports.api_keys import ApiKey, ApiKeyStore
     from ports.clock import Clock
     from ports.staff import StaffDirectory
 
@@ -226,7 +233,7 @@ class ConversationCommandResponder(QueueResponder):
             raise _Refused(
                 404, "not-found", "No such command", f"no command {command!r}; known: {known}"
             )
-        await self._check_key(msg)
+        carried = await self._check_key(msg)
         fault = raw_fault(msg.data)
         if fault is not None:
             raise _invalid(fault.path, fault.reason)
@@ -254,18 +261,18 @@ class ConversationCommandResponder(QueueResponder):
         except msgspec.ValidationError as error:
             raise _invalid(*field_of(error)) from None
         key = _idempotency_key(msg)
-        actor = await self._actor(envelope.agent)
+        actor = await self._actor(carried, envelope.agent, acting_field)
         method = getattr(self.desk, command)
         answer: dict[str, Any] = await method(envelope.conversation_id, actor, data, key)
         return answer
 
-    async def _check_key(self, msg: Msg) -> None:
+    async def _check_key(self, msg: Msg) -> ApiKey | None:
         """The key the command carries, if any: checked, its role too, and its limit spent."""
         if self.keys is None or self.clock is None:
-            return
+            return None
         key = await carried_key(msg, self.keys, self.clock)
         if key is None:
-            return
+            return None
         spend(self.limiter, nats_route_class(msg.subject, self.prefix), key)
         if key.role not in _ACTORS:
             names = ", ".join(sorted(r.value for r in _ACTORS))
@@ -275,11 +282,39 @@ class ConversationCommandResponder(QueueResponder):
                 "This key's role may not do that",
                 f"role '{key.role.value}' may not do this; needs {names}",
             )
+        return key
 
-    async def _actor(self, agent: str | None) -> Actor:
-        if agent is None:
-            return Actor(f"nats ({self.prefix}.cmd.conversations)")
-        return Actor(agent, ActingAgent(agent, await self.staff.teams_of(agent)))
+    async def _actor(self, key: ApiKey | None, named: str | None, field: str) -> Actor:
+        """Who acts: as the key would over HTTP when the command carries one (the body's
+        `field` naming the acting agent only where the key lets it); without a key, the agent
+        named, or the service."""
+        if key is None:
+            if named is None:
+                return Actor(f"nats ({self.prefix}.cmd.conversations)")
+            return Actor(named, ActingAgent(named, await self.staff.teams_of(named)))
+        try:
+            acting = acting_agent_key(key, named, field)
+            agent = (
+                None if acting is None else ActingAgent(acting, await self.staff.teams_of(acting))
+            )
+            return actor_of(key, key.author, agent)
+        except MayNotAct as refused:
+            raise _may_not_act(refused) from None
+
+
+def _may_not_act(refused: MayNotAct) -> _Refused:
+    """A key that may not act on the conversation, or not as the agent the body names: 403, as
+    HTTP refuses the key (with the body's field, when naming another agent is why)."""
+    if refused.field is None:
+        return _Refused(403, "forbidden", "This key's role may not do that", refused.detail)
+    field = f"$.{refused.field}"
+    return _Refused(
+        403,
+        "forbidden",
+        "This key may not act as that agent",
+        f"{field}: {refused.detail}",
+        errors=[{"field": field, "reason": refused.detail}],
+    )
 
 
 def _idempotency_key(msg: Msg) -> str | None:
