@@ -154,17 +154,20 @@ def shaped_to_tone(delivery: Delivery, rules: RuleSet) -> Delivery:
     part (a push without one, its title) shaped; an email's subject and html part and a
     WhatsApp template's parameters are the template's own."""
     contents: dict[Channel, RenderedContent] = {}
+    changed = False
     for channel, rendered in delivery.contents.items():
         content = rendered.content
         text = content.body or content.title
         shaped = None if text is None else shape(text, rules.tone_for(channel))
         if shaped is None or not shaped.changes:
             contents[channel] = rendered
-        elif content.body:
+            continue
+        changed = True
+        if content.body:
             contents[channel] = replace(rendered, content=replace(content, body=shaped.text))
         else:
             contents[channel] = replace(rendered, content=replace(content, title=shaped.text))
-    return replace(delivery, contents=contents)
+    return replace(delivery, contents=contents) if changed else delivery
 
 
 def approved_as_sent(request: SendRequest, delivery: Delivery) -> SendRequest:

@@ -835,6 +835,8 @@ class CampaignEnrollments:
         ports = work.ports
         if work.known_facts is not None:
             known = work.known_facts.get(customer)
+        elif not journey.reads_customer():
+            known = None  # nothing in it looks at them
         else:
             conditions = _in_force(enrollment.campaign_id, enrollment.campaign_version, journey)
             found = await ports.customer_facts.facts([customer], conditions, work.now)
@@ -877,12 +879,20 @@ class CampaignEnrollments:
         await ports.campaign_timers.clear(fired)
         held = [e for e in await work.enrollments(fired) if e.active and e.hold is not None]
         conditions: list[SegmentInForce] = []
+        reading: set[tuple[UUID, int]] = set()
         for campaign_id, version in {(e.campaign_id, e.campaign_version) for e in held}:
             campaign = await work.campaign(campaign_id)
             if campaign is not None and version in campaign.versions:
-                conditions += _in_force(campaign_id, version, campaign.journey_of(version))
-        customers = {e.customer_id for e in held}
-        work.known_facts = await ports.customer_facts.facts(customers, conditions, now)
+                journey = campaign.journey_of(version)
+                conditions += _in_force(campaign_id, version, journey)
+                if journey.reads_customer():
+                    reading.add((campaign_id, version))
+        # Only the customers of journeys that look at them are read; the others' facts are
+        # none (`_facts`), which their steps never ask for.
+        customers = {e.customer_id for e in held if (e.campaign_id, e.campaign_version) in reading}
+        work.known_facts = (
+            await ports.customer_facts.facts(customers, conditions, now) if customers else {}
+        )
         for enrollment in held:
             work.touched(enrollment)  # its timer is set again if it stays held
             await self._advance(work, enrollment)
@@ -939,6 +949,7 @@ class CampaignEnrollments:
             return
         journey = campaign.journey_of(state.version)
         conditions = _in_force(state.campaign_id, state.version, journey)
+        reads_customer = journey.reads_customer()
         index = work.ports.enrollment_index
         deciding: asyncio.Task[list[MessageDecided | DomainError]] | None = None
         decided: list[tuple[Enrollment, str, SendAsked]] = []
@@ -947,7 +958,11 @@ class CampaignEnrollments:
             for start in range(0, len(occurrences), _BROADCAST_SLICE):
                 chunk = occurrences[start : start + _BROADCAST_SLICE]
                 customers = [customer for customer, _ in chunk]
-                facts = await work.ports.customer_facts.facts(customers, conditions, work.now)
+                facts = (
+                    await work.ports.customer_facts.facts(customers, conditions, work.now)
+                    if reads_customer
+                    else {}
+                )
                 work.known_facts = facts
                 past = await index.past(state.campaign_id, customers)
                 work.asked = []

@@ -464,3 +464,17 @@ class Journey(_Part, frozen=True, kw_only=True):
     def teams(self) -> frozenset[str]:
         """The teams its send steps send as."""
         return frozenset(step.team for step in self.steps.values() if isinstance(step, Send))
+
+    def reads_customer(self) -> bool:
+        """Whether taking it looks at what is known of the customer: a condition (a branch's
+        case's, the goal's) or a wait until a time of day on their wall clock (their time
+        zone). One that does not is taken without reading them: a broadcast of a send alone
+        reads no customer's facts for its 100,000 entries."""
+        if self.goal is not None and self.goal.condition is not None:
+            return True
+        for step in self.steps.values():
+            if isinstance(step, Wait) and step.until is not None:
+                return True
+            if isinstance(step, Branch) and any(c.condition is not None for c in step.cases):
+                return True
+        return False

@@ -621,3 +621,42 @@ class TestTheModel:
         step = read(journey({"w": {"type": "wait", "until": "09:00"}})).step("w")
         assert isinstance(step, Wait)
         assert step.until == "09:00"
+
+
+class TestWhetherAJourneyReadsTheCustomer:
+    """A journey with no condition and no wait on the customer's wall clock is taken without
+    reading what is known of them (a broadcast of one send reads no one's facts)."""
+
+    _TIER = {"type": "attribute", "name": "tier", "op": "eq", "value": "gold"}
+
+    def test_sends_waits_for_a_while_and_response_branches_read_nothing(self) -> None:
+        document = journey(
+            {
+                "hello": send(next="later"),
+                "later": {"type": "wait", "for": "1d", "next": "check"},
+                "check": {
+                    "type": "branch",
+                    "cases": [{"response": {"step": "hello", "is": ["delivered"]}, "next": "bye"}],
+                    "else": "bye",
+                },
+                "bye": {"type": "exit"},
+            },
+            goal={"signal": "purchase", "within": "7d"},
+        )
+        assert not read(document).reads_customer()
+
+    def test_a_condition_or_a_time_of_day_reads_them(self) -> None:
+        branch = {
+            "type": "branch",
+            "cases": [{"condition": self._TIER, "next": "bye"}],
+            "else": "bye",
+        }
+        by_condition = journey({"check": branch, "bye": {"type": "exit"}})
+        by_clock = journey(
+            {"w": {"type": "wait", "until": "09:00", "next": "bye"}, "bye": {"type": "exit"}}
+        )
+        by_goal = journey(
+            {"hello": send(next="bye"), "bye": {"type": "exit"}},
+            goal={"signal": "purchase", "within": "7d", "condition": self._TIER},
+        )
+        assert all(read(d).reads_customer() for d in (by_condition, by_clock, by_goal))
