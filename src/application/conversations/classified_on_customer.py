@@ -61,7 +61,10 @@ async def record_on_customers(
     each customer loaded once however many of the batch's messages are theirs; how many were
     recorded (a customer not in the store has none)."""
     customers = uow.repository(Customer)
-    loaded: dict[UUID, Customer | None] = {}
+    # The batch's customers in one read; a survivor of a merge is read when it is met.
+    wanted = list(dict.fromkeys(inbound.customer_id for inbound, _ in messages))
+    found = await customers.get(wanted) if wanted else {}
+    loaded: dict[UUID, Customer | None] = {each: found.get(each) for each in wanted}
     noted: dict[UUID, Customer] = {}
     recorded = 0
     for inbound, classified in messages:
