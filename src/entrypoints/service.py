@@ -107,6 +107,7 @@ async def run_service(
         keys=keys,
         clock=clock,
         limiter=limiter,
+        require_key=settings.nats_require_key,
     )
     scheduler = DueWorkScheduler(await container.get(RedecideDueMessages), name="scheduler")
     fallbacks = DueWorkScheduler(await container.get(FallBackDue), name="fallbacks")
@@ -149,6 +150,7 @@ async def run_service(
         keys=keys,
         clock=clock,
         limiter=limiter,
+        require_key=settings.nats_require_key,
         prefix=settings.nats_prefix,
     )
     workers: dict[str, object] = {

@@ -25,8 +25,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     signal_stream: str = "CHORUS_SIGNALS"
     nats_prefix: str = "chorus"
-    # Whether a send command over NATS must carry an API key (ADR 0022); without, NATS's own
-    # accounts and subject permissions are the boundary, and a key, when sent, is checked.
+    # Whether every NATS message that acts for a client (send and conversation commands,
+    # signals) must carry an API key (ADR 0022, third amendment); without, NATS's own accounts
+    # and subject permissions are the boundary, and a key, when sent, is checked.
     nats_require_key: bool = False
     secret: str | None = None
     # Wraps each customer's data key (ADR 0019); unset: a fixed development key.

@@ -25,13 +25,13 @@ from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaTemplates
 from application.conversations.actors import Actor
-from application.conversations.lifecycle import ResolveConversation
+from application.conversations.lifecycle import ReopenConversation, ResolveConversation
 from application.conversations.notes import AddNote
 from application.customer.upsert_customer import UpsertCustomer
 from application.messages.request_message import MessageDecided, RequestMessage
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries, DecisionView
-from domain.conversation.aggregate import Conversation
+from domain.conversation.aggregate import Conversation, ConversationStatus
 from domain.conversation.routing import RoutingDecision
 from domain.conversation.vocabulary import Priority
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ports.staff import StaffDirectory
 
     Start = Callable[..., Awaitable[SendCommandResponder]]
+    Command = Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
 
 pytestmark = pytest.mark.integration
 
@@ -761,14 +762,15 @@ async def a_conversation(pool: asyncpg.Pool, team: str) -> uuid.UUID:
     return conversation.id
 
 
-class TestConversationCommandsActAsTheirKey:
-    """A command carrying a key acts as that key would over HTTP (`actor_of`): an agent key as
-    its agent, a key limited to teams on those teams' conversations only."""
+@pytest.fixture
+async def desk_command(
+    nc: Client, pool: asyncpg.Pool
+) -> AsyncIterator[Callable[..., Awaitable[Command]]]:
+    """Starts a conversation command responder over a desk that notes and resolves for real
+    (with the responder's options), and gives what asks it a command."""
+    made: list[ConversationCommandResponder] = []
 
-    @pytest.fixture
-    async def command(
-        self, nc: Client, pool: asyncpg.Pool
-    ) -> AsyncIterator[Callable[..., Awaitable[tuple[int, dict[str, Any]]]]]:
+    async def start(**options: Any) -> Command:
         prefix = a_prefix()
         uows = PostgresUnitsOfWork(pool)
         unused = cast("Any", object())
@@ -777,7 +779,7 @@ class TestConversationCommandsActAsTheirKey:
             AddNote(uows, CLOCK, RandomIds()),
             unused,
             ResolveConversation(uows, CLOCK),
-            unused,
+            ReopenConversation(uows, CLOCK),
             unused,
             unused,
             unused,
@@ -789,27 +791,44 @@ class TestConversationCommandsActAsTheirKey:
             keys=PostgresApiKeyStore(pool, CLOCK, RandomIds()),
             clock=CLOCK,
             prefix=prefix,
+            **options,
         )
         await responder.start()
+        made.append(responder)
 
         async def ask(
-            name: str, body: dict[str, Any], key: NewApiKey | None = None
+            name: str,
+            body: dict[str, Any],
+            key: NewApiKey | None = None,
+            headers: dict[str, str] | None = None,
         ) -> tuple[int, dict[str, Any]]:
-            headers = None if key is None else {"Chorus-Key": key.secret}
+            sent = {**(headers or {}), **({} if key is None else {"Chorus-Key": key.secret})}
             reply = await nc.request(
                 conversation_subject(name, prefix),
                 json.dumps(body, default=str).encode(),
                 timeout=10,
-                headers=headers,
+                headers=sent or None,
             )
             assert reply.headers is not None
             return int(reply.headers["Chorus-Status"]), json.loads(reply.data)
 
-        yield ask
+        return ask
+
+    yield start
+    for responder in made:
         await responder.stop(grace=5)
 
+
+class TestConversationCommandsActAsTheirKey:
+    """A command carrying a key acts as that key would over HTTP (`actor_of`): an agent key as
+    its agent, a key limited to teams on those teams' conversations only."""
+
+    @pytest.fixture
+    async def command(self, desk_command: Callable[..., Awaitable[Command]]) -> Command:
+        return await desk_command()
+
     async def test_an_agent_key_acting_as_another_agent_is_a_403_naming_the_field(
-        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+        self, pool: asyncpg.Pool, command: Command
     ) -> None:
         billing = await a_conversation(pool, "billing")
         ana = await a_key(pool, Role.AGENT, agent="ana.silva")
@@ -833,7 +852,7 @@ class TestConversationCommandsActAsTheirKey:
         assert (status, noted["author"]) == (200, "bruno.costa")
 
     async def test_an_agent_key_acts_as_its_agent_named_or_not(
-        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+        self, pool: asyncpg.Pool, command: Command
     ) -> None:
         support = await a_conversation(pool, "support")
         ana = await a_key(pool, Role.AGENT, agent="ana.silva")
@@ -848,7 +867,7 @@ class TestConversationCommandsActAsTheirKey:
         assert "names no agent" in refused["detail"]
 
     async def test_a_key_limited_to_a_team_acts_on_that_teams_conversations_only(
-        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+        self, pool: asyncpg.Pool, command: Command
     ) -> None:
         support, billing = (
             await a_conversation(pool, "support"),
@@ -871,7 +890,7 @@ class TestConversationCommandsActAsTheirKey:
         assert (status, noted["author"]) == (200, "ana.silva")
 
     async def test_an_unlimited_service_key_acts_as_itself_or_as_the_agent_named(
-        self, pool: asyncpg.Pool, command: Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
+        self, pool: asyncpg.Pool, command: Command
     ) -> None:
         billing = await a_conversation(pool, "billing")
         key = await a_key(pool, Role.SERVICE)
@@ -882,3 +901,102 @@ class TestConversationCommandsActAsTheirKey:
         assert (status, noted["author"]) == (200, "bruno.costa")
         status, refused = await command("note", {**as_bruno, "agent": "ana.silva"}, key)
         assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
+
+
+class TestConversationCommandsWhenAKeyIsRequired:
+    """`CHORUS_NATS_REQUIRE_KEY` makes a key mandatory on conversation commands as on send
+    commands: nobody acts as the agent a body names on a publish permission alone."""
+
+    async def test_a_command_without_a_key_is_the_401_a_send_command_gets_and_does_nothing(
+        self,
+        nc: Client,
+        pool: asyncpg.Pool,
+        started: Start,
+        desk_command: Callable[..., Awaitable[Command]],
+    ) -> None:
+        support = await a_conversation(pool, "support")
+        command = await desk_command(require_key=True)
+        prefix = a_prefix()
+        await started(prefix, require_key=True)
+        _, send_refused, _ = await ask(nc, prefix, body(customer_id=str(uuid.uuid4())))
+
+        as_ana = {"conversation_id": support, "agent": "ana.silva", "text": "VIP"}
+        for name, payload in (
+            ("note", as_ana),
+            ("resolve", {"conversation_id": support, "agent": "ana.silva"}),
+            ("assign", {"conversation_id": support, "agent": "ana.silva", "reason": "asked"}),
+        ):
+            status, refused = await command(name, payload)
+            assert_problem(status, refused, 401)
+            assert refused == send_refused, name
+        async with PostgresUnitsOfWork(pool)() as uow:
+            conversation = (await uow.repository(Conversation).get([support]))[support]
+        assert conversation.notes == []
+        assert conversation.status is not ConversationStatus.RESOLVED
+        # A key is still checked, and then decides who acts, as when keys are optional
+        status, refused = await command("note", as_ana, headers={"Chorus-Key": "chorus_nobody"})
+        assert_problem(status, refused, 401)
+        assert refused["detail"] == "this API key is not known"
+        ana = await a_key(pool, Role.AGENT, agent="ana.silva")
+        status, noted = await command("note", as_ana, ana)
+        assert (status, noted["author"]) == (200, "ana.silva")
+        service = await a_key(pool, Role.SERVICE)
+        status, noted = await command(
+            "note", as_ana, headers={"Authorization": f"Bearer {service.secret}"}
+        )
+        assert (status, noted["author"]) == (200, "ana.silva")
+
+    async def test_by_default_a_command_without_a_key_acts_as_the_agent_it_names(
+        self, pool: asyncpg.Pool, desk_command: Callable[..., Awaitable[Command]]
+    ) -> None:
+        support = await a_conversation(pool, "support")
+        command = await desk_command()
+        status, noted = await command(
+            "note", {"conversation_id": support, "agent": "ana.silva", "text": "VIP"}
+        )
+        assert (status, noted["author"]) == (200, "ana.silva")
+
+
+class TestConversationCommandRetries:
+    """A retry over NATS is as safe as over HTTP: a note under the same idempotency key (header
+    or field) is added once; resolve and reopen are idempotent by their effect."""
+
+    async def test_a_note_retried_under_its_key_is_added_once_whichever_way_the_key_comes(
+        self, pool: asyncpg.Pool, desk_command: Callable[..., Awaitable[Command]]
+    ) -> None:
+        support = await a_conversation(pool, "support")
+        command = await desk_command()
+        note = {"conversation_id": support, "agent": "ana.silva", "text": "called back"}
+        by_header = {"Idempotency-Key": "call-1"}
+        status, first = await command("note", note, headers=by_header)
+        assert (status, first["repeated"]) == (200, False), first
+        status, again = await command("note", note, headers=by_header)
+        assert (status, again["repeated"]) == (200, True), again
+        assert again["note_id"] == first["note_id"]
+        status, by_field = await command("note", {**note, "idempotency_key": "call-1"})
+        assert (status, by_field["note_id"], by_field["repeated"]) == (200, first["note_id"], True)
+        # Another key, or none, is another note
+        status, other = await command("note", note, headers={"Idempotency-Key": "call-2"})
+        assert (status, other["repeated"]) == (200, False)
+        assert other["note_id"] != first["note_id"]
+        async with PostgresUnitsOfWork(pool)() as uow:
+            conversation = (await uow.repository(Conversation).get([support]))[support]
+        assert [str(n.note_id) for n in conversation.notes] == [
+            first["note_id"],
+            other["note_id"],
+        ]
+
+    async def test_resolve_and_reopen_again_change_nothing(
+        self, pool: asyncpg.Pool, desk_command: Callable[..., Awaitable[Command]]
+    ) -> None:
+        support = await a_conversation(pool, "support")
+        command = await desk_command()
+        ids = {"conversation_id": support, "agent": "ana.silva"}
+        answers = [await command(name, ids) for name in ("resolve", "resolve", "reopen", "reopen")]
+        assert [(s, a["status"], a["changed"]) for s, a in answers] == [
+            (200, "resolved", True),
+            (200, "resolved", False),
+            (200, answers[2][1]["status"], True),
+            (200, answers[2][1]["status"], False),
+        ]
+        assert answers[2][1]["status"] != "resolved"

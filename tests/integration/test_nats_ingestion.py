@@ -593,3 +593,68 @@ async def test_a_keys_signals_over_its_ingest_limit_are_dead_lettered_and_others
     assert dict(reasons)["marketer"].startswith("403 forbidden: role 'marketer' may not")
     assert len(letters) == 5
     assert refused_ingest() == before + 3
+
+
+def dead_lettered() -> float:
+    sample = REGISTRY.get_sample_value(
+        "chorus_signals_total", {"transport": "nats", "outcome": "dead_lettered"}
+    )
+    return sample or 0.0
+
+
+async def test_with_a_key_required_a_signal_without_one_is_dead_lettered_as_a_401(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    clock = SystemClock()
+    keys = PostgresApiKeyStore(pool, clock, RandomIds())
+    service = await keys.create(Role.SERVICE, "orders")
+    before = dead_lettered()
+    await consumer_for(js, AcceptSignals(*ingest_args), keys=keys, clock=clock, require_key=True)
+    batch = json.dumps({"signals": [json.loads(signal("batch-1")), json.loads(signal("batch-2"))]})
+    published: list[tuple[str, bytes, dict[str, str]]] = [
+        ("keyless", signal("keyless"), {}),
+        ("keyless-batch", batch.encode(), {}),
+        ("blank-key", signal("blank-key"), {"Chorus-Key": "  "}),
+        ("unknown-key", signal("unknown-key"), {"Chorus-Key": "chorus_nobody"}),
+        ("keyed", signal("keyed"), {"Chorus-Key": service.secret}),
+        ("bearer", signal("bearer"), {"Authorization": f"Bearer {service.secret}"}),
+    ]
+    for message_id, data, headers in published:
+        await js.publish(names.subject, data, headers={"Nats-Msg-Id": message_id, **headers})
+
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 2  # the keyed ones only
+    letters = await dead_letters(js, names)
+    reasons = {
+        letter.data: (letter.headers or {})["Chorus-Reason"] for letter in letters if letter.data
+    }
+    required = (
+        "401 unauthorized: send an API key as 'Chorus-Key: <key>' or 'Authorization: Bearer <key>'"
+    )
+    assert reasons[signal("keyless")] == required
+    assert reasons[batch.encode()] == required  # a batch message is refused whole, unread
+    assert reasons[signal("blank-key")] == required
+    assert reasons[signal("unknown-key")] == "401 unauthorized: this API key is not known"
+    assert len(letters) == 4
+    assert dead_lettered() == before + 4
+
+
+async def test_by_default_a_signal_without_a_key_is_committed(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    clock = SystemClock()
+    keys = PostgresApiKeyStore(pool, clock, RandomIds())
+    await consumer_for(js, AcceptSignals(*ingest_args), keys=keys, clock=clock)
+    await js.publish(names.subject, signal("keyless"), headers={"Nats-Msg-Id": "keyless"})
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 1
+    with contextlib.suppress(NotFoundError):
+        assert await dead_letters(js, names) == []

@@ -9,9 +9,9 @@ NATS is a trusted internal boundary, secured by its own accounts and subject per
 (`Chorus-Key: <key>` or `Authorization: Bearer <key>`) is checked as HTTP checks it: an unknown,
 revoked or expired key is a 401 problem, a role that may not send or a team the key may not act
 for a 403, and the decision names the key (`nats:key:<id>`). `CHORUS_NATS_REQUIRE_KEY` makes the
-key mandatory. A command with a key spends that key's `send` budget, the one its
-`POST /v1/messages` spend too (`nats_keys`): over it, a 429 problem with `retry_after` and a
-`Retry-After` header.
+key mandatory (without one, a 401 problem), as it does on conversation commands and signals. A
+command with a key spends that key's `send` budget, the one its `POST /v1/messages` spend too
+(`nats_keys`): over it, a 429 problem with `retry_after` and a `Retry-After` header.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from entrypoints.workers.nats_keys import (
     KEY_HEADER,
     KeyRefused,
     carried_key,
+    missing_key,
     nats_route_class,
     spend,
-    unauthorized,
 )
 from entrypoints.workers.nats_keys import header as _header
 from entrypoints.workers.queue_responder import QueueResponder
@@ -327,9 +327,7 @@ class SendCommandResponder(QueueResponder):
         key = await carried_key(msg, self.keys, self.clock)
         if key is None:
             if self.require_key:
-                raise unauthorized(
-                    f"send an API key as '{KEY_HEADER}: <key>' or 'Authorization: Bearer <key>'"
-                )
+                raise missing_key()
             return None
         # As over HTTP: the limit is spent once the key is known, before its role is looked at.
         spend(self.limiter, self.route_class, key)

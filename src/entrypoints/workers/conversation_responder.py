@@ -6,8 +6,16 @@ the HTTP body of `POST /v1/conversations/{id}/<route>` with `conversation_id` be
 as over HTTP (`assign` and `transfer` keep their body's own `agent`, the one given the
 conversation: the acting agent is `acting_agent` there). The reply is the HTTP answer's JSON with
 `Chorus-Status: 200`, or an RFC 9457 problem with its status (400 for a body that cannot be
-read, naming the field). An `Idempotency-Key` header (or field) makes a retry safe. Responders
-share a queue group: each command is answered by one service process.
+read, naming the field). Responders share a queue group: each command is answered by one
+service process.
+
+A retry is safe as over HTTP: `reply`, `note`, `assign` and `transfer` take an `Idempotency-Key`
+header (or `idempotency_key` field; the header wins), and a retry under it does nothing again
+but answers what the first did (a reply or a note with `repeated: true`; an assignment or a
+transfer as it was answered); the same key on another request is a 409. `snooze`, `resolve`
+and `reopen` need none (a key given is ignored, as HTTP ignores it): each is idempotent by its
+effect, the same command again on a conversation that stands so records nothing (`changed:
+false`).
 
 A command may carry an API key (`Chorus-Key` or `Authorization: Bearer`, as send commands do):
 it is checked (unknown, revoked or expired: 401; a role other than agent, service or admin:
@@ -19,9 +27,10 @@ field; an agent key naming no agent is a 403; an admin or service key acts as th
 body names, or else as itself (recorded as the key, as over HTTP). A key limited to teams acts
 on those teams' conversations only (`403 not-on-team` otherwise), as over HTTP.
 
-A command without a key is admitted by NATS's own permissions (ADR 0022: the service's
-internal callers; `CHORUS_NATS_REQUIRE_KEY` is about send commands): it acts as the body's
-`agent`, on that agent's teams, or, naming none, as the service on any team.
+A command without a key is admitted by NATS's own permissions (ADR 0022): it acts as the body's
+`agent`, on that agent's teams, or, naming none, as the service on any team. With
+`CHORUS_NATS_REQUIRE_KEY` on, it is a 401 problem instead, as a send command without one is:
+nobody acts as a named agent on a publish permission alone.
 """
 
 from __future__ import annotations
@@ -42,7 +51,13 @@ from domain.shared.keys import KEY_PATTERN
 from entrypoints.conversation_commands import COMMANDS, problem_of
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.workers.command_responder import IDEMPOTENCY_HEADER, STATUS_HEADER
-from entrypoints.workers.nats_keys import KeyRefused, carried_key, nats_route_class, spend
+from entrypoints.workers.nats_keys import (
+    KeyRefused,
+    carried_key,
+    missing_key,
+    nats_route_class,
+    spend,
+)
 from entrypoints.workers.queue_responder import QueueResponder
 from ports.api_keys import Role
 from ports.templates import RenderError, TemplateNotFound
@@ -95,8 +110,15 @@ class _Refused(Exception):
 
     @classmethod
     def of(cls, refused: KeyRefused) -> _Refused:
-        """A refusal of the command's key, or of its rate limit."""
-        answer = cls(refused.status, refused.slug, refused.title, refused.detail, **refused.extra)
+        """A refusal of the command's key, or of its rate limit (as a send command's is)."""
+        answer = cls(
+            refused.status,
+            refused.slug,
+            refused.title,
+            refused.detail,
+            errors=[],
+            **refused.extra,
+        )
         answer.headers = dict(refused.headers)
         return answer
 
@@ -163,11 +185,14 @@ class ConversationCommandResponder(QueueResponder):
         keys: ApiKeyStore | None = None,
         clock: Clock | None = None,
         limiter: RateLimiter | None = None,
+        require_key: bool = False,
         prefix: str = "chorus",
         queue: str = "chorus-commands",
         logger: FilteringBoundLogger | None = None,
         max_in_flight: int = 32,
     ) -> None:
+        if require_key and (keys is None or clock is None):
+            raise ValueError("require_key needs the key store and a clock")
         super().__init__(nc, conversation_subject("*", prefix), queue, logger, max_in_flight)
         self.desk = desk
         self.staff = staff
@@ -175,6 +200,7 @@ class ConversationCommandResponder(QueueResponder):
         self.keys = keys
         self.clock = clock
         self.limiter = limiter
+        self.require_key = require_key
 
     async def stop(self, *, grace: float = 30.0) -> None:
         """Stops taking commands, lets those received finish (cancelled after `grace` s)."""
@@ -267,11 +293,14 @@ class ConversationCommandResponder(QueueResponder):
         return answer
 
     async def _check_key(self, msg: Msg) -> ApiKey | None:
-        """The key the command carries, if any: checked, its role too, and its limit spent."""
+        """The key the command carries, if any: checked, its role too, and its limit spent; a
+        401 without one when `require_key` says a key is mandatory."""
         if self.keys is None or self.clock is None:
             return None
         key = await carried_key(msg, self.keys, self.clock)
         if key is None:
+            if self.require_key:
+                raise missing_key()
             return None
         spend(self.limiter, nats_route_class(msg.subject, self.prefix), key)
         if key.role not in _ACTORS:

@@ -12,7 +12,9 @@ wait. The limiter never waits: a key over its limit is refused at once and nobod
 
 A message without a key is not limited: NATS is the trusted boundary, whose accounts and
 subject permissions say who may publish (ADR 0022), and each responder bounds what it takes at
-once (`max_in_flight`); `CHORUS_NATS_REQUIRE_KEY` makes a key mandatory on send commands.
+once (`max_in_flight`). `CHORUS_NATS_REQUIRE_KEY` makes a key mandatory on every edge that acts
+for a client: send commands and conversation commands answer a message without one with a 401
+(`missing_key`), and a signal message without one is dead-lettered with that 401 as its reason.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "carried_key",
     "given_secret",
     "header",
+    "missing_key",
     "nats_route_class",
     "spend",
     "unauthorized",
@@ -73,6 +76,13 @@ class KeyRefused(Exception):
 
 def unauthorized(detail: str) -> KeyRefused:
     return KeyRefused(401, "unauthorized", "An API key is needed", detail)
+
+
+def missing_key() -> KeyRefused:
+    """The 401 for a message without a key where `CHORUS_NATS_REQUIRE_KEY` makes one mandatory."""
+    return unauthorized(
+        f"send an API key as '{KEY_HEADER}: <key>' or 'Authorization: Bearer <key>'"
+    )
 
 
 def header(msg: Msg, name: str) -> str | None:

@@ -18,7 +18,9 @@ is; a redelivery is not counted again). A message refused for its key (unknown, 
 expired: 401; a role other than service or admin: 403) or for its key's limit (429, counted in
 `chorus_rate_limited_total{route_class="ingest"}`) is dead-lettered with the reason, as an
 invalid one is: no reply goes back on a stream, and waiting would hold up other keys' messages.
-A message without a key is not limited (ADR 0022, amended).
+A message without a key is not limited (ADR 0022, amended); with `CHORUS_NATS_REQUIRE_KEY` on,
+it is dead-lettered as `401 unauthorized: ...` instead (counted `dead_lettered`, as a refused
+key is), so that nobody records signals on a publish permission alone.
 
 JetStream itself (the durable consumer, fetching, acks, back-off, dead letters) is
 `adapters.nats.consumer`; this worker decodes, commits, and decides how each message is settled.
@@ -39,7 +41,7 @@ from domain.signals.document import MAX_BATCH, InvalidSignal, ReceivedSignal
 from entrypoints.http.rate_limiter import RouteClass
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
-from entrypoints.workers.nats_keys import KeyRefused, carried_key, spend
+from entrypoints.workers.nats_keys import KeyRefused, carried_key, missing_key, spend
 from ports.api_keys import Role
 
 if TYPE_CHECKING:
@@ -172,7 +174,10 @@ class SignalConsumer:
         keys: ApiKeyStore | None = None,
         clock: Clock | None = None,
         limiter: RateLimiter | None = None,
+        require_key: bool = False,
     ) -> None:
+        if require_key and (keys is None or clock is None):
+            raise ValueError("require_key needs the key store and a clock")
         self.jetstream = JetStreamConsumer(
             js,
             self._handle,
@@ -199,6 +204,7 @@ class SignalConsumer:
         self.keys = keys
         self.clock = clock
         self.limiter = limiter
+        self.require_key = require_key
         self.log = self.jetstream.log
         self._commit_slots = asyncio.Semaphore(COMMITS_IN_PARALLEL)
         # In the last fetch; until one came, as if every message were a full batch message, so
@@ -293,14 +299,16 @@ class SignalConsumer:
             await asyncio.gather(*commits, return_exceptions=True)
 
     async def _admit(self, msg: Msg) -> bool | str:
-        """True if the message may be ingested: it carries no key, or a key that may ingest and
-        is within its limit; else why it is refused (a dead letter's reason), or False if its
-        key could not be looked up now."""
+        """True if the message may be ingested: it carries no key (and none is required), or a
+        key that may ingest and is within its limit; else why it is refused (a dead letter's
+        reason), or False if its key could not be looked up now."""
         if self.keys is None or self.clock is None:
             return True
         try:
             key = await carried_key(msg, self.keys, self.clock)
             if key is None:
+                if self.require_key:
+                    return missing_key().reason
                 return True
             if msg.metadata.num_delivered <= 1:  # a redelivery was counted when first delivered
                 spend(self.limiter, RouteClass.INGEST, key)
