@@ -8,7 +8,7 @@ from uuid import uuid4
 from application.conversations.assign import AgentAtCapacity
 from domain.conversation.aggregate import AlreadyAssigned
 from entrypoints.conversation_commands import COMMAND_ERRORS, COMMANDS, problem_of
-from entrypoints.workers.conversation_responder import _refusal
+from entrypoints.workers.nats_problems import problem_for
 from ports.conversation_roster import AgentOverCapacity
 
 
@@ -21,10 +21,10 @@ class TestAssignmentRefusals:
         assert (found.status, found.slug) == (409, "agent-at-capacity")
 
     def test_over_nats_it_is_the_same_problem_rather_than_an_internal_error(self) -> None:
-        refused = _refusal(AgentOverCapacity("agent ana has no free chat capacity"))
+        refused = problem_for(AgentOverCapacity("agent ana has no free chat capacity"))
         assert refused is not None
         assert refused.status == 409
-        assert refused.body["type"].endswith("/agent-at-capacity")
+        assert refused.body()["type"].endswith("/agent-at-capacity")
 
     def test_a_conversation_held_by_another_agent_is_a_409_naming_the_holder(self) -> None:
         found = problem_of(AlreadyAssigned(uuid4(), "rui"))

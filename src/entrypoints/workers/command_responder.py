@@ -22,33 +22,30 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
 from opentelemetry import trace
 
 from adapters.system.trace_context import context_from
-from application.messages.request_message import IdempotencyKeyReused
 from domain.message.origin import NATS, nats_origin
 from domain.shared.documents import field_of
-from domain.shared.errors import InvalidValue, NotFound
-from entrypoints.http.problems import render_field
+from domain.shared.errors import InvalidValue
 from entrypoints.http.schemas import MessageIn
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 from entrypoints.workers.nats_keys import (
     KEY_HEADER,
-    KeyRefused,
     carried_key,
     missing_key,
     nats_route_class,
     spend,
 )
 from entrypoints.workers.nats_keys import header as _header
+from entrypoints.workers.nats_problems import NatsProblem, forbidden, internal, invalid, problem_for
 from entrypoints.workers.queue_responder import QueueResponder
 from ports.api_keys import Role
-from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -79,7 +76,6 @@ CORRELATION_HEADER = "Chorus-Correlation-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPEATED_HEADER = "Chorus-Repeated"
 _SENDERS = frozenset({Role.ADMIN, Role.SERVICE, Role.MARKETER, Role.AGENT})  # as POST /v1/messages
-_TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _MAX_KEY = 200  # as MessageIn.idempotency_key
 _decoder = msgspec.json.Decoder(MessageIn)
@@ -98,73 +94,6 @@ class _Reply:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class _Problem(Exception):
-    """An answer other than 200, raised where it is found and sent as problem details."""
-
-    def __init__(
-        self,
-        status: int,
-        slug: str,
-        title: str,
-        detail: str,
-        errors: list[dict[str, str | None]] | None = None,
-        *,
-        extra: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.errors = errors or []
-        self.extra = extra or {}
-        self.headers = headers or {}
-
-    @classmethod
-    def of(cls, refused: KeyRefused) -> _Problem:
-        """A refusal of the command's key, or of its rate limit."""
-        return cls(
-            refused.status,
-            refused.slug,
-            refused.title,
-            refused.detail,
-            extra=refused.extra,
-            headers=refused.headers,
-        )
-
-    def reply(self) -> _Reply:
-        """The RFC 9457 problem object, as JSON."""
-        body: dict[str, Any] = {
-            "type": _TYPE_BASE + self.slug,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "errors": self.errors,
-            **self.extra,
-        }
-        return _Reply(
-            self.status,
-            _encoder.encode(body),
-            {"Content-Type": "application/problem+json", **self.headers},
-        )
-
-
-def _invalid(field_path: str, reason: str) -> _Problem:
-    """A 400 about one field of the request."""
-    return _Problem(
-        400,
-        "invalid-request",
-        "The request is not valid",
-        f"{field_path}: {reason}",
-        [{"field": field_path, "reason": reason}],
-    )
-
-
-def _forbidden(detail: str) -> _Problem:
-    return _Problem(403, "forbidden", "This key's role may not do that", detail)
 
 
 class SendCommandResponder(QueueResponder):
@@ -264,45 +193,16 @@ class SendCommandResponder(QueueResponder):
         ):
             try:
                 reply = await self._decide(msg)
-            except _Problem as problem:
-                reply = problem.reply()
-            except KeyRefused as refused:
-                reply = _Problem.of(refused).reply()
-            except InvalidValue as error:
-                reply = _Problem(
-                    422,
-                    "invalid-value",
-                    "A value was refused",
-                    str(error),
-                    [{"field": f"$.{error.field}", "reason": error.reason}],
-                ).reply()
-            except NotFound as error:
-                reply = _Problem(404, "not-found", "Not found", str(error)).reply()
-            except IdempotencyKeyReused as error:
-                reply = _Problem(
-                    409, "idempotency-key-reused", "Idempotency key reused", str(error)
-                ).reply()
-            except TemplateNotFound as error:
-                reply = _Problem(
-                    422,
-                    "template-not-found",
-                    "Template not found",
-                    str(error),
-                    [{"field": "$.template", "reason": str(error)}],
-                ).reply()
-            except RenderError as error:
-                reply = _Problem(
-                    422,
-                    "render-error",
-                    "The content cannot be rendered",
-                    str(error),
-                    [{"field": render_field(error), "reason": str(error), **error.names}],
-                ).reply()
-            except Exception:
-                self.log.exception("send command failed")
-                reply = _Problem(
-                    500, "internal", "Something went wrong on our side", "internal error"
-                ).reply()
+            except Exception as error:
+                problem = problem_for(error)
+                if problem is None:
+                    self.log.exception("send command failed")
+                    problem = internal()
+                reply = _Reply(
+                    problem.status,
+                    _encoder.encode(problem.body(errors_always=True)),
+                    {"Content-Type": "application/problem+json", **problem.headers},
+                )
             correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
             span.set_attribute(CORRELATION_ATTRIBUTE, str(correlation_id or ""))
             span.set_attribute("chorus.status", reply.status)
@@ -333,7 +233,7 @@ class SendCommandResponder(QueueResponder):
         spend(self.limiter, self.route_class, key)
         if key.role not in _SENDERS:
             names = ", ".join(sorted(r.value for r in _SENDERS))
-            raise _forbidden(f"role '{key.role.value}' may not do this; needs {names}")
+            raise forbidden(f"role '{key.role.value}' may not do this; needs {names}")
         structlog.contextvars.bind_contextvars(key_id=str(key.id))
         return key
 
@@ -341,26 +241,26 @@ class SendCommandResponder(QueueResponder):
         key = await self._key(msg)
         fault = raw_fault(msg.data)
         if fault is not None:
-            raise _invalid(fault.path, fault.reason)
+            raise invalid(fault.path, fault.reason)
         try:
             data = _decoder.decode(msg.data)
         except msgspec.ValidationError as error:
-            raise _invalid(*field_of(error)) from None
+            raise invalid(*field_of(error)) from None
         except msgspec.DecodeError as error:
-            raise _invalid("$", str(error)) from None
+            raise invalid("$", str(error)) from None
         if (data.customer_id is None) == (data.identity is None):
-            raise _invalid("$.customer_id", "exactly one of customer_id and identity")
+            raise invalid("$.customer_id", "exactly one of customer_id and identity")
         if key is not None and not key.may_act_for(data.team):
-            raise _forbidden(
+            raise forbidden(
                 f"this key acts for {', '.join(sorted(key.teams))} only, "
                 f"not for {data.team or 'no team'}"
             )
         idempotency = _header(msg, IDEMPOTENCY_HEADER) or data.idempotency_key
         if idempotency is not None and len(idempotency) > _MAX_KEY:
-            raise _invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
+            raise invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
         unclean = None if idempotency is None else line_fault(idempotency)
         if unclean is not None:
-            raise _invalid(f"header.{IDEMPOTENCY_HEADER}", unclean)
+            raise invalid(f"header.{IDEMPOTENCY_HEADER}", unclean)
         if data.customer_id is not None:
             customer_id = data.customer_id
         else:
@@ -389,7 +289,7 @@ class SendCommandResponder(QueueResponder):
         try:
             identity = self.normalizer.parse(text)
         except InvalidValue as error:
-            raise _Problem(
+            raise NatsProblem(
                 422,
                 "invalid-value",
                 "A value was refused",

@@ -43,24 +43,21 @@ from uuid import UUID
 import msgspec
 
 from application.conversations.actors import Actor, MayNotAct, acting_agent_key, actor_of
-from application.messages.request_message import IdempotencyKeyReused
 from domain.conversation.aggregate import ActingAgent
 from domain.shared.documents import field_of
-from domain.shared.errors import InvalidValue, NotFound
 from domain.shared.keys import KEY_PATTERN
-from entrypoints.conversation_commands import COMMANDS, problem_of
+from entrypoints.conversation_commands import COMMANDS
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.workers.command_responder import IDEMPOTENCY_HEADER, STATUS_HEADER
 from entrypoints.workers.nats_keys import (
-    KeyRefused,
     carried_key,
     missing_key,
     nats_route_class,
     spend,
 )
+from entrypoints.workers.nats_problems import NatsProblem, forbidden, internal, invalid, problem_for
 from entrypoints.workers.queue_responder import QueueResponder
 from ports.api_keys import Role
-from ports.templates import RenderError, TemplateNotFound
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -75,7 +72,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ConversationCommandResponder", "conversation_subject"]
 
-_TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
 _MAX_KEY = 200
 _ACTORS = frozenset({Role.AGENT, Role.SERVICE, Role.ADMIN})  # as the HTTP routes' guards
 _encoder = msgspec.json.Encoder()
@@ -91,84 +87,6 @@ class _Envelope(msgspec.Struct, kw_only=True):
 
     conversation_id: UUID
     agent: Annotated[str, msgspec.Meta(pattern=KEY_PATTERN)] | None = None
-
-
-class _Refused(Exception):
-    """An answer other than 200, as problem details."""
-
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.body: dict[str, Any] = {
-            "type": _TYPE_BASE + slug,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            **extra,
-        }
-        self.status = status
-        self.headers: dict[str, str] = {}
-
-    @classmethod
-    def of(cls, refused: KeyRefused) -> _Refused:
-        """A refusal of the command's key, or of its rate limit (as a send command's is)."""
-        answer = cls(
-            refused.status,
-            refused.slug,
-            refused.title,
-            refused.detail,
-            errors=[],
-            **refused.extra,
-        )
-        answer.headers = dict(refused.headers)
-        return answer
-
-
-def _invalid(path: str, reason: str) -> _Refused:
-    return _Refused(
-        400,
-        "invalid-request",
-        "The request is not valid",
-        f"{path}: {reason}",
-        errors=[{"field": path, "reason": reason}],
-    )
-
-
-def _refusal(error: Exception) -> _Refused | None:
-    """The problem an error of a command answers with, as HTTP answers it."""
-    found = problem_of(error)
-    if found is not None:
-        return _Refused(
-            found.status, found.slug, found.title, found.detail, errors=found.errors, **found.extra
-        )
-    if isinstance(error, InvalidValue):
-        return _Refused(
-            422,
-            "invalid-value",
-            "A value was refused",
-            str(error),
-            errors=[{"field": f"$.{error.field}", "reason": error.reason}],
-        )
-    if isinstance(error, NotFound):
-        return _Refused(404, "not-found", "Not found", str(error))
-    if isinstance(error, IdempotencyKeyReused):
-        return _Refused(409, "idempotency-key-reused", "Idempotency key reused", str(error))
-    if isinstance(error, TemplateNotFound):
-        return _Refused(
-            422,
-            "template-not-found",
-            "Template not found",
-            str(error),
-            errors=[{"field": "$.template", "reason": str(error)}],
-        )
-    if isinstance(error, RenderError):
-        return _Refused(
-            422,
-            "render-error",
-            "The content cannot be rendered",
-            str(error),
-            errors=[{"field": "$.text", "reason": str(error)}],
-        )
-    return None
 
 
 class ConversationCommandResponder(QueueResponder):
@@ -227,19 +145,12 @@ class ConversationCommandResponder(QueueResponder):
         extra_headers: dict[str, str] = {}
         try:
             status, body = 200, await self._run(command, msg)
-        except _Refused as refused:
-            status, body, extra_headers = refused.status, refused.body, refused.headers
-        except KeyRefused as refused:
-            answer = _Refused.of(refused)
-            status, body, extra_headers = answer.status, answer.body, answer.headers
         except Exception as error:
-            refused_as = _refusal(error)
-            if refused_as is None:
+            problem = problem_for(error)
+            if problem is None:
                 self.log.exception("conversation command failed", command=command)
-                refused_as = _Refused(
-                    500, "internal", "Something went wrong on our side", "internal error"
-                )
-            status, body = refused_as.status, refused_as.body
+                problem = internal()
+            status, body, extra_headers = problem.status, problem.body(), problem.headers
         headers = {
             STATUS_HEADER: str(status),
             "Content-Type": "application/json" if status == 200 else "application/problem+json",
@@ -256,19 +167,19 @@ class ConversationCommandResponder(QueueResponder):
         shape = COMMANDS.get(command)
         if shape is None:
             known = ", ".join(sorted(COMMANDS))
-            raise _Refused(
+            raise NatsProblem(
                 404, "not-found", "No such command", f"no command {command!r}; known: {known}"
             )
         carried = await self._check_key(msg)
         fault = raw_fault(msg.data)
         if fault is not None:
-            raise _invalid(fault.path, fault.reason)
+            raise invalid(fault.path, fault.reason)
         try:
             document = msgspec.json.decode(msg.data)
         except msgspec.DecodeError as error:
-            raise _invalid("$", str(error)) from None
+            raise invalid("$", str(error)) from None
         if not isinstance(document, dict):
-            raise _invalid("$", "a command is a JSON object")
+            raise invalid("$", "a command is a JSON object")
         # `agent` names who acts, except where the body has an `agent` of its own (the one an
         # assignment or a transfer gives the conversation to): there, `acting_agent` does.
         acting_field = "acting_agent" if "agent" in shape.__struct_fields__ else "agent"
@@ -281,11 +192,11 @@ class ConversationCommandResponder(QueueResponder):
             envelope = msgspec.convert(envelope_fields, _Envelope, str_keys=True)
         except msgspec.ValidationError as error:
             path, reason = field_of(error)
-            raise _invalid(path.replace("$.agent", f"$.{acting_field}", 1), reason) from None
+            raise invalid(path.replace("$.agent", f"$.{acting_field}", 1), reason) from None
         try:
             data = msgspec.convert(document, shape, str_keys=True)
         except msgspec.ValidationError as error:
-            raise _invalid(*field_of(error)) from None
+            raise invalid(*field_of(error)) from None
         key = _idempotency_key(msg)
         actor = await self._actor(carried, envelope.agent, acting_field)
         method = getattr(self.desk, command)
@@ -305,12 +216,7 @@ class ConversationCommandResponder(QueueResponder):
         spend(self.limiter, nats_route_class(msg.subject, self.prefix), key)
         if key.role not in _ACTORS:
             names = ", ".join(sorted(r.value for r in _ACTORS))
-            raise _Refused(
-                403,
-                "forbidden",
-                "This key's role may not do that",
-                f"role '{key.role.value}' may not do this; needs {names}",
-            )
+            raise forbidden(f"role '{key.role.value}' may not do this; needs {names}")
         return key
 
     async def _actor(self, key: ApiKey | None, named: str | None, field: str) -> Actor:
@@ -331,18 +237,18 @@ class ConversationCommandResponder(QueueResponder):
             raise _may_not_act(refused) from None
 
 
-def _may_not_act(refused: MayNotAct) -> _Refused:
+def _may_not_act(refused: MayNotAct) -> NatsProblem:
     """A key that may not act on the conversation, or not as the agent the body names: 403, as
     HTTP refuses the key (with the body's field, when naming another agent is why)."""
     if refused.field is None:
-        return _Refused(403, "forbidden", "This key's role may not do that", refused.detail)
+        return forbidden(refused.detail)
     field = f"$.{refused.field}"
-    return _Refused(
+    return NatsProblem(
         403,
         "forbidden",
         "This key may not act as that agent",
         f"{field}: {refused.detail}",
-        errors=[{"field": field, "reason": refused.detail}],
+        [{"field": field, "reason": refused.detail}],
     )
 
 
@@ -351,9 +257,9 @@ def _idempotency_key(msg: Msg) -> str | None:
         if name.lower() == IDEMPOTENCY_HEADER.lower() and value.strip():
             key = value.strip()
             if len(key) > _MAX_KEY:
-                raise _invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
+                raise invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
             unclean = line_fault(key)
             if unclean is not None:
-                raise _invalid(f"header.{IDEMPOTENCY_HEADER}", unclean)
+                raise invalid(f"header.{IDEMPOTENCY_HEADER}", unclean)
             return key
     return None

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from entrypoints.http.rate_limiter import RouteClass, key_caller, over_limit
+from entrypoints.workers.nats_problems import NatsProblem
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -46,9 +47,9 @@ KEY_HEADER = "Chorus-Key"
 _REFUSALS = {"revoked": "this API key was revoked", "expired": "this API key has expired"}
 
 
-class KeyRefused(Exception):
-    """A message refused for its key, or for its key's rate limit: a problem's fields, and the
-    headers a reply carries beside them (`Retry-After`)."""
+class KeyRefused(NatsProblem):
+    """A message refused for its key, or for its key's rate limit: a problem naming no field
+    (`errors: []`), with the headers a reply carries beside it (`Retry-After`)."""
 
     def __init__(
         self,
@@ -60,18 +61,7 @@ class KeyRefused(Exception):
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.slug = slug
-        self.title = title
-        self.detail = detail
-        self.extra = extra or {}
-        self.headers = headers or {}
-
-    @property
-    def reason(self) -> str:
-        """As a dead letter's reason says it."""
-        return f"{self.status} {self.slug}: {self.detail}"
+        super().__init__(status, slug, title, detail, [], extra=extra, headers=headers)
 
 
 def unauthorized(detail: str) -> KeyRefused:

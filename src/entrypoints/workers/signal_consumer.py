@@ -42,6 +42,7 @@ from entrypoints.http.rate_limiter import RouteClass
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
 from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 from entrypoints.workers.nats_keys import KeyRefused, carried_key, missing_key, spend
+from entrypoints.workers.nats_problems import forbidden
 from ports.api_keys import Role
 
 if TYPE_CHECKING:
@@ -319,7 +320,7 @@ class SignalConsumer:
             return False
         if key.role not in _INGESTERS:
             names = ", ".join(sorted(r.value for r in _INGESTERS))
-            return f"403 forbidden: role '{key.role.value}' may not do this; needs {names}"
+            return forbidden(f"role '{key.role.value}' may not do this; needs {names}").reason
         return True
 
     def _delivery(
