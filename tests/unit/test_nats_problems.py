@@ -5,6 +5,7 @@ says the same problem as its reason."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import uuid4
@@ -16,6 +17,7 @@ from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import ReplyNeedsTemplate
 from application.messages.request_message import IdempotencyKeyReused
 from domain.conversation.aggregate import AlreadyAssigned, NoReplyChannel, NotOnTeam, TemplateNeeded
+from domain.customer.aggregate import CustomerWasErased
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.conversation_commands import COMMAND_ERRORS
@@ -180,6 +182,12 @@ class TestTheMappingAsHttpAnswers:
             "no conversation 42",
         )
         assert problem.errors is None
+        assert problem.body() == http_body(error)
+
+    def test_an_erased_customer_is_a_409_as_over_http(self) -> None:
+        error = CustomerWasErased(uuid.UUID(int=7))
+        problem = mapped(error)
+        assert (problem.status, problem.slug) == (409, "customer-erased")
         assert problem.body() == http_body(error)
 
     def test_a_reused_idempotency_key_is_a_409(self) -> None:

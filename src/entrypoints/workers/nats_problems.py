@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from application.messages.request_message import IdempotencyKeyReused
+from domain.customer.aggregate import CustomerWasErased
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.conversation_commands import problem_of
 from entrypoints.http.problems import render_field
@@ -108,6 +109,8 @@ def problem_for(error: Exception) -> NatsProblem | None:
         )
     if isinstance(error, NotFound):
         return NatsProblem(404, "not-found", "Not found", str(error))
+    if isinstance(error, CustomerWasErased):
+        return NatsProblem(409, "customer-erased", "The customer was erased", str(error))
     if isinstance(error, IdempotencyKeyReused):
         return NatsProblem(409, "idempotency-key-reused", "Idempotency key reused", str(error))
     if isinstance(error, TemplateNotFound):
