@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated
 
 import msgspec
@@ -28,8 +29,10 @@ _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _DURATION_HELP = "use a number and a unit (s, m, h, d, w), e.g. 30s, 15m, 2h, 7d or 1h30m"
 
 
+@lru_cache(maxsize=4096)
 def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `2h`, `1d`, `2w`, or units combined largest first, `1h30m`."""
+    """`30s`, `15m`, `2h`, `1d`, `2w`, or units combined largest first, `1h30m`. Read once per
+    text (of the last 4,096): journeys' waits read theirs for each customer a timer moves."""
     match = _DURATION.fullmatch(text)
     if not text or match is None:
         raise ValueError(f"{text!r} is not a duration: {_DURATION_HELP}")
