@@ -419,9 +419,12 @@ class TestReceivedSignals:
         lines = await shop.audit_lines()
         assert not any(holds_secret(line) for line in lines)
         (document,) = [line for line in lines if "identities" in line and "id" in line]
-        # sealed whole at intake: its id stays, what it said about the person is gone
+        # sealed whole at intake: its id, kind and time stay, what it said about the person
+        # is gone
         assert document == {
             "id": "o-1",
+            "type": "order.placed",
+            "occurred_at": "2026-03-01T11:00:00Z",
             "identities": ERASED,
             "properties": ERASED,
             "profile": ERASED,

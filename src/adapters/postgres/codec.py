@@ -29,7 +29,7 @@ from domain.catalog import TOPICS
 from domain.shared.personal import ERASED, map_personal
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from datetime import datetime
 
     from adapters.crypto.envelope import DataKey
@@ -331,17 +331,18 @@ class EventCodec:
         return self._sealed_whole(payload, key_id, self._encoder.encode(clear))
 
     def sealed_documents(
-        self, topic: str, documents: Sequence[tuple[bytes, UUID, str]]
+        self, topic: str, documents: Sequence[tuple[bytes, UUID, Mapping[str, object]]]
     ) -> list[bytes]:
-        """`sealed_document` of each `(payload, key id, id)`, its clear fields `{"id": id}`:
-        intake seals every signal it commits, so the keys are found once a batch."""
+        """`sealed_document` of each `(payload, key id, clear fields)`, the clear fields (its
+        id, and what else stays readable once erased) kept beside the sealed whole: intake
+        seals every signal it commits, so the keys are found once a batch."""
         if not self.topics.personal(topic):
             return [payload for payload, _, _ in documents]
         encode = self._encoder.encode
         heads: dict[UUID, tuple[DataKey, bytes] | None] = {}
         sealed: list[bytes] = []
-        for payload, key_id, event_id in documents:
-            clear = b'{"id":' + encode(event_id) + b"}"
+        for payload, key_id, kept in documents:
+            clear = encode(kept)
             try:
                 found = heads[key_id]
             except KeyError:

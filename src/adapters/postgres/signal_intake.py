@@ -85,7 +85,11 @@ class PostgresSignalIntake:
         key_ids = await codec.keys.for_identities(self.pool, owners) if owners else {}
         if not owners:
             return [s.payload for s in signals]
-        owned = [(s.payload, key_ids[s.owner], s.event_id) for s in signals if s.owner is not None]
+        owned = [
+            (s.payload, key_ids[s.owner], {"id": s.event_id, **s.kept})
+            for s in signals
+            if s.owner is not None
+        ]
         sealed = iter(codec.sealed_documents(RECEIVED_TOPIC, owned))
         return [s.payload if s.owner is None else next(sealed) for s in signals]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,7 +25,7 @@ from domain.shared.times import time_fault
 from domain.signals.aggregate import SignalReport
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "MAX_BATCH",
@@ -134,6 +134,10 @@ class ReceivedSignal:
     payload: bytes
     at_once: SignalReport | None = None
     owner: Identity | None = None  # its first identity: what is received about it is sealed
+    # What stays readable of it once its customer is erased, beside its id: what kind of
+    # signal it was, when it occurred, and where from (its identities, properties, profile and
+    # attributes are sealed with the owner's key).
+    kept: Mapping[str, object] = field(default_factory=dict)
 
 
 def signal_id_of(raw: msgspec.Raw | bytes) -> str | None:
@@ -211,8 +215,11 @@ class SignalReader:
         if signal.type in CUSTOMER_SIGNALS:
             report = self.report(index, signal)
             at_once = report if isinstance(report, SignalReport) else None
+        kept: dict[str, object] = {"type": signal.type, "occurred_at": signal.occurred_at}
+        if signal.source is not None:
+            kept["source"] = signal.source
         return ReceivedSignal(
-            signal.id, payload, at_once, self.claim(signal.identities[0]).identity
+            signal.id, payload, at_once, self.claim(signal.identities[0]).identity, kept
         )
 
     def read(self, index: int, raw: msgspec.Raw | bytes) -> SignalReport | InvalidSignal:

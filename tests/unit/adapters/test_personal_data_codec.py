@@ -251,9 +251,9 @@ class TestReceivedDocuments:
         sealed = codec.sealed_documents(
             RECEIVED_TOPIC,
             [
-                (self.DOCUMENT, ana, "web-1"),
-                (self.DOCUMENT, bea, "web-1"),
-                (self.DOCUMENT, ana, "web-1"),
+                (self.DOCUMENT, ana, {"id": "web-1"}),
+                (self.DOCUMENT, bea, {"id": "web-1"}),
+                (self.DOCUMENT, ana, {"id": "web-1"}),
             ],
         )
         assert [sealed_by(payload) for payload in sealed] == [ana, bea, ana]
@@ -310,12 +310,32 @@ class TestReceivedDocuments:
             None,
         )
 
+    def test_once_erased_it_still_says_what_kind_of_signal_it_was_and_when(self) -> None:
+        key_id = uuid4()
+        keys = keys_holding(key_id)
+        codec = EventCodec(keys=keys)
+        kept = {"id": "web-1", "type": "page.viewed", "occurred_at": T0, "source": "web"}
+        [sealed] = codec.sealed_documents(RECEIVED_TOPIC, [(self.DOCUMENT, key_id, kept)])
+        assert codec.to_plain(RECEIVED_TOPIC, sealed) == msgspec.json.decode(self.DOCUMENT)
+        keys._kept[key_id] = (None, 0.0)
+        erased = codec.to_plain(RECEIVED_TOPIC, sealed)
+        assert {name: erased[name] for name in ("id", "type", "source")} == {
+            "id": "web-1",
+            "type": "page.viewed",
+            "source": "web",
+        }
+        assert erased["occurred_at"] == msgspec.json.decode(msgspec.json.encode(T0))
+        assert erased["identities"] == erased["properties"] == ERASED
+        assert b"ana@example.org" not in sealed
+
     def test_sealed_under_a_key_erased_already_it_holds_its_id_only(self) -> None:
         key_id = uuid4()
         keys = keys_holding(key_id)
         keys._kept[key_id] = (None, 0.0)
         codec = EventCodec(keys=keys)
-        sealed = codec.sealed_documents(RECEIVED_TOPIC, [(self.DOCUMENT, key_id, "web-1")])[0]
+        sealed = codec.sealed_documents(RECEIVED_TOPIC, [(self.DOCUMENT, key_id, {"id": "web-1"})])[
+            0
+        ]
         assert b"ana@example.org" not in sealed
         assert sealed_by(sealed) == key_id
         assert codec.to_plain(RECEIVED_TOPIC, sealed)["id"] == "web-1"
