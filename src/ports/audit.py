@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,7 +20,24 @@ __all__ = [
     "LogFilter",
     "LogPlan",
     "MessageHistory",
+    "Unopened",
 ]
+
+
+class Unopened(str):
+    """A personal value of an event in a `CustomerHistory` left sealed until it is shown: it
+    reads as the empty text (the place a sealed value leaves in a stored event) until
+    `opened()` gives it.
+
+    Only values the aggregate keeps without looking at them come so (a profile's names, the
+    custom attributes): most are replaced by later ones before any view shows them, and
+    opening each costs more than everything else a replay does with its event."""
+
+    __slots__ = ()
+
+    def opened(self) -> Any:
+        """The value as it was recorded."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -73,9 +90,11 @@ class LogPlan:
 class CustomerHistory:
     """A customer's stream as it stood at an instant, and the segment facts about them."""
 
-    events: list[CanMutateAggregate[UUID]]
+    events: Sequence[CanMutateAggregate[UUID]]
     """The Customer stream's events up to the instant, decisions left out (they change no
-    profile, identity or consent; the decisions listing has them)."""
+    profile, identity or consent; the decisions listing has them). Read them at once: they
+    may be decoded only as they are read, with the customer's key as it is then. Some of their
+    personal values may be `Unopened`."""
     version: int
     """The stream's version at the instant, decisions counted."""
     memberships: list[CanMutateAggregate[UUID]] = field(default_factory=list)

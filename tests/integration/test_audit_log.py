@@ -203,6 +203,37 @@ class TestCustomerAsOf:
             cold = CustomerAsOf(shop.log, shop.clock, Checkpoints(every=10_000))
             assert await checkpointed(ana, instant) == await cold(ana, instant), instant
 
+    async def test_a_profile_changed_again_and_again_reads_as_it_was_at_each_instant(
+        self, shop: Shop
+    ) -> None:
+        # The names and attributes replaced later are never opened; those shown are, whether
+        # the replay starts from the registration or from a checkpoint.
+        changes: list[tuple[dict[str, str | None], dict[str, object]]] = [
+            ({"first_name": "Ana", "last_name": "Lima"}, {"tier": "bronze", "visits": 1}),
+            ({"first_name": "Ana Maria"}, {"tier": "silver"}),
+            ({"last_name": None}, {"tier": None, "visits": 2}),
+            ({"first_name": "Anabela", "country": "PT"}, {"vip": True}),
+        ]
+        ana = (await shop.upsert((ANA,), *changes[0])).customer_id
+        expected = [(T0, changes[0][0], changes[0][1])]
+        profile, attributes = dict(expected[0][1]), dict(expected[0][2])
+        for profile_change, attributes_change in changes[1:]:
+            at = shop.later(timedelta(minutes=5))
+            await shop.upsert((ANA,), profile_change, attributes_change)
+            profile.update(profile_change)
+            attributes.update(attributes_change)
+            attributes = {name: value for name, value in attributes.items() if value is not None}
+            expected.append((at, dict(profile), dict(attributes)))
+        checkpointed = CustomerAsOf(shop.log, shop.clock, Checkpoints(every=1))
+        await checkpointed(ana)
+        for at, names, values in [*expected, *reversed(expected)]:
+            for as_of in (shop.as_of, checkpointed, CustomerAsOf(shop.log, shop.clock)):
+                view = await as_of(ana, at)
+                shown = {name: view.profile[name] for name in names}
+                assert (shown, view.attributes) == (names, values), at
+                shown_values = [*view.profile.values(), *view.attributes.values()]
+                assert {type(value) for value in shown_values} <= {str, int, bool, type(None)}
+
     async def test_before_registration_and_never_are_told_apart(self, shop: Shop) -> None:
         ana = (await shop.upsert((ANA,), {}, {})).customer_id
         with pytest.raises(CustomerNotKnownAt, match="did not exist yet"):

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from eventsourcing.domain import DecoratedFuncCaller, decorated_funcs
+
 from application.audit.refusals import AuditQueryRefused
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.shared.errors import NotFound
 from domain.shared.topics import events_of
+from ports.audit import Unopened
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -164,6 +169,30 @@ class Checkpoints:
             self._kept.popitem(last=False)
 
 
+_APPLIERS: dict[type, Callable[[Customer, Any], None]] = {}
+
+
+def _applier(cls: type) -> Callable[[Customer, Any], None]:
+    """How an event of `cls` changes a customer: the method its `@event` decorates, called with
+    the event's fields it names, as `event.apply` calls it, without finding that method and
+    those names again for each event (a third of the replay's time, else)."""
+    func = decorated_funcs.get(cls)
+    if func is None or getattr(cls, "apply", None) is not DecoratedFuncCaller.apply:
+
+        def applied(customer: Customer, event: Any) -> None:
+            event.apply(customer)
+
+        return applied
+    fields = {field.name for field in dataclasses.fields(cls)}
+    names = tuple(name for name in inspect.signature(func).parameters if name in fields)
+
+    def called(customer: Customer, event: Any) -> None:
+        values = event.__dict__
+        func(customer, **{name: values[name] for name in names})
+
+    return called
+
+
 def _copied(customer: Customer) -> Customer:
     """A copy with containers of its own and the values in them shared: every value the
     aggregate keeps in a container is immutable (frozen dataclasses, enums, text, numbers,
@@ -194,21 +223,26 @@ def replay_customer(
     """The customer built from their events, as the aggregate builds itself, and what began
     when beside it, from the start of the stream or from a checkpoint, whose copy goes on;
     every `every` events a copy is given to `keep`. None when the history holds no customer."""
-    events = history.events
+    events = iter(history.events)  # each decoded as it comes, maybe: read once, in order
     if start is not None:
         customer, replay = _copied(start.customer), _copied_replay(start.replay)
     else:
-        if not events or not isinstance(events[0], _REGISTERED):
+        first = next(events, None)
+        if first is None or not isinstance(first, _REGISTERED):
             return None
-        created = events[0].mutate(None)
+        created = first.mutate(None)
         assert isinstance(created, Customer)
         customer, replay = created, _Replay({}, {}, [])
-        _note_identities(customer, replay, vars(events[0])["identities"], events[0].timestamp)
-        events = events[1:]
+        _note_identities(customer, replay, vars(first)["identities"], first.timestamp)
+    appliers = _APPLIERS
     for n, event in enumerate(events, 1):
         # The decisions between these events are left out of the history, so the versions
         # have gaps that `mutate` would refuse: each event's own change is applied instead.
-        event.apply(customer)
+        kind = type(event)
+        apply = appliers.get(kind)
+        if apply is None:
+            apply = appliers[kind] = _applier(kind)
+        apply(customer, event)
         customer.modified_on = event.timestamp
         _note(event, customer, replay)
         if keep is not None and n % every == 0:
@@ -267,6 +301,14 @@ def _segments(facts: list[CanMutateAggregate[UUID]]) -> list[AuditedMembership]:
     return sorted(members.values(), key=lambda m: m.segment_key)
 
 
+def _shown(values: dict[str, Any]) -> dict[str, Any]:
+    """The values, each one the read left sealed (`Unopened`) opened."""
+    return {
+        name: value.opened() if isinstance(value, Unopened) else value
+        for name, value in values.items()
+    }
+
+
 def _view(
     customer: Customer, replay: _Replay, history: CustomerHistory, as_of: datetime
 ) -> CustomerAsOfView:
@@ -276,8 +318,8 @@ def _view(
         version=history.version,
         created_at=customer.created_on,
         changed_at=customer.modified_on,
-        profile=customer.profile.as_dict(),
-        attributes=dict(customer.attributes),
+        profile=_shown(customer.profile.as_dict()),
+        attributes=_shown(customer.attributes),
         effective_time_zone=customer.facts().time_zone,
         identities=[
             AuditedIdentity(identity.type, identity.value, level.value, since)
