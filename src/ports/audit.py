@@ -16,6 +16,7 @@ __all__ = [
     "AuditLog",
     "AuditedEvent",
     "CustomerHistory",
+    "KeptReplay",
     "LogCursor",
     "LogFilter",
     "LogPlan",
@@ -105,6 +106,16 @@ class CustomerHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptReplay:
+    """A customer's stream replayed up to `version`, whose event was recorded at
+    `recorded_at`: `state` is the replaying code's own, opaque to the log that keeps it."""
+
+    version: int
+    recorded_at: datetime
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class MessageHistory:
     """What the log holds about one message: its decisions and its own stream."""
 
@@ -130,6 +141,19 @@ class AuditLog(Protocol):
 
     async def registered_at(self, customer_id: UUID) -> datetime | None:
         """When the customer was registered; None if no customer ever had that id."""
+        ...
+
+    async def kept_replay(self, customer_id: UUID, as_of: datetime, code: str) -> KeptReplay | None:
+        """The replay kept of the customer by the code named `code` with the highest version
+        whose event was recorded at or before `as_of`; None when there is none, or once the
+        customer is erased (kept replays are sealed with their key, and go with it)."""
+        ...
+
+    async def keep_replays(
+        self, customer_id: UUID, code: str, replays: Sequence[KeptReplay]
+    ) -> None:
+        """Keeps these replays for any process to start from, sealed with the customer's key
+        (none once they are erased). A replay kept at a version by the same code stays."""
         ...
 
     async def plan(self, where: LogFilter, after: LogCursor, limit: int) -> LogPlan:

@@ -18,6 +18,7 @@ from domain.shared.topics import events_of
 from ports.audit import (
     AuditedEvent,
     CustomerHistory,
+    KeptReplay,
     LogCursor,
     LogPlan,
     MessageHistory,
@@ -101,6 +102,20 @@ _STREAM = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
 WHERE stream_id = $1 ORDER BY version
 """
+_KEPT_REPLAY = """
+SELECT version, recorded_at, state FROM customer_replays
+WHERE customer_id = $1 AND code = $2 AND recorded_at <= $3
+ORDER BY version DESC LIMIT 1
+"""
+# A replay kept by other code at that version gives way; the same code's stays as it is.
+_KEEP_REPLAYS = """
+INSERT INTO customer_replays (customer_id, version, recorded_at, code, state)
+SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::bytea[])
+ON CONFLICT (customer_id, version) DO UPDATE
+SET recorded_at = EXCLUDED.recorded_at, code = EXCLUDED.code, state = EXCLUDED.state
+WHERE customer_replays.code <> EXCLUDED.code
+"""
+_REPLAY_SEALED = b"replay "  # bound into each kept replay beside its version and code
 _REGISTERED = "SELECT occurred_at FROM events WHERE stream_id = $1 AND version = 1 AND topic = $2"
 _MERGED_INTO = "SELECT merged_id FROM customer_merges WHERE survivor_id = $1 ORDER BY merged_id"
 # Below the oldest transaction still running, as the projections read: an event that commits
@@ -166,6 +181,11 @@ class _Decoded(Sequence["CanMutateAggregate[UUID]"]):
 
     def __iter__(self) -> Iterator[CanMutateAggregate[UUID]]:
         return starmap(self._decode, self._rows)
+
+
+def _replay_bound(customer_id: UUID, version: int, code: str) -> bytes:
+    """What a kept replay is sealed bound to: it opens only as the replay it was kept as."""
+    return _REPLAY_SEALED + customer_id.bytes + version.to_bytes(4, "big") + code.encode()
 
 
 def _conditions(where: LogFilter, args: list[Any]) -> list[str]:
@@ -239,6 +259,38 @@ class PostgresAuditLog:
             _REGISTERED, customer_id, topic_of(events_of(Customer)["Registered"])
         )
         return found
+
+    async def kept_replay(self, customer_id: UUID, as_of: datetime, code: str) -> KeptReplay | None:
+        row = await self.pool.fetchrow(_KEPT_REPLAY, customer_id, code, as_of)
+        if row is None:
+            return None
+        keys = self.codec.keys
+        await keys.load(self.pool, (customer_id,))
+        key = keys.key_of(customer_id)
+        if key is None:  # erased: what was kept is shredded with the rest
+            return None
+        version, recorded_at, sealed = row
+        state = key.open_raw(sealed, _replay_bound(customer_id, version, code))
+        return KeptReplay(version, recorded_at, state)
+
+    async def keep_replays(
+        self, customer_id: UUID, code: str, replays: Sequence[KeptReplay]
+    ) -> None:
+        if not replays:
+            return
+        keys = self.codec.keys
+        await keys.load(self.pool, (customer_id,))
+        key = keys.key_of(customer_id)
+        if key is None:
+            return
+        await self.pool.execute(
+            _KEEP_REPLAYS,
+            customer_id,
+            [r.version for r in replays],
+            [r.recorded_at for r in replays],
+            [code] * len(replays),
+            [key.seal_raw(r.state, _replay_bound(customer_id, r.version, code)) for r in replays],
+        )
 
     async def end(self) -> LogCursor:
         row = await self.pool.fetchrow(_END)

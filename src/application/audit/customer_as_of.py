@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import inspect
+import io
+import pickle
+import pkgutil
+import sys
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime  # views are rendered by their run-time type hints
+from functools import cache
+from importlib import import_module
+from importlib.metadata import version as package_version
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -18,7 +26,7 @@ from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.shared.errors import NotFound
 from domain.shared.topics import events_of
-from ports.audit import Unopened
+from ports.audit import KeptReplay, Unopened
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -158,15 +166,79 @@ class Checkpoints:
         usable = [c for c in kept if c.recorded_at <= as_of]
         return usable[-1] if usable else None
 
-    def keep(self, customer_id: UUID, checkpoint: _Checkpoint) -> None:
+    def keep(self, customer_id: UUID, checkpoint: _Checkpoint) -> bool:
+        """Keeps it; False when one at its version was kept already."""
         kept = self._kept.setdefault(customer_id, [])
         self._kept.move_to_end(customer_id)
         if any(c.version == checkpoint.version for c in kept):
-            return
+            return False
         kept.append(checkpoint)
         kept.sort(key=lambda c: c.version)
         while len(self._kept) > self.customers:
             self._kept.popitem(last=False)
+        return True
+
+
+@cache
+def replay_code() -> str:
+    """Names the code that replays a customer: kept replays are read back only by the same
+    code. Any change to the aggregate, to its values or to this replay is another name."""
+    versions = f"{sys.version_info[:2]} {package_version('eventsourcing')}"
+    digest = hashlib.sha256(versions.encode())
+    digest.update(inspect.getsource(sys.modules[__name__]).encode())
+    for package in ("domain.customer", "domain.shared"):
+        for module in sorted(m.name for m in pkgutil.iter_modules(import_module(package).__path__)):
+            digest.update(inspect.getsource(import_module(f"{package}.{module}")).encode())
+    return digest.hexdigest()[:32]
+
+
+_KEPT_MODULES = ("domain.", "application.audit.", "eventsourcing.")
+_KEPT_NAMES = {
+    ("uuid", "UUID"),
+    ("datetime", "datetime"),
+    ("datetime", "timezone"),
+    ("datetime", "timedelta"),
+    ("collections", "deque"),
+    ("collections", "OrderedDict"),
+    ("copyreg", "_reconstructor"),
+    ("copyreg", "__newobj__"),
+    ("builtins", "object"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "getattr"),
+    ("zoneinfo", "ZoneInfo"),
+}
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, Unopened):  # holds a reader and its keys: opened before it is kept
+            raise TypeError("a value left sealed is opened before its replay is kept")
+        return NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith(_KEPT_MODULES) or (module, name) in _KEPT_NAMES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a kept replay")
+
+
+def _kept(checkpoint: _Checkpoint) -> KeptReplay:
+    """The checkpoint as the log keeps it, its values left sealed opened."""
+    customer = _copied(checkpoint.customer)
+    shown = _shown(customer.profile.as_dict())
+    if shown != customer.profile.as_dict():
+        customer.profile = dataclasses.replace(customer.profile, **shown)
+    customer.attributes = _shown(customer.attributes)
+    state = io.BytesIO()
+    _Pickler(state, protocol=pickle.HIGHEST_PROTOCOL).dump((customer, checkpoint.replay))
+    return KeptReplay(checkpoint.version, checkpoint.recorded_at, state.getvalue())
+
+
+def _checkpoint(kept: KeptReplay) -> _Checkpoint:
+    customer, replay = _Unpickler(io.BytesIO(kept.state)).load()
+    return _Checkpoint(kept.version, kept.recorded_at, customer, replay, erased=False)
 
 
 _APPLIERS: dict[type, Callable[[Customer, Any], None]] = {}
@@ -367,7 +439,13 @@ class CustomerAsOf:
             as_of = now
         elif as_of > now:
             raise AuditQueryRefused("as_of", f"is in the future: it is {now.isoformat()} now")
-        start = self.checkpoints.before(customer_id, as_of)
+        checkpoints = self.checkpoints
+        start = checkpoints.before(customer_id, as_of)
+        if start is None:
+            kept = await self.log.kept_replay(customer_id, as_of, replay_code())
+            if kept is not None:
+                start = _checkpoint(kept)
+                checkpoints.keep(customer_id, start)
         after = 0 if start is None else start.version
         history = await self.log.customer_history(customer_id, as_of, after)
         if start is not None and (
@@ -377,14 +455,18 @@ class CustomerAsOf:
             # went back): the checkpoint holds more than Chorus knew then. Or the customer was
             # erased since it was kept: it holds personal values that are gone.
             start, history = None, await self.log.customer_history(customer_id, as_of)
-        checkpoints = self.checkpoints
-        view = replay_customer(
-            history,
-            as_of,
-            start,
-            keep=lambda checkpoint: checkpoints.keep(customer_id, checkpoint),
-            every=checkpoints.every,
-        )
+        fresh: list[_Checkpoint] = []
+
+        def keep(checkpoint: _Checkpoint) -> None:
+            if checkpoints.keep(customer_id, checkpoint):
+                fresh.append(checkpoint)
+
+        view = replay_customer(history, as_of, start, keep=keep, every=checkpoints.every)
+        if fresh and not history.erased:
+            # For any process to start from, the next time: kept by the log, sealed.
+            await self.log.keep_replays(
+                customer_id, replay_code(), [_kept(checkpoint) for checkpoint in fresh]
+            )
         if view is not None:
             return view
         registered = await self.log.registered_at(customer_id)
