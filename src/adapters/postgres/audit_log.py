@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import msgspec
 
+from adapters.crypto.envelope import SealBroken
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.customer_keys import stored_key_id
 from domain.catalog import topic_of
@@ -270,7 +271,10 @@ class PostgresAuditLog:
         if key is None:  # erased: what was kept is shredded with the rest
             return None
         version, recorded_at, sealed = row
-        state = key.open_raw(sealed, _replay_bound(customer_id, version, code))
+        try:
+            state = key.open_raw(sealed, _replay_bound(customer_id, version, code))
+        except SealBroken:  # not sealed as this replay by this key: replayed from the start
+            return None
         return KeptReplay(version, recorded_at, state)
 
     async def keep_replays(

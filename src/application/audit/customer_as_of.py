@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import hashlib
 import inspect
 import io
+import marshal
 import pickle
 import pkgutil
 import sys
 from collections import OrderedDict, deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime  # views are rendered by their run-time type hints
 from functools import cache
 from importlib import import_module
 from importlib.metadata import version as package_version
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -29,7 +33,7 @@ from domain.shared.topics import events_of
 from ports.audit import KeptReplay, Unopened
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from eventsourcing.domain import CanMutateAggregate
 
@@ -182,14 +186,25 @@ class Checkpoints:
 @cache
 def replay_code() -> str:
     """Names the code that replays a customer: kept replays are read back only by the same
-    code. Any change to the aggregate, to its values or to this replay is another name."""
+    code. Any change to the domain (the aggregate and every value it holds) or to this
+    replay is another name."""
     versions = f"{sys.version_info[:2]} {package_version('eventsourcing')}"
     digest = hashlib.sha256(versions.encode())
-    digest.update(inspect.getsource(sys.modules[__name__]).encode())
-    for package in ("domain.customer", "domain.shared"):
-        for module in sorted(m.name for m in pkgutil.iter_modules(import_module(package).__path__)):
-            digest.update(inspect.getsource(import_module(f"{package}.{module}")).encode())
+    digest.update(_code_of(sys.modules[__name__]))
+    domain = import_module("domain")
+    for name in sorted(m.name for m in pkgutil.walk_packages(domain.__path__, "domain.")):
+        digest.update(_code_of(import_module(name)))
     return digest.hexdigest()[:32]
+
+
+def _code_of(module: ModuleType) -> bytes:
+    """The module's source; its compiled code where it was installed without it."""
+    try:
+        return inspect.getsource(module).encode()
+    except (OSError, TypeError):
+        get_code = getattr(getattr(module.__spec__, "loader", None), "get_code", None)
+        code = get_code(module.__name__) if get_code is not None else None
+        return marshal.dumps(code) if code is not None else module.__name__.encode()
 
 
 _KEPT_MODULES = ("domain.", "application.audit.", "eventsourcing.")
@@ -236,8 +251,15 @@ def _kept(checkpoint: _Checkpoint) -> KeptReplay:
     return KeptReplay(checkpoint.version, checkpoint.recorded_at, state.getvalue())
 
 
-def _checkpoint(kept: KeptReplay) -> _Checkpoint:
-    customer, replay = _Unpickler(io.BytesIO(kept.state)).load()
+def _checkpoint(kept: KeptReplay) -> _Checkpoint | None:
+    """The checkpoint kept; None when it does not read back as one (then the replay starts
+    from the registration, as without it)."""
+    try:
+        customer, replay = _Unpickler(io.BytesIO(kept.state)).load()
+    except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError, ValueError):
+        return None
+    if not isinstance(customer, Customer) or not isinstance(replay, _Replay):
+        return None
     return _Checkpoint(kept.version, kept.recorded_at, customer, replay, erased=False)
 
 
@@ -422,6 +444,22 @@ def _view(
     )
 
 
+@contextmanager
+def _uncollected() -> Iterator[None]:
+    """No garbage collection while a replay is read back or made, with no await in between:
+    each makes thousands of objects at once, most gone by the end (events, decoded fields),
+    the rest alive until the answer is given. A collection in the middle finds them all
+    alive and moves them to the older generations, and a full collection of those every few
+    questions cost one question in ten 30 to 50 ms. The collector runs as ever after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class CustomerAsOf:
     """Rebuilds a customer from the event log as it stood at an instant; never from a read
     model, and never from anything recorded after the instant. Replays are checkpointed in
@@ -441,13 +479,22 @@ class CustomerAsOf:
             raise AuditQueryRefused("as_of", f"is in the future: it is {now.isoformat()} now")
         checkpoints = self.checkpoints
         start = checkpoints.before(customer_id, as_of)
-        if start is None:
-            kept = await self.log.kept_replay(customer_id, as_of, replay_code())
-            if kept is not None:
-                start = _checkpoint(kept)
-                checkpoints.keep(customer_id, start)
-        after = 0 if start is None else start.version
+        kept = (
+            None
+            if start is not None
+            else await self.log.kept_replay(customer_id, as_of, replay_code())
+        )
+        after = start.version if start is not None else kept.version if kept is not None else 0
         history = await self.log.customer_history(customer_id, as_of, after)
+        if kept is not None:
+            # Read back only now, with the events after it in hand: its objects are made
+            # and replayed on with no await in between (`_uncollected`).
+            with _uncollected():
+                start = _checkpoint(kept)
+            if start is None:
+                history = await self.log.customer_history(customer_id, as_of)
+            else:
+                checkpoints.keep(customer_id, start)
         if start is not None and (
             history.version < start.version or start.erased != history.erased
         ):
@@ -461,7 +508,8 @@ class CustomerAsOf:
             if checkpoints.keep(customer_id, checkpoint):
                 fresh.append(checkpoint)
 
-        view = replay_customer(history, as_of, start, keep=keep, every=checkpoints.every)
+        with _uncollected():
+            view = replay_customer(history, as_of, start, keep=keep, every=checkpoints.every)
         if fresh and not history.erased:
             # For any process to start from, the next time: kept by the log, sealed.
             await self.log.keep_replays(

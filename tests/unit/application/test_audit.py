@@ -24,6 +24,8 @@ from application.audit.customer_as_of import (
     _kept,
     _Pickler,
     _Replay,
+    _Unpickler,
+    replay_code,
 )
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
@@ -409,6 +411,7 @@ class TestKeptReplays:
         replay = _Replay({}, {}, [])
         kept = _kept(_Checkpoint(2, MONDAY_NOON, customer, replay, erased=False))
         back = _checkpoint(kept)
+        assert back is not None
         assert type(back.customer.attributes["tier"]) is str
         assert back.customer.attributes == {"visits": 2, "tier": "gold"}
         assert back.customer.profile.last_name == "gold"
@@ -417,7 +420,9 @@ class TestKeptReplays:
 
     def test_only_the_replays_own_kinds_of_values_are_read_back(self) -> None:
         with pytest.raises(pickle.UnpicklingError, match="not part of a kept replay"):
-            _checkpoint(KeptReplay(1, MONDAY_NOON, pickle.dumps(os.system)))
+            _Unpickler(io.BytesIO(pickle.dumps(os.system))).load()
+        for state in (pickle.dumps(os.system), b"not a pickle", pickle.dumps((1, 2))):
+            assert _checkpoint(KeptReplay(1, MONDAY_NOON, state)) is None
 
     async def test_a_process_that_never_replayed_the_customer_starts_from_one(self) -> None:
         chorus = InMemoryChorus()
@@ -439,3 +444,14 @@ class TestKeptReplays:
         view = await CustomerAsOf(log, chorus.clock, Checkpoints(every=2))(ana)
         assert seen == [5]
         assert view.attributes == {"visits": 4}
+
+    async def test_one_that_does_not_read_back_is_replayed_from_the_registration(self) -> None:
+        chorus = InMemoryChorus()
+        ana = (await chorus.upsert((ANA,), {}, {"visits": 1})).customer_id
+        later(chorus)
+        await chorus.upsert((ANA,), {}, {"visits": 2})
+        log = InMemoryAuditLog(chorus.storage)
+        await log.keep_replays(ana, replay_code(), [KeptReplay(2, MONDAY_NOON, b"garbled")])
+        view = await CustomerAsOf(log, chorus.clock)(ana)
+        assert view.attributes == {"visits": 2}
+        assert view == await CustomerAsOf(InMemoryAuditLog(chorus.storage), chorus.clock)(ana)
