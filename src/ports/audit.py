@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -16,11 +16,29 @@ __all__ = [
     "AuditLog",
     "AuditedEvent",
     "CustomerHistory",
+    "KeptReplay",
     "LogCursor",
     "LogFilter",
     "LogPlan",
     "MessageHistory",
+    "Unopened",
 ]
+
+
+class Unopened(str):
+    """A personal value of an event in a `CustomerHistory` left sealed until it is shown: it
+    reads as the empty text (the place a sealed value leaves in a stored event) until
+    `opened()` gives it.
+
+    Only values the aggregate keeps without looking at them come so (a profile's names, the
+    custom attributes): most are replaced by later ones before any view shows them, and
+    opening each costs more than everything else a replay does with its event."""
+
+    __slots__ = ()
+
+    def opened(self) -> Any:
+        """The value as it was recorded."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -73,9 +91,11 @@ class LogPlan:
 class CustomerHistory:
     """A customer's stream as it stood at an instant, and the segment facts about them."""
 
-    events: list[CanMutateAggregate[UUID]]
+    events: Sequence[CanMutateAggregate[UUID]]
     """The Customer stream's events up to the instant, decisions left out (they change no
-    profile, identity or consent; the decisions listing has them)."""
+    profile, identity or consent; the decisions listing has them). Read them at once: they
+    may be decoded only as they are read, with the customer's key as it is then. Some of their
+    personal values may be `Unopened`."""
     version: int
     """The stream's version at the instant, decisions counted."""
     memberships: list[CanMutateAggregate[UUID]] = field(default_factory=list)
@@ -83,6 +103,16 @@ class CustomerHistory:
     erased: bool = False
     """Whether the customer's key is erased now (whatever the instant): their personal values
     read as erased, in this history and in any replay kept from before the erasure."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptReplay:
+    """A customer's stream replayed up to `version`, whose event was recorded at
+    `recorded_at`: `state` is the replaying code's own, opaque to the log that keeps it."""
+
+    version: int
+    recorded_at: datetime
+    state: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +141,19 @@ class AuditLog(Protocol):
 
     async def registered_at(self, customer_id: UUID) -> datetime | None:
         """When the customer was registered; None if no customer ever had that id."""
+        ...
+
+    async def kept_replay(self, customer_id: UUID, as_of: datetime, code: str) -> KeptReplay | None:
+        """The replay kept of the customer by the code named `code` with the highest version
+        whose event was recorded at or before `as_of`; None when there is none, or once the
+        customer is erased (kept replays are sealed with their key, and go with it)."""
+        ...
+
+    async def keep_replays(
+        self, customer_id: UUID, code: str, replays: Sequence[KeptReplay]
+    ) -> None:
+        """Keeps these replays for any process to start from, sealed with the customer's key
+        (none once they are erased). A replay kept at a version by the same code stays."""
         ...
 
     async def plan(self, where: LogFilter, after: LogCursor, limit: int) -> LogPlan:

@@ -20,7 +20,12 @@ from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
 from adapters.templates.jinja import JinjaRenderer, JinjaTemplates
-from application.audit.customer_as_of import Checkpoints, CustomerAsOf, CustomerNotKnownAt
+from application.audit.customer_as_of import (
+    Checkpoints,
+    CustomerAsOf,
+    CustomerNotKnownAt,
+    replay_code,
+)
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
 from application.customer.change_consent import ChangeConsent
@@ -34,7 +39,7 @@ from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.aggregate import Membership, membership_id, segment_id
 from domain.shared.topics import events_of
-from ports.audit import AuditedEvent, LogCursor, LogFilter
+from ports.audit import AuditedEvent, KeptReplay, LogCursor, LogFilter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -202,6 +207,94 @@ class TestCustomerAsOf:
         for instant in [*instants, *reversed(instants)]:
             cold = CustomerAsOf(shop.log, shop.clock, Checkpoints(every=10_000))
             assert await checkpointed(ana, instant) == await cold(ana, instant), instant
+
+    async def test_a_profile_changed_again_and_again_reads_as_it_was_at_each_instant(
+        self, shop: Shop
+    ) -> None:
+        # The names and attributes replaced later are never opened; those shown are, whether
+        # the replay starts from the registration or from a checkpoint.
+        changes: list[tuple[dict[str, str | None], dict[str, object]]] = [
+            ({"first_name": "Ana", "last_name": "Lima"}, {"tier": "bronze", "visits": 1}),
+            ({"first_name": "Ana Maria"}, {"tier": "silver"}),
+            ({"last_name": None}, {"tier": None, "visits": 2}),
+            ({"first_name": "Anabela", "country": "PT"}, {"vip": True}),
+        ]
+        ana = (await shop.upsert((ANA,), *changes[0])).customer_id
+        expected = [(T0, changes[0][0], changes[0][1])]
+        profile, attributes = dict(expected[0][1]), dict(expected[0][2])
+        for profile_change, attributes_change in changes[1:]:
+            at = shop.later(timedelta(minutes=5))
+            await shop.upsert((ANA,), profile_change, attributes_change)
+            profile.update(profile_change)
+            attributes.update(attributes_change)
+            attributes = {name: value for name, value in attributes.items() if value is not None}
+            expected.append((at, dict(profile), dict(attributes)))
+        checkpointed = CustomerAsOf(shop.log, shop.clock, Checkpoints(every=1))
+        await checkpointed(ana)
+        for at, names, values in [*expected, *reversed(expected)]:
+            for as_of in (shop.as_of, checkpointed, CustomerAsOf(shop.log, shop.clock)):
+                view = await as_of(ana, at)
+                shown = {name: view.profile[name] for name in names}
+                assert (shown, view.attributes) == (names, values), at
+                shown_values = [*view.profile.values(), *view.attributes.values()]
+                assert {type(value) for value in shown_values} <= {str, int, bool, type(None)}
+
+    async def test_a_process_that_never_replayed_a_customer_starts_from_a_kept_replay(
+        self, shop: Shop, pool: asyncpg.Pool
+    ) -> None:
+        ana = (await shop.upsert((ANA,), {"first_name": "Ana"}, {"visits": 0})).customer_id
+        receipt = SendRequest("care", Purpose.TRANSACTIONAL, (Channel.EMAIL,))
+        instants = [T0]
+        for n in range(6):
+            instants.append(shop.later(timedelta(minutes=5)))
+            await shop.consent(ana, [MARKETING_EMAIL if n % 2 else WITHDRAWN])
+            await shop.send(ana, receipt)
+            await shop.upsert((ANA,), {"first_name": f"Ana {n}"}, {"visits": n})
+        expected = [
+            await CustomerAsOf(shop.log, shop.clock, Checkpoints(every=10_000))(ana, at)
+            for at in instants
+        ]
+        assert not await pool.fetchval("SELECT count(*) FROM customer_replays")
+        await CustomerAsOf(shop.log, shop.clock, Checkpoints(every=3))(ana)
+        kept = await pool.fetch(
+            "SELECT version, recorded_at FROM customer_replays WHERE customer_id = $1 "
+            "ORDER BY version",
+            ana,
+        )
+        assert len(kept) >= 3  # one every 3 events after the registration, decisions left out
+
+        class Reads(PostgresAuditLog):
+            after: list[int]
+
+            async def customer_history(self, *args: object) -> object:  # type: ignore[override]
+                self.after.append(args[2])  # type: ignore[arg-type]
+                return await super().customer_history(*args)  # type: ignore[arg-type]
+
+        for at, view in zip(instants, expected, strict=True):
+            log = Reads(pool)
+            log.after = []
+            assert await CustomerAsOf(log, shop.clock, Checkpoints(every=3))(ana, at) == view
+            usable = [row["version"] for row in kept if row["recorded_at"] <= at]
+            assert log.after == [usable[-1] if usable else 0], at
+
+    async def test_a_replay_kept_by_other_code_is_not_read_and_gives_way(
+        self, shop: Shop, pool: asyncpg.Pool
+    ) -> None:
+        ana = (await shop.upsert((ANA,), {}, {})).customer_id
+        log = shop.log
+        await log.keep_replays(ana, "other code", [KeptReplay(1, T0, b"theirs")])
+        assert await log.kept_replay(ana, T0, replay_code()) is None
+        assert await log.kept_replay(ana, T0, "other code") == KeptReplay(1, T0, b"theirs")
+        await log.keep_replays(ana, "other code", [KeptReplay(1, T0, b"again")])  # stays
+        assert await log.kept_replay(ana, T0, "other code") == KeptReplay(1, T0, b"theirs")
+        await log.keep_replays(ana, "this code", [KeptReplay(1, T0, b"mine")])
+        assert await log.kept_replay(ana, T0, "this code") == KeptReplay(1, T0, b"mine")
+        assert await log.kept_replay(ana, T0, "other code") is None
+        assert await log.kept_replay(ana, T0 - SECOND, "this code") is None
+        stored = await pool.fetchval(
+            "SELECT state FROM customer_replays WHERE customer_id = $1", ana
+        )
+        assert b"mine" not in stored  # sealed with Ana's key
 
     async def test_before_registration_and_never_are_told_apart(self, shop: Shop) -> None:
         ana = (await shop.upsert((ANA,), {}, {})).customer_id

@@ -22,7 +22,7 @@ from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.customer_keys import CUSTOMER_KEYS, SEALED_DOCUMENT_PREFIX, sealed_by
 from adapters.postgres.legacy_sealing import LegacySealing, SealedBatch, SealingCursor
-from application.audit.customer_as_of import CustomerAsOf
+from application.audit.customer_as_of import Checkpoints, CustomerAsOf, replay_code
 from application.audit.message_story import ReadMessageStory
 from application.customer.change_consent import ChangeConsent
 from application.customer.erase_customer import EraseCustomer
@@ -231,6 +231,29 @@ class TestErasing:
 
         bea = await queries.by_identity(BEA_EMAIL.identity)
         assert [i.value for i in bea.identities] == ["bea@example.org"]
+
+    async def test_the_replays_kept_of_a_customer_are_shredded_with_them(self, shop: Shop) -> None:
+        ana = await ana_with_history(shop)
+        clock = await shop.get(Clock)
+        log = PostgresAuditLog(shop.pool)
+        await CustomerAsOf(log, clock, Checkpoints(every=1))(ana)
+        kept = await shop.pool.fetch(
+            "SELECT state FROM customer_replays WHERE customer_id = $1", ana
+        )
+        assert kept
+        assert not any(secret in row[0] for row in kept for secret in ANA_SECRETS)
+        assert await log.kept_replay(ana, clock.now(), replay_code()) is not None
+        before_erasure = clock.now()
+        clock.advance(timedelta(hours=1))
+
+        await shop.erase(ana)
+
+        assert await log.kept_replay(ana, clock.now(), replay_code()) is None
+        for as_of in (CustomerAsOf(log, clock), CustomerAsOf(PostgresAuditLog(shop.pool), clock)):
+            view = await as_of(ana, before_erasure)
+            assert view.profile["first_name"] == ERASED
+            assert view.attributes == {"tier": ERASED}
+            assert {i.value for i in view.identities} == {ERASED}
 
     async def test_identities_find_no_one_and_a_new_customer_takes_them(self, shop: Shop) -> None:
         ana = await ana_with_history(shop)

@@ -9,7 +9,14 @@ from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.shared.topics import events_of
-from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan, MessageHistory
+from ports.audit import (
+    AuditedEvent,
+    CustomerHistory,
+    KeptReplay,
+    LogCursor,
+    LogPlan,
+    MessageHistory,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -48,6 +55,7 @@ class InMemoryAuditLog:
     def __init__(self, storage: InMemoryStorage, scan_budget: int = 50_000) -> None:
         self.storage = storage
         self.scan_budget = scan_budget
+        self.replays: dict[UUID, dict[int, tuple[str, KeptReplay]]] = {}
 
     async def customer_history(
         self, customer_id: UUID, as_of: datetime, after_version: int = 0
@@ -86,6 +94,23 @@ class InMemoryAuditLog:
         if stream and isinstance(stream[0].event, _REGISTERED):
             return stream[0].recorded_at
         return None
+
+    async def kept_replay(self, customer_id: UUID, as_of: datetime, code: str) -> KeptReplay | None:
+        kept = self.replays.get(customer_id, {})
+        usable = [
+            replay
+            for _, (by, replay) in sorted(kept.items())
+            if by == code and replay.recorded_at <= as_of
+        ]
+        return usable[-1] if usable else None
+
+    async def keep_replays(
+        self, customer_id: UUID, code: str, replays: Sequence[KeptReplay]
+    ) -> None:
+        kept = self.replays.setdefault(customer_id, {})
+        for replay in replays:
+            if kept.get(replay.version, ("",))[0] != code:
+                kept[replay.version] = (code, replay)
 
     async def end(self) -> LogCursor:
         return LogCursor(0, len(self.storage.events.log))

@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from itertools import starmap
+from typing import TYPE_CHECKING, Any, overload
 
 import msgspec
 
+from adapters.crypto.envelope import SealBroken
 from adapters.postgres.codec import EventCodec
+from adapters.postgres.customer_keys import stored_key_id
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.segments.aggregate import Membership
 from domain.shared.topics import events_of
-from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan, MessageHistory
+from ports.audit import (
+    AuditedEvent,
+    CustomerHistory,
+    KeptReplay,
+    LogCursor,
+    LogPlan,
+    MessageHistory,
+    Unopened,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator
     from datetime import datetime
     from uuid import UUID
 
     import asyncpg
     from eventsourcing.domain import CanMutateAggregate
 
+    from adapters.postgres.codec import SealedFields
     from ports.audit import LogFilter
 
-__all__ = ["CUSTOMER_STATE_TOPICS", "MEMBERSHIP_TOPICS", "SCAN_BUDGET", "PostgresAuditLog"]
+__all__ = [
+    "CUSTOMER_STATE_TOPICS",
+    "MEMBERSHIP_TOPICS",
+    "SCAN_BUDGET",
+    "UNOPENED_TOPICS",
+    "PostgresAuditLog",
+]
 
 CUSTOMER_STATE_TOPICS = tuple(
     topic_of(cls)
@@ -33,6 +52,10 @@ CUSTOMER_STATE_TOPICS = tuple(
 )
 """The Customer events that change what an auditor sees of them: all but the decisions."""
 MEMBERSHIP_TOPICS = (topic_of(Membership.Entered), topic_of(Membership.Exited))
+UNOPENED_TOPICS = frozenset({topic_of(events_of(Customer)["ProfileUpdated"])})
+"""The Customer events whose personal values a replay leaves sealed until a view shows them:
+the aggregate keeps a profile's names and the custom attributes without looking at them, and
+most are replaced by later changes before anyone sees them."""
 SCAN_BUDGET = 50_000
 """At most this many events of the log are looked at for one page, whatever the filter."""
 
@@ -46,11 +69,11 @@ WITH stop AS MATERIALIZED (
         1
     ) AS version
 )
-SELECT NULL::uuid, (SELECT version - 1 FROM stop),
+SELECT (SELECT version - 1 FROM stop),
        (SELECT 'erased' FROM customer_keys WHERE customer_id = $1 AND erased_at IS NOT NULL),
-       NULL, NULL, NULL
+       NULL::int, NULL::timestamptz, NULL::bytea
 UNION ALL
-(SELECT stream_id, version, topic, class_version, occurred_at, payload
+(SELECT version, topic, class_version, occurred_at, payload
  FROM events
  WHERE stream_id = $1 AND topic = ANY($3::text[])
    AND version > $4 AND version < (SELECT version FROM stop)
@@ -80,6 +103,20 @@ _STREAM = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
 WHERE stream_id = $1 ORDER BY version
 """
+_KEPT_REPLAY = """
+SELECT version, recorded_at, state FROM customer_replays
+WHERE customer_id = $1 AND code = $2 AND recorded_at <= $3
+ORDER BY version DESC LIMIT 1
+"""
+# A replay kept by other code at that version gives way; the same code's stays as it is.
+_KEEP_REPLAYS = """
+INSERT INTO customer_replays (customer_id, version, recorded_at, code, state)
+SELECT $1, * FROM unnest($2::int[], $3::timestamptz[], $4::text[], $5::bytea[])
+ON CONFLICT (customer_id, version) DO UPDATE
+SET recorded_at = EXCLUDED.recorded_at, code = EXCLUDED.code, state = EXCLUDED.state
+WHERE customer_replays.code <> EXCLUDED.code
+"""
+_REPLAY_SEALED = b"replay "  # bound into each kept replay beside its version and code
 _REGISTERED = "SELECT occurred_at FROM events WHERE stream_id = $1 AND version = 1 AND topic = $2"
 _MERGED_INTO = "SELECT merged_id FROM customer_merges WHERE survivor_id = $1 ORDER BY merged_id"
 # Below the oldest transaction still running, as the projections read: an event that commits
@@ -100,6 +137,56 @@ FROM unnest($1::text[]::xid8[], $2::bigint[]) AS k(t, p)
 JOIN events ON events.transaction_id = k.t AND events.position = k.p
 ORDER BY events.transaction_id, events.position
 """
+
+
+class _Sealed(Unopened):
+    """One value of an event's fields left sealed, opened with the others of its event (one
+    AES-GCM operation an event) by the key found when the event was read."""
+
+    def __new__(cls, fields: SealedFields, field: str, name: str) -> _Sealed:
+        value = super().__new__(cls, "")
+        value.__dict__.update(fields=fields, field=field, name=name)
+        return value
+
+    def opened(self) -> Any:
+        found = self.__dict__
+        return found["fields"].opened()[found["field"]][found["name"]]
+
+
+class _Decoded(Sequence["CanMutateAggregate[UUID]"]):
+    """The events of stored rows, each decoded when it is read and kept by no one else: a
+    replay holds one at a time, so the ten thousand events of a busy customer never all live
+    at once for the garbage collector to walk again and again while they are read."""
+
+    __slots__ = ("_decode", "_rows")
+
+    def __init__(
+        self, rows: list[asyncpg.Record], decode: Callable[..., CanMutateAggregate[UUID]]
+    ) -> None:
+        self._rows = rows
+        self._decode = decode
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> CanMutateAggregate[UUID]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> _Decoded: ...
+
+    def __getitem__(self, index: int | slice) -> CanMutateAggregate[UUID] | _Decoded:
+        if isinstance(index, slice):
+            return _Decoded(self._rows[index], self._decode)
+        return self._decode(*self._rows[index])
+
+    def __iter__(self) -> Iterator[CanMutateAggregate[UUID]]:
+        return starmap(self._decode, self._rows)
+
+
+def _replay_bound(customer_id: UUID, version: int, code: str) -> bytes:
+    """What a kept replay is sealed bound to: it opens only as the replay it was kept as."""
+    return _REPLAY_SEALED + customer_id.bytes + version.to_bytes(4, "big") + code.encode()
 
 
 def _conditions(where: LogFilter, args: list[Any]) -> list[str]:
@@ -142,12 +229,27 @@ class PostgresAuditLog:
             ),
             self.pool.fetch(_MEMBERSHIPS, customer_id, list(MEMBERSHIP_TOPICS), as_of),
         )
-        # The stream's version at the instant comes in the one row without a stream.
-        version, erased = next((row[1], row[2] is not None) for row in rows if row[0] is None)
-        await self.codec.keys.load_for(self.pool, (row[5] for row in (*rows, *facts)))
-        decode = self.codec.decode
+        # The stream's version at the instant comes in the one row without a time; the others
+        # are the stream's events, without its id (the customer's, each).
+        version, erased = next((row[0], row[1] is not None) for row in rows if row[3] is None)
+        keys = await self.codec.keys.load_for(
+            self.pool, (*(row[4] for row in rows), *(row[5] for row in facts))
+        )
+        decode, decode_unopened = self.codec.decode, self.codec.decode_unopened
+
+        def decoded(
+            version: int, topic: str, class_version: int, occurred_at: datetime, payload: bytes
+        ) -> CanMutateAggregate[UUID]:
+            if topic in UNOPENED_TOPICS:
+                key = keys.get(stored_key_id(payload) or b"")
+                return decode_unopened(
+                    customer_id, version, topic, class_version, occurred_at, payload, key, _Sealed
+                )
+            return decode(customer_id, version, topic, class_version, occurred_at, payload)
+
         return CustomerHistory(
-            [decode(*row) for row in rows if row[0] is not None],
+            # The keys stay loaded: the replay reads the events as soon as they are returned.
+            _Decoded([row for row in rows if row[3] is not None], decoded),
             version,
             [decode(*row) for row in facts],
             erased,
@@ -158,6 +260,41 @@ class PostgresAuditLog:
             _REGISTERED, customer_id, topic_of(events_of(Customer)["Registered"])
         )
         return found
+
+    async def kept_replay(self, customer_id: UUID, as_of: datetime, code: str) -> KeptReplay | None:
+        row = await self.pool.fetchrow(_KEPT_REPLAY, customer_id, code, as_of)
+        if row is None:
+            return None
+        keys = self.codec.keys
+        await keys.load(self.pool, (customer_id,))
+        key = keys.key_of(customer_id)
+        if key is None:  # erased: what was kept is shredded with the rest
+            return None
+        version, recorded_at, sealed = row
+        try:
+            state = key.open_raw(sealed, _replay_bound(customer_id, version, code))
+        except SealBroken:  # not sealed as this replay by this key: replayed from the start
+            return None
+        return KeptReplay(version, recorded_at, state)
+
+    async def keep_replays(
+        self, customer_id: UUID, code: str, replays: Sequence[KeptReplay]
+    ) -> None:
+        if not replays:
+            return
+        keys = self.codec.keys
+        await keys.load(self.pool, (customer_id,))
+        key = keys.key_of(customer_id)
+        if key is None:
+            return
+        await self.pool.execute(
+            _KEEP_REPLAYS,
+            customer_id,
+            [r.version for r in replays],
+            [r.recorded_at for r in replays],
+            [code] * len(replays),
+            [key.seal_raw(r.state, _replay_bound(customer_id, r.version, code)) for r in replays],
+        )
 
     async def end(self) -> LogCursor:
         row = await self.pool.fetchrow(_END)

@@ -37,7 +37,7 @@ if typing.TYPE_CHECKING:
     from domain.shared.personal import PersonalPath
     from domain.shared.topics import TopicRegistry
 
-__all__ = ["FIND", "EncodedEvent", "EventCodec", "sealed_fields"]
+__all__ = ["FIND", "EncodedEvent", "EventCodec", "SealedFields", "sealed_fields"]
 
 _HEADER_FIELDS = frozenset({"originator_id", "originator_version", "timestamp"})
 _ORIGINATOR = "originator_topic"
@@ -110,30 +110,43 @@ def _top_level(
     return tuple(found)
 
 
-def _top_level_names(paths: tuple[PersonalPath, ...]) -> tuple[tuple[str, bool], ...] | None:
-    """As `_top_level`, by the fields' names: for opening a payload's fields."""
-    found: list[tuple[str, bool]] = []
+_ITSELF = ""
+
+
+def _top_level_names(paths: tuple[PersonalPath, ...]) -> tuple[tuple[str, str], ...] | None:
+    """Where the paths' personal values are, when each is a field of the event, each value of
+    a mapping that is one (`attributes.*`), or one value of such a mapping (`profile.first_name`):
+    the field's name, and `_ITSELF`, `*` or the value's name in it. None for any other path:
+    for opening a payload's fields."""
+    found: list[tuple[str, str]] = []
     for path in paths:
         name, *rest = path.steps
-        if rest not in ([], [_ALL_OF]):
+        if not rest:
+            found.append((name, _ITSELF))
+        elif len(rest) == 1 and rest[0] != "[]":
+            found.append((name, rest[0]))
+        else:
             return None
-        found.append((name, bool(rest)))
     return tuple(found)
 
 
 def _opened_at_top(
-    fields: dict[str, Any], places: tuple[tuple[str, bool], ...], values: Iterator[Any]
+    fields: dict[str, Any], places: tuple[tuple[str, str], ...], values: Iterator[Any]
 ) -> dict[str, Any]:
     """`map_personal` of the opened `values` back into their places, for paths that are
-    fields or the values of one (`_top_level_names`), without walking them through closures."""
-    for name, each in places:
+    fields or in one (`_top_level_names`), without walking them through closures."""
+    for name, inner in places:
         value = fields.get(name)
         if value is None:
             continue
-        if not each:
+        if inner == _ITSELF:
             fields[name] = next(values)
-        elif isinstance(value, dict):
+        elif not isinstance(value, dict):
+            continue
+        elif inner == _ALL_OF:
             fields[name] = {k: None if v is None else next(values) for k, v in value.items()}
+        elif value.get(inner) is not None:
+            value[inner] = next(values)
     return fields
 
 
@@ -141,7 +154,7 @@ def _opened_fields(
     fields: dict[str, Any],
     paths: tuple[PersonalPath, ...],
     key: DataKey | None,
-    places: tuple[tuple[str, bool], ...] | None = None,
+    places: tuple[tuple[str, str], ...] | None = None,
 ) -> dict[str, Any]:
     del fields[_SEALED_BY]
     sealed = fields.pop(_SEALED_VALUES, None)
@@ -151,6 +164,30 @@ def _opened_fields(
     if places is not None:
         return _opened_at_top(fields, places, values)
     return map_personal(fields, paths, lambda _: next(values))
+
+
+class SealedFields:
+    """The fields of a stored event left sealed (`EventCodec.decode_unopened`), opened once
+    when first asked for, as `EventCodec.decode` would have them."""
+
+    __slots__ = ("_codec", "_key", "_kind", "_opened", "_payload")
+
+    def __init__(self, codec: EventCodec, kind: _EventType, payload: bytes, key: DataKey) -> None:
+        self._codec = codec
+        self._kind = kind
+        self._payload = payload
+        self._key = key
+        self._opened: dict[str, Any] | None = None
+
+    def opened(self) -> dict[str, Any]:
+        if self._opened is None:
+            kind = self._kind
+            fields = self._codec.opened(kind.topic, self._payload, self._key)
+            if fields is None:  # never: only payloads with sealed values are left so
+                fields = msgspec.json.decode(self._payload)
+            body = msgspec.convert(fields, kind.body, strict=False)
+            self._opened = msgspec.structs.asdict(body)
+        return self._opened
 
 
 class EncodedEvent(msgspec.Struct, frozen=True, array_like=True):
@@ -216,7 +253,8 @@ class EventCodec:
         self._by_topic: dict[str, _EventType] = {}
         self._stored_originators: dict[str, str] = {}
         self._loaded_originators: dict[str, str] = {}
-        self._places_by_topic: dict[str, tuple[tuple[str, bool], ...] | None] = {}
+        self._places_by_topic: dict[str, tuple[tuple[str, str], ...] | None] = {}
+        self._unopened_by_topic: dict[str, tuple[tuple[str, str], ...] | None] = {}
         self._encoder = msgspec.json.Encoder()
 
     def _type_of_class(self, cls: type) -> _EventType:
@@ -485,6 +523,73 @@ class EventCodec:
         values["originator_version"] = version
         values["timestamp"] = occurred_at
         values.update(msgspec.structs.asdict(body))
+        if kind.creates:
+            values[_ORIGINATOR] = self._loaded_originator(values[_ORIGINATOR])
+        return event
+
+    def unopened_places(self, topic: str) -> tuple[tuple[str, str], ...] | None:
+        """Where the personal values of `topic`'s events are when every one is a value of a
+        mapping among their fields (`profile.first_name`, `attributes.*`): (field, name or
+        `*`). None when one is anywhere else, or when they hold none."""
+        try:
+            return self._unopened_by_topic[topic]
+        except KeyError:
+            pass
+        paths = self.topics.personal(topic)
+        places: tuple[tuple[str, str], ...] | None = tuple(
+            (path.steps[0], path.steps[1])
+            for path in paths
+            if len(path.steps) == 2 and path.steps[1] != "[]"
+        )
+        if not paths or len(places or ()) != len(paths) or topic in self.topics.documents:
+            places = None
+        self._unopened_by_topic[topic] = places
+        return places
+
+    def decode_unopened(
+        self,
+        stream_id: UUID,
+        version: int,
+        topic: str,
+        class_version: int,
+        occurred_at: datetime,
+        payload: bytes,
+        key: DataKey | None,
+        unopened: Callable[[SealedFields, str, str], Any],
+    ) -> CanMutateAggregate[UUID]:
+        """As `decode`, with its sealed values left sealed: each one's place holds
+        `unopened(fields, field, name)`, whose `fields.opened()` are the event's own fields
+        opened, as `decode` gives them. Only for a topic with `unopened_places`, sealed by
+        `key` (found already; None: not found), in its class's current version; any other
+        row is `decode`d, its key found in the keys."""
+        kind = self._type_of_topic(topic)
+        places = self.unopened_places(topic)
+        if (
+            places is None
+            or key is None
+            or class_version != kind.class_version
+            or payload[:7] != SEALED_PREFIX
+        ):
+            return self.decode(stream_id, version, topic, class_version, occurred_at, payload)
+        # The body's decoder passes over `$k` and `$v`: each sealed value's place is empty.
+        body = msgspec.structs.asdict(kind.decoder.decode(payload))
+        sealed: SealedFields | None = None
+        for field, name in places:
+            mapping = body.get(field)
+            if type(mapping) is not dict:
+                continue
+            for each in mapping if name == _ALL_OF else (name,):
+                value = mapping.get(each)
+                if type(value) is str and value == _PLACE:
+                    if sealed is None:
+                        sealed = SealedFields(self, kind, payload, key)
+                    mapping[each] = unopened(sealed, field, each)
+        event = _new(kind.cls)
+        values = event.__dict__
+        values["originator_id"] = stream_id
+        values["originator_version"] = version
+        values["timestamp"] = occurred_at
+        values.update(body)
         if kind.creates:
             values[_ORIGINATOR] = self._loaded_originator(values[_ORIGINATOR])
         return event

@@ -10,15 +10,18 @@ import msgspec
 import pytest
 
 from adapters.crypto.envelope import DataKey, MasterKey, SealBroken
-from adapters.postgres.codec import EventCodec
+from adapters.postgres.codec import EventCodec, _opened_at_top, _top_level_names
 from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, parsed_id, sealed_by
+from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.customer.held_edit import HeldEdit, HeldVersion, RenderedFor
 from domain.customer.identities import Identity, IdentityClaim
 from domain.message.content import Content
 from domain.policy.vocabulary import Channel
-from domain.shared.personal import ERASED
+from domain.shared.personal import ERASED, PersonalPath, map_personal
+from domain.shared.topics import events_of
 from domain.signals.intake import RECEIVED_TOPIC
+from ports.audit import Unopened
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -390,3 +393,116 @@ class TestAnEditedApproval:
         old = msgspec.structs.replace(settled, class_version=1, payload=msgspec.json.encode(stored))
         read = codec.decode(*msgspec.structs.astuple(old))
         assert (read.verdict, read.edit) == ("edited", None)  # type: ignore[attr-defined]
+
+
+class _Left(Unopened):
+    def __new__(cls, fields: Any, field: str, name: str) -> _Left:
+        left = super().__new__(cls, "")
+        left.__dict__.update(fields=fields, field=field, name=name)
+        return left
+
+    def opened(self) -> Any:
+        return self.__dict__["fields"].opened()[self.__dict__["field"]][self.__dict__["name"]]
+
+
+def _unopened_values(event: Any) -> list[Any]:
+    return [
+        value
+        for mapping in (event.profile, event.attributes)
+        for value in mapping.values()
+        if isinstance(value, Unopened)
+    ]
+
+
+class TestDecodingLeftSealed:
+    """A replay leaves a profile's names and the attributes sealed until it shows them."""
+
+    def updated(self) -> tuple[Customer, EventCodec, list[Any]]:
+        customer = registered_ana()
+        customer.update_profile(
+            T0, {"first_name": "Ana Maria", "last_name": "Lima"}, {"tier": None, "visits": 3}
+        )
+        codec = EventCodec(keys=keys_holding(customer.id))
+        encoded = [codec.encode(e, customer.id) for e in customer.collect_events()]
+        return customer, codec, [msgspec.structs.astuple(e) for e in encoded]
+
+    def test_only_values_in_a_mapping_of_the_event_are_left_sealed(self) -> None:
+        codec = EventCodec()
+        topics = {name: topic_of(cls) for name, cls in events_of(Customer).items()}
+        assert codec.unopened_places(topics["ProfileUpdated"]) == (
+            ("profile", "first_name"),
+            ("profile", "last_name"),
+            ("attributes", "*"),
+        )
+        assert codec.unopened_places(topics["Registered"]) is None  # in each item of a list
+        assert codec.unopened_places(topics["IdentityLinked"]) is None  # a field's field's
+        assert codec.unopened_places(topics["ConsentChanged"]) is None  # none at all
+
+    def test_each_value_opens_to_what_was_recorded_and_the_rest_is_as_decoded(self) -> None:
+        customer, codec, rows = self.updated()
+        key = codec.keys.key_of(customer.id)
+        for row in rows[1:]:
+            decoded = codec.decode(*row)
+            left = codec.decode_unopened(*row, key, _Left)
+            sealed = _unopened_values(left)
+            assert sealed
+            assert all(value == "" for value in sealed)  # the place a sealed value leaves
+            opened = {
+                field: {
+                    name: value.opened() if isinstance(value, Unopened) else value
+                    for name, value in getattr(left, field).items()
+                }
+                for field in ("profile", "attributes")
+            }
+            assert opened == {"profile": decoded.profile, "attributes": decoded.attributes}  # type: ignore[attr-defined]
+            assert {**vars(left), **opened} == vars(decoded)
+        assert [e.profile for e in map(lambda r: codec.decode(*r), rows[1:])] == [  # type: ignore[attr-defined]
+            {"first_name": "Ana", "country": "PT"},
+            {"first_name": "Ana Maria", "last_name": "Lima"},
+        ]
+
+    def test_without_a_key_found_or_for_other_events_it_is_decoded(self) -> None:
+        customer, codec, rows = self.updated()
+        for row in rows:  # the registration: an identity is a key of the aggregate's state
+            assert codec.decode_unopened(*row, None, _Left) == codec.decode(*row)
+        codec.keys._kept[customer.id] = (None, 0.0)  # type: ignore[index]
+        erased = codec.decode_unopened(*rows[1], None, _Left)
+        assert erased.profile == {"first_name": ERASED, "country": "PT"}  # type: ignore[attr-defined]
+        assert not _unopened_values(erased)
+
+
+class TestOpeningInPlace:
+    """Opened values go back to their places as `map_personal` puts them, without its walk."""
+
+    @pytest.mark.parametrize(
+        "fields",
+        [
+            {"profile": {"first_name": "Ana", "last_name": None, "country": "PT"}, "tags": None},
+            {"profile": {}, "attributes": {"tier": "gold", "gone": None, "visits": 3}},
+            {"profile": None, "attributes": {}, "name": "Ana"},
+            {"profile": "not a mapping", "attributes": ["nor", "this"], "name": None},
+            {"name": "Ana", "profile": {"last_name": "Lima"}, "attributes": {"a": 1, "b": 2}},
+        ],
+    )
+    def test_it_is_map_personal(self, fields: dict[str, Any]) -> None:
+        paths = tuple(
+            PersonalPath.parse(text)
+            for text in ("name", "profile.first_name", "profile.last_name", "attributes.*")
+        )
+        places = _top_level_names(paths)
+        assert places is not None
+        found: list[Any] = []
+        map_personal(msgspec.json.decode(msgspec.json.encode(fields)), paths, found.append)
+        sealed = [f"opened {n}" for n in range(len(found))]
+        expected = map_personal(
+            msgspec.json.decode(msgspec.json.encode(fields)), paths, lambda _: sealed.pop(0)
+        )
+        sealed = [f"opened {n}" for n in range(len(found))]
+        opened = _opened_at_top(
+            msgspec.json.decode(msgspec.json.encode(fields)), places, iter(sealed)
+        )
+        assert opened == expected
+
+    def test_a_path_deeper_or_through_a_list_is_walked(self) -> None:
+        for text in ("identity.identity.value", "identities[].identity.value", "items[]"):
+            assert _top_level_names((PersonalPath.parse(text),)) is None

@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
+import io
+import os
+import pickle
+from dataclasses import replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
 
 from adapters.inmemory.audit_log import InMemoryAuditLog
-from application.audit.customer_as_of import Checkpoints, CustomerAsOf, CustomerNotKnownAt
+from application.audit.customer_as_of import (
+    Checkpoints,
+    CustomerAsOf,
+    CustomerNotKnownAt,
+    _applier,
+    _Checkpoint,
+    _checkpoint,
+    _kept,
+    _Pickler,
+    _Replay,
+    _Unpickler,
+    replay_code,
+)
 from application.audit.decisions import AuditDecisions
 from application.audit.event_log import ReadAuditLog
 from application.audit.refusals import AuditQueryRefused
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
-from domain.customer.identities import IdentityClaim, Verification
+from domain.customer.identities import Identity, IdentityClaim, Verification
 from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
 from domain.segments.aggregate import Membership, membership_id, segment_id
 from domain.shared.topics import events_of
-from ports.audit import LogCursor, LogFilter
+from ports.audit import KeptReplay, LogCursor, LogFilter, Unopened
 from tests.unit.in_memory_chorus import MONDAY_NOON, InMemoryChorus, claim
 
 if TYPE_CHECKING:
@@ -350,3 +366,92 @@ class TestAuditDecisions:
         )
         assert [d.customer_id for d in page.decisions] == [phone]
         assert page.at_end
+
+
+class TestReplayingAnEvent:
+    def test_it_changes_the_customer_as_its_own_apply_does(self) -> None:
+        customer = Customer.register(
+            uuid4(), MONDAY_NOON, (IdentityClaim(Identity("email", "ana@example.org")),)
+        )
+        customer.update_profile(MONDAY_NOON, {"first_name": "Ana"}, {"tier": "gold"})
+        customer.update_profile(MONDAY_NOON, {}, {"tier": None, "visits": 2})
+        customer.link(
+            IdentityClaim(Identity("phone", "+447700900123"), Verification.VERIFIED), MONDAY_NOON
+        )
+        customer.change_consent(
+            ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form"), MONDAY_NOON
+        )
+        customer.suppress(Channel.SMS, "bounce", MONDAY_NOON)
+        customer.lift_suppression(Channel.SMS, "support", MONDAY_NOON)
+        events = customer.collect_events()
+        by_apply, by_applier = events[0].mutate(None), events[0].mutate(None)
+        for event in events[1:]:
+            event.apply(by_apply)
+            _applier(type(event))(by_applier, event)  # type: ignore[arg-type]
+        assert vars(by_applier) == vars(by_apply)
+        # `mutate` moves the version on; applying an event alone leaves it to the replay.
+        assert vars(by_apply) == vars(customer) | {"_pending_events": [], "_version": 1}
+
+
+class _Sealed(Unopened):
+    def opened(self) -> str:
+        return "gold"
+
+
+class TestKeptReplays:
+    def test_values_left_sealed_are_opened_before_a_replay_is_kept(self) -> None:
+        customer = Customer.register(
+            uuid4(), MONDAY_NOON, (IdentityClaim(Identity("email", "ana@example.org")),)
+        )
+        customer.update_profile(MONDAY_NOON, {"first_name": "Ana"}, {"visits": 2})
+        customer.attributes["tier"] = _Sealed()
+        customer.profile = replace(customer.profile, last_name=_Sealed())
+        with pytest.raises(TypeError, match="opened before"):
+            _Pickler(io.BytesIO()).dump(customer)
+        replay = _Replay({}, {}, [])
+        kept = _kept(_Checkpoint(2, MONDAY_NOON, customer, replay, erased=False))
+        back = _checkpoint(kept)
+        assert back is not None
+        assert type(back.customer.attributes["tier"]) is str
+        assert back.customer.attributes == {"visits": 2, "tier": "gold"}
+        assert back.customer.profile.last_name == "gold"
+        assert (back.version, back.recorded_at, back.erased) == (2, MONDAY_NOON, False)
+        assert isinstance(customer.attributes["tier"], Unopened)  # the one kept in memory
+
+    def test_only_the_replays_own_kinds_of_values_are_read_back(self) -> None:
+        with pytest.raises(pickle.UnpicklingError, match="not part of a kept replay"):
+            _Unpickler(io.BytesIO(pickle.dumps(os.system))).load()
+        for state in (pickle.dumps(os.system), b"not a pickle", pickle.dumps((1, 2))):
+            assert _checkpoint(KeptReplay(1, MONDAY_NOON, state)) is None
+
+    async def test_a_process_that_never_replayed_the_customer_starts_from_one(self) -> None:
+        chorus = InMemoryChorus()
+        ana = (await chorus.upsert((ANA,), {}, {})).customer_id
+        log = InMemoryAuditLog(chorus.storage)
+        for n in range(5):
+            later(chorus)
+            await chorus.upsert((ANA,), {}, {"visits": n})
+        await CustomerAsOf(log, chorus.clock, Checkpoints(every=2))(ana)
+        assert sorted(log.replays[ana]) == [3, 5]
+        seen: list[int] = []
+        customer_history = log.customer_history
+
+        async def history(customer_id: UUID, at: datetime, after: int = 0) -> Any:
+            seen.append(after)
+            return await customer_history(customer_id, at, after)
+
+        log.customer_history = history  # type: ignore[method-assign]
+        view = await CustomerAsOf(log, chorus.clock, Checkpoints(every=2))(ana)
+        assert seen == [5]
+        assert view.attributes == {"visits": 4}
+
+    async def test_one_that_does_not_read_back_is_replayed_from_the_registration(self) -> None:
+        chorus = InMemoryChorus()
+        ana = (await chorus.upsert((ANA,), {}, {"visits": 1})).customer_id
+        later(chorus)
+        await chorus.upsert((ANA,), {}, {"visits": 2})
+        log = InMemoryAuditLog(chorus.storage)
+        await log.keep_replays(ana, replay_code(), [KeptReplay(2, MONDAY_NOON, b"garbled")])
+        view = await CustomerAsOf(log, chorus.clock)(ana)
+        assert view.attributes == {"visits": 2}
+        assert view == await CustomerAsOf(InMemoryAuditLog(chorus.storage), chorus.clock)(ana)
