@@ -8,9 +8,9 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
     from uuid import UUID
 
-    from eventsourcing.domain import CanMutateAggregate
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
 
-__all__ = ["EventLog", "Process"]
+__all__ = ["AggregateSaves", "EventLog", "Process"]
 
 Ports = TypeVar("Ports", contravariant=True)
 
@@ -53,4 +53,15 @@ class EventLog(Protocol):
 
     async def append_new(self, events: Collection[CanMutateAggregate[UUID]]) -> int:
         """Appends the events whose place in their stream is free; how many were."""
+        ...
+
+
+class AggregateSaves(Protocol):
+    """Saves aggregates a process changed, in its transaction, as a unit of work's commit saves
+    them: their events with the read tables written in their commit (a conversation's holder,
+    and so its agent's load)."""
+
+    async def save(self, aggregates: Collection[Aggregate]) -> None:
+        """Appends the aggregates' pending events and writes what lists them; an event whose
+        place in its stream is taken fails them all."""
         ...

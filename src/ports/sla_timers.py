@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from ports.campaign_enrollments import Streams
     from ports.inbox import SlaDeadline
-    from ports.processes import EventLog
+    from ports.processes import AggregateSaves
 
 __all__ = ["SlaDeadlines", "SlaPorts", "TimedSla"]
 
@@ -47,8 +47,9 @@ class SlaPorts(Protocol):
     """The ports the SLA timers process works through, bound to one transaction."""
 
     @property
-    def events(self) -> EventLog:
-        """Where breaches and their escalations are recorded."""
+    def conversations(self) -> AggregateSaves:
+        """Where the conversations whose breaches (and escalations) were recorded are saved, as
+        every other writer of a conversation saves it: with its holder in the routing roster."""
         ...
 
     @property

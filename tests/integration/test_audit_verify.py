@@ -18,6 +18,7 @@ import pytest
 
 from adapters.postgres.audit_log import PostgresAuditLog
 from adapters.postgres.read_model_rebuilds import SCRATCH_SUFFIX, PostgresReadModelRebuilds
+from adapters.postgres.sla_timers import SlaTimerRuns
 from adapters.postgres.verified_log import PostgresVerifiedLog
 from application.approvals.settle_approval import SettleApproval
 from application.audit.message_story import ReadMessageStory
@@ -35,7 +36,9 @@ from application.messages.request_message import RequestMessage
 from application.rules.publish_rules import PublishRules
 from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import ActingAgent, Conversation
-from domain.conversation.vocabulary import ChannelKind, Presence
+from domain.conversation.routing_book import RoutingBook
+from domain.conversation.routing_reader import decode_routing
+from domain.conversation.vocabulary import ChannelKind, Presence, Priority
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.message.aggregate import Message
 from domain.message.content import Content
@@ -444,6 +447,37 @@ class TestVerifyRoster:
         assert failed.returncode == 1, failed.stdout + failed.stderr
         assert "conversation holds and agent loads: agent_loads" in failed.stdout
         assert "FAILED read models equal their rebuild" in failed.stdout
+
+    async def test_an_sla_breach_escalated_by_the_timer_leaves_the_roster_as_rebuilt(
+        self, chorus: Installation, database_url: str
+    ) -> None:
+        clock = await chorus.container.get(Clock)
+        clock.set(T0)  # type: ignore[attr-defined]
+        sla = {"first_response": {"chat": "2m", "email": "4h"}, "on_breach": {"priority": "urgent"}}
+        document = decode_routing(
+            {"default_team": "support", "sla": sla}, teams={"support"}, segments=set()
+        )
+        uows = await chorus.container.get(UnitsOfWork)
+        async with uows() as uow:
+            book = RoutingBook.open(T0)
+            book.publish(document, "test", T0)
+            uow.repository(RoutingBook).add(book)
+        rui, sam = await a_roster(chorus)
+        await chorus.catch_up()  # the SLA timers plan each waiting conversation's deadline
+        clock.set(T0 + timedelta(hours=5))  # type: ignore[attr-defined]
+        assert await (await chorus.container.get(SlaTimerRuns))(10) == 2
+        await chorus.catch_up()
+        holds = await chorus.pool.fetch(
+            "SELECT conversation_id, priority, updated_at FROM conversation_holds"
+        )
+        breached = T0 + timedelta(hours=5)
+        assert {tuple(r) for r in holds} == {
+            (rui, Priority.URGENT.rank, breached),
+            (sam, Priority.URGENT.rank, breached),
+        }
+        assert (await chorus.verify())[CHECK_READ_MODELS].shown == []
+        passed = await asyncio.to_thread(chorus_verify, database_url)
+        assert passed.returncode == 0, passed.stdout + passed.stderr
 
 
 class TestMessageStory:

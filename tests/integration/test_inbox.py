@@ -1,6 +1,8 @@
 """The inbox and the SLA timers on PostgreSQL: the projection rebuilt equals the live one; its
 filters, visibility and cursors; the changes a stream waits for, notified at commit; SLA
-breaches found by time alone with the manual clock, recorded once by racing timer runs."""
+breaches found by time alone with the manual clock, recorded once by racing timer runs, each
+saved with its conversation's holder in the routing roster (as `chorus audit verify` rebuilds
+it), so an escalation reorders its queue and frees its agent's place."""
 
 from __future__ import annotations
 
@@ -11,16 +13,20 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from adapters.postgres.conversation_roster import PostgresRoster
 from adapters.postgres.inbox import InboxListing, PostgresInbox, PostgresInboxChanges
+from adapters.postgres.log_table_rebuilds import PostgresLogTableRebuilds
 from adapters.postgres.projections import ProjectionRunner
 from adapters.postgres.sla_timers import SlaTimerProjection, SlaTimerRuns
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
+from application.conversations.drain_queues import DrainQueues
 from application.processes.sla_timers import SlaTimers
+from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import ActingAgent, Conversation
 from domain.conversation.routing_book import RoutingBook
 from domain.conversation.routing_reader import decode_routing
-from domain.conversation.vocabulary import Priority, Sentiment
+from domain.conversation.vocabulary import ChannelKind, Presence, Priority, Sentiment
 from domain.customer.aggregate import Customer
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.defaults import default_rule_set
@@ -38,6 +44,9 @@ SLA = {
     "on_breach": {"priority": "urgent"},
 }
 ANA = ActingAgent("ana", frozenset({"support"}))
+_BELOW_HORIZON = """
+SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) FROM events
+"""
 _GB = IdentityNormalizer("GB")
 
 
@@ -56,12 +65,22 @@ class Desk:
         self.rules = default_rule_set()
 
     async def settle(self) -> None:
+        """The inbox and the SLA timers to the end of the log, waiting whenever the server's
+        horizon (a transaction of another test's database) holds readers back."""
         await self.runner.setup()
-        await self.runner.catch_up()
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            while await self.pool.fetchval(_BELOW_HORIZON) is False:
+                assert asyncio.get_running_loop().time() < deadline, "the log stays unreadable"
+                await asyncio.sleep(0.05)
+            if not await self.runner.catch_up():
+                return
 
-    async def routing(self) -> None:
+    async def routing(self, sla: dict[str, Any] | None = None) -> None:
         document = decode_routing(
-            {"default_team": "support", "sla": SLA}, teams={"support"}, segments=set()
+            {"default_team": "support", "sla": SLA if sla is None else sla},
+            teams={"support", "billing"},
+            segments=set(),
         )
         book = RoutingBook.open(self.clock.now())
         book.publish(document, "admin", self.clock.now())
@@ -90,6 +109,34 @@ class Desk:
             for name, arguments in calls:
                 getattr(conversation, name)(*arguments)
             repo.add(conversation)
+
+    async def staff(self, agent: str, capacity: dict[ChannelKind, int]) -> None:
+        """The agent, available, on the support and billing teams."""
+        now = self.clock.now()
+        made = Agent.register(agent, agent, frozenset(), capacity, "admin", now)
+        made.change_presence(Presence.AVAILABLE, "admin", now)
+        await self._save(made)
+        for key in ("support", "billing"):
+            team = Team.create(key, key.title(), "admin", now)
+            team.add_member(agent, "admin", now)
+            await self._save(team)
+
+    async def hold(self, conversation_id: UUID) -> tuple[Any, ...]:
+        """The conversation's holder: team, agent, priority rank, when written."""
+        row = await self.pool.fetchrow(
+            "SELECT team, agent, priority, updated_at FROM conversation_holds"
+            " WHERE conversation_id = $1",
+            conversation_id,
+        )
+        assert row is not None
+        return tuple(row)
+
+    async def roster_rebuilt(self) -> None:
+        """`chorus audit verify`'s rebuild of the holds and loads equals the live tables."""
+        compared = await PostgresLogTableRebuilds(self.pool).compare(
+            "conversation holds and agent loads", 5
+        )
+        assert [t.samples for t in compared.tables if not t.equal] == []
 
     async def breaches(self) -> int:
         count: int = await self.pool.fetchval(
@@ -210,3 +257,57 @@ class TestSlaTimers:
         await desk.settle()
         assert await desk.breaches() == 0
         assert await pool.fetchval("SELECT count(*) FROM sla_deadlines") == 0
+
+
+class TestBreachesInTheRoster:
+    async def test_an_escalated_breach_reorders_its_queue_and_the_rebuild_agrees(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        desk = Desk(pool)
+        await desk.routing()
+        await desk.staff("ana", {ChannelKind.CHAT: 1, ChannelKind.EMAIL: 1})
+        ana = await desk.customer("ana@example.org")
+        email = await desk.conversation(ana, Channel.EMAIL, topic="a")
+        desk.clock.advance(timedelta(seconds=1))
+        chat = await desk.conversation(ana, Channel.CHAT, topic="b")
+        await desk.settle()
+        roster = PostgresRoster(pool)
+        assert await roster.queued("support") == [email, chat]  # the longest waiting first
+        desk.clock.advance(timedelta(minutes=2))
+        breached_at = desk.clock.now()
+        assert await desk.runs(10) == 1  # the chat's first response only
+        assert await desk.hold(chat) == ("support", None, Priority.URGENT.rank, breached_at)
+        assert await roster.queued("support") == [chat, email]
+        await desk.roster_rebuilt()
+        # Ana has room for one of each: the escalated chat is offered first.
+        drained = await DrainQueues(desk.uows, roster, desk.clock)()
+        assert [(o.conversation_id, o.agent) for o in drained.assigned] == [
+            (chat, "ana"),
+            (email, "ana"),
+        ]
+        await desk.roster_rebuilt()
+
+    async def test_an_escalation_to_another_team_frees_its_agents_place(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        desk = Desk(pool)
+        await desk.routing({**SLA, "on_breach": {"priority": "urgent", "team": "billing"}})
+        await desk.staff("ana", {ChannelKind.CHAT: 1})
+        ana = await desk.customer("ana@example.org")
+        conversation = await desk.conversation(ana, Channel.CHAT)
+        now = desk.clock.now()
+        await desk.change(conversation, ("assign", (ANA, "support", "least loaded", "router", now)))
+        await desk.settle()
+        loads = "SELECT agent, kind, held FROM agent_loads"
+        assert [tuple(r) for r in await pool.fetch(loads)] == [("ana", "chat", 1)]
+        desk.clock.advance(timedelta(minutes=2))
+        assert await desk.runs(10) == 1
+        assert await desk.hold(conversation) == (
+            "billing",
+            None,
+            Priority.URGENT.rank,
+            desk.clock.now(),
+        )
+        assert [tuple(r) for r in await pool.fetch(loads)] == [("ana", "chat", 0)]
+        assert await PostgresRoster(pool).queued("billing") == [conversation]
+        await desk.roster_rebuilt()

@@ -28,13 +28,15 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from eventsourcing.domain import CanMutateAggregate
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
 
+    from adapters.inmemory.conversation_roster import RosterTables
     from adapters.inmemory.event_store import InMemoryEventStore
     from ports.processes import Process
     from ports.trigger_matching import KnownTrigger
 
 __all__ = [
+    "InMemoryAggregateSaves",
     "InMemoryCustomerFacts",
     "InMemoryEventLog",
     "InMemoryMembershipStates",
@@ -59,6 +61,29 @@ class InMemoryEventLog:
         new = [e for e in events if self.store.version_of(e.originator_id) < e.originator_version]
         await self.append(new)
         return len(new)
+
+
+class InMemoryAggregateSaves:
+    """Saves aggregates as the in-memory unit of work's commit does: their events, and the
+    roster's tables (a conversation's holder, its agent's load) changed with them."""
+
+    def __init__(self, store: InMemoryEventStore, roster: RosterTables) -> None:
+        self.store = store
+        self.roster = roster
+
+    async def save(self, aggregates: Collection[Aggregate]) -> None:
+        saved = [aggregate for aggregate in aggregates if aggregate.pending_events]
+        pending = [
+            (event, declared_subject(aggregate))
+            for aggregate in saved
+            for event in aggregate.pending_events
+        ]
+        self.store.check([event for event, _ in pending])
+        apply = self.roster.prepare(saved)
+        for aggregate in saved:
+            aggregate.collect_events()
+        self.store.append(pending)
+        apply()
 
 
 class InMemoryTriggerStates:

@@ -6,14 +6,14 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from adapters.inmemory.campaign_enrollments import InMemoryStreams
-from adapters.inmemory.processes import InMemoryEventLog
+from adapters.inmemory.processes import InMemoryAggregateSaves
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
     from datetime import datetime, timedelta
     from uuid import UUID
 
-    from adapters.inmemory.event_store import InMemoryEventStore
+    from adapters.inmemory.storage import InMemoryStorage
     from ports.inbox import SlaDeadline
 
 __all__ = ["InMemorySlaDeadlines", "InMemorySlaPorts"]
@@ -48,9 +48,10 @@ class InMemorySlaDeadlines:
 
 
 class InMemorySlaPorts:
-    """The SLA timers' ports over one store."""
+    """The SLA timers' ports over one installation's storage: a breach's conversation is
+    saved with its holder in the roster, as the unit of work saves one."""
 
-    def __init__(self, store: InMemoryEventStore) -> None:
-        self.events = InMemoryEventLog(store)
-        self.streams = InMemoryStreams(store)
+    def __init__(self, storage: InMemoryStorage) -> None:
+        self.conversations = InMemoryAggregateSaves(storage.events, storage.roster)
+        self.streams = InMemoryStreams(storage.events)
         self.sla_deadlines = InMemorySlaDeadlines()

@@ -3,7 +3,8 @@
 A definition listed by key (segments, triggers, templates, campaigns), or a message listed for
 the read side and the fallbacks, is never behind its stream: the row and the events commit
 together or not at all, and a stale writer loses both. Register an aggregate's listings in `LISTINGS`; the
-unit of work writes them for every such aggregate it saves.
+unit of work writes them for every such aggregate it saves (`listed_rows`), and so does a
+process that saves aggregates on its runner's connection (`PostgresAggregateSaves`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from domain.triggers.definition import on_document
 from ports.campaigns import versions_written
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 __all__ = [
     "AGENTS",
@@ -48,6 +49,7 @@ __all__ = [
     "TEMPLATES",
     "TRIGGERS",
     "Listing",
+    "listed_rows",
 ]
 
 A = TypeVar("A", bound=Aggregate)
@@ -205,3 +207,20 @@ LISTINGS: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = {
     Conversation: (Listing(HOLDS, hold_row),),
 }
 """Every listed aggregate type and its listings; an aggregate without one needs no entry."""
+
+
+def listed_rows(
+    aggregates: Iterable[Aggregate],
+    listings: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = LISTINGS,
+) -> dict[SideTable, list[tuple[Any, ...]]]:
+    """The rows listing the aggregates that have pending events, by table (the first table
+    used first), as the state those events leave: taken before they are appended."""
+    found: dict[SideTable, list[tuple[Any, ...]]] = {}
+    for aggregate in aggregates:
+        if not aggregate.pending_events:
+            continue
+        for listing in listings.get(type(aggregate), ()):
+            row = listing.row(aggregate)
+            if row is not None:
+                found.setdefault(listing.table, []).append(row)
+    return found

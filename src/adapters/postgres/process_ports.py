@@ -14,6 +14,7 @@ from adapters.postgres.campaign_enrollments import (
 )
 from adapters.postgres.campaign_schedules import PostgresCampaignSchedules
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.listings import LISTINGS, listed_rows
 from adapters.postgres.segment_states import (
     PostgresCustomerFacts,
     PostgresMembershipStates,
@@ -23,14 +24,17 @@ from adapters.postgres.segment_states import (
 from adapters.postgres.trigger_states import PostgresTriggerStates
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Mapping
+    from typing import Any
     from uuid import UUID
 
     import asyncpg
-    from eventsourcing.domain import CanMutateAggregate
+    from eventsourcing.domain import Aggregate, CanMutateAggregate
+
+    from adapters.postgres.listings import Listing
 
 
-__all__ = ["PostgresEventLog", "PostgresProcessPorts", "ProcessPortsOn"]
+__all__ = ["PostgresAggregateSaves", "PostgresEventLog", "PostgresProcessPorts", "ProcessPortsOn"]
 
 
 class PostgresEventLog:
@@ -45,6 +49,26 @@ class PostgresEventLog:
 
     async def append_new(self, events: Collection[CanMutateAggregate[UUID]]) -> int:
         return await self.store.append_new(self.conn, events)
+
+
+class PostgresAggregateSaves:
+    """Saves aggregates as the unit of work's commit does (`listed_rows`): their events and the
+    rows of their listings in one statement, on the runner's connection. A conversation's
+    holder is upserted with its events, and the holds' trigger moves its agent's load."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        store: PostgresEventStore,
+        listings: Mapping[type[Aggregate], tuple[Listing[Any], ...]] = LISTINGS,
+    ) -> None:
+        self.conn = conn
+        self.store = store
+        self.listings = listings
+
+    async def save(self, aggregates: Collection[Aggregate]) -> None:
+        rows = listed_rows(aggregates, self.listings)  # before the events are collected
+        await self.store.append(self.conn, aggregates, side_rows=rows)
 
 
 class PostgresProcessPorts:

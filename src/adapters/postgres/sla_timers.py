@@ -11,7 +11,7 @@ import structlog
 
 from adapters.postgres.campaign_enrollments import PostgresStreams
 from adapters.postgres.event_store import PostgresEventStore
-from adapters.postgres.process_ports import PostgresEventLog
+from adapters.postgres.process_ports import PostgresAggregateSaves
 from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import LOCK_POSITION
 from domain.conversation.sla import SlaKind
@@ -94,10 +94,11 @@ class PostgresSlaDeadlines:
 
 
 class PostgresSlaPorts:
-    """The SLA timers' ports on one connection."""
+    """The SLA timers' ports on one connection: a breach's conversation is saved as the unit
+    of work saves one, its holder (priority, team, agent) with its events."""
 
     def __init__(self, conn: asyncpg.Connection, store: PostgresEventStore) -> None:
-        self.events = PostgresEventLog(conn, store)
+        self.conversations = PostgresAggregateSaves(conn, store)
         self.streams = PostgresStreams(conn, store)
         self.sla_deadlines = PostgresSlaDeadlines(conn)
 

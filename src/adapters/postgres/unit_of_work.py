@@ -20,7 +20,7 @@ from adapters.postgres.decision_index import PostgresDecisionIndex
 from adapters.postgres.deferrals import PostgresDeferrals
 from adapters.postgres.event_store import PostgresEventStore
 from adapters.postgres.identity_index import PostgresIdentityIndex
-from adapters.postgres.listings import LISTINGS
+from adapters.postgres.listings import LISTINGS, listed_rows
 from adapters.postgres.messages import OUTBOX
 from adapters.postgres.outbox import PostgresOutbox
 from adapters.postgres.repository import PostgresRepository
@@ -166,15 +166,11 @@ class PostgresUnitOfWork:
 
     async def commit(self) -> None:
         kinds = {type(event) for event in self.to_record}
-        # Listed at commit, not when added: the row shows the state the events leave.
         for aggregate in self.to_save.values():
-            if not aggregate.pending_events:
-                continue
             kinds.update(type(event) for event in aggregate.pending_events)
-            for listing in self.listings.get(type(aggregate), ()):
-                row = listing.row(aggregate)
-                if row is not None:
-                    self.rows_for(listing.table).append(row)
+        # Listed at commit, not when added: the row shows the state the events leave.
+        for table, rows in listed_rows(self.to_save.values(), self.listings).items():
+            self.rows_for(table).extend(rows)
         await self.events.append(self._conn, self.to_save.values(), self.to_record, self.side_rows)
         if self._transaction is not None:
             await self._transaction.commit()

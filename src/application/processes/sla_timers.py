@@ -7,7 +7,9 @@ snoozed, resolved or waiting on the customer has none. A timer run (`due`) claim
 deadlines, loads each conversation as committed, works its breach out again, and records it
 (`Conversation.record_breach`, escalated as the routing document's `sla.on_breach` says), in the
 transaction that marks the deadline breached: a deadline fires once, and one whose conversation
-got its answer in the meantime fires as a no-op.
+got its answer in the meantime fires as a no-op. The conversation is saved as every command
+saves one (`SlaPorts.conversations`): its holder in the routing roster, with the priority its
+team's queue is ordered by, its team and its agent's load, changes in the same commit.
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ class SlaTimers:
             return len(claimed)
         planned = await context.deadlines(conversations, routing)
         kept = {c: p[1] for c, p in planned.items() if p is not None}
-        recorded: list[CanMutateAggregate[UUID]] = []
+        breached: list[Conversation] = []
         for conversation in conversations:
             plan = planned[conversation.id]
             if plan is None or plan[1].breached or plan[0].due > now:
@@ -168,9 +170,11 @@ class SlaTimers:
             breach = plan[0]
             if conversation.record_breach(breach, SLA_TIMER, now, routing.sla.on_breach):
                 kept[conversation.id] = SlaDeadline(breach.sla, breach.due, breached=True)
-            recorded.extend(conversation.collect_events())
-        if recorded:
-            await ports.events.append(recorded)
+                breached.append(conversation)
+        if breached:
+            # Saved as any command saves a conversation: its holder in the roster (the rank
+            # its queue is ordered by, its team, its agent's load) changes in this commit too.
+            await ports.conversations.save(breached)
         await _keep(ports, claimed, kept)
         return len(claimed)
 

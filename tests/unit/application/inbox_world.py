@@ -57,7 +57,7 @@ class InboxWorld:
         self.uows = InMemoryUnitsOfWork(self.storage)
         self.changes = InMemoryInboxChanges()
         self.sla_process = SlaTimers(self.clock)
-        self.sla_ports = InMemorySlaPorts(self.store)
+        self.sla_ports = InMemorySlaPorts(self.storage)
         self.sla = InMemoryProcessRunner(self.sla_process, self.sla_ports, self.store)  # type: ignore[arg-type]
         self.inbox = InMemoryInbox(self.sla_ports.sla_deadlines, self.changes)
         self.inbox_position = 0

@@ -1,16 +1,18 @@
 """SLA timers in memory: a deadline for each conversation whose clock runs, by channel kind and
 tier, in the team's working hours; fired by time alone, once, escalated as the routing
-document says; a no-op for a conversation answered meanwhile."""
+document says, the roster's holder changed with it; a no-op for a conversation answered
+meanwhile."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from adapters.inmemory.conversation_roster import InMemoryRoster
 from application.processes.sla_timers import SLA_TIMER
 from domain.conversation.aggregate import ActingAgent, Conversation
 from domain.conversation.sla import SlaKind
-from domain.conversation.vocabulary import Priority
+from domain.conversation.vocabulary import ChannelKind, Priority
 from domain.conversation.working_hours import decode_working_hours
 from domain.policy.vocabulary import Channel
 from tests.unit.application.inbox_world import SLA, InboxWorld
@@ -142,3 +144,39 @@ class TestFiring:
         world.clock.advance(timedelta(minutes=10))
         assert await world.sla_process.due(world.sla_ports, 10) == 0
         assert breaches(world) == []
+
+
+class TestTheRoster:
+    """A breach is saved as any command saves a conversation: its holder in the roster (the
+    rank its team's queue is ordered by, its team, its agent's load) changes with it."""
+
+    async def test_an_escalated_breach_reorders_its_queue(self) -> None:
+        world = InboxWorld()
+        await world.routing()
+        roster = InMemoryRoster(world.storage)
+        customer = await world.customer()
+        email = await world.conversation(customer, Channel.EMAIL, topic="a", team="support")
+        world.clock.advance(timedelta(seconds=1))
+        chat = await world.conversation(customer, Channel.CHAT, topic="b", team="support")
+        await world.settle()
+        assert await roster.queued("support") == [email, chat]  # the longest waiting first
+        world.clock.advance(timedelta(minutes=2))
+        assert await world.sla_process.due(world.sla_ports, 10) == 1  # the chat's target only
+        hold = world.storage.roster.holds[chat]
+        assert hold.priority == Priority.URGENT.rank
+        assert await roster.queued("support") == [chat, email]
+
+    async def test_an_escalation_to_another_team_frees_its_agents_place(self) -> None:
+        world = InboxWorld()
+        await world.routing({**SLA, "on_breach": {"priority": "urgent", "team": "billing"}})
+        roster = InMemoryRoster(world.storage)
+        customer = await world.customer()
+        conversation = await world.conversation(customer, Channel.CHAT, team="support", agent="ana")
+        await world.settle()
+        assert world.storage.roster.loads == {("ana", ChannelKind.CHAT): 1}
+        world.clock.advance(timedelta(minutes=2))
+        assert await world.sla_process.due(world.sla_ports, 10) == 1
+        hold = world.storage.roster.holds[conversation]
+        assert (hold.team, hold.agent, hold.priority) == ("billing", None, Priority.URGENT.rank)
+        assert world.storage.roster.loads == {("ana", ChannelKind.CHAT): 0}
+        assert await roster.queued("billing") == [conversation]
