@@ -228,6 +228,10 @@ class TestErasing:
         ]
         assert as_of.profile["last_name"] == ERASED
         assert as_of.consents  # the proof stays
+        # erased after that instant, and said so: what reads `[erased]` was erased since
+        assert (as_of.erased_at, as_of.personal_data_erased) == (None, True)
+        since = await CustomerAsOf(PostgresAuditLog(shop.pool), await shop.get(Clock))(ana)
+        assert (since.erased_at, since.personal_data_erased) == (erased.erased_at, True)
 
         bea = await queries.by_identity(BEA_EMAIL.identity)
         assert [i.value for i in bea.identities] == ["bea@example.org"]

@@ -127,6 +127,10 @@ class CustomerAsOfView:
     segments: list[AuditedMembership]
     merged_into: AuditedMerge | None  # set once the customer was merged into a survivor
     absorbed: list[AuditedMerge]  # the customers merged into this one, oldest first
+    # When the customer was erased, if they had been by the instant; and whether their personal
+    # data is erased now (whatever the instant): then it reads `[erased]` at every instant.
+    erased_at: datetime | None = None
+    personal_data_erased: bool = False
 
 
 @dataclass(slots=True)
@@ -441,6 +445,8 @@ def _view(
         segments=_segments(history.memberships),
         merged_into=replay.merged_into,
         absorbed=replay.absorbed,
+        erased_at=customer.erased_at,
+        personal_data_erased=history.erased,
     )
 
 
