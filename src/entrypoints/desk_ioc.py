@@ -9,6 +9,7 @@ from dishka import Provider, Scope, provide
 
 from adapters.postgres.snooze_timers import PostgresSnoozeTimers
 from adapters.postgres.staff import PostgresStaffDirectory
+from application.access.create_key import CreateKey
 from application.conversations.agents import (
     AgentQueries,
     ChangeAgentCapacity,
@@ -38,6 +39,7 @@ from application.conversations.transfer import TransferConversation
 from application.messages.request_message import RequestMessage
 from application.queries.decisions import DecisionQueries
 from entrypoints.conversation_commands import ConversationDesk
+from ports.api_keys import ApiKeyStore
 from ports.campaigns import JourneyReferences
 from ports.clock import Clock
 from ports.ids import IdGenerator
@@ -58,6 +60,10 @@ class DeskProvider(Provider):
     @provide
     def staff_directory(self, pool: asyncpg.Pool) -> StaffDirectory:
         return PostgresStaffDirectory(pool)
+
+    @provide
+    def create_key(self, keys: ApiKeyStore, staff: StaffDirectory) -> CreateKey:
+        return CreateKey(keys, staff)
 
     @provide
     def register_agent(self, uows: UnitsOfWork, clock: Clock) -> RegisterAgent:

@@ -18,6 +18,7 @@ from ports.api_keys import ApiKeyStore, Role
 if TYPE_CHECKING:
     import argparse
 
+    from application.access.create_key import CreateKey
     from entrypoints.settings import Settings
     from ports.api_keys import ApiKey
 
@@ -31,13 +32,14 @@ def add_keys_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", default="cli")
     create.add_argument(
-        "--agent", help="the agent an agent key acts as (their key, e.g. ana.silva)"
+        "--agent",
+        help="the registered agent an agent key acts as (required for one; e.g. ana.silva)",
     )
     create.add_argument(
         "--team",
         action="append",
         default=[],
-        help="a team the key is limited to (repeatable; none: every team)",
+        help="an existing team the key is limited to (repeatable; none: every team)",
     )
     create.add_argument("--expires-at", help="when the key stops working (ISO 8601 with offset)")
     key_commands.add_parser("list", help="every key: id, role, teams, state (never a secret)")
@@ -71,12 +73,14 @@ def _line(key: ApiKey, now: datetime) -> str:
     )
 
 
-async def _run(keys: ApiKeyStore, now: datetime, args: argparse.Namespace) -> None:
+async def _run(
+    keys: ApiKeyStore, create: CreateKey, now: datetime, args: argparse.Namespace
+) -> None:
     by = f"cli ({getpass.getuser()})"
     if args.keys_command == "create":
         expires_at = _expiry(args.expires_at)
         try:
-            created = await keys.create(
+            created = await create(
                 Role(args.role),
                 args.name,
                 agent=args.agent,
@@ -108,12 +112,14 @@ async def _run(keys: ApiKeyStore, now: datetime, args: argparse.Namespace) -> No
 
 
 async def run_keys(settings: Settings, args: argparse.Namespace) -> None:
+    from application.access.create_key import CreateKey
     from entrypoints.ioc import make_container
     from ports.clock import Clock
 
     container = make_container(settings)
     try:
         keys = await container.get(ApiKeyStore)
-        await _run(keys, (await container.get(Clock)).now(), args)
+        create = await container.get(CreateKey)
+        await _run(keys, create, (await container.get(Clock)).now(), args)
     finally:
         await container.close()

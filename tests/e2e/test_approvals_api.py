@@ -124,6 +124,7 @@ class TestWhoSettlesWhat:
             held = send(http, customer_id, **REFUND_REPLY).json()
             first = held["decision_id"]
             second = send(http, customer_id, **REFUND_REPLY, dedup_key="refund-2").json()
+            http.post("/v1/agents", json={"key": "ana", "name": "Ana"}).raise_for_status()
             agent = http.post("/v1/keys", json={"name": "ana", "role": "agent", "agent": "ana"})
             marketer = http.post("/v1/keys", json={"name": "mo", "role": "marketer"})
             as_agent = {"Authorization": f"Bearer {agent.json()['secret']}"}

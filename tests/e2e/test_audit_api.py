@@ -75,8 +75,12 @@ class TestWhoMayReadTheAudit:
         for key in allowed:
             with client(chorus, key) as http:
                 assert [http.get(path).status_code for path in paths] == [200, 200, 200]
+        with client(chorus, chorus.admin_key) as admin:  # type: ignore[attr-defined]
+            ana = {"key": "ana.silva", "name": "Ana Silva"}
+            assert admin.post("/v1/agents", json=ana).status_code == 201
         for role in ("marketer", "agent", "service"):
-            with client(chorus, chorus.chorus("keys", "create", "--role", role)) as http:
+            agent = ("--agent", "ana.silva") if role == "agent" else ()
+            with client(chorus, chorus.chorus("keys", "create", "--role", role, *agent)) as http:
                 refused = [http.get(path) for path in paths]
             assert [answer.status_code for answer in refused] == [403, 403, 403], role
             assert refused[0].headers["content-type"].startswith("application/problem+json")

@@ -115,6 +115,7 @@ class TestTheStoryOfAMessage:
             message_id = decided["message_id"]
             http.post("/v1/admin/clock", json={"set": NEXT_NIGHT}).raise_for_status()
             auditor = http.post("/v1/keys", json={"name": "audit", "role": "auditor"})
+            http.post("/v1/teams", json={"key": "growth", "name": "Growth"}).raise_for_status()
             other = http.post(
                 "/v1/keys", json={"name": "growth", "role": "service", "teams": ["growth"]}
             )

@@ -122,6 +122,6 @@ class TestCampaignDryRunApi:
                 assert answer.status_code == status, (body, answer.text)
                 assert field in [e["field"] for e in answer.json()["errors"]], answer.text
             assert http.post("/v1/campaigns/nope/dry-run", json=PERIOD).status_code == 404
-            agent = chorus.chorus("keys", "create", "--role", "agent")
-            with client(chorus, agent) as other:
+            service = chorus.chorus("keys", "create", "--role", "service")
+            with client(chorus, service) as other:
                 assert other.post(URL, json=PERIOD).status_code == 403

@@ -4,6 +4,7 @@ rotate, revoke, expire; and keys limited to teams sending and reading as those t
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,13 @@ def create_key(http: httpx.Client, **body: Any) -> dict[str, Any]:
     assert answer.status_code == 201, answer.text
     made: dict[str, Any] = answer.json()
     return made
+
+
+def teams(http: httpx.Client, *keys: str) -> None:
+    """Teams a key may be limited to: they must exist first."""
+    for key in keys:
+        answer = http.post("/v1/teams", json={"key": key, "name": key.title()})
+        assert answer.status_code == 201, answer.text
 
 
 def customer(http: httpx.Client) -> str:
@@ -61,6 +69,7 @@ class TestKeyAudit:
     ) -> None:
         with client(chorus) as admin:
             watcher = create_key(admin, name="watcher", role="auditor")
+            teams(admin, "billing")
             made = create_key(admin, name="billing backend", role="service", teams=["billing"])
             key_id = made["key"]["id"]
             rotated = admin.post(f"/v1/keys/{key_id}/rotate").json()
@@ -91,6 +100,7 @@ class TestKeyLife:
         self, chorus: ChorusProcess
     ) -> None:
         with client(chorus) as admin:
+            teams(admin, "growth")
             made = create_key(admin, name="growth backend", role="service", teams=["growth"])
             key_id, secret = made["key"]["id"], made["secret"]
             assert made["key"]["teams"] == ["growth"]
@@ -148,6 +158,36 @@ class TestKeyLife:
         assert answer.status_code in (400, 422), answer.text
         assert field in answer.text
 
+    def test_a_key_names_an_agent_and_teams_that_exist(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as admin:
+            teams(admin, "growth")
+            ana = {"key": "ana.silva", "name": "Ana Silva"}
+            assert admin.post("/v1/agents", json=ana).status_code == 201
+            for body, field, says in (
+                ({"role": "agent"}, "$.agent", "an agent key names the agent it acts as"),
+                ({"role": "agent", "agent": "rui.sousa"}, "$.agent", "no agent 'rui.sousa'"),
+                ({"role": "service", "teams": ["growth", "grwth"]}, "$.teams[1]", "no team"),
+                ({"role": "agent", "agent": "ana.silva", "teams": ["x"]}, "$.teams[0]", "no team"),
+            ):
+                answer = admin.post("/v1/keys", json={"name": "k", **body})
+                assert answer.status_code == 422, (body, answer.text)
+                [error] = answer.json()["errors"]
+                assert error["field"] == field, (body, answer.text)
+                assert says in error["reason"], (body, answer.text)
+            assert [k["role"] for k in admin.get("/v1/keys").json()["items"]] == ["admin"]
+            made = create_key(admin, role="agent", agent="ana.silva", teams=["growth"])
+            assert (made["key"]["agent"], made["key"]["teams"]) == ("ana.silva", ["growth"])
+        for args, says in (
+            (("--role", "agent"), "an agent key names the agent"),
+            (("--role", "service", "--team", "grwth"), "no team 'grwth'"),
+        ):
+            with pytest.raises(subprocess.CalledProcessError) as refused:
+                chorus.chorus("keys", "create", *args)
+            assert refused.value.stdout == b""
+            assert says in refused.value.stderr.decode()
+        with client(chorus) as admin:
+            assert [k["role"] for k in admin.get("/v1/keys").json()["items"]] == ["admin", "agent"]
+
     def test_a_key_without_a_name_is_refused_naming_the_name(self, chorus: ChorusProcess) -> None:
         with client(chorus) as admin:
             answer = admin.post("/v1/keys", json={"role": "service"})
@@ -162,6 +202,8 @@ class TestKeyLife:
         assert "an auditor key sees every team" in answer.text, answer.text
 
     def test_the_cli_lists_rotates_and_revokes_as_the_api(self, chorus: ChorusProcess) -> None:
+        with client(chorus) as admin:
+            teams(admin, "growth")
         secret = chorus.chorus("keys", "create", "--role", "service", "--team", "growth")
         with client(chorus) as admin:
             [made] = [k for k in admin.get("/v1/keys").json()["items"] if k["teams"]]
@@ -181,6 +223,7 @@ class TestTeamKeys:
         with client(chorus) as admin:
             who = customer(admin)
             theirs = send(admin, who, "billing").json()
+            teams(admin, "growth")
             growth = create_key(admin, role="service", teams=["growth"])["secret"]
         with client(chorus, growth) as http:
             ours = send(http, who, "growth")

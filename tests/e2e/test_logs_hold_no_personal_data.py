@@ -118,6 +118,8 @@ class TestTheLogHoldsNoPersonalDataNorSecrets:
             with httpx.Client(
                 base_url=chorus.base_url, headers={"Authorization": f"Bearer {admin}"}, timeout=10
             ) as http:
+                team = http.post("/v1/teams", json={"key": "orders", "name": "Orders"})
+                assert team.status_code == 201, team.text
                 made_key = http.post(
                     "/v1/keys", json={"name": "orders", "role": "service", "teams": ["orders"]}
                 )

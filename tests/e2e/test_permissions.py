@@ -5,6 +5,7 @@ key and a revoked key, each answer compared with the table."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,11 +59,49 @@ def journey_of(team: str) -> dict[str, Any]:
     return {"entry": {"type": "api"}, "start": "w", "steps": {"w": send}}
 
 
+def staff(http: httpx.Client) -> None:
+    """Teams billing, growth and support, the agent ana.silva on billing, and a routing
+    document that gives every conversation to billing."""
+    for team in ("billing", "growth", "support"):
+        made = http.post("/v1/teams", json={"key": team, "name": team.title()})
+        assert made.status_code == 201, made.text
+    agent = {"key": AGENT, "name": "Ana Silva", "capacity": {"email": 5}}
+    assert http.post("/v1/agents", json=agent).status_code == 201
+    http.put(f"/v1/teams/billing/members/{AGENT}").raise_for_status()
+    http.put("/v1/routing", json={"default_team": "billing"}).raise_for_status()
+
+
+def conversation_of(http: httpx.Client, email: str, seconds: float = 60) -> str:
+    """The conversation the customer of `email` starts by writing in, once billing holds it."""
+    identity = {"type": "email", "value": email, "verification": "verified"}
+    upserted = http.put("/v1/customers", json={"identities": [identity]})
+    upserted.raise_for_status()
+    customer_id = upserted.json()["customer"]["id"]
+    signal = {
+        "id": f"in-{email}",
+        "type": "message.received",
+        "occurred_at": "2026-11-30T12:00:00Z",
+        "identities": [identity],
+        "properties": {"channel": "email", "text": "Where is my invoice?"},
+    }
+    sent = http.post("/v1/events", json={"signals": [signal]})
+    assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        listed = http.get("/v1/conversations", params={"customer_id": customer_id})
+        items = [i for i in listed.json()["items"] if i["team"] == "billing"]
+        if items:
+            return str(items[0]["id"])
+        time.sleep(0.2)
+    raise AssertionError(f"{email}'s message was never threaded to billing")
+
+
 class World:
-    """What the requests name: one customer, and a send of team `billing` (the other team's
-    key is of team `growth`)."""
+    """What the requests name: one customer, a send of team `billing` and the customer's
+    conversation, which billing holds (the other team's key is of team `growth`)."""
 
     def __init__(self, http: httpx.Client) -> None:
+        staff(http)
         identity = {"type": "email", "value": "ana@example.org", "verification": "verified"}
         answer = http.put("/v1/customers", json={"identities": [identity]})
         answer.raise_for_status()
@@ -77,7 +116,8 @@ class World:
         sent.raise_for_status()
         self.message_id = sent.json()["message_id"]
         self.decision_id = sent.json()["decision_id"]
-        self.billing = (self.message_id, self.decision_id)
+        self.conversation_id = conversation_of(http, "ana@example.org")
+        self.billing: tuple[str, ...] = (self.message_id, self.decision_id)
 
     def path(self, template: str) -> str:
         fills = {
@@ -87,9 +127,15 @@ class World:
             "agent": AGENT,
             "version": "1",
             "campaign": "welcome",
+            "conversation_id": self.conversation_id,
         }
         # An agent's own key may change their presence: `{key}` under /v1/agents is theirs.
-        key = AGENT if template.startswith("/v1/agents/") else "billing"
+        # Team routes change support, so that ana.silva stays on billing throughout.
+        key = "billing"
+        if template.startswith("/v1/agents/"):
+            key = AGENT
+        elif template.startswith("/v1/teams/"):
+            key = "support"
 
         def fill(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -113,7 +159,23 @@ class World:
     def body(self, method: str, template: str) -> Any:
         if template == "/v1/messages" and method == "POST":
             return self.send_body
+        if template.startswith("/v1/conversations/{conversation_id}/"):
+            # A valid command, so that a key that may act gets past validation to the team
+            # check; the transfer keeps the conversation with billing (a 422 for those who may).
+            return COMMANDS[template.rsplit("/", 1)[1]]
         return {} if method in ("POST", "PUT", "PATCH") else None
+
+
+COMMANDS: dict[str, Any] = {
+    "assign": {"agent": AGENT, "reason": "matrix"},
+    "notes": {"text": "matrix"},
+    "reopen": {"reason": "matrix"},
+    "replies": {"text": "We are looking into it."},
+    "resolve": {"reason": "matrix"},
+    "snooze": {"until": "2026-12-30T12:00:00Z"},
+    "transfer": {"team": "billing", "reason": "matrix"},
+    "suggestions": None,
+}
 
 
 def keys_by_column(http: httpx.Client) -> dict[str, str | None]:
@@ -198,6 +260,7 @@ class TestPermissionTable:
         ) as http:
             world = World(http)
             world.add_campaign(http)
+            world.billing = (*world.billing, world.conversation_id)
             keys = keys_by_column(http)
             assert set(keys) == set(columns)
         wrong = []
@@ -385,6 +448,90 @@ class TestPermissionTable:
                 assert edited.status_code == 403, edited.text
                 assert [e["field"] for e in edited.json()["errors"]] == ["$.journey.steps.w.team"]
                 assert admin.get("/v1/campaigns/ours").json()["version"] == 1
+
+    def test_a_key_of_one_team_reads_and_acts_on_its_teams_conversations_only(
+        self, chorus: ChorusProcess
+    ) -> None:
+        admin_key = chorus.admin_key  # type: ignore[attr-defined]
+        with httpx.Client(
+            base_url=chorus.base_url,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=30,
+        ) as admin:
+            world = World(admin)
+            theirs = world.conversation_id
+            ours = conversation_of(admin, "rui@example.org")
+            moved = admin.post(
+                f"/v1/conversations/{ours}/transfer", json={"team": "growth", "reason": "growth's"}
+            )
+            assert moved.status_code == 200, moved.text
+            keys = keys_by_column(admin)
+        nobodys = str(uuid.uuid4())
+        with httpx.Client(base_url=chorus.base_url, timeout=30) as bare:
+
+            def ask(column: str, method: str, path: str, body: Any = None) -> int:
+                return status_of(bare, method, path, keys[column], body)
+
+            growth = "other team"  # a service key limited to growth
+            assert ask(growth, "GET", f"/v1/conversations/{ours}") == 200
+            assert ask(growth, "GET", f"/v1/conversations/{theirs}") == 403
+            assert ask(growth, "GET", f"/v1/conversations/{nobodys}") == 404
+            note = {"text": "ours"}
+            assert ask(growth, "POST", f"/v1/conversations/{ours}/notes", note) == 200
+            assert ask(growth, "POST", f"/v1/conversations/{theirs}/notes", note) == 403
+            listed = answer_of(bare, "GET", "/v1/conversations", keys[growth]).json()
+            assert [c["id"] for c in listed["items"]] == [ours]
+            # A marketer sees no conversation: one that exists is a 403, an id of none a 404.
+            for conversation in (ours, theirs):
+                assert ask("marketer", "GET", f"/v1/conversations/{conversation}") == 403
+            assert ask("marketer", "GET", f"/v1/conversations/{nobodys}") == 404
+            # ana.silva is on billing only.
+            assert ask("agent", "GET", f"/v1/conversations/{theirs}") == 200
+            assert ask("agent", "GET", f"/v1/conversations/{ours}") == 403
+            assert ask("agent", "POST", f"/v1/conversations/{ours}/notes", note) == 403
+            for column in ("admin", "service", "auditor"):
+                assert ask(column, "GET", f"/v1/conversations/{ours}") == 200, column
+
+    def test_only_a_key_of_every_team_publishes_rules_and_templates(
+        self, chorus: ChorusProcess
+    ) -> None:
+        admin_key = chorus.admin_key  # type: ignore[attr-defined]
+        with httpx.Client(
+            base_url=chorus.base_url,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=30,
+        ) as admin:
+            staff(admin)
+            before = admin.get("/v1/rules").json()
+            rules = before["rules"]
+            made = admin.post(
+                "/v1/keys",
+                json={"name": "growth marketer", "role": "marketer", "teams": ["growth"]},
+            )
+            assert made.status_code == 201, made.text
+            growth = {"Authorization": f"Bearer {made.json()['secret']}"}
+            keys = keys_by_column(admin)
+            every = {"Authorization": f"Bearer {keys['marketer']}"}
+
+            refused = admin.put("/v1/rules", json=rules, headers=growth)
+            assert refused.status_code == 403, refused.text
+            assert "the rule set is every team's" in refused.json()["detail"]
+            assert admin.get("/v1/rules").json()["version"] == before["version"]
+            period = {"rules": rules, "since": "2026-11-01T00:00:00Z"}
+            assert admin.post("/v1/rules/simulate", json=period, headers=growth).status_code == 200
+            assert admin.put("/v1/rules", json=rules, headers=every).status_code == 200
+
+            refused = admin.put("/v1/templates/welcome", json=WELCOME, headers=growth)
+            assert refused.status_code == 403, refused.text
+            assert "a template is every team's" in refused.json()["detail"]
+            assert admin.get("/v1/templates/welcome").status_code == 404
+            made_by_every = admin.put("/v1/templates/welcome", json=WELCOME, headers=every)
+            assert made_by_every.status_code == 201, made_by_every.text
+            refused = admin.put("/v1/templates/welcome", json=WELCOME, headers=growth)
+            assert refused.status_code == 403, refused.text
+            preview = {"channel": "email", "context": {"first_name": "Ana"}}
+            previewed = admin.post("/v1/templates/welcome/preview", json=preview, headers=growth)
+            assert previewed.status_code not in (401, 403), previewed.text
 
 
 def teams_in(answer: httpx.Response) -> dict[str | None, int]:

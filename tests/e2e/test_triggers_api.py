@@ -110,8 +110,8 @@ class TestTriggers:
             assert http.get("/v1/triggers/big-orders").status_code == 404
 
     def test_readers_read_and_only_marketers_write(self, chorus: ChorusProcess) -> None:
-        agent = chorus.chorus("keys", "create", "--role", "agent")
-        with client(chorus, agent) as http:
+        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        with client(chorus, auditor) as http:
             assert http.put("/v1/triggers/big-orders", json=BIG_ORDERS).status_code == 403
             assert http.get("/v1/triggers").status_code == 200
         marketer = chorus.chorus("keys", "create", "--role", "marketer")

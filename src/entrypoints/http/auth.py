@@ -23,6 +23,7 @@ __all__ = [
     "author",
     "check_team",
     "current_key",
+    "every_team",
 ]
 
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema", "/v1/unsubscribe/", "/v1/webhooks/"}
@@ -81,6 +82,23 @@ def allow(
             )
 
     guard.roles = frozenset(allowed)  # type: ignore[attr-defined]  # read by the docs' table
+    return guard
+
+
+def every_team(
+    what: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
+    """A guard that refuses a key limited to teams: `what` is shared by every team (the rule
+    set, templates), so only a key acting for every team may change it."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        key = current_key(connection)
+        if key.teams:
+            raise PermissionDeniedException(
+                f"this key acts for {', '.join(sorted(key.teams))} only, and {what} is every "
+                "team's: only a key not limited to teams may change it"
+            )
+
     return guard
 
 

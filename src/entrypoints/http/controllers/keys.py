@@ -16,6 +16,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
 
+from application.access.create_key import CreateKey
 from domain.shared.errors import NotFound
 from domain.shared.times import time_fault
 from entrypoints.http.auth import allow, author
@@ -121,7 +122,10 @@ class KeysController(Controller):
             'Body: `{"name": "growth backend", "role": "service", "teams": ["growth"], '
             '"expires_at": "2027-06-01T00:00:00Z"}`. Roles: admin, marketer, agent, auditor, '
             "service. `teams` limits what the key may send as and read (admin and auditor keys "
-            "see every team and take none); `agent` names the agent an agent key acts as."
+            "see every team and take none); `agent` names the agent an agent key acts as, and "
+            "an agent key must name one. An agent that is not registered: 422 naming "
+            "`$.agent`; a team that does not exist (`POST /v1/teams`): 422 naming "
+            "`$.teams[i]`."
         ),
     )
     @inject
@@ -129,7 +133,7 @@ class KeysController(Controller):
         self,
         data: KeyIn,
         request: Request[Any, Any, Any],
-        keys: FromDishka[ApiKeyStore],
+        create: FromDishka[CreateKey],
         clock: FromDishka[Clock],
     ) -> KeySecretOut:
         now = clock.now()
@@ -142,7 +146,7 @@ class KeysController(Controller):
                     f"expires_at {reason}",
                     extra=[{"message": f"{reason} - at `$.expires_at`", "key": "expires_at"}],
                 )
-        created = await keys.create(
+        created = await create(
             data.role,
             data.name,
             agent=data.agent,

@@ -15,7 +15,7 @@ from domain.policy.rule_document import RuleSetInvalid, channels_in_force, rule_
 from domain.policy.simulation import SimulationReport
 from domain.shared.documents import field_of, json_fault
 from domain.shared.times import time_fault
-from entrypoints.http.auth import allow, current_key
+from entrypoints.http.auth import allow, current_key, every_team
 from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import not_json, problem
 from entrypoints.rules_schema import parse_rule_set
@@ -176,9 +176,14 @@ class RulesController(Controller):
     @put(
         operation_id="publishRules",
         name="rules:publish",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("the rule set")],
         status_code=200,
         summary="Publish a rule set as the next version (the body is the rule document, docs/rules.md)",
+        description=(
+            "The rule set holds every team's quiet hours, caps, dedup and approvals, so a key "
+            "limited to teams may not publish it: 403 (it may simulate a draft on its teams' "
+            "decisions)."
+        ),
     )
     @inject
     async def publish_rules(

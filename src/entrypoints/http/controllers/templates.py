@@ -15,7 +15,7 @@ from application.queries.templates import TemplateQueries, TemplateView
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.policy.vocabulary import Channel
 from domain.templates.aggregate import Variant, is_template_key
-from entrypoints.http.auth import allow, current_key
+from entrypoints.http.auth import allow, current_key, every_team
 from entrypoints.http.problems import problem, unrenderable
 from ports.api_keys import Role
 from ports.templates import Content, RenderError, TemplateNotFound, Templates
@@ -206,14 +206,16 @@ class TemplatesController(Controller):
         "/{key:str}",
         operation_id="publishTemplate",
         name="templates:publish",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("a template")],
         status_code=201,
         summary="Publish the next version of a template (created on its first version)",
         description=(
             "Body: `{default_locale, description, variants: [{channel, locale, subject, body, "
             "html, title, whatsapp_template, whatsapp_language, whatsapp_parameters}]}` "
             "(docs/templates.md). 201 with the new version; 200 with the latest version when "
-            "the body is that version already. Every version is kept."
+            "the body is that version already. Every version is kept. A template carries no "
+            "team (any team's sends and campaigns may use it), so a key limited to teams may "
+            "not publish one: 403."
         ),
     )
     @inject

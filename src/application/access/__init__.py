@@ -1,0 +1,1 @@
+"""Who may use Chorus: creating API keys for agents and teams that exist."""
