@@ -281,6 +281,69 @@ class TestSendingThroughProviders:
         assert report["lines"][0]["by_status"] == {"delivered": 3}
 
 
+class TestBouncesAndErasure:
+    def test_bounce_reasons_name_no_one_and_read_as_erased_once_the_customer_is(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, fakes = service
+        # Twilio reports `undelivered` with 30005 (unknown destination handset); the email API
+        # reports nothing by itself, its bounce is posted below with a notice naming Ana.
+        fakes.sms.report_statuses(
+            StatusCallbacks(url=f"{chorus.base_url}/v1/webhooks/sms-primary", status="bounced")
+        )
+        fakes.email.report_statuses(None)
+        with client(chorus) as http:
+            customer_id = a_customer(http)
+            sms = send(http, customer_id, channels=["sms"], content={"body": "Code 1"})
+            email = send(
+                http, customer_id, channels=["email"], content={"subject": "Hi", "body": "Hello"}
+            )
+            assert (sms.status_code, email.status_code) == (200, 200), email.text
+            sms_id, email_id = sms.json()["message_id"], email.json()["message_id"]
+            bounced_sms = until_status(http, sms_id, "bounced")
+            assert bounced_sms["status"] == "bounced", bounced_sms
+            assert bounced_sms["statuses"][-1]["reason"].startswith("twilio error 30005")
+
+            deadline = time.monotonic() + 20
+            sent: dict[str, Any] = {}
+            while sent.get("provider_message_id") is None and time.monotonic() < deadline:
+                sent = http.get(f"/v1/messages/{email_id}").json()
+                time.sleep(0.1)
+            notice = "550 5.1.1 <ana@example.org>: Recipient address rejected"
+            bounce = FakeEmailApi.event(
+                sent["provider_message_id"], "bounce", reason=notice, bounce_type="hard"
+            )
+            headers, body = fakes.email.signed_webhook([bounce])
+            hook = httpx.post(f"{chorus.base_url}/v1/webhooks/email", headers=headers, content=body)
+            assert hook.status_code == 200, hook.text
+            bounced_email = until_status(http, email_id, "bounced")
+            kept = "hard bounce: 550 5.1.1 <…>: Recipient address rejected"
+            assert bounced_email["statuses"][-1]["reason"] == kept
+            suppressions = http.get(f"/v1/customers/{customer_id}").json()["suppressions"]
+            assert suppressions["email"] == f"hard bounce reported by email: {kept}"
+            assert suppressions["sms"].startswith("hard bounce reported by sms-primary: twilio")
+
+            erased = http.post(f"/v1/customers/{customer_id}/erase")
+            assert erased.status_code == 200, erased.text
+
+            view = http.get(f"/v1/customers/{customer_id}").json()
+            assert view["suppressions"] == {"email": "[erased]", "sms": "[erased]"}
+            for message_id in (sms_id, email_id):
+                story = http.get(f"/v1/audit/messages/{message_id}").json()
+                said = [s["reason"] for s in story["statuses"] if s["status"] == "bounced"]
+                assert said == ["[erased]"], story["statuses"]
+            deadline = time.monotonic() + 20
+            while True:
+                log = http.get("/v1/audit/events", params={"limit": 10_000}).text
+                if "Customer.Erased" in log or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        assert "Customer.Erased" in log
+        assert "ana@example.org" not in log
+        assert "Recipient address rejected" not in log
+        assert "twilio error 30005" not in log
+
+
 class TestWebhooks:
     def test_a_forged_signature_is_refused_with_401(
         self, service: tuple[ChorusProcess, Fakes]

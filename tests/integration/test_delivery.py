@@ -303,13 +303,37 @@ class TestWebhooks:
         self, pool: asyncpg.Pool, primary: FakeTwilio
     ) -> None:
         delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
-        _, message_id, sid = await self.accepted(delivery)
+        customer_id, message_id, sid = await self.accepted(delivery)
         url = HOOK + "twilio-main"
-        headers, body = primary.signed_status_callback(url, sid, "undelivered", error_code="30005")
+        # 30003: the handset is unreachable now (off, out of coverage): the number stays usable.
+        headers, body = primary.signed_status_callback(url, sid, "undelivered", error_code="30003")
         await delivery.webhook("twilio-main", headers, body, url)
         message = await delivery.store.get(message_id)
         assert message is not None
         assert message.status is MessageStatus.FAILED
+        customer = await delivery.customers.get(customer_id)
+        assert customer is not None
+        assert customer.suppressed == {}
+
+    async def test_an_sms_to_an_unknown_number_bounces_and_suppresses_sms(
+        self, pool: asyncpg.Pool, primary: FakeTwilio
+    ) -> None:
+        delivery = Delivery(pool, InMemoryProviders(twilio("twilio-main", primary)))
+        customer_id, message_id, sid = await self.accepted(delivery)
+        url = HOOK + "twilio-main"
+        # What the demo's fake sends for `bounced`: the number does not exist.
+        headers, body = primary.signed_status_callback(url, sid, "undelivered", error_code="30005")
+        await delivery.webhook("twilio-main", headers, body, url)
+        message = await delivery.store.get(message_id)
+        assert message is not None
+        assert message.status is MessageStatus.BOUNCED
+        assert message.statuses[-1].reason is not None
+        assert message.statuses[-1].reason.startswith("twilio error 30005")
+        customer = await delivery.customers.get(customer_id)
+        assert customer is not None
+        assert customer.suppressed[Channel.SMS].startswith(
+            "hard bounce reported by twilio-main: twilio error 30005"
+        )
 
     async def test_a_status_that_overtakes_its_message_is_applied_once_the_message_is_known(
         self, pool: asyncpg.Pool, primary: FakeTwilio

@@ -25,10 +25,12 @@ from adapters.postgres.legacy_sealing import LegacySealing, SealedBatch, Sealing
 from application.audit.customer_as_of import Checkpoints, CustomerAsOf, replay_code
 from application.audit.message_story import ReadMessageStory
 from application.customer.change_consent import ChangeConsent
+from application.customer.change_suppression import ChangeSuppression
 from application.customer.erase_customer import EraseCustomer
-from application.customer.signals import AcceptSignals
+from application.customer.signals import AcceptSignals, IngestSignals
 from application.customer.upsert_customer import UpsertCustomer
 from application.delivery.dispatch import DispatchMessages
+from application.delivery.webhooks import HandleWebhook
 from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
@@ -47,6 +49,7 @@ from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
 from ports.audit import LogCursor, LogFilter
 from ports.clock import Clock
+from ports.delivery import DeliveryStore
 from ports.unit_of_work import UnitsOfWork
 
 if TYPE_CHECKING:
@@ -354,6 +357,92 @@ class TestWhatWasStillToBeSent:
         )
         assert story.status == "suppress"
         assert await shop.pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+BOUNCE = "550 5.2.2 <ana@example.org>: mailbox of Ana Lima is full"
+
+
+async def bounced_receipt(shop: Shop, ana: UUID) -> UUID:
+    """A receipt to Ana, sent, then bounced by its provider with a notice that names her
+    address (taken out at the edge) and her name (sealed with what else is hers)."""
+    decided = await (await shop.get(RequestMessage))(ana, RECEIPT, content=RECEIPT_TEXT)
+    provider = RecordingProvider("mail", Channel.EMAIL)
+    providers = InMemoryProviders(provider)
+    uows, clock = await shop.get(UnitsOfWork), await shop.get(Clock)
+    dispatch = DispatchMessages(uows, providers, clock)
+    claimed = await dispatch.claim(Channel.EMAIL, 10)
+    await dispatch.settle([(c.message, await dispatch.send(c)) for c in claimed])
+    webhook = HandleWebhook(
+        providers,
+        uows,
+        await shop.get(DeliveryStore),
+        await shop.get(ChangeSuppression),
+        await shop.get(IngestSignals),
+        await shop.get(IdentityNormalizer),
+        clock,
+    )
+    bounced = {"id": "mail-1", "status": "bounced", "reason": BOUNCE}
+    body = msgspec.json.encode({"statuses": [bounced]})
+    handled = await webhook("mail", {"X-Signature": "secret"}, body, "/hook")
+    assert handled.statuses == 1
+    return decided.message_id
+
+
+class TestWhatProvidersSaid:
+    """A provider's reason for a status, and the suppression Chorus writes from it, are free
+    text that names the person: the address is taken out before anything is recorded, and
+    what is left is sealed with the rest of what is theirs."""
+
+    async def test_a_bounce_reason_is_unreadable_once_the_customer_is_erased(
+        self, shop: Shop
+    ) -> None:
+        ana = await ana_with_history(shop)
+        message_id = await bounced_receipt(shop, ana)
+        kept = "550 5.2.2 <…>: mailbox of Ana Lima is full"
+        payloads = await shop.payloads()
+        assert not any(secret in p for p in payloads for secret in ANA_SECRETS)
+        queries, story = await shop.get(CustomerQueries), await shop.get(ReadMessageStory)
+        view = await queries.by_id(ana)
+        assert view.suppressions == {"email": f"hard bounce reported by mail: {kept}"}
+        assert (await story(message_id)).statuses[-1].reason == kept
+
+        await shop.erase(ana)
+
+        view = await queries.by_id(ana)
+        assert view.suppressions == {"email": ERASED}  # the channel stays suppressed
+        told = await story(message_id)
+        assert (told.status, told.statuses[-1].status, told.statuses[-1].reason) == (
+            "bounced",
+            "bounced",
+            ERASED,
+        )
+        lines = await shop.audit_lines()
+        assert [line for line in lines if holds_secret(line)] == []
+        said = [line for line in lines if line.get("status") == "bounced" and "reason" in line]
+        assert [line["reason"] for line in said] == [ERASED]
+        (suppressed,) = [line for line in lines if line.keys() == {"channel", "reason"}]
+        assert suppressed["reason"] == ERASED
+
+    async def test_reasons_stored_in_clear_before_are_sealed_by_seal_existing(
+        self, shop: Shop
+    ) -> None:
+        ana = await ana_with_history(shop)
+        message_id = await bounced_receipt(shop, ana)
+        await as_stored_before_sealing(shop.pool)
+        assert any(b"Ana Lima" in p for p in await shop.payloads())
+        story = await shop.get(ReadMessageStory)
+        assert (await story(message_id)).statuses[-1].reason == (
+            "550 5.2.2 <…>: mailbox of Ana Lima is full"
+        )  # read as stored
+
+        await seal_existing(LegacySealing(shop.pool, IdentityNormalizer("GB")), 50)
+        assert not any(b"Lima" in p for p in await shop.payloads())
+        await shop.erase(ana)
+
+        assert (await story(message_id)).statuses[-1].reason == ERASED
+        view = await (await shop.get(CustomerQueries)).by_id(ana)
+        assert view.suppressions == {"email": ERASED}
+        assert [line for line in await shop.audit_lines() if holds_secret(line)] == []
 
 
 class TestMerges:

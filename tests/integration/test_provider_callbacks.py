@@ -261,11 +261,12 @@ class TestStatusCallbacks:
         )
 
     @pytest.mark.parametrize(
-        ("final", "sms_status", "email_statuses"),
+        ("final", "sms_status", "whatsapp_status", "email_statuses"),
         [
-            ("failed", DeliveryStatus.FAILED, [DeliveryStatus.FAILED]),
-            ("bounced", DeliveryStatus.FAILED, [DeliveryStatus.BOUNCED]),
-            ("complained", DeliveryStatus.FAILED, [DeliveryStatus.DELIVERED, DeliveryStatus.COMPLAINED]),
+            ("failed", DeliveryStatus.FAILED, DeliveryStatus.FAILED, [DeliveryStatus.FAILED]),
+            # Twilio's 30005: the number does not exist, a bounce; WhatsApp's 131026 a failure.
+            ("bounced", DeliveryStatus.BOUNCED, DeliveryStatus.FAILED, [DeliveryStatus.BOUNCED]),
+            ("complained", DeliveryStatus.FAILED, DeliveryStatus.FAILED, [DeliveryStatus.DELIVERED, DeliveryStatus.COMPLAINED]),
         ],
     )  # fmt: skip
     async def test_the_final_status_can_be_chosen(
@@ -279,6 +280,7 @@ class TestStatusCallbacks:
         receiver: WebhookReceiver,
         final: Any,
         sms_status: DeliveryStatus,
+        whatsapp_status: DeliveryStatus,
         email_statuses: list[DeliveryStatus],
     ) -> None:
         for fake in (twilio_fake, whatsapp_fake, email_fake):
@@ -299,7 +301,7 @@ class TestStatusCallbacks:
         }
         assert statuses == {
             "sms": [sms_status],
-            "whatsapp": [sms_status],
+            "whatsapp": [whatsapp_status],
             "email": email_statuses,
         }
         reasons = [

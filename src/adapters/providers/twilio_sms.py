@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "SIGNATURE_HEADER",
+    "TWILIO_BOUNCES",
     "TWILIO_STATUSES",
     "TwilioSmsProvider",
     "twilio_signature",
@@ -52,6 +53,15 @@ TWILIO_STATUSES: dict[str, DeliveryStatus] = {
     "canceled": DeliveryStatus.FAILED,
 }
 """Twilio's message statuses, mapped; `receiving`/`received` are inbound messages."""
+
+TWILIO_BOUNCES: frozenset[str] = frozenset({"30005", "30006", "21211", "21614"})
+"""Error codes of an `undelivered` or `failed` message that say the number itself cannot take
+an SMS, for good: 30005 unknown destination handset (the number does not exist), 30006
+landline or unreachable carrier, 21211 invalid `To` number, 21614 `To` is not a mobile
+number. They are a `bounced`, as an email's hard bounce is (and suppress the channel for the
+customer); every other code (30003 unreachable handset, switched off or out of coverage;
+30007 carrier filtering...) is a `failed` that may not happen again."""
+_FAILED = frozenset({"undelivered", "failed"})
 
 _INBOUND_STATUSES = frozenset({"receiving", "received"})
 
@@ -208,6 +218,8 @@ class TwilioSmsProvider(HttpProvider):
             raise ValueError(f"unknown twilio message status {state[:40]!r}")
         error = params.get("ErrorCode")
         reason = None
+        if error and state in _FAILED and error.strip() in TWILIO_BOUNCES:
+            mapped = DeliveryStatus.BOUNCED
         if error:
             reason = f"twilio error {error}"
             if params.get("ErrorMessage"):

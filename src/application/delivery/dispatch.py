@@ -12,6 +12,7 @@ import tenacity
 from application.conflicts import retry_on_conflict
 from application.messages.list_unsubscribe import list_unsubscribe_headers
 from domain.message.aggregate import Attempt, Message, MessageStatus
+from domain.shared.text import without_contacts
 from ports.providers import Availability, Guarded, OutboundMessage, ProviderError
 from ports.unit_of_work import ConcurrencyConflict
 
@@ -209,7 +210,14 @@ class DispatchMessages:
             except ProviderError as error:
                 latency = (time.perf_counter() - started) * 1000
                 attempts.append(
-                    Attempt(provider.name, at, latency, False, error.reason, error.retryable)
+                    Attempt(
+                        provider.name,
+                        at,
+                        latency,
+                        False,
+                        without_contacts(error.reason),  # an SMTP refusal echoes the address
+                        error.retryable,
+                    )
                 )
                 retryable = retryable or error.retryable
                 wait_at_least = max(wait_at_least, error.retry_after or 0.0)

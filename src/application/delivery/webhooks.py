@@ -11,7 +11,7 @@ from domain.customer.keywords import INBOUND_SIGNAL
 from domain.message.aggregate import Message, MessageStatus
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
-from domain.shared.text import has_control, readable
+from domain.shared.text import has_control, readable, without_contacts
 from domain.signals.aggregate import SignalReport
 from ports.providers import InboundMessage, StatusUpdate
 
@@ -117,7 +117,11 @@ class HandleWebhook:
                     provider_name, item.provider_message_id
                 )
                 if message_id is None:
-                    await self.store.park(replace(item, provider=provider_name))
+                    # Parked as it will be recorded: its reason without contacts, and none of
+                    # the provider's raw fields (they name the recipient).
+                    await self.store.park(
+                        replace(item, provider=provider_name, reason=_reason(item), raw={})
+                    )
                     parked += 1
                     continue
                 recorded = await self.record_status(message_id, provider_name, item)
@@ -148,7 +152,7 @@ class HandleWebhook:
                 # Chorus's own clock orders what it learns: a provider's time is its claim, on
                 # a clock that may be skewed (or, on the manual clock, the wall's), and a
                 # retried webhook comes late. It is kept beside, as `reported_at`.
-                reason = readable(update.reason) if update.reason else update.reason
+                reason = _reason(update)
                 changed = message.report(
                     status,
                     provider,
@@ -165,9 +169,8 @@ class HandleWebhook:
         changed, customer_id, channel, correlation_id = await retry_on_conflict(attempt)
         why = _SUPPRESSING.get(status)
         if changed and why is not None and customer_id is not None and channel is not None:
-            reason = f"{why} reported by {provider}" + (
-                f": {readable(update.reason)}" if update.reason else ""
-            )
+            said = _reason(update)
+            reason = f"{why} reported by {provider}" + (f": {said}" if said else "")
             await self.suppress(customer_id, Channel(channel), reason, active=True)
         return StatusRecorded(message_id, status.value, changed, correlation_id)
 
@@ -195,6 +198,14 @@ class HandleWebhook:
             properties=properties,
             source=provider,
         )
+
+
+def _reason(update: StatusUpdate) -> str | None:
+    """A provider's reason as Chorus keeps it: readable, and without the email addresses and
+    phone numbers a bounce notice often names (`550 5.1.1 <…>: Recipient address rejected`):
+    it is copied on, to the customer's suppression, the rules' decisions that cite it and a
+    campaign's responses, so it must say nothing of whom it was about (docs/erasure.md)."""
+    return without_contacts(readable(update.reason)) if update.reason else update.reason
 
 
 class ApplyParkedStatuses:

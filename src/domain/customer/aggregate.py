@@ -103,6 +103,8 @@ class Customer(Aggregate):
                 "attributes.*",
             ),
             "ApprovalSettled": HELD_EDIT_PERSONAL,
+            # Free text: a provider's bounce notice, an operator's note; the channel stays.
+            "SuppressionAdded": ("reason",),
         }
     )
 

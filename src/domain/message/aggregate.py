@@ -83,7 +83,8 @@ class Message(Aggregate):
     """An allowed message. Its first event ties it to the decision that allowed it."""
 
     stored_as = StoredAs("domain.message.aggregate:Message")
-    # Where it went and what it said: its customer's (ADR 0019).
+    # Where it went and what it said: its customer's (ADR 0019); and what a provider said of
+    # it, free text that may name the recipient (a bounce's `550 5.1.1 <ana@...>`).
     personal = PersonalFields(
         {
             "Queued": (
@@ -93,7 +94,8 @@ class Message(Aggregate):
                 "content.html",
                 "content.title",
                 "content.whatsapp_parameters[]",
-            )
+            ),
+            "StatusReported": ("reason",),
         }
     )
 

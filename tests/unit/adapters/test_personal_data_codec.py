@@ -506,3 +506,83 @@ class TestOpeningInPlace:
     def test_a_path_deeper_or_through_a_list_is_walked(self) -> None:
         for text in ("identity.identity.value", "identities[].identity.value", "items[]"):
             assert _top_level_names((PersonalPath.parse(text),)) is None
+
+
+BOUNCE = "550 5.1.1 <ana@example.org>: Recipient address rejected"
+
+
+def a_bounced_message() -> tuple[UUID, list[Any]]:
+    """A message's Queued, then a bounce whose reason names its recipient, then a delivery
+    report with no reason: the events, as the message's customer's."""
+    from domain.message.aggregate import Message, MessageStatus
+    from domain.policy.vocabulary import Purpose
+
+    customer_id = uuid4()
+    message = Message.queue(
+        id=uuid4(),
+        timestamp=T0,
+        customer_id=customer_id,
+        decision_id=uuid4(),
+        channel=Channel.EMAIL,
+        purpose=Purpose.TRANSACTIONAL,
+        team="orders",
+        recipient="ana@example.org",
+        content=Content(subject="Hi", body="Hello"),
+        campaign=None,
+        template=None,
+        template_version=None,
+        correlation_id=None,
+    )
+    message.report(MessageStatus.BOUNCED, "mail", T0, BOUNCE)
+    message.report(MessageStatus.DELIVERED, "mail", T0)
+    return customer_id, message.collect_events()
+
+
+class TestWhatProvidersSaid:
+    """A provider's status reason and a suppression's reason are free text that may name the
+    person (a bounce notice echoes the address): sealed like the rest of what is theirs."""
+
+    def test_a_status_reason_is_sealed_and_reads_back(self) -> None:
+        customer_id, events = a_bounced_message()
+        codec = EventCodec(keys=keys_holding(customer_id))
+        _, bounced, delivered = (codec.encode(e, customer_id) for e in events)
+        assert sealed_by(bounced.payload) == customer_id
+        assert b"ana@example.org" not in bounced.payload
+        assert b"Recipient address rejected" not in bounced.payload
+        assert b'"status":"bounced"' in bounced.payload  # the status itself stays in clear
+        assert codec.decode(*msgspec.structs.astuple(bounced)) == events[1]
+        assert codec.decode(*msgspec.structs.astuple(delivered)) == events[2]
+
+    def test_once_erased_a_status_reason_reads_as_erased_and_none_stays_none(self) -> None:
+        customer_id, events = a_bounced_message()
+        keys = keys_holding(customer_id)
+        codec = EventCodec(keys=keys)
+        _, bounced, delivered = (codec.encode(e, customer_id) for e in events)
+        keys._kept[customer_id] = (None, 0.0)
+        assert codec.decode(*msgspec.structs.astuple(bounced)).reason == ERASED  # type: ignore[attr-defined]
+        assert codec.decode(*msgspec.structs.astuple(delivered)).reason is None  # type: ignore[attr-defined]
+        plain = codec.to_plain(bounced.topic, bounced.payload)
+        assert (plain["status"], plain["reason"]) == ("bounced", ERASED)
+
+    def test_a_status_reason_stored_in_clear_before_reads_as_it_is(self) -> None:
+        _, events = a_bounced_message()
+        codec = EventCodec(keys=keys_holding())
+        clear = codec.encode(events[1])  # as it was stored before reasons were sealed
+        assert sealed_by(clear.payload) is None
+        assert b"ana@example.org" in clear.payload
+        assert codec.decode(*msgspec.structs.astuple(clear)).reason == BOUNCE  # type: ignore[attr-defined]
+
+    def test_a_suppression_reason_is_sealed_and_once_erased_reads_as_erased(self) -> None:
+        customer = registered_ana()
+        customer.collect_events()
+        customer.suppress(Channel.EMAIL, f"hard bounce reported by mail: {BOUNCE}", T0)
+        (added,) = customer.collect_events()
+        keys = keys_holding(customer.id)
+        codec = EventCodec(keys=keys)
+        encoded = codec.encode(added, customer.id)
+        assert b"ana@example.org" not in encoded.payload
+        assert b'"channel":"email"' in encoded.payload
+        assert codec.decode(*msgspec.structs.astuple(encoded)) == added
+        keys._kept[customer.id] = (None, 0.0)
+        erased = codec.decode(*msgspec.structs.astuple(encoded))
+        assert (erased.channel, erased.reason) == (Channel.EMAIL, ERASED)  # type: ignore[attr-defined]

@@ -121,6 +121,13 @@ class TestDispatchMessages:
         (sent,) = await delivery.round()
         assert sent.outcome == "accepted"
 
+    async def test_a_refusal_is_recorded_without_the_address_it_echoes(self) -> None:
+        delivery = Delivery()
+        await delivery.queue()
+        delivery.first.fail_next("smtp RCPT refused: 550 5.1.1 <ana@example.org>: no such user")
+        (sent,) = await delivery.round()
+        assert sent.attempts[0].answer == "smtp RCPT refused: 550 5.1.1 <…>: no such user"
+
     async def test_retries_run_out_and_the_failure_is_recorded(self) -> None:
         delivery = Delivery()
         _, message_id = await delivery.queue()
@@ -158,6 +165,36 @@ class TestHandleWebhook:
         await delivery.webhook(delivery.first, statuses=[{"id": "mail-a-1", "status": "bounced"}])
         customer = await delivery.chorus.customer(ana)
         assert customer.suppressed == {Channel.EMAIL: "hard bounce reported by mail-a"}
+
+    async def test_a_reason_is_kept_without_the_addresses_and_numbers_it_names(self) -> None:
+        delivery = Delivery()
+        ana, message_id = await delivery.queue()
+        await delivery.round()
+        said = "550 5.1.1 <ana@example.org>: Recipient address rejected (+351912345678)"
+        bounced = {"id": "mail-a-1", "status": "bounced", "reason": said}
+        await delivery.webhook(delivery.first, statuses=[bounced])
+        message = await delivery.chorus.delivery.get(message_id)
+        assert message is not None
+        kept = "550 5.1.1 <…>: Recipient address rejected (…)"
+        assert message.statuses[-1].reason == kept
+        customer = await delivery.chorus.customer(ana)
+        assert customer.suppressed == {Channel.EMAIL: f"hard bounce reported by mail-a: {kept}"}
+
+    async def test_a_parked_status_keeps_no_address_either(self) -> None:
+        delivery = Delivery()
+        _, message_id = await delivery.queue()
+        said = "hard bounce: ana@example.org does not exist"
+        early = await delivery.webhook(
+            delivery.first, statuses=[{"id": "mail-a-1", "status": "bounced", "reason": said}]
+        )
+        assert early.parked == 1
+        (parked,) = delivery.chorus.delivery.storage.parked
+        assert (parked.reason, parked.raw) == ("hard bounce: … does not exist", {})
+        await delivery.round()
+        assert await ApplyParkedStatuses(delivery.chorus.delivery, delivery.webhooks)() == 1
+        message = await delivery.chorus.delivery.get(message_id)
+        assert message is not None
+        assert message.statuses[-1].reason == "hard bounce: … does not exist"
 
     async def test_a_status_ahead_of_its_message_is_parked_and_applied_once_it_is_known(
         self,

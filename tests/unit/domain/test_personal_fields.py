@@ -12,6 +12,7 @@ from domain.catalog import TOPICS, topic_of
 from domain.customer.aggregate import Customer, CustomerWasErased, CustomerWasMerged
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import Identity, IdentityClaim
+from domain.message.aggregate import Message
 from domain.policy.vocabulary import Channel, Purpose
 from domain.shared.personal import ERASED, PersonalFields, PersonalPath, map_personal
 from domain.shared.topics import StoredAs, TopicRegistry, events_of
@@ -94,6 +95,26 @@ class TestTheCustomersDeclaration:
                 for side in ("before", "after")
                 for field in ("subject", "body", "html", "title", "whatsapp_parameters[]")
             ],
+            # Free text: a bounce notice naming the address, an operator's note.
+            "SuppressionAdded": ["reason"],
+        }
+
+    def test_what_a_message_said_and_what_its_provider_said_of_it_are_personal(self) -> None:
+        personal = {
+            name: [str(p) for p in TOPICS.personal(topic_of(cls))]
+            for name, cls in events_of(Message).items()
+            if TOPICS.personal(topic_of(cls))
+        }
+        assert personal == {
+            "Queued": [
+                "recipient",
+                "content.subject",
+                "content.body",
+                "content.html",
+                "content.title",
+                "content.whatsapp_parameters[]",
+            ],
+            "StatusReported": ["reason"],
         }
 
     def test_decisions_consents_and_the_erasure_hold_no_personal_values(self) -> None:
