@@ -398,6 +398,13 @@ class TestRebuilding:
             "SELECT properties FROM customer_signals WHERE signal_type = $1", CLASSIFIED_SIGNAL
         )
         assert msgspec.json.decode(classified["properties"])["intent"] == ERASED
+        (stored,) = await shop.pool.fetch(
+            "SELECT payload FROM events WHERE topic LIKE '%.MessageClassified'"
+        )
+        assert b"refund" not in stored[0]  # sealed
+        assert b"negative" not in stored[0]
+        (line,) = [e for e in await shop.audit_lines() if e.get("intent") is not None]
+        assert (line["intent"], line["sentiment"], line["score"]) == (ERASED, ERASED, ERASED)
         for name, projection in runner.projections.items():
             if not projection.tables:
                 continue

@@ -103,6 +103,8 @@ class Customer(Aggregate):
                 "attributes.*",
             ),
             "ApprovalSettled": HELD_EDIT_PERSONAL,
+            # What the classifier inferred from the customer's own words is about them too.
+            "MessageClassified": ("intent", "sentiment", "score"),
         }
     )
 
@@ -600,7 +602,11 @@ class Customer(Aggregate):
     class MessageClassified(Aggregate.Event):
         """A message classified; since version 2 its intent is the intent's key
         (`canonical_intent`): those stored before read `Refund_not_showing_up` and
-        `reverted_card_payment?` as `refund_not_showing_up` and `reverted_card_payment`."""
+        `reverted_card_payment?` as `refund_not_showing_up` and `reverted_card_payment`.
+
+        Intent, sentiment and score are personal (sealed): once the customer is erased they
+        read `[erased]`, the score too (a number until then). Those stored in clear before
+        they were sealed read as stored, until `chorus erasure seal-existing` seals them."""
 
         class_version = 2
         message_id: UUID
@@ -609,7 +615,7 @@ class Customer(Aggregate):
         intent: str
         confidence: float
         sentiment: str
-        score: float
+        score: float | str
         urgency: str
         unknown_reason: str | None
 
@@ -627,7 +633,7 @@ class Customer(Aggregate):
         intent: str,
         confidence: float,
         sentiment: str,
-        score: float,
+        score: float | str,
         urgency: str,
         unknown_reason: str | None,
     ) -> None:

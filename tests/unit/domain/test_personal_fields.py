@@ -94,6 +94,9 @@ class TestTheCustomersDeclaration:
                 for side in ("before", "after")
                 for field in ("subject", "body", "html", "title", "whatsapp_parameters[]")
             ],
+            # What the classifier inferred from their words; its confidence, the urgency and
+            # the channel stay in clear.
+            "MessageClassified": ["intent", "sentiment", "score"],
         }
 
     def test_decisions_consents_and_the_erasure_hold_no_personal_values(self) -> None:
