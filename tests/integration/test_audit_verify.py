@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 
 from adapters.postgres.audit_log import PostgresAuditLog
@@ -29,6 +30,7 @@ from application.audit.verify import (
     CheckReport,
     VerifyLog,
 )
+from application.customer.erase_customer import EraseCustomer
 from application.customer.upsert_customer import UpsertCustomer
 from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
@@ -39,6 +41,8 @@ from domain.conversation.aggregate import ActingAgent, Conversation
 from domain.conversation.routing_book import RoutingBook
 from domain.conversation.routing_reader import decode_routing
 from domain.conversation.vocabulary import ChannelKind, Presence, Priority
+from domain.customer.aggregate import ClassifiedMessage, Customer
+from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.message.aggregate import Message
 from domain.message.content import Content
@@ -56,7 +60,6 @@ from ports.unit_of_work import UnitsOfWork
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    import asyncpg
     from dishka import AsyncContainer
 
     from adapters.postgres.projections import ProjectionRunner
@@ -359,6 +362,68 @@ class TestVerifyIdentities:
             )
             for d in found.shown
         )
+
+
+HOTEL = ("Hotel", "gold-rv", "a@x.org", "+447700900777", "refund", "negative")
+
+
+def holds_hotel(rows: list[asyncpg.Record]) -> bool:
+    text = repr([dict(row) for row in rows])
+    return any(value in text for value in HOTEL)
+
+
+class TestVerifyErasure:
+    async def test_erasing_a_survivor_scrubs_the_absorbed_customer_as_its_rebuild_does(
+        self, chorus: Installation
+    ) -> None:
+        upsert = await chorus.container.get(UpsertCustomer)
+        email = IdentityClaim(_normalize("email", "a@x.org"))
+        phone = IdentityClaim(_normalize("phone", "+44 7700 900777"))
+        await upsert((email,), {}, {})
+        await upsert((phone,), {"last_name": "Hotel"}, {"plan": "gold-rv"})
+        survivor = (await upsert((email, phone), {}, {})).customer_id
+        await chorus.catch_up()
+        erased = await (await chorus.container.get(EraseCustomer))(survivor)
+        assert len(erased.erased_ids) == 2
+        await chorus.catch_up()
+        rows = await chorus.pool.fetch(
+            "SELECT * FROM customer_directory WHERE customer_id = ANY($1::uuid[])",
+            list(erased.erased_ids),
+        )
+        assert len(rows) == 2
+        assert [(r["identities"], r["last_name"], r["attributes"]) for r in rows] == [
+            ([], None, "{}")
+        ] * 2
+        assert not holds_hotel(rows)
+        reports = await chorus.verify()
+        assert {check: r.shown for check, r in reports.items()}[CHECK_READ_MODELS] == []
+
+    async def test_an_erased_customers_classified_messages_read_erased_live_and_rebuilt(
+        self, chorus: Installation
+    ) -> None:
+        upsert = await chorus.container.get(UpsertCustomer)
+        ana = (await upsert((IdentityClaim(_normalize("email", "a@x.org")),), {}, {})).customer_id
+        uows = await chorus.container.get(UnitsOfWork)
+        async with uows() as uow:
+            customers = uow.repository(Customer)
+            customer = (await customers.get([ana]))[ana]
+            message = ClassifiedMessage(
+                uuid4(), Channel.EMAIL, T0, "refund", 0.93, "negative", -0.6, "high"
+            )
+            customer.note_classified(message, T0)
+            customers.add(customer)
+        await chorus.catch_up()
+        assert (await chorus.verify())[CHECK_READ_MODELS].shown == []
+        await (await chorus.container.get(EraseCustomer))(ana)
+        await chorus.catch_up()
+        rows = await chorus.pool.fetch(
+            "SELECT properties FROM customer_signals WHERE signal_type = $1", CLASSIFIED_SIGNAL
+        )
+        assert len(rows) == 1
+        assert not holds_hotel(rows)
+        assert "[erased]" in rows[0]["properties"]
+        reports = await chorus.verify()
+        assert reports[CHECK_READ_MODELS].shown == []
 
 
 async def a_roster(chorus: Installation) -> tuple[UUID, UUID]:

@@ -35,6 +35,8 @@ from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
+from domain.customer.aggregate import ClassifiedMessage, Customer
+from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.message.content import Content
@@ -482,6 +484,50 @@ class TestRebuilding:
             await runner.rebuild(name)
             assert {t: await table(shop.pool, t) for t in projection.tables} == live, name
             assert not holds_secret([list(rows) for rows in live.values()]), name
+
+    async def test_a_merged_customer_and_a_classified_message_are_scrubbed_as_rebuilt(
+        self, shop: Shop
+    ) -> None:
+        by_email = await shop.upsert(ANA_EMAIL)
+        await shop.upsert(ANA_PHONE, last_name="Lima", attributes={"tier": "gold-tier"})
+        survivor = await shop.upsert(ANA_EMAIL, ANA_PHONE)
+        async with (await shop.get(UnitsOfWork))() as uow:
+            customers = uow.repository(Customer)
+            customer = (await customers.get([survivor]))[survivor]
+            customer.note_classified(
+                ClassifiedMessage(
+                    uuid4(), Channel.EMAIL, T0, "refund", 0.9, "negative", -0.7, "high"
+                ),
+                T0,
+            )
+            customers.add(customer)
+        runner = await shop.runner()
+        await shop.caught_up(runner)
+        erased = await shop.erase(by_email)
+        assert len(erased.erased_ids) == 2
+        await shop.caught_up(runner)
+        directory = await shop.pool.fetch("SELECT * FROM customer_directory")
+        assert [(r["identities"], r["last_name"], r["attributes"]) for r in directory] == [
+            ([], None, "{}")
+        ] * 2
+        (classified,) = await shop.pool.fetch(
+            "SELECT properties FROM customer_signals WHERE signal_type = $1", CLASSIFIED_SIGNAL
+        )
+        assert msgspec.json.decode(classified["properties"])["intent"] == ERASED
+        (stored,) = await shop.pool.fetch(
+            "SELECT payload FROM events WHERE topic LIKE '%.MessageClassified'"
+        )
+        assert b"refund" not in stored[0]  # sealed
+        assert b"negative" not in stored[0]
+        (line,) = [e for e in await shop.audit_lines() if e.get("intent") is not None]
+        assert (line["intent"], line["sentiment"], line["score"]) == (ERASED, ERASED, ERASED)
+        for name, projection in runner.projections.items():
+            if not projection.tables:
+                continue
+            live = {t: await table(shop.pool, t) for t in projection.tables}
+            assert not holds_secret([list(rows) for rows in live.values()]), name
+            await runner.rebuild(name)
+            assert {t: await table(shop.pool, t) for t in projection.tables} == live, name
 
 
 async def table(pool: asyncpg.Pool, name: str) -> list[str]:

@@ -24,6 +24,7 @@ __all__ = ["CustomerDirectory"]
 
 _TABLE = "customer_directory"
 _CUSTOMER = topic_of(Customer) + "."
+_ERASED_TOPIC = _CUSTOMER + "Erased"
 _COLUMNS = (
     "customer_id, identities, first_name, last_name, locale, country, time_zone, attributes,"
     " merged_into, updated_at, consents"
@@ -111,9 +112,21 @@ def _fold(entry: _Entry, kind: str, data: Mapping[str, Any], at: str) -> None:
         entry.merged_into = UUID(data["survivor_id"])
         entry.identities = set()
     elif kind == "Erased":
-        entry.identities = set()
-        entry.profile.update(dict.fromkeys(PERSONAL_PROFILE_FIELDS))
-        entry.attributes = {}
+        _scrub(entry)
+
+
+def _scrub(entry: _Entry) -> None:
+    """An erased customer's row: no identities, personal names `null`, no attributes."""
+    entry.identities = set()
+    entry.profile.update(dict.fromkeys(PERSONAL_PROFILE_FIELDS))
+    entry.attributes = {}
+
+
+def _erased_with(event: LoggedEvent) -> list[UUID]:
+    """The customers a `Customer.Erased` erased besides its own: those merged into it, whose
+    rows keep what they held when they were absorbed (their keys went with it)."""
+    erased = [UUID(str(c)) for c in event.data["customer_ids"]]
+    return [c for c in erased if c != event.stream_id]
 
 
 class CustomerDirectory:
@@ -130,7 +143,8 @@ class CustomerDirectory:
         return CustomerDirectory(suffix)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
-        ids = list({e.stream_id for e in events})
+        absorbed = {c for e in events if e.topic == _ERASED_TOPIC for c in _erased_with(e)}
+        ids = list({e.stream_id for e in events} | absorbed)
         rows = await conn.fetch(
             f"SELECT {_COLUMNS} FROM {self.table} WHERE customer_id = ANY($1::uuid[])", ids
         )
@@ -145,6 +159,14 @@ class CustomerDirectory:
             entry = entries.setdefault(e.stream_id, _Entry(e.stream_id, e.recorded_at))
             _fold(entry, kind, e.data, e.recorded_at.isoformat())
             entry.updated_at = e.recorded_at
+            if kind == "Erased":
+                # Those merged into them go too: a rebuild reads their events erased, and the
+                # live row must not keep in clear what the rebuild cannot read.
+                for other in _erased_with(e):
+                    found = entries.get(other)
+                    if found is not None:
+                        _scrub(found)
+                        found.updated_at = e.recorded_at
         await conn.executemany(
             f"INSERT INTO {self.table} ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
             " $10, $11) ON CONFLICT (customer_id) DO UPDATE SET identities = EXCLUDED.identities,"

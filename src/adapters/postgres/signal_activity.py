@@ -73,7 +73,8 @@ SET count = {counters}.count + EXCLUDED.count,
     last_at = greatest({counters}.last_at, EXCLUDED.last_at);
 """
 _MOVE_SIGNALS = "UPDATE {signals} SET customer_id = $2 WHERE customer_id = $1"
-# What a rebuild reads of an erased customer's signals: every property there was, erased.
+# What a rebuild reads of an erased customer's signals: every property there was, erased; and
+# what it writes of their classified messages, which the log holds in clear (docs/erasure.md).
 _ERASE = """
 UPDATE {signals} SET properties = (
     SELECT coalesce(jsonb_object_agg(
@@ -82,6 +83,17 @@ UPDATE {signals} SET properties = (
     FROM jsonb_each(properties)
 )
 WHERE customer_id = ANY($1::uuid[])
+"""
+# The same, for a rebuild's every erasure at once, on its fresh table without indexes.
+_ERASE_ALL = """
+UPDATE {signals} s SET properties = (
+    SELECT coalesce(jsonb_object_agg(
+        key, CASE jsonb_typeof(value) WHEN 'null' THEN value ELSE to_jsonb($2::text) END
+    ), '{{}}'::jsonb)
+    FROM jsonb_each(s.properties)
+)
+FROM (SELECT DISTINCT unnest($1::uuid[]) AS customer_id) e
+WHERE s.customer_id = e.customer_id
 """
 # Every index of a table, with the constraint it backs (primary key, unique), if any.
 _INDEXES = """
@@ -155,6 +167,7 @@ class _Bulk:
     dropped: list[_Index]
     survivors: dict[str, str]  # customer_merges: merged id -> survivor id, as text
     loaded: set[str] = field(default_factory=set)  # customers with signals in the fresh table
+    erased: set[UUID] = field(default_factory=set)  # customers erased, scrubbed at the end
 
     def customer(self, customer_id: str) -> str:
         """Whom a signal belongs to: its customer's survivor, if merged (as `_STORE` does)."""
@@ -169,7 +182,8 @@ class SignalActivity:
 
     A rebuild loads the fresh tables in bulk (`prepare_rebuild` .. `finish_rebuild`): the
     signals go in with COPY, without indexes and without counters, which are summed up at the
-    end; the pages after that are applied as in the live read model."""
+    end, when the erased customers' rows are scrubbed; the pages after that are applied as in
+    the live read model."""
 
     name = "signal_activity"
     topics = frozenset({_RECORDED, _MERGED, _ERASED, _CLASSIFIED})
@@ -183,6 +197,7 @@ class SignalActivity:
         self._move = _MOVE.format(counters=self.counters)
         self._move_signals = _MOVE_SIGNALS.format(signals=self.signals)
         self._erase = _ERASE.format(signals=self.signals)
+        self._erase_all = _ERASE_ALL.format(signals=self.signals)
         self._bulk: _Bulk | None = None
 
     def writing_to(self, suffix: str) -> SignalActivity:
@@ -203,6 +218,8 @@ class SignalActivity:
         """Sums the counters up and builds the indexes again."""
         if self._bulk is None:
             return
+        if self._bulk.erased:
+            await conn.execute(self._erase_all, sorted(self._bulk.erased), ERASED)
         await conn.execute(self._count)
         for index in self._bulk.dropped:
             await index.create(conn)
@@ -262,7 +279,12 @@ class SignalActivity:
                 )
                 continue
             if event.topic == _ERASED:
-                continue  # what the log gives of their signals reads as erased already
+                # Their signals read as erased in the log already, their classified messages
+                # do not (`Customer.MessageClassified` holds nothing sealed): scrubbed at the
+                # end, as the live read model scrubs them. Nothing is recorded on an erased
+                # customer after, so once for every erasure is the same as one at a time.
+                bulk.erased.update(UUID(str(c)) for c in data["customer_ids"])
+                continue
             merged, survivor = str(event.stream_id), data["survivor_id"]
             # customer_merges has it, unless the merge committed after prepare_rebuild.
             bulk.survivors.setdefault(merged, survivor)

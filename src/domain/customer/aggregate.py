@@ -105,6 +105,8 @@ class Customer(Aggregate):
             "ApprovalSettled": HELD_EDIT_PERSONAL,
             # Free text: a provider's bounce notice, an operator's note; the channel stays.
             "SuppressionAdded": ("reason",),
+            # What the classifier inferred from the customer's own words is about them too.
+            "MessageClassified": ("intent", "sentiment", "score"),
         }
     )
 
@@ -602,7 +604,11 @@ class Customer(Aggregate):
     class MessageClassified(Aggregate.Event):
         """A message classified; since version 2 its intent is the intent's key
         (`canonical_intent`): those stored before read `Refund_not_showing_up` and
-        `reverted_card_payment?` as `refund_not_showing_up` and `reverted_card_payment`."""
+        `reverted_card_payment?` as `refund_not_showing_up` and `reverted_card_payment`.
+
+        Intent, sentiment and score are personal (sealed): once the customer is erased they
+        read `[erased]`, the score too (a number until then). Those stored in clear before
+        they were sealed read as stored, until `chorus erasure seal-existing` seals them."""
 
         class_version = 2
         message_id: UUID
@@ -611,7 +617,7 @@ class Customer(Aggregate):
         intent: str
         confidence: float
         sentiment: str
-        score: float
+        score: float | str
         urgency: str
         unknown_reason: str | None
 
@@ -629,7 +635,7 @@ class Customer(Aggregate):
         intent: str,
         confidence: float,
         sentiment: str,
-        score: float,
+        score: float | str,
         urgency: str,
         unknown_reason: str | None,
     ) -> None:

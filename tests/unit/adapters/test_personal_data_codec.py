@@ -13,7 +13,7 @@ from adapters.crypto.envelope import DataKey, MasterKey, SealBroken
 from adapters.postgres.codec import EventCodec, _opened_at_top, _top_level_names
 from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, parsed_id, sealed_by
 from domain.catalog import topic_of
-from domain.customer.aggregate import Customer
+from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.held_edit import HeldEdit, HeldVersion, RenderedFor
 from domain.customer.identities import Identity, IdentityClaim
 from domain.message.content import Content
@@ -125,6 +125,52 @@ class TestSealingEvents:
         customer = registered_ana()
         with pytest.raises(KeyNotLoaded):
             EventCodec(keys=keys_holding()).encode(customer.collect_events()[0], customer.id)
+
+
+def classified_ana() -> Customer:
+    customer = registered_ana()
+    customer.collect_events()
+    message = ClassifiedMessage(
+        uuid4(), Channel.EMAIL, T0, "card_arrival", 0.87, "negative", -0.75, "critical"
+    )
+    customer.note_classified(message, T0)
+    return customer
+
+
+class TestAClassifiedMessage:
+    def test_its_intent_sentiment_and_score_are_sealed_and_read_back(self) -> None:
+        customer = classified_ana()
+        codec = EventCodec(keys=keys_holding(customer.id))
+        (event,) = customer.collect_events()
+        encoded = codec.encode(event, customer.id)
+        for secret in (b"card_arrival", b"negative", b"-0.75"):
+            assert secret not in encoded.payload
+        stored = msgspec.json.decode(encoded.payload)
+        assert (stored["confidence"], stored["urgency"], stored["channel"]) == (
+            0.87,
+            "critical",
+            "email",
+        )
+        assert codec.decode(*msgspec.structs.astuple(encoded)) == event
+
+    def test_without_the_key_they_read_as_erased_the_score_too(self) -> None:
+        customer = classified_ana()
+        keys = keys_holding(customer.id)
+        codec = EventCodec(keys=keys)
+        encoded = codec.encode(customer.collect_events()[0], customer.id)
+        keys._kept[customer.id] = (None, 0.0)
+        erased: Any = codec.decode(*msgspec.structs.astuple(encoded))
+        assert (erased.intent, erased.sentiment, erased.score) == (ERASED, ERASED, ERASED)
+        assert (erased.confidence, erased.urgency) == (0.87, "critical")
+
+    def test_one_stored_in_clear_before_reads_as_it_was_stored(self) -> None:
+        customer = classified_ana()
+        codec = EventCodec(keys=keys_holding())
+        (event,) = customer.collect_events()
+        plain = codec.encode(event)
+        assert sealed_by(plain.payload) is None
+        assert b"card_arrival" in plain.payload
+        assert codec.decode(*msgspec.structs.astuple(plain)) == event
 
 
 class TestKeptKeys:

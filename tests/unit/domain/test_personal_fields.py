@@ -97,6 +97,9 @@ class TestTheCustomersDeclaration:
             ],
             # Free text: a bounce notice naming the address, an operator's note.
             "SuppressionAdded": ["reason"],
+            # What the classifier inferred from their words; its confidence, the urgency and
+            # the channel stay in clear.
+            "MessageClassified": ["intent", "sentiment", "score"],
         }
 
     def test_what_a_message_said_and_what_its_provider_said_of_it_are_personal(self) -> None:
