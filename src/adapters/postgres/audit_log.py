@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from adapters.postgres.codec import EventCodec
-from domain.catalog import topic_of
+from domain.catalog import TOPICS, topic_of
 from domain.customer.aggregate import Customer
+from domain.message.aggregate import Message
 from domain.segments.aggregate import Membership
 from domain.shared.topics import events_of
 from ports.audit import AuditedEvent, CustomerHistory, LogCursor, LogPlan, MessageHistory
@@ -79,6 +80,10 @@ _APPROVAL_SETTLED = topic_of(events_of(Customer)["ApprovalSettled"])
 _STREAM = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
 WHERE stream_id = $1 ORDER BY version
+"""
+_STREAM_OF_TOPICS = """
+SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
+WHERE stream_id = $1 AND topic = ANY($2::text[]) ORDER BY version
 """
 _REGISTERED = "SELECT occurred_at FROM events WHERE stream_id = $1 AND version = 1 AND topic = $2"
 _MERGED_INTO = "SELECT merged_id FROM customer_merges WHERE survivor_id = $1 ORDER BY merged_id"
@@ -222,12 +227,20 @@ class PostgresAuditLog:
         ]
 
     async def message_history(self, message_id: UUID) -> MessageHistory:
-        decisions, events = await asyncio.gather(
+        # Only a message's own events: a stream of another kind with this id (a key's, a
+        # received signal's) is no message, and its documents have no class to decode.
+        prefix = Message.stored_as.topic("")
+        decisions, rows = await asyncio.gather(
             self.pool.fetch(_MESSAGE_DECISIONS, message_id, _APPROVAL_SETTLED),
-            self.stream(message_id),
+            self.pool.fetch(
+                _STREAM_OF_TOPICS,
+                message_id,
+                sorted(t for t in TOPICS.readable() if t.startswith(prefix)),
+            ),
         )
+        await self.codec.keys.load_for(self.pool, (row[5] for row in (*decisions, *rows)))
         decode = self.codec.decode
-        return MessageHistory([decode(*row) for row in decisions], events)
+        return MessageHistory([decode(*row) for row in decisions], [decode(*r) for r in rows])
 
     async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
         decode = self.codec.decode
