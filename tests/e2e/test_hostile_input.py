@@ -240,8 +240,38 @@ class TestHostileInputOverHttp:
                 headers={"Content-Type": "application/json"},
             )
             assert answer.status_code == 400, answer.text
-            assert "nested deeper than 32" in answer.json()["errors"][0]["reason"]
+            (error,) = answer.json()["errors"]
+            assert "nested deeper than 32" in error["reason"]
+            assert error["field"] == "$.signals[0].properties.a" + "[0]" * 28
             _still_attributed(http, "a batch nested 1,000 deep")
+
+    @pytest.mark.parametrize("depth", [33, 1000, 100_000])
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "/v1/events"),
+            ("PUT", "/v1/customers"),
+            ("POST", "/v1/segments"),
+            ("POST", "/v1/rules/simulate"),
+            ("POST", "/v1/messages"),
+        ],
+    )
+    def test_a_bare_array_nested_any_depth_is_a_400_naming_its_path(
+        self, chorus: ChorusProcess, method: str, path: str, depth: int
+    ) -> None:
+        with _client(chorus) as http:
+            answer = http.request(
+                method,
+                path,
+                content=b"[" * depth + b"]" * depth,
+                headers={"Content-Type": "application/json"},
+            )
+        assert answer.status_code == 400, answer.text
+        (error,) = answer.json()["errors"]
+        assert (error["field"], error["reason"]) == (
+            "$" + "[0]" * 32,
+            "is nested deeper than 32 levels",
+        )
 
     def test_newlines_and_tabs_in_free_text_are_kept(self, chorus: ChorusProcess) -> None:
         signal = _signal("free-text", properties={"note": "line 1\nline 2\tend"})
@@ -345,6 +375,8 @@ class TestHostileInputOverNats:
             (_json(_signal("n5", properties={"blob": "x" * 70_000})), "65,536"),
             (_json({"signals": [_signal("n6", properties={"k": "\u0001"})]}),
              "$.signals[0].properties.k"),
+            (b"[" * 30_000 + b"]" * 30_000, "$" + "[0]" * 32 + ": is nested deeper than 32"),
+            (_json({"signals": ["X"]}, deep_at="X"), "nested deeper than 32"),
         ]  # fmt: skip
         nc = await nats.connect(chorus.nats_url)
         try:

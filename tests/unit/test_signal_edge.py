@@ -8,6 +8,7 @@ import pytest
 
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.rule_document import RuleSetInvalid
+from domain.shared.documents import json_fault
 from domain.signals.document import MAX_SIGNAL_BYTES, InvalidSignal, SignalIn, SignalReader
 from entrypoints.rules_schema import parse_rule_set
 from entrypoints.text_checks import wire_fault
@@ -94,6 +95,13 @@ class TestLimits:
         raw = json.dumps(_signal(properties={"x": "P"})).encode()
         refused = _refused(raw.replace(b'"P"', b"[" * 5000 + b"]" * 5000))
         assert "nested deeper than 32" in refused.reason
+        assert refused.field == "$.properties.x" + "[0]" * 30
+
+    @pytest.mark.parametrize("depth", [33, 1000, 100_000])
+    def test_a_document_too_deep_to_read_is_no_crash_of_the_json_check(self, depth: int) -> None:
+        assert json_fault(b"[" * depth + b"]" * depth) == (
+            None if depth == 33 else "it nests arrays and objects too deep to be read"
+        )
 
     def test_a_signal_over_64_kib_is_refused_with_its_id(self) -> None:
         raw = json.dumps(_signal(properties={"blob": "x" * MAX_SIGNAL_BYTES})).encode()

@@ -76,6 +76,9 @@ def json_fault(document: bytes | str) -> str | None:
         msgspec.json.decode(document)
     except msgspec.DecodeError as error:
         return str(error)
+    except RecursionError:
+        # Whatever follows, it cannot be read: the edges refuse such nesting first, by its path.
+        return "it nests arrays and objects too deep to be read"
     return None
 
 
