@@ -325,6 +325,34 @@ class TestBodyThatIsNotJson:
         assert problem["type"] == "https://chorus.dev/problems/invalid-json"
         assert problem["errors"][0]["field"] == "$"
 
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "/v1/keys"),
+            ("POST", "/v1/messages"),
+            ("PUT", "/v1/customers"),
+            ("POST", "/v1/segments"),
+            ("PUT", "/v1/segments/seg-empty"),
+            ("POST", "/v1/admin/clock"),
+            ("POST", "/v1/events"),
+            ("POST", "/v1/rules/simulate"),
+        ],
+    )
+    @pytest.mark.parametrize("body", [b"", b" \n"])
+    def test_an_empty_body_is_one_invalid_json_problem_saying_so(
+        self, chorus: ChorusProcess, method: str, path: str, body: bytes
+    ) -> None:
+        with _client(chorus) as http:
+            answer = http.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+        assert answer.status_code == 400, answer.text
+        problem = answer.json()
+        assert problem["type"] == "https://chorus.dev/problems/invalid-json", problem
+        assert problem["errors"] == [
+            {"field": "$", "reason": "the body is empty: send a JSON object"}
+        ]
+
     def test_a_rule_set_cut_short_is_refused_as_not_json(self, chorus: ChorusProcess) -> None:
         with _client(chorus) as http:
             answer = http.put(

@@ -134,7 +134,7 @@ class EventsController(Controller):
                 errors=[{"field": "$.signals", "reason": str(error)}],
             )
         except msgspec.DecodeError as error:
-            return not_json(str(error))
+            return not_json(str(error), body)
         except (UnicodeDecodeError, RecursionError):
             # Each signal's text and nesting are checked with it, by the reader; this is a
             # body whose envelope cannot even be read.
