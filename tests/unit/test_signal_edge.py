@@ -124,6 +124,17 @@ class TestLimits:
         assert refused.field == "$.occurred_at"
 
 
+class TestRoutingDocuments:
+    def test_a_routing_document_too_deep_to_read_is_refused_not_a_crash(self) -> None:
+        from domain.conversation.routing_reader import RoutingInvalid, decode_routing
+
+        deep = b'{"a":' * 1000 + b"1" + b"}" * 1000
+        document = b'{"default_team": "t", "rules": [{"when": ' + deep + b"}]}"
+        with pytest.raises(RoutingInvalid) as refused:
+            decode_routing(document, teams={"t"}, segments=set())
+        assert refused.value.faults[0].path == "$"
+
+
 class TestRuleDocuments:
     def test_a_rule_document_with_a_nul_is_refused_naming_its_field(self) -> None:
         document = msgspec.json.encode({"default_time_zone": "UTC\u0000"})

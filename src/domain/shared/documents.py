@@ -120,6 +120,9 @@ class DocumentReader(Generic[T]):
             raise self._invalid(*self.explain(str(error))) from None
         except msgspec.DecodeError as error:
             raise self._invalid("$", f"not valid JSON: {error}") from None
+        except RecursionError:
+            # The edges refuse such nesting first, by its path; this is never a crash.
+            raise self._invalid("$", "it nests arrays and objects too deep to be read") from None
         return value
 
     def explain(self, message: str) -> tuple[str, str]:
