@@ -14,6 +14,7 @@ from domain.shared.times import time_fault
 
 if TYPE_CHECKING:
     import argparse
+    from typing import IO
 
     from rich.console import Console
     from rich.progress import Progress as Bars
@@ -90,8 +91,36 @@ def _filter(args: argparse.Namespace) -> LogFilter:
     )
 
 
+def _part_beside(out: Path) -> IO[bytes]:
+    """A new file beside `out`, to become it once whole: an export that fails or is stopped
+    leaves an earlier file of that name as it was. A path no file can be written at is one
+    line, and a non-zero exit."""
+    import os
+    import tempfile
+
+    if out.is_dir():
+        raise SystemExit(f"chorus: --out {out} is a directory: name a file")
+    try:
+        part = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by the export
+            "wb", dir=out.parent, prefix=f".{out.name}.", suffix=".part", delete=False
+        )
+    except OSError as error:
+        raise SystemExit(f"chorus: --out {out} cannot be written: {error.strerror}") from None
+    # As `open` would have made it (or as the file it replaces): not the temporary's 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(part.name, out.stat().st_mode & 0o777 if out.exists() else 0o666 & ~umask)
+    return part
+
+
 async def export(log: ReadAuditLog, where: LogFilter, args: argparse.Namespace) -> int:
-    """Writes every page to the end readable now; returns how many events were written."""
+    """Writes every page to the end readable now; returns how many events were written.
+
+    Every option is checked before anything is written; the file is written beside `--out`
+    and takes its name only once the export is whole."""
+    import contextlib
+    import os
+
     # Here rather than at the top: every `chorus` command imports this module.
     from rich.console import Console
     from rich.progress import (
@@ -104,8 +133,9 @@ async def export(log: ReadAuditLog, where: LogFilter, args: argparse.Namespace) 
 
     from entrypoints.audit_lines import cursor_text, line_of, parse_cursor
 
+    log.check(where, args.page)
     after = parse_cursor(args.after)
-    end = await log.end()
+    part = _part_beside(args.out)
     written = 0
     console = Console(stderr=True)
     columns = (
@@ -115,20 +145,28 @@ async def export(log: ReadAuditLog, where: LogFilter, args: argparse.Namespace) 
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    # The bar measures the way through the log by position, whatever the filter keeps.
-    with Progress(*columns, console=console) as progress, args.out.open("wb") as out:
-        task = progress.add_task("exporting", total=max(end.position, 1), events=0)
-        progress.update(task, completed=min(after.position, end.position))
-        while True:
-            plan = await log.plan(where, after, args.page)
-            async for event in log.events(where, plan):
-                out.write(line_of(event))
-                written += 1
-            after = plan.next
-            progress.update(task, completed=min(after.position, end.position), events=written)
-            if plan.at_end:
-                progress.update(task, completed=max(end.position, 1))
-                break
+    try:
+        end = await log.end()
+        # The bar measures the way through the log by position, whatever the filter keeps.
+        with Progress(*columns, console=console) as progress, part as out:
+            task = progress.add_task("exporting", total=max(end.position, 1), events=0)
+            progress.update(task, completed=min(after.position, end.position))
+            while True:
+                plan = await log.plan(where, after, args.page)
+                async for event in log.events(where, plan):
+                    out.write(line_of(event))
+                    written += 1
+                after = plan.next
+                progress.update(task, completed=min(after.position, end.position), events=written)
+                if plan.at_end:
+                    progress.update(task, completed=max(end.position, 1))
+                    break
+        os.replace(part.name, args.out)
+    except BaseException:
+        part.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part.name)
+        raise
     console.print(
         f"wrote {written:,} events to {args.out}; resume with --after {cursor_text(after)}"
     )

@@ -181,10 +181,69 @@ def raw_fault(raw: bytes | msgspec.Raw, path: str = "$", *, free: bool = False) 
     try:
         value = msgspec.json.decode(data)
     except RecursionError:
-        return TextFault(path, f"is nested deeper than {MAX_DEPTH} levels")
+        steps = _too_deep(data)
+        where = path if steps is None else path + "".join(map(_segment, steps))
+        return TextFault(where, f"is nested deeper than {MAX_DEPTH} levels")
     except msgspec.DecodeError:
         return None
     return document_fault(value, path, free=free)
+
+
+# A JSON string (skipped whole, whatever brackets it holds), or a bracket.
+_STRUCTURE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_QUOTE = ord('"')
+_SCAN_AT_MOST = 250_000
+"""Strings and brackets looked at to find where a document is too deep (a tenth of a second
+or so): one deep only further on is refused at `$`."""
+
+
+def _too_deep(data: bytes) -> list[str | int] | None:
+    """The steps in to the first array or object nested deeper than MAX_DEPTH, outermost
+    first, found without recursion, however deep the document: None if there is none, or the
+    document is not JSON up to it, or it is further on than _SCAN_AT_MOST tokens.
+
+    The document up to that bracket, with a stand-in for it and its enclosers closed, is
+    JSON at most MAX_DEPTH deep: read, its last item at each level is the way in."""
+    closers: list[int] = []
+    keys: list[bytes | None] = []  # per level: the key that led into it, in an object
+    last = b""
+    for scanned, found in enumerate(_STRUCTURE.finditer(data)):
+        if scanned == _SCAN_AT_MOST:
+            return None
+        token = found.group()
+        if token[0] == _QUOTE:
+            last = token
+            continue
+        if token in b"[{":
+            key = last if closers and closers[-1] == ord("}") else None
+            if len(closers) == MAX_DEPTH:
+                keys.append(key)
+                return _way_in(data[: found.start()] + b"0" + bytes(reversed(closers)), keys)
+            closers.append(ord("]") if token == b"[" else ord("}"))
+            keys.append(key)
+        elif not closers:
+            return None
+        else:
+            closers.pop()
+            keys.pop()
+    return None
+
+
+def _way_in(prefix: bytes, keys: list[bytes | None]) -> list[str | int] | None:
+    try:
+        value = msgspec.json.decode(prefix)
+        steps: list[str | int] = []
+        for key in keys[1:]:  # the outermost has no way in
+            if key is None:
+                steps.append(len(value) - 1)
+                value = value[-1]
+            else:
+                name = msgspec.json.decode(key)
+                steps.append(name)
+                value = value[name]
+    except (msgspec.DecodeError, RecursionError, LookupError, TypeError):
+        return None
+    return steps
 
 
 def number_fault(raw: bytes, error: str, path: str = "$") -> TextFault | None:

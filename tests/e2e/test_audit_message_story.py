@@ -12,6 +12,8 @@ import pytest
 
 from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.webhooks import StatusCallbacks
+from domain.access.records import PROVIDERS_STREAM
+from domain.signals.intake import intake_id_for
 from tests.e2e.conftest import _delete_streams
 from tests.e2e.service import ChorusProcess
 
@@ -122,10 +124,27 @@ class TestTheStoryOfAMessage:
             admin_key_id = next(
                 k["id"] for k in http.get("/v1/keys").json()["items"] if k["role"] == "admin"
             )
+            signal = {
+                "id": f"story:{uuid.uuid4().hex}",
+                "type": "page.viewed",
+                "occurred_at": NIGHT,
+                "identities": [{"type": "email", "value": "ana@example.org"}],
+            }
+            received = http.post("/v1/events?wait=attributed", json={"signals": [signal]})
+            assert received.status_code < 300, received.text
+        # Streams of other kinds: a key's and the providers' documents, a received signal's
+        # document, and (below) the customer's events. None is a message.
+        other_streams = [
+            admin_key_id,
+            str(PROVIDERS_STREAM),
+            str(intake_id_for(signal["id"])),
+        ]
         with client(chorus, auditor.json()["secret"]) as http:
             story = story_once(http, message_id, "bounced")
             not_a_uuid = http.get("/v1/audit/messages/not-a-uuid")
             unknown = http.get(f"/v1/audit/messages/{uuid.uuid4()}")
+            other_streams.append(story["customer_id"])
+            not_messages = [http.get(f"/v1/audit/messages/{i}") for i in other_streams]
         with client(chorus, other.json()["secret"]) as http:
             of_another_team = http.get(f"/v1/audit/messages/{message_id}")
 
@@ -153,4 +172,7 @@ class TestTheStoryOfAMessage:
         assert not_a_uuid.status_code == 400
         assert not_a_uuid.json()["errors"][0]["field"] == "path.message_id"
         assert unknown.status_code == 404
+        for stream_id, answer in zip(other_streams, not_messages, strict=True):
+            assert answer.status_code == 404, (stream_id, answer.text)
+            assert answer.json()["detail"] == f"no message {stream_id}"
         assert of_another_team.status_code == 403

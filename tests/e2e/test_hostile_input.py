@@ -116,6 +116,11 @@ HTTP_CASES = [
         _json({"channel": "sms", "context": "X"}, deep_at="X")),
     Bad("nul in a send's variables", "POST", "/v1/messages",
         _json({**_SEND, "channels": ["sms"], "variables": {"v": "\u0000"}}), "$.variables.v"),
+    Bad("a routing rule nested 1,000 deep", "PUT", "/v1/routing",
+        _json({"default_team": "t", "rules": [{"when": "X"}]}, deep_at="X"),
+        "$.rules[0].when"),
+    Bad("nul in a routing team", "PUT", "/v1/routing",
+        _json({"default_team": "t\u0000"}), "$.default_team"),
     Bad("simulate rules nested 1,000 deep", "POST", "/v1/rules/simulate",
         _json({"rules": "X", "since": "2026-01-01T00:00:00Z"}, deep_at="X")),
     Bad("simulate since year 1 with a positive offset", "POST", "/v1/rules/simulate",
@@ -240,8 +245,38 @@ class TestHostileInputOverHttp:
                 headers={"Content-Type": "application/json"},
             )
             assert answer.status_code == 400, answer.text
-            assert "nested deeper than 32" in answer.json()["errors"][0]["reason"]
+            (error,) = answer.json()["errors"]
+            assert "nested deeper than 32" in error["reason"]
+            assert error["field"] == "$.signals[0].properties.a" + "[0]" * 28
             _still_attributed(http, "a batch nested 1,000 deep")
+
+    @pytest.mark.parametrize("depth", [33, 1000, 100_000])
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "/v1/events"),
+            ("PUT", "/v1/customers"),
+            ("POST", "/v1/segments"),
+            ("POST", "/v1/rules/simulate"),
+            ("POST", "/v1/messages"),
+        ],
+    )
+    def test_a_bare_array_nested_any_depth_is_a_400_naming_its_path(
+        self, chorus: ChorusProcess, method: str, path: str, depth: int
+    ) -> None:
+        with _client(chorus) as http:
+            answer = http.request(
+                method,
+                path,
+                content=b"[" * depth + b"]" * depth,
+                headers={"Content-Type": "application/json"},
+            )
+        assert answer.status_code == 400, answer.text
+        (error,) = answer.json()["errors"]
+        assert (error["field"], error["reason"]) == (
+            "$" + "[0]" * 32,
+            "is nested deeper than 32 levels",
+        )
 
     def test_newlines_and_tabs_in_free_text_are_kept(self, chorus: ChorusProcess) -> None:
         signal = _signal("free-text", properties={"note": "line 1\nline 2\tend"})
@@ -295,6 +330,34 @@ class TestBodyThatIsNotJson:
         assert problem["type"] == "https://chorus.dev/problems/invalid-json"
         assert problem["errors"][0]["field"] == "$"
 
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("POST", "/v1/keys"),
+            ("POST", "/v1/messages"),
+            ("PUT", "/v1/customers"),
+            ("POST", "/v1/segments"),
+            ("PUT", "/v1/segments/seg-empty"),
+            ("POST", "/v1/admin/clock"),
+            ("POST", "/v1/events"),
+            ("POST", "/v1/rules/simulate"),
+        ],
+    )
+    @pytest.mark.parametrize("body", [b"", b" \n"])
+    def test_an_empty_body_is_one_invalid_json_problem_saying_so(
+        self, chorus: ChorusProcess, method: str, path: str, body: bytes
+    ) -> None:
+        with _client(chorus) as http:
+            answer = http.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+        assert answer.status_code == 400, answer.text
+        problem = answer.json()
+        assert problem["type"] == "https://chorus.dev/problems/invalid-json", problem
+        assert problem["errors"] == [
+            {"field": "$", "reason": "the body is empty: send a JSON object"}
+        ]
+
     def test_a_rule_set_cut_short_is_refused_as_not_json(self, chorus: ChorusProcess) -> None:
         with _client(chorus) as http:
             answer = http.put(
@@ -345,6 +408,8 @@ class TestHostileInputOverNats:
             (_json(_signal("n5", properties={"blob": "x" * 70_000})), "65,536"),
             (_json({"signals": [_signal("n6", properties={"k": "\u0001"})]}),
              "$.signals[0].properties.k"),
+            (b"[" * 30_000 + b"]" * 30_000, "$" + "[0]" * 32 + ": is nested deeper than 32"),
+            (_json({"signals": ["X"]}, deep_at="X"), "nested deeper than 32"),
         ]  # fmt: skip
         nc = await nats.connect(chorus.nats_url)
         try:

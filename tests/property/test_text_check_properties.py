@@ -96,6 +96,33 @@ class TestDocuments:
         fault = raw_fault(raw)
         assert fault is not None
         assert "nested deeper than 32" in fault.reason
+        assert fault.path == "$" + ".a" * MAX_DEPTH
+
+    @given(clean_json, st.integers(min_value=MAX_DEPTH + 1, max_value=100_000))
+    def test_the_path_in_to_the_nesting_is_named_however_deep(self, value: Any, depth: int) -> None:
+        """Deeper than a decoder can read (about 1,000 levels) as well as just too deep."""
+
+        def nested(levels: int) -> bytes:
+            document = {"x": [value, {'k]"[': "\u0000"}], "y": value}
+            deep = "[" * levels + "]" * levels
+            return json.dumps(document).replace('"\\u0000"', deep).encode()
+
+        fault = raw_fault(nested(depth))
+        assert fault is not None
+        assert fault.reason == "is nested deeper than 32 levels"
+        assert fault.path == "$.x[1]['k]\"['][0]" + "[0]" * (MAX_DEPTH - 4)
+        assert fault == raw_fault(nested(MAX_DEPTH + 1))
+
+    @given(st.integers(min_value=MAX_DEPTH + 1, max_value=100_000))
+    def test_a_bare_array_nested_deeper_than_the_limit_is_refused_at_its_path(
+        self, depth: int
+    ) -> None:
+        fault = raw_fault(b"[" * depth + b"]" * depth)
+        assert fault is not None
+        assert (fault.path, fault.reason) == (
+            "$" + "[0]" * MAX_DEPTH,
+            "is nested deeper than 32 levels",
+        )
 
     def test_a_document_nested_exactly_to_the_limit_passes(self) -> None:
         raw = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH

@@ -28,6 +28,11 @@ def options(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["audit", "export", *argv])
 
 
+def files_in(folder: Path) -> list[str]:
+    """No part of an export is ever left beside it."""
+    return sorted(path.name for path in folder.iterdir())
+
+
 async def a_log() -> InMemoryChorus:
     chorus = InMemoryChorus()
     ana = (await chorus.upsert((claim("email", "ana@example.org"),), {}, {})).customer_id
@@ -59,6 +64,79 @@ class TestExport:
         log = ReadAuditLog(InMemoryAuditLog(chorus.storage))
         await export(log, LogFilter(), options("--out", str(out), "--after", "0.2"))
         assert [json.loads(line)["position"] for line in out.read_text().splitlines()] == [3, 4]
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ("--page", "0"),
+            ("--page", "10001"),
+            ("--since", "2026-11-28T00:00:00Z", "--until", "2026-11-27T00:00:00Z"),
+            ("--after", "not-a-cursor"),
+        ],
+    )
+    async def test_a_refused_option_leaves_an_earlier_export_as_it_was(
+        self, tmp_path: Path, argv: tuple[str, ...]
+    ) -> None:
+        chorus = await a_log()
+        out = tmp_path / "log.jsonl"
+        out.write_text("earlier\n")
+        args = options("--out", str(out), *argv)
+        with pytest.raises(AuditQueryRefused):
+            await export(ReadAuditLog(InMemoryAuditLog(chorus.storage)), _filter(args), args)
+        assert out.read_text() == "earlier\n"
+        assert files_in(tmp_path) == ["log.jsonl"]
+
+    async def test_an_export_that_fails_part_way_leaves_an_earlier_one_and_no_part(
+        self, tmp_path: Path
+    ) -> None:
+        chorus = await a_log()
+        out = tmp_path / "log.jsonl"
+        out.write_text("earlier\n")
+        log = ReadAuditLog(InMemoryAuditLog(chorus.storage))
+        calls = 0
+
+        async def plan_then_fail(*given: object) -> object:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                raise ConnectionError("the database went away")
+            return await ReadAuditLog.plan(log, *given)  # type: ignore[arg-type]
+
+        log.plan = plan_then_fail  # type: ignore[method-assign,assignment]
+        with pytest.raises(ConnectionError):
+            await export(log, LogFilter(), options("--out", str(out), "--page", "1"))
+        assert out.read_text() == "earlier\n"
+        assert files_in(tmp_path) == ["log.jsonl"]
+
+    async def test_a_whole_export_replaces_an_earlier_one_keeping_its_mode(
+        self, tmp_path: Path
+    ) -> None:
+        chorus = await a_log()
+        out = tmp_path / "log.jsonl"
+        out.write_text("earlier\n")
+        out.chmod(0o640)
+        log = ReadAuditLog(InMemoryAuditLog(chorus.storage))
+        written = await export(log, LogFilter(), options("--out", str(out)))
+        assert len(out.read_text().splitlines()) == written == len(chorus.storage.events.log)
+        assert out.stat().st_mode & 0o777 == 0o640
+        assert files_in(tmp_path) == ["log.jsonl"]
+
+    @pytest.mark.parametrize(
+        ("where", "said"),
+        [("missing/dir/x.jsonl", "cannot be written: No such file"), (".", "is a directory")],
+    )
+    async def test_a_path_no_file_can_be_written_at_is_one_line_and_a_failed_exit(
+        self, tmp_path: Path, where: str, said: str
+    ) -> None:
+        chorus = await a_log()
+        out = tmp_path / where
+        log = ReadAuditLog(InMemoryAuditLog(chorus.storage))
+        with pytest.raises(SystemExit) as refused:
+            await export(log, LogFilter(), options("--out", str(out)))
+        message = str(refused.value.code)
+        assert message.startswith(f"chorus: --out {out} ")
+        assert said in message
+        assert "\n" not in message
 
     def test_options_it_cannot_use_stop_it_before_it_writes(self) -> None:
         for argv in (

@@ -8,6 +8,7 @@ import pytest
 
 from domain.customer.identities import IdentityNormalizer
 from domain.policy.rule_document import RuleSetInvalid
+from domain.shared.documents import json_fault
 from domain.signals.document import MAX_SIGNAL_BYTES, InvalidSignal, SignalIn, SignalReader
 from entrypoints.rules_schema import parse_rule_set
 from entrypoints.text_checks import wire_fault
@@ -94,6 +95,13 @@ class TestLimits:
         raw = json.dumps(_signal(properties={"x": "P"})).encode()
         refused = _refused(raw.replace(b'"P"', b"[" * 5000 + b"]" * 5000))
         assert "nested deeper than 32" in refused.reason
+        assert refused.field == "$.properties.x" + "[0]" * 30
+
+    @pytest.mark.parametrize("depth", [33, 1000, 100_000])
+    def test_a_document_too_deep_to_read_is_no_crash_of_the_json_check(self, depth: int) -> None:
+        assert json_fault(b"[" * depth + b"]" * depth) == (
+            None if depth == 33 else "it nests arrays and objects too deep to be read"
+        )
 
     def test_a_signal_over_64_kib_is_refused_with_its_id(self) -> None:
         raw = json.dumps(_signal(properties={"blob": "x" * MAX_SIGNAL_BYTES})).encode()
@@ -114,6 +122,17 @@ class TestLimits:
     def test_a_time_at_the_ends_of_the_calendar_is_refused(self, occurred_at: str) -> None:
         refused = _refused(json.dumps(_signal(occurred_at=occurred_at)).encode())
         assert refused.field == "$.occurred_at"
+
+
+class TestRoutingDocuments:
+    def test_a_routing_document_too_deep_to_read_is_refused_not_a_crash(self) -> None:
+        from domain.conversation.routing_reader import RoutingInvalid, decode_routing
+
+        deep = b'{"a":' * 1000 + b"1" + b"}" * 1000
+        document = b'{"default_team": "t", "rules": [{"when": ' + deep + b"}]}"
+        with pytest.raises(RoutingInvalid) as refused:
+            decode_routing(document, teams={"t"}, segments=set())
+        assert refused.value.faults[0].path == "$"
 
 
 class TestRuleDocuments:

@@ -12,8 +12,9 @@ import msgspec
 from adapters.crypto.envelope import SealBroken
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.customer_keys import stored_key_id
-from domain.catalog import topic_of
+from domain.catalog import TOPICS, topic_of
 from domain.customer.aggregate import Customer
+from domain.message.aggregate import Message
 from domain.segments.aggregate import Membership
 from domain.shared.topics import events_of
 from ports.audit import (
@@ -117,6 +118,10 @@ SET recorded_at = EXCLUDED.recorded_at, code = EXCLUDED.code, state = EXCLUDED.s
 WHERE customer_replays.code <> EXCLUDED.code
 """
 _REPLAY_SEALED = b"replay "  # bound into each kept replay beside its version and code
+_STREAM_OF_TOPICS = """
+SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
+WHERE stream_id = $1 AND topic = ANY($2::text[]) ORDER BY version
+"""
 _REGISTERED = "SELECT occurred_at FROM events WHERE stream_id = $1 AND version = 1 AND topic = $2"
 _MERGED_INTO = "SELECT merged_id FROM customer_merges WHERE survivor_id = $1 ORDER BY merged_id"
 # Below the oldest transaction still running, as the projections read: an event that commits
@@ -359,12 +364,20 @@ class PostgresAuditLog:
         ]
 
     async def message_history(self, message_id: UUID) -> MessageHistory:
-        decisions, events = await asyncio.gather(
+        # Only a message's own events: a stream of another kind with this id (a key's, a
+        # received signal's) is no message, and its documents have no class to decode.
+        prefix = Message.stored_as.topic("")
+        decisions, rows = await asyncio.gather(
             self.pool.fetch(_MESSAGE_DECISIONS, message_id, _APPROVAL_SETTLED),
-            self.stream(message_id),
+            self.pool.fetch(
+                _STREAM_OF_TOPICS,
+                message_id,
+                sorted(t for t in TOPICS.readable() if t.startswith(prefix)),
+            ),
         )
+        await self.codec.keys.load_for(self.pool, (row[5] for row in (*decisions, *rows)))
         decode = self.codec.decode
-        return MessageHistory([decode(*row) for row in decisions], events)
+        return MessageHistory([decode(*row) for row in decisions], [decode(*r) for r in rows])
 
     async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
         decode = self.codec.decode

@@ -32,10 +32,15 @@ class ReadAuditLog:
         self.log = log
         self.chunk = chunk
 
-    async def plan(self, where: LogFilter, after: LogCursor, limit: int) -> LogPlan:
+    @staticmethod
+    def check(where: LogFilter, limit: int) -> None:
+        """Refuses what `plan` would refuse, before anything is read (or written)."""
         check_period(where)
         if not 1 <= limit <= MAX_PAGE:
             raise AuditQueryRefused("limit", f"must be from 1 to {MAX_PAGE}")
+
+    async def plan(self, where: LogFilter, after: LogCursor, limit: int) -> LogPlan:
+        self.check(where, limit)
         return await self.log.plan(where, after, limit)
 
     async def events(self, where: LogFilter, plan: LogPlan) -> AsyncIterator[AuditedEvent]:

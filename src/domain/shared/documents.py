@@ -76,6 +76,9 @@ def json_fault(document: bytes | str) -> str | None:
         msgspec.json.decode(document)
     except msgspec.DecodeError as error:
         return str(error)
+    except RecursionError:
+        # Whatever follows, it cannot be read: the edges refuse such nesting first, by its path.
+        return "it nests arrays and objects too deep to be read"
     return None
 
 
@@ -117,6 +120,9 @@ class DocumentReader(Generic[T]):
             raise self._invalid(*self.explain(str(error))) from None
         except msgspec.DecodeError as error:
             raise self._invalid("$", f"not valid JSON: {error}") from None
+        except RecursionError:
+            # The edges refuse such nesting first, by its path; this is never a crash.
+            raise self._invalid("$", "it nests arrays and objects too deep to be read") from None
         return value
 
     def explain(self, message: str) -> tuple[str, str]:

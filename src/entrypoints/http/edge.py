@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 __all__ = [
+    "EMPTY_BODY",
     "MAX_BODY_BYTES",
     "EdgeRequest",
     "drain_before_answering",
@@ -40,6 +41,8 @@ __all__ = [
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """A request body, at most: a larger one gets a 413."""
+EMPTY_BODY = "the body is empty: send a JSON object"
+"""Why a body that is empty or only white space is not JSON, on every route that reads one."""
 
 # Bodies up to this size are read to the end before a early answer, so that it can be read; a
 # client announcing more than this gets its connection closed after the answer.
@@ -62,6 +65,8 @@ class EdgeRequest(Request[Any, Any, Any]):
 
     async def json(self) -> Any:
         body = await self.body()
+        if body and not body.strip():  # none at all reads as no `data`: see problems
+            raise SerializationException(EMPTY_BODY)
         fault = raw_fault(body)
         if fault is not None:
             raise InputRefused(fault)

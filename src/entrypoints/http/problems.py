@@ -30,7 +30,7 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.customer.aggregate import CustomerWasErased
 from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
-from entrypoints.http.edge import MAX_BODY_BYTES
+from entrypoints.http.edge import EMPTY_BODY, MAX_BODY_BYTES
 from entrypoints.text_checks import InputRefused, TextFault
 from ports.conversation_roster import AgentOverCapacity
 from ports.directory import InvalidCursor
@@ -74,6 +74,9 @@ _TYPE_BASE = "https://chorus.dev/problems/"
 
 
 _MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
+# How Litestar's validation says that a route which needs a body (`data`) was sent none; a
+# field of the body missing is always said with its path (`- at $.data`).
+_NO_BODY = "Object missing required field `data`"
 
 
 def problem(
@@ -88,6 +91,8 @@ def problem(
 
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    if str(exc.__cause__) == _NO_BODY:
+        return not_json(EMPTY_BODY)
     errors = []
     for item in exc.extra or []:
         if isinstance(item, dict):
@@ -160,9 +165,12 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(exc.status_code, slug, exc.detail or "HTTP error")
 
 
-def not_json(reason: str) -> Response[dict[str, Any]]:
-    """The one answer to a body that cannot be read as JSON, whichever route reads it."""
-    if reason == "Input data was truncated":  # msgspec's words for an unfinished document
+def not_json(reason: str, body: bytes | None = None) -> Response[dict[str, Any]]:
+    """The one answer to a body that cannot be read as JSON, whichever route reads it; a
+    handler that reads the `body` itself passes it, for an empty one to be named as such."""
+    if body is not None and not body.strip():
+        reason = EMPTY_BODY
+    elif reason == "Input data was truncated":  # msgspec's words for an unfinished document
         reason = "the JSON ends before it is complete, or holds an unfinished \\u escape"
     return problem(
         400,

@@ -161,7 +161,7 @@ class CampaignDryRunController(Controller):
                 return not_json(broken)
             return _refused(*field_of(error))
         except msgspec.DecodeError as error:
-            return not_json(str(error))
+            return not_json(str(error), raw)
         for name, value in (("from", body.from_), ("to", body.to)):
             fault_of_time = time_fault(value)
             if fault_of_time is not None:

@@ -20,7 +20,7 @@ from entrypoints.http.edge import MAX_BODY_BYTES
 from entrypoints.http.problems import not_json, problem
 from entrypoints.http.schemas import IngestOut, SignalResultOut
 from entrypoints.metrics import SIGNAL_BATCH_SECONDS, SIGNALS
-from entrypoints.text_checks import MAX_DEPTH, raw_fault
+from entrypoints.text_checks import MAX_DEPTH, TextFault, raw_fault
 from ports.api_keys import Role
 
 __all__ = ["EventsController"]
@@ -64,6 +64,18 @@ class _IngestOperation(Operation):
 
 
 _batch_decoder = msgspec.json.Decoder(_Batch)
+
+
+def _refused(fault: TextFault) -> Response[Any]:
+    """A batch the edge refuses whole, naming where."""
+    return problem(
+        400,
+        "invalid-request",
+        "The batch is not valid",
+        errors=[{"field": fault.path, "reason": fault.reason}],
+    )
+
+
 log = structlog.get_logger("chorus.http")
 
 
@@ -108,6 +120,10 @@ class EventsController(Controller):
         try:
             batch = _batch_decoder.decode(body)
         except msgspec.ValidationError as error:
+            # Not a batch: first what the edge refuses in any body (nesting deeper than
+            # MAX_DEPTH, `[[[...]]]` say, that no reader may walk), then what is not JSON.
+            if (fault := raw_fault(body)) is not None:
+                return _refused(fault)
             if (broken := json_fault(body)) is not None:
                 return not_json(broken)
             return problem(
@@ -118,18 +134,12 @@ class EventsController(Controller):
                 errors=[{"field": "$.signals", "reason": str(error)}],
             )
         except msgspec.DecodeError as error:
-            return not_json(str(error))
+            return not_json(str(error), body)
         except (UnicodeDecodeError, RecursionError):
             # Each signal's text and nesting are checked with it, by the reader; this is a
             # body whose envelope cannot even be read.
             fault = raw_fault(body)
-            reason = fault.reason if fault else f"is nested deeper than {MAX_DEPTH} levels"
-            return problem(
-                400,
-                "invalid-request",
-                "The batch is not valid",
-                errors=[{"field": fault.path if fault else "$", "reason": reason}],
-            )
+            return _refused(fault or TextFault("$", f"is nested deeper than {MAX_DEPTH} levels"))
         if not batch.signals:
             return problem(
                 400,

@@ -15,6 +15,7 @@ from application.conversations.routing_document import (
 from domain.conversation.routing_reader import RoutingInvalid, routing_document
 from entrypoints.http.auth import READERS, allow, author
 from entrypoints.http.problems import problem
+from entrypoints.text_checks import raw_fault
 
 if TYPE_CHECKING:
     from domain.conversation.routing import RoutingPolicy
@@ -91,7 +92,12 @@ class RoutingController(Controller):
     async def publish_routing(
         self, request: Request[Any, Any, Any], publish: FromDishka[PublishRouting]
     ) -> Response[Any]:
-        published = await publish(await request.body(), author(request))
+        body = await request.body()
+        # Read as it comes, as the rules are: what the edge refuses first, by its JSON path.
+        fault = raw_fault(body)
+        if fault is not None:
+            raise RoutingInvalid(fault.path, fault.reason)
+        published = await publish(body, author(request))
         return Response(
             _out(published),
             status_code=200,

@@ -145,7 +145,7 @@ class RulesController(Controller):
                 errors=[{"field": field, "reason": reason}],
             )
         except msgspec.DecodeError as error:
-            return not_json(str(error))
+            return not_json(str(error), raw)
         try:
             draft = parse_rule_set(bytes(body.rules), version=0)
         except RuleSetInvalid as invalid:
