@@ -912,6 +912,43 @@ class TestOtherSteps:
         assert (enrollment.campaign_version, enrollment.exit_reason) == (2, "moved")
         assert world.ports.campaign_timers.timers == {}
 
+    async def test_customers_moved_by_a_migration_enter_its_step_and_it_stays_listed(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates()
+        campaign = await world.campaign("moving", journey(WAIT_THEN_SEND))
+        for who in (ANA, BO):
+            await world.enroll(campaign, await world.subscriber(who))
+        await world.settle()
+        moved = {
+            "a-day-later": {"type": "wait", "for": "1d", "next": "hold"},
+            "hold": {"type": "wait", "for": "2d", "next": "welcome"},
+            "welcome": send(),
+        }
+        migration = Migration(moves=(StepMove(from_="a-day-later", to="hold"),))
+        async with world.chorus.uows() as uow:
+            campaigns = uow.repository(Campaign)
+            found = (await campaigns.get([campaign]))[campaign]
+            found.edit("Moving", read(journey(moved)), "test", world.clock.now(), migration)
+            campaigns.add(found)
+        await world.settle()
+        storage = world.chorus.storage
+        queries = CampaignStatsQueries(InMemoryCampaigns(storage), InMemoryCampaignStats(storage))
+
+        async def at_steps() -> dict[str, tuple[int, int]]:
+            stats = await queries.get("moving")
+            return {
+                s.step: (v.figures.entered, v.figures.waiting)
+                for s in stats.steps
+                for v in s.variants
+                if v.split is None
+            }
+
+        assert await at_steps() == {"a-day-later": (2, 0), "hold": (2, 2)}
+        await world.change(campaign, "archive", "season over")
+        assert await at_steps() == {"a-day-later": (2, 0), "hold": (2, 0)}
+
 
 class ReportsFirst:
     """A send request whose message's provider reports `status` before the request's caller
