@@ -124,7 +124,7 @@ def fold(into: StatsFold, events: Sequence[LoggedEvent]) -> None:
         elif topic == _CONVERTED:
             into.converted(stream)
         elif topic == _MIGRATED:
-            into.moved_on(stream)
+            into.migrated(stream, data["to_step"])
         elif topic == _EXITED:
             into.exited(stream, data.get("split"), data.get("arm"))
         elif topic == _ALLOWED:

@@ -98,8 +98,11 @@ class EnrollmentIndex(Protocol):
         """How many entries the campaign's version has had."""
         ...
 
-    async def sends(self, campaign_id: UUID, customer_id: UUID) -> int:
-        """How many sends the campaign asked for the customer, over all their entries."""
+    async def sends(
+        self, campaign_id: UUID, customer_id: UUID, excluding: UUID | None = None
+    ) -> int:
+        """How many sends of the campaign count for the customer's send limit, over all their
+        entries but `excluding` (the enrollment in hand, which counts its own)."""
         ...
 
     async def active(

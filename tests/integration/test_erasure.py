@@ -357,7 +357,7 @@ class TestWhatWasStillToBeSent:
             "suppress",
             [("withdrawn", "customer erased")],
         )
-        assert story.status == "suppress"
+        assert story.status == "suppressed"
         assert await shop.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 

@@ -72,11 +72,15 @@ class InMemoryEnrollmentIndex:
             r.campaign_id == campaign_id and r.version == version for r in self.rows.values()
         )
 
-    async def sends(self, campaign_id: UUID, customer_id: UUID) -> int:
+    async def sends(
+        self, campaign_id: UUID, customer_id: UUID, excluding: UUID | None = None
+    ) -> int:
         return sum(
             r.sends
             for r in self.rows.values()
-            if r.campaign_id == campaign_id and r.customer_id == customer_id
+            if r.campaign_id == campaign_id
+            and r.customer_id == customer_id
+            and r.enrollment_id != excluding
         )
 
     async def active(

@@ -72,7 +72,8 @@ WHERE c.entered < $3::int4
 RETURNING c.entered
 """
 _SENDS = """
-SELECT coalesce(sum(sends), 0) FROM enrollment_index WHERE campaign_id = $1 AND customer_id = $2
+SELECT coalesce(sum(sends), 0) FROM enrollment_index
+WHERE campaign_id = $1 AND customer_id = $2 AND enrollment_id IS DISTINCT FROM $3::uuid
 """
 _ACTIVE = f"""
 SELECT {_COLUMNS} FROM enrollment_index
@@ -197,8 +198,10 @@ class PostgresEnrollmentIndex:
         count: int = await self.conn.fetchval(_ENROLLED, campaign_id, version)
         return count
 
-    async def sends(self, campaign_id: UUID, customer_id: UUID) -> int:
-        count: int = await self.conn.fetchval(_SENDS, campaign_id, customer_id)
+    async def sends(
+        self, campaign_id: UUID, customer_id: UUID, excluding: UUID | None = None
+    ) -> int:
+        count: int = await self.conn.fetchval(_SENDS, campaign_id, customer_id, excluding)
         return count
 
     async def active(

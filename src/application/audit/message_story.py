@@ -8,6 +8,7 @@ from datetime import datetime  # views are rendered by their run-time type hints
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from application.queries.messages import campaign_of, undelivered_status
 from domain.campaign.origin import SendOrigin
 from domain.conversation.aggregate import Conversation
 from domain.customer.aggregate import Customer
@@ -125,7 +126,7 @@ class MessageStory:
     message_id: UUID
     customer_id: UUID
     team: str
-    status: str  # the last status, or the last decision's outcome if it was never allowed
+    status: str  # the last status; never allowed: deferred, suppressed, held (as /v1/messages)
     requested_by: RequestedBy
     decisions: list[StoryDecision]
     approvals: list[StoryApproval]
@@ -316,7 +317,7 @@ def story_of(
             message_id=message_id,
             customer_id=decisions[-1].customer_id,
             team=team,
-            status=decisions[-1].outcome,
+            status=undelivered_status(decisions[-1].outcome),
             requested_by=asked,
             decisions=decisions,
             approvals=approvals,
@@ -324,7 +325,7 @@ def story_of(
             recipient=None,
             template=None,
             template_version=None,
-            campaign=None,
+            campaign=campaign_of(first.origin),
             correlation_id=None,
             content=None,
             queued_at=None,

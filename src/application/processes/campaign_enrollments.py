@@ -892,13 +892,14 @@ class CampaignEnrollments:
             if _asks_segments(journey)
             else frozenset()
         )
+        # The enrollment in hand counts its own sends (those not indexed yet, and those
+        # its sends' answers took back); the index counts the customer's other entries.
         sends = (
-            await ports.enrollment_index.sends(enrollment.campaign_id, customer)
+            await ports.enrollment_index.sends(enrollment.campaign_id, customer, enrollment.id)
+            + enrollment.sends
             if journey.policies.send_limit is not None
             else 0
         )
-        if enrollment.id in work.dirty:  # sends not indexed yet
-            sends = max(sends, enrollment.sends)
         time_zone = facts.attributes.get("time_zone")
         return Facts(
             work.now,

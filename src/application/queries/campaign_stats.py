@@ -141,6 +141,16 @@ _NOBODY_IN_CONTROL = "nobody has been drawn into the control group yet"
 _NO_CONTROL = "the split has no control group"
 
 
+_DIGITS = 12
+"""Bounds are given to 12 decimals: statsmodels' floating-point noise (a Wilson lower bound of
+0 computed as 2.8e-17, an upper bound of 1 as 0.9999999999999999) is not shown as a value."""
+
+
+def _bound(value: Any, low: float, high: float) -> float:
+    """An interval's bound within [low, high], without floating-point noise."""
+    return min(high, max(low, round(float(value), _DIGITS))) + 0.0  # + 0.0: no -0.0
+
+
 def rate_of(
     converted: int, enrollments: int, confidence: float = CONFIDENCE, *, group: str = "this arm"
 ) -> Rate:
@@ -153,7 +163,8 @@ def rate_of(
     from statsmodels.stats.proportion import proportion_confint
 
     low, high = proportion_confint(converted, enrollments, alpha=1 - confidence, method="wilson")
-    return Rate(enrollments, converted, converted / enrollments, float(low), float(high))
+    rate = converted / enrollments
+    return Rate(enrollments, converted, rate, _bound(low, 0.0, 1.0), _bound(high, 0.0, 1.0))
 
 
 def compare(arm: str, tried: Rate, control: Rate | None, confidence: float) -> ArmComparison:
@@ -178,7 +189,9 @@ def compare(arm: str, tried: Rate, control: Rate | None, confidence: float) -> A
         compare="diff",
         alpha=1 - confidence,
     )
-    return ArmComparison(arm, tried, tried.rate - control.rate, float(low), float(high))
+    return ArmComparison(
+        arm, tried, tried.rate - control.rate, _bound(low, -1.0, 1.0), _bound(high, -1.0, 1.0)
+    )
 
 
 def _variants(counters: Iterable[Counter]) -> dict[str, dict[tuple[str, str], Figures]]:

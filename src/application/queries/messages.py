@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from application.queries.decisions import DecisionView  # MessageView's type, read at run time
+from domain.campaign.origin import SendOrigin
 from domain.shared.errors import NotFound
 
 if TYPE_CHECKING:
@@ -17,14 +18,21 @@ if TYPE_CHECKING:
     from ports.approvals import ApprovalRecord, ApprovalsRead
     from ports.delivery import CostLine, DeliveryStore
 
-__all__ = ["CostReport", "MessageQueries", "MessageView", "approval_view"]
+__all__ = [
+    "CostReport",
+    "MessageQueries",
+    "MessageView",
+    "approval_view",
+    "campaign_of",
+    "undelivered_status",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class MessageView:
     message_id: UUID
     customer_id: UUID
-    status: str  # a delivery status, or the last decision's outcome if nothing was sent
+    status: str  # a delivery status; nothing sent: deferred, suppressed, held, or allowed
     channel: str | None
     team: str | None
     campaign: str | None
@@ -84,10 +92,10 @@ class MessageQueries:
             return MessageView(
                 message_id=message_id,
                 customer_id=last.customer_id,
-                status=_undelivered(last),
+                status=undelivered_status(last.outcome),
                 channel=last.channel,
                 team=last.request.get("team"),
-                campaign=None,
+                campaign=campaign_of(decisions[0].origin),
                 provider=None,
                 provider_message_id=None,
                 cost=None,
@@ -186,12 +194,19 @@ def _line(line: CostLine) -> dict[str, Any]:
     }
 
 
-def _undelivered(decision: DecisionView) -> str:
-    """A message with no delivery: its decision says why (or it was decided as advice only)."""
-    outcome = decision.outcome
+def undelivered_status(outcome: str) -> str:
+    """The status of a message with no delivery, from its last decision's outcome: why (or it
+    was decided as advice only). The audit's story of a message says the same."""
     if outcome in ("send", "reroute"):
         return "allowed"
     return {"defer": "deferred", "suppress": "suppressed", "hold": "held"}.get(outcome, outcome)
+
+
+def campaign_of(origin: str) -> str | None:
+    """The campaign (its key) whose send the message is, from its first decision's origin:
+    named whatever became of the send, a deferred or suppressed one too."""
+    send = SendOrigin.parse(origin)
+    return None if send is None else send.campaign
 
 
 def approval_view(record: ApprovalRecord) -> dict[str, Any]:

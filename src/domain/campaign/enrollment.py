@@ -27,7 +27,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
-from domain.campaign.journey import Policies, ReEntry, Response
+from domain.campaign.journey import REACHED, Policies, ReEntry, Response
 from domain.campaign.progress import (
     Change,
     Conversion,
@@ -428,7 +428,10 @@ class Enrollment(Aggregate):
         self._heard(step, response)
 
     def _heard(self, step: str, response: str) -> None:
-        self.responses[step] = self.responses.get(step, frozenset()) | {Response(response)}
+        heard = self.responses.get(step, frozenset())
+        if response == Response.SUPPRESSED and not heard & REACHED and self.sends > 0:
+            self.sends -= 1  # never made, or the rules held it back: it takes no room
+        self.responses[step] = heard | {Response(response)}
 
     class Converted(Aggregate.Event):
         class_version = 2

@@ -58,8 +58,8 @@ as a conversion `within` the attribution window from entry; it ends the journey.
 
 **Policies**: `re_entry` (`once`, `after_cool_down` with `cool_down`, `always`),
 `enrollment_cap` (customers who may ever enter this version), `send_limit` (sends one customer
-may get from the campaign, over all their entries; further sends are skipped, the journey goes
-on).
+may get from the campaign, over all their entries; a send never made or suppressed takes no
+room; further sends are skipped, the journey goes on).
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ class Facts:
     `customer` is what conditions see (attributes and profile, consents, signals); `segments`
     the keys of the segments the customer is in; `time_zone` the customer's (UTC if none);
     `responses` what became of each send of this enrollment, by send step; `sends` how many
-    sends this campaign already asked for this customer (for the send limit); `signal` the
+    sends of this campaign already count for this customer (for the send limit: those asked
+    for, but one never made or suppressed); `signal` the
     signal that arrived, if one did.
     """
 

@@ -8,7 +8,8 @@ when it first took that step: a step taken before a draw (the split step itself,
 to no arm of it, so that each arm's figures at a step add up with the step's own (an arm
 showing conversions at the split it had not entered would not).
 
-- `entered`: steps taken into the step (for the journey: entries; for a variant: draws).
+- `entered`: steps taken into the step, and moves into it by a new version's migration (for
+  the journey: entries; for a variant: draws). A step anyone entered stays listed.
 - `waiting`: enrollments held at the step now (a gauge: +1 when held, -1 when it moves on).
 - `sent`: sends the journey requested at the step.
 - `suppressed` (detail: the reason), `deferred`, `delivered`, `opened`, `clicked`, `replied`,
@@ -195,11 +196,16 @@ class StatsFold:
         for step in (JOURNEY, *trace.steps):
             self._add(trace, step, "converted", Decimal(1))
 
-    def moved_on(self, enrollment_id: UUID) -> None:
-        """It migrated to another version's step (taken next), or left without a draw."""
+    def migrated(self, enrollment_id: UUID, to_step: str) -> None:
+        """A new version's migration moved it to `to_step`: it leaves the step it was held at
+        and enters that one (which it then takes without a `StepTaken`)."""
         trace = self.traces.get(enrollment_id)
-        if trace is not None:
-            self._stop_waiting(trace)
+        if trace is None:
+            return
+        self._stop_waiting(trace)
+        if to_step not in trace.steps:
+            trace.steps.append(to_step)
+        self._add(trace, to_step, "entered", Decimal(1))
 
     def exited(self, enrollment_id: UUID, split: str | None, arm: str | None) -> None:
         """It left the journey; drawn into the control group `arm` of `split`, if so."""

@@ -406,6 +406,35 @@ class TestWhatItWouldHaveSaid:
         assert "customer.plan" in reason
         assert played.sends["welcome"].allowed == 1  # the journey goes on
 
+    async def test_a_send_that_was_not_made_takes_no_room_under_the_send_limit(
+        self, history: History
+    ) -> None:
+        bad = Variant(Channel.EMAIL, "en", subject="Order {{ vars.order_id }}", body="Hi")
+        await history.template("ten-off", bad)
+        steps = {
+            "bad-render": send("ten-off", next="check"),
+            "check": {
+                "type": "branch",
+                "cases": [
+                    {"response": {"step": "bad-render", "is": ["suppressed"]}, "next": "pause"}
+                ],
+                "else": "pause",
+            },
+            "pause": {"type": "wait", "for": "1h", "next": "s1"},
+            "s1": send(next="s2"),
+            "s2": send(next="s3"),
+            "s3": send(next="done"),
+            "done": {"type": "exit", "reason": "done"},
+        }
+        await history.chorus.publish(dedup=None)
+        await history.campaign(orders(steps, policies={"send_limit": 2}))
+        await history.signal("order.placed", ANA, total=120)
+        played = await history.play()
+        assert played.sends["bad-render"].suppressed == 1
+        assert (played.sends["s1"].allowed, played.sends["s2"].allowed) == (1, 1)
+        assert "s3" not in played.sends
+        assert played.steps["s3"].reached == 1
+
     async def test_the_version_in_force_at_the_send_is_rendered(self, history: History) -> None:
         await history.campaign(orders({"welcome": send()}))
         await history.signal("order.placed", ANA, total=120)

@@ -710,6 +710,69 @@ class TestABranchRightAfterASend:
         assert world.ports.campaign_timers.timers == {}
 
 
+class TestSendLimit:
+    """The send limit counts the sends the rules let go (or will: deferred); one never made
+    (its template did not render) or suppressed by the rules takes no room."""
+
+    @staticmethod
+    def steps(first: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "first": first | {"next": "check"},
+            "check": {
+                "type": "branch",
+                "cases": [
+                    {"response": {"step": "first", "is": ["suppressed"]}, "next": "pause"},
+                ],
+                "else": "pause",
+            },
+            "pause": {"type": "wait", "for": "1h", "next": "s1"},
+            "s1": send(next="s2"),
+            "s2": send(next="s3"),
+            "s3": send(next="done"),
+            "done": {"type": "exit", "reason": "done"},
+        }
+
+    async def _run(self, world: Journeys, ana: UUID, first: dict[str, Any]) -> Enrollment:
+        document = journey(self.steps(first), policies={"send_limit": 2})
+        campaign = await world.campaign("limited", document)
+        await world.enroll(campaign, ana)
+        await world.settle()
+        await world.later(2 * HOUR)
+        (enrollment,) = world.enrollments()
+        (responded,) = world.events("Responded")
+        assert (responded.step, responded.response) == ("first", "suppressed")
+        taken = {e.step: e.reason for e in world.events("StepTaken")}
+        assert (taken["s2"], taken["s3"]) == ("send requested", "send requested")
+        assert taken["done"] == "not sent: the send limit of 2 is reached"
+        assert enrollment.sends == 2
+        (row,) = world.ports.enrollment_index.rows.values()
+        assert row.sends == 2
+        return enrollment
+
+    async def test_a_send_whose_template_does_not_render_takes_no_room(self) -> None:
+        world = Journeys()
+        await world.templates()
+        publish = PublishTemplate(
+            world.chorus.uows, world.chorus.templates.repository, world.clock, JinjaRenderer()
+        )
+        bad = Variant(Channel.EMAIL, "en", subject="Order {{ vars.order_id }}", body="Hi")
+        await publish("ten-off", TemplateDraft((bad,), "en"), "test")
+        ana = await world.subscriber()
+        await self._run(world, ana, send("ten-off"))
+        decided = sorted(d.origin.split(":")[3] for d in world.decisions())
+        assert decided == ["s1", "s2"]
+
+    async def test_a_send_the_rules_suppress_takes_no_room(self) -> None:
+        world = Journeys()
+        await world.templates()
+        ana = await world.subscriber()
+        await world.chorus.change_consent(ana, [ConsentRecord(Channel.SMS, None, False, "STOP")])
+        await self._run(world, ana, send(channels=["sms"]))
+        suppressed, *allowed = world.decisions()
+        assert isinstance(suppressed, Customer.MessageSuppressed)
+        assert [type(d) for d in allowed] == [Customer.MessageAllowed] * 2
+
+
 class TestPauseResumeArchive:
     async def test_a_paused_campaign_holds_its_timers_until_resumed(self) -> None:
         world = Journeys()
@@ -848,6 +911,43 @@ class TestOtherSteps:
         (enrollment,) = world.enrollments()
         assert (enrollment.campaign_version, enrollment.exit_reason) == (2, "moved")
         assert world.ports.campaign_timers.timers == {}
+
+    async def test_customers_moved_by_a_migration_enter_its_step_and_it_stays_listed(
+        self,
+    ) -> None:
+        world = Journeys()
+        await world.templates()
+        campaign = await world.campaign("moving", journey(WAIT_THEN_SEND))
+        for who in (ANA, BO):
+            await world.enroll(campaign, await world.subscriber(who))
+        await world.settle()
+        moved = {
+            "a-day-later": {"type": "wait", "for": "1d", "next": "hold"},
+            "hold": {"type": "wait", "for": "2d", "next": "welcome"},
+            "welcome": send(),
+        }
+        migration = Migration(moves=(StepMove(from_="a-day-later", to="hold"),))
+        async with world.chorus.uows() as uow:
+            campaigns = uow.repository(Campaign)
+            found = (await campaigns.get([campaign]))[campaign]
+            found.edit("Moving", read(journey(moved)), "test", world.clock.now(), migration)
+            campaigns.add(found)
+        await world.settle()
+        storage = world.chorus.storage
+        queries = CampaignStatsQueries(InMemoryCampaigns(storage), InMemoryCampaignStats(storage))
+
+        async def at_steps() -> dict[str, tuple[int, int]]:
+            stats = await queries.get("moving")
+            return {
+                s.step: (v.figures.entered, v.figures.waiting)
+                for s in stats.steps
+                for v in s.variants
+                if v.split is None
+            }
+
+        assert await at_steps() == {"a-day-later": (2, 0), "hold": (2, 2)}
+        await world.change(campaign, "archive", "season over")
+        assert await at_steps() == {"a-day-later": (2, 0), "hold": (2, 0)}
 
 
 class ReportsFirst:

@@ -267,6 +267,23 @@ class TestComparison:
         interval = (compared.difference_low, compared.difference_high)
         assert interval == pytest.approx((0.0524, 0.3339), abs=1e-4)
 
+    def test_a_bound_of_0_or_1_is_0_or_1_not_floating_point_noise(self) -> None:
+        # statsmodels computes Wilson's lower bound of 0 of 7 as 2.8e-17, the upper of 7 of 7
+        # as 0.9999999999999999.
+        none, every = rate_of(0, 7), rate_of(7, 7)
+        assert (none.low, every.high) == (0.0, 1.0)
+        assert none.high == pytest.approx(proportion_confint(0, 7, method="wilson")[1])
+        for n in range(1, 40):
+            for rate in (rate_of(0, n), rate_of(n, n), rate_of(n // 2, n)):
+                assert rate.low is not None
+                assert rate.high is not None
+                assert 0.0 <= rate.low <= rate.high <= 1.0
+            assert (rate_of(0, n).low, rate_of(n, n).high) == (0.0, 1.0)
+        compared = compare("arm", rate_of(0, 7), rate_of(7, 7), 0.95)
+        assert compared.difference_low is not None
+        assert compared.difference_high is not None
+        assert -1.0 <= compared.difference_low <= compared.difference_high <= 1.0
+
     async def test_a_control_group_nobody_drew_has_its_counts_and_no_rate_with_the_reason(
         self,
     ) -> None:

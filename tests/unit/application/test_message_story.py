@@ -114,9 +114,31 @@ class TestMessageStory:
         customer = await ana(chorus)
         asked = await chorus.request_message(customer, MARKETING_SMS, content=TEXT)
         told = await story(chorus)(asked.message_id)
-        assert (told.status, told.requested_by.kind) == ("defer", "api")
+        assert (told.status, told.requested_by.kind) == ("deferred", "api")
         assert [d.outcome for d in told.decisions] == [Outcome.DEFER.value]
         assert (told.content, told.attempts, told.statuses) == (None, [], [])
+
+    async def test_a_campaign_send_names_its_campaign_whatever_became_of_it(self) -> None:
+        chorus = InMemoryChorus(at=NIGHT)
+        customer = await ana(chorus)
+        origin = str(SendOrigin("welcome", 2, "hello", uuid4()))
+        deferred = await chorus.request_message(
+            customer, MARKETING_SMS, content=TEXT, origin=origin
+        )
+        opt_out = ConsentRecord(Channel.SMS, Purpose.MARKETING, False, "STOP")
+        await chorus.change_consent(customer, [opt_out])
+        suppressed = await chorus.request_message(
+            customer, MARKETING_SMS, content=TEXT, origin=origin
+        )
+        told = story(chorus)
+        for asked, status in ((deferred, "deferred"), (suppressed, "suppressed")):
+            found = await told(asked.message_id)
+            assert (found.status, found.campaign, found.requested_by.campaign) == (
+                status,
+                "welcome",
+                "welcome",
+            )
+            assert found.decisions[-1].outcome in ("defer", "suppress")  # as decided
 
     async def test_a_withdrawn_message_shows_the_status_chorus_recorded_itself(self) -> None:
         chorus = InMemoryChorus(at=MORNING)

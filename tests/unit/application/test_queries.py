@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 
@@ -14,6 +15,7 @@ from application.messages.compose import MessageContent
 from application.queries.customers import CustomerQueries
 from application.queries.decisions import DecisionQueries
 from application.queries.messages import MessageQueries
+from domain.campaign.origin import SendOrigin
 from domain.customer.contact import ConsentRecord
 from domain.message.content import Content
 from domain.policy.decision import Outcome, SendRequest
@@ -120,6 +122,29 @@ class TestDecisionAndMessageQueries:
                 "by_status": {"sent": 1},
             }
         ]
+
+    async def test_a_campaign_send_deferred_or_suppressed_names_its_campaign(self) -> None:
+        chorus = InMemoryChorus()
+        await chorus.publish(caps=(FrequencyCap("cap.daily", 1, timedelta(days=1)),))
+        ana = (await chorus.upsert((ANA,), {}, {})).customer_id
+        grant = ConsentRecord(Channel.EMAIL, Purpose.MARKETING, True, "signup form")
+        await chorus.change_consent(ana, [grant])
+        origin = str(SendOrigin("welcome", 1, "hello", uuid4()))
+        hello = MessageContent(inline=Content(subject="Hello", body="Hi!"), campaign="welcome")
+        sent = await chorus.request_message(ana, NEWSLETTER, content=hello, origin=origin)
+        deferred = await chorus.request_message(ana, NEWSLETTER, content=hello, origin=origin)
+        sms = SendRequest("growth", Purpose.MARKETING, (Channel.SMS,))  # no address, no consent
+        suppressed = await chorus.request_message(ana, sms, content=hello, origin=origin)
+        messages = MessageQueries(chorus.delivery, DecisionQueries(chorus.customers))
+        found = {
+            name: await messages.by_id(asked.message_id)
+            for name, asked in (("sent", sent), ("deferred", deferred), ("suppressed", suppressed))
+        }
+        assert {name: (view.status, view.campaign) for name, view in found.items()} == {
+            "sent": ("queued", "welcome"),
+            "deferred": ("deferred", "welcome"),
+            "suppressed": ("suppressed", "welcome"),
+        }
 
     async def test_a_cost_report_limited_to_teams_counts_only_their_messages(self) -> None:
         chorus = InMemoryChorus()

@@ -1,6 +1,6 @@
 """The campaign stats' fold: a fallback's cost reported before its `FellBack` is counted once
 the fallback is linked to the send, whether the two fall in one page or in two; the fallback of
-a message no campaign sent is forgotten."""
+a message no campaign sent is forgotten. A migration's move enters its target step."""
 
 from __future__ import annotations
 
@@ -72,3 +72,51 @@ class TestFallbackCosts:
         assert fallback not in fold.messages
         assert fold.forgotten == {fallback}
         assert not fold.changes
+
+
+def figure(fold: StatsFold, step: str, name: str) -> Decimal:
+    return sum(
+        (
+            by
+            for key, by in fold.changes.items()
+            if key[1] == step and key[2:4] == ("", "") and key[4] == name
+        ),
+        Decimal(0),
+    )
+
+
+class TestMigration:
+    def test_a_move_by_a_migration_enters_the_target_step_and_leaves_the_source(self) -> None:
+        fold = StatsFold({}, {})
+        moved = [uuid4(), uuid4()]
+        for enrollment in moved:
+            fold.entered(enrollment, CAMPAIGN)
+            fold.step_taken(enrollment, "old-wait", None, None)
+            fold.waiting(enrollment, "old-wait")
+        for enrollment in moved:
+            fold.migrated(enrollment, "new-wait")
+            fold.waiting(enrollment, "new-wait")  # the new version's step, taken at once
+        assert (figure(fold, "new-wait", "entered"), figure(fold, "new-wait", "waiting")) == (2, 2)
+        assert (figure(fold, "old-wait", "entered"), figure(fold, "old-wait", "waiting")) == (2, 0)
+
+    def test_a_step_reached_by_a_migration_stays_listed_once_its_customers_leave(self) -> None:
+        fold = StatsFold({}, {})
+        enrollment = uuid4()
+        fold.entered(enrollment, CAMPAIGN)
+        fold.step_taken(enrollment, "old-wait", None, None)
+        fold.waiting(enrollment, "old-wait")
+        fold.migrated(enrollment, "new-wait")
+        fold.waiting(enrollment, "new-wait")
+        fold.exited(enrollment, None, None)  # the campaign archived
+        listed = {key[1] for key in fold.counted()}
+        assert "new-wait" in listed
+        assert figure(fold, "new-wait", "waiting") == 0
+
+    def test_a_conversion_after_a_migration_counts_at_the_step_moved_to(self) -> None:
+        fold = StatsFold({}, {})
+        enrollment = uuid4()
+        fold.entered(enrollment, CAMPAIGN)
+        fold.step_taken(enrollment, "old-wait", None, None)
+        fold.migrated(enrollment, "new-wait")
+        fold.converted(enrollment)
+        assert figure(fold, "new-wait", "converted") == 1
