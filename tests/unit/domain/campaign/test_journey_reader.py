@@ -442,6 +442,81 @@ class TestEveryFaultIsReportedAtOnce:
         assert paths(document) == ["$.steps.welcome", "$.steps.thanks.template"]
 
 
+class TestAFieldOfTheWrongTypeHidesNoOtherFault:
+    def test_a_send_with_a_priority_of_text_still_has_its_channels_and_template_checked(
+        self,
+    ) -> None:
+        step = send("zzz", channels=[], priority="high")
+        assert faults(journey({"s": step})) == [
+            ("$.steps.s.priority", "Expected `int`, got `str`"),
+            ("$.steps.s.channels", "a send needs at least one channel"),
+            ("$.steps.s.template", "'zzz' is not a template"),
+        ]
+
+    def test_policies_with_an_unknown_re_entry_still_have_their_other_fields_checked(
+        self,
+    ) -> None:
+        policies = {
+            "re_entry": "sometimes",
+            "cool_down": "forever",
+            "enrollment_cap": -1,
+            "send_limit": 99999999999,
+        }
+        assert sorted(paths(journey({"s": send()}, policies=policies))) == [
+            "$.policies.cool_down",
+            "$.policies.enrollment_cap",
+            "$.policies.re_entry",
+            "$.policies.send_limit",
+        ]
+
+    def test_a_cap_too_large_is_named_beside_a_negative_send_limit(self) -> None:
+        text = json.dumps(journey({"s": send()})).removesuffix("}") + (
+            ', "policies": {"enrollment_cap": 10000000000000000000000000, "send_limit": -5}}'
+        )
+        assert faults(text) == [
+            ("$.policies.send_limit", "Expected `int` >= 0"),
+            ("$.policies.enrollment_cap", f"at most {MAX_COUNT:,}"),
+        ]
+
+    def test_a_wait_with_an_unknown_day_still_has_its_time_of_day_checked(self) -> None:
+        step = {"type": "wait", "until": "25:99", "days": ["funday"]}
+        assert paths(journey({"w": step})) == ["$.steps.w.days[0]", "$.steps.w.until"]
+
+    def test_a_goal_with_a_faulty_filter_still_has_its_window_checked(self) -> None:
+        goal = {"signal": "", "within": "-1d", "where": [{"property": "p", "op": "zz"}]}
+        assert paths(journey({"s": send()}, goal=goal)) == [
+            "$.goal.signal",
+            "$.goal.where[0].op",
+            "$.goal.within",
+        ]
+
+    def test_a_faulty_step_is_still_judged_reachable_or_not(self) -> None:
+        steps = {"s": send(), "t": send("zzz", channels=[], priority="high")}
+        assert paths(journey(steps)) == [
+            "$.steps.t.priority",
+            "$.steps.t.channels",
+            "$.steps.t.template",
+            "$.steps.t",
+        ]
+
+    def test_a_check_across_the_fields_of_a_part_is_left_when_one_is_a_stand_in(self) -> None:
+        steps = {
+            "w": {"type": "wait", "for": 5, "next": "u"},
+            "u": {"type": "update", "profile": 5, "next": "o"},
+            "o": {"type": "split", "arms": [{"name": "a", "weight": "x", "next": "bye"}]},
+            "bye": {"type": "exit"},
+        }
+        assert paths(journey(steps)) == [
+            "$.steps.w.for",
+            "$.steps.u.profile",
+            "$.steps.o.arms[0].weight",
+        ]
+
+    def test_a_cool_down_is_checked_when_re_entry_is_unknown(self) -> None:
+        policies = {"re_entry": "sometimes", "cool_down": "7d"}
+        assert paths(journey({"s": send()}, policies=policies)) == ["$.policies.re_entry"]
+
+
 class TestAMigrationTargetIsReached:
     def test_a_step_only_a_migration_moves_customers_to_is_reached(self) -> None:
         document = journey(
