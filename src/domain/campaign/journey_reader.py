@@ -24,7 +24,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Self, TypeVar
@@ -187,14 +187,17 @@ def decode_journey(
     templates: Set[str],
     segments: Set[str],
     entries: Set[str] = frozenset(),
+    refused: Sequence[JourneyFault] = (),
 ) -> Journey:
     """Reads a journey from JSON text or decoded JSON and checks it whole against the template
     keys and segment keys that exist; raises `JourneyInvalid` naming every fault's path.
 
     `entries` are steps customers arrive at other than from the start: the steps a new
-    version's migration moves enrolled customers to. They count as reached."""
+    version's migration moves enrolled customers to. They count as reached. `refused` are
+    faults the caller found in the document (a control character in a string): named first,
+    and no other fault is named at or under their paths, the rest checked as ever."""
     raw = _builtins(document)
-    faults = list(_non_finite(raw, "$"))
+    faults = [*refused, *_non_finite(raw, "$")]
     steps = raw.get("steps")
     if isinstance(steps, Mapping) and len(steps) > MAX_STEPS:
         raise JourneyInvalid("$.steps", f"{len(steps)} steps, but at most {MAX_STEPS}")

@@ -517,6 +517,38 @@ class TestAFieldOfTheWrongTypeHidesNoOtherFault:
         assert paths(journey({"s": send()}, policies=policies)) == ["$.policies.re_entry"]
 
 
+class TestFaultsTheCallerFoundAreNamedWithTheOthers:
+    def test_refused_strings_are_named_first_and_every_other_fault_after(self) -> None:
+        nul = "holds the control character U+0000 at position 6"
+        document = journey(
+            {
+                "s": {"type": "exit", "reason": "done\u0000"},
+                "orphan": send("zzz", channels=[]),
+            },
+            entry={"type": "signal", "signal": "order\u0000placed"},
+        )
+        refused = [
+            JourneyFault("$.entry.signal", nul),
+            JourneyFault("$.steps.s.reason", nul),
+        ]
+        with pytest.raises(JourneyInvalid) as caught:
+            decode_journey(document, templates=TEMPLATES, segments=SEGMENTS, refused=refused)
+        assert [(f.path, f.reason) for f in caught.value.faults] == [
+            ("$.entry.signal", nul),
+            ("$.steps.s.reason", nul),
+            ("$.steps.orphan.channels", "a send needs at least one channel"),
+            ("$.steps.orphan.template", "'zzz' is not a template"),
+            ("$.steps.orphan", "cannot be reached from the start ('s')"),
+        ]
+
+    def test_no_fault_is_named_under_a_refused_string(self) -> None:
+        refused = [JourneyFault("$.steps.s.template", "holds the control character U+0000")]
+        document = journey({"s": send("wel\u0000come")})
+        with pytest.raises(JourneyInvalid) as caught:
+            decode_journey(document, templates=TEMPLATES, segments=SEGMENTS, refused=refused)
+        assert caught.value.faults == tuple(refused)
+
+
 class TestAMigrationTargetIsReached:
     def test_a_step_only_a_migration_moves_customers_to_is_reached(self) -> None:
         document = journey(
