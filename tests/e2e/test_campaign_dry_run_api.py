@@ -138,6 +138,18 @@ class TestCampaignDryRunApi:
                 answer = http.post(URL, content=text, headers={"Content-Type": "application/json"})
                 assert answer.status_code == 400, answer.text
                 assert [e["field"] for e in answer.json()["errors"]] == [field], answer.text
+            nul = {
+                **ORDERS,
+                "entry": {"type": "signal", "signal": "order\u0000placed"},
+                "steps": {**ORDERS["steps"], "orphan": {"type": "exit", "reason": "x\u0000"}},
+            }
+            answer = http.post(URL, json={**PERIOD, "journey": nul})
+            assert answer.status_code == 400, answer.text
+            assert [e["field"] for e in answer.json()["errors"]] == [
+                "$.journey.entry.signal",
+                "$.journey.steps.orphan.reason",
+                "$.journey.steps.orphan",
+            ]
             assert http.post("/v1/campaigns/nope/dry-run", json=PERIOD).status_code == 404
             agent = chorus.chorus("keys", "create", "--role", "agent")
             with client(chorus, agent) as other:

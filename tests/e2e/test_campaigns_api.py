@@ -201,6 +201,28 @@ class TestCampaignsApi:
                 "$.journey.steps.a-day-later.for",
                 "$.journey.steps.thanks.template",
             ]
+            wrong_type = {
+                **FOLLOW_UP,
+                "steps": {
+                    **FOLLOW_UP["steps"],
+                    "thanks": {
+                        **FOLLOW_UP["steps"]["thanks"],
+                        "template": "nope",
+                        "channels": [],
+                        "priority": "high",
+                    },
+                },
+                "policies": {"re_entry": "sometimes", "cool_down": "forever"},
+            }
+            answer = http.post("/v1/campaigns", json={**CAMPAIGN, "journey": wrong_type})
+            assert answer.status_code == 422, answer.text
+            assert sorted(error["field"] for error in answer.json()["errors"]) == [
+                "$.journey.policies.cool_down",
+                "$.journey.policies.re_entry",
+                "$.journey.steps.thanks.channels",
+                "$.journey.steps.thanks.priority",
+                "$.journey.steps.thanks.template",
+            ]
             too_large = http.post(
                 "/v1/campaigns",
                 content=json.dumps({**CAMPAIGN, "journey": journey}).replace(

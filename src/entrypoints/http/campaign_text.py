@@ -31,7 +31,13 @@ from entrypoints.text_checks import (
 )
 from ports.campaigns import JourneyReferences
 
-__all__ = ["CampaignRequest", "refused_text", "text_refusal", "validation_with_text"]
+__all__ = [
+    "CampaignRequest",
+    "refused_text",
+    "text_faults",
+    "text_refusal",
+    "validation_with_text",
+]
 
 _TEXT_FAULTS = "chorus.campaigns.text_faults"
 
@@ -45,7 +51,7 @@ class CampaignRequest(EdgeRequest):
         first = raw_fault(body)
         if first is None:
             return await super().json()
-        found = _text_faults(body)
+        found = text_faults(body)
         if not found:
             raise InputRefused(first)
         self.scope.setdefault("state", {})[_TEXT_FAULTS] = found
@@ -106,7 +112,7 @@ def _under(path: str, prefix: str) -> bool:
     return path == prefix or (path.startswith(prefix) and path[len(prefix)] in ".[")
 
 
-def _text_faults(body: bytes) -> list[TextFault]:
+def text_faults(body: bytes) -> list[TextFault]:
     """Every string and key of the body that holds a control character; none if the body
     cannot be read whole (not UTF-8, nested too deep): the edge then names its first fault."""
     try:

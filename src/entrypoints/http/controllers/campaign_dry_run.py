@@ -21,6 +21,7 @@ from domain.shared.documents import field_of, json_fault
 from domain.shared.times import time_fault
 from entrypoints.http.auth import allow
 from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
+from entrypoints.http.campaign_text import text_faults, text_refusal
 from entrypoints.http.problems import not_json, problem
 from entrypoints.text_checks import number_fault, raw_fault
 from ports.api_keys import Role
@@ -162,6 +163,10 @@ class CampaignDryRunController(Controller):
         raw = await request.body()
         fault = raw_fault(raw)
         if fault is not None:
+            refused = text_faults(raw)
+            if refused and isinstance(document := msgspec.json.decode(raw), dict):
+                # every control character, and the journey's other faults with them
+                return await text_refusal(refused, document.get("journey"), references)
             return _refused(fault.path, fault.reason)
         try:
             body = _decoder.decode(raw)
