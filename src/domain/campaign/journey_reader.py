@@ -24,7 +24,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Collection, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Self, TypeVar
@@ -355,7 +355,7 @@ def _parts_faults(value: Any, kind: Any, path: str) -> Iterator[JourneyFault]:
             yield from _parts_faults(value, _bare(options[0]), path)
             return
         tags = {_tag_of(m): m for m in options}
-        if isinstance(value, Mapping) and value.get("type") in tags:
+        if _tagged(value, tags):
             yield from _struct_faults(value, tags[value["type"]], path)
 
 
@@ -396,6 +396,15 @@ def _bare(kind: Any) -> Any:
     while typing.get_origin(kind) is typing.Annotated:
         kind = typing.get_args(kind)[0]
     return kind
+
+
+def _tagged(value: Any, tags: Collection[Any]) -> bool:
+    """Whether `value` is an object whose `type` is one of `tags` (any JSON value may stand
+    there, a list too)."""
+    if not isinstance(value, Mapping):
+        return False
+    tag = value.get("type")
+    return isinstance(tag, str | int) and tag in tags
 
 
 def _tag_of(kind: Any) -> Any:
@@ -463,7 +472,7 @@ def _known_tag(value: Any, kind: Any) -> bool:
     tags = {_tag_of(m) for m in options} - {None}
     if not tags:
         return True
-    return isinstance(value, Mapping) and value.get("type") in tags
+    return _tagged(value, tags)
 
 
 def _repaired(value: Any, kind: Any) -> Any:
@@ -504,7 +513,7 @@ def _repaired(value: Any, kind: Any) -> Any:
     elif typing.get_origin(bare) in (typing.Union, types.UnionType):
         options = [m for m in typing.get_args(bare) if m is not type(None)]
         tags = {_tag_of(m): m for m in options if _tag_of(m) is not None}
-        if isinstance(value, Mapping) and value.get("type") in tags:
+        if _tagged(value, tags):
             fixed = _repaired(value, tags[value["type"]])
         elif len(options) == 1:
             fixed = _repaired(value, options[0])

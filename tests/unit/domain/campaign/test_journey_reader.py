@@ -512,6 +512,10 @@ class TestAFieldOfTheWrongTypeHidesNoOtherFault:
             "$.steps.o.arms[0].weight",
         ]
 
+    def test_a_type_that_is_a_list_is_named_not_a_crash(self) -> None:
+        steps = {"s": send(next="t"), "t": {"type": ["exit"]}, "u": {"type": {"a": 1}}}
+        assert paths(journey(steps)) == ["$.steps.t.type", "$.steps.u.type", "$.steps.u"]
+
     def test_a_cool_down_is_checked_when_re_entry_is_unknown(self) -> None:
         policies = {"re_entry": "sometimes", "cool_down": "7d"}
         assert paths(journey({"s": send()}, policies=policies)) == ["$.policies.re_entry"]
