@@ -161,6 +161,10 @@ class TestCampaignsApi:
             ]
             stored = http.get("/v1/campaigns/order-follow-up").json()
             assert stored["journey"]["steps"]["thanks"]["template"] == "welcome"
+            archive = http.post("/v1/campaigns/order-follow-up/archive", json={"reason": "a\u0000"})
+            assert archive.status_code == 400, archive.text
+            assert [e["field"] for e in archive.json()["errors"]] == ["$.reason"]
+            assert http.get("/v1/campaigns/order-follow-up").json()["status"] == "draft"
 
     def test_a_refused_journey_is_a_422_naming_each_path_and_stores_nothing(
         self, chorus: ChorusProcess

@@ -32,6 +32,7 @@ from entrypoints.text_checks import (
 from ports.campaigns import JourneyReferences
 
 __all__ = [
+    "READS_TEXT_FAULTS",
     "CampaignRequest",
     "refused_text",
     "text_faults",
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 _TEXT_FAULTS = "chorus.campaigns.text_faults"
+READS_TEXT_FAULTS = "reads_text_faults"
+"""The `opt` of a route handler that answers `refused_text` itself before anything else: the
+others' bodies are refused at their first control character, as the edge refuses them."""
 
 
 class CampaignRequest(EdgeRequest):
@@ -51,7 +55,7 @@ class CampaignRequest(EdgeRequest):
         first = raw_fault(body)
         if first is None:
             return await super().json()
-        found = text_faults(body)
+        found = text_faults(body) if self.route_handler.opt.get(READS_TEXT_FAULTS) else []
         if not found:
             raise InputRefused(first)
         self.scope.setdefault("state", {})[_TEXT_FAULTS] = found

@@ -38,6 +38,7 @@ from domain.campaign.journey_reader import JourneyInvalid
 from entrypoints.http.auth import READERS, allow, author
 from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
 from entrypoints.http.campaign_text import (
+    READS_TEXT_FAULTS,
     CampaignRequest,
     refused_text,
     text_refusal,
@@ -222,6 +223,7 @@ class CampaignsController(Controller):
     @post(
         operation_id="createCampaign",
         name="campaigns:create",
+        opt={READS_TEXT_FAULTS: True},
         guards=[allow(Role.MARKETER)],
         status_code=201,
         summary="Create a campaign as a draft; nobody enters it until it is activated",
@@ -300,6 +302,7 @@ class CampaignsController(Controller):
         "/{campaign:str}",
         operation_id="editCampaign",
         name="campaigns:edit",
+        opt={READS_TEXT_FAULTS: True},
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="Edit a campaign: a draft in place; a live one publishes a new version",
