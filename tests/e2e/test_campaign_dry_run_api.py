@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -121,6 +122,34 @@ class TestCampaignDryRunApi:
                 answer = http.post(URL, json=body)
                 assert answer.status_code == status, (body, answer.text)
                 assert field in [e["field"] for e in answer.json()["errors"]], answer.text
+            texts = [
+                (
+                    json.dumps({**PERIOD, "sample_limit": 1}).replace(" 1}", " 1e400}"),
+                    "$.sample_limit",
+                ),
+                (
+                    json.dumps({**PERIOD, "journey": ORDERS}).replace(
+                        '"for": "1h"', '"for": "1h", "priority": 1e400'
+                    ),
+                    "$.journey.steps.an-hour-later.priority",
+                ),
+            ]
+            for text, field in texts:  # a number too large to be finite, named by its path
+                answer = http.post(URL, content=text, headers={"Content-Type": "application/json"})
+                assert answer.status_code == 400, answer.text
+                assert [e["field"] for e in answer.json()["errors"]] == [field], answer.text
+            nul = {
+                **ORDERS,
+                "entry": {"type": "signal", "signal": "order\u0000placed"},
+                "steps": {**ORDERS["steps"], "orphan": {"type": "exit", "reason": "x\u0000"}},
+            }
+            answer = http.post(URL, json={**PERIOD, "journey": nul})
+            assert answer.status_code == 400, answer.text
+            assert [e["field"] for e in answer.json()["errors"]] == [
+                "$.journey.entry.signal",
+                "$.journey.steps.orphan.reason",
+                "$.journey.steps.orphan",
+            ]
             assert http.post("/v1/campaigns/nope/dry-run", json=PERIOD).status_code == 404
             service = chorus.chorus("keys", "create", "--role", "service")
             with client(chorus, service) as other:

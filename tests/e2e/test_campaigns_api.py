@@ -101,6 +101,71 @@ class TestCampaignsApi:
             assert archived.json()["status"] == "archived"
             assert http.put(by_id, json=edited("3d")).status_code == 409
 
+    def test_control_characters_are_a_400_naming_each_with_every_other_fault(
+        self, chorus: ChorusProcess
+    ) -> None:
+        """And the journey's other faults come in the same answer; nothing is stored."""
+        journey = {
+            **FOLLOW_UP,
+            "entry": {"type": "signal", "signal": "order\u0000placed"},
+            "steps": {
+                **FOLLOW_UP["steps"],
+                "a-day-later": {
+                    "type": "wait_for_signal",
+                    "signal": "purchase",
+                    "where": [{"property": "sku\u0000", "op": "eq", "value": "a\u0000"}],
+                    "timeout": "1d",
+                    "on_signal": "bye",
+                    "on_timeout": "thanks",
+                },
+                "bye": {"type": "exit", "reason": "bought\u0000"},
+                "orphan": {**FOLLOW_UP["steps"]["thanks"], "template": "nope", "channels": []},
+            },
+        }
+        nul = "holds the control character U+0000"
+        with client(chorus) as http:
+            http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
+            answer = http.post("/v1/campaigns", json={**CAMPAIGN, "journey": journey})
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["type"].endswith("/invalid-request")
+            errors = [(e["field"], e["reason"]) for e in answer.json()["errors"]]
+            steps = "$.journey.steps"
+            assert [field for field, _ in errors] == [
+                "$.journey.entry.signal",
+                f"{steps}.a-day-later.where[0].property",
+                f"{steps}.a-day-later.where[0].value",
+                f"{steps}.bye.reason",
+                f"{steps}.orphan.channels",
+                f"{steps}.orphan.template",
+                f"{steps}.orphan",
+            ]
+            assert all(reason.startswith(nul) for _, reason in errors[:4]), errors
+            assert http.get("/v1/campaigns/order-follow-up").status_code == 404
+
+            named = http.post("/v1/campaigns", json={**CAMPAIGN, "name": "a\u0000b", "key": 5})
+            assert named.status_code == 400, named.text
+            assert [e["field"] for e in named.json()["errors"]] == ["$.name"]
+
+            assert http.post("/v1/campaigns", json=CAMPAIGN).status_code == 201
+            edit = edited("1d")
+            edit["journey"]["steps"]["thanks"] = {
+                **FOLLOW_UP["steps"]["thanks"],
+                "template": "nope",
+                "team": "gro\u0007wth",
+            }
+            answer = http.put("/v1/campaigns/order-follow-up", json=edit)
+            assert answer.status_code == 400, answer.text
+            assert [e["field"] for e in answer.json()["errors"]] == [
+                f"{steps}.thanks.team",
+                f"{steps}.thanks.template",
+            ]
+            stored = http.get("/v1/campaigns/order-follow-up").json()
+            assert stored["journey"]["steps"]["thanks"]["template"] == "welcome"
+            archive = http.post("/v1/campaigns/order-follow-up/archive", json={"reason": "a\u0000"})
+            assert archive.status_code == 400, archive.text
+            assert [e["field"] for e in archive.json()["errors"]] == ["$.reason"]
+            assert http.get("/v1/campaigns/order-follow-up").json()["status"] == "draft"
+
     def test_a_refused_journey_is_a_422_naming_each_path_and_stores_nothing(
         self, chorus: ChorusProcess
     ) -> None:
@@ -138,6 +203,28 @@ class TestCampaignsApi:
             assert answer.status_code == 422
             assert [error["field"] for error in answer.json()["errors"]] == [
                 "$.journey.steps.a-day-later.for",
+                "$.journey.steps.thanks.template",
+            ]
+            wrong_type = {
+                **FOLLOW_UP,
+                "steps": {
+                    **FOLLOW_UP["steps"],
+                    "thanks": {
+                        **FOLLOW_UP["steps"]["thanks"],
+                        "template": "nope",
+                        "channels": [],
+                        "priority": "high",
+                    },
+                },
+                "policies": {"re_entry": "sometimes", "cool_down": "forever"},
+            }
+            answer = http.post("/v1/campaigns", json={**CAMPAIGN, "journey": wrong_type})
+            assert answer.status_code == 422, answer.text
+            assert sorted(error["field"] for error in answer.json()["errors"]) == [
+                "$.journey.policies.cool_down",
+                "$.journey.policies.re_entry",
+                "$.journey.steps.thanks.channels",
+                "$.journey.steps.thanks.priority",
                 "$.journey.steps.thanks.template",
             ]
             too_large = http.post(

@@ -30,6 +30,8 @@ from domain.campaign.journey_reader import (
     JourneyInvalid,
     decode_journey,
     decode_part,
+    read_part,
+    under_faults,
 )
 from domain.shared.errors import DomainError
 
@@ -153,10 +155,12 @@ class EditCampaign:
                 check_campaign((await load_campaign(uow.repository(Campaign), ref)).versions, teams)
         faults: list[JourneyFault] = []
         moves: Migration | None = None
-        try:
+        if isinstance(migration, Migration | None):
             moves = read_migration(migration)
-        except JourneyInvalid as invalid:
-            faults.extend(invalid.faults)
+        else:
+            # a move with a faulty field still has its other fields checked
+            moves, faults = read_part(migration, Migration, "$.migration")
+            moves = moves if moves is not None and moves.moves else None
         try:
             journey = await read_journey(
                 self.references, draft.journey, moves.targets if moves else frozenset()
@@ -164,7 +168,14 @@ class EditCampaign:
         except JourneyInvalid as invalid:
             faults[:0] = invalid.faults
         if faults:
-            raise JourneyInvalid.of([*faults, *await self._migration_faults(ref, draft, moves)])
+            faulty = frozenset(fault.path for fault in faults)
+            more = await self._migration_faults(ref, draft, moves)
+            more = [
+                fault
+                for fault in more
+                if not under_faults(fault, faulty) and f"{fault.path}_version" not in faulty
+            ]  # nor a move's from, checked against a from_version that is a stand-in
+            raise JourneyInvalid.of([*faults, *more])
         check_journey(journey, teams)
 
         async def attempt() -> Written:

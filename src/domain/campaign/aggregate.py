@@ -230,6 +230,15 @@ class Campaign(Aggregate):
                         f"{move.to!r} is not a step of the new version",
                     )
                 )
+            if move.from_version is not None and move.from_version not in self.versions:
+                known = ", ".join(map(str, sorted(self.versions)))
+                faults.append(
+                    JourneyFault(
+                        f"$.migration.moves[{i}].from_version",
+                        f"version {move.from_version} does not exist (versions: {known})",
+                    )
+                )
+                continue
             versions = [move.from_version] if move.from_version is not None else list(self.versions)
             if not any(
                 v in self.versions and move.from_ in self.versions[v].steps for v in versions

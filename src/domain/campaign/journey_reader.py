@@ -11,19 +11,22 @@ template or segment, a step that cannot be reached (from the start, or from a st
 version's migration moves enrolled customers to), a loop with no wait in it, a send with no
 channel, a step named that does not exist, bad weights, numbers out of range, and the like. A
 step that could not be read still leads where its document says, so the steps after it are not
-called unreachable.
+called unreachable. A step or part with a faulty field is checked too, that field standing in
+with a value of its type (`_repaired`): no fault is named at or under a stand-in, nor one of a
+check across a part's fields of which one is a stand-in.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
 import types
 import typing
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Collection, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Self, TypeVar
 
 import msgspec
@@ -74,6 +77,8 @@ __all__ = [
     "decode_journey",
     "decode_part",
     "journey_document",
+    "read_part",
+    "under_faults",
 ]
 
 MAX_STEPS = 200
@@ -182,14 +187,17 @@ def decode_journey(
     templates: Set[str],
     segments: Set[str],
     entries: Set[str] = frozenset(),
+    refused: Sequence[JourneyFault] = (),
 ) -> Journey:
     """Reads a journey from JSON text or decoded JSON and checks it whole against the template
     keys and segment keys that exist; raises `JourneyInvalid` naming every fault's path.
 
     `entries` are steps customers arrive at other than from the start: the steps a new
-    version's migration moves enrolled customers to. They count as reached."""
+    version's migration moves enrolled customers to. They count as reached. `refused` are
+    faults the caller found in the document (a control character in a string): named first,
+    and no other fault is named at or under their paths, the rest checked as ever."""
     raw = _builtins(document)
-    faults = list(_non_finite(raw, "$"))
+    faults = [*refused, *_non_finite(raw, "$")]
     steps = raw.get("steps")
     if isinstance(steps, Mapping) and len(steps) > MAX_STEPS:
         raise JourneyInvalid("$.steps", f"{len(steps)} steps, but at most {MAX_STEPS}")
@@ -198,11 +206,15 @@ def decode_journey(
     if isinstance(steps, Mapping):
         for step_id, step in steps.items():
             found = list(_value_faults(step, Step, f"$.steps.{step_id}"))
-            if found:
-                faults.extend(found)
-                broken[step_id] = frozenset(_raw_exits(step)) if isinstance(step, Mapping) else None
-            else:
+            if not found:
                 read[step_id] = _steps.read(step)
+                continue
+            faults.extend(found)
+            fixed = _repaired(step, Step) if _known_tag(step, Step) else _UNREAD
+            if fixed is not _UNREAD:
+                read[step_id] = msgspec.convert(fixed, Step)
+            else:
+                broken[step_id] = frozenset(_raw_exits(step)) if isinstance(step, Mapping) else None
     rest = {name: value for name, value in raw.items() if name != "steps"}
     top = list(_struct_faults(rest, Journey, "$", skip=frozenset({"steps"})))
     faults.extend(top)
@@ -215,10 +227,13 @@ def decode_journey(
         if not (found := list(_Checks(journey, templates, segments, entries).faults())):
             return journey
         raise JourneyInvalid.of(found)
+    faulty = frozenset(fault.path for fault in faults)
     unread = {fault.path.removeprefix("$.").split(".")[0].split("[")[0] for fault in top}
     journey = _partial(rest, read, unread)
     start_known = "start" in rest and "start" not in unread and isinstance(steps, Mapping)
-    checks = _Checks(journey, templates, segments, entries, broken, start_known=start_known)
+    checks = _Checks(
+        journey, templates, segments, entries, broken, start_known=start_known, faulty=faulty
+    )
     faults.extend(checks.faults())
     raise JourneyInvalid.of(_first_per_path(faults))
 
@@ -226,10 +241,32 @@ def decode_journey(
 def decode_part(document: Any, kind: type[T], path: str) -> T:
     """Reads another part of a campaign's document (its migration) as `kind`; raises
     `JourneyInvalid` naming every fault under `path`."""
-    faults = [*_non_finite(document, path), *_value_faults(document, kind, path)]
+    value, faults = read_part(document, kind, path)
     if faults:
-        raise JourneyInvalid.of(_first_per_path(faults))
-    return msgspec.convert(document, kind)
+        raise JourneyInvalid.of(faults)
+    assert value is not None
+    return value
+
+
+def read_part(document: Any, kind: type[T], path: str) -> tuple[T | None, list[JourneyFault]]:
+    """Reads another part of a campaign's document as `kind`, field by field: the value, and
+    every fault under `path`. With faults, the value is the part as far as it could be read
+    (each faulty field a stand-in, so that its other fields can still be checked: drop the
+    checks' faults under `under_faults`), or None when too little of it could be."""
+    faults = _first_per_path([*_non_finite(document, path), *_value_faults(document, kind, path)])
+    if not faults:
+        return msgspec.convert(document, kind), []
+    fixed = _repaired(document, kind)
+    return (None if fixed is _UNREAD else msgspec.convert(fixed, kind)), faults
+
+
+def under_faults(fault: JourneyFault, faulty: Set[str]) -> bool:
+    """Whether `fault` is at or under a path of `faulty`: found on a stand-in."""
+    return any(_at_or_under(fault.path, path) for path in faulty)
+
+
+def _at_or_under(path: str, prefix: str) -> bool:
+    return path == prefix or (path.startswith(prefix) and path[len(prefix)] in ".[")
 
 
 def journey_document(journey: Journey) -> dict[str, Any]:
@@ -318,7 +355,7 @@ def _parts_faults(value: Any, kind: Any, path: str) -> Iterator[JourneyFault]:
             yield from _parts_faults(value, _bare(options[0]), path)
             return
         tags = {_tag_of(m): m for m in options}
-        if isinstance(value, Mapping) and value.get("type") in tags:
+        if _tagged(value, tags):
             yield from _struct_faults(value, tags[value["type"]], path)
 
 
@@ -361,6 +398,15 @@ def _bare(kind: Any) -> Any:
     return kind
 
 
+def _tagged(value: Any, tags: Collection[Any]) -> bool:
+    """Whether `value` is an object whose `type` is one of `tags` (any JSON value may stand
+    there, a list too)."""
+    if not isinstance(value, Mapping):
+        return False
+    tag = value.get("type")
+    return isinstance(tag, str | int) and tag in tags
+
+
 def _tag_of(kind: Any) -> Any:
     config = getattr(kind, "__struct_config__", None)
     return None if config is None else config.tag
@@ -387,8 +433,13 @@ def _partial(rest: Mapping[str, Any], steps: dict[str, Step], broken: Set[str]) 
     that could not is left out (an API entry, no goal, the default policies)."""
 
     def part(name: str, kind: Any, otherwise: Any) -> Any:
-        if name in broken or name not in rest:
+        if name not in rest:
             return otherwise
+        if name in broken:
+            if not _known_tag(rest[name], kind):
+                return otherwise
+            fixed = _repaired(rest[name], kind)
+            return otherwise if fixed is _UNREAD else msgspec.convert(fixed, kind)
         return msgspec.convert(rest[name], kind)
 
     return Journey(
@@ -400,6 +451,111 @@ def _partial(rest: Mapping[str, Any], steps: dict[str, Step], broken: Set[str]) 
     )
 
 
+# --- the parts that could not be read, as far as they could --------------------------------------
+
+_UNREAD: Any = object()
+"""What `_repaired` and `_stand_in` answer for a value they cannot make."""
+_STAND_INS: dict[Any, tuple[Any, ...]] = {
+    str: (" ", "x"),
+    int: (1,),
+    float: (1.0,),
+    bool: (False,),
+    datetime: ("2000-01-01T00:00:00Z",),
+    date: ("2000-01-01",),
+}
+
+
+def _known_tag(value: Any, kind: Any) -> bool:
+    """Whether `value` says which member of a tagged union `kind` it is, one `kind` has (or
+    `kind` is no tagged union): a part of unknown type is not guessed at."""
+    options = [m for m in typing.get_args(_bare(kind)) if m is not type(None)]
+    tags = {_tag_of(m) for m in options} - {None}
+    if not tags:
+        return True
+    return _tagged(value, tags)
+
+
+def _repaired(value: Any, kind: Any) -> Any:
+    """`value` with each field, item or member that is not a `kind`'s replaced by a stand-in of
+    its type (an unknown field left out, a missing one added), so that it reads as a `kind`;
+    `_UNREAD` if it cannot."""
+    if _converts(value, kind):
+        return value
+    bare = _bare(kind)
+    fixed: Any = _UNREAD
+    if isinstance(bare, type) and issubclass(bare, msgspec.Struct) and isinstance(value, Mapping):
+        fixed = {}
+        config = bare.__struct_config__
+        if config.tag_field is not None:
+            fixed[config.tag_field] = config.tag
+        for info in msgspec.structs.fields(bare):
+            if info.encode_name in value:
+                item = _repaired(value[info.encode_name], info.type)
+                if item is _UNREAD and info.required:
+                    return _UNREAD
+                if item is not _UNREAD:
+                    fixed[info.encode_name] = item
+            elif info.required:
+                item = _stand_in(info.type)
+                if item is _UNREAD:
+                    return _UNREAD
+                fixed[info.encode_name] = item
+    elif typing.get_origin(bare) is tuple and isinstance(value, list):
+        member = typing.get_args(bare)[0]
+        fixed = [_repaired(item, member) for item in value]
+        if any(item is _UNREAD for item in fixed):
+            return _UNREAD
+    elif typing.get_origin(bare) is dict and isinstance(value, Mapping):
+        member = typing.get_args(bare)[1]
+        fixed = {name: _repaired(item, member) for name, item in value.items()}
+        if any(item is _UNREAD for item in fixed.values()):
+            return _UNREAD
+    elif typing.get_origin(bare) in (typing.Union, types.UnionType):
+        options = [m for m in typing.get_args(bare) if m is not type(None)]
+        tags = {_tag_of(m): m for m in options if _tag_of(m) is not None}
+        if _tagged(value, tags):
+            fixed = _repaired(value, tags[value["type"]])
+        elif len(options) == 1:
+            fixed = _repaired(value, options[0])
+    if fixed is not _UNREAD and _converts(fixed, kind):
+        return fixed
+    if isinstance(bare, type) and issubclass(bare, msgspec.Struct):
+        return _UNREAD  # its stand-in is the same fields' (or its own checks refuse them)
+    return _stand_in(kind)
+
+
+def _stand_in(kind: Any) -> Any:
+    """A value of `kind`, standing in for one that is not: `_UNREAD` if none is at hand."""
+    bare = _bare(kind)
+    candidates: list[Any] = list(_STAND_INS.get(bare, ()))
+    if isinstance(bare, type) and issubclass(bare, enum.Enum):
+        candidates = [member.value for member in bare]
+    elif isinstance(bare, type) and issubclass(bare, msgspec.Struct):
+        candidates = [_repaired({}, bare)]
+    elif typing.get_origin(bare) in (tuple, list):
+        candidates = [[]]
+    elif typing.get_origin(bare) is dict:
+        candidates = [{}]
+    elif typing.get_origin(bare) in (typing.Union, types.UnionType):
+        members = typing.get_args(bare)
+        # not a tagged member's: a condition's can hold a condition
+        candidates = [_stand_in(m) for m in members if _tag_of(m) is None and m is not type(None)]
+        if type(None) in members:
+            candidates.append(None)
+    for candidate in candidates:
+        if candidate is not _UNREAD and _converts(candidate, kind):
+            return candidate
+    return _UNREAD
+
+
+def _converts(value: Any, kind: Any) -> bool:
+    try:
+        msgspec.convert(value, kind)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 # --- the whole journey -------------------------------------------------------------------------
 
 
@@ -407,7 +563,9 @@ class _Checks:
     """The checks that need the whole journey and what exists beside it. `broken` are the
     steps that could not be read, with where their documents lead (None: not an object, so
     nobody can tell); `entries` the steps customers arrive at other than from the start (a
-    migration's targets)."""
+    migration's targets); `faulty` the paths of the faults the schema found, whose values are
+    stand-ins: no fault is named at or under them, nor one of a part's checks across its fields
+    (a wait's for or until) where one of those fields is a stand-in."""
 
     def __init__(
         self,
@@ -418,6 +576,7 @@ class _Checks:
         broken: Mapping[str, frozenset[str] | None] | None = None,
         *,
         start_known: bool = True,
+        faulty: Set[str] = frozenset(),
     ) -> None:
         self.journey = journey
         self.templates = templates
@@ -426,9 +585,22 @@ class _Checks:
         self.steps = journey.steps
         self.broken = broken or {}
         self.start_known = start_known
+        self.faulty = faulty
 
     def faults(self) -> Iterator[JourneyFault]:
-        yield from self.entry()
+        for fault in self.all_faults():
+            if not under_faults(fault, self.faulty):
+                yield fault
+
+    def local(self, faults: Iterator[JourneyFault]) -> Iterator[JourneyFault]:
+        """The faults of one part's checks, but those above a stand-in of it (a check across
+        its fields)."""
+        for fault in faults:
+            if not any(_at_or_under(path, fault.path) for path in self.faulty):
+                yield fault
+
+    def all_faults(self) -> Iterator[JourneyFault]:
+        yield from self.local(self.entry())
         if self.start_known and not self.known(self.journey.start):
             yield JourneyFault("$.start", self.missing(self.journey.start))
         for step_id in (*self.steps, *self.broken):
@@ -442,10 +614,10 @@ class _Checks:
             for field, target in step.exits:
                 if not self.known(target):
                     yield JourneyFault(f"{path}.{field}", self.missing(target))
-            yield from self.step(path, step_id, step)
+            yield from self.local(self.step(path, step_id, step))
         yield from self.unreachable()
         yield from self.spinning_loops()
-        yield from self.goal_and_policies()
+        yield from self.local(self.goal_and_policies())
 
     def known(self, step_id: str) -> bool:
         return step_id in self.steps or step_id in self.broken
@@ -600,7 +772,10 @@ class _Checks:
                 yield from _condition("$.goal.condition", goal.condition)
         policies = self.journey.policies
         cooling = policies.re_entry is ReEntry.AFTER_COOL_DOWN
-        if cooling and policies.cool_down is None:
+        if "$.policies.re_entry" in self.faulty:
+            if policies.cool_down is not None:
+                yield from _duration("$.policies.cool_down", policies.cool_down)
+        elif cooling and policies.cool_down is None:
             yield JourneyFault("$.policies.cool_down", "after_cool_down needs a cool_down")
         elif not cooling and policies.cool_down is not None:
             yield JourneyFault(

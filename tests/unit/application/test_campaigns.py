@@ -278,6 +278,27 @@ class TestEditCampaign:
         ]
         assert (await campaigns.queries.get(KEY)).summary.version == 1
 
+    async def test_a_move_with_a_faulty_field_still_has_its_other_fields_checked(self) -> None:
+        campaigns = Campaigns()
+        await campaigns.live()
+        document = {
+            "moves": [
+                {"from": "nope", "to": "nada", "from_version": 7},
+                {"from": "w", "to": "e", "from_version": 0},
+                {"from": "nope", "to": "sms"},
+            ]
+        }
+        with pytest.raises(JourneyInvalid) as refusal:
+            await campaigns.edit(KEY, longer_wait(), "bea", document)
+        assert refused(refusal.value) == [
+            ("$.migration.moves[1].from_version", "Expected `int` >= 1"),
+            ("$.migration.moves[0].to", "'nada' is not a step of the new version"),
+            ("$.migration.moves[0].from_version", "version 7 does not exist (versions: 1)"),
+            ("$.migration.moves[1].to", "'e' is not a step of the new version"),
+            ("$.migration.moves[2].from", "'nope' is not a step of any version"),
+        ]
+        assert (await campaigns.queries.get(KEY)).summary.version == 1
+
     async def test_the_faults_of_the_journey_and_of_its_migration_come_together(self) -> None:
         campaigns = Campaigns()
         await campaigns.live()

@@ -21,8 +21,9 @@ from domain.shared.documents import field_of, json_fault
 from domain.shared.times import time_fault
 from entrypoints.http.auth import allow
 from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
+from entrypoints.http.campaign_text import text_faults, text_refusal
 from entrypoints.http.problems import not_json, problem
-from entrypoints.text_checks import raw_fault
+from entrypoints.text_checks import number_fault, raw_fault
 from ports.api_keys import Role
 from ports.campaigns import JourneyReferences
 
@@ -53,6 +54,15 @@ def _refused(field: str, reason: str) -> Response[Any]:
         "The request is not valid",
         errors=[{"field": field, "reason": reason}],
     )
+
+
+def _not_json(raw: bytes, reason: str) -> Response[Any]:
+    """A body that is not JSON; one with a number too large to be finite (`1e400`) names its
+    path, as the edge does for the routes it reads."""
+    fault = number_fault(raw, reason)
+    if fault is not None:
+        return _refused(fault.path, fault.reason)
+    return not_json(reason, raw)
 
 
 def _sends(tally: SendTally) -> dict[str, Any]:
@@ -153,15 +163,19 @@ class CampaignDryRunController(Controller):
         raw = await request.body()
         fault = raw_fault(raw)
         if fault is not None:
+            refused = text_faults(raw)
+            if refused and isinstance(document := msgspec.json.decode(raw), dict):
+                # every control character, and the journey's other faults with them
+                return await text_refusal(refused, document.get("journey"), references)
             return _refused(fault.path, fault.reason)
         try:
             body = _decoder.decode(raw)
         except msgspec.ValidationError as error:
             if (broken := json_fault(raw)) is not None:
-                return not_json(broken)
+                return _not_json(raw, broken)
             return _refused(*field_of(error))
         except msgspec.DecodeError as error:
-            return not_json(str(error), raw)
+            return _not_json(raw, str(error))
         for name, value in (("from", body.from_), ("to", body.to)):
             fault_of_time = time_fault(value)
             if fault_of_time is not None:

@@ -19,6 +19,7 @@ from uuid import UUID
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get, post, put
+from litestar.exceptions import ValidationException
 from litestar.params import Parameter
 
 from application.campaigns.change_status import ChangeCampaignStatus, StatusChange
@@ -36,11 +37,18 @@ from domain.campaign.aggregate import CampaignStatus, CannotChange
 from domain.campaign.journey_reader import JourneyInvalid
 from entrypoints.http.auth import READERS, allow, author
 from entrypoints.http.campaign_teams import sends_as_other_teams, teams_of_key
+from entrypoints.http.campaign_text import (
+    READS_TEXT_FAULTS,
+    CampaignRequest,
+    refused_text,
+    text_refusal,
+    validation_with_text,
+)
 from entrypoints.http.idempotency import answer_once
 from entrypoints.http.keys import Key, Name
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
-from ports.campaigns import CampaignDetail, CampaignSummary
+from ports.campaigns import CampaignDetail, CampaignSummary, JourneyReferences
 
 __all__ = ["CampaignsController"]
 
@@ -203,7 +211,9 @@ _TEAMS = (
 class CampaignsController(Controller):
     path = "/v1/campaigns"
     tags = ["campaigns"]
+    request_class = CampaignRequest
     exception_handlers = {
+        ValidationException: validation_with_text,
         JourneyInvalid: _invalid,
         CampaignExists: _exists,
         CannotChange: _cannot,
@@ -213,6 +223,7 @@ class CampaignsController(Controller):
     @post(
         operation_id="createCampaign",
         name="campaigns:create",
+        opt={READS_TEXT_FAULTS: True},
         guards=[allow(Role.MARKETER)],
         status_code=201,
         summary="Create a campaign as a draft; nobody enters it until it is activated",
@@ -234,7 +245,11 @@ class CampaignsController(Controller):
         create: FromDishka[CreateCampaign],
         queries: FromDishka[CampaignQueries],
         writes: FromDishka[IdempotentWrites],
+        references: FromDishka[JourneyReferences],
     ) -> Response[CampaignOut]:
+        if refused := refused_text(request):
+            return await text_refusal(refused, data.journey, references)
+
         async def write() -> tuple[int, CampaignOut]:
             draft = CampaignDraft(data.name, data.journey)
             written = await create(data.key, draft, author(request), teams_of_key(request))
@@ -287,6 +302,7 @@ class CampaignsController(Controller):
         "/{campaign:str}",
         operation_id="editCampaign",
         name="campaigns:edit",
+        opt={READS_TEXT_FAULTS: True},
         guards=[allow(Role.MARKETER)],
         status_code=200,
         summary="Edit a campaign: a draft in place; a live one publishes a new version",
@@ -309,7 +325,10 @@ class CampaignsController(Controller):
         edit: FromDishka[EditCampaign],
         queries: FromDishka[CampaignQueries],
         writes: FromDishka[IdempotentWrites],
+        references: FromDishka[JourneyReferences],
     ) -> Response[CampaignOut]:
+        if refused := refused_text(request):
+            return await text_refusal(refused, data.journey, references)
         draft = CampaignDraft(data.name, data.journey)
 
         async def write() -> tuple[int, CampaignOut]:

@@ -442,6 +442,117 @@ class TestEveryFaultIsReportedAtOnce:
         assert paths(document) == ["$.steps.welcome", "$.steps.thanks.template"]
 
 
+class TestAFieldOfTheWrongTypeHidesNoOtherFault:
+    def test_a_send_with_a_priority_of_text_still_has_its_channels_and_template_checked(
+        self,
+    ) -> None:
+        step = send("zzz", channels=[], priority="high")
+        assert faults(journey({"s": step})) == [
+            ("$.steps.s.priority", "Expected `int`, got `str`"),
+            ("$.steps.s.channels", "a send needs at least one channel"),
+            ("$.steps.s.template", "'zzz' is not a template"),
+        ]
+
+    def test_policies_with_an_unknown_re_entry_still_have_their_other_fields_checked(
+        self,
+    ) -> None:
+        policies = {
+            "re_entry": "sometimes",
+            "cool_down": "forever",
+            "enrollment_cap": -1,
+            "send_limit": 99999999999,
+        }
+        assert sorted(paths(journey({"s": send()}, policies=policies))) == [
+            "$.policies.cool_down",
+            "$.policies.enrollment_cap",
+            "$.policies.re_entry",
+            "$.policies.send_limit",
+        ]
+
+    def test_a_cap_too_large_is_named_beside_a_negative_send_limit(self) -> None:
+        text = json.dumps(journey({"s": send()})).removesuffix("}") + (
+            ', "policies": {"enrollment_cap": 10000000000000000000000000, "send_limit": -5}}'
+        )
+        assert faults(text) == [
+            ("$.policies.send_limit", "Expected `int` >= 0"),
+            ("$.policies.enrollment_cap", f"at most {MAX_COUNT:,}"),
+        ]
+
+    def test_a_wait_with_an_unknown_day_still_has_its_time_of_day_checked(self) -> None:
+        step = {"type": "wait", "until": "25:99", "days": ["funday"]}
+        assert paths(journey({"w": step})) == ["$.steps.w.days[0]", "$.steps.w.until"]
+
+    def test_a_goal_with_a_faulty_filter_still_has_its_window_checked(self) -> None:
+        goal = {"signal": "", "within": "-1d", "where": [{"property": "p", "op": "zz"}]}
+        assert paths(journey({"s": send()}, goal=goal)) == [
+            "$.goal.signal",
+            "$.goal.where[0].op",
+            "$.goal.within",
+        ]
+
+    def test_a_faulty_step_is_still_judged_reachable_or_not(self) -> None:
+        steps = {"s": send(), "t": send("zzz", channels=[], priority="high")}
+        assert paths(journey(steps)) == [
+            "$.steps.t.priority",
+            "$.steps.t.channels",
+            "$.steps.t.template",
+            "$.steps.t",
+        ]
+
+    def test_a_check_across_the_fields_of_a_part_is_left_when_one_is_a_stand_in(self) -> None:
+        steps = {
+            "w": {"type": "wait", "for": 5, "next": "u"},
+            "u": {"type": "update", "profile": 5, "next": "o"},
+            "o": {"type": "split", "arms": [{"name": "a", "weight": "x", "next": "bye"}]},
+            "bye": {"type": "exit"},
+        }
+        assert paths(journey(steps)) == [
+            "$.steps.w.for",
+            "$.steps.u.profile",
+            "$.steps.o.arms[0].weight",
+        ]
+
+    def test_a_type_that_is_a_list_is_named_not_a_crash(self) -> None:
+        steps = {"s": send(next="t"), "t": {"type": ["exit"]}, "u": {"type": {"a": 1}}}
+        assert paths(journey(steps)) == ["$.steps.t.type", "$.steps.u.type", "$.steps.u"]
+
+    def test_a_cool_down_is_checked_when_re_entry_is_unknown(self) -> None:
+        policies = {"re_entry": "sometimes", "cool_down": "7d"}
+        assert paths(journey({"s": send()}, policies=policies)) == ["$.policies.re_entry"]
+
+
+class TestFaultsTheCallerFoundAreNamedWithTheOthers:
+    def test_refused_strings_are_named_first_and_every_other_fault_after(self) -> None:
+        nul = "holds the control character U+0000 at position 6"
+        document = journey(
+            {
+                "s": {"type": "exit", "reason": "done\u0000"},
+                "orphan": send("zzz", channels=[]),
+            },
+            entry={"type": "signal", "signal": "order\u0000placed"},
+        )
+        refused = [
+            JourneyFault("$.entry.signal", nul),
+            JourneyFault("$.steps.s.reason", nul),
+        ]
+        with pytest.raises(JourneyInvalid) as caught:
+            decode_journey(document, templates=TEMPLATES, segments=SEGMENTS, refused=refused)
+        assert [(f.path, f.reason) for f in caught.value.faults] == [
+            ("$.entry.signal", nul),
+            ("$.steps.s.reason", nul),
+            ("$.steps.orphan.channels", "a send needs at least one channel"),
+            ("$.steps.orphan.template", "'zzz' is not a template"),
+            ("$.steps.orphan", "cannot be reached from the start ('s')"),
+        ]
+
+    def test_no_fault_is_named_under_a_refused_string(self) -> None:
+        refused = [JourneyFault("$.steps.s.template", "holds the control character U+0000")]
+        document = journey({"s": send("wel\u0000come")})
+        with pytest.raises(JourneyInvalid) as caught:
+            decode_journey(document, templates=TEMPLATES, segments=SEGMENTS, refused=refused)
+        assert caught.value.faults == tuple(refused)
+
+
 class TestAMigrationTargetIsReached:
     def test_a_step_only_a_migration_moves_customers_to_is_reached(self) -> None:
         document = journey(
