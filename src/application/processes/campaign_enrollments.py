@@ -196,20 +196,6 @@ class _Round:
         self.audiences: dict[tuple[UUID, int], int] = {}
         self.full: set[tuple[UUID, int]] = set()  # campaign versions whose cap is reached
         self.held_for_decision: dict[tuple[UUID, int], frozenset[str]] = {}
-        # Read ahead for a page: the entries of its `Entered` events the index knows, and the
-        # send each of its messages answers for (None: none), kept current as it notes more.
-        self.indexed: set[UUID] | None = None
-        self.sent: dict[UUID, SentBy | None] | None = None
-
-    async def note_messages(self, messages: Sequence[tuple[UUID, SentBy]]) -> None:
-        await self.ports.enrollment_index.note_messages(messages)
-        if self.sent is not None:
-            self.sent.update(messages)
-
-    async def sent_by(self, message_id: UUID) -> SentBy | None:
-        if self.sent is not None and message_id in self.sent:
-            return self.sent[message_id]
-        return (await self.ports.enrollment_index.sent_by([message_id])).get(message_id)
 
     async def cap_refusal(self, campaign_id: UUID, version: int, cap: int | None) -> str | None:
         """Takes a new entry's place under the version's cap; why not, once it is reached.
@@ -410,7 +396,6 @@ class CampaignEnrollments:
             since = min(e.occurred_at for e in signals)
             enrolled |= {row.customer_id for row in await index.open_goals(customers, since)}
         traced = await self._traces_of(events, signals, enrolled, work.entries)
-        await self._read_ahead(work, events)
         for event in events:
             if isinstance(event, _CAMPAIGN_EVENTS):
                 await self._campaign_changed(work, event)
@@ -430,32 +415,6 @@ class CampaignEnrollments:
             else:
                 await self._message_changed(work, event)
             await work.flush()
-
-    async def _read_ahead(self, work: _Round, events: Sequence[CanMutateAggregate[UUID]]) -> None:
-        """What the page's events would each look up or note on their own, in one trip each
-        (a broadcast of 100,000 sends is followed by as many decisions, entries and queued
-        messages): the entries the index knows already, the sends the decided messages answer
-        for (noted at once: a message's later events are read after its decision), and the
-        sends the page's other messages answer for."""
-        entered = [e.originator_id for e in events if isinstance(e, _ENTERED)]
-        decided = [
-            (e.message_id, sent)
-            for e in events
-            if isinstance(e, _DECISIONS) and (sent := sent_by_origin(e.origin)) is not None
-        ]
-        changed = [
-            e.originator_id
-            for e in events
-            if not isinstance(
-                e, (*_CAMPAIGN_EVENTS, Signal.Recorded, Membership.Entered, _ENTERED, _DECISIONS)
-            )
-        ]
-        index = work.ports.enrollment_index
-        work.indexed = await index.known(entered) if entered else set()
-        if decided:
-            await index.note_messages(decided)
-        found = await index.sent_by(changed) if changed else {}
-        work.sent = {**dict.fromkeys(changed), **found, **dict(decided)}
 
     async def _on_signal(self, work: _Round, event: Signal.Recorded, enrolled: set[UUID]) -> None:
         if event.customer_id in enrolled:
@@ -587,10 +546,7 @@ class CampaignEnrollments:
 
     async def _entered_elsewhere(self, work: _Round, enrollment_id: UUID) -> None:
         """An entry recorded outside this process (the API): the journey begins here."""
-        if work.indexed is not None:
-            if enrollment_id in work.indexed:
-                return
-        elif await work.ports.enrollment_index.known([enrollment_id]):
+        if await work.ports.enrollment_index.known([enrollment_id]):
             return
         enrollment = await work.enrollment(enrollment_id)
         if enrollment is None or enrollment.step is not None or not enrollment.active:
@@ -607,8 +563,7 @@ class CampaignEnrollments:
         sent = sent_by_origin(event.origin)
         if sent is None:
             return
-        if work.sent is None or event.message_id not in work.sent:
-            await work.note_messages([(event.message_id, sent)])
+        await work.ports.enrollment_index.note_messages([(event.message_id, sent)])
         heard = _response_to(event.outcome, event.defer_until, event.fired)
         if heard is not None:
             await self._respond(work, sent, *heard, event.message_id)
@@ -634,7 +589,7 @@ class CampaignEnrollments:
 
     async def _message_changed(self, work: _Round, event: Any) -> None:
         message_id: UUID = event.originator_id
-        sent = await work.sent_by(message_id)
+        sent = (await work.ports.enrollment_index.sent_by([message_id])).get(message_id)
         if sent is None:
             return
         if isinstance(event, _FELL_BACK):
@@ -657,7 +612,7 @@ class CampaignEnrollments:
         and reported on before this names the send: what its stream says so far is heard now,
         in the order it was recorded. A status heard here is not heard again when its own event
         is read (`note_response`), nor when a page is taken again."""
-        await work.note_messages([(fallback_id, sent)])
+        await work.ports.enrollment_index.note_messages([(fallback_id, sent)])
         fallback = (await work.ports.streams.load([fallback_id])).get(fallback_id)
         if not isinstance(fallback, Message):
             return
