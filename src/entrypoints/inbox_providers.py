@@ -1,5 +1,6 @@
-"""Dishka providers of the inbox and the SLA timers: the projection and its reads, the live
-stream's changes, the SLA process, its lane member and its timer runs."""
+"""Dishka providers of the inbox, the SLA timers and the replies' statuses: the projection and
+its reads, the live stream's changes, the SLA process, its lane member and its timer runs, and
+the reply statuses process and its lane member."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import asyncpg
 from dishka import Provider, Scope, provide
 
 from adapters.postgres.inbox import InboxListing, PostgresInbox, PostgresInboxChanges
+from adapters.postgres.reply_statuses import ReplyStatusProjection
 from adapters.postgres.sla_timers import SlaTimerProjection, SlaTimerRuns
+from application.processes.reply_statuses import ReplyStatuses
 from application.processes.sla_timers import SlaTimers
 from application.queries.customer_context import ContextQueries
 from application.queries.inbox import InboxQueries
@@ -61,3 +64,7 @@ class InboxProvider(Provider):
     @provide
     def sla_timer_runs(self, pool: asyncpg.Pool, process: SlaTimers, clock: Clock) -> SlaTimerRuns:
         return SlaTimerRuns(pool, process, clock)
+
+    @provide
+    def reply_status_projection(self) -> ReplyStatusProjection:
+        return ReplyStatusProjection(ReplyStatuses())

@@ -20,6 +20,7 @@ from adapters.postgres.inbox import InboxListing
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
 from adapters.postgres.projections import PositionsAhead, ProjectionRunner, is_outage
+from adapters.postgres.reply_statuses import ReplyStatusProjection
 from adapters.postgres.segments import SegmentMembers
 from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.sla_timers import SlaTimerProjection
@@ -111,6 +112,9 @@ LANES: tuple[Lane, ...] = (
     # SLA deadlines: a timer run takes this lane's turn while it records a breach, which must
     # hold no inbox page up.
     Lane("sla", (SlaTimerProjection,), gives_way_to=("attribution",)),
+    # Replies' statuses into their threads: it reads every message's progress (a broadcast's
+    # too, undecoded), which must hold up neither the inbound messages' routing nor the inbox.
+    Lane("replies", (ReplyStatusProjection,), gives_way_to=("attribution",)),
 )
 
 

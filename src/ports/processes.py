@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from eventsourcing.domain import Aggregate, CanMutateAggregate
 
-__all__ = ["AggregateSaves", "EventLog", "Process"]
+__all__ = ["AggregateSaves", "EventLog", "Process", "TypedPage", "events_of", "streams_of"]
 
 Ports = TypeVar("Ports", contravariant=True)
 
@@ -65,3 +65,35 @@ class AggregateSaves(Protocol):
         """Appends the aggregates' pending events and writes what lists them; an event whose
         place in its stream is taken fails them all."""
         ...
+
+
+@runtime_checkable
+class TypedPage(Protocol):
+    """A page that tells each event's class and stream without decoding the event (the
+    runner's), and decodes only the events asked for."""
+
+    def stream_ids(self, *kinds: type) -> list[UUID]:
+        """The streams of the events of these classes (or their subclasses), in log order."""
+        ...
+
+    def of(self, *kinds: type) -> list[CanMutateAggregate[UUID]]:
+        """The events of these classes (or their subclasses), in log order."""
+        ...
+
+
+def streams_of(events: Sequence[CanMutateAggregate[UUID]], *kinds: type) -> list[UUID]:
+    """The streams of the page's events of these classes, in log order: read without decoding
+    where the page can tell them, so a process that acts on a few streams of a busy topic
+    decodes only their events."""
+    if isinstance(events, TypedPage):
+        return events.stream_ids(*kinds)
+    return [event.originator_id for event in events if isinstance(event, kinds)]
+
+
+def events_of(
+    events: Sequence[CanMutateAggregate[UUID]], *kinds: type
+) -> list[CanMutateAggregate[UUID]]:
+    """The page's events of these classes, in log order, the others left undecoded."""
+    if isinstance(events, TypedPage):
+        return events.of(*kinds)
+    return [event for event in events if isinstance(event, kinds)]

@@ -195,6 +195,16 @@ class TestTheToursCustomerFromEmailToWhatsApp:
             f"/v1/conversations/{conversation}/replies", json={**text, "channel": "email"}
         ).json()
         assert (by_email["channel"], by_email["sent"]) == ("email", True)
+        # The demo's email API takes the reply and reports it delivered: the thread says so.
+        reply_id = by_email["message_id"]
+
+        def reply_status() -> tuple[str | None, str]:
+            shown = http.get(f"/v1/conversations/{conversation}").json()["thread"]
+            in_thread = next(m["provider_status"] for m in shown if m["id"] == reply_id)
+            return in_thread, http.get(f"/v1/messages/{reply_id}").json()["status"]
+
+        statuses = eventually(reply_status, lambda s: s == ("delivered", "delivered"))
+        assert statuses == ("delivered", "delivered")
         resolved = http.post(
             f"/v1/conversations/{conversation}/resolve", json={"reason": "delivery date given"}
         ).json()

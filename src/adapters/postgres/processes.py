@@ -92,6 +92,12 @@ class DecodedPage(Sequence["CanMutateAggregate[UUID]"]):
             )
         return found
 
+    def stream_ids(self, *kinds: type) -> list[UUID]:
+        """The streams of the events of these classes (or their subclasses), in log order,
+        read without decoding them."""
+        class_of = self._codec.topics.class_of
+        return [e.stream_id for e in self._events if issubclass(class_of(e.topic), kinds)]
+
     def of(self, *kinds: type) -> list[CanMutateAggregate[UUID]]:
         """The events of these classes (or their subclasses), in log order."""
         class_of = self._codec.topics.class_of
