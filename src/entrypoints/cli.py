@@ -275,14 +275,17 @@ def _fakes_line(fakes: dict[str, str] | None) -> str:
 
 
 def _write_env(data_dir: Path, settings: Settings, fakes: dict[str, str] | None = None) -> None:
-    """The servers' addresses, the master key, and the fakes' control URLs and webhook
-    secrets, for `. env`."""
+    """The servers' addresses, the master key, the clock, and the fakes' control URLs and
+    webhook secrets, for `. env`."""
     variables = {
         "DATABASE_URL": settings.database_url or "",
         "NATS_URL": settings.nats_url or "",
         "CHORUS_PORT": str(settings.port),
         # The CLI's audit commands read the demo's customers with the demo's key.
         **({"CHORUS_MASTER_KEY": settings.master_key} if settings.master_key else {}),
+        # And stamp what they record (key changes) on the demo's clock: with the manual one,
+        # its time in the database, not the wall's.
+        "CHORUS_CLOCK": settings.clock,
         **(fakes or {}),
     }
     (data_dir / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))

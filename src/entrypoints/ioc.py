@@ -212,7 +212,9 @@ class AdaptersProvider(Provider):
     async def clock(self, store: ClockStore) -> Clock:
         if self.settings.clock != "manual":
             return SystemClock()
-        return ManualClock(await store.load())  # where it stood before a restart
+        # Where it stood before a restart, or the wall's time at its first start, kept in the
+        # database so that every process and `chorus` command reads the same time.
+        return ManualClock(await store.start(SystemClock().now()))
 
     ids = provide(RandomIds, provides=IdGenerator)
 

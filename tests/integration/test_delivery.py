@@ -18,7 +18,9 @@ from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.providers.email_api import EmailApiProvider
 from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.twilio_server import FakeTwilio
+from adapters.providers.fakes.whatsapp_server import FakeWhatsApp
 from adapters.providers.twilio_sms import TwilioSmsProvider
+from adapters.providers.whatsapp_cloud import WhatsAppCloudProvider
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from adapters.system.rule_sets import DefaultRuleSets
@@ -462,6 +464,49 @@ class TestBouncesAndComplaints:
         customer = await delivery.customers.get(made.customer_id)
         assert customer is not None
         assert why in customer.suppressed[Channel.EMAIL]
+
+    async def test_a_number_not_on_whatsapp_bounces_and_suppresses_whatsapp_alone(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        with FakeWhatsApp() as fake:
+            provider = WhatsAppCloudProvider(
+                "wa",
+                base_url=fake.base_url,
+                phone_number_id=fake.phone_number_id,
+                access_token=fake.access_token,
+                app_secret=fake.app_secret,
+            )
+            delivery = Delivery(pool, InMemoryProviders(provider))
+            customer_id = await delivery.customer()
+            decided = await delivery.request(
+                customer_id,
+                SendRequest("support", Purpose.TRANSACTIONAL, (Channel.WHATSAPP,)),
+                content=MessageContent(inline=Content(whatsapp_template="order_shipped")),
+            )
+            await delivery.run_round(Channel.WHATSAPP)
+            message = await delivery.store.get(decided.message_id)
+            assert message is not None
+            assert message.provider_message_id is not None
+            # What the fake sends for `bounced`: `failed` with 131026, message undeliverable.
+            webhook = fake.status_webhook(
+                HOOK + "wa", message.provider_message_id, fake.received[0], "bounced"
+            )
+            assert webhook is not None
+
+            await delivery.webhook("wa", webhook.headers, webhook.body, HOOK + "wa")
+            await provider.close()
+
+        message = await delivery.store.get(decided.message_id)
+        assert message is not None
+        assert message.status is MessageStatus.BOUNCED
+        assert message.statuses[-1].reason is not None
+        assert message.statuses[-1].reason.startswith("whatsapp error 131026")
+        customer = await delivery.customers.get(customer_id)
+        assert customer is not None
+        assert set(customer.suppressed) == {Channel.WHATSAPP}
+        assert customer.suppressed[Channel.WHATSAPP].startswith(
+            "hard bounce reported by wa: whatsapp error 131026"
+        )
 
 
 class TestChannelFallback:

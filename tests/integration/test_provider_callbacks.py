@@ -264,8 +264,8 @@ class TestStatusCallbacks:
         ("final", "sms_status", "whatsapp_status", "email_statuses"),
         [
             ("failed", DeliveryStatus.FAILED, DeliveryStatus.FAILED, [DeliveryStatus.FAILED]),
-            # Twilio's 30005: the number does not exist, a bounce; WhatsApp's 131026 a failure.
-            ("bounced", DeliveryStatus.BOUNCED, DeliveryStatus.FAILED, [DeliveryStatus.BOUNCED]),
+            # Twilio's 30005: the number does not exist; WhatsApp's 131026: it is not on WhatsApp.
+            ("bounced", DeliveryStatus.BOUNCED, DeliveryStatus.BOUNCED, [DeliveryStatus.BOUNCED]),
             ("complained", DeliveryStatus.FAILED, DeliveryStatus.FAILED, [DeliveryStatus.DELIVERED, DeliveryStatus.COMPLAINED]),
         ],
     )  # fmt: skip

@@ -19,3 +19,8 @@ class InMemoryClockStore:
 
     async def save(self, now: datetime) -> None:
         self.saved = now
+
+    async def start(self, now: datetime) -> datetime:
+        if self.saved is None:
+            self.saved = now
+        return self.saved

@@ -60,7 +60,9 @@ an SMS, for good: 30005 unknown destination handset (the number does not exist),
 landline or unreachable carrier, 21211 invalid `To` number, 21614 `To` is not a mobile
 number. They are a `bounced`, as an email's hard bounce is (and suppress the channel for the
 customer); every other code (30003 unreachable handset, switched off or out of coverage;
-30007 carrier filtering...) is a `failed` that may not happen again."""
+30007 filtered by Twilio or the carrier as spam or against their rules...) is a `failed` that
+may not happen again. 30007 is no complaint: the recipient never saw the message, and the fault
+is its content or its sender's, not the number's (docs/providers.md)."""
 _FAILED = frozenset({"undelivered", "failed"})
 
 _INBOUND_STATUSES = frozenset({"receiving", "received"})

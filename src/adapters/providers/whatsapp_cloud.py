@@ -32,6 +32,7 @@ __all__ = [
     "API_VERSION",
     "RETRYABLE_GRAPH_CODES",
     "SIGNATURE_HEADER",
+    "WHATSAPP_BOUNCES",
     "WHATSAPP_STATUSES",
     "WhatsAppCloudProvider",
     "hub_signature",
@@ -49,6 +50,14 @@ WHATSAPP_STATUSES: dict[str, DeliveryStatus] = {
     "failed": DeliveryStatus.FAILED,
 }
 """Cloud API statuses, mapped; others (e.g. the retired `deleted`) are skipped."""
+
+WHATSAPP_BOUNCES: frozenset[int] = frozenset({131026})
+"""Error codes of a `failed` status that say the number cannot take a WhatsApp message: 131026,
+"message undeliverable", first of all because the number is not on WhatsApp (Meta also names a
+recipient who has not accepted its terms, or whose app is too old to take the message). It is a
+`bounced`, as an email's hard bounce is, and suppresses WhatsApp for the customer; their other
+channels stay open. Every other code (131047 the 24-hour window is closed, 131049 held back for
+the recipient's engagement, 131050 the recipient stopped marketing messages...) is a `failed`."""
 
 RETRYABLE_GRAPH_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131048, 131056, 133004})
 """Graph error codes that mean "busy or throttled, try later", whatever the HTTP status."""
@@ -225,6 +234,17 @@ def _failure(errors: list[_Error]) -> str | None:
     return f"whatsapp error {first.code}: {words}"
 
 
+def _mapped(status: _Status) -> DeliveryStatus | None:
+    mapped = WHATSAPP_STATUSES.get(status.status)
+    if (
+        mapped is DeliveryStatus.FAILED
+        and status.errors
+        and status.errors[0].code in WHATSAPP_BOUNCES
+    ):
+        return DeliveryStatus.BOUNCED
+    return mapped
+
+
 def _raw(status: _Status) -> dict[str, Any]:
     raw: dict[str, Any] = msgspec.to_builtins(status)
     return raw
@@ -355,7 +375,7 @@ class WhatsAppCloudProvider(HttpProvider):
                 if change.field != "messages":
                     continue
                 for status in change.value.statuses:
-                    mapped = WHATSAPP_STATUSES.get(status.status)
+                    mapped = _mapped(status)
                     if mapped is None:
                         continue
                     found.append(

@@ -24,7 +24,9 @@ _FINAL: dict[str, tuple[str, str | None]] = {
     "delivered": ("delivered", None),
     "failed": ("undelivered", "30003"),  # unreachable destination handset
     "bounced": ("undelivered", "30005"),  # unknown destination handset
-    "complained": ("failed", "30007"),  # filtered by the carrier
+    # Twilio reports no recipient's complaint: the nearest it has, the message filtered by
+    # Twilio or the carrier as spam, which Chorus records as `failed`.
+    "complained": ("failed", "30007"),
 }
 
 

@@ -23,8 +23,13 @@ __all__ = ["FakeWhatsApp", "wa_status", "wa_text"]
 _MESSAGES_PATH = re.compile(rf"^/{re.escape(API_VERSION)}/(?P<phone>[^/]+)/messages$")
 _FINAL: dict[str, tuple[str, int | None, str]] = {
     "delivered": ("delivered", None, ""),
-    "failed": ("failed", 131026, "Message undeliverable"),
-    "bounced": ("failed", 131026, "Message undeliverable"),
+    # Held back by Meta this once: the number may take the next one.
+    "failed": (
+        "failed",
+        131049,
+        "This message was not delivered to maintain healthy ecosystem engagement",
+    ),
+    "bounced": ("failed", 131026, "Message undeliverable"),  # the number is not on WhatsApp
     "complained": ("failed", 131050, "User has stopped marketing messages"),
 }
 
