@@ -52,7 +52,9 @@ class Roster(Protocol):
         ...
 
     async def queued(self, team: str) -> list[UUID]:
-        """The open conversations waiting in the team's queue, held by no agent."""
+        """The open conversations waiting in the team's queue, held by no agent: the highest
+        priority first, then the longest waiting, then the first to arrive (to start its
+        thread), so conversations queued at one instant keep the order they came in."""
         ...
 
     async def queues(self) -> dict[str, int]:

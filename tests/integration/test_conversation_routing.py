@@ -231,6 +231,27 @@ class TestQueue:
         assert await chorus.roster.queues() == {}
         await chorus.roster_rebuilt()
 
+    async def test_conversations_queued_at_one_instant_leave_in_the_order_they_came(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.setup({"ana": {ChannelKind.CHAT: 1}}, "support")
+        senders = [who(f"phone:+4477009002{n:02}") for n in range(6)]
+        for sender in senders:  # the clock stands still: every one queued at one instant
+            await chorus.inbound(sender, Channel.WHATSAPP, "hello")
+            await chorus.settle()
+        threads = [(await chorus.conversation(s)).id for s in senders]
+        assert await chorus.roster.queued("support") == threads[1:]  # not by id
+        taken = []
+        for step in range(5):
+            await chorus.resolve(threads[step])
+            await chorus.settle()
+            taken += [
+                t
+                for t, s in zip(threads, senders, strict=True)
+                if (c := await chorus.conversation(s)).agent == "ana" and c.is_open
+            ]
+        assert taken == threads[1:]
+
 
 class TestCapacityUnderConcurrency:
     async def test_racing_assignments_never_put_an_agent_over_capacity(

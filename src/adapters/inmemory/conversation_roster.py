@@ -164,12 +164,13 @@ class InMemoryRoster:
         return found
 
     async def queued(self, team: str) -> list[UUID]:
+        # A hold is listed when its conversation is first saved: the order they arrived in.
         waiting = [
-            (-hold.priority, hold.waiting_since, conversation_id)
-            for conversation_id, hold in self.tables.holds.items()
+            (-hold.priority, hold.waiting_since, arrived, conversation_id)
+            for arrived, (conversation_id, hold) in enumerate(self.tables.holds.items())
             if hold.team == team and hold.agent is None and hold.open
         ]
-        return [conversation_id for _, _, conversation_id in sorted(waiting)]
+        return [conversation_id for *_, conversation_id in sorted(waiting)]
 
     async def queues(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -145,10 +145,14 @@ WHERE a.key = ANY($1::text[])
 GROUP BY a.key
 ORDER BY a.key
 """
+# Conversations queued at one instant (a burst, a manual clock) in the order they arrived: the
+# place in the log of their thread's first event.
 _QUEUED = """
-SELECT conversation_id FROM conversation_holds
-WHERE team = $1 AND agent IS NULL AND open
-ORDER BY priority DESC, waiting_since, conversation_id
+SELECT h.conversation_id FROM conversation_holds h
+WHERE h.team = $1 AND h.agent IS NULL AND h.open
+ORDER BY h.priority DESC, h.waiting_since,
+    (SELECT e.position FROM events e WHERE e.stream_id = h.conversation_id AND e.version = 1),
+    h.conversation_id
 """
 _QUEUES = """
 SELECT team, count(*) AS waiting FROM conversation_holds

@@ -9,7 +9,7 @@ and that conversation waits for the next drain, which whatever freed or took the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from application.conflicts import retry_on_conflict
@@ -71,8 +71,9 @@ class DrainQueues:
                 found = await uow.repository(Conversation).get(queued)
                 known = (await uow.repository(Team).get([team_id(team)])).get(team_id(team))
             hours = None if known is None else known.working_hours
+            arrival = {conversation: place for place, conversation in enumerate(queued)}
             entries = [
-                queue_entry(c, policy, hours)
+                replace(queue_entry(c, policy, hours), arrival=arrival[c.id])
                 for c in found.values()
                 if c.is_open and c.agent is None and c.team == team and c.channel_kind
             ]

@@ -548,16 +548,19 @@ class QueueEntry:
     channel_kind: ChannelKind
     breach_at: datetime | None = None
     skills: frozenset[str] = frozenset()
+    arrival: int = 0
+    """Its place among the queue's conversations in the order they arrived (the roster's)."""
 
 
 def queue_key(entry: QueueEntry) -> tuple[Any, ...]:
     """The queue's order: highest priority, then soonest SLA breach (none last), then the
-    longest waiting, then the id; no two entries compare equal."""
+    longest waiting, then the first to arrive, then the id; no two entries compare equal."""
     return (
         -entry.priority.rank,
         entry.breach_at is None,
         entry.breach_at or _LATEST,
         entry.queued_at,
+        entry.arrival,
         entry.conversation_id,
     )
 
