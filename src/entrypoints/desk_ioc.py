@@ -42,6 +42,7 @@ from entrypoints.conversation_commands import ConversationDesk
 from ports.api_keys import ApiKeyStore
 from ports.campaigns import JourneyReferences
 from ports.clock import Clock
+from ports.conversation_roster import Roster
 from ports.ids import IdGenerator
 from ports.rules import RuleSets
 from ports.snooze_timers import SnoozeTimers
@@ -157,8 +158,9 @@ class DeskProvider(Provider):
         clock: Clock,
         request_message: RequestMessage,
         templates: PublishedTemplates,
+        roster: Roster,
     ) -> ReplyToConversation:
-        return ReplyToConversation(uows, rule_sets, clock, request_message, templates)
+        return ReplyToConversation(uows, rule_sets, clock, request_message, templates, roster)
 
     @provide
     def desk(

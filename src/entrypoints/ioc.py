@@ -434,9 +434,9 @@ class UseCasesProvider(Provider):
 
     @provide
     def redecide_due(
-        self, uows: UnitsOfWork, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+        self, uows: UnitsOfWork, rule_sets: RuleSets, clock: Clock, ids: IdGenerator, roster: Roster
     ) -> RedecideDueMessages:
-        return RedecideDueMessages(uows, rule_sets, clock, ids)
+        return RedecideDueMessages(uows, rule_sets, clock, ids, roster)
 
     @provide
     def simulate_rules(self, history: History) -> SimulateRules:
@@ -558,8 +558,9 @@ class UseCasesProvider(Provider):
         clock: Clock,
         ids: IdGenerator,
         templates: Templates,
+        roster: Roster,
     ) -> SettleApproval:
-        return SettleApproval(uows, rule_sets, clock, ids, templates)
+        return SettleApproval(uows, rule_sets, clock, ids, templates, roster)
 
     @provide
     def signal_reader(self, normalizer: IdentityNormalizer) -> SignalReader:

@@ -41,9 +41,13 @@ class InMemoryRepository(Generic[A]):
         self.uow = uow
 
     async def get(self, ids: Collection[UUID]) -> dict[UUID, A]:
+        """What this unit holds to save (so two changes in one unit build on each other), else
+        as last committed."""
         await self.uow.queue_for(ids)
-        loaded = self.uow.storage.events.load(ids)
-        return {i: found for i, found in loaded.items() if isinstance(found, self.kind)}
+        held = {i: self.uow.added[i] for i in ids if i in self.uow.added}
+        loaded = self.uow.storage.events.load([i for i in ids if i not in held])
+        found = {i: a for i, a in loaded.items() if isinstance(a, self.kind)}
+        return found | {i: a for i, a in held.items() if isinstance(a, self.kind)}
 
     async def existing(self, ids: Collection[UUID]) -> set[UUID]:
         return self.uow.storage.events.existing(ids)

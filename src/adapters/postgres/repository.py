@@ -33,11 +33,17 @@ class PostgresRepository(Generic[A]):
         self.cached = issubclass(kind, uow.cached)
 
     async def get(self, ids: Collection[UUID]) -> dict[UUID, A]:
+        """What this unit holds to save (so two changes in one unit build on each other), else
+        as last committed."""
         uow = self.uow
         await uow.queue_for(ids)
         found: dict[UUID, A] = {}
         missing: list[UUID] = []
         for aggregate_id in ids:
+            adding = uow.to_save.get(aggregate_id)
+            if isinstance(adding, self.kind):
+                found[aggregate_id] = adding
+                continue
             held = uow.cache.take(aggregate_id) if self.cached else None
             if isinstance(held, self.kind):
                 found[aggregate_id] = held

@@ -1,8 +1,11 @@
-"""A reply held for approval, into its conversation once settled (docs/approvals.md).
+"""A reply the rules did not let go at once, into its conversation when it goes or never will
+(docs/approvals.md, docs/conversations.md).
 
-A reply the rules let go at once is recorded in its thread by `SendReply`; one they hold waits
-in /v1/approvals outside the thread. When its hold is settled, in the commit that records the
-verdict and the decision it leads to:
+A reply the rules let go at once is recorded in its thread by `ReplyToConversation`; one they
+defer waits in the scheduler, and one they hold waits in /v1/approvals, both outside the thread.
+A deferred reply the scheduler lets go later is recorded as the agent's outbound message in the
+commit of that decision (`by` the agent). When a held reply's hold is settled, in the commit
+that records the verdict and the decision it leads to:
 
 - approved or edited, and allowed by the rules: the reply (as approved, edited content
   included) is recorded as the agent's outbound message (`Conversation.MessageSent`, `by` the
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from application.conversations.reopening import room_to_reopen
 from domain.conversation.aggregate import Conversation
 from domain.message.origin import replier_of, thread_of
 
@@ -27,10 +31,11 @@ if TYPE_CHECKING:
 
     from domain.policy.decision import Decision, SendRequest
     from domain.policy.vocabulary import Channel
+    from ports.conversation_roster import Roster
     from ports.delivery import Delivery
     from ports.unit_of_work import UnitOfWork
 
-__all__ = ["approved_reply_into_thread", "reply_text", "unsent_reply_into_thread"]
+__all__ = ["reply_into_thread", "reply_text", "unsent_reply_into_thread"]
 
 REPLIER = "agent"
 """The author of a reply whose origin names no agent (replies before they named theirs)."""
@@ -51,7 +56,7 @@ def reply_text(delivery: Delivery | None, channel: Channel | None) -> str:
     return f"template {rendered.template}" if rendered.template else "(no content)"
 
 
-async def approved_reply_into_thread(
+async def reply_into_thread(
     uow: UnitOfWork,
     origin: str,
     message_id: UUID,
@@ -59,11 +64,14 @@ async def approved_reply_into_thread(
     delivery: Delivery | None,
     decision: Decision,
     at: datetime,
+    roster: Roster | None = None,
 ) -> bool:
-    """Records an approved reply the rules allowed in its conversation; False when the message
-    is no approved reply, was not allowed, or is in the thread already."""
+    """Records a reply the rules allowed in its conversation, as its agent's, `by` whoever
+    approved it last (the agent, if nobody had to); reopening a resolved conversation, in its
+    team's queue if its agent has no room now (`roster`). False when the message is no reply,
+    was not allowed, or is in the thread already."""
     thread = thread_of(origin)
-    if thread is None or not request.approved or not decision.allows_send:
+    if thread is None or not decision.allows_send:
         return False
     channel = decision.channel or (request.channels[0] if request.channels else None)
     if channel is None:
@@ -73,14 +81,16 @@ async def approved_reply_into_thread(
     if conversation is None:
         return False
     rendered = None if delivery is None else delivery.contents.get(channel)
-    recorded = conversation.record_approved_reply(
+    author = replier_of(origin) or REPLIER
+    recorded = conversation.record_reply_sent(
         message_id,
-        replier_of(origin) or REPLIER,
+        author,
         reply_text(delivery, channel),
         channel,
         None if rendered is None else rendered.template,
-        request.approved[-1].by,
+        request.approved[-1].by if request.approved else author,
         at,
+        room=await room_to_reopen(roster, conversation),
     )
     if recorded:
         conversations.add(conversation)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.approvals.reply_thread import (
-    approved_reply_into_thread,
+    reply_into_thread,
     unsent_reply_into_thread,
 )
 from application.conflicts import retry_on_conflict
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from domain.policy.vocabulary import Channel
     from ports.approvals import ApprovalRecord
     from ports.clock import Clock
+    from ports.conversation_roster import Roster
     from ports.delivery import Delivery
     from ports.ids import IdGenerator
     from ports.rules import RuleSets
@@ -109,12 +110,15 @@ class SettleApproval:
         clock: Clock,
         ids: IdGenerator,
         templates: Templates | None = None,
+        roster: Roster | None = None,
     ) -> None:
         self.uows = uows
         self.rule_sets = rule_sets
         self.clock = clock
         self.ids = ids
         self.templates = templates
+        # The agents' loads, when an approved reply reopens its conversation (None: none kept).
+        self.roster = roster
 
     async def approve(self, approval_id: UUID, by: str, note: str | None = None) -> Settled:
         return await self._settle(approval_id, ApprovalStatus.APPROVED, by, note, None)
@@ -190,8 +194,15 @@ class SettleApproval:
                         held.origin,
                         delivery=delivery,
                     )
-                    await approved_reply_into_thread(
-                        uow, held.origin, record.message_id, request, delivery, decision, now
+                    await reply_into_thread(
+                        uow,
+                        held.origin,
+                        record.message_id,
+                        request,
+                        delivery,
+                        decision,
+                        now,
+                        self.roster,
                     )
                     outcome = decision.outcome
                 await uow.approvals.settle(approval_id, status, by, note, now, decision_id)

@@ -5,11 +5,13 @@ The reply goes on the channel the customer last wrote on, unless the agent picks
 channel whose service window is closed (WhatsApp: 24 hours after the customer's last message on
 it) only an approved template may go: the answer says so and lists them (`ReplyNeedsTemplate`).
 A reply the rules suppress, defer or hold for an operator's approval is answered with the
-decision, and the thread is left as it was (a held one goes in once its hold is settled:
-`application/approvals/reply_thread.py`); the request carries the conversation's classified
-intent, which approval rules read. A reply to a resolved conversation reopens it. The
-idempotency key is the send request's, scoped to the conversation: a retry answers with the
-first decision and records nothing twice.
+decision, and the thread is left as it was (a deferred one goes in when the scheduler lets it
+go, a held one once its hold is settled: `application/approvals/reply_thread.py`); the request
+carries the conversation's classified intent, which approval rules read. A reply to a resolved
+conversation reopens it, back in its team's queue if its agent has no room to hold it open
+again: a reply is never refused for capacity. The idempotency key is the send request's, scoped
+to the conversation: a retry answers with the first decision and records nothing twice, and
+records in the thread a reply its first try queued but did not record.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from application.conversations.actors import Actor, change_conversation, load_conversation
+from application.conflicts import retry_on_conflict
+from application.conversations.actors import Actor, load_conversation
+from application.conversations.reopening import room_to_reopen
 from application.messages.compose import MessageContent
 from domain.conversation.aggregate import Conversation, ConversationStatus, TemplateNeeded
+from domain.message.aggregate import Message
 from domain.message.content import Content
 from domain.message.origin import reply_origin
 from domain.policy.decision import Outcome, SendRequest
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
     from application.messages.request_message import RequestMessage
     from ports.clock import Clock
+    from ports.conversation_roster import Roster
     from ports.rules import RuleSets
     from ports.templates import PublishedTemplates
     from ports.unit_of_work import UnitsOfWork
@@ -99,12 +105,14 @@ class ReplyToConversation:
         clock: Clock,
         request_message: RequestMessage,
         templates: PublishedTemplates,
+        roster: Roster,
     ) -> None:
         self.uows = uows
         self.rule_sets = rule_sets
         self.clock = clock
         self.request_message = request_message
         self.templates = templates
+        self.roster = roster
 
     async def __call__(
         self,
@@ -147,31 +155,44 @@ class ReplyToConversation:
         if decided.decision is not None and decided.decision.channel is not None:
             sent_on = decided.decision.channel
 
-        def record(found: Conversation) -> ReplyOutcome:
-            in_thread = any(m.message_id == decided.message_id for m in found.messages)
-            if allowed and not in_thread:
-                found.reply(
+        async def record() -> ReplyOutcome:
+            async with self.uows() as uow:
+                conversations = uow.repository(Conversation)
+                found = await load_conversation(conversations, conversation_id)
+                in_thread = any(m.message_id == decided.message_id for m in found.messages)
+                went, on = allowed, sent_on
+                if decided.repeated and not in_thread:
+                    # A retry of a reply whose thread was not told (the first try failed after
+                    # its message was queued): its message says whether, and where, it went.
+                    queued = await uow.repository(Message).get([decided.message_id])
+                    message = queued.get(decided.message_id)
+                    went, on = message is not None, sent_on if message is None else message.channel
+                if went and not in_thread:
+                    found.reply(
+                        decided.message_id,
+                        actor.acting_on(found),
+                        reply.text or f"template {reply.template}",
+                        rules,
+                        self.clock.now(),
+                        on,
+                        reply.template,
+                        room=await room_to_reopen(self.roster, found),
+                    )
+                    conversations.add(found)
+                    in_thread = True
+                return ReplyOutcome(
+                    conversation_id,
+                    on,
                     decided.message_id,
-                    actor.acting_on(found),
-                    reply.text or f"template {reply.template}",
-                    rules,
-                    self.clock.now(),
-                    sent_on,
-                    reply.template,
+                    decided.decision_id,
+                    outcome,
+                    sent=in_thread,
+                    repeated=decided.repeated,
+                    status=found.status,
                 )
-                in_thread = True
-            return ReplyOutcome(
-                conversation_id,
-                sent_on,
-                decided.message_id,
-                decided.decision_id,
-                outcome,
-                sent=in_thread,
-                repeated=decided.repeated,
-                status=found.status,
-            )
 
-        return await change_conversation(self.uows, conversation_id, record)
+        # A commit that lost the agent's last place to another is tried again, with no room.
+        return await retry_on_conflict(record)
 
     async def approved_for(self, channel: Channel) -> tuple[str, ...]:
         """The templates whose latest version holds an approved (WhatsApp) template for the

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.approvals.reply_thread import (
-    approved_reply_into_thread,
-    unsent_reply_into_thread,
-)
+from application.approvals.reply_thread import reply_into_thread, unsent_reply_into_thread
 from application.approvals.settle_approval import suppress_held
 from application.conflicts import retry_on_conflict
 from application.messages.request_message import decide_and_record
 from domain.customer.aggregate import Customer
+from domain.policy.decision import Outcome
 from ports.approvals import ApprovalStatus
 
 if TYPE_CHECKING:
     from ports.clock import Clock
+    from ports.conversation_roster import Roster
     from ports.ids import IdGenerator
     from ports.rules import RuleSets
     from ports.unit_of_work import UnitsOfWork
@@ -33,12 +32,19 @@ class RedecideDueMessages:
     """
 
     def __init__(
-        self, uows: UnitsOfWork, rule_sets: RuleSets, clock: Clock, ids: IdGenerator
+        self,
+        uows: UnitsOfWork,
+        rule_sets: RuleSets,
+        clock: Clock,
+        ids: IdGenerator,
+        roster: Roster | None = None,
     ) -> None:
         self.uows = uows
         self.rule_sets = rule_sets
         self.clock = clock
         self.ids = ids
+        # The agents' loads, when a reply let go reopens its conversation (None: none kept).
+        self.roster = roster
 
     async def __call__(self, limit: int = 100) -> int:
         """Returns how many due messages were decided."""
@@ -102,8 +108,21 @@ class RedecideDueMessages:
                         "scheduler",
                         delivery=item.delivery,
                     )
-                    # An approved reply deferred after its approval goes into its thread now.
-                    await approved_reply_into_thread(
+                    if decision.outcome is Outcome.SUPPRESS:
+                        # A deferred reply that will never go: its agents are told in a note.
+                        why = "; ".join(f"{f.rule_id}: {f.reason}" for f in decision.fired)
+                        await unsent_reply_into_thread(
+                            uow,
+                            item.origin,
+                            item.message_id,
+                            item.delivery,
+                            "suppressed",
+                            "the rules",
+                            why or None,
+                            now,
+                        )
+                    # A reply deferred (approved first or not) goes into its thread now.
+                    await reply_into_thread(
                         uow,
                         item.origin,
                         item.message_id,
@@ -111,6 +130,7 @@ class RedecideDueMessages:
                         item.delivery,
                         decision,
                         now,
+                        self.roster,
                     )
                 return len(due)
 

@@ -361,40 +361,57 @@ class Conversation(Aggregate):
         at: datetime,
         channel: Channel | None = None,
         template: str | None = None,
+        *,
+        room: bool = True,
     ) -> ThreadMessage:
-        """Records an allowed reply (the id of its `Message`): reopens a resolved conversation,
-        answers the customer's waiting messages, and waits on the customer."""
+        """Records an allowed reply (the id of its `Message`): reopens a resolved conversation
+        (back in its team's queue when its agent has no `room` to hold it open again), answers
+        the customer's waiting messages, and waits on the customer."""
         reply_on = self.check_reply(agent, rules, at, channel, template)
         if self._has(message_id):
             raise InvalidValue("message_id", f"{message_id} is already in the thread")
         if self.status is ConversationStatus.RESOLVED:
-            self._reopened(timestamp=at, reason="an agent replied", by=agent.key)
+            self._reopen_for_reply("an agent replied", agent.key, at, room)
         message = ThreadMessage(
             message_id, Direction.OUTBOUND, reply_on, at, agent.key, text, template
         )
         self._message_sent(timestamp=at, message=message, by=agent.key)
         return message
 
-    def record_approved_reply(
+    def record_reply_sent(
         self,
         message_id: UUID,
         author: str,
         text: str,
         channel: Channel,
         template: str | None,
-        approved_by: str,
+        by: str,
         at: datetime,
+        *,
+        room: bool = True,
     ) -> bool:
-        """Records a reply an operator approved (`approved_by`) after the rules held it, as the
-        agent's (`author`) outbound message: it was checked when the agent wrote it, and is
-        sent now. Reopens a resolved conversation; False when it is in the thread already."""
+        """Records a reply the rules let go after the agent (`author`) wrote it, as their
+        outbound message: one an operator approved (`by`) after the rules held it, one the
+        scheduler let go after the rules deferred it, one whose thread was not told when it was
+        sent. It was checked when the agent wrote it, and is sent now. Reopens a resolved
+        conversation (back in its team's queue when its agent has no `room`); False when it is
+        in the thread already."""
         if self._has(message_id):
             return False
         if self.status is ConversationStatus.RESOLVED:
-            self._reopened(timestamp=at, reason="an approved reply was sent", by=approved_by)
+            self._reopen_for_reply("a reply was sent", by, at, room)
         message = ThreadMessage(message_id, Direction.OUTBOUND, channel, at, author, text, template)
-        self._message_sent(timestamp=at, message=message, by=approved_by)
+        self._message_sent(timestamp=at, message=message, by=by)
         return True
+
+    def _reopen_for_reply(self, reason: str, by: str, at: datetime, room: bool) -> None:
+        """Reopens for a reply; an agent with no room to hold it open again (their capacity
+        for its kind taken meanwhile) gives it back to the team's queue, which offers it to the
+        next who has room: a reply is never refused for capacity, nor anyone put over it."""
+        self._reopened(timestamp=at, reason=reason, by=by)
+        if not room and self.agent is not None:
+            why = f"reopened by a reply while {self.agent} had no room for it"
+            self._unassigned(timestamp=at, reason=why, by=by)
 
     def note_unsent_reply(self, message_id: UUID, text: str, by: str, at: datetime) -> bool:
         """A reply held for approval that will never go (rejected, or its hold expired): an

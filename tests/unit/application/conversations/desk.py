@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from adapters.inmemory.campaigns import InMemoryJourneyReferences
+from adapters.inmemory.conversation_roster import InMemoryRoster
 from adapters.inmemory.snooze_timers import InMemorySnoozeTimers
 from adapters.inmemory.staff import InMemoryStaffDirectory
 from adapters.inmemory.templates import InMemoryTemplates
@@ -86,6 +87,7 @@ class Desk(InMemoryChorus):
             self.clock,
             self.request_message,
             InMemoryTemplates(self.storage),
+            InMemoryRoster(self.storage),
         )
         self.add_note = AddNote(self.uows, self.clock, self.ids)
         self.timers = InMemorySnoozeTimers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,8 @@ from adapters.templates.jinja import JinjaRenderer
 from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import Reply, ReplyNeedsTemplate
 from application.templates.publish_template import PublishTemplate, TemplateDraft
-from domain.conversation.aggregate import ConversationStatus, Direction, NotOnTeam
+from domain.conversation.aggregate import Conversation, ConversationStatus, Direction, NotOnTeam
+from domain.conversation.vocabulary import ChannelKind
 from domain.policy.decision import Outcome
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
@@ -118,6 +120,101 @@ class TestReply:
         await desk.reply(conversation, ana("support"), Reply(text="One more thing"))
         thread = await desk.thread(conversation)
         assert (thread.reopened, thread.status) == (1, ConversationStatus.WAITING_ON_CUSTOMER)
+
+    async def test_a_reply_reopening_past_its_agents_capacity_goes_and_queues_the_thread(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        async with desk.uows() as uow:
+            thread = (await uow.repository(Conversation).get([conversation]))[conversation]
+            thread.assign(ana("support").agent, "support", "test", "admin", desk.clock.now())  # type: ignore[arg-type]
+            uow.repository(Conversation).add(thread)
+        await desk.resolve(conversation, ana("support"), "answered")
+        # Ana's chat places are all taken meanwhile (her capacity lowered to none).
+        await desk.change_agent_capacity("ana.silva", {ChannelKind.CHAT: 0}, "admin")
+        answer = await desk.reply(conversation, ana("support"), Reply(text="One more thing"))
+        assert (answer.sent, answer.outcome) == (True, Outcome.SEND)
+        assert len(desk.storage.outbox) == 1
+        thread = await desk.thread(conversation)
+        assert (thread.status, thread.team, thread.agent) == (
+            ConversationStatus.WAITING_ON_CUSTOMER,
+            "support",
+            None,
+        )
+        assert thread.history[-1].reason == (
+            "reopened by a reply while ana.silva had no room for it"
+        )
+        assert [m.text for m in thread.messages][-1] == "One more thing"
+
+    async def test_a_retry_whose_first_try_was_not_recorded_records_it_once(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        roster = desk.reply.roster
+        lost = [ConnectionError("the database went away")]
+
+        class LostOnce:
+            async def candidates(self, agents: Any) -> Any:
+                if lost:
+                    raise lost.pop()
+                return await roster.candidates(agents)
+
+        desk.reply.roster = LostOnce()  # type: ignore[assignment]
+        async with desk.uows() as uow:
+            thread = (await uow.repository(Conversation).get([conversation]))[conversation]
+            thread.assign(ana("support").agent, "support", "test", "admin", desk.clock.now())  # type: ignore[arg-type]
+            uow.repository(Conversation).add(thread)
+        await desk.resolve(conversation, ana("support"), "answered")
+        with pytest.raises(ConnectionError):  # its message was queued; its thread not told
+            await desk.reply(conversation, ana("support"), Reply(text="Hi"), "k-2")
+        assert len((await desk.thread(conversation)).messages) == 1
+        again = await desk.reply(conversation, ana("support"), Reply(text="Hi"), "k-2")
+        assert (again.repeated, again.sent, again.channel) == (True, True, Channel.WHATSAPP)
+        assert len(desk.storage.outbox) == 1
+        thread = await desk.thread(conversation)
+        assert [m.message_id for m in thread.messages][-1] == again.message_id
+
+    async def test_a_reply_the_rules_defer_goes_into_the_thread_when_it_goes(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        answers = [
+            await desk.reply(conversation, ana("support"), Reply(text=f"Update {n}"))
+            for n in range(1, 6)
+        ]
+        deferred = [a for a in answers if a.outcome is Outcome.DEFER]
+        assert deferred, [a.outcome for a in answers]  # the global daily cap defers the last
+        later = deferred[0]
+        assert later.sent is False
+        thread = await desk.thread(conversation)
+        assert later.message_id not in {m.message_id for m in thread.messages}
+        desk.clock.advance(timedelta(hours=25))
+        assert await desk.redecide_due() >= 1
+        thread = await desk.thread(conversation)
+        sent = {m.message_id: m for m in thread.messages}
+        assert sent[later.message_id].author == "ana.silva"
+        assert sent[later.message_id].text == "Update " + str(answers.index(later) + 1)
+        assert later.message_id in desk.storage.outbox
+
+    async def test_a_deferred_reply_the_rules_then_suppress_is_noted_in_the_thread(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        answers = [
+            await desk.reply(conversation, ana("support"), Reply(text=f"Update {n}"))
+            for n in range(1, 5)
+        ]
+        assert answers[-1].outcome is Outcome.DEFER
+        # A day on, WhatsApp's service window has closed: free text may no longer go.
+        desk.clock.advance(timedelta(hours=25))
+        await desk.redecide_due()
+        thread = await desk.thread(conversation)
+        assert answers[-1].message_id not in {m.message_id for m in thread.messages}
+        (note,) = [n for n in thread.notes if n.note_id == answers[-1].message_id]
+        assert note.text.startswith("Reply not sent (suppressed by the rules: ")
+        assert note.text.endswith("): Update 4")
 
     async def test_a_retry_with_the_same_idempotency_key_sends_once(self) -> None:
         desk = Desk()
