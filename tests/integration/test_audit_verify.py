@@ -40,7 +40,7 @@ from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import ActingAgent, Conversation
 from domain.conversation.routing_book import RoutingBook
 from domain.conversation.routing_reader import decode_routing
-from domain.conversation.vocabulary import ChannelKind, Presence, Priority
+from domain.conversation.vocabulary import ChannelKind, Presence, Priority, Sentiment
 from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
@@ -422,6 +422,37 @@ class TestVerifyErasure:
         assert len(rows) == 1
         assert not holds_hotel(rows)
         assert "[erased]" in rows[0]["properties"]
+        reports = await chorus.verify()
+        assert reports[CHECK_READ_MODELS].shown == []
+
+    async def test_an_erased_customers_conversation_reads_its_classification_erased_live_and_rebuilt(
+        self, chorus: Installation
+    ) -> None:
+        upsert = await chorus.container.get(UpsertCustomer)
+        ana = (await upsert((IdentityClaim(_normalize("email", "a@x.org")),), {}, {})).customer_id
+        uows = await chorus.container.get(UnitsOfWork)
+        async with uows() as uow:
+            conversation = Conversation.start(ana, "test", T0)
+            conversation.receive(uuid4(), Channel.EMAIL, "Where is my refund?", T0, T0)
+            conversation.classify(
+                "refund", Sentiment.NEGATIVE, "test", T0, 0.93, None, "high", -0.6
+            )
+            uow.repository(Conversation).add(conversation)
+        await chorus.catch_up()
+        inbox = "SELECT intent, sentiment, seq, updated_at FROM inbox WHERE conversation_id = $1"
+        before = await chorus.pool.fetchrow(inbox, conversation.id)
+        assert (before["intent"], before["sentiment"]) == ("refund", "negative")
+        assert (await chorus.verify())[CHECK_READ_MODELS].shown == []
+        await (await chorus.container.get(EraseCustomer))(ana)
+        await chorus.catch_up()
+        after = await chorus.pool.fetchrow(inbox, conversation.id)
+        assert (after["intent"], after["sentiment"]) == ("[erased]", None)
+        assert (after["seq"], after["updated_at"]) == (before["seq"], before["updated_at"])
+        (stored,) = await chorus.pool.fetch(
+            "SELECT payload FROM events WHERE stream_id = $1 AND topic LIKE '%.Classified'",
+            conversation.id,
+        )
+        assert not holds_hotel([stored])
         reports = await chorus.verify()
         assert reports[CHECK_READ_MODELS].shown == []
 
