@@ -36,6 +36,7 @@ from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.rules.publish_rules import PublishRules
+from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import ActingAgent, Conversation
 from domain.conversation.routing_book import RoutingBook
@@ -51,6 +52,7 @@ from domain.policy.decision import Outcome, SendRequest
 from domain.policy.defaults import default_rule_set
 from domain.policy.rules import ApprovalRule
 from domain.policy.vocabulary import Channel, Purpose
+from domain.templates.aggregate import Variant
 from entrypoints.ioc import make_container
 from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
@@ -588,3 +590,28 @@ class TestMessageStory:
         ]
         assert (story.requested_by.kind, story.requested_by.key_id) == ("api", KEY)
         assert (story.status, story.content) == ("queued", {"subject": "Hello", "body": "Hi Ana"})
+
+    async def test_a_deferred_message_names_the_template_its_deferral_will_send(
+        self, chorus: Installation
+    ) -> None:
+        clock = await chorus.container.get(Clock)
+        clock.set(T0)  # type: ignore[attr-defined]
+        publish = await chorus.container.get(PublishTemplate)
+        email = Variant(Channel.EMAIL, "en", subject="Hello", body="Hi {{ customer.first_name }}")
+        await publish("hello", TemplateDraft((email,), "en"), "test")
+        upsert = await chorus.container.get(UpsertCustomer)
+        send = await chorus.container.get(RequestMessage)
+        ana = await upsert(
+            (IdentityClaim(_normalize("email", "ana@example.org"), Verification.VERIFIED),),
+            {"first_name": "Ana"},
+            {},
+        )
+        for _ in range(3):  # Ana's daily cap
+            await send(ana.customer_id, SERVICE_EMAIL, origin=api_origin(KEY))
+        deferred = await send(
+            ana.customer_id, SERVICE_EMAIL, content=MessageContent(template="hello")
+        )
+        story = await ReadMessageStory(PostgresAuditLog(chorus.pool))(deferred.message_id)
+        assert [d.outcome for d in story.decisions] == ["defer"]
+        assert (story.status, story.template, story.template_version) == ("deferred", "hello", 1)
+        assert story.content is None
