@@ -80,7 +80,7 @@ _ERASED_TOPIC = topic_of(Customer) + ".Erased"
 # What `InboxRow.erased` makes of an erased customer's rows: `seq` and `updated_at` stay.
 _ERASE = """
 UPDATE {table} SET intent = CASE WHEN intent IS NULL THEN NULL ELSE $2::text END, sentiment = NULL
-WHERE customer_id = ANY($1::uuid[]) AND (intent IS DISTINCT FROM $2::text OR sentiment IS NOT NULL)
+WHERE customer_id = ANY($1::uuid[]) AND (intent <> $2::text OR sentiment IS NOT NULL)
 """
 
 
