@@ -22,6 +22,7 @@ __all__ = [
     "LogPlan",
     "MessageHistory",
     "Unopened",
+    "WaitingContent",
 ]
 
 
@@ -116,6 +117,17 @@ class KeptReplay:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingContent:
+    """What a message deferred or held (not sent yet) will say on one channel, as rendered when
+    it was requested and kept with its deferral: the template and version it came from (None
+    for inline content)."""
+
+    channel: str
+    template: str | None
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageHistory:
     """What the log holds about one message: its decisions and its own stream."""
 
@@ -125,6 +137,9 @@ class MessageHistory:
     operator's `Customer.ApprovalSettled` verdict on it, just before the decision it led to."""
     events: list[CanMutateAggregate[UUID]]
     """The `Message` stream, from `Queued` on; empty when it was never allowed."""
+    waiting: tuple[WaitingContent, ...] = ()
+    """While it waits deferred or held: what its deferral keeps to send, per channel, in the
+    order rendered (the deferral is written with its decision, in one transaction)."""
 
 
 class AuditLog(Protocol):

@@ -22,6 +22,7 @@ from domain.conversation.aggregate import Conversation, ConversationStatus, Dire
 from domain.conversation.sla import SlaKind
 from domain.conversation.vocabulary import Priority, Sentiment
 from domain.policy.vocabulary import Channel
+from domain.shared.personal import ERASED
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -171,7 +172,8 @@ class InboxRow:
         elif kind == "Queued":
             change |= {"team": e.team, "agent": None}
         elif kind == "Classified":
-            sentiment = None if e.sentiment is None else Sentiment(e.sentiment)
+            erased = e.sentiment is None or e.sentiment == ERASED
+            sentiment = None if erased else Sentiment(e.sentiment)
             change |= {"intent": e.intent, "sentiment": sentiment}
         elif kind == "PriorityChanged":
             change["priority"] = Priority(e.priority)
@@ -182,6 +184,13 @@ class InboxRow:
         elif kind == "SlaBreached":
             change["breaches"] = self.breaches + 1
         return dataclasses.replace(self, **change)
+
+    def erased(self) -> InboxRow:
+        """The row once its customer is erased (`Customer.Erased`): its intent `[erased]` (if
+        it had one) and no sentiment, as a rebuild folds its sealed `Classified` events then;
+        `seq` and `updated_at` stay, since no event of the conversation changed it."""
+        intent = None if self.intent is None else ERASED
+        return dataclasses.replace(self, intent=intent, sentiment=None)
 
     def with_deadline(self, deadline: SlaDeadline | None) -> InboxRow:
         return dataclasses.replace(self, deadline=deadline)

@@ -115,6 +115,7 @@ class TestTheStoryOfAMessage:
             decided = deferred_send(http)
             assert decided["outcome"] == "defer", decided
             message_id = decided["message_id"]
+            waiting = http.get(f"/v1/audit/messages/{message_id}").json()
             http.post("/v1/admin/clock", json={"set": NEXT_NIGHT}).raise_for_status()
             auditor = http.post("/v1/keys", json={"name": "audit", "role": "auditor"})
             http.post("/v1/teams", json={"key": "growth", "name": "Growth"}).raise_for_status()
@@ -148,6 +149,13 @@ class TestTheStoryOfAMessage:
         with client(chorus, other.json()["secret"]) as http:
             of_another_team = http.get(f"/v1/audit/messages/{message_id}")
 
+        # Deferred, it names the template and version its deferral keeps to send.
+        assert (waiting["status"], waiting["template"], waiting["template_version"]) == (
+            "deferred",
+            "hello",
+            1,
+        )
+        assert (waiting["recipient"], waiting["content"]) == (None, None)
         assert story["status"] == "bounced", story
         asked = story["requested_by"]
         assert (asked["kind"], asked["team"], asked["key_id"]) == ("api", "orders", admin_key_id)

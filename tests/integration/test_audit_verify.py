@@ -36,11 +36,12 @@ from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.rules.publish_rules import PublishRules
+from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import ActingAgent, Conversation
 from domain.conversation.routing_book import RoutingBook
 from domain.conversation.routing_reader import decode_routing
-from domain.conversation.vocabulary import ChannelKind, Presence, Priority
+from domain.conversation.vocabulary import ChannelKind, Presence, Priority, Sentiment
 from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
@@ -51,6 +52,7 @@ from domain.policy.decision import Outcome, SendRequest
 from domain.policy.defaults import default_rule_set
 from domain.policy.rules import ApprovalRule
 from domain.policy.vocabulary import Channel, Purpose
+from domain.templates.aggregate import Variant
 from entrypoints.ioc import make_container
 from entrypoints.pipeline import LANES, every_projection
 from entrypoints.settings import Settings
@@ -425,6 +427,37 @@ class TestVerifyErasure:
         reports = await chorus.verify()
         assert reports[CHECK_READ_MODELS].shown == []
 
+    async def test_an_erased_customers_conversation_reads_its_classification_erased_live_and_rebuilt(
+        self, chorus: Installation
+    ) -> None:
+        upsert = await chorus.container.get(UpsertCustomer)
+        ana = (await upsert((IdentityClaim(_normalize("email", "a@x.org")),), {}, {})).customer_id
+        uows = await chorus.container.get(UnitsOfWork)
+        async with uows() as uow:
+            conversation = Conversation.start(ana, "test", T0)
+            conversation.receive(uuid4(), Channel.EMAIL, "Where is my refund?", T0, T0)
+            conversation.classify(
+                "refund", Sentiment.NEGATIVE, "test", T0, 0.93, None, "high", -0.6
+            )
+            uow.repository(Conversation).add(conversation)
+        await chorus.catch_up()
+        inbox = "SELECT intent, sentiment, seq, updated_at FROM inbox WHERE conversation_id = $1"
+        before = await chorus.pool.fetchrow(inbox, conversation.id)
+        assert (before["intent"], before["sentiment"]) == ("refund", "negative")
+        assert (await chorus.verify())[CHECK_READ_MODELS].shown == []
+        await (await chorus.container.get(EraseCustomer))(ana)
+        await chorus.catch_up()
+        after = await chorus.pool.fetchrow(inbox, conversation.id)
+        assert (after["intent"], after["sentiment"]) == ("[erased]", None)
+        assert (after["seq"], after["updated_at"]) == (before["seq"], before["updated_at"])
+        (stored,) = await chorus.pool.fetch(
+            "SELECT payload FROM events WHERE stream_id = $1 AND topic LIKE '%.Classified'",
+            conversation.id,
+        )
+        assert not holds_hotel([stored])
+        reports = await chorus.verify()
+        assert reports[CHECK_READ_MODELS].shown == []
+
 
 async def a_roster(chorus: Installation) -> tuple[UUID, UUID]:
     """Ana and Bea on support; Rui writes by email, is given to Ana, then writes on WhatsApp
@@ -557,3 +590,28 @@ class TestMessageStory:
         ]
         assert (story.requested_by.kind, story.requested_by.key_id) == ("api", KEY)
         assert (story.status, story.content) == ("queued", {"subject": "Hello", "body": "Hi Ana"})
+
+    async def test_a_deferred_message_names_the_template_its_deferral_will_send(
+        self, chorus: Installation
+    ) -> None:
+        clock = await chorus.container.get(Clock)
+        clock.set(T0)  # type: ignore[attr-defined]
+        publish = await chorus.container.get(PublishTemplate)
+        email = Variant(Channel.EMAIL, "en", subject="Hello", body="Hi {{ customer.first_name }}")
+        await publish("hello", TemplateDraft((email,), "en"), "test")
+        upsert = await chorus.container.get(UpsertCustomer)
+        send = await chorus.container.get(RequestMessage)
+        ana = await upsert(
+            (IdentityClaim(_normalize("email", "ana@example.org"), Verification.VERIFIED),),
+            {"first_name": "Ana"},
+            {},
+        )
+        for _ in range(3):  # Ana's daily cap
+            await send(ana.customer_id, SERVICE_EMAIL, origin=api_origin(KEY))
+        deferred = await send(
+            ana.customer_id, SERVICE_EMAIL, content=MessageContent(template="hello")
+        )
+        story = await ReadMessageStory(PostgresAuditLog(chorus.pool))(deferred.message_id)
+        assert [d.outcome for d in story.decisions] == ["defer"]
+        assert (story.status, story.template, story.template_version) == ("deferred", "hello", 1)
+        assert story.content is None

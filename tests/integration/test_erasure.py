@@ -35,6 +35,8 @@ from application.messages.compose import MessageContent
 from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
+from domain.conversation.aggregate import Conversation
+from domain.conversation.vocabulary import Sentiment
 from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.customer.contact import ConsentRecord
@@ -529,6 +531,41 @@ class TestRebuilding:
             await runner.rebuild(name)
             assert {t: await table(shop.pool, t) for t in projection.tables} == live, name
 
+    async def test_a_classified_conversation_reads_erased_in_the_inbox_as_rebuilt(
+        self, shop: Shop
+    ) -> None:
+        ana = await shop.upsert(ANA_EMAIL)
+        conversation_id = await classified_conversation(shop, ana)
+        runner = await shop.runner()
+        await shop.caught_up(runner)
+        inbox = "SELECT intent, sentiment FROM inbox WHERE conversation_id = $1"
+        assert tuple(await shop.pool.fetchrow(inbox, conversation_id)) == ("refund", "negative")
+        (stored,) = await shop.pool.fetch(
+            "SELECT payload FROM events WHERE topic LIKE '%Conversation.Classified'"
+        )
+        assert b"refund" not in stored[0]  # sealed
+        assert b"negative" not in stored[0]
+
+        await shop.erase(ana)
+        await shop.caught_up(runner)
+        assert tuple(await shop.pool.fetchrow(inbox, conversation_id)) == (ERASED, None)
+        (line,) = [e for e in await shop.audit_lines() if e.get("sentiment_score") is not None]
+        assert (line["intent"], line["sentiment"], line["sentiment_score"]) == (ERASED,) * 3
+        assert (line["confidence"], line["urgency"]) == (0.9, "high")
+        live = await table(shop.pool, "inbox")
+        await runner.rebuild("inbox")
+        assert await table(shop.pool, "inbox") == live
+
+
+async def classified_conversation(shop: Shop, customer_id: UUID) -> UUID:
+    """The customer's conversation, with a message classified refund, negative (-0.7)."""
+    async with (await shop.get(UnitsOfWork))() as uow:
+        conversation = Conversation.start(customer_id, "test", T0)
+        conversation.receive(uuid4(), Channel.EMAIL, "Where is my refund?", T0, T0)
+        conversation.classify("refund", Sentiment.NEGATIVE, "test", T0, 0.9, None, "high", -0.7)
+        uow.repository(Conversation).add(conversation)
+    return conversation.id
+
 
 async def table(pool: asyncpg.Pool, name: str) -> list[str]:
     rows = await pool.fetch(f"SELECT * FROM {name}")  # our own table names
@@ -737,6 +774,25 @@ class TestSealingWhatWasStoredInClear:
         assert [i.value for i in bea.identities] == ["bea@example.org"]
         (o_2,) = [line for line in erased if line.get("id") == "o-2"]
         assert o_2["identities"] == [{"type": "email", "value": "bea@example.org"}]
+
+    async def test_a_conversations_classification_stored_in_clear_is_sealed_and_erases(
+        self, shop: Shop
+    ) -> None:
+        ana = await shop.upsert(ANA_EMAIL)
+        await classified_conversation(shop, ana)
+        await as_stored_before_sealing(shop.pool)
+        classified = "SELECT payload FROM events WHERE topic LIKE '%Conversation.Classified'"
+        (stored,) = await shop.pool.fetch(classified)
+        assert b"refund" in stored[0]  # as the code before wrote it
+        lines = await shop.audit_lines()
+
+        await seal_existing(LegacySealing(shop.pool, IdentityNormalizer("GB")), 50)
+        (stored,) = await shop.pool.fetch(classified)
+        assert b"refund" not in stored[0]
+        assert await shop.audit_lines() == lines  # read the same
+        await shop.erase(ana)
+        (line,) = [e for e in await shop.audit_lines() if e.get("sentiment_score") is not None]
+        assert (line["intent"], line["sentiment"], line["sentiment_score"]) == (ERASED,) * 3
 
     async def test_the_log_takes_no_other_change_than_clear_to_sealed(self, shop: Shop) -> None:
         ana = await ana_with_history(shop)

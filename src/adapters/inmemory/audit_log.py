@@ -16,6 +16,7 @@ from ports.audit import (
     LogCursor,
     LogPlan,
     MessageHistory,
+    WaitingContent,
 )
 
 if TYPE_CHECKING:
@@ -154,7 +155,17 @@ class InMemoryAuditLog:
             if isinstance(recorded.event, Customer.MessageDecided | _APPROVAL_SETTLED)
             and vars(recorded.event)["message_id"] == message_id
         ]
-        return MessageHistory(decisions, await self.stream(message_id))
+        deferred = self.storage.deferred.get(message_id)
+        delivery = None if deferred is None else deferred.delivery
+        waiting = (
+            ()
+            if delivery is None
+            else tuple(
+                WaitingContent(channel.value, rendered.template, rendered.version)
+                for channel, rendered in delivery.contents.items()
+            )
+        )
+        return MessageHistory(decisions, await self.stream(message_id), waiting)
 
     async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
         return [

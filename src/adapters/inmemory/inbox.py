@@ -8,6 +8,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from domain.conversation.aggregate import Conversation
+from domain.customer.aggregate import Customer
 from ports.inbox import InboxPage, InboxRow, inbox_cursor, seq_of
 
 if TYPE_CHECKING:
@@ -64,6 +65,11 @@ class InMemoryInbox:
                 self.seq += 1
                 row = self.rows[recorded.stream_id]
                 self.rows[recorded.stream_id] = row.folding(event, self.seq)
+            elif isinstance(event, Customer.Erased):
+                erased = set(event.customer_ids)
+                for conversation_id, row in self.rows.items():
+                    if row.customer_id in erased:
+                        self.rows[conversation_id] = row.erased()
         if self.changes is not None:
             self.changes.changed(self.seq)
 

@@ -1,4 +1,5 @@
-"""The event store read for auditors, straight from `events`: never from a read model."""
+"""The event store read for auditors, straight from `events`: never from a read model (a
+message's story reads its deferral too, which its decision wrote in the same transaction)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ports.audit import (
     LogPlan,
     MessageHistory,
     Unopened,
+    WaitingContent,
 )
 
 if TYPE_CHECKING:
@@ -100,6 +102,21 @@ WHERE decisions.message_id = $1
 ORDER BY events.transaction_id, events.position
 """
 _APPROVAL_SETTLED = topic_of(events_of(Customer)["ApprovalSettled"])
+# What a deferred or held message will send (`ports.delivery.Delivery`, as `deferrals` keeps
+# it): only each channel's template and version are read, never the content.
+_WAITING = "SELECT delivery FROM deferred_messages WHERE message_id = $1"
+
+
+class _Rendered(msgspec.Struct):
+    template: str | None = None
+    version: int | None = None
+
+
+class _Waiting(msgspec.Struct):
+    contents: dict[str, _Rendered] = {}
+
+
+_waiting_decoder = msgspec.json.Decoder(_Waiting)
 _STREAM = """
 SELECT stream_id, version, topic, class_version, occurred_at, payload FROM events
 WHERE stream_id = $1 ORDER BY version
@@ -367,17 +384,28 @@ class PostgresAuditLog:
         # Only a message's own events: a stream of another kind with this id (a key's, a
         # received signal's) is no message, and its documents have no class to decode.
         prefix = Message.stored_as.topic("")
-        decisions, rows = await asyncio.gather(
+        decisions, rows, deferred = await asyncio.gather(
             self.pool.fetch(_MESSAGE_DECISIONS, message_id, _APPROVAL_SETTLED),
             self.pool.fetch(
                 _STREAM_OF_TOPICS,
                 message_id,
                 sorted(t for t in TOPICS.readable() if t.startswith(prefix)),
             ),
+            self.pool.fetchval(_WAITING, message_id),
         )
         await self.codec.keys.load_for(self.pool, (row[5] for row in (*decisions, *rows)))
         decode = self.codec.decode
-        return MessageHistory([decode(*row) for row in decisions], [decode(*r) for r in rows])
+        waiting = (
+            ()
+            if deferred is None
+            else tuple(
+                WaitingContent(channel, rendered.template, rendered.version)
+                for channel, rendered in _waiting_decoder.decode(deferred).contents.items()
+            )
+        )
+        return MessageHistory(
+            [decode(*row) for row in decisions], [decode(*r) for r in rows], waiting
+        )
 
     async def stream(self, stream_id: UUID) -> list[CanMutateAggregate[UUID]]:
         decode = self.codec.decode

@@ -1,6 +1,7 @@
 """The inbox as a projection of the Conversation events (`inbox`, `0028_inbox.sql`), read with
 each conversation's SLA deadline (`sla_deadlines`), and the changes a live stream waits for:
-the projection's commit notifies `chorus_inbox` with its last `seq`."""
+the projection's commit notifies `chorus_inbox` with its last `seq`. `Customer.Erased`
+scrubs the classification of the erased customers' rows (`InboxRow.erased`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import asyncio
 import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
+
+import msgspec
 
 from adapters.postgres.codec import EventCodec
+from domain.catalog import topic_of
 from domain.conversation.aggregate import ConversationStatus
 from domain.conversation.sla import SlaKind
 from domain.conversation.vocabulary import Priority, Sentiment
+from domain.customer.aggregate import Customer
 from domain.policy.vocabulary import Channel
+from domain.shared.personal import ERASED
 from ports.inbox import (
     InboxPage,
     InboxRow,
@@ -25,7 +32,6 @@ from ports.inbox import (
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
-    from uuid import UUID
 
     import asyncpg
 
@@ -70,6 +76,14 @@ _ONE = _SELECT + "WHERE i.conversation_id = $1"
 _HIGH_WATER = "SELECT coalesce(max(seq), 0) FROM inbox"
 
 
+_ERASED_TOPIC = topic_of(Customer) + ".Erased"
+# What `InboxRow.erased` makes of an erased customer's rows: `seq` and `updated_at` stay.
+_ERASE = """
+UPDATE {table} SET intent = CASE WHEN intent IS NULL THEN NULL ELSE $2::text END, sentiment = NULL
+WHERE customer_id = ANY($1::uuid[]) AND (intent <> $2::text OR sentiment IS NOT NULL)
+"""
+
+
 def _row(record: asyncpg.Record) -> InboxRow:
     values: dict[str, Any] = {name: record[name] for name in _FIELDS}
     values["status"] = ConversationStatus(values["status"])
@@ -93,7 +107,8 @@ def _value(row: InboxRow, name: str) -> Any:
 
 
 class InboxListing:
-    """Every conversation as the inbox lists it, from the Conversation events; rebuildable."""
+    """Every conversation as the inbox lists it, from the Conversation events, scrubbed at
+    `Customer.Erased` as a rebuild reads them after it; rebuildable."""
 
     name = "inbox"
 
@@ -102,7 +117,10 @@ class InboxListing:
         self.suffix = suffix
         self.table = "inbox" + suffix
         self.tables = (self.table,)
-        self.topics = frozenset(self.codec.topics.topic_of(cls) for cls in conversation_events())
+        self.topics = frozenset(
+            {self.codec.topics.topic_of(cls) for cls in conversation_events()} | {_ERASED_TOPIC}
+        )
+        self._erase = _ERASE.format(table=self.table)
         arrays = ", ".join(
             f"${n}::{_TYPES.get(name, 'text')}[]" for n, name in enumerate(_FIELDS, 1)
         )
@@ -132,7 +150,17 @@ class InboxListing:
         )
         rows = {record["conversation_id"]: _row(record) for record in found}
         changed: set[UUID] = set()
+        erased: set[UUID] = set()
         for each in recorded:
+            if each.topic == _ERASED_TOPIC:
+                # The rows not read for this page are scrubbed after it, in SQL.
+                customers = set(msgspec.json.decode(each.payload)["customer_ids"])
+                erased |= {UUID(c) for c in customers}
+                for conversation_id, theirs in rows.items():
+                    if str(theirs.customer_id) in customers:
+                        rows[conversation_id] = theirs.erased()
+                        changed.add(conversation_id)
+                continue
             event = self.codec.decode(
                 each.stream_id,
                 each.version,
@@ -150,10 +178,13 @@ class InboxListing:
             else:
                 continue
             changed.add(each.stream_id)
+        if changed:
+            columns = [[_value(rows[c], name) for c in changed] for name in _FIELDS]
+            await conn.execute(self._upsert, *columns)
+        if erased:
+            await conn.execute(self._erase, list(erased), ERASED)
         if not changed:
             return
-        columns = [[_value(rows[c], name) for c in changed] for name in _FIELDS]
-        await conn.execute(self._upsert, *columns)
         if not self.suffix:  # a rebuild's rows are news to nobody
             await conn.execute("SELECT pg_notify($1, $2)", INBOX_CHANNEL, str(seq))
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from domain.customer.held_edit import HeldEdit, HeldVersion
     from domain.message.aggregate import StatusChange
-    from ports.audit import AuditLog
+    from ports.audit import AuditLog, WaitingContent
 
 __all__ = [
     "MessageNotKnown",
@@ -289,6 +289,18 @@ def _status(change: StatusChange) -> StoryStatus:
     )
 
 
+def _waiting_for(
+    waiting: Sequence[WaitingContent], channel: str | None, asked: Sequence[str]
+) -> WaitingContent | None:
+    """What a message not sent yet will say: on the channel decided, if any, else on the
+    first channel asked for that has content."""
+    by_channel = {content.channel: content for content in waiting}
+    for each in (channel, *asked):
+        if each is not None and each in by_channel:
+            return by_channel[each]
+    return waiting[0] if waiting else None
+
+
 def _replayed(events: list[CanMutateAggregate[UUID]]) -> Message | None:
     message: Any = None
     for event in events:
@@ -301,8 +313,10 @@ def story_of(
     decided: list[CanMutateAggregate[UUID]],
     events: list[CanMutateAggregate[UUID]],
     conversation: Sequence[CanMutateAggregate[UUID]] = (),
+    waiting: Sequence[WaitingContent] = (),
 ) -> MessageStory:
-    """The story from the message's decisions and its own stream, as recorded."""
+    """The story from the message's decisions and its own stream, as recorded; a message
+    deferred or held names the template and version its deferral keeps to send (`waiting`)."""
     facts = [event for event in decided if isinstance(event, Customer.MessageDecided)]
     if not facts:
         raise MessageNotKnown(f"no message {message_id}")
@@ -313,6 +327,7 @@ def story_of(
     asked = requested_by(first.origin, team, conversation, message_id)
     message = _replayed(events)
     if message is None:
+        kept = _waiting_for(waiting, decisions[-1].channel, first.request["channels"])
         return MessageStory(
             message_id=message_id,
             customer_id=decisions[-1].customer_id,
@@ -323,8 +338,8 @@ def story_of(
             approvals=approvals,
             channel=decisions[-1].channel,
             recipient=None,
-            template=None,
-            template_version=None,
+            template=None if kept is None else kept.template,
+            template_version=None if kept is None else kept.version,
             campaign=campaign_of(first.origin),
             correlation_id=None,
             content=None,
@@ -374,7 +389,8 @@ def story_of(
 
 class ReadMessageStory:
     """A message's story from the event log, never from a read model: its decisions from the
-    customer's stream, the rest from its own; a reply's agent from the conversation's."""
+    customer's stream, the rest from its own; a reply's agent from the conversation's; while
+    deferred or held, its template from its deferral."""
 
     def __init__(self, log: AuditLog) -> None:
         self.log = log
@@ -387,4 +403,6 @@ class ReadMessageStory:
             thread = thread_of(origin)
             if thread is not None and replier_of(origin) is None:
                 conversation = await self.log.stream(thread)
-        return story_of(message_id, history.decisions, history.events, conversation)
+        return story_of(
+            message_id, history.decisions, history.events, conversation, history.waiting
+        )

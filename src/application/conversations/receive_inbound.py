@@ -185,7 +185,7 @@ class ReceiveInbound:
         # unless it is more urgent itself.
         known = conversation.classification
         own = intent_key(classified)
-        intent = own or (None if known is None else known.intent)
+        intent = own or (None if known is None or known.erased else known.intent)
         urgency = urgency_name(classified.urgency)
         kept = None if own is not None or known is None else known.urgency
         if kept is not None and URGENCIES.index(kept) > URGENCIES.index(urgency):

@@ -48,7 +48,7 @@ from domain.policy.rules import RuleSet
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 from domain.shared.keys import check_key, keyed_id
-from domain.shared.personal import PersonalFields
+from domain.shared.personal import ERASED, PersonalFields
 from domain.shared.topics import StoredAs
 
 __all__ = [
@@ -150,7 +150,8 @@ class Assignment:
 class Classification:
     """What the conversation is about and how the customer sounds, as classified: the
     classifier's urgency (`low` .. `critical`) and sentiment score (-1 .. 1) too, when it
-    gave them."""
+    gave them. Once the customer is erased the intent is `[erased]`, and the sentiment and
+    its score None."""
 
     intent: str | None
     sentiment: Sentiment | None
@@ -159,6 +160,11 @@ class Classification:
     unknown_reason: str | None = None  # why the classifier gave no intent (`not_text`)
     urgency: str | None = None
     sentiment_score: float | None = None
+
+    @property
+    def erased(self) -> bool:
+        """Whether the customer was erased: what was inferred from their words is gone."""
+        return self.intent == ERASED
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +238,10 @@ class Conversation(Aggregate):
             "MessageReceived": ("message.text", "message.author"),
             "MessageSent": ("message.text",),
             "NoteAdded": ("note.text",),
+            # What the classifier inferred from the customer's own words, as on the customer
+            # (`Customer.MessageClassified`); its confidence, the urgency and why no intent
+            # could be told stay in clear.
+            "Classified": ("intent", "sentiment", "sentiment_score"),
         }
     )
 
@@ -805,16 +815,21 @@ class Conversation(Aggregate):
 
     class Classified(Aggregate.Event):
         """Intent and sentiment as classified; since version 2 with why there is no intent and
-        the classifier's urgency and sentiment score (those stored before have none of them)."""
+        the classifier's urgency and sentiment score (those stored before have none of them).
+
+        Intent, sentiment and score are personal (sealed): once the customer is erased they
+        read `[erased]`, the sentiment and the score too (a `Sentiment` and a number until
+        then). Those stored in clear before they were sealed read as stored, until
+        `chorus erasure seal-existing` seals them."""
 
         class_version = 2
         intent: str | None
-        sentiment: Sentiment | None
+        sentiment: str | None
         confidence: float | None
         by: str
         unknown_reason: str | None
         urgency: str | None
-        sentiment_score: float | None
+        sentiment_score: float | str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -825,15 +840,22 @@ class Conversation(Aggregate):
         self,
         timestamp: datetime,
         intent: str | None,
-        sentiment: Sentiment | None,
+        sentiment: str | None,
         confidence: float | None,
         by: str,
         unknown_reason: str | None,
         urgency: str | None,
-        sentiment_score: float | None,
+        sentiment_score: float | str | None,
     ) -> None:
+        # Erased, the intent reads `[erased]`; the sentiment and its score, no longer known, None.
         self.classification = Classification(
-            intent, sentiment, confidence, timestamp, unknown_reason, urgency, sentiment_score
+            intent,
+            None if sentiment is None or sentiment == ERASED else Sentiment(sentiment),
+            confidence,
+            timestamp,
+            unknown_reason,
+            urgency,
+            sentiment_score if isinstance(sentiment_score, float | int) else None,
         )
 
     @event("PriorityChanged")

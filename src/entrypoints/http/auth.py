@@ -89,7 +89,7 @@ def every_team(
     what: str,
 ) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """A guard that refuses a key limited to teams: `what` is shared by every team (the rule
-    set, templates), so only a key acting for every team may change it."""
+    set, templates, segments, triggers), so only a key acting for every team may change it."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         key = current_key(connection)

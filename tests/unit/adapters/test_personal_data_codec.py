@@ -13,6 +13,8 @@ from adapters.crypto.envelope import DataKey, MasterKey, SealBroken
 from adapters.postgres.codec import EventCodec, _opened_at_top, _top_level_names
 from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, parsed_id, sealed_by
 from domain.catalog import topic_of
+from domain.conversation.aggregate import Conversation
+from domain.conversation.vocabulary import Sentiment
 from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.held_edit import HeldEdit, HeldVersion, RenderedFor
 from domain.customer.identities import Identity, IdentityClaim
@@ -167,6 +169,69 @@ class TestAClassifiedMessage:
         customer = classified_ana()
         codec = EventCodec(keys=keys_holding())
         (event,) = customer.collect_events()
+        plain = codec.encode(event)
+        assert sealed_by(plain.payload) is None
+        assert b"card_arrival" in plain.payload
+        assert codec.decode(*msgspec.structs.astuple(plain)) == event
+
+
+def classified_conversation() -> Conversation:
+    conversation = Conversation.start(uuid4(), "customer", T0)
+    conversation.collect_events()
+    conversation.classify(
+        "card_arrival",
+        Sentiment.NEGATIVE,
+        "classifier",
+        T0,
+        confidence=0.87,
+        urgency="critical",
+        sentiment_score=-0.75,
+    )
+    return conversation
+
+
+class TestAClassifiedConversation:
+    def test_its_intent_sentiment_and_score_are_sealed_and_read_back(self) -> None:
+        conversation = classified_conversation()
+        codec = EventCodec(keys=keys_holding(conversation.customer_id))
+        (event,) = conversation.collect_events()
+        encoded = codec.encode(event, conversation.customer_id)
+        for secret in (b"card_arrival", b"negative", b"-0.75"):
+            assert secret not in encoded.payload
+        stored = msgspec.json.decode(encoded.payload)
+        assert (stored["confidence"], stored["urgency"], stored["by"]) == (
+            0.87,
+            "critical",
+            "classifier",
+        )
+        assert codec.decode(*msgspec.structs.astuple(encoded)) == event
+
+    def test_without_the_key_they_read_as_erased_and_the_conversation_forgets_them(
+        self,
+    ) -> None:
+        conversation = classified_conversation()
+        keys = keys_holding(conversation.customer_id)
+        codec = EventCodec(keys=keys)
+        started = Conversation.start(conversation.customer_id, "customer", T0).collect_events()
+        stored = [codec.encode(e, conversation.customer_id) for e in started]
+        stored += [codec.encode(e, conversation.customer_id) for e in conversation.collect_events()]
+        keys._kept[conversation.customer_id] = (None, 0.0)
+        erased: Any = codec.decode(*msgspec.structs.astuple(stored[1]))
+        assert (erased.intent, erased.sentiment, erased.sentiment_score) == (ERASED,) * 3
+        assert (erased.confidence, erased.urgency) == (0.87, "critical")
+        replayed: Any = None
+        for each in stored:
+            replayed = codec.decode(*msgspec.structs.astuple(each)).mutate(replayed)
+        known = replayed.classification
+        assert known is not None
+        assert (known.intent, known.sentiment, known.sentiment_score) == (ERASED, None, None)
+        assert known.erased
+        assert (known.confidence, known.urgency) == (0.87, "critical")
+
+    def test_one_stored_in_clear_before_reads_as_it_was_stored(self) -> None:
+        conversation = classified_conversation()
+        codec = EventCodec(keys=keys_holding())
+        (event,) = conversation.collect_events()
         plain = codec.encode(event)
         assert sealed_by(plain.payload) is None
         assert b"card_arrival" in plain.payload

@@ -11,9 +11,11 @@ from uuid import UUID, uuid4
 import pytest
 
 from adapters.inmemory.audit_log import InMemoryAuditLog
+from adapters.templates.jinja import JinjaRenderer
 from application.audit.message_story import MessageNotKnown, ReadMessageStory, requested_by
 from application.conversations.replies import Reply
 from application.messages.compose import MessageContent
+from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.campaign.origin import SendOrigin
 from domain.customer.contact import ConsentRecord
 from domain.message.aggregate import Attempt, Message, MessageStatus
@@ -21,6 +23,7 @@ from domain.message.content import Content
 from domain.message.origin import api_origin, reply_origin
 from domain.policy.decision import Outcome, SendRequest
 from domain.policy.vocabulary import Channel, Purpose
+from domain.templates.aggregate import Variant
 from tests.unit.application.conversations.desk import Desk
 from tests.unit.application.conversations.desk import ana as agent_ana
 from tests.unit.in_memory_chorus import InMemoryChorus, claim
@@ -117,6 +120,38 @@ class TestMessageStory:
         assert (told.status, told.requested_by.kind) == ("deferred", "api")
         assert [d.outcome for d in told.decisions] == [Outcome.DEFER.value]
         assert (told.content, told.attempts, told.statuses) == (None, [], [])
+
+    async def test_a_deferred_message_names_the_template_and_version_it_will_send(
+        self,
+    ) -> None:
+        chorus = InMemoryChorus(at=NIGHT)
+        customer = await ana(chorus)
+        publish = PublishTemplate(
+            chorus.uows, chorus.templates.repository, chorus.clock, JinjaRenderer()
+        )
+        for body in ("Hi {{ customer.first_name }}", "Hello {{ customer.first_name }}"):
+            await publish(
+                "welcome", TemplateDraft((Variant(Channel.SMS, "en", body=body),), "en"), "t"
+            )
+        asked = await chorus.request_message(
+            customer, MARKETING_SMS, content=MessageContent(template="welcome", version=1)
+        )
+        told = await story(chorus)(asked.message_id)
+        assert (told.status, told.template, told.template_version) == ("deferred", "welcome", 1)
+        assert told.content is None  # what it says is the customer's: shown once it is sent
+
+        chorus.clock.set(MORNING)
+        assert await chorus.redecide_due() == 1
+        sent = await story(chorus)(asked.message_id)
+        assert (sent.status, sent.template, sent.template_version) == ("queued", "welcome", 1)
+        assert sent.content == {"body": "Hi Ana"}
+
+    async def test_a_message_deferred_with_inline_content_names_no_template(self) -> None:
+        chorus = InMemoryChorus(at=NIGHT)
+        customer = await ana(chorus)
+        asked = await chorus.request_message(customer, MARKETING_SMS, content=TEXT)
+        told = await story(chorus)(asked.message_id)
+        assert (told.status, told.template, told.template_version) == ("deferred", None, None)
 
     async def test_a_campaign_send_names_its_campaign_whatever_became_of_it(self) -> None:
         chorus = InMemoryChorus(at=NIGHT)

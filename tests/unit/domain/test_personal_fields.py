@@ -9,6 +9,7 @@ import pytest
 from eventsourcing.domain import Aggregate, event
 
 from domain.catalog import TOPICS, topic_of
+from domain.conversation.aggregate import Conversation
 from domain.customer.aggregate import Customer, CustomerWasErased, CustomerWasMerged
 from domain.customer.contact import ConsentRecord
 from domain.customer.identities import Identity, IdentityClaim
@@ -118,6 +119,20 @@ class TestTheCustomersDeclaration:
                 "content.whatsapp_parameters[]",
             ],
             "StatusReported": ["reason"],
+        }
+
+    def test_what_the_customer_wrote_and_what_was_inferred_from_it_are_personal(self) -> None:
+        personal = {
+            name: [str(p) for p in TOPICS.personal(topic_of(cls))]
+            for name, cls in events_of(Conversation).items()
+            if TOPICS.personal(topic_of(cls))
+        }
+        assert personal == {
+            "MessageReceived": ["message.text", "message.author"],
+            "MessageSent": ["message.text"],
+            "NoteAdded": ["note.text"],
+            # As on the customer: the confidence, the urgency and why no intent stay in clear.
+            "Classified": ["intent", "sentiment", "sentiment_score"],
         }
 
     def test_decisions_consents_and_the_erasure_hold_no_personal_values(self) -> None:

@@ -21,7 +21,7 @@ from application.segments.define_segment import (
 from domain.segments.aggregate import check_segment_key, segment_id
 from domain.segments.conditions import ConditionInvalid, condition_document, decode_condition
 from domain.shared.errors import NotFound
-from entrypoints.http.auth import READERS, allow, author
+from entrypoints.http.auth import READERS, allow, author, every_team
 from entrypoints.http.keys import Description, Key, Name, path_key
 from entrypoints.http.problems import invalid_document, problem
 from ports.api_keys import Role
@@ -137,14 +137,16 @@ class SegmentsController(Controller):
     @post(
         operation_id="createSegment",
         name="segments:create",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("a segment")],
         status_code=201,
         summary="Define a segment; its members are backfilled from history",
         description=(
             "Body: `{key, name, description, condition}` (docs/segments.md). 201 when created; "
             "200 when the key holds this very definition already (a retry); 409 when it holds "
             "another (PUT /v1/segments/{key} changes it). Members appear within moments, "
-            "evaluated over every customer's recorded signals and profile."
+            "evaluated over every customer's recorded signals and profile. A segment carries "
+            "no team (any team's campaigns and triggers may name it), so a key limited to "
+            "teams may not define, change or delete one: 403."
         ),
     )
     @inject
@@ -161,10 +163,13 @@ class SegmentsController(Controller):
         "/{key:str}",
         operation_id="putSegment",
         name="segments:put",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("a segment")],
         status_code=200,
         summary="Create or change a segment (a new version); members are re-evaluated",
-        description="Body: `{name, description, condition}`. 201 when created, else 200.",
+        description=(
+            "Body: `{name, description, condition}`. 201 when created, else 200. A key limited "
+            "to teams may not: 403 (a segment is every team's)."
+        ),
     )
     @inject
     async def put_segment(
@@ -213,8 +218,9 @@ class SegmentsController(Controller):
         "/{key:str}",
         operation_id="deleteSegment",
         name="segments:delete",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("a segment")],
         summary="Delete a segment: its members exit it; its history stays",
+        description="A key limited to teams may not: 403 (a segment is every team's).",
     )
     @inject
     async def delete_segment(

@@ -21,7 +21,7 @@ from application.triggers.define_trigger import (
 )
 from domain.triggers.aggregate import check_trigger_key
 from domain.triggers.definition import TriggerInvalid, decode_on, on_document
-from entrypoints.http.auth import READERS, allow, author
+from entrypoints.http.auth import READERS, allow, author, every_team
 from entrypoints.http.keys import Description, Key, Name, path_key
 from entrypoints.http.problems import bad_cursor, invalid_document, problem
 from ports.api_keys import Role
@@ -157,13 +157,15 @@ class TriggersController(Controller):
     @post(
         operation_id="createTrigger",
         name="triggers:create",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("a trigger")],
         status_code=201,
         summary="Define a trigger; it fires on source events recorded from now on",
         description=(
             "Body: `{key, name, description, on}` (docs/triggers.md). 201 when created; 200 "
             "when the key holds this very definition already (a retry); 409 when it holds "
-            "another (PUT /v1/triggers/{key} changes it)."
+            "another (PUT /v1/triggers/{key} changes it). A trigger carries no team (any "
+            "team's campaigns may start on its firings), so a key limited to teams may not "
+            "define, change or delete one: 403."
         ),
     )
     @inject
@@ -180,10 +182,13 @@ class TriggersController(Controller):
         "/{key:str}",
         operation_id="putTrigger",
         name="triggers:put",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("a trigger")],
         status_code=200,
         summary="Create or change a trigger (a new version, unless the definition is the same)",
-        description="Body: `{name, description, on}`. 201 when created, else 200.",
+        description=(
+            "Body: `{name, description, on}`. 201 when created, else 200. A key limited to "
+            "teams may not: 403 (a trigger is every team's)."
+        ),
     )
     @inject
     async def put_trigger(
@@ -228,8 +233,9 @@ class TriggersController(Controller):
         "/{key:str}",
         operation_id="deleteTrigger",
         name="triggers:delete",
-        guards=[allow(Role.MARKETER)],
+        guards=[allow(Role.MARKETER), every_team("a trigger")],
         summary="Delete a trigger: it fires no more; its firings are kept for a PUT of the key",
+        description="A key limited to teams may not: 403 (a trigger is every team's).",
     )
     @inject
     async def delete_trigger(
