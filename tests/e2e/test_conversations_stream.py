@@ -1,6 +1,8 @@
 """The inbox against a running service: a conversation written to the log shows on the live
 stream, which resumes after `Last-Event-ID`; the list and the thread read it; an SLA breach
-fires when the manual clock passes its deadline, with no new traffic, and streams."""
+fires when the manual clock passes its deadline, with no new traffic, and streams; an open
+stream follows its key's reach: an agent taken off a team gets no more of its conversations,
+and a revoked key's stream ends."""
 
 from __future__ import annotations
 
@@ -14,13 +16,19 @@ import asyncpg
 import httpx
 import pytest
 
+from adapters.postgres.api_keys import CACHE_SECONDS, PostgresApiKeyStore
+from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
+from adapters.system.clock import ManualClock
+from adapters.system.ids import RandomIds
 from domain.conversation.aggregate import Conversation
 from domain.conversation.routing_book import RoutingBook
 from domain.conversation.routing_reader import decode_routing
 from domain.customer.aggregate import Customer
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.vocabulary import Channel
+from entrypoints.http.principal import REACH_SECONDS
+from ports.api_keys import NewApiKey, Role
 
 if TYPE_CHECKING:
     from tests.e2e.service import ChorusProcess
@@ -43,15 +51,53 @@ async def write(database_url: str, *aggregates: Any) -> None:
         await pool.close()
 
 
-def conversation(channel: Channel) -> tuple[Customer, Conversation]:
+def conversation(channel: Channel, team: str = "support") -> tuple[Customer, Conversation]:
     claim = IdentityClaim(
         IdentityNormalizer("GB").parse("email:ana@example.org"), Verification.UNVERIFIED
     )
     customer = Customer.register(uuid4(), NOW, (claim,))
     started = Conversation.start(customer.id, "customer", NOW)
     started.receive(uuid4(), channel, "where is my card?", NOW, NOW)
-    started.transfer("support", None, "routed", "router", NOW)
+    started.transfer(team, None, "routed", "router", NOW)
     return customer, started
+
+
+async def agent_key(database_url: str, agent: str) -> NewApiKey:
+    """An agent key for `agent`, made as `chorus keys create --role agent` makes it."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        clock = ManualClock(await PostgresClockStore(pool).load())
+        store = PostgresApiKeyStore(pool, clock, RandomIds())
+        return await store.create(Role.AGENT, agent, agent=agent, by="e2e")
+    finally:
+        await pool.close()
+
+
+class Watching:
+    """An open stream's conversation ids as they come, read in the background."""
+
+    def __init__(self, client: httpx.AsyncClient, secret: str) -> None:
+        self.client = client
+        self.secret = secret
+        self.seen: list[str] = []
+        self.changed = asyncio.Condition()
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        headers = {"Authorization": f"Bearer {self.secret}"}
+        async with self.client.stream("GET", "/v1/conversations/stream", headers=headers) as sse:
+            assert sse.status_code == 200
+            async for line in sse.aiter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    async with self.changed:
+                        self.seen.append(json.loads(line[5:])["id"])
+                        self.changed.notify_all()
+
+    async def until_seen(self, conversation_id: UUID, since: int) -> list[str]:
+        """Every id seen after the first `since`, once `conversation_id` is among them."""
+        async with asyncio.timeout(20), self.changed:
+            await self.changed.wait_for(lambda: str(conversation_id) in self.seen[since:])
+        return self.seen[since:]
 
 
 async def events(
@@ -130,3 +176,57 @@ class TestTheLiveInbox:
             )
             assert answer.status_code in (400, 422)
             assert "Last-Event-ID" in answer.text
+
+
+class TestAStreamFollowsItsKeysReach:
+    async def test_an_agent_taken_off_a_team_gets_no_more_of_it_and_a_revoked_key_s_stream_ends(
+        self, chorus: ChorusProcess, database_url: str
+    ) -> None:
+        async with httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client:
+            admin = headers(chorus)
+            agent = {"key": "qa2", "name": "QA 2", "skills": [], "capacity": {"chat": 3}}
+            assert (await client.post("/v1/agents", json=agent, headers=admin)).status_code == 201
+            for team in ("qa", "ops"):
+                made = await client.post(
+                    "/v1/teams", json={"key": team, "name": team}, headers=admin
+                )
+                assert made.status_code == 201
+                put = await client.put(f"/v1/teams/{team}/members/qa2", headers=admin)
+                assert put.status_code == 200
+            qa_customer, qa = conversation(Channel.CHAT, "qa")
+            ops_customer, ops = conversation(Channel.CHAT, "ops")
+            await write(database_url, qa_customer, qa, ops_customer, ops)
+            async with asyncio.timeout(20):  # both in the inbox before the stream opens
+                while (
+                    len((await client.get("/v1/conversations", headers=admin)).json()["items"]) < 2
+                ):
+                    await asyncio.sleep(0.1)
+            key = await agent_key(database_url, "qa2")
+            as_qa2 = {"Authorization": f"Bearer {key.secret}"}
+
+            async def note(conversation_id: UUID, text: str) -> None:
+                path = f"/v1/conversations/{conversation_id}/notes"
+                added = await client.post(path, json={"text": text}, headers=admin)
+                assert added.status_code == 200, added.text
+
+            stream = Watching(client, key.secret)
+            await asyncio.sleep(0.5)
+            await note(qa.id, "seen by qa2")
+            assert await stream.until_seen(qa.id, 0) == [str(qa.id)]
+
+            removed = await client.delete("/v1/teams/qa/members/qa2", headers=admin)
+            assert removed.status_code in (200, 204), removed.text
+            await asyncio.sleep(REACH_SECONDS + 0.5)
+            await note(qa.id, "after qa2 left")
+            await note(qa.id, "still after")
+            await note(ops.id, "ops is still theirs")
+            assert await stream.until_seen(ops.id, 1) == [str(ops.id)]
+            hidden = await client.get(f"/v1/conversations/{qa.id}", headers=as_qa2)
+            assert hidden.status_code == 403
+
+            revoked = await client.post(f"/v1/keys/{key.key.id}/revoke", headers=admin)
+            assert revoked.status_code == 200, revoked.text
+            await asyncio.sleep(REACH_SECONDS + CACHE_SECONDS + 0.5)  # whichever process serves it
+            await note(ops.id, "after the key was revoked")
+            await asyncio.wait_for(stream.task, 20)  # the stream ended
+            assert stream.seen == [str(qa.id), str(ops.id)]

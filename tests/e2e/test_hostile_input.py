@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import nats
@@ -304,6 +306,76 @@ class TestHostileInputOverHttp:
         )
         assert answer.status_code != 415
         assert answer.status_code < 500
+
+
+_KEYED_ROUTES = [
+    ("POST", "/v1/messages", {**_SEND, "channels": ["sms"]}),
+    ("POST", f"/v1/conversations/{uuid.uuid4()}/notes", {"text": "first"}),
+    ("POST", f"/v1/conversations/{uuid.uuid4()}/replies", {"text": "hi"}),
+    ("POST", f"/v1/conversations/{uuid.uuid4()}/assign", {"agent": "ana", "reason": "asked"}),
+    ("POST", f"/v1/conversations/{uuid.uuid4()}/transfer", {"team": "ops", "reason": "asked"}),
+    ("POST", f"/v1/customers/{uuid.uuid4()}/erase", {}),
+]
+
+
+def _raw_answer(chorus: ChorusProcess, path: str, key: bytes) -> tuple[int, dict[str, Any]]:
+    """The status and problem of a POST whose `Idempotency-Key` holds bytes no HTTP client
+    library sends (a NUL, an escape)."""
+    where = urlsplit(chorus.base_url)
+    secret = chorus.admin_key  # type: ignore[attr-defined]
+    body = b'{"text": "first"}'
+    request = (
+        (
+            f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nAuthorization: Bearer {secret}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n"
+        ).encode()
+        + b"Idempotency-Key: "
+        + key
+        + b"\r\n\r\n"
+        + body
+    )
+    with socket.create_connection((where.hostname, where.port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, content = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(content) if content.startswith(b"{") else {}
+
+
+class TestIdempotencyKeyHeader:
+    def test_a_key_not_1_to_200_characters_is_a_400_naming_the_header_on_every_keyed_route(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with _client(chorus) as http:
+            for method, path, body in _KEYED_ROUTES:
+                for key in ("k" * 5000, "k" * 201, ""):
+                    answer = http.request(method, path, json=body, headers={"Idempotency-Key": key})
+                    assert answer.status_code == 400, (path, len(key), answer.text)
+                    assert answer.json()["errors"] == [
+                        {
+                            "field": "header.Idempotency-Key",
+                            "reason": "must be 1 to 200 characters long",
+                        }
+                    ], path
+            # 200 characters is a key: the request goes on (to no such conversation)
+            _, notes, body = _KEYED_ROUTES[1]
+            answer = http.post(notes, json=body, headers={"Idempotency-Key": "k" * 200})
+            assert answer.status_code == 404, answer.text
+
+    def test_a_nul_or_another_control_character_in_the_key_is_a_400_naming_the_header(
+        self, chorus: ChorusProcess
+    ) -> None:
+        _, notes, _ = _KEYED_ROUTES[1]
+        for key, code in ((b"nt\x009", "U+0000"), (b"nt\x1b9", "U+001B")):
+            status, problem = _raw_answer(chorus, notes, key)
+            assert status == 400, (key, problem)
+            if problem:  # the server's parser may refuse the request before the service does
+                [error] = problem["errors"]
+                assert error["field"] == "header.Idempotency-Key"
+                assert code in error["reason"]
 
 
 class TestBodyThatIsNotJson:

@@ -903,6 +903,26 @@ class TestConversationCommandsActAsTheirKey:
         assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
 
 
+class TestNotesUnderAnIdempotencyKey:
+    async def test_the_key_again_repeats_the_note_and_with_another_text_is_a_409(
+        self, pool: asyncpg.Pool, desk_command: Callable[..., Awaitable[Command]]
+    ) -> None:
+        command = await desk_command()
+        support = await a_conversation(pool, "support")
+        ana = await a_key(pool, Role.AGENT, agent="ana.silva")
+        first = {"conversation_id": support, "text": "first"}
+        keyed = {"Idempotency-Key": "nt-9"}
+        status, noted = await command("note", first, ana, keyed)
+        assert (status, noted["repeated"]) == (200, False), noted
+        status, again = await command("note", first, ana, keyed)
+        assert (status, again["repeated"], again["text"]) == (200, True, "first")
+        status, refused = await command("note", {**first, "text": "second, different"}, ana, keyed)
+        assert (status, refused["type"].rpartition("/")[2]) == (409, "idempotency-key-reused")
+        async with PostgresUnitsOfWork(pool)() as uow:
+            conversation = (await uow.repository(Conversation).get([support]))[support]
+        assert [note.text for note in conversation.notes] == ["first"]
+
+
 class TestConversationCommandsWhenAKeyIsRequired:
     """`CHORUS_NATS_REQUIRE_KEY` makes a key mandatory on conversation commands as on send
     commands: nobody acts as the agent a body names on a publish permission alone."""

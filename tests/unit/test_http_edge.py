@@ -7,7 +7,7 @@ import pytest
 from litestar import Litestar, post
 from litestar.testing import TestClient
 
-from entrypoints.http.edge import EdgeRequest, is_json, query_fault
+from entrypoints.http.edge import EdgeRequest, idempotency_key_fault, is_json, query_fault
 from entrypoints.http.problems import exception_handlers
 
 
@@ -31,6 +31,28 @@ class TestJsonContentTypes:
     )
     def test_anything_else_is_not(self, content_type: str) -> None:
         assert not is_json(content_type)
+
+
+class TestIdempotencyKeyHeader:
+    @pytest.mark.parametrize("key", [b"nt-9", b"x" * 200, "caf\u00e9-1".encode(), b"a b"])
+    def test_a_clean_line_of_1_to_200_characters_is_a_key(self, key: bytes) -> None:
+        assert idempotency_key_fault(key) is None
+
+    @pytest.mark.parametrize(
+        ("key", "reason"),
+        [
+            (b"x" * 5000, "must be 1 to 200 characters long"),
+            (b"x" * 201, "must be 1 to 200 characters long"),
+            (b"", "must be 1 to 200 characters long"),
+            (b"a\x00b", "control character U+0000"),
+            (b"a\x1bb", "control character U+001B"),
+            (b"\x7f", "control character U+007F"),
+        ],
+    )
+    def test_anything_else_is_refused_saying_why(self, key: bytes, reason: str) -> None:
+        fault = idempotency_key_fault(key)
+        assert fault is not None
+        assert reason in fault
 
 
 class TestQueryParameters:

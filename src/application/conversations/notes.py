@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from uuid import uuid5
 
 from application.conversations.actors import change_conversation
+from application.messages.request_message import IdempotencyKeyReused
 from domain.shared.errors import InvalidValue
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ class NoteAdded:
 
 class AddNote:
     """A note by an agent of the conversation's team. With an idempotency key the note's id is
-    the key's, so a retry finds the note it added and adds no second one."""
+    the key's, so a retry finds the note it added and adds no second one; the key with another
+    note (another text, or another agent's) is refused (`IdempotencyKeyReused`)."""
 
     def __init__(self, uows: UnitsOfWork, clock: Clock, ids: IdGenerator) -> None:
         self.uows = uows
@@ -55,8 +57,13 @@ class AddNote:
         def add(conversation: Conversation) -> NoteAdded:
             acting = actor.acting_on(conversation)
             for earlier in conversation.notes:
-                if earlier.note_id == note_id:
-                    return NoteAdded(earlier, repeated=True)
+                if earlier.note_id != note_id:
+                    continue
+                if (earlier.text, earlier.author) != (text, acting.key):
+                    raise IdempotencyKeyReused(
+                        "this idempotency key was used for a different request"
+                    )
+                return NoteAdded(earlier, repeated=True)
             return NoteAdded(
                 conversation.add_note(note_id, acting, text, self.clock.now()), repeated=False
             )

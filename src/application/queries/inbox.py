@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from application.queries.inbox_feed import InboxFeed
 from application.queries.team_scope import TeamScope
@@ -37,8 +37,17 @@ __all__ = [
     "ConversationDetail",
     "ConversationHidden",
     "InboxQueries",
+    "Reach",
     "ThreadEntry",
 ]
+
+
+class Reach(Protocol):
+    """The teams whose conversations a stream's reader sees now (None: every team), asked again
+    as the stream goes on (`InboxQueries.changes`); it raises when the reader may read no
+    more."""
+
+    async def __call__(self) -> Collection[str] | None: ...
 
 
 class ConversationHidden(DomainError):
@@ -140,17 +149,25 @@ class InboxQueries:
         breach_within: timedelta | None = None,
         heartbeat: float = 15.0,
         batch: int = 500,
+        reach: Reach | None = None,
     ) -> AsyncGenerator[list[InboxRow], None]:
         """The rows that change after `after` (the inbox's last change when None) and that
         `where` holds, in the order they change, a batch at a time; an empty batch after
         `heartbeat` seconds with no change. Endless: the caller stops when its client goes;
-        FeedOverrun if it falls too far behind the changes."""
+        FeedOverrun if it falls too far behind the changes.
+
+        `visible` holds for the whole stream unless `reach` is given: then it is asked again
+        for the teams the reader sees before each batch there is something to send in, and on
+        each heartbeat, so a reader taken off a team gets no more of its rows; what it raises
+        (the reader may read no more) ends the stream."""
         subscription, fed_from = await self.feed.subscribe()
         try:
             last = fed_from if after is None else after
             # Catching up from the projection: the feed has what commits from now on, and
             # what both hold is given once (a row's `seq` only grows).
             while after is not None:
+                if reach is not None:
+                    visible = await reach()
                 found = await self.inbox.changed_since(
                     last, self._timed(where, breach_within), visible, batch
                 )
@@ -162,11 +179,16 @@ class InboxQueries:
             while True:
                 rows = await subscription.next(heartbeat)
                 if not rows:
+                    if reach is not None:
+                        visible = await reach()
                     yield []
                     continue
                 timed = self._timed(where, breach_within)
-                kept = [row for row in rows if row.seq > last and timed.holds(row, visible)]
+                wanted = [row for row in rows if row.seq > last and timed.holds(row, None)]
                 last = max(last, rows[-1].seq)
+                if wanted and reach is not None:
+                    visible = await reach()
+                kept = [row for row in wanted if timed.holds(row, visible)]
                 if kept:
                     yield kept
         finally:

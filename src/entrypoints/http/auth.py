@@ -24,6 +24,7 @@ __all__ = [
     "check_team",
     "current_key",
     "every_team",
+    "key_now",
 ]
 
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/schema", "/v1/unsubscribe/", "/v1/webhooks/"}
@@ -41,19 +42,29 @@ class ApiKeyAuthentication(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
-        container = connection.app.state.dishka_container
-        keys = await container.get(ApiKeyStore)
-        key = await keys.identify(secret.strip())
-        if key is None:
-            raise NotAuthorizedException("this API key is not known")
-        refusal = key.refusal((await container.get(Clock)).now())
-        if refusal is not None:
-            raise NotAuthorizedException(_REFUSALS[refusal])
+        key = await key_now(connection)
         return AuthenticationResult(user=key, auth=key)
+
+
+async def key_now(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:
+    """The key the connection's `Authorization` header names, as the key store knows it now
+    (within its cache's time); NotAuthorizedException (401) for no key, an unknown one (a
+    rotated secret too), or one revoked or expired. A long request (the inbox's stream) asks
+    again as it goes on."""
+    header = connection.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise NotAuthorizedException("send an API key as 'Authorization: Bearer <key>'")
+    container = connection.app.state.dishka_container
+    keys: ApiKeyStore = await container.get(ApiKeyStore)
+    key = await keys.identify(secret.strip())
+    if key is None:
+        raise NotAuthorizedException("this API key is not known")
+    clock: Clock = await container.get(Clock)
+    refusal = key.refusal(clock.now())
+    if refusal is not None:
+        raise NotAuthorizedException(_REFUSALS[refusal])
+    return key
 
 
 def current_key(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:

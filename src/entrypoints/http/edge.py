@@ -4,7 +4,8 @@
 text PostgreSQL cannot hold or a number too large to be finite (`1e400`), naming the field;
 handlers that read the body themselves (signals, rules) check it with
 `entrypoints.text_checks`. `edge_middleware` refuses query parameters that
-are not clean text, and bodies that are not JSON (415) on every route but the providers' and
+are not clean text, an `Idempotency-Key` header that is not a clean line of 1 to 200 characters,
+and bodies that are not JSON (415) on every route but the providers' and
 unsubscribe forms. `drain_before_answering` reads the rest of a body an answer came before
 (a 413, a 401), so that the client reads the answer instead of a reset connection.
 """
@@ -18,6 +19,7 @@ from litestar import Request
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, SerializationException
 
+from entrypoints.http.idempotency import KEY_MAX_LENGTH
 from entrypoints.text_checks import (
     InputRefused,
     TextFault,
@@ -35,6 +37,7 @@ __all__ = [
     "EdgeRequest",
     "drain_before_answering",
     "edge_middleware",
+    "idempotency_key_fault",
     "is_json",
     "query_fault",
 ]
@@ -100,6 +103,17 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
 
+def idempotency_key_fault(key: bytes) -> str | None:
+    """Why an `Idempotency-Key` header cannot be one: a control character, or not 1 to
+    KEY_MAX_LENGTH characters."""
+    reason = line_fault(key.decode("latin-1"))
+    if reason is not None:
+        return reason
+    if not 1 <= len(key.decode("utf-8", "replace")) <= KEY_MAX_LENGTH:
+        return f"must be 1 to {KEY_MAX_LENGTH} characters long"
+    return None
+
+
 def _has_body(headers: dict[bytes, bytes]) -> bool:
     return headers.get(b"content-length", b"0").strip() not in (b"0", b"") or (
         b"transfer-encoding" in headers
@@ -137,7 +151,7 @@ def edge_middleware(app: ASGIApp) -> ASGIApp:
                 raise InputRefused(fault)
         key = headers.get(b"idempotency-key")  # the one header that is stored
         if key is not None:
-            reason = line_fault(key.decode("latin-1"))
+            reason = idempotency_key_fault(key)
             if reason is not None:
                 raise InputRefused(TextFault("header.Idempotency-Key", reason))
         path: str = scope["path"]

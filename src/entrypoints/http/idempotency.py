@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 __all__ = ["KEY_MAX_LENGTH", "answer_once", "idempotency_key"]
 
 KEY_MAX_LENGTH = 200
+"""Characters in an idempotency key, at most (and at least one), header or body field."""
 T = TypeVar("T")
 
 
 def idempotency_key(request: Request[Any, Any, Any], in_body: str | None = None) -> str | None:
-    """The `Idempotency-Key` header, or its twin in the body; the edge refused control
-    characters in the header already."""
+    """The `Idempotency-Key` header, or its twin in the body; the edge refused a header with
+    control characters or of another length already."""
     key = request.headers.get("idempotency-key") or in_body
     if key is not None and not 1 <= len(key) <= KEY_MAX_LENGTH:
         raise InvalidValue(

@@ -4,11 +4,13 @@
 Litestar dependency, `PRINCIPAL` gives it as a `principal` parameter. An agent sees and acts
 on their teams' conversations only (`Principal.may_see`, `Principal.actor`); admin and service
 keys supervise every team. Who a key acts as is decided by `application.conversations.actors`
-(`acting_agent_key`, `actor_of`), the rule NATS conversation commands follow too.
+(`acting_agent_key`, `actor_of`), the rule NATS conversation commands follow too. A request
+that stays open (the inbox's stream) follows its key's reach as it changes (`LiveReach`).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,16 +27,20 @@ from application.conversations.actors import (
 )
 from application.queries.team_scope import EVERY_TEAM, TeamScope
 from domain.conversation.aggregate import ActingAgent
-from entrypoints.http.auth import author, current_key
+from entrypoints.http.auth import current_key, key_now
 from ports.api_keys import ApiKey, Role
 from ports.staff import StaffDirectory
 
 if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
 
-__all__ = ["PRINCIPAL", "SUPERVISORS", "Principal", "principal_of"]
+__all__ = ["PRINCIPAL", "REACH_SECONDS", "SUPERVISORS", "LiveReach", "Principal", "principal_of"]
 
 _STATE_KEY = "chorus_principal"
+REACH_SECONDS = 1.0
+"""How long an open stream trusts what it read of its key and its agent's teams: taking an
+agent off a team, or revoking their key, reaches their open streams within this (as the key
+store's cache, `adapters.postgres.api_keys.CACHE_SECONDS`, reaches every process)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +106,43 @@ async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     known: Principal | None = state.get(_STATE_KEY)
     if known is not None:
         return known
-    key = current_key(connection)
+    principal = await _principal_of_key(connection, current_key(connection))
+    state[_STATE_KEY] = principal
+    return principal
+
+
+async def _principal_of_key(
+    connection: ASGIConnection[Any, Any, Any, Any], key: ApiKey
+) -> Principal:
     agent = None
     acting = acting_agent_key(key)  # an agent key's agent; over HTTP no request names one
     if acting is not None:
         staff = await connection.app.state.dishka_container.get(StaffDirectory)
         agent = ActingAgent(acting, await staff.teams_of(acting))
-    principal = Principal(key, author(connection), agent)
-    state[_STATE_KEY] = principal
-    return principal
+    return Principal(key, key.author, agent)
+
+
+class LiveReach:
+    """The teams whose conversations an open stream's key sees now (None: every team), for
+    `InboxQueries.changes` to ask before each batch it sends: the key is read again
+    (NotAuthorizedException once it is revoked, expired or rotated) with its agent's teams as
+    committed, at most once every REACH_SECONDS, so a stream open for hours costs a lookup a
+    second at most, and only while it has something to send."""
+
+    def __init__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal
+    ) -> None:
+        self.connection = connection
+        self.visible = principal.visible_teams
+        # monotonic time, not the Clock port: how old a lookup is is the process's business
+        self.read_at = time.monotonic()
+
+    async def __call__(self) -> frozenset[str] | None:
+        if time.monotonic() - self.read_at >= REACH_SECONDS:
+            principal = await _principal_of_key(self.connection, await key_now(self.connection))
+            self.visible = principal.visible_teams
+            self.read_at = time.monotonic()
+        return self.visible
 
 
 async def _principal(request: Request[Any, Any, Any]) -> Principal:

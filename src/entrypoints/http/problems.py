@@ -373,6 +373,7 @@ _ALSO = {
     "createTeam": (409,),
     "getRouting": (404,),  # none published yet
     "publishRouting": (400, 413, 415, 422),  # read as it comes, as publishRules
+    "addConversationNote": (409,),  # an idempotency key used for another note
     "replyToConversation": (409,),  # an idempotency key used for another request
     "snoozeConversation": (409,),  # a resolved conversation
     "transferConversation": (409,),  # no free capacity; an idempotency key reused

@@ -229,6 +229,45 @@ class TestTheStream:
             await stream.aclose()
         assert world.queries.feed.subscriptions == set()
 
+    async def test_it_asks_its_reach_again_and_leaves_out_a_team_taken_away(self) -> None:
+        world = InboxWorld()
+        customer = await world.customer()
+        support = await world.conversation(customer, Channel.EMAIL, topic="s", team="support")
+        billing = await world.conversation(customer, Channel.EMAIL, topic="b", team="billing")
+        await world.settle()
+        teams = {"support", "billing"}
+
+        async def reach() -> frozenset[str]:
+            return frozenset(teams)
+
+        stream = world.queries.changes(InboxFilter(), frozenset(teams), heartbeat=5, reach=reach)
+        waiting = asyncio.ensure_future(anext(stream))
+        async with asyncio.timeout(5):
+            while not world.queries.feed.subscriptions:
+                await asyncio.sleep(0.001)
+        teams.discard("support")  # the agent is taken off support
+        now = world.clock.now()
+        await world.change(support, ("tag", (frozenset({"x"}), "ana", now)))
+        await world.settle()
+        await world.change(billing, ("tag", (frozenset({"y"}), "ana", now)))
+        await world.settle()
+        (row,) = await asyncio.wait_for(waiting, 1)
+        assert (row.conversation_id, row.tags) == (billing, ("y",))
+        await stream.aclose()
+
+    async def test_what_its_reach_raises_ends_it_on_a_quiet_stream_too(self) -> None:
+        world = InboxWorld()
+
+        class Withdrawn(Exception):
+            pass
+
+        async def reach() -> frozenset[str]:
+            raise Withdrawn
+
+        stream = world.queries.changes(InboxFilter(), None, heartbeat=0.01, reach=reach)
+        with pytest.raises(Withdrawn):
+            await asyncio.wait_for(anext(stream), 1)
+
     async def test_a_stream_too_far_behind_is_let_go_to_reconnect(self) -> None:
         world = InboxWorld()
         world.queries.feed = InboxFeed(world.inbox, world.changes, behind_at_most=1)

@@ -16,6 +16,7 @@ from uuid import UUID
 import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -28,7 +29,7 @@ from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import READERS, allow
-from entrypoints.http.principal import principal_of
+from entrypoints.http.principal import REACH_SECONDS, LiveReach, principal_of
 from entrypoints.http.problems import bad_cursor, problem
 from ports.inbox import InboxFilter, InboxRow, InvalidInboxCursor
 
@@ -427,7 +428,10 @@ class ConversationsController(Controller):
             "shows it and whose `id` is its `seq`; a reconnecting client sends `Last-Event-ID` "
             "(or `?after=`) and gets every change since, then the live ones. Without either, "
             "the stream starts with the changes after it opened. A comment line comes every "
-            f"{HEARTBEAT_SECONDS:.0f} s when nothing changes. " + _FILTERS
+            f"{HEARTBEAT_SECONDS:.0f} s when nothing changes. The stream follows the key's "
+            f"reach as it changes, within {REACH_SECONDS:.0f} s: an agent taken off a team gets "
+            "no more of its conversations, and a key revoked, expired or rotated ends the "
+            "stream. " + _FILTERS
         ),
     )
     @inject
@@ -448,12 +452,17 @@ class ConversationsController(Controller):
         where = _filter(team, agent, status, channel, intent, priority, customer_id)
         within = _within(breach_within)
         start = _last_event_id(request, after)
-        visible = await visible_teams(request)
+        principal = await principal_of(request)
         encoder = msgspec.json.Encoder()
 
         async def events() -> AsyncIterator[ServerSentEventMessage]:
             changes = queries.changes(
-                where, visible, after=start, breach_within=within, heartbeat=HEARTBEAT_SECONDS
+                where,
+                principal.visible_teams,
+                after=start,
+                breach_within=within,
+                heartbeat=HEARTBEAT_SECONDS,
+                reach=LiveReach(request, principal),
             )
             try:
                 async for batch in changes:
@@ -466,6 +475,8 @@ class ConversationsController(Controller):
                         yield ServerSentEventMessage(data=data, event="conversation", id=row.seq)
             except FeedOverrun:
                 return  # too far behind: the client reconnects with Last-Event-ID
+            except NotAuthorizedException:
+                return  # the key was revoked, expired or rotated: reconnecting is a 401
             finally:
                 await changes.aclose()
 

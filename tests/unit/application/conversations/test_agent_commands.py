@@ -11,6 +11,7 @@ from adapters.inmemory.templates import InMemoryTemplates
 from adapters.templates.jinja import JinjaRenderer
 from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import Reply, ReplyNeedsTemplate
+from application.messages.request_message import IdempotencyKeyReused
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.conversation.aggregate import Conversation, ConversationStatus, Direction, NotOnTeam
 from domain.conversation.vocabulary import ChannelKind
@@ -258,6 +259,17 @@ class TestNotes:
         again = await desk.add_note(conversation, ana("support"), "Called her", "n-1")
         assert again.repeated is True
         assert len((await desk.thread(conversation)).notes) == 1
+
+    async def test_the_same_idempotency_key_with_another_note_is_refused(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        await desk.add_note(conversation, ana("support"), "first", "nt-9")
+        with pytest.raises(IdempotencyKeyReused):
+            await desk.add_note(conversation, ana("support"), "second, different", "nt-9")
+        with pytest.raises(IdempotencyKeyReused):
+            await desk.add_note(conversation, ADMIN, "first", "nt-9")
+        assert [n.text for n in (await desk.thread(conversation)).notes] == ["first"]
 
     async def test_an_agent_of_another_team_may_not_add_one(self) -> None:
         desk = Desk()
