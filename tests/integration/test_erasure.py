@@ -36,7 +36,7 @@ from application.messages.redecide_due import RedecideDueMessages
 from application.messages.request_message import RequestMessage
 from application.queries.customers import CustomerQueries
 from domain.conversation.aggregate import Conversation
-from domain.conversation.vocabulary import Sentiment
+from domain.conversation.vocabulary import Priority, Sentiment
 from domain.customer.aggregate import ClassifiedMessage, Customer
 from domain.customer.classified import CLASSIFIED_SIGNAL
 from domain.customer.contact import ConsentRecord
@@ -555,6 +555,32 @@ class TestRebuilding:
         live = await table(shop.pool, "inbox")
         await runner.rebuild("inbox")
         assert await table(shop.pool, "inbox") == live
+
+    async def test_why_a_conversation_went_where_it_went_is_erased_with_its_customer(
+        self, shop: Shop
+    ) -> None:
+        ana = await shop.upsert(ANA_EMAIL)
+        conversation_id = await classified_conversation(shop, ana)
+        routed = "money: intent refund; team billing; priority high"
+        async with (await shop.get(UnitsOfWork))() as uow:
+            conversations = uow.repository(Conversation)
+            conversation = (await conversations.get([conversation_id]))[conversation_id]
+            conversation.transfer("billing", None, routed, "router", T0)
+            conversation.change_priority(Priority.HIGH, routed, "router", T0)
+            conversations.add(conversation)
+        stored = await shop.pool.fetch(
+            "SELECT payload FROM events WHERE stream_id = $1", conversation_id
+        )
+        assert not any(b"intent refund" in row[0] for row in stored)  # sealed
+        async with (await shop.get(UnitsOfWork))() as uow:
+            found = await uow.repository(Conversation).get([conversation_id])
+        assert [a.reason for a in found[conversation_id].history] == [routed]
+
+        await shop.erase(ana)
+        async with (await shop.get(UnitsOfWork))() as uow:
+            found = await uow.repository(Conversation).get([conversation_id])
+        assert [a.reason for a in found[conversation_id].history] == [ERASED]
+        assert not any("intent refund" in str(line) for line in await shop.audit_lines())
 
 
 async def classified_conversation(shop: Shop, customer_id: UUID) -> UUID:

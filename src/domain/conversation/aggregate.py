@@ -242,6 +242,13 @@ class Conversation(Aggregate):
             # (`Customer.MessageClassified`); its confidence, the urgency and why no intent
             # could be told stay in clear.
             "Classified": ("intent", "sentiment", "sentiment_score"),
+            # Why it went where it went: the router's reasons name that intent and sentiment
+            # ("money: intent transaction_charged_twice; ..."), an agent's are free text.
+            "Assigned": ("reason",),
+            "Transferred": ("reason",),
+            "Queued": ("reason",),
+            "Unassigned": ("reason",),
+            "PriorityChanged": ("reason",),
         }
     )
 

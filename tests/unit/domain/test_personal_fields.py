@@ -133,6 +133,11 @@ class TestTheCustomersDeclaration:
             "NoteAdded": ["note.text"],
             # As on the customer: the confidence, the urgency and why no intent stay in clear.
             "Classified": ["intent", "sentiment", "sentiment_score"],
+            "Assigned": ["reason"],
+            "Transferred": ["reason"],
+            "Queued": ["reason"],
+            "Unassigned": ["reason"],
+            "PriorityChanged": ["reason"],
         }
 
     def test_decisions_consents_and_the_erasure_hold_no_personal_values(self) -> None:
