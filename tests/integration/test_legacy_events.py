@@ -180,7 +180,13 @@ class TestRebuildingFromALegacyLog:
     ) -> None:
         stored = topics_of(LEGACY)
         container = make_container(
-            Settings(database_url=database_url, clock="manual", default_region="GB")
+            # The keyword classifier: the intent model would be trained here first (a minute).
+            Settings(
+                database_url=database_url,
+                clock="manual",
+                default_region="GB",
+                classifier="keywords",
+            )
         )
         try:
             clock = await container.get(Clock)
