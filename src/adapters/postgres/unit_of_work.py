@@ -190,6 +190,20 @@ class PostgresUnitOfWork:
         while self._held:
             self._held.pop().release()
 
+    def close(self) -> None:
+        """Releases its locks and lets go of its repositories and side indexes, which point
+        back at it: once its caller drops it, it and what it holds (a broadcast's thousand
+        customers, messages and side rows) are freed at once, not left as a cycle for the
+        collector's next full pass, walked by every collection until then."""
+        self.release()
+        self._repositories = {}
+        self._identities = None
+        self._decisions = None
+        self._requests = None
+        self._deferrals = None
+        self._outbox = None
+        self._approvals = None
+
 
 class PostgresUnitsOfWork:
     """Opens units of work on connections of the pool; aggregates of the `cached` types are
@@ -247,4 +261,4 @@ class PostgresUnitsOfWork:
                 await uow.rollback()
                 raise
             finally:
-                uow.release()
+                uow.close()
