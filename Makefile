@@ -38,10 +38,16 @@ architecture: install
 	$(RUN) lint-imports
 
 # One pytest worker a core; a test file stays on one worker, so a file's shared service (and the
-# order of its tests) holds. TEST_WORKERS=0 runs everything in this process.
+# order of its tests) holds. TEST_WORKERS=0 runs everything in this process. The static checks
+# run beside the tests, their output shown after them: the tests' first minute leaves a core idle
+# (on a fresh clone one worker trains the suites' intent model while the other waits for it).
 TEST_WORKERS ?= auto
-test: lint typecheck architecture
-	$(RUN) pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+test: install
+	@$(MAKE) --no-print-directory lint typecheck architecture > $(TOOLS)/checks.log 2>&1 & checks=$$!; \
+	$(RUN) pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); tests=$$?; \
+	wait $$checks; checked=$$?; cat $(TOOLS)/checks.log; \
+	if [ $$checked -ne 0 ]; then echo "make test: the static checks failed (above)"; fi; \
+	[ $$tests -eq 0 ] && [ $$checked -eq 0 ]
 
 unit: install
 	$(RUN) pytest -q tests/unit tests/property
