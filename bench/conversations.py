@@ -166,17 +166,33 @@ WHERE datname = current_database()
 """
 
 
-async def _database_work(dsn: str) -> tuple[int, int]:
-    """Transactions committed so far in the database, and rows written (PostgreSQL's counters,
-    which backends report at most once a second: read them a second after the work)."""
+_TABLE_WORK = """
+SELECT relname, n_tup_ins + n_tup_upd + n_tup_del AS written FROM pg_stat_user_tables
+"""
+
+
+async def _database_work(dsn: str) -> tuple[int, int, dict[str, int]]:
+    """Transactions committed so far in the database, rows written, and rows written by table
+    (PostgreSQL's counters, which backends report at most once a second: read them a second
+    after the work)."""
     conn = await asyncpg.connect(dsn)
     try:
         await asyncio.sleep(1.1)
         row = await conn.fetchrow(_DATABASE_WORK)
+        tables = {r["relname"]: r["written"] for r in await conn.fetch(_TABLE_WORK)}
     finally:
         await conn.close()
     assert row is not None
-    return row[0], row[1]
+    return row[0], row[1], tables
+
+
+def _written_by_table(
+    before: dict[str, int], after: dict[str, int], messages: int
+) -> dict[str, float]:
+    """Rows written a message in each table that was written to, the most first."""
+    written = {name: (rows - before.get(name, 0)) / messages for name, rows in after.items()}
+    ranked = sorted(written.items(), key=lambda item: -item[1])
+    return {name: round(rows, 2) for name, rows in ranked if rows >= 0.01}
 
 
 def _quantile(values: Sequence[float], q: float) -> float:
@@ -399,6 +415,9 @@ async def _latency(
         "client_cpu_ms_per_message": round(client_cpu * 1000 / steady, 2),
         "transactions_per_message": round((work_after[0] - work_before[0]) / steady, 1),
         "rows_written_per_message": round((work_after[1] - work_before[1]) / steady, 1),
+        "rows_written_per_message_by_table": _written_by_table(
+            work_before[2], work_after[2], steady
+        ),
         "target_p99_ms": TARGET_P99_MS,
         "meets_target": p99 <= TARGET_P99_MS,
         "measured": "from the client's clock just before each POST /v1/events (one message.received "

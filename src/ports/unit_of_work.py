@@ -50,9 +50,14 @@ class ConcurrencyConflict(Exception):
 class Repository(Protocol[A]):
     """The aggregates of one type, by id, as event streams."""
 
-    async def get(self, ids: Collection[UUID]) -> dict[UUID, A]:
+    async def get(self, ids: Collection[UUID], *, cached: bool = True) -> dict[UUID, A]:
         """The aggregates under these ids, as last committed; commands on the same ids in
-        this process wait their turn rather than race."""
+        this process wait their turn rather than race.
+
+        `cached=False` reads them from the store even when this process keeps a copy: for
+        aggregates another process writes just before this one does (a customer whose inbound
+        message the API recorded), where the copy would be stale and the commit a conflict.
+        """
         ...
 
     async def existing(self, ids: Collection[UUID]) -> set[UUID]:

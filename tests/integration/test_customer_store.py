@@ -181,6 +181,23 @@ class TestIngestingSignals:
         )
         assert view.attributes == {"a": 1, "b": 2, "c": 3}
 
+    async def test_a_customer_read_uncached_is_as_the_store_holds_it_and_commits_first_time(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        one, two = PostgresUnitsOfWork(pool), PostgresUnitsOfWork(pool)
+        ana = (IdentityClaim(Identity("email", "ana@example.org")),)
+        made = await UpsertCustomer(one, SystemClock(), RandomIds())(ana, {}, {"a": 1})
+        await UpsertCustomer(two, SystemClock(), RandomIds())(ana, {}, {"b": 2})
+        async with one() as uow:  # `one` keeps version 2; the store has 3
+            customers = uow.repository(Customer)
+            (customer,) = (await customers.get([made.customer_id], cached=False)).values()
+            assert customer.version == 3
+            customer.update_profile(T0, {}, {"c": 3})
+            customers.add(customer)  # no conflict to retry
+        async with one() as uow:  # the commit left the new one in the cache
+            (kept,) = (await uow.repository(Customer).get([made.customer_id])).values()
+            assert kept.version == 4
+
 
 class TestEventsAreImmutable:
     async def test_an_event_cannot_be_edited_or_deleted(self, pool: asyncpg.Pool) -> None:

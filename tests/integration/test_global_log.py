@@ -7,6 +7,7 @@ from uuid import uuid4
 import pytest
 
 from adapters.postgres.event_store import LogPosition, PostgresEventStore
+from adapters.postgres.projections import READABLE_END
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim
 from domain.policy.rule_book import RuleBook
@@ -81,3 +82,17 @@ class TestFilingEventsUnderTheirCustomer:
     async def test_a_definition_is_filed_under_no_customer(self, pool: asyncpg.Pool) -> None:
         await PostgresEventStore().append(pool, [RuleBook.open(T0)])  # type: ignore[arg-type]
         assert await pool.fetchval("SELECT count(*) FROM events WHERE subject_id IS NULL") == 1
+
+
+class TestFindingTheEndOfTheLog:
+    async def test_the_readable_end_is_read_off_the_index_without_sorting_the_log(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        for n in range(3):
+            await PostgresEventStore().append(pool, [new_customer(f"e{n}@example.org")])  # type: ignore[arg-type]
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            await conn.execute("SET LOCAL enable_bitmapscan = off")
+            plan = "\n".join(row[0] for row in await conn.fetch("EXPLAIN " + READABLE_END))
+        assert "Index" in plan
+        assert "Sort" not in plan  # a sort would read the whole log below the horizon

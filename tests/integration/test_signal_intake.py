@@ -145,6 +145,24 @@ class TestAttribution:
         found = await accept.attributed(["stop-1"], 0)
         assert found["stop-1"].customer_id is not None
 
+    async def test_a_signal_that_acts_on_its_customer_is_recorded_before_it_is_received(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        # Attribution wakes as soon as a received signal commits: it must find it recorded
+        # rather than race the answer to record it.
+        store = PostgresUnitsOfWork(pool)
+        ingest = IngestSignals(store, SystemClock(), RandomIds())
+        accept = AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest)
+        assert await accept([inbound("hello-1", "bea@example.org")]) == [True]
+        recorded, received_at = await pool.fetchrow(
+            "SELECT (SELECT position FROM events WHERE stream_id = $1 AND version = 1),"
+            " (SELECT position FROM events WHERE stream_id = $2)",
+            signal_id_for("hello-1"),
+            intake_id_for("hello-1"),
+        )
+        assert recorded < received_at
+        assert await accept([inbound("hello-1", "bea@example.org")]) == [False]
+
 
 class RefusingPoison(IngestSignals):
     """Refuses, as a rule of the customer would, any batch holding a signal named poison-*."""
@@ -156,7 +174,45 @@ class RefusingPoison(IngestSignals):
         return await super().__call__(reports)
 
 
+def inbound(event_id: str, email: str) -> ReceivedSignal:
+    wire = {
+        "id": event_id,
+        "type": "message.received",
+        "occurred_at": "2026-11-27T09:00:00Z",
+        "identities": [{"type": "email", "value": email}],
+        "properties": {"channel": "email", "text": "Where is my order?"},
+    }
+    payload = msgspec.json.encode(wire)
+    signal = READER.check(0, payload)
+    assert isinstance(signal, SignalIn)
+    return READER.received(0, signal, payload)
+
+
 class TestRefusedAtAttribution:
+    async def test_a_signal_acting_on_its_customer_that_it_refuses_is_received_and_refused(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        store = PostgresUnitsOfWork(pool)
+        intake = PostgresSignalIntake(pool)
+        ingest = RefusingPoison(store, SystemClock(), RandomIds())
+        accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
+        batch = [inbound("poison-2", "pia@example.org"), inbound("fine-1", "fin@example.org")]
+        assert await accept(batch) == [True, True]
+        assert await accept.attributed(["poison-2", "fine-1"], 0) == {}  # left to attribution
+        attribution = AttributeSignals(ingest, READER, intake, SystemClock())
+        runner = ProjectionRunner(pool, [attribution])
+        await runner.setup()
+        await runner.catch_up()
+        found = await accept.attributed(["poison-2", "fine-1"], 1.0)
+        assert found["poison-2"] == Attribution(refused="DomainError: poison-2 breaks a rule")
+        assert found["fine-1"].customer_id is not None
+        # Sent again by its producer to a customer that would take it now: it stays refused.
+        willing = AcceptSignals(
+            intake, SystemClock(), IngestSignals(store, SystemClock(), RandomIds())
+        )
+        assert await willing([inbound("poison-2", "pia@example.org")]) == [False]
+        assert await accept.attributed(["poison-2"], 0) == {"poison-2": found["poison-2"]}
+
     async def test_a_signal_its_customer_refuses_is_recorded_as_refused_and_the_rest_go_on(
         self, pool: asyncpg.Pool
     ) -> None:

@@ -40,9 +40,9 @@ class InMemoryRepository(Generic[A]):
         self.kind = kind
         self.uow = uow
 
-    async def get(self, ids: Collection[UUID]) -> dict[UUID, A]:
+    async def get(self, ids: Collection[UUID], *, cached: bool = True) -> dict[UUID, A]:
         """What this unit holds to save (so two changes in one unit build on each other), else
-        as last committed."""
+        as last committed (nothing is kept between units here: `cached` changes nothing)."""
         await self.uow.queue_for(ids)
         held = {i: self.uow.added[i] for i in ids if i in self.uow.added}
         loaded = self.uow.storage.events.load([i for i in ids if i not in held])

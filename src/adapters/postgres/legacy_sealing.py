@@ -46,7 +46,7 @@ _BATCH = (
     "SELECT transaction_id::text, position, stream_id, version, topic, subject_id, payload"
     + _CANDIDATES
     + " AND (transaction_id, position) > ($5::text::xid8, $6::bigint)"
-    " ORDER BY transaction_id, position LIMIT $7"
+    " ORDER BY events.transaction_id, events.position LIMIT $7"  # the index's, not the text's
 )
 _ATTRIBUTED = """
 SELECT s.signal_id, recorded.subject_id

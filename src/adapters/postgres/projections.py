@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LOCK_POSITION",
+    "READABLE_END",
     "NotParked",
     "NotRebuildable",
     "ParkedEvent",
@@ -139,10 +140,12 @@ SELECT name, transaction_id::text::bigint AS transaction_id, position FROM proje
 WHERE name = ANY($1::text[])
 """
 # The readable end of the log, as `read_topics` sees it: the last event below the horizon.
-_READABLE_END = """
-SELECT transaction_id::text::bigint, position FROM events
-WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY transaction_id DESC, position DESC LIMIT 1
+# The order names the table's columns: a bare `transaction_id` is the bigint output column,
+# which no index holds, and the whole log below the horizon would be sorted at every poll.
+READABLE_END = """
+SELECT events.transaction_id::text::bigint, events.position FROM events
+WHERE events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1
 """
 _INDEXES = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1"
 _ERROR_LENGTH = 2000  # of the error stored with a parked event
@@ -630,7 +633,7 @@ class ProjectionRunner:
         if any(self.ahead.holds(name) for name in self.projections):
             return True
         try:
-            row = await self.pool.fetchrow(_READABLE_END)
+            row = await self.pool.fetchrow(READABLE_END)
         except Exception:
             return True  # the round finds out what is wrong, and says so
         end = LogPosition() if row is None else LogPosition(row[0], row[1])

@@ -32,9 +32,9 @@ class PostgresRepository(Generic[A]):
         self.kind = kind
         self.cached = issubclass(kind, uow.cached)
 
-    async def get(self, ids: Collection[UUID]) -> dict[UUID, A]:
+    async def get(self, ids: Collection[UUID], *, cached: bool = True) -> dict[UUID, A]:
         """What this unit holds to save (so two changes in one unit build on each other), else
-        as last committed."""
+        as last committed: from the aggregate cache unless `cached` is False."""
         uow = self.uow
         await uow.queue_for(ids)
         found: dict[UUID, A] = {}
@@ -45,6 +45,8 @@ class PostgresRepository(Generic[A]):
                 found[aggregate_id] = adding
                 continue
             held = uow.cache.take(aggregate_id) if self.cached else None
+            if held is not None and not cached:
+                held = None  # read again below; the commit gives the cache the new one
             if isinstance(held, self.kind):
                 found[aggregate_id] = held
             else:

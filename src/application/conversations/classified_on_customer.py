@@ -61,9 +61,12 @@ async def record_on_customers(
     each customer loaded once however many of the batch's messages are theirs; how many were
     recorded (a customer not in the store has none)."""
     customers = uow.repository(Customer)
-    # The batch's customers in one read; a survivor of a merge is read when it is met.
+    # The batch's customers in one read; a survivor of a merge is read when it is met. Read
+    # from the store, not a copy this process keeps: the API recorded each message on its
+    # customer (`InboundReceived`) just before, so a kept copy is stale, and its commit a
+    # conflict that would thread the whole batch again.
     wanted = list(dict.fromkeys(inbound.customer_id for inbound, _ in messages))
-    found = await customers.get(wanted) if wanted else {}
+    found = await customers.get(wanted, cached=False) if wanted else {}
     loaded: dict[UUID, Customer | None] = {each: found.get(each) for each in wanted}
     noted: dict[UUID, Customer] = {}
     recorded = 0
@@ -71,7 +74,8 @@ async def record_on_customers(
         customer_id = inbound.customer_id
         for _ in range(MERGE_HOPS):
             if customer_id not in loaded:
-                loaded[customer_id] = (await customers.get([customer_id])).get(customer_id)
+                survivor = await customers.get([customer_id], cached=False)
+                loaded[customer_id] = survivor.get(customer_id)
             customer = loaded[customer_id]
             if customer is None:
                 break

@@ -34,7 +34,7 @@ from domain.customer.aggregate import CustomerWasMerged
 from domain.customer.signal_effects import apply_signal
 from domain.shared.errors import DomainError
 from domain.signals.aggregate import Signal, SignalReport
-from domain.signals.intake import RECEIVED_TOPIC
+from domain.signals.intake import RECEIVED_TOPIC, intake_id_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -132,8 +132,11 @@ class AcceptSignals:
     """Answers as soon as the signals are durable; `attributed` waits for their customers.
 
     Signals that act on their customer (an inbound message, a consent change: an opt-out
-    takes effect at once) are attributed before the answer too; attribution from the log then
-    finds them recorded and skips them.
+    takes effect at once) are attributed before the answer too, and before they are received:
+    attribution, which wakes as soon as a received signal commits, then always finds them
+    recorded and skips them, rather than racing this to record them (the loser's whole page
+    goes again, and a customer it loaded meanwhile is a stale copy in its process). One that
+    its customer refuses, or that was refused already, is left to attribution, which says why.
     """
 
     def __init__(
@@ -150,11 +153,23 @@ class AcceptSignals:
 
     async def __call__(self, signals: Sequence[ReceivedSignal]) -> list[bool]:
         """For each signal, whether it was new (False: its event id was received before)."""
-        new = await self.intake.receive(signals, self.clock.now())
-        at_once = [s.at_once for s, fresh in zip(signals, new, strict=True) if fresh and s.at_once]
-        if at_once:
+        if any(s.at_once for s in signals):
+            await self._at_once(signals)
+        return await self.intake.receive(signals, self.clock.now())
+
+    async def _at_once(self, signals: Sequence[ReceivedSignal]) -> None:
+        """Records the signals that act on their customer; one received before is recorded
+        already (a duplicate) or was refused, which a producer's retry does not change."""
+        refused = await self.intake.refused({intake_id_for(s.event_id) for s in signals})
+        at_once = [
+            s.at_once for s in signals if s.at_once and intake_id_for(s.event_id) not in refused
+        ]
+        if not at_once:
+            return
+        with contextlib.suppress(DomainError):
+            # Attribution takes them from the log: it splits the batch around a refused one
+            # and records why, and takes a page again after a race with a merge.
             await self.ingest(at_once)
-        return new
 
     async def attributed(self, event_ids: Collection[str], within: float) -> dict[str, Attribution]:
         """Where each signal (by producer event id) ended, once every one of them is on its
