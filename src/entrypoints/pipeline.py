@@ -41,11 +41,16 @@ if TYPE_CHECKING:
     from entrypoints.workers.bell import Written
     from ports.projections import Projection
 
-__all__ = ["LANES", "RECORD_EVERY", "Lane", "every_projection", "lane_runners"]
+__all__ = ["LANES", "RECORD_EVERY", "UNHURRIED", "Lane", "every_projection", "lane_runners"]
 
 RECORD_EVERY = 1.0
 """Seconds between records of a lane's position moved past other topics' events only; in
 between, the lanes of the worker know where it got (`PositionsAhead`)."""
+UNHURRIED = 0.05
+"""Seconds a wake waits in a lane no one waits on within milliseconds (journeys, NATS events,
+SLA timers, stats, replies' statuses): on a busy log it reads a few big pages a second rather
+than one small page a commit, each a transaction and a round of queries, and leaves the CPU
+to the lanes an inbound message waits on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,7 @@ LANES: tuple[Lane, ...] = (
     Lane(
         "campaigns",
         (CampaignEnrollments, EnrollmentListing),
+        settle=UNHURRIED,
         wakes=("outbound",),
         gives_way_to=("attribution",),
     ),
@@ -100,21 +106,32 @@ LANES: tuple[Lane, ...] = (
     # reads the roster and commits on its own, which must hold up neither triggers nor journeys.
     Lane("conversations", (ConversationThreads,), gives_way_to=("attribution",)),
     # While NATS is away its publishes wait out their timeout: that must hold no other lane.
-    Lane("outbound", (OutboundEvents,), outage=is_bus_outage, gives_way_to=("attribution",)),
+    Lane(
+        "outbound",
+        (OutboundEvents,),
+        settle=UNHURRIED,
+        outage=is_bus_outage,
+        gives_way_to=("attribution",),
+    ),
     # The campaign stats count what the enrollments record and what their messages cost: a
     # read model nothing else reads, so it holds no process up (in `campaigns`, it would wait
     # on every send's rules; in `read_models`, a busy campaign would hold up segments).
-    Lane("campaign_stats", (CampaignStatsProjection,), gives_way_to=("attribution", "campaigns")),
+    Lane(
+        "campaign_stats",
+        (CampaignStatsProjection,),
+        settle=UNHURRIED,
+        gives_way_to=("attribution", "campaigns"),
+    ),
     # The inbox alone and quick to wake: an inbound message must be visible in the inbox
     # stream within 250 ms (p99 at 200 messages/s); a lane that records conversation events
     # wakes it (and `sla`).
     Lane("inbox", (InboxListing,), settle=0.001, gives_way_to=("attribution",)),
     # SLA deadlines: a timer run takes this lane's turn while it records a breach, which must
     # hold no inbox page up.
-    Lane("sla", (SlaTimerProjection,), gives_way_to=("attribution",)),
+    Lane("sla", (SlaTimerProjection,), settle=UNHURRIED, gives_way_to=("attribution",)),
     # Replies' statuses into their threads: it reads every message's progress (a broadcast's
     # too, undecoded), which must hold up neither the inbound messages' routing nor the inbox.
-    Lane("replies", (ReplyStatusProjection,), gives_way_to=("attribution",)),
+    Lane("replies", (ReplyStatusProjection,), settle=UNHURRIED, gives_way_to=("attribution",)),
 )
 
 

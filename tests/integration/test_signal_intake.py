@@ -153,15 +153,15 @@ class TestAttribution:
         store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         accept = AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest)
-        assert await accept([inbound("hello-1", "bea@example.org")]) == [True]
+        assert await accept([inbound("stop-2", "bea@example.org", "STOP")]) == [True]
         recorded, received_at = await pool.fetchrow(
             "SELECT (SELECT position FROM events WHERE stream_id = $1 AND version = 1),"
             " (SELECT position FROM events WHERE stream_id = $2)",
-            signal_id_for("hello-1"),
-            intake_id_for("hello-1"),
+            signal_id_for("stop-2"),
+            intake_id_for("stop-2"),
         )
         assert recorded < received_at
-        assert await accept([inbound("hello-1", "bea@example.org")]) == [False]
+        assert await accept([inbound("stop-2", "bea@example.org", "STOP")]) == [False]
 
 
 class RefusingPoison(IngestSignals):
@@ -174,13 +174,13 @@ class RefusingPoison(IngestSignals):
         return await super().__call__(reports)
 
 
-def inbound(event_id: str, email: str) -> ReceivedSignal:
+def inbound(event_id: str, email: str, text: str = "Where is my order?") -> ReceivedSignal:
     wire = {
         "id": event_id,
         "type": "message.received",
         "occurred_at": "2026-11-27T09:00:00Z",
         "identities": [{"type": "email", "value": email}],
-        "properties": {"channel": "email", "text": "Where is my order?"},
+        "properties": {"channel": "email", "text": text},
     }
     payload = msgspec.json.encode(wire)
     signal = READER.check(0, payload)
@@ -196,7 +196,10 @@ class TestRefusedAtAttribution:
         intake = PostgresSignalIntake(pool)
         ingest = RefusingPoison(store, SystemClock(), RandomIds())
         accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
-        batch = [inbound("poison-2", "pia@example.org"), inbound("fine-1", "fin@example.org")]
+        batch = [
+            inbound("poison-2", "pia@example.org", "STOP"),
+            inbound("fine-1", "fin@example.org", "stop."),
+        ]
         assert await accept(batch) == [True, True]
         assert await accept.attributed(["poison-2", "fine-1"], 0) == {}  # left to attribution
         attribution = AttributeSignals(ingest, READER, intake, SystemClock())
@@ -210,7 +213,7 @@ class TestRefusedAtAttribution:
         willing = AcceptSignals(
             intake, SystemClock(), IngestSignals(store, SystemClock(), RandomIds())
         )
-        assert await willing([inbound("poison-2", "pia@example.org")]) == [False]
+        assert await willing([inbound("poison-2", "pia@example.org", "STOP")]) == [False]
         assert await accept.attributed(["poison-2"], 0) == {"poison-2": found["poison-2"]}
 
     async def test_a_signal_its_customer_refuses_is_recorded_as_refused_and_the_rest_go_on(

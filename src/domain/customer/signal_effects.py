@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from domain.customer.contact import ConsentRecord
-from domain.customer.keywords import INBOUND_SIGNAL
+from domain.customer.keywords import INBOUND_SIGNAL, consent_from_keyword
 from domain.policy.vocabulary import Channel, Purpose
 
 if TYPE_CHECKING:
@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 
     from domain.customer.aggregate import Customer
 
-__all__ = ["CONSENT_GRANTED", "CONSENT_WITHDRAWN", "CUSTOMER_SIGNALS", "apply_signal"]
+__all__ = [
+    "CONSENT_GRANTED",
+    "CONSENT_WITHDRAWN",
+    "CUSTOMER_SIGNALS",
+    "apply_signal",
+    "changes_consent",
+]
 
 CONSENT_GRANTED = "consent.granted"
 CONSENT_WITHDRAWN = "consent.withdrawn"
@@ -22,6 +28,18 @@ CUSTOMER_SIGNALS = frozenset({INBOUND_SIGNAL, CONSENT_GRANTED, CONSENT_WITHDRAWN
 
 _CHANNELS = frozenset(c.value for c in Channel)
 _PURPOSES = frozenset(p.value for p in Purpose)
+
+
+def changes_consent(signal_type: str, properties: dict[str, Any]) -> bool:
+    """Whether the signal changes its customer's consent: a consent signal on a channel, or an
+    inbound message that is a keyword alone (STOP, START). An opt-out takes effect at once."""
+    channel = properties.get("channel")
+    if channel not in _CHANNELS:
+        return False
+    if signal_type != INBOUND_SIGNAL:
+        return signal_type in CUSTOMER_SIGNALS
+    text = properties.get("text")
+    return isinstance(text, str) and consent_from_keyword(Channel(channel), text) is not None
 
 
 def apply_signal(

@@ -18,7 +18,7 @@ import msgspec
 
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
 from domain.customer.profile import Profile, check_attributes
-from domain.customer.signal_effects import CUSTOMER_SIGNALS
+from domain.customer.signal_effects import CUSTOMER_SIGNALS, changes_consent
 from domain.shared.documents import field_of
 from domain.shared.errors import InvalidValue
 from domain.shared.times import time_fault
@@ -210,11 +210,15 @@ class SignalReader:
         return checked if isinstance(checked, InvalidSignal) else signal
 
     def received(self, index: int, signal: SignalIn, payload: bytes) -> ReceivedSignal:
-        """A checked signal for intake; one that acts on its customer carries its report."""
+        """A checked signal for intake; one that changes its customer's consent carries its
+        report (an opt-out takes effect before the answer). Other inbound messages reach their
+        customers through attribution, in its pages: the service window they open and their
+        conversation follow from there."""
         at_once = None
         if signal.type in CUSTOMER_SIGNALS:
             report = self.report(index, signal)
-            at_once = report if isinstance(report, SignalReport) else None
+            if isinstance(report, SignalReport) and changes_consent(signal.type, report.properties):
+                at_once = report
         kept: dict[str, object] = {"type": signal.type, "occurred_at": signal.occurred_at}
         if signal.source is not None:
             kept["source"] = signal.source

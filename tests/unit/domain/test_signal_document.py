@@ -106,3 +106,30 @@ class TestAttributionReadsAReceivedSignal:
         payload = msgspec.json.encode(_signal(type="order placed"))
         parsed = SignalReader(IdentityNormalizer("GB")).parse(payload)
         assert parsed == "$.type: may hold only letters, digits and _ . : -"
+
+
+class TestWhatReachesItsCustomerBeforeTheAnswer:
+    @staticmethod
+    def _at_once(signal: dict[str, Any]) -> bool:
+        reader = SignalReader(IdentityNormalizer("GB"))
+        checked = reader.check(0, msgspec.json.encode(signal))
+        assert not isinstance(checked, InvalidSignal), checked
+        return reader.received(0, checked, b"{}").at_once is not None
+
+    @pytest.mark.parametrize(
+        ("kind", "properties", "at_once"),
+        [
+            ("message.received", {"channel": "sms", "text": "STOP"}, True),
+            ("message.received", {"channel": "whatsapp", "text": " start! "}, True),
+            ("message.received", {"channel": "sms", "text": "please don't stop"}, False),
+            ("message.received", {"channel": "email", "text": "Where is my order?"}, False),
+            ("message.received", {"text": "STOP"}, False),  # no channel to opt out of
+            ("consent.withdrawn", {"channel": "email", "purpose": "marketing"}, True),
+            ("consent.granted", {"channel": "sms"}, True),
+            ("order.placed", {"channel": "sms"}, False),
+        ],
+    )
+    def test_only_a_change_of_consent(
+        self, kind: str, properties: dict[str, Any], at_once: bool
+    ) -> None:
+        assert self._at_once(_signal(type=kind, properties=properties)) is at_once
