@@ -44,7 +44,7 @@ architecture: install
 TEST_WORKERS ?= auto
 test: install
 	@$(MAKE) --no-print-directory lint typecheck architecture > $(TOOLS)/checks.log 2>&1 & checks=$$!; \
-	$(RUN) pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); tests=$$?; \
+	$(RUN) pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS); tests=$$?; \
 	wait $$checks; checked=$$?; cat $(TOOLS)/checks.log; \
 	if [ $$checked -ne 0 ]; then echo "make test: the static checks failed (above)"; fi; \
 	[ $$tests -eq 0 ] && [ $$checked -eq 0 ]

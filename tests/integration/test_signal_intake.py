@@ -57,6 +57,11 @@ async def stored(pool: asyncpg.Pool) -> list[str]:
     return sorted(msgspec.json.decode(row["payload"])["id"] for row in rows)
 
 
+def accepting(pool: asyncpg.Pool, ingesting: type[IngestSignals] = IngestSignals) -> AcceptSignals:
+    ingest = ingesting(PostgresUnitsOfWork(pool), SystemClock(), RandomIds())
+    return AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest, poll_every=0.01)
+
+
 class TestIntake:
     async def test_each_producer_id_is_committed_once(self, pool: asyncpg.Pool) -> None:
         intake = PostgresSignalIntake(pool)
@@ -128,9 +133,7 @@ class TestAttribution:
     async def test_a_signal_that_acts_on_its_customer_is_attributed_before_the_answer(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresUnitsOfWork(pool)
-        ingest = IngestSignals(store, SystemClock(), RandomIds())
-        accept = AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest)
+        accept = accepting(pool)
         wire = {
             "id": "stop-1",
             "type": "consent.withdrawn",
@@ -150,17 +153,11 @@ class TestAttribution:
     ) -> None:
         # Attribution wakes as soon as a received signal commits: it must find it recorded
         # rather than race the answer to record it.
-        store = PostgresUnitsOfWork(pool)
-        ingest = IngestSignals(store, SystemClock(), RandomIds())
-        accept = AcceptSignals(PostgresSignalIntake(pool), SystemClock(), ingest)
+        accept = accepting(pool)
         assert await accept([inbound("stop-2", "bea@example.org", "STOP")]) == [True]
-        recorded, received_at = await pool.fetchrow(
-            "SELECT (SELECT position FROM events WHERE stream_id = $1 AND version = 1),"
-            " (SELECT position FROM events WHERE stream_id = $2)",
-            signal_id_for("stop-2"),
-            intake_id_for("stop-2"),
-        )
-        assert recorded < received_at
+        place = "SELECT position FROM events WHERE stream_id = $1 ORDER BY version LIMIT 1"
+        recorded = await pool.fetchval(place, signal_id_for("stop-2"))
+        assert recorded < await pool.fetchval(place, intake_id_for("stop-2"))
         assert await accept([inbound("stop-2", "bea@example.org", "STOP")]) == [False]
 
 
@@ -192,17 +189,14 @@ class TestRefusedAtAttribution:
     async def test_a_signal_acting_on_its_customer_that_it_refuses_is_received_and_refused(
         self, pool: asyncpg.Pool
     ) -> None:
-        store = PostgresUnitsOfWork(pool)
-        intake = PostgresSignalIntake(pool)
-        ingest = RefusingPoison(store, SystemClock(), RandomIds())
-        accept = AcceptSignals(intake, SystemClock(), ingest, poll_every=0.01)
+        accept = accepting(pool, RefusingPoison)
         batch = [
             inbound("poison-2", "pia@example.org", "STOP"),
             inbound("fine-1", "fin@example.org", "stop."),
         ]
         assert await accept(batch) == [True, True]
         assert await accept.attributed(["poison-2", "fine-1"], 0) == {}  # left to attribution
-        attribution = AttributeSignals(ingest, READER, intake, SystemClock())
+        attribution = AttributeSignals(accept.ingest, READER, accept.intake, SystemClock())
         runner = ProjectionRunner(pool, [attribution])
         await runner.setup()
         await runner.catch_up()
@@ -210,9 +204,7 @@ class TestRefusedAtAttribution:
         assert found["poison-2"] == Attribution(refused="DomainError: poison-2 breaks a rule")
         assert found["fine-1"].customer_id is not None
         # Sent again by its producer to a customer that would take it now: it stays refused.
-        willing = AcceptSignals(
-            intake, SystemClock(), IngestSignals(store, SystemClock(), RandomIds())
-        )
+        willing = accepting(pool)
         assert await willing([inbound("poison-2", "pia@example.org", "STOP")]) == [False]
         assert await accept.attributed(["poison-2"], 0) == {"poison-2": found["poison-2"]}
 
