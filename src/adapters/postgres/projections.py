@@ -131,10 +131,13 @@ WHERE p.failing IS NOT NULL OR young.events > 0
 ORDER BY p.name
 """
 # What the step's own transaction appended (its processes' records): none before its first write.
-_RECORDED_HERE = """
-SELECT DISTINCT topic FROM events WHERE transaction_id = pg_current_xact_id_if_assigned()
+# Whether this transaction wrote anything, and the topics of the events it appended: one round
+# trip after a page is applied.
+_WRITTEN_HERE = """
+SELECT pg_current_xact_id_if_assigned() IS NULL,
+       ARRAY(SELECT DISTINCT topic FROM events
+             WHERE transaction_id = pg_current_xact_id_if_assigned())
 """
-_WROTE_NOTHING = "SELECT pg_current_xact_id_if_assigned() IS NULL"
 _FOLLOWED = """
 SELECT name, transaction_id::text::bigint AS transaction_id, position FROM projection_positions
 WHERE name = ANY($1::text[])
@@ -410,14 +413,15 @@ class ProjectionRunner:
                         self.ahead.passed(name, recorded, position, page.next)
                 else:
                     parked = await self._apply(conn, projection, position, page.events)
-                    if self.on_applied is not None and len(page.events) > parked:
-                        written = frozenset(r[0] for r in await conn.fetch(_RECORDED_HERE))
+                    telling = self.on_applied is not None and len(page.events) > parked
                     # A page that changed nothing in this transaction (a process that had
                     # nothing to decide; one that records in transactions of its own, which
                     # takes a page again idempotently) is passed as a page of other topics is.
-                    quiet = not self._recording_due(name) and bool(
-                        await conn.fetchval(_WROTE_NOTHING)
-                    )
+                    passing = not self._recording_due(name)
+                    if telling or passing:
+                        nothing, topics = cast("asyncpg.Record", await conn.fetchrow(_WRITTEN_HERE))
+                        written = frozenset(topics) if telling else written
+                        quiet = passing and bool(nothing)
                     if quiet:
                         self.ahead.passed(name, recorded, position, page.next)
                     else:
