@@ -44,9 +44,8 @@ class PostgresRepository(Generic[A]):
             if isinstance(adding, self.kind):
                 found[aggregate_id] = adding
                 continue
-            held = uow.cache.take(aggregate_id) if self.cached else None
-            if held is not None and not cached:
-                held = None  # read again below; the commit gives the cache the new one
+            # Not cached: read below; the commit gives the cache the newer copy.
+            held = uow.cache.take(aggregate_id) if self.cached and cached else None
             if isinstance(held, self.kind):
                 found[aggregate_id] = held
             else:

@@ -131,8 +131,9 @@ class IngestSignals:
 class AcceptSignals:
     """Answers as soon as the signals are durable; `attributed` waits for their customers.
 
-    Signals that act on their customer (an inbound message, a consent change: an opt-out
-    takes effect at once) are attributed before the answer too, and before they are received:
+    Signals that change their customer's consent (a consent signal, an inbound STOP or START:
+    an opt-out takes effect at once) are attributed before the answer too, and before they are
+    received:
     attribution, which wakes as soon as a received signal commits, then always finds them
     recorded and skips them, rather than racing this to record them (the loser's whole page
     goes again, and a customer it loaded meanwhile is a stale copy in its process). One that
@@ -160,10 +161,9 @@ class AcceptSignals:
     async def _at_once(self, signals: Sequence[ReceivedSignal]) -> None:
         """Records the signals that act on their customer; one received before is recorded
         already (a duplicate) or was refused, which a producer's retry does not change."""
-        refused = await self.intake.refused({intake_id_for(s.event_id) for s in signals})
-        at_once = [
-            s.at_once for s in signals if s.at_once and intake_id_for(s.event_id) not in refused
-        ]
+        acting = {intake_id_for(s.event_id): s.at_once for s in signals if s.at_once}
+        refused = await self.intake.refused(acting.keys())
+        at_once = [report for intake_id, report in acting.items() if intake_id not in refused]
         if not at_once:
             return
         with contextlib.suppress(DomainError):
