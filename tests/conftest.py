@@ -35,15 +35,17 @@ async def databases(postgres_dsn: str) -> AsyncIterator[TestDatabases]:
     await made.prepare()
     yield made
     if os.environ.get("DATABASE_URL"):
-        # A server of the machine's keeps them otherwise; an embedded one goes with its data
-        # directory, and dropping its hundreds of databases one by one took a worker 15 s.
+        # A server of the machine's keeps them otherwise (the template, and the databases of
+        # tests that did not get to drop theirs); an embedded one goes with its data directory.
         await made.drop_all()
 
 
 @pytest.fixture
-async def database_url(databases: TestDatabases) -> str:
-    """A fresh, migrated database of its own for one test."""
-    return await databases.create()
+async def database_url(databases: TestDatabases) -> AsyncIterator[str]:
+    """A fresh, migrated database of its own for one test, dropped after it."""
+    url = await databases.create()
+    yield url
+    await databases.drop(url)
 
 
 @pytest.fixture

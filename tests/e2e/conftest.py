@@ -89,3 +89,4 @@ async def shared_chorus(
     log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
     async with running_chorus(database_url, nats_url, log_path) as service:
         yield service
+    await databases.drop(database_url)

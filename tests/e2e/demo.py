@@ -16,6 +16,7 @@ import httpx
 import psutil
 
 from tests.e2e.service import ROOT, TEST_MODEL_DIR, free_port, prepared_model_dir, uses_model
+from tests.servers import scratch_dir
 
 __all__ = ["DemoProcess"]
 
@@ -31,8 +32,9 @@ class DemoProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        # Under /tmp: when we are root, PostgreSQL's user must traverse every parent directory.
-        self.data_dir = Path(tempfile.mkdtemp(prefix="chorus-demo-")) / ".chorus"
+        # Under /tmp or /dev/shm: when we are root, PostgreSQL's user must traverse every
+        # parent directory.
+        self.data_dir = Path(tempfile.mkdtemp(prefix="chorus-demo-", dir=scratch_dir())) / ".chorus"
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in _SERVER_VARIABLES},
             "PYTHONPATH": str(ROOT / "src"),

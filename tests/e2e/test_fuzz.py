@@ -54,8 +54,10 @@ async def fuzzed(
 ) -> AsyncIterator[ChorusProcess]:
     """A service of its own: what the fuzzer creates and the clock it sets touch no other test."""
     log: Path = tmp_path_factory.mktemp("fuzz") / "chorus.log"
-    async with running_chorus(await databases.create(), nats_url, log) as service:
+    database_url = await databases.create()
+    async with running_chorus(database_url, nats_url, log) as service:
         yield service
+    await databases.drop(database_url)
 
 
 HOSTILE = (
