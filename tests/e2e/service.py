@@ -108,6 +108,24 @@ class ChorusProcess:
         )
         return done.stdout.decode().strip()
 
+    def key(self, role: str, *, agent: str | None = None, teams: tuple[str, ...] = ()) -> str:
+        """A new key's secret, made through `POST /v1/keys` with the service's admin key:
+        what `chorus keys create` makes, without a process of its own (a second or two each).
+        The command line's own tests call `chorus` itself."""
+        body: dict[str, object] = {"name": "e2e", "role": role, "teams": list(teams)}
+        if agent is not None:
+            body["agent"] = agent
+        admin = getattr(self, "admin_key")  # noqa: B009 - set by whoever started the service
+        answer = httpx.post(
+            self.base_url + "/v1/keys",
+            json=body,
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=30,
+        )
+        if answer.status_code != 201:
+            raise RuntimeError(f"no {role} key: {answer.status_code} {answer.text}")
+        return str(answer.json()["secret"])
+
     def start(self) -> None:
         if uses_model(self.env):
             prepared_model_dir()
