@@ -12,7 +12,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from adapters.assistant.dataset import DEFAULT_DATASET_DIR, load_examples
 from adapters.assistant.language import looks_english
-from adapters.assistant.model import DEFAULT_SPEC, load_model, save_model, train
+from adapters.assistant.model_spec import DEFAULT_SPEC
 from domain.assistant.classification import (
     UNKNOWN_INTENT,
     Classification,
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from adapters.assistant.model import ModelSpec, StoredModel
+    from adapters.assistant.model import StoredModel
+    from adapters.assistant.model_spec import ModelSpec
     from domain.assistant.classification import CustomerContext
 
 __all__ = [
@@ -155,6 +156,10 @@ def trained_or_loaded(
     """The model stored in the directory, trained from the dataset's train.csv if missing
     (`on_training` is called first). Processes sharing the directory take turns: one trains,
     the others wait and load what it wrote."""
+    # Here, not at the top: scikit-learn is imported when a model is first loaded, not when
+    # a service that may classify starts.
+    from adapters.assistant.model import load_model, save_model, train
+
     examples = load_examples(dataset_dir / "train.csv")
     with _locked(directory):
         stored = load_model(directory, spec=spec, train_sha256=examples.sha256)

@@ -18,6 +18,7 @@ from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 from adapters.assistant.dataset import ATTRIBUTION
+from adapters.assistant.model_spec import DEFAULT_SPEC, ModelSpec
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,26 +30,6 @@ __all__ = ["DEFAULT_SPEC", "ModelSpec", "StoredModel", "load_model", "save_model
 MODEL_FILE = "intent-model.joblib"
 METADATA_FILE = "intent-model.json"
 _WORDS = r"(?u)\b\w+\b|[?!]"
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    """The model's hyperparameters; the same spec on the same data gives the same model."""
-
-    name: str = "tfidf-word13-char25-logreg-svm"
-    word_ngrams: tuple[int, int] = (1, 3)
-    char_ngrams: tuple[int, int] = (2, 5)
-    char_min_df: int = 2
-    c: float = 100.0
-    svm_c: float = 1.0
-    # The logistic regression's share of the soft vote; the calibrated SVM has the rest.
-    logreg_weight: float = 0.8
-    calibration_folds: int = 3
-    max_iter: int = 3000
-    seed: int = 0
-
-
-DEFAULT_SPEC = ModelSpec()
 
 
 @dataclass(frozen=True, slots=True)
