@@ -150,6 +150,7 @@ class InboxQueries:
         heartbeat: float = 15.0,
         batch: int = 500,
         reach: Reach | None = None,
+        reach_every: float = 1.0,
     ) -> AsyncGenerator[list[InboxRow], None]:
         """The rows that change after `after` (the inbox's last change when None) and that
         `where` holds, in the order they change, a batch at a time; an empty batch after
@@ -157,9 +158,9 @@ class InboxQueries:
         FeedOverrun if it falls too far behind the changes.
 
         `visible` holds for the whole stream unless `reach` is given: then it is asked again
-        for the teams the reader sees before each batch there is something to send in, and on
-        each heartbeat, so a reader taken off a team gets no more of its rows; what it raises
-        (the reader may read no more) ends the stream."""
+        for the teams the reader sees before each batch there is something to send in, and
+        every `reach_every` seconds while nothing is, so a reader taken off a team gets no
+        more of its rows; what it raises (the reader may read no more) ends the stream."""
         subscription, fed_from = await self.feed.subscribe()
         try:
             last = fed_from if after is None else after
@@ -176,12 +177,21 @@ class InboxQueries:
                     yield found
                 if len(found) < batch:
                     break
+            # A quiet stream asks `reach` every `reach_every` seconds (a key revoked while
+            # nothing changes ends it then, not at the heartbeat), and says it is alive every
+            # `heartbeat` seconds.
+            wait = heartbeat if reach is None else min(heartbeat, reach_every)
+            beat_after = max(1, round(heartbeat / wait))
+            quiet = 0
             while True:
-                rows = await subscription.next(heartbeat)
+                rows = await subscription.next(wait)
                 if not rows:
                     if reach is not None:
                         visible = await reach()
-                    yield []
+                    quiet += 1
+                    if quiet >= beat_after:
+                        quiet = 0
+                        yield []
                     continue
                 timed = self._timed(where, breach_within)
                 wanted = [row for row in rows if row.seq > last and timed.holds(row, None)]
@@ -190,6 +200,7 @@ class InboxQueries:
                     visible = await reach()
                 kept = [row for row in wanted if timed.holds(row, visible)]
                 if kept:
+                    quiet = 0
                     yield kept
         finally:
             subscription.close()

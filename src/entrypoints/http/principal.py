@@ -127,7 +127,7 @@ class LiveReach:
     `InboxQueries.changes` to ask before each batch it sends: the key is read again
     (NotAuthorizedException once it is revoked, expired or rotated) with its agent's teams as
     committed, at most once every REACH_SECONDS, so a stream open for hours costs a lookup a
-    second at most, and only while it has something to send."""
+    second at most (the key from the store's cache; an agent's teams from the database)."""
 
     def __init__(
         self, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal

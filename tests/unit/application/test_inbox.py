@@ -268,6 +268,45 @@ class TestTheStream:
         with pytest.raises(Withdrawn):
             await asyncio.wait_for(anext(stream), 1)
 
+    async def test_a_quiet_stream_asks_its_reach_between_heartbeats_and_ends_when_it_raises(
+        self,
+    ) -> None:
+        world = InboxWorld()
+        asked = 0
+
+        class Revoked(Exception):
+            pass
+
+        async def reach() -> None:
+            nonlocal asked
+            asked += 1
+            if asked == 3:
+                raise Revoked
+
+        stream = world.queries.changes(
+            InboxFilter(), None, heartbeat=0.2, reach=reach, reach_every=0.01
+        )
+        with pytest.raises(Revoked):
+            # Ended after three asks, before its first heartbeat (0.2 s) could be sent.
+            await asyncio.wait_for(anext(stream), 0.15)
+
+    async def test_a_quiet_stream_sends_its_heartbeat_at_the_heartbeat_not_at_each_ask(
+        self,
+    ) -> None:
+        world = InboxWorld()
+        asked = 0
+
+        async def reach() -> None:
+            nonlocal asked
+            asked += 1
+
+        stream = world.queries.changes(
+            InboxFilter(), None, heartbeat=0.1, reach=reach, reach_every=0.02
+        )
+        assert await asyncio.wait_for(anext(stream), 1) == []
+        assert asked == 5
+        await stream.aclose()
+
     async def test_a_stream_too_far_behind_is_let_go_to_reconnect(self) -> None:
         world = InboxWorld()
         world.queries.feed = InboxFeed(world.inbox, world.changes, behind_at_most=1)

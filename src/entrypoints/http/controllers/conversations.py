@@ -463,6 +463,7 @@ class ConversationsController(Controller):
                 breach_within=within,
                 heartbeat=HEARTBEAT_SECONDS,
                 reach=LiveReach(request, principal),
+                reach_every=REACH_SECONDS,
             )
             try:
                 async for batch in changes:
