@@ -230,8 +230,13 @@ class TestRoundsWithNothingToApply:
     async def test_a_replay_from_the_start_is_not_skipped_past_what_was_read_before(
         self, pool: asyncpg.Pool
     ) -> None:
+        # A position set back from outside is seen once what the runners saw of it is no
+        # longer trusted (`PositionsAhead.trust`, a second in the worker).
         runner = ProjectionRunner(
-            pool, [Tally("customers", frozenset({REGISTERED}))], record_every=60
+            pool,
+            [Tally("customers", frozenset({REGISTERED}))],
+            record_every=60,
+            ahead=PositionsAhead(trust=0.2),
         )
         await runner.setup()
         await register(pool)
@@ -243,7 +248,75 @@ class TestRoundsWithNothingToApply:
             "UPDATE projection_positions SET transaction_id = '0', position = 0"
             " WHERE name = 'customers'"
         )
+        await asyncio.sleep(0.25)
         assert await runner.catch_up() == 1
+
+
+async def holding_the_lock(pool: asyncpg.Pool, name: str) -> asyncpg.Connection:
+    """A connection that holds the projection's turn (as another runner's step would)."""
+    conn: asyncpg.Connection = await pool.acquire()
+    await conn.execute("BEGIN")
+    await conn.execute("SELECT pg_advisory_xact_lock(730119, hashtext($1))", name)
+    return conn
+
+
+@pytest.mark.usefixtures("tally")
+class TestReadingAhead:
+    async def test_a_round_with_nothing_of_its_topics_takes_no_turn(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        runner = ProjectionRunner(
+            pool, [Tally("customers", frozenset({REGISTERED}))], record_every=60
+        )
+        await runner.setup()
+        await register(pool)
+        assert await runner.catch_up() == 1
+        other = await holding_the_lock(pool, "customers")
+        try:
+            await receive(pool, "s1")  # other topics only
+            assert await asyncio.wait_for(runner.catch_up(), 2) == 0
+            assert await asyncio.wait_for(runner.step("customers"), 2) is None
+        finally:
+            await other.execute("ROLLBACK")
+            await pool.release(other)
+
+    async def test_a_page_with_events_waits_its_turn_and_is_applied_once(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        runner = ProjectionRunner(
+            pool, [Tally("customers", frozenset({REGISTERED}))], record_every=60
+        )
+        await runner.setup()
+        await register(pool)
+        assert await runner.catch_up() == 1
+        other = await holding_the_lock(pool, "customers")
+        customer = await register(pool)
+        stepping = asyncio.ensure_future(runner.step("customers"))
+        try:
+            await asyncio.sleep(0.3)
+            assert not stepping.done()
+        finally:
+            await other.execute("ROLLBACK")
+            await pool.release(other)
+        assert await asyncio.wait_for(stepping, 5) == 1
+        assert await runner.catch_up() == 0
+        assert await pool.fetchval("SELECT count(*) FROM tally WHERE stream_id = $1", customer.id)
+        assert await tallied(pool, "customers") == 2
+
+    async def test_a_page_read_ahead_of_a_position_another_runner_moved_is_read_again(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        topics = frozenset({REGISTERED})
+        mine = ProjectionRunner(pool, [Tally("customers", topics)], record_every=60)
+        theirs = ProjectionRunner(pool, [Tally("customers", topics)], record_every=60)
+        await mine.setup()
+        await register(pool)
+        assert await mine.catch_up() == 1
+        await register(pool)
+        assert await theirs.catch_up() == 1  # another process's runner took it
+        await register(pool)
+        assert await mine.catch_up() == 1  # the third only: the second is not applied again
+        assert await tallied(pool, "customers") == 3
 
 
 @pytest.mark.usefixtures("tally")

@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING, cast
 import asyncpg
 import structlog
 
-from adapters.postgres.event_store import LogPosition, PostgresEventStore, RecordedEvent
+from adapters.postgres.event_store import (
+    LogPage,
+    LogPosition,
+    PostgresEventStore,
+    RecordedEvent,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -277,8 +282,31 @@ class PositionsAhead:
     back there).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, trust: float = 1.0) -> None:
         self._ahead: dict[str, tuple[LogPosition, LogPosition]] = {}
+        # The recorded positions this process's runners last read under a projection's lock
+        # or committed, with when (the event loop's time): a runner reads ahead from them
+        # without a transaction for `trust` seconds (see `ProjectionRunner._read_ahead`).
+        self._recorded: dict[str, tuple[LogPosition, float]] = {}
+        self.trust = trust
+
+    def saw(self, name: str, recorded: LogPosition, at: float) -> None:
+        """The projection's recorded position, as a runner read it under its lock or committed
+        it at `at`."""
+        self._recorded[name] = (recorded, at)
+
+    def unsure(self, name: str) -> None:
+        """What a runner saw of the projection's position may be wrong (its step failed)."""
+        self._recorded.pop(name, None)
+
+    def recorded(self, name: str, now: float) -> LogPosition | None:
+        """The projection's recorded position as last seen, if seen in the last `trust`
+        seconds: at most where it is (only its runners move it forward, and they say so when
+        they commit), unless something outside moved it back meanwhile, which `trust` bounds."""
+        found = self._recorded.get(name)
+        if found is None or now - found[1] > self.trust:
+            return None
+        return found[0]
 
     def of(self, name: str, recorded: LogPosition) -> LogPosition:
         """Where the projection stands, `recorded` being its recorded position."""
@@ -383,19 +411,43 @@ class ProjectionRunner:
         count for nothing.
         """
         projection = self._named(name)
+        # A projection whose work is per customer rather than per event takes bigger pages.
+        size: int = getattr(projection, "page_size", self.page_size)
+        now = asyncio.get_running_loop().time()
         try:
+            read = await self._read_ahead(name, projection, size, now)
+            if read is not None and not read[1].events:
+                # Nothing of its topics: no transaction, no lock (a round that changes nothing
+                # has nothing to take turns on).
+                recorded, page = read
+                position = self.ahead.of(name, recorded)
+                self.backlogged = False
+                if page.next == recorded:
+                    return None
+                if not self._recording_due(name):
+                    if page.next != position:
+                        self.ahead.passed(name, recorded, position, page.next)
+                        if self.on_moved is not None:
+                            self.on_moved()
+                    return None
+                # Where it got is to be recorded: by the transaction below.
             async with self.pool.acquire() as proxy, proxy.transaction():
                 conn = cast("asyncpg.Connection", proxy)
                 row = await conn.fetchrow(LOCK_POSITION, name)
                 if row is None or row["position"] is None:
                     raise UnknownProjection(f"{name} has no position; run setup() first")
                 recorded = LogPosition(row["transaction_id"], row["position"])
+                self.ahead.saw(name, recorded, now)
                 position = self.ahead.of(name, recorded)
-                until = await self._followed(conn, projection)
-                # A projection whose work is per customer rather than per event takes bigger
-                # pages.
-                size: int = getattr(projection, "page_size", self.page_size)
-                page = await self.store.read_topics(conn, position, projection.topics, size, until)
+                if read is not None and self.ahead.of(name, read[0]) == position:
+                    # What was read ahead starts where the projection stands: the log below
+                    # the horizon does not change, so it is this round's page.
+                    page = read[1]
+                else:
+                    until = await self._followed(conn, projection)
+                    page = await self.store.read_topics(
+                        conn, position, projection.topics, size, until
+                    )
                 self.backlogged = len(page.events) >= size
                 if page.next == recorded:
                     if name in self._maybe_failing:
@@ -429,10 +481,13 @@ class ProjectionRunner:
                         await conn.execute(
                             _ADVANCE, name, str(after.transaction_id), after.position
                         )
+                        recorded = after
         except Exception as error:
             self.backlogged = False  # a page that fails is no backlog to give way to
+            self.ahead.unsure(name)
             await self._record_failing(name, error)
             raise
+        self.ahead.saw(name, recorded, now)  # committed
         if moved and self.on_moved is not None:
             self.on_moved()
         if skipped:
@@ -447,6 +502,39 @@ class ProjectionRunner:
         if self.on_page is not None:
             self.on_page(name, count)
         return count
+
+    async def _read_ahead(
+        self,
+        name: str,
+        projection: Projection[asyncpg.Connection],
+        size: int,
+        now: float,
+    ) -> tuple[LogPosition, LogPage] | None:
+        """The projection's next page, read outside a transaction from where this process saw
+        it recorded lately, and that recorded position; None when it saw none lately (nor, for
+        a projection that follows others, theirs), or a failure may be on record.
+
+        One statement instead of a transaction's four, for the many rounds that find nothing
+        of a projection's topics; a page with events is the page of the step's transaction if
+        the projection still stands where it was read from."""
+        if name in self._maybe_failing:
+            return None
+        recorded = self.ahead.recorded(name, now)
+        if recorded is None:
+            return None
+        until: LogPosition | None = None
+        followed: tuple[str, ...] = getattr(projection, "follows", ())
+        if followed:
+            seen = [self.ahead.recorded(other, now) for other in followed]
+            if any(other is None for other in seen):
+                return None
+            until = min(
+                self.ahead.of(other, cast("LogPosition", position))
+                for other, position in zip(followed, seen, strict=True)
+            )
+        position = self.ahead.of(name, recorded)
+        page = await self.store.read_topics(self.pool, position, projection.topics, size, until)
+        return recorded, page
 
     def _recording_due(self, name: str) -> bool:
         """Whether a position moved past other topics' events only is to be recorded now: at
