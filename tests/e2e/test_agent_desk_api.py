@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +28,33 @@ from domain.conversation.vocabulary import Priority
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.policy.vocabulary import Channel, Purpose
+from tests.e2e.conftest import running_chorus
 from tests.unit.in_memory_chorus import claim
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
     from uuid import UUID
 
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service, its clock at NOW: each names its own agents, teams
+    and customers."""
+    return shared_chorus
+
+
+@pytest.fixture
+async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own: for a test that moves the clock or reads what is the
+    whole service's (every agent, the routing document)."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
 
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
 ROUTING = {
@@ -47,30 +69,68 @@ def client(chorus: ChorusProcess, key: str | None = None) -> httpx.Client:
     return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)
 
 
-def staffed(chorus: ChorusProcess) -> dict[str, str]:
-    """Ana on support, Bruno on billing, the clock at NOW; their agent keys by agent."""
+@dataclass(frozen=True)
+class Staff:
+    """Ana on support and Bruno on billing, as this test names them, with their agent keys."""
+
+    ana: str
+    bruno: str
+    support: str
+    billing: str
+    ana_key: str
+    bruno_key: str
+
+
+def staffed(chorus: ChorusProcess, suffix: str = "") -> Staff:
+    """Ana on support, Bruno on billing, the clock at NOW; agents and teams are the whole
+    service's, so a test sharing it names them with a suffix of its own."""
+    ana, bruno, support, billing = (
+        name + suffix for name in ("ana.silva", "bruno.costa", "support", "billing")
+    )
     with client(chorus) as http:
         http.post("/v1/admin/clock", json={"set": NOW.isoformat()}).raise_for_status()
-        for agent, team in (("ana.silva", "support"), ("bruno.costa", "billing")):
+        for agent, team in ((ana, support), (bruno, billing)):
             body = {"key": agent, "name": agent, "skills": [team], "capacity": {"chat": 3}}
             assert http.post("/v1/agents", json=body).status_code == 201
             assert http.post("/v1/teams", json={"key": team, "name": team}).status_code == 201
             assert http.put(f"/v1/teams/{team}/members/{agent}").status_code == 200
-    return {
-        agent: chorus.chorus("keys", "create", "--role", "agent", "--agent", agent)
-        for agent in ("ana.silva", "bruno.costa")
-    }
+    return Staff(
+        ana,
+        bruno,
+        support,
+        billing,
+        chorus.key("agent", agent=ana),
+        chorus.key("agent", agent=bruno),
+    )
+
+
+def own_staff(chorus: ChorusProcess) -> Staff:
+    return staffed(chorus, f"-{uuid.uuid4().hex[:8]}")
+
+
+def database(chorus: ChorusProcess) -> str:
+    return chorus.env["DATABASE_URL"]
+
+
+_PHONES = itertools.count(100)  # one service per module at most: unique within it
 
 
 async def customer_wrote(
-    database_url: str, channel: Channel, at: datetime = NOW, *, suppressed: bool = False
+    chorus: ChorusProcess,
+    channel: Channel,
+    at: datetime = NOW,
+    *,
+    team: str = "support",
+    suppressed: bool = False,
 ) -> UUID:
-    """Ana Pereira wrote on `channel` at `at`; her conversation is in support's queue."""
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    """A customer of the test's own wrote on `channel` at `at`; her conversation is in
+    `team`'s queue."""
+    pool = await asyncpg.create_pool(database(chorus), min_size=1, max_size=2)
     try:
         uows, clock, ids = PostgresUnitsOfWork(pool), ManualClock(NOW), RandomIds()
         records = PostgresCustomerRecords(pool)
-        emails = (claim("email", "ana.pereira@example.org"), claim("phone", "+447700900123"))
+        email = f"ana.pereira.{uuid.uuid4().hex[:8]}@example.org"
+        emails = (claim("email", email), claim("phone", f"+447700900{next(_PHONES):03d}"))
         customer_id = (await UpsertCustomer(uows, clock, ids)(emails, {}, {})).customer_id
         opted_in = ConsentRecord(Channel.WHATSAPP, Purpose.SERVICE, True, "wrote to us")
         await ChangeConsent(uows, clock, records)(customer_id, [opted_in])
@@ -84,9 +144,7 @@ async def customer_wrote(
             uow.repository(Customer).add(customer)
             conversation = Conversation.start(customer_id, "customer", NOW)
             conversation.receive(ids.new_id(), channel, "Where is my refund?", at, NOW)
-            queued = RoutingDecision(
-                1, "support", None, Priority.NORMAL, False, frozenset(), None, ()
-            )
+            queued = RoutingDecision(1, team, None, Priority.NORMAL, False, frozenset(), None, ())
             conversation.apply_routing(queued, "router", NOW)
             uow.repository(Conversation).add(conversation)
         return conversation.id
@@ -94,9 +152,9 @@ async def customer_wrote(
         await pool.close()
 
 
-async def woken(database_url: str, conversation_id: UUID, seconds: float = 10) -> bool:
+async def woken(chorus: ChorusProcess, conversation_id: UUID, seconds: float = 10) -> bool:
     """Whether the snooze timer woke the conversation within `seconds`."""
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    pool = await asyncpg.create_pool(database(chorus), min_size=1, max_size=1)
     try:
         uows = PostgresUnitsOfWork(pool)
         for _ in range(int(seconds / 0.2)):
@@ -112,10 +170,10 @@ async def woken(database_url: str, conversation_id: UUID, seconds: float = 10) -
 
 class TestStaffOverHttp:
     def test_agents_and_teams_are_data_and_a_bad_body_names_its_field(
-        self, chorus: ChorusProcess
+        self, alone: ChorusProcess
     ) -> None:
-        staffed(chorus)
-        with client(chorus) as http:
+        staffed(alone)  # it lists every agent: a service of its own
+        with client(alone) as http:
             ana = http.get("/v1/agents/ana.silva").json()
             assert (ana["teams"], ana["capacity"], ana["presence"]) == (
                 ["support"],
@@ -141,20 +199,20 @@ class TestStaffOverHttp:
             ]
 
     def test_an_agent_key_changes_its_own_presence_only(self, chorus: ChorusProcess) -> None:
-        keys = staffed(chorus)
-        with client(chorus, keys["ana.silva"]) as http:
-            mine = http.put("/v1/agents/ana.silva/presence", json={"presence": "available"})
+        staff = own_staff(chorus)
+        with client(chorus, staff.ana_key) as http:
+            mine = http.put(f"/v1/agents/{staff.ana}/presence", json={"presence": "available"})
             assert mine.status_code == 200
             assert mine.json()["presence"] == "available"
-            theirs = http.put("/v1/agents/bruno.costa/presence", json={"presence": "away"})
+            theirs = http.put(f"/v1/agents/{staff.bruno}/presence", json={"presence": "away"})
             assert theirs.status_code == 403
 
 
 class TestRoutingOverHttp:
     def test_a_bad_document_names_each_path_and_nothing_is_published(
-        self, chorus: ChorusProcess
+        self, alone: ChorusProcess
     ) -> None:
-        staffed(chorus)
+        staffed(alone)  # the routing document is the whole service's: a service of its own
         bad = {
             "default_team": "nowhere",
             "rules": [
@@ -162,7 +220,7 @@ class TestRoutingOverHttp:
                 {"id": "a", "team": "sales"},
             ],
         }
-        with client(chorus) as http:
+        with client(alone) as http:
             assert http.get("/v1/routing").status_code == 404
             refused = http.put("/v1/routing", json=bad)
             assert refused.status_code == 422
@@ -184,16 +242,16 @@ class TestRoutingOverHttp:
 
 class TestRepliesOverHttp:
     async def test_an_agent_of_another_team_gets_403_and_one_of_the_team_replies(
-        self, chorus: ChorusProcess, database_url: str
+        self, chorus: ChorusProcess
     ) -> None:
-        keys = staffed(chorus)
-        conversation = await customer_wrote(database_url, Channel.WHATSAPP)
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(chorus, Channel.WHATSAPP, team=staff.support)
         replies = f"/v1/conversations/{conversation}/replies"
-        with client(chorus, keys["bruno.costa"]) as http:
+        with client(chorus, staff.bruno_key) as http:
             refused = http.post(replies, json={"text": "Hello"})
             assert refused.status_code == 403
             assert refused.json()["type"].endswith("/not-on-team")
-        with client(chorus, keys["ana.silva"]) as http:
+        with client(chorus, staff.ana_key) as http:
             headers = {"Idempotency-Key": "reply-1"}
             sent = http.post(replies, json={"text": "On its way"}, headers=headers)
             assert sent.status_code == 200, sent.text
@@ -207,11 +265,13 @@ class TestRepliesOverHttp:
         )
 
     async def test_a_suppressed_reply_answers_with_the_decision_and_nothing_goes(
-        self, chorus: ChorusProcess, database_url: str
+        self, chorus: ChorusProcess
     ) -> None:
-        keys = staffed(chorus)
-        conversation = await customer_wrote(database_url, Channel.SMS, suppressed=True)
-        with client(chorus, keys["ana.silva"]) as http:
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(
+            chorus, Channel.SMS, team=staff.support, suppressed=True
+        )
+        with client(chorus, staff.ana_key) as http:
             answer = http.post(f"/v1/conversations/{conversation}/replies", json={"text": "Hi"})
             assert answer.status_code == 200
             body = answer.json()
@@ -225,12 +285,12 @@ class TestRepliesOverHttp:
             )
 
     async def test_outside_the_whatsapp_window_the_answer_asks_for_a_template(
-        self, chorus: ChorusProcess, database_url: str
+        self, chorus: ChorusProcess
     ) -> None:
-        keys = staffed(chorus)
+        staff = own_staff(chorus)
         yesterday = NOW - timedelta(hours=25)
-        conversation = await customer_wrote(database_url, Channel.WHATSAPP, yesterday)
-        with client(chorus, keys["ana.silva"]) as http:
+        conversation = await customer_wrote(chorus, Channel.WHATSAPP, yesterday, team=staff.support)
+        with client(chorus, staff.ana_key) as http:
             answer = http.post(f"/v1/conversations/{conversation}/replies", json={"text": "Hi"})
         assert answer.status_code == 422
         body = answer.json()
@@ -241,10 +301,11 @@ class TestRepliesOverHttp:
 
 class TestCommandsOverNats:
     async def test_commands_are_answered_with_the_http_answer_or_the_reason(
-        self, chorus: ChorusProcess, database_url: str
+        self, alone: ChorusProcess
     ) -> None:
+        chorus = alone  # it moves the clock: a service of its own
         staffed(chorus)
-        conversation = await customer_wrote(database_url, Channel.EMAIL)
+        conversation = await customer_wrote(chorus, Channel.EMAIL)
         nc = await nats.connect(chorus.nats_url)
         try:
 
@@ -274,7 +335,7 @@ class TestCommandsOverNats:
             with client(chorus) as http:
                 later = (NOW + timedelta(hours=3)).isoformat()
                 http.post("/v1/admin/clock", json={"set": later}).raise_for_status()
-            assert await woken(database_url, conversation)
+            assert await woken(chorus, conversation)
             status, resolved = await ask(
                 "resolve", {"conversation_id": str(conversation), "agent": "ana.silva"}
             )
@@ -282,12 +343,10 @@ class TestCommandsOverNats:
         finally:
             await nc.close()
 
-    async def test_a_key_carried_acts_as_it_does_over_http(
-        self, chorus: ChorusProcess, database_url: str
-    ) -> None:
-        keys = staffed(chorus)
-        conversation = str(await customer_wrote(database_url, Channel.EMAIL))  # support's
-        billing_key = chorus.chorus("keys", "create", "--role", "service", "--team", "billing")
+    async def test_a_key_carried_acts_as_it_does_over_http(self, chorus: ChorusProcess) -> None:
+        staff = own_staff(chorus)
+        conversation = str(await customer_wrote(chorus, Channel.EMAIL, team=staff.support))
+        billing_key = chorus.key("service", teams=(staff.billing,))
         nc = await nats.connect(chorus.nats_url)
         try:
 
@@ -300,21 +359,21 @@ class TestCommandsOverNats:
 
             note = {"conversation_id": conversation, "text": "VIP"}
             # Bruno's key may not act as Ana, whom the body names
-            status, refused = await ask({**note, "agent": "ana.silva"}, keys["bruno.costa"])
+            status, refused = await ask({**note, "agent": staff.ana}, staff.bruno_key)
             assert (status, refused["errors"][0]["field"]) == (403, "$.agent")
             # As Bruno it is support's conversation, not his team's: as over HTTP
-            status, refused = await ask(note, keys["bruno.costa"])
-            with client(chorus, keys["bruno.costa"]) as http:
+            status, refused = await ask(note, staff.bruno_key)
+            with client(chorus, staff.bruno_key) as http:
                 over_http = http.post(
                     f"/v1/conversations/{conversation}/notes", json={"text": "VIP"}
                 )
             assert (status, over_http.status_code) == (403, 403)
             assert refused["type"] == over_http.json()["type"]
             # A service key of billing reaches no support conversation, naming Ana or not
-            for body in (note, {**note, "agent": "ana.silva"}):
+            for body in (note, {**note, "agent": staff.ana}):
                 status, refused = await ask(body, billing_key)
                 assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
-            status, noted = await ask(note, keys["ana.silva"])
-            assert (status, noted["author"]) == (200, "ana.silva")
+            status, noted = await ask(note, staff.ana_key)
+            assert (status, noted["author"]) == (200, staff.ana)
         finally:
             await nc.close()

@@ -3,15 +3,20 @@ per Idempotency-Key."""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e.conftest import running_chorus
 from tests.e2e.test_campaigns_api import CAMPAIGN, WELCOME, client
 from tests.e2e.test_enrollments_api import BY_API, customer
 from tests.e2e.test_segments_api import wait_for
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     import httpx
 
     from tests.e2e.service import ChorusProcess
@@ -19,6 +24,23 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 KEY = "vip-welcome"
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each names its own campaigns and customers."""
+    return shared_chorus
+
+
+@pytest.fixture
+async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own, for a test that moves the clock."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def journal(http: httpx.Client, enrollment: str) -> dict[str, Any]:
@@ -30,10 +52,11 @@ def journal(http: httpx.Client, enrollment: str) -> dict[str, Any]:
 
 class TestEnrollmentJournal:
     def test_every_step_is_listed_with_its_kind_and_reason_and_a_send_links_its_decision(
-        self, chorus: ChorusProcess
+        self, alone: ChorusProcess
     ) -> None:
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
-        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        chorus = alone  # it moves the clock: a service of its own
+        marketer = chorus.key("marketer")
+        auditor = chorus.key("auditor")
         with client(chorus) as admin, client(chorus, marketer) as http:
             http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
             http.post("/v1/campaigns", json=BY_API).raise_for_status()
@@ -90,11 +113,12 @@ class TestEnrollmentJournal:
 
 class TestCampaignHistory:
     def test_every_change_says_who_made_it_when_and_why(self, chorus: ChorusProcess) -> None:
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        marketer = chorus.key("marketer")
+        campaign = {**CAMPAIGN, "key": unique("order-follow-up")}
         with client(chorus, marketer) as http:
             http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
-            base = "/v1/campaigns/order-follow-up"
-            http.post("/v1/campaigns", json=CAMPAIGN).raise_for_status()
+            base = f"/v1/campaigns/{campaign['key']}"
+            http.post("/v1/campaigns", json=campaign).raise_for_status()
             http.post(f"{base}/activate").raise_for_status()
             paused = http.post(f"{base}/pause", json={"reason": "the coupon ran out"})
             assert (paused.status_code, paused.json()["status"]) == (200, "paused")
@@ -122,20 +146,21 @@ class TestIdempotencyKeys:
     def test_a_retried_write_is_answered_as_first_and_a_reused_key_is_refused(
         self, chorus: ChorusProcess
     ) -> None:
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        marketer = chorus.key("marketer")
+        campaign = {**CAMPAIGN, "key": unique("order-follow-up")}
         with client(chorus, marketer) as http:
             http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
             create = {"Idempotency-Key": "create-1"}
-            first = http.post("/v1/campaigns", json=CAMPAIGN, headers=create)
+            first = http.post("/v1/campaigns", json=campaign, headers=create)
             assert (first.status_code, first.headers["chorus-repeated"]) == (201, "false")
-            again = http.post("/v1/campaigns", json=CAMPAIGN, headers=create)
+            again = http.post("/v1/campaigns", json=campaign, headers=create)
             assert (again.status_code, again.headers["chorus-repeated"]) == (201, "true")
             assert again.json() == first.json()
-            other = http.post("/v1/campaigns", json={**CAMPAIGN, "key": "x"}, headers=create)
+            other = http.post("/v1/campaigns", json={**campaign, "key": "x"}, headers=create)
             assert other.status_code == 409
             assert other.json()["type"].endswith("/idempotency-key-reused")
 
-            base = "/v1/campaigns/order-follow-up"
+            base = f"/v1/campaigns/{campaign['key']}"
             http.post(f"{base}/activate").raise_for_status()
             pause = {"Idempotency-Key": "pause-1"}
             assert http.post(f"{base}/pause", headers=pause).json()["status"] == "paused"
@@ -157,19 +182,20 @@ class TestIdempotencyKeys:
     def test_an_api_entry_retried_answers_the_first_entry_and_another_customer_is_refused(
         self, chorus: ChorusProcess
     ) -> None:
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        marketer = chorus.key("marketer")
+        key = unique(KEY)
         with client(chorus, marketer) as http:
             http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
-            http.post("/v1/campaigns", json=BY_API).raise_for_status()
-            http.post(f"/v1/campaigns/{KEY}/activate").raise_for_status()
-            ana = customer(http, "ana@example.org")
-            bo = customer(http, "bo@example.org")
-            path = f"/v1/campaigns/{KEY}/enrollments"
-            key = {"Idempotency-Key": "enter-1"}
-            made = http.post(path, json={"customer_id": ana}, headers=key)
+            http.post("/v1/campaigns", json={**BY_API, "key": key}).raise_for_status()
+            http.post(f"/v1/campaigns/{key}/activate").raise_for_status()
+            ana = customer(http, f"{unique('ana')}@example.org")
+            bo = customer(http, f"{unique('bo')}@example.org")
+            path = f"/v1/campaigns/{key}/enrollments"
+            entry = {"Idempotency-Key": "enter-1"}
+            made = http.post(path, json={"customer_id": ana}, headers=entry)
             again = http.post(path, json={"customer_id": ana, "idempotency_key": "enter-1"})
             assert (again.status_code, again.json()) == (201, made.json())
             assert again.headers["chorus-repeated"] == "true"
-            other = http.post(path, json={"customer_id": bo}, headers=key)
+            other = http.post(path, json={"customer_id": bo}, headers=entry)
             assert other.status_code == 409
             assert other.json()["type"].endswith("/idempotency-key-reused")

@@ -54,7 +54,7 @@ class TestCampaignsApi:
     def test_a_campaign_is_drafted_published_in_versions_and_taken_through_its_life(
         self, chorus: ChorusProcess
     ) -> None:
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        marketer = chorus.key("marketer")
         with client(chorus, marketer) as http:
             http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
             created = http.post("/v1/campaigns", json=CAMPAIGN)
@@ -245,7 +245,7 @@ class TestCampaignsApi:
 
             http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
             assert http.post("/v1/campaigns", json=CAMPAIGN).status_code == 201
-        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        auditor = chorus.key("auditor")
         with client(chorus, auditor) as http:
             assert http.get("/v1/campaigns/order-follow-up").status_code == 200
             assert http.get("/v1/campaigns").status_code == 200

@@ -29,12 +29,31 @@ from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verifi
 from domain.policy.vocabulary import Channel
 from entrypoints.http.principal import REACH_SECONDS
 from ports.api_keys import NewApiKey, Role
+from tests.e2e.conftest import running_chorus
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
 NOW = datetime(2030, 1, 7, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service, each with agents, teams and conversations of its
+    own, unless they need one of their own (`alone`)."""
+    return shared_chorus
+
+
+@pytest.fixture
+async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own: for a test that moves the clock, publishes the routing
+    document or reads the whole inbox from its start."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
 
 
 def headers(chorus: ChorusProcess, **more: str) -> dict[str, str]:
@@ -71,6 +90,12 @@ async def agent_key(database_url: str, agent: str) -> NewApiKey:
         return await store.create(Role.AGENT, agent, agent=agent, by="e2e")
     finally:
         await pool.close()
+
+
+async def inbox(client: httpx.AsyncClient, admin: dict[str, str]) -> set[str]:
+    """The ids of the conversations the inbox lists."""
+    answer = await client.get("/v1/conversations", headers=admin)
+    return {item["id"] for item in answer.json()["items"]}
 
 
 class Watching:
@@ -123,8 +148,9 @@ async def events(
 
 class TestTheLiveInbox:
     async def test_a_conversation_streams_resumes_and_breaches_on_the_manual_clock(
-        self, chorus: ChorusProcess, database_url: str
+        self, alone: ChorusProcess
     ) -> None:
+        chorus, database_url = alone, alone.env["DATABASE_URL"]
         async with httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client:
             clock = await client.post(
                 "/v1/admin/clock", json={"set": NOW.isoformat()}, headers=headers(chorus)
@@ -182,28 +208,30 @@ class TestTheLiveInbox:
 
 class TestAStreamFollowsItsKeysReach:
     async def test_an_agent_taken_off_a_team_gets_no_more_of_it_and_a_revoked_key_s_stream_ends(
-        self, chorus: ChorusProcess, database_url: str
+        self, chorus: ChorusProcess
     ) -> None:
+        database_url = chorus.env["DATABASE_URL"]
+        suffix = uuid4().hex[:8]  # agents and teams are the whole service's
+        qa2, qa_team, ops_team = f"qa2-{suffix}", f"qa-{suffix}", f"ops-{suffix}"
         async with httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client:
             admin = headers(chorus)
-            agent = {"key": "qa2", "name": "QA 2", "skills": [], "capacity": {"chat": 3}}
+            agent = {"key": qa2, "name": "QA 2", "skills": [], "capacity": {"chat": 3}}
             assert (await client.post("/v1/agents", json=agent, headers=admin)).status_code == 201
-            for team in ("qa", "ops"):
+            for team in (qa_team, ops_team):
                 made = await client.post(
                     "/v1/teams", json={"key": team, "name": team}, headers=admin
                 )
                 assert made.status_code == 201
-                put = await client.put(f"/v1/teams/{team}/members/qa2", headers=admin)
+                put = await client.put(f"/v1/teams/{team}/members/{qa2}", headers=admin)
                 assert put.status_code == 200
-            qa_customer, qa = conversation(Channel.CHAT, "qa")
-            ops_customer, ops = conversation(Channel.CHAT, "ops")
+            qa_customer, qa = conversation(Channel.CHAT, qa_team)
+            ops_customer, ops = conversation(Channel.CHAT, ops_team)
             await write(database_url, qa_customer, qa, ops_customer, ops)
+            ours = {str(qa.id), str(ops.id)}
             async with asyncio.timeout(20):  # both in the inbox before the stream opens
-                while (
-                    len((await client.get("/v1/conversations", headers=admin)).json()["items"]) < 2
-                ):
+                while not ours <= await inbox(client, admin):
                     await asyncio.sleep(0.1)
-            key = await agent_key(database_url, "qa2")
+            key = await agent_key(database_url, qa2)
             as_qa2 = {"Authorization": f"Bearer {key.secret}"}
 
             async def note(conversation_id: UUID, text: str) -> None:
@@ -216,7 +244,7 @@ class TestAStreamFollowsItsKeysReach:
             await note(qa.id, "seen by qa2")
             assert await stream.until_seen(qa.id, 0) == [str(qa.id)]
 
-            removed = await client.delete("/v1/teams/qa/members/qa2", headers=admin)
+            removed = await client.delete(f"/v1/teams/{qa_team}/members/{qa2}", headers=admin)
             assert removed.status_code in (200, 204), removed.text
             await asyncio.sleep(REACH_SECONDS + 0.5)
             await note(qa.id, "after qa2 left")

@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each sends its own signals, with identities and
+    event ids no other test of the module uses."""
+    return shared_chorus
+
+
 def signal(event_id: str, kind: str, *identities: tuple[str, str]) -> dict[str, Any]:
     return {
         "id": event_id,
@@ -67,7 +74,7 @@ class TestCustomerContextApi:
             survivor = first.json()["results"][0]["customer_id"]
             merged = second.json()["results"][0]["customer_id"]
             body = context_with(http, merged, 3)
-            auditor = chorus.chorus("keys", "create", "--role", "auditor")
+            auditor = chorus.key("auditor")
             with client(chorus, auditor) as reader:
                 assert reader.get(f"/v1/customers/{survivor}/context").status_code == 200
         assert (body["customer_id"], body["merged_into"]) == (survivor, survivor)

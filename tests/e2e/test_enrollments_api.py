@@ -17,6 +17,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each has its own campaign and customers."""
+    return shared_chorus
+
+
 BY_API: dict[str, Any] = {
     "key": "vip-welcome",
     "name": "VIP welcome",
@@ -49,8 +56,8 @@ class TestEnrollmentsApi:
     def test_customers_enter_by_api_and_are_listed_where_they_are_and_why(
         self, chorus: ChorusProcess
     ) -> None:
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
-        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        marketer = chorus.key("marketer")
+        auditor = chorus.key("auditor")
         with client(chorus, marketer) as http:
             http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
             http.post("/v1/campaigns", json=BY_API).raise_for_status()
@@ -109,7 +116,7 @@ class TestEnrollmentsApi:
     def test_entries_at_once_past_the_cap_are_refused_as_one_after_it_is(
         self, chorus: ChorusProcess
     ) -> None:
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        marketer = chorus.key("marketer")
         capped = {
             **BY_API,
             "key": "two-only",

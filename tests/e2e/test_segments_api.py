@@ -3,16 +3,42 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import nats
 import pytest
 
+from tests.e2e.conftest import running_chorus
+
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service, each with segments of its own; its clock is only
+    ever set to one time, 2030-01-01 12:00 (the test that moves it has a service of its own)."""
+    return shared_chorus
+
+
+@pytest.fixture
+async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own, for a test that moves the clock."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
+def own_buyers() -> dict[str, Any]:
+    """The repeat buyers' segment under a key of the test's own."""
+    return {**BUYERS, "key": f"repeat-buyers-{uuid.uuid4().hex[:8]}"}
+
 
 BUYERS: dict[str, Any] = {
     "key": "repeat-buyers",
@@ -54,9 +80,9 @@ def wait_for(probe: Any, timeout: float = 10.0) -> Any:
 
 class TestSegmentsApi:
     def test_a_segment_over_past_signals_fills_then_follows_new_signals_and_time(
-        self, chorus: ChorusProcess
+        self, alone: ChorusProcess
     ) -> None:
-        with client(chorus) as http:
+        with client(alone) as http:  # it moves the clock: a service of its own
             http.post("/v1/admin/clock", json={"set": "2030-01-01T12:00:00Z"}).raise_for_status()
             events = [order(1, "ana@example.org"), order(2, "ana@example.org")]
             events.append(order(3, "bo@example.org"))
@@ -109,24 +135,29 @@ class TestSegmentsApi:
                 assert answer.json()["errors"][0]["field"] == "$.within"
 
     def test_a_bad_condition_is_a_problem_naming_the_field(self, chorus: ChorusProcess) -> None:
-        bad = {**BUYERS, "condition": {**BUYERS["condition"], "within": "a day"}}
+        buyers = own_buyers()
+        bad = {**buyers, "condition": {**buyers["condition"], "within": "a day"}}
         with client(chorus) as http:
             answer = http.post("/v1/segments", json=bad)
             assert answer.status_code == 422
             assert answer.headers["content-type"].startswith("application/problem+json")
             assert answer.json()["errors"][0]["field"] == "$.condition.within"
-            other = {**BUYERS, "condition": {"type": "identity", "identity_type": "phone"}}
-            http.post("/v1/segments", json=BUYERS).raise_for_status()
+            other = {**buyers, "condition": {"type": "identity", "identity_type": "phone"}}
+            http.post("/v1/segments", json=buyers).raise_for_status()
             assert http.post("/v1/segments", json=other).status_code == 409
             assert http.get("/v1/segments/nope").status_code == 404
 
     async def test_entries_and_exits_are_published_on_nats(self, chorus: ChorusProcess) -> None:
+        buyers = own_buyers()
         nc = await nats.connect(chorus.nats_url)
         received: list[Any] = []
         subject = f"{chorus.subject_prefix}.out.segments.>"
 
         async def got(message: Any) -> None:
-            received.append((message.subject, json.loads(message.data)))
+            event = json.loads(message.data)
+            # Its own segment's only: another test's segment of the service has its condition.
+            if event["data"]["segment"] == buyers["key"]:
+                received.append((message.subject, event))
 
         subscription = await nc.subscribe(subject, cb=got)
         try:
@@ -135,7 +166,7 @@ class TestSegmentsApi:
                 headers={"Authorization": f"Bearer {chorus.admin_key}"},  # type: ignore[attr-defined]
             ) as http:
                 await http.post("/v1/admin/clock", json={"set": "2030-01-01T12:00:00Z"})
-                (await http.post("/v1/segments", json=BUYERS)).raise_for_status()
+                (await http.post("/v1/segments", json=buyers)).raise_for_status()
                 events = [order(1, "ana@example.org"), order(2, "ana@example.org")]
                 (
                     await http.post("/v1/events?wait=attributed", json={"signals": events})
@@ -144,7 +175,7 @@ class TestSegmentsApi:
                     if received:
                         break
                     await asyncio.sleep(0.1)
-                await http.delete("/v1/segments/repeat-buyers")
+                await http.delete(f"/v1/segments/{buyers['key']}")
                 for _ in range(100):
                     if len(received) == 2:
                         break
@@ -156,5 +187,5 @@ class TestSegmentsApi:
             (f"{chorus.subject_prefix}.out.segments.entered", "chorus.segment.entered"),
             (f"{chorus.subject_prefix}.out.segments.exited", "chorus.segment.exited"),
         ]
-        assert received[0][1]["data"]["segment"] == "repeat-buyers"
+        assert received[0][1]["data"]["segment"] == buyers["key"]
         assert received[1][1]["data"]["reason"] == "segment deleted"

@@ -1,15 +1,39 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import running_chorus
+
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each names its own triggers and customers."""
+    return shared_chorus
+
+
+@pytest.fixture
+async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own, for a test that lists every trigger."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
 
 BIG_ORDERS: dict[str, Any] = {
     "name": "Big orders",
@@ -51,27 +75,25 @@ def firings(http: httpx.Client, key: str, count: int) -> list[dict[str, Any]]:
 
 class TestTriggers:
     def test_a_matching_signal_fires_the_trigger_once(self, chorus: ChorusProcess) -> None:
+        key, ana, o1 = unique("big-orders"), f"{unique('ana')}@example.org", unique("o1")
         with client(chorus) as http:
-            created = http.put("/v1/triggers/big-orders", json=BIG_ORDERS)
+            created = http.put(f"/v1/triggers/{key}", json=BIG_ORDERS)
             assert created.status_code == 201, created.text
             assert created.json()["version"] == 1
-            assert created.headers["location"] == "/v1/triggers/big-orders"
-            batch = [
-                order("o1", "ana@example.org", 150),
-                order("o2", "ana@example.org", 20),
-            ]
+            assert created.headers["location"] == f"/v1/triggers/{key}"
+            batch = [order(o1, ana, 150), order(unique("o2"), ana, 20)]
             http.post("/v1/events?wait=attributed", json={"signals": batch}).raise_for_status()
             http.post("/v1/events?wait=attributed", json={"signals": batch[:1]}).raise_for_status()
-            (fired,) = firings(http, "big-orders", 1)
+            (fired,) = firings(http, key, 1)
             assert (fired["source_kind"], fired["signal_type"]) == ("signal", "order.placed")
-            assert (fired["signal_event_id"], fired["trigger_version"]) == ("o1", 1)
-            customer = http.get("/v1/customers", params={"identity": "email:ana@example.org"})
+            assert (fired["signal_event_id"], fired["trigger_version"]) == (o1, 1)
+            customer = http.get("/v1/customers", params={"identity": f"email:{ana}"})
             assert fired["customer_id"] == customer.json()["id"]
             time.sleep(0.3)
-            assert len(firings(http, "big-orders", 2)) == 1
+            assert len(firings(http, key, 2)) == 1
 
-    def test_definitions_are_versioned_listed_and_deleted(self, chorus: ChorusProcess) -> None:
-        with client(chorus) as http:
+    def test_definitions_are_versioned_listed_and_deleted(self, alone: ChorusProcess) -> None:
+        with client(alone) as http:  # it lists every trigger: a service of its own
             posted = http.post("/v1/triggers", json={"key": "big-orders", **BIG_ORDERS})
             assert posted.status_code == 201, posted.text
             again = http.post("/v1/triggers", json={"key": "big-orders", **BIG_ORDERS})
@@ -98,8 +120,9 @@ class TestTriggers:
             **BIG_ORDERS,
             "on": {**BIG_ORDERS["on"], "where": [{"property": "total", "op": "about", "value": 1}]},
         }
+        key = unique("big-orders")
         with client(chorus) as http:
-            answer = http.put("/v1/triggers/big-orders", json=bad)
+            answer = http.put(f"/v1/triggers/{key}", json=bad)
             assert answer.status_code == 422
             assert answer.headers["content-type"].startswith("application/problem+json")
             body = answer.json()
@@ -107,16 +130,17 @@ class TestTriggers:
             (error,) = body["errors"]
             assert error["field"] == "$.on.where[0].op"
             assert "'about' is not one of" in error["reason"]
-            assert http.get("/v1/triggers/big-orders").status_code == 404
+            assert http.get(f"/v1/triggers/{key}").status_code == 404
 
     def test_readers_read_and_only_marketers_write(self, chorus: ChorusProcess) -> None:
-        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        key = unique("big-orders")
+        auditor = chorus.key("auditor")
         with client(chorus, auditor) as http:
-            assert http.put("/v1/triggers/big-orders", json=BIG_ORDERS).status_code == 403
+            assert http.put(f"/v1/triggers/{key}", json=BIG_ORDERS).status_code == 403
             assert http.get("/v1/triggers").status_code == 200
-        marketer = chorus.chorus("keys", "create", "--role", "marketer")
+        marketer = chorus.key("marketer")
         with client(chorus, marketer) as http:
-            assert http.put("/v1/triggers/big-orders", json=BIG_ORDERS).status_code == 201
-            bad_cursor = http.get("/v1/triggers/big-orders/firings", params={"after": "x"})
+            assert http.put(f"/v1/triggers/{key}", json=BIG_ORDERS).status_code == 201
+            bad_cursor = http.get(f"/v1/triggers/{key}/firings", params={"after": "x"})
             assert bad_cursor.status_code == 400
             assert bad_cursor.json()["errors"][0]["field"] == "query.after"
