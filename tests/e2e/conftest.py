@@ -79,6 +79,15 @@ async def chorus(database_url: str, nats_url: str, tmp_path: Path) -> AsyncItera
         yield service
 
 
+@pytest.fixture
+async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own in a module whose tests share one (`chorus` there being
+    `shared_chorus`): for a test that moves the clock or reads what is the whole service's (every
+    agent, the routing document, whole listings)."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
 @pytest.fixture(scope="module")
 async def shared_chorus(
     databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory

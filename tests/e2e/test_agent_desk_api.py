@@ -28,12 +28,9 @@ from domain.conversation.vocabulary import Priority
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.policy.vocabulary import Channel, Purpose
-from tests.e2e.conftest import running_chorus
 from tests.unit.in_memory_chorus import claim
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
     from uuid import UUID
 
     from tests.e2e.service import ChorusProcess
@@ -46,14 +43,6 @@ def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
     """The module's tests share one service, its clock at NOW: each names its own agents, teams
     and customers."""
     return shared_chorus
-
-
-@pytest.fixture
-async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
-    """A service of the test's own: for a test that moves the clock or reads what is the
-    whole service's (every agent, the routing document)."""
-    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
-        yield service
 
 
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)

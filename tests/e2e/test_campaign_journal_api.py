@@ -8,15 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.conftest import running_chorus
 from tests.e2e.test_campaigns_api import CAMPAIGN, WELCOME, client
 from tests.e2e.test_enrollments_api import BY_API, customer
 from tests.e2e.test_segments_api import wait_for
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     import httpx
 
     from tests.e2e.service import ChorusProcess
@@ -30,13 +26,6 @@ KEY = "vip-welcome"
 def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
     """The module's tests share one service: each names its own campaigns and customers."""
     return shared_chorus
-
-
-@pytest.fixture
-async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
-    """A service of the test's own, for a test that moves the clock."""
-    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
-        yield service
 
 
 def unique(name: str) -> str:

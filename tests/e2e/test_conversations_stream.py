@@ -29,12 +29,8 @@ from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verifi
 from domain.policy.vocabulary import Channel
 from entrypoints.http.principal import REACH_SECONDS
 from ports.api_keys import NewApiKey, Role
-from tests.e2e.conftest import running_chorus
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
@@ -46,14 +42,6 @@ def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
     """The module's tests share one service, each with agents, teams and conversations of its
     own, unless they need one of their own (`alone`)."""
     return shared_chorus
-
-
-@pytest.fixture
-async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
-    """A service of the test's own: for a test that moves the clock, publishes the routing
-    document or reads the whole inbox from its start."""
-    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
-        yield service
 
 
 def headers(chorus: ChorusProcess, **more: str) -> dict[str, str]:

@@ -10,12 +10,7 @@ import httpx
 import nats
 import pytest
 
-from tests.e2e.conftest import running_chorus
-
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
@@ -26,13 +21,6 @@ def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
     """The module's tests share one service, each with segments of its own; its clock is only
     ever set to one time, 2030-01-01 12:00 (the test that moves it has a service of its own)."""
     return shared_chorus
-
-
-@pytest.fixture
-async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
-    """A service of the test's own, for a test that moves the clock."""
-    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
-        yield service
 
 
 def own_buyers() -> dict[str, Any]:

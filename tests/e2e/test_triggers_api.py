@@ -7,12 +7,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import running_chorus
-
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
@@ -22,13 +17,6 @@ pytestmark = pytest.mark.e2e
 def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
     """The module's tests share one service: each names its own triggers and customers."""
     return shared_chorus
-
-
-@pytest.fixture
-async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
-    """A service of the test's own, for a test that lists every trigger."""
-    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
-        yield service
 
 
 def unique(name: str) -> str:
