@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
@@ -248,3 +249,22 @@ class TestAStreamFollowsItsKeysReach:
             await note(ops.id, "after the key was revoked")
             await asyncio.wait_for(stream.task, 20)  # the stream ended
             assert stream.seen == [str(qa.id), str(ops.id)]
+
+    async def test_a_quiet_stream_of_a_revoked_key_ends_before_its_first_keep_alive(
+        self, chorus: ChorusProcess
+    ) -> None:
+        suffix = uuid4().hex[:8]
+        agent = {"key": f"quiet-{suffix}", "name": "Quiet", "skills": [], "capacity": {"chat": 1}}
+        async with httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client:
+            admin = headers(chorus)
+            assert (await client.post("/v1/agents", json=agent, headers=admin)).status_code == 201
+            key = await agent_key(chorus.env["DATABASE_URL"], agent["key"])
+            stream = Watching(client, key.secret)
+            await asyncio.sleep(0.5)
+            opened = time.monotonic()
+            revoked = await client.post(f"/v1/keys/{key.key.id}/revoke", headers=admin)
+            assert revoked.status_code == 200, revoked.text
+            # Nothing changes meanwhile; the keep-alive would come 15 s after the stream opened.
+            await asyncio.wait_for(stream.task, 10)
+            assert time.monotonic() - opened < REACH_SECONDS + CACHE_SECONDS + 5
+            assert stream.seen == []
