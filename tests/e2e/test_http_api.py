@@ -1,15 +1,55 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import running_chorus
+
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from tests.e2e.service import ChorusProcess
+    from tests.servers import TestDatabases
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each makes its own signals and customers."""
+    return shared_chorus
+
+
+@pytest.fixture
+async def own_chorus(
+    database_url: str, nats_url: str, tmp_path: Path
+) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own, for a test that moves the manual clock."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def clock_chorus(
+    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ChorusProcess]:
+    """One service for the tests that set the manual clock to a moment and read it back:
+    each sets it before it reads it."""
+    database_url = await databases.create()
+    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
+    async with running_chorus(database_url, nats_url, log_path) as service:
+        yield service
+    await databases.drop(database_url)
+
+
+def unique() -> str:
+    """A suffix for ids and identities no other test of the shared service uses."""
+    return uuid.uuid4().hex[:8]
 
 
 def signal(event_id: str, *identities: tuple[str, str], **extra: Any) -> dict[str, Any]:
@@ -35,7 +75,7 @@ class TestKeysAndProblems:
         assert answer.json()["status"] == 401
 
     def test_a_role_without_the_right_gets_403(self, chorus: ChorusProcess) -> None:
-        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        auditor = chorus.key("auditor")
         with client(chorus, auditor) as http:
             answer = http.post(
                 "/v1/events?wait=attributed",
@@ -51,12 +91,14 @@ class TestKeysAndProblems:
 
 class TestIngestingOverHttp:
     def test_duplicates_and_malformed_signals_in_one_batch(self, chorus: ChorusProcess) -> None:
+        # Ids and email of its own; no other test of the shared service names the phone.
+        run = unique()
         batch = [
-            signal("o-1", ("email", "Ana@Example.org")),
-            signal("o-1", ("email", "ana@example.org")),
-            {"id": "bad-1", "type": "order.placed"},
-            signal("bad-2", ("email", "not-an-email")),
-            signal("o-2", ("phone", "020 7946 0958")),
+            signal(f"o-1-{run}", ("email", f"Ana-{run}@Example.org")),
+            signal(f"o-1-{run}", ("email", f"ana-{run}@example.org")),
+            {"id": f"bad-1-{run}", "type": "order.placed"},
+            signal(f"bad-2-{run}", ("email", "not-an-email")),
+            signal(f"o-2-{run}", ("phone", "020 7946 0958")),
         ]
         with client(chorus) as http:
             answer = http.post("/v1/events?wait=attributed", json={"signals": batch})
@@ -74,7 +116,10 @@ class TestIngestingOverHttp:
             found = http.get("/v1/customers", params={"identity": "phone:+442079460958"})
             assert found.status_code == 200
 
-    def test_a_merge_over_http_keeps_the_merged_id_resolving(self, chorus: ChorusProcess) -> None:
+    def test_a_merge_over_http_keeps_the_merged_id_resolving(
+        self, own_chorus: ChorusProcess
+    ) -> None:
+        chorus = own_chorus  # it moves the clock
         with client(chorus) as http:
             first = http.post(
                 "/v1/events?wait=attributed",
@@ -107,30 +152,33 @@ class TestIngestingOverHttp:
 
 class TestCorrelation:
     def test_a_correlation_id_is_echoed_and_logged_as_json(self, chorus: ChorusProcess) -> None:
+        run = unique()
+        correlation = f"req-{run}"  # the shared service's log is every test's
         with client(chorus) as http:
             answer = http.post(
                 "/v1/events?wait=attributed",
-                json={"signals": [signal("corr-1", ("email", "ana@example.org"))]},
-                headers={"X-Correlation-Id": "req-42"},
+                json={"signals": [signal(f"corr-{run}", ("email", f"ana-{run}@example.org"))]},
+                headers={"X-Correlation-Id": correlation},
             )
-        assert answer.headers["x-correlation-id"] == "req-42"
+        assert answer.headers["x-correlation-id"] == correlation
         lines = [
             json.loads(line)
             for line in chorus.log_path.read_text().splitlines()
             if line.startswith("{")
         ]
         assert any(
-            line.get("correlation_id") == "req-42" and line["event"] == "signals accepted"
+            line.get("correlation_id") == correlation and line["event"] == "signals accepted"
             for line in lines
         )
 
 
 class TestCustomers:
     def test_upsert_by_identity_then_read_back(self, chorus: ChorusProcess) -> None:
+        account = f"42-{unique()}"
         with client(chorus) as http:
             body = {
                 "identities": [
-                    {"type": "account_id", "value": "42", "verification": "authenticated"}
+                    {"type": "account_id", "value": account, "verification": "authenticated"}
                 ],
                 "profile": {"first_name": "Ana", "time_zone": "Asia/Tokyo"},
                 "attributes": {"tier": "gold"},
@@ -140,14 +188,14 @@ class TestCustomers:
             again = http.put("/v1/customers", json=body).json()
             assert again["created"] is False
             assert again["customer"]["version"] == created["customer"]["version"]
-            found = http.get("/v1/customers", params={"identity": "account_id:42"}).json()
+            found = http.get("/v1/customers", params={"identity": f"account_id:{account}"}).json()
             assert found["profile"]["time_zone"] == "Asia/Tokyo"
 
     def test_an_upsert_answers_201_when_it_creates_and_200_when_it_updates(
         self, chorus: ChorusProcess
     ) -> None:
         with client(chorus) as http:
-            body = {"identities": [{"type": "email", "value": "new@example.org"}]}
+            body = {"identities": [{"type": "email", "value": f"new-{unique()}@example.org"}]}
             assert http.put("/v1/customers", json=body).status_code == 201
             assert http.put("/v1/customers", json=body).status_code == 200
             spec = http.get("/schema/openapi.json").json()
@@ -171,16 +219,16 @@ class TestCustomers:
         assert answer.status_code == 404
         assert answer.headers["content-type"].startswith("application/problem+json")
 
-    def test_the_manual_clock_moves_only_for_admins(self, chorus: ChorusProcess) -> None:
-        with client(chorus) as http:
+    def test_the_manual_clock_moves_only_for_admins(self, clock_chorus: ChorusProcess) -> None:
+        with client(clock_chorus) as http:
             answer = http.post("/v1/admin/clock", json={"set": "2030-01-01T00:00:00Z"})
             assert answer.status_code == 200
             assert answer.json()["now"].startswith("2030-01-01")
 
     def test_a_clock_outside_1970_to_9000_is_refused_naming_the_field(
-        self, chorus: ChorusProcess
+        self, clock_chorus: ChorusProcess
     ) -> None:
-        with client(chorus) as http:
+        with client(clock_chorus) as http:
             http.post("/v1/admin/clock", json={"set": "2030-01-01T00:00:00Z"}).raise_for_status()
             for body, field in (
                 ({"set": "9999-12-31T23:59:59-14:00"}, "$.set"),

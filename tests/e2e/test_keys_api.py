@@ -6,15 +6,48 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import running_chorus
+
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each makes its own keys, teams, agents and
+    customers, and looks for its own keys in the listings."""
+    return shared_chorus
+
+
+@pytest.fixture
+async def own_chorus(
+    database_url: str, nats_url: str, tmp_path: Path
+) -> AsyncIterator[ChorusProcess]:
+    """A service of the test's own, for a test that moves the manual clock."""
+    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
+def unique(key: str) -> str:
+    """A team's or agent's key no other test of the shared service uses."""
+    return f"{key}-{uuid.uuid4().hex[:8]}"
+
+
+def key_ids(http: httpx.Client) -> set[str]:
+    answer = http.get("/v1/keys")
+    assert answer.status_code == 200, answer.text
+    return {k["id"] for k in answer.json()["items"]}
 
 
 def client(chorus: ChorusProcess, key: str | None = None) -> httpx.Client:
@@ -39,7 +72,8 @@ def teams(http: httpx.Client, *keys: str) -> None:
 
 
 def customer(http: httpx.Client) -> str:
-    identity = {"type": "email", "value": "ana@example.org", "verification": "verified"}
+    email = f"ana-{uuid.uuid4().hex[:8]}@example.org"
+    identity = {"type": "email", "value": email, "verification": "verified"}
     answer = http.put("/v1/customers", json={"identities": [identity]})
     answer.raise_for_status()
     return str(answer.json()["customer"]["id"])
@@ -69,8 +103,9 @@ class TestKeyAudit:
     ) -> None:
         with client(chorus) as admin:
             watcher = create_key(admin, name="watcher", role="auditor")
-            teams(admin, "billing")
-            made = create_key(admin, name="billing backend", role="service", teams=["billing"])
+            billing = unique("billing")
+            teams(admin, billing)
+            made = create_key(admin, name="billing backend", role="service", teams=[billing])
             key_id = made["key"]["id"]
             rotated = admin.post(f"/v1/keys/{key_id}/rotate").json()
             admin.post(f"/v1/keys/{key_id}/revoke").raise_for_status()
@@ -86,7 +121,7 @@ class TestKeyAudit:
             "ApiKey.Revoked",
         ]
         assert all("admin key" in line["payload"]["by"] for line in lines)
-        assert lines[0]["payload"]["teams"] == ["billing"]
+        assert lines[0]["payload"]["teams"] == [billing]
         assert listed.status_code == 200
         assert key_id in [k["id"] for k in listed.json()["items"]]
         assert story.status_code == 200
@@ -100,10 +135,11 @@ class TestKeyLife:
         self, chorus: ChorusProcess
     ) -> None:
         with client(chorus) as admin:
-            teams(admin, "growth")
-            made = create_key(admin, name="growth backend", role="service", teams=["growth"])
+            growth = unique("growth")
+            teams(admin, growth)
+            made = create_key(admin, name="growth backend", role="service", teams=[growth])
             key_id, secret = made["key"]["id"], made["secret"]
-            assert made["key"]["teams"] == ["growth"]
+            assert made["key"]["teams"] == [growth]
             assert made["key"]["state"] == "active"
             listed = admin.get("/v1/keys").json()
             assert secret not in str(listed)
@@ -129,7 +165,8 @@ class TestKeyLife:
         assert all("admin key" in c["by"] for c in story["changes"])
         assert secret not in str(story)
 
-    def test_an_expired_key_is_refused_saying_it_expired(self, chorus: ChorusProcess) -> None:
+    def test_an_expired_key_is_refused_saying_it_expired(self, own_chorus: ChorusProcess) -> None:
+        chorus = own_chorus  # it moves the clock
         with client(chorus) as admin:
             admin.post("/v1/admin/clock", json={"set": "2026-12-01T12:00:00Z"}).raise_for_status()
             made = create_key(admin, role="auditor", expires_at="2026-12-01T13:00:00Z")
@@ -160,23 +197,25 @@ class TestKeyLife:
 
     def test_a_key_names_an_agent_and_teams_that_exist(self, chorus: ChorusProcess) -> None:
         with client(chorus) as admin:
-            teams(admin, "growth")
-            ana = {"key": "ana.silva", "name": "Ana Silva"}
+            growth, agent = unique("growth"), unique("ana.silva")
+            teams(admin, growth)
+            ana = {"key": agent, "name": "Ana Silva"}
             assert admin.post("/v1/agents", json=ana).status_code == 201
+            before = key_ids(admin)
             for body, field, says in (
                 ({"role": "agent"}, "$.agent", "an agent key names the agent it acts as"),
                 ({"role": "agent", "agent": "rui.sousa"}, "$.agent", "no agent 'rui.sousa'"),
-                ({"role": "service", "teams": ["growth", "grwth"]}, "$.teams[1]", "no team"),
-                ({"role": "agent", "agent": "ana.silva", "teams": ["x"]}, "$.teams[0]", "no team"),
+                ({"role": "service", "teams": [growth, "grwth"]}, "$.teams[1]", "no team"),
+                ({"role": "agent", "agent": agent, "teams": ["x"]}, "$.teams[0]", "no team"),
             ):
                 answer = admin.post("/v1/keys", json={"name": "k", **body})
                 assert answer.status_code == 422, (body, answer.text)
                 [error] = answer.json()["errors"]
                 assert error["field"] == field, (body, answer.text)
                 assert says in error["reason"], (body, answer.text)
-            assert [k["role"] for k in admin.get("/v1/keys").json()["items"]] == ["admin"]
-            made = create_key(admin, role="agent", agent="ana.silva", teams=["growth"])
-            assert (made["key"]["agent"], made["key"]["teams"]) == ("ana.silva", ["growth"])
+            assert key_ids(admin) == before  # none of the refused was made
+            made = create_key(admin, role="agent", agent=agent, teams=[growth])
+            assert (made["key"]["agent"], made["key"]["teams"]) == (agent, [growth])
         for args, says in (
             (("--role", "agent"), "an agent key names the agent"),
             (("--role", "service", "--team", "grwth"), "no team 'grwth'"),
@@ -186,7 +225,7 @@ class TestKeyLife:
             assert refused.value.stdout == b""
             assert says in refused.value.stderr.decode()
         with client(chorus) as admin:
-            assert [k["role"] for k in admin.get("/v1/keys").json()["items"]] == ["admin", "agent"]
+            assert key_ids(admin) == {*before, made["key"]["id"]}
 
     def test_a_key_without_a_name_is_refused_naming_the_name(self, chorus: ChorusProcess) -> None:
         with client(chorus) as admin:
@@ -202,11 +241,12 @@ class TestKeyLife:
         assert "an auditor key sees every team" in answer.text, answer.text
 
     def test_the_cli_lists_rotates_and_revokes_as_the_api(self, chorus: ChorusProcess) -> None:
+        growth = unique("growth")
         with client(chorus) as admin:
-            teams(admin, "growth")
-        secret = chorus.chorus("keys", "create", "--role", "service", "--team", "growth")
+            teams(admin, growth)
+        secret = chorus.chorus("keys", "create", "--role", "service", "--team", growth)
         with client(chorus) as admin:
-            [made] = [k for k in admin.get("/v1/keys").json()["items"] if k["teams"]]
+            [made] = [k for k in admin.get("/v1/keys").json()["items"] if k["teams"] == [growth]]
             listed = chorus.chorus("keys", "list")
             assert made["id"] in listed
             assert secret not in listed
@@ -223,10 +263,11 @@ class TestTeamKeys:
         with client(chorus) as admin:
             who = customer(admin)
             theirs = send(admin, who, "billing").json()
-            teams(admin, "growth")
-            growth = create_key(admin, role="service", teams=["growth"])["secret"]
+            team = unique("growth")
+            teams(admin, team)
+            growth = create_key(admin, role="service", teams=[team])["secret"]
         with client(chorus, growth) as http:
-            ours = send(http, who, "growth")
+            ours = send(http, who, team)
             assert ours.status_code == 200, ours.text
             refused = send(http, who, "billing")
             assert refused.status_code == 403

@@ -258,9 +258,17 @@ def timeline_names(
             return named
 
 
+# Each test but the first makes the same teams, agent, routing and campaigns, and reads
+# listings and reports of the whole service: each has a service of its own (`chorus`). The
+# first reads the OpenAPI document only, on the service the table's test drives
+# (`shared_chorus`), whichever runs first.
+
+
 class TestPermissionTable:
-    def test_the_table_names_every_operation_that_takes_a_key(self, chorus: ChorusProcess) -> None:
-        document = httpx.get(f"{chorus.base_url}/schema/openapi.json").json()
+    def test_the_table_names_every_operation_that_takes_a_key(
+        self, shared_chorus: ChorusProcess
+    ) -> None:
+        document = httpx.get(f"{shared_chorus.base_url}/schema/openapi.json").json()
         operations = {
             (method.upper(), path)
             for path, item in document["paths"].items()
@@ -271,8 +279,9 @@ class TestPermissionTable:
         assert operations == set(permission_table()[1])
 
     def test_every_operation_answers_every_key_as_the_table_says(
-        self, chorus: ChorusProcess
+        self, shared_chorus: ChorusProcess
     ) -> None:
+        chorus = shared_chorus
         columns, table = permission_table()
         admin_key = chorus.admin_key  # type: ignore[attr-defined]
         with httpx.Client(

@@ -10,6 +10,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
+# The rule set is the service's: a test that publishes one has a service of its own
+# (`chorus`); the tests that only read it and have drafts refused or tried share one
+# (`shared_chorus`), on which no rule set is ever published.
+
 ONE_A_DAY = {
     "default_time_zone": "Europe/London",
     "caps": [{"id": "cap.daily", "limit": 1, "window": "1d"}],
@@ -100,8 +104,9 @@ class TestPublishingRules:
         assert sms["fired"][0]["rule_id"] == "consent.sms.marketing"
 
     def test_an_invalid_rule_set_is_refused_with_every_path_and_nothing_changes(
-        self, chorus: ChorusProcess
+        self, shared_chorus: ChorusProcess
     ) -> None:
+        chorus = shared_chorus
         bad = {
             "default_time_zone": "Mars/Base",
             "caps": [{"id": "cap.a", "limit": 1, "window": "1d", "reserved": 2}],
@@ -144,8 +149,10 @@ class TestSimulatingOverHttp:
             assert report["examples"][0]["draft"]["outcome"] == "send"
             assert http.get("/v1/rules").json()["version"] == 2  # nothing was published
 
-    def test_an_invalid_draft_names_the_path_inside_rules(self, chorus: ChorusProcess) -> None:
-        with client(chorus) as http:
+    def test_an_invalid_draft_names_the_path_inside_rules(
+        self, shared_chorus: ChorusProcess
+    ) -> None:
+        with client(shared_chorus) as http:
             answer = http.post(
                 "/v1/rules/simulate",
                 json={

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,18 @@ if TYPE_CHECKING:
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
+    """The module's tests share one service: each publishes templates of its own keys."""
+    return shared_chorus
+
+
+def unique(key: str) -> str:
+    """A template key no other test of the shared service publishes."""
+    return f"{key}-{uuid.uuid4().hex[:8]}"
+
 
 WELCOME: dict[str, Any] = {
     "description": "Sent when an account is opened",
@@ -45,33 +58,35 @@ class TestPublishingTemplates:
     def test_each_publish_is_a_new_version_and_every_version_stays_readable(
         self, chorus: ChorusProcess
     ) -> None:
+        welcome, reminder = unique("welcome"), unique("a.reminder")
         with client(chorus) as http:
-            first = http.put("/v1/templates/welcome", json=WELCOME)
+            first = http.put(f"/v1/templates/{welcome}", json=WELCOME)
             assert first.status_code == 201, first.text
             assert first.json()["version"] == 1
             assert "admin" in first.json()["author"]
-            assert first.headers["location"] == "/v1/templates/welcome?version=1"
-            again = http.put("/v1/templates/welcome", json=WELCOME)
+            assert first.headers["location"] == f"/v1/templates/{welcome}?version=1"
+            again = http.put(f"/v1/templates/{welcome}", json=WELCOME)
             assert again.status_code == 200
             assert again.json()["version"] == 1
             changed = {**WELCOME, "variants": WELCOME["variants"][2:]}
-            second = http.put("/v1/templates/welcome", json=changed)
+            second = http.put(f"/v1/templates/{welcome}", json=changed)
             assert second.status_code == 201
             assert second.json()["version"] == 2
 
-            latest = http.get("/v1/templates/welcome").json()
+            latest = http.get(f"/v1/templates/{welcome}").json()
             assert (latest["version"], latest["latest_version"]) == (2, 2)
             assert latest["channels"] == ["sms"]
-            old = http.get("/v1/templates/welcome", params={"version": 1}).json()
+            old = http.get(f"/v1/templates/{welcome}", params={"version": 1}).json()
             assert (old["version"], old["latest_version"]) == (1, 2)
             assert old["variants"][1] == WELCOME["variants"][1]
-            assert http.get("/v1/templates/welcome", params={"version": 3}).status_code == 404
+            assert http.get(f"/v1/templates/{welcome}", params={"version": 3}).status_code == 404
 
-            http.put("/v1/templates/a.reminder", json=changed).raise_for_status()
-            listed = http.get("/v1/templates").json()["items"]
+            http.put(f"/v1/templates/{reminder}", json=changed).raise_for_status()
+            every = http.get("/v1/templates").json()["items"]
+        listed = [t for t in every if t["key"] in (welcome, reminder)]  # the service's is shared
         assert [(t["key"], t["latest_version"]) for t in listed] == [
-            ("a.reminder", 1),
-            ("welcome", 2),
+            (reminder, 1),
+            (welcome, 2),
         ]
         assert listed[1]["description"] == "Sent when an account is opened"
 
@@ -82,11 +97,12 @@ class TestPublishingTemplates:
             "default_locale": "en",
             "variants": [{"channel": "email", "locale": "en", "body": "Hi"}],
         }
+        welcome = unique("welcome")
         with client(chorus) as http:
-            answer = http.put("/v1/templates/welcome", json=body)
+            answer = http.put(f"/v1/templates/{welcome}", json=body)
             assert answer.status_code == 422
             assert answer.json()["errors"][0]["field"] == "$.variants[0].subject"
-            assert http.get("/v1/templates/welcome").status_code == 404
+            assert http.get(f"/v1/templates/{welcome}").status_code == 404
 
     def test_a_syntax_error_is_refused_with_its_line(self, chorus: ChorusProcess) -> None:
         body = {
@@ -110,7 +126,7 @@ class TestPublishingTemplates:
             assert bad_key.json()["errors"][0]["field"] == "path.key"
 
     def test_only_admins_and_marketers_publish(self, chorus: ChorusProcess) -> None:
-        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        auditor = chorus.key("auditor")
         with client(chorus, auditor) as http:
             assert http.put("/v1/templates/welcome", json=WELCOME).status_code == 403
             assert http.get("/v1/templates").status_code == 200
@@ -120,19 +136,20 @@ class TestPreviewing:
     def test_a_preview_renders_the_best_locale_and_escapes_html_only(
         self, chorus: ChorusProcess
     ) -> None:
+        welcome = unique("welcome")
         with client(chorus) as http:
-            http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
+            http.put(f"/v1/templates/{welcome}", json=WELCOME).raise_for_status()
             english = http.post(
-                "/v1/templates/welcome/preview",
+                f"/v1/templates/{welcome}/preview",
                 json={"channel": "email", "locale": "de-DE", "context": ANA},
             )
             portuguese = http.post(
-                "/v1/templates/welcome/preview",
+                f"/v1/templates/{welcome}/preview",
                 json={"channel": "email", "locale": "pt-BR", "context": ANA},
             )
         assert english.status_code == 200, english.text
         assert english.json() == {
-            "template": "welcome",
+            "template": welcome,
             "version": 1,
             "channel": "email",
             "locale": "en",
@@ -146,10 +163,11 @@ class TestPreviewing:
         assert portuguese.json()["content"]["subject"] == "Bem-vinda, Ana"
 
     def test_a_missing_variable_is_a_422_that_names_it(self, chorus: ChorusProcess) -> None:
+        welcome = unique("welcome")
         with client(chorus) as http:
-            http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
+            http.put(f"/v1/templates/{welcome}", json=WELCOME).raise_for_status()
             answer = http.post(
-                "/v1/templates/welcome/preview",
+                f"/v1/templates/{welcome}/preview",
                 json={"channel": "sms", "context": {"customer": {"last_name": "Silva"}}},
             )
         assert answer.status_code == 422
@@ -164,10 +182,11 @@ class TestPreviewing:
         ]
 
     def test_a_channel_without_a_variant_is_not_found(self, chorus: ChorusProcess) -> None:
+        welcome = unique("welcome")
         with client(chorus) as http:
-            http.put("/v1/templates/welcome", json=WELCOME).raise_for_status()
+            http.put(f"/v1/templates/{welcome}", json=WELCOME).raise_for_status()
             push = http.post(
-                "/v1/templates/welcome/preview", json={"channel": "push", "context": ANA}
+                f"/v1/templates/{welcome}/preview", json={"channel": "push", "context": ANA}
             )
             nobody = http.post("/v1/templates/nobody/preview", json={"channel": "sms"})
         assert push.status_code == 404
@@ -186,7 +205,7 @@ class TestRenderingBudget:
             "default_locale": "en",
             "variants": [{"channel": "sms", "locale": "en", "body": EVIL}],
         }
-        auditor = chorus.chorus("keys", "create", "--role", "auditor")
+        auditor = chorus.key("auditor")
         with client(chorus) as http:
             http.put("/v1/templates/evil", json=evil).raise_for_status()
 
