@@ -88,14 +88,23 @@ async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterat
         yield service
 
 
+@contextlib.asynccontextmanager
+async def module_chorus(
+    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ChorusProcess]:
+    """A service on a database of its own, dropped after it: what a module's tests share."""
+    database_url = await databases.create()
+    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
+    async with running_chorus(database_url, nats_url, log_path) as service:
+        yield service
+    await databases.drop(database_url)
+
+
 @pytest.fixture(scope="module")
 async def shared_chorus(
     databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ChorusProcess]:
     """One running service for a whole module, whose tests each make and read their own
     customers, messages and names, and never move the manual clock."""
-    database_url = await databases.create()
-    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
-    async with running_chorus(database_url, nats_url, log_path) as service:
+    async with module_chorus(databases, nats_url, tmp_path_factory) as service:
         yield service
-    await databases.drop(database_url)

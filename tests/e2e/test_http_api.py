@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import running_chorus
+from tests.e2e.conftest import module_chorus
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
 
     from tests.e2e.service import ChorusProcess
     from tests.servers import TestDatabases
@@ -25,26 +24,14 @@ def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
     return shared_chorus
 
 
-@pytest.fixture
-async def own_chorus(
-    database_url: str, nats_url: str, tmp_path: Path
-) -> AsyncIterator[ChorusProcess]:
-    """A service of the test's own, for a test that moves the manual clock."""
-    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
-        yield service
-
-
 @pytest.fixture(scope="module")
 async def clock_chorus(
     databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ChorusProcess]:
     """One service for the tests that set the manual clock to a moment and read it back:
     each sets it before it reads it."""
-    database_url = await databases.create()
-    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
-    async with running_chorus(database_url, nats_url, log_path) as service:
+    async with module_chorus(databases, nats_url, tmp_path_factory) as service:
         yield service
-    await databases.drop(database_url)
 
 
 def unique() -> str:
@@ -116,10 +103,8 @@ class TestIngestingOverHttp:
             found = http.get("/v1/customers", params={"identity": "phone:+442079460958"})
             assert found.status_code == 200
 
-    def test_a_merge_over_http_keeps_the_merged_id_resolving(
-        self, own_chorus: ChorusProcess
-    ) -> None:
-        chorus = own_chorus  # it moves the clock
+    def test_a_merge_over_http_keeps_the_merged_id_resolving(self, alone: ChorusProcess) -> None:
+        chorus = alone  # it moves the clock
         with client(chorus) as http:
             first = http.post(
                 "/v1/events?wait=attributed",

@@ -12,12 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import running_chorus
-
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-    from pathlib import Path
-
     from tests.e2e.service import ChorusProcess
 
 pytestmark = pytest.mark.e2e
@@ -28,15 +23,6 @@ def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
     """The module's tests share one service: each makes its own keys, teams, agents and
     customers, and looks for its own keys in the listings."""
     return shared_chorus
-
-
-@pytest.fixture
-async def own_chorus(
-    database_url: str, nats_url: str, tmp_path: Path
-) -> AsyncIterator[ChorusProcess]:
-    """A service of the test's own, for a test that moves the manual clock."""
-    async with running_chorus(database_url, nats_url, tmp_path / "chorus.log") as service:
-        yield service
 
 
 def unique(key: str) -> str:
@@ -165,8 +151,8 @@ class TestKeyLife:
         assert all("admin key" in c["by"] for c in story["changes"])
         assert secret not in str(story)
 
-    def test_an_expired_key_is_refused_saying_it_expired(self, own_chorus: ChorusProcess) -> None:
-        chorus = own_chorus  # it moves the clock
+    def test_an_expired_key_is_refused_saying_it_expired(self, alone: ChorusProcess) -> None:
+        chorus = alone  # it moves the clock
         with client(chorus) as admin:
             admin.post("/v1/admin/clock", json={"set": "2026-12-01T12:00:00Z"}).raise_for_status()
             made = create_key(admin, role="auditor", expires_at="2026-12-01T13:00:00Z")
