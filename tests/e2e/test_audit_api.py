@@ -71,7 +71,7 @@ class TestWhoMayReadTheAudit:
     ) -> None:
         ana = history(chorus)
         paths = [route.replace("{id}", ana) for route in ROUTES]
-        allowed = [chorus.admin_key, chorus.chorus("keys", "create", "--role", "auditor")]  # type: ignore[attr-defined]
+        allowed = [chorus.admin_key, chorus.key("auditor")]  # type: ignore[attr-defined]
         for key in allowed:
             with client(chorus, key) as http:
                 assert [http.get(path).status_code for path in paths] == [200, 200, 200]
@@ -79,8 +79,8 @@ class TestWhoMayReadTheAudit:
             ana = {"key": "ana.silva", "name": "Ana Silva"}
             assert admin.post("/v1/agents", json=ana).status_code == 201
         for role in ("marketer", "agent", "service"):
-            agent = ("--agent", "ana.silva") if role == "agent" else ()
-            with client(chorus, chorus.chorus("keys", "create", "--role", role, *agent)) as http:
+            agent = "ana.silva" if role == "agent" else None
+            with client(chorus, chorus.key(role, agent=agent)) as http:
                 refused = [http.get(path) for path in paths]
             assert [answer.status_code for answer in refused] == [403, 403, 403], role
             assert refused[0].headers["content-type"].startswith("application/problem+json")
@@ -93,7 +93,7 @@ class TestACustomerAsOfAnInstant:
         self, chorus: ChorusProcess
     ) -> None:
         ana = history(chorus)
-        with client(chorus, chorus.chorus("keys", "create", "--role", "auditor")) as http:
+        with client(chorus, chorus.key("auditor")) as http:
             path = f"/v1/audit/customers/{ana}"
             granted = http.get(path, params={"as_of": "2026-11-27T10:30:00Z"}).json()
             withdrawn = http.get(path, params={"as_of": "2026-11-27T11:00:00+00:00"}).json()
@@ -153,7 +153,7 @@ class TestTheRawLog:
         self, chorus: ChorusProcess, tmp_path: Path
     ) -> None:
         ana = history(chorus)
-        with client(chorus, chorus.chorus("keys", "create", "--role", "auditor")) as http:
+        with client(chorus, chorus.key("auditor")) as http:
             consents = visible(http, {"type": CONSENT_CHANGED}, 2)
             assert [c["payload"]["source"] for c in consents] == [
                 "signup form",

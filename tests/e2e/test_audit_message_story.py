@@ -14,7 +14,7 @@ from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.webhooks import StatusCallbacks
 from domain.access.records import PROVIDERS_STREAM
 from domain.signals.intake import intake_id_for
-from tests.e2e.conftest import _delete_streams
+from tests.e2e.conftest import _delete_streams, create_admin_key
 from tests.e2e.service import ChorusProcess
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ async def service(
         "price": {"amount": "0.001", "currency": "USD"},
     }
     chorus.env["CHORUS_PROVIDERS"] = json.dumps([provider])
-    chorus.admin_key = chorus.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    chorus.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
     chorus.start()
     try:
         yield chorus, email

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -14,23 +16,18 @@ import pytest
 from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.twilio_server import FakeTwilio
 from adapters.providers.fakes.webhooks import StatusCallbacks
-from tests.e2e.conftest import _delete_streams
+from tests.e2e.conftest import _delete_streams, create_admin_key
 from tests.e2e.service import ChorusProcess
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
-    from pathlib import Path
+
+    from tests.servers import TestDatabases
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
-    """The module's tests share one service: each makes its own customers and names."""
-    return shared_chorus
-
-
-PHONE = "+447700900456"
+# Each test's customer has a phone of its own in the range kept for drama (07700 900xxx).
+_PHONES = itertools.count(100)
 
 
 class Fakes:
@@ -82,24 +79,19 @@ class Fakes:
         )
 
 
-@pytest.fixture
-def fakes() -> Iterator[Fakes]:
-    made = Fakes("http://127.0.0.1:0")  # replaced by the service's URL below
-    yield made
-    made.stop()
-
-
-@pytest.fixture
-async def service(
-    database_url: str, nats_url: str, tmp_path: Path
+@pytest.fixture(scope="module")
+async def shared_service(
+    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[ChorusProcess, Fakes]]:
-    chorus = ChorusProcess(
-        database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", tmp_path / "chorus.log"
-    )
+    """One service and its fake providers for the module: each test makes customers of its
+    own (`a_customer`) and finds what the fakes received by their addresses."""
+    database_url = await databases.create()
+    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
+    chorus = ChorusProcess(database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", log_path)
     fakes = Fakes(chorus.base_url)
     fakes.start()
     chorus.env["CHORUS_PROVIDERS"] = fakes.providers()
-    chorus.admin_key = chorus.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    chorus.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
     chorus.start()
     try:
         yield chorus, fakes
@@ -107,6 +99,17 @@ async def service(
         chorus.stop()
         fakes.stop()
         await _delete_streams(chorus)
+    await databases.drop(database_url)
+
+
+@pytest.fixture
+def service(shared_service: tuple[ChorusProcess, Fakes]) -> Iterator[tuple[ChorusProcess, Fakes]]:
+    """The module's service; the fakes' knobs (failures, what they report) are put back as
+    configured after each test."""
+    yield shared_service
+    _, fakes = shared_service
+    for fake in (fakes.sms, fakes.backup, fakes.email):
+        fake.reset()
 
 
 def client(chorus: ChorusProcess) -> httpx.Client:
@@ -116,24 +119,36 @@ def client(chorus: ChorusProcess) -> httpx.Client:
     )
 
 
-def a_customer(http: httpx.Client) -> str:
+@dataclass(frozen=True)
+class Customer:
+    id: str
+    email: str
+    phone: str
+
+
+def a_customer(http: httpx.Client) -> Customer:
+    """Ana, with an email and a phone no other test's customer has."""
+    email = f"ana.{uuid.uuid4().hex[:12]}@example.org"
+    phone = f"+447700900{next(_PHONES):03d}"
     answer = http.put(
         "/v1/customers",
         json={
             "identities": [
-                {"type": "email", "value": "ana@example.org", "verification": "verified"},
-                {"type": "phone", "value": PHONE, "verification": "verified"},
+                {"type": "email", "value": email, "verification": "verified"},
+                {"type": "phone", "value": phone, "verification": "verified"},
             ],
             "profile": {"first_name": "Ana", "locale": "pt-PT"},
         },
     )
     assert answer.status_code in (200, 201), answer.text
-    return str(answer.json()["customer"]["id"])
+    return Customer(str(answer.json()["customer"]["id"]), email, phone)
 
 
-def publish_template(http: httpx.Client) -> None:
+def publish_template(http: httpx.Client) -> str:
+    """Publishes a template of the test's own, `order-shipped-...`, and answers its name."""
+    name = f"order-shipped-{uuid.uuid4().hex[:8]}"
     answer = http.put(
-        "/v1/templates/order-shipped",
+        f"/v1/templates/{name}",
         json={
             "default_locale": "en",
             "variants": [
@@ -153,6 +168,7 @@ def publish_template(http: httpx.Client) -> None:
         },
     )
     assert answer.status_code in (200, 201), answer.text
+    return name
 
 
 def until_status(http: httpx.Client, message_id: str, status: str) -> dict[str, Any]:
@@ -175,13 +191,13 @@ class TestSendingThroughProviders:
     ) -> None:
         chorus, fakes = service
         with client(chorus) as http:
-            customer_id = a_customer(http)
-            publish_template(http)
+            ana = a_customer(http)
+            template = publish_template(http)
             answer = send(
                 http,
-                customer_id,
+                ana.id,
                 channels=["email"],
-                template="order-shipped",
+                template=template,
                 variables={"order_id": "A-7"},
             )
             assert answer.status_code == 200, answer.text
@@ -191,22 +207,22 @@ class TestSendingThroughProviders:
 
         assert view["status"] == "delivered", view
         assert view["provider"] == "email"
-        assert view["template"] == "order-shipped"
+        assert view["template"] == template
         assert view["content"]["subject"] == "Encomenda A-7 enviada"  # the customer's locale
         assert [s["status"] for s in view["statuses"]] == ["queued", "delivered"]
         assert view["attempts"][0]["accepted"] is True
         assert view["decisions"][0]["outcome"] == "send"
         assert (view["cost"], view["currency"]) == ("0.0008", "USD")  # the receipt's price
-        assert len(fakes.email.received) == 1
+        assert len([e for e in fakes.email.received if e.to == ana.email]) == 1
 
     def test_a_missing_variable_is_refused_when_the_send_is_requested(
         self, service: tuple[ChorusProcess, Fakes]
     ) -> None:
         chorus, _ = service
         with client(chorus) as http:
-            customer_id = a_customer(http)
-            publish_template(http)
-            answer = send(http, customer_id, channels=["email"], template="order-shipped")
+            ana = a_customer(http)
+            template = publish_template(http)
+            answer = send(http, ana.id, channels=["email"], template=template)
         assert answer.status_code == 422
         problem = answer.json()
         assert problem["type"] == "https://chorus.dev/problems/render-error"
@@ -218,25 +234,25 @@ class TestSendingThroughProviders:
         chorus, fakes = service
         runaway = "{% set s = 'x' * 4000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}"
         with client(chorus) as http:
-            customer_id = a_customer(http)
-            answer = send(http, customer_id, channels=["sms"], content={"body": runaway})
+            ana = a_customer(http)
+            answer = send(http, ana.id, channels=["sms"], content={"body": runaway})
         assert answer.status_code == 422, answer.text
         problem = answer.json()
         assert problem["type"] == "https://chorus.dev/problems/render-error"
         assert problem["errors"][0]["field"] == "$.content"
         assert problem["errors"][0]["budget"] in ("operations", "seconds")
         assert "limit" in problem["errors"][0]
-        assert fakes.sms.received == []
+        assert [form for form in fakes.sms.received if form["To"] == ana.phone] == []
 
     def test_content_a_channel_cannot_send_is_refused_when_the_send_is_requested(
         self, service: tuple[ChorusProcess, Fakes]
     ) -> None:
         chorus, _ = service
         with client(chorus) as http:
-            customer_id = a_customer(http)
-            no_body = send(http, customer_id, channels=["sms"], content={"title": "x"})
+            ana = a_customer(http)
+            no_body = send(http, ana.id, channels=["sms"], content={"title": "x"})
             both = send(
-                http, customer_id, channels=["sms"], template="order-shipped", content={"body": "b"}
+                http, ana.id, channels=["sms"], template="order-shipped", content={"body": "b"}
             )
         assert no_body.status_code == 422
         assert no_body.json()["errors"][0]["field"] == "$.content.body"
@@ -249,8 +265,8 @@ class TestSendingThroughProviders:
         chorus, fakes = service
         fakes.sms.fail_next(1, status=503)
         with client(chorus) as http:
-            customer_id = a_customer(http)
-            answer = send(http, customer_id, channels=["sms"], content={"body": "Code 1234"})
+            ana = a_customer(http)
+            answer = send(http, ana.id, channels=["sms"], content={"body": "Code 1234"})
             message_id = answer.json()["message_id"]
             view = until_status(http, message_id, "delivered")
         assert view["status"] == "delivered", view
@@ -258,23 +274,25 @@ class TestSendingThroughProviders:
             ("sms-primary", False),
             ("sms-backup", True),
         ]
-        assert [form["Body"] for form in fakes.backup.received] == ["Code 1234"]
+        to_ana = [form["Body"] for form in fakes.backup.received if form["To"] == ana.phone]
+        assert to_ana == ["Code 1234"]
 
     def test_the_cost_report_totals_the_messages_costs(
         self, service: tuple[ChorusProcess, Fakes]
     ) -> None:
         chorus, _ = service
         with client(chorus) as http:
-            customer_id = a_customer(http)
+            ana = a_customer(http)
+            team = f"orders-{uuid.uuid4().hex[:8]}"  # the report of the test's messages alone
             ids = [
-                send(http, customer_id, channels=["sms"], content={"body": f"Code {n}"}).json()[
-                    "message_id"
-                ]
+                send(
+                    http, ana.id, team=team, channels=["sms"], content={"body": f"Code {n}"}
+                ).json()["message_id"]
                 for n in range(3)
             ]
             costs = [until_status(http, i, "delivered")["cost"] for i in ids]
             report = http.get(
-                "/v1/reports/costs", params={"group_by": "channel,provider,team"}
+                "/v1/reports/costs", params={"group_by": "channel,provider,team", "team": team}
             ).json()
         assert report["total_messages"] == 3
         assert Decimal(report["totals"]["USD"]) == sum(Decimal(c) for c in costs)
@@ -293,10 +311,10 @@ class TestBouncesAndErasure:
         )
         fakes.email.report_statuses(None)
         with client(chorus) as http:
-            customer_id = a_customer(http)
-            sms = send(http, customer_id, channels=["sms"], content={"body": "Code 1"})
+            ana = a_customer(http)
+            sms = send(http, ana.id, channels=["sms"], content={"body": "Code 1"})
             email = send(
-                http, customer_id, channels=["email"], content={"subject": "Hi", "body": "Hello"}
+                http, ana.id, channels=["email"], content={"subject": "Hi", "body": "Hello"}
             )
             assert (sms.status_code, email.status_code) == (200, 200), email.text
             sms_id, email_id = sms.json()["message_id"], email.json()["message_id"]
@@ -309,7 +327,7 @@ class TestBouncesAndErasure:
             while sent.get("provider_message_id") is None and time.monotonic() < deadline:
                 sent = http.get(f"/v1/messages/{email_id}").json()
                 time.sleep(0.1)
-            notice = "550 5.1.1 <ana@example.org>: Recipient address rejected"
+            notice = f"550 5.1.1 <{ana.email}>: Recipient address rejected"
             bounce = FakeEmailApi.event(
                 sent["provider_message_id"], "bounce", reason=notice, bounce_type="hard"
             )
@@ -319,14 +337,14 @@ class TestBouncesAndErasure:
             bounced_email = until_status(http, email_id, "bounced")
             kept = "hard bounce: 550 5.1.1 <…>: Recipient address rejected"
             assert bounced_email["statuses"][-1]["reason"] == kept
-            suppressions = http.get(f"/v1/customers/{customer_id}").json()["suppressions"]
+            suppressions = http.get(f"/v1/customers/{ana.id}").json()["suppressions"]
             assert suppressions["email"] == f"hard bounce reported by email: {kept}"
             assert suppressions["sms"].startswith("hard bounce reported by sms-primary: twilio")
 
-            erased = http.post(f"/v1/customers/{customer_id}/erase")
+            erased = http.post(f"/v1/customers/{ana.id}/erase")
             assert erased.status_code == 200, erased.text
 
-            view = http.get(f"/v1/customers/{customer_id}").json()
+            view = http.get(f"/v1/customers/{ana.id}").json()
             assert view["suppressions"] == {"email": "[erased]", "sms": "[erased]"}
             for message_id in (sms_id, email_id):
                 story = http.get(f"/v1/audit/messages/{message_id}").json()
@@ -339,7 +357,7 @@ class TestBouncesAndErasure:
                     break
                 time.sleep(0.2)
         assert "Customer.Erased" in log
-        assert "ana@example.org" not in log
+        assert ana.email not in log
         assert "Recipient address rejected" not in log
         assert "twilio error 30005" not in log
 
@@ -360,12 +378,12 @@ class TestWebhooks:
     ) -> None:
         chorus, fakes = service
         with client(chorus) as http:
-            customer_id = a_customer(http)
+            ana = a_customer(http)
             url = f"{chorus.base_url}/v1/webhooks/sms-primary"
-            headers, body = fakes.sms.signed_inbound(url, PHONE, "STOP")
+            headers, body = fakes.sms.signed_inbound(url, ana.phone, "STOP")
             assert httpx.post(url, headers=headers, content=body).status_code == 200
             answer = send(
-                http, customer_id, purpose="marketing", channels=["sms"], content={"body": "Sale!"}
+                http, ana.id, purpose="marketing", channels=["sms"], content={"body": "Sale!"}
             )
         assert answer.json()["outcome"] == "suppress"
 
@@ -385,8 +403,8 @@ class TestWebhooks:
         chorus, fakes = service
         url = f"{chorus.base_url}/v1/webhooks/sms-primary"
         with client(chorus) as http:
-            customer_id = a_customer(http)
-            headers, body = fakes.sms.signed_inbound(url, PHONE, "where\x00is\x1bmy order")
+            ana = a_customer(http)
+            headers, body = fakes.sms.signed_inbound(url, ana.phone, "where\x00is\x1bmy order")
             assert httpx.post(url, headers=headers, content=body).status_code == 200
             headers, body = fakes.sms.signed_inbound(url, "+44\x00770", "hello")
             answer = httpx.post(url, headers=headers, content=body)
@@ -398,7 +416,7 @@ class TestWebhooks:
             deadline = time.monotonic() + 10
             while "where\ufffdis\ufffdmy order" not in texts and time.monotonic() < deadline:
                 time.sleep(0.1)
-                timeline = http.get(f"/v1/customers/{customer_id}/timeline").json()
+                timeline = http.get(f"/v1/customers/{ana.id}/timeline").json()
                 texts = [i["data"].get("properties", {}).get("text") for i in timeline["items"]]
             assert "where\ufffdis\ufffdmy order" in texts
             assert http.get(f"{chorus.base_url}/ready").status_code == 200

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,10 +16,54 @@ import httpx
 import nats
 import pytest
 
+from tests.e2e.conftest import _delete_streams, create_admin_key
+from tests.e2e.service import ChorusProcess
+
 if TYPE_CHECKING:
-    from tests.e2e.service import ChorusProcess
+    from collections.abc import AsyncIterator
+
+    from tests.servers import TestDatabases
 
 pytestmark = pytest.mark.e2e
+
+
+@contextlib.asynccontextmanager
+async def _not_started(
+    database_url: str, nats_url: str, log_path: Path
+) -> AsyncIterator[ChorusProcess]:
+    """A service on the system clock with an admin key, for its user to start (once the
+    database holds what the test wants there first, or with its own environment)."""
+    stream = f"E2E_{uuid.uuid4().hex[:8].upper()}"
+    service = ChorusProcess(database_url, nats_url, stream, log_path)
+    service.env["CHORUS_CLOCK"] = "system"
+    service.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
+    try:
+        yield service
+    finally:
+        service.stop()
+        await _delete_streams(service)
+
+
+@pytest.fixture
+async def chorus(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
+    """The test's own service on the system clock, on `database_url`, not started yet: the
+    test starts it (`_started`), so it never starts once on the manual clock only to restart."""
+    async with _not_started(database_url, nats_url, tmp_path / "chorus.log") as service:
+        yield service
+
+
+@pytest.fixture(scope="class")
+async def attributing(
+    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ChorusProcess]:
+    """One running service on the system clock for a class whose tests each send signals of
+    their own (ids and emails) and change nothing the others read."""
+    database_url = await databases.create()
+    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
+    async with _not_started(database_url, nats_url, log_path) as service:
+        service.start()
+        yield service
+    await databases.drop(database_url)
 
 
 def _children(pid: int) -> list[int]:
@@ -48,12 +94,14 @@ def _worker_of(chorus: ChorusProcess) -> int:
     raise AssertionError("chorus serve has no projection worker process")
 
 
-def _on_system_clock(chorus: ChorusProcess) -> httpx.Client:
-    chorus.stop()
-    chorus.env["CHORUS_CLOCK"] = "system"
-    chorus.start()
+def _client(chorus: ChorusProcess) -> httpx.Client:
     headers = {"Authorization": f"Bearer {chorus.admin_key}"}  # type: ignore[attr-defined]
     return httpx.Client(base_url=chorus.base_url, headers=headers, timeout=30)
+
+
+def _started(chorus: ChorusProcess) -> httpx.Client:
+    chorus.start()
+    return _client(chorus)
 
 
 def _signal(event_id: str, email: str) -> dict[str, object]:
@@ -67,9 +115,9 @@ def _signal(event_id: str, email: str) -> dict[str, object]:
 
 class TestIntakeThenAttribution:
     def test_signals_are_accepted_at_once_and_reach_their_customer_in_the_worker(
-        self, chorus: ChorusProcess
+        self, attributing: ChorusProcess
     ) -> None:
-        with _on_system_clock(chorus) as http:
+        with _client(attributing) as http:
             answer = http.post(
                 "/v1/events",
                 json={"signals": [_signal("w-1", "wen@example.org"), _signal("w-1", "x@y.org")]},
@@ -95,9 +143,9 @@ class TestIntakeThenAttribution:
             assert result["customer_id"] == found.json()["id"]
 
     def test_the_services_metrics_include_what_its_worker_process_did(
-        self, chorus: ChorusProcess
+        self, attributing: ChorusProcess
     ) -> None:
-        with _on_system_clock(chorus) as http:
+        with _client(attributing) as http:
             signals = [_signal(f"m-{n}", f"m{n}@example.org") for n in range(3)]
             answer = http.post("/v1/events?wait=attributed", json={"signals": signals})
             assert answer.status_code == 200
@@ -121,8 +169,8 @@ class TestIntakeThenAttribution:
         assert 'chorus_signals_total{outcome="accepted",transport="http"}' in metrics
         assert 'chorus_projection_failing{projection="signal_attribution"} 0.0' in metrics
 
-    def test_a_stop_signal_takes_effect_before_the_answer(self, chorus: ChorusProcess) -> None:
-        with _on_system_clock(chorus) as http:
+    def test_a_stop_signal_takes_effect_before_the_answer(self, attributing: ChorusProcess) -> None:
+        with _client(attributing) as http:
             stop = {
                 **_signal("stop-1", "sal@example.org"),
                 "type": "consent.withdrawn",
@@ -196,7 +244,7 @@ class TestReadinessTellsOfStuckProjections:
         self, chorus: ChorusProcess, database_url: str
     ) -> None:
         _sql(database_url, _REFUSE_BLOCKED)
-        with _on_system_clock(chorus) as http:
+        with _started(chorus) as http:
             assert http.get("/ready").status_code == 200
             blocked = http.post(
                 "/v1/events", json={"signals": [_signal("p-1", "blocked@example.org")]}
@@ -234,7 +282,7 @@ class TestReadinessTellsOfStuckProjections:
     ) -> None:
         chorus.env["CHORUS_PROJECTION_ATTEMPTS"] = "1000000"  # it fails, and fails again
         _sql(database_url, _REFUSE_BLOCKED)
-        with _on_system_clock(chorus) as http:
+        with _started(chorus) as http:
             blocked = http.post(
                 "/v1/events", json={"signals": [_signal("f-1", "blocked@example.org")]}
             )
@@ -259,7 +307,7 @@ class TestWorkerProcess:
     def test_the_worker_stops_by_itself_when_the_service_is_killed(
         self, chorus: ChorusProcess
     ) -> None:
-        _on_system_clock(chorus).close()
+        _started(chorus).close()
         worker = _worker_of(chorus)
         assert chorus.process is not None
         os.kill(chorus.process.pid, signal.SIGKILL)  # the service only, not its group
@@ -277,8 +325,8 @@ class TestCommitBell:
     ) -> None:
         # With the manual clock the projections run in the service's own process, whose bell
         # also relays commits over NATS: what comes back must not be relayed again.
-        if clock == "system":
-            _on_system_clock(chorus).close()
+        chorus.env["CHORUS_CLOCK"] = clock
+        chorus.start()
         nc = await nats.connect(chorus.nats_url)
         relayed = 0
 

@@ -4,21 +4,22 @@ notice; a key's NATS messages spend the budget its HTTP requests spend."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
 import nats
 import pytest
 
+from tests.e2e.conftest import _delete_streams, create_admin_key
 from tests.e2e.service import ChorusProcess
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from pathlib import Path
+
+    from tests.servers import TestDatabases
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +29,16 @@ SENDS_BURST = 3
 INGEST_BURST = 3
 
 
-@pytest.fixture
-async def limited(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterator[ChorusProcess]:
-    """A service with small read and send limits; `noisy_key` and `quiet_key` are admins."""
+@pytest.fixture(scope="class")
+async def limited(
+    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ChorusProcess]:
+    """A service with small read and send limits, for one class: each of its tests spends the
+    budgets of keys of its own (`keys`), and limits are per key."""
+    database_url = await databases.create()
     stream = f"E2E_{uuid.uuid4().hex[:8].upper()}"
-    service = ChorusProcess(database_url, nats_url, stream, tmp_path / "chorus.log")
+    log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
+    service = ChorusProcess(database_url, nats_url, stream, log_path)
     service.env |= {
         "CHORUS_RATE_LIMIT_READ": str(READS_A_MINUTE),
         "CHORUS_RATE_LIMIT_READ_BURST": str(READ_BURST),
@@ -41,24 +47,26 @@ async def limited(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIter
         "CHORUS_RATE_LIMIT_INGEST": "60",
         "CHORUS_RATE_LIMIT_INGEST_BURST": str(INGEST_BURST),
     }
-    service.noisy_key = service.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
-    service.quiet_key = service.chorus("keys", "create", "--role", "admin")  # type: ignore[attr-defined]
+    service.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
     service.start()
     try:
         yield service
     finally:
         service.stop()
-        connection = await nats.connect(nats_url)
-        try:
-            for name in (
-                service.signal_stream,
-                service.dead_letter_stream,
-                service.outbound_stream,
-            ):
-                with contextlib.suppress(Exception):
-                    await connection.jetstream().delete_stream(name)
-        finally:
-            await connection.close()
+        await _delete_streams(service)
+    await databases.drop(database_url)
+
+
+class Keys(NamedTuple):
+    """Two admin keys of one test's own, their buckets full: `noisy` spends, `quiet` watches."""
+
+    noisy: str
+    quiet: str
+
+
+@pytest.fixture
+def keys(limited: ChorusProcess) -> Keys:
+    return Keys(limited.key("admin"), limited.key("admin"))
 
 
 def as_key(service: ChorusProcess, key: str) -> httpx.AsyncClient:
@@ -86,9 +94,9 @@ async def exhaust_reads(http: httpx.AsyncClient) -> None:
 
 class TestAKeyOverItsLimit:
     async def test_it_gets_429_with_retry_after_and_a_problem_body(
-        self, limited: ChorusProcess
+        self, limited: ChorusProcess, keys: Keys
     ) -> None:
-        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+        async with as_key(limited, keys.noisy) as noisy:
             answers = await asyncio.gather(
                 *(noisy.get("/v1/templates") for _ in range(READ_BURST + 20))
             )
@@ -106,16 +114,18 @@ class TestAKeyOverItsLimit:
         assert body["retry_after"] == int(refused.headers["retry-after"])
         assert "600 read requests a minute" in body["detail"]
 
-    async def test_it_may_go_on_once_the_wait_is_over(self, limited: ChorusProcess) -> None:
-        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+    async def test_it_may_go_on_once_the_wait_is_over(
+        self, limited: ChorusProcess, keys: Keys
+    ) -> None:
+        async with as_key(limited, keys.noisy) as noisy:
             await exhaust_reads(noisy)
             await asyncio.sleep(60 / READS_A_MINUTE + 0.05)
             assert (await noisy.get("/v1/templates")).status_code == 200
 
     async def test_its_other_route_classes_keep_their_own_limits(
-        self, limited: ChorusProcess
+        self, limited: ChorusProcess, keys: Keys
     ) -> None:
-        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+        async with as_key(limited, keys.noisy) as noisy:
             await exhaust_reads(noisy)
             sends = await asyncio.gather(
                 *(noisy.post("/v1/messages", json={}) for _ in range(SENDS_BURST + 1))
@@ -126,9 +136,11 @@ class TestAKeyOverItsLimit:
         assert sends[statuses.index(429)].json()["route_class"] == "send"
 
     async def test_refusals_are_counted_by_route_class_and_probes_never_limited(
-        self, limited: ChorusProcess
+        self, limited: ChorusProcess, keys: Keys
     ) -> None:
-        async with as_key(limited, limited.noisy_key) as noisy:  # type: ignore[attr-defined]
+        async with as_key(limited, keys.noisy) as noisy:
+            # The class's other tests were refused on this service before: the count grows.
+            before = sample((await noisy.get("/metrics")).text, "read")
             reads = await asyncio.gather(
                 *(noisy.get("/v1/templates") for _ in range(READ_BURST + 10))
             )
@@ -143,16 +155,16 @@ class TestAKeyOverItsLimit:
             if line.startswith('chorus_rate_limited_total{route_class="read"}')
         ]
         assert counted
-        assert float(counted[0].rpartition(" ")[2]) == refused
+        assert float(counted[0].rpartition(" ")[2]) - before == refused
 
 
 class TestAnotherKeyMeanwhile:
     async def test_it_passes_at_full_speed_while_a_key_is_refused(
-        self, limited: ChorusProcess
+        self, limited: ChorusProcess, keys: Keys
     ) -> None:
         async with (
-            as_key(limited, limited.noisy_key) as noisy,  # type: ignore[attr-defined]
-            as_key(limited, limited.quiet_key) as quiet,  # type: ignore[attr-defined]
+            as_key(limited, keys.noisy) as noisy,
+            as_key(limited, keys.quiet) as quiet,
         ):
             # How fast the quiet key is answered with nobody else about.
             alone = [await timed_get(quiet, "/v1/templates") for _ in range(5)]
@@ -183,11 +195,11 @@ class TestAnotherKeyMeanwhile:
 
 class TestProvidersWebhooks:
     async def test_they_count_per_provider_and_address_apart_from_any_key(
-        self, limited: ChorusProcess
+        self, limited: ChorusProcess, keys: Keys
     ) -> None:
         async with (
             httpx.AsyncClient(base_url=limited.base_url, timeout=30) as provider,
-            as_key(limited, limited.quiet_key) as quiet,  # type: ignore[attr-defined]
+            as_key(limited, keys.quiet) as quiet,
         ):
             first = await asyncio.gather(
                 *(provider.post("/v1/webhooks/fake-sms", json={}) for _ in range(INGEST_BURST + 1))
@@ -211,14 +223,14 @@ class TestOverNats:
     """A key's NATS messages spend the budget its HTTP requests spend (ADR 0022, amended)."""
 
     async def test_a_key_spent_over_http_gets_429_replies_over_nats_and_another_key_is_decided(
-        self, limited: ChorusProcess
+        self, limited: ChorusProcess, keys: Keys
     ) -> None:
         subject = f"{limited.subject_prefix}.cmd.messages.send"
         nc = await nats.connect(limited.nats_url)
         try:
             async with (
-                as_key(limited, limited.noisy_key) as noisy,  # type: ignore[attr-defined]
-                as_key(limited, limited.quiet_key) as quiet,  # type: ignore[attr-defined]
+                as_key(limited, keys.noisy) as noisy,
+                as_key(limited, keys.quiet) as quiet,
             ):
                 made = await quiet.put(
                     "/v1/customers",
@@ -246,9 +258,9 @@ class TestOverNats:
                     return int(reply.headers["Chorus-Status"]), json.loads(reply.data)
 
                 burst = await asyncio.gather(
-                    *(command(limited.noisy_key, n) for n in range(SENDS_BURST + 2))  # type: ignore[attr-defined]
+                    *(command(keys.noisy, n) for n in range(SENDS_BURST + 2))
                 )
-                other = await command(limited.quiet_key, 0)  # type: ignore[attr-defined]
+                other = await command(keys.quiet, 0)
                 metrics = (await quiet.get("/metrics")).text
         finally:
             await nc.close()
@@ -263,7 +275,7 @@ class TestOverNats:
         assert sample(metrics, "send") >= statuses.count(429)
 
     async def test_a_keys_signals_over_its_ingest_limit_are_dead_lettered_with_the_reason(
-        self, limited: ChorusProcess
+        self, limited: ChorusProcess, keys: Keys
     ) -> None:
         nc = await nats.connect(limited.nats_url)
         try:
@@ -280,8 +292,7 @@ class TestOverNats:
                 ).encode()
 
             subject = f"{limited.subject_prefix}.signals.orders"
-            noisy = limited.noisy_key  # type: ignore[attr-defined]
-            quiet = limited.quiet_key  # type: ignore[attr-defined]
+            noisy, quiet = keys
             for n in range(INGEST_BURST + 3):
                 await js.publish(subject, signal(f"noisy-{n}"), headers={"Chorus-Key": noisy})
             await js.publish(subject, signal("quiet-0"), headers={"Chorus-Key": quiet})
