@@ -66,7 +66,7 @@ class TestApprovingARefund:
     ) -> None:
         with client(delivering) as http:
             http.put("/v1/rules", json=RULES).raise_for_status()
-            customer_id = a_customer(http)
+            customer_id = a_customer(http).id
             held = send(http, customer_id, **REFUND_REPLY)
             assert held.status_code == 200, held.text
             assert held.json()["outcome"] == "hold"
@@ -120,7 +120,7 @@ class TestWhoSettlesWhat:
     ) -> None:
         with client(delivering) as http:
             http.put("/v1/rules", json=RULES).raise_for_status()
-            customer_id = a_customer(http)
+            customer_id = a_customer(http).id
             held = send(http, customer_id, **REFUND_REPLY).json()
             first = held["decision_id"]
             second = send(http, customer_id, **REFUND_REPLY, dedup_key="refund-2").json()

@@ -21,10 +21,10 @@ pytestmark = pytest.mark.e2e
 
 class TestAssignAndTransferOverNats:
     async def test_they_answer_as_http_does_from_a_403_to_a_transfer(
-        self, chorus: ChorusProcess, database_url: str
+        self, chorus: ChorusProcess
     ) -> None:
         staffed(chorus)  # ana.silva on support (chat only), bruno.costa on billing
-        conversation = str(await customer_wrote(database_url, Channel.EMAIL))  # support's queue
+        conversation = str(await customer_wrote(chorus, Channel.EMAIL))  # support's queue
         nc = await nats.connect(chorus.nats_url)
         try:
 
