@@ -58,18 +58,29 @@ async def create_admin_key(database_url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_chorus(
+async def prepared_chorus(
     database_url: str, nats_url: str, log_path: Path
 ) -> AsyncIterator[ChorusProcess]:
-    """A service on its own database and streams, with an admin key as `admin_key`."""
+    """A service on its own database and streams, with an admin key as `admin_key`, not
+    started: its user sets its environment or database first and starts it. Stopped, and its
+    streams deleted, after."""
     service = ChorusProcess(database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", log_path)
     service.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
-    service.start()
     try:
         yield service
     finally:
         service.stop()
         await _delete_streams(service)
+
+
+@contextlib.asynccontextmanager
+async def running_chorus(
+    database_url: str, nats_url: str, log_path: Path
+) -> AsyncIterator[ChorusProcess]:
+    """A service on its own database and streams, with an admin key as `admin_key`."""
+    async with prepared_chorus(database_url, nats_url, log_path) as service:
+        service.start()
+        yield service
 
 
 @pytest.fixture

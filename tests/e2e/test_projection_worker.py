@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ import httpx
 import nats
 import pytest
 
-from tests.e2e.conftest import _delete_streams, create_admin_key
+from tests.e2e.conftest import prepared_chorus
 from tests.e2e.service import ChorusProcess
 
 if TYPE_CHECKING:
@@ -33,15 +32,9 @@ async def _not_started(
 ) -> AsyncIterator[ChorusProcess]:
     """A service on the system clock with an admin key, for its user to start (once the
     database holds what the test wants there first, or with its own environment)."""
-    stream = f"E2E_{uuid.uuid4().hex[:8].upper()}"
-    service = ChorusProcess(database_url, nats_url, stream, log_path)
-    service.env["CHORUS_CLOCK"] = "system"
-    service.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
-    try:
+    async with prepared_chorus(database_url, nats_url, log_path) as service:
+        service.env["CHORUS_CLOCK"] = "system"
         yield service
-    finally:
-        service.stop()
-        await _delete_streams(service)
 
 
 @pytest.fixture
