@@ -12,4 +12,5 @@ for _path in (_ROOT / "src", _ROOT):
 
 from bench.cli import main  # noqa: E402
 
-main(sys.argv[1:])
+if __name__ == "__main__":  # a spawned process imports this module too (send_deciders)
+    main(sys.argv[1:])

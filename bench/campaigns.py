@@ -70,6 +70,8 @@ from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import SignalReport
 from domain.templates.aggregate import Variant
 from entrypoints.heap import settle_heap
+from entrypoints.send_deciders import ProcessDeciders
+from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,6 +104,7 @@ class CampaignsConfig:
     waiters: int = 10_000  # enrollments waiting on a signal with a timeout
     single_sends: int = 2_000  # the one-send-a-commit path, for comparison
     timer_batch: int = 500  # as the service's enrollment_timers worker
+    processes: int = 2  # deciders beside the schedule worker, as the service's default
     copy_rows: int = 50_000  # events per COPY transaction while seeding
 
 
@@ -177,7 +180,9 @@ async def _seed(pool: asyncpg.Pool, config: CampaignsConfig) -> list[uuid.UUID]:
 class _World:
     """The campaign process on the bench database, as the service wires it."""
 
-    def __init__(self, pool: asyncpg.Pool, renderer: JinjaRenderer) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer, settings: Settings, processes: int
+    ) -> None:
         self.pool = pool
         self.clock = ManualClock(_START)
         self.ids = RandomIds()
@@ -192,11 +197,13 @@ class _World:
             JinjaTemplates(self.published, renderer),
             customers=PostgresCustomerRecords(pool),
         )
+        self.deciders = ProcessDeciders(settings, self.request, self.clock, processes)
         self.process = CampaignEnrollments(
             self.clock,
             self.request,
             UpdateProfile(uows, self.clock),
             GiveUpMessage(uows, self.clock, self.request.rule_sets, self.request.ids),
+            deciders=self.deciders,
         )
         ports = ProcessPortsOn()
         self.runner = ProjectionRunner(
@@ -450,18 +457,23 @@ async def run_campaigns(
     # puts the collector back as it was for the benchmarks after it.
     threshold = gc.get_threshold()
     settle_heap()
+    world: _World | None = None
     try:
         started = time.perf_counter()
         ids = await _seed(pool, config)
-        world = _World(pool, renderer)
+        world = _World(pool, renderer, Settings(database_url=dsn, clock="manual"), config.processes)
         await world.template()
         await world.settle()
+        # A service starts its deciders at its first big broadcast, once: not this one's cost.
+        await world.deciders.start()
         seeded = time.perf_counter() - started
         broadcast = await _broadcast(world, config, profile)
         single = await _single(world, ids[config.customers :])
         timers = await _timers(world, config)
         signals = await _signals(world, config)
     finally:
+        if world is not None:
+            world.deciders.close()
         renderer.close()
         await pool.close()
         gc.unfreeze()

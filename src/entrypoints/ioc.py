@@ -115,6 +115,7 @@ from entrypoints.context_providers import CustomerContextProvider
 from entrypoints.desk_ioc import DeskProvider
 from entrypoints.inbox_providers import InboxProvider
 from entrypoints.metrics import PROVIDER_BREAKER_STATE, SIGNALS
+from entrypoints.send_deciders import ProcessDeciders
 from entrypoints.settings import Settings
 from entrypoints.suggestion_providers import SuggestionsProvider
 from entrypoints.text_checks import wire_fault
@@ -578,9 +579,20 @@ class UseCasesProvider(Provider):
         rule_sets: RuleSets,
         ids: IdGenerator,
         traces: SignalTraces,
+        deciders: ProcessDeciders,
     ) -> CampaignEnrollments:
         give_up = GiveUpMessage(uows, clock, rule_sets, ids)
-        return CampaignEnrollments(clock, request_message, update_profile, give_up, traces)
+        return CampaignEnrollments(
+            clock, request_message, update_profile, give_up, traces, deciders
+        )
+
+    @provide
+    def send_deciders(
+        self, settings: Settings, request_message: RequestMessage, clock: Clock
+    ) -> Iterator[ProcessDeciders]:
+        deciders = ProcessDeciders(settings, request_message, clock, settings.broadcast_processes)
+        yield deciders
+        deciders.close()
 
     @provide
     def enrollment_timers(

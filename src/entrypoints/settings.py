@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
     render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # CPU seconds one render may take
     render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
+    # Processes that decide a broadcast's sends beside the schedule worker (ADR 0026), started
+    # at the first big one; 0: the schedule worker decides them itself.
+    broadcast_processes: Annotated[int, msgspec.Meta(ge=0)] = 2
     # What classifies inbound messages for routing: the trained intent model (trained on first
     # use, about a minute on one core, then loaded in seconds; off the event loop), or keyword
     # lists for a light installation (six intents, English words only; docs/assistant.md).
@@ -107,6 +110,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "render_operations": "CHORUS_RENDER_OPERATIONS",
             "render_seconds": "CHORUS_RENDER_SECONDS",
             "render_threads": "CHORUS_RENDER_THREADS",
+            "broadcast_processes": "CHORUS_BROADCAST_PROCESSES",
             "classifier": "CHORUS_CLASSIFIER",
             "model_dir": "CHORUS_MODEL_DIR",
             "rate_limits": "CHORUS_RATE_LIMITS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -45,6 +45,7 @@ __all__ = [
     "MessageDecided",
     "RequestMessage",
     "SendAsked",
+    "SendDeciders",
     "decide_and_record",
 ]
 
@@ -163,6 +164,13 @@ class MessageDecided:
     repeated: bool = False
     # This decision put the message in the outbox (False for a retry: nothing new was put).
     queued: bool = False
+
+
+class SendDeciders(Protocol):
+    """What decides many sends at once as `RequestMessage.all` does: this process's own, or
+    other processes doing it beside it (a broadcast's)."""
+
+    async def all(self, asked: Sequence[SendAsked]) -> list[MessageDecided | DomainError]: ...
 
 
 class RequestMessage:

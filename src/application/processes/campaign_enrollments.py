@@ -89,7 +89,7 @@ if TYPE_CHECKING:
 
     from application.customer.update_profile import UpdateProfile
     from application.delivery.give_up import GiveUpMessage
-    from application.messages.request_message import RequestMessage
+    from application.messages.request_message import RequestMessage, SendDeciders
     from domain.campaign.journey import Journey
     from domain.campaign.progress import Dispatch
     from domain.policy.decision import FiredRule
@@ -372,9 +372,12 @@ class CampaignEnrollments:
         update_profile: UpdateProfile,
         give_up: GiveUpMessage,
         traces: SignalTraces | None = None,
+        deciders: SendDeciders | None = None,
     ) -> None:
         self.clock = clock
         self.request_message = request_message
+        # A broadcast's sends, decided many at once; by other processes where wired so.
+        self.deciders: SendDeciders = deciders or request_message
         self.update_profile = update_profile
         self.give_up = give_up
         self.traces = traces
@@ -997,7 +1000,7 @@ class CampaignEnrollments:
         answers: list[MessageDecided | DomainError] = []
         for first in range(0, len(chunks), 2):
             both = chunks[first : first + 2]
-            for found in await asyncio.gather(*(self.request_message.all(c) for c in both)):
+            for found in await asyncio.gather(*(self.deciders.all(c) for c in both)):
                 answers += found
         return answers
 
