@@ -88,3 +88,33 @@ class TestAppendingABatch:
                 events=[signal(customer_id, 0), signal(customer_id, 1), signal(customer_id, 2)],
             )
         assert await stored(pool) == [expected(taken, customer_id)]
+
+
+class TestCopyingABigBatchIn:
+    """In a transaction, a batch of 100 events or more is copied in (binary `COPY`)."""
+
+    async def test_a_big_batch_is_stored_as_an_insert_would_store_it(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        customers = [new_customer(f"c{n}@example.org") for n in range(60)]
+        signals = [signal(customers[n % 60].id, n) for n in range(90)]
+        rows = [expected(e, c.id) for c in customers for e in c.pending_events]
+        rows += [expected(event, event.customer_id) for event in signals]
+        async with pool.acquire() as conn, conn.transaction():
+            await PostgresEventStore().append(conn, customers, signals)  # type: ignore[arg-type]
+        assert len(rows) >= 150
+        assert await stored(pool) == rows
+
+    async def test_a_big_batch_with_a_place_taken_stores_nothing_and_conflicts(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        customer_id = uuid4()
+        taken = signal(customer_id, 7)
+        await PostgresEventStore().append(pool, events=[taken])  # type: ignore[arg-type]
+        with pytest.raises(ConcurrencyConflict):
+            async with pool.acquire() as conn, conn.transaction():
+                await PostgresEventStore().append(
+                    conn,  # type: ignore[arg-type]
+                    events=[signal(customer_id, n) for n in range(150)],
+                )
+        assert await stored(pool) == [expected(taken, customer_id)]

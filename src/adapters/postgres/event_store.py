@@ -129,6 +129,13 @@ class SideTable:
     on_conflict: str = ""
 
 
+_COPY_FROM = 100
+"""Events from which an append inside a transaction copies its rows in (binary `COPY`), rather
+than one insert of arrays: asyncpg encodes a copied row's values without asking of each array
+element whether it is an array itself, for about half the CPU (a broadcast's batches)."""
+_EVENT_COLUMNS = ("stream_id", "version", "topic", "class_version", "occurred_at", "subject_id",
+                  "payload")  # fmt: skip
+
 _RETRYABLE = (
     asyncpg.UniqueViolationError,
     asyncpg.DeadlockDetectedError,
@@ -284,6 +291,9 @@ class PostgresEventStore:
         await self._keys_for(conn, about)
         rows = [self._row(event, subject) for event, subject in about]
         side = {table: list(found) for table, found in (side_rows or {}).items() if found}
+        if len(rows) >= _COPY_FROM and conn.is_in_transaction():
+            await self._copy(conn, rows)
+            rows = []
         if side:
             await self._append_with(conn, rows, side)
             return
@@ -295,6 +305,12 @@ class PostgresEventStore:
             else:
                 args: list[Any] = []
                 await conn.execute(_appended(rows, args), *args)
+        except _RETRYABLE as error:
+            raise ConcurrencyConflict(str(error)) from error
+
+    async def _copy(self, conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            await conn.copy_records_to_table("events", records=rows, columns=_EVENT_COLUMNS)
         except _RETRYABLE as error:
             raise ConcurrencyConflict(str(error)) from error
 
