@@ -944,8 +944,9 @@ class CampaignEnrollments:
         """Enrols these customers a slice at a time, each slice's facts and past entries read at
         once, and holds only a slice or two in memory, not the whole audience. The slices go
         through a pipeline: while one slice's sends are decided and committed (on connections
-        of their own), the next is enrolled and the one before written in the schedule's
-        transaction, so the database and this process work at once."""
+        of their own, by the deciders), the next is enrolled, the one before is heard, and the
+        enrollments are written in the schedule's transaction, so the database, the deciders
+        and this process work at once."""
         if not occurrences:
             return
         campaign = await work.campaign(state.campaign_id)
@@ -955,7 +956,7 @@ class CampaignEnrollments:
         conditions = _in_force(state.campaign_id, state.version, journey)
         reads_customer = journey.reads_customer()
         index = work.ports.enrollment_index
-        deciding: asyncio.Task[list[MessageDecided | DomainError]] | None = None
+        in_flight: list[asyncio.Task[list[MessageDecided | DomainError]]] = []
         decided: list[tuple[Enrollment, str, SendAsked]] = []
         decided_facts: dict[UUID, SegmentFacts] = {}
         try:
@@ -974,19 +975,23 @@ class CampaignEnrollments:
                     source = f"schedule {occurrence.isoformat()}"
                     await self._enroll(work, state, customer, source, past.get(customer, []))
                 asked, work.asked = work.asked, None
-                if deciding is not None:
-                    await self._answered(work, decided, await deciding, decided_facts)
+                # Asked at once, before the slice ahead is heard and written: the enrollments
+                # commit with the run, and a send decided before them is answered as a retry
+                # when the run is taken again, so the deciders never wait for this process.
+                in_flight.append(asyncio.create_task(self._decide_all(asked)))
+                if len(in_flight) > 1:
+                    answers = await in_flight.pop(0)
+                    await self._answered(work, decided, answers, decided_facts)
                 await work.flush()
                 decided, decided_facts = asked, facts
-                deciding = asyncio.create_task(self._decide_all(asked))
-            if deciding is not None:
-                await self._answered(work, decided, await deciding, decided_facts)
+            if in_flight:
+                await self._answered(work, decided, await in_flight.pop(0), decided_facts)
         finally:
             work.known_facts = None
             work.asked = None
-            if deciding is not None and not deciding.done():
-                deciding.cancel()
-                await asyncio.gather(deciding, return_exceptions=True)
+            for task in in_flight:
+                task.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _decide_all(
         self, asked: Sequence[tuple[Enrollment, str, SendAsked]]
