@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -58,6 +60,7 @@ from application.messages.compose import MessageContent
 from application.messages.request_message import RequestMessage
 from application.processes.campaign_enrollments import CampaignEnrollments
 from application.templates.publish_template import PublishTemplate, TemplateDraft
+from bench.conversations import _cpu_seconds
 from bench.profiling import profiled
 from bench.projections import _EVENT_COLUMNS
 from domain.campaign.aggregate import Campaign
@@ -75,7 +78,6 @@ from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
 __all__ = ["TARGET_BROADCAST_S", "TARGET_CUSTOMERS", "CampaignsConfig", "run_campaigns"]
 
@@ -281,6 +283,13 @@ _PAY = {
 }
 
 
+def _machine_cpu() -> float:
+    """Busy CPU seconds of the machine so far: every state but idle and waiting on I/O."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = sum(int(value) for n, value in enumerate(fields) if n not in (3, 4))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def _raw_baseline(pool: asyncpg.Pool, count: int) -> float:
     """Seconds to executemany `count` outbox-sized rows into a bare table."""
     rows = [(uuid.uuid4(), "email", _START) for _ in range(count)]
@@ -297,10 +306,14 @@ async def _broadcast(
     world: _World, config: CampaignsConfig, profile: Path | None
 ) -> dict[str, Any]:
     await world.campaign("broadcast", "everyone", "news", _SEND)
+    deciders = world.deciders.pids
+    deciders_cpu, machine_cpu = sum(map(_cpu_seconds, deciders)), _machine_cpu()
     started, cpu = time.perf_counter(), time.process_time()
     with profiled(profile):
         ran = await world.schedules(10)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    deciders_cpu = sum(map(_cpu_seconds, deciders)) - deciders_cpu
+    machine_cpu = _machine_cpu() - machine_cpu
     assert ran == 1
     queued = await world.count("SELECT count(*) FROM outbox")
     allowed = await world.count(
@@ -320,12 +333,17 @@ async def _broadcast(
     return {
         "customers": config.customers,
         "what": "ScheduleTimers run: enrol every member, decide each send "
-        "(RequestMessage.all, 1,000 a commit, its renders in one trip to the render thread), "
+        "(RequestMessage.all, 1,000 a commit, by the decider processes, its renders in one trip "
+        "to the render thread), "
         "record decisions, index and outbox rows, enrollments' events and index",
         "broadcast_s": round(seconds, 2),
         "process_cpu_s": round(cpu, 2),
-        "process_cpu_what": "CPU time of this (the schedule worker's) process and its render "
-        "thread meanwhile; the rest of the wall time waits on PostgreSQL",
+        "process_cpu_what": "CPU time of this (the schedule worker's) process and its threads "
+        "meanwhile, not the deciders'",
+        "deciders_cpu_s": round(deciders_cpu, 2),
+        "machine_cpu_s": round(machine_cpu, 2),
+        "machine_cpu_what": "busy CPU seconds of the whole machine during the broadcast "
+        "(/proc/stat): this process, the deciders, PostgreSQL and anything else running",
         "sends_per_s": round(config.customers / seconds),
         "outbox_rows": queued,
         "not_sent": unsent,
@@ -465,9 +483,18 @@ async def run_campaigns(
         await world.template()
         await world.settle()
         # A service starts its deciders at its first big broadcast, once: not this one's cost.
+        starting = time.perf_counter()
         await world.deciders.start()
+        deciders_start = time.perf_counter() - starting
         seeded = time.perf_counter() - started
         broadcast = await _broadcast(world, config, profile)
+        broadcast["decider_processes"] = config.processes
+        broadcast["deciders_start_s"] = round(deciders_start, 2)
+        broadcast["deciders_what"] = (
+            "processes deciding the broadcast's batches beside the schedule worker "
+            "(CHORUS_BROADCAST_PROCESSES, ADR 0026), started before the figure, as a service "
+            "starts them at its first broadcast: deciders_start_s is that start, once a process"
+        )
         single = await _single(world, ids[config.customers :])
         timers = await _timers(world, config)
         signals = await _signals(world, config)
