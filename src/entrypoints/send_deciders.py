@@ -14,6 +14,7 @@ sender's process.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import dataclasses
 import multiprocessing
 import operator
@@ -168,7 +169,13 @@ class _Decider:
         clock = self.manual or SystemClock()
         self.container = make_container(settings, _ClockProvider(clock))
         self.request = self.loop.run_until_complete(self.container.get(RequestMessage))
+        atexit.register(self.close)
         settle_heap()
+
+    def close(self) -> None:
+        """Closes the process's connections as it ends (the pool's shutdown)."""
+        self.loop.run_until_complete(self.container.close())
+        self.loop.close()
 
     def decide(
         self, asked: Sequence[SendAsked], now: datetime | None
