@@ -9,6 +9,7 @@ import pytest
 
 from adapters.postgres.codec import EventCodec
 from adapters.postgres.event_store import PostgresEventStore
+from adapters.postgres.messages import OUTBOX
 from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim
 from domain.policy.rule_book import RuleBook
@@ -118,3 +119,26 @@ class TestCopyingABigBatchIn:
                     events=[signal(customer_id, n) for n in range(150)],
                 )
         assert await stored(pool) == [expected(taken, customer_id)]
+
+    async def test_a_big_batch_with_side_rows_outside_a_transaction_stores_all_or_nothing(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        customer_id, taken = uuid4(), uuid4()
+        await pool.execute("INSERT INTO outbox (message_id, channel) VALUES ($1, 'email')", taken)
+        clashing = {OUTBOX: [(uuid4(), "email", None), (taken, "email", None)]}
+        async with pool.acquire() as conn:
+            with pytest.raises(ConcurrencyConflict):
+                await PostgresEventStore().append(
+                    conn,  # type: ignore[arg-type]
+                    events=[signal(customer_id, n) for n in range(150)],
+                    side_rows=clashing,
+                )
+            assert not conn.is_in_transaction()
+        assert await stored(pool) == []
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+        signals = [signal(customer_id, n) for n in range(150)]
+        fresh = {OUTBOX: [(uuid4(), "email", None)]}
+        async with pool.acquire() as conn:
+            await PostgresEventStore().append(conn, events=signals, side_rows=fresh)  # type: ignore[arg-type]
+        assert await stored(pool) == [expected(event, customer_id) for event in signals]
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -130,8 +131,8 @@ class SideTable:
 
 
 _COPY_FROM = 100
-"""Events from which an append inside a transaction copies its rows in (binary `COPY`), rather
-than one insert of arrays: asyncpg encodes a copied row's values without asking of each array
+"""Events from which an append copies its rows in (binary `COPY`), rather than one insert of
+arrays: asyncpg encodes a copied row's values without asking of each array
 element whether it is an array itself, for about half the CPU (a broadcast's batches)."""
 _EVENT_COLUMNS = ("stream_id", "version", "topic", "class_version", "occurred_at", "subject_id",
                   "payload")  # fmt: skip
@@ -291,9 +292,14 @@ class PostgresEventStore:
         await self._keys_for(conn, about)
         rows = [self._row(event, subject) for event, subject in about]
         side = {table: list(found) for table, found in (side_rows or {}).items() if found}
-        if len(rows) >= _COPY_FROM and conn.is_in_transaction():
-            await self._copy(conn, rows)
-            rows = []
+        if len(rows) >= _COPY_FROM:
+            # The copy and the side rows' insert are two statements: atomic in a transaction.
+            alone = bool(side) and not conn.is_in_transaction()
+            async with conn.transaction() if alone else nullcontext():
+                await self._copy(conn, rows)
+                if side:
+                    await self._append_with(conn, [], side)
+            return
         if side:
             await self._append_with(conn, rows, side)
             return
