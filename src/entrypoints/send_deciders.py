@@ -18,6 +18,7 @@ import atexit
 import dataclasses
 import multiprocessing
 import operator
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.reduction import ForkingPickler
@@ -27,6 +28,7 @@ from uuid import UUID
 import structlog
 from dishka import Provider, Scope, provide
 
+from adapters.system.lifetime import end_with_parent
 from application.messages.compose import MessageContent
 from application.messages.request_message import MessageDecided, RequestMessage, SendAsked
 from domain.policy.decision import ApprovedHold, Decision, FiredRule, SendRequest
@@ -134,7 +136,7 @@ class ProcessDeciders:
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_open,
-                initargs=(self.settings,),
+                initargs=(self.settings, os.getpid()),
             )
         return self._pool
 
@@ -190,7 +192,10 @@ class _Decider:
 _decider: _Decider | None = None
 
 
-def _open(settings: Settings) -> None:
+def _open(settings: Settings, parent: int) -> None:
+    # A decider waits for batches on a pipe its siblings hold open too: it would outlive a
+    # service killed with -9, holding its connections, without this.
+    end_with_parent(parent)
     global _decider  # the process's one decider, made by the pool's initializer
     _decider = _Decider(settings)
 

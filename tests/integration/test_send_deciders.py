@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -116,3 +120,40 @@ class TestProcessDeciders:
             Outcome.SEND,
         ]
         assert deciders.pids == []
+
+    def test_deciders_end_with_a_service_killed_with_minus_9(self, database_url: str) -> None:
+        service = textwrap.dedent(
+            f"""
+            import asyncio, time
+            from adapters.system.clock import SystemClock
+            from entrypoints.send_deciders import ProcessDeciders
+            from entrypoints.settings import Settings
+
+            async def main():
+                settings = Settings(database_url={database_url!r})
+                deciders = ProcessDeciders(settings, None, SystemClock(), 2)
+                await deciders.start()
+                print(*deciders.pids, flush=True)
+                time.sleep(60)
+
+            asyncio.run(main())
+            """
+        )
+        running = subprocess.Popen(
+            [sys.executable, "-c", service],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": "src"},
+            text=True,
+        )
+        try:
+            assert running.stdout is not None
+            pids = [int(pid) for pid in running.stdout.readline().split()]
+            assert len(pids) == 2
+            running.kill()
+            running.wait()
+            deadline = time.monotonic() + 5
+            while any(os.path.exists(f"/proc/{pid}") for pid in pids):
+                assert time.monotonic() < deadline, "deciders outlived their service"
+                time.sleep(0.1)
+        finally:
+            running.kill()
