@@ -81,7 +81,8 @@ ForkingPickler.register(UUID, _uuid)
 
 
 class ProcessDeciders:
-    """`SendDeciders` over `processes` decider processes, started at the first big batch."""
+    """`SendDeciders` over `processes` decider processes, started at the first big batch; until
+    they have, batches are decided in this process."""
 
     def __init__(
         self,
@@ -97,15 +98,18 @@ class ProcessDeciders:
         self.processes = processes
         self.smallest = smallest
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: asyncio.Future[None] | None = None
         self.log = structlog.get_logger("chorus.campaigns")
 
     async def all(self, asked: Sequence[SendAsked]) -> list[MessageDecided | DomainError]:
-        if self.processes < 1 or len(asked) < self.smallest:
+        if self.processes < 1 or len(asked) < self.smallest or not self._started():
             return await self.request_message.all(asked)
-        pool = self._started()
+        assert self._pool is not None
         now = self.clock.now() if self.settings.clock == "manual" else None
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, _decide, list(asked), now)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, _decide, list(asked), now
+            )
         except BrokenProcessPool:
             # A decider died (killed, out of memory): what it committed answers as a retry.
             self.log.warning("a decider process stopped; deciding in this process")
@@ -116,9 +120,9 @@ class ProcessDeciders:
         """Starts the processes now rather than at the first big batch, and waits for them."""
         if self.processes < 1:
             return
-        pool = self._started()
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(self.processes)))
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
 
     @property
     def pids(self) -> list[int]:
@@ -126,19 +130,36 @@ class ProcessDeciders:
         return [] if self._pool is None else list(self._pool._processes or {})
 
     def close(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+        self._starting = None
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def _started(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_open,
-                initargs=(self.settings, os.getpid()),
-            )
-        return self._pool
+    def _started(self) -> bool:
+        """Whether the processes are ready; starts them, without waiting, if they are not: a
+        start takes seconds of imports, which a broadcast does not wait for."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        if not self._starting.done():
+            return False
+        if self._starting.cancelled() or self._starting.exception() is not None:
+            self.log.warning("the decider processes did not start", error=repr(self._starting))
+            self.close()
+            return False
+        return True
+
+    async def _start(self) -> None:
+        self._pool = pool = ProcessPoolExecutor(
+            self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_open,
+            initargs=(self.settings, os.getpid()),
+        )
+        loop = asyncio.get_running_loop()
+        # Asked at once, so that the pool starts every process, not one to take them in turn.
+        await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(self.processes)))
 
 
 class _ClockProvider(Provider):

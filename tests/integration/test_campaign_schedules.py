@@ -176,6 +176,8 @@ class TestScheduledBroadcasts:
         )
         assert len(origins) == 7
         assert all('"campaign:' in row["payload"] for row in origins)
+        # Each send tells the rules the broadcast's reach, for an approval over a size.
+        assert all('"audience":7' in row["payload"] for row in origins)
         steps = await pool.fetch(
             """SELECT stream_id, count(*) AS n FROM events
                WHERE topic LIKE '%:Enrollment.%' GROUP BY stream_id"""

@@ -70,6 +70,7 @@ class TestProcessDeciders:
         settings = Settings(database_url=database_url, clock="manual")
         deciders = ProcessDeciders(settings, _NotHere(), ManualClock(_AT), 1, smallest=1)  # type: ignore[arg-type]
         try:
+            await deciders.start()
             answers = await deciders.all([*_asked(customers), *_asked([uuid4()])])
             again = await deciders.all(_asked(customers))
             assert len(deciders.pids) == 1
@@ -99,6 +100,25 @@ class TestProcessDeciders:
         answers = await deciders.all(_asked(customers))
         assert deciders.pids == []
         assert all(isinstance(a, MessageDecided) and a.decision for a in answers)
+
+    async def test_batches_are_decided_in_the_senders_process_while_the_deciders_start(
+        self, pool: asyncpg.Pool, database_url: str
+    ) -> None:
+        customers = await _customers(pool, 4)
+        settings = Settings(database_url=database_url)
+        deciders = ProcessDeciders(settings, requester(pool), SystemClock(), 2, smallest=1)
+        try:
+            first = await deciders.all(_asked(customers[:2]))
+            assert len(deciders.pids) == 2  # started by the first big batch, not waited for
+            await deciders.start()
+            deciders.request_message = _NotHere()  # type: ignore[assignment]
+            then = await deciders.all(_asked(customers[2:]))
+        finally:
+            deciders.close()
+        answers = [*first, *then]
+        assert [
+            a.decision.outcome for a in answers if isinstance(a, MessageDecided) and a.decision
+        ] == [Outcome.SEND] * 4
 
     async def test_a_decider_killed_leaves_its_batch_to_the_sender(
         self, pool: asyncpg.Pool, database_url: str

@@ -956,6 +956,10 @@ class CampaignEnrollments:
         conditions = _in_force(state.campaign_id, state.version, journey)
         reads_customer = journey.reads_customer()
         index = work.ports.enrollment_index
+        # What its sends tell the rules of their reach (an approval over a size): the entries
+        # before this run, which commits them all at its end, and this run's.
+        before = await index.enrolled(state.campaign_id, state.version)
+        work.audiences[(state.campaign_id, state.version)] = before + len(occurrences)
         in_flight: list[asyncio.Task[list[MessageDecided | DomainError]]] = []
         decided: list[tuple[Enrollment, str, SendAsked]] = []
         decided_facts: dict[UUID, SegmentFacts] = {}
