@@ -135,6 +135,11 @@ _Entry = tuple["DataKey | None", float]
 _AS_INT = operator.attrgetter("int")
 
 
+_ERASING_FOR = 60.0
+"""Seconds an erasure's keys are read again at every use in the process that erases them, rather
+than kept: longer than any erasing transaction takes to commit."""
+
+
 class CustomerKeys:
     """Data keys by customer: `None` once erased (or never made)."""
 
@@ -165,6 +170,10 @@ class CustomerKeys:
         self._opened: dict[bytes, tuple[DataKey, bytes]] = {}
         self._opened_size = 0  # bytes of the payloads kept and of what they opened to
         self.opened_capacity = opened_capacity
+        # Customers this process is erasing, until when: `erase` forgets their keys in the
+        # erasing transaction, and a read before it commits still finds the key it deletes.
+        # Such a read uses what it found, and keeps none of it (see `load`).
+        self._erasing: dict[UUID, float] = {}
 
     def use(self, master: MasterKey) -> None:
         """Keys are wrapped by `master` from now on (a process sets it once, at start)."""
@@ -279,7 +288,7 @@ class CustomerKeys:
                 key = None if wrapped is None else self.master.unwrap(customer_id, wrapped)
                 if key is None and kept is not None and kept[0] is not None:
                     self._forget_opened()  # erased since it was kept: what it opened goes
-            if mine:
+            if mine or self._erasing.get(customer_id, 0.0) > now:
                 self._tentative[customer_id] = key
                 continue
             self._tentative.pop(customer_id, None)
@@ -394,6 +403,10 @@ class CustomerKeys:
         await conn.execute(_ERASE, sorted(customer_ids), at)
         digests = [self.master.digest(str(identity)) for identity in identities]
         erased = [row[0] for row in await conn.fetch(_ERASE_IDENTITY_KEYS, digests, at)]
+        now = self._now()
+        if len(self._erasing) > self.capacity:
+            self._erasing = {c: t for c, t in self._erasing.items() if t > now}
+        self._erasing.update(dict.fromkeys([*customer_ids, *erased], now + _ERASING_FOR))
         self.forget([*customer_ids, *erased])
         for identity in identities:
             self._by_identity.pop(identity, None)

@@ -11,7 +11,13 @@ import pytest
 
 from adapters.crypto.envelope import DataKey, MasterKey, SealBroken
 from adapters.postgres.codec import EventCodec, _opened_at_top, _top_level_names
-from adapters.postgres.customer_keys import CustomerKeys, KeyNotLoaded, parsed_id, sealed_by
+from adapters.postgres.customer_keys import (
+    _LOAD,
+    CustomerKeys,
+    KeyNotLoaded,
+    parsed_id,
+    sealed_by,
+)
 from domain.catalog import topic_of
 from domain.conversation.aggregate import Conversation
 from domain.conversation.vocabulary import Sentiment
@@ -288,6 +294,31 @@ class TestKeptKeys:
         assert await keys.load(Rows(), [ana]) == set()  # type: ignore[arg-type]
         assert keys.key_of(ana) is None
         assert keys.opened_before(b"sealed", key) is None
+
+    async def test_a_key_read_while_this_process_erases_it_is_used_once_and_not_kept(
+        self,
+    ) -> None:
+        now = [0.0]
+        keys = CustomerKeys(MasterKey("m"), ttl=2.0, now=lambda: now[0])
+        ana = uuid4()
+        wrapped = keys.master.new_wrapped(ana)
+
+        class Rows:
+            """The erasing transaction has not committed: the key still reads as it was."""
+
+            async def execute(self, _query: str, *_args: Any) -> None:
+                return None
+
+            async def fetch(self, query: str, *_args: Any) -> list[Any]:
+                return [(ana, wrapped, False)] if query == _LOAD else []
+
+        await keys.erase(Rows(), [ana], [], datetime(2026, 12, 6, tzinfo=UTC))  # type: ignore[arg-type]
+        await keys.load(Rows(), [ana])  # type: ignore[arg-type]
+        assert keys.key_of(ana) is not None  # the read that found it uses it
+        assert not keys._fresh(ana, 0.0)  # and the next one reads it again, erased by then
+        now[0] = 61.0
+        await keys.load(Rows(), [ana])  # type: ignore[arg-type]
+        assert keys._fresh(ana, 61.0)  # long after, a key found is kept again
 
     async def test_a_key_made_here_and_read_back_committed_is_not_unwrapped_again(self) -> None:
         keys = CustomerKeys(MasterKey("m"))
