@@ -209,6 +209,25 @@ class TestRoundsWithNothingToApply:
         assert await runner.catch_up() == 0
         assert silent.read == 2
 
+    async def test_a_page_that_wrote_is_recorded_at_once_and_tells_what_it_recorded(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        runner = ProjectionRunner(
+            pool, [Registrar("registrar", frozenset({RECEIVED_TOPIC}))], record_every=60
+        )
+        told: list[frozenset[str] | None] = []
+        runner.on_applied = told.append
+        await runner.setup()
+        await receive(pool, "s0")
+        assert await runner.catch_up() == 1
+        start = await recorded(pool, "registrar")
+        await receive(pool, "s1")
+        assert await runner.catch_up() == 1  # within the interval: recorded, as it wrote
+        assert await recorded(pool, "registrar") > start
+        assert not runner.ahead.holds("registrar")
+        assert told == [frozenset({REGISTERED})] * 2
+        assert await runner.catch_up() == 0
+
     async def test_a_position_moved_past_other_topics_is_recorded_once_the_interval_passed(
         self, pool: asyncpg.Pool
     ) -> None:

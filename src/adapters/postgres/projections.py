@@ -135,13 +135,23 @@ CROSS JOIN LATERAL (
 WHERE p.failing IS NOT NULL OR young.events > 0
 ORDER BY p.name
 """
-# What the step's own transaction appended (its processes' records): none before its first write.
-# Whether this transaction wrote anything, and the topics of the events it appended: one round
-# trip after a page is applied.
+# The topics of the events the step's own transaction appended (its processes' records; none
+# before its first write), and whether the position moved: one round trip after a page is
+# applied. The position moves unless `$4` (a page that wrote nothing may pass without a record)
+# and the transaction wrote nothing. Its id is read once: where `$4` holds, before the position's
+# row is written (which would give it one); where it does not, whenever, as what it appended
+# has that id either way.
 _WRITTEN_HERE = """
-SELECT pg_current_xact_id_if_assigned() IS NULL,
-       ARRAY(SELECT DISTINCT topic FROM events
-             WHERE transaction_id = pg_current_xact_id_if_assigned())
+WITH here AS MATERIALIZED (SELECT pg_current_xact_id_if_assigned() AS id),
+advanced AS (
+    UPDATE projection_positions
+    SET transaction_id = $2::text::xid8, position = $3, updated_at = now(),
+        failing = NULL, failing_since = NULL
+    WHERE name = $1 AND (NOT $4::boolean OR (SELECT id FROM here) IS NOT NULL)
+    RETURNING 1
+)
+SELECT ARRAY(SELECT DISTINCT topic FROM events WHERE transaction_id = (SELECT id FROM here)),
+       EXISTS (SELECT FROM advanced)
 """
 _FOLLOWED = """
 SELECT name, transaction_id::text::bigint AS transaction_id, position FROM projection_positions
@@ -470,17 +480,18 @@ class ProjectionRunner:
                     # nothing to decide; one that records in transactions of its own, which
                     # takes a page again idempotently) is passed as a page of other topics is.
                     passing = not self._recording_due(name)
+                    after = page.next
+                    moving = (name, str(after.transaction_id), after.position)
                     if telling or passing:
-                        nothing, topics = cast("asyncpg.Record", await conn.fetchrow(_WRITTEN_HERE))
+                        row = await conn.fetchrow(_WRITTEN_HERE, *moving, passing)
+                        topics, advanced = cast("asyncpg.Record", row)
                         written = frozenset(topics) if telling else written
-                        quiet = passing and bool(nothing)
-                    if quiet:
-                        self.ahead.passed(name, recorded, position, page.next)
+                        quiet = not advanced
                     else:
-                        after = page.next
-                        await conn.execute(
-                            _ADVANCE, name, str(after.transaction_id), after.position
-                        )
+                        await conn.execute(_ADVANCE, *moving)
+                    if quiet:
+                        self.ahead.passed(name, recorded, position, after)
+                    else:
                         recorded = after
         except Exception as error:
             self.backlogged = False  # a page that fails is no backlog to give way to
