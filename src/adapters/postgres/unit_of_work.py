@@ -5,7 +5,7 @@ identity claimed, a row of a side index): reads go out before it, each on its ow
 it would have been inside a READ COMMITTED transaction, and a command whose writes are its
 events and side rows commits them in one statement, atomically on its own, with no BEGIN and
 COMMIT around it. Nothing is locked by a read: a racing writer is caught by a stream's version
-key, an identity's or an agent's capacity when this commits, as before.
+key, an identity's or an agent's capacity when this commits, as before (ADR 0026).
 """
 
 from __future__ import annotations
