@@ -299,3 +299,30 @@ class TestUnitOfWork:
 
         with pytest.raises(ConcurrencyConflict):
             await stale()
+
+    async def test_reads_begin_no_transaction_and_one_append_commits_on_its_own(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        uows = PostgresUnitsOfWork(pool, cached=())
+        ana = Customer.register(
+            RandomIds().new_id(), T0, (IdentityClaim(GB.parse("email:a@x.org")),)
+        )
+        async with uows() as uow:
+            await uow.identities.claim({GB.parse("email:a@x.org"): ana.id})
+            assert uow.reader.is_in_transaction()  # a write apart from the append: BEGIN
+            uow.repository(Customer).add(ana)
+        order = report("o-1")
+        async with uows() as uow:
+            customers, signals = uow.repository(Customer), uow.repository(Signal)
+            assert await uow.identities.resolve([GB.parse("email:a@x.org")]) == {
+                GB.parse("email:a@x.org"): ana.id
+            }
+            assert await signals.existing([order.signal_id]) == set()
+            customer = (await customers.get([ana.id]))[ana.id]
+            assert not uow.reader.is_in_transaction()
+            customer.update_profile(T0, {}, {"a": 1})
+            customers.add(customer)
+            signals.record(Signal.recorded(order, ana.id, T0))
+        assert await count_signals(pool) == 1
+        async with uows() as uow:
+            assert (await uow.repository(Customer).get([ana.id]))[ana.id].version == 2

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from adapters.postgres.event_store import LogPosition, PostgresEventStore
-from adapters.postgres.projections import PositionsAhead, ProjectionRunner
+from adapters.postgres.projections import LOCK_POSITION, PositionsAhead, ProjectionRunner
 from adapters.postgres.signal_intake import PostgresSignalIntake
 from domain.catalog import topic_of
 from domain.customer.aggregate import Customer
@@ -23,8 +24,6 @@ from domain.signals.intake import RECEIVED_TOPIC
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    import asyncpg
 
     from ports.projections import LoggedEvent
 
@@ -209,6 +208,25 @@ class TestRoundsWithNothingToApply:
         assert await runner.catch_up() == 0
         assert silent.read == 2
 
+    async def test_a_page_that_wrote_is_recorded_at_once_and_tells_what_it_recorded(
+        self, pool: asyncpg.Pool
+    ) -> None:
+        runner = ProjectionRunner(
+            pool, [Registrar("registrar", frozenset({RECEIVED_TOPIC}))], record_every=60
+        )
+        told: list[frozenset[str] | None] = []
+        runner.on_applied = told.append
+        await runner.setup()
+        await receive(pool, "s0")
+        assert await runner.catch_up() == 1
+        start = await recorded(pool, "registrar")
+        await receive(pool, "s1")
+        assert await runner.catch_up() == 1  # within the interval: recorded, as it wrote
+        assert await recorded(pool, "registrar") > start
+        assert not runner.ahead.holds("registrar")
+        assert told == [frozenset({REGISTERED})] * 2
+        assert await runner.catch_up() == 0
+
     async def test_a_position_moved_past_other_topics_is_recorded_once_the_interval_passed(
         self, pool: asyncpg.Pool
     ) -> None:
@@ -302,6 +320,35 @@ class TestReadingAhead:
         assert await runner.catch_up() == 0
         assert await pool.fetchval("SELECT count(*) FROM tally WHERE stream_id = $1", customer.id)
         assert await tallied(pool, "customers") == 2
+
+    async def test_a_page_read_ahead_takes_its_turn_as_its_transaction_begins(
+        self, pool: asyncpg.Pool, database_url: str
+    ) -> None:
+        sent: list[str] = []
+
+        async def noting(conn: asyncpg.Connection) -> None:
+            conn.add_query_logger(lambda record: sent.append(record.query))
+
+        watched = await asyncpg.create_pool(database_url, min_size=1, max_size=2, init=noting)
+        try:
+            runner = ProjectionRunner(
+                watched, [Tally("customers", frozenset({REGISTERED}))], record_every=60
+            )
+            await runner.setup()
+            await register(pool)
+            assert await runner.catch_up() == 1  # its first page reads the position
+            assert any(LOCK_POSITION in query for query in sent)
+            sent.clear()
+            await register(pool)
+            assert await runner.catch_up() == 1
+            assert not any(LOCK_POSITION in query for query in sent)
+            assert [q for q in sent if q.startswith(("BEGIN", "COMMIT", "ROLLBACK"))] == [
+                "BEGIN; SELECT pg_advisory_xact_lock(730119, hashtext('customers'))",
+                "COMMIT",
+            ]
+            assert await tallied(pool, "customers") == 2
+        finally:
+            await watched.close()
 
     async def test_a_page_read_ahead_of_a_position_another_runner_moved_is_read_again(
         self, pool: asyncpg.Pool

@@ -168,18 +168,17 @@ JOIN segments s ON s.segment_id = m.segment_id
 WHERE m.customer_id = $1
 """
 
-_SEGMENTS_OF_ALL = """
-SELECT m.customer_id, array_agg(s.key) AS keys FROM segment_members m
-JOIN segments s ON s.segment_id = m.segment_id
-WHERE m.customer_id = ANY($1::uuid[])
-GROUP BY m.customer_id
-"""
-_OPEN_BESIDES = """
-SELECT t.thread, count(h.conversation_id) AS others
+# For each conversation, its customer's segments and how many other conversations of theirs
+# are open: one statement for a batch.
+_SEGMENTS_AND_OPEN = """
+SELECT t.thread,
+       (SELECT coalesce(array_agg(s.key), '{}') FROM segment_members m
+        JOIN segments s ON s.segment_id = m.segment_id
+        WHERE m.customer_id = t.customer_id) AS keys,
+       (SELECT count(*) FROM conversation_holds h
+        WHERE h.customer_id = t.customer_id AND h.open AND h.conversation_id <> t.thread)
+           AS others
 FROM unnest($1::uuid[], $2::uuid[]) AS t(thread, customer_id)
-LEFT JOIN conversation_holds h
-    ON h.customer_id = t.customer_id AND h.open AND h.conversation_id <> t.thread
-GROUP BY t.thread
 """
 
 
@@ -245,22 +244,18 @@ class PostgresRoster:
         customers = list(dict.fromkeys(threads.values()))
         async with self.pool.acquire() as proxy:
             conn = cast("asyncpg.Connection", proxy)
-            segments = {
-                row["customer_id"]: frozenset(row["keys"])
-                for row in await conn.fetch(_SEGMENTS_OF_ALL, customers)
-            }
-            others = {
-                row["thread"]: row["others"]
-                for row in await conn.fetch(_OPEN_BESIDES, list(threads), list(threads.values()))
+            found = {
+                row["thread"]: row
+                for row in await conn.fetch(
+                    _SEGMENTS_AND_OPEN, list(threads), list(threads.values())
+                )
             }
             facts = await PostgresCustomerFacts(conn).facts(
                 customers, routing_conditions(conditions), now
             )
         return {
             thread: CustomerReads(
-                segments.get(customer_id, frozenset()),
-                others.get(thread, 0),
-                facts.get(customer_id),
+                frozenset(found[thread]["keys"]), found[thread]["others"], facts.get(customer_id)
             )
             for thread, customer_id in threads.items()
         }

@@ -11,6 +11,7 @@ otherwise); an erased key is erased for good and is kept as such.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import time
 from collections import OrderedDict
@@ -131,6 +132,12 @@ def sealed_by(payload: bytes) -> UUID | None:
     return None if stored is None else parsed_id(stored)
 
 
+def _in_transaction(conn: asyncpg.Connection | asyncpg.Pool) -> bool:
+    """Whether `conn` is a connection inside a transaction (a pool never is)."""
+    in_transaction = getattr(conn, "is_in_transaction", None)
+    return in_transaction is not None and bool(in_transaction())
+
+
 _Entry = tuple["DataKey | None", float]
 _AS_INT = operator.attrgetter("int")
 
@@ -157,6 +164,10 @@ class CustomerKeys:
         self._now = now
         self._kept: OrderedDict[UUID, _Entry] = OrderedDict()
         self._tentative: dict[UUID, DataKey | None] = {}
+        # The loads outside any transaction under way, by the customers they read: the lanes
+        # of the projection worker, woken by one commit, read the same new customers' events
+        # at once, and a load asked for a customer another is reading waits for that one.
+        self._loading: dict[UUID, asyncio.Future[None]] = {}
         # Which key seals what is received about an identity: it changes only when the
         # identity's customer is erased, which the key itself says (`for_identities`).
         self._by_identity: dict[Identity, UUID] = {}
@@ -185,6 +196,7 @@ class CustomerKeys:
         if customer_ids is None:
             self._kept.clear()
             self._tentative.clear()
+            self._loading.clear()
             self._by_identity.clear()
             return
         for customer_id in customer_ids:
@@ -258,9 +270,18 @@ class CustomerKeys:
         return {found: key_of(parsed_id(found)) for found in stored if found is not None}
 
     async def load(
-        self, conn: asyncpg.Connection | asyncpg.Pool, customer_ids: Collection[UUID]
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        customer_ids: Collection[UUID],
+        *,
+        waited: bool = False,
     ) -> set[UUID]:
-        """Loads these customers' keys; returns the customers who have no key row at all."""
+        """Loads these customers' keys; returns the customers who have no key row at all.
+
+        A key another load outside a transaction is reading is waited for, once, rather than
+        read again: what that load keeps is fresh, and what it does not (a key it found
+        missing) is read here. No load waits for one inside a transaction, which may see a key
+        row its own transaction made and no other sees."""
         now = self._now()
         held, ttl = self._kept, self.ttl  # `_fresh`, inline: a page asks for each of its keys
         missing: list[UUID] = []
@@ -273,7 +294,42 @@ class CustomerKeys:
                 stale.append(c)
         if not missing and not stale:
             return set()
-        rows = await conn.fetch(_LOAD, missing, stale)
+        loading = self._loading
+        if not waited and loading:
+            running = asyncio.get_running_loop()
+            others = {
+                f
+                for c in (*missing, *stale)
+                if (f := loading.get(c)) is not None and f.get_loop() is running
+            }
+            if others:
+                await asyncio.wait(others)
+                return await self.load(conn, customer_ids, waited=True)
+        if _in_transaction(conn):
+            rows = await conn.fetch(_LOAD, missing, stale)
+            return self._loaded(rows, missing, stale, now)
+        done = asyncio.get_running_loop().create_future()
+        reading = [*missing, *stale]
+        for customer_id in reading:
+            loading.setdefault(customer_id, done)
+        try:
+            rows = await conn.fetch(_LOAD, missing, stale)
+            return self._loaded(rows, missing, stale, now)
+        finally:
+            for customer_id in reading:
+                if loading.get(customer_id) is done:
+                    del loading[customer_id]
+            done.set_result(None)
+
+    def _loaded(
+        self,
+        rows: list[asyncpg.Record],
+        missing: list[UUID],
+        stale: list[UUID],
+        now: float,
+    ) -> set[UUID]:
+        """Keeps the keys a load read; the customers who have no key row at all."""
+        held = self._kept
         if len(self._tentative) > self.capacity:
             self._tentative.clear()  # each call loads what it uses again, before using it
         found: set[UUID] = set()

@@ -46,7 +46,7 @@ class PostgresIdentityIndex:
             return {}
         types = [i.type for i in identities]
         values = [i.value for i in identities]
-        rows = await (await self.uow.begun()).fetch(_RESOLVE, types, values)
+        rows = await self.uow.reader.fetch(_RESOLVE, types, values)
         return {Identity(row[0], row[1]): row[2] for row in rows}
 
     async def claim(self, owners: Mapping[Identity, UUID]) -> None:

@@ -133,6 +133,20 @@ class InboxListing:
             f" FROM unnest({arrays}) AS t({_COLUMNS})"
             f" ON CONFLICT (conversation_id) DO UPDATE SET {updates}"
         )
+        # The live stream is told in the upsert's statement: a notification goes at the commit,
+        # whatever the transaction does after it.
+        told = len(_FIELDS)
+        self._upsert_telling = (
+            f"WITH upserted AS ({self._upsert}) SELECT pg_notify(${told + 1}, ${told + 2})"
+        )
+        # The page's rows and the highest `seq` so far, in one statement (a row of NULLs, with
+        # the highest `seq`, when none of the page's conversations is listed yet).
+        self._read = (
+            f"SELECT high.seq AS high, {', '.join('i.' + name for name in _FIELDS)},"
+            " NULL AS sla, NULL::timestamptz AS due_at, NULL AS breached"
+            f" FROM (SELECT coalesce(max(seq), 0) AS seq FROM {self.table}) high"
+            f" LEFT JOIN {self.table} i ON i.conversation_id = ANY($1::uuid[])"
+        )
 
     def writing_to(self, suffix: str) -> InboxListing:
         return InboxListing(suffix, self.codec)
@@ -142,13 +156,13 @@ class InboxListing:
         recorded = cast("Sequence[RecordedEvent]", events)
         if not recorded:
             return
-        seq: int = await conn.fetchval(f"SELECT coalesce(max(seq), 0) FROM {self.table}")
-        found = await conn.fetch(
-            f"SELECT {_COLUMNS}, NULL AS sla, NULL::timestamptz AS due_at, NULL AS breached"
-            f" FROM {self.table} WHERE conversation_id = ANY($1::uuid[])",
-            list({e.stream_id for e in recorded}),
-        )
-        rows = {record["conversation_id"]: _row(record) for record in found}
+        found = await conn.fetch(self._read, list({e.stream_id for e in recorded}))
+        seq: int = found[0]["high"]
+        rows = {
+            record["conversation_id"]: _row(record)
+            for record in found
+            if record["conversation_id"] is not None
+        }
         changed: set[UUID] = set()
         erased: set[UUID] = set()
         for each in recorded:
@@ -180,13 +194,12 @@ class InboxListing:
             changed.add(each.stream_id)
         if changed:
             columns = [[_value(rows[c], name) for c in changed] for name in _FIELDS]
-            await conn.execute(self._upsert, *columns)
+            if self.suffix:  # a rebuild's rows are news to nobody
+                await conn.execute(self._upsert, *columns)
+            else:
+                await conn.execute(self._upsert_telling, *columns, INBOX_CHANNEL, str(seq))
         if erased:
             await conn.execute(self._erase, list(erased), ERASED)
-        if not changed:
-            return
-        if not self.suffix:  # a rebuild's rows are news to nobody
-            await conn.execute("SELECT pg_notify($1, $2)", INBOX_CHANNEL, str(seq))
 
 
 def _arguments(where: InboxFilter, visible: Collection[str] | None) -> list[Any]:

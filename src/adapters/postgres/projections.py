@@ -24,7 +24,7 @@ from adapters.postgres.event_store import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
     from datetime import datetime
     from uuid import UUID
 
@@ -64,6 +64,17 @@ _ADVANCE = """
 UPDATE projection_positions SET transaction_id = $2::text::xid8, position = $3, updated_at = now(),
                                 failing = NULL, failing_since = NULL
 WHERE name = $1
+"""
+# A step's transaction begun and the projection's turn taken in one round trip (the simple query
+# protocol runs both statements), for a page read ahead: the step's last statement checks that
+# the position is still recorded where the page was read from, instead of a read under the lock.
+_BEGIN_TURN = "BEGIN; SELECT pg_advisory_xact_lock(730119, hashtext({name}))"
+# The position moved on from where the step found it recorded: no row if it is no longer there.
+_ADVANCE_FROM = """
+UPDATE projection_positions SET transaction_id = $2::text::xid8, position = $3, updated_at = now(),
+                                failing = NULL, failing_since = NULL
+WHERE name = $1 AND transaction_id = $4::text::xid8 AND position = $5
+RETURNING 1
 """
 _FAILING = """
 UPDATE projection_positions SET failing = $2, failing_since = coalesce(failing_since, now())
@@ -135,13 +146,27 @@ CROSS JOIN LATERAL (
 WHERE p.failing IS NOT NULL OR young.events > 0
 ORDER BY p.name
 """
-# What the step's own transaction appended (its processes' records): none before its first write.
-# Whether this transaction wrote anything, and the topics of the events it appended: one round
-# trip after a page is applied.
+# The topics of the events the step's own transaction appended (its processes' records; none
+# before its first write), whether the position moved, and whether it was still recorded where
+# the step found it (`$5`, `$6`): one round trip after a page is applied. The position moves on
+# from there unless `$4` (a page that wrote nothing may pass without a record) and the
+# transaction wrote nothing. Its id is read once: where `$4` holds, before the position's row is
+# written (which would give it one); where it does not, whenever, as what it appended has that
+# id either way. The recorded position is read as the statement found it, before its update.
 _WRITTEN_HERE = """
-SELECT pg_current_xact_id_if_assigned() IS NULL,
-       ARRAY(SELECT DISTINCT topic FROM events
-             WHERE transaction_id = pg_current_xact_id_if_assigned())
+WITH here AS MATERIALIZED (SELECT pg_current_xact_id_if_assigned() AS id),
+advanced AS (
+    UPDATE projection_positions
+    SET transaction_id = $2::text::xid8, position = $3, updated_at = now(),
+        failing = NULL, failing_since = NULL
+    WHERE name = $1 AND transaction_id = $5::text::xid8 AND position = $6
+      AND (NOT $4::boolean OR (SELECT id FROM here) IS NOT NULL)
+    RETURNING 1
+)
+SELECT ARRAY(SELECT DISTINCT topic FROM events WHERE transaction_id = (SELECT id FROM here)),
+       EXISTS (SELECT FROM advanced),
+       EXISTS (SELECT FROM projection_positions
+               WHERE name = $1 AND transaction_id = $5::text::xid8 AND position = $6)
 """
 _FOLLOWED = """
 SELECT name, transaction_id::text::bigint AS transaction_id, position FROM projection_positions
@@ -189,6 +214,32 @@ def is_outage(error: BaseException) -> bool:
 
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:_ERROR_LENGTH]
+
+
+class _Moved(Exception):
+    """The projection's position was moved by another runner since the step read its page."""
+
+
+@contextlib.asynccontextmanager
+async def _turn(
+    conn: asyncpg.pool.PoolConnectionProxy, name: str, taken_as_begun: bool
+) -> AsyncIterator[None]:
+    """A step's transaction: begun with the projection's turn taken in the same round trip when
+    `taken_as_begun` (nothing in it may open a transaction of asyncpg's, savepoints included:
+    asyncpg refuses them in a transaction it did not begin), else begun by asyncpg, the step
+    taking its turn with `LOCK_POSITION`."""
+    if not taken_as_begun:
+        async with conn.transaction():
+            yield
+        return
+    await conn.execute(_BEGIN_TURN.format(name="'" + name.replace("'", "''") + "'"))
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 class UnknownProjection(LookupError):
@@ -431,13 +482,23 @@ class ProjectionRunner:
                             self.on_moved()
                     return None
                 # Where it got is to be recorded: by the transaction below.
-            async with self.pool.acquire() as proxy, proxy.transaction():
+            # A page read ahead with events takes its turn as the transaction begins, and is
+            # checked at its end against where it was read from (a page applied in parts, after
+            # failures, is never one: it reads the position under the lock, in a transaction
+            # asyncpg began, whose savepoints the parts take).
+            ahead = read if read is not None and read[1].events else None
+            if name in self._failures:
+                ahead = None
+            async with self.pool.acquire() as proxy, _turn(proxy, name, ahead is not None):
                 conn = cast("asyncpg.Connection", proxy)
-                row = await conn.fetchrow(LOCK_POSITION, name)
-                if row is None or row["position"] is None:
-                    raise UnknownProjection(f"{name} has no position; run setup() first")
-                recorded = LogPosition(row["transaction_id"], row["position"])
-                self.ahead.saw(name, recorded, now)
+                if ahead is not None:
+                    recorded = ahead[0]
+                else:
+                    row = await conn.fetchrow(LOCK_POSITION, name)
+                    if row is None or row["position"] is None:
+                        raise UnknownProjection(f"{name} has no position; run setup() first")
+                    recorded = LogPosition(row["transaction_id"], row["position"])
+                    self.ahead.saw(name, recorded, now)
                 position = self.ahead.of(name, recorded)
                 if read is not None and self.ahead.of(name, read[0]) == position:
                     # What was read ahead starts where the projection stands: the log below
@@ -470,18 +531,27 @@ class ProjectionRunner:
                     # nothing to decide; one that records in transactions of its own, which
                     # takes a page again idempotently) is passed as a page of other topics is.
                     passing = not self._recording_due(name)
+                    after = page.next
+                    moving = (name, str(after.transaction_id), after.position)
+                    found = (str(recorded.transaction_id), recorded.position)
                     if telling or passing:
-                        nothing, topics = cast("asyncpg.Record", await conn.fetchrow(_WRITTEN_HERE))
+                        row = await conn.fetchrow(_WRITTEN_HERE, *moving, passing, *found)
+                        topics, advanced, there = cast("asyncpg.Record", row)
                         written = frozenset(topics) if telling else written
-                        quiet = passing and bool(nothing)
-                    if quiet:
-                        self.ahead.passed(name, recorded, position, page.next)
+                        quiet = not advanced
                     else:
-                        after = page.next
-                        await conn.execute(
-                            _ADVANCE, name, str(after.transaction_id), after.position
-                        )
+                        there = await conn.fetchval(_ADVANCE_FROM, *moving, *found) is not None
+                    if not there:
+                        raise _Moved(name)
+                    if quiet:
+                        self.ahead.passed(name, recorded, position, after)
+                    else:
                         recorded = after
+        except _Moved:
+            # Another runner moved the position since this process saw it recorded: what the
+            # page applied is rolled back, and the page is read again from where it is.
+            self.ahead.unsure(name)
+            return await self.step(name)
         except Exception as error:
             self.backlogged = False  # a page that fails is no backlog to give way to
             self.ahead.unsure(name)

@@ -51,17 +51,17 @@ class PostgresRepository(Generic[A]):
             else:
                 missing.append(aggregate_id)
         if missing:
-            loaded = await uow.events.load(await uow.begun(), missing)
+            loaded = await uow.events.load(uow.reader, missing)
             found.update((k, v) for k, v in loaded.items() if isinstance(v, self.kind))
         uow.lent.update(found)
         return found
 
     async def existing(self, ids: Collection[UUID]) -> set[UUID]:
-        rows = await (await self.uow.begun()).fetch(_EXISTING, list(ids))
+        rows = await self.uow.reader.fetch(_EXISTING, list(ids))
         return {row[0] for row in rows}
 
     async def oldest_first(self, ids: Collection[UUID]) -> list[UUID]:
-        rows = await (await self.uow.begun()).fetch(_OLDEST_FIRST, list(ids))
+        rows = await self.uow.reader.fetch(_OLDEST_FIRST, list(ids))
         return [row[0] for row in rows]
 
     def add(self, *aggregates: A) -> None:

@@ -1,7 +1,11 @@
 """The unit of work on PostgreSQL: repositories and side indexes on one connection, one commit.
 
-BEGIN is sent only before the first statement: a command whose aggregates came from the cache
-writes its events and side rows in one statement, which commits atomically on its own.
+BEGIN is sent only before the first statement that writes apart from the commit's append (an
+identity claimed, a row of a side index): reads go out before it, each on its own snapshot as
+it would have been inside a READ COMMITTED transaction, and a command whose writes are its
+events and side rows commits them in one statement, atomically on its own, with no BEGIN and
+COMMIT around it. Nothing is locked by a read: a racing writer is caught by a stream's version
+key, an identity's or an agent's capacity when this commits, as before (ADR 0026).
 """
 
 from __future__ import annotations

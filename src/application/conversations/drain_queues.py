@@ -49,23 +49,25 @@ class DrainQueues:
         self.clock = clock
 
     async def __call__(self, teams: Collection[str] | None = None) -> Drained:
-        waiting = await self.roster.queues()
-        wanted = [team for team in waiting if teams is None or team in teams]
+        load = await self.router.load()
+        agents = load.agents
+        # The roster's teams say how many wait in each queue: a drain that finds no queue with
+        # anyone free to take from it reads nothing more (a busy desk queues many a second).
+        wanted = [
+            view
+            for view in load.teams
+            if view.queued and (teams is None or view.key in teams) and _anyone_free(view, agents)
+        ]
         if not wanted:
             return Drained(())
         async with self.uows() as uow:
             policy = await self.router.policy(uow)
-        load = await self.router.load()
-        agents = load.agents
-        by_key = {view.key: view for view in load.teams}
         assigned: list[Offer] = []
         now = self.clock.now()
-        for team in sorted(wanted):
-            view = by_key.get(team)
-            if view is None:
-                continue  # a team nobody created: its queue waits for it
+        for view in sorted(wanted, key=lambda found: found.key):
             if not _anyone_free(view, agents):
                 continue  # its queue is not even read: a long one stays cheap to pass by
+            team = view.key
             queued = await self.roster.queued(team)
             async with self.uows() as uow:
                 found = await uow.repository(Conversation).get(queued)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -336,6 +337,63 @@ class TestKeptKeys:
         found = keys.key_of(bea)  # another writer's: unwrapped
         assert found is not None
         assert found.wrapped == other_wrapped
+
+    async def test_loads_at_once_of_the_same_customers_read_them_once(self) -> None:
+        keys = CustomerKeys(MasterKey("m"))
+        ana, bea, cid = uuid4(), uuid4(), uuid4()
+        wrapped = {c: keys.master.new_wrapped(c) for c in (ana, bea, cid)}
+        asked: list[list[UUID]] = []
+        go = asyncio.Event()
+
+        class Rows:
+            async def fetch(self, _query: str, ids: list[UUID], kept: list[UUID]) -> list[Any]:
+                asked.append(ids)
+                await go.wait()
+                return [(c, wrapped[c], False) for c in ids if c != cid]  # cid has no key row
+
+        loads = [
+            asyncio.ensure_future(keys.load(Rows(), ids))  # type: ignore[arg-type]
+            for ids in ([ana, cid], [ana, cid], [ana, bea])
+        ]
+        await asyncio.sleep(0)
+        assert asked == [[ana, cid]]  # the others wait for the first
+        go.set()
+        absent = await asyncio.gather(*loads)
+        # What the first found missing is read again by those who waited, for themselves;
+        # the key it kept is not.
+        assert sorted(map(str, asked[1:])) == sorted(map(str, [[cid], [bea]]))
+        assert absent == [{cid}, {cid}, set()]
+        assert keys.key_of(ana) is not None
+
+    async def test_a_load_in_a_transaction_is_waited_on_by_no_other(self) -> None:
+        keys = CustomerKeys(MasterKey("m"))
+        ana = uuid4()
+        made = keys.master.new_wrapped(ana)
+        asked: list[str] = []
+        go = asyncio.Event()
+
+        class Rows:
+            def __init__(self, name: str, mine: bool) -> None:
+                self.name, self.mine = name, mine
+
+            def is_in_transaction(self) -> bool:
+                return self.mine
+
+            async def fetch(self, _query: str, ids: list[UUID], kept: list[UUID]) -> list[Any]:
+                asked.append(self.name)
+                await go.wait()
+                return [(ana, made, self.mine)]
+
+        inside = asyncio.ensure_future(keys.load(Rows("writer", mine=True), [ana]))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        outside = asyncio.ensure_future(keys.load(Rows("pool", mine=False), [ana]))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        assert asked == ["writer", "pool"]  # the writer's transaction may hold what none sees
+        after = asyncio.ensure_future(keys.load(Rows("reader", mine=False), [ana]))  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        go.set()
+        await asyncio.gather(outside, inside, after)
+        assert asked == ["writer", "pool"]  # the reader waited for the pool's load
 
     def test_keys_made_together_are_each_their_own(self) -> None:
         master = MasterKey("m")

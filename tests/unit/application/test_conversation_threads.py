@@ -4,6 +4,7 @@ on the in-memory adapters."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -294,6 +295,28 @@ class TestQueues:
         assert (await world.conversation(customer(2))).agent == "ana"
         assert await world.load("ana") == {ChannelKind.CHAT: 2}
 
+    async def test_a_drain_with_nobody_free_reads_only_the_teams_and_their_members(self) -> None:
+        world = await world_with(("ana", {ChannelKind.CHAT: 1}))
+        await world.inbound(customer(1), "sms", "one")
+        await world.inbound(customer(2), "sms", "two")  # queued: ana is full
+        reads: list[str] = []
+        roster = world.roster
+        for name in ("teams", "candidates", "queued"):
+            setattr(roster, name, _noting(reads, name, getattr(roster, name)))
+        policies = world.drain.router.policy
+
+        async def policy(uow: object) -> object:
+            reads.append("policy")
+            return await policies(uow)  # type: ignore[arg-type]
+
+        world.drain.router.policy = policy  # type: ignore[method-assign]
+        assert (await world.drain()).assigned == ()
+        assert reads == ["teams", "candidates"]
+        await world.change_agent("ana", capacity={ChannelKind.CHAT: 2})
+        reads.clear()
+        assert [offer.agent for offer in (await world.drain()).assigned] == ["ana"]
+        assert reads[:4] == ["teams", "candidates", "policy", "queued"]
+
     async def test_the_queue_is_offered_only_to_members_with_the_skills_routing_asked_for(
         self,
     ) -> None:
@@ -451,3 +474,11 @@ class TestTransfer:
         thread = (await world.conversation(customer(1))).id
         with pytest.raises(LookupError):
             await world.transfer(thread, "nobody", "why not", Actor("ana"))
+
+
+def _noting(reads: list[str], name: str, read: Any) -> Any:
+    async def noted(*args: Any) -> Any:
+        reads.append(name)
+        return await read(*args)
+
+    return noted
