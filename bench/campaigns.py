@@ -492,7 +492,7 @@ async def run_campaigns(
         broadcast["deciders_start_s"] = round(deciders_start, 2)
         broadcast["deciders_what"] = (
             "processes deciding the broadcast's batches beside the schedule worker "
-            "(CHORUS_BROADCAST_PROCESSES, ADR 0026), started before the figure, as a service "
+            "(CHORUS_BROADCAST_PROCESSES, ADR 0028), started before the figure, as a service "
             "starts them at its first broadcast: deciders_start_s is that start, once a process"
         )
         single = await _single(world, ids[config.customers :])

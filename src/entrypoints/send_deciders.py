@@ -1,4 +1,4 @@
-"""A broadcast's sends decided by processes of their own (ADR 0026): the schedule worker enrols a
+"""A broadcast's sends decided by processes of their own (ADR 0028): the schedule worker enrols a
 slice of the audience while other processes decide the slice before it, so a broadcast uses every
 core and not the one its process holds the GIL of.
 

@@ -45,7 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     render_operations: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # per render (templates.md)
     render_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.25  # CPU seconds one render may take
     render_threads: Annotated[int, msgspec.Meta(ge=1)] = 1  # renders at once, off the event loop
-    # Processes that decide a broadcast's sends beside the schedule worker (ADR 0026), started
+    # Processes that decide a broadcast's sends beside the schedule worker (ADR 0028), started
     # at the first big one; 0: the schedule worker decides them itself. Each holds connections.
     broadcast_processes: Annotated[int, msgspec.Meta(ge=0, le=64)] = 2
     # What classifies inbound messages for routing: the trained intent model (trained on first

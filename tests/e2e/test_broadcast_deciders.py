@@ -1,5 +1,5 @@
 """A running service starts its decider processes at its first broadcast of a few hundred
-(ADR 0026): every member enrolled, every send decided and queued once, at the manual clock's
+(ADR 0028): every member enrolled, every send decided and queued once, at the manual clock's
 time, and the deciders running beside the service afterwards."""
 
 from __future__ import annotations

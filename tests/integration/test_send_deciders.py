@@ -1,4 +1,4 @@
-"""A broadcast's sends decided in processes of their own (`ProcessDeciders`, ADR 0026) are
+"""A broadcast's sends decided in processes of their own (`ProcessDeciders`, ADR 0028) are
 decided and recorded as the schedule worker's own `RequestMessage.all` would: the same rules,
 rows and idempotency, at the sender's time under the manual clock; a decider that dies leaves
 its batch to the sender."""
