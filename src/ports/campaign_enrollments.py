@@ -39,7 +39,8 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class KnownCampaign:
     """A campaign as of the process's place in the log: its status, the version in force, how
-    that version is entered, and why it was archived if it was."""
+    that version is entered, why it was archived if it was, and since when the version in force
+    has been live (activated, or published while active)."""
 
     campaign_id: UUID
     key: str
@@ -47,6 +48,7 @@ class KnownCampaign:
     version: int
     entry: Entry
     archived_reason: str | None = None
+    live_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,27 @@ class TestScheduledBroadcasts:
         assert await world.entered() == {tokyo: [LISBON_NINE], lisbon: [LISBON_NINE]}
         assert await pool.fetchval("SELECT due_at FROM campaign_schedules") is None
 
+    async def test_a_one_off_due_soon_after_going_live_is_sent_though_first_looked_at_after(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Broadcasts(pool, renderer)
+        ana = await world.member("ana@example.org", "Europe/Lisbon")
+        soon = START + timedelta(minutes=1)
+        await world.campaign(_daily(at=soon.isoformat()))  # live at START
+        first_look = START + timedelta(minutes=2)  # past `at`: the worker was busy till then
+        await world.at(first_look)
+        assert await world.entered() == {ana: [first_look]}
+        assert await world.outbox() == 1
+
+    async def test_a_one_off_already_past_when_the_campaign_went_live_is_not_sent(
+        self, pool: asyncpg.Pool, renderer: JinjaRenderer
+    ) -> None:
+        world = Broadcasts(pool, renderer)
+        await world.member("ana@example.org", "Europe/Lisbon")
+        await world.campaign(_daily(at=(START - timedelta(minutes=1)).isoformat()))
+        await world.at(START + timedelta(minutes=2))
+        assert await world.entered() == {}
+
     async def test_a_broadcast_of_many_slices_enrols_sends_and_records_each_member_once(
         self, pool: asyncpg.Pool, renderer: JinjaRenderer, monkeypatch: pytest.MonkeyPatch
     ) -> None:

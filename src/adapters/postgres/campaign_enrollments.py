@@ -44,14 +44,18 @@ _entry = msgspec.json.Decoder(Entry)
 _encoder = msgspec.json.Encoder()
 
 _CAMPAIGNS = (
-    "SELECT campaign_id, key, status, version, entry, archived_reason FROM enrollment_campaigns"
+    "SELECT campaign_id, key, status, version, entry, archived_reason, live_since"
+    " FROM enrollment_campaigns"
 )
 _SAVE_CAMPAIGNS = """
-INSERT INTO enrollment_campaigns (campaign_id, key, status, version, entry, archived_reason)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::jsonb[], $6::text[])
+INSERT INTO enrollment_campaigns
+    (campaign_id, key, status, version, entry, archived_reason, live_since)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::jsonb[], $6::text[],
+                     $7::timestamptz[])
 ON CONFLICT (campaign_id) DO UPDATE
 SET key = EXCLUDED.key, status = EXCLUDED.status, version = EXCLUDED.version,
-    entry = EXCLUDED.entry, archived_reason = EXCLUDED.archived_reason
+    entry = EXCLUDED.entry, archived_reason = EXCLUDED.archived_reason,
+    live_since = EXCLUDED.live_since
 """
 _COLUMNS = (
     "enrollment_id, campaign_id, version, customer_id, entry, entered_at, exited_at, sends,"
@@ -166,6 +170,7 @@ class PostgresCampaignStates:
                 row["version"],
                 _entry.decode(row["entry"]),
                 row["archived_reason"],
+                row["live_since"],
             )
             for row in await self.conn.fetch(_CAMPAIGNS)
         ]
@@ -182,10 +187,11 @@ class PostgresCampaignStates:
                 c.version,
                 _encoder.encode(c.entry).decode(),
                 c.archived_reason,
+                c.live_since,
             )
             for c in campaigns
         ]
-        await self.conn.execute(_SAVE_CAMPAIGNS, *_columns(rows, 6))
+        await self.conn.execute(_SAVE_CAMPAIGNS, *_columns(rows, 7))
 
 
 class PostgresEnrollmentIndex:

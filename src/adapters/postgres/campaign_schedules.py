@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresCampaignSchedules", "ScheduleTimers"]
 
-# A new scheduled campaign (or a new version of one) is due at once: its first run only works out
-# when it next comes round. An archived one, or one no longer scheduled, loses its timer.
+# A new scheduled campaign (or a new version of one) is due at once: its first run counts its
+# occurrences from when it went live (not from when this worker first looked, which may be after
+# an occurrence due soon after). An archived one, or one no longer scheduled, loses its timer.
 _MAKE = """
 INSERT INTO campaign_schedules (campaign_id, version, checked_until, due_at)
-SELECT campaign_id, version, $1, $1 FROM enrollment_campaigns
+SELECT campaign_id, version, least(coalesce(live_since, $1), $1), $1 FROM enrollment_campaigns
 WHERE status = 'active' AND entry->>'type' = 'schedule'
 ON CONFLICT (campaign_id) DO UPDATE SET version = EXCLUDED.version, due_at = $1
 WHERE campaign_schedules.version <> EXCLUDED.version

@@ -474,12 +474,19 @@ class CampaignEnrollments:
         elif isinstance(event, _DRAFT_EDITED):
             after = replace(before, entry=event.journey.entry)
         elif isinstance(event, _PUBLISHED):
-            after = replace(before, version=event.number, entry=event.journey.entry)
+            live = event.timestamp if before.status is CampaignStatus.ACTIVE else None
+            after = replace(
+                before, version=event.number, entry=event.journey.entry, live_since=live
+            )
         elif isinstance(event, _ARCHIVED):
             after = replace(before, status=CampaignStatus.ARCHIVED, archived_reason=event.reason)
-        else:
-            status = CampaignStatus.PAUSED if isinstance(event, _PAUSED) else CampaignStatus.ACTIVE
-            after = replace(before, status=status)
+        elif isinstance(event, _PAUSED):
+            after = replace(before, status=CampaignStatus.PAUSED)
+        else:  # activated or resumed: live from then, unless it was already
+            since = before.live_since if before.status is CampaignStatus.PAUSED else None
+            after = replace(
+                before, status=CampaignStatus.ACTIVE, live_since=since or event.timestamp
+            )
         work.states[campaign_id] = after
         work.entries = _Entries.of(work.states.values())
         work.campaigns.pop(campaign_id, None)
