@@ -118,11 +118,8 @@ class ProcessDeciders:
 
     async def start(self) -> None:
         """Starts the processes now rather than at the first big batch, and waits for them."""
-        if self.processes < 1:
-            return
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._starting)
+        if self.processes >= 1:
+            await asyncio.shield(self._starting_now())
 
     @property
     def pids(self) -> list[int]:
@@ -140,15 +137,19 @@ class ProcessDeciders:
     def _started(self) -> bool:
         """Whether the processes are ready; starts them, without waiting, if they are not: a
         start takes seconds of imports, which a broadcast does not wait for."""
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(self._start())
-        if not self._starting.done():
+        starting = self._starting_now()
+        if not starting.done():
             return False
-        if self._starting.cancelled() or self._starting.exception() is not None:
-            self.log.warning("the decider processes did not start", error=repr(self._starting))
+        if starting.cancelled() or starting.exception() is not None:
+            self.log.warning("the decider processes did not start", error=repr(starting))
             self.close()
             return False
         return True
+
+    def _starting_now(self) -> asyncio.Future[None]:
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        return self._starting
 
     async def _start(self) -> None:
         self._pool = pool = ProcessPoolExecutor(
