@@ -210,6 +210,12 @@ def _listed(variants: dict[tuple[str, str], Figures]) -> list[VariantFigures]:
     ]
 
 
+def steps_of(journey: Mapping[str, Any]) -> list[str]:
+    """The step ids of a journey document."""
+    steps = journey.get("steps")
+    return [str(step) for step in steps] if isinstance(steps, dict) else []
+
+
 def splits_of(journey: Mapping[str, Any]) -> dict[str, tuple[list[str], bool]]:
     """Each split step of a journey document: its arms' names, and whether it holds a control
     group out."""
@@ -286,6 +292,8 @@ class CampaignStatsQueries:
         summary = detail.summary
         steps = _variants(await self.stats.counters(summary.campaign_id))
         journey = steps.pop(JOURNEY, {})
+        for step in steps_of(detail.journey):  # a step nobody has taken yet shows its zeros
+            steps.setdefault(step, {}).setdefault(("", ""), Figures())
         return CampaignStats(
             str(summary.campaign_id),
             summary.key,

@@ -203,6 +203,15 @@ class TestFigures:
         assert split.reached == split.drawn == drawn == 10
         assert figures(stats, "offer", None, None).entered == 10
 
+    async def test_a_step_nobody_has_taken_yet_is_listed_with_its_zeros(self) -> None:
+        world = World()
+        world.enrol("ten-off")
+        stats = await world.stats()
+        assert [s.step for s in stats.steps] == ["mail-free-ship", "mail-ten-off", "offer"]
+        assert [(v.split, v.arm) for s in stats.steps for v in s.variants][:1] == [(None, None)]
+        assert figures(stats, "mail-free-ship", None, None) == Figures()
+        assert figures(stats, "mail-ten-off", None, None).sent == 1
+
     async def test_an_unknown_campaign_is_not_found(self) -> None:
         with pytest.raises(NotFound):
             await World().queries.get("no-such-campaign")
