@@ -83,8 +83,10 @@ class DeskProvider(Provider):
         return ChangeAgentPresence(uows, clock)
 
     @provide
-    def agent_queries(self, uows: UnitsOfWork, staff: StaffDirectory) -> AgentQueries:
-        return AgentQueries(uows, staff)
+    def agent_queries(
+        self, uows: UnitsOfWork, staff: StaffDirectory, roster: Roster
+    ) -> AgentQueries:
+        return AgentQueries(uows, staff, roster)
 
     @provide
     def create_team(self, uows: UnitsOfWork, clock: Clock) -> CreateTeam:

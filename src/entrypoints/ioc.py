@@ -70,6 +70,7 @@ from application.campaigns.change_status import ChangeCampaignStatus
 from application.campaigns.define_campaign import CreateCampaign, EditCampaign
 from application.campaigns.dry_run import DryRunCampaign
 from application.conversations.assign import AssignConversation
+from application.conversations.departures import ReleaseDeparted
 from application.conversations.drain_queues import DrainQueues
 from application.conversations.receive_inbound import ReceiveInbound
 from application.conversations.transfer import TransferConversation
@@ -788,10 +789,14 @@ class ConversationThreadsProvider(Provider):
         return DrainQueues(uows, roster, clock)
 
     @provide
+    def release_departed(self, uows: UnitsOfWork, roster: Roster, clock: Clock) -> ReleaseDeparted:
+        return ReleaseDeparted(uows, roster, clock)
+
+    @provide
     def conversation_threads(
-        self, receive: ReceiveInbound, drain: DrainQueues
+        self, receive: ReceiveInbound, drain: DrainQueues, release: ReleaseDeparted
     ) -> ConversationThreads:
-        return ConversationThreads(receive, drain)
+        return ConversationThreads(receive, drain, release)
 
     @provide
     def assign_conversation(

@@ -61,6 +61,10 @@ class Roster(Protocol):
         """How many conversations wait in each team's queue (teams with none left out)."""
         ...
 
+    async def held(self, agent: str, team: str) -> list[UUID]:
+        """The open conversations of `team` that `agent` holds, the highest priority first."""
+        ...
+
     async def open_conversations(self, customer_id: UUID, besides: UUID) -> int:
         """How many of the customer's conversations other than `besides` are open."""
         ...

@@ -199,7 +199,8 @@ class InboxRow:
 @dataclass(frozen=True, slots=True)
 class InboxFilter:
     """What a list or a stream asks for; every criterion given must hold. `breach_before`
-    keeps the conversations whose SLA clock breaches (or breached) by then."""
+    keeps the conversations whose SLA clock breaches (or breached) by then; `assigned` the
+    unresolved ones an agent holds (True) or nobody does (False: queued, or in no team yet)."""
 
     team: str | None = None
     agent: str | None = None
@@ -209,6 +210,7 @@ class InboxFilter:
     priority: Priority | None = None
     breach_before: datetime | None = None
     customer_id: UUID | None = None
+    assigned: bool | None = None
 
     def holds(self, row: InboxRow, visible: Collection[str] | None) -> bool:
         """Whether the row is listed to someone who sees the teams `visible` (None: all)."""
@@ -225,6 +227,13 @@ class InboxFilter:
             and (
                 self.breach_before is None
                 or (deadline is not None and deadline.due <= self.breach_before)
+            )
+            and (
+                self.assigned is None
+                or (
+                    row.status is not ConversationStatus.RESOLVED
+                    and (row.agent is not None) is self.assigned
+                )
             )
         )
 

@@ -9,6 +9,7 @@ from uuid import uuid4
 import pytest
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
+from adapters.postgres.conversation_roster import PostgresRoster
 from adapters.postgres.snooze_timers import PostgresSnoozeTimers
 from adapters.postgres.staff import PostgresStaffDirectory
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
@@ -52,7 +53,7 @@ class TestStaffOnPostgres:
         assert await staff.team_keys() == ["billing", "support"]
         assert await staff.teams_of("ana.silva") == {"billing", "support"}
         assert await staff.teams_of("bruno.costa") == frozenset()
-        ana = await AgentQueries(uows, staff).get("ana.silva")
+        ana = await AgentQueries(uows, staff, PostgresRoster(pool)).get("ana.silva")
         assert (ana.capacity, ana.presence, ana.teams) == (
             {"chat": 3, "email": 10},
             "available",

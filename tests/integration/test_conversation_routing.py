@@ -22,11 +22,12 @@ from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from application.conversations.actors import Actor
 from application.conversations.assign import AgentAtCapacity, AssignConversation
+from application.conversations.departures import Departure, ReleaseDeparted
 from application.conversations.drain_queues import DrainQueues
 from application.conversations.receive_inbound import Inbound, ReceiveInbound
 from application.customer.signals import IngestSignals
 from application.processes.conversation_threads import ConversationThreads
-from domain.conversation.agents import Agent, Team, agent_id
+from domain.conversation.agents import Agent, Team, agent_id, team_id
 from domain.conversation.aggregate import AlreadyAssigned, Conversation, conversation_id
 from domain.conversation.routing_book import RoutingBook
 from domain.conversation.routing_reader import decode_routing
@@ -69,7 +70,10 @@ class Installation:
         self.drain = DrainQueues(self.uows, self.roster, self.clock)
         self.assign = AssignConversation(self.uows, self.roster, self.clock)
         self.process = ProcessProjection(
-            ConversationThreads(self.receive, self.drain), ProcessPortsOn()
+            ConversationThreads(
+                self.receive, self.drain, ReleaseDeparted(self.uows, self.roster, self.clock)
+            ),
+            ProcessPortsOn(),
         )
         self.position = 0
         self.sent = 0
@@ -124,6 +128,21 @@ class Installation:
             agent = (await agents.get([agent_id(key)]))[agent_id(key)]
             agent.change_presence(presence, "test", self.clock.now())
             agents.add(agent)
+
+    async def leave(self, team: str, agent: str) -> None:
+        """Takes an agent off a team, as `DELETE /v1/teams/{team}/members/{agent}` does."""
+        async with self.uows() as uow:
+            teams = uow.repository(Team)
+            found = (await teams.get([team_id(team)]))[team_id(team)]
+            found.remove_member(agent, "test", self.clock.now())
+            teams.add(found)
+
+    async def recorded(self, kind: str) -> int:
+        """How many events of this kind (`Conversation.Unassigned`) the log holds."""
+        count: int = await self.pool.fetchval(
+            "SELECT count(*) FROM events WHERE topic LIKE '%:' || $1", kind
+        )
+        return count
 
     async def inbound(self, sender: IdentityClaim, channel: Channel, text: str) -> None:
         self.sent += 1
@@ -251,6 +270,64 @@ class TestQueue:
                 if (c := await chorus.conversation(s)).agent == "ana" and c.is_open
             ]
         assert taken == threads[1:]
+
+
+class TestAnAgentLeavingATeam:
+    async def test_their_conversations_are_released_once_and_the_queue_drained(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.setup({"eve": {ChannelKind.CHAT: 2}, "ana": {ChannelKind.CHAT: 2}}, "support")
+        await chorus.presence("ana", Presence.AWAY)
+        await chorus.settle()
+        senders = [who(f"phone:+4477009003{n:02}") for n in range(3)]
+        for sender in senders:
+            chorus.clock.advance(timedelta(seconds=1))
+            await chorus.inbound(sender, Channel.WHATSAPP, "hello")
+            await chorus.settle()
+        threads = [(await chorus.conversation(s)).id for s in senders]
+        assert [(await chorus.conversation(s)).agent for s in senders] == ["eve", "eve", None]
+        await chorus.presence("ana", Presence.AVAILABLE)
+        await chorus.settle()
+        assert await chorus.loads() == {("eve", "chat"): 2, ("ana", "chat"): 1}
+
+        await chorus.leave("support", "eve")
+        await chorus.settle()
+        # Eve's load drops in the commits that release them; the drain gives Ana the first in
+        # the queue's order, and the other waits in the team's queue.
+        assert await chorus.loads() == {("eve", "chat"): 0, ("ana", "chat"): 2}
+        assert [(await chorus.conversation(s)).agent for s in senders] == ["ana", None, "ana"]
+        assert await chorus.roster.queued("support") == [threads[1]]
+        released = (await chorus.conversation(senders[1])).history[-1]
+        assert (released.reason, released.by) == ("eve left team support", "router")
+        assert await chorus.recorded("Conversation.Unassigned") == 2
+
+        chorus.position = 0  # the whole log read again, as after a crash before the position
+        await chorus.settle()
+        assert await chorus.recorded("Conversation.Unassigned") == 2
+        assert await chorus.loads() == {("eve", "chat"): 0, ("ana", "chat"): 2}
+        assert await chorus.held_by_events() == {"ana": 2}
+        await chorus.roster_rebuilt()
+
+    async def test_workers_racing_on_one_departure_release_each_conversation_once(
+        self, chorus: Installation
+    ) -> None:
+        await chorus.setup({"eve": {ChannelKind.CHAT: 5}}, "support")
+        for n in range(5):
+            await chorus.inbound(who(f"phone:+4477009004{n:02}"), Channel.SMS, "hello")
+        await chorus.settle()
+        assert await chorus.loads() == {("eve", "chat"): 5}
+        held = await chorus.roster.held("eve", "support")
+        assert len(held) == 5
+        await chorus.leave("support", "eve")
+        release = ReleaseDeparted(chorus.uows, chorus.roster, chorus.clock)
+        departure = Departure(team_id("support"), "eve")
+        done = await asyncio.gather(*(release([departure]) for _ in range(4)))
+        assert sorted(t for released in done for t in released) == sorted(held)
+        await chorus.settle()  # the process reads the departure after the racing workers
+        assert await chorus.recorded("Conversation.Unassigned") == 5
+        assert await chorus.loads() == {("eve", "chat"): 0}
+        assert len(await chorus.roster.queued("support")) == 5
+        await chorus.roster_rebuilt()
 
 
 class TestCapacityUnderConcurrency:

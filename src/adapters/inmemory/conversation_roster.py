@@ -179,6 +179,14 @@ class InMemoryRoster:
                 counts[hold.team] = counts.get(hold.team, 0) + 1
         return counts
 
+    async def held(self, agent: str, team: str) -> list[UUID]:
+        holding = [
+            (-hold.priority, hold.waiting_since, conversation_id)
+            for conversation_id, hold in self.tables.holds.items()
+            if hold.agent == agent and hold.team == team and hold.open
+        ]
+        return [conversation_id for *_, conversation_id in sorted(holding)]
+
     async def open_conversations(self, customer_id: UUID, besides: UUID) -> int:
         return sum(
             1

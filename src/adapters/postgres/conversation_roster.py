@@ -158,6 +158,11 @@ _QUEUES = """
 SELECT team, count(*) AS waiting FROM conversation_holds
 WHERE agent IS NULL AND open AND team IS NOT NULL GROUP BY team
 """
+_HELD = """
+SELECT conversation_id FROM conversation_holds
+WHERE agent = $1 AND team = $2 AND open
+ORDER BY priority DESC, waiting_since, conversation_id
+"""
 _OPEN = """
 SELECT count(*) FROM conversation_holds
 WHERE customer_id = $1 AND open AND conversation_id <> $2
@@ -220,6 +225,9 @@ class PostgresRoster:
 
     async def queues(self) -> dict[str, int]:
         return {row["team"]: row["waiting"] for row in await self.pool.fetch(_QUEUES)}
+
+    async def held(self, agent: str, team: str) -> list[UUID]:
+        return [row["conversation_id"] for row in await self.pool.fetch(_HELD, agent, team)]
 
     async def open_conversations(self, customer_id: UUID, besides: UUID) -> int:
         count: int = await self.pool.fetchval(_OPEN, customer_id, besides)

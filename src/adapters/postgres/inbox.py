@@ -69,9 +69,10 @@ WHERE ($1::text[] IS NULL OR i.team = ANY($1::text[]))
   AND ($4::text IS NULL OR i.status = $4) AND ($5::text IS NULL OR $5 = ANY(i.channels))
   AND ($6::text IS NULL OR i.intent = $6) AND ($7::text IS NULL OR i.priority = $7)
   AND ($8::timestamptz IS NULL OR d.due_at <= $8) AND ($9::uuid IS NULL OR i.customer_id = $9)
+  AND ($10::bool IS NULL OR (i.status <> 'resolved' AND (i.agent IS NOT NULL) = $10))
 """
-_PAGE = _SELECT + _WHERE + "AND ($10::bigint IS NULL OR i.seq < $10) ORDER BY i.seq DESC LIMIT $11"
-_CHANGED = _SELECT + _WHERE + "AND i.seq > $10 ORDER BY i.seq LIMIT $11"
+_PAGE = _SELECT + _WHERE + "AND ($11::bigint IS NULL OR i.seq < $11) ORDER BY i.seq DESC LIMIT $12"
+_CHANGED = _SELECT + _WHERE + "AND i.seq > $11 ORDER BY i.seq LIMIT $12"
 _ONE = _SELECT + "WHERE i.conversation_id = $1"
 _HIGH_WATER = "SELECT coalesce(max(seq), 0) FROM inbox"
 
@@ -213,6 +214,7 @@ def _arguments(where: InboxFilter, visible: Collection[str] | None) -> list[Any]
         None if where.priority is None else str(where.priority),
         where.breach_before,
         where.customer_id,
+        where.assigned,
     ]
 
 

@@ -19,10 +19,11 @@ from domain.conversation.agents import Agent, agent_id, check_capacity, check_sk
 from domain.shared.errors import NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from domain.conversation.vocabulary import ChannelKind, Presence
     from ports.clock import Clock
+    from ports.conversation_roster import Roster
     from ports.staff import StaffDirectory
     from ports.unit_of_work import UnitsOfWork
 
@@ -102,22 +103,32 @@ class ChangeAgentPresence:
 
 
 class AgentQueries:
-    """Agents as committed, with the teams each is on."""
+    """Agents as committed, with the teams each is on and their load per channel kind (the
+    roster's, as the last commit left it)."""
 
-    def __init__(self, uows: UnitsOfWork, staff: StaffDirectory) -> None:
+    def __init__(self, uows: UnitsOfWork, staff: StaffDirectory, roster: Roster) -> None:
         self.uows = uows
         self.staff = staff
+        self.roster = roster
 
     async def list(self) -> list[AgentProfile]:
         keys = await self.staff.agent_keys()
         async with self.uows() as uow:
             found = await uow.repository(Agent).get([agent_id(key) for key in keys])
         agents = sorted(found.values(), key=lambda agent: agent.key)
-        return [agent_profile(agent, await self.staff.teams_of(agent.key)) for agent in agents]
+        loads = await self._loads([agent.key for agent in agents])
+        return [
+            agent_profile(agent, await self.staff.teams_of(agent.key), loads.get(agent.key, {}))
+            for agent in agents
+        ]
 
     async def get(self, key: str) -> AgentProfile:
         async with self.uows() as uow:
             found = (await uow.repository(Agent).get([agent_id(key)])).get(agent_id(key))
         if found is None:
             raise NotFound(f"no agent {key!r}")
-        return agent_profile(found, await self.staff.teams_of(key))
+        loads = await self._loads([key])
+        return agent_profile(found, await self.staff.teams_of(key), loads.get(key, {}))
+
+    async def _loads(self, keys: Sequence[str]) -> dict[str, dict[ChannelKind, int]]:
+        return {found.key: dict(found.load) for found in await self.roster.candidates(keys)}

@@ -213,10 +213,16 @@ class ReceiveInbound:
 
 
 def _back_to(conversation: Conversation, load: Load, now: datetime) -> None:
-    """A reopened conversation stays with its agent while they can take it."""
+    """A reopened conversation stays with its agent while they can take it, and are on its team
+    (one taken off it since it was resolved gives it back to the team to route again)."""
     agent = conversation.agent
     kind = conversation.channel_kind
     if agent is None or kind is None:
+        return
+    team = next((t for t in load.teams if t.key == conversation.team), None)
+    if team is not None and agent not in team.members:
+        reason = f"reopened while {agent} is off team {team.key}: routed again"
+        conversation.unassign(reason, ROUTER, now)
         return
     found = load.candidate(agent)
     if found is None or not found.can_take(kind, frozenset()):

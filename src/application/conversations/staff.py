@@ -10,16 +10,18 @@ from domain.conversation.agents import Agent, Team, agent_id, team_id
 from domain.shared.errors import DomainError, NotFound
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from datetime import datetime
     from uuid import UUID
 
+    from domain.conversation.vocabulary import ChannelKind
     from domain.conversation.working_hours import WorkingHours
     from ports.unit_of_work import UnitsOfWork
 
 __all__ = [
     "AgentProfile",
     "AlreadyRegistered",
+    "KindLoad",
     "TeamProfile",
     "Written",
     "agent_profile",
@@ -36,8 +38,17 @@ class AlreadyRegistered(DomainError):
 
 
 @dataclass(frozen=True, slots=True)
+class KindLoad:
+    """How many open conversations of a channel kind an agent holds, and may hold at once (held
+    may be over capacity for a while after the capacity was lowered)."""
+
+    held: int
+    capacity: int
+
+
+@dataclass(frozen=True, slots=True)
 class AgentProfile:
-    """An agent as the API shows them."""
+    """An agent as the API shows them, with their load per channel kind."""
 
     key: str
     name: str
@@ -46,6 +57,7 @@ class AgentProfile:
     presence: str
     presence_since: datetime
     teams: tuple[str, ...]
+    load: dict[str, KindLoad]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +81,12 @@ class Written:
     changed: bool  # False: it was so already, nothing was recorded
 
 
-def agent_profile(agent: Agent, teams: frozenset[str]) -> AgentProfile:
+def agent_profile(
+    agent: Agent, teams: frozenset[str], held: Mapping[ChannelKind, int]
+) -> AgentProfile:
+    """The agent with the teams they are on and what they hold of each kind: every kind they
+    have a capacity for or hold something of."""
+    kinds = sorted({*agent.capacity, *(kind for kind, count in held.items() if count)})
     return AgentProfile(
         key=agent.key,
         name=agent.name,
@@ -78,6 +95,7 @@ def agent_profile(agent: Agent, teams: frozenset[str]) -> AgentProfile:
         presence=str(agent.presence),
         presence_since=agent.presence_since,
         teams=tuple(sorted(teams)),
+        load={str(kind): KindLoad(held.get(kind, 0), agent.capacity_for(kind)) for kind in kinds},
     )
 
 

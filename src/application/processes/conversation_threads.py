@@ -16,11 +16,15 @@ current in memory as each takes a place. Routings racing for an agent's last pla
 the database (a commit over capacity fails, and routes again on loads read afresh), as between
 workers.
 
+An agent taken off a team (`Team.MemberRemoved`) has the team's conversations they hold
+released back to its queue (`ReleaseDeparted`), each with the reason, before the page's drain.
+
 Capacity that frees or comes back (an agent available again, a capacity raised, a member
-added; a conversation resolved, transferred, unassigned) and a conversation queued start a
-drain of every queue (`DrainQueues`), once per page, so nothing waits while someone could take
-it. Both record through units of work of their own (a conversation's load changes in the commit
-of its events); the runner's transaction keeps only the position.
+added or taken off; a conversation resolved, transferred, unassigned) and a conversation queued
+start a drain of every queue (`DrainQueues`), once per page, so nothing waits while someone
+could take it. All record through units of work of their own (a conversation's load changes in
+the commit of its events), each change checked against the conversation as committed, so a
+page read again records nothing twice; the runner's transaction keeps only the position.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from application.conversations.departures import Departure
 from application.conversations.receive_inbound import Inbound
 from domain.catalog import class_of, topic_of
 from domain.conversation.agents import Agent, Team
@@ -43,10 +48,11 @@ if TYPE_CHECKING:
 
     from eventsourcing.domain import CanMutateAggregate
 
+    from application.conversations.departures import ReleaseDeparted
     from application.conversations.drain_queues import DrainQueues
     from application.conversations.receive_inbound import ReceiveInbound
 
-__all__ = ["BATCH", "CONCURRENCY", "FREEING", "ConversationThreads", "inbound_of"]
+__all__ = ["BATCH", "CONCURRENCY", "FREEING", "LEAVING", "ConversationThreads", "inbound_of"]
 
 BATCH = 50
 """How many conversations go into one commit: a page's messages commit a batch at a time, so a
@@ -60,9 +66,13 @@ def _events_of(aggregate: type, *kinds: str) -> tuple[type[Any], ...]:
     return tuple(class_of(f"{topic_of(aggregate)}.{kind}") for kind in kinds)
 
 
+LEAVING: tuple[type[Any], ...] = _events_of(Team, "MemberRemoved")
+"""An agent taken off a team: the team's conversations they hold go back to its queue."""
+
 FREEING: tuple[type[Any], ...] = (
     *_events_of(Agent, "PresenceChanged", "CapacityChanged", "SkillsChanged"),
     *_events_of(Team, "MemberAdded"),
+    *LEAVING,
     *_events_of(Conversation, "Resolved", "Transferred", "Unassigned", "Queued"),
 )
 """Events after which a queued conversation may find someone to take it."""
@@ -98,8 +108,9 @@ def inbound_of(event: Signal.Recorded) -> Inbound | None:
 
 
 class ConversationThreads:
-    """Threads and routes inbound messages; drains queues when capacity frees. Reads the
-    customers' facts and segment memberships for routing (`follows`)."""
+    """Threads and routes inbound messages; releases the conversations of agents taken off a
+    team; drains queues when capacity frees. Reads the customers' facts and segment memberships
+    for routing (`follows`)."""
 
     name = "conversation_threads"
     handles: tuple[type[Any], ...] = (Signal.Recorded, *FREEING)
@@ -110,17 +121,20 @@ class ConversationThreads:
         self,
         receive: ReceiveInbound,
         drain: DrainQueues,
+        release: ReleaseDeparted,
         concurrency: int = CONCURRENCY,
         batch: int = BATCH,
     ) -> None:
         self.receive = receive
         self.drain = drain
+        self.release = release
         self.concurrency = concurrency
         self.batch = batch
 
     async def handle(self, events: Sequence[CanMutateAggregate[UUID]], ports: object) -> None:
         freed = False
         threads: dict[UUID, list[Inbound]] = {}
+        departures: list[Departure] = []
         for event in events:
             if isinstance(event, Signal.Recorded):
                 inbound = inbound_of(event)
@@ -129,7 +143,11 @@ class ConversationThreads:
                     threads.setdefault(thread, []).append(inbound)
             else:
                 freed = True
+                if isinstance(event, LEAVING):
+                    departures.append(Departure(event.originator_id, event.agent))
         await self._receive_all(list(threads.values()))
+        if departures:
+            await self.release(departures)
         if freed:
             await self.drain()
 

@@ -231,7 +231,8 @@ class Team(Aggregate):
         return True
 
     def remove_member(self, agent: str, by: str, at: datetime) -> None:
-        """Takes an agent off the team; their conversations are for the router to move."""
+        """Takes an agent off the team; the conversations of the team they hold are then
+        released back to its queue (`Conversation.release`) by the threads process."""
         if agent not in self.members:
             raise NotAMember(self.key, agent)
         self._member_removed(timestamp=at, agent=agent, by=by)

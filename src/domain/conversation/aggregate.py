@@ -556,6 +556,15 @@ class Conversation(Aggregate):
         self._unassigned(timestamp=at, reason=reason, by=by)
         return True
 
+    def release(self, agent: str, team: str, by: str, at: datetime) -> bool:
+        """Takes the open conversation from an agent who left its team back to the team's
+        queue, saying so ("eve left team support"); False if it is no longer theirs there
+        (resolved, moved or given to someone else since), so a release read twice records
+        nothing more."""
+        if not self.is_open or (self.team, self.agent) != (team, agent):
+            return False
+        return self.unassign(f"{agent} left team {team}", by, at)
+
     # what it is about
 
     def classify(

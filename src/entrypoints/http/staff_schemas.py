@@ -80,6 +80,13 @@ class WorkingHoursIn(msgspec.Struct, forbid_unknown_fields=True):
     working_hours: WorkingHours | None
 
 
+class KindLoadOut(msgspec.Struct):
+    """Open conversations of a channel kind the agent holds, and may hold at once."""
+
+    held: int
+    capacity: int
+
+
 class AgentOut(msgspec.Struct):
     key: str
     name: str
@@ -88,6 +95,7 @@ class AgentOut(msgspec.Struct):
     presence: str
     presence_since: datetime
     teams: list[str]
+    load: dict[str, KindLoadOut]
 
 
 class AgentsOut(msgspec.Struct):
@@ -122,6 +130,7 @@ def agent_out(agent: AgentProfile) -> AgentOut:
         agent.presence,
         agent.presence_since,
         list(agent.teams),
+        {kind: KindLoadOut(found.held, found.capacity) for kind, found in agent.load.items()},
     )
 
 

@@ -10,6 +10,7 @@ from adapters.assistant.keywords import KeywordClassifier
 from adapters.inmemory.conversation_roster import InMemoryRoster
 from adapters.inmemory.processes import InMemoryProcessPorts, InMemoryProcessRunner
 from application.conversations.assign import AssignConversation
+from application.conversations.departures import ReleaseDeparted
 from application.conversations.drain_queues import DrainQueues
 from application.conversations.receive_inbound import ReceiveInbound
 from application.conversations.transfer import TransferConversation
@@ -48,7 +49,8 @@ class ConversationWorld:
         self.drain = DrainQueues(self.uows, self.roster, self.clock)
         self.assign = AssignConversation(self.uows, self.roster, self.clock)
         self.transfer = TransferConversation(self.uows, self.roster, self.clock)
-        self.process = ConversationThreads(self.receive, self.drain)
+        self.release = ReleaseDeparted(self.uows, self.roster, self.clock)
+        self.process = ConversationThreads(self.receive, self.drain, self.release)
         self.runner = InMemoryProcessRunner(
             self.process, InMemoryProcessPorts(self.store), self.store
         )
@@ -67,6 +69,14 @@ class ConversationWorld:
                 team = Team.create(key, key.title(), "test", self.clock.now(), skills)
             for member in members:
                 team.add_member(member, "test", self.clock.now())
+            teams.add(team)
+
+    async def leave(self, key: str, member: str) -> None:
+        """Takes an agent off a team, as `DELETE /v1/teams/{key}/members/{agent}` does."""
+        async with self.uows() as uow:
+            teams = uow.repository(Team)
+            team = (await teams.get([team_id(key)]))[team_id(key)]
+            team.remove_member(member, "test", self.clock.now())
             teams.add(team)
 
     async def agent(

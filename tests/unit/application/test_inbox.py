@@ -109,6 +109,35 @@ class TestFiltersAndCursors:
         assert await ids(InboxFilter(status=ConversationStatus.RESOLVED)) == []
         assert await ids(InboxFilter(customer_id=customer)) == [email, chat]
 
+    async def test_assigned_keeps_the_unresolved_held_or_waiting_for_an_agent(self) -> None:
+        world = InboxWorld()
+        customer = await world.customer()
+        queued = await world.conversation(customer, Channel.EMAIL, topic="a", team="support")
+        unrouted = await world.conversation(customer, Channel.SMS, topic="b")
+        held = await world.conversation(
+            customer, Channel.CHAT, topic="c", team="billing", agent="bo"
+        )
+        done = await world.conversation(customer, Channel.CHAT, topic="d", team="support")
+        await world.change(done, ("resolve", ("answered", "bo", world.clock.now())))
+        over = await world.conversation(
+            customer, Channel.CHAT, topic="e", team="billing", agent="bo"
+        )
+        await world.change(over, ("resolve", ("answered", "bo", world.clock.now())))
+        await world.settle()
+
+        async def ids(where: InboxFilter, visible: frozenset[str] | None = None) -> list[object]:
+            return [r.conversation_id for r in (await world.queries.page(where, visible)).items]
+
+        assert await ids(InboxFilter(assigned=False)) == [unrouted, queued]
+        assert await ids(InboxFilter(assigned=True)) == [held]
+        assert await ids(InboxFilter(assigned=False, team="support")) == [queued]
+        assert await ids(InboxFilter(assigned=False), frozenset({"support"})) == [queued]
+        assert await ids(InboxFilter(assigned=False, agent="bo")) == []
+        await world.change(held, ("unassign", ("bo went home", "x", world.clock.now())))
+        await world.settle()
+        assert await ids(InboxFilter(assigned=False)) == [held, unrouted, queued]
+        assert await ids(InboxFilter(assigned=True)) == []
+
     async def test_pages_follow_their_cursors_to_the_end(self) -> None:
         world = InboxWorld()
         customer = await world.customer()

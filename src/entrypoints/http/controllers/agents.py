@@ -68,7 +68,7 @@ class AgentsController(Controller):
         operation_id="listAgents",
         name="agents:list",
         guards=[allow(*READERS)],
-        summary="Every agent by key, with skills, capacity, presence and teams",
+        summary="Every agent by key, with skills, capacity, presence, teams and load",
     )
     @inject
     async def list_agents(self, agents: FromDishka[AgentQueries]) -> AgentsOut:
@@ -80,6 +80,10 @@ class AgentsController(Controller):
         name="agents:get",
         guards=[allow(*READERS)],
         summary="One agent: skills, capacity per channel kind, presence and since when, teams",
+        description=(
+            "`load` says, per channel kind, how many open conversations the agent holds "
+            "(`held`) and may hold at once (`capacity`), as of the last commit."
+        ),
     )
     @inject
     async def get_agent(self, key: str, agents: FromDishka[AgentQueries]) -> AgentOut:

@@ -343,6 +343,7 @@ def _filter(
     intent: str | None,
     priority: Priority | None,
     customer_id: UUID | None,
+    assigned: bool | None,
 ) -> InboxFilter:
     return InboxFilter(
         team=team,
@@ -352,6 +353,7 @@ def _filter(
         intent=intent,
         priority=priority,
         customer_id=customer_id,
+        assigned=assigned,
     )
 
 
@@ -368,8 +370,10 @@ def _last_event_id(request: Request[Any, Any, Any], after: int | None) -> int | 
 _FILTERS = (
     "`?team=`, `?agent=`, `?status=` (open, waiting_on_customer, waiting_on_us, snoozed, "
     "resolved), `?channel=` (any message of the thread on it), `?intent=`, `?priority=` "
-    "(low, normal, high, urgent), `?customer_id=` and `?breach_within=` (a span such as 30m or "
-    "4h: the running SLA clock breaches within it from now, or breached already)."
+    "(low, normal, high, urgent), `?customer_id=`, `?breach_within=` (a span such as 30m or "
+    "4h: the running SLA clock breaches within it from now, or breached already) and "
+    "`?assigned=` (false: unresolved and held by no agent, waiting in its team's queue or in "
+    "no team yet; true: unresolved and held by an agent)."
 )
 
 
@@ -402,10 +406,11 @@ class ConversationsController(Controller):
         priority: Priority | None = None,
         customer_id: UUID | None = None,
         breach_within: Annotated[str | None, Parameter(max_length=40)] = None,
+        assigned: bool | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         after: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> ConversationsOut:
-        where = _filter(team, agent, status, channel, intent, priority, customer_id)
+        where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned)
         page = await queries.page(
             where,
             await visible_teams(request),
@@ -447,9 +452,10 @@ class ConversationsController(Controller):
         priority: Priority | None = None,
         customer_id: UUID | None = None,
         breach_within: Annotated[str | None, Parameter(max_length=40)] = None,
+        assigned: bool | None = None,
         after: Annotated[int | None, Parameter(ge=0, le=2**62)] = None,
     ) -> ServerSentEvent:
-        where = _filter(team, agent, status, channel, intent, priority, customer_id)
+        where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned)
         within = _within(breach_within)
         start = _last_event_id(request, after)
         principal = await principal_of(request)

@@ -70,7 +70,7 @@ class Desk(InMemoryChorus):
         self.change_agent_skills = ChangeAgentSkills(self.uows, self.clock)
         self.change_agent_capacity = ChangeAgentCapacity(self.uows, self.clock)
         self.change_agent_presence = ChangeAgentPresence(self.uows, self.clock)
-        self.agents = AgentQueries(self.uows, self.staff)
+        self.agents = AgentQueries(self.uows, self.staff, InMemoryRoster(self.storage))
         self.create_team = CreateTeam(self.uows, self.clock)
         self.add_member = AddTeamMember(self.uows, self.clock)
         self.remove_member = RemoveTeamMember(self.uows, self.clock)

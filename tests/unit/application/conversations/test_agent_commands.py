@@ -162,6 +162,9 @@ class TestReply:
                     raise lost.pop()
                 return await roster.candidates(agents)
 
+            async def teams(self) -> Any:
+                return await roster.teams()
+
         desk.reply.roster = LostOnce()  # type: ignore[assignment]
         async with desk.uows() as uow:
             thread = (await uow.repository(Conversation).get([conversation]))[conversation]

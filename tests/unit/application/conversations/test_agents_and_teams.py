@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from application.conversations.staff import AlreadyRegistered
+from application.conversations.staff import AlreadyRegistered, KindLoad
 from domain.conversation.agents import NotAMember
+from domain.conversation.aggregate import Conversation
 from domain.conversation.vocabulary import ChannelKind, Presence
 from domain.conversation.working_hours import OpenWindow, WorkingHours
+from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
-from tests.unit.application.conversations.desk import Desk
+from tests.unit.application.conversations.desk import Desk, ana
 
 CAPACITY = {ChannelKind.CHAT: 3, ChannelKind.EMAIL: 10}
 LISBON_OFFICE = WorkingHours(
@@ -74,6 +76,33 @@ class TestChangeAgent:
     async def test_an_unknown_agent_is_not_found(self) -> None:
         with pytest.raises(NotFound):
             await Desk().change_agent_skills("nobody", frozenset(), "admin")
+
+
+class TestAnAgentsLoad:
+    async def test_it_shows_what_they_hold_of_each_kind_beside_their_capacity(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        assert (await desk.agents.get("ana.silva")).load == {
+            "chat": KindLoad(0, 3),
+            "email": KindLoad(0, 10),
+        }
+        conversation = await desk.conversation(Channel.WHATSAPP)
+        async with desk.uows() as uow:
+            thread = (await uow.repository(Conversation).get([conversation]))[conversation]
+            thread.assign(ana("support").agent, "support", "t", "admin", desk.clock.now())  # type: ignore[arg-type]
+            uow.repository(Conversation).add(thread)
+        # Lowered under what she holds: she keeps it, and the load says so.
+        await desk.change_agent_capacity("ana.silva", {ChannelKind.EMAIL: 10}, "admin")
+        ana_now = await desk.agents.get("ana.silva")
+        assert ana_now.load == {"chat": KindLoad(1, 0), "email": KindLoad(0, 10)}
+        listed = {agent.key: agent.load for agent in await desk.agents.list()}
+        assert listed == {
+            "ana.silva": ana_now.load,
+            "bruno.costa": {
+                "chat": KindLoad(0, 3),
+                "email": KindLoad(0, 10),
+            },
+        }
 
 
 class TestTeams:

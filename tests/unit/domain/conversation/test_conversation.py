@@ -286,6 +286,34 @@ class TestAssignment:
         assert (conversation.team, conversation.agent) == ("support", None)
         assert not conversation.unassign("again", "supervisor", at(2))
 
+    def test_releasing_it_from_an_agent_who_left_its_team_says_so_once(self) -> None:
+        conversation = written()
+        conversation.assign(ANA, "support", "picked", "ana", at(1))
+        assert conversation.release("ana", "support", "router", at(2))
+        assert (conversation.team, conversation.agent) == ("support", None)
+        last = conversation.history[-1]
+        assert (last.kind, last.reason, last.by) == (
+            AssignmentKind.UNASSIGNED,
+            "ana left team support",
+            "router",
+        )
+        assert not conversation.release("ana", "support", "router", at(3))  # read again
+        assert len(conversation.history) == 2
+
+    def test_a_conversation_no_longer_the_leavers_there_is_not_released(self) -> None:
+        moved = written()
+        moved.assign(ANA, "support", "picked", "ana", at(1))
+        moved.transfer("billing", None, "a billing question", "ana", at(2))
+        assert not moved.release("ana", "support", "router", at(3))
+        resolved = written()
+        resolved.assign(ANA, "support", "picked", "ana", at(1))
+        resolved.resolve("answered", "ana", at(2))
+        assert not resolved.release("ana", "support", "router", at(3))
+        assert resolved.agent == "ana"
+        elses = written()
+        elses.assign(ANA, "support", "picked", "ana", at(1))
+        assert not elses.release("eve", "support", "router", at(2))
+
 
 class TestWhatItIsAbout:
     def test_classification_is_recorded_once_per_change(self) -> None:
