@@ -99,7 +99,12 @@ def _message(n: int, at: str) -> dict[str, Any]:
         "id": f"inbound-{n}",
         "type": "message.received",
         "occurred_at": at,
-        "identities": [{"type": "email", "value": _email(n)}],
+        # A chat message comes from an account (the edge refuses a channel none of the
+        # signal's identities writes on); the email finds the customer `_known` made.
+        "identities": [
+            {"type": "email", "value": _email(n)},
+            {"type": "account_id", "value": f"conv-{n}"},
+        ],
         "properties": {"channel": "chat", "text": _TEXTS[n % len(_TEXTS)]},
     }
 

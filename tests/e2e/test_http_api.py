@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +103,58 @@ class TestIngestingOverHttp:
             assert again.json()["duplicates"] == 2
             found = http.get("/v1/customers", params={"identity": "phone:+442079460958"})
             assert found.status_code == 200
+
+    def test_an_inbound_message_no_conversation_can_thread_is_a_422_naming_the_property(
+        self, chorus: ChorusProcess
+    ) -> None:
+        """Refused at the edge, nothing stored for it: it would otherwise park the process that
+        threads messages (a bad topic) or be passed by in silence (a channel Chorus does not
+        know); the rest of the batch is stored and threaded, and /ready stays 200."""
+        run = unique()
+        phone = ("phone", f"+4477009{int(run, 16) % 100_000:05d}")
+
+        def message(n: int, identity: tuple[str, str], **properties: Any) -> dict[str, Any]:
+            text = {"channel": "sms", "text": "Where is my card?", **properties}
+            return signal(f"h-{n}-{run}", identity, type="message.received", properties=text)
+
+        batch = [
+            message(1, phone, topic="Not A Key!! "),
+            message(2, phone, topic="x" * 300),
+            message(3, phone, channel=42),
+            message(4, ("email", f"h-{run}@example.org"), channel="whatsapp"),
+            message(5, phone, topic="cards"),
+        ]
+        with client(chorus) as http:
+            answer = http.post("/v1/events?wait=attributed", json={"signals": batch})
+            assert answer.status_code == 422, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            body = answer.json()
+            assert body["type"].endswith("/invalid-signals")
+            assert [(e["index"], e["id"], e["field"]) for e in body["errors"]] == [
+                (0, f"h-1-{run}", "$.properties.topic"),
+                (1, f"h-2-{run}", "$.properties.topic"),
+                (2, f"h-3-{run}", "$.properties.channel"),
+                (3, f"h-4-{run}", "$.properties.channel"),
+            ]
+            reasons = [e["reason"] for e in body["errors"]]
+            assert reasons[0].startswith("is not a topic key like 'order-42'")
+            assert reasons[1].startswith("is 300 characters long")
+            assert reasons[2].startswith("must be a string, one of chat, email")
+            assert "whatsapp_id or phone identity; the signal names only email" in reasons[3]
+            assert [(r["index"], r["status"]) for r in body["results"]] == [(4, "recorded")]
+            customer_id = body["results"][0]["customer_id"]
+            deadline = time.monotonic() + 30
+            while not (
+                threads := http.get(
+                    "/v1/conversations", params={"customer_id": customer_id}
+                ).json()["items"]
+            ):
+                assert time.monotonic() < deadline, "the good message was never threaded"
+                time.sleep(0.1)
+            assert [t["topic"] for t in threads] == ["cards"]
+            assert http.get("/ready").status_code == 200
+            unknown = http.get("/v1/customers", params={"identity": f"email:h-{run}@example.org"})
+            assert unknown.status_code == 404  # nothing stored for the refused ones
 
     def test_a_merge_over_http_keeps_the_merged_id_resolving(self, alone: ChorusProcess) -> None:
         chorus = alone  # it moves the clock

@@ -13,10 +13,14 @@ import pytest
 
 from adapters.assistant.keywords import KeywordClassifier
 from adapters.postgres.conversation_roster import PostgresRoster
+from adapters.postgres.customer_directory import CustomerDirectory
 from adapters.postgres.event_store import RecordedEvent
 from adapters.postgres.log_table_rebuilds import PostgresLogTableRebuilds
 from adapters.postgres.process_ports import ProcessPortsOn
 from adapters.postgres.processes import ProcessProjection
+from adapters.postgres.projections import ProjectionRunner
+from adapters.postgres.segments import SegmentMembers
+from adapters.postgres.signal_activity import SignalActivity
 from adapters.postgres.unit_of_work import PostgresUnitsOfWork
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
@@ -220,6 +224,72 @@ class TestOneThread:
         assert await chorus.loads() == {("ana", "email"): 1}
         assert await chorus.pool.fetchval("SELECT count(*) FROM conversation_holds") == 1
         await chorus.roster_rebuilt()
+
+
+class TestRecordedMessagesTheEdgeNowRefuses:
+    """Older data, or signals that reached the log another way: the edge refuses them now
+    (`domain.conversation.inbound`), but recorded ones are never parked by the process."""
+
+    async def test_a_bad_topic_is_threaded_in_the_default_topic_and_nothing_is_parked(
+        self, chorus: Installation, pool: asyncpg.Pool
+    ) -> None:
+        await chorus.setup({"ana": {ChannelKind.CHAT: 3}}, "support")
+        runner = ProjectionRunner(
+            pool,
+            [CustomerDirectory(), SignalActivity(), SegmentMembers(), chorus.process],
+            attempts=1,  # a page that fails once is parked at once
+        )
+        await runner.setup()
+        sender = who("phone:+447700906001")
+        said = [("h-1", "Not A Key!! "), ("h-2", "x" * 300), ("h-3", 42)]
+        await chorus.ingest(
+            [
+                SignalReport(
+                    f"twilio:{event_id}",
+                    INBOUND_SIGNAL,
+                    NOON + timedelta(seconds=n),
+                    (sender,),
+                    properties={"channel": "sms", "text": f"Where is my card? {n}", "topic": topic},
+                )
+                for n, (event_id, topic) in enumerate(said)
+            ]
+            + [
+                SignalReport(
+                    "twilio:h-4",
+                    INBOUND_SIGNAL,
+                    NOON,
+                    (sender,),
+                    properties={"channel": 42, "text": "a channel that is no channel"},
+                )
+            ]
+        )
+        await runner.catch_up()
+        assert await runner.parked() == []
+        assert [(s.name, s.failing, s.parked) for s in await runner.status()] == [
+            (name, None, 0)
+            for name in (
+                "customer_directory",
+                "signal_activity",
+                "segment_members",
+                "conversation_threads",
+            )
+        ]
+        conversation = await chorus.conversation(sender)  # the default topic's
+        assert conversation.topic == "support"
+        assert [m.text for m in conversation.messages] == [
+            "Where is my card? 0",
+            "Where is my card? 1",
+        ]
+        assert [n.author for n in conversation.notes] == ["chorus", "chorus"]
+        assert "'Not A Key!! ', which is not a topic key" in conversation.notes[0].text
+        assert "which is 300 characters long" in conversation.notes[1].text
+        owner = conversation.customer_id
+        async with chorus.uows() as uow:
+            numbered = await uow.repository(Conversation).get([conversation_id(owner, "42")])
+        assert [m.text for m in numbered[conversation_id(owner, "42")].messages] == [
+            "Where is my card? 2"
+        ]
+        assert (conversation.team, conversation.agent) == ("support", "ana")
 
 
 class TestQueue:

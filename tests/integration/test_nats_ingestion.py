@@ -368,6 +368,53 @@ async def test_a_batch_message_commits_its_valid_signals_and_dead_letters_each_i
     assert len(await dead_letters(js, names)) == 2
 
 
+async def test_an_inbound_message_its_conversation_cannot_thread_is_dead_lettered_naming_why(
+    js: JetStreamContext,
+    names: Names,
+    pool: asyncpg.Pool,
+    ingest_args: tuple[PostgresSignalIntake, SystemClock, IngestSignals],
+    consumer_for: Callable[..., Awaitable[SignalConsumer]],
+) -> None:
+    await consumer_for(js, AcceptSignals(*ingest_args))
+
+    def message(event_id: str, **properties: Any) -> dict[str, Any]:
+        return json.loads(
+            signal(
+                event_id,
+                type="message.received",
+                properties={"channel": "email", "text": "Where is my card?", **properties},
+            )
+        )
+
+    parts = [
+        message("m-good", topic="cards"),
+        message("m-topic", topic="Not A Key!! "),
+        message("m-whatsapp", channel="whatsapp"),  # from an email address
+    ]
+    await js.publish(
+        names.subject, json.dumps({"signals": parts}).encode(), headers={"Nats-Msg-Id": "m-1"}
+    )
+    one = signal("m-alone", type="message.received", properties={"channel": 42, "text": "hi"})
+    await js.publish(names.subject, one, headers={"Nats-Msg-Id": "m-alone"})
+
+    async def three_dead_letters() -> bool:
+        return len(await dead_letters(js, names)) == 3
+
+    await eventually(three_dead_letters)
+    await eventually(lambda: all_consumed(js, names))
+    assert await count_signals(pool) == 1  # the good one only
+    reasons = {
+        json.loads(m.data)["id"]: (m.headers or {})["Chorus-Reason"]
+        for m in await dead_letters(js, names)
+    }
+    assert reasons["m-topic"].startswith("$.signals[1].properties.topic: is not a topic key")
+    assert reasons["m-whatsapp"] == (
+        "$.signals[2].properties.channel: is 'whatsapp', whose messages come from a "
+        "whatsapp_id or phone identity; the signal names only email"
+    )
+    assert reasons["m-alone"].startswith("$.properties.channel: must be a string")
+
+
 @pytest.mark.parametrize("after_commit", [False, True], ids=["before-commit", "after-commit"])
 async def test_a_batch_whose_ingest_fails_is_redelivered_and_stored_exactly_once(
     js: JetStreamContext,

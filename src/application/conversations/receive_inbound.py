@@ -7,7 +7,9 @@ are one thread. The message's id is its signal's, so a message seen twice change
 resolved conversation reopens. Intent and sentiment come from the classifier port, off the
 event loop, and are recorded on the conversation and, in the same commit, on the customer
 (`record_on_customers`). Then, if no agent holds it, it is routed: assigned to an agent, or
-queued to a team. A reopened conversation stays with its agent if they can take it, else is routed again.
+queued to a team. A reopened conversation stays with its agent if they can take it, else is
+routed again. A message threaded otherwise than its signal said (a `topic` that is no key, in
+the default topic) is noted in its thread, by Chorus, with why.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from uuid import uuid5
 
 from application.conflicts import retry_on_conflict
 from application.conversations.classified_on_customer import record_on_customers
@@ -47,10 +50,12 @@ if TYPE_CHECKING:
     from ports.conversation_roster import Roster
     from ports.unit_of_work import UnitsOfWork
 
-__all__ = ["CLASSIFIER", "Inbound", "ReceiveInbound", "Threaded", "intent_key"]
+__all__ = ["CHORUS", "CLASSIFIER", "Inbound", "ReceiveInbound", "Threaded", "intent_key"]
 
 CLASSIFIER = "classifier"
 """Who `by` names on a classification."""
+CHORUS = "chorus"
+"""Who `by` and the author name on Chorus's own note of how a message was threaded."""
 
 _KEY = re.compile(KEY_PATTERN)
 
@@ -68,6 +73,14 @@ class Inbound:
     is_text: bool = True
     """False when what the customer sent was no text (a number, a list, null): it is threaded
     with an empty `text` and classified `unknown` (`not_text`), never dropped."""
+    aside: str | None = None
+    """Why it is threaded otherwise than its signal said (a `topic` that is no key: in the
+    default topic), noted in its thread for the agents when it is received."""
+
+    @property
+    def aside_id(self) -> UUID:
+        """The id of the note of its `aside`: one per message, so it is noted once."""
+        return uuid5(self.message_id, "aside")
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +194,8 @@ class ReceiveInbound:
         )
         if not received:
             return Threaded(conversation.id, received=False)
+        if inbound.aside is not None:
+            conversation.note_once(inbound.aside_id, inbound.aside, CHORUS, now)
         # A message with no intent of its own ("any news?") keeps the thread's, and its urgency
         # unless it is more urgent itself.
         known = conversation.classification

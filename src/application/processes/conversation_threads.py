@@ -4,8 +4,11 @@ An inbound message is a recorded `message.received` signal (provider webhooks an
 them; attribution puts each on its customer, registering an unknown sender as a new customer
 with an unverified identity). Each goes into its customer's conversation, classified and routed
 (`ReceiveInbound`), exactly once: its id in the thread is its signal's, so a page read again
-changes nothing. A signal that is no message (no known channel, no `text` property) is passed
-by (a `text` that is no text is a message: classified `unknown`, `not_text`); one that
+changes nothing. A `text` that is no text is still a message: classified `unknown`
+(`not_text`). What the edge refuses in a message (`domain.conversation.inbound`) never parks one
+recorded all the same: a `topic` that is no key threads it in the default topic, with Chorus's
+note in the thread saying why; one with no channel Chorus knows is logged, with why, and passed
+by (it has no channel to show or answer it on; it stays on its customer's timeline). One that
 fails is retried with its page, then parked (ADR 7), and the lane goes on.
 
 A page's messages are threaded a batch of conversations (`batch`) in one commit, several
@@ -32,14 +35,19 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from application.conversations.departures import Departure
 from application.conversations.receive_inbound import Inbound
 from domain.catalog import class_of, topic_of
 from domain.conversation.agents import Agent, Team
 from domain.conversation.aggregate import DEFAULT_TOPIC, Conversation, conversation_id
-from domain.customer.keywords import INBOUND_SIGNAL
-from domain.policy.vocabulary import Channel
-from domain.shared.keys import check_key
+from domain.conversation.inbound import (
+    INBOUND_MESSAGE_SIGNALS,
+    channel_fault,
+    known_channel,
+    topic_fault,
+)
 from domain.signals.aggregate import Signal
 
 if TYPE_CHECKING:
@@ -77,33 +85,60 @@ FREEING: tuple[type[Any], ...] = (
 )
 """Events after which a queued conversation may find someone to take it."""
 
-_CHANNELS = frozenset(channel.value for channel in Channel)
+_SHOWN = 80
+"""Characters of a topic that is no key shown in the note that says so."""
+
+log = structlog.get_logger("chorus.conversations")
 
 
-def inbound_of(event: Signal.Recorded) -> Inbound | None:
+def inbound_of(event: Signal.Recorded) -> Inbound | str | None:
     """The message a recorded signal carries: `message.received` with a known `channel`, its
     `text` (and optionally a `topic`); None for any other signal. A message with no text (none
     given, `null`, `12345`, a list; a WhatsApp order or image without a caption, whose
     `content_type` says what it was) is still the customer's message: threaded with no text, or
-    `[<content_type>]`, and classified `unknown` (`not_text`), never forced into an intent."""
-    if event.signal_type != INBOUND_SIGNAL:
+    `[<content_type>]`, and classified `unknown` (`not_text`), never forced into an intent.
+
+    The edge refuses a message whose channel or topic is wrong (`domain.conversation.inbound`);
+    one recorded all the same (before those checks, or not through the edge) is never parked:
+    a `topic` that is no key is threaded in the default topic, with the reason as its `aside`;
+    one with no channel Chorus knows cannot be threaded (no channel to show it on, nor to reply
+    on): why, as a string. It stays on its customer's timeline."""
+    if event.signal_type not in INBOUND_MESSAGE_SIGNALS:
         return None
     properties = event.properties
-    channel = properties.get("channel")
-    if channel not in _CHANNELS:
-        return None
+    given = properties.get("channel")
+    channel = known_channel(given)
+    if channel is None:
+        return f"its channel {channel_fault(given)}"
     text = properties.get("text")
     content_type = properties.get("content_type")
     shown = f"[{content_type}]" if isinstance(content_type, str) and content_type else ""
-    topic = properties.get("topic")
+    topic, aside = _topic_of(properties.get("topic"))
     return Inbound(
         message_id=event.originator_id,
         customer_id=event.customer_id,
-        channel=Channel(channel),
+        channel=channel,
         text=text if isinstance(text, str) else shown,
         received_at=event.occurred_at,
-        topic=DEFAULT_TOPIC if topic is None else check_key(str(topic), "topic", "order-42"),
+        topic=topic,
         is_text=isinstance(text, str),
+        aside=aside,
+    )
+
+
+def _topic_of(given: object) -> tuple[str, str | None]:
+    """The topic a message is threaded in, and why not the one it named if it is not: a name
+    that is no key (a number names the topic it writes, as it always has) is the default."""
+    if given is None:
+        return DEFAULT_TOPIC, None
+    named = str(given)
+    fault = topic_fault(named)
+    if fault is None:
+        return named, None
+    cut = named if len(named) <= _SHOWN else named[:_SHOWN] + "…"
+    return DEFAULT_TOPIC, (
+        f"The message named the topic {cut!r}, which {fault}: "
+        f"threaded in the default topic {DEFAULT_TOPIC!r}."
     )
 
 
@@ -138,7 +173,11 @@ class ConversationThreads:
         for event in events:
             if isinstance(event, Signal.Recorded):
                 inbound = inbound_of(event)
-                if inbound is not None:
+                if isinstance(inbound, str):
+                    _not_threaded(event, inbound)
+                elif inbound is not None:
+                    if inbound.aside is not None:
+                        _threaded_aside(event, inbound)
                     thread = conversation_id(inbound.customer_id, inbound.topic)
                     threads.setdefault(thread, []).append(inbound)
             else:
@@ -167,3 +206,24 @@ class ConversationThreads:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+
+def _not_threaded(event: Signal.Recorded, reason: str) -> None:
+    """An inbound message that no thread can hold, logged with why (the reason names no value
+    of the customer's)."""
+    log.warning(
+        "inbound message not threaded",
+        signal_id=str(event.originator_id),
+        customer_id=str(event.customer_id),
+        reason=reason,
+    )
+
+
+def _threaded_aside(event: Signal.Recorded, inbound: Inbound) -> None:
+    """An inbound message threaded otherwise than it named; its thread's note says why."""
+    log.warning(
+        "inbound message threaded in the default topic",
+        signal_id=str(event.originator_id),
+        customer_id=str(event.customer_id),
+        reason=f"its topic {topic_fault(str(event.properties.get('topic')))}",
+    )

@@ -434,9 +434,15 @@ class Conversation(Aggregate):
         """A reply held for approval that will never go (rejected, or its hold expired): an
         internal note (its id the reply's), so the agents see what became of it; False when
         noted already."""
-        if any(n.note_id == message_id for n in self.notes):
+        return self.note_once(message_id, text, by, at)
+
+    def note_once(self, note_id: UUID, text: str, by: str, at: datetime) -> bool:
+        """An internal note by Chorus itself (not an agent), so the agents see what became of
+        something (a reply never sent, a message threaded otherwise than it asked); once per
+        id: False when noted already."""
+        if any(n.note_id == note_id for n in self.notes):
             return False
-        self._note_added(timestamp=at, note=Note(message_id, by, text, at), by=by)
+        self._note_added(timestamp=at, note=Note(note_id, by, text, at), by=by)
         return True
 
     def record_status(self, message_id: UUID, status: MessageStatus, by: str, at: datetime) -> bool:

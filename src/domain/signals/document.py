@@ -3,7 +3,9 @@
 The same document comes over HTTP and NATS, in batches of at most `MAX_BATCH`. A document is
 at most `MAX_SIGNAL_BYTES` of JSON, and the edge tells the reader what else no stored document
 may hold (`refuse`: control characters, invalid UTF-8, deep nesting; ADR 8) before it is read;
-a fault is said as where (a JSON path such as `$.identities[0].value`) and why.
+a fault is said as where (a JSON path such as `$.identities[0].value`) and why. An inbound
+message (`message.received`) must also say rightly what its conversation reads: a channel its
+identities write on, and a topic key if it names a topic (`domain.conversation.inbound`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
+from domain.conversation.inbound import INBOUND_MESSAGE_SIGNALS, message_fault
 from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer, Verification
 from domain.customer.profile import Profile, check_attributes
 from domain.customer.signal_effects import CUSTOMER_SIGNALS, changes_consent
@@ -207,7 +210,9 @@ class SignalReader:
         if isinstance(signal, InvalidSignal):
             return signal
         checked = self._checked(index, signal)
-        return checked if isinstance(checked, InvalidSignal) else signal
+        if isinstance(checked, InvalidSignal):
+            return checked
+        return self._message_fault(index, signal, checked[0]) or signal
 
     def received(self, index: int, signal: SignalIn, payload: bytes) -> ReceivedSignal:
         """A checked signal for intake; one that changes its customer's consent carries its
@@ -231,11 +236,15 @@ class SignalReader:
         signal = self.decode(index, raw)
         if isinstance(signal, InvalidSignal):
             return signal
-        return self.report(index, signal)
+        report = self.report(index, signal)
+        if isinstance(report, InvalidSignal):
+            return report
+        return self._message_fault(index, signal, report.identities) or report
 
     def parse(self, payload: bytes) -> SignalReport | str:
         """A received signal's report, or why it is refused (for attribution: the edge's
-        checks passed when it was received)."""
+        checks passed when it was received; what an inbound message says is not checked
+        again, so one received before those checks still reaches its customer and thread)."""
         signal = self._decoded(0, payload)
         report = signal if isinstance(signal, InvalidSignal) else self.report(0, signal)
         if isinstance(report, InvalidSignal):
@@ -288,6 +297,18 @@ class SignalReader:
         except InvalidValue as error:
             return InvalidSignal(index, f"$.{error.field}", error.reason, signal.id)
         return claims, profile
+
+    @staticmethod
+    def _message_fault(
+        index: int, signal: SignalIn, claims: tuple[IdentityClaim, ...]
+    ) -> InvalidSignal | None:
+        """Why an inbound message cannot be threaded as it says (its channel, which its
+        identities must write on, and its topic), if it cannot; at the edge only."""
+        if signal.type not in INBOUND_MESSAGE_SIGNALS:
+            return None
+        kinds = [claim.identity.type for claim in claims]
+        fault = message_fault(signal.type, signal.properties, kinds)
+        return None if fault is None else InvalidSignal(index, *fault, signal.id)
 
     def _invalid_identity(self, index: int, signal: SignalIn) -> InvalidSignal:
         """The first identity of `signal` that does not normalise, and why."""

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from application.conversations.actors import Actor
 from application.conversations.assign import AgentAtCapacity
@@ -100,15 +101,58 @@ class TestThreading:
         assert conversation.agent == "ana"
         assert await world.load("ana") == {ChannelKind.EMAIL: 1}
 
-    async def test_a_signal_that_is_no_message_starts_no_thread(self) -> None:
+    @pytest.mark.parametrize("channel", ["pigeon", 42, None])
+    async def test_a_recorded_message_with_no_channel_chorus_knows_is_logged_and_passed_by(
+        self, channel: object
+    ) -> None:
         world = await world_with(("ana", CHAT))
-        await world.inbound(customer(1), "pigeon", "coo")
+        with capture_logs() as logs:
+            await world.inbound(customer(1), channel, "coo")  # type: ignore[arg-type]
         assert not world.store.started_by(Conversation)
+        (said,) = [e for e in logs if e["event"] == "inbound message not threaded"]
+        assert said["log_level"] == "warning"
+        assert said["reason"].startswith("its channel ")
+        assert said["customer_id"] == str(await world.customer_of(customer(1)))
+        assert "coo" not in repr(said)
 
-    async def test_a_bad_topic_fails_its_event_for_the_runner_to_park(self) -> None:
+    @pytest.mark.parametrize("topic", ["Not A Key!! ", "x" * 300, ["billing"], True])
+    async def test_a_recorded_message_whose_topic_is_no_key_is_threaded_in_the_default_topic(
+        self, topic: object
+    ) -> None:
+        """The edge refuses it; one recorded all the same (older data) is never parked: it is
+        threaded in `support`, and Chorus's note in the thread says why."""
         world = await world_with(("ana", CHAT))
-        with pytest.raises(ValueError, match="topic"):
-            await world.inbound(customer(1), "email", "hello", topic="Not A Key!")
+        with capture_logs() as logs:
+            await world.inbound(customer(1), "sms", "Where is my card?", topic=topic)
+        conversation = await world.conversation(customer(1))
+        assert [m.text for m in conversation.messages] == ["Where is my card?"]
+        assert conversation.agent == "ana"
+        (note,) = conversation.notes
+        assert note.author == "chorus"
+        assert note.text.startswith("The message named the topic ")
+        assert "is not a topic key like 'order-42'" in note.text or "characters long" in note.text
+        assert note.text.endswith("threaded in the default topic 'support'.")
+        assert len(note.text) < 400  # a long topic is shown cut
+        (said,) = [e for e in logs if e["event"] == "inbound message threaded in the default topic"]
+        assert said["reason"].startswith("its topic ")
+
+    async def test_a_message_threaded_in_the_default_topic_is_noted_once_when_read_again(
+        self,
+    ) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.inbound(customer(1), "sms", "hi", event_id="twilio:h-1", topic="Not A Key!")
+        world.runner.position = 0  # the whole log read again, as after a crash
+        await world.settle()
+        conversation = await world.conversation(customer(1))
+        assert (len(conversation.messages), len(conversation.notes)) == (1, 1)
+
+    async def test_a_topic_given_as_a_number_names_the_topic_it_writes_as_it_always_has(
+        self,
+    ) -> None:
+        world = await world_with(("ana", CHAT))
+        await world.inbound(customer(1), "sms", "hi", topic=42)
+        conversation = await world.conversation(customer(1), topic="42")
+        assert (len(conversation.messages), conversation.notes) == (1, [])
 
 
 class TestClassifying:
