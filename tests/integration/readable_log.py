@@ -15,6 +15,8 @@ from adapters.postgres.projections import READABLE_END
 if TYPE_CHECKING:
     import asyncpg
 
+    from adapters.postgres.projections import ProjectionRunner
+
 # The last event committed, readable or not: the order names the table's columns, which the
 # log's index holds.
 _LAST_COMMITTED = """
@@ -45,3 +47,11 @@ async def log_readable(pool: asyncpg.Pool, within: float = WITHIN) -> None:
                 " server holds the horizon back"
             )
         await asyncio.sleep(0.02)
+
+
+def reading_every_commit(runner: ProjectionRunner, pool: asyncpg.Pool) -> ProjectionRunner:
+    """The runner, made to wait before each page it catches up until the log is readable to
+    its last committed event: a round reads what its earlier projections (processes) wrote in
+    it, and every page what the test appended, as on a server of the test run's own."""
+    runner.before_page = lambda: log_readable(pool)
+    return runner
