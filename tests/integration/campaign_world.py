@@ -34,6 +34,7 @@ from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.policy.vocabulary import Channel, Purpose
 from domain.templates.aggregate import Variant
+from tests.integration.readable_log import reading_every_commit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -91,7 +92,7 @@ class CampaignWorld(Generic[P]):
         give_up = GiveUpMessage(uows, self.clock, request.rule_sets, request.ids)
         self.process: P = process(self.clock, request, UpdateProfile(uows, self.clock), give_up)
         self.ports = ProcessPortsOn()
-        self.runner = ProjectionRunner(
+        runner = ProjectionRunner(
             pool,
             [
                 CustomerDirectory(),
@@ -101,6 +102,7 @@ class CampaignWorld(Generic[P]):
                 *projections,
             ],
         )
+        self.runner = reading_every_commit(runner, pool)
         self.timers = EnrollmentTimers(pool, self.process, self.ports)
         self.upsert = UpsertCustomer(uows, self.clock, ids)
         self.consent = ChangeConsent(uows, self.clock, customers)

@@ -10,6 +10,7 @@ from adapters.postgres.enrollments import EnrollmentListing, PostgresEnrollments
 from adapters.postgres.projections import ProjectionRunner
 from adapters.templates.jinja import JinjaRenderer
 from ports.enrollments import EnrollmentStatus
+from tests.integration.readable_log import reading_every_commit
 from tests.integration.test_campaign_timers import Journeys
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class TestEnrollmentListing:
         await world.enroll(campaign, ana)
         await world.enroll(campaign, bo)
         await world.settle()
-        listing = ProjectionRunner(pool, [EnrollmentListing()])
+        listing = reading_every_commit(ProjectionRunner(pool, [EnrollmentListing()]), pool)
         await listing.setup()
         await listing.catch_up()
         read = PostgresEnrollments(pool)

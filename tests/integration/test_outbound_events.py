@@ -38,6 +38,7 @@ from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verifi
 from domain.policy.vocabulary import Channel, Purpose
 from entrypoints.cli import main
 from ports.bus import OutboundMessage, PublishFailed
+from tests.integration.readable_log import log_readable
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -114,7 +115,8 @@ class History:
 
 
 async def make_history(pool: asyncpg.Pool) -> History:
-    """Two customers who turn out to be one, and a third, through the use cases."""
+    """Two customers who turn out to be one, and a third, through the use cases; once the
+    log's readers can read all of it."""
     store = PostgresUnitsOfWork(pool)
     upsert = UpsertCustomer(store, SystemClock(), RandomIds())
     ana = await upsert(claims("email:ana@example.org"), {"first_name": "Ana"}, {"plan": "pro"})
@@ -137,6 +139,7 @@ async def make_history(pool: asyncpg.Pool) -> History:
     merge = await upsert(claims("email:ana@example.org", "phone:+442079460958"), {}, {})
     assert merge.customer_id == ana.customer_id
     assert merge.merged == (phone.customer_id,)
+    await log_readable(pool)
     return History(ana.customer_id, phone.customer_id, bo.customer_id)
 
 

@@ -29,6 +29,7 @@ from domain.signals.intake import RECEIVED_TOPIC
 from entrypoints.cli import main
 from entrypoints.metrics import exposition
 from entrypoints.workers.projector import Projector
+from tests.integration.readable_log import log_readable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -104,6 +105,7 @@ class TestCatchingUp:
         customers = [await register(pool, f"c{n}@example.org") for n in range(5)]
         runner = ProjectionRunner(pool, [CustomerDirectory()], page_size=2)
         await runner.setup()
+        await log_readable(pool)
         assert await runner.catch_up() == 5
         rows = await pool.fetch("SELECT customer_id, identities FROM customer_directory")
         assert {r["customer_id"]: r["identities"] for r in rows} == {
@@ -135,6 +137,7 @@ class TestFollowingLive:
         try:
             await asyncio.sleep(0.2)
             customer = await register(pool, "late@example.org")
+            await log_readable(pool)  # the second counts from when the runner can read it
             started = time.monotonic()
             while time.monotonic() - started < 1:
                 found = await pool.fetchval(
@@ -155,6 +158,7 @@ class TestCrashSafety:
     ) -> None:
         await pool.execute("CREATE TABLE ledger (stream_id uuid PRIMARY KEY)")
         customers = [await register(pool, f"c{n}@example.org") for n in range(4)]
+        await log_readable(pool)
         crashing = ProjectionRunner(pool, [Ledger(fail_after=2)])
         await crashing.setup()
         with pytest.raises(RuntimeError, match="crashed mid-page"):
@@ -176,6 +180,7 @@ class TestReportingFailures:
     ) -> None:
         await pool.execute("CREATE TABLE ledger (stream_id uuid PRIMARY KEY)")
         await register(pool, "ana@example.org")
+        await log_readable(pool)
         ledger = Ledger(fail_after=0)
         runner = ProjectionRunner(pool, [ledger], poll_interval=0.05, attempts=1000)
 
@@ -229,6 +234,7 @@ class TestParkingPoisonEvents:
         before = await register(pool, "before@example.org")
         poison = await register_poison(pool)
         after = await register(pool, "after@example.org")
+        await log_readable(pool)
         runner = ProjectionRunner(pool, [CustomerDirectory()], attempts=3)
         await runner.setup()
         for _ in range(3):
@@ -261,6 +267,7 @@ class TestParkingPoisonEvents:
     ) -> None:
         await pool.execute("CREATE TABLE ledger (stream_id uuid PRIMARY KEY)")
         customers = [await register(pool, f"c{n}@example.org") for n in range(7)]
+        await log_readable(pool)
         poison = customers[4].id
         runner = ProjectionRunner(pool, [Ledger(refused={poison})], attempts=1)
         await runner.setup()
@@ -290,6 +297,7 @@ class TestParkingPoisonEvents:
     ) -> None:
         await pool.execute("CREATE TABLE ledger (stream_id uuid PRIMARY KEY)")
         customers = [await register(pool, f"c{n}@example.org") for n in range(3)]
+        await log_readable(pool)
         attempts = 3
         runner = ProjectionRunner(
             pool, [Ledger(outage=outage, outages=attempts + 5)], attempts=attempts
@@ -312,6 +320,7 @@ class TestParkingPoisonEvents:
     ) -> None:
         await pool.execute("CREATE TABLE ledger (stream_id uuid PRIMARY KEY)")
         await register(pool, "ana@example.org")
+        await log_readable(pool)
         deadlock = asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
         runner = ProjectionRunner(pool, [Ledger(outage=deadlock, outages=3)], attempts=3)
         await runner.setup()
@@ -328,6 +337,7 @@ class TestParkingPoisonEvents:
         await intake.receive([signal("clean-1", "ana@example.org")], T0)
         await intake.receive([signal("nul", "a\u0000b@example.org")], T0)
         await intake.receive([signal("clean-2", "bo@example.org")], T0)
+        await log_readable(pool)
         store = PostgresUnitsOfWork(pool)
         ingest = IngestSignals(store, SystemClock(), RandomIds())
         attribution = AttributeSignals(
@@ -351,6 +361,7 @@ class TestParkingPoisonEvents:
         self, pool: asyncpg.Pool
     ) -> None:
         await register_poison(pool)
+        await log_readable(pool)
         runner = ProjectionRunner(pool, [CustomerDirectory()], attempts=1)
         await runner.setup()
         assert await stuck_projections(pool, 900) == []
@@ -388,6 +399,7 @@ class TestRetryingAndSkippingParkedEvents:
     ) -> None:
         await pool.execute("CREATE TABLE ledger (stream_id uuid PRIMARY KEY)")
         customers = [await register(pool, f"c{n}@example.org") for n in range(3)]
+        await log_readable(pool)
         ledger = Ledger(refused={customers[0].id, customers[1].id})
         runner = ProjectionRunner(pool, [ledger], attempts=1)
         await runner.setup()
@@ -413,6 +425,7 @@ class TestRetryingAndSkippingParkedEvents:
     ) -> None:
         await register(pool, "ana@example.org")
         await register_poison(pool)
+        await log_readable(pool)
         parking = ProjectionRunner(pool, [CustomerDirectory()], attempts=1)
         await parking.setup()
         with pytest.raises(asyncpg.CharacterNotInRepertoireError):
@@ -493,6 +506,7 @@ class TestRebuilding:
         runner = ProjectionRunner(pool, [CustomerDirectory()], page_size=3)
         await runner.setup()
         ana = await upsert(claims("email:ana@example.org"), {"first_name": "Ana"}, {"plan": "pro"})
+        await log_readable(pool)
         await runner.catch_up()
         phone = await upsert(
             claims("phone:020 7946 0958"), {"time_zone": "Europe/London"}, {"vip": True}
@@ -509,6 +523,7 @@ class TestRebuilding:
             ]
         )
         await upsert(claims("email:bo@example.org"), {"locale": "en-GB"}, {})
+        await log_readable(pool)
         await runner.catch_up()
         live = await directory(pool)
 
@@ -541,6 +556,7 @@ class TestRebuilding:
         await register(pool, "ana@example.org")
         await register_poison(pool)
         await register(pool, "bo@example.org")
+        await log_readable(pool)
         runner = ProjectionRunner(pool, [CustomerDirectory()], attempts=1)
         await runner.setup()
         with pytest.raises(asyncpg.CharacterNotInRepertoireError):
@@ -555,6 +571,7 @@ class TestRebuilding:
     async def test_reads_during_a_rebuild_always_find_a_directory(self, pool: asyncpg.Pool) -> None:
         for n in range(30):
             await register(pool, f"c{n}@example.org")
+        await log_readable(pool)
         runner = ProjectionRunner(pool, [CustomerDirectory()], page_size=5)
         await runner.setup()
         await runner.catch_up()
@@ -576,6 +593,7 @@ class TestCommandLine:
         self, pool: asyncpg.Pool, database_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         await register(pool, "ana@example.org")
+        await log_readable(pool)
         monkeypatch.setenv("DATABASE_URL", database_url)
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

@@ -30,6 +30,7 @@ from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.segments.aggregate import segment_id
 from domain.segments.conditions import decode_condition
 from domain.signals.aggregate import SignalReport
+from tests.integration.readable_log import reading_every_commit
 
 pytestmark = pytest.mark.integration
 GB = IdentityNormalizer("GB")
@@ -57,7 +58,7 @@ class World:
         ports = ProcessPortsOn()
         self.evaluator = SegmentEvaluator(self.clock, page=3)
         self.timers = SegmentTimers(pool, self.evaluator, ports)
-        self.runner = ProjectionRunner(
+        runner = ProjectionRunner(
             pool,
             [
                 CustomerDirectory(),
@@ -67,6 +68,7 @@ class World:
             ],
             page_size=4,
         )
+        self.runner = reading_every_commit(runner, pool)
         self.sent = 0
 
     async def signal(self, kind: str, who: str, at: datetime | None = None, **props: Any) -> None:

@@ -23,6 +23,7 @@ from domain.customer.contact import ConsentRecord
 from domain.customer.identities import IdentityClaim, IdentityNormalizer
 from domain.policy.vocabulary import Channel, Purpose
 from domain.signals.aggregate import SignalReport
+from tests.integration.readable_log import log_readable, reading_every_commit
 
 pytestmark = pytest.mark.integration
 GB = IdentityNormalizer("GB")
@@ -62,6 +63,7 @@ class TestReadingTopics:
         self, pool: asyncpg.Pool, ingest: IngestSignals
     ) -> None:
         await ingest([signal(n, "page.viewed", f"email:c{n}@example.org") for n in range(6)])
+        await log_readable(pool)
         store = PostgresEventStore()
         end = (await store.read_log(pool, LogPosition(), 1000)).next
         page = await store.read_topics(pool, LogPosition(), SignalActivity.topics, 4)
@@ -84,7 +86,7 @@ class TestSignalActivity:
                 signal(4, "page.viewed", "email:ana@example.org"),
             ]
         )
-        runner = ProjectionRunner(pool, [SignalActivity()], page_size=2)
+        runner = reading_every_commit(ProjectionRunner(pool, [SignalActivity()], page_size=2), pool)
         await runner.setup()
         assert await runner.catch_up() == 4
         ana = await customer_of(pool, "email:ana@example.org")
@@ -109,7 +111,9 @@ class TestSignalActivity:
     async def test_a_merge_moves_the_merged_customers_signals_to_the_survivor(
         self, pool: asyncpg.Pool, ingest: IngestSignals, store: PostgresUnitsOfWork
     ) -> None:
-        runner = ProjectionRunner(pool, [SignalActivity(), CustomerDirectory()], page_size=3)
+        runner = reading_every_commit(
+            ProjectionRunner(pool, [SignalActivity(), CustomerDirectory()], page_size=3), pool
+        )
         await runner.setup()
         await ingest([signal(1, "login", "email:ana@example.org")])
         await ingest([signal(2, "login", "phone:020 7946 0958")])
@@ -147,7 +151,7 @@ class TestDirectoryConsents:
                 ConsentRecord(Channel.SMS, None, False, "STOP"),
             ],
         )
-        runner = ProjectionRunner(pool, [CustomerDirectory()])
+        runner = reading_every_commit(ProjectionRunner(pool, [CustomerDirectory()]), pool)
         await runner.setup()
         await runner.catch_up()
         consents = json.loads(

@@ -27,6 +27,7 @@ from domain.signals.aggregate import signal_id_for
 from domain.signals.document import ReceivedSignal, SignalIn, SignalReader
 from domain.signals.intake import RECEIVED_TOPIC, REFUSED_TOPIC, intake_id_for
 from ports.intake import Attribution
+from tests.integration.readable_log import reading_every_commit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -111,7 +112,7 @@ class TestAttribution:
         attribution = AttributeSignals(
             ingest, READER, intake, SystemClock(), lambda _, reason: refused.append(reason)
         )
-        runner = ProjectionRunner(pool, [attribution])
+        runner = reading_every_commit(ProjectionRunner(pool, [attribution]), pool)
         await runner.setup()
         await runner.catch_up()
         found = await accept.attributed(["x-1", "x-2"], 1.0)
@@ -197,7 +198,7 @@ class TestRefusedAtAttribution:
         assert await accept(batch) == [True, True]
         assert await accept.attributed(["poison-2", "fine-1"], 0) == {}  # left to attribution
         attribution = AttributeSignals(accept.ingest, READER, accept.intake, SystemClock())
-        runner = ProjectionRunner(pool, [attribution])
+        runner = reading_every_commit(ProjectionRunner(pool, [attribution]), pool)
         await runner.setup()
         await runner.catch_up()
         found = await accept.attributed(["poison-2", "fine-1"], 1.0)
@@ -221,7 +222,7 @@ class TestRefusedAtAttribution:
         attribution = AttributeSignals(
             ingest, READER, intake, SystemClock(), lambda *r: refused.append(r)
         )
-        runner = ProjectionRunner(pool, [attribution])
+        runner = reading_every_commit(ProjectionRunner(pool, [attribution]), pool)
         await runner.setup()
         assert await runner.catch_up() == len(ids)
 

@@ -36,6 +36,7 @@ from domain.shared.errors import NotFound
 from domain.signals.aggregate import SignalReport
 from domain.triggers.definition import decode_on
 from ports.triggers import InvalidFiringCursor
+from tests.integration.readable_log import reading_every_commit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -97,7 +98,7 @@ class World:
         self.sent = 0
 
     def runner_with(self, matcher: TriggerMatcher) -> ProjectionRunner:
-        return ProjectionRunner(
+        runner = ProjectionRunner(
             self.pool,
             [
                 CustomerDirectory(),
@@ -109,6 +110,7 @@ class World:
             ],
             page_size=4,
         )
+        return reading_every_commit(runner, self.pool)
 
     async def signal(self, kind: str, who: str, event_id: str | None = None, **props: Any) -> str:
         self.sent += 1
