@@ -41,6 +41,7 @@ from domain.customer.keywords import INBOUND_SIGNAL
 from domain.policy.vocabulary import Channel
 from domain.signals.aggregate import SignalReport
 from ports.conversation_roster import AgentOverCapacity, CustomerReads
+from tests.integration.readable_log import reading_every_commit
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -234,10 +235,13 @@ class TestRecordedMessagesTheEdgeNowRefuses:
         self, chorus: Installation, pool: asyncpg.Pool
     ) -> None:
         await chorus.setup({"ana": {ChannelKind.CHAT: 3}}, "support")
-        runner = ProjectionRunner(
+        runner = reading_every_commit(
+            ProjectionRunner(
+                pool,
+                [CustomerDirectory(), SignalActivity(), SegmentMembers(), chorus.process],
+                attempts=1,  # a page that fails once is parked at once
+            ),
             pool,
-            [CustomerDirectory(), SignalActivity(), SegmentMembers(), chorus.process],
-            attempts=1,  # a page that fails once is parked at once
         )
         await runner.setup()
         sender = who("phone:+447700906001")

@@ -32,6 +32,7 @@ from entrypoints.http.rate_limiter import Limit, RateLimiter, RouteClass
 from entrypoints.text_checks import wire_fault
 from entrypoints.workers.signal_consumer import SignalConsumer, ensure_signal_stream
 from ports.api_keys import Role
+from tests.integration.readable_log import reading_every_commit
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -106,7 +107,7 @@ async def attribute(store: PostgresUnitsOfWork) -> int:
     ingest = IngestSignals(store, SystemClock(), RandomIds())
     intake = PostgresSignalIntake(store.pool)
     attribution = AttributeSignals(ingest, SignalReader(NORMALIZER), intake, SystemClock())
-    runner = ProjectionRunner(store.pool, [attribution])
+    runner = reading_every_commit(ProjectionRunner(store.pool, [attribution]), store.pool)
     await runner.setup()
     return await runner.catch_up()
 
