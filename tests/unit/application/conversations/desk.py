@@ -18,13 +18,13 @@ from application.conversations.agents import (
     ChangeAgentSkills,
     RegisterAgent,
 )
+from application.conversations.labels import ChangePriority, ChangeTags
 from application.conversations.lifecycle import (
     ReopenConversation,
     ResolveConversation,
     SnoozeConversation,
     WakeSnoozedConversations,
 )
-from application.conversations.labels import ChangePriority, ChangeTags
 from application.conversations.notes import AddNote
 from application.conversations.replies import ReplyToConversation
 from application.conversations.routing_document import PublishRouting, RoutingQueries

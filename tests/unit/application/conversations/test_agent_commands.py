@@ -10,8 +10,8 @@ import pytest
 
 from adapters.inmemory.templates import InMemoryTemplates
 from adapters.templates.jinja import JinjaRenderer
-from application.conversations.lifecycle import ConversationClosed
 from application.conversations.labels import TagChange
+from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import ChannelUnavailable, Reply, ReplyNeedsTemplate
 from application.messages.request_message import IdempotencyKeyReused
 from application.templates.publish_template import PublishTemplate, TemplateDraft
