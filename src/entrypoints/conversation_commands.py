@@ -12,9 +12,11 @@ from uuid import UUID
 import msgspec
 
 from application.conversations.assign import AgentAtCapacity
+from application.conversations.labels import TagChange
 from application.conversations.lifecycle import ConversationClosed
-from application.conversations.replies import Reply, ReplyNeedsTemplate
-from domain.conversation.aggregate import AlreadyAssigned, NoReplyChannel, NotOnTeam
+from application.conversations.replies import ChannelUnavailable, Reply, ReplyNeedsTemplate
+from domain.conversation.aggregate import MAX_TAGS, AlreadyAssigned, NoReplyChannel, NotOnTeam
+from domain.conversation.vocabulary import Priority
 from domain.policy.vocabulary import Channel
 from domain.shared.keys import KEY_PATTERN
 from ports.conversation_roster import AgentOverCapacity
@@ -22,6 +24,7 @@ from ports.conversation_roster import AgentOverCapacity
 if TYPE_CHECKING:
     from application.conversations.actors import Actor
     from application.conversations.assign import AssignConversation, Assignment
+    from application.conversations.labels import ChangePriority, ChangeTags, Labels
     from application.conversations.lifecycle import (
         ReopenConversation,
         ResolveConversation,
@@ -41,9 +44,11 @@ __all__ = [
     "CommandProblem",
     "ConversationDesk",
     "NoteIn",
+    "PriorityIn",
     "ReasonIn",
     "ReplyIn",
     "SnoozeIn",
+    "TagsIn",
     "TransferIn",
     "assignment_out",
     "problem_of",
@@ -100,6 +105,35 @@ class ReasonIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idempotency_key: IdempotencyKey | None = None
 
 
+Tag = Annotated[str, msgspec.Meta(pattern=KEY_PATTERN, examples=["refund"])]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=MAX_TAGS)]
+
+
+class TagsIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The whole set of tags (`tags`), or tags to `add` and `remove`: keys (a-z, 0-9, `_ . -`,
+    at most 64 characters), at most 20 on a conversation."""
+
+    tags: Tags | None = None
+    add: Tags = msgspec.field(default_factory=list)
+    remove: Tags = msgspec.field(default_factory=list)
+    idempotency_key: IdempotencyKey | None = None
+
+    def change(self) -> TagChange:
+        return TagChange(
+            None if self.tags is None else frozenset(self.tags),
+            frozenset(self.add),
+            frozenset(self.remove),
+        )
+
+
+class PriorityIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The priority, and why (optional); the team's queue orders by it."""
+
+    priority: Priority
+    reason: Reason | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+
 class AssignIn(msgspec.Struct, forbid_unknown_fields=True):
     """The agent (by key) and why; `team` only for a conversation no team holds yet."""
 
@@ -146,6 +180,7 @@ class CommandProblem:
 COMMAND_ERRORS: tuple[type[Exception], ...] = (
     NotOnTeam,
     ReplyNeedsTemplate,
+    ChannelUnavailable,
     NoReplyChannel,
     ConversationClosed,
     AlreadyAssigned,
@@ -176,6 +211,15 @@ def problem_of(error: Exception) -> CommandProblem | None:
                 "templates": list(error.templates),
             },
         )
+    if isinstance(error, ChannelUnavailable):
+        return CommandProblem(
+            422,
+            "channel-unavailable",
+            "No provider serves this channel",
+            str(error),
+            [{"field": "$.channel", "reason": str(error)}],
+            {"channel": str(error.channel), "channels": [str(c) for c in error.served]},
+        )
     if isinstance(error, NoReplyChannel):
         return CommandProblem(
             422,
@@ -195,7 +239,7 @@ def problem_of(error: Exception) -> CommandProblem | None:
             "already-assigned",
             "Another agent holds the conversation",
             str(error),
-            [{"field": "agent", "reason": f"held by {error.agent}: transfer it instead"}],
+            [{"field": "$.agent", "reason": f"held by {error.agent}: transfer it instead"}],
             {},
         )
     if isinstance(error, AgentAtCapacity):
@@ -204,7 +248,7 @@ def problem_of(error: Exception) -> CommandProblem | None:
             "agent-at-capacity",
             "The agent has no free capacity",
             str(error),
-            [{"field": "agent", "reason": str(error)}],
+            [{"field": "$.agent", "reason": str(error)}],
             {},
         )
     if isinstance(error, AgentOverCapacity):
@@ -227,6 +271,15 @@ def status_out(changed: StatusChanged) -> dict[str, Any]:
     }
 
 
+def labels_out(labels: Labels) -> dict[str, Any]:
+    return {
+        "conversation_id": str(labels.conversation_id),
+        "tags": list(labels.tags),
+        "priority": str(labels.priority),
+        "changed": labels.changed,
+    }
+
+
 def note_out(conversation_id: UUID, added: NoteAdded) -> dict[str, Any]:
     note = added.note
     return {
@@ -240,7 +293,8 @@ def note_out(conversation_id: UUID, added: NoteAdded) -> dict[str, Any]:
 
 
 class ConversationDesk:
-    """The seven commands, each taking the body its edge decoded and answering plain JSON."""
+    """The nine commands, each taking the body its edge decoded and answering plain JSON. Those
+    whose body is optional (`resolve`, `reopen`) take None for none."""
 
     def __init__(
         self,
@@ -252,6 +306,8 @@ class ConversationDesk:
         decisions: DecisionQueries,
         assign: AssignConversation,
         transfer: TransferConversation,
+        tags: ChangeTags,
+        priority: ChangePriority,
     ) -> None:
         self._reply = reply
         self._add_note = add_note
@@ -261,6 +317,8 @@ class ConversationDesk:
         self.decisions = decisions
         self._assign = assign
         self._transfer = transfer
+        self._tags = tags
+        self._priority = priority
 
     async def reply(
         self, conversation_id: UUID, actor: Actor, data: ReplyIn, key: str | None
@@ -295,14 +353,26 @@ class ConversationDesk:
         return status_out(await self._snooze(conversation_id, actor, data.until))
 
     async def resolve(
-        self, conversation_id: UUID, actor: Actor, data: ReasonIn, key: str | None
+        self, conversation_id: UUID, actor: Actor, data: ReasonIn | None, key: str | None
     ) -> dict[str, Any]:
-        return status_out(await self._resolve(conversation_id, actor, data.reason or "resolved"))
+        reason = None if data is None else data.reason
+        return status_out(await self._resolve(conversation_id, actor, reason or "resolved"))
 
     async def reopen(
-        self, conversation_id: UUID, actor: Actor, data: ReasonIn, key: str | None
+        self, conversation_id: UUID, actor: Actor, data: ReasonIn | None, key: str | None
     ) -> dict[str, Any]:
-        return status_out(await self._reopen(conversation_id, actor, data.reason or "reopened"))
+        reason = None if data is None else data.reason
+        return status_out(await self._reopen(conversation_id, actor, reason or "reopened"))
+
+    async def tags(
+        self, conversation_id: UUID, actor: Actor, data: TagsIn, key: str | None
+    ) -> dict[str, Any]:
+        return labels_out(await self._tags(conversation_id, actor, data.change()))
+
+    async def priority(
+        self, conversation_id: UUID, actor: Actor, data: PriorityIn, key: str | None
+    ) -> dict[str, Any]:
+        return labels_out(await self._priority(conversation_id, actor, data.priority, data.reason))
 
     async def assign(
         self, conversation_id: UUID, actor: Actor, data: AssignIn, key: str | None
@@ -334,5 +404,7 @@ COMMANDS: dict[str, type[msgspec.Struct]] = {
     "reopen": ReasonIn,
     "assign": AssignIn,
     "transfer": TransferIn,
+    "tags": TagsIn,
+    "priority": PriorityIn,
 }
 """Each command's body, by the name NATS subjects and `ConversationDesk` methods carry."""

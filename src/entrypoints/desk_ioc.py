@@ -18,6 +18,7 @@ from application.conversations.agents import (
     RegisterAgent,
 )
 from application.conversations.assign import AssignConversation
+from application.conversations.labels import ChangePriority, ChangeTags
 from application.conversations.lifecycle import (
     ReopenConversation,
     ResolveConversation,
@@ -44,6 +45,7 @@ from ports.campaigns import JourneyReferences
 from ports.clock import Clock
 from ports.conversation_roster import Roster
 from ports.ids import IdGenerator
+from ports.providers import ProviderDirectory
 from ports.rules import RuleSets
 from ports.snooze_timers import SnoozeTimers
 from ports.staff import StaffDirectory
@@ -161,8 +163,19 @@ class DeskProvider(Provider):
         request_message: RequestMessage,
         templates: PublishedTemplates,
         roster: Roster,
+        providers: ProviderDirectory,
     ) -> ReplyToConversation:
-        return ReplyToConversation(uows, rule_sets, clock, request_message, templates, roster)
+        return ReplyToConversation(
+            uows, rule_sets, clock, request_message, templates, roster, providers
+        )
+
+    @provide
+    def change_tags(self, uows: UnitsOfWork, clock: Clock) -> ChangeTags:
+        return ChangeTags(uows, clock)
+
+    @provide
+    def change_priority(self, uows: UnitsOfWork, clock: Clock) -> ChangePriority:
+        return ChangePriority(uows, clock)
 
     @provide
     def desk(
@@ -175,7 +188,9 @@ class DeskProvider(Provider):
         decisions: DecisionQueries,
         assign: AssignConversation,
         transfer: TransferConversation,
+        tags: ChangeTags,
+        priority: ChangePriority,
     ) -> ConversationDesk:
         return ConversationDesk(
-            reply, add_note, snooze, resolve, reopen, decisions, assign, transfer
+            reply, add_note, snooze, resolve, reopen, decisions, assign, transfer, tags, priority
         )

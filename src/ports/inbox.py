@@ -14,6 +14,7 @@ import binascii
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
@@ -36,6 +37,7 @@ __all__ = [
     "InboxPage",
     "InboxReadModel",
     "InboxRow",
+    "InboxStatus",
     "InvalidInboxCursor",
     "SlaDeadline",
     "conversation_events",
@@ -47,6 +49,7 @@ CONVERSATION_EVENT_NAMES = (
     "Started", "MessageReceived", "MessageSent", "DeliveryUpdated", "NoteAdded", "Snoozed",
     "Woke", "Resolved", "Reopened", "MarkedWaiting", "Assigned", "Transferred", "Unassigned",
     "Queued", "Classified", "PriorityChanged", "Tagged", "Untagged", "SlaBreached",
+    "ReplyUndelivered",
 )  # fmt: skip
 """Every event of a conversation: each changes its inbox row, if only its `updated_at`."""
 
@@ -55,6 +58,23 @@ def conversation_events(*names: str) -> tuple[type[Any], ...]:
     """The Conversation's event classes of these names (every one when none are named)."""
     prefix = topic_of(Conversation) + "."
     return tuple(class_of(prefix + name) for name in names or CONVERSATION_EVENT_NAMES)
+
+
+class InboxStatus(StrEnum):
+    """What `?status=` asks for: a conversation's status, or `unresolved` for any but
+    resolved (open, waiting on either side, snoozed)."""
+
+    OPEN = "open"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    WAITING_ON_US = "waiting_on_us"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"
+
+    def holds(self, status: ConversationStatus) -> bool:
+        if self is InboxStatus.UNRESOLVED:
+            return status is not ConversationStatus.RESOLVED
+        return str(status) == self.value
 
 
 class InvalidInboxCursor(ValueError):
@@ -163,6 +183,9 @@ class InboxRow:
             change["awaiting_since"] = None
         elif kind == "Reopened":
             change["status"] = ConversationStatus.WAITING_ON_US
+        elif kind == "ReplyUndelivered":
+            change |= {"status": ConversationStatus.WAITING_ON_US}
+            change["awaiting_since"] = e.awaiting_since
         elif kind == "MarkedWaiting":
             change |= {"status": ConversationStatus(e.status), "snoozed_until": None}
         elif kind in ("Assigned", "Transferred"):
@@ -204,13 +227,14 @@ class InboxFilter:
 
     team: str | None = None
     agent: str | None = None
-    status: ConversationStatus | None = None
+    status: InboxStatus | None = None
     channel: Channel | None = None
     intent: str | None = None
     priority: Priority | None = None
     breach_before: datetime | None = None
     customer_id: UUID | None = None
     assigned: bool | None = None
+    tag: str | None = None
 
     def holds(self, row: InboxRow, visible: Collection[str] | None) -> bool:
         """Whether the row is listed to someone who sees the teams `visible` (None: all)."""
@@ -219,11 +243,12 @@ class InboxFilter:
             (visible is None or (row.team is not None and row.team in visible))
             and (self.team is None or row.team == self.team)
             and (self.agent is None or row.agent == self.agent)
-            and (self.status is None or row.status is self.status)
+            and (self.status is None or self.status.holds(row.status))
             and (self.channel is None or self.channel in row.channels)
             and (self.intent is None or row.intent == self.intent)
             and (self.priority is None or row.priority is self.priority)
             and (self.customer_id is None or row.customer_id == self.customer_id)
+            and (self.tag is None or self.tag in row.tags)
             and (
                 self.breach_before is None
                 or (deadline is not None and deadline.due <= self.breach_before)

@@ -17,7 +17,7 @@ from ports.api_keys import Role
 from tests.e2e.service import ChorusProcess, prepared_model_dir
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
 
     from tests.servers import TestDatabases
 
@@ -75,10 +75,12 @@ async def prepared_chorus(
 
 @contextlib.asynccontextmanager
 async def running_chorus(
-    database_url: str, nats_url: str, log_path: Path
+    database_url: str, nats_url: str, log_path: Path, env: Mapping[str, str] | None = None
 ) -> AsyncIterator[ChorusProcess]:
-    """A service on its own database and streams, with an admin key as `admin_key`."""
+    """A service on its own database and streams, with an admin key as `admin_key`, and the
+    settings `env` adds (its providers, say)."""
     async with prepared_chorus(database_url, nats_url, log_path) as service:
+        service.env.update(env or {})
         service.start()
         yield service
 
@@ -101,12 +103,15 @@ async def alone(database_url: str, nats_url: str, tmp_path: Path) -> AsyncIterat
 
 @contextlib.asynccontextmanager
 async def module_chorus(
-    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+    databases: TestDatabases,
+    nats_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[ChorusProcess]:
     """A service on a database of its own, dropped after it: what a module's tests share."""
     database_url = await databases.create()
     log_path = tmp_path_factory.mktemp("chorus") / "chorus.log"
-    async with running_chorus(database_url, nats_url, log_path) as service:
+    async with running_chorus(database_url, nats_url, log_path, env) as service:
         yield service
     await databases.drop(database_url)
 

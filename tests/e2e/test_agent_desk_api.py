@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,21 +29,44 @@ from domain.conversation.vocabulary import Priority
 from domain.customer.aggregate import Customer
 from domain.customer.contact import ConsentRecord
 from domain.policy.vocabulary import Channel, Purpose
+from tests.e2e.conftest import module_chorus
 from tests.unit.in_memory_chorus import claim
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
     from uuid import UUID
 
     from tests.e2e.service import ChorusProcess
+    from tests.servers import TestDatabases
 
 pytestmark = pytest.mark.e2e
 
 
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing answers there
+PROVIDERS = json.dumps(
+    [
+        {"name": "email", "type": "email_api", "base_url": UNREACHABLE, "api_key": "k",
+         "webhook_secret": "s", "sender": "help@shop.example"},
+        {"name": "sms", "type": "twilio", "base_url": UNREACHABLE, "account_sid": "AC1",
+         "auth_token": "t", "from_number": "+15005550006"},
+        {"name": "whatsapp", "type": "whatsapp_cloud", "base_url": UNREACHABLE,
+         "phone_number_id": "1", "access_token": "t", "app_secret": "s"},
+    ]
+)  # fmt: skip
+"""Providers for the channels the replies here go on (none for chat or voice): a reply is
+decided and queued for them; none of them is ever reached."""
+
+
 @pytest.fixture(scope="module")
-def chorus(shared_chorus: ChorusProcess) -> ChorusProcess:
-    """The module's tests share one service, its clock at NOW: each names its own agents, teams
-    and customers."""
-    return shared_chorus
+async def chorus(
+    databases: TestDatabases, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ChorusProcess]:
+    """The module's tests share one service, its clock at NOW, with providers for email, SMS
+    and WhatsApp: each names its own agents, teams and customers."""
+    async with module_chorus(
+        databases, nats_url, tmp_path_factory, {"CHORUS_PROVIDERS": PROVIDERS}
+    ) as service:
+        yield service
 
 
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
@@ -366,3 +390,166 @@ class TestCommandsOverNats:
             assert (status, noted["author"]) == (200, staff.ana)
         finally:
             await nc.close()
+
+
+def eventually(read: Any, holds: Any, seconds: float = 15.0) -> Any:
+    """What `read()` answers once `holds` says yes of it (the inbox projection catching up)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = read()
+        if holds(found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+async def nats_command(chorus: ChorusProcess, command: str, body: dict[str, Any]) -> Any:
+    nc = await nats.connect(chorus.nats_url)
+    try:
+        subject = f"{chorus.subject_prefix}.cmd.conversations.{command}"
+        reply = await nc.request(subject, json.dumps(body).encode(), timeout=10)
+        return int((reply.headers or {})["Chorus-Status"]), json.loads(reply.data)
+    finally:
+        await nc.close()
+
+
+class TestRepliesOnChannelsNoProviderServes:
+    @pytest.mark.parametrize("channel", ["voice", "chat"])
+    async def test_a_reply_is_refused_up_front_over_http_and_nats(
+        self, chorus: ChorusProcess, channel: str
+    ) -> None:
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(chorus, Channel.EMAIL, team=staff.support)
+        body = {"text": "hi", "channel": channel}
+        with client(chorus, staff.ana_key) as http:
+            refused = http.post(f"/v1/conversations/{conversation}/replies", json=body)
+            thread = http.get(f"/v1/conversations/{conversation}").json()
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert problem["type"].endswith("/channel-unavailable")
+        assert problem["errors"][0]["field"] == "$.channel"
+        assert f"no provider serves {channel}" in problem["errors"][0]["reason"]
+        assert (problem["channel"], problem["channels"]) == (channel, ["email", "sms", "whatsapp"])
+        assert thread["status"] == "waiting_on_us"
+        assert [m["direction"] for m in thread["thread"]] == ["inbound"]
+        status, over_nats = await nats_command(
+            chorus, "reply", {**body, "conversation_id": str(conversation)}
+        )
+        assert status == 422
+        assert {k: over_nats[k] for k in ("type", "errors", "channel", "channels")} == {
+            k: problem[k] for k in ("type", "errors", "channel", "channels")
+        }
+
+
+class TestTagsAndPriority:
+    async def test_an_agent_tags_and_prioritises_and_the_inbox_shows_and_filters_it(
+        self, chorus: ChorusProcess
+    ) -> None:
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(chorus, Channel.EMAIL, team=staff.support)
+        tags = f"/v1/conversations/{conversation}/tags"
+        priority = f"/v1/conversations/{conversation}/priority"
+        tag = f"vip-{staff.support[-8:]}"
+        with client(chorus, staff.ana_key) as http:
+            tagged = http.post(tags, json={"tags": [tag, "refund"]})
+            again = http.post(tags, json={"add": [tag]})
+            urgent = http.post(priority, json={"priority": "urgent", "reason": "VIP"})
+            same = http.post(priority, json={"priority": "urgent"})
+            assert tagged.status_code == 200, tagged.text
+            assert tagged.json() == {
+                "conversation_id": str(conversation),
+                "tags": sorted([tag, "refund"]),
+                "priority": "normal",
+                "changed": True,
+            }
+            assert again.json()["changed"] is False
+            assert (urgent.json()["priority"], urgent.json()["changed"]) == ("urgent", True)
+            assert same.json()["changed"] is False
+            detail = http.get(f"/v1/conversations/{conversation}").json()
+            assert (sorted(detail["tags"]), detail["priority"]) == (
+                sorted([tag, "refund"]),
+                "urgent",
+            )
+            listed = eventually(
+                lambda: http.get("/v1/conversations", params={"tag": tag}).json()["items"],
+                lambda items: len(items) == 1 and items[0]["priority"] == "urgent",
+            )
+            assert [(i["id"], sorted(i["tags"])) for i in listed] == [
+                (str(conversation), sorted([tag, "refund"]))
+            ]
+            unresolved = http.get(
+                "/v1/conversations", params={"status": "unresolved", "team": staff.support}
+            ).json()["items"]
+            assert [i["id"] for i in unresolved] == [str(conversation)]
+            opened = http.get(
+                "/v1/conversations", params={"status": "open", "team": staff.support}
+            ).json()["items"]
+            assert opened == []
+        with client(chorus, staff.bruno_key) as http:
+            refused = http.post(tags, json={"add": ["mine"]})
+            assert (refused.status_code, refused.json()["type"].rpartition("/")[2]) == (
+                403,
+                "not-on-team",
+            )
+            assert http.post(priority, json={"priority": "low"}).status_code == 403
+        status, over_nats = await nats_command(
+            chorus,
+            "tags",
+            {"conversation_id": str(conversation), "agent": staff.ana, "remove": ["refund"]},
+        )
+        assert (status, over_nats["tags"], over_nats["changed"]) == (200, [tag], True)
+
+    async def test_tags_are_refused_naming_the_field(self, chorus: ChorusProcess) -> None:
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(chorus, Channel.EMAIL, team=staff.support)
+        tags = f"/v1/conversations/{conversation}/tags"
+        with client(chorus, staff.ana_key) as http:
+            charset = http.post(tags, json={"tags": ["ok", "Not A Key"]})
+            count = http.post(tags, json={"add": [f"t{n}" for n in range(21)]})
+            both = http.post(tags, json={"tags": ["a"], "add": ["b"]})
+        assert (charset.status_code, charset.json()["errors"][0]["field"]) == (400, "$.tags[1]")
+        assert (count.status_code, count.json()["errors"][0]["field"]) == (400, "$.add")
+        assert (both.status_code, both.json()["errors"][0]["field"]) == (422, "$.tags")
+
+
+class TestOneAnswerForOneFault:
+    async def test_resolve_and_reopen_take_no_body(self, chorus: ChorusProcess) -> None:
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(chorus, Channel.EMAIL, team=staff.support)
+        with client(chorus, staff.ana_key) as http:
+            resolved = http.post(f"/v1/conversations/{conversation}/resolve")
+            reopened = http.post(f"/v1/conversations/{conversation}/reopen", content=b"")
+        assert (resolved.status_code, resolved.json()["status"]) == (200, "resolved"), resolved.text
+        assert (reopened.status_code, reopened.json()["status"]) == (200, "waiting_on_us")
+
+    async def test_a_snooze_is_refused_alike_over_http_and_nats(
+        self, chorus: ChorusProcess
+    ) -> None:
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(chorus, Channel.EMAIL, team=staff.support)
+        snooze = f"/v1/conversations/{conversation}/snooze"
+        for until, reason in ((7, "a time to come"), ("9999-12-31T23:59:59Z", "at most 365 days")):
+            with client(chorus, staff.ana_key) as http:
+                refused = http.post(snooze, json={"until": until})
+            status, over_nats = await nats_command(
+                chorus, "snooze", {"conversation_id": str(conversation), "until": until}
+            )
+            assert (refused.status_code, status) == (422, 422), refused.text
+            assert refused.json()["errors"] == over_nats["errors"]
+            assert over_nats["errors"][0]["field"] == "$.until"
+            assert reason in over_nats["errors"][0]["reason"]
+
+    async def test_a_conversation_held_by_another_is_a_409_naming_agent_as_a_path(
+        self, chorus: ChorusProcess
+    ) -> None:
+        staff = own_staff(chorus)
+        conversation = await customer_wrote(chorus, Channel.WHATSAPP, team=staff.support)
+        with client(chorus) as http:
+            body = {"agent": staff.ana, "reason": "first", "team": staff.support}
+            assert http.post(f"/v1/conversations/{conversation}/assign", json=body).is_success
+            http.put(f"/v1/teams/{staff.support}/members/{staff.bruno}").raise_for_status()
+            taken = http.post(
+                f"/v1/conversations/{conversation}/assign",
+                json={"agent": staff.bruno, "reason": "mine"},
+            )
+        assert taken.status_code == 409, taken.text
+        assert taken.json()["errors"][0]["field"] == "$.agent"

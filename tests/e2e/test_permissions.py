@@ -194,6 +194,8 @@ COMMANDS: dict[str, Any] = {
     "replies": {"text": "We are looking into it."},
     "resolve": {"reason": "matrix"},
     "snooze": {"until": "2026-12-30T12:00:00Z"},
+    "tags": {"add": ["matrix"]},
+    "priority": {"priority": "high", "reason": "matrix"},
     "transfer": {"team": "billing", "reason": "matrix"},
     "suggestions": None,
 }

@@ -783,6 +783,8 @@ async def desk_command(
             unused,
             unused,
             unused,
+            unused,
+            unused,
         )
         responder = ConversationCommandResponder(
             nc,

@@ -30,7 +30,7 @@ class TestAssignmentRefusals:
         found = problem_of(AlreadyAssigned(uuid4(), "rui"))
         assert found is not None
         assert (found.status, found.slug) == (409, "already-assigned")
-        assert found.errors == [{"field": "agent", "reason": "held by rui: transfer it instead"}]
+        assert found.errors == [{"field": "$.agent", "reason": "held by rui: transfer it instead"}]
 
     def test_an_agent_with_no_room_read_before_the_commit_is_a_409_naming_agent(self) -> None:
         found = problem_of(AgentAtCapacity("ana", "agent 'ana' has no free email capacity"))
@@ -38,7 +38,7 @@ class TestAssignmentRefusals:
         assert (found.status, found.slug, found.errors[0]["field"]) == (
             409,
             "agent-at-capacity",
-            "agent",
+            "$.agent",
         )
 
 
@@ -52,4 +52,6 @@ class TestTheCommandsOverNats:
             "reopen",
             "assign",
             "transfer",
+            "tags",
+            "priority",
         }

@@ -14,7 +14,7 @@ import pytest
 
 from application.conversations.assign import AgentAtCapacity
 from application.conversations.lifecycle import ConversationClosed
-from application.conversations.replies import ReplyNeedsTemplate
+from application.conversations.replies import ChannelUnavailable, ReplyNeedsTemplate
 from application.messages.request_message import IdempotencyKeyReused
 from domain.conversation.aggregate import AlreadyAssigned, NoReplyChannel, NotOnTeam, TemplateNeeded
 from domain.customer.aggregate import CustomerWasErased
@@ -303,6 +303,14 @@ class TestTheConversationCommandsOwnErrors:
         assert problem.errors is not None
         assert problem.errors[0]["field"] == "$.channel"
 
+    def test_a_channel_no_provider_serves_is_a_422_naming_the_channel(self) -> None:
+        error = ChannelUnavailable(Channel.VOICE, (Channel.EMAIL, Channel.SMS), picked=True)
+        body = mapped(error).body()
+        assert (body["status"], body["type"]) == (422, BASE + "channel-unavailable")
+        assert body["errors"] == [{"field": "$.channel", "reason": str(error)}]
+        assert "no provider serves voice" in body["errors"][0]["reason"]
+        assert (body["channel"], body["channels"]) == ("voice", ["email", "sms"])
+
     def test_a_resolved_conversation_is_a_409(self) -> None:
         problem = mapped(ConversationClosed("the conversation is resolved"))
         assert (problem.status, problem.slug, problem.errors) == (409, "conversation-resolved", [])
@@ -310,13 +318,15 @@ class TestTheConversationCommandsOwnErrors:
     def test_a_conversation_held_by_another_is_a_409_naming_the_holder(self) -> None:
         problem = mapped(AlreadyAssigned(uuid4(), "rui"))
         assert (problem.status, problem.slug) == (409, "already-assigned")
-        assert problem.errors == [{"field": "agent", "reason": "held by rui: transfer it instead"}]
+        assert problem.errors == [
+            {"field": "$.agent", "reason": "held by rui: transfer it instead"}
+        ]
 
     def test_an_agent_with_no_room_is_a_409_naming_agent(self) -> None:
         problem = mapped(AgentAtCapacity("ana", "agent 'ana' has no free email capacity"))
         assert (problem.status, problem.slug) == (409, "agent-at-capacity")
         assert problem.errors == [
-            {"field": "agent", "reason": "agent 'ana' has no free email capacity"}
+            {"field": "$.agent", "reason": "agent 'ana' has no free email capacity"}
         ]
 
 
@@ -327,5 +337,6 @@ def _an(error_type: type[Exception]) -> Exception:
         ReplyNeedsTemplate: ReplyNeedsTemplate(TemplateNeeded(Channel.WHATSAPP, None), ()),
         AlreadyAssigned: AlreadyAssigned(uuid4(), "rui"),
         AgentAtCapacity: AgentAtCapacity("ana", "no room"),
+        ChannelUnavailable: ChannelUnavailable(Channel.VOICE, (Channel.EMAIL,), picked=True),
     }
     return made.get(error_type) or error_type("refused")

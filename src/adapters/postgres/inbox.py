@@ -66,13 +66,20 @@ FROM inbox i LEFT JOIN sla_deadlines d USING (conversation_id)
 _WHERE = """
 WHERE ($1::text[] IS NULL OR i.team = ANY($1::text[]))
   AND ($2::text IS NULL OR i.team = $2) AND ($3::text IS NULL OR i.agent = $3)
-  AND ($4::text IS NULL OR i.status = $4) AND ($5::text IS NULL OR $5 = ANY(i.channels))
+  AND ($4::text IS NULL OR i.status = $4 OR ($4 = 'unresolved' AND i.status <> 'resolved'))
+  AND ($5::text IS NULL OR $5 = ANY(i.channels))
   AND ($6::text IS NULL OR i.intent = $6) AND ($7::text IS NULL OR i.priority = $7)
   AND ($8::timestamptz IS NULL OR d.due_at <= $8) AND ($9::uuid IS NULL OR i.customer_id = $9)
   AND ($10::bool IS NULL OR (i.status <> 'resolved' AND (i.agent IS NOT NULL) = $10))
 """
-_PAGE = _SELECT + _WHERE + "AND ($11::bigint IS NULL OR i.seq < $11) ORDER BY i.seq DESC LIMIT $12"
-_CHANGED = _SELECT + _WHERE + "AND i.seq > $11 ORDER BY i.seq LIMIT $12"
+_TAGGED = "AND ($13::text IS NULL OR $13 = ANY(i.tags)) "  # `?tag=`, passed after the limit
+_PAGE = (
+    _SELECT
+    + _WHERE
+    + _TAGGED
+    + "AND ($11::bigint IS NULL OR i.seq < $11) ORDER BY i.seq DESC LIMIT $12"
+)
+_CHANGED = _SELECT + _WHERE + _TAGGED + "AND i.seq > $11 ORDER BY i.seq LIMIT $12"
 _ONE = _SELECT + "WHERE i.conversation_id = $1"
 _HIGH_WATER = "SELECT coalesce(max(seq), 0) FROM inbox"
 
@@ -235,7 +242,9 @@ class PostgresInbox:
         before = seq_of(after)
         async with self.pool.acquire() as conn:
             high_water: int = await conn.fetchval(_HIGH_WATER)
-            found = await conn.fetch(_PAGE, *_arguments(where, visible), before, limit + 1)
+            found = await conn.fetch(
+                _PAGE, *_arguments(where, visible), before, limit + 1, where.tag
+            )
         rows = [_row(record) for record in found[:limit]]
         more = len(found) > limit
         return InboxPage(rows, inbox_cursor(rows[-1].seq) if more else None, high_water)
@@ -247,7 +256,7 @@ class PostgresInbox:
     async def changed_since(
         self, seq: int, where: InboxFilter, visible: Collection[str] | None, limit: int = 500
     ) -> list[InboxRow]:
-        found = await self.pool.fetch(_CHANGED, *_arguments(where, visible), seq, limit)
+        found = await self.pool.fetch(_CHANGED, *_arguments(where, visible), seq, limit, where.tag)
         return [_row(record) for record in found]
 
     async def high_water(self) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from application.conversations.actors import change_conversation
-from domain.conversation.aggregate import Conversation, ConversationStatus
+from domain.conversation.aggregate import Conversation, ConversationStatus, check_snooze
 from domain.shared.errors import DomainError, InvalidValue, NotFound
 
 if TYPE_CHECKING:
@@ -82,8 +82,8 @@ async def _move(
 
 
 class SnoozeConversation:
-    """Sets a conversation aside until a time; a message from the customer wakes it sooner.
-    Its timer is set first: a snooze that commits always has one (`ports.snooze_timers`)."""
+    """Sets a conversation aside until a time to come, a year ahead at most (`MAX_SNOOZE`); a
+    message from the customer wakes it sooner. Its timer is set first: a snooze that commits always has one (`ports.snooze_timers`)."""
 
     def __init__(self, uows: UnitsOfWork, clock: Clock, timers: SnoozeTimers) -> None:
         self.uows = uows
@@ -91,8 +91,7 @@ class SnoozeConversation:
         self.timers = timers
 
     async def __call__(self, conversation_id: UUID, actor: Actor, until: datetime) -> StatusChanged:
-        if until <= self.clock.now():
-            raise InvalidValue("until", "a conversation is snoozed until a time to come")
+        check_snooze(until, self.clock.now())
         await self.timers.set(conversation_id, until)
 
         def snooze(conversation: Conversation) -> StatusChanged:

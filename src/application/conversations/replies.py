@@ -4,7 +4,9 @@ sent through the outbox, and recorded in the thread only when it may go.
 The reply goes on the channel the customer last wrote on, unless the agent picks another. On a
 channel whose service window is closed (WhatsApp: 24 hours after the customer's last message on
 it) only an approved template may go: the answer says so and lists them (`ReplyNeedsTemplate`).
-A reply the rules suppress, defer or hold for an operator's approval is answered with the
+A reply on a channel no provider serves is refused before the rules decide it
+(`ChannelUnavailable`): nothing is recorded, and the conversation stays as it was. A reply the
+rules suppress, defer or hold for an operator's approval is answered with the
 decision, and the thread is left as it was (a deferred one goes in when the scheduler lets it
 go, a held one once its hold is settled: `application/approvals/reply_thread.py`); the request
 carries the conversation's classified intent, which approval rules read. A reply to a resolved
@@ -38,11 +40,19 @@ if TYPE_CHECKING:
     from application.messages.request_message import RequestMessage
     from ports.clock import Clock
     from ports.conversation_roster import Roster
+    from ports.providers import ProviderDirectory
     from ports.rules import RuleSets
     from ports.templates import PublishedTemplates
     from ports.unit_of_work import UnitsOfWork
 
-__all__ = ["REPLY_TEAM", "Reply", "ReplyNeedsTemplate", "ReplyOutcome", "ReplyToConversation"]
+__all__ = [
+    "REPLY_TEAM",
+    "ChannelUnavailable",
+    "Reply",
+    "ReplyNeedsTemplate",
+    "ReplyOutcome",
+    "ReplyToConversation",
+]
 
 REPLY_TEAM = "conversations"
 """The sending team a reply is requested for when the conversation has no team yet."""
@@ -81,6 +91,21 @@ class ReplyNeedsTemplate(DomainError):
         self.templates = templates
 
 
+class ChannelUnavailable(DomainError):
+    """No provider serves the reply's channel: it could never be delivered. `served` are the
+    channels a reply may go on; `picked` says whether the agent chose the channel (else it is
+    the one the customer last wrote on)."""
+
+    def __init__(self, channel: Channel, served: tuple[Channel, ...], *, picked: bool) -> None:
+        choose = ", ".join(map(str, served)) or "none"
+        whose = "" if picked else "the customer last wrote on it; "
+        super().__init__(
+            f"no provider serves {channel}: {whose}pick a channel that one serves ({choose})"
+        )
+        self.channel = channel
+        self.served = served
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyOutcome:
     """What became of a reply: the decision, and whether it went into the thread."""
@@ -106,8 +131,10 @@ class ReplyToConversation:
         request_message: RequestMessage,
         templates: PublishedTemplates,
         roster: Roster,
+        providers: ProviderDirectory,
     ) -> None:
         self.uows = uows
+        self.providers = providers
         self.rule_sets = rule_sets
         self.clock = clock
         self.request_message = request_message
@@ -131,6 +158,9 @@ class ReplyToConversation:
             )
         except TemplateNeeded as needed:
             raise ReplyNeedsTemplate(needed, await self.approved_for(needed.channel)) from None
+        if not self.providers.for_channel(channel):
+            served = tuple(c for c in Channel if self.providers.for_channel(c))
+            raise ChannelUnavailable(channel, served, picked=reply.channel is not None)
         classified = conversation.classification
         decided = await self.request_message(
             conversation.customer_id,

@@ -22,6 +22,7 @@ from application.outbound.payloads import (
     ConversationSlaBreachedV1,
     ConversationStartedV1,
     ConversationStatusV1,
+    ConversationTagsV1,
     CustomerErasedV1,
     CustomerRegisteredV1,
     CustomersMergedV1,
@@ -511,6 +512,18 @@ def _priority_changed(event: Event) -> ConversationPriorityV1:
     )
 
 
+def _tags(change: str) -> Callable[[Event], ConversationTagsV1]:
+    def build(event: Event) -> ConversationTagsV1:
+        return ConversationTagsV1(
+            conversation_id=event.originator_id,
+            change=change,
+            tags=sorted(event.tags),
+            by=event.by,
+        )
+
+    return build
+
+
 def _sla_breached(event: Event) -> ConversationSlaBreachedV1:
     return ConversationSlaBreachedV1(
         conversation_id=event.originator_id, sla=str(event.sla), due=event.due, by=event.by
@@ -533,8 +546,9 @@ def _conversation(
 
 
 # A conversation's events are about its stream: the CloudEvents subject is the conversation,
-# and a subscriber sees each conversation's events in order. Notes, tags and delivery
-# statuses stay inside (the thread is read through the API).
+# and a subscriber sees each conversation's events in order. Notes and delivery statuses stay
+# inside (the thread is read through the API); a reply that was not delivered is published as
+# the status change it makes (`reply_undelivered`, back to waiting on us, with the reason).
 CONVERSATION_EVENTS: tuple[OutboundEvent, ...] = (
     _conversation("Started", "started", _conversation_started),
     _conversation("MessageReceived", "message_received", _conversation_message),
@@ -548,8 +562,13 @@ CONVERSATION_EVENTS: tuple[OutboundEvent, ...] = (
     _conversation("Resolved", "resolved", _status(ConversationStatus.RESOLVED)),
     _conversation("Reopened", "reopened", _status(ConversationStatus.WAITING_ON_US)),
     _conversation("MarkedWaiting", "marked_waiting", _status(None)),
+    _conversation(
+        "ReplyUndelivered", "reply_undelivered", _status(ConversationStatus.WAITING_ON_US)
+    ),
     _conversation("Classified", "classified", _classified),
     _conversation("PriorityChanged", "priority_changed", _priority_changed),
+    _conversation("Tagged", "tagged", _tags("tagged")),
+    _conversation("Untagged", "untagged", _tags("untagged")),
     _conversation("SlaBreached", "sla_breached", _sla_breached),
 )
 

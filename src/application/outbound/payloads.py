@@ -29,6 +29,7 @@ __all__ = [
     "ConversationSlaBreachedV1",
     "ConversationStartedV1",
     "ConversationStatusV1",
+    "ConversationTagsV1",
     "CustomerErasedV1",
     "CustomerRegisteredV1",
     "CustomersMergedV1",
@@ -336,6 +337,15 @@ class ConversationPriorityV1(msgspec.Struct, kw_only=True, frozen=True):
     conversation_id: UUID
     priority: str
     reason: str
+    by: str
+
+
+class ConversationTagsV1(msgspec.Struct, kw_only=True, frozen=True):
+    """Tags were added to the conversation (`tagged`) or taken off it (`untagged`)."""
+
+    conversation_id: UUID
+    change: str
+    tags: list[str]
     by: str
 
 

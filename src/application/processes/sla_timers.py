@@ -43,6 +43,7 @@ SLA_TIMER = "sla-timer"
 _HANDLES: tuple[type[Any], ...] = conversation_events(
     "Started", "MessageReceived", "MessageSent", "Snoozed", "Woke", "Resolved", "Reopened",
     "MarkedWaiting", "Assigned", "Transferred", "Unassigned", "Queued", "SlaBreached",
+    "ReplyUndelivered",
 )  # fmt: skip
 """What can start, stop or move a clock: messages, status, and the team (its working hours)."""
 

@@ -9,7 +9,8 @@ intent and sentiment once classified. Every change is an event carrying who made
 agent's key, `customer`, `router`, a timer, an API key).
 
 Status: `open` until the first message; a message from the customer makes it `waiting_on_us`,
-an agent's reply `waiting_on_customer`. Agents may snooze it until a time (`wake` when the timer
+an agent's reply `waiting_on_customer` (and `waiting_on_us` again if that reply never reaches
+them: `record_status`). Agents may snooze it until a time (`wake` when the timer
 fires; an inbound message wakes it at once), resolve it, or mark who it waits on. A new inbound
 message, or an agent's reply, reopens a resolved conversation.
 
@@ -33,7 +34,10 @@ Facts for the pure services: `routing_facts` (for `routing.route`), `sla_facts` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime  # events carry these types; eventsourcing resolves them at run time
+from datetime import (
+    datetime,  # events carry these types; eventsourcing resolves them at run time
+    timedelta,
+)
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -54,6 +58,9 @@ from domain.shared.topics import StoredAs
 __all__ = [
     "CUSTOMER",
     "DEFAULT_TOPIC",
+    "MAX_SNOOZE",
+    "MAX_TAGS",
+    "UNDELIVERED",
     "ActingAgent",
     "AlreadyAssigned",
     "Assignment",
@@ -68,6 +75,7 @@ __all__ = [
     "TemplateNeeded",
     "ThreadMessage",
     "UnknownMessage",
+    "check_snooze",
     "conversation_id",
 ]
 
@@ -79,10 +87,33 @@ DEFAULT_TOPIC = "support"
 CUSTOMER = "customer"
 """Who `by` names when the customer did it."""
 
+MAX_SNOOZE = timedelta(days=365)
+"""How far ahead a conversation may be snoozed."""
+
+MAX_TAGS = 20
+"""How many tags a conversation holds at most."""
+
+UNDELIVERED = frozenset({MessageStatus.FAILED, MessageStatus.BOUNCED, MessageStatus.EXPIRED})
+"""What a reply's message ends as when it never reached the customer."""
+
 
 def conversation_id(customer_id: UUID, topic: str = DEFAULT_TOPIC) -> UUID:
     """The id of the customer's conversation on `topic`: the same whatever the channel."""
     return keyed_id(_NAMESPACE, f"{customer_id}/{check_key(topic, 'topic', 'order-42')}")
+
+
+def check_snooze(until: datetime, at: datetime) -> datetime:
+    """`until`, if a conversation may be snoozed until then at `at`: a time to come, at most
+    `MAX_SNOOZE` ahead."""
+    if until <= at:
+        raise InvalidValue("until", "a conversation is snoozed until a time to come")
+    latest = at + MAX_SNOOZE
+    if until > latest:
+        raise InvalidValue(
+            "until",
+            f"at most {MAX_SNOOZE.days} days ahead: {latest.isoformat()} at the latest",
+        )
+    return until
 
 
 class ConversationStatus(StrEnum):
@@ -446,11 +477,53 @@ class Conversation(Aggregate):
         return True
 
     def record_status(self, message_id: UUID, status: MessageStatus, by: str, at: datetime) -> bool:
-        """A provider's status for an outbound message; False when it says nothing new."""
+        """A provider's status for an outbound message; False when it says nothing new. A reply
+        that never reached the customer (failed, bounced, expired) while the conversation
+        waits on them, with no later reply that went, puts it back to waiting on us: its
+        customer's unanswered messages wait again (since the failure, when none do), held to
+        the next-response target (`ReplyUndelivered`, with the reason)."""
         if self.status_of(message_id) is status:
             return False
         self._delivery_updated(timestamp=at, message_id=message_id, status=status, by=by)
+        if status in UNDELIVERED and self._answer_lost(message_id):
+            channel = next(m.channel for m in self.messages if m.message_id == message_id)
+            self._reply_undelivered(
+                timestamp=at,
+                message_id=message_id,
+                status=status,
+                reason=f"the reply on {channel} was not delivered ({status}): the customer has no answer",
+                awaiting_since=self._unanswered_since() or at,
+                by=by,
+            )
         return True
+
+    def _answer_lost(self, message_id: UUID) -> bool:
+        """Whether the conversation waits on the customer on the strength of this reply alone:
+        no outbound message after it may still reach them."""
+        if self.status is not ConversationStatus.WAITING_ON_CUSTOMER:
+            return False
+        later = False
+        for message in self.messages:
+            if message.message_id == message_id:
+                later = True
+            elif (
+                later
+                and message.direction is Direction.OUTBOUND
+                and self.statuses.get(message.message_id) not in UNDELIVERED
+            ):
+                return False
+        return later
+
+    def _unanswered_since(self) -> datetime | None:
+        """When the customer's oldest message that no delivered (or pending) reply followed
+        came; None when every message of theirs was answered."""
+        since: datetime | None = None
+        for message in self.messages:
+            if message.direction is Direction.INBOUND:
+                since = since or message.at
+            elif self.statuses.get(message.message_id) not in UNDELIVERED:
+                since = None
+        return since
 
     def add_note(self, note_id: UUID, agent: ActingAgent, text: str, at: datetime) -> Note:
         """An internal note by an agent of the team."""
@@ -465,8 +538,7 @@ class Conversation(Aggregate):
 
     def snooze(self, until: datetime, by: str, at: datetime) -> None:
         """Sets the conversation aside until `until`; a message from the customer wakes it."""
-        if until <= at:
-            raise InvalidValue("until", "a conversation is snoozed until a time to come")
+        check_snooze(until, at)
         if self.status is ConversationStatus.RESOLVED:
             raise DomainError("a resolved conversation cannot be snoozed: reopen it")
         self._snoozed(timestamp=at, until=until, by=by)
@@ -629,6 +701,35 @@ class Conversation(Aggregate):
         self._priority_changed(timestamp=at, priority=priority, reason=reason, by=by)
         return True
 
+    def set_priority(
+        self, priority: Priority, reason: str, agent: ActingAgent, at: datetime
+    ) -> bool:
+        """An agent of the team sets the priority, with why; False when it has it already."""
+        self._check_on_team(agent)
+        return self.change_priority(priority, reason, agent.key, at)
+
+    def change_tags(
+        self,
+        agent: ActingAgent,
+        at: datetime,
+        *,
+        add: frozenset[str] = frozenset(),
+        remove: frozenset[str] = frozenset(),
+        field: str = "tags",
+    ) -> bool:
+        """An agent of the team removes and adds tags (keys such as `refund`), at most
+        `MAX_TAGS` in all (`field` names what asked for more); False when nothing changes."""
+        self._check_on_team(agent)
+        for tag in add:
+            check_key(tag, "tag", "refund")
+        kept = (self.tags - remove) | add
+        if len(kept) > MAX_TAGS and not add <= self.tags:
+            raise InvalidValue(
+                field, f"a conversation holds at most {MAX_TAGS} tags; this leaves {len(kept)}"
+            )
+        changed = self.untag(remove - add, agent.key, at)
+        return self.tag(add, agent.key, at) or changed
+
     def tag(self, tags: frozenset[str], by: str, at: datetime) -> bool:
         """Adds tags (keys such as `refund`); False when it had them all."""
         new = frozenset(check_key(t, "tag", "refund") for t in tags) - self.tags
@@ -758,6 +859,19 @@ class Conversation(Aggregate):
         self, timestamp: datetime, message_id: UUID, status: MessageStatus, by: str
     ) -> None:
         self.statuses[message_id] = status
+
+    @event("ReplyUndelivered")
+    def _reply_undelivered(
+        self,
+        timestamp: datetime,
+        message_id: UUID,
+        status: MessageStatus,
+        reason: str,
+        awaiting_since: datetime,
+        by: str,
+    ) -> None:
+        self.status = ConversationStatus.WAITING_ON_US
+        self.awaiting_since = awaiting_since
 
     @event("NoteAdded")
     def _note_added(self, timestamp: datetime, note: Note, by: str) -> None:

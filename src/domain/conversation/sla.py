@@ -56,9 +56,9 @@ def _check_targets(name: str, targets: dict[ChannelKind, str]) -> None:
         try:
             span = parse_duration(text)
         except ValueError as error:
-            raise InvalidValue(name, f"{kind}: {error}") from None
+            raise InvalidValue(f"{name}.{kind}", str(error)) from None
         if span <= timedelta(0):
-            raise InvalidValue(name, f"{kind}: {text!r} is no time at all")
+            raise InvalidValue(f"{name}.{kind}", f"{text!r} is no time at all")
 
 
 class Targets(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,9 +67,10 @@ class Targets(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     first_response: dict[ChannelKind, Target] = msgspec.field(default_factory=dict)
     next_response: dict[ChannelKind, Target] = msgspec.field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        _check_targets("first_response", self.first_response)
-        _check_targets("next_response", self.next_response)
+    def check(self, at: str = "") -> None:
+        """Refuses a target that is no time (`InvalidValue` naming its path below `at`)."""
+        _check_targets(f"{at}first_response", self.first_response)
+        _check_targets(f"{at}next_response", self.next_response)
 
     def target(self, sla: SlaKind, kind: ChannelKind) -> timedelta | None:
         """The time allowed for an answer of that kind on that channel kind, if any."""
@@ -92,6 +93,12 @@ class SlaPolicy(Targets, frozen=True, kw_only=True, forbid_unknown_fields=True):
     tiers: dict[TierName, Targets] = msgspec.field(default_factory=dict)
     working_hours: bool = False
     on_breach: OnBreach | None = None
+
+    def __post_init__(self) -> None:
+        # A tier's targets are checked here, where its name is known for the path.
+        self.check()
+        for tier, targets in self.tiers.items():
+            targets.check(f"tiers.{tier}.")
 
     def allowed(self, sla: SlaKind, kind: ChannelKind, tier: str | None) -> timedelta | None:
         """The tier's target when it has one, else the general one."""

@@ -133,7 +133,7 @@ class DocumentReader(Generic[T]):
         else:
             reason, path = message, "$"
         own = _OWN.match(reason)
-        if own and own.group("field") in self._fields:
+        if own and own.group("field").partition(".")[0] in self._fields:
             return f"{path}.{own.group('field')}", own.group("reason")
         missing = _MISSING.match(reason)
         if missing:
@@ -152,8 +152,9 @@ class DocumentReader(Generic[T]):
         return path, reason
 
 
-# A `ValueError` of a Struct's own checks (`InvalidValue`) reads `field: reason`.
-_OWN = re.compile(r"^(?P<field>\w+): (?P<reason>.*)$", re.DOTALL)
+# A `ValueError` of a Struct's own checks (`InvalidValue`) reads `field: reason`, the field
+# perhaps a path below it (`first_response.chat`, `tiers.vip.next_response.email`).
+_OWN = re.compile(r"^(?P<field>\w+(?:\.[^:]+?)*): (?P<reason>.*)$", re.DOTALL)
 _MISSING_AT = re.compile(r"missing required field `([^`]+)`")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")

@@ -240,7 +240,11 @@ def _erased(request: Request[Any, Any, Any], exc: CustomerWasErased) -> Response
 
 def _template_missing(request: Request[Any, Any, Any], exc: TemplateNotFound) -> Response[Any]:
     return problem(
-        422, "template-not-found", "Template not found", str(exc), errors=[{"field": "template"}]
+        422,
+        "template-not-found",
+        "Template not found",
+        str(exc),
+        errors=[{"field": "$.template", "reason": str(exc)}],
     )
 
 

@@ -1,6 +1,7 @@
 """The agent's commands over NATS request/reply: `<prefix>.cmd.conversations.<command>`.
 
-Commands: `reply`, `note`, `snooze`, `resolve`, `reopen`, `assign`, `transfer`. The payload is
+Commands: `reply`, `note`, `snooze`, `resolve`, `reopen`, `assign`, `transfer`, `tags`,
+`priority`. The payload is
 the HTTP body of `POST /v1/conversations/{id}/<route>` with `conversation_id` beside it, and
 `agent` (the acting agent's key) when an agent acts: then only on their teams' conversations,
 as over HTTP (`assign` and `transfer` keep their body's own `agent`, the one given the
@@ -12,10 +13,9 @@ service process.
 A retry is safe as over HTTP: `reply`, `note`, `assign` and `transfer` take an `Idempotency-Key`
 header (or `idempotency_key` field; the header wins), and a retry under it does nothing again
 but answers what the first did (a reply or a note with `repeated: true`; an assignment or a
-transfer as it was answered); the same key on another request is a 409. `snooze`, `resolve`
-and `reopen` need none (a key given is ignored, as HTTP ignores it): each is idempotent by its
-effect, the same command again on a conversation that stands so records nothing (`changed:
-false`).
+transfer as it was answered); the same key on another request is a 409. `snooze`, `resolve`,
+`reopen`, `tags` and `priority` set a state: they take the key and need none, the same command
+again on a conversation that stands so recording nothing (`changed: false`).
 
 A command may carry an API key (`Chorus-Key` or `Authorization: Bearer`, as send commands do):
 it is checked (unknown, revoked or expired: 401; a role other than agent, service or admin:
@@ -194,7 +194,9 @@ class ConversationCommandResponder(QueueResponder):
             path, reason = field_of(error)
             raise invalid(path.replace("$.agent", f"$.{acting_field}", 1), reason) from None
         try:
-            data = msgspec.convert(document, shape, str_keys=True)
+            # Read as HTTP reads the body (Litestar converts leniently), so both edges answer a
+            # value alike: `{"until": 7}` is a time long past on each, not a type error on one.
+            data = msgspec.convert(document, shape, str_keys=True, strict=False)
         except msgspec.ValidationError as error:
             raise invalid(*field_of(error)) from None
         key = _idempotency_key(msg)

@@ -18,7 +18,7 @@ from domain.conversation.vocabulary import Priority, Sentiment
 from domain.customer.identities import Verification
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import NotFound
-from ports.inbox import InboxFilter, InboxRow, InvalidInboxCursor
+from ports.inbox import InboxFilter, InboxRow, InboxStatus, InvalidInboxCursor
 from tests.unit.application.inbox_world import InboxWorld
 
 ANA = ActingAgent("ana", frozenset({"support"}))
@@ -93,9 +93,12 @@ class TestFiltersAndCursors:
         chat = await world.conversation(
             customer, Channel.CHAT, topic="b", team="billing", agent="bo"
         )
+        resolved = await world.conversation(customer, Channel.SMS, topic="c", team="support")
         now = world.clock.now()
         await world.change(chat, ("classify", ("refund", None, "classifier", now)))
         await world.change(email, ("change_priority", (Priority.URGENT, "vip", "router", now)))
+        await world.change(chat, ("tag", (frozenset({"vip"}), "bo", now)))
+        await world.change(resolved, ("resolve", ("done", "ana", now)))
         await world.settle()
 
         async def ids(where: InboxFilter) -> list[object]:
@@ -106,8 +109,12 @@ class TestFiltersAndCursors:
         assert await ids(InboxFilter(channel=Channel.EMAIL)) == [email]
         assert await ids(InboxFilter(intent="refund")) == [chat]
         assert await ids(InboxFilter(priority=Priority.URGENT)) == [email]
-        assert await ids(InboxFilter(status=ConversationStatus.RESOLVED)) == []
-        assert await ids(InboxFilter(customer_id=customer)) == [email, chat]
+        assert await ids(InboxFilter(status=InboxStatus.RESOLVED)) == [resolved]
+        assert await ids(InboxFilter(status=InboxStatus.OPEN)) == []
+        # Every conversation but the resolved one, whoever it waits on.
+        assert await ids(InboxFilter(status=InboxStatus.UNRESOLVED)) == [chat, email]
+        assert await ids(InboxFilter(tag="vip")) == [chat]
+        assert await ids(InboxFilter(customer_id=customer)) == [resolved, chat, email]
 
     async def test_assigned_keeps_the_unresolved_held_or_waiting_for_an_agent(self) -> None:
         world = InboxWorld()

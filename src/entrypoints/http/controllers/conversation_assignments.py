@@ -37,7 +37,7 @@ def _already_assigned(request: Request[Any, Any, Any], exc: AlreadyAssigned) -> 
         "already-assigned",
         "Another agent holds the conversation",
         str(exc),
-        errors=[{"field": "agent", "reason": f"held by {exc.agent}: transfer it instead"}],
+        errors=[{"field": "$.agent", "reason": f"held by {exc.agent}: transfer it instead"}],
     )
 
 
@@ -47,7 +47,7 @@ def _at_capacity(request: Request[Any, Any, Any], exc: AgentAtCapacity) -> Respo
         "agent-at-capacity",
         "The agent has no free capacity",
         str(exc),
-        errors=[{"field": "agent", "reason": str(exc)}],
+        errors=[{"field": "$.agent", "reason": str(exc)}],
     )
 
 

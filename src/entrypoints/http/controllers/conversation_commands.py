@@ -1,7 +1,9 @@
-"""An agent's commands on a conversation: reply, note, snooze, resolve, reopen.
+"""An agent's commands on a conversation: reply, note, snooze, resolve, reopen, tags, priority.
 
 An agent key acts on its teams' conversations only (403 otherwise); admin and service keys on
-any. Each takes an `Idempotency-Key` header (or `idempotency_key` field).
+any. Each takes an `Idempotency-Key` header (or `idempotency_key` field): a reply or a note
+retried under it is recorded once; the others set a state, and the same command again records
+nothing (`changed: false`) with or without a key. `resolve` and `reopen` take no body at all.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from entrypoints.conversation_commands import (
     COMMAND_ERRORS,
     ConversationDesk,
     NoteIn,
+    PriorityIn,
     ReasonIn,
     ReplyIn,
     SnoozeIn,
+    TagsIn,
     problem_of,
 )
 from entrypoints.http.auth import allow
@@ -74,7 +78,9 @@ class ConversationCommandsController(Controller):
             '`"channel"` to pick one other than the customer\'s last. `sent: false` with the '
             "decision when the rules suppress or defer it: nothing goes and the thread is "
             "unchanged. Outside WhatsApp's 24-hour window: 422 `template-needed`, listing the "
-            "approved `templates`. A reply to a resolved conversation reopens it. An agent not "
+            "approved `templates`. A channel no provider serves (picked, or the customer's "
+            "last): 422 `channel-unavailable` naming `$.channel`, with the `channels` that one "
+            "serves; nothing is recorded. A reply to a resolved conversation reopens it. An agent not "
             "on the conversation's team: 403."
         ),
     )
@@ -131,14 +137,15 @@ class ConversationCommandsController(Controller):
         guards=[allow(*_ACTORS)],
         status_code=200,
         summary="Resolve the conversation; the customer writing again reopens it",
+        description="Body, optional: `{reason}`. Already resolved: `changed: false`.",
     )
     @inject
     async def resolve(
         self,
         conversation_id: UUID,
-        data: ReasonIn,
         request: Request[Any, Any, Any],
         desk: FromDishka[ConversationDesk],
+        data: ReasonIn | None = None,
     ) -> dict[str, Any]:
         return await _run(desk.resolve, conversation_id, data, request)
 
@@ -149,13 +156,63 @@ class ConversationCommandsController(Controller):
         guards=[allow(*_ACTORS)],
         status_code=200,
         summary="Reopen a resolved conversation",
+        description="Body, optional: `{reason}`. Not resolved: `changed: false`.",
     )
     @inject
     async def reopen(
         self,
         conversation_id: UUID,
-        data: ReasonIn,
+        request: Request[Any, Any, Any],
+        desk: FromDishka[ConversationDesk],
+        data: ReasonIn | None = None,
+    ) -> dict[str, Any]:
+        return await _run(desk.reopen, conversation_id, data, request)
+
+    @post(
+        "/tags",
+        operation_id="tagConversation",
+        name="conversations:tags",
+        guards=[allow(*_ACTORS)],
+        status_code=200,
+        summary="Set the conversation's tags, or add and remove some",
+        description=(
+            'Body: `{"tags": [...]}` (the whole set; `[]` clears it) or `{"add": [...], '
+            '"remove": [...]}`. Tags are keys (a-z, 0-9, `_ . -`, at most 64 characters), at '
+            "most 20 on a conversation. 200 `{conversation_id, tags, priority, changed}`; "
+            "`changed: false` when it held them already. An agent not on the conversation's "
+            "team: 403 `not-on-team`."
+        ),
+    )
+    @inject
+    async def set_tags(
+        self,
+        conversation_id: UUID,
+        data: TagsIn,
         request: Request[Any, Any, Any],
         desk: FromDishka[ConversationDesk],
     ) -> dict[str, Any]:
-        return await _run(desk.reopen, conversation_id, data, request)
+        return await _run(desk.tags, conversation_id, data, request)
+
+    @post(
+        "/priority",
+        operation_id="prioritiseConversation",
+        name="conversations:priority",
+        guards=[allow(*_ACTORS)],
+        status_code=200,
+        summary="Set the conversation's priority, with why; its team's queue orders by it",
+        description=(
+            'Body: `{"priority": "low|normal|high|urgent", "reason": "..."}` (reason optional). '
+            "200 `{conversation_id, tags, priority, changed}`; `changed: false` when it had "
+            "that priority already. An agent not on the conversation's team: 403 "
+            "`not-on-team`."
+        ),
+    )
+    @inject
+    async def set_priority(
+        self,
+        conversation_id: UUID,
+        data: PriorityIn,
+        request: Request[Any, Any, Any],
+        desk: FromDishka[ConversationDesk],
+    ) -> dict[str, Any]:
+        return await _run(desk.priority, conversation_id, data, request)

@@ -23,7 +23,6 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from application.queries.customer_context import CustomerContext
 from application.queries.inbox import ConversationDetail, ConversationHidden, InboxQueries
 from application.queries.inbox_feed import FeedOverrun
-from domain.conversation.aggregate import ConversationStatus
 from domain.conversation.vocabulary import Priority
 from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
@@ -31,7 +30,7 @@ from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import READERS, allow
 from entrypoints.http.principal import REACH_SECONDS, LiveReach, principal_of
 from entrypoints.http.problems import bad_cursor, problem
-from ports.inbox import InboxFilter, InboxRow, InvalidInboxCursor
+from ports.inbox import InboxFilter, InboxRow, InboxStatus, InvalidInboxCursor
 
 __all__ = ["ConversationsController", "visible_teams"]
 
@@ -338,12 +337,13 @@ def _within(text: str | None) -> timedelta | None:
 def _filter(
     team: str | None,
     agent: str | None,
-    status: ConversationStatus | None,
+    status: InboxStatus | None,
     channel: Channel | None,
     intent: str | None,
     priority: Priority | None,
     customer_id: UUID | None,
     assigned: bool | None,
+    tag: str | None = None,
 ) -> InboxFilter:
     return InboxFilter(
         team=team,
@@ -354,6 +354,7 @@ def _filter(
         priority=priority,
         customer_id=customer_id,
         assigned=assigned,
+        tag=tag,
     )
 
 
@@ -368,12 +369,13 @@ def _last_event_id(request: Request[Any, Any, Any], after: int | None) -> int | 
 
 
 _FILTERS = (
-    "`?team=`, `?agent=`, `?status=` (open, waiting_on_customer, waiting_on_us, snoozed, "
-    "resolved), `?channel=` (any message of the thread on it), `?intent=`, `?priority=` "
-    "(low, normal, high, urgent), `?customer_id=`, `?breach_within=` (a span such as 30m or "
-    "4h: the running SLA clock breaches within it from now, or breached already) and "
-    "`?assigned=` (false: unresolved and held by no agent, waiting in its team's queue or in "
-    "no team yet; true: unresolved and held by an agent)."
+    "`?team=`, `?agent=`, `?status=` (open: no message yet; waiting_on_us; "
+    "waiting_on_customer; snoozed; resolved; or unresolved: any but resolved), `?channel=` "
+    "(any message of the thread on it), `?intent=`, `?priority=` (low, normal, high, urgent), "
+    "`?tag=`, `?customer_id=`, `?breach_within=` (a span such as 30m or 4h: the running SLA "
+    "clock breaches within it from now, or breached already) and `?assigned=` (false: "
+    "unresolved and held by no agent, waiting in its team's queue or in no team yet; true: "
+    "unresolved and held by an agent)."
 )
 
 
@@ -400,17 +402,18 @@ class ConversationsController(Controller):
         queries: FromDishka[InboxQueries],
         team: KeyParameter = None,
         agent: Annotated[str | None, Parameter(max_length=200)] = None,
-        status: ConversationStatus | None = None,
+        status: InboxStatus | None = None,
         channel: Channel | None = None,
         intent: KeyParameter = None,
         priority: Priority | None = None,
         customer_id: UUID | None = None,
+        tag: KeyParameter = None,
         breach_within: Annotated[str | None, Parameter(max_length=40)] = None,
         assigned: bool | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         after: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> ConversationsOut:
-        where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned)
+        where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned, tag)
         page = await queries.page(
             where,
             await visible_teams(request),
@@ -446,16 +449,17 @@ class ConversationsController(Controller):
         queries: FromDishka[InboxQueries],
         team: KeyParameter = None,
         agent: Annotated[str | None, Parameter(max_length=200)] = None,
-        status: ConversationStatus | None = None,
+        status: InboxStatus | None = None,
         channel: Channel | None = None,
         intent: KeyParameter = None,
         priority: Priority | None = None,
         customer_id: UUID | None = None,
+        tag: KeyParameter = None,
         breach_within: Annotated[str | None, Parameter(max_length=40)] = None,
         assigned: bool | None = None,
         after: Annotated[int | None, Parameter(ge=0, le=2**62)] = None,
     ) -> ServerSentEvent:
-        where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned)
+        where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned, tag)
         within = _within(breach_within)
         start = _last_event_id(request, after)
         principal = await principal_of(request)

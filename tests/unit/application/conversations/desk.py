@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from adapters.inmemory.campaigns import InMemoryJourneyReferences
 from adapters.inmemory.conversation_roster import InMemoryRoster
+from adapters.inmemory.providers import InMemoryProviders, RecordingProvider
 from adapters.inmemory.snooze_timers import InMemorySnoozeTimers
 from adapters.inmemory.staff import InMemoryStaffDirectory
 from adapters.inmemory.templates import InMemoryTemplates
@@ -17,6 +18,7 @@ from application.conversations.agents import (
     ChangeAgentSkills,
     RegisterAgent,
 )
+from application.conversations.labels import ChangePriority, ChangeTags
 from application.conversations.lifecycle import (
     ReopenConversation,
     ResolveConversation,
@@ -47,9 +49,11 @@ if TYPE_CHECKING:
     from uuid import UUID
 
 
-__all__ = ["ADMIN", "Desk", "ana", "bruno"]
+__all__ = ["ADMIN", "SERVED", "Desk", "ana", "bruno"]
 
 ADMIN = Actor("admin key")
+SERVED = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP, Channel.PUSH)
+"""The channels the desk's providers serve, as the demo's do: no chat, no voice."""
 
 
 def ana(*teams: str) -> Actor:
@@ -88,6 +92,7 @@ class Desk(InMemoryChorus):
             self.request_message,
             InMemoryTemplates(self.storage),
             InMemoryRoster(self.storage),
+            InMemoryProviders(*(RecordingProvider(str(c), c) for c in SERVED)),
         )
         self.add_note = AddNote(self.uows, self.clock, self.ids)
         self.timers = InMemorySnoozeTimers()
@@ -95,6 +100,8 @@ class Desk(InMemoryChorus):
         self.wake_snoozed = WakeSnoozedConversations(self.uows, self.clock, self.timers)
         self.resolve = ResolveConversation(self.uows, self.clock)
         self.reopen = ReopenConversation(self.uows, self.clock)
+        self.change_tags = ChangeTags(self.uows, self.clock)
+        self.change_priority = ChangePriority(self.uows, self.clock)
 
     async def staffed(self) -> None:
         """Ana on support, Bruno on billing."""

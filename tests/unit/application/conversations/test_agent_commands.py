@@ -1,4 +1,5 @@
-"""An agent's commands on a conversation: reply, note, snooze, resolve, reopen."""
+"""An agent's commands on a conversation: reply, note, snooze, resolve, reopen, tags,
+priority."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import pytest
 
 from adapters.inmemory.templates import InMemoryTemplates
 from adapters.templates.jinja import JinjaRenderer
+from application.conversations.labels import TagChange
 from application.conversations.lifecycle import ConversationClosed
-from application.conversations.replies import Reply, ReplyNeedsTemplate
+from application.conversations.replies import ChannelUnavailable, Reply, ReplyNeedsTemplate
 from application.messages.request_message import IdempotencyKeyReused
 from application.templates.publish_template import PublishTemplate, TemplateDraft
 from domain.conversation.aggregate import Conversation, ConversationStatus, Direction, NotOnTeam
-from domain.conversation.vocabulary import ChannelKind
+from domain.conversation.vocabulary import ChannelKind, Priority
 from domain.policy.decision import Outcome
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
@@ -231,6 +233,38 @@ class TestReply:
         assert len(desk.storage.outbox) == 1
         assert len((await desk.thread(conversation)).messages) == 2
 
+    @pytest.mark.parametrize("channel", [Channel.VOICE, Channel.CHAT])
+    async def test_a_channel_no_provider_serves_is_refused_before_anything_is_decided(
+        self, channel: Channel
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        with pytest.raises(ChannelUnavailable) as refused:
+            await desk.reply(conversation, ana("support"), Reply(text="hi", channel=channel))
+        assert refused.value.channel is channel
+        assert str(refused.value) == (
+            f"no provider serves {channel}: pick a channel that one serves "
+            "(email, sms, whatsapp, push)"
+        )
+        thread = await desk.thread(conversation)
+        assert (thread.status, len(thread.messages)) == (ConversationStatus.WAITING_ON_US, 1)
+        assert desk.storage.outbox == {}
+        assert (
+            desk.count("Customer.MessageAllowed") == desk.count("Customer.MessageSuppressed") == 0
+        )
+
+    async def test_the_customer_s_last_channel_unserved_asks_for_another(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.CHAT)
+        with pytest.raises(ChannelUnavailable, match="the customer last wrote on it"):
+            await desk.reply(conversation, ana("support"), Reply(text="hi"))
+        answer = await desk.reply(
+            conversation, ana("support"), Reply(text="hi", channel=Channel.EMAIL)
+        )
+        assert (answer.sent, answer.channel) == (True, Channel.EMAIL)
+
     async def test_a_reply_says_something(self) -> None:
         with pytest.raises(InvalidValue):
             Reply(text="  ")
@@ -297,6 +331,17 @@ class TestSnoozeResolveReopen:
         again = await desk.snooze(conversation, ana("support"), until)
         assert again.changed is False
         assert desk.count("Conversation.Snoozed") == 1
+
+    async def test_a_snooze_more_than_a_year_ahead_names_the_field_and_sets_no_timer(
+        self,
+    ) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        with pytest.raises(InvalidValue, match="at most 365 days ahead") as refused:
+            await desk.snooze(conversation, ana("support"), desk.clock.now() + 366 * 24 * HOUR)
+        assert refused.value.field == "until"
+        assert await desk.timers.lease_due(desk.clock.now() + 400 * 24 * HOUR, 10, 60) == []
 
     async def test_a_snooze_into_the_past_names_the_field(self) -> None:
         desk = Desk()
@@ -381,3 +426,57 @@ class TestReplyText:
         await desk.reply(conversation, ana("support"), Reply(text=words))
         [message] = await desk.lease(Channel.WHATSAPP)
         assert message.content.body == words
+
+
+class TestTagsAndPriority:
+    async def test_tags_are_set_added_and_removed_by_an_agent_of_the_team(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        whole = TagChange(frozenset({"refund", "late"}))
+        labels = await desk.change_tags(conversation, ana("support"), whole)
+        assert (labels.tags, labels.changed) == (("late", "refund"), True)
+        assert (await desk.change_tags(conversation, ana("support"), whole)).changed is False
+        moved = TagChange(add=frozenset({"vip"}), remove=frozenset({"late"}))
+        labels = await desk.change_tags(conversation, ana("support"), moved)
+        assert (labels.tags, labels.changed) == (("refund", "vip"), True)
+        cleared = await desk.change_tags(conversation, ADMIN, TagChange(frozenset()))
+        assert cleared.tags == ()
+        assert (desk.count("Conversation.Tagged"), desk.count("Conversation.Untagged")) == (2, 2)
+
+    async def test_an_agent_of_another_team_may_not_tag_it_or_set_its_priority(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        with pytest.raises(NotOnTeam):
+            await desk.change_tags(conversation, bruno("billing"), TagChange(add=frozenset({"x"})))
+        with pytest.raises(NotOnTeam):
+            await desk.change_priority(conversation, bruno("billing"), Priority.URGENT)
+        thread = await desk.thread(conversation)
+        assert (thread.tags, thread.priority) == (frozenset(), Priority.NORMAL)
+
+    async def test_a_change_gives_the_whole_set_or_what_to_add_and_remove(self) -> None:
+        with pytest.raises(InvalidValue, match="not both") as both:
+            TagChange(frozenset({"a"}), add=frozenset({"b"}))
+        with pytest.raises(InvalidValue, match="give the whole set") as neither:
+            TagChange()
+        assert both.value.field == neither.value.field == "tags"
+
+    async def test_more_than_twenty_tags_are_refused_naming_the_field(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        many = frozenset(f"t{n}" for n in range(21))
+        with pytest.raises(InvalidValue, match="at most 20 tags") as refused:
+            await desk.change_tags(conversation, ana("support"), TagChange(add=many))
+        assert refused.value.field == "add"
+
+    async def test_the_priority_is_set_with_why_once(self) -> None:
+        desk = Desk()
+        await desk.staffed()
+        conversation = await desk.conversation(Channel.EMAIL)
+        set_ = await desk.change_priority(conversation, ana("support"), Priority.HIGH, "VIP")
+        assert (set_.priority, set_.changed) == (Priority.HIGH, True)
+        again = await desk.change_priority(conversation, ana("support"), Priority.HIGH)
+        assert again.changed is False
+        assert desk.count("Conversation.PriorityChanged") == 1

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 from adapters.inmemory.processes import InMemoryProcessRunner
 from adapters.inmemory.reply_statuses import InMemoryReplyStatusPorts
 from application.processes.reply_statuses import CHORUS, ReplyStatuses
-from domain.conversation.aggregate import ActingAgent, Conversation
+from domain.conversation.aggregate import ActingAgent, Conversation, ConversationStatus
 from domain.message.aggregate import Attempt, Message, MessageStatus
 from domain.message.content import Content
 from domain.policy.vocabulary import Channel, Purpose
@@ -158,3 +158,34 @@ async def test_messages_that_are_no_reply_are_passed_by() -> None:
     assert desk.ports.reply_messages.threads == {}
     updates = [e for e in desk.world.store.log if isinstance(e.event, Conversation.DeliveryUpdated)]
     assert updates == []
+
+
+async def test_a_reply_that_failed_puts_its_thread_back_to_waiting_on_us() -> None:
+    desk = Desk()
+    thread = await desk.conversation()
+    customer = (await desk.world.load(thread)).customer_id
+    wrote = (await desk.world.load(thread)).awaiting_since
+    reply = (await desk.queued(customer)).id
+    await desk.replied(thread, reply)
+    assert (await desk.world.load(thread)).status is ConversationStatus.WAITING_ON_CUSTOMER
+    message = await desk.message(reply)
+    attempt = Attempt("sendgrid", desk.world.clock.now(), 30.0, False, "refused", False)
+    message.failed((attempt,), "refused by every provider", desk.world.clock.now())
+    await desk.save(message)
+    assert await desk.status(thread, reply) is MessageStatus.FAILED
+    conversation = await desk.world.load(thread)
+    assert conversation.status is ConversationStatus.WAITING_ON_US
+    facts = conversation.sla_facts()
+    assert facts is not None
+    assert (facts.awaiting_since, facts.answered_before) == (wrote, True)
+    (undelivered,) = [
+        e.event for e in desk.world.store.log if isinstance(e.event, Conversation.ReplyUndelivered)
+    ]
+    assert (undelivered.by, undelivered.reason) == (  # type: ignore[attr-defined]
+        CHORUS,
+        "the reply on email was not delivered (failed): the customer has no answer",
+    )
+    await desk.world.settle()
+    row = await desk.world.inbox.get(thread)
+    assert row is not None
+    assert (row.status, row.awaiting_since) == (ConversationStatus.WAITING_ON_US, wrote)

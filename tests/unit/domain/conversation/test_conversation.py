@@ -11,6 +11,8 @@ import pytest
 
 from adapters.postgres.codec import EventCodec
 from domain.conversation.aggregate import (
+    MAX_SNOOZE,
+    MAX_TAGS,
     ActingAgent,
     AlreadyAssigned,
     AssignmentKind,
@@ -164,6 +166,14 @@ class TestStatus:
         with pytest.raises(InvalidValue, match="a time to come"):
             written().snooze(at(0), "ana", at(1))
 
+    def test_a_snooze_is_a_year_ahead_at_most(self) -> None:
+        conversation = written()
+        conversation.snooze(at(1) + MAX_SNOOZE, "ana", at(1))
+        far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+        with pytest.raises(InvalidValue, match="at most 365 days ahead") as refused:
+            conversation.snooze(far, "ana", at(1))
+        assert refused.value.field == "until"
+
     def test_an_agent_can_mark_who_it_waits_on(self) -> None:
         conversation = written()
         assert conversation.mark_waiting(True, "ana", at(1))
@@ -230,6 +240,61 @@ class TestReplies:
         assert conversation.record_status(message, MessageStatus.DELIVERED, "ses", at(1.1))
         assert not conversation.record_status(message, MessageStatus.DELIVERED, "ses", at(1.2))
         assert conversation.status_of(message) is MessageStatus.DELIVERED
+
+    @pytest.mark.parametrize(
+        "status", [MessageStatus.FAILED, MessageStatus.BOUNCED, MessageStatus.EXPIRED]
+    )
+    def test_a_reply_that_never_reaches_the_customer_waits_on_us_again(
+        self, status: MessageStatus
+    ) -> None:
+        conversation = written(hours=0)
+        conversation.receive(uuid4(), Channel.EMAIL, "hello?", at(1), at(1))
+        message = conversation.reply(uuid4(), ANA, "hi", RULES, at(2)).message_id
+        assert conversation.record_status(message, status, "ses", at(3))
+        assert conversation.status is ConversationStatus.WAITING_ON_US
+        facts = conversation.sla_facts()
+        assert facts is not None  # the clock runs again, from the customer's first message
+        assert (facts.awaiting_since, facts.answered_before) == (T0, True)
+        events, read_back = stored_and_read_back(conversation)
+        assert [type(e).__name__ for e in events[-2:]] == ["DeliveryUpdated", "ReplyUndelivered"]
+        assert read_back[-1].reason == (
+            f"the reply on email was not delivered ({status}): the customer has no answer"
+        )
+        again = rebuilt(read_back)
+        assert (again.status, again.awaiting_since) == (ConversationStatus.WAITING_ON_US, T0)
+
+    def test_an_undelivered_reply_that_answered_nothing_runs_the_clock_from_its_failure(
+        self,
+    ) -> None:
+        conversation = written()
+        conversation.reply(uuid4(), ANA, "hi", RULES, at(1))
+        follow_up = conversation.reply(uuid4(), ANA, "and also", RULES, at(2)).message_id
+        conversation.record_status(follow_up, MessageStatus.BOUNCED, "ses", at(3))
+        assert conversation.status is ConversationStatus.WAITING_ON_US
+        assert conversation.sla_facts().awaiting_since == at(3)  # type: ignore[union-attr]
+
+    def test_a_failed_reply_followed_by_one_that_went_changes_no_status(self) -> None:
+        conversation = written()
+        first = conversation.reply(uuid4(), ANA, "hi", RULES, at(1)).message_id
+        conversation.reply(uuid4(), ANA, "hi again", RULES, at(2))
+        conversation.collect_events()
+        conversation.record_status(first, MessageStatus.FAILED, "ses", at(3))
+        assert names(conversation) == ["DeliveryUpdated"]
+        assert conversation.status is ConversationStatus.WAITING_ON_CUSTOMER
+
+    def test_a_failed_reply_leaves_a_snoozed_or_resolved_conversation_as_the_agent_set_it(
+        self,
+    ) -> None:
+        for settle in ("snooze", "resolve"):
+            conversation = written()
+            message = conversation.reply(uuid4(), ANA, "hi", RULES, at(1)).message_id
+            if settle == "snooze":
+                conversation.snooze(at(9), "ana", at(2))
+            else:
+                conversation.resolve("done", "ana", at(2))
+            status = conversation.status
+            conversation.record_status(message, MessageStatus.FAILED, "ses", at(3))
+            assert conversation.status is status
 
     def test_a_status_for_a_message_not_in_the_thread_is_refused(self) -> None:
         with pytest.raises(UnknownMessage):
@@ -334,6 +399,42 @@ class TestWhatItIsAbout:
     def test_a_tag_must_be_a_key(self) -> None:
         with pytest.raises(InvalidValue, match="tag key"):
             written().tag(frozenset({"Not A Key"}), "ana", at(1))
+
+    def test_an_agent_of_the_team_changes_tags_removing_then_adding(self) -> None:
+        conversation = written()
+        conversation.apply_routing(decision("ana"), "router", at(0))
+        conversation.tag(frozenset({"late"}), "router", at(0))
+        conversation.collect_events()
+        refund = frozenset({"refund"})
+        assert conversation.change_tags(ANA, at(1), add=refund, remove=frozenset({"late"}))
+        assert names(conversation) == ["Untagged", "Tagged"]
+        assert not conversation.change_tags(ANA, at(2), add=refund)
+        assert conversation.tags == refund
+        with pytest.raises(NotOnTeam):
+            conversation.change_tags(EVE, at(3), add=frozenset({"vip"}))
+
+    def test_a_conversation_holds_at_most_twenty_tags(self) -> None:
+        conversation = written()
+        many = frozenset(f"t{n}" for n in range(MAX_TAGS))
+        assert conversation.change_tags(ANA, at(1), add=many)
+        with pytest.raises(InvalidValue, match="at most 20 tags; this leaves 21") as refused:
+            conversation.change_tags(ANA, at(2), add=frozenset({"one-more"}), field="add")
+        assert refused.value.field == "add"
+
+    def test_an_agent_of_the_team_sets_the_priority_with_why(self) -> None:
+        conversation = written()
+        conversation.apply_routing(decision("ana"), "router", at(0))
+        conversation.collect_events()
+        assert conversation.set_priority(Priority.URGENT, "VIP", ANA, at(1))
+        assert not conversation.set_priority(Priority.URGENT, "VIP", ANA, at(2))
+        (changed,) = conversation.collect_events()
+        assert (changed.priority, changed.reason, changed.by) == (  # type: ignore[attr-defined]
+            Priority.URGENT,
+            "VIP",
+            "ana",
+        )
+        with pytest.raises(NotOnTeam):
+            conversation.set_priority(Priority.LOW, "no", EVE, at(3))
 
 
 class TestServiceLevelFacts:

@@ -85,8 +85,13 @@ class TestSchemaFaults:
 
     def test_an_sla_target_that_is_no_duration_is_named_by_its_path(self) -> None:
         refused = fault(changed(sla={"first_response": {"chat": "soon"}}))
-        assert refused.path == "$.sla.first_response"
-        assert "'soon' is not a duration" in refused.reason
+        assert refused.path == "$.sla.first_response.chat"
+        assert refused.reason.startswith("'soon' is not a duration")
+
+    def test_a_tier_s_target_that_is_no_time_is_named_by_its_path(self) -> None:
+        refused = fault(changed(sla={"tiers": {"vip": {"next_response": {"email": "0m"}}}}))
+        assert refused.path == "$.sla.tiers.vip.next_response.email"
+        assert refused.reason == "'0m' is no time at all"
 
     def test_an_sla_for_a_kind_that_does_not_exist_is_refused(self) -> None:
         refused = fault(changed(sla={"first_response": {"fax": "1h"}}))
