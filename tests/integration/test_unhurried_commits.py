@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from adapters.postgres.customer_directory import CustomerDirectory
@@ -17,9 +18,7 @@ from domain.customer.aggregate import Customer
 from domain.customer.identities import Identity, IdentityClaim
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    import asyncpg
+    from collections.abc import AsyncIterator, Sequence
 
     from ports.projections import LoggedEvent
 
@@ -76,10 +75,22 @@ async def followed(runner: ProjectionRunner, pool: asyncpg.Pool, pages: int) -> 
         await task
 
 
+@pytest.fixture
+async def durable(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool whose sessions wait for the disk at commit, whatever the server's default (the
+    suite's embedded servers do not)."""
+    made = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=4, server_settings={"synchronous_commit": "on"}
+    )
+    yield made
+    await made.close()
+
+
 class TestUnhurriedCommits:
     async def test_a_read_models_pages_do_not_wait_for_the_disk_and_a_process_pages_do(
-        self, pool: asyncpg.Pool
+        self, durable: asyncpg.Pool
     ) -> None:
+        pool = durable
         await pool.execute("CREATE TABLE commit_settings (name text, setting text)")
         await register(pool, 1)
         read_model = CommitSettings("read_model", owns_tables=True)
@@ -93,8 +104,9 @@ class TestUnhurriedCommits:
         assert await settings(pool, "process") == {"on"}
 
     async def test_a_read_models_page_after_a_failure_does_not_wait_for_the_disk_either(
-        self, pool: asyncpg.Pool
+        self, durable: asyncpg.Pool
     ) -> None:
+        pool = durable
         await pool.execute("CREATE TABLE commit_settings (name text, setting text)")
         await register(pool, 1)
         read_model = CommitSettings("read_model", owns_tables=True, failures=1)
