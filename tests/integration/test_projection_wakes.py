@@ -343,9 +343,7 @@ class TestReadingAhead:
             assert await runner.catch_up() == 1
             assert not any(LOCK_POSITION in query for query in sent)
             assert [q for q in sent if q.startswith(("BEGIN", "COMMIT", "ROLLBACK"))] == [
-                # a read model: its commit does not wait for the disk (ADR 0029)
-                "BEGIN; SET LOCAL synchronous_commit TO off;"
-                " SELECT pg_advisory_xact_lock(730119, hashtext('customers'))",
+                "BEGIN; SELECT pg_advisory_xact_lock(730119, hashtext('customers'))",
                 "COMMIT",
             ]
             assert await tallied(pool, "customers") == 2

@@ -69,13 +69,6 @@ WHERE name = $1
 # protocol runs both statements), for a page read ahead: the step's last statement checks that
 # the position is still recorded where the page was read from, instead of a read under the lock.
 _BEGIN_TURN = "BEGIN; SELECT pg_advisory_xact_lock(730119, hashtext({name}))"
-# A read model's page does not wait for its commit to reach the disk (ADR 0029): its rows are
-# derived from events already durable, and its position moves in the same transaction, so a
-# crash that loses the commit loses both, and the page is applied again.
-_UNHURRIED_COMMIT = "SET LOCAL synchronous_commit TO off"
-_BEGIN_UNHURRIED_TURN = (
-    f"BEGIN; {_UNHURRIED_COMMIT}; SELECT pg_advisory_xact_lock(730119, hashtext({{name}}))"
-)
 # The position moved on from where the step found it recorded: no row if it is no longer there.
 _ADVANCE_FROM = """
 UPDATE projection_positions SET transaction_id = $2::text::xid8, position = $3, updated_at = now(),
@@ -229,19 +222,17 @@ class _Moved(Exception):
 
 @contextlib.asynccontextmanager
 async def _turn(
-    conn: asyncpg.pool.PoolConnectionProxy, name: str, taken_as_begun: bool, unhurried: bool
+    conn: asyncpg.pool.PoolConnectionProxy, name: str, taken_as_begun: bool
 ) -> AsyncIterator[None]:
     """A step's transaction: begun with the projection's turn taken in the same round trip when
     `taken_as_begun` (nothing in it may open a transaction of asyncpg's, savepoints included:
     asyncpg refuses them in a transaction it did not begin), else begun by asyncpg, the step
-    taking its turn with `LOCK_POSITION`. An `unhurried` one, begun with its turn, commits
-    without waiting for the disk."""
+    taking its turn with `LOCK_POSITION`."""
     if not taken_as_begun:
         async with conn.transaction():
             yield
         return
-    begin = _BEGIN_UNHURRIED_TURN if unhurried else _BEGIN_TURN
-    await conn.execute(begin.format(name="'" + name.replace("'", "''") + "'"))
+    await conn.execute(_BEGIN_TURN.format(name="'" + name.replace("'", "''") + "'"))
     try:
         yield
     except BaseException:
@@ -498,12 +489,7 @@ class ProjectionRunner:
             ahead = read if read is not None and read[1].events else None
             if name in self._failures:
                 ahead = None
-            # A read model (it owns tables) commits without waiting for the disk (ADR 0029).
-            unhurried = bool(projection.tables)
-            async with (
-                self.pool.acquire() as proxy,
-                _turn(proxy, name, ahead is not None, unhurried),
-            ):
+            async with self.pool.acquire() as proxy, _turn(proxy, name, ahead is not None):
                 conn = cast("asyncpg.Connection", proxy)
                 if ahead is not None:
                     recorded = ahead[0]
@@ -539,8 +525,6 @@ class ProjectionRunner:
                     if moved:
                         self.ahead.passed(name, recorded, position, page.next)
                 else:
-                    if unhurried and ahead is None:
-                        await conn.execute(_UNHURRIED_COMMIT)
                     parked = await self._apply(conn, projection, position, page.events)
                     telling = self.on_applied is not None and len(page.events) > parked
                     # A page that changed nothing in this transaction (a process that had
