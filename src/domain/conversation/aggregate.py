@@ -840,7 +840,8 @@ class Conversation(Aggregate):
             message.at, self.last_inbound.get(message.channel, message.at)
         )
         self.last_channel = message.channel
-        if self.awaiting_since is None:
+        # The oldest unanswered message (a reopening's own instant, if the message is older)
+        if self.awaiting_since is None or message.at < self.awaiting_since:
             self.awaiting_since = message.at
         self.status = ConversationStatus.WAITING_ON_US
         self.snoozed_until = None
@@ -898,6 +899,10 @@ class Conversation(Aggregate):
         self.status = ConversationStatus.WAITING_ON_US
         self.answered = False
         self.reopened += 1
+        # Someone waits on us from the reopening: its first-response clock runs from then
+        # (a customer's message that reopens it follows at the same instant).
+        if self.awaiting_since is None:
+            self.awaiting_since = timestamp
 
     @event("MarkedWaiting")
     def _marked_waiting(self, timestamp: datetime, status: ConversationStatus, by: str) -> None:

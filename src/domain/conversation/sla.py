@@ -51,6 +51,10 @@ class SlaKind(StrEnum):
     NEXT_RESPONSE = "next_response"
 
 
+LONGEST_TARGET = timedelta(days=30)
+"""No service level promises an answer later than this: a target beyond it is a mistake."""
+
+
 def _check_targets(name: str, targets: dict[ChannelKind, str]) -> None:
     for kind, text in targets.items():
         try:
@@ -59,6 +63,8 @@ def _check_targets(name: str, targets: dict[ChannelKind, str]) -> None:
             raise InvalidValue(f"{name}.{kind}", str(error)) from None
         if span <= timedelta(0):
             raise InvalidValue(f"{name}.{kind}", f"{text!r} is no time at all")
+        if span > LONGEST_TARGET:
+            raise InvalidValue(f"{name}.{kind}", f"{text!r} is longer than a target may be (30d)")
 
 
 class Targets(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -149,7 +155,10 @@ def next_breach(
     if allowed is None:
         return None
     if policy.working_hours and hours is not None:
-        due = hours.add_open_time(facts.awaiting_since, allowed)
+        try:
+            due = hours.add_open_time(facts.awaiting_since, allowed)
+        except InvalidValue:
+            return None  # the team is not open that long in the time ahead: it cannot breach
     else:
         due = facts.awaiting_since + allowed
     return Deadline(sla, due, allowed)

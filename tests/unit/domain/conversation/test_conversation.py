@@ -142,6 +142,26 @@ class TestStatus:
         assert names(conversation) == ["Reopened", "MessageSent"]
         assert conversation.is_open
 
+    def test_a_reopening_starts_the_first_response_clock_from_its_instant(self) -> None:
+        conversation = written()
+        conversation.resolve("answered", "ana", at(1))
+        resolved = conversation.sla_facts()
+        assert resolved is not None
+        assert resolved.awaiting_since is None
+        conversation.reopen("the customer called about it", "ana", at(2))
+        facts = conversation.sla_facts()
+        assert facts is not None
+        assert (facts.awaiting_since, facts.answered_before) == (at(2), False)
+        assert rebuilt(stored_and_read_back(conversation)[1]).sla_facts() == facts
+
+    def test_a_message_that_reopens_starts_the_clock_from_when_it_was_written(self) -> None:
+        conversation = written()
+        conversation.resolve("answered", "ana", at(1))
+        conversation.receive(uuid4(), Channel.EMAIL, "one more thing", at(2), at(3))
+        facts = conversation.sla_facts()
+        assert facts is not None
+        assert facts.awaiting_since == at(2)
+
     def test_resolving_twice_records_once(self) -> None:
         conversation = written()
         assert conversation.resolve("done", "ana", at(1))

@@ -72,3 +72,20 @@ class TestTargets:
     def test_a_target_that_is_no_duration_is_refused(self) -> None:
         with pytest.raises(msgspec.ValidationError, match=r"first_response\.chat: 'soon'"):
             msgspec.convert({"first_response": {"chat": "soon"}}, SlaPolicy)
+
+    def test_a_target_longer_than_30_days_is_refused(self) -> None:
+        msgspec.convert({"first_response": {"email": "30d"}}, SlaPolicy)
+        with pytest.raises(msgspec.ValidationError, match=r"first_response\.email: '31d'"):
+            msgspec.convert({"first_response": {"email": "31d"}}, SlaPolicy)
+        with pytest.raises(msgspec.ValidationError, match=r"tiers\.vip\.next_response\.chat"):
+            msgspec.convert({"tiers": {"vip": {"next_response": {"chat": "200d"}}}}, SlaPolicy)
+
+    def test_a_team_not_open_long_enough_in_the_time_ahead_has_no_deadline(self) -> None:
+        policy = msgspec.convert(
+            {"first_response": {"email": "30d"}, "working_hours": True}, SlaPolicy
+        )
+        rarely = decode_working_hours(
+            {"time_zone": "UTC", "windows": [{"days": ["mon"], "start": "09:00", "end": "10:00"}]}
+        )
+        assert next_breach(waiting(ChannelKind.EMAIL), policy, rarely) is None
+        assert next_breach(waiting(ChannelKind.EMAIL), policy, HOURS) is not None
