@@ -93,6 +93,11 @@ class TestSchemaFaults:
         assert refused.path == "$.sla.tiers.vip.next_response.email"
         assert refused.reason == "'0m' is no time at all"
 
+    def test_an_sla_target_longer_than_30_days_is_named_by_its_path(self) -> None:
+        refused = fault(changed(sla={"first_response": {"email": "200d"}}))
+        assert refused.path == "$.sla.first_response.email"
+        assert refused.reason == "'200d' is longer than a target may be (30d)"
+
     def test_an_sla_for_a_kind_that_does_not_exist_is_refused(self) -> None:
         refused = fault(changed(sla={"first_response": {"fax": "1h"}}))
         assert refused.path == "$.sla.first_response.fax"
