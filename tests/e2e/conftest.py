@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,8 @@ import pytest
 
 from adapters.postgres.api_keys import PostgresApiKeyStore
 from adapters.postgres.manual_clock import PostgresClockStore
+from adapters.providers.fakes.email_api_server import FakeEmailApi
+from adapters.providers.fakes.webhooks import StatusCallbacks
 from adapters.system.clock import ManualClock
 from adapters.system.ids import RandomIds
 from ports.api_keys import Role
@@ -42,6 +45,36 @@ async def _delete_streams(service: ChorusProcess) -> None:
                 await js.delete_stream(name)
     finally:
         await nc.close()
+
+
+@contextlib.asynccontextmanager
+async def bouncing_email(
+    database_url: str, nats_url: str, log: Path, **provider: object
+) -> AsyncIterator[tuple[ChorusProcess, FakeEmailApi]]:
+    """Chorus with one email provider (`email_api`, with `provider`'s fields added) whose every
+    message bounces, and that provider's fake."""
+    chorus = ChorusProcess(database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", log)
+    email = FakeEmailApi(
+        callbacks=StatusCallbacks(url=f"{chorus.base_url}/v1/webhooks/email", status="bounced")
+    )
+    email.start()
+    configured = {
+        "name": "email",
+        "type": "email_api",
+        "base_url": email.base_url,
+        "api_key": email.api_key,
+        "webhook_secret": email.webhook_secret,
+        **provider,
+    }
+    chorus.env["CHORUS_PROVIDERS"] = json.dumps([configured])
+    chorus.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
+    chorus.start()
+    try:
+        yield chorus, email
+    finally:
+        chorus.stop()
+        email.stop()
+        await _delete_streams(chorus)
 
 
 async def create_admin_key(database_url: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -11,10 +10,9 @@ import httpx
 import pytest
 
 from adapters.providers.fakes.email_api_server import FakeEmailApi
-from adapters.providers.fakes.webhooks import StatusCallbacks
 from domain.access.records import PROVIDERS_STREAM
 from domain.signals.intake import intake_id_for
-from tests.e2e.conftest import _delete_streams, create_admin_key
+from tests.e2e.conftest import bouncing_email
 from tests.e2e.service import ChorusProcess
 
 if TYPE_CHECKING:
@@ -32,31 +30,11 @@ async def service(
     database_url: str, nats_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[ChorusProcess, FakeEmailApi]]:
     """Chorus with one email provider whose every message bounces."""
-    chorus = ChorusProcess(
-        database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", tmp_path / "chorus.log"
-    )
-    email = FakeEmailApi(
-        callbacks=StatusCallbacks(url=f"{chorus.base_url}/v1/webhooks/email", status="bounced")
-    )
-    email.start()
-    provider = {
-        "name": "email",
-        "type": "email_api",
-        "base_url": email.base_url,
-        "api_key": email.api_key,
-        "webhook_secret": email.webhook_secret,
-        "sender": "orders@shop.example",
-        "price": {"amount": "0.001", "currency": "USD"},
-    }
-    chorus.env["CHORUS_PROVIDERS"] = json.dumps([provider])
-    chorus.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
-    chorus.start()
-    try:
-        yield chorus, email
-    finally:
-        chorus.stop()
-        email.stop()
-        await _delete_streams(chorus)
+    price = {"amount": "0.001", "currency": "USD"}
+    async with bouncing_email(
+        database_url, nats_url, tmp_path / "chorus.log", sender="orders@shop.example", price=price
+    ) as made:
+        yield made
 
 
 def client(chorus: ChorusProcess, key: str) -> httpx.Client:

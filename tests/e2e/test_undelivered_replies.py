@@ -5,18 +5,14 @@ running, with the reason."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from adapters.providers.fakes.email_api_server import FakeEmailApi
-from adapters.providers.fakes.webhooks import StatusCallbacks
 from domain.policy.vocabulary import Channel
-from tests.e2e.conftest import _delete_streams, create_admin_key
+from tests.e2e.conftest import bouncing_email
 from tests.e2e.service import ChorusProcess
 from tests.e2e.test_agent_desk_api import NOW, ROUTING, client, customer_wrote, staffed
 
@@ -32,30 +28,9 @@ async def bouncing(
     database_url: str, nats_url: str, tmp_path: Path
 ) -> AsyncIterator[ChorusProcess]:
     """Chorus with one email provider whose every message bounces."""
-    chorus = ChorusProcess(
-        database_url, nats_url, f"E2E_{uuid.uuid4().hex[:8].upper()}", tmp_path / "chorus.log"
-    )
-    email = FakeEmailApi(
-        callbacks=StatusCallbacks(url=f"{chorus.base_url}/v1/webhooks/email", status="bounced")
-    )
-    email.start()
-    provider = {
-        "name": "email",
-        "type": "email_api",
-        "base_url": email.base_url,
-        "api_key": email.api_key,
-        "webhook_secret": email.webhook_secret,
-        "sender": "help@shop.example",
-    }
-    chorus.env["CHORUS_PROVIDERS"] = json.dumps([provider])
-    chorus.admin_key = await create_admin_key(database_url)  # type: ignore[attr-defined]
-    chorus.start()
-    try:
-        yield chorus
-    finally:
-        chorus.stop()
-        email.stop()
-        await _delete_streams(chorus)
+    log = tmp_path / "chorus.log"
+    async with bouncing_email(database_url, nats_url, log, sender="help@shop.example") as made:
+        yield made[0]
 
 
 async def test_a_bounced_reply_puts_its_conversation_back_to_waiting_on_us(
