@@ -294,6 +294,10 @@ class CampaignStatsQueries:
         journey = steps.pop(JOURNEY, {})
         for step in steps_of(detail.journey):  # a step nobody has taken yet shows its zeros
             steps.setdefault(step, {}).setdefault(("", ""), Figures())
+        journey.setdefault(("", ""), Figures())  # so do the journey and an arm nobody drew
+        for split, (arms, held_out) in splits_of(detail.journey).items():
+            for arm in [*arms, CONTROL] if held_out else arms:
+                journey.setdefault((split, arm), Figures())
         return CampaignStats(
             str(summary.campaign_id),
             summary.key,

@@ -306,7 +306,8 @@ def advance(journey: Journey, traveller: Traveller, place: Place, facts: Facts) 
     if resolved is None:
         return Progress()
     target, reason = resolved
-    run.follow(place.step, target, reason)
+    if not run.follow(place.step, target, reason):
+        return Progress(tuple(run.actions))  # the step it was held at was the journey's last
     return run.go_on()
 
 

@@ -211,6 +211,23 @@ class TestFigures:
         assert [(v.split, v.arm) for s in stats.steps for v in s.variants][:1] == [(None, None)]
         assert figures(stats, "mail-free-ship", None, None) == Figures()
         assert figures(stats, "mail-ten-off", None, None).sent == 1
+        drawn = {(v.split, v.arm): v.figures.entered for v in stats.journey}
+        assert drawn == {
+            (None, None): 1,
+            ("offer", "ten-off"): 1,
+            ("offer", "free-ship"): 0,
+            ("offer", CONTROL): 0,
+        }
+
+    async def test_a_campaign_nobody_entered_yet_shows_its_journey_and_arms_at_zero(self) -> None:
+        stats = await World().stats()
+        assert [(v.split, v.arm, v.figures) for v in stats.journey] == [
+            (None, None, Figures()),
+            ("offer", "control", Figures()),
+            ("offer", "free-ship", Figures()),
+            ("offer", "ten-off", Figures()),
+        ]
+        assert all(v.figures == Figures() for s in stats.steps for v in s.variants)
 
     async def test_an_unknown_campaign_is_not_found(self) -> None:
         with pytest.raises(NotFound):

@@ -156,6 +156,16 @@ class TestWaits:
         later = advance(document, who, place, Facts(T0 + timedelta(hours=1, minutes=30)))
         assert later.actions[0] == Move("welcome", "pause", "the wait is over")
 
+    def test_a_wait_that_ends_the_journey_lets_the_customer_go_and_holds_nobody_again(
+        self,
+    ) -> None:
+        document = read(journey({"pause": {"type": "wait", "for": "1h"}}))
+        who = traveller()
+        place = place_after(begin(document, who, Facts(T0)))
+        later = advance(document, who, place, Facts(T0 + timedelta(hours=2)))
+        assert later == Progress((Leave("journey completed after 'pause': the wait is over"),))
+        assert later.timer is None
+
     def test_a_wait_until_a_time_of_day_is_on_the_customers_own_clock(self) -> None:
         document = read(
             journey(
