@@ -130,11 +130,15 @@ class ReceiveInbound:
         taken) threads them all again on fresh reads."""
         if not messages:
             return []
-        # A model may take long on first use: never on the event loop.
-        classified = await asyncio.to_thread(
-            lambda: [self.classifier.classify(m.text if m.is_text else None) for m in messages]
+        # A model may take long on first use: never on the event loop. It classifies while
+        # the routing's reads are on their way.
+        classifying = asyncio.ensure_future(
+            asyncio.to_thread(
+                lambda: [self.classifier.classify(m.text if m.is_text else None) for m in messages]
+            )
         )
         shared = page or self.page()
+        threads = {conversation_id(m.customer_id, m.topic): m.customer_id for m in messages}
 
         async def attempt() -> list[Threaded]:
             try:
@@ -144,12 +148,9 @@ class ReceiveInbound:
                 raise
 
         async def threaded() -> list[Threaded]:
-            policy = await shared.policy()
             now = self.clock.now()
-            contexts: dict[UUID, Load] = {}
-            if policy is not None:
-                threads = {conversation_id(m.customer_id, m.topic): m.customer_id for m in messages}
-                contexts = await self.router.loads_for(threads, policy, now, await shared.load())
+            policy, contexts = await self.router.contexts(threads, shared, now)
+            classified = await classifying
             async with self.uows() as uow:
                 conversations = uow.repository(Conversation)
                 ids = [conversation_id(m.customer_id, m.topic) for m in messages]
@@ -174,7 +175,13 @@ class ReceiveInbound:
                 conversations.add(*(c for c in found.values() if c.pending_events))
                 return results
 
-        return await retry_on_conflict(attempt)
+        try:
+            return await retry_on_conflict(attempt)
+        finally:
+            if not classifying.done():  # a read failed first: the thread is let finish
+                await asyncio.wait([classifying])
+            if not classifying.cancelled():
+                classifying.exception()  # seen: what a read raised first is what is raised
 
     def _thread(
         self,

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from domain.conversation.vocabulary import ChannelKind
     from domain.conversation.working_hours import WorkingHours
     from domain.segments.conditions import Condition
-    from ports.conversation_roster import Roster
+    from ports.conversation_roster import CustomerReads, Roster
     from ports.unit_of_work import UnitOfWork, UnitsOfWork
 
 __all__ = [
@@ -106,19 +106,22 @@ class Router:
         members = {member for team in teams for member in team.members}
         return Load(teams, await self.roster.candidates(members))
 
-    async def loads_for(
-        self, threads: Mapping[UUID, UUID], policy: RoutingPolicy, now: datetime, load: Load
-    ) -> dict[UUID, Load]:
-        """For each conversation (its id to its customer's), `load` with the customer's context:
-        segments, their other open conversations and what the policy's conditions read of them,
-        read for all of them at once."""
-        found = await self.roster.customers_of(threads, conditions_of(policy), now)
-        return {
-            thread: replace(
-                load, segments=reads.segments, other_open=reads.other_open, facts=reads.facts
+    async def contexts(
+        self, threads: Mapping[UUID, UUID], page: PageRouting, now: datetime
+    ) -> tuple[RoutingPolicy | None, dict[UUID, Load]]:
+        """The policy in force and, under one, each conversation (its id to its customer's) with
+        the page's load and the customer's context: segments, their other open conversations
+        and what the policy's conditions read of them, read for all of them at once, beside
+        the roster's loads. None and no contexts before any document was published."""
+        policy = await page.policy()
+        if policy is None:
+            return None, {}
+        async with asyncio.TaskGroup() as reads:
+            customers = reads.create_task(
+                self.roster.customers_of(threads, conditions_of(policy), now)
             )
-            for thread, reads in found.items()
-        }
+            load = reads.create_task(page.load())
+        return policy, _with_customers(load.result(), customers.result())
 
     def decide(
         self, conversation: Conversation, policy: RoutingPolicy, load: Load, now: datetime
@@ -126,6 +129,15 @@ class Router:
         """Where the conversation goes now, with every reason."""
         context = customer_context(load.facts, load.segments, load.other_open + 1)
         return route(conversation.routing_facts(), context, policy, load.teams, load.agents, now)
+
+
+def _with_customers(load: Load, found: Mapping[UUID, CustomerReads]) -> dict[UUID, Load]:
+    return {
+        thread: replace(
+            load, segments=reads.segments, other_open=reads.other_open, facts=reads.facts
+        )
+        for thread, reads in found.items()
+    }
 
 
 class PageRouting:
@@ -138,13 +150,15 @@ class PageRouting:
     def __init__(self, router: Router, uows: UnitsOfWork) -> None:
         self.router = router
         self.uows = uows
-        self._read = asyncio.Lock()
+        # Each read once, the policy's and the load's at once.
+        self._policy_read = asyncio.Lock()
+        self._load_read = asyncio.Lock()
         self._policy: tuple[RoutingPolicy | None] | None = None
         self._load: Load | None = None
 
     async def policy(self) -> RoutingPolicy | None:
         """The routing in force when the page was first asked for it."""
-        async with self._read:
+        async with self._policy_read:
             if self._policy is None:
                 async with self.uows() as uow:
                     self._policy = (await self.router.policy(uow),)
@@ -152,13 +166,13 @@ class PageRouting:
 
     async def load(self) -> Load:
         """The teams and their members' loads, with the page's decisions so far."""
-        async with self._read:
+        async with self._load_read:
             if self._load is None:
                 self._load = await self.router.load()
             return self._load
 
     def latest(self, load: Load) -> Load:
-        """`load` (a customer's, read by `Router.loads_for`) with the page's teams and members as
+        """`load` (a customer's, read by `Router.contexts`) with the page's teams and members as
         they are now, the decisions of its other routings so far included."""
         if self._load is None:
             return load
