@@ -45,12 +45,14 @@ if TYPE_CHECKING:
     from litestar.types import ExceptionHandlersMap
 
 __all__ = [
+    "NOT_JSON",
     "PROBLEM_JSON",
     "bad_cursor",
     "document_responses",
     "exception_handlers",
     "invalid_document",
     "not_json",
+    "not_json_reason",
     "problem",
     "render_field",
     "unrenderable",
@@ -165,20 +167,26 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(exc.status_code, slug, exc.detail or "HTTP error")
 
 
+NOT_JSON = "invalid-json", "The body is not JSON"
+"""The slug and title of the one answer to a body that cannot be read as JSON, over HTTP and
+NATS alike."""
+
+
+def not_json_reason(reason: str, body: bytes | None = None) -> str:
+    """Why a body is not JSON, in our words: an empty `body` as such, msgspec's words for an
+    unfinished document said plainly, any other reason as it is."""
+    if body is not None and not body.strip():
+        return EMPTY_BODY
+    if reason == "Input data was truncated":  # msgspec's words for an unfinished document
+        return "the JSON ends before it is complete, or holds an unfinished \\u escape"
+    return reason
+
+
 def not_json(reason: str, body: bytes | None = None) -> Response[dict[str, Any]]:
     """The one answer to a body that cannot be read as JSON, whichever route reads it; a
     handler that reads the `body` itself passes it, for an empty one to be named as such."""
-    if body is not None and not body.strip():
-        reason = EMPTY_BODY
-    elif reason == "Input data was truncated":  # msgspec's words for an unfinished document
-        reason = "the JSON ends before it is complete, or holds an unfinished \\u escape"
-    return problem(
-        400,
-        "invalid-json",
-        "The body is not JSON",
-        reason,
-        errors=[{"field": "$", "reason": reason}],
-    )
+    reason = not_json_reason(reason, body)
+    return problem(400, *NOT_JSON, reason, errors=[{"field": "$", "reason": reason}])
 
 
 def _refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[Any]:
