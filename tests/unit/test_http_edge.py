@@ -10,6 +10,7 @@ from litestar.params import Parameter
 from litestar.testing import TestClient
 
 from entrypoints.http.edge import (
+    MAX_QUERY_BYTES,
     EdgeRequest,
     edge_middleware,
     idempotency_key_fault,
@@ -99,17 +100,32 @@ async def _things(
     return {"key": key, "status": status, "limit": limit, "types": types}
 
 
+@pytest.fixture
+def http() -> Iterator[TestClient[Litestar]]:
+    app = Litestar([_things], middleware=[edge_middleware], exception_handlers=exception_handlers)
+    with TestClient(app) as client:
+        yield client
+
+
+class TestQueryLength:
+    def test_a_query_string_of_8_kib_is_read_and_a_longer_one_is_a_414_problem(
+        self, http: TestClient[Litestar]
+    ) -> None:
+        assert http.get(f"/things/a?pad={'x' * (MAX_QUERY_BYTES - 4)}").status_code == 200
+        answer = http.get(f"/things/a?pad={'x' * (MAX_QUERY_BYTES - 3)}")
+        assert answer.status_code == 414
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json() == {
+            "type": "https://chorus.dev/problems/uri-too-long",
+            "title": "The request's URI is too long",
+            "status": 414,
+            "detail": "a query string may have at most 8,192 bytes",
+        }
+
+
 class TestRepeatedQueryParameters:
     """A parameter the route takes one value of, given twice, is refused naming it, rather
     than one of its values kept silently; one it takes a list of repeats freely."""
-
-    @pytest.fixture
-    def http(self) -> Iterator[TestClient[Litestar]]:
-        app = Litestar(
-            [_things], middleware=[edge_middleware], exception_handlers=exception_handlers
-        )
-        with TestClient(app) as client:
-            yield client
 
     @pytest.mark.parametrize(
         ("query", "field", "times"),

@@ -3,9 +3,10 @@
 `EdgeRequest.json()` refuses a JSON body with invalid UTF-8, nesting deeper than MAX_DEPTH,
 text PostgreSQL cannot hold or a number too large to be finite (`1e400`), naming the field;
 handlers that read the body themselves (signals, rules) check it with
-`entrypoints.text_checks`. `edge_middleware` refuses query parameters that
-are not clean text or that are given twice where the route takes one value, an `Idempotency-Key` header that is not a clean line of 1 to 200 characters,
-and bodies that are not JSON (415) on every route but the providers' and
+`entrypoints.text_checks`. `edge_middleware` refuses a query string longer than
+MAX_QUERY_BYTES (414), query parameters that are not clean text or that are given twice where
+the route takes one value, an `Idempotency-Key` header that is not a clean line of 1 to 200
+characters, and bodies that are not JSON (415) on every route but the providers' and
 unsubscribe forms. `drain_before_answering` reads the rest of a body an answer came before
 (a 413, a 401), so that the client reads the answer instead of a reset connection.
 """
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EMPTY_BODY",
     "MAX_BODY_BYTES",
+    "MAX_QUERY_BYTES",
+    "QUERY_TOO_LONG",
     "EdgeRequest",
     "drain_before_answering",
     "edge_middleware",
@@ -46,6 +49,9 @@ __all__ = [
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """A request body, at most: a larger one gets a 413."""
+MAX_QUERY_BYTES = 8 * 1024
+"""A query string, at most (as sent, percent-encoded): a longer one gets a 414."""
+QUERY_TOO_LONG = f"a query string may have at most {MAX_QUERY_BYTES:,} bytes"
 EMPTY_BODY = "the body is empty: send a JSON object"
 """Why a body that is empty or only white space is not JSON, on every route that reads one."""
 
@@ -167,6 +173,8 @@ def edge_middleware(app: ASGIApp) -> ASGIApp:
                 read += len(message["body"]) if message["type"] == "http.request" else 0
 
         scope.setdefault("state", {})[_DRAIN] = drain
+        if len(scope["query_string"]) > MAX_QUERY_BYTES:
+            raise HTTPException(status_code=414, detail=QUERY_TOO_LONG)
         if scope["query_string"]:
             fault = query_fault(scope["query_string"]) or repeated_query_fault(
                 scope["query_string"], scope
