@@ -322,7 +322,11 @@ def _run_demo(settings: Settings, data_dir: Path) -> None:
             nats_url = nats_server.start()
         if not settings.providers:
             print("starting fake channel providers ...", flush=True)
-            fakes = DemoProviders(f"http://{settings.host}:{settings.port}")
+            fakes = DemoProviders(
+                f"http://{settings.host}:{settings.port}",
+                # On the manual clock, the providers report on the demo's time.
+                clock_from=database_url if settings.clock == "manual" else None,
+            )
             settings = msgspec.structs.replace(settings, providers=fakes.start())
         with contextlib.suppress(KeyboardInterrupt):
             _write_env(

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from typing import Any
 
+from adapters.providers.fakes.__main__ import CLOCK_FROM_VARIABLE
+
 __all__ = ["DEMO_FAKES", "DemoProviders"]
 
 # Two SMS providers, so that failover can be seen: a second Twilio account (the same wire
@@ -34,9 +36,13 @@ class DemoProviders:
     """Runs the demo's fakes (two Twilio SMS, WhatsApp Cloud, email API, FCM push, SMTP) until
     stopped; each reports `delivered` to Chorus a moment after accepting a message."""
 
-    def __init__(self, base_url: str, *, delay_seconds: float = 2.0) -> None:
+    def __init__(
+        self, base_url: str, *, delay_seconds: float = 2.0, clock_from: str | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.delay_seconds = delay_seconds
+        # The database of a demo on the manual clock: the fakes report on its time.
+        self.clock_from = clock_from
         self.process: subprocess.Popen[str] | None = None
         self.described: dict[str, Any] = {}
 
@@ -58,6 +64,10 @@ class DemoProviders:
                 "--parent-pid",  # a kill -9 of the demo takes the fakes along
                 str(os.getpid()),
             ],
+            # Not on the command line, where anyone may read a password in the URL.
+            env=os.environ
+            if self.clock_from is None
+            else {**os.environ, CLOCK_FROM_VARIABLE: self.clock_from},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

@@ -32,6 +32,7 @@ from entrypoints.conversation_commands import ConversationDesk
 from entrypoints.heap import settle_heap
 from entrypoints.http.app import create_app
 from entrypoints.http.rate_limits import limiter_from
+from entrypoints.http.server_protocol import ProblemHttpProtocol
 from entrypoints.ioc import make_container
 from entrypoints.projection_worker import (
     BellRelay,
@@ -206,6 +207,7 @@ async def run_service(
             log_config=None,
             access_log=False,
             lifespan="on",
+            http=ProblemHttpProtocol,  # its own refusals (a 100 KB query string) as problems
         )
         server = _Server(config)
         loop = asyncio.get_running_loop()

@@ -244,6 +244,10 @@ class TestRoutingOverHttp:
                 "$.rules[1].id",
                 "$.rules[1].team",
             }
+            sla = {"first_response": {"chat": "2m", "email": 4}, "next_response": ["chat"]}
+            refused = http.put("/v1/routing", json={"default_team": "support", "sla": sla})
+            assert refused.status_code == 422
+            assert [e["field"] for e in refused.json()["errors"]] == ["$.sla.first_response.email"]
             assert http.get("/v1/routing").status_code == 404
             published = http.put("/v1/routing", json=ROUTING)
             assert published.status_code == 200

@@ -372,7 +372,8 @@ class TestIdempotencyKeyHeader:
         for key, code in ((b"nt\x009", "U+0000"), (b"nt\x1b9", "U+001B")):
             status, problem = _raw_answer(chorus, notes, key)
             assert status == 400, (key, problem)
-            if problem:  # the server's parser may refuse the request before the service does
+            # the server's parser may refuse the request before the service does: a problem too
+            if not problem["type"].endswith("/invalid-http"):
                 [error] = problem["errors"]
                 assert error["field"] == "header.Idempotency-Key"
                 assert code in error["reason"]
@@ -459,6 +460,63 @@ class TestBodyLimit:
             assert answer.headers["content-type"].startswith("application/problem+json")
             assert "16,777,216" in answer.json()["detail"]
             _still_attributed(http, "a 17 MB body")
+
+
+def _raw_get(chorus: ChorusProcess, target: bytes) -> tuple[int, str, dict[str, Any]]:
+    """The status, content type and JSON body of a GET whose request target no HTTP client
+    library sends (longer than 64 KiB)."""
+    where = urlsplit(chorus.base_url)
+    secret = chorus.admin_key  # type: ignore[attr-defined]
+    request = (
+        b"GET "
+        + target
+        + f" HTTP/1.1\r\nHost: {where.netloc}\r\nAuthorization: Bearer {secret}\r\n".encode()
+        + b"Connection: close\r\n\r\n"
+    )
+    with socket.create_connection((where.hostname, where.port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, content = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ", 2)[1]), headers["content-type"], json.loads(content)
+
+
+class TestQueryLength:
+    def test_a_query_string_of_8_kib_is_read(self, chorus: ChorusProcess) -> None:
+        with _client(chorus) as http:
+            answer = http.get("/v1/conversations", params={"pad": "x" * (8192 - 4)})
+        assert answer.status_code == 200, answer.text
+
+    def test_a_longer_one_is_a_414_problem_naming_the_limit(self, chorus: ChorusProcess) -> None:
+        with _client(chorus) as http:
+            answer = http.get("/v1/conversations", params={"pad": "x" * 8192})
+            assert answer.status_code == 414, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            problem = answer.json()
+            assert problem["type"] == "https://chorus.dev/problems/uri-too-long"
+            assert problem["detail"] == "a query string may have at most 8,192 bytes"
+            _still_attributed(http, "a 8 KiB query string")
+
+    @pytest.mark.parametrize("size", [100_000, 1_000_000])
+    def test_one_the_http_server_refuses_is_a_414_problem_too(
+        self, chorus: ChorusProcess, size: int
+    ) -> None:
+        status, content_type, problem = _raw_get(chorus, b"/v1/conversations?pad=" + b"x" * size)
+        assert (status, content_type) == (414, "application/problem+json")
+        assert problem["type"] == "https://chorus.dev/problems/uri-too-long"
+        assert "8,192 bytes" in problem["detail"]
+        with _client(chorus) as http:
+            _still_attributed(http, f"a {size:,} byte query string")
+
+    def test_a_request_the_http_server_cannot_read_is_a_400_problem(
+        self, chorus: ChorusProcess
+    ) -> None:
+        status, content_type, problem = _raw_get(chorus, b"/v1/conversations?a=b c")
+        assert (status, content_type) == (400, "application/problem+json")
+        assert problem["type"] == "https://chorus.dev/problems/invalid-http"
 
 
 async def _dead_letters(js: Any, stream: str) -> int:

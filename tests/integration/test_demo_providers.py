@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from uuid import uuid4
 
 import httpx
 import pytest
 
+from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.providers.config import parse_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
+from adapters.providers.fakes.receiver import WebhookReceiver
 from domain.policy.vocabulary import Channel
 from entrypoints.demo_providers import DemoProviders
-from ports.providers import InboundMessage
+from ports.providers import InboundMessage, OutboundMessage, StatusUpdate
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import asyncpg
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +90,38 @@ class TestTheDemoFakes:
         [inbound] = provider.parse_webhook({"X-Signature": signature}, body, url)
         assert isinstance(inbound, InboundMessage)
         assert inbound.sender == "ana@example.org"
+
+
+class TestTheDemoFakesOnTheManualClock:
+    async def test_they_report_on_the_demo_s_clock_kept_in_its_database(
+        self, pool: asyncpg.Pool, database_url: str
+    ) -> None:
+        then = datetime(2031, 5, 4, 9, 30, tzinfo=UTC)
+        await PostgresClockStore(pool).save(then)
+        with WebhookReceiver() as receiver:
+            fakes = DemoProviders(receiver.url(""), delay_seconds=0, clock_from=database_url)
+            fakes.start()
+            assert fakes.process is not None
+            assert database_url not in " ".join(map(str, fakes.process.args))  # a password
+            directory = ConfiguredProviderDirectory.from_config(
+                parse_provider_config(json.dumps(fakes.described["providers"]))
+            )
+            try:
+                [provider] = directory.for_channel(Channel.WHATSAPP)
+                await provider.send(
+                    OutboundMessage(
+                        uuid4(), uuid4().hex, Channel.WHATSAPP, "447700900123", body="Hi"
+                    )
+                )
+                deadline = time.monotonic() + 10
+                while not receiver.received and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+                [request] = receiver.received
+                [update] = provider.parse_webhook(
+                    request.headers, request.body, receiver.url(request.path)
+                )
+            finally:
+                await directory.close()
+                fakes.stop()
+        assert isinstance(update, StatusUpdate)
+        assert update.at == then

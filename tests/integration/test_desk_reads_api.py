@@ -119,3 +119,35 @@ class TestUnassignedConversations:
         assert len(held.json()["items"]) == 3
         assert refused.status_code == 400
         assert "assigned" in refused.text
+
+
+class TestRepeatedFilters:
+    async def test_a_filter_given_twice_is_a_400_naming_it_on_every_list(
+        self, pool: asyncpg.Pool, database_url: str
+    ) -> None:
+        await staffed_desk(pool)
+        async with supervising(pool, database_url) as http:
+            refused = {
+                path: await http.get(path)
+                for path in (
+                    "/v1/conversations?status=open&status=resolved",
+                    "/v1/conversations?team=support&limit=2&limit=3",
+                    "/v1/customers/search?segment=a&segment=b",
+                    "/v1/campaigns?status=active&status=draft",
+                )
+            }
+            # A parameter that takes a list may repeat.
+            listed = await http.get(
+                "/v1/customers/search?attribute=city:Lisbon&attribute=tier:gold"
+            )
+        fields = {
+            path: (answer.status_code, answer.json()["type"].rpartition("/")[2], answer.json())
+            for path, answer in refused.items()
+        }
+        expected = ["status", "limit", "segment", "status"]
+        for (path, (status, slug, body)), field in zip(fields.items(), expected, strict=True):
+            assert (status, slug) == (400, "invalid-request"), (path, body)
+            assert body["errors"] == [
+                {"field": f"query.{field}", "reason": "is given 2 times: it takes one value"}
+            ]
+        assert listed.status_code == 200, listed.text

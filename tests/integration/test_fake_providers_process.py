@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from adapters.postgres.manual_clock import PostgresClockStore
 from adapters.providers.config import parse_provider_config
 from adapters.providers.directory import ConfiguredProviderDirectory
+from adapters.providers.fakes.__main__ import CLOCK_FROM_VARIABLE
 from adapters.providers.fakes.receiver import WebhookReceiver
 from domain.policy.vocabulary import Channel
 from ports.providers import DeliveryStatus, InboundMessage, OutboundMessage, StatusUpdate
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
+
+    import asyncpg
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +47,7 @@ class Fakes:
         return code, json.loads(err.decode().strip().splitlines()[-1])
 
 
-async def start(*args: str) -> Fakes:
+async def start(*args: str, env: dict[str, str] | None = None) -> Fakes:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -49,6 +55,7 @@ async def start(*args: str) -> Fakes:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=None if env is None else {**os.environ, **env},
     )
     assert process.stdout is not None
     try:
@@ -204,6 +211,49 @@ async def test_a_configuration_chooses_fakes_names_and_statuses(receiver: Webhoo
         assert isinstance(update, StatusUpdate)
         assert update.status is DeliveryStatus.BOUNCED
     finally:
+        code, _ = await fakes.stop()
+    assert code == 0
+
+
+async def test_on_chorus_manual_clock_the_fakes_report_its_time_as_it_moves(
+    receiver: WebhookReceiver, pool: asyncpg.Pool, database_url: str
+) -> None:
+    receiver.reset()
+    clock = PostgresClockStore(pool)
+    then = datetime(2031, 5, 4, 9, 30, tzinfo=UTC)
+    await clock.save(then)
+    fakes = await start(
+        "--fakes",
+        "whatsapp_cloud,email_api",
+        "--callback-url",
+        receiver.url("/v1/webhooks/{name}"),
+        env={CLOCK_FROM_VARIABLE: database_url},  # off the command line: it may hold a password
+    )
+    directory = ConfiguredProviderDirectory.from_config(
+        parse_provider_config(json.dumps(fakes.ready["providers"]))
+    )
+    try:
+
+        async def reported_at(channel: Channel, to: str) -> datetime | None:
+            receiver.reset()
+            [provider] = directory.for_channel(channel)
+            await provider.send(message(channel, to, subject="Hi", body="Hi"))
+            await eventually(lambda: len(receiver.received) == 1)
+            [request] = receiver.received
+            [update] = provider.parse_webhook(
+                request.headers, request.body, receiver.url(request.path)
+            )
+            assert isinstance(update, StatusUpdate)
+            return update.at
+
+        assert await reported_at(Channel.WHATSAPP, "447700900123") == then
+        assert await reported_at(Channel.EMAIL, "ada@example.org") == then
+        later = then + timedelta(days=1, hours=3)
+        await clock.save(later)  # the service moved its clock: the fakes follow within moments
+        await asyncio.sleep(1)
+        assert await reported_at(Channel.WHATSAPP, "447700900123") == later
+    finally:
+        await directory.close()
         code, _ = await fakes.stop()
     assert code == 0
 

@@ -282,8 +282,6 @@ class TestProblems:
     @pytest.mark.parametrize(
         ("payload", "field"),
         [
-            (b"{not json", "$"),
-            (b"", "$"),
             (body(channels=["pigeon"]), "$.channels[0]"),
             (json.dumps({"purpose": "service", "channels": ["sms"]}).encode(), "$.team"),
             (body(priority=500), "$.priority"),
@@ -302,6 +300,29 @@ class TestProblems:
         assert answer["type"].endswith("/invalid-request")
         assert answer["errors"][0]["field"] == field
         assert answer["errors"][0]["reason"]
+
+    @pytest.mark.parametrize(
+        ("payload", "reason"),
+        [
+            (b"{not json", "JSON is malformed: object keys must be strings"),
+            (b"", "the body is empty: send a JSON object"),
+            # cut short after a value a typed read refuses first
+            (b'{"channels": ["pigeon"', "the JSON ends before it is complete"),
+        ],
+    )
+    async def test_a_payload_that_is_no_json_is_http_s_invalid_json_problem(
+        self, nc: Client, pool: asyncpg.Pool, started: Start, payload: bytes, reason: str
+    ) -> None:
+        prefix = a_prefix()
+        await started(prefix)
+        status, answer, _ = await ask(nc, prefix, payload)
+        assert_problem(status, answer, 400)
+        assert (answer["type"], answer["title"]) == (
+            "https://chorus.dev/problems/invalid-json",
+            "The body is not JSON",
+        )
+        assert answer["detail"].startswith(reason)
+        assert answer["errors"] == [{"field": "$", "reason": answer["detail"]}]
 
     async def test_a_refused_value_is_a_422_problem(
         self, nc: Client, pool: asyncpg.Pool, started: Start
@@ -800,14 +821,14 @@ async def desk_command(
 
         async def ask(
             name: str,
-            body: dict[str, Any],
+            body: dict[str, Any] | bytes,
             key: NewApiKey | None = None,
             headers: dict[str, str] | None = None,
         ) -> tuple[int, dict[str, Any]]:
             sent = {**(headers or {}), **({} if key is None else {"Chorus-Key": key.secret})}
             reply = await nc.request(
                 conversation_subject(name, prefix),
-                json.dumps(body, default=str).encode(),
+                body if isinstance(body, bytes) else json.dumps(body, default=str).encode(),
                 timeout=10,
                 headers=sent or None,
             )
@@ -923,6 +944,34 @@ class TestNotesUnderAnIdempotencyKey:
         async with PostgresUnitsOfWork(pool)() as uow:
             conversation = (await uow.repository(Conversation).get([support]))[support]
         assert [note.text for note in conversation.notes] == ["first"]
+
+
+class TestConversationCommandPayloads:
+    @pytest.mark.parametrize("name", ["note", "resolve"])
+    @pytest.mark.parametrize(
+        ("payload", "reason"),
+        [
+            (b'{"conversation_id": ', "the JSON ends before it is complete"),
+            (b"{'text': 'single quotes'}", "JSON is malformed"),
+            (b"", "the body is empty: send a JSON object"),
+        ],
+    )
+    async def test_a_payload_that_is_no_json_is_http_s_invalid_json_problem(
+        self,
+        desk_command: Callable[..., Awaitable[Command]],
+        name: str,
+        payload: bytes,
+        reason: str,
+    ) -> None:
+        command = await desk_command()
+        status, refused = await command(name, payload)
+        assert status == 400, refused
+        assert (refused["type"], refused["title"]) == (
+            "https://chorus.dev/problems/invalid-json",
+            "The body is not JSON",
+        )
+        assert refused["detail"].startswith(reason)
+        assert refused["errors"] == [{"field": "$", "reason": refused["detail"]}]
 
 
 class TestConversationCommandsWhenAKeyIsRequired:

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import msgspec
 import pytest
-from litestar import Litestar, post
+from litestar import Litestar, get, post
+from litestar.params import Parameter
 from litestar.testing import TestClient
 
-from entrypoints.http.edge import EdgeRequest, idempotency_key_fault, is_json, query_fault
+from entrypoints.http.edge import (
+    MAX_QUERY_BYTES,
+    EdgeRequest,
+    edge_middleware,
+    idempotency_key_fault,
+    is_json,
+    query_fault,
+)
 from entrypoints.http.problems import exception_handlers
 
 
@@ -79,6 +88,69 @@ class TestQueryParameters:
         fault = query_fault(query)
         assert fault is not None
         assert fault.path == field
+
+
+@get("/things/{key:str}")
+async def _things(
+    key: str,
+    status: str | None = None,
+    limit: int = 50,
+    types: Annotated[list[str] | None, Parameter(query="type")] = None,
+) -> dict[str, Any]:
+    return {"key": key, "status": status, "limit": limit, "types": types}
+
+
+@pytest.fixture
+def http() -> Iterator[TestClient[Litestar]]:
+    app = Litestar([_things], middleware=[edge_middleware], exception_handlers=exception_handlers)
+    with TestClient(app) as client:
+        yield client
+
+
+class TestQueryLength:
+    def test_a_query_string_of_8_kib_is_read_and_a_longer_one_is_a_414_problem(
+        self, http: TestClient[Litestar]
+    ) -> None:
+        assert http.get(f"/things/a?pad={'x' * (MAX_QUERY_BYTES - 4)}").status_code == 200
+        answer = http.get(f"/things/a?pad={'x' * (MAX_QUERY_BYTES - 3)}")
+        assert answer.status_code == 414
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json() == {
+            "type": "https://chorus.dev/problems/uri-too-long",
+            "title": "The request's URI is too long",
+            "status": 414,
+            "detail": "a query string may have at most 8,192 bytes",
+        }
+
+
+class TestRepeatedQueryParameters:
+    """A parameter the route takes one value of, given twice, is refused naming it, rather
+    than one of its values kept silently; one it takes a list of repeats freely."""
+
+    @pytest.mark.parametrize(
+        ("query", "field", "times"),
+        [
+            ("status=open&status=resolved", "query.status", 2),
+            ("limit=5&status=open&limit=5&limit=", "query.limit", 3),
+            ("%73tatus=open&status=open", "query.status", 2),
+        ],
+    )
+    def test_one_value_given_more_than_once_is_a_400_naming_the_parameter(
+        self, http: TestClient[Litestar], query: str, field: str, times: int
+    ) -> None:
+        answer = http.get(f"/things/a?{query}")
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["type"].endswith("/invalid-request")
+        assert answer.json()["errors"] == [
+            {"field": field, "reason": f"is given {times} times: it takes one value"}
+        ]
+
+    def test_a_list_repeats_and_what_the_route_does_not_read_is_left_alone(
+        self, http: TestClient[Litestar]
+    ) -> None:
+        answer = http.get("/things/a?type=x&type=y&status=open&other=1&other=2&key=b&key=c")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"key": "a", "status": "open", "limit": 50, "types": ["x", "y"]}
 
 
 class _Body(msgspec.Struct):

@@ -22,12 +22,14 @@ from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.conversation_commands import COMMAND_ERRORS
 from entrypoints.http.problems import exception_handlers
+from entrypoints.http.problems import not_json as http_not_json
 from entrypoints.workers.nats_keys import KeyRefused, missing_key
 from entrypoints.workers.nats_problems import (
     NatsProblem,
     forbidden,
     internal,
     invalid,
+    not_json,
     problem_for,
 )
 from ports.conversation_roster import AgentOverCapacity
@@ -104,6 +106,22 @@ class TestTheSmallProblems:
         assert problem.errors == [
             {"field": "header.Idempotency-Key", "reason": "longer than 200 characters"}
         ]
+
+    @pytest.mark.parametrize(
+        ("reason", "body"),
+        [
+            ("JSON is malformed: object keys must be strings (byte 1)", b"{not json"),
+            ("Input data was truncated", b'{"text": "hi"'),
+            ("Input data was truncated", b" \n"),
+        ],
+    )
+    def test_a_body_that_is_no_json_is_http_s_invalid_json_problem(
+        self, reason: str, body: bytes
+    ) -> None:
+        problem = not_json(reason, body)
+        assert problem.body() == http_not_json(reason, body).content
+        assert (problem.status, problem.slug) == (400, "invalid-json")
+        assert problem.errors == [{"field": "$", "reason": problem.detail}]
 
     def test_forbidden_is_the_403_of_http_guards_naming_no_field(self) -> None:
         problem = forbidden("role 'auditor' may not do this; needs admin")

@@ -6,6 +6,7 @@ A document comes as JSON text or as decoded JSON; a fault is said as where (a JS
 
 from __future__ import annotations
 
+import copy
 import re
 import typing
 from collections.abc import Mapping, Sequence
@@ -117,13 +118,79 @@ class DocumentReader(Generic[T]):
                 return self._decoder.decode(document)
             value: T = msgspec.convert(dict(document), self._union)
         except msgspec.ValidationError as error:
-            raise self._invalid(*self.explain(str(error))) from None
+            raise self._invalid(*self.explain(self._keyed(str(error), document))) from None
         except msgspec.DecodeError as error:
             raise self._invalid("$", f"not valid JSON: {error}") from None
         except RecursionError:
             # The edges refuse such nesting first, by its path; this is never a crash.
             raise self._invalid("$", "it nests arrays and objects too deep to be read") from None
         return value
+
+    def _keyed(self, message: str, document: bytes | str | Mapping[str, Any]) -> str:
+        """msgspec's message with each `[...]` it writes for a value of a free-keyed object
+        (`$.sla.first_response[...]`) replaced by the key whose value is at fault
+        (`$.sla.first_response.chat`); cut at the object when that cannot be told."""
+        at = _AT_PATH.search(message)
+        if at is None or "[...]" not in at.group("path"):
+            return message
+        path = at.group("path")
+        named = self._name_keys(path, document)
+        if named is None:
+            named = path.partition("[...]")[0]
+        return message[: at.start("path")] + named + message[at.end("path") :]
+
+    def _name_keys(self, path: str, document: bytes | str | Mapping[str, Any]) -> str | None:
+        # Values of a free-keyed object are read in order and the first at fault stops the
+        # read: it is the first key that, left alone in its object, still fails there.
+        steps = _STEP.findall(path.removeprefix("$"))
+        if not path.startswith("$") or "".join(steps) != path.removeprefix("$"):
+            return None
+        as_text = isinstance(document, bytes | str)
+        try:
+            root: Any = (
+                msgspec.json.decode(document)
+                if isinstance(document, bytes | str)
+                else copy.deepcopy(dict(document))
+            )
+        except (msgspec.DecodeError, RecursionError, TypeError):
+            return None
+        node: Any = root
+        named = read = "$"
+        for step in steps:
+            if step == "[...]":
+                read += step
+                if not isinstance(node, dict):
+                    return None
+                entries = list(node.items())
+                for key, value in entries:
+                    node.clear()
+                    node[key] = value
+                    if self._fails_under(root, read, as_text=as_text):
+                        node, named = value, f"{named}.{key}"
+                        break
+                else:
+                    return None
+            elif step.startswith("["):
+                index = int(step[1:-1])
+                node = node[index] if isinstance(node, list) and index < len(node) else None
+                named, read = named + step, read + step
+            else:
+                node = node.get(step[1:]) if isinstance(node, dict) else None
+                named, read = named + step, read + step
+        return named
+
+    def _fails_under(self, document: Any, path: str, *, as_text: bool) -> bool:
+        try:
+            if as_text:
+                self._decoder.decode(msgspec.json.encode(document))
+            else:
+                msgspec.convert(document, self._union)
+        except msgspec.ValidationError as error:
+            at = _AT_PATH.search(str(error))
+            return at is not None and at.group("path").startswith(path)
+        except (msgspec.DecodeError, RecursionError):
+            return False
+        return False
 
     def explain(self, message: str) -> tuple[str, str]:
         """Splits msgspec's `reason - at `$.path`` and says the reason in the document's terms."""
@@ -155,6 +222,8 @@ class DocumentReader(Generic[T]):
 # A `ValueError` of a Struct's own checks (`InvalidValue`) reads `field: reason`, the field
 # perhaps a path below it (`first_response.chat`, `tiers.vip.next_response.email`).
 _OWN = re.compile(r"^(?P<field>\w+(?:\.[^:]+?)*): (?P<reason>.*)$", re.DOTALL)
+_AT_PATH = re.compile(r"`(?P<path>\$[^`]*)`$")
+_STEP = re.compile(r"\.\w+|\[\d+\]|\[\.\.\.\]")
 _MISSING_AT = re.compile(r"missing required field `([^`]+)`")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")

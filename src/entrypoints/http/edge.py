@@ -3,16 +3,18 @@
 `EdgeRequest.json()` refuses a JSON body with invalid UTF-8, nesting deeper than MAX_DEPTH,
 text PostgreSQL cannot hold or a number too large to be finite (`1e400`), naming the field;
 handlers that read the body themselves (signals, rules) check it with
-`entrypoints.text_checks`. `edge_middleware` refuses query parameters that
-are not clean text, an `Idempotency-Key` header that is not a clean line of 1 to 200 characters,
-and bodies that are not JSON (415) on every route but the providers' and
+`entrypoints.text_checks`. `edge_middleware` refuses a query string longer than
+MAX_QUERY_BYTES (414), query parameters that are not clean text or that are given twice where
+the route takes one value, an `Idempotency-Key` header that is not a clean line of 1 to 200
+characters, and bodies that are not JSON (415) on every route but the providers' and
 unsubscribe forms. `drain_before_answering` reads the rest of a body an answer came before
 (a 413, a 401), so that the client reads the answer instead of a reset connection.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
 from litestar import Request
@@ -34,16 +36,22 @@ if TYPE_CHECKING:
 __all__ = [
     "EMPTY_BODY",
     "MAX_BODY_BYTES",
+    "MAX_QUERY_BYTES",
+    "QUERY_TOO_LONG",
     "EdgeRequest",
     "drain_before_answering",
     "edge_middleware",
     "idempotency_key_fault",
     "is_json",
     "query_fault",
+    "repeated_query_fault",
 ]
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """A request body, at most: a larger one gets a 413."""
+MAX_QUERY_BYTES = 8 * 1024
+"""A query string, at most (as sent, percent-encoded): a longer one gets a 414."""
+QUERY_TOO_LONG = f"a query string may have at most {MAX_QUERY_BYTES:,} bytes"
 EMPTY_BODY = "the body is empty: send a JSON object"
 """Why a body that is empty or only white space is not JSON, on every route that reads one."""
 
@@ -99,6 +107,26 @@ def query_fault(query: bytes) -> TextFault | None:
     return None
 
 
+def repeated_query_fault(query: bytes, scope: Scope) -> TextFault | None:
+    """The first query parameter given more than once (`?status=open&status=resolved`) that the
+    route takes one value of, rather than keep one of them silently; one it takes a list of
+    (`?type=a&type=b`) may repeat."""
+    counts = Counter(name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    repeated = [name for name, count in counts.items() if count > 1]
+    handler = scope.get("route_handler")
+    if not repeated or handler is None:
+        return None
+    # What the route reads from the query, as Litestar itself reads it (its dependencies too);
+    # only the names of the path's parameters count, which the scope has once routed.
+    path_params = cast("dict[str, Any]", scope.get("path_params", {}))
+    expected = handler.create_kwargs_model(path_params).expected_query_params
+    single = {param.field_alias for param in expected if not param.is_sequence}
+    for name in repeated:
+        if name in single:
+            return TextFault(f"query.{name}", f"is given {counts[name]} times: it takes one value")
+    return None
+
+
 def _headers(scope: Scope) -> dict[bytes, bytes]:
     return dict(scope["headers"])
 
@@ -145,8 +173,12 @@ def edge_middleware(app: ASGIApp) -> ASGIApp:
                 read += len(message["body"]) if message["type"] == "http.request" else 0
 
         scope.setdefault("state", {})[_DRAIN] = drain
+        if len(scope["query_string"]) > MAX_QUERY_BYTES:
+            raise HTTPException(status_code=414, detail=QUERY_TOO_LONG)
         if scope["query_string"]:
-            fault = query_fault(scope["query_string"])
+            fault = query_fault(scope["query_string"]) or repeated_query_fault(
+                scope["query_string"], scope
+            )
             if fault is not None:
                 raise InputRefused(fault)
         key = headers.get(b"idempotency-key")  # the one header that is stored

@@ -30,7 +30,7 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.customer.aggregate import CustomerWasErased
 from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
-from entrypoints.http.edge import EMPTY_BODY, MAX_BODY_BYTES
+from entrypoints.http.edge import EMPTY_BODY, MAX_BODY_BYTES, MAX_QUERY_BYTES
 from entrypoints.text_checks import InputRefused, TextFault
 from ports.conversation_roster import AgentOverCapacity
 from ports.directory import InvalidCursor
@@ -45,13 +45,17 @@ if TYPE_CHECKING:
     from litestar.types import ExceptionHandlersMap
 
 __all__ = [
+    "NOT_JSON",
     "PROBLEM_JSON",
+    "URI_TOO_LONG",
     "bad_cursor",
     "document_responses",
     "exception_handlers",
     "invalid_document",
     "not_json",
+    "not_json_reason",
     "problem",
+    "problem_body",
     "render_field",
     "unrenderable",
 ]
@@ -79,13 +83,22 @@ _MISSING = re.compile(r"^Object missing required field `([^`]+)`$")
 _NO_BODY = "Object missing required field `data`"
 
 
-def problem(
+def problem_body(
     status: int, slug: str, title: str, detail: str | None = None, **extra: Any
-) -> Response[dict[str, Any]]:
+) -> dict[str, Any]:
+    """The RFC 9457 problem object, for an answer that is no Litestar response (the HTTP
+    server's own refusals)."""
     body: dict[str, Any] = {"type": _TYPE_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     body.update(extra)
+    return body
+
+
+def problem(
+    status: int, slug: str, title: str, detail: str | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
+    body = problem_body(status, slug, title, detail, **extra)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -155,30 +168,43 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         404: "not-found",
         405: "method-not-allowed",
         413: "too-large",
+        414: URI_TOO_LONG[0],
         415: "unsupported-media-type",
     }.get(exc.status_code, "http-error")
     if exc.status_code == 413:
         detail = f"a request body may have at most {MAX_BODY_BYTES:,} bytes"
         return problem(413, slug, "The request body is too large", detail)
+    if exc.status_code == 414:
+        return problem(414, *URI_TOO_LONG, exc.detail)
     if exc.status_code == 400:  # Litestar could not decode the body
         return not_json(exc.detail)
     return problem(exc.status_code, slug, exc.detail or "HTTP error")
 
 
+URI_TOO_LONG = "uri-too-long", "The request's URI is too long"
+"""The slug and title of a request whose query string or target is longer than we read, whether
+the service (`edge.MAX_QUERY_BYTES`) or its HTTP server (`server_protocol`) refuses it."""
+
+NOT_JSON = "invalid-json", "The body is not JSON"
+"""The slug and title of the one answer to a body that cannot be read as JSON, over HTTP and
+NATS alike."""
+
+
+def not_json_reason(reason: str, body: bytes | None = None) -> str:
+    """Why a body is not JSON, in our words: an empty `body` as such, msgspec's words for an
+    unfinished document said plainly, any other reason as it is."""
+    if body is not None and not body.strip():
+        return EMPTY_BODY
+    if reason == "Input data was truncated":  # msgspec's words for an unfinished document
+        return "the JSON ends before it is complete, or holds an unfinished \\u escape"
+    return reason
+
+
 def not_json(reason: str, body: bytes | None = None) -> Response[dict[str, Any]]:
     """The one answer to a body that cannot be read as JSON, whichever route reads it; a
     handler that reads the `body` itself passes it, for an empty one to be named as such."""
-    if body is not None and not body.strip():
-        reason = EMPTY_BODY
-    elif reason == "Input data was truncated":  # msgspec's words for an unfinished document
-        reason = "the JSON ends before it is complete, or holds an unfinished \\u escape"
-    return problem(
-        400,
-        "invalid-json",
-        "The body is not JSON",
-        reason,
-        errors=[{"field": "$", "reason": reason}],
-    )
+    reason = not_json_reason(reason, body)
+    return problem(400, *NOT_JSON, reason, errors=[{"field": "$", "reason": reason}])
 
 
 def _refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[Any]:
@@ -345,6 +371,7 @@ _WHY = {
         " for another request"
     ),
     413: "The body is over the request limit, or the batch has too many signals",
+    414: f"The query string is over {MAX_QUERY_BYTES:,} bytes",
     415: "The body is not JSON",
     422: "A value was refused: each one is named in `errors`",
     429: "This key is over its rate limit for this kind of request; `Retry-After` says when to retry",
@@ -409,6 +436,7 @@ def _answers(operation: Operation, *, public: bool) -> set[int]:
         answers.add(404)
     if "query" in places:
         answers.add(422)  # a value that parses but the domain refuses: an identity, a time
+        answers.add(414)  # a query string over edge.MAX_QUERY_BYTES
     if operation.request_body is not None:
         answers |= {413, 415, 422}
     if not public:

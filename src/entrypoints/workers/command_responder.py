@@ -30,7 +30,7 @@ from opentelemetry import trace
 
 from adapters.system.trace_context import context_from
 from domain.message.origin import NATS, nats_origin
-from domain.shared.documents import field_of
+from domain.shared.documents import field_of, json_fault
 from domain.shared.errors import InvalidValue
 from entrypoints.http.schemas import MessageIn
 from entrypoints.text_checks import line_fault, raw_fault
@@ -43,7 +43,14 @@ from entrypoints.workers.nats_keys import (
     spend,
 )
 from entrypoints.workers.nats_keys import header as _header
-from entrypoints.workers.nats_problems import NatsProblem, forbidden, internal, invalid, problem_for
+from entrypoints.workers.nats_problems import (
+    NatsProblem,
+    forbidden,
+    internal,
+    invalid,
+    not_json,
+    problem_for,
+)
 from entrypoints.workers.queue_responder import QueueResponder
 from ports.api_keys import Role
 
@@ -245,9 +252,13 @@ class SendCommandResponder(QueueResponder):
         try:
             data = _decoder.decode(msg.data)
         except msgspec.ValidationError as error:
+            # A typed read may stop at a field before it finds the body is no JSON at all.
+            broken = json_fault(msg.data)
+            if broken is not None:
+                raise not_json(broken, msg.data) from None
             raise invalid(*field_of(error)) from None
         except msgspec.DecodeError as error:
-            raise invalid("$", str(error)) from None
+            raise not_json(str(error), msg.data) from None
         if (data.customer_id is None) == (data.identity is None):
             raise invalid("$.customer_id", "exactly one of customer_id and identity")
         if key is not None and not key.may_act_for(data.team):

@@ -55,7 +55,14 @@ from entrypoints.workers.nats_keys import (
     nats_route_class,
     spend,
 )
-from entrypoints.workers.nats_problems import NatsProblem, forbidden, internal, invalid, problem_for
+from entrypoints.workers.nats_problems import (
+    NatsProblem,
+    forbidden,
+    internal,
+    invalid,
+    not_json,
+    problem_for,
+)
 from entrypoints.workers.queue_responder import QueueResponder
 from ports.api_keys import Role
 
@@ -177,7 +184,7 @@ class ConversationCommandResponder(QueueResponder):
         try:
             document = msgspec.json.decode(msg.data)
         except msgspec.DecodeError as error:
-            raise invalid("$", str(error)) from None
+            raise not_json(str(error), msg.data) from None
         if not isinstance(document, dict):
             raise invalid("$", "a command is a JSON object")
         # `agent` names who acts, except where the body has an `agent` of its own (the one an

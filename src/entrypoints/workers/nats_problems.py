@@ -15,10 +15,10 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.customer.aggregate import CustomerWasErased
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.conversation_commands import problem_of
-from entrypoints.http.problems import render_field
+from entrypoints.http.problems import NOT_JSON, not_json_reason, render_field
 from ports.templates import RenderError, TemplateNotFound
 
-__all__ = ["NatsProblem", "forbidden", "internal", "invalid", "problem_for"]
+__all__ = ["NatsProblem", "forbidden", "internal", "invalid", "not_json", "problem_for"]
 
 _TYPE_BASE = "https://chorus.dev/problems/"  # as in entrypoints.http.problems
 
@@ -77,6 +77,13 @@ def invalid(path: str, reason: str) -> NatsProblem:
         f"{path}: {reason}",
         [{"field": path, "reason": reason}],
     )
+
+
+def not_json(reason: str, body: bytes) -> NatsProblem:
+    """A 400: the message's `body` cannot be read as JSON at all, said as HTTP says it of a
+    request's body (`invalid-json`, naming `$`)."""
+    reason = not_json_reason(reason, body)
+    return NatsProblem(400, *NOT_JSON, reason, [{"field": "$", "reason": reason}])
 
 
 def forbidden(detail: str) -> NatsProblem:

@@ -4,11 +4,16 @@
         --callback-url 'http://127.0.0.1:8000/v1/webhooks/{name}' --status delivered
     python -m adapters.providers.fakes --config fakes.json   # or the JSON itself
     python -m adapters.providers.fakes --parent-pid 1234     # stops when process 1234 dies
+    CHORUS_FAKES_CLOCK_FROM="$DATABASE_URL" python -m adapters.providers.fakes  # its clock
 
 A configuration file is JSON:
 `{"fakes": [{"type": "twilio", "name": "sms-fake", "port": 0, "status": "failed"}],
   "host": "127.0.0.1", "callback_url": "http://.../{name}", "status": "delivered",
-  "delay_seconds": 0}`; flags given on the command line win over its top-level values.
+  "delay_seconds": 0, "clock_from": null}`; flags given on the command line win over its
+top-level values. The times the fakes report are the wall's, or with `clock_from` (a
+PostgreSQL URL, `--clock-from` or CHORUS_FAKES_CLOCK_FROM, which keeps its password off the
+command line) those of the manual clock Chorus keeps there (`CHORUS_CLOCK=manual`), so that a
+service on the manual clock reads its providers' times on its own clock.
 `{name}` and `{type}` in a callback URL become each fake's provider name and type.
 
 When every fake listens, one JSON line goes to stdout: `{"fakes": {name: {"type", "base_url"
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -28,6 +34,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+from adapters.postgres.manual_clock import FollowedClock
 from adapters.providers.config import Name
 from adapters.providers.fakes.email_api_server import FakeEmailApi
 from adapters.providers.fakes.fcm_server import FakeFcm
@@ -35,14 +42,19 @@ from adapters.providers.fakes.smtp_server import FakeSmtpServer
 from adapters.providers.fakes.twilio_server import FakeTwilio
 from adapters.providers.fakes.webhooks import FINAL_STATUSES, FinalStatus, StatusCallbacks
 from adapters.providers.fakes.whatsapp_server import FakeWhatsApp
+from adapters.system.clock import SystemClock
 from adapters.system.lifetime import end_with_parent
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from adapters.providers.fakes.http_fake import HttpFake
+    from ports.clock import Clock
 
-__all__ = ["FakeSpec", "FakesConfig", "main", "run"]
+__all__ = ["CLOCK_FROM_VARIABLE", "FakeSpec", "FakesConfig", "main", "run"]
+
+CLOCK_FROM_VARIABLE = "CHORUS_FAKES_CLOCK_FROM"
+"""The environment variable that may give `clock_from`, as `--clock-from` does."""
 
 FakeType = Literal["twilio", "whatsapp_cloud", "email_api", "fcm", "smtp"]
 FAKE_TYPES: tuple[FakeType, ...] = ("twilio", "whatsapp_cloud", "email_api", "fcm", "smtp")
@@ -80,6 +92,8 @@ class FakesConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     callback_url: str | None = None
     status: FinalStatus = "delivered"
     delay_seconds: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    clock_from: str | None = None
+    """A PostgreSQL URL: report on the manual clock Chorus keeps there, not the wall's."""
 
     def __post_init__(self) -> None:
         names = [spec.provider_name for spec in self.fakes]
@@ -119,7 +133,7 @@ class _Running:
         }
 
 
-def _start(spec: FakeSpec, config: FakesConfig, priority: int) -> _Running:
+def _start(spec: FakeSpec, config: FakesConfig, priority: int, clock: Clock) -> _Running:
     name, host = spec.provider_name, config.host
     common: dict[str, Any] = {"name": name, "type": spec.type, "priority": priority}
     if spec.type == "smtp":
@@ -140,7 +154,7 @@ def _start(spec: FakeSpec, config: FakesConfig, priority: int) -> _Running:
             },
         )
     elif spec.type == "whatsapp_cloud":
-        whatsapp = FakeWhatsApp(callbacks=callbacks)
+        whatsapp = FakeWhatsApp(callbacks=callbacks, clock=clock)
         fake, credentials = (
             whatsapp,
             {
@@ -151,7 +165,7 @@ def _start(spec: FakeSpec, config: FakesConfig, priority: int) -> _Running:
             },
         )
     elif spec.type == "email_api":
-        email = FakeEmailApi(callbacks=callbacks)
+        email = FakeEmailApi(callbacks=callbacks, clock=clock)
         fake, credentials = (
             email,
             {
@@ -204,6 +218,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--parent-pid", type=int, help="stop when this process dies, even by kill -9"
     )
+    parser.add_argument(
+        "--clock-from",
+        help="a PostgreSQL URL: report times on the manual clock Chorus keeps there",
+    )
     return parser
 
 
@@ -225,6 +243,7 @@ def _config(args: argparse.Namespace) -> FakesConfig:
         ("callback_url", args.callback_url),
         ("status", args.status),
         ("delay_seconds", args.delay),
+        ("clock_from", args.clock_from or os.environ.get(CLOCK_FROM_VARIABLE)),
     ):
         if value is not None:
             raw[key] = value
@@ -234,9 +253,11 @@ def _config(args: argparse.Namespace) -> FakesConfig:
 def run(config: FakesConfig, stop: threading.Event, *, out: Any = None) -> dict[str, Any]:
     """Starts the fakes, prints their JSON line, waits for `stop`, stops them; returns a summary."""
     running: list[_Running] = []
+    followed = None if config.clock_from is None else FollowedClock(config.clock_from).start()
+    clock = followed or SystemClock()
     try:
         for index, spec in enumerate(config.fakes):
-            running.append(_start(spec, config, priority=(index + 1) * 10))
+            running.append(_start(spec, config, priority=(index + 1) * 10, clock=clock))
         print(json.dumps(_describe(running)), file=out or sys.stdout, flush=True)
         stop.wait()
     finally:
@@ -246,6 +267,8 @@ def run(config: FakesConfig, stop: threading.Event, *, out: Any = None) -> dict[
             thread.start()
         for thread in stopping:
             thread.join()
+        if followed is not None:
+            followed.stop()
     return {item.spec.provider_name: item.summary() for item in running}
 
 

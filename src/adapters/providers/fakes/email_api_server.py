@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -19,6 +19,9 @@ from adapters.providers.email_api import (
 )
 from adapters.providers.fakes.http_fake import FakeRequest, FakeResponse, HttpFake
 from adapters.providers.fakes.webhooks import FinalStatus, StatusCallbacks, Webhook
+
+if TYPE_CHECKING:
+    from ports.clock import Clock
 
 __all__ = ["FakeEmailApi", "ReceivedEmail"]
 
@@ -52,8 +55,9 @@ class FakeEmailApi(HttpFake):
         currency: str = "USD",
         retry_after_seconds: int = 1,
         callbacks: StatusCallbacks | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(callbacks=callbacks)
+        super().__init__(callbacks=callbacks, clock=clock)
         self.api_key = api_key
         self.webhook_secret = webhook_secret
         self.price = price
@@ -119,20 +123,24 @@ class FakeEmailApi(HttpFake):
         self, url: str, message_id: str, record: Any, status: FinalStatus
     ) -> Webhook | None:
         """Delivery events: a complaint comes after the delivery, a bounce is a hard one."""
+        now = self.clock.now()
         events = {
-            "delivered": [self.event(message_id, "delivered")],
-            "failed": [self.event(message_id, "dropped", reason="dropped by the fake")],
+            "delivered": [self.event(message_id, "delivered", timestamp=now)],
+            "failed": [
+                self.event(message_id, "dropped", reason="dropped by the fake", timestamp=now)
+            ],
             "bounced": [
                 self.event(
                     message_id,
                     "bounce",
                     bounce_type="hard",
                     reason="550 5.1.1 mailbox does not exist",
+                    timestamp=now,
                 )
             ],
             "complained": [
-                self.event(message_id, "delivered"),
-                self.event(message_id, "complaint"),
+                self.event(message_id, "delivered", timestamp=now),
+                self.event(message_id, "complaint", timestamp=now),
             ],
         }[status]
         headers, body = self.signed_webhook(events)
@@ -140,7 +148,8 @@ class FakeEmailApi(HttpFake):
 
     def inbound_webhook(self, url: str, sender: str, text: str) -> Webhook:
         """An email from `sender` whose text is `text`."""
-        headers, body = self.signed_webhook(self.inbound(sender, text, subject=text))
+        inbound = self.inbound(sender, text, subject=text, timestamp=self.clock.now())
+        headers, body = self.signed_webhook(inbound)
         return Webhook(url, headers, body)
 
     @staticmethod
@@ -167,7 +176,12 @@ class FakeEmailApi(HttpFake):
 
     @staticmethod
     def inbound(
-        sender: str, text: str, *, subject: str | None = None, to: str | None = None
+        sender: str,
+        text: str,
+        *,
+        subject: str | None = None,
+        to: str | None = None,
+        timestamp: datetime | None = None,
     ) -> dict[str, Any]:
         """One inbound email as the API reports it."""
         made: dict[str, Any] = {
@@ -175,7 +189,7 @@ class FakeEmailApi(HttpFake):
             "from": sender,
             "text": text,
             "message_id": "in_" + uuid.uuid4().hex,
-            "timestamp": datetime.now(UTC).isoformat(),
+            "timestamp": (timestamp or datetime.now(UTC)).isoformat(),
         }
         if subject is not None:
             made["subject"] = subject

@@ -1,7 +1,9 @@
 """A tiny ASGI fake HTTP provider on a background uvicorn thread, with failure knobs.
 
 After accepting a new message a fake can call back with a signed status webhook (see
-`StatusCallbacks`), and it can post an inbound message ("STOP") in its provider's format.
+`StatusCallbacks`), and it can post an inbound message ("STOP") in its provider's format. The
+times a fake reports come from the clock it is given (the wall's by default): a fake beside a
+service on the manual clock reports on that clock.
 The same knobs answer over HTTP under `/_fake/`, for a fake running in another process:
 `POST /_fake/fail {"count": 3, "status": 503}`, `POST /_fake/hang {"seconds": 5, "accept": false}`,
 `POST /_fake/rate_limit {"per_second": 10}`, `POST /_fake/reset`,
@@ -33,10 +35,13 @@ from adapters.providers.fakes.webhooks import (
     WebhookOutcome,
     WebhookPoster,
 )
+from adapters.system.clock import SystemClock
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
     from types import TracebackType
+
+    from ports.clock import Clock
 
 __all__ = ["FakeRequest", "FakeResponse", "HttpFake"]
 
@@ -109,7 +114,11 @@ class _Inbound(msgspec.Struct, forbid_unknown_fields=True):
 class HttpFake:
     """Serves `handle` on 127.0.0.1 and a free port; knobs fail, hang or rate-limit requests."""
 
-    def __init__(self, *, callbacks: StatusCallbacks | None = None) -> None:
+    def __init__(
+        self, *, callbacks: StatusCallbacks | None = None, clock: Clock | None = None
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        """The time the fake's webhooks report."""
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from adapters.providers.fakes.webhooks import FinalStatus, StatusCallbacks
+    from ports.clock import Clock
 
 __all__ = ["FakeWhatsApp", "wa_status", "wa_text"]
 
@@ -95,8 +96,9 @@ class FakeWhatsApp(HttpFake):
         access_token: str = "fake-whatsapp-token",
         app_secret: str = "fake-whatsapp-app-secret",
         callbacks: StatusCallbacks | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(callbacks=callbacks)
+        super().__init__(callbacks=callbacks, clock=clock)
         self.phone_number_id = phone_number_id
         self.access_token = access_token
         self.app_secret = app_secret
@@ -178,14 +180,20 @@ class FakeWhatsApp(HttpFake):
             error_code=error_code,
             error_title=title,
             callback_data=callback_data if isinstance(callback_data, str) else None,
+            timestamp=self._timestamp(),
         )
         headers, body = self.signed_webhook(statuses=[item])
         return Webhook(url, headers, body, message_id)
 
     def inbound_webhook(self, url: str, sender: str, text: str) -> Webhook:
         """A text from `sender` (its WhatsApp id: the number without "+")."""
-        headers, body = self.signed_webhook(messages=[wa_text(sender.lstrip("+"), text)])
+        inbound = wa_text(sender.lstrip("+"), text, timestamp=self._timestamp())
+        headers, body = self.signed_webhook(messages=[inbound])
         return Webhook(url, headers, body)
+
+    def _timestamp(self) -> int:
+        """Now on the fake's clock, as the Cloud API says a time: epoch seconds."""
+        return int(self.clock.now().timestamp())
 
     def signed_body(self, body: bytes) -> tuple[dict[str, str], bytes]:
         """Headers that sign any raw body with the app secret."""

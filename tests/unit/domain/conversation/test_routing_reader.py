@@ -3,6 +3,7 @@ routing book that keeps its versions."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,6 +103,46 @@ class TestSchemaFaults:
         refused = fault(changed(sla={"first_response": {"fax": "1h"}}))
         assert refused.path == "$.sla.first_response.fax"
         assert refused.reason == "'fax' is not one of chat, email, voice"
+
+    @pytest.mark.parametrize("targets", [["chat"], "2m", 5])
+    def test_sla_targets_that_are_no_map_are_named_by_the_field(self, targets: Any) -> None:
+        refused = fault(changed(sla={"first_response": targets}))
+        assert refused.path == "$.sla.first_response"
+        assert refused.reason.startswith("Expected `object`")
+
+    @pytest.mark.parametrize("as_text", [False, True])
+    def test_an_sla_target_of_the_wrong_type_is_named_by_its_channel_kind(
+        self, as_text: bool
+    ) -> None:
+        document = changed(sla={"next_response": {"chat": "5m", "email": 8}})
+        refused = fault(json.dumps(document) if as_text else document)
+        assert refused.path == "$.sla.next_response.email"
+        assert refused.reason == "Expected `str`, got `int`"
+
+    def test_a_tier_s_target_of_the_wrong_type_is_named_by_tier_and_kind(self) -> None:
+        tiers = {"gold": {}, "vip": {"first_response": {"chat": "1m", "voice": None}}}
+        refused = fault(changed(sla={"tiers": tiers}))
+        assert refused.path == "$.sla.tiers.vip.first_response.voice"
+        assert fault(changed(sla={"tiers": {"vip": 5}})).path == "$.sla.tiers.vip"
+
+    def test_an_sla_kind_that_does_not_exist_in_a_tier_is_named_by_its_path(self) -> None:
+        refused = fault(changed(sla={"tiers": {"vip": {"first_response": {"fax": "1h"}}}}))
+        assert refused.path == "$.sla.tiers.vip.first_response.fax"
+
+    @pytest.mark.parametrize(
+        ("changes", "path"),
+        [
+            ({"rules": 5}, "$.rules"),
+            ({"rules": [5]}, "$.rules[0]"),
+            ({"escalations": "vip"}, "$.escalations"),
+            ({"sla": []}, "$.sla"),
+            ({"sla": {"working_hours": "yes"}}, "$.sla.working_hours"),
+        ],
+    )
+    def test_a_value_of_the_wrong_type_is_named_by_its_path(
+        self, changes: dict[str, Any], path: str
+    ) -> None:
+        assert fault(changed(**changes)).path == path
 
     def test_open_conversations_compare_only_as_numbers_do(self) -> None:
         rule = {"id": "x", "team": "support", "open_conversations": {"op": "contains", "value": 1}}
