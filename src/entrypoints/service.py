@@ -60,9 +60,12 @@ if TYPE_CHECKING:
 
     from entrypoints.settings import Settings
 
-__all__ = ["run_service"]
+__all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "run_service"]
 
 log = structlog.get_logger("chorus")
+
+GRACEFUL_SHUTDOWN_SECONDS = 5
+"""How long a stop waits for the requests under way (a live stream waits for its client)."""
 
 
 class _Server(uvicorn.Server):
@@ -208,6 +211,9 @@ async def run_service(
             access_log=False,
             lifespan="on",
             http=ProblemHttpProtocol,  # its own refusals (a 100 KB query string) as problems
+            # Stopping waits this long for requests under way; then what is still running (a
+            # live stream whose client stays) is cancelled, so a stop never hangs on a client.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         server = _Server(config)
         loop = asyncio.get_running_loop()
@@ -223,6 +229,7 @@ async def run_service(
                 await on_ready()
         await serving
     finally:
+        log.info("stopping")
         with contextlib.suppress(Exception):
             await consumer.stop()
         if dispatcher is not None:
@@ -249,6 +256,7 @@ async def run_service(
         with contextlib.suppress(Exception):
             await sla_timers.stop()
         if projections is not None:  # last: it follows what the others committed
+            log.info("stopping the projections")
             with contextlib.suppress(Exception):
                 await projections.stop()
         with contextlib.suppress(Exception):

@@ -163,6 +163,9 @@ class ChorusProcess:
         try:
             return self.process.wait(20)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            # What it was doing is in its log: said with the failure, the log is gone after.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
-            raise
+            tail = self.log_path.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"chorus serve did not stop in 20 s after SIGINT: {tail}") from None
