@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from domain.conversation.routing_reader import decode_routing
 from domain.customer.aggregate import Customer
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.vocabulary import Channel
+from entrypoints.http.controllers.conversations import HEARTBEAT_SECONDS
 from entrypoints.http.principal import REACH_SECONDS
 from ports.api_keys import NewApiKey, Role
 
@@ -185,6 +187,29 @@ class TestTheLiveInbox:
             assert breached["breaches"] == 1
             assert breached["priority"] == "normal"
             assert breached["sla"]["breached"] is True
+
+    async def test_a_quiet_stream_keeps_alive_with_a_comment_that_fires_no_event(
+        self, chorus: ChorusProcess
+    ) -> None:
+        received = b""
+        path = "/v1/conversations/stream?team=nobody-" + uuid4().hex[:8]
+        async with (
+            httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client,
+            client.stream("GET", path, headers=headers(chorus)) as sse,
+        ):
+            assert sse.status_code == 200
+            async with asyncio.timeout(HEARTBEAT_SECONDS + 10):
+                async for chunk in sse.aiter_raw():
+                    received += chunk
+                    if b"keep-alive" in received and received.endswith((b"\n\n", b"\r\n\r\n")):
+                        break
+        # Blocks of fields, each ended by a blank line: none holds data (a browser's
+        # EventSource would fire an empty message), an event type or an id.
+        blocks = [block.splitlines() for block in re.split(r"\r?\n\r?\n", received.decode())]
+        assert blocks[-1] == [], received
+        assert [": keep-alive"] in blocks, received
+        for block in blocks:
+            assert all(line.startswith((":", "retry:")) for line in block), received
 
     async def test_a_bad_last_event_id_is_refused_naming_it(self, chorus: ChorusProcess) -> None:
         async with httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client:

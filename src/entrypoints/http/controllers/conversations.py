@@ -18,7 +18,6 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import Parameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from application.queries.customer_context import CustomerContext
 from application.queries.inbox import ConversationDetail, ConversationHidden, InboxQueries
@@ -28,6 +27,7 @@ from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import READERS, allow
+from entrypoints.http.event_stream import KEEP_ALIVE, EventStream, event
 from entrypoints.http.principal import REACH_SECONDS, LiveReach, principal_of
 from entrypoints.http.problems import bad_cursor, problem
 from ports.inbox import InboxFilter, InboxRow, InboxStatus, InvalidInboxCursor
@@ -458,14 +458,14 @@ class ConversationsController(Controller):
         breach_within: Annotated[str | None, Parameter(max_length=40)] = None,
         assigned: bool | None = None,
         after: Annotated[int | None, Parameter(ge=0, le=2**62)] = None,
-    ) -> ServerSentEvent:
+    ) -> EventStream:
         where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned, tag)
         within = _within(breach_within)
         start = _last_event_id(request, after)
         principal = await principal_of(request)
         encoder = msgspec.json.Encoder()
 
-        async def events() -> AsyncIterator[ServerSentEventMessage]:
+        async def events() -> AsyncIterator[str]:
             changes = queries.changes(
                 where,
                 principal.visible_teams,
@@ -478,12 +478,12 @@ class ConversationsController(Controller):
             try:
                 async for batch in changes:
                     if not batch:
-                        yield ServerSentEventMessage(comment="keep-alive")
+                        yield KEEP_ALIVE
                         continue
                     now = queries.clock.now()
                     for row in batch:
                         data = encoder.encode(summary_out(row, now)).decode()
-                        yield ServerSentEventMessage(data=data, event="conversation", id=row.seq)
+                        yield event("conversation", row.seq, data)
             except FeedOverrun:
                 return  # too far behind: the client reconnects with Last-Event-ID
             except NotAuthorizedException:
@@ -491,7 +491,7 @@ class ConversationsController(Controller):
             finally:
                 await changes.aclose()
 
-        return ServerSentEvent(events(), headers={"Cache-Control": "no-store"})
+        return EventStream(events(), headers={"Cache-Control": "no-store"})
 
     @get(
         "/{conversation_id:uuid}",
