@@ -188,6 +188,52 @@ class TestTheLiveInbox:
             assert breached["priority"] == "normal"
             assert breached["sla"]["breached"] is True
 
+    async def test_a_stream_answers_at_once_before_any_change_or_keep_alive(
+        self, chorus: ChorusProcess
+    ) -> None:
+        # A read timeout well under the keep-alive: the status, the headers and the first
+        # bytes come as the stream opens, though nothing changes (a browser's EventSource
+        # opens then, and a proxy with a first-byte timeout keeps the connection).
+        timeout = httpx.Timeout(30, read=3)
+        quiet = "/v1/conversations/stream?team=nobody-" + uuid4().hex[:8]
+        async with httpx.AsyncClient(base_url=chorus.base_url, timeout=timeout) as client:
+            for path, resumed in (
+                (quiet, {}),
+                (quiet, {"Last-Event-ID": "0"}),
+                (quiet + "&after=0", {}),
+            ):
+                opened = time.monotonic()
+                async with client.stream("GET", path, headers=headers(chorus, **resumed)) as sse:
+                    assert sse.status_code == 200
+                    assert sse.headers["content-type"].startswith("text/event-stream")
+                    assert sse.headers["cache-control"] == "no-store"
+                    first = await anext(sse.aiter_raw())
+                    assert time.monotonic() - opened < 2
+                # Only fields that make no event: the reconnection delay and a comment.
+                lines = first.decode().split("\r\n")
+                assert lines[0].startswith("retry: "), first
+                assert lines[-2:] == ["", ""], first
+                assert all(line.startswith((":", "retry: ")) for line in lines[:-2]), first
+
+    async def test_a_change_made_once_the_stream_answered_comes_on_it(
+        self, chorus: ChorusProcess
+    ) -> None:
+        customer, started = conversation(Channel.CHAT)
+        path = f"/v1/conversations/stream?customer_id={customer.id}"
+        async with (
+            httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client,
+            client.stream("GET", path, headers=headers(chorus)) as sse,
+        ):
+            lines = sse.aiter_lines()
+            async with asyncio.timeout(3):
+                assert (await anext(lines)).startswith("retry: ")
+            await write(chorus.env["DATABASE_URL"], customer, started)  # no wait: it is open
+            async with asyncio.timeout(20):
+                async for line in lines:
+                    if line.startswith("data:"):
+                        assert json.loads(line[5:])["id"] == str(started.id)
+                        break
+
     async def test_a_quiet_stream_keeps_alive_with_a_comment_that_fires_no_event(
         self, chorus: ChorusProcess
     ) -> None:

@@ -8,7 +8,7 @@ command); one conversation is read from its stream, as last committed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -27,7 +27,7 @@ from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import READERS, allow
-from entrypoints.http.event_stream import KEEP_ALIVE, EventStream, event
+from entrypoints.http.event_stream import KEEP_ALIVE, RECONNECT_MS, EventStream, event
 from entrypoints.http.principal import REACH_SECONDS, LiveReach, principal_of
 from entrypoints.http.problems import bad_cursor, problem
 from ports.inbox import InboxFilter, InboxRow, InboxStatus, InvalidInboxCursor
@@ -435,8 +435,10 @@ class ConversationsController(Controller):
             "Each change is an event `conversation` whose data is the conversation as the list "
             "shows it and whose `id` is its `seq`; a reconnecting client sends `Last-Event-ID` "
             "(or `?after=`) and gets every change since, then the live ones. Without either, "
-            "the stream starts with the changes after it opened. A comment line comes every "
-            f"{HEARTBEAT_SECONDS:.0f} s when nothing changes. The stream follows the key's "
+            "the stream starts with the changes after it opened. It answers at once with "
+            f"`retry: {RECONNECT_MS}` and the comment `: open`, before any change, and a comment "
+            f"line (`: keep-alive`) comes every {HEARTBEAT_SECONDS:.0f} s when nothing changes. "
+            "The stream follows the key's "
             f"reach as it changes, within {REACH_SECONDS:.0f} s: an agent taken off a team gets "
             "no more of its conversations, and a key revoked, expired or rotated ends the "
             "stream. " + _FILTERS
@@ -463,9 +465,13 @@ class ConversationsController(Controller):
         within = _within(breach_within)
         start = _last_event_id(request, after)
         principal = await principal_of(request)
+        if start is None:
+            # The changes after the stream opened: read before its opening is sent, so that a
+            # change committed once the client has the opening is never missed.
+            start = await queries.last_change()
         encoder = msgspec.json.Encoder()
 
-        async def events() -> AsyncIterator[str]:
+        async def events() -> AsyncGenerator[str, None]:
             changes = queries.changes(
                 where,
                 principal.visible_teams,
