@@ -257,13 +257,34 @@ class TestTheLiveInbox:
         for block in blocks:
             assert all(line.startswith((":", "retry:")) for line in block), received
 
-    async def test_a_bad_last_event_id_is_refused_naming_it(self, chorus: ChorusProcess) -> None:
+    async def test_a_bad_last_event_id_or_parameter_is_a_400_naming_it(
+        self, chorus: ChorusProcess
+    ) -> None:
+        # The Last-Event-ID header as sent (a byte of Latin-1 among them), or a query string.
+        refused: list[tuple[bytes | None, str, str]] = [
+            (b"x", "", "header.Last-Event-ID"),
+            (b"-1", "", "header.Last-Event-ID"),
+            (b"1" * 19, "", "header.Last-Event-ID"),
+            (b"\xb2", "", "header.Last-Event-ID"),  # a digit, but not 0-9
+            (None, "?after=x", "query.after"),
+            (None, "?after=-1", "query.after"),
+            (None, f"?after={2**62 + 1}", "query.after"),
+            (None, "?breach_within=abc", "query.breach_within"),
+            (None, "?breach_within=-5m", "query.breach_within"),
+            (None, "?breach_within=367d", "query.breach_within"),
+        ]
+        admin = {name.encode(): value.encode() for name, value in headers(chorus).items()}
         async with httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client:
-            answer = await client.get(
-                "/v1/conversations/stream", headers=headers(chorus, **{"Last-Event-ID": "x"})
-            )
-            assert answer.status_code in (400, 422)
-            assert "Last-Event-ID" in answer.text
+            for last_event_id, query, field in refused:
+                sent = (
+                    admin if last_event_id is None else {**admin, b"Last-Event-ID": last_event_id}
+                )
+                answer = await client.get("/v1/conversations/stream" + query, headers=sent)
+                assert answer.status_code == 400, (last_event_id, query, answer.text)
+                assert answer.headers["content-type"] == "application/problem+json"
+                problem = answer.json()
+                assert problem["type"].endswith("/invalid-request"), problem
+                assert [error["field"] for error in problem["errors"]] == [field], problem
 
 
 class TestAStreamFollowsItsKeysReach:

@@ -25,11 +25,11 @@ from application.queries.inbox_feed import FeedOverrun
 from domain.conversation.vocabulary import Priority
 from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
-from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import READERS, allow
 from entrypoints.http.event_stream import KEEP_ALIVE, RECONNECT_MS, EventStream, event
 from entrypoints.http.principal import REACH_SECONDS, LiveReach, principal_of
 from entrypoints.http.problems import bad_cursor, problem
+from entrypoints.text_checks import InputRefused, TextFault
 from ports.inbox import InboxFilter, InboxRow, InboxStatus, InvalidInboxCursor
 
 __all__ = ["ConversationsController", "visible_teams"]
@@ -323,14 +323,16 @@ def _hidden(request: Request[Any, Any, Any], exc: ConversationHidden) -> Respons
 
 
 def _within(text: str | None) -> timedelta | None:
+    """`?breach_within=` as a span; a 400 naming `query.breach_within`, as any query
+    parameter refused."""
     if text is None:
         return None
     try:
         span = parse_duration(text)
     except ValueError as error:
-        raise InvalidValue("breach_within", str(error)) from None
+        raise InputRefused(TextFault("query.breach_within", str(error))) from None
     if span > _MAX_BREACH_WITHIN:
-        raise InvalidValue("breach_within", "at most 366d")
+        raise InputRefused(TextFault("query.breach_within", "at most 366d"))
     return span
 
 
@@ -359,12 +361,15 @@ def _filter(
 
 
 def _last_event_id(request: Request[Any, Any, Any], after: int | None) -> int | None:
+    """The `Last-Event-ID` header, else `?after=`; a 400 naming `header.Last-Event-ID` for a
+    header that is no event id."""
     header = request.headers.get("last-event-id")
     if header is None or not header.strip():
         return after
     text = header.strip()
-    if not text.isdigit() or len(text) > 18:
-        raise InvalidValue("Last-Event-ID", f"{text[:40]!r} is not an event id of this stream")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        reason = f"{text[:40]!r} is not an event id of this stream"
+        raise InputRefused(TextFault("header.Last-Event-ID", reason))
     return int(text)
 
 
