@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from domain.conversation.routing_reader import decode_routing
 from domain.customer.aggregate import Customer
 from domain.customer.identities import IdentityClaim, IdentityNormalizer, Verification
 from domain.policy.vocabulary import Channel
+from entrypoints.http.controllers.conversations import HEARTBEAT_SECONDS
 from entrypoints.http.principal import REACH_SECONDS
 from ports.api_keys import NewApiKey, Role
 
@@ -186,13 +188,103 @@ class TestTheLiveInbox:
             assert breached["priority"] == "normal"
             assert breached["sla"]["breached"] is True
 
-    async def test_a_bad_last_event_id_is_refused_naming_it(self, chorus: ChorusProcess) -> None:
+    async def test_a_stream_answers_at_once_before_any_change_or_keep_alive(
+        self, chorus: ChorusProcess
+    ) -> None:
+        # A read timeout well under the keep-alive: the status, the headers and the first
+        # bytes come as the stream opens, though nothing changes (a browser's EventSource
+        # opens then, and a proxy with a first-byte timeout keeps the connection).
+        timeout = httpx.Timeout(30, read=3)
+        quiet = "/v1/conversations/stream?team=nobody-" + uuid4().hex[:8]
+        async with httpx.AsyncClient(base_url=chorus.base_url, timeout=timeout) as client:
+            for path, resumed in (
+                (quiet, {}),
+                (quiet, {"Last-Event-ID": "0"}),
+                (quiet + "&after=0", {}),
+            ):
+                opened = time.monotonic()
+                async with client.stream("GET", path, headers=headers(chorus, **resumed)) as sse:
+                    assert sse.status_code == 200
+                    assert sse.headers["content-type"].startswith("text/event-stream")
+                    assert sse.headers["cache-control"] == "no-store"
+                    first = await anext(sse.aiter_raw())
+                    assert time.monotonic() - opened < 2
+                # Only fields that make no event: the reconnection delay and a comment.
+                lines = first.decode().split("\r\n")
+                assert lines[0].startswith("retry: "), first
+                assert lines[-2:] == ["", ""], first
+                assert all(line.startswith((":", "retry: ")) for line in lines[:-2]), first
+
+    async def test_a_change_made_once_the_stream_answered_comes_on_it(
+        self, chorus: ChorusProcess
+    ) -> None:
+        customer, started = conversation(Channel.CHAT)
+        path = f"/v1/conversations/stream?customer_id={customer.id}"
+        async with (
+            httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client,
+            client.stream("GET", path, headers=headers(chorus)) as sse,
+        ):
+            lines = sse.aiter_lines()
+            async with asyncio.timeout(3):
+                assert (await anext(lines)).startswith("retry: ")
+            await write(chorus.env["DATABASE_URL"], customer, started)  # no wait: it is open
+            async with asyncio.timeout(20):
+                async for line in lines:
+                    if line.startswith("data:"):
+                        assert json.loads(line[5:])["id"] == str(started.id)
+                        break
+
+    async def test_a_quiet_stream_keeps_alive_with_a_comment_that_fires_no_event(
+        self, chorus: ChorusProcess
+    ) -> None:
+        received = b""
+        path = "/v1/conversations/stream?team=nobody-" + uuid4().hex[:8]
+        async with (
+            httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client,
+            client.stream("GET", path, headers=headers(chorus)) as sse,
+        ):
+            assert sse.status_code == 200
+            async with asyncio.timeout(HEARTBEAT_SECONDS + 10):
+                async for chunk in sse.aiter_raw():
+                    received += chunk
+                    if b"keep-alive" in received and received.endswith((b"\n\n", b"\r\n\r\n")):
+                        break
+        # Blocks of fields, each ended by a blank line: none holds data (a browser's
+        # EventSource would fire an empty message), an event type or an id.
+        blocks = [block.splitlines() for block in re.split(r"\r?\n\r?\n", received.decode())]
+        assert blocks[-1] == [], received
+        assert [": keep-alive"] in blocks, received
+        for block in blocks:
+            assert all(line.startswith((":", "retry:")) for line in block), received
+
+    async def test_a_bad_last_event_id_or_parameter_is_a_400_naming_it(
+        self, chorus: ChorusProcess
+    ) -> None:
+        # The Last-Event-ID header as sent (a byte of Latin-1 among them), or a query string.
+        refused: list[tuple[bytes | None, str, str]] = [
+            (b"x", "", "header.Last-Event-ID"),
+            (b"-1", "", "header.Last-Event-ID"),
+            (b"1" * 19, "", "header.Last-Event-ID"),
+            (b"\xb2", "", "header.Last-Event-ID"),  # a digit, but not 0-9
+            (None, "?after=x", "query.after"),
+            (None, "?after=-1", "query.after"),
+            (None, f"?after={2**62 + 1}", "query.after"),
+            (None, "?breach_within=abc", "query.breach_within"),
+            (None, "?breach_within=-5m", "query.breach_within"),
+            (None, "?breach_within=367d", "query.breach_within"),
+        ]
+        admin = {name.encode(): value.encode() for name, value in headers(chorus).items()}
         async with httpx.AsyncClient(base_url=chorus.base_url, timeout=30) as client:
-            answer = await client.get(
-                "/v1/conversations/stream", headers=headers(chorus, **{"Last-Event-ID": "x"})
-            )
-            assert answer.status_code in (400, 422)
-            assert "Last-Event-ID" in answer.text
+            for last_event_id, query, field in refused:
+                sent = (
+                    admin if last_event_id is None else {**admin, b"Last-Event-ID": last_event_id}
+                )
+                answer = await client.get("/v1/conversations/stream" + query, headers=sent)
+                assert answer.status_code == 400, (last_event_id, query, answer.text)
+                assert answer.headers["content-type"] == "application/problem+json"
+                problem = answer.json()
+                assert problem["type"].endswith("/invalid-request"), problem
+                assert [error["field"] for error in problem["errors"]] == [field], problem
 
 
 class TestAStreamFollowsItsKeysReach:

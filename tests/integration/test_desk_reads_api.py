@@ -151,3 +151,25 @@ class TestRepeatedFilters:
                 {"field": f"query.{field}", "reason": "is given 2 times: it takes one value"}
             ]
         assert listed.status_code == 200, listed.text
+
+
+class TestRefusedSpans:
+    async def test_a_breach_within_that_is_no_span_is_a_400_naming_the_query_parameter(
+        self, pool: asyncpg.Pool, database_url: str
+    ) -> None:
+        async with supervising(pool, database_url) as http:
+            answers = {
+                value: await http.get("/v1/conversations", params={"breach_within": value})
+                for value in ("abc", "-5m", "367d", "", "1" * 41)
+            }
+            kept = await http.get("/v1/conversations", params={"breach_within": "366d"})
+        assert kept.status_code == 200, kept.text
+        for value, answer in answers.items():
+            body = answer.json()
+            assert (answer.status_code, body["type"].rpartition("/")[2]) == (
+                400,
+                "invalid-request",
+            ), (value, body)
+            assert [error["field"] for error in body["errors"]] == ["query.breach_within"]
+        assert answers["abc"].json()["errors"][0]["reason"].startswith("'abc' is not a duration")
+        assert answers["367d"].json()["errors"][0]["reason"] == "at most 366d"

@@ -140,6 +140,11 @@ class InboxQueries:
             self._timed(where, breach_within), visible, after=after, limit=limit
         )
 
+    async def last_change(self) -> int:
+        """The `seq` of the inbox's last change as read now: `changes` after it misses none
+        that commits from now on."""
+        return await self.inbox.high_water()
+
     async def changes(
         self,
         where: InboxFilter,

@@ -233,6 +233,22 @@ class TestTheStream:
         assert row.conversation_id == billing
         await changes.aclose()
 
+    async def test_from_the_last_change_read_it_misses_none_made_before_it_listens(
+        self,
+    ) -> None:
+        # A stream answers (its opening) once it has read the last change, before it listens.
+        world = InboxWorld()
+        customer = await world.customer()
+        await world.conversation(customer, Channel.EMAIL, topic="old")
+        await world.settle()
+        start = await world.queries.last_change()
+        made = await world.conversation(customer, Channel.EMAIL, topic="meanwhile")
+        await world.settle()
+        changes = world.queries.changes(InboxFilter(), None, after=start, heartbeat=5)
+        (row,) = await asyncio.wait_for(anext(changes), 1)
+        assert row.conversation_id == made
+        await changes.aclose()
+
     async def test_many_streams_share_one_read_of_each_change(self) -> None:
         world = InboxWorld()
         customer = await world.customer()

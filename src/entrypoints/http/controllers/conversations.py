@@ -8,7 +8,7 @@ command); one conversation is read from its stream, as last committed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -18,7 +18,6 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import Parameter
-from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from application.queries.customer_context import CustomerContext
 from application.queries.inbox import ConversationDetail, ConversationHidden, InboxQueries
@@ -26,10 +25,11 @@ from application.queries.inbox_feed import FeedOverrun
 from domain.conversation.vocabulary import Priority
 from domain.policy.vocabulary import Channel
 from domain.shared.durations import parse_duration
-from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import READERS, allow
+from entrypoints.http.event_stream import KEEP_ALIVE, RECONNECT_MS, EventStream, event
 from entrypoints.http.principal import REACH_SECONDS, LiveReach, principal_of
 from entrypoints.http.problems import bad_cursor, problem
+from entrypoints.text_checks import InputRefused, TextFault
 from ports.inbox import InboxFilter, InboxRow, InboxStatus, InvalidInboxCursor
 
 __all__ = ["ConversationsController", "visible_teams"]
@@ -323,14 +323,16 @@ def _hidden(request: Request[Any, Any, Any], exc: ConversationHidden) -> Respons
 
 
 def _within(text: str | None) -> timedelta | None:
+    """`?breach_within=` as a span; a 400 naming `query.breach_within`, as any query
+    parameter refused."""
     if text is None:
         return None
     try:
         span = parse_duration(text)
     except ValueError as error:
-        raise InvalidValue("breach_within", str(error)) from None
+        raise InputRefused(TextFault("query.breach_within", str(error))) from None
     if span > _MAX_BREACH_WITHIN:
-        raise InvalidValue("breach_within", "at most 366d")
+        raise InputRefused(TextFault("query.breach_within", "at most 366d"))
     return span
 
 
@@ -359,12 +361,15 @@ def _filter(
 
 
 def _last_event_id(request: Request[Any, Any, Any], after: int | None) -> int | None:
+    """The `Last-Event-ID` header, else `?after=`; a 400 naming `header.Last-Event-ID` for a
+    header that is no event id."""
     header = request.headers.get("last-event-id")
     if header is None or not header.strip():
         return after
     text = header.strip()
-    if not text.isdigit() or len(text) > 18:
-        raise InvalidValue("Last-Event-ID", f"{text[:40]!r} is not an event id of this stream")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        reason = f"{text[:40]!r} is not an event id of this stream"
+        raise InputRefused(TextFault("header.Last-Event-ID", reason))
     return int(text)
 
 
@@ -435,8 +440,10 @@ class ConversationsController(Controller):
             "Each change is an event `conversation` whose data is the conversation as the list "
             "shows it and whose `id` is its `seq`; a reconnecting client sends `Last-Event-ID` "
             "(or `?after=`) and gets every change since, then the live ones. Without either, "
-            "the stream starts with the changes after it opened. A comment line comes every "
-            f"{HEARTBEAT_SECONDS:.0f} s when nothing changes. The stream follows the key's "
+            "the stream starts with the changes after it opened. It answers at once with "
+            f"`retry: {RECONNECT_MS}` and the comment `: open`, before any change, and a comment "
+            f"line (`: keep-alive`) comes every {HEARTBEAT_SECONDS:.0f} s when nothing changes. "
+            "The stream follows the key's "
             f"reach as it changes, within {REACH_SECONDS:.0f} s: an agent taken off a team gets "
             "no more of its conversations, and a key revoked, expired or rotated ends the "
             "stream. " + _FILTERS
@@ -458,14 +465,18 @@ class ConversationsController(Controller):
         breach_within: Annotated[str | None, Parameter(max_length=40)] = None,
         assigned: bool | None = None,
         after: Annotated[int | None, Parameter(ge=0, le=2**62)] = None,
-    ) -> ServerSentEvent:
+    ) -> EventStream:
         where = _filter(team, agent, status, channel, intent, priority, customer_id, assigned, tag)
         within = _within(breach_within)
         start = _last_event_id(request, after)
         principal = await principal_of(request)
+        if start is None:
+            # The changes after the stream opened: read before its opening is sent, so that a
+            # change committed once the client has the opening is never missed.
+            start = await queries.last_change()
         encoder = msgspec.json.Encoder()
 
-        async def events() -> AsyncIterator[ServerSentEventMessage]:
+        async def events() -> AsyncGenerator[str, None]:
             changes = queries.changes(
                 where,
                 principal.visible_teams,
@@ -478,12 +489,12 @@ class ConversationsController(Controller):
             try:
                 async for batch in changes:
                     if not batch:
-                        yield ServerSentEventMessage(comment="keep-alive")
+                        yield KEEP_ALIVE
                         continue
                     now = queries.clock.now()
                     for row in batch:
                         data = encoder.encode(summary_out(row, now)).decode()
-                        yield ServerSentEventMessage(data=data, event="conversation", id=row.seq)
+                        yield event("conversation", row.seq, data)
             except FeedOverrun:
                 return  # too far behind: the client reconnects with Last-Event-ID
             except NotAuthorizedException:
@@ -491,7 +502,7 @@ class ConversationsController(Controller):
             finally:
                 await changes.aclose()
 
-        return ServerSentEvent(events(), headers={"Cache-Control": "no-store"})
+        return EventStream(events(), headers={"Cache-Control": "no-store"})
 
     @get(
         "/{conversation_id:uuid}",
