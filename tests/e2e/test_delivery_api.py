@@ -298,6 +298,24 @@ class TestSendingThroughProviders:
         assert Decimal(report["totals"]["USD"]) == sum(Decimal(c) for c in costs)
         assert report["lines"][0]["by_status"] == {"delivered": 3}
 
+    def test_a_cost_report_grouped_by_what_it_cannot_is_a_400_naming_query_group_by(
+        self, service: tuple[ChorusProcess, Fakes]
+    ) -> None:
+        chorus, _ = service
+        with client(chorus) as http:
+            unknown = http.get("/v1/reports/costs", params={"group_by": "channel,country"})
+            malformed = http.get("/v1/reports/costs", params={"group_by": "Channel"})
+        for answer in (unknown, malformed):
+            body = answer.json()
+            assert (answer.status_code, body["type"].rpartition("/")[2]) == (
+                400,
+                "invalid-request",
+            ), body
+            assert [error["field"] for error in body["errors"]] == ["query.group_by"]
+        assert unknown.json()["errors"][0]["reason"] == (
+            "cannot group by country; choose from channel, provider, team, campaign"
+        )
+
 
 class TestBouncesAndErasure:
     def test_bounce_reasons_name_no_one_and_read_as_erased_once_the_customer_is(

@@ -251,6 +251,28 @@ class TestCustomers:
         assert answer.status_code == 422
         assert answer.json()["errors"][0]["field"] == "$.time_zone"
 
+    def test_an_identity_to_find_that_is_none_is_a_400_naming_query_identity(
+        self, chorus: ChorusProcess
+    ) -> None:
+        refused = ("ana@example.org", "email:ana", "Work Email:ana@example.org", "phone:12")
+        with client(chorus) as http:
+            answers = {
+                text: http.get("/v1/customers", params={"identity": text}) for text in refused
+            }
+            unknown = http.get("/v1/customers", params={"identity": f"email:{unique()}@a.org"})
+        for text, answer in answers.items():
+            body = answer.json()
+            assert (answer.status_code, body["type"].rpartition("/")[2]) == (
+                400,
+                "invalid-request",
+            ), (text, body)
+            assert [error["field"] for error in body["errors"]] == ["query.identity"], text
+        assert answers["ana@example.org"].json()["errors"][0]["reason"] == (
+            "expected TYPE:VALUE, for example email:ana@example.org"
+        )
+        assert answers["email:ana"].json()["errors"][0]["reason"].startswith("email: ")
+        assert unknown.status_code == 404
+
     def test_an_unknown_customer_is_a_404_problem(self, chorus: ChorusProcess) -> None:
         with client(chorus) as http:
             answer = http.get("/v1/customers/00000000-0000-0000-0000-000000000000")

@@ -119,8 +119,48 @@ class TestSegmentsApi:
             assert activity["items"][0]["count"] == 2
             for bad in ("0h", "90m", "3651d", "soon"):
                 answer = http.get(f"/v1/customers/{ana['id']}/activity", params={"within": bad})
-                assert answer.status_code == 422, bad
-                assert answer.json()["errors"][0]["field"] == "$.within"
+                assert answer.status_code == 400, bad
+                assert answer.json()["type"].endswith("/invalid-request"), bad
+                assert answer.json()["errors"][0]["field"] == "query.within"
+
+    def test_a_refused_search_or_activity_parameter_is_a_400_naming_it(
+        self, chorus: ChorusProcess
+    ) -> None:
+        nobody = uuid.uuid4()
+        deep = "tier:" + "[" * 40 + "]" * 40  # nested deeper than any reader walks
+        refused = [
+            ("/v1/customers/search", {"attribute": "gold"}, "query.attribute"),
+            ("/v1/customers/search", {"attribute": ":gold"}, "query.attribute"),
+            ("/v1/customers/search", {"attribute": ["tier:gold", deep]}, "query.attribute"),
+            ("/v1/customers/search", {"segment": "Not A Key"}, "query.segment"),
+            ("/v1/customers/search", {"identity": "ana@example.org"}, "query.identity"),
+            ("/v1/customers/search", {"identity": "email:ana"}, "query.identity"),
+            (f"/v1/customers/{nobody}/activity", {"within": "soon"}, "query.within"),
+            (f"/v1/customers/{nobody}/activity", {"within": "-1h"}, "query.within"),
+            (f"/v1/customers/{nobody}/activity", {"within": "1h30m"}, "query.within"),
+        ]
+        with client(chorus) as http:
+            answers = [(http.get(path, params=params), field) for path, params, field in refused]
+            kept = http.get(
+                "/v1/customers/search",
+                params={"attribute": ["tier:gold", "vip:true"], "segment": "no-such-segment"},
+            )
+            unknown = http.get(f"/v1/customers/{nobody}/activity", params={"within": "7d"})
+        for (answer, field), (path, params, _) in zip(answers, refused, strict=True):
+            body = answer.json()
+            assert (answer.status_code, body["type"].rpartition("/")[2]) == (
+                400,
+                "invalid-request",
+            ), (path, params, body)
+            assert [error["field"] for error in body["errors"]] == [field], (path, params)
+        reasons = [answer.json()["errors"][0]["reason"] for answer, _ in answers]
+        assert reasons[0] == "'gold' is not NAME:VALUE, e.g. tier:gold"
+        assert reasons[3] == "'Not A Key' is not a segment key"
+        assert reasons[5].startswith("email: ")
+        assert reasons[6].startswith("'soon' is not a duration")
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["items"] == []
+        assert unknown.status_code == 404
 
     def test_a_bad_condition_is_a_problem_naming_the_field(self, chorus: ChorusProcess) -> None:
         buyers = own_buyers()

@@ -22,7 +22,7 @@ from application.idempotent_writes import IdempotentWrites
 from application.queries.customer_timeline import CustomerTimeline
 from application.queries.customers import CustomerQueries, CustomerView
 from domain.customer.contact import ConsentRecord
-from domain.customer.identities import IdentityClaim, IdentityNormalizer
+from domain.customer.identities import Identity, IdentityClaim, IdentityNormalizer
 from domain.customer.profile import Profile, check_attributes
 from domain.segments.aggregate import segment_id
 from domain.shared.durations import parse_duration
@@ -40,7 +40,7 @@ from entrypoints.http.schemas import (
     TimelineItemOut,
     TimelineOut,
 )
-from entrypoints.text_checks import raw_fault
+from entrypoints.text_checks import InputRefused, TextFault, raw_fault
 from ports.api_keys import Role
 from ports.clock import Clock
 from ports.directory import Directory, DirectorySearch
@@ -115,13 +115,27 @@ class ActivityOut(msgspec.Struct):
     next_cursor: str | None
 
 
+def _query_refused(name: str, reason: str) -> InputRefused:
+    """A query parameter refused: a 400 `invalid-request` naming `query.<name>`."""
+    return InputRefused(TextFault(f"query.{name}", reason))
+
+
+def _identity(normalizer: IdentityNormalizer, text: str) -> Identity:
+    """`?identity=` as TYPE:VALUE, normalized, as a signal's identity is."""
+    try:
+        return normalizer.parse(text)
+    except InvalidValue as error:
+        part = "" if error.field == "identity" else f"{error.field}: "
+        raise _query_refused("identity", part + error.reason) from None
+
+
 def _attribute(text: str) -> tuple[str, Any]:
     name, sep, raw = text.partition(":")
     if not sep or not name:
-        raise InvalidValue("attribute", f"{text!r} is not NAME:VALUE, e.g. tier:gold")
+        raise _query_refused("attribute", f"{text!r} is not NAME:VALUE, e.g. tier:gold")
     fault = raw_fault(raw.encode())  # read as JSON below: nesting too deep to decode, say
     if fault is not None:
-        raise InvalidValue("attribute", f"{name}: the value {fault.reason}")
+        raise _query_refused("attribute", f"{name}: the value {fault.reason}")
     try:
         return name, msgspec.json.decode(raw)
     except msgspec.DecodeError:
@@ -132,7 +146,18 @@ def _segment(key: str) -> UUID:
     try:
         return segment_id(key)
     except InvalidValue:
-        raise InvalidValue("segment", f"{key!r} is not a segment key") from None
+        raise _query_refused("segment", f"{key!r} is not a segment key") from None
+
+
+def _within(text: str) -> timedelta:
+    """`?within=` of a customer's activity: whole hours from 1h to 3650d."""
+    try:
+        span = parse_duration(text)
+    except ValueError as error:
+        raise _query_refused("within", str(error)) from None
+    if not timedelta(hours=1) <= span <= _LONGEST_WINDOW or span % timedelta(hours=1):
+        raise _query_refused("within", f"{text!r}: whole hours from 1h to 3650d, e.g. 24h, 7d")
+    return span
 
 
 class CustomersController(Controller):
@@ -165,7 +190,7 @@ class CustomersController(Controller):
         queries: FromDishka[CustomerQueries],
         normalizer: FromDishka[IdentityNormalizer],
     ) -> CustomerView:
-        return await queries.by_identity(normalizer.parse(identity))
+        return await queries.by_identity(_identity(normalizer, identity))
 
     @put(
         operation_id="upsertCustomer",
@@ -304,7 +329,7 @@ class CustomersController(Controller):
         after: Annotated[str | None, Parameter(max_length=64)] = None,
     ) -> DirectoryOut:
         criteria = DirectorySearch(
-            identity=str(normalizer.parse(identity)) if identity else None,
+            identity=str(_identity(normalizer, identity)) if identity else None,
             identity_type=identity_type,
             attributes=dict(_attribute(a) for a in attribute or []),
             segment_id=_segment(segment) if segment else None,
@@ -358,12 +383,7 @@ class CustomersController(Controller):
         clock: FromDishka[Clock],
         within: Annotated[str, Parameter(max_length=16)] = "24h",
     ) -> ActivityOut:
-        try:
-            span = parse_duration(within)
-        except ValueError as error:
-            raise InvalidValue("within", str(error)) from None
-        if not timedelta(hours=1) <= span <= _LONGEST_WINDOW or span % timedelta(hours=1):
-            raise InvalidValue("within", f"{within!r}: whole hours from 1h to 3650d, e.g. 24h, 7d")
+        span = _within(within)
         customer = await queries.by_id(customer_id)
         counts = await directory.activity(customer.id, clock.now() - span)
         return ActivityOut(

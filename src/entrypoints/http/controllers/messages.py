@@ -22,6 +22,7 @@ from domain.shared.times import time_fault
 from entrypoints.http.auth import allow, check_team, current_key
 from entrypoints.http.principal import principal_of
 from entrypoints.http.schemas import MessageIn
+from entrypoints.text_checks import InputRefused, TextFault
 from ports.api_keys import Role
 from ports.clock import Clock
 
@@ -156,10 +157,9 @@ class MessagesController(Controller):
         groups = group_by.split(",")
         unknown = [g for g in groups if g not in _GROUPS]
         if unknown:
-            raise ValidationException(
-                f"cannot group by {', '.join(unknown)}; choose from {', '.join(_GROUPS)}",
-                extra=[{"message": "unknown group - at `group_by`", "key": "group_by"}],
-            )
+            choices = ", ".join(_GROUPS)
+            refused = f"cannot group by {', '.join(unknown)}; choose from {choices}"
+            raise InputRefused(TextFault("query.group_by", refused))
         for name, value in (("since", since), ("until", until)):
             reason = None if value is None else time_fault(value)
             if reason is not None:
