@@ -128,6 +128,7 @@ class TestSuggestionsOverHttp:
                 json={"context": {"customer": {"first_name": "Rui"}}, "channels": ["sms", "push"]},
             )
             missing = http.post("/v1/templates/nothing.here/variants", json={"context": {}})
+            no_key = http.post("/v1/templates/Not%20A%20Key/variants", json={"context": {}})
         assert answer.status_code == 200, answer.text
         sms, push = answer.json()["variants"]
         assert sms["text"] == "Hi Rui your refund is under way https://bank.example/refunds"
@@ -136,3 +137,5 @@ class TestSuggestionsOverHttp:
         assert (push["channel"], push["written_for"]) == ("push", "email")
         assert push["tone"]["max_length"] == 180
         assert missing.status_code == 404
+        assert no_key.status_code == 400, no_key.text
+        assert [e["field"] for e in no_key.json()["errors"]] == ["path.key"]

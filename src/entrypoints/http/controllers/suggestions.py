@@ -21,8 +21,8 @@ from application.templates.channel_variants import ChannelVariants, MessageVaria
 from application.templates.shaped_text import ShapedText
 from domain.policy.vocabulary import Channel
 from domain.shared.errors import InvalidValue
-from domain.templates.aggregate import is_template_key
 from entrypoints.http.auth import allow
+from entrypoints.http.controllers.templates import check_template_key
 from entrypoints.http.principal import principal_of
 from entrypoints.http.problems import problem
 from ports.api_keys import Role
@@ -227,8 +227,7 @@ class TemplateVariantsController(Controller):
     async def template_variants(
         self, key: str, data: VariantsIn, variants: FromDishka[ChannelVariants]
     ) -> VariantsOut:
-        if not is_template_key(key):
-            raise InvalidValue("key", f"{key!r} is not a template key like 'order.shipped'")
+        check_template_key(key)
         if data.customer_id is None and data.context is None:
             raise InvalidValue("customer_id", "give a customer_id or a sample context")
         found = await variants(

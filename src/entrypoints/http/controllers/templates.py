@@ -20,7 +20,7 @@ from entrypoints.http.problems import problem, unrenderable
 from ports.api_keys import Role
 from ports.templates import Content, RenderError, TemplateNotFound, Templates
 
-__all__ = ["TemplatesController"]
+__all__ = ["TemplatesController", "check_template_key"]
 
 _READERS = (Role.MARKETER, Role.AGENT, Role.AUDITOR, Role.SERVICE)
 
@@ -175,7 +175,8 @@ def _content_out(content: Content) -> ContentOut:
     )
 
 
-def _check_key(key: str) -> None:
+def check_template_key(key: str) -> None:
+    """A `{key}` in the path that is no template key: a 400 naming `path.key`."""
     if not is_template_key(key):
         raise ValidationException(
             "not a template key",
@@ -226,7 +227,7 @@ class TemplatesController(Controller):
         request: Request[Any, Any, Any],
         publish: FromDishka[PublishTemplate],
     ) -> Response[TemplateOut]:
-        _check_key(key)
+        check_template_key(key)
         draft = TemplateDraft(
             tuple(v.to_variant() for v in data.variants),
             data.default_locale,
