@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import msgspec
 import pytest
-from litestar import Litestar, get, post
+from litestar import Litestar, get, post, put
 from litestar.params import Parameter
 from litestar.testing import TestClient
 
@@ -18,6 +18,7 @@ from entrypoints.http.edge import (
     query_fault,
 )
 from entrypoints.http.problems import exception_handlers
+from entrypoints.http.staff_schemas import AgentIn, CapacityIn, TeamIn
 
 
 class TestJsonContentTypes:
@@ -204,3 +205,98 @@ class TestNumbersTooLargeToHold:
             "invalid-json",
         )
         assert fine.json() == {"priority": 1e300}
+
+
+@post("/agents", status_code=200)
+async def _register(data: AgentIn) -> dict[str, Any]:
+    return {"key": data.key}
+
+
+@put("/capacity", status_code=200)
+async def _capacity(data: CapacityIn) -> dict[str, Any]:
+    return {"capacity": data.capacity}
+
+
+@post("/teams", status_code=200)
+async def _team(data: TeamIn) -> dict[str, Any]:
+    return {"key": data.key}
+
+
+@pytest.fixture
+def staff_http() -> Iterator[TestClient[Litestar]]:
+    app = Litestar(
+        [_register, _capacity, _team],
+        request_class=EdgeRequest,
+        exception_handlers=exception_handlers,
+    )
+    with TestClient(app) as client:
+        yield client
+
+
+def _refused(answer: Any) -> list[dict[str, str]]:
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["type"].endswith("/invalid-request")
+    errors: list[dict[str, str]] = answer.json()["errors"]
+    return errors
+
+
+class TestBodyFaultsNameTheirField:
+    """A body's fault is named by its whole path: a map's key or value by the key, not msgspec's
+    `$.capacity` or `$.capacity[...]`, and a value object's own check by its field."""
+
+    @pytest.mark.parametrize(
+        ("capacity", "field", "reason"),
+        [
+            ({"fax": 1}, "$.capacity.fax", "Invalid enum value 'fax'"),
+            ({"chat": -1}, "$.capacity.chat", "Expected `int` >= 0"),
+            ({"chat": 3, "email": 101}, "$.capacity.email", "Expected `int` <= 100"),
+            ({"chat": 1, "voice": "x", "fax": 2}, "$.capacity.voice", "Expected `int`, got `str`"),
+            ({"chat": 1, "Fax Line": 2}, "$.capacity['Fax Line']", "Invalid enum value 'Fax Line'"),
+        ],
+    )
+    def test_a_capacity_names_the_channel_kind_at_fault(
+        self,
+        staff_http: TestClient[Litestar],
+        capacity: dict[str, Any],
+        field: str,
+        reason: str,
+    ) -> None:
+        body = {"key": "ana", "name": "Ana", "capacity": capacity}
+        assert _refused(staff_http.post("/agents", json=body)) == [
+            {"field": field, "reason": reason}
+        ]
+        assert _refused(staff_http.put("/capacity", json={"capacity": capacity})) == [
+            {"field": field, "reason": reason}
+        ]
+
+    def test_a_value_objects_own_check_names_its_field(
+        self, staff_http: TestClient[Litestar]
+    ) -> None:
+        window = {"start": "09:00", "end": "18:00"}
+        mars = {"time_zone": "Mars/Base", "windows": [window]}
+        body = {"key": "billing", "name": "Billing", "working_hours": mars}
+        assert _refused(staff_http.post("/teams", json=body)) == [
+            {
+                "field": "$.working_hours.time_zone",
+                "reason": "'Mars/Base' is not an IANA time zone, e.g. Europe/Lisbon or UTC",
+            }
+        ]
+        backwards = {"time_zone": "UTC", "windows": [window, {"start": "10:00", "end": "09:00"}]}
+        [error] = _refused(staff_http.post("/teams", json={**body, "working_hours": backwards}))
+        assert error["field"] == "$.working_hours.windows[1].end"
+        assert error["reason"].startswith("09:00 is not after 10:00")
+
+    @pytest.mark.parametrize(
+        ("body", "field", "reason"),
+        [
+            ({"capacity": []}, "$.capacity", "Expected `object`, got `array`"),
+            ({}, "$.capacity", "Object missing required field `capacity`"),
+            ({"capacity": {}, "more": 1}, "$.more", "Object contains unknown field `more`"),
+        ],
+    )
+    def test_a_field_of_the_wrong_shape_missing_or_unknown_is_named(
+        self, staff_http: TestClient[Litestar], body: dict[str, Any], field: str, reason: str
+    ) -> None:
+        assert _refused(staff_http.put("/capacity", json=body)) == [
+            {"field": field, "reason": reason}
+        ]

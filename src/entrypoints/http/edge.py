@@ -17,6 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
+import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, SerializationException
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_QUERY_BYTES",
     "QUERY_TOO_LONG",
     "EdgeRequest",
+    "body_read",
     "drain_before_answering",
     "edge_middleware",
     "idempotency_key_fault",
@@ -62,6 +64,7 @@ _DRAIN_AT_MOST = 4 * MAX_BODY_BYTES
 _ANY_BODY_PATHS = ("/v1/webhooks/", "/v1/unsubscribe/")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _DRAIN = "chorus.edge.drain"
+_BODY_READ = "chorus.edge.body"
 
 
 def is_json(content_type: str) -> bool:
@@ -82,12 +85,20 @@ class EdgeRequest(Request[Any, Any, Any]):
         if fault is not None:
             raise InputRefused(fault)
         try:
-            return await super().json()
+            value = await super().json()
         except SerializationException as error:
             fault = number_fault(body, str(error))
             if fault is None:
                 raise
             raise InputRefused(fault) from None
+        self.scope.setdefault("state", {})[_BODY_READ] = value
+        return value
+
+
+def body_read(scope: Scope) -> Any:
+    """The JSON the request's body was read as (`EdgeRequest.json`), for an answer that names
+    a place in it; `msgspec.UNSET` when it was not read."""
+    return scope.get("state", {}).get(_BODY_READ, msgspec.UNSET)
 
 
 def query_fault(query: bytes) -> TextFault | None:
