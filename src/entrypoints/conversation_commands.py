@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.conversations.assign import AgentAtCapacity
+from application.conversations.assign import AgentAtCapacity, NotOnRoster
 from application.conversations.labels import TagChange
 from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import ChannelUnavailable, Reply, ReplyNeedsTemplate
@@ -179,6 +179,7 @@ class CommandProblem:
 
 COMMAND_ERRORS: tuple[type[Exception], ...] = (
     NotOnTeam,
+    NotOnRoster,
     ReplyNeedsTemplate,
     ChannelUnavailable,
     NoReplyChannel,
@@ -193,8 +194,23 @@ COMMAND_ERRORS: tuple[type[Exception], ...] = (
 def problem_of(error: Exception) -> CommandProblem | None:
     """The problem a conversation command's own error answers with; None for the others."""
     if isinstance(error, NotOnTeam):
+        # The agent who acts (the key's, or the body's over NATS) is off the team.
         return CommandProblem(
-            403, "not-on-team", "The agent is not on the conversation's team", str(error), [], {}
+            403,
+            "not-on-team",
+            "The agent is not on the conversation's team",
+            str(error),
+            [{"field": "$.agent", "reason": str(error)}],
+            {},
+        )
+    if isinstance(error, NotOnRoster):
+        return CommandProblem(
+            404,
+            "not-found",
+            "Not found",
+            str(error),
+            [{"field": f"$.{error.field}", "reason": str(error)}],
+            {},
         )
     if isinstance(error, ReplyNeedsTemplate):
         return CommandProblem(
