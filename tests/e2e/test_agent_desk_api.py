@@ -265,6 +265,12 @@ class TestRoutingOverHttp:
             refused = http.put("/v1/routing", json={"default_team": "support", "sla": sla})
             assert refused.status_code == 422
             assert [e["field"] for e in refused.json()["errors"]] == ["$.sla.first_response.email"]
+            nope = {"id": "x", "team": "support", "when": {"type": "nope"}}
+            refused = http.put("/v1/routing", json={"default_team": "support", "rules": [nope]})
+            assert refused.status_code == 422
+            [error] = refused.json()["errors"]
+            assert error["field"] == "$.rules[0].when.type"
+            assert error["reason"].startswith("'nope' is not a condition type: use all, any, not,")
             assert http.get("/v1/routing").status_code == 404
             published = http.put("/v1/routing", json=ROUTING)
             assert published.status_code == 200

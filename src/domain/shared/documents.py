@@ -213,7 +213,8 @@ def _key_at(message: str, path: str) -> bool:
 class DocumentReader(Generic[T]):
     """Reads documents of one union of `Tagged` Structs, raising `invalid` on a fault.
 
-    `noun` names what a tag picks ("'x' is not a {noun} type: use ..."); `parts` are the Structs
+    `noun` names what a tag picks ("'x' is not a {noun} type: use ..." with the tags of the
+    union's members, or of the `parts` for a reader of one Struct); `parts` are the Structs
     nested in the union's members, whose fields are also the document's; `enums` say, by field
     name, which values a field of an enum takes.
     """
@@ -235,7 +236,14 @@ class DocumentReader(Generic[T]):
         self._fields = frozenset(
             info.encode_name for kind in (*kinds, *parts) for info in msgspec.structs.fields(kind)
         )
-        self._tags = ", ".join(str(kind.__struct_config__.tag) for kind in kinds)
+        # A tag picks one of the union's members; a reader of one Struct (a routing document)
+        # meets tags only in its parts (its rules' conditions).
+        tagged = kinds or tuple(parts)
+        self._tags = ", ".join(
+            str(kind.__struct_config__.tag)
+            for kind in tagged
+            if kind.__struct_config__.tag is not None
+        )
         self._enums = dict(enums or {})
 
     def read(self, document: bytes | str | Mapping[str, Any]) -> T:

@@ -84,6 +84,26 @@ class TestSchemaFaults:
         refused = fault(document)
         assert refused.path == "$.rules[1].when.op"
 
+    @pytest.mark.parametrize(
+        ("where", "path"),
+        [
+            ("rules", "$.rules[0].when.type"),
+            ("escalations", "$.escalations[0].when.conditions[0].type"),
+        ],
+    )
+    def test_a_condition_of_no_type_there_is_lists_the_types_there_are(
+        self, where: str, path: str
+    ) -> None:
+        when = {"type": "nope"}
+        if where == "escalations":
+            when = {"type": "all", "conditions": [when]}
+        refused = fault(changed(**{where: [{"id": "x", "team": "billing", "when": when}]}))
+        assert refused.path == path
+        assert refused.reason == (
+            "'nope' is not a condition type: use all, any, not, attribute, identity, consent, "
+            "signal_count, signal_sum, no_signal, classified"
+        )
+
     def test_an_sla_target_that_is_no_duration_is_named_by_its_path(self) -> None:
         refused = fault(changed(sla={"first_response": {"chat": "soon"}}))
         assert refused.path == "$.sla.first_response.chat"
