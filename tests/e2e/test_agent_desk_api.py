@@ -271,6 +271,13 @@ class TestRoutingOverHttp:
             [error] = refused.json()["errors"]
             assert error["field"] == "$.rules[0].when.type"
             assert error["reason"].startswith("'nope' is not a condition type: use all, any, not,")
+            huge = {"op": "gte", "value": 99999999999999999999}  # past 64 bits
+            repeat = {"id": "x", "team": "support", "open_conversations": huge}
+            refused = http.put("/v1/routing", json={"default_team": "support", "rules": [repeat]})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["errors"] == [
+                {"field": "$.rules[0].open_conversations.value", "reason": "at most 2,147,483,647"}
+            ]
             assert http.get("/v1/routing").status_code == 404
             published = http.put("/v1/routing", json=ROUTING)
             assert published.status_code == 200
