@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 import pytest
@@ -14,11 +14,15 @@ from entrypoints.http.edge import (
     EdgeRequest,
     edge_middleware,
     idempotency_key_fault,
+    idempotency_keys_fault,
     is_json,
     query_fault,
 )
 from entrypoints.http.problems import exception_handlers
 from entrypoints.http.staff_schemas import AgentIn, CapacityIn, TeamIn
+from entrypoints.idempotency_keys import request_key
+from entrypoints.text_checks import InputRefused
+from entrypoints.workers.nats_problems import problem_for
 
 
 class TestJsonContentTypes:
@@ -63,6 +67,55 @@ class TestIdempotencyKeyHeader:
         fault = idempotency_key_fault(key)
         assert fault is not None
         assert reason in fault
+
+
+class TestIdempotencyKeyHeadersGivenTwice:
+    """As the HTTP server passes headers on: each one given, in order (a test client joins
+    them into one)."""
+
+    @staticmethod
+    def fault(*keys: bytes) -> Any:
+        headers = [(b"host", b"chorus"), *((b"idempotency-key", key) for key in keys)]
+        return idempotency_keys_fault(cast("Any", {"headers": headers}))
+
+    def test_two_different_keys_are_refused_naming_the_header(self) -> None:
+        fault = self.fault(b"k-1", b"k-2")
+        assert fault is not None
+        assert (fault.path, fault.reason) == (
+            "header.Idempotency-Key",
+            "is given 2 times with different keys: send one key",
+        )
+
+    def test_the_same_key_twice_is_one_key(self) -> None:
+        assert self.fault(b"k-1", b"k-1") is None
+        assert self.fault(b"k-1") is None
+        assert self.fault() is None
+
+    def test_each_is_checked(self) -> None:
+        fault = self.fault(b"k", b"")
+        assert fault is not None
+        assert fault.reason == "must be 1 to 200 characters long"
+
+
+class TestARequestsKey:
+    def test_the_header_or_the_body_gives_it(self) -> None:
+        assert request_key("k", None) == request_key(None, "k") == request_key("k", "k") == "k"
+        assert request_key(None, None) is None
+
+    def test_a_header_and_a_body_that_differ_are_refused_naming_both(self) -> None:
+        with pytest.raises(InputRefused) as refused:
+            request_key("k-header", "k-body")
+        assert [fault.path for fault in refused.value.faults] == [
+            "$.idempotency_key",
+            "header.Idempotency-Key",
+        ]
+        over_nats = problem_for(refused.value)
+        assert over_nats is not None
+        assert over_nats.status == 400
+        assert [e["field"] for e in over_nats.body()["errors"]] == [
+            "$.idempotency_key",
+            "header.Idempotency-Key",
+        ]
 
 
 class TestQueryParameters:

@@ -216,13 +216,12 @@ def not_json(reason: str, body: bytes | None = None) -> Response[dict[str, Any]]
 
 
 def _refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[Any]:
-    fault = exc.fault
     return problem(
         400,
         "invalid-request",
         "The request is not valid",
         str(exc),
-        errors=[{"field": fault.path, "reason": fault.reason}],
+        errors=[{"field": fault.path, "reason": fault.reason} for fault in exc.faults],
     )
 
 

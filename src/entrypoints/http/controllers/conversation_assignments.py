@@ -5,8 +5,9 @@ commit: two agents racing for one conversation, exactly one wins and the other g
 `already-assigned`; an agent with no free capacity for its channel kind, 409
 `agent-at-capacity`. An agent key acts on its teams' conversations only (403 `not-on-team`);
 admin and service keys on any. Each refusal names the field (`$.agent`, `$.team` for a team
-that does not exist), as over NATS (`conversation_commands.problem_of`). With an `Idempotency-Key` header (or `idempotency_key` field), a retry of
-the same request answers what it did, and the same key for another request is a 409.
+that does not exist), as over NATS (`conversation_commands.problem_of`). With an
+`Idempotency-Key` header (or `idempotency_key` field; both given, the same key), a retry of the
+same request answers what it did, and the same key for another request is a 409.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from application.conversations.transfer import TransferConversation
 from entrypoints.conversation_commands import AssignIn, AssignmentOut, TransferIn, assignment_out
 from entrypoints.http.auth import allow
 from entrypoints.http.controllers.conversation_commands import COMMAND_PROBLEMS
+from entrypoints.http.idempotency import idempotency_key
 from entrypoints.http.principal import principal_of
 from ports.api_keys import Role
 
@@ -34,9 +36,9 @@ __all__ = ["ConversationAssignmentsController"]
 async def _acting(
     request: Request[Any, Any, Any], data: AssignIn | TransferIn
 ) -> tuple[Actor, str | None]:
-    """Who acts (the request's key) and the request's idempotency key: the header's, else the
-    body's."""
-    key = request.headers.get("idempotency-key") or data.idempotency_key
+    """Who acts (the request's key) and the request's idempotency key: the header's or the
+    body's, the same key when both are given."""
+    key = idempotency_key(request, data.idempotency_key)
     return (await principal_of(request)).actor(), key
 
 
