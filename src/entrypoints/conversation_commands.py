@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from application.conversations.assign import AgentAtCapacity
+from application.conversations.assign import AgentAtCapacity, NotOnRoster
 from application.conversations.labels import TagChange
 from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import ChannelUnavailable, Reply, ReplyNeedsTemplate
@@ -19,6 +19,7 @@ from domain.conversation.aggregate import MAX_TAGS, AlreadyAssigned, NoReplyChan
 from domain.conversation.vocabulary import Priority
 from domain.policy.vocabulary import Channel
 from domain.shared.keys import KEY_PATTERN
+from entrypoints.idempotency_keys import request_key
 from ports.conversation_roster import AgentOverCapacity
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ class CommandProblem:
 
 COMMAND_ERRORS: tuple[type[Exception], ...] = (
     NotOnTeam,
+    NotOnRoster,
     ReplyNeedsTemplate,
     ChannelUnavailable,
     NoReplyChannel,
@@ -193,8 +195,23 @@ COMMAND_ERRORS: tuple[type[Exception], ...] = (
 def problem_of(error: Exception) -> CommandProblem | None:
     """The problem a conversation command's own error answers with; None for the others."""
     if isinstance(error, NotOnTeam):
+        # The agent who acts (the key's, or the body's over NATS) is off the team.
         return CommandProblem(
-            403, "not-on-team", "The agent is not on the conversation's team", str(error), [], {}
+            403,
+            "not-on-team",
+            "The agent is not on the conversation's team",
+            str(error),
+            [{"field": "$.agent", "reason": str(error)}],
+            {},
+        )
+    if isinstance(error, NotOnRoster):
+        return CommandProblem(
+            404,
+            "not-found",
+            "Not found",
+            str(error),
+            [{"field": f"$.{error.field}", "reason": str(error)}],
+            {},
         )
     if isinstance(error, ReplyNeedsTemplate):
         return CommandProblem(
@@ -294,7 +311,8 @@ def note_out(conversation_id: UUID, added: NoteAdded) -> dict[str, Any]:
 
 class ConversationDesk:
     """The nine commands, each taking the body its edge decoded and answering plain JSON. Those
-    whose body is optional (`resolve`, `reopen`) take None for none."""
+    whose body is optional (`resolve`, `reopen`) take None for none. `key` is the request's
+    `Idempotency-Key` header: a body's `idempotency_key` beside it must be the same key."""
 
     def __init__(
         self,
@@ -324,7 +342,7 @@ class ConversationDesk:
         self, conversation_id: UUID, actor: Actor, data: ReplyIn, key: str | None
     ) -> dict[str, Any]:
         outcome = await self._reply(
-            conversation_id, actor, data.reply(), key or data.idempotency_key
+            conversation_id, actor, data.reply(), request_key(key, data.idempotency_key)
         )
         return await self.reply_out(outcome)
 
@@ -344,50 +362,54 @@ class ConversationDesk:
     async def note(
         self, conversation_id: UUID, actor: Actor, data: NoteIn, key: str | None
     ) -> dict[str, Any]:
-        added = await self._add_note(conversation_id, actor, data.text, key or data.idempotency_key)
+        key = request_key(key, data.idempotency_key)
+        added = await self._add_note(conversation_id, actor, data.text, key)
         return note_out(conversation_id, added)
 
     async def snooze(
         self, conversation_id: UUID, actor: Actor, data: SnoozeIn, key: str | None
     ) -> dict[str, Any]:
+        request_key(key, data.idempotency_key)  # a state: the key repeats nothing, but agrees
         return status_out(await self._snooze(conversation_id, actor, data.until))
 
     async def resolve(
         self, conversation_id: UUID, actor: Actor, data: ReasonIn | None, key: str | None
     ) -> dict[str, Any]:
         reason = None if data is None else data.reason
+        request_key(key, None if data is None else data.idempotency_key)
         return status_out(await self._resolve(conversation_id, actor, reason or "resolved"))
 
     async def reopen(
         self, conversation_id: UUID, actor: Actor, data: ReasonIn | None, key: str | None
     ) -> dict[str, Any]:
         reason = None if data is None else data.reason
+        request_key(key, None if data is None else data.idempotency_key)
         return status_out(await self._reopen(conversation_id, actor, reason or "reopened"))
 
     async def tags(
         self, conversation_id: UUID, actor: Actor, data: TagsIn, key: str | None
     ) -> dict[str, Any]:
+        request_key(key, data.idempotency_key)
         return labels_out(await self._tags(conversation_id, actor, data.change()))
 
     async def priority(
         self, conversation_id: UUID, actor: Actor, data: PriorityIn, key: str | None
     ) -> dict[str, Any]:
+        request_key(key, data.idempotency_key)
         return labels_out(await self._priority(conversation_id, actor, data.priority, data.reason))
 
     async def assign(
         self, conversation_id: UUID, actor: Actor, data: AssignIn, key: str | None
     ) -> dict[str, Any]:
-        done = await self._assign(
-            conversation_id, data.agent, data.reason, actor, data.team, key or data.idempotency_key
-        )
+        key = request_key(key, data.idempotency_key)
+        done = await self._assign(conversation_id, data.agent, data.reason, actor, data.team, key)
         return _builtins(assignment_out(done))
 
     async def transfer(
         self, conversation_id: UUID, actor: Actor, data: TransferIn, key: str | None
     ) -> dict[str, Any]:
-        done = await self._transfer(
-            conversation_id, data.team, data.reason, actor, data.agent, key or data.idempotency_key
-        )
+        key = request_key(key, data.idempotency_key)
+        done = await self._transfer(conversation_id, data.team, data.reason, actor, data.agent, key)
         return _builtins(assignment_out(done))
 
 

@@ -62,11 +62,13 @@ class TextFault:
 
 
 class InputRefused(ValueError):
-    """A request or message holds what the edge refuses; `fault` says where and why."""
+    """A request or message holds what the edge refuses; `fault` says where and why, and
+    `faults` every place at fault (two fields that disagree), `fault` first."""
 
-    def __init__(self, fault: TextFault) -> None:
-        super().__init__(f"{fault.path}: {fault.reason}")
+    def __init__(self, fault: TextFault, *more: TextFault) -> None:
+        super().__init__("; ".join(f"{each.path}: {each.reason}" for each in (fault, *more)))
         self.fault = fault
+        self.faults = (fault, *more)
 
 
 def _described(found: re.Match[str]) -> str:

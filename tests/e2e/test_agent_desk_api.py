@@ -201,9 +201,26 @@ class TestStaffOverHttp:
             }
             assert http.put("/v1/teams/support/working_hours", json=hours).status_code == 200
             assert http.get("/v1/teams/support").json()["working_hours"] == hours["working_hours"]
-            bad = http.put("/v1/agents/ana.silva/capacity", json={"capacity": {"fax": 1}})
-            assert bad.status_code == 400
-            assert bad.json()["errors"][0]["field"].startswith("$.capacity")
+            # A field refused is named by its whole path: a channel kind, a time zone.
+            refusals = [
+                ("put", "/v1/agents/ana.silva/capacity", {"capacity": {"fax": 1}}, "fax"),
+                ("put", "/v1/agents/ana.silva/capacity", {"capacity": {"chat": "x"}}, "chat"),
+                ("post", "/v1/agents", {"key": "x", "name": "X", "capacity": {"fax": 1}}, "fax"),
+                ("post", "/v1/agents", {"key": "x", "name": "X", "capacity": {"chat": -1}}, "chat"),
+            ]
+            for method, path, body, kind in refusals:
+                bad = http.request(method, path, json=body)
+                assert bad.status_code == 400, bad.text
+                assert [e["field"] for e in bad.json()["errors"]] == [f"$.capacity.{kind}"]
+            mars = {"time_zone": "Mars/Base", "windows": hours["working_hours"]["windows"]}
+            bad = http.post("/v1/teams", json={"key": "x", "name": "X", "working_hours": mars})
+            assert bad.status_code == 400, bad.text
+            assert bad.json()["errors"] == [
+                {
+                    "field": "$.working_hours.time_zone",
+                    "reason": "'Mars/Base' is not an IANA time zone, e.g. Europe/Lisbon or UTC",
+                }
+            ]
             taken = http.post("/v1/teams", json={"key": "support", "name": "Other"})
             assert taken.status_code == 409
             assert [a["key"] for a in http.get("/v1/agents").json()["items"]] == [
@@ -248,6 +265,19 @@ class TestRoutingOverHttp:
             refused = http.put("/v1/routing", json={"default_team": "support", "sla": sla})
             assert refused.status_code == 422
             assert [e["field"] for e in refused.json()["errors"]] == ["$.sla.first_response.email"]
+            nope = {"id": "x", "team": "support", "when": {"type": "nope"}}
+            refused = http.put("/v1/routing", json={"default_team": "support", "rules": [nope]})
+            assert refused.status_code == 422
+            [error] = refused.json()["errors"]
+            assert error["field"] == "$.rules[0].when.type"
+            assert error["reason"].startswith("'nope' is not a condition type: use all, any, not,")
+            huge = {"op": "gte", "value": 99999999999999999999}  # past 64 bits
+            repeat = {"id": "x", "team": "support", "open_conversations": huge}
+            refused = http.put("/v1/routing", json={"default_team": "support", "rules": [repeat]})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["errors"] == [
+                {"field": "$.rules[0].open_conversations.value", "reason": "at most 2,147,483,647"}
+            ]
             assert http.get("/v1/routing").status_code == 404
             published = http.put("/v1/routing", json=ROUTING)
             assert published.status_code == 200

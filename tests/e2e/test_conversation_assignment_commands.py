@@ -41,6 +41,18 @@ class TestAssignAndTransferOverNats:
             to_ana = {"conversation_id": conversation, "agent": "ana.silva", "reason": "asked"}
             status, refused = await ask("assign", {**to_ana, "acting_agent": "bruno.costa"})
             assert (status, refused["type"].rpartition("/")[2]) == (403, "not-on-team")
+            assert [e["field"] for e in refused["errors"]] == ["$.agent"]
+            assert "'bruno.costa' is not on team 'support'" in refused["errors"][0]["reason"]
+            status, unknown = await ask("assign", {**to_ana, "agent": "nobody"})
+            assert (status, unknown["errors"]) == (
+                404,
+                [{"field": "$.agent", "reason": "no agent 'nobody'"}],
+            )
+            status, unknown = await ask("transfer", {**to_ana, "team": "nowhere"})
+            assert (status, unknown["errors"]) == (
+                404,
+                [{"field": "$.team", "reason": "no team 'nowhere'"}],
+            )
 
             # Ana takes chats only: no room for an email, as HTTP answers it
             status, full = await ask("assign", to_ana)

@@ -125,6 +125,17 @@ class TestAssignOverHttp:
             )
             assert refused.status_code == 403, refused.text
             assert refused.json()["type"].endswith("not-on-team")
+            assert refused.json()["errors"] == [
+                {
+                    "field": "$.agent",
+                    "reason": "agent 'bo' is not on team 'support', which holds the conversation",
+                }
+            ]
+            nowhere = await http.post(
+                f"/v1/conversations/{thread}/transfer", json={"team": "nowhere", "reason": "x"}
+            )
+            assert nowhere.status_code == 404, nowhere.text
+            assert nowhere.json()["errors"] == [{"field": "$.team", "reason": "no team 'nowhere'"}]
 
             moved = await http.post(
                 f"/v1/conversations/{thread}/transfer",
@@ -159,6 +170,7 @@ class TestAssignOverHttp:
             assert "agent" in answer.text
             missing = await http.post(
                 "/v1/conversations/6f1c8d52-4a4e-4bb8-9b8e-3f0a4f6f2c11/assign",
-                json={"agent": "ana", "reason": "x"},
+                json={"agent": "nobody", "reason": "x"},
             )
             assert missing.status_code == 404, missing.text
+            assert missing.json()["errors"] == [{"field": "$.agent", "reason": "no agent 'nobody'"}]

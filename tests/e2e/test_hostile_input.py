@@ -365,6 +365,44 @@ class TestIdempotencyKeyHeader:
             answer = http.post(notes, json=body, headers={"Idempotency-Key": "k" * 200})
             assert answer.status_code == 404, answer.text
 
+    def test_two_different_keys_are_a_400_naming_the_header_and_one_key_twice_is_one(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with _client(chorus) as http:
+            for method, path, body in _KEYED_ROUTES:
+                twice = [("Idempotency-Key", "k-1"), ("Idempotency-Key", "k-2")]
+                answer = http.request(method, path, json=body, headers=twice)
+                assert answer.status_code == 400, (path, answer.text)
+                assert answer.json()["errors"] == [
+                    {
+                        "field": "header.Idempotency-Key",
+                        "reason": "is given 2 times with different keys: send one key",
+                    }
+                ], path
+            # the same key twice is one key: the request goes on (to no such conversation)
+            _, notes, body = _KEYED_ROUTES[1]
+            same = [("Idempotency-Key", "k-1"), ("Idempotency-Key", "k-1")]
+            assert http.post(notes, json=body, headers=same).status_code == 404
+
+    def test_a_header_and_a_body_key_that_differ_are_a_400_naming_both(
+        self, chorus: ChorusProcess
+    ) -> None:
+        with _client(chorus) as http:
+            for method, path, body in _KEYED_ROUTES[:5]:  # those whose body takes a key
+                keyed = {**body, "idempotency_key": "k-body"}
+                answer = http.request(
+                    method, path, json=keyed, headers={"Idempotency-Key": "k-header"}
+                )
+                assert answer.status_code == 400, (path, answer.text)
+                assert [e["field"] for e in answer.json()["errors"]] == [
+                    "$.idempotency_key",
+                    "header.Idempotency-Key",
+                ], path
+            _, notes, body = _KEYED_ROUTES[1]
+            same = {**body, "idempotency_key": "k-1"}
+            answer = http.post(notes, json=same, headers={"Idempotency-Key": "k-1"})
+            assert answer.status_code == 404, answer.text
+
     def test_a_nul_or_another_control_character_in_the_key_is_a_400_naming_the_header(
         self, chorus: ChorusProcess
     ) -> None:

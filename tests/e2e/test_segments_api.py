@@ -170,6 +170,13 @@ class TestSegmentsApi:
             assert answer.status_code == 422
             assert answer.headers["content-type"].startswith("application/problem+json")
             assert answer.json()["errors"][0]["field"] == "$.condition.within"
+            # A count past 64 bits: no PostgreSQL integer or JSON reader holds it exactly.
+            huge = {**buyers, "condition": {**buyers["condition"], "value": 99999999999999999999}}
+            answer = http.post("/v1/segments", json=huge)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["errors"] == [
+                {"field": "$.condition.value", "reason": "at most 2,147,483,647"}
+            ]
             other = {**buyers, "condition": {"type": "identity", "identity_type": "phone"}}
             http.post("/v1/segments", json=buyers).raise_for_status()
             assert http.post("/v1/segments", json=other).status_code == 409

@@ -266,6 +266,23 @@ class TestAnswers:
         assert other_team["decision_id"] != first["decision_id"]
         assert await pool.fetchval("SELECT count(*) FROM decisions") == 2
 
+    async def test_a_header_and_a_field_that_disagree_are_a_400_naming_both(
+        self, nc: Client, pool: asyncpg.Pool, started: Start
+    ) -> None:
+        prefix = a_prefix()
+        customer_id = str(await a_customer(pool))
+        await started(prefix)
+        keyed = body(customer_id=customer_id, idempotency_key="invoice-8")
+        status, refused, _ = await ask(nc, prefix, keyed, {"Idempotency-Key": "invoice-9"})
+        assert status == 400, refused
+        assert [e["field"] for e in refused["errors"]] == [
+            "$.idempotency_key",
+            "header.Idempotency-Key",
+        ]
+        status, _, _ = await ask(nc, prefix, keyed, {"Idempotency-Key": "invoice-8"})
+        assert status == 200
+        assert await pool.fetchval("SELECT count(*) FROM decisions") == 1
+
 
 class TestProblems:
     async def test_an_unknown_customer_or_identity_is_a_404_problem(
@@ -1056,6 +1073,33 @@ class TestConversationCommandRetries:
             first["note_id"],
             other["note_id"],
         ]
+
+    async def test_a_header_and_a_field_that_disagree_are_a_400_naming_both(
+        self, pool: asyncpg.Pool, desk_command: Callable[..., Awaitable[Command]]
+    ) -> None:
+        support = await a_conversation(pool, "support")
+        command = await desk_command()
+        note = {"conversation_id": support, "agent": "ana.silva", "text": "called back"}
+        keyed = {**note, "idempotency_key": "call-1"}
+        status, refused = await command("note", keyed, headers={"Idempotency-Key": "call-2"})
+        assert status == 400, refused
+        assert refused["errors"] == [
+            {
+                "field": "$.idempotency_key",
+                "reason": "differs from the Idempotency-Key header: give one key, or the same in "
+                "both",
+            },
+            {
+                "field": "header.Idempotency-Key",
+                "reason": "differs from the body's idempotency_key: give one key, or the same in "
+                "both",
+            },
+        ]
+        status, added = await command("note", keyed, headers={"Idempotency-Key": "call-1"})
+        assert (status, added["repeated"]) == (200, False), added
+        async with PostgresUnitsOfWork(pool)() as uow:
+            conversation = (await uow.repository(Conversation).get([support]))[support]
+        assert [str(n.note_id) for n in conversation.notes] == [added["note_id"]]
 
     async def test_resolve_and_reopen_again_change_nothing(
         self, pool: asyncpg.Pool, desk_command: Callable[..., Awaitable[Command]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from application.conversations.assign import AgentAtCapacity
-from domain.conversation.aggregate import AlreadyAssigned
+from application.conversations.assign import AgentAtCapacity, NotOnRoster
+from domain.conversation.aggregate import AlreadyAssigned, NotOnTeam
 from entrypoints.conversation_commands import COMMAND_ERRORS, COMMANDS, problem_of
 from entrypoints.workers.nats_problems import problem_for
 from ports.conversation_roster import AgentOverCapacity
@@ -40,6 +40,27 @@ class TestAssignmentRefusals:
             "agent-at-capacity",
             "$.agent",
         )
+
+    def test_an_agent_off_the_conversations_team_is_a_403_naming_agent(self) -> None:
+        found = problem_of(NotOnTeam("bo", "support"))
+        assert found is not None
+        assert (found.status, found.slug) == (403, "not-on-team")
+        assert found.errors == [
+            {
+                "field": "$.agent",
+                "reason": "agent 'bo' is not on team 'support', which holds the conversation",
+            }
+        ]
+
+    def test_an_agent_or_a_team_nobody_registered_is_a_404_naming_its_field(self) -> None:
+        for field, detail in (("agent", "no agent 'nobody'"), ("team", "no team 'nowhere'")):
+            found = problem_of(NotOnRoster(field, detail))
+            assert found is not None
+            assert (found.status, found.slug) == (404, "not-found")
+            assert found.errors == [{"field": f"$.{field}", "reason": detail}]
+            over_nats = problem_for(NotOnRoster(field, detail))
+            assert over_nats is not None
+            assert (over_nats.status, over_nats.body()["errors"]) == (404, found.errors)
 
 
 class TestTheCommandsOverNats:

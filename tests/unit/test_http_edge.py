@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import msgspec
 import pytest
-from litestar import Litestar, get, post
+from litestar import Litestar, get, post, put
 from litestar.params import Parameter
 from litestar.testing import TestClient
 
@@ -14,10 +14,15 @@ from entrypoints.http.edge import (
     EdgeRequest,
     edge_middleware,
     idempotency_key_fault,
+    idempotency_keys_fault,
     is_json,
     query_fault,
 )
 from entrypoints.http.problems import exception_handlers
+from entrypoints.http.staff_schemas import AgentIn, CapacityIn, TeamIn
+from entrypoints.idempotency_keys import request_key
+from entrypoints.text_checks import InputRefused
+from entrypoints.workers.nats_problems import problem_for
 
 
 class TestJsonContentTypes:
@@ -62,6 +67,55 @@ class TestIdempotencyKeyHeader:
         fault = idempotency_key_fault(key)
         assert fault is not None
         assert reason in fault
+
+
+class TestIdempotencyKeyHeadersGivenTwice:
+    """As the HTTP server passes headers on: each one given, in order (a test client joins
+    them into one)."""
+
+    @staticmethod
+    def fault(*keys: bytes) -> Any:
+        headers = [(b"host", b"chorus"), *((b"idempotency-key", key) for key in keys)]
+        return idempotency_keys_fault(cast("Any", {"headers": headers}))
+
+    def test_two_different_keys_are_refused_naming_the_header(self) -> None:
+        fault = self.fault(b"k-1", b"k-2")
+        assert fault is not None
+        assert (fault.path, fault.reason) == (
+            "header.Idempotency-Key",
+            "is given 2 times with different keys: send one key",
+        )
+
+    def test_the_same_key_twice_is_one_key(self) -> None:
+        assert self.fault(b"k-1", b"k-1") is None
+        assert self.fault(b"k-1") is None
+        assert self.fault() is None
+
+    def test_each_is_checked(self) -> None:
+        fault = self.fault(b"k", b"")
+        assert fault is not None
+        assert fault.reason == "must be 1 to 200 characters long"
+
+
+class TestARequestsKey:
+    def test_the_header_or_the_body_gives_it(self) -> None:
+        assert request_key("k", None) == request_key(None, "k") == request_key("k", "k") == "k"
+        assert request_key(None, None) is None
+
+    def test_a_header_and_a_body_that_differ_are_refused_naming_both(self) -> None:
+        with pytest.raises(InputRefused) as refused:
+            request_key("k-header", "k-body")
+        assert [fault.path for fault in refused.value.faults] == [
+            "$.idempotency_key",
+            "header.Idempotency-Key",
+        ]
+        over_nats = problem_for(refused.value)
+        assert over_nats is not None
+        assert over_nats.status == 400
+        assert [e["field"] for e in over_nats.body()["errors"]] == [
+            "$.idempotency_key",
+            "header.Idempotency-Key",
+        ]
 
 
 class TestQueryParameters:
@@ -204,3 +258,98 @@ class TestNumbersTooLargeToHold:
             "invalid-json",
         )
         assert fine.json() == {"priority": 1e300}
+
+
+@post("/agents", status_code=200)
+async def _register(data: AgentIn) -> dict[str, Any]:
+    return {"key": data.key}
+
+
+@put("/capacity", status_code=200)
+async def _capacity(data: CapacityIn) -> dict[str, Any]:
+    return {"capacity": data.capacity}
+
+
+@post("/teams", status_code=200)
+async def _team(data: TeamIn) -> dict[str, Any]:
+    return {"key": data.key}
+
+
+@pytest.fixture
+def staff_http() -> Iterator[TestClient[Litestar]]:
+    app = Litestar(
+        [_register, _capacity, _team],
+        request_class=EdgeRequest,
+        exception_handlers=exception_handlers,
+    )
+    with TestClient(app) as client:
+        yield client
+
+
+def _refused(answer: Any) -> list[dict[str, str]]:
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["type"].endswith("/invalid-request")
+    errors: list[dict[str, str]] = answer.json()["errors"]
+    return errors
+
+
+class TestBodyFaultsNameTheirField:
+    """A body's fault is named by its whole path: a map's key or value by the key, not msgspec's
+    `$.capacity` or `$.capacity[...]`, and a value object's own check by its field."""
+
+    @pytest.mark.parametrize(
+        ("capacity", "field", "reason"),
+        [
+            ({"fax": 1}, "$.capacity.fax", "Invalid enum value 'fax'"),
+            ({"chat": -1}, "$.capacity.chat", "Expected `int` >= 0"),
+            ({"chat": 3, "email": 101}, "$.capacity.email", "Expected `int` <= 100"),
+            ({"chat": 1, "voice": "x", "fax": 2}, "$.capacity.voice", "Expected `int`, got `str`"),
+            ({"chat": 1, "Fax Line": 2}, "$.capacity['Fax Line']", "Invalid enum value 'Fax Line'"),
+        ],
+    )
+    def test_a_capacity_names_the_channel_kind_at_fault(
+        self,
+        staff_http: TestClient[Litestar],
+        capacity: dict[str, Any],
+        field: str,
+        reason: str,
+    ) -> None:
+        body = {"key": "ana", "name": "Ana", "capacity": capacity}
+        assert _refused(staff_http.post("/agents", json=body)) == [
+            {"field": field, "reason": reason}
+        ]
+        assert _refused(staff_http.put("/capacity", json={"capacity": capacity})) == [
+            {"field": field, "reason": reason}
+        ]
+
+    def test_a_value_objects_own_check_names_its_field(
+        self, staff_http: TestClient[Litestar]
+    ) -> None:
+        window = {"start": "09:00", "end": "18:00"}
+        mars = {"time_zone": "Mars/Base", "windows": [window]}
+        body = {"key": "billing", "name": "Billing", "working_hours": mars}
+        assert _refused(staff_http.post("/teams", json=body)) == [
+            {
+                "field": "$.working_hours.time_zone",
+                "reason": "'Mars/Base' is not an IANA time zone, e.g. Europe/Lisbon or UTC",
+            }
+        ]
+        backwards = {"time_zone": "UTC", "windows": [window, {"start": "10:00", "end": "09:00"}]}
+        [error] = _refused(staff_http.post("/teams", json={**body, "working_hours": backwards}))
+        assert error["field"] == "$.working_hours.windows[1].end"
+        assert error["reason"].startswith("09:00 is not after 10:00")
+
+    @pytest.mark.parametrize(
+        ("body", "field", "reason"),
+        [
+            ({"capacity": []}, "$.capacity", "Expected `object`, got `array`"),
+            ({}, "$.capacity", "Object missing required field `capacity`"),
+            ({"capacity": {}, "more": 1}, "$.more", "Object contains unknown field `more`"),
+        ],
+    )
+    def test_a_field_of_the_wrong_shape_missing_or_unknown_is_named(
+        self, staff_http: TestClient[Litestar], body: dict[str, Any], field: str, reason: str
+    ) -> None:
+        assert _refused(staff_http.put("/capacity", json=body)) == [
+            {"field": field, "reason": reason}
+        ]

@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from application.conversations.assign import AgentAtCapacity
+from application.conversations.assign import AgentAtCapacity, NotOnRoster
 from application.conversations.lifecycle import ConversationClosed
 from application.conversations.replies import ChannelUnavailable, ReplyNeedsTemplate
 from application.messages.request_message import IdempotencyKeyReused
@@ -299,7 +299,16 @@ class TestTheConversationCommandsOwnErrors:
 
     def test_an_agent_not_on_the_team_is_a_403_not_on_team(self) -> None:
         problem = mapped(NotOnTeam("ana", "billing"))
-        assert (problem.status, problem.slug, problem.errors) == (403, "not-on-team", [])
+        assert (problem.status, problem.slug, problem.errors) == (
+            403,
+            "not-on-team",
+            [
+                {
+                    "field": "$.agent",
+                    "reason": "agent 'ana' is not on team 'billing', which holds the conversation",
+                }
+            ],
+        )
         assert problem.title == "The agent is not on the conversation's team"
 
     def test_a_closed_window_is_a_422_listing_the_approved_templates(self) -> None:
@@ -355,6 +364,7 @@ def _an(error_type: type[Exception]) -> Exception:
         ReplyNeedsTemplate: ReplyNeedsTemplate(TemplateNeeded(Channel.WHATSAPP, None), ()),
         AlreadyAssigned: AlreadyAssigned(uuid4(), "rui"),
         AgentAtCapacity: AgentAtCapacity("ana", "no room"),
+        NotOnRoster: NotOnRoster("team", "no team 'nowhere'"),
         ChannelUnavailable: ChannelUnavailable(Channel.VOICE, (Channel.EMAIL,), picked=True),
     }
     return made.get(error_type) or error_type("refused")

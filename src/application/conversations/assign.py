@@ -39,6 +39,7 @@ __all__ = [
     "AgentAtCapacity",
     "AssignConversation",
     "Assignment",
+    "NotOnRoster",
     "acting",
     "check_member",
     "check_room",
@@ -48,6 +49,15 @@ __all__ = [
     "remember_request",
     "request_fingerprint",
 ]
+
+
+class NotOnRoster(NotFound):
+    """An agent or a team a command names that nobody registered: a 404 naming the request's
+    `field` (`agent`, `team`) that names it."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
 
 
 class AgentAtCapacity(DomainError):
@@ -69,9 +79,9 @@ class Assignment:
 
 
 async def acting(roster: Roster, agent: str) -> ActingAgent:
-    """The agent with the teams they are on; NotFound for an agent nobody registered."""
+    """The agent with the teams they are on; `NotOnRoster` for an agent nobody registered."""
     if not await roster.candidates([agent]):
-        raise NotFound(f"no agent {agent!r}")
+        raise NotOnRoster("agent", f"no agent {agent!r}")
     teams = frozenset(team.key for team in await roster.teams() if agent in team.members)
     return ActingAgent(agent, teams)
 

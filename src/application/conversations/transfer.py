@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from application.conversations.assign import (
     Assignment,
+    NotOnRoster,
     acting,
     check_member,
     check_room,
@@ -16,7 +17,7 @@ from application.conversations.assign import (
     remember_request,
     request_fingerprint,
 )
-from domain.shared.errors import InvalidValue, NotFound
+from domain.shared.errors import InvalidValue
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -64,7 +65,7 @@ class TransferConversation:
                     return done
                 actor.acting_on(conversation)
                 if team not in teams:
-                    raise NotFound(f"no team {team!r}")
+                    raise NotOnRoster("team", f"no team {team!r}")
                 if who is not None:
                     check_member(who, team)
                     check_room(found, conversation)

@@ -59,7 +59,15 @@ from domain.campaign.journey import (
 from domain.campaign.local_time import DAY_NAMES, is_time_zone, parse_time_of_day
 from domain.customer.profile import PROFILE_FIELDS, Profile, check_attributes
 from domain.policy.vocabulary import Channel, Purpose
-from domain.segments.conditions import Condition, ConditionInvalid, Op, PropertyFilter, check_size
+from domain.segments.conditions import (
+    Condition,
+    ConditionInvalid,
+    Op,
+    PropertyFilter,
+    check_counts,
+    check_size,
+)
+from domain.shared.counts import MAX_COUNT, count_fault
 from domain.shared.documents import DocumentInvalid, DocumentReader, document_of
 from domain.shared.durations import parse_duration
 from domain.shared.errors import InvalidValue
@@ -87,8 +95,6 @@ MAX_PRIORITY = 100
 """A send's priority is 0 to this, as a send request's."""
 MAX_WEIGHT = 1_000_000
 """A split arm's weight, at most."""
-MAX_COUNT = 2**31 - 1
-"""An enrollment cap or a send limit, at most."""
 MAX_SPAN = timedelta(days=3650)
 """A wait, timeout, window or cool-down, at most: ten years, so that a timer set from any
 moment of the journey is still a date."""
@@ -786,13 +792,15 @@ class _Checks:
             yield from _duration("$.policies.cool_down", policies.cool_down)
         for name in ("enrollment_cap", "send_limit"):
             count = getattr(policies, name)
-            if count is not None and count > MAX_COUNT:
-                yield JourneyFault(f"$.policies.{name}", f"at most {MAX_COUNT:,}")
+            reason = None if count is None else count_fault(count)
+            if reason is not None:
+                yield JourneyFault(f"$.policies.{name}", reason)
 
 
 def _condition(path: str, condition: Condition) -> Iterator[JourneyFault]:
     try:
         check_size(condition)
+        check_counts(condition)
     except ConditionInvalid as fault:
         yield JourneyFault(path + fault.path.removeprefix("$"), fault.reason)
 

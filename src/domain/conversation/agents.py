@@ -65,7 +65,7 @@ def check_capacity(capacity: Mapping[ChannelKind, int]) -> dict[ChannelKind, int
     """How many conversations of each kind at once, 0 to `MAX_CAPACITY`; a kind left out is 0."""
     for kind, count in capacity.items():
         if not 0 <= count <= MAX_CAPACITY:
-            raise InvalidValue("capacity", f"{kind}: {count} is not between 0 and {MAX_CAPACITY}")
+            raise InvalidValue(f"capacity.{kind}", f"{count} is not between 0 and {MAX_CAPACITY}")
     return {ChannelKind(kind): count for kind, count in sorted(capacity.items())}
 
 

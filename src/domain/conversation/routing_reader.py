@@ -4,7 +4,8 @@ The schema (types, unknown or missing fields, a rule with neither team nor skill
 is no duration) is checked first, and msgspec stops at the first fault. Then the checks that
 need the whole document and what the caller knows (the team keys and segment keys that exist)
 run over it and report every fault at once: an unknown team, segment or intent, an id used twice or
-reserved for the router's own reasons, an overflow to the rule's own team, a condition too big.
+reserved for the router's own reasons, an overflow to the rule's own team, a condition too big,
+a count beyond what PostgreSQL and JSON readers hold exactly (`domain.shared.counts`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ from domain.conversation.vocabulary import ChannelKind, Priority, Sentiment
 from domain.segments.conditions import (
     MAX_CONDITIONS,
     Condition,
+    ConditionInvalid,
     Op,
     PropertyFilter,
+    check_counts,
     count_conditions,
 )
+from domain.shared.counts import count_fault
 from domain.shared.documents import DocumentInvalid, DocumentReader, document_of
 
 __all__ = [
@@ -186,7 +190,12 @@ def _faults(
             yield RoutingFault(
                 f"{path}.when", f"more than {MAX_CONDITIONS} conditions are combined"
             )
+        elif entry.when is not None:
+            yield from _counts_in(f"{path}.when", entry.when)
+        if entry.open_conversations is not None:
+            yield from _count(f"{path}.open_conversations.value", entry.open_conversations.value)
         if isinstance(entry, RoutingRule) and entry.overflow is not None:
+            yield from _count(f"{path}.overflow.queue_at_least", entry.overflow.queue_at_least)
             yield from _team(f"{path}.overflow.team", entry.overflow.team, teams)
             if entry.overflow.team == entry.team:
                 yield RoutingFault(
@@ -195,6 +204,20 @@ def _faults(
     on_breach = routing.sla.on_breach
     if on_breach is not None and on_breach.team is not None:
         yield from _team("$.sla.on_breach.team", on_breach.team, teams)
+
+
+def _count(path: str, count: int) -> Iterator[RoutingFault]:
+    """A count the document gives beyond what PostgreSQL and JSON readers hold exactly."""
+    reason = count_fault(count)
+    if reason is not None:
+        yield RoutingFault(path, reason)
+
+
+def _counts_in(path: str, condition: Condition) -> Iterator[RoutingFault]:
+    try:
+        check_counts(condition)
+    except ConditionInvalid as fault:
+        yield RoutingFault(path + fault.path.removeprefix("$"), fault.reason)
 
 
 def _team(path: str, team: str, teams: Set[str]) -> Iterator[RoutingFault]:

@@ -12,7 +12,7 @@ import builtins
 import math
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +26,7 @@ from domain.assistant.classification import UNKNOWN_INTENT
 from domain.assistant.intents import canonical_intent, check_intents
 from domain.customer.classified import CLASSIFIED_SIGNAL, URGENCIES
 from domain.policy.vocabulary import Channel, Purpose
+from domain.shared.counts import count_fault
 from domain.shared.documents import DocumentInvalid, DocumentReader, Tagged, document_of
 from domain.shared.durations import DurationText, format_duration, parse_duration
 from domain.shared.errors import InvalidValue
@@ -56,6 +57,7 @@ __all__ = [
     "SignalSum",
     "UrgencyLevel",
     "Value",
+    "check_counts",
     "check_size",
     "condition_document",
     "count_conditions",
@@ -547,6 +549,7 @@ def decode_condition(document: bytes | str | Mapping[str, Any]) -> Condition:
     """Reads a condition from JSON text or from decoded JSON, checking it whole."""
     condition = _reader.read(document)
     check_size(condition)
+    check_counts(condition)
     return condition
 
 
@@ -557,6 +560,26 @@ def check_size(condition: Condition) -> None:
         raise ConditionInvalid(
             "$", f"{count} conditions, but at most {MAX_CONDITIONS} may be combined"
         )
+
+
+def check_counts(condition: Condition) -> None:
+    """Refuses a count to compare with (`signal_count`, `classified`) beyond
+    `domain.shared.counts.MAX_COUNT`, by its path in the tree; stored conditions are read
+    without this check."""
+    for path, reason in _count_faults(condition, "$"):
+        raise ConditionInvalid(path, reason)
+
+
+def _count_faults(condition: Condition, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(condition, AllOf | AnyOf):
+        for i, child in enumerate(condition.conditions):
+            yield from _count_faults(child, f"{path}.conditions[{i}]")
+    elif isinstance(condition, Not):
+        yield from _count_faults(condition.condition, f"{path}.condition")
+    elif isinstance(condition, SignalCount | Classified):
+        reason = count_fault(condition.value)
+        if reason is not None:
+            yield f"{path}.value", reason
 
 
 def count_conditions(condition: Condition) -> int:

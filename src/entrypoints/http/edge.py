@@ -6,7 +6,7 @@ handlers that read the body themselves (signals, rules) check it with
 `entrypoints.text_checks`. `edge_middleware` refuses a query string longer than
 MAX_QUERY_BYTES (414), query parameters that are not clean text or that are given twice where
 the route takes one value, an `Idempotency-Key` header that is not a clean line of 1 to 200
-characters, and bodies that are not JSON (415) on every route but the providers' and
+characters or that is given twice with different keys, and bodies that are not JSON (415) on every route but the providers' and
 unsubscribe forms. `drain_before_answering` reads the rest of a body an answer came before
 (a 413, a 401), so that the client reads the answer instead of a reset connection.
 """
@@ -17,11 +17,13 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
+import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, SerializationException
 
 from entrypoints.http.idempotency import KEY_MAX_LENGTH
+from entrypoints.idempotency_keys import HEADER_FIELD
 from entrypoints.text_checks import (
     InputRefused,
     TextFault,
@@ -39,9 +41,11 @@ __all__ = [
     "MAX_QUERY_BYTES",
     "QUERY_TOO_LONG",
     "EdgeRequest",
+    "body_read",
     "drain_before_answering",
     "edge_middleware",
     "idempotency_key_fault",
+    "idempotency_keys_fault",
     "is_json",
     "query_fault",
     "repeated_query_fault",
@@ -62,6 +66,7 @@ _DRAIN_AT_MOST = 4 * MAX_BODY_BYTES
 _ANY_BODY_PATHS = ("/v1/webhooks/", "/v1/unsubscribe/")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _DRAIN = "chorus.edge.drain"
+_BODY_READ = "chorus.edge.body"
 
 
 def is_json(content_type: str) -> bool:
@@ -82,12 +87,20 @@ class EdgeRequest(Request[Any, Any, Any]):
         if fault is not None:
             raise InputRefused(fault)
         try:
-            return await super().json()
+            value = await super().json()
         except SerializationException as error:
             fault = number_fault(body, str(error))
             if fault is None:
                 raise
             raise InputRefused(fault) from None
+        self.scope.setdefault("state", {})[_BODY_READ] = value
+        return value
+
+
+def body_read(scope: Scope) -> Any:
+    """The JSON the request's body was read as (`EdgeRequest.json`), for an answer that names
+    a place in it; `msgspec.UNSET` when it was not read."""
+    return scope.get("state", {}).get(_BODY_READ, msgspec.UNSET)
 
 
 def query_fault(query: bytes) -> TextFault | None:
@@ -142,6 +155,21 @@ def idempotency_key_fault(key: bytes) -> str | None:
     return None
 
 
+def idempotency_keys_fault(scope: Scope) -> TextFault | None:
+    """Why a request's `Idempotency-Key` headers cannot give its key: one that cannot be a key,
+    or several that differ (the same key repeated is one key), rather than one kept silently."""
+    keys = [value for name, value in scope["headers"] if name.lower() == b"idempotency-key"]
+    for key in keys:
+        reason = idempotency_key_fault(key)
+        if reason is not None:
+            return TextFault(HEADER_FIELD, reason)
+    if len(set(keys)) > 1:
+        return TextFault(
+            HEADER_FIELD, f"is given {len(keys)} times with different keys: send one key"
+        )
+    return None
+
+
 def _has_body(headers: dict[bytes, bytes]) -> bool:
     return headers.get(b"content-length", b"0").strip() not in (b"0", b"") or (
         b"transfer-encoding" in headers
@@ -181,11 +209,9 @@ def edge_middleware(app: ASGIApp) -> ASGIApp:
             )
             if fault is not None:
                 raise InputRefused(fault)
-        key = headers.get(b"idempotency-key")  # the one header that is stored
-        if key is not None:
-            reason = idempotency_key_fault(key)
-            if reason is not None:
-                raise InputRefused(TextFault("header.Idempotency-Key", reason))
+        fault = idempotency_keys_fault(scope)  # the one header that is stored
+        if fault is not None:
+            raise InputRefused(fault)
         path: str = scope["path"]
         if (
             scope["method"] in _WITH_BODY

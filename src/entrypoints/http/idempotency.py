@@ -11,6 +11,7 @@ from litestar import Response
 
 from domain.shared.errors import InvalidValue
 from entrypoints.http.auth import current_key
+from entrypoints.idempotency_keys import request_key
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -27,9 +28,10 @@ T = TypeVar("T")
 
 
 def idempotency_key(request: Request[Any, Any, Any], in_body: str | None = None) -> str | None:
-    """The `Idempotency-Key` header, or its twin in the body; the edge refused a header with
-    control characters or of another length already."""
-    key = request.headers.get("idempotency-key") or in_body
+    """The `Idempotency-Key` header, or its twin in the body, which must be the same key when
+    both are given (a 400 naming both); the edge refused a header with control characters or of
+    another length, or given twice with different keys, already."""
+    key = request_key(request.headers.get("idempotency-key"), in_body)
     if key is not None and not 1 <= len(key) <= KEY_MAX_LENGTH:
         raise InvalidValue(
             "header.Idempotency-Key", f"must be 1 to {KEY_MAX_LENGTH} characters long"

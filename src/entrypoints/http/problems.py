@@ -30,6 +30,7 @@ from application.messages.request_message import IdempotencyKeyReused
 from domain.customer.aggregate import CustomerWasErased
 from domain.shared.documents import DocumentInvalid
 from domain.shared.errors import InvalidValue, NotFound
+from entrypoints.http.body_faults import body_fault
 from entrypoints.http.edge import EMPTY_BODY, MAX_BODY_BYTES, MAX_QUERY_BYTES
 from entrypoints.text_checks import InputRefused, TextFault
 from ports.conversation_roster import AgentOverCapacity
@@ -107,6 +108,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     if str(exc.__cause__) == _NO_BODY:
         return not_json(EMPTY_BODY)
     errors = []
+    in_body = None
     for item in exc.extra or []:
         if isinstance(item, dict):
             message = str(item.get("message", ""))
@@ -114,6 +116,12 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
             key = item.get("key")
             # Litestar names the whole body `data`, and a parameter's place by its enum.
             source = getattr(item.get("source"), "value", item.get("source"))
+            if source == "body":
+                # Said again from the body itself, its keys and value objects' fields named.
+                in_body = in_body or body_fault(request)
+                if in_body is not None:
+                    errors.append({"field": in_body[0], "reason": in_body[1]})
+                    continue
             if field is None and key:
                 if source == "body":
                     field = "$" if key == "data" else f"$.{key}"
@@ -208,13 +216,12 @@ def not_json(reason: str, body: bytes | None = None) -> Response[dict[str, Any]]
 
 
 def _refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[Any]:
-    fault = exc.fault
     return problem(
         400,
         "invalid-request",
         "The request is not valid",
         str(exc),
-        errors=[{"field": fault.path, "reason": fault.reason}],
+        errors=[{"field": fault.path, "reason": fault.reason} for fault in exc.faults],
     )
 
 

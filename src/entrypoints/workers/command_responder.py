@@ -33,6 +33,7 @@ from domain.message.origin import NATS, nats_origin
 from domain.shared.documents import field_of, json_fault
 from domain.shared.errors import InvalidValue
 from entrypoints.http.schemas import MessageIn
+from entrypoints.idempotency_keys import request_key
 from entrypoints.text_checks import line_fault, raw_fault
 from entrypoints.tracing import CORRELATION_ATTRIBUTE, tracer
 from entrypoints.workers.nats_keys import (
@@ -266,7 +267,7 @@ class SendCommandResponder(QueueResponder):
                 f"this key acts for {', '.join(sorted(key.teams))} only, "
                 f"not for {data.team or 'no team'}"
             )
-        idempotency = _header(msg, IDEMPOTENCY_HEADER) or data.idempotency_key
+        idempotency = request_key(_header(msg, IDEMPOTENCY_HEADER), data.idempotency_key)
         if idempotency is not None and len(idempotency) > _MAX_KEY:
             raise invalid(f"header.{IDEMPOTENCY_HEADER}", f"longer than {_MAX_KEY} characters")
         unclean = None if idempotency is None else line_fault(idempotency)

@@ -11,9 +11,10 @@ read, naming the field). Responders share a queue group: each command is answere
 service process.
 
 A retry is safe as over HTTP: `reply`, `note`, `assign` and `transfer` take an `Idempotency-Key`
-header (or `idempotency_key` field; the header wins), and a retry under it does nothing again
-but answers what the first did (a reply or a note with `repeated: true`; an assignment or a
-transfer as it was answered); the same key on another request is a 409. `snooze`, `resolve`,
+header (or `idempotency_key` field; both given, the same key, else a 400 naming both), and a
+retry under it does nothing again but answers what the first did (a reply or a note with
+`repeated: true`; an assignment or a transfer as it was answered); the same key on another
+request is a 409. `snooze`, `resolve`,
 `reopen`, `tags` and `priority` set a state: they take the key and need none, the same command
 again on a conversation that stands so recording nothing (`changed: false`).
 

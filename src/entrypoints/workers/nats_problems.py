@@ -16,6 +16,7 @@ from domain.customer.aggregate import CustomerWasErased
 from domain.shared.errors import InvalidValue, NotFound
 from entrypoints.conversation_commands import problem_of
 from entrypoints.http.problems import NOT_JSON, not_json_reason, render_field
+from entrypoints.text_checks import InputRefused
 from ports.templates import RenderError, TemplateNotFound
 
 __all__ = ["NatsProblem", "forbidden", "internal", "invalid", "not_json", "problem_for"]
@@ -105,6 +106,14 @@ def problem_for(error: Exception) -> NatsProblem | None:
     if found is not None:
         return NatsProblem(
             found.status, found.slug, found.title, found.detail, found.errors, extra=found.extra
+        )
+    if isinstance(error, InputRefused):
+        return NatsProblem(
+            400,
+            "invalid-request",
+            "The request is not valid",
+            str(error),
+            [{"field": fault.path, "reason": fault.reason} for fault in error.faults],
         )
     if isinstance(error, InvalidValue):
         return NatsProblem(

@@ -470,6 +470,29 @@ class TestDocuments:
 
         assert condition == decode_condition(LAPSED_VIP)
 
+    @pytest.mark.parametrize(
+        ("document", "path"),
+        [
+            (
+                {"type": "signal_count", "signal": "x", "within": "1d", "op": "gte"},
+                "$.value",
+            ),
+            (with_first({"type": "classified", "within": "7d"}), "$.conditions[0].value"),
+            (
+                {"type": "not", "condition": {"type": "classified", "within": "7d"}},
+                "$.condition.value",
+            ),
+        ],
+    )
+    def test_a_count_past_what_postgresql_and_json_hold_is_refused_by_its_path(
+        self, document: dict[str, Any], path: str
+    ) -> None:
+        leaf = document.get("condition") or (document.get("conditions") or [document])[0]
+        leaf["value"] = 99999999999999999999  # past 64 bits
+        assert refusal(document) == (path, "at most 2,147,483,647")
+        leaf["value"] = 2**31 - 1
+        decode_condition(document)
+
     def test_an_unknown_type_is_refused_with_the_types_there_are(self) -> None:
         path, reason = refusal(with_first({"type": "segment"}))
 

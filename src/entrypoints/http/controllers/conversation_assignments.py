@@ -4,8 +4,10 @@ Each is an event on the conversation with its reason, and the agents' loads chan
 commit: two agents racing for one conversation, exactly one wins and the other gets 409
 `already-assigned`; an agent with no free capacity for its channel kind, 409
 `agent-at-capacity`. An agent key acts on its teams' conversations only (403 `not-on-team`);
-admin and service keys on any. With an `Idempotency-Key` header (or `idempotency_key` field), a retry of
-the same request answers what it did, and the same key for another request is a 409.
+admin and service keys on any. Each refusal names the field (`$.agent`, `$.team` for a team
+that does not exist), as over NATS (`conversation_commands.problem_of`). With an
+`Idempotency-Key` header (or `idempotency_key` field; both given, the same key), a retry of the
+same request answers what it did, and the same key for another request is a 409.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, post
 
-from application.conversations.assign import AgentAtCapacity, AssignConversation
+from application.conversations.assign import AssignConversation
 from application.conversations.transfer import TransferConversation
-from domain.conversation.aggregate import AlreadyAssigned, NotOnTeam
 from entrypoints.conversation_commands import AssignIn, AssignmentOut, TransferIn, assignment_out
 from entrypoints.http.auth import allow
+from entrypoints.http.controllers.conversation_commands import COMMAND_PROBLEMS
+from entrypoints.http.idempotency import idempotency_key
 from entrypoints.http.principal import principal_of
-from entrypoints.http.problems import problem
 from ports.api_keys import Role
 
 if TYPE_CHECKING:
@@ -31,48 +33,19 @@ if TYPE_CHECKING:
 __all__ = ["ConversationAssignmentsController"]
 
 
-def _already_assigned(request: Request[Any, Any, Any], exc: AlreadyAssigned) -> Response[Any]:
-    return problem(
-        409,
-        "already-assigned",
-        "Another agent holds the conversation",
-        str(exc),
-        errors=[{"field": "$.agent", "reason": f"held by {exc.agent}: transfer it instead"}],
-    )
-
-
-def _at_capacity(request: Request[Any, Any, Any], exc: AgentAtCapacity) -> Response[Any]:
-    return problem(
-        409,
-        "agent-at-capacity",
-        "The agent has no free capacity",
-        str(exc),
-        errors=[{"field": "$.agent", "reason": str(exc)}],
-    )
-
-
-def _not_on_team(request: Request[Any, Any, Any], exc: NotOnTeam) -> Response[Any]:
-    # The acting agent's own team, as the agent's other commands answer.
-    return problem(403, "not-on-team", "The agent is not on the conversation's team", str(exc))
-
-
 async def _acting(
     request: Request[Any, Any, Any], data: AssignIn | TransferIn
 ) -> tuple[Actor, str | None]:
-    """Who acts (the request's key) and the request's idempotency key: the header's, else the
-    body's."""
-    key = request.headers.get("idempotency-key") or data.idempotency_key
+    """Who acts (the request's key) and the request's idempotency key: the header's or the
+    body's, the same key when both are given."""
+    key = idempotency_key(request, data.idempotency_key)
     return (await principal_of(request)).actor(), key
 
 
 class ConversationAssignmentsController(Controller):
     path = "/v1/conversations"
     tags = ["conversations"]
-    exception_handlers = {
-        AlreadyAssigned: _already_assigned,
-        AgentAtCapacity: _at_capacity,
-        NotOnTeam: _not_on_team,
-    }
+    exception_handlers = COMMAND_PROBLEMS
 
     @post(
         "/{conversation_id:uuid}/assign",
@@ -86,8 +59,9 @@ class ConversationAssignmentsController(Controller):
             "who holds it; `changed` is false when the agent held it already or the request is "
             "a retry under its `Idempotency-Key`. Held by another agent: 409 "
             "`already-assigned` (two racing: exactly one wins). No free capacity for its "
-            "channel kind: 409 `agent-at-capacity`. An agent not on the team: 422. An agent "
-            "key acting on another team's conversation: 403 `not-on-team`."
+            "channel kind: 409 `agent-at-capacity`. An agent not on the team: 422; no such "
+            "agent: 404. An agent key acting on another team's conversation: 403 "
+            "`not-on-team`. Each names `$.agent`."
         ),
     )
     @inject
@@ -112,9 +86,10 @@ class ConversationAssignmentsController(Controller):
         description=(
             "Body: `{team, reason}`, and `agent` to give it straight to a member of the team; "
             "without one it waits in the team's queue until a member has room. The agent it "
-            "leaves has one conversation less at once. No such team or agent: 404. An agent "
-            "with no free capacity: 409 `agent-at-capacity`; not on the team: 422. An agent "
-            "key acting on another team's conversation: 403 `not-on-team`."
+            "leaves has one conversation less at once. No such team or agent: 404 naming "
+            "`$.team` or `$.agent`. An agent with no free capacity: 409 `agent-at-capacity`; "
+            "not on the team: 422. An agent key acting on another team's conversation: 403 "
+            "`not-on-team`, naming `$.agent`."
         ),
     )
     @inject

@@ -33,9 +33,11 @@ from ports.api_keys import Role
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from litestar.types import ExceptionHandlersMap
+
     from application.conversations.actors import Actor
 
-__all__ = ["ConversationCommandsController"]
+__all__ = ["COMMAND_PROBLEMS", "ConversationCommandsController"]
 
 D = TypeVar("D")
 
@@ -48,6 +50,10 @@ def _refused(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return problem(
         found.status, found.slug, found.title, found.detail, errors=found.errors, **found.extra
     )
+
+
+COMMAND_PROBLEMS: ExceptionHandlersMap = {error: _refused for error in COMMAND_ERRORS}
+"""The conversation commands' own refusals, answered over HTTP as over NATS (`problem_of`)."""
 
 
 async def _run(
@@ -64,7 +70,7 @@ async def _run(
 class ConversationCommandsController(Controller):
     path = "/v1/conversations/{conversation_id:uuid}"
     tags = ["conversations"]
-    exception_handlers = {error: _refused for error in COMMAND_ERRORS}
+    exception_handlers = COMMAND_PROBLEMS
 
     @post(
         "/replies",

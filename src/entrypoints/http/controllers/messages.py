@@ -20,6 +20,7 @@ from domain.customer.identities import IdentityNormalizer
 from domain.message.origin import api_origin
 from domain.shared.times import time_fault
 from entrypoints.http.auth import allow, check_team, current_key
+from entrypoints.http.idempotency import idempotency_key
 from entrypoints.http.principal import principal_of
 from entrypoints.http.schemas import MessageIn
 from entrypoints.text_checks import InputRefused, TextFault
@@ -69,6 +70,7 @@ class MessagesController(Controller):
                 extra=[{"message": "exactly one of customer_id and identity - at `$.customer_id`"}],
             )
         check_team(request, data.team)
+        key = idempotency_key(request, data.idempotency_key)
         if data.customer_id is not None:
             customer_id = data.customer_id
         else:
@@ -77,7 +79,7 @@ class MessagesController(Controller):
         decided = await send(
             customer_id,
             data.send_request(),
-            idempotency_key=data.scoped_key(request.headers.get("idempotency-key")),
+            idempotency_key=data.scoped_key(key),
             origin=api_origin(current_key(request).id),
             content=data.message_content(request.scope.get("state", {}).get("correlation_id")),
         )

@@ -49,7 +49,7 @@ class TestRegisterAgent:
         desk = Desk()
         with pytest.raises(InvalidValue) as refused:
             await desk.register_agent("ana.silva", "Ana", frozenset(), {ChannelKind.CHAT: 500}, "a")
-        assert refused.value.field == "capacity"
+        assert refused.value.field == "capacity.chat"
 
 
 class TestChangeAgent:

@@ -66,8 +66,9 @@ class TestAgents:
         )
 
     def test_a_capacity_out_of_bounds_is_refused(self) -> None:
-        with pytest.raises(InvalidValue, match="chat: -1 is not between 0 and 100"):
+        with pytest.raises(InvalidValue, match="chat: -1 is not between 0 and 100") as refused:
             ana().change_capacity({ChannelKind.CHAT: -1}, "lead", T0)
+        assert refused.value.field == "capacity.chat"  # the edges name `$.capacity.chat`
 
     def test_a_skill_must_be_a_key(self) -> None:
         with pytest.raises(InvalidValue, match="skill key"):

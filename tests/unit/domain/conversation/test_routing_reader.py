@@ -7,10 +7,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
+from domain.conversation.routing import RoutingDocument
 from domain.conversation.routing_book import NoRoutingYet, RoutingBook
 from domain.conversation.routing_reader import RoutingInvalid, decode_routing, routing_document
+from domain.shared.counts import MAX_COUNT
 from domain.shared.errors import InvalidValue
 
 from .routings import SEGMENTS, TEAMS, example
@@ -83,6 +86,26 @@ class TestSchemaFaults:
         document["rules"][1]["when"]["op"] = "like"
         refused = fault(document)
         assert refused.path == "$.rules[1].when.op"
+
+    @pytest.mark.parametrize(
+        ("where", "path"),
+        [
+            ("rules", "$.rules[0].when.type"),
+            ("escalations", "$.escalations[0].when.conditions[0].type"),
+        ],
+    )
+    def test_a_condition_of_no_type_there_is_lists_the_types_there_are(
+        self, where: str, path: str
+    ) -> None:
+        when = {"type": "nope"}
+        if where == "escalations":
+            when = {"type": "all", "conditions": [when]}
+        refused = fault(changed(**{where: [{"id": "x", "team": "billing", "when": when}]}))
+        assert refused.path == path
+        assert refused.reason == (
+            "'nope' is not a condition type: use all, any, not, attribute, identity, consent, "
+            "signal_count, signal_sum, no_signal, classified"
+        )
 
     def test_an_sla_target_that_is_no_duration_is_named_by_its_path(self) -> None:
         refused = fault(changed(sla={"first_response": {"chat": "soon"}}))
@@ -182,6 +205,36 @@ class TestWholeDocumentFaults:
         document = example()
         document["rules"][0]["overflow"] = {"team": "billing"}
         assert fault(document).path == "$.rules[0].overflow.team"
+
+    def test_every_count_past_what_postgresql_and_json_hold_is_named(self) -> None:
+        beyond_64_bits = 99999999999999999999
+        document = example()
+        document["rules"][0]["overflow"]["queue_at_least"] = MAX_COUNT + 1
+        document["rules"][2]["open_conversations"]["value"] = beyond_64_bits
+        when = {"type": "signal_count", "signal": "order", "within": "30d", "op": "gte"}
+        document["escalations"][1]["when"] = {
+            "type": "not",
+            "condition": {"type": "any", "conditions": [{**when, "value": beyond_64_bits}]},
+        }
+        refused = fault(document)
+        assert [(f.path, f.reason) for f in refused.faults] == [
+            ("$.rules[0].overflow.queue_at_least", "at most 2,147,483,647"),
+            ("$.rules[2].open_conversations.value", "at most 2,147,483,647"),
+            ("$.escalations[1].when.condition.conditions[0].value", "at most 2,147,483,647"),
+        ]
+
+    def test_a_count_of_2_147_483_647_is_read(self) -> None:
+        document = example()
+        document["rules"][2]["open_conversations"]["value"] = MAX_COUNT
+        assert read(document).rules[2].open_conversations.value == MAX_COUNT
+
+    def test_a_stored_document_is_read_back_whatever_its_counts(self) -> None:
+        # Published before counts were bounded: its events still read.
+        document = example()
+        document["rules"][2]["open_conversations"]["value"] = 99999999999999999999
+        stored = msgspec.convert(document, RoutingDocument)
+        assert stored.rules[2].open_conversations is not None
+        assert stored.rules[2].open_conversations.value == 99999999999999999999
 
 
 class TestTheRoutingBook:
