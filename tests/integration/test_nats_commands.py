@@ -302,7 +302,7 @@ class TestProblems:
             (body(channels=["pigeon"]), "$.channels[0]"),
             (json.dumps({"purpose": "service", "channels": ["sms"]}).encode(), "$.team"),
             (body(priority=500), "$.priority"),
-            (body(colour="blue"), "$"),
+            (body(colour="blue"), "$.colour"),
             (body(), "$.customer_id"),
             (body(customer_id=str(uuid.uuid4()), identity="email:a@b.org"), "$.customer_id"),
         ],
@@ -989,6 +989,16 @@ class TestConversationCommandPayloads:
         )
         assert refused["detail"].startswith(reason)
         assert refused["errors"] == [{"field": "$", "reason": refused["detail"]}]
+
+    @pytest.mark.parametrize("name", ["note", "resolve"])
+    async def test_an_unknown_field_is_named_by_its_path_as_over_http(
+        self, desk_command: Callable[..., Awaitable[Command]], name: str
+    ) -> None:
+        command = await desk_command()
+        body = {"conversation_id": str(uuid.uuid4()), "colour": "red"}
+        status, refused = await command(name, body)
+        assert status == 400, refused
+        assert [e["field"] for e in refused["errors"]] == ["$.colour"]
 
 
 class TestConversationCommandsWhenAKeyIsRequired:

@@ -23,6 +23,7 @@ __all__ = [
     "DocumentReader",
     "Tagged",
     "document_of",
+    "field_named",
     "field_of",
     "json_fault",
     "key_fault",
@@ -64,6 +65,9 @@ def document_of(value: msgspec.Struct) -> dict[str, Any]:
     return document
 
 
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `([^`]+)`$")
+
+
 def field_of(error: msgspec.ValidationError | str) -> tuple[str, str]:
     """The JSON path a msgspec error (or its message) is about, and the reason without the
     path."""
@@ -73,6 +77,16 @@ def field_of(error: msgspec.ValidationError | str) -> tuple[str, str]:
     if missing:
         field = f"{field}.{missing.group(1)}"
     return field, reason
+
+
+def field_named(error: msgspec.ValidationError | str) -> tuple[str, str]:
+    """As `field_of`, an unknown field named by its own path (`$.colour`), as a missing one
+    is: for the edges, which name each field a request sent (documents keep `field_of`'s)."""
+    path, reason = field_of(error)
+    unknown = _UNKNOWN_FIELD.match(reason)
+    if unknown is not None:
+        return f"{path}.{unknown.group(1)}", reason
+    return path, reason
 
 
 def json_fault(document: bytes | str) -> str | None:

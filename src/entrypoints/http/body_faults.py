@@ -10,21 +10,18 @@ key at fault is named (`$.capacity.fax`), a value by its key (`$.capacity.chat`,
 
 from __future__ import annotations
 
-import re
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from domain.shared.documents import field_of, key_fault, keyed_values, own_field
+from domain.shared.documents import field_named, key_fault, keyed_values, own_field
 from entrypoints.http.edge import body_read
 
 if TYPE_CHECKING:
     from litestar import Request
 
 __all__ = ["body_fault"]
-
-_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]+)`$")
 
 
 def body_fault(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
@@ -49,10 +46,7 @@ def body_fault(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     found = key_fault(message, body, read)
     if found is not None:
         return found
-    path, reason = field_of(keyed_values(message, body, read))
-    unknown = _UNKNOWN.match(reason)
-    if unknown is not None:  # placed at the object that has it, as a missing one is
-        return f"{path}.{unknown.group(1)}", reason
+    path, reason = field_named(keyed_values(message, body, read))
     return own_field(path, reason, body)
 
 

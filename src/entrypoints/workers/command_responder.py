@@ -30,7 +30,7 @@ from opentelemetry import trace
 
 from adapters.system.trace_context import context_from
 from domain.message.origin import NATS, nats_origin
-from domain.shared.documents import field_of, json_fault
+from domain.shared.documents import field_named, json_fault
 from domain.shared.errors import InvalidValue
 from entrypoints.http.schemas import MessageIn
 from entrypoints.idempotency_keys import request_key
@@ -257,7 +257,7 @@ class SendCommandResponder(QueueResponder):
             broken = json_fault(msg.data)
             if broken is not None:
                 raise not_json(broken, msg.data) from None
-            raise invalid(*field_of(error)) from None
+            raise invalid(*field_named(error)) from None
         except msgspec.DecodeError as error:
             raise not_json(str(error), msg.data) from None
         if (data.customer_id is None) == (data.identity is None):

@@ -45,7 +45,7 @@ import msgspec
 
 from application.conversations.actors import Actor, MayNotAct, acting_agent_key, actor_of
 from domain.conversation.aggregate import ActingAgent
-from domain.shared.documents import field_of
+from domain.shared.documents import field_named, field_of
 from domain.shared.keys import KEY_PATTERN
 from entrypoints.conversation_commands import COMMANDS
 from entrypoints.text_checks import line_fault, raw_fault
@@ -206,7 +206,7 @@ class ConversationCommandResponder(QueueResponder):
             # value alike: `{"until": 7}` is a time long past on each, not a type error on one.
             data = msgspec.convert(document, shape, str_keys=True, strict=False)
         except msgspec.ValidationError as error:
-            raise invalid(*field_of(error)) from None
+            raise invalid(*field_named(error)) from None
         key = _idempotency_key(msg)
         actor = await self._actor(carried, envelope.agent, acting_field)
         method = getattr(self.desk, command)
